@@ -1,0 +1,50 @@
+"""Money helpers: Decimal only, project-wide digits, one quantize rule.
+
+Quantize only at the defined points (an invoice line, a fee, a split), never in between,
+so rounding errors cannot accumulate.
+"""
+
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.db import models
+
+CENTS = Decimal("0.01")
+ZERO = Decimal("0")
+
+
+def money_field(**kwargs) -> models.DecimalField:
+    kwargs.setdefault("max_digits", settings.MONEY_MAX_DIGITS)
+    kwargs.setdefault("decimal_places", settings.MONEY_DECIMAL_PLACES)
+    return models.DecimalField(**kwargs)
+
+
+def quantity_field(**kwargs) -> models.DecimalField:
+    kwargs.setdefault("max_digits", settings.QUANTITY_MAX_DIGITS)
+    kwargs.setdefault("decimal_places", settings.QUANTITY_DECIMAL_PLACES)
+    return models.DecimalField(**kwargs)
+
+
+def to_decimal(value) -> Decimal:
+    """Exact Decimal from str/int/Decimal; floats go through repr so 0.1 stays 0.1."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return Decimal(value)
+
+
+def quantize_money(amount: Decimal) -> Decimal:
+    """Cents, half up: the one rounding rule for amounts a person is charged or paid."""
+    return to_decimal(amount).quantize(CENTS, rounding=ROUND_HALF_UP)
+
+
+def split(amount: Decimal, payee_rate: Decimal) -> tuple[Decimal, Decimal]:
+    """(payee share, platform share) of an amount in cents; they always sum to the amount."""
+    amount = quantize_money(amount)
+    payee = quantize_money(amount * to_decimal(payee_rate))
+    return payee, amount - payee
+
+
+def truncate(value: Decimal, places: int) -> Decimal:
+    return to_decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN)

@@ -1,0 +1,257 @@
+"""Settings shared by every environment (12-factor: everything that varies comes from the env)."""
+
+from decimal import Decimal
+from pathlib import Path
+
+import environ
+from kombu import Exchange, Queue
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").exists():
+    env.read_env(BASE_DIR / ".env", overwrite=False)
+
+SECRET_KEY = env("SECRET_KEY", default="insecure-dev-key-change-me")
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_celery_beat",
+    "config",
+    "exchanges",
+    "copytrade",
+    "marketplace",
+    "billing",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default="postgres://127.0.0.1:5432/copytrade"),
+}
+# Persistent connections: workers and web reuse one connection per thread instead of
+# paying a TCP + auth handshake per task/request.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_copytrade")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "copytrade",
+    }
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Email (console by default; SMTP via EMAIL_URL in production) --------------------
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="copytrade <noreply@copytrade.local>")
+
+# --- Money ---------------------------------------------------------------------------
+# Project-wide digits for every money DecimalField (see config.money).
+MONEY_MAX_DIGITS = 20
+MONEY_DECIMAL_PLACES = 8
+QUANTITY_MAX_DIGITS = 30
+QUANTITY_DECIMAL_PLACES = 12
+
+# --- Field encryption (exchange credentials) -----------------------------------------
+# Comma-separated Fernet keys, newest first. Encrypt with the first, decrypt with any:
+# rotation is "prepend a new key, run rotate_field_encryption, drop the old key".
+FIELD_ENCRYPTION_KEY = env(
+    "FIELD_ENCRYPTION_KEY",
+    default="ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg=",  # dev/test only; production refuses it
+)
+
+# --- Exchanges ------------------------------------------------------------------------
+# e.g. "binance=http://127.0.0.1:8765": point ccxt at the loopback simulator. Operators
+# only: users can never set an exchange URL through the API.
+EXCHANGE_URL_OVERRIDES = env.dict("EXCHANGE_URL_OVERRIDES", default={})
+EXCHANGE_TIMEOUT_MS = env.int("EXCHANGE_TIMEOUT_MS", default=10_000)
+EXCHANGE_MARKETS_CACHE_SECONDS = env.int("EXCHANGE_MARKETS_CACHE_SECONDS", default=3600)
+EXCHANGE_TICKER_CACHE_SECONDS = env.float("EXCHANGE_TICKER_CACHE_SECONDS", default=2.0)
+# Order rate limits: (capacity, refill window seconds), per account and per exchange (IP).
+# Defaults from the exchanges' published limits; Binance spot: 50 orders / 10 s / account.
+EXCHANGE_RATE_LIMITS = {
+    "default": {"account": (10, 1.0), "exchange": (1200, 60.0)},
+    "binance": {"account": (50, 10.0), "exchange": (6000, 60.0)},
+    "bybit": {"account": (10, 1.0), "exchange": (600, 5.0)},
+    "okx": {"account": (60, 2.0), "exchange": (1000, 2.0)},
+    "paper": {"account": (100, 1.0), "exchange": (100_000, 1.0)},
+}
+RATE_LIMIT_OVERRIDE = env.json("EXCHANGE_RATE_LIMITS_JSON", default={})
+EXCHANGE_RATE_LIMITS.update(RATE_LIMIT_OVERRIDE)
+
+PAPER_FEE_RATE = Decimal(env("PAPER_FEE_RATE", default="0.001"))
+PAPER_SLIPPAGE_RATE = Decimal(env("PAPER_SLIPPAGE_RATE", default="0.0005"))
+# Where paper accounts take prices and market rules from (a ccxt exchange id).
+PAPER_PRICE_SOURCE = env("PAPER_PRICE_SOURCE", default="binance")
+
+# --- Copy trading ---------------------------------------------------------------------
+WEBHOOK_MAX_AGE_SECONDS = env.int("WEBHOOK_MAX_AGE_SECONDS", default=300)
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=16_384)
+EXCHANGE_SYNC_INTERVAL_SECONDS = env.float("EXCHANGE_SYNC_INTERVAL_SECONDS", default=10.0)
+
+# --- Billing --------------------------------------------------------------------------
+# Split of every fee, per program: the payee share is computed, the platform keeps the rest.
+PAYOUT_SPLITS = {
+    "ai": {"platform": "0.40", "payee": "0.60"},
+    "marketplace": {"platform": "0.20", "payee": "0.80"},
+}
+STRIPE_API_KEY = env("STRIPE_API_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
+
+# --- Marketplace ----------------------------------------------------------------------
+CIRCUIT_BREAKER_MAX_DRAWDOWN = {
+    "low": Decimal(env("CB_MAX_DRAWDOWN_LOW", default="15")),
+    "medium": Decimal(env("CB_MAX_DRAWDOWN_MEDIUM", default="30")),
+    "high": Decimal(env("CB_MAX_DRAWDOWN_HIGH", default="50")),
+}
+
+# --- DRF ------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env("THROTTLE_ANON", default="60/min"),
+        "user": env("THROTTLE_USER", default="600/min"),
+        "auth": env("THROTTLE_AUTH", default="10/min"),
+        "webhook": env("THROTTLE_WEBHOOK", default="120/min"),
+    },
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "copytrade API",
+    "DESCRIPTION": "Copy trading and signal-provider marketplace.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Celery ---------------------------------------------------------------------------
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TIMEZONE = "UTC"
+CELERY_ENABLE_UTC = True
+# A task is acknowledged after it ran, and given back if the worker process dies, so a
+# SIGKILL mid-order re-delivers it; execution is idempotent (claim + client order id).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=60)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
+# Redis re-delivers an unacked message after the visibility timeout. It must exceed the
+# longest countdown/eta we use and the hard time limit, or a slow task would run twice
+# (harmless thanks to the claim, but wasteful); an hour bounds recovery after a crash.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = [
+    Queue(name, Exchange(name), routing_key=name)
+    for name in ("default", "fanout", "execution", "metrics", "billing")
+]
+CELERY_TASK_ROUTES = {
+    "copytrade.tasks.fan_out_leader_trade": {"queue": "fanout"},
+    "copytrade.tasks.execute_copied_trade": {"queue": "execution"},
+    "copytrade.tasks.*": {"queue": "default"},
+    "marketplace.tasks.*": {"queue": "metrics"},
+    "billing.tasks.*": {"queue": "billing"},
+    "exchanges.tasks.*": {"queue": "default"},
+}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+
+# --- Logging --------------------------------------------------------------------------
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact_secrets": {"()": "config.logging.RedactSecretsFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # ccxt logs request headers/bodies at DEBUG: never let that reach a handler.
+        "ccxt": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"

@@ -1,0 +1,27 @@
+"""pytest: real PostgreSQL and Redis, fast password hashing, no real throttling surprises."""
+
+from .base import *  # noqa: F401,F403
+from .base import REST_FRAMEWORK, env
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Tests get their own Redis database so they never touch a developer's demo data.
+REDIS_URL = env("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "copytrade-test",
+    }
+}
+CELERY_BROKER_URL = REDIS_URL
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_THROTTLE_RATES": {
+        **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+        "anon": "100000/min",
+        "user": "100000/min",
+        "webhook": "100000/min",
+    },
+}
