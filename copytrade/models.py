@@ -1,0 +1,331 @@
+"""Copy-trading domain: strategies (leaders), leader trades, copies, copied trades, positions.
+
+Seed 000's schema (`ai_strategies`, `copy_relationships`, `copied_trades`) refined as in
+ARCHITECTURE.md: per-relationship sizing modes, signed leader positions, exactly-once
+execution state on each copied trade, and a position per (relationship, symbol).
+"""
+
+import secrets
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from config.money import money_field, quantity_field
+
+PERCENT = {"max_digits": 7, "decimal_places": 4}
+
+
+def new_webhook_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Strategy(models.Model):
+    """A leader: an AI strategy or a human provider's strategy (seed `ai_strategies`)."""
+
+    class Kind(models.TextChoices):
+        AI = "ai"
+        MANUAL = "manual"
+
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook"
+        API = "api"
+        EXCHANGE_SYNC = "exchange_sync"
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        PAUSED = "paused"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="strategies")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, default="", max_length=5000)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.MANUAL)
+    leader_account = models.ForeignKey(
+        "exchanges.ExchangeAccount", null=True, blank=True, on_delete=models.PROTECT, related_name="led_strategies"
+    )
+    # A signal-only strategy (no linked account) declares the capital its sizes refer to.
+    declared_capital = money_field(null=True, blank=True)
+    quote_currency = models.CharField(max_length=10, default="USDT")
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.WEBHOOK)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    is_public_leader = models.BooleanField(default=False)
+    copy_override_percent = models.DecimalField(
+        max_digits=5, decimal_places=2, default=15, validators=[MinValueValidator(0), MaxValueValidator(30)]
+    )
+    verified_badge = models.BooleanField(default=False)
+    # Set by circuit breakers: an open breaker refuses new copies and new entries.
+    accepting_copies = models.BooleanField(default=True)
+    copiers_count = models.PositiveIntegerField(default=0)
+    webhook_secret = models.CharField(max_length=64, default=new_webhook_secret)
+    # Highest exchange trade timestamp seen by exchange sync (ms since epoch).
+    sync_cursor_ms = models.BigIntegerField(null=True, blank=True)
+    last_sequence = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "strategies"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(copy_override_percent__gte=0) & Q(copy_override_percent__lte=30),
+                name="strategy_override_0_30",
+            ),
+            models.CheckConstraint(condition=Q(declared_capital__isnull=True) | Q(declared_capital__gt=0), name="strategy_capital_positive"),
+            models.CheckConstraint(condition=Q(status__in=["running", "paused"]), name="strategy_status_valid"),
+            models.CheckConstraint(condition=Q(kind__in=["ai", "manual"]), name="strategy_kind_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LeaderTrade(models.Model):
+    """One leader fill. Idempotent per strategy by `external_id` (webhook id / exchange trade id)."""
+
+    class Side(models.TextChoices):
+        BUY = "buy"
+        SELL = "sell"
+
+    class Effect(models.TextChoices):
+        OPEN = "open"
+        INCREASE = "increase"
+        REDUCE = "reduce"
+        CLOSE = "close"
+
+    strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="trades")
+    external_id = models.CharField(max_length=100)
+    sequence = models.PositiveBigIntegerField()
+    symbol = models.CharField(max_length=50)
+    side = models.CharField(max_length=4, choices=Side.choices)
+    amount = quantity_field()
+    price = money_field()
+    notional = money_field()
+    fee = money_field(default=0)
+    leader_equity = money_field()
+    effect = models.CharField(max_length=10, choices=Effect.choices)
+    # Fraction of the leader's position this trade removes (reduce: 0 < f < 1; close: 1).
+    reduce_fraction = models.DecimalField(max_digits=20, decimal_places=18, null=True, blank=True)
+    # Signed leader position in `symbol` after this trade (long > 0, short < 0).
+    position_after = quantity_field()
+    realized_pnl = money_field(default=0)
+    source = models.CharField(max_length=16, choices=Strategy.Source.choices)
+    exchange_order_id = models.CharField(max_length=100, blank=True, default="")
+    traded_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    fanout_enqueued_at = models.DateTimeField(null=True, blank=True)
+    fanout_done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["strategy_id", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["strategy", "external_id"], name="leader_trade_idempotent"),
+            models.UniqueConstraint(fields=["strategy", "sequence"], name="leader_trade_sequence_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="leader_trade_amount_positive"),
+            models.CheckConstraint(condition=Q(price__gt=0), name="leader_trade_price_positive"),
+            models.CheckConstraint(condition=Q(side__in=["buy", "sell"]), name="leader_trade_side_valid"),
+            models.CheckConstraint(
+                condition=Q(reduce_fraction__isnull=True) | (Q(reduce_fraction__gt=0) & Q(reduce_fraction__lte=1)),
+                name="leader_trade_fraction_0_1",
+            ),
+        ]
+        indexes = [models.Index(fields=["strategy", "traded_at"], name="leader_trade_by_time")]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.side} {self.amount} {self.symbol} ({self.effect})"
+
+
+class LeaderPosition(models.Model):
+    """The leader's signed position per symbol, maintained as trades are recorded."""
+
+    strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="positions")
+    symbol = models.CharField(max_length=50)
+    quantity = quantity_field(default=0)
+    average_entry = money_field(default=0)
+    realized_pnl = money_field(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["strategy", "symbol"], name="leader_position_unique")]
+
+
+class CopyRelationship(models.Model):
+    """A follower copying a strategy onto one of their exchange accounts (seed `copy_relationships`)."""
+
+    class SizingMode(models.TextChoices):
+        PROPORTIONAL = "proportional"
+        MULTIPLIER = "multiplier"
+        FIXED = "fixed"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        PAUSED = "paused"
+        STOPPED = "stopped"
+
+    LIVE_STATUSES = (Status.ACTIVE, Status.PAUSED)
+
+    follower = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="copies")
+    strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="copies")
+    exchange_account = models.ForeignKey("exchanges.ExchangeAccount", on_delete=models.PROTECT, related_name="copies")
+    sizing_mode = models.CharField(max_length=16, choices=SizingMode.choices, default=SizingMode.PROPORTIONAL)
+    allocation_percent = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    multiplier = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    fixed_notional = money_field(null=True, blank=True)
+    # Proportional mode: allocation % × follower equity at start, then moves with the copy's P&L.
+    copy_capital = money_field(default=0)
+    max_drawdown_stop = models.DecimalField(max_digits=5, decimal_places=2, default=30)
+    max_slippage_percent = models.DecimalField(max_digits=5, decimal_places=2, default=1)
+    max_order_notional = money_field(null=True, blank=True)
+    # Opt-in: round an order under the exchange minimum up to the minimum instead of skipping.
+    round_up_to_minimum = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    pause_reason = models.CharField(max_length=255, blank=True, default="")
+    realized_pnl = money_field(default=0)
+    copy_equity = money_field(default=0)
+    peak_equity = money_field(default=0)
+    current_drawdown_percent = models.DecimalField(max_digits=7, decimal_places=4, default=0)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # One live copy per (follower, strategy); stopped ones stay as history.
+            models.UniqueConstraint(
+                fields=["follower", "strategy"],
+                condition=Q(status__in=["active", "paused"]),
+                name="copy_one_live_per_follower_strategy",
+            ),
+            models.CheckConstraint(condition=Q(status__in=["active", "paused", "stopped"]), name="copy_status_valid"),
+            models.CheckConstraint(
+                condition=Q(allocation_percent__isnull=True) | (Q(allocation_percent__gt=0) & Q(allocation_percent__lte=100)),
+                name="copy_allocation_0_100",
+            ),
+            models.CheckConstraint(condition=Q(multiplier__isnull=True) | Q(multiplier__gt=0), name="copy_multiplier_positive"),
+            models.CheckConstraint(condition=Q(fixed_notional__isnull=True) | Q(fixed_notional__gt=0), name="copy_fixed_positive"),
+            models.CheckConstraint(
+                condition=Q(max_order_notional__isnull=True) | Q(max_order_notional__gt=0), name="copy_max_order_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_drawdown_stop__gt=0) & Q(max_drawdown_stop__lte=100), name="copy_drawdown_stop_0_100"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_slippage_percent__gte=0) & Q(max_slippage_percent__lte=50), name="copy_slippage_0_50"
+            ),
+            models.CheckConstraint(
+                condition=(Q(sizing_mode="proportional") & Q(allocation_percent__isnull=False))
+                | (Q(sizing_mode="multiplier") & Q(multiplier__isnull=False))
+                | (Q(sizing_mode="fixed") & Q(fixed_notional__isnull=False)),
+                name="copy_sizing_parameter_present",
+            ),
+        ]
+        indexes = [models.Index(fields=["strategy", "status"], name="copy_by_strategy_status")]
+
+    def __str__(self) -> str:
+        return f"{self.follower_id} copies {self.strategy_id} ({self.status})"
+
+
+class CopiedTrade(models.Model):
+    """One leader trade mirrored for one relationship (seed `copied_trades` + execution state).
+
+    Every row ends filled, partially_filled, skipped(reason) or failed(reason).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        EXECUTING = "executing"
+        FILLED = "filled"
+        PARTIALLY_FILLED = "partially_filled"
+        SKIPPED = "skipped"
+        FAILED = "failed"
+
+    class Kind(models.TextChoices):
+        MIRROR = "mirror"  # mirrors a leader trade
+        STOP_LOSS = "stop_loss"  # copy stop-loss closing a position
+        CLOSE_ON_STOP = "close_on_stop"  # follower stopped the copy with close_positions
+
+    TERMINAL = (Status.FILLED, Status.PARTIALLY_FILLED, Status.SKIPPED, Status.FAILED)
+
+    relationship = models.ForeignKey(CopyRelationship, on_delete=models.CASCADE, related_name="copied_trades")
+    # Null for closes the platform itself initiates (stop-loss, stop with close_positions).
+    leader_trade = models.ForeignKey(LeaderTrade, null=True, blank=True, on_delete=models.PROTECT, related_name="copied_trades")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.MIRROR)
+    # Per-relationship execution order: the leader trade's sequence (platform closes get the
+    # next free number after the relationship's latest row).
+    sequence = models.PositiveBigIntegerField()
+    follower = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="copied_trades")
+    leader_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="led_copied_trades")
+    strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="copied_trades")
+    symbol = models.CharField(max_length=50)
+    side = models.CharField(max_length=4, choices=LeaderTrade.Side.choices)
+    effect = models.CharField(max_length=10, choices=LeaderTrade.Effect.choices)
+    leader_size_usd = money_field(default=0)
+    follower_size_usd = money_field(default=0)
+    requested_amount = quantity_field(null=True, blank=True)
+    filled_amount = quantity_field(default=0)
+    average_price = money_field(null=True, blank=True)
+    fee = money_field(default=0)
+    pnl_usd = money_field(default=0)
+    override_fee_charged = money_field(default=0)
+    fee_paid_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    reason = models.CharField(max_length=255, blank=True, default="")
+    # Deterministic from (leader trade, relationship): the same order can never be placed twice.
+    client_order_id = models.CharField(max_length=36, unique=True)
+    exchange_order_id = models.CharField(max_length=100, blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    # Lease: a crashed worker's claim expires and the sweeper or a redelivery may take over.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["relationship_id", "sequence"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["relationship", "leader_trade"],
+                condition=Q(leader_trade__isnull=False),
+                name="copied_trade_once_per_pair",
+            ),
+            models.UniqueConstraint(fields=["relationship", "sequence"], name="copied_trade_sequence_unique"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "executing", "filled", "partially_filled", "skipped", "failed"]),
+                name="copied_trade_status_valid",
+            ),
+            models.CheckConstraint(condition=Q(filled_amount__gte=0), name="copied_trade_filled_nonnegative"),
+            models.CheckConstraint(condition=Q(override_fee_charged__gte=0), name="copied_trade_fee_nonnegative"),
+        ]
+        indexes = [
+            # The sweeper scans non-terminal rows only.
+            models.Index(
+                fields=["status", "recorded_at"],
+                condition=Q(status__in=["pending", "executing"]),
+                name="copied_trade_open_by_age",
+            ),
+            models.Index(fields=["follower", "-recorded_at"], name="copied_trade_by_follower"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_order_id} {self.status}"
+
+
+class FollowerPosition(models.Model):
+    """What a copy holds per symbol (signed quantity), its average entry and realised P&L."""
+
+    relationship = models.ForeignKey(CopyRelationship, on_delete=models.CASCADE, related_name="positions")
+    symbol = models.CharField(max_length=50)
+    quantity = quantity_field(default=0)
+    average_entry = money_field(default=0)
+    realized_pnl = money_field(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["relationship", "symbol"], name="follower_position_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.quantity}"

@@ -1,0 +1,34 @@
+"""Tell a user something: a notification row now, an email once the transaction commits."""
+
+import logging
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+
+from marketplace.models import Notification
+
+logger = logging.getLogger(__name__)
+
+
+def notification_send(*, user, kind: str, title: str, body: str = "", email: bool = True) -> Notification:
+    notification = Notification.objects.create(user=user, kind=kind, title=title[:200], body=body)
+    if email and user.email:
+        address = user.email
+
+        def _mail() -> None:
+            try:
+                send_mail(title[:200], body or title, settings.DEFAULT_FROM_EMAIL, [address])
+            except Exception:  # mail is best effort; the notification row is the record
+                logger.exception("notification email failed (notification %s)", notification.pk)
+
+        transaction.on_commit(_mail)
+    return notification
+
+
+def notification_send_many(*, users, kind: str, title: str, body: str = "", email: bool = True) -> int:
+    count = 0
+    for user in users:
+        notification_send(user=user, kind=kind, title=title, body=body, email=email)
+        count += 1
+    return count
