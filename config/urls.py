@@ -2,12 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config.views import TokenObtainApi, TokenRevokeApi, healthz
+from config.views import MeApi, TokenObtainApi, TokenRevokeApi, healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/auth/token/", TokenObtainApi.as_view(), name="auth-token"),
+    path("api/auth/me/", MeApi.as_view(), name="auth-me"),
     path("api/auth/token/revoke/", TokenRevokeApi.as_view(), name="auth-token-revoke"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -71,3 +71,24 @@ class TokenRevokeApi(APIView):
     def post(self, request):
         Token.objects.filter(user=request.user).delete()
         return Response(status=204)
+
+
+class MeApi(APIView):
+    """Who the caller is: id, username, and whether they are staff or a curator."""
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        username = serializers.CharField()
+        is_staff = serializers.BooleanField()
+        is_curator = serializers.BooleanField()
+
+    @extend_schema(responses={200: OutputSerializer})
+    def get(self, request):
+        user = request.user
+        data = {
+            "id": user.id,
+            "username": user.username,
+            "is_staff": user.is_staff,
+            "is_curator": user.groups.filter(name="curators").exists(),
+        }
+        return Response(self.OutputSerializer(data).data)

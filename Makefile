@@ -1,0 +1,55 @@
+# copytrade: `make demo` and `make test` set everything up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+export DJANGO_SETTINGS_MODULE ?= config.settings.local
+DB_NAME ?= copytrade
+
+.PHONY: help venv install install-dev services db migrate test demo run bench fuzz soak clean
+
+help:
+	@echo "make demo   - install, migrate and run the whole story end to end"
+	@echo "make test   - install test dependencies and run the whole suite"
+	@echo "make run    - web + worker + beat + exchange simulator (honcho, Procfile)"
+	@echo "make bench  - fan-out benchmark"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip wheel
+
+venv: $(PY)
+
+install: $(PY) requirements.txt
+	$(PIP) install --quiet -r requirements.txt
+
+install-dev: $(PY) requirements.txt requirements-dev.txt
+	$(PIP) install --quiet -r requirements-dev.txt
+
+# PostgreSQL and Redis on localhost, started if down (the commands of this machine's
+# service manager-less setup); skipped when DATABASE_URL/REDIS_URL point elsewhere.
+services:
+	@bash scripts/ensure_services.sh
+
+db: services install
+	@bash scripts/ensure_database.sh
+
+migrate: db
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py sync_beat_schedule
+
+test: install-dev services
+	DJANGO_SETTINGS_MODULE=config.settings.test $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+demo: migrate
+	$(PY) manage.py demo
+
+run: migrate
+	$(VENV)/bin/honcho start -f Procfile
+
+bench: migrate
+	$(PY) manage.py bench_fanout $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,41 @@
+"""The periodic schedule, defined in code and synced into django-celery-beat's tables by
+`manage.py sync_beat_schedule` (run by `make`). Times are UTC.
+
+Each entry: name → (task, schedule, options). A schedule is either a number of seconds or a
+crontab dict. Entries whose task is not registered yet are skipped by the sync.
+"""
+
+from django.conf import settings
+
+# Every name we ever synced is prefixed, so the sync can remove entries dropped from code
+# without touching schedules an operator added by hand in admin.
+PREFIX = "copytrade: "
+
+
+def schedule() -> dict[str, dict]:
+    return {
+        "sweep stuck copied trades": {
+            "task": "copytrade.tasks.sweep_stuck_copied_trades",
+            "every": 60.0,
+        },
+        "exchange sync of leader fills": {
+            "task": "copytrade.tasks.sync_exchange_strategies",
+            "every": settings.EXCHANGE_SYNC_INTERVAL_SECONDS,
+        },
+        "daily metrics": {
+            "task": "marketplace.tasks.recalculate_all_metrics",
+            "crontab": {"minute": "15", "hour": "0"},
+        },
+        "daily verification and circuit breakers": {
+            "task": "marketplace.tasks.run_daily_checks",
+            "crontab": {"minute": "45", "hour": "0"},
+        },
+        "monthly billing": {
+            "task": "billing.tasks.run_monthly_billing",
+            "crontab": {"minute": "30", "hour": "0", "day_of_month": "1"},
+        },
+        "daily payouts": {
+            "task": "billing.tasks.run_daily_payouts",
+            "crontab": {"minute": "0", "hour": "2"},
+        },
+    }
