@@ -4,6 +4,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
+pytest_plugins = ["tests.fixtures.stripe"]
+
 
 @pytest.fixture(autouse=True)
 def _clean_redis():
