@@ -3,6 +3,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from config.money import quantity_field
 from exchanges.crypto import EncryptedTextField
 
 PAPER = "paper"
@@ -49,3 +50,103 @@ class ExchangeAccount(models.Model):
 
     def __repr__(self) -> str:  # never let a secret slip into a traceback or log line
         return f"<ExchangeAccount id={self.pk} exchange={self.exchange_id} owner={self.owner_id}>"
+
+
+class PaperBalance(models.Model):
+    """One currency of a paper account. `locked` is held by resting limit orders."""
+
+    account = models.ForeignKey(ExchangeAccount, on_delete=models.CASCADE, related_name="paper_balances")
+    currency = models.CharField(max_length=20)
+    free = quantity_field(default=0)
+    locked = quantity_field(default=0)
+
+    class Meta:
+        ordering = ["account_id", "currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "currency"], name="paper_balance_unique_currency_per_account"),
+            # The last line of defence against overspending: a bug that would drive a
+            # balance negative fails the transaction instead.
+            models.CheckConstraint(condition=models.Q(free__gte=0, locked__gte=0), name="paper_balance_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.currency} {self.free} (+{self.locked} locked)"
+
+
+class PaperOrder(models.Model):
+    class Side(models.TextChoices):
+        BUY = "buy"
+        SELL = "sell"
+
+    class Type(models.TextChoices):
+        MARKET = "market"
+        LIMIT = "limit"
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        CLOSED = "closed"
+        CANCELED = "canceled"
+        EXPIRED = "expired"
+
+    account = models.ForeignKey(ExchangeAccount, on_delete=models.CASCADE, related_name="paper_orders")
+    client_order_id = models.CharField(max_length=64)
+    symbol = models.CharField(max_length=50)
+    side = models.CharField(max_length=4, choices=Side.choices)
+    type = models.CharField(max_length=6, choices=Type.choices)
+    amount = quantity_field()
+    price = quantity_field(null=True, blank=True)  # the limit price; null for market orders
+    status = models.CharField(max_length=8, choices=Status.choices)
+    filled = quantity_field(default=0)
+    average_price = quantity_field(null=True, blank=True)
+    cost = quantity_field(default=0)
+    fee = quantity_field(default=0)
+    fee_currency = models.CharField(max_length=20)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # Idempotency: a retried placement with the same client order id is refused,
+            # as real exchanges do, so it can never execute twice.
+            models.UniqueConstraint(fields=["account", "client_order_id"], name="paper_order_unique_client_order_id"),
+            models.CheckConstraint(condition=models.Q(side__in=["buy", "sell"]), name="paper_order_side_valid"),
+            models.CheckConstraint(condition=models.Q(type__in=["market", "limit"]), name="paper_order_type_valid"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["open", "closed", "canceled", "expired"]), name="paper_order_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.amount} {self.symbol} ({self.status})"
+
+
+class Candle(models.Model):
+    """Closed OHLCV candles from an exchange, for metrics and track-record verification."""
+
+    class Timeframe(models.TextChoices):
+        MINUTE = "1m"
+        HOUR = "1h"
+        DAY = "1d"
+
+    exchange_id = models.CharField(max_length=32)
+    symbol = models.CharField(max_length=50)
+    timeframe = models.CharField(max_length=3, choices=Timeframe.choices)
+    open_time = models.DateTimeField()
+    open = quantity_field()
+    high = quantity_field()
+    low = quantity_field()
+    close = quantity_field()
+    volume = quantity_field()
+
+    class Meta:
+        ordering = ["exchange_id", "symbol", "timeframe", "open_time"]
+        constraints = [
+            # Also the index for range reads: (exchange, symbol, timeframe) then open_time.
+            models.UniqueConstraint(
+                fields=["exchange_id", "symbol", "timeframe", "open_time"], name="candle_unique_open_time"
+            ),
+            models.CheckConstraint(condition=models.Q(timeframe__in=["1m", "1h", "1d"]), name="candle_timeframe_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.exchange_id} {self.symbol} {self.timeframe} {self.open_time:%Y-%m-%d %H:%M}"

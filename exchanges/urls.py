@@ -1,1 +1,8 @@
-urlpatterns = []
+from django.urls import path
+
+from exchanges.apis import ExchangeAccountDetailApi, ExchangeAccountListCreateApi
+
+urlpatterns = [
+    path("", ExchangeAccountListCreateApi.as_view(), name="exchange-accounts"),
+    path("<int:account_id>/", ExchangeAccountDetailApi.as_view(), name="exchange-account-detail"),
+]

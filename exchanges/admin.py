@@ -1,0 +1,79 @@
+"""Admin for exchange accounts: credentials are never shown, only whether they are set."""
+
+from django.contrib import admin
+
+from exchanges.models import Candle, ExchangeAccount, PaperBalance, PaperOrder
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Ledger rows are written by the platform only; staff may look, not edit."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class PaperBalanceInline(admin.TabularInline):
+    model = PaperBalance
+    fields = ["currency", "free", "locked"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ExchangeAccount)
+class ExchangeAccountAdmin(admin.ModelAdmin):
+    # The encrypted credential fields are left out of every form and list: an admin page
+    # must never render a secret, not even to staff.
+    fields = [
+        "owner", "exchange_id", "label", "sandbox", "status", "status_reason",
+        "api_key_status", "api_secret_status", "api_passphrase_status", "last_verified_at", "created_at", "updated_at",
+    ]  # fmt: skip
+    readonly_fields = [
+        "owner", "exchange_id", "sandbox", "api_key_status", "api_secret_status", "api_passphrase_status",
+        "last_verified_at", "created_at", "updated_at",
+    ]  # fmt: skip
+    list_display = ["id", "label", "owner", "exchange_id", "sandbox", "status", "api_key_status", "last_verified_at"]
+    list_filter = ["exchange_id", "status", "sandbox"]
+    search_fields = ["label", "owner__username", "owner__email"]
+    list_select_related = ["owner"]
+    inlines = [PaperBalanceInline]
+
+    def has_add_permission(self, request):
+        # Accounts are connected through the API, which verifies credentials first.
+        return False
+
+    @admin.display(description="API key")
+    def api_key_status(self, account):
+        return "set" if account.api_key else "not set"
+
+    @admin.display(description="API secret")
+    def api_secret_status(self, account):
+        return "set" if account.api_secret else "not set"
+
+    @admin.display(description="API passphrase")
+    def api_passphrase_status(self, account):
+        return "set" if account.api_passphrase else "not set"
+
+
+@admin.register(PaperOrder)
+class PaperOrderAdmin(ReadOnlyAdmin):
+    list_display = ["id", "account", "client_order_id", "symbol", "side", "type", "amount", "filled", "average_price", "status", "created_at"]
+    list_filter = ["status", "side", "type"]
+    search_fields = ["client_order_id", "symbol"]
+    list_select_related = ["account"]
+
+
+@admin.register(Candle)
+class CandleAdmin(ReadOnlyAdmin):
+    list_display = ["exchange_id", "symbol", "timeframe", "open_time", "open", "high", "low", "close", "volume"]
+    list_filter = ["exchange_id", "timeframe"]
+    search_fields = ["symbol"]

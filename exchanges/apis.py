@@ -1,0 +1,97 @@
+"""REST for exchange accounts. Credentials are write-only: no response ever carries one."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import Pagination
+from exchanges.models import ExchangeAccount
+from exchanges.selectors import exchange_account_get, exchange_account_list
+from exchanges.services import MAX_CREDENTIAL_LENGTH, exchange_account_create, exchange_account_delete
+
+
+def paginated_response(*, request, view, queryset, serializer_class, context: dict | None = None) -> Response:
+    """A page of `queryset` in the project's pagination shape; the view declares
+    `pagination_class` so the schema documents the page too."""
+    paginator = view.pagination_class()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True, context=context or {}).data)
+
+
+def _credential_field() -> serializers.CharField:
+    # trim_whitespace=False: a pasted key with a stray newline is refused, not silently changed.
+    return serializers.CharField(
+        max_length=MAX_CREDENTIAL_LENGTH, required=False, allow_blank=True, trim_whitespace=False, write_only=True
+    )
+
+
+class ExchangeAccountOutputSerializer(serializers.ModelSerializer):
+    class PaperBalanceSerializer(serializers.Serializer):
+        currency = serializers.CharField()
+        free = serializers.DecimalField(max_digits=30, decimal_places=12)
+        locked = serializers.DecimalField(max_digits=30, decimal_places=12)
+
+    api_key_set = serializers.SerializerMethodField()
+    api_secret_set = serializers.SerializerMethodField()
+    api_passphrase_set = serializers.SerializerMethodField()
+    paper_balances = PaperBalanceSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = ExchangeAccount
+        fields = [
+            "id", "exchange_id", "label", "sandbox", "is_paper", "status", "status_reason",
+            "api_key_set", "api_secret_set", "api_passphrase_set", "paper_balances",
+            "last_verified_at", "created_at",
+        ]  # fmt: skip
+
+    def get_api_key_set(self, account) -> bool:
+        return bool(account.api_key)
+
+    def get_api_secret_set(self, account) -> bool:
+        return bool(account.api_secret)
+
+    def get_api_passphrase_set(self, account) -> bool:
+        return bool(account.api_passphrase)
+
+
+class ExchangeAccountListCreateApi(APIView):
+    pagination_class = Pagination
+
+    class CreateInputSerializer(serializers.Serializer):
+        exchange_id = serializers.CharField(max_length=32, help_text="'paper' or an id from ccxt.exchanges")
+        label = serializers.CharField(max_length=100)
+        api_key = _credential_field()
+        api_secret = _credential_field()
+        api_passphrase = _credential_field()
+        sandbox = serializers.BooleanField(default=False)
+        starting_balance = serializers.DictField(
+            child=serializers.DecimalField(max_digits=None, decimal_places=None),
+            required=False,
+            help_text='Paper accounts only: {currency: amount}, default {"USDT": "10000"}.',
+        )
+
+    @extend_schema(operation_id="exchange_accounts_list", responses=ExchangeAccountOutputSerializer(many=True))
+    def get(self, request):
+        return paginated_response(
+            request=request, view=self, queryset=exchange_account_list(owner=request.user), serializer_class=ExchangeAccountOutputSerializer
+        )
+
+    @extend_schema(operation_id="exchange_accounts_create", request=CreateInputSerializer, responses={201: ExchangeAccountOutputSerializer})
+    def post(self, request):
+        serializer = self.CreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        account = exchange_account_create(owner=request.user, **serializer.validated_data)
+        account = exchange_account_get(owner=request.user, account_id=account.id)
+        return Response(ExchangeAccountOutputSerializer(account).data, status=status.HTTP_201_CREATED)
+
+
+class ExchangeAccountDetailApi(APIView):
+    @extend_schema(operation_id="exchange_accounts_retrieve", responses=ExchangeAccountOutputSerializer)
+    def get(self, request, account_id: int):
+        return Response(ExchangeAccountOutputSerializer(exchange_account_get(owner=request.user, account_id=account_id)).data)
+
+    @extend_schema(operation_id="exchange_accounts_delete", responses={204: None})
+    def delete(self, request, account_id: int):
+        exchange_account_delete(owner=request.user, account_id=account_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)

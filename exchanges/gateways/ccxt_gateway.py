@@ -1,0 +1,576 @@
+"""Any ccxt exchange behind the `ExchangeGateway` interface.
+
+- `build_client` makes a ccxt client: no ccxt rate limiting (our Redis buckets do that),
+  our timeout, and every API URL rebased onto `settings.EXCHANGE_URL_OVERRIDES[exchange_id]`
+  when an operator set one (the loopback simulator). Only settings can point a client at
+  another URL, never a user.
+- `map_ccxt_error` is the one place ccxt exceptions become `exchanges.errors`. Messages are
+  scrubbed: ccxt puts signed URLs and request headers into messages and debug logs.
+- `CcxtGateway` caches clients per thread (an LRU keyed by account and credentials) over
+  one shared HTTP session per thread, so a worker reuses its connections to an exchange
+  across all the accounts it trades for. Markets are cached in Redis per exchange and in
+  process memory, and handed to clients with `set_markets` instead of `load_markets`.
+"""
+
+import hashlib
+import json
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import cache
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import ccxt
+import redis
+import requests
+import urllib3
+from django.conf import settings
+
+from config.money import ZERO, to_decimal
+from exchanges.errors import (
+    DuplicateClientOrderIdError,
+    ExchangeError,
+    InsufficientFundsError,
+    InvalidCredentialsError,
+    OrderNotFoundError,
+    OrderRejectedError,
+    PermanentExchangeError,
+    RateLimitedError,
+    TransientExchangeError,
+    UnknownOutcomeError,
+    UnknownSymbolError,
+)
+from exchanges.gateways.base import AccountEquity, Balance, ExchangeGateway, MarketRules, OrderResult, Position, Trade
+from exchanges.rules import apply_order_rules
+
+T = TypeVar("T")
+
+CLIENT_CACHE_SIZE = 256
+DEFAULT_QUOTE = "USDT"
+ORDER_TYPES = ("market", "limit")
+SIDES = ("buy", "sell")
+# The simulator serves Binance spot only: no futures exchangeInfo, no sapi currencies.
+URL_OVERRIDE_OPTIONS = {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False}
+# Binance-style error codes inside ccxt messages: `binance {"code":-2015,"msg":"..."}`.
+_EXCHANGE_CODE = re.compile(r'"code"\s*:\s*(-?\d+)')
+# Binance answers -2015 also after a key was revoked; ccxt then reports DDoSProtection
+# (it assumes an IP ban once a key has worked), which would retry a dead key forever.
+_CREDENTIAL_CODES = {"-2014", "-2015"}
+
+logger = logging.getLogger(__name__)
+
+
+# --- redaction ------------------------------------------------------------------------
+
+_URL_QUERY = re.compile(r"(https?://[^\s?#'\"]+)\?[^\s'\"]*")
+_SIGNED_FIELD = re.compile(r"(?i)\b(signature|sign|apikey|api_key|api-key|passphrase|secret)=[^&\s'\"]*")
+_SECRET_HEADER = re.compile(r"(?i)(['\"][^'\"]*(?:key|sign|passphrase|secret|token|auth)[^'\"]*['\"]\s*:\s*)['\"][^'\"]*['\"]")
+
+
+def redact(text: str, *, secrets: tuple[str, ...] = ()) -> str:
+    """Drop query strings, signature fields, credential headers and known secrets."""
+    text = _URL_QUERY.sub(r"\1?<redacted>", text)
+    text = _SIGNED_FIELD.sub(lambda match: f"{match.group(1)}=<redacted>", text)
+    text = _SECRET_HEADER.sub(r"\1'<redacted>'", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<redacted>")
+    return text
+
+
+class _RedactingLogger(logging.LoggerAdapter):
+    """ccxt logs every request (URL with signature, API key header) at DEBUG."""
+
+    def __init__(self, *, secrets: tuple[str, ...]):
+        super().__init__(logging.getLogger("exchanges.ccxt"), {})
+        self.secrets = secrets
+
+    def log(self, level, msg, *args, **kwargs):
+        if self.isEnabledFor(level):
+            text = str(msg) % args if args else str(msg)
+            self.logger.log(level, redact(text, secrets=self.secrets), **kwargs)
+
+
+# --- errors ---------------------------------------------------------------------------
+
+
+def _nothing_was_sent(exc: ccxt.BaseError) -> bool:
+    """True when the connection failed before any byte of the request left."""
+    cause = exc.__cause__
+    if isinstance(cause, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(cause, requests.exceptions.ConnectionError) and cause.args:
+        return isinstance(getattr(cause.args[0], "reason", None), urllib3.exceptions.NewConnectionError)
+    return False
+
+
+def _retry_after(headers) -> float | None:
+    value = (headers or {}).get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def map_ccxt_error(
+    exc: ccxt.BaseError,
+    *,
+    may_have_executed: bool = False,
+    response_headers=None,
+    secrets: tuple[str, ...] = (),
+) -> ExchangeError:
+    """The one translation of ccxt exceptions into `exchanges.errors`.
+
+    `may_have_executed`: the call could have changed state at the exchange (placing or
+    cancelling an order). A timeout, a dropped connection or a 5xx then means the outcome
+    is unknown (Binance: "the execution status is UNKNOWN and could have been a success"),
+    so the caller must look the order up by client order id before any retry. The same
+    failures on a read are plain transient errors.
+    """
+    message = redact(f"{type(exc).__name__}: {exc}", secrets=secrets)
+    code_match = _EXCHANGE_CODE.search(message)
+    code = code_match.group(1) if code_match else None
+
+    if code in _CREDENTIAL_CODES or isinstance(exc, ccxt.AuthenticationError):
+        return InvalidCredentialsError(message)
+    if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
+        return RateLimitedError(message, retry_after=_retry_after(response_headers))
+    if isinstance(exc, ccxt.OnMaintenance | ccxt.InvalidNonce):
+        # The exchange refused the request outright: nothing was executed.
+        return TransientExchangeError(message)
+    if isinstance(exc, ccxt.NetworkError | ccxt.OperationFailed):
+        if may_have_executed and not _nothing_was_sent(exc):
+            return UnknownOutcomeError(message)
+        return TransientExchangeError(message)
+    if isinstance(exc, ccxt.InsufficientFunds):
+        return InsufficientFundsError(message)
+    if isinstance(exc, ccxt.DuplicateOrderId) or "Duplicate order sent" in message:
+        return DuplicateClientOrderIdError(message)
+    if isinstance(exc, ccxt.OrderNotFound):
+        return OrderNotFoundError(message)
+    if isinstance(exc, ccxt.BadSymbol):
+        return UnknownSymbolError(message)
+    if isinstance(exc, ccxt.InvalidOrder) or "Filter failure" in message:
+        return OrderRejectedError(message)
+    return PermanentExchangeError(message)
+
+
+def _guarded(client: ccxt.Exchange, operation: Callable[[ccxt.Exchange], T], *, may_have_executed: bool, secrets: tuple[str, ...]) -> T:
+    try:
+        return operation(client)
+    except ccxt.BaseError as exc:
+        mapped = map_ccxt_error(
+            exc, may_have_executed=may_have_executed, response_headers=client.last_response_headers, secrets=secrets
+        )
+        # `from None`: the ccxt exception's message and its cause carry the signed URL.
+        raise mapped from None
+
+
+# --- clients --------------------------------------------------------------------------
+
+
+def _rebase(urls, base: str):
+    """Every URL in ccxt's `urls['api']` structure, moved to `base` with its path kept."""
+    if isinstance(urls, dict):
+        return {name: _rebase(url, base) for name, url in urls.items()}
+    if isinstance(urls, str):
+        parts = urlsplit(urls)
+        return base.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
+    return urls
+
+
+_local = threading.local()
+
+
+def _thread_session() -> requests.Session:
+    """One HTTP session (connection pool) per thread, shared by all of its ccxt clients."""
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = requests.Session()
+        session.trust_env = ccxt.Exchange.requests_trust_env
+    return session
+
+
+def build_client(exchange_id: str, *, api_key: str = "", secret: str = "", password: str = "", sandbox: bool = False) -> ccxt.Exchange:
+    if exchange_id not in ccxt.exchanges:
+        raise PermanentExchangeError(f"Unknown exchange '{exchange_id}'.", reason="unknown_exchange")
+    override = settings.EXCHANGE_URL_OVERRIDES.get(exchange_id)
+    client = getattr(ccxt, exchange_id)(
+        {
+            "apiKey": api_key,
+            "secret": secret,
+            "password": password,
+            "enableRateLimit": False,
+            "timeout": settings.EXCHANGE_TIMEOUT_MS,
+            "options": dict(URL_OVERRIDE_OPTIONS) if override else {},
+            "session": _thread_session(),
+        }
+    )
+    client.logger = _RedactingLogger(secrets=(api_key, secret, password))
+    if sandbox:
+        client.set_sandbox_mode(True)
+    if override:
+        rebased = {"api": _rebase(client.urls["api"], override)}
+        if "test" in client.urls:
+            rebased["test"] = _rebase(client.urls["test"], override)
+        client.urls = {**client.urls, **rebased}
+    return client
+
+
+def _endpoint(exchange_id: str, sandbox: bool) -> tuple:
+    """What, besides credentials, makes two clients of one exchange differ."""
+    return (exchange_id, sandbox, settings.EXCHANGE_URL_OVERRIDES.get(exchange_id, ""), settings.EXCHANGE_TIMEOUT_MS)
+
+
+def _fingerprint(*parts) -> str:
+    return hashlib.sha256("\x00".join(str(part) for part in parts).encode()).hexdigest()[:16]
+
+
+def _cache_scope(exchange_id: str, sandbox: bool) -> str:
+    """Redis key part for data shared by all accounts of one exchange endpoint."""
+    _, _, override, _ = _endpoint(exchange_id, sandbox)
+    return f"{exchange_id}:{_fingerprint(sandbox, override)}"
+
+
+@dataclass
+class _ClientSlot:
+    client: ccxt.Exchange
+    markets: "_Markets | None" = None
+
+
+def _cached_slot(key: tuple, factory: Callable[[], ccxt.Exchange]) -> _ClientSlot:
+    # Per thread: ccxt clients keep per-request state (last response headers, options).
+    slots: OrderedDict = getattr(_local, "slots", None)
+    if slots is None:
+        slots = _local.slots = OrderedDict()
+    slot = slots.get(key)
+    if slot is None:
+        slot = slots[key] = _ClientSlot(client=factory())
+        if len(slots) > CLIENT_CACHE_SIZE:
+            slots.popitem(last=False)
+    else:
+        slots.move_to_end(key)
+    return slot
+
+
+# --- markets --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Markets:
+    raw: list[dict]
+    rules: dict[str, MarketRules]
+    expires_at: float  # time.monotonic()
+
+
+_markets_memory: dict[str, _Markets] = {}
+
+
+@cache
+def _redis() -> redis.Redis:
+    # One pool per process; redis-py replaces its connections after a fork (Celery prefork).
+    return redis.Redis(connection_pool=redis.ConnectionPool.from_url(settings.REDIS_URL))
+
+
+def clear_caches() -> None:
+    """Forget this process's markets and this thread's clients (tests that reset the simulator)."""
+    _markets_memory.clear()
+    _local.__dict__.pop("slots", None)
+
+
+def _step(value, precision_mode: int) -> Decimal:
+    if value is None:
+        return ZERO
+    if precision_mode == ccxt.TICK_SIZE:
+        return to_decimal(value)
+    if precision_mode == ccxt.DECIMAL_PLACES:
+        return Decimal(1).scaleb(-int(value))
+    # Significant digits cannot be expressed as a step; the exchange rounds such orders.
+    return ZERO
+
+
+def _optional_decimal(value) -> Decimal | None:
+    return None if value is None else to_decimal(value)
+
+
+def _market_rules(market: dict, precision_mode: int) -> MarketRules | None:
+    if market.get("type") not in ("spot", "swap") or market.get("active") is False:
+        return None
+    precision = market.get("precision") or {}
+    limits = market.get("limits") or {}
+    amount_limits = limits.get("amount") or {}
+    cost_limits = limits.get("cost") or {}
+    return MarketRules(
+        symbol=market["symbol"],
+        base=market["base"],
+        quote=market["quote"],
+        type=market["type"],
+        amount_step=_step(precision.get("amount"), precision_mode),
+        price_step=_step(precision.get("price"), precision_mode),
+        min_amount=_optional_decimal(amount_limits.get("min")) or ZERO,
+        min_cost=_optional_decimal(cost_limits.get("min")) or ZERO,
+        max_amount=_optional_decimal(amount_limits.get("max")),
+        contract_size=_optional_decimal(market.get("contractSize")) or Decimal(1),
+        exchange_symbol=market["id"],
+    )
+
+
+def _load_markets(exchange_id: str, sandbox: bool) -> _Markets:
+    key = f"exchanges:markets:{_cache_scope(exchange_id, sandbox)}"
+    entry = _markets_memory.get(key)
+    if entry is not None and entry.expires_at > time.monotonic():
+        return entry
+    ttl = settings.EXCHANGE_MARKETS_CACHE_SECONDS
+    cached, ttl_ms = _redis().pipeline().get(key).pttl(key).execute()
+    public = _cached_slot(("public", *_endpoint(exchange_id, sandbox)), lambda: build_client(exchange_id, sandbox=sandbox)).client
+    if cached is None:
+        # Through the public client: markets are the same for every account, and an
+        # account client would also fetch private currency data.
+        raw = _guarded(public, lambda client: list(client.load_markets(reload=True).values()), may_have_executed=False, secrets=())
+        _redis().set(key, json.dumps(raw), ex=ttl)
+    else:
+        raw = json.loads(cached)
+        ttl = ttl_ms / 1000 if ttl_ms and ttl_ms > 0 else ttl
+    rules = {}
+    for market in raw:
+        market_rules = _market_rules(market, public.precisionMode)
+        if market_rules is not None:
+            rules[market_rules.symbol] = market_rules
+    entry = _markets_memory[key] = _Markets(raw=raw, rules=rules, expires_at=time.monotonic() + ttl)
+    return entry
+
+
+# --- conversions ----------------------------------------------------------------------
+
+
+def _datetime(milliseconds) -> datetime | None:
+    return None if milliseconds is None else datetime.fromtimestamp(milliseconds / 1000, tz=UTC)
+
+
+def _fee(entries: list[dict], *, prefer: str) -> tuple[Decimal, str] | None:
+    """Total fee of ccxt fee entries, in `prefer` when charged in it, else in the first currency."""
+    entries = [entry for entry in entries if entry and entry.get("cost") is not None]
+    if not entries:
+        return None
+    currencies = [entry.get("currency") or prefer for entry in entries]
+    currency = prefer if prefer in currencies else currencies[0]
+    return sum((to_decimal(e["cost"]) for e, c in zip(entries, currencies, strict=True) if c == currency), ZERO), currency
+
+
+def _trade(trade: dict) -> Trade:
+    fee = _fee([trade.get("fee")], prefer="")
+    return Trade(
+        trade_id=str(trade["id"]),
+        order_id=str(trade.get("order") or ""),
+        symbol=trade["symbol"],
+        side=trade["side"],
+        amount=to_decimal(trade["amount"]),
+        price=to_decimal(trade["price"]),
+        cost=to_decimal(trade["cost"]) if trade.get("cost") is not None else to_decimal(trade["amount"]) * to_decimal(trade["price"]),
+        fee=fee[0] if fee else ZERO,
+        timestamp=_datetime(trade["timestamp"]),
+    )
+
+
+class CcxtGateway(ExchangeGateway):
+    def __init__(self, *, exchange_id: str, slot: _ClientSlot, sandbox: bool, secrets: tuple[str, ...] = ()):
+        self.exchange_id = exchange_id
+        self._slot = slot
+        self._sandbox = sandbox
+        self._secrets = secrets
+
+    @classmethod
+    def for_account(cls, account) -> "CcxtGateway":
+        secrets = (account.api_key, account.api_secret, account.api_passphrase)
+        key = ("account", account.pk, _fingerprint(*secrets), *_endpoint(account.exchange_id, account.sandbox))
+        slot = _cached_slot(
+            key,
+            lambda: build_client(
+                account.exchange_id,
+                api_key=account.api_key,
+                secret=account.api_secret,
+                password=account.api_passphrase,
+                sandbox=account.sandbox,
+            ),
+        )
+        return cls(exchange_id=account.exchange_id, slot=slot, sandbox=account.sandbox, secrets=secrets)
+
+    @classmethod
+    def public(cls, exchange_id: str, *, sandbox: bool = False) -> "CcxtGateway":
+        """Market data only (markets, tickers, candles): no credentials."""
+        slot = _cached_slot(("public", *_endpoint(exchange_id, sandbox)), lambda: build_client(exchange_id, sandbox=sandbox))
+        return cls(exchange_id=exchange_id, slot=slot, sandbox=sandbox)
+
+    def _call(self, operation: Callable[[ccxt.Exchange], T], *, may_have_executed: bool = False) -> T:
+        entry = _load_markets(self.exchange_id, self._sandbox)
+        if self._slot.markets is not entry:
+            self._slot.client.set_markets(entry.raw)
+            self._slot.markets = entry
+        return _guarded(self._slot.client, operation, may_have_executed=may_have_executed, secrets=self._secrets)
+
+    # --- market data ------------------------------------------------------------------
+
+    def markets(self) -> dict[str, MarketRules]:
+        return _load_markets(self.exchange_id, self._sandbox).rules
+
+    def ticker_price(self, symbol: str) -> Decimal:
+        symbol = self.market(symbol).symbol
+        ttl_ms = int(settings.EXCHANGE_TICKER_CACHE_SECONDS * 1000)
+        key = f"exchanges:ticker:{_cache_scope(self.exchange_id, self._sandbox)}:{symbol}"
+        if ttl_ms > 0:
+            cached = _redis().get(key)
+            if cached is not None:
+                return Decimal(cached.decode())
+        ticker = self._call(lambda client: client.fetch_ticker(symbol))
+        last = ticker.get("last") or ticker.get("close")
+        if last is None:
+            raise TransientExchangeError(f"{self.exchange_id} has no last price for {symbol}.")
+        price = to_decimal(last)
+        if ttl_ms > 0:
+            _redis().set(key, str(price), px=ttl_ms)
+        return price
+
+    def fetch_ohlcv(
+        self, *, symbol: str, timeframe: str = "1m", since: datetime | None = None, limit: int | None = None
+    ) -> list[tuple[datetime, Decimal, Decimal, Decimal, Decimal, Decimal]]:
+        """Candles (open time, open, high, low, close, volume), oldest first."""
+        symbol = self.market(symbol).symbol
+        since_ms = int(since.timestamp() * 1000) if since is not None else None
+        rows = self._call(lambda client: client.fetch_ohlcv(symbol, timeframe, since_ms, limit))
+        return [
+            (_datetime(row[0]), *(to_decimal(value) if value is not None else ZERO for value in row[1:6]))
+            for row in rows
+        ]
+
+    # --- account ----------------------------------------------------------------------
+
+    def balance(self) -> dict[str, Balance]:
+        raw = self._call(lambda client: client.fetch_balance())
+        balances = {}
+        for currency, total in (raw.get("total") or {}).items():
+            free = to_decimal(raw["free"].get(currency) or 0)
+            used = to_decimal(raw["used"].get(currency) or 0)
+            total = to_decimal(total) if total is not None else free + used
+            if free or used or total:
+                balances[currency] = Balance(currency=currency, free=free, used=used, total=total)
+        return balances
+
+    def equity(self, quote: str = DEFAULT_QUOTE) -> AccountEquity:
+        balances = self.balance()
+        markets = self.markets()
+        equity = balances[quote].total if quote in balances else ZERO
+        for currency, holding in balances.items():
+            symbol = f"{currency}/{quote}"
+            # Assets without a market in the quote currency cannot be priced; they are
+            # left out rather than guessed.
+            if currency != quote and symbol in markets:
+                equity += holding.total * self.ticker_price(symbol)
+        free_quote = balances[quote].free if quote in balances else ZERO
+        return AccountEquity(quote=quote, equity=equity, free_quote=free_quote, balances=balances)
+
+    def positions(self) -> list[Position]:
+        """Spot holdings priced in USDT, one position per asset with a USDT market."""
+        markets = self.markets()
+        return [
+            Position(symbol=f"{currency}/{DEFAULT_QUOTE}", quantity=holding.total)
+            for currency, holding in self.balance().items()
+            if currency != DEFAULT_QUOTE and f"{currency}/{DEFAULT_QUOTE}" in markets
+        ]
+
+    # --- orders -----------------------------------------------------------------------
+
+    def create_order(
+        self,
+        *,
+        symbol: str,
+        side: str,
+        amount: Decimal,
+        client_order_id: str,
+        type: str = "market",
+        price: Decimal | None = None,
+        time_in_force: str | None = None,
+        reduce_only: bool = False,
+    ) -> OrderResult:
+        if side not in SIDES:
+            raise OrderRejectedError(f"Order side must be one of {SIDES}, not {side!r}.")
+        if type not in ORDER_TYPES:
+            raise OrderRejectedError(f"Order type must be one of {ORDER_TYPES}, not {type!r}.")
+        if type == "limit" and price is None:
+            raise OrderRejectedError("A limit order needs a price.")
+        market = self.market(symbol)
+        limit_price = price if type == "limit" else None
+        reference_price = limit_price if limit_price is not None else self.ticker_price(market.symbol)
+        amount, limit_price = apply_order_rules(market, amount=amount, price=limit_price, reference_price=reference_price, side=side)
+        params = {"clientOrderId": client_order_id}
+        if type == "limit" and time_in_force:
+            params["timeInForce"] = time_in_force
+        if reduce_only and market.type != "spot":
+            params["reduceOnly"] = True
+        order = self._call(
+            lambda client: client.create_order(
+                market.symbol, type, side, str(amount), None if limit_price is None else str(limit_price), params
+            ),
+            may_have_executed=True,
+        )
+        return self._order_result(order, market=market, client_order_id=client_order_id)
+
+    def fetch_order_by_client_id(self, *, symbol: str, client_order_id: str) -> OrderResult:
+        market = self.market(symbol)
+        order = self._call(lambda client: client.fetch_order(None, market.symbol, {"origClientOrderId": client_order_id}))
+        return self._order_result(order, market=market, client_order_id=client_order_id)
+
+    def cancel_order(self, *, symbol: str, client_order_id: str) -> OrderResult:
+        market = self.market(symbol)
+        order = self._call(
+            lambda client: client.cancel_order(None, market.symbol, {"origClientOrderId": client_order_id}), may_have_executed=True
+        )
+        return self._order_result(order, market=market, client_order_id=client_order_id)
+
+    def fetch_my_trades(self, *, symbol: str | None = None, since: datetime | None = None) -> list[Trade]:
+        """Fills of one market, or (no symbol) of every market the account holds now:
+        exchanges such as Binance list trades per market only."""
+        symbols = [self.market(symbol).symbol] if symbol else [position.symbol for position in self.positions()]
+        since_ms = int(since.timestamp() * 1000) if since is not None else None
+        trades = []
+        for market_symbol in symbols:
+            raw = self._call(lambda client, market_symbol=market_symbol: client.fetch_my_trades(market_symbol, since_ms))
+            trades.extend(_trade(trade) for trade in raw)
+        return sorted(trades, key=lambda trade: trade.timestamp)
+
+    def _order_result(self, order: dict, *, market: MarketRules, client_order_id: str) -> OrderResult:
+        amount = to_decimal(order.get("amount") or 0)
+        filled = to_decimal(order.get("filled") or 0)
+        average = to_decimal(order["average"]) if filled and order.get("average") is not None else None
+        if order.get("cost") is not None:
+            cost = to_decimal(order["cost"])
+        else:
+            cost = filled * average if average is not None else ZERO
+        fee = _fee(order.get("fees") or [order.get("fee")], prefer=market.quote)
+        if fee is None and filled:
+            # Order queries (unlike order placement) carry no fills: the fee is in the trades.
+            trades = self._call(lambda client: client.fetch_my_trades(market.symbol, None, None, {"orderId": order["id"]}))
+            fee = _fee([trade.get("fee") for trade in trades], prefer=market.quote)
+        fee_amount, fee_currency = fee or (ZERO, market.quote)
+        return OrderResult(
+            exchange_order_id=str(order["id"]),
+            # Binance answers a cancel with the cancel request's own client id; ours is the order's.
+            client_order_id=client_order_id,
+            symbol=market.symbol,
+            side=order.get("side") or "",
+            type=order.get("type") or "",
+            status=order.get("status") or "open",
+            amount=amount,
+            filled=filled,
+            average_price=average,
+            cost=cost,
+            fee=fee_amount,
+            fee_currency=fee_currency,
+            timestamp=_datetime(order.get("timestamp")),
+        )

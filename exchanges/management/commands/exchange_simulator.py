@@ -1,0 +1,32 @@
+from decimal import Decimal
+
+from django.core.management.base import BaseCommand
+
+from exchanges.simulator.server import run_simulator
+from exchanges.simulator.state import DEFAULT_COMMISSION_RATE, DUPLICATE_SCOPES, SimulatorState
+
+
+class Command(BaseCommand):
+    help = "Serve the loopback Binance spot simulator (set EXCHANGE_URL_OVERRIDES=binance=http://HOST:PORT)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8765)
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--latency-ms", type=float, default=0.0, help="Delay added to every exchange API request.")
+        parser.add_argument("--seed", type=int, default=None, help="Seed for generated keys and random faults.")
+        parser.add_argument("--commission-rate", type=Decimal, default=DEFAULT_COMMISSION_RATE)
+        parser.add_argument(
+            "--duplicate-scope",
+            choices=DUPLICATE_SCOPES,
+            default="open",
+            help="Reject a reused newClientOrderId while its order is open (Binance) or always.",
+        )
+
+    def handle(self, *args, **options):
+        state = SimulatorState(
+            seed=options["seed"],
+            latency_ms=options["latency_ms"],
+            commission_rate=options["commission_rate"],
+            duplicate_scope=options["duplicate_scope"],
+        )
+        run_simulator(host=options["host"], port=options["port"], state=state, print_fn=self.stdout.write)

@@ -1,0 +1,175 @@
+"""Writes for exchange accounts: connect one (credentials verified first), delete one."""
+
+import logging
+import re
+import unicodedata
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from config.api import ApplicationError, ConflictError, NotFoundError
+from config.locks import user_row_lock
+from config.logging import redact
+from config.money import to_decimal
+from copytrade.models import CopyRelationship, Strategy
+from exchanges.errors import ExchangeError, PermanentExchangeError
+from exchanges.gateways import gateway_for_account
+from exchanges.models import ExchangeAccount
+
+logger = logging.getLogger(__name__)
+
+MAX_CREDENTIAL_LENGTH = 512
+MAX_STARTING_CURRENCIES = 20
+DEFAULT_STARTING_BALANCE = {"USDT": Decimal("10000")}
+# Balances are stored with the quantity field's digits; anything larger cannot be stored.
+MAX_STARTING_AMOUNT = Decimal(10) ** (settings.QUANTITY_MAX_DIGITS - settings.QUANTITY_DECIMAL_PLACES) - 1
+_CURRENCY = re.compile(r"^[A-Z0-9]{1,20}$")
+
+
+def exchange_account_create(
+    *,
+    owner,
+    exchange_id: str,
+    label: str,
+    api_key: str = "",
+    api_secret: str = "",
+    api_passphrase: str = "",
+    sandbox: bool = False,
+    starting_balance: dict[str, Decimal] | None = None,
+) -> ExchangeAccount:
+    """Connect an exchange account, or open a paper account with `starting_balance`.
+
+    A real account is stored only after the exchange accepted its credentials with a
+    balance call, made before any transaction opens so no row lock waits on the network.
+    """
+    account = ExchangeAccount(
+        owner=owner,
+        exchange_id=exchange_id,
+        label=label,
+        api_key=api_key,
+        api_secret=api_secret,
+        api_passphrase=api_passphrase,
+        sandbox=sandbox,
+    )
+    if account.is_paper:
+        if api_key or api_secret or api_passphrase:
+            raise ApplicationError("A paper account takes no API credentials.")
+        if sandbox:
+            raise ApplicationError("sandbox applies to real exchanges only, not to paper accounts.")
+        balances = _validated_starting_balance(DEFAULT_STARTING_BALANCE if starting_balance is None else starting_balance)
+    else:
+        if starting_balance is not None:
+            raise ApplicationError("starting_balance applies to paper accounts only.")
+        _validate_credentials(api_key=api_key, api_secret=api_secret, api_passphrase=api_passphrase)
+    account.full_clean()  # unknown exchange id, label length, duplicate label: before any network call
+
+    if account.is_paper:
+        return _paper_account_save(account=account, balances=balances)
+
+    _credentials_verify(account)
+    account.last_verified_at = timezone.now()
+    try:
+        with transaction.atomic():
+            account.save()
+    except IntegrityError:
+        # Two requests raced on the same label: the unique constraint decides.
+        raise ApplicationError(f"You already have an exchange account labelled '{label}'.") from None
+    logger.info("exchange account %s connected (%s) for user %s", account.pk, account.exchange_id, owner.pk)
+    return account
+
+
+@transaction.atomic
+def _paper_account_save(*, account: ExchangeAccount, balances: dict[str, Decimal]) -> ExchangeAccount:
+    from exchanges.gateways.paper import paper_account_fund
+
+    try:
+        with transaction.atomic():
+            account.save()
+    except IntegrityError:
+        raise ApplicationError(f"You already have an exchange account labelled '{account.label}'.") from None
+    paper_account_fund(account=account, balances=balances)
+    logger.info("paper account %s opened for user %s", account.pk, account.owner_id)
+    return account
+
+
+def _credentials_verify(account: ExchangeAccount) -> None:
+    """Ask the exchange for the balance; map its refusal into a message the user can act on."""
+    try:
+        gateway_for_account(account).balance()
+    except PermanentExchangeError as exc:
+        raise ApplicationError(
+            f"The exchange rejected these credentials: {_scrubbed(exc.message, account)}",
+            {"reason": exc.reason},
+        ) from None
+    except ExchangeError as exc:
+        raise ApplicationError(
+            f"{account.exchange_id} did not answer the credential check; nothing was saved. Try again shortly.",
+            {"reason": exc.reason},
+            status_code=503,
+        ) from None
+
+
+def _scrubbed(message: str, account: ExchangeAccount) -> str:
+    """An exchange may echo what it was sent; never hand a credential back in a response."""
+    for secret in (account.api_key, account.api_secret, account.api_passphrase):
+        if secret:
+            message = message.replace(secret, "***")
+    return redact(message)
+
+
+def _validate_credentials(*, api_key: str, api_secret: str, api_passphrase: str) -> None:
+    errors = {}
+    for name, value, required in (("api_key", api_key, True), ("api_secret", api_secret, True), ("api_passphrase", api_passphrase, False)):
+        if not value:
+            if required:
+                errors[name] = f"{name} is required for a real exchange account."
+            continue
+        if len(value) > MAX_CREDENTIAL_LENGTH:
+            errors[name] = f"{name} is longer than {MAX_CREDENTIAL_LENGTH} characters."
+        elif any(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in value):
+            errors[name] = f"{name} contains whitespace or control characters; paste it again without them."
+    if errors:
+        raise ValidationError(errors)
+
+
+def _validated_starting_balance(balances: dict) -> dict[str, Decimal]:
+    if not isinstance(balances, dict) or not balances:
+        raise ValidationError({"starting_balance": "Give at least one currency and amount, e.g. {\"USDT\": \"10000\"}."})
+    if len(balances) > MAX_STARTING_CURRENCIES:
+        raise ValidationError({"starting_balance": f"At most {MAX_STARTING_CURRENCIES} currencies."})
+    validated = {}
+    for raw_currency, raw_amount in balances.items():
+        currency = str(raw_currency).strip().upper()
+        if not _CURRENCY.match(currency):
+            raise ValidationError({"starting_balance": f"'{str(raw_currency)[:30]}' is not a currency code (letters and digits)."})
+        try:
+            amount = to_decimal(raw_amount)
+        except (ArithmeticError, TypeError, ValueError):
+            raise ValidationError({"starting_balance": f"{currency} amount is not a number."}) from None
+        if not amount.is_finite() or amount <= 0:
+            raise ValidationError({"starting_balance": f"{currency} amount must be a positive number."})
+        if amount > MAX_STARTING_AMOUNT or -amount.as_tuple().exponent > settings.QUANTITY_DECIMAL_PLACES:
+            raise ValidationError({"starting_balance": f"{currency} amount has too many digits."})
+        validated[currency] = amount
+    return validated
+
+
+@transaction.atomic
+def exchange_account_delete(*, owner, account_id: int) -> None:
+    # Copies and strategies on an account are started by its owner under the owner's row
+    # lock: holding it keeps "not in use" true until the delete commits.
+    user_row_lock(user_id=owner.pk)
+    account = ExchangeAccount.objects.filter(id=account_id, owner=owner).first()
+    if account is None:
+        raise NotFoundError("Exchange account not found.")
+    if CopyRelationship.objects.filter(exchange_account=account, status__in=CopyRelationship.LIVE_STATUSES).exists():
+        raise ConflictError("This account is used by a live copy; stop the copy first.")
+    if Strategy.objects.filter(leader_account=account).exists():
+        raise ConflictError("This account is the leader account of a strategy; it cannot be deleted.")
+    if CopyRelationship.objects.filter(exchange_account=account).exists():
+        raise ConflictError("This account has copy history that billing and statements refer to; it cannot be deleted.")
+    account.delete()
+    logger.info("exchange account %s deleted by user %s", account_id, owner.pk)
