@@ -1,0 +1,104 @@
+"""Child processes the demo and the benchmark run: the exchange simulator and Celery workers.
+
+Each is a context manager that starts the process, waits until it answers (polling with a
+deadline, never a fixed sleep) and stops it on exit, also when the caller fails.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+CELERY = str(Path(PYTHON).with_name("celery"))
+ALL_QUEUES = "fanout,execution,default,metrics,billing"
+
+
+class ProcessFailed(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check, *, timeout: float, what: str, process: subprocess.Popen | None = None, interval: float = 0.1):
+    """Poll `check()` until it returns something truthy; fail with `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if process is not None and process.poll() is not None:
+            raise ProcessFailed(f"{what}: the process exited with status {process.returncode}")
+        if time.monotonic() > deadline:
+            raise ProcessFailed(f"{what}: not ready after {timeout:.0f} s")
+        time.sleep(interval)
+
+
+def _stop(process: subprocess.Popen, *, timeout: float = 15.0) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def simulator_process(*, port: int | None = None, latency_ms: float = 0.0, log=None):
+    """The loopback Binance simulator on 127.0.0.1; yields its base URL."""
+    port = port or free_port()
+    command = [PYTHON, "manage.py", "exchange_simulator", "--port", str(port), "--latency-ms", str(latency_ms)]
+    process = subprocess.Popen(command, cwd=BASE_DIR, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return requests.get(f"{base_url}/api/v3/ping", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_until(answers, timeout=30, what="exchange simulator", process=process)
+        yield base_url
+    finally:
+        _stop(process)
+
+
+@contextmanager
+def celery_worker_process(
+    *, env: dict[str, str], queues: str = ALL_QUEUES, pool: str = "threads", concurrency: int = 8, name: str = "worker", log=None
+):
+    """A real Celery worker (`celery -A config worker`) with `env` added to this process's
+    environment; yields the Popen once the worker answers a ping."""
+    from config.celery import app
+
+    hostname = f"{name}-{os.getpid()}-{free_port()}@{socket.gethostname()}"
+    command = [
+        CELERY, "-A", "config", "worker", "-Q", queues, "--pool", pool, "--concurrency", str(concurrency),
+        "--hostname", hostname, "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=BASE_DIR, env={**os.environ, **env}, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+
+    def answers() -> bool:
+        return bool(app.control.ping(destination=[hostname], timeout=0.5))
+
+    try:
+        wait_until(answers, timeout=60, what="celery worker", process=process, interval=0.2)
+        yield process
+    finally:
+        _stop(process)
