@@ -9,7 +9,7 @@ import logging
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -75,3 +75,14 @@ def exception_handler(exc, context):
 class Pagination(LimitOffsetPagination):
     default_limit = 50
     max_limit = 200
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """Refuses fields it does not know: a typo (`ammount`) must not be silently dropped, and a
+    field we never offer (an exchange URL, say) must not look accepted."""
+
+    def validate(self, data):
+        unknown = sorted(set(self.initial_data) - set(self.fields)) if isinstance(self.initial_data, dict) else []
+        if unknown:
+            raise serializers.ValidationError({unknown[0]: "Unknown field."})
+        return super().validate(data)

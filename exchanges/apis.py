@@ -5,7 +5,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import Pagination
+from config.api import Pagination, StrictInputSerializer
 from exchanges.models import ExchangeAccount
 from exchanges.selectors import exchange_account_get, exchange_account_list
 from exchanges.services import MAX_CREDENTIAL_LENGTH, exchange_account_create, exchange_account_delete
@@ -58,7 +58,7 @@ class ExchangeAccountOutputSerializer(serializers.ModelSerializer):
 class ExchangeAccountListCreateApi(APIView):
     pagination_class = Pagination
 
-    class CreateInputSerializer(serializers.Serializer):
+    class CreateInputSerializer(StrictInputSerializer):
         exchange_id = serializers.CharField(max_length=32, help_text="'paper' or an id from ccxt.exchanges")
         label = serializers.CharField(max_length=100)
         api_key = _credential_field()

@@ -126,6 +126,9 @@ def test_it_answers_503_and_stores_nothing_when_the_exchange_is_unavailable(clie
         {"exchange_id": "paper", "label": "x", "starting_balance": {}},
         {"exchange_id": "paper", "label": "x", "starting_balance": ["USDT", 10]},
         {"exchange_id": ["paper"], "label": "x"},
+        # No URL of any kind is accepted from users (no SSRF through ccxt).
+        {"exchange_id": "binance", "label": "x", "api_key": "k", "api_secret": "s", "urls": {"api": "http://169.254.169.254"}},
+        {"exchange_id": "paper", "label": "x", "hostname": "evil.invalid"},
     ],
 )
 def test_it_refuses_bad_input_with_400_and_stores_nothing(client_for, follower, payload):
