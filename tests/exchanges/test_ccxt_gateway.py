@@ -2,6 +2,7 @@
 
 import logging
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -28,6 +29,7 @@ from exchanges.gateways.ccxt_gateway import CcxtGateway, build_client, clear_cac
 from exchanges.models import ExchangeAccount
 from exchanges.simulator.client import SimulatorClient
 from exchanges.simulator.server import start_simulator_thread
+from tests.fixtures.simulator import SIMULATED_USDT
 
 pytestmark = pytest.mark.django_db
 
@@ -80,16 +82,30 @@ def test_it_refuses_an_exchange_ccxt_does_not_know():
     assert caught.value.reason == "unknown_exchange"
 
 
-def test_it_reuses_one_client_per_account_until_the_credentials_change(simulated_binance_account):
-    first = CcxtGateway.for_account(simulated_binance_account)
-    again = CcxtGateway.for_account(ExchangeAccount.objects.get(pk=simulated_binance_account.pk))
-    simulated_binance_account.api_secret = "rotated-secret"
+def test_accounts_share_one_client_per_thread_and_each_call_signs_as_its_own_account(simulated_binance, simulated_binance_account):
+    other_credentials = simulated_binance.create_account(balances={"USDT": "777"})
+    other = ExchangeAccount.objects.create(
+        owner=simulated_binance_account.owner, exchange_id="binance", label="other",
+        api_key=other_credentials["api_key"], api_secret=other_credentials["api_secret"],
+    )  # fmt: skip
+    first, second = CcxtGateway.for_account(simulated_binance_account), CcxtGateway.for_account(other)
 
-    rotated = CcxtGateway.for_account(simulated_binance_account)
+    # interleaved: each call must carry its own account's key, whatever ran before it
+    balances = [first.balance()["USDT"].total, second.balance()["USDT"].total, first.balance()["USDT"].total]
 
-    assert again._slot.client is first._slot.client
-    assert rotated._slot.client is not first._slot.client
-    assert rotated._slot.client.session is first._slot.client.session
+    assert first._slot.client is second._slot.client
+    assert balances == [Decimal(SIMULATED_USDT), Decimal("777"), Decimal(SIMULATED_USDT)]
+
+
+def test_each_thread_has_its_own_client(simulated_binance_account):
+    here = CcxtGateway.for_account(simulated_binance_account)
+    elsewhere = {}
+    thread = threading.Thread(target=lambda: elsewhere.setdefault("gateway", CcxtGateway.for_account(simulated_binance_account)))
+    thread.start()
+    thread.join()
+
+    assert elsewhere["gateway"]._slot.client is not here._slot.client
+    assert elsewhere["gateway"]._slot.client.session is not here._slot.client.session
 
 
 # --- market data ----------------------------------------------------------------------
