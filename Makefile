@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 export DJANGO_SETTINGS_MODULE ?= config.settings.local
 DB_NAME ?= copytrade
 
-.PHONY: help venv install install-dev services db migrate test demo run bench fuzz soak clean
+.PHONY: help venv install install-dev services db migrate browser test demo run bench fuzz soak clean
 
 help:
 	@echo "make demo   - install, migrate and run the whole story end to end"
@@ -39,14 +39,18 @@ migrate: db
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py sync_beat_schedule
 
-test: install-dev services
+# Debian's chromium for the Playwright admin test (Playwright's own browser download is never used).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: install-dev services browser
 	DJANGO_SETTINGS_MODULE=config.settings.test $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 demo: migrate
 	$(PY) manage.py demo
 
 run: migrate
-	$(VENV)/bin/honcho start -f Procfile
+	$(VENV)/bin/honcho start -f Procfile -c worker=$${CELERY_WORKER_PROCESSES:-2}
 
 bench: migrate
 	@if $(PY) manage.py help bench_fanout >/dev/null 2>&1; then $(PY) manage.py bench_fanout $(BENCH_ARGS); \

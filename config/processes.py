@@ -79,17 +79,23 @@ def simulator_process(*, port: int | None = None, latency_ms: float = 0.0, log=N
 
 @contextmanager
 def celery_worker_process(
-    *, env: dict[str, str], queues: str = ALL_QUEUES, pool: str = "threads", concurrency: int = 8, name: str = "worker", log=None
+    *, env: dict[str, str], queues: str = ALL_QUEUES, pool: str | None = None, concurrency: int | None = None,
+    include: str | None = None, name: str = "worker", log=None,
 ):
     """A real Celery worker (`celery -A config worker`) with `env` added to this process's
-    environment; yields the Popen once the worker answers a ping."""
+    environment; yields the Popen once the worker answers a ping. Pool and concurrency
+    default to the settings (CELERY_WORKER_POOL, CELERY_WORKER_CONCURRENCY), the
+    configuration `make run` and docker-compose ship."""
     from config.celery import app
 
     hostname = f"{name}-{os.getpid()}-{free_port()}@{socket.gethostname()}"
-    command = [
-        CELERY, "-A", "config", "worker", "-Q", queues, "--pool", pool, "--concurrency", str(concurrency),
-        "--hostname", hostname, "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-    ]  # fmt: skip
+    command = [CELERY, "-A", "config", "worker", "-Q", queues, "--hostname", hostname, "--loglevel", "INFO", "--without-gossip", "--without-mingle"]
+    if pool:
+        command += ["--pool", pool]
+    if concurrency:
+        command += ["--concurrency", str(concurrency)]
+    if include:
+        command += ["--include", include]
     process = subprocess.Popen(
         command, cwd=BASE_DIR, env={**os.environ, **env}, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT
     )
@@ -100,5 +106,31 @@ def celery_worker_process(
     try:
         wait_until(answers, timeout=60, what="celery worker", process=process, interval=0.2)
         yield process
+    finally:
+        _stop(process)
+
+
+@contextmanager
+def web_process(*, env: dict[str, str], workers: int = 2, threads: int = 8, log=None):
+    """gunicorn serving `config.wsgi` on a free loopback port; yields its base URL."""
+    port = free_port()
+    command = [
+        str(Path(PYTHON).with_name("gunicorn")), "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
+        "--workers", str(workers), "--threads", str(threads), "--access-logfile", "-",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=BASE_DIR, env={**os.environ, **env}, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+    base_url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return requests.get(f"{base_url}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_until(answers, timeout=60, what="web server", process=process)
+        yield base_url
     finally:
         _stop(process)

@@ -145,13 +145,31 @@ PAPER_PRICE_SOURCE = env("PAPER_PRICE_SOURCE", default="binance")
 WEBHOOK_MAX_AGE_SECONDS = env.int("WEBHOOK_MAX_AGE_SECONDS", default=300)
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=16_384)
 EXCHANGE_SYNC_INTERVAL_SECONDS = env.float("EXCHANGE_SYNC_INTERVAL_SECONDS", default=10.0)
+# Copy engine (copytrade.execution). A claim's lease outlives the task's hard time limit, so
+# a live worker never loses its claim; a crashed worker's claim expires and is taken over.
+COPYTRADE_EXECUTION_LEASE_SECONDS = env.int("COPYTRADE_EXECUTION_LEASE_SECONDS", default=120)
+# An order sent but not found by its client order id may still be in flight; only after this
+# long (more than ccxt's 10 s recvWindow, after which the exchange refuses it) is it safe to
+# place it again.
+COPYTRADE_ORDER_SETTLE_SECONDS = env.float("COPYTRADE_ORDER_SETTLE_SECONDS", default=15.0)
+# How long an execution waits before looking again for the relationship's earlier copied
+# trades (per-relationship order) or the strategy's earlier fan-out.
+COPYTRADE_ORDERING_RETRY_SECONDS = env.float("COPYTRADE_ORDERING_RETRY_SECONDS", default=0.5)
+COPYTRADE_EXECUTION_MAX_RETRIES = env.int("COPYTRADE_EXECUTION_MAX_RETRIES", default=8)
+# The sweeper re-enqueues pending copied trades (and unfinished fan-outs) older than this.
+COPYTRADE_STUCK_AFTER_SECONDS = env.int("COPYTRADE_STUCK_AFTER_SECONDS", default=120)
+COPYTRADE_SWEEP_BATCH = env.int("COPYTRADE_SWEEP_BATCH", default=5000)
 
 # --- Billing --------------------------------------------------------------------------
-# Split of every fee, per program: the payee share is computed, the platform keeps the rest.
-PAYOUT_SPLITS = {
-    "ai": {"platform": "0.40", "payee": "0.60"},
-    "marketplace": {"platform": "0.20", "payee": "0.80"},
+# The payee's share of every fee, per program (seed 000: AI strategies, leader 60 %;
+# seed 001: marketplace providers, provider 80 %). Only the payee share is configured:
+# the platform keeps the remainder, so the two always sum to the fee.
+BILLING_PAYOUT_SHARES = {
+    "ai": {"payee": Decimal(env("BILLING_AI_PAYEE_SHARE", default="0.60"))},
+    "marketplace": {"payee": Decimal(env("BILLING_MARKETPLACE_PAYEE_SHARE", default="0.80"))},
 }
+# Fees are computed on pnl_usd and invoiced in this (Stripe, lower-case) currency.
+BILLING_CURRENCY = env("BILLING_CURRENCY", default="usd")
 STRIPE_API_KEY = env("STRIPE_API_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
@@ -162,6 +180,15 @@ CIRCUIT_BREAKER_MAX_DRAWDOWN = {
     "medium": Decimal(env("CB_MAX_DRAWDOWN_MEDIUM", default="30")),
     "high": Decimal(env("CB_MAX_DRAWDOWN_HIGH", default="50")),
 }
+# Track-record verification: a leader trade's price may lie this far (percent) outside
+# its 1-minute candle's [low, high] and still count as verified.
+VERIFICATION_TOLERANCE_PERCENT = Decimal(env("VERIFICATION_TOLERANCE_PERCENT", default="0.1"))
+# The verified badge: at least this much history, this many trades, this share verified.
+VERIFIED_BADGE_MIN_DAYS = env.int("VERIFIED_BADGE_MIN_DAYS", default=30)
+VERIFIED_BADGE_MIN_TRADES = env.int("VERIFIED_BADGE_MIN_TRADES", default=20)
+VERIFIED_BADGE_MIN_PERCENT = Decimal(env("VERIFIED_BADGE_MIN_PERCENT", default="99"))
+# Recent comments shown on a trader's profile.
+MARKETPLACE_RECENT_COMMENTS = env.int("MARKETPLACE_RECENT_COMMENTS", default=10)
 
 # --- DRF ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -208,6 +235,13 @@ CELERY_ENABLE_UTC = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Execution is I/O bound (an HTTP call to the exchange per task): a thread pool keeps many
+# orders in flight per process. One place for the shipped worker configuration: `make run`,
+# docker-compose and the benchmark all start `celery worker` without pool flags.
+CELERY_WORKER_POOL = env("CELERY_WORKER_POOL", default="threads")
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=16)
+# Worker processes per machine (`make run` and the benchmark start this many; compose scales the service).
+CELERY_WORKER_PROCESSES = env.int("CELERY_WORKER_PROCESSES", default=2)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=60)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
 # Redis re-delivers an unacked message after the visibility timeout. It must exceed the

@@ -1,0 +1,387 @@
+"""The fan-out benchmark (`make bench`, `manage.py bench_fanout`).
+
+Three paths, on the same machine, workers and loopback simulator:
+
+- product: one signed `POST /webhook` for a strategy with N followers, through the web
+  server, the fan-out task and one `execute_copied_trade` task per follower;
+- floor: the same workers, one minimal task per follower doing only the unavoidable I/O
+  (claim one row, one order to the simulator, write one row);
+- naive: the seed's design, one follower at a time, each a synchronous webhook call that
+  places that follower's order before the next one starts.
+
+Latencies are taken from the database (leader trade recorded) to the simulator's own
+acknowledgement time of each order; duplicates and missing orders are counted from the
+simulator's order log by client order id.
+"""
+
+import hashlib
+import hmac
+import json
+import os
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+
+import requests
+from celery import shared_task
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.utils import timezone
+
+from config.processes import wait_until
+from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderPosition, LeaderTrade, Strategy
+from exchanges.gateways import gateway_for_account
+from exchanges.models import ExchangeAccount
+from exchanges.simulator.client import SimulatorClient
+
+PREFIX = "bench-"
+SYMBOL = "BTC/USDT"
+FOLLOWER_USDT = "1000000"
+LEADER_CAPITAL = Decimal("100000")
+LEADER_POSITION_USD = Decimal("10000")
+FOLLOWER_CAPITAL = Decimal("1000")  # proportional: each follower's order is 100 USDT
+FLOOR_AMOUNT = Decimal("0.0015")
+
+
+@dataclass
+class RunResult:
+    path: str
+    followers: int
+    latency_ms: int
+    orders: int
+    webhook_ms: float | None
+    enqueue_s: float | None
+    first_ack_ms: float | None
+    last_ack_s: float | None
+    orders_per_s: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    duplicates: int
+    missing: int
+    peak_rss_mb: float | None
+    extra: dict = field(default_factory=dict)
+
+
+# --- Data -------------------------------------------------------------------------------
+
+
+def bench_reset() -> None:
+    """Delete everything earlier benchmark runs made (users named bench-*), children first."""
+    users = get_user_model().objects.filter(username__startswith=PREFIX)
+    strategies = Strategy.objects.filter(owner__in=users)
+    with transaction.atomic():
+        CopiedTrade.objects.filter(strategy__in=strategies).delete()
+        FollowerPosition.objects.filter(relationship__strategy__in=strategies).delete()
+        CopyRelationship.objects.filter(strategy__in=strategies).delete()
+        LeaderTrade.objects.filter(strategy__in=strategies).delete()
+        LeaderPosition.objects.filter(strategy__in=strategies).delete()
+        strategies.delete()
+        ExchangeAccount.objects.filter(owner__in=users).delete()
+        users.delete()
+
+
+@dataclass
+class Population:
+    leader_strategy_id: int
+    relationship_ids: list[int]
+    account_ids: list[int]
+    api_keys: list[str]
+
+
+def population_create(*, simulator: SimulatorClient, followers: int, progress=None) -> Population:
+    """A signal-only leader strategy and `followers` proportional copies on simulator accounts.
+
+    Rows are bulk-inserted: the setup is not what is measured.
+    """
+    User = get_user_model()
+    leader = User.objects.create_user(username=f"{PREFIX}leader")
+    strategy = Strategy.objects.create(
+        owner=leader, name="Bench leader", kind=Strategy.Kind.AI, declared_capital=LEADER_CAPITAL,
+        is_public_leader=True, copiers_count=followers,
+    )  # fmt: skip
+    users = User.objects.bulk_create([User(username=f"{PREFIX}f{i:05d}", password="!") for i in range(followers)])
+    credentials = []
+    for index in range(followers):
+        credentials.append(simulator.create_account(balances={"USDT": FOLLOWER_USDT}))
+        if progress and index % 500 == 499:
+            progress(index + 1)
+    accounts = ExchangeAccount.objects.bulk_create(
+        [
+            ExchangeAccount(owner=user, exchange_id="binance", label="bench", api_key=c["api_key"], api_secret=c["api_secret"])
+            for user, c in zip(users, credentials)
+        ]
+    )
+    now = timezone.now()
+    relationships = CopyRelationship.objects.bulk_create(
+        [
+            CopyRelationship(
+                follower=user, strategy=strategy, exchange_account=account, allocation_percent=Decimal("1"),
+                copy_capital=FOLLOWER_CAPITAL, copy_equity=FOLLOWER_CAPITAL, peak_equity=FOLLOWER_CAPITAL, started_at=now,
+            )  # fmt: skip
+            for user, account in zip(users, accounts)
+        ]
+    )
+    return Population(
+        leader_strategy_id=strategy.pk,
+        relationship_ids=[r.pk for r in relationships],
+        account_ids=[a.pk for a in accounts],
+        api_keys=[c["api_key"] for c in credentials],
+    )
+
+
+# --- Measuring --------------------------------------------------------------------------
+
+
+class RssSampler:
+    """Peak resident memory of a set of processes and their children, sampled from /proc."""
+
+    def __init__(self, pids: list[int], interval: float = 0.05):
+        self.pids, self.interval, self.peak_kb = pids, interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak_mb(self) -> float:
+        return round(self.peak_kb / 1024, 1)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_kb = max(self.peak_kb, sum(_rss_kb(pid) for pid in _tree(self.pids)))
+            self._stop.wait(self.interval)
+
+
+def _tree(roots: list[int]) -> set[int]:
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+    found, frontier = set(roots), list(roots)
+    while frontier:
+        pid = frontier.pop()
+        children = [child for child, parent in parents.items() if parent == pid and child not in found]
+        found.update(children)
+        frontier.extend(children)
+    return found
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def _acknowledged(simulator: SimulatorClient, *, since_id: int, client_ids: set[str]) -> tuple[list[dict], int, int]:
+    """Orders the simulator accepted for `client_ids`: (first order of each id, duplicates, missing)."""
+    orders = [order for order in simulator.orders(since_id=since_id) if order["client_order_id"] in client_ids]
+    by_id: dict[str, dict] = {}
+    duplicates = 0
+    for order in orders:
+        if order["client_order_id"] in by_id:
+            duplicates += 1
+        else:
+            by_id[order["client_order_id"]] = order
+    return list(by_id.values()), duplicates, len(client_ids - set(by_id))
+
+
+def _last_order_id(simulator: SimulatorClient) -> int:
+    orders = simulator.orders(since_id=0)
+    return orders[-1]["id"] if orders else 0
+
+
+def signed_webhook(*, strategy: Strategy, payload: dict) -> tuple[bytes, dict]:
+    body = json.dumps(payload).encode()
+    signature = hmac.new(strategy.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+    return body, {"Content-Type": "application/json", "X-Signature": f"sha256={signature}"}
+
+
+# --- The three paths --------------------------------------------------------------------
+
+
+def run_product(
+    *, web_url: str, simulator: SimulatorClient, population: Population, latency_ms: int, worker_pids: list[int], timeout: float
+) -> RunResult:
+    strategy = Strategy.objects.get(pk=population.leader_strategy_id)
+    price = Decimal(simulator.prices()[SYMBOL.replace("/", "")])
+    since_id = _last_order_id(simulator)
+    body, headers = signed_webhook(
+        strategy=strategy,
+        payload={
+            "strategy_id": strategy.pk, "external_id": f"bench-{uuid.uuid4().hex[:12]}", "symbol": SYMBOL, "action": "buy",
+            "position_size_usd": str(LEADER_POSITION_USD), "price": str(price), "timestamp": int(time.time()),
+        },
+    )  # fmt: skip
+    expected = len(population.relationship_ids)
+    with RssSampler(worker_pids) as rss:
+        sent = time.perf_counter()
+        response = requests.post(f"{web_url}/webhook", data=body, headers=headers, timeout=30)
+        webhook_ms = (time.perf_counter() - sent) * 1000
+        if response.status_code != 201:
+            raise RuntimeError(f"webhook answered {response.status_code}: {response.text[:300]}")
+        leader_trade_id = response.json()["leader_trade_id"]
+        copied = CopiedTrade.objects.filter(leader_trade_id=leader_trade_id)
+        wait_until(
+            lambda: copied.count() == expected and not copied.exclude(status__in=CopiedTrade.TERMINAL).exists(),
+            timeout=timeout, what=f"{expected} copied trades terminal", interval=0.25,
+        )  # fmt: skip
+    leader_trade = LeaderTrade.objects.get(pk=leader_trade_id)
+    rows = list(copied.values("client_order_id", "status", "enqueued_at"))
+    client_ids = {row["client_order_id"] for row in rows}
+    acked, duplicates, missing = _acknowledged(simulator, since_id=since_id, client_ids=client_ids)
+    enqueued = [row["enqueued_at"] for row in rows if row["enqueued_at"]]
+    statuses: dict[str, int] = {}
+    for row in rows:
+        statuses[row["status"]] = statuses.get(row["status"], 0) + 1
+    return _result(
+        path="product", followers=expected, latency_ms=latency_ms, origin=leader_trade.recorded_at.timestamp(), acked=acked,
+        webhook_ms=webhook_ms, enqueue_s=(max(enqueued) - leader_trade.recorded_at).total_seconds() if enqueued else None,
+        duplicates=duplicates, missing=missing, peak_rss_mb=rss.peak_mb, extra={"statuses": statuses},
+    )  # fmt: skip
+
+
+@shared_task(acks_late=True)
+def bench_floor_execute(copied_trade_id: int) -> None:
+    """The floor: claim one row, one order to the exchange, write one row. Nothing else."""
+    if not CopiedTrade.objects.filter(id=copied_trade_id, status=CopiedTrade.Status.PENDING).update(status=CopiedTrade.Status.EXECUTING):
+        return
+    row = CopiedTrade.objects.select_related("relationship__exchange_account").get(id=copied_trade_id)
+    result = gateway_for_account(row.relationship.exchange_account).create_order(
+        symbol=SYMBOL, side="buy", amount=FLOOR_AMOUNT, client_order_id=row.client_order_id
+    )
+    CopiedTrade.objects.filter(id=copied_trade_id).update(
+        status=CopiedTrade.Status.FILLED, filled_amount=result.filled, average_price=result.average_price,
+        exchange_order_id=result.exchange_order_id, acknowledged_at=timezone.now(),
+    )  # fmt: skip
+
+
+def run_floor(*, simulator: SimulatorClient, population: Population, latency_ms: int, worker_pids: list[int], timeout: float) -> RunResult:
+    strategy = Strategy.objects.get(pk=population.leader_strategy_id)
+    price = Decimal(simulator.prices()[SYMBOL.replace("/", "")])
+    with transaction.atomic():
+        strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
+        strategy.last_sequence += 1
+        strategy.save(update_fields=["last_sequence"])
+        # A leader trade row the floor's copied trades hang on; it is not fanned out.
+        leader_trade = LeaderTrade.objects.create(
+            strategy=strategy, external_id=f"floor-{uuid.uuid4().hex[:12]}", sequence=strategy.last_sequence, symbol=SYMBOL,
+            side="buy", amount=FLOOR_AMOUNT, price=price, notional=FLOOR_AMOUNT * price, leader_equity=LEADER_CAPITAL,
+            effect=LeaderTrade.Effect.INCREASE, position_after=FLOOR_AMOUNT, source=Strategy.Source.API, traded_at=timezone.now(),
+            fanout_done_at=timezone.now(),
+        )  # fmt: skip
+    relationships = CopyRelationship.objects.filter(pk__in=population.relationship_ids).values_list("pk", "follower_id")
+    rows = CopiedTrade.objects.bulk_create(
+        [
+            CopiedTrade(
+                relationship_id=pk, leader_trade=leader_trade, sequence=leader_trade.sequence, follower_id=follower_id,
+                leader_user_id=strategy.owner_id, strategy=strategy, symbol=SYMBOL, side="buy", effect=leader_trade.effect,
+                client_order_id=f"fl{leader_trade.pk}x{pk}",
+            )  # fmt: skip
+            for pk, follower_id in relationships
+        ]
+    )
+    since_id = _last_order_id(simulator)
+    ids = [row.pk for row in rows]
+    with RssSampler(worker_pids) as rss:
+        origin = time.time()
+        for copied_trade_id in ids:
+            bench_floor_execute.apply_async((copied_trade_id,), queue="execution")
+        enqueue_s = time.time() - origin
+        done = CopiedTrade.objects.filter(pk__in=ids, status=CopiedTrade.Status.FILLED)
+        wait_until(lambda: done.count() == len(ids), timeout=timeout, what=f"{len(ids)} floor orders", interval=0.25)
+    acked, duplicates, missing = _acknowledged(simulator, since_id=since_id, client_ids={row.client_order_id for row in rows})
+    return _result(
+        path="floor", followers=len(ids), latency_ms=latency_ms, origin=origin, acked=acked, webhook_ms=None,
+        enqueue_s=enqueue_s, duplicates=duplicates, missing=missing, peak_rss_mb=rss.peak_mb,
+    )  # fmt: skip
+
+
+def naive_population_create(*, population: Population, count: int) -> list[int]:
+    """Seed 000's design: a follower's copy is a webhook call on the follower's own account.
+    One strategy per follower, led by the follower's account, so the webhook places the
+    follower's order synchronously before answering."""
+    accounts = ExchangeAccount.objects.filter(pk__in=population.account_ids[:count]).order_by("pk")
+    strategies = Strategy.objects.bulk_create(
+        [Strategy(owner_id=a.owner_id, name="Bench naive", kind=Strategy.Kind.MANUAL, leader_account=a) for a in accounts]
+    )
+    return [s.pk for s in strategies]
+
+
+def run_naive(*, web_url: str, simulator: SimulatorClient, strategy_ids: list[int], latency_ms: int) -> RunResult:
+    strategies = list(Strategy.objects.filter(pk__in=strategy_ids).order_by("pk"))
+    since_id = _last_order_id(simulator)
+    session = requests.Session()
+    latencies = []
+    origin = time.time()
+    for strategy in strategies:
+        body, headers = signed_webhook(
+            strategy=strategy,
+            payload={
+                "strategy_id": strategy.pk, "external_id": f"naive-{uuid.uuid4().hex[:12]}", "symbol": SYMBOL,
+                "action": "buy", "amount": str(FLOOR_AMOUNT), "timestamp": int(time.time()),
+            },
+        )  # fmt: skip
+        sent = time.time()
+        response = session.post(f"{web_url}/webhook", data=body, headers=headers, timeout=60)
+        if response.status_code != 201:
+            raise RuntimeError(f"naive webhook answered {response.status_code}: {response.text[:300]}")
+        latencies.append((time.time() - sent) * 1000)
+    orders = simulator.orders(since_id=since_id)
+    elapsed = time.time() - origin
+    return RunResult(
+        path="naive", followers=len(strategies), latency_ms=latency_ms, orders=len(orders), webhook_ms=None, enqueue_s=None,
+        first_ack_ms=(orders[0]["ack_time"] - origin) * 1000 if orders else None, last_ack_s=elapsed,
+        orders_per_s=len(orders) / elapsed if elapsed else None, p50_ms=_percentile(latencies, 50),
+        p95_ms=_percentile(latencies, 95), p99_ms=_percentile(latencies, 99), duplicates=max(0, len(orders) - len(strategies)),
+        missing=max(0, len(strategies) - len(orders)), peak_rss_mb=None,
+    )  # fmt: skip
+
+
+def _result(*, path, followers, latency_ms, origin, acked, webhook_ms, enqueue_s, duplicates, missing, peak_rss_mb, extra=None) -> RunResult:
+    delays = [(order["ack_time"] - origin) * 1000 for order in acked]
+    last_s = max(delays) / 1000 if delays else None
+    return RunResult(
+        path=path, followers=followers, latency_ms=latency_ms, orders=len(acked), webhook_ms=webhook_ms, enqueue_s=enqueue_s,
+        first_ack_ms=min(delays) if delays else None, last_ack_s=last_s,
+        orders_per_s=len(acked) / last_s if last_s else None, p50_ms=_percentile(delays, 50), p95_ms=_percentile(delays, 95),
+        p99_ms=_percentile(delays, 99), duplicates=duplicates, missing=missing, peak_rss_mb=peak_rss_mb, extra=extra or {},
+    )  # fmt: skip
+
+
+def queries_per_task(*, execute, copied_trade_id: int) -> int:
+    """SQL statements one follower task issues, counted in this process."""
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        execute(copied_trade_id)
+    return len(captured.captured_queries)
+
+
+def as_dict(result: RunResult) -> dict:
+    return asdict(result)

@@ -1,0 +1,184 @@
+"""`make bench`: the fan-out benchmark (see copytrade/bench.py for what each path measures)."""
+
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from config.processes import ProcessFailed, celery_worker_process, simulator_process, web_process
+from copytrade import bench
+from exchanges.gateways.ccxt_gateway import clear_caches
+from exchanges.simulator.client import SimulatorClient
+
+RESULTS = Path(settings.BASE_DIR) / "bench" / "results" / "latest.json"
+FIGURES = ["webhook_ms", "enqueue_s", "first_ack_ms", "last_ack_s", "orders_per_s", "p50_ms", "p95_ms", "p99_ms", "peak_rss_mb"]
+
+
+class Command(BaseCommand):
+    help = "Fan-out benchmark: product path, floor and naive baseline against the loopback simulator."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--followers", type=int, nargs="+", default=[1000, 10000])
+        parser.add_argument("--repeat", type=int, default=3)
+        parser.add_argument("--latencies", type=int, nargs="+", default=[0, 50], help="Exchange latency (ms) per run.")
+        parser.add_argument("--naive-followers", type=int, default=1000)
+        parser.add_argument("--paths", nargs="+", choices=["product", "floor", "naive"], default=["product", "floor", "naive"])
+        parser.add_argument("--workers", type=int, default=settings.CELERY_WORKER_PROCESSES, help="Worker processes.")
+        parser.add_argument("--timeout", type=float, default=300.0, help="Give up on a run after this many seconds.")
+        parser.add_argument("--json", action="store_true", help="Print the results as JSON too.")
+
+    def handle(self, *args, **options):
+        results: list[dict] = []
+        with tempfile.NamedTemporaryFile("w+", prefix="copytrade-bench-", suffix=".log", delete=False) as log:
+            try:
+                for index, followers in enumerate(options["followers"]):
+                    naive = options["naive_followers"] if index == 0 and "naive" in options["paths"] else 0
+                    results += self.measure(followers=followers, naive_followers=min(naive, followers), options=options, log=log)
+            except (ProcessFailed, RuntimeError) as exc:
+                raise CommandError(f"{exc} (process output: {log.name})") from exc
+        summary = summarise(results)
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps({"machine": machine(), "options": _jsonable(options), "runs": results, "summary": summary}, indent=2))
+        self.print_summary(summary)
+        self.stdout.write(f"raw runs: {RESULTS}; process output: {log.name}")
+        if options["json"]:
+            self.stdout.write(json.dumps(summary, indent=2))
+
+    def step(self, text: str) -> None:
+        self.stdout.write(self.style.SUCCESS("==> ") + text)
+        self.stdout.flush()
+
+    def measure(self, *, followers: int, naive_followers: int, options: dict, log) -> list[dict]:
+        bench.bench_reset()
+        results = []
+        with simulator_process(log=log) as simulator_url:
+            overrides = {"EXCHANGE_URL_OVERRIDES": f"binance={simulator_url}"}
+            settings.EXCHANGE_URL_OVERRIDES = {**settings.EXCHANGE_URL_OVERRIDES, "binance": simulator_url}
+            clear_caches()
+            simulator = SimulatorClient(simulator_url)
+            self.step(f"{followers} followers: creating accounts on the simulator")
+            population = bench.population_create(simulator=simulator, followers=followers)
+            naive_ids = bench.naive_population_create(population=population, count=naive_followers) if naive_followers else []
+            with web_process(env=overrides, log=log) as web_url, _workers(options["workers"], overrides, log) as pids:
+                for latency in options["latencies"]:
+                    simulator.set_faults(latency_ms=latency)
+                    for repeat in range(options["repeat"]):
+                        for path in [p for p in ("product", "floor") if p in options["paths"]]:
+                            result = self.run_path(path, web_url=web_url, simulator=simulator, population=population, latency=latency, pids=pids, timeout=options["timeout"])
+                            results.append(bench.as_dict(result))
+                            self.step(_line(result, repeat))
+                    if naive_ids:
+                        result = bench.run_naive(web_url=web_url, simulator=simulator, strategy_ids=naive_ids, latency_ms=latency)
+                        results.append(bench.as_dict(result))
+                        self.step(_line(result, 0))
+                simulator.set_faults(latency_ms=0)
+        return results
+
+    def run_path(self, path: str, *, web_url, simulator, population, latency: int, pids: list[int], timeout: float):
+        if path == "product":
+            return bench.run_product(
+                web_url=web_url, simulator=simulator, population=population, latency_ms=latency, worker_pids=pids, timeout=timeout
+            )
+        return bench.run_floor(simulator=simulator, population=population, latency_ms=latency, worker_pids=pids, timeout=timeout)
+
+    def print_summary(self, summary: list[dict]) -> None:
+        headers = ["path", "N", "lat", *FIGURES, "dup", "miss", "vs floor", "vs naive"]
+        rows = []
+        for entry in summary:
+            rows.append(
+                [entry["path"], entry["followers"], entry["latency_ms"]]
+                + [_fmt(entry[name]) for name in FIGURES]
+                + [entry["duplicates"], entry["missing"], _ratio(entry.get("vs_floor")), _ratio(entry.get("vs_naive"))]
+            )
+        cells = [headers] + [[str(v) for v in row] for row in rows]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+        for index, row in enumerate(cells):
+            self.stdout.write("  ".join(value.rjust(width) for value, width in zip(row, widths)))
+            if index == 0:
+                self.stdout.write("  ".join("-" * width for width in widths))
+
+
+class _workers:
+    """`count` worker processes with the shipped settings; yields their pids."""
+
+    def __init__(self, count: int, env: dict, log):
+        self.count, self.env, self.log, self.managers = count, env, log, []
+
+    def __enter__(self) -> list[int]:
+        pids = []
+        try:
+            for index in range(self.count):
+                manager = celery_worker_process(env=self.env, include="copytrade.bench", name=f"bench{index}", log=self.log)
+                pids.append(manager.__enter__().pid)
+                self.managers.append(manager)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return pids
+
+    def __exit__(self, *exc):
+        while self.managers:
+            self.managers.pop().__exit__(None, None, None)
+
+
+def summarise(results: list[dict]) -> list[dict]:
+    """Median (min–max) of each figure per (path, followers, latency), with the ratios of
+    orders per second: product / floor and product / naive (same latency)."""
+    groups: dict[tuple, list[dict]] = {}
+    for run in results:
+        groups.setdefault((run["path"], run["followers"], run["latency_ms"]), []).append(run)
+    summary = []
+    for (path, followers, latency), runs in groups.items():
+        entry = {"path": path, "followers": followers, "latency_ms": latency, "repeats": len(runs)}
+        for name in FIGURES:
+            values = [run[name] for run in runs if run[name] is not None]
+            entry[name] = {"median": statistics.median(values), "min": min(values), "max": max(values)} if values else None
+        entry["duplicates"] = sum(run["duplicates"] for run in runs)
+        entry["missing"] = sum(run["missing"] for run in runs)
+        summary.append(entry)
+    by_key = {(e["path"], e["followers"], e["latency_ms"]): e for e in summary}
+    naive = {e["latency_ms"]: e for e in summary if e["path"] == "naive"}
+    for entry in summary:
+        if entry["path"] != "product" or not entry["orders_per_s"]:
+            continue
+        floor = by_key.get(("floor", entry["followers"], entry["latency_ms"]))
+        if floor and floor["orders_per_s"]:
+            entry["vs_floor"] = entry["orders_per_s"]["median"] / floor["orders_per_s"]["median"]
+        if entry["latency_ms"] in naive and naive[entry["latency_ms"]]["orders_per_s"]:
+            entry["vs_naive"] = entry["orders_per_s"]["median"] / naive[entry["latency_ms"]]["orders_per_s"]["median"]
+    return summary
+
+
+def machine() -> dict:
+    import os
+
+    return {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def _line(result, repeat: int) -> str:
+    return (
+        f"{result.path:7} N={result.followers} {result.latency_ms} ms #{repeat + 1}: {result.orders} orders, "
+        f"last ack {_fmt(result.last_ack_s)} s, {_fmt(result.orders_per_s)} orders/s, p99 {_fmt(result.p99_ms)} ms, "
+        f"webhook {_fmt(result.webhook_ms)} ms, dup {result.duplicates}, missing {result.missing}"
+    )
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, dict):
+        return f"{value['median']:.4g} ({value['min']:.3g}–{value['max']:.3g})"
+    return f"{value:.4g}"
+
+
+def _ratio(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _jsonable(options: dict) -> dict:
+    return {key: value for key, value in options.items() if isinstance(value, int | float | str | list | bool | None)}
