@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.views import MeApi, TokenObtainApi, TokenRevokeApi, healthz
+from copytrade.apis import WebhookApi
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -13,4 +14,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/exchange-accounts/", include("exchanges.urls")),
+    path("webhook", WebhookApi.as_view(), name="webhook"),
+    path("api/", include("copytrade.urls")),
 ]

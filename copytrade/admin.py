@@ -1,0 +1,79 @@
+"""Admin for copy trading. Trades, positions and copies are written by the platform only
+(their counters, sequences and execution state must stay consistent), so staff see them
+read-only; on strategies staff may change curation flags, never the webhook secret."""
+
+from django.contrib import admin
+
+from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderPosition, LeaderTrade, Strategy
+from exchanges.admin import ReadOnlyAdmin
+
+
+@admin.register(Strategy)
+class StrategyAdmin(admin.ModelAdmin):
+    # webhook_secret is deliberately absent from every form and list.
+    fields = [
+        "name", "owner", "kind", "description", "leader_account", "declared_capital", "quote_currency", "source",
+        "status", "is_public_leader", "verified_badge", "accepting_copies", "copy_override_percent",
+        "copiers_count", "last_sequence", "sync_cursor_ms", "created_at", "updated_at",
+    ]  # fmt: skip
+    readonly_fields = [
+        "owner", "leader_account", "declared_capital", "quote_currency", "source", "copiers_count", "last_sequence",
+        "sync_cursor_ms", "created_at", "updated_at",
+    ]  # fmt: skip
+    list_display = ["id", "name", "owner", "kind", "status", "is_public_leader", "verified_badge", "accepting_copies", "copiers_count"]
+    list_filter = ["kind", "status", "source", "is_public_leader", "verified_badge", "accepting_copies"]
+    search_fields = ["name", "owner__username", "owner__email"]
+    list_select_related = ["owner"]
+
+    def has_add_permission(self, request):
+        # Strategies are created through the API, which hands the owner their secret once.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LeaderTrade)
+class LeaderTradeAdmin(ReadOnlyAdmin):
+    list_display = ["id", "strategy", "sequence", "symbol", "side", "effect", "amount", "price", "notional", "source", "traded_at"]
+    list_filter = ["effect", "side", "source"]
+    search_fields = ["external_id", "exchange_order_id", "symbol", "strategy__name"]
+    list_select_related = ["strategy"]
+    date_hierarchy = "traded_at"
+
+
+@admin.register(LeaderPosition)
+class LeaderPositionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "strategy", "symbol", "quantity", "average_entry", "realized_pnl", "updated_at"]
+    search_fields = ["symbol", "strategy__name"]
+    list_select_related = ["strategy"]
+
+
+@admin.register(CopyRelationship)
+class CopyRelationshipAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id", "follower", "strategy", "exchange_account", "sizing_mode", "allocation_percent", "status",
+        "pause_reason", "copy_equity", "current_drawdown_percent", "started_at",
+    ]  # fmt: skip
+    list_filter = ["status", "sizing_mode"]
+    search_fields = ["follower__username", "follower__email", "strategy__name"]
+    list_select_related = ["follower", "strategy", "exchange_account"]
+
+
+@admin.register(CopiedTrade)
+class CopiedTradeAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id", "client_order_id", "follower", "strategy", "sequence", "kind", "symbol", "side", "effect",
+        "filled_amount", "average_price", "status", "reason", "recorded_at",
+    ]  # fmt: skip
+    list_filter = ["status", "kind", "effect"]
+    search_fields = ["client_order_id", "exchange_order_id", "follower__username", "strategy__name", "reason"]
+    list_select_related = ["follower", "strategy"]
+    date_hierarchy = "recorded_at"
+
+
+@admin.register(FollowerPosition)
+class FollowerPositionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "relationship", "symbol", "quantity", "average_entry", "realized_pnl", "updated_at"]
+    search_fields = ["symbol", "relationship__follower__username"]
+    list_select_related = ["relationship"]

@@ -1,0 +1,634 @@
+"""REST for strategies, signals and copy trading: one view per operation, each with its
+own small input/output serializers. Errors come out in the one shape of `config.api`."""
+
+import re
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
+
+from config.api import ApplicationError, NotFoundError, Pagination, StrictInputSerializer
+from copytrade.ingestion import (
+    ACTIONS,
+    CLOSE,
+    FLIP_SUFFIX,
+    MAX_EXTERNAL_ID_LENGTH,
+    LeaderSignal,
+    LeaderTradeOutcome,
+    leader_signal_submit,
+    signal_time_check,
+    signal_time_parse,
+    webhook_body_load,
+    webhook_signature_verify,
+)
+from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
+from copytrade.selectors import (
+    TOP_SORTS,
+    PositionMarker,
+    copied_trade_list,
+    copy_get,
+    copy_list,
+    leader_trade_list,
+    strategy_get_leader,
+    strategy_get_owned,
+    strategy_list_owned,
+    strategy_list_top,
+)
+from copytrade.services import (
+    copy_pause,
+    copy_resume,
+    copy_start,
+    copy_stop,
+    copy_update,
+    strategy_create,
+    strategy_update,
+    strategy_webhook_secret_rotate,
+)
+from exchanges.apis import paginated_response
+
+MONEY = {"max_digits": settings.MONEY_MAX_DIGITS, "decimal_places": settings.MONEY_DECIMAL_PLACES}
+QUANTITY = {"max_digits": settings.QUANTITY_MAX_DIGITS, "decimal_places": settings.QUANTITY_DECIMAL_PLACES}
+_EXTERNAL_ID = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces: it is a key, not prose
+METRIC_FIELDS = ("total_return", "sharpe", "win_rate", "max_drawdown")
+# Sizing mode -> the request field that carries its parameter.
+SIZING_FIELDS = {
+    CopyRelationship.SizingMode.PROPORTIONAL: "allocation_percent",
+    CopyRelationship.SizingMode.MULTIPLIER: "multiplier",
+    CopyRelationship.SizingMode.FIXED: "fixed_notional_usd",
+}
+
+
+def _unbounded_decimal(**kwargs) -> serializers.DecimalField:
+    """Any finite decimal; precision is the service's business (it truncates to storage)."""
+    return serializers.DecimalField(max_digits=None, decimal_places=None, required=False, **kwargs)
+
+
+# --- Output serializers ----------------------------------------------------------------
+
+
+class MetricsMixin(serializers.Serializer):
+    """Performance metrics: read from attributes a metrics selector annotates; zero until
+    the metrics engine has computed them."""
+
+    total_return = serializers.SerializerMethodField()
+    sharpe = serializers.SerializerMethodField()
+    win_rate = serializers.SerializerMethodField()
+    max_drawdown = serializers.SerializerMethodField()
+
+    def _metric(self, strategy, name: str) -> str:
+        return str(getattr(strategy, name, None) or Decimal("0"))
+
+    def get_total_return(self, strategy) -> str:
+        return self._metric(strategy, "total_return")
+
+    def get_sharpe(self, strategy) -> str:
+        return self._metric(strategy, "sharpe")
+
+    def get_win_rate(self, strategy) -> str:
+        return self._metric(strategy, "win_rate")
+
+    def get_max_drawdown(self, strategy) -> str:
+        return self._metric(strategy, "max_drawdown")
+
+
+class StrategyOutputSerializer(serializers.ModelSerializer):
+    """The owner's view of a strategy (never the webhook secret)."""
+
+    class Meta:
+        model = Strategy
+        fields = [
+            "id", "name", "description", "kind", "leader_account_id", "declared_capital", "quote_currency", "source",
+            "status", "is_public_leader", "copy_override_percent", "verified_badge", "accepting_copies",
+            "copiers_count", "last_sequence", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class StrategyWithSecretOutputSerializer(StrategyOutputSerializer):
+    """Create and rotate only: the one response that carries the webhook secret."""
+
+    class Meta(StrategyOutputSerializer.Meta):
+        fields = [*StrategyOutputSerializer.Meta.fields, "webhook_secret"]
+        read_only_fields = fields
+
+
+class LeaderTradePublicOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LeaderTrade
+        fields = [
+            "id", "sequence", "symbol", "side", "effect", "amount", "price", "notional", "fee",
+            "reduce_fraction", "position_after", "realized_pnl", "source", "traded_at", "recorded_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class LeaderTradeOwnerOutputSerializer(LeaderTradePublicOutputSerializer):
+    """Adds what only the leader sees: the signal's id, the order and the equity it was sized on."""
+
+    class Meta(LeaderTradePublicOutputSerializer.Meta):
+        fields = [*LeaderTradePublicOutputSerializer.Meta.fields, "external_id", "exchange_order_id", "leader_equity"]
+        read_only_fields = fields
+
+
+class SignalOutputSerializer(serializers.Serializer):
+    leader_trade_id = serializers.IntegerField()
+    sequence = serializers.IntegerField()
+    effect = serializers.CharField(help_text="open | increase | reduce | close | flip (close then open)")
+    duplicate = serializers.BooleanField()
+    trades = LeaderTradeOwnerOutputSerializer(many=True)
+
+
+def _signal_response(outcome: LeaderTradeOutcome) -> Response:
+    first = outcome.trades[0]
+    data = {
+        "leader_trade_id": first.pk,
+        "sequence": first.sequence,
+        "effect": outcome.effect,
+        "duplicate": not outcome.created,
+        "trades": outcome.trades,
+    }
+    return Response(SignalOutputSerializer(data).data, status=status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK)
+
+
+class LeaderboardOutputSerializer(MetricsMixin, serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username")
+
+    class Meta:
+        model = Strategy
+        fields = [
+            "id", "name", "description", "kind", "owner", "verified_badge", "accepting_copies", "copiers_count",
+            "copy_override_percent", "created_at", *METRIC_FIELDS,
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class LeaderDetailOutputSerializer(LeaderboardOutputSerializer):
+    recent_trades = LeaderTradePublicOutputSerializer(many=True)
+
+    class Meta(LeaderboardOutputSerializer.Meta):
+        fields = [*LeaderboardOutputSerializer.Meta.fields, "status", "recent_trades"]
+        read_only_fields = fields
+
+
+class CopiedTradeOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CopiedTrade
+        fields = [
+            "id", "relationship_id", "leader_trade_id", "strategy_id", "kind", "sequence", "symbol", "side", "effect",
+            "leader_size_usd", "follower_size_usd", "requested_amount", "filled_amount", "average_price", "fee",
+            "pnl_usd", "status", "reason", "recorded_at", "finished_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class FollowerPositionOutputSerializer(serializers.ModelSerializer):
+    mark_price = serializers.SerializerMethodField()
+
+    class Meta:
+        model = FollowerPosition
+        fields = ["symbol", "quantity", "average_entry", "realized_pnl", "mark_price"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.DECIMAL)
+    def get_mark_price(self, position) -> Decimal | None:
+        # `position.relationship` is the prefetching copy, already in memory.
+        return self.context["marker"].price(account=position.relationship.exchange_account, symbol=position.symbol)
+
+
+class CopyOutputSerializer(serializers.ModelSerializer):
+    """A copy as its follower sees it; positions marked at cached ticker prices (null when
+    a price cannot be had)."""
+
+    strategy = inline_serializer("CopyStrategy", {"id": serializers.IntegerField(), "name": serializers.CharField()})
+    exchange_account = inline_serializer(
+        "CopyExchangeAccount",
+        {"id": serializers.IntegerField(), "label": serializers.CharField(), "exchange_id": serializers.CharField()},
+    )
+    # The request's names (seed 000 §1.3), not the columns'.
+    fixed_notional_usd = serializers.DecimalField(source="fixed_notional", read_only=True, **MONEY)
+    max_order_notional_usd = serializers.DecimalField(source="max_order_notional", read_only=True, **MONEY)
+    unrealized_pnl = serializers.SerializerMethodField()
+    positions = FollowerPositionOutputSerializer(source="open_positions", many=True)
+    recent_copied_trades = CopiedTradeOutputSerializer(many=True)
+
+    class Meta:
+        model = CopyRelationship
+        fields = [
+            "id", "strategy", "exchange_account", "sizing_mode", "allocation_percent", "multiplier", "fixed_notional_usd",
+            "copy_capital", "copy_equity", "peak_equity", "realized_pnl", "unrealized_pnl", "current_drawdown_percent",
+            "max_drawdown_stop", "max_slippage_percent", "max_order_notional_usd", "round_up_to_minimum", "status",
+            "pause_reason", "started_at", "ended_at", "positions", "recent_copied_trades",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.DECIMAL)
+    def get_unrealized_pnl(self, relationship) -> Decimal | None:
+        return self.context["marker"].unrealized_pnl(relationship)
+
+
+def _copy_response(*, follower, relationship_id: int, status_code: int = status.HTTP_200_OK) -> Response:
+    relationship = copy_get(follower=follower, relationship_id=relationship_id)
+    return Response(CopyOutputSerializer(relationship, context={"marker": PositionMarker()}).data, status=status_code)
+
+
+# --- Strategies ------------------------------------------------------------------------
+
+
+class StrategyListCreateApi(APIView):
+    pagination_class = Pagination
+
+    class CreateInputSerializer(StrictInputSerializer):
+        name = serializers.CharField(max_length=100)
+        description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+        kind = serializers.ChoiceField(choices=Strategy.Kind.choices, default=Strategy.Kind.MANUAL)
+        leader_account_id = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
+        declared_capital = serializers.DecimalField(**MONEY, required=False, allow_null=True, default=None, min_value=Decimal("0.01"))
+        source = serializers.ChoiceField(choices=Strategy.Source.choices, default=Strategy.Source.WEBHOOK)
+        is_public_leader = serializers.BooleanField(default=False)
+        copy_override_percent = serializers.DecimalField(
+            max_digits=5, decimal_places=2, min_value=Decimal("0"), max_value=Decimal("30"), default=Decimal("15")
+        )
+
+    @extend_schema(operation_id="strategies_list", responses=StrategyOutputSerializer(many=True))
+    def get(self, request):
+        return paginated_response(
+            request=request, view=self, queryset=strategy_list_owned(owner=request.user), serializer_class=StrategyOutputSerializer
+        )
+
+    @extend_schema(
+        operation_id="strategies_create",
+        request=CreateInputSerializer,
+        responses={201: StrategyWithSecretOutputSerializer},
+        description="The response carries the webhook secret; it is never shown again (rotate it to get a new one).",
+    )
+    def post(self, request):
+        serializer = self.CreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        strategy = strategy_create(owner=request.user, **serializer.validated_data)
+        return Response(StrategyWithSecretOutputSerializer(strategy).data, status=status.HTTP_201_CREATED)
+
+
+class StrategyDetailApi(APIView):
+    class UpdateInputSerializer(StrictInputSerializer):
+        name = serializers.CharField(max_length=100, required=False)
+        description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+        kind = serializers.ChoiceField(choices=Strategy.Kind.choices, required=False)
+        source = serializers.ChoiceField(choices=Strategy.Source.choices, required=False)
+        status = serializers.ChoiceField(choices=Strategy.Status.choices, required=False)
+        is_public_leader = serializers.BooleanField(required=False)
+        copy_override_percent = serializers.DecimalField(
+            max_digits=5, decimal_places=2, min_value=Decimal("0"), max_value=Decimal("30"), required=False
+        )
+        declared_capital = serializers.DecimalField(**MONEY, required=False, min_value=Decimal("0.01"))
+
+    @extend_schema(operation_id="strategies_retrieve", responses=StrategyOutputSerializer)
+    def get(self, request, strategy_id: int):
+        return Response(StrategyOutputSerializer(strategy_get_owned(owner=request.user, strategy_id=strategy_id)).data)
+
+    @extend_schema(operation_id="strategies_update", request=UpdateInputSerializer, responses=StrategyOutputSerializer)
+    def patch(self, request, strategy_id: int):
+        serializer = self.UpdateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        strategy = strategy_update(owner=request.user, strategy_id=strategy_id, data=serializer.validated_data)
+        return Response(StrategyOutputSerializer(strategy).data)
+
+
+class StrategySecretRotateApi(APIView):
+    @extend_schema(
+        operation_id="strategies_rotate_secret",
+        request=None,
+        responses=inline_serializer("RotatedSecret", {"id": serializers.IntegerField(), "webhook_secret": serializers.CharField()}),
+        description="A new webhook secret, shown once; the old one stops working at once.",
+    )
+    def post(self, request, strategy_id: int):
+        strategy = strategy_webhook_secret_rotate(owner=request.user, strategy_id=strategy_id)
+        return Response({"id": strategy.pk, "webhook_secret": strategy.webhook_secret})
+
+
+# --- Signals ---------------------------------------------------------------------------
+
+
+@extend_schema_field({"oneOf": [{"type": "number", "description": "unix seconds"}, {"type": "string", "format": "date-time"}]})
+class SignalTimestampField(serializers.Field):
+    def to_internal_value(self, data):
+        try:
+            return signal_time_parse(data)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict["timestamp"]) from None
+
+    def to_representation(self, value):
+        return value.isoformat()
+
+
+class SignalInputSerializer(StrictInputSerializer):
+    external_id = serializers.CharField(max_length=MAX_EXTERNAL_ID_LENGTH, help_text="Idempotency key of this signal.")
+    symbol = serializers.CharField(max_length=50)
+    action = serializers.ChoiceField(choices=ACTIONS)
+    amount = _unbounded_decimal(max_value=Decimal("1e17"), help_text="Base-currency amount.")
+    position_size_usd = _unbounded_decimal(max_value=Decimal("1e11"), help_text="Quote amount; amount = usd / price.")
+    fraction = _unbounded_decimal(max_value=Decimal("1"), help_text="Fraction of the current position to reduce (0 < f ≤ 1).")
+    price = _unbounded_decimal(max_value=Decimal("1e11"), help_text="Required for signal-only strategies.")
+    timestamp = SignalTimestampField(required=False, help_text="Unix seconds or ISO-8601.")
+
+    def validate_external_id(self, value: str) -> str:
+        if not _EXTERNAL_ID.match(value):
+            raise serializers.ValidationError("Use printable characters without spaces.")
+        if value.endswith(FLIP_SUFFIX):
+            raise serializers.ValidationError(f"The suffix '{FLIP_SUFFIX}' is reserved for flips.")
+        return value
+
+    def validate(self, data):
+        data = super().validate(data)
+        for name in ("amount", "position_size_usd", "fraction", "price"):
+            if name in data and data[name] <= 0:
+                raise serializers.ValidationError({name: "Must be greater than 0."})
+        sizes = [name for name in ("amount", "position_size_usd", "fraction") if name in data]
+        if data["action"] == CLOSE and sizes:
+            raise serializers.ValidationError({sizes[0]: "A close takes the whole position; send no size."})
+        if data["action"] != CLOSE and len(sizes) != 1:
+            raise serializers.ValidationError({"amount": "Send exactly one of amount, position_size_usd or fraction."})
+        return data
+
+    def signal(self) -> LeaderSignal:
+        data = self.validated_data
+        return LeaderSignal(
+            external_id=data["external_id"],
+            symbol=data["symbol"],
+            action=data["action"],
+            amount=data.get("amount"),
+            position_size_usd=data.get("position_size_usd"),
+            fraction=data.get("fraction"),
+            price=data.get("price"),
+            sent_at=data.get("timestamp"),
+        )
+
+
+class WebhookInputSerializer(SignalInputSerializer):
+    strategy_id = serializers.IntegerField(min_value=1)
+    timestamp = SignalTimestampField(help_text="Unix seconds or ISO-8601; must be within the replay window.")
+
+
+class StrategyWebhookThrottle(SimpleRateThrottle):
+    """Scope "webhook", keyed by strategy. Only correctly signed requests are counted, so a
+    stranger cannot use up a leader's budget."""
+
+    scope = "webhook"
+
+    def __init__(self, strategy_id: int):
+        super().__init__()
+        self.strategy_id = strategy_id
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.strategy_id}
+
+
+class WebhookApi(APIView):
+    """Sparky-compatible signal webhook. The HMAC signature is the authentication."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = []
+
+    @extend_schema(
+        operation_id="webhook_signal",
+        request=WebhookInputSerializer,
+        responses={201: SignalOutputSerializer, 200: SignalOutputSerializer},
+        parameters=[
+            OpenApiParameter(
+                "X-Signature", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True,
+                description="sha256=<hex HMAC-SHA256 of the raw body keyed by the strategy's webhook secret>",
+            )
+        ],  # fmt: skip
+        auth=[],
+        description="201 with the new leader trade(s), or 200 with duplicate=true for an external_id already recorded.",
+    )
+    def post(self, request):
+        body = self._body(request)
+        payload = webhook_body_load(body)
+        strategy = self._strategy(payload.get("strategy_id"))
+        webhook_signature_verify(secret=strategy.webhook_secret, body=body, signature_header=request.headers.get("X-Signature"))
+        throttle = StrategyWebhookThrottle(strategy.pk)
+        if not throttle.allow_request(request, self):
+            self.throttled(request, throttle.wait())
+        # The replay window is checked before the rest of the body: a replayed old body is a
+        # 401 whatever else it holds.
+        signal_time_check(sent_at=self._sent_at(payload), now=timezone.now())
+        serializer = WebhookInputSerializer(data=payload)
+        serializer.is_valid(raise_exception=True)
+        outcome = leader_signal_submit(strategy_id=strategy.pk, signal=serializer.signal(), source=Strategy.Source.WEBHOOK)
+        return _signal_response(outcome)
+
+    def _body(self, request) -> bytes:
+        limit = settings.WEBHOOK_MAX_BODY_BYTES
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            raise ApplicationError("Malformed Content-Length header.") from None
+        # Refuse by the declared length before reading, and by the real one after.
+        if declared > limit or len(body := request.body) > limit:
+            raise ApplicationError(f"The body is larger than {limit} bytes.", status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        return body
+
+    def _sent_at(self, payload: dict):
+        try:
+            return SignalTimestampField().run_validation(payload.get("timestamp", serializers.empty))
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({"timestamp": exc.detail}) from None
+
+    def _strategy(self, strategy_id) -> Strategy:
+        if isinstance(strategy_id, str) and strategy_id.isdigit():
+            strategy_id = int(strategy_id)
+        if isinstance(strategy_id, bool) or not isinstance(strategy_id, int) or not 0 < strategy_id < 2**63:
+            raise serializers.ValidationError({"strategy_id": ["A positive integer is required."]})
+        strategy = Strategy.objects.filter(id=strategy_id).only("id", "webhook_secret").first()
+        if strategy is None:
+            raise NotFoundError("Strategy not found.")
+        return strategy
+
+
+class StrategyTradesApi(APIView):
+    """The strategy owner's own trade log, and the REST way to send a signal."""
+
+    pagination_class = Pagination
+
+    @extend_schema(operation_id="strategy_trades_list", responses=LeaderTradeOwnerOutputSerializer(many=True))
+    def get(self, request, strategy_id: int):
+        strategy = strategy_get_owned(owner=request.user, strategy_id=strategy_id)
+        return paginated_response(
+            request=request, view=self, queryset=leader_trade_list(strategy=strategy), serializer_class=LeaderTradeOwnerOutputSerializer
+        )
+
+    @extend_schema(
+        operation_id="strategy_trades_create",
+        request=SignalInputSerializer,
+        responses={201: SignalOutputSerializer, 200: SignalOutputSerializer},
+    )
+    def post(self, request, strategy_id: int):
+        strategy = strategy_get_owned(owner=request.user, strategy_id=strategy_id)
+        serializer = SignalInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        signal = serializer.signal()
+        if signal.sent_at is not None:
+            signal_time_check(sent_at=signal.sent_at, now=timezone.now())
+        outcome = leader_signal_submit(strategy_id=strategy.pk, signal=signal, source=Strategy.Source.API)
+        return _signal_response(outcome)
+
+
+# --- Copy trading ----------------------------------------------------------------------
+
+
+class CopyTopApi(APIView):
+    pagination_class = Pagination
+
+    class FilterSerializer(StrictInputSerializer):
+        kind = serializers.ChoiceField(choices=Strategy.Kind.choices, required=False)
+        min_copiers = serializers.IntegerField(min_value=0, required=False)
+        verified = serializers.BooleanField(required=False)
+        sort = serializers.ChoiceField(choices=list(TOP_SORTS), default="copiers")
+        limit = serializers.IntegerField(min_value=0, required=False)
+        offset = serializers.IntegerField(min_value=0, required=False)
+
+    @extend_schema(operation_id="copy_trading_top", parameters=[FilterSerializer], responses=LeaderboardOutputSerializer(many=True))
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        params = {key: value for key, value in filters.validated_data.items() if key not in ("limit", "offset")}
+        return paginated_response(
+            request=request, view=self, queryset=strategy_list_top(**params), serializer_class=LeaderboardOutputSerializer
+        )
+
+
+class CopyStartApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        strategy_id = serializers.IntegerField(min_value=1)
+        exchange_account_id = serializers.IntegerField(min_value=1)
+        sizing_mode = serializers.ChoiceField(choices=CopyRelationship.SizingMode.choices, default=CopyRelationship.SizingMode.PROPORTIONAL)
+        allocation_percent = serializers.DecimalField(max_digits=6, decimal_places=2, required=False, allow_null=True, default=None)
+        multiplier = serializers.DecimalField(max_digits=12, decimal_places=6, required=False, allow_null=True, default=None)
+        fixed_notional_usd = serializers.DecimalField(**MONEY, source="fixed_notional", required=False, allow_null=True, default=None)
+        max_drawdown_stop = serializers.DecimalField(max_digits=5, decimal_places=2, default=Decimal("30"))
+        max_slippage_percent = serializers.DecimalField(max_digits=5, decimal_places=2, default=Decimal("1"))
+        max_order_notional_usd = serializers.DecimalField(
+            **MONEY, source="max_order_notional", required=False, allow_null=True, default=None
+        )
+        round_up_to_minimum = serializers.BooleanField(default=False)
+
+        def validate(self, data):
+            # The service checks this too, by column name; here errors name the request's fields.
+            data = super().validate(data)
+            mode = data["sizing_mode"]
+            for field_mode, field in SIZING_FIELDS.items():
+                present = data.get(self.fields[field].source) is not None
+                if field_mode == mode and not present:
+                    raise serializers.ValidationError({field: f"{mode} sizing needs {field}."})
+                if field_mode != mode and present:
+                    raise serializers.ValidationError({field: f"{field} applies to {field_mode} sizing only."})
+            return data
+
+    @extend_schema(operation_id="copy_trading_start", request=InputSerializer, responses={201: CopyOutputSerializer})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        relationship = copy_start(follower=request.user, **serializer.validated_data)
+        return _copy_response(follower=request.user, relationship_id=relationship.pk, status_code=status.HTTP_201_CREATED)
+
+
+class CopyStopApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        relationship_id = serializers.IntegerField(min_value=1)
+        close_positions = serializers.BooleanField(default=False, help_text="Also close what the copy holds, at market.")
+
+    @extend_schema(operation_id="copy_trading_stop", request=InputSerializer, responses=CopyOutputSerializer)
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        relationship = copy_stop(follower=request.user, **serializer.validated_data)
+        return _copy_response(follower=request.user, relationship_id=relationship.pk)
+
+
+class RelationshipInputSerializer(StrictInputSerializer):
+    relationship_id = serializers.IntegerField(min_value=1)
+
+
+class CopyPauseApi(APIView):
+    @extend_schema(operation_id="copy_trading_pause", request=RelationshipInputSerializer, responses=CopyOutputSerializer)
+    def post(self, request):
+        serializer = RelationshipInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        relationship = copy_pause(follower=request.user, **serializer.validated_data)
+        return _copy_response(follower=request.user, relationship_id=relationship.pk)
+
+
+class CopyResumeApi(APIView):
+    @extend_schema(operation_id="copy_trading_resume", request=RelationshipInputSerializer, responses=CopyOutputSerializer)
+    def post(self, request):
+        serializer = RelationshipInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        relationship = copy_resume(follower=request.user, **serializer.validated_data)
+        return _copy_response(follower=request.user, relationship_id=relationship.pk)
+
+
+class CopyUpdateApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        allocation_percent = serializers.DecimalField(max_digits=6, decimal_places=2, required=False)
+        multiplier = serializers.DecimalField(max_digits=12, decimal_places=6, required=False)
+        fixed_notional_usd = serializers.DecimalField(**MONEY, source="fixed_notional", required=False)
+        max_drawdown_stop = serializers.DecimalField(max_digits=5, decimal_places=2, required=False)
+        max_slippage_percent = serializers.DecimalField(max_digits=5, decimal_places=2, required=False)
+        max_order_notional_usd = serializers.DecimalField(**MONEY, source="max_order_notional", required=False, allow_null=True)
+        round_up_to_minimum = serializers.BooleanField(required=False)
+
+    @extend_schema(operation_id="copy_trading_update", request=InputSerializer, responses=CopyOutputSerializer)
+    def patch(self, request, relationship_id: int):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        copy_update(follower=request.user, relationship_id=relationship_id, data=serializer.validated_data)
+        return _copy_response(follower=request.user, relationship_id=relationship_id)
+
+
+class MyCopiesApi(APIView):
+    pagination_class = Pagination
+
+    class FilterSerializer(StrictInputSerializer):
+        include_stopped = serializers.BooleanField(default=False)
+        limit = serializers.IntegerField(min_value=0, required=False)
+        offset = serializers.IntegerField(min_value=0, required=False)
+
+    @extend_schema(operation_id="copy_trading_my_copies", parameters=[FilterSerializer], responses=CopyOutputSerializer(many=True))
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        copies = copy_list(follower=request.user, include_stopped=filters.validated_data["include_stopped"])
+        return paginated_response(
+            request=request, view=self, queryset=copies, serializer_class=CopyOutputSerializer, context={"marker": PositionMarker()}
+        )
+
+
+class LeaderDetailApi(APIView):
+    @extend_schema(operation_id="copy_trading_leader", responses=LeaderDetailOutputSerializer)
+    def get(self, request, strategy_id: int):
+        return Response(LeaderDetailOutputSerializer(strategy_get_leader(user=request.user, strategy_id=strategy_id)).data)
+
+
+class CopiedTradesApi(APIView):
+    pagination_class = Pagination
+
+    class FilterSerializer(StrictInputSerializer):
+        relationship = serializers.IntegerField(min_value=1, required=False)
+        limit = serializers.IntegerField(min_value=0, required=False)
+        offset = serializers.IntegerField(min_value=0, required=False)
+
+    @extend_schema(operation_id="copy_trading_copied_trades", parameters=[FilterSerializer], responses=CopiedTradeOutputSerializer(many=True))
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        trades = copied_trade_list(follower=request.user, relationship_id=filters.validated_data.get("relationship"))
+        return paginated_response(request=request, view=self, queryset=trades, serializer_class=CopiedTradeOutputSerializer)

@@ -1,0 +1,688 @@
+"""Leader trades in: signed webhooks, the leader's REST calls, and exchange sync.
+
+Every source carries an idempotency key (`external_id`, or the exchange trade id for
+sync) under the (strategy, external_id) unique constraint: the same signal twice is one
+leader trade and one fan-out. With a linked leader account the platform first places the
+leader's market order and records the real fill; network calls (markets, equity, the
+order) all happen before the recording transaction opens.
+"""
+
+import hashlib
+import hmac
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from config.api import ApplicationError, ConflictError, NotFoundError
+from config.money import ZERO, to_decimal, truncate
+from copytrade.models import LeaderPosition, LeaderTrade, Strategy
+from exchanges.errors import (
+    DuplicateClientOrderIdError,
+    ExchangeError,
+    OrderNotFoundError,
+    PermanentExchangeError,
+    UnknownOutcomeError,
+    UnknownSymbolError,
+)
+from exchanges.gateways import gateway_for_account
+from exchanges.gateways.base import MarketRules, OrderResult
+from exchanges.models import ExchangeAccount
+from exchanges.symbols import resolve_symbol
+
+logger = logging.getLogger(__name__)
+
+BUY, SELL, CLOSE = "buy", "sell", "close"
+ACTIONS = (BUY, SELL, CLOSE)
+FLIP_SUFFIX = ":flip"
+SIGNATURE_PREFIX = "sha256="
+# A flip stores `<external_id>:flip` in the 100-character column.
+MAX_EXTERNAL_ID_LENGTH = 100 - len(FLIP_SUFFIX)
+QUANTITY_STEP = Decimal(1).scaleb(-settings.QUANTITY_DECIMAL_PLACES)
+FRACTION_STEP = Decimal(1).scaleb(-18)
+# Money columns hold this many integer digits; a larger notional cannot be recorded, so a
+# leader order that big is refused before it is placed.
+MAX_NOTIONAL = Decimal(10) ** (settings.MONEY_MAX_DIGITS - settings.MONEY_DECIMAL_PLACES) - 1
+SYNC_LOCK_SECONDS = 300
+# Longer than the exchange calls of one leader order can take; a crashed attempt's lock expires.
+SIGNAL_LOCK_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class LeaderSignal:
+    """What a leader asks for. Exactly one of amount / position_size_usd / fraction, except a
+    close, which needs none (it closes the whole position)."""
+
+    external_id: str
+    symbol: str
+    action: str  # buy | sell | close
+    amount: Decimal | None = None
+    position_size_usd: Decimal | None = None
+    fraction: Decimal | None = None
+    price: Decimal | None = None
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LeaderTradeOutcome:
+    trades: list[LeaderTrade]  # one, or two for a flip (close, then open)
+    created: bool
+
+    @property
+    def effect(self) -> str:
+        return "flip" if len(self.trades) > 1 else self.trades[0].effect
+
+
+# --- Webhook verification --------------------------------------------------------------
+
+
+def webhook_body_load(body: bytes) -> dict:
+    """The JSON object of a webhook body. Numbers stay exact (Decimal); NaN/Infinity are refused."""
+    try:
+        payload = json.loads(body.decode("utf-8"), parse_float=Decimal, parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ApplicationError(f"Malformed JSON body: {exc}") from None
+    if not isinstance(payload, dict):
+        raise ApplicationError("The webhook body must be a JSON object.")
+    return payload
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a number")
+
+
+def webhook_signature_verify(*, secret: str, body: bytes, signature_header: str | None) -> None:
+    """`X-Signature: sha256=<hex HMAC-SHA256 of the raw body keyed by the strategy's secret>`."""
+    if not signature_header or not signature_header.startswith(SIGNATURE_PREFIX):
+        raise ApplicationError("Missing or malformed X-Signature header (expected sha256=<hex>).", status_code=401)
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    received = signature_header[len(SIGNATURE_PREFIX) :].strip().lower()
+    # Constant time: a byte-by-byte comparison would leak how much of a guess was right.
+    if not hmac.compare_digest(expected.encode(), received.encode("ascii", "replace")):
+        raise ApplicationError("Invalid webhook signature.", status_code=401)
+
+
+def signal_time_parse(value) -> datetime:
+    """Unix seconds (a number) or ISO-8601 (UTC when no offset is given)."""
+    if isinstance(value, bool):
+        raise ValidationError({"timestamp": "Use unix seconds or an ISO-8601 date-time."})
+    if isinstance(value, int | float | Decimal):
+        try:
+            seconds = to_decimal(value)
+            if not seconds.is_finite():
+                raise ValueError
+            return datetime.fromtimestamp(float(seconds), tz=UTC)
+        except (ValueError, OverflowError, OSError, InvalidOperation):
+            raise ValidationError({"timestamp": "Unix seconds out of range."}) from None
+    if isinstance(value, str):
+        try:
+            parsed = parse_datetime(value.strip())
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise ValidationError({"timestamp": "Use unix seconds or an ISO-8601 date-time."})
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise ValidationError({"timestamp": "Use unix seconds or an ISO-8601 date-time."})
+
+
+def signal_time_check(*, sent_at: datetime, now: datetime) -> None:
+    """The replay window, both ways: an old signed body cannot be replayed later, and a
+    body dated in the future cannot be held back and replayed then."""
+    window = timedelta(seconds=settings.WEBHOOK_MAX_AGE_SECONDS)
+    if sent_at < now - window:
+        raise ApplicationError(f"Stale timestamp: signals older than {settings.WEBHOOK_MAX_AGE_SECONDS} seconds are refused.", status_code=401)
+    if sent_at > now + window:
+        raise ApplicationError(f"Timestamp is more than {settings.WEBHOOK_MAX_AGE_SECONDS} seconds in the future.", status_code=401)
+
+
+# --- Signals: the webhook and the leader's REST call -----------------------------------
+
+
+def leader_signal_submit(*, strategy_id: int, signal: LeaderSignal, source: str) -> LeaderTradeOutcome:
+    """Turn a leader's signal into leader trade(s); with a leader account, execute it first."""
+    strategy = Strategy.objects.select_related("leader_account").filter(id=strategy_id).first()
+    if strategy is None:
+        raise NotFoundError("Strategy not found.")
+    existing = _recorded_trades(strategy_id=strategy.pk, external_id=signal.external_id)
+    if existing:
+        return LeaderTradeOutcome(trades=existing, created=False)
+    if strategy.status != Strategy.Status.RUNNING:
+        raise ConflictError(f"Strategy '{strategy.name}' is paused; resume it to send signals.")
+    if strategy.source == Strategy.Source.EXCHANGE_SYNC:
+        # Its fills arrive by sync; a signal as well would record the same trade twice.
+        raise ConflictError("This strategy records its trades by exchange sync; it does not take signals.")
+    if strategy.leader_account is None:
+        if signal.price is None:
+            raise ValidationError({"price": "A signal-only strategy must send the price of its trade."})
+        return leader_trade_record(
+            strategy=strategy,
+            external_id=signal.external_id,
+            symbol=signal.symbol,
+            side=signal.action,
+            amount=signal.amount,
+            position_size_usd=signal.position_size_usd,
+            fraction=signal.fraction,
+            price=signal.price,
+            traded_at=signal.sent_at or timezone.now(),
+            source=source,
+        )
+    return _leader_order_place_and_record(strategy=strategy, signal=signal, source=source)
+
+
+def leader_client_order_id(*, strategy_id: int, external_id: str) -> str:
+    """Deterministic per signal: a retried or duplicated signal can never place a second order."""
+    return f"L{strategy_id}-{hashlib.sha1(external_id.encode()).hexdigest()[:20]}"
+
+
+def _leader_order_place_and_record(*, strategy: Strategy, signal: LeaderSignal, source: str) -> LeaderTradeOutcome:
+    account = strategy.leader_account
+    if account.status != ExchangeAccount.Status.ACTIVE:
+        raise ConflictError(f"The leader account is {account.status}: {account.status_reason or 'reconnect it'}.")
+    client_order_id = leader_client_order_id(strategy_id=strategy.pk, external_id=signal.external_id)
+    # One attempt per signal at a time: two copies of a signal racing past the duplicate
+    # check would each place an order, and the exchange accepts a reused client order id
+    # once the first order is filled.
+    lock_key = f"leader-signal:{strategy.pk}:{client_order_id}"
+    if not cache.add(lock_key, "1", timeout=SIGNAL_LOCK_SECONDS):
+        raise ConflictError("This signal is being executed right now; send it again in a moment for its result.")
+    try:
+        existing = _recorded_trades(strategy_id=strategy.pk, external_id=signal.external_id)
+        if existing:
+            return LeaderTradeOutcome(trades=existing, created=False)
+        return _leader_order_execute(strategy=strategy, signal=signal, source=source, client_order_id=client_order_id)
+    finally:
+        cache.delete(lock_key)
+
+
+def _leader_order_execute(*, strategy: Strategy, signal: LeaderSignal, source: str, client_order_id: str) -> LeaderTradeOutcome:
+    account = strategy.leader_account
+    gateway = gateway_for_account(account)
+    with _exchange_call(account.exchange_id, "the market and balance lookup"):
+        market = gateway.market(signal.symbol)
+        equity = to_decimal(gateway.equity(strategy.quote_currency).equity)
+        reference_price = signal.price or to_decimal(gateway.ticker_price(market.symbol))
+    held = _held_quantity(strategy=strategy, symbol=market.symbol)
+    side, amount, reducing = _order_for_signal(signal=signal, held=held, market=market, reference_price=reference_price)
+    if amount * reference_price * market.contract_size > MAX_NOTIONAL:
+        raise ApplicationError("This order is larger than the platform can record.")
+
+    result = _leader_order_place(
+        gateway=gateway,
+        account=account,
+        market=market,
+        side=side,
+        amount=amount,
+        client_order_id=client_order_id,
+        reduce_only=reducing and market.type != "spot",
+    )
+    if result.filled <= 0:
+        raise ApplicationError(
+            f"The leader order was not filled (status {result.status}); nothing was recorded. "
+            "Send a new signal, with a new external_id, to trade."
+        )
+    price = result.average_price or result.cost / result.filled
+    logger.info("strategy %s leader order %s filled %s %s at %s", strategy.pk, client_order_id, result.filled, market.symbol, price)
+    return leader_trade_record(
+        strategy=strategy,
+        external_id=signal.external_id,
+        symbol=market.symbol,
+        side=CLOSE if signal.action == CLOSE else (result.side or side),
+        amount=result.filled,
+        price=price,
+        traded_at=result.timestamp or timezone.now(),
+        source=source,
+        fee=_fee_in_quote(result, market=market, price=price),
+        exchange_order_id=result.exchange_order_id,
+        leader_equity=equity,
+        market=market,
+    )
+
+
+def _order_for_signal(*, signal: LeaderSignal, held: Decimal, market: MarketRules, reference_price: Decimal) -> tuple[str, Decimal, bool]:
+    """(side, amount, reduces the position) of the leader's market order."""
+    if signal.action == CLOSE:
+        if held == 0:
+            raise ApplicationError(f"There is no open {market.symbol} position to close.")
+        return (SELL if held > 0 else BUY), abs(held), True
+    if signal.fraction is not None:
+        _check_fraction_reduces(held=held, side=signal.action, symbol=market.symbol)
+        return signal.action, _quantity(abs(held) * signal.fraction), True
+    if signal.position_size_usd is not None:
+        amount = _quantity(signal.position_size_usd / reference_price)
+    else:
+        amount = signal.amount
+    if market.type == "spot" and signal.action == SELL and amount > held:
+        raise ApplicationError("cannot sell more than the position on spot")
+    reducing = held != 0 and (held > 0) != (signal.action == BUY) and amount <= abs(held)
+    return signal.action, amount, reducing
+
+
+def _leader_order_place(*, gateway, account, market: MarketRules, side: str, amount: Decimal, client_order_id: str, reduce_only: bool) -> OrderResult:
+    with _exchange_call(account.exchange_id, "the leader order"):
+        try:
+            # An earlier attempt of this signal may have placed the order and then lost the
+            # answer (timeout) or died before recording it. The exchange would accept the same
+            # client order id again once that order is filled, so ask before sending.
+            return gateway.fetch_order_by_client_id(symbol=market.symbol, client_order_id=client_order_id)
+        except OrderNotFoundError:
+            pass
+        try:
+            return gateway.create_order(
+                symbol=market.symbol, side=side, amount=amount, client_order_id=client_order_id, reduce_only=reduce_only
+            )
+        except (DuplicateClientOrderIdError, UnknownOutcomeError) as exc:
+            # The order may exist: this attempt timed out after sending. Read it back; never
+            # send it again.
+            try:
+                return gateway.fetch_order_by_client_id(symbol=market.symbol, client_order_id=client_order_id)
+            except OrderNotFoundError:
+                raise UnknownOutcomeError(
+                    "The exchange did not confirm the leader order; send the same signal again to retry it safely."
+                ) from exc
+
+
+class _exchange_call:
+    """Exchange errors → the API's: a refusal is 400 with the exchange's reason, anything
+    retryable (transient, unknown outcome) is 503 and recorded nothing."""
+
+    def __init__(self, exchange_id: str, doing: str):
+        self.exchange_id = exchange_id
+        self.doing = doing
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None or not isinstance(exc, ExchangeError):
+            return False
+        if isinstance(exc, UnknownSymbolError):
+            raise ApplicationError(exc.message, {"reason": exc.reason}) from None
+        if isinstance(exc, PermanentExchangeError):
+            raise ApplicationError(f"{self.exchange_id} refused {self.doing}: {exc.message}", {"reason": exc.reason}) from None
+        raise ApplicationError(
+            f"{self.exchange_id} is not answering ({exc.reason}) to {self.doing}; nothing was recorded. "
+            "Send the same signal again.",
+            {"reason": exc.reason},
+            status_code=503,
+        ) from None
+
+
+def _fee_in_quote(result: OrderResult, *, market: MarketRules, price: Decimal) -> Decimal:
+    if result.fee_currency == market.quote:
+        return result.fee
+    if result.fee_currency == market.base:
+        return result.fee * price
+    # Paid in a third currency (BNB discounts): valuing it needs another price lookup for
+    # a figure that only feeds the leader's own P&L, so it is left out.
+    return ZERO
+
+
+# --- Recording -------------------------------------------------------------------------
+
+
+def leader_trade_record(
+    *,
+    strategy: Strategy,
+    external_id: str,
+    symbol: str,
+    side: str,
+    price: Decimal,
+    traded_at: datetime,
+    source: str,
+    amount: Decimal | None = None,
+    position_size_usd: Decimal | None = None,
+    fraction: Decimal | None = None,
+    fee: Decimal = ZERO,
+    exchange_order_id: str = "",
+    leader_equity: Decimal | None = None,
+    market: MarketRules | None = None,
+) -> LeaderTradeOutcome:
+    """Record a leader fill and enqueue its fan-out on commit. Idempotent by external_id.
+
+    side: buy | sell | close (close: the whole position; `amount`, when given, is what
+    the close order really filled). Exactly one of amount / position_size_usd (amount =
+    usd / price) / fraction (of the current position, which the side must reduce).
+    `market` is the resolved market when the caller already has it; else `symbol` is
+    resolved against the leader account's markets, or the paper price source's for a
+    signal-only strategy. A buy/sell larger than the position on the other side flips it
+    on a swap (two trades: `<id>` closes, `<id>:flip` opens); on spot it is refused.
+    """
+    existing = _recorded_trades(strategy_id=strategy.pk, external_id=external_id)
+    if existing:
+        return LeaderTradeOutcome(trades=existing, created=False)
+    if side not in ACTIONS:
+        raise ValidationError({"side": f"Use one of {', '.join(ACTIONS)}."})
+    price = _money(_positive("price", price))
+    if price <= 0:
+        raise ValidationError({"price": "price is below the smallest recordable price."})
+    sizes = {name: value for name, value in (("amount", amount), ("position_size_usd", position_size_usd), ("fraction", fraction)) if value is not None}
+    if side != CLOSE and len(sizes) != 1:
+        raise ValidationError({"amount": "Give exactly one of amount, position_size_usd or fraction."})
+    if side == CLOSE and set(sizes) - {"amount"}:
+        raise ValidationError({"amount": "A close takes the whole position; give no position_size_usd or fraction."})
+    if fraction is not None and not 0 < to_decimal(fraction) <= 1:
+        raise ValidationError({"fraction": "fraction must be greater than 0 and at most 1."})
+    if position_size_usd is not None:
+        amount = _quantity(_positive("position_size_usd", position_size_usd) / price)
+    if amount is not None:
+        amount = _quantity(_positive("amount", amount))
+        if amount <= 0:
+            raise ValidationError({"amount": "The amount is below the smallest recordable quantity."})
+
+    # Network first, then the transaction: no row lock is held while an exchange answers.
+    if market is None:
+        market = _market_for(strategy=strategy, symbol=symbol)
+    if leader_equity is None and strategy.leader_account is not None:
+        with _exchange_call(strategy.leader_account.exchange_id, "the leader equity lookup"):
+            leader_equity = to_decimal(gateway_for_account(strategy.leader_account).equity(strategy.quote_currency).equity)
+    try:
+        return _record(
+            strategy_id=strategy.pk,
+            external_id=external_id,
+            market=market,
+            side=side,
+            amount=amount,
+            fraction=to_decimal(fraction) if fraction is not None else None,
+            price=price,
+            fee=_money(fee),
+            traded_at=traded_at,
+            source=source,
+            exchange_order_id=exchange_order_id,
+            leader_equity=leader_equity,
+        )
+    except IntegrityError:
+        # The constraint caught a concurrent recording of the same signal: it won.
+        existing = _recorded_trades(strategy_id=strategy.pk, external_id=external_id)
+        if not existing:
+            raise
+        return LeaderTradeOutcome(trades=existing, created=False)
+
+
+def _market_for(*, strategy: Strategy, symbol: str) -> MarketRules:
+    if strategy.leader_account is not None:
+        gateway = gateway_for_account(strategy.leader_account)
+    else:
+        from exchanges.gateways.ccxt_gateway import CcxtGateway
+
+        gateway = CcxtGateway.public(settings.PAPER_PRICE_SOURCE)
+    with _exchange_call(gateway.exchange_id, "the market lookup"):
+        markets = gateway.markets()
+        return markets[resolve_symbol(symbol, markets)]
+
+
+@dataclass(frozen=True)
+class _Leg:
+    side: str
+    amount: Decimal
+    effect: str
+    reduce_fraction: Decimal | None
+    position_after: Decimal
+    external_suffix: str = ""
+
+
+def leader_trade_legs(*, held: Decimal, side: str, amount: Decimal | None, fraction: Decimal | None, market: MarketRules) -> list[_Leg]:
+    """The effect of a trade on a signed position `held`, as one leg, or two for a flip."""
+    if side == CLOSE:
+        if held == 0:
+            raise ApplicationError(f"There is no open {market.symbol} position to close.")
+        closing_side = SELL if held > 0 else BUY
+        if amount is None or amount >= abs(held):
+            return [_Leg(closing_side, abs(held), LeaderTrade.Effect.CLOSE, Decimal(1), ZERO)]
+        # The leader's close order filled only in part: what it sold is a reduction.
+        side = closing_side
+    direction = 1 if side == BUY else -1
+    if fraction is not None:
+        _check_fraction_reduces(held=held, side=side, symbol=market.symbol)
+        if fraction == 1:
+            return [_Leg(side, abs(held), LeaderTrade.Effect.CLOSE, Decimal(1), ZERO)]
+        amount = _quantity(abs(held) * fraction)
+        if amount <= 0:
+            raise ApplicationError("This fraction of the position is below the smallest recordable quantity.")
+        return [_Leg(side, amount, LeaderTrade.Effect.REDUCE, fraction, held + direction * amount)]
+
+    after = held + direction * amount
+    if market.type == "spot" and after < 0:
+        raise ApplicationError("cannot sell more than the position on spot")
+    if held == 0:
+        return [_Leg(side, amount, LeaderTrade.Effect.OPEN, None, after)]
+    if (held > 0) == (direction > 0):
+        return [_Leg(side, amount, LeaderTrade.Effect.INCREASE, None, after)]
+    if amount < abs(held):
+        fraction = (amount / abs(held)).quantize(FRACTION_STEP, rounding=ROUND_HALF_EVEN)
+        return [_Leg(side, amount, LeaderTrade.Effect.REDUCE, max(fraction, FRACTION_STEP), after)]
+    if amount == abs(held):
+        return [_Leg(side, amount, LeaderTrade.Effect.CLOSE, Decimal(1), ZERO)]
+    return [
+        _Leg(side, abs(held), LeaderTrade.Effect.CLOSE, Decimal(1), ZERO),
+        _Leg(side, amount - abs(held), LeaderTrade.Effect.OPEN, None, after, FLIP_SUFFIX),
+    ]
+
+
+def _check_fraction_reduces(*, held: Decimal, side: str, symbol: str) -> None:
+    if held == 0:
+        raise ApplicationError(f"There is no open {symbol} position to reduce by a fraction.")
+    if (held > 0) == (side == BUY):
+        raise ApplicationError(f"A fraction reduces the position: send {SELL if held > 0 else BUY} to reduce this {symbol} position.")
+
+
+@transaction.atomic
+def _record(
+    *,
+    strategy_id: int,
+    external_id: str,
+    market: MarketRules,
+    side: str,
+    amount: Decimal | None,
+    fraction: Decimal | None,
+    price: Decimal,
+    fee: Decimal,
+    traded_at: datetime,
+    source: str,
+    exchange_order_id: str,
+    leader_equity: Decimal | None,
+) -> LeaderTradeOutcome:
+    # The strategy row lock serialises every recording for this strategy: sequences are
+    # gap-free and ordered, and the position below cannot change under us.
+    strategy = Strategy.objects.select_for_update().get(pk=strategy_id)
+    existing = _recorded_trades(strategy_id=strategy_id, external_id=external_id)
+    if existing:  # a concurrent duplicate committed while we waited for the lock
+        return LeaderTradeOutcome(trades=existing, created=False)
+    position, _ = LeaderPosition.objects.select_for_update().get_or_create(strategy=strategy, symbol=market.symbol)
+    if leader_equity is None:
+        realised = LeaderPosition.objects.filter(strategy=strategy).aggregate(total=Sum("realized_pnl"))["total"] or ZERO
+        leader_equity = strategy.declared_capital + realised
+    legs = leader_trade_legs(held=position.quantity, side=side, amount=amount, fraction=fraction, market=market)
+
+    Strategy.objects.filter(pk=strategy_id).update(last_sequence=F("last_sequence") + len(legs))
+    total_amount = sum(leg.amount for leg in legs)
+    trades = []
+    for index, leg in enumerate(legs, start=1):
+        leg_fee = _money(fee * leg.amount / total_amount) if index < len(legs) else fee - sum(t.fee for t in trades)
+        realised_pnl = _position_apply(position, leg=leg, price=price, contract_size=market.contract_size) - leg_fee
+        trade = LeaderTrade(
+            strategy=strategy,
+            external_id=external_id + leg.external_suffix,
+            sequence=strategy.last_sequence + index,
+            symbol=market.symbol,
+            side=leg.side,
+            amount=leg.amount,
+            price=price,
+            notional=_money(leg.amount * price * market.contract_size),
+            fee=leg_fee,
+            leader_equity=_money(leader_equity),
+            effect=leg.effect,
+            reduce_fraction=leg.reduce_fraction,
+            position_after=leg.position_after,
+            realized_pnl=_money(realised_pnl),
+            source=source,
+            exchange_order_id=exchange_order_id,
+            traded_at=traded_at,
+        )
+        trade.full_clean(validate_unique=False, validate_constraints=False)
+        trade.save()
+        trades.append(trade)
+        transaction.on_commit(lambda trade_id=trade.pk: _fan_out_enqueue(trade_id), robust=True)
+    position.realized_pnl = _money(position.realized_pnl + sum(t.realized_pnl for t in trades))
+    position.full_clean(validate_unique=False, validate_constraints=False)
+    position.save()
+    logger.info("strategy %s recorded %s (%s)", strategy_id, ", ".join(str(t) for t in trades), source)
+    return LeaderTradeOutcome(trades=trades, created=True)
+
+
+def _position_apply(position: LeaderPosition, *, leg: _Leg, price: Decimal, contract_size: Decimal) -> Decimal:
+    """Move the position by one leg (not saved); the leg's gross realised P&L."""
+    held = position.quantity
+    realised = ZERO
+    if leg.effect == LeaderTrade.Effect.OPEN:
+        position.average_entry = price
+    elif leg.effect == LeaderTrade.Effect.INCREASE:
+        position.average_entry = _money((abs(held) * position.average_entry + leg.amount * price) / (abs(held) + leg.amount))
+    else:
+        direction = 1 if held > 0 else -1
+        realised = (price - position.average_entry) * leg.amount * direction * contract_size
+        if leg.effect == LeaderTrade.Effect.CLOSE:
+            position.average_entry = ZERO
+    position.quantity = leg.position_after
+    return realised
+
+
+def _fan_out_enqueue(leader_trade_id: int) -> None:
+    from copytrade.tasks import fan_out_leader_trade
+
+    fan_out_leader_trade.delay(leader_trade_id)
+
+
+def _recorded_trades(*, strategy_id: int, external_id: str) -> list[LeaderTrade]:
+    return list(
+        LeaderTrade.objects.filter(strategy_id=strategy_id, external_id__in=[external_id, external_id + FLIP_SUFFIX]).order_by("sequence")
+    )
+
+
+def _held_quantity(*, strategy: Strategy, symbol: str) -> Decimal:
+    position = LeaderPosition.objects.filter(strategy=strategy, symbol=symbol).only("quantity").first()
+    return position.quantity if position else ZERO
+
+
+def _positive(name: str, value) -> Decimal:
+    value = to_decimal(value)
+    if not value.is_finite() or value <= 0:
+        raise ValidationError({name: f"{name} must be greater than 0."})
+    return value
+
+
+def _quantity(value: Decimal) -> Decimal:
+    return truncate(value, settings.QUANTITY_DECIMAL_PLACES)
+
+
+def _money(value: Decimal) -> Decimal:
+    return to_decimal(value).quantize(Decimal(1).scaleb(-settings.MONEY_DECIMAL_PLACES), rounding=ROUND_HALF_EVEN)
+
+
+# --- Exchange sync ---------------------------------------------------------------------
+
+
+def strategies_exchange_sync() -> int:
+    """Sync every running exchange-sync strategy; one failing exchange does not stop the rest.
+    Returns how many leader trades were recorded."""
+    strategy_ids = Strategy.objects.filter(
+        status=Strategy.Status.RUNNING,
+        source=Strategy.Source.EXCHANGE_SYNC,
+        leader_account__status=ExchangeAccount.Status.ACTIVE,
+    ).values_list("id", flat=True)
+    recorded = 0
+    for strategy_id in strategy_ids:
+        try:
+            recorded += strategy_exchange_sync(strategy_id=strategy_id)
+        except (ExchangeError, ApplicationError) as exc:
+            logger.warning("exchange sync of strategy %s failed: %s", strategy_id, getattr(exc, "message", exc))
+    return recorded
+
+
+def strategy_exchange_sync(*, strategy_id: int) -> int:
+    """Record the leader account's new fills (external id = exchange trade id) and advance
+    the cursor. Returns how many leader trades were recorded."""
+    # Beat may start a sync while the previous one still runs; one at a time per strategy.
+    lock_key = f"exchange-sync:{strategy_id}"
+    if not cache.add(lock_key, "1", timeout=SYNC_LOCK_SECONDS):
+        return 0
+    try:
+        return _exchange_sync(strategy_id=strategy_id)
+    finally:
+        cache.delete(lock_key)
+
+
+def _exchange_sync(*, strategy_id: int) -> int:
+    strategy = (
+        Strategy.objects.select_related("leader_account")
+        .filter(id=strategy_id, status=Strategy.Status.RUNNING, source=Strategy.Source.EXCHANGE_SYNC, leader_account__isnull=False)
+        .first()
+    )
+    if strategy is None:
+        return 0
+    if strategy.sync_cursor_ms is None:
+        # Never synced (switched to sync outside the API): start now, history was no signal.
+        Strategy.objects.filter(pk=strategy.pk).update(sync_cursor_ms=int(timezone.now().timestamp() * 1000))
+        return 0
+    gateway = gateway_for_account(strategy.leader_account)
+    since = datetime.fromtimestamp(strategy.sync_cursor_ms / 1000, tz=UTC)
+    # Without a symbol the gateway lists fills of the markets the account holds now; a
+    # position the leader has just closed is held no more, so its market is asked for too.
+    fills = {fill.trade_id: fill for fill in gateway.fetch_my_trades(since=since)}
+    open_symbols = LeaderPosition.objects.filter(strategy=strategy).exclude(quantity=0).values_list("symbol", flat=True)
+    for symbol in open_symbols:
+        fills.update((fill.trade_id, fill) for fill in gateway.fetch_my_trades(symbol=symbol, since=since))
+    if not fills:
+        return 0
+    markets = gateway.markets()
+    equity = to_decimal(gateway.equity(strategy.quote_currency).equity)
+    recorded = 0
+    for fill in sorted(fills.values(), key=lambda fill: (fill.timestamp, fill.trade_id)):
+        fill_ms = int(fill.timestamp.timestamp() * 1000)
+        if fill_ms < strategy.sync_cursor_ms:
+            continue
+        try:
+            recorded += _fill_record(strategy=strategy, fill=fill, markets=markets, equity=equity)
+        except (ApplicationError, ValidationError, UnknownSymbolError) as exc:
+            # A fill that cannot be recorded now never can be: skip it rather than stall
+            # the strategy's sync on it forever.
+            logger.warning("exchange sync of strategy %s skipped fill %s: %s", strategy.pk, fill.trade_id, exc)
+        # ccxt's `since` is inclusive: the cursor stays on the last fill's millisecond and a
+        # fill seen twice is dropped by its external id.
+        Strategy.objects.filter(pk=strategy.pk).update(sync_cursor_ms=fill_ms)
+        strategy.sync_cursor_ms = fill_ms
+    return recorded
+
+
+def _fill_record(*, strategy: Strategy, fill, markets: dict[str, MarketRules], equity: Decimal) -> int:
+    market = markets[resolve_symbol(fill.symbol, markets)]
+    amount = fill.amount
+    if market.type == "spot" and fill.side == SELL:
+        # Coins bought before sync began were never a leader position: only what the
+        # strategy holds is mirrored as a reduction or close.
+        amount = min(amount, _held_quantity(strategy=strategy, symbol=market.symbol))
+    if amount <= 0:
+        return 0
+    outcome = leader_trade_record(
+        strategy=strategy,
+        external_id=str(fill.trade_id),
+        symbol=market.symbol,
+        side=fill.side,
+        amount=amount,
+        price=fill.price,
+        traded_at=fill.timestamp,
+        source=Strategy.Source.EXCHANGE_SYNC,
+        fee=fill.fee,
+        exchange_order_id=str(fill.order_id),
+        leader_equity=equity,
+        market=market,
+    )
+    return len(outcome.trades) if outcome.created else 0

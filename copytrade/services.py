@@ -1,0 +1,434 @@
+"""Writes for strategies and copy relationships.
+
+Lock order, everywhere: the user row (`user_row_lock`), then the strategy, then the
+relationship. A follower's allocation-changing writes (start, allocation change) and an
+account delete all take the user row first, so two of them never interleave: the sum of a
+follower's allocations is checked and changed by one transaction at a time.
+"""
+
+import logging
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from config.api import ApplicationError, ConflictError, NotFoundError
+from config.locks import user_row_lock
+from config.money import ZERO, to_decimal, truncate
+from copytrade.models import CopiedTrade, CopyRelationship, Strategy, new_webhook_secret
+from exchanges.errors import ExchangeError, PermanentExchangeError
+from exchanges.gateways import gateway_for_account
+from exchanges.models import ExchangeAccount
+
+logger = logging.getLogger(__name__)
+
+HUNDRED = Decimal("100")
+PAUSED_BY_FOLLOWER = "paused by follower"
+STRATEGY_UPDATABLE_FIELDS = {
+    "name", "description", "kind", "source", "status", "is_public_leader", "copy_override_percent", "declared_capital",
+}  # fmt: skip
+COPY_UPDATABLE_FIELDS = {
+    "allocation_percent", "multiplier", "fixed_notional", "max_drawdown_stop", "max_slippage_percent",
+    "max_order_notional", "round_up_to_minimum",
+}  # fmt: skip
+SIZING_PARAMETER = {
+    CopyRelationship.SizingMode.PROPORTIONAL: "allocation_percent",
+    CopyRelationship.SizingMode.MULTIPLIER: "multiplier",
+    CopyRelationship.SizingMode.FIXED: "fixed_notional",
+}
+
+
+def _now_ms() -> int:
+    return int(timezone.now().timestamp() * 1000)
+
+
+def _money(value: Decimal) -> Decimal:
+    """Storage precision of a money column; truncated so a capital is never overstated."""
+    return truncate(value, settings.MONEY_DECIMAL_PLACES)
+
+
+# --- Strategies ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def strategy_create(
+    *,
+    owner,
+    name: str,
+    kind: str = Strategy.Kind.MANUAL,
+    description: str = "",
+    leader_account_id: int | None = None,
+    declared_capital: Decimal | None = None,
+    source: str = Strategy.Source.WEBHOOK,
+    is_public_leader: bool = False,
+    copy_override_percent: Decimal = Decimal("15"),
+) -> Strategy:
+    """A new strategy; `strategy.webhook_secret` is shown to its owner once, in the create response."""
+    if (leader_account_id is None) == (declared_capital is None):
+        raise ValidationError(
+            {"leader_account_id": "Give either leader_account_id (a linked exchange account) or declared_capital (signal-only)."}
+        )
+    user_row_lock(user_id=owner.pk)
+    leader_account = _leader_account(owner=owner, account_id=leader_account_id) if leader_account_id is not None else None
+    strategy = Strategy(
+        owner=owner,
+        name=name,
+        kind=kind,
+        description=description,
+        leader_account=leader_account,
+        declared_capital=declared_capital,
+        source=source,
+        is_public_leader=is_public_leader,
+        copy_override_percent=copy_override_percent,
+    )
+    _validate_source(strategy)
+    if strategy.source == Strategy.Source.EXCHANGE_SYNC:
+        # Sync starts now: fills from before the strategy existed were never signals.
+        strategy.sync_cursor_ms = _now_ms()
+    strategy.full_clean()
+    strategy.save()
+    logger.info("strategy %s created by user %s", strategy.pk, owner.pk)
+    return strategy
+
+
+def _leader_account(*, owner, account_id: int) -> ExchangeAccount:
+    account = ExchangeAccount.objects.filter(id=account_id, owner=owner).first()
+    if account is None:
+        raise NotFoundError("Exchange account not found.")
+    if account.status != ExchangeAccount.Status.ACTIVE:
+        raise ConflictError(f"Exchange account '{account.label}' is {account.status}: {account.status_reason or 'reconnect it first'}.")
+    leading = Strategy.objects.filter(leader_account=account).first()
+    if leading is not None:
+        # Two strategies on one account would each claim the whole account's equity and fills.
+        raise ConflictError(f"Exchange account '{account.label}' already leads strategy '{leading.name}'.")
+    return account
+
+
+def _validate_source(strategy: Strategy) -> None:
+    if strategy.source != Strategy.Source.EXCHANGE_SYNC:
+        return
+    if strategy.leader_account is None or strategy.leader_account.is_paper:
+        raise ValidationError({"source": "exchange_sync needs a linked real exchange account to read fills from."})
+
+
+def _owned_strategy_locked(*, owner, strategy_id: int) -> Strategy:
+    # `of=self`: the leader account is an outer join, and PostgreSQL cannot lock its nullable side.
+    strategy = (
+        Strategy.objects.select_for_update(of=("self",)).select_related("leader_account").filter(id=strategy_id, owner=owner).first()
+    )
+    if strategy is None:
+        raise NotFoundError("Strategy not found.")
+    return strategy
+
+
+@transaction.atomic
+def strategy_update(*, owner, strategy_id: int, data: dict) -> Strategy:
+    unknown = set(data) - STRATEGY_UPDATABLE_FIELDS
+    if unknown:
+        raise ValidationError({sorted(unknown)[0]: "This field cannot be changed."})
+    strategy = _owned_strategy_locked(owner=owner, strategy_id=strategy_id)
+    if "declared_capital" in data:
+        if strategy.leader_account_id is not None:
+            raise ValidationError({"declared_capital": "This strategy's capital is its leader account's equity."})
+        if data["declared_capital"] is None:
+            raise ValidationError({"declared_capital": "A signal-only strategy needs a declared capital."})
+    previous_source = strategy.source
+    for field, value in data.items():
+        setattr(strategy, field, value)
+    _validate_source(strategy)
+    if strategy.source == Strategy.Source.EXCHANGE_SYNC and previous_source != Strategy.Source.EXCHANGE_SYNC:
+        strategy.sync_cursor_ms = _now_ms()
+    strategy.full_clean()
+    strategy.save()
+    return strategy
+
+
+@transaction.atomic
+def strategy_webhook_secret_rotate(*, owner, strategy_id: int) -> Strategy:
+    """A new webhook secret; the old one stops working as this commits."""
+    strategy = _owned_strategy_locked(owner=owner, strategy_id=strategy_id)
+    strategy.webhook_secret = new_webhook_secret()
+    strategy.save(update_fields=["webhook_secret", "updated_at"])
+    logger.info("strategy %s webhook secret rotated", strategy.pk)
+    return strategy
+
+
+# --- Copy relationships ----------------------------------------------------------------
+
+
+def copy_start(
+    *,
+    follower,
+    strategy_id: int,
+    exchange_account_id: int,
+    sizing_mode: str = CopyRelationship.SizingMode.PROPORTIONAL,
+    allocation_percent: Decimal | None = None,
+    multiplier: Decimal | None = None,
+    fixed_notional: Decimal | None = None,
+    max_drawdown_stop: Decimal = Decimal("30"),
+    max_slippage_percent: Decimal = Decimal("1"),
+    max_order_notional: Decimal | None = None,
+    round_up_to_minimum: bool = False,
+) -> CopyRelationship:
+    """Start copying a strategy onto one of the follower's accounts.
+
+    Copy capital: proportional mode takes allocation % of the account's equity at start;
+    multiplier and fixed modes size orders without it, so their capital is the account's
+    whole equity at start, the base their P&L and drawdown are measured against.
+    """
+    parameters = {"allocation_percent": allocation_percent, "multiplier": multiplier, "fixed_notional": fixed_notional}
+    _validate_sizing(sizing_mode=sizing_mode, parameters=parameters)
+    _validate_risk_settings(
+        max_drawdown_stop=max_drawdown_stop, max_slippage_percent=max_slippage_percent, max_order_notional=max_order_notional
+    )
+    strategy = _copyable_strategy(follower=follower, strategy_id=strategy_id)
+    account = _follower_account(follower=follower, account_id=exchange_account_id)
+    equity = _account_equity(account=account, quote=strategy.quote_currency)  # network: before the transaction
+    if equity <= 0:
+        raise ApplicationError(f"Exchange account '{account.label}' has no {strategy.quote_currency} equity to copy with.")
+    copy_capital = _money(equity * allocation_percent / HUNDRED) if sizing_mode == CopyRelationship.SizingMode.PROPORTIONAL else _money(equity)
+    if copy_capital <= 0:
+        raise ApplicationError("This allocation of your equity is too small to copy with.")
+    relationship = CopyRelationship(
+        follower=follower,
+        strategy_id=strategy.pk,
+        exchange_account=account,
+        sizing_mode=sizing_mode,
+        **parameters,
+        copy_capital=copy_capital,
+        copy_equity=copy_capital,
+        peak_equity=copy_capital,
+        max_drawdown_stop=max_drawdown_stop,
+        max_slippage_percent=max_slippage_percent,
+        max_order_notional=max_order_notional,
+        round_up_to_minimum=round_up_to_minimum,
+    )
+    return _copy_insert(relationship=relationship)
+
+
+@transaction.atomic
+def _copy_insert(*, relationship: CopyRelationship) -> CopyRelationship:
+    follower = relationship.follower
+    user_row_lock(user_id=follower.pk)
+    # Re-checked under the locks: the strategy or the account may have changed while the
+    # equity call was in flight.
+    strategy = Strategy.objects.select_for_update().get(pk=relationship.strategy_id)
+    _check_strategy_copyable(strategy)
+    account = ExchangeAccount.objects.filter(pk=relationship.exchange_account_id).first()
+    if account is None:
+        raise NotFoundError("Exchange account not found.")
+    _check_account_usable(account)
+    if CopyRelationship.objects.filter(follower=follower, strategy=strategy, status__in=CopyRelationship.LIVE_STATUSES).exists():
+        raise ConflictError("You already copy this strategy; stop that copy before starting a new one.")
+    if relationship.sizing_mode == CopyRelationship.SizingMode.PROPORTIONAL:
+        _check_allocation(follower=follower, new_percent=relationship.allocation_percent)
+
+    relationship.started_at = timezone.now()
+    relationship.full_clean(validate_constraints=False)  # constraints are enforced by PostgreSQL below
+    try:
+        with transaction.atomic():
+            relationship.save()
+    except IntegrityError:
+        raise ConflictError("You already copy this strategy; stop that copy before starting a new one.") from None
+    Strategy.objects.filter(pk=strategy.pk).update(copiers_count=F("copiers_count") + 1)
+    logger.info("copy %s started: user %s copies strategy %s", relationship.pk, follower.pk, strategy.pk)
+    return relationship
+
+
+def _validate_sizing(*, sizing_mode: str, parameters: dict) -> None:
+    if sizing_mode not in CopyRelationship.SizingMode.values:
+        raise ValidationError({"sizing_mode": f"Use one of {', '.join(CopyRelationship.SizingMode.values)}."})
+    needed = SIZING_PARAMETER[sizing_mode]
+    for name, value in parameters.items():
+        if name == needed and value is None:
+            raise ValidationError({name: f"{sizing_mode} sizing needs {name}."})
+        if name != needed and value is not None:
+            raise ValidationError({name: f"{name} applies to {_mode_of(name)} sizing only."})
+    _validate_sizing_value(name=needed, value=parameters[needed])
+
+
+def _mode_of(parameter: str) -> str:
+    return next(mode for mode, name in SIZING_PARAMETER.items() if name == parameter)
+
+
+def _validate_sizing_value(*, name: str, value: Decimal) -> None:
+    value = to_decimal(value)
+    if not value.is_finite() or value <= 0:
+        raise ValidationError({name: f"{name} must be greater than 0."})
+    if name == "allocation_percent" and value > HUNDRED:
+        raise ValidationError({name: "allocation_percent must be at most 100."})
+
+
+def _validate_risk_settings(*, max_drawdown_stop: Decimal, max_slippage_percent: Decimal, max_order_notional: Decimal | None) -> None:
+    if not 0 < max_drawdown_stop <= HUNDRED:
+        raise ValidationError({"max_drawdown_stop": "max_drawdown_stop must be greater than 0 and at most 100."})
+    if not 0 <= max_slippage_percent <= 50:
+        raise ValidationError({"max_slippage_percent": "max_slippage_percent must be between 0 and 50."})
+    if max_order_notional is not None and max_order_notional <= 0:
+        raise ValidationError({"max_order_notional": "max_order_notional must be greater than 0."})
+
+
+def _copyable_strategy(*, follower, strategy_id: int) -> Strategy:
+    strategy = Strategy.objects.filter(id=strategy_id).first()
+    if strategy is None or (strategy.owner_id != follower.pk and not strategy.is_public_leader):
+        raise NotFoundError("Strategy not found.")
+    if strategy.owner_id == follower.pk:
+        raise ApplicationError("You cannot copy your own strategy.")
+    _check_strategy_copyable(strategy)
+    return strategy
+
+
+def _check_strategy_copyable(strategy: Strategy) -> None:
+    if not strategy.is_public_leader:
+        raise NotFoundError("Strategy not found.")
+    if strategy.status != Strategy.Status.RUNNING:
+        raise ConflictError(f"Strategy '{strategy.name}' is paused by its leader; it cannot be copied now.")
+    if not strategy.accepting_copies:
+        raise ConflictError(f"Strategy '{strategy.name}' is not accepting new copies right now.")
+
+
+def _follower_account(*, follower, account_id: int) -> ExchangeAccount:
+    account = ExchangeAccount.objects.filter(id=account_id, owner=follower).first()
+    if account is None:
+        raise NotFoundError("Exchange account not found.")
+    _check_account_usable(account)
+    return account
+
+
+def _check_account_usable(account: ExchangeAccount) -> None:
+    if account.status != ExchangeAccount.Status.ACTIVE:
+        raise ConflictError(
+            f"Exchange account '{account.label}' is {account.status}: {account.status_reason or 'reconnect it first'}."
+        )
+
+
+def _account_equity(*, account: ExchangeAccount, quote: str) -> Decimal:
+    try:
+        return to_decimal(gateway_for_account(account).equity(quote).equity)
+    except PermanentExchangeError as exc:
+        raise ApplicationError(f"{account.exchange_id} refused the balance request: {exc.message}", {"reason": exc.reason}) from None
+    except ExchangeError as exc:
+        raise ApplicationError(
+            f"{account.exchange_id} did not answer the balance request; nothing changed. Try again shortly.",
+            {"reason": exc.reason},
+            status_code=503,
+        ) from None
+
+
+def _check_allocation(*, follower, new_percent: Decimal, excluding_id: int | None = None) -> None:
+    """Call with the follower's row locked: the sum read here stays true until commit."""
+    live = CopyRelationship.objects.filter(
+        follower=follower, status__in=CopyRelationship.LIVE_STATUSES, sizing_mode=CopyRelationship.SizingMode.PROPORTIONAL
+    )
+    if excluding_id is not None:
+        live = live.exclude(id=excluding_id)
+    allocated = live.aggregate(total=Sum("allocation_percent"))["total"] or ZERO
+    if allocated + new_percent > HUNDRED:
+        raise ApplicationError(
+            f"Allocation would reach {allocated + new_percent}% of your equity; your live copies already use "
+            f"{allocated}% and the total may not exceed 100%.",
+            {"allocated_percent": str(allocated), "available_percent": str(HUNDRED - allocated)},
+        )
+
+
+def _relationship_locked(*, follower, relationship_id: int) -> CopyRelationship:
+    relationship = (
+        CopyRelationship.objects.select_for_update(of=("self",))
+        .select_related("strategy", "exchange_account")
+        .filter(id=relationship_id, follower=follower)
+        .first()
+    )
+    if relationship is None:
+        raise NotFoundError("Copy not found.")
+    return relationship
+
+
+@transaction.atomic
+def copy_stop(*, follower, relationship_id: int, close_positions: bool = False) -> CopyRelationship:
+    """Stop a copy for good (it stays as history). `close_positions` also closes what it holds at market."""
+    relationship = _relationship_locked(follower=follower, relationship_id=relationship_id)
+    if relationship.status == CopyRelationship.Status.STOPPED:
+        raise ConflictError("This copy is already stopped.")
+    relationship.status = CopyRelationship.Status.STOPPED
+    relationship.ended_at = timezone.now()
+    relationship.save(update_fields=["status", "ended_at", "updated_at"])
+    Strategy.objects.filter(pk=relationship.strategy_id).update(copiers_count=F("copiers_count") - 1)
+    if close_positions:
+        from copytrade.execution import copy_close_positions
+
+        copy_close_positions(relationship_id=relationship.pk, kind=CopiedTrade.Kind.CLOSE_ON_STOP)
+    logger.info("copy %s stopped by its follower (close positions: %s)", relationship.pk, close_positions)
+    return relationship
+
+
+@transaction.atomic
+def copy_pause(*, follower, relationship_id: int) -> CopyRelationship:
+    """No new entries while paused; reductions and closes of what the copy holds still mirror."""
+    relationship = _relationship_locked(follower=follower, relationship_id=relationship_id)
+    if relationship.status != CopyRelationship.Status.ACTIVE:
+        raise ConflictError(f"Only an active copy can be paused; this one is {relationship.status}.")
+    relationship.status = CopyRelationship.Status.PAUSED
+    relationship.pause_reason = PAUSED_BY_FOLLOWER
+    relationship.save(update_fields=["status", "pause_reason", "updated_at"])
+    return relationship
+
+
+@transaction.atomic
+def copy_resume(*, follower, relationship_id: int) -> CopyRelationship:
+    """Resume a paused copy. Its drawdown restarts from the current copy equity: resuming
+    after a stop-loss accepts the loss, and the old peak would trip the stop again at once."""
+    relationship = _relationship_locked(follower=follower, relationship_id=relationship_id)
+    if relationship.status != CopyRelationship.Status.PAUSED:
+        raise ConflictError(f"Only a paused copy can be resumed; this one is {relationship.status}.")
+    if not relationship.strategy.accepting_copies:
+        raise ConflictError(f"Strategy '{relationship.strategy.name}' is not accepting copies right now.")
+    _check_account_usable(relationship.exchange_account)
+    relationship.status = CopyRelationship.Status.ACTIVE
+    relationship.pause_reason = ""
+    relationship.peak_equity = relationship.copy_equity
+    relationship.current_drawdown_percent = ZERO
+    relationship.save(update_fields=["status", "pause_reason", "peak_equity", "current_drawdown_percent", "updated_at"])
+    return relationship
+
+
+@transaction.atomic
+def copy_update(*, follower, relationship_id: int, data: dict) -> CopyRelationship:
+    """Change a live copy's sizing parameter or risk settings.
+
+    A new allocation rescales copy capital, equity and peak by new/old, so the copy's
+    drawdown and P&L percentages carry over unchanged.
+    """
+    unknown = set(data) - COPY_UPDATABLE_FIELDS
+    if unknown:
+        raise ValidationError({sorted(unknown)[0]: "This field cannot be changed."})
+    user_row_lock(user_id=follower.pk)
+    relationship = _relationship_locked(follower=follower, relationship_id=relationship_id)
+    if relationship.status == CopyRelationship.Status.STOPPED:
+        raise ConflictError("A stopped copy cannot be changed; start a new copy instead.")
+    needed = SIZING_PARAMETER[relationship.sizing_mode]
+    for name in ("allocation_percent", "multiplier", "fixed_notional"):
+        if name not in data:
+            continue
+        if name != needed:
+            raise ValidationError({name: f"This copy uses {relationship.sizing_mode} sizing; {name} does not apply."})
+        _validate_sizing_value(name=name, value=data[name])
+    _validate_risk_settings(
+        max_drawdown_stop=data.get("max_drawdown_stop", relationship.max_drawdown_stop),
+        max_slippage_percent=data.get("max_slippage_percent", relationship.max_slippage_percent),
+        max_order_notional=data.get("max_order_notional", relationship.max_order_notional),
+    )
+    if "allocation_percent" in data and data["allocation_percent"] != relationship.allocation_percent:
+        new_percent = to_decimal(data["allocation_percent"])
+        _check_allocation(follower=follower, new_percent=new_percent, excluding_id=relationship.pk)
+        ratio = new_percent / relationship.allocation_percent
+        relationship.copy_capital = _money(relationship.copy_capital * ratio)
+        relationship.copy_equity = _money(relationship.copy_equity * ratio)
+        relationship.peak_equity = _money(relationship.peak_equity * ratio)
+    for field, value in data.items():
+        setattr(relationship, field, value)
+    relationship.full_clean(validate_constraints=False)
+    relationship.save()
+    return relationship

@@ -1,0 +1,33 @@
+from django.urls import path
+
+from copytrade.apis import (
+    CopiedTradesApi,
+    CopyPauseApi,
+    CopyResumeApi,
+    CopyStartApi,
+    CopyStopApi,
+    CopyTopApi,
+    CopyUpdateApi,
+    LeaderDetailApi,
+    MyCopiesApi,
+    StrategyDetailApi,
+    StrategyListCreateApi,
+    StrategySecretRotateApi,
+    StrategyTradesApi,
+)
+
+urlpatterns = [
+    path("strategies/", StrategyListCreateApi.as_view(), name="strategies"),
+    path("strategies/<int:strategy_id>/", StrategyDetailApi.as_view(), name="strategy-detail"),
+    path("strategies/<int:strategy_id>/rotate-secret/", StrategySecretRotateApi.as_view(), name="strategy-rotate-secret"),
+    path("strategies/<int:strategy_id>/trades/", StrategyTradesApi.as_view(), name="strategy-trades"),
+    path("copy-trading/top", CopyTopApi.as_view(), name="copy-top"),
+    path("copy-trading/start", CopyStartApi.as_view(), name="copy-start"),
+    path("copy-trading/stop", CopyStopApi.as_view(), name="copy-stop"),
+    path("copy-trading/pause", CopyPauseApi.as_view(), name="copy-pause"),
+    path("copy-trading/resume", CopyResumeApi.as_view(), name="copy-resume"),
+    path("copy-trading/copies/<int:relationship_id>", CopyUpdateApi.as_view(), name="copy-update"),
+    path("copy-trading/my-copies", MyCopiesApi.as_view(), name="my-copies"),
+    path("copy-trading/leader/<int:strategy_id>", LeaderDetailApi.as_view(), name="copy-leader"),
+    path("copy-trading/copied-trades", CopiedTradesApi.as_view(), name="copied-trades"),
+]

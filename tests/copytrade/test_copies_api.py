@@ -1,0 +1,623 @@
+"""/api/copy-trading/: start, stop, pause, resume and change copies; my-copies, leader page,
+copied trades and the leaderboard."""
+
+import threading
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.db.models import Sum
+from django.test.utils import CaptureQueriesContext
+
+from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
+from copytrade.services import copy_start, strategy_update
+from tests.copytrade import paper_account, record_fan_outs, signal_only_strategy, simulator_account, submit
+
+BASE = "/api/copy-trading"
+
+
+@pytest.fixture
+def strategy(owner, simulated_binance):
+    return signal_only_strategy(owner)
+
+
+@pytest.fixture
+def account(follower, simulated_binance):
+    return paper_account(follower, usdt="10000")
+
+
+def _start(client, strategy, account, **fields):
+    payload = {"strategy_id": strategy.pk, "exchange_account_id": account.pk, "allocation_percent": "25", **fields}
+    return client.post(f"{BASE}/start", {key: value for key, value in payload.items() if value is not None}, format="json")
+
+
+def _copy(follower, strategy, account, **fields) -> CopyRelationship:
+    fields.setdefault("allocation_percent", Decimal("25"))
+    return copy_start(follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, **fields)
+
+
+# --- start -----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_it_starts_a_proportional_copy_with_its_share_of_the_followers_equity(client_for, follower, strategy, account):
+    response = _start(client_for(follower), strategy, account, max_drawdown_stop="20", max_slippage_percent="0.5")
+
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    relationship = CopyRelationship.objects.get()
+    assert body["id"] == relationship.pk
+    assert (body["sizing_mode"], body["status"], body["strategy"]["id"], body["exchange_account"]["id"]) == (
+        "proportional", "active", strategy.pk, account.pk,
+    )  # fmt: skip
+    assert Decimal(body["copy_capital"]) == Decimal("2500") == relationship.copy_capital
+    assert relationship.copy_equity == relationship.peak_equity == Decimal("2500")
+    assert (relationship.max_drawdown_stop, relationship.max_slippage_percent) == (Decimal("20"), Decimal("0.5"))
+    assert relationship.started_at is not None and relationship.ended_at is None
+    strategy.refresh_from_db()
+    assert strategy.copiers_count == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("fields", "column", "value"),
+    [
+        ({"sizing_mode": "multiplier", "allocation_percent": None, "multiplier": "0.5"}, "multiplier", Decimal("0.5")),
+        ({"sizing_mode": "fixed", "allocation_percent": None, "fixed_notional_usd": "150"}, "fixed_notional", Decimal("150")),
+    ],
+)
+def test_it_starts_a_multiplier_or_fixed_copy_measured_against_the_whole_equity(
+    client_for, follower, strategy, account, fields, column, value
+):
+    response = _start(client_for(follower), strategy, account, max_order_notional_usd="1000", **fields)
+
+    assert response.status_code == 201, response.json()
+    relationship = CopyRelationship.objects.get()
+    assert getattr(relationship, column) == value
+    assert relationship.allocation_percent is None
+    assert relationship.copy_capital == Decimal("10000")
+    assert relationship.max_order_notional == Decimal("1000")
+    assert Decimal(response.json()["max_order_notional_usd"]) == Decimal("1000")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"allocation_percent": None},
+        {"allocation_percent": "0"},
+        {"allocation_percent": "-5"},
+        {"allocation_percent": "100.01"},
+        {"allocation_percent": "101"},
+        {"allocation_percent": "NaN"},
+        {"allocation_percent": "abc"},
+        {"allocation_percent": "25", "multiplier": "2"},
+        {"sizing_mode": "multiplier", "allocation_percent": None},
+        {"sizing_mode": "multiplier", "allocation_percent": None, "multiplier": "0"},
+        {"sizing_mode": "multiplier", "allocation_percent": None, "multiplier": "-1"},
+        {"sizing_mode": "fixed", "allocation_percent": None, "fixed_notional_usd": "0"},
+        {"sizing_mode": "fixed", "allocation_percent": None, "multiplier": "1"},
+        {"sizing_mode": "martingale"},
+        {"max_drawdown_stop": "0"},
+        {"max_drawdown_stop": "100.5"},
+        {"max_slippage_percent": "-1"},
+        {"max_slippage_percent": "51"},
+        {"max_order_notional_usd": "0"},
+        {"max_order_notional_usd": "-10"},
+        {"strategy_id": "abc"},
+        {"strategy_id": None},
+        {"exchange_account_id": 0},
+        {"leverage": "10"},
+        {"copy_capital": "1000000"},
+    ],
+)
+def test_it_refuses_invalid_start_input_with_400_and_starts_nothing(client_for, follower, strategy, account, fields):
+    response = _start(client_for(follower), strategy, account, **fields)
+
+    assert response.status_code == 400, response.json()
+    assert set(response.json()) == {"message", "extra"}
+    assert CopyRelationship.objects.count() == 0
+    strategy.refresh_from_db()
+    assert strategy.copiers_count == 0
+
+
+@pytest.mark.django_db
+def test_a_sizing_error_names_the_field_of_the_request(client_for, follower, strategy, account):
+    response = _start(client_for(follower), strategy, account, sizing_mode="multiplier", allocation_percent=None, fixed_notional_usd="5")
+
+    assert response.status_code == 400
+    assert list(response.json()["extra"]["fields"]) == ["multiplier"]
+    mixed = _start(client_for(follower), strategy, account, fixed_notional_usd="5")
+    assert list(mixed.json()["extra"]["fields"]) == ["fixed_notional_usd"]
+
+
+@pytest.mark.django_db
+def test_it_refuses_an_allocation_that_would_take_the_followers_total_past_100_percent(
+    client_for, owner, follower, strategy, account
+):
+    other = signal_only_strategy(owner, name="Other")
+    assert _start(client_for(follower), strategy, account, allocation_percent="60").status_code == 201
+
+    refused = _start(client_for(follower), other, account, allocation_percent="41")
+    accepted = _start(client_for(follower), other, account, allocation_percent="40")
+
+    assert refused.status_code == 400
+    assert "100%" in refused.json()["message"]
+    assert refused.json()["extra"] == {"allocated_percent": "60.00", "available_percent": "40.00"}
+    assert accepted.status_code == 201
+    assert CopyRelationship.objects.aggregate(total=Sum("allocation_percent"))["total"] == Decimal("100")
+
+
+@pytest.mark.django_db
+def test_it_frees_the_allocation_of_a_stopped_copy(client_for, owner, follower, strategy, account):
+    other = signal_only_strategy(owner, name="Other")
+    first = _copy(follower, strategy, account, allocation_percent=Decimal("80"))
+    client_for(follower).post(f"{BASE}/stop", {"relationship_id": first.pk}, format="json")
+
+    assert _start(client_for(follower), other, account, allocation_percent="90").status_code == 201
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_second_live_copy_of_the_same_strategy_and_allows_one_after_a_stop(client_for, follower, strategy, account):
+    client = client_for(follower)
+    first = _start(client, strategy, account).json()
+
+    duplicate = _start(client, strategy, account)
+    client.post(f"{BASE}/stop", {"relationship_id": first["id"]}, format="json")
+    again = _start(client, strategy, account)
+
+    assert duplicate.status_code == 409
+    assert again.status_code == 201
+    assert list(CopyRelationship.objects.order_by("id").values_list("status", flat=True)) == ["stopped", "active"]
+    strategy.refresh_from_db()
+    assert strategy.copiers_count == 1
+
+
+@pytest.mark.django_db
+def test_it_refuses_to_copy_a_strategy_that_is_private_paused_closed_or_ones_own(client_for, owner, follower, stranger, account):
+    private = signal_only_strategy(owner, name="Private", public=False)
+    paused = signal_only_strategy(owner, name="Paused")
+    strategy_update(owner=owner, strategy_id=paused.pk, data={"status": "paused"})
+    closed = signal_only_strategy(owner, name="Closed")
+    Strategy.objects.filter(pk=closed.pk).update(accepting_copies=False)
+    own = signal_only_strategy(follower, name="Own")
+
+    answers = {
+        name: _start(client_for(follower), target, account).status_code
+        for name, target in (("private", private), ("paused", paused), ("closed", closed), ("own", own))
+    }
+
+    assert answers == {"private": 404, "paused": 409, "closed": 409, "own": 400}
+    assert CopyRelationship.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_it_does_not_copy_onto_someone_elses_account(client_for, follower, stranger, strategy):
+    theirs = paper_account(stranger)
+
+    response = _start(client_for(follower), strategy, theirs)
+
+    assert response.status_code == 404
+    assert CopyRelationship.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_copy_on_an_account_without_equity(client_for, follower, strategy, simulated_binance):
+    empty = simulator_account(simulated_binance, follower, label="Empty", usdt="0")
+
+    response = _start(client_for(follower), strategy, empty)
+
+    assert response.status_code == 400
+    assert "equity" in response.json()["message"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_starts_never_allocate_more_than_100_percent(owner, follower, simulated_binance):
+    strategies = [signal_only_strategy(owner, name=f"S{index}") for index in range(4)]
+    account = paper_account(follower)
+    barrier = threading.Barrier(len(strategies))
+    outcomes: list[str] = []
+
+    def start(strategy):
+        try:
+            barrier.wait(timeout=10)
+            _copy(follower, strategy, account, allocation_percent=Decimal("40"))
+            outcomes.append("started")
+        except Exception as exc:  # noqa: BLE001 - each refusal is one outcome
+            outcomes.append(type(exc).__name__)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=start, args=(strategy,)) for strategy in strategies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(outcomes) == ["ApplicationError", "ApplicationError", "started", "started"]
+    live = CopyRelationship.objects.filter(follower=follower, status__in=CopyRelationship.LIVE_STATUSES)
+    assert live.aggregate(total=Sum("allocation_percent"))["total"] == Decimal("80")
+    assert Strategy.objects.aggregate(total=Sum("copiers_count"))["total"] == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_allocation_changes_never_exceed_100_percent(client_for, owner, follower, simulated_binance):
+    account = paper_account(follower)
+    copies = [_copy(follower, signal_only_strategy(owner, name=f"S{i}"), account, allocation_percent=Decimal("20")) for i in range(3)]
+    barrier = threading.Barrier(len(copies))
+    answers: list[int] = []
+
+    def raise_to_40(relationship):
+        try:
+            barrier.wait(timeout=10)
+            response = client_for(follower).patch(f"{BASE}/copies/{relationship.pk}", {"allocation_percent": "40"}, format="json")
+            answers.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=raise_to_40, args=(relationship,)) for relationship in copies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(answers) == [200, 200, 400]  # 40 + 40 + 20 fits; a third 40 would not
+    assert CopyRelationship.objects.aggregate(total=Sum("allocation_percent"))["total"] == Decimal("100")
+
+
+# --- stop, pause, resume, change -------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_it_stops_a_copy_for_good_and_keeps_it_as_history(client_for, follower, strategy, account):
+    relationship = _copy(follower, strategy, account)
+    client = client_for(follower)
+
+    response = client.post(f"{BASE}/stop", {"relationship_id": relationship.pk}, format="json")
+    again = client.post(f"{BASE}/stop", {"relationship_id": relationship.pk}, format="json")
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["status"] == "stopped"
+    relationship.refresh_from_db()
+    assert relationship.status == "stopped" and relationship.ended_at is not None
+    strategy.refresh_from_db()
+    assert strategy.copiers_count == 0
+    assert again.status_code == 409
+    assert client.get(f"{BASE}/my-copies").json()["count"] == 0
+    assert client.get(f"{BASE}/my-copies", {"include_stopped": "true"}).json()["count"] == 1
+
+
+@pytest.mark.django_db
+def test_it_asks_execution_to_close_the_positions_when_stopping_with_close_positions(
+    client_for, follower, strategy, account, monkeypatch
+):
+    relationship = _copy(follower, strategy, account)
+    calls = []
+    monkeypatch.setattr("copytrade.execution.copy_close_positions", lambda **kwargs: calls.append(kwargs))
+
+    response = client_for(follower).post(f"{BASE}/stop", {"relationship_id": relationship.pk, "close_positions": True}, format="json")
+
+    assert response.status_code == 200, response.json()
+    assert calls == [{"relationship_id": relationship.pk, "kind": CopiedTrade.Kind.CLOSE_ON_STOP}]
+
+
+@pytest.mark.django_db
+def test_it_pauses_and_resumes_a_copy(client_for, follower, strategy, account):
+    relationship = _copy(follower, strategy, account)
+    client = client_for(follower)
+
+    paused = client.post(f"{BASE}/pause", {"relationship_id": relationship.pk}, format="json")
+    paused_again = client.post(f"{BASE}/pause", {"relationship_id": relationship.pk}, format="json")
+    resumed = client.post(f"{BASE}/resume", {"relationship_id": relationship.pk}, format="json")
+    resumed_again = client.post(f"{BASE}/resume", {"relationship_id": relationship.pk}, format="json")
+
+    assert (paused.status_code, paused.json()["status"], paused.json()["pause_reason"]) == (200, "paused", "paused by follower")
+    assert paused_again.status_code == 409
+    assert (resumed.status_code, resumed.json()["status"], resumed.json()["pause_reason"]) == (200, "active", "")
+    assert resumed_again.status_code == 409
+
+
+@pytest.mark.django_db
+def test_it_resumes_after_a_stop_loss_measuring_drawdown_from_the_current_equity(client_for, follower, strategy, account):
+    relationship = _copy(follower, strategy, account)
+    CopyRelationship.objects.filter(pk=relationship.pk).update(
+        status="paused", pause_reason="stop-loss", copy_equity=Decimal("1750"), current_drawdown_percent=Decimal("30")
+    )
+
+    response = client_for(follower).post(f"{BASE}/resume", {"relationship_id": relationship.pk}, format="json")
+
+    assert response.status_code == 200
+    relationship.refresh_from_db()
+    assert (relationship.peak_equity, relationship.current_drawdown_percent) == (Decimal("1750"), 0)
+
+
+@pytest.mark.django_db
+def test_it_refuses_to_pause_resume_or_change_a_stopped_copy(client_for, follower, strategy, account):
+    relationship = _copy(follower, strategy, account)
+    client = client_for(follower)
+    client.post(f"{BASE}/stop", {"relationship_id": relationship.pk}, format="json")
+
+    answers = [
+        client.post(f"{BASE}/pause", {"relationship_id": relationship.pk}, format="json").status_code,
+        client.post(f"{BASE}/resume", {"relationship_id": relationship.pk}, format="json").status_code,
+        client.patch(f"{BASE}/copies/{relationship.pk}", {"max_slippage_percent": "2"}, format="json").status_code,
+    ]
+
+    assert answers == [409, 409, 409]
+
+
+@pytest.mark.django_db
+def test_it_changes_a_copys_settings_and_rescales_its_capital_with_the_allocation(client_for, follower, strategy, account):
+    relationship = _copy(follower, strategy, account)
+
+    response = client_for(follower).patch(
+        f"{BASE}/copies/{relationship.pk}",
+        {"allocation_percent": "50", "max_drawdown_stop": "15", "max_slippage_percent": "2", "max_order_notional_usd": "500"},
+        format="json",
+    )
+
+    assert response.status_code == 200, response.json()
+    relationship.refresh_from_db()
+    assert (relationship.allocation_percent, relationship.copy_capital, relationship.copy_equity) == (
+        Decimal("50"), Decimal("5000"), Decimal("5000"),
+    )  # fmt: skip
+    assert (relationship.max_drawdown_stop, relationship.max_slippage_percent, relationship.max_order_notional) == (
+        Decimal("15"), Decimal("2"), Decimal("500"),
+    )  # fmt: skip
+    assert Decimal(response.json()["max_order_notional_usd"]) == Decimal("500")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"allocation_percent": "0"},
+        {"allocation_percent": "100.01"},
+        {"multiplier": "2"},
+        {"fixed_notional_usd": "100"},
+        {"max_drawdown_stop": "0"},
+        {"max_slippage_percent": "60"},
+        {"max_order_notional_usd": "-1"},
+        {"sizing_mode": "fixed"},
+        {"status": "active"},
+        {"copy_capital": "99999"},
+        {"allocation_percent": "NaN"},
+    ],
+)
+def test_it_refuses_an_invalid_change_with_400_and_changes_nothing(client_for, follower, strategy, account, fields):
+    relationship = _copy(follower, strategy, account)
+    before = CopyRelationship.objects.filter(pk=relationship.pk).values().get()
+
+    response = client_for(follower).patch(f"{BASE}/copies/{relationship.pk}", fields, format="json")
+
+    assert response.status_code == 400, response.json()
+    assert CopyRelationship.objects.filter(pk=relationship.pk).values().get() == before
+
+
+@pytest.mark.django_db
+def test_it_refuses_to_raise_an_allocation_past_100_percent_in_total(client_for, owner, follower, strategy, account):
+    relationship = _copy(follower, strategy, account, allocation_percent=Decimal("50"))
+    _copy(follower, signal_only_strategy(owner, name="Other"), account, allocation_percent=Decimal("40"))
+
+    refused = client_for(follower).patch(f"{BASE}/copies/{relationship.pk}", {"allocation_percent": "61"}, format="json")
+    accepted = client_for(follower).patch(f"{BASE}/copies/{relationship.pk}", {"allocation_percent": "60"}, format="json")
+
+    assert refused.status_code == 400
+    assert accepted.status_code == 200
+
+
+# --- reads -----------------------------------------------------------------------------
+
+
+def _copied_trade(relationship, leader_trade, **fields) -> CopiedTrade:
+    """A copied trade as execution leaves it; `leader_trade=None` for a platform-initiated close."""
+    defaults = {
+        "relationship": relationship,
+        "leader_trade": leader_trade,
+        "sequence": leader_trade.sequence if leader_trade else None,
+        "follower": relationship.follower,
+        "leader_user": relationship.strategy.owner,
+        "strategy": relationship.strategy,
+        "symbol": leader_trade.symbol if leader_trade else "BTC/USDT",
+        "side": leader_trade.side if leader_trade else "sell",
+        "effect": leader_trade.effect if leader_trade else "close",
+        "client_order_id": uuid.uuid4().hex,
+        "status": CopiedTrade.Status.FILLED,
+    }
+    return CopiedTrade.objects.create(**{**defaults, **fields})
+
+
+@pytest.mark.django_db
+def test_my_copies_shows_capital_equity_pnl_drawdown_status_and_the_latest_copied_trades(
+    client_for, follower, strategy, account, simulated_binance, monkeypatch
+):
+    record_fan_outs(monkeypatch)
+    relationship = _copy(follower, strategy, account)
+    for index in range(7):
+        submit(strategy, f"t{index}", "buy", amount="0.01")
+    for trade in LeaderTrade.objects.all():
+        _copied_trade(relationship, trade, filled_amount=Decimal("0.001"), average_price=Decimal("60000"))
+    _copied_trade(relationship, None, sequence=99, kind="stop_loss", status="skipped", reason="below_exchange_minimum")
+    FollowerPosition.objects.create(relationship=relationship, symbol="BTC/USDT", quantity=Decimal("0.1"), average_entry=Decimal("60000"))
+    FollowerPosition.objects.create(relationship=relationship, symbol="ETH/USDT", quantity=Decimal("0"), average_entry=Decimal("0"))
+    CopyRelationship.objects.filter(pk=relationship.pk).update(
+        copy_equity=Decimal("2300"), peak_equity=Decimal("2600"), realized_pnl=Decimal("-200"), current_drawdown_percent=Decimal("11.5385"),
+        status="paused", pause_reason="provider suspended",
+    )  # fmt: skip
+    simulated_binance.set_price(symbol="BTC/USDT", price="65000")
+
+    response = client_for(follower).get(f"{BASE}/my-copies")
+
+    assert response.status_code == 200
+    (copy,) = response.json()["results"]
+    assert Decimal(copy["copy_capital"]) == Decimal("2500")
+    assert Decimal(copy["copy_equity"]) == Decimal("2300")
+    assert Decimal(copy["realized_pnl"]) == Decimal("-200")
+    assert Decimal(copy["unrealized_pnl"]) == Decimal("500")  # 0.1 × (65,000 − 60,000)
+    assert Decimal(copy["current_drawdown_percent"]) == Decimal("11.5385")
+    assert (copy["status"], copy["pause_reason"]) == ("paused", "provider suspended")
+    assert [position["symbol"] for position in copy["positions"]] == ["BTC/USDT"]
+    assert Decimal(copy["positions"][0]["mark_price"]) == Decimal("65000")
+    latest = copy["recent_copied_trades"]
+    assert [row["sequence"] for row in latest] == [99, 7, 6, 5, 4]
+    assert (latest[0]["status"], latest[0]["reason"]) == ("skipped", "below_exchange_minimum")
+
+
+@pytest.mark.django_db
+def test_my_copies_still_renders_when_no_price_can_be_had(client_for, follower, strategy, account, simulated_binance):
+    relationship = _copy(follower, strategy, account)
+    FollowerPosition.objects.create(relationship=relationship, symbol="BTC/USDT", quantity=Decimal("0.1"), average_entry=Decimal("60000"))
+    simulated_binance.set_faults(rates={"5xx": 1.0}, match=["GET /api/v3/ticker/price", "GET /api/v3/ticker/24hr"])
+
+    response = client_for(follower).get(f"{BASE}/my-copies")
+
+    assert response.status_code == 200
+    assert response.json()["results"][0]["unrealized_pnl"] is None
+
+
+@pytest.mark.django_db
+def test_my_copies_refuses_a_bad_filter_with_400(client_for, follower):
+    assert client_for(follower).get(f"{BASE}/my-copies", {"include_stopped": "maybe"}).status_code == 400
+    assert client_for(follower).get(f"{BASE}/my-copies", {"limit": "-1"}).status_code == 400
+
+
+@pytest.mark.django_db
+def test_the_leader_page_shows_the_strategy_its_recent_trades_and_copier_count(client_for, follower, stranger, strategy, account, monkeypatch):
+    record_fan_outs(monkeypatch)
+    _copy(follower, strategy, account)
+    for index in range(25):
+        submit(strategy, f"t{index}", "buy", amount="0.01")
+
+    response = client_for(stranger).get(f"{BASE}/leader/{strategy.pk}")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["id"], body["copiers_count"], body["status"]) == (strategy.pk, 1, "running")
+    assert [trade["sequence"] for trade in body["recent_trades"]] == list(range(25, 5, -1))
+    assert "external_id" not in body["recent_trades"][0]
+    assert "webhook_secret" not in body
+    assert {"total_return", "sharpe", "win_rate", "max_drawdown"} <= set(body)
+
+
+@pytest.mark.django_db
+def test_the_leader_page_of_a_private_strategy_is_its_owners_only(client_for, owner, stranger):
+    private = signal_only_strategy(owner, public=False)
+
+    assert client_for(owner).get(f"{BASE}/leader/{private.pk}").status_code == 200
+    assert client_for(stranger).get(f"{BASE}/leader/{private.pk}").status_code == 404
+    assert client_for(stranger).get(f"{BASE}/leader/999999").status_code == 404
+
+
+@pytest.mark.django_db
+def test_copied_trades_lists_the_followers_own_with_status_and_reason(
+    client_for, owner, follower, stranger, strategy, account, monkeypatch
+):
+    record_fan_outs(monkeypatch)
+    first = _copy(follower, strategy, account)
+    second = _copy(follower, signal_only_strategy(owner, name="Other"), account)
+    submit(strategy, "t1", "buy", amount="0.01")
+    trade = LeaderTrade.objects.get()
+    _copied_trade(first, trade, status="failed", reason="insufficient_funds")
+    _copied_trade(second, trade, status="skipped", reason="price_deviation")
+    client = client_for(follower)
+
+    everything = client.get(f"{BASE}/copied-trades").json()
+    filtered = client.get(f"{BASE}/copied-trades", {"relationship": first.pk}).json()
+
+    assert everything["count"] == 2
+    assert [(row["relationship_id"], row["status"], row["reason"]) for row in filtered["results"]] == [
+        (first.pk, "failed", "insufficient_funds")
+    ]
+    assert client_for(stranger).get(f"{BASE}/copied-trades").json()["count"] == 0
+    assert client_for(stranger).get(f"{BASE}/copied-trades", {"relationship": first.pk}).status_code == 404
+    assert client.get(f"{BASE}/copied-trades", {"relationship": "abc"}).status_code == 400
+    assert client.get(f"{BASE}/copied-trades", {"relationship": "0"}).status_code == 400
+
+
+# --- leaderboard -----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_top_lists_public_running_strategies_with_metric_fields_at_zero(client_for, owner, stranger, simulated_binance):
+    best = signal_only_strategy(owner, name="Best", kind="ai")
+    runner_up = signal_only_strategy(owner, name="Runner-up")
+    signal_only_strategy(owner, name="Private", public=False)
+    paused = signal_only_strategy(owner, name="Paused")
+    strategy_update(owner=owner, strategy_id=paused.pk, data={"status": "paused"})
+    Strategy.objects.filter(pk=best.pk).update(copiers_count=5, verified_badge=True)
+    Strategy.objects.filter(pk=runner_up.pk).update(copiers_count=2)
+
+    body = client_for(stranger).get(f"{BASE}/top").json()
+
+    assert [row["name"] for row in body["results"]] == ["Best", "Runner-up"]
+    row = body["results"][0]
+    assert {row[name] for name in ("total_return", "sharpe", "win_rate", "max_drawdown")} == {"0"}
+    assert (row["owner"], row["copiers_count"], row["verified_badge"], row["kind"]) == ("owner", 5, True, "ai")
+
+
+@pytest.mark.django_db
+def test_top_filters_sorts_and_paginates(client_for, owner, stranger, simulated_binance):
+    for index, name in enumerate(["Charlie", "Alpha", "Bravo"]):
+        strategy = signal_only_strategy(owner, name=name, kind="ai" if name != "Bravo" else "manual")
+        Strategy.objects.filter(pk=strategy.pk).update(copiers_count=index, verified_badge=name == "Alpha")
+    client = client_for(stranger)
+
+    def names(**params):
+        response = client.get(f"{BASE}/top", params)
+        assert response.status_code == 200, response.json()
+        return [row["name"] for row in response.json()["results"]]
+
+    assert names() == ["Bravo", "Alpha", "Charlie"]
+    assert names(sort="name") == ["Alpha", "Bravo", "Charlie"]
+    assert names(sort="created") == ["Bravo", "Alpha", "Charlie"]
+    assert names(kind="ai") == ["Alpha", "Charlie"]
+    assert names(verified="true") == ["Alpha"]
+    assert names(min_copiers=1) == ["Bravo", "Alpha"]
+    assert names(sort="name", limit=1, offset=1) == ["Bravo"]
+
+
+@pytest.mark.django_db
+def test_top_shows_at_most_50(client_for, owner, stranger, simulated_binance):
+    Strategy.objects.bulk_create(
+        Strategy(owner=owner, name=f"S{index}", declared_capital=Decimal("1000"), is_public_leader=True) for index in range(55)
+    )
+
+    body = client_for(stranger).get(f"{BASE}/top", {"limit": 200}).json()
+
+    assert body["count"] == 50
+    assert len(body["results"]) == 50
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "params",
+    [{"sort": "profit"}, {"kind": "robot"}, {"min_copiers": "-1"}, {"min_copiers": "x"}, {"verified": "perhaps"}, {"limit": "-1"}, {"offset": "x"}, {"colour": "red"}],
+)
+def test_top_refuses_bad_filters_with_400(client_for, stranger, params):
+    response = client_for(stranger).get(f"{BASE}/top", params)
+
+    assert response.status_code == 400
+    assert set(response.json()) == {"message", "extra"}
+
+
+@pytest.mark.django_db
+def test_my_copies_takes_as_many_queries_for_three_copies_as_for_one(client_for, owner, follower, strategy, account, monkeypatch):
+    record_fan_outs(monkeypatch)
+    client = client_for(follower)
+
+    def add_copy(target):
+        relationship = _copy(follower, target, account, allocation_percent=Decimal("10"))
+        submit(target, f"t-{target.pk}", "buy", amount="0.01")
+        _copied_trade(relationship, LeaderTrade.objects.filter(strategy=target).get())
+        FollowerPosition.objects.create(relationship=relationship, symbol="BTC/USDT", quantity=Decimal("0.01"), average_entry=Decimal("60000"))
+
+    add_copy(strategy)
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(f"{BASE}/my-copies").json()["count"] == 1
+    add_copy(signal_only_strategy(owner, name="Second"))
+    add_copy(signal_only_strategy(owner, name="Third"))
+    with CaptureQueriesContext(connection) as three:
+        assert client.get(f"{BASE}/my-copies").json()["count"] == 3
+
+    assert len(three.captured_queries) == len(one.captured_queries)
