@@ -114,8 +114,10 @@ def test_buckets_expire_once_idle_for_a_window(limits):
 
 
 def _hammer(account_id: int, start, seconds: float, results) -> None:
-    """Runs in a spawned process: take slots as fast as possible for `seconds`."""
-    start.wait(timeout=30)
+    """Runs in a spawned process: take slots as fast as possible for `seconds`, starting
+    together with the other process (a barrier: importing Django in a spawned process takes
+    seconds on a busy machine, so a start signal sent at once would find one not ready)."""
+    start.wait(timeout=60)
     began = time.time()
     grants, refusals = [], 0
     while time.time() - began < seconds:
@@ -130,11 +132,10 @@ def _run_two_processes(monkeypatch, *, account: tuple[int, float], exchange: tup
     # Spawned processes build their settings from the environment, like real workers.
     monkeypatch.setenv("EXCHANGE_RATE_LIMITS_JSON", json.dumps({EXCHANGE: {"account": account, "exchange": exchange}}))
     context = multiprocessing.get_context("spawn")
-    start, results = context.Event(), context.Queue()
+    start, results = context.Barrier(2), context.Queue()
     processes = [context.Process(target=_hammer, args=(7, start, seconds, results)) for _ in range(2)]
     for process in processes:
         process.start()
-    start.set()
     outcomes = [results.get(timeout=60) for _ in processes]
     for process in processes:
         process.join(timeout=30)
