@@ -16,4 +16,6 @@ urlpatterns = [
     path("api/exchange-accounts/", include("exchanges.urls")),
     path("webhook", WebhookApi.as_view(), name="webhook"),
     path("api/", include("copytrade.urls")),
+    path("api/marketplace/", include("marketplace.urls")),
+    path("api/notifications/", include("marketplace.urls_notifications")),
 ]

@@ -1,5 +1,9 @@
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Q
+
+from config.money import money_field
 
 
 class Notification(models.Model):
@@ -34,3 +38,265 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class SignalProvider(models.Model):
+    """A human trader offering signals on the marketplace (seed 001 `signal_providers`).
+
+    One per user; the provider owns every `copytrade.Strategy` whose `owner` is its user.
+    Status changes only through `marketplace.services.provider_transition`, which writes
+    a `ProviderEvent` for each one.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+        SUSPENDED = "suspended"
+
+    class RiskLevel(models.TextChoices):
+        LOW = "low"
+        MEDIUM = "medium"
+        HIGH = "high"
+
+    class VerificationStatus(models.TextChoices):
+        UNVERIFIED = "unverified"  # not enough checked history yet
+        VERIFIED = "verified"  # track record checked against exchange candles
+        FLAGGED = "flagged"  # a trade price lies outside its candle: curators look at it
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="signal_provider")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    display_name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, default="", max_length=5000)
+    trading_strategy = models.TextField(blank=True, default="", max_length=5000)
+    risk_level = models.CharField(max_length=8, choices=RiskLevel.choices, default=RiskLevel.MEDIUM)
+    subscription_fee_monthly = money_field(default=0)
+    performance_fee_percent = models.DecimalField(
+        max_digits=5, decimal_places=2, default=0, validators=[MinValueValidator(0), MaxValueValidator(50)]
+    )
+    is_public = models.BooleanField(default=True)
+    average_rating = models.DecimalField(max_digits=3, decimal_places=2, default=0)
+    ratings_count = models.PositiveIntegerField(default=0)
+    verification_status = models.CharField(
+        max_length=16, choices=VerificationStatus.choices, default=VerificationStatus.UNVERIFIED
+    )
+    # Raised by circuit breakers and verification flags; a curator clears it after review.
+    needs_review = models.BooleanField(default=False)
+    review_reason = models.CharField(max_length=255, blank=True, default="")
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        permissions = [("curate_signalprovider", "Can approve, reject, suspend and reinstate signal providers")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "approved", "rejected", "suspended"]), name="provider_status_valid"
+            ),
+            models.CheckConstraint(condition=Q(risk_level__in=["low", "medium", "high"]), name="provider_risk_valid"),
+            models.CheckConstraint(
+                condition=Q(verification_status__in=["unverified", "verified", "flagged"]),
+                name="provider_verification_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(performance_fee_percent__gte=0) & Q(performance_fee_percent__lte=50),
+                name="provider_performance_fee_0_50",
+            ),
+            models.CheckConstraint(condition=Q(subscription_fee_monthly__gte=0), name="provider_subscription_nonnegative"),
+            models.CheckConstraint(
+                condition=Q(average_rating__gte=0) & Q(average_rating__lte=5), name="provider_average_rating_0_5"
+            ),
+        ]
+        indexes = [
+            # The public traders list: approved and public providers only.
+            models.Index(fields=["status", "is_public"], name="provider_listable"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class ProviderEvent(models.Model):
+    """Append-only log of what happened to a provider: who changed what, from, to, why, when."""
+
+    class Action(models.TextChoices):
+        APPLY = "apply"
+        REAPPLY = "reapply"
+        APPROVE = "approve"
+        REJECT = "reject"
+        SUSPEND = "suspend"
+        REINSTATE = "reinstate"
+        CIRCUIT_BREAKER = "circuit_breaker"
+        VERIFICATION_FLAG = "verification_flag"
+        VERIFICATION = "verification"
+        REVIEW_CLEARED = "review_cleared"
+
+    provider = models.ForeignKey(SignalProvider, on_delete=models.PROTECT, related_name="events")
+    # Null when the platform itself acted (daily checks, circuit breakers).
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="provider_events"
+    )
+    action = models.CharField(max_length=32, choices=Action.choices)
+    field = models.CharField(max_length=64, blank=True, default="")
+    from_value = models.CharField(max_length=255, blank=True, default="")
+    to_value = models.CharField(max_length=255, blank=True, default="")
+    reason = models.TextField(blank=True, default="", max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["provider", "-created_at"], name="provider_event_by_time")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.field}: {self.from_value} -> {self.to_value}"
+
+
+class Rating(models.Model):
+    """1-5 stars and an optional comment; one per (user, provider), rating again updates it."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="provider_ratings")
+    provider = models.ForeignKey(SignalProvider, on_delete=models.CASCADE, related_name="ratings")
+    stars = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
+    comment = models.TextField(blank=True, default="", max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "provider"], name="rating_one_per_user_provider"),
+            models.CheckConstraint(condition=Q(stars__gte=1) & Q(stars__lte=5), name="rating_stars_1_5"),
+        ]
+        indexes = [models.Index(fields=["provider", "-updated_at"], name="rating_recent_by_provider")]
+
+    def __str__(self) -> str:
+        return f"{self.stars}* by {self.user_id} for {self.provider_id}"
+
+
+class MetricsWindow(models.TextChoices):
+    """The windows of `marketplace.metrics.WINDOWS`: the N UTC days ending on `as_of`."""
+
+    D7 = "7d"
+    D30 = "30d"
+    D90 = "90d"
+    ALL = "all"
+
+
+class PerformanceMetrics(models.Model):
+    """One window's metrics, as `marketplace.metrics.compute_all` defines them.
+
+    Ratios are floats (statistics, not money); None where a ratio is undefined. Units:
+    `total_return`, `cagr`, `volatility` and `win_rate` are fractions (0.6 = 60 %);
+    `max_drawdown` and `current_drawdown` are positive percentages (25.0 = 25 % below
+    the peak). An infinite profit factor (profits, no losing trade) is stored as
+    `profit_factor=None, profit_factor_infinite=True`: PostgreSQL could hold infinity, JSON
+    cannot, and one representation keeps the API and the database the same.
+    """
+
+    window = models.CharField(max_length=3, choices=MetricsWindow.choices)
+    as_of = models.DateField()
+    first_day = models.DateField(null=True, blank=True)
+    last_day = models.DateField(null=True, blank=True)
+    returns_count = models.PositiveIntegerField(default=0)
+    total_return = models.FloatField(null=True, blank=True)
+    cagr = models.FloatField(null=True, blank=True)
+    volatility = models.FloatField(null=True, blank=True)
+    sharpe_ratio = models.FloatField(null=True, blank=True)
+    sortino_ratio = models.FloatField(null=True, blank=True)
+    max_drawdown = models.FloatField(null=True, blank=True)
+    current_drawdown = models.FloatField(null=True, blank=True)
+    calmar_ratio = models.FloatField(null=True, blank=True)
+    closed_trades = models.PositiveIntegerField(default=0)
+    win_rate = models.FloatField(null=True, blank=True)
+    profit_factor = models.FloatField(null=True, blank=True)
+    profit_factor_infinite = models.BooleanField(default=False)
+    follower_count = models.PositiveIntegerField(default=0)
+    copied_aum = money_field(default=0)
+    # [["2026-01-01", "10000.00"], ...]: the window's daily equity, for charts.
+    equity_series = models.JSONField(default=list, blank=True)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        abstract = True
+
+    @property
+    def sharpe(self) -> float | None:
+        """The name `copytrade.apis.MetricsMixin` reads."""
+        return self.sharpe_ratio
+
+
+class StrategyMetrics(PerformanceMetrics):
+    strategy = models.ForeignKey("copytrade.Strategy", on_delete=models.CASCADE, related_name="marketplace_metrics")
+
+    class Meta:
+        ordering = ["strategy_id", "window"]
+        verbose_name_plural = "strategy metrics"
+        constraints = [
+            models.UniqueConstraint(fields=["strategy", "window"], name="strategy_metrics_one_per_window"),
+            models.CheckConstraint(condition=Q(window__in=["7d", "30d", "90d", "all"]), name="strategy_metrics_window_valid"),
+        ]
+
+
+class ProviderMetrics(PerformanceMetrics):
+    """A provider's metrics over the sum of its strategies' equity curves."""
+
+    provider = models.ForeignKey(SignalProvider, on_delete=models.CASCADE, related_name="metrics")
+
+    class Meta:
+        ordering = ["provider_id", "window"]
+        verbose_name_plural = "provider metrics"
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "window"], name="provider_metrics_one_per_window"),
+            models.CheckConstraint(condition=Q(window__in=["7d", "30d", "90d", "all"]), name="provider_metrics_window_valid"),
+        ]
+        indexes = [
+            # The traders list joins one window's row per provider and sorts on it.
+            models.Index(fields=["window", "provider"], name="provider_metrics_by_window"),
+        ]
+
+
+class TradeVerification(models.Model):
+    """A leader trade's price checked against the exchange's 1-minute candle of its time."""
+
+    class Status(models.TextChoices):
+        VERIFIED = "verified"  # low - tolerance <= price <= high + tolerance
+        MISMATCH = "mismatch"  # outside the candle: a flag for curators
+        UNAVAILABLE = "unavailable"  # the exchange has no candle for that minute
+
+    leader_trade = models.OneToOneField("copytrade.LeaderTrade", on_delete=models.CASCADE, related_name="verification")
+    strategy = models.ForeignKey("copytrade.Strategy", on_delete=models.CASCADE, related_name="trade_verifications")
+    status = models.CharField(max_length=16, choices=Status.choices)
+    exchange_id = models.CharField(max_length=32)
+    price = money_field()
+    candle_low = money_field(null=True, blank=True)
+    candle_high = money_field(null=True, blank=True)
+    tolerance_percent = models.DecimalField(max_digits=7, decimal_places=4)
+    checked_at = models.DateTimeField()
+    # A curator who looked at a mismatch and accepted it (e.g. an exchange-side correction).
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolution_note = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        ordering = ["-checked_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["verified", "mismatch", "unavailable"]), name="trade_verification_status_valid"
+            ),
+        ]
+        indexes = [
+            # Open flags per strategy: badges, circuit breakers and the admin page read them.
+            models.Index(
+                fields=["strategy"], condition=Q(status="mismatch", resolved_at__isnull=True), name="trade_verification_open_flags"
+            ),
+        ]
+
+    @property
+    def is_open_flag(self) -> bool:
+        return self.status == self.Status.MISMATCH and self.resolved_at is None
+
+    def __str__(self) -> str:
+        return f"trade {self.leader_trade_id}: {self.status}"

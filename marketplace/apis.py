@@ -1,0 +1,306 @@
+"""REST for the signal-provider marketplace (seed 001), one view per operation.
+
+Units in every metrics object: `total_return`, `win_rate`, `cagr`, `volatility` are
+fractions (0.6 = 60 %); `max_drawdown` and `current_drawdown` are positive percentages
+(25.0 = 25 % below the peak); ratios are plain numbers; `null` means undefined (too little
+history, no variance, no losing day...). Profit factor with profits and no losing trade is
+infinite, which JSON cannot carry: it is shown as `"profit_factor": null,
+"profit_factor_infinite": true` (see `marketplace.metrics.profit_factor_for_api`).
+
+Filters of `GET traders` use the same units: `min_win_rate=0.6`, `max_drawdown=20` (%).
+`min_rating`, `min_win_rate` and `max_drawdown` cannot be negative; `min_sharpe` can,
+because a negative Sharpe ratio is a meaningful floor.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import ApplicationError, NotFoundError, Pagination, StrictInputSerializer
+from exchanges.apis import paginated_response
+from marketplace.metrics import WINDOWS
+from marketplace.models import MetricsWindow, Notification, PerformanceMetrics, Rating, SignalProvider
+from marketplace.selectors import (
+    DEFAULT_WINDOW,
+    TRADER_SORTS,
+    notification_list,
+    provider_get_public,
+    provider_list_public,
+    rating_distribution,
+    strategy_metrics_map,
+)
+from marketplace.services import (
+    is_curator,
+    notification_mark_all_read,
+    notification_mark_read,
+    provider_apply,
+    rating_upsert,
+)
+from marketplace.tasks import provider_metrics_enqueue
+
+MONEY = {"max_digits": settings.MONEY_MAX_DIGITS, "decimal_places": settings.MONEY_DECIMAL_PLACES}
+FILTER_NUMBER = {"max_digits": 20, "decimal_places": 10, "required": False}
+
+
+# --- Output ------------------------------------------------------------------------------
+
+
+def metrics_payload(row: PerformanceMetrics | None, *, with_series: bool = False) -> dict | None:
+    if row is None:
+        return None
+    payload = {
+        "window": row.window,
+        "as_of": row.as_of.isoformat(),
+        "returns_count": row.returns_count,
+        "total_return": row.total_return,
+        "cagr": row.cagr,
+        "volatility": row.volatility,
+        "sharpe_ratio": row.sharpe_ratio,
+        "sortino_ratio": row.sortino_ratio,
+        "max_drawdown": row.max_drawdown,
+        "current_drawdown": row.current_drawdown,
+        "calmar_ratio": row.calmar_ratio,
+        "closed_trades": row.closed_trades,
+        "win_rate": row.win_rate,
+        "profit_factor": row.profit_factor,
+        "profit_factor_infinite": row.profit_factor_infinite,
+        "follower_count": row.follower_count,
+        "copied_aum": str(row.copied_aum),
+    }
+    if with_series:
+        payload["equity_series"] = [{"date": day, "equity": equity} for day, equity in row.equity_series]
+    return payload
+
+
+class TraderListOutputSerializer(serializers.ModelSerializer):
+    follower_count = serializers.IntegerField()
+    metrics = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SignalProvider
+        fields = [
+            "id", "display_name", "description", "risk_level", "subscription_fee_monthly", "performance_fee_percent",
+            "average_rating", "ratings_count", "verification_status", "follower_count", "metrics",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_metrics(self, provider) -> dict | None:
+        """The requested window's metrics, from the columns the list selector annotated."""
+        if provider.metric_as_of is None:
+            return None
+        return {
+            "window": self.context["window"],
+            "as_of": provider.metric_as_of.isoformat(),
+            "total_return": provider.metric_total_return,
+            "sharpe_ratio": provider.metric_sharpe_ratio,
+            "sortino_ratio": provider.metric_sortino_ratio,
+            "win_rate": provider.metric_win_rate,
+            "profit_factor": provider.metric_profit_factor,
+            "profit_factor_infinite": provider.metric_profit_factor_infinite,
+            "max_drawdown": provider.metric_max_drawdown,
+            "calmar_ratio": provider.metric_calmar_ratio,
+            "closed_trades": provider.metric_closed_trades,
+            "copied_aum": str(provider.metric_copied_aum),
+        }
+
+
+class ProviderOwnOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SignalProvider
+        fields = [
+            "id", "status", "display_name", "description", "trading_strategy", "risk_level", "subscription_fee_monthly",
+            "performance_fee_percent", "is_public", "average_rating", "ratings_count", "verification_status",
+            "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class RatingOutputSerializer(serializers.ModelSerializer):
+    user = serializers.CharField(source="user.username")
+    rating = serializers.IntegerField(source="stars")
+
+    class Meta:
+        model = Rating
+        fields = ["id", "user", "rating", "comment", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+def _trader_detail(provider: SignalProvider) -> dict:
+    by_window = {row.window: row for row in provider.window_metrics}
+    strategies = provider.user.public_strategies
+    strategy_metrics = strategy_metrics_map(strategy_ids=[strategy.id for strategy in strategies], window=MetricsWindow.ALL)
+    return {
+        "id": provider.id,
+        "display_name": provider.display_name,
+        "description": provider.description,
+        "trading_strategy": provider.trading_strategy,
+        "risk_level": provider.risk_level,
+        "subscription_fee_monthly": str(provider.subscription_fee_monthly),
+        "performance_fee_percent": str(provider.performance_fee_percent),
+        "verification_status": provider.verification_status,
+        "follower_count": provider.follower_count,
+        "approved_since": provider.status_changed_at.isoformat() if provider.status_changed_at else None,
+        "metrics": {window: metrics_payload(by_window.get(window)) for window in WINDOWS},
+        # The whole record's daily equity for charts; each window is its tail.
+        "equity_series": metrics_payload(by_window.get(MetricsWindow.ALL), with_series=True)["equity_series"]
+        if MetricsWindow.ALL in by_window
+        else [],
+        "rating": {
+            "average": str(provider.average_rating),
+            "count": provider.ratings_count,
+            "distribution": rating_distribution(provider=provider),
+            "recent_comments": RatingOutputSerializer(provider.recent_comments, many=True).data,
+        },
+        "strategies": [
+            {
+                "id": strategy.id, "name": strategy.name, "kind": strategy.kind, "verified_badge": strategy.verified_badge,
+                "accepting_copies": strategy.accepting_copies, "copiers_count": strategy.copiers_count,
+                "metrics_all": metrics_payload(strategy_metrics.get(strategy.id)),
+            }  # fmt: skip
+            for strategy in strategies
+        ],
+    }
+
+
+class NotificationOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Notification
+        fields = ["id", "kind", "title", "body", "created_at", "read_at"]
+        read_only_fields = fields
+
+
+# --- Views ---------------------------------------------------------------------------------
+
+
+class ProviderApplyApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        display_name = serializers.CharField(max_length=100)
+        description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+        trading_strategy = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+        risk_level = serializers.ChoiceField(choices=SignalProvider.RiskLevel.choices, default=SignalProvider.RiskLevel.MEDIUM)
+        subscription_fee_monthly = serializers.DecimalField(**MONEY, min_value=Decimal("0"), default=Decimal("0"))
+        performance_fee_percent = serializers.DecimalField(
+            max_digits=5, decimal_places=2, min_value=Decimal("0"), max_value=Decimal("50"), default=Decimal("0")
+        )
+        is_public = serializers.BooleanField(default=True)
+
+    @extend_schema(operation_id="marketplace_apply", request=InputSerializer, responses={201: ProviderOwnOutputSerializer})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        provider = provider_apply(user=request.user, **serializer.validated_data)
+        return Response(ProviderOwnOutputSerializer(provider).data, status=status.HTTP_201_CREATED)
+
+
+class TraderListApi(APIView):
+    permission_classes = [AllowAny]
+    pagination_class = Pagination
+
+    class FilterSerializer(StrictInputSerializer):
+        window = serializers.ChoiceField(choices=list(WINDOWS), default=DEFAULT_WINDOW)
+        sort_by = serializers.ChoiceField(choices=list(TRADER_SORTS), default="total_return")
+        min_rating = serializers.DecimalField(**FILTER_NUMBER, min_value=Decimal("0"), max_value=Decimal("5"))
+        min_win_rate = serializers.DecimalField(**FILTER_NUMBER, min_value=Decimal("0"), max_value=Decimal("1"))
+        min_sharpe = serializers.DecimalField(**FILTER_NUMBER)
+        max_drawdown = serializers.DecimalField(**FILTER_NUMBER, min_value=Decimal("0"), max_value=Decimal("100"))
+        risk_level = serializers.ChoiceField(choices=SignalProvider.RiskLevel.choices, required=False)
+        verified = serializers.BooleanField(required=False, allow_null=True, default=None)
+        limit = serializers.IntegerField(min_value=1, required=False)
+        offset = serializers.IntegerField(min_value=0, required=False)
+
+    @extend_schema(operation_id="marketplace_traders", parameters=[FilterSerializer], responses=TraderListOutputSerializer(many=True))
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        params = {key: value for key, value in filters.validated_data.items() if key not in ("limit", "offset")}
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=provider_list_public(**params),
+            serializer_class=TraderListOutputSerializer,
+            context={"window": params["window"]},
+        )
+
+
+class TraderDetailApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="marketplace_trader",
+        responses=OpenApiTypes.OBJECT,
+        description="Profile, metrics per window (7d/30d/90d/all), the all-time equity series, rating summary with "
+        "recent comments, and the public strategies with their all-time metrics.",
+    )
+    def get(self, request, provider_id: int):
+        return Response(_trader_detail(provider_get_public(provider_id=provider_id)))
+
+
+class TraderRateApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        rating = serializers.IntegerField(min_value=1, max_value=5)
+        comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+    @extend_schema(operation_id="marketplace_rate", request=InputSerializer, responses={200: RatingOutputSerializer})
+    def post(self, request, provider_id: int):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        rating = rating_upsert(
+            user=request.user, provider_id=provider_id, stars=serializer.validated_data["rating"], comment=serializer.validated_data["comment"]
+        )
+        provider = SignalProvider.objects.only("average_rating", "ratings_count").get(id=provider_id)
+        return Response(
+            {
+                **RatingOutputSerializer(rating).data,
+                "average_rating": str(provider.average_rating),
+                "ratings_count": provider.ratings_count,
+            }
+        )
+
+
+class TraderUpdateMetricsApi(APIView):
+    @extend_schema(operation_id="marketplace_update_metrics", request=None, responses={202: None})
+    def post(self, request, provider_id: int):
+        if not is_curator(request.user):
+            raise ApplicationError("Only curators can recalculate a provider's metrics.", status_code=status.HTTP_403_FORBIDDEN)
+        if not SignalProvider.objects.filter(id=provider_id).exists():
+            raise NotFoundError("Provider not found.")
+        strategies = provider_metrics_enqueue(provider_id=provider_id)
+        return Response({"provider_id": provider_id, "strategies_enqueued": strategies}, status=status.HTTP_202_ACCEPTED)
+
+
+class NotificationListApi(APIView):
+    pagination_class = Pagination
+
+    class FilterSerializer(StrictInputSerializer):
+        unread = serializers.BooleanField(required=False, default=False)
+        limit = serializers.IntegerField(min_value=1, required=False)
+        offset = serializers.IntegerField(min_value=0, required=False)
+
+    @extend_schema(operation_id="notifications_list", parameters=[FilterSerializer], responses=NotificationOutputSerializer(many=True))
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=notification_list(user=request.user, unread_only=filters.validated_data["unread"]),
+            serializer_class=NotificationOutputSerializer,
+        )
+
+
+class NotificationReadApi(APIView):
+    @extend_schema(operation_id="notifications_read", request=None, responses=NotificationOutputSerializer)
+    def post(self, request, notification_id: int):
+        return Response(NotificationOutputSerializer(notification_mark_read(user=request.user, notification_id=notification_id)).data)
+
+
+class NotificationReadAllApi(APIView):
+    @extend_schema(operation_id="notifications_read_all", request=None, responses={200: None})
+    def post(self, request):
+        return Response({"marked_read": notification_mark_all_read(user=request.user)})

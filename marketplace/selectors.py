@@ -1,0 +1,163 @@
+"""Reads for the marketplace: the traders list, a trader's profile, metrics by strategy.
+
+The public face is approved and public providers only; anything else is "not found".
+"""
+
+from django.conf import settings
+from django.db.models import Count, F, FilteredRelation, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from config.api import NotFoundError
+from copytrade.models import CopyRelationship, Strategy
+from marketplace.metrics import WINDOWS
+from marketplace.models import Notification, ProviderEvent, ProviderMetrics, Rating, SignalProvider, StrategyMetrics, TradeVerification
+
+DEFAULT_WINDOW = "30d"
+# The metric columns the list shows for its window, read from that window's metrics row.
+LIST_METRICS = (
+    "total_return", "sharpe_ratio", "sortino_ratio", "win_rate", "profit_factor", "profit_factor_infinite",
+    "max_drawdown", "calmar_ratio", "closed_trades", "copied_aum", "as_of",
+)  # fmt: skip
+# sort key -> (annotation, descending). Smaller drawdown is better, so it sorts ascending.
+TRADER_SORTS = {
+    "total_return": ("metric_total_return", True),
+    "sharpe_ratio": ("metric_sharpe_ratio", True),
+    "win_rate": ("metric_win_rate", True),
+    "follower_count": ("follower_count", True),
+    "average_rating": ("average_rating", True),
+    "max_drawdown": ("metric_max_drawdown", False),
+}
+
+
+def _follower_count():
+    """Distinct followers with a live copy of any of the provider's strategies."""
+    live = (
+        CopyRelationship.objects.filter(strategy__owner_id=OuterRef("user_id"), status__in=CopyRelationship.LIVE_STATUSES)
+        .order_by()
+        .values("strategy__owner_id")
+        .annotate(count=Count("follower_id", distinct=True))
+        .values("count")
+    )
+    return Coalesce(Subquery(live, output_field=IntegerField()), Value(0))
+
+
+def provider_list_public(
+    *,
+    window: str = DEFAULT_WINDOW,
+    sort_by: str = "total_return",
+    min_rating=None,
+    min_win_rate=None,
+    min_sharpe=None,
+    max_drawdown=None,
+    risk_level: str | None = None,
+    verified: bool | None = None,
+) -> QuerySet[SignalProvider]:
+    """Approved public providers with one window's metrics, filtered and sorted.
+
+    One query per page whatever its size (plus the paginator's count): the window's metrics
+    row is joined through a FilteredRelation and its columns annotated, the follower count
+    is a correlated subquery. Providers without metrics yet sort last and fail any metric
+    filter. Ties break on id so pages never overlap.
+    """
+    if window not in WINDOWS:
+        raise ValueError(f"unknown window {window!r}")
+    annotation, descending = TRADER_SORTS[sort_by]
+    providers = (
+        SignalProvider.objects.filter(status=SignalProvider.Status.APPROVED, is_public=True)
+        .annotate(window_metrics=FilteredRelation("metrics", condition=Q(metrics__window=window)))
+        .annotate(**{f"metric_{name}": F(f"window_metrics__{name}") for name in LIST_METRICS})
+        .annotate(follower_count=_follower_count())
+    )
+    if min_rating is not None:
+        providers = providers.filter(average_rating__gte=min_rating)
+    if min_win_rate is not None:
+        providers = providers.filter(metric_win_rate__gte=min_win_rate)
+    if min_sharpe is not None:
+        providers = providers.filter(metric_sharpe_ratio__gte=min_sharpe)
+    if max_drawdown is not None:
+        providers = providers.filter(metric_max_drawdown__lte=max_drawdown)
+    if risk_level:
+        providers = providers.filter(risk_level=risk_level)
+    if verified is not None:
+        verified_q = Q(verification_status=SignalProvider.VerificationStatus.VERIFIED)
+        providers = providers.filter(verified_q if verified else ~verified_q)
+    order = F(annotation).desc(nulls_last=True) if descending else F(annotation).asc(nulls_last=True)
+    return providers.order_by(order, "id")
+
+
+def provider_get_public(*, provider_id: int) -> SignalProvider:
+    """A trader's profile: metrics of every window, public strategies, recent comments."""
+    provider = (
+        SignalProvider.objects.filter(id=provider_id, status=SignalProvider.Status.APPROVED, is_public=True)
+        .annotate(follower_count=_follower_count())
+        .prefetch_related(
+            Prefetch("metrics", queryset=ProviderMetrics.objects.order_by("window"), to_attr="window_metrics"),
+            Prefetch(
+                "ratings",
+                queryset=Rating.objects.exclude(comment="").select_related("user").order_by("-updated_at", "-id")[
+                    : settings.MARKETPLACE_RECENT_COMMENTS
+                ],
+                to_attr="recent_comments",
+            ),
+            Prefetch(
+                "user__strategies",
+                queryset=Strategy.objects.filter(is_public_leader=True).order_by("id"),
+                to_attr="public_strategies",
+            ),
+        )
+        .select_related("user")
+        .first()
+    )
+    if provider is None:
+        raise NotFoundError("Trader not found.")
+    return provider
+
+
+def rating_distribution(*, provider: SignalProvider) -> dict[str, int]:
+    """How many ratings of each star count: {"1": n, ..., "5": n}."""
+    counts = dict(Rating.objects.filter(provider=provider).values_list("stars").annotate(count=Count("id")).order_by())
+    return {str(stars): counts.get(stars, 0) for stars in range(1, 6)}
+
+
+def strategy_metrics_map(*, strategy_ids, window: str) -> dict[int, StrategyMetrics]:
+    """Stored metrics of one window by strategy id (one query); strategies without metrics are absent.
+
+    A `StrategyMetrics` row carries total_return, sharpe_ratio (also as `.sharpe`),
+    sortino_ratio, win_rate, profit_factor (+ profit_factor_infinite), max_drawdown (percent),
+    calmar_ratio, follower_count, copied_aum, as_of; see `PerformanceMetrics` for units.
+    """
+    if window not in WINDOWS:
+        raise ValueError(f"unknown window {window!r}; expected one of {', '.join(WINDOWS)}")
+    rows = StrategyMetrics.objects.filter(strategy_id__in=list(strategy_ids), window=window).defer("equity_series")
+    return {row.strategy_id: row for row in rows}
+
+
+def provider_event_list(*, provider: SignalProvider) -> QuerySet[ProviderEvent]:
+    return ProviderEvent.objects.filter(provider=provider).select_related("actor").order_by("-created_at", "-id")
+
+
+def provider_verification_findings(*, provider: SignalProvider) -> QuerySet[TradeVerification]:
+    """Mismatches and unavailable candles of the provider's strategies, open flags first."""
+    return (
+        TradeVerification.objects.filter(strategy__owner_id=provider.user_id)
+        .exclude(status=TradeVerification.Status.VERIFIED)
+        .select_related("leader_trade", "strategy")
+        .order_by(F("resolved_at").desc(nulls_first=True), "-checked_at", "-id")
+    )
+
+
+def provider_verification_summary(*, provider: SignalProvider) -> dict[str, int]:
+    counts = dict(
+        TradeVerification.objects.filter(strategy__owner_id=provider.user_id)
+        .values_list("status")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
+    return {status: counts.get(status, 0) for status in TradeVerification.Status.values}
+
+
+def notification_list(*, user, unread_only: bool = False) -> QuerySet[Notification]:
+    notifications = Notification.objects.filter(user=user)
+    if unread_only:
+        notifications = notifications.filter(read_at__isnull=True)
+    return notifications.order_by("-created_at", "-id")

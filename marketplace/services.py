@@ -1,0 +1,334 @@
+"""Writes for the marketplace: applications, curation, ratings.
+
+Metrics, verification and circuit breakers live in `marketplace.track_record`.
+
+Provider lifecycle (the only legal transitions; anything else is a 409 and changes nothing):
+
+    pending   --approve-->   approved        curator
+    pending   --reject--->   rejected        curator
+    approved  --suspend-->   suspended       curator
+    suspended --reinstate--> approved        curator
+    rejected  --reapply--->  pending         the provider, by applying again
+
+A rejected provider may apply again (a fixed profile deserves a second look); a suspended
+one may not go back to pending by itself: only a curator reinstates. Every transition writes
+a `ProviderEvent` (who, from, to, why) and tells the people concerned.
+
+Lock order: the user row, then the provider row, then strategies, then relationships.
+"""
+
+import logging
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Avg, Count, DecimalField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from rest_framework import status
+
+from config.api import ApplicationError, ConflictError, NotFoundError
+from config.locks import user_row_lock
+from copytrade.models import CopyRelationship, Strategy
+from marketplace.models import Notification, ProviderEvent, Rating, SignalProvider
+from marketplace.notifications import notification_send, notification_send_many
+
+logger = logging.getLogger(__name__)
+
+CURATORS_GROUP = "curators"
+CURATE_PERMISSION = "marketplace.curate_signalprovider"
+SUSPENSION_PAUSE_REASON = "provider suspended"
+PROFILE_FIELDS = (
+    "display_name", "description", "trading_strategy", "risk_level", "subscription_fee_monthly",
+    "performance_fee_percent", "is_public",
+)  # fmt: skip
+
+Status = SignalProvider.Status
+Action = ProviderEvent.Action
+
+# action -> (the statuses it may start from, the status it leads to)
+CURATOR_ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    Action.APPROVE: ((Status.PENDING,), Status.APPROVED),
+    Action.REJECT: ((Status.PENDING,), Status.REJECTED),
+    Action.SUSPEND: ((Status.APPROVED,), Status.SUSPENDED),
+    Action.REINSTATE: ((Status.SUSPENDED,), Status.APPROVED),
+}
+
+
+def curator_users():
+    """Active members of the `curators` group: who hears of applications and flags."""
+    return get_user_model().objects.filter(groups__name=CURATORS_GROUP, is_active=True).distinct().order_by("id")
+
+
+def is_curator(user) -> bool:
+    return bool(user and user.is_authenticated and user.is_active and user.has_perm(CURATE_PERMISSION))
+
+
+def curators_notify(*, kind: str, title: str, body: str) -> int:
+    curators = list(curator_users())
+    if not curators:
+        logger.warning("no curator to tell: %s", title)
+    return notification_send_many(users=curators, kind=kind, title=title, body=body)
+
+
+def provider_event_record(
+    *, provider: SignalProvider, actor, action: str, field: str = "", from_value: str = "", to_value: str = "", reason: str = ""
+) -> ProviderEvent:
+    event = ProviderEvent(
+        provider=provider, actor=actor, action=action, field=field,
+        from_value=str(from_value)[:255], to_value=str(to_value)[:255], reason=reason,
+    )  # fmt: skip
+    event.full_clean()
+    event.save()
+    return event
+
+
+def _provider_locked(*, provider_id: int) -> SignalProvider:
+    provider = SignalProvider.objects.select_for_update(of=("self",)).select_related("user").filter(id=provider_id).first()
+    if provider is None:
+        raise NotFoundError("Provider not found.")
+    return provider
+
+
+# --- Applications ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def provider_apply(
+    *,
+    user,
+    display_name: str,
+    description: str = "",
+    trading_strategy: str = "",
+    risk_level: str = SignalProvider.RiskLevel.MEDIUM,
+    subscription_fee_monthly: Decimal = Decimal("0"),
+    performance_fee_percent: Decimal = Decimal("0"),
+    is_public: bool = True,
+) -> SignalProvider:
+    """Apply to become a provider (pending), or apply again after a rejection."""
+    user_row_lock(user_id=user.pk)
+    profile = {
+        "display_name": display_name, "description": description, "trading_strategy": trading_strategy,
+        "risk_level": risk_level, "subscription_fee_monthly": subscription_fee_monthly,
+        "performance_fee_percent": performance_fee_percent, "is_public": is_public,
+    }  # fmt: skip
+    now = timezone.now()
+    provider = SignalProvider.objects.select_for_update().filter(user=user).first()
+    if provider is None:
+        provider = SignalProvider(user=user, status=Status.PENDING, status_changed_at=now, **profile)
+        action, from_status = Action.APPLY, ""
+    elif provider.status == Status.REJECTED:
+        for name, value in profile.items():
+            setattr(provider, name, value)
+        provider.status = Status.PENDING
+        provider.status_changed_at = now
+        action, from_status = Action.REAPPLY, Status.REJECTED
+    else:
+        raise ConflictError(f"You already have a provider profile ({provider.status}).", {"status": provider.status})
+    provider.full_clean()
+    try:
+        with transaction.atomic():
+            provider.save()
+    except IntegrityError as exc:
+        raise ConflictError("You already have a provider profile.") from exc
+    provider_event_record(provider=provider, actor=user, action=action, field="status", from_value=from_status, to_value=Status.PENDING)
+    curators_notify(
+        kind=Notification.Kind.PROVIDER_APPLICATION,
+        title=f"New signal provider application: {provider.display_name}",
+        body=(
+            f"{user.get_username()} applied as '{provider.display_name}' (risk {provider.risk_level}, "
+            f"subscription {provider.subscription_fee_monthly}/month, performance fee {provider.performance_fee_percent} %). "
+            "Review it in admin: Marketplace > Signal providers."
+        ),
+    )
+    logger.info("provider %s %s (user %s)", provider.pk, action, user.pk)
+    return provider
+
+
+# --- Curation --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def provider_transition(*, provider_id: int, action: str, actor, reason: str) -> SignalProvider:
+    """A curator's decision: approve, reject, suspend or reinstate, with a reason.
+
+    Suspension closes the provider's strategies to new copies and pauses their active
+    copies (exits are still mirrored by the engine: a paused copy only refuses entries);
+    reinstatement opens the strategies again and clears the review flag. Followers paused
+    by a suspension resume themselves: resuming is their decision, not the curator's.
+    """
+    if action not in CURATOR_ACTIONS:
+        raise ApplicationError(f"Unknown action '{action}'.", {"allowed": list(CURATOR_ACTIONS)})
+    if not is_curator(actor):
+        raise ApplicationError("Only curators decide on providers.", status_code=status.HTTP_403_FORBIDDEN)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError("A reason is required.", {"fields": {"reason": ["This field is required."]}})
+    provider = _provider_locked(provider_id=provider_id)
+    allowed_from, target = CURATOR_ACTIONS[action]
+    if provider.status not in allowed_from:
+        raise ConflictError(
+            f"Cannot {action} a provider that is {provider.status}.",
+            {"status": provider.status, "action": action},
+        )
+    previous = provider.status
+    provider.status = target
+    provider.status_changed_at = timezone.now()
+    update_fields = ["status", "status_changed_at", "updated_at"]
+    if action == Action.REINSTATE:
+        provider.needs_review = False
+        provider.review_reason = ""
+        update_fields += ["needs_review", "review_reason"]
+    provider.save(update_fields=update_fields)
+    provider_event_record(provider=provider, actor=actor, action=action, field="status", from_value=previous, to_value=target, reason=reason)
+
+    if action == Action.SUSPEND:
+        _provider_strategies_close(provider=provider, reason=reason)
+    elif action == Action.REINSTATE:
+        _provider_strategies_reopen(provider=provider)
+
+    notification_send(
+        user=provider.user,
+        kind=Notification.Kind.PROVIDER_DECISION,
+        title=f"Your signal provider profile was {_past_tense(action)}",
+        body=f"'{provider.display_name}' is now {target}. Reason: {reason}",
+    )
+    logger.info("provider %s %s -> %s by %s", provider.pk, previous, target, actor.pk)
+    return provider
+
+
+def _past_tense(action: str) -> str:
+    return {"approve": "approved", "reject": "rejected", "suspend": "suspended", "reinstate": "reinstated"}[action]
+
+
+def _provider_strategies_close(*, provider: SignalProvider, reason: str) -> None:
+    strategy_ids = list(
+        Strategy.objects.select_for_update().filter(owner_id=provider.user_id).order_by("id").values_list("id", flat=True)
+    )
+    Strategy.objects.filter(id__in=strategy_ids).update(accepting_copies=False, updated_at=timezone.now())
+    live = list(
+        CopyRelationship.objects.select_for_update()
+        .filter(strategy_id__in=strategy_ids, status__in=CopyRelationship.LIVE_STATUSES)
+        .order_by("id")
+        .values_list("id", "follower_id", "status")
+    )
+    paused = CopyRelationship.objects.filter(
+        id__in=[pk for pk, _, copy_status in live if copy_status == CopyRelationship.Status.ACTIVE],
+        status=CopyRelationship.Status.ACTIVE,
+    ).update(status=CopyRelationship.Status.PAUSED, pause_reason=SUSPENSION_PAUSE_REASON, updated_at=timezone.now())
+    followers = get_user_model().objects.filter(id__in={follower_id for _, follower_id, _ in live}).order_by("id")
+    notification_send_many(
+        users=followers,
+        kind=Notification.Kind.PROVIDER_SUSPENDED,
+        title=f"Provider {provider.display_name} was suspended: your copy is paused",
+        body=(
+            f"Curators suspended '{provider.display_name}'. Reason: {reason}. Your copy takes no new entries; "
+            "reductions and closes of what it holds are still mirrored."
+        ),
+    )
+    logger.info("provider %s suspended: %s strategies closed, %s copies paused", provider.pk, len(strategy_ids), paused)
+
+
+def _provider_strategies_reopen(*, provider: SignalProvider) -> None:
+    strategy_ids = list(
+        Strategy.objects.select_for_update().filter(owner_id=provider.user_id).order_by("id").values_list("id", flat=True)
+    )
+    Strategy.objects.filter(id__in=strategy_ids).update(accepting_copies=True, updated_at=timezone.now())
+    follower_ids = set(
+        CopyRelationship.objects.filter(
+            strategy_id__in=strategy_ids, status=CopyRelationship.Status.PAUSED, pause_reason=SUSPENSION_PAUSE_REASON
+        ).values_list("follower_id", flat=True)
+    )
+    notification_send_many(
+        users=get_user_model().objects.filter(id__in=follower_ids).order_by("id"),
+        kind=Notification.Kind.PROVIDER_DECISION,
+        title=f"Provider {provider.display_name} was reinstated",
+        body="You can resume your paused copy whenever you want.",
+    )
+
+
+@transaction.atomic
+def provider_review_clear(*, provider_id: int, actor, reason: str) -> SignalProvider:
+    """A curator looked at a flagged provider and clears the review flag.
+
+    For an approved provider this also reopens the strategies a circuit breaker closed: the
+    review is the decision that they may take new copies again. A suspended provider stays
+    closed until it is reinstated.
+    """
+    if not is_curator(actor):
+        raise ApplicationError("Only curators clear reviews.", status_code=status.HTTP_403_FORBIDDEN)
+    provider = _provider_locked(provider_id=provider_id)
+    if not provider.needs_review:
+        raise ConflictError("This provider is not flagged for review.")
+    previous = provider.review_reason
+    provider.needs_review = False
+    provider.review_reason = ""
+    provider.save(update_fields=["needs_review", "review_reason", "updated_at"])
+    provider_event_record(
+        provider=provider, actor=actor, action=Action.REVIEW_CLEARED, field="needs_review", from_value=previous, to_value="", reason=reason
+    )
+    if provider.status == Status.APPROVED:
+        Strategy.objects.filter(owner_id=provider.user_id, accepting_copies=False).update(accepting_copies=True, updated_at=timezone.now())
+    return provider
+
+
+# --- Ratings ---------------------------------------------------------------------------
+
+RATEABLE_STATUSES = (Status.APPROVED, Status.SUSPENDED)
+AVERAGE = DecimalField(max_digits=3, decimal_places=2)
+
+
+@transaction.atomic
+def rating_upsert(*, user, provider_id: int, stars: int, comment: str = "") -> Rating:
+    """Rate a provider 1-5 stars; rating again updates the user's one rating.
+
+    Only users who have copied one of the provider's strategies (a copy exists, live or
+    stopped) may rate, and never the provider itself. The provider row is locked while the
+    rating is written and its average recomputed from the ratings table in the same
+    UPDATE, so concurrent ratings can neither lose an update nor drift the average.
+    """
+    if not isinstance(stars, int) or isinstance(stars, bool) or not 1 <= stars <= 5:
+        raise ApplicationError("A rating is 1 to 5 stars.", {"fields": {"stars": ["Must be an integer from 1 to 5."]}})
+    provider = SignalProvider.objects.select_for_update(of=("self",)).filter(id=provider_id, status__in=RATEABLE_STATUSES).first()
+    if provider is None:
+        raise NotFoundError("Provider not found.")
+    if provider.user_id == user.pk:
+        raise ApplicationError("You cannot rate yourself.", status_code=status.HTTP_403_FORBIDDEN)
+    if not CopyRelationship.objects.filter(follower=user, strategy__owner_id=provider.user_id).exists():
+        raise ApplicationError(
+            "Only users who have copied one of this provider's strategies can rate it.", status_code=status.HTTP_403_FORBIDDEN
+        )
+    rating = Rating.objects.filter(user=user, provider=provider).first() or Rating(user=user, provider=provider)
+    rating.stars = stars
+    rating.comment = comment
+    try:
+        rating.full_clean()
+    except ValidationError as exc:
+        raise ApplicationError("Invalid rating.", {"fields": exc.message_dict}) from exc
+    rating.save()
+    ratings = Rating.objects.filter(provider_id=OuterRef("pk")).values("provider_id")
+    SignalProvider.objects.filter(id=provider.pk).update(
+        average_rating=Coalesce(Subquery(ratings.annotate(value=Avg("stars", output_field=AVERAGE)).values("value")), Value(Decimal("0"))),
+        ratings_count=Coalesce(Subquery(ratings.annotate(value=Count("id")).values("value")), Value(0)),
+    )
+    return rating
+
+
+# --- Notifications ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def notification_mark_read(*, user, notification_id: int) -> Notification:
+    notification = Notification.objects.select_for_update().filter(id=notification_id, user=user).first()
+    if notification is None:
+        raise NotFoundError("Notification not found.")
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        notification.save(update_fields=["read_at"])
+    return notification
+
+
+@transaction.atomic
+def notification_mark_all_read(*, user) -> int:
+    return Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())

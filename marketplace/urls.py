@@ -1,0 +1,11 @@
+from django.urls import path
+
+from marketplace.apis import ProviderApplyApi, TraderDetailApi, TraderListApi, TraderRateApi, TraderUpdateMetricsApi
+
+urlpatterns = [
+    path("apply", ProviderApplyApi.as_view(), name="marketplace-apply"),
+    path("traders", TraderListApi.as_view(), name="marketplace-traders"),
+    path("traders/<int:provider_id>", TraderDetailApi.as_view(), name="marketplace-trader"),
+    path("traders/<int:provider_id>/rate", TraderRateApi.as_view(), name="marketplace-trader-rate"),
+    path("traders/<int:provider_id>/update-metrics", TraderUpdateMetricsApi.as_view(), name="marketplace-trader-update-metrics"),
+]

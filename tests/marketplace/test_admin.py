@@ -1,0 +1,145 @@
+"""Admin pages rendered by the test client (the browser flow is test_admin_browser.py)."""
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from exchanges.models import Candle
+from marketplace.charts import equity_curve_svg
+from marketplace.models import ProviderEvent, ProviderMetrics, SignalProvider, TradeVerification
+from marketplace.notifications import notification_send
+from marketplace.services import CURATORS_GROUP
+from marketplace.track_record import strategy_track_record_verify
+from tests.marketplace.support import make_provider, make_strategy, make_trade, make_user
+
+
+@pytest.fixture
+def curator_client(client, curator):
+    client.force_login(curator)
+    return client
+
+
+def test_the_curators_group_holds_the_curation_permissions(db):
+    codenames = set(Group.objects.get(name=CURATORS_GROUP).permissions.values_list("codename", flat=True))
+
+    assert {"curate_signalprovider", "change_signalprovider", "view_providerevent", "change_tradeverification", "view_notification"} <= codenames
+    assert "delete_signalprovider" not in codenames
+    assert "add_providerevent" not in codenames
+
+
+def test_the_provider_list_filters_by_status_risk_and_verification_and_searches_by_name(curator_client, owner, stranger, follower):
+    make_provider(owner, display_name="Alpha Swing", risk_level="low", verification_status="verified")
+    make_provider(stranger, display_name="Beta Scalps", risk_level="high", status=SignalProvider.Status.PENDING)
+    make_provider(follower, display_name="Gamma Carry", risk_level="low", status=SignalProvider.Status.PENDING)
+
+    def names(query: str) -> list[str]:
+        response = curator_client.get(f"/admin/marketplace/signalprovider/?{query}")
+        assert response.status_code == 200
+        return sorted(provider.display_name for provider in response.context["cl"].result_list)
+
+    assert names("status__exact=pending") == ["Beta Scalps", "Gamma Carry"]
+    assert names("risk_level__exact=low") == ["Alpha Swing", "Gamma Carry"]
+    assert names("verification_status__exact=verified") == ["Alpha Swing"]
+    assert names("q=scalps") == ["Beta Scalps"]
+
+
+def test_an_action_asks_for_a_reason_before_changing_anything(curator_client, owner):
+    provider = make_provider(owner, status=SignalProvider.Status.PENDING)
+    url = "/admin/marketplace/signalprovider/"
+
+    asked = curator_client.post(url, {"action": "reject", "_selected_action": [provider.pk]})
+    empty = curator_client.post(url, {"action": "reject", "_selected_action": [provider.pk], "apply": "1", "reason": ""})
+
+    assert asked.status_code == 200
+    assert b"give a reason" in asked.content
+    assert empty.status_code == 200
+    assert b"This field is required" in empty.content
+    provider.refresh_from_db()
+    assert provider.status == "pending"
+    assert not ProviderEvent.objects.exists()
+
+    done = curator_client.post(url, {"action": "reject", "_selected_action": [provider.pk], "apply": "1", "reason": "Thin history."})
+
+    assert done.status_code == 302
+    provider.refresh_from_db()
+    assert provider.status == "rejected"
+    assert ProviderEvent.objects.get().reason == "Thin history."
+
+
+def test_an_illegal_action_in_admin_is_reported_and_changes_nothing(curator_client, owner):
+    provider = make_provider(owner, status=SignalProvider.Status.PENDING)
+
+    response = curator_client.post(
+        "/admin/marketplace/signalprovider/",
+        {"action": "suspend", "_selected_action": [provider.pk], "apply": "1", "reason": "Too risky."},
+        follow=True,
+    )
+
+    assert b"Cannot suspend a provider that is pending." in response.content
+    provider.refresh_from_db()
+    assert provider.status == "pending"
+
+
+def test_staff_without_the_curators_group_cannot_curate(client, owner):
+    staff_only = make_user("staffer", is_staff=True)
+    provider = make_provider(owner, status=SignalProvider.Status.PENDING)
+    client.force_login(staff_only)
+
+    response = client.post(
+        "/admin/marketplace/signalprovider/", {"action": "approve", "_selected_action": [provider.pk], "apply": "1", "reason": "x"}
+    )
+
+    assert response.status_code == 403
+    provider.refresh_from_db()
+    assert provider.status == "pending"
+
+
+def test_the_provider_page_shows_metrics_the_equity_curve_and_verification_findings(curator_client, owner):
+    provider = make_provider(owner)
+    strategy = make_strategy(owner)
+    minute = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    Candle.objects.create(
+        exchange_id="binance", symbol="BTC/USDT", timeframe="1m", open_time=minute,
+        open=Decimal("100"), high=Decimal("110"), low=Decimal("100"), close=Decimal("105"), volume=Decimal("1"),
+    )  # fmt: skip
+    make_trade(strategy, sequence=1, side="buy", amount="1", price="250", traded_at=minute + timedelta(seconds=3))
+    strategy_track_record_verify(strategy_id=strategy.pk, now=minute + timedelta(days=1), fetch_candles=False)
+    ProviderMetrics.objects.create(
+        provider=provider, window="30d", as_of=date(2026, 3, 9), computed_at=timezone.now(), total_return=0.1234,
+        sharpe_ratio=1.5, profit_factor_infinite=True, equity_series=[["2026-03-08", "100.00"], ["2026-03-09", "110.00"]],
+    )  # fmt: skip
+    ProviderMetrics.objects.create(
+        provider=provider, window="all", as_of=date(2026, 3, 9), computed_at=timezone.now(),
+        equity_series=[["2026-03-07", "90.00"], ["2026-03-08", "100.00"], ["2026-03-09", "110.00"]],
+    )  # fmt: skip
+
+    response = curator_client.get(f"/admin/marketplace/signalprovider/{provider.pk}/change/")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert '<tr class="metrics-30d">' in html and "12.34 %" in html and "1.50" in html and "no losing trade" in html
+    assert '<svg class="equity-curve"' in html and "<polyline" in html and "<script" not in html.split("equity-curve")[1].split("</svg>")[0]
+    assert 'class="finding-mismatch"' in html and "250" in html
+    assert TradeVerification.objects.get().status == "mismatch"
+
+
+def test_the_equity_svg_draws_one_point_per_day_and_escapes_its_labels():
+    svg = equity_curve_svg([["<b>2026-03-01</b>", "100"], ["2026-03-02", "90"], ["2026-03-03", "120"]])
+
+    points = svg.split('points="')[1].split('"')[0].split()
+    assert len(points) == 3
+    assert "<b>" not in svg and "&lt;b&gt;" in svg
+    # the highest equity is drawn at the top of the plot, the lowest at the bottom
+    assert float(points[2].split(",")[1]) < float(points[0].split(",")[1]) < float(points[1].split(",")[1])
+
+
+def test_notifications_are_listed_in_admin(curator_client, owner):
+    notification_send(user=owner, kind="payout", title="Your payout is on its way", email=False)
+
+    response = curator_client.get("/admin/marketplace/notification/?q=payout")
+
+    assert response.status_code == 200
+    assert b"Your payout is on its way" in response.content
