@@ -32,6 +32,7 @@ from copytrade.ingestion import (
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
 from copytrade.selectors import (
     TOP_SORTS,
+    TOP_WINDOWS,
     PositionMarker,
     copied_trade_list,
     copy_get,
@@ -75,28 +76,15 @@ def _unbounded_decimal(**kwargs) -> serializers.DecimalField:
 
 
 class MetricsMixin(serializers.Serializer):
-    """Performance metrics: read from attributes a metrics selector annotates; zero until
-    the metrics engine has computed them."""
+    """Audited performance metrics of the requested window, annotated by the selector
+    (marketplace.StrategyMetrics; definitions in marketplace/metrics.py). Null until the
+    daily metrics run has measured the strategy. total_return and win_rate are fractions,
+    max_drawdown a positive percent."""
 
-    total_return = serializers.SerializerMethodField()
-    sharpe = serializers.SerializerMethodField()
-    win_rate = serializers.SerializerMethodField()
-    max_drawdown = serializers.SerializerMethodField()
-
-    def _metric(self, strategy, name: str) -> str:
-        return str(getattr(strategy, name, None) or Decimal("0"))
-
-    def get_total_return(self, strategy) -> str:
-        return self._metric(strategy, "total_return")
-
-    def get_sharpe(self, strategy) -> str:
-        return self._metric(strategy, "sharpe")
-
-    def get_win_rate(self, strategy) -> str:
-        return self._metric(strategy, "win_rate")
-
-    def get_max_drawdown(self, strategy) -> str:
-        return self._metric(strategy, "max_drawdown")
+    total_return = serializers.FloatField(read_only=True, allow_null=True, default=None)
+    sharpe = serializers.FloatField(read_only=True, allow_null=True, default=None)
+    win_rate = serializers.FloatField(read_only=True, allow_null=True, default=None)
+    max_drawdown = serializers.FloatField(read_only=True, allow_null=True, default=None)
 
 
 class StrategyOutputSerializer(serializers.ModelSerializer):
@@ -493,6 +481,7 @@ class CopyTopApi(APIView):
         min_copiers = serializers.IntegerField(min_value=0, required=False)
         verified = serializers.BooleanField(required=False)
         sort = serializers.ChoiceField(choices=list(TOP_SORTS), default="copiers")
+        window = serializers.ChoiceField(choices=list(TOP_WINDOWS), default="30d")
         limit = serializers.IntegerField(min_value=0, required=False)
         offset = serializers.IntegerField(min_value=0, required=False)
 

@@ -2,6 +2,7 @@
 copied trades and the leaderboard."""
 
 import threading
+from datetime import date
 import uuid
 from decimal import Decimal
 
@@ -9,6 +10,7 @@ import pytest
 from django.db import connection
 from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
 from copytrade.services import copy_start, strategy_update
@@ -539,7 +541,7 @@ def test_copied_trades_lists_the_followers_own_with_status_and_reason(
 
 
 @pytest.mark.django_db
-def test_top_lists_public_running_strategies_with_metric_fields_at_zero(client_for, owner, stranger, simulated_binance):
+def test_top_lists_public_running_strategies_with_metric_fields_null_until_measured(client_for, owner, stranger, simulated_binance):
     best = signal_only_strategy(owner, name="Best", kind="ai")
     runner_up = signal_only_strategy(owner, name="Runner-up")
     signal_only_strategy(owner, name="Private", public=False)
@@ -552,7 +554,7 @@ def test_top_lists_public_running_strategies_with_metric_fields_at_zero(client_f
 
     assert [row["name"] for row in body["results"]] == ["Best", "Runner-up"]
     row = body["results"][0]
-    assert {row[name] for name in ("total_return", "sharpe", "win_rate", "max_drawdown")} == {"0"}
+    assert {row[name] for name in ("total_return", "sharpe", "win_rate", "max_drawdown")} == {None}
     assert (row["owner"], row["copiers_count"], row["verified_badge"], row["kind"]) == ("owner", 5, True, "ai")
 
 
@@ -592,7 +594,7 @@ def test_top_shows_at_most_50(client_for, owner, stranger, simulated_binance):
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "params",
-    [{"sort": "profit"}, {"kind": "robot"}, {"min_copiers": "-1"}, {"min_copiers": "x"}, {"verified": "perhaps"}, {"limit": "-1"}, {"offset": "x"}, {"colour": "red"}],
+    [{"sort": "profit"}, {"window": "1y"}, {"kind": "robot"}, {"min_copiers": "-1"}, {"min_copiers": "x"}, {"verified": "perhaps"}, {"limit": "-1"}, {"offset": "x"}, {"colour": "red"}],
 )
 def test_top_refuses_bad_filters_with_400(client_for, stranger, params):
     response = client_for(stranger).get(f"{BASE}/top", params)
@@ -621,3 +623,33 @@ def test_my_copies_takes_as_many_queries_for_three_copies_as_for_one(client_for,
         assert client.get(f"{BASE}/my-copies").json()["count"] == 3
 
     assert len(three.captured_queries) == len(one.captured_queries)
+
+
+@pytest.mark.django_db
+def test_top_shows_and_sorts_by_the_audited_metrics_of_the_window(client_for, owner, stranger, simulated_binance):
+    from marketplace.models import StrategyMetrics
+
+    steady, volatile, unmeasured = (signal_only_strategy(owner, name=name) for name in ("Steady", "Volatile", "Unmeasured"))
+    today = date(2026, 11, 1)
+    for strategy, window, total_return, sharpe, drawdown in [
+        (steady, "30d", 0.05, 2.1, 3.0),
+        (volatile, "30d", 0.20, 0.9, 25.0),
+        (steady, "7d", 0.50, 0.1, 1.0),
+    ]:
+        StrategyMetrics.objects.create(
+            strategy=strategy, window=window, as_of=today, computed_at=timezone.now(), total_return=total_return,
+            sharpe_ratio=sharpe, max_drawdown=drawdown, win_rate=0.5,
+        )
+    client = client_for(stranger)
+
+    def rows(**params):
+        response = client.get(f"{BASE}/top", params)
+        assert response.status_code == 200, response.json()
+        return [(row["name"], row["total_return"]) for row in response.json()["results"]]
+
+    assert rows(sort="total_return") == [("Volatile", 0.20), ("Steady", 0.05), ("Unmeasured", None)]
+    assert [name for name, _ in rows(sort="sharpe")] == ["Steady", "Volatile", "Unmeasured"]
+    assert [name for name, _ in rows(sort="max_drawdown")] == ["Steady", "Volatile", "Unmeasured"]
+    assert rows(sort="total_return", window="7d") == [("Steady", 0.50), ("Volatile", None), ("Unmeasured", None)]
+    assert client.get(f"/api/copy-trading/leader/{steady.pk}").json()["sharpe"] == 2.1
+    assert client.get(f"/api/copy-trading/leader/{unmeasured.pk}").json()["sharpe"] is None
