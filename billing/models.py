@@ -1,0 +1,219 @@
+"""Billing ledger: fee assessments (high-water mark), invoices and their lines, payouts.
+
+Every amount a person is charged or paid is a row here, explainable from the rows it
+came from: a payout from its invoice lines, a line from its assessment, an assessment
+from the copied trades it covers. Sums that must hold are database constraints.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from config.money import money_field
+
+PERCENT = {"max_digits": 5, "decimal_places": 2}
+
+
+class Program(models.TextChoices):
+    """Who earns from a strategy, and so how its fees are split (settings.BILLING_PAYOUT_SHARES)."""
+
+    AI = "ai"  # seed 000: AI strategies, leader 60 % / platform 40 %
+    MARKETPLACE = "marketplace"  # seed 001: signal providers, provider 80 % / platform 20 %
+
+
+class BillingAccount(models.Model):
+    """A user's identities at Stripe: the customer we charge, the Connect account we pay."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="billing_account")
+    stripe_customer_id = models.CharField(max_length=255, blank=True, default="")
+    # Set by staff once the payee finished Connect onboarding; empty means manual payouts.
+    stripe_connect_account_id = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(stripe_connect_account_id="") | Q(stripe_connect_account_id__startswith="acct_"),
+                name="billing_connect_account_id_shape",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"billing account of user {self.user_id}"
+
+
+class FeeAssessment(models.Model):
+    """What one copy owes for one calendar month (UTC): HWM performance fee + prorated subscription."""
+
+    relationship = models.ForeignKey("copytrade.CopyRelationship", on_delete=models.PROTECT, related_name="fee_assessments")
+    follower = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="fee_assessments")
+    strategy = models.ForeignKey("copytrade.Strategy", on_delete=models.PROTECT, related_name="fee_assessments")
+    payee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="earned_fee_assessments")
+    program = models.CharField(max_length=16, choices=Program.choices)
+    # First day of the month assessed.
+    period = models.DateField()
+    period_net_pnl = money_field()
+    cumulative_pnl = money_field()
+    hwm_before = money_field()
+    hwm_after = money_field()
+    rate_percent = models.DecimalField(**PERCENT)
+    performance_fee = money_field()
+    subscription_fee_monthly = money_field()
+    live_days = models.PositiveSmallIntegerField()
+    days_in_period = models.PositiveSmallIntegerField()
+    subscription_fee = money_field()
+    total = money_field()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["period", "relationship_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["relationship", "period"], name="fee_assessment_once_per_period"),
+            models.CheckConstraint(condition=Q(total=F("performance_fee") + F("subscription_fee")), name="fee_assessment_total_is_sum"),
+            models.CheckConstraint(condition=Q(performance_fee__gte=0) & Q(subscription_fee__gte=0), name="fee_assessment_fees_nonnegative"),
+            models.CheckConstraint(condition=Q(hwm_after__gte=F("hwm_before")), name="fee_assessment_hwm_never_falls"),
+            models.CheckConstraint(condition=Q(live_days__lte=F("days_in_period")), name="fee_assessment_live_days_in_period"),
+            models.CheckConstraint(condition=Q(program__in=["ai", "marketplace"]), name="fee_assessment_program_valid"),
+        ]
+        indexes = [models.Index(fields=["follower", "period"], name="fee_assessment_by_follower")]
+
+    def __str__(self) -> str:
+        return f"copy {self.relationship_id} {self.period:%Y-%m}: {self.total}"
+
+
+class AssessedTrade(models.Model):
+    """A copied trade counted by exactly one assessment: the same profit is never billed twice."""
+
+    assessment = models.ForeignKey(FeeAssessment, on_delete=models.PROTECT, related_name="assessed_trades")
+    copied_trade = models.OneToOneField("copytrade.CopiedTrade", on_delete=models.PROTECT, related_name="fee_assessment_link")
+    pnl_usd = money_field()
+    fee_allocated = money_field()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(fee_allocated__gte=0), name="assessed_trade_fee_nonnegative")]
+
+
+class Invoice(models.Model):
+    """One follower's bill for one month: a line per nonzero fee component."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"  # in our ledger, not (yet) finalized at Stripe
+        OPEN = "open"  # finalized at Stripe, awaiting payment
+        PAID = "paid"
+        VOID = "void"
+        UNCOLLECTIBLE = "uncollectible"
+
+    SETTLED = (Status.PAID, Status.VOID, Status.UNCOLLECTIBLE)
+
+    follower = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="invoices")
+    period = models.DateField()
+    currency = models.CharField(max_length=3)
+    total = money_field()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    stripe_invoice_id = models.CharField(max_length=255, blank=True, default="")
+    # The last failed attempt to send it to Stripe (a provider message, never a key).
+    send_error = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finalized_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    payment_failed_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-period", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["follower", "period"], name="invoice_once_per_follower_period"),
+            models.UniqueConstraint(fields=["stripe_invoice_id"], condition=~Q(stripe_invoice_id=""), name="invoice_stripe_id_unique"),
+            models.CheckConstraint(condition=Q(total__gte=0), name="invoice_total_nonnegative"),
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "open", "paid", "void", "uncollectible"]), name="invoice_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"invoice {self.id} user {self.follower_id} {self.period:%Y-%m} {self.total} {self.status}"
+
+
+class InvoiceLine(models.Model):
+    """One fee component of one assessment, with its split decided when it is billed."""
+
+    class Kind(models.TextChoices):
+        PERFORMANCE_FEE = "performance_fee"
+        SUBSCRIPTION = "subscription"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
+    assessment = models.ForeignKey(FeeAssessment, on_delete=models.PROTECT, related_name="invoice_lines")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    description = models.CharField(max_length=255)
+    amount = money_field()
+    payee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="earning_lines")
+    program = models.CharField(max_length=16, choices=Program.choices)
+    payee_amount = money_field()
+    platform_amount = money_field()
+    payout = models.ForeignKey("Payout", null=True, blank=True, on_delete=models.PROTECT, related_name="lines")
+
+    class Meta:
+        ordering = ["invoice_id", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["assessment", "kind"], name="invoice_line_once_per_component"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="invoice_line_amount_positive"),
+            models.CheckConstraint(condition=Q(amount=F("payee_amount") + F("platform_amount")), name="invoice_line_split_sums"),
+            models.CheckConstraint(condition=Q(payee_amount__gte=0) & Q(platform_amount__gte=0), name="invoice_line_shares_nonnegative"),
+        ]
+        indexes = [models.Index(fields=["payee", "payout"], name="invoice_line_by_payee")]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class Payout(models.Model):
+    """What one payee earned in one month, from the paid lines of their strategies' invoices."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # some of its invoices are still open
+        READY = "ready"  # every invoice settled; amounts final
+        AWAITING_MANUAL = "awaiting_manual"  # no Connect account: a curator pays and records the tx hash
+        PAID = "paid"
+        FAILED = "failed"
+        VOID = "void"  # nothing was collected
+
+    payee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payouts")
+    period = models.DateField()
+    currency = models.CharField(max_length=3)
+    gross = money_field(default=0)
+    payee_amount = money_field(default=0)
+    platform_amount = money_field(default=0)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    stripe_transfer_id = models.CharField(max_length=255, blank=True, default="")
+    tx_hash = models.CharField(max_length=200, blank=True, default="")
+    failure_reason = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-period", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["payee", "period"], name="payout_once_per_payee_period"),
+            models.CheckConstraint(condition=Q(gross=F("payee_amount") + F("platform_amount")), name="payout_split_sums"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "ready", "awaiting_manual", "paid", "failed", "void"]), name="payout_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"payout {self.id} user {self.payee_id} {self.period:%Y-%m} {self.payee_amount} {self.status}"
+
+
+class StripeEvent(models.Model):
+    """Every Stripe webhook event handled, so a redelivery changes nothing."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.type}"

@@ -16,6 +16,9 @@ urlpatterns = [
     path("api/exchange-accounts/", include("exchanges.urls")),
     path("webhook", WebhookApi.as_view(), name="webhook"),
     path("api/", include("copytrade.urls")),
+    # Payouts are billing's, under the marketplace prefix of seed 001.
+    path("api/marketplace/payouts/", include("billing.urls_payouts")),
     path("api/marketplace/", include("marketplace.urls")),
     path("api/notifications/", include("marketplace.urls_notifications")),
+    path("api/billing/", include("billing.urls")),
 ]

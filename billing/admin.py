@@ -1,0 +1,180 @@
+"""Admin for the billing ledger. Rows are written by the billing run only; staff look, and a
+curator records the transaction hash of a payout paid by hand. No key is ever shown."""
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
+
+from billing.models import AssessedTrade, BillingAccount, FeeAssessment, Invoice, InvoiceLine, Payout, StripeEvent
+from billing.services import TX_HASH, payout_record_manual
+from config.api import ApplicationError
+
+LEDGER_ONLY_NOTICE = (
+    "Stripe is not configured (STRIPE_API_KEY is not set): invoices stay in our ledger as drafts "
+    "and are not sent or collected. The daily run sends them once a key is set."
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+def _warn_if_ledger_only(request) -> None:
+    if not settings.STRIPE_API_KEY:
+        messages.warning(request, LEDGER_ONLY_NOTICE)
+
+
+class AssessedTradeInline(ReadOnlyInline):
+    model = AssessedTrade
+    fields = ["copied_trade", "pnl_usd", "fee_allocated"]
+    readonly_fields = fields
+
+
+@admin.register(FeeAssessment)
+class FeeAssessmentAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id", "period", "relationship", "follower", "strategy", "program", "period_net_pnl", "cumulative_pnl",
+        "hwm_before", "hwm_after", "rate_percent", "performance_fee", "subscription_fee", "total",
+    ]  # fmt: skip
+    list_filter = ["period", "program"]
+    search_fields = ["follower__username", "strategy__name"]
+    list_select_related = ["follower", "strategy", "relationship"]
+    inlines = [AssessedTradeInline]
+
+
+class InvoiceLineInline(ReadOnlyInline):
+    model = InvoiceLine
+    fields = ["kind", "description", "amount", "payee", "program", "payee_amount", "platform_amount", "payout"]
+    readonly_fields = fields
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ReadOnlyAdmin):
+    list_display = ["id", "period", "follower", "total", "currency", "status", "stripe", "paid_at"]
+    list_filter = ["period", "status"]
+    search_fields = ["follower__username", "follower__email", "stripe_invoice_id"]
+    list_select_related = ["follower"]
+    inlines = [InvoiceLineInline]
+
+    @admin.display(description="Stripe")
+    def stripe(self, invoice):
+        if invoice.stripe_invoice_id:
+            return invoice.stripe_invoice_id
+        if invoice.total == 0:
+            return "nothing due: not sent"
+        if invoice.send_error:
+            return f"not sent: {invoice.send_error}"
+        return "ledger only: not sent" if not settings.STRIPE_API_KEY else "not sent yet"
+
+    def changelist_view(self, request, extra_context=None):
+        _warn_if_ledger_only(request)
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        _warn_if_ledger_only(request)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+class PayoutForm(forms.ModelForm):
+    class Meta:
+        model = Payout
+        fields = ["tx_hash"]
+
+    def clean_tx_hash(self):
+        tx_hash = self.cleaned_data.get("tx_hash", "").strip()
+        if not TX_HASH.fullmatch(tx_hash):
+            raise forms.ValidationError("A transaction hash is 16 to 200 letters and digits.")
+        return tx_hash
+
+
+@admin.register(Payout)
+class PayoutAdmin(admin.ModelAdmin):
+    """A payout awaiting a manual payment takes the transaction hash; everything else is read-only."""
+
+    form = PayoutForm
+    list_display = ["id", "period", "payee", "gross", "payee_amount", "platform_amount", "status", "stripe_transfer_id", "tx_hash", "paid_at"]
+    list_filter = ["period", "status"]
+    search_fields = ["payee__username", "payee__email", "tx_hash", "stripe_transfer_id"]
+    list_select_related = ["payee"]
+    readonly_fields = [
+        "payee", "period", "currency", "gross", "payee_amount", "platform_amount", "status",
+        "stripe_transfer_id", "failure_reason", "ready_at", "paid_at", "invoice_lines",
+    ]  # fmt: skip
+
+    def get_fields(self, request, obj=None):
+        return [*self.readonly_fields, "tx_hash"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.status in (Payout.Status.AWAITING_MANUAL, Payout.Status.FAILED):
+            return self.readonly_fields
+        return [*self.readonly_fields, "tx_hash"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Invoice lines (payee share / platform share)")
+    def invoice_lines(self, payout):
+        # Listed, not an inline: the only thing a curator may change here is the tx hash.
+        lines = payout.lines.select_related("invoice").order_by("id")
+        return format_html_join(
+            mark_safe("<br>"),
+            "invoice {} ({}): {} — {} = {} / {}",
+            (
+                (line.invoice_id, line.invoice.status, line.description, line.amount, line.payee_amount, line.platform_amount)
+                for line in lines
+            ),
+        ) or "—"
+
+    def save_model(self, request, obj, form, change):
+        # The service checks the state and the hash and marks the payout paid; the form
+        # never saves the row itself.
+        try:
+            payout_record_manual(payout_id=obj.pk, tx_hash=form.cleaned_data.get("tx_hash", ""))
+        except ApplicationError as error:
+            messages.error(request, error.message)
+
+    def save_related(self, request, form, formsets, change):
+        pass
+
+
+@admin.register(BillingAccount)
+class BillingAccountAdmin(admin.ModelAdmin):
+    """The Stripe identities of a user: ids, not secrets. Staff set the Connect account after onboarding."""
+
+    list_display = ["user", "stripe_customer_id", "stripe_connect_account_id", "updated_at"]
+    search_fields = ["user__username", "user__email", "stripe_customer_id", "stripe_connect_account_id"]
+    readonly_fields = ["stripe_customer_id", "created_at", "updated_at"]
+    autocomplete_fields = ["user"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(ReadOnlyAdmin):
+    list_display = ["event_id", "type", "received_at"]
+    search_fields = ["event_id"]
+    list_filter = ["type"]

@@ -1,0 +1,189 @@
+"""REST for billing: the Stripe webhook, a follower's invoices, a leader's earnings, payouts."""
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny, IsAdminUser
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from billing.errors import WebhookSignatureError
+from billing.fees import period_parse
+from billing.models import Invoice, InvoiceLine, Payout
+from billing.selectors import earnings_summary, invoice_list, payout_calculate, signal_provider_get_for
+from billing.services import payout_prepare, stripe_event_handle
+from billing.stripe_gateway import verify_webhook
+from config.api import ApplicationError, Pagination
+from exchanges.apis import paginated_response
+
+MONEY = {"max_digits": 20, "decimal_places": 2}
+MAX_PERIOD_DAYS = 366
+
+
+class StripeWebhookApi(APIView):
+    """Stripe's events about our invoices. The Stripe-Signature header is the authentication."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "webhook"
+
+    class OutputSerializer(serializers.Serializer):
+        received = serializers.BooleanField()
+        duplicate = serializers.BooleanField()
+
+    @extend_schema(
+        operation_id="billing_stripe_webhook",
+        request=OpenApiTypes.OBJECT,
+        responses={200: OutputSerializer},
+        parameters=[OpenApiParameter("Stripe-Signature", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True)],
+        auth=[],
+        description="400 when the signature is missing, wrong or older than the replay window (300 s).",
+    )
+    def post(self, request):
+        if not settings.STRIPE_WEBHOOK_SECRET:
+            raise ApplicationError("Stripe webhooks are not configured on this server.")
+        try:
+            event = verify_webhook(
+                payload=request.body, sig_header=request.headers.get("Stripe-Signature"), secret=settings.STRIPE_WEBHOOK_SECRET
+            )
+        except WebhookSignatureError as error:
+            raise ApplicationError(f"Invalid Stripe webhook: {error}") from error
+        handled = stripe_event_handle(event=event)
+        return Response({"received": True, "duplicate": not handled})
+
+
+class InvoiceOutputSerializer(serializers.ModelSerializer):
+    class LineSerializer(serializers.ModelSerializer):
+        amount = serializers.DecimalField(**MONEY)
+        strategy_id = serializers.IntegerField(source="assessment.strategy_id")
+
+        class Meta:
+            model = InvoiceLine
+            fields = ["id", "kind", "description", "amount", "strategy_id"]
+
+    period = serializers.DateField(format="%Y-%m")
+    total = serializers.DecimalField(**MONEY)
+    lines = LineSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Invoice
+        fields = ["id", "period", "currency", "total", "status", "lines", "finalized_at", "paid_at", "payment_failed_at", "voided_at"]
+
+
+class InvoiceListApi(APIView):
+    pagination_class = Pagination
+
+    @extend_schema(operation_id="billing_invoices_list", responses=InvoiceOutputSerializer(many=True))
+    def get(self, request):
+        queryset = invoice_list(follower=request.user).prefetch_related("lines__assessment")
+        return paginated_response(request=request, view=self, queryset=queryset, serializer_class=InvoiceOutputSerializer)
+
+
+class EarningsApi(APIView):
+    class AmountsSerializer(serializers.Serializer):
+        gross = serializers.DecimalField(**MONEY, help_text="fees collected from followers (paid invoices)")
+        earned = serializers.DecimalField(**MONEY, help_text="your share of the collected fees")
+        paid_out = serializers.DecimalField(**MONEY, help_text="of which already paid to you")
+        pending_payout = serializers.DecimalField(**MONEY, help_text="earned, not yet paid to you")
+        awaiting_collection = serializers.DecimalField(**MONEY, help_text="your share of fees billed but not yet paid")
+
+    class MonthSerializer(AmountsSerializer):
+        period = serializers.CharField()
+
+    class FollowerSerializer(AmountsSerializer):
+        follower_id = serializers.IntegerField()
+        follower_username = serializers.CharField()
+
+    class OutputSerializer(serializers.Serializer):
+        all_time = serializers.DictField()
+        by_month = serializers.ListField()
+        by_follower = serializers.ListField()
+
+    @extend_schema(operation_id="billing_earnings", responses=OutputSerializer)
+    def get(self, request):
+        summary = earnings_summary(payee=request.user)
+        return Response(
+            {
+                "all_time": self.AmountsSerializer(summary["all_time"]).data,
+                "by_month": self.MonthSerializer(summary["by_month"], many=True).data,
+                "by_follower": self.FollowerSerializer(summary["by_follower"], many=True).data,
+            }
+        )
+
+
+class PayoutOutputSerializer(serializers.ModelSerializer):
+    period = serializers.DateField(format="%Y-%m")
+    gross = serializers.DecimalField(**MONEY)
+    payee_amount = serializers.DecimalField(**MONEY)
+    platform_amount = serializers.DecimalField(**MONEY)
+
+    class Meta:
+        model = Payout
+        fields = [
+            "id", "payee_id", "period", "currency", "gross", "payee_amount", "platform_amount", "status",
+            "tx_hash", "ready_at", "paid_at",
+        ]  # fmt: skip
+
+
+class PayoutCalculateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        signal_provider_id = serializers.IntegerField(min_value=1)
+        period_days = serializers.IntegerField(min_value=1, max_value=MAX_PERIOD_DAYS, default=30)
+
+    class OutputSerializer(serializers.Serializer):
+        signal_provider_id = serializers.IntegerField()
+        period_days = serializers.IntegerField()
+        window_start = serializers.DateTimeField()
+        window_end = serializers.DateTimeField()
+        payee_share = serializers.DecimalField(max_digits=5, decimal_places=4)
+        gross = serializers.DecimalField(**MONEY)
+        payee_amount = serializers.DecimalField(**MONEY)
+        platform_amount = serializers.DecimalField(**MONEY)
+        subscription_fees = serializers.DecimalField(**MONEY)
+        performance_fees = serializers.DecimalField(**MONEY)
+        awaiting_collection = serializers.DecimalField(**MONEY)
+        paid_invoices = serializers.IntegerField()
+
+    @extend_schema(
+        operation_id="marketplace_payouts_calculate",
+        parameters=[InputSerializer],
+        responses=OutputSerializer,
+        description="Preview of a provider's payout: fees collected over the last period_days, split. The provider or staff.",
+    )
+    def get(self, request):
+        serializer = self.InputSerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        provider = signal_provider_get_for(user=request.user, signal_provider_id=serializer.validated_data["signal_provider_id"])
+        preview = payout_calculate(provider=provider, period_days=serializer.validated_data["period_days"], now=timezone.now())
+        return Response(self.OutputSerializer(preview).data)
+
+
+class PayoutCreateApi(APIView):
+    permission_classes = [IsAdminUser]
+
+    class InputSerializer(serializers.Serializer):
+        signal_provider_id = serializers.IntegerField(min_value=1)
+        period = serializers.CharField(max_length=20, help_text="a past month, YYYY-MM")
+
+    @extend_schema(
+        operation_id="marketplace_payouts_create",
+        request=InputSerializer,
+        responses={201: PayoutOutputSerializer, 200: PayoutOutputSerializer},
+        description="Staff: the provider's payout for a billed month (201 new, 200 already there).",
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        period = period_parse(serializer.validated_data["period"], now=timezone.now())
+        provider = signal_provider_get_for(user=request.user, signal_provider_id=serializer.validated_data["signal_provider_id"])
+        existed = Payout.objects.filter(payee_id=provider.user_id, period=period).exists()
+        payout = payout_prepare(payee_id=provider.user_id, period=period)
+        if payout is None:
+            raise ApplicationError(
+                "Nothing was billed for this provider in that period.",
+                {"signal_provider_id": provider.id, "period": serializer.validated_data["period"]},
+            )
+        return Response(PayoutOutputSerializer(payout).data, status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED)

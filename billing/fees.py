@@ -1,0 +1,135 @@
+"""The fee arithmetic, pure: periods, the high-water mark, proration, allocation, splits.
+
+Amounts are quantized to cents only where a person is charged or paid (a fee, a split);
+P&L stays at storage precision.
+"""
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
+
+from django.conf import settings
+
+from config.api import ApplicationError
+from config.money import CENTS, ZERO, quantize_money, split, to_decimal
+
+HUNDRED = Decimal("100")
+_PERIOD = re.compile(r"(\d{4})-(\d{2})")
+
+
+# --- periods ---------------------------------------------------------------------------
+
+
+def period_start(value: date) -> date:
+    return value.replace(day=1)
+
+
+def period_bounds(period: date) -> tuple[datetime, datetime]:
+    """[start, end) of a calendar month, UTC."""
+    start = datetime(period.year, period.month, 1, tzinfo=UTC)
+    return start, datetime.combine(next_period(period), datetime.min.time(), tzinfo=UTC)
+
+
+def next_period(period: date) -> date:
+    return (period.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def previous_period(period: date) -> date:
+    return (period.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
+def days_in(period: date) -> int:
+    return calendar.monthrange(period.year, period.month)[1]
+
+
+def period_label(period: date) -> str:
+    return f"{period:%Y-%m}"
+
+
+def period_parse(value: str, *, now: datetime) -> date:
+    """A completed calendar month from "YYYY-MM"; anything else is a 400 with a clear message."""
+    match = _PERIOD.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000:
+        raise ApplicationError("Unknown period: expected a month as YYYY-MM, e.g. 2026-10.", {"period": value})
+    period = date(int(match.group(1)), int(match.group(2)), 1)
+    if period >= period_start(now.date()):
+        raise ApplicationError(
+            "That period has not ended yet: only a past calendar month (UTC) can be billed.", {"period": value}
+        )
+    return period
+
+
+# --- high-water mark -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PerformanceFee:
+    cumulative_pnl: Decimal
+    hwm_after: Decimal
+    fee: Decimal
+
+
+def performance_fee(*, rate_percent: Decimal, cumulative_pnl: Decimal, hwm_before: Decimal) -> PerformanceFee:
+    """rate × max(0, cumulative − HWM); the mark then rises to the cumulative P&L if it is higher.
+
+    A follower only ever pays on profit above the best they have already paid on.
+    """
+    above_mark = max(ZERO, cumulative_pnl - hwm_before)
+    return PerformanceFee(
+        cumulative_pnl=cumulative_pnl,
+        hwm_after=max(hwm_before, cumulative_pnl),
+        fee=quantize_money(above_mark * to_decimal(rate_percent) / HUNDRED),
+    )
+
+
+# --- subscription ----------------------------------------------------------------------
+
+
+def live_days(*, started_at: datetime, ended_at: datetime | None, period: date) -> int:
+    """UTC calendar days of the period on which the copy was live for any part of the day."""
+    start, end = period_bounds(period)
+    live_from = max(started_at, start)
+    live_until = min(ended_at, end) if ended_at is not None else end
+    if live_until <= live_from:
+        return 0
+    last_moment = live_until - timedelta(microseconds=1)
+    return (last_moment.date() - live_from.date()).days + 1
+
+
+def prorated_subscription(*, monthly_fee: Decimal, live_days: int, days_in_period: int) -> Decimal:
+    return quantize_money(to_decimal(monthly_fee) * live_days / days_in_period)
+
+
+# --- allocation and splits -------------------------------------------------------------
+
+
+def allocate(total: Decimal, weights: list[Decimal]) -> list[Decimal]:
+    """`total` (whole cents) over `weights` (≥ 0) in proportion, in cents, summing exactly to `total`.
+
+    Largest remainder: every share is first rounded down, then the cents left over go to
+    the largest remainders (ties to the earliest), so no share is ever off by more than a cent.
+    """
+    total = quantize_money(total)
+    weight_sum = sum(weights, ZERO)
+    if total == ZERO:
+        return [ZERO for _ in weights]
+    if weight_sum <= ZERO or any(weight < ZERO for weight in weights):
+        raise ValueError("A nonzero amount needs nonnegative weights with a positive sum")
+    exact = [total * weight / weight_sum for weight in weights]
+    shares = [share.quantize(CENTS, rounding=ROUND_DOWN) for share in exact]
+    left_over = int((total - sum(shares, ZERO)) / CENTS)
+    by_remainder = sorted(range(len(weights)), key=lambda index: (-(exact[index] - shares[index]), index))
+    for index in by_remainder[:left_over]:
+        shares[index] += CENTS
+    return shares
+
+
+def payee_share_rate(program: str) -> Decimal:
+    return to_decimal(settings.BILLING_PAYOUT_SHARES[program]["payee"])
+
+
+def split_fee(amount: Decimal, *, program: str) -> tuple[Decimal, Decimal]:
+    """(payee share, platform share): the payee share is computed, the platform keeps the rest."""
+    return split(amount, payee_share_rate(program))

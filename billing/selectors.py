@@ -1,0 +1,136 @@
+"""Reads for billing: what to bill, who earns, invoices, earnings, payout previews."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import Case, DecimalField, Exists, F, OuterRef, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import Coalesce
+
+from billing.fees import payee_share_rate, period_bounds
+from billing.models import Invoice, InvoiceLine, Payout, Program
+from config.api import NotFoundError
+from config.money import ZERO
+from copytrade.models import CopiedTrade, CopyRelationship, Strategy
+from marketplace.models import SignalProvider
+
+
+@dataclass(frozen=True)
+class FeeTerms:
+    program: str
+    rate_percent: Decimal
+    subscription_fee_monthly: Decimal
+
+
+def fee_terms(*, strategy: Strategy) -> FeeTerms:
+    """AI strategies: the strategy's override %, no subscription. Otherwise the owner's provider terms."""
+    if strategy.kind == Strategy.Kind.AI:
+        return FeeTerms(program=Program.AI, rate_percent=strategy.copy_override_percent, subscription_fee_monthly=ZERO)
+    provider = SignalProvider.objects.filter(user_id=strategy.owner_id).first()
+    if provider is None:
+        # A manual strategy whose owner never became a provider charges nothing.
+        return FeeTerms(program=Program.MARKETPLACE, rate_percent=ZERO, subscription_fee_monthly=ZERO)
+    return FeeTerms(
+        program=Program.MARKETPLACE,
+        rate_percent=provider.performance_fee_percent,
+        subscription_fee_monthly=provider.subscription_fee_monthly,
+    )
+
+
+def relationship_ids_billable(*, period: date) -> list[int]:
+    """Copies live at some time in the period, and any copy with P&L not yet assessed up to its end."""
+    start, end = period_bounds(period)
+    unassessed_trades = CopiedTrade.objects.filter(
+        relationship=OuterRef("pk"), finished_at__lt=end, fee_assessment_link__isnull=True
+    )
+    return list(
+        CopyRelationship.objects.filter(
+            (Q(started_at__lt=end) & (Q(ended_at__isnull=True) | Q(ended_at__gt=start))) | Exists(unassessed_trades)
+        )
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
+def invoice_list(*, follower) -> QuerySet[Invoice]:
+    return Invoice.objects.filter(follower=follower).prefetch_related("lines").order_by("-period", "-id")
+
+
+def _money_sum(condition: Q | None = None, field: str = "payee_amount") -> Coalesce:
+    amount = F(field) if condition is None else Case(When(condition, then=F(field)), default=Value(ZERO))
+    return Coalesce(Sum(amount, output_field=DecimalField()), Value(ZERO), output_field=DecimalField())
+
+
+_COLLECTED = Q(invoice__status=Invoice.Status.PAID)
+_PAID_OUT = _COLLECTED & Q(payout__status=Payout.Status.PAID)
+_AWAITING_COLLECTION = Q(invoice__status__in=[Invoice.Status.DRAFT, Invoice.Status.OPEN])
+
+
+def _earnings_columns() -> dict:
+    return {
+        "gross": _money_sum(_COLLECTED, field="amount"),
+        "earned": _money_sum(_COLLECTED),
+        "paid_out": _money_sum(_PAID_OUT),
+        "awaiting_collection": _money_sum(_AWAITING_COLLECTION),
+    }
+
+
+def _with_pending(row: dict) -> dict:
+    # Collected from the follower but not yet paid out to the payee.
+    return {**row, "pending_payout": row["earned"] - row["paid_out"]}
+
+
+def earnings_summary(*, payee) -> dict:
+    """Seed 000 §3.2: a leader's fee earnings by month, by follower and all-time, pending vs paid.
+
+    `earned` counts paid invoices only; `awaiting_collection` is billed but not yet paid.
+    """
+    lines = InvoiceLine.objects.filter(payee=payee)
+    by_month = lines.values(period=F("invoice__period")).annotate(**_earnings_columns()).order_by("-period")
+    by_follower = (
+        lines.values(follower_id=F("invoice__follower_id"), follower_username=F("invoice__follower__username"))
+        .annotate(**_earnings_columns())
+        .order_by("-earned", "follower_id")
+    )
+    return {
+        "all_time": _with_pending(lines.aggregate(**_earnings_columns())),
+        "by_month": [_with_pending({**row, "period": f"{row['period']:%Y-%m}"}) for row in by_month],
+        "by_follower": [_with_pending(row) for row in by_follower],
+    }
+
+
+def signal_provider_get_for(*, user, signal_provider_id: int) -> SignalProvider:
+    """The provider, to itself or to staff; anyone else is told it does not exist."""
+    provider = SignalProvider.objects.filter(id=signal_provider_id).select_related("user").first()
+    if provider is None or not (user.is_staff or provider.user_id == user.id):
+        raise NotFoundError("No such signal provider.", {"signal_provider_id": signal_provider_id})
+    return provider
+
+
+def payout_calculate(*, provider: SignalProvider, period_days: int, now: datetime) -> dict:
+    """Preview of a provider's payout over the last `period_days`: fees collected in the window, split.
+
+    Collected = lines on invoices paid inside the window; lines billed but not yet paid are
+    shown apart, as they are not earned until paid.
+    """
+    window_start = now - timedelta(days=period_days)
+    lines = InvoiceLine.objects.filter(payee_id=provider.user_id)
+    collected = lines.filter(invoice__status=Invoice.Status.PAID, invoice__paid_at__gte=window_start, invoice__paid_at__lt=now)
+    totals = collected.aggregate(
+        gross=_money_sum(field="amount"),
+        payee_amount=_money_sum(),
+        platform_amount=_money_sum(field="platform_amount"),
+        subscription_fees=_money_sum(Q(kind=InvoiceLine.Kind.SUBSCRIPTION), field="amount"),
+        performance_fees=_money_sum(Q(kind=InvoiceLine.Kind.PERFORMANCE_FEE), field="amount"),
+    )
+    awaiting = lines.filter(_AWAITING_COLLECTION).aggregate(amount=_money_sum(field="amount"))["amount"]
+    return {
+        "signal_provider_id": provider.id,
+        "period_days": period_days,
+        "window_start": window_start,
+        "window_end": now,
+        "payee_share": payee_share_rate(Program.MARKETPLACE),
+        **totals,
+        "awaiting_collection": awaiting,
+        "paid_invoices": collected.values("invoice_id").distinct().count(),
+    }

@@ -1,0 +1,249 @@
+"""REST for billing (invoices, earnings, payout preview and creation), the run_billing command, admin pages."""
+
+from datetime import timedelta
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.utils import timezone
+
+from billing.models import FeeAssessment, Invoice, Payout
+from billing.services import billing_period_run, payout_record_manual, payouts_run, stripe_event_handle
+from billing.stripe_standin import build_event
+from copytrade.models import Strategy
+from tests.billing.factories import add_trade, at, make_copy, make_provider, make_strategy, make_user, month
+from tests.fixtures.stripe import STANDIN_API_KEY
+
+OCTOBER = month(2026, 10)
+
+
+@pytest.fixture(autouse=True)
+def _ledger_only(settings):
+    settings.STRIPE_API_KEY = ""
+
+
+def _pay(invoice: Invoice) -> None:
+    stripe_event_handle(
+        event=build_event(event_type="invoice.paid", obj={"id": f"in_{invoice.id}", "object": "invoice", "metadata": {"invoice_id": str(invoice.id)}})
+    )
+
+
+@pytest.fixture
+def provider_user(db):
+    user = make_user("provider")
+    make_provider(user, subscription="49.00", performance_percent="20")
+    return user
+
+
+@pytest.fixture
+def billed_october(provider_user, follower):
+    """The follower copies the provider (paid) and the stranger copies it too (unpaid)."""
+    strategy = make_strategy(provider_user, kind=Strategy.Kind.MANUAL)
+    for user, pnl in ((follower, "500"), (make_user("second"), "100")):
+        relationship = make_copy(user, strategy, started_at=at(2026, 9, 1))
+        add_trade(relationship, pnl=pnl, finished_at=at(2026, 10, 12))
+    billing_period_run(period=OCTOBER)
+    _pay(Invoice.objects.get(follower=follower, period=OCTOBER))
+    return strategy
+
+
+# --- invoices ----------------------------------------------------------------------------
+
+
+def test_a_follower_lists_only_their_own_invoices_with_their_lines(client_for, follower, billed_october):
+    response = client_for(follower).get("/api/billing/invoices/")
+
+    assert response.status_code == 200
+    (invoice,) = response.json()["results"]
+    assert (invoice["period"], invoice["total"], invoice["status"]) == ("2026-10", "149.00", "paid")
+    assert sorted((line["kind"], line["amount"]) for line in invoice["lines"]) == [
+        ("performance_fee", "100.00"), ("subscription", "49.00"),
+    ]  # fmt: skip
+    assert "payee_amount" not in invoice["lines"][0]
+
+
+def test_a_stranger_sees_no_invoices_and_anonymous_users_are_refused(client_for, stranger, api_client, billed_october):
+    assert client_for(stranger).get("/api/billing/invoices/").json()["results"] == []
+    assert api_client.get("/api/billing/invoices/").status_code == 401
+
+
+# --- earnings ----------------------------------------------------------------------------
+
+
+def test_a_leader_sees_earnings_by_month_by_follower_and_all_time_pending_vs_paid(client_for, provider_user, follower, billed_october):
+    response = client_for(provider_user).get("/api/billing/earnings")
+
+    assert response.status_code == 200
+    body = response.json()
+    # The follower paid 149.00 (80 % = 119.20); the second follower's 69.00 is billed, unpaid.
+    assert body["all_time"] == {
+        "gross": "149.00", "earned": "119.20", "paid_out": "0.00", "pending_payout": "119.20", "awaiting_collection": "55.20",
+    }  # fmt: skip
+    assert [(row["period"], row["earned"]) for row in body["by_month"]] == [("2026-10", "119.20")]
+    assert [(row["follower_username"], row["earned"], row["awaiting_collection"]) for row in body["by_follower"]] == [
+        ("follower", "119.20", "0.00"), ("second", "0.00", "55.20"),
+    ]  # fmt: skip
+
+    # once the payout is made, the earnings move from pending to paid
+    _pay(Invoice.objects.get(follower__username="second", period=OCTOBER))
+    payouts_run()
+    payout = Payout.objects.get(payee=provider_user, period=OCTOBER)
+    payout_record_manual(payout_id=payout.id, tx_hash="a" * 64)
+
+    after = client_for(provider_user).get("/api/billing/earnings").json()["all_time"]
+    assert (after["earned"], after["paid_out"], after["pending_payout"]) == ("174.40", "174.40", "0.00")
+
+
+# --- payouts -----------------------------------------------------------------------------
+
+
+def _calculate(client, provider_user, **params):
+    provider_id = provider_user.signal_provider.id
+    return client.get("/api/marketplace/payouts/calculate", {"signal_provider_id": provider_id, **params})
+
+
+def test_a_provider_previews_the_80_20_split_of_the_fees_collected_in_the_window(client_for, provider_user, billed_october):
+    response = _calculate(client_for(provider_user), provider_user, period_days=30)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["gross"], body["payee_amount"], body["platform_amount"]) == ("149.00", "119.20", "29.80")
+    assert (body["subscription_fees"], body["performance_fees"], body["awaiting_collection"]) == ("49.00", "100.00", "69.00")
+    assert (body["payee_share"], body["paid_invoices"]) == ("0.8000", 1)
+
+
+def test_only_the_provider_or_staff_may_preview_its_payout(client_for, provider_user, stranger, staff, billed_october):
+    assert _calculate(client_for(staff), provider_user).status_code == 200
+    assert _calculate(client_for(stranger), provider_user).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"period_days": -30}, {"period_days": 0}, {"period_days": "thirty"}, {"period_days": 10_000}, {"signal_provider_id": "x"}],
+)
+def test_a_bad_preview_request_is_a_400(client_for, provider_user, params):
+    response = client_for(provider_user).get(
+        "/api/marketplace/payouts/calculate", {"signal_provider_id": provider_user.signal_provider.id, **params}
+    )
+
+    assert response.status_code == 400
+    assert set(response.json()) == {"message", "extra"}
+
+
+def test_staff_create_a_providers_payout_for_a_billed_month_once(client_for, staff, provider_user, billed_october):
+    payload = {"signal_provider_id": provider_user.signal_provider.id, "period": "2026-10"}
+
+    first = client_for(staff).post("/api/marketplace/payouts/create", payload, format="json")
+    second = client_for(staff).post("/api/marketplace/payouts/create", payload, format="json")
+
+    assert (first.status_code, second.status_code) == (200, 200)  # the monthly run already made it
+    assert first.json()["id"] == second.json()["id"]
+    assert (first.json()["status"], first.json()["gross"]) == ("pending", "149.00")
+    assert Payout.objects.filter(payee=provider_user).count() == 1
+
+
+def test_creating_a_payout_is_for_staff_only(client_for, provider_user, billed_october):
+    payload = {"signal_provider_id": provider_user.signal_provider.id, "period": "2026-10"}
+
+    response = client_for(provider_user).post("/api/marketplace/payouts/create", payload, format="json")
+
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("period", "message"),
+    [("2026-13", "Unknown period"), ("last month", "Unknown period"), (f"{timezone.now():%Y-%m}", "not ended"), ("2099-01", "not ended")],
+)
+def test_creating_a_payout_for_an_unknown_or_future_period_is_a_400_and_creates_nothing(client_for, staff, provider_user, period, message):
+    response = client_for(staff).post(
+        "/api/marketplace/payouts/create", {"signal_provider_id": provider_user.signal_provider.id, "period": period}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert message in response.json()["message"]
+    assert Payout.objects.count() == 0
+
+
+def test_creating_a_payout_for_a_month_with_nothing_billed_is_a_400(client_for, staff, provider_user):
+    response = client_for(staff).post(
+        "/api/marketplace/payouts/create", {"signal_provider_id": provider_user.signal_provider.id, "period": "2026-01"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert Payout.objects.count() == 0
+
+
+# --- the run_billing command -------------------------------------------------------------
+
+
+def test_run_billing_bills_a_month_and_prints_a_summary_table(provider_user, follower):
+    strategy = make_strategy(provider_user, kind=Strategy.Kind.MANUAL)
+    add_trade(make_copy(follower, strategy, started_at=at(2026, 9, 1)), pnl="500", finished_at=at(2026, 10, 12))
+    out = StringIO()
+
+    call_command("run_billing", "--period", "2026-10", stdout=out, stderr=StringIO())
+
+    table = out.getvalue()
+    assert "copies assessed" in table and "149.00" in table
+    assert "not configured: invoices stay in our ledger" in table
+    assert Invoice.objects.get(follower=follower, period=OCTOBER).total == Decimal("149.00")
+
+
+def test_a_dry_run_reports_the_same_figures_and_stores_nothing(provider_user, follower, stripe_standin):
+    strategy = make_strategy(provider_user, kind=Strategy.Kind.MANUAL)
+    add_trade(make_copy(follower, strategy, started_at=at(2026, 9, 1)), pnl="500", finished_at=at(2026, 10, 12))
+    out = StringIO()
+
+    call_command("run_billing", "--period", "2026-10", "--dry-run", stdout=out, stderr=StringIO())
+
+    assert "dry run" in out.getvalue() and "149.00" in out.getvalue()
+    assert (FeeAssessment.objects.count(), Invoice.objects.count(), Payout.objects.count()) == (0, 0, 0)
+    assert stripe_standin.request_log() == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("period", ["2026-13", "soon", f"{timezone.now():%Y-%m}", f"{timezone.now() + timedelta(days=40):%Y-%m}"])
+def test_run_billing_refuses_an_unknown_or_future_period(period):
+    with pytest.raises(CommandError):
+        call_command("run_billing", "--period", period, stdout=StringIO(), stderr=StringIO())
+
+    assert Invoice.objects.count() == 0
+
+
+# --- admin -------------------------------------------------------------------------------
+
+
+def test_admin_pages_show_the_ledger_say_when_stripe_is_off_and_never_show_a_key(settings, staff, billed_october):
+    settings.STRIPE_API_KEY = ""
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_never_rendered"
+    staff.is_superuser = True
+    staff.save()
+    browser = Client()
+    browser.force_login(staff)
+    invoice = Invoice.objects.filter(status=Invoice.Status.DRAFT).first()
+
+    pages = {
+        url: browser.get(url)
+        for url in (
+            "/admin/billing/feeassessment/",
+            f"/admin/billing/feeassessment/{FeeAssessment.objects.first().id}/change/",
+            "/admin/billing/invoice/",
+            f"/admin/billing/invoice/{invoice.id}/change/",
+            "/admin/billing/payout/",
+            f"/admin/billing/payout/{Payout.objects.first().id}/change/",
+            "/admin/billing/billingaccount/",
+        )
+    }
+
+    for url, response in pages.items():
+        assert response.status_code == 200, url
+        assert b"whsec_never_rendered" not in response.content
+    assert b"STRIPE_API_KEY is not set" in pages["/admin/billing/invoice/"].content
+    assert b"ledger only: not sent" in pages["/admin/billing/invoice/"].content
+
+    settings.STRIPE_API_KEY = STANDIN_API_KEY
+    with_key = browser.get("/admin/billing/invoice/")
+    assert STANDIN_API_KEY.encode() not in with_key.content
+    assert b"STRIPE_API_KEY is not set" not in with_key.content
