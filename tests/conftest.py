@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-pytest_plugins = ["tests.fixtures.stripe", "tests.fixtures.simulator"]
+pytest_plugins = ["tests.fixtures.stripe", "tests.fixtures.simulator", "tests.fixtures.worker"]
 
 
 @pytest.fixture(autouse=True)

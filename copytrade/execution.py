@@ -1,0 +1,602 @@
+"""Fan-out and per-follower execution of leader trades (ARCHITECTURE.md data flow 3-5).
+
+Exactly once, per (leader trade, relationship):
+- the fan-out inserts one copied trade per eligible relationship under the unique
+  (relationship, leader_trade) constraint (insert-or-ignore), so a re-run adds nothing;
+- an execution claims its row with a compare-and-set on `attempts` (the fencing token) and
+  takes a lease; every later write of that run is conditional on the same token, so a run
+  whose lease was taken over can neither send an order nor record a fill;
+- `submitted_at` is written (fenced) *before* the order is sent with its deterministic
+  client order id. A run that finds it set looks the order up by client order id first and
+  records what the exchange has; only when the exchange has no such order and the order can
+  no longer arrive (`COPYTRADE_ORDER_SETTLE_SECONDS`, longer than the signed request's
+  recvWindow) is it placed again, with the same client order id and amount;
+- a transient error means nothing happened at the exchange (exchanges.errors), so
+  `submitted_at` is cleared and the run retried.
+
+Per-relationship order: a copied trade runs only when the relationship's copied trades of
+lower sequence are terminal, and the fan-out of a leader trade waits for the fan-out of the
+strategy's previous leader trade, so a lower sequence always exists before a higher one runs.
+
+Every copied trade ends filled, partially_filled, skipped(reason) or failed(reason); the
+reason column holds a short code, the log line and any notification the words:
+skipped: below_exchange_minimum, no_position (sizing); copy_paused, copy_stopped,
+strategy_not_accepting_entries, slippage_exceeded, insufficient_margin (risk). failed:
+account_invalid, invalid_credentials, not_filled, exchange_unavailable (out of retries,
+nothing sent), or the exchange error's own reason (insufficient_funds, order_rejected...).
+A filled row may carry clamped_to_max_order_notional or rounded_up_to_minimum.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, Max, OuterRef, Q
+from django.utils import timezone
+
+from config.money import ZERO
+from copytrade import risk, sizing
+from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
+from copytrade.positions import (
+    Fill,
+    position_apply_fill,
+    relationship_apply_pnl,
+    stop_loss_hit,
+    to_money,
+    unrealised_pnl,
+)
+from exchanges.errors import (
+    BelowExchangeMinimumError,
+    DuplicateClientOrderIdError,
+    InsufficientFundsError,
+    InvalidCredentialsError,
+    OrderNotFoundError,
+    PermanentExchangeError,
+    RateLimitedError,
+    TransientExchangeError,
+    UnknownOutcomeError,
+)
+from exchanges.gateways import gateway_for_account
+from exchanges.gateways.base import MarketRules, OrderResult
+from exchanges.models import ExchangeAccount
+from exchanges.ratelimit import acquire_order_slot
+from marketplace.models import Notification
+from marketplace.notifications import notification_send
+
+logger = logging.getLogger(__name__)
+
+ACCOUNT_INVALID = "account_invalid"
+INVALID_CREDENTIALS = "invalid_credentials"
+NOT_FILLED = "not_filled"
+EXCHANGE_UNAVAILABLE = "exchange_unavailable"
+CREDENTIALS_PAUSE_REASON = "the exchange rejected the account's API key"
+PLATFORM_CLOSE_PREFIX = {CopiedTrade.Kind.STOP_LOSS: "sl", CopiedTrade.Kind.CLOSE_ON_STOP: "cs"}
+OPEN = (CopiedTrade.Status.PENDING, CopiedTrade.Status.EXECUTING)
+# An order that is still working (rare for market orders) is looked at again this soon.
+WORKING_ORDER_RECHECK_SECONDS = 1.0
+FAN_OUT_BATCH = 1000
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+# --- client order ids ------------------------------------------------------------------
+
+
+def _base36(number: int) -> str:
+    digits = ""
+    while True:
+        number, remainder = divmod(number, 36)
+        digits = _BASE36[remainder] + digits
+        if number == 0:
+            return digits
+
+
+def copied_trade_client_order_id(*, leader_trade_id: int, relationship_id: int) -> str:
+    """Deterministic per (leader trade, relationship); at most 29 characters for 64-bit ids
+    (Binance allows 36 of `[.A-Z:/a-z0-9_-]`)."""
+    return f"ct{_base36(leader_trade_id)}-{_base36(relationship_id)}"
+
+
+def platform_close_client_order_id(*, kind: str, relationship_id: int, sequence: int) -> str:
+    return f"{PLATFORM_CLOSE_PREFIX[kind]}{_base36(relationship_id)}-{_base36(sequence)}"
+
+
+# --- fan-out ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FanOutOutcome:
+    copied_trade_ids: list[int]
+    retry_in: float | None = None  # the strategy's previous fan-out is not done yet
+
+
+def leader_trade_fan_out(*, leader_trade_id: int) -> FanOutOutcome:
+    """One copied trade per eligible relationship, then one execution task per pending row.
+
+    Entries go to active copies; reductions and closes to active and paused copies that hold
+    the symbol or have a copied trade in it still in flight (exits are never blocked). A
+    copy started after the leader trade was recorded does not mirror it.
+    """
+    leader_trade = LeaderTrade.objects.select_related("strategy").filter(id=leader_trade_id).first()
+    if leader_trade is None or leader_trade.fanout_done_at is not None:
+        return FanOutOutcome(copied_trade_ids=[])
+    previous = (
+        LeaderTrade.objects.filter(strategy_id=leader_trade.strategy_id, sequence__lt=leader_trade.sequence)
+        .order_by("-sequence")
+        .values("fanout_done_at")
+        .first()
+    )
+    if previous is not None and previous["fanout_done_at"] is None:
+        return FanOutOutcome(copied_trade_ids=[], retry_in=settings.COPYTRADE_ORDERING_RETRY_SECONDS)
+
+    now = timezone.now()
+    eligible = list(_eligible_relationships(leader_trade).values_list("id", "follower_id"))
+    pending = []
+    # In batches, each enqueued as soon as it is inserted: the first followers' orders go
+    # out while the rest are still being written.
+    for start in range(0, len(eligible), FAN_OUT_BATCH):
+        batch = eligible[start : start + FAN_OUT_BATCH]
+        # Insert-or-ignore: a re-run (redelivery, sweeper) finds its rows already there.
+        CopiedTrade.objects.bulk_create([_mirror_row(leader_trade, *pair, now=now) for pair in batch], ignore_conflicts=True)
+        batch_pending = list(
+            CopiedTrade.objects.filter(
+                leader_trade=leader_trade, relationship_id__in=[relationship_id for relationship_id, _ in batch], status=CopiedTrade.Status.PENDING
+            )
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        _enqueue(batch_pending)
+        pending.extend(batch_pending)
+    # Only now: the next leader trade's fan-out waits for this mark, so its rows can never
+    # exist before this trade's rows do.
+    LeaderTrade.objects.filter(pk=leader_trade.pk).update(fanout_done_at=timezone.now())
+    logger.info("leader trade %s fanned out to %s copies (%s rows pending)", leader_trade.pk, len(eligible), len(pending))
+    return FanOutOutcome(copied_trade_ids=pending)
+
+
+def _mirror_row(leader_trade: LeaderTrade, relationship_id: int, follower_id: int, *, now) -> CopiedTrade:
+    return CopiedTrade(
+        relationship_id=relationship_id,
+        leader_trade_id=leader_trade.pk,
+        kind=CopiedTrade.Kind.MIRROR,
+        sequence=leader_trade.sequence,
+        follower_id=follower_id,
+        leader_user_id=leader_trade.strategy.owner_id,
+        strategy_id=leader_trade.strategy_id,
+        symbol=leader_trade.symbol,
+        side=leader_trade.side,
+        effect=leader_trade.effect,
+        leader_size_usd=leader_trade.notional,
+        client_order_id=copied_trade_client_order_id(leader_trade_id=leader_trade.pk, relationship_id=relationship_id),
+        enqueued_at=now,
+    )
+
+
+def _eligible_relationships(leader_trade: LeaderTrade):
+    copies = CopyRelationship.objects.filter(strategy_id=leader_trade.strategy_id, started_at__lte=leader_trade.recorded_at)
+    if sizing.is_entry(leader_trade.effect):
+        return copies.filter(status=CopyRelationship.Status.ACTIVE)
+    holds = FollowerPosition.objects.filter(relationship=OuterRef("pk"), symbol=leader_trade.symbol).exclude(quantity=0)
+    in_flight = CopiedTrade.objects.filter(relationship=OuterRef("pk"), symbol=leader_trade.symbol, status__in=OPEN)
+    return copies.filter(status__in=CopyRelationship.LIVE_STATUSES).filter(Exists(holds) | Exists(in_flight))
+
+
+def _enqueue(copied_trade_ids: list[int]) -> None:
+    from copytrade.tasks import enqueue_copied_trades
+
+    enqueue_copied_trades(copied_trade_ids)
+
+
+# --- platform closes (stop-loss, stop with close_positions) ----------------------------
+
+
+@transaction.atomic
+def copy_close_positions(*, relationship_id: int, kind: str) -> list[int]:
+    """Close everything a copy holds at market: one copied trade per symbol (kind stop_loss
+    or close_on_stop), sized when it runs (exactly what is held then), enqueued on commit.
+
+    Symbols with a copied trade still in flight are included: that trade runs first (lower
+    sequence) and may leave a position. Sequence numbers are reserved on the strategy's
+    counter, so no later leader trade can take the same number for this copy.
+    """
+    if kind not in PLATFORM_CLOSE_PREFIX:
+        raise ValueError(f"kind must be one of {sorted(PLATFORM_CLOSE_PREFIX)}")
+    relationship = CopyRelationship.objects.get(pk=relationship_id)
+    sides = {
+        symbol: ("sell" if quantity > 0 else "buy")
+        for symbol, quantity in FollowerPosition.objects.filter(relationship_id=relationship_id)
+        .exclude(quantity=0)
+        .values_list("symbol", "quantity")
+    }
+    for symbol in CopiedTrade.objects.filter(relationship_id=relationship_id, status__in=OPEN).values_list("symbol", flat=True):
+        sides.setdefault(symbol, "sell")
+    if not sides:
+        return []
+    strategy = Strategy.objects.select_for_update().only("id", "owner_id", "last_sequence").get(pk=relationship.strategy_id)
+    latest = CopiedTrade.objects.filter(relationship_id=relationship_id).aggregate(latest=Max("sequence"))["latest"] or 0
+    first = max(strategy.last_sequence, latest) + 1
+    Strategy.objects.filter(pk=strategy.pk).update(last_sequence=first + len(sides) - 1)
+    now = timezone.now()
+    rows = [
+        CopiedTrade(
+            relationship_id=relationship_id,
+            kind=kind,
+            sequence=sequence,
+            follower_id=relationship.follower_id,
+            leader_user_id=strategy.owner_id,
+            strategy_id=strategy.pk,
+            symbol=symbol,
+            side=side,
+            effect=LeaderTrade.Effect.CLOSE,
+            client_order_id=platform_close_client_order_id(kind=kind, relationship_id=relationship_id, sequence=sequence),
+            enqueued_at=now,
+        )
+        for sequence, (symbol, side) in enumerate(sorted(sides.items()), start=first)
+    ]
+    CopiedTrade.objects.bulk_create(rows)
+    ids = [row.pk for row in rows]
+    transaction.on_commit(lambda: _enqueue(ids))
+    logger.info("copy %s: %s close(s) at market (%s)", relationship_id, len(ids), kind)
+    return ids
+
+
+# --- execution -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExecutionOutcome:
+    status: str  # the copied trade's status after this run ("" when the row is gone)
+    retry_in: float | None = None  # run again in this many seconds
+    reason: str = ""
+    waiting_for: str = ""  # why it runs again: for the log
+
+
+def copied_trade_execute(*, copied_trade_id: int) -> ExecutionOutcome:
+    """Run one copied trade as far as it can go now. Safe to call any number of times."""
+    trade = _load(copied_trade_id)
+    if trade is None:
+        return ExecutionOutcome(status="")
+    if trade.status in CopiedTrade.TERMINAL:
+        return ExecutionOutcome(status=trade.status, reason=trade.reason)
+    if CopiedTrade.objects.filter(relationship_id=trade.relationship_id, sequence__lt=trade.sequence, status__in=OPEN).exists():
+        return ExecutionOutcome(
+            status=trade.status, retry_in=settings.COPYTRADE_ORDERING_RETRY_SECONDS, waiting_for="an earlier copied trade of this copy"
+        )
+    token = _claim(trade)
+    if token is None:  # another run holds a live lease; it finishes the row
+        return ExecutionOutcome(status=trade.status)
+    trade = _load(copied_trade_id)  # after the claim: what an earlier run wrote is visible now
+    try:
+        return _run(trade, token=token)
+    except Exception:
+        # Whatever went wrong, the next run (a retry, the sweeper) may claim it at once.
+        _release(trade, token=token)
+        raise
+
+
+def _load(copied_trade_id: int) -> CopiedTrade | None:
+    return (
+        CopiedTrade.objects.select_related("relationship__exchange_account", "relationship__follower", "strategy", "leader_trade")
+        .filter(id=copied_trade_id)
+        .first()
+    )
+
+
+def _claim(trade: CopiedTrade) -> int | None:
+    """Compare-and-set on `attempts`: pending, or executing with an expired (or no) lease."""
+    now = timezone.now()
+    token = trade.attempts + 1
+    claimable = Q(status=CopiedTrade.Status.PENDING) | Q(
+        Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now), status=CopiedTrade.Status.EXECUTING
+    )
+    changed = CopiedTrade.objects.filter(claimable, pk=trade.pk, attempts=trade.attempts).update(
+        status=CopiedTrade.Status.EXECUTING,
+        attempts=token,
+        lease_expires_at=now + timedelta(seconds=settings.COPYTRADE_EXECUTION_LEASE_SECONDS),
+    )
+    return token if changed == 1 else None
+
+
+def _fenced(trade: CopiedTrade, token: int):
+    return CopiedTrade.objects.filter(pk=trade.pk, attempts=token, status=CopiedTrade.Status.EXECUTING)
+
+
+def _release(trade: CopiedTrade, *, token: int) -> None:
+    _fenced(trade, token).update(lease_expires_at=timezone.now())
+
+
+def _wait(trade: CopiedTrade, *, token: int, seconds: float, why: str) -> ExecutionOutcome:
+    _release(trade, token=token)
+    return ExecutionOutcome(status=CopiedTrade.Status.EXECUTING, retry_in=max(float(seconds), 0.05), waiting_for=why)
+
+
+def _run(trade: CopiedTrade, *, token: int) -> ExecutionOutcome:
+    relationship = trade.relationship
+    account = relationship.exchange_account
+    if account.status != ExchangeAccount.Status.ACTIVE:
+        return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=ACCOUNT_INVALID,
+                       message=f"Exchange account '{account.label}' is {account.status}: {account.status_reason}")  # fmt: skip
+    try:
+        gateway = gateway_for_account(account)
+        market = gateway.market(trade.symbol)
+        if trade.submitted_at is not None:
+            return _reconcile(trade, token=token, gateway=gateway, market=market)
+        price = gateway.ticker_price(market.symbol)
+        size, note = _size(trade, gateway=gateway, market=market, price=price)
+    except (sizing.SizingSkip, risk.RiskSkip) as skip:
+        return _finish(trade, token=token, status=CopiedTrade.Status.SKIPPED, reason=skip.reason, message=skip.message)
+    except RateLimitedError as exc:
+        return _wait(trade, token=token, seconds=exc.retry_after or 1.0, why="the exchange's rate limit")
+    except PermanentExchangeError as exc:  # a refused read (bad key, unknown symbol): nothing was sent
+        return _refused(trade, token=token, error=exc)
+    wait = acquire_order_slot(exchange_id=account.exchange_id, account_id=account.pk)
+    if wait > 0:
+        return _wait(trade, token=token, seconds=wait, why="a rate-limit token")
+    changed = _fenced(trade, token).update(
+        submitted_at=timezone.now(),
+        side=size.side,
+        requested_amount=size.amount,
+        follower_size_usd=to_money(size.notional),
+        reason=note,
+    )
+    if not changed:
+        return ExecutionOutcome(status=CopiedTrade.Status.EXECUTING)  # the lease was taken over
+    trade.side, trade.requested_amount, trade.reason = size.side, size.amount, note
+    return _place(trade, token=token, gateway=gateway, market=market)
+
+
+def _size(trade: CopiedTrade, *, gateway, market: MarketRules, price: Decimal) -> tuple[sizing.OrderSize, str]:
+    """(order size, note for the reason column). Raises SizingSkip / RiskSkip."""
+    relationship = trade.relationship
+    if trade.kind == CopiedTrade.Kind.MIRROR and sizing.is_entry(trade.effect):
+        leader_trade = trade.leader_trade
+        risk.check_entry_allowed(relationship=relationship, strategy=trade.strategy)
+        risk.check_slippage(leader_price=leader_trade.price, current_price=price, max_slippage_percent=relationship.max_slippage_percent)
+        notional = sizing.relationship_entry_notional(relationship=relationship, leader_trade=leader_trade)
+        notional, clamped = risk.clamp_to_max_order_notional(notional=notional, max_order_notional=relationship.max_order_notional)
+        size = sizing.entry_size(
+            side=trade.side, notional=notional, price=price, market=market, round_up_to_minimum=relationship.round_up_to_minimum
+        )
+        balance = gateway.balance().get(market.quote)
+        risk.check_margin(needed=size.notional, available=balance.free if balance else ZERO, quote=market.quote)
+        note = risk.CLAMPED_TO_MAX_ORDER_NOTIONAL if clamped else (sizing.ROUNDED_UP_TO_MINIMUM if size.rounded_up else "")
+        return size, note
+    if trade.kind == CopiedTrade.Kind.MIRROR and relationship.status == CopyRelationship.Status.STOPPED:
+        raise risk.RiskSkip(risk.COPY_STOPPED, "The copy is stopped; its positions are the follower's to manage.")
+    position = FollowerPosition.objects.filter(relationship_id=relationship.pk, symbol=trade.symbol).first()
+    held = position.quantity if position else ZERO
+    fraction = trade.leader_trade.reduce_fraction if trade.effect == LeaderTrade.Effect.REDUCE else Decimal(1)
+    size = sizing.exit_size(held=held, fraction=fraction, price=price, market=market)
+    if trade.kind == CopiedTrade.Kind.MIRROR and size.side != trade.side:
+        raise sizing.SizingSkip(sizing.NO_POSITION, f"The copy holds no position on the side the leader {trade.effect}s.")
+    return size, ""
+
+
+def _place(trade: CopiedTrade, *, token: int, gateway, market: MarketRules) -> ExecutionOutcome:
+    """Send the order (no transaction is open here) and record what the exchange answers."""
+    try:
+        result = gateway.create_order(
+            symbol=market.symbol,
+            side=trade.side,
+            amount=trade.requested_amount,
+            client_order_id=trade.client_order_id,
+            reduce_only=market.type != "spot" and not sizing.is_entry(trade.effect),
+        )
+    except (UnknownOutcomeError, DuplicateClientOrderIdError) as exc:
+        logger.warning("copied trade %s: %s; looking the order up by client order id", trade.pk, exc.reason)
+        return _reconcile(trade, token=token, gateway=gateway, market=market)
+    except TransientExchangeError as exc:
+        # Nothing happened at the exchange: the next run places the order afresh.
+        _fenced(trade, token).update(submitted_at=None)
+        if isinstance(exc, RateLimitedError):
+            return _wait(trade, token=token, seconds=exc.retry_after or 1.0, why="the exchange's rate limit")
+        raise
+    except PermanentExchangeError as exc:
+        return _refused(trade, token=token, error=exc)
+    return _record(trade, token=token, result=result, market=market)
+
+
+def _reconcile(trade: CopiedTrade, *, token: int, gateway, market: MarketRules) -> ExecutionOutcome:
+    """An order may have been sent: take the exchange's word for it before anything else."""
+    try:
+        result = gateway.fetch_order_by_client_id(symbol=market.symbol, client_order_id=trade.client_order_id)
+    except RateLimitedError as exc:
+        return _wait(trade, token=token, seconds=exc.retry_after or 1.0, why="the exchange's rate limit")
+    except OrderNotFoundError:
+        submitted = CopiedTrade.objects.filter(pk=trade.pk).values_list("submitted_at", flat=True).first() or timezone.now()
+        unsettled = settings.COPYTRADE_ORDER_SETTLE_SECONDS - (timezone.now() - submitted).total_seconds()
+        if unsettled > 0:
+            return _wait(trade, token=token, seconds=unsettled, why="an order that may still arrive")
+        # The order never reached the exchange and no longer can: place it again, same id.
+        wait = acquire_order_slot(exchange_id=trade.relationship.exchange_account.exchange_id, account_id=trade.relationship.exchange_account_id)
+        if wait > 0:
+            return _wait(trade, token=token, seconds=wait, why="a rate-limit token")
+        if not _fenced(trade, token).update(submitted_at=timezone.now()):
+            return ExecutionOutcome(status=CopiedTrade.Status.EXECUTING)
+        logger.info("copied trade %s: order %s never reached the exchange; placing it again", trade.pk, trade.client_order_id)
+        return _place(trade, token=token, gateway=gateway, market=market)
+    except PermanentExchangeError as exc:
+        return _refused(trade, token=token, error=exc)
+    return _record(trade, token=token, result=result, market=market)
+
+
+def _refused(trade: CopiedTrade, *, token: int, error: PermanentExchangeError) -> ExecutionOutcome:
+    entry = trade.kind == CopiedTrade.Kind.MIRROR and sizing.is_entry(trade.effect)
+    if isinstance(error, BelowExchangeMinimumError):  # our own rules, before anything was sent
+        return _finish(trade, token=token, status=CopiedTrade.Status.SKIPPED, reason=sizing.BELOW_EXCHANGE_MINIMUM, message=error.message)
+    if isinstance(error, InsufficientFundsError) and entry:
+        return _finish(trade, token=token, status=CopiedTrade.Status.SKIPPED, reason=risk.INSUFFICIENT_MARGIN, message=error.message)
+    if isinstance(error, InvalidCredentialsError):
+        exchange_account_invalidate(account_id=trade.relationship.exchange_account_id)
+        return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=INVALID_CREDENTIALS, message=error.message)
+    return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=error.reason, message=error.message, notify=True)
+
+
+def _finish(trade: CopiedTrade, *, token: int, status: str, reason: str, message: str, notify: bool = False) -> ExecutionOutcome:
+    now = timezone.now()
+    with transaction.atomic():
+        changed = _fenced(trade, token).update(status=status, reason=reason[:255], finished_at=now, lease_expires_at=None)
+        if changed and notify:
+            _notify_failed(trade, reason=reason, message=message)
+    if changed:
+        logger.info("copied trade %s %s: %s (%s)", trade.pk, status, reason, message)
+    return ExecutionOutcome(status=status if changed else CopiedTrade.Status.EXECUTING, reason=reason)
+
+
+def _notify_failed(trade: CopiedTrade, *, reason: str, message: str) -> None:
+    notification_send(
+        user=trade.relationship.follower,
+        kind=Notification.Kind.COPIED_TRADE_FAILED,
+        title=f"A copied {trade.side} of {trade.symbol} failed ({reason})",
+        body=f"Copying strategy '{trade.strategy.name}': {message}",
+    )
+
+
+def _fee_in_quote(result: OrderResult, *, market: MarketRules, price: Decimal) -> Decimal:
+    if result.fee_currency == market.quote:
+        return result.fee
+    if result.fee_currency == market.base:
+        return result.fee * price
+    # Paid in a third currency (BNB discounts): pricing it needs another lookup; left out.
+    return ZERO
+
+
+def _record(trade: CopiedTrade, *, token: int, result: OrderResult, market: MarketRules) -> ExecutionOutcome:
+    """The fill → copied trade, position, realised P&L, equity, drawdown (one transaction)."""
+    if result.status == "open" and result.filled < result.amount:
+        return _wait(trade, token=token, seconds=WORKING_ORDER_RECHECK_SECONDS, why="a working order")
+    if result.filled <= 0:
+        return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=NOT_FILLED,
+                       message=f"The exchange ended the order ({result.status}) without a fill.", notify=True)  # fmt: skip
+    price = result.average_price or result.cost / result.filled
+    fee = _fee_in_quote(result, market=market, price=price)
+    # A buy whose fee is taken in the base currency leaves that much less in the account.
+    received = result.filled - result.fee if result.side == "buy" and result.fee_currency == market.base else result.filled
+    now = timezone.now()
+    with transaction.atomic():
+        row = CopiedTrade.objects.select_for_update().filter(pk=trade.pk).first()
+        if row is None or row.status != CopiedTrade.Status.EXECUTING or row.attempts != token:
+            return ExecutionOutcome(status=row.status if row else "")  # another run recorded it
+        relationship = CopyRelationship.objects.select_for_update().get(pk=row.relationship_id)
+        position, _ = FollowerPosition.objects.select_for_update().get_or_create(relationship=relationship, symbol=row.symbol)
+        fill = Fill(side=result.side or row.side, amount=received, price=price, fee_quote=fee, contract_size=market.contract_size)
+        pnl = to_money(position_apply_fill(position, fill=fill) - fee)
+        position.realized_pnl = to_money(position.realized_pnl + pnl)
+        position.save()
+        relationship_apply_pnl(relationship, pnl=pnl, unrealised=unrealised_pnl(position, price=price, contract_size=market.contract_size))
+        relationship.save(update_fields=["realized_pnl", "copy_equity", "peak_equity", "current_drawdown_percent", "updated_at"])
+
+        partial = row.requested_amount is not None and result.filled < row.requested_amount
+        row.status = CopiedTrade.Status.PARTIALLY_FILLED if partial else CopiedTrade.Status.FILLED
+        if partial:
+            row.reason = f"filled {result.filled} of {row.requested_amount}"
+        row.filled_amount = result.filled
+        row.average_price = to_money(price)
+        row.fee = to_money(fee)
+        row.pnl_usd = pnl
+        row.follower_size_usd = to_money(result.cost or result.filled * price * market.contract_size)
+        row.exchange_order_id = result.exchange_order_id
+        row.acknowledged_at = now
+        row.finished_at = now
+        row.lease_expires_at = None
+        row.save(update_fields=[
+            "status", "reason", "filled_amount", "average_price", "fee", "pnl_usd", "follower_size_usd",
+            "exchange_order_id", "acknowledged_at", "finished_at", "lease_expires_at",
+        ])  # fmt: skip
+        if relationship.status == CopyRelationship.Status.ACTIVE and stop_loss_hit(relationship):
+            _stop_loss(relationship)
+    logger.info("copied trade %s %s %s %s at %s (pnl %s)", row.pk, row.status, row.side, result.filled, price, pnl)
+    return ExecutionOutcome(status=row.status, reason=row.reason)
+
+
+def _stop_loss(relationship: CopyRelationship) -> None:
+    """Called with the relationship locked: pause it, close what it holds, tell the follower."""
+    reason = f"copy stop-loss: drawdown {relationship.current_drawdown_percent}% reached the {relationship.max_drawdown_stop}% limit"
+    relationship.status = CopyRelationship.Status.PAUSED
+    relationship.pause_reason = reason
+    relationship.save(update_fields=["status", "pause_reason", "updated_at"])
+    closes = copy_close_positions(relationship_id=relationship.pk, kind=CopiedTrade.Kind.STOP_LOSS)
+    notification_send(
+        user=relationship.follower,
+        kind=Notification.Kind.COPY_STOP_LOSS,
+        title="Copy stop-loss: your copy was paused and its positions closed",
+        body=f"{reason[0].upper()}{reason[1:]}. {len(closes)} position(s) are being closed at market. "
+        "Resume the copy to copy new entries again.",
+    )
+    logger.warning("copy %s paused by stop-loss (%s)", relationship.pk, reason)
+
+
+# --- credentials, giving up, sweeping --------------------------------------------------
+
+
+@transaction.atomic
+def exchange_account_invalidate(*, account_id: int) -> None:
+    """The exchange refused the account's key: mark it invalid, pause its active copies (their
+    exits still run, and fail visibly until the follower reconnects), tell the follower once."""
+    account = ExchangeAccount.objects.select_for_update(of=("self",)).select_related("owner").filter(id=account_id).first()
+    if account is None or account.status != ExchangeAccount.Status.ACTIVE:
+        return
+    account.status = ExchangeAccount.Status.INVALID
+    account.status_reason = "The exchange rejected the API key; reconnect the account with a valid key."
+    account.save(update_fields=["status", "status_reason", "updated_at"])
+    paused = CopyRelationship.objects.filter(exchange_account_id=account_id, status=CopyRelationship.Status.ACTIVE).update(
+        status=CopyRelationship.Status.PAUSED, pause_reason=CREDENTIALS_PAUSE_REASON
+    )
+    notification_send(
+        user=account.owner,
+        kind=Notification.Kind.ACCOUNT_INVALID,
+        title=f"Exchange account '{account.label}' needs new API keys",
+        body=f"{account.exchange_id} rejected the API key of '{account.label}'. {paused} copy(ies) on it were paused. "
+        "Reconnect the account, then resume them.",
+    )
+    logger.warning("exchange account %s: credentials rejected; %s copies paused", account_id, paused)
+
+
+def copied_trade_give_up(*, copied_trade_id: int, reason: str = EXCHANGE_UNAVAILABLE) -> bool:
+    """The retry budget ran out on errors that mean nothing was sent: fail the row visibly.
+    A row whose order may have been sent is left for the sweeper to reconcile instead."""
+    with transaction.atomic():
+        changed = CopiedTrade.objects.filter(id=copied_trade_id, status__in=OPEN, submitted_at__isnull=True).update(
+            status=CopiedTrade.Status.FAILED, reason=reason, finished_at=timezone.now(), lease_expires_at=None
+        )
+        if changed:
+            trade = _load(copied_trade_id)
+            _notify_failed(trade, reason=reason, message="The exchange did not answer after several attempts; no order was placed.")
+    return bool(changed)
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    copied_trade_ids: list[int]
+    leader_trade_ids: list[int]
+
+
+def copied_trades_sweep(*, stuck_after: timedelta | None = None) -> SweepOutcome:
+    """Re-enqueue what a lost message or a crashed worker left behind: pending copied trades
+    enqueued more than `stuck_after` ago, executing ones whose lease expired that long ago,
+    and leader trades whose fan-out never finished. Re-running any of them is safe (insert-or-
+    ignore, the claim, the client order id lookup)."""
+    stuck_after = stuck_after if stuck_after is not None else timedelta(seconds=settings.COPYTRADE_STUCK_AFTER_SECONDS)
+    now = timezone.now()
+    cutoff = now - stuck_after
+    stuck = Q(status=CopiedTrade.Status.PENDING) & (Q(enqueued_at__lt=cutoff) | Q(enqueued_at__isnull=True, recorded_at__lt=cutoff))
+    stuck |= Q(status=CopiedTrade.Status.EXECUTING) & (Q(lease_expires_at__lt=cutoff) | Q(lease_expires_at__isnull=True))
+    copied_trade_ids = list(
+        CopiedTrade.objects.filter(stuck).order_by("relationship_id", "sequence").values_list("id", flat=True)[: settings.COPYTRADE_SWEEP_BATCH]
+    )
+    leader_trade_ids = list(
+        LeaderTrade.objects.filter(fanout_done_at__isnull=True, recorded_at__lt=cutoff).order_by("strategy_id", "sequence").values_list("id", flat=True)
+    )
+    if copied_trade_ids:
+        CopiedTrade.objects.filter(id__in=copied_trade_ids).update(enqueued_at=now)
+        _enqueue(copied_trade_ids)
+    if leader_trade_ids:
+        from copytrade.tasks import fan_out_leader_trade
+
+        for leader_trade_id in leader_trade_ids:
+            fan_out_leader_trade.delay(leader_trade_id)
+    if copied_trade_ids or leader_trade_ids:
+        logger.warning("sweeper re-enqueued %s copied trade(s) and %s fan-out(s)", len(copied_trade_ids), len(leader_trade_ids))
+    return SweepOutcome(copied_trade_ids=copied_trade_ids, leader_trade_ids=leader_trade_ids)

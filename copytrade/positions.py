@@ -1,0 +1,83 @@
+"""A copy's positions, realised P&L, equity and drawdown, moved by one fill at a time.
+
+Definitions (billing and the API rely on them):
+- `CopiedTrade.pnl_usd` = the realised P&L of that fill (quote currency: (exit price −
+  average entry) × amount closed × direction × contract size) minus that fill's fee in the
+  quote currency. An entry's pnl_usd is therefore minus its fee. The sum of a copy's
+  pnl_usd over a period is its realised net P&L for the period.
+- `FollowerPosition.realized_pnl` and `CopyRelationship.realized_pnl` are sums of pnl_usd.
+- Copy equity = copy capital + realised net P&L + unrealised P&L of the symbol just traded,
+  marked at that fill's price (other symbols are carried at their average entry until they
+  trade). Peak equity only rises; drawdown % = (peak − equity) / peak × 100.
+"""
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from django.conf import settings
+
+from config.money import ZERO, to_decimal
+from copytrade.models import CopyRelationship, FollowerPosition
+
+HUNDRED = Decimal("100")
+_MONEY_STEP = Decimal(1).scaleb(-settings.MONEY_DECIMAL_PLACES)
+_PERCENT_STEP = Decimal("0.0001")
+
+
+def to_money(value: Decimal) -> Decimal:
+    """A money column's precision (8 places, half even, as leader trades are recorded)."""
+    return to_decimal(value).quantize(_MONEY_STEP, rounding=ROUND_HALF_EVEN)
+
+
+@dataclass(frozen=True)
+class Fill:
+    side: str  # buy | sell
+    amount: Decimal  # what the position gains or loses (base units / contracts)
+    price: Decimal
+    fee_quote: Decimal
+    contract_size: Decimal = Decimal(1)
+
+
+def position_apply_fill(position: FollowerPosition, *, fill: Fill) -> Decimal:
+    """Move the signed position by one fill (not saved); returns the fill's gross realised P&L.
+
+    Same direction (or from flat): the average entry is the size-weighted mean. Opposite
+    direction: the closed part realises P&L at the average entry; beyond flat the rest opens
+    a new position at the fill price.
+    """
+    held = position.quantity
+    direction = 1 if fill.side == "buy" else -1
+    realised = ZERO
+    if held == 0 or (held > 0) == (direction > 0):
+        position.average_entry = to_money((abs(held) * position.average_entry + fill.amount * fill.price) / (abs(held) + fill.amount))
+    else:
+        closed = min(fill.amount, abs(held))
+        realised = (fill.price - position.average_entry) * closed * (1 if held > 0 else -1) * fill.contract_size
+        if fill.amount > abs(held):
+            position.average_entry = fill.price
+        elif fill.amount == abs(held):
+            position.average_entry = ZERO
+    position.quantity = held + direction * fill.amount
+    return realised
+
+
+def unrealised_pnl(position: FollowerPosition, *, price: Decimal, contract_size: Decimal = Decimal(1)) -> Decimal:
+    if position.quantity == 0:
+        return ZERO
+    return (price - position.average_entry) * position.quantity * contract_size
+
+
+def relationship_apply_pnl(relationship: CopyRelationship, *, pnl: Decimal, unrealised: Decimal) -> None:
+    """Add a fill's net P&L to the copy and re-mark its equity, peak and drawdown (not saved)."""
+    relationship.realized_pnl = to_money(relationship.realized_pnl + pnl)
+    relationship.copy_equity = to_money(relationship.copy_capital + relationship.realized_pnl + unrealised)
+    relationship.peak_equity = max(relationship.peak_equity, relationship.copy_equity)
+    if relationship.peak_equity > 0:
+        drawdown = (relationship.peak_equity - relationship.copy_equity) / relationship.peak_equity * HUNDRED
+        relationship.current_drawdown_percent = max(ZERO, drawdown).quantize(_PERCENT_STEP, rounding=ROUND_HALF_EVEN)
+    else:
+        relationship.current_drawdown_percent = ZERO
+
+
+def stop_loss_hit(relationship: CopyRelationship) -> bool:
+    return relationship.current_drawdown_percent >= relationship.max_drawdown_stop

@@ -1,0 +1,66 @@
+"""Entry guards (ARCHITECTURE.md "Risk controls"). Exits never come through here: a paused
+copy, a price that moved or an empty wallet never stops a reduction or a close.
+
+Each guard raises `RiskSkip(reason)`; the copied trade is then skipped with that reason.
+Max order notional clamps rather than skips: a follower who caps an order still wants the
+trade, only smaller (the copied trade's reason then says it was clamped).
+"""
+
+from decimal import Decimal
+
+from config.money import ZERO
+from copytrade.models import CopyRelationship, Strategy
+
+HUNDRED = Decimal("100")
+
+COPY_PAUSED = "copy_paused"
+COPY_STOPPED = "copy_stopped"
+STRATEGY_NOT_ACCEPTING = "strategy_not_accepting_entries"
+SLIPPAGE_EXCEEDED = "slippage_exceeded"
+INSUFFICIENT_MARGIN = "insufficient_margin"
+CLAMPED_TO_MAX_ORDER_NOTIONAL = "clamped_to_max_order_notional"
+
+
+class RiskSkip(Exception):
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def check_entry_allowed(*, relationship: CopyRelationship, strategy: Strategy) -> None:
+    """Only an active copy of a strategy that accepts copies takes new entries."""
+    if relationship.status == CopyRelationship.Status.PAUSED:
+        raise RiskSkip(COPY_PAUSED, f"The copy is paused ({relationship.pause_reason or 'no reason given'}); entries are not copied.")
+    if relationship.status == CopyRelationship.Status.STOPPED:
+        raise RiskSkip(COPY_STOPPED, "The copy is stopped.")
+    if not strategy.accepting_copies:
+        raise RiskSkip(STRATEGY_NOT_ACCEPTING, f"Strategy '{strategy.name}' is not accepting new entries right now.")
+
+
+def price_deviation_percent(*, leader_price: Decimal, current_price: Decimal) -> Decimal:
+    return abs(current_price - leader_price) / leader_price * HUNDRED
+
+
+def check_slippage(*, leader_price: Decimal, current_price: Decimal, max_slippage_percent: Decimal) -> None:
+    """The follower's price may not be further from the leader's fill than the copy allows."""
+    deviation = price_deviation_percent(leader_price=leader_price, current_price=current_price)
+    if deviation > max_slippage_percent:
+        raise RiskSkip(
+            SLIPPAGE_EXCEEDED,
+            f"The price is {deviation:.4f}% away from the leader's fill at {leader_price} "
+            f"(now {current_price}); this copy allows {max_slippage_percent}%.",
+        )
+
+
+def clamp_to_max_order_notional(*, notional: Decimal, max_order_notional: Decimal | None) -> tuple[Decimal, bool]:
+    """(notional, whether it was clamped)."""
+    if max_order_notional is not None and notional > max_order_notional:
+        return max_order_notional, True
+    return notional, False
+
+
+def check_margin(*, needed: Decimal, available: Decimal, quote: str) -> None:
+    """The account must have the order's notional free in the quote currency."""
+    if available < needed or available <= ZERO:
+        raise RiskSkip(INSUFFICIENT_MARGIN, f"The order needs {needed:.2f} {quote}; the account has {available:.2f} {quote} free.")

@@ -1,0 +1,119 @@
+"""How big a follower's order is (ARCHITECTURE.md "Sizing"). Pure functions: no I/O.
+
+Entries (open / increase) are sized by the relationship's mode:
+- proportional: leader notional × copy capital / leader equity, where copy capital is the
+  capital set at start plus the copy's realised net P&L since (it "moves with the copy's
+  P&L"; unrealised P&L is left out so a size does not swing with the last tick);
+- multiplier: leader notional × multiplier;
+- fixed: the same notional for every entry.
+The notional becomes an amount at the follower's current price, truncated to the market's
+step. Under the market minimum (amount or cost) the entry is skipped with reason
+`below_exchange_minimum`, unless the follower opted in to rounding up to the minimum.
+
+Exits mirror the leader's fraction of what the follower holds (a close sells exactly what
+is held): never a recomputed size, never more than held, never rounded up.
+"""
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal
+
+from config.money import ZERO, to_decimal
+from copytrade.models import CopyRelationship, LeaderTrade
+from exchanges.errors import BelowExchangeMinimumError
+from exchanges.gateways.base import MarketRules
+from exchanges.rules import apply_order_rules, clamp_to_max_amount
+
+BELOW_EXCHANGE_MINIMUM = "below_exchange_minimum"
+NO_POSITION = "no_position"
+ROUNDED_UP_TO_MINIMUM = "rounded_up_to_minimum"
+ENTRY_EFFECTS = (LeaderTrade.Effect.OPEN, LeaderTrade.Effect.INCREASE)
+
+
+class SizingSkip(Exception):
+    """The order cannot be sized: the copied trade is skipped with `reason`."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class OrderSize:
+    side: str
+    amount: Decimal  # base units (contracts on swaps), on the market's step
+    notional: Decimal  # amount × price × contract size, in quote
+    rounded_up: bool = False
+
+
+def is_entry(effect: str) -> bool:
+    return effect in ENTRY_EFFECTS
+
+
+def entry_notional(
+    *,
+    sizing_mode: str,
+    leader_notional: Decimal,
+    leader_equity: Decimal,
+    copy_capital: Decimal,
+    multiplier: Decimal | None = None,
+    fixed_notional: Decimal | None = None,
+) -> Decimal:
+    """The follower's notional for one leader entry, before precision and risk limits."""
+    if sizing_mode == CopyRelationship.SizingMode.PROPORTIONAL:
+        if leader_equity <= 0 or copy_capital <= 0:
+            return ZERO
+        return leader_notional * copy_capital / leader_equity
+    if sizing_mode == CopyRelationship.SizingMode.MULTIPLIER:
+        return leader_notional * to_decimal(multiplier)
+    if sizing_mode == CopyRelationship.SizingMode.FIXED:
+        return to_decimal(fixed_notional)
+    raise ValueError(f"Unknown sizing mode {sizing_mode!r}")
+
+
+def relationship_entry_notional(*, relationship: CopyRelationship, leader_trade: LeaderTrade) -> Decimal:
+    return entry_notional(
+        sizing_mode=relationship.sizing_mode,
+        leader_notional=leader_trade.notional,
+        leader_equity=leader_trade.leader_equity,
+        copy_capital=relationship.copy_capital + relationship.realized_pnl,
+        multiplier=relationship.multiplier,
+        fixed_notional=relationship.fixed_notional,
+    )
+
+
+def entry_size(*, side: str, notional: Decimal, price: Decimal, market: MarketRules, round_up_to_minimum: bool = False) -> OrderSize:
+    """The order for an entry of `notional` at `price` (the follower's current price)."""
+    unit = price * market.contract_size
+    amount = clamp_to_max_amount(market, amount=notional / unit) if notional > 0 else ZERO
+    try:
+        if amount <= 0:
+            raise BelowExchangeMinimumError(f"An entry of {notional} {market.quote} is no order at all.")
+        amount, _ = apply_order_rules(market, amount=amount, price=None, reference_price=price, side=side)
+        rounded_up = False
+    except BelowExchangeMinimumError as exc:
+        if not round_up_to_minimum:
+            raise SizingSkip(BELOW_EXCHANGE_MINIMUM, exc.message) from None
+        amount, rounded_up = minimum_amount(market=market, price=price), True
+    return OrderSize(side=side, amount=amount, notional=amount * unit, rounded_up=rounded_up)
+
+
+def minimum_amount(*, market: MarketRules, price: Decimal) -> Decimal:
+    """The smallest amount on the market's step that meets both its minimum amount and cost."""
+    needed = max(market.min_amount, market.min_cost / (price * market.contract_size), market.amount_step)
+    if market.amount_step > 0:
+        needed = (needed / market.amount_step).to_integral_value(rounding=ROUND_CEILING) * market.amount_step
+    return needed
+
+
+def exit_size(*, held: Decimal, fraction: Decimal, price: Decimal, market: MarketRules) -> OrderSize:
+    """The order that removes `fraction` (1 = close) of the signed position `held`."""
+    if held == 0:
+        raise SizingSkip(NO_POSITION, "The copy holds no position to reduce or close.")
+    side = "sell" if held > 0 else "buy"
+    wanted = abs(held) if fraction >= 1 else abs(held) * fraction
+    try:
+        amount, _ = apply_order_rules(market, amount=wanted, price=None, reference_price=price, side=side)
+    except BelowExchangeMinimumError as exc:
+        raise SizingSkip(BELOW_EXCHANGE_MINIMUM, exc.message) from None
+    return OrderSize(side=side, amount=amount, notional=amount * price * market.contract_size)

@@ -1,0 +1,100 @@
+"""Celery tasks of the copy engine: thin (ids in, one service call, quiet when done).
+
+Queues come from CELERY_TASK_ROUTES: `fan_out_leader_trade` → fanout,
+`execute_copied_trade` → execution, the rest → default.
+
+Retries: transient exchange errors retry with exponential backoff and jitter up to
+COPYTRADE_EXECUTION_MAX_RETRIES; a *wait* (the relationship's earlier copied trade is not
+done, a rate-limit bucket is empty, an order is still settling) re-sends the task with a
+countdown and the same retry count, so waiting never uses up the failure budget.
+"""
+
+import logging
+
+from celery import Task, current_app, shared_task
+from celery.exceptions import Retry
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+
+from copytrade.execution import (
+    copied_trade_execute,
+    copied_trade_give_up,
+    copied_trades_sweep,
+    leader_trade_fan_out,
+)
+from exchanges.errors import TransientExchangeError
+
+logger = logging.getLogger(__name__)
+
+# A database restart or failover is as transient as an exchange hiccup.
+RETRYABLE = (TransientExchangeError, OperationalError, InterfaceError)
+
+
+def _retry_later(task: Task, *, countdown: float, why: str) -> None:
+    """Re-send this task after `countdown` seconds keeping its retry count, and end this run."""
+    task.signature_from_request(countdown=countdown).apply_async()
+    raise Retry(f"waiting ({why})", when=countdown)
+
+
+class _ExecuteCopiedTradeTask(Task):
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        # Out of retries on errors that mean nothing reached the exchange: the copied trade
+        # must still end somewhere visible rather than stay pending.
+        if isinstance(exc, TransientExchangeError):
+            copied_trade_id = kwargs.get("copied_trade_id", args[0] if args else None)
+            if copied_trade_id is not None:
+                copied_trade_give_up(copied_trade_id=copied_trade_id)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=RETRYABLE,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=settings.COPYTRADE_EXECUTION_MAX_RETRIES,
+)
+def fan_out_leader_trade(self, leader_trade_id: int) -> None:
+    outcome = leader_trade_fan_out(leader_trade_id=leader_trade_id)
+    if outcome.retry_in is not None:
+        _retry_later(self, countdown=outcome.retry_in, why="the strategy's previous fan-out")
+
+
+@shared_task(
+    bind=True,
+    base=_ExecuteCopiedTradeTask,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=RETRYABLE,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=settings.COPYTRADE_EXECUTION_MAX_RETRIES,
+)
+def execute_copied_trade(self, copied_trade_id: int) -> None:
+    outcome = copied_trade_execute(copied_trade_id=copied_trade_id)
+    if outcome.retry_in is not None:
+        _retry_later(self, countdown=outcome.retry_in, why=outcome.waiting_for)
+
+
+def enqueue_copied_trades(copied_trade_ids: list[int]) -> None:
+    """One execution task per id over one broker connection (the fan-out's hot loop)."""
+    if not copied_trade_ids:
+        return
+    with current_app.producer_or_acquire() as producer:
+        for copied_trade_id in copied_trade_ids:
+            execute_copied_trade.apply_async((copied_trade_id,), producer=producer)
+
+
+@shared_task(acks_late=True)
+def sweep_stuck_copied_trades() -> None:
+    copied_trades_sweep()
+
+
+@shared_task(acks_late=True)
+def sync_exchange_strategies() -> None:
+    from copytrade.ingestion import strategies_exchange_sync
+
+    strategies_exchange_sync()

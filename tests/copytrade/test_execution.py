@@ -1,0 +1,343 @@
+"""The copy engine run in this process against the loopback simulator: fan-out, sizing,
+risk checks, positions and P&L, copy stop-loss, unknown outcomes, bad credentials.
+
+Leader trades go through `leader_signal_submit` (the REST/webhook service); the engine's
+services are then called directly (`run_engine`), as the Celery tasks call them. The
+real-worker tests are in test_fanout_worker.py.
+"""
+
+import json
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import redis
+from django.conf import settings as settings_module
+from django.core import mail
+from django.utils import timezone
+
+from copytrade import execution
+from copytrade.execution import (
+    copied_trade_execute,
+    copied_trade_give_up,
+    copied_trades_sweep,
+    leader_trade_fan_out,
+)
+from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade
+from copytrade.services import copy_pause, copy_start, copy_stop, strategy_create
+from copytrade.tasks import execute_copied_trade
+from exchanges.models import ExchangeAccount
+from marketplace.models import Notification
+from tests.copytrade import signal_only_strategy, simulator_account, submit
+
+pytestmark = pytest.mark.django_db
+
+OPEN = (CopiedTrade.Status.PENDING, CopiedTrade.Status.EXECUTING)
+
+
+@pytest.fixture
+def sim(simulated_binance, settings):
+    settings.EXCHANGE_TICKER_CACHE_SECONDS = 0  # prices change between steps of a test
+    simulated_binance.set_price(symbol="BTC/USDT", price="65000")
+    return simulated_binance
+
+
+@pytest.fixture
+def strategy(owner, sim):
+    return signal_only_strategy(owner, capital="100000")
+
+
+def start_copy(sim, user, strategy, *, usdt: str = "10000", **options) -> CopyRelationship:
+    account = simulator_account(sim, user, usdt=usdt)
+    return copy_start(follower=user, strategy_id=strategy.pk, exchange_account_id=account.pk, **options)
+
+
+def run_engine(max_rounds: int = 20) -> None:
+    """Fan out unfinished leader trades and execute open copied trades, in order, until none is left."""
+    for _ in range(max_rounds):
+        unfanned = list(LeaderTrade.objects.filter(fanout_done_at__isnull=True).order_by("strategy_id", "sequence").values_list("id", flat=True))
+        for leader_trade_id in unfanned:
+            leader_trade_fan_out(leader_trade_id=leader_trade_id)
+        open_ids = list(CopiedTrade.objects.filter(status__in=OPEN).order_by("relationship_id", "sequence").values_list("id", flat=True))
+        if not unfanned and not open_ids:
+            return
+        for copied_trade_id in open_ids:
+            copied_trade_execute(copied_trade_id=copied_trade_id)
+    raise AssertionError(f"the engine did not settle: {list(CopiedTrade.objects.filter(status__in=OPEN).values('id', 'status'))}")
+
+
+def orders_of(sim, relationship) -> list[tuple[str, Decimal]]:
+    return [(o["side"], Decimal(o["amount"])) for o in sim.orders(api_key=relationship.exchange_account.api_key)]
+
+
+def copied(relationship) -> list[tuple]:
+    return [
+        (t.kind, t.effect, t.status, t.reason, t.filled_amount)
+        for t in CopiedTrade.objects.filter(relationship=relationship).order_by("sequence")
+    ]
+
+
+def test_it_mirrors_a_leader_position_from_open_to_close_with_realised_pnl(sim, strategy, follower):
+    # given a follower copying 50 % of 10,000 USDT against a 100,000 USDT leader
+    copy = start_copy(sim, follower, strategy, allocation_percent=Decimal("50"))
+
+    # when the leader opens, increases, reduces by 40 % and closes
+    submit(strategy, "t1", "buy", amount="1", price="65000")
+    run_engine()
+    sim.set_price(symbol="BTC/USDT", price="66000")
+    submit(strategy, "t2", "buy", amount="0.5", price="66000")
+    run_engine()
+    sim.set_price(symbol="BTC/USDT", price="67000")
+    submit(strategy, "t3", "sell", fraction="0.4", price="67000")
+    run_engine()
+    sim.set_price(symbol="BTC/USDT", price="64000")
+    submit(strategy, "t4", "close", price="64000")
+    run_engine()
+
+    # then: open 3250 USDT = 0.05 BTC; increase 33000 × (5000 − 3.25 fee) / 100000 at 66000
+    # = 0.02498 BTC; reduce 40 % of 0.07498 = 0.02999; close the remaining 0.04499
+    assert orders_of(sim, copy) == [
+        ("BUY", Decimal("0.05")), ("BUY", Decimal("0.02498")), ("SELL", Decimal("0.02999")), ("SELL", Decimal("0.04499"))
+    ]  # fmt: skip
+    assert [row[2] for row in copied(copy)] == ["filled"] * 4
+    assert FollowerPosition.objects.get(relationship=copy).quantity == 0
+    copy.refresh_from_db()
+    usdt = Decimal(sim.account(api_key=copy.exchange_account.api_key)["balances"]["USDT"]["free"])
+    assert abs(copy.realized_pnl - (usdt - Decimal("10000"))) < Decimal("0.0000001")
+    assert copy.realized_pnl == sum(t.pnl_usd for t in CopiedTrade.objects.filter(relationship=copy))
+    assert copy.copy_equity == copy.copy_capital + copy.realized_pnl
+
+
+def test_it_runs_the_copy_stop_loss_closing_positions_and_pausing_the_copy(
+    sim, strategy, follower, django_capture_on_commit_callbacks
+):
+    copy = start_copy(sim, follower, strategy, allocation_percent=Decimal("50"), max_drawdown_stop=Decimal("20"))
+    submit(strategy, "t1", "buy", amount="1", price="65000")
+    run_engine()
+
+    # when the price falls 38 % and the leader buys more there
+    sim.set_price(symbol="BTC/USDT", price="40000")
+    submit(strategy, "t2", "buy", amount="1", price="40000")
+    with django_capture_on_commit_callbacks(execute=True):
+        run_engine()
+
+    # then the copy is ~25 % down from its peak: it is paused and everything it held is sold
+    copy.refresh_from_db()
+    assert copy.status == CopyRelationship.Status.PAUSED
+    assert copy.pause_reason.startswith("copy stop-loss: drawdown 25.")
+    assert copy.current_drawdown_percent >= copy.max_drawdown_stop
+    assert [row[:3] for row in copied(copy)] == [
+        ("mirror", "open", "filled"), ("mirror", "increase", "filled"), ("stop_loss", "close", "filled")
+    ]  # fmt: skip
+    assert orders_of(sim, copy)[-1] == ("SELL", Decimal("0.09996"))
+    assert FollowerPosition.objects.get(relationship=copy).quantity == 0
+    assert Notification.objects.filter(user=follower, kind=Notification.Kind.COPY_STOP_LOSS).count() == 1
+    assert [m.to for m in mail.outbox] == [[follower.email]]
+
+    # and a paused copy takes no new entries
+    submit(strategy, "t3", "buy", amount="1", price="40000")
+    run_engine()
+    assert CopiedTrade.objects.filter(relationship=copy).count() == 3
+
+
+def test_the_slippage_guard_skips_an_entry_but_never_an_exit(sim, strategy, follower):
+    copy = start_copy(sim, follower, strategy, allocation_percent=Decimal("50"))
+    submit(strategy, "t1", "buy", amount="1", price="65000")
+    run_engine()
+
+    # the follower's price is 1.5 % away from the leader's fills (the copy allows 1 %)
+    sim.set_price(symbol="BTC/USDT", price="65975")
+    submit(strategy, "t2", "buy", amount="1", price="65000")
+    submit(strategy, "t3", "sell", fraction="0.5", price="65000")
+    run_engine()
+
+    assert [row[1:4] for row in copied(copy)] == [
+        ("open", "filled", ""), ("increase", "skipped", "slippage_exceeded"), ("reduce", "filled", "")
+    ]  # fmt: skip
+    assert orders_of(sim, copy) == [("BUY", Decimal("0.05")), ("SELL", Decimal("0.025"))]
+
+
+def test_it_skips_insufficient_margin_while_the_leaders_own_trade_is_unaffected(sim, owner, follower):
+    leader_account = simulator_account(sim, owner, label="Leader", usdt="100000")
+    strategy = strategy_create(owner=owner, name="Linked", leader_account_id=leader_account.pk, is_public_leader=True)
+    copy = start_copy(sim, follower, strategy, usdt="100", sizing_mode="fixed", fixed_notional=Decimal("500"))
+
+    outcome = submit(strategy, "t1", "buy", amount="0.1", price=None)
+    run_engine()
+
+    leader_orders = sim.orders(api_key=leader_account.api_key)
+    assert [(o["side"], o["amount"], o["status"]) for o in leader_orders] == [("BUY", "0.1", "FILLED")]
+    assert outcome.trades[0].amount == Decimal("0.1")
+    assert [row[2:4] for row in copied(copy)] == [("skipped", "insufficient_margin")]
+    assert orders_of(sim, copy) == []
+
+
+def test_a_paused_copy_still_mirrors_exits_but_no_entries(sim, strategy, follower):
+    copy = start_copy(sim, follower, strategy, allocation_percent=Decimal("50"))
+    submit(strategy, "t1", "buy", amount="1", price="65000")
+    run_engine()
+    copy_pause(follower=follower, relationship_id=copy.pk)
+
+    submit(strategy, "t2", "buy", amount="1", price="65000")
+    submit(strategy, "t3", "sell", fraction="0.4", price="65000")
+    submit(strategy, "t4", "close", price="65000")
+    run_engine()
+
+    assert [row[1:3] for row in copied(copy)] == [("open", "filled"), ("reduce", "filled"), ("close", "filled")]
+    assert orders_of(sim, copy) == [("BUY", Decimal("0.05")), ("SELL", Decimal("0.02")), ("SELL", Decimal("0.03"))]
+    assert FollowerPosition.objects.get(relationship=copy).quantity == 0
+
+
+def test_stopping_a_copy_with_close_positions_sells_what_it_holds(sim, strategy, follower):
+    copy = start_copy(sim, follower, strategy, allocation_percent=Decimal("50"))
+    submit(strategy, "t1", "buy", amount="1", price="65000")
+    run_engine()
+
+    copy_stop(follower=follower, relationship_id=copy.pk, close_positions=True)
+    run_engine()
+    submit(strategy, "t2", "buy", amount="1", price="65000")  # a stopped copy mirrors nothing more
+    run_engine()
+
+    assert [row[:3] for row in copied(copy)] == [("mirror", "open", "filled"), ("close_on_stop", "close", "filled")]
+    assert orders_of(sim, copy) == [("BUY", Decimal("0.05")), ("SELL", Decimal("0.05"))]
+
+
+def test_fanning_out_twice_creates_each_copied_trade_once(sim, strategy, follower, stranger, monkeypatch):
+    monkeypatch.setattr(execution, "FAN_OUT_BATCH", 1)  # one batch per copy
+    start_copy(sim, follower, strategy, allocation_percent=Decimal("50"))
+    start_copy(sim, stranger, strategy, allocation_percent=Decimal("50"))
+    trade = submit(strategy, "t1", "buy", amount="1", price="65000").trades[0]
+
+    first = leader_trade_fan_out(leader_trade_id=trade.pk)
+    LeaderTrade.objects.filter(pk=trade.pk).update(fanout_done_at=None)  # as if the worker died before marking it
+    second = leader_trade_fan_out(leader_trade_id=trade.pk)
+
+    assert len(first.copied_trade_ids) == 2
+    assert sorted(second.copied_trade_ids) == sorted(first.copied_trade_ids)
+    assert CopiedTrade.objects.filter(leader_trade=trade).count() == 2
+
+
+def test_an_unknown_outcome_is_looked_up_and_the_order_is_placed_again_only_once_it_cannot_exist(sim, strategy, follower, settings):
+    copy = start_copy(sim, follower, strategy, allocation_percent=Decimal("50"))
+    submit(strategy, "t1", "buy", amount="1", price="65000")
+    [row_id] = leader_trade_fan_out(leader_trade_id=LeaderTrade.objects.get().pk).copied_trade_ids
+    # a 503 before the order is taken: to ccxt that is an unknown outcome
+    sim.set_faults(queue=["503"], match=["POST /api/v3/order"])
+
+    waiting = copied_trade_execute(copied_trade_id=row_id)
+
+    row = CopiedTrade.objects.get(pk=row_id)
+    assert waiting.retry_in is not None and waiting.retry_in > 0
+    assert (row.status, row.submitted_at is not None) == ("executing", True)
+    assert sim.orders(api_key=copy.exchange_account.api_key) == []
+    assert copied_trade_execute(copied_trade_id=row_id).retry_in > 0  # still settling: not placed again
+
+    settings.COPYTRADE_ORDER_SETTLE_SECONDS = 0  # the order can no longer arrive
+    done = copied_trade_execute(copied_trade_id=row_id)
+
+    assert done.status == "filled"
+    assert sim.order_counts() == {row.client_order_id: 1}
+
+
+def test_a_timeout_after_the_exchange_took_the_order_records_that_order(sim, strategy, follower):
+    copy = start_copy(sim, follower, strategy, allocation_percent=Decimal("50"))
+    submit(strategy, "t1", "buy", amount="1", price="65000")
+    [row_id] = leader_trade_fan_out(leader_trade_id=LeaderTrade.objects.get().pk).copied_trade_ids
+    sim.set_faults(queue=["timeout_after_accept"], match=["POST /api/v3/order"], timeout_mode="drop")
+
+    outcome = copied_trade_execute(copied_trade_id=row_id)
+
+    row = CopiedTrade.objects.get(pk=row_id)
+    assert (outcome.status, row.filled_amount) == ("filled", Decimal("0.05"))
+    assert row.exchange_order_id == str(sim.orders(api_key=copy.exchange_account.api_key)[0]["id"])
+    assert sim.order_counts() == {row.client_order_id: 1}
+
+
+def test_rejected_credentials_fail_the_trade_invalidate_the_account_and_pause_its_copies(sim, strategy, follower):
+    copy = start_copy(sim, follower, strategy, allocation_percent=Decimal("50"))
+    sim.delete_account(api_key=copy.exchange_account.api_key)
+
+    submit(strategy, "t1", "buy", amount="1", price="65000")
+    run_engine()
+
+    copy.refresh_from_db()
+    account = ExchangeAccount.objects.get(pk=copy.exchange_account_id)
+    assert [row[2:4] for row in copied(copy)] == [("failed", "invalid_credentials")]
+    assert account.status == ExchangeAccount.Status.INVALID
+    assert (copy.status, copy.pause_reason) == ("paused", "the exchange rejected the account's API key")
+    assert Notification.objects.filter(user=follower, kind=Notification.Kind.ACCOUNT_INVALID).count() == 1
+
+
+def test_the_sweeper_re_enqueues_only_rows_stuck_longer_than_the_threshold(sim, strategy, follower):
+    start_copy(sim, follower, strategy, allocation_percent=Decimal("50"))
+    submit(strategy, "t1", "buy", amount="1", price="65000")
+    [row_id] = leader_trade_fan_out(leader_trade_id=LeaderTrade.objects.get().pk).copied_trade_ids
+
+    assert copied_trades_sweep().copied_trade_ids == []
+    assert copied_trades_sweep(stuck_after=timedelta(0)).copied_trade_ids == [row_id]
+
+
+def test_the_sweeper_re_enqueues_a_fan_out_that_never_finished(sim, strategy, follower):
+    start_copy(sim, follower, strategy, allocation_percent=Decimal("50"))
+    trade = submit(strategy, "t1", "buy", amount="1", price="65000").trades[0]
+
+    swept = copied_trades_sweep(stuck_after=timedelta(0))
+    leader_trade_fan_out(leader_trade_id=trade.pk)
+
+    assert swept.leader_trade_ids == [trade.pk]
+    assert copied_trades_sweep(stuck_after=timedelta(0)).leader_trade_ids == []
+
+
+def test_an_exit_the_exchange_refuses_fails_with_its_reason_and_tells_the_follower(sim, strategy, follower):
+    copy = start_copy(sim, follower, strategy, allocation_percent=Decimal("50"))
+    submit(strategy, "t1", "buy", amount="1", price="65000")
+    run_engine()
+    sim.set_balances(api_key=copy.exchange_account.api_key, balances={"BTC": "0"})  # sold by hand on the exchange
+
+    submit(strategy, "t2", "close", price="65000")
+    run_engine()
+
+    assert [row[1:4] for row in copied(copy)] == [("open", "filled", ""), ("close", "failed", "insufficient_funds")]
+    assert Notification.objects.filter(user=follower, kind=Notification.Kind.COPIED_TRADE_FAILED).count() == 1
+
+
+def test_max_order_notional_clamps_an_entry_rather_than_skipping_it(sim, strategy, follower):
+    copy = start_copy(sim, follower, strategy, sizing_mode="fixed", fixed_notional=Decimal("500"), max_order_notional=Decimal("100"))
+
+    submit(strategy, "t1", "buy", amount="1", price="65000")
+    run_engine()
+
+    assert [row[2:] for row in copied(copy)] == [("filled", "clamped_to_max_order_notional", Decimal("0.00153"))]
+    assert orders_of(sim, copy) == [("BUY", Decimal("0.00153"))]
+
+
+def test_giving_up_fails_only_a_copied_trade_whose_order_was_never_sent(sim, strategy, follower, stranger):
+    start_copy(sim, follower, strategy, allocation_percent=Decimal("50"))
+    start_copy(sim, stranger, strategy, allocation_percent=Decimal("50"))
+    trade = submit(strategy, "t1", "buy", amount="1", price="65000").trades[0]
+    never_sent, maybe_sent = leader_trade_fan_out(leader_trade_id=trade.pk).copied_trade_ids
+    CopiedTrade.objects.filter(pk=maybe_sent).update(status="executing", submitted_at=timezone.now())
+
+    assert copied_trade_give_up(copied_trade_id=never_sent) is True
+    assert copied_trade_give_up(copied_trade_id=maybe_sent) is False  # the sweeper reconciles it by client order id
+    assert CopiedTrade.objects.get(pk=never_sent).reason == "exchange_unavailable"
+    assert CopiedTrade.objects.get(pk=maybe_sent).status == "executing"
+
+
+def test_a_wait_resends_the_task_with_a_countdown_without_using_its_retry_budget(sim, strategy, follower):
+    # given a copy whose first copied trade is still open: the second must wait for it
+    start_copy(sim, follower, strategy, allocation_percent=Decimal("50"))
+    submit(strategy, "t1", "buy", amount="1", price="65000")
+    submit(strategy, "t2", "buy", amount="1", price="65000")
+    fan_outs = [leader_trade_fan_out(leader_trade_id=t.pk) for t in LeaderTrade.objects.order_by("sequence")]
+    second = fan_outs[1].copied_trade_ids[0]
+    broker = redis.Redis.from_url(settings_module.REDIS_URL)
+    broker.delete("execution")
+
+    result = execute_copied_trade.apply(args=(second,), retries=3)
+
+    [raw] = broker.lrange("execution", 0, -1)
+    headers = json.loads(raw)["headers"]
+    assert result.state == "RETRY"
+    assert (headers["task"], headers["retries"], headers["eta"] is not None) == ("copytrade.tasks.execute_copied_trade", 3, True)
+    assert CopiedTrade.objects.get(pk=second).status == "pending"
