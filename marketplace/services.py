@@ -61,6 +61,22 @@ def curator_users():
     return get_user_model().objects.filter(groups__name=CURATORS_GROUP, is_active=True).distinct().order_by("id")
 
 
+def curators_group():
+    """The `curators` group with its permissions (migration 0004 creates it; this restores it
+    where a database was flushed, and is how tools like the demo find it)."""
+    import importlib
+
+    from django.contrib.auth.models import Group, Permission
+
+    group, created = Group.objects.get_or_create(name=CURATORS_GROUP)
+    if created:
+        for app_label, model, actions in importlib.import_module("marketplace.migrations.0004_curators_group").PERMISSIONS:
+            group.permissions.add(
+                *Permission.objects.filter(content_type__app_label=app_label, content_type__model=model, codename__in=[f"{a}_{model}" for a in actions])
+            )
+    return group
+
+
 def is_curator(user) -> bool:
     return bool(user and user.is_authenticated and user.is_active and user.has_perm(CURATE_PERMISSION))
 
@@ -332,3 +348,15 @@ def notification_mark_read(*, user, notification_id: int) -> Notification:
 @transaction.atomic
 def notification_mark_all_read(*, user) -> int:
     return Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())
+
+
+def provider_events_purge(*, provider_ids: list[int]) -> int:
+    """Delete these providers' event log (erasing their data). The log is append-only in the
+    database; this is the one switch that lets a DELETE through, for this transaction only."""
+    from django.db import connection
+
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL copytrade.purge_provider_events = 'on'")
+        deleted, _ = ProviderEvent.objects.filter(provider_id__in=provider_ids).delete()
+    return deleted

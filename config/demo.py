@@ -1,0 +1,461 @@
+"""The `make demo` story: a month of copy trading replayed end to end.
+
+Three leaders (an AI strategy and two marketplace providers, one pending until the demo
+curator approves it) trade last month from a generated price path; followers on paper and
+simulator accounts copy them through the real fan-out and a real Celery worker. Then the
+daily jobs (metrics, track-record verification) and the monthly billing run, a Stripe
+payment webhook per invoice, and the payouts.
+
+The replay: each leader trade is sent with its own time last month (the simulator records
+that price history, so candles and verification see it); followers execute now, and once
+a trade's copies are done their timestamps are moved back by the same offset, keeping
+each copy's real latency. Only users named demo-* are touched.
+"""
+
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Count, F, Q, Sum
+from django.test import Client
+from django.utils import timezone
+
+from billing.models import AssessedTrade, BillingAccount, FeeAssessment, Invoice, InvoiceLine, Payout
+from billing.services import billing_period_run, payouts_run
+from billing.stripe_standin.client import build_event, sign_webhook_payload
+from config.processes import wait_until
+from copytrade.ingestion import LeaderSignal, leader_signal_submit
+from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderPosition, LeaderTrade, Strategy
+from copytrade.services import copy_start, strategy_create
+from exchanges.models import Candle, ExchangeAccount
+from exchanges.services import exchange_account_create
+from exchanges.simulator.client import SimulatorClient
+from marketplace.models import Notification, ProviderMetrics, Rating, SignalProvider, StrategyMetrics, TradeVerification
+from marketplace.services import curators_group, provider_apply, provider_events_purge, provider_transition, rating_upsert
+from marketplace.tasks import recalculate_provider_metrics, recalculate_strategy_metrics, run_strategy_daily_checks
+
+PREFIX = "demo-"
+CURATOR_PASSWORD = "demo-curator-password"
+STARTING_USDT = Decimal("10000")
+PRICES = {"BTC/USDT": Decimal("65000"), "ETH/USDT": Decimal("3500"), "SOL/USDT": Decimal("150")}
+
+
+@dataclass
+class LeaderSpec:
+    key: str
+    username: str
+    strategy: str
+    kind: str
+    capital: Decimal
+    symbol: str
+    provider: dict | None = None  # marketplace terms; None for the AI strategy
+
+
+LEADERS = [
+    LeaderSpec("ai", "demo-ai-lab", "Momentum AI", Strategy.Kind.AI, Decimal("100000"), "BTC/USDT"),
+    LeaderSpec(
+        "alice", "demo-alice", "Alice Swing", Strategy.Kind.MANUAL, Decimal("50000"), "ETH/USDT",
+        provider={"display_name": "Alice", "risk_level": "medium", "subscription_fee_monthly": Decimal("29"), "performance_fee_percent": Decimal("20")},
+    ),
+    LeaderSpec(
+        "bob", "demo-bob", "Bob Breakout", Strategy.Kind.MANUAL, Decimal("50000"), "SOL/USDT",
+        provider={"display_name": "Bob", "risk_level": "high", "subscription_fee_monthly": Decimal("0"), "performance_fee_percent": Decimal("10")},
+    ),
+]  # fmt: skip
+
+# (day, leader, action, size): size is USD for buys, the fraction for sells, None for a close.
+PLAN = [
+    (1, "ai", "buy", Decimal("30000")),
+    (2, "alice", "buy", Decimal("12000")),
+    (4, "ai", "buy", Decimal("15000")),
+    (7, "alice", "sell", Decimal("0.5")),
+    (9, "ai", "sell", Decimal("0.4")),
+    (11, "alice", "close", None),
+    (12, "bob", "buy", Decimal("10000")),  # Bob is approved on day 10
+    (13, "alice", "buy", Decimal("12000")),  # the market moves 0.6 % before followers fill: a slippage skip
+    (14, "ai", "close", None),
+    (16, "ai", "buy", Decimal("40000")),
+    (18, "ai", "buy", Decimal("10000")),  # after an 9 % drop: trips a tight copy stop-loss
+    (19, "bob", "close", None),
+    (20, "alice", "close", None),
+    (22, "ai", "sell", Decimal("0.5")),
+    (23, "bob", "buy", Decimal("10000")),
+    (24, "alice", "buy", Decimal("8000")),
+    (27, "ai", "close", None),
+    (28, "bob", "close", None),
+    (29, "alice", "close", None),
+]
+BOB_APPROVED_ON = 10
+SLIPPAGE_DAY = 13
+# Daily drift per symbol, with a drop before day 18 for BTC (the stop-loss) and noise.
+DRIFT = {"BTC/USDT": Decimal("0.006"), "ETH/USDT": Decimal("0.004"), "SOL/USDT": Decimal("0.008")}
+
+
+@dataclass
+class Story:
+    period: date
+    days: int
+    followers: int
+    simulator: SimulatorClient
+    say: object  # callable(str)
+    table: object  # callable(headers, rows)
+    progress: object  # callable(total, desc) -> tqdm-like
+    strategies: dict[str, Strategy] = field(default_factory=dict)
+    providers: dict[str, SignalProvider] = field(default_factory=dict)
+    curator: object = None
+    follower_users: list = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+
+
+def previous_month(today: date) -> date:
+    first = today.replace(day=1)
+    return (first - timedelta(days=1)).replace(day=1)
+
+
+def price_path(*, period: date, days: int, seed: int = 7) -> dict[str, list[Decimal]]:
+    """Daily prices per symbol (index 0 = day 1), deterministic."""
+    rng = random.Random(seed)
+    path = {}
+    for symbol, start in PRICES.items():
+        prices, price = [], start
+        for day in range(1, days + 1):
+            move = DRIFT[symbol] + Decimal(str(round(rng.uniform(-0.012, 0.012), 5)))
+            if symbol == "BTC/USDT" and day == 17:
+                move = Decimal("-0.09")
+            elif symbol == "BTC/USDT" and day > 17:
+                move += Decimal("0.008")  # the recovery
+            price = (price * (1 + move)).quantize(Decimal("0.01"))
+            prices.append(price)
+        path[symbol] = prices
+    return path
+
+
+def demo_reset() -> None:
+    """Delete the demo-* users and everything they own, dependents first."""
+    users = get_user_model().objects.filter(username__startswith=PREFIX)
+    strategies = Strategy.objects.filter(owner__in=users)
+    copies = CopyRelationship.objects.filter(Q(follower__in=users) | Q(strategy__in=strategies))
+    with transaction.atomic():
+        InvoiceLine.objects.filter(Q(invoice__follower__in=users) | Q(payee__in=users)).delete()
+        Payout.objects.filter(payee__in=users).delete()
+        Invoice.objects.filter(follower__in=users).delete()
+        AssessedTrade.objects.filter(assessment__relationship__in=copies).delete()
+        FeeAssessment.objects.filter(relationship__in=copies).delete()
+        BillingAccount.objects.filter(user__in=users).delete()
+        providers = SignalProvider.objects.filter(user__in=users)
+        provider_events_purge(provider_ids=list(providers.values_list("id", flat=True)))
+        Rating.objects.filter(Q(user__in=users) | Q(provider__in=providers)).delete()
+        ProviderMetrics.objects.filter(provider__in=providers).delete()
+        TradeVerification.objects.filter(strategy__in=strategies).delete()
+        StrategyMetrics.objects.filter(strategy__in=strategies).delete()
+        CopiedTrade.objects.filter(relationship__in=copies).delete()
+        FollowerPosition.objects.filter(relationship__in=copies).delete()
+        copies.delete()
+        LeaderTrade.objects.filter(strategy__in=strategies).delete()
+        LeaderPosition.objects.filter(strategy__in=strategies).delete()
+        providers.delete()
+        strategies.delete()
+        ExchangeAccount.objects.filter(owner__in=users).delete()
+        Notification.objects.filter(user__in=users).delete()
+        users.delete()
+
+
+def _forget_replayed_candles(period: date) -> None:
+    """Candles of the replayed month came from an earlier run's generated prices (the
+    simulator is the demo's only exchange): drop them so this run's are fetched."""
+    start = _at(period, 1, 0)
+    end = (start + timedelta(days=32)).replace(day=1)
+    Candle.objects.filter(exchange_id="binance", symbol__in=list(PRICES), open_time__gte=start, open_time__lt=end).delete()
+
+
+# --- the story ---------------------------------------------------------------------------
+
+
+def run(story: Story) -> None:
+    logging.disable(logging.INFO)  # the story prints its own summary; the services' INFO lines would bury it
+    try:
+        _run(story)
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def _run(story: Story) -> None:
+    demo_reset()
+    _forget_replayed_candles(story.period)
+    story.say(f"demo data reset; replaying {story.period:%B %Y} ({story.days} days) with {story.followers} followers")
+    path = price_path(period=story.period, days=story.days)
+    _cast(story)
+    _followers(story, day=1)
+    _replay(story, path)
+    _daily_jobs(story)
+    _ratings(story)
+    _billing(story)
+    _where_next(story)
+
+
+def _cast(story: Story) -> None:
+    User = get_user_model()
+    curator = User.objects.create_user(username=f"{PREFIX}curator", email="curator@demo.invalid", password=CURATOR_PASSWORD, is_staff=True)
+    curator.groups.add(curators_group())
+    story.curator = curator
+    for spec in LEADERS:
+        leader = User.objects.create_user(username=spec.username, email=f"{spec.key}@demo.invalid")
+        story.strategies[spec.key] = strategy_create(
+            owner=leader, name=spec.strategy, kind=spec.kind, declared_capital=spec.capital, is_public_leader=True,
+            description=f"Trades {spec.symbol}.",
+        )  # fmt: skip
+        if spec.provider:
+            story.providers[spec.key] = provider_apply(user=leader, trading_strategy=f"{spec.symbol} swings", **spec.provider)
+    story.providers["alice"] = provider_transition(
+        provider_id=story.providers["alice"].pk, action="approve", actor=curator, reason="Track record and risk disclosure reviewed."
+    )
+    BillingAccount.objects.create(user=User.objects.get(username="demo-ai-lab"), stripe_connect_account_id="acct_demoailab")
+    story.table(
+        ["leader", "strategy", "kind", "symbol", "capital", "marketplace"],
+        [
+            (spec.username, spec.strategy, spec.kind, spec.symbol, spec.capital,
+             story.providers[spec.key].status if spec.key in story.providers else "AI program (40/60)")
+            for spec in LEADERS
+        ],
+    )  # fmt: skip
+
+
+def _follower_settings(index: int) -> dict:
+    """Mixed sizing modes; follower 1 has a tight stop-loss, follower 2 a tight slippage guard."""
+    mode = ("proportional", "multiplier", "fixed")[index % 3]
+    settings = {"sizing_mode": mode}
+    if mode == "proportional":
+        settings["allocation_percent"] = Decimal("40")
+    elif mode == "multiplier":
+        settings["multiplier"] = Decimal("0.04")
+    else:
+        settings["fixed_notional"] = Decimal("400")
+    if index == 1:
+        settings.update(sizing_mode="multiplier", multiplier=Decimal("0.15"), allocation_percent=None, fixed_notional=None,
+                        max_drawdown_stop=Decimal("4"))  # fmt: skip
+    if index == 2:
+        settings["max_slippage_percent"] = Decimal("0.3")
+    return settings
+
+
+def _followers(story: Story, *, day: int) -> None:
+    User = get_user_model()
+    bar = story.progress(story.followers, "followers")
+    for index in range(1, story.followers + 1):
+        user = User.objects.create_user(username=f"{PREFIX}follower-{index:02d}", email=f"follower{index}@demo.invalid")
+        if index % 2:
+            credentials = story.simulator.create_account(balances={"USDT": str(STARTING_USDT)})
+            account = exchange_account_create(
+                owner=user, exchange_id="binance", label="Binance", api_key=credentials["api_key"], api_secret=credentials["api_secret"]
+            )
+        else:
+            account = exchange_account_create(owner=user, exchange_id="paper", label="Paper", starting_balance={"USDT": STARTING_USDT})
+        settings = _follower_settings(index)
+        copy_start(follower=user, strategy_id=story.strategies["ai"].pk, exchange_account_id=account.pk, **settings)
+        if index % 3 != 0 and index != 1:  # follower 1 puts everything on the AI strategy
+            alice = {**settings, "allocation_percent": Decimal("30")} if settings["sizing_mode"] == "proportional" else settings
+            copy_start(follower=user, strategy_id=story.strategies["alice"].pk, exchange_account_id=account.pk, **alice)
+        story.follower_users.append((user, account))
+        bar.update(1)
+    bar.close()
+    CopyRelationship.objects.filter(follower__username__startswith=PREFIX).update(started_at=_at(story.period, day, 0))
+
+
+def _bob_approved(story: Story, day: int) -> None:
+    story.providers["bob"] = provider_transition(
+        provider_id=story.providers["bob"].pk, action="approve", actor=story.curator, reason="Verified exchange statements."
+    )
+    joined = 0
+    for user, account in story.follower_users[-max(2, story.followers // 5):]:
+        copy_start(follower=user, strategy_id=story.strategies["bob"].pk, exchange_account_id=account.pk, sizing_mode="fixed",
+                   fixed_notional=Decimal("300"))  # fmt: skip
+        joined += 1
+    CopyRelationship.objects.filter(strategy=story.strategies["bob"]).update(started_at=_at(story.period, day, 12))
+    story.events.append(f"day {day}: curator approved Bob (pending until now); {joined} followers started copying him")
+
+
+def _replay(story: Story, path: dict[str, list[Decimal]]) -> None:
+    symbols = {spec.key: spec.symbol for spec in LEADERS}
+    plan = [step for step in PLAN if step[0] <= story.days]
+    bar = story.progress(len(plan), "leader trades")
+    for day in range(1, story.days + 1):
+        # The day's closes: price history the simulator serves as candles.
+        story.simulator.add_ticks(
+            ticks=[{"symbol": s.replace("/", ""), "price": str(path[s][day - 1]), "timestamp": _ms(_at(story.period, day, 23, 59))} for s in PRICES]
+        )
+        if day == BOB_APPROVED_ON:
+            _bob_approved(story, day)
+        for step_day, key, action, size in plan:
+            if step_day != day:
+                continue
+            symbol = symbols[key]
+            price = path[symbol][day - 1]
+            market_price = (price * Decimal("1.006")).quantize(Decimal("0.01")) if day == SLIPPAGE_DAY else price
+            _trade(story, key=key, day=day, symbol=symbol, action=action, size=size, price=price, market_price=market_price)
+            bar.update(1)
+    bar.close()
+
+
+def _trade(story: Story, *, key: str, day: int, symbol: str, action: str, size, price: Decimal, market_price: Decimal) -> None:
+    traded_at = _at(story.period, day, 14, 30)
+    exchange_symbol = symbol.replace("/", "")
+    story.simulator.add_ticks(ticks=[{"symbol": exchange_symbol, "price": str(price), "timestamp": _ms(traded_at)}])
+    story.simulator.set_price(symbol=exchange_symbol, price=str(market_price))
+    signal = LeaderSignal(
+        external_id=f"demo-{key}-{day}", symbol=symbol, action=action, price=price, sent_at=traded_at,
+        position_size_usd=size if action == "buy" else None, fraction=size if action == "sell" else None,
+    )  # fmt: skip
+    started = timezone.now()
+    outcome = leader_signal_submit(strategy_id=story.strategies[key].pk, signal=signal, source=Strategy.Source.API)
+    trade_ids = [trade.pk for trade in outcome.trades]
+    copies = CopiedTrade.objects.filter(Q(leader_trade_id__in=trade_ids) | Q(strategy=story.strategies[key], recorded_at__gte=started))
+
+    def settled() -> bool:
+        done = LeaderTrade.objects.filter(pk__in=trade_ids, fanout_done_at__isnull=False).count() == len(trade_ids)
+        return done and not copies.exclude(status__in=CopiedTrade.TERMINAL).exists()
+
+    wait_until(settled, timeout=120, what=f"copies of {key}'s day-{day} trade", interval=0.1)
+    # Stop-loss closes of any strategy the fills triggered are part of this moment too.
+    moved = CopiedTrade.objects.filter(Q(pk__in=copies.values("pk")) | Q(recorded_at__gte=started, kind=CopiedTrade.Kind.STOP_LOSS))
+    wait_until(lambda: not moved.exclude(status__in=CopiedTrade.TERMINAL).exists(), timeout=120, what="stop-loss closes", interval=0.1)
+    skipped = moved.filter(status=CopiedTrade.Status.SKIPPED, reason="slippage_exceeded").count()
+    if skipped:
+        story.events.append(f"day {day}: {skipped} entry copy of {key}'s trade skipped by a follower's slippage guard")
+    for username in moved.filter(kind=CopiedTrade.Kind.STOP_LOSS).values_list("follower__username", flat=True).distinct():
+        story.events.append(f"day {day}: {username}'s copy stop-loss closed its position and paused the copy")
+    moved = CopiedTrade.objects.filter(pk__in=list(moved.values_list("pk", flat=True)))
+    shift = timezone.now() - traded_at + timedelta(seconds=1)
+    _move_back(moved, shift)
+    LeaderTrade.objects.filter(pk__in=trade_ids).update(recorded_at=F("recorded_at") - shift, fanout_enqueued_at=F("fanout_enqueued_at") - shift,
+                                                       fanout_done_at=F("fanout_done_at") - shift)  # fmt: skip
+
+
+def _move_back(copies, shift: timedelta) -> None:
+    fields = ["recorded_at", "enqueued_at", "submitted_at", "acknowledged_at", "finished_at"]
+    copies.update(**{name: F(name) - shift for name in fields})
+
+
+def _daily_jobs(story: Story) -> None:
+    for strategy in story.strategies.values():
+        run_strategy_daily_checks(strategy.pk)
+        recalculate_strategy_metrics(strategy.pk)
+    for provider in story.providers.values():
+        recalculate_provider_metrics(provider.pk)
+    outcomes = (
+        CopiedTrade.objects.filter(strategy__in=story.strategies.values())
+        .values("strategy__name", "kind", "status", "reason")
+        .annotate(count=Count("id"))
+        .order_by("strategy__name", "kind", "status", "reason")
+    )
+    story.say("every copied trade's outcome")
+    story.table(
+        ["strategy", "kind", "status", "reason", "copied trades"],
+        [(o["strategy__name"], o["kind"], o["status"], o["reason"] or "-", o["count"]) for o in outcomes],
+    )
+    for event in story.events:
+        story.say(event)
+    verified = TradeVerification.objects.filter(strategy__in=story.strategies.values()).values("status").annotate(count=Count("id"))
+    story.say("track-record verification: " + ", ".join(f"{v['count']} {v['status']}" for v in verified))
+    client = Client()
+    client.force_login(story.follower_users[0][0])
+    top = client.get("/api/copy-trading/top", {"sort": "total_return", "window": "30d"}).json()["results"]
+    story.say("leaderboard (GET /api/copy-trading/top?sort=total_return&window=30d)")
+    story.table(
+        ["strategy", "copiers", "total return", "sharpe", "win rate", "max drawdown %"],
+        [(row["name"], row["copiers_count"], _pct(row["total_return"]), _num(row["sharpe"]), _pct(row["win_rate"]), _num(row["max_drawdown"]))
+         for row in top if row["owner"].startswith(PREFIX)],
+    )  # fmt: skip
+
+
+def _ratings(story: Story) -> None:
+    """Followers who copied Alice rate her (only copiers may)."""
+    alice_copiers = CopyRelationship.objects.filter(strategy=story.strategies["alice"]).values_list("follower_id", flat=True)
+    raters = [user for user, _ in story.follower_users if user.pk in set(alice_copiers)][:6]
+    for index, user in enumerate(raters):
+        rating_upsert(user=user, provider_id=story.providers["alice"].pk, stars=5 - index % 2, comment="Calm, clear exits." if index == 0 else "")
+    provider = SignalProvider.objects.get(pk=story.providers["alice"].pk)
+    story.say(f"{len(raters)} copiers rated Alice: average {provider.average_rating} from {provider.ratings_count} ratings")
+
+
+def _billing(story: Story) -> None:
+    story.say(f"monthly billing for {story.period:%Y-%m} (high-water-mark performance fees, subscriptions) through the Stripe stand-in")
+    summary = billing_period_run(period=story.period, progress=lambda stage, total: story.progress(total, stage))
+    invoices = Invoice.objects.filter(follower__username__startswith=PREFIX, period=story.period)
+    story.table(
+        ["invoices", "sent to Stripe", "nothing due", "performance fees", "subscriptions", "total invoiced"],
+        [(summary.invoices, summary.invoices_sent, summary.invoices_nothing_due, summary.performance_fees, summary.subscription_fees, summary.invoiced_total)],
+    )  # fmt: skip
+    _pay_invoices(story, invoices.filter(status=Invoice.Status.OPEN))
+    payouts_run()
+    lines = (
+        InvoiceLine.objects.filter(invoice__in=invoices, invoice__status=Invoice.Status.PAID)
+        .values("payee__username", "program")
+        .annotate(gross=Sum("amount"), payee=Sum("payee_amount"), platform=Sum("platform_amount"))
+        .order_by("payee__username")
+    )
+    payouts = {p.payee.username: p for p in Payout.objects.filter(payee__username__startswith=PREFIX, period=story.period).select_related("payee")}
+    story.say("payouts: AI strategies 60 % leader / 40 % platform; marketplace providers 80 % / 20 %")
+    story.table(
+        ["payee", "program", "fees collected", "payee share", "platform share", "payout"],
+        [(line["payee__username"], line["program"], line["gross"], line["payee"], line["platform"],
+          payouts[line["payee__username"]].status if line["payee__username"] in payouts else "-") for line in lines],
+    )  # fmt: skip
+
+
+def _pay_invoices(story: Story, invoices) -> None:
+    """Stripe tells us each invoice was paid: a signed invoice.paid event to our webhook."""
+    from django.conf import settings
+
+    client = Client()
+    for invoice in invoices:
+        event = build_event(event_type="invoice.paid", obj={"id": invoice.stripe_invoice_id, "object": "invoice", "status": "paid"})
+        payload = json.dumps(event)
+        signature = sign_webhook_payload(payload=payload, secret=settings.STRIPE_WEBHOOK_SECRET, timestamp=int(time.time()))
+        response = client.post("/api/billing/stripe/webhook", data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature)
+        if response.status_code != 200:
+            raise RuntimeError(f"Stripe webhook answered {response.status_code}: {response.content[:200]!r}")
+
+
+def _where_next(story: Story) -> None:
+    from django.core import mail
+
+    notifications = Notification.objects.filter(user__username__startswith=PREFIX).values("kind").annotate(count=Count("id"))
+    story.say(
+        "notifications: " + ", ".join(f"{n['count']} {n['kind']}" for n in notifications.order_by("kind"))
+        + f"; {len(getattr(mail, 'outbox', []))} emails sent (kept in memory by the demo)"
+    )
+    story.say("where to look next")
+    story.table(
+        ["what", "where"],
+        [
+            ("everything running (web, worker, beat, simulator)", "make run"),
+            ("admin (curation, copies, invoices, payouts)", f"http://127.0.0.1:8000/admin/  user demo-curator / {CURATOR_PASSWORD}"),
+            ("API docs (Swagger)", "http://127.0.0.1:8000/api/docs/"),
+            ("leaderboard", "http://127.0.0.1:8000/api/copy-trading/top"),
+        ],
+    )
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _at(period: date, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(period.year, period.month, day, hour, minute, tzinfo=UTC)
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value * 100:.2f} %"
+
+
+def _num(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
