@@ -559,6 +559,8 @@ def _fan_out_enqueue(leader_trade_id: int) -> None:
     from copytrade.tasks import fan_out_leader_trade
 
     fan_out_leader_trade.delay(leader_trade_id)
+    # When the leader's trade left for the fan-out queue: the first step of its latency.
+    LeaderTrade.objects.filter(pk=leader_trade_id).update(fanout_enqueued_at=timezone.now())
 
 
 def _recorded_trades(*, strategy_id: int, external_id: str) -> list[LeaderTrade]:

@@ -262,3 +262,15 @@ def test_it_numbers_concurrent_signals_without_gaps_or_duplicates(owner, simulat
     assert sorted(LeaderTrade.objects.values_list("sequence", flat=True)) == [1, 2, 3, 4, 5]
     assert _position(strategy).quantity == Decimal("0.05")
     assert len(fan_outs) == 5
+
+
+@pytest.mark.django_db
+def test_it_hands_a_new_leader_trade_to_the_fan_out_queue_on_commit_and_stamps_when(owner, simulated_binance, django_capture_on_commit_callbacks):
+    strategy = signal_only_strategy(owner)
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        outcome = submit(strategy, "queued-1", "buy", amount="0.01")
+
+    trade = LeaderTrade.objects.get(pk=outcome.trades[0].pk)
+    assert len(callbacks) == 1
+    assert trade.fanout_enqueued_at is not None and trade.fanout_enqueued_at >= trade.recorded_at
