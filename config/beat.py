@@ -18,6 +18,10 @@ def schedule() -> dict[str, dict]:
             "task": "copytrade.tasks.sweep_stuck_copied_trades",
             "every": 60.0,
         },
+        "copy stop-loss marks between fills": {
+            "task": "copytrade.tasks.mark_copies_to_market",
+            "every": 60.0,
+        },
         "exchange sync of leader fills": {
             "task": "copytrade.tasks.sync_exchange_strategies",
             "every": settings.EXCHANGE_SYNC_INTERVAL_SECONDS,

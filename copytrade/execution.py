@@ -506,12 +506,12 @@ def _record(trade: CopiedTrade, *, token: int, result: OrderResult, market: Mark
             "exchange_order_id", "acknowledged_at", "finished_at", "lease_expires_at",
         ])  # fmt: skip
         if relationship.status == CopyRelationship.Status.ACTIVE and stop_loss_hit(relationship):
-            _stop_loss(relationship)
+            stop_loss_trigger(relationship)
     logger.info("copied trade %s %s %s %s at %s (pnl %s)", row.pk, row.status, row.side, result.filled, price, pnl)
     return ExecutionOutcome(status=row.status, reason=row.reason)
 
 
-def _stop_loss(relationship: CopyRelationship) -> None:
+def stop_loss_trigger(relationship: CopyRelationship) -> None:
     """Called with the relationship locked: pause it, close what it holds, tell the follower."""
     reason = f"copy stop-loss: drawdown {relationship.current_drawdown_percent}% reached the {relationship.max_drawdown_stop}% limit"
     relationship.status = CopyRelationship.Status.PAUSED

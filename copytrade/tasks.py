@@ -98,3 +98,10 @@ def sync_exchange_strategies() -> None:
     from copytrade.ingestion import strategies_exchange_sync
 
     strategies_exchange_sync()
+
+
+@shared_task(acks_late=True)
+def mark_copies_to_market() -> None:
+    from copytrade.marking import copies_mark_to_market
+
+    copies_mark_to_market()
