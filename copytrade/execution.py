@@ -359,8 +359,9 @@ def _size(trade: CopiedTrade, *, gateway, market: MarketRules, price: Decimal) -
         size = sizing.entry_size(
             side=trade.side, notional=notional, price=price, market=market, round_up_to_minimum=relationship.round_up_to_minimum
         )
-        balance = gateway.balance().get(market.quote)
-        risk.check_margin(needed=size.notional, available=balance.free if balance else ZERO, quote=market.quote)
+        # Margin: the exchange is the authority. Its refusal of an entry for funds is a skip
+        # (insufficient_margin, in _refused); a balance read before every entry would double
+        # the round trips to the exchange per follower and could be stale by the order anyway.
         note = risk.CLAMPED_TO_MAX_ORDER_NOTIONAL if clamped else (sizing.ROUNDED_UP_TO_MINIMUM if size.rounded_up else "")
         return size, note
     if trade.kind == CopiedTrade.Kind.MIRROR and relationship.status == CopyRelationship.Status.STOPPED:
@@ -480,7 +481,10 @@ def _record(trade: CopiedTrade, *, token: int, result: OrderResult, market: Mark
         if row is None or row.status != CopiedTrade.Status.EXECUTING or row.attempts != token:
             return ExecutionOutcome(status=row.status if row else "")  # another run recorded it
         relationship = CopyRelationship.objects.select_for_update().get(pk=row.relationship_id)
-        position, _ = FollowerPosition.objects.select_for_update().get_or_create(relationship=relationship, symbol=row.symbol)
+        # Positions of a copy are written only under its row lock (just taken): no insert race,
+        # so no get_or_create savepoint, and a new position is one INSERT.
+        position = FollowerPosition.objects.select_for_update().filter(relationship=relationship, symbol=row.symbol).first()
+        position = position or FollowerPosition(relationship=relationship, symbol=row.symbol)
         fill = Fill(side=result.side or row.side, amount=received, price=price, fee_quote=fee, contract_size=market.contract_size)
         pnl = to_money(position_apply_fill(position, fill=fill) - fee)
         position.realized_pnl = to_money(position.realized_pnl + pnl)

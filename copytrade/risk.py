@@ -58,9 +58,3 @@ def clamp_to_max_order_notional(*, notional: Decimal, max_order_notional: Decima
     if max_order_notional is not None and notional > max_order_notional:
         return max_order_notional, True
     return notional, False
-
-
-def check_margin(*, needed: Decimal, available: Decimal, quote: str) -> None:
-    """The account must have the order's notional free in the quote currency."""
-    if available < needed or available <= ZERO:
-        raise RiskSkip(INSUFFICIENT_MARGIN, f"The order needs {needed:.2f} {quote}; the account has {available:.2f} {quote} free.")
