@@ -21,23 +21,23 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.db.models import Count, F, Q, Sum
 from django.test import Client
 from django.utils import timezone
 
-from billing.models import AssessedTrade, BillingAccount, FeeAssessment, Invoice, InvoiceLine, Payout
+from billing.models import BillingAccount, Invoice, InvoiceLine, Payout
 from billing.services import billing_period_run, payouts_run
 from billing.stripe_standin.client import build_event, sign_webhook_payload
+from config.erasure import users_delete
 from config.processes import wait_until
 from copytrade.ingestion import LeaderSignal, leader_signal_submit
-from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderPosition, LeaderTrade, Strategy
+from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
 from copytrade.services import copy_start, strategy_create
-from exchanges.models import Candle, ExchangeAccount
+from exchanges.models import Candle
 from exchanges.services import exchange_account_create
 from exchanges.simulator.client import SimulatorClient
-from marketplace.models import Notification, ProviderMetrics, Rating, SignalProvider, StrategyMetrics, TradeVerification
-from marketplace.services import curators_group, provider_apply, provider_events_purge, provider_transition, rating_upsert
+from marketplace.models import Notification, SignalProvider, TradeVerification
+from marketplace.services import curators_group, provider_apply, provider_transition, rating_upsert
 from marketplace.tasks import recalculate_provider_metrics, recalculate_strategy_metrics, run_strategy_daily_checks
 
 PREFIX = "demo-"
@@ -137,33 +137,8 @@ def price_path(*, period: date, days: int, seed: int = 7) -> dict[str, list[Deci
 
 
 def demo_reset() -> None:
-    """Delete the demo-* users and everything they own, dependents first."""
-    users = get_user_model().objects.filter(username__startswith=PREFIX)
-    strategies = Strategy.objects.filter(owner__in=users)
-    copies = CopyRelationship.objects.filter(Q(follower__in=users) | Q(strategy__in=strategies))
-    with transaction.atomic():
-        InvoiceLine.objects.filter(Q(invoice__follower__in=users) | Q(payee__in=users)).delete()
-        Payout.objects.filter(payee__in=users).delete()
-        Invoice.objects.filter(follower__in=users).delete()
-        AssessedTrade.objects.filter(assessment__relationship__in=copies).delete()
-        FeeAssessment.objects.filter(relationship__in=copies).delete()
-        BillingAccount.objects.filter(user__in=users).delete()
-        providers = SignalProvider.objects.filter(user__in=users)
-        provider_events_purge(provider_ids=list(providers.values_list("id", flat=True)))
-        Rating.objects.filter(Q(user__in=users) | Q(provider__in=providers)).delete()
-        ProviderMetrics.objects.filter(provider__in=providers).delete()
-        TradeVerification.objects.filter(strategy__in=strategies).delete()
-        StrategyMetrics.objects.filter(strategy__in=strategies).delete()
-        CopiedTrade.objects.filter(relationship__in=copies).delete()
-        FollowerPosition.objects.filter(relationship__in=copies).delete()
-        copies.delete()
-        LeaderTrade.objects.filter(strategy__in=strategies).delete()
-        LeaderPosition.objects.filter(strategy__in=strategies).delete()
-        providers.delete()
-        strategies.delete()
-        ExchangeAccount.objects.filter(owner__in=users).delete()
-        Notification.objects.filter(user__in=users).delete()
-        users.delete()
+    """Delete the demo-* users and everything they own."""
+    users_delete(username_prefix=PREFIX)
 
 
 def _forget_replayed_candles(period: date) -> None:

@@ -45,6 +45,13 @@ def wait_until(check, *, timeout: float, what: str, process: subprocess.Popen | 
         time.sleep(interval)
 
 
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
 def _stop(process: subprocess.Popen, *, timeout: float = 15.0) -> None:
     if process.poll() is not None:
         return
@@ -63,15 +70,8 @@ def simulator_process(*, port: int | None = None, latency_ms: float = 0.0, log=N
     command = [PYTHON, "manage.py", "exchange_simulator", "--port", str(port), "--latency-ms", str(latency_ms)]
     process = subprocess.Popen(command, cwd=BASE_DIR, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        try:
-            return requests.get(f"{base_url}/api/v3/ping", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
     try:
-        wait_until(answers, timeout=30, what="exchange simulator", process=process)
+        wait_until(lambda: _answers(f"{base_url}/api/v3/ping"), timeout=30, what="exchange simulator", process=process)
         yield base_url
     finally:
         _stop(process)
@@ -122,15 +122,8 @@ def web_process(*, env: dict[str, str], workers: int = 2, threads: int = 8, log=
         command, cwd=BASE_DIR, env={**os.environ, **env}, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT
     )
     base_url = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        try:
-            return requests.get(f"{base_url}/healthz", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
     try:
-        wait_until(answers, timeout=60, what="web server", process=process)
+        wait_until(lambda: _answers(f"{base_url}/healthz"), timeout=60, what="web server", process=process)
         yield base_url
     finally:
         _stop(process)

@@ -30,8 +30,9 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.erasure import users_delete
 from config.processes import wait_until
-from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderPosition, LeaderTrade, Strategy
+from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
 from exchanges.gateways import gateway_for_account
 from exchanges.models import ExchangeAccount
 from exchanges.simulator.client import SimulatorClient
@@ -69,18 +70,8 @@ class RunResult:
 
 
 def bench_reset() -> None:
-    """Delete everything earlier benchmark runs made (users named bench-*), children first."""
-    users = get_user_model().objects.filter(username__startswith=PREFIX)
-    strategies = Strategy.objects.filter(owner__in=users)
-    with transaction.atomic():
-        CopiedTrade.objects.filter(strategy__in=strategies).delete()
-        FollowerPosition.objects.filter(relationship__strategy__in=strategies).delete()
-        CopyRelationship.objects.filter(strategy__in=strategies).delete()
-        LeaderTrade.objects.filter(strategy__in=strategies).delete()
-        LeaderPosition.objects.filter(strategy__in=strategies).delete()
-        strategies.delete()
-        ExchangeAccount.objects.filter(owner__in=users).delete()
-        users.delete()
+    """Delete everything earlier benchmark runs made (users named bench-*)."""
+    users_delete(username_prefix=PREFIX)
 
 
 @dataclass
