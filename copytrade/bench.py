@@ -213,6 +213,24 @@ def signed_webhook(*, strategy: Strategy, payload: dict) -> tuple[bytes, dict]:
     return body, {"Content-Type": "application/json", "X-Signature": f"sha256={signature}"}
 
 
+def warm_up(*, web_url: str, simulator: SimulatorClient, requests_count: int = 24) -> None:
+    """A running service is warm: send signals for a strategy nobody copies, so every web
+    worker thread has loaded markets and opened its connections before anything is timed."""
+    leader = get_user_model().objects.create_user(username=f"{PREFIX}warm-up")
+    strategy = Strategy.objects.create(owner=leader, name="Bench warm-up", declared_capital=LEADER_CAPITAL)
+    price = simulator.prices()[SYMBOL.replace("/", "")]
+    session = requests.Session()
+    for index in range(requests_count):
+        body, headers = signed_webhook(
+            strategy=strategy,
+            payload={
+                "strategy_id": strategy.pk, "external_id": f"warm-{index}", "symbol": SYMBOL, "action": "buy",
+                "amount": "0.001", "price": price, "timestamp": int(time.time()),
+            },
+        )  # fmt: skip
+        session.post(f"{web_url}/webhook", data=body, headers=headers, timeout=30)
+
+
 # --- The three paths --------------------------------------------------------------------
 
 

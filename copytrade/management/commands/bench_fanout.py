@@ -65,6 +65,7 @@ class Command(BaseCommand):
             population = bench.population_create(simulator=simulator, followers=followers)
             naive_ids = bench.naive_population_create(population=population, count=naive_followers) if naive_followers else []
             with web_process(env=overrides, log=log) as web_url, _workers(options["workers"], overrides, log) as pids:
+                bench.warm_up(web_url=web_url, simulator=simulator)
                 for latency in options["latencies"]:
                     simulator.set_faults(latency_ms=latency)
                     for repeat in range(options["repeat"]):
