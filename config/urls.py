@@ -2,11 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config.views import MeApi, TokenObtainApi, TokenRevokeApi, healthz
+from config.views import MeApi, TokenObtainApi, TokenRevokeApi, admin_login, healthz
 from copytrade.apis import WebhookApi
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # Before admin's own URLs: the same login view, with attempts throttled.
+    path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("api/auth/token/", TokenObtainApi.as_view(), name="auth-token"),
     path("api/auth/me/", MeApi.as_view(), name="auth-me"),

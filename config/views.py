@@ -1,8 +1,9 @@
 import redis
 from django.conf import settings
+from django.contrib import admin
 from django.contrib.auth import authenticate
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -10,7 +11,7 @@ from rest_framework import serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 from rest_framework.views import APIView
 
 from config.api import ApplicationError
@@ -34,6 +35,25 @@ def healthz(request):
         checks["redis"] = f"down: {type(exc).__name__}"
     healthy = all(value == "ok" for value in checks.values())
     return JsonResponse({"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503)
+
+
+class AdminLoginThrottle(SimpleRateThrottle):
+    """The API login's rate ("auth") for the admin's login form, per client address."""
+
+    scope = "auth"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": "admin-login", "ident": self.get_ident(request)}
+
+
+def admin_login(request, extra_context=None):
+    """Django admin's login view; password attempts (POST) are throttled like the API's."""
+    if request.method == "POST":
+        throttle = AdminLoginThrottle()
+        if not throttle.allow_request(request, None):
+            wait = int(throttle.wait() or 1)
+            return HttpResponse("Too many login attempts; try again later.", status=429, headers={"Retry-After": str(max(wait, 1))})
+    return admin.site.login(request, extra_context)
 
 
 class TokenObtainApi(APIView):

@@ -125,6 +125,8 @@ class LeaderTrade(models.Model):
             models.CheckConstraint(condition=Q(amount__gt=0), name="leader_trade_amount_positive"),
             models.CheckConstraint(condition=Q(price__gt=0), name="leader_trade_price_positive"),
             models.CheckConstraint(condition=Q(side__in=["buy", "sell"]), name="leader_trade_side_valid"),
+            models.CheckConstraint(condition=Q(effect__in=["open", "increase", "reduce", "close"]), name="leader_trade_effect_valid"),
+            models.CheckConstraint(condition=Q(source__in=["webhook", "api", "exchange_sync"]), name="leader_trade_source_valid"),
             models.CheckConstraint(
                 condition=Q(reduce_fraction__isnull=True) | (Q(reduce_fraction__gt=0) & Q(reduce_fraction__lte=1)),
                 name="leader_trade_fraction_0_1",
@@ -298,6 +300,13 @@ class CopiedTrade(models.Model):
                 name="copied_trade_status_valid",
             ),
             models.CheckConstraint(condition=Q(filled_amount__gte=0), name="copied_trade_filled_nonnegative"),
+            models.CheckConstraint(
+                condition=Q(requested_amount__isnull=True) | Q(requested_amount__gt=0), name="copied_trade_requested_positive"
+            ),
+            models.CheckConstraint(condition=Q(average_price__isnull=True) | Q(average_price__gt=0), name="copied_trade_price_positive"),
+            models.CheckConstraint(condition=Q(side__in=["buy", "sell"]), name="copied_trade_side_valid"),
+            models.CheckConstraint(condition=Q(effect__in=["open", "increase", "reduce", "close"]), name="copied_trade_effect_valid"),
+            models.CheckConstraint(condition=Q(kind__in=["mirror", "stop_loss", "close_on_stop"]), name="copied_trade_kind_valid"),
             models.CheckConstraint(condition=Q(override_fee_charged__gte=0), name="copied_trade_fee_nonnegative"),
         ]
         indexes = [
