@@ -14,6 +14,7 @@ help:
 	@echo "make test   - install test dependencies and run the whole suite"
 	@echo "make run    - web + worker + beat + exchange simulator (honcho, Procfile)"
 	@echo "make bench  - fan-out benchmark"
+	@echo "make fuzz   - API fuzzing, FUZZ_EXAMPLES (200) examples per operation and role"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +46,15 @@ browser:
 
 test: install-dev services browser
 	DJANGO_SETTINGS_MODULE=config.settings.test $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Deeper API fuzzing than `make test` runs: many random examples per (operation, role).
+fuzz: install-dev services
+	DJANGO_SETTINGS_MODULE=config.settings.test FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(VENV)/bin/pytest tests/test_fuzz_api.py $(PYTEST_ARGS)
+
+# Fault soak (issue 7): SOAK_TRADES leader trades x SOAK_FOLLOWERS followers while workers are
+# SIGKILLed, a private Redis restarts and PostgreSQL refuses connections (tests/soak/).
+soak: install-dev services
+	DJANGO_SETTINGS_MODULE=config.settings.test SOAK_TRADES=$${SOAK_TRADES:-20} SOAK_FOLLOWERS=$${SOAK_FOLLOWERS:-500} $(VENV)/bin/pytest tests/soak $(PYTEST_ARGS)
 
 demo: migrate
 	$(PY) manage.py demo

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
@@ -20,6 +20,14 @@ from exchanges.apis import paginated_response
 
 MONEY = {"max_digits": 20, "decimal_places": 2}
 MAX_PERIOD_DAYS = 366
+
+
+@extend_schema_field({"type": "string", "pattern": r"^\d{4}-\d{2}$", "example": "2026-10"})
+class MonthField(serializers.DateField):
+    """A billing period, the first day of a month, shown as YYYY-MM (not a full date)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m", **kwargs)
 
 
 class StripeWebhookApi(APIView):
@@ -64,7 +72,7 @@ class InvoiceOutputSerializer(serializers.ModelSerializer):
             model = InvoiceLine
             fields = ["id", "kind", "description", "amount", "strategy_id"]
 
-    period = serializers.DateField(format="%Y-%m")
+    period = MonthField()
     total = serializers.DecimalField(**MONEY)
     lines = LineSerializer(many=True, read_only=True)
 
@@ -82,40 +90,36 @@ class InvoiceListApi(APIView):
         return paginated_response(request=request, view=self, queryset=queryset, serializer_class=InvoiceOutputSerializer)
 
 
+class EarningsAmountsSerializer(serializers.Serializer):
+    gross = serializers.DecimalField(**MONEY, help_text="fees collected from followers (paid invoices)")
+    earned = serializers.DecimalField(**MONEY, help_text="your share of the collected fees")
+    paid_out = serializers.DecimalField(**MONEY, help_text="of which already paid to you")
+    pending_payout = serializers.DecimalField(**MONEY, help_text="earned, not yet paid to you")
+    awaiting_collection = serializers.DecimalField(**MONEY, help_text="your share of fees billed but not yet paid")
+
+
+class EarningsMonthSerializer(EarningsAmountsSerializer):
+    period = serializers.CharField(help_text="YYYY-MM")
+
+
+class EarningsFollowerSerializer(EarningsAmountsSerializer):
+    follower_id = serializers.IntegerField()
+    follower_username = serializers.CharField()
+
+
 class EarningsApi(APIView):
-    class AmountsSerializer(serializers.Serializer):
-        gross = serializers.DecimalField(**MONEY, help_text="fees collected from followers (paid invoices)")
-        earned = serializers.DecimalField(**MONEY, help_text="your share of the collected fees")
-        paid_out = serializers.DecimalField(**MONEY, help_text="of which already paid to you")
-        pending_payout = serializers.DecimalField(**MONEY, help_text="earned, not yet paid to you")
-        awaiting_collection = serializers.DecimalField(**MONEY, help_text="your share of fees billed but not yet paid")
-
-    class MonthSerializer(AmountsSerializer):
-        period = serializers.CharField()
-
-    class FollowerSerializer(AmountsSerializer):
-        follower_id = serializers.IntegerField()
-        follower_username = serializers.CharField()
-
     class OutputSerializer(serializers.Serializer):
-        all_time = serializers.DictField()
-        by_month = serializers.ListField()
-        by_follower = serializers.ListField()
+        all_time = EarningsAmountsSerializer()
+        by_month = EarningsMonthSerializer(many=True)
+        by_follower = EarningsFollowerSerializer(many=True)
 
     @extend_schema(operation_id="billing_earnings", responses=OutputSerializer)
     def get(self, request):
-        summary = earnings_summary(payee=request.user)
-        return Response(
-            {
-                "all_time": self.AmountsSerializer(summary["all_time"]).data,
-                "by_month": self.MonthSerializer(summary["by_month"], many=True).data,
-                "by_follower": self.FollowerSerializer(summary["by_follower"], many=True).data,
-            }
-        )
+        return Response(self.OutputSerializer(earnings_summary(payee=request.user)).data)
 
 
 class PayoutOutputSerializer(serializers.ModelSerializer):
-    period = serializers.DateField(format="%Y-%m")
+    period = MonthField()
     gross = serializers.DecimalField(**MONEY)
     payee_amount = serializers.DecimalField(**MONEY)
     platform_amount = serializers.DecimalField(**MONEY)

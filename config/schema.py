@@ -1,6 +1,33 @@
 """OpenAPI schema generation (drf-spectacular)."""
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from rest_framework import serializers
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape of every endpoint (config.api.exception_handler)."""
+
+    message = serializers.CharField()
+    extra = serializers.DictField(help_text="Details, e.g. {'fields': {name: [messages]}} for invalid input.")
+
+
+# Any operation can answer these (input and domain rules, authentication, permissions, an
+# unknown id in the path or body, a state conflict, throttling); documenting them lets
+# clients, and the schema-conformance fuzz test, tell a designed refusal from a bug.
+ERROR_RESPONSES = {
+    "400": "Invalid input, or a rule of the operation refused it.",
+    "401": "Missing or invalid credentials.",
+    "403": "Authenticated, but not allowed to do this.",
+    "404": "Not found, or not visible to the caller.",
+    "409": "Conflicts with the current state.",
+    "429": "Throttled; retry later.",
+}
+# ... and those that take a body, these too.
+BODY_ERROR_RESPONSES = {
+    "413": "The body is larger than the operation accepts.",
+    "415": "The body's media type is not accepted, or the body cannot be parsed as it.",
+}
+BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
 class AutoSchema(SpectacularAutoSchema):
@@ -8,6 +35,7 @@ class AutoSchema(SpectacularAutoSchema):
 
     Every view declares its own small `InputSerializer` / `OutputSerializer` (the house
     style); by class name alone they would all collide into one "Input" component.
+    Every operation also documents the error responses above, in the one error shape.
     """
 
     def get_serializer_name(self, serializer, direction):
@@ -19,3 +47,21 @@ class AutoSchema(SpectacularAutoSchema):
                 owner = owner.removesuffix(suffix)
             return f"{owner}{name}"
         return name
+
+    def _resolve_path_parameters(self, variables):
+        parameters = super()._resolve_path_parameters(variables)
+        for parameter in parameters:
+            # Ids in paths go through Django's `int` converter, which matches digits only:
+            # a negative id does not reach the view at all.
+            if parameter["schema"].get("type") == "integer":
+                parameter["schema"].setdefault("minimum", 0)
+        return parameters
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction=direction)
+        errors = {**ERROR_RESPONSES, **(BODY_ERROR_RESPONSES if self.method in BODY_METHODS else {})}
+        for code, description in errors.items():
+            if code not in responses:
+                responses[code] = self._get_response_for_code(ErrorSerializer, code, direction=direction)
+                responses[code]["description"] = description
+        return responses

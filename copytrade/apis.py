@@ -57,6 +57,10 @@ from exchanges.apis import paginated_response
 
 MONEY = {"max_digits": settings.MONEY_MAX_DIGITS, "decimal_places": settings.MONEY_DECIMAL_PLACES}
 QUANTITY = {"max_digits": settings.QUANTITY_MAX_DIGITS, "decimal_places": settings.QUANTITY_DECIMAL_PLACES}
+# Computed at request time, null when no price can be had; strings like every other amount
+# (a bare Decimal would be rendered as a JSON float).
+MARK_PRICE = serializers.DecimalField(max_digits=None, decimal_places=None, allow_null=True, read_only=True)
+UNREALIZED_PNL = serializers.DecimalField(max_digits=None, decimal_places=settings.MONEY_DECIMAL_PLACES, allow_null=True, read_only=True)
 _EXTERNAL_ID = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces: it is a key, not prose
 METRIC_FIELDS = ("total_return", "sharpe", "win_rate", "max_drawdown")
 # Sizing mode -> the request field that carries its parameter.
@@ -185,10 +189,11 @@ class FollowerPositionOutputSerializer(serializers.ModelSerializer):
         fields = ["symbol", "quantity", "average_entry", "realized_pnl", "mark_price"]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.DECIMAL)
-    def get_mark_price(self, position) -> Decimal | None:
+    @extend_schema_field(MARK_PRICE)
+    def get_mark_price(self, position) -> str | None:
         # `position.relationship` is the prefetching copy, already in memory.
-        return self.context["marker"].price(account=position.relationship.exchange_account, symbol=position.symbol)
+        price = self.context["marker"].price(account=position.relationship.exchange_account, symbol=position.symbol)
+        return None if price is None else MARK_PRICE.to_representation(price)
 
 
 class CopyOutputSerializer(serializers.ModelSerializer):
@@ -201,8 +206,8 @@ class CopyOutputSerializer(serializers.ModelSerializer):
         {"id": serializers.IntegerField(), "label": serializers.CharField(), "exchange_id": serializers.CharField()},
     )
     # The request's names (seed 000 §1.3), not the columns'.
-    fixed_notional_usd = serializers.DecimalField(source="fixed_notional", read_only=True, **MONEY)
-    max_order_notional_usd = serializers.DecimalField(source="max_order_notional", read_only=True, **MONEY)
+    fixed_notional_usd = serializers.DecimalField(source="fixed_notional", read_only=True, allow_null=True, **MONEY)
+    max_order_notional_usd = serializers.DecimalField(source="max_order_notional", read_only=True, allow_null=True, **MONEY)
     unrealized_pnl = serializers.SerializerMethodField()
     positions = FollowerPositionOutputSerializer(source="open_positions", many=True)
     recent_copied_trades = CopiedTradeOutputSerializer(many=True)
@@ -217,9 +222,10 @@ class CopyOutputSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.DECIMAL)
-    def get_unrealized_pnl(self, relationship) -> Decimal | None:
-        return self.context["marker"].unrealized_pnl(relationship)
+    @extend_schema_field(UNREALIZED_PNL)
+    def get_unrealized_pnl(self, relationship) -> str | None:
+        pnl = self.context["marker"].unrealized_pnl(relationship)
+        return None if pnl is None else UNREALIZED_PNL.to_representation(pnl)
 
 
 def _copy_response(*, follower, relationship_id: int, status_code: int = status.HTTP_200_OK) -> Response:

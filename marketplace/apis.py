@@ -15,8 +15,7 @@ because a negative Sharpe ratio is a meaningful floor.
 from decimal import Decimal
 
 from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -51,6 +50,42 @@ FILTER_NUMBER = {"max_digits": 20, "decimal_places": 10, "required": False}
 # --- Output ------------------------------------------------------------------------------
 
 
+def _money(amount: Decimal) -> str:
+    """An amount as the DecimalFields render it; str() would show a stored zero as "0E-8"."""
+    return serializers.DecimalField(**MONEY).to_representation(amount)
+
+
+def _ratio() -> serializers.FloatField:
+    return serializers.FloatField(allow_null=True)
+
+
+class MetricsOutputSerializer(serializers.Serializer):
+    """What `metrics_payload` returns: one window's metrics (units in PerformanceMetrics)."""
+
+    window = serializers.ChoiceField(choices=list(WINDOWS))
+    as_of = serializers.DateField()
+    returns_count = serializers.IntegerField()
+    total_return = _ratio()
+    cagr = _ratio()
+    volatility = _ratio()
+    sharpe_ratio = _ratio()
+    sortino_ratio = _ratio()
+    max_drawdown = _ratio()
+    current_drawdown = _ratio()
+    calmar_ratio = _ratio()
+    closed_trades = serializers.IntegerField()
+    win_rate = _ratio()
+    profit_factor = _ratio()
+    profit_factor_infinite = serializers.BooleanField()
+    follower_count = serializers.IntegerField()
+    copied_aum = serializers.DecimalField(**MONEY)
+
+
+class EquityPointOutputSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    equity = serializers.DecimalField(max_digits=None, decimal_places=None)
+
+
 def metrics_payload(row: PerformanceMetrics | None, *, with_series: bool = False) -> dict | None:
     if row is None:
         return None
@@ -71,7 +106,7 @@ def metrics_payload(row: PerformanceMetrics | None, *, with_series: bool = False
         "profit_factor": row.profit_factor,
         "profit_factor_infinite": row.profit_factor_infinite,
         "follower_count": row.follower_count,
-        "copied_aum": str(row.copied_aum),
+        "copied_aum": _money(row.copied_aum),
     }
     if with_series:
         payload["equity_series"] = [{"date": day, "equity": equity} for day, equity in row.equity_series]
@@ -90,6 +125,21 @@ class TraderListOutputSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
         read_only_fields = fields
 
+    @extend_schema_field(
+        inline_serializer(
+            "TraderListMetrics",
+            {
+                "window": serializers.ChoiceField(choices=list(WINDOWS)),
+                "as_of": serializers.DateField(),
+                **{name: _ratio() for name in ("total_return", "sharpe_ratio", "sortino_ratio", "win_rate", "profit_factor")},
+                "profit_factor_infinite": serializers.BooleanField(),
+                **{name: _ratio() for name in ("max_drawdown", "calmar_ratio")},
+                "closed_trades": serializers.IntegerField(),
+                "copied_aum": serializers.DecimalField(**MONEY),
+            },
+            allow_null=True,
+        )
+    )
     def get_metrics(self, provider) -> dict | None:
         """The requested window's metrics, from the columns the list selector annotated."""
         if provider.metric_as_of is None:
@@ -106,7 +156,7 @@ class TraderListOutputSerializer(serializers.ModelSerializer):
             "max_drawdown": provider.metric_max_drawdown,
             "calmar_ratio": provider.metric_calmar_ratio,
             "closed_trades": provider.metric_closed_trades,
-            "copied_aum": str(provider.metric_copied_aum),
+            "copied_aum": _money(provider.metric_copied_aum),
         }
 
 
@@ -131,6 +181,42 @@ class RatingOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class TraderDetailOutputSerializer(serializers.Serializer):
+    """What `_trader_detail` returns (the schema of the public provider page)."""
+
+    class StrategySerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        name = serializers.CharField()
+        kind = serializers.CharField()
+        verified_badge = serializers.BooleanField()
+        accepting_copies = serializers.BooleanField()
+        copiers_count = serializers.IntegerField()
+        metrics_all = MetricsOutputSerializer(allow_null=True)
+
+    class RatingSummarySerializer(serializers.Serializer):
+        average = serializers.DecimalField(max_digits=3, decimal_places=2)
+        count = serializers.IntegerField()
+        distribution = serializers.DictField(child=serializers.IntegerField(), help_text='{"1": n, ..., "5": n}')
+        recent_comments = RatingOutputSerializer(many=True)
+
+    id = serializers.IntegerField()
+    display_name = serializers.CharField()
+    description = serializers.CharField()
+    trading_strategy = serializers.CharField()
+    risk_level = serializers.ChoiceField(choices=SignalProvider.RiskLevel.choices)
+    subscription_fee_monthly = serializers.DecimalField(**MONEY)
+    performance_fee_percent = serializers.DecimalField(max_digits=5, decimal_places=2)
+    verification_status = serializers.ChoiceField(choices=SignalProvider.VerificationStatus.choices)
+    follower_count = serializers.IntegerField()
+    approved_since = serializers.DateTimeField(allow_null=True)
+    metrics = inline_serializer(
+        "TraderDetailMetricsByWindow", {window: MetricsOutputSerializer(allow_null=True) for window in WINDOWS}
+    )
+    equity_series = EquityPointOutputSerializer(many=True)
+    rating = RatingSummarySerializer()
+    strategies = StrategySerializer(many=True)
+
+
 def _trader_detail(provider: SignalProvider) -> dict:
     by_window = {row.window: row for row in provider.window_metrics}
     strategies = provider.user.public_strategies
@@ -141,7 +227,7 @@ def _trader_detail(provider: SignalProvider) -> dict:
         "description": provider.description,
         "trading_strategy": provider.trading_strategy,
         "risk_level": provider.risk_level,
-        "subscription_fee_monthly": str(provider.subscription_fee_monthly),
+        "subscription_fee_monthly": _money(provider.subscription_fee_monthly),
         "performance_fee_percent": str(provider.performance_fee_percent),
         "verification_status": provider.verification_status,
         "follower_count": provider.follower_count,
@@ -233,7 +319,7 @@ class TraderDetailApi(APIView):
 
     @extend_schema(
         operation_id="marketplace_trader",
-        responses=OpenApiTypes.OBJECT,
+        responses=TraderDetailOutputSerializer,
         description="Profile, metrics per window (7d/30d/90d/all), the all-time equity series, rating summary with "
         "recent comments, and the public strategies with their all-time metrics.",
     )
@@ -246,7 +332,17 @@ class TraderRateApi(APIView):
         rating = serializers.IntegerField(min_value=1, max_value=5)
         comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
-    @extend_schema(operation_id="marketplace_rate", request=InputSerializer, responses={200: RatingOutputSerializer})
+    class OutputSerializer(RatingOutputSerializer):
+        """The rating, and the provider's summary after it."""
+
+        average_rating = serializers.DecimalField(max_digits=3, decimal_places=2)
+        ratings_count = serializers.IntegerField()
+
+        class Meta(RatingOutputSerializer.Meta):
+            fields = [*RatingOutputSerializer.Meta.fields, "average_rating", "ratings_count"]
+            read_only_fields = fields
+
+    @extend_schema(operation_id="marketplace_rate", request=InputSerializer, responses={200: OutputSerializer})
     def post(self, request, provider_id: int):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -264,7 +360,16 @@ class TraderRateApi(APIView):
 
 
 class TraderUpdateMetricsApi(APIView):
-    @extend_schema(operation_id="marketplace_update_metrics", request=None, responses={202: None})
+    @extend_schema(
+        operation_id="marketplace_update_metrics",
+        request=None,
+        responses={
+            202: inline_serializer(
+                "TraderUpdateMetricsOutput",
+                {"provider_id": serializers.IntegerField(), "strategies_enqueued": serializers.IntegerField()},
+            )
+        },
+    )
     def post(self, request, provider_id: int):
         if not is_curator(request.user):
             raise ApplicationError("Only curators can recalculate a provider's metrics.", status_code=status.HTTP_403_FORBIDDEN)
@@ -301,6 +406,10 @@ class NotificationReadApi(APIView):
 
 
 class NotificationReadAllApi(APIView):
-    @extend_schema(operation_id="notifications_read_all", request=None, responses={200: None})
+    @extend_schema(
+        operation_id="notifications_read_all",
+        request=None,
+        responses={200: inline_serializer("NotificationReadAllOutput", {"marked_read": serializers.IntegerField()})},
+    )
     def post(self, request):
         return Response({"marked_read": notification_mark_all_read(user=request.user)})

@@ -222,6 +222,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "StrategyKindEnum": "copytrade.models.Strategy.Kind",
         "CopiedTradeStatusEnum": "copytrade.models.CopiedTrade.Status",
+        "StrategyStatusEnum": "copytrade.models.Strategy.Status",
     },
 }
 

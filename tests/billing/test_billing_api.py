@@ -1,5 +1,6 @@
 """REST for billing (invoices, earnings, payout preview and creation), the run_billing command, admin pages."""
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
@@ -8,6 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
 
 from billing.models import FeeAssessment, Invoice, Payout
 from billing.services import billing_period_run, payout_record_manual, payouts_run, stripe_event_handle
@@ -247,3 +249,19 @@ def test_admin_pages_show_the_ledger_say_when_stripe_is_off_and_never_show_a_key
     with_key = browser.get("/admin/billing/invoice/")
     assert STANDIN_API_KEY.encode() not in with_key.content
     assert b"STRIPE_API_KEY is not set" not in with_key.content
+
+
+def test_the_schema_documents_invoice_and_payout_periods_as_the_months_they_are(
+    client_for, follower, staff, provider_user, billed_october
+):
+    # Found by the API fuzz test: the period is "YYYY-MM" but the schema promised a full date.
+    components = SchemaGenerator().get_schema(request=None, public=True)["components"]["schemas"]
+    invoice = client_for(follower).get("/api/billing/invoices/").json()["results"][0]
+    payout = client_for(staff).post(
+        "/api/marketplace/payouts/create", {"signal_provider_id": provider_user.signal_provider.id, "period": "2026-10"}, format="json"
+    ).json()
+
+    for component, body in (("InvoiceOutput", invoice), ("PayoutOutput", payout)):
+        period = components[component]["properties"]["period"]
+        assert (period["type"], period.get("format")) == ("string", None)
+        assert re.fullmatch(period["pattern"], body["period"]), (component, body["period"])

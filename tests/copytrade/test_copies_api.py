@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
 
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
 from copytrade.services import copy_start, strategy_update
@@ -653,3 +654,28 @@ def test_top_shows_and_sorts_by_the_audited_metrics_of_the_window(client_for, ow
     assert rows(sort="total_return", window="7d") == [("Steady", 0.50), ("Volatile", None), ("Unmeasured", None)]
     assert client.get(f"/api/copy-trading/leader/{steady.pk}").json()["sharpe"] == 2.1
     assert client.get(f"/api/copy-trading/leader/{unmeasured.pk}").json()["sharpe"] is None
+
+
+def _copy_output_schema() -> dict:
+    return SchemaGenerator().get_schema(request=None, public=True)["components"]["schemas"]["CopyOutput"]["properties"]
+
+
+@pytest.mark.django_db
+def test_my_copies_gives_computed_amounts_as_decimal_strings_and_unset_limits_as_null(
+    client_for, follower, strategy, account, simulated_binance
+):
+    # Found by the API fuzz test: the unset limits were null under a non-nullable schema, and
+    # the request-time amounts were JSON floats (a bare Decimal) where every amount is a string.
+    relationship = _copy(follower, strategy, account)
+    FollowerPosition.objects.create(relationship=relationship, symbol="BTC/USDT", quantity=Decimal("0.1"), average_entry=Decimal("60000"))
+    simulated_binance.set_price(symbol="BTC/USDT", price="65000.5")
+
+    response = client_for(follower).get(f"{BASE}/my-copies")
+
+    (copy,) = response.json()["results"]
+    assert (copy["fixed_notional_usd"], copy["max_order_notional_usd"]) == (None, None)
+    assert copy["unrealized_pnl"] == "500.05000000"
+    assert copy["positions"][0]["mark_price"] == "65000.5"
+    schema = _copy_output_schema()
+    assert all(schema[name]["nullable"] for name in ("fixed_notional_usd", "max_order_notional_usd", "unrealized_pnl"))
+    assert schema["unrealized_pnl"]["type"] == "string"

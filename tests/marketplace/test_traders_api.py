@@ -217,3 +217,22 @@ def test_only_curators_can_ask_for_a_metrics_update(db, owner, curator, stranger
     assert accepted.status_code == 202
     assert accepted.data == {"provider_id": provider.pk, "strategies_enqueued": 1}
     assert enqueued == [strategy.pk]
+
+
+@pytest.mark.django_db
+def test_zero_amounts_on_the_trader_pages_read_as_plain_decimals_not_exponents(client_for, follower):
+    # Found by the API fuzz test: str() of a stored 0.00000000 gave "0E-8".
+    provider = make_provider(make_user("zero"), subscription_fee_monthly=Decimal("0"))
+    strategy = make_strategy(provider.user)
+    now = timezone.now()
+    ProviderMetrics.objects.create(provider=provider, window="30d", as_of=date(2026, 3, 9), computed_at=now, copied_aum=Decimal("0"))
+    ProviderMetrics.objects.create(provider=provider, window="all", as_of=date(2026, 3, 9), computed_at=now, copied_aum=Decimal("0"))
+    StrategyMetrics.objects.create(strategy=strategy, window="all", as_of=date(2026, 3, 9), computed_at=now, copied_aum=Decimal("0"))
+
+    listed = client_for(follower).get("/api/marketplace/traders").json()["results"][0]
+    detail = client_for(follower).get(f"/api/marketplace/traders/{provider.pk}").json()
+
+    assert listed["metrics"]["copied_aum"] == "0.00000000"
+    assert detail["subscription_fee_monthly"] == "0.00000000"
+    assert detail["metrics"]["all"]["copied_aum"] == "0.00000000"
+    assert detail["strategies"][0]["metrics_all"]["copied_aum"] == "0.00000000"
