@@ -24,3 +24,5 @@ urlpatterns = [
     path("api/notifications/", include("marketplace.urls_notifications")),
     path("api/billing/", include("billing.urls")),
 ]
+
+handler404 = "config.views.not_found"

@@ -17,6 +17,15 @@ from rest_framework.views import APIView
 from config.api import ApplicationError
 
 
+def not_found(request, exception=None):
+    """Unknown URLs: the API's error shape under /api/ and /webhook, Django's page elsewhere."""
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith(("/api/", "/webhook")):
+        return JsonResponse({"message": "Not found.", "extra": {}}, status=404)
+    return page_not_found(request, exception)
+
+
 @never_cache
 @require_GET
 def healthz(request):

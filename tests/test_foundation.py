@@ -132,3 +132,20 @@ def test_split_parts_sum_to_the_whole_and_round_half_up():
     assert (payee, platform) == (quantize_money("9"), quantize_money("6"))
     payee, platform = split(quantize_money("0.05"), "0.5")
     assert payee + platform == quantize_money("0.05")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/strategies/abc/", "/api/no-such-thing", "/webhook/extra"])
+def test_an_unknown_api_url_answers_404_in_the_api_error_shape(api_client, path):
+    response = api_client.get(path)
+
+    assert response.status_code == 404
+    assert response.json() == {"message": "Not found.", "extra": {}}
+
+
+@pytest.mark.django_db
+def test_an_unknown_page_outside_the_api_stays_an_html_404(client):
+    response = client.get("/no-such-page")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
