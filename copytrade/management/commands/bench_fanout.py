@@ -31,6 +31,7 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=settings.CELERY_WORKER_PROCESSES, help="Worker processes.")
         parser.add_argument("--timeout", type=float, default=300.0, help="Give up on a run after this many seconds.")
         parser.add_argument("--json", action="store_true", help="Print the results as JSON too.")
+        parser.add_argument("--output", default=str(RESULTS), help="Where to write the runs and the summary (JSON).")
 
     def handle(self, *args, **options):
         results: list[dict] = []
@@ -42,10 +43,11 @@ class Command(BaseCommand):
             except (ProcessFailed, RuntimeError) as exc:
                 raise CommandError(f"{exc} (process output: {log.name})") from exc
         summary = summarise(results)
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps({"machine": machine(), "options": _jsonable(options), "runs": results, "summary": summary}, indent=2))
+        output = Path(options["output"])
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps({"machine": machine(), "options": _jsonable(options), "runs": results, "summary": summary}, indent=2))
         self.print_summary(summary)
-        self.stdout.write(f"raw runs: {RESULTS}; process output: {log.name}")
+        self.stdout.write(f"raw runs: {output}; process output: {log.name}")
         if options["json"]:
             self.stdout.write(json.dumps(summary, indent=2))
 
