@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 
 import requests
-from celery import shared_task
+from celery import current_app, shared_task
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
@@ -319,8 +319,10 @@ def run_floor(*, simulator: SimulatorClient, population: Population, latency_ms:
     ids = [row.pk for row in rows]
     with RssSampler(worker_pids) as rss:
         origin = time.time()
-        for copied_trade_id in ids:
-            bench_floor_execute.apply_async((copied_trade_id,), queue="execution")
+        # Published as the fan-out publishes: one producer for all.
+        with current_app.producer_or_acquire() as producer:
+            for copied_trade_id in ids:
+                bench_floor_execute.apply_async((copied_trade_id,), queue="execution", producer=producer)
         enqueue_s = time.time() - origin
         done = CopiedTrade.objects.filter(pk__in=ids, status=CopiedTrade.Status.FILLED)
         wait_until(lambda: done.count() == len(ids), timeout=timeout, what=f"{len(ids)} floor orders", interval=0.25)

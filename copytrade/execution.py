@@ -135,9 +135,12 @@ def leader_trade_fan_out(*, leader_trade_id: int) -> FanOutOutcome:
     eligible = list(_eligible_relationships(leader_trade).values_list("id", "follower_id"))
     pending = []
     # In batches, each enqueued as soon as it is inserted: the first followers' orders go
-    # out while the rest are still being written.
-    for start in range(0, len(eligible), FAN_OUT_BATCH):
-        batch = eligible[start : start + FAN_OUT_BATCH]
+    # out while the rest are still being written. The first batches are small, so the first
+    # order leaves within milliseconds of the fan-out starting, whatever the follower count.
+    start = 0
+    for size in _fan_out_batch_sizes(len(eligible)):
+        batch = eligible[start : start + size]
+        start += size
         # Insert-or-ignore: a re-run (redelivery, sweeper) finds its rows already there.
         CopiedTrade.objects.bulk_create([_mirror_row(leader_trade, *pair, now=now) for pair in batch], ignore_conflicts=True)
         batch_pending = list(
@@ -154,6 +157,14 @@ def leader_trade_fan_out(*, leader_trade_id: int) -> FanOutOutcome:
     LeaderTrade.objects.filter(pk=leader_trade.pk).update(fanout_done_at=timezone.now())
     logger.info("leader trade %s fanned out to %s copies (%s rows pending)", leader_trade.pk, len(eligible), len(pending))
     return FanOutOutcome(copied_trade_ids=pending)
+
+
+def _fan_out_batch_sizes(total: int):
+    size, sent = 32, 0
+    while sent < total:
+        yield min(size, total - sent)
+        sent += size
+        size = min(size * 4, FAN_OUT_BATCH)
 
 
 def _mirror_row(leader_trade: LeaderTrade, relationship_id: int, follower_id: int, *, now) -> CopiedTrade:
@@ -261,6 +272,10 @@ def copied_trade_execute(*, copied_trade_id: int) -> ExecutionOutcome:
     if trade.status in CopiedTrade.TERMINAL:
         return ExecutionOutcome(status=trade.status, reason=trade.reason)
     if CopiedTrade.objects.filter(relationship_id=trade.relationship_id, sequence__lt=trade.sequence, status__in=OPEN).exists():
+        # Waiting for its turn is not being stuck: the row's message is alive. Without this
+        # the sweeper took a long wait for a lost message and started one more polling chain
+        # for the row every COPYTRADE_STUCK_AFTER_SECONDS (found by the fault soak).
+        CopiedTrade.objects.filter(pk=trade.pk, status=CopiedTrade.Status.PENDING).update(enqueued_at=timezone.now())
         return ExecutionOutcome(
             status=trade.status, retry_in=settings.COPYTRADE_ORDERING_RETRY_SECONDS, waiting_for="an earlier copied trade of this copy"
         )
