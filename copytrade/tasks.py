@@ -15,6 +15,9 @@ from celery import Task, current_app, shared_task
 from celery.exceptions import Retry
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
+from kombu.exceptions import OperationalError as BrokerUnavailableError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from copytrade.execution import (
     copied_trade_execute,
@@ -26,8 +29,17 @@ from exchanges.errors import TransientExchangeError
 
 logger = logging.getLogger(__name__)
 
-# A database restart or failover is as transient as an exchange hiccup.
-RETRYABLE = (TransientExchangeError, OperationalError, InterfaceError)
+# A database restart or failover is as transient as an exchange hiccup; so is a Redis restart
+# (rate-limit buckets and the market cache live there, and the fan-out publishes to it).
+# Without these a task failed outright and its copied trade waited for the sweeper.
+RETRYABLE = (
+    TransientExchangeError,
+    OperationalError,
+    InterfaceError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    BrokerUnavailableError,
+)
 
 
 def _retry_later(task: Task, *, countdown: float, why: str) -> None:
