@@ -1,9 +1,26 @@
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("copytrade")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _recycle_database_connections(**kwargs) -> None:
+    """Around every task, as Django does around every request: close this thread's
+    connections only when broken or older than CONN_MAX_AGE (health-checked on reuse).
+
+    Celery's own Django fixup would close them before and after every task (see
+    CELERY_DB_REUSE_MAX in settings), a new PostgreSQL connection per follower order.
+    """
+    if kwargs.get("task") is not None and getattr(kwargs["task"].request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()

@@ -240,6 +240,11 @@ CELERY_ENABLE_UTC = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes every database connection before and after every task
+# unless this is set (it then closes them every 2 x this many tasks). Connections are
+# instead recycled like Django's per request, by CONN_MAX_AGE and health checks
+# (config/celery.py): one connection per worker thread, not one per task.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1_000_000)
 # Execution is I/O bound (an HTTP call to the exchange per task): a thread pool keeps many
 # orders in flight per process. One place for the shipped worker configuration: `make run`,
 # docker-compose and the benchmark all start `celery worker` without pool flags.
