@@ -261,16 +261,15 @@ def run_product(
             timeout=timeout, what=f"{expected} copied trades terminal", interval=0.25,
         )  # fmt: skip
     leader_trade = LeaderTrade.objects.get(pk=leader_trade_id)
-    rows = list(copied.values("client_order_id", "status", "enqueued_at"))
+    rows = list(copied.values("client_order_id", "status"))
     client_ids = {row["client_order_id"] for row in rows}
     acked, duplicates, missing = _acknowledged(simulator, since_id=since_id, client_ids=client_ids)
-    enqueued = [row["enqueued_at"] for row in rows if row["enqueued_at"]]
     statuses: dict[str, int] = {}
     for row in rows:
         statuses[row["status"]] = statuses.get(row["status"], 0) + 1
     return _result(
         path="product", followers=expected, latency_ms=latency_ms, origin=leader_trade.recorded_at.timestamp(), acked=acked,
-        webhook_ms=webhook_ms, enqueue_s=(max(enqueued) - leader_trade.recorded_at).total_seconds() if enqueued else None,
+        webhook_ms=webhook_ms, enqueue_s=(leader_trade.fanout_done_at - leader_trade.recorded_at).total_seconds(),
         duplicates=duplicates, missing=missing, peak_rss_mb=rss.peak_mb, extra={"statuses": statuses},
     )  # fmt: skip
 
