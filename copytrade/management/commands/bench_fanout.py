@@ -29,6 +29,7 @@ class Command(BaseCommand):
         parser.add_argument("--naive-followers", type=int, default=1000)
         parser.add_argument("--paths", nargs="+", choices=["product", "floor", "naive"], default=["product", "floor", "naive"])
         parser.add_argument("--workers", type=int, default=settings.CELERY_WORKER_PROCESSES, help="Worker processes.")
+        parser.add_argument("--fanout-worker", action="store_true", help="One more worker process for the fanout queue alone.")
         parser.add_argument("--timeout", type=float, default=300.0, help="Give up on a run after this many seconds.")
         parser.add_argument("--json", action="store_true", help="Print the results as JSON too.")
         parser.add_argument("--output", default=str(RESULTS), help="Where to write the runs and the summary (JSON).")
@@ -66,7 +67,9 @@ class Command(BaseCommand):
             self.step(f"{followers} followers: creating accounts on the simulator")
             population = bench.population_create(simulator=simulator, followers=followers)
             naive_ids = bench.naive_population_create(population=population, count=naive_followers) if naive_followers else []
-            with web_process(env=overrides, log=log) as web_url, _workers(options["workers"], overrides, log) as pids:
+            with web_process(env=overrides, log=log) as web_url, _workers(
+                options["workers"], overrides, log, fanout_worker=options["fanout_worker"]
+            ) as pids:
                 bench.warm_up(web_url=web_url, simulator=simulator)
                 for latency in options["latencies"]:
                     simulator.set_faults(latency_ms=latency)
@@ -107,16 +110,21 @@ class Command(BaseCommand):
 
 
 class _workers:
-    """`count` worker processes with the shipped settings; yields their pids."""
+    """`count` worker processes with the shipped settings; yields their pids. With
+    `fanout_worker`, one more process serves only the `fanout` queue and the others the rest."""
 
-    def __init__(self, count: int, env: dict, log):
-        self.count, self.env, self.log, self.managers = count, env, log, []
+    def __init__(self, count: int, env: dict, log, *, fanout_worker: bool = False):
+        self.count, self.env, self.log, self.managers, self.fanout_worker = count, env, log, [], fanout_worker
 
     def __enter__(self) -> list[int]:
         pids = []
+        rest = "execution,default,metrics,billing" if self.fanout_worker else None
         try:
-            for index in range(self.count):
-                manager = celery_worker_process(env=self.env, include="copytrade.bench", name=f"bench{index}", log=self.log)
+            specs = [({"queues": rest} if rest else {}, f"bench{index}") for index in range(self.count)]
+            if self.fanout_worker:
+                specs.append(({"queues": "fanout", "concurrency": 2}, "benchfanout"))
+            for extra, name in specs:
+                manager = celery_worker_process(env=self.env, include="copytrade.bench", name=name, log=self.log, **extra)
                 pids.append(manager.__enter__().pid)
                 self.managers.append(manager)
         except BaseException:
