@@ -58,33 +58,28 @@ class _ExecuteCopiedTradeTask(Task):
                 copied_trade_give_up(copied_trade_id=copied_trade_id)
 
 
-@shared_task(
-    bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=RETRYABLE,
-    retry_backoff=True,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=settings.COPYTRADE_EXECUTION_MAX_RETRIES,
-)
+# The engine's tasks: redelivered if a worker dies, retried with backoff and jitter on
+# anything transient (a wait for ordering or a rate limit is a retry that keeps the budget).
+ENGINE_TASK_OPTIONS = {
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": RETRYABLE,
+    "retry_backoff": True,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": settings.COPYTRADE_EXECUTION_MAX_RETRIES,
+}
+
+
+@shared_task(**ENGINE_TASK_OPTIONS)
 def fan_out_leader_trade(self, leader_trade_id: int) -> None:
     outcome = leader_trade_fan_out(leader_trade_id=leader_trade_id)
     if outcome.retry_in is not None:
         _retry_later(self, countdown=outcome.retry_in, why="the strategy's previous fan-out")
 
 
-@shared_task(
-    bind=True,
-    base=_ExecuteCopiedTradeTask,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=RETRYABLE,
-    retry_backoff=True,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=settings.COPYTRADE_EXECUTION_MAX_RETRIES,
-)
+@shared_task(base=_ExecuteCopiedTradeTask, **ENGINE_TASK_OPTIONS)
 def execute_copied_trade(self, copied_trade_id: int) -> None:
     outcome = copied_trade_execute(copied_trade_id=copied_trade_id)
     if outcome.retry_in is not None:
