@@ -86,3 +86,11 @@ class StrictInputSerializer(serializers.Serializer):
         if unknown:
             raise serializers.ValidationError({unknown[0]: "Unknown field."})
         return super().validate(data)
+
+
+def paginated_response(*, request, view, queryset, serializer_class, context: dict | None = None) -> Response:
+    """A page of `queryset` in the project's pagination shape; the view declares
+    `pagination_class` so the schema documents the page too."""
+    paginator = view.pagination_class()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True, context=context or {}).data)

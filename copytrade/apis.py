@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from config.api import ApplicationError, NotFoundError, Pagination, StrictInputSerializer
+from config.api import ApplicationError, NotFoundError, Pagination, StrictInputSerializer, paginated_response
 from copytrade.ingestion import (
     ACTIONS,
     CLOSE,
@@ -53,7 +53,6 @@ from copytrade.services import (
     strategy_update,
     strategy_webhook_secret_rotate,
 )
-from exchanges.apis import paginated_response
 
 MONEY = {"max_digits": settings.MONEY_MAX_DIGITS, "decimal_places": settings.MONEY_DECIMAL_PLACES}
 QUANTITY = {"max_digits": settings.QUANTITY_MAX_DIGITS, "decimal_places": settings.QUANTITY_DECIMAL_PLACES}

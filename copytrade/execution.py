@@ -470,15 +470,6 @@ def _notify_failed(trade: CopiedTrade, *, reason: str, message: str) -> None:
     )
 
 
-def _fee_in_quote(result: OrderResult, *, market: MarketRules, price: Decimal) -> Decimal:
-    if result.fee_currency == market.quote:
-        return result.fee
-    if result.fee_currency == market.base:
-        return result.fee * price
-    # Paid in a third currency (BNB discounts): pricing it needs another lookup; left out.
-    return ZERO
-
-
 def _record(trade: CopiedTrade, *, token: int, result: OrderResult, market: MarketRules) -> ExecutionOutcome:
     """The fill → copied trade, position, realised P&L, equity, drawdown (one transaction)."""
     if result.status == "open" and result.filled < result.amount:
@@ -487,7 +478,7 @@ def _record(trade: CopiedTrade, *, token: int, result: OrderResult, market: Mark
         return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=NOT_FILLED,
                        message=f"The exchange ended the order ({result.status}) without a fill.", notify=True)  # fmt: skip
     price = result.average_price or result.cost / result.filled
-    fee = _fee_in_quote(result, market=market, price=price)
+    fee = result.fee_in_quote(market=market, price=price)
     # A buy whose fee is taken in the base currency leaves that much less in the account.
     received = result.filled - result.fee if result.side == "buy" and result.fee_currency == market.base else result.filled
     now = timezone.now()

@@ -26,6 +26,7 @@ from django.utils.dateparse import parse_datetime
 from config.api import ApplicationError, ConflictError, NotFoundError
 from config.money import ZERO, to_decimal, truncate
 from copytrade.models import LeaderPosition, LeaderTrade, Strategy
+from copytrade.positions import to_money
 from exchanges.errors import (
     DuplicateClientOrderIdError,
     ExchangeError,
@@ -240,7 +241,7 @@ def _leader_order_execute(*, strategy: Strategy, signal: LeaderSignal, source: s
         price=price,
         traded_at=result.timestamp or timezone.now(),
         source=source,
-        fee=_fee_in_quote(result, market=market, price=price),
+        fee=result.fee_in_quote(market=market, price=price),
         exchange_order_id=result.exchange_order_id,
         leader_equity=equity,
         market=market,
@@ -316,16 +317,6 @@ class _exchange_call:
         ) from None
 
 
-def _fee_in_quote(result: OrderResult, *, market: MarketRules, price: Decimal) -> Decimal:
-    if result.fee_currency == market.quote:
-        return result.fee
-    if result.fee_currency == market.base:
-        return result.fee * price
-    # Paid in a third currency (BNB discounts): valuing it needs another price lookup for
-    # a figure that only feeds the leader's own P&L, so it is left out.
-    return ZERO
-
-
 # --- Recording -------------------------------------------------------------------------
 
 
@@ -361,7 +352,7 @@ def leader_trade_record(
         return LeaderTradeOutcome(trades=existing, created=False)
     if side not in ACTIONS:
         raise ValidationError({"side": f"Use one of {', '.join(ACTIONS)}."})
-    price = _money(_positive("price", price))
+    price = to_money(_positive("price", price))
     if price <= 0:
         raise ValidationError({"price": "price is below the smallest recordable price."})
     sizes = {name: value for name, value in (("amount", amount), ("position_size_usd", position_size_usd), ("fraction", fraction)) if value is not None}
@@ -393,7 +384,7 @@ def leader_trade_record(
             amount=amount,
             fraction=to_decimal(fraction) if fraction is not None else None,
             price=price,
-            fee=_money(fee),
+            fee=to_money(fee),
             traded_at=traded_at,
             source=source,
             exchange_order_id=exchange_order_id,
@@ -506,7 +497,7 @@ def _record(
     total_amount = sum(leg.amount for leg in legs)
     trades = []
     for index, leg in enumerate(legs, start=1):
-        leg_fee = _money(fee * leg.amount / total_amount) if index < len(legs) else fee - sum(t.fee for t in trades)
+        leg_fee = to_money(fee * leg.amount / total_amount) if index < len(legs) else fee - sum(t.fee for t in trades)
         realised_pnl = _position_apply(position, leg=leg, price=price, contract_size=market.contract_size) - leg_fee
         trade = LeaderTrade(
             strategy=strategy,
@@ -516,13 +507,13 @@ def _record(
             side=leg.side,
             amount=leg.amount,
             price=price,
-            notional=_money(leg.amount * price * market.contract_size),
+            notional=to_money(leg.amount * price * market.contract_size),
             fee=leg_fee,
-            leader_equity=_money(leader_equity),
+            leader_equity=to_money(leader_equity),
             effect=leg.effect,
             reduce_fraction=leg.reduce_fraction,
             position_after=leg.position_after,
-            realized_pnl=_money(realised_pnl),
+            realized_pnl=to_money(realised_pnl),
             source=source,
             exchange_order_id=exchange_order_id,
             traded_at=traded_at,
@@ -531,7 +522,7 @@ def _record(
         trade.save()
         trades.append(trade)
         transaction.on_commit(lambda trade_id=trade.pk: _fan_out_enqueue(trade_id), robust=True)
-    position.realized_pnl = _money(position.realized_pnl + sum(t.realized_pnl for t in trades))
+    position.realized_pnl = to_money(position.realized_pnl + sum(t.realized_pnl for t in trades))
     position.full_clean(validate_unique=False, validate_constraints=False)
     position.save()
     logger.info("strategy %s recorded %s (%s)", strategy_id, ", ".join(str(t) for t in trades), source)
@@ -545,7 +536,7 @@ def _position_apply(position: LeaderPosition, *, leg: _Leg, price: Decimal, cont
     if leg.effect == LeaderTrade.Effect.OPEN:
         position.average_entry = price
     elif leg.effect == LeaderTrade.Effect.INCREASE:
-        position.average_entry = _money((abs(held) * position.average_entry + leg.amount * price) / (abs(held) + leg.amount))
+        position.average_entry = to_money((abs(held) * position.average_entry + leg.amount * price) / (abs(held) + leg.amount))
     else:
         direction = 1 if held > 0 else -1
         realised = (price - position.average_entry) * leg.amount * direction * contract_size
@@ -583,10 +574,6 @@ def _positive(name: str, value) -> Decimal:
 
 def _quantity(value: Decimal) -> Decimal:
     return truncate(value, settings.QUANTITY_DECIMAL_PLACES)
-
-
-def _money(value: Decimal) -> Decimal:
-    return to_decimal(value).quantize(Decimal(1).scaleb(-settings.MONEY_DECIMAL_PLACES), rounding=ROUND_HALF_EVEN)
 
 
 # --- Exchange sync ---------------------------------------------------------------------

@@ -5,18 +5,10 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import Pagination, StrictInputSerializer
+from config.api import Pagination, StrictInputSerializer, paginated_response
 from exchanges.models import ExchangeAccount
 from exchanges.selectors import exchange_account_get, exchange_account_list
 from exchanges.services import MAX_CREDENTIAL_LENGTH, exchange_account_create, exchange_account_delete
-
-
-def paginated_response(*, request, view, queryset, serializer_class, context: dict | None = None) -> Response:
-    """A page of `queryset` in the project's pagination shape; the view declares
-    `pagination_class` so the schema documents the page too."""
-    paginator = view.pagination_class()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True, context=context or {}).data)
 
 
 def _credential_field() -> serializers.CharField:

@@ -21,8 +21,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ApplicationError, NotFoundError, Pagination, StrictInputSerializer
-from exchanges.apis import paginated_response
+from config.api import ApplicationError, NotFoundError, Pagination, StrictInputSerializer, paginated_response
 from marketplace.metrics import WINDOWS
 from marketplace.models import MetricsWindow, Notification, PerformanceMetrics, Rating, SignalProvider
 from marketplace.selectors import (

@@ -72,6 +72,15 @@ class OrderResult:
     def is_fully_filled(self) -> bool:
         return self.filled >= self.amount and self.filled > 0
 
+    def fee_in_quote(self, *, market: "MarketRules", price: Decimal) -> Decimal:
+        """The fee in the market's quote currency. A fee paid in a third currency (BNB
+        discounts) would need another price lookup and counts as zero."""
+        if self.fee_currency == market.quote:
+            return self.fee
+        if self.fee_currency == market.base:
+            return self.fee * price
+        return Decimal(0)
+
 
 @dataclass(frozen=True)
 class Trade:
