@@ -27,18 +27,19 @@ nothing sent), or the exchange error's own reason (insufficient_funds, order_rej
 A filled row may carry clamped_to_max_order_notional or rounded_up_to_minimum.
 """
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from config.money import ZERO
-from copytrade import risk, sizing
+from copytrade import risk, rows, sizing
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
 from copytrade.positions import (
     Fill,
@@ -265,24 +266,34 @@ class ExecutionOutcome:
 
 
 def copied_trade_execute(*, copied_trade_id: int) -> ExecutionOutcome:
-    """Run one copied trade as far as it can go now. Safe to call any number of times."""
-    trade = _load(copied_trade_id)
-    if trade is None:
+    """Run one copied trade as far as it can go now. Safe to call any number of times.
+
+    A pending row is claimed by its first write (the submitted mark, or the outcome of a
+    skip) with the same compare-and-set on `attempts` as a separate claim: one statement
+    fewer per follower. A row left executing by an earlier run is claimed first.
+    """
+    loaded = _load(copied_trade_id)
+    if loaded is None:
         return ExecutionOutcome(status="")
+    trade, earlier_open = loaded
     if trade.status in CopiedTrade.TERMINAL:
         return ExecutionOutcome(status=trade.status, reason=trade.reason)
-    if CopiedTrade.objects.filter(relationship_id=trade.relationship_id, sequence__lt=trade.sequence, status__in=OPEN).exists():
+    if earlier_open:
         # Waiting for its turn is not being stuck: the row's message is alive. Without this
         # the sweeper took a long wait for a lost message and started one more polling chain
         # for the row every COPYTRADE_STUCK_AFTER_SECONDS (found by the fault soak).
-        CopiedTrade.objects.filter(pk=trade.pk, status=CopiedTrade.Status.PENDING).update(enqueued_at=timezone.now())
+        _touch_waiting(trade)
         return ExecutionOutcome(
             status=trade.status, retry_in=settings.COPYTRADE_ORDERING_RETRY_SECONDS, waiting_for="an earlier copied trade of this copy"
         )
-    token = _claim(trade)
-    if token is None:  # another run holds a live lease; it finishes the row
-        return ExecutionOutcome(status=trade.status)
-    trade = _load(copied_trade_id)  # after the claim: what an earlier run wrote is visible now
+    # Nothing of lower sequence is open, and nothing of lower sequence can appear any more
+    # (fan-outs run in order; platform closes take higher numbers): what this copy holds now
+    # is what the order is sized from.
+    token = None
+    if trade.status == CopiedTrade.Status.EXECUTING or trade.submitted_at is not None:
+        token = _claim(trade)
+        if token is None:  # another run holds a live lease; it finishes the row
+            return ExecutionOutcome(status=trade.status)
     try:
         return _run(trade, token=token)
     except Exception:
@@ -291,43 +302,121 @@ def copied_trade_execute(*, copied_trade_id: int) -> ExecutionOutcome:
         raise
 
 
-def _load(copied_trade_id: int) -> CopiedTrade | None:
-    return (
-        CopiedTrade.objects.select_related("relationship__exchange_account", "relationship__follower", "strategy", "leader_trade")
-        .filter(id=copied_trade_id)
-        .first()
-    )
+@functools.cache
+def _load_sql() -> str:
+    ct, rel, account, strategy, leader = CopiedTrade, CopyRelationship, ExchangeAccount, Strategy, LeaderTrade
+    open_statuses = ", ".join(f"'{status}'" for status in OPEN)
+    return f"""
+        SELECT {rows.select_list(ct, "ct")}, {rows.select_list(rel, "r")}, {rows.select_list(account, "a")},
+               {rows.select_list(strategy, "s")}, {rows.select_list(leader, "lt")},
+               EXISTS (SELECT 1 FROM {rows.table(ct)} e WHERE e.{rows.column(ct, "relationship")} = ct.{rows.column(ct, "relationship")}
+                       AND e.{rows.column(ct, "sequence")} < ct.{rows.column(ct, "sequence")} AND e.{rows.column(ct, "status")} IN ({open_statuses}))
+        FROM {rows.table(ct)} ct
+        JOIN {rows.table(rel)} r ON r.{rows.column(rel, "id")} = ct.{rows.column(ct, "relationship")}
+        JOIN {rows.table(account)} a ON a.{rows.column(account, "id")} = r.{rows.column(rel, "exchange_account")}
+        JOIN {rows.table(strategy)} s ON s.{rows.column(strategy, "id")} = ct.{rows.column(ct, "strategy")}
+        LEFT JOIN {rows.table(leader)} lt ON lt.{rows.column(leader, "id")} = ct.{rows.column(ct, "leader_trade")}
+        WHERE ct.{rows.column(ct, "id")} = %s
+    """
+
+
+def _load(copied_trade_id: int) -> tuple[CopiedTrade, bool] | None:
+    """(the copied trade with its copy, account, strategy and leader trade; whether a copied
+    trade of lower sequence of the same copy is still open), in one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(_load_sql(), [copied_trade_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    parts, start = [], 0
+    for model in (CopiedTrade, CopyRelationship, ExchangeAccount, Strategy, LeaderTrade):
+        parts.append(row[start : start + rows.width(model)])
+        start += rows.width(model)
+    trade = rows.instance(CopiedTrade, parts[0])
+    relationship = rows.instance(CopyRelationship, parts[1])
+    relationship.exchange_account = rows.instance(ExchangeAccount, parts[2])
+    trade.relationship = relationship
+    trade.strategy = rows.instance(Strategy, parts[3])
+    trade.leader_trade = rows.instance(LeaderTrade, parts[4]) if trade.leader_trade_id is not None else None
+    return trade, bool(row[start])
+
+
+def _touch_waiting(trade: CopiedTrade) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {rows.table(CopiedTrade)} SET {rows.column(CopiedTrade, 'enqueued_at')} = %s "
+            f"WHERE {rows.column(CopiedTrade, 'id')} = %s AND {rows.column(CopiedTrade, 'status')} = %s",
+            [timezone.now(), trade.pk, CopiedTrade.Status.PENDING],
+        )
+
+
+def _lease_expiry():
+    return timezone.now() + timedelta(seconds=settings.COPYTRADE_EXECUTION_LEASE_SECONDS)
 
 
 def _claim(trade: CopiedTrade) -> int | None:
-    """Compare-and-set on `attempts`: pending, or executing with an expired (or no) lease."""
-    now = timezone.now()
-    token = trade.attempts + 1
-    claimable = Q(status=CopiedTrade.Status.PENDING) | Q(
-        Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now), status=CopiedTrade.Status.EXECUTING
+    """Compare-and-set on `attempts`: pending, or executing with an expired (or no) lease.
+    The row comes back as the claim left it: what an earlier run wrote is what this one sees."""
+    c = functools.partial(rows.column, CopiedTrade)
+    sql = (
+        f"UPDATE {rows.table(CopiedTrade)} ct SET {c('status')} = %s, {c('attempts')} = {c('attempts')} + 1, {c('lease_expires_at')} = %s "
+        f"WHERE {c('id')} = %s AND {c('attempts')} = %s AND ({c('status')} = %s OR ({c('status')} = %s AND "
+        f"({c('lease_expires_at')} IS NULL OR {c('lease_expires_at')} < %s))) "
+        f"RETURNING {rows.select_list(CopiedTrade, 'ct')}"
     )
-    changed = CopiedTrade.objects.filter(claimable, pk=trade.pk, attempts=trade.attempts).update(
-        status=CopiedTrade.Status.EXECUTING,
-        attempts=token,
-        lease_expires_at=now + timedelta(seconds=settings.COPYTRADE_EXECUTION_LEASE_SECONDS),
-    )
-    return token if changed == 1 else None
+    executing, pending = CopiedTrade.Status.EXECUTING, CopiedTrade.Status.PENDING
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [executing, _lease_expiry(), trade.pk, trade.attempts, pending, executing, timezone.now()])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    rows.refresh(trade, row)
+    return trade.attempts
 
 
-def _fenced(trade: CopiedTrade, token: int):
+def _claim_and_submit(trade: CopiedTrade, *, size: sizing.OrderSize, note: str) -> int | None:
+    """A pending row still at the `attempts` it was read with: claim it and mark it submitted
+    in one statement, before its order is sent. The claim's token, or None (another run won)."""
+    trade.side, trade.requested_amount, trade.follower_size_usd, trade.reason = size.side, size.amount, to_money(size.notional), note
+    trade.submitted_at = timezone.now()
+    trade.lease_expires_at = _lease_expiry()
+    trade.status = CopiedTrade.Status.EXECUTING
+    fields = ["status", "lease_expires_at", "submitted_at", "side", "requested_amount", "follower_size_usd", "reason"]
+    values = [CopiedTrade._meta.get_field(name).get_db_prep_save(getattr(trade, name), connection=connection) for name in fields]
+    c = functools.partial(rows.column, CopiedTrade)
+    sql = (
+        f"UPDATE {rows.table(CopiedTrade)} SET {', '.join(f'{c(name)} = %s' for name in fields)}, {c('attempts')} = {c('attempts')} + 1 "
+        f"WHERE {c('id')} = %s AND {c('attempts')} = %s AND {c('status')} = %s RETURNING {c('attempts')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, trade.pk, trade.attempts, CopiedTrade.Status.PENDING])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    trade.attempts = row[0]
+    return trade.attempts
+
+
+def _fenced(trade: CopiedTrade, token: int | None):
+    """The row, if this run may still write it: it holds the claim `token`, or (token None,
+    before its first write) the row is still pending at the `attempts` it was read with."""
+    if token is None:
+        return CopiedTrade.objects.filter(pk=trade.pk, attempts=trade.attempts, status=CopiedTrade.Status.PENDING)
     return CopiedTrade.objects.filter(pk=trade.pk, attempts=token, status=CopiedTrade.Status.EXECUTING)
 
 
-def _release(trade: CopiedTrade, *, token: int) -> None:
-    _fenced(trade, token).update(lease_expires_at=timezone.now())
+def _release(trade: CopiedTrade, *, token: int | None) -> None:
+    if token is not None:
+        _fenced(trade, token).update(lease_expires_at=timezone.now())
 
 
-def _wait(trade: CopiedTrade, *, token: int, seconds: float, why: str) -> ExecutionOutcome:
+def _wait(trade: CopiedTrade, *, token: int | None, seconds: float, why: str) -> ExecutionOutcome:
     _release(trade, token=token)
-    return ExecutionOutcome(status=CopiedTrade.Status.EXECUTING, retry_in=max(float(seconds), 0.05), waiting_for=why)
+    status = CopiedTrade.Status.EXECUTING if token is not None else trade.status
+    return ExecutionOutcome(status=status, retry_in=max(float(seconds), 0.05), waiting_for=why)
 
 
-def _run(trade: CopiedTrade, *, token: int) -> ExecutionOutcome:
+def _run(trade: CopiedTrade, *, token: int | None) -> ExecutionOutcome:
     relationship = trade.relationship
     account = relationship.exchange_account
     if account.status != ExchangeAccount.Status.ACTIVE:
@@ -349,6 +438,15 @@ def _run(trade: CopiedTrade, *, token: int) -> ExecutionOutcome:
     wait = acquire_order_slot(exchange_id=account.exchange_id, account_id=account.pk)
     if wait > 0:
         return _wait(trade, token=token, seconds=wait, why="a rate-limit token")
+    if token is None:
+        token = _claim_and_submit(trade, size=size, note=note)
+        if token is None:
+            return ExecutionOutcome(status=CopiedTrade.Status.EXECUTING)  # another run claimed it
+        try:
+            return _place(trade, token=token, gateway=gateway, market=market)
+        except Exception:
+            _release(trade, token=token)
+            raise
     changed = _fenced(trade, token).update(
         submitted_at=timezone.now(),
         side=size.side,
@@ -381,7 +479,7 @@ def _size(trade: CopiedTrade, *, gateway, market: MarketRules, price: Decimal) -
         return size, note
     if trade.kind == CopiedTrade.Kind.MIRROR and relationship.status == CopyRelationship.Status.STOPPED:
         raise risk.RiskSkip(risk.COPY_STOPPED, "The copy is stopped; its positions are the follower's to manage.")
-    position = FollowerPosition.objects.filter(relationship_id=relationship.pk, symbol=trade.symbol).first()
+    position = _position(relationship_id=relationship.pk, symbol=trade.symbol)
     held = position.quantity if position else ZERO
     fraction = trade.leader_trade.reduce_fraction if trade.effect == LeaderTrade.Effect.REDUCE else Decimal(1)
     size = sizing.exit_size(held=held, fraction=fraction, price=price, market=market)
@@ -438,7 +536,7 @@ def _reconcile(trade: CopiedTrade, *, token: int, gateway, market: MarketRules) 
     return _record(trade, token=token, result=result, market=market)
 
 
-def _refused(trade: CopiedTrade, *, token: int, error: PermanentExchangeError) -> ExecutionOutcome:
+def _refused(trade: CopiedTrade, *, token: int | None, error: PermanentExchangeError) -> ExecutionOutcome:
     entry = trade.kind == CopiedTrade.Kind.MIRROR and sizing.is_entry(trade.effect)
     if isinstance(error, BelowExchangeMinimumError):  # our own rules, before anything was sent
         return _finish(trade, token=token, status=CopiedTrade.Status.SKIPPED, reason=sizing.BELOW_EXCHANGE_MINIMUM, message=error.message)
@@ -450,7 +548,7 @@ def _refused(trade: CopiedTrade, *, token: int, error: PermanentExchangeError) -
     return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=error.reason, message=error.message, notify=True)
 
 
-def _finish(trade: CopiedTrade, *, token: int, status: str, reason: str, message: str, notify: bool = False) -> ExecutionOutcome:
+def _finish(trade: CopiedTrade, *, token: int | None, status: str, reason: str, message: str, notify: bool = False) -> ExecutionOutcome:
     now = timezone.now()
     with transaction.atomic():
         changed = _fenced(trade, token).update(status=status, reason=reason[:255], finished_at=now, lease_expires_at=None)
@@ -483,42 +581,66 @@ def _record(trade: CopiedTrade, *, token: int, result: OrderResult, market: Mark
     received = result.filled - result.fee if result.side == "buy" and result.fee_currency == market.base else result.filled
     now = timezone.now()
     with transaction.atomic():
-        row = CopiedTrade.objects.select_for_update().filter(pk=trade.pk).first()
-        if row is None or row.status != CopiedTrade.Status.EXECUTING or row.attempts != token:
-            return ExecutionOutcome(status=row.status if row else "")  # another run recorded it
-        relationship = CopyRelationship.objects.select_for_update().get(pk=row.relationship_id)
+        relationship = _lock_for_record(trade, token=token)
+        if relationship is None:  # another run took the row over or recorded it
+            status = CopiedTrade.objects.filter(pk=trade.pk).values_list("status", flat=True).first()
+            return ExecutionOutcome(status=status or "")
         # Positions of a copy are written only under its row lock (just taken): no insert race,
         # so no get_or_create savepoint, and a new position is one INSERT.
-        position = FollowerPosition.objects.select_for_update().filter(relationship=relationship, symbol=row.symbol).first()
-        position = position or FollowerPosition(relationship=relationship, symbol=row.symbol)
-        fill = Fill(side=result.side or row.side, amount=received, price=price, fee_quote=fee, contract_size=market.contract_size)
+        position = _position(relationship_id=relationship.pk, symbol=trade.symbol)
+        position = position or FollowerPosition(relationship=relationship, symbol=trade.symbol)
+        fill = Fill(side=result.side or trade.side, amount=received, price=price, fee_quote=fee, contract_size=market.contract_size)
         pnl = to_money(position_apply_fill(position, fill=fill) - fee)
         position.realized_pnl = to_money(position.realized_pnl + pnl)
-        position.save()
+        rows.save(position)
         relationship_apply_pnl(relationship, pnl=pnl, unrealised=unrealised_pnl(position, price=price, contract_size=market.contract_size))
-        relationship.save(update_fields=["realized_pnl", "copy_equity", "peak_equity", "current_drawdown_percent", "updated_at"])
+        rows.update(relationship, ["realized_pnl", "copy_equity", "peak_equity", "current_drawdown_percent", "updated_at"])
 
-        partial = row.requested_amount is not None and result.filled < row.requested_amount
-        row.status = CopiedTrade.Status.PARTIALLY_FILLED if partial else CopiedTrade.Status.FILLED
+        partial = trade.requested_amount is not None and result.filled < trade.requested_amount
+        trade.status = CopiedTrade.Status.PARTIALLY_FILLED if partial else CopiedTrade.Status.FILLED
         if partial:
-            row.reason = f"filled {result.filled} of {row.requested_amount}"
-        row.filled_amount = result.filled
-        row.average_price = to_money(price)
-        row.fee = to_money(fee)
-        row.pnl_usd = pnl
-        row.follower_size_usd = to_money(result.cost or result.filled * price * market.contract_size)
-        row.exchange_order_id = result.exchange_order_id
-        row.acknowledged_at = now
-        row.finished_at = now
-        row.lease_expires_at = None
-        row.save(update_fields=[
+            trade.reason = f"filled {result.filled} of {trade.requested_amount}"
+        trade.filled_amount = result.filled
+        trade.average_price = to_money(price)
+        trade.fee = to_money(fee)
+        trade.pnl_usd = pnl
+        trade.follower_size_usd = to_money(result.cost or result.filled * price * market.contract_size)
+        trade.exchange_order_id = result.exchange_order_id
+        trade.acknowledged_at = now
+        trade.finished_at = now
+        trade.lease_expires_at = None
+        rows.update(trade, [
             "status", "reason", "filled_amount", "average_price", "fee", "pnl_usd", "follower_size_usd",
             "exchange_order_id", "acknowledged_at", "finished_at", "lease_expires_at",
         ])  # fmt: skip
         if relationship.status == CopyRelationship.Status.ACTIVE and stop_loss_hit(relationship):
             stop_loss_trigger(relationship)
-    logger.info("copied trade %s %s %s %s at %s (pnl %s)", row.pk, row.status, row.side, result.filled, price, pnl)
-    return ExecutionOutcome(status=row.status, reason=row.reason)
+    logger.info("copied trade %s %s %s %s at %s (pnl %s)", trade.pk, trade.status, trade.side, result.filled, price, pnl)
+    return ExecutionOutcome(status=trade.status, reason=trade.reason)
+
+
+def _lock_for_record(trade: CopiedTrade, *, token: int) -> CopyRelationship | None:
+    """Lock the copied trade and its copy (in one statement); the copy, or None when this run
+    no longer holds the claim (another run took the row over or recorded it)."""
+    ct, rel = CopiedTrade, CopyRelationship
+    sql = (
+        f"SELECT ct.{rows.column(ct, 'status')}, ct.{rows.column(ct, 'attempts')}, {rows.select_list(rel, 'r')} "
+        f"FROM {rows.table(ct)} ct JOIN {rows.table(rel)} r ON r.{rows.column(rel, 'id')} = ct.{rows.column(ct, 'relationship')} "
+        f"WHERE ct.{rows.column(ct, 'id')} = %s FOR UPDATE"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [trade.pk])
+        row = cursor.fetchone()
+    if row is None or row[0] != CopiedTrade.Status.EXECUTING or row[1] != token:
+        return None
+    return rows.instance(CopyRelationship, row[2:])
+
+
+def _position(*, relationship_id: int, symbol: str) -> FollowerPosition | None:
+    return rows.fetch_one(
+        FollowerPosition, f"t.{rows.column(FollowerPosition, 'relationship')} = %s AND t.{rows.column(FollowerPosition, 'symbol')} = %s",
+        [relationship_id, symbol],
+    )  # fmt: skip
 
 
 def stop_loss_trigger(relationship: CopyRelationship) -> None:
@@ -572,7 +694,7 @@ def copied_trade_give_up(*, copied_trade_id: int, reason: str = EXCHANGE_UNAVAIL
             status=CopiedTrade.Status.FAILED, reason=reason, finished_at=timezone.now(), lease_expires_at=None
         )
         if changed:
-            trade = _load(copied_trade_id)
+            trade, _ = _load(copied_trade_id)
             _notify_failed(trade, reason=reason, message="The exchange did not answer after several attempts; no order was placed.")
     return bool(changed)
 

@@ -341,3 +341,28 @@ def test_a_wait_resends_the_task_with_a_countdown_without_using_its_retry_budget
     assert result.state == "RETRY"
     assert (headers["task"], headers["retries"], headers["eta"] is not None) == ("copytrade.tasks.execute_copied_trade", 3, True)
     assert CopiedTrade.objects.get(pk=second).status == "pending"
+
+
+def test_a_follower_entry_costs_nine_sql_statements_and_matches_what_the_orm_would_write(sim, strategy, follower, django_assert_max_num_queries):
+    """The per-follower hot path (bench/RESULTS.md): load, claim with the submitted mark, and
+    one transaction for the fill (BEGIN, lock, position, insert, copy, copied trade, COMMIT).
+    Thirteen statements through the ORM cost three times the CPU; a new statement here is a
+    choice, not an accident."""
+    relationship = start_copy(sim, follower, strategy, sizing_mode="fixed", fixed_notional=Decimal("100"))
+    leader_trade = submit(strategy, "t1", "buy", amount="0.1", price="65000").trades[0]
+    [copied_trade_id] = leader_trade_fan_out(leader_trade_id=leader_trade.pk).copied_trade_ids
+
+    with django_assert_max_num_queries(9):
+        outcome = copied_trade_execute(copied_trade_id=copied_trade_id)
+
+    assert outcome.status == CopiedTrade.Status.FILLED
+    row = CopiedTrade.objects.get(pk=copied_trade_id)
+    [order] = sim.orders(api_key=relationship.exchange_account.api_key)
+    assert (row.attempts, row.side, row.client_order_id, row.exchange_order_id) == (1, "buy", order["client_order_id"], str(order["id"]))
+    assert row.requested_amount == row.filled_amount == Decimal(order["amount"])
+    assert row.submitted_at <= row.acknowledged_at == row.finished_at and row.lease_expires_at is None
+    position = FollowerPosition.objects.get(relationship=relationship, symbol="BTC/USDT")
+    assert position.quantity == row.filled_amount and position.average_entry == row.average_price
+    relationship.refresh_from_db()
+    assert relationship.realized_pnl == row.pnl_usd == -row.fee < 0
+    assert relationship.copy_equity < relationship.copy_capital and relationship.updated_at >= row.finished_at

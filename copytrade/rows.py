@@ -1,0 +1,116 @@
+"""Model rows read and written with SQL built once per model: the per-follower hot path.
+
+The execution task runs once per follower per leader trade. Profiled in-process
+(bench/RESULTS.md), Django spent more CPU compiling its queries than PostgreSQL spent
+running them: ~0.3 ms per simple statement, ~3 ms for the five-table load. The SQL here
+is generated from the models' own metadata (a new column needs no edit here) and cached;
+rows come back as model instances through the fields' own converters (encrypted fields
+decrypt, JSON parses) and values go out through the fields' own `pre_save` and
+`get_db_prep_save` (auto_now, decimal rounding), so the values are the ORM's.
+"""
+
+import functools
+
+from django.db import connection
+from django.db.models import Model
+
+
+def table(model: type[Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def column(model: type[Model], name: str) -> str:
+    return connection.ops.quote_name(model._meta.get_field(name).column)
+
+
+@functools.cache
+def select_list(model: type[Model], alias: str) -> str:
+    """`alias."col", ...` for every concrete field, in `instance()` order."""
+    return ", ".join(f"{alias}.{connection.ops.quote_name(field.column)}" for field in model._meta.concrete_fields)
+
+
+def width(model: type[Model]) -> int:
+    return len(model._meta.concrete_fields)
+
+
+@functools.cache
+def _attnames(model: type[Model]) -> list[str]:
+    return [field.attname for field in model._meta.concrete_fields]
+
+
+@functools.cache
+def _converted(model: type[Model]) -> list[tuple[int, object]]:
+    """(index, column expression) of the fields whose database values need converting."""
+    found = []
+    for index, field in enumerate(model._meta.concrete_fields):
+        col = field.get_col(model._meta.db_table)
+        if connection.ops.get_db_converters(col) or col.get_db_converters(connection):
+            found.append((index, col))
+    return found
+
+
+def _convert(model: type[Model], values) -> list:
+    values = list(values)
+    for index, col in _converted(model):
+        for converter in connection.ops.get_db_converters(col) + col.get_db_converters(connection):
+            values[index] = converter(values[index], col, connection)
+    return values
+
+
+def instance(model: type[Model], values):
+    """A model instance from the values of `select_list(model, ...)`, as the ORM builds it."""
+    return model.from_db(connection.alias, _attnames(model), _convert(model, values))
+
+
+def refresh(obj: Model, values) -> None:
+    """Overwrite every concrete field of `obj` with the values of `select_list` (a RETURNING)."""
+    for attname, value in zip(_attnames(type(obj)), _convert(type(obj), values)):
+        setattr(obj, attname, value)
+
+
+def fetch_one(model: type[Model], where: str, params: list):
+    """The one row of `model` matching the SQL condition `where` (alias `t`), or None."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {select_list(model, 't')} FROM {table(model)} t WHERE {where}", params)
+        row = cursor.fetchone()
+    return instance(model, row) if row else None
+
+
+def _prepared(obj: Model, names, *, add: bool) -> tuple[list[str], list]:
+    columns, values = [], []
+    for name in names:
+        field = obj._meta.get_field(name)
+        columns.append(connection.ops.quote_name(field.column))
+        values.append(field.get_db_prep_save(field.pre_save(obj, add), connection=connection))
+    return columns, values
+
+
+def update(obj: Model, fields: list[str]) -> int:
+    """UPDATE the row of `obj` (by primary key) with these fields; the rows changed (0 or 1)."""
+    columns, values = _prepared(obj, fields, add=False)
+    assignments = ", ".join(f"{name} = %s" for name in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table(type(obj))} SET {assignments} WHERE {column(type(obj), 'id')} = %s", [*values, obj.pk])
+        return cursor.rowcount
+
+
+def insert(obj: Model) -> None:
+    """INSERT `obj` (every concrete field but the primary key) and set its primary key."""
+    names = [field.name for field in obj._meta.concrete_fields if not field.primary_key]
+    columns, values = _prepared(obj, names, add=True)
+    sql = (
+        f"INSERT INTO {table(type(obj))} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(values))}) "
+        f"RETURNING {column(type(obj), 'id')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        obj.pk = cursor.fetchone()[0]
+    obj._state.adding = False
+
+
+def save(obj: Model, fields: list[str] | None = None) -> None:
+    """Insert a new instance, else update `fields` (all but the primary key when None)."""
+    if obj._state.adding or obj.pk is None:
+        insert(obj)
+        return
+    update(obj, fields or [field.name for field in obj._meta.concrete_fields if not field.primary_key])
