@@ -14,6 +14,7 @@ acknowledgement time of each order; duplicates and missing orders are counted fr
 simulator's order log by client order id.
 """
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -21,7 +22,8 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 
 import requests
@@ -44,6 +46,7 @@ LEADER_CAPITAL = Decimal("100000")
 LEADER_POSITION_USD = Decimal("10000")
 FOLLOWER_CAPITAL = Decimal("1000")  # proportional: each follower's order is 100 USDT
 FLOOR_AMOUNT = Decimal("0.0015")
+WARM_UP_ORDERS = 200
 
 
 @dataclass
@@ -53,6 +56,7 @@ class RunResult:
     latency_ms: int
     orders: int
     webhook_ms: float | None
+    webhook_p99_ms: float | None
     enqueue_s: float | None
     first_ack_ms: float | None
     last_ack_s: float | None
@@ -64,6 +68,7 @@ class RunResult:
     missing: int
     peak_rss_mb: float | None
     extra: dict = field(default_factory=dict)
+    sql_per_task: int | None = None
 
 
 # --- Data -------------------------------------------------------------------------------
@@ -213,30 +218,91 @@ def signed_webhook(*, strategy: Strategy, payload: dict) -> tuple[bytes, dict]:
     return body, {"Content-Type": "application/json", "X-Signature": f"sha256={signature}"}
 
 
-def warm_up(*, web_url: str, simulator: SimulatorClient, requests_count: int = 24) -> None:
-    """A running service is warm: send signals for a strategy nobody copies, so every web
-    worker thread has loaded markets and opened its connections before anything is timed."""
-    leader = get_user_model().objects.create_user(username=f"{PREFIX}warm-up")
-    strategy = Strategy.objects.create(owner=leader, name="Bench warm-up", declared_capital=LEADER_CAPITAL)
+PROBE_STRATEGIES = 5  # the webhook throttle allows 120 signals a minute per strategy
+PROBE_INTERVAL = 0.15  # seconds: 80 signals a minute per probe strategy, warm-up included
+
+
+def _signal(strategy: Strategy, *, external_id: str, price: str) -> tuple[bytes, dict]:
+    payload = {
+        "strategy_id": strategy.pk, "external_id": external_id, "symbol": SYMBOL, "action": "buy", "amount": "0.001",
+        "price": price, "timestamp": int(time.time()),
+    }  # fmt: skip
+    return signed_webhook(strategy=strategy, payload=payload)
+
+
+def warm_up(*, web_url: str, simulator: SimulatorClient, connections: int = 16, requests_each: int = 3) -> list[Strategy]:
+    """A running service is warm: signals for strategies nobody copies, over `connections`
+    connections at once, so every web worker thread has loaded markets and opened its
+    database and broker connections before anything is timed (one request at a time
+    reached one thread: the timed webhook then paid a thread's first broker connection).
+    Returns those strategies (the webhook probe's)."""
+    strategies = []
+    for index in range(PROBE_STRATEGIES):
+        leader = get_user_model().objects.create_user(username=f"{PREFIX}probe-{index}")
+        strategies.append(Strategy.objects.create(owner=leader, name=f"Bench probe {index}", declared_capital=LEADER_CAPITAL))
     price = simulator.prices()[SYMBOL.replace("/", "")]
-    session = requests.Session()
-    for index in range(requests_count):
-        body, headers = signed_webhook(
-            strategy=strategy,
-            payload={
-                "strategy_id": strategy.pk, "external_id": f"warm-{index}", "symbol": SYMBOL, "action": "buy",
-                "amount": "0.001", "price": price, "timestamp": int(time.time()),
-            },
-        )  # fmt: skip
-        session.post(f"{web_url}/webhook", data=body, headers=headers, timeout=30)
+
+    def send(connection_index: int) -> None:
+        session = requests.Session()
+        for request_index in range(requests_each):
+            strategy = strategies[(connection_index + request_index) % len(strategies)]
+            body, headers = _signal(strategy, external_id=f"warm-{connection_index}-{request_index}", price=price)
+            session.post(f"{web_url}/webhook", data=body, headers=headers, timeout=30).raise_for_status()
+
+    with ThreadPoolExecutor(max_workers=connections) as pool:
+        list(pool.map(send, range(connections)))
+    return strategies
+
+
+class WebhookProbe:
+    """While a run is in progress, a signal every PROBE_INTERVAL seconds for strategies
+    nobody copies: the leader's webhook response time under the load of N followers' orders."""
+
+    def __init__(self, *, web_url: str, strategies: list[Strategy], price: str):
+        self.web_url, self.strategies, self.price = web_url, strategies, price
+        self.latencies_ms: list[float] = []
+        self.refused = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        session = requests.Session()
+        index = 0
+        while not self._stop.is_set():
+            strategy = self.strategies[index % len(self.strategies)]
+            body, headers = _signal(strategy, external_id=f"probe-{uuid.uuid4().hex[:12]}", price=self.price)
+            sent = time.perf_counter()
+            response = session.post(f"{self.web_url}/webhook", data=body, headers=headers, timeout=30)
+            if response.status_code == 201:
+                self.latencies_ms.append((time.perf_counter() - sent) * 1000)
+            else:
+                self.refused += 1
+            index += 1
+            self._stop.wait(PROBE_INTERVAL)
+
+
+def warm_up_workers(*, simulator: SimulatorClient, population: Population, worker_pids: list[int], timeout: float) -> None:
+    """Every worker thread has placed an order (its database connection, ccxt client and
+    market cache exist) before anything is timed: floor tasks for a few followers."""
+    sample = replace(population, relationship_ids=population.relationship_ids[:WARM_UP_ORDERS])
+    run_floor(simulator=simulator, population=sample, latency_ms=0, worker_pids=worker_pids, timeout=timeout)
 
 
 # --- The three paths --------------------------------------------------------------------
 
 
 def run_product(
-    *, web_url: str, simulator: SimulatorClient, population: Population, latency_ms: int, worker_pids: list[int], timeout: float
-) -> RunResult:
+    *, web_url: str, simulator: SimulatorClient, population: Population, latency_ms: int, worker_pids: list[int], timeout: float,
+    probe_strategies: list[Strategy] | None = None,
+) -> RunResult:  # fmt: skip
     strategy = Strategy.objects.get(pk=population.leader_strategy_id)
     price = Decimal(simulator.prices()[SYMBOL.replace("/", "")])
     since_id = _last_order_id(simulator)
@@ -248,6 +314,7 @@ def run_product(
         },
     )  # fmt: skip
     expected = len(population.relationship_ids)
+    probe = WebhookProbe(web_url=web_url, strategies=probe_strategies, price=str(price)) if probe_strategies else None
     with RssSampler(worker_pids) as rss:
         sent = time.perf_counter()
         response = requests.post(f"{web_url}/webhook", data=body, headers=headers, timeout=30)
@@ -256,10 +323,12 @@ def run_product(
             raise RuntimeError(f"webhook answered {response.status_code}: {response.text[:300]}")
         leader_trade_id = response.json()["leader_trade_id"]
         copied = CopiedTrade.objects.filter(leader_trade_id=leader_trade_id)
-        wait_until(
-            lambda: copied.count() == expected and not copied.exclude(status__in=CopiedTrade.TERMINAL).exists(),
-            timeout=timeout, what=f"{expected} copied trades terminal", interval=0.25,
-        )  # fmt: skip
+        with probe or contextlib.nullcontext():
+            wait_until(
+                lambda: copied.count() == expected and not copied.exclude(status__in=CopiedTrade.TERMINAL).exists(),
+                timeout=timeout, what=f"{expected} copied trades terminal", interval=0.25,
+            )  # fmt: skip
+    webhook_samples = [webhook_ms, *(probe.latencies_ms if probe else [])]
     leader_trade = LeaderTrade.objects.get(pk=leader_trade_id)
     rows = list(copied.values("client_order_id", "status"))
     client_ids = {row["client_order_id"] for row in rows}
@@ -269,8 +338,10 @@ def run_product(
         statuses[row["status"]] = statuses.get(row["status"], 0) + 1
     return _result(
         path="product", followers=expected, latency_ms=latency_ms, origin=leader_trade.recorded_at.timestamp(), acked=acked,
-        webhook_ms=webhook_ms, enqueue_s=(leader_trade.fanout_done_at - leader_trade.recorded_at).total_seconds(),
-        duplicates=duplicates, missing=missing, peak_rss_mb=rss.peak_mb, extra={"statuses": statuses},
+        webhook_ms=webhook_ms, webhook_p99_ms=_percentile(webhook_samples, 99),
+        enqueue_s=(leader_trade.fanout_done_at - leader_trade.recorded_at).total_seconds(),
+        duplicates=duplicates, missing=missing, peak_rss_mb=rss.peak_mb,
+        extra={"statuses": statuses, "webhook_samples": len(webhook_samples), "webhook_refused": probe.refused if probe else 0},
     )  # fmt: skip
 
 
@@ -289,30 +360,35 @@ def bench_floor_execute(copied_trade_id: int) -> None:
     )  # fmt: skip
 
 
-def run_floor(*, simulator: SimulatorClient, population: Population, latency_ms: int, worker_pids: list[int], timeout: float) -> RunResult:
-    strategy = Strategy.objects.get(pk=population.leader_strategy_id)
-    price = Decimal(simulator.prices()[SYMBOL.replace("/", "")])
+def _bare_leader_trade(*, strategy_id: int, price: Decimal, amount: Decimal, prefix: str) -> LeaderTrade:
+    """A leader trade row for copied trades made here to hang on; marked fanned out, so
+    nothing fans it out."""
     with transaction.atomic():
-        strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
+        strategy = Strategy.objects.select_for_update().get(pk=strategy_id)
         strategy.last_sequence += 1
         strategy.save(update_fields=["last_sequence"])
-        # A leader trade row the floor's copied trades hang on; it is not fanned out.
-        leader_trade = LeaderTrade.objects.create(
-            strategy=strategy, external_id=f"floor-{uuid.uuid4().hex[:12]}", sequence=strategy.last_sequence, symbol=SYMBOL,
-            side="buy", amount=FLOOR_AMOUNT, price=price, notional=FLOOR_AMOUNT * price, leader_equity=LEADER_CAPITAL,
-            effect=LeaderTrade.Effect.INCREASE, position_after=FLOOR_AMOUNT, source=Strategy.Source.API, traded_at=timezone.now(),
+        return LeaderTrade.objects.create(
+            strategy=strategy, external_id=f"{prefix}-{uuid.uuid4().hex[:12]}", sequence=strategy.last_sequence, symbol=SYMBOL,
+            side="buy", amount=amount, price=price, notional=amount * price, leader_equity=LEADER_CAPITAL,
+            effect=LeaderTrade.Effect.INCREASE, position_after=amount, source=Strategy.Source.API, traded_at=timezone.now(),
             fanout_done_at=timezone.now(),
         )  # fmt: skip
+
+
+def _floor_row(leader_trade: LeaderTrade, *, relationship_id: int, follower_id: int) -> CopiedTrade:
+    return CopiedTrade(
+        relationship_id=relationship_id, leader_trade=leader_trade, sequence=leader_trade.sequence, follower_id=follower_id,
+        leader_user_id=leader_trade.strategy.owner_id, strategy_id=leader_trade.strategy_id, symbol=SYMBOL, side="buy",
+        effect=leader_trade.effect, client_order_id=f"fl{leader_trade.pk}x{relationship_id}",
+    )  # fmt: skip
+
+
+def run_floor(*, simulator: SimulatorClient, population: Population, latency_ms: int, worker_pids: list[int], timeout: float) -> RunResult:
+    price = Decimal(simulator.prices()[SYMBOL.replace("/", "")])
+    leader_trade = _bare_leader_trade(strategy_id=population.leader_strategy_id, price=price, amount=FLOOR_AMOUNT, prefix="floor")
     relationships = CopyRelationship.objects.filter(pk__in=population.relationship_ids).values_list("pk", "follower_id")
     rows = CopiedTrade.objects.bulk_create(
-        [
-            CopiedTrade(
-                relationship_id=pk, leader_trade=leader_trade, sequence=leader_trade.sequence, follower_id=follower_id,
-                leader_user_id=strategy.owner_id, strategy=strategy, symbol=SYMBOL, side="buy", effect=leader_trade.effect,
-                client_order_id=f"fl{leader_trade.pk}x{pk}",
-            )  # fmt: skip
-            for pk, follower_id in relationships
-        ]
+        [_floor_row(leader_trade, relationship_id=pk, follower_id=follower_id) for pk, follower_id in relationships]
     )
     since_id = _last_order_id(simulator)
     ids = [row.pk for row in rows]
@@ -327,7 +403,7 @@ def run_floor(*, simulator: SimulatorClient, population: Population, latency_ms:
         wait_until(lambda: done.count() == len(ids), timeout=timeout, what=f"{len(ids)} floor orders", interval=0.25)
     acked, duplicates, missing = _acknowledged(simulator, since_id=since_id, client_ids={row.client_order_id for row in rows})
     return _result(
-        path="floor", followers=len(ids), latency_ms=latency_ms, origin=origin, acked=acked, webhook_ms=None,
+        path="floor", followers=len(ids), latency_ms=latency_ms, origin=origin, acked=acked, webhook_ms=None, webhook_p99_ms=None,
         enqueue_s=enqueue_s, duplicates=duplicates, missing=missing, peak_rss_mb=rss.peak_mb,
     )  # fmt: skip
 
@@ -365,7 +441,8 @@ def run_naive(*, web_url: str, simulator: SimulatorClient, strategy_ids: list[in
     orders = simulator.orders(since_id=since_id)
     elapsed = time.time() - origin
     return RunResult(
-        path="naive", followers=len(strategies), latency_ms=latency_ms, orders=len(orders), webhook_ms=None, enqueue_s=None,
+        path="naive", followers=len(strategies), latency_ms=latency_ms, orders=len(orders), webhook_ms=None, webhook_p99_ms=None,
+        enqueue_s=None,
         first_ack_ms=(orders[0]["ack_time"] - origin) * 1000 if orders else None, last_ack_s=elapsed,
         orders_per_s=len(orders) / elapsed if elapsed else None, p50_ms=_percentile(latencies, 50),
         p95_ms=_percentile(latencies, 95), p99_ms=_percentile(latencies, 99), duplicates=max(0, len(orders) - len(strategies)),
@@ -373,11 +450,14 @@ def run_naive(*, web_url: str, simulator: SimulatorClient, strategy_ids: list[in
     )  # fmt: skip
 
 
-def _result(*, path, followers, latency_ms, origin, acked, webhook_ms, enqueue_s, duplicates, missing, peak_rss_mb, extra=None) -> RunResult:
+def _result(
+    *, path, followers, latency_ms, origin, acked, webhook_ms, webhook_p99_ms, enqueue_s, duplicates, missing, peak_rss_mb, extra=None
+) -> RunResult:  # fmt: skip
     delays = [(order["ack_time"] - origin) * 1000 for order in acked]
     last_s = max(delays) / 1000 if delays else None
     return RunResult(
-        path=path, followers=followers, latency_ms=latency_ms, orders=len(acked), webhook_ms=webhook_ms, enqueue_s=enqueue_s,
+        path=path, followers=followers, latency_ms=latency_ms, orders=len(acked), webhook_ms=webhook_ms,
+        webhook_p99_ms=webhook_p99_ms, enqueue_s=enqueue_s,
         first_ack_ms=min(delays) if delays else None, last_ack_s=last_s,
         orders_per_s=len(acked) / last_s if last_s else None, p50_ms=_percentile(delays, 50), p95_ms=_percentile(delays, 95),
         p99_ms=_percentile(delays, 99), duplicates=duplicates, missing=missing, peak_rss_mb=peak_rss_mb, extra=extra or {},
@@ -391,6 +471,31 @@ def queries_per_task(*, execute, copied_trade_id: int) -> int:
     with CaptureQueriesContext(connection) as captured:
         execute(copied_trade_id)
     return len(captured.captured_queries)
+
+
+def sql_statements_per_task(*, simulator: SimulatorClient, population: Population) -> dict[str, int]:
+    """SQL statements one follower's task issues, {"product": n, "floor": n}: one more order
+    of each kind for the first follower, run in this process (BEGIN and COMMIT count)."""
+    from copytrade.execution import _mirror_row, copied_trade_execute
+
+    price = Decimal(simulator.prices()[SYMBOL.replace("/", "")])
+    relationship_id = population.relationship_ids[0]
+    follower_id = CopyRelationship.objects.values_list("follower_id", flat=True).get(pk=relationship_id)
+    amount = (LEADER_POSITION_USD / price).quantize(Decimal("0.00001"))
+    product_trade = _bare_leader_trade(strategy_id=population.leader_strategy_id, price=price, amount=amount, prefix="sql")
+    product_row = _mirror_row(product_trade, relationship_id, follower_id, now=timezone.now())
+    product_row.save()
+    floor_trade = _bare_leader_trade(strategy_id=population.leader_strategy_id, price=price, amount=FLOOR_AMOUNT, prefix="sqlfloor")
+    floor_row = _floor_row(floor_trade, relationship_id=relationship_id, follower_id=follower_id)
+    floor_row.save()
+    counts = {
+        "product": queries_per_task(execute=lambda pk: copied_trade_execute(copied_trade_id=pk), copied_trade_id=product_row.pk),
+        "floor": queries_per_task(execute=bench_floor_execute, copied_trade_id=floor_row.pk),
+    }
+    statuses = dict(CopiedTrade.objects.filter(pk__in=[product_row.pk, floor_row.pk]).values_list("pk", "status"))
+    if statuses != {product_row.pk: CopiedTrade.Status.FILLED, floor_row.pk: CopiedTrade.Status.FILLED}:
+        raise RuntimeError(f"the SQL count's orders did not fill: {statuses}")
+    return counts
 
 
 def as_dict(result: RunResult) -> dict:

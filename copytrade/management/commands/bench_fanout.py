@@ -1,5 +1,6 @@
 """`make bench`: the fan-out benchmark (see copytrade/bench.py for what each path measures)."""
 
+import argparse
 import json
 import platform
 import statistics
@@ -16,7 +17,7 @@ from exchanges.gateways.ccxt_gateway import clear_caches
 from exchanges.simulator.client import SimulatorClient
 
 RESULTS = Path(settings.BASE_DIR) / "bench" / "results" / "latest.json"
-FIGURES = ["webhook_ms", "enqueue_s", "first_ack_ms", "last_ack_s", "orders_per_s", "p50_ms", "p95_ms", "p99_ms", "peak_rss_mb"]
+FIGURES = ["webhook_ms", "webhook_p99_ms", "enqueue_s", "first_ack_ms", "last_ack_s", "orders_per_s", "p50_ms", "p95_ms", "p99_ms", "peak_rss_mb", "sql_per_task"]
 
 
 class Command(BaseCommand):
@@ -29,7 +30,10 @@ class Command(BaseCommand):
         parser.add_argument("--naive-followers", type=int, default=1000)
         parser.add_argument("--paths", nargs="+", choices=["product", "floor", "naive"], default=["product", "floor", "naive"])
         parser.add_argument("--workers", type=int, default=settings.CELERY_WORKER_PROCESSES, help="Worker processes.")
-        parser.add_argument("--fanout-worker", action="store_true", help="One more worker process for the fanout queue alone.")
+        parser.add_argument(
+            "--fanout-worker", action=argparse.BooleanOptionalAction, default=True,
+            help="A worker process of its own for the fanout queue, as shipped (Procfile, docker-compose).",
+        )  # fmt: skip
         parser.add_argument("--timeout", type=float, default=300.0, help="Give up on a run after this many seconds.")
         parser.add_argument("--json", action="store_true", help="Print the results as JSON too.")
         parser.add_argument("--output", default=str(RESULTS), help="Where to write the runs and the summary (JSON).")
@@ -60,7 +64,9 @@ class Command(BaseCommand):
         bench.bench_reset()
         results = []
         with simulator_process(log=log) as simulator_url:
-            overrides = {"EXCHANGE_URL_OVERRIDES": f"binance={simulator_url}"}
+            # The shipped processes run with DEBUG off (config.settings.production): with it on,
+            # Django keeps every query of every thread in memory and formats each for the log.
+            overrides = {"EXCHANGE_URL_OVERRIDES": f"binance={simulator_url}", "DEBUG": "false"}
             settings.EXCHANGE_URL_OVERRIDES = {**settings.EXCHANGE_URL_OVERRIDES, "binance": simulator_url}
             clear_caches()
             simulator = SimulatorClient(simulator_url)
@@ -70,12 +76,16 @@ class Command(BaseCommand):
             with web_process(env=overrides, log=log) as web_url, _workers(
                 options["workers"], overrides, log, fanout_worker=options["fanout_worker"]
             ) as pids:
-                bench.warm_up(web_url=web_url, simulator=simulator)
+                probe_strategies = bench.warm_up(web_url=web_url, simulator=simulator)
+                bench.warm_up_workers(simulator=simulator, population=population, worker_pids=pids, timeout=options["timeout"])
                 for latency in options["latencies"]:
                     simulator.set_faults(latency_ms=latency)
                     for repeat in range(options["repeat"]):
                         for path in [p for p in ("product", "floor") if p in options["paths"]]:
-                            result = self.run_path(path, web_url=web_url, simulator=simulator, population=population, latency=latency, pids=pids, timeout=options["timeout"])
+                            result = self.run_path(
+                                path, web_url=web_url, simulator=simulator, population=population, latency=latency, pids=pids,
+                                timeout=options["timeout"], probe_strategies=probe_strategies,
+                            )  # fmt: skip
                             results.append(bench.as_dict(result))
                             self.step(_line(result, repeat))
                     if naive_ids:
@@ -83,13 +93,17 @@ class Command(BaseCommand):
                         results.append(bench.as_dict(result))
                         self.step(_line(result, 0))
                 simulator.set_faults(latency_ms=0)
+                sql = bench.sql_statements_per_task(simulator=simulator, population=population)
+                for result in results:
+                    result["sql_per_task"] = sql.get(result["path"])
         return results
 
-    def run_path(self, path: str, *, web_url, simulator, population, latency: int, pids: list[int], timeout: float):
+    def run_path(self, path: str, *, web_url, simulator, population, latency: int, pids: list[int], timeout: float, probe_strategies):
         if path == "product":
             return bench.run_product(
-                web_url=web_url, simulator=simulator, population=population, latency_ms=latency, worker_pids=pids, timeout=timeout
-            )
+                web_url=web_url, simulator=simulator, population=population, latency_ms=latency, worker_pids=pids, timeout=timeout,
+                probe_strategies=probe_strategies,
+            )  # fmt: skip
         return bench.run_floor(simulator=simulator, population=population, latency_ms=latency, worker_pids=pids, timeout=timeout)
 
     def print_summary(self, summary: list[dict]) -> None:
