@@ -250,14 +250,17 @@ class CopiedTrade(models.Model):
 
     TERMINAL = (Status.FILLED, Status.PARTIALLY_FILLED, Status.SKIPPED, Status.FAILED)
 
-    relationship = models.ForeignKey(CopyRelationship, on_delete=models.CASCADE, related_name="copied_trades")
+    # No single-column indexes on relationship and follower: (relationship, sequence) and
+    # (follower, -recorded_at) serve those lookups, and every index costs each of the two
+    # status updates per copied trade (bench/RESULTS.md).
+    relationship = models.ForeignKey(CopyRelationship, on_delete=models.CASCADE, related_name="copied_trades", db_index=False)
     # Null for closes the platform itself initiates (stop-loss, stop with close_positions).
     leader_trade = models.ForeignKey(LeaderTrade, null=True, blank=True, on_delete=models.PROTECT, related_name="copied_trades")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.MIRROR)
     # Per-relationship execution order: the leader trade's sequence (platform closes get the
     # next free number after the relationship's latest row).
     sequence = models.PositiveBigIntegerField()
-    follower = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="copied_trades")
+    follower = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="copied_trades", db_index=False)
     leader_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="led_copied_trades")
     strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="copied_trades")
     symbol = models.CharField(max_length=50)
@@ -275,7 +278,8 @@ class CopiedTrade(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     reason = models.CharField(max_length=255, blank=True, default="")
     # Deterministic from (leader trade, relationship): the same order can never be placed twice.
-    client_order_id = models.CharField(max_length=36, unique=True)
+    # Unique by a constraint, not unique=True: that also builds a LIKE index nothing uses.
+    client_order_id = models.CharField(max_length=36)
     exchange_order_id = models.CharField(max_length=100, blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
     # Lease: a crashed worker's claim expires and the sweeper or a redelivery may take over.
@@ -295,6 +299,7 @@ class CopiedTrade(models.Model):
                 name="copied_trade_once_per_pair",
             ),
             models.UniqueConstraint(fields=["relationship", "sequence"], name="copied_trade_sequence_unique"),
+            models.UniqueConstraint(fields=["client_order_id"], name="copied_trade_client_order_id_unique"),
             models.CheckConstraint(
                 condition=Q(status__in=["pending", "executing", "filled", "partially_filled", "skipped", "failed"]),
                 name="copied_trade_status_valid",
