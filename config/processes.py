@@ -25,6 +25,16 @@ class ProcessFailed(RuntimeError):
     pass
 
 
+def database_url() -> str:
+    """This process's database as a DATABASE_URL for a child process (in tests, the test
+    database pytest-django created, not the one the environment names)."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    credentials = f"{db['USER']}:{db['PASSWORD']}@" if db["PASSWORD"] else f"{db['USER']}@" if db["USER"] else ""
+    return f"postgres://{credentials}{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

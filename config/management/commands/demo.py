@@ -6,13 +6,12 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
 from django.utils import timezone
 from tqdm import tqdm
 
 from billing.stripe_standin.server import start_standin_thread
 from config import demo
-from config.processes import ProcessFailed, celery_worker_process, simulator_process
+from config.processes import ProcessFailed, celery_worker_process, database_url, simulator_process
 from exchanges.gateways.ccxt_gateway import clear_caches
 from exchanges.simulator.client import SimulatorClient
 
@@ -60,13 +59,10 @@ class Command(BaseCommand):
         # Notifications are still written and mailed; the mail stays in memory, not on the screen.
         settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
         clear_caches()
-        db = connection.settings_dict
-        credentials = f"{db['USER']}:{db['PASSWORD']}@" if db["PASSWORD"] else f"{db['USER']}@" if db["USER"] else ""
-        database_url = f"postgres://{credentials}{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
         return {
             "EXCHANGE_URL_OVERRIDES": f"binance={simulator_url}",
             "EXCHANGE_TICKER_CACHE_SECONDS": "0",
-            "DATABASE_URL": database_url,
+            "DATABASE_URL": database_url(),
         }
 
     def _story(self, simulator: SimulatorClient, *, period, followers: int, days: int) -> demo.Story:

@@ -11,7 +11,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from config.processes import ProcessFailed, celery_worker_process, simulator_process, web_process
+from config.processes import ProcessFailed, celery_worker_process, database_url, simulator_process, web_process
 from copytrade import bench
 from exchanges.gateways.ccxt_gateway import clear_caches
 from exchanges.simulator.client import SimulatorClient
@@ -66,7 +66,7 @@ class Command(BaseCommand):
         with simulator_process(log=log) as simulator_url:
             # The shipped processes run with DEBUG off (config.settings.production): with it on,
             # Django keeps every query of every thread in memory and formats each for the log.
-            overrides = {"EXCHANGE_URL_OVERRIDES": f"binance={simulator_url}", "DEBUG": "false"}
+            overrides = {"EXCHANGE_URL_OVERRIDES": f"binance={simulator_url}", "DEBUG": "false", "DATABASE_URL": database_url()}
             settings.EXCHANGE_URL_OVERRIDES = {**settings.EXCHANGE_URL_OVERRIDES, "binance": simulator_url}
             clear_caches()
             simulator = SimulatorClient(simulator_url)

@@ -1,0 +1,35 @@
+"""`make bench` in small: the benchmark's three paths run end to end against real
+processes (simulator, web server, execution and fan-out workers) and report what the
+issue asks for. The figures themselves live in bench/RESULTS.md, not in a timed test."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from copytrade.models import CopiedTrade
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_benchmark_runs_the_three_paths_and_counts_every_order(tmp_path, settings):
+    # The command points this process at its own simulator; the fixture restores the setting.
+    settings.EXCHANGE_URL_OVERRIDES = dict(settings.EXCHANGE_URL_OVERRIDES)
+    output, out = tmp_path / "latest.json", StringIO()
+
+    call_command(
+        "bench_fanout", followers=[12], repeat=1, latencies=[0], naive_followers=3, timeout=120, output=str(output), stdout=out
+    )
+
+    runs = {run["path"]: run for run in json.loads(output.read_text())["runs"]}
+    assert set(runs) == {"product", "floor", "naive"}
+    assert all((run["duplicates"], run["missing"]) == (0, 0) for run in runs.values()), runs
+    product, floor = runs["product"], runs["floor"]
+    assert (product["orders"], product["extra"]["statuses"]) == (12, {"filled": 12})
+    assert floor["orders"] == 12 and runs["naive"]["orders"] == 3
+    assert (product["sql_per_task"], floor["sql_per_task"]) == (9, 3)
+    assert product["webhook_ms"] > 0 and product["webhook_p99_ms"] > 0 and product["peak_rss_mb"] > 0
+    assert product["first_ack_ms"] <= product["last_ack_s"] * 1000
+    assert "vs floor" in out.getvalue()
+    # Every follower of the product path has its order; nothing is left executing.
+    assert not CopiedTrade.objects.exclude(status__in=CopiedTrade.TERMINAL).exists()
