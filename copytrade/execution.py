@@ -592,9 +592,7 @@ def _record(trade: CopiedTrade, *, token: int, result: OrderResult, market: Mark
         fill = Fill(side=result.side or trade.side, amount=received, price=price, fee_quote=fee, contract_size=market.contract_size)
         pnl = to_money(position_apply_fill(position, fill=fill) - fee)
         position.realized_pnl = to_money(position.realized_pnl + pnl)
-        rows.save(position)
         relationship_apply_pnl(relationship, pnl=pnl, unrealised=unrealised_pnl(position, price=price, contract_size=market.contract_size))
-        rows.update(relationship, ["realized_pnl", "copy_equity", "peak_equity", "current_drawdown_percent", "updated_at"])
 
         partial = trade.requested_amount is not None and result.filled < trade.requested_amount
         trade.status = CopiedTrade.Status.PARTIALLY_FILLED if partial else CopiedTrade.Status.FILLED
@@ -609,9 +607,13 @@ def _record(trade: CopiedTrade, *, token: int, result: OrderResult, market: Mark
         trade.acknowledged_at = now
         trade.finished_at = now
         trade.lease_expires_at = None
-        rows.update(trade, [
-            "status", "reason", "filled_amount", "average_price", "fee", "pnl_usd", "follower_size_usd",
-            "exchange_order_id", "acknowledged_at", "finished_at", "lease_expires_at",
+        # Position, copy and copied trade written by one statement: one round trip, not three.
+        rows.save(position, along_with=[
+            rows.update_statement(relationship, ["realized_pnl", "copy_equity", "peak_equity", "current_drawdown_percent", "updated_at"]),
+            rows.update_statement(trade, [
+                "status", "reason", "filled_amount", "average_price", "fee", "pnl_usd", "follower_size_usd",
+                "exchange_order_id", "acknowledged_at", "finished_at", "lease_expires_at",
+            ]),
         ])  # fmt: skip
         if relationship.status == CopyRelationship.Status.ACTIVE and stop_loss_hit(relationship):
             stop_loss_trigger(relationship)

@@ -85,32 +85,41 @@ def _prepared(obj: Model, names, *, add: bool) -> tuple[list[str], list]:
     return columns, values
 
 
-def update(obj: Model, fields: list[str]) -> int:
-    """UPDATE the row of `obj` (by primary key) with these fields; the rows changed (0 or 1)."""
+def update_statement(obj: Model, fields: list[str]) -> tuple[str, list]:
+    """(SQL, params) of an UPDATE of `obj`'s row (by primary key) with these fields."""
     columns, values = _prepared(obj, fields, add=False)
     assignments = ", ".join(f"{name} = %s" for name in columns)
+    return f"UPDATE {table(type(obj))} SET {assignments} WHERE {column(type(obj), 'id')} = %s", [*values, obj.pk]
+
+
+def insert_statement(obj: Model) -> tuple[str, list]:
+    """(SQL, params) of an INSERT of `obj` (every concrete field but the primary key)."""
+    names = [field.name for field in obj._meta.concrete_fields if not field.primary_key]
+    columns, values = _prepared(obj, names, add=True)
+    return f"INSERT INTO {table(type(obj))} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(values))})", values
+
+
+def update(obj: Model, fields: list[str]) -> int:
+    """UPDATE the row of `obj` (by primary key) with these fields; the rows changed (0 or 1)."""
+    sql, params = update_statement(obj, fields)
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table(type(obj))} SET {assignments} WHERE {column(type(obj), 'id')} = %s", [*values, obj.pk])
+        cursor.execute(sql, params)
         return cursor.rowcount
 
 
-def insert(obj: Model) -> None:
-    """INSERT `obj` (every concrete field but the primary key) and set its primary key."""
-    names = [field.name for field in obj._meta.concrete_fields if not field.primary_key]
-    columns, values = _prepared(obj, names, add=True)
-    sql = (
-        f"INSERT INTO {table(type(obj))} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(values))}) "
-        f"RETURNING {column(type(obj), 'id')}"
-    )
+def save(obj: Model, fields: list[str] | None = None, *, along_with: list[tuple[str, list]] = ()) -> None:
+    """Insert a new instance (setting its primary key), else update `fields` (all but the
+    primary key when None). `along_with`: statements (`update_statement`) run in the same
+    statement, as data-modifying WITH clauses: one round trip to PostgreSQL for all."""
+    if obj._state.adding or obj.pk is None:
+        sql, params = insert_statement(obj)
+    else:
+        sql, params = update_statement(obj, fields or [field.name for field in obj._meta.concrete_fields if not field.primary_key])
+    sql += f" RETURNING {column(type(obj), 'id')}"
+    if along_with:
+        sql = "WITH " + ", ".join(f"along_{index} AS ({statement})" for index, (statement, _) in enumerate(along_with)) + " " + sql
+        params = [param for _, statement_params in along_with for param in statement_params] + params
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+        cursor.execute(sql, params)
         obj.pk = cursor.fetchone()[0]
     obj._state.adding = False
-
-
-def save(obj: Model, fields: list[str] | None = None) -> None:
-    """Insert a new instance, else update `fields` (all but the primary key when None)."""
-    if obj._state.adding or obj.pk is None:
-        insert(obj)
-        return
-    update(obj, fields or [field.name for field in obj._meta.concrete_fields if not field.primary_key])

@@ -27,7 +27,7 @@ def test_the_benchmark_runs_the_three_paths_and_counts_every_order(tmp_path, set
     product, floor = runs["product"], runs["floor"]
     assert (product["orders"], product["extra"]["statuses"]) == (12, {"filled": 12})
     assert floor["orders"] == 12 and runs["naive"]["orders"] == 3
-    assert (product["sql_per_task"], floor["sql_per_task"]) == (9, 3)
+    assert (product["sql_per_task"], floor["sql_per_task"]) == (7, 3)
     assert product["webhook_ms"] > 0 and product["webhook_p99_ms"] > 0 and product["peak_rss_mb"] > 0
     assert product["first_ack_ms"] <= product["last_ack_s"] * 1000
     assert "vs floor" in out.getvalue()

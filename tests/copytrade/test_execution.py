@@ -343,16 +343,16 @@ def test_a_wait_resends_the_task_with_a_countdown_without_using_its_retry_budget
     assert CopiedTrade.objects.get(pk=second).status == "pending"
 
 
-def test_a_follower_entry_costs_nine_sql_statements_and_matches_what_the_orm_would_write(sim, strategy, follower, django_assert_max_num_queries):
+def test_a_follower_entry_costs_seven_sql_statements_and_matches_what_the_orm_would_write(sim, strategy, follower, django_assert_max_num_queries):
     """The per-follower hot path (bench/RESULTS.md): load, claim with the submitted mark, and
-    one transaction for the fill (BEGIN, lock, position, insert, copy, copied trade, COMMIT).
-    Thirteen statements through the ORM cost three times the CPU; a new statement here is a
-    choice, not an accident."""
+    one transaction for the fill (BEGIN, lock, position, one statement writing position, copy
+    and copied trade, COMMIT). Thirteen statements through the ORM cost three times the CPU;
+    a new statement here is a choice, not an accident."""
     relationship = start_copy(sim, follower, strategy, sizing_mode="fixed", fixed_notional=Decimal("100"))
     leader_trade = submit(strategy, "t1", "buy", amount="0.1", price="65000").trades[0]
     [copied_trade_id] = leader_trade_fan_out(leader_trade_id=leader_trade.pk).copied_trade_ids
 
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(7):
         outcome = copied_trade_execute(copied_trade_id=copied_trade_id)
 
     assert outcome.status == CopiedTrade.Status.FILLED
