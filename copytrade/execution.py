@@ -29,6 +29,7 @@ A filled row may carry clamped_to_max_order_notional or rounded_up_to_minimum.
 
 import functools
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -63,7 +64,7 @@ from exchanges.errors import (
 from exchanges.gateways import gateway_for_account
 from exchanges.gateways.base import MarketRules, OrderResult
 from exchanges.models import ExchangeAccount
-from exchanges.ratelimit import acquire_order_slot
+from exchanges.ratelimit import reserve_order_slot
 from marketplace.models import Notification
 from marketplace.notifications import notification_send
 
@@ -435,7 +436,7 @@ def _run(trade: CopiedTrade, *, token: int | None) -> ExecutionOutcome:
         return _wait(trade, token=token, seconds=exc.retry_after or 1.0, why="the exchange's rate limit")
     except PermanentExchangeError as exc:  # a refused read (bad key, unknown symbol): nothing was sent
         return _refused(trade, token=token, error=exc)
-    wait = acquire_order_slot(exchange_id=account.exchange_id, account_id=account.pk)
+    wait = _order_slot(account)
     if wait > 0:
         return _wait(trade, token=token, seconds=wait, why="a rate-limit token")
     if token is None:
@@ -458,6 +459,23 @@ def _run(trade: CopiedTrade, *, token: int | None) -> ExecutionOutcome:
         return ExecutionOutcome(status=CopiedTrade.Status.EXECUTING)  # the lease was taken over
     trade.side, trade.requested_amount, trade.reason = size.side, size.amount, note
     return _place(trade, token=token, gateway=gateway, market=market)
+
+
+def _order_slot(account: ExchangeAccount) -> float:
+    """Take a rate-limit token for one order: 0.0 when taken, else seconds to wait.
+
+    A wait up to COPYTRADE_RATE_LIMIT_INLINE_WAIT_SECONDS reserves the bucket's next slot
+    and sleeps until it here (nothing is claimed or sent meanwhile); only a longer wait goes
+    back to the caller, to re-send the task with a countdown.
+    """
+    reserved, wait = reserve_order_slot(
+        exchange_id=account.exchange_id, account_id=account.pk, within=settings.COPYTRADE_RATE_LIMIT_INLINE_WAIT_SECONDS
+    )
+    if not reserved:
+        return wait
+    if wait > 0:
+        time.sleep(wait)
+    return 0.0
 
 
 def _size(trade: CopiedTrade, *, gateway, market: MarketRules, price: Decimal) -> tuple[sizing.OrderSize, str]:
@@ -524,7 +542,7 @@ def _reconcile(trade: CopiedTrade, *, token: int, gateway, market: MarketRules) 
         if unsettled > 0:
             return _wait(trade, token=token, seconds=unsettled, why="an order that may still arrive")
         # The order never reached the exchange and no longer can: place it again, same id.
-        wait = acquire_order_slot(exchange_id=trade.relationship.exchange_account.exchange_id, account_id=trade.relationship.exchange_account_id)
+        wait = _order_slot(trade.relationship.exchange_account)
         if wait > 0:
             return _wait(trade, token=token, seconds=wait, why="a rate-limit token")
         if not _fenced(trade, token).update(submitted_at=timezone.now()):

@@ -12,6 +12,10 @@ long to wait until all would have them. Taking from one bucket and then failing 
 other would leak tokens. The script reads the clock with Redis `TIME`, so workers with
 skewed clocks still share one notion of time.
 
+A caller may instead reserve: a wait within its limit takes the tokens at once (a bucket
+may go into debt) and the caller sleeps until its slot, so waiters are served in the order
+they asked rather than all asking again at once (`reserve_order_slot`).
+
 Rates come from `settings.EXCHANGE_RATE_LIMITS[exchange_id]` (else `"default"`):
 `{"account": (capacity, window_seconds), "exchange": (capacity, window_seconds)}`. A bucket
 holds at most `capacity` tokens and refills at `capacity / window` tokens per second; a
@@ -46,15 +50,21 @@ for i, key in ipairs(KEYS) do
         wait = math.max(wait, (cost - tokens) / rate)
     end
 end
-if wait > 0 then
-    return tostring(wait)
+-- A wait within the reservation limit takes the tokens now (a bucket may go below zero):
+-- the caller owns the slot at now + wait, and whoever asks next waits behind it.
+local reserve_within = tonumber(ARGV[2 * #KEYS + 2])
+if wait > 0 and wait > reserve_within then
+    return {0, tostring(wait)}
 end
 for i, key in ipairs(KEYS) do
+    local capacity = tonumber(ARGV[2 * i])
     local window = tonumber(ARGV[2 * i + 1])
-    redis.call('HSET', key, 'tokens', tostring(levels[i] - cost), 'at', tostring(now))
-    redis.call('PEXPIRE', key, math.ceil(window * 1000))
+    local left = levels[i] - cost
+    redis.call('HSET', key, 'tokens', tostring(left), 'at', tostring(now))
+    -- Kept until it would be full again (longer than a window when in debt).
+    redis.call('PEXPIRE', key, math.ceil(math.max(window, (capacity - left) * window / capacity) * 1000))
 end
-return '0'
+return {1, tostring(wait)}
 """
 
 
@@ -75,6 +85,16 @@ def acquire_order_slot(*, exchange_id: str, account_id: int, cost: int = 1) -> f
 
     A wait is not a failure: retry the task with that countdown.
     """
+    reserved, wait = reserve_order_slot(exchange_id=exchange_id, account_id=account_id, within=0.0, cost=cost)
+    return 0.0 if reserved else wait
+
+
+def reserve_order_slot(*, exchange_id: str, account_id: int, within: float, cost: int = 1) -> tuple[bool, float]:
+    """(reserved, wait): with a wait of at most `within` seconds the tokens are taken now and
+    the order may go after `wait` seconds (reserved; 0.0 is "at once"); with a longer wait
+    nothing is taken and the caller comes back after `wait`. Waiters on one bucket are
+    served in the order they asked, each at its slot, instead of all asking again at once.
+    """
     limits = rate_limits_for(exchange_id)
     for scope, (capacity, window) in limits.items():
         if not 0 < cost <= capacity:
@@ -84,5 +104,6 @@ def acquire_order_slot(*, exchange_id: str, account_id: int, cost: int = 1) -> f
     # The braces are a Redis Cluster hash tag: both keys land on one slot, as a multi-key
     # script requires.
     keys = [f"ratelimit:{{{exchange_id}}}:account:{account_id}", f"ratelimit:{{{exchange_id}}}:exchange"]
-    args = [cost, *limits["account"], *limits["exchange"]]
-    return float(_take_tokens_script()(keys=keys, args=args))
+    args = [cost, *limits["account"], *limits["exchange"], max(0.0, float(within))]
+    reserved, wait = _take_tokens_script()(keys=keys, args=args)
+    return bool(reserved), float(wait)

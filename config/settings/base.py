@@ -156,6 +156,11 @@ COPYTRADE_ORDER_SETTLE_SECONDS = env.float("COPYTRADE_ORDER_SETTLE_SECONDS", def
 # trades (per-relationship order) or the strategy's earlier fan-out.
 COPYTRADE_ORDERING_RETRY_SECONDS = env.float("COPYTRADE_ORDERING_RETRY_SECONDS", default=0.5)
 COPYTRADE_EXECUTION_MAX_RETRIES = env.int("COPYTRADE_EXECUTION_MAX_RETRIES", default=8)
+# A rate-limit wait up to this long reserves the bucket's next slot and sleeps until it in
+# the worker thread (nothing is claimed or sent meanwhile); a longer one re-sends the
+# task with a countdown. Each re-sent task is held in a worker's memory until it is due:
+# 10,000 followers paced by one exchange-wide bucket meant 10,000 of them (bench/RESULTS.md).
+COPYTRADE_RATE_LIMIT_INLINE_WAIT_SECONDS = env.float("COPYTRADE_RATE_LIMIT_INLINE_WAIT_SECONDS", default=1.0)
 # The sweeper re-enqueues pending copied trades (and unfinished fan-outs) older than this.
 COPYTRADE_STUCK_AFTER_SECONDS = env.int("COPYTRADE_STUCK_AFTER_SECONDS", default=120)
 COPYTRADE_SWEEP_BATCH = env.int("COPYTRADE_SWEEP_BATCH", default=5000)

@@ -366,3 +366,37 @@ def test_a_follower_entry_costs_seven_sql_statements_and_matches_what_the_orm_wo
     relationship.refresh_from_db()
     assert relationship.realized_pnl == row.pnl_usd == -row.fee < 0
     assert relationship.copy_equity < relationship.copy_capital and relationship.updated_at >= row.finished_at
+
+
+@pytest.mark.parametrize("inline_wait, expect_wait", [(1.0, False), (0.0, True)], ids=["slept in the thread", "re-sent later"])
+def test_a_short_rate_limit_wait_is_slept_in_the_thread_and_a_long_one_resends_the_task(
+    sim, strategy, owner, follower, settings, inline_wait, expect_wait
+):
+    # given one exchange account that may place one order every 0.3 s, copying two strategies
+    settings.EXCHANGE_RATE_LIMITS = {**settings.EXCHANGE_RATE_LIMITS, "binance": {"account": (1, 0.3), "exchange": (1000, 1.0)}}
+    settings.COPYTRADE_RATE_LIMIT_INLINE_WAIT_SECONDS = inline_wait
+    other = signal_only_strategy(owner, capital="100000", name="Other")
+    account = simulator_account(sim, follower, usdt="10000")
+    for copied in (strategy, other):
+        copy_start(follower=follower, strategy_id=copied.pk, exchange_account_id=account.pk, sizing_mode="fixed", fixed_notional=Decimal("100"))
+    ids = []
+    for copied in (strategy, other):
+        trade = submit(copied, "t1", "buy", amount="0.1", price="65000").trades[0]
+        ids += leader_trade_fan_out(leader_trade_id=trade.pk).copied_trade_ids
+
+    # when both execute back to back
+    first = copied_trade_execute(copied_trade_id=ids[0])
+    second = copied_trade_execute(copied_trade_id=ids[1])
+
+    # then the second either waited for its token in the thread and filled, or was handed back
+    # with the wait (nothing claimed, nothing sent) to be re-sent with a countdown
+    assert first.status == CopiedTrade.Status.FILLED
+    if expect_wait:
+        assert (second.status, second.waiting_for) == (CopiedTrade.Status.PENDING, "a rate-limit token")
+        assert 0 < second.retry_in <= 0.3
+        assert CopiedTrade.objects.get(pk=ids[1]).attempts == 0 and len(sim.orders(api_key=account.api_key)) == 1
+    else:
+        assert (second.status, second.retry_in) == (CopiedTrade.Status.FILLED, None)
+        first_ack, second_ack = (CopiedTrade.objects.get(pk=pk).acknowledged_at for pk in ids)
+        assert (second_ack - first_ack).total_seconds() >= 0.2  # it did wait for the bucket
+        assert len(sim.orders(api_key=account.api_key)) == 2

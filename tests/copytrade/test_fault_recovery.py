@@ -62,7 +62,7 @@ def failing_once(monkeypatch, module, name: str, error: Exception) -> list[int]:
 )
 def test_an_execution_that_loses_redis_or_the_database_is_retried_and_fills(sim, leader_trade, monkeypatch, error):
     [copied_trade_id] = leader_trade_fan_out(leader_trade_id=leader_trade.pk).copied_trade_ids
-    calls = failing_once(monkeypatch, execution, "acquire_order_slot", error)
+    calls = failing_once(monkeypatch, execution, "reserve_order_slot", error)
 
     result = execute_copied_trade.apply(args=(copied_trade_id,))
 

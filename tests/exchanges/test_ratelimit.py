@@ -6,7 +6,7 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
-from exchanges.ratelimit import acquire_order_slot
+from exchanges.ratelimit import acquire_order_slot, reserve_order_slot
 
 EXCHANGE = "testex"
 
@@ -169,3 +169,21 @@ def test_two_processes_sharing_one_bucket_get_the_capacity_plus_the_refill(monke
     refill = (grants[-1] - grants[0]) * capacity / window
     # Local clocks stamp grants a little after Redis granted them: one token of slack.
     assert capacity + refill - 1 <= len(grants) <= capacity + refill + 1
+
+
+def test_reservations_queue_waiters_at_the_refill_rate_and_a_wait_beyond_the_limit_takes_nothing(limits):
+    limits(account=(1, 1.0), exchange=(100, 10.0))  # one token a second for the account
+
+    now = reserve_order_slot(exchange_id=EXCHANGE, account_id=1, within=5.0)
+    second = reserve_order_slot(exchange_id=EXCHANGE, account_id=1, within=5.0)
+    third = reserve_order_slot(exchange_id=EXCHANGE, account_id=1, within=5.0)
+    refused = reserve_order_slot(exchange_id=EXCHANGE, account_id=1, within=2.5)
+
+    # Each waiter owns the next slot: 0 s, ~1 s, ~2 s; the fourth would wait ~3 s, beyond its
+    # 2.5 s limit, so it takes nothing and is told how long until a token is free for it.
+    assert now == (True, 0.0)
+    assert second[0] and 0.9 < second[1] <= 1.0
+    assert third[0] and 1.9 < third[1] <= 2.0
+    assert not refused[0] and 2.9 < refused[1] <= 3.0
+    # The bucket owes two tokens; plain acquiring (no reservation) waits behind the queue.
+    assert 2.9 < acquire_order_slot(exchange_id=EXCHANGE, account_id=1) <= 3.0
