@@ -131,15 +131,15 @@ def population_create(*, simulator: SimulatorClient, followers: int, progress=No
 # --- Measuring --------------------------------------------------------------------------
 
 
-class RssSampler:
-    """Peak resident memory of a set of processes and their children, sampled from /proc."""
+class _Every:
+    """A context manager running `step()` in a background thread every `interval` seconds
+    until the block ends."""
 
-    def __init__(self, pids: list[int], interval: float = 0.05):
-        self.pids, self.interval, self.peak_kb = pids, interval, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+    interval = 1.0
 
     def __enter__(self):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
 
@@ -147,14 +147,27 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
 
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.step()
+            self._stop.wait(self.interval)
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+
+class RssSampler(_Every):
+    """Peak resident memory of a set of processes and their children, sampled from /proc."""
+
+    def __init__(self, pids: list[int], interval: float = 0.05):
+        self.pids, self.interval, self.peak_kb = pids, interval, 0
+
     @property
     def peak_mb(self) -> float:
         return round(self.peak_kb / 1024, 1)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak_kb = max(self.peak_kb, sum(_rss_kb(pid) for pid in _tree(self.pids)))
-            self._stop.wait(self.interval)
+    def step(self) -> None:
+        self.peak_kb = max(self.peak_kb, sum(_rss_kb(pid) for pid in _tree(self.pids)))
 
 
 def _tree(roots: list[int]) -> set[int]:
@@ -254,39 +267,29 @@ def warm_up(*, web_url: str, simulator: SimulatorClient, connections: int = 16, 
     return strategies
 
 
-class WebhookProbe:
+class WebhookProbe(_Every):
     """While a run is in progress, a signal every PROBE_INTERVAL seconds for strategies
     nobody copies: the leader's webhook response time under the load of N followers' orders."""
+
+    interval = PROBE_INTERVAL
 
     def __init__(self, *, web_url: str, strategies: list[Strategy], price: str):
         self.web_url, self.strategies, self.price = web_url, strategies, price
         self.latencies_ms: list[float] = []
         self.refused = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._session = requests.Session()
+        self._sent = 0
 
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        session = requests.Session()
-        index = 0
-        while not self._stop.is_set():
-            strategy = self.strategies[index % len(self.strategies)]
-            body, headers = _signal(strategy, external_id=f"probe-{uuid.uuid4().hex[:12]}", price=self.price)
-            sent = time.perf_counter()
-            response = session.post(f"{self.web_url}/webhook", data=body, headers=headers, timeout=30)
-            if response.status_code == 201:
-                self.latencies_ms.append((time.perf_counter() - sent) * 1000)
-            else:
-                self.refused += 1
-            index += 1
-            self._stop.wait(PROBE_INTERVAL)
+    def step(self) -> None:
+        strategy = self.strategies[self._sent % len(self.strategies)]
+        self._sent += 1
+        body, headers = _signal(strategy, external_id=f"probe-{uuid.uuid4().hex[:12]}", price=self.price)
+        sent = time.perf_counter()
+        response = self._session.post(f"{self.web_url}/webhook", data=body, headers=headers, timeout=30)
+        if response.status_code == 201:
+            self.latencies_ms.append((time.perf_counter() - sent) * 1000)
+        else:
+            self.refused += 1
 
 
 def warm_up_workers(*, simulator: SimulatorClient, population: Population, worker_pids: list[int], timeout: float) -> None:

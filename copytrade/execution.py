@@ -343,12 +343,8 @@ def _load(copied_trade_id: int) -> tuple[CopiedTrade, bool] | None:
 
 
 def _touch_waiting(trade: CopiedTrade) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {rows.table(CopiedTrade)} SET {rows.column(CopiedTrade, 'enqueued_at')} = %s "
-            f"WHERE {rows.column(CopiedTrade, 'id')} = %s AND {rows.column(CopiedTrade, 'status')} = %s",
-            [timezone.now(), trade.pk, CopiedTrade.Status.PENDING],
-        )
+    trade.enqueued_at = timezone.now()
+    rows.update(trade, ["enqueued_at"], where=f"{rows.column(CopiedTrade, 'status')} = %s", params=[CopiedTrade.Status.PENDING])
 
 
 def _lease_expiry():
@@ -382,20 +378,14 @@ def _claim_and_submit(trade: CopiedTrade, *, size: sizing.OrderSize, note: str) 
     trade.submitted_at = timezone.now()
     trade.lease_expires_at = _lease_expiry()
     trade.status = CopiedTrade.Status.EXECUTING
-    fields = ["status", "lease_expires_at", "submitted_at", "side", "requested_amount", "follower_size_usd", "reason"]
-    values = [CopiedTrade._meta.get_field(name).get_db_prep_save(getattr(trade, name), connection=connection) for name in fields]
+    claimed_from = trade.attempts
+    trade.attempts += 1
     c = functools.partial(rows.column, CopiedTrade)
-    sql = (
-        f"UPDATE {rows.table(CopiedTrade)} SET {', '.join(f'{c(name)} = %s' for name in fields)}, {c('attempts')} = {c('attempts')} + 1 "
-        f"WHERE {c('id')} = %s AND {c('attempts')} = %s AND {c('status')} = %s RETURNING {c('attempts')}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, trade.pk, trade.attempts, CopiedTrade.Status.PENDING])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    trade.attempts = row[0]
-    return trade.attempts
+    changed = rows.update(
+        trade, ["status", "attempts", "lease_expires_at", "submitted_at", "side", "requested_amount", "follower_size_usd", "reason"],
+        where=f"{c('attempts')} = %s AND {c('status')} = %s", params=[claimed_from, CopiedTrade.Status.PENDING],
+    )  # fmt: skip
+    return trade.attempts if changed else None
 
 
 def _fenced(trade: CopiedTrade, token: int | None):

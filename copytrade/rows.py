@@ -85,11 +85,14 @@ def _prepared(obj: Model, names, *, add: bool) -> tuple[list[str], list]:
     return columns, values
 
 
-def update_statement(obj: Model, fields: list[str]) -> tuple[str, list]:
-    """(SQL, params) of an UPDATE of `obj`'s row (by primary key) with these fields."""
+def update_statement(obj: Model, fields: list[str], *, where: str = "", params: list = ()) -> tuple[str, list]:
+    """(SQL, params) of an UPDATE of `obj`'s row (by primary key, and `where` with its
+    `params` when given: a compare-and-set) with these fields."""
     columns, values = _prepared(obj, fields, add=False)
     assignments = ", ".join(f"{name} = %s" for name in columns)
-    return f"UPDATE {table(type(obj))} SET {assignments} WHERE {column(type(obj), 'id')} = %s", [*values, obj.pk]
+    condition = f" AND ({where})" if where else ""
+    sql = f"UPDATE {table(type(obj))} SET {assignments} WHERE {column(type(obj), 'id')} = %s{condition}"
+    return sql, [*values, obj.pk, *params]
 
 
 def insert_statement(obj: Model) -> tuple[str, list]:
@@ -99,9 +102,9 @@ def insert_statement(obj: Model) -> tuple[str, list]:
     return f"INSERT INTO {table(type(obj))} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(values))})", values
 
 
-def update(obj: Model, fields: list[str]) -> int:
-    """UPDATE the row of `obj` (by primary key) with these fields; the rows changed (0 or 1)."""
-    sql, params = update_statement(obj, fields)
+def update(obj: Model, fields: list[str], *, where: str = "", params: list = ()) -> int:
+    """UPDATE the row of `obj` (see `update_statement`); the rows changed (0 or 1)."""
+    sql, params = update_statement(obj, fields, where=where, params=params)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
