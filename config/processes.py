@@ -12,6 +12,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import requests
 
@@ -31,8 +32,13 @@ def database_url() -> str:
     from django.db import connection
 
     db = connection.settings_dict
-    credentials = f"{db['USER']}:{db['PASSWORD']}@" if db["PASSWORD"] else f"{db['USER']}@" if db["USER"] else ""
-    return f"postgres://{credentials}{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    credentials = ""
+    if db.get("USER"):
+        credentials = quote(db["USER"], safe="")
+        if db.get("PASSWORD"):
+            credentials += ":" + quote(str(db["PASSWORD"]), safe="")
+        credentials += "@"
+    return f"postgres://{credentials}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{quote(db['NAME'], safe='')}"
 
 
 def free_port() -> int:
