@@ -41,6 +41,7 @@ from django.db import connection
 from kombu.exceptions import OperationalError as BrokerError
 from redis import RedisError
 
+from config.processes import database_url
 from copytrade.execution import copied_trades_sweep
 from copytrade.models import CopiedTrade, FollowerPosition, LeaderTrade
 from copytrade.services import copy_start
@@ -48,7 +49,7 @@ from exchanges.models import ExchangeAccount
 from tests.copytrade import signal_only_strategy, submit
 from tests.fixtures.private_redis import PrivateRedis, drop_broker_connections, pointed_at, redis_server_available
 from tests.fixtures.tcp_proxy import TcpProxy
-from tests.fixtures.worker import CeleryWorker, _database_url
+from tests.fixtures.worker import CeleryWorker
 
 pytestmark = [
     pytest.mark.worker,
@@ -306,7 +307,7 @@ def soak(simulated_binance, transactional_db, settings, redis_server, database_p
     settings.COPYTRADE_EXECUTION_LEASE_SECONDS = 20
     settings.COPYTRADE_STUCK_AFTER_SECONDS = STUCK_AFTER_SECONDS
     with pointed_at(redis_server.url, settings):
-        parts = urlsplit(_database_url())
+        parts = urlsplit(database_url())
         credentials = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
         proxied = urlunsplit(parts._replace(netloc=f"{credentials}127.0.0.1:{database_proxy.port}"))
         workers = [CeleryWorker(concurrency=8, extra_env={"DATABASE_URL": proxied}) for _ in range(WORKERS)]
