@@ -272,7 +272,11 @@ class Harness:
         ids = [trade.pk for trade in self.trades]
         open_rows = CopiedTrade.objects.filter(leader_trade_id__in=ids, status__in=OPEN)
         not_fanned_out = LeaderTrade.objects.filter(id__in=ids, fanout_done_at__isnull=True).count()
-        return f"{len(ids)}/{TRADES} trades submitted, {not_fanned_out} not fanned out, {open_rows.count()} copied trades open"
+        stuck = list(open_rows.values("id", "status", "attempts", "submitted_at", "lease_expires_at", "enqueued_at")[:5])
+        return (
+            f"seed {SEED}: {len(ids)}/{TRADES} trades submitted, {not_fanned_out} not fanned out, "
+            f"{open_rows.count()} copied trades open {stuck}"
+        )
 
 
 @pytest.fixture
