@@ -9,34 +9,13 @@ from django.utils.safestring import mark_safe
 
 from billing.models import AssessedTrade, BillingAccount, FeeAssessment, Invoice, InvoiceLine, Payout, StripeEvent
 from billing.services import TX_HASH, payout_record_manual
-from config.api import ApplicationError
+from core.admin import ReadOnlyAdmin, ReadOnlyInline
+from core.errors import ApplicationError
 
 LEDGER_ONLY_NOTICE = (
     "Stripe is not configured (STRIPE_API_KEY is not set): invoices stay in our ledger as drafts "
     "and are not sent or collected. The daily run sends them once a key is set."
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 def _warn_if_ledger_only(request) -> None:

@@ -15,7 +15,8 @@ from billing.models import Invoice, InvoiceLine, Payout
 from billing.selectors import earnings_summary, invoice_list, payout_calculate, signal_provider_get_for
 from billing.services import payout_prepare, stripe_event_handle
 from billing.stripe_gateway import verify_webhook
-from config.api import ApplicationError, Pagination, paginated_response
+from core.api import Pagination, paginated_response
+from core.errors import ApplicationError
 
 MONEY = {"max_digits": 20, "decimal_places": 2}
 MAX_PERIOD_DAYS = 366

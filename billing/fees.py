@@ -12,8 +12,8 @@ from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
 
-from config.api import ApplicationError
-from config.money import CENTS, ZERO, quantize_money, split, to_decimal
+from core.errors import ApplicationError
+from core.money import CENTS, ZERO, quantize_money, split, to_decimal
 
 HUNDRED = Decimal("100")
 _PERIOD = re.compile(r"(\d{4})-(\d{2})")

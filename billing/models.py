@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from config.money import money_field
+from core.money import money_field
 
 PERCENT = {"max_digits": 5, "decimal_places": 2}
 

@@ -9,9 +9,9 @@ from django.db.models.functions import Coalesce
 
 from billing.fees import payee_share_rate, period_bounds
 from billing.models import Invoice, InvoiceLine, Payout, Program
-from config.api import NotFoundError
-from config.money import ZERO
 from copytrade.models import CopiedTrade, CopyRelationship, Strategy
+from core.errors import NotFoundError
+from core.money import ZERO
 from marketplace.models import SignalProvider
 
 

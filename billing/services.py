@@ -33,12 +33,12 @@ from billing.fees import (
 from billing.models import AssessedTrade, BillingAccount, FeeAssessment, Invoice, InvoiceLine, Payout, StripeEvent
 from billing.selectors import fee_terms, relationship_ids_billable
 from billing.stripe_gateway import stripe_gateway, to_cents
-from config.api import ApplicationError, NotFoundError
-from config.locks import user_row_lock
-from config.money import ZERO
 from copytrade.models import CopiedTrade, CopyRelationship
-from marketplace.models import Notification
-from marketplace.notifications import notification_send
+from core.errors import ApplicationError, NotFoundError
+from core.locks import user_row_lock
+from core.models import Notification
+from core.money import ZERO
+from core.notifications import notification_send
 
 logger = logging.getLogger(__name__)
 

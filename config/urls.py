@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config.views import MeApi, TokenObtainApi, TokenRevokeApi, admin_login, healthz
 from copytrade.apis import WebhookApi
+from core.apis import MeApi, TokenObtainApi, TokenRevokeApi, admin_login, healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -21,8 +21,8 @@ urlpatterns = [
     # Payouts are billing's, under the marketplace prefix of seed 001.
     path("api/marketplace/payouts/", include("billing.urls_payouts")),
     path("api/marketplace/", include("marketplace.urls")),
-    path("api/notifications/", include("marketplace.urls_notifications")),
+    path("api/notifications/", include("core.urls")),
     path("api/billing/", include("billing.urls")),
 ]
 
-handler404 = "config.views.not_found"
+handler404 = "core.apis.not_found"

@@ -5,7 +5,7 @@ read-only; on strategies staff may change curation flags, never the webhook secr
 from django.contrib import admin
 
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderPosition, LeaderTrade, Strategy
-from exchanges.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin
 
 
 @admin.register(Strategy)

@@ -1,5 +1,5 @@
 """REST for strategies, signals and copy trading: one view per operation, each with its
-own small input/output serializers. Errors come out in the one shape of `config.api`."""
+own small input/output serializers. Errors come out in the one shape of `core.api`."""
 
 import re
 from decimal import Decimal
@@ -15,7 +15,6 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from config.api import ApplicationError, NotFoundError, Pagination, StrictInputSerializer, paginated_response
 from copytrade.ingestion import (
     ACTIONS,
     CLOSE,
@@ -53,6 +52,8 @@ from copytrade.services import (
     strategy_update,
     strategy_webhook_secret_rotate,
 )
+from core.api import Pagination, StrictInputSerializer, paginated_response
+from core.errors import ApplicationError, NotFoundError
 
 MONEY = {"max_digits": settings.MONEY_MAX_DIGITS, "decimal_places": settings.MONEY_DECIMAL_PLACES}
 QUANTITY = {"max_digits": settings.QUANTITY_MAX_DIGITS, "decimal_places": settings.QUANTITY_DECIMAL_PLACES}

@@ -34,12 +34,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
-from config.money import ZERO
 from copytrade import risk, rows, sizing
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
 from copytrade.positions import (
@@ -50,6 +50,9 @@ from copytrade.positions import (
     to_money,
     unrealised_pnl,
 )
+from core.models import Notification
+from core.money import ZERO
+from core.notifications import notification_send
 from exchanges.errors import (
     BelowExchangeMinimumError,
     DuplicateClientOrderIdError,
@@ -65,8 +68,6 @@ from exchanges.gateways import gateway_for_account
 from exchanges.gateways.base import MarketRules, OrderResult
 from exchanges.models import ExchangeAccount
 from exchanges.ratelimit import reserve_order_slot
-from marketplace.models import Notification
-from marketplace.notifications import notification_send
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,8 @@ OPEN = (CopiedTrade.Status.PENDING, CopiedTrade.Status.EXECUTING)
 # An order that is still working (rare for market orders) is looked at again this soon.
 WORKING_ORDER_RECHECK_SECONDS = 1.0
 FAN_OUT_BATCH = 1000
+FAN_OUT_TASK = "copytrade.tasks.fan_out_leader_trade"
+EXECUTE_TASK = "copytrade.tasks.execute_copied_trade"
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -197,9 +200,13 @@ def _eligible_relationships(leader_trade: LeaderTrade):
 
 
 def _enqueue(copied_trade_ids: list[int]) -> None:
-    from copytrade.tasks import enqueue_copied_trades
-
-    enqueue_copied_trades(copied_trade_ids)
+    """One execution task per id over one broker connection (the fan-out's hot loop); sent
+    by name: the tasks module calls into this one, never the other way round."""
+    if not copied_trade_ids:
+        return
+    with current_app.producer_or_acquire() as producer:
+        for copied_trade_id in copied_trade_ids:
+            current_app.send_task(EXECUTE_TASK, args=(copied_trade_id,), producer=producer)
 
 
 # --- platform closes (stop-loss, stop with close_positions) ----------------------------
@@ -734,11 +741,8 @@ def copied_trades_sweep(*, stuck_after: timedelta | None = None) -> SweepOutcome
     if copied_trade_ids:
         CopiedTrade.objects.filter(id__in=copied_trade_ids).update(enqueued_at=now)
         _enqueue(copied_trade_ids)
-    if leader_trade_ids:
-        from copytrade.tasks import fan_out_leader_trade
-
-        for leader_trade_id in leader_trade_ids:
-            fan_out_leader_trade.delay(leader_trade_id)
+    for leader_trade_id in leader_trade_ids:
+        current_app.send_task(FAN_OUT_TASK, args=(leader_trade_id,))
     if copied_trade_ids or leader_trade_ids:
         logger.warning("sweeper re-enqueued %s copied trade(s) and %s fan-out(s)", len(copied_trade_ids), len(leader_trade_ids))
     return SweepOutcome(copied_trade_ids=copied_trade_ids, leader_trade_ids=leader_trade_ids)

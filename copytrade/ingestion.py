@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
+from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -23,10 +24,11 @@ from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from config.api import ApplicationError, ConflictError, NotFoundError
-from config.money import ZERO, to_decimal, truncate
+from copytrade.execution import FAN_OUT_TASK
 from copytrade.models import LeaderPosition, LeaderTrade, Strategy
 from copytrade.positions import to_money
+from core.errors import ApplicationError, ConflictError, NotFoundError
+from core.money import ZERO, to_decimal, truncate
 from exchanges.errors import (
     DuplicateClientOrderIdError,
     ExchangeError,
@@ -547,9 +549,7 @@ def _position_apply(position: LeaderPosition, *, leg: _Leg, price: Decimal, cont
 
 
 def _fan_out_enqueue(leader_trade_id: int) -> None:
-    from copytrade.tasks import fan_out_leader_trade
-
-    fan_out_leader_trade.delay(leader_trade_id)
+    current_app.send_task(FAN_OUT_TASK, args=(leader_trade_id,))
     # When the leader's trade left for the fan-out queue: the first step of its latency.
     LeaderTrade.objects.filter(pk=leader_trade_id).update(fanout_enqueued_at=timezone.now())
 

@@ -15,10 +15,10 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from config.money import ZERO
 from copytrade.execution import stop_loss_trigger
 from copytrade.models import CopyRelationship, FollowerPosition
 from copytrade.positions import relationship_apply_pnl, stop_loss_hit, unrealised_pnl
+from core.money import ZERO
 from exchanges.errors import ExchangeError
 from exchanges.gateways import gateway_for_account
 

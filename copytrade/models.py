@@ -12,7 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from config.money import money_field, quantity_field
+from core.money import money_field, quantity_field
 
 PERCENT = {"max_digits": 7, "decimal_places": 4}
 

@@ -16,8 +16,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.conf import settings
 
-from config.money import ZERO, to_decimal
 from copytrade.models import CopyRelationship, FollowerPosition
+from core.money import ZERO, to_decimal
 
 HUNDRED = Decimal("100")
 _MONEY_STEP = Decimal(1).scaleb(-settings.MONEY_DECIMAL_PLACES)

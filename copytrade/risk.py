@@ -8,7 +8,6 @@ trade, only smaller (the copied trade's reason then says it was clamped).
 
 from decimal import Decimal
 
-from config.money import ZERO
 from copytrade.models import CopyRelationship, Strategy
 
 HUNDRED = Decimal("100")

@@ -11,9 +11,9 @@ from decimal import Decimal
 
 from django.db.models import F, FilteredRelation, Prefetch, Q, QuerySet
 
-from config.api import NotFoundError
-from config.money import ZERO
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
+from core.errors import NotFoundError
+from core.money import ZERO
 from exchanges.errors import ExchangeError
 from exchanges.gateways import gateway_for_account
 

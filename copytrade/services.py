@@ -15,10 +15,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from config.api import ApplicationError, ConflictError, NotFoundError
-from config.locks import user_row_lock
-from config.money import ZERO, to_decimal, truncate
 from copytrade.models import CopiedTrade, CopyRelationship, Strategy, new_webhook_secret
+from core.errors import ApplicationError, ConflictError, NotFoundError
+from core.locks import user_row_lock
+from core.money import ZERO, to_decimal, truncate
 from exchanges.errors import ExchangeError, PermanentExchangeError
 from exchanges.gateways import gateway_for_account
 from exchanges.models import ExchangeAccount

@@ -17,8 +17,8 @@ is held): never a recomputed size, never more than held, never rounded up.
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
-from config.money import ZERO, to_decimal
 from copytrade.models import CopyRelationship, LeaderTrade
+from core.money import ZERO, to_decimal
 from exchanges.errors import BelowExchangeMinimumError
 from exchanges.gateways.base import MarketRules
 from exchanges.rules import apply_order_rules, clamp_to_max_amount

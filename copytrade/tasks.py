@@ -11,7 +11,7 @@ countdown and the same retry count, so waiting never uses up the failure budget.
 
 import logging
 
-from celery import Task, current_app, shared_task
+from celery import Task, shared_task
 from celery.exceptions import Retry
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -84,15 +84,6 @@ def execute_copied_trade(self, copied_trade_id: int) -> None:
     outcome = copied_trade_execute(copied_trade_id=copied_trade_id)
     if outcome.retry_in is not None:
         _retry_later(self, countdown=outcome.retry_in, why=outcome.waiting_for)
-
-
-def enqueue_copied_trades(copied_trade_ids: list[int]) -> None:
-    """One execution task per id over one broker connection (the fan-out's hot loop)."""
-    if not copied_trade_ids:
-        return
-    with current_app.producer_or_acquire() as producer:
-        for copied_trade_id in copied_trade_ids:
-            execute_copied_trade.apply_async((copied_trade_id,), producer=producer)
 
 
 @shared_task(acks_late=True)

@@ -2,20 +2,8 @@
 
 from django.contrib import admin
 
+from core.admin import ReadOnlyAdmin
 from exchanges.models import Candle, ExchangeAccount, PaperBalance, PaperOrder
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Ledger rows are written by the platform only; staff may look, not edit."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class PaperBalanceInline(admin.TabularInline):

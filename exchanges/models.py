@@ -3,7 +3,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from config.money import quantity_field
+from core.money import quantity_field
 from exchanges.crypto import EncryptedTextField
 
 PAPER = "paper"

@@ -8,7 +8,7 @@ which the copy engine turns into a `below_exchange_minimum` skip.
 
 from decimal import Decimal
 
-from config.money import to_decimal
+from core.money import to_decimal
 from exchanges.errors import BelowExchangeMinimumError, OrderRejectedError
 from exchanges.gateways.base import MarketRules
 

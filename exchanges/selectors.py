@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from config.api import NotFoundError
+from core.errors import NotFoundError
 from exchanges.models import ExchangeAccount
 
 

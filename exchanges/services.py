@@ -8,16 +8,17 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
-from config.api import ApplicationError, ConflictError, NotFoundError
-from config.locks import user_row_lock
-from config.logging import redact
-from config.money import to_decimal
-from copytrade.models import CopyRelationship, Strategy
+from core.errors import ApplicationError, ConflictError, NotFoundError
+from core.locks import user_row_lock
+from core.money import to_decimal
+from core.redaction import redact
 from exchanges.errors import ExchangeError, PermanentExchangeError
 from exchanges.gateways import gateway_for_account
 from exchanges.models import ExchangeAccount
+from exchanges.signals import account_delete_requested
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,8 @@ def _credentials_verify(account: ExchangeAccount) -> None:
         gateway_for_account(account).balance()
     except PermanentExchangeError as exc:
         raise ApplicationError(
-            f"The exchange rejected these credentials: {_scrubbed(exc.message, account)}",
+            # An exchange may echo what it was sent: never hand a credential back.
+            f"The exchange rejected these credentials: {redact(exc.message, secrets=(account.api_key, account.api_secret, account.api_passphrase))}",
             {"reason": exc.reason},
         ) from None
     except ExchangeError as exc:
@@ -110,14 +112,6 @@ def _credentials_verify(account: ExchangeAccount) -> None:
             {"reason": exc.reason},
             status_code=503,
         ) from None
-
-
-def _scrubbed(message: str, account: ExchangeAccount) -> str:
-    """An exchange may echo what it was sent; never hand a credential back in a response."""
-    for secret in (account.api_key, account.api_secret, account.api_passphrase):
-        if secret:
-            message = message.replace(secret, "***")
-    return redact(message)
 
 
 def _validate_credentials(*, api_key: str, api_secret: str, api_passphrase: str) -> None:
@@ -165,11 +159,11 @@ def exchange_account_delete(*, owner, account_id: int) -> None:
     account = ExchangeAccount.objects.filter(id=account_id, owner=owner).first()
     if account is None:
         raise NotFoundError("Exchange account not found.")
-    if CopyRelationship.objects.filter(exchange_account=account, status__in=CopyRelationship.LIVE_STATUSES).exists():
-        raise ConflictError("This account is used by a live copy; stop the copy first.")
-    if Strategy.objects.filter(leader_account=account).exists():
-        raise ConflictError("This account is the leader account of a strategy; it cannot be deleted.")
-    if CopyRelationship.objects.filter(exchange_account=account).exists():
-        raise ConflictError("This account has copy history that billing and statements refer to; it cannot be deleted.")
-    account.delete()
+    # The apps above that use accounts refuse here (ConflictError) while one is in use; the
+    # PROTECT foreign keys are the backstop.
+    account_delete_requested.send(sender=ExchangeAccount, account=account)
+    try:
+        account.delete()
+    except ProtectedError:
+        raise ConflictError("This account is in use; it cannot be deleted.") from None
     logger.info("exchange account %s deleted by user %s", account_id, owner.pk)

@@ -8,12 +8,12 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from config.api import ApplicationError
-from config.money import quantize_money
+from core.admin import ReadOnlyAdminMixin
+from core.errors import ApplicationError
+from core.money import quantize_money
 from marketplace.charts import equity_curve_svg
 from marketplace.metrics import WINDOWS
 from marketplace.models import (
-    Notification,
     ProviderEvent,
     ProviderMetrics,
     Rating,
@@ -45,19 +45,6 @@ class SignalProviderForm(forms.ModelForm):
         fee = self.initial.get("subscription_fee_monthly")
         if fee is not None:
             self.initial["subscription_fee_monthly"] = quantize_money(fee)
-
-
-class ReadOnlyAdminMixin:
-    """Rows written by the platform only: viewable, never edited or deleted in admin."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ProviderEventInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -250,11 +237,3 @@ class TradeVerificationAdmin(admin.ModelAdmin):
             trade_verification_resolve(
                 verification_id=verification.pk, actor=request.user, note=f"accepted in admin on {timezone.now():%Y-%m-%d %H:%M} UTC"
             )
-
-
-@admin.register(Notification)
-class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["created_at", "user", "kind", "title", "read_at"]
-    list_filter = ["kind", ("read_at", admin.EmptyFieldListFilter)]
-    search_fields = ["title", "user__username", "user__email"]
-    list_select_related = ["user"]

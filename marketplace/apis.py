@@ -21,13 +21,13 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ApplicationError, NotFoundError, Pagination, StrictInputSerializer, paginated_response
+from core.api import Pagination, StrictInputSerializer, paginated_response
+from core.errors import ApplicationError, NotFoundError
 from marketplace.metrics import WINDOWS
-from marketplace.models import MetricsWindow, Notification, PerformanceMetrics, Rating, SignalProvider
+from marketplace.models import MetricsWindow, PerformanceMetrics, Rating, SignalProvider
 from marketplace.selectors import (
     DEFAULT_WINDOW,
     TRADER_SORTS,
-    notification_list,
     provider_get_public,
     provider_list_public,
     rating_distribution,
@@ -35,8 +35,6 @@ from marketplace.selectors import (
 )
 from marketplace.services import (
     is_curator,
-    notification_mark_all_read,
-    notification_mark_read,
     provider_apply,
     rating_upsert,
 )
@@ -253,13 +251,6 @@ def _trader_detail(provider: SignalProvider) -> dict:
     }
 
 
-class NotificationOutputSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Notification
-        fields = ["id", "kind", "title", "body", "created_at", "read_at"]
-        read_only_fields = fields
-
-
 # --- Views ---------------------------------------------------------------------------------
 
 
@@ -376,39 +367,3 @@ class TraderUpdateMetricsApi(APIView):
             raise NotFoundError("Provider not found.")
         strategies = provider_metrics_enqueue(provider_id=provider_id)
         return Response({"provider_id": provider_id, "strategies_enqueued": strategies}, status=status.HTTP_202_ACCEPTED)
-
-
-class NotificationListApi(APIView):
-    pagination_class = Pagination
-
-    class FilterSerializer(StrictInputSerializer):
-        unread = serializers.BooleanField(required=False, default=False)
-        limit = serializers.IntegerField(min_value=1, required=False)
-        offset = serializers.IntegerField(min_value=0, required=False)
-
-    @extend_schema(operation_id="notifications_list", parameters=[FilterSerializer], responses=NotificationOutputSerializer(many=True))
-    def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params.dict())
-        filters.is_valid(raise_exception=True)
-        return paginated_response(
-            request=request,
-            view=self,
-            queryset=notification_list(user=request.user, unread_only=filters.validated_data["unread"]),
-            serializer_class=NotificationOutputSerializer,
-        )
-
-
-class NotificationReadApi(APIView):
-    @extend_schema(operation_id="notifications_read", request=None, responses=NotificationOutputSerializer)
-    def post(self, request, notification_id: int):
-        return Response(NotificationOutputSerializer(notification_mark_read(user=request.user, notification_id=notification_id)).data)
-
-
-class NotificationReadAllApi(APIView):
-    @extend_schema(
-        operation_id="notifications_read_all",
-        request=None,
-        responses={200: inline_serializer("NotificationReadAllOutput", {"marked_read": serializers.IntegerField()})},
-    )
-    def post(self, request):
-        return Response({"marked_read": notification_mark_all_read(user=request.user)})

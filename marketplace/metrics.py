@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import Protocol, TypeVar
 
-from config.money import ZERO
+from core.money import ZERO
 
 PERIODS_PER_YEAR = 365
 

@@ -7,10 +7,10 @@ from django.conf import settings
 from django.db.models import Count, F, FilteredRelation, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from config.api import NotFoundError
 from copytrade.models import CopyRelationship, Strategy
+from core.errors import NotFoundError
 from marketplace.metrics import WINDOWS
-from marketplace.models import Notification, ProviderEvent, ProviderMetrics, Rating, SignalProvider, StrategyMetrics, TradeVerification
+from marketplace.models import ProviderEvent, ProviderMetrics, Rating, SignalProvider, StrategyMetrics, TradeVerification
 
 DEFAULT_WINDOW = "30d"
 # The metric columns the list shows for its window, read from that window's metrics row.
@@ -154,10 +154,3 @@ def provider_verification_summary(*, provider: SignalProvider) -> dict[str, int]
         .order_by()
     )
     return {status: counts.get(status, 0) for status in TradeVerification.Status.values}
-
-
-def notification_list(*, user, unread_only: bool = False) -> QuerySet[Notification]:
-    notifications = Notification.objects.filter(user=user)
-    if unread_only:
-        notifications = notifications.filter(read_at__isnull=True)
-    return notifications.order_by("-created_at", "-id")

@@ -28,11 +28,12 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from rest_framework import status
 
-from config.api import ApplicationError, ConflictError, NotFoundError
-from config.locks import user_row_lock
 from copytrade.models import CopyRelationship, Strategy
-from marketplace.models import Notification, ProviderEvent, Rating, SignalProvider
-from marketplace.notifications import notification_send, notification_send_many
+from core.errors import ApplicationError, ConflictError, NotFoundError
+from core.locks import user_row_lock
+from core.models import Notification
+from core.notifications import notification_send, notification_send_many
+from marketplace.models import ProviderEvent, Rating, SignalProvider
 
 logger = logging.getLogger(__name__)
 
@@ -329,25 +330,6 @@ def rating_upsert(*, user, provider_id: int, stars: int, comment: str = "") -> R
         ratings_count=Coalesce(Subquery(ratings.annotate(value=Count("id")).values("value")), Value(0)),
     )
     return rating
-
-
-# --- Notifications ---------------------------------------------------------------------
-
-
-@transaction.atomic
-def notification_mark_read(*, user, notification_id: int) -> Notification:
-    notification = Notification.objects.select_for_update().filter(id=notification_id, user=user).first()
-    if notification is None:
-        raise NotFoundError("Notification not found.")
-    if notification.read_at is None:
-        notification.read_at = timezone.now()
-        notification.save(update_fields=["read_at"])
-    return notification
-
-
-@transaction.atomic
-def notification_mark_all_read(*, user) -> int:
-    return Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())
 
 
 def provider_events_purge(*, provider_ids: list[int]) -> int:

@@ -36,22 +36,22 @@ from django.db import transaction
 from django.db.models import Count, Min, Sum
 from django.utils import timezone
 
-from config.money import ZERO, quantize_money
 from copytrade.models import CopyRelationship, LeaderTrade, Strategy
+from core.models import Notification
+from core.money import ZERO, quantize_money
+from core.notifications import notification_send_many
 from exchanges.errors import ExchangeError
 from exchanges.marketdata import candles_between, candles_sync, price_exchange_id
 from exchanges.models import PAPER, Candle
 from marketplace import metrics
 from marketplace.models import (
     MetricsWindow,
-    Notification,
     ProviderEvent,
     ProviderMetrics,
     SignalProvider,
     StrategyMetrics,
     TradeVerification,
 )
-from marketplace.notifications import notification_send_many
 from marketplace.services import curators_notify, provider_event_record
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from django.db import connection
 from django_celery_beat.models import PeriodicTask
 
 from config.celery import app
-from config.money import quantize_money, split
+from core.money import quantize_money, split
 from exchanges.crypto import decrypt, encrypt
 from exchanges.models import ExchangeAccount
 

@@ -39,9 +39,10 @@ from schemathesis.specs.openapi.checks import (
 from billing.services import billing_period_run
 from copytrade.models import Strategy
 from copytrade.services import copy_start, strategy_create
+from core.models import Notification
+from core.notifications import notification_send
 from exchanges.services import exchange_account_create
-from marketplace.models import Notification, SignalProvider
-from marketplace.notifications import notification_send
+from marketplace.models import SignalProvider
 from marketplace.services import provider_apply, provider_transition
 from marketplace.track_record import provider_metrics_recalculate, strategy_metrics_recalculate
 from tests.billing.factories import add_trade

@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-OUR_APPS = ["billing", "marketplace", "copytrade", "exchanges"]  # dependents first
+OUR_APPS = ["billing", "marketplace", "core", "copytrade", "exchanges"]  # dependents first
 
 
 def _applied(app: str) -> set[str]:

@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_celery_beat",
     "config",
+    "core",
     "exchanges",
     "copytrade",
     "marketplace",
@@ -103,7 +104,7 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="copytrade <noreply@copytrade.local>")
 
 # --- Money ---------------------------------------------------------------------------
-# Project-wide digits for every money DecimalField (see config.money).
+# Project-wide digits for every money DecimalField (see core.money).
 MONEY_MAX_DIGITS = 20
 MONEY_DECIMAL_PLACES = 8
 QUANTITY_MAX_DIGITS = 30
@@ -202,10 +203,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "config.schema.AutoSchema",
-    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
@@ -275,7 +276,6 @@ CELERY_TASK_ROUTES = {
     "copytrade.tasks.*": {"queue": "default"},
     "marketplace.tasks.*": {"queue": "metrics"},
     "billing.tasks.*": {"queue": "billing"},
-    "exchanges.tasks.*": {"queue": "default"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -286,7 +286,7 @@ LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "config.logging.RedactSecretsFilter"}},
+    "filters": {"redact_secrets": {"()": "core.redaction.RedactSecretsFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},

@@ -1,7 +1,7 @@
 """pytest: real PostgreSQL and Redis, fast password hashing, no real throttling surprises."""
 
 from .base import *  # noqa: F401,F403
-from .base import REST_FRAMEWORK, env
+from .base import INSTALLED_APPS, REST_FRAMEWORK, env
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -25,3 +25,6 @@ REST_FRAMEWORK = {
         "webhook": "100000/min",
     },
 }
+
+# The simulator, the Stripe stand-in, the demo and the benchmark (their commands).
+INSTALLED_APPS = [*INSTALLED_APPS, "devtools"]

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from exchanges.symbols import resolve_symbol
+
 
 @dataclass(frozen=True)
 class MarketRules:
@@ -105,8 +107,6 @@ class ExchangeGateway(ABC):
         """All tradable markets, keyed by unified symbol (cached)."""
 
     def market(self, symbol: str) -> MarketRules:
-        from exchanges.symbols import resolve_symbol
-
         markets = self.markets()
         return markets[resolve_symbol(symbol, markets)]
 

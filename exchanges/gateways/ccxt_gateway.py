@@ -34,7 +34,8 @@ import requests
 import urllib3
 from django.conf import settings
 
-from config.money import ZERO, to_decimal
+from core.money import ZERO, to_decimal
+from core.redaction import redact
 from exchanges.errors import (
     DuplicateClientOrderIdError,
     ExchangeError,
@@ -69,21 +70,6 @@ logger = logging.getLogger(__name__)
 
 
 # --- redaction ------------------------------------------------------------------------
-
-_URL_QUERY = re.compile(r"(https?://[^\s?#'\"]+)\?[^\s'\"]*")
-_SIGNED_FIELD = re.compile(r"(?i)\b(signature|sign|apikey|api_key|api-key|passphrase|secret)=[^&\s'\"]*")
-_SECRET_HEADER = re.compile(r"(?i)(['\"][^'\"]*(?:key|sign|passphrase|secret|token|auth)[^'\"]*['\"]\s*:\s*)['\"][^'\"]*['\"]")
-
-
-def redact(text: str, *, secrets: tuple[str, ...] = ()) -> str:
-    """Drop query strings, signature fields, credential headers and known secrets."""
-    text = _URL_QUERY.sub(r"\1?<redacted>", text)
-    text = _SIGNED_FIELD.sub(lambda match: f"{match.group(1)}=<redacted>", text)
-    text = _SECRET_HEADER.sub(r"\1'<redacted>'", text)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "<redacted>")
-    return text
 
 
 class _RedactingLogger(logging.LoggerAdapter):

@@ -37,7 +37,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from config.money import ZERO, to_decimal
+from core.money import ZERO, to_decimal
 from exchanges.errors import (
     DuplicateClientOrderIdError,
     InsufficientFundsError,

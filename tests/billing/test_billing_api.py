@@ -13,8 +13,8 @@ from drf_spectacular.generators import SchemaGenerator
 
 from billing.models import FeeAssessment, Invoice, Payout
 from billing.services import billing_period_run, payout_record_manual, payouts_run, stripe_event_handle
-from billing.stripe_standin import build_event
 from copytrade.models import Strategy
+from devtools.stripe_standin import build_event
 from tests.billing.factories import add_trade, at, make_copy, make_provider, make_strategy, make_user, month
 from tests.fixtures.stripe import STANDIN_API_KEY
 

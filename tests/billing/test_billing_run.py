@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from billing.models import AssessedTrade, FeeAssessment, Invoice, InvoiceLine, Payout
 from billing.services import billing_period_run, payouts_run, stripe_event_handle
-from billing.stripe_standin import build_event
 from copytrade.models import CopiedTrade, Strategy
+from devtools.stripe_standin import build_event
 from tests.billing.factories import add_trade, at, make_copy, make_provider, make_strategy, make_user, month
 
 OCTOBER = month(2026, 10)

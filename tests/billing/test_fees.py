@@ -16,7 +16,7 @@ from billing.fees import (
     prorated_subscription,
     split_fee,
 )
-from config.api import ApplicationError
+from core.errors import ApplicationError
 
 NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
 

@@ -7,9 +7,9 @@ from django.test import Client
 
 from billing.models import BillingAccount, Invoice, Payout
 from billing.services import billing_period_run, payout_record_manual, payouts_run, stripe_event_handle
-from billing.stripe_standin import build_event
-from config.api import ApplicationError
-from marketplace.models import Notification
+from core.errors import ApplicationError
+from core.models import Notification
+from devtools.stripe_standin import build_event
 from tests.billing.factories import add_trade, at, make_copy, make_user, month
 
 OCTOBER = month(2026, 10)

@@ -9,7 +9,7 @@ import stripe
 
 from billing.errors import PaymentProviderError, WebhookSignatureError
 from billing.stripe_gateway import StripeGateway, stripe_gateway, to_cents, verify_webhook
-from billing.stripe_standin import build_event, sign_webhook_payload
+from devtools.stripe_standin import build_event, sign_webhook_payload
 from tests.fixtures.stripe import STANDIN_API_KEY
 
 WEBHOOK_SECRET = "whsec_test_secret"

@@ -9,8 +9,8 @@ import stripe
 
 from billing.models import Invoice, StripeEvent
 from billing.services import billing_period_run
-from billing.stripe_standin import build_event, sign_webhook_payload
-from marketplace.models import Notification
+from core.models import Notification
+from devtools.stripe_standin import build_event, sign_webhook_payload
 from tests.billing.factories import add_trade, at, make_copy, month
 
 URL = "/api/billing/stripe/webhook"

@@ -8,8 +8,8 @@ from django.utils import timezone
 from billing.fees import previous_period
 from billing.models import BillingAccount, Invoice, Payout
 from billing.services import stripe_event_handle
-from billing.stripe_standin import build_event
 from billing.tasks import run_daily_payouts, run_monthly_billing
+from devtools.stripe_standin import build_event
 from tests.billing.factories import add_trade, at, make_copy
 
 

@@ -2,8 +2,8 @@
 copied trades and the leaderboard."""
 
 import threading
-from datetime import date
 import uuid
+from datetime import date
 from decimal import Decimal
 
 import pytest

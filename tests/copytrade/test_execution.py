@@ -26,8 +26,8 @@ from copytrade.execution import (
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade
 from copytrade.services import copy_pause, copy_start, copy_stop, strategy_create
 from copytrade.tasks import execute_copied_trade
+from core.models import Notification
 from exchanges.models import ExchangeAccount
-from marketplace.models import Notification
 from tests.copytrade import signal_only_strategy, simulator_account, submit
 
 pytestmark = pytest.mark.django_db

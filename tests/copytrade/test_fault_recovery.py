@@ -77,7 +77,7 @@ def test_an_execution_that_loses_redis_or_the_database_is_retried_and_fills(sim,
 
 def test_a_fan_out_that_loses_the_broker_is_retried_and_enqueues_every_row(sim, leader_trade, monkeypatch):
     enqueued: list[list[int]] = []
-    monkeypatch.setattr("copytrade.tasks.enqueue_copied_trades", enqueued.append)
+    monkeypatch.setattr(execution, "_enqueue", enqueued.append)
     calls = failing_once(monkeypatch, execution, "_enqueue", BrokerUnavailableError("Error 111 connecting to 127.0.0.1:6379."))
 
     result = fan_out_leader_trade.apply(args=(leader_trade.pk,))
@@ -92,7 +92,7 @@ def test_a_fan_out_that_loses_the_broker_is_retried_and_enqueues_every_row(sim, 
 def test_the_sweeper_leaves_alone_a_copied_trade_that_is_waiting_for_its_turn(sim, leader_trade, monkeypatch):
     # given two copied trades of one copy, both enqueued long ago; the first never ran (its
     # message was lost), the second's task is alive, polling for the first to finish
-    monkeypatch.setattr("copytrade.tasks.enqueue_copied_trades", lambda ids: None)
+    monkeypatch.setattr(execution, "_enqueue", lambda ids: None)
     submit(leader_trade.strategy, "t2", "buy", amount="0.05", price="65000")
     first, second = (
         leader_trade_fan_out(leader_trade_id=trade.pk).copied_trade_ids[0] for trade in LeaderTrade.objects.order_by("sequence")

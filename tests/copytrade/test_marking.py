@@ -6,9 +6,9 @@ import pytest
 
 from copytrade.marking import copies_mark_to_market
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition
-from marketplace.models import Notification
-from tests.copytrade.test_execution import run_engine, sim, start_copy, strategy  # noqa: F401 (fixtures)
+from core.models import Notification
 from tests.copytrade import submit
+from tests.copytrade.test_execution import run_engine, sim, start_copy, strategy  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
 

@@ -10,6 +10,8 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
+from devtools.simulator.client import SimulatorClient
+from devtools.simulator.server import start_simulator_thread
 from exchanges.errors import (
     BelowExchangeMinimumError,
     DuplicateClientOrderIdError,
@@ -23,12 +25,9 @@ from exchanges.errors import (
     UnknownOutcomeError,
     UnknownSymbolError,
 )
-from exchanges.gateways import gateway_for_account
-from exchanges.gateways import ccxt_gateway
+from exchanges.gateways import ccxt_gateway, gateway_for_account
 from exchanges.gateways.ccxt_gateway import CcxtGateway, build_client, clear_caches
 from exchanges.models import ExchangeAccount
-from exchanges.simulator.client import SimulatorClient
-from exchanges.simulator.server import start_simulator_thread
 from tests.fixtures.simulator import SIMULATED_USDT
 
 pytestmark = pytest.mark.django_db

@@ -14,8 +14,8 @@ import pytest
 import requests
 from django.conf import settings
 
-from exchanges.simulator.client import SimulatorClient, SimulatorError
-from exchanges.simulator.server import _is_loopback
+from devtools.simulator.client import SimulatorClient, SimulatorError
+from devtools.simulator.server import _is_loopback
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS

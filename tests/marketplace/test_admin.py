@@ -7,10 +7,10 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
+from core.notifications import notification_send
 from exchanges.models import Candle
 from marketplace.charts import equity_curve_svg
 from marketplace.models import ProviderEvent, ProviderMetrics, SignalProvider, TradeVerification
-from marketplace.notifications import notification_send
 from marketplace.services import CURATORS_GROUP
 from marketplace.track_record import strategy_track_record_verify
 from tests.marketplace.support import make_provider, make_strategy, make_trade, make_user
@@ -139,7 +139,7 @@ def test_the_equity_svg_draws_one_point_per_day_and_escapes_its_labels():
 def test_notifications_are_listed_in_admin(curator_client, owner):
     notification_send(user=owner, kind="payout", title="Your payout is on its way", email=False)
 
-    response = curator_client.get("/admin/marketplace/notification/?q=payout")
+    response = curator_client.get("/admin/core/notification/?q=payout")
 
     assert response.status_code == 200
     assert b"Your payout is on its way" in response.content

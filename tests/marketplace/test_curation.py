@@ -4,9 +4,10 @@ import pytest
 from django.core import mail
 from django.db import transaction
 
-from config.api import ApplicationError, ConflictError
 from copytrade.models import CopyRelationship, Strategy
-from marketplace.models import Notification, ProviderEvent, SignalProvider
+from core.errors import ApplicationError, ConflictError
+from core.models import Notification
+from marketplace.models import ProviderEvent, SignalProvider
 from marketplace.services import SUSPENSION_PAUSE_REASON, provider_transition
 from tests.marketplace.support import make_copy, make_provider, make_strategy
 

@@ -1,5 +1,5 @@
-from marketplace.models import Notification
-from marketplace.notifications import notification_send
+from core.models import Notification
+from core.notifications import notification_send
 
 
 def test_a_user_lists_only_their_own_notifications_newest_first(owner, stranger, client_for):

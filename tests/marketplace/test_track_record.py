@@ -6,9 +6,10 @@ from django.core import mail
 from django.utils import timezone
 
 from copytrade.models import CopyRelationship, Strategy
+from core.models import Notification
 from exchanges.models import Candle, ExchangeAccount
 from marketplace import metrics
-from marketplace.models import Notification, ProviderEvent, ProviderMetrics, SignalProvider, StrategyMetrics, TradeVerification
+from marketplace.models import ProviderEvent, ProviderMetrics, SignalProvider, StrategyMetrics, TradeVerification
 from marketplace.selectors import strategy_metrics_map
 from marketplace.services import provider_review_clear
 from marketplace.track_record import (

@@ -13,7 +13,8 @@ import pytest
 
 from copytrade.models import CopyRelationship
 from copytrade.services import copy_start
-from marketplace.models import Notification, SignalProvider
+from core.models import Notification
+from marketplace.models import SignalProvider
 from tests.copytrade import paper_account, record_fan_outs, signal_only_strategy
 from tests.marketplace.support import make_curator, make_provider, make_user
 

@@ -13,7 +13,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
-from config.views import AdminLoginThrottle
+from core.apis import AdminLoginThrottle
 
 pytestmark = pytest.mark.django_db
 

@@ -22,10 +22,10 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from config.logging import RedactSecretsFilter
 from copytrade import execution, ingestion
 from copytrade.models import CopiedTrade, CopyRelationship
 from copytrade.tasks import execute_copied_trade, fan_out_leader_trade
+from core.redaction import RedactSecretsFilter
 from exchanges.models import ExchangeAccount
 from tests.copytrade import sign, webhook_body
 
@@ -207,5 +207,5 @@ def test_sql_log_lines_show_no_column_values():
 
     assert "s3cr3t-value" not in record.getMessage()
     assert "s3cr3t-value" not in f"{record.sql} {record.params}"
-    assert "UPDATE \"copytrade_strategy\" SET \"webhook_secret\" = '***' WHERE id = 1" in record.getMessage()
+    assert "UPDATE \"copytrade_strategy\" SET \"webhook_secret\" = '<redacted>' WHERE id = 1" in record.getMessage()
 

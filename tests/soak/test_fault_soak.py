@@ -41,10 +41,10 @@ from django.db import connection
 from kombu.exceptions import OperationalError as BrokerError
 from redis import RedisError
 
-from config.processes import database_url
 from copytrade.execution import copied_trades_sweep
 from copytrade.models import CopiedTrade, FollowerPosition, LeaderTrade
 from copytrade.services import copy_start
+from devtools.processes import database_url
 from exchanges.models import ExchangeAccount
 from tests.copytrade import signal_only_strategy, submit
 from tests.fixtures.private_redis import PrivateRedis, drop_broker_connections, pointed_at, redis_server_available

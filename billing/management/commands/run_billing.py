@@ -6,8 +6,8 @@ from tqdm import tqdm
 
 from billing.fees import period_parse
 from billing.services import billing_period_run
-from config.api import ApplicationError
-from config.money import quantize_money
+from core.errors import ApplicationError
+from core.money import quantize_money
 
 
 class Command(BaseCommand):

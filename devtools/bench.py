@@ -32,12 +32,12 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
-from config.erasure import users_delete
-from config.processes import wait_until
+from billing.erasure import users_delete
 from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
+from devtools.processes import wait_until
+from devtools.simulator.client import SimulatorClient
 from exchanges.gateways import gateway_for_account
 from exchanges.models import ExchangeAccount
-from exchanges.simulator.client import SimulatorClient
 
 PREFIX = "bench-"
 SYMBOL = "BTC/USDT"

@@ -2,8 +2,8 @@ from decimal import Decimal
 
 from django.core.management.base import BaseCommand
 
-from exchanges.simulator.server import run_simulator
-from exchanges.simulator.state import DEFAULT_COMMISSION_RATE, DUPLICATE_SCOPES, SimulatorState
+from devtools.simulator.server import run_simulator
+from devtools.simulator.state import DEFAULT_COMMISSION_RATE, DUPLICATE_SCOPES, SimulatorState
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from marketplace.apis import NotificationListApi, NotificationReadAllApi, NotificationReadApi
+from core.apis import NotificationListApi, NotificationReadAllApi, NotificationReadApi
 
 urlpatterns = [
     path("", NotificationListApi.as_view(), name="notifications"),

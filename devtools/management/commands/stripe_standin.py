@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from billing.stripe_standin import make_standin_server
-from billing.stripe_standin.server import API_KEY_PREFIX
+from devtools.stripe_standin import make_standin_server
+from devtools.stripe_standin.server import API_KEY_PREFIX
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 """A loopback Stripe stand-in for tests and local runs; see `server` for what it speaks."""
 
-from billing.stripe_standin.client import StandinClient, build_event, sign_webhook_payload
-from billing.stripe_standin.server import StripeStandin, make_standin_server, start_standin_thread
+from devtools.stripe_standin.client import StandinClient, build_event, sign_webhook_payload
+from devtools.stripe_standin.server import StripeStandin, make_standin_server, start_standin_thread
 
 __all__ = [
     "StandinClient",

@@ -1,12 +1,15 @@
-"""Tell a user something: a notification row now, an email once the transaction commits."""
+"""Tell a user something: a notification row now, an email once the transaction commits;
+mark what they have read."""
 
 import logging
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.utils import timezone
 
-from marketplace.models import Notification
+from core.errors import NotFoundError
+from core.models import Notification
 
 logger = logging.getLogger(__name__)
 
@@ -32,3 +35,19 @@ def notification_send_many(*, users, kind: str, title: str, body: str = "", emai
         notification_send(user=user, kind=kind, title=title, body=body, email=email)
         count += 1
     return count
+
+
+@transaction.atomic
+def notification_mark_read(*, user, notification_id: int) -> Notification:
+    notification = Notification.objects.select_for_update().filter(id=notification_id, user=user).first()
+    if notification is None:
+        raise NotFoundError("Notification not found.")
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        notification.save(update_fields=["read_at"])
+    return notification
+
+
+@transaction.atomic
+def notification_mark_all_read(*, user) -> int:
+    return Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())

@@ -25,18 +25,19 @@ from django.db.models import Count, F, Q, Sum
 from django.test import Client
 from django.utils import timezone
 
+from billing.erasure import users_delete
 from billing.models import BillingAccount, Invoice, InvoiceLine, Payout
 from billing.services import billing_period_run, payouts_run
-from billing.stripe_standin.client import build_event, sign_webhook_payload
-from config.erasure import users_delete
-from config.processes import wait_until
 from copytrade.ingestion import LeaderSignal, leader_signal_submit
 from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
 from copytrade.services import copy_start, strategy_create
+from core.models import Notification
+from devtools.processes import wait_until
+from devtools.simulator.client import SimulatorClient
+from devtools.stripe_standin.client import build_event, sign_webhook_payload
 from exchanges.models import Candle
 from exchanges.services import exchange_account_create
-from exchanges.simulator.client import SimulatorClient
-from marketplace.models import Notification, SignalProvider, TradeVerification
+from marketplace.models import SignalProvider, TradeVerification
 from marketplace.services import curators_group, provider_apply, provider_transition, rating_upsert
 from marketplace.tasks import recalculate_provider_metrics, recalculate_strategy_metrics, run_strategy_daily_checks
 

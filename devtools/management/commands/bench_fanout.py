@@ -1,4 +1,4 @@
-"""`make bench`: the fan-out benchmark (see copytrade/bench.py for what each path measures)."""
+"""`make bench`: the fan-out benchmark (see devtools/bench.py for what each path measures)."""
 
 import argparse
 import json
@@ -11,10 +11,10 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from config.processes import ProcessFailed, celery_worker_process, database_url, simulator_process, web_process
-from copytrade import bench
+from devtools import bench
+from devtools.processes import ProcessFailed, celery_worker_process, database_url, simulator_process, web_process
+from devtools.simulator.client import SimulatorClient
 from exchanges.gateways.ccxt_gateway import clear_caches
-from exchanges.simulator.client import SimulatorClient
 
 RESULTS = Path(settings.BASE_DIR) / "bench" / "results" / "latest.json"
 FIGURES = ["webhook_ms", "webhook_p99_ms", "enqueue_s", "first_ack_ms", "last_ack_s", "orders_per_s", "p50_ms", "p95_ms", "p99_ms", "peak_rss_mb", "sql_per_task"]
@@ -145,7 +145,7 @@ class _workers:
             if self.fanout_worker:
                 specs.append(({"queues": "fanout", "concurrency": 2}, "benchfanout"))
             for extra, name in specs:
-                manager = celery_worker_process(env=self.env, include="copytrade.bench", name=name, log=self.log, **extra)
+                manager = celery_worker_process(env=self.env, include="devtools.bench", name=name, log=self.log, **extra)
                 pids.append(manager.__enter__().pid)
                 self.managers.append(manager)
         except BaseException:

@@ -9,33 +9,14 @@ import logging
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.errors import ApplicationError
+
 logger = logging.getLogger(__name__)
-
-
-class ApplicationError(Exception):
-    """A domain error a client can act on. `status_code` picks the 4xx."""
-
-    status_code = status.HTTP_400_BAD_REQUEST
-
-    def __init__(self, message: str, extra: dict | None = None, *, status_code: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.extra = extra or {}
-        if status_code is not None:
-            self.status_code = status_code
-
-
-class NotFoundError(ApplicationError):
-    status_code = status.HTTP_404_NOT_FOUND
-
-
-class ConflictError(ApplicationError):
-    status_code = status.HTTP_409_CONFLICT
 
 
 def _first_message(detail) -> str:

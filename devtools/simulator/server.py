@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from exchanges.simulator.state import DEFAULT_COMMISSION_RATE, Account, BinanceError, SimulatorState, now_ms
+from devtools.simulator.state import DEFAULT_COMMISSION_RATE, Account, BinanceError, SimulatorState, now_ms
 
 STATE = web.AppKey("state", SimulatorState)
 API_KEY_FORMAT = re.compile(r"^[A-Za-z0-9_-]{1,128}$")

@@ -11,8 +11,9 @@ def users_delete(*, username_prefix: str) -> int:
     billing, marketplace, copies and the copies of their strategies, trades, accounts."""
     from billing.models import AssessedTrade, BillingAccount, FeeAssessment, Invoice, InvoiceLine, Payout
     from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderPosition, LeaderTrade, Strategy
+    from core.models import Notification
     from exchanges.models import ExchangeAccount
-    from marketplace.models import Notification, ProviderMetrics, Rating, SignalProvider, StrategyMetrics, TradeVerification
+    from marketplace.models import ProviderMetrics, Rating, SignalProvider, StrategyMetrics, TradeVerification
     from marketplace.services import provider_events_purge
 
     if not username_prefix:

@@ -102,7 +102,7 @@ def celery_worker_process(
     environment; yields the Popen once the worker answers a ping. Pool and concurrency
     default to the settings (CELERY_WORKER_POOL, CELERY_WORKER_CONCURRENCY), the
     configuration `make run` and docker-compose ship."""
-    from config.celery import app
+    from celery import current_app as app
 
     hostname = f"{name}-{os.getpid()}-{free_port()}@{socket.gethostname()}"
     command = [CELERY, "-A", "config", "worker", "-Q", queues, "--hostname", hostname, "--loglevel", "INFO", "--without-gossip", "--without-mingle"]

@@ -9,11 +9,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from tqdm import tqdm
 
-from billing.stripe_standin.server import start_standin_thread
-from config import demo
-from config.processes import ProcessFailed, celery_worker_process, database_url, simulator_process
+from devtools import demo
+from devtools.processes import ProcessFailed, celery_worker_process, database_url, simulator_process
+from devtools.simulator.client import SimulatorClient
+from devtools.stripe_standin.server import start_standin_thread
 from exchanges.gateways.ccxt_gateway import clear_caches
-from exchanges.simulator.client import SimulatorClient
 
 STRIPE_DEMO_KEY = "sk_test_demo"
 STRIPE_DEMO_WEBHOOK_SECRET = "whsec_demo"

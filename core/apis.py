@@ -1,3 +1,6 @@
+"""Endpoints of the bottom layer: API tokens, who am I, notifications, health, the admin
+login's throttle and the 404 of the API."""
+
 import redis
 from django.conf import settings
 from django.contrib import admin
@@ -14,7 +17,11 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 from rest_framework.views import APIView
 
-from config.api import ApplicationError
+from core.api import Pagination, StrictInputSerializer, paginated_response
+from core.errors import ApplicationError
+from core.models import Notification
+from core.notifications import notification_mark_all_read, notification_mark_read
+from core.selectors import notification_list
 
 
 def not_found(request, exception=None):
@@ -121,3 +128,49 @@ class MeApi(APIView):
             "is_curator": user.groups.filter(name="curators").exists(),
         }
         return Response(self.OutputSerializer(data).data)
+
+
+# --- Notifications -------------------------------------------------------------------
+
+
+class NotificationOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Notification
+        fields = ["id", "kind", "title", "body", "created_at", "read_at"]
+        read_only_fields = fields
+
+
+class NotificationListApi(APIView):
+    pagination_class = Pagination
+
+    class FilterSerializer(StrictInputSerializer):
+        unread = serializers.BooleanField(required=False, default=False)
+        limit = serializers.IntegerField(min_value=1, required=False)
+        offset = serializers.IntegerField(min_value=0, required=False)
+
+    @extend_schema(operation_id="notifications_list", parameters=[FilterSerializer], responses=NotificationOutputSerializer(many=True))
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=notification_list(user=request.user, unread_only=filters.validated_data["unread"]),
+            serializer_class=NotificationOutputSerializer,
+        )
+
+
+class NotificationReadApi(APIView):
+    @extend_schema(operation_id="notifications_read", request=None, responses=NotificationOutputSerializer)
+    def post(self, request, notification_id: int):
+        return Response(NotificationOutputSerializer(notification_mark_read(user=request.user, notification_id=notification_id)).data)
+
+
+class NotificationReadAllApi(APIView):
+    @extend_schema(
+        operation_id="notifications_read_all",
+        request=None,
+        responses={200: inline_serializer("NotificationReadAllOutput", {"marked_read": serializers.IntegerField()})},
+    )
+    def post(self, request):
+        return Response({"marked_read": notification_mark_all_read(user=request.user)})
