@@ -1,7 +1,7 @@
 """Developer machine: `make run`, `make demo`."""
 
 from .base import *  # noqa: F401,F403
-from .base import INSTALLED_APPS, env
+from .base import INSTALLED_APPS, STORAGES, env
 
 DEBUG = env.bool("DEBUG", default=True)
 
@@ -11,3 +11,7 @@ EXCHANGE_URL_OVERRIDES = env.dict("EXCHANGE_URL_OVERRIDES", default={"binance": 
 
 # The simulator, the Stripe stand-in, the demo and the benchmark (their commands).
 INSTALLED_APPS = [*INSTALLED_APPS, "devtools"]
+
+# Static files straight from the apps' folders, no collectstatic needed (whitenoise).
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+WHITENOISE_USE_FINDERS = True

@@ -1,7 +1,7 @@
 """pytest: real PostgreSQL and Redis, fast password hashing, no real throttling surprises."""
 
 from .base import *  # noqa: F401,F403
-from .base import INSTALLED_APPS, REST_FRAMEWORK, env
+from .base import INSTALLED_APPS, REST_FRAMEWORK, STORAGES, env
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -28,3 +28,7 @@ REST_FRAMEWORK = {
 
 # The simulator, the Stripe stand-in, the demo and the benchmark (their commands).
 INSTALLED_APPS = [*INSTALLED_APPS, "devtools"]
+
+# Static files straight from the apps' folders, no collectstatic needed (whitenoise).
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+WHITENOISE_USE_FINDERS = True
