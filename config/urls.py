@@ -18,6 +18,8 @@ urlpatterns = [
     path("api/exchange-accounts/", include("exchanges.urls")),
     path("webhook", WebhookApi.as_view(), name="webhook"),
     path("api/", include("copytrade.urls")),
+    # The leaderboard is marketplace's (it ranks on audited metrics), under seed 000's prefix.
+    path("api/copy-trading/", include("marketplace.urls_leaderboard")),
     # Payouts are billing's, under the marketplace prefix of seed 001.
     path("api/marketplace/payouts/", include("billing.urls_payouts")),
     path("api/marketplace/", include("marketplace.urls")),

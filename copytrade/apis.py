@@ -1,59 +1,38 @@
 """REST for strategies, signals and copy trading: one view per operation, each with its
 own small input/output serializers. Errors come out in the one shape of `core.api`."""
 
-import re
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from copytrade.ingestion import (
-    ACTIONS,
-    CLOSE,
-    FLIP_SUFFIX,
-    MAX_EXTERNAL_ID_LENGTH,
-    LeaderSignal,
-    LeaderTradeOutcome,
-    leader_signal_submit,
-    signal_time_check,
-    signal_time_parse,
-    webhook_body_load,
-    webhook_signature_verify,
-)
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
 from copytrade.selectors import (
-    TOP_SORTS,
-    TOP_WINDOWS,
     PositionMarker,
     copied_trade_list,
     copy_get,
     copy_list,
     leader_trade_list,
-    strategy_get_leader,
     strategy_get_owned,
     strategy_list_owned,
-    strategy_list_top,
 )
-from copytrade.services import (
-    copy_pause,
-    copy_resume,
-    copy_start,
-    copy_stop,
-    copy_update,
-    strategy_create,
-    strategy_update,
-    strategy_webhook_secret_rotate,
+from copytrade.services.copies import copy_pause, copy_resume, copy_start, copy_stop, copy_update
+from copytrade.services.leader_trades import (
+    ACTIONS,
+    MAX_EXTERNAL_ID_LENGTH,
+    SIGNAL_MAX,
+    LeaderTradeOutcome,
+    rest_signal_receive,
+    webhook_signal_receive,
 )
+from copytrade.services.strategies import strategy_create, strategy_update, strategy_webhook_secret_rotate
 from core.api import Pagination, StrictInputSerializer, paginated_response
-from core.errors import ApplicationError, NotFoundError
+from core.errors import ApplicationError
 
 MONEY = {"max_digits": settings.MONEY_MAX_DIGITS, "decimal_places": settings.MONEY_DECIMAL_PLACES}
 QUANTITY = {"max_digits": settings.QUANTITY_MAX_DIGITS, "decimal_places": settings.QUANTITY_DECIMAL_PLACES}
@@ -61,8 +40,6 @@ QUANTITY = {"max_digits": settings.QUANTITY_MAX_DIGITS, "decimal_places": settin
 # (a bare Decimal would be rendered as a JSON float).
 MARK_PRICE = serializers.DecimalField(max_digits=None, decimal_places=None, allow_null=True, read_only=True)
 UNREALIZED_PNL = serializers.DecimalField(max_digits=None, decimal_places=settings.MONEY_DECIMAL_PLACES, allow_null=True, read_only=True)
-_EXTERNAL_ID = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces: it is a key, not prose
-METRIC_FIELDS = ("total_return", "sharpe", "win_rate", "max_drawdown")
 # Sizing mode -> the request field that carries its parameter.
 SIZING_FIELDS = {
     CopyRelationship.SizingMode.PROPORTIONAL: "allocation_percent",
@@ -77,18 +54,6 @@ def _unbounded_decimal(**kwargs) -> serializers.DecimalField:
 
 
 # --- Output serializers ----------------------------------------------------------------
-
-
-class MetricsMixin(serializers.Serializer):
-    """Audited performance metrics of the requested window, annotated by the selector
-    (marketplace.StrategyMetrics; definitions in marketplace/metrics.py). Null until the
-    daily metrics run has measured the strategy. total_return and win_rate are fractions,
-    max_drawdown a positive percent."""
-
-    total_return = serializers.FloatField(read_only=True, allow_null=True, default=None)
-    sharpe = serializers.FloatField(read_only=True, allow_null=True, default=None)
-    win_rate = serializers.FloatField(read_only=True, allow_null=True, default=None)
-    max_drawdown = serializers.FloatField(read_only=True, allow_null=True, default=None)
 
 
 class StrategyOutputSerializer(serializers.ModelSerializer):
@@ -148,26 +113,6 @@ def _signal_response(outcome: LeaderTradeOutcome) -> Response:
         "trades": outcome.trades,
     }
     return Response(SignalOutputSerializer(data).data, status=status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK)
-
-
-class LeaderboardOutputSerializer(MetricsMixin, serializers.ModelSerializer):
-    owner = serializers.CharField(source="owner.username")
-
-    class Meta:
-        model = Strategy
-        fields = [
-            "id", "name", "description", "kind", "owner", "verified_badge", "accepting_copies", "copiers_count",
-            "copy_override_percent", "created_at", *METRIC_FIELDS,
-        ]  # fmt: skip
-        read_only_fields = fields
-
-
-class LeaderDetailOutputSerializer(LeaderboardOutputSerializer):
-    recent_trades = LeaderTradePublicOutputSerializer(many=True)
-
-    class Meta(LeaderboardOutputSerializer.Meta):
-        fields = [*LeaderboardOutputSerializer.Meta.fields, "status", "recent_trades"]
-        read_only_fields = fields
 
 
 class CopiedTradeOutputSerializer(serializers.ModelSerializer):
@@ -312,76 +257,26 @@ class StrategySecretRotateApi(APIView):
 
 @extend_schema_field({"oneOf": [{"type": "number", "description": "unix seconds"}, {"type": "string", "format": "date-time"}]})
 class SignalTimestampField(serializers.Field):
-    def to_internal_value(self, data):
-        try:
-            return signal_time_parse(data)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict["timestamp"]) from None
-
-    def to_representation(self, value):
-        return value.isoformat()
+    """Unix seconds or ISO-8601, for the schema (`signal_time_parse` reads it)."""
 
 
-class SignalInputSerializer(StrictInputSerializer):
+class SignalInputSerializer(serializers.Serializer):
+    """The signal's shape, for the schema; `leader_signal_parse` validates it (one rule for
+    the REST call and the webhook)."""
+
     external_id = serializers.CharField(max_length=MAX_EXTERNAL_ID_LENGTH, help_text="Idempotency key of this signal.")
     symbol = serializers.CharField(max_length=50)
     action = serializers.ChoiceField(choices=ACTIONS)
-    amount = _unbounded_decimal(max_value=Decimal("1e17"), help_text="Base-currency amount.")
-    position_size_usd = _unbounded_decimal(max_value=Decimal("1e11"), help_text="Quote amount; amount = usd / price.")
-    fraction = _unbounded_decimal(max_value=Decimal("1"), help_text="Fraction of the current position to reduce (0 < f ≤ 1).")
-    price = _unbounded_decimal(max_value=Decimal("1e11"), help_text="Required for signal-only strategies.")
+    amount = _unbounded_decimal(max_value=SIGNAL_MAX["amount"], help_text="Base-currency amount.")
+    position_size_usd = _unbounded_decimal(max_value=SIGNAL_MAX["position_size_usd"], help_text="Quote amount; amount = usd / price.")
+    fraction = _unbounded_decimal(max_value=SIGNAL_MAX["fraction"], help_text="Fraction of the current position to reduce (0 < f ≤ 1).")
+    price = _unbounded_decimal(max_value=SIGNAL_MAX["price"], help_text="Required for signal-only strategies.")
     timestamp = SignalTimestampField(required=False, help_text="Unix seconds or ISO-8601.")
-
-    def validate_external_id(self, value: str) -> str:
-        if not _EXTERNAL_ID.match(value):
-            raise serializers.ValidationError("Use printable characters without spaces.")
-        if value.endswith(FLIP_SUFFIX):
-            raise serializers.ValidationError(f"The suffix '{FLIP_SUFFIX}' is reserved for flips.")
-        return value
-
-    def validate(self, data):
-        data = super().validate(data)
-        for name in ("amount", "position_size_usd", "fraction", "price"):
-            if name in data and data[name] <= 0:
-                raise serializers.ValidationError({name: "Must be greater than 0."})
-        sizes = [name for name in ("amount", "position_size_usd", "fraction") if name in data]
-        if data["action"] == CLOSE and sizes:
-            raise serializers.ValidationError({sizes[0]: "A close takes the whole position; send no size."})
-        if data["action"] != CLOSE and len(sizes) != 1:
-            raise serializers.ValidationError({"amount": "Send exactly one of amount, position_size_usd or fraction."})
-        return data
-
-    def signal(self) -> LeaderSignal:
-        data = self.validated_data
-        return LeaderSignal(
-            external_id=data["external_id"],
-            symbol=data["symbol"],
-            action=data["action"],
-            amount=data.get("amount"),
-            position_size_usd=data.get("position_size_usd"),
-            fraction=data.get("fraction"),
-            price=data.get("price"),
-            sent_at=data.get("timestamp"),
-        )
 
 
 class WebhookInputSerializer(SignalInputSerializer):
     strategy_id = serializers.IntegerField(min_value=1)
     timestamp = SignalTimestampField(help_text="Unix seconds or ISO-8601; must be within the replay window.")
-
-
-class StrategyWebhookThrottle(SimpleRateThrottle):
-    """Scope "webhook", keyed by strategy. Only correctly signed requests are counted, so a
-    stranger cannot use up a leader's budget."""
-
-    scope = "webhook"
-
-    def __init__(self, strategy_id: int):
-        super().__init__()
-        self.strategy_id = strategy_id
-
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.strategy_id}
 
 
 class WebhookApi(APIView):
@@ -405,20 +300,7 @@ class WebhookApi(APIView):
         description="201 with the new leader trade(s), or 200 with duplicate=true for an external_id already recorded.",
     )
     def post(self, request):
-        body = self._body(request)
-        payload = webhook_body_load(body)
-        strategy = self._strategy(payload.get("strategy_id"))
-        webhook_signature_verify(secret=strategy.webhook_secret, body=body, signature_header=request.headers.get("X-Signature"))
-        throttle = StrategyWebhookThrottle(strategy.pk)
-        if not throttle.allow_request(request, self):
-            self.throttled(request, throttle.wait())
-        # The replay window is checked before the rest of the body: a replayed old body is a
-        # 401 whatever else it holds.
-        signal_time_check(sent_at=self._sent_at(payload), now=timezone.now())
-        serializer = WebhookInputSerializer(data=payload)
-        serializer.is_valid(raise_exception=True)
-        outcome = leader_signal_submit(strategy_id=strategy.pk, signal=serializer.signal(), source=Strategy.Source.WEBHOOK)
-        return _signal_response(outcome)
+        return _signal_response(webhook_signal_receive(body=self._body(request), signature_header=request.headers.get("X-Signature")))
 
     def _body(self, request) -> bytes:
         limit = settings.WEBHOOK_MAX_BODY_BYTES
@@ -430,22 +312,6 @@ class WebhookApi(APIView):
         if declared > limit or len(body := request.body) > limit:
             raise ApplicationError(f"The body is larger than {limit} bytes.", status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         return body
-
-    def _sent_at(self, payload: dict):
-        try:
-            return SignalTimestampField().run_validation(payload.get("timestamp", serializers.empty))
-        except serializers.ValidationError as exc:
-            raise serializers.ValidationError({"timestamp": exc.detail}) from None
-
-    def _strategy(self, strategy_id) -> Strategy:
-        if isinstance(strategy_id, str) and strategy_id.isdigit():
-            strategy_id = int(strategy_id)
-        if isinstance(strategy_id, bool) or not isinstance(strategy_id, int) or not 0 < strategy_id < 2**63:
-            raise serializers.ValidationError({"strategy_id": ["A positive integer is required."]})
-        strategy = Strategy.objects.filter(id=strategy_id).only("id", "webhook_secret").first()
-        if strategy is None:
-            raise NotFoundError("Strategy not found.")
-        return strategy
 
 
 class StrategyTradesApi(APIView):
@@ -467,38 +333,11 @@ class StrategyTradesApi(APIView):
     )
     def post(self, request, strategy_id: int):
         strategy = strategy_get_owned(owner=request.user, strategy_id=strategy_id)
-        serializer = SignalInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        signal = serializer.signal()
-        if signal.sent_at is not None:
-            signal_time_check(sent_at=signal.sent_at, now=timezone.now())
-        outcome = leader_signal_submit(strategy_id=strategy.pk, signal=signal, source=Strategy.Source.API)
-        return _signal_response(outcome)
+        payload = request.data.dict() if hasattr(request.data, "dict") else request.data
+        return _signal_response(rest_signal_receive(strategy_id=strategy.pk, payload=payload))
 
 
 # --- Copy trading ----------------------------------------------------------------------
-
-
-class CopyTopApi(APIView):
-    pagination_class = Pagination
-
-    class FilterSerializer(StrictInputSerializer):
-        kind = serializers.ChoiceField(choices=Strategy.Kind.choices, required=False)
-        min_copiers = serializers.IntegerField(min_value=0, required=False)
-        verified = serializers.BooleanField(required=False)
-        sort = serializers.ChoiceField(choices=list(TOP_SORTS), default="copiers")
-        window = serializers.ChoiceField(choices=list(TOP_WINDOWS), default="30d")
-        limit = serializers.IntegerField(min_value=0, required=False)
-        offset = serializers.IntegerField(min_value=0, required=False)
-
-    @extend_schema(operation_id="copy_trading_top", parameters=[FilterSerializer], responses=LeaderboardOutputSerializer(many=True))
-    def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params.dict())
-        filters.is_valid(raise_exception=True)
-        params = {key: value for key, value in filters.validated_data.items() if key not in ("limit", "offset")}
-        return paginated_response(
-            request=request, view=self, queryset=strategy_list_top(**params), serializer_class=LeaderboardOutputSerializer
-        )
 
 
 class CopyStartApi(APIView):
@@ -605,12 +444,6 @@ class MyCopiesApi(APIView):
         return paginated_response(
             request=request, view=self, queryset=copies, serializer_class=CopyOutputSerializer, context={"marker": PositionMarker()}
         )
-
-
-class LeaderDetailApi(APIView):
-    @extend_schema(operation_id="copy_trading_leader", responses=LeaderDetailOutputSerializer)
-    def get(self, request, strategy_id: int):
-        return Response(LeaderDetailOutputSerializer(strategy_get_leader(user=request.user, strategy_id=strategy_id)).data)
 
 
 class CopiedTradesApi(APIView):

@@ -249,6 +249,7 @@ class CopiedTrade(models.Model):
         CLOSE_ON_STOP = "close_on_stop"  # follower stopped the copy with close_positions
 
     TERMINAL = (Status.FILLED, Status.PARTIALLY_FILLED, Status.SKIPPED, Status.FAILED)
+    OPEN = (Status.PENDING, Status.EXECUTING)
 
     # No single-column indexes on relationship and follower: (relationship, sequence) and
     # (follower, -recorded_at) serve those lookups, and every index costs each of the two

@@ -110,19 +110,29 @@ def update(obj: Model, fields: list[str], *, where: str = "", params: list = ())
         return cursor.rowcount
 
 
+class FencedWriteLost(RuntimeError):
+    """A write that had to change exactly one row changed none (or several): the row it was
+    fenced on is not in the state the caller locked it in. The transaction must roll back."""
+
+
 def save(obj: Model, fields: list[str] | None = None, *, along_with: list[tuple[str, list]] = ()) -> None:
     """Insert a new instance (setting its primary key), else update `fields` (all but the
-    primary key when None). `along_with`: statements (`update_statement`) run in the same
-    statement, as data-modifying WITH clauses: one round trip to PostgreSQL for all."""
+    primary key when None). `along_with`: UPDATE statements (`update_statement`) run in the
+    same statement, as data-modifying WITH clauses: one round trip to PostgreSQL for all.
+    Each of them, and the update of `obj`, must change exactly one row, else FencedWriteLost."""
     if obj._state.adding or obj.pk is None:
         sql, params = insert_statement(obj)
     else:
         sql, params = update_statement(obj, fields or [field.name for field in obj._meta.concrete_fields if not field.primary_key])
     sql += f" RETURNING {column(type(obj), 'id')}"
     if along_with:
-        sql = "WITH " + ", ".join(f"along_{index} AS ({statement})" for index, (statement, _) in enumerate(along_with)) + " " + sql
+        sql += "".join(f", (SELECT count(*) FROM along_{index})" for index in range(len(along_with)))
+        sql = "WITH " + ", ".join(f"along_{index} AS ({statement} RETURNING 1)" for index, (statement, _) in enumerate(along_with)) + " " + sql
         params = [param for _, statement_params in along_with for param in statement_params] + params
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        obj.pk = cursor.fetchone()[0]
+        returned = cursor.fetchall()
+    if len(returned) != 1 or any(count != 1 for count in returned[0][1:]):
+        raise FencedWriteLost(f"{type(obj).__name__} {obj.pk}: expected one row per write, got {returned}")
+    obj.pk = returned[0][0]
     obj._state.adding = False

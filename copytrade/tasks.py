@@ -19,12 +19,11 @@ from kombu.exceptions import OperationalError as BrokerUnavailableError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from copytrade.execution import (
-    copied_trade_execute,
-    copied_trade_give_up,
-    copied_trades_sweep,
-    leader_trade_fan_out,
-)
+from copytrade.services.exchange_sync import strategies_exchange_sync
+from copytrade.services.execution import copied_trade_execute, copied_trade_give_up
+from copytrade.services.fanout import leader_trade_fan_out
+from copytrade.services.marking import copies_mark_to_market
+from copytrade.services.sweeper import copied_trades_sweep
 from exchanges.errors import TransientExchangeError
 
 logger = logging.getLogger(__name__)
@@ -93,13 +92,9 @@ def sweep_stuck_copied_trades() -> None:
 
 @shared_task(acks_late=True)
 def sync_exchange_strategies() -> None:
-    from copytrade.ingestion import strategies_exchange_sync
-
     strategies_exchange_sync()
 
 
 @shared_task(acks_late=True)
 def mark_copies_to_market() -> None:
-    from copytrade.marking import copies_mark_to_market
-
     copies_mark_to_market()

@@ -1,6 +1,8 @@
 """Domain errors: services raise them, the API's exception handler (`core.api`) and the
 pages turn them into a 4xx with the message a person can act on."""
 
+import math
+
 from rest_framework import status
 
 
@@ -23,3 +25,13 @@ class NotFoundError(ApplicationError):
 
 class ConflictError(ApplicationError):
     status_code = status.HTTP_409_CONFLICT
+
+
+class ThrottledError(ApplicationError):
+    """Too many requests: come back in `retry_after` seconds (sent as Retry-After)."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+
+    def __init__(self, wait: float):
+        self.retry_after = max(1, math.ceil(wait))
+        super().__init__(f"Request was throttled. Expected available in {self.retry_after} seconds.", {"retry_after": self.retry_after})

@@ -479,7 +479,8 @@ def queries_per_task(*, execute, copied_trade_id: int) -> int:
 def sql_statements_per_task(*, simulator: SimulatorClient, population: Population) -> dict[str, int]:
     """SQL statements one follower's task issues, {"product": n, "floor": n}: one more order
     of each kind for the first follower, run in this process (BEGIN and COMMIT count)."""
-    from copytrade.execution import _mirror_row, copied_trade_execute
+    from copytrade.services.execution import copied_trade_execute
+    from copytrade.services.fanout import _mirror_row
 
     price = Decimal(simulator.prices()[SYMBOL.replace("/", "")])
     relationship_id = population.relationship_ids[0]

@@ -28,9 +28,10 @@ from django.utils import timezone
 from billing.erasure import users_delete
 from billing.models import BillingAccount, Invoice, InvoiceLine, Payout
 from billing.services import billing_period_run, payouts_run
-from copytrade.ingestion import LeaderSignal, leader_signal_submit
 from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
-from copytrade.services import copy_start, strategy_create
+from copytrade.services.copies import copy_start
+from copytrade.services.leader_trades import LeaderSignal, leader_signal_submit
+from copytrade.services.strategies import strategy_create
 from core.models import Notification
 from devtools.processes import wait_until
 from devtools.simulator.client import SimulatorClient

@@ -21,16 +21,22 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from copytrade.apis import LeaderTradePublicOutputSerializer
+from copytrade.models import Strategy
 from core.api import Pagination, StrictInputSerializer, paginated_response
 from core.errors import ApplicationError, NotFoundError
 from marketplace.metrics import WINDOWS
 from marketplace.models import MetricsWindow, PerformanceMetrics, Rating, SignalProvider
 from marketplace.selectors import (
     DEFAULT_WINDOW,
+    TOP_SORTS,
+    TOP_WINDOWS,
     TRADER_SORTS,
     provider_get_public,
     provider_list_public,
     rating_distribution,
+    strategy_get_leader,
+    strategy_list_top,
     strategy_metrics_map,
 )
 from marketplace.services import (
@@ -367,3 +373,69 @@ class TraderUpdateMetricsApi(APIView):
             raise NotFoundError("Provider not found.")
         strategies = provider_metrics_enqueue(provider_id=provider_id)
         return Response({"provider_id": provider_id, "strategies_enqueued": strategies}, status=status.HTTP_202_ACCEPTED)
+
+
+# --- The leaderboard -------------------------------------------------------------------
+
+
+METRIC_FIELDS = ("total_return", "sharpe", "win_rate", "max_drawdown")
+
+
+class MetricsMixin(serializers.Serializer):
+    """Audited performance metrics of the requested window, annotated by the selector
+    (marketplace.StrategyMetrics; definitions in marketplace/metrics.py). Null until the
+    daily metrics run has measured the strategy. total_return and win_rate are fractions,
+    max_drawdown a positive percent."""
+
+    total_return = serializers.FloatField(read_only=True, allow_null=True, default=None)
+    sharpe = serializers.FloatField(read_only=True, allow_null=True, default=None)
+    win_rate = serializers.FloatField(read_only=True, allow_null=True, default=None)
+    max_drawdown = serializers.FloatField(read_only=True, allow_null=True, default=None)
+
+
+class LeaderboardOutputSerializer(MetricsMixin, serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username")
+
+    class Meta:
+        model = Strategy
+        fields = [
+            "id", "name", "description", "kind", "owner", "verified_badge", "accepting_copies", "copiers_count",
+            "copy_override_percent", "created_at", *METRIC_FIELDS,
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class LeaderDetailOutputSerializer(LeaderboardOutputSerializer):
+    recent_trades = LeaderTradePublicOutputSerializer(many=True)
+
+    class Meta(LeaderboardOutputSerializer.Meta):
+        fields = [*LeaderboardOutputSerializer.Meta.fields, "status", "recent_trades"]
+        read_only_fields = fields
+
+
+class CopyTopApi(APIView):
+    pagination_class = Pagination
+
+    class FilterSerializer(StrictInputSerializer):
+        kind = serializers.ChoiceField(choices=Strategy.Kind.choices, required=False)
+        min_copiers = serializers.IntegerField(min_value=0, required=False)
+        verified = serializers.BooleanField(required=False)
+        sort = serializers.ChoiceField(choices=list(TOP_SORTS), default="copiers")
+        window = serializers.ChoiceField(choices=list(TOP_WINDOWS), default="30d")
+        limit = serializers.IntegerField(min_value=0, required=False)
+        offset = serializers.IntegerField(min_value=0, required=False)
+
+    @extend_schema(operation_id="copy_trading_top", parameters=[FilterSerializer], responses=LeaderboardOutputSerializer(many=True))
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        params = {key: value for key, value in filters.validated_data.items() if key not in ("limit", "offset")}
+        return paginated_response(
+            request=request, view=self, queryset=strategy_list_top(**params), serializer_class=LeaderboardOutputSerializer
+        )
+
+
+class LeaderDetailApi(APIView):
+    @extend_schema(operation_id="copy_trading_leader", responses=LeaderDetailOutputSerializer)
+    def get(self, request, strategy_id: int):
+        return Response(LeaderDetailOutputSerializer(strategy_get_leader(user=request.user, strategy_id=strategy_id)).data)

@@ -188,7 +188,7 @@ class PerformanceMetrics(models.Model):
 
     @property
     def sharpe(self) -> float | None:
-        """The name `copytrade.apis.MetricsMixin` reads."""
+        """The name `marketplace.apis.MetricsMixin` reads."""
         return self.sharpe_ratio
 
 

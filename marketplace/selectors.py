@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db.models import Count, F, FilteredRelation, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from copytrade.models import CopyRelationship, Strategy
+from copytrade.models import CopyRelationship, LeaderTrade, Strategy
 from core.errors import NotFoundError
 from marketplace.metrics import WINDOWS
 from marketplace.models import ProviderEvent, ProviderMetrics, Rating, SignalProvider, StrategyMetrics, TradeVerification
@@ -154,3 +154,67 @@ def provider_verification_summary(*, provider: SignalProvider) -> dict[str, int]
         .order_by()
     )
     return {status: counts.get(status, 0) for status in TradeVerification.Status.values}
+
+
+# --- The leaderboard (/api/copy-trading/top, /leader/{id}) ---------------------------
+
+TOP_LIMIT = 50
+
+
+LEADER_RECENT_TRADES = 20
+
+
+TOP_SORTS = {
+    "copiers": ["-copiers_count", "id"],
+    "created": ["-created_at", "-id"],
+    "name": ["name", "id"],
+    # Metrics of the chosen window (marketplace.StrategyMetrics); strategies not yet measured last.
+    "total_return": [F("total_return").desc(nulls_last=True), "id"],
+    "sharpe": [F("sharpe").desc(nulls_last=True), "id"],
+    "win_rate": [F("win_rate").desc(nulls_last=True), "id"],
+    "max_drawdown": [F("max_drawdown").asc(nulls_last=True), "id"],
+}
+
+
+TOP_WINDOWS = ("7d", "30d", "90d", "all")
+
+
+def strategy_list_top(
+    *, kind: str | None = None, min_copiers: int | None = None, verified: bool | None = None, sort: str = "copiers", window: str = "30d"
+) -> QuerySet[Strategy]:
+    """The leaderboard: the top 50 public running strategies by `sort`, after the filters,
+    each annotated with its audited metrics of `window` (null until first computed)."""
+    strategies = _with_window_metrics(
+        Strategy.objects.filter(is_public_leader=True, status=Strategy.Status.RUNNING).select_related("owner"), window=window
+    )
+    if kind:
+        strategies = strategies.filter(kind=kind)
+    if min_copiers:
+        strategies = strategies.filter(copiers_count__gte=min_copiers)
+    if verified is not None:
+        strategies = strategies.filter(verified_badge=verified)
+    return strategies.order_by(*TOP_SORTS[sort])[:TOP_LIMIT]
+
+
+def _with_window_metrics(strategies: QuerySet[Strategy], *, window: str) -> QuerySet[Strategy]:
+    """Annotate one window's stored metrics (one LEFT JOIN, no query per row)."""
+    return strategies.annotate(
+        window_metrics=FilteredRelation("marketplace_metrics", condition=Q(marketplace_metrics__window=window)),
+        total_return=F("window_metrics__total_return"),
+        sharpe=F("window_metrics__sharpe_ratio"),
+        win_rate=F("window_metrics__win_rate"),
+        max_drawdown=F("window_metrics__max_drawdown"),
+    )
+
+
+def strategy_get_leader(*, user, strategy_id: int, window: str = "30d") -> Strategy:
+    """A leader page: public strategies for everyone, a private one for its owner only."""
+    strategy = (
+        _with_window_metrics(Strategy.objects.filter(Q(is_public_leader=True) | Q(owner=user), id=strategy_id), window=window)
+        .select_related("owner")
+        .prefetch_related(Prefetch("trades", queryset=LeaderTrade.objects.order_by("-sequence")[:LEADER_RECENT_TRADES], to_attr="recent_trades"))
+        .first()
+    )
+    if strategy is None:
+        raise NotFoundError("Strategy not found.")
+    return strategy

@@ -43,7 +43,7 @@ def test_the_import_contracts_hold():
     [
         ("exchanges.services", "from copytrade.models import Strategy", "exchanges is not allowed to import copytrade"),
         ("core.money", "import billing.models", "core is not allowed to import billing"),
-        ("copytrade.execution", "from devtools.simulator.client import SimulatorClient", "copytrade is not allowed to import devtools"),
+        ("copytrade.services.execution", "from devtools.simulator.client import SimulatorClient", "copytrade is not allowed to import devtools"),
         ("marketplace.metrics", "from config.celery import app", "marketplace is not allowed to import config"),
         ("billing.services", "from billing.tasks import run_monthly_billing", "billing.services is not allowed to import billing.tasks"),
     ],

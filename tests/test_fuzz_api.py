@@ -38,7 +38,8 @@ from schemathesis.specs.openapi.checks import (
 
 from billing.services import billing_period_run
 from copytrade.models import Strategy
-from copytrade.services import copy_start, strategy_create
+from copytrade.services.copies import copy_start
+from copytrade.services.strategies import strategy_create
 from core.models import Notification
 from core.notifications import notification_send
 from exchanges.services import exchange_account_create

@@ -154,7 +154,7 @@ PAPER_PRICE_SOURCE = env("PAPER_PRICE_SOURCE", default="binance")
 WEBHOOK_MAX_AGE_SECONDS = env.int("WEBHOOK_MAX_AGE_SECONDS", default=300)
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=16_384)
 EXCHANGE_SYNC_INTERVAL_SECONDS = env.float("EXCHANGE_SYNC_INTERVAL_SECONDS", default=10.0)
-# Copy engine (copytrade.execution). A claim's lease outlives the task's hard time limit, so
+# Copy engine (copytrade.services.execution). A claim's lease outlives the task's hard time limit, so
 # a live worker never loses its claim; a crashed worker's claim expires and is taken over.
 COPYTRADE_EXECUTION_LEASE_SECONDS = env.int("COPYTRADE_EXECUTION_LEASE_SECONDS", default=120)
 # An order sent but not found by its client order id may still be in flight; only after this

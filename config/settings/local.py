@@ -15,3 +15,4 @@ INSTALLED_APPS = [*INSTALLED_APPS, "devtools"]
 # Static files straight from the apps' folders, no collectstatic needed (whitenoise).
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 WHITENOISE_USE_FINDERS = True
+STATIC_ROOT = None  # nothing collected here; whitenoise would warn about a missing folder

@@ -6,17 +6,17 @@ import json
 import time
 from decimal import Decimal
 
-from copytrade import ingestion
-from copytrade.ingestion import LeaderSignal, leader_signal_submit
 from copytrade.models import Strategy
-from copytrade.services import strategy_create
+from copytrade.services import leader_trades
+from copytrade.services.leader_trades import LeaderSignal, leader_signal_submit
+from copytrade.services.strategies import strategy_create
 from exchanges.services import exchange_account_create
 
 
 def record_fan_outs(monkeypatch) -> list[int]:
     """Replace the fan-out enqueue with a recorder: the ids of leader trades it was asked to fan out."""
     enqueued: list[int] = []
-    monkeypatch.setattr(ingestion, "_fan_out_enqueue", enqueued.append)
+    monkeypatch.setattr(leader_trades, "_fan_out_enqueue", enqueued.append)
     return enqueued
 
 

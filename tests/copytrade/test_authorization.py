@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from copytrade.models import CopyRelationship, LeaderTrade, Strategy
-from copytrade.services import copy_start
+from copytrade.services.copies import copy_start
 from tests.copytrade import paper_account, record_fan_outs, signal_only_strategy
 
 ROLES = ("owner", "follower", "stranger", "staff", "anonymous")

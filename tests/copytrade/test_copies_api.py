@@ -14,7 +14,8 @@ from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
-from copytrade.services import copy_start, strategy_update
+from copytrade.services.copies import copy_start
+from copytrade.services.strategies import strategy_update
 from tests.copytrade import paper_account, record_fan_outs, signal_only_strategy, simulator_account, submit
 
 BASE = "/api/copy-trading"
@@ -297,7 +298,7 @@ def test_it_asks_execution_to_close_the_positions_when_stopping_with_close_posit
 ):
     relationship = _copy(follower, strategy, account)
     calls = []
-    monkeypatch.setattr("copytrade.execution.copy_close_positions", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr("copytrade.services.copies.copy_close_positions", lambda **kwargs: calls.append(kwargs))
 
     response = client_for(follower).post(f"{BASE}/stop", {"relationship_id": relationship.pk, "close_positions": True}, format="json")
 

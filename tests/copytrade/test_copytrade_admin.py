@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group
 from django.test import Client
 
 from copytrade.models import CopiedTrade, FollowerPosition, LeaderPosition, LeaderTrade, Strategy
-from copytrade.services import copy_start
+from copytrade.services.copies import copy_start
 from tests.copytrade import paper_account, record_fan_outs, signal_only_strategy, submit
 
 pytestmark = pytest.mark.django_db

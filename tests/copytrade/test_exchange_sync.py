@@ -4,9 +4,9 @@ from decimal import Decimal
 
 import pytest
 
-from copytrade.ingestion import strategies_exchange_sync, strategy_exchange_sync
 from copytrade.models import LeaderPosition, LeaderTrade, Strategy
-from copytrade.services import strategy_create, strategy_update
+from copytrade.services.exchange_sync import strategies_exchange_sync, strategy_exchange_sync
+from copytrade.services.strategies import strategy_create, strategy_update
 from exchanges.gateways import gateway_for_account
 from tests.copytrade import record_fan_outs, simulator_account
 

@@ -14,17 +14,17 @@ import pytest
 import redis
 from django.conf import settings as settings_module
 from django.core import mail
+from django.db import transaction
 from django.utils import timezone
 
-from copytrade import execution
-from copytrade.execution import (
-    copied_trade_execute,
-    copied_trade_give_up,
-    copied_trades_sweep,
-    leader_trade_fan_out,
-)
+from copytrade import rows
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade
-from copytrade.services import copy_pause, copy_start, copy_stop, strategy_create
+from copytrade.services import fanout
+from copytrade.services.copies import copy_pause, copy_start, copy_stop
+from copytrade.services.execution import copied_trade_execute, copied_trade_give_up
+from copytrade.services.fanout import leader_trade_fan_out
+from copytrade.services.strategies import strategy_create
+from copytrade.services.sweeper import copied_trades_sweep
 from copytrade.tasks import execute_copied_trade
 from core.models import Notification
 from exchanges.models import ExchangeAccount
@@ -203,7 +203,7 @@ def test_stopping_a_copy_with_close_positions_sells_what_it_holds(sim, strategy,
 
 
 def test_fanning_out_twice_creates_each_copied_trade_once(sim, strategy, follower, stranger, monkeypatch):
-    monkeypatch.setattr(execution, "FAN_OUT_BATCH", 1)  # one batch per copy
+    monkeypatch.setattr(fanout, "FAN_OUT_BATCH", 1)  # one batch per copy
     start_copy(sim, follower, strategy, allocation_percent=Decimal("50"))
     start_copy(sim, stranger, strategy, allocation_percent=Decimal("50"))
     trade = submit(strategy, "t1", "buy", amount="1", price="65000").trades[0]
@@ -400,3 +400,16 @@ def test_a_short_rate_limit_wait_is_slept_in_the_thread_and_a_long_one_resends_t
         first_ack, second_ack = (CopiedTrade.objects.get(pk=pk).acknowledged_at for pk in ids)
         assert (second_ack - first_ack).total_seconds() >= 0.2  # it did wait for the bucket
         assert len(sim.orders(api_key=account.api_key)) == 2
+
+
+def test_a_fenced_write_that_changes_no_row_rolls_the_fill_back(sim, strategy, follower):
+    """The fill writes position, copy and copied trade in one statement; each of its writes
+    must change exactly one row, or nothing of it stays."""
+    relationship = start_copy(sim, follower, strategy, sizing_mode="fixed", fixed_notional=Decimal("100"))
+    position = FollowerPosition(relationship=relationship, symbol="ETH/USDT", quantity=Decimal("1"), average_entry=Decimal("3000"))
+    gone = CopiedTrade(pk=10**12, status=CopiedTrade.Status.FILLED)
+
+    with pytest.raises(rows.FencedWriteLost), transaction.atomic():
+        rows.save(position, along_with=[rows.update_statement(gone, ["status"])])
+
+    assert not FollowerPosition.objects.filter(relationship=relationship, symbol="ETH/USDT").exists()

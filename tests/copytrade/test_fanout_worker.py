@@ -12,10 +12,10 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 import pytest
 from django.contrib.auth import get_user_model
 
-from copytrade.execution import copied_trades_sweep
-from copytrade.ingestion import LeaderSignal, leader_signal_submit
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
-from copytrade.services import copy_start
+from copytrade.services.copies import copy_start
+from copytrade.services.leader_trades import LeaderSignal, leader_signal_submit
+from copytrade.services.sweeper import copied_trades_sweep
 from exchanges.models import ExchangeAccount
 from tests.copytrade import signal_only_strategy, submit
 

@@ -16,10 +16,12 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailableError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from copytrade import execution
-from copytrade.execution import copied_trade_execute, copied_trades_sweep, leader_trade_fan_out
 from copytrade.models import CopiedTrade, LeaderTrade
-from copytrade.services import copy_start
+from copytrade.services import execution, fanout
+from copytrade.services.copies import copy_start
+from copytrade.services.execution import copied_trade_execute
+from copytrade.services.fanout import leader_trade_fan_out
+from copytrade.services.sweeper import copied_trades_sweep
 from copytrade.tasks import execute_copied_trade, fan_out_leader_trade
 from tests.copytrade import signal_only_strategy, simulator_account, submit
 
@@ -77,8 +79,8 @@ def test_an_execution_that_loses_redis_or_the_database_is_retried_and_fills(sim,
 
 def test_a_fan_out_that_loses_the_broker_is_retried_and_enqueues_every_row(sim, leader_trade, monkeypatch):
     enqueued: list[list[int]] = []
-    monkeypatch.setattr(execution, "_enqueue", enqueued.append)
-    calls = failing_once(monkeypatch, execution, "_enqueue", BrokerUnavailableError("Error 111 connecting to 127.0.0.1:6379."))
+    monkeypatch.setattr(fanout, "copied_trades_enqueue", enqueued.append)
+    calls = failing_once(monkeypatch, fanout, "copied_trades_enqueue", BrokerUnavailableError("Error 111 connecting to 127.0.0.1:6379."))
 
     result = fan_out_leader_trade.apply(args=(leader_trade.pk,))
 
@@ -92,7 +94,7 @@ def test_a_fan_out_that_loses_the_broker_is_retried_and_enqueues_every_row(sim, 
 def test_the_sweeper_leaves_alone_a_copied_trade_that_is_waiting_for_its_turn(sim, leader_trade, monkeypatch):
     # given two copied trades of one copy, both enqueued long ago; the first never ran (its
     # message was lost), the second's task is alive, polling for the first to finish
-    monkeypatch.setattr(execution, "_enqueue", lambda ids: None)
+    monkeypatch.setattr(fanout, "copied_trades_enqueue", lambda ids: None)
     submit(leader_trade.strategy, "t2", "buy", amount="0.05", price="65000")
     first, second = (
         leader_trade_fan_out(leader_trade_id=trade.pk).copied_trade_ids[0] for trade in LeaderTrade.objects.order_by("sequence")

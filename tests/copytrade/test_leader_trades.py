@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from copytrade.ingestion import leader_trade_legs, leader_trade_record
 from copytrade.models import LeaderPosition, LeaderTrade, Strategy
+from copytrade.services.leader_trades import leader_trade_legs, leader_trade_record
 from exchanges.gateways.base import MarketRules
 from tests.copytrade import record_fan_outs, signal_only_strategy, submit
 

@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from copytrade.marking import copies_mark_to_market
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition
+from copytrade.services.marking import copies_mark_to_market
 from core.models import Notification
 from tests.copytrade import submit
 from tests.copytrade.test_execution import run_engine, sim, start_copy, strategy  # noqa: F401 (fixtures)

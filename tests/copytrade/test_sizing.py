@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from copytrade import risk
-from copytrade.execution import copied_trade_client_order_id, platform_close_client_order_id
+from copytrade.client_order_ids import copied_trade_client_order_id, platform_close_client_order_id
 from copytrade.models import CopiedTrade
 from copytrade.sizing import BELOW_EXCHANGE_MINIMUM, NO_POSITION, SizingSkip, entry_notional, entry_size, exit_size, minimum_amount
 from exchanges.gateways.base import MarketRules

@@ -10,10 +10,9 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from copytrade.apis import StrategyWebhookThrottle
-from copytrade.ingestion import leader_client_order_id
+from copytrade.client_order_ids import leader_client_order_id
 from copytrade.models import LeaderTrade, Strategy
-from copytrade.services import strategy_update, strategy_webhook_secret_rotate
+from copytrade.services.strategies import strategy_update, strategy_webhook_secret_rotate
 from exchanges.gateways import gateway_for_account
 from tests.copytrade import paper_account, post_webhook, record_fan_outs, sign, signal_only_strategy, simulator_account, webhook_body
 
@@ -278,9 +277,10 @@ def test_it_refuses_a_body_over_the_size_limit_with_413(api_client, strategy, fa
 
 
 def test_it_throttles_signed_requests_per_strategy_and_does_not_count_unsigned_ones(
-    api_client, strategy, owner, fan_outs, monkeypatch
+    api_client, strategy, owner, fan_outs, settings
 ):
-    monkeypatch.setattr(StrategyWebhookThrottle, "THROTTLE_RATES", {"webhook": "2/min"})
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {**rates, "webhook": "2/min"}}
     other = signal_only_strategy(owner, name="Other")
     for index in range(3):
         forged = webhook_body(strategy, external_id=f"forged-{index}", amount="0.01", price="65000")
@@ -302,7 +302,7 @@ def test_it_throttles_signed_requests_per_strategy_and_does_not_count_unsigned_o
 
 @pytest.fixture
 def led_strategy(owner, simulated_binance):
-    from copytrade.services import strategy_create
+    from copytrade.services.strategies import strategy_create
 
     account = simulator_account(simulated_binance, owner, usdt="10000")
     return strategy_create(owner=owner, name="Led", leader_account_id=account.pk, is_public_leader=True)
@@ -345,7 +345,7 @@ def test_it_closes_the_leader_position_at_the_exchange(api_client, led_strategy,
 def test_it_returns_the_exchange_error_and_records_nothing_when_the_leader_order_fails(
     api_client, owner, simulated_binance, fan_outs, django_capture_on_commit_callbacks
 ):
-    from copytrade.services import strategy_create
+    from copytrade.services.strategies import strategy_create
 
     account = simulator_account(simulated_binance, owner, usdt="100")
     strategy = strategy_create(owner=owner, name="Poor", leader_account_id=account.pk)
@@ -371,7 +371,7 @@ def test_it_does_not_place_a_second_leader_order_for_a_duplicate_signal(api_clie
 
 
 def test_it_refuses_signals_to_an_exchange_sync_strategy_with_409(api_client, owner, simulated_binance, fan_outs):
-    from copytrade.services import strategy_create
+    from copytrade.services.strategies import strategy_create
 
     account = simulator_account(simulated_binance, owner)
     strategy = strategy_create(owner=owner, name="Synced", leader_account_id=account.pk, source=Strategy.Source.EXCHANGE_SYNC)
@@ -423,7 +423,7 @@ def test_it_answers_503_and_records_nothing_while_the_exchange_is_down(api_clien
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_copies_of_one_signal_place_one_leader_order_and_record_one_trade(owner, simulated_binance, monkeypatch):
-    from copytrade.services import strategy_create
+    from copytrade.services.strategies import strategy_create
 
     fan_outs = record_fan_outs(monkeypatch)
     account = simulator_account(simulated_binance, owner)
@@ -453,7 +453,7 @@ def test_concurrent_copies_of_one_signal_place_one_leader_order_and_record_one_t
 
 
 def test_a_strategy_led_by_a_paper_account_trades_it_first(api_client, owner, simulated_binance, fan_outs):
-    from copytrade.services import strategy_create
+    from copytrade.services.strategies import strategy_create
     from exchanges.models import PaperOrder
 
     account = paper_account(owner, usdt="5000")

@@ -4,9 +4,8 @@ import importlib
 from datetime import datetime
 from decimal import Decimal
 
-from django.apps import apps as django_apps
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 
 from copytrade.models import CopyRelationship, LeaderTrade, Strategy
 from exchanges.models import ExchangeAccount
@@ -25,9 +24,13 @@ def curators_group() -> Group:
     removed it, and the migration's own function puts it back."""
     group = Group.objects.filter(name=CURATORS_GROUP).first()
     if group is None:
+        # The permissions the migrations gave it, under today's app labels (notifications
+        # moved to core after 0004 was written).
         migration = importlib.import_module("marketplace.migrations.0004_curators_group")
-        migration.create_curators(django_apps, None)
-        group = Group.objects.get(name=CURATORS_GROUP)
+        group = Group.objects.create(name=CURATORS_GROUP)
+        for app_label, model, actions in migration.PERMISSIONS:
+            app_label = "core" if model == "notification" else app_label
+            group.permissions.add(*Permission.objects.filter(content_type__app_label=app_label, content_type__model=model, codename__in=[f"{action}_{model}" for action in actions]))
     return group
 
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from copytrade.models import CopyRelationship
-from copytrade.services import copy_start
+from copytrade.services.copies import copy_start
 from core.models import Notification
 from marketplace.models import SignalProvider
 from tests.copytrade import paper_account, record_fan_outs, signal_only_strategy

@@ -22,8 +22,8 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from copytrade import execution, ingestion
 from copytrade.models import CopiedTrade, CopyRelationship
+from copytrade.services import fanout, leader_trades
 from copytrade.tasks import execute_copied_trade, fan_out_leader_trade
 from core.redaction import RedactSecretsFilter
 from exchanges.models import ExchangeAccount
@@ -124,8 +124,8 @@ def test_a_full_flow_logs_no_secret_and_answers_none(
 ):
     raw, written = everything_logged
     leader_trade_ids, execution_ids = [], []
-    monkeypatch.setattr(ingestion, "_fan_out_enqueue", leader_trade_ids.append)
-    monkeypatch.setattr(execution, "_enqueue", execution_ids.extend)
+    monkeypatch.setattr(leader_trades, "_fan_out_enqueue", leader_trade_ids.append)
+    monkeypatch.setattr(fanout, "copied_trades_enqueue", execution_ids.extend)
     recorder = _Recorder()
     leader_api, follower_api, anonymous = recorder.client(owner, "leader"), recorder.client(follower, "follower"), recorder.client(None, "anonymous")
     credentials = simulated_binance.create_account(balances={"USDT": "10000"})

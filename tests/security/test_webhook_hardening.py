@@ -12,8 +12,8 @@ import inspect
 import pytest
 from django.conf import settings
 
-from copytrade import ingestion
 from copytrade.models import LeaderTrade
+from copytrade.services import leader_trades
 from tests.copytrade import post_webhook, record_fan_outs, sign, signal_only_strategy, webhook_body
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +34,7 @@ def compare_digest_calls(monkeypatch) -> list[tuple[bytes, bytes]]:
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(ingestion.hmac, "compare_digest", spy)
+    monkeypatch.setattr(leader_trades.hmac, "compare_digest", spy)
     return calls
 
 
@@ -53,7 +53,7 @@ def test_the_signature_is_compared_in_constant_time(api_client, strategy, compar
 def test_the_verifier_has_no_other_comparison_of_the_signature():
     # An `==` between the digests next to compare_digest would undo it.
 
-    source = inspect.getsource(ingestion.webhook_signature_verify)
+    source = inspect.getsource(leader_trades.webhook_signature_verify)
 
     assert "compare_digest" in source
     assert "expected ==" not in source and "== expected" not in source and "received ==" not in source

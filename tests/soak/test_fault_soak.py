@@ -41,9 +41,9 @@ from django.db import connection
 from kombu.exceptions import OperationalError as BrokerError
 from redis import RedisError
 
-from copytrade.execution import copied_trades_sweep
 from copytrade.models import CopiedTrade, FollowerPosition, LeaderTrade
-from copytrade.services import copy_start
+from copytrade.services.copies import copy_start
+from copytrade.services.sweeper import copied_trades_sweep
 from devtools.processes import database_url
 from exchanges.models import ExchangeAccount
 from tests.copytrade import signal_only_strategy, submit

@@ -1,10 +1,5 @@
-"""Writes for strategies and copy relationships.
-
-Lock order, everywhere: the user row (`user_row_lock`), then the strategy, then the
-relationship. A follower's allocation-changing writes (start, allocation change) and an
-account delete all take the user row first, so two of them never interleave: the sum of a
-follower's allocations is checked and changed by one transaction at a time.
-"""
+"""Writes for copy relationships: start, stop, pause, resume, change; pausing the copies of
+an account whose key the exchange rejected."""
 
 import logging
 from decimal import Decimal
@@ -15,25 +10,31 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from copytrade.models import CopiedTrade, CopyRelationship, Strategy, new_webhook_secret
+from copytrade.models import CopiedTrade, CopyRelationship, Strategy
+from copytrade.services.platform_closes import copy_close_positions
 from core.errors import ApplicationError, ConflictError, NotFoundError
 from core.locks import user_row_lock
+from core.models import Notification
 from core.money import ZERO, to_decimal, truncate
-from exchanges.errors import ExchangeError, PermanentExchangeError
+from core.notifications import notification_send
+from exchanges.errors import (
+    ExchangeError,
+    PermanentExchangeError,
+)
 from exchanges.gateways import gateway_for_account
 from exchanges.models import ExchangeAccount
 
 logger = logging.getLogger(__name__)
 
+
 HUNDRED = Decimal("100")
 PAUSED_BY_FOLLOWER = "paused by follower"
-STRATEGY_UPDATABLE_FIELDS = {
-    "name", "description", "kind", "source", "status", "is_public_leader", "copy_override_percent", "declared_capital",
-}  # fmt: skip
 COPY_UPDATABLE_FIELDS = {
     "allocation_percent", "multiplier", "fixed_notional", "max_drawdown_stop", "max_slippage_percent",
     "max_order_notional", "round_up_to_minimum",
 }  # fmt: skip
+
+
 SIZING_PARAMETER = {
     CopyRelationship.SizingMode.PROPORTIONAL: "allocation_percent",
     CopyRelationship.SizingMode.MULTIPLIER: "multiplier",
@@ -41,122 +42,9 @@ SIZING_PARAMETER = {
 }
 
 
-def _now_ms() -> int:
-    return int(timezone.now().timestamp() * 1000)
-
-
 def _money(value: Decimal) -> Decimal:
     """Storage precision of a money column; truncated so a capital is never overstated."""
     return truncate(value, settings.MONEY_DECIMAL_PLACES)
-
-
-# --- Strategies ------------------------------------------------------------------------
-
-
-@transaction.atomic
-def strategy_create(
-    *,
-    owner,
-    name: str,
-    kind: str = Strategy.Kind.MANUAL,
-    description: str = "",
-    leader_account_id: int | None = None,
-    declared_capital: Decimal | None = None,
-    source: str = Strategy.Source.WEBHOOK,
-    is_public_leader: bool = False,
-    copy_override_percent: Decimal = Decimal("15"),
-) -> Strategy:
-    """A new strategy; `strategy.webhook_secret` is shown to its owner once, in the create response."""
-    if (leader_account_id is None) == (declared_capital is None):
-        raise ValidationError(
-            {"leader_account_id": "Give either leader_account_id (a linked exchange account) or declared_capital (signal-only)."}
-        )
-    user_row_lock(user_id=owner.pk)
-    leader_account = _leader_account(owner=owner, account_id=leader_account_id) if leader_account_id is not None else None
-    strategy = Strategy(
-        owner=owner,
-        name=name,
-        kind=kind,
-        description=description,
-        leader_account=leader_account,
-        declared_capital=declared_capital,
-        source=source,
-        is_public_leader=is_public_leader,
-        copy_override_percent=copy_override_percent,
-    )
-    _validate_source(strategy)
-    if strategy.source == Strategy.Source.EXCHANGE_SYNC:
-        # Sync starts now: fills from before the strategy existed were never signals.
-        strategy.sync_cursor_ms = _now_ms()
-    strategy.full_clean()
-    strategy.save()
-    logger.info("strategy %s created by user %s", strategy.pk, owner.pk)
-    return strategy
-
-
-def _leader_account(*, owner, account_id: int) -> ExchangeAccount:
-    account = ExchangeAccount.objects.filter(id=account_id, owner=owner).first()
-    if account is None:
-        raise NotFoundError("Exchange account not found.")
-    if account.status != ExchangeAccount.Status.ACTIVE:
-        raise ConflictError(f"Exchange account '{account.label}' is {account.status}: {account.status_reason or 'reconnect it first'}.")
-    leading = Strategy.objects.filter(leader_account=account).first()
-    if leading is not None:
-        # Two strategies on one account would each claim the whole account's equity and fills.
-        raise ConflictError(f"Exchange account '{account.label}' already leads strategy '{leading.name}'.")
-    return account
-
-
-def _validate_source(strategy: Strategy) -> None:
-    if strategy.source != Strategy.Source.EXCHANGE_SYNC:
-        return
-    if strategy.leader_account is None or strategy.leader_account.is_paper:
-        raise ValidationError({"source": "exchange_sync needs a linked real exchange account to read fills from."})
-
-
-def _owned_strategy_locked(*, owner, strategy_id: int) -> Strategy:
-    # `of=self`: the leader account is an outer join, and PostgreSQL cannot lock its nullable side.
-    strategy = (
-        Strategy.objects.select_for_update(of=("self",)).select_related("leader_account").filter(id=strategy_id, owner=owner).first()
-    )
-    if strategy is None:
-        raise NotFoundError("Strategy not found.")
-    return strategy
-
-
-@transaction.atomic
-def strategy_update(*, owner, strategy_id: int, data: dict) -> Strategy:
-    unknown = set(data) - STRATEGY_UPDATABLE_FIELDS
-    if unknown:
-        raise ValidationError({sorted(unknown)[0]: "This field cannot be changed."})
-    strategy = _owned_strategy_locked(owner=owner, strategy_id=strategy_id)
-    if "declared_capital" in data:
-        if strategy.leader_account_id is not None:
-            raise ValidationError({"declared_capital": "This strategy's capital is its leader account's equity."})
-        if data["declared_capital"] is None:
-            raise ValidationError({"declared_capital": "A signal-only strategy needs a declared capital."})
-    previous_source = strategy.source
-    for field, value in data.items():
-        setattr(strategy, field, value)
-    _validate_source(strategy)
-    if strategy.source == Strategy.Source.EXCHANGE_SYNC and previous_source != Strategy.Source.EXCHANGE_SYNC:
-        strategy.sync_cursor_ms = _now_ms()
-    strategy.full_clean()
-    strategy.save()
-    return strategy
-
-
-@transaction.atomic
-def strategy_webhook_secret_rotate(*, owner, strategy_id: int) -> Strategy:
-    """A new webhook secret; the old one stops working as this commits."""
-    strategy = _owned_strategy_locked(owner=owner, strategy_id=strategy_id)
-    strategy.webhook_secret = new_webhook_secret()
-    strategy.save(update_fields=["webhook_secret", "updated_at"])
-    logger.info("strategy %s webhook secret rotated", strategy.pk)
-    return strategy
-
-
-# --- Copy relationships ----------------------------------------------------------------
 
 
 def copy_start(
@@ -357,8 +245,6 @@ def copy_stop(*, follower, relationship_id: int, close_positions: bool = False) 
     relationship.save(update_fields=["status", "ended_at", "updated_at"])
     Strategy.objects.filter(pk=relationship.strategy_id).update(copiers_count=F("copiers_count") - 1)
     if close_positions:
-        from copytrade.execution import copy_close_positions
-
         copy_close_positions(relationship_id=relationship.pk, kind=CopiedTrade.Kind.CLOSE_ON_STOP)
     logger.info("copy %s stopped by its follower (close positions: %s)", relationship.pk, close_positions)
     return relationship
@@ -432,3 +318,29 @@ def copy_update(*, follower, relationship_id: int, data: dict) -> CopyRelationsh
     relationship.full_clean(validate_constraints=False)
     relationship.save()
     return relationship
+
+
+CREDENTIALS_PAUSE_REASON = "the exchange rejected the account's API key"
+
+
+@transaction.atomic
+def exchange_account_invalidate(*, account_id: int) -> None:
+    """The exchange refused the account's key: mark it invalid, pause its active copies (their
+    exits still run, and fail visibly until the follower reconnects), tell the follower once."""
+    account = ExchangeAccount.objects.select_for_update(of=("self",)).select_related("owner").filter(id=account_id).first()
+    if account is None or account.status != ExchangeAccount.Status.ACTIVE:
+        return
+    account.status = ExchangeAccount.Status.INVALID
+    account.status_reason = "The exchange rejected the API key; reconnect the account with a valid key."
+    account.save(update_fields=["status", "status_reason", "updated_at"])
+    paused = CopyRelationship.objects.filter(exchange_account_id=account_id, status=CopyRelationship.Status.ACTIVE).update(
+        status=CopyRelationship.Status.PAUSED, pause_reason=CREDENTIALS_PAUSE_REASON
+    )
+    notification_send(
+        user=account.owner,
+        kind=Notification.Kind.ACCOUNT_INVALID,
+        title=f"Exchange account '{account.label}' needs new API keys",
+        body=f"{account.exchange_id} rejected the API key of '{account.label}'. {paused} copy(ies) on it were paused. "
+        "Reconnect the account, then resume them.",
+    )
+    logger.warning("exchange account %s: credentials rejected; %s copies paused", account_id, paused)

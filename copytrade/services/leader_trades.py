@@ -1,4 +1,5 @@
-"""Leader trades in: signed webhooks, the leader's REST calls, and exchange sync.
+"""Leader trades in: signed webhooks and the leader's REST calls (exchange sync records
+through `leader_trade_record` too, see `exchange_sync`).
 
 Every source carries an idempotency key (`external_id`, or the exchange trade id for
 sync) under the (strategy, external_id) unique constraint: the same signal twice is one
@@ -7,28 +8,31 @@ leader's market order and records the real fill; network calls (markets, equity,
 order) all happen before the recording transaction opens.
 """
 
+import dataclasses
 import hashlib
 import hmac
 import json
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
-from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from copytrade.execution import FAN_OUT_TASK
+from copytrade.client_order_ids import leader_client_order_id
 from copytrade.models import LeaderPosition, LeaderTrade, Strategy
 from copytrade.positions import to_money
-from core.errors import ApplicationError, ConflictError, NotFoundError
+from copytrade.services.fanout import leader_trade_fan_out_send
+from core.errors import ApplicationError, ConflictError, NotFoundError, ThrottledError
 from core.money import ZERO, to_decimal, truncate
+from core.ratelimit import rate_limit_take
 from exchanges.errors import (
     DuplicateClientOrderIdError,
     ExchangeError,
@@ -44,18 +48,21 @@ from exchanges.symbols import resolve_symbol
 
 logger = logging.getLogger(__name__)
 
+
 BUY, SELL, CLOSE = "buy", "sell", "close"
 ACTIONS = (BUY, SELL, CLOSE)
 FLIP_SUFFIX = ":flip"
 SIGNATURE_PREFIX = "sha256="
+
 # A flip stores `<external_id>:flip` in the 100-character column.
 MAX_EXTERNAL_ID_LENGTH = 100 - len(FLIP_SUFFIX)
 QUANTITY_STEP = Decimal(1).scaleb(-settings.QUANTITY_DECIMAL_PLACES)
 FRACTION_STEP = Decimal(1).scaleb(-18)
+
 # Money columns hold this many integer digits; a larger notional cannot be recorded, so a
 # leader order that big is refused before it is placed.
 MAX_NOTIONAL = Decimal(10) ** (settings.MONEY_MAX_DIGITS - settings.MONEY_DECIMAL_PLACES) - 1
-SYNC_LOCK_SECONDS = 300
+
 # Longer than the exchange calls of one leader order can take; a crashed attempt's lock expires.
 SIGNAL_LOCK_SECONDS = 120
 
@@ -83,9 +90,6 @@ class LeaderTradeOutcome:
     @property
     def effect(self) -> str:
         return "flip" if len(self.trades) > 1 else self.trades[0].effect
-
-
-# --- Webhook verification --------------------------------------------------------------
 
 
 def webhook_body_load(body: bytes) -> dict:
@@ -147,7 +151,116 @@ def signal_time_check(*, sent_at: datetime, now: datetime) -> None:
         raise ApplicationError(f"Timestamp is more than {settings.WEBHOOK_MAX_AGE_SECONDS} seconds in the future.", status_code=401)
 
 
-# --- Signals: the webhook and the leader's REST call -----------------------------------
+# Upper bounds of what a signal may ask for (the columns hold more; nobody trades more).
+SIGNAL_MAX = {"amount": Decimal("1e17"), "position_size_usd": Decimal("1e11"), "fraction": Decimal("1"), "price": Decimal("1e11")}
+SIGNAL_FIELDS = ("external_id", "symbol", "action", *SIGNAL_MAX, "timestamp")
+_EXTERNAL_ID = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces: it is a key, not prose
+
+
+def leader_signal_parse(payload, *, extra_fields: tuple[str, ...] = (), timestamp_required: bool = False) -> LeaderSignal:
+    """A leader's signal from a request body (the webhook's or the REST call's), or a
+    ValidationError naming the field. Unknown fields are refused: a typo (`ammount`) must not
+    be silently dropped. `extra_fields` are the caller's own (the webhook's strategy_id)."""
+    if not isinstance(payload, dict):
+        raise ValidationError({"non_field_errors": "Send a JSON object."})
+    unknown = sorted(set(payload) - set(SIGNAL_FIELDS) - set(extra_fields))
+    if unknown:
+        raise ValidationError({unknown[0]: "Unknown field."})
+    external_id = _text(payload, "external_id", max_length=MAX_EXTERNAL_ID_LENGTH)
+    if not _EXTERNAL_ID.match(external_id):
+        raise ValidationError({"external_id": "Use printable characters without spaces."})
+    if external_id.endswith(FLIP_SUFFIX):
+        raise ValidationError({"external_id": f"The suffix '{FLIP_SUFFIX}' is reserved for flips."})
+    symbol = _text(payload, "symbol", max_length=50)
+    action = payload.get("action")
+    if action not in ACTIONS:
+        raise ValidationError({"action": f"Use one of {', '.join(ACTIONS)}." if action is not None else "This field is required."})
+    numbers = {name: _signal_number(payload, name) for name in SIGNAL_MAX if payload.get(name) is not None}
+    sizes = [name for name in ("amount", "position_size_usd", "fraction") if name in numbers]
+    if action == CLOSE and sizes:
+        raise ValidationError({sizes[0]: "A close takes the whole position; send no size."})
+    if action != CLOSE and len(sizes) != 1:
+        raise ValidationError({"amount": "Send exactly one of amount, position_size_usd or fraction."})
+    if payload.get("timestamp") is not None:
+        sent_at = signal_time_parse(payload["timestamp"])
+    elif timestamp_required:
+        raise ValidationError({"timestamp": "This field is required."})
+    else:
+        sent_at = None
+    return LeaderSignal(external_id=external_id, symbol=symbol, action=action, sent_at=sent_at, **numbers)
+
+
+def _text(payload: dict, name: str, *, max_length: int) -> str:
+    value = payload.get(name)
+    if value is None:
+        raise ValidationError({name: "This field is required."})
+    if not isinstance(value, str):
+        raise ValidationError({name: "Not a valid string."})
+    value = value.strip()
+    if not value:
+        raise ValidationError({name: "This field may not be blank."})
+    if len(value) > max_length:
+        raise ValidationError({name: f"Ensure this field has no more than {max_length} characters."})
+    return value
+
+
+def _signal_number(payload: dict, name: str) -> Decimal:
+    value = payload[name]
+    try:
+        if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
+            raise ValueError
+        number = to_decimal(value.strip() if isinstance(value, str) else value)
+    except (ArithmeticError, ValueError):
+        raise ValidationError({name: "A valid number is required."}) from None
+    if not number.is_finite():
+        raise ValidationError({name: "A valid number is required."})
+    if number <= 0:
+        raise ValidationError({name: "Must be greater than 0."})
+    if number > SIGNAL_MAX[name]:
+        raise ValidationError({name: f"Ensure this value is less than or equal to {SIGNAL_MAX[name]}."})
+    return number
+
+
+def webhook_signal_receive(*, body: bytes, signature_header: str | None) -> LeaderTradeOutcome:
+    """A signed webhook body, end to end: parse, authenticate by the strategy's HMAC secret,
+    throttle per strategy (signed requests only: a stranger cannot use up a leader's budget),
+    check the replay window, validate, record (and with a leader account, execute).
+
+    The replay window is checked before the rest of the body: a replayed old body is a 401
+    whatever else it holds.
+    """
+    payload = webhook_body_load(body)
+    strategy = _webhook_strategy(payload.get("strategy_id"))
+    webhook_signature_verify(secret=strategy.webhook_secret, body=body, signature_header=signature_header)
+    wait = rate_limit_take(key=f"webhook:{strategy.pk}", rate=settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["webhook"])
+    if wait > 0:
+        raise ThrottledError(wait)
+    if payload.get("timestamp") is None:
+        raise ValidationError({"timestamp": "This field is required."})
+    signal = leader_signal_parse({**payload, "timestamp": None}, extra_fields=("strategy_id",))
+    sent_at = signal_time_parse(payload["timestamp"])
+    signal_time_check(sent_at=sent_at, now=timezone.now())
+    return leader_signal_submit(strategy_id=strategy.pk, signal=dataclasses.replace(signal, sent_at=sent_at), source=Strategy.Source.WEBHOOK)
+
+
+def rest_signal_receive(*, strategy_id: int, payload) -> LeaderTradeOutcome:
+    """The leader's REST signal (the caller checked the strategy is theirs): validate, check
+    the replay window when a timestamp is sent, record."""
+    signal = leader_signal_parse(payload)
+    if signal.sent_at is not None:
+        signal_time_check(sent_at=signal.sent_at, now=timezone.now())
+    return leader_signal_submit(strategy_id=strategy_id, signal=signal, source=Strategy.Source.API)
+
+
+def _webhook_strategy(strategy_id) -> Strategy:
+    if isinstance(strategy_id, str) and strategy_id.isdigit():
+        strategy_id = int(strategy_id)
+    if isinstance(strategy_id, bool) or not isinstance(strategy_id, int) or not 0 < strategy_id < 2**63:
+        raise ValidationError({"strategy_id": "A positive integer is required."})
+    strategy = Strategy.objects.filter(id=strategy_id).only("id", "webhook_secret").first()
+    if strategy is None:
+        raise NotFoundError("Strategy not found.")
+    return strategy
 
 
 def leader_signal_submit(*, strategy_id: int, signal: LeaderSignal, source: str) -> LeaderTradeOutcome:
@@ -181,11 +294,6 @@ def leader_signal_submit(*, strategy_id: int, signal: LeaderSignal, source: str)
     return _leader_order_place_and_record(strategy=strategy, signal=signal, source=source)
 
 
-def leader_client_order_id(*, strategy_id: int, external_id: str) -> str:
-    """Deterministic per signal: a retried or duplicated signal can never place a second order."""
-    return f"L{strategy_id}-{hashlib.sha1(external_id.encode()).hexdigest()[:20]}"
-
-
 def _leader_order_place_and_record(*, strategy: Strategy, signal: LeaderSignal, source: str) -> LeaderTradeOutcome:
     account = strategy.leader_account
     if account.status != ExchangeAccount.Status.ACTIVE:
@@ -198,9 +306,9 @@ def _leader_order_place_and_record(*, strategy: Strategy, signal: LeaderSignal, 
     if not cache.add(lock_key, "1", timeout=SIGNAL_LOCK_SECONDS):
         raise ConflictError("This signal is being executed right now; send it again in a moment for its result.")
     try:
-        existing = _recorded_trades(strategy_id=strategy.pk, external_id=signal.external_id)
-        if existing:
-            return LeaderTradeOutcome(trades=existing, created=False)
+        # A copy of this signal that passed the duplicate check before the first was
+        # recorded finds the first's order at the exchange by its client order id, and its
+        # recording finds the first's trades under the strategy lock: no second order.
         return _leader_order_execute(strategy=strategy, signal=signal, source=source, client_order_id=client_order_id)
     finally:
         cache.delete(lock_key)
@@ -213,7 +321,7 @@ def _leader_order_execute(*, strategy: Strategy, signal: LeaderSignal, source: s
         market = gateway.market(signal.symbol)
         equity = to_decimal(gateway.equity(strategy.quote_currency).equity)
         reference_price = signal.price or to_decimal(gateway.ticker_price(market.symbol))
-    held = _held_quantity(strategy=strategy, symbol=market.symbol)
+    held = held_quantity(strategy=strategy, symbol=market.symbol)
     side, amount, reducing = _order_for_signal(signal=signal, held=held, market=market, reference_price=reference_price)
     if amount * reference_price * market.contract_size > MAX_NOTIONAL:
         raise ApplicationError("This order is larger than the platform can record.")
@@ -319,9 +427,6 @@ class _exchange_call:
         ) from None
 
 
-# --- Recording -------------------------------------------------------------------------
-
-
 def leader_trade_record(
     *,
     strategy: Strategy,
@@ -349,9 +454,6 @@ def leader_trade_record(
     signal-only strategy. A buy/sell larger than the position on the other side flips it
     on a swap (two trades: `<id>` closes, `<id>:flip` opens); on spot it is refused.
     """
-    existing = _recorded_trades(strategy_id=strategy.pk, external_id=external_id)
-    if existing:
-        return LeaderTradeOutcome(trades=existing, created=False)
     if side not in ACTIONS:
         raise ValidationError({"side": f"Use one of {', '.join(ACTIONS)}."})
     price = to_money(_positive("price", price))
@@ -377,27 +479,20 @@ def leader_trade_record(
     if leader_equity is None and strategy.leader_account is not None:
         with _exchange_call(strategy.leader_account.exchange_id, "the leader equity lookup"):
             leader_equity = to_decimal(gateway_for_account(strategy.leader_account).equity(strategy.quote_currency).equity)
-    try:
-        return _record(
-            strategy_id=strategy.pk,
-            external_id=external_id,
-            market=market,
-            side=side,
-            amount=amount,
-            fraction=to_decimal(fraction) if fraction is not None else None,
-            price=price,
-            fee=to_money(fee),
-            traded_at=traded_at,
-            source=source,
-            exchange_order_id=exchange_order_id,
-            leader_equity=leader_equity,
-        )
-    except IntegrityError:
-        # The constraint caught a concurrent recording of the same signal: it won.
-        existing = _recorded_trades(strategy_id=strategy.pk, external_id=external_id)
-        if not existing:
-            raise
-        return LeaderTradeOutcome(trades=existing, created=False)
+    return _record(
+        strategy_id=strategy.pk,
+        external_id=external_id,
+        market=market,
+        side=side,
+        amount=amount,
+        fraction=to_decimal(fraction) if fraction is not None else None,
+        price=price,
+        fee=to_money(fee),
+        traded_at=traded_at,
+        source=source,
+        exchange_order_id=exchange_order_id,
+        leader_equity=leader_equity,
+    )
 
 
 def _market_for(*, strategy: Strategy, symbol: str) -> MarketRules:
@@ -548,19 +643,13 @@ def _position_apply(position: LeaderPosition, *, leg: _Leg, price: Decimal, cont
     return realised
 
 
-def _fan_out_enqueue(leader_trade_id: int) -> None:
-    current_app.send_task(FAN_OUT_TASK, args=(leader_trade_id,))
-    # When the leader's trade left for the fan-out queue: the first step of its latency.
-    LeaderTrade.objects.filter(pk=leader_trade_id).update(fanout_enqueued_at=timezone.now())
-
-
 def _recorded_trades(*, strategy_id: int, external_id: str) -> list[LeaderTrade]:
     return list(
         LeaderTrade.objects.filter(strategy_id=strategy_id, external_id__in=[external_id, external_id + FLIP_SUFFIX]).order_by("sequence")
     )
 
 
-def _held_quantity(*, strategy: Strategy, symbol: str) -> Decimal:
+def held_quantity(*, strategy: Strategy, symbol: str) -> Decimal:
     position = LeaderPosition.objects.filter(strategy=strategy, symbol=symbol).only("quantity").first()
     return position.quantity if position else ZERO
 
@@ -576,102 +665,7 @@ def _quantity(value: Decimal) -> Decimal:
     return truncate(value, settings.QUANTITY_DECIMAL_PLACES)
 
 
-# --- Exchange sync ---------------------------------------------------------------------
-
-
-def strategies_exchange_sync() -> int:
-    """Sync every running exchange-sync strategy; one failing exchange does not stop the rest.
-    Returns how many leader trades were recorded."""
-    strategy_ids = Strategy.objects.filter(
-        status=Strategy.Status.RUNNING,
-        source=Strategy.Source.EXCHANGE_SYNC,
-        leader_account__status=ExchangeAccount.Status.ACTIVE,
-    ).values_list("id", flat=True)
-    recorded = 0
-    for strategy_id in strategy_ids:
-        try:
-            recorded += strategy_exchange_sync(strategy_id=strategy_id)
-        except (ExchangeError, ApplicationError) as exc:
-            logger.warning("exchange sync of strategy %s failed: %s", strategy_id, getattr(exc, "message", exc))
-    return recorded
-
-
-def strategy_exchange_sync(*, strategy_id: int) -> int:
-    """Record the leader account's new fills (external id = exchange trade id) and advance
-    the cursor. Returns how many leader trades were recorded."""
-    # Beat may start a sync while the previous one still runs; one at a time per strategy.
-    lock_key = f"exchange-sync:{strategy_id}"
-    if not cache.add(lock_key, "1", timeout=SYNC_LOCK_SECONDS):
-        return 0
-    try:
-        return _exchange_sync(strategy_id=strategy_id)
-    finally:
-        cache.delete(lock_key)
-
-
-def _exchange_sync(*, strategy_id: int) -> int:
-    strategy = (
-        Strategy.objects.select_related("leader_account")
-        .filter(id=strategy_id, status=Strategy.Status.RUNNING, source=Strategy.Source.EXCHANGE_SYNC, leader_account__isnull=False)
-        .first()
-    )
-    if strategy is None:
-        return 0
-    if strategy.sync_cursor_ms is None:
-        # Never synced (switched to sync outside the API): start now, history was no signal.
-        Strategy.objects.filter(pk=strategy.pk).update(sync_cursor_ms=int(timezone.now().timestamp() * 1000))
-        return 0
-    gateway = gateway_for_account(strategy.leader_account)
-    since = datetime.fromtimestamp(strategy.sync_cursor_ms / 1000, tz=UTC)
-    # Without a symbol the gateway lists fills of the markets the account holds now; a
-    # position the leader has just closed is held no more, so its market is asked for too.
-    fills = {fill.trade_id: fill for fill in gateway.fetch_my_trades(since=since)}
-    open_symbols = LeaderPosition.objects.filter(strategy=strategy).exclude(quantity=0).values_list("symbol", flat=True)
-    for symbol in open_symbols:
-        fills.update((fill.trade_id, fill) for fill in gateway.fetch_my_trades(symbol=symbol, since=since))
-    if not fills:
-        return 0
-    markets = gateway.markets()
-    equity = to_decimal(gateway.equity(strategy.quote_currency).equity)
-    recorded = 0
-    for fill in sorted(fills.values(), key=lambda fill: (fill.timestamp, fill.trade_id)):
-        fill_ms = int(fill.timestamp.timestamp() * 1000)
-        if fill_ms < strategy.sync_cursor_ms:
-            continue
-        try:
-            recorded += _fill_record(strategy=strategy, fill=fill, markets=markets, equity=equity)
-        except (ApplicationError, ValidationError, UnknownSymbolError) as exc:
-            # A fill that cannot be recorded now never can be: skip it rather than stall
-            # the strategy's sync on it forever.
-            logger.warning("exchange sync of strategy %s skipped fill %s: %s", strategy.pk, fill.trade_id, exc)
-        # ccxt's `since` is inclusive: the cursor stays on the last fill's millisecond and a
-        # fill seen twice is dropped by its external id.
-        Strategy.objects.filter(pk=strategy.pk).update(sync_cursor_ms=fill_ms)
-        strategy.sync_cursor_ms = fill_ms
-    return recorded
-
-
-def _fill_record(*, strategy: Strategy, fill, markets: dict[str, MarketRules], equity: Decimal) -> int:
-    market = markets[resolve_symbol(fill.symbol, markets)]
-    amount = fill.amount
-    if market.type == "spot" and fill.side == SELL:
-        # Coins bought before sync began were never a leader position: only what the
-        # strategy holds is mirrored as a reduction or close.
-        amount = min(amount, _held_quantity(strategy=strategy, symbol=market.symbol))
-    if amount <= 0:
-        return 0
-    outcome = leader_trade_record(
-        strategy=strategy,
-        external_id=str(fill.trade_id),
-        symbol=market.symbol,
-        side=fill.side,
-        amount=amount,
-        price=fill.price,
-        traded_at=fill.timestamp,
-        source=Strategy.Source.EXCHANGE_SYNC,
-        fee=fill.fee,
-        exchange_order_id=str(fill.order_id),
-        leader_equity=equity,
-        market=market,
-    )
-    return len(outcome.trades) if outcome.created else 0
+def _fan_out_enqueue(leader_trade_id: int) -> None:
+    leader_trade_fan_out_send(leader_trade_id)
+    # When the leader's trade left for the fan-out queue: the first step of its latency.
+    LeaderTrade.objects.filter(pk=leader_trade_id).update(fanout_enqueued_at=timezone.now())

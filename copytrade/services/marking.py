@@ -1,12 +1,4 @@
-"""Marking live copies to market between fills, so a copy stop-loss trips when prices move,
-not only when the leader next trades.
-
-Fills re-mark a copy at the traded symbol's fill price (copytrade.positions). This pass,
-run every minute by beat, re-marks every active copy that holds something at current
-prices: equity, peak and drawdown, with the same definitions; a drawdown at or over the
-copy's `max_drawdown_stop` runs the same stop-loss as a fill would (close at market,
-pause with reason, tell the follower).
-"""
+"""Marking live copies to market between fills."""
 
 import logging
 from collections import defaultdict
@@ -15,11 +7,13 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from copytrade.execution import stop_loss_trigger
 from copytrade.models import CopyRelationship, FollowerPosition
 from copytrade.positions import relationship_apply_pnl, stop_loss_hit, unrealised_pnl
+from copytrade.services.platform_closes import stop_loss_trigger
 from core.money import ZERO
-from exchanges.errors import ExchangeError
+from exchanges.errors import (
+    ExchangeError,
+)
 from exchanges.gateways import gateway_for_account
 
 logger = logging.getLogger(__name__)

@@ -1,0 +1,125 @@
+"""Leader trades in by exchange sync: a beat task reads the leader account's new fills."""
+
+import logging
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from copytrade.models import LeaderPosition, Strategy
+from copytrade.services.leader_trades import SELL, held_quantity, leader_trade_record
+from core.errors import ApplicationError
+from core.money import to_decimal
+from exchanges.errors import (
+    ExchangeError,
+    UnknownSymbolError,
+)
+from exchanges.gateways import gateway_for_account
+from exchanges.gateways.base import MarketRules
+from exchanges.models import ExchangeAccount
+from exchanges.symbols import resolve_symbol
+
+logger = logging.getLogger(__name__)
+
+
+SYNC_LOCK_SECONDS = 300
+
+
+def strategies_exchange_sync() -> int:
+    """Sync every running exchange-sync strategy; one failing exchange does not stop the rest.
+    Returns how many leader trades were recorded."""
+    strategy_ids = Strategy.objects.filter(
+        status=Strategy.Status.RUNNING,
+        source=Strategy.Source.EXCHANGE_SYNC,
+        leader_account__status=ExchangeAccount.Status.ACTIVE,
+    ).values_list("id", flat=True)
+    recorded = 0
+    for strategy_id in strategy_ids:
+        try:
+            recorded += strategy_exchange_sync(strategy_id=strategy_id)
+        except (ExchangeError, ApplicationError) as exc:
+            logger.warning("exchange sync of strategy %s failed: %s", strategy_id, getattr(exc, "message", exc))
+    return recorded
+
+
+def strategy_exchange_sync(*, strategy_id: int) -> int:
+    """Record the leader account's new fills (external id = exchange trade id) and advance
+    the cursor. Returns how many leader trades were recorded."""
+    # Beat may start a sync while the previous one still runs; one at a time per strategy.
+    lock_key = f"exchange-sync:{strategy_id}"
+    if not cache.add(lock_key, "1", timeout=SYNC_LOCK_SECONDS):
+        return 0
+    try:
+        return _exchange_sync(strategy_id=strategy_id)
+    finally:
+        cache.delete(lock_key)
+
+
+def _exchange_sync(*, strategy_id: int) -> int:
+    strategy = (
+        Strategy.objects.select_related("leader_account")
+        .filter(id=strategy_id, status=Strategy.Status.RUNNING, source=Strategy.Source.EXCHANGE_SYNC, leader_account__isnull=False)
+        .first()
+    )
+    if strategy is None:
+        return 0
+    if strategy.sync_cursor_ms is None:
+        # Never synced (switched to sync outside the API): start now, history was no signal.
+        Strategy.objects.filter(pk=strategy.pk).update(sync_cursor_ms=int(timezone.now().timestamp() * 1000))
+        return 0
+    gateway = gateway_for_account(strategy.leader_account)
+    since = datetime.fromtimestamp(strategy.sync_cursor_ms / 1000, tz=UTC)
+    # Without a symbol the gateway lists fills of the markets the account holds now; a
+    # position the leader has just closed is held no more, so its market is asked for too.
+    fills = {fill.trade_id: fill for fill in gateway.fetch_my_trades(since=since)}
+    open_symbols = LeaderPosition.objects.filter(strategy=strategy).exclude(quantity=0).values_list("symbol", flat=True)
+    for symbol in open_symbols:
+        fills.update((fill.trade_id, fill) for fill in gateway.fetch_my_trades(symbol=symbol, since=since))
+    if not fills:
+        return 0
+    markets = gateway.markets()
+    equity = to_decimal(gateway.equity(strategy.quote_currency).equity)
+    recorded = 0
+    for fill in sorted(fills.values(), key=lambda fill: (fill.timestamp, fill.trade_id)):
+        fill_ms = int(fill.timestamp.timestamp() * 1000)
+        if fill_ms < strategy.sync_cursor_ms:
+            continue
+        try:
+            recorded += _fill_record(strategy=strategy, fill=fill, markets=markets, equity=equity)
+        except (ApplicationError, ValidationError, UnknownSymbolError) as exc:
+            # A fill that cannot be recorded now never can be: skip it rather than stall
+            # the strategy's sync on it forever.
+            logger.warning("exchange sync of strategy %s skipped fill %s: %s", strategy.pk, fill.trade_id, exc)
+        # ccxt's `since` is inclusive: the cursor stays on the last fill's millisecond and a
+        # fill seen twice is dropped by its external id.
+        Strategy.objects.filter(pk=strategy.pk).update(sync_cursor_ms=fill_ms)
+        strategy.sync_cursor_ms = fill_ms
+    return recorded
+
+
+def _fill_record(*, strategy: Strategy, fill, markets: dict[str, MarketRules], equity: Decimal) -> int:
+    market = markets[resolve_symbol(fill.symbol, markets)]
+    amount = fill.amount
+    if market.type == "spot" and fill.side == SELL:
+        # Coins bought before sync began were never a leader position: only what the
+        # strategy holds is mirrored as a reduction or close.
+        amount = min(amount, held_quantity(strategy=strategy, symbol=market.symbol))
+    if amount <= 0:
+        return 0
+    outcome = leader_trade_record(
+        strategy=strategy,
+        external_id=str(fill.trade_id),
+        symbol=market.symbol,
+        side=fill.side,
+        amount=amount,
+        price=fill.price,
+        traded_at=fill.timestamp,
+        source=Strategy.Source.EXCHANGE_SYNC,
+        fee=fill.fee,
+        exchange_order_id=str(fill.order_id),
+        leader_equity=equity,
+        market=market,
+    )
+    return len(outcome.trades) if outcome.created else 0

@@ -1,0 +1,490 @@
+"""Execution of one copied trade (ARCHITECTURE.md data flow 4), top to bottom: load -> claim ->
+size -> risk -> rate-limit token -> submitted mark -> place or look up -> record.
+
+Exactly once, per (leader trade, relationship):
+- the fan-out (`fanout`) inserts one copied trade per eligible relationship under the
+  unique (relationship, leader_trade) constraint (insert-or-ignore), so a re-run adds nothing;
+- an execution claims its row with a compare-and-set on `attempts` (the fencing token) and
+  takes a lease; every later write of that run is conditional on the same token, so a run
+  whose lease was taken over can neither send an order nor record a fill;
+- `submitted_at` is written (fenced) *before* the order is sent with its deterministic
+  client order id. A run that finds it set looks the order up by client order id first and
+  records what the exchange has; only when the exchange has no such order and the order can
+  no longer arrive (`COPYTRADE_ORDER_SETTLE_SECONDS`, longer than the signed request's
+  recvWindow) is it placed again, with the same client order id and amount;
+- a transient error means nothing happened at the exchange (exchanges.errors), so
+  `submitted_at` is cleared and the run retried.
+
+Per-relationship order: a copied trade runs only when the relationship's copied trades of
+lower sequence are terminal, and the fan-out of a leader trade waits for the fan-out of the
+strategy's previous leader trade, so a lower sequence always exists before a higher one runs.
+
+Every copied trade ends filled, partially_filled, skipped(reason) or failed(reason); the
+reason column holds a short code, the log line and any notification the words:
+skipped: below_exchange_minimum, no_position (sizing); copy_paused, copy_stopped,
+strategy_not_accepting_entries, slippage_exceeded, insufficient_margin (risk). failed:
+account_invalid, invalid_credentials, not_filled, exchange_unavailable (out of retries,
+nothing sent), or the exchange error's own reason (insufficient_funds, order_rejected...).
+A filled row may carry clamped_to_max_order_notional or rounded_up_to_minimum.
+"""
+
+import functools
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from copytrade import risk, rows, sizing
+from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
+from copytrade.positions import Fill, position_apply_fill, relationship_apply_pnl, stop_loss_hit, to_money, unrealised_pnl
+from copytrade.services.copies import exchange_account_invalidate
+from copytrade.services.platform_closes import stop_loss_trigger
+from core.models import Notification
+from core.money import ZERO
+from core.notifications import notification_send
+from exchanges.errors import (
+    BelowExchangeMinimumError,
+    DuplicateClientOrderIdError,
+    InsufficientFundsError,
+    InvalidCredentialsError,
+    OrderNotFoundError,
+    PermanentExchangeError,
+    RateLimitedError,
+    TransientExchangeError,
+    UnknownOutcomeError,
+)
+from exchanges.gateways import gateway_for_account
+from exchanges.gateways.base import MarketRules, OrderResult
+from exchanges.models import ExchangeAccount
+from exchanges.ratelimit import reserve_order_slot
+
+logger = logging.getLogger(__name__)
+
+
+ACCOUNT_INVALID = "account_invalid"
+INVALID_CREDENTIALS = "invalid_credentials"
+NOT_FILLED = "not_filled"
+EXCHANGE_UNAVAILABLE = "exchange_unavailable"
+
+# An order that is still working (rare for market orders) is looked at again this soon.
+WORKING_ORDER_RECHECK_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class ExecutionOutcome:
+    status: str  # the copied trade's status after this run ("" when the row is gone)
+    retry_in: float | None = None  # run again in this many seconds
+    reason: str = ""
+    waiting_for: str = ""  # why it runs again: for the log
+
+
+def copied_trade_execute(*, copied_trade_id: int) -> ExecutionOutcome:
+    """Run one copied trade as far as it can go now. Safe to call any number of times.
+
+    A pending row is claimed by its first write (the submitted mark, or the outcome of a
+    skip) with the same compare-and-set on `attempts` as a separate claim: one statement
+    fewer per follower. A row left executing by an earlier run is claimed first.
+    """
+    loaded = _load(copied_trade_id)
+    if loaded is None:
+        return ExecutionOutcome(status="")
+    trade, earlier_open = loaded
+    if trade.status in CopiedTrade.TERMINAL:
+        return ExecutionOutcome(status=trade.status, reason=trade.reason)
+    if earlier_open:
+        # Waiting for its turn is not being stuck: the row's message is alive. Without this
+        # the sweeper took a long wait for a lost message and started one more polling chain
+        # for the row every COPYTRADE_STUCK_AFTER_SECONDS (found by the fault soak).
+        _touch_waiting(trade)
+        return ExecutionOutcome(
+            status=trade.status, retry_in=settings.COPYTRADE_ORDERING_RETRY_SECONDS, waiting_for="an earlier copied trade of this copy"
+        )
+    # Nothing of lower sequence is open, and nothing of lower sequence can appear any more
+    # (fan-outs run in order; platform closes take higher numbers): what this copy holds now
+    # is what the order is sized from.
+    token = None
+    if trade.status == CopiedTrade.Status.EXECUTING or trade.submitted_at is not None:
+        token = _claim(trade)
+        if token is None:  # another run holds a live lease; it finishes the row
+            return ExecutionOutcome(status=trade.status)
+    try:
+        return _run(trade, token=token)
+    except Exception:
+        # Whatever went wrong, the next run (a retry, the sweeper) may claim it at once.
+        _release(trade, token=token)
+        raise
+
+
+@functools.cache
+def _load_sql() -> str:
+    ct, rel, account, strategy, leader = CopiedTrade, CopyRelationship, ExchangeAccount, Strategy, LeaderTrade
+    open_statuses = ", ".join(f"'{status}'" for status in CopiedTrade.OPEN)
+    return f"""
+        SELECT {rows.select_list(ct, "ct")}, {rows.select_list(rel, "r")}, {rows.select_list(account, "a")},
+               {rows.select_list(strategy, "s")}, {rows.select_list(leader, "lt")},
+               EXISTS (SELECT 1 FROM {rows.table(ct)} e WHERE e.{rows.column(ct, "relationship")} = ct.{rows.column(ct, "relationship")}
+                       AND e.{rows.column(ct, "sequence")} < ct.{rows.column(ct, "sequence")} AND e.{rows.column(ct, "status")} IN ({open_statuses}))
+        FROM {rows.table(ct)} ct
+        JOIN {rows.table(rel)} r ON r.{rows.column(rel, "id")} = ct.{rows.column(ct, "relationship")}
+        JOIN {rows.table(account)} a ON a.{rows.column(account, "id")} = r.{rows.column(rel, "exchange_account")}
+        JOIN {rows.table(strategy)} s ON s.{rows.column(strategy, "id")} = ct.{rows.column(ct, "strategy")}
+        LEFT JOIN {rows.table(leader)} lt ON lt.{rows.column(leader, "id")} = ct.{rows.column(ct, "leader_trade")}
+        WHERE ct.{rows.column(ct, "id")} = %s
+    """
+
+
+def _load(copied_trade_id: int) -> tuple[CopiedTrade, bool] | None:
+    """(the copied trade with its copy, account, strategy and leader trade; whether a copied
+    trade of lower sequence of the same copy is still open), in one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(_load_sql(), [copied_trade_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    parts, start = [], 0
+    for model in (CopiedTrade, CopyRelationship, ExchangeAccount, Strategy, LeaderTrade):
+        parts.append(row[start : start + rows.width(model)])
+        start += rows.width(model)
+    trade = rows.instance(CopiedTrade, parts[0])
+    relationship = rows.instance(CopyRelationship, parts[1])
+    relationship.exchange_account = rows.instance(ExchangeAccount, parts[2])
+    trade.relationship = relationship
+    trade.strategy = rows.instance(Strategy, parts[3])
+    trade.leader_trade = rows.instance(LeaderTrade, parts[4]) if trade.leader_trade_id is not None else None
+    return trade, bool(row[start])
+
+
+def _touch_waiting(trade: CopiedTrade) -> None:
+    trade.enqueued_at = timezone.now()
+    rows.update(trade, ["enqueued_at"], where=f"{rows.column(CopiedTrade, 'status')} = %s", params=[CopiedTrade.Status.PENDING])
+
+
+def _lease_expiry():
+    return timezone.now() + timedelta(seconds=settings.COPYTRADE_EXECUTION_LEASE_SECONDS)
+
+
+def _claim(trade: CopiedTrade) -> int | None:
+    """Compare-and-set on `attempts`: pending, or executing with an expired (or no) lease.
+    The row comes back as the claim left it: what an earlier run wrote is what this one sees."""
+    c = functools.partial(rows.column, CopiedTrade)
+    sql = (
+        f"UPDATE {rows.table(CopiedTrade)} ct SET {c('status')} = %s, {c('attempts')} = {c('attempts')} + 1, {c('lease_expires_at')} = %s "
+        f"WHERE {c('id')} = %s AND {c('attempts')} = %s AND ({c('status')} = %s OR ({c('status')} = %s AND "
+        f"({c('lease_expires_at')} IS NULL OR {c('lease_expires_at')} < %s))) "
+        f"RETURNING {rows.select_list(CopiedTrade, 'ct')}"
+    )
+    executing, pending = CopiedTrade.Status.EXECUTING, CopiedTrade.Status.PENDING
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [executing, _lease_expiry(), trade.pk, trade.attempts, pending, executing, timezone.now()])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    rows.refresh(trade, row)
+    return trade.attempts
+
+
+def _claim_and_submit(trade: CopiedTrade, *, size: sizing.OrderSize, note: str) -> int | None:
+    """A pending row still at the `attempts` it was read with: claim it and mark it submitted
+    in one statement, before its order is sent. The claim's token, or None (another run won)."""
+    trade.side, trade.requested_amount, trade.follower_size_usd, trade.reason = size.side, size.amount, to_money(size.notional), note
+    trade.submitted_at = timezone.now()
+    trade.lease_expires_at = _lease_expiry()
+    trade.status = CopiedTrade.Status.EXECUTING
+    claimed_from = trade.attempts
+    trade.attempts += 1
+    c = functools.partial(rows.column, CopiedTrade)
+    changed = rows.update(
+        trade, ["status", "attempts", "lease_expires_at", "submitted_at", "side", "requested_amount", "follower_size_usd", "reason"],
+        where=f"{c('attempts')} = %s AND {c('status')} = %s", params=[claimed_from, CopiedTrade.Status.PENDING],
+    )  # fmt: skip
+    return trade.attempts if changed else None
+
+
+def _fenced(trade: CopiedTrade, token: int | None):
+    """The row, if this run may still write it: it holds the claim `token`, or (token None,
+    before its first write) the row is still pending at the `attempts` it was read with."""
+    if token is None:
+        return CopiedTrade.objects.filter(pk=trade.pk, attempts=trade.attempts, status=CopiedTrade.Status.PENDING)
+    return CopiedTrade.objects.filter(pk=trade.pk, attempts=token, status=CopiedTrade.Status.EXECUTING)
+
+
+def _release(trade: CopiedTrade, *, token: int | None) -> None:
+    if token is not None:
+        _fenced(trade, token).update(lease_expires_at=timezone.now())
+
+
+def _wait(trade: CopiedTrade, *, token: int | None, seconds: float, why: str) -> ExecutionOutcome:
+    _release(trade, token=token)
+    status = CopiedTrade.Status.EXECUTING if token is not None else trade.status
+    return ExecutionOutcome(status=status, retry_in=max(float(seconds), 0.05), waiting_for=why)
+
+
+def _run(trade: CopiedTrade, *, token: int | None) -> ExecutionOutcome:
+    """Size and risk-check a fresh order, take its rate-limit token, mark it submitted, then
+    place it (or, for an order that may already have been sent, look it up) and record it."""
+    account = trade.relationship.exchange_account
+    if account.status != ExchangeAccount.Status.ACTIVE:
+        return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=ACCOUNT_INVALID,
+                       message=f"Exchange account '{account.label}' is {account.status}: {account.status_reason}")  # fmt: skip
+    try:
+        gateway = gateway_for_account(account)
+        market = gateway.market(trade.symbol)
+        if trade.submitted_at is not None:
+            return _place_or_look_up(trade, token=token, gateway=gateway, market=market, look_up_first=True)
+        size, note = _size(trade, gateway=gateway, market=market, price=gateway.ticker_price(market.symbol))
+    except (sizing.SizingSkip, risk.RiskSkip) as skip:
+        return _finish(trade, token=token, status=CopiedTrade.Status.SKIPPED, reason=skip.reason, message=skip.message)
+    except RateLimitedError as exc:
+        return _wait(trade, token=token, seconds=exc.retry_after or 1.0, why="the exchange's rate limit")
+    except PermanentExchangeError as exc:  # a refused read (bad key, unknown symbol): nothing was sent
+        return _refused(trade, token=token, error=exc)
+    wait = _order_slot(account)
+    if wait > 0:
+        return _wait(trade, token=token, seconds=wait, why="a rate-limit token")
+    token = _mark_submitted(trade, token=token, size=size, note=note)
+    if token is None:
+        return ExecutionOutcome(status=CopiedTrade.Status.EXECUTING)  # another run claimed it, or took the lease over
+    try:
+        return _place_or_look_up(trade, token=token, gateway=gateway, market=market, look_up_first=False)
+    except Exception:
+        _release(trade, token=token)
+        raise
+
+
+def _size(trade: CopiedTrade, *, gateway, market: MarketRules, price: Decimal) -> tuple[sizing.OrderSize, str]:
+    """(order size, note for the reason column). Raises SizingSkip / RiskSkip."""
+    relationship = trade.relationship
+    if trade.kind == CopiedTrade.Kind.MIRROR and sizing.is_entry(trade.effect):
+        leader_trade = trade.leader_trade
+        risk.check_entry_allowed(relationship=relationship, strategy=trade.strategy)
+        risk.check_slippage(leader_price=leader_trade.price, current_price=price, max_slippage_percent=relationship.max_slippage_percent)
+        notional = sizing.relationship_entry_notional(relationship=relationship, leader_trade=leader_trade)
+        notional, clamped = risk.clamp_to_max_order_notional(notional=notional, max_order_notional=relationship.max_order_notional)
+        size = sizing.entry_size(
+            side=trade.side, notional=notional, price=price, market=market, round_up_to_minimum=relationship.round_up_to_minimum
+        )
+        # Margin: the exchange is the authority. Its refusal of an entry for funds is a skip
+        # (insufficient_margin, in _refused); a balance read before every entry would double
+        # the round trips to the exchange per follower and could be stale by the order anyway.
+        note = risk.CLAMPED_TO_MAX_ORDER_NOTIONAL if clamped else (sizing.ROUNDED_UP_TO_MINIMUM if size.rounded_up else "")
+        return size, note
+    if trade.kind == CopiedTrade.Kind.MIRROR and relationship.status == CopyRelationship.Status.STOPPED:
+        raise risk.RiskSkip(risk.COPY_STOPPED, "The copy is stopped; its positions are the follower's to manage.")
+    position = _position(relationship_id=relationship.pk, symbol=trade.symbol)
+    held = position.quantity if position else ZERO
+    fraction = trade.leader_trade.reduce_fraction if trade.effect == LeaderTrade.Effect.REDUCE else Decimal(1)
+    size = sizing.exit_size(held=held, fraction=fraction, price=price, market=market)
+    if trade.kind == CopiedTrade.Kind.MIRROR and size.side != trade.side:
+        raise sizing.SizingSkip(sizing.NO_POSITION, f"The copy holds no position on the side the leader {trade.effect}s.")
+    return size, ""
+
+
+def _position(*, relationship_id: int, symbol: str) -> FollowerPosition | None:
+    return rows.fetch_one(
+        FollowerPosition, f"t.{rows.column(FollowerPosition, 'relationship')} = %s AND t.{rows.column(FollowerPosition, 'symbol')} = %s",
+        [relationship_id, symbol],
+    )  # fmt: skip
+
+
+def _order_slot(account: ExchangeAccount) -> float:
+    """Take a rate-limit token for one order: 0.0 when taken, else seconds to wait.
+
+    A wait up to COPYTRADE_RATE_LIMIT_INLINE_WAIT_SECONDS reserves the bucket's next slot
+    and sleeps until it here (nothing is claimed or sent meanwhile); only a longer wait goes
+    back to the caller, to re-send the task with a countdown.
+    """
+    reserved, wait = reserve_order_slot(
+        exchange_id=account.exchange_id, account_id=account.pk, within=settings.COPYTRADE_RATE_LIMIT_INLINE_WAIT_SECONDS
+    )
+    if not reserved:
+        return wait
+    if wait > 0:
+        time.sleep(wait)
+    return 0.0
+
+
+def _mark_submitted(trade: CopiedTrade, *, token: int | None, size: sizing.OrderSize, note: str) -> int | None:
+    """Write the order's size and the submitted mark before the order is sent (fenced); a
+    pending row is claimed by this same write. The claim's token, or None."""
+    if token is None:
+        return _claim_and_submit(trade, size=size, note=note)
+    changed = _fenced(trade, token).update(
+        submitted_at=timezone.now(), side=size.side, requested_amount=size.amount, follower_size_usd=to_money(size.notional), reason=note
+    )
+    if not changed:
+        return None
+    trade.side, trade.requested_amount, trade.reason = size.side, size.amount, note
+    return token
+
+
+def _place_or_look_up(trade: CopiedTrade, *, token: int, gateway, market: MarketRules, look_up_first: bool) -> ExecutionOutcome:
+    """Send the order (no transaction is open here) and record what the exchange answers.
+
+    Whenever the order may already be at the exchange (an earlier run sent it, or this send
+    timed out after leaving), the exchange's word is taken first: the order is looked up by
+    its client order id, and only when the exchange has no such order and it can no longer
+    arrive (COPYTRADE_ORDER_SETTLE_SECONDS after it was sent) is it sent again, same id.
+    """
+    while True:
+        if look_up_first:
+            try:
+                result = gateway.fetch_order_by_client_id(symbol=market.symbol, client_order_id=trade.client_order_id)
+            except RateLimitedError as exc:
+                return _wait(trade, token=token, seconds=exc.retry_after or 1.0, why="the exchange's rate limit")
+            except OrderNotFoundError:
+                submitted = CopiedTrade.objects.filter(pk=trade.pk).values_list("submitted_at", flat=True).first() or timezone.now()
+                unsettled = settings.COPYTRADE_ORDER_SETTLE_SECONDS - (timezone.now() - submitted).total_seconds()
+                if unsettled > 0:
+                    return _wait(trade, token=token, seconds=unsettled, why="an order that may still arrive")
+                wait = _order_slot(trade.relationship.exchange_account)
+                if wait > 0:
+                    return _wait(trade, token=token, seconds=wait, why="a rate-limit token")
+                if not _fenced(trade, token).update(submitted_at=timezone.now()):
+                    return ExecutionOutcome(status=CopiedTrade.Status.EXECUTING)
+                logger.info("copied trade %s: order %s never reached the exchange; placing it again", trade.pk, trade.client_order_id)
+                look_up_first = False
+                continue
+            except PermanentExchangeError as exc:
+                return _refused(trade, token=token, error=exc)
+            return _record(trade, token=token, result=result, market=market)
+        try:
+            result = gateway.create_order(
+                symbol=market.symbol,
+                side=trade.side,
+                amount=trade.requested_amount,
+                client_order_id=trade.client_order_id,
+                reduce_only=market.type != "spot" and not sizing.is_entry(trade.effect),
+            )
+        except (UnknownOutcomeError, DuplicateClientOrderIdError) as exc:
+            logger.warning("copied trade %s: %s; looking the order up by client order id", trade.pk, exc.reason)
+            look_up_first = True
+            continue
+        except TransientExchangeError as exc:
+            # Nothing happened at the exchange: the next run places the order afresh.
+            _fenced(trade, token).update(submitted_at=None)
+            if isinstance(exc, RateLimitedError):
+                return _wait(trade, token=token, seconds=exc.retry_after or 1.0, why="the exchange's rate limit")
+            raise
+        except PermanentExchangeError as exc:
+            return _refused(trade, token=token, error=exc)
+        return _record(trade, token=token, result=result, market=market)
+
+
+def _record(trade: CopiedTrade, *, token: int, result: OrderResult, market: MarketRules) -> ExecutionOutcome:
+    """The fill → copied trade, position, realised P&L, equity, drawdown (one transaction)."""
+    if result.status == "open" and result.filled < result.amount:
+        return _wait(trade, token=token, seconds=WORKING_ORDER_RECHECK_SECONDS, why="a working order")
+    if result.filled <= 0:
+        return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=NOT_FILLED,
+                       message=f"The exchange ended the order ({result.status}) without a fill.", notify=True)  # fmt: skip
+    price = result.average_price or result.cost / result.filled
+    fee = result.fee_in_quote(market=market, price=price)
+    # A buy whose fee is taken in the base currency leaves that much less in the account.
+    received = result.filled - result.fee if result.side == "buy" and result.fee_currency == market.base else result.filled
+    now = timezone.now()
+    with transaction.atomic():
+        relationship = _lock_for_record(trade, token=token)
+        if relationship is None:  # another run took the row over or recorded it
+            status = CopiedTrade.objects.filter(pk=trade.pk).values_list("status", flat=True).first()
+            return ExecutionOutcome(status=status or "")
+        # Positions of a copy are written only under its row lock (just taken): no insert race,
+        # so no get_or_create savepoint, and a new position is one INSERT.
+        position = _position(relationship_id=relationship.pk, symbol=trade.symbol)
+        position = position or FollowerPosition(relationship=relationship, symbol=trade.symbol)
+        fill = Fill(side=result.side or trade.side, amount=received, price=price, fee_quote=fee, contract_size=market.contract_size)
+        pnl = to_money(position_apply_fill(position, fill=fill) - fee)
+        position.realized_pnl = to_money(position.realized_pnl + pnl)
+        relationship_apply_pnl(relationship, pnl=pnl, unrealised=unrealised_pnl(position, price=price, contract_size=market.contract_size))
+
+        partial = trade.requested_amount is not None and result.filled < trade.requested_amount
+        trade.status = CopiedTrade.Status.PARTIALLY_FILLED if partial else CopiedTrade.Status.FILLED
+        if partial:
+            trade.reason = f"filled {result.filled} of {trade.requested_amount}"
+        trade.filled_amount = result.filled
+        trade.average_price = to_money(price)
+        trade.fee = to_money(fee)
+        trade.pnl_usd = pnl
+        trade.follower_size_usd = to_money(result.cost or result.filled * price * market.contract_size)
+        trade.exchange_order_id = result.exchange_order_id
+        trade.acknowledged_at = now
+        trade.finished_at = now
+        trade.lease_expires_at = None
+        # Position, copy and copied trade written by one statement: one round trip, not three.
+        rows.save(position, along_with=[
+            rows.update_statement(relationship, ["realized_pnl", "copy_equity", "peak_equity", "current_drawdown_percent", "updated_at"]),
+            rows.update_statement(trade, [
+                "status", "reason", "filled_amount", "average_price", "fee", "pnl_usd", "follower_size_usd",
+                "exchange_order_id", "acknowledged_at", "finished_at", "lease_expires_at",
+            ]),
+        ])  # fmt: skip
+        if relationship.status == CopyRelationship.Status.ACTIVE and stop_loss_hit(relationship):
+            stop_loss_trigger(relationship)
+    logger.info("copied trade %s %s %s %s at %s (pnl %s)", trade.pk, trade.status, trade.side, result.filled, price, pnl)
+    return ExecutionOutcome(status=trade.status, reason=trade.reason)
+
+
+def _lock_for_record(trade: CopiedTrade, *, token: int) -> CopyRelationship | None:
+    """Lock the copied trade and its copy (in one statement); the copy, or None when this run
+    no longer holds the claim (another run took the row over or recorded it)."""
+    ct, rel = CopiedTrade, CopyRelationship
+    sql = (
+        f"SELECT ct.{rows.column(ct, 'status')}, ct.{rows.column(ct, 'attempts')}, {rows.select_list(rel, 'r')} "
+        f"FROM {rows.table(ct)} ct JOIN {rows.table(rel)} r ON r.{rows.column(rel, 'id')} = ct.{rows.column(ct, 'relationship')} "
+        f"WHERE ct.{rows.column(ct, 'id')} = %s FOR UPDATE"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [trade.pk])
+        row = cursor.fetchone()
+    if row is None or row[0] != CopiedTrade.Status.EXECUTING or row[1] != token:
+        return None
+    return rows.instance(CopyRelationship, row[2:])
+
+
+def _refused(trade: CopiedTrade, *, token: int | None, error: PermanentExchangeError) -> ExecutionOutcome:
+    entry = trade.kind == CopiedTrade.Kind.MIRROR and sizing.is_entry(trade.effect)
+    if isinstance(error, BelowExchangeMinimumError):  # our own rules, before anything was sent
+        return _finish(trade, token=token, status=CopiedTrade.Status.SKIPPED, reason=sizing.BELOW_EXCHANGE_MINIMUM, message=error.message)
+    if isinstance(error, InsufficientFundsError) and entry:
+        return _finish(trade, token=token, status=CopiedTrade.Status.SKIPPED, reason=risk.INSUFFICIENT_MARGIN, message=error.message)
+    if isinstance(error, InvalidCredentialsError):
+        exchange_account_invalidate(account_id=trade.relationship.exchange_account_id)
+        return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=INVALID_CREDENTIALS, message=error.message)
+    return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=error.reason, message=error.message, notify=True)
+
+
+def _finish(trade: CopiedTrade, *, token: int | None, status: str, reason: str, message: str, notify: bool = False) -> ExecutionOutcome:
+    now = timezone.now()
+    with transaction.atomic():
+        changed = _fenced(trade, token).update(status=status, reason=reason[:255], finished_at=now, lease_expires_at=None)
+        if changed and notify:
+            _notify_failed(trade, reason=reason, message=message)
+    if changed:
+        logger.info("copied trade %s %s: %s (%s)", trade.pk, status, reason, message)
+    return ExecutionOutcome(status=status if changed else CopiedTrade.Status.EXECUTING, reason=reason)
+
+
+def _notify_failed(trade: CopiedTrade, *, reason: str, message: str) -> None:
+    notification_send(
+        user=trade.relationship.follower,
+        kind=Notification.Kind.COPIED_TRADE_FAILED,
+        title=f"A copied {trade.side} of {trade.symbol} failed ({reason})",
+        body=f"Copying strategy '{trade.strategy.name}': {message}",
+    )
+
+
+def copied_trade_give_up(*, copied_trade_id: int, reason: str = EXCHANGE_UNAVAILABLE) -> bool:
+    """The retry budget ran out on errors that mean nothing was sent: fail the row visibly.
+    A row whose order may have been sent is left for the sweeper to reconcile instead."""
+    with transaction.atomic():
+        changed = CopiedTrade.objects.filter(id=copied_trade_id, status__in=CopiedTrade.OPEN, submitted_at__isnull=True).update(
+            status=CopiedTrade.Status.FAILED, reason=reason, finished_at=timezone.now(), lease_expires_at=None
+        )
+        if changed:
+            trade, _ = _load(copied_trade_id)
+            _notify_failed(trade, reason=reason, message="The exchange did not answer after several attempts; no order was placed.")
+    return bool(changed)

@@ -1,0 +1,124 @@
+"""Fan-out: one copied trade per eligible copy of a leader trade, one execution task each."""
+
+import logging
+from dataclasses import dataclass
+
+from celery import current_app
+from django.conf import settings
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from copytrade import sizing
+from copytrade.client_order_ids import copied_trade_client_order_id
+from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade
+
+logger = logging.getLogger(__name__)
+
+
+FAN_OUT_BATCH = 1000
+FAN_OUT_TASK = "copytrade.tasks.fan_out_leader_trade"
+EXECUTE_TASK = "copytrade.tasks.execute_copied_trade"
+
+
+@dataclass(frozen=True)
+class FanOutOutcome:
+    copied_trade_ids: list[int]
+    retry_in: float | None = None  # the strategy's previous fan-out is not done yet
+
+
+def leader_trade_fan_out(*, leader_trade_id: int) -> FanOutOutcome:
+    """One copied trade per eligible relationship, then one execution task per pending row.
+
+    Entries go to active copies; reductions and closes to active and paused copies that hold
+    the symbol or have a copied trade in it still in flight (exits are never blocked). A
+    copy started after the leader trade was recorded does not mirror it.
+    """
+    leader_trade = LeaderTrade.objects.select_related("strategy").filter(id=leader_trade_id).first()
+    if leader_trade is None or leader_trade.fanout_done_at is not None:
+        return FanOutOutcome(copied_trade_ids=[])
+    previous = (
+        LeaderTrade.objects.filter(strategy_id=leader_trade.strategy_id, sequence__lt=leader_trade.sequence)
+        .order_by("-sequence")
+        .values("fanout_done_at")
+        .first()
+    )
+    if previous is not None and previous["fanout_done_at"] is None:
+        return FanOutOutcome(copied_trade_ids=[], retry_in=settings.COPYTRADE_ORDERING_RETRY_SECONDS)
+
+    now = timezone.now()
+    eligible = list(_eligible_relationships(leader_trade).values_list("id", "follower_id"))
+    pending = []
+    # In batches, each enqueued as soon as it is inserted: the first followers' orders go
+    # out while the rest are still being written. The first batches are small, so the first
+    # order leaves within milliseconds of the fan-out starting, whatever the follower count.
+    start = 0
+    for size in _fan_out_batch_sizes(len(eligible)):
+        batch = eligible[start : start + size]
+        start += size
+        # Insert-or-ignore: a re-run (redelivery, sweeper) finds its rows already there.
+        CopiedTrade.objects.bulk_create([_mirror_row(leader_trade, *pair, now=now) for pair in batch], ignore_conflicts=True)
+        batch_pending = list(
+            CopiedTrade.objects.filter(
+                leader_trade=leader_trade, relationship_id__in=[relationship_id for relationship_id, _ in batch], status=CopiedTrade.Status.PENDING
+            )
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        copied_trades_enqueue(batch_pending)
+        pending.extend(batch_pending)
+    # Only now: the next leader trade's fan-out waits for this mark, so its rows can never
+    # exist before this trade's rows do.
+    LeaderTrade.objects.filter(pk=leader_trade.pk).update(fanout_done_at=timezone.now())
+    logger.info("leader trade %s fanned out to %s copies (%s rows pending)", leader_trade.pk, len(eligible), len(pending))
+    return FanOutOutcome(copied_trade_ids=pending)
+
+
+def _fan_out_batch_sizes(total: int):
+    size, sent = 32, 0
+    while sent < total:
+        yield min(size, total - sent)
+        sent += size
+        size = min(size * 4, FAN_OUT_BATCH)
+
+
+def _mirror_row(leader_trade: LeaderTrade, relationship_id: int, follower_id: int, *, now) -> CopiedTrade:
+    return CopiedTrade(
+        relationship_id=relationship_id,
+        leader_trade_id=leader_trade.pk,
+        kind=CopiedTrade.Kind.MIRROR,
+        sequence=leader_trade.sequence,
+        follower_id=follower_id,
+        leader_user_id=leader_trade.strategy.owner_id,
+        strategy_id=leader_trade.strategy_id,
+        symbol=leader_trade.symbol,
+        side=leader_trade.side,
+        effect=leader_trade.effect,
+        leader_size_usd=leader_trade.notional,
+        client_order_id=copied_trade_client_order_id(leader_trade_id=leader_trade.pk, relationship_id=relationship_id),
+        enqueued_at=now,
+    )
+
+
+def _eligible_relationships(leader_trade: LeaderTrade):
+    copies = CopyRelationship.objects.filter(strategy_id=leader_trade.strategy_id, started_at__lte=leader_trade.recorded_at)
+    if sizing.is_entry(leader_trade.effect):
+        return copies.filter(status=CopyRelationship.Status.ACTIVE)
+    holds = FollowerPosition.objects.filter(relationship=OuterRef("pk"), symbol=leader_trade.symbol).exclude(quantity=0)
+    in_flight = CopiedTrade.objects.filter(relationship=OuterRef("pk"), symbol=leader_trade.symbol, status__in=CopiedTrade.OPEN)
+    return copies.filter(status__in=CopyRelationship.LIVE_STATUSES).filter(Exists(holds) | Exists(in_flight))
+
+
+def copied_trades_enqueue(copied_trade_ids: list[int]) -> None:
+    """One execution task per id over one broker connection (the fan-out's hot loop); sent
+    by name: the tasks module calls into this one, never the other way round."""
+    if not copied_trade_ids:
+        return
+    with current_app.producer_or_acquire() as producer:
+        for copied_trade_id in copied_trade_ids:
+            current_app.send_task(EXECUTE_TASK, args=(copied_trade_id,), producer=producer)
+
+
+def leader_trade_fan_out_send(leader_trade_id: int) -> None:
+    """The fan-out task of a leader trade, sent by name (the tasks module calls into this
+    package, never the other way round)."""
+    current_app.send_task(FAN_OUT_TASK, args=(leader_trade_id,))

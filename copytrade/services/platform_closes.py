@@ -1,0 +1,82 @@
+"""Closes the platform itself starts: the copy stop-loss, and a stop with close_positions."""
+
+import logging
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from copytrade.client_order_ids import PLATFORM_CLOSE_PREFIX, platform_close_client_order_id
+from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
+from copytrade.services import fanout
+from core.models import Notification
+from core.notifications import notification_send
+
+logger = logging.getLogger(__name__)
+
+
+@transaction.atomic
+def copy_close_positions(*, relationship_id: int, kind: str) -> list[int]:
+    """Close everything a copy holds at market: one copied trade per symbol (kind stop_loss
+    or close_on_stop), sized when it runs (exactly what is held then), enqueued on commit.
+
+    Symbols with a copied trade still in flight are included: that trade runs first (lower
+    sequence) and may leave a position. Sequence numbers are reserved on the strategy's
+    counter, so no later leader trade can take the same number for this copy.
+    """
+    if kind not in PLATFORM_CLOSE_PREFIX:
+        raise ValueError(f"kind must be one of {sorted(PLATFORM_CLOSE_PREFIX)}")
+    relationship = CopyRelationship.objects.get(pk=relationship_id)
+    sides = {
+        symbol: ("sell" if quantity > 0 else "buy")
+        for symbol, quantity in FollowerPosition.objects.filter(relationship_id=relationship_id)
+        .exclude(quantity=0)
+        .values_list("symbol", "quantity")
+    }
+    for symbol in CopiedTrade.objects.filter(relationship_id=relationship_id, status__in=CopiedTrade.OPEN).values_list("symbol", flat=True):
+        sides.setdefault(symbol, "sell")
+    if not sides:
+        return []
+    strategy = Strategy.objects.select_for_update().only("id", "owner_id", "last_sequence").get(pk=relationship.strategy_id)
+    latest = CopiedTrade.objects.filter(relationship_id=relationship_id).aggregate(latest=Max("sequence"))["latest"] or 0
+    first = max(strategy.last_sequence, latest) + 1
+    Strategy.objects.filter(pk=strategy.pk).update(last_sequence=first + len(sides) - 1)
+    now = timezone.now()
+    rows = [
+        CopiedTrade(
+            relationship_id=relationship_id,
+            kind=kind,
+            sequence=sequence,
+            follower_id=relationship.follower_id,
+            leader_user_id=strategy.owner_id,
+            strategy_id=strategy.pk,
+            symbol=symbol,
+            side=side,
+            effect=LeaderTrade.Effect.CLOSE,
+            client_order_id=platform_close_client_order_id(kind=kind, relationship_id=relationship_id, sequence=sequence),
+            enqueued_at=now,
+        )
+        for sequence, (symbol, side) in enumerate(sorted(sides.items()), start=first)
+    ]
+    CopiedTrade.objects.bulk_create(rows)
+    ids = [row.pk for row in rows]
+    transaction.on_commit(lambda: fanout.copied_trades_enqueue(ids))
+    logger.info("copy %s: %s close(s) at market (%s)", relationship_id, len(ids), kind)
+    return ids
+
+
+def stop_loss_trigger(relationship: CopyRelationship) -> None:
+    """Called with the relationship locked: pause it, close what it holds, tell the follower."""
+    reason = f"copy stop-loss: drawdown {relationship.current_drawdown_percent}% reached the {relationship.max_drawdown_stop}% limit"
+    relationship.status = CopyRelationship.Status.PAUSED
+    relationship.pause_reason = reason
+    relationship.save(update_fields=["status", "pause_reason", "updated_at"])
+    closes = copy_close_positions(relationship_id=relationship.pk, kind=CopiedTrade.Kind.STOP_LOSS)
+    notification_send(
+        user=relationship.follower,
+        kind=Notification.Kind.COPY_STOP_LOSS,
+        title="Copy stop-loss: your copy was paused and its positions closed",
+        body=f"{reason[0].upper()}{reason[1:]}. {len(closes)} position(s) are being closed at market. "
+        "Resume the copy to copy new entries again.",
+    )
+    logger.warning("copy %s paused by stop-loss (%s)", relationship.pk, reason)

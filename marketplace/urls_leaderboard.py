@@ -1,0 +1,8 @@
+from django.urls import path
+
+from marketplace.apis import CopyTopApi, LeaderDetailApi
+
+urlpatterns = [
+    path("top", CopyTopApi.as_view(), name="copy-top"),
+    path("leader/<int:strategy_id>", LeaderDetailApi.as_view(), name="copy-leader"),
+]
