@@ -1,4 +1,4 @@
-"""`make demo`: the main job end to end (config/demo.py tells the story)."""
+"""`make demo`: the main job end to end (devtools/demo.py tells the story)."""
 
 import calendar
 import tempfile
