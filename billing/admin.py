@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
-from billing.models import AssessedTrade, BillingAccount, FeeAssessment, Invoice, InvoiceLine, Payout, StripeEvent
+from billing.models import AssessedTrade, BillingAccount, FeeAssessment, FeeState, Invoice, InvoiceLine, Payout, StripeEvent
 from billing.services import TX_HASH, payout_record_manual
 from core.admin import ReadOnlyAdmin, ReadOnlyInline
 from core.errors import ApplicationError
@@ -39,6 +39,15 @@ class FeeAssessmentAdmin(ReadOnlyAdmin):
     search_fields = ["follower__username", "strategy__name"]
     list_select_related = ["follower", "strategy", "relationship"]
     inlines = [AssessedTradeInline]
+
+
+@admin.register(FeeState)
+class FeeStateAdmin(ReadOnlyAdmin):
+    """Each follower's high-water mark with each strategy, across their copies of it."""
+
+    list_display = ["id", "follower", "strategy", "cumulative_pnl", "high_water_mark", "period", "updated_at"]
+    search_fields = ["follower__username", "strategy__name"]
+    list_select_related = ["follower", "strategy"]
 
 
 class InvoiceLineInline(ReadOnlyInline):

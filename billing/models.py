@@ -43,10 +43,46 @@ class BillingAccount(models.Model):
         return f"billing account of user {self.user_id}"
 
 
-class FeeAssessment(models.Model):
-    """What one copy owes for one calendar month (UTC): HWM performance fee + prorated subscription."""
+class FeeState(models.Model):
+    """The high-water mark of one follower with one strategy, carried across all their copies of it.
 
+    Stopping a copy and starting a new one of the same strategy keeps the cumulative realised
+    net P&L and the mark, so a follower never pays on profit that only recovers their own
+    earlier losses with that leader. A new strategy is a new pair, with its own mark from zero.
+    Advanced once per assessed month, in month order, under this row's lock.
+    """
+
+    follower = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="fee_states")
+    strategy = models.ForeignKey("copytrade.Strategy", on_delete=models.PROTECT, related_name="fee_states")
+    cumulative_pnl = money_field(default=0)
+    high_water_mark = money_field(default=0)
+    # The last month assessed (first day); null until the pair's first assessment.
+    period = models.DateField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["follower", "strategy"], name="fee_state_once_per_follower_strategy"),
+            # The mark starts at 0 and rises to the cumulative P&L whenever that is higher.
+            models.CheckConstraint(
+                condition=Q(high_water_mark__gte=0) & Q(high_water_mark__gte=F("cumulative_pnl")), name="fee_state_mark_at_or_above_pnl"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"user {self.follower_id} on strategy {self.strategy_id}: {self.cumulative_pnl} (mark {self.high_water_mark})"
+
+
+class FeeAssessment(models.Model):
+    """What a follower owes for one strategy for one calendar month (UTC), over all their copies
+    of it: HWM performance fee on the pair's P&L + the subscription prorated by live days."""
+
+    # The copy of record: the pair's latest copy in the month (`copies` lists every one covered).
     relationship = models.ForeignKey("copytrade.CopyRelationship", on_delete=models.PROTECT, related_name="fee_assessments")
+    copies = models.ManyToManyField("copytrade.CopyRelationship", related_name="covering_fee_assessments")
+    # The pair state this assessment advanced; null on assessments made per copy, before the
+    # mark belonged to the pair (migration 0003 derived the pair states from them).
+    fee_state = models.ForeignKey(FeeState, null=True, blank=True, on_delete=models.PROTECT, related_name="assessments")
     follower = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="fee_assessments")
     strategy = models.ForeignKey("copytrade.Strategy", on_delete=models.PROTECT, related_name="fee_assessments")
     payee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="earned_fee_assessments")
@@ -70,6 +106,7 @@ class FeeAssessment(models.Model):
         ordering = ["period", "relationship_id"]
         constraints = [
             models.UniqueConstraint(fields=["relationship", "period"], name="fee_assessment_once_per_period"),
+            models.UniqueConstraint(fields=["fee_state", "period"], name="fee_assessment_once_per_pair_period"),
             models.CheckConstraint(condition=Q(total=F("performance_fee") + F("subscription_fee")), name="fee_assessment_total_is_sum"),
             models.CheckConstraint(condition=Q(performance_fee__gte=0) & Q(subscription_fee__gte=0), name="fee_assessment_fees_nonnegative"),
             models.CheckConstraint(condition=Q(hwm_after__gte=F("hwm_before")), name="fee_assessment_hwm_never_falls"),
@@ -79,7 +116,7 @@ class FeeAssessment(models.Model):
         indexes = [models.Index(fields=["follower", "period"], name="fee_assessment_by_follower")]
 
     def __str__(self) -> str:
-        return f"copy {self.relationship_id} {self.period:%Y-%m}: {self.total}"
+        return f"user {self.follower_id} on strategy {self.strategy_id} {self.period:%Y-%m}: {self.total}"
 
 
 class AssessedTrade(models.Model):
