@@ -100,12 +100,15 @@ class PayoutAdmin(admin.ModelAdmin):
     """A payout awaiting a manual payment takes the transaction hash; everything else is read-only."""
 
     form = PayoutForm
-    list_display = ["id", "period", "payee", "gross", "payee_amount", "platform_amount", "status", "stripe_transfer_id", "tx_hash", "paid_at"]
+    list_display = [
+        "id", "period", "sequence", "payee", "gross", "payee_amount", "platform_amount", "status", "stripe_transfer_id", "tx_hash",
+        "paid_at",
+    ]  # fmt: skip
     list_filter = ["period", "status"]
     search_fields = ["payee__username", "payee__email", "tx_hash", "stripe_transfer_id"]
     list_select_related = ["payee"]
     readonly_fields = [
-        "payee", "period", "currency", "gross", "payee_amount", "platform_amount", "status",
+        "payee", "period", "sequence", "currency", "gross", "payee_amount", "platform_amount", "status",
         "stripe_transfer_id", "failure_reason", "ready_at", "paid_at", "invoice_lines",
     ]  # fmt: skip
 

@@ -134,7 +134,7 @@ class PayoutOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Payout
         fields = [
-            "id", "payee_id", "period", "currency", "gross", "payee_amount", "platform_amount", "status",
+            "id", "payee_id", "period", "sequence", "currency", "gross", "payee_amount", "platform_amount", "status",
             "tx_hash", "ready_at", "paid_at",
         ]  # fmt: skip
 

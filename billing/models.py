@@ -65,7 +65,8 @@ class FeeState(models.Model):
             models.UniqueConstraint(fields=["follower", "strategy"], name="fee_state_once_per_follower_strategy"),
             # The mark starts at 0 and rises to the cumulative P&L whenever that is higher.
             models.CheckConstraint(
-                condition=Q(high_water_mark__gte=0) & Q(high_water_mark__gte=F("cumulative_pnl")), name="fee_state_mark_at_or_above_pnl"
+                condition=Q(high_water_mark__gte=0) & Q(high_water_mark__gte=F("cumulative_pnl")),
+                name="fee_state_mark_at_or_above_pnl",
             ),
         ]
 
@@ -141,7 +142,10 @@ class Invoice(models.Model):
         VOID = "void"
         UNCOLLECTIBLE = "uncollectible"
 
-    SETTLED = (Status.PAID, Status.VOID, Status.UNCOLLECTIBLE)
+    # A payout waits while any of its invoices is in one of these. An uncollectible invoice is
+    # written off, not settled: Stripe may still collect it, and the money then goes to the
+    # payee's next payout (services.payout_prepare).
+    AWAITING_PAYMENT = (Status.DRAFT, Status.OPEN)
 
     follower = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="invoices")
     period = models.DateField()
@@ -206,18 +210,25 @@ class InvoiceLine(models.Model):
 
 
 class Payout(models.Model):
-    """What one payee earned in one month, from the paid lines of their strategies' invoices."""
+    """What one payee earned in one month, from the paid lines of their strategies' invoices.
+
+    Money for the month collected after its payout closed (an invoice written off, then paid
+    late) reopens the payout if it closed void, having paid nothing, or else goes to the
+    month's next payout (sequence 1, 2, ...): what was already paid out is never recounted.
+    """
 
     class Status(models.TextChoices):
-        PENDING = "pending"  # some of its invoices are still open
-        READY = "ready"  # every invoice settled; amounts final
+        PENDING = "pending"  # some of its invoices are still awaiting payment
+        READY = "ready"  # no invoice awaiting payment; amounts final
         AWAITING_MANUAL = "awaiting_manual"  # no Connect account: a curator pays and records the tx hash
         PAID = "paid"
         FAILED = "failed"
-        VOID = "void"  # nothing was collected
+        VOID = "void"  # nothing was collected when it closed (reopened if a written-off invoice is paid)
 
     payee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payouts")
     period = models.DateField()
+    # 0: the month's payout; 1, 2, ...: money for the month collected after the earlier ones closed.
+    sequence = models.PositiveSmallIntegerField(default=0)
     currency = models.CharField(max_length=3)
     gross = money_field(default=0)
     payee_amount = money_field(default=0)
@@ -234,7 +245,11 @@ class Payout(models.Model):
     class Meta:
         ordering = ["-period", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["payee", "period"], name="payout_once_per_payee_period"),
+            models.UniqueConstraint(fields=["payee", "period", "sequence"], name="payout_sequence_once_per_payee_period"),
+            # Lines of a month always go to its one open payout.
+            models.UniqueConstraint(
+                fields=["payee", "period"], condition=Q(status="pending"), name="payout_one_pending_per_payee_period"
+            ),
             models.CheckConstraint(condition=Q(gross=F("payee_amount") + F("platform_amount")), name="payout_split_sums"),
             models.CheckConstraint(
                 condition=Q(status__in=["pending", "ready", "awaiting_manual", "paid", "failed", "void"]), name="payout_status_valid"
@@ -242,7 +257,7 @@ class Payout(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"payout {self.id} user {self.payee_id} {self.period:%Y-%m} {self.payee_amount} {self.status}"
+        return f"payout {self.id} user {self.payee_id} {self.period:%Y-%m}#{self.sequence} {self.payee_amount} {self.status}"
 
 
 class StripeEvent(models.Model):

@@ -73,7 +73,7 @@ def _money_sum(condition: Q | None = None, field: str = "payee_amount") -> Coale
 
 _COLLECTED = Q(invoice__status=Invoice.Status.PAID)
 _PAID_OUT = _COLLECTED & Q(payout__status=Payout.Status.PAID)
-_AWAITING_COLLECTION = Q(invoice__status__in=[Invoice.Status.DRAFT, Invoice.Status.OPEN])
+_AWAITING_COLLECTION = Q(invoice__status__in=Invoice.AWAITING_PAYMENT)
 
 
 def _earnings_columns() -> dict:

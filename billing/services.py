@@ -175,9 +175,8 @@ def invoice_create(*, follower_id: int, period: date) -> Invoice:
         return existing
     now = timezone.now()
     lines = []
-    for assessment in (
-        FeeAssessment.objects.filter(follower_id=follower_id, period=period).select_related("strategy").prefetch_related("copies").order_by("id")
-    ):
+    assessments = FeeAssessment.objects.filter(follower_id=follower_id, period=period).order_by("id")
+    for assessment in assessments.select_related("strategy").prefetch_related("copies"):
         for kind, amount, description in _line_components(assessment):
             if amount <= ZERO:
                 continue
@@ -409,11 +408,29 @@ def _invoice_for_event(obj: dict) -> Invoice | None:
 def _on_invoice_paid(invoice: Invoice, obj: dict, now: datetime) -> None:
     if invoice.status not in (Invoice.Status.DRAFT, Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
         return
+    written_off = invoice.status == Invoice.Status.UNCOLLECTIBLE
     invoice.status = Invoice.Status.PAID
     invoice.paid_at = _event_time(obj, "paid_at", now)
     invoice.finalized_at = invoice.finalized_at or _event_time(obj, "finalized_at", now)
     invoice.save(update_fields=["status", "paid_at", "finalized_at", "updated_at"])
     _mark_fees_paid(invoice=invoice, paid_at=invoice.paid_at)
+    if written_off:
+        _lines_release_from_closed_payouts(invoice=invoice)
+
+
+def _lines_release_from_closed_payouts(*, invoice: Invoice) -> None:
+    """A written-off invoice paid late: its lines leave the payouts that closed without them.
+
+    Only a written-off invoice can have lines in a closed payout: a payout closes once none
+    of its invoices awaits payment, counting the paid ones only. The released lines have no
+    payout, so the next payout run puts them in a reopened or a new one and pays them once.
+    """
+    # The payees' row locks, in id order, wait for a payout_prepare that may be closing one
+    # of these payouts right now; the update below then sees what it committed. Taken after
+    # the invoice row: nothing that holds a user row lock waits for an invoice row.
+    for payee_id in sorted(set(invoice.lines.values_list("payee_id", flat=True))):
+        user_row_lock(user_id=payee_id)
+    invoice.lines.filter(payout__isnull=False).exclude(payout__status=Payout.Status.PENDING).update(payout=None)
 
 
 def _on_invoice_payment_failed(invoice: Invoice, obj: dict, now: datetime) -> None:
@@ -482,21 +499,24 @@ def stripe_event_handle(*, event: dict) -> bool:
 
 @transaction.atomic
 def payout_prepare(*, payee_id: int, period: date) -> Payout | None:
-    """The payee's payout for the period with its lines attached and its amounts from the paid ones.
+    """The payee's open payout for the period with its lines attached and its amounts from the paid ones.
 
-    pending while any of its invoices is unsettled; ready (or void, nothing collected)
-    once every one is paid, void or uncollectible. None when nothing was billed for them.
+    pending while any of its invoices awaits payment; ready (or void, nothing collected)
+    once none does. Lines with no payout yet go to the month's pending payout; when the
+    month's payouts have all closed (an invoice written off, then paid late), a void one is
+    reopened, having paid nothing, or the month's next one is started. None when nothing
+    was billed for them.
     """
+    # The payee's row lock serialises this with a late payment taking its lines out of a
+    # closed payout (_lines_release_from_closed_payouts), and two runs starting a payout.
+    user_row_lock(user_id=payee_id)
+    payouts = list(Payout.objects.filter(payee_id=payee_id, period=period).order_by("sequence"))
     unattached = InvoiceLine.objects.filter(payee_id=payee_id, invoice__period=period, payout__isnull=True)
-    payout = Payout.objects.select_for_update().filter(payee_id=payee_id, period=period).first()
+    payout = next((payout for payout in payouts if payout.status == Payout.Status.PENDING), None)
     if payout is None:
         if not unattached.exists():
-            return None
-        payout = Payout(payee_id=payee_id, period=period, currency=settings.BILLING_CURRENCY)
-        payout.full_clean()
-        payout.save()
-    if payout.status != Payout.Status.PENDING:
-        return payout
+            return payouts[-1] if payouts else None
+        payout = _payout_open(payee_id=payee_id, period=period, payouts=payouts)
     unattached.update(payout=payout)
     paid = payout.lines.filter(invoice__status=Invoice.Status.PAID).aggregate(
         gross=Sum("amount"), payee_amount=Sum("payee_amount"), platform_amount=Sum("platform_amount")
@@ -505,12 +525,28 @@ def payout_prepare(*, payee_id: int, period: date) -> Payout | None:
     payout.gross = paid["gross"] or ZERO
     payout.payee_amount = paid["payee_amount"] or ZERO
     payout.platform_amount = paid["platform_amount"] or ZERO
-    if not payout.lines.exclude(invoice__status__in=Invoice.SETTLED).exists():
+    if not payout.lines.filter(invoice__status__in=Invoice.AWAITING_PAYMENT).exists():
         payout.status = Payout.Status.READY if payout.gross > ZERO else Payout.Status.VOID
         payout.ready_at = timezone.now()
     if (payout.gross, payout.payee_amount, payout.platform_amount, payout.status) != before:
         payout.full_clean()
         payout.save()
+    return payout
+
+
+def _payout_open(*, payee_id: int, period: date, payouts: list[Payout]) -> Payout:
+    """A pending payout for lines of a month whose payouts (if any) have all closed."""
+    void = [payout for payout in payouts if payout.status == Payout.Status.VOID]
+    if void:
+        # Closed with nothing collected and nothing transferred: reopening it recounts nothing.
+        payout = void[-1]
+        payout.status, payout.ready_at = Payout.Status.PENDING, None
+    else:
+        # Money already paid out (or on its way) stays with its payout; this is the month's next.
+        sequence = payouts[-1].sequence + 1 if payouts else 0
+        payout = Payout(payee_id=payee_id, period=period, sequence=sequence, currency=settings.BILLING_CURRENCY)
+    payout.full_clean()
+    payout.save()
     return payout
 
 
