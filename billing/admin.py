@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
-from billing.models import AssessedTrade, BillingAccount, FeeAssessment, Invoice, InvoiceLine, Payout, StripeEvent
+from billing.models import AssessedTrade, BillingAccount, FeeAssessment, FeeState, Invoice, InvoiceLine, Payout, StripeEvent
 from billing.services import TX_HASH, payout_record_manual
 from core.admin import ReadOnlyAdmin, ReadOnlyInline
 from core.errors import ApplicationError
@@ -39,6 +39,15 @@ class FeeAssessmentAdmin(ReadOnlyAdmin):
     search_fields = ["follower__username", "strategy__name"]
     list_select_related = ["follower", "strategy", "relationship"]
     inlines = [AssessedTradeInline]
+
+
+@admin.register(FeeState)
+class FeeStateAdmin(ReadOnlyAdmin):
+    """Each follower's high-water mark with each strategy, across their copies of it."""
+
+    list_display = ["id", "follower", "strategy", "cumulative_pnl", "high_water_mark", "period", "updated_at"]
+    search_fields = ["follower__username", "strategy__name"]
+    list_select_related = ["follower", "strategy"]
 
 
 class InvoiceLineInline(ReadOnlyInline):
@@ -91,12 +100,15 @@ class PayoutAdmin(admin.ModelAdmin):
     """A payout awaiting a manual payment takes the transaction hash; everything else is read-only."""
 
     form = PayoutForm
-    list_display = ["id", "period", "payee", "gross", "payee_amount", "platform_amount", "status", "stripe_transfer_id", "tx_hash", "paid_at"]
+    list_display = [
+        "id", "period", "sequence", "payee", "gross", "payee_amount", "platform_amount", "status", "stripe_transfer_id", "tx_hash",
+        "paid_at",
+    ]  # fmt: skip
     list_filter = ["period", "status"]
     search_fields = ["payee__username", "payee__email", "tx_hash", "stripe_transfer_id"]
     list_select_related = ["payee"]
     readonly_fields = [
-        "payee", "period", "currency", "gross", "payee_amount", "platform_amount", "status",
+        "payee", "period", "sequence", "currency", "gross", "payee_amount", "platform_amount", "status",
         "stripe_transfer_id", "failure_reason", "ready_at", "paid_at", "invoice_lines",
     ]  # fmt: skip
 

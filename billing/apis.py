@@ -65,12 +65,19 @@ class StripeWebhookApi(APIView):
 
 class InvoiceOutputSerializer(serializers.ModelSerializer):
     class LineSerializer(serializers.ModelSerializer):
+        class CopySerializer(serializers.Serializer):
+            id = serializers.IntegerField()
+            started_at = serializers.DateTimeField()
+
         amount = serializers.DecimalField(**MONEY)
         strategy_id = serializers.IntegerField(source="assessment.strategy_id")
+        copies = CopySerializer(
+            source="assessment.copies.all", many=True, help_text="the follower's copies of the strategy this line covers"
+        )
 
         class Meta:
             model = InvoiceLine
-            fields = ["id", "kind", "description", "amount", "strategy_id"]
+            fields = ["id", "kind", "description", "amount", "strategy_id", "copies"]
 
     period = MonthField()
     total = serializers.DecimalField(**MONEY)
@@ -86,7 +93,7 @@ class InvoiceListApi(APIView):
 
     @extend_schema(operation_id="billing_invoices_list", responses=InvoiceOutputSerializer(many=True))
     def get(self, request):
-        queryset = invoice_list(follower=request.user).prefetch_related("lines__assessment")
+        queryset = invoice_list(follower=request.user).prefetch_related("lines__assessment__copies")
         return paginated_response(request=request, view=self, queryset=queryset, serializer_class=InvoiceOutputSerializer)
 
 
@@ -127,7 +134,7 @@ class PayoutOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Payout
         fields = [
-            "id", "payee_id", "period", "currency", "gross", "payee_amount", "platform_amount", "status",
+            "id", "payee_id", "period", "sequence", "currency", "gross", "payee_amount", "platform_amount", "status",
             "tx_hash", "ready_at", "paid_at",
         ]  # fmt: skip
 

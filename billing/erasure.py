@@ -9,7 +9,7 @@ from django.db.models import Q
 def users_delete(*, username_prefix: str) -> int:
     """Delete the users whose names start with `username_prefix` and all their data:
     billing, marketplace, copies and the copies of their strategies, trades, accounts."""
-    from billing.models import AssessedTrade, BillingAccount, FeeAssessment, Invoice, InvoiceLine, Payout
+    from billing.models import AssessedTrade, BillingAccount, FeeAssessment, FeeState, Invoice, InvoiceLine, Payout
     from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderPosition, LeaderTrade, Strategy
     from core.models import Notification
     from exchanges.models import ExchangeAccount
@@ -28,6 +28,7 @@ def users_delete(*, username_prefix: str) -> int:
         Invoice.objects.filter(follower__in=users).delete()
         AssessedTrade.objects.filter(assessment__relationship__in=copies).delete()
         FeeAssessment.objects.filter(relationship__in=copies).delete()
+        FeeState.objects.filter(Q(follower__in=users) | Q(strategy__in=strategies)).delete()
         BillingAccount.objects.filter(user__in=users).delete()
         provider_events_purge(provider_ids=list(providers.values_list("id", flat=True)))
         Rating.objects.filter(Q(user__in=users) | Q(provider__in=providers)).delete()

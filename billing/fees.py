@@ -87,15 +87,28 @@ def performance_fee(*, rate_percent: Decimal, cumulative_pnl: Decimal, hwm_befor
 # --- subscription ----------------------------------------------------------------------
 
 
-def live_days(*, started_at: datetime, ended_at: datetime | None, period: date) -> int:
+def live_dates(*, started_at: datetime, ended_at: datetime | None, period: date) -> set[date]:
     """UTC calendar days of the period on which the copy was live for any part of the day."""
     start, end = period_bounds(period)
     live_from = max(started_at, start)
     live_until = min(ended_at, end) if ended_at is not None else end
     if live_until <= live_from:
-        return 0
-    last_moment = live_until - timedelta(microseconds=1)
-    return (last_moment.date() - live_from.date()).days + 1
+        return set()
+    last_day = (live_until - timedelta(microseconds=1)).date()
+    return {live_from.date() + timedelta(days=offset) for offset in range((last_day - live_from.date()).days + 1)}
+
+
+def live_days(*, started_at: datetime, ended_at: datetime | None, period: date) -> int:
+    return len(live_dates(started_at=started_at, ended_at=ended_at, period=period))
+
+
+def live_days_of_copies(*, spans: list[tuple[datetime, datetime | None]], period: date) -> int:
+    """Days on which any of a follower's copies of one strategy was live: a day two copies share
+    (stopped in the morning, started again in the afternoon) is one day of subscription."""
+    days: set[date] = set()
+    for started_at, ended_at in spans:
+        days |= live_dates(started_at=started_at, ended_at=ended_at, period=period)
+    return len(days)
 
 
 def prorated_subscription(*, monthly_fee: Decimal, live_days: int, days_in_period: int) -> Decimal:

@@ -43,10 +43,47 @@ class BillingAccount(models.Model):
         return f"billing account of user {self.user_id}"
 
 
-class FeeAssessment(models.Model):
-    """What one copy owes for one calendar month (UTC): HWM performance fee + prorated subscription."""
+class FeeState(models.Model):
+    """The high-water mark of one follower with one strategy, carried across all their copies of it.
 
+    Stopping a copy and starting a new one of the same strategy keeps the cumulative realised
+    net P&L and the mark, so a follower never pays on profit that only recovers their own
+    earlier losses with that leader. A new strategy is a new pair, with its own mark from zero.
+    Advanced once per assessed month, in month order, under this row's lock.
+    """
+
+    follower = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="fee_states")
+    strategy = models.ForeignKey("copytrade.Strategy", on_delete=models.PROTECT, related_name="fee_states")
+    cumulative_pnl = money_field(default=0)
+    high_water_mark = money_field(default=0)
+    # The last month assessed (first day); null until the pair's first assessment.
+    period = models.DateField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["follower", "strategy"], name="fee_state_once_per_follower_strategy"),
+            # The mark starts at 0 and rises to the cumulative P&L whenever that is higher.
+            models.CheckConstraint(
+                condition=Q(high_water_mark__gte=0) & Q(high_water_mark__gte=F("cumulative_pnl")),
+                name="fee_state_mark_at_or_above_pnl",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"user {self.follower_id} on strategy {self.strategy_id}: {self.cumulative_pnl} (mark {self.high_water_mark})"
+
+
+class FeeAssessment(models.Model):
+    """What a follower owes for one strategy for one calendar month (UTC), over all their copies
+    of it: HWM performance fee on the pair's P&L + the subscription prorated by live days."""
+
+    # The copy of record: the pair's latest copy in the month (`copies` lists every one covered).
     relationship = models.ForeignKey("copytrade.CopyRelationship", on_delete=models.PROTECT, related_name="fee_assessments")
+    copies = models.ManyToManyField("copytrade.CopyRelationship", related_name="covering_fee_assessments")
+    # The pair state this assessment advanced; null on assessments made per copy, before the
+    # mark belonged to the pair (migration 0003 derived the pair states from them).
+    fee_state = models.ForeignKey(FeeState, null=True, blank=True, on_delete=models.PROTECT, related_name="assessments")
     follower = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="fee_assessments")
     strategy = models.ForeignKey("copytrade.Strategy", on_delete=models.PROTECT, related_name="fee_assessments")
     payee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="earned_fee_assessments")
@@ -70,6 +107,7 @@ class FeeAssessment(models.Model):
         ordering = ["period", "relationship_id"]
         constraints = [
             models.UniqueConstraint(fields=["relationship", "period"], name="fee_assessment_once_per_period"),
+            models.UniqueConstraint(fields=["fee_state", "period"], name="fee_assessment_once_per_pair_period"),
             models.CheckConstraint(condition=Q(total=F("performance_fee") + F("subscription_fee")), name="fee_assessment_total_is_sum"),
             models.CheckConstraint(condition=Q(performance_fee__gte=0) & Q(subscription_fee__gte=0), name="fee_assessment_fees_nonnegative"),
             models.CheckConstraint(condition=Q(hwm_after__gte=F("hwm_before")), name="fee_assessment_hwm_never_falls"),
@@ -79,7 +117,7 @@ class FeeAssessment(models.Model):
         indexes = [models.Index(fields=["follower", "period"], name="fee_assessment_by_follower")]
 
     def __str__(self) -> str:
-        return f"copy {self.relationship_id} {self.period:%Y-%m}: {self.total}"
+        return f"user {self.follower_id} on strategy {self.strategy_id} {self.period:%Y-%m}: {self.total}"
 
 
 class AssessedTrade(models.Model):
@@ -104,7 +142,10 @@ class Invoice(models.Model):
         VOID = "void"
         UNCOLLECTIBLE = "uncollectible"
 
-    SETTLED = (Status.PAID, Status.VOID, Status.UNCOLLECTIBLE)
+    # A payout waits while any of its invoices is in one of these. An uncollectible invoice is
+    # written off, not settled: Stripe may still collect it, and the money then goes to the
+    # payee's next payout (services.payout_prepare).
+    AWAITING_PAYMENT = (Status.DRAFT, Status.OPEN)
 
     follower = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="invoices")
     period = models.DateField()
@@ -169,18 +210,25 @@ class InvoiceLine(models.Model):
 
 
 class Payout(models.Model):
-    """What one payee earned in one month, from the paid lines of their strategies' invoices."""
+    """What one payee earned in one month, from the paid lines of their strategies' invoices.
+
+    Money for the month collected after its payout closed (an invoice written off, then paid
+    late) reopens the payout if it closed void, having paid nothing, or else goes to the
+    month's next payout (sequence 1, 2, ...): what was already paid out is never recounted.
+    """
 
     class Status(models.TextChoices):
-        PENDING = "pending"  # some of its invoices are still open
-        READY = "ready"  # every invoice settled; amounts final
+        PENDING = "pending"  # some of its invoices are still awaiting payment
+        READY = "ready"  # no invoice awaiting payment; amounts final
         AWAITING_MANUAL = "awaiting_manual"  # no Connect account: a curator pays and records the tx hash
         PAID = "paid"
         FAILED = "failed"
-        VOID = "void"  # nothing was collected
+        VOID = "void"  # nothing was collected when it closed (reopened if a written-off invoice is paid)
 
     payee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payouts")
     period = models.DateField()
+    # 0: the month's payout; 1, 2, ...: money for the month collected after the earlier ones closed.
+    sequence = models.PositiveSmallIntegerField(default=0)
     currency = models.CharField(max_length=3)
     gross = money_field(default=0)
     payee_amount = money_field(default=0)
@@ -197,7 +245,11 @@ class Payout(models.Model):
     class Meta:
         ordering = ["-period", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["payee", "period"], name="payout_once_per_payee_period"),
+            models.UniqueConstraint(fields=["payee", "period", "sequence"], name="payout_sequence_once_per_payee_period"),
+            # Lines of a month always go to its one open payout.
+            models.UniqueConstraint(
+                fields=["payee", "period"], condition=Q(status="pending"), name="payout_one_pending_per_payee_period"
+            ),
             models.CheckConstraint(condition=Q(gross=F("payee_amount") + F("platform_amount")), name="payout_split_sums"),
             models.CheckConstraint(
                 condition=Q(status__in=["pending", "ready", "awaiting_manual", "paid", "failed", "void"]), name="payout_status_valid"
@@ -205,7 +257,7 @@ class Payout(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"payout {self.id} user {self.payee_id} {self.period:%Y-%m} {self.payee_amount} {self.status}"
+        return f"payout {self.id} user {self.payee_id} {self.period:%Y-%m}#{self.sequence} {self.payee_amount} {self.status}"
 
 
 class StripeEvent(models.Model):

@@ -37,18 +37,28 @@ def fee_terms(*, strategy: Strategy) -> FeeTerms:
     )
 
 
-def relationship_ids_billable(*, period: date) -> list[int]:
+def _copies_billable(*, period: date) -> QuerySet[CopyRelationship]:
     """Copies live at some time in the period, and any copy with P&L not yet assessed up to its end."""
     start, end = period_bounds(period)
     unassessed_trades = CopiedTrade.objects.filter(
         relationship=OuterRef("pk"), finished_at__lt=end, fee_assessment_link__isnull=True
     )
+    return CopyRelationship.objects.filter(
+        (Q(started_at__lt=end) & (Q(ended_at__isnull=True) | Q(ended_at__gt=start))) | Exists(unassessed_trades)
+    )
+
+
+def fee_pairs_billable(*, period: date) -> list[tuple[int, int]]:
+    """(follower id, strategy id) of every pair with a billable copy: the mark is the pair's, so is the assessment."""
     return list(
-        CopyRelationship.objects.filter(
-            (Q(started_at__lt=end) & (Q(ended_at__isnull=True) | Q(ended_at__gt=start))) | Exists(unassessed_trades)
-        )
-        .order_by("id")
-        .values_list("id", flat=True)
+        _copies_billable(period=period).values_list("follower_id", "strategy_id").distinct().order_by("follower_id", "strategy_id")
+    )
+
+
+def fee_pair_copies_billable(*, follower_id: int, strategy_id: int, period: date) -> list[CopyRelationship]:
+    """The pair's copies an assessment of the period covers, oldest first."""
+    return list(
+        _copies_billable(period=period).filter(follower_id=follower_id, strategy_id=strategy_id).order_by("started_at", "id")
     )
 
 
@@ -63,7 +73,7 @@ def _money_sum(condition: Q | None = None, field: str = "payee_amount") -> Coale
 
 _COLLECTED = Q(invoice__status=Invoice.Status.PAID)
 _PAID_OUT = _COLLECTED & Q(payout__status=Payout.Status.PAID)
-_AWAITING_COLLECTION = Q(invoice__status__in=[Invoice.Status.DRAFT, Invoice.Status.OPEN])
+_AWAITING_COLLECTION = Q(invoice__status__in=Invoice.AWAITING_PAYMENT)
 
 
 def _earnings_columns() -> dict:

@@ -16,24 +16,24 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from billing.errors import PaymentProviderError
 from billing.fees import (
     allocate,
     days_in,
-    live_days,
+    live_days_of_copies,
     performance_fee,
     period_bounds,
     period_label,
     prorated_subscription,
     split_fee,
 )
-from billing.models import AssessedTrade, BillingAccount, FeeAssessment, Invoice, InvoiceLine, Payout, StripeEvent
-from billing.selectors import fee_terms, relationship_ids_billable
+from billing.models import AssessedTrade, BillingAccount, FeeAssessment, FeeState, Invoice, InvoiceLine, Payout, StripeEvent
+from billing.selectors import fee_pair_copies_billable, fee_pairs_billable, fee_terms
 from billing.stripe_gateway import stripe_gateway, to_cents
-from copytrade.models import CopiedTrade, CopyRelationship
+from copytrade.models import CopiedTrade, CopyRelationship, Strategy
 from core.errors import ApplicationError, NotFoundError
 from core.locks import user_row_lock
 from core.models import Notification
@@ -49,53 +49,56 @@ TX_HASH = re.compile(r"[A-Za-z0-9]{16,200}")
 
 
 @transaction.atomic
-def fee_assessment_create(*, relationship_id: int, period: date) -> FeeAssessment | None:
-    """The copy's assessment for the period: the stored one, or a new one. None when it must wait.
+def fee_assessment_create(*, follower_id: int, strategy_id: int, period: date) -> FeeAssessment | None:
+    """The pair's assessment for the period: the stored one, or a new one. None when it must wait.
 
-    It covers every finished copied trade of the copy not yet covered, up to the end of
-    the period, so a trade recorded late is billed the next month and never twice.
+    One assessment per follower and strategy: it covers every copy of the strategy the
+    follower had in the period, and every finished copied trade of those copies not yet
+    covered, up to the end of the period, so a trade recorded late is billed the next month
+    and never twice. Its performance fee is on the pair's cumulative P&L above the pair's mark.
     """
-    # The relationship row lock serialises two runs assessing the same copy.
-    relationship = CopyRelationship.objects.select_for_update().select_related("strategy").get(id=relationship_id)
-    existing = FeeAssessment.objects.filter(relationship=relationship, period=period).first()
+    # The pair state's row lock serialises two runs assessing the same pair.
+    state, _ = FeeState.objects.select_for_update().get_or_create(follower_id=follower_id, strategy_id=strategy_id)
+    existing = FeeAssessment.objects.filter(follower_id=follower_id, strategy_id=strategy_id, period=period).order_by("id").last()
     if existing is not None:
         return existing
-    if FeeAssessment.objects.filter(relationship=relationship, period__gt=period).exists():
+    if state.period is not None and state.period > period:
         # A later month is already assessed on top of this one's mark: history stays as billed.
         return None
-    if Invoice.objects.filter(follower_id=relationship.follower_id, period=period).exists():
+    if Invoice.objects.filter(follower_id=follower_id, period=period).exists():
         # The follower's invoice for the month is out; these trades count next month.
+        return None
+    copies = fee_pair_copies_billable(follower_id=follower_id, strategy_id=strategy_id, period=period)
+    if not copies:
         return None
 
     _, end = period_bounds(period)
-    previous = FeeAssessment.objects.filter(relationship=relationship, period__lt=period).order_by("-period").first()
     trades = list(
-        CopiedTrade.objects.filter(relationship=relationship, finished_at__lt=end, fee_assessment_link__isnull=True)
+        CopiedTrade.objects.filter(relationship__in=copies, finished_at__lt=end, fee_assessment_link__isnull=True)
         .only("id", "pnl_usd")
         .order_by("finished_at", "id")
     )
     period_net_pnl = sum((trade.pnl_usd for trade in trades), ZERO)
-    hwm_before = previous.hwm_after if previous else ZERO
-    terms = fee_terms(strategy=relationship.strategy)
+    strategy = Strategy.objects.get(id=strategy_id)
+    terms = fee_terms(strategy=strategy)
     fee = performance_fee(
-        rate_percent=terms.rate_percent,
-        cumulative_pnl=(previous.cumulative_pnl if previous else ZERO) + period_net_pnl,
-        hwm_before=hwm_before,
+        rate_percent=terms.rate_percent, cumulative_pnl=state.cumulative_pnl + period_net_pnl, hwm_before=state.high_water_mark
     )
-    days = live_days(started_at=relationship.started_at, ended_at=relationship.ended_at, period=period)
+    days = live_days_of_copies(spans=[(copy.started_at, copy.ended_at) for copy in copies], period=period)
     subscription_fee = prorated_subscription(
         monthly_fee=terms.subscription_fee_monthly, live_days=days, days_in_period=days_in(period)
     )
     assessment = FeeAssessment(
-        relationship=relationship,
-        follower_id=relationship.follower_id,
-        strategy=relationship.strategy,
-        payee_id=relationship.strategy.owner_id,
+        relationship=copies[-1],
+        fee_state=state,
+        follower_id=follower_id,
+        strategy=strategy,
+        payee_id=strategy.owner_id,
         program=terms.program,
         period=period,
         period_net_pnl=period_net_pnl,
         cumulative_pnl=fee.cumulative_pnl,
-        hwm_before=hwm_before,
+        hwm_before=state.high_water_mark,
         hwm_after=fee.hwm_after,
         rate_percent=terms.rate_percent,
         performance_fee=fee.fee,
@@ -107,6 +110,10 @@ def fee_assessment_create(*, relationship_id: int, period: date) -> FeeAssessmen
     )
     assessment.full_clean()
     assessment.save()
+    assessment.copies.set(copies)
+    state.cumulative_pnl, state.high_water_mark, state.period = fee.cumulative_pnl, fee.hwm_after, period
+    state.full_clean()
+    state.save()
 
     # The fee is spread over the period's winning trades in proportion to their profit;
     # a fee above zero implies the period's net P&L, so some trade's, is above zero.
@@ -124,19 +131,34 @@ def fee_assessment_create(*, relationship_id: int, period: date) -> FeeAssessmen
 # --- invoices ----------------------------------------------------------------------------
 
 
+DESCRIPTION_MAX = InvoiceLine._meta.get_field("description").max_length
+
+
+def _described(text: str, copies: list[CopyRelationship]) -> str:
+    """`text` followed by the copies the line covers (ids and start dates), as many as fit the line."""
+    for shown in range(len(copies), 0, -1):
+        listed = ", ".join(f"#{copy.id} started {copy.started_at:%Y-%m-%d}" for copy in copies[:shown])
+        more = f" and {len(copies) - shown} more" if shown < len(copies) else ""
+        described = f"{text}; {'copy' if len(copies) == 1 else 'copies'} {listed}{more}"
+        if len(described) <= DESCRIPTION_MAX:
+            return described
+    return text
+
+
 def _line_components(assessment: FeeAssessment) -> list[tuple[str, Decimal, str]]:
     month = period_label(assessment.period)
     name = assessment.strategy.name
+    copies = sorted(assessment.copies.all(), key=lambda copy: (copy.started_at, copy.id))
     return [
         (
             InvoiceLine.Kind.PERFORMANCE_FEE,
             assessment.performance_fee,
-            f"Performance fee {assessment.rate_percent}% on {name}, {month}",
+            _described(f"Performance fee {assessment.rate_percent}% on {name}, {month}", copies),
         ),
         (
             InvoiceLine.Kind.SUBSCRIPTION,
             assessment.subscription_fee,
-            f"Subscription to {name}, {month} ({assessment.live_days}/{assessment.days_in_period} days)",
+            _described(f"Subscription to {name}, {month} ({assessment.live_days}/{assessment.days_in_period} days)", copies),
         ),
     ]
 
@@ -153,7 +175,8 @@ def invoice_create(*, follower_id: int, period: date) -> Invoice:
         return existing
     now = timezone.now()
     lines = []
-    for assessment in FeeAssessment.objects.filter(follower_id=follower_id, period=period).select_related("strategy").order_by("id"):
+    assessments = FeeAssessment.objects.filter(follower_id=follower_id, period=period).order_by("id")
+    for assessment in assessments.select_related("strategy").prefetch_related("copies"):
         for kind, amount, description in _line_components(assessment):
             if amount <= ZERO:
                 continue
@@ -280,8 +303,9 @@ def _no_progress(stage: str, total: int) -> _NoProgress:
 class BillingRunSummary:
     period: str
     dry_run: bool
-    copies_assessed: int = 0
-    copies_waiting: int = 0
+    # One assessment per follower and strategy, over all their copies of it.
+    pairs_assessed: int = 0
+    pairs_waiting: int = 0
     performance_fees: Decimal = ZERO
     subscription_fees: Decimal = ZERO
     invoices: int = 0
@@ -327,18 +351,19 @@ def billing_period_run(
 
 
 def _assess_and_invoice(*, period: date, summary: BillingRunSummary, progress) -> list[int]:
-    relationship_ids = relationship_ids_billable(period=period)
-    bar = progress("assess", len(relationship_ids))
-    for relationship_id in relationship_ids:
-        assessment = fee_assessment_create(relationship_id=relationship_id, period=period)
-        if assessment is None:
-            summary.copies_waiting += 1
-        else:
-            summary.copies_assessed += 1
-            summary.performance_fees += assessment.performance_fee
-            summary.subscription_fees += assessment.subscription_fee
+    pairs = fee_pairs_billable(period=period)
+    bar = progress("assess", len(pairs))
+    for follower_id, strategy_id in pairs:
+        if fee_assessment_create(follower_id=follower_id, strategy_id=strategy_id, period=period) is None:
+            summary.pairs_waiting += 1
         bar.update(1)
     bar.close()
+    assessed = FeeAssessment.objects.filter(period=period).aggregate(
+        count=Count("id"), performance=Sum("performance_fee"), subscription=Sum("subscription_fee")
+    )
+    summary.pairs_assessed = assessed["count"]
+    summary.performance_fees = assessed["performance"] or ZERO
+    summary.subscription_fees = assessed["subscription"] or ZERO
 
     follower_ids = list(
         FeeAssessment.objects.filter(period=period).values_list("follower_id", flat=True).distinct().order_by("follower_id")
@@ -383,11 +408,29 @@ def _invoice_for_event(obj: dict) -> Invoice | None:
 def _on_invoice_paid(invoice: Invoice, obj: dict, now: datetime) -> None:
     if invoice.status not in (Invoice.Status.DRAFT, Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
         return
+    written_off = invoice.status == Invoice.Status.UNCOLLECTIBLE
     invoice.status = Invoice.Status.PAID
     invoice.paid_at = _event_time(obj, "paid_at", now)
     invoice.finalized_at = invoice.finalized_at or _event_time(obj, "finalized_at", now)
     invoice.save(update_fields=["status", "paid_at", "finalized_at", "updated_at"])
     _mark_fees_paid(invoice=invoice, paid_at=invoice.paid_at)
+    if written_off:
+        _lines_release_from_closed_payouts(invoice=invoice)
+
+
+def _lines_release_from_closed_payouts(*, invoice: Invoice) -> None:
+    """A written-off invoice paid late: its lines leave the payouts that closed without them.
+
+    Only a written-off invoice can have lines in a closed payout: a payout closes once none
+    of its invoices awaits payment, counting the paid ones only. The released lines have no
+    payout, so the next payout run puts them in a reopened or a new one and pays them once.
+    """
+    # The payees' row locks, in id order, wait for a payout_prepare that may be closing one
+    # of these payouts right now; the update below then sees what it committed. Taken after
+    # the invoice row: nothing that holds a user row lock waits for an invoice row.
+    for payee_id in sorted(set(invoice.lines.values_list("payee_id", flat=True))):
+        user_row_lock(user_id=payee_id)
+    invoice.lines.filter(payout__isnull=False).exclude(payout__status=Payout.Status.PENDING).update(payout=None)
 
 
 def _on_invoice_payment_failed(invoice: Invoice, obj: dict, now: datetime) -> None:
@@ -456,21 +499,24 @@ def stripe_event_handle(*, event: dict) -> bool:
 
 @transaction.atomic
 def payout_prepare(*, payee_id: int, period: date) -> Payout | None:
-    """The payee's payout for the period with its lines attached and its amounts from the paid ones.
+    """The payee's open payout for the period with its lines attached and its amounts from the paid ones.
 
-    pending while any of its invoices is unsettled; ready (or void, nothing collected)
-    once every one is paid, void or uncollectible. None when nothing was billed for them.
+    pending while any of its invoices awaits payment; ready (or void, nothing collected)
+    once none does. Lines with no payout yet go to the month's pending payout; when the
+    month's payouts have all closed (an invoice written off, then paid late), a void one is
+    reopened, having paid nothing, or the month's next one is started. None when nothing
+    was billed for them.
     """
+    # The payee's row lock serialises this with a late payment taking its lines out of a
+    # closed payout (_lines_release_from_closed_payouts), and two runs starting a payout.
+    user_row_lock(user_id=payee_id)
+    payouts = list(Payout.objects.filter(payee_id=payee_id, period=period).order_by("sequence"))
     unattached = InvoiceLine.objects.filter(payee_id=payee_id, invoice__period=period, payout__isnull=True)
-    payout = Payout.objects.select_for_update().filter(payee_id=payee_id, period=period).first()
+    payout = next((payout for payout in payouts if payout.status == Payout.Status.PENDING), None)
     if payout is None:
         if not unattached.exists():
-            return None
-        payout = Payout(payee_id=payee_id, period=period, currency=settings.BILLING_CURRENCY)
-        payout.full_clean()
-        payout.save()
-    if payout.status != Payout.Status.PENDING:
-        return payout
+            return payouts[-1] if payouts else None
+        payout = _payout_open(payee_id=payee_id, period=period, payouts=payouts)
     unattached.update(payout=payout)
     paid = payout.lines.filter(invoice__status=Invoice.Status.PAID).aggregate(
         gross=Sum("amount"), payee_amount=Sum("payee_amount"), platform_amount=Sum("platform_amount")
@@ -479,12 +525,28 @@ def payout_prepare(*, payee_id: int, period: date) -> Payout | None:
     payout.gross = paid["gross"] or ZERO
     payout.payee_amount = paid["payee_amount"] or ZERO
     payout.platform_amount = paid["platform_amount"] or ZERO
-    if not payout.lines.exclude(invoice__status__in=Invoice.SETTLED).exists():
+    if not payout.lines.filter(invoice__status__in=Invoice.AWAITING_PAYMENT).exists():
         payout.status = Payout.Status.READY if payout.gross > ZERO else Payout.Status.VOID
         payout.ready_at = timezone.now()
     if (payout.gross, payout.payee_amount, payout.platform_amount, payout.status) != before:
         payout.full_clean()
         payout.save()
+    return payout
+
+
+def _payout_open(*, payee_id: int, period: date, payouts: list[Payout]) -> Payout:
+    """A pending payout for lines of a month whose payouts (if any) have all closed."""
+    void = [payout for payout in payouts if payout.status == Payout.Status.VOID]
+    if void:
+        # Closed with nothing collected and nothing transferred: reopening it recounts nothing.
+        payout = void[-1]
+        payout.status, payout.ready_at = Payout.Status.PENDING, None
+    else:
+        # Money already paid out (or on its way) stays with its payout; this is the month's next.
+        sequence = payouts[-1].sequence + 1 if payouts else 0
+        payout = Payout(payee_id=payee_id, period=period, sequence=sequence, currency=settings.BILLING_CURRENCY)
+    payout.full_clean()
+    payout.save()
     return payout
 
 

@@ -22,8 +22,8 @@ def run_monthly_billing() -> None:
     period = previous_period(timezone.now().date())
     summary = billing_period_run(period=period)
     logger.info(
-        "billing %s: %s copies assessed, %s invoices (%s sent, %s not sent), %s payouts",
-        summary.period, summary.copies_assessed, summary.invoices, summary.invoices_sent, summary.invoices_not_sent, summary.payouts,
+        "billing %s: %s follower-strategy pairs assessed, %s invoices (%s sent, %s not sent), %s payouts",
+        summary.period, summary.pairs_assessed, summary.invoices, summary.invoices_sent, summary.invoices_not_sent, summary.payouts,
     )
 
 

@@ -29,8 +29,8 @@ class Command(BaseCommand):
         summary = billing_period_run(period=month, dry_run=dry_run, progress=progress)
         rows = [
             ("period", summary.period + (" (dry run: nothing stored or sent)" if dry_run else "")),
-            ("copies assessed", summary.copies_assessed),
-            ("copies left for next month", summary.copies_waiting),
+            ("copies assessed, per follower and strategy", summary.pairs_assessed),
+            ("  left for next month", summary.pairs_waiting),
             ("performance fees", quantize_money(summary.performance_fees)),
             ("subscriptions", quantize_money(summary.subscription_fees)),
             ("invoices", summary.invoices),
