@@ -9,10 +9,17 @@ from kombu import Exchange, Queue
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
-if (BASE_DIR / ".env").exists():
-    env.read_env(BASE_DIR / ".env", overwrite=False)
+# The environment is the configuration. A `.env` file (DOT_ENV_FILE, default `.env`) is read
+# only when asked, with READ_DOT_ENV=1: docker compose hands `.env` to its containers itself,
+# and a `.env` written for it must not change what `make run` or `make demo` do on this machine.
+if env.bool("READ_DOT_ENV", default=False):
+    env.read_env(env.path("DOT_ENV_FILE", default=str(BASE_DIR / ".env")), overwrite=False)
 
-SECRET_KEY = env("SECRET_KEY", default="insecure-dev-key-change-me")
+# Development values: production refuses both (config/settings/production.py).
+DEV_SECRET_KEY = "insecure-dev-key-change-me"
+DEV_FIELD_ENCRYPTION_KEY = "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="
+
+SECRET_KEY = env("SECRET_KEY", default=DEV_SECRET_KEY)
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 
@@ -121,10 +128,7 @@ QUANTITY_DECIMAL_PLACES = 12
 # --- Field encryption (exchange credentials) -----------------------------------------
 # Comma-separated Fernet keys, newest first. Encrypt with the first, decrypt with any:
 # rotation is "prepend a new key, run rotate_field_encryption, drop the old key".
-FIELD_ENCRYPTION_KEY = env(
-    "FIELD_ENCRYPTION_KEY",
-    default="ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg=",  # dev/test only; production refuses it
-)
+FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default=DEV_FIELD_ENCRYPTION_KEY)
 
 # --- Exchanges ------------------------------------------------------------------------
 # e.g. "binance=http://127.0.0.1:8765": point ccxt at the loopback simulator. Operators
