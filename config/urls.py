@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from copytrade.apis import WebhookApi
 from core.apis import MeApi, TokenObtainApi, TokenRevokeApi, admin_login, healthz
@@ -14,7 +14,10 @@ urlpatterns = [
     path("api/auth/me/", MeApi.as_view(), name="auth-me"),
     path("api/auth/token/revoke/", TokenRevokeApi.as_view(), name="auth-token-revoke"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # The split view serves its start-up script as a file, not inline (a CSP can forbid inline scripts).
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
+    # Redoc's own template loads Google Fonts; ours does not (config/templates/api_docs/redoc.html).
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", template_name="api_docs/redoc.html"), name="redoc"),
     path("api/exchange-accounts/", include("exchanges.urls")),
     path("webhook", WebhookApi.as_view(), name="webhook"),
     path("api/", include("copytrade.urls")),
