@@ -16,9 +16,11 @@ import json
 import logging
 import random
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import TextIO
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Q, Sum
@@ -154,15 +156,30 @@ def _forget_replayed_candles(period: date) -> None:
 # --- the story ---------------------------------------------------------------------------
 
 
-def run(story: Story) -> None:
-    logging.disable(logging.INFO)  # the story prints its own summary; the services' INFO lines would bury it
+@contextmanager
+def logging_to(stream: TextIO):
+    """Every log line of this process goes to `stream` (the demo's log file, beside the worker's
+    and the simulator's output) instead of the terminal, where the story is told; the
+    handlers' filters (secret redaction) stay as they are."""
+    root = logging.getLogger()
+    consoles = [handler for handler in root.handlers if isinstance(handler, logging.StreamHandler)]
+    to_file = logging.StreamHandler(stream)
+    for handler in consoles[:1]:
+        to_file.setFormatter(handler.formatter)
+        for log_filter in handler.filters:
+            to_file.addFilter(log_filter)
+    for handler in consoles:
+        root.removeHandler(handler)
+    root.addHandler(to_file)
     try:
-        _run(story)
+        yield
     finally:
-        logging.disable(logging.NOTSET)
+        root.removeHandler(to_file)
+        for handler in consoles:
+            root.addHandler(handler)
 
 
-def _run(story: Story) -> None:
+def run(story: Story) -> None:
     demo_reset()
     _forget_replayed_candles(story.period)
     story.say(f"demo data reset; replaying {story.period:%B %Y} ({story.days} days) with {story.followers} followers")

@@ -303,16 +303,25 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+# Everything goes to stderr through one handler (honcho and docker collect it per process);
+# README, "Operating it", says where each process's lines end up.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "core.redaction.RedactSecretsFilter"}},
+    "filters": {
+        "redact_secrets": {"()": "core.redaction.RedactSecretsFilter"},
+        "request_refusals": {"()": "core.logs.RequestRefusalFilter"},
+    },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's default config gives `django` a handler of its own (printing, with DEBUG, every
+        # request warning a second time and unredacted): it only propagates to ours.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        "django.request": {"handlers": [], "level": LOG_LEVEL, "propagate": True, "filters": ["request_refusals"]},
         # ccxt logs request headers/bodies at DEBUG: never let that reach a handler.
         "ccxt": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
