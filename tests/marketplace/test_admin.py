@@ -4,14 +4,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from core.notifications import notification_send
 from exchanges.models import Candle
 from marketplace.charts import equity_curve_svg
 from marketplace.models import ProviderEvent, ProviderMetrics, SignalProvider, TradeVerification
-from marketplace.services import CURATORS_GROUP
 from marketplace.track_record import strategy_track_record_verify
 from tests.marketplace.support import make_provider, make_strategy, make_trade, make_user
 
@@ -20,14 +18,6 @@ from tests.marketplace.support import make_provider, make_strategy, make_trade, 
 def curator_client(client, curator):
     client.force_login(curator)
     return client
-
-
-def test_the_curators_group_holds_the_curation_permissions(db):
-    codenames = set(Group.objects.get(name=CURATORS_GROUP).permissions.values_list("codename", flat=True))
-
-    assert {"curate_signalprovider", "change_signalprovider", "view_providerevent", "change_tradeverification", "view_notification"} <= codenames
-    assert "delete_signalprovider" not in codenames
-    assert "add_providerevent" not in codenames
 
 
 def test_the_provider_list_filters_by_status_risk_and_verification_and_searches_by_name(curator_client, owner, stranger, follower):
@@ -136,10 +126,10 @@ def test_the_equity_svg_draws_one_point_per_day_and_escapes_its_labels():
     assert float(points[2].split(",")[1]) < float(points[0].split(",")[1]) < float(points[1].split(",")[1])
 
 
-def test_notifications_are_listed_in_admin(curator_client, owner):
+def test_notifications_are_listed_in_admin(admin_client, owner):
     notification_send(user=owner, kind="payout", title="Your payout is on its way", email=False)
 
-    response = curator_client.get("/admin/core/notification/?q=payout")
+    response = admin_client.get("/admin/core/notification/?q=payout")
 
     assert response.status_code == 200
     assert b"Your payout is on its way" in response.content
