@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from core.money import money_field
+from core.money import format_money, money_field
 
 PERCENT = {"max_digits": 5, "decimal_places": 2}
 
@@ -40,7 +40,7 @@ class BillingAccount(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"billing account of user {self.user_id}"
+        return f"billing account of {self.user}"
 
 
 class FeeAssessment(models.Model):
@@ -79,7 +79,7 @@ class FeeAssessment(models.Model):
         indexes = [models.Index(fields=["follower", "period"], name="fee_assessment_by_follower")]
 
     def __str__(self) -> str:
-        return f"copy {self.relationship_id} {self.period:%Y-%m}: {self.total}"
+        return f"Fees {self.period:%Y-%m} · {self.follower} copying {self.strategy} · {format_money(self.total, settings.BILLING_CURRENCY)}"
 
 
 class AssessedTrade(models.Model):
@@ -92,6 +92,12 @@ class AssessedTrade(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(fee_allocated__gte=0), name="assessed_trade_fee_nonnegative")]
+
+    def __str__(self) -> str:
+        return (
+            f"copied trade {self.copied_trade_id} · P&L {format_money(self.pnl_usd, 'usd')} · "
+            f"fee {format_money(self.fee_allocated, settings.BILLING_CURRENCY)}"
+        )
 
 
 class Invoice(models.Model):
@@ -133,7 +139,7 @@ class Invoice(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"invoice {self.id} user {self.follower_id} {self.period:%Y-%m} {self.total} {self.status}"
+        return f"Invoice {self.period:%Y-%m} · follower {self.follower} · {format_money(self.total, self.currency)} · {self.status}"
 
 
 class InvoiceLine(models.Model):
@@ -165,7 +171,7 @@ class InvoiceLine(models.Model):
         indexes = [models.Index(fields=["payee", "payout"], name="invoice_line_by_payee")]
 
     def __str__(self) -> str:
-        return self.description
+        return f"{self.description} · {format_money(self.amount, self.invoice.currency)}"
 
 
 class Payout(models.Model):
@@ -205,7 +211,7 @@ class Payout(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"payout {self.id} user {self.payee_id} {self.period:%Y-%m} {self.payee_amount} {self.status}"
+        return f"Payout {self.period:%Y-%m} · payee {self.payee} · {format_money(self.payee_amount, self.currency)} · {self.status}"
 
 
 class StripeEvent(models.Model):
@@ -216,4 +222,4 @@ class StripeEvent(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
-        return f"{self.event_id} {self.type}"
+        return f"Stripe event {self.event_id} · {self.type}"
