@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
-from core.admin import ReadOnlyAdminMixin, money_column, quantity_column
+from core.admin import ReadOnlyAdminMixin, money_column
 from core.errors import ApplicationError
 from core.money import quantize_money
 from exchanges.errors import ExchangeError
@@ -142,6 +142,22 @@ class SignalProviderAdmin(admin.ModelAdmin):
 
     def has_curate_permission(self, request):
         return request.user.has_perm(CURATE_PERMISSION)
+
+    # Who may only read the page (curators) sees the fee as money ("29.00 USD"), not the
+    # column's eight decimals; who may edit it gets the form field (SignalProviderForm).
+    def _reads_only(self, request, obj) -> bool:
+        return obj is not None and not self.has_change_permission(request, obj)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if not self._reads_only(request, obj):
+            return fieldsets
+        swap = {"subscription_fee_monthly": subscription_fee}
+        return [(name, {**options, "fields": [swap.get(field, field) for field in options["fields"]]}) for name, options in fieldsets]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return [*fields, subscription_fee] if self._reads_only(request, obj) else fields
 
     def get_urls(self):
         name = f"{self.opts.app_label}_{self.opts.model_name}"
