@@ -139,7 +139,7 @@ class Invoice(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Invoice {self.period:%Y-%m} · follower {self.follower} · {format_money(self.total, self.currency)} · {self.status}"
+        return f"Invoice {self.period:%Y-%m} · follower {self.follower} · {format_money(self.total, self.currency)} · {self.get_status_display().lower()}"
 
 
 class InvoiceLine(models.Model):
@@ -211,7 +211,7 @@ class Payout(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Payout {self.period:%Y-%m} · payee {self.payee} · {format_money(self.payee_amount, self.currency)} · {self.status}"
+        return f"Payout {self.period:%Y-%m} · payee {self.payee} · {format_money(self.payee_amount, self.currency)} · {self.get_status_display().lower()}"
 
 
 class StripeEvent(models.Model):

@@ -6,13 +6,14 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
-from billing.models import BillingAccount, FeeAssessment, Invoice, InvoiceLine, Payout, StripeEvent
+from billing.models import BillingAccount, InvoiceLine, StripeEvent
 from copytrade.models import LeaderPosition
 from core.models import Notification
 from core.money import format_money, format_quantity
 from exchanges.models import ExchangeAccount, PaperBalance
 from marketplace.models import ProviderEvent, ProviderMetrics, Rating, SignalProvider
-from tests.marketplace.support import make_copy, make_provider, make_strategy, make_trade, make_user
+from tests.billing.ledger import october_ledger
+from tests.marketplace.support import make_trade, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -34,33 +35,12 @@ def test_quantities_keep_their_digits_without_padding_or_exponents(value, shown)
 
 @pytest.fixture
 def ledger():
-    """Ana follows Alice's strategy; October was billed and paid; Alice waits for a manual payout."""
-    ana, alice_user = make_user("ana"), make_user("alice")
-    alice = make_provider(alice_user, display_name="Alice")
-    strategy = make_strategy(alice_user, name="Alice Swing")
-    copy = make_copy(ana, strategy)
-    assessment = FeeAssessment.objects.create(
-        relationship=copy, follower=ana, strategy=strategy, payee=alice_user, program="marketplace", period=date(2026, 10, 1),
-        period_net_pnl=Decimal("199.45"), cumulative_pnl=Decimal("199.45"), hwm_before=0, hwm_after=Decimal("199.45"),
-        rate_percent=Decimal("20"), performance_fee=Decimal("39.89"), subscription_fee_monthly=Decimal("29"), live_days=31,
-        days_in_period=31, subscription_fee=Decimal("29"), total=Decimal("68.89"),
-    )  # fmt: skip
-    invoice = Invoice.objects.create(follower=ana, period=date(2026, 10, 1), currency="usd", total=Decimal("68.89"), status="paid")
-    payout = Payout.objects.create(
-        payee=alice_user, period=date(2026, 10, 1), currency="usd", gross=Decimal("68.89"), payee_amount=Decimal("55.11"),
-        platform_amount=Decimal("13.78"), status="awaiting_manual",
-    )  # fmt: skip
-    InvoiceLine.objects.create(
-        invoice=invoice, assessment=assessment, kind="performance_fee", description="Performance fee, Alice Swing, 2026-10",
-        amount=Decimal("39.89"), payee=alice_user, program="marketplace", payee_amount=Decimal("31.91"), platform_amount=Decimal("7.98"),
-        payout=payout,
-    )  # fmt: skip
-    return {"ana": ana, "alice": alice, "strategy": strategy, "copy": copy, "assessment": assessment, "invoice": invoice, "payout": payout}
+    return october_ledger()
 
 
 def test_every_ledger_row_says_what_it_is(ledger):
     assert str(ledger["invoice"]) == "Invoice 2026-10 · follower ana · 68.89 USD · paid"
-    assert str(ledger["payout"]) == "Payout 2026-10 · payee alice · 55.11 USD · awaiting_manual"
+    assert str(ledger["payout"]) == "Payout 2026-10 · payee alice · 55.11 USD · awaiting manual"
     assert str(ledger["assessment"]) == "Fees 2026-10 · ana copying Alice Swing · 68.89 USD"
     assert str(InvoiceLine.objects.get()) == "Performance fee, Alice Swing, 2026-10 · 39.89 USD"
     assert str(BillingAccount.objects.create(user=ledger["ana"])) == "billing account of ana"
