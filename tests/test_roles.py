@@ -1,7 +1,10 @@
 """The staff roles: each group holds exactly the permissions its job needs, and admin shows
 each role its pages and refuses the rest (README, "Operating it", says the same)."""
 
+from pathlib import Path
+
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.test import Client
 
@@ -78,3 +81,11 @@ def test_the_billing_role_sees_the_ledger_but_curates_nothing(billing_operator):
     assert _statuses(billing_operator, BILLING_PAGES) == dict.fromkeys(BILLING_PAGES, 200)
     refused = CURATOR_PAGES + NOBODYS_BUT_SUPERUSERS
     assert _statuses(billing_operator, refused) == dict.fromkeys(refused, 403)
+
+
+def test_the_readme_describes_the_roles_these_tests_hold():
+    readme = (Path(settings.BASE_DIR) / "README.md").read_text()
+    roles = " ".join(readme.split("## Staff roles", 1)[1].split("\n## ", 1)[0].split())
+
+    assert "no invoices, payouts, copies, copied trades, positions, exchange accounts or notifications" in roles
+    assert "creates a provider's payout" in roles and "It does not curate." in roles
