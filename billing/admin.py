@@ -11,7 +11,7 @@ from django.utils.safestring import mark_safe
 
 from billing.models import AssessedTrade, BillingAccount, FeeAssessment, Invoice, InvoiceLine, Payout, StripeEvent
 from billing.services import TX_HASH, payout_record_manual
-from core.admin import ReadOnlyAdmin, ReadOnlyInline, money_column
+from core.admin import ReadOnlyAdmin, ReadOnlyInline, billing_currency, money_column
 from core.errors import ApplicationError
 from core.money import format_money
 
@@ -24,10 +24,6 @@ LEDGER_ONLY_NOTICE = (
 def _warn_if_ledger_only(request) -> None:
     if not settings.STRIPE_API_KEY:
         messages.warning(request, LEDGER_ONLY_NOTICE)
-
-
-def _billing_currency(row) -> str:
-    return settings.BILLING_CURRENCY
 
 
 @admin.display(description="month", ordering="period")
@@ -44,13 +40,13 @@ class AssessedTradeInline(ReadOnlyInline):
     model = AssessedTrade
     fields = [
         "copied_trade", money_column("pnl_usd", currency=lambda row: "usd", description="P&L"),
-        money_column("fee_allocated", currency=_billing_currency, description="fee allocated"),
+        money_column("fee_allocated", currency=billing_currency, description="fee allocated"),
     ]  # fmt: skip
     readonly_fields = fields
 
 
 FEE_AMOUNTS = {
-    name: money_column(name, currency=_billing_currency, description=label)
+    name: money_column(name, currency=billing_currency, description=label)
     for name, label in [
         ("period_net_pnl", "net P&L in the month"), ("cumulative_pnl", "cumulative P&L"), ("hwm_before", "high-water mark before"),
         ("hwm_after", "high-water mark after"), ("performance_fee", "performance fee"),

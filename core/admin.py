@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from operator import attrgetter
 
+from django.conf import settings
 from django.contrib import admin
 
 from core.models import Notification
@@ -45,6 +46,11 @@ def money_column(field: str, *, currency: str | Callable[[object], str], descrip
 
     column.__name__ = f"{field}_money"
     return column
+
+
+def billing_currency(row) -> str:
+    """The `currency` of amounts kept in the billing currency (fees, subscriptions)."""
+    return settings.BILLING_CURRENCY
 
 
 def quantity_column(field: str, *, description: str | None = None):

@@ -5,7 +5,6 @@ review flag, each with a reason that lands in the event log. The list's bulk act
 the same for several providers at once."""
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
@@ -17,7 +16,7 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
-from core.admin import ReadOnlyAdminMixin, money_column
+from core.admin import ReadOnlyAdminMixin, billing_currency, money_column
 from core.errors import ApplicationError
 from core.money import quantize_money
 from exchanges.errors import ExchangeError
@@ -93,11 +92,7 @@ def _transition_action(action_name: str, label: str):
     return admin.action(description=f"{label} selected providers", permissions=["curate"])(run)
 
 
-def _billing_currency(row) -> str:
-    return settings.BILLING_CURRENCY
-
-
-subscription_fee = money_column("subscription_fee_monthly", currency=_billing_currency, description="subscription / month")
+subscription_fee = money_column("subscription_fee_monthly", currency=billing_currency, description="subscription / month")
 
 
 @admin.register(SignalProvider)
