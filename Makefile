@@ -6,66 +6,69 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export DJANGO_SETTINGS_MODULE ?= config.settings.local
 DB_NAME ?= copytrade
+ENV_FILE ?= .env
 
-.PHONY: help venv install install-dev services db migrate browser test demo run bench fuzz soak clean
+.PHONY: help venv install install-dev services db migrate env browser test demo run bench fuzz soak clean
 
-help:
-	@echo "make demo   - install, migrate and run the whole story end to end"
-	@echo "make test   - install test dependencies and run the whole suite"
-	@echo "make run    - web + worker + beat + exchange simulator (honcho, Procfile)"
-	@echo "make bench  - fan-out benchmark"
-	@echo "make fuzz   - API fuzzing, FUZZ_EXAMPLES (200) examples per operation and role"
+# Every target carries a `## what it does` note on its line; `make help` lists them all.
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/\1\t\2/' | awk -F'\t' '{printf "make %-12s %s\n", $$1, $$2}'
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip wheel
 
-venv: $(PY)
+venv: $(PY) ## create the virtualenv (.venv)
 
-install: $(PY) requirements.txt
+install: $(PY) requirements.txt ## install the runtime requirements into .venv
 	$(PIP) install --quiet -r requirements.txt
 
-install-dev: $(PY) requirements.txt requirements-dev.txt
+install-dev: $(PY) requirements.txt requirements-dev.txt ## install the test requirements too
 	$(PIP) install --quiet -r requirements-dev.txt
 
 # PostgreSQL and Redis on localhost, started if down (the commands of this machine's
 # service manager-less setup); skipped when DATABASE_URL/REDIS_URL point elsewhere.
-services:
+services: ## start PostgreSQL and Redis on localhost if they are down
 	@bash scripts/ensure_services.sh
 
-db: services install
+db: services install ## create the database (DB_NAME, default copytrade) if missing
 	@bash scripts/ensure_database.sh
 
-migrate: db
+migrate: db ## apply migrations and sync the beat schedule
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py sync_beat_schedule
 
 # Debian's chromium for the Playwright admin test (Playwright's own browser download is never used).
-browser:
+browser: ## install Debian's chromium for the browser tests
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
 
-test: install-dev services browser
+test: install-dev services browser ## import contracts, then the whole suite (PYTEST_ARGS)
 	$(VENV)/bin/lint-imports --no-cache
 	DJANGO_SETTINGS_MODULE=config.settings.test $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Deeper API fuzzing than `make test` runs: many random examples per (operation, role).
-fuzz: install-dev services
+fuzz: install-dev services ## deeper API fuzzing, FUZZ_EXAMPLES (200) examples per operation and role
 	DJANGO_SETTINGS_MODULE=config.settings.test FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(VENV)/bin/pytest tests/test_fuzz_api.py $(PYTEST_ARGS)
 
 # Fault soak (issue 7): SOAK_TRADES leader trades x SOAK_FOLLOWERS followers while workers are
 # SIGKILLed, a private Redis restarts and PostgreSQL refuses connections (tests/soak/).
-soak: install-dev services
+soak: install-dev services ## fault soak: workers killed, Redis restarted (SOAK_TRADES, SOAK_FOLLOWERS)
 	DJANGO_SETTINGS_MODULE=config.settings.test SOAK_TRADES=$${SOAK_TRADES:-20} SOAK_FOLLOWERS=$${SOAK_FOLLOWERS:-500} $(VENV)/bin/pytest tests/soak $(PYTEST_ARGS)
 
-demo: migrate
+# The .env docker compose reads; an existing one holds the only key to stored credentials,
+# so it is replaced only with FORCE=1.
+env: install ## write .env for docker compose: fresh SECRET_KEY and FIELD_ENCRYPTION_KEY (FORCE=1 replaces one)
+	$(PY) manage.py make_env --path $(ENV_FILE) $(if $(FORCE),--force)
+
+demo: migrate ## install, migrate and run the whole story end to end
 	$(PY) manage.py demo
 
-run: migrate
+run: migrate ## web, workers, fan-out worker, beat and exchange simulator (honcho, Procfile)
 	$(VENV)/bin/honcho start -f Procfile -c worker=$${CELERY_WORKER_PROCESSES:-2}
 
-bench: migrate
+bench: migrate ## fan-out benchmark (BENCH_ARGS; bench/RESULTS.md)
 	@if $(PY) manage.py help bench_fanout >/dev/null 2>&1; then $(PY) manage.py bench_fanout $(BENCH_ARGS); \
 	else echo "make bench: the fan-out benchmark is not in this checkout yet (see bench/README.md)"; fi
 
-clean:
+clean: ## remove .venv and test caches
 	rm -rf $(VENV) .pytest_cache .hypothesis

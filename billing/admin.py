@@ -1,5 +1,7 @@
-"""Admin for the billing ledger. Rows are written by the billing run only; staff look, and a
-curator records the transaction hash of a payout paid by hand. No key is ever shown."""
+"""Admin for the billing ledger, the billing role's (billing/migrations/0006_billing_role.py).
+Rows are written by the billing run only; the billing role looks, records the transaction
+hash of a payout paid by hand and sets a payee's Connect account. No key is ever shown.
+Amounts read as "68.89 USD"; the ledger keeps every digit."""
 
 from django import forms
 from django.conf import settings
@@ -9,8 +11,9 @@ from django.utils.safestring import mark_safe
 
 from billing.models import AssessedTrade, BillingAccount, FeeAssessment, FeeState, Invoice, InvoiceLine, Payout, StripeEvent
 from billing.services import TX_HASH, payout_record_manual
-from core.admin import ReadOnlyAdmin, ReadOnlyInline
+from core.admin import ReadOnlyAdmin, ReadOnlyInline, billing_currency, money_column
 from core.errors import ApplicationError
+from core.money import format_money
 
 LEDGER_ONLY_NOTICE = (
     "Stripe is not configured (STRIPE_API_KEY is not set): invoices stay in our ledger as drafts "
@@ -23,42 +26,99 @@ def _warn_if_ledger_only(request) -> None:
         messages.warning(request, LEDGER_ONLY_NOTICE)
 
 
+@admin.display(description="month", ordering="period")
+def month(row) -> str:
+    return f"{row.period:%Y-%m}"
+
+
+@admin.display(description="rate", ordering="rate_percent")
+def rate(assessment) -> str:
+    return f"{assessment.rate_percent:.2f} %"
+
+
 class AssessedTradeInline(ReadOnlyInline):
     model = AssessedTrade
-    fields = ["copied_trade", "pnl_usd", "fee_allocated"]
+    fields = [
+        "copied_trade", money_column("pnl_usd", currency=lambda row: "usd", description="P&L"),
+        money_column("fee_allocated", currency=billing_currency, description="fee allocated"),
+    ]  # fmt: skip
     readonly_fields = fields
+
+
+FEE_AMOUNTS = {
+    name: money_column(name, currency=billing_currency, description=label)
+    for name, label in [
+        ("period_net_pnl", "net P&L in the month"), ("cumulative_pnl", "cumulative P&L"), ("hwm_before", "high-water mark before"),
+        ("hwm_after", "high-water mark after"), ("performance_fee", "performance fee"),
+        ("subscription_fee_monthly", "subscription per month"), ("subscription_fee", "subscription"), ("total", "total"),
+    ]
+}  # fmt: skip
 
 
 @admin.register(FeeAssessment)
 class FeeAssessmentAdmin(ReadOnlyAdmin):
     list_display = [
-        "id", "period", "relationship", "follower", "strategy", "program", "period_net_pnl", "cumulative_pnl",
-        "hwm_before", "hwm_after", "rate_percent", "performance_fee", "subscription_fee", "total",
+        "id", month, "follower", "strategy", "program", FEE_AMOUNTS["period_net_pnl"], FEE_AMOUNTS["cumulative_pnl"],
+        FEE_AMOUNTS["hwm_before"], FEE_AMOUNTS["hwm_after"], rate, FEE_AMOUNTS["performance_fee"], FEE_AMOUNTS["subscription_fee"],
+        FEE_AMOUNTS["total"],
     ]  # fmt: skip
+    fields = [
+        "relationship", "follower", "strategy", "payee", "program", month, FEE_AMOUNTS["period_net_pnl"],
+        FEE_AMOUNTS["cumulative_pnl"], FEE_AMOUNTS["hwm_before"], FEE_AMOUNTS["hwm_after"], rate, FEE_AMOUNTS["performance_fee"],
+        FEE_AMOUNTS["subscription_fee_monthly"], "live_days", "days_in_period", FEE_AMOUNTS["subscription_fee"], FEE_AMOUNTS["total"],
+        "created_at",
+    ]  # fmt: skip
+    readonly_fields = fields
     list_filter = ["period", "program"]
     search_fields = ["follower__username", "strategy__name"]
-    list_select_related = ["follower", "strategy", "relationship"]
+    list_select_related = ["follower", "strategy"]
     inlines = [AssessedTradeInline]
+
+
+FEE_STATE_AMOUNTS = {
+    name: money_column(name, currency=billing_currency, description=label)
+    for name, label in [("cumulative_pnl", "cumulative net P&L"), ("high_water_mark", "high-water mark")]
+}
 
 
 @admin.register(FeeState)
 class FeeStateAdmin(ReadOnlyAdmin):
     """Each follower's high-water mark with each strategy, across their copies of it."""
 
-    list_display = ["id", "follower", "strategy", "cumulative_pnl", "high_water_mark", "period", "updated_at"]
+    list_display = ["id", "follower", "strategy", FEE_STATE_AMOUNTS["cumulative_pnl"], FEE_STATE_AMOUNTS["high_water_mark"], month, "updated_at"]
     search_fields = ["follower__username", "strategy__name"]
     list_select_related = ["follower", "strategy"]
 
 
+LINE_AMOUNTS = {
+    name: money_column(name, currency="invoice.currency", description=label)
+    for name, label in [("amount", "amount"), ("payee_amount", "payee share"), ("platform_amount", "platform share")]
+}
+
+
 class InvoiceLineInline(ReadOnlyInline):
     model = InvoiceLine
-    fields = ["kind", "description", "amount", "payee", "program", "payee_amount", "platform_amount", "payout"]
+    fields = [
+        "kind", "description", LINE_AMOUNTS["amount"], "payee", "program", LINE_AMOUNTS["payee_amount"],
+        LINE_AMOUNTS["platform_amount"], "payout",
+    ]  # fmt: skip
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("invoice", "payee", "payout__payee")
+
+
+invoice_total = money_column("total", currency="currency")
 
 
 @admin.register(Invoice)
 class InvoiceAdmin(ReadOnlyAdmin):
-    list_display = ["id", "period", "follower", "total", "currency", "status", "stripe", "paid_at"]
+    list_display = ["id", month, "follower", invoice_total, "status", "stripe", "paid_at"]
+    fields = [
+        "follower", month, invoice_total, "status", "stripe", "send_error", "created_at", "finalized_at", "paid_at",
+        "payment_failed_at", "voided_at",
+    ]  # fmt: skip
+    readonly_fields = fields
     list_filter = ["period", "status"]
     search_fields = ["follower__username", "follower__email", "stripe_invoice_id"]
     list_select_related = ["follower"]
@@ -95,20 +155,26 @@ class PayoutForm(forms.ModelForm):
         return tx_hash
 
 
+PAYOUT_AMOUNTS = {
+    name: money_column(name, currency="currency", description=label)
+    for name, label in [("gross", "fees collected"), ("payee_amount", "payee share"), ("platform_amount", "platform share")]
+}
+
+
 @admin.register(Payout)
 class PayoutAdmin(admin.ModelAdmin):
     """A payout awaiting a manual payment takes the transaction hash; everything else is read-only."""
 
     form = PayoutForm
     list_display = [
-        "id", "period", "sequence", "payee", "gross", "payee_amount", "platform_amount", "status", "stripe_transfer_id", "tx_hash",
-        "paid_at",
+        "id", month, "sequence", "payee", PAYOUT_AMOUNTS["gross"], PAYOUT_AMOUNTS["payee_amount"], PAYOUT_AMOUNTS["platform_amount"],
+        "status", "stripe_transfer_id", "tx_hash", "paid_at",
     ]  # fmt: skip
     list_filter = ["period", "status"]
     search_fields = ["payee__username", "payee__email", "tx_hash", "stripe_transfer_id"]
     list_select_related = ["payee"]
     readonly_fields = [
-        "payee", "period", "sequence", "currency", "gross", "payee_amount", "platform_amount", "status",
+        "payee", month, "sequence", PAYOUT_AMOUNTS["gross"], PAYOUT_AMOUNTS["payee_amount"], PAYOUT_AMOUNTS["platform_amount"], "status",
         "stripe_transfer_id", "failure_reason", "ready_at", "paid_at", "invoice_lines",
     ]  # fmt: skip
 
@@ -128,16 +194,19 @@ class PayoutAdmin(admin.ModelAdmin):
 
     @admin.display(description="Invoice lines (payee share / platform share)")
     def invoice_lines(self, payout):
-        # Listed, not an inline: the only thing a curator may change here is the tx hash.
+        # Listed, not an inline: the only thing the billing role may change here is the tx hash.
         lines = payout.lines.select_related("invoice").order_by("id")
         return format_html_join(
             mark_safe("<br>"),
             "invoice {} ({}): {} — {} = {} / {}",
             (
-                (line.invoice_id, line.invoice.status, line.description, line.amount, line.payee_amount, line.platform_amount)
+                (
+                    line.invoice_id, line.invoice.status, line.description, format_money(line.amount, payout.currency),
+                    format_money(line.payee_amount, payout.currency), format_money(line.platform_amount, payout.currency),
+                )
                 for line in lines
             ),
-        ) or "—"
+        ) or "—"  # fmt: skip
 
     def save_model(self, request, obj, form, change):
         # The service checks the state and the hash and marks the payout paid; the form

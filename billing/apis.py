@@ -4,7 +4,7 @@ from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.permissions import AllowAny, IsAdminUser
+from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from billing.errors import WebhookSignatureError
 from billing.fees import period_parse
 from billing.models import Invoice, InvoiceLine, Payout
+from billing.roles import PAYOUT_CREATE_PERMISSION
 from billing.selectors import earnings_summary, invoice_list, payout_calculate, signal_provider_get_for
 from billing.services import payout_prepare, stripe_event_handle
 from billing.stripe_gateway import verify_webhook
@@ -162,7 +163,7 @@ class PayoutCalculateApi(APIView):
         operation_id="marketplace_payouts_calculate",
         parameters=[InputSerializer],
         responses=OutputSerializer,
-        description="Preview of a provider's payout: fees collected over the last period_days, split. The provider or staff.",
+        description="Preview of a provider's payout: fees collected over the last period_days, split. The provider or the billing role.",
     )
     def get(self, request):
         serializer = self.InputSerializer(data=request.query_params)
@@ -172,8 +173,15 @@ class PayoutCalculateApi(APIView):
         return Response(self.OutputSerializer(preview).data)
 
 
+class CanCreatePayouts(BasePermission):
+    message = "Only the billing role creates payouts."
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.is_authenticated and request.user.has_perm(PAYOUT_CREATE_PERMISSION))
+
+
 class PayoutCreateApi(APIView):
-    permission_classes = [IsAdminUser]
+    permission_classes = [CanCreatePayouts]
 
     class InputSerializer(serializers.Serializer):
         signal_provider_id = serializers.IntegerField(min_value=1)
@@ -183,7 +191,7 @@ class PayoutCreateApi(APIView):
         operation_id="marketplace_payouts_create",
         request=InputSerializer,
         responses={201: PayoutOutputSerializer, 200: PayoutOutputSerializer},
-        description="Staff: the provider's payout for a billed month (201 new, 200 already there).",
+        description="The billing role: the provider's payout for a billed month (201 new, 200 already there).",
     )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from core.money import money_field
+from core.money import format_money, money_field
 
 PERCENT = {"max_digits": 5, "decimal_places": 2}
 
@@ -40,7 +40,7 @@ class BillingAccount(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"billing account of user {self.user_id}"
+        return f"billing account of {self.user}"
 
 
 class FeeState(models.Model):
@@ -71,7 +71,11 @@ class FeeState(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"user {self.follower_id} on strategy {self.strategy_id}: {self.cumulative_pnl} (mark {self.high_water_mark})"
+        currency = settings.BILLING_CURRENCY
+        return (
+            f"Fee state · {self.follower} copying {self.strategy} · net P&L {format_money(self.cumulative_pnl, currency)}"
+            f" · mark {format_money(self.high_water_mark, currency)}"
+        )
 
 
 class FeeAssessment(models.Model):
@@ -117,7 +121,7 @@ class FeeAssessment(models.Model):
         indexes = [models.Index(fields=["follower", "period"], name="fee_assessment_by_follower")]
 
     def __str__(self) -> str:
-        return f"user {self.follower_id} on strategy {self.strategy_id} {self.period:%Y-%m}: {self.total}"
+        return f"Fees {self.period:%Y-%m} · {self.follower} copying {self.strategy} · {format_money(self.total, settings.BILLING_CURRENCY)}"
 
 
 class AssessedTrade(models.Model):
@@ -130,6 +134,12 @@ class AssessedTrade(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(fee_allocated__gte=0), name="assessed_trade_fee_nonnegative")]
+
+    def __str__(self) -> str:
+        return (
+            f"copied trade {self.copied_trade_id} · P&L {format_money(self.pnl_usd, 'usd')} · "
+            f"fee {format_money(self.fee_allocated, settings.BILLING_CURRENCY)}"
+        )
 
 
 class Invoice(models.Model):
@@ -174,7 +184,7 @@ class Invoice(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"invoice {self.id} user {self.follower_id} {self.period:%Y-%m} {self.total} {self.status}"
+        return f"Invoice {self.period:%Y-%m} · follower {self.follower} · {format_money(self.total, self.currency)} · {self.get_status_display().lower()}"
 
 
 class InvoiceLine(models.Model):
@@ -206,7 +216,7 @@ class InvoiceLine(models.Model):
         indexes = [models.Index(fields=["payee", "payout"], name="invoice_line_by_payee")]
 
     def __str__(self) -> str:
-        return self.description
+        return f"{self.description} · {format_money(self.amount, self.invoice.currency)}"
 
 
 class Payout(models.Model):
@@ -257,7 +267,8 @@ class Payout(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"payout {self.id} user {self.payee_id} {self.period:%Y-%m}#{self.sequence} {self.payee_amount} {self.status}"
+        extra = f" (further payout {self.sequence})" if self.sequence else ""
+        return f"Payout {self.period:%Y-%m}{extra} · payee {self.payee} · {format_money(self.payee_amount, self.currency)} · {self.get_status_display().lower()}"
 
 
 class StripeEvent(models.Model):
@@ -268,4 +279,4 @@ class StripeEvent(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
-        return f"{self.event_id} {self.type}"
+        return f"Stripe event {self.event_id} · {self.type}"

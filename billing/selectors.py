@@ -9,6 +9,7 @@ from django.db.models.functions import Coalesce
 
 from billing.fees import payee_share_rate, period_bounds
 from billing.models import Invoice, InvoiceLine, Payout, Program
+from billing.roles import PAYOUT_VIEW_PERMISSION
 from copytrade.models import CopiedTrade, CopyRelationship, Strategy
 from core.errors import NotFoundError
 from core.money import ZERO
@@ -110,9 +111,9 @@ def earnings_summary(*, payee) -> dict:
 
 
 def signal_provider_get_for(*, user, signal_provider_id: int) -> SignalProvider:
-    """The provider, to itself or to staff; anyone else is told it does not exist."""
+    """The provider, to itself or to the billing role; anyone else is told it does not exist."""
     provider = SignalProvider.objects.filter(id=signal_provider_id).select_related("user").first()
-    if provider is None or not (user.is_staff or provider.user_id == user.id):
+    if provider is None or not (provider.user_id == user.id or user.has_perm(PAYOUT_VIEW_PERMISSION)):
         raise NotFoundError("No such signal provider.", {"signal_provider_id": signal_provider_id})
     return provider
 

@@ -5,7 +5,15 @@ read-only; on strategies staff may change curation flags, never the webhook secr
 from django.contrib import admin
 
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderPosition, LeaderTrade, Strategy
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, money_column, quantity_column
+
+
+def _quote(row) -> str:
+    return row.strategy.quote_currency
+
+
+def _relationship_quote(row) -> str:
+    return row.relationship.strategy.quote_currency
 
 
 @admin.register(Strategy)
@@ -35,7 +43,10 @@ class StrategyAdmin(admin.ModelAdmin):
 
 @admin.register(LeaderTrade)
 class LeaderTradeAdmin(ReadOnlyAdmin):
-    list_display = ["id", "strategy", "sequence", "symbol", "side", "effect", "amount", "price", "notional", "source", "traded_at"]
+    list_display = [
+        "id", "strategy", "sequence", "symbol", "side", "effect", quantity_column("amount"), quantity_column("price"),
+        money_column("notional", currency=_quote), "source", "traded_at",
+    ]  # fmt: skip
     list_filter = ["effect", "side", "source"]
     search_fields = ["external_id", "exchange_order_id", "symbol", "strategy__name"]
     list_select_related = ["strategy"]
@@ -44,7 +55,10 @@ class LeaderTradeAdmin(ReadOnlyAdmin):
 
 @admin.register(LeaderPosition)
 class LeaderPositionAdmin(ReadOnlyAdmin):
-    list_display = ["id", "strategy", "symbol", "quantity", "average_entry", "realized_pnl", "updated_at"]
+    list_display = [
+        "id", "strategy", "symbol", quantity_column("quantity"), quantity_column("average_entry", description="average entry"),
+        money_column("realized_pnl", currency=_quote, description="realized P&L"), "updated_at",
+    ]  # fmt: skip
     search_fields = ["symbol", "strategy__name"]
     list_select_related = ["strategy"]
 
@@ -53,18 +67,19 @@ class LeaderPositionAdmin(ReadOnlyAdmin):
 class CopyRelationshipAdmin(ReadOnlyAdmin):
     list_display = [
         "id", "follower", "strategy", "exchange_account", "sizing_mode", "allocation_percent", "status",
-        "pause_reason", "copy_equity", "current_drawdown_percent", "started_at",
+        "pause_reason", money_column("copy_equity", currency=_quote, description="copy equity"), "current_drawdown_percent", "started_at",
     ]  # fmt: skip
     list_filter = ["status", "sizing_mode"]
     search_fields = ["follower__username", "follower__email", "strategy__name"]
-    list_select_related = ["follower", "strategy", "exchange_account"]
+    list_select_related = ["follower", "strategy", "exchange_account__owner"]
 
 
 @admin.register(CopiedTrade)
 class CopiedTradeAdmin(ReadOnlyAdmin):
     list_display = [
         "id", "client_order_id", "follower", "strategy", "sequence", "kind", "symbol", "side", "effect",
-        "filled_amount", "average_price", "status", "reason", "recorded_at",
+        quantity_column("filled_amount", description="filled"), quantity_column("average_price", description="average price"),
+        "status", "reason", "recorded_at",
     ]  # fmt: skip
     list_filter = ["status", "kind", "effect"]
     search_fields = ["client_order_id", "exchange_order_id", "follower__username", "strategy__name", "reason"]
@@ -74,6 +89,9 @@ class CopiedTradeAdmin(ReadOnlyAdmin):
 
 @admin.register(FollowerPosition)
 class FollowerPositionAdmin(ReadOnlyAdmin):
-    list_display = ["id", "relationship", "symbol", "quantity", "average_entry", "realized_pnl", "updated_at"]
+    list_display = [
+        "id", "relationship", "symbol", quantity_column("quantity"), quantity_column("average_entry", description="average entry"),
+        money_column("realized_pnl", currency=_relationship_quote, description="realized P&L"), "updated_at",
+    ]  # fmt: skip
     search_fields = ["symbol", "relationship__follower__username"]
-    list_select_related = ["relationship"]
+    list_select_related = ["relationship__follower", "relationship__strategy"]

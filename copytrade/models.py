@@ -12,7 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from core.money import money_field, quantity_field
+from core.money import format_quantity, money_field, quantity_field
 
 PERCENT = {"max_digits": 7, "decimal_places": 4}
 
@@ -135,7 +135,10 @@ class LeaderTrade(models.Model):
         indexes = [models.Index(fields=["strategy", "traded_at"], name="leader_trade_by_time")]
 
     def __str__(self) -> str:
-        return f"#{self.sequence} {self.side} {self.amount} {self.symbol} ({self.effect})"
+        return (
+            f"{self.strategy} #{self.sequence} · {self.side} {format_quantity(self.amount)} {self.symbol} "
+            f"at {format_quantity(self.price)} · {self.effect}"
+        )
 
 
 class LeaderPosition(models.Model):
@@ -150,6 +153,9 @@ class LeaderPosition(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["strategy", "symbol"], name="leader_position_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.strategy} · {self.symbol} {format_quantity(self.quantity)}"
 
 
 class CopyRelationship(models.Model):
@@ -226,7 +232,7 @@ class CopyRelationship(models.Model):
         indexes = [models.Index(fields=["strategy", "status"], name="copy_by_strategy_status")]
 
     def __str__(self) -> str:
-        return f"{self.follower_id} copies {self.strategy_id} ({self.status})"
+        return f"{self.follower} copies {self.strategy} · {self.status}"
 
 
 class CopiedTrade(models.Model):
@@ -326,7 +332,9 @@ class CopiedTrade(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.client_order_id} {self.status}"
+        outcome = f"{self.status} ({self.reason})" if self.reason else self.status
+        amount = format_quantity(self.filled_amount or self.requested_amount)
+        return f"{self.follower} · {self.strategy} #{self.sequence} · {self.side} {amount} {self.symbol} · {outcome}"
 
 
 class FollowerPosition(models.Model):
@@ -343,4 +351,4 @@ class FollowerPosition(models.Model):
         constraints = [models.UniqueConstraint(fields=["relationship", "symbol"], name="follower_position_unique")]
 
     def __str__(self) -> str:
-        return f"{self.symbol} {self.quantity}"
+        return f"{self.relationship} · {self.symbol} {format_quantity(self.quantity)}"

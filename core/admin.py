@@ -1,8 +1,13 @@
 """Admin helpers every app uses, and the notifications' admin."""
 
+from collections.abc import Callable
+from operator import attrgetter
+
+from django.conf import settings
 from django.contrib import admin
 
 from core.models import Notification
+from core.money import format_money, format_quantity
 
 
 class ReadOnlyAdminMixin:
@@ -26,6 +31,37 @@ class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
     can_delete = False
+
+
+def money_column(field: str, *, currency: str | Callable[[object], str], description: str | None = None):
+    """A column for `list_display` or `readonly_fields` showing `field` as "68.89 USD", sortable.
+
+    `currency`: the row's attribute path that holds it ("currency", "invoice.currency"), or
+    a function of the row (for amounts in the billing currency or a strategy's quote)."""
+    currency_of = currency if callable(currency) else attrgetter(currency)
+
+    @admin.display(description=description or field.replace("_", " "), ordering=field)
+    def column(row) -> str:
+        return format_money(getattr(row, field), currency_of(row))
+
+    column.__name__ = f"{field}_money"
+    return column
+
+
+def billing_currency(row) -> str:
+    """The `currency` of amounts kept in the billing currency (fees, subscriptions)."""
+    return settings.BILLING_CURRENCY
+
+
+def quantity_column(field: str, *, description: str | None = None):
+    """A quantity or price without the column's trailing zeros ("0.015", not "0.015000000000")."""
+
+    @admin.display(description=description or field.replace("_", " "), ordering=field)
+    def column(row) -> str:
+        return format_quantity(getattr(row, field))
+
+    column.__name__ = f"{field}_quantity"
+    return column
 
 
 @admin.register(Notification)

@@ -35,4 +35,4 @@ class Notification(models.Model):
         indexes = [models.Index(fields=["user", "read_at"], name="notification_unread_by_user")]
 
     def __str__(self) -> str:
-        return self.title
+        return f"{self.title} · to {self.user} · {self.kind}"

@@ -39,6 +39,22 @@ def quantize_money(amount: Decimal) -> Decimal:
     return to_decimal(amount).quantize(CENTS, rounding=ROUND_HALF_UP)
 
 
+def format_money(amount: Decimal | None, currency: str) -> str:
+    """An amount as a person reads it: cents and the currency, "68.89 USD" (shown, not stored)."""
+    if amount is None:
+        return "–"
+    return f"{quantize_money(amount)} {currency.upper()}"
+
+
+def format_quantity(value: Decimal | None) -> str:
+    """A quantity or price without the column's trailing zeros or an exponent: "0.015", not
+    "0.015000000000" or "1.5E-2"; every significant digit kept."""
+    if value is None:
+        return "–"
+    value = to_decimal(value)
+    return f"{value.normalize():f}" if value else "0"
+
+
 def split(amount: Decimal, payee_rate: Decimal) -> tuple[Decimal, Decimal]:
     """(payee share, platform share) of an amount in cents; they always sum to the amount."""
     amount = quantize_money(amount)

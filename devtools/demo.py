@@ -4,7 +4,8 @@ Three leaders (an AI strategy and two marketplace providers, one pending until t
 curator approves it) trade last month from a generated price path; followers on paper and
 simulator accounts copy them through the real fan-out and a real Celery worker. Then the
 daily jobs (metrics, track-record verification) and the monthly billing run, a Stripe
-payment webhook per invoice, and the payouts.
+payment webhook per invoice, and the payouts. A fourth leader, Carol, applies late in the
+month and is left pending: her application is the demo curator's to decide in admin.
 
 The replay: each leader trade is sent with its own time last month (the simulator records
 that price history, so candles and verification see it); followers execute now, and once
@@ -16,9 +17,11 @@ import json
 import logging
 import random
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import TextIO
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Q, Sum
@@ -27,6 +30,7 @@ from django.utils import timezone
 
 from billing.erasure import users_delete
 from billing.models import BillingAccount, Invoice, InvoiceLine, Payout
+from billing.roles import billing_group
 from billing.services import billing_period_run, payouts_run
 from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
 from copytrade.services.copies import copy_start
@@ -44,6 +48,7 @@ from marketplace.tasks import recalculate_provider_metrics, recalculate_strategy
 
 PREFIX = "demo-"
 CURATOR_PASSWORD = "demo-curator-password"
+BILLING_PASSWORD = "demo-billing-password"
 STARTING_USDT = Decimal("10000")
 PRICES = {"BTC/USDT": Decimal("65000"), "ETH/USDT": Decimal("3500"), "SOL/USDT": Decimal("150")}
 
@@ -57,6 +62,7 @@ class LeaderSpec:
     capital: Decimal
     symbol: str
     provider: dict | None = None  # marketplace terms; None for the AI strategy
+    public: bool = True  # on the leaderboard (a pending applicant is not yet)
 
 
 LEADERS = [
@@ -68,6 +74,10 @@ LEADERS = [
     LeaderSpec(
         "bob", "demo-bob", "Bob Breakout", Strategy.Kind.MANUAL, Decimal("50000"), "SOL/USDT",
         provider={"display_name": "Bob", "risk_level": "high", "subscription_fee_monthly": Decimal("0"), "performance_fee_percent": Decimal("10")},
+    ),
+    LeaderSpec(
+        "carol", "demo-carol", "Carol Carry", Strategy.Kind.MANUAL, Decimal("20000"), "ETH/USDT", public=False,
+        provider={"display_name": "Carol", "risk_level": "low", "subscription_fee_monthly": Decimal("15"), "performance_fee_percent": Decimal("15")},
     ),
 ]  # fmt: skip
 
@@ -86,9 +96,11 @@ PLAN = [
     (18, "ai", "buy", Decimal("10000")),  # after an 9 % drop: trips a tight copy stop-loss
     (19, "bob", "close", None),
     (20, "alice", "close", None),
+    (21, "carol", "buy", Decimal("5000")),  # Carol trades while her application waits
     (22, "ai", "sell", Decimal("0.5")),
     (23, "bob", "buy", Decimal("10000")),
     (24, "alice", "buy", Decimal("8000")),
+    (26, "carol", "close", None),
     (27, "ai", "close", None),
     (28, "bob", "close", None),
     (29, "alice", "close", None),
@@ -144,25 +156,40 @@ def demo_reset() -> None:
 
 
 def _forget_replayed_candles(period: date) -> None:
-    """Candles of the replayed month came from an earlier run's generated prices (the
-    simulator is the demo's only exchange): drop them so this run's are fetched."""
-    start = _at(period, 1, 0)
-    end = (start + timedelta(days=32)).replace(day=1)
-    Candle.objects.filter(exchange_id="binance", symbol__in=list(PRICES), open_time__gte=start, open_time__lt=end).delete()
+    """Candles from the replayed month on came from an earlier run's generated prices (the
+    simulator is the demo's only exchange): drop them so this run's are fetched. Those after
+    the month too: the metrics fetch only the days after the latest stored candle, so one
+    left from last run would hide the whole month."""
+    Candle.objects.filter(exchange_id="binance", symbol__in=list(PRICES), open_time__gte=_at(period, 1, 0)).delete()
 
 
 # --- the story ---------------------------------------------------------------------------
 
 
-def run(story: Story) -> None:
-    logging.disable(logging.INFO)  # the story prints its own summary; the services' INFO lines would bury it
+@contextmanager
+def logging_to(stream: TextIO):
+    """Every log line of this process goes to `stream` (the demo's log file, beside the worker's
+    and the simulator's output) instead of the terminal, where the story is told; the
+    handlers' filters (secret redaction) stay as they are."""
+    root = logging.getLogger()
+    consoles = [handler for handler in root.handlers if type(handler) is logging.StreamHandler]
+    to_file = logging.StreamHandler(stream)
+    for handler in consoles[:1]:
+        to_file.setFormatter(handler.formatter)
+        for log_filter in handler.filters:
+            to_file.addFilter(log_filter)
+    for handler in consoles:
+        root.removeHandler(handler)
+    root.addHandler(to_file)
     try:
-        _run(story)
+        yield
     finally:
-        logging.disable(logging.NOTSET)
+        root.removeHandler(to_file)
+        for handler in consoles:
+            root.addHandler(handler)
 
 
-def _run(story: Story) -> None:
+def run(story: Story) -> None:
     demo_reset()
     _forget_replayed_candles(story.period)
     story.say(f"demo data reset; replaying {story.period:%B %Y} ({story.days} days) with {story.followers} followers")
@@ -181,10 +208,12 @@ def _cast(story: Story) -> None:
     curator = User.objects.create_user(username=f"{PREFIX}curator", email="curator@demo.invalid", password=CURATOR_PASSWORD, is_staff=True)
     curator.groups.add(curators_group())
     story.curator = curator
+    billing = User.objects.create_user(username=f"{PREFIX}billing", email="billing@demo.invalid", password=BILLING_PASSWORD, is_staff=True)
+    billing.groups.add(billing_group())
     for spec in LEADERS:
         leader = User.objects.create_user(username=spec.username, email=f"{spec.key}@demo.invalid")
         story.strategies[spec.key] = strategy_create(
-            owner=leader, name=spec.strategy, kind=spec.kind, declared_capital=spec.capital, is_public_leader=True,
+            owner=leader, name=spec.strategy, kind=spec.kind, declared_capital=spec.capital, is_public_leader=spec.public,
             description=f"Trades {spec.symbol}.",
         )  # fmt: skip
         if spec.provider:
@@ -407,15 +436,21 @@ def _where_next(story: Story) -> None:
         "notifications: " + ", ".join(f"{n['count']} {n['kind']}" for n in notifications.order_by("kind"))
         + f"; {len(getattr(mail, 'outbox', []))} emails sent (kept in memory by the demo)"
     )
-    story.say("where to look next")
+    carol = story.providers["carol"]
+    story.say("where to look next, once `make run` serves them")
     story.table(
-        ["what", "where"],
+        ["what", "where", "user / password"],
         [
-            ("everything running (web, worker, beat, simulator)", "make run"),
-            ("admin (curation, copies, invoices, payouts)", f"http://127.0.0.1:8000/admin/  user demo-curator / {CURATOR_PASSWORD}"),
-            ("API docs (Swagger)", "http://127.0.0.1:8000/api/docs/"),
-            ("leaderboard", "http://127.0.0.1:8000/api/copy-trading/top"),
+            ("curation: Carol's application waits for you", f"http://127.0.0.1:8000/admin/marketplace/signalprovider/{carol.pk}/change/",
+             f"demo-curator / {CURATOR_PASSWORD}"),
+            ("billing: invoices, payouts, manual tx hashes", "http://127.0.0.1:8000/admin/billing/", f"demo-billing / {BILLING_PASSWORD}"),
+            ("API docs (Swagger UI, Redoc)", "http://127.0.0.1:8000/api/docs/  /api/redoc/", "-"),
+            ("leaderboard", "http://127.0.0.1:8000/api/copy-trading/top", "any user's token"),
         ],
+    )  # fmt: skip
+    story.say(
+        f"Carol is {carol.status}: her page shows her trades, metrics and verification; approve or reject her there, with a reason. "
+        "Curators see providers and their record only; invoices and payouts are the billing role's."
     )
 
 

@@ -5,6 +5,7 @@ deadline, never a fixed sleep) and stops it on exit, also when the caller fails.
 """
 
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -140,6 +141,30 @@ def web_process(*, env: dict[str, str], workers: int = 2, threads: int = 8, log=
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _answers(f"{base_url}/healthz"), timeout=60, what="web server", process=process)
+        yield base_url
+    finally:
+        _stop(process)
+
+
+def procfile_command(name: str) -> list[str]:
+    """The command of one Procfile process (`make run` starts them with honcho), split as a shell would."""
+    for line in (BASE_DIR / "Procfile").read_text().splitlines():
+        process, separator, command = line.partition(":")
+        if separator and process.strip() == name:
+            return shlex.split(command.strip())
+    raise ProcessFailed(f"no {name!r} process in the Procfile")
+
+
+@contextmanager
+def procfile_web_process(*, env: dict[str, str], log=None):
+    """The web process exactly as `make run` starts it (the Procfile's `web` line: gunicorn,
+    its settings module, workers and threads), bound to a free loopback port; yields its URL."""
+    port = free_port()
+    command = [f"127.0.0.1:{port}" if part.startswith("127.0.0.1:") else part for part in procfile_command("web")]
+    process = subprocess.Popen(command, cwd=BASE_DIR, env={**os.environ, **env}, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _answers(f"{base_url}/healthz"), timeout=60, what="web server (Procfile)", process=process)
         yield base_url
     finally:
         _stop(process)

@@ -2,13 +2,13 @@
 
 from django.contrib import admin
 
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, quantity_column
 from exchanges.models import Candle, ExchangeAccount, PaperBalance, PaperOrder
 
 
 class PaperBalanceInline(admin.TabularInline):
     model = PaperBalance
-    fields = ["currency", "free", "locked"]
+    fields = ["currency", quantity_column("free"), quantity_column("locked")]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -54,14 +54,19 @@ class ExchangeAccountAdmin(admin.ModelAdmin):
 
 @admin.register(PaperOrder)
 class PaperOrderAdmin(ReadOnlyAdmin):
-    list_display = ["id", "account", "client_order_id", "symbol", "side", "type", "amount", "filled", "average_price", "status", "created_at"]
+    list_display = [
+        "id", "account", "client_order_id", "symbol", "side", "type", quantity_column("amount"), quantity_column("filled"),
+        quantity_column("average_price", description="average price"), "status", "created_at",
+    ]  # fmt: skip
     list_filter = ["status", "side", "type"]
     search_fields = ["client_order_id", "symbol"]
-    list_select_related = ["account"]
+    list_select_related = ["account__owner"]
 
 
 @admin.register(Candle)
 class CandleAdmin(ReadOnlyAdmin):
-    list_display = ["exchange_id", "symbol", "timeframe", "open_time", "open", "high", "low", "close", "volume"]
+    list_display = [
+        "exchange_id", "symbol", "timeframe", "open_time", *(quantity_column(name) for name in ("open", "high", "low", "close", "volume")),
+    ]  # fmt: skip
     list_filter = ["exchange_id", "timeframe"]
     search_fields = ["symbol"]

@@ -3,7 +3,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from core.money import quantity_field
+from core.money import format_quantity, quantity_field
 from exchanges.crypto import EncryptedTextField
 
 PAPER = "paper"
@@ -42,7 +42,7 @@ class ExchangeAccount(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.label} ({self.exchange_id})"
+        return f"{self.label} ({self.exchange_id}) of {self.owner}"
 
     @property
     def is_paper(self) -> bool:
@@ -70,7 +70,7 @@ class PaperBalance(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.currency} {self.free} (+{self.locked} locked)"
+        return f"{format_quantity(self.free)} {self.currency} free, {format_quantity(self.locked)} locked"
 
 
 class PaperOrder(models.Model):
@@ -117,7 +117,7 @@ class PaperOrder(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.side} {self.amount} {self.symbol} ({self.status})"
+        return f"{self.side} {format_quantity(self.amount)} {self.symbol} · {self.type} · {self.status}"
 
 
 class Candle(models.Model):
@@ -149,4 +149,4 @@ class Candle(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.exchange_id} {self.symbol} {self.timeframe} {self.open_time:%Y-%m-%d %H:%M}"
+        return f"{self.exchange_id} {self.symbol} {self.timeframe} candle at {self.open_time:%Y-%m-%d %H:%M} UTC"

@@ -1,16 +1,25 @@
-"""Curation in Django admin: curators (the `curators` group) review, approve, reject, suspend
-and reinstate providers; every decision asks for a reason and lands in the event log."""
+"""Curation in Django admin: curators (the `curators` group, marketplace/migrations/0008)
+review a provider's record on its page (strategies, trades, metrics, equity curve,
+verification, event log) and decide there: approve, reject, suspend, reinstate or clear a
+review flag, each with a reason that lands in the event log. The list's bulk actions do
+the same for several providers at once."""
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views.decorators.http import require_POST
 
-from core.admin import ReadOnlyAdminMixin
+from core.admin import ReadOnlyAdminMixin, billing_currency, money_column
 from core.errors import ApplicationError
 from core.money import quantize_money
+from exchanges.errors import ExchangeError
 from marketplace.charts import equity_curve_svg
 from marketplace.metrics import WINDOWS
 from marketplace.models import (
@@ -21,16 +30,34 @@ from marketplace.models import (
     StrategyMetrics,
     TradeVerification,
 )
-from marketplace.selectors import provider_event_list, provider_verification_findings, provider_verification_summary
-from marketplace.services import CURATE_PERMISSION, provider_review_clear, provider_transition
+from marketplace.selectors import (
+    provider_event_list,
+    provider_strategy_list,
+    provider_trade_list,
+    provider_verification_findings,
+    provider_verification_summary,
+)
+from marketplace.services import CURATE_PERMISSION, CURATOR_ACTIONS, provider_review_clear, provider_transition, rating_delete
 from marketplace.tasks import provider_metrics_enqueue
-from marketplace.track_record import trade_verification_resolve
+from marketplace.track_record import provider_record_check, trade_verification_resolve
 
 FINDINGS_SHOWN = 50
+TRADES_SHOWN = 50
+CLEAR_REVIEW = "clear_review"
+method_decorator_post = method_decorator(require_POST)
+DECISION_LABELS = {
+    "approve": "Approve", "reject": "Reject", "suspend": "Suspend", "reinstate": "Reinstate", CLEAR_REVIEW: "Clear the review flag",
+}  # fmt: skip
 
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "cols": 60}), max_length=2000, strip=True)
+
+
+class DecisionForm(ReasonForm):
+    """A decision from the provider's page: which one (the button pressed) and why."""
+
+    decision = forms.ChoiceField(choices=list(DECISION_LABELS.items()))
 
 
 class SignalProviderForm(forms.ModelForm):
@@ -65,12 +92,15 @@ def _transition_action(action_name: str, label: str):
     return admin.action(description=f"{label} selected providers", permissions=["curate"])(run)
 
 
+subscription_fee = money_column("subscription_fee_monthly", currency=billing_currency, description="subscription / month")
+
+
 @admin.register(SignalProvider)
 class SignalProviderAdmin(admin.ModelAdmin):
     form = SignalProviderForm
     list_display = [
-        "display_name", "user", "status", "risk_level", "verification_status", "needs_review", "average_rating",
-        "ratings_count", "created_at",
+        "display_name", "user", "status", "risk_level", "verification_status", "needs_review", subscription_fee,
+        "performance_fee_percent", "average_rating", "ratings_count", "created_at",
     ]  # fmt: skip
     list_filter = ["status", "risk_level", "verification_status", "needs_review"]
     search_fields = ["display_name", "user__username", "user__email"]
@@ -107,6 +137,101 @@ class SignalProviderAdmin(admin.ModelAdmin):
 
     def has_curate_permission(self, request):
         return request.user.has_perm(CURATE_PERMISSION)
+
+    # Who may only read the page (curators) sees the fee as money ("29.00 USD"), not the
+    # column's eight decimals; who may edit it gets the form field (SignalProviderForm).
+    def _reads_only(self, request, obj) -> bool:
+        return obj is not None and not self.has_change_permission(request, obj)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if not self._reads_only(request, obj):
+            return fieldsets
+        swap = {"subscription_fee_monthly": subscription_fee}
+        return [(name, {**options, "fields": [swap.get(field, field) for field in options["fields"]]}) for name, options in fieldsets]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return [*fields, subscription_fee] if self._reads_only(request, obj) else fields
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path("<path:object_id>/decide/", self.admin_site.admin_view(self.decide_view), name=f"{name}_decide"),
+            path("<path:object_id>/check-record/", self.admin_site.admin_view(self.check_record_view), name=f"{name}_check_record"),
+            *super().get_urls(),
+        ]
+
+    def _change_url(self, provider_id) -> str:
+        return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[provider_id])
+
+    def _curated_provider(self, request, object_id) -> SignalProvider:
+        if not self.has_curate_permission(request):
+            raise PermissionDenied
+        provider = self.get_object(request, unquote(object_id))
+        if provider is None:
+            raise Http404("No such signal provider.")
+        return provider
+
+    @staticmethod
+    def decisions_for(provider: SignalProvider) -> list[tuple[str, str]]:
+        """The decisions the provider's state allows, as (action, button label)."""
+        decisions = [(action, DECISION_LABELS[action]) for action, (starts, _) in CURATOR_ACTIONS.items() if provider.status in starts]
+        if provider.needs_review:
+            decisions.append((CLEAR_REVIEW, DECISION_LABELS[CLEAR_REVIEW]))
+        return decisions
+
+    @staticmethod
+    def _decide(*, provider: SignalProvider, actor, decision: str, reason: str) -> None:
+        if decision == CLEAR_REVIEW:
+            provider_review_clear(provider_id=provider.pk, actor=actor, reason=reason)
+        else:
+            provider_transition(provider_id=provider.pk, action=decision, actor=actor, reason=reason)
+
+    @staticmethod
+    def _form_errors(form: forms.Form) -> str:
+        return " ".join(f"{form.fields[name].label or name.capitalize()}: {' '.join(errors)}" for name, errors in form.errors.items())
+
+    @method_decorator_post
+    def decide_view(self, request, object_id):
+        """A decision from the provider's page: the button names it, the reason goes with it."""
+        provider = self._curated_provider(request, object_id)
+        form = DecisionForm(request.POST)
+        if not form.is_valid():
+            self.message_user(request, f"Nothing changed. {self._form_errors(form)}", messages.ERROR)
+            return HttpResponseRedirect(self._change_url(provider.pk))
+        decision, reason = form.cleaned_data["decision"], form.cleaned_data["reason"]
+        try:
+            self._decide(provider=provider, actor=request.user, decision=decision, reason=reason)
+        except ApplicationError as exc:
+            self.message_user(request, f"Nothing changed. {exc.message}", messages.ERROR)
+        else:
+            told = "" if decision == CLEAR_REVIEW else " and sent to the provider"
+            self.message_user(
+                request, f"{DECISION_LABELS[decision]}: done for {provider.display_name}. The reason is in the event log{told}.", messages.SUCCESS
+            )
+        return HttpResponseRedirect(self._change_url(provider.pk))
+
+    @method_decorator_post
+    def check_record_view(self, request, object_id):
+        """Verify the provider's trades and compute its metrics now, not at the next nightly run."""
+        provider = self._curated_provider(request, object_id)
+        try:
+            check = provider_record_check(provider_id=provider.pk)
+        except ExchangeError as exc:
+            self.message_user(request, f"The exchange could not be reached for candles: {exc}. Try again later.", messages.ERROR)
+            return HttpResponseRedirect(self._change_url(provider.pk))
+        verified = (
+            f"{check.verified} trade(s) verified, {check.mismatches} mismatch(es), {check.unavailable} without a candle"
+            + (f", {check.remaining} left for the nightly run" if check.remaining else "")
+        )
+        if check.metrics:
+            self.message_user(request, f"Record checked: {verified}; metrics computed.", messages.SUCCESS)
+        else:
+            self.message_user(
+                request, f"Record checked: {verified}; metrics could not be computed yet (a daily close is missing).", messages.WARNING
+            )
+        return HttpResponseRedirect(self._change_url(provider.pk))
 
     @admin.action(description="Recalculate metrics of selected providers", permissions=["curate"])
     def recalculate_metrics(self, request, queryset):
@@ -149,19 +274,30 @@ class SignalProviderAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/marketplace/signalprovider/transition.html", context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        provider = self.get_object(request, object_id)
+        provider = self.get_object(request, unquote(object_id))
         extra_context = extra_context or {}
         if provider is not None:
             by_window = {row.window: row for row in ProviderMetrics.objects.filter(provider=provider)}
             metrics_rows = [(window, by_window.get(window), _percents(by_window.get(window))) for window in WINDOWS]
             all_time = by_window.get("all")
+            trades = provider_trade_list(provider=provider)
+            may_curate = self.has_curate_permission(request)
             extra_context.update(
                 {
+                    "provider_record": True,
+                    "strategies": list(provider_strategy_list(provider=provider)),
+                    "trades": list(trades[:TRADES_SHOWN]),
+                    "trades_total": trades.count(),
+                    "unchecked_trades": trades.filter(verification__isnull=True).count(),
                     "metrics_rows": metrics_rows,
                     "equity_svg": equity_curve_svg(all_time.equity_series if all_time else []),
                     "verification_summary": provider_verification_summary(provider=provider),
                     "verification_findings": list(provider_verification_findings(provider=provider)[:FINDINGS_SHOWN]),
                     "event_count": provider_event_list(provider=provider).count(),
+                    "may_curate": may_curate,
+                    "decisions": self.decisions_for(provider) if may_curate else [],
+                    "decide_url": reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_decide", args=[provider.pk]),
+                    "check_record_url": reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_check_record", args=[provider.pk]),
                 }
             )
         return super().change_view(request, object_id, form_url, extra_context=extra_context)
@@ -192,6 +328,14 @@ class RatingAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    # Curators remove abusive ratings; the provider's average follows (the service recomputes it).
+    def delete_model(self, request, obj):
+        rating_delete(rating_id=obj.pk)
+
+    def delete_queryset(self, request, queryset):
+        for rating_id in queryset.order_by("id").values_list("id", flat=True):
+            rating_delete(rating_id=rating_id)
 
 
 class MetricsAdminMixin(ReadOnlyAdminMixin):

@@ -115,7 +115,8 @@ class ProviderEvent(models.Model):
         indexes = [models.Index(fields=["provider", "-created_at"], name="provider_event_by_time")]
 
     def __str__(self) -> str:
-        return f"{self.action} {self.field}: {self.from_value} -> {self.to_value}"
+        change = f": {self.from_value or '–'} → {self.to_value or '–'}" if self.field else ""
+        return f"{self.provider} · {self.action}{change} · by {self.actor or 'the platform'}"
 
 
 class Rating(models.Model):
@@ -137,7 +138,7 @@ class Rating(models.Model):
         indexes = [models.Index(fields=["provider", "-updated_at"], name="rating_recent_by_provider")]
 
     def __str__(self) -> str:
-        return f"{self.stars}* by {self.user_id} for {self.provider_id}"
+        return f"{self.stars}★ for {self.provider} by {self.user}"
 
 
 class MetricsWindow(models.TextChoices):
@@ -203,6 +204,9 @@ class StrategyMetrics(PerformanceMetrics):
             models.CheckConstraint(condition=Q(window__in=["7d", "30d", "90d", "all"]), name="strategy_metrics_window_valid"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.strategy} · {self.window} metrics as of {self.as_of}"
+
 
 class ProviderMetrics(PerformanceMetrics):
     """A provider's metrics over the sum of its strategies' equity curves."""
@@ -220,6 +224,9 @@ class ProviderMetrics(PerformanceMetrics):
             # The traders list joins one window's row per provider and sorts on it.
             models.Index(fields=["window", "provider"], name="provider_metrics_by_window"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} · {self.window} metrics as of {self.as_of}"
 
 
 class TradeVerification(models.Model):
@@ -265,4 +272,4 @@ class TradeVerification(models.Model):
         return self.status == self.Status.MISMATCH and self.resolved_at is None
 
     def __str__(self) -> str:
-        return f"trade {self.leader_trade_id}: {self.status}"
+        return f"{self.strategy} trade {self.leader_trade_id} · {self.status}"

@@ -218,3 +218,17 @@ def strategy_get_leader(*, user, strategy_id: int, window: str = "30d") -> Strat
     if strategy is None:
         raise NotFoundError("Strategy not found.")
     return strategy
+
+
+def provider_strategy_list(*, provider: SignalProvider) -> QuerySet[Strategy]:
+    """The provider's strategies with how many trades each has recorded (the admin's record)."""
+    return Strategy.objects.filter(owner_id=provider.user_id).annotate(trades_count=Count("trades")).order_by("id")
+
+
+def provider_trade_list(*, provider: SignalProvider) -> QuerySet[LeaderTrade]:
+    """The provider's leader trades, newest first, each with its verification (or none yet)."""
+    return (
+        LeaderTrade.objects.filter(strategy__owner_id=provider.user_id)
+        .select_related("strategy", "verification")
+        .order_by("-traded_at", "-id")
+    )

@@ -17,6 +17,7 @@ a `ProviderEvent` (who, from, to, why) and tells the people concerned.
 Lock order: the user row, then the provider row, then strategies, then relationships.
 """
 
+import importlib
 import logging
 from decimal import Decimal
 
@@ -33,6 +34,7 @@ from core.errors import ApplicationError, ConflictError, NotFoundError
 from core.locks import user_row_lock
 from core.models import Notification
 from core.notifications import notification_send, notification_send_many
+from core.roles import role_sync
 from marketplace.models import ProviderEvent, Rating, SignalProvider
 
 logger = logging.getLogger(__name__)
@@ -63,19 +65,10 @@ def curator_users():
 
 
 def curators_group():
-    """The `curators` group with its permissions (migration 0004 creates it; this restores it
-    where a database was flushed, and is how tools like the demo find it)."""
-    import importlib
-
-    from django.contrib.auth.models import Group, Permission
-
-    group, created = Group.objects.get_or_create(name=CURATORS_GROUP)
-    if created:
-        for app_label, model, actions in importlib.import_module("marketplace.migrations.0004_curators_group").PERMISSIONS:
-            group.permissions.add(
-                *Permission.objects.filter(content_type__app_label=app_label, content_type__model=model, codename__in=[f"{a}_{model}" for a in actions])
-            )
-    return group
+    """The `curators` group with exactly its permissions (migration 0008 defines them; this
+    puts the group back where a database was flushed, and is how tools like the demo find it)."""
+    role = importlib.import_module("marketplace.migrations.0008_curator_role")
+    return role_sync(name=CURATORS_GROUP, permissions=role.PERMISSIONS)
 
 
 def is_curator(user) -> bool:
@@ -324,12 +317,29 @@ def rating_upsert(*, user, provider_id: int, stars: int, comment: str = "") -> R
     except ValidationError as exc:
         raise ApplicationError("Invalid rating.", {"fields": exc.message_dict}) from exc
     rating.save()
+    _provider_ratings_refresh(provider_id=provider.pk)
+    return rating
+
+
+@transaction.atomic
+def rating_delete(*, rating_id: int) -> None:
+    """A curator removes a rating (an abusive comment, say): the provider's average and count
+    follow, under the same provider lock as a new rating."""
+    provider_id = Rating.objects.filter(id=rating_id).values_list("provider_id", flat=True).first()
+    if provider_id is None:
+        raise NotFoundError("Rating not found.")
+    SignalProvider.objects.select_for_update(of=("self",)).filter(id=provider_id).first()
+    Rating.objects.filter(id=rating_id).delete()
+    _provider_ratings_refresh(provider_id=provider_id)
+
+
+def _provider_ratings_refresh(*, provider_id: int) -> None:
+    """Average and count recomputed from the ratings table in one UPDATE (the provider row is locked)."""
     ratings = Rating.objects.filter(provider_id=OuterRef("pk")).values("provider_id")
-    SignalProvider.objects.filter(id=provider.pk).update(
+    SignalProvider.objects.filter(id=provider_id).update(
         average_rating=Coalesce(Subquery(ratings.annotate(value=Avg("stars", output_field=AVERAGE)).values("value")), Value(Decimal("0"))),
         ratings_count=Coalesce(Subquery(ratings.annotate(value=Count("id")).values("value")), Value(0)),
     )
-    return rating
 
 
 def provider_events_purge(*, provider_ids: list[int]) -> int:

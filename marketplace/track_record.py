@@ -430,6 +430,47 @@ def trade_verification_resolve(*, verification_id: int, actor, note: str) -> Tra
     return verification
 
 
+# --- On demand -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordCheck:
+    strategies: int
+    verified: int
+    mismatches: int
+    unavailable: int
+    # Trades left unchecked (over VERIFY_BATCH_SIZE per strategy): the daily run takes them.
+    remaining: int
+    # False when a strategy's equity curve cannot be built yet (a daily close is missing).
+    metrics: bool
+
+
+def provider_record_check(*, provider_id: int, now: datetime | None = None) -> RecordCheck:
+    """What the nightly jobs do for a provider's strategies, now (a curator reviewing an
+    application has no record to look at until they ran): verify the trades against their
+    candles and compute the metrics. Candles come from the exchange first, outside any
+    transaction; an unreachable exchange raises its ExchangeError."""
+    now = now or timezone.now()
+    strategy_ids = list(
+        Strategy.objects.filter(owner__signal_provider__id=provider_id).order_by("id").values_list("id", flat=True)
+    )
+    totals = defaultdict(int)
+    metrics_built = True
+    for strategy_id in strategy_ids:
+        outcome = strategy_track_record_verify(strategy_id=strategy_id, now=now)
+        if outcome is not None:
+            totals["verified"] += outcome.verified
+            totals["mismatches"] += outcome.mismatches
+            totals["unavailable"] += outcome.unavailable
+            totals["remaining"] += outcome.remaining
+        metrics_built = strategy_metrics_recalculate(strategy_id=strategy_id, now=now) and metrics_built
+    metrics_built = provider_metrics_recalculate(provider_id=provider_id, now=now) and metrics_built
+    return RecordCheck(
+        strategies=len(strategy_ids), verified=totals["verified"], mismatches=totals["mismatches"],
+        unavailable=totals["unavailable"], remaining=totals["remaining"], metrics=metrics_built,
+    )  # fmt: skip
+
+
 # --- Circuit breakers ------------------------------------------------------------------
 
 

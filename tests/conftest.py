@@ -40,6 +40,16 @@ def staff(db):
     return _user("staff", is_staff=True)
 
 
+@pytest.fixture
+def billing_operator(db):
+    """Staff in the billing role (billing/migrations/0006_billing_role.py)."""
+    from billing.roles import billing_group
+
+    user = _user("billing", is_staff=True)
+    user.groups.add(billing_group())
+    return user
+
+
 def _client_for(user) -> APIClient:
     client = APIClient()
     if user is not None:

@@ -1,19 +1,24 @@
 """`make demo` in small: the whole story runs end to end and prints its summary."""
 
+import re
 from io import StringIO
+from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from billing.models import Invoice, Payout
 from copytrade.models import CopiedTrade, CopyRelationship
+from marketplace.models import SignalProvider
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_small_demo_tells_the_whole_story(settings):
+def test_a_small_demo_tells_the_whole_story(settings, capfd):
     out = StringIO()
 
     call_command("demo", followers=5, stdout=out)
+    terminal = capfd.readouterr()
 
     text = out.getvalue()
     for heading in ("every copied trade's outcome", "leaderboard", "monthly billing", "payouts", "where to look next"):
@@ -26,6 +31,18 @@ def test_a_small_demo_tells_the_whole_story(settings):
     assert CopyRelationship.objects.filter(follower__username="demo-follower-01", pause_reason__startswith="copy stop-loss").exists()
     assert Invoice.objects.filter(status=Invoice.Status.PAID).exists()
     assert set(Payout.objects.values_list("payee__username", flat=True)) >= {"demo-ai-lab", "demo-alice"}
+    # The closing text sends each role where it may go (tests/test_roles.py holds them to it).
+    carol = SignalProvider.objects.get(user__username="demo-carol")
+    assert carol.status == "pending"
+    assert f"/admin/marketplace/signalprovider/{carol.pk}/change/" in text and "demo-curator" in text
+    assert "/admin/billing/" in text and "demo-billing" in text
+    assert "Curators see providers and their record only; invoices and payouts are the billing role's." in text
+    assert get_user_model().objects.get(username="demo-curator").groups.get().name == "curators"
+    assert get_user_model().objects.get(username="demo-billing").groups.get().name == "billing"
+    # The story alone on the terminal; log lines go to the log file it names.
+    log_file = re.search(r"the log \(warnings, worker and simulator output\): (\S+)", text).group(1)
+    assert "copy stop-loss" in Path(log_file).read_text()  # execution's WARNING line for follower 1
+    assert "WARNING" not in terminal.out + terminal.err and " INFO " not in terminal.out + terminal.err
 
 
 @pytest.mark.django_db(transaction=True)

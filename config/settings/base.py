@@ -9,10 +9,17 @@ from kombu import Exchange, Queue
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
-if (BASE_DIR / ".env").exists():
-    env.read_env(BASE_DIR / ".env", overwrite=False)
+# The environment is the configuration. A `.env` file (DOT_ENV_FILE, default `.env`) is read
+# only when asked, with READ_DOT_ENV=1: docker compose hands `.env` to its containers itself,
+# and a `.env` written for it must not change what `make run` or `make demo` do on this machine.
+if env.bool("READ_DOT_ENV", default=False):
+    env.read_env(env.path("DOT_ENV_FILE", default=str(BASE_DIR / ".env")), overwrite=False)
 
-SECRET_KEY = env("SECRET_KEY", default="insecure-dev-key-change-me")
+# Development values: production refuses both (config/settings/production.py).
+DEV_SECRET_KEY = "insecure-dev-key-change-me"
+DEV_FIELD_ENCRYPTION_KEY = "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="
+
+SECRET_KEY = env("SECRET_KEY", default=DEV_SECRET_KEY)
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 
@@ -26,6 +33,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "config",
     "core",
@@ -121,10 +129,7 @@ QUANTITY_DECIMAL_PLACES = 12
 # --- Field encryption (exchange credentials) -----------------------------------------
 # Comma-separated Fernet keys, newest first. Encrypt with the first, decrypt with any:
 # rotation is "prepend a new key, run rotate_field_encryption, drop the old key".
-FIELD_ENCRYPTION_KEY = env(
-    "FIELD_ENCRYPTION_KEY",
-    default="ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg=",  # dev/test only; production refuses it
-)
+FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default=DEV_FIELD_ENCRYPTION_KEY)
 
 # --- Exchanges ------------------------------------------------------------------------
 # e.g. "binance=http://127.0.0.1:8765": point ccxt at the loopback simulator. Operators
@@ -232,6 +237,13 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Copy trading and signal-provider marketplace.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc from drf-spectacular-sidecar's static files (whitenoise serves
+    # them): the docs load nothing from a CDN. No validator badge: it would send the
+    # schema's URL to validator.swagger.io.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "StrategyKindEnum": "copytrade.models.Strategy.Kind",
@@ -291,16 +303,25 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+# Everything goes to stderr through one handler (honcho and docker collect it per process);
+# README, "Operating it", says where each process's lines end up.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "core.redaction.RedactSecretsFilter"}},
+    "filters": {
+        "redact_secrets": {"()": "core.redaction.RedactSecretsFilter"},
+        "request_refusals": {"()": "core.logs.RequestRefusalFilter"},
+    },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's default config gives `django` a handler of its own (printing, with DEBUG, every
+        # request warning a second time and unredacted): it only propagates to ours.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        "django.request": {"handlers": [], "level": LOG_LEVEL, "propagate": True, "filters": ["request_refusals"]},
         # ccxt logs request headers/bodies at DEBUG: never let that reach a handler.
         "ccxt": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},

@@ -1,24 +1,55 @@
-"""Production: refuses to start without its secrets."""
+"""Production: refuses to start without its secrets, or with the development ones.
 
+`make env` (`manage.py make_env`) writes a `.env` with fresh values for both.
+"""
+
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F401,F403
-from .base import env
+from .base import DEV_FIELD_ENCRYPTION_KEY, DEV_SECRET_KEY, env
 
 DEBUG = False
+GENERATE = "run `make env` (manage.py make_env) to generate one"
 
 
 def _required(name: str) -> str:
-    value = env(name, default="")
+    value = env(name, default="").strip()
     if not value:
-        raise ImproperlyConfigured(f"{name} must be set in production")
+        raise ImproperlyConfigured(f"{name} must be set in production: {GENERATE}")
     return value
 
 
-SECRET_KEY = _required("SECRET_KEY")
-FIELD_ENCRYPTION_KEY = _required("FIELD_ENCRYPTION_KEY")
-if "insecure" in SECRET_KEY or len(SECRET_KEY) < 50:
-    raise ImproperlyConfigured("SECRET_KEY must be a random string of at least 50 characters")
+def _secret_key() -> str:
+    key = _required("SECRET_KEY")
+    if key == DEV_SECRET_KEY or "insecure" in key or "change-me" in key:
+        raise ImproperlyConfigured(f"SECRET_KEY is the development placeholder: {GENERATE}")
+    if len(key) < 50 or len(set(key)) < 5:
+        raise ImproperlyConfigured(f"SECRET_KEY must be a random string of at least 50 characters: {GENERATE}")
+    return key
+
+
+def _field_encryption_key() -> str:
+    """Every key of the comma-separated MultiFernet list must be a Fernet key: a bad one would
+    otherwise surface as a 500 on the first credential saved, not here at start-up."""
+    value = _required("FIELD_ENCRYPTION_KEY")
+    keys = [key.strip() for key in value.split(",")]
+    for position, key in enumerate(keys, start=1):
+        where = f"key {position} of {len(keys)}" if len(keys) > 1 else "it"
+        if key == DEV_FIELD_ENCRYPTION_KEY:
+            raise ImproperlyConfigured(f"FIELD_ENCRYPTION_KEY: {where} is the development key: {GENERATE}")
+        try:
+            Fernet(key.encode())
+        except ValueError:
+            # The message names the position, never the value: settings errors end up in logs.
+            raise ImproperlyConfigured(
+                f"FIELD_ENCRYPTION_KEY: {where} is not a Fernet key (32 url-safe base64-encoded bytes): {GENERATE}"
+            ) from None
+    return value
+
+
+SECRET_KEY = _secret_key()
+FIELD_ENCRYPTION_KEY = _field_encryption_key()
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

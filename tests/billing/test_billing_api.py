@@ -17,6 +17,7 @@ from copytrade.models import Strategy
 from devtools.stripe_standin import build_event
 from tests.billing.factories import add_trade, at, make_copy, make_provider, make_strategy, make_user, month
 from tests.fixtures.stripe import STANDIN_API_KEY
+from tests.marketplace.support import make_curator
 
 OCTOBER = month(2026, 10)
 
@@ -116,8 +117,11 @@ def test_a_provider_previews_the_80_20_split_of_the_fees_collected_in_the_window
     assert (body["payee_share"], body["paid_invoices"]) == ("0.8000", 1)
 
 
-def test_only_the_provider_or_staff_may_preview_its_payout(client_for, provider_user, stranger, staff, billed_october):
-    assert _calculate(client_for(staff), provider_user).status_code == 200
+def test_only_the_provider_or_the_billing_role_may_preview_its_payout(
+    client_for, provider_user, stranger, staff, billing_operator, billed_october
+):
+    assert _calculate(client_for(billing_operator), provider_user).status_code == 200
+    assert _calculate(client_for(staff), provider_user).status_code == 404
     assert _calculate(client_for(stranger), provider_user).status_code == 404
 
 
@@ -134,11 +138,11 @@ def test_a_bad_preview_request_is_a_400(client_for, provider_user, params):
     assert set(response.json()) == {"message", "extra"}
 
 
-def test_staff_create_a_providers_payout_for_a_billed_month_once(client_for, staff, provider_user, billed_october):
+def test_the_billing_role_creates_a_providers_payout_for_a_billed_month_once(client_for, billing_operator, provider_user, billed_october):
     payload = {"signal_provider_id": provider_user.signal_provider.id, "period": "2026-10"}
 
-    first = client_for(staff).post("/api/marketplace/payouts/create", payload, format="json")
-    second = client_for(staff).post("/api/marketplace/payouts/create", payload, format="json")
+    first = client_for(billing_operator).post("/api/marketplace/payouts/create", payload, format="json")
+    second = client_for(billing_operator).post("/api/marketplace/payouts/create", payload, format="json")
 
     assert (first.status_code, second.status_code) == (200, 200)  # the monthly run already made it
     assert first.json()["id"] == second.json()["id"]
@@ -146,20 +150,26 @@ def test_staff_create_a_providers_payout_for_a_billed_month_once(client_for, sta
     assert Payout.objects.filter(payee=provider_user).count() == 1
 
 
-def test_creating_a_payout_is_for_staff_only(client_for, provider_user, billed_october):
+def test_creating_a_payout_is_for_the_billing_role_only(client_for, provider_user, staff, billed_october):
     payload = {"signal_provider_id": provider_user.signal_provider.id, "period": "2026-10"}
+    curator = make_curator()
+    before = list(Payout.objects.values_list("id", "status", "gross"))
 
-    response = client_for(provider_user).post("/api/marketplace/payouts/create", payload, format="json")
-
-    assert response.status_code == 403
+    for user in (provider_user, staff, curator):
+        response = client_for(user).post("/api/marketplace/payouts/create", payload, format="json")
+        assert response.status_code == 403, user
+        assert response.json()["message"] == "Only the billing role creates payouts."
+    assert list(Payout.objects.values_list("id", "status", "gross")) == before
 
 
 @pytest.mark.parametrize(
     ("period", "message"),
     [("2026-13", "Unknown period"), ("last month", "Unknown period"), (f"{timezone.now():%Y-%m}", "not ended"), ("2099-01", "not ended")],
 )
-def test_creating_a_payout_for_an_unknown_or_future_period_is_a_400_and_creates_nothing(client_for, staff, provider_user, period, message):
-    response = client_for(staff).post(
+def test_creating_a_payout_for_an_unknown_or_future_period_is_a_400_and_creates_nothing(
+    client_for, billing_operator, provider_user, period, message
+):
+    response = client_for(billing_operator).post(
         "/api/marketplace/payouts/create", {"signal_provider_id": provider_user.signal_provider.id, "period": period}, format="json"
     )
 
@@ -168,8 +178,8 @@ def test_creating_a_payout_for_an_unknown_or_future_period_is_a_400_and_creates_
     assert Payout.objects.count() == 0
 
 
-def test_creating_a_payout_for_a_month_with_nothing_billed_is_a_400(client_for, staff, provider_user):
-    response = client_for(staff).post(
+def test_creating_a_payout_for_a_month_with_nothing_billed_is_a_400(client_for, billing_operator, provider_user):
+    response = client_for(billing_operator).post(
         "/api/marketplace/payouts/create", {"signal_provider_id": provider_user.signal_provider.id, "period": "2026-01"}, format="json"
     )
 
@@ -217,13 +227,11 @@ def test_run_billing_refuses_an_unknown_or_future_period(period):
 # --- admin -------------------------------------------------------------------------------
 
 
-def test_admin_pages_show_the_ledger_say_when_stripe_is_off_and_never_show_a_key(settings, staff, billed_october):
+def test_admin_pages_show_the_ledger_say_when_stripe_is_off_and_never_show_a_key(settings, billing_operator, billed_october):
     settings.STRIPE_API_KEY = ""
     settings.STRIPE_WEBHOOK_SECRET = "whsec_never_rendered"
-    staff.is_superuser = True
-    staff.save()
     browser = Client()
-    browser.force_login(staff)
+    browser.force_login(billing_operator)
     invoice = Invoice.objects.filter(status=Invoice.Status.DRAFT).first()
 
     pages = {
@@ -252,12 +260,12 @@ def test_admin_pages_show_the_ledger_say_when_stripe_is_off_and_never_show_a_key
 
 
 def test_the_schema_documents_invoice_and_payout_periods_as_the_months_they_are(
-    client_for, follower, staff, provider_user, billed_october
+    client_for, follower, billing_operator, provider_user, billed_october
 ):
     # Found by the API fuzz test: the period is "YYYY-MM" but the schema promised a full date.
     components = SchemaGenerator().get_schema(request=None, public=True)["components"]["schemas"]
     invoice = client_for(follower).get("/api/billing/invoices/").json()["results"][0]
-    payout = client_for(staff).post(
+    payout = client_for(billing_operator).post(
         "/api/marketplace/payouts/create", {"signal_provider_id": provider_user.signal_provider.id, "period": "2026-10"}, format="json"
     ).json()
 

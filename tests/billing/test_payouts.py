@@ -91,16 +91,14 @@ def test_a_transfer_stripe_refuses_fails_the_payout_with_the_reason(leader, two_
     assert stripe_standin.counts()["transfers"] == 0
 
 
-def test_a_curator_records_the_tx_hash_of_a_manual_payout_in_admin(leader, two_paying_followers, staff):
+def test_the_billing_role_records_the_tx_hash_of_a_manual_payout_in_admin(leader, two_paying_followers, billing_operator):
     for invoice in two_paying_followers:
         _settle(invoice)
     payouts_run()
     payout = Payout.objects.get(payee=leader, period=OCTOBER)
     assert payout.status == Payout.Status.AWAITING_MANUAL
-    staff.is_superuser = True
-    staff.save()
     browser = Client()
-    browser.force_login(staff)
+    browser.force_login(billing_operator)
 
     refused = browser.post(f"/admin/billing/payout/{payout.id}/change/", {"tx_hash": "not a hash!"})
     payout.refresh_from_db()

@@ -1,37 +1,20 @@
 """Data builders for the marketplace tests."""
 
-import importlib
 from datetime import datetime
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
 
 from copytrade.models import CopyRelationship, LeaderTrade, Strategy
 from exchanges.models import ExchangeAccount
 from marketplace.models import SignalProvider
-from marketplace.services import CURATORS_GROUP
+from marketplace.services import curators_group
 
 
 def make_user(username: str, **extra):
     return get_user_model().objects.create_user(
         username=username, password=f"{username}-pass-123", email=f"{username}@example.com", **extra
     )
-
-
-def curators_group() -> Group:
-    """The data migration's group; a transactional test's flush before this one may have
-    removed it, and the migration's own function puts it back."""
-    group = Group.objects.filter(name=CURATORS_GROUP).first()
-    if group is None:
-        # The permissions the migrations gave it, under today's app labels (notifications
-        # moved to core after 0004 was written).
-        migration = importlib.import_module("marketplace.migrations.0004_curators_group")
-        group = Group.objects.create(name=CURATORS_GROUP)
-        for app_label, model, actions in migration.PERMISSIONS:
-            app_label = "core" if model == "notification" else app_label
-            group.permissions.add(*Permission.objects.filter(content_type__app_label=app_label, content_type__model=model, codename__in=[f"{action}_{model}" for action in actions]))
-    return group
 
 
 def make_curator(username: str = "curator"):
@@ -74,3 +57,32 @@ def make_trade(
         price=price_d, notional=amount_d * price_d, leader_equity=strategy.declared_capital or Decimal("10000"),
         effect=effect, position_after=Decimal(position_after), source=Strategy.Source.API, traded_at=traded_at,
     )  # fmt: skip
+
+
+def pending_provider_with_record(simulator, *, username: str = "paula", display_name: str = "Paula's Breakouts") -> SignalProvider:
+    """A pending provider whose strategy bought 0.1 BTC five days ago and sold it two days ago,
+    with the exchange's price history on the simulator: a tick at each trade and a close at
+    23:59 UTC every day since, so verification and metrics can be computed on demand."""
+    from datetime import UTC, timedelta
+
+    from django.utils import timezone
+
+    today = timezone.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    bought_at, sold_at = today - timedelta(days=5, hours=-10), today - timedelta(days=2, hours=-15)
+    closes = [(today - timedelta(days=days, minutes=1), Decimal("60000") + 400 * (5 - days)) for days in range(5, -1, -1)]
+    simulator.add_ticks(
+        ticks=[
+            {"symbol": "BTCUSDT", "price": str(price), "timestamp": int(moment.timestamp() * 1000), "volume": "1"}
+            for moment, price in [*closes, (bought_at, Decimal("59700")), (sold_at, Decimal("61050"))]
+        ]
+    )
+    user = make_user(username)
+    provider = make_provider(
+        user, status=SignalProvider.Status.PENDING, display_name=display_name, trading_strategy="BTC breakouts, one position at a time",
+        subscription_fee_monthly=Decimal("29"), performance_fee_percent=Decimal("20"),
+    )  # fmt: skip
+    strategy = make_strategy(user, name="Breakouts", declared_capital=Decimal("10000"))
+    make_trade(strategy, sequence=1, side="buy", amount="0.1", price="59700", traded_at=bought_at, position_after="0.1")
+    make_trade(strategy, sequence=2, side="sell", amount="0.1", price="61050", traded_at=sold_at, effect=LeaderTrade.Effect.CLOSE)
+    LeaderTrade.objects.filter(strategy=strategy, sequence=2).update(realized_pnl=Decimal("135"))
+    return provider

@@ -4,30 +4,29 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from core.notifications import notification_send
 from exchanges.models import Candle
 from marketplace.charts import equity_curve_svg
 from marketplace.models import ProviderEvent, ProviderMetrics, SignalProvider, TradeVerification
-from marketplace.services import CURATORS_GROUP
+from marketplace.services import rating_upsert
 from marketplace.track_record import strategy_track_record_verify
-from tests.marketplace.support import make_provider, make_strategy, make_trade, make_user
+from tests.marketplace.support import (
+    make_copy,
+    make_provider,
+    make_strategy,
+    make_trade,
+    make_user,
+    pending_provider_with_record,
+)
 
 
 @pytest.fixture
 def curator_client(client, curator):
     client.force_login(curator)
     return client
-
-
-def test_the_curators_group_holds_the_curation_permissions(db):
-    codenames = set(Group.objects.get(name=CURATORS_GROUP).permissions.values_list("codename", flat=True))
-
-    assert {"curate_signalprovider", "change_signalprovider", "view_providerevent", "change_tradeverification", "view_notification"} <= codenames
-    assert "delete_signalprovider" not in codenames
-    assert "add_providerevent" not in codenames
 
 
 def test_the_provider_list_filters_by_status_risk_and_verification_and_searches_by_name(curator_client, owner, stranger, follower):
@@ -136,10 +135,153 @@ def test_the_equity_svg_draws_one_point_per_day_and_escapes_its_labels():
     assert float(points[2].split(",")[1]) < float(points[0].split(",")[1]) < float(points[1].split(",")[1])
 
 
-def test_notifications_are_listed_in_admin(curator_client, owner):
+def test_notifications_are_listed_in_admin(admin_client, owner):
     notification_send(user=owner, kind="payout", title="Your payout is on its way", email=False)
 
-    response = curator_client.get("/admin/core/notification/?q=payout")
+    response = admin_client.get("/admin/core/notification/?q=payout")
 
     assert response.status_code == 200
     assert b"Your payout is on its way" in response.content
+
+
+# --- deciding on the provider's page ------------------------------------------------------
+
+
+def _page(client, provider) -> str:
+    response = client.get(f"/admin/marketplace/signalprovider/{provider.pk}/change/")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def _decide(client, provider, decision: str, reason: str = "Checked the record."):
+    return client.post(f"/admin/marketplace/signalprovider/{provider.pk}/decide/", {"decision": decision, "reason": reason}, follow=True)
+
+
+@pytest.mark.parametrize(
+    ("status", "needs_review", "buttons"),
+    [
+        ("pending", False, ["approve", "reject"]),
+        ("approved", False, ["suspend"]),
+        ("approved", True, ["suspend", "clear_review"]),
+        ("suspended", False, ["reinstate"]),
+        ("rejected", False, []),
+    ],
+)
+def test_the_provider_page_offers_the_decisions_its_state_allows(curator_client, owner, status, needs_review, buttons):
+    provider = make_provider(owner, status=status, needs_review=needs_review, review_reason="drawdown" if needs_review else "")
+
+    html = _page(curator_client, provider)
+
+    offered = [value for value in ("approve", "reject", "suspend", "reinstate", "clear_review") if f'id="decide-{value}"' in html]
+    assert offered == buttons
+    assert ('id="id_decision_reason"' in html) == bool(buttons)
+
+
+def test_a_decision_on_the_provider_page_needs_a_reason_then_is_applied_logged_and_told(curator_client, curator, owner):
+    provider = make_provider(owner, status=SignalProvider.Status.PENDING)
+
+    refused = _decide(curator_client, provider, "approve", reason="   ")
+    provider.refresh_from_db()
+    assert provider.status == "pending" and not ProviderEvent.objects.exists()
+    assert "Nothing changed. Reason: This field is required." in refused.content.decode()
+
+    done = _decide(curator_client, provider, "approve", reason="Fourteen months of audited statements.")
+
+    provider.refresh_from_db()
+    assert done.redirect_chain[-1][0] == f"/admin/marketplace/signalprovider/{provider.pk}/change/"
+    assert "Approve: done for" in done.content.decode()
+    assert provider.status == "approved"
+    event = ProviderEvent.objects.get()
+    assert (event.action, event.actor, event.reason) == ("approve", curator, "Fourteen months of audited statements.")
+    assert owner.notifications.filter(title__contains="approved").exists()
+
+
+def test_a_decision_the_state_does_not_allow_is_reported_and_changes_nothing(curator_client, owner):
+    provider = make_provider(owner, status=SignalProvider.Status.PENDING)
+
+    response = _decide(curator_client, provider, "suspend")
+
+    assert "Nothing changed. Cannot suspend a provider that is pending." in response.content.decode()
+    provider.refresh_from_db()
+    assert provider.status == "pending" and not ProviderEvent.objects.exists()
+
+
+def test_clearing_the_review_flag_from_the_page_reopens_the_providers_strategies(curator_client, owner):
+    provider = make_provider(owner, needs_review=True, review_reason="circuit breaker")
+    strategy = make_strategy(owner, accepting_copies=False)
+
+    _decide(curator_client, provider, "clear_review", reason="Drawdown explained.")
+
+    provider.refresh_from_db()
+    strategy.refresh_from_db()
+    assert (provider.needs_review, strategy.accepting_copies) == (False, True)
+    assert ProviderEvent.objects.get().action == "review_cleared"
+
+
+def test_staff_who_may_not_curate_see_no_decision_and_cannot_post_one(client, admin_user, owner):
+    provider = make_provider(owner, status=SignalProvider.Status.PENDING)
+    viewer = make_user("viewer", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_signalprovider"))
+    client.force_login(viewer)
+
+    html = _page(client, provider)
+    response = client.post(f"/admin/marketplace/signalprovider/{provider.pk}/decide/", {"decision": "approve", "reason": "x"})
+
+    assert 'id="decide-approve"' not in html
+    assert response.status_code == 403
+    provider.refresh_from_db()
+    assert provider.status == "pending"
+
+
+def test_a_decision_is_only_posted(curator_client, owner):
+    provider = make_provider(owner, status=SignalProvider.Status.PENDING)
+
+    assert curator_client.get(f"/admin/marketplace/signalprovider/{provider.pk}/decide/").status_code == 405
+
+
+def test_a_pending_providers_page_shows_its_trades_and_checking_the_record_computes_its_metrics(curator_client, simulated_binance):
+    provider = pending_provider_with_record(simulated_binance)
+
+    before = _page(curator_client, provider)
+    checked = curator_client.post(f"/admin/marketplace/signalprovider/{provider.pk}/check-record/", follow=True)
+    after = checked.content.decode()
+
+    assert before.count('<tr class="trade">') == 2 and "59700" in before and "61050" in before and "135.00 USDT" in before
+    assert "29.00 USD" in before and "29.00000000" not in before  # the fee, read-only to a curator
+    assert before.count("not computed yet") == 4 and "not checked yet" in before
+    assert 'id="check-record"' in before
+    assert "Record checked: 2 trade(s) verified, 0 mismatch(es), 0 without a candle; metrics computed." in after
+    assert "not computed yet" not in after and "not checked yet" not in after
+    assert '<polyline' in after.split('id="provider-equity-curve"')[1]
+    everything = ProviderMetrics.objects.get(provider=provider, window="all")
+    assert everything.closed_trades == 1 and everything.total_return > 0
+    assert TradeVerification.objects.filter(strategy__owner=provider.user, status="verified").count() == 2
+    provider.refresh_from_db()
+    assert provider.status == "pending"  # checking the record decides nothing
+
+
+def test_checking_the_record_while_the_exchange_fails_says_what_is_missing_and_stores_no_metrics(curator_client, simulated_binance):
+    provider = pending_provider_with_record(simulated_binance)
+    simulated_binance.set_faults(rates={"5xx": 1.0})
+
+    response = curator_client.post(f"/admin/marketplace/signalprovider/{provider.pk}/check-record/", follow=True)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "2 without a candle" in html and "metrics could not be computed yet (a daily close is missing)" in html
+    assert not ProviderMetrics.objects.filter(provider=provider).exists()
+
+
+def test_deleting_a_rating_in_admin_updates_the_providers_average(curator_client, owner, follower, stranger):
+    provider = make_provider(owner)
+    strategy = make_strategy(owner)
+    for user, stars in ((follower, 5), (stranger, 1)):
+        make_copy(user, strategy)
+        rating_upsert(user=user, provider_id=provider.pk, stars=stars, comment="spam" if stars == 1 else "")
+    abusive = provider.ratings.get(user=stranger)
+
+    response = curator_client.post(f"/admin/marketplace/rating/{abusive.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302
+    provider.refresh_from_db()
+    assert (provider.average_rating, provider.ratings_count) == (Decimal("5.00"), 1)

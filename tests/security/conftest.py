@@ -3,7 +3,7 @@
 Roles: anonymous; the follower (copies the leader's strategy on a paper account); another
 follower (copies it too, on an account of their own); the leader (owns the strategies and
 is an approved signal provider); a curator (staff in the curators group, as in admin);
-plain staff (is_staff, no permission).
+the billing role (staff in the billing group); plain staff (is_staff, no permission).
 """
 
 from dataclasses import dataclass
@@ -18,7 +18,7 @@ from marketplace.models import SignalProvider
 from tests.copytrade import paper_account, record_fan_outs, signal_only_strategy
 from tests.marketplace.support import make_curator, make_provider, make_user
 
-ROLES = ("anonymous", "follower", "other_follower", "leader", "curator", "staff")
+ROLES = ("anonymous", "follower", "other_follower", "leader", "curator", "billing", "staff")
 
 
 @dataclass
@@ -28,7 +28,7 @@ class World:
 
 
 @pytest.fixture
-def world(db, owner, follower, staff, simulated_binance, monkeypatch) -> World:
+def world(db, owner, follower, staff, billing_operator, simulated_binance, monkeypatch) -> World:
     record_fan_outs(monkeypatch)
     leader = owner
     other_follower = make_user("other_follower")
@@ -49,7 +49,7 @@ def world(db, owner, follower, staff, simulated_binance, monkeypatch) -> World:
 
     users = {
         "anonymous": None, "follower": follower, "other_follower": other_follower,
-        "leader": leader, "curator": curator, "staff": staff,
+        "leader": leader, "curator": curator, "billing": billing_operator, "staff": staff,
     }  # fmt: skip
     ids = {
         "strategy": strategy.pk, "other": other.pk, "account": account.pk, "spare_account": spare_account.pk,

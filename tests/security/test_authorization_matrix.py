@@ -5,7 +5,7 @@ added without a row in RULES fails `test_the_rules_cover_exactly_the_routes_of_t
 Skipped, on purpose:
 - `admin/` and `admin-login` (its login view, throttled): Django admin has its own login
   (tests/security/test_access.py checks a non-staff user is sent to it);
-- `schema` and `swagger-ui`: public API documentation, generated from the views (the
+- `schema`, `swagger-ui` and `redoc`: public API documentation, generated from the views (the
   fuzzing suite reads the schema); nothing in it is private.
 
 Allowed answers are 200/201/202/204; anonymous callers get 401; a role that may not do
@@ -29,7 +29,7 @@ from tests.billing.factories import add_trade
 from tests.security.conftest import ROLES
 
 SKIPPED_NAMESPACES = {"admin"}
-SKIPPED_ROUTES = {"schema", "swagger-ui", "admin-login"}
+SKIPPED_ROUTES = {"schema", "swagger-ui", "redoc", "admin-login"}
 # Plain Django function views cannot be asked which methods they take; each one is listed
 # here with the one method it serves, so a new function view fails the coverage test too.
 FUNCTION_VIEWS = {"healthz": ("get",)}
@@ -37,25 +37,25 @@ METHODS = ("get", "post", "put", "patch", "delete")
 MISSING_ID = 2_000_000_000
 
 
-def _expect(anonymous, follower, other_follower, leader, curator, staff) -> dict[str, int]:
-    return dict(zip(ROLES, (anonymous, follower, other_follower, leader, curator, staff), strict=True))
+def _expect(anonymous, follower, other_follower, leader, curator, billing, staff) -> dict[str, int]:
+    return dict(zip(ROLES, (anonymous, follower, other_follower, leader, curator, billing, staff), strict=True))
 
 
 def everyone(status: int) -> dict[str, int]:
-    return _expect(status, status, status, status, status, status)
+    return _expect(status, status, status, status, status, status, status)
 
 
 def signed_in(status: int) -> dict[str, int]:
-    return _expect(401, status, status, status, status, status)
+    return _expect(401, status, status, status, status, status, status)
 
 
 def only_follower(status: int) -> dict[str, int]:
     """The follower's own object: anyone else is told it does not exist."""
-    return _expect(401, status, 404, 404, 404, 404)
+    return _expect(401, status, 404, 404, 404, 404, 404)
 
 
 def only_leader(status: int) -> dict[str, int]:
-    return _expect(401, 404, 404, status, 404, 404)
+    return _expect(401, 404, 404, status, 404, 404, 404)
 
 
 SIGNAL = {"external_id": "rest-1", "symbol": "BTC/USDT", "action": "buy", "amount": "0.01", "price": "65000"}
@@ -86,7 +86,7 @@ RULES = {
     ("copy-start", "post"): (
         "/api/copy-trading/start",
         {"strategy_id": "{other}", "exchange_account_id": "{account}", "allocation_percent": "10"},
-        _expect(401, 201, 404, 400, 404, 404),
+        _expect(401, 201, 404, 400, 404, 404, 404),
     ),
     ("copy-stop", "post"): ("/api/copy-trading/stop", {"relationship_id": "{relationship}"}, only_follower(200)),
     ("copy-pause", "post"): ("/api/copy-trading/pause", {"relationship_id": "{relationship}"}, only_follower(200)),
@@ -95,23 +95,25 @@ RULES = {
     ("my-copies", "get"): ("/api/copy-trading/my-copies", None, signed_in(200)),
     ("copy-leader", "get"): ("/api/copy-trading/leader/{strategy}", None, signed_in(200)),
     ("copied-trades", "get"): ("/api/copy-trading/copied-trades", {"relationship": "{relationship}"}, only_follower(200)),
-    # The provider itself, or staff (curators are staff).
-    ("payouts-calculate", "get"): ("/api/marketplace/payouts/calculate", {"signal_provider_id": "{provider}"}, _expect(401, 404, 404, 200, 200, 200)),
+    # The provider itself, or the billing role (not curators, not staff as such).
+    ("payouts-calculate", "get"): (
+        "/api/marketplace/payouts/calculate", {"signal_provider_id": "{provider}"}, _expect(401, 404, 404, 200, 404, 200, 404)
+    ),
     ("payouts-create", "post"): (
         "/api/marketplace/payouts/create",
         {"signal_provider_id": "{provider}", "period": "{billed_period}"},
-        _expect(401, 403, 403, 403, 200, 200),  # 200: the monthly run already prepared it
+        _expect(401, 403, 403, 403, 403, 200, 403),  # 200: the monthly run already prepared it
     ),
     # The leader already has a provider profile (409); anyone else may apply.
-    ("marketplace-apply", "post"): ("/api/marketplace/apply", {"display_name": "Signals"}, _expect(401, 201, 201, 409, 201, 201)),
+    ("marketplace-apply", "post"): ("/api/marketplace/apply", {"display_name": "Signals"}, _expect(401, 201, 201, 409, 201, 201, 201)),
     ("marketplace-traders", "get"): ("/api/marketplace/traders", None, everyone(200)),
     ("marketplace-trader", "get"): ("/api/marketplace/traders/{provider}", None, everyone(200)),
     # Only users who copied the provider, never the provider itself.
-    ("marketplace-trader-rate", "post"): ("/api/marketplace/traders/{provider}/rate", {"rating": 4}, _expect(401, 200, 200, 403, 403, 403)),
+    ("marketplace-trader-rate", "post"): ("/api/marketplace/traders/{provider}/rate", {"rating": 4}, _expect(401, 200, 200, 403, 403, 403, 403)),
     ("marketplace-trader-update-metrics", "post"): (
         "/api/marketplace/traders/{provider}/update-metrics",
         None,
-        _expect(401, 403, 403, 403, 202, 403),
+        _expect(401, 403, 403, 403, 202, 403, 403),
     ),
     ("notifications", "get"): ("/api/notifications/", None, signed_in(200)),
     ("notifications-read-all", "post"): ("/api/notifications/read-all", None, signed_in(200)),

@@ -35,7 +35,7 @@ class Command(BaseCommand):
         started = time.monotonic()
         with tempfile.NamedTemporaryFile("w+", prefix="copytrade-demo-", suffix=".log", delete=False) as log:
             try:
-                with simulator_process(log=log) as simulator_url:
+                with demo.logging_to(log), simulator_process(log=log) as simulator_url:
                     env = self._configure(simulator_url)
                     stripe_url, stop_stripe = start_standin_thread()
                     settings.STRIPE_API_BASE = stripe_url
@@ -47,7 +47,7 @@ class Command(BaseCommand):
                         stop_stripe()
             except ProcessFailed as exc:
                 raise CommandError(f"{exc} (process output: {log.name})") from exc
-        self.say(f"done in {time.monotonic() - started:.0f} s (worker and simulator output: {log.name})")
+        self.say(f"done in {time.monotonic() - started:.0f} s; the log (warnings, worker and simulator output): {log.name}")
 
     def _configure(self, simulator_url: str) -> dict[str, str]:
         """This process and the worker: the simulator, fresh prices, the same database."""

@@ -1,0 +1,40 @@
+"""Staff roles as groups holding exactly the permissions a job needs.
+
+Each role is defined by the migration that creates it (marketplace: curators, billing:
+billing); `role_sync` is what those migrations run, and what puts a role back where a
+database was flushed (tests, the demo)."""
+
+from django.apps import apps as django_apps
+
+# (app label, model, actions): "view", "add", "change", "delete" or a custom codename's verb.
+Permissions = list[tuple[str, str, list[str]]]
+
+
+def role_permission_codenames(permissions: Permissions) -> set[tuple[str, str]]:
+    """{(app label, codename)} of a role's permissions: what a test compares the group with."""
+    return {(app_label, f"{action}_{model}") for app_label, model, actions in permissions for action in actions}
+
+
+def role_sync(*, name: str, permissions: Permissions, apps=django_apps):
+    """The group `name` with exactly `permissions`, nothing more (`apps`: a migration's
+    historical registry, or the live one)."""
+    if apps is not django_apps:
+        # In a migration: permissions are normally created after all migrations ran
+        # (post_migrate); create them now so a role can hold them on a fresh database.
+        from django.contrib.auth.management import create_permissions
+
+        for app_config in apps.get_app_configs():
+            models_module = getattr(app_config, "models_module", None)
+            app_config.models_module = models_module or True
+            create_permissions(app_config, apps=apps, verbosity=0)
+            app_config.models_module = models_module
+
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    wanted = []
+    for app_label, model, actions in permissions:
+        for action in actions:
+            wanted.append(Permission.objects.get(content_type__app_label=app_label, content_type__model=model, codename=f"{action}_{model}"))
+    group, _ = Group.objects.get_or_create(name=name)
+    group.permissions.set(wanted)
+    return group
