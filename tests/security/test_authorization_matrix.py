@@ -182,7 +182,7 @@ def _counts() -> dict:
     """Row counts of every table the API can write, and the copies' and strategies' fields."""
     counts = {
         model._meta.label: model.objects.count()
-        for app in ("auth", "authtoken", "exchanges", "copytrade", "marketplace", "billing")
+        for app in ("auth", "core", "exchanges", "copytrade", "marketplace", "billing")
         for model in apps.get_app_config(app).get_models()
     }
     counts["strategies"] = list(Strategy.objects.order_by("id").values())

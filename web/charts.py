@@ -1,0 +1,141 @@
+"""Server-rendered SVG charts for the pages: a sparkline per leaderboard row, and time
+series with axis labels (equity, drawdown). No JavaScript and no inline style: colours
+come from the stylesheet through class names, so the Content-Security-Policy holds.
+
+Every coordinate is a number computed here and every label goes through format_html,
+so nothing from the database reaches the markup unescaped.
+"""
+
+import math
+from collections.abc import Callable, Sequence
+from datetime import date
+from decimal import Decimal
+
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+Point = tuple[date, Decimal]
+
+SPARK_WIDTH, SPARK_HEIGHT, SPARK_PAD = 120, 36, 3
+CHART_WIDTH, CHART_HEIGHT = 720, 260
+LEFT, RIGHT, TOP, BOTTOM = 76, 18, 14, 46
+Y_TICKS = 5
+X_TICKS = 5
+
+
+def _n(coordinate: float) -> str:
+    return f"{coordinate:.1f}"
+
+
+def points_from_series(series: Sequence) -> list[Point]:
+    """The stored [["2026-01-01", "10000.00"], ...] of a metrics row as (day, Decimal) pairs."""
+    return [(date.fromisoformat(day), Decimal(str(value))) for day, value in series or ()]
+
+
+def sparkline_svg(points: Sequence[Point], *, label: str) -> SafeString:
+    """A small line of the window's equity; `up` or `down` (its colour) by first against last."""
+    if len(points) < 2:
+        return format_html('<span class="spark-empty">{}</span>', "no chart yet")
+    values = [value for _, value in points]
+    low, high = min(values), max(values)
+    span = (high - low) or Decimal(1)
+    step = (SPARK_WIDTH - 2 * SPARK_PAD) / (len(values) - 1)
+    plot_height = SPARK_HEIGHT - 2 * SPARK_PAD
+    line = " ".join(
+        f"{SPARK_PAD + step * index:.1f},{SPARK_PAD + float((high - value) / span) * plot_height:.1f}" for index, value in enumerate(values)
+    )
+    direction = "up" if values[-1] >= values[0] else "down"
+    return format_html(
+        '<svg class="spark spark-{}" width="{}" height="{}" viewBox="0 0 {} {}" role="img" aria-label="{}">'
+        '<polyline points="{}"/></svg>',
+        direction, SPARK_WIDTH, SPARK_HEIGHT, SPARK_WIDTH, SPARK_HEIGHT, label, line,
+    )  # fmt: skip
+
+
+def _nice_step(span: float, ticks: int) -> float:
+    raw = span / max(ticks - 1, 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 2.5, 5, 10):
+        if raw <= factor * magnitude:
+            return factor * magnitude
+    return 10 * magnitude
+
+
+def _y_ticks(low: float, high: float) -> list[float]:
+    if high == low:
+        pad = abs(high) * 0.05 or 1.0
+        low, high = low - pad, high + pad
+    step = _nice_step(high - low, Y_TICKS)
+    first = math.floor(low / step) * step
+    ticks = []
+    value = first
+    while value < high + step * 0.999:
+        ticks.append(round(value, 10))
+        value += step
+    return ticks
+
+
+def time_series_svg(
+    points: Sequence[Point],
+    *,
+    name: str,
+    y_title: str,
+    y_format: Callable[[float], str],
+    css_class: str,
+    area: bool = False,
+    empty_text: str = "Not enough history for a chart yet.",
+) -> SafeString:
+    """A line chart of daily values with labelled axes: dates below, values to the left.
+
+    `area` fills between the line and the top of the plot (a drawdown, drawn downward from 0).
+    """
+    if len(points) < 2:
+        return format_html('<p class="chart-empty">{}</p>', empty_text)
+    values = [float(value) for _, value in points]
+    ticks = _y_ticks(min(values), max(values))
+    low, high = ticks[0], ticks[-1]
+    span = (high - low) or 1.0
+    plot_width, plot_height = CHART_WIDTH - LEFT - RIGHT, CHART_HEIGHT - TOP - BOTTOM
+    step = plot_width / (len(values) - 1)
+
+    def x(index: int) -> float:
+        return LEFT + step * index
+
+    def y(value: float) -> float:
+        return TOP + (high - value) / span * plot_height
+
+    line = " ".join(f"{x(index):.1f},{y(value):.1f}" for index, value in enumerate(values))
+    grid = format_html_join(
+        "",
+        '<line class="grid" x1="{}" y1="{}" x2="{}" y2="{}"/><text class="tick" x="{}" y="{}" text-anchor="end">{}</text>',
+        [(LEFT, _n(y(tick)), LEFT + plot_width, _n(y(tick)), LEFT - 8, _n(y(tick) + 4), y_format(tick)) for tick in ticks],
+    )
+    last = len(points) - 1
+    x_indexes = sorted({round(last * part / (X_TICKS - 1)) for part in range(X_TICKS)})
+    x_labels = format_html_join(
+        "",
+        '<text class="tick" x="{}" y="{}" text-anchor="{}">{}</text>',
+        [
+            (_n(x(index)), TOP + plot_height + 18, "start" if index == 0 else "end" if index == last else "middle", f"{points[index][0]:%d %b %Y}")
+            for index in x_indexes
+        ],
+    )
+    fill = (
+        format_html('<polygon class="area" points="{},{} {} {},{}"/>', _n(x(0)), _n(y(high)), line, _n(x(last)), _n(y(high)))
+        if area
+        else ""
+    )
+    summary = f"{name} from {points[0][0]:%d %b %Y} to {points[-1][0]:%d %b %Y}: {y_format(values[0])} to {y_format(values[-1])}"
+    return format_html(
+        '<svg class="chart {cls}" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{summary}">'
+        "<title>{summary}</title>{grid}"
+        '<line class="axis" x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}"/>'
+        '<line class="axis" x1="{left}" y1="{top}" x2="{left}" y2="{bottom}"/>'
+        '{fill}<polyline class="line" points="{line}"/>{x_labels}'
+        '<text class="axis-title" x="{xt}" y="{xty}" text-anchor="middle">Date (UTC)</text>'
+        '<text class="axis-title" x="14" y="{yty}" text-anchor="middle" transform="rotate(-90 14 {yty})">{y_title}</text>'
+        "</svg>",
+        cls=css_class, w=CHART_WIDTH, h=CHART_HEIGHT, summary=summary, grid=grid, left=LEFT, right=LEFT + plot_width,
+        top=TOP, bottom=TOP + plot_height, fill=fill, line=line, x_labels=x_labels, xt=_n(LEFT + plot_width / 2),
+        xty=CHART_HEIGHT - 6, yty=_n(TOP + plot_height / 2), y_title=y_title,
+    )  # fmt: skip
