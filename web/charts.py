@@ -17,8 +17,10 @@ from django.utils.safestring import SafeString
 Point = tuple[date, Decimal]
 
 SPARK_WIDTH, SPARK_HEIGHT, SPARK_PAD = 120, 36, 3
-CHART_WIDTH, CHART_HEIGHT = 720, 260
-LEFT, RIGHT, TOP, BOTTOM = 76, 18, 14, 46
+# Sized so that two charts side by side at 1280 px draw their text at about its nominal
+# size; on a phone the stylesheet enlarges the text and hides every other date label.
+CHART_WIDTH, CHART_HEIGHT = 520, 280
+LEFT, RIGHT, TOP, BOTTOM = 84, 22, 14, 50
 Y_TICKS = 5
 X_TICKS = 5
 
@@ -61,18 +63,26 @@ def _nice_step(span: float, ticks: int) -> float:
     return 10 * magnitude
 
 
-def _y_ticks(low: float, high: float) -> list[float]:
+def _y_ticks(low: float, high: float, *, ceiling: float | None) -> tuple[list[float], int]:
+    """Round tick values covering [low, high] (up to `ceiling` exactly when given), and the
+    decimals that tell them apart."""
+    if ceiling is not None:
+        high = ceiling
     if high == low:
         pad = abs(high) * 0.05 or 1.0
-        low, high = low - pad, high + pad
+        low, high = low - pad, (high if ceiling is not None else high + pad)
     step = _nice_step(high - low, Y_TICKS)
     first = math.floor(low / step) * step
     ticks = []
     value = first
     while value < high + step * 0.999:
-        ticks.append(round(value, 10))
+        ticks.append(round(value, 10) + 0.0)  # + 0.0: no "-0"
         value += step
-    return ticks
+    return ticks, max(0, -math.floor(math.log10(step)))
+
+
+def _day(day: date) -> str:
+    return f"{day.day} {day:%b %Y}"
 
 
 def time_series_svg(
@@ -80,19 +90,22 @@ def time_series_svg(
     *,
     name: str,
     y_title: str,
-    y_format: Callable[[float], str],
+    y_format: Callable[[float, int], str],
     css_class: str,
+    ceiling: float | None = None,
     area: bool = False,
     empty_text: str = "Not enough history for a chart yet.",
 ) -> SafeString:
-    """A line chart of daily values with labelled axes: dates below, values to the left.
+    """A line chart of daily values with labelled axes: dates below, values to the left
+    (`y_format(value, decimals)` writes them).
 
-    `area` fills between the line and the top of the plot (a drawdown, drawn downward from 0).
+    `ceiling` fixes the top of the value axis (0 for a drawdown, drawn downward from 0);
+    `area` fills between the line and the top.
     """
     if len(points) < 2:
         return format_html('<p class="chart-empty">{}</p>', empty_text)
     values = [float(value) for _, value in points]
-    ticks = _y_ticks(min(values), max(values))
+    ticks, decimals = _y_ticks(min(values), max(values), ceiling=ceiling)
     low, high = ticks[0], ticks[-1]
     span = (high - low) or 1.0
     plot_width, plot_height = CHART_WIDTH - LEFT - RIGHT, CHART_HEIGHT - TOP - BOTTOM
@@ -108,16 +121,22 @@ def time_series_svg(
     grid = format_html_join(
         "",
         '<line class="grid" x1="{}" y1="{}" x2="{}" y2="{}"/><text class="tick" x="{}" y="{}" text-anchor="end">{}</text>',
-        [(LEFT, _n(y(tick)), LEFT + plot_width, _n(y(tick)), LEFT - 8, _n(y(tick) + 4), y_format(tick)) for tick in ticks],
+        [(LEFT, _n(y(tick)), LEFT + plot_width, _n(y(tick)), LEFT - 8, _n(y(tick) + 4), y_format(tick, decimals)) for tick in ticks],
     )
     last = len(points) - 1
     x_indexes = sorted({round(last * part / (X_TICKS - 1)) for part in range(X_TICKS)})
     x_labels = format_html_join(
         "",
-        '<text class="tick" x="{}" y="{}" text-anchor="{}">{}</text>',
+        '<text class="tick{}" x="{}" y="{}" text-anchor="{}">{}</text>',
         [
-            (_n(x(index)), TOP + plot_height + 18, "start" if index == 0 else "end" if index == last else "middle", f"{points[index][0]:%d %b %Y}")
-            for index in x_indexes
+            (
+                " tick-optional" if position % 2 else "",
+                _n(x(index)),
+                TOP + plot_height + 22,
+                "start" if index == 0 else "end" if index == last else "middle",
+                _day(points[index][0]),
+            )
+            for position, index in enumerate(x_indexes)
         ],
     )
     fill = (
@@ -125,7 +144,10 @@ def time_series_svg(
         if area
         else ""
     )
-    summary = f"{name} from {points[0][0]:%d %b %Y} to {points[-1][0]:%d %b %Y}: {y_format(values[0])} to {y_format(values[-1])}"
+    summary = (
+        f"{name} from {_day(points[0][0])} to {_day(points[-1][0])}: "
+        f"{y_format(values[0], decimals)} to {y_format(values[-1], decimals)}"
+    )
     return format_html(
         '<svg class="chart {cls}" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{summary}">'
         "<title>{summary}</title>{grid}"
@@ -133,7 +155,7 @@ def time_series_svg(
         '<line class="axis" x1="{left}" y1="{top}" x2="{left}" y2="{bottom}"/>'
         '{fill}<polyline class="line" points="{line}"/>{x_labels}'
         '<text class="axis-title" x="{xt}" y="{xty}" text-anchor="middle">Date (UTC)</text>'
-        '<text class="axis-title" x="14" y="{yty}" text-anchor="middle" transform="rotate(-90 14 {yty})">{y_title}</text>'
+        '<text class="axis-title" x="16" y="{yty}" text-anchor="middle" transform="rotate(-90 16 {yty})">{y_title}</text>'
         "</svg>",
         cls=css_class, w=CHART_WIDTH, h=CHART_HEIGHT, summary=summary, grid=grid, left=LEFT, right=LEFT + plot_width,
         top=TOP, bottom=TOP + plot_height, fill=fill, line=line, x_labels=x_labels, xt=_n(LEFT + plot_width / 2),

@@ -2,9 +2,11 @@
 
 from decimal import Decimal
 
+from allauth.account.forms import LoginForm as AllauthLoginForm
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
 from django.db import transaction
+from django.http import QueryDict
 
 from core.profiles import DISPLAY_NAME_MAX_LENGTH, display_name_validate, profile_create
 from marketplace.metrics import WINDOWS
@@ -34,6 +36,17 @@ class SignupForm(AllauthSignupForm):
     def custom_signup(self, request, user) -> None:
         super().custom_signup(request, user)
         profile_create(user=user, display_name=self.cleaned_data["display_name"])
+
+
+class LoginForm(AllauthLoginForm):
+    """allauth's login, its field named for what people type: the email they signed up with
+    (accounts made by an administrator have a username instead)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["login"].label = "Email or username"
+        self.fields["login"].widget.attrs["placeholder"] = ""
+        self.fields["password"].widget.attrs["placeholder"] = ""
 
 
 class ApiTokenForm(forms.Form):
@@ -132,6 +145,14 @@ class LeaderboardFilterForm(forms.Form):
     verified = forms.BooleanField(label="Verified track record only", required=False)
 
     DEFAULTS = {"window": "30d", "sort": "return", "program": "", "verified": False}
+
+    @classmethod
+    def with_defaults(cls, query: QueryDict) -> QueryDict:
+        """The query with a default for each choice not given, so the form shows what the page lists."""
+        data = query.copy()
+        for key in ("window", "sort"):
+            data.setdefault(key, cls.DEFAULTS[key])
+        return data
 
     def filters(self) -> dict:
         """The selector's arguments; defaults for what was not given."""

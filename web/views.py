@@ -54,7 +54,7 @@ def _leaderboard_row(strategy) -> dict:
 
 @require_GET
 def leaderboard(request):
-    form = LeaderboardFilterForm(request.GET)
+    form = LeaderboardFilterForm(LeaderboardFilterForm.with_defaults(request.GET))
     if not form.is_valid():
         return render(request, "web/leaderboard.html", {"form": form}, status=400)
     filters = form.filters()
@@ -75,8 +75,13 @@ def leaderboard(request):
     )
 
 
-def _drawdown_percent_label(value: float) -> str:
-    return percent(value, 0) if value == 0 else f"\u2212{percent(abs(value), 0)}"
+def _equity_label(value: float, decimals: int) -> str:
+    return f"{value:,.{decimals}f}"
+
+
+def _drawdown_label(value: float, decimals: int) -> str:
+    # Drawn downward from 0: -12 on the axis is 12 % below the peak.
+    return percent(0, decimals) if value == 0 else f"\u2212{percent(abs(value), decimals)}"
 
 
 @require_GET
@@ -97,11 +102,11 @@ def leader_profile(request, strategy_id: int):
             "windows": [(WINDOW_LABELS[window], metrics.get(window)) for window in WINDOWS],
             "whole_record": whole_record,
             "equity_chart": time_series_svg(
-                equity, name="Equity", y_title=f"Equity ({currency})", y_format=lambda value: f"{value:,.0f}", css_class="chart-equity"
+                equity, name="Equity", y_title=f"Equity ({currency})", y_format=_equity_label, css_class="chart-equity"
             ),
             "drawdown_chart": time_series_svg(
-                drawdown, name="Drawdown below the peak", y_title="Drawdown (%)", y_format=_drawdown_percent_label,
-                css_class="chart-drawdown", area=True,
+                drawdown, name="Drawdown below the peak", y_title="Drawdown (%)", y_format=_drawdown_label,
+                css_class="chart-drawdown", ceiling=0.0, area=True,
             ),  # fmt: skip
             "verification": strategy_verification_summary(strategy_id=strategy.pk),
             "closed_trades": leader_trade_list(strategy=strategy, closed_only=True)[:RECENT_CLOSED_TRADES],

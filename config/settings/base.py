@@ -142,7 +142,7 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "web:leaderboard"
 # username. Others only ever see the display name chosen at sign-up (core.Profile).
 ACCOUNT_LOGIN_METHODS = {"email", "username"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
-ACCOUNT_FORMS = {"signup": "web.forms.SignupForm"}
+ACCOUNT_FORMS = {"login": "web.forms.LoginForm", "signup": "web.forms.SignupForm"}
 ACCOUNT_USER_DISPLAY = "core.selectors.display_name"
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[copytrade] "
