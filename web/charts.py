@@ -78,7 +78,8 @@ def _y_ticks(low: float, high: float, *, ceiling: float | None) -> tuple[list[fl
     while value < high + step * 0.999:
         ticks.append(round(value, 10) + 0.0)  # + 0.0: no "-0"
         value += step
-    return ticks, max(0, -math.floor(math.log10(step)))
+    # Enough decimals to write the step exactly: 0.25 needs two, 2000 none.
+    return ticks, max(0, -Decimal(repr(step)).normalize().as_tuple().exponent)
 
 
 def _day(day: date) -> str:
@@ -155,7 +156,7 @@ def time_series_svg(
         '<line class="axis" x1="{left}" y1="{top}" x2="{left}" y2="{bottom}"/>'
         '{fill}<polyline class="line" points="{line}"/>{x_labels}'
         '<text class="axis-title" x="{xt}" y="{xty}" text-anchor="middle">Date (UTC)</text>'
-        '<text class="axis-title" x="16" y="{yty}" text-anchor="middle" transform="rotate(-90 16 {yty})">{y_title}</text>'
+        '<text class="axis-title axis-title-y" x="16" y="{yty}" text-anchor="middle" transform="rotate(-90 16 {yty})">{y_title}</text>'
         "</svg>",
         cls=css_class, w=CHART_WIDTH, h=CHART_HEIGHT, summary=summary, grid=grid, left=LEFT, right=LEFT + plot_width,
         top=TOP, bottom=TOP + plot_height, fill=fill, line=line, x_labels=x_labels, xt=_n(LEFT + plot_width / 2),

@@ -103,9 +103,10 @@ class ExchangeAccountForm(forms.Form):
         if data.get("kind") == self.KIND_EXCHANGE:
             if not data.get("exchange_id"):
                 self.add_error("exchange_id", "Choose the exchange.")
-            for name in ("api_key", "api_secret"):
-                if not data.get(name):
-                    self.add_error(name, "Paste the key from your exchange's API settings.")
+            if not data.get("api_key"):
+                self.add_error("api_key", "Paste the API key from your exchange's API settings.")
+            if not data.get("api_secret"):
+                self.add_error("api_secret", "Paste the API secret the exchange showed with the key.")
         return data
 
     def service_arguments(self) -> dict:

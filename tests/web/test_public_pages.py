@@ -125,7 +125,7 @@ def test_a_leader_profile_shows_charts_metrics_trades_and_ratings(client, board)
     assert "Erin" in html and "Calm and steady." in html and "erin" not in html
     assert "15 % of new profit above your high-water mark" in html
     assert "Checked: 1 matched the exchange, 0 did not" in html
-    assert "Log in to copy" in html
+    assert "Sign in to copy" in html
 
 
 def test_the_copy_button_is_not_shown_to_a_logged_in_follower_until_the_copy_flow_exists(client, board):
@@ -133,7 +133,7 @@ def test_the_copy_button_is_not_shown_to_a_logged_in_follower_until_the_copy_flo
 
     html = client.get(f"/leaders/{board['steady'].pk}/").content.decode()
 
-    assert "Log in to copy" not in html
+    assert "Sign in to copy" not in html
     assert "15 % of new profit above your high-water mark" in html
 
 
