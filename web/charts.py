@@ -82,8 +82,8 @@ def _y_ticks(low: float, high: float, *, ceiling: float | None) -> tuple[list[fl
     return ticks, max(0, -Decimal(repr(step)).normalize().as_tuple().exponent)
 
 
-def _day(day: date) -> str:
-    return f"{day.day} {day:%b %Y}"
+def _day(day: date, *, with_year: bool = True) -> str:
+    return f"{day.day} {day:%b %Y}" if with_year else f"{day.day} {day:%b}"
 
 
 def time_series_svg(
@@ -126,6 +126,11 @@ def time_series_svg(
     )
     last = len(points) - 1
     x_indexes = sorted({round(last * part / (X_TICKS - 1)) for part in range(X_TICKS)})
+    first_day, last_day = points[0][0], points[-1][0]
+    one_year = first_day.year == last_day.year
+    if not one_year:
+        # Dates with their years are too long for five side by side: every other one.
+        x_indexes = x_indexes[::2]
     x_labels = format_html_join(
         "",
         '<text class="tick{}" x="{}" y="{}" text-anchor="{}">{}</text>',
@@ -135,11 +140,12 @@ def time_series_svg(
                 _n(x(index)),
                 TOP + plot_height + 22,
                 "start" if index == 0 else "end" if index == last else "middle",
-                _day(points[index][0]),
+                _day(points[index][0], with_year=not one_year),
             )
             for position, index in enumerate(x_indexes)
         ],
     )
+    x_title = f"Date ({first_day.year}, UTC)" if one_year else "Date (UTC)"
     fill = (
         format_html('<polygon class="area" points="{},{} {} {},{}"/>', _n(x(0)), _n(y(high)), line, _n(x(last)), _n(y(high)))
         if area
@@ -155,10 +161,10 @@ def time_series_svg(
         '<line class="axis" x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}"/>'
         '<line class="axis" x1="{left}" y1="{top}" x2="{left}" y2="{bottom}"/>'
         '{fill}<polyline class="line" points="{line}"/>{x_labels}'
-        '<text class="axis-title" x="{xt}" y="{xty}" text-anchor="middle">Date (UTC)</text>'
+        '<text class="axis-title" x="{xt}" y="{xty}" text-anchor="middle">{x_title}</text>'
         '<text class="axis-title axis-title-y" x="16" y="{yty}" text-anchor="middle" transform="rotate(-90 16 {yty})">{y_title}</text>'
         "</svg>",
         cls=css_class, w=CHART_WIDTH, h=CHART_HEIGHT, summary=summary, grid=grid, left=LEFT, right=LEFT + plot_width,
         top=TOP, bottom=TOP + plot_height, fill=fill, line=line, x_labels=x_labels, xt=_n(LEFT + plot_width / 2),
-        xty=CHART_HEIGHT - 6, yty=_n(TOP + plot_height / 2), y_title=y_title,
+        xty=CHART_HEIGHT - 6, x_title=x_title, yty=_n(TOP + plot_height / 2), y_title=y_title,
     )  # fmt: skip

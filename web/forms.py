@@ -152,7 +152,8 @@ class LeaderboardFilterForm(forms.Form):
         """The query with a default for each choice not given, so the form shows what the page lists."""
         data = query.copy()
         for key in ("window", "sort"):
-            data.setdefault(key, cls.DEFAULTS[key])
+            if not data.get(key):
+                data[key] = cls.DEFAULTS[key]
         return data
 
     def filters(self) -> dict:

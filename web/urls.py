@@ -1,4 +1,6 @@
+from django.templatetags.static import static
 from django.urls import path
+from django.views.generic import RedirectView
 
 from web import views
 
@@ -6,6 +8,8 @@ app_name = "web"
 
 urlpatterns = [
     path("", views.leaderboard, name="leaderboard"),
+    # Browsers ask for /favicon.ico on pages that name no icon (admin, API pages).
+    path("favicon.ico", RedirectView.as_view(url=static("web/favicon.svg"), permanent=True), name="favicon"),
     path("leaders/<int:strategy_id>/", views.leader_profile, name="leader"),
     path("notifications/", views.notification_list, name="notifications"),
     path("notifications/unread-count/", views.notification_unread_badge, name="notifications-unread-count"),

@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_safe, require_http_methods, require_POST
 
 from copytrade.selectors import leader_trade_list
 from core.errors import ApplicationError
@@ -52,7 +52,7 @@ def _leaderboard_row(strategy) -> dict:
     }
 
 
-@require_GET
+@require_safe
 def leaderboard(request):
     form = LeaderboardFilterForm(LeaderboardFilterForm.with_defaults(request.GET))
     if not form.is_valid():
@@ -84,7 +84,7 @@ def _drawdown_label(value: float, decimals: int) -> str:
     return percent(0, decimals) if value == 0 else f"\u2212{percent(abs(value), decimals)}"
 
 
-@require_GET
+@require_safe
 def leader_profile(request, strategy_id: int):
     viewer = request.user if request.user.is_authenticated else None
     strategy = strategy_get_leader(user=viewer, strategy_id=strategy_id)
@@ -121,14 +121,14 @@ def leader_profile(request, strategy_id: int):
 
 
 @login_required
-@require_GET
+@require_safe
 def notification_list(request):
     page = Paginator(notifications_of(user=request.user), NOTIFICATIONS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "web/notifications.html", {"page": page})
 
 
 @login_required
-@require_GET
+@require_safe
 def notification_unread_badge(request):
     return render(request, "web/partials/unread_badge.html", {"unread_notifications": notification_unread_count(user=request.user)})
 

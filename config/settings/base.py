@@ -151,10 +151,11 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = "[copytrade] "
 
 # --- Content-Security-Policy (django-csp) --------------------------------------------
 # The pages load scripts, styles and images from this origin only: no inline script, no
-# inline style, nothing from a CDN. The JSON API (and its developer pages: the browsable
-# API and Swagger UI, which inline their scripts) is left out.
+# inline style, nothing from a CDN. Left out: the JSON API with its developer pages (the
+# browsable API and Swagger UI inline their scripts), and django-celery-beat's admin pages,
+# whose schedule editor is an inline script.
 CONTENT_SECURITY_POLICY = {
-    "EXCLUDE_URL_PREFIXES": ["/api/"],
+    "EXCLUDE_URL_PREFIXES": ["/api/", "/admin/django_celery_beat/"],
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],

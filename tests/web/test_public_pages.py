@@ -100,6 +100,15 @@ def test_fee_terms_are_the_billed_terms_in_words(client, board):
     assert "a month" not in quant
 
 
+@pytest.mark.parametrize("query", ["", "?window=", "?window=&sort="])
+def test_the_filters_show_the_defaults_the_page_applies(client, board, query):
+    html = client.get(f"/{query}").content.decode()
+
+    assert '<option value="30d" selected>' in html
+    assert '<option value="return" selected>' in html
+    assert "figures for 30 days" in html
+
+
 def test_an_unknown_filter_gets_a_400_and_says_so(client, board):
     response = client.get("/?sort=luck")
 
