@@ -1,5 +1,6 @@
 """The pages. Each view reads through selectors, writes through services and renders;
-the rules live in the apps below. Lookups of what a person may not see raise the
+the rules live in the apps below. Views are named for what the person does (verb first),
+services for the entity they change (`<entity>_<action>`). Lookups of what a person may not see raise the
 services' NotFoundError, which `web.middleware` turns into the 404 page."""
 
 from django.conf import settings
@@ -8,16 +9,24 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_safe, require_http_methods, require_POST
+from django.views.decorators.http import (
+    require_http_methods,
+    require_POST,
+    require_safe,
+)
 
 from copytrade.selectors import leader_trade_list
 from core.errors import ApplicationError
 from core.notifications import notification_mark_all_read, notification_mark_read
-from core.selectors import api_token_list as api_tokens_of
-from core.selectors import display_name, notification_list as notifications_of, notification_unread_count
-from core.tokens import api_token_create, api_token_revoke as api_token_revoke_service
-from exchanges.selectors import exchange_account_list as exchange_accounts_of
-from exchanges.services import exchange_account_create, exchange_account_delete as exchange_account_delete_service
+from core.selectors import (
+    api_token_list,
+    display_name,
+    notification_list,
+    notification_unread_count,
+)
+from core.tokens import api_token_create, api_token_revoke
+from exchanges.selectors import exchange_account_list
+from exchanges.services import exchange_account_create, exchange_account_delete
 from marketplace.metrics import WINDOWS, drawdown_series
 from marketplace.selectors import (
     provider_get_public_of,
@@ -28,7 +37,13 @@ from marketplace.selectors import (
 )
 from web.charts import points_from_series, sparkline_svg, time_series_svg
 from web.fees import strategy_fee_terms
-from web.forms import SORT_LABELS, WINDOW_LABELS, ApiTokenForm, ExchangeAccountForm, LeaderboardFilterForm
+from web.forms import (
+    SORT_LABELS,
+    WINDOW_LABELS,
+    ApiTokenForm,
+    ExchangeAccountForm,
+    LeaderboardFilterForm,
+)
 from web.templatetags.web import percent, signed_percent
 
 NOTIFICATIONS_PER_PAGE = 25
@@ -53,7 +68,7 @@ def _leaderboard_row(strategy) -> dict:
 
 
 @require_safe
-def leaderboard(request):
+def show_leaderboard(request):
     form = LeaderboardFilterForm(LeaderboardFilterForm.with_defaults(request.GET))
     if not form.is_valid():
         return render(request, "web/leaderboard.html", {"form": form}, status=400)
@@ -85,7 +100,7 @@ def _drawdown_label(value: float, decimals: int) -> str:
 
 
 @require_safe
-def leader_profile(request, strategy_id: int):
+def show_leader(request, strategy_id: int):
     viewer = request.user if request.user.is_authenticated else None
     strategy = strategy_get_leader(user=viewer, strategy_id=strategy_id)
     metrics = strategy_metrics_by_window(strategy_id=strategy.pk)
@@ -105,8 +120,13 @@ def leader_profile(request, strategy_id: int):
                 equity, name="Equity", y_title=f"Equity ({currency})", y_format=_equity_label, css_class="chart-equity"
             ),
             "drawdown_chart": time_series_svg(
-                drawdown, name="Drawdown below the peak", y_title="Drawdown (%)", y_format=_drawdown_label,
-                css_class="chart-drawdown", ceiling=0.0, area=True,
+                drawdown,
+                name="Drawdown below the peak",
+                y_title="Drawdown (%)",
+                y_format=_drawdown_label,
+                css_class="chart-drawdown",
+                ceiling=0.0,
+                area=True,
             ),  # fmt: skip
             "verification": strategy_verification_summary(strategy_id=strategy.pk),
             "closed_trades": leader_trade_list(strategy=strategy, closed_only=True)[:RECENT_CLOSED_TRADES],
@@ -122,14 +142,14 @@ def leader_profile(request, strategy_id: int):
 
 @login_required
 @require_safe
-def notification_list(request):
-    page = Paginator(notifications_of(user=request.user), NOTIFICATIONS_PER_PAGE).get_page(request.GET.get("page"))
+def show_notifications(request):
+    page = Paginator(notification_list(user=request.user), NOTIFICATIONS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "web/notifications.html", {"page": page})
 
 
 @login_required
 @require_safe
-def notification_unread_badge(request):
+def show_unread_badge(request):
     return render(request, "web/partials/unread_badge.html", {"unread_notifications": notification_unread_count(user=request.user)})
 
 
@@ -141,7 +161,7 @@ def _notifications_changed(response):
 
 @login_required
 @require_POST
-def notification_read(request, notification_id: int):
+def mark_notification_read(request, notification_id: int):
     notification = notification_mark_read(user=request.user, notification_id=notification_id)
     if _is_htmx(request):
         return _notifications_changed(render(request, "web/partials/notification.html", {"notification": notification}))
@@ -150,7 +170,7 @@ def notification_read(request, notification_id: int):
 
 @login_required
 @require_POST
-def notification_read_all(request):
+def mark_all_notifications_read(request):
     marked = notification_mark_all_read(user=request.user)
     messages.success(request, f"Marked {marked} notification{'s' if marked != 1 else ''} as read.")
     return redirect("web:notifications")
@@ -161,7 +181,7 @@ def notification_read_all(request):
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def api_token_list(request):
+def manage_api_tokens(request):
     form = ApiTokenForm(request.POST or None)
     created = None
     status = 200
@@ -175,7 +195,7 @@ def api_token_list(request):
         else:
             status = 400
     response = render(
-        request, "web/settings/tokens.html", {"form": form, "created": created, "tokens": api_tokens_of(user=request.user)}, status=status
+        request, "web/settings/tokens.html", {"form": form, "created": created, "tokens": api_token_list(user=request.user)}, status=status
     )
     response["Cache-Control"] = "no-store"
     return response
@@ -183,8 +203,8 @@ def api_token_list(request):
 
 @login_required
 @require_POST
-def api_token_revoke(request, token_id: int):
-    token = api_token_revoke_service(user=request.user, token_id=token_id)
+def revoke_api_token(request, token_id: int):
+    token = api_token_revoke(user=request.user, token_id=token_id)
     messages.success(request, f"Token “{token.name}” revoked: requests using it are refused from now on.")
     return redirect("web:api-tokens")
 
@@ -202,7 +222,7 @@ def _add_service_errors(form, error: ValidationError) -> None:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def exchange_account_list(request):
+def manage_exchange_accounts(request):
     form = ExchangeAccountForm(request.POST or None)
     status = 200
     if request.method == "POST":
@@ -221,16 +241,16 @@ def exchange_account_list(request):
     return render(
         request,
         "web/settings/exchange_accounts.html",
-        {"form": form, "accounts": exchange_accounts_of(owner=request.user)},
+        {"form": form, "accounts": exchange_account_list(owner=request.user)},
         status=status,
     )
 
 
 @login_required
 @require_POST
-def exchange_account_delete(request, account_id: int):
+def delete_exchange_account(request, account_id: int):
     try:
-        exchange_account_delete_service(owner=request.user, account_id=account_id)
+        exchange_account_delete(owner=request.user, account_id=account_id)
     except ApplicationError as exc:
         if exc.status_code == 404:
             raise

@@ -115,7 +115,13 @@ def test_a_visitor_finds_a_leader_signs_up_connects_an_exchange_and_gets_an_api_
 
 def test_the_unread_count_in_the_navigation_follows_marking_read(browsing):
     member = make_member("mia", "Mia")
-    first = notification_send(user=member, kind=Notification.Kind.COPY_STOP_LOSS, title="Stop-loss hit on your copy of Steady", body="Equity fell 30 % below its peak; positions were closed at market and the copy paused.", email=False)
+    first = notification_send(
+        user=member,
+        kind=Notification.Kind.COPY_STOP_LOSS,
+        title="Stop-loss hit on your copy of Steady",
+        body="Equity fell 30 % below its peak; positions were closed at market and the copy paused.",
+        email=False,
+    )
     notification_send(user=member, kind=Notification.Kind.INVOICE, title="Your March invoice: 42.00 USD", email=False)
     page = browsing.page
     _log_in(browsing, "mia")
@@ -144,7 +150,13 @@ def test_every_page_fits_a_phone_without_sideways_scrolling(browsing):
     member = make_member("mia", "Mia")
     api_token_create(user=member, name="a token with a rather long descriptive name for the server")
     ExchangeAccount.objects.create(owner=member, exchange_id="paper", label="Practice account")
-    notification_send(user=member, kind=Notification.Kind.PAYOUT, title="Payout sent", body="https://example.invalid/a/very/long/reference/that/should/wrap/0123456789abcdef0123456789abcdef", email=False)
+    notification_send(
+        user=member,
+        kind=Notification.Kind.PAYOUT,
+        title="Payout sent",
+        body="https://example.invalid/a/very/long/reference/that/should/wrap/0123456789abcdef0123456789abcdef",
+        email=False,
+    )
 
     for path, name in (("/accounts/login/", "login"), ("/accounts/password/reset/", "password-reset")):
         browsing.open(path)

@@ -23,7 +23,11 @@ def test_the_drawdown_curve_is_each_days_distance_below_the_peak_so_far():
 
 
 def test_value_ticks_are_round_and_say_enough_decimals_to_differ():
-    svg = str(time_series_svg(_days(0, -0.1, -0.38, 0), name="Drawdown", y_title="%", y_format=lambda v, d: f"{v:.{d}f}", css_class="c", ceiling=0.0))
+    svg = str(
+        time_series_svg(
+            _days(0, -0.1, -0.38, 0), name="Drawdown", y_title="%", y_format=lambda v, d: f"{v:.{d}f}", css_class="c", ceiling=0.0
+        )
+    )
 
     labels = _tick_labels(svg)[:5]
     assert labels == ["-0.4", "-0.3", "-0.2", "-0.1", "0.0"]

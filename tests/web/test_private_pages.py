@@ -8,6 +8,7 @@ from core.models import ApiToken, Notification
 from core.notifications import notification_send
 from core.tokens import api_token_create
 from exchanges.models import ExchangeAccount
+from tests.marketplace.support import make_copy, make_strategy
 from tests.web.support import make_member
 
 pytestmark = pytest.mark.django_db
@@ -220,3 +221,15 @@ def test_deleting_an_account_removes_it_and_someone_elses_is_not_found(signed_in
     assert not ExchangeAccount.objects.filter(pk=mine.pk).exists()
     assert "Exchange account deleted" in deleted.content.decode()
     assert "Theirs" not in deleted.content.decode()
+
+
+def test_an_account_a_copy_trades_on_is_kept_and_the_page_says_why(signed_in, member):
+    leader = make_member("lena", "Lena")
+    copy = make_copy(member, make_strategy(leader))
+
+    response = signed_in.post(f"/settings/exchange-accounts/{copy.exchange_account_id}/delete/", follow=True)
+
+    assert response.status_code == 200
+    assert ExchangeAccount.objects.filter(pk=copy.exchange_account_id).exists()
+    errors = [str(message) for message in response.context["messages"] if message.level_tag == "error"]
+    assert len(errors) == 1 and "copy" in errors[0].lower()

@@ -27,7 +27,9 @@ def board(db):
     return {
         "steady": make_leader(alice, name="Steady", total_return=0.08, sharpe=2.1, max_drawdown=3.0, copiers=5, verified=True),
         "rocket": make_leader(bob, name="Rocket", total_return=0.30, sharpe=0.9, max_drawdown=25.0, copiers=40),
-        "quant": make_leader(ai_owner, name="Quant AI", kind=Strategy.Kind.AI, total_return=0.12, sharpe=1.4, max_drawdown=9.0, copiers=12, override="10"),
+        "quant": make_leader(
+            ai_owner, name="Quant AI", kind=Strategy.Kind.AI, total_return=0.12, sharpe=1.4, max_drawdown=9.0, copiers=12, override="10"
+        ),
         "fresh": make_leader(bob, name="Fresh", days=5, closed_trades=2, total_return=0.5),
     }
 

@@ -94,7 +94,7 @@ def signed_money(amount, currency: str = "") -> str:
 
 @register.filter
 def gain_class(value) -> str:
-    """"gain", "loss" or "flat": a colour, always beside a sign, never instead of one."""
+    """The colour class, gain, loss or flat: always beside a sign, never instead of one."""
     if value is None:
         return "flat"
     return "gain" if value > 0 else "loss" if value < 0 else "flat"
