@@ -1,6 +1,4 @@
-from django.templatetags.static import static
 from django.urls import path
-from django.views.generic import RedirectView
 
 from web import views
 
@@ -9,7 +7,7 @@ app_name = "web"
 urlpatterns = [
     path("", views.show_leaderboard, name="leaderboard"),
     # Browsers ask for /favicon.ico on pages that name no icon (admin, API pages).
-    path("favicon.ico", RedirectView.as_view(url=static("web/favicon.svg"), permanent=True), name="favicon"),
+    path("favicon.ico", views.show_favicon, name="favicon"),
     path("leaders/<int:strategy_id>/", views.show_leader, name="leader"),
     path("notifications/", views.show_notifications, name="notifications"),
     path("notifications/unread-count/", views.show_unread_badge, name="notifications-unread-count"),

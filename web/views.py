@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.views.decorators.http import (
     require_http_methods,
     require_POST,
@@ -52,6 +53,12 @@ RECENT_CLOSED_TRADES = 20
 
 def _is_htmx(request) -> bool:
     return request.headers.get("HX-Request") == "true"
+
+
+@require_safe
+def show_favicon(request):
+    # Looked up per request: in production the hashed name exists only after collectstatic.
+    return redirect(static("web/favicon.svg"), permanent=True)
 
 
 # --- Leaderboard and leader profiles (public) ------------------------------------------------
