@@ -8,7 +8,7 @@ export DJANGO_SETTINGS_MODULE ?= config.settings.local
 DB_NAME ?= copytrade
 ENV_FILE ?= .env
 
-.PHONY: help venv install install-dev services db migrate env browser test demo run bench fuzz soak clean
+.PHONY: help venv assets install install-dev services db migrate env browser test demo run bench fuzz soak clean
 
 # Every target carries a `## what it does` note on its line; `make help` lists them all.
 help: ## list the targets
@@ -20,10 +20,18 @@ $(PY):
 
 venv: $(PY) ## create the virtualenv (.venv)
 
-install: $(PY) requirements.txt ## install the runtime requirements into .venv
+# The pages' front-end files (htmx) from the npm registry, exactly as package-lock.json pins
+# them; Django serves them as static files (STATICFILES_DIRS), nothing loads from a CDN.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+assets: node_modules/.package-lock.json ## install the pages' front-end files (npm ci)
+
+install: $(PY) requirements.txt assets ## install the runtime requirements into .venv
 	$(PIP) install --quiet -r requirements.txt
 
-install-dev: $(PY) requirements.txt requirements-dev.txt ## install the test requirements too
+install-dev: $(PY) requirements.txt requirements-dev.txt assets ## install the test requirements too
 	$(PIP) install --quiet -r requirements-dev.txt
 
 # PostgreSQL and Redis on localhost, started if down (the commands of this machine's
@@ -38,7 +46,7 @@ migrate: db ## apply migrations and sync the beat schedule
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py sync_beat_schedule
 
-# Debian's chromium for the Playwright admin test (Playwright's own browser download is never used).
+# Debian's chromium for the Playwright tests, admin and pages (Playwright's own browser download is never used).
 browser: ## install Debian's chromium for the browser tests
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
 
@@ -70,5 +78,5 @@ bench: migrate ## fan-out benchmark (BENCH_ARGS; bench/RESULTS.md)
 	@if $(PY) manage.py help bench_fanout >/dev/null 2>&1; then $(PY) manage.py bench_fanout $(BENCH_ARGS); \
 	else echo "make bench: the fan-out benchmark is not in this checkout yet (see bench/README.md)"; fi
 
-clean: ## remove .venv and test caches
-	rm -rf $(VENV) .pytest_cache .hypothesis
+clean: ## remove .venv, test caches, node_modules and screenshots
+	rm -rf $(VENV) .pytest_cache .hypothesis node_modules screenshots

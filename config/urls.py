@@ -48,6 +48,9 @@ urlpatterns = [
     path("api/marketplace/", include("marketplace.urls")),
     path("api/notifications/", include("core.urls")),
     path("api/billing/", include("billing.urls")),
+    path("accounts/", include("allauth.urls")),
+    # The pages last: everything above keeps its paths.
+    path("", include("web.urls")),
 ]
 
 handler404 = "core.apis.not_found"

@@ -33,8 +33,18 @@ def strategy_get_owned(*, owner, strategy_id: int) -> Strategy:
     return strategy
 
 
-def leader_trade_list(*, strategy: Strategy) -> QuerySet[LeaderTrade]:
-    return LeaderTrade.objects.filter(strategy=strategy).order_by("-sequence")
+def leader_trade_list(*, strategy: Strategy, closed_only: bool = False) -> QuerySet[LeaderTrade]:
+    """A strategy's trades, newest first; `closed_only`: reductions and closes, the trades
+    that realise a profit or a loss."""
+    trades = LeaderTrade.objects.filter(strategy=strategy)
+    if closed_only:
+        trades = trades.filter(effect__in=[LeaderTrade.Effect.REDUCE, LeaderTrade.Effect.CLOSE])
+    return trades.order_by("-sequence")
+
+
+def strategy_list_public() -> QuerySet[Strategy]:
+    """Every strategy anyone may see and copy: public leaders that are running."""
+    return Strategy.objects.filter(is_public_leader=True, status=Strategy.Status.RUNNING)
 
 
 def copy_list(*, follower, include_stopped: bool = False) -> QuerySet[CopyRelationship]:

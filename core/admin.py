@@ -1,4 +1,5 @@
-"""Admin helpers every app uses, and the notifications' admin."""
+"""Admin helpers every app uses, and the admin of core's own models: notifications,
+profiles, API tokens."""
 
 from collections.abc import Callable
 from operator import attrgetter
@@ -6,7 +7,7 @@ from operator import attrgetter
 from django.conf import settings
 from django.contrib import admin
 
-from core.models import Notification
+from core.models import ApiToken, Notification, Profile
 from core.money import format_money, format_quantity
 
 
@@ -70,3 +71,22 @@ class NotificationAdmin(ReadOnlyAdmin):
     list_filter = ["kind", ("read_at", admin.EmptyFieldListFilter)]
     search_fields = ["title", "user__username", "user__email"]
     list_select_related = ["user"]
+
+
+@admin.register(Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    list_display = ["display_name", "user", "created_at"]
+    search_fields = ["display_name", "user__username", "user__email"]
+    list_select_related = ["user"]
+    readonly_fields = ["user", "created_at", "updated_at"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin):
+    """Which tokens exist and when they were last used; the key itself is never stored."""
+
+    list_display = ["name", "prefix", "user", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix", "user__username"]
+    list_select_related = ["user"]
+    exclude = ["key_hash"]

@@ -11,7 +11,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
@@ -21,7 +20,8 @@ from core.api import Pagination, StrictInputSerializer, paginated_response
 from core.errors import ApplicationError
 from core.models import Notification
 from core.notifications import notification_mark_all_read, notification_mark_read
-from core.selectors import notification_list
+from core.selectors import display_name, notification_list
+from core.tokens import api_token_create, api_token_revoke, api_token_revoke_all
 
 
 def not_found(request, exception=None):
@@ -73,12 +73,14 @@ def admin_login(request, extra_context=None):
 
 
 class TokenObtainApi(APIView):
-    """Username + password → API token (the same token until revoked)."""
+    """Username + password → a new API token, named after this endpoint (tokens are also
+    created, listed and revoked on the web page /settings/tokens/)."""
 
     permission_classes = [AllowAny]
     authentication_classes = []
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
+    TOKEN_NAME = "POST /api/auth/token/"
 
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField(max_length=150)
@@ -94,27 +96,33 @@ class TokenObtainApi(APIView):
         user = authenticate(request, **serializer.validated_data)
         if user is None or not user.is_active:
             raise ApplicationError("Unable to log in with the provided credentials.", status_code=400)
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        _, key = api_token_create(user=user, name=self.TOKEN_NAME)
+        return Response({"token": key})
 
 
 class TokenRevokeApi(APIView):
-    """Revoke the token used for this request (log out everywhere that token is used)."""
+    """Revoke the token used for this request; from a browser session (no token), every
+    token of the user (log out everywhere)."""
 
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=None, responses={204: None})
     def post(self, request):
-        Token.objects.filter(user=request.user).delete()
+        if request.auth is not None:
+            api_token_revoke(user=request.user, token_id=request.auth.pk)
+        else:
+            api_token_revoke_all(user=request.user)
         return Response(status=204)
 
 
 class MeApi(APIView):
-    """Who the caller is: id, username, and whether they are staff or a curator."""
+    """Who the caller is: id, username, the display name others see, and whether they are
+    staff or a curator."""
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         username = serializers.CharField()
+        display_name = serializers.CharField()
         is_staff = serializers.BooleanField()
         is_curator = serializers.BooleanField()
 
@@ -124,6 +132,7 @@ class MeApi(APIView):
         data = {
             "id": user.id,
             "username": user.username,
+            "display_name": display_name(user),
             "is_staff": user.is_staff,
             "is_curator": user.groups.filter(name="curators").exists(),
         }

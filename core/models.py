@@ -1,7 +1,9 @@
-"""What every app shares: the notifications a user is sent (in-app and by email)."""
+"""What every app shares: notifications (in-app and by email), the public display name,
+API tokens."""
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 
 
 class Notification(models.Model):
@@ -36,3 +38,56 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} · to {self.user} · {self.kind}"
+
+
+class Profile(models.Model):
+    """What other people see of a user: the display name chosen at sign-up.
+
+    Usernames and email addresses are private; every page and endpoint that shows one user
+    to another shows `core.selectors.display_name(user)` instead.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    display_name = models.CharField(max_length=40)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            # "Alice" and "alice" would let one person pass for another.
+            models.UniqueConstraint(Lower("display_name"), name="profile_display_name_unique_ci"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class ApiToken(models.Model):
+    """A named API token. Only the SHA-256 of the key is stored: the key itself is shown
+    once, when the token is created, and cannot be recovered.
+
+    Tokens are revoked, not deleted, so the list keeps what existed and when it was last
+    used. Checks of whether a token may be used live in `core.tokens.api_token_authenticate`
+    alone (a lifetime would be one more condition there).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    key_hash = models.CharField(max_length=64)
+    # The key's first characters, to tell tokens apart in a list; far too short to use.
+    prefix = models.CharField(max_length=12)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["key_hash"], name="api_token_key_hash_unique")]
+        indexes = [models.Index(fields=["user", "-created_at"], name="api_token_by_user")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -162,6 +162,17 @@ def drawdown_percent(max_drawdown_fraction: float | None) -> float | None:
     return -max_drawdown_fraction * 100.0
 
 
+def drawdown_series(equity_points: Sequence[EquityPoint]) -> list[tuple[date, Decimal]]:
+    """Each day's distance below the highest equity so far, a positive percentage (0 at a
+    new peak): the curve whose deepest point is the window's maximum drawdown."""
+    series = []
+    peak = None
+    for day, equity in equity_points:
+        peak = equity if peak is None else max(peak, equity)
+        series.append((day, (peak - equity) / peak * 100 if peak > 0 else ZERO))
+    return series
+
+
 def calmar(returns: Sequence[float]) -> float | None:
     """Calmar ratio (quantstats ``stats.calmar(returns, periods=365)``).
 

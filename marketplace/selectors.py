@@ -1,13 +1,29 @@
-"""Reads for the marketplace: the traders list, a trader's profile, metrics by strategy.
+"""Reads for the marketplace: the traders list, a trader's profile, metrics by strategy,
+the leaderboard of strategies.
 
 The public face is approved and public providers only; anything else is "not found".
 """
 
+from dataclasses import dataclass
+
 from django.conf import settings
-from django.db.models import Count, F, FilteredRelation, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models import (
+    Count,
+    DecimalField,
+    F,
+    FilteredRelation,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce
 
 from copytrade.models import CopyRelationship, LeaderTrade, Strategy
+from copytrade.selectors import strategy_list_public
 from core.errors import NotFoundError
 from marketplace.metrics import WINDOWS
 from marketplace.models import ProviderEvent, ProviderMetrics, Rating, SignalProvider, StrategyMetrics, TradeVerification
@@ -85,16 +101,15 @@ def provider_list_public(
     return providers.order_by(order, "id")
 
 
-def provider_get_public(*, provider_id: int) -> SignalProvider:
-    """A trader's profile: metrics of every window, public strategies, recent comments."""
-    provider = (
-        SignalProvider.objects.filter(id=provider_id, status=SignalProvider.Status.APPROVED, is_public=True)
+def _provider_profile(providers: QuerySet[SignalProvider]) -> SignalProvider | None:
+    return (
+        providers.filter(status=SignalProvider.Status.APPROVED, is_public=True)
         .annotate(follower_count=_follower_count())
         .prefetch_related(
             Prefetch("metrics", queryset=ProviderMetrics.objects.order_by("window"), to_attr="window_metrics"),
             Prefetch(
                 "ratings",
-                queryset=Rating.objects.exclude(comment="").select_related("user").order_by("-updated_at", "-id")[
+                queryset=Rating.objects.exclude(comment="").select_related("user__profile").order_by("-updated_at", "-id")[
                     : settings.MARKETPLACE_RECENT_COMMENTS
                 ],
                 to_attr="recent_comments",
@@ -108,9 +123,20 @@ def provider_get_public(*, provider_id: int) -> SignalProvider:
         .select_related("user")
         .first()
     )
+
+
+def provider_get_public(*, provider_id: int) -> SignalProvider:
+    """A trader's profile: metrics of every window, public strategies, recent comments."""
+    provider = _provider_profile(SignalProvider.objects.filter(id=provider_id))
     if provider is None:
         raise NotFoundError("Trader not found.")
     return provider
+
+
+def provider_get_public_of(*, user_id: int) -> SignalProvider | None:
+    """The public provider profile of a strategy's owner, or None (AI strategies, owners
+    who are not approved providers)."""
+    return _provider_profile(SignalProvider.objects.filter(user_id=user_id))
 
 
 def rating_distribution(*, provider: SignalProvider) -> dict[str, int]:
@@ -184,9 +210,7 @@ def strategy_list_top(
 ) -> QuerySet[Strategy]:
     """The leaderboard: the top 50 public running strategies by `sort`, after the filters,
     each annotated with its audited metrics of `window` (null until first computed)."""
-    strategies = _with_window_metrics(
-        Strategy.objects.filter(is_public_leader=True, status=Strategy.Status.RUNNING).select_related("owner"), window=window
-    )
+    strategies = _with_window_metrics(strategy_list_public().select_related("owner"), window=window)
     if kind:
         strategies = strategies.filter(kind=kind)
     if min_copiers:
@@ -231,4 +255,87 @@ def provider_trade_list(*, provider: SignalProvider) -> QuerySet[LeaderTrade]:
         LeaderTrade.objects.filter(strategy__owner_id=provider.user_id)
         .select_related("strategy", "verification")
         .order_by("-traded_at", "-id")
+    )
+
+
+def strategy_metrics_by_window(*, strategy_id: int) -> dict[str, StrategyMetrics]:
+    """Every stored window of one strategy, equity series included (one query)."""
+    return {row.window: row for row in StrategyMetrics.objects.filter(strategy_id=strategy_id)}
+
+
+def strategy_verification_summary(*, strategy_id: int) -> dict[str, int]:
+    """How many of the strategy's trades were checked against exchange candles, by outcome;
+    `open_flags`: mismatches no curator has resolved."""
+    counts = dict(
+        TradeVerification.objects.filter(strategy_id=strategy_id).values_list("status").annotate(count=Count("id")).order_by()
+    )
+    summary = {status: counts.get(status, 0) for status in TradeVerification.Status.values}
+    summary["open_flags"] = TradeVerification.objects.filter(
+        strategy_id=strategy_id, status=TradeVerification.Status.MISMATCH, resolved_at__isnull=True
+    ).count()
+    return summary
+
+
+# --- The leaderboard of strategies -------------------------------------------------------
+
+# sort key -> (annotation, descending). Smaller drawdown is better, so it sorts ascending.
+LEADERBOARD_SORTS = {
+    "return": ("total_return", True),
+    "sharpe": ("sharpe", True),
+    "max_drawdown": ("max_drawdown", False),
+    "followers": ("copiers_count", True),
+    "rating": ("rating", True),
+}
+# The programs of billing (AI strategies, marketplace providers) by strategy kind.
+LEADERBOARD_PROGRAMS = {"ai": Strategy.Kind.AI, "marketplace": Strategy.Kind.MANUAL}
+LEADERBOARD_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    """`ranked`: leaders with a long enough record, in the chosen order. `new`: shorter
+    records, newest first, never ranked. Each strategy carries its window's metrics as
+    `total_return`, `sharpe`, `max_drawdown`, `days` (daily returns counted),
+    `closed_trades`, `equity_series` (None/0 before its first metrics run), the whole
+    record's `record_days` and `record_closed_trades`, and its provider's `rating` and
+    `ratings_count` (None for AI strategies)."""
+
+    ranked: list[Strategy]
+    new: list[Strategy]
+
+
+def strategy_leaderboard(
+    *, window: str = DEFAULT_WINDOW, sort: str = "return", program: str | None = None, verified: bool = False
+) -> Leaderboard:
+    if window not in WINDOWS:
+        raise ValueError(f"unknown window {window!r}")
+    annotation, descending = LEADERBOARD_SORTS[sort]
+    provider = SignalProvider.objects.filter(user_id=OuterRef("owner_id"), status=SignalProvider.Status.APPROVED)
+    strategies = (
+        strategy_list_public()
+        .select_related("owner__profile")
+        .annotate(
+            window_metrics=FilteredRelation("marketplace_metrics", condition=Q(marketplace_metrics__window=window)),
+            whole_record=FilteredRelation("marketplace_metrics", condition=Q(marketplace_metrics__window="all")),
+            total_return=F("window_metrics__total_return"),
+            sharpe=F("window_metrics__sharpe_ratio"),
+            max_drawdown=F("window_metrics__max_drawdown"),
+            days=Coalesce(F("window_metrics__returns_count"), 0),
+            closed_trades=Coalesce(F("window_metrics__closed_trades"), 0),
+            equity_series=F("window_metrics__equity_series"),
+            record_days=Coalesce(F("whole_record__returns_count"), 0),
+            record_closed_trades=Coalesce(F("whole_record__closed_trades"), 0),
+            rating=Subquery(provider.values("average_rating")[:1], output_field=DecimalField(max_digits=3, decimal_places=2)),
+            ratings_count=Subquery(provider.values("ratings_count")[:1], output_field=IntegerField()),
+        )
+    )
+    if program:
+        strategies = strategies.filter(kind=LEADERBOARD_PROGRAMS[program])
+    if verified:
+        strategies = strategies.filter(verified_badge=True)
+    long_enough = Q(record_days__gte=settings.LEADERBOARD_MIN_DAYS, record_closed_trades__gte=settings.LEADERBOARD_MIN_CLOSED_TRADES)
+    order = F(annotation).desc(nulls_last=True) if descending else F(annotation).asc(nulls_last=True)
+    return Leaderboard(
+        ranked=list(strategies.filter(long_enough).order_by(order, "id")[:LEADERBOARD_LIMIT]),
+        new=list(strategies.exclude(long_enough).order_by("-created_at", "-id")[:LEADERBOARD_LIMIT]),
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-PACKAGES = ("core", "exchanges", "copytrade", "marketplace", "billing", "devtools", "config")
+PACKAGES = ("core", "exchanges", "copytrade", "marketplace", "billing", "web", "devtools", "config")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
@@ -43,11 +43,14 @@ def test_the_import_contracts_hold():
     [
         ("exchanges.services", "from copytrade.models import Strategy", "exchanges is not allowed to import copytrade"),
         ("core.money", "import billing.models", "core is not allowed to import billing"),
+        ("billing.services", "import web.fees", "billing is not allowed to import web"),
+        ("devtools.demo", "import web.views", "devtools is not allowed to import web"),
+        ("web.views", "import devtools.demo", "web is not allowed to import devtools"),
         ("copytrade.services.execution", "from devtools.simulator.client import SimulatorClient", "copytrade is not allowed to import devtools"),
         ("marketplace.metrics", "from config.celery import app", "marketplace is not allowed to import config"),
         ("billing.services", "from billing.tasks import run_monthly_billing", "billing.services is not allowed to import billing.tasks"),
     ],
-    ids=["upward", "core upward", "devtools", "config", "service to its task"],
+    ids=["upward", "core upward", "into the pages", "devtools into the pages", "the pages into devtools", "devtools", "config", "service to its task"],
 )
 def test_a_forbidden_import_breaks_a_contract(tree_copy, module, line, contract):
     add_import(tree_copy, module, line)

@@ -26,7 +26,6 @@ from django.db import close_old_connections
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rest_framework.authtoken.models import Token
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -42,6 +41,7 @@ from copytrade.services.copies import copy_start
 from copytrade.services.strategies import strategy_create
 from core.models import Notification
 from core.notifications import notification_send
+from core.tokens import api_token_create
 from exchanges.services import exchange_account_create
 from marketplace.models import SignalProvider
 from marketplace.services import provider_apply, provider_transition
@@ -130,7 +130,7 @@ def world(db, simulated_binance, stripe_standin, settings, _requests_share_the_t
     users = {"follower": follower, "leader": leader, "curator": curator}
     return World(
         strategy=strategy,
-        headers={role: {"Authorization": f"Token {Token.objects.create(user=user).key}"} for role, user in users.items()},
+        headers={role: {"Authorization": f"Token {api_token_create(user=user, name='fuzz')[1]}"} for role, user in users.items()},
         path_ids={role: {**seeded, "notification_id": notifications[role]} for role in users},
     )
 

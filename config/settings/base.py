@@ -31,10 +31,14 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    # Before allauth: its page layout and templates are overridden by web's.
+    "web",
+    "allauth",
+    "allauth.account",
+    "csp",
     "config",
     "core",
     "exchanges",
@@ -53,6 +57,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "web.middleware.ApplicationErrorMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -68,6 +75,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "web.context_processors.navigation",
             ],
         },
     },
@@ -107,6 +115,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Front-end files from the npm registry, pinned by package-lock.json and installed by
+# `npm ci` (`make install`); served like every other static file, never from a CDN.
+STATICFILES_DIRS = [("vendor/htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist")]
 # Production serves what `collectstatic` wrote (the Dockerfile runs it): hashed names, gzip
 # and brotli, cached for a year. Local and test settings serve straight from the apps.
 STORAGES = {
@@ -118,6 +129,46 @@ STORAGES = {
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="copytrade <noreply@copytrade.local>")
+
+# --- Accounts (django-allauth) -------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "web:leaderboard"
+ACCOUNT_LOGOUT_REDIRECT_URL = "web:leaderboard"
+# People sign in with their email; accounts made before sign-up existed (admin, demo) by
+# username. Others only ever see the display name chosen at sign-up (core.Profile).
+ACCOUNT_LOGIN_METHODS = {"email", "username"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_FORMS = {"login": "web.forms.LoginForm", "signup": "web.forms.SignupForm"}
+ACCOUNT_USER_DISPLAY = "core.selectors.display_name"
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[copytrade] "
+# allauth's rate limits (ACCOUNT_RATE_LIMITS: failed logins, sign-ups, password resets,
+# confirmation mails) stay on with their defaults; they count in the cache (Redis).
+
+# --- Content-Security-Policy (django-csp) --------------------------------------------
+# The pages load scripts, styles and images from this origin only: no inline script, no
+# inline style, nothing from a CDN. Left out: the JSON API with its developer pages (the
+# browsable API and Swagger UI inline their scripts), and django-celery-beat's admin pages,
+# whose schedule editor is an inline script.
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/api/", "/admin/django_celery_beat/"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 # --- Money ---------------------------------------------------------------------------
 # Project-wide digits for every money DecimalField (see core.money).
@@ -208,11 +259,15 @@ VERIFIED_BADGE_MIN_TRADES = env.int("VERIFIED_BADGE_MIN_TRADES", default=20)
 VERIFIED_BADGE_MIN_PERCENT = Decimal(env("VERIFIED_BADGE_MIN_PERCENT", default="99"))
 # Recent comments shown on a trader's profile.
 MARKETPLACE_RECENT_COMMENTS = env.int("MARKETPLACE_RECENT_COMMENTS", default=10)
+# The leaderboard ranks a leader only with at least this many days of history and closed
+# trades; a shorter record is listed apart as "new".
+LEADERBOARD_MIN_DAYS = env.int("LEADERBOARD_MIN_DAYS", default=30)
+LEADERBOARD_MIN_CLOSED_TRADES = env.int("LEADERBOARD_MIN_CLOSED_TRADES", default=10)
 
 # --- DRF ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "core.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -61,3 +61,5 @@ CSRF_COOKIE_SECURE = True
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
+# Account mails (verification, password reset) link to the public https address.
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https"

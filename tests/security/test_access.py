@@ -9,11 +9,11 @@ import pytest
 from cryptography.fernet import Fernet
 from django.conf import settings
 from django.test import Client
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
 from core.apis import AdminLoginThrottle
+from core.models import ApiToken
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +39,7 @@ def test_a_revoked_token_gets_401(follower):
     after = client.get("/api/auth/me/")
     assert after.status_code == 401
     assert set(after.json()) == {"message", "extra"}
-    assert not Token.objects.filter(key=token).exists()
+    assert ApiToken.objects.get(prefix=token[:8]).revoked_at is not None
 
 
 def test_logging_in_after_a_revocation_gives_a_new_token(follower):
@@ -60,7 +60,7 @@ def test_a_wrong_password_gets_no_token_and_a_400(follower):
 
     assert response.status_code == 400
     assert "token" not in response.json()
-    assert not Token.objects.exists()
+    assert not ApiToken.objects.exists()
 
 
 # --- Throttled logins --------------------------------------------------------------------

@@ -1,0 +1,37 @@
+"""Writes for the public face of a user: the display name."""
+
+import re
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from core.models import Profile
+
+DISPLAY_NAME_MIN_LENGTH = 3
+DISPLAY_NAME_MAX_LENGTH = 40
+# Letters (any script), digits, spaces and a few separators: no "@", so a display name can
+# never be (or look like) an email address.
+_DISPLAY_NAME = re.compile(r"^[\w .'-]+$")
+
+
+def display_name_validate(value: str) -> str:
+    """The display name as it will be stored (spaces trimmed and collapsed), or a ValidationError."""
+    name = " ".join(value.split())
+    if not DISPLAY_NAME_MIN_LENGTH <= len(name) <= DISPLAY_NAME_MAX_LENGTH:
+        raise ValidationError(f"Use {DISPLAY_NAME_MIN_LENGTH} to {DISPLAY_NAME_MAX_LENGTH} characters.")
+    if not _DISPLAY_NAME.match(name):
+        raise ValidationError("Use letters, digits, spaces, dots, apostrophes, hyphens and underscores only.")
+    if Profile.objects.filter(display_name__iexact=name).exists():
+        raise ValidationError("This display name is taken; choose another.")
+    return name
+
+
+@transaction.atomic
+def profile_create(*, user, display_name: str) -> Profile:
+    name = display_name_validate(display_name)
+    try:
+        with transaction.atomic():
+            return Profile.objects.create(user=user, display_name=name)
+    except IntegrityError:
+        # Two sign-ups raced for the same name (or the user already has a profile).
+        raise ValidationError({"display_name": "This display name is taken; choose another."}) from None

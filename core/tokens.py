@@ -1,0 +1,59 @@
+"""API tokens: create one (the key is returned once), revoke, and authenticate a request's key."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from core.errors import NotFoundError
+from core.models import ApiToken
+
+KEY_PREFIX = "ct_"
+SHOWN_PREFIX_LENGTH = 8
+# Recording every use would write on every API request; a minute is precise enough to
+# tell which tokens are still in use.
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+def _hash(key: str) -> str:
+    # A key carries 240 random bits: a plain SHA-256 cannot be reversed by guessing.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
+    """A new token and its key; the key is not stored and cannot be shown again."""
+    key = KEY_PREFIX + secrets.token_urlsafe(30)
+    token = ApiToken(user=user, name=name.strip(), key_hash=_hash(key), prefix=key[:SHOWN_PREFIX_LENGTH])
+    token.full_clean()
+    token.save()
+    return token, key
+
+
+@transaction.atomic
+def api_token_revoke(*, user, token_id: int) -> ApiToken:
+    token = ApiToken.objects.select_for_update().filter(id=token_id, user=user).first()
+    if token is None:
+        raise NotFoundError("Token not found.")
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token
+
+
+def api_token_revoke_all(*, user) -> int:
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def api_token_authenticate(*, key: str) -> ApiToken | None:
+    """The usable token with this key (its user loaded), or None; records its use."""
+    token = ApiToken.objects.select_related("user").filter(key_hash=_hash(key), revoked_at__isnull=True).first()
+    if token is None or not token.user.is_active:
+        return None
+    now = timezone.now()
+    ApiToken.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_PRECISION), id=token.pk).update(
+        last_used_at=now
+    )
+    return token

@@ -1,0 +1,108 @@
+"""Data builders for the page tests: members with display names and verified emails,
+leaders with stored metrics, closed trades, verifications and ratings."""
+
+import itertools
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from allauth.account.models import EmailAddress
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from copytrade.models import LeaderTrade, Strategy
+from core.profiles import profile_create
+from marketplace.models import Rating, SignalProvider, StrategyMetrics, TradeVerification
+
+_sequence = itertools.count(1)
+AS_OF = date(2026, 3, 31)
+
+
+def password_of(username: str) -> str:
+    return f"{username}-pass-123"
+
+
+def make_member(username: str, display_name: str | None = None, **extra):
+    """A user who signed up: a display name and a verified primary email."""
+    user = get_user_model().objects.create_user(
+        username=username, password=password_of(username), email=f"{username}@example.com", **extra
+    )
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    if display_name:
+        profile_create(user=user, display_name=display_name)
+    return user
+
+
+def equity_series(days: int, *, start: str = "10000", daily_change: str = "0.004") -> list[list[str]]:
+    """`days` daily returns (days + 1 points) ending on AS_OF, compounding `daily_change`."""
+    value = Decimal(start)
+    first = AS_OF - timedelta(days=days)
+    series = []
+    for offset in range(days + 1):
+        series.append([(first + timedelta(days=offset)).isoformat(), str(value.quantize(Decimal("0.01")))])
+        value *= 1 + Decimal(daily_change)
+    return series
+
+
+def make_leader(
+    owner,
+    *,
+    name: str,
+    kind: str = Strategy.Kind.MANUAL,
+    days: int = 120,
+    closed_trades: int = 40,
+    total_return: float = 0.12,
+    sharpe: float = 1.5,
+    max_drawdown: float = 8.0,
+    copiers: int = 0,
+    verified: bool = False,
+    override: str = "15",
+) -> Strategy:
+    """A public running strategy with metrics for every window (coverage capped by `days`)."""
+    strategy = Strategy.objects.create(
+        owner=owner, name=name, kind=kind, declared_capital=Decimal("10000"), is_public_leader=True,
+        copiers_count=copiers, verified_badge=verified, copy_override_percent=Decimal(override),
+    )  # fmt: skip
+    for window, window_days in (("7d", 7), ("30d", 30), ("90d", 90), ("all", days)):
+        covered = min(days, window_days)
+        series = equity_series(covered, daily_change="0.004" if total_return >= 0 else "-0.004")
+        StrategyMetrics.objects.create(
+            strategy=strategy, window=window, as_of=AS_OF, first_day=AS_OF - timedelta(days=covered - 1) if covered else None,
+            last_day=AS_OF if covered else None, returns_count=covered, total_return=total_return, sharpe_ratio=sharpe,
+            max_drawdown=max_drawdown, closed_trades=min(closed_trades, covered), win_rate=0.6, equity_series=series,
+            computed_at=timezone.now(),
+        )  # fmt: skip
+    return strategy
+
+
+def make_provider(user, *, performance_percent: str = "15", subscription: str = "0", display_name: str = "Provider") -> SignalProvider:
+    return SignalProvider.objects.create(
+        user=user, display_name=display_name, status=SignalProvider.Status.APPROVED,
+        performance_fee_percent=Decimal(performance_percent), subscription_fee_monthly=Decimal(subscription),
+    )  # fmt: skip
+
+
+def rate(provider: SignalProvider, user, *, stars: int, comment: str = "") -> Rating:
+    rating = Rating.objects.create(provider=provider, user=user, stars=stars, comment=comment)
+    ratings = list(Rating.objects.filter(provider=provider).values_list("stars", flat=True))
+    SignalProvider.objects.filter(pk=provider.pk).update(
+        average_rating=Decimal(sum(ratings)) / len(ratings), ratings_count=len(ratings)
+    )
+    return rating
+
+
+def closed_trade(strategy: Strategy, *, pnl: str, price: str = "65000", effect: str = LeaderTrade.Effect.CLOSE) -> LeaderTrade:
+    sequence = next(_sequence)
+    return LeaderTrade.objects.create(
+        strategy=strategy, external_id=f"t{sequence}", sequence=sequence, symbol="BTC/USDT", side="sell",
+        amount=Decimal("0.1"), price=Decimal(price), notional=Decimal(price) / 10, leader_equity=Decimal("10000"),
+        effect=effect, reduce_fraction=Decimal("1") if effect == LeaderTrade.Effect.CLOSE else Decimal("0.4"),
+        position_after=Decimal("0"), realized_pnl=Decimal(pnl), source=Strategy.Source.API,
+        traded_at=datetime(2026, 3, 30, 12, sequence % 60, tzinfo=UTC),
+    )  # fmt: skip
+
+
+def verify(trade: LeaderTrade, *, status: str = TradeVerification.Status.VERIFIED) -> TradeVerification:
+    return TradeVerification.objects.create(
+        leader_trade=trade, strategy=trade.strategy, status=status, exchange_id="binance", price=trade.price,
+        candle_low=trade.price, candle_high=trade.price, tolerance_percent=Decimal("0.1"), checked_at=timezone.now(),
+    )  # fmt: skip

@@ -1,0 +1,191 @@
+"""The web product in a real browser (Debian's chromium): a visitor's first minutes, and
+every page at 1280 and 375 px. Screenshots go to screenshots/ (see conftest.py)."""
+
+import re
+
+import pytest
+from django.core import mail
+
+from core.models import ApiToken, Notification
+from core.notifications import notification_send
+from core.tokens import api_token_create
+from exchanges.models import ExchangeAccount
+from tests.web.support import closed_trade, make_leader, make_member, make_provider, password_of, rate, verify
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "a-long-and-unusual-passphrase-42"
+
+
+def _leaders():
+    alice = make_member("alice", "Alice Trades")
+    make_provider(alice, performance_percent="15", subscription="29")
+    steady = make_leader(alice, name="Steady Breakouts", total_return=0.084, copiers=5, verified=True)
+    for pnl in ("120.50", "-40.25", "88.00"):
+        verify(closed_trade(steady, pnl=pnl))
+    rate(alice.signal_provider, make_member("erin", "Erin"), stars=4, comment="Calm, small drawdowns, does what it says.")
+    quant = make_member("platform", "Platform Quant")
+    make_leader(quant, name="Momentum AI", kind="ai", total_return=-0.031, copiers=12, override="10")
+    make_leader(quant, name="Fresh Scalper", kind="ai", days=4, closed_trades=2, total_return=0.02)
+    return steady
+
+
+def test_a_visitor_finds_a_leader_signs_up_connects_an_exchange_and_gets_an_api_token(browsing, simulated_binance):
+    steady = _leaders()
+    credentials = simulated_binance.create_account(balances={"USDT": "5000"})
+    page = browsing.page
+
+    # A visitor sees the leaderboard without logging in.
+    browsing.open("/")
+    assert page.locator("table.leaders").first.is_visible()
+    row = page.locator("tr", has=page.get_by_role("link", name="Steady Breakouts"))
+    assert "+8.4\u00a0%" in row.inner_text() and "30 days · 30 trades" in row.inner_text()
+    assert "15 % of new profit above your high-water mark" in row.inner_text()
+    assert "Fresh Scalper" in page.locator("#new-leaders ~ .table-wrap").inner_text()
+    browsing.look("leaderboard")
+
+    # The filters refresh the table in place (htmx) and keep the address shareable.
+    page.get_by_label("Show").select_option("ai")
+    page.wait_for_url(re.compile(r"program=ai"))
+    page.locator("#leaderboard").get_by_role("link", name="Momentum AI").wait_for()
+    assert page.locator("#leaderboard").get_by_role("link", name="Steady Breakouts").count() == 0
+    browsing.look("leaderboard-ai")
+
+    # ...opens a profile, sees the fees before anything else and is asked to log in to copy.
+    browsing.open("/")
+    page.get_by_role("link", name="Steady Breakouts").click()
+    page.wait_for_url(f"**/leaders/{steady.pk}/")
+    assert page.locator("svg.chart-equity").is_visible() and page.locator("svg.chart-drawdown").is_visible()
+    assert "Calm, small drawdowns" in page.inner_text("main") and "Erin" in page.inner_text("main")
+    assert "+ 29.00 USD a month" in page.inner_text(".copy-box")
+    browsing.look("leader-profile")
+
+    # ...signs up, with a display name.
+    page.get_by_role("link", name="Sign up").first.click()
+    page.get_by_label("Email").fill("nina@example.com")
+    page.get_by_label("Display name").fill("Nina Quant")
+    page.locator("#id_password1").fill(PASSWORD)
+    page.locator("#id_password2").fill(PASSWORD)
+    browsing.look("signup")
+    page.get_by_role("button", name="Sign Up").click()
+    page.wait_for_url("**/accounts/confirm-email/")
+    browsing.look("verification-sent")
+
+    # ...follows the link in the verification mail, confirms and logs in.
+    link = re.search(r"(/accounts/confirm-email/[^\s]+/)", mail.outbox[-1].body).group(1)
+    browsing.open(link)
+    browsing.look("confirm-email")
+    page.get_by_role("button", name="Confirm").click()
+    page.wait_for_url("**/accounts/login/**")
+    page.get_by_label("Email or username").fill("nina@example.com")
+    page.locator("#id_password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+    page.wait_for_url(browsing.base_url + "/")
+    assert page.locator(".account-menu summary").inner_text().endswith("Nina Quant")
+
+    # ...connects a (simulated) Binance account: the keys are checked with the exchange.
+    page.locator(".account-menu summary").click()
+    page.get_by_role("link", name="Exchange accounts").click()
+    page.get_by_label("Label").fill("Binance main")
+    page.get_by_label("Exchange:", exact=True).select_option("binance")
+    page.get_by_label("API key:", exact=True).fill(credentials["api_key"])
+    page.get_by_label("API secret:", exact=True).fill(credentials["api_secret"])
+    page.get_by_role("button", name="Connect").click()
+    page.locator(".message-success").wait_for()
+    assert "“Binance main” connected: the exchange accepted the key." in page.inner_text(".messages")
+    assert credentials["api_secret"] not in page.content()
+    browsing.look("exchange-accounts")
+
+    # ...creates an API token and sees it once.
+    page.locator(".account-menu summary").click()
+    page.get_by_role("link", name="API tokens").click()
+    page.get_by_label("Token name").fill("my trading bot")
+    page.get_by_role("button", name="Create token").click()
+    key = page.get_by_label("Token key").input_value()
+    assert page.get_by_role("button", name="Copy").is_visible()
+    assert "shown only this once" in page.inner_text(".secret-once")
+    browsing.look("api-token-created")
+    browsing.open("/settings/tokens/")
+    assert key not in page.content() and "my trading bot" in page.inner_text("main")
+
+    user = ExchangeAccount.objects.get(label="Binance main").owner
+    assert ApiToken.objects.get(user=user).prefix == key[:8]
+    assert user.profile.display_name == "Nina Quant"
+
+
+def test_the_unread_count_in_the_navigation_follows_marking_read(browsing):
+    member = make_member("mia", "Mia")
+    first = notification_send(
+        user=member,
+        kind=Notification.Kind.COPY_STOP_LOSS,
+        title="Stop-loss hit on your copy of Steady",
+        body="Equity fell 30 % below its peak; positions were closed at market and the copy paused.",
+        email=False,
+    )
+    notification_send(user=member, kind=Notification.Kind.INVOICE, title="Your March invoice: 42.00 USD", email=False)
+    page = browsing.page
+    _log_in(browsing, "mia")
+
+    browsing.open("/notifications/")
+    assert page.locator("#unread-badge").inner_text().startswith("2")
+    browsing.look("notifications")
+    page.locator(f"#notification-{first.pk}").get_by_role("button", name="Mark as read").click()
+    page.locator(f"#notification-{first.pk}:not(.notification-unread)").wait_for()
+    page.wait_for_function("() => document.querySelector('#unread-badge').textContent.startsWith('1')")
+
+    assert Notification.objects.get(pk=first.pk).read_at is not None
+
+
+def _log_in(browsing, username: str) -> None:
+    page = browsing.page
+    browsing.open("/accounts/login/")
+    page.get_by_label("Email or username").fill(username)
+    page.locator("#id_password").fill(password_of(username))
+    page.get_by_role("button", name="Sign In").click()
+    page.wait_for_url(browsing.base_url + "/")
+
+
+def test_every_page_fits_a_phone_without_sideways_scrolling(browsing):
+    steady = _leaders()
+    member = make_member("mia", "Mia")
+    api_token_create(user=member, name="a token with a rather long descriptive name for the server")
+    ExchangeAccount.objects.create(owner=member, exchange_id="paper", label="Practice account")
+    notification_send(
+        user=member,
+        kind=Notification.Kind.PAYOUT,
+        title="Payout sent",
+        body="https://example.invalid/a/very/long/reference/that/should/wrap/0123456789abcdef0123456789abcdef",
+        email=False,
+    )
+
+    for path, name in (("/accounts/login/", "login"), ("/accounts/password/reset/", "password-reset")):
+        browsing.open(path)
+        browsing.look(name)
+    _log_in(browsing, "mia")
+    pages = {
+        "/": "leaderboard-member",
+        f"/leaders/{steady.pk}/": "leader-profile-member",
+        "/notifications/": "notifications-member",
+        "/settings/tokens/": "api-tokens",
+        "/settings/exchange-accounts/": "exchange-accounts-list",
+        "/accounts/password/change/": "password-change",
+        "/accounts/email/": "email-addresses",
+    }
+    for path, name in pages.items():
+        browsing.open(path)
+        browsing.look(name)
+
+    # An error state too: keys the exchange has never seen, in words, nothing kept.
+    page = browsing.page
+    browsing.open("/settings/exchange-accounts/")
+    page.get_by_label("Label").fill("Typo")
+    page.get_by_label("Exchange:", exact=True).select_option("okx")
+    with browsing.refusal_expected():
+        page.get_by_role("button", name="Connect").click()
+        page.locator(".errorlist").first.wait_for()
+    browsing.look("exchange-accounts-errors")
+    # The menu opened on a phone stays on screen.
+    page.set_viewport_size({"width": 375, "height": 812})
+    page.locator(".account-menu summary").click()
+    box = page.locator(".account-menu > ul").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 375

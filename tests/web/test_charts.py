@@ -1,0 +1,52 @@
+"""The pages' SVG charts and the drawdown curve they draw."""
+
+import re
+from datetime import date, timedelta
+from decimal import Decimal
+
+from marketplace.metrics import drawdown_series
+from web.charts import sparkline_svg, time_series_svg
+
+
+def _days(*values, start=date(2026, 3, 1)):
+    return [(start + timedelta(days=offset), Decimal(str(value))) for offset, value in enumerate(values)]
+
+
+def _tick_labels(svg: str) -> list[str]:
+    return re.findall(r'text-anchor="end">([^<]+)</text>', svg)
+
+
+def test_the_drawdown_curve_is_each_days_distance_below_the_peak_so_far():
+    series = drawdown_series(_days(100, 120, 90, 150, 135))
+
+    assert [value for _, value in series] == [0, 0, 25, 0, 10]
+
+
+def test_value_ticks_are_round_and_say_enough_decimals_to_differ():
+    svg = str(
+        time_series_svg(
+            _days(0, -0.1, -0.38, 0), name="Drawdown", y_title="%", y_format=lambda v, d: f"{v:.{d}f}", css_class="c", ceiling=0.0
+        )
+    )
+
+    labels = _tick_labels(svg)[:5]
+    assert labels == ["-0.4", "-0.3", "-0.2", "-0.1", "0.0"]
+    assert len(set(labels)) == len(labels)
+
+
+def test_dates_within_one_year_put_the_year_in_the_axis_title():
+    svg = str(time_series_svg(_days(*range(10, 70)), name="Equity", y_title="USDT", y_format=lambda v, d: f"{v:.{d}f}", css_class="c"))
+
+    assert "Date (2026, UTC)" in svg
+    assert ">1 Mar<" in svg and ">29 Apr<" in svg
+
+
+def test_labels_from_the_database_are_escaped_in_the_markup():
+    svg = str(sparkline_svg(_days(1, 2), label='<script>alert("x")</script>'))
+
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+
+
+def test_too_short_a_series_draws_no_chart_but_says_why():
+    assert "Not enough history" in str(time_series_svg(_days(1), name="E", y_title="", y_format=str, css_class="c"))
+    assert "no chart yet" in str(sparkline_svg([], label="x"))

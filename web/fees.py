@@ -1,0 +1,37 @@
+"""Fee terms as the pages state them. The one place the pages ask for a strategy's terms:
+billing charges with the same function, so what a page says is what is billed."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+
+from billing.selectors import fee_terms
+from copytrade.models import Strategy
+from core.money import ZERO, quantize_money
+
+
+@dataclass(frozen=True)
+class FeeTermsInWords:
+    """`parts`, e.g. ("15 % of new profit above your high-water mark", "+ 29.00 USD a month")."""
+
+    parts: tuple[str, ...]
+    rate_percent: Decimal
+    subscription_fee_monthly: Decimal
+
+    def __str__(self) -> str:
+        return " ".join(self.parts)
+
+
+def strategy_fee_terms(*, strategy: Strategy) -> FeeTermsInWords:
+    terms = fee_terms(strategy=strategy)
+    subscription = f"{quantize_money(terms.subscription_fee_monthly)} {settings.BILLING_CURRENCY.upper()} a month"
+    if terms.rate_percent > ZERO:
+        # 15.00 -> "15", 12.50 -> "12.5": the fewest digits that state the rate exactly.
+        performance = f"{terms.rate_percent.normalize():f} % of new profit above your high-water mark"
+        parts = (performance, f"+ {subscription}") if terms.subscription_fee_monthly > ZERO else (performance,)
+    elif terms.subscription_fee_monthly > ZERO:
+        parts = (subscription,)
+    else:
+        parts = ("No fees",)
+    return FeeTermsInWords(parts=parts, rate_percent=terms.rate_percent, subscription_fee_monthly=terms.subscription_fee_monthly)

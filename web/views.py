@@ -1,0 +1,267 @@
+"""The pages. Each view reads through selectors, writes through services and renders;
+the rules live in the apps below. Views are named for what the person does (verb first),
+services for the entity they change (`<entity>_<action>`). Lookups of what a person may not see raise the
+services' NotFoundError, which `web.middleware` turns into the 404 page."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
+from django.views.decorators.http import (
+    require_http_methods,
+    require_POST,
+    require_safe,
+)
+
+from copytrade.selectors import leader_trade_list
+from core.errors import ApplicationError
+from core.notifications import notification_mark_all_read, notification_mark_read
+from core.selectors import (
+    api_token_list,
+    display_name,
+    notification_list,
+    notification_unread_count,
+)
+from core.tokens import api_token_create, api_token_revoke
+from exchanges.selectors import exchange_account_list
+from exchanges.services import exchange_account_create, exchange_account_delete
+from marketplace.metrics import WINDOWS, drawdown_series
+from marketplace.selectors import (
+    provider_get_public_of,
+    strategy_get_leader,
+    strategy_leaderboard,
+    strategy_metrics_by_window,
+    strategy_verification_summary,
+)
+from web.charts import points_from_series, sparkline_svg, time_series_svg
+from web.fees import strategy_fee_terms
+from web.forms import (
+    SORT_LABELS,
+    WINDOW_LABELS,
+    ApiTokenForm,
+    ExchangeAccountForm,
+    LeaderboardFilterForm,
+)
+from web.templatetags.web import percent, signed_percent
+
+NOTIFICATIONS_PER_PAGE = 25
+RECENT_CLOSED_TRADES = 20
+
+
+def _is_htmx(request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+@require_safe
+def show_favicon(request):
+    # Looked up per request: in production the hashed name exists only after collectstatic.
+    return redirect(static("web/favicon.svg"), permanent=True)
+
+
+# --- Leaderboard and leader profiles (public) ------------------------------------------------
+
+
+def _leaderboard_row(strategy) -> dict:
+    label = f"Equity of {strategy.name}, {signed_percent(strategy.total_return)}"
+    return {
+        "strategy": strategy,
+        "leader_name": display_name(strategy.owner),
+        "sparkline": sparkline_svg(points_from_series(strategy.equity_series), label=label),
+        "fees": strategy_fee_terms(strategy=strategy),
+    }
+
+
+@require_safe
+def show_leaderboard(request):
+    form = LeaderboardFilterForm(LeaderboardFilterForm.with_defaults(request.GET))
+    if not form.is_valid():
+        return render(request, "web/leaderboard.html", {"form": form}, status=400)
+    filters = form.filters()
+    board = strategy_leaderboard(**filters)
+    return render(
+        request,
+        "web/leaderboard.html",
+        {
+            "form": form,
+            "filters": filters,
+            "window_label": WINDOW_LABELS[filters["window"]],
+            "sort_label": SORT_LABELS[filters["sort"]].lower(),
+            "min_days": settings.LEADERBOARD_MIN_DAYS,
+            "min_trades": settings.LEADERBOARD_MIN_CLOSED_TRADES,
+            "ranked": [_leaderboard_row(strategy) for strategy in board.ranked],
+            "new": [_leaderboard_row(strategy) for strategy in board.new],
+        },
+    )
+
+
+def _equity_label(value: float, decimals: int) -> str:
+    return f"{value:,.{decimals}f}"
+
+
+def _drawdown_label(value: float, decimals: int) -> str:
+    # Drawn downward from 0: -12 on the axis is 12 % below the peak.
+    return percent(0, decimals) if value == 0 else f"\u2212{percent(abs(value), decimals)}"
+
+
+@require_safe
+def show_leader(request, strategy_id: int):
+    viewer = request.user if request.user.is_authenticated else None
+    strategy = strategy_get_leader(user=viewer, strategy_id=strategy_id)
+    metrics = strategy_metrics_by_window(strategy_id=strategy.pk)
+    whole_record = metrics.get("all")
+    equity = points_from_series(whole_record.equity_series if whole_record else [])
+    drawdown = [(day, -value) for day, value in drawdown_series(equity)]
+    currency = strategy.quote_currency
+    return render(
+        request,
+        "web/leader.html",
+        {
+            "strategy": strategy,
+            "leader_name": display_name(strategy.owner),
+            "windows": [(WINDOW_LABELS[window], metrics.get(window)) for window in WINDOWS],
+            "whole_record": whole_record,
+            "equity_chart": time_series_svg(
+                equity, name="Equity", y_title=f"Equity ({currency})", y_format=_equity_label, css_class="chart-equity"
+            ),
+            "drawdown_chart": time_series_svg(
+                drawdown,
+                name="Drawdown below the peak",
+                y_title="Drawdown (%)",
+                y_format=_drawdown_label,
+                css_class="chart-drawdown",
+                ceiling=0.0,
+                area=True,
+            ),  # fmt: skip
+            "verification": strategy_verification_summary(strategy_id=strategy.pk),
+            "closed_trades": leader_trade_list(strategy=strategy, closed_only=True)[:RECENT_CLOSED_TRADES],
+            "provider": provider_get_public_of(user_id=strategy.owner_id),
+            "fees": strategy_fee_terms(strategy=strategy),
+            "is_owner": viewer is not None and strategy.owner_id == viewer.pk,
+        },
+    )
+
+
+# --- Notifications ---------------------------------------------------------------------------
+
+
+@login_required
+@require_safe
+def show_notifications(request):
+    page = Paginator(notification_list(user=request.user), NOTIFICATIONS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "web/notifications.html", {"page": page})
+
+
+@login_required
+@require_safe
+def show_unread_badge(request):
+    return render(request, "web/partials/unread_badge.html", {"unread_notifications": notification_unread_count(user=request.user)})
+
+
+def _notifications_changed(response):
+    # The navigation's unread badge listens for this event and refreshes itself.
+    response["HX-Trigger"] = "notifications-changed"
+    return response
+
+
+@login_required
+@require_POST
+def mark_notification_read(request, notification_id: int):
+    notification = notification_mark_read(user=request.user, notification_id=notification_id)
+    if _is_htmx(request):
+        return _notifications_changed(render(request, "web/partials/notification.html", {"notification": notification}))
+    return redirect("web:notifications")
+
+
+@login_required
+@require_POST
+def mark_all_notifications_read(request):
+    marked = notification_mark_all_read(user=request.user)
+    messages.success(request, f"Marked {marked} notification{'s' if marked != 1 else ''} as read.")
+    return redirect("web:notifications")
+
+
+# --- Settings: API tokens ---------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def manage_api_tokens(request):
+    form = ApiTokenForm(request.POST or None)
+    created = None
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            # The key is rendered into this one response and never stored: no redirect, so
+            # it is in no URL, session or log.
+            token, key = api_token_create(user=request.user, name=form.cleaned_data["name"])
+            created = {"token": token, "key": key}
+            form = ApiTokenForm()
+        else:
+            status = 400
+    response = render(
+        request, "web/settings/tokens.html", {"form": form, "created": created, "tokens": api_token_list(user=request.user)}, status=status
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def revoke_api_token(request, token_id: int):
+    token = api_token_revoke(user=request.user, token_id=token_id)
+    messages.success(request, f"Token “{token.name}” revoked: requests using it are refused from now on.")
+    return redirect("web:api-tokens")
+
+
+# --- Settings: exchange accounts -------------------------------------------------------------
+
+
+def _add_service_errors(form, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, field_errors in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, field_errors)
+    else:
+        form.add_error(None, error.messages)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def manage_exchange_accounts(request):
+    form = ExchangeAccountForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                account = exchange_account_create(owner=request.user, **form.service_arguments())
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            except ValidationError as exc:
+                _add_service_errors(form, exc)
+            else:
+                checked = "opened with its starting balance" if account.is_paper else "connected: the exchange accepted the key"
+                messages.success(request, f"“{account.label}” {checked}.")
+                return redirect("web:exchange-accounts")
+        status = 400
+    return render(
+        request,
+        "web/settings/exchange_accounts.html",
+        {"form": form, "accounts": exchange_account_list(owner=request.user)},
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def delete_exchange_account(request, account_id: int):
+    try:
+        exchange_account_delete(owner=request.user, account_id=account_id)
+    except ApplicationError as exc:
+        if exc.status_code == 404:
+            raise
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Exchange account deleted; its keys are gone from the platform.")
+    return redirect("web:exchange-accounts")
