@@ -29,6 +29,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from rest_framework import status
 
+from copytrade.locks import strategies_and_copies_lock, strategies_lock
 from copytrade.models import CopyRelationship, Strategy
 from core.errors import ApplicationError, ConflictError, NotFoundError
 from core.locks import user_row_lock
@@ -213,16 +214,11 @@ def _past_tense(action: str) -> str:
 
 
 def _provider_strategies_close(*, provider: SignalProvider, reason: str) -> None:
-    strategy_ids = list(
-        Strategy.objects.select_for_update().filter(owner_id=provider.user_id).order_by("id").values_list("id", flat=True)
+    strategy_ids, live = strategies_and_copies_lock(
+        strategy_ids=Strategy.objects.filter(owner_id=provider.user_id).values_list("id", flat=True),
+        copy_statuses=CopyRelationship.LIVE_STATUSES,
     )
     Strategy.objects.filter(id__in=strategy_ids).update(accepting_copies=False, updated_at=timezone.now())
-    live = list(
-        CopyRelationship.objects.select_for_update()
-        .filter(strategy_id__in=strategy_ids, status__in=CopyRelationship.LIVE_STATUSES)
-        .order_by("id")
-        .values_list("id", "follower_id", "status")
-    )
     paused = CopyRelationship.objects.filter(
         id__in=[pk for pk, _, copy_status in live if copy_status == CopyRelationship.Status.ACTIVE],
         status=CopyRelationship.Status.ACTIVE,
@@ -241,9 +237,7 @@ def _provider_strategies_close(*, provider: SignalProvider, reason: str) -> None
 
 
 def _provider_strategies_reopen(*, provider: SignalProvider) -> None:
-    strategy_ids = list(
-        Strategy.objects.select_for_update().filter(owner_id=provider.user_id).order_by("id").values_list("id", flat=True)
-    )
+    strategy_ids = strategies_lock(strategy_ids=Strategy.objects.filter(owner_id=provider.user_id).values_list("id", flat=True))
     Strategy.objects.filter(id__in=strategy_ids).update(accepting_copies=True, updated_at=timezone.now())
     follower_ids = set(
         CopyRelationship.objects.filter(

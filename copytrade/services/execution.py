@@ -43,7 +43,7 @@ from copytrade import risk, rows, sizing
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
 from copytrade.positions import Fill, position_apply_fill, relationship_apply_pnl, stop_loss_hit, to_money, unrealised_pnl
 from copytrade.services.copies import exchange_account_invalidate
-from copytrade.services.platform_closes import stop_loss_trigger
+from copytrade.services.platform_closes import copy_stop_loss_check
 from core.models import Notification
 from core.money import ZERO
 from core.notifications import notification_send
@@ -423,7 +423,10 @@ def _record(trade: CopiedTrade, *, token: int, result: OrderResult, market: Mark
             ]),
         ])  # fmt: skip
         if relationship.status == CopyRelationship.Status.ACTIVE and stop_loss_hit(relationship):
-            stop_loss_trigger(relationship)
+            # After commit, under the locks in their order (copytrade/locks.py); if it fails,
+            # the next mark-to-market pass trips it (robust: the fill is recorded either way).
+            copy_id = relationship.pk
+            transaction.on_commit(lambda: copy_stop_loss_check(relationship_id=copy_id), robust=True)
     logger.info("copied trade %s %s %s %s at %s (pnl %s)", trade.pk, trade.status, trade.side, result.filled, price, pnl)
     return ExecutionOutcome(status=trade.status, reason=trade.reason)
 

@@ -120,6 +120,8 @@ def test_it_runs_the_copy_stop_loss_closing_positions_and_pausing_the_copy(
     submit(strategy, "t2", "buy", amount="1", price="40000")
     with django_capture_on_commit_callbacks(execute=True):
         run_engine()
+    # (the stop-loss trips once the fill that crossed it has committed; its closes follow)
+    run_engine()
 
     # then the copy is ~25 % down from its peak: it is paused and everything it held is sold
     copy.refresh_from_db()
