@@ -45,7 +45,7 @@ from devtools.stripe_standin.client import build_event, sign_webhook_payload
 from exchanges.models import Candle
 from exchanges.services import exchange_account_create
 from marketplace.models import SignalProvider, TradeVerification
-from marketplace.services import curators_group, provider_apply, provider_transition, rating_upsert
+from marketplace.services import curators_group, provider_apply, provider_transition, rating_allowed, rating_upsert
 from marketplace.tasks import run_strategy_daily_checks
 from marketplace.track_record import provider_metrics_recalculate, strategies_metrics_recalculate
 
@@ -396,9 +396,10 @@ def _daily_jobs(story: Story) -> None:
 
 
 def _ratings(story: Story) -> None:
-    """Followers who copied Alice rate her (only copiers may)."""
-    alice_copiers = CopyRelationship.objects.filter(strategy=story.strategies["alice"]).values_list("follower_id", flat=True)
-    raters = [user for user, _ in story.follower_users if user.pk in set(alice_copiers)][:6]
+    """Followers who copied Alice rate her (only copiers may, once a copied trade closed)."""
+    copies = CopyRelationship.objects.filter(strategy=story.strategies["alice"])
+    now = timezone.now()
+    raters = [user for user, _ in story.follower_users if rating_allowed(copies=copies.filter(follower=user), now=now)][:6]
     for index, user in enumerate(raters):
         rating_upsert(user=user, provider_id=story.providers["alice"].pk, stars=5 - index % 2, comment="Calm, clear exits." if index == 0 else "")
     provider = SignalProvider.objects.get(pk=story.providers["alice"].pk)

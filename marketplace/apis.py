@@ -212,8 +212,11 @@ class ProviderOwnOutputSerializer(serializers.ModelSerializer):
 
 
 class RatingOutputSerializer(serializers.ModelSerializer):
-    user = serializers.CharField(source="user.username")
+    user = serializers.SerializerMethodField(help_text="The rater's public display name (never a username).")
     rating = serializers.IntegerField(source="stars")
+
+    def get_user(self, rating) -> str:
+        return display_name(rating.user)
 
     class Meta:
         model = Rating
@@ -375,7 +378,14 @@ class TraderRateApi(APIView):
             fields = [*RatingOutputSerializer.Meta.fields, "average_rating", "ratings_count"]
             read_only_fields = fields
 
-    @extend_schema(operation_id="marketplace_rate", request=InputSerializer, responses={200: OutputSerializer})
+    @extend_schema(
+        operation_id="marketplace_rate",
+        request=InputSerializer,
+        responses={200: OutputSerializer},
+        description="Rate a provider 1-5 stars (again: updates your one rating). Only a follower who has copied one of "
+        "its strategies may rate, once one of those copied trades has closed or after RATING_MIN_COPY_DAYS days of "
+        "copying (403 with the reason otherwise); never the provider itself.",
+    )
     def post(self, request, provider_id: int):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
