@@ -711,6 +711,14 @@ def _copy_output_schema() -> dict:
     return SchemaGenerator().get_schema(request=None, public=True)["components"]["schemas"]["CopyOutput"]["properties"]
 
 
+def test_the_schema_says_a_paused_copy_still_mirrors_exits():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    pause = schema["paths"]["/api/copy-trading/pause"]["post"]["description"]
+
+    for text in (pause, _copy_output_schema()["status"]["description"]):
+        assert "takes no new entries, but still mirrors the leader's reductions and closes of what the copy holds" in text
+
+
 @pytest.mark.django_db
 def test_my_copies_gives_computed_amounts_as_decimal_strings_and_unset_limits_as_null(
     client_for, follower, strategy, account, simulated_binance

@@ -175,6 +175,8 @@ def test_a_leader_profile_shows_charts_metrics_trades_and_ratings(client, board)
     assert "15 % of new profit above your high-water mark" in html
     assert "Checked: 1 matched the exchange, 0 did not" in html
     assert "Sign in to copy" in html
+    # what pausing a copy does, before anyone copies
+    assert "Pausing a copy stops new entries; it still follows the leader's reductions and closes of what it holds" in html
 
 
 def test_the_copy_button_is_not_shown_to_a_logged_in_follower_until_the_copy_flow_exists(client, board):
