@@ -5,8 +5,11 @@ N times the rate and an exchange bans the account (or our IP). The limits here l
 Redis and hold across all workers and hosts.
 
 One order takes a token from two buckets at once: the exchange account's (the exchange's
-per-account order limit) and the exchange's (its per-IP limit, shared by all our accounts
-there), atomically.
+per-account order limit, global: an account is the same account from any host) and the
+exchange's per-IP limit, atomically. The per-IP bucket is keyed by this host's egress
+identity (`EXCHANGE_EGRESS_ID`, e.g. its public IP): worker hosts that leave through
+different addresses each get the exchange's per-IP budget; hosts behind one NAT address
+must share one id (the default, empty, is one bucket for the whole deployment).
 
 Rates come from `settings.EXCHANGE_RATE_LIMITS[exchange_id]` (else `"default"`):
 `{"account": (capacity, window_seconds), "exchange": (capacity, window_seconds)}`.
@@ -41,6 +44,11 @@ def reserve_order_slot(*, exchange_id: str, account_id: int, within: float, cost
     # The braces are a Redis Cluster hash tag: both keys land on one slot.
     buckets = [
         (f"ratelimit:{{{exchange_id}}}:account:{account_id}", *limits["account"]),
-        (f"ratelimit:{{{exchange_id}}}:exchange", *limits["exchange"]),
+        (_egress_bucket(exchange_id), *limits["exchange"]),
     ]
     return buckets_take(buckets=buckets, cost=cost, reserve_within=within)
+
+
+def _egress_bucket(exchange_id: str) -> str:
+    egress = settings.EXCHANGE_EGRESS_ID
+    return f"ratelimit:{{{exchange_id}}}:exchange:{egress}" if egress else f"ratelimit:{{{exchange_id}}}:exchange"

@@ -199,6 +199,10 @@ EXCHANGE_RATE_LIMITS = {
     "paper": {"account": (100, 1.0), "exchange": (100_000, 1.0)},
 }
 RATE_LIMIT_OVERRIDE = env.json("EXCHANGE_RATE_LIMITS_JSON", default={})
+# This host's egress identity (its public IP, say): the exchanges' per-IP limits are kept
+# per value, so worker hosts with their own addresses each get the full per-IP budget.
+# Empty: one per-IP bucket for the whole deployment (hosts behind one NAT address).
+EXCHANGE_EGRESS_ID = env("EXCHANGE_EGRESS_ID", default="")
 EXCHANGE_RATE_LIMITS.update(RATE_LIMIT_OVERRIDE)
 
 PAPER_FEE_RATE = Decimal(env("PAPER_FEE_RATE", default="0.001"))

@@ -187,3 +187,15 @@ def test_reservations_queue_waiters_at_the_refill_rate_and_a_wait_beyond_the_lim
     assert not refused[0] and 2.9 < refused[1] <= 3.0
     # The bucket owes two tokens; plain acquiring (no reservation) waits behind the queue.
     assert 2.9 < acquire_order_slot(exchange_id=EXCHANGE, account_id=1) <= 3.0
+
+
+def test_each_egress_address_has_its_own_per_ip_budget_while_accounts_stay_global(limits, settings):
+    limits(account=(1, 60.0), exchange=(2, 60.0))
+
+    settings.EXCHANGE_EGRESS_ID = "203.0.113.10"  # worker host A
+    assert _grants(1, account_id=1) + _grants(1, account_id=2) == [0.0, 0.0]
+    assert acquire_order_slot(exchange_id=EXCHANGE, account_id=3) > 0  # A's per-IP budget is spent
+
+    settings.EXCHANGE_EGRESS_ID = "203.0.113.20"  # worker host B leaves through another address
+    assert acquire_order_slot(exchange_id=EXCHANGE, account_id=3) == 0.0
+    assert acquire_order_slot(exchange_id=EXCHANGE, account_id=1) > 0  # account 1's limit holds on any host
