@@ -1,6 +1,6 @@
 from django.urls import path
 
-from web import views
+from web import views, views_copies
 
 app_name = "web"
 
@@ -9,6 +9,13 @@ urlpatterns = [
     # Browsers ask for /favicon.ico on pages that name no icon (admin, API pages).
     path("favicon.ico", views.show_favicon, name="favicon"),
     path("leaders/<int:strategy_id>/", views.show_leader, name="leader"),
+    path("leaders/<int:strategy_id>/copy/", views_copies.start_copy, name="copy-start"),
+    path("leaders/<int:strategy_id>/copy/preview/", views_copies.preview_copy, name="copy-preview"),
+    path("copies/", views_copies.show_my_copies, name="my-copies"),
+    path("copies/<int:relationship_id>/", views_copies.show_copy, name="copy"),
+    path("copies/<int:relationship_id>/pause/", views_copies.pause_copy, name="copy-pause"),
+    path("copies/<int:relationship_id>/resume/", views_copies.resume_copy, name="copy-resume"),
+    path("copies/<int:relationship_id>/stop/", views_copies.stop_copy, name="copy-stop"),
     path("notifications/", views.show_notifications, name="notifications"),
     path("notifications/unread-count/", views.show_unread_badge, name="notifications-unread-count"),
     path("notifications/read-all/", views.mark_all_notifications_read, name="notifications-read-all"),
