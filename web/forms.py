@@ -266,3 +266,84 @@ class CopyStopForm(forms.Form):
         widget=forms.RadioSelect,
         required=False,
     )
+
+
+# --- Leading ---------------------------------------------------------------------------------
+
+
+class StrategyCreateForm(forms.Form):
+    """`copytrade.services.strategies.strategy_create` for a person: a signal strategy (signals by
+    webhook or REST) that declares its capital, or one that trades on a linked account."""
+
+    name = forms.CharField(max_length=100, help_text="What followers see on the leaderboard.")
+    description = forms.CharField(
+        max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="How you trade, in a few sentences."
+    )
+    leader_account = forms.TypedChoiceField(
+        label="Trade on", coerce=int, empty_value=None, required=False,
+        help_text="Signals are placed on this account first and copied at its fills. Or send signals only, with a declared capital.",
+    )  # fmt: skip
+    declared_capital = forms.DecimalField(
+        label="Declared capital (USDT, signals only)", required=False, min_value=Decimal("0.01"), max_digits=18, decimal_places=2,
+        initial=Decimal("10000"),
+        help_text="What your signal sizes refer to: a 1,000 USDT trade on 10,000 USDT is 10 % of a follower's copy capital.",
+    )  # fmt: skip
+    is_public_leader = forms.BooleanField(
+        label="List it on the leaderboard so others can copy it", required=False, initial=True
+    )
+
+    SIGNALS_ONLY = ""
+
+    def __init__(self, *args, accounts, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["leader_account"].choices = [(self.SIGNALS_ONLY, "No account: I send signals with their prices")] + [
+            (account.pk, CopyStartForm.account_label(account)) for account in accounts
+        ]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("leader_account") is None and data.get("declared_capital") is None and "declared_capital" not in self.errors:
+            self.add_error("declared_capital", "A strategy without an account declares the capital its signals size against.")
+        return data
+
+    def service_arguments(self) -> dict:
+        data = self.cleaned_data
+        linked = data["leader_account"] is not None
+        return {
+            "name": data["name"],
+            "description": data["description"],
+            "leader_account_id": data["leader_account"],
+            "declared_capital": None if linked else data["declared_capital"],
+            "is_public_leader": data["is_public_leader"],
+        }
+
+
+class ProviderApplyForm(forms.Form):
+    display_name = forms.CharField(max_length=100, label="Name on the marketplace")
+    description = forms.CharField(max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 3}), label="About you")
+    trading_strategy = forms.CharField(
+        max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 3}), label="How you trade",
+        help_text="Markets, holding times, how you limit losses. Curators read this with your record.",
+    )  # fmt: skip
+    risk_level = forms.ChoiceField(
+        choices=[("low", "Low"), ("medium", "Medium"), ("high", "High")], initial="medium", label="Risk level"
+    )
+    performance_fee_percent = forms.DecimalField(
+        label="Performance fee (% of new profit above each follower's high-water mark)", min_value=Decimal("0"),
+        max_value=Decimal("50"), max_digits=5, decimal_places=2, initial=Decimal("15"),
+    )  # fmt: skip
+    subscription_fee_monthly = forms.DecimalField(
+        label="Subscription (USD a month, charged by the day copied)", min_value=Decimal("0"), max_digits=18, decimal_places=2,
+        initial=Decimal("0"),
+    )  # fmt: skip
+
+
+class RatingForm(forms.Form):
+    stars = forms.TypedChoiceField(
+        label="Your rating", coerce=int, choices=[(n, f"{n} star{'s' if n > 1 else ''}") for n in range(5, 0, -1)],
+        widget=forms.RadioSelect,
+    )  # fmt: skip
+    comment = forms.CharField(
+        max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Comment (optional)",
+        help_text="Shown with your display name.",
+    )  # fmt: skip

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from billing.selectors import invoice_list
 from copytrade.models import CopyRelationship
 from copytrade.selectors import (
     PositionMarker,
@@ -248,3 +249,12 @@ def stop_copy(request, relationship_id: int):
     what = "its open positions are being closed at market" if close_positions else "its open positions stay on your account"
     messages.success(request, f"Stopped your copy of {relationship.strategy.name}; {what}.")
     return redirect(reverse("web:my-copies") + f"#copy-{relationship.pk}")
+
+
+# --- Invoices --------------------------------------------------------------------------------
+
+
+@login_required
+@require_safe
+def show_invoices(request):
+    return render(request, "web/invoices.html", {"invoices": invoice_list(follower=request.user)})
