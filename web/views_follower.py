@@ -152,7 +152,10 @@ def _copy_card(relationship: CopyRelationship, *, marker: PositionMarker) -> dic
 def _portfolio(cards: list[dict]) -> dict:
     live = [card for card in cards if card["copy"].status != CopyRelationship.Status.STOPPED]
     unrealized = [card["unrealized_pnl"] for card in live]
+    currencies = {card["currency"] for card in live}
     return {
+        # Sums across currencies say no currency rather than a wrong one.
+        "currency": currencies.pop() if len(currencies) == 1 else "",
         "copies": len(live),
         "capital": sum((card["copy"].copy_capital for card in live), ZERO),
         "equity": sum((card["copy"].copy_equity for card in live), ZERO),
