@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TextIO
 
+from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Q, Sum
 from django.test import Client
@@ -37,6 +38,7 @@ from copytrade.services.copies import copy_start
 from copytrade.services.leader_trades import LeaderSignal, leader_signal_submit
 from copytrade.services.strategies import strategy_create
 from core.models import Notification
+from core.profiles import profile_create
 from devtools.processes import wait_until
 from devtools.simulator.client import SimulatorClient
 from devtools.stripe_standin.client import build_event, sign_webhook_payload
@@ -49,6 +51,10 @@ from marketplace.tasks import recalculate_provider_metrics, recalculate_strategy
 PREFIX = "demo-"
 CURATOR_PASSWORD = "demo-curator-password"
 BILLING_PASSWORD = "demo-billing-password"
+# The web app's demo logins (follower, leader, provider); the curator signs in with its own.
+WEB_PASSWORD = "demo-web-password"
+WEB_URL = "http://127.0.0.1:8000/"
+DISPLAY_NAMES = {"demo-ai-lab": "Momentum Lab", "demo-alice": "Alice", "demo-bob": "Bob", "demo-carol": "Carol", "demo-curator": "Curator"}
 STARTING_USDT = Decimal("10000")
 PRICES = {"BTC/USDT": Decimal("65000"), "ETH/USDT": Decimal("3500"), "SOL/USDT": Decimal("150")}
 
@@ -200,7 +206,8 @@ def run(story: Story) -> None:
     _daily_jobs(story)
     _ratings(story)
     _billing(story)
-    _where_next(story)
+    logins = _web_logins(story)
+    _where_next(story, logins)
 
 
 def _cast(story: Story) -> None:
@@ -428,7 +435,30 @@ def _pay_invoices(story: Story, invoices) -> None:
             raise RuntimeError(f"Stripe webhook answered {response.status_code}: {response.content[:200]!r}")
 
 
-def _where_next(story: Story) -> None:
+def _web_logins(story: Story) -> list[tuple[str, str, str]]:
+    """Passwords, verified emails and display names for the people the closing table sends to
+    the web app: (who, username, password)."""
+    User = get_user_model()
+    follower = story.follower_users[min(1, len(story.follower_users) - 1)][0]
+    people = [
+        ("follower: My copies, invoices", follower.username, WEB_PASSWORD),
+        ("leader (AI strategy): strategies, signals, earnings", "demo-ai-lab", WEB_PASSWORD),
+        ("provider (Alice): provider page, payouts, ratings", "demo-alice", WEB_PASSWORD),
+        ("curator: Carol's application in admin", "demo-curator", CURATOR_PASSWORD),
+    ]
+    for _, username, password in people:
+        user = User.objects.get(username=username)
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        # allauth lets only verified addresses sign in.
+        EmailAddress.objects.update_or_create(user=user, email=user.email, defaults={"verified": True, "primary": True})
+    for user in User.objects.filter(username__startswith=PREFIX, profile__isnull=True):
+        name = DISPLAY_NAMES.get(user.username) or user.username.removeprefix(PREFIX).replace("-", " ").title()
+        profile_create(user=user, display_name=name)
+    return people
+
+
+def _where_next(story: Story, logins: list[tuple[str, str, str]]) -> None:
     from django.core import mail
 
     notifications = Notification.objects.filter(user__username__startswith=PREFIX).values("kind").annotate(count=Count("id"))
@@ -441,6 +471,7 @@ def _where_next(story: Story) -> None:
     story.table(
         ["what", "where", "user / password"],
         [
+            *((f"web app, {who}", WEB_URL + "accounts/login/", f"{username} / {password}") for who, username, password in logins),
             ("curation: Carol's application waits for you", f"http://127.0.0.1:8000/admin/marketplace/signalprovider/{carol.pk}/change/",
              f"demo-curator / {CURATOR_PASSWORD}"),
             ("billing: invoices, payouts, manual tx hashes", "http://127.0.0.1:8000/admin/billing/", f"demo-billing / {BILLING_PASSWORD}"),
@@ -452,6 +483,7 @@ def _where_next(story: Story) -> None:
         f"Carol is {carol.status}: her page shows her trades, metrics and verification; approve or reject her there, with a reason. "
         "Curators see providers and their record only; invoices and payouts are the billing role's."
     )
+    story.say(f"the web app: {WEB_URL} (after `make run`); sign in with a web login above")
 
 
 # --- helpers -----------------------------------------------------------------------------

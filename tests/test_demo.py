@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.test import Client
 
 from billing.models import Invoice, Payout
 from copytrade.models import CopiedTrade, CopyRelationship
@@ -51,7 +52,18 @@ def test_the_demo_runs_twice_resetting_only_its_own_data(django_user_model):
 
     call_command("demo", followers=2, days=5, stdout=StringIO())
     first = set(CopiedTrade.objects.values_list("pk", flat=True))
-    call_command("demo", followers=2, days=5, stdout=StringIO())
+    out = StringIO()
+    call_command("demo", followers=2, days=5, stdout=out)
 
     assert first.isdisjoint(CopiedTrade.objects.values_list("pk", flat=True))
     assert django_user_model.objects.filter(pk=bystander.pk).exists()
+    # It ends with the web app's address and logins that work there, one per role.
+    text = out.getvalue()
+    assert "the web app: http://127.0.0.1:8000/" in text
+    logins = re.findall(r"web app, (\w+).*?/accounts/login/\s+(demo-[\w-]+) / (\S+)", text)
+    assert [who for who, _, _ in logins] == ["follower", "leader", "provider", "curator"]
+    for _, username, password in logins:
+        client = Client()
+        response = client.post("/accounts/login/", {"login": username, "password": password})
+        assert response.status_code == 302, f"{username} could not sign in"
+        assert client.get("/copies/").status_code == 200
