@@ -17,7 +17,7 @@ from django.views.decorators.http import (
     require_safe,
 )
 
-from copytrade.selectors import leader_trade_list
+from copytrade.selectors import copy_list, leader_trade_list
 from core.errors import ApplicationError
 from core.notifications import notification_mark_all_read, notification_mark_read
 from core.selectors import (
@@ -147,6 +147,7 @@ def _leader_context(request, strategy_id: int, *, rating_form: RatingForm | None
         "is_owner": is_owner,
         "my_rating": my_rating,
         "rating_form": rating_form,
+        "my_copy": copy_list(follower=viewer).filter(strategy=strategy).first() if viewer and not is_owner else None,
     }
 
 

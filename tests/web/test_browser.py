@@ -258,6 +258,17 @@ def _send_signed_signal(base_url: str, strategy, **signal) -> int:
         return response.status
 
 
+def _wait_for_text(browsing, path: str, selector: str, text: str, *, worker) -> None:
+    """Reload `path` until `selector` shows `text` (the worker copies the trade meanwhile)."""
+    deadline = time.monotonic() + COPY_DEADLINE_SECONDS
+    while True:
+        browsing.open(path)
+        if text in browsing.page.inner_text(selector):
+            return
+        assert time.monotonic() < deadline, f"no {text!r} within {COPY_DEADLINE_SECONDS}s; worker: {worker.log_text()[-4000:]}"
+        browsing.page.wait_for_timeout(500)
+
+
 def test_a_new_follower_copies_with_a_quarter_of_the_account_and_sees_the_copied_trade(browsing, simulated_binance, celery_worker):
     steady = _leaders()
     # The stored record's trades were made up, fanned out long ago; new signals follow them.
@@ -300,16 +311,18 @@ def test_a_new_follower_copies_with_a_quarter_of_the_account_and_sees_the_copied
     assert _send_signed_signal(
         browsing.base_url, steady, external_id="sig-1", symbol="BTC/USDT", action="buy", position_size_usd="1000", price="65000"
     ) == 201  # fmt: skip
-    deadline = time.monotonic() + COPY_DEADLINE_SECONDS
-    while True:
-        browsing.open("/copies/")
-        if "Filled: bought" in page.inner_text(f"#copy-{relationship.pk}"):
-            break
-        assert time.monotonic() < deadline, f"no filled copied trade within {COPY_DEADLINE_SECONDS}s; worker: {celery_worker.log_text()[-4000:]}"
-        page.wait_for_timeout(500)
+    _wait_for_text(browsing, "/copies/", f"#copy-{relationship.pk}", "Filled: bought", worker=celery_worker)
     card = page.inner_text(f"#copy-{relationship.pk}")
-    assert "Filled: bought 0.00192 BTC/USDT at 65,000" in card or "Filled: bought" in card
+    assert "Filled: bought 0.00192 BTC/USDT at 65,000." in card
     browsing.look("my-copies")
+
+    # A trade whose share is under Binance's 5 USDT minimum is skipped, and says so in words.
+    assert _send_signed_signal(
+        browsing.base_url, steady, external_id="sig-2", symbol="BTC/USDT", action="buy", position_size_usd="30", price="65000"
+    ) == 201  # fmt: skip
+    _wait_for_text(browsing, "/copies/", f"#copy-{relationship.pk}", "Skipped:", worker=celery_worker)
+    assert "Skipped: your share was below the exchange's minimum order." in page.inner_text(f"#copy-{relationship.pk}")
+    browsing.look("my-copies-skipped")
 
     # Pausing says what happens to exits, and swaps the card in place.
     page.locator(f"#copy-{relationship.pk} summary", has_text="Pause").click()

@@ -247,3 +247,12 @@ def test_one_copy_lists_every_trade(signed_in, member, leader):
     response = signed_in.get(f"/copies/{relationship.pk}/")
 
     assert response.status_code == 200 and "Every copied trade" in response.content.decode()
+
+
+def test_the_leader_page_sends_a_follower_who_copies_to_the_copy(signed_in, member, leader):
+    relationship = make_copy(member, leader)
+
+    html = signed_in.get(f"/leaders/{leader.pk}/").content.decode()
+
+    assert "You copy this leader" in html and f'href="/copies/#copy-{relationship.pk}"' in html
+    assert f'href="/leaders/{leader.pk}/copy/"' not in html
