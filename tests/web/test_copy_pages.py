@@ -256,3 +256,20 @@ def test_the_leader_page_sends_a_follower_who_copies_to_the_copy(signed_in, memb
 
     assert "You copy this leader" in html and f'href="/copies/#copy-{relationship.pk}"' in html
     assert f'href="/leaders/{leader.pk}/copy/"' not in html
+
+
+def test_the_pnl_chart_draws_the_copys_realised_pnl_by_day(signed_in, member, leader):
+    relationship = make_copy(member, leader)
+    for sequence, (day, pnl) in enumerate(((3, "40"), (3, "-10"), (5, "-50")), start=1):
+        trade = make_trade(leader, sequence=sequence, side="sell", amount="0.1", price="60000", traded_at=datetime(2026, 1, day, tzinfo=UTC))
+        CopiedTrade.objects.create(
+            relationship=relationship, leader_trade=trade, sequence=sequence, follower=member, leader_user=leader.owner,
+            strategy=leader, symbol="BTC/USDT", side="sell", effect="close", status=CopiedTrade.Status.FILLED, pnl_usd=Decimal(pnl),
+            client_order_id=f"c{sequence}", finished_at=datetime(2026, 1, day, 12, tzinfo=UTC),
+        )  # fmt: skip
+
+    html = signed_in.get("/copies/").content.decode()
+
+    # 1 Jan (the start) 0, 3 Jan +30, 5 Jan -20: three points, the last one below zero.
+    assert 'class="chart chart-pnl"' in html
+    assert "Realised P&amp;L of your copy of Steady Breakouts from 1 Jan 2026 to 5 Jan 2026: 0.00 to \u221220.00" in html
