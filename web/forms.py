@@ -192,10 +192,11 @@ class CopyStartForm(forms.Form):
     )  # fmt: skip
     multiplier = forms.DecimalField(
         label="Multiplier", required=False, min_value=Decimal("0.000001"), max_digits=12, decimal_places=6,
-        help_text="0.1 copies each order at a tenth of the leader's size.",
+        help_text="0.1 copies each order at a tenth of the leader's size. The copy's P&L and drawdown are measured against your whole account.",
     )  # fmt: skip
     fixed_notional = forms.DecimalField(
         label="Amount per new position", required=False, min_value=Decimal("0.01"), max_digits=18, decimal_places=2,
+        help_text="Reductions and closes follow the leader's share of the position. P&L and drawdown are measured against your whole account.",
     )  # fmt: skip
     max_drawdown_stop = forms.DecimalField(
         label="Copy stop-loss (%)", min_value=Decimal("0.01"), max_value=Decimal("100"), max_digits=5, decimal_places=2,

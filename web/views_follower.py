@@ -200,7 +200,8 @@ def show_copy(request, relationship_id: int):
 def _after_copy_action(request, relationship_id: int, message: str):
     if _is_htmx(request):
         relationship = copy_get(follower=request.user, relationship_id=relationship_id)
-        return render(request, "web/partials/copy_card.html", {"card": _copy_card(relationship, marker=PositionMarker()), "message": message})
+        context = {"card": _copy_card(relationship, marker=PositionMarker()), "message": message, "detail": "detail" in request.GET}
+        return render(request, "web/partials/copy_card.html", context)
     messages.success(request, message)
     return redirect(reverse("web:my-copies") + f"#copy-{relationship_id}")
 
@@ -211,7 +212,7 @@ def _refused(request, relationship_id: int, exc: ApplicationError):
     if _is_htmx(request):
         relationship = copy_get(follower=request.user, relationship_id=relationship_id)
         card = _copy_card(relationship, marker=PositionMarker())
-        return render(request, "web/partials/copy_card.html", {"card": card, "error": exc.message})
+        return render(request, "web/partials/copy_card.html", {"card": card, "error": exc.message, "detail": "detail" in request.GET})
     messages.error(request, exc.message)
     return redirect(reverse("web:my-copies") + f"#copy-{relationship_id}")
 
