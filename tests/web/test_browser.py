@@ -294,7 +294,11 @@ def test_a_new_follower_copies_with_a_quarter_of_the_account_and_sees_the_copied
     page.wait_for_url(f"**/leaders/{steady.pk}/copy/")
     assert "On 1,000.00 USDT of new profit above your high-water mark you pay 150.00 USDT." in page.inner_text(".fee-terms")
 
-    # 25 % by the slider: the number follows and the preview shows the copy capital.
+    # Typing a share moves the slider and refreshes the preview...
+    page.locator("#id_allocation_percent").fill("30")
+    page.wait_for_function("() => (document.querySelector('#preview-capital') || {}).textContent === '1,500.00\u00a0USDT'")
+    assert page.locator("#allocation-slider").input_value() == "30"
+    # ...and 25 % by the slider: the number follows and the preview shows the copy capital.
     page.locator("#allocation-slider").fill("25")
     assert page.locator("#id_allocation_percent").input_value() == "25"
     page.wait_for_function("() => (document.querySelector('#preview-capital') || {}).textContent === '1,250.00\u00a0USDT'")
