@@ -49,14 +49,11 @@ from web.forms import (
     LeaderboardFilterForm,
     RatingForm,
 )
+from web.pages import add_service_errors, is_htmx
 from web.templatetags.web import percent, signed_percent
 
 NOTIFICATIONS_PER_PAGE = 25
 RECENT_CLOSED_TRADES = 20
-
-
-def _is_htmx(request) -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 @require_safe
@@ -207,7 +204,7 @@ def _notifications_changed(response):
 @require_POST
 def mark_notification_read(request, notification_id: int):
     notification = notification_mark_read(user=request.user, notification_id=notification_id)
-    if _is_htmx(request):
+    if is_htmx(request):
         return _notifications_changed(render(request, "web/partials/notification.html", {"notification": notification}))
     return redirect("web:notifications")
 
@@ -256,14 +253,6 @@ def revoke_api_token(request, token_id: int):
 # --- Settings: exchange accounts -------------------------------------------------------------
 
 
-def _add_service_errors(form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, field_errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, field_errors)
-    else:
-        form.add_error(None, error.messages)
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def manage_exchange_accounts(request):
@@ -276,7 +265,7 @@ def manage_exchange_accounts(request):
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
             except ValidationError as exc:
-                _add_service_errors(form, exc)
+                add_service_errors(form, exc)
             else:
                 checked = "opened with its starting balance" if account.is_paper else "connected: the exchange accepted the key"
                 messages.success(request, f"“{account.label}” {checked}.")

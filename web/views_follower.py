@@ -34,8 +34,8 @@ from web.charts import time_series_svg
 from web.fees import fee_terms_examples, strategy_fee_terms
 from web.forms import CopyPreviewForm, CopyStartForm, CopyStopForm
 from web.outcomes import copied_trade_action, copied_trade_outcome, pause_reason_in_words
-from web.templatetags.web import signed_money
-from web.views import _add_service_errors, _is_htmx
+from web.pages import add_service_errors, is_htmx
+from web.templatetags.web import money, signed_money
 
 COPIED_TRADES_PER_PAGE = 50
 
@@ -82,14 +82,14 @@ def start_copy(request, strategy_id: int):
             try:
                 relationship = _copy_start_as_shown(follower=request.user, strategy=strategy, form=form)
             except ValidationError as exc:
-                _add_service_errors(form, exc)
+                add_service_errors(form, exc)
             except ApplicationError as exc:
                 over_limit = "available_percent" in (exc.extra or {})
                 form.add_error("allocation_percent" if over_limit else None, exc.message)
             else:
                 messages.success(
                     request,
-                    f"You now copy {strategy.name} with {signed_money(relationship.copy_capital, strategy.quote_currency).lstrip('+')} "
+                    f"You now copy {strategy.name} with {money(relationship.copy_capital, strategy.quote_currency)} "
                     "of capital. Its next trade is copied onto your account.",
                 )
                 return redirect(reverse("web:my-copies") + f"#copy-{relationship.pk}")
@@ -198,7 +198,7 @@ def show_copy(request, relationship_id: int):
 
 
 def _after_copy_action(request, relationship_id: int, message: str):
-    if _is_htmx(request):
+    if is_htmx(request):
         relationship = copy_get(follower=request.user, relationship_id=relationship_id)
         context = {"card": _copy_card(relationship, marker=PositionMarker()), "message": message, "detail": "detail" in request.GET}
         return render(request, "web/partials/copy_card.html", context)
@@ -209,7 +209,7 @@ def _after_copy_action(request, relationship_id: int, message: str):
 def _refused(request, relationship_id: int, exc: ApplicationError):
     if exc.status_code == 404:
         raise exc
-    if _is_htmx(request):
+    if is_htmx(request):
         relationship = copy_get(follower=request.user, relationship_id=relationship_id)
         card = _copy_card(relationship, marker=PositionMarker())
         return render(request, "web/partials/copy_card.html", {"card": card, "error": exc.message, "detail": "detail" in request.GET})

@@ -24,8 +24,8 @@ from marketplace.services import provider_apply
 from web.charts import time_series_svg
 from web.fees import strategy_fee_terms
 from web.forms import ProviderApplyForm, StrategyCreateForm
+from web.pages import add_service_errors
 from web.templatetags.web import money
-from web.views import _add_service_errors
 from web.webhook_example import webhook_curl_example
 
 RECENT_SIGNALS = 10
@@ -79,7 +79,7 @@ def manage_strategies(request):
                 # URL, session or log.
                 strategy = strategy_create(owner=request.user, **form.service_arguments())
             except ValidationError as exc:
-                _add_service_errors(form, exc)
+                add_service_errors(form, exc)
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
             else:
@@ -158,7 +158,7 @@ def manage_provider(request):
             try:
                 provider_apply(user=request.user, **form.cleaned_data)
             except ValidationError as exc:
-                _add_service_errors(form, exc)
+                add_service_errors(form, exc)
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
             else:
