@@ -297,7 +297,7 @@ class StrategyCreateForm(forms.Form):
 
     def __init__(self, *args, accounts, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["leader_account"].choices = [(self.SIGNALS_ONLY, "No account: I send signals with their prices")] + [
+        self.fields["leader_account"].choices = [(self.SIGNALS_ONLY, "No account: signals only")] + [
             (account.pk, CopyStartForm.account_label(account)) for account in accounts
         ]
 
