@@ -9,6 +9,7 @@ import pytest
 
 from copytrade.models import CopiedTrade, CopyRelationship
 from copytrade.sizing import BELOW_EXCHANGE_MINIMUM
+from exchanges.models import ExchangeAccount
 from exchanges.services import exchange_account_create
 from tests.marketplace.support import make_copy, make_trade
 from tests.web.support import make_leader, make_member, make_provider
@@ -273,3 +274,13 @@ def test_the_pnl_chart_draws_the_copys_realised_pnl_by_day(signed_in, member, le
     # 1 Jan (the start) 0, 3 Jan +30, 5 Jan -20: three points, the last one below zero.
     assert 'class="chart chart-pnl"' in html
     assert "Realised P&amp;L of your copy of Steady Breakouts from 1 Jan 2026 to 5 Jan 2026: 0.00 to \u221220.00" in html
+
+
+def test_an_account_without_funds_is_refused_inline_by_the_service(signed_in, member, leader, simulated_binance):
+    empty = ExchangeAccount.objects.create(owner=member, exchange_id="paper", label="Empty")  # no balance at all
+
+    response = signed_in.post(f"/leaders/{leader.pk}/copy/", _copy_form(empty))
+
+    assert response.status_code == 400
+    assert "Exchange account &#x27;Empty&#x27; has no USDT equity to copy with." in response.content.decode()
+    assert not CopyRelationship.objects.filter(follower=member).exists()
