@@ -20,7 +20,8 @@ from core.models import ApiToken, Notification
 from core.notifications import notification_send
 from core.tokens import api_token_create
 from exchanges.models import ExchangeAccount
-from tests.marketplace.support import make_copy
+from marketplace.models import SignalProvider
+from tests.marketplace.support import make_copy, make_curator
 from tests.web.support import billed_month, closed_trade, make_leader, make_member, make_provider, password_of, rate, verify
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -355,3 +356,41 @@ def test_a_leader_creates_a_strategy_and_sees_the_secret_once(browsing):
     browsing.open("/leader/strategies/")
     assert secret not in page.content() and "Night Owl" in page.inner_text("main")
     browsing.look("strategies")
+
+
+def test_a_trader_applies_a_curator_approves_in_admin_and_the_trader_reads_the_reason(browsing):
+    make_member("paula", "Paula Trades")
+    make_curator("cora")
+    page = browsing.page
+
+    # Paula applies on the provider page.
+    _log_in(browsing, "paula")
+    page.locator(".account-menu summary").click()
+    page.get_by_role("link", name="Provider").click()
+    page.get_by_label("Name on the marketplace").fill("Paula's Breakouts")
+    page.get_by_label("How you trade").fill("BTC breakouts, one position at a time, stop 2 % below entry.")
+    page.get_by_role("button", name="Send application").click()
+    page.locator(".message-success").wait_for()
+    assert "Waiting for a curator" in page.inner_text("main")
+    browsing.look("provider-pending")
+    provider = SignalProvider.objects.get(user__username="paula")
+
+    # The curator decides on the provider's admin page, with a reason.
+    page.context.clear_cookies()
+    browsing.open("/admin/login/")
+    page.fill("#id_username", "cora")
+    page.fill("#id_password", password_of("cora"))
+    page.click("input[type=submit]")
+    page.wait_for_url(browsing.base_url + "/admin/")
+    browsing.open(f"/admin/marketplace/signalprovider/{provider.pk}/change/")
+    page.fill("#id_decision_reason", "Clear risk rules; the record matches the exchange.")
+    page.click("#decide-approve")
+    page.wait_for_selector(".messagelist .success")
+
+    # Paula reads the decision and its reason.
+    page.context.clear_cookies()
+    _log_in(browsing, "paula")
+    browsing.open("/provider/")
+    status = page.inner_text("main")
+    assert "Approved" in status and "Clear risk rules; the record matches the exchange." in status
+    browsing.look("provider-approved")
