@@ -21,7 +21,7 @@ from exchanges.models import ExchangeAccount
 from exchanges.selectors import exchange_account_list
 from marketplace.selectors import provider_get_own, provider_last_decision
 from marketplace.services import provider_apply
-from web.charts import time_series_svg
+from web.charts import bar_chart_svg
 from web.fees import strategy_fee_terms
 from web.forms import ProviderApplyForm, StrategyCreateForm
 from web.pages import add_service_errors
@@ -103,15 +103,15 @@ def _money_label(value: float, decimals: int) -> str:
 
 
 def _earnings_chart(by_month: list[dict]):
-    # Oldest first, one point per billed month (its first day).
-    points = [(date.fromisoformat(f"{row['period']}-01"), row["earned"] + row["awaiting_collection"]) for row in reversed(by_month)]
-    return time_series_svg(
-        points,
-        name="Fees billed to your followers by month",
+    # Oldest first; a month's bar is the payee's share billed for it, paid or not yet.
+    bars = [(f"{date.fromisoformat(row['period'] + '-01'):%b %Y}", row["earned"] + row["awaiting_collection"]) for row in reversed(by_month)]
+    return bar_chart_svg(
+        bars,
+        name="Your share of the fees billed, by month",
         y_title="Your share (USD)",
         y_format=_money_label,
-        css_class="chart-equity",
-        empty_text="The chart starts after your second billed month.",
+        css_class="chart-bars",
+        empty_text="The chart starts with your first billed month.",
     )
 
 
