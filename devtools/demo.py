@@ -435,18 +435,20 @@ def _pay_invoices(story: Story, invoices) -> None:
             raise RuntimeError(f"Stripe webhook answered {response.status_code}: {response.content[:200]!r}")
 
 
-def _web_logins(story: Story) -> list[tuple[str, str, str]]:
+def _web_logins(story: Story) -> list[tuple[str, str, str, str]]:
     """Passwords, verified emails and display names for the people the closing table sends to
-    the web app: (who, username, password)."""
+    the pages: (who, where, username, password). Each page asks them to sign in first."""
     User = get_user_model()
     follower = story.follower_users[min(1, len(story.follower_users) - 1)][0]
+    carol = story.providers["carol"]
     people = [
-        ("follower: My copies, invoices", follower.username, WEB_PASSWORD),
-        ("leader (AI strategy): strategies, signals, earnings", "demo-ai-lab", WEB_PASSWORD),
-        ("provider (Alice): provider page, payouts, ratings", "demo-alice", WEB_PASSWORD),
-        ("curator: Carol's application in admin", "demo-curator", CURATOR_PASSWORD),
-    ]
-    for _, username, password in people:
+        ("web app, follower: My copies, invoices", WEB_URL + "copies/", follower.username, WEB_PASSWORD),
+        ("web app, leader (AI strategy): strategies, signals, earnings", WEB_URL + "leader/strategies/", "demo-ai-lab", WEB_PASSWORD),
+        ("web app, provider (Alice): provider page, payouts, ratings", WEB_URL + "provider/", "demo-alice", WEB_PASSWORD),
+        ("curator: Carol's application waits for you", f"{WEB_URL}admin/marketplace/signalprovider/{carol.pk}/change/",
+         "demo-curator", CURATOR_PASSWORD),
+    ]  # fmt: skip
+    for _, _, username, password in people:
         user = User.objects.get(username=username)
         user.set_password(password)
         user.save(update_fields=["password"])
@@ -458,7 +460,7 @@ def _web_logins(story: Story) -> list[tuple[str, str, str]]:
     return people
 
 
-def _where_next(story: Story, logins: list[tuple[str, str, str]]) -> None:
+def _where_next(story: Story, logins: list[tuple[str, str, str, str]]) -> None:
     from django.core import mail
 
     notifications = Notification.objects.filter(user__username__startswith=PREFIX).values("kind").annotate(count=Count("id"))
@@ -471,9 +473,7 @@ def _where_next(story: Story, logins: list[tuple[str, str, str]]) -> None:
     story.table(
         ["what", "where", "user / password"],
         [
-            *((f"web app, {who}", WEB_URL + "accounts/login/", f"{username} / {password}") for who, username, password in logins),
-            ("curation: Carol's application waits for you", f"http://127.0.0.1:8000/admin/marketplace/signalprovider/{carol.pk}/change/",
-             f"demo-curator / {CURATOR_PASSWORD}"),
+            *((who, where, f"{username} / {password}") for who, where, username, password in logins),
             ("billing: invoices, payouts, manual tx hashes", "http://127.0.0.1:8000/admin/billing/", f"demo-billing / {BILLING_PASSWORD}"),
             ("API docs (Swagger UI, Redoc)", "http://127.0.0.1:8000/api/docs/  /api/redoc/", "-"),
             ("leaderboard", "http://127.0.0.1:8000/api/copy-trading/top", "any user's token"),
