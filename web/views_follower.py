@@ -149,19 +149,36 @@ def _copy_card(relationship: CopyRelationship, *, marker: PositionMarker) -> dic
     }
 
 
+def _capital_in_copies(live: list[CopyRelationship]) -> Decimal:
+    """The money the copies work with, each account counted once: proportional copies take
+    disjoint shares of their account, while a multiplier or fixed copy's capital is its whole
+    account, which another copy on it shares."""
+    by_account: dict[int, list[CopyRelationship]] = {}
+    for relationship in live:
+        by_account.setdefault(relationship.exchange_account_id, []).append(relationship)
+    total = ZERO
+    for copies in by_account.values():
+        shares = sum((c.copy_capital for c in copies if c.sizing_mode == CopyRelationship.SizingMode.PROPORTIONAL), ZERO)
+        whole = max((c.copy_capital for c in copies if c.sizing_mode != CopyRelationship.SizingMode.PROPORTIONAL), default=ZERO)
+        total += max(shares, whole)
+    return total
+
+
 def _portfolio(cards: list[dict]) -> dict:
     live = [card for card in cards if card["copy"].status != CopyRelationship.Status.STOPPED]
     unrealized = [card["unrealized_pnl"] for card in live]
     currencies = {card["currency"] for card in live}
+    realized = sum((card["copy"].realized_pnl for card in live), ZERO)
+    # Unknown when any price is unknown: a partial sum would look like a real figure.
+    unrealized_total = None if any(value is None for value in unrealized) else sum(unrealized, ZERO)
     return {
         # Sums across currencies say no currency rather than a wrong one.
         "currency": currencies.pop() if len(currencies) == 1 else "",
         "copies": len(live),
-        "capital": sum((card["copy"].copy_capital for card in live), ZERO),
-        "equity": sum((card["copy"].copy_equity for card in live), ZERO),
-        "realized_pnl": sum((card["copy"].realized_pnl for card in live), ZERO),
-        # Unknown when any price is unknown: a partial sum would look like a real figure.
-        "unrealized_pnl": None if any(value is None for value in unrealized) else sum(unrealized, ZERO),
+        "capital": _capital_in_copies([card["copy"] for card in live]),
+        "realized_pnl": realized,
+        "unrealized_pnl": unrealized_total,
+        "total_pnl": None if unrealized_total is None else realized + unrealized_total,
     }
 
 

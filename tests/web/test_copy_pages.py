@@ -284,3 +284,18 @@ def test_an_account_without_funds_is_refused_inline_by_the_service(signed_in, me
     assert response.status_code == 400
     assert "Exchange account &#x27;Empty&#x27; has no USDT equity to copy with." in response.content.decode()
     assert not CopyRelationship.objects.filter(follower=member).exists()
+
+
+def test_the_portfolio_counts_an_account_shared_by_whole_account_copies_once(signed_in, member, leader):
+    other = make_leader(make_member("bob", "Bob"), name="Other")
+    for strategy, pnl in ((leader, "12.50"), (other, "-2.50")):
+        relationship = make_copy(member, strategy, copy_capital=Decimal("10000"))
+        CopyRelationship.objects.filter(pk=relationship.pk).update(
+            sizing_mode="fixed", allocation_percent=None, fixed_notional=Decimal("400"), realized_pnl=Decimal(pnl)
+        )
+
+    html = signed_in.get("/copies/").content.decode()
+
+    stats = html[html.index('aria-label="All your live copies together"') :]
+    assert "<dt>Capital copying</dt><dd>10,000.00\u00a0USDT</dd>" in stats
+    assert "+10.00\u00a0USDT" in stats
