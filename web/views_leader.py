@@ -132,7 +132,7 @@ def show_earnings(request):
         "web/leader/earnings.html",
         {
             "all_time": summary["all_time"],
-            "by_month": summary["by_month"],
+            "by_month": [{**row, "month": date.fromisoformat(row["period"] + "-01")} for row in summary["by_month"]],
             "by_follower": by_follower,
             "chart": _earnings_chart(summary["by_month"]),
             **_payout_context(request.user),

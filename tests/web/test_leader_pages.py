@@ -130,7 +130,7 @@ def test_earnings_show_months_and_followers_by_display_name_never_username(clien
 
     html = client.get("/leader/earnings/").content.decode()
 
-    assert "2026-10" in html and "31.91\u00a0USD" in html
+    assert "October 2026" in html and "31.91\u00a0USD" in html
     assert "Ana Follows" in html and ">ana<" not in html and "ana@" not in html
     assert "Paid by hand" in html and "Awaiting transfer" in html
 
