@@ -2,7 +2,6 @@
 
 import hashlib
 
-from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from core.models import ApiToken, Notification, Profile
@@ -32,9 +31,3 @@ def display_name(user) -> str:
 
 def api_token_list(*, user) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user).order_by("-created_at", "-id")
-
-
-def display_names(*, user_ids) -> dict[int, str]:
-    """`display_name` of many users in one query, by id."""
-    users = get_user_model().objects.select_related("profile").in_bulk(list(user_ids))
-    return {user_id: display_name(user) for user_id, user in users.items()}

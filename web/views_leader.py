@@ -16,7 +16,7 @@ from billing.selectors import billing_account_of, earnings_summary, payout_list
 from copytrade.selectors import leader_trade_list, strategy_list_owned
 from copytrade.services.strategies import strategy_create, strategy_webhook_secret_rotate
 from core.errors import ApplicationError
-from core.selectors import display_name, display_names
+from core.selectors import display_name
 from exchanges.models import ExchangeAccount
 from exchanges.selectors import exchange_account_list
 from marketplace.selectors import provider_get_own, provider_last_decision
@@ -124,16 +124,13 @@ def _payout_context(user) -> dict:
 @require_safe
 def show_earnings(request):
     summary = earnings_summary(payee=request.user)
-    names = display_names(user_ids=[row["follower_id"] for row in summary["by_follower"]])
-    # Followers by display name only: the summary's usernames are not for the page.
-    by_follower = [{**row, "name": names[row["follower_id"]], "follower_username": None} for row in summary["by_follower"]]
     return render(
         request,
         "web/leader/earnings.html",
         {
             "all_time": summary["all_time"],
             "by_month": [{**row, "month": date.fromisoformat(row["period"] + "-01")} for row in summary["by_month"]],
-            "by_follower": by_follower,
+            "by_follower": summary["by_follower"],
             "chart": _earnings_chart(summary["by_month"]),
             **_payout_context(request.user),
         },
