@@ -156,6 +156,7 @@ def _leader_context(request, strategy_id: int, *, rating_form: RatingForm | None
         "is_owner": is_owner,
         "my_rating": my_rating,
         "rating_form": rating_form,
+        "rating_min_copy_days": settings.RATING_MIN_COPY_DAYS,
         "my_copy": copy_list(follower=viewer).filter(strategy=strategy).first() if viewer and not is_owner else None,
     }
 

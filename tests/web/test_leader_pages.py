@@ -8,9 +8,10 @@ from decimal import Decimal
 from html import unescape
 
 import pytest
+from django.utils import timezone
 
 from billing.models import BillingAccount
-from copytrade.models import LeaderTrade, Strategy
+from copytrade.models import CopyRelationship, LeaderTrade, Strategy
 from core.profiles import profile_create
 from marketplace.models import Rating, SignalProvider
 from marketplace.services import provider_transition
@@ -216,4 +217,14 @@ def test_the_services_refusal_to_rate_is_shown_inline(signed_in, member, provide
 
     assert response.status_code == 400
     assert "Only users who have copied one of this provider&#x27;s strategies can rate it." in response.content.decode()
+    assert not Rating.objects.exists()
+
+
+def test_a_copy_too_fresh_to_rate_gets_the_services_reason_inline(signed_in, member, provider_strategy):
+    CopyRelationship.objects.filter(pk=make_copy(member, provider_strategy).pk).update(started_at=timezone.now())
+
+    response = signed_in.post(f"/leaders/{provider_strategy.pk}/rate/", {"stars": "5"})
+
+    assert response.status_code == 400
+    assert "You can rate this provider once one of your copied trades of its strategies has closed" in response.content.decode()
     assert not Rating.objects.exists()
