@@ -5,11 +5,11 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db.models import Case, DecimalField, Exists, F, OuterRef, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, DecimalField, Exists, F, OuterRef, Prefetch, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce
 
 from billing.fees import payee_share_rate, period_bounds
-from billing.models import Invoice, InvoiceLine, Payout, Program
+from billing.models import BillingAccount, Invoice, InvoiceLine, Payout, Program
 from billing.roles import PAYOUT_VIEW_PERMISSION
 from copytrade.models import CopiedTrade, CopyRelationship, Strategy
 from core.errors import NotFoundError
@@ -66,7 +66,9 @@ def fee_pair_copies_billable(*, follower_id: int, strategy_id: int, period: date
 
 
 def invoice_list(*, follower) -> QuerySet[Invoice]:
-    return Invoice.objects.filter(follower=follower).prefetch_related("lines").order_by("-period", "-id")
+    # Each line with the assessment it bills: the basis (P&L, high-water mark, rate, days) the pages show.
+    lines = InvoiceLine.objects.select_related("assessment__strategy").order_by("id")
+    return Invoice.objects.filter(follower=follower).prefetch_related(Prefetch("lines", queryset=lines)).order_by("-period", "-id")
 
 
 def _money_sum(condition: Q | None = None, field: str = "payee_amount") -> Coalesce:
@@ -148,3 +150,11 @@ def payout_calculate(*, provider: SignalProvider, period_days: int, now: datetim
         "awaiting_collection": awaiting,
         "paid_invoices": collected.values("invoice_id").distinct().count(),
     }
+
+
+def payout_list(*, payee) -> QuerySet[Payout]:
+    return Payout.objects.filter(payee=payee).order_by("-period", "-sequence", "-id")
+
+
+def billing_account_of(*, user) -> BillingAccount | None:
+    return BillingAccount.objects.filter(user=user).first()

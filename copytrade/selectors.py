@@ -7,19 +7,25 @@ is "not found", so ids of other users' objects reveal nothing.
 """
 
 import logging
+from dataclasses import dataclass
+from datetime import UTC, date
 from decimal import Decimal
 
-from django.db.models import Prefetch, QuerySet
+from django.conf import settings
+from django.db.models import Prefetch, QuerySet, Sum
+from django.db.models.functions import TruncDate
 
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
 from core.errors import NotFoundError
-from core.money import ZERO
+from core.money import ZERO, to_decimal, truncate
 from exchanges.errors import ExchangeError
 from exchanges.gateways import gateway_for_account
+from exchanges.models import ExchangeAccount
 
 logger = logging.getLogger(__name__)
 
 COPY_RECENT_TRADES = 5
+HUNDRED = Decimal("100")
 
 
 def strategy_list_owned(*, owner) -> QuerySet[Strategy]:
@@ -115,3 +121,75 @@ class PositionMarker:
                 return None
             total += (price - position.average_entry) * position.quantity
         return total
+
+
+def copy_allocation_used(*, follower, excluding_id: int | None = None) -> Decimal:
+    """The % of the follower's equity their live proportional copies take (at most 100 % in all)."""
+    live = CopyRelationship.objects.filter(
+        follower=follower, status__in=CopyRelationship.LIVE_STATUSES, sizing_mode=CopyRelationship.SizingMode.PROPORTIONAL
+    )
+    if excluding_id is not None:
+        live = live.exclude(id=excluding_id)
+    return live.aggregate(total=Sum("allocation_percent"))["total"] or ZERO
+
+
+@dataclass(frozen=True)
+class CopyStartPreview:
+    """What a copy would start with, before it is started: `equity` is None when the exchange
+    did not answer (the preview says so; starting re-reads it anyway)."""
+
+    equity: Decimal | None
+    allocation_percent: Decimal
+    copy_capital: Decimal | None
+    used_percent: Decimal
+
+    @property
+    def available_percent(self) -> Decimal:
+        return HUNDRED - self.used_percent
+
+    @property
+    def remaining_percent(self) -> Decimal:
+        return HUNDRED - self.used_percent - self.allocation_percent
+
+    @property
+    def over_limit(self) -> bool:
+        return self.remaining_percent < 0
+
+
+def copy_start_preview(*, follower, exchange_account_id: int, allocation_percent: Decimal, quote: str) -> CopyStartPreview:
+    """Copy capital as `copy_start` computes it (allocation % of the account's equity now), and
+    the share of 100 % the follower's other live copies already use."""
+    account = ExchangeAccount.objects.filter(id=exchange_account_id, owner=follower).first()
+    if account is None:
+        raise NotFoundError("Exchange account not found.")
+    try:
+        equity = to_decimal(gateway_for_account(account).equity(quote).equity)
+    except ExchangeError as exc:
+        logger.info("no equity for the copy preview of account %s: %s", account.pk, exc.reason)
+        equity = None
+    capital = None if equity is None else truncate(equity * allocation_percent / HUNDRED, settings.MONEY_DECIMAL_PLACES)
+    return CopyStartPreview(
+        equity=equity, allocation_percent=allocation_percent, copy_capital=capital, used_percent=copy_allocation_used(follower=follower)
+    )
+
+
+def copy_pnl_series(*, relationship: CopyRelationship) -> list[tuple[date, Decimal]]:
+    """The copy's realised P&L, cumulative, at the end of each UTC day it changed, from the
+    start (0) on: the points of its P&L chart."""
+    daily = (
+        CopiedTrade.objects.filter(relationship=relationship, finished_at__isnull=False)
+        .exclude(pnl_usd=0)
+        .annotate(day=TruncDate("finished_at", tzinfo=UTC))
+        .values("day")
+        .annotate(pnl=Sum("pnl_usd"))
+        .order_by("day")
+    )
+    series = [(relationship.started_at.astimezone(UTC).date(), ZERO)]
+    total = ZERO
+    for row in daily:
+        total += row["pnl"]
+        if row["day"] == series[-1][0]:
+            series[-1] = (row["day"], total)
+        else:
+            series.append((row["day"], total))
+    return series

@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TextIO
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Q, Sum
@@ -52,6 +53,9 @@ from marketplace.track_record import provider_metrics_recalculate, strategies_me
 PREFIX = "demo-"
 CURATOR_PASSWORD = "demo-curator-password"
 BILLING_PASSWORD = "demo-billing-password"
+# The web app's demo logins (follower, leader, provider); the curator signs in with its own.
+WEB_PASSWORD = "demo-web-password"
+WEB_URL = "http://127.0.0.1:8000/"
 STARTING_USDT = Decimal("10000")
 PRICES = {"BTC/USDT": Decimal("65000"), "ETH/USDT": Decimal("3500"), "SOL/USDT": Decimal("150")}
 
@@ -203,7 +207,8 @@ def run(story: Story) -> None:
     _daily_jobs(story)
     _ratings(story)
     _billing(story)
-    _where_next(story)
+    logins = _web_logins(story)
+    _where_next(story, logins)
 
 
 def _cast(story: Story) -> None:
@@ -443,7 +448,32 @@ def _pay_invoices(story: Story, invoices) -> None:
             raise RuntimeError(f"Stripe webhook answered {response.status_code}: {response.content[:200]!r}")
 
 
-def _where_next(story: Story) -> None:
+def _web_logins(story: Story) -> list[tuple[str, str, str, str]]:
+    """Passwords and verified emails for the people the closing table sends to the pages:
+    (who, where, username, password). Each page asks them to sign in first."""
+    User = get_user_model()
+    follower = story.follower_users[min(1, len(story.follower_users) - 1)][0]
+    carol = story.providers["carol"]
+    people = [
+        ("web app, follower: My copies, invoices", WEB_URL + "copies/", follower.username, WEB_PASSWORD),
+        ("web app, leader (AI strategy): strategies, signals, earnings", WEB_URL + "leader/strategies/", "demo-ai-lab", WEB_PASSWORD),
+        ("web app, provider (Alice): provider page, payouts, ratings", WEB_URL + "provider/", "demo-alice", WEB_PASSWORD),
+        ("curator: Carol's application waits for you", f"{WEB_URL}admin/marketplace/signalprovider/{carol.pk}/change/",
+         "demo-curator", CURATOR_PASSWORD),
+    ]  # fmt: skip
+    for _, _, username, password in people:
+        user = User.objects.get(username=username)
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        # allauth lets only verified addresses sign in.
+        EmailAddress.objects.update_or_create(user=user, email=user.email, defaults={"verified": True, "primary": True})
+    # Staff too have a name on the pages (leaders and followers got theirs when they were made).
+    for user in User.objects.filter(username__startswith=PREFIX, profile__isnull=True):
+        profile_create(user=user, display_name=user.username.removeprefix(PREFIX).title())
+    return people
+
+
+def _where_next(story: Story, logins: list[tuple[str, str, str, str]]) -> None:
     from django.core import mail
 
     notifications = Notification.objects.filter(user__username__startswith=PREFIX).values("kind").annotate(count=Count("id"))
@@ -456,8 +486,7 @@ def _where_next(story: Story) -> None:
     story.table(
         ["what", "where", "user / password"],
         [
-            ("curation: Carol's application waits for you", f"http://127.0.0.1:8000/admin/marketplace/signalprovider/{carol.pk}/change/",
-             f"demo-curator / {CURATOR_PASSWORD}"),
+            *((who, where, f"{username} / {password}") for who, where, username, password in logins),
             ("billing: invoices, payouts, manual tx hashes", "http://127.0.0.1:8000/admin/billing/", f"demo-billing / {BILLING_PASSWORD}"),
             ("API docs (Swagger UI, Redoc)", "http://127.0.0.1:8000/api/docs/  /api/redoc/", "-"),
             ("leaderboard", "http://127.0.0.1:8000/api/copy-trading/top", "any user's token"),
@@ -467,6 +496,7 @@ def _where_next(story: Story) -> None:
         f"Carol is {carol.status}: her page shows her trades, metrics and verification; approve or reject her there, with a reason. "
         "Curators see providers and their record only; invoices and payouts are the billing role's."
     )
+    story.say(f"the web app: {WEB_URL} (after `make run`); sign in with a web login above")
 
 
 # --- helpers -----------------------------------------------------------------------------

@@ -379,3 +379,18 @@ def strategy_leaderboard(
         ranked=list(strategies.filter(ranked=True).order_by(*order, "id")[:LEADERBOARD_LIMIT]),
         new=list(strategies.filter(ranked=False).order_by("-created_at", "-id")[:LEADERBOARD_LIMIT]),
     )
+
+
+def provider_get_own(*, user) -> SignalProvider | None:
+    """The user's own provider profile, whatever its status (the applicant reads it)."""
+    return SignalProvider.objects.filter(user=user).first()
+
+
+def provider_last_decision(*, provider: SignalProvider) -> ProviderEvent | None:
+    """The latest status change of the provider (application, curator's decision, automatic
+    suspension) with its reason: what the applicant is told."""
+    return provider_event_list(provider=provider).filter(field="status").first()
+
+
+def rating_get_own(*, user, provider: SignalProvider) -> Rating | None:
+    return Rating.objects.filter(user=user, provider=provider).first()

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.test import Client
 
 from billing.models import Invoice, Payout
 from copytrade.models import CopiedTrade, CopyRelationship
@@ -68,3 +69,13 @@ def test_the_demo_runs_twice_resetting_only_its_own_data(django_user_model):
             assert total_return != "0.00" and sharpe != "-", board
         assert "Momentum Lab" in board and "demo-ai-lab" not in board  # display names, never usernames
         assert "10 days, 1 closed trade" in board
+    # It ends with the web app's address and logins that work there, one per role.
+    text = outputs[1].getvalue()
+    assert "the web app: http://127.0.0.1:8000/" in text
+    logins = re.findall(r"^(?:web app, )?(\w+)[^\n]*?http://127\.0\.0\.1:8000/\S*\s+(demo-[\w-]+) / (\S+)", text, re.M)
+    assert [who for who, _, _ in logins] == ["follower", "leader", "provider", "curator", "billing"]
+    for _, username, password in logins[:4]:
+        client = Client()
+        response = client.post("/accounts/login/", {"login": username, "password": password})
+        assert response.status_code == 302, f"{username} could not sign in"
+        assert client.get("/copies/").status_code == 200

@@ -168,3 +168,64 @@ def time_series_svg(
         top=TOP, bottom=TOP + plot_height, fill=fill, line=line, x_labels=x_labels, xt=_n(LEFT + plot_width / 2),
         xty=CHART_HEIGHT - 6, x_title=x_title, yty=_n(TOP + plot_height / 2), y_title=y_title,
     )  # fmt: skip
+
+
+def bar_chart_svg(
+    bars: Sequence[tuple[str, Decimal]],
+    *,
+    name: str,
+    y_title: str,
+    y_format: Callable[[float, int], str],
+    css_class: str,
+    empty_text: str = "Nothing to chart yet.",
+) -> SafeString:
+    """One bar per labelled period (a month: "Oct 2026"), from 0 up, with the value axis to
+    the left; a single period is a chart too. Values are not negative (earnings, fees)."""
+    if not bars:
+        return format_html('<p class="chart-empty">{}</p>', empty_text)
+    values = [max(float(value), 0.0) for _, value in bars]
+    ticks, decimals = _y_ticks(0.0, max(values) or 1.0, ceiling=None)
+    high = ticks[-1] or 1.0
+    plot_width, plot_height = CHART_WIDTH - LEFT - RIGHT, CHART_HEIGHT - TOP - BOTTOM
+    slot = plot_width / len(bars)
+    bar_width = min(slot * 0.6, 60.0)
+
+    def y(value: float) -> float:
+        return TOP + (high - value) / high * plot_height
+
+    grid = format_html_join(
+        "",
+        '<line class="grid" x1="{}" y1="{}" x2="{}" y2="{}"/><text class="tick" x="{}" y="{}" text-anchor="end">{}</text>',
+        [(LEFT, _n(y(tick)), LEFT + plot_width, _n(y(tick)), LEFT - 8, _n(y(tick) + 4), y_format(tick, decimals)) for tick in ticks],
+    )
+    # Every bar's label when they fit, else every other one; past four labels, every other
+    # shown one is optional (a phone's stylesheet hides those, its text being larger).
+    step = 1 if len(bars) <= 8 else 2
+
+    def label_class(index: int) -> str:
+        return " tick-optional" if len(bars) > 4 and (index // step) % 2 == 1 else ""
+
+    shapes = format_html_join(
+        "",
+        '<rect class="bar" x="{}" y="{}" width="{}" height="{}"><title>{}: {}</title></rect>'
+        '<text class="tick{}" x="{}" y="{}" text-anchor="middle">{}</text>',
+        [
+            (
+                _n(LEFT + slot * index + (slot - bar_width) / 2), _n(y(value)), _n(bar_width), _n(TOP + plot_height - y(value)),
+                label, y_format(value, 2), label_class(index),
+                _n(LEFT + slot * index + slot / 2), TOP + plot_height + 22, label if index % step == 0 else "",
+            )
+            for index, (label, value) in enumerate(zip([label for label, _ in bars], values, strict=True))
+        ],
+    )  # fmt: skip
+    summary = f"{name}: " + ", ".join(f"{label} {y_format(value, 2)}" for (label, _), value in zip(bars, values, strict=True))
+    return format_html(
+        '<svg class="chart {cls}" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{summary}">'
+        "<title>{summary}</title>{grid}"
+        '<line class="axis" x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}"/>'
+        '<line class="axis" x1="{left}" y1="{top}" x2="{left}" y2="{bottom}"/>{shapes}'
+        '<text class="axis-title axis-title-y" x="16" y="{yty}" text-anchor="middle" transform="rotate(-90 16 {yty})">{y_title}</text>'
+        "</svg>",
+        cls=css_class, w=CHART_WIDTH, h=CHART_HEIGHT, summary=summary, grid=grid, left=LEFT, right=LEFT + plot_width,
+        top=TOP, bottom=TOP + plot_height, shapes=shapes, yty=_n(TOP + plot_height / 2), y_title=y_title,
+    )  # fmt: skip

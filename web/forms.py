@@ -8,6 +8,7 @@ from django import forms
 from django.db import transaction
 from django.http import QueryDict
 
+from copytrade.models import CopyRelationship
 from core.profiles import DISPLAY_NAME_MAX_LENGTH, display_name_validate, profile_create
 from marketplace.metrics import WINDOWS
 from marketplace.selectors import LEADERBOARD_PROGRAMS, LEADERBOARD_SORTS
@@ -163,3 +164,190 @@ class LeaderboardFilterForm(forms.Form):
         """The selector's arguments; defaults for what was not given."""
         data = {key: self.cleaned_data.get(key) or default for key, default in self.DEFAULTS.items()}
         return {**data, "program": data["program"] or None}
+
+
+# --- Copying -------------------------------------------------------------------------------
+
+SIZING_CHOICES = [
+    (CopyRelationship.SizingMode.PROPORTIONAL, "Proportional: a share of your account, trades sized like the leader's"),
+    (CopyRelationship.SizingMode.MULTIPLIER, "Multiplier: the leader's order size times a factor"),
+    (CopyRelationship.SizingMode.FIXED, "Fixed: the same amount for every new position"),
+]
+SIZING_PARAMETER = {
+    CopyRelationship.SizingMode.PROPORTIONAL: "allocation_percent",
+    CopyRelationship.SizingMode.MULTIPLIER: "multiplier",
+    CopyRelationship.SizingMode.FIXED: "fixed_notional",
+}
+
+
+class CopyStartForm(forms.Form):
+    """What `copytrade.services.copies.copy_start` takes, plus the consent to the fee terms the
+    page showed (hidden fields: the terms as they were when the page was drawn)."""
+
+    exchange_account = forms.TypedChoiceField(label="Copy onto", coerce=int, empty_value=None)
+    sizing_mode = forms.ChoiceField(
+        label="How to size the copied trades", choices=SIZING_CHOICES, initial=SIZING_CHOICES[0][0], widget=forms.RadioSelect
+    )
+    allocation_percent = forms.DecimalField(
+        label="Share of your account (%)", required=False, min_value=Decimal("0.01"), max_value=Decimal("100"),
+        max_digits=6, decimal_places=2, initial=Decimal("10"),
+        widget=forms.NumberInput(attrs={"step": "0.5", "inputmode": "decimal"}),
+    )  # fmt: skip
+    multiplier = forms.DecimalField(
+        label="Multiplier", required=False, min_value=Decimal("0.000001"), max_digits=12, decimal_places=6,
+        help_text="0.1 copies each order at a tenth of the leader's size. The copy's P&L and drawdown are measured against your whole account.",
+    )  # fmt: skip
+    fixed_notional = forms.DecimalField(
+        label="Amount per new position", required=False, min_value=Decimal("0.01"), max_digits=18, decimal_places=2,
+        help_text="Reductions and closes follow the leader's share of the position. P&L and drawdown are measured against your whole account.",
+    )  # fmt: skip
+    max_drawdown_stop = forms.DecimalField(
+        label="Copy stop-loss (%)", min_value=Decimal("0.01"), max_value=Decimal("100"), max_digits=5, decimal_places=2,
+        initial=Decimal("30"),
+        help_text="When the copy's equity falls this far below its best, its positions are closed at market and the copy pauses.",
+    )  # fmt: skip
+    max_order_notional = forms.DecimalField(
+        label="Largest order (optional)", required=False, min_value=Decimal("0.01"), max_digits=18, decimal_places=2,
+        help_text="A copied order bigger than this is placed at this size instead.",
+    )  # fmt: skip
+    terms_rate_percent = forms.DecimalField(widget=forms.HiddenInput, max_digits=7, decimal_places=4)
+    terms_subscription_fee_monthly = forms.DecimalField(widget=forms.HiddenInput, max_digits=18, decimal_places=8)
+    consent = forms.BooleanField(label="I have read the fees above and agree to pay them on this copy.")
+
+    def __init__(self, *args, accounts, terms, quote_currency: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["exchange_account"].choices = [(account.pk, self.account_label(account)) for account in accounts]
+        self.fields["fixed_notional"].label = f"Amount per new position ({quote_currency})"
+        self.fields["max_order_notional"].label = f"Largest order ({quote_currency}, optional)"
+        self.initial.setdefault("terms_rate_percent", terms.rate_percent)
+        self.initial.setdefault("terms_subscription_fee_monthly", terms.subscription_fee_monthly)
+
+    @staticmethod
+    def account_label(account) -> str:
+        kind = "paper" if account.is_paper else account.exchange_id.title()
+        return f"{account.label} ({kind})"
+
+    def clean(self):
+        data = super().clean()
+        needed = SIZING_PARAMETER.get(data.get("sizing_mode"))
+        if needed and data.get(needed) is None and needed not in self.errors:
+            self.add_error(needed, "Enter a value for the sizing you chose.")
+        return data
+
+    def terms_shown(self) -> tuple[Decimal, Decimal]:
+        """(performance fee %, subscription a month) as the person read them."""
+        return self.cleaned_data["terms_rate_percent"], self.cleaned_data["terms_subscription_fee_monthly"]
+
+    def service_arguments(self) -> dict:
+        """The keyword arguments of `copy_start` beside the follower and the strategy: only the
+        chosen mode's sizing parameter."""
+        data = self.cleaned_data
+        mode = data["sizing_mode"]
+        return {
+            "exchange_account_id": data["exchange_account"],
+            "sizing_mode": mode,
+            SIZING_PARAMETER[mode]: data[SIZING_PARAMETER[mode]],
+            "max_drawdown_stop": data["max_drawdown_stop"],
+            "max_order_notional": data["max_order_notional"],
+        }
+
+
+class CopyPreviewForm(forms.Form):
+    exchange_account = forms.IntegerField(min_value=1)
+    allocation_percent = forms.DecimalField(min_value=Decimal("0.01"), max_digits=6, decimal_places=2)
+
+
+class CopyStopForm(forms.Form):
+    close_positions = forms.TypedChoiceField(
+        label="What happens to the open positions",
+        choices=[
+            ("1", "Close them now at market price"),
+            ("", "Keep them on my exchange account; I will manage them myself"),
+        ],
+        coerce=bool,
+        empty_value=False,
+        initial="1",
+        widget=forms.RadioSelect,
+        required=False,
+    )
+
+
+# --- Leading ---------------------------------------------------------------------------------
+
+
+class StrategyCreateForm(forms.Form):
+    """`copytrade.services.strategies.strategy_create` for a person: a signal strategy (signals by
+    webhook or REST) that declares its capital, or one that trades on a linked account."""
+
+    name = forms.CharField(max_length=100, help_text="What followers see on the leaderboard.")
+    description = forms.CharField(
+        max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="How you trade, in a few sentences."
+    )
+    leader_account = forms.TypedChoiceField(
+        label="Trade on", coerce=int, empty_value=None, required=False,
+        help_text="Signals are placed on this account first and copied at its fills. Or send signals only, with a declared capital.",
+    )  # fmt: skip
+    declared_capital = forms.DecimalField(
+        label="Declared capital (USDT, signals only)", required=False, min_value=Decimal("0.01"), max_digits=18, decimal_places=2,
+        initial=Decimal("10000"),
+        help_text="What your signal sizes refer to: a 1,000 USDT trade on 10,000 USDT is 10 % of a follower's copy capital.",
+    )  # fmt: skip
+    is_public_leader = forms.BooleanField(
+        label="List it on the leaderboard so others can copy it", required=False, initial=True
+    )
+
+    SIGNALS_ONLY = ""
+
+    def __init__(self, *args, accounts, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["leader_account"].choices = [(self.SIGNALS_ONLY, "No account: signals only")] + [
+            (account.pk, CopyStartForm.account_label(account)) for account in accounts
+        ]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("leader_account") is None and data.get("declared_capital") is None and "declared_capital" not in self.errors:
+            self.add_error("declared_capital", "A strategy without an account declares the capital its signals size against.")
+        return data
+
+    def service_arguments(self) -> dict:
+        data = self.cleaned_data
+        linked = data["leader_account"] is not None
+        return {
+            "name": data["name"],
+            "description": data["description"],
+            "leader_account_id": data["leader_account"],
+            "declared_capital": None if linked else data["declared_capital"],
+            "is_public_leader": data["is_public_leader"],
+        }
+
+
+class ProviderApplyForm(forms.Form):
+    display_name = forms.CharField(max_length=100, label="Name on the marketplace")
+    description = forms.CharField(max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 3}), label="About you")
+    trading_strategy = forms.CharField(
+        max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 3}), label="How you trade",
+        help_text="Markets, holding times, how you limit losses. Curators read this with your record.",
+    )  # fmt: skip
+    risk_level = forms.ChoiceField(
+        choices=[("low", "Low"), ("medium", "Medium"), ("high", "High")], initial="medium", label="Risk level"
+    )
+    performance_fee_percent = forms.DecimalField(
+        label="Performance fee (% of new profit above each follower's high-water mark)", min_value=Decimal("0"),
+        max_value=Decimal("50"), max_digits=5, decimal_places=2, initial=Decimal("15"),
+    )  # fmt: skip
+    subscription_fee_monthly = forms.DecimalField(
+        label="Subscription (USD a month, charged by the day copied)", min_value=Decimal("0"), max_digits=18, decimal_places=2,
+        initial=Decimal("0"),
+    )  # fmt: skip
+
+
+class RatingForm(forms.Form):
+    stars = forms.TypedChoiceField(
+        label="Your rating", coerce=int, choices=[(n, f"{n} star{'s' if n > 1 else ''}") for n in range(5, 0, -1)],
+        widget=forms.RadioSelect,
+    )  # fmt: skip
+    comment = forms.CharField(
+        max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Comment (optional)",
+        help_text="Shown with your display name.",
+    )  # fmt: skip

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from web import views
+from web import views, views_follower, views_leader
 
 app_name = "web"
 
@@ -9,6 +9,19 @@ urlpatterns = [
     # Browsers ask for /favicon.ico on pages that name no icon (admin, API pages).
     path("favicon.ico", views.show_favicon, name="favicon"),
     path("leaders/<int:strategy_id>/", views.show_leader, name="leader"),
+    path("leaders/<int:strategy_id>/rate/", views.rate_leader, name="leader-rate"),
+    path("leaders/<int:strategy_id>/copy/", views_follower.start_copy, name="copy-start"),
+    path("leaders/<int:strategy_id>/copy/preview/", views_follower.preview_copy, name="copy-preview"),
+    path("copies/", views_follower.show_my_copies, name="my-copies"),
+    path("copies/<int:relationship_id>/", views_follower.show_copy, name="copy"),
+    path("copies/<int:relationship_id>/pause/", views_follower.pause_copy, name="copy-pause"),
+    path("copies/<int:relationship_id>/resume/", views_follower.resume_copy, name="copy-resume"),
+    path("copies/<int:relationship_id>/stop/", views_follower.stop_copy, name="copy-stop"),
+    path("invoices/", views_follower.show_invoices, name="invoices"),
+    path("leader/strategies/", views_leader.manage_strategies, name="strategies"),
+    path("leader/strategies/<int:strategy_id>/rotate-secret/", views_leader.rotate_strategy_secret, name="strategy-rotate-secret"),
+    path("leader/earnings/", views_leader.show_earnings, name="earnings"),
+    path("provider/", views_leader.manage_provider, name="provider"),
     path("notifications/", views.show_notifications, name="notifications"),
     path("notifications/unread-count/", views.show_unread_badge, name="notifications-unread-count"),
     path("notifications/read-all/", views.mark_all_notifications_read, name="notifications-read-all"),

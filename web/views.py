@@ -10,13 +10,14 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
+from django.urls import reverse
 from django.views.decorators.http import (
     require_http_methods,
     require_POST,
     require_safe,
 )
 
-from copytrade.selectors import leader_trade_list
+from copytrade.selectors import copy_list, leader_trade_list
 from core.errors import ApplicationError
 from core.notifications import notification_mark_all_read, notification_mark_read
 from core.selectors import (
@@ -31,11 +32,13 @@ from exchanges.services import exchange_account_create, exchange_account_delete
 from marketplace.metrics import WINDOWS, drawdown_series
 from marketplace.selectors import (
     provider_get_public_of,
+    rating_get_own,
     strategy_get_leader,
     strategy_leaderboard,
     strategy_metrics_by_window,
     strategy_verification_summary,
 )
+from marketplace.services import rating_upsert
 from web.charts import points_from_series, sparkline_svg, time_series_svg
 from web.fees import strategy_fee_terms
 from web.forms import (
@@ -44,15 +47,13 @@ from web.forms import (
     ApiTokenForm,
     ExchangeAccountForm,
     LeaderboardFilterForm,
+    RatingForm,
 )
+from web.pages import add_service_errors, is_htmx
 from web.templatetags.web import percent, profit_factor, ratio, signed_percent
 
 NOTIFICATIONS_PER_PAGE = 25
 RECENT_CLOSED_TRADES = 20
-
-
-def _is_htmx(request) -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 @require_safe
@@ -118,8 +119,7 @@ def _drawdown_label(value: float, decimals: int) -> str:
     return percent(0, decimals) if value == 0 else f"\u2212{percent(abs(value), decimals)}"
 
 
-@require_safe
-def show_leader(request, strategy_id: int):
+def _leader_context(request, strategy_id: int, *, rating_form: RatingForm | None = None) -> dict:
     viewer = request.user if request.user.is_authenticated else None
     strategy = strategy_get_leader(user=viewer, strategy_id=strategy_id)
     metrics = strategy_metrics_by_window(strategy_id=strategy.pk)
@@ -127,33 +127,68 @@ def show_leader(request, strategy_id: int):
     equity = points_from_series(whole_record.equity_series if whole_record else [])
     drawdown = [(day, -value) for day, value in drawdown_series(equity)]
     currency = strategy.quote_currency
-    return render(
-        request,
-        "web/leader.html",
-        {
-            "strategy": strategy,
-            "leader_name": display_name(strategy.owner),
-            "windows": [(WINDOW_LABELS[window], metrics.get(window)) for window in WINDOWS],
-            "whole_record": whole_record,
-            "equity_chart": time_series_svg(
-                equity, name="Equity", y_title=f"Equity ({currency})", y_format=_equity_label, css_class="chart-equity"
-            ),
-            "drawdown_chart": time_series_svg(
-                drawdown,
-                name="Drawdown below the peak",
-                y_title="Drawdown (%)",
-                y_format=_drawdown_label,
-                css_class="chart-drawdown",
-                ceiling=0.0,
-                area=True,
-            ),  # fmt: skip
-            "verification": strategy_verification_summary(strategy_id=strategy.pk),
-            "closed_trades": leader_trade_list(strategy=strategy, closed_only=True)[:RECENT_CLOSED_TRADES],
-            "provider": provider_get_public_of(user_id=strategy.owner_id),
-            "fees": strategy_fee_terms(strategy=strategy),
-            "is_owner": viewer is not None and strategy.owner_id == viewer.pk,
-        },
-    )
+    provider = provider_get_public_of(user_id=strategy.owner_id)
+    is_owner = viewer is not None and strategy.owner_id == viewer.pk
+    my_rating = rating_get_own(user=viewer, provider=provider) if viewer and provider and not is_owner else None
+    if rating_form is None and viewer and provider and not is_owner:
+        rating_form = RatingForm(initial={"stars": my_rating.stars, "comment": my_rating.comment} if my_rating else None)
+    return {
+        "strategy": strategy,
+        "leader_name": display_name(strategy.owner),
+        "windows": [(WINDOW_LABELS[window], metrics.get(window)) for window in WINDOWS],
+        "whole_record": whole_record,
+        "equity_chart": time_series_svg(
+            equity, name="Equity", y_title=f"Equity ({currency})", y_format=_equity_label, css_class="chart-equity"
+        ),
+        "drawdown_chart": time_series_svg(
+            drawdown,
+            name="Drawdown below the peak",
+            y_title="Drawdown (%)",
+            y_format=_drawdown_label,
+            css_class="chart-drawdown",
+            ceiling=0.0,
+            area=True,
+        ),  # fmt: skip
+        "verification": strategy_verification_summary(strategy_id=strategy.pk),
+        "closed_trades": leader_trade_list(strategy=strategy, closed_only=True)[:RECENT_CLOSED_TRADES],
+        "provider": provider,
+        "fees": strategy_fee_terms(strategy=strategy),
+        "is_owner": is_owner,
+        "my_rating": my_rating,
+        "rating_form": rating_form,
+        "rating_min_copy_days": settings.RATING_MIN_COPY_DAYS,
+        "my_copy": copy_list(follower=viewer).filter(strategy=strategy).first() if viewer and not is_owner else None,
+    }
+
+
+@require_safe
+def show_leader(request, strategy_id: int):
+    return render(request, "web/leader.html", _leader_context(request, strategy_id))
+
+
+@login_required
+@require_POST
+def rate_leader(request, strategy_id: int):
+    """Rate (or rate again) the provider behind a strategy; who may rate is the service's rule,
+    and its refusal is shown beside the form."""
+    form = RatingForm(request.POST)
+    if form.is_valid():
+        context = _leader_context(request, strategy_id, rating_form=form)
+        provider = context["provider"]
+        if provider is None:
+            form.add_error(None, "Only marketplace providers are rated.")
+        else:
+            try:
+                rating_upsert(user=request.user, provider_id=provider.pk, **form.cleaned_data)
+            except ApplicationError as exc:
+                if exc.status_code == 404:
+                    raise
+                form.add_error(None, exc.message)
+            else:
+                messages.success(request, "Thank you: your rating is saved." if context["my_rating"] is None else "Your rating is updated.")
+                return redirect(reverse("web:leader", args=[strategy_id]) + "#ratings")
+    context = _leader_context(request, strategy_id, rating_form=form)
+    return render(request, "web/leader.html", context, status=400)
 
 
 # --- Notifications ---------------------------------------------------------------------------
@@ -182,7 +217,7 @@ def _notifications_changed(response):
 @require_POST
 def mark_notification_read(request, notification_id: int):
     notification = notification_mark_read(user=request.user, notification_id=notification_id)
-    if _is_htmx(request):
+    if is_htmx(request):
         return _notifications_changed(render(request, "web/partials/notification.html", {"notification": notification}))
     return redirect("web:notifications")
 
@@ -231,14 +266,6 @@ def revoke_api_token(request, token_id: int):
 # --- Settings: exchange accounts -------------------------------------------------------------
 
 
-def _add_service_errors(form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, field_errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, field_errors)
-    else:
-        form.add_error(None, error.messages)
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def manage_exchange_accounts(request):
@@ -251,7 +278,7 @@ def manage_exchange_accounts(request):
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
             except ValidationError as exc:
-                _add_service_errors(form, exc)
+                add_service_errors(form, exc)
             else:
                 checked = "opened with its starting balance" if account.is_paper else "connected: the exchange accepted the key"
                 messages.success(request, f"“{account.label}” {checked}.")

@@ -7,11 +7,12 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import F
 from django.utils import timezone
 
 from copytrade.locks import copy_lock
 from copytrade.models import CopiedTrade, CopyRelationship, Strategy
+from copytrade.selectors import copy_allocation_used
 from copytrade.services.platform_closes import copy_close_positions
 from core.errors import ApplicationError, ConflictError, NotFoundError
 from core.locks import user_row_lock
@@ -209,12 +210,7 @@ def _account_equity(*, account: ExchangeAccount, quote: str) -> Decimal:
 
 def _check_allocation(*, follower, new_percent: Decimal, excluding_id: int | None = None) -> None:
     """Call with the follower's row locked: the sum read here stays true until commit."""
-    live = CopyRelationship.objects.filter(
-        follower=follower, status__in=CopyRelationship.LIVE_STATUSES, sizing_mode=CopyRelationship.SizingMode.PROPORTIONAL
-    )
-    if excluding_id is not None:
-        live = live.exclude(id=excluding_id)
-    allocated = live.aggregate(total=Sum("allocation_percent"))["total"] or ZERO
+    allocated = copy_allocation_used(follower=follower, excluding_id=excluding_id)
     if allocated + new_percent > HUNDRED:
         raise ApplicationError(
             f"Allocation would reach {allocated + new_percent}% of your equity; your live copies already use "

@@ -79,7 +79,7 @@ class Browsing:
             return
         if self.expecting_errors and message.text.startswith("Failed to load resource: the server responded with a status of 400"):
             return
-        self.problems.append(f"console {message.type}: {message.text}")
+        self.problems.append(f"console {message.type}: {message.text} at {message.location} on {self.page.url}")
 
     def record_response(self, response) -> None:
         if response.status >= 400 and not (self.expecting_errors and response.status == 400):

@@ -8,12 +8,17 @@ from decimal import Decimal
 from allauth.account.models import EmailAddress
 from django.utils import timezone
 
-from copytrade.models import LeaderTrade, Strategy
+from billing.models import FeeAssessment, Invoice, InvoiceLine, Payout
+from copytrade.models import CopyRelationship, LeaderTrade, Strategy
 from core.profiles import profile_create
 from marketplace.models import Rating, SignalProvider, StrategyMetrics, TradeVerification
 from tests.factories import LeaderTradeFactory, SignalProviderFactory, StrategyFactory, make_user, password_of
+from tests.marketplace.support import make_copy
 
-__all__ = ["AS_OF", "closed_trade", "equity_series", "make_leader", "make_member", "make_provider", "password_of", "rate", "verify"]
+__all__ = [
+    "AS_OF", "billed_month", "closed_trade", "equity_series", "make_leader", "make_member", "make_provider", "password_of", "rate",
+    "verify",
+]  # fmt: skip
 
 _sequence = itertools.count(1)
 AS_OF = date(2026, 3, 31)
@@ -99,3 +104,31 @@ def verify(trade: LeaderTrade, *, status: str = TradeVerification.Status.VERIFIE
         leader_trade=trade, strategy=trade.strategy, status=status, exchange_id="binance", price=trade.price,
         candle_low=trade.price, candle_high=trade.price, tolerance_percent=Decimal("0.1"), checked_at=timezone.now(),
     )  # fmt: skip
+
+
+def billed_month(follower, strategy, *, period: date = date(2026, 10, 1), paid: bool = True) -> Invoice:
+    """`follower` was billed for copying `strategy` in `period`: a performance fee and a
+    subscription line, paid or awaiting payment; the strategy's owner awaits a manual payout."""
+    copy = CopyRelationship.objects.filter(follower=follower, strategy=strategy).first() or make_copy(follower, strategy)
+    payee = strategy.owner
+    assessment = FeeAssessment.objects.create(
+        relationship=copy, follower=follower, strategy=strategy, payee=payee, program="marketplace", period=period,
+        period_net_pnl=Decimal("199.45"), cumulative_pnl=Decimal("199.45"), hwm_before=0, hwm_after=Decimal("199.45"),
+        rate_percent=Decimal("20"), performance_fee=Decimal("39.89"), subscription_fee_monthly=Decimal("29"), live_days=31,
+        days_in_period=31, subscription_fee=Decimal("29"), total=Decimal("68.89"),
+    )  # fmt: skip
+    invoice = Invoice.objects.create(
+        follower=follower, period=period, currency="usd", total=Decimal("68.89"), status="paid" if paid else "open",
+        stripe_invoice_id=f"in_{follower.pk}_{strategy.pk}", paid_at=timezone.now() if paid else None,
+    )  # fmt: skip
+    payout = Payout.objects.create(
+        payee=payee, period=period, currency="usd", gross=Decimal("68.89"), payee_amount=Decimal("55.11"),
+        platform_amount=Decimal("13.78"), status="awaiting_manual" if paid else "pending",
+    )  # fmt: skip
+    for kind, amount, payee_amount in (("performance_fee", "39.89", "31.91"), ("subscription", "29.00", "23.20")):
+        InvoiceLine.objects.create(
+            invoice=invoice, assessment=assessment, kind=kind, description=f"{kind} {strategy.name}", amount=Decimal(amount),
+            payee=payee, program="marketplace", payee_amount=Decimal(payee_amount),
+            platform_amount=Decimal(amount) - Decimal(payee_amount), payout=payout,
+        )  # fmt: skip
+    return invoice

@@ -1,20 +1,33 @@
 """The web product in a real browser (Debian's chromium): a visitor's first minutes, and
 every page at 1280 and 375 px. Screenshots go to screenshots/ (see conftest.py)."""
 
+import hashlib
+import hmac
+import json
 import re
+import time
+import urllib.request
+from decimal import Decimal
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core import mail
+from django.db.models import Max
+from django.utils import timezone
 
+from copytrade.models import CopiedTrade, CopyRelationship, Strategy
 from core.models import ApiToken, Notification
 from core.notifications import notification_send
 from core.tokens import api_token_create
 from exchanges.models import ExchangeAccount
-from tests.web.support import closed_trade, make_leader, make_member, make_provider, password_of, rate, verify
+from marketplace.models import SignalProvider
+from tests.marketplace.support import make_copy, make_curator
+from tests.web.support import billed_month, closed_trade, make_leader, make_member, make_provider, password_of, rate, verify
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "a-long-and-unusual-passphrase-42"
+User = get_user_model()
 
 
 def _leaders():
@@ -145,7 +158,7 @@ def _log_in(browsing, username: str) -> None:
     page.wait_for_url(browsing.base_url + "/")
 
 
-def test_every_page_fits_a_phone_without_sideways_scrolling(browsing):
+def test_every_page_fits_a_phone_without_sideways_scrolling(browsing, simulated_binance):
     steady = _leaders()
     member = make_member("mia", "Mia")
     api_token_create(user=member, name="a token with a rather long descriptive name for the server")
@@ -162,7 +175,28 @@ def test_every_page_fits_a_phone_without_sideways_scrolling(browsing):
         browsing.open(path)
         browsing.look(name)
     _log_in(browsing, "mia")
+    # Mia copies Steady (a trade filled, one skipped) and was billed; she leads a strategy
+    # that Erin copies, and she applied as a provider.
+    copy = make_copy(member, steady)
+    for sequence, (status, reason) in enumerate((("filled", ""), ("skipped", "below_exchange_minimum")), start=1):
+        CopiedTrade.objects.create(
+            relationship=copy, sequence=sequence, follower=member, leader_user=steady.owner, strategy=steady, symbol="BTC/USDT",
+            side="buy", effect="open", status=status, reason=reason, filled_amount=Decimal("0.0015") if status == "filled" else 0,
+            average_price=Decimal("65000") if status == "filled" else None, follower_size_usd=Decimal("3.5"),
+            client_order_id=f"c-{sequence}", finished_at=timezone.now(),
+        )  # fmt: skip
+    billed_month(member, steady)
+    night_owl = make_leader(member, name="Night Owl", days=3, closed_trades=1)
+    make_provider(member, display_name="Mia Signals")
+    billed_month(User.objects.get(username="erin"), night_owl, paid=False)
     pages = {
+        "/copies/": "my-copies-member",
+        f"/copies/{copy.pk}/": "copy-detail",
+        f"/leaders/{steady.pk}/copy/": "copy-start-paper",
+        "/invoices/": "invoices",
+        "/leader/strategies/": "strategies-member",
+        "/leader/earnings/": "earnings",
+        "/provider/": "provider",
         "/": "leaderboard-member",
         f"/leaders/{steady.pk}/": "leader-profile-member",
         "/notifications/": "notifications-member",
@@ -189,3 +223,174 @@ def test_every_page_fits_a_phone_without_sideways_scrolling(browsing):
     page.locator(".account-menu summary").click()
     box = page.locator(".account-menu > ul").bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= 375
+
+
+# --- Copying, leading, every new page ------------------------------------------------------
+
+COPY_DEADLINE_SECONDS = 45
+
+
+def _sign_up_and_log_in(browsing, *, email: str, name: str) -> None:
+    page = browsing.page
+    browsing.open("/accounts/signup/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Display name").fill(name)
+    page.locator("#id_password1").fill(PASSWORD)
+    page.locator("#id_password2").fill(PASSWORD)
+    page.get_by_role("button", name="Sign Up").click()
+    page.wait_for_url("**/accounts/confirm-email/")
+    link = re.search(r"(/accounts/confirm-email/[^\s]+/)", mail.outbox[-1].body).group(1)
+    browsing.open(link)
+    page.get_by_role("button", name="Confirm").click()
+    page.wait_for_url("**/accounts/login/**")
+    page.get_by_label("Email or username").fill(email)
+    page.locator("#id_password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+    page.wait_for_url(browsing.base_url + "/")
+
+
+def _send_signed_signal(base_url: str, strategy, **signal) -> int:
+    body = json.dumps({"strategy_id": strategy.pk, "timestamp": int(time.time()), **signal}).encode()
+    signature = "sha256=" + hmac.new(strategy.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+    request = urllib.request.Request(
+        base_url + "/webhook", data=body, method="POST", headers={"Content-Type": "application/json", "X-Signature": signature}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status
+
+
+def _wait_for_text(browsing, path: str, selector: str, text: str, *, worker) -> None:
+    """Reload `path` until `selector` shows `text` (the worker copies the trade meanwhile)."""
+    deadline = time.monotonic() + COPY_DEADLINE_SECONDS
+    while True:
+        browsing.open(path)
+        if text in browsing.page.inner_text(selector):
+            return
+        assert time.monotonic() < deadline, f"no {text!r} within {COPY_DEADLINE_SECONDS}s; worker: {worker.log_text()[-4000:]}"
+        browsing.page.wait_for_timeout(500)
+
+
+def test_a_new_follower_copies_with_a_quarter_of_the_account_and_sees_the_copied_trade(browsing, simulated_binance, celery_worker):
+    steady = _leaders()
+    # The stored record's trades were made up, fanned out long ago; new signals follow them.
+    Strategy.objects.filter(pk=steady.pk).update(last_sequence=steady.trades.aggregate(last=Max("sequence"))["last"])
+    steady.trades.update(fanout_done_at=timezone.now())
+    steady.refresh_from_db()
+    credentials = simulated_binance.create_account(balances={"USDT": "5000"})
+    page = browsing.page
+
+    # Sign up, then connect the (simulated) Binance account.
+    _sign_up_and_log_in(browsing, email="fred@example.com", name="Fred Follows")
+    browsing.open("/settings/exchange-accounts/")
+    page.get_by_label("Label").fill("Binance main")
+    page.get_by_label("Exchange:", exact=True).select_option("binance")
+    page.get_by_label("API key:", exact=True).fill(credentials["api_key"])
+    page.get_by_label("API secret:", exact=True).fill(credentials["api_secret"])
+    page.get_by_role("button", name="Connect").click()
+    page.locator(".message-success").wait_for()
+
+    # The leader's page offers the copy; the copy page states the fees with an example.
+    browsing.open(f"/leaders/{steady.pk}/")
+    page.get_by_role("link", name="Copy Steady Breakouts").click()
+    page.wait_for_url(f"**/leaders/{steady.pk}/copy/")
+    assert "On 1,000.00 USDT of new profit above your high-water mark you pay 150.00 USDT." in page.inner_text(".fee-terms")
+
+    # Typing a share moves the slider and refreshes the preview...
+    page.locator("#id_allocation_percent").fill("30")
+    page.wait_for_function("() => (document.querySelector('#preview-capital') || {}).textContent === '1,500.00\u00a0USDT'")
+    assert page.locator("#allocation-slider").input_value() == "30"
+    # ...and 25 % by the slider: the number follows and the preview shows the copy capital.
+    page.locator("#allocation-slider").fill("25")
+    assert page.locator("#id_allocation_percent").input_value() == "25"
+    page.wait_for_function("() => (document.querySelector('#preview-capital') || {}).textContent === '1,250.00\u00a0USDT'")
+    assert page.locator("#preview-remaining").inner_text() == "75.00\u00a0%"
+    browsing.look("copy-start")
+    page.get_by_label("I have read the fees above and agree to pay them on this copy.").check()
+    page.get_by_role("button", name="Start copying").click()
+    page.wait_for_url("**/copies/**")
+    assert "You now copy Steady Breakouts with 1,250.00\u00a0USDT" in page.inner_text(".messages")
+    relationship = CopyRelationship.objects.get(follower__email="fred@example.com")
+    assert relationship.allocation_percent == 25 and relationship.copy_capital == Decimal("1250")
+
+    # The leader sends a signed signal; within a deadline My Copies shows the filled trade.
+    assert _send_signed_signal(
+        browsing.base_url, steady, external_id="sig-1", symbol="BTC/USDT", action="buy", position_size_usd="1000", price="65000"
+    ) == 201  # fmt: skip
+    _wait_for_text(browsing, "/copies/", f"#copy-{relationship.pk}", "Filled: bought", worker=celery_worker)
+    card = page.inner_text(f"#copy-{relationship.pk}")
+    assert "Filled: bought 0.00192 BTC/USDT at 65,000." in card
+    browsing.look("my-copies")
+
+    # A trade whose share is under Binance's 5 USDT minimum is skipped, and says so in words.
+    assert _send_signed_signal(
+        browsing.base_url, steady, external_id="sig-2", symbol="BTC/USDT", action="buy", position_size_usd="30", price="65000"
+    ) == 201  # fmt: skip
+    _wait_for_text(browsing, "/copies/", f"#copy-{relationship.pk}", "Skipped:", worker=celery_worker)
+    assert "Skipped: your share was below the exchange's minimum order." in page.inner_text(f"#copy-{relationship.pk}")
+    browsing.look("my-copies-skipped")
+
+    # Pausing says what happens to exits, and swaps the card in place.
+    page.locator(f"#copy-{relationship.pk} summary", has_text="Pause").click()
+    assert "the copy still follows" in page.inner_text(f"#copy-{relationship.pk} .confirm-body")
+    page.get_by_role("button", name="Pause this copy").click()
+    page.locator(f"#copy-{relationship.pk} .pill-warning", has_text="Paused").wait_for()
+    assert CopyRelationship.objects.get(pk=relationship.pk).status == CopyRelationship.Status.PAUSED
+    browsing.look("my-copies-paused")
+
+
+def test_a_leader_creates_a_strategy_and_sees_the_secret_once(browsing):
+    make_member("lena")
+    _log_in(browsing, "lena")
+    page = browsing.page
+
+    page.get_by_role("link", name="Lead", exact=True).click()
+    page.wait_for_url("**/leader/strategies/")
+    page.get_by_label("Name").fill("Night Owl")
+    page.get_by_label("Declared capital (USDT, signals only)").fill("5000")
+    page.get_by_role("button", name="Create strategy").click()
+    secret = page.get_by_role("textbox", name="Webhook secret").input_value()
+    assert secret and "shown only this once" in page.inner_text(".secret-once")
+    assert f"SECRET='{secret}'" in page.inner_text("pre")
+    browsing.look("strategy-created")
+
+    browsing.open("/leader/strategies/")
+    assert secret not in page.content() and "Night Owl" in page.inner_text("main")
+    browsing.look("strategies")
+
+
+def test_a_trader_applies_a_curator_approves_in_admin_and_the_trader_reads_the_reason(browsing):
+    make_member("paula", "Paula Trades")
+    make_curator("cora")
+    page = browsing.page
+
+    # Paula applies on the provider page.
+    _log_in(browsing, "paula")
+    page.locator(".account-menu summary").click()
+    page.get_by_role("link", name="Provider").click()
+    page.get_by_label("Name on the marketplace").fill("Paula's Breakouts")
+    page.get_by_label("How you trade").fill("BTC breakouts, one position at a time, stop 2 % below entry.")
+    page.get_by_role("button", name="Send application").click()
+    page.locator(".message-success").wait_for()
+    assert "Waiting for a curator" in page.inner_text("main")
+    browsing.look("provider-pending")
+    provider = SignalProvider.objects.get(user__username="paula")
+
+    # The curator decides on the provider's admin page, with a reason.
+    page.context.clear_cookies()
+    browsing.open("/admin/login/")
+    page.fill("#id_username", "cora")
+    page.fill("#id_password", password_of("cora"))
+    page.click("input[type=submit]")
+    page.wait_for_url(browsing.base_url + "/admin/")
+    browsing.open(f"/admin/marketplace/signalprovider/{provider.pk}/change/")
+    page.fill("#id_decision_reason", "Clear risk rules; the record matches the exchange.")
+    page.click("#decide-approve")
+    page.wait_for_selector(".messagelist .success")
+
+    # Paula reads the decision and its reason.
+    page.context.clear_cookies()
+    _log_in(browsing, "paula")
+    browsing.open("/provider/")
+    status = page.inner_text("main")
+    assert "Approved" in status and "Clear risk rules; the record matches the exchange." in status
+    browsing.look("provider-approved")

@@ -5,7 +5,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from marketplace.metrics import drawdown_series
-from web.charts import sparkline_svg, time_series_svg
+from web.charts import bar_chart_svg, sparkline_svg, time_series_svg
 
 
 def _days(*values, start=date(2026, 3, 1)):
@@ -50,3 +50,26 @@ def test_labels_from_the_database_are_escaped_in_the_markup():
 def test_too_short_a_series_draws_no_chart_but_says_why():
     assert "Not enough history" in str(time_series_svg(_days(1), name="E", y_title="", y_format=str, css_class="c"))
     assert "no chart yet" in str(sparkline_svg([], label="x"))
+
+
+def _label(value: float, decimals: int) -> str:
+    return f"{value:,.{decimals}f}"
+
+
+def test_a_bar_chart_draws_one_bar_per_month_from_zero_even_for_a_single_month():
+    one = str(bar_chart_svg([("Oct 2026", Decimal("55.11"))], name="Share", y_title="USD", y_format=_label, css_class="c"))
+    three = str(
+        bar_chart_svg(
+            [("Aug 2026", Decimal("10")), ("Sep 2026", Decimal("0")), ("Oct 2026", Decimal("40"))],
+            name="Share", y_title="USD", y_format=_label, css_class="c",
+        )  # fmt: skip
+    )
+
+    assert one.count('<rect class="bar"') == 1 and "Oct 2026: 55.11" in one
+    heights = [float(h) for h in re.findall(r'<rect class="bar" x="[^"]+" y="[^"]+" width="[^"]+" height="([^"]+)"', three)]
+    assert heights[1] == 0 and heights[2] == 4 * heights[0]
+    assert _tick_labels(three)[0] == "0"
+
+
+def test_a_bar_chart_without_months_says_so():
+    assert "Nothing yet" in bar_chart_svg([], name="Share", y_title="USD", y_format=_label, css_class="c", empty_text="Nothing yet")

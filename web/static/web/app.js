@@ -31,6 +31,26 @@
     if (message && !window.confirm(message)) event.preventDefault();
   });
 
+  // A slider and the number field it mirrors: <input type="range" data-sync="id-of-number">.
+  // The number is the form's field (typed exactly, works without this script); moving the
+  // slider sets it and fires its input event, so the allocation preview refreshes (htmx).
+  document.addEventListener("input", function (event) {
+    var target = event.target;
+    var partnerId = target.getAttribute && target.getAttribute("data-sync");
+    if (partnerId) {
+      var number = document.getElementById(partnerId);
+      if (number) {
+        number.value = target.value;
+        number.dispatchEvent(new Event("input", { bubbles: true }));
+      }
+      return;
+    }
+    if (target.id) {
+      var slider = document.querySelector('[data-sync="' + target.id + '"]');
+      if (slider && target.value !== "") slider.value = target.value;
+    }
+  });
+
   // The account menu closes on Escape and on a click elsewhere.
   function closeMenus(except) {
     document.querySelectorAll("details.account-menu[open]").forEach(function (menu) {

@@ -1,0 +1,301 @@
+"""Copying from the pages: the copy form with its fee terms and consent, the allocation
+preview, errors inline from `copy_start`; My Copies with figures and trades in words;
+pause, resume and stop."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from copytrade.models import CopiedTrade, CopyRelationship
+from copytrade.sizing import BELOW_EXCHANGE_MINIMUM
+from exchanges.models import ExchangeAccount
+from exchanges.services import exchange_account_create
+from tests.marketplace.support import make_copy, make_trade
+from tests.web.support import make_leader, make_member, make_provider
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def member(db):
+    return make_member("mia", "Mia")
+
+
+@pytest.fixture
+def leader(db):
+    alice = make_member("alice", "Alice Trades")
+    make_provider(alice, performance_percent="15", subscription="29")
+    return make_leader(alice, name="Steady Breakouts", copiers=1)
+
+
+@pytest.fixture
+def signed_in(client, member):
+    client.force_login(member)
+    return client
+
+
+@pytest.fixture
+def practice(member, simulated_binance):
+    # Paper accounts are priced by the (simulated) Binance.
+    return exchange_account_create(owner=member, exchange_id="paper", label="Practice", starting_balance={"USDT": Decimal("2000")})
+
+
+def _copy_form(account, **overrides) -> dict:
+    data = {
+        "exchange_account": account.pk, "sizing_mode": "proportional", "allocation_percent": "25", "max_drawdown_stop": "30",
+        "max_order_notional": "", "terms_rate_percent": "15", "terms_subscription_fee_monthly": "29", "consent": "on",
+    }  # fmt: skip
+    return {**data, **overrides}
+
+
+@pytest.mark.parametrize("path", ["/leaders/1/copy/", "/leaders/1/copy/preview/", "/copies/", "/copies/1/"])
+def test_an_anonymous_visitor_is_sent_to_log_in(client, path):
+    response = client.get(path)
+
+    assert response.status_code == 302 and response["Location"] == f"/accounts/login/?next={path}"
+
+
+def test_the_leader_page_offers_a_copy_button_to_members_and_sign_in_to_visitors(client, member, leader):
+    visitor_html = client.get(f"/leaders/{leader.pk}/").content.decode()
+    client.force_login(member)
+    member_html = client.get(f"/leaders/{leader.pk}/").content.decode()
+
+    assert "Sign in to copy" in visitor_html and f"next=/leaders/{leader.pk}/copy/" in visitor_html
+    assert f'href="/leaders/{leader.pk}/copy/"' in member_html and "Sign in to copy" not in member_html
+
+
+def test_the_copy_form_states_the_fees_in_words_with_a_worked_example(signed_in, leader, practice):
+    html = signed_in.get(f"/leaders/{leader.pk}/copy/").content.decode()
+
+    assert "15 % of new profit above your high-water mark" in html and "+ 29.00 USD a month" in html
+    assert "On 1,000.00 USDT of new profit above your high-water mark you pay 150.00 USDT." in html
+    assert "10 days of a 30-day month cost 9.67 USD" in html
+    assert 'type="range"' in html and "Practice (paper)" in html
+    assert 'name="consent"' in html
+
+
+def test_without_an_exchange_account_the_form_sends_you_to_connect_one(signed_in, leader):
+    html = signed_in.get(f"/leaders/{leader.pk}/copy/").content.decode()
+
+    assert "First, connect an exchange account" in html and 'name="consent"' not in html
+
+
+def test_the_preview_shows_the_copy_capital_and_what_remains_of_100_percent(signed_in, member, leader, practice):
+    other = make_leader(make_member("bob", "Bob"), name="Other")
+    make_copy(member, other).__class__.objects.filter(follower=member).update(allocation_percent=Decimal("60"))
+
+    response = signed_in.get(f"/leaders/{leader.pk}/copy/preview/", {"exchange_account": practice.pk, "allocation_percent": "25"})
+    over = signed_in.get(f"/leaders/{leader.pk}/copy/preview/", {"exchange_account": practice.pk, "allocation_percent": "50"})
+
+    html = response.content.decode()
+    assert "500.00\u00a0USDT" in html and "2,000.00\u00a0USDT" in html and "15.00\u00a0%" in html
+    assert "over 100 % of your account" in over.content.decode() and "Choose at most 40.00\u00a0%" in over.content.decode()
+
+
+def test_the_preview_of_someone_elses_account_is_not_found(signed_in, leader):
+    theirs = exchange_account_create(
+        owner=make_member("oscar", "Oscar"), exchange_id="paper", label="Theirs", starting_balance={"USDT": Decimal("100")}
+    )
+
+    response = signed_in.get(f"/leaders/{leader.pk}/copy/preview/", {"exchange_account": theirs.pk, "allocation_percent": "25"})
+
+    assert response.status_code == 404
+
+
+def test_starting_a_copy_with_consent_takes_25_percent_of_the_account(signed_in, member, leader, practice):
+    response = signed_in.post(f"/leaders/{leader.pk}/copy/", _copy_form(practice))
+
+    relationship = CopyRelationship.objects.get(follower=member)
+    assert response.status_code == 302 and response["Location"] == f"/copies/#copy-{relationship.pk}"
+    assert relationship.allocation_percent == 25 and relationship.copy_capital == Decimal("500")
+    assert relationship.max_drawdown_stop == 30 and relationship.strategy == leader
+
+
+def test_without_consent_nothing_starts_and_the_box_says_so(signed_in, member, leader, practice):
+    response = signed_in.post(f"/leaders/{leader.pk}/copy/", _copy_form(practice, consent=""))
+
+    assert response.status_code == 400 and "This field is required." in response.content.decode()
+    assert not CopyRelationship.objects.filter(follower=member).exists()
+
+
+def test_over_100_percent_in_all_is_refused_inline_by_the_service(signed_in, member, leader, practice):
+    other = make_leader(make_member("bob", "Bob"), name="Other")
+    CopyRelationship.objects.filter(pk=make_copy(member, other).pk).update(allocation_percent=Decimal("90"))
+
+    response = signed_in.post(f"/leaders/{leader.pk}/copy/", _copy_form(practice, allocation_percent="25"))
+
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "Allocation would reach 115.00% of your equity" in html and 'aria-invalid="true"' in html
+    assert CopyRelationship.objects.filter(follower=member).count() == 1
+
+
+def test_a_share_over_100_is_refused_by_the_form(signed_in, leader, practice):
+    response = signed_in.post(f"/leaders/{leader.pk}/copy/", _copy_form(practice, allocation_percent="150"))
+
+    assert response.status_code == 400 and "Ensure this value is less than or equal to 100." in response.content.decode()
+
+
+def test_the_sizing_chosen_needs_its_value(signed_in, leader, practice):
+    response = signed_in.post(f"/leaders/{leader.pk}/copy/", _copy_form(practice, sizing_mode="fixed", allocation_percent=""))
+
+    assert response.status_code == 400 and "Enter a value for the sizing you chose." in response.content.decode()
+
+
+def test_fees_changed_since_the_page_was_read_are_not_agreed_to(signed_in, member, leader, practice):
+    response = signed_in.post(f"/leaders/{leader.pk}/copy/", _copy_form(practice, terms_rate_percent="10"))
+
+    assert response.status_code == 400 and "The fees changed while you were reading" in response.content.decode()
+    assert not CopyRelationship.objects.filter(follower=member).exists()
+
+
+def test_the_leader_cannot_copy_their_own_strategy(client, leader):
+    client.force_login(leader.owner)
+
+    response = client.get(f"/leaders/{leader.pk}/copy/")
+
+    assert response.status_code == 302 and response["Location"] == f"/leaders/{leader.pk}/"
+
+
+# --- My Copies ------------------------------------------------------------------------------
+
+
+def test_my_copies_shows_the_figures_and_each_trade_in_words(signed_in, member, leader):
+    relationship = make_copy(member, leader)
+    CopyRelationship.objects.filter(pk=relationship.pk).update(
+        copy_equity=Decimal("1090"), realized_pnl=Decimal("90"), current_drawdown_percent=Decimal("6"), max_drawdown_stop=Decimal("20")
+    )
+    opened = make_trade(leader, sequence=1, side="buy", amount="0.1", price="60000", traded_at=datetime(2026, 1, 2, tzinfo=UTC))
+    CopiedTrade.objects.create(
+        relationship=relationship, leader_trade=opened, sequence=1, follower=member, leader_user=leader.owner, strategy=leader,
+        symbol="BTC/USDT", side="buy", effect="open", status=CopiedTrade.Status.FILLED, filled_amount=Decimal("0.0015"),
+        average_price=Decimal("60000"), client_order_id="c1", finished_at=datetime(2026, 1, 2, tzinfo=UTC),
+    )  # fmt: skip
+    skipped = make_trade(leader, sequence=2, side="buy", amount="0.001", price="61000", traded_at=datetime(2026, 1, 3, tzinfo=UTC))
+    CopiedTrade.objects.create(
+        relationship=relationship, leader_trade=skipped, sequence=2, follower=member, leader_user=leader.owner, strategy=leader,
+        symbol="BTC/USDT", side="buy", effect="increase", status=CopiedTrade.Status.SKIPPED, reason=BELOW_EXCHANGE_MINIMUM,
+        follower_size_usd=Decimal("3.5"), client_order_id="c2", finished_at=datetime(2026, 1, 3, tzinfo=UTC),
+    )  # fmt: skip
+
+    html = signed_in.get("/copies/").content.decode()
+
+    assert "Steady Breakouts" in html and "Alice Trades" in html
+    assert "1,090.00\u00a0USDT" in html and "+90.00\u00a0USDT" in html
+    assert "6.0\u00a0% of 20.0\u00a0%" in html
+    assert "Filled: bought 0.0015 BTC/USDT at 60,000." in html
+    assert "Skipped: your share (3.50\u00a0USDT) was below the exchange&#x27;s minimum order." in html
+    assert "below_exchange_minimum" not in html
+
+
+def test_a_paused_copy_says_why_and_that_exits_still_follow(signed_in, member, leader):
+    relationship = make_copy(member, leader, status=CopyRelationship.Status.PAUSED)
+    CopyRelationship.objects.filter(pk=relationship.pk).update(
+        pause_reason="copy stop-loss: drawdown 31.0000% reached the 30.00% limit"
+    )
+
+    html = signed_in.get("/copies/").content.decode()
+
+    assert "Paused by its stop-loss: drawdown 31.0000% reached the 30.00% limit." in html
+    assert "the copy still follows" in html and "Resume" in html
+
+
+def test_pause_by_htmx_swaps_the_card(signed_in, member, leader):
+    relationship = make_copy(member, leader)
+
+    response = signed_in.post(f"/copies/{relationship.pk}/pause/", headers={"HX-Request": "true"})
+
+    html = response.content.decode()
+    assert response.status_code == 200 and f'id="copy-{relationship.pk}"' in html and "<html" not in html
+    assert "exits of what it holds are still copied" in html
+    assert CopyRelationship.objects.get(pk=relationship.pk).status == CopyRelationship.Status.PAUSED
+
+
+def test_resume_of_an_active_copy_shows_the_services_refusal(signed_in, member, leader):
+    relationship = make_copy(member, leader)
+
+    response = signed_in.post(f"/copies/{relationship.pk}/resume/", follow=True)
+
+    assert "Only a paused copy can be resumed; this one is active." in response.content.decode()
+
+
+def test_stopping_and_keeping_the_positions(signed_in, member, leader):
+    relationship = make_copy(member, leader)
+
+    response = signed_in.post(f"/copies/{relationship.pk}/stop/", {"close_positions": ""}, follow=True)
+
+    assert "its open positions stay on your account" in response.content.decode()
+    assert CopyRelationship.objects.get(pk=relationship.pk).status == CopyRelationship.Status.STOPPED
+
+
+def test_someone_elses_copy_is_not_found_and_stays_as_it_was(signed_in, leader):
+    theirs = make_copy(make_member("oscar", "Oscar"), leader)
+
+    responses = [
+        signed_in.get(f"/copies/{theirs.pk}/"),
+        signed_in.post(f"/copies/{theirs.pk}/pause/"),
+        signed_in.post(f"/copies/{theirs.pk}/stop/", {"close_positions": "1"}),
+    ]
+
+    assert [response.status_code for response in responses] == [404, 404, 404]
+    assert CopyRelationship.objects.get(pk=theirs.pk).status == CopyRelationship.Status.ACTIVE
+
+
+def test_one_copy_lists_every_trade(signed_in, member, leader):
+    relationship = make_copy(member, leader)
+
+    response = signed_in.get(f"/copies/{relationship.pk}/")
+
+    assert response.status_code == 200 and "Every copied trade" in response.content.decode()
+
+
+def test_the_leader_page_sends_a_follower_who_copies_to_the_copy(signed_in, member, leader):
+    relationship = make_copy(member, leader)
+
+    html = signed_in.get(f"/leaders/{leader.pk}/").content.decode()
+
+    assert "You copy this leader" in html and f'href="/copies/#copy-{relationship.pk}"' in html
+    assert f'href="/leaders/{leader.pk}/copy/"' not in html
+
+
+def test_the_pnl_chart_draws_the_copys_realised_pnl_by_day(signed_in, member, leader):
+    relationship = make_copy(member, leader)
+    for sequence, (day, pnl) in enumerate(((3, "40"), (3, "-10"), (5, "-50")), start=1):
+        trade = make_trade(leader, sequence=sequence, side="sell", amount="0.1", price="60000", traded_at=datetime(2026, 1, day, tzinfo=UTC))
+        CopiedTrade.objects.create(
+            relationship=relationship, leader_trade=trade, sequence=sequence, follower=member, leader_user=leader.owner,
+            strategy=leader, symbol="BTC/USDT", side="sell", effect="close", status=CopiedTrade.Status.FILLED, pnl_usd=Decimal(pnl),
+            client_order_id=f"c{sequence}", finished_at=datetime(2026, 1, day, 12, tzinfo=UTC),
+        )  # fmt: skip
+
+    html = signed_in.get("/copies/").content.decode()
+
+    # 1 Jan (the start) 0, 3 Jan +30, 5 Jan -20: three points, the last one below zero.
+    assert 'class="chart chart-pnl"' in html
+    assert "Realised P&amp;L of your copy of Steady Breakouts from 1 Jan 2026 to 5 Jan 2026: 0.00 to \u221220.00" in html
+
+
+def test_an_account_without_funds_is_refused_inline_by_the_service(signed_in, member, leader, simulated_binance):
+    empty = ExchangeAccount.objects.create(owner=member, exchange_id="paper", label="Empty")  # no balance at all
+
+    response = signed_in.post(f"/leaders/{leader.pk}/copy/", _copy_form(empty))
+
+    assert response.status_code == 400
+    assert "Exchange account &#x27;Empty&#x27; has no USDT equity to copy with." in response.content.decode()
+    assert not CopyRelationship.objects.filter(follower=member).exists()
+
+
+def test_the_portfolio_counts_an_account_shared_by_whole_account_copies_once(signed_in, member, leader):
+    other = make_leader(make_member("bob", "Bob"), name="Other")
+    for strategy, pnl in ((leader, "12.50"), (other, "-2.50")):
+        relationship = make_copy(member, strategy, copy_capital=Decimal("10000"))
+        CopyRelationship.objects.filter(pk=relationship.pk).update(
+            sizing_mode="fixed", allocation_percent=None, fixed_notional=Decimal("400"), realized_pnl=Decimal(pnl)
+        )
+
+    html = signed_in.get("/copies/").content.decode()
+
+    stats = html[html.index('aria-label="All your live copies together"') :]
+    assert "<dt>Capital copying</dt><dd>10,000.00\u00a0USDT</dd>" in stats
+    assert "+10.00\u00a0USDT" in stats

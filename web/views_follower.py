@@ -1,0 +1,281 @@
+"""A follower's pages: start a copy (with the fee terms and a consent), My Copies with each
+copy's figures, chart and trades in words; pause, resume, stop. The rules are copytrade's
+(`copy_start`, `copy_pause`...); these views read, call and render."""
+
+from decimal import Decimal
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from billing.selectors import invoice_list
+from copytrade.models import CopyRelationship
+from copytrade.selectors import (
+    PositionMarker,
+    copied_trade_list,
+    copy_allocation_used,
+    copy_get,
+    copy_list,
+    copy_pnl_series,
+    copy_start_preview,
+)
+from copytrade.services.copies import copy_pause, copy_resume, copy_start, copy_stop
+from core.errors import ApplicationError
+from core.money import ZERO
+from core.selectors import display_name
+from exchanges.models import ExchangeAccount
+from exchanges.selectors import exchange_account_list
+from marketplace.selectors import strategy_get_leader
+from web.charts import time_series_svg
+from web.fees import fee_terms_examples, strategy_fee_terms
+from web.forms import CopyPreviewForm, CopyStartForm, CopyStopForm
+from web.outcomes import copied_trade_action, copied_trade_outcome, pause_reason_in_words
+from web.pages import add_service_errors, is_htmx
+from web.templatetags.web import money, signed_money
+
+COPIED_TRADES_PER_PAGE = 50
+
+
+# --- Start a copy ----------------------------------------------------------------------------
+
+
+def _copy_start_as_shown(*, follower, strategy, form: CopyStartForm):
+    """Start the copy the person agreed to: the form's settings and the fee terms the page
+    showed them. Terms that changed while they read are refused, never silently accepted."""
+    rate_shown, subscription_shown = form.terms_shown()
+    terms_now = strategy_fee_terms(strategy=strategy)
+    if (terms_now.rate_percent, terms_now.subscription_fee_monthly) != (rate_shown, subscription_shown):
+        raise ApplicationError(f"The fees changed while you were reading: they are now {terms_now}. Read them again and agree.")
+    return copy_start(follower=follower, strategy_id=strategy.pk, **form.service_arguments())
+
+
+def _copy_form_context(request, strategy, form) -> dict:
+    terms = strategy_fee_terms(strategy=strategy)
+    return {
+        "strategy": strategy,
+        "leader_name": display_name(strategy.owner),
+        "form": form,
+        "fees": terms,
+        "fee_examples": fee_terms_examples(terms=terms, currency=strategy.quote_currency),
+        "has_accounts": bool(form.fields["exchange_account"].choices),
+        "used_percent": copy_allocation_used(follower=request.user),
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def start_copy(request, strategy_id: int):
+    strategy = strategy_get_leader(user=request.user, strategy_id=strategy_id)
+    if strategy.owner_id == request.user.pk:
+        messages.info(request, "This is your own strategy: you lead it, you cannot copy it.")
+        return redirect("web:leader", strategy_id=strategy.pk)
+    accounts = exchange_account_list(owner=request.user).filter(status=ExchangeAccount.Status.ACTIVE)
+    terms = strategy_fee_terms(strategy=strategy)
+    form = CopyStartForm(request.POST or None, accounts=accounts, terms=terms, quote_currency=strategy.quote_currency)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                relationship = _copy_start_as_shown(follower=request.user, strategy=strategy, form=form)
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            except ApplicationError as exc:
+                over_limit = "available_percent" in (exc.extra or {})
+                form.add_error("allocation_percent" if over_limit else None, exc.message)
+            else:
+                messages.success(
+                    request,
+                    f"You now copy {strategy.name} with {money(relationship.copy_capital, strategy.quote_currency)} "
+                    "of capital. Its next trade is copied onto your account.",
+                )
+                return redirect(reverse("web:my-copies") + f"#copy-{relationship.pk}")
+        status = 400
+    return render(request, "web/copy_start.html", _copy_form_context(request, strategy, form), status=status)
+
+
+@login_required
+@require_safe
+def preview_copy(request, strategy_id: int):
+    """The allocation preview the copy form refreshes as the slider moves (htmx)."""
+    strategy = strategy_get_leader(user=request.user, strategy_id=strategy_id)
+    form = CopyPreviewForm(request.GET)
+    preview = None
+    if form.is_valid():
+        preview = copy_start_preview(
+            follower=request.user,
+            exchange_account_id=form.cleaned_data["exchange_account"],
+            allocation_percent=form.cleaned_data["allocation_percent"],
+            quote=strategy.quote_currency,
+        )
+    return render(request, "web/partials/copy_preview.html", {"preview": preview, "strategy": strategy})
+
+
+# --- My Copies -------------------------------------------------------------------------------
+
+
+def _pnl_label(value: float, decimals: int) -> str:
+    return signed_money(Decimal(str(round(value, decimals))))
+
+
+def _copy_card(relationship: CopyRelationship, *, marker: PositionMarker) -> dict:
+    currency = relationship.strategy.quote_currency
+    unrealized = marker.unrealized_pnl(relationship)
+    return {
+        "copy": relationship,
+        "currency": currency,
+        "leader_name": display_name(relationship.strategy.owner),
+        "unrealized_pnl": unrealized,
+        "pause_reason": pause_reason_in_words(relationship) if relationship.status == CopyRelationship.Status.PAUSED else "",
+        "drawdown_used": min(relationship.current_drawdown_percent / relationship.max_drawdown_stop * 100, Decimal(100))
+        if relationship.max_drawdown_stop
+        else ZERO,
+        "pnl_chart": time_series_svg(
+            copy_pnl_series(relationship=relationship),
+            name=f"Realised P&L of your copy of {relationship.strategy.name}",
+            y_title=f"Realised P&L ({currency})",
+            y_format=_pnl_label,
+            css_class="chart-pnl",
+            empty_text="The chart starts with the copy's first closed trade.",
+        ),
+        "trades": [
+            {"trade": trade, "action": copied_trade_action(trade), "outcome": copied_trade_outcome(trade, currency=currency)}
+            for trade in relationship.recent_copied_trades
+        ],
+        "stop_form": CopyStopForm(auto_id=f"stop-{relationship.pk}-%s"),
+    }
+
+
+def _capital_in_copies(live: list[CopyRelationship]) -> Decimal:
+    """The money the copies work with, each account counted once: proportional copies take
+    disjoint shares of their account, while a multiplier or fixed copy's capital is its whole
+    account, which another copy on it shares."""
+    by_account: dict[int, list[CopyRelationship]] = {}
+    for relationship in live:
+        by_account.setdefault(relationship.exchange_account_id, []).append(relationship)
+    total = ZERO
+    for copies in by_account.values():
+        shares = sum((c.copy_capital for c in copies if c.sizing_mode == CopyRelationship.SizingMode.PROPORTIONAL), ZERO)
+        whole = max((c.copy_capital for c in copies if c.sizing_mode != CopyRelationship.SizingMode.PROPORTIONAL), default=ZERO)
+        total += max(shares, whole)
+    return total
+
+
+def _portfolio(cards: list[dict]) -> dict:
+    live = [card for card in cards if card["copy"].status != CopyRelationship.Status.STOPPED]
+    unrealized = [card["unrealized_pnl"] for card in live]
+    currencies = {card["currency"] for card in live}
+    realized = sum((card["copy"].realized_pnl for card in live), ZERO)
+    # Unknown when any price is unknown: a partial sum would look like a real figure.
+    unrealized_total = None if any(value is None for value in unrealized) else sum(unrealized, ZERO)
+    return {
+        # Sums across currencies say no currency rather than a wrong one.
+        "currency": currencies.pop() if len(currencies) == 1 else "",
+        "copies": len(live),
+        "capital": _capital_in_copies([card["copy"] for card in live]),
+        "realized_pnl": realized,
+        "unrealized_pnl": unrealized_total,
+        "total_pnl": None if unrealized_total is None else realized + unrealized_total,
+    }
+
+
+@login_required
+@require_safe
+def show_my_copies(request):
+    marker = PositionMarker()
+    cards = [_copy_card(relationship, marker=marker) for relationship in copy_list(follower=request.user, include_stopped=True)]
+    return render(
+        request,
+        "web/my_copies.html",
+        {
+            "live_cards": [card for card in cards if card["copy"].status != CopyRelationship.Status.STOPPED],
+            "stopped_cards": [card for card in cards if card["copy"].status == CopyRelationship.Status.STOPPED],
+            "portfolio": _portfolio(cards),
+        },
+    )
+
+
+@login_required
+@require_safe
+def show_copy(request, relationship_id: int):
+    relationship = copy_get(follower=request.user, relationship_id=relationship_id)
+    card = _copy_card(relationship, marker=PositionMarker())
+    currency = card["currency"]
+    page = Paginator(copied_trade_list(follower=request.user, relationship_id=relationship.pk), COPIED_TRADES_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    trades = [
+        {"trade": trade, "action": copied_trade_action(trade), "outcome": copied_trade_outcome(trade, currency=currency)}
+        for trade in page
+    ]
+    return render(request, "web/copy_detail.html", {"card": card, "page": page, "trades": trades})
+
+
+def _after_copy_action(request, relationship_id: int, message: str):
+    if is_htmx(request):
+        relationship = copy_get(follower=request.user, relationship_id=relationship_id)
+        context = {"card": _copy_card(relationship, marker=PositionMarker()), "message": message, "detail": "detail" in request.GET}
+        return render(request, "web/partials/copy_card.html", context)
+    messages.success(request, message)
+    return redirect(reverse("web:my-copies") + f"#copy-{relationship_id}")
+
+
+def _refused(request, relationship_id: int, exc: ApplicationError):
+    if exc.status_code == 404:
+        raise exc
+    if is_htmx(request):
+        relationship = copy_get(follower=request.user, relationship_id=relationship_id)
+        card = _copy_card(relationship, marker=PositionMarker())
+        return render(request, "web/partials/copy_card.html", {"card": card, "error": exc.message, "detail": "detail" in request.GET})
+    messages.error(request, exc.message)
+    return redirect(reverse("web:my-copies") + f"#copy-{relationship_id}")
+
+
+@login_required
+@require_POST
+def pause_copy(request, relationship_id: int):
+    try:
+        relationship = copy_pause(follower=request.user, relationship_id=relationship_id)
+    except ApplicationError as exc:
+        return _refused(request, relationship_id, exc)
+    return _after_copy_action(
+        request,
+        relationship.pk,
+        f"Paused your copy of {relationship.strategy.name}: no new positions; exits of what it holds are still copied.",
+    )
+
+
+@login_required
+@require_POST
+def resume_copy(request, relationship_id: int):
+    try:
+        relationship = copy_resume(follower=request.user, relationship_id=relationship_id)
+    except ApplicationError as exc:
+        return _refused(request, relationship_id, exc)
+    return _after_copy_action(request, relationship.pk, f"Resumed your copy of {relationship.strategy.name}: new trades are copied again.")
+
+
+@login_required
+@require_POST
+def stop_copy(request, relationship_id: int):
+    form = CopyStopForm(request.POST)
+    close_positions = form.cleaned_data["close_positions"] if form.is_valid() else False
+    try:
+        relationship = copy_stop(follower=request.user, relationship_id=relationship_id, close_positions=close_positions)
+    except ApplicationError as exc:
+        return _refused(request, relationship_id, exc)
+    what = "its open positions are being closed at market" if close_positions else "its open positions stay on your account"
+    messages.success(request, f"Stopped your copy of {relationship.strategy.name}; {what}.")
+    return redirect(reverse("web:my-copies") + f"#copy-{relationship.pk}")
+
+
+# --- Invoices --------------------------------------------------------------------------------
+
+
+@login_required
+@require_safe
+def show_invoices(request):
+    return render(request, "web/invoices.html", {"invoices": invoice_list(follower=request.user)})

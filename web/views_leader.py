@@ -1,0 +1,176 @@
+"""Leaders' and providers' pages: strategies (created with their webhook secret shown once,
+rotated, a signed curl example), the signals received, earnings by month and by follower,
+payouts; the provider application and its status. The rules are the apps' services."""
+
+from datetime import date
+from decimal import Decimal
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from billing.selectors import billing_account_of, earnings_summary, payout_list
+from copytrade.selectors import leader_trade_list, strategy_list_owned
+from copytrade.services.strategies import strategy_create, strategy_webhook_secret_rotate
+from core.errors import ApplicationError
+from core.selectors import display_name
+from exchanges.models import ExchangeAccount
+from exchanges.selectors import exchange_account_list
+from marketplace.selectors import provider_get_own, provider_last_decision
+from marketplace.services import provider_apply
+from web.charts import bar_chart_svg
+from web.fees import strategy_fee_terms
+from web.forms import ProviderApplyForm, StrategyCreateForm
+from web.pages import add_service_errors
+from web.templatetags.web import money
+from web.webhook_example import webhook_curl_example
+
+RECENT_SIGNALS = 10
+
+
+# --- Strategies ------------------------------------------------------------------------------
+
+
+def _strategy_rows(request, *, revealed=None) -> list[dict]:
+    webhook_url = request.build_absolute_uri(reverse("webhook"))
+    rows = []
+    for strategy in strategy_list_owned(owner=request.user):
+        secret = revealed.webhook_secret if revealed is not None and revealed.pk == strategy.pk else None
+        rows.append(
+            {
+                "strategy": strategy,
+                "secret": secret,
+                "curl": webhook_curl_example(strategy=strategy, webhook_url=webhook_url, secret=secret),
+                "signals": leader_trade_list(strategy=strategy)[:RECENT_SIGNALS],
+                "fees": strategy_fee_terms(strategy=strategy),
+            }
+        )
+    return rows
+
+
+def _render_strategies(request, form, *, revealed=None, status: int = 200):
+    response = render(
+        request,
+        "web/leader/strategies.html",
+        {"form": form, "rows": _strategy_rows(request, revealed=revealed), "revealed": revealed},
+        status=status,
+    )
+    # A page carrying a secret is never cached.
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _strategy_form(request, data=None) -> StrategyCreateForm:
+    accounts = exchange_account_list(owner=request.user).filter(status=ExchangeAccount.Status.ACTIVE, led_strategies__isnull=True)
+    return StrategyCreateForm(data, accounts=accounts)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def manage_strategies(request):
+    form = _strategy_form(request, request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                # The secret is rendered into this one response, not redirected to: it is in no
+                # URL, session or log.
+                strategy = strategy_create(owner=request.user, **form.service_arguments())
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                return _render_strategies(request, _strategy_form(request), revealed=strategy)
+        return _render_strategies(request, form, status=400)
+    return _render_strategies(request, form)
+
+
+@login_required
+@require_POST
+def rotate_strategy_secret(request, strategy_id: int):
+    strategy = strategy_webhook_secret_rotate(owner=request.user, strategy_id=strategy_id)
+    return _render_strategies(request, _strategy_form(request), revealed=strategy)
+
+
+# --- Earnings and payouts --------------------------------------------------------------------
+
+
+def _money_label(value: float, decimals: int) -> str:
+    return money(Decimal(str(round(value, 2))))
+
+
+def _earnings_chart(by_month: list[dict]):
+    # Oldest first; a month's bar is the payee's share billed for it, paid or not yet.
+    bars = [(f"{date.fromisoformat(row['period'] + '-01'):%b %Y}", row["earned"] + row["awaiting_collection"]) for row in reversed(by_month)]
+    return bar_chart_svg(
+        bars,
+        name="Your share of the fees billed, by month",
+        y_title="Your share (USD)",
+        y_format=_money_label,
+        css_class="chart-bars",
+        empty_text="The chart starts with your first billed month.",
+    )
+
+
+def _payout_context(user) -> dict:
+    account = billing_account_of(user=user)
+    return {"payouts": payout_list(payee=user), "connect_account": account.stripe_connect_account_id if account else ""}
+
+
+@login_required
+@require_safe
+def show_earnings(request):
+    summary = earnings_summary(payee=request.user)
+    return render(
+        request,
+        "web/leader/earnings.html",
+        {
+            "all_time": summary["all_time"],
+            "by_month": [{**row, "month": date.fromisoformat(row["period"] + "-01")} for row in summary["by_month"]],
+            "by_follower": summary["by_follower"],
+            "chart": _earnings_chart(summary["by_month"]),
+            **_payout_context(request.user),
+        },
+    )
+
+
+# --- Provider --------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def manage_provider(request):
+    provider = provider_get_own(user=request.user)
+    may_apply = provider is None or provider.status == provider.Status.REJECTED
+    form = ProviderApplyForm(request.POST or None, initial={"display_name": display_name(request.user)}) if may_apply else None
+    status = 200
+    if request.method == "POST":
+        if form is None:
+            messages.error(request, f"You already have a provider profile ({provider.get_status_display().lower()}).")
+            return redirect("web:provider")
+        if form.is_valid():
+            try:
+                provider_apply(user=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(request, "Application sent. A curator checks your record and decides; you are notified either way.")
+                return redirect("web:provider")
+        status = 400
+    return render(
+        request,
+        "web/leader/provider.html",
+        {
+            "provider": provider,
+            "decision": provider_last_decision(provider=provider) if provider else None,
+            "form": form,
+            "strategies": strategy_list_owned(owner=request.user),
+            **_payout_context(request.user),
+        },
+        status=status,
+    )
