@@ -6,7 +6,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema,
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from billing.errors import WebhookSignatureError
@@ -18,6 +17,7 @@ from billing.services import payout_prepare, stripe_event_handle
 from billing.stripe_gateway import verify_webhook
 from core.api import Pagination, paginated_response
 from core.errors import ApplicationError
+from core.throttling import ScopedThrottle
 
 MONEY = {"max_digits": 20, "decimal_places": 2}
 MAX_PERIOD_DAYS = 366
@@ -36,7 +36,7 @@ class StripeWebhookApi(APIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedThrottle]
     throttle_scope = "webhook"
 
     class OutputSerializer(serializers.Serializer):

@@ -13,14 +13,14 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 from rest_framework.views import APIView
 
 from core.api import Pagination, StrictInputSerializer, paginated_response
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ThrottledError
 from core.models import Notification
 from core.notifications import notification_mark_all_read, notification_mark_read
 from core.selectors import display_name, notification_list
+from core.throttling import ScopedThrottle, client_throttle_take
 from core.tokens import api_token_create, api_token_revoke, api_token_revoke_all
 
 
@@ -53,22 +53,14 @@ def healthz(request):
     return JsonResponse({"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503)
 
 
-class AdminLoginThrottle(SimpleRateThrottle):
-    """The API login's rate ("auth") for the admin's login form, per client address."""
-
-    scope = "auth"
-
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": "admin-login", "ident": self.get_ident(request)}
-
-
 def admin_login(request, extra_context=None):
-    """Django admin's login view; password attempts (POST) are throttled like the API's."""
+    """Django admin's login view; password attempts (POST) share the API login's budget
+    ("auth") per client address: a guesser cannot switch doors to get more."""
     if request.method == "POST":
-        throttle = AdminLoginThrottle()
-        if not throttle.allow_request(request, None):
-            wait = int(throttle.wait() or 1)
-            return HttpResponse("Too many login attempts; try again later.", status=429, headers={"Retry-After": str(max(wait, 1))})
+        wait = client_throttle_take(request=request, scope="auth")
+        if wait > 0:
+            retry_after = ThrottledError(wait).retry_after
+            return HttpResponse("Too many login attempts; try again later.", status=429, headers={"Retry-After": str(retry_after)})
     return admin.site.login(request, extra_context)
 
 
@@ -78,7 +70,7 @@ class TokenObtainApi(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes = []
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedThrottle]
     throttle_scope = "auth"
     TOKEN_NAME = "POST /api/auth/token/"
 

@@ -144,6 +144,8 @@ ACCOUNT_LOGIN_METHODS = {"email", "username"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_FORMS = {"login": "web.forms.LoginForm", "signup": "web.forms.SignupForm"}
 ACCOUNT_USER_DISPLAY = "core.selectors.display_name"
+# Its rate limits count per client by core.throttling.client_ip (NUM_PROXIES), like the API's.
+ACCOUNT_ADAPTER = "web.adapters.AccountAdapter"
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[copytrade] "
 # allauth's rate limits (ACCOUNT_RATE_LIMITS: failed logins, sign-ups, password resets,
@@ -264,6 +266,16 @@ MARKETPLACE_RECENT_COMMENTS = env.int("MARKETPLACE_RECENT_COMMENTS", default=10)
 LEADERBOARD_MIN_DAYS = env.int("LEADERBOARD_MIN_DAYS", default=30)
 LEADERBOARD_MIN_CLOSED_TRADES = env.int("LEADERBOARD_MIN_CLOSED_TRADES", default=10)
 
+# Request bodies (API, webhooks) nesting deeper than this are refused as malformed (core.json).
+JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=32)
+
+# --- Client addresses ------------------------------------------------------------------
+# How many proxies (load balancers) in front of the app append to X-Forwarded-For: the
+# client is that many entries from the right (core.throttling.client_ip). 0: nothing in
+# front, REMOTE_ADDR is the client, X-Forwarded-For is ignored. Every per-client limit
+# (API throttles, the admin login, allauth's) counts by this address.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+
 # --- DRF ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -275,15 +287,23 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "config.schema.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+    "DEFAULT_PARSER_CLASSES": [
+        "core.json.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
     ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "core.throttling.AnonThrottle",
+        "core.throttling.UserThrottle",
+    ],
+    "NUM_PROXIES": NUM_PROXIES,
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("THROTTLE_ANON", default="60/min"),
         "user": env("THROTTLE_USER", default="600/min"),
         "auth": env("THROTTLE_AUTH", default="10/min"),
         "webhook": env("THROTTLE_WEBHOOK", default="120/min"),
+        # Requests to /webhook that fail authentication (unknown strategy, bad signature), per client.
+        "webhook_unsigned": env("THROTTLE_WEBHOOK_UNSIGNED", default="30/min"),
     },
 }
 
