@@ -222,20 +222,28 @@ def _signal_number(payload: dict, name: str) -> Decimal:
     return number
 
 
-def webhook_signal_receive(*, body: bytes, signature_header: str | None) -> LeaderTradeOutcome:
+def webhook_signal_receive(*, body: bytes, signature_header: str | None, client: str) -> LeaderTradeOutcome:
     """A signed webhook body, end to end: parse, authenticate by the strategy's HMAC secret,
     throttle per strategy (signed requests only: a stranger cannot use up a leader's budget),
     check the replay window, validate, record (and with a leader account, execute).
 
-    The replay window is checked before the rest of the body: a replayed old body is a 401
-    whatever else it holds.
+    A request that does not authenticate (malformed, unknown strategy, bad signature) is
+    counted against its `client` address instead ("webhook_unsigned"); an unknown strategy
+    id gets the answer of a wrong signature, so ids cannot be probed. The replay window is
+    checked before the rest of the body: a replayed old body is a 401 whatever else it holds.
     """
-    payload = webhook_body_load(body)
-    strategy = _webhook_strategy(payload.get("strategy_id"))
-    webhook_signature_verify(secret=strategy.webhook_secret, body=body, signature_header=signature_header)
-    wait = rate_limit_take(key=f"webhook:{strategy.pk}", rate=settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["webhook"])
-    if wait > 0:
-        raise ThrottledError(wait)
+    try:
+        payload = webhook_body_load(body)
+        strategy = _webhook_strategy(payload.get("strategy_id"))
+        webhook_signature_verify(
+            secret=strategy.webhook_secret if strategy else _UNKNOWN_STRATEGY_SECRET, body=body, signature_header=signature_header
+        )
+        if strategy is None:
+            raise ApplicationError("Invalid webhook signature.", status_code=401)
+    except (ApplicationError, ValidationError):
+        _unauthenticated_throttle(client=client)
+        raise
+    signals_throttle(strategy_id=strategy.pk)
     if payload.get("timestamp") is None:
         raise ValidationError({"timestamp": "This field is required."})
     signal = leader_signal_parse({**payload, "timestamp": None}, extra_fields=("strategy_id",))
@@ -244,24 +252,41 @@ def webhook_signal_receive(*, body: bytes, signature_header: str | None) -> Lead
     return leader_signal_submit(strategy_id=strategy.pk, signal=dataclasses.replace(signal, sent_at=sent_at), source=Strategy.Source.WEBHOOK)
 
 
+# An unknown strategy's signature is still computed (against this), so it takes as long to
+# refuse as a wrong one.
+_UNKNOWN_STRATEGY_SECRET = "no-such-strategy"
+
+
+def _unauthenticated_throttle(*, client: str) -> None:
+    wait = rate_limit_take(key=f"webhook-unsigned:{client}", rate=settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["webhook_unsigned"])
+    if wait > 0:
+        raise ThrottledError(wait)
+
+
+def signals_throttle(*, strategy_id: int) -> None:
+    """One signal against the strategy's budget ("webhook" rate), whichever way it came:
+    an atomic token bucket, so parallel signals cannot all pass one check."""
+    wait = rate_limit_take(key=f"signals:{strategy_id}", rate=settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["webhook"])
+    if wait > 0:
+        raise ThrottledError(wait)
+
+
 def rest_signal_receive(*, strategy_id: int, payload) -> LeaderTradeOutcome:
-    """The leader's REST signal (the caller checked the strategy is theirs): validate, check
-    the replay window when a timestamp is sent, record."""
+    """The leader's REST signal (the caller checked the strategy is theirs): throttle per
+    strategy, validate, check the replay window when a timestamp is sent, record."""
+    signals_throttle(strategy_id=strategy_id)
     signal = leader_signal_parse(payload)
     if signal.sent_at is not None:
         signal_time_check(sent_at=signal.sent_at, now=timezone.now())
     return leader_signal_submit(strategy_id=strategy_id, signal=signal, source=Strategy.Source.API)
 
 
-def _webhook_strategy(strategy_id) -> Strategy:
+def _webhook_strategy(strategy_id) -> Strategy | None:
     if isinstance(strategy_id, str) and strategy_id.isdigit():
         strategy_id = int(strategy_id)
     if isinstance(strategy_id, bool) or not isinstance(strategy_id, int) or not 0 < strategy_id < 2**63:
         raise ValidationError({"strategy_id": "A positive integer is required."})
-    strategy = Strategy.objects.filter(id=strategy_id).only("id", "webhook_secret").first()
-    if strategy is None:
-        raise NotFoundError("Strategy not found.")
-    return strategy
+    return Strategy.objects.filter(id=strategy_id).only("id", "webhook_secret").first()
 
 
 def leader_signal_submit(*, strategy_id: int, signal: LeaderSignal, source: str) -> LeaderTradeOutcome:
