@@ -65,8 +65,9 @@ def admin_login(request, extra_context=None):
 
 
 class TokenObtainApi(APIView):
-    """Username + password → a new API token, named after this endpoint (tokens are also
-    created, listed and revoked on the web page /settings/tokens/)."""
+    """Username + password → a new API token, named after this endpoint, valid for
+    API_TOKEN_LIFETIME_DAYS (tokens are also created, listed and revoked on the web page
+    /settings/tokens/). The answer carries a secret: no cache may keep it."""
 
     permission_classes = [AllowAny]
     authentication_classes = []
@@ -80,7 +81,7 @@ class TokenObtainApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={200: inline_serializer("TokenOutput", {"token": serializers.CharField()})},
+        responses={200: inline_serializer("TokenOutput", {"token": serializers.CharField(), "expires_at": serializers.DateTimeField()})},
     )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
@@ -88,8 +89,14 @@ class TokenObtainApi(APIView):
         user = authenticate(request, **serializer.validated_data)
         if user is None or not user.is_active:
             raise ApplicationError("Unable to log in with the provided credentials.", status_code=400)
-        _, key = api_token_create(user=user, name=self.TOKEN_NAME)
-        return Response({"token": key})
+        token, key = api_token_create(user=user, name=self.TOKEN_NAME)
+        return Response({"token": key, "expires_at": serializers.DateTimeField().to_representation(token.expires_at)})
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        # Refusals too: nothing from this endpoint belongs in a cache.
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class TokenRevokeApi(APIView):
@@ -105,6 +112,14 @@ class TokenRevokeApi(APIView):
         else:
             api_token_revoke_all(user=request.user)
         return Response(status=204)
+
+
+class TokenRevokeAllApi(APIView):
+    """Revoke every token of the caller, including the one used for this request."""
+
+    @extend_schema(request=None, responses={200: inline_serializer("TokenRevokeAllOutput", {"revoked": serializers.IntegerField()})})
+    def post(self, request):
+        return Response({"revoked": api_token_revoke_all(user=request.user)})
 
 
 class MeApi(APIView):

@@ -151,6 +151,10 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = "[copytrade] "
 # allauth's rate limits (ACCOUNT_RATE_LIMITS: failed logins, sign-ups, password resets,
 # confirmation mails) stay on with their defaults; they count in the cache (Redis).
 
+# API tokens (core.ApiToken) stop working this many days after they are created; a login
+# at POST /api/auth/token/ or the tokens page gives a new one.
+API_TOKEN_LIFETIME_DAYS = env.int("API_TOKEN_LIFETIME_DAYS", default=90)
+
 # --- Content-Security-Policy (django-csp) --------------------------------------------
 # The pages load scripts, styles and images from this origin only: no inline script, no
 # inline style, nothing from a CDN. Left out: the JSON API with its developer pages (the
