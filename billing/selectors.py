@@ -91,10 +91,12 @@ def _with_pending(row: dict) -> dict:
     return {**row, "pending_payout": row["earned"] - row["paid_out"]}
 
 
-def earnings_summary(*, payee) -> dict:
+def earnings_summary(*, payee, follower_limit: int = 50, follower_offset: int = 0) -> dict:
     """Seed 000 §3.2: a leader's fee earnings by month, by follower and all-time, pending vs paid.
 
     `earned` counts paid invoices only; `awaiting_collection` is billed but not yet paid.
+    `by_follower` is one page (`follower_limit` rows from `follower_offset`) of
+    `by_follower_count`: a leader may have any number of followers.
     """
     lines = InvoiceLine.objects.filter(payee=payee)
     by_month = lines.values(period=F("invoice__period")).annotate(**_earnings_columns()).order_by("-period")
@@ -106,7 +108,8 @@ def earnings_summary(*, payee) -> dict:
     return {
         "all_time": _with_pending(lines.aggregate(**_earnings_columns())),
         "by_month": [_with_pending({**row, "period": f"{row['period']:%Y-%m}"}) for row in by_month],
-        "by_follower": [_with_pending(row) for row in by_follower],
+        "by_follower": [_with_pending(row) for row in by_follower[follower_offset : follower_offset + follower_limit]],
+        "by_follower_count": lines.values("invoice__follower_id").distinct().count(),
     }
 
 

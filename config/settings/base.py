@@ -236,6 +236,14 @@ COPYTRADE_RATE_LIMIT_INLINE_WAIT_SECONDS = env.float("COPYTRADE_RATE_LIMIT_INLIN
 COPYTRADE_STUCK_AFTER_SECONDS = env.int("COPYTRADE_STUCK_AFTER_SECONDS", default=120)
 COPYTRADE_SWEEP_BATCH = env.int("COPYTRADE_SWEEP_BATCH", default=5000)
 
+# Per-user caps: what one user may hold at once (a 409 beyond them).
+USER_MAX_EXCHANGE_ACCOUNTS = env.int("USER_MAX_EXCHANGE_ACCOUNTS", default=20)
+USER_MAX_STRATEGIES = env.int("USER_MAX_STRATEGIES", default=20)
+USER_MAX_LIVE_COPIES = env.int("USER_MAX_LIVE_COPIES", default=50)
+# Multiplier copies skip the 100 % allocation limit (they size on the leader's notional):
+# together, at their leaders' full capital, they may trade at most this much (quote, USD).
+USER_MAX_MULTIPLIER_NOTIONAL = Decimal(env("USER_MAX_MULTIPLIER_NOTIONAL", default="1000000"))
+
 # --- Billing --------------------------------------------------------------------------
 # The payee's share of every fee, per program (seed 000: AI strategies, leader 60 %;
 # seed 001: marketplace providers, provider 80 %). Only the payee share is configured:

@@ -3,6 +3,7 @@
 import logging
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -45,6 +46,8 @@ def strategy_create(
         )
     user_row_lock(user_id=owner.pk)
     copying_open_requested.send(sender=Strategy, owner=owner)
+    if Strategy.objects.filter(owner=owner).count() >= settings.USER_MAX_STRATEGIES:
+        raise ConflictError(f"You have {settings.USER_MAX_STRATEGIES} strategies, the most one user may have.")
     leader_account = _leader_account(owner=owner, account_id=leader_account_id) if leader_account_id is not None else None
     strategy = Strategy(
         owner=owner,
