@@ -1,4 +1,4 @@
-"""JSON from outside, with a depth limit.
+"""JSON from outside, with a depth limit and valid Unicode only.
 
 Python's parser recurses once per nesting level: a body of a few thousand `[` raises
 RecursionError (a 500) in the parser or in whatever walks the result next. Nothing the
@@ -15,12 +15,20 @@ from rest_framework.exceptions import ParseError
 from rest_framework.utils.json import strict_constant
 
 
-def json_depth_check(value, *, max_depth: int) -> None:
-    """ValueError when containers in `value` nest deeper than `max_depth` (walked without recursion)."""
+def json_value_check(value, *, max_depth: int) -> None:
+    """ValueError when containers in `value` nest deeper than `max_depth`, or a string in it
+    (a key or a value) is not valid Unicode: JSON's `\\ud800` escapes decode to lone
+    surrogates, which neither UTF-8 (the database, the response) nor anything else can
+    carry. Walked without recursion."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
+        if isinstance(item, str):
+            _check_text(item)
+            continue
         if isinstance(item, dict):
+            for key in item:
+                _check_text(key)
             children = item.values()
         elif isinstance(item, list):
             children = item
@@ -28,21 +36,29 @@ def json_depth_check(value, *, max_depth: int) -> None:
             continue
         if depth > max_depth:
             raise ValueError(f"JSON nested deeper than {max_depth} levels")
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list | str))
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("a string is not valid Unicode (a lone surrogate escape)") from None
 
 
 def json_loads_bounded(text: str, **kwargs):
-    """`json.loads`, raising ValueError (never RecursionError) for input nested too deeply."""
+    """`json.loads`, raising ValueError (never RecursionError) for input nested too deeply
+    or with a string that is not valid Unicode."""
     try:
         value = json.loads(text, **kwargs)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
-    json_depth_check(value, max_depth=settings.JSON_MAX_DEPTH)
+    json_value_check(value, max_depth=settings.JSON_MAX_DEPTH)
     return value
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser with the depth limit: too deep is a 400 like any malformed body."""
+    """DRF's JSON parser with those checks: a 400 like any malformed body."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         encoding = parsers.get_encoding(parser_context or {})
