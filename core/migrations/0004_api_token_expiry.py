@@ -15,7 +15,7 @@ def expire_existing_tokens(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("core", "0002_profile_and_api_tokens"),
+        ("core", "0003_notification_group"),
     ]
 
     operations = [
