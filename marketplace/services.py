@@ -178,11 +178,6 @@ def provider_transition(*, provider_id: int, action: str, actor, reason: str) ->
     reason = (reason or "").strip()
     if not reason:
         raise ApplicationError("A reason is required.", {"fields": {"reason": ["This field is required."]}})
-    # The provider's user row first (the lock order): a strategy the provider creates right
-    # now (under that lock) commits before the suspension closes its strategies, or sees it.
-    owner_id = SignalProvider.objects.filter(id=provider_id).values_list("user_id", flat=True).first()
-    if owner_id is not None:
-        user_row_lock(user_id=owner_id)
     provider = _provider_locked(provider_id=provider_id)
     allowed_from, target = CURATOR_ACTIONS[action]
     if provider.status not in allowed_from:
