@@ -19,7 +19,8 @@ def json_value_check(value, *, max_depth: int) -> None:
     """ValueError when containers in `value` nest deeper than `max_depth`, or a string in it
     (a key or a value) is not valid Unicode: JSON's `\\ud800` escapes decode to lone
     surrogates, which neither UTF-8 (the database, the response) nor anything else can
-    carry. Walked without recursion."""
+    carry; nor may one hold a NUL (`\\u0000`), which PostgreSQL text cannot store. Walked
+    without recursion."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
@@ -44,6 +45,9 @@ def _check_text(text: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("a string is not valid Unicode (a lone surrogate escape)") from None
+    if "\x00" in text:
+        # PostgreSQL text cannot hold it: stored, it would fail (a 500), not be refused.
+        raise ValueError("a string contains a NUL character")
 
 
 def json_loads_bounded(text: str, **kwargs):

@@ -126,6 +126,7 @@ ODD_SHAPES = {
     "data-a-list": lambda invoice: {**_invoice_event(invoice), "data": [1]},
     "object-a-string": lambda invoice: {**_invoice_event(invoice), "data": {"object": "invoice"}},
     "event-id-300-chars": lambda invoice: {**_invoice_event(invoice), "id": "evt_" + "x" * 300},
+    "event-id-with-nul": lambda invoice: {**_invoice_event(invoice), "id": "evt_\u0000"},
     "type-a-number": lambda invoice: {**_invoice_event(invoice), "type": 7},
     "invoice-id-300-chars": lambda invoice: _invoice_event(invoice, id="in_" + "x" * 300),
     "deeply-nested": lambda invoice: '{"object": "event", "id": "evt_1", "type": "invoice.paid", "data": ' + DEEP + "}",
