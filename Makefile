@@ -54,9 +54,10 @@ test: install-dev services browser ## import contracts, then the whole suite (PY
 	$(VENV)/bin/lint-imports --no-cache
 	DJANGO_SETTINGS_MODULE=config.settings.test $(VENV)/bin/pytest $(PYTEST_ARGS)
 
-# Deeper API fuzzing than `make test` runs: many random examples per (operation, role).
-fuzz: install-dev services ## deeper API fuzzing, FUZZ_EXAMPLES (200) examples per operation and role
-	DJANGO_SETTINGS_MODULE=config.settings.test FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(VENV)/bin/pytest tests/test_fuzz_api.py $(PYTEST_ARGS)
+# Deeper API fuzzing than `make test` runs: many random examples per (operation, role), and
+# as many random hostile bodies per operation (tests/security/test_hostile_input.py).
+fuzz: install-dev services ## deeper API fuzzing, FUZZ_EXAMPLES (200) examples per operation and role, hostile bodies too
+	DJANGO_SETTINGS_MODULE=config.settings.test FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(VENV)/bin/pytest tests/test_fuzz_api.py tests/security/test_hostile_input.py $(PYTEST_ARGS)
 
 # Fault soak (issue 7): SOAK_TRADES leader trades x SOAK_FOLLOWERS followers while workers are
 # SIGKILLed, a private Redis restarts and PostgreSQL refuses connections (tests/soak/).

@@ -6,7 +6,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema,
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from billing.errors import WebhookSignatureError
@@ -16,8 +15,9 @@ from billing.roles import PAYOUT_CREATE_PERMISSION
 from billing.selectors import earnings_summary, invoice_list, payout_calculate, signal_provider_get_for
 from billing.services import payout_prepare, stripe_event_handle
 from billing.stripe_gateway import verify_webhook
-from core.api import Pagination, paginated_response
+from core.api import Pagination, StrictInputSerializer, paginated_response
 from core.errors import ApplicationError
+from core.throttling import ScopedThrottle
 
 MONEY = {"max_digits": 20, "decimal_places": 2}
 MAX_PERIOD_DAYS = 366
@@ -36,7 +36,7 @@ class StripeWebhookApi(APIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedThrottle]
     throttle_scope = "webhook"
 
     class OutputSerializer(serializers.Serializer):
@@ -116,14 +116,24 @@ class EarningsFollowerSerializer(EarningsAmountsSerializer):
 
 
 class EarningsApi(APIView):
+    class FilterSerializer(StrictInputSerializer):
+        limit = serializers.IntegerField(min_value=1, max_value=Pagination.max_limit, default=Pagination.default_limit, help_text="by_follower rows")
+        offset = serializers.IntegerField(min_value=0, max_value=10**9, default=0, help_text="first by_follower row")
+
     class OutputSerializer(serializers.Serializer):
         all_time = EarningsAmountsSerializer()
         by_month = EarningsMonthSerializer(many=True)
-        by_follower = EarningsFollowerSerializer(many=True)
+        by_follower = EarningsFollowerSerializer(many=True, help_text="one page: limit rows from offset")
+        by_follower_count = serializers.IntegerField(help_text="followers in all pages")
 
-    @extend_schema(operation_id="billing_earnings", responses=OutputSerializer)
+    @extend_schema(operation_id="billing_earnings", parameters=[FilterSerializer], responses=OutputSerializer)
     def get(self, request):
-        return Response(self.OutputSerializer(earnings_summary(payee=request.user)).data)
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        summary = earnings_summary(
+            payee=request.user, follower_limit=filters.validated_data["limit"], follower_offset=filters.validated_data["offset"]
+        )
+        return Response(self.OutputSerializer(summary).data)
 
 
 class PayoutOutputSerializer(serializers.ModelSerializer):

@@ -95,15 +95,19 @@ def _with_pending(row: dict) -> dict:
     return {**row, "pending_payout": row["earned"] - row["paid_out"]}
 
 
-def earnings_summary(*, payee) -> dict:
+def earnings_summary(*, payee, follower_limit: int = 50, follower_offset: int = 0) -> dict:
     """Seed 000 §3.2: a leader's fee earnings by month, by follower and all-time, pending vs paid.
 
     `earned` counts paid invoices only; `awaiting_collection` is billed but not yet paid.
+    `by_follower` is one page (`follower_limit` rows from `follower_offset`) of
+    `by_follower_count`: a leader may have any number of followers.
     """
     lines = InvoiceLine.objects.filter(payee=payee)
     by_month = lines.values(period=F("invoice__period")).annotate(**_earnings_columns()).order_by("-period")
     by_follower = list(
-        lines.values(follower_id=F("invoice__follower_id")).annotate(**_earnings_columns()).order_by("-earned", "follower_id")
+        lines.values(follower_id=F("invoice__follower_id"))
+        .annotate(**_earnings_columns())
+        .order_by("-earned", "follower_id")[follower_offset : follower_offset + follower_limit]
     )
     # Followers by their public display name, never their username (one query for all of them).
     followers = get_user_model().objects.filter(id__in=[row["follower_id"] for row in by_follower]).select_related("profile")
@@ -112,6 +116,7 @@ def earnings_summary(*, payee) -> dict:
         "all_time": _with_pending(lines.aggregate(**_earnings_columns())),
         "by_month": [_with_pending({**row, "period": f"{row['period']:%Y-%m}"}) for row in by_month],
         "by_follower": [_with_pending({**row, "follower_name": names[row["follower_id"]]}) for row in by_follower],
+        "by_follower_count": lines.values("invoice__follower_id").distinct().count(),
     }
 
 

@@ -384,6 +384,48 @@ def _assess_and_invoice(*, period: date, summary: BillingRunSummary, progress) -
 # --- Stripe webhook ----------------------------------------------------------------------
 
 
+# Stripe's timestamps are unix seconds; anything after year 9999 is no date at all.
+MAX_UNIX_SECONDS = 253_402_300_799
+STRIPE_ID_MAX_LENGTH = 255  # StripeEvent.event_id, Invoice.stripe_invoice_id
+
+
+def stripe_event_validate(event: dict) -> None:
+    """The parts of a (signature-checked) Stripe event this code reads have the shape Stripe
+    documents, or a 400 that says which part does not, and a log line: a signed event of an
+    odd shape is Stripe changing something, or our secret in someone else's hands."""
+    problem = _stripe_event_problem(event)
+    if problem is not None:
+        logger.warning("Stripe event %.80r refused: %s", event.get("id"), problem)
+        raise ApplicationError(f"Unexpected Stripe event shape: {problem}.")
+
+
+def _stripe_event_problem(event: dict) -> str | None:
+    for name, max_length in (("id", STRIPE_ID_MAX_LENGTH), ("type", 100)):
+        value = event.get(name)
+        if not isinstance(value, str) or not 0 < len(value) <= max_length:
+            return f"{name} must be a string of 1 to {max_length} characters"
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        return "data.object must be an object"
+    obj = data["object"]
+    if obj.get("object") != "invoice":
+        return None
+    if not isinstance(obj.get("id", ""), str) or len(obj.get("id", "")) > STRIPE_ID_MAX_LENGTH:
+        return f"the invoice id must be a string of at most {STRIPE_ID_MAX_LENGTH} characters"
+    metadata = obj.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        return "metadata must be an object"
+    if isinstance(metadata, dict) and not isinstance(metadata.get("invoice_id", ""), str | int):
+        return "metadata.invoice_id must be a string"
+    transitions = obj.get("status_transitions")
+    if transitions is not None and not isinstance(transitions, dict):
+        return "status_transitions must be an object"
+    for name, stamp in (transitions or {}).items():
+        if stamp is not None and (isinstance(stamp, bool) or not isinstance(stamp, int) or not 0 <= stamp <= MAX_UNIX_SECONDS):
+            return f"status_transitions.{str(name)[:40]} must be unix seconds"
+    return None
+
+
 def _event_time(obj: dict, transition: str, default: datetime) -> datetime:
     stamp = (obj.get("status_transitions") or {}).get(transition)
     return datetime.fromtimestamp(stamp, tz=UTC) if isinstance(stamp, int) else default
@@ -474,17 +516,16 @@ EVENT_HANDLERS = {
 @transaction.atomic
 def stripe_event_handle(*, event: dict) -> bool:
     """Apply a verified Stripe event once; False when this event id was handled before."""
-    event_id, event_type = event.get("id"), event.get("type")
-    if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str):
-        raise ApplicationError("The Stripe event has no id or type.")
+    stripe_event_validate(event)
+    event_id, event_type = event["id"], event["type"]
     # The unique event id is the idempotency record, committed with the change it caused;
     # a concurrent duplicate waits on the index entry, then finds it.
-    _, created = StripeEvent.objects.get_or_create(event_id=event_id, defaults={"type": event_type[:100]})
+    _, created = StripeEvent.objects.get_or_create(event_id=event_id, defaults={"type": event_type})
     if not created:
         return False
     handler = EVENT_HANDLERS.get(event_type)
-    obj = (event.get("data") or {}).get("object") or {}
-    if handler is None or not isinstance(obj, dict) or obj.get("object") != "invoice":
+    obj = event["data"]["object"]
+    if handler is None or obj.get("object") != "invoice":
         return True
     invoice = _invoice_for_event(obj)
     if invoice is None:

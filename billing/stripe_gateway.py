@@ -7,7 +7,7 @@ callers store the ids returned here and never re-create what they already hold.
 Stripe errors become `billing.errors` here and nowhere else.
 """
 
-import json
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -16,6 +16,7 @@ import stripe
 from django.conf import settings
 
 from billing.errors import PaymentProviderError, WebhookSignatureError
+from core.json import json_loads_bounded
 
 # The SDK retries network errors, 409 and 5xx with the same idempotency key, honouring
 # Stripe-Should-Retry.
@@ -151,17 +152,27 @@ def stripe_gateway() -> StripeGateway | None:
 
 
 def verify_webhook(*, payload: bytes, sig_header: str | None, secret: str) -> dict:
-    """The event in a webhook body, once Stripe's signature over it is checked (replay window 300 s)."""
+    """The event in a webhook body, once Stripe's signature over it is checked: signed within
+    the replay window (300 s) before now, and not more than that after (the SDK checks only
+    the past; a body dated ahead could be held back and replayed until then)."""
     try:
         stripe.WebhookSignature.verify_header(payload, sig_header, secret, WEBHOOK_TOLERANCE_SECONDS)
-        event = json.loads(payload)
+        if _signed_at(sig_header) > time.time() + WEBHOOK_TOLERANCE_SECONDS:
+            raise WebhookSignatureError("The signature's timestamp is in the future")
+        event = json_loads_bounded(payload.decode("utf-8") if isinstance(payload, bytes) else payload)
     except stripe.SignatureVerificationError as error:
         raise WebhookSignatureError(error.user_message) from error
     except ValueError as error:
-        raise WebhookSignatureError("The webhook body is not UTF-8 JSON") from error
+        raise WebhookSignatureError("The webhook body is not UTF-8 JSON of a sensible depth") from error
     if not isinstance(event, dict) or event.get("object") != "event":
         raise WebhookSignatureError("The webhook body is not a Stripe event")
     return event
+
+
+def _signed_at(sig_header: str) -> int:
+    """The `t=` of a Stripe-Signature header the SDK has just verified (so it is there and an integer)."""
+    stamps = [part.split("=", 1)[1] for part in sig_header.split(",") if part.strip().startswith("t=")]
+    return int(stamps[0].strip())
 
 
 @contextmanager

@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from copytrade.apis import WebhookApi
-from core.apis import MeApi, TokenObtainApi, TokenRevokeApi, admin_login, healthz
+from core.apis import MeApi, TokenObtainApi, TokenRevokeAllApi, TokenRevokeApi, admin_login, healthz
 
 # The API docs load only what we serve (drf-spectacular-sidecar's files): Redoc's bundle still
 # links its logo from a CDN, and under this policy a browser never sends that request.
@@ -29,6 +29,7 @@ urlpatterns = [
     path("api/auth/token/", TokenObtainApi.as_view(), name="auth-token"),
     path("api/auth/me/", MeApi.as_view(), name="auth-me"),
     path("api/auth/token/revoke/", TokenRevokeApi.as_view(), name="auth-token-revoke"),
+    path("api/auth/token/revoke-all/", TokenRevokeAllApi.as_view(), name="auth-token-revoke-all"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file, not inline (a CSP can forbid inline scripts).
     path("api/docs/", same_origin_only(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="swagger-ui"),

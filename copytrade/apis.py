@@ -33,6 +33,7 @@ from copytrade.services.leader_trades import (
 from copytrade.services.strategies import strategy_create, strategy_update, strategy_webhook_secret_rotate
 from core.api import Pagination, StrictInputSerializer, paginated_response
 from core.errors import ApplicationError
+from core.throttling import client_ip
 
 MONEY = {"max_digits": settings.MONEY_MAX_DIGITS, "decimal_places": settings.MONEY_DECIMAL_PLACES}
 QUANTITY = {"max_digits": settings.QUANTITY_MAX_DIGITS, "decimal_places": settings.QUANTITY_DECIMAL_PLACES}
@@ -311,7 +312,9 @@ class WebhookApi(APIView):
         description="201 with the new leader trade(s), or 200 with duplicate=true for an external_id already recorded.",
     )
     def post(self, request):
-        return _signal_response(webhook_signal_receive(body=self._body(request), signature_header=request.headers.get("X-Signature")))
+        return _signal_response(
+            webhook_signal_receive(body=self._body(request), signature_header=request.headers.get("X-Signature"), client=client_ip(request))
+        )
 
     def _body(self, request) -> bytes:
         limit = settings.WEBHOOK_MAX_BODY_BYTES

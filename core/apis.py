@@ -13,14 +13,14 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 from rest_framework.views import APIView
 
 from core.api import Pagination, StrictInputSerializer, paginated_response
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ThrottledError
 from core.models import Notification
 from core.notifications import notification_mark_all_read, notification_mark_read
 from core.selectors import display_name, notification_list
+from core.throttling import ScopedThrottle, client_throttle_take
 from core.tokens import api_token_create, api_token_revoke, api_token_revoke_all
 
 
@@ -53,32 +53,25 @@ def healthz(request):
     return JsonResponse({"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503)
 
 
-class AdminLoginThrottle(SimpleRateThrottle):
-    """The API login's rate ("auth") for the admin's login form, per client address."""
-
-    scope = "auth"
-
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": "admin-login", "ident": self.get_ident(request)}
-
-
 def admin_login(request, extra_context=None):
-    """Django admin's login view; password attempts (POST) are throttled like the API's."""
+    """Django admin's login view; password attempts (POST) share the API login's budget
+    ("auth") per client address: a guesser cannot switch doors to get more."""
     if request.method == "POST":
-        throttle = AdminLoginThrottle()
-        if not throttle.allow_request(request, None):
-            wait = int(throttle.wait() or 1)
-            return HttpResponse("Too many login attempts; try again later.", status=429, headers={"Retry-After": str(max(wait, 1))})
+        wait = client_throttle_take(request=request, scope="auth")
+        if wait > 0:
+            retry_after = ThrottledError(wait).retry_after
+            return HttpResponse("Too many login attempts; try again later.", status=429, headers={"Retry-After": str(retry_after)})
     return admin.site.login(request, extra_context)
 
 
 class TokenObtainApi(APIView):
-    """Username + password → a new API token, named after this endpoint (tokens are also
-    created, listed and revoked on the web page /settings/tokens/)."""
+    """Username + password → a new API token, named after this endpoint, valid for
+    API_TOKEN_LIFETIME_DAYS (tokens are also created, listed and revoked on the web page
+    /settings/tokens/). The answer carries a secret: no cache may keep it."""
 
     permission_classes = [AllowAny]
     authentication_classes = []
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedThrottle]
     throttle_scope = "auth"
     TOKEN_NAME = "POST /api/auth/token/"
 
@@ -88,7 +81,7 @@ class TokenObtainApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={200: inline_serializer("TokenOutput", {"token": serializers.CharField()})},
+        responses={200: inline_serializer("TokenOutput", {"token": serializers.CharField(), "expires_at": serializers.DateTimeField()})},
     )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
@@ -96,8 +89,14 @@ class TokenObtainApi(APIView):
         user = authenticate(request, **serializer.validated_data)
         if user is None or not user.is_active:
             raise ApplicationError("Unable to log in with the provided credentials.", status_code=400)
-        _, key = api_token_create(user=user, name=self.TOKEN_NAME)
-        return Response({"token": key})
+        token, key = api_token_create(user=user, name=self.TOKEN_NAME)
+        return Response({"token": key, "expires_at": serializers.DateTimeField().to_representation(token.expires_at)})
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        # Refusals too: nothing from this endpoint belongs in a cache.
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class TokenRevokeApi(APIView):
@@ -113,6 +112,14 @@ class TokenRevokeApi(APIView):
         else:
             api_token_revoke_all(user=request.user)
         return Response(status=204)
+
+
+class TokenRevokeAllApi(APIView):
+    """Revoke every token of the caller, including the one used for this request."""
+
+    @extend_schema(request=None, responses={200: inline_serializer("TokenRevokeAllOutput", {"revoked": serializers.IntegerField()})})
+    def post(self, request):
+        return Response({"revoked": api_token_revoke_all(user=request.user)})
 
 
 class MeApi(APIView):

@@ -4,6 +4,7 @@ API tokens."""
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 
 class Notification(models.Model):
@@ -77,8 +78,8 @@ class ApiToken(models.Model):
     once, when the token is created, and cannot be recovered.
 
     Tokens are revoked, not deleted, so the list keeps what existed and when it was last
-    used. Checks of whether a token may be used live in `core.tokens.api_token_authenticate`
-    alone (a lifetime would be one more condition there).
+    used. Every token expires (`API_TOKEN_LIFETIME_DAYS` after it was created). Checks of
+    whether a token may be used live in `core.tokens.api_token_authenticate` alone.
     """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
@@ -89,6 +90,7 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -99,5 +101,9 @@ class ApiToken(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
     @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()
+
+    @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.is_expired

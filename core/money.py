@@ -4,13 +4,27 @@ Quantize only at the defined points (an invoice line, a fee, a split), never in 
 so rounding errors cannot accumulate.
 """
 
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, getcontext
 
 from django.conf import settings
 from django.db import models
 
 CENTS = Decimal("0.01")
 ZERO = Decimal("0")
+
+
+def largest_storable(*, max_digits: int, decimal_places: int) -> Decimal:
+    """The largest value a column of these digits holds that can also be quantized to its
+    places: `quantize` fails (InvalidOperation) on a result longer than the decimal
+    context's precision (28 digits), and a 30-digit quantity column is longer than that."""
+    digits = min(max_digits, getcontext().prec)
+    return Decimal(10) ** (digits - decimal_places) - Decimal(1).scaleb(-decimal_places)
+
+
+# Bounds of what a money or quantity column records: inputs are refused above them (400),
+# so storing or quantizing an accepted number cannot fail (500).
+MAX_MONEY = largest_storable(max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES)
+MAX_QUANTITY = largest_storable(max_digits=settings.QUANTITY_MAX_DIGITS, decimal_places=settings.QUANTITY_DECIMAL_PLACES)
 
 
 def money_field(**kwargs) -> models.DecimalField:

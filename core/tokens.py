@@ -4,6 +4,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -23,10 +24,21 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def api_token_lifetime() -> timedelta:
+    return timedelta(days=settings.API_TOKEN_LIFETIME_DAYS)
+
+
 def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
-    """A new token and its key; the key is not stored and cannot be shown again."""
+    """A new token and its key, valid for API_TOKEN_LIFETIME_DAYS; the key is not stored
+    and cannot be shown again."""
     key = KEY_PREFIX + secrets.token_urlsafe(30)
-    token = ApiToken(user=user, name=name.strip(), key_hash=_hash(key), prefix=key[:SHOWN_PREFIX_LENGTH])
+    token = ApiToken(
+        user=user,
+        name=name.strip(),
+        key_hash=_hash(key),
+        prefix=key[:SHOWN_PREFIX_LENGTH],
+        expires_at=timezone.now() + api_token_lifetime(),
+    )
     token.full_clean()
     token.save()
     return token, key
@@ -44,15 +56,18 @@ def api_token_revoke(*, user, token_id: int) -> ApiToken:
 
 
 def api_token_revoke_all(*, user) -> int:
-    return ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    """Revoke every token of the user still in use (log out every program); how many."""
+    now = timezone.now()
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=now).update(revoked_at=now)
 
 
 def api_token_authenticate(*, key: str) -> ApiToken | None:
-    """The usable token with this key (its user loaded), or None; records its use."""
-    token = ApiToken.objects.select_related("user").filter(key_hash=_hash(key), revoked_at__isnull=True).first()
+    """The usable token with this key (its user loaded): not revoked, not expired; or None.
+    Records its use."""
+    now = timezone.now()
+    token = ApiToken.objects.select_related("user").filter(key_hash=_hash(key), revoked_at__isnull=True, expires_at__gt=now).first()
     if token is None or not token.user.is_active:
         return None
-    now = timezone.now()
     ApiToken.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_PRECISION), id=token.pk).update(
         last_used_at=now
     )

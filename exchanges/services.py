@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from core.errors import ApplicationError, ConflictError, NotFoundError
 from core.locks import user_row_lock
-from core.money import to_decimal
+from core.money import MAX_MONEY, to_decimal
 from core.redaction import redact
 from exchanges.errors import ExchangeError, PermanentExchangeError
 from exchanges.gateways import gateway_for_account
@@ -26,7 +26,8 @@ MAX_CREDENTIAL_LENGTH = 512
 MAX_STARTING_CURRENCIES = 20
 DEFAULT_STARTING_BALANCE = {"USDT": Decimal("10000")}
 # Balances are stored with the quantity field's digits; anything larger cannot be stored.
-MAX_STARTING_AMOUNT = Decimal(10) ** (settings.QUANTITY_MAX_DIGITS - settings.QUANTITY_DECIMAL_PLACES) - 1
+# A paper balance becomes equity and copy capital: money columns, so a money column's bound.
+MAX_STARTING_AMOUNT = MAX_MONEY
 _CURRENCY = re.compile(r"^[A-Z0-9]{1,20}$")
 
 
@@ -66,6 +67,7 @@ def exchange_account_create(
             raise ApplicationError("starting_balance applies to paper accounts only.")
         _validate_credentials(api_key=api_key, api_secret=api_secret, api_passphrase=api_passphrase)
     account.full_clean()  # unknown exchange id, label length, duplicate label: before any network call
+    _account_cap_check(owner=owner)  # again under the owner's lock when saving
 
     if account.is_paper:
         return _paper_account_save(account=account, balances=balances)
@@ -74,6 +76,8 @@ def exchange_account_create(
     account.last_verified_at = timezone.now()
     try:
         with transaction.atomic():
+            user_row_lock(user_id=owner.pk)
+            _account_cap_check(owner=owner)
             account.save()
     except IntegrityError:
         # Two requests raced on the same label: the unique constraint decides.
@@ -86,6 +90,8 @@ def exchange_account_create(
 def _paper_account_save(*, account: ExchangeAccount, balances: dict[str, Decimal]) -> ExchangeAccount:
     from exchanges.gateways.paper import paper_account_fund
 
+    user_row_lock(user_id=account.owner_id)
+    _account_cap_check(owner=account.owner)
     try:
         with transaction.atomic():
             account.save()
@@ -94,6 +100,13 @@ def _paper_account_save(*, account: ExchangeAccount, balances: dict[str, Decimal
     paper_account_fund(account=account, balances=balances)
     logger.info("paper account %s opened for user %s", account.pk, account.owner_id)
     return account
+
+
+def _account_cap_check(*, owner) -> None:
+    """At most USER_MAX_EXCHANGE_ACCOUNTS per user (checked under the owner's row lock when saving)."""
+    limit = settings.USER_MAX_EXCHANGE_ACCOUNTS
+    if ExchangeAccount.objects.filter(owner=owner).count() >= limit:
+        raise ConflictError(f"You have {limit} exchange accounts, the most one user may have; delete one you no longer use first.")
 
 
 def _credentials_verify(account: ExchangeAccount) -> None:

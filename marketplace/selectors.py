@@ -135,7 +135,8 @@ def _provider_profile(providers: QuerySet[SignalProvider]) -> SignalProvider | N
             ),
             Prefetch(
                 "user__strategies",
-                queryset=Strategy.objects.filter(is_public_leader=True).order_by("id"),
+                # Bounded like everything a page lists: a user has at most this many strategies.
+                queryset=Strategy.objects.filter(is_public_leader=True).order_by("id")[: settings.USER_MAX_STRATEGIES],
                 to_attr="public_strategies",
             ),
         )

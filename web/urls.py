@@ -28,6 +28,7 @@ urlpatterns = [
     path("notifications/<int:notification_id>/read/", views.mark_notification_read, name="notification-read"),
     path("settings/tokens/", views.manage_api_tokens, name="api-tokens"),
     path("settings/tokens/<int:token_id>/revoke/", views.revoke_api_token, name="api-token-revoke"),
+    path("settings/tokens/revoke-all/", views.revoke_all_api_tokens, name="api-tokens-revoke-all"),
     path("settings/exchange-accounts/", views.manage_exchange_accounts, name="exchange-accounts"),
     path("settings/exchange-accounts/<int:account_id>/delete/", views.delete_exchange_account, name="exchange-account-delete"),
 ]

@@ -26,7 +26,7 @@ from core.selectors import (
     notification_list,
     notification_unread_count,
 )
-from core.tokens import api_token_create, api_token_revoke
+from core.tokens import api_token_create, api_token_revoke, api_token_revoke_all
 from exchanges.selectors import exchange_account_list
 from exchanges.services import exchange_account_create, exchange_account_delete
 from marketplace.metrics import WINDOWS, drawdown_series
@@ -248,9 +248,13 @@ def manage_api_tokens(request):
             form = ApiTokenForm()
         else:
             status = 400
-    response = render(
-        request, "web/settings/tokens.html", {"form": form, "created": created, "tokens": api_token_list(user=request.user)}, status=status
-    )
+    context = {
+        "form": form,
+        "created": created,
+        "tokens": api_token_list(user=request.user),
+        "token_lifetime_days": settings.API_TOKEN_LIFETIME_DAYS,
+    }
+    response = render(request, "web/settings/tokens.html", context, status=status)
     response["Cache-Control"] = "no-store"
     return response
 
@@ -260,6 +264,14 @@ def manage_api_tokens(request):
 def revoke_api_token(request, token_id: int):
     token = api_token_revoke(user=request.user, token_id=token_id)
     messages.success(request, f"Token “{token.name}” revoked: requests using it are refused from now on.")
+    return redirect("web:api-tokens")
+
+
+@login_required
+@require_POST
+def revoke_all_api_tokens(request):
+    revoked = api_token_revoke_all(user=request.user)
+    messages.success(request, f"Revoked {revoked} token{'s' if revoked != 1 else ''}: every program using one is refused from now on.")
     return redirect("web:api-tokens")
 
 

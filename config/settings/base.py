@@ -144,10 +144,16 @@ ACCOUNT_LOGIN_METHODS = {"email", "username"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_FORMS = {"login": "web.forms.LoginForm", "signup": "web.forms.SignupForm"}
 ACCOUNT_USER_DISPLAY = "core.selectors.display_name"
+# Its rate limits count per client by core.throttling.client_ip (NUM_PROXIES), like the API's.
+ACCOUNT_ADAPTER = "web.adapters.AccountAdapter"
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[copytrade] "
 # allauth's rate limits (ACCOUNT_RATE_LIMITS: failed logins, sign-ups, password resets,
 # confirmation mails) stay on with their defaults; they count in the cache (Redis).
+
+# API tokens (core.ApiToken) stop working this many days after they are created; a login
+# at POST /api/auth/token/ or the tokens page gives a new one.
+API_TOKEN_LIFETIME_DAYS = env.int("API_TOKEN_LIFETIME_DAYS", default=90)
 
 # --- Content-Security-Policy (django-csp) --------------------------------------------
 # The pages load scripts, styles and images from this origin only: no inline script, no
@@ -234,6 +240,14 @@ COPYTRADE_RATE_LIMIT_INLINE_WAIT_SECONDS = env.float("COPYTRADE_RATE_LIMIT_INLIN
 COPYTRADE_STUCK_AFTER_SECONDS = env.int("COPYTRADE_STUCK_AFTER_SECONDS", default=120)
 COPYTRADE_SWEEP_BATCH = env.int("COPYTRADE_SWEEP_BATCH", default=5000)
 
+# Per-user caps: what one user may hold at once (a 409 beyond them).
+USER_MAX_EXCHANGE_ACCOUNTS = env.int("USER_MAX_EXCHANGE_ACCOUNTS", default=20)
+USER_MAX_STRATEGIES = env.int("USER_MAX_STRATEGIES", default=20)
+USER_MAX_LIVE_COPIES = env.int("USER_MAX_LIVE_COPIES", default=50)
+# Multiplier copies skip the 100 % allocation limit (they size on the leader's notional):
+# together, at their leaders' full capital, they may trade at most this much (quote, USD).
+USER_MAX_MULTIPLIER_NOTIONAL = Decimal(env("USER_MAX_MULTIPLIER_NOTIONAL", default="1000000"))
+
 # --- Billing --------------------------------------------------------------------------
 # The payee's share of every fee, per program (seed 000: AI strategies, leader 60 %;
 # seed 001: marketplace providers, provider 80 %). Only the payee share is configured:
@@ -271,6 +285,16 @@ LEADERBOARD_MIN_CLOSED_TRADES = env.int("LEADERBOARD_MIN_CLOSED_TRADES", default
 # closed (or reduced a position), or after this many days of copying it.
 RATING_MIN_COPY_DAYS = env.int("RATING_MIN_COPY_DAYS", default=30)
 
+# Request bodies (API, webhooks) nesting deeper than this are refused as malformed (core.json).
+JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=32)
+
+# --- Client addresses ------------------------------------------------------------------
+# How many proxies (load balancers) in front of the app append to X-Forwarded-For: the
+# client is that many entries from the right (core.throttling.client_ip). 0: nothing in
+# front, REMOTE_ADDR is the client, X-Forwarded-For is ignored. Every per-client limit
+# (API throttles, the admin login, allauth's) counts by this address.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+
 # --- DRF ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -282,15 +306,23 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "config.schema.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+    "DEFAULT_PARSER_CLASSES": [
+        "core.json.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
     ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "core.throttling.AnonThrottle",
+        "core.throttling.UserThrottle",
+    ],
+    "NUM_PROXIES": NUM_PROXIES,
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("THROTTLE_ANON", default="60/min"),
         "user": env("THROTTLE_USER", default="600/min"),
         "auth": env("THROTTLE_AUTH", default="10/min"),
         "webhook": env("THROTTLE_WEBHOOK", default="120/min"),
+        # Requests to /webhook that fail authentication (unknown strategy, bad signature), per client.
+        "webhook_unsigned": env("THROTTLE_WEBHOOK_UNSIGNED", default="30/min"),
     },
 }
 

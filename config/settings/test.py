@@ -23,6 +23,7 @@ REST_FRAMEWORK = {
         "anon": "100000/min",
         "user": "100000/min",
         "webhook": "100000/min",
+        "webhook_unsigned": "100000/min",
     },
 }
 

@@ -11,9 +11,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from copytrade.locks import copy_lock
-from copytrade.models import CopiedTrade, CopyRelationship, Strategy
+from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
 from copytrade.selectors import copy_allocation_used
 from copytrade.services.platform_closes import copy_close_positions
+from copytrade.signals import copying_open_requested
 from core.errors import ApplicationError, ConflictError, NotFoundError
 from core.locks import user_row_lock
 from core.models import Notification
@@ -113,8 +114,15 @@ def _copy_insert(*, relationship: CopyRelationship) -> CopyRelationship:
     _check_account_usable(account)
     if CopyRelationship.objects.filter(follower=follower, strategy=strategy, status__in=CopyRelationship.LIVE_STATUSES).exists():
         raise ConflictError("You already copy this strategy; stop that copy before starting a new one.")
+    live_copies = CopyRelationship.objects.filter(follower=follower, status__in=CopyRelationship.LIVE_STATUSES).count()
+    if live_copies >= settings.USER_MAX_LIVE_COPIES:
+        raise ConflictError(f"You have {live_copies} live copies, the most one user may have; stop one first.")
     if relationship.sizing_mode == CopyRelationship.SizingMode.PROPORTIONAL:
         _check_allocation(follower=follower, new_percent=relationship.allocation_percent)
+    if relationship.sizing_mode == CopyRelationship.SizingMode.MULTIPLIER:
+        _check_multiplier_notional(
+            follower=follower, strategy=strategy, multiplier=relationship.multiplier, copy_capital=relationship.copy_capital
+        )
 
     relationship.started_at = timezone.now()
     relationship.full_clean(validate_constraints=False)  # constraints are enforced by PostgreSQL below
@@ -178,6 +186,7 @@ def _check_strategy_copyable(strategy: Strategy) -> None:
         raise ConflictError(f"Strategy '{strategy.name}' is paused by its leader; it cannot be copied now.")
     if not strategy.accepting_copies:
         raise ConflictError(f"Strategy '{strategy.name}' is not accepting new copies right now.")
+    copying_open_requested.send(sender=Strategy, owner=strategy.owner)
 
 
 def _follower_account(*, follower, account_id: int) -> ExchangeAccount:
@@ -216,6 +225,41 @@ def _check_allocation(*, follower, new_percent: Decimal, excluding_id: int | Non
             f"Allocation would reach {allocated + new_percent}% of your equity; your live copies already use "
             f"{allocated}% and the total may not exceed 100%.",
             {"allocated_percent": str(allocated), "available_percent": str(HUNDRED - allocated)},
+        )
+
+
+def _multiplier_notional(*, strategy: Strategy, multiplier: Decimal, copy_capital: Decimal) -> Decimal:
+    """What a multiplier copy trades when its leader puts its whole capital in: multiplier ×
+    the leader's capital (declared, else the equity its last trade was recorded with, else,
+    before any trade, the copy's own capital)."""
+    capital = strategy.declared_capital
+    if capital is None:
+        last = LeaderTrade.objects.filter(strategy=strategy).order_by("-sequence").values_list("leader_equity", flat=True).first()
+        capital = last if last is not None else copy_capital
+    return to_decimal(multiplier) * capital
+
+
+def _check_multiplier_notional(*, follower, strategy: Strategy, multiplier: Decimal, copy_capital: Decimal, excluding_id: int | None = None) -> None:
+    """Multiplier copies are not bounded by the allocation limit (they size on the leader's
+    notional, not on the follower's equity): together they may reach at most
+    USER_MAX_MULTIPLIER_NOTIONAL. Call with the follower's row locked."""
+    live = (
+        CopyRelationship.objects.filter(
+            follower=follower, status__in=CopyRelationship.LIVE_STATUSES, sizing_mode=CopyRelationship.SizingMode.MULTIPLIER
+        )
+        .exclude(id=excluding_id)
+        .select_related("strategy")
+    )
+    used = sum(
+        (_multiplier_notional(strategy=copy.strategy, multiplier=copy.multiplier, copy_capital=copy.copy_capital) for copy in live), ZERO
+    )
+    limit = settings.USER_MAX_MULTIPLIER_NOTIONAL
+    wanted = _multiplier_notional(strategy=strategy, multiplier=multiplier, copy_capital=copy_capital)
+    if used + wanted > limit:
+        raise ApplicationError(
+            f"Multiplier copies may together trade up to {limit} {strategy.quote_currency} at their leaders' full capital; "
+            f"yours already reach {used:.2f} and this one would add {wanted:.2f}.",
+            {"used_notional": f"{used:.2f}", "limit_notional": str(limit)},
         )
 
 
@@ -263,6 +307,7 @@ def copy_resume(*, follower, relationship_id: int) -> CopyRelationship:
         raise ConflictError(f"Only a paused copy can be resumed; this one is {relationship.status}.")
     if not relationship.strategy.accepting_copies:
         raise ConflictError(f"Strategy '{relationship.strategy.name}' is not accepting copies right now.")
+    copying_open_requested.send(sender=Strategy, owner=relationship.strategy.owner)
     _check_account_usable(relationship.exchange_account)
     relationship.status = CopyRelationship.Status.ACTIVE
     relationship.pause_reason = ""
@@ -298,6 +343,14 @@ def copy_update(*, follower, relationship_id: int, data: dict) -> CopyRelationsh
         max_slippage_percent=data.get("max_slippage_percent", relationship.max_slippage_percent),
         max_order_notional=data.get("max_order_notional", relationship.max_order_notional),
     )
+    if "multiplier" in data and data["multiplier"] != relationship.multiplier:
+        _check_multiplier_notional(
+            follower=follower,
+            strategy=relationship.strategy,
+            multiplier=data["multiplier"],
+            copy_capital=relationship.copy_capital,
+            excluding_id=relationship.pk,
+        )
     if "allocation_percent" in data and data["allocation_percent"] != relationship.allocation_percent:
         new_percent = to_decimal(data["allocation_percent"])
         _check_allocation(follower=follower, new_percent=new_percent, excluding_id=relationship.pk)

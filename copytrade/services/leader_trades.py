@@ -11,7 +11,6 @@ order) all happen before the recording transaction opens.
 import dataclasses
 import hashlib
 import hmac
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -30,8 +29,9 @@ from copytrade.models import LeaderPosition, LeaderTrade, Strategy
 from copytrade.positions import to_money
 from copytrade.services.fanout import leader_trade_fan_out_send
 from core.errors import ApplicationError, ConflictError, NotFoundError, ThrottledError
+from core.json import json_loads_bounded
 from core.locks import held_lock
-from core.money import ZERO, to_decimal, truncate
+from core.money import MAX_MONEY, MAX_QUANTITY, ZERO, to_decimal, truncate
 from core.ratelimit import rate_limit_take
 from exchanges.errors import (
     DuplicateClientOrderIdError,
@@ -61,7 +61,7 @@ FRACTION_STEP = Decimal(1).scaleb(-18)
 
 # Money columns hold this many integer digits; a larger notional cannot be recorded, so a
 # leader order that big is refused before it is placed.
-MAX_NOTIONAL = Decimal(10) ** (settings.MONEY_MAX_DIGITS - settings.MONEY_DECIMAL_PLACES) - 1
+MAX_NOTIONAL = MAX_MONEY
 
 # Longer than the exchange calls of one leader order can take; a crashed attempt's lock expires.
 SIGNAL_LOCK_SECONDS = 120
@@ -95,7 +95,7 @@ class LeaderTradeOutcome:
 def webhook_body_load(body: bytes) -> dict:
     """The JSON object of a webhook body. Numbers stay exact (Decimal); NaN/Infinity are refused."""
     try:
-        payload = json.loads(body.decode("utf-8"), parse_float=Decimal, parse_constant=_refuse_constant)
+        payload = json_loads_bounded(body.decode("utf-8"), parse_float=Decimal, parse_constant=_refuse_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ApplicationError(f"Malformed JSON body: {exc}") from None
     if not isinstance(payload, dict):
@@ -151,8 +151,9 @@ def signal_time_check(*, sent_at: datetime, now: datetime) -> None:
         raise ApplicationError(f"Timestamp is more than {settings.WEBHOOK_MAX_AGE_SECONDS} seconds in the future.", status_code=401)
 
 
-# Upper bounds of what a signal may ask for (the columns hold more; nobody trades more).
-SIGNAL_MAX = {"amount": Decimal("1e17"), "position_size_usd": Decimal("1e11"), "fraction": Decimal("1"), "price": Decimal("1e11")}
+# Upper bounds of what a signal may ask for (nobody trades more). An amount is a quantity
+# column's value: larger ones could be neither quantized nor stored.
+SIGNAL_MAX = {"amount": MAX_QUANTITY, "position_size_usd": Decimal("1e11"), "fraction": Decimal("1"), "price": Decimal("1e11")}
 SIGNAL_FIELDS = ("external_id", "symbol", "action", *SIGNAL_MAX, "timestamp")
 _EXTERNAL_ID = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces: it is a key, not prose
 
@@ -221,20 +222,28 @@ def _signal_number(payload: dict, name: str) -> Decimal:
     return number
 
 
-def webhook_signal_receive(*, body: bytes, signature_header: str | None) -> LeaderTradeOutcome:
+def webhook_signal_receive(*, body: bytes, signature_header: str | None, client: str) -> LeaderTradeOutcome:
     """A signed webhook body, end to end: parse, authenticate by the strategy's HMAC secret,
     throttle per strategy (signed requests only: a stranger cannot use up a leader's budget),
     check the replay window, validate, record (and with a leader account, execute).
 
-    The replay window is checked before the rest of the body: a replayed old body is a 401
-    whatever else it holds.
+    A request that does not authenticate (malformed, unknown strategy, bad signature) is
+    counted against its `client` address instead ("webhook_unsigned"); an unknown strategy
+    id gets the answer of a wrong signature, so ids cannot be probed. The replay window is
+    checked before the rest of the body: a replayed old body is a 401 whatever else it holds.
     """
-    payload = webhook_body_load(body)
-    strategy = _webhook_strategy(payload.get("strategy_id"))
-    webhook_signature_verify(secret=strategy.webhook_secret, body=body, signature_header=signature_header)
-    wait = rate_limit_take(key=f"webhook:{strategy.pk}", rate=settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["webhook"])
-    if wait > 0:
-        raise ThrottledError(wait)
+    try:
+        payload = webhook_body_load(body)
+        strategy = _webhook_strategy(payload.get("strategy_id"))
+        webhook_signature_verify(
+            secret=strategy.webhook_secret if strategy else _UNKNOWN_STRATEGY_SECRET, body=body, signature_header=signature_header
+        )
+        if strategy is None:
+            raise ApplicationError("Invalid webhook signature.", status_code=401)
+    except (ApplicationError, ValidationError):
+        _unauthenticated_throttle(client=client)
+        raise
+    signals_throttle(strategy_id=strategy.pk)
     if payload.get("timestamp") is None:
         raise ValidationError({"timestamp": "This field is required."})
     signal = leader_signal_parse({**payload, "timestamp": None}, extra_fields=("strategy_id",))
@@ -243,24 +252,41 @@ def webhook_signal_receive(*, body: bytes, signature_header: str | None) -> Lead
     return leader_signal_submit(strategy_id=strategy.pk, signal=dataclasses.replace(signal, sent_at=sent_at), source=Strategy.Source.WEBHOOK)
 
 
+# An unknown strategy's signature is still computed (against this), so it takes as long to
+# refuse as a wrong one.
+_UNKNOWN_STRATEGY_SECRET = "no-such-strategy"
+
+
+def _unauthenticated_throttle(*, client: str) -> None:
+    wait = rate_limit_take(key=f"webhook-unsigned:{client}", rate=settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["webhook_unsigned"])
+    if wait > 0:
+        raise ThrottledError(wait)
+
+
+def signals_throttle(*, strategy_id: int) -> None:
+    """One signal against the strategy's budget ("webhook" rate), whichever way it came:
+    an atomic token bucket, so parallel signals cannot all pass one check."""
+    wait = rate_limit_take(key=f"signals:{strategy_id}", rate=settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["webhook"])
+    if wait > 0:
+        raise ThrottledError(wait)
+
+
 def rest_signal_receive(*, strategy_id: int, payload) -> LeaderTradeOutcome:
-    """The leader's REST signal (the caller checked the strategy is theirs): validate, check
-    the replay window when a timestamp is sent, record."""
+    """The leader's REST signal (the caller checked the strategy is theirs): throttle per
+    strategy, validate, check the replay window when a timestamp is sent, record."""
+    signals_throttle(strategy_id=strategy_id)
     signal = leader_signal_parse(payload)
     if signal.sent_at is not None:
         signal_time_check(sent_at=signal.sent_at, now=timezone.now())
     return leader_signal_submit(strategy_id=strategy_id, signal=signal, source=Strategy.Source.API)
 
 
-def _webhook_strategy(strategy_id) -> Strategy:
+def _webhook_strategy(strategy_id) -> Strategy | None:
     if isinstance(strategy_id, str) and strategy_id.isdigit():
         strategy_id = int(strategy_id)
     if isinstance(strategy_id, bool) or not isinstance(strategy_id, int) or not 0 < strategy_id < 2**63:
         raise ValidationError({"strategy_id": "A positive integer is required."})
-    strategy = Strategy.objects.filter(id=strategy_id).only("id", "webhook_secret").first()
-    if strategy is None:
-        raise NotFoundError("Strategy not found.")
-    return strategy
+    return Strategy.objects.filter(id=strategy_id).only("id", "webhook_secret").first()
 
 
 def leader_signal_submit(*, strategy_id: int, signal: LeaderSignal, source: str) -> LeaderTradeOutcome:
@@ -464,9 +490,15 @@ def leader_trade_record(
     if fraction is not None and not 0 < to_decimal(fraction) <= 1:
         raise ValidationError({"fraction": "fraction must be greater than 0 and at most 1."})
     if position_size_usd is not None:
-        amount = _quantity(_positive("position_size_usd", position_size_usd) / price)
+        amount = _positive("position_size_usd", position_size_usd) / price
+        if amount > MAX_QUANTITY:
+            raise ValidationError({"position_size_usd": "At this price that is more than the platform can record."})
+        amount = _quantity(amount)
     if amount is not None:
-        amount = _quantity(_positive("amount", amount))
+        amount = _positive("amount", amount)
+        if amount > MAX_QUANTITY:
+            raise ValidationError({"amount": f"Ensure this value is less than or equal to {MAX_QUANTITY}."})
+        amount = _quantity(amount)
         if amount <= 0:
             raise ValidationError({"amount": "The amount is below the smallest recordable quantity."})
 
@@ -586,6 +618,8 @@ def _record(
         realised = LeaderPosition.objects.filter(strategy=strategy).aggregate(total=Sum("realized_pnl"))["total"] or ZERO
         leader_equity = strategy.declared_capital + realised
     legs = leader_trade_legs(held=position.quantity, side=side, amount=amount, fraction=fraction, market=market)
+    if any(leg.amount * price * market.contract_size > MAX_NOTIONAL or abs(leg.position_after) > MAX_QUANTITY for leg in legs):
+        raise ApplicationError("This trade is larger than the platform can record.")
 
     Strategy.objects.filter(pk=strategy_id).update(last_sequence=F("last_sequence") + len(legs))
     total_amount = sum(leg.amount for leg in legs)

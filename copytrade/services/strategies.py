@@ -3,11 +3,13 @@
 import logging
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from copytrade.models import Strategy, new_webhook_secret
+from copytrade.signals import copying_open_requested
 from core.errors import ConflictError, NotFoundError
 from core.locks import user_row_lock
 from exchanges.models import ExchangeAccount
@@ -43,6 +45,9 @@ def strategy_create(
             {"leader_account_id": "Give either leader_account_id (a linked exchange account) or declared_capital (signal-only)."}
         )
     user_row_lock(user_id=owner.pk)
+    copying_open_requested.send(sender=Strategy, owner=owner)
+    if Strategy.objects.filter(owner=owner).count() >= settings.USER_MAX_STRATEGIES:
+        raise ConflictError(f"You have {settings.USER_MAX_STRATEGIES} strategies, the most one user may have.")
     leader_account = _leader_account(owner=owner, account_id=leader_account_id) if leader_account_id is not None else None
     strategy = Strategy(
         owner=owner,

@@ -233,13 +233,15 @@ def test_it_refuses_a_signal_only_signal_without_a_price_with_400(api_client, st
 
 
 @pytest.mark.parametrize("strategy_id", [999_999, 2**62])
-def test_it_answers_404_for_an_unknown_strategy(api_client, strategy, fan_outs, strategy_id):
+def test_it_answers_an_unknown_strategy_as_a_wrong_signature(api_client, strategy, fan_outs, strategy_id):
     body = webhook_body(strategy, amount="0.01", price="65000", strategy_id=strategy_id)
+    wrongly_signed = webhook_body(strategy, amount="0.01", price="65000")
 
     response = post_webhook(api_client, body, secret=strategy.webhook_secret)
+    known = post_webhook(api_client, wrongly_signed, secret="not-the-secret")
 
-    assert response.status_code == 404
-    assert response.json()["message"] == "Strategy not found."
+    assert (response.status_code, response.json()) == (known.status_code, known.json()) == (401, response.json())
+    assert response.json()["message"] == "Invalid webhook signature."
     _assert_nothing_recorded(fan_outs)
 
 

@@ -10,9 +10,7 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.test import Client
 from rest_framework.test import APIClient
-from rest_framework.throttling import ScopedRateThrottle
 
-from core.apis import AdminLoginThrottle
 from core.models import ApiToken
 
 pytestmark = pytest.mark.django_db
@@ -66,9 +64,13 @@ def test_a_wrong_password_gets_no_token_and_a_400(follower):
 # --- Throttled logins --------------------------------------------------------------------
 
 
-def test_the_login_endpoint_answers_429_after_the_auth_rate(follower, monkeypatch):
-    # DRF reads the rates once, into the class attribute: the settings fixture would come too late.
-    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {**ScopedRateThrottle.THROTTLE_RATES, "auth": "3/min"})
+def auth_rate(settings, rate: str) -> None:
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {**rates, "auth": rate}}
+
+
+def test_the_login_endpoint_answers_429_after_the_auth_rate(follower, settings):
+    auth_rate(settings, "3/min")
     client = APIClient()
 
     answers = [_login(client, "follower", "guess-%d" % attempt).status_code for attempt in range(3)]
@@ -81,8 +83,8 @@ def test_the_login_endpoint_answers_429_after_the_auth_rate(follower, monkeypatc
     assert int(throttled.headers["Retry-After"]) > 0
 
 
-def test_the_admin_login_answers_429_after_the_auth_rate(follower, monkeypatch):
-    monkeypatch.setattr(AdminLoginThrottle, "THROTTLE_RATES", {**AdminLoginThrottle.THROTTLE_RATES, "auth": "2/min"})
+def test_the_admin_login_answers_429_after_the_auth_rate(follower, settings):
+    auth_rate(settings, "2/min")
     client = Client()
 
     answers = [client.post("/admin/login/", {"username": "follower", "password": f"guess-{n}"}).status_code for n in range(2)]
