@@ -29,7 +29,10 @@ def copy_lock(*, relationship_id: int, follower_id: int | None = None) -> CopyRe
 
 def strategies_lock(*, strategy_ids) -> list[int]:
     """Lock these strategies in id order; the ids that exist."""
-    return list(Strategy.objects.select_for_update().filter(id__in=list(strategy_ids)).order_by("id").values_list("id", flat=True))
+    # NO KEY UPDATE: rows that refer to a strategy (copied trades of a fan-out) can still be inserted.
+    return list(
+        Strategy.objects.select_for_update(no_key=True).filter(id__in=list(strategy_ids)).order_by("id").values_list("id", flat=True)
+    )
 
 
 def strategies_and_copies_lock(*, strategy_ids, copy_statuses) -> tuple[list[int], list[tuple[int, int, str]]]:

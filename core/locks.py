@@ -21,8 +21,13 @@ logger = logging.getLogger(__name__)
 
 
 def user_row_lock(*, user_id: int) -> None:
-    """Lock a user's row until the surrounding transaction ends."""
-    get_user_model().objects.select_for_update().only("pk").get(pk=user_id)
+    """Lock a user's row until the surrounding transaction ends.
+
+    FOR NO KEY UPDATE: it excludes every other user_row_lock, but not a row inserted meanwhile
+    that refers to the user (a notification, an event: a foreign key takes FOR KEY SHARE).
+    With FOR UPDATE, a suspension notifying followers (holding their strategies) and a
+    follower starting a copy (holding their row, waiting for the strategy) deadlocked."""
+    get_user_model().objects.select_for_update(no_key=True).only("pk").get(pk=user_id)
 
 
 @contextmanager

@@ -8,12 +8,18 @@ from marketplace.models import SignalProvider
 
 
 @receiver(copying_open_requested)
-def refuse_copying_a_suspended_provider(sender, *, owner, **kwargs) -> None:
+def refuse_copying_a_suspended_provider(sender, *, owner, creating: bool = False, **kwargs) -> None:
     """Suspension closes the strategies that exist then; this keeps everything opened later
-    closed too (a new strategy, a copy started or resumed) until curators reinstate. A copy
-    starts or resumes under its strategy's row lock, which a suspension takes too, so it is
-    decided before or after the suspension. A strategy created in the same instant as the
-    suspension commits is not covered: locking for it (the owner's row, then the provider's)
-    would deadlock with the suspension's notifications: a known gap (issue 18)."""
-    if SignalProvider.objects.filter(user_id=owner.pk, status=SignalProvider.Status.SUSPENDED).exists():
+    closed too (a new strategy, a copy started or resumed) until curators reinstate.
+
+    A copy starts or resumes under its strategy's row lock, which a suspension takes too,
+    so it is decided before or after the suspension. A new strategy has no row yet: its
+    creation locks the provider's row (after the owner's, the order core.locks keeps), so a
+    suspension committing at the same instant either comes first and is seen here, or
+    waits and then finds the new strategy among those it closes."""
+    providers = SignalProvider.objects.filter(user_id=owner.pk)
+    if creating:
+        providers = providers.select_for_update(no_key=True)
+    provider = providers.only("status").first()
+    if provider is not None and provider.status == SignalProvider.Status.SUSPENDED:
         raise ConflictError("This signal provider is suspended by curators; its strategies cannot be copied until it is reinstated.")

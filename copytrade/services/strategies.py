@@ -45,7 +45,7 @@ def strategy_create(
             {"leader_account_id": "Give either leader_account_id (a linked exchange account) or declared_capital (signal-only)."}
         )
     user_row_lock(user_id=owner.pk)
-    copying_open_requested.send(sender=Strategy, owner=owner)
+    copying_open_requested.send(sender=Strategy, owner=owner, creating=True)
     if Strategy.objects.filter(owner=owner).count() >= settings.USER_MAX_STRATEGIES:
         raise ConflictError(f"You have {settings.USER_MAX_STRATEGIES} strategies, the most one user may have.")
     leader_account = _leader_account(owner=owner, account_id=leader_account_id) if leader_account_id is not None else None

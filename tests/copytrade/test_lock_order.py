@@ -113,3 +113,23 @@ def test_a_holder_whose_lock_ran_out_cannot_release_the_next_holders_lock():
     second.__exit__(None, None, None)
     with held_lock("exchange-sync:7", timeout=30) as fourth:
         assert fourth
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_strategy_created_as_its_provider_is_suspended_is_refused_or_closed_never_open():
+    from copytrade.services.strategies import strategy_create
+
+    curator = make_curator()
+    for round_number in range(ROUNDS):
+        leader = make_user(f"maker{round_number}")
+        provider = make_provider(leader)
+        StrategyFactory(owner=leader)
+        created = []
+        errors = _race(
+            lambda: created.append(strategy_create(owner=leader, name="Fresh", declared_capital=Decimal("1000"), is_public_leader=True)),
+            lambda: provider_transition(provider_id=provider.pk, action="suspend", actor=curator, reason="race test"),
+        )
+        refused = [e for e in errors if "suspended by curators" in str(e)]
+        assert [e for e in errors if e not in refused] == [], f"round {round_number}"
+        assert len(created) + len(refused) == 1
+        assert not Strategy.objects.filter(owner=leader, accepting_copies=True).exists(), f"round {round_number}: a strategy of a suspended provider is open"
