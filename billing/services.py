@@ -31,7 +31,7 @@ from billing.fees import (
     split_fee,
 )
 from billing.models import AssessedTrade, BillingAccount, FeeAssessment, FeeState, Invoice, InvoiceLine, Payout, StripeEvent
-from billing.selectors import fee_pair_copies_billable, fee_pairs_billable, fee_terms
+from billing.selectors import fee_pair_copies_billable, fee_pairs_billable
 from billing.stripe_gateway import stripe_gateway, to_cents
 from copytrade.models import CopiedTrade, CopyRelationship, Strategy
 from core.errors import ApplicationError, NotFoundError
@@ -39,6 +39,7 @@ from core.locks import user_row_lock
 from core.models import Notification
 from core.money import ZERO
 from core.notifications import notification_send
+from marketplace.terms import copy_fee_terms
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,9 @@ def fee_assessment_create(*, follower_id: int, strategy_id: int, period: date) -
     )
     period_net_pnl = sum((trade.pnl_usd for trade in trades), ZERO)
     strategy = Strategy.objects.get(id=strategy_id)
-    terms = fee_terms(strategy=strategy)
+    # The terms recorded on the copy of record (the pair's latest copy in the month): what its
+    # follower consented to, or a change noticed to them that is in effect by this month.
+    terms = copy_fee_terms(relationship=copies[-1], period=period)
     fee = performance_fee(
         rate_percent=terms.rate_percent, cumulative_pnl=state.cumulative_pnl + period_net_pnl, hwm_before=state.high_water_mark
     )
@@ -101,6 +104,7 @@ def fee_assessment_create(*, follower_id: int, strategy_id: int, period: date) -
         hwm_before=state.high_water_mark,
         hwm_after=fee.hwm_after,
         rate_percent=terms.rate_percent,
+        payee_share=terms.payee_share,
         performance_fee=fee.fee,
         subscription_fee_monthly=terms.subscription_fee_monthly,
         live_days=days,
@@ -180,7 +184,7 @@ def invoice_create(*, follower_id: int, period: date) -> Invoice:
         for kind, amount, description in _line_components(assessment):
             if amount <= ZERO:
                 continue
-            payee_amount, platform_amount = split_fee(amount, program=assessment.program)
+            payee_amount, platform_amount = split_fee(amount, payee_share=assessment.payee_share)
             lines.append(
                 InvoiceLine(
                     assessment=assessment,

@@ -5,6 +5,7 @@ read-only; on strategies staff may change curation flags, never the webhook secr
 from django.contrib import admin
 
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderPosition, LeaderTrade, Strategy
+from copytrade.services.strategies import TERMS_FIELDS
 from core.admin import ReadOnlyAdmin, money_column, quantity_column
 
 
@@ -32,6 +33,12 @@ class StrategyAdmin(admin.ModelAdmin):
     list_filter = ["kind", "status", "source", "is_public_leader", "verified_badge", "accepting_copies"]
     search_fields = ["name", "owner__username", "owner__email"]
     list_select_related = ["owner"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Once copied, what decides the copies' fee terms stays as they consented to it.
+        if obj is not None and CopyRelationship.objects.filter(strategy=obj).exists():
+            return [*self.readonly_fields, *TERMS_FIELDS]
+        return self.readonly_fields
 
     def has_add_permission(self, request):
         # Strategies are created through the API, which hands the owner their secret once.

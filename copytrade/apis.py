@@ -33,6 +33,8 @@ from copytrade.services.leader_trades import (
 from copytrade.services.strategies import strategy_create, strategy_update, strategy_webhook_secret_rotate
 from core.api import Pagination, StrictInputSerializer, paginated_response
 from core.errors import ApplicationError
+from core.money import ZERO
+from core.terms import FeeTerms
 
 MONEY = {"max_digits": settings.MONEY_MAX_DIGITS, "decimal_places": settings.MONEY_DECIMAL_PLACES}
 QUANTITY = {"max_digits": settings.QUANTITY_MAX_DIGITS, "decimal_places": settings.QUANTITY_DECIMAL_PLACES}
@@ -354,10 +356,28 @@ class CopyStartApi(APIView):
             **MONEY, source="max_order_notional", required=False, allow_null=True, default=None
         )
         round_up_to_minimum = serializers.BooleanField(default=False)
+        expected_performance_fee_percent = serializers.DecimalField(
+            max_digits=5, decimal_places=2, min_value=Decimal("0"), required=False,
+            help_text="The performance fee (%) you were shown, e.g. from the leader's fee_terms; with "
+            "expected_subscription_fee_monthly the copy is refused (409) if the terms have changed since.",
+        )  # fmt: skip
+        expected_subscription_fee_monthly = serializers.DecimalField(
+            **MONEY, min_value=Decimal("0"), required=False, help_text="The monthly subscription you were shown."
+        )
 
         def validate(self, data):
             # The service checks this too, by column name; here errors name the request's fields.
             data = super().validate(data)
+            expected = [data.pop(name, None) for name in ("expected_performance_fee_percent", "expected_subscription_fee_monthly")]
+            if (expected[0] is None) != (expected[1] is None):
+                raise serializers.ValidationError(
+                    {"expected_subscription_fee_monthly": "Give both expected fee terms, or neither."}
+                )
+            if expected[0] is not None:
+                data["expected_terms"] = FeeTerms(
+                    program="", rate_percent=expected[0], subscription_fee_monthly=expected[1], payee_share=ZERO,
+                    currency=settings.BILLING_CURRENCY,
+                )  # fmt: skip
             mode = data["sizing_mode"]
             for field_mode, field in SIZING_FIELDS.items():
                 present = data.get(self.fields[field].source) is not None

@@ -37,10 +37,18 @@ from marketplace.selectors import (
     provider_verification_findings,
     provider_verification_summary,
 )
-from marketplace.services import CURATE_PERMISSION, CURATOR_ACTIONS, provider_review_clear, provider_transition, rating_delete
+from marketplace.services import (
+    CURATE_PERMISSION,
+    CURATOR_ACTIONS,
+    provider_review_clear,
+    provider_terms_update,
+    provider_transition,
+    rating_delete,
+)
 from marketplace.tasks import provider_metrics_enqueue
 from marketplace.track_record import provider_record_check, trade_verification_resolve
 
+TERMS_FIELDS = ("performance_fee_percent", "subscription_fee_monthly")
 FINDINGS_SHOWN = 50
 TRADES_SHOWN = 50
 CLEAR_REVIEW = "clear_review"
@@ -134,6 +142,21 @@ class SignalProviderAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # the event log and payouts refer to them
+
+    def save_model(self, request, obj, form, change):
+        """A change of fee terms goes through `provider_terms_update`: logged, and existing
+        copies told and given the notice period, as from any other way of changing them."""
+        changed_terms = [name for name in TERMS_FIELDS if name in form.changed_data]
+        if not change or not changed_terms:
+            return super().save_model(request, obj, form, change)
+        stored = SignalProvider.objects.get(pk=obj.pk)
+        for name in TERMS_FIELDS:
+            setattr(obj, name, getattr(stored, name))
+        super().save_model(request, obj, form, change)
+        provider_terms_update(
+            provider_id=obj.pk, actor=request.user, **{name: form.cleaned_data[name] for name in TERMS_FIELDS}
+        )
+        obj.refresh_from_db()
 
     def has_curate_permission(self, request):
         return request.user.has_perm(CURATE_PERMISSION)

@@ -210,7 +210,7 @@ def strategy_list_top(
 ) -> QuerySet[Strategy]:
     """The leaderboard: the top 50 public running strategies by `sort`, after the filters,
     each annotated with its audited metrics of `window` (null until first computed)."""
-    strategies = _with_window_metrics(strategy_list_public().select_related("owner"), window=window)
+    strategies = _with_window_metrics(strategy_list_public().select_related("owner__signal_provider"), window=window)
     if kind:
         strategies = strategies.filter(kind=kind)
     if min_copiers:
@@ -235,7 +235,7 @@ def strategy_get_leader(*, user, strategy_id: int, window: str = "30d") -> Strat
     """A leader page: public strategies for everyone, a private one for its owner only."""
     strategy = (
         _with_window_metrics(Strategy.objects.filter(Q(is_public_leader=True) | Q(owner=user), id=strategy_id), window=window)
-        .select_related("owner")
+        .select_related("owner__signal_provider")
         .prefetch_related(Prefetch("trades", queryset=LeaderTrade.objects.order_by("-sequence")[:LEADER_RECENT_TRADES], to_attr="recent_trades"))
         .first()
     )

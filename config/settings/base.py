@@ -240,6 +240,9 @@ BILLING_PAYOUT_SHARES = {
 }
 # Fees are computed on pnl_usd and invoiced in this (Stripe, lower-case) currency.
 BILLING_CURRENCY = env("BILLING_CURRENCY", default="usd")
+# A provider's change of fee terms reaches an existing copy from the first full calendar
+# month that starts at least this many days after its follower is told (README, Billing).
+FEE_TERMS_NOTICE_DAYS = env.int("FEE_TERMS_NOTICE_DAYS", default=30)
 STRIPE_API_KEY = env("STRIPE_API_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
