@@ -305,21 +305,32 @@ def _no_progress(stage: str, total: int) -> _NoProgress:
 
 @dataclass
 class BillingRunSummary:
+    """What one run did, this time: counts of what it made or sent now, and apart from them
+    what earlier runs had already made (a re-run of a billed month makes nothing new)."""
+
     period: str
     dry_run: bool
     # One assessment per follower and strategy, over all their copies of it.
     pairs_assessed: int = 0
+    pairs_already_assessed: int = 0
     pairs_waiting: int = 0
     performance_fees: Decimal = ZERO
     subscription_fees: Decimal = ZERO
     invoices: int = 0
+    invoices_already_existed: int = 0
     invoices_nothing_due: int = 0
     invoiced_total: Decimal = ZERO
     invoices_sent: int = 0
+    invoices_already_sent: int = 0
     invoices_not_sent: int = 0
     ledger_only: bool = False
     payouts: int = 0
+    payouts_already_existed: int = 0
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def did_nothing_new(self) -> bool:
+        return not (self.pairs_assessed or self.invoices or self.invoices_sent or self.payouts)
 
 
 def billing_period_run(
@@ -340,21 +351,28 @@ def billing_period_run(
     invoice_ids = _assess_and_invoice(period=period, summary=summary, progress=progress)
     bar = progress("send", len(invoice_ids))
     for invoice_id in invoice_ids:
+        was_draft = Invoice.objects.filter(id=invoice_id, status=Invoice.Status.DRAFT).exists()
         invoice = invoice_send(invoice_id=invoice_id)
         if invoice.total > ZERO:
             if invoice.status == Invoice.Status.DRAFT:
                 summary.invoices_not_sent += 1
                 if invoice.send_error:
                     summary.errors.append(f"invoice {invoice.id}: {invoice.send_error}")
-            else:
+            elif was_draft:
                 summary.invoices_sent += 1
+            else:
+                summary.invoices_already_sent += 1
         bar.update(1)
     bar.close()
-    summary.payouts = len(payouts_prepare_all(period=period))
+    payouts_before = set(Payout.objects.filter(period=period).values_list("id", flat=True))
+    payouts = payouts_prepare_all(period=period)
+    summary.payouts = sum(payout.id not in payouts_before for payout in payouts)
+    summary.payouts_already_existed = len(payouts_before)
     return summary
 
 
 def _assess_and_invoice(*, period: date, summary: BillingRunSummary, progress) -> list[int]:
+    assessed_before = set(FeeAssessment.objects.filter(period=period).values_list("id", flat=True))
     pairs = fee_pairs_billable(period=period)
     bar = progress("assess", len(pairs))
     for follower_id, strategy_id in pairs:
@@ -362,24 +380,29 @@ def _assess_and_invoice(*, period: date, summary: BillingRunSummary, progress) -
             summary.pairs_waiting += 1
         bar.update(1)
     bar.close()
-    assessed = FeeAssessment.objects.filter(period=period).aggregate(
+    assessed_now = FeeAssessment.objects.filter(period=period).exclude(id__in=assessed_before).aggregate(
         count=Count("id"), performance=Sum("performance_fee"), subscription=Sum("subscription_fee")
     )
-    summary.pairs_assessed = assessed["count"]
-    summary.performance_fees = assessed["performance"] or ZERO
-    summary.subscription_fees = assessed["subscription"] or ZERO
+    summary.pairs_assessed = assessed_now["count"]
+    summary.pairs_already_assessed = len(assessed_before)
+    summary.performance_fees = assessed_now["performance"] or ZERO
+    summary.subscription_fees = assessed_now["subscription"] or ZERO
 
     follower_ids = list(
         FeeAssessment.objects.filter(period=period).values_list("follower_id", flat=True).distinct().order_by("follower_id")
     )
+    invoiced_before = set(Invoice.objects.filter(period=period).values_list("id", flat=True))
     bar = progress("invoice", len(follower_ids))
     invoice_ids = []
     for follower_id in follower_ids:
         invoice = invoice_create(follower_id=follower_id, period=period)
         invoice_ids.append(invoice.id)
-        summary.invoices += 1
-        summary.invoiced_total += invoice.total
-        summary.invoices_nothing_due += invoice.total == ZERO
+        if invoice.id in invoiced_before:
+            summary.invoices_already_existed += 1
+        else:
+            summary.invoices += 1
+            summary.invoiced_total += invoice.total
+            summary.invoices_nothing_due += invoice.total == ZERO
         bar.update(1)
     bar.close()
     return invoice_ids
