@@ -133,7 +133,7 @@ class AssessedTrade(models.Model):
 
     def __str__(self) -> str:
         return (
-            f"copied trade {self.copied_trade_id} · P&L {format_money(self.pnl_usd, 'usd')} · "
+            f"copied trade {self.copied_trade_id} · P&L {format_money(self.pnl_usd, settings.BILLING_CURRENCY)} · "
             f"fee {format_money(self.fee_allocated, settings.BILLING_CURRENCY)}"
         )
 

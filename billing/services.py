@@ -37,7 +37,7 @@ from copytrade.models import CopiedTrade, CopyRelationship, Strategy
 from core.errors import ApplicationError, NotFoundError
 from core.locks import user_row_lock
 from core.models import Notification
-from core.money import ZERO
+from core.money import ZERO, format_money
 from core.notifications import notification_send
 from marketplace.terms import copy_fee_terms
 
@@ -471,7 +471,7 @@ def _on_invoice_payment_failed(invoice: Invoice, obj: dict, now: datetime) -> No
         user=invoice.follower,
         kind=Notification.Kind.INVOICE,
         title=f"Payment of your {period_label(invoice.period)} invoice failed",
-        body=f"We could not collect {invoice.total} {invoice.currency.upper()}. Stripe will retry; please check your payment method.",
+        body=f"We could not collect {format_money(invoice.total, invoice.currency)}. Stripe will retry; please check your payment method.",
     )
 
 
@@ -652,7 +652,7 @@ def _notify_payout_paid(payout: Payout) -> None:
     notification_send(
         user=payout.payee,
         kind=Notification.Kind.PAYOUT,
-        title=f"Your {period_label(payout.period)} payout of {payout.payee_amount} {payout.currency.upper()} was paid",
+        title=f"Your {period_label(payout.period)} payout of {format_money(payout.payee_amount, payout.currency)} was paid",
     )
 
 

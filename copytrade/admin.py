@@ -6,11 +6,15 @@ from django.contrib import admin
 
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderPosition, LeaderTrade, Strategy
 from copytrade.services.strategies import TERMS_FIELDS
-from core.admin import ReadOnlyAdmin, money_column, quantity_column
+from core.admin import ReadOnlyAdmin, billing_currency, money_column, quantity_column
 
 
 def _quote(row) -> str:
     return row.strategy.quote_currency
+
+
+def _trade_quote(row) -> str:
+    return row.quote_currency or row.strategy.quote_currency
 
 
 def _relationship_quote(row) -> str:
@@ -86,7 +90,8 @@ class CopiedTradeAdmin(ReadOnlyAdmin):
     list_display = [
         "id", "client_order_id", "follower", "strategy", "sequence", "kind", "symbol", "side", "effect",
         quantity_column("filled_amount", description="filled"), quantity_column("average_price", description="average price"),
-        "status", "reason", "recorded_at",
+        money_column("pnl_quote", currency=_trade_quote, description="P&L"),
+        money_column("pnl_usd", currency=billing_currency, description="P&L (billed)"), "status", "reason", "recorded_at",
     ]  # fmt: skip
     list_filter = ["status", "kind", "effect"]
     search_fields = ["client_order_id", "exchange_order_id", "follower__username", "strategy__name", "reason"]

@@ -123,9 +123,14 @@ class CopiedTradeOutputSerializer(serializers.ModelSerializer):
         fields = [
             "id", "relationship_id", "leader_trade_id", "strategy_id", "kind", "sequence", "symbol", "side", "effect",
             "leader_size_usd", "follower_size_usd", "requested_amount", "filled_amount", "average_price", "fee",
-            "pnl_usd", "status", "reason", "recorded_at", "finished_at",
+            "quote_currency", "pnl_quote", "quote_rate", "pnl_usd", "status", "reason", "recorded_at", "finished_at",
         ]  # fmt: skip
         read_only_fields = fields
+        extra_kwargs = {
+            "pnl_quote": {"help_text": "Realised net P&L of the fill in the market's quote currency (quote_currency)."},
+            "quote_rate": {"help_text": "Billing currency per unit of the quote at the fill; null when nothing was converted."},
+            "pnl_usd": {"help_text": "pnl_quote × quote_rate: the P&L in the billing currency (USD), what fees are charged on."},
+        }
 
 
 class FollowerPositionOutputSerializer(serializers.ModelSerializer):

@@ -23,6 +23,7 @@ from exchanges.errors import ExchangeError
 from marketplace.charts import equity_curve_svg
 from marketplace.metrics import WINDOWS
 from marketplace.models import (
+    CopyFeeTerms,
     ProviderEvent,
     ProviderMetrics,
     Rating,
@@ -404,3 +405,17 @@ class TradeVerificationAdmin(admin.ModelAdmin):
             trade_verification_resolve(
                 verification_id=verification.pk, actor=request.user, note=f"accepted in admin on {timezone.now():%Y-%m-%d %H:%M} UTC"
             )
+
+
+@admin.register(CopyFeeTerms)
+class CopyFeeTermsAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """What each copy is billed from which month (recorded at its start, or a noticed change)."""
+
+    list_display = [
+        "relationship", "effective_from", "program", "rate_percent",
+        money_column("subscription_fee_monthly", currency="currency", description="subscription / month"),
+        "payee_share", "notified_at",
+    ]  # fmt: skip
+    list_filter = ["program"]
+    search_fields = ["relationship__follower__username", "relationship__strategy__name"]
+    list_select_related = ["relationship__follower", "relationship__strategy"]

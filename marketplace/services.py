@@ -21,6 +21,7 @@ import importlib
 import logging
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -33,6 +34,7 @@ from copytrade.models import CopyRelationship, Strategy
 from core.errors import ApplicationError, ConflictError, NotFoundError
 from core.locks import user_row_lock
 from core.models import Notification
+from core.money import format_money
 from core.notifications import notification_send, notification_send_many
 from core.roles import role_sync
 from core.terms import FeeTerms
@@ -155,7 +157,8 @@ def provider_apply(
         title=f"New signal provider application: {provider.display_name}",
         body=(
             f"{user.get_username()} applied as '{provider.display_name}' (risk {provider.risk_level}, "
-            f"subscription {provider.subscription_fee_monthly}/month, performance fee {provider.performance_fee_percent} %). "
+            f"subscription {format_money(provider.subscription_fee_monthly, settings.BILLING_CURRENCY)} a month, "
+            f"performance fee {provider.performance_fee_percent.normalize():f} %). "
             "Review it in admin: Marketplace > Signal providers."
         ),
     )
@@ -337,12 +340,21 @@ def provider_terms_update(
     if not changed:
         return provider
     for name, value in changed.items():
-        provider_event_record(provider=provider, actor=actor, action=Action.TERMS, field=name, from_value=getattr(provider, name), to_value=value)
+        provider_event_record(
+            provider=provider, actor=actor, action=Action.TERMS, field=name,
+            from_value=_terms_value(name, getattr(provider, name)), to_value=_terms_value(name, value),
+        )  # fmt: skip
         setattr(provider, name, value)
     provider.full_clean()
     provider.save(update_fields=[*changed, "updated_at"])
     copies_terms_reoffer(owner_id=provider.user_id)
     return provider
+
+
+def _terms_value(name: str, value) -> str:
+    if name == "subscription_fee_monthly":
+        return format_money(value, settings.BILLING_CURRENCY)
+    return f"{Decimal(value).normalize():f} %"
 
 
 def copies_terms_reoffer(*, owner_id: int) -> int:
