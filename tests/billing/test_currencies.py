@@ -4,6 +4,8 @@ rate recorded beside it; a market whose quote cannot be converted is refused at 
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 
 from billing.models import Invoice
 from billing.services import billing_period_run
@@ -14,7 +16,7 @@ from core.errors import ApplicationError
 from core.money import quantize_money
 from exchanges.services import exchange_account_create
 from marketplace.models import CopyFeeTerms
-from tests.billing.factories import at, month
+from tests.billing.factories import at, make_copy, make_strategy, make_user, month
 from tests.copytrade import signal_only_strategy
 from tests.copytrade.test_execution import run_engine
 
@@ -102,3 +104,51 @@ def test_a_market_quoted_in_a_coin_with_a_usdt_market_is_accepted(sim, owner):
     outcome = _signal(strategy, "ok", "buy", symbol="ETH/BTC", price="0.05", amount="1")
 
     assert outcome.created and LeaderTrade.objects.get().symbol == "ETH/BTC"
+
+
+# --- existing rows (copytrade 0004, billing 0008) -----------------------------------------
+
+
+def _migrate(target):
+    executor = MigrationExecutor(connection)
+    executor.migrate(target)
+    return executor.loader.project_state(target).apps
+
+
+def _migrate_to_latest():
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_existing_rows_keep_a_pegged_pnl_and_stop_billing_one_in_an_unconvertible_quote(follower):
+    apps = _migrate([("copytrade", "0003_copied_trade_fewer_indexes")])
+    try:
+        # given: rows as the code before recorded them (pnl_usd held the quote currency's P&L)
+        relationship = make_copy(follower, make_strategy(make_user("lead")), started_at=at(2026, 9, 1))
+        old_trade = apps.get_model("copytrade", "CopiedTrade")
+        rows = {
+            symbol: old_trade.objects.create(
+                relationship_id=relationship.id, kind="mirror", sequence=sequence, follower_id=follower.id,
+                leader_user_id=relationship.strategy.owner_id, strategy_id=relationship.strategy_id, symbol=symbol,
+                side="sell", effect="close", pnl_usd=Decimal(pnl), status="filled", client_order_id=f"legacy-{sequence}",
+                finished_at=at(2026, 10, 5),
+            ).id  # fmt: skip
+            for sequence, (symbol, pnl) in enumerate((("BTC/USDT", "120.5"), ("BTC/USDT:USDT", "-3"), ("ETH/BTC", "0.0099")), 1)
+        }
+
+        # when
+        _migrate_to_latest()
+
+        # then
+        migrated = {symbol: CopiedTrade.objects.get(id=row_id) for symbol, row_id in rows.items()}
+        as_migrated = {
+            symbol: (row.quote_currency, row.pnl_quote, row.quote_rate, row.pnl_usd) for symbol, row in migrated.items()
+        }
+        assert as_migrated == {
+            "BTC/USDT": ("USDT", Decimal("120.5"), Decimal("1"), Decimal("120.5")),
+            "BTC/USDT:USDT": ("USDT", Decimal("-3"), Decimal("1"), Decimal("-3")),
+            "ETH/BTC": ("BTC", Decimal("0.0099"), None, Decimal("0")),
+        }
+    finally:
+        _migrate_to_latest()

@@ -225,3 +225,24 @@ def test_an_uncopied_strategys_fee_can_still_change_and_unchanged_values_pass(cl
     _start(follower, ai)
     response = client_for(owner).patch(f"/api/strategies/{ai.pk}/", {"kind": "ai", "name": "Renamed"}, format="json")
     assert response.status_code == 200, response.json()
+
+
+@pytest.mark.django_db
+def test_a_fee_change_made_in_admin_gives_existing_copies_the_same_notice(admin_client, follower, strategies, provider_user):
+    _, manual = strategies
+    existing = _start(follower, manual)
+    provider = provider_user.signal_provider
+    form = {
+        "display_name": provider.display_name, "description": "", "trading_strategy": "", "risk_level": provider.risk_level,
+        "subscription_fee_monthly": "39.00", "performance_fee_percent": "20", "is_public": "on",
+        "events-TOTAL_FORMS": "0", "events-INITIAL_FORMS": "0", "events-MIN_NUM_FORMS": "0", "events-MAX_NUM_FORMS": "1000",
+    }  # fmt: skip
+
+    response = admin_client.post(f"/admin/marketplace/signalprovider/{provider.pk}/change/", form)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    provider.refresh_from_db()
+    assert provider.subscription_fee_monthly == Decimal("39")
+    assert copy_fee_terms(relationship=existing).subscription_fee_monthly == Decimal("29")  # until the notice period ends
+    assert Notification.objects.filter(user=follower, kind=Notification.Kind.FEE_TERMS).count() == 1
+    assert provider.events.filter(action="terms", field="subscription_fee_monthly", from_value="29.00 USD", to_value="39.00 USD").exists()
