@@ -118,6 +118,12 @@ def _signal_response(outcome: LeaderTradeOutcome) -> Response:
 
 
 class CopiedTradeOutputSerializer(serializers.ModelSerializer):
+    # In the billing currency, as a person reads it (cents); pnl_quote keeps the quote's precision.
+    pnl_usd = serializers.DecimalField(
+        max_digits=settings.MONEY_MAX_DIGITS, decimal_places=2, read_only=True,
+        help_text="pnl_quote × quote_rate: the P&L in the billing currency (USD), what fees are charged on.",
+    )  # fmt: skip
+
     class Meta:
         model = CopiedTrade
         fields = [
@@ -129,7 +135,6 @@ class CopiedTradeOutputSerializer(serializers.ModelSerializer):
         extra_kwargs = {
             "pnl_quote": {"help_text": "Realised net P&L of the fill in the market's quote currency (quote_currency)."},
             "quote_rate": {"help_text": "Billing currency per unit of the quote at the fill; null when nothing was converted."},
-            "pnl_usd": {"help_text": "pnl_quote × quote_rate: the P&L in the billing currency (USD), what fees are charged on."},
         }
 
 

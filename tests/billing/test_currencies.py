@@ -39,7 +39,7 @@ def _signal(strategy: Strategy, external_id: str, action: str, *, symbol: str, p
 
 
 @pytest.mark.django_db
-def test_an_eth_btc_copy_is_invoiced_in_usd_at_the_rate_recorded_at_each_fill(sim, owner, follower):
+def test_an_eth_btc_copy_is_invoiced_in_usd_at_the_rate_recorded_at_each_fill(sim, owner, follower, client_for):
     # given: an AI strategy at 20 % trading ETH/BTC; the follower copies it 1:1 on a Binance account
     strategy = signal_only_strategy(owner, capital="100000", kind=Strategy.Kind.AI, copy_override_percent=Decimal("20"))
     credentials = sim.create_account(balances={"USDT": "10000", "BTC": "1"})
@@ -65,6 +65,9 @@ def test_an_eth_btc_copy_is_invoiced_in_usd_at_the_rate_recorded_at_each_fill(si
         assert trade.pnl_usd == (trade.pnl_quote * trade.quote_rate).quantize(Decimal("0.00000001"))
     usd = entry.pnl_usd + exit_.pnl_usd
     assert Decimal("600") < usd < Decimal("700")  # ~0.01 BTC at 70,000, less fees: dollars, not 0.0099 "dollars"
+    listed = client_for(follower).get("/api/copy-trading/copied-trades").json()
+    shown = {row["id"]: row for row in (listed["results"] if isinstance(listed, dict) else listed)}[exit_.id]
+    assert (shown["quote_currency"], Decimal(shown["quote_rate"]), shown["pnl_usd"]) == ("BTC", Decimal("70000"), f"{quantize_money(exit_.pnl_usd)}")
 
     # when: October is billed (the copy and its fills moved into October: billing bills past months)
     CopyRelationship.objects.filter(id=copy.id).update(started_at=at(2026, 9, 30))
