@@ -293,7 +293,8 @@ class CopyFeeTerms(models.Model):
     endpoint that shows a copy's terms.
     """
 
-    relationship = models.ForeignKey("copytrade.CopyRelationship", on_delete=models.PROTECT, related_name="fee_terms")
+    # Part of the copy: where a copy may be deleted (nothing billed refers to it), so may its terms.
+    relationship = models.ForeignKey("copytrade.CopyRelationship", on_delete=models.CASCADE, related_name="fee_terms")
     # First day of the first month these terms are billed for.
     effective_from = models.DateField()
     program = models.CharField(max_length=16, choices=Program.choices)

@@ -16,7 +16,6 @@ starts at least `FEE_TERMS_NOTICE_DAYS` after its follower was told (README, Bil
 """
 
 from datetime import date, datetime, timedelta
-
 from decimal import Decimal
 
 from django.conf import settings

@@ -63,7 +63,7 @@ class Migration(migrations.Migration):
                 ('currency', models.CharField(max_length=3)),
                 ('notified_at', models.DateTimeField(blank=True, null=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('relationship', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='fee_terms', to='copytrade.copyrelationship')),
+                ('relationship', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='fee_terms', to='copytrade.copyrelationship')),
             ],
             options={
                 'verbose_name_plural': 'copy fee terms',
