@@ -112,7 +112,7 @@ class EarningsMonthSerializer(EarningsAmountsSerializer):
 
 class EarningsFollowerSerializer(EarningsAmountsSerializer):
     follower_id = serializers.IntegerField()
-    follower_username = serializers.CharField()
+    follower_name = serializers.CharField(help_text="The follower's public display name (never a username).")
 
 
 class EarningsApi(APIView):

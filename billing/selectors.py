@@ -3,6 +3,7 @@
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
 from django.db.models import Case, DecimalField, Exists, F, OuterRef, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce
 
@@ -12,6 +13,7 @@ from billing.roles import PAYOUT_VIEW_PERMISSION
 from copytrade.models import CopiedTrade, CopyRelationship
 from core.errors import NotFoundError
 from core.money import ZERO
+from core.selectors import display_name
 from marketplace.models import Program, SignalProvider
 from marketplace.terms import payee_share_rate
 
@@ -76,15 +78,16 @@ def earnings_summary(*, payee) -> dict:
     """
     lines = InvoiceLine.objects.filter(payee=payee)
     by_month = lines.values(period=F("invoice__period")).annotate(**_earnings_columns()).order_by("-period")
-    by_follower = (
-        lines.values(follower_id=F("invoice__follower_id"), follower_username=F("invoice__follower__username"))
-        .annotate(**_earnings_columns())
-        .order_by("-earned", "follower_id")
+    by_follower = list(
+        lines.values(follower_id=F("invoice__follower_id")).annotate(**_earnings_columns()).order_by("-earned", "follower_id")
     )
+    # Followers by their public display name, never their username (one query for all of them).
+    followers = get_user_model().objects.filter(id__in=[row["follower_id"] for row in by_follower]).select_related("profile")
+    names = {follower.pk: display_name(follower) for follower in followers}
     return {
         "all_time": _with_pending(lines.aggregate(**_earnings_columns())),
         "by_month": [_with_pending({**row, "period": f"{row['period']:%Y-%m}"}) for row in by_month],
-        "by_follower": [_with_pending(row) for row in by_follower],
+        "by_follower": [_with_pending({**row, "follower_name": names[row["follower_id"]]}) for row in by_follower],
     }
 
 

@@ -153,6 +153,16 @@ class FollowerPositionOutputSerializer(serializers.ModelSerializer):
         return None if price is None else MARK_PRICE.to_representation(price)
 
 
+# What pausing a copy does, said wherever a copy's status is: in the schema and on the pages.
+PAUSE_SEMANTICS = (
+    "active: mirrors the leader's entries and exits. paused (by you, the copy stop-loss, an invalid exchange key or "
+    "a suspended provider): takes no new entries, but still mirrors the leader's reductions and closes of what the "
+    "copy holds, so a paused copy is never left holding a position the leader has left. stopped: mirrors nothing "
+    "more; what it holds stays on your account unless you stopped it with close_positions. Every entry not copied "
+    "is a skipped copied trade with its reason, and you are notified of it."
+)
+
+
 class CopyOutputSerializer(serializers.ModelSerializer):
     """A copy as its follower sees it; positions marked at cached ticker prices (null when
     a price cannot be had)."""
@@ -168,6 +178,7 @@ class CopyOutputSerializer(serializers.ModelSerializer):
     unrealized_pnl = serializers.SerializerMethodField()
     positions = FollowerPositionOutputSerializer(source="open_positions", many=True)
     recent_copied_trades = CopiedTradeOutputSerializer(many=True)
+    status = serializers.ChoiceField(choices=CopyRelationship.Status.choices, read_only=True, help_text=PAUSE_SEMANTICS)
 
     class Meta:
         model = CopyRelationship
@@ -423,7 +434,9 @@ class RelationshipInputSerializer(StrictInputSerializer):
 
 
 class CopyPauseApi(APIView):
-    @extend_schema(operation_id="copy_trading_pause", request=RelationshipInputSerializer, responses=CopyOutputSerializer)
+    @extend_schema(
+        operation_id="copy_trading_pause", request=RelationshipInputSerializer, responses=CopyOutputSerializer, description=PAUSE_SEMANTICS
+    )
     def post(self, request):
         serializer = RelationshipInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -432,7 +445,13 @@ class CopyPauseApi(APIView):
 
 
 class CopyResumeApi(APIView):
-    @extend_schema(operation_id="copy_trading_resume", request=RelationshipInputSerializer, responses=CopyOutputSerializer)
+    @extend_schema(
+        operation_id="copy_trading_resume",
+        request=RelationshipInputSerializer,
+        responses=CopyOutputSerializer,
+        description="Resume a paused copy: it takes the leader's new entries again (what it missed while paused is not "
+        "replayed); drawdown is measured from the copy's current equity.",
+    )
     def post(self, request):
         serializer = RelationshipInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -15,6 +15,7 @@ class Notification(models.Model):
     class Kind(models.TextChoices):
         COPY_PAUSED = "copy_paused"
         COPY_STOP_LOSS = "copy_stop_loss"
+        COPIED_TRADE_SKIPPED = "copied_trade_skipped"
         COPIED_TRADE_FAILED = "copied_trade_failed"
         ACCOUNT_INVALID = "account_invalid"
         PROVIDER_APPLICATION = "provider_application"
@@ -32,10 +33,19 @@ class Notification(models.Model):
     body = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
+    # Outcomes that belong together (the copies of one leader trade for one follower) make
+    # one notification whose body grows, not one each: `core.notifications.notification_send_grouped`.
+    group_key = models.CharField(max_length=100, blank=True, default="")
+    grouped_count = models.PositiveIntegerField(default=1)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["user", "read_at"], name="notification_unread_by_user")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "group_key"], condition=~models.Q(group_key=""), name="notification_group_unique"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.title} · to {self.user} · {self.kind}"

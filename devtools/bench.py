@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import os
+import statistics
 import threading
 import time
 import uuid
@@ -333,9 +334,10 @@ def run_product(
             )  # fmt: skip
     webhook_samples = [webhook_ms, *(probe.latencies_ms if probe else [])]
     leader_trade = LeaderTrade.objects.get(pk=leader_trade_id)
-    rows = list(copied.values("client_order_id", "status"))
+    rows = list(copied.values("client_order_id", "status", "relationship_id"))
     client_ids = {row["client_order_id"] for row in rows}
     acked, duplicates, missing = _acknowledged(simulator, since_id=since_id, client_ids=client_ids)
+    copy_of = {row["client_order_id"]: row["relationship_id"] for row in rows}
     statuses: dict[str, int] = {}
     for row in rows:
         statuses[row["status"]] = statuses.get(row["status"], 0) + 1
@@ -344,8 +346,35 @@ def run_product(
         webhook_ms=webhook_ms, webhook_p99_ms=_percentile(webhook_samples, 99),
         enqueue_s=(leader_trade.fanout_done_at - leader_trade.recorded_at).total_seconds(),
         duplicates=duplicates, missing=missing, peak_rss_mb=rss.peak_mb,
-        extra={"statuses": statuses, "webhook_samples": len(webhook_samples), "webhook_refused": probe.refused if probe else 0},
+        extra={
+            "statuses": statuses, "webhook_samples": len(webhook_samples), "webhook_refused": probe.refused if probe else 0,
+            "ack_place": ack_places(acked, copy_of=copy_of),
+        },
     )  # fmt: skip
+
+
+def ack_places(acked: list[dict], *, copy_of: dict[str, int]) -> dict[int, float]:
+    """Each copy's place in the order the exchange acknowledged the orders, 0 (first) to 1 (last)."""
+    ordered = sorted(acked, key=lambda order: (order["ack_time"], order["id"]))
+    last = max(len(ordered) - 1, 1)
+    return {copy_of[order["client_order_id"]]: index / last for index, order in enumerate(ordered)}
+
+
+def fairness(runs: list[dict]) -> dict | None:
+    """Over several leader trades to the same followers: each follower's mean place (0 first,
+    1 last) and how far apart they are. Served in copy-id order, the mean places spread from
+    about 0 to 1; in a fair order they gather around 0.5."""
+    places: dict[int, list[float]] = {}
+    for run in runs:
+        for copy_id, place in run["extra"].get("ack_place", {}).items():
+            places.setdefault(int(copy_id), []).append(place)
+    if len(runs) < 2 or not places:
+        return None
+    means = [statistics.fmean(values) for values in places.values()]
+    return {
+        "leader_trades": len(runs), "followers": len(means), "mean_place_min": min(means), "mean_place_max": max(means),
+        "mean_place_sd": statistics.pstdev(means),
+    }  # fmt: skip
 
 
 @shared_task(acks_late=True)

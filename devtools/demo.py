@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TextIO
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Q, Sum
 from django.test import Client
@@ -37,14 +38,16 @@ from copytrade.services.copies import copy_start
 from copytrade.services.leader_trades import LeaderSignal, leader_signal_submit
 from copytrade.services.strategies import strategy_create
 from core.models import Notification
+from core.profiles import profile_create
 from devtools.processes import wait_until
 from devtools.simulator.client import SimulatorClient
 from devtools.stripe_standin.client import build_event, sign_webhook_payload
 from exchanges.models import Candle
 from exchanges.services import exchange_account_create
 from marketplace.models import SignalProvider, TradeVerification
-from marketplace.services import curators_group, provider_apply, provider_transition, rating_upsert
-from marketplace.tasks import recalculate_provider_metrics, recalculate_strategy_metrics, run_strategy_daily_checks
+from marketplace.services import curators_group, provider_apply, provider_transition, rating_allowed, rating_upsert
+from marketplace.tasks import run_strategy_daily_checks
+from marketplace.track_record import provider_metrics_recalculate, strategies_metrics_recalculate
 
 PREFIX = "demo-"
 CURATOR_PASSWORD = "demo-curator-password"
@@ -212,6 +215,7 @@ def _cast(story: Story) -> None:
     billing.groups.add(billing_group())
     for spec in LEADERS:
         leader = User.objects.create_user(username=spec.username, email=f"{spec.key}@demo.invalid")
+        profile_create(user=leader, display_name=spec.provider["display_name"] if spec.provider else "Momentum Lab")
         story.strategies[spec.key] = strategy_create(
             owner=leader, name=spec.strategy, kind=spec.kind, declared_capital=spec.capital, is_public_leader=spec.public,
             description=f"Trades {spec.symbol}.",
@@ -235,19 +239,19 @@ def _cast(story: Story) -> None:
 def _follower_settings(index: int) -> dict:
     """Mixed sizing modes; follower 1 has a tight stop-loss, follower 2 a tight slippage guard."""
     mode = ("proportional", "multiplier", "fixed")[index % 3]
-    settings = {"sizing_mode": mode}
+    copy_settings = {"sizing_mode": mode}
     if mode == "proportional":
-        settings["allocation_percent"] = Decimal("40")
+        copy_settings["allocation_percent"] = Decimal("40")
     elif mode == "multiplier":
-        settings["multiplier"] = Decimal("0.04")
+        copy_settings["multiplier"] = Decimal("0.04")
     else:
-        settings["fixed_notional"] = Decimal("400")
+        copy_settings["fixed_notional"] = Decimal("400")
     if index == 1:
-        settings.update(sizing_mode="multiplier", multiplier=Decimal("0.15"), allocation_percent=None, fixed_notional=None,
-                        max_drawdown_stop=Decimal("4"))  # fmt: skip
+        copy_settings.update(sizing_mode="multiplier", multiplier=Decimal("0.15"), allocation_percent=None, fixed_notional=None,
+                             max_drawdown_stop=Decimal("4"))  # fmt: skip
     if index == 2:
-        settings["max_slippage_percent"] = Decimal("0.3")
-    return settings
+        copy_settings["max_slippage_percent"] = Decimal("0.3")
+    return copy_settings
 
 
 def _followers(story: Story, *, day: int) -> None:
@@ -255,6 +259,7 @@ def _followers(story: Story, *, day: int) -> None:
     bar = story.progress(story.followers, "followers")
     for index in range(1, story.followers + 1):
         user = User.objects.create_user(username=f"{PREFIX}follower-{index:02d}", email=f"follower{index}@demo.invalid")
+        profile_create(user=user, display_name=f"Demo Follower {index:02d}")
         if index % 2:
             credentials = story.simulator.create_account(balances={"USDT": str(STARTING_USDT)})
             account = exchange_account_create(
@@ -262,10 +267,10 @@ def _followers(story: Story, *, day: int) -> None:
             )
         else:
             account = exchange_account_create(owner=user, exchange_id="paper", label="Paper", starting_balance={"USDT": STARTING_USDT})
-        settings = _follower_settings(index)
-        copy_start(follower=user, strategy_id=story.strategies["ai"].pk, exchange_account_id=account.pk, **settings)
+        copy_settings = _follower_settings(index)
+        copy_start(follower=user, strategy_id=story.strategies["ai"].pk, exchange_account_id=account.pk, **copy_settings)
         if index % 3 != 0 and index != 1:  # follower 1 puts everything on the AI strategy
-            alice = {**settings, "allocation_percent": Decimal("30")} if settings["sizing_mode"] == "proportional" else settings
+            alice = {**copy_settings, "allocation_percent": Decimal("30")} if copy_settings["sizing_mode"] == "proportional" else copy_settings
             copy_start(follower=user, strategy_id=story.strategies["alice"].pk, exchange_account_id=account.pk, **alice)
         story.follower_users.append((user, account))
         bar.update(1)
@@ -348,11 +353,15 @@ def _move_back(copies, shift: timedelta) -> None:
 
 
 def _daily_jobs(story: Story) -> None:
+    """The nightly jobs, with the metrics as of the replay's last day: measured as of
+    yesterday, a 30-day window would hold little or none of the replayed month (a replay of
+    a few days, or a run late in this month). Each figure says its as-of day and coverage."""
     for strategy in story.strategies.values():
         run_strategy_daily_checks(strategy.pk)
-        recalculate_strategy_metrics(strategy.pk)
+    replay_end = _at(story.period, story.days, 0) + timedelta(days=1)
+    strategies_metrics_recalculate(strategy_ids=[strategy.pk for strategy in story.strategies.values()], now=replay_end)
     for provider in story.providers.values():
-        recalculate_provider_metrics(provider.pk)
+        provider_metrics_recalculate(provider_id=provider.pk, now=replay_end)
     outcomes = (
         CopiedTrade.objects.filter(strategy__in=story.strategies.values())
         .values("strategy__name", "kind", "status", "reason")
@@ -371,18 +380,26 @@ def _daily_jobs(story: Story) -> None:
     client = Client()
     client.force_login(story.follower_users[0][0])
     top = client.get("/api/copy-trading/top", {"sort": "total_return", "window": "30d"}).json()["results"]
-    story.say("leaderboard (GET /api/copy-trading/top?sort=total_return&window=30d)")
+    ours = {strategy.pk for strategy in story.strategies.values()}
+    story.say(
+        f"leaderboard (GET /api/copy-trading/top?sort=total_return&window=30d), as of {replay_end.date() - timedelta(days=1)}, "
+        f"the replay's last day; a record under {settings.LEADERBOARD_MIN_DAYS} days or {settings.LEADERBOARD_MIN_CLOSED_TRADES} "
+        "closed trades is listed as new"
+    )
     story.table(
-        ["strategy", "copiers", "total return", "sharpe", "win rate", "max drawdown %"],
-        [(row["name"], row["copiers_count"], _pct(row["total_return"]), _num(row["sharpe"]), _pct(row["win_rate"]), _num(row["max_drawdown"]))
-         for row in top if row["owner"].startswith(PREFIX)],
+        ["strategy", "leader", "copiers", "total return", "sharpe", "sortino", "win rate", "max drawdown %", "covers", "ranked"],
+        [(row["name"], row["owner"], row["copiers_count"], _pct(row["total_return"]), _num(row["sharpe"]), _num(row["sortino"]),
+          _pct(row["win_rate"]), _num(row["max_drawdown"]), _coverage(row["coverage"]),
+          "yes" if row["ranked"] else "new")
+         for row in top if row["id"] in ours],
     )  # fmt: skip
 
 
 def _ratings(story: Story) -> None:
-    """Followers who copied Alice rate her (only copiers may)."""
-    alice_copiers = CopyRelationship.objects.filter(strategy=story.strategies["alice"]).values_list("follower_id", flat=True)
-    raters = [user for user, _ in story.follower_users if user.pk in set(alice_copiers)][:6]
+    """Followers who copied Alice rate her (only copiers may, once a copied trade closed)."""
+    copies = CopyRelationship.objects.filter(strategy=story.strategies["alice"])
+    now = timezone.now()
+    raters = [user for user, _ in story.follower_users if rating_allowed(copies=copies.filter(follower=user), now=now)][:6]
     for index, user in enumerate(raters):
         rating_upsert(user=user, provider_id=story.providers["alice"].pk, stars=5 - index % 2, comment="Calm, clear exits." if index == 0 else "")
     provider = SignalProvider.objects.get(pk=story.providers["alice"].pk)
@@ -416,8 +433,6 @@ def _billing(story: Story) -> None:
 
 def _pay_invoices(story: Story, invoices) -> None:
     """Stripe tells us each invoice was paid: a signed invoice.paid event to our webhook."""
-    from django.conf import settings
-
     client = Client()
     for invoice in invoices:
         event = build_event(event_type="invoice.paid", obj={"id": invoice.stripe_invoice_id, "object": "invoice", "status": "paid"})
@@ -467,6 +482,11 @@ def _ms(moment: datetime) -> int:
 
 def _pct(value) -> str:
     return "-" if value is None else f"{value * 100:.2f} %"
+
+
+def _coverage(coverage: dict) -> str:
+    days, trades = coverage["days"], coverage["closed_trades"]
+    return f"{days} day{'' if days == 1 else 's'}, {trades} closed trade{'' if trades == 1 else 's'}"
 
 
 def _num(value) -> str:

@@ -7,6 +7,14 @@ history, no variance, no losing day...). Profit factor with profits and no losin
 infinite, which JSON cannot carry: it is shown as `"profit_factor": null,
 "profit_factor_infinite": true` (see `marketplace.metrics.profit_factor_for_api`).
 
+Every window's figures carry their coverage: `coverage.days` (daily returns counted),
+`coverage.closed_trades`, `coverage.first_day` / `last_day` (null before a full day). A
+"90d" figure of a record 3 days long says `days: 3`. A record shorter than
+`LEADERBOARD_MIN_DAYS` days or `LEADERBOARD_MIN_CLOSED_TRADES` closed trades over its whole
+history is `ranked: false` (listed as new): sorted on a figure, ranked records come first.
+Sharpe, Sortino and Calmar are null for a record of near-constant returns or a total loss
+(marketplace/metrics.py says where the line is).
+
 Filters of `GET traders` use the same units: `min_win_rate=0.6`, `max_drawdown=20` (%).
 `min_rating`, `min_win_rate` and `max_drawdown` cannot be negative; `min_sharpe` can,
 because a negative Sharpe ratio is a meaningful floor.
@@ -27,6 +35,7 @@ from core.api import Pagination, StrictInputSerializer, paginated_response
 from core.errors import ApplicationError, NotFoundError
 from core.money import quantize_money
 from core.terms import FeeTerms
+from core.selectors import display_name
 from marketplace.metrics import WINDOWS
 from marketplace.models import MetricsWindow, PerformanceMetrics, Program, Rating, SignalProvider
 from marketplace.selectors import (
@@ -88,12 +97,31 @@ def _ratio() -> serializers.FloatField:
     return serializers.FloatField(allow_null=True)
 
 
+class CoverageOutputSerializer(serializers.Serializer):
+    """What a window's figures cover: they are measured on these days and trades only."""
+
+    days = serializers.IntegerField(help_text="Daily returns counted (a window of a short record covers fewer days than its name).")
+    closed_trades = serializers.IntegerField(help_text="Trades closed (or reduced) within the window.")
+    first_day = serializers.DateField(allow_null=True)
+    last_day = serializers.DateField(allow_null=True)
+
+
+def coverage_payload(*, days: int, closed_trades: int, first_day, last_day) -> dict:
+    return {
+        "days": days,
+        "closed_trades": closed_trades,
+        "first_day": first_day.isoformat() if first_day else None,
+        "last_day": last_day.isoformat() if last_day else None,
+    }
+
+
 class MetricsOutputSerializer(serializers.Serializer):
     """What `metrics_payload` returns: one window's metrics (units in PerformanceMetrics)."""
 
     window = serializers.ChoiceField(choices=list(WINDOWS))
     as_of = serializers.DateField()
     returns_count = serializers.IntegerField()
+    coverage = CoverageOutputSerializer()
     total_return = _ratio()
     cagr = _ratio()
     volatility = _ratio()
@@ -122,6 +150,9 @@ def metrics_payload(row: PerformanceMetrics | None, *, with_series: bool = False
         "window": row.window,
         "as_of": row.as_of.isoformat(),
         "returns_count": row.returns_count,
+        "coverage": coverage_payload(
+            days=row.returns_count, closed_trades=row.closed_trades, first_day=row.first_day, last_day=row.last_day
+        ),
         "total_return": row.total_return,
         "cagr": row.cagr,
         "volatility": row.volatility,
@@ -145,13 +176,14 @@ def metrics_payload(row: PerformanceMetrics | None, *, with_series: bool = False
 class TraderListOutputSerializer(serializers.ModelSerializer):
     follower_count = serializers.IntegerField()
     subscription_fee_monthly = serializers.DecimalField(**CENTS_FIELD, read_only=True)
+    ranked = serializers.BooleanField(help_text="False for a record too short to rank (listed as new).")
     metrics = serializers.SerializerMethodField()
 
     class Meta:
         model = SignalProvider
         fields = [
             "id", "display_name", "description", "risk_level", "subscription_fee_monthly", "performance_fee_percent",
-            "average_rating", "ratings_count", "verification_status", "follower_count", "metrics",
+            "average_rating", "ratings_count", "verification_status", "follower_count", "ranked", "metrics",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -161,6 +193,7 @@ class TraderListOutputSerializer(serializers.ModelSerializer):
             {
                 "window": serializers.ChoiceField(choices=list(WINDOWS)),
                 "as_of": serializers.DateField(),
+                "coverage": CoverageOutputSerializer(),
                 **{name: _ratio() for name in ("total_return", "sharpe_ratio", "sortino_ratio", "win_rate", "profit_factor")},
                 "profit_factor_infinite": serializers.BooleanField(),
                 **{name: _ratio() for name in ("max_drawdown", "calmar_ratio")},
@@ -177,6 +210,10 @@ class TraderListOutputSerializer(serializers.ModelSerializer):
         return {
             "window": self.context["window"],
             "as_of": provider.metric_as_of.isoformat(),
+            "coverage": coverage_payload(
+                days=provider.metric_returns_count, closed_trades=provider.metric_closed_trades,
+                first_day=provider.metric_first_day, last_day=provider.metric_last_day,
+            ),  # fmt: skip
             "total_return": provider.metric_total_return,
             "sharpe_ratio": provider.metric_sharpe_ratio,
             "sortino_ratio": provider.metric_sortino_ratio,
@@ -204,8 +241,11 @@ class ProviderOwnOutputSerializer(serializers.ModelSerializer):
 
 
 class RatingOutputSerializer(serializers.ModelSerializer):
-    user = serializers.CharField(source="user.username")
+    user = serializers.SerializerMethodField(help_text="The rater's public display name (never a username).")
     rating = serializers.IntegerField(source="stars")
+
+    def get_user(self, rating) -> str:
+        return display_name(rating.user)
 
     class Meta:
         model = Rating
@@ -369,7 +409,14 @@ class TraderRateApi(APIView):
             fields = [*RatingOutputSerializer.Meta.fields, "average_rating", "ratings_count"]
             read_only_fields = fields
 
-    @extend_schema(operation_id="marketplace_rate", request=InputSerializer, responses={200: OutputSerializer})
+    @extend_schema(
+        operation_id="marketplace_rate",
+        request=InputSerializer,
+        responses={200: OutputSerializer},
+        description="Rate a provider 1-5 stars (again: updates your one rating). Only a follower who has copied one of "
+        "its strategies may rate, once one of those copied trades has closed or after RATING_MIN_COPY_DAYS days of "
+        "copying (403 with the reason otherwise); never the provider itself.",
+    )
     def post(self, request, provider_id: int):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -409,23 +456,46 @@ class TraderUpdateMetricsApi(APIView):
 # --- The leaderboard -------------------------------------------------------------------
 
 
-METRIC_FIELDS = ("total_return", "sharpe", "win_rate", "max_drawdown")
+METRIC_FIELDS = (
+    "as_of", "total_return", "sharpe", "sortino", "calmar", "profit_factor", "profit_factor_infinite", "win_rate",
+    "max_drawdown", "coverage", "ranked",
+)  # fmt: skip
 
 
 class MetricsMixin(serializers.Serializer):
     """Audited performance metrics of the requested window, annotated by the selector
     (marketplace.StrategyMetrics; definitions in marketplace/metrics.py). Null until the
     daily metrics run has measured the strategy. total_return and win_rate are fractions,
-    max_drawdown a positive percent."""
+    max_drawdown a positive percent; the ratios are null for near-constant returns or a
+    total loss. `coverage` says how many days and closed trades the figures rest on."""
 
+    as_of = serializers.DateField(source="metrics_as_of", read_only=True, allow_null=True, default=None)
     total_return = serializers.FloatField(read_only=True, allow_null=True, default=None)
     sharpe = serializers.FloatField(read_only=True, allow_null=True, default=None)
+    sortino = serializers.FloatField(read_only=True, allow_null=True, default=None)
+    calmar = serializers.FloatField(read_only=True, allow_null=True, default=None)
+    profit_factor = serializers.FloatField(
+        read_only=True, allow_null=True, default=None, help_text="Null with profit_factor_infinite true: profits and no losing trade."
+    )
+    profit_factor_infinite = serializers.BooleanField(read_only=True, allow_null=True, default=None)
     win_rate = serializers.FloatField(read_only=True, allow_null=True, default=None)
     max_drawdown = serializers.FloatField(read_only=True, allow_null=True, default=None)
+    coverage = serializers.SerializerMethodField()
+    ranked = serializers.BooleanField(
+        read_only=True,
+        help_text="False while the whole record is shorter than the minimum to be ranked (LEADERBOARD_MIN_DAYS days "
+        "and LEADERBOARD_MIN_CLOSED_TRADES closed trades): listed as new, after the ranked records.",
+    )
+
+    @extend_schema_field(CoverageOutputSerializer)
+    def get_coverage(self, strategy) -> dict:
+        return coverage_payload(
+            days=strategy.days, closed_trades=strategy.closed_trades, first_day=strategy.first_day, last_day=strategy.last_day
+        )
 
 
 class LeaderboardOutputSerializer(MetricsMixin, serializers.ModelSerializer):
-    owner = serializers.CharField(source="owner.username")
+    owner = serializers.SerializerMethodField(help_text="The leader's public display name (never a username).")
     fee_terms = serializers.SerializerMethodField()
 
     class Meta:
@@ -439,6 +509,9 @@ class LeaderboardOutputSerializer(MetricsMixin, serializers.ModelSerializer):
     @extend_schema_field(FeeTermsOutputSerializer)
     def get_fee_terms(self, strategy) -> dict:
         return fee_terms_payload(fee_terms_offered(strategy=strategy))
+
+    def get_owner(self, strategy) -> str:
+        return display_name(strategy.owner)
 
 
 class LeaderDetailOutputSerializer(LeaderboardOutputSerializer):

@@ -15,6 +15,19 @@ NaN or infinity, and "undefined" is what those cases are. The one deliberate inf
 ``profit_factor`` when there are profits and no losses; ``profit_factor_for_api`` says how
 the API shows it.
 
+Two more cases where a ratio says nothing, so it is ``None`` here where quantstats gives
+a number:
+
+- near-constant returns: when the sample standard deviation of the daily returns is below
+  ``MIN_RELATIVE_VOLATILITY`` (1 %) of their mean absolute size, Sharpe, Sortino and
+  Calmar are undefined. Such a record divides by rounding noise (a steady 0.1 % a day
+  whose float noise is 1e-13 gives a Sharpe of 1e11); 1 % caps a defined Sharpe near
+  1,900, far above anything a real record shows;
+- total loss: equity at or below zero is a total loss, a return of -100 % on the day it
+  happens (a short can lose more than the capital; the return cannot). No return is
+  measured after it (there is nothing left to measure it on), and a window that holds a
+  total loss has no ratios.
+
 Per-trade statistics (win rate, profit factor) count closed trades: each reduction or
 close of a position with its realised P&L, as built by ``equity_curve_from_trades``.
 """
@@ -38,6 +51,13 @@ WINDOWS: dict[str, int | None] = {"7d": 7, "30d": 30, "90d": 90, "all": None}
 # below this many returns.
 MIN_RETURNS_FOR_RATIOS = 2
 
+# Below this standard deviation, relative to the mean absolute daily return, the returns
+# are taken as constant: no Sharpe, Sortino or Calmar (see the module docstring).
+MIN_RELATIVE_VOLATILITY = 0.01
+
+TOTAL_LOSS = -1.0
+HUNDRED = Decimal("100")
+
 # (UTC day, equity at that day's close)
 EquityPoint = tuple[date, Decimal]
 # (UTC day the trade was closed, realised P&L net of fees)
@@ -49,18 +69,28 @@ DatedItem = TypeVar("DatedItem", bound=tuple)
 def daily_returns(equity_points: Sequence[EquityPoint]) -> list[float]:
     """Daily simple returns of a daily equity series: ``r_t = E_t / E_{t-1} - 1``.
 
-    ``equity_points`` are (UTC day, equity) pairs on consecutive days, oldest first. A
-    return needs a positive equity the day before (a record that reached zero or below has
-    no defined return after that); anything else raises ``ValueError``.
+    ``equity_points`` are (UTC day, equity) pairs on consecutive days, oldest first; other
+    days raise ``ValueError``. Equity at or below zero is a total loss: that day's return
+    is -1.0 (never less) and the returns stop there, since a return needs a positive
+    equity the day before. A series opening at or below zero has no return.
     """
     returns = []
     for (previous_day, previous_equity), (day, equity) in zip(equity_points, equity_points[1:]):
         if day - previous_day != timedelta(days=1):
             raise ValueError(f"equity points must be on consecutive days: {previous_day} is followed by {day}")
         if previous_equity <= 0:
-            raise ValueError(f"equity must be positive to compute a return: {previous_equity} on {previous_day}")
-        returns.append(float(equity / previous_equity) - 1.0)
+            break
+        returns.append(max(float(equity / previous_equity) - 1.0, TOTAL_LOSS))
     return returns
+
+
+def ratios_defined(returns: Sequence[float]) -> bool:
+    """Whether Sharpe, Sortino and Calmar mean anything for these returns: at least two,
+    no total loss, and not near-constant (``MIN_RELATIVE_VOLATILITY``)."""
+    if len(returns) < MIN_RETURNS_FOR_RATIOS or min(returns) <= TOTAL_LOSS:
+        return False
+    typical_size = _mean([abs(r) for r in returns])
+    return _sample_std(returns) >= MIN_RELATIVE_VOLATILITY * typical_size
 
 
 def total_return(returns: Sequence[float]) -> float | None:
@@ -108,9 +138,9 @@ def sharpe(returns: Sequence[float]) -> float | None:
     ``mean(r) / std(r, ddof=1) * sqrt(365)``.
 
     None with fewer than two returns or when the returns have no variance (quantstats
-    gives NaN or ±inf there).
+    gives NaN or ±inf there), and where ``ratios_defined`` says no.
     """
-    if len(returns) < MIN_RETURNS_FOR_RATIOS:
+    if not ratios_defined(returns):
         return None
     std = _sample_std(returns)
     if std == 0:
@@ -126,9 +156,10 @@ def sortino(returns: Sequence[float]) -> float | None:
     n counting every return, not only the negative ones.
 
     None with fewer than two returns or without a losing day (quantstats gives NaN for
-    the latter and computes a ratio from a single return).
+    the latter and computes a ratio from a single return), and where ``ratios_defined``
+    says no.
     """
-    if len(returns) < MIN_RETURNS_FOR_RATIOS:
+    if not ratios_defined(returns):
         return None
     downside = math.sqrt(math.fsum(r * r for r in returns if r < 0) / len(returns))
     if downside == 0:
@@ -164,12 +195,13 @@ def drawdown_percent(max_drawdown_fraction: float | None) -> float | None:
 
 def drawdown_series(equity_points: Sequence[EquityPoint]) -> list[tuple[date, Decimal]]:
     """Each day's distance below the highest equity so far, a positive percentage (0 at a
-    new peak): the curve whose deepest point is the window's maximum drawdown."""
+    new peak, at most 100: a total loss): the curve whose deepest point is the window's
+    maximum drawdown."""
     series = []
     peak = None
     for day, equity in equity_points:
         peak = equity if peak is None else max(peak, equity)
-        series.append((day, (peak - equity) / peak * 100 if peak > 0 else ZERO))
+        series.append((day, min((peak - equity) / peak * 100, HUNDRED) if peak > 0 else ZERO))
     return series
 
 
@@ -177,9 +209,9 @@ def calmar(returns: Sequence[float]) -> float | None:
     """Calmar ratio (quantstats ``stats.calmar(returns, periods=365)``).
 
     ``cagr(r) / abs(max_drawdown(r))``. None with fewer than two returns or without any
-    drawdown (quantstats gives ±inf or NaN there).
+    drawdown (quantstats gives ±inf or NaN there), and where ``ratios_defined`` says no.
     """
-    if len(returns) < MIN_RETURNS_FOR_RATIOS:
+    if not ratios_defined(returns):
         return None
     drawdown = max_drawdown(returns)
     if drawdown == 0:
@@ -291,7 +323,8 @@ def compute_all(
             window=window,
             as_of=as_of,
             first_day=points[1][0] if returns else None,
-            last_day=points[-1][0] if returns else None,
+            # A total loss ends the returns before the series ends.
+            last_day=points[len(returns)][0] if returns else None,
             returns_count=len(returns),
             total_return=total_return(returns),
             cagr=cagr(returns),

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import (
+    BooleanField,
+    Case,
     Count,
     DecimalField,
     F,
@@ -19,6 +21,7 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce
 
@@ -32,12 +35,15 @@ DEFAULT_WINDOW = "30d"
 # The metric columns the list shows for its window, read from that window's metrics row.
 LIST_METRICS = (
     "total_return", "sharpe_ratio", "sortino_ratio", "win_rate", "profit_factor", "profit_factor_infinite",
-    "max_drawdown", "calmar_ratio", "closed_trades", "copied_aum", "as_of",
+    "max_drawdown", "calmar_ratio", "closed_trades", "copied_aum", "as_of", "returns_count", "first_day", "last_day",
 )  # fmt: skip
 # sort key -> (annotation, descending). Smaller drawdown is better, so it sorts ascending.
 TRADER_SORTS = {
     "total_return": ("metric_total_return", True),
     "sharpe_ratio": ("metric_sharpe_ratio", True),
+    "sortino_ratio": ("metric_sortino_ratio", True),
+    "calmar_ratio": ("metric_calmar_ratio", True),
+    "profit_factor": ("metric_profit_factor", True),
     "win_rate": ("metric_win_rate", True),
     "follower_count": ("follower_count", True),
     "average_rating": ("average_rating", True),
@@ -73,7 +79,8 @@ def provider_list_public(
     One query per page whatever its size (plus the paginator's count): the window's metrics
     row is joined through a FilteredRelation and its columns annotated, the follower count
     is a correlated subquery. Providers without metrics yet sort last and fail any metric
-    filter. Ties break on id so pages never overlap.
+    filter. Sorted on a figure, providers whose whole record is long enough (`ranked`, the
+    leaderboard's minimum record) come first. Ties break on id so pages never overlap.
     """
     if window not in WINDOWS:
         raise ValueError(f"unknown window {window!r}")
@@ -82,7 +89,15 @@ def provider_list_public(
         SignalProvider.objects.filter(status=SignalProvider.Status.APPROVED, is_public=True)
         .annotate(window_metrics=FilteredRelation("metrics", condition=Q(metrics__window=window)))
         .annotate(**{f"metric_{name}": F(f"window_metrics__{name}") for name in LIST_METRICS})
-        .annotate(follower_count=_follower_count())
+        .annotate(
+            whole_record=FilteredRelation("metrics", condition=Q(metrics__window="all")),
+            record_days=Coalesce(F("whole_record__returns_count"), 0),
+            record_closed_trades=Coalesce(F("whole_record__closed_trades"), 0),
+        )
+        .annotate(
+            ranked=Case(When(_long_enough(), then=Value(True)), default=Value(False), output_field=BooleanField()),
+            follower_count=_follower_count(),
+        )
     )
     if min_rating is not None:
         providers = providers.filter(average_rating__gte=min_rating)
@@ -97,8 +112,12 @@ def provider_list_public(
     if verified is not None:
         verified_q = Q(verification_status=SignalProvider.VerificationStatus.VERIFIED)
         providers = providers.filter(verified_q if verified else ~verified_q)
-    order = F(annotation).desc(nulls_last=True) if descending else F(annotation).asc(nulls_last=True)
-    return providers.order_by(order, "id")
+    order = [F(annotation).desc(nulls_last=True) if descending else F(annotation).asc(nulls_last=True)]
+    if annotation.startswith("metric_"):
+        order.insert(0, F("ranked").desc())
+    if sort_by == "profit_factor":
+        order.insert(1, F("metric_profit_factor_infinite").desc(nulls_last=True))
+    return providers.order_by(*order, "id")
 
 
 def _provider_profile(providers: QuerySet[SignalProvider]) -> SignalProvider | None:
@@ -194,11 +213,18 @@ TOP_SORTS = {
     "copiers": ["-copiers_count", "id"],
     "created": ["-created_at", "-id"],
     "name": ["name", "id"],
-    # Metrics of the chosen window (marketplace.StrategyMetrics); strategies not yet measured last.
-    "total_return": [F("total_return").desc(nulls_last=True), "id"],
-    "sharpe": [F("sharpe").desc(nulls_last=True), "id"],
-    "win_rate": [F("win_rate").desc(nulls_last=True), "id"],
-    "max_drawdown": [F("max_drawdown").asc(nulls_last=True), "id"],
+    # Metrics of the chosen window (marketplace.StrategyMetrics): ranked records first (see
+    # `_ranked`), then by the figure; strategies not yet measured last.
+    "total_return": ["-ranked", F("total_return").desc(nulls_last=True), "id"],
+    "sharpe": ["-ranked", F("sharpe").desc(nulls_last=True), "id"],
+    "sortino": ["-ranked", F("sortino").desc(nulls_last=True), "id"],
+    "calmar": ["-ranked", F("calmar").desc(nulls_last=True), "id"],
+    # An infinite profit factor (profits, no losing trade) is stored as null + a flag: it comes first.
+    "profit_factor": [
+        "-ranked", F("profit_factor_infinite").desc(nulls_last=True), F("profit_factor").desc(nulls_last=True), "id",
+    ],  # fmt: skip
+    "win_rate": ["-ranked", F("win_rate").desc(nulls_last=True), "id"],
+    "max_drawdown": ["-ranked", F("max_drawdown").asc(nulls_last=True), "id"],
 }
 
 
@@ -209,8 +235,10 @@ def strategy_list_top(
     *, kind: str | None = None, min_copiers: int | None = None, verified: bool | None = None, sort: str = "copiers", window: str = "30d"
 ) -> QuerySet[Strategy]:
     """The leaderboard: the top 50 public running strategies by `sort`, after the filters,
-    each annotated with its audited metrics of `window` (null until first computed)."""
-    strategies = _with_window_metrics(strategy_list_public().select_related("owner__signal_provider"), window=window)
+    each annotated with its audited metrics of `window` (null until first computed), their
+    coverage and whether its whole record is long enough to be ranked (`ranked`). Sorted on
+    a figure, ranked records come first: a record of one winning trade is not the best."""
+    strategies = _with_window_metrics(strategy_list_public().select_related("owner__profile", "owner__signal_provider"), window=window)
     if kind:
         strategies = strategies.filter(kind=kind)
     if min_copiers:
@@ -220,22 +248,41 @@ def strategy_list_top(
     return strategies.order_by(*TOP_SORTS[sort])[:TOP_LIMIT]
 
 
+def _long_enough() -> Q:
+    """A record long enough to be ranked: `LEADERBOARD_MIN_DAYS` days of returns and
+    `LEADERBOARD_MIN_CLOSED_TRADES` closed trades over the whole record."""
+    return Q(record_days__gte=settings.LEADERBOARD_MIN_DAYS, record_closed_trades__gte=settings.LEADERBOARD_MIN_CLOSED_TRADES)
+
+
 def _with_window_metrics(strategies: QuerySet[Strategy], *, window: str) -> QuerySet[Strategy]:
-    """Annotate one window's stored metrics (one LEFT JOIN, no query per row)."""
+    """Annotate one window's stored metrics and coverage, and the whole record's length
+    (two LEFT JOINs, no query per row)."""
     return strategies.annotate(
         window_metrics=FilteredRelation("marketplace_metrics", condition=Q(marketplace_metrics__window=window)),
+        whole_record=FilteredRelation("marketplace_metrics", condition=Q(marketplace_metrics__window="all")),
         total_return=F("window_metrics__total_return"),
         sharpe=F("window_metrics__sharpe_ratio"),
+        sortino=F("window_metrics__sortino_ratio"),
+        calmar=F("window_metrics__calmar_ratio"),
+        profit_factor=F("window_metrics__profit_factor"),
+        profit_factor_infinite=F("window_metrics__profit_factor_infinite"),
         win_rate=F("window_metrics__win_rate"),
         max_drawdown=F("window_metrics__max_drawdown"),
-    )
+        metrics_as_of=F("window_metrics__as_of"),
+        first_day=F("window_metrics__first_day"),
+        last_day=F("window_metrics__last_day"),
+        days=Coalesce(F("window_metrics__returns_count"), 0),
+        closed_trades=Coalesce(F("window_metrics__closed_trades"), 0),
+        record_days=Coalesce(F("whole_record__returns_count"), 0),
+        record_closed_trades=Coalesce(F("whole_record__closed_trades"), 0),
+    ).annotate(ranked=Case(When(_long_enough(), then=Value(True)), default=Value(False), output_field=BooleanField()))
 
 
 def strategy_get_leader(*, user, strategy_id: int, window: str = "30d") -> Strategy:
     """A leader page: public strategies for everyone, a private one for its owner only."""
     strategy = (
         _with_window_metrics(Strategy.objects.filter(Q(is_public_leader=True) | Q(owner=user), id=strategy_id), window=window)
-        .select_related("owner__signal_provider")
+        .select_related("owner__profile", "owner__signal_provider")
         .prefetch_related(Prefetch("trades", queryset=LeaderTrade.objects.order_by("-sequence")[:LEADER_RECENT_TRADES], to_attr="recent_trades"))
         .first()
     )
@@ -282,6 +329,9 @@ def strategy_verification_summary(*, strategy_id: int) -> dict[str, int]:
 LEADERBOARD_SORTS = {
     "return": ("total_return", True),
     "sharpe": ("sharpe", True),
+    "sortino": ("sortino", True),
+    "calmar": ("calmar", True),
+    "profit_factor": ("profit_factor", True),
     "max_drawdown": ("max_drawdown", False),
     "followers": ("copiers_count", True),
     "rating": ("rating", True),
@@ -295,7 +345,8 @@ LEADERBOARD_LIMIT = 50
 class Leaderboard:
     """`ranked`: leaders with a long enough record, in the chosen order. `new`: shorter
     records, newest first, never ranked. Each strategy carries its window's metrics as
-    `total_return`, `sharpe`, `max_drawdown`, `days` (daily returns counted),
+    `total_return`, `sharpe`, `sortino`, `calmar`, `profit_factor` (+ `profit_factor_infinite`),
+    `win_rate`, `max_drawdown`, `days` (daily returns counted),
     `closed_trades`, `equity_series` (None/0 before its first metrics run), the whole
     record's `record_days` and `record_closed_trades`, and its provider's `rating` and
     `ratings_count` (None for AI strategies)."""
@@ -311,31 +362,20 @@ def strategy_leaderboard(
         raise ValueError(f"unknown window {window!r}")
     annotation, descending = LEADERBOARD_SORTS[sort]
     provider = SignalProvider.objects.filter(user_id=OuterRef("owner_id"), status=SignalProvider.Status.APPROVED)
-    strategies = (
-        strategy_list_public()
-        .select_related("owner__profile")
-        .annotate(
-            window_metrics=FilteredRelation("marketplace_metrics", condition=Q(marketplace_metrics__window=window)),
-            whole_record=FilteredRelation("marketplace_metrics", condition=Q(marketplace_metrics__window="all")),
-            total_return=F("window_metrics__total_return"),
-            sharpe=F("window_metrics__sharpe_ratio"),
-            max_drawdown=F("window_metrics__max_drawdown"),
-            days=Coalesce(F("window_metrics__returns_count"), 0),
-            closed_trades=Coalesce(F("window_metrics__closed_trades"), 0),
-            equity_series=F("window_metrics__equity_series"),
-            record_days=Coalesce(F("whole_record__returns_count"), 0),
-            record_closed_trades=Coalesce(F("whole_record__closed_trades"), 0),
-            rating=Subquery(provider.values("average_rating")[:1], output_field=DecimalField(max_digits=3, decimal_places=2)),
-            ratings_count=Subquery(provider.values("ratings_count")[:1], output_field=IntegerField()),
-        )
+    strategies = _with_window_metrics(strategy_list_public().select_related("owner__profile"), window=window).annotate(
+        equity_series=F("window_metrics__equity_series"),
+        rating=Subquery(provider.values("average_rating")[:1], output_field=DecimalField(max_digits=3, decimal_places=2)),
+        ratings_count=Subquery(provider.values("ratings_count")[:1], output_field=IntegerField()),
     )
     if program:
         strategies = strategies.filter(kind=LEADERBOARD_PROGRAMS[program])
     if verified:
         strategies = strategies.filter(verified_badge=True)
-    long_enough = Q(record_days__gte=settings.LEADERBOARD_MIN_DAYS, record_closed_trades__gte=settings.LEADERBOARD_MIN_CLOSED_TRADES)
-    order = F(annotation).desc(nulls_last=True) if descending else F(annotation).asc(nulls_last=True)
+    order = [F(annotation).desc(nulls_last=True) if descending else F(annotation).asc(nulls_last=True)]
+    if sort == "profit_factor":
+        # Infinite (profits, no losing trade) is stored as null + a flag: it comes first.
+        order.insert(0, F("profit_factor_infinite").desc(nulls_last=True))
     return Leaderboard(
-        ranked=list(strategies.filter(long_enough).order_by(order, "id")[:LEADERBOARD_LIMIT]),
-        new=list(strategies.exclude(long_enough).order_by("-created_at", "-id")[:LEADERBOARD_LIMIT]),
+        ranked=list(strategies.filter(ranked=True).order_by(*order, "id")[:LEADERBOARD_LIMIT]),
+        new=list(strategies.filter(ranked=False).order_by("-created_at", "-id")[:LEADERBOARD_LIMIT]),
     )

@@ -19,6 +19,7 @@ Lock order: the user row, then the provider row, then strategies, then relations
 
 import importlib
 import logging
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -30,7 +31,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from rest_framework import status
 
-from copytrade.models import CopyRelationship, Strategy
+from copytrade.locks import strategies_and_copies_lock, strategies_lock
+from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
 from core.errors import ApplicationError, ConflictError, NotFoundError
 from core.locks import user_row_lock
 from core.models import Notification
@@ -223,16 +225,11 @@ def _past_tense(action: str) -> str:
 
 
 def _provider_strategies_close(*, provider: SignalProvider, reason: str) -> None:
-    strategy_ids = list(
-        Strategy.objects.select_for_update().filter(owner_id=provider.user_id).order_by("id").values_list("id", flat=True)
+    strategy_ids, live = strategies_and_copies_lock(
+        strategy_ids=Strategy.objects.filter(owner_id=provider.user_id).values_list("id", flat=True),
+        copy_statuses=CopyRelationship.LIVE_STATUSES,
     )
     Strategy.objects.filter(id__in=strategy_ids).update(accepting_copies=False, updated_at=timezone.now())
-    live = list(
-        CopyRelationship.objects.select_for_update()
-        .filter(strategy_id__in=strategy_ids, status__in=CopyRelationship.LIVE_STATUSES)
-        .order_by("id")
-        .values_list("id", "follower_id", "status")
-    )
     paused = CopyRelationship.objects.filter(
         id__in=[pk for pk, _, copy_status in live if copy_status == CopyRelationship.Status.ACTIVE],
         status=CopyRelationship.Status.ACTIVE,
@@ -251,9 +248,7 @@ def _provider_strategies_close(*, provider: SignalProvider, reason: str) -> None
 
 
 def _provider_strategies_reopen(*, provider: SignalProvider) -> None:
-    strategy_ids = list(
-        Strategy.objects.select_for_update().filter(owner_id=provider.user_id).order_by("id").values_list("id", flat=True)
-    )
+    strategy_ids = strategies_lock(strategy_ids=Strategy.objects.filter(owner_id=provider.user_id).values_list("id", flat=True))
     Strategy.objects.filter(id__in=strategy_ids).update(accepting_copies=True, updated_at=timezone.now())
     follower_ids = set(
         CopyRelationship.objects.filter(
@@ -406,7 +401,8 @@ def rating_upsert(*, user, provider_id: int, stars: int, comment: str = "") -> R
     """Rate a provider 1-5 stars; rating again updates the user's one rating.
 
     Only users who have copied one of the provider's strategies (a copy exists, live or
-    stopped) may rate, and never the provider itself. The provider row is locked while the
+    stopped) may rate, once `rating_allowed` (a closed copied trade, or enough days of
+    copying), and never the provider itself. The provider row is locked while the
     rating is written and its average recomputed from the ratings table in the same
     UPDATE, so concurrent ratings can neither lose an update nor drift the average.
     """
@@ -417,9 +413,16 @@ def rating_upsert(*, user, provider_id: int, stars: int, comment: str = "") -> R
         raise NotFoundError("Provider not found.")
     if provider.user_id == user.pk:
         raise ApplicationError("You cannot rate yourself.", status_code=status.HTTP_403_FORBIDDEN)
-    if not CopyRelationship.objects.filter(follower=user, strategy__owner_id=provider.user_id).exists():
+    copies = CopyRelationship.objects.filter(follower=user, strategy__owner_id=provider.user_id)
+    if not copies.exists():
         raise ApplicationError(
             "Only users who have copied one of this provider's strategies can rate it.", status_code=status.HTTP_403_FORBIDDEN
+        )
+    if not rating_allowed(copies=copies, now=timezone.now()):
+        raise ApplicationError(
+            "You can rate this provider once one of your copied trades of its strategies has closed, "
+            f"or after {settings.RATING_MIN_COPY_DAYS} days of copying.",
+            status_code=status.HTTP_403_FORBIDDEN,
         )
     rating = Rating.objects.filter(user=user, provider=provider).first() or Rating(user=user, provider=provider)
     rating.stars = stars
@@ -431,6 +434,18 @@ def rating_upsert(*, user, provider_id: int, stars: int, comment: str = "") -> R
     rating.save()
     _provider_ratings_refresh(provider_id=provider.pk)
     return rating
+
+
+def rating_allowed(*, copies, now) -> bool:
+    """A rating says something only after the follower saw the provider trade for them: one
+    of the copies has a closed (or reduced) copied trade, or has run for
+    `RATING_MIN_COPY_DAYS` days."""
+    closed = CopiedTrade.objects.filter(
+        relationship__in=copies,
+        effect__in=[LeaderTrade.Effect.REDUCE, LeaderTrade.Effect.CLOSE],
+        status__in=[CopiedTrade.Status.FILLED, CopiedTrade.Status.PARTIALLY_FILLED],
+    )
+    return closed.exists() or copies.filter(started_at__lte=now - timedelta(days=settings.RATING_MIN_COPY_DAYS)).exists()
 
 
 @transaction.atomic

@@ -144,7 +144,8 @@ def _current_drawdown_percent(equity: list[metrics.EquityPoint]) -> float | None
     peak = max(value for _, value in equity)
     if peak <= 0:
         return None
-    return float((peak - equity[-1][1]) / peak * HUNDRED)
+    # Equity below zero (a short that lost more than its capital) is a total loss: 100 %.
+    return float(min((peak - equity[-1][1]) / peak * HUNDRED, HUNDRED))
 
 
 def _metrics_values(
@@ -214,6 +215,20 @@ def strategy_metrics_recalculate(*, strategy_id: int, now: datetime | None = Non
     return True
 
 
+def strategies_metrics_recalculate(*, strategy_ids, now: datetime | None = None, fetch_candles: bool = True) -> dict[int, bool]:
+    """`strategy_metrics_recalculate` for each strategy; whether each was built. One
+    strategy's failure is logged and the others go on (it keeps its last metrics)."""
+    now = now or timezone.now()
+    built = {}
+    for strategy_id in strategy_ids:
+        try:
+            built[strategy_id] = strategy_metrics_recalculate(strategy_id=strategy_id, now=now, fetch_candles=fetch_candles)
+        except Exception:
+            logger.exception("metrics of strategy %s not recalculated; the other strategies go on", strategy_id)
+            built[strategy_id] = False
+    return built
+
+
 def _combined(records: list[metrics.TrackRecord], as_of: date) -> metrics.TrackRecord:
     curves = [record.equity for record in records if record.equity]
     if not curves:
@@ -243,8 +258,13 @@ def provider_metrics_recalculate(*, provider_id: int, now: datetime | None = Non
     strategies = list(Strategy.objects.filter(owner_id=provider.user_id).select_related("leader_account").order_by("id"))
     records = []
     for strategy in strategies:
-        record = strategy_track_record(strategy=strategy, as_of=as_of, fetch_candles=False)
+        try:
+            record = strategy_track_record(strategy=strategy, as_of=as_of, fetch_candles=False)
+        except Exception:
+            logger.exception("provider %s metrics not recalculated: strategy %s failed", provider.pk, strategy.pk)
+            record = None
         if record is None:
+            # The provider's record is the sum of all its strategies: without one, it keeps its last metrics.
             return False
         records.append(record)
     follower_count, aum = _followers([strategy.pk for strategy in strategies])
@@ -455,7 +475,6 @@ def provider_record_check(*, provider_id: int, now: datetime | None = None) -> R
         Strategy.objects.filter(owner__signal_provider__id=provider_id).order_by("id").values_list("id", flat=True)
     )
     totals = defaultdict(int)
-    metrics_built = True
     for strategy_id in strategy_ids:
         outcome = strategy_track_record_verify(strategy_id=strategy_id, now=now)
         if outcome is not None:
@@ -463,7 +482,7 @@ def provider_record_check(*, provider_id: int, now: datetime | None = None) -> R
             totals["mismatches"] += outcome.mismatches
             totals["unavailable"] += outcome.unavailable
             totals["remaining"] += outcome.remaining
-        metrics_built = strategy_metrics_recalculate(strategy_id=strategy_id, now=now) and metrics_built
+    metrics_built = all(strategies_metrics_recalculate(strategy_ids=strategy_ids, now=now).values())
     metrics_built = provider_metrics_recalculate(provider_id=provider_id, now=now) and metrics_built
     return RecordCheck(
         strategies=len(strategy_ids), verified=totals["verified"], mismatches=totals["mismatches"],

@@ -1,8 +1,9 @@
 import pytest
 import redis
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
+
+from tests.factories import make_user
 
 pytest_plugins = ["tests.fixtures.stripe", "tests.fixtures.simulator", "tests.fixtures.worker"]
 
@@ -16,28 +17,24 @@ def _clean_redis():
     client.flushdb()
 
 
-def _user(username: str, **extra):
-    return get_user_model().objects.create_user(username=username, password=f"{username}-pass-123", email=f"{username}@example.com", **extra)
-
-
 @pytest.fixture
 def owner(db):
-    return _user("owner")
+    return make_user("owner")
 
 
 @pytest.fixture
 def follower(db):
-    return _user("follower")
+    return make_user("follower")
 
 
 @pytest.fixture
 def stranger(db):
-    return _user("stranger")
+    return make_user("stranger")
 
 
 @pytest.fixture
 def staff(db):
-    return _user("staff", is_staff=True)
+    return make_user("staff", is_staff=True)
 
 
 @pytest.fixture
@@ -45,7 +42,7 @@ def billing_operator(db):
     """Staff in the billing role (billing/migrations/0006_billing_role.py)."""
     from billing.roles import billing_group
 
-    user = _user("billing", is_staff=True)
+    user = make_user("billing", is_staff=True)
     user.groups.add(billing_group())
     return user
 

@@ -33,3 +33,18 @@ def test_the_benchmark_runs_the_three_paths_and_counts_every_order(tmp_path, set
     assert "vs floor" in out.getvalue()
     # Every follower of the product path has its order; nothing is left executing.
     assert not CopiedTrade.objects.exclude(status__in=CopiedTrade.TERMINAL).exists()
+
+
+def test_the_fairness_figures_tell_a_fixed_order_from_a_rotating_one():
+    from devtools.bench import ack_places, fairness
+
+    def run(order: list[int]) -> dict:
+        acked = [{"id": index, "ack_time": 100.0 + index, "client_order_id": f"c{copy_id}"} for index, copy_id in enumerate(order)]
+        return {"extra": {"ack_place": ack_places(acked, copy_of={f"c{copy_id}": copy_id for copy_id in order})}}
+
+    fixed = fairness([run([1, 2, 3, 4, 5]) for _ in range(4)])
+    rotating = fairness([run([1, 2, 3, 4, 5]), run([3, 4, 5, 1, 2]), run([5, 1, 2, 3, 4]), run([2, 3, 4, 5, 1])])
+    assert (fixed["mean_place_min"], fixed["mean_place_max"]) == (0.0, 1.0)
+    assert rotating["mean_place_max"] - rotating["mean_place_min"] < 0.5
+    assert rotating["mean_place_sd"] < fixed["mean_place_sd"]
+    assert fairness([run([1, 2, 3])]) is None  # one leader trade says nothing about fairness

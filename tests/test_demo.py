@@ -49,9 +49,22 @@ def test_a_small_demo_tells_the_whole_story(settings, capfd):
 def test_the_demo_runs_twice_resetting_only_its_own_data(django_user_model):
     bystander = django_user_model.objects.create_user(username="not-a-demo-user")
 
-    call_command("demo", followers=2, days=5, stdout=StringIO())
+    outputs = [StringIO(), StringIO()]
+
+    call_command("demo", followers=2, days=10, stdout=outputs[0])
     first = set(CopiedTrade.objects.values_list("pk", flat=True))
-    call_command("demo", followers=2, days=5, stdout=StringIO())
+    call_command("demo", followers=2, days=10, stdout=outputs[1])
 
     assert first.isdisjoint(CopiedTrade.objects.values_list("pk", flat=True))
     assert django_user_model.objects.filter(pk=bystander.pk).exists()
+    # Both runs show real figures in the leaderboard's default window, whatever today's date.
+    for output in outputs:
+        text = output.getvalue()
+        assert "window=30d" in text
+        board = text[text.index("leaderboard (GET") :].split("==>")[0]
+        for strategy in ("Momentum AI", "Alice Swing"):
+            row = next(line for line in board.splitlines() if line.startswith(strategy))
+            total_return, sharpe = re.search(r"\s(-?\d+\.\d\d) %\s+(\S+)\s", row).groups()
+            assert total_return != "0.00" and sharpe != "-", board
+        assert "Momentum Lab" in board and "demo-ai-lab" not in board  # display names, never usernames
+        assert "10 days, 1 closed trade" in board

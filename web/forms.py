@@ -130,6 +130,9 @@ WINDOW_LABELS = {"7d": "7 days", "30d": "30 days", "90d": "90 days", "all": "All
 SORT_LABELS = {
     "return": "Return",
     "sharpe": "Sharpe ratio",
+    "sortino": "Sortino ratio",
+    "calmar": "Calmar ratio",
+    "profit_factor": "Profit factor",
     "max_drawdown": "Smallest drawdown",
     "followers": "Followers",
     "rating": "Rating",

@@ -45,7 +45,7 @@ from web.forms import (
     ExchangeAccountForm,
     LeaderboardFilterForm,
 )
-from web.templatetags.web import percent, signed_percent
+from web.templatetags.web import percent, profit_factor, ratio, signed_percent
 
 NOTIFICATIONS_PER_PAGE = 25
 RECENT_CLOSED_TRADES = 20
@@ -64,10 +64,20 @@ def show_favicon(request):
 # --- Leaderboard and leader profiles (public) ------------------------------------------------
 
 
-def _leaderboard_row(strategy) -> dict:
+# The ratio column of the leaderboard follows the sort: Sharpe unless another ratio is chosen.
+RATIO_COLUMNS = {
+    "sortino": ("Sortino", lambda strategy: ratio(strategy.sortino)),
+    "calmar": ("Calmar", lambda strategy: ratio(strategy.calmar)),
+    "profit_factor": ("Profit factor", lambda strategy: profit_factor(strategy.profit_factor, strategy.profit_factor_infinite)),
+}
+SHARPE_COLUMN = ("Sharpe", lambda strategy: ratio(strategy.sharpe))
+
+
+def _leaderboard_row(strategy, *, ratio_column) -> dict:
     label = f"Equity of {strategy.name}, {signed_percent(strategy.total_return)}"
     return {
         "strategy": strategy,
+        "ratio": ratio_column[1](strategy),
         "leader_name": display_name(strategy.owner),
         "sparkline": sparkline_svg(points_from_series(strategy.equity_series), label=label),
         "fees": strategy_fee_terms(strategy=strategy),
@@ -81,6 +91,7 @@ def show_leaderboard(request):
         return render(request, "web/leaderboard.html", {"form": form}, status=400)
     filters = form.filters()
     board = strategy_leaderboard(**filters)
+    ratio_column = RATIO_COLUMNS.get(filters["sort"], SHARPE_COLUMN)
     return render(
         request,
         "web/leaderboard.html",
@@ -91,8 +102,9 @@ def show_leaderboard(request):
             "sort_label": SORT_LABELS[filters["sort"]].lower(),
             "min_days": settings.LEADERBOARD_MIN_DAYS,
             "min_trades": settings.LEADERBOARD_MIN_CLOSED_TRADES,
-            "ranked": [_leaderboard_row(strategy) for strategy in board.ranked],
-            "new": [_leaderboard_row(strategy) for strategy in board.new],
+            "ratio_label": ratio_column[0],
+            "ranked": [_leaderboard_row(strategy, ratio_column=ratio_column) for strategy in board.ranked],
+            "new": [_leaderboard_row(strategy, ratio_column=ratio_column) for strategy in board.new],
         },
     )
 

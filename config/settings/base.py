@@ -273,6 +273,9 @@ MARKETPLACE_RECENT_COMMENTS = env.int("MARKETPLACE_RECENT_COMMENTS", default=10)
 # trades; a shorter record is listed apart as "new".
 LEADERBOARD_MIN_DAYS = env.int("LEADERBOARD_MIN_DAYS", default=30)
 LEADERBOARD_MIN_CLOSED_TRADES = env.int("LEADERBOARD_MIN_CLOSED_TRADES", default=10)
+# A follower may rate a provider once one of their copied trades of its strategies has
+# closed (or reduced a position), or after this many days of copying it.
+RATING_MIN_COPY_DAYS = env.int("RATING_MIN_COPY_DAYS", default=30)
 
 # --- DRF ------------------------------------------------------------------------------
 REST_FRAMEWORK = {

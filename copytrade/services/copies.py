@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from copytrade.locks import copy_lock
 from copytrade.models import CopiedTrade, CopyRelationship, Strategy
 from copytrade.services.platform_closes import copy_close_positions
 from copytrade.signals import copy_starting
@@ -232,12 +233,7 @@ def _check_allocation(*, follower, new_percent: Decimal, excluding_id: int | Non
 
 
 def _relationship_locked(*, follower, relationship_id: int) -> CopyRelationship:
-    relationship = (
-        CopyRelationship.objects.select_for_update(of=("self",))
-        .select_related("strategy", "exchange_account")
-        .filter(id=relationship_id, follower=follower)
-        .first()
-    )
+    relationship = copy_lock(relationship_id=relationship_id, follower_id=follower.pk)
     if relationship is None:
         raise NotFoundError("Copy not found.")
     return relationship

@@ -4,13 +4,13 @@ import logging
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from copytrade.models import LeaderPosition, Strategy
 from copytrade.services.leader_trades import SELL, held_quantity, leader_trade_record
 from core.errors import ApplicationError
+from core.locks import held_lock
 from core.money import to_decimal
 from exchanges.errors import (
     ExchangeError,
@@ -48,13 +48,8 @@ def strategy_exchange_sync(*, strategy_id: int) -> int:
     """Record the leader account's new fills (external id = exchange trade id) and advance
     the cursor. Returns how many leader trades were recorded."""
     # Beat may start a sync while the previous one still runs; one at a time per strategy.
-    lock_key = f"exchange-sync:{strategy_id}"
-    if not cache.add(lock_key, "1", timeout=SYNC_LOCK_SECONDS):
-        return 0
-    try:
-        return _exchange_sync(strategy_id=strategy_id)
-    finally:
-        cache.delete(lock_key)
+    with held_lock(f"exchange-sync:{strategy_id}", timeout=SYNC_LOCK_SECONDS) as held:
+        return _exchange_sync(strategy_id=strategy_id) if held else 0
 
 
 def _exchange_sync(*, strategy_id: int) -> int:

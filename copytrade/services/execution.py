@@ -44,10 +44,10 @@ from copytrade.currency import quote_rate_at_fill
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
 from copytrade.positions import Fill, position_apply_fill, relationship_apply_pnl, stop_loss_hit, to_money, unrealised_pnl
 from copytrade.services.copies import exchange_account_invalidate
-from copytrade.services.platform_closes import stop_loss_trigger
+from copytrade.services.platform_closes import copy_stop_loss_check
 from core.models import Notification
 from core.money import ZERO
-from core.notifications import notification_send
+from core.notifications import notification_send_grouped
 from exchanges.errors import (
     BelowExchangeMinimumError,
     DuplicateClientOrderIdError,
@@ -383,7 +383,7 @@ def _record(trade: CopiedTrade, *, token: int, result: OrderResult, market: Mark
         return _wait(trade, token=token, seconds=WORKING_ORDER_RECHECK_SECONDS, why="a working order")
     if result.filled <= 0:
         return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=NOT_FILLED,
-                       message=f"The exchange ended the order ({result.status}) without a fill.", notify=True)  # fmt: skip
+                       message=f"The exchange ended the order ({result.status}) without a fill.")  # fmt: skip
     # Network before the transaction; a pegged quote asks nobody. A transient failure here
     # retries the run, which finds this order by its client order id and records it then.
     rate = quote_rate_at_fill(gateway=gateway, market=market)
@@ -430,7 +430,10 @@ def _record(trade: CopiedTrade, *, token: int, result: OrderResult, market: Mark
             ]),
         ])  # fmt: skip
         if relationship.status == CopyRelationship.Status.ACTIVE and stop_loss_hit(relationship):
-            stop_loss_trigger(relationship)
+            # After commit, under the locks in their order (copytrade/locks.py); if it fails,
+            # the next mark-to-market pass trips it (robust: the fill is recorded either way).
+            copy_id = relationship.pk
+            transaction.on_commit(lambda: copy_stop_loss_check(relationship_id=copy_id), robust=True)
     logger.info("copied trade %s %s %s %s at %s (pnl %s)", trade.pk, trade.status, trade.side, result.filled, price, pnl)
     return ExecutionOutcome(status=trade.status, reason=trade.reason)
 
@@ -461,26 +464,46 @@ def _refused(trade: CopiedTrade, *, token: int | None, error: PermanentExchangeE
     if isinstance(error, InvalidCredentialsError):
         exchange_account_invalidate(account_id=trade.relationship.exchange_account_id)
         return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=INVALID_CREDENTIALS, message=error.message)
-    return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=error.reason, message=error.message, notify=True)
+    return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=error.reason, message=error.message)
 
 
-def _finish(trade: CopiedTrade, *, token: int | None, status: str, reason: str, message: str, notify: bool = False) -> ExecutionOutcome:
+def _finish(trade: CopiedTrade, *, token: int | None, status: str, reason: str, message: str) -> ExecutionOutcome:
     now = timezone.now()
     with transaction.atomic():
         changed = _fenced(trade, token).update(status=status, reason=reason[:255], finished_at=now, lease_expires_at=None)
-        if changed and notify:
-            _notify_failed(trade, reason=reason, message=message)
+        if changed:
+            _notify_not_copied(trade, status=status, reason=reason, message=message)
     if changed:
         logger.info("copied trade %s %s: %s (%s)", trade.pk, status, reason, message)
     return ExecutionOutcome(status=status if changed else CopiedTrade.Status.EXECUTING, reason=reason)
 
 
-def _notify_failed(trade: CopiedTrade, *, reason: str, message: str) -> None:
-    notification_send(
+# Outcomes the follower already knows of, or chose: a close of a position the copy never
+# opened (its entry's skip was notified), and rows of a copy the follower stopped.
+QUIET_REASONS = frozenset({sizing.NO_POSITION, risk.COPY_STOPPED})
+
+
+def _notify_not_copied(trade: CopiedTrade, *, status: str, reason: str, message: str) -> None:
+    """Tell the follower a copied trade was skipped or failed. One notification per leader
+    trade per follower (their copies of it on several accounts add lines to it), so a
+    follower is told once per trade, not once per row."""
+    if status not in (CopiedTrade.Status.SKIPPED, CopiedTrade.Status.FAILED) or reason in QUIET_REASONS:
+        return
+    failed = status == CopiedTrade.Status.FAILED
+    account = trade.relationship.exchange_account
+    if trade.leader_trade_id is not None:
+        group_key = f"leader-trade:{trade.leader_trade_id}"
+        what = f"its {trade.side} of {trade.symbol} (trade #{trade.sequence})"
+    else:
+        group_key = f"copied-trade:{trade.pk}"
+        what = f"the platform's {trade.side} of {trade.symbol} closing your copy ({trade.kind.replace('_', ' ')})"
+    notification_send_grouped(
         user=trade.relationship.follower,
-        kind=Notification.Kind.COPIED_TRADE_FAILED,
-        title=f"A copied {trade.side} of {trade.symbol} failed ({reason})",
-        body=f"Copying strategy '{trade.strategy.name}': {message}",
+        kind=Notification.Kind.COPIED_TRADE_FAILED if failed else Notification.Kind.COPIED_TRADE_SKIPPED,
+        group_key=group_key,
+        title=f"Not copied: {what} of '{trade.strategy.name}'",
+        line=f"{'Failed' if failed else 'Skipped'} on '{account.label}' ({reason}): {message}",
+        replace_kind=failed,
     )
 
 
@@ -493,5 +516,8 @@ def copied_trade_give_up(*, copied_trade_id: int, reason: str = EXCHANGE_UNAVAIL
         )
         if changed:
             trade, _ = _load(copied_trade_id)
-            _notify_failed(trade, reason=reason, message="The exchange did not answer after several attempts; no order was placed.")
+            _notify_not_copied(
+                trade, status=CopiedTrade.Status.FAILED, reason=reason,
+                message="The exchange did not answer after several attempts; no order was placed.",
+            )  # fmt: skip
     return bool(changed)

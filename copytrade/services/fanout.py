@@ -1,6 +1,7 @@
 """Fan-out: one copied trade per eligible copy of a leader trade, one execution task each."""
 
 import logging
+import random
 from dataclasses import dataclass
 
 from celery import current_app
@@ -46,7 +47,7 @@ def leader_trade_fan_out(*, leader_trade_id: int) -> FanOutOutcome:
         return FanOutOutcome(copied_trade_ids=[], retry_in=settings.COPYTRADE_ORDERING_RETRY_SECONDS)
 
     now = timezone.now()
-    eligible = list(_eligible_relationships(leader_trade).values_list("id", "follower_id"))
+    eligible = _fair_order(list(_eligible_relationships(leader_trade).order_by("id").values_list("id", "follower_id")), leader_trade=leader_trade)
     pending = []
     # In batches, each enqueued as soon as it is inserted: the first followers' orders go
     # out while the rest are still being written. The first batches are small, so the first
@@ -71,6 +72,19 @@ def leader_trade_fan_out(*, leader_trade_id: int) -> FanOutOutcome:
     LeaderTrade.objects.filter(pk=leader_trade.pk).update(fanout_done_at=timezone.now())
     logger.info("leader trade %s fanned out to %s copies (%s rows pending)", leader_trade.pk, len(eligible), len(pending))
     return FanOutOutcome(copied_trade_ids=pending)
+
+
+def _fair_order(eligible: list[tuple[int, int]], *, leader_trade: LeaderTrade) -> list[tuple[int, int]]:
+    """The copies in the order their orders go out: shuffled, seeded by the leader trade's id.
+
+    Earlier orders get earlier fills and usually better prices; enqueuing by copy id gave the
+    same followers the first fills and the same ones the last on every trade. A fresh
+    permutation per leader trade makes every follower's expected place the middle. Seeded
+    by the trade, not random: a re-run of the fan-out (redelivery, sweeper) sends in the
+    same order, and the order of any past trade can be recomputed from its id.
+    """
+    random.Random(leader_trade.pk).shuffle(eligible)
+    return eligible
 
 
 def _fan_out_batch_sizes(total: int):

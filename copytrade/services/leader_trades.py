@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Sum
@@ -32,6 +31,7 @@ from copytrade.models import LeaderPosition, LeaderTrade, Strategy
 from copytrade.positions import to_money
 from copytrade.services.fanout import leader_trade_fan_out_send
 from core.errors import ApplicationError, ConflictError, NotFoundError, ThrottledError
+from core.locks import held_lock
 from core.money import ZERO, to_decimal, truncate
 from core.ratelimit import rate_limit_take
 from exchanges.errors import (
@@ -303,16 +303,13 @@ def _leader_order_place_and_record(*, strategy: Strategy, signal: LeaderSignal, 
     # One attempt per signal at a time: two copies of a signal racing past the duplicate
     # check would each place an order, and the exchange accepts a reused client order id
     # once the first order is filled.
-    lock_key = f"leader-signal:{strategy.pk}:{client_order_id}"
-    if not cache.add(lock_key, "1", timeout=SIGNAL_LOCK_SECONDS):
-        raise ConflictError("This signal is being executed right now; send it again in a moment for its result.")
-    try:
+    with held_lock(f"leader-signal:{strategy.pk}:{client_order_id}", timeout=SIGNAL_LOCK_SECONDS) as held:
+        if not held:
+            raise ConflictError("This signal is being executed right now; send it again in a moment for its result.")
         # A copy of this signal that passed the duplicate check before the first was
         # recorded finds the first's order at the exchange by its client order id, and its
         # recording finds the first's trades under the strategy lock: no second order.
         return _leader_order_execute(strategy=strategy, signal=signal, source=source, client_order_id=client_order_id)
-    finally:
-        cache.delete(lock_key)
 
 
 def _leader_order_execute(*, strategy: Strategy, signal: LeaderSignal, source: str, client_order_id: str) -> LeaderTradeOutcome:

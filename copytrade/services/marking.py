@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from copytrade.locks import copy_lock
 from copytrade.models import CopyRelationship, FollowerPosition
 from copytrade.positions import relationship_apply_pnl, stop_loss_hit, unrealised_pnl
 from copytrade.services.platform_closes import stop_loss_trigger
@@ -65,7 +66,7 @@ def _mark(marks: dict, *, account, symbol: str) -> tuple[Decimal, Decimal]:
 def _remark(copy_id: int, *, prices: dict[str, tuple[Decimal, Decimal]]) -> bool:
     """Re-mark one copy under its row lock (a fill being recorded waits, or is waited for)."""
     with transaction.atomic():
-        relationship = CopyRelationship.objects.select_for_update().filter(pk=copy_id).first()
+        relationship = copy_lock(relationship_id=copy_id)
         if relationship is None or relationship.status != CopyRelationship.Status.ACTIVE:
             return False
         unrealised = ZERO

@@ -7,7 +7,9 @@ from django.db.models import Max
 from django.utils import timezone
 
 from copytrade.client_order_ids import PLATFORM_CLOSE_PREFIX, platform_close_client_order_id
+from copytrade.locks import copy_lock
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
+from copytrade.positions import stop_loss_hit
 from copytrade.services import fanout
 from core.models import Notification
 from core.notifications import notification_send
@@ -65,8 +67,24 @@ def copy_close_positions(*, relationship_id: int, kind: str) -> list[int]:
     return ids
 
 
+@transaction.atomic
+def copy_stop_loss_check(*, relationship_id: int) -> bool:
+    """Trip the copy's stop-loss if its drawdown (as last recorded) reached the limit; under
+    the locks in their order (strategy, then copy). True when it tripped now.
+
+    Execution calls this after committing a fill that crossed the limit: the fill's
+    transaction holds the copy without its strategy and may not take the strategy after it.
+    Were this never to run (a crash between), the next mark-to-market pass trips it."""
+    relationship = copy_lock(relationship_id=relationship_id)
+    if relationship is None or relationship.status != CopyRelationship.Status.ACTIVE or not stop_loss_hit(relationship):
+        return False
+    stop_loss_trigger(relationship)
+    return True
+
+
 def stop_loss_trigger(relationship: CopyRelationship) -> None:
-    """Called with the relationship locked: pause it, close what it holds, tell the follower."""
+    """Called with the copy and its strategy locked (`copy_lock`): pause the copy, close what
+    it holds, tell the follower."""
     reason = f"copy stop-loss: drawdown {relationship.current_drawdown_percent}% reached the {relationship.max_drawdown_stop}% limit"
     relationship.status = CopyRelationship.Status.PAUSED
     relationship.pause_reason = reason

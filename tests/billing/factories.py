@@ -1,15 +1,14 @@
-"""Billing test data, made with the models directly: strategies, copies, finished copied trades."""
+"""Billing test data (from tests/factories.py): strategies, copies, finished copied trades, months."""
 
 import itertools
-import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from django.contrib.auth import get_user_model
-
 from copytrade.models import CopiedTrade, CopyRelationship, Strategy
-from exchanges.models import ExchangeAccount
 from marketplace.models import SignalProvider
+from tests.factories import CopiedTradeFactory, CopyRelationshipFactory, SignalProviderFactory, StrategyFactory, make_user
+
+__all__ = ["add_trade", "at", "make_copy", "make_provider", "make_strategy", "make_user", "month"]
 
 _sequence = itertools.count(1)
 
@@ -22,60 +21,28 @@ def month(year: int, month_number: int) -> date:
     return date(year, month_number, 1)
 
 
-def make_user(username: str, **extra):
-    return get_user_model().objects.create_user(
-        username=username, password=f"{username}-pass-123", email=f"{username}@example.com", **extra
-    )
-
-
 def make_strategy(owner, *, kind: str = Strategy.Kind.AI, override: str = "15", name: str | None = None) -> Strategy:
-    return Strategy.objects.create(
-        owner=owner,
-        name=name or f"{owner.username} {kind} {next(_sequence)}",
-        kind=kind,
-        copy_override_percent=Decimal(override),
-        declared_capital=Decimal("100000"),
-    )
+    return StrategyFactory(
+        owner=owner, name=name or f"{owner.username} {kind} {next(_sequence)}", kind=kind,
+        copy_override_percent=Decimal(override), declared_capital=Decimal("100000"), is_public_leader=False,
+    )  # fmt: skip
 
 
 def make_provider(user, *, subscription: str = "0", performance_percent: str = "0") -> SignalProvider:
-    return SignalProvider.objects.create(
-        user=user,
-        display_name=user.username,
-        status=SignalProvider.Status.APPROVED,
-        subscription_fee_monthly=Decimal(subscription),
+    return SignalProviderFactory(
+        user=user, display_name=user.username, subscription_fee_monthly=Decimal(subscription),
         performance_fee_percent=Decimal(performance_percent),
-    )
+    )  # fmt: skip
 
 
 def make_copy(follower, strategy, *, started_at: datetime, ended_at: datetime | None = None) -> CopyRelationship:
-    account = ExchangeAccount.objects.create(owner=follower, exchange_id="paper", label=f"paper {next(_sequence)}")
-    return CopyRelationship.objects.create(
-        follower=follower,
-        strategy=strategy,
-        exchange_account=account,
-        allocation_percent=Decimal("10"),
-        copy_capital=Decimal("10000"),
+    """A copy of 10,000 on a paper account of its own."""
+    return CopyRelationshipFactory(
+        follower=follower, strategy=strategy, copy_capital=Decimal("10000"), started_at=started_at, ended_at=ended_at,
         status=CopyRelationship.Status.STOPPED if ended_at else CopyRelationship.Status.ACTIVE,
-        started_at=started_at,
-        ended_at=ended_at,
-    )
+    )  # fmt: skip
 
 
 def add_trade(relationship: CopyRelationship, *, pnl: str, finished_at: datetime) -> CopiedTrade:
     """A filled copied trade whose realised net P&L is `pnl`."""
-    return CopiedTrade.objects.create(
-        relationship=relationship,
-        kind=CopiedTrade.Kind.MIRROR,
-        sequence=next(_sequence),
-        follower=relationship.follower,
-        leader_user=relationship.strategy.owner,
-        strategy=relationship.strategy,
-        symbol="BTC/USDT",
-        side="sell",
-        effect="close",
-        pnl_usd=Decimal(pnl),
-        status=CopiedTrade.Status.FILLED,
-        client_order_id=str(uuid.uuid4()),
-        finished_at=finished_at,
-    )
+    return CopiedTradeFactory(relationship=relationship, pnl_usd=Decimal(pnl), finished_at=finished_at)

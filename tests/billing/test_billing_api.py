@@ -14,6 +14,7 @@ from drf_spectacular.generators import SchemaGenerator
 from billing.models import FeeAssessment, Invoice, Payout
 from billing.services import billing_period_run, payout_record_manual, payouts_run, stripe_event_handle
 from copytrade.models import Strategy
+from core.selectors import display_name
 from devtools.stripe_standin import build_event
 from tests.billing.factories import add_trade, at, make_copy, make_provider, make_strategy, make_user, month
 from tests.fixtures.stripe import STANDIN_API_KEY
@@ -85,9 +86,11 @@ def test_a_leader_sees_earnings_by_month_by_follower_and_all_time_pending_vs_pai
         "gross": "149.00", "earned": "119.20", "paid_out": "0.00", "pending_payout": "119.20", "awaiting_collection": "55.20",
     }  # fmt: skip
     assert [(row["period"], row["earned"]) for row in body["by_month"]] == [("2026-10", "119.20")]
-    assert [(row["follower_username"], row["earned"], row["awaiting_collection"]) for row in body["by_follower"]] == [
-        ("follower", "119.20", "0.00"), ("second", "0.00", "55.20"),
+    second = Invoice.objects.get(follower__username="second", period=OCTOBER).follower
+    assert [(row["follower_name"], row["earned"], row["awaiting_collection"]) for row in body["by_follower"]] == [
+        (display_name(follower), "119.20", "0.00"), (display_name(second), "0.00", "55.20"),
     ]  # fmt: skip
+    assert not {"follower", "second"} & {str(value) for row in body["by_follower"] for value in row.values()}  # never usernames
 
     # once the payout is made, the earnings move from pending to paid
     _pay(Invoice.objects.get(follower__username="second", period=OCTOBER))

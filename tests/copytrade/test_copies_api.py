@@ -16,6 +16,7 @@ from drf_spectacular.generators import SchemaGenerator
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
 from copytrade.services.copies import copy_start
 from copytrade.services.strategies import strategy_update
+from core.selectors import display_name
 from tests.copytrade import paper_account, record_fan_outs, signal_only_strategy, simulator_account, submit
 
 BASE = "/api/copy-trading"
@@ -557,7 +558,10 @@ def test_top_lists_public_running_strategies_with_metric_fields_null_until_measu
     assert [row["name"] for row in body["results"]] == ["Best", "Runner-up"]
     row = body["results"][0]
     assert {row[name] for name in ("total_return", "sharpe", "win_rate", "max_drawdown")} == {None}
-    assert (row["owner"], row["copiers_count"], row["verified_badge"], row["kind"]) == ("owner", 5, True, "ai")
+    assert (row["owner"], row["copiers_count"], row["verified_badge"], row["kind"]) == (display_name(owner), 5, True, "ai")
+    assert owner.username not in [str(value) for value in row.values()]  # the username is nobody else's business
+    assert row["coverage"] == {"days": 0, "closed_trades": 0, "first_day": None, "last_day": None}
+    assert row["ranked"] is False
 
 
 @pytest.mark.django_db
@@ -657,8 +661,62 @@ def test_top_shows_and_sorts_by_the_audited_metrics_of_the_window(client_for, ow
     assert client.get(f"/api/copy-trading/leader/{unmeasured.pk}").json()["sharpe"] is None
 
 
+def _measure(strategy, *, window: str, days: int, trades: int, **figures):
+    from marketplace.models import StrategyMetrics
+
+    as_of = date(2026, 11, 1)
+    first_day = as_of - timezone.timedelta(days=days - 1) if days else None
+    StrategyMetrics.objects.create(
+        strategy=strategy, window=window, as_of=as_of, computed_at=timezone.now(), returns_count=days, closed_trades=trades,
+        first_day=first_day, last_day=as_of if days else None, **figures,
+    )  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_top_ranks_long_enough_records_first_and_each_window_says_what_it_covers(client_for, owner, stranger, settings, simulated_binance):
+    # given a one-trade record that won, and two seasoned ones
+    settings.LEADERBOARD_MIN_DAYS, settings.LEADERBOARD_MIN_CLOSED_TRADES = 30, 10
+    lucky, steady, bold = (signal_only_strategy(owner, name=name) for name in ("Lucky", "Steady", "Bold"))
+    _measure(lucky, window="all", days=1, trades=1, win_rate=1.0, total_return=0.3, profit_factor_infinite=True)
+    _measure(lucky, window="90d", days=1, trades=1, win_rate=1.0, total_return=0.3, profit_factor_infinite=True)
+    for strategy, sortino, calmar, profit_factor, win_rate in [(steady, 2.5, 1.2, 1.8, 0.6), (bold, 1.1, 3.0, 2.4, 0.55)]:
+        _measure(strategy, window="all", days=200, trades=60, win_rate=win_rate)
+        _measure(
+            strategy, window="90d", days=90, trades=25, win_rate=win_rate, sortino_ratio=sortino, calmar_ratio=calmar,
+            profit_factor=profit_factor, total_return=0.1,
+        )  # fmt: skip
+    client = client_for(stranger)
+
+    def rows(sort):
+        response = client.get(f"{BASE}/top", {"sort": sort, "window": "90d"})
+        assert response.status_code == 200, response.json()
+        return response.json()["results"]
+
+    # when / then: one winning trade does not top the win rate, nor an infinite profit factor
+    assert [(row["name"], row["ranked"]) for row in rows("win_rate")] == [("Steady", True), ("Bold", True), ("Lucky", False)]
+    assert [row["name"] for row in rows("profit_factor")] == ["Bold", "Steady", "Lucky"]
+    assert [row["name"] for row in rows("sortino")] == ["Steady", "Bold", "Lucky"]
+    assert [row["name"] for row in rows("calmar")] == ["Bold", "Steady", "Lucky"]
+    lucky_row = rows("win_rate")[2]
+    assert lucky_row["coverage"] == {"days": 1, "closed_trades": 1, "first_day": "2026-11-01", "last_day": "2026-11-01"}
+    assert (lucky_row["profit_factor"], lucky_row["profit_factor_infinite"], lucky_row["as_of"]) == (None, True, "2026-11-01")
+    bold_row = rows("calmar")[0]
+    assert (bold_row["sortino"], bold_row["calmar"], bold_row["profit_factor"], bold_row["coverage"]["days"]) == (1.1, 3.0, 2.4, 90)
+    # the minimum is a setting
+    settings.LEADERBOARD_MIN_DAYS, settings.LEADERBOARD_MIN_CLOSED_TRADES = 1, 1
+    assert [row["name"] for row in rows("win_rate")] == ["Lucky", "Steady", "Bold"]
+
+
 def _copy_output_schema() -> dict:
     return SchemaGenerator().get_schema(request=None, public=True)["components"]["schemas"]["CopyOutput"]["properties"]
+
+
+def test_the_schema_says_a_paused_copy_still_mirrors_exits():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    pause = schema["paths"]["/api/copy-trading/pause"]["post"]["description"]
+
+    for text in (pause, _copy_output_schema()["status"]["description"]):
+        assert "takes no new entries, but still mirrors the leader's reductions and closes of what the copy holds" in text
 
 
 @pytest.mark.django_db

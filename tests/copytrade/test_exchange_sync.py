@@ -132,11 +132,10 @@ def test_a_failing_exchange_does_not_stop_the_beat_run(strategy, leader_account,
 
 
 def test_it_skips_a_sync_already_running_for_the_strategy(strategy, leader_account, simulated_binance, fan_outs):
-    from django.core.cache import cache
+    from core.locks import held_lock
 
     _trade_at_the_exchange(leader_account, "buy", "0.02", "m1")
-    cache.add(f"exchange-sync:{strategy.pk}", "1", timeout=60)
-
-    assert strategy_exchange_sync(strategy_id=strategy.pk) == 0
-    cache.delete(f"exchange-sync:{strategy.pk}")
+    with held_lock(f"exchange-sync:{strategy.pk}", timeout=60) as held:  # a sync still running
+        assert held
+        assert strategy_exchange_sync(strategy_id=strategy.pk) == 0
     assert strategy_exchange_sync(strategy_id=strategy.pk) == 1

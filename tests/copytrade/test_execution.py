@@ -120,6 +120,8 @@ def test_it_runs_the_copy_stop_loss_closing_positions_and_pausing_the_copy(
     submit(strategy, "t2", "buy", amount="1", price="40000")
     with django_capture_on_commit_callbacks(execute=True):
         run_engine()
+    # (the stop-loss trips once the fill that crossed it has committed; its closes follow)
+    run_engine()
 
     # then the copy is ~25 % down from its peak: it is paused and everything it held is sold
     copy.refresh_from_db()
@@ -157,6 +159,23 @@ def test_the_slippage_guard_skips_an_entry_but_never_an_exit(sim, strategy, foll
     assert orders_of(sim, copy) == [("BUY", Decimal("0.05")), ("SELL", Decimal("0.025"))]
 
 
+def test_a_skipped_entry_tells_the_follower_once_with_the_reason(sim, strategy, follower, django_capture_on_commit_callbacks):
+    copy = start_copy(sim, follower, strategy, allocation_percent=Decimal("50"))
+    sim.set_price(symbol="BTC/USDT", price="65975")  # 1.5 % from the leader's fill; the copy allows 1 %
+
+    with django_capture_on_commit_callbacks(execute=True):
+        submit(strategy, "t1", "buy", amount="1", price="65000")
+        run_engine()
+        # a redelivered task finds the row done and tells nobody again
+        copied_trade_execute(copied_trade_id=CopiedTrade.objects.get(relationship=copy).pk)
+
+    [notification] = Notification.objects.filter(user=follower)
+    assert notification.kind == Notification.Kind.COPIED_TRADE_SKIPPED
+    assert notification.title == f"Not copied: its buy of BTC/USDT (trade #1) of '{strategy.name}'"
+    assert notification.body.startswith(f"Skipped on '{copy.exchange_account.label}' (slippage_exceeded): The price is 1.5")
+    assert len(mail.outbox) == 1
+
+
 def test_it_skips_insufficient_margin_while_the_leaders_own_trade_is_unaffected(sim, owner, follower):
     leader_account = simulator_account(sim, owner, label="Leader", usdt="100000")
     strategy = strategy_create(owner=owner, name="Linked", leader_account_id=leader_account.pk, is_public_leader=True)
@@ -170,6 +189,7 @@ def test_it_skips_insufficient_margin_while_the_leaders_own_trade_is_unaffected(
     assert outcome.trades[0].amount == Decimal("0.1")
     assert [row[2:4] for row in copied(copy)] == [("skipped", "insufficient_margin")]
     assert orders_of(sim, copy) == []
+    assert "insufficient_margin" in Notification.objects.get(user=follower, kind=Notification.Kind.COPIED_TRADE_SKIPPED).body
 
 
 def test_a_paused_copy_still_mirrors_exits_but_no_entries(sim, strategy, follower):

@@ -3,18 +3,13 @@
 from datetime import datetime
 from decimal import Decimal
 
-from django.contrib.auth import get_user_model
-
 from copytrade.models import CopyRelationship, LeaderTrade, Strategy
 from exchanges.models import ExchangeAccount
 from marketplace.models import SignalProvider
 from marketplace.services import curators_group
+from tests.factories import CopyRelationshipFactory, LeaderTradeFactory, SignalProviderFactory, StrategyFactory, make_user
 
-
-def make_user(username: str, **extra):
-    return get_user_model().objects.create_user(
-        username=username, password=f"{username}-pass-123", email=f"{username}@example.com", **extra
-    )
+__all__ = ["make_copy", "make_curator", "make_provider", "make_strategy", "make_trade", "make_user", "pending_provider_with_record"]
 
 
 def make_curator(username: str = "curator"):
@@ -24,38 +19,26 @@ def make_curator(username: str = "curator"):
 
 
 def make_provider(user, *, status=SignalProvider.Status.APPROVED, **fields) -> SignalProvider:
-    fields.setdefault("display_name", f"{user.username} signals")
-    return SignalProvider.objects.create(user=user, status=status, **fields)
+    return SignalProviderFactory(user=user, status=status, **fields)
 
 
 def make_strategy(owner, *, name: str = "Trend", **fields) -> Strategy:
-    fields.setdefault("declared_capital", Decimal("10000"))
-    fields.setdefault("is_public_leader", True)
-    return Strategy.objects.create(owner=owner, name=name, **fields)
+    return StrategyFactory(owner=owner, name=name, **fields)
 
 
 def make_copy(follower, strategy, *, status=CopyRelationship.Status.ACTIVE, copy_capital=Decimal("1000")) -> CopyRelationship:
+    """Every copy of a follower here shares one paper account."""
     account, _ = ExchangeAccount.objects.get_or_create(owner=follower, label="paper", defaults={"exchange_id": "paper"})
-    return CopyRelationship.objects.create(
-        follower=follower,
-        strategy=strategy,
-        exchange_account=account,
-        allocation_percent=Decimal("10"),
-        copy_capital=copy_capital,
-        status=status,
-        started_at=datetime(2026, 1, 1, tzinfo=strategy.created_at.tzinfo),
-    )
+    return CopyRelationshipFactory(follower=follower, strategy=strategy, exchange_account=account, status=status, copy_capital=copy_capital)
 
 
 def make_trade(
     strategy, *, sequence: int, side: str, amount: str, price: str, traded_at: datetime, symbol: str = "BTC/USDT",
     effect: str = LeaderTrade.Effect.OPEN, position_after: str = "0",
 ) -> LeaderTrade:
-    amount_d, price_d = Decimal(amount), Decimal(price)
-    return LeaderTrade.objects.create(
-        strategy=strategy, external_id=f"t{sequence}", sequence=sequence, symbol=symbol, side=side, amount=amount_d,
-        price=price_d, notional=amount_d * price_d, leader_equity=strategy.declared_capital or Decimal("10000"),
-        effect=effect, position_after=Decimal(position_after), source=Strategy.Source.API, traded_at=traded_at,
+    return LeaderTradeFactory(
+        strategy=strategy, sequence=sequence, symbol=symbol, side=side, amount=Decimal(amount), price=Decimal(price),
+        effect=effect, position_after=Decimal(position_after), traded_at=traded_at,
     )  # fmt: skip
 
 

@@ -301,9 +301,56 @@ def test_it_refuses_equity_points_that_are_not_on_consecutive_days():
         daily_returns([(date(2024, 1, 1), Decimal(100)), (date(2024, 1, 3), Decimal(101))])
 
 
-def test_it_refuses_a_return_after_a_non_positive_equity():
-    with pytest.raises(ValueError, match="positive"):
-        daily_returns([(date(2024, 1, 1), Decimal(0)), (date(2024, 1, 2), Decimal(10))])
+def test_no_return_is_measured_from_a_non_positive_equity():
+    assert daily_returns([(date(2024, 1, 1), Decimal(0)), (date(2024, 1, 2), Decimal(10))]) == []
+
+
+def test_a_total_loss_is_a_return_of_minus_100_percent_with_no_ratios():
+    # given a record that made money, then lost more than everything (a short squeezed)
+    first_day = AS_OF - timedelta(days=5)
+    equity = [Decimal(1000), Decimal(1010), Decimal(1030), Decimal(990), Decimal(-250), Decimal(-250)]
+    points = [(first_day + timedelta(days=offset), value) for offset, value in enumerate(equity)]
+
+    # when
+    results = compute_all(points, [], AS_OF)
+
+    # then the loss is total, not -125 %, and no return follows it
+    whole = results["all"]
+    assert whole.total_return == -1.0
+    assert whole.returns_count == 4
+    assert whole.last_day == first_day + timedelta(days=4)
+    assert whole.max_drawdown_percent == pytest.approx(100.0)
+    assert (whole.sharpe, whole.sortino, whole.calmar) == (None, None, None)
+    assert whole.cagr == -1.0
+    # a window that opens after the loss has nothing to measure
+    assert results["7d"].total_return == -1.0
+    after = compute_all(points, [], AS_OF + timedelta(days=6))["7d"]
+    assert (after.returns_count, after.total_return, after.sharpe) == (0, None, None)
+
+
+def test_near_constant_returns_have_no_ratios():
+    # given a steady 0.1 % a day whose only variation is rounding noise
+    returns = [0.001 + (1e-13 if day % 2 else -1e-13) for day in range(60)]
+    points = [(AS_OF - timedelta(days=60), Decimal(1000))]
+    for offset, r in enumerate(returns, start=1):
+        points.append((AS_OF - timedelta(days=60 - offset), points[-1][1] * (1 + Decimal(repr(r)))))
+
+    # when
+    result = compute_all(points, [], AS_OF)["all"]
+
+    # then quantstats would say a Sharpe in the billions; here it is undefined
+    assert _quantstats(points)["sharpe"] > 1e6
+    assert result.total_return == pytest.approx(1.001**60 - 1, rel=1e-9)
+    assert (result.sharpe, result.sortino, result.calmar) == (None, None, None)
+
+
+def test_returns_that_vary_by_more_than_the_threshold_keep_their_ratios():
+    points = _equity_from_returns(first_day=AS_OF - timedelta(days=4), capital=Decimal(1000), returns=[0.01, 0.012, -0.004, 0.009])
+
+    result = compute_all(points, [], AS_OF)["all"]
+
+    assert result.sharpe == _oracle_approx(_quantstats(points)["sharpe"])
+    assert result.sortino == _oracle_approx(_quantstats(points)["sortino"])
 
 
 def test_windows_cover_their_last_n_days_and_stop_at_as_of():

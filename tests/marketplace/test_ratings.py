@@ -1,13 +1,17 @@
 import threading
+from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
-from copytrade.models import CopyRelationship
+from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade
+from core.models import Profile
+from core.selectors import display_name
 from marketplace.models import Rating, SignalProvider
 from marketplace.services import rating_upsert
-from tests.marketplace.support import make_copy, make_provider, make_strategy, make_user
+from tests.marketplace.support import make_copy, make_provider, make_strategy, make_trade, make_user
 
 
 @pytest.fixture
@@ -125,3 +129,62 @@ def test_concurrent_ratings_keep_the_average_exact(owner):
     assert provider.ratings_count == len(raters)
     # PostgreSQL rounds the average into numeric(3,2) half away from zero: 21 / 8 = 2.625 -> 2.63.
     assert provider.average_rating == (Decimal(sum(stars)) / len(stars)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def _copied_close(relationship, *, status=CopiedTrade.Status.FILLED, effect=LeaderTrade.Effect.CLOSE) -> CopiedTrade:
+    strategy = relationship.strategy
+    sequence = strategy.trades.count() + 1
+    leader_trade = make_trade(
+        strategy, sequence=sequence, side="sell", amount="1", price="100", traded_at=timezone.now(), effect=effect
+    )
+    return CopiedTrade.objects.create(
+        relationship=relationship, leader_trade=leader_trade, sequence=sequence, follower=relationship.follower,
+        leader_user=strategy.owner, strategy=strategy, symbol="BTC/USDT", side="sell", effect=effect, status=status,
+        client_order_id=f"c-{relationship.pk}-{sequence}",
+    )  # fmt: skip
+
+
+def test_a_follower_rates_only_once_a_copied_trade_has_closed(provider, follower, client_for):
+    # given a copy started a minute ago, whose only copied trades are an entry and a skipped close
+    relationship = make_copy(follower, provider.user.strategies.get())
+    CopyRelationship.objects.filter(pk=relationship.pk).update(started_at=timezone.now() - timedelta(minutes=1))
+    _copied_close(relationship, effect=LeaderTrade.Effect.OPEN)
+    _copied_close(relationship, status=CopiedTrade.Status.SKIPPED)
+
+    # when / then: refused, with the reason
+    refused = _rate(client_for(follower), provider, {"rating": 5})
+    assert refused.status_code == 403
+    assert refused.data["message"] == (
+        "You can rate this provider once one of your copied trades of its strategies has closed, or after 30 days of copying."
+    )
+    assert not Rating.objects.exists()
+
+    # and once a copied close is filled, accepted
+    _copied_close(relationship)
+    assert _rate(client_for(follower), provider, {"rating": 5}).status_code == 200
+
+
+def test_a_follower_may_rate_after_the_configured_days_of_copying(provider, follower, client_for, settings):
+    settings.RATING_MIN_COPY_DAYS = 7
+    relationship = make_copy(follower, provider.user.strategies.get())
+    CopyRelationship.objects.filter(pk=relationship.pk).update(started_at=timezone.now() - timedelta(days=6))
+
+    assert _rate(client_for(follower), provider, {"rating": 4}).status_code == 403
+
+    CopyRelationship.objects.filter(pk=relationship.pk).update(started_at=timezone.now() - timedelta(days=7, minutes=1))
+    assert _rate(client_for(follower), provider, {"rating": 4}).status_code == 200
+
+
+def test_ratings_show_display_names_never_usernames(provider, follower, stranger, client_for, api_client):
+    Profile.objects.create(user=follower, display_name="Careful Fan")
+    make_copy(follower, provider.user.strategies.get())
+    make_copy(stranger, provider.user.strategies.get())
+
+    rated = _rate(client_for(follower), provider, {"rating": 5, "comment": "Steady."})
+    _rate(client_for(stranger), provider, {"rating": 3, "comment": "Fine."})
+    profile = api_client.get(f"/api/marketplace/traders/{provider.pk}")  # anonymous
+
+    assert rated.data["user"] == "Careful Fan"
+    comments = profile.json()["rating"]["recent_comments"]
+    assert sorted(comment["user"] for comment in comments) == sorted(["Careful Fan", display_name(stranger)])
+    assert '"follower"' not in profile.content.decode() and '"stranger"' not in profile.content.decode()

@@ -15,6 +15,8 @@ from marketplace.services import provider_review_clear
 from marketplace.track_record import (
     provider_metrics_recalculate,
     strategy_circuit_breaker_check,
+    provider_record_check,
+    strategies_metrics_recalculate,
     strategy_metrics_recalculate,
     strategy_track_record_verify,
 )
@@ -104,6 +106,70 @@ def test_a_track_record_with_a_missing_close_is_not_stored(owner):
 
     assert strategy_metrics_recalculate(strategy_id=strategy.pk, now=NOW, fetch_candles=False) is False
     assert not StrategyMetrics.objects.exists()
+
+
+def test_a_total_loss_is_stored_as_minus_100_percent_for_the_strategy_and_its_provider(owner):
+    # given a short of 100 BTC at 100 on 10,000 of capital, and BTC doubling the next day
+    provider = make_provider(owner)
+    strategy = make_strategy(owner)
+    make_trade(strategy, sequence=1, side="sell", amount="100", price="100", traded_at=datetime(2026, 3, 1, 10, tzinfo=UTC), position_after="-100")
+    _daily_candles({"2026-03-01": "100", **{f"2026-03-{day:02d}": "200" for day in range(2, 10)}})
+
+    # when
+    assert strategy_metrics_recalculate(strategy_id=strategy.pk, now=NOW, fetch_candles=False) is True
+    assert provider_metrics_recalculate(provider_id=provider.pk, now=NOW) is True
+
+    # then equity went to -0 and below: a total loss, no ratio
+    for row in [*StrategyMetrics.objects.filter(strategy=strategy, window__in=["30d", "all"]), ProviderMetrics.objects.get(provider=provider, window="all")]:
+        assert row.total_return == -1.0
+        assert (row.sharpe_ratio, row.sortino_ratio, row.calmar_ratio) == (None, None, None)
+        assert row.max_drawdown == pytest.approx(100.0)
+        assert row.current_drawdown == pytest.approx(100.0)
+
+
+def test_one_strategys_failure_does_not_stop_the_others(winning_record, owner, monkeypatch, caplog):
+    # given two strategies, the first of which fails for a reason nobody foresaw
+    provider, strategy = winning_record
+    broken = make_strategy(owner, name="Broken")
+    make_trade(broken, sequence=1, side="buy", amount="1", price="100", traded_at=datetime(2026, 3, 1, 10, tzinfo=UTC), position_after="1")
+    real = strategy_metrics_recalculate
+
+    def failing(*, strategy_id, **kwargs):
+        if strategy_id == broken.pk:
+            raise ZeroDivisionError("a bug")
+        return real(strategy_id=strategy_id, **kwargs)
+
+    monkeypatch.setattr("marketplace.track_record.strategy_metrics_recalculate", failing)
+
+    # when
+    built = strategies_metrics_recalculate(strategy_ids=[broken.pk, strategy.pk], now=NOW, fetch_candles=False)
+
+    # then the other strategy was measured and the failure logged
+    assert built == {broken.pk: False, strategy.pk: True}
+    assert StrategyMetrics.objects.filter(strategy=strategy).count() == 4
+    assert f"metrics of strategy {broken.pk} not recalculated" in caplog.text
+
+
+def test_a_curators_record_check_measures_every_strategy_it_can(winning_record, owner, monkeypatch):
+    provider, strategy = winning_record
+    broken = make_strategy(owner, name="Broken")
+    make_trade(broken, sequence=1, side="buy", amount="1", price="100", traded_at=datetime(2026, 3, 1, 10, tzinfo=UTC), position_after="1")
+    monkeypatch.setattr("marketplace.track_record.strategy_track_record_verify", lambda **kwargs: None)
+    monkeypatch.setattr("marketplace.track_record._daily_candles_sync", lambda **kwargs: None)
+    real = metrics.equity_curve_from_trades
+
+    def failing(*, trades, **kwargs):
+        if trades[0].strategy_id == broken.pk:
+            raise OverflowError("a bug")
+        return real(trades=trades, **kwargs)
+
+    monkeypatch.setattr(metrics, "equity_curve_from_trades", failing)
+
+    check = provider_record_check(provider_id=provider.pk, now=NOW)
+
+    assert check.metrics is False
+    assert StrategyMetrics.objects.filter(strategy=strategy).count() == 4
+    assert not StrategyMetrics.objects.filter(strategy=broken).exists()
 
 
 def test_the_metrics_window_must_be_known():

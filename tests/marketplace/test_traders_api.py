@@ -239,3 +239,34 @@ def test_zero_amounts_on_the_trader_pages_read_as_plain_decimals_not_exponents(c
     assert detail["metrics"]["all"]["copied_aum"] == "0.00"
     assert detail["strategies"][0]["metrics_all"]["copied_aum"] == "0.00"
     assert detail["strategies"][0]["fee_terms"]["subscription_fee_monthly"] == "0.00"
+
+
+def test_a_short_record_is_not_ranked_first_and_the_list_sorts_on_every_ratio(db, api_client, settings):
+    # given a provider with one winning trade and two seasoned ones
+    settings.LEADERBOARD_MIN_DAYS, settings.LEADERBOARD_MIN_CLOSED_TRADES = 30, 10
+    now = timezone.now()
+    figures = {
+        "Lucky": ({"returns_count": 1, "closed_trades": 1}, {"win_rate": 1.0, "profit_factor_infinite": True}),
+        "Steady": ({"returns_count": 200, "closed_trades": 80}, {"win_rate": 0.6, "sortino_ratio": 2.0, "calmar_ratio": 0.8, "profit_factor": 1.9}),
+        "Bold": ({"returns_count": 200, "closed_trades": 80}, {"win_rate": 0.5, "sortino_ratio": 1.0, "calmar_ratio": 2.5, "profit_factor": 2.6}),
+    }
+    for name, (record, window) in figures.items():
+        provider = make_provider(make_user(name.lower()), display_name=name)
+        ProviderMetrics.objects.create(provider=provider, window="all", as_of=date(2026, 3, 9), computed_at=now, **record, **window)
+        ProviderMetrics.objects.create(
+            provider=provider, window="30d", as_of=date(2026, 3, 9), computed_at=now, returns_count=min(30, record["returns_count"]),
+            closed_trades=min(12, record["closed_trades"]), first_day=date(2026, 3, 9), last_day=date(2026, 3, 9), **window,
+        )  # fmt: skip
+
+    def names(sort_by):
+        response = api_client.get("/api/marketplace/traders", {"sort_by": sort_by})
+        assert response.status_code == 200, response.data
+        return [(row["display_name"], row["ranked"]) for row in response.data["results"]]
+
+    # when / then
+    assert names("win_rate") == [("Steady", True), ("Bold", True), ("Lucky", False)]
+    assert [name for name, _ in names("sortino_ratio")] == ["Steady", "Bold", "Lucky"]
+    assert [name for name, _ in names("calmar_ratio")] == ["Bold", "Steady", "Lucky"]
+    assert [name for name, _ in names("profit_factor")] == ["Bold", "Steady", "Lucky"]
+    lucky = api_client.get("/api/marketplace/traders", {"sort_by": "win_rate"}).data["results"][2]
+    assert lucky["metrics"]["coverage"] == {"days": 1, "closed_trades": 1, "first_day": "2026-03-09", "last_day": "2026-03-09"}

@@ -204,6 +204,9 @@ def settings_for_the_matrix(settings):
     # A configured Stripe webhook, so the refusal is the signature check, not "not configured".
     settings.STRIPE_WEBHOOK_SECRET = "whsec_matrix_test_secret"
     settings.STRIPE_API_KEY = ""
+    # The world's copies started a moment ago: followers may rate at once (who may rate is
+    # the question here; how long they must have copied is tests/marketplace/test_ratings.py's).
+    settings.RATING_MIN_COPY_DAYS = 0
 
 
 @pytest.mark.django_db

@@ -6,26 +6,22 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from allauth.account.models import EmailAddress
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from copytrade.models import LeaderTrade, Strategy
 from core.profiles import profile_create
 from marketplace.models import Rating, SignalProvider, StrategyMetrics, TradeVerification
+from tests.factories import LeaderTradeFactory, SignalProviderFactory, StrategyFactory, make_user, password_of
+
+__all__ = ["AS_OF", "closed_trade", "equity_series", "make_leader", "make_member", "make_provider", "password_of", "rate", "verify"]
 
 _sequence = itertools.count(1)
 AS_OF = date(2026, 3, 31)
 
 
-def password_of(username: str) -> str:
-    return f"{username}-pass-123"
-
-
 def make_member(username: str, display_name: str | None = None, **extra):
     """A user who signed up: a display name and a verified primary email."""
-    user = get_user_model().objects.create_user(
-        username=username, password=password_of(username), email=f"{username}@example.com", **extra
-    )
+    user = make_user(username, **extra)
     EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     if display_name:
         profile_create(user=user, display_name=display_name)
@@ -58,9 +54,8 @@ def make_leader(
     override: str = "15",
 ) -> Strategy:
     """A public running strategy with metrics for every window (coverage capped by `days`)."""
-    strategy = Strategy.objects.create(
-        owner=owner, name=name, kind=kind, declared_capital=Decimal("10000"), is_public_leader=True,
-        copiers_count=copiers, verified_badge=verified, copy_override_percent=Decimal(override),
+    strategy = StrategyFactory(
+        owner=owner, name=name, kind=kind, copiers_count=copiers, verified_badge=verified, copy_override_percent=Decimal(override),
     )  # fmt: skip
     for window, window_days in (("7d", 7), ("30d", 30), ("90d", 90), ("all", days)):
         covered = min(days, window_days)
@@ -75,9 +70,9 @@ def make_leader(
 
 
 def make_provider(user, *, performance_percent: str = "15", subscription: str = "0", display_name: str = "Provider") -> SignalProvider:
-    return SignalProvider.objects.create(
-        user=user, display_name=display_name, status=SignalProvider.Status.APPROVED,
-        performance_fee_percent=Decimal(performance_percent), subscription_fee_monthly=Decimal(subscription),
+    return SignalProviderFactory(
+        user=user, display_name=display_name, performance_fee_percent=Decimal(performance_percent),
+        subscription_fee_monthly=Decimal(subscription),
     )  # fmt: skip
 
 
@@ -92,12 +87,10 @@ def rate(provider: SignalProvider, user, *, stars: int, comment: str = "") -> Ra
 
 def closed_trade(strategy: Strategy, *, pnl: str, price: str = "65000", effect: str = LeaderTrade.Effect.CLOSE) -> LeaderTrade:
     sequence = next(_sequence)
-    return LeaderTrade.objects.create(
-        strategy=strategy, external_id=f"t{sequence}", sequence=sequence, symbol="BTC/USDT", side="sell",
-        amount=Decimal("0.1"), price=Decimal(price), notional=Decimal(price) / 10, leader_equity=Decimal("10000"),
+    return LeaderTradeFactory(
+        strategy=strategy, sequence=sequence, side="sell", price=Decimal(price),
         effect=effect, reduce_fraction=Decimal("1") if effect == LeaderTrade.Effect.CLOSE else Decimal("0.4"),
-        position_after=Decimal("0"), realized_pnl=Decimal(pnl), source=Strategy.Source.API,
-        traded_at=datetime(2026, 3, 30, 12, sequence % 60, tzinfo=UTC),
+        realized_pnl=Decimal(pnl), traded_at=datetime(2026, 3, 30, 12, sequence % 60, tzinfo=UTC),
     )  # fmt: skip
 
 

@@ -74,6 +74,44 @@ def test_the_leaderboard_sorts_and_filters(client, board, query, expected):
     assert _rows(html, "ranked") == expected
 
 
+@pytest.mark.parametrize(
+    ("sort", "label", "expected", "steady_shows"),
+    [
+        ("sortino", "Sortino", ["Quant AI", "Steady", "Rocket"], "2.50"),
+        ("calmar", "Calmar", ["Rocket", "Steady", "Quant AI"], "1.10"),
+        ("profit_factor", "Profit factor", ["Steady", "Rocket", "Quant AI"], "∞"),
+    ],
+)
+def test_the_leaderboard_sorts_on_sortino_calmar_and_profit_factor_and_shows_that_ratio(client, board, sort, label, expected, steady_shows):
+    from marketplace.models import StrategyMetrics
+
+    for key, sortino, calmar, profit_factor, infinite in [
+        ("steady", 2.5, 1.1, None, True), ("rocket", 0.7, 4.0, 3.2, False), ("quant", 3.1, 0.4, 1.3, False),
+    ]:  # fmt: skip
+        StrategyMetrics.objects.filter(strategy=board[key]).update(
+            sortino_ratio=sortino, calmar_ratio=calmar, profit_factor=profit_factor, profit_factor_infinite=infinite
+        )
+
+    html = client.get(f"/?sort={sort}").content.decode()
+
+    assert _rows(html, "ranked") == expected
+    assert f'<th scope="col" class="num">{label}</th>' in html
+    steady = html[html.index(">Steady<") :].split("</tr>")[0]
+    assert f'data-label="{label}">{steady_shows}</td>' in steady
+
+
+def test_a_leader_profile_shows_every_ratio_per_period(client, board):
+    from marketplace.models import StrategyMetrics
+
+    StrategyMetrics.objects.filter(strategy=board["rocket"], window="30d").update(sortino_ratio=1.75, calmar_ratio=0.5, profit_factor=2.25)
+
+    html = client.get(f"/leaders/{board['rocket'].pk}/").content.decode()
+
+    month = html[html.index(">30 days<") :].split("</tr>")[0]
+    assert 'data-label="Sortino">1.75<' in month and 'data-label="Calmar">0.50<' in month and 'data-label="Profit factor">2.25<' in month
+    assert "30 days, " in month  # what the figures cover
+
+
 def test_each_row_says_what_its_figures_cover(client, board):
     html = client.get("/?window=7d").content.decode()
 
@@ -137,6 +175,8 @@ def test_a_leader_profile_shows_charts_metrics_trades_and_ratings(client, board)
     assert "15 % of new profit above your high-water mark" in html
     assert "Checked: 1 matched the exchange, 0 did not" in html
     assert "Sign in to copy" in html
+    # what pausing a copy does, before anyone copies
+    assert "Pausing a copy stops new entries; it still follows the leader's reductions and closes of what it holds" in html
 
 
 def test_the_copy_button_is_not_shown_to_a_logged_in_follower_until_the_copy_flow_exists(client, board):

@@ -74,6 +74,14 @@ def ratio(value) -> str:
 
 
 @register.filter
+def profit_factor(value, infinite=False) -> str:
+    """Gross profit over gross loss; "∞" for profits without a losing trade (stored as null + a flag)."""
+    if infinite:
+        return "∞"
+    return ratio(value)
+
+
+@register.filter
 def money(amount, currency: str = "") -> str:
     """2 decimals, thousands separated, the currency after: "1,234.50 USDT"."""
     if amount is None:

@@ -48,6 +48,8 @@ class Command(BaseCommand):
             except (ProcessFailed, RuntimeError) as exc:
                 raise CommandError(f"{exc} (process output: {log.name})") from exc
         summary = summarise(results)
+        for run in results:  # a place per follower per run: summarised as fairness, not kept
+            run["extra"].pop("ack_place", None)
         output = Path(options["output"])
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps({"machine": machine(), "options": _jsonable(options), "runs": results, "summary": summary}, indent=2))
@@ -128,6 +130,14 @@ class Command(BaseCommand):
             self.stdout.write("  ".join(value.rjust(width) for value, width in zip(row, widths)))
             if index == 0:
                 self.stdout.write("  ".join("-" * width for width in widths))
+        for entry in summary:
+            fair = entry.get("fairness")
+            if fair:
+                self.stdout.write(
+                    f"fairness, product N={entry['followers']} {entry['latency_ms']} ms: over {fair['leader_trades']} leader trades each "
+                    f"follower's mean place in the exchange's order is {fair['mean_place_min']:.2f} to {fair['mean_place_max']:.2f} "
+                    f"(0 first, 1 last; sd {fair['mean_place_sd']:.3f})"
+                )
 
 
 class _workers:
@@ -172,6 +182,8 @@ def summarise(results: list[dict]) -> list[dict]:
             entry[name] = {"median": statistics.median(values), "min": min(values), "max": max(values)} if values else None
         entry["duplicates"] = sum(run["duplicates"] for run in runs)
         entry["missing"] = sum(run["missing"] for run in runs)
+        if path == "product":
+            entry["fairness"] = bench.fairness(runs)
         summary.append(entry)
     by_key = {(e["path"], e["followers"], e["latency_ms"]): e for e in summary}
     naive = {e["latency_ms"]: e for e in summary if e["path"] == "naive"}
