@@ -39,7 +39,7 @@ def rate(assessment) -> str:
 class AssessedTradeInline(ReadOnlyInline):
     model = AssessedTrade
     fields = [
-        "copied_trade", money_column("pnl_usd", currency=lambda row: "usd", description="P&L"),
+        "copied_trade", money_column("pnl_usd", currency=billing_currency, description="P&L"),
         money_column("fee_allocated", currency=billing_currency, description="fee allocated"),
     ]  # fmt: skip
     readonly_fields = fields

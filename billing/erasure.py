@@ -13,7 +13,7 @@ def users_delete(*, username_prefix: str) -> int:
     from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderPosition, LeaderTrade, Strategy
     from core.models import Notification
     from exchanges.models import ExchangeAccount
-    from marketplace.models import ProviderMetrics, Rating, SignalProvider, StrategyMetrics, TradeVerification
+    from marketplace.models import CopyFeeTerms, ProviderMetrics, Rating, SignalProvider, StrategyMetrics, TradeVerification
     from marketplace.services import provider_events_purge
 
     if not username_prefix:
@@ -37,6 +37,7 @@ def users_delete(*, username_prefix: str) -> int:
         StrategyMetrics.objects.filter(strategy__in=strategies).delete()
         CopiedTrade.objects.filter(relationship__in=copies).delete()
         FollowerPosition.objects.filter(relationship__in=copies).delete()
+        CopyFeeTerms.objects.filter(relationship__in=copies).delete()
         copies.delete()
         LeaderTrade.objects.filter(strategy__in=strategies).delete()
         LeaderPosition.objects.filter(strategy__in=strategies).delete()

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
-from django.conf import settings
 
 from core.errors import ApplicationError
 from core.money import CENTS, ZERO, quantize_money, split, to_decimal
@@ -139,10 +138,6 @@ def allocate(total: Decimal, weights: list[Decimal]) -> list[Decimal]:
     return shares
 
 
-def payee_share_rate(program: str) -> Decimal:
-    return to_decimal(settings.BILLING_PAYOUT_SHARES[program]["payee"])
-
-
-def split_fee(amount: Decimal, *, program: str) -> tuple[Decimal, Decimal]:
+def split_fee(amount: Decimal, *, payee_share: Decimal) -> tuple[Decimal, Decimal]:
     """(payee share, platform share): the payee share is computed, the platform keeps the rest."""
-    return split(amount, payee_share_rate(program))
+    return split(amount, payee_share)

@@ -10,15 +10,9 @@ from django.db import models
 from django.db.models import F, Q
 
 from core.money import format_money, money_field
+from marketplace.models import Program
 
 PERCENT = {"max_digits": 5, "decimal_places": 2}
-
-
-class Program(models.TextChoices):
-    """Who earns from a strategy, and so how its fees are split (settings.BILLING_PAYOUT_SHARES)."""
-
-    AI = "ai"  # seed 000: AI strategies, leader 60 % / platform 40 %
-    MARKETPLACE = "marketplace"  # seed 001: signal providers, provider 80 % / platform 20 %
 
 
 class BillingAccount(models.Model):
@@ -99,6 +93,8 @@ class FeeAssessment(models.Model):
     hwm_before = money_field()
     hwm_after = money_field()
     rate_percent = models.DecimalField(**PERCENT)
+    # The payee's share of the fees, from the copy's recorded terms (the invoice lines split by it).
+    payee_share = models.DecimalField(max_digits=5, decimal_places=4)
     performance_fee = money_field()
     subscription_fee_monthly = money_field()
     live_days = models.PositiveSmallIntegerField()
@@ -137,7 +133,7 @@ class AssessedTrade(models.Model):
 
     def __str__(self) -> str:
         return (
-            f"copied trade {self.copied_trade_id} · P&L {format_money(self.pnl_usd, 'usd')} · "
+            f"copied trade {self.copied_trade_id} · P&L {format_money(self.pnl_usd, settings.BILLING_CURRENCY)} · "
             f"fee {format_money(self.fee_allocated, settings.BILLING_CURRENCY)}"
         )
 

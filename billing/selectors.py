@@ -1,6 +1,5 @@
 """Reads for billing: what to bill, who earns, invoices, earnings, payout previews."""
 
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -8,36 +7,15 @@ from django.contrib.auth import get_user_model
 from django.db.models import Case, DecimalField, Exists, F, OuterRef, Prefetch, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce
 
-from billing.fees import payee_share_rate, period_bounds
-from billing.models import BillingAccount, Invoice, InvoiceLine, Payout, Program
+from billing.fees import period_bounds
+from billing.models import BillingAccount, Invoice, InvoiceLine, Payout
 from billing.roles import PAYOUT_VIEW_PERMISSION
-from copytrade.models import CopiedTrade, CopyRelationship, Strategy
+from copytrade.models import CopiedTrade, CopyRelationship
 from core.errors import NotFoundError
 from core.money import ZERO
 from core.selectors import display_name
-from marketplace.models import SignalProvider
-
-
-@dataclass(frozen=True)
-class FeeTerms:
-    program: str
-    rate_percent: Decimal
-    subscription_fee_monthly: Decimal
-
-
-def fee_terms(*, strategy: Strategy) -> FeeTerms:
-    """AI strategies: the strategy's override %, no subscription. Otherwise the owner's provider terms."""
-    if strategy.kind == Strategy.Kind.AI:
-        return FeeTerms(program=Program.AI, rate_percent=strategy.copy_override_percent, subscription_fee_monthly=ZERO)
-    provider = SignalProvider.objects.filter(user_id=strategy.owner_id).first()
-    if provider is None:
-        # A manual strategy whose owner never became a provider charges nothing.
-        return FeeTerms(program=Program.MARKETPLACE, rate_percent=ZERO, subscription_fee_monthly=ZERO)
-    return FeeTerms(
-        program=Program.MARKETPLACE,
-        rate_percent=provider.performance_fee_percent,
-        subscription_fee_monthly=provider.subscription_fee_monthly,
-    )
+from marketplace.models import Program, SignalProvider
+from marketplace.terms import payee_share_rate
 
 
 def _copies_billable(*, period: date) -> QuerySet[CopyRelationship]:

@@ -31,14 +31,15 @@ from billing.fees import (
     split_fee,
 )
 from billing.models import AssessedTrade, BillingAccount, FeeAssessment, FeeState, Invoice, InvoiceLine, Payout, StripeEvent
-from billing.selectors import fee_pair_copies_billable, fee_pairs_billable, fee_terms
+from billing.selectors import fee_pair_copies_billable, fee_pairs_billable
 from billing.stripe_gateway import stripe_gateway, to_cents
 from copytrade.models import CopiedTrade, CopyRelationship, Strategy
 from core.errors import ApplicationError, NotFoundError
 from core.locks import user_row_lock
 from core.models import Notification
-from core.money import ZERO
+from core.money import ZERO, format_money
 from core.notifications import notification_send
+from marketplace.terms import copy_fee_terms
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,9 @@ def fee_assessment_create(*, follower_id: int, strategy_id: int, period: date) -
     )
     period_net_pnl = sum((trade.pnl_usd for trade in trades), ZERO)
     strategy = Strategy.objects.get(id=strategy_id)
-    terms = fee_terms(strategy=strategy)
+    # The terms recorded on the copy of record (the pair's latest copy in the month): what its
+    # follower consented to, or a change noticed to them that is in effect by this month.
+    terms = copy_fee_terms(relationship=copies[-1], period=period)
     fee = performance_fee(
         rate_percent=terms.rate_percent, cumulative_pnl=state.cumulative_pnl + period_net_pnl, hwm_before=state.high_water_mark
     )
@@ -101,6 +104,7 @@ def fee_assessment_create(*, follower_id: int, strategy_id: int, period: date) -
         hwm_before=state.high_water_mark,
         hwm_after=fee.hwm_after,
         rate_percent=terms.rate_percent,
+        payee_share=terms.payee_share,
         performance_fee=fee.fee,
         subscription_fee_monthly=terms.subscription_fee_monthly,
         live_days=days,
@@ -180,7 +184,7 @@ def invoice_create(*, follower_id: int, period: date) -> Invoice:
         for kind, amount, description in _line_components(assessment):
             if amount <= ZERO:
                 continue
-            payee_amount, platform_amount = split_fee(amount, program=assessment.program)
+            payee_amount, platform_amount = split_fee(amount, payee_share=assessment.payee_share)
             lines.append(
                 InvoiceLine(
                     assessment=assessment,
@@ -301,21 +305,32 @@ def _no_progress(stage: str, total: int) -> _NoProgress:
 
 @dataclass
 class BillingRunSummary:
+    """What one run did, this time: counts of what it made or sent now, and apart from them
+    what earlier runs had already made (a re-run of a billed month makes nothing new)."""
+
     period: str
     dry_run: bool
     # One assessment per follower and strategy, over all their copies of it.
     pairs_assessed: int = 0
+    pairs_already_assessed: int = 0
     pairs_waiting: int = 0
     performance_fees: Decimal = ZERO
     subscription_fees: Decimal = ZERO
     invoices: int = 0
+    invoices_already_existed: int = 0
     invoices_nothing_due: int = 0
     invoiced_total: Decimal = ZERO
     invoices_sent: int = 0
+    invoices_already_sent: int = 0
     invoices_not_sent: int = 0
     ledger_only: bool = False
     payouts: int = 0
+    payouts_already_existed: int = 0
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def did_nothing_new(self) -> bool:
+        return not (self.pairs_assessed or self.invoices or self.invoices_sent or self.payouts)
 
 
 def billing_period_run(
@@ -336,21 +351,28 @@ def billing_period_run(
     invoice_ids = _assess_and_invoice(period=period, summary=summary, progress=progress)
     bar = progress("send", len(invoice_ids))
     for invoice_id in invoice_ids:
+        was_draft = Invoice.objects.filter(id=invoice_id, status=Invoice.Status.DRAFT).exists()
         invoice = invoice_send(invoice_id=invoice_id)
         if invoice.total > ZERO:
             if invoice.status == Invoice.Status.DRAFT:
                 summary.invoices_not_sent += 1
                 if invoice.send_error:
                     summary.errors.append(f"invoice {invoice.id}: {invoice.send_error}")
-            else:
+            elif was_draft:
                 summary.invoices_sent += 1
+            else:
+                summary.invoices_already_sent += 1
         bar.update(1)
     bar.close()
-    summary.payouts = len(payouts_prepare_all(period=period))
+    payouts_before = set(Payout.objects.filter(period=period).values_list("id", flat=True))
+    payouts = payouts_prepare_all(period=period)
+    summary.payouts = sum(payout.id not in payouts_before for payout in payouts)
+    summary.payouts_already_existed = len(payouts_before)
     return summary
 
 
 def _assess_and_invoice(*, period: date, summary: BillingRunSummary, progress) -> list[int]:
+    assessed_before = set(FeeAssessment.objects.filter(period=period).values_list("id", flat=True))
     pairs = fee_pairs_billable(period=period)
     bar = progress("assess", len(pairs))
     for follower_id, strategy_id in pairs:
@@ -358,24 +380,29 @@ def _assess_and_invoice(*, period: date, summary: BillingRunSummary, progress) -
             summary.pairs_waiting += 1
         bar.update(1)
     bar.close()
-    assessed = FeeAssessment.objects.filter(period=period).aggregate(
+    assessed_now = FeeAssessment.objects.filter(period=period).exclude(id__in=assessed_before).aggregate(
         count=Count("id"), performance=Sum("performance_fee"), subscription=Sum("subscription_fee")
     )
-    summary.pairs_assessed = assessed["count"]
-    summary.performance_fees = assessed["performance"] or ZERO
-    summary.subscription_fees = assessed["subscription"] or ZERO
+    summary.pairs_assessed = assessed_now["count"]
+    summary.pairs_already_assessed = len(assessed_before)
+    summary.performance_fees = assessed_now["performance"] or ZERO
+    summary.subscription_fees = assessed_now["subscription"] or ZERO
 
     follower_ids = list(
         FeeAssessment.objects.filter(period=period).values_list("follower_id", flat=True).distinct().order_by("follower_id")
     )
+    invoiced_before = set(Invoice.objects.filter(period=period).values_list("id", flat=True))
     bar = progress("invoice", len(follower_ids))
     invoice_ids = []
     for follower_id in follower_ids:
         invoice = invoice_create(follower_id=follower_id, period=period)
         invoice_ids.append(invoice.id)
-        summary.invoices += 1
-        summary.invoiced_total += invoice.total
-        summary.invoices_nothing_due += invoice.total == ZERO
+        if invoice.id in invoiced_before:
+            summary.invoices_already_existed += 1
+        else:
+            summary.invoices += 1
+            summary.invoiced_total += invoice.total
+            summary.invoices_nothing_due += invoice.total == ZERO
         bar.update(1)
     bar.close()
     return invoice_ids
@@ -486,7 +513,7 @@ def _on_invoice_payment_failed(invoice: Invoice, obj: dict, now: datetime) -> No
         user=invoice.follower,
         kind=Notification.Kind.INVOICE,
         title=f"Payment of your {period_label(invoice.period)} invoice failed",
-        body=f"We could not collect {invoice.total} {invoice.currency.upper()}. Stripe will retry; please check your payment method.",
+        body=f"We could not collect {format_money(invoice.total, invoice.currency)}. Stripe will retry; please check your payment method.",
     )
 
 
@@ -666,7 +693,7 @@ def _notify_payout_paid(payout: Payout) -> None:
     notification_send(
         user=payout.payee,
         kind=Notification.Kind.PAYOUT,
-        title=f"Your {period_label(payout.period)} payout of {payout.payee_amount} {payout.currency.upper()} was paid",
+        title=f"Your {period_label(payout.period)} payout of {format_money(payout.payee_amount, payout.currency)} was paid",
     )
 
 

@@ -5,11 +5,16 @@ read-only; on strategies staff may change curation flags, never the webhook secr
 from django.contrib import admin
 
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderPosition, LeaderTrade, Strategy
-from core.admin import ReadOnlyAdmin, money_column, quantity_column
+from copytrade.services.strategies import TERMS_FIELDS
+from core.admin import ReadOnlyAdmin, billing_currency, money_column, quantity_column
 
 
 def _quote(row) -> str:
     return row.strategy.quote_currency
+
+
+def _trade_quote(row) -> str:
+    return row.quote_currency or row.strategy.quote_currency
 
 
 def _relationship_quote(row) -> str:
@@ -32,6 +37,12 @@ class StrategyAdmin(admin.ModelAdmin):
     list_filter = ["kind", "status", "source", "is_public_leader", "verified_badge", "accepting_copies"]
     search_fields = ["name", "owner__username", "owner__email"]
     list_select_related = ["owner"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Once copied, what decides the copies' fee terms stays as they consented to it.
+        if obj is not None and CopyRelationship.objects.filter(strategy=obj).exists():
+            return [*self.readonly_fields, *TERMS_FIELDS]
+        return self.readonly_fields
 
     def has_add_permission(self, request):
         # Strategies are created through the API, which hands the owner their secret once.
@@ -79,7 +90,8 @@ class CopiedTradeAdmin(ReadOnlyAdmin):
     list_display = [
         "id", "client_order_id", "follower", "strategy", "sequence", "kind", "symbol", "side", "effect",
         quantity_column("filled_amount", description="filled"), quantity_column("average_price", description="average price"),
-        "status", "reason", "recorded_at",
+        money_column("pnl_quote", currency=_trade_quote, description="P&L"),
+        money_column("pnl_usd", currency=billing_currency, description="P&L (billed)"), "status", "reason", "recorded_at",
     ]  # fmt: skip
     list_filter = ["status", "kind", "effect"]
     search_fields = ["client_order_id", "exchange_order_id", "follower__username", "strategy__name", "reason"]

@@ -33,6 +33,8 @@ from copytrade.services.leader_trades import (
 from copytrade.services.strategies import strategy_create, strategy_update, strategy_webhook_secret_rotate
 from core.api import Pagination, StrictInputSerializer, paginated_response
 from core.errors import ApplicationError
+from core.money import ZERO
+from core.terms import FeeTerms
 from core.throttling import client_ip
 
 MONEY = {"max_digits": settings.MONEY_MAX_DIGITS, "decimal_places": settings.MONEY_DECIMAL_PLACES}
@@ -117,14 +119,24 @@ def _signal_response(outcome: LeaderTradeOutcome) -> Response:
 
 
 class CopiedTradeOutputSerializer(serializers.ModelSerializer):
+    # In the billing currency, as a person reads it (cents); pnl_quote keeps the quote's precision.
+    pnl_usd = serializers.DecimalField(
+        max_digits=settings.MONEY_MAX_DIGITS, decimal_places=2, read_only=True,
+        help_text="pnl_quote × quote_rate: the P&L in the billing currency (USD), what fees are charged on.",
+    )  # fmt: skip
+
     class Meta:
         model = CopiedTrade
         fields = [
             "id", "relationship_id", "leader_trade_id", "strategy_id", "kind", "sequence", "symbol", "side", "effect",
             "leader_size_usd", "follower_size_usd", "requested_amount", "filled_amount", "average_price", "fee",
-            "pnl_usd", "status", "reason", "recorded_at", "finished_at",
+            "quote_currency", "pnl_quote", "quote_rate", "pnl_usd", "status", "reason", "recorded_at", "finished_at",
         ]  # fmt: skip
         read_only_fields = fields
+        extra_kwargs = {
+            "pnl_quote": {"help_text": "Realised net P&L of the fill in the market's quote currency (quote_currency)."},
+            "quote_rate": {"help_text": "Billing currency per unit of the quote at the fill; null when nothing was converted."},
+        }
 
 
 class FollowerPositionOutputSerializer(serializers.ModelSerializer):
@@ -368,10 +380,28 @@ class CopyStartApi(APIView):
             **MONEY, source="max_order_notional", required=False, allow_null=True, default=None
         )
         round_up_to_minimum = serializers.BooleanField(default=False)
+        expected_performance_fee_percent = serializers.DecimalField(
+            max_digits=5, decimal_places=2, min_value=Decimal("0"), required=False,
+            help_text="The performance fee (%) you were shown, e.g. from the leader's fee_terms; with "
+            "expected_subscription_fee_monthly the copy is refused (409) if the terms have changed since.",
+        )  # fmt: skip
+        expected_subscription_fee_monthly = serializers.DecimalField(
+            **MONEY, min_value=Decimal("0"), required=False, help_text="The monthly subscription you were shown."
+        )
 
         def validate(self, data):
             # The service checks this too, by column name; here errors name the request's fields.
             data = super().validate(data)
+            expected = [data.pop(name, None) for name in ("expected_performance_fee_percent", "expected_subscription_fee_monthly")]
+            if (expected[0] is None) != (expected[1] is None):
+                raise serializers.ValidationError(
+                    {"expected_subscription_fee_monthly": "Give both expected fee terms, or neither."}
+                )
+            if expected[0] is not None:
+                data["expected_terms"] = FeeTerms(
+                    program="", rate_percent=expected[0], subscription_fee_monthly=expected[1], payee_share=ZERO,
+                    currency=settings.BILLING_CURRENCY,
+                )  # fmt: skip
             mode = data["sizing_mode"]
             for field_mode, field in SIZING_FIELDS.items():
                 present = data.get(self.fields[field].source) is not None

@@ -279,6 +279,13 @@ class CopiedTrade(models.Model):
     filled_amount = quantity_field(default=0)
     average_price = money_field(null=True, blank=True)
     fee = money_field(default=0)
+    # Realised net P&L of the fill in the market's quote currency (copytrade/positions.py) ...
+    quote_currency = models.CharField(max_length=10, blank=True, default="")
+    pnl_quote = money_field(default=0)
+    # ... the billing currency per unit of that quote at the fill (copytrade/currency.py;
+    # null: nothing to convert, or the exchange could not price the quote) ...
+    quote_rate = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True)
+    # ... and the same P&L in the billing currency (settings.BILLING_CURRENCY): what billing sums.
     pnl_usd = money_field(default=0)
     override_fee_charged = money_field(default=0)
     fee_paid_at = models.DateTimeField(null=True, blank=True)

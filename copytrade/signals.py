@@ -8,3 +8,9 @@ from django.dispatch import Signal
 # True when a new strategy is being created (the owner's row is locked): the receiver then
 # holds its answer until commit, as no strategy lock orders it against a suspension.
 copying_open_requested = Signal()
+
+# Sent with `relationship` (a CopyRelationship just saved, in the copy start's transaction,
+# under the strategy's row lock) and `expected_terms` (core.terms.FeeTerms the follower saw,
+# or None). marketplace.receivers records the copy's fee terms; a receiver raises
+# core.errors.ConflictError to refuse the copy (the transaction then rolls back).
+copy_starting = Signal()

@@ -26,6 +26,7 @@ class Notification(models.Model):
         VERIFICATION_FLAG = "verification_flag"
         INVOICE = "invoice"
         PAYOUT = "payout"
+        FEE_TERMS = "fee_terms"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=32, choices=Kind.choices)

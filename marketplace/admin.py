@@ -23,6 +23,7 @@ from exchanges.errors import ExchangeError
 from marketplace.charts import equity_curve_svg
 from marketplace.metrics import WINDOWS
 from marketplace.models import (
+    CopyFeeTerms,
     ProviderEvent,
     ProviderMetrics,
     Rating,
@@ -37,10 +38,18 @@ from marketplace.selectors import (
     provider_verification_findings,
     provider_verification_summary,
 )
-from marketplace.services import CURATE_PERMISSION, CURATOR_ACTIONS, provider_review_clear, provider_transition, rating_delete
+from marketplace.services import (
+    CURATE_PERMISSION,
+    CURATOR_ACTIONS,
+    provider_review_clear,
+    provider_terms_update,
+    provider_transition,
+    rating_delete,
+)
 from marketplace.tasks import provider_metrics_enqueue
 from marketplace.track_record import provider_record_check, trade_verification_resolve
 
+TERMS_FIELDS = ("performance_fee_percent", "subscription_fee_monthly")
 FINDINGS_SHOWN = 50
 TRADES_SHOWN = 50
 CLEAR_REVIEW = "clear_review"
@@ -134,6 +143,21 @@ class SignalProviderAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # the event log and payouts refer to them
+
+    def save_model(self, request, obj, form, change):
+        """A change of fee terms goes through `provider_terms_update`: logged, and existing
+        copies told and given the notice period, as from any other way of changing them."""
+        changed_terms = [name for name in TERMS_FIELDS if name in form.changed_data]
+        if not change or not changed_terms:
+            return super().save_model(request, obj, form, change)
+        stored = SignalProvider.objects.get(pk=obj.pk)
+        for name in TERMS_FIELDS:
+            setattr(obj, name, getattr(stored, name))
+        super().save_model(request, obj, form, change)
+        provider_terms_update(
+            provider_id=obj.pk, actor=request.user, **{name: form.cleaned_data[name] for name in TERMS_FIELDS}
+        )
+        obj.refresh_from_db()
 
     def has_curate_permission(self, request):
         return request.user.has_perm(CURATE_PERMISSION)
@@ -381,3 +405,17 @@ class TradeVerificationAdmin(admin.ModelAdmin):
             trade_verification_resolve(
                 verification_id=verification.pk, actor=request.user, note=f"accepted in admin on {timezone.now():%Y-%m-%d %H:%M} UTC"
             )
+
+
+@admin.register(CopyFeeTerms)
+class CopyFeeTermsAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """What each copy is billed from which month (recorded at its start, or a noticed change)."""
+
+    list_display = [
+        "relationship", "effective_from", "program", "rate_percent",
+        money_column("subscription_fee_monthly", currency="currency", description="subscription / month"),
+        "payee_share", "notified_at",
+    ]  # fmt: skip
+    list_filter = ["program"]
+    search_fields = ["relationship__follower__username", "relationship__strategy__name"]
+    list_select_related = ["relationship__follower", "relationship__strategy"]

@@ -33,9 +33,11 @@ from copytrade.apis import LeaderTradePublicOutputSerializer
 from copytrade.models import Strategy
 from core.api import Pagination, StrictInputSerializer, paginated_response
 from core.errors import ApplicationError, NotFoundError
+from core.money import quantize_money
+from core.terms import FeeTerms
 from core.selectors import display_name
 from marketplace.metrics import WINDOWS
-from marketplace.models import MetricsWindow, PerformanceMetrics, Rating, SignalProvider
+from marketplace.models import MetricsWindow, PerformanceMetrics, Program, Rating, SignalProvider
 from marketplace.selectors import (
     DEFAULT_WINDOW,
     TOP_SORTS,
@@ -54,8 +56,11 @@ from marketplace.services import (
     rating_upsert,
 )
 from marketplace.tasks import provider_metrics_enqueue
+from marketplace.terms import fee_terms_in_words, fee_terms_offered
 
 MONEY = {"max_digits": settings.MONEY_MAX_DIGITS, "decimal_places": settings.MONEY_DECIMAL_PLACES}
+# Amounts a person reads: decimal strings with 2 places.
+CENTS_FIELD = {"max_digits": settings.MONEY_MAX_DIGITS, "decimal_places": 2}
 FILTER_NUMBER = {"max_digits": 20, "decimal_places": 10, "required": False}
 
 
@@ -63,8 +68,29 @@ FILTER_NUMBER = {"max_digits": 20, "decimal_places": 10, "required": False}
 
 
 def _money(amount: Decimal) -> str:
-    """An amount as the DecimalFields render it; str() would show a stored zero as "0E-8"."""
-    return serializers.DecimalField(**MONEY).to_representation(amount)
+    """An amount as a person reads it: 2 places ("29.00"), never the column's "0E-8"."""
+    return f"{quantize_money(amount)}"
+
+
+class FeeTermsOutputSerializer(serializers.Serializer):
+    """What a copy started now is billed (marketplace.terms: the same function billing charges
+    with). Amounts are decimal strings with 2 places; `in_words` as the pages say it."""
+
+    program = serializers.ChoiceField(choices=Program.choices)
+    performance_fee_percent = serializers.CharField(help_text="Percent of new profit above the follower's high-water mark.")
+    subscription_fee_monthly = serializers.CharField(help_text="Per calendar month, prorated by the days the copy is live.")
+    currency = serializers.CharField()
+    in_words = serializers.CharField()
+
+
+def fee_terms_payload(terms: FeeTerms) -> dict:
+    return {
+        "program": terms.program,
+        "performance_fee_percent": f"{quantize_money(terms.rate_percent)}",
+        "subscription_fee_monthly": f"{quantize_money(terms.subscription_fee_monthly)}",
+        "currency": terms.currency.upper(),
+        "in_words": " ".join(fee_terms_in_words(terms)),
+    }
 
 
 def _ratio() -> serializers.FloatField:
@@ -109,7 +135,7 @@ class MetricsOutputSerializer(serializers.Serializer):
     profit_factor = _ratio()
     profit_factor_infinite = serializers.BooleanField()
     follower_count = serializers.IntegerField()
-    copied_aum = serializers.DecimalField(**MONEY)
+    copied_aum = serializers.DecimalField(**CENTS_FIELD)
 
 
 class EquityPointOutputSerializer(serializers.Serializer):
@@ -149,6 +175,7 @@ def metrics_payload(row: PerformanceMetrics | None, *, with_series: bool = False
 
 class TraderListOutputSerializer(serializers.ModelSerializer):
     follower_count = serializers.IntegerField()
+    subscription_fee_monthly = serializers.DecimalField(**CENTS_FIELD, read_only=True)
     ranked = serializers.BooleanField(help_text="False for a record too short to rank (listed as new).")
     metrics = serializers.SerializerMethodField()
 
@@ -171,7 +198,7 @@ class TraderListOutputSerializer(serializers.ModelSerializer):
                 "profit_factor_infinite": serializers.BooleanField(),
                 **{name: _ratio() for name in ("max_drawdown", "calmar_ratio")},
                 "closed_trades": serializers.IntegerField(),
-                "copied_aum": serializers.DecimalField(**MONEY),
+                "copied_aum": serializers.DecimalField(**CENTS_FIELD),
             },
             allow_null=True,
         )
@@ -201,6 +228,8 @@ class TraderListOutputSerializer(serializers.ModelSerializer):
 
 
 class ProviderOwnOutputSerializer(serializers.ModelSerializer):
+    subscription_fee_monthly = serializers.DecimalField(**CENTS_FIELD, read_only=True)
+
     class Meta:
         model = SignalProvider
         fields = [
@@ -234,6 +263,7 @@ class TraderDetailOutputSerializer(serializers.Serializer):
         verified_badge = serializers.BooleanField()
         accepting_copies = serializers.BooleanField()
         copiers_count = serializers.IntegerField()
+        fee_terms = FeeTermsOutputSerializer()
         metrics_all = MetricsOutputSerializer(allow_null=True)
 
     class RatingSummarySerializer(serializers.Serializer):
@@ -247,7 +277,7 @@ class TraderDetailOutputSerializer(serializers.Serializer):
     description = serializers.CharField()
     trading_strategy = serializers.CharField()
     risk_level = serializers.ChoiceField(choices=SignalProvider.RiskLevel.choices)
-    subscription_fee_monthly = serializers.DecimalField(**MONEY)
+    subscription_fee_monthly = serializers.DecimalField(**CENTS_FIELD)
     performance_fee_percent = serializers.DecimalField(max_digits=5, decimal_places=2)
     verification_status = serializers.ChoiceField(choices=SignalProvider.VerificationStatus.choices)
     follower_count = serializers.IntegerField()
@@ -271,7 +301,7 @@ def _trader_detail(provider: SignalProvider) -> dict:
         "trading_strategy": provider.trading_strategy,
         "risk_level": provider.risk_level,
         "subscription_fee_monthly": _money(provider.subscription_fee_monthly),
-        "performance_fee_percent": str(provider.performance_fee_percent),
+        "performance_fee_percent": _money(provider.performance_fee_percent),
         "verification_status": provider.verification_status,
         "follower_count": provider.follower_count,
         "approved_since": provider.status_changed_at.isoformat() if provider.status_changed_at else None,
@@ -290,6 +320,7 @@ def _trader_detail(provider: SignalProvider) -> dict:
             {
                 "id": strategy.id, "name": strategy.name, "kind": strategy.kind, "verified_badge": strategy.verified_badge,
                 "accepting_copies": strategy.accepting_copies, "copiers_count": strategy.copiers_count,
+                "fee_terms": fee_terms_payload(fee_terms_offered(strategy=strategy)),
                 "metrics_all": metrics_payload(strategy_metrics.get(strategy.id)),
             }  # fmt: skip
             for strategy in strategies
@@ -465,14 +496,19 @@ class MetricsMixin(serializers.Serializer):
 
 class LeaderboardOutputSerializer(MetricsMixin, serializers.ModelSerializer):
     owner = serializers.SerializerMethodField(help_text="The leader's public display name (never a username).")
+    fee_terms = serializers.SerializerMethodField()
 
     class Meta:
         model = Strategy
         fields = [
             "id", "name", "description", "kind", "owner", "verified_badge", "accepting_copies", "copiers_count",
-            "copy_override_percent", "created_at", *METRIC_FIELDS,
+            "fee_terms", "created_at", *METRIC_FIELDS,
         ]  # fmt: skip
         read_only_fields = fields
+
+    @extend_schema_field(FeeTermsOutputSerializer)
+    def get_fee_terms(self, strategy) -> dict:
+        return fee_terms_payload(fee_terms_offered(strategy=strategy))
 
     def get_owner(self, strategy) -> str:
         return display_name(strategy.owner)

@@ -3,7 +3,14 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from core.money import money_field
+from core.money import format_money, money_field
+
+
+class Program(models.TextChoices):
+    """Who earns from a strategy, and so how its fees are split (settings.BILLING_PAYOUT_SHARES)."""
+
+    AI = "ai"  # seed 000: AI strategies, leader 60 % / platform 40 %
+    MARKETPLACE = "marketplace"  # seed 001: signal providers, provider 80 % / platform 20 %
 
 
 class SignalProvider(models.Model):
@@ -97,6 +104,7 @@ class ProviderEvent(models.Model):
         VERIFICATION_FLAG = "verification_flag"
         VERIFICATION = "verification"
         REVIEW_CLEARED = "review_cleared"
+        TERMS = "terms"  # the provider's fee terms changed (marketplace.services.provider_terms_update)
 
     provider = models.ForeignKey(SignalProvider, on_delete=models.PROTECT, related_name="events")
     # Null when the platform itself acted (daily checks, circuit breakers).
@@ -273,3 +281,43 @@ class TradeVerification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.strategy} trade {self.leader_trade_id} · {self.status}"
+
+
+class CopyFeeTerms(models.Model):
+    """The fee terms of one copy from one month on: the first row is what the follower
+    consented to when the copy started; a later row is a provider's change, noticed to the
+    follower at `notified_at`, in effect from `effective_from` (marketplace.terms).
+
+    Decided and written by marketplace (copytrade's `copy_starting` signal, answered in
+    marketplace.receivers); read by billing for every assessment and by every page and
+    endpoint that shows a copy's terms.
+    """
+
+    # Part of the copy: where a copy may be deleted (nothing billed refers to it), so may its terms.
+    relationship = models.ForeignKey("copytrade.CopyRelationship", on_delete=models.CASCADE, related_name="fee_terms")
+    # First day of the first month these terms are billed for.
+    effective_from = models.DateField()
+    program = models.CharField(max_length=16, choices=Program.choices)
+    rate_percent = models.DecimalField(max_digits=5, decimal_places=2)
+    subscription_fee_monthly = money_field()
+    # The payee's share of every fee, as a fraction (0.8 = 80 %); the platform keeps the rest.
+    payee_share = models.DecimalField(max_digits=5, decimal_places=4)
+    currency = models.CharField(max_length=3)
+    # Null on the terms recorded at the copy's start (the follower saw them then).
+    notified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["relationship_id", "effective_from"]
+        verbose_name_plural = "copy fee terms"
+        constraints = [
+            models.UniqueConstraint(fields=["relationship", "effective_from"], name="copy_fee_terms_once_per_month"),
+            models.CheckConstraint(condition=Q(program__in=["ai", "marketplace"]), name="copy_fee_terms_program_valid"),
+            models.CheckConstraint(condition=Q(rate_percent__gte=0) & Q(rate_percent__lte=100), name="copy_fee_terms_rate_0_100"),
+            models.CheckConstraint(condition=Q(subscription_fee_monthly__gte=0), name="copy_fee_terms_subscription_nonnegative"),
+            models.CheckConstraint(condition=Q(payee_share__gte=0) & Q(payee_share__lte=1), name="copy_fee_terms_share_0_1"),
+        ]
+
+    def __str__(self) -> str:
+        subscription = format_money(self.subscription_fee_monthly, self.currency)
+        return f"Copy {self.relationship_id} from {self.effective_from:%Y-%m} · {self.rate_percent.normalize():f} % + {subscription} a month"

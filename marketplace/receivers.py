@@ -2,9 +2,10 @@
 
 from django.dispatch import receiver
 
-from copytrade.signals import copying_open_requested
+from copytrade.signals import copy_starting, copying_open_requested
 from core.errors import ConflictError
 from marketplace.models import SignalProvider
+from marketplace.services import copy_terms_record
 
 
 @receiver(copying_open_requested)
@@ -23,3 +24,8 @@ def refuse_copying_a_suspended_provider(sender, *, owner, creating: bool = False
     provider = providers.only("status").first()
     if provider is not None and provider.status == SignalProvider.Status.SUSPENDED:
         raise ConflictError("This signal provider is suspended by curators; its strategies cannot be copied until it is reinstated.")
+
+
+@receiver(copy_starting)
+def record_the_terms_of_a_new_copy(sender, *, relationship, expected_terms, **kwargs) -> None:
+    copy_terms_record(relationship=relationship, expected=expected_terms)

@@ -239,7 +239,7 @@ def strategy_list_top(
     each annotated with its audited metrics of `window` (null until first computed), their
     coverage and whether its whole record is long enough to be ranked (`ranked`). Sorted on
     a figure, ranked records come first: a record of one winning trade is not the best."""
-    strategies = _with_window_metrics(strategy_list_public().select_related("owner__profile"), window=window)
+    strategies = _with_window_metrics(strategy_list_public().select_related("owner__profile", "owner__signal_provider"), window=window)
     if kind:
         strategies = strategies.filter(kind=kind)
     if min_copiers:
@@ -283,7 +283,7 @@ def strategy_get_leader(*, user, strategy_id: int, window: str = "30d") -> Strat
     """A leader page: public strategies for everyone, a private one for its owner only."""
     strategy = (
         _with_window_metrics(Strategy.objects.filter(Q(is_public_leader=True) | Q(owner=user), id=strategy_id), window=window)
-        .select_related("owner__profile")
+        .select_related("owner__profile", "owner__signal_provider")
         .prefetch_related(Prefetch("trades", queryset=LeaderTrade.objects.order_by("-sequence")[:LEADER_RECENT_TRADES], to_attr="recent_trades"))
         .first()
     )

@@ -36,9 +36,12 @@ from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strateg
 from core.errors import ApplicationError, ConflictError, NotFoundError
 from core.locks import user_row_lock
 from core.models import Notification
+from core.money import format_money
 from core.notifications import notification_send, notification_send_many
 from core.roles import role_sync
-from marketplace.models import ProviderEvent, Rating, SignalProvider
+from core.terms import FeeTerms
+from marketplace.models import CopyFeeTerms, ProviderEvent, Rating, SignalProvider
+from marketplace.terms import copy_fee_terms, effective_period_after_notice, fee_terms_in_words, fee_terms_offered, first_period
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +135,9 @@ def provider_apply(
         provider = SignalProvider(user=user, status=Status.PENDING, status_changed_at=now, **profile)
         action, from_status = Action.APPLY, ""
     elif provider.status == Status.REJECTED:
+        terms_changed = any(
+            Decimal(profile[name]) != getattr(provider, name) for name in ("subscription_fee_monthly", "performance_fee_percent")
+        )
         for name, value in profile.items():
             setattr(provider, name, value)
         provider.status = Status.PENDING
@@ -146,12 +152,15 @@ def provider_apply(
     except IntegrityError as exc:
         raise ConflictError("You already have a provider profile.") from exc
     provider_event_record(provider=provider, actor=user, action=action, field="status", from_value=from_status, to_value=Status.PENDING)
+    if action == Action.REAPPLY and terms_changed:
+        copies_terms_reoffer(owner_id=user.pk)
     curators_notify(
         kind=Notification.Kind.PROVIDER_APPLICATION,
         title=f"New signal provider application: {provider.display_name}",
         body=(
             f"{user.get_username()} applied as '{provider.display_name}' (risk {provider.risk_level}, "
-            f"subscription {provider.subscription_fee_monthly}/month, performance fee {provider.performance_fee_percent} %). "
+            f"subscription {format_money(provider.subscription_fee_monthly, settings.BILLING_CURRENCY)} a month, "
+            f"performance fee {provider.performance_fee_percent.normalize():f} %). "
             "Review it in admin: Marketplace > Signal providers."
         ),
     )
@@ -277,6 +286,108 @@ def provider_review_clear(*, provider_id: int, actor, reason: str) -> SignalProv
     if provider.status == Status.APPROVED:
         Strategy.objects.filter(owner_id=provider.user_id, accepting_copies=False).update(accepting_copies=True, updated_at=timezone.now())
     return provider
+
+
+# --- Fee terms of copies (marketplace.terms decides them) --------------------------------
+
+
+def copy_terms_record(*, relationship: CopyRelationship, expected: FeeTerms | None = None) -> CopyFeeTerms:
+    """Record the terms a copy starts with: the strategy's offer now. If the follower was shown
+    other terms (`expected`), refuse: they did not consent to these (409, nothing recorded)."""
+    offered = fee_terms_offered(strategy=relationship.strategy)
+    if expected is not None and not expected.charges_same_as(offered):
+        raise ConflictError(
+            f"The fee terms of '{relationship.strategy.name}' changed: they are now {' '.join(fee_terms_in_words(offered))}"
+            f" (you were shown {' '.join(fee_terms_in_words(expected))}). Review them and start the copy again.",
+            {"fee_terms": _terms_payload(offered)},
+        )
+    row = CopyFeeTerms(relationship=relationship, effective_from=first_period(relationship.started_at), **_terms_columns(offered))
+    row.full_clean(validate_constraints=False)
+    row.save()
+    return row
+
+
+def _terms_columns(terms: FeeTerms) -> dict:
+    return {
+        "program": terms.program, "rate_percent": terms.rate_percent, "subscription_fee_monthly": terms.subscription_fee_monthly,
+        "payee_share": terms.payee_share, "currency": terms.currency,
+    }  # fmt: skip
+
+
+def _terms_payload(terms: FeeTerms) -> dict:
+    return {
+        "performance_fee_percent": f"{terms.rate_percent:.2f}",
+        "subscription_fee_monthly": f"{terms.subscription_fee_monthly:.2f}",
+        "currency": terms.currency.upper(),
+    }
+
+
+@transaction.atomic
+def provider_terms_update(
+    *, provider_id: int, actor, performance_fee_percent: Decimal, subscription_fee_monthly: Decimal
+) -> SignalProvider:
+    """A provider's new fee terms: the offer to new copiers at once; each live copy of its
+    marketplace strategies is told now and billed the new terms from the first full month that
+    starts `FEE_TERMS_NOTICE_DAYS` after (it may stop before). Logged as provider events."""
+    provider = _provider_locked(provider_id=provider_id)
+    changes = {"performance_fee_percent": performance_fee_percent, "subscription_fee_monthly": subscription_fee_monthly}
+    changed = {name: value for name, value in changes.items() if Decimal(value) != getattr(provider, name)}
+    if not changed:
+        return provider
+    for name, value in changed.items():
+        provider_event_record(
+            provider=provider, actor=actor, action=Action.TERMS, field=name,
+            from_value=_terms_value(name, getattr(provider, name)), to_value=_terms_value(name, value),
+        )  # fmt: skip
+        setattr(provider, name, value)
+    provider.full_clean()
+    provider.save(update_fields=[*changed, "updated_at"])
+    copies_terms_reoffer(owner_id=provider.user_id)
+    return provider
+
+
+def _terms_value(name: str, value) -> str:
+    if name == "subscription_fee_monthly":
+        return format_money(value, settings.BILLING_CURRENCY)
+    return f"{Decimal(value).normalize():f} %"
+
+
+def copies_terms_reoffer(*, owner_id: int) -> int:
+    """After the offer of the owner's strategies changed: schedule the new terms on every live
+    copy whose terms differ, after the notice period, and tell its follower. Returns how many.
+
+    The strategies' rows are locked first: a copy starting meanwhile (it holds its strategy's
+    lock) either commits before and is seen here, or starts after and records the new offer.
+    """
+    strategies = list(Strategy.objects.select_for_update().filter(owner_id=owner_id).select_related("owner").order_by("id"))
+    now = timezone.now()
+    effective_from = effective_period_after_notice(notified_at=now)
+    told = 0
+    live = CopyRelationship.objects.filter(strategy__in=strategies, status__in=CopyRelationship.LIVE_STATUSES)
+    for relationship in live.select_related("follower", "strategy__owner").order_by("id"):
+        offered = fee_terms_offered(strategy=relationship.strategy)
+        current = copy_fee_terms(relationship=relationship, period=effective_from)
+        if current.charges_same_as(offered):
+            continue
+        # A change noticed earlier but not yet in effect is replaced from the same month on;
+        # one due before it stays (its follower was told in time).
+        CopyFeeTerms.objects.filter(relationship=relationship, effective_from__gte=effective_from).delete()
+        row = CopyFeeTerms(relationship=relationship, effective_from=effective_from, notified_at=now, **_terms_columns(offered))
+        row.full_clean(validate_constraints=False)
+        row.save()
+        notification_send(
+            user=relationship.follower,
+            kind=Notification.Kind.FEE_TERMS,
+            title=f"Fee terms of {relationship.strategy.name} change from {effective_from:%Y-%m-%d}",
+            body=(
+                f"From {effective_from:%Y-%m-%d} your copy of '{relationship.strategy.name}' is billed "
+                f"{' '.join(fee_terms_in_words(offered))} (until then: {' '.join(fee_terms_in_words(current))}). "
+                "If you do not accept the new terms, stop the copy before that date."
+            ),
+        )
+        told += 1
+    logger.info("fee terms of owner %s changed: %s live copies told, new terms from %s", owner_id, told, effective_from)
+    return told
 
 
 # --- Ratings ---------------------------------------------------------------------------

@@ -1,15 +1,17 @@
-"""Fee terms as the pages state them. The one place the pages ask for a strategy's terms:
-billing charges with the same function, so what a page says is what is billed."""
+"""Fee terms as the pages state them, from `marketplace.terms` (the one place that decides
+them, which billing charges with): the offer to a new copier, and a copy's recorded terms."""
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
 
 from billing.fees import performance_fee, prorated_subscription
-from billing.selectors import fee_terms
-from copytrade.models import Strategy
-from core.money import ZERO, quantize_money
+from copytrade.models import CopyRelationship, Strategy
+from core.money import ZERO
+from core.terms import FeeTerms
+from marketplace.terms import copy_fee_terms, copy_fee_terms_pending, fee_terms_in_words, fee_terms_offered
 
 
 @dataclass(frozen=True)
@@ -19,23 +21,36 @@ class FeeTermsInWords:
     parts: tuple[str, ...]
     rate_percent: Decimal
     subscription_fee_monthly: Decimal
+    terms: FeeTerms
+    # A change its follower was told of, not yet in effect: (from which month, in words).
+    pending_from: date | None = None
+    pending: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return " ".join(self.parts)
 
 
+def _in_words(terms: FeeTerms, **extra) -> FeeTermsInWords:
+    return FeeTermsInWords(
+        parts=fee_terms_in_words(terms),
+        rate_percent=terms.rate_percent,
+        subscription_fee_monthly=terms.subscription_fee_monthly,
+        terms=terms,
+        **extra,
+    )
+
+
 def strategy_fee_terms(*, strategy: Strategy) -> FeeTermsInWords:
-    terms = fee_terms(strategy=strategy)
-    subscription = f"{quantize_money(terms.subscription_fee_monthly)} {settings.BILLING_CURRENCY.upper()} a month"
-    if terms.rate_percent > ZERO:
-        # 15.00 -> "15", 12.50 -> "12.5": the fewest digits that state the rate exactly.
-        performance = f"{terms.rate_percent.normalize():f} % of new profit above your high-water mark"
-        parts = (performance, f"+ {subscription}") if terms.subscription_fee_monthly > ZERO else (performance,)
-    elif terms.subscription_fee_monthly > ZERO:
-        parts = (subscription,)
-    else:
-        parts = ("No fees",)
-    return FeeTermsInWords(parts=parts, rate_percent=terms.rate_percent, subscription_fee_monthly=terms.subscription_fee_monthly)
+    """What a new copy of the strategy would be billed (the copy form passes `.terms` back as
+    the terms the follower saw: a change in between refuses the copy)."""
+    return _in_words(fee_terms_offered(strategy=strategy))
+
+
+def copy_fee_terms_shown(*, relationship: CopyRelationship) -> FeeTermsInWords:
+    """What this copy is billed now (recorded when it started), and a noticed change if one is coming."""
+    pending = copy_fee_terms_pending(relationship=relationship)
+    extra = {} if pending is None else {"pending_from": pending[0], "pending": fee_terms_in_words(pending[1])}
+    return _in_words(copy_fee_terms(relationship=relationship), **extra)
 
 
 EXAMPLE_PROFIT = Decimal("1000")

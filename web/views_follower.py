@@ -2,6 +2,7 @@
 copy's figures, chart and trades in words; pause, resume, stop. The rules are copytrade's
 (`copy_start`, `copy_pause`...); these views read, call and render."""
 
+from dataclasses import replace
 from decimal import Decimal
 
 from django.contrib import messages
@@ -45,12 +46,11 @@ COPIED_TRADES_PER_PAGE = 50
 
 def _copy_start_as_shown(*, follower, strategy, form: CopyStartForm):
     """Start the copy the person agreed to: the form's settings and the fee terms the page
-    showed them. Terms that changed while they read are refused, never silently accepted."""
+    showed them. The service refuses terms that changed while they read (under the
+    strategy's lock, as it records the copy's terms), never silently accepting new ones."""
     rate_shown, subscription_shown = form.terms_shown()
-    terms_now = strategy_fee_terms(strategy=strategy)
-    if (terms_now.rate_percent, terms_now.subscription_fee_monthly) != (rate_shown, subscription_shown):
-        raise ApplicationError(f"The fees changed while you were reading: they are now {terms_now}. Read them again and agree.")
-    return copy_start(follower=follower, strategy_id=strategy.pk, **form.service_arguments())
+    shown = replace(strategy_fee_terms(strategy=strategy).terms, rate_percent=rate_shown, subscription_fee_monthly=subscription_shown)
+    return copy_start(follower=follower, strategy_id=strategy.pk, expected_terms=shown, **form.service_arguments())
 
 
 def _copy_form_context(request, strategy, form) -> dict:

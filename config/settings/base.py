@@ -258,6 +258,16 @@ BILLING_PAYOUT_SHARES = {
 }
 # Fees are computed on pnl_usd and invoiced in this (Stripe, lower-case) currency.
 BILLING_CURRENCY = env("BILLING_CURRENCY", default="usd")
+# P&L is converted to the billing currency at fill time (copytrade/currency.py): a quote
+# listed here at its peg (the billing currency per unit), any other through the exchange's
+# <QUOTE>/USDT price. "USDT=1,USDC=1,..." in the environment replaces the table.
+BILLING_CURRENCY_PEGS = {
+    currency.upper(): Decimal(peg)
+    for currency, peg in env.dict("BILLING_CURRENCY_PEGS", default={"USD": "1", "USDT": "1", "USDC": "1", "BUSD": "1", "DAI": "1"}).items()
+}
+# A provider's change of fee terms reaches an existing copy from the first full calendar
+# month that starts at least this many days after its follower is told (README, Billing).
+FEE_TERMS_NOTICE_DAYS = env.int("FEE_TERMS_NOTICE_DAYS", default=30)
 STRIPE_API_KEY = env("STRIPE_API_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="")

@@ -14,12 +14,13 @@ from copytrade.locks import copy_lock
 from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
 from copytrade.selectors import copy_allocation_used
 from copytrade.services.platform_closes import copy_close_positions
-from copytrade.signals import copying_open_requested
+from copytrade.signals import copy_starting, copying_open_requested
 from core.errors import ApplicationError, ConflictError, NotFoundError
 from core.locks import user_row_lock
 from core.models import Notification
 from core.money import ZERO, to_decimal, truncate
 from core.notifications import notification_send
+from core.terms import FeeTerms
 from exchanges.errors import (
     ExchangeError,
     PermanentExchangeError,
@@ -63,8 +64,13 @@ def copy_start(
     max_slippage_percent: Decimal = Decimal("1"),
     max_order_notional: Decimal | None = None,
     round_up_to_minimum: bool = False,
+    expected_terms: FeeTerms | None = None,
 ) -> CopyRelationship:
     """Start copying a strategy onto one of the follower's accounts.
+
+    The copy's fee terms are decided and recorded by marketplace (`copy_starting`): what the
+    follower consents to now is what they are billed. `expected_terms`, the terms the follower
+    was shown, refuses the copy (409) if the strategy's terms are no longer those.
 
     Copy capital: proportional mode takes allocation % of the account's equity at start;
     multiplier and fixed modes size orders without it, so their capital is the account's
@@ -97,11 +103,11 @@ def copy_start(
         max_order_notional=max_order_notional,
         round_up_to_minimum=round_up_to_minimum,
     )
-    return _copy_insert(relationship=relationship)
+    return _copy_insert(relationship=relationship, expected_terms=expected_terms)
 
 
 @transaction.atomic
-def _copy_insert(*, relationship: CopyRelationship) -> CopyRelationship:
+def _copy_insert(*, relationship: CopyRelationship, expected_terms: FeeTerms | None) -> CopyRelationship:
     follower = relationship.follower
     user_row_lock(user_id=follower.pk)
     # Re-checked under the locks: the strategy or the account may have changed while the
@@ -131,6 +137,8 @@ def _copy_insert(*, relationship: CopyRelationship) -> CopyRelationship:
             relationship.save()
     except IntegrityError:
         raise ConflictError("You already copy this strategy; stop that copy before starting a new one.") from None
+    # Under the strategy's row lock: a change of terms waits for this copy, and then sees it.
+    copy_starting.send(sender=CopyRelationship, relationship=relationship, expected_terms=expected_terms)
     Strategy.objects.filter(pk=strategy.pk).update(copiers_count=F("copiers_count") + 1)
     logger.info("copy %s started: user %s copies strategy %s", relationship.pk, follower.pk, strategy.pk)
     return relationship

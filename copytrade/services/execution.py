@@ -40,6 +40,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from copytrade import risk, rows, sizing
+from copytrade.currency import quote_rate_at_fill
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
 from copytrade.positions import Fill, position_apply_fill, relationship_apply_pnl, stop_loss_hit, to_money, unrealised_pnl
 from copytrade.services.copies import exchange_account_invalidate
@@ -351,7 +352,7 @@ def _place_or_look_up(trade: CopiedTrade, *, token: int, gateway, market: Market
                 continue
             except PermanentExchangeError as exc:
                 return _refused(trade, token=token, error=exc)
-            return _record(trade, token=token, result=result, market=market)
+            return _record(trade, token=token, result=result, market=market, gateway=gateway)
         try:
             result = gateway.create_order(
                 symbol=market.symbol,
@@ -372,16 +373,20 @@ def _place_or_look_up(trade: CopiedTrade, *, token: int, gateway, market: Market
             raise
         except PermanentExchangeError as exc:
             return _refused(trade, token=token, error=exc)
-        return _record(trade, token=token, result=result, market=market)
+        return _record(trade, token=token, result=result, market=market, gateway=gateway)
 
 
-def _record(trade: CopiedTrade, *, token: int, result: OrderResult, market: MarketRules) -> ExecutionOutcome:
-    """The fill → copied trade, position, realised P&L, equity, drawdown (one transaction)."""
+def _record(trade: CopiedTrade, *, token: int, result: OrderResult, market: MarketRules, gateway) -> ExecutionOutcome:
+    """The fill → copied trade, position, realised P&L (and in the billing currency at the
+    quote's rate now), equity, drawdown (one transaction)."""
     if result.status == "open" and result.filled < result.amount:
         return _wait(trade, token=token, seconds=WORKING_ORDER_RECHECK_SECONDS, why="a working order")
     if result.filled <= 0:
         return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=NOT_FILLED,
                        message=f"The exchange ended the order ({result.status}) without a fill.")  # fmt: skip
+    # Network before the transaction; a pegged quote asks nobody. A transient failure here
+    # retries the run, which finds this order by its client order id and records it then.
+    rate = quote_rate_at_fill(gateway=gateway, market=market)
     price = result.average_price or result.cost / result.filled
     fee = result.fee_in_quote(market=market, price=price)
     # A buy whose fee is taken in the base currency leaves that much less in the account.
@@ -408,7 +413,8 @@ def _record(trade: CopiedTrade, *, token: int, result: OrderResult, market: Mark
         trade.filled_amount = result.filled
         trade.average_price = to_money(price)
         trade.fee = to_money(fee)
-        trade.pnl_usd = pnl
+        trade.quote_currency, trade.pnl_quote, trade.quote_rate = market.quote.upper(), pnl, rate
+        trade.pnl_usd = to_money(pnl * rate) if rate is not None else ZERO
         trade.follower_size_usd = to_money(result.cost or result.filled * price * market.contract_size)
         trade.exchange_order_id = result.exchange_order_id
         trade.acknowledged_at = now
@@ -418,7 +424,8 @@ def _record(trade: CopiedTrade, *, token: int, result: OrderResult, market: Mark
         rows.save(position, along_with=[
             rows.update_statement(relationship, ["realized_pnl", "copy_equity", "peak_equity", "current_drawdown_percent", "updated_at"]),
             rows.update_statement(trade, [
-                "status", "reason", "filled_amount", "average_price", "fee", "pnl_usd", "follower_size_usd",
+                "status", "reason", "filled_amount", "average_price", "fee", "quote_currency", "pnl_quote", "quote_rate", "pnl_usd",
+                "follower_size_usd",
                 "exchange_order_id", "acknowledged_at", "finished_at", "lease_expires_at",
             ]),
         ])  # fmt: skip

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from copytrade.client_order_ids import leader_client_order_id
+from copytrade.currency import market_conversion_check
 from copytrade.models import LeaderPosition, LeaderTrade, Strategy
 from copytrade.positions import to_money
 from copytrade.services.fanout import leader_trade_fan_out_send
@@ -344,6 +345,8 @@ def _leader_order_execute(*, strategy: Strategy, signal: LeaderSignal, source: s
         market = gateway.market(signal.symbol)
         equity = to_decimal(gateway.equity(strategy.quote_currency).equity)
         reference_price = signal.price or to_decimal(gateway.ticker_price(market.symbol))
+        # Before the leader's order: a market whose P&L could not be billed is refused (400).
+        market_conversion_check(market=market, markets=gateway.markets(), exchange_id=account.exchange_id)
     held = held_quantity(strategy=strategy, symbol=market.symbol)
     side, amount, reducing = _order_for_signal(signal=signal, held=held, market=market, reference_price=reference_price)
     if amount * reference_price * market.contract_size > MAX_NOTIONAL:
@@ -503,8 +506,12 @@ def leader_trade_record(
             raise ValidationError({"amount": "The amount is below the smallest recordable quantity."})
 
     # Network first, then the transaction: no row lock is held while an exchange answers.
-    if market is None:
-        market = _market_for(strategy=strategy, symbol=symbol)
+    gateway = _market_gateway(strategy)
+    with _exchange_call(gateway.exchange_id, "the market lookup"):
+        markets = gateway.markets()
+        if market is None:
+            market = markets[resolve_symbol(symbol, markets)]
+    market_conversion_check(market=market, markets=markets, exchange_id=gateway.exchange_id)
     if leader_equity is None and strategy.leader_account is not None:
         with _exchange_call(strategy.leader_account.exchange_id, "the leader equity lookup"):
             leader_equity = to_decimal(gateway_for_account(strategy.leader_account).equity(strategy.quote_currency).equity)
@@ -524,16 +531,14 @@ def leader_trade_record(
     )
 
 
-def _market_for(*, strategy: Strategy, symbol: str) -> MarketRules:
+def _market_gateway(strategy: Strategy):
+    """Where the strategy's markets are looked up: its leader account's exchange, or the
+    paper price source's for a signal-only strategy."""
     if strategy.leader_account is not None:
-        gateway = gateway_for_account(strategy.leader_account)
-    else:
-        from exchanges.gateways.ccxt_gateway import CcxtGateway
+        return gateway_for_account(strategy.leader_account)
+    from exchanges.gateways.ccxt_gateway import CcxtGateway
 
-        gateway = CcxtGateway.public(settings.PAPER_PRICE_SOURCE)
-    with _exchange_call(gateway.exchange_id, "the market lookup"):
-        markets = gateway.markets()
-        return markets[resolve_symbol(symbol, markets)]
+    return CcxtGateway.public(settings.PAPER_PRICE_SOURCE)
 
 
 @dataclass(frozen=True)

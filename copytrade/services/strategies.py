@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from copytrade.models import Strategy, new_webhook_secret
+from copytrade.models import CopyRelationship, Strategy, new_webhook_secret
 from copytrade.signals import copying_open_requested
 from core.errors import ConflictError, NotFoundError
 from core.locks import user_row_lock
@@ -17,6 +17,9 @@ from exchanges.models import ExchangeAccount
 logger = logging.getLogger(__name__)
 
 
+# What decides the fee terms of a copy (marketplace.terms): fixed once the strategy has been
+# copied, so no request can change what existing copies pay (their terms are recorded at start).
+TERMS_FIELDS = ("kind", "copy_override_percent")
 STRATEGY_UPDATABLE_FIELDS = {
     "name", "description", "kind", "source", "status", "is_public_leader", "copy_override_percent", "declared_capital",
 }  # fmt: skip
@@ -106,6 +109,7 @@ def strategy_update(*, owner, strategy_id: int, data: dict) -> Strategy:
     if unknown:
         raise ValidationError({sorted(unknown)[0]: "This field cannot be changed."})
     strategy = _owned_strategy_locked(owner=owner, strategy_id=strategy_id)
+    _check_terms_unchanged_once_copied(strategy=strategy, data=data)
     if "declared_capital" in data:
         if strategy.leader_account_id is not None:
             raise ValidationError({"declared_capital": "This strategy's capital is its leader account's equity."})
@@ -120,6 +124,18 @@ def strategy_update(*, owner, strategy_id: int, data: dict) -> Strategy:
     strategy.full_clean()
     strategy.save()
     return strategy
+
+
+def _check_terms_unchanged_once_copied(*, strategy: Strategy, data: dict) -> None:
+    changing = [name for name in TERMS_FIELDS if name in data and data[name] != getattr(strategy, name)]
+    if changing and CopyRelationship.objects.filter(strategy=strategy).exists():
+        raise ValidationError(
+            {
+                name: f"'{strategy.name}' has been copied: its {name} decides what its copies pay and cannot change. "
+                "Create a new strategy for other terms."
+                for name in changing
+            }
+        )
 
 
 @transaction.atomic

@@ -55,6 +55,8 @@ DEFAULT_MARKETS = (
     ("SOL", "USDT", "0.001", "0.01", "0.001", "90000", "5", "150"),
     ("XRP", "USDT", "0.1", "0.0001", "0.1", "9222449", "5", "0.5"),
     ("BNB", "USDT", "0.001", "0.01", "0.001", "9000", "5", "600"),
+    # A market quoted in a coin, not a stablecoin: its P&L is in BTC (billing converts it).
+    ("ETH", "BTC", "0.0001", "0.00001", "0.0001", "100000", "0.0001", "0.054"),
 )
 
 

@@ -276,3 +276,26 @@ def test_the_schema_documents_invoice_and_payout_periods_as_the_months_they_are(
         period = components[component]["properties"]["period"]
         assert (period["type"], period.get("format")) == ("string", None)
         assert re.fullmatch(period["pattern"], body["period"]), (component, body["period"])
+
+
+def test_re_running_a_billed_month_says_it_did_nothing_new_also_as_a_dry_run(provider_user, follower):
+    # given: October billed once, with two followers
+    strategy = make_strategy(provider_user, kind=Strategy.Kind.MANUAL)
+    add_trade(make_copy(follower, strategy, started_at=at(2026, 9, 1)), pnl="500", finished_at=at(2026, 10, 12))
+    add_trade(make_copy(make_user("bea"), strategy, started_at=at(2026, 9, 1)), pnl="100", finished_at=at(2026, 10, 12))
+    first = StringIO()
+    call_command("run_billing", "--period", "2026-10", stdout=first, stderr=StringIO())
+    assert "this run created: 2 assessments, 2 invoices (" in first.getvalue()
+
+    # when: run again, and as a dry run
+    again, dry = StringIO(), StringIO()
+    call_command("run_billing", "--period", "2026-10", stdout=again, stderr=StringIO())
+    call_command("run_billing", "--period", "2026-10", "--dry-run", stdout=dry, stderr=StringIO())
+
+    # then: each says what it did this time, not the first run's figures
+    for out in (again, dry):
+        assert "nothing new: 2 invoices already existed (2 assessments" in out.getvalue(), out.getvalue()
+        assert re.search(r"^invoices created now +0$", out.getvalue(), re.MULTILINE), out.getvalue()
+        assert re.search(r"^  already existed +2$", out.getvalue(), re.MULTILINE), out.getvalue()
+    assert re.search(r"^  total invoiced now +0\.00 USD$", again.getvalue(), re.MULTILINE), again.getvalue()
+    assert Invoice.objects.filter(period=OCTOBER).count() == 2

@@ -99,14 +99,14 @@ def _closed_payout(payee, *, status: str, gross: str, payee_amount: str, ready_a
     )  # fmt: skip
 
 
-def _paid_line(payee, follower, *, payout: Payout, fee: str, paid_at: datetime) -> InvoiceLine:
+def _paid_line(apps, payee, follower, *, payout: Payout, fee: str, paid_at: datetime) -> InvoiceLine:
     """A performance fee line on an invoice paid at `paid_at` (rows as the code before 0004 left them)."""
     strategy = make_strategy(payee, kind=Strategy.Kind.AI, override="15")
     relationship = make_copy(follower, strategy, started_at=at(2026, 9, 1))
     add_trade(relationship, pnl="100", finished_at=at(2026, 10, 5))
-    assessment = FeeAssessment.objects.create(
-        relationship=relationship, follower=follower, strategy=strategy, payee=payee, program="ai", period=month(2026, 10),
-        period_net_pnl=100, cumulative_pnl=100, hwm_before=0, hwm_after=100, rate_percent=15, performance_fee=Decimal(fee),
+    assessment = apps.get_model("billing", "FeeAssessment").objects.create(
+        relationship_id=relationship.id, follower_id=follower.id, strategy_id=strategy.id, payee_id=payee.id, program="ai",
+        period=month(2026, 10), period_net_pnl=100, cumulative_pnl=100, hwm_before=0, hwm_after=100, rate_percent=15, performance_fee=Decimal(fee),
         subscription_fee_monthly=0, live_days=31, days_in_period=31, subscription_fee=0, total=Decimal(fee),
     )  # fmt: skip
     invoice = Invoice.objects.create(
@@ -114,7 +114,7 @@ def _paid_line(payee, follower, *, payout: Payout, fee: str, paid_at: datetime) 
     )
     payee_amount = Decimal(fee) * Decimal("0.6")
     return InvoiceLine.objects.create(
-        invoice=invoice, assessment=assessment, kind="performance_fee", description="fee", amount=Decimal(fee), payee=payee,
+        invoice=invoice, assessment_id=assessment.id, kind="performance_fee", description="fee", amount=Decimal(fee), payee=payee,
         program="ai", payee_amount=payee_amount, platform_amount=Decimal(fee) - payee_amount, payout=payout,
     )  # fmt: skip
 
@@ -124,14 +124,14 @@ def test_the_migration_releases_a_late_paid_line_from_the_payout_that_closed_wit
     # given: as the code before 0004 left them, one leader's payout closed void before a
     # written-off invoice was paid; another's counted its line
     settings.STRIPE_API_KEY = ""
-    _migrate(LATE_PAYOUTS)
+    apps = _migrate(LATE_PAYOUTS)
     try:
         closed_at = datetime(2026, 11, 1, 1, tzinfo=UTC)
         stuck_leader, paid_leader = make_user("stuck-leader"), make_user("paid-leader")
         void = _closed_payout(stuck_leader, status=Payout.Status.VOID, gross="0", payee_amount="0", ready_at=closed_at)
-        stuck = _paid_line(stuck_leader, make_user("late-payer"), payout=void, fee="30.00", paid_at=datetime(2026, 11, 12, tzinfo=UTC))
+        stuck = _paid_line(apps, stuck_leader, make_user("late-payer"), payout=void, fee="30.00", paid_at=datetime(2026, 11, 12, tzinfo=UTC))
         paid = _closed_payout(paid_leader, status=Payout.Status.PAID, gross="15.00", payee_amount="9.00", ready_at=closed_at)
-        counted = _paid_line(paid_leader, make_user("on-time-payer"), payout=paid, fee="15.00", paid_at=datetime(2026, 10, 31, tzinfo=UTC))
+        counted = _paid_line(apps, paid_leader, make_user("on-time-payer"), payout=paid, fee="15.00", paid_at=datetime(2026, 10, 31, tzinfo=UTC))
 
         # when
         _migrate(LATE_LINES_RELEASED)
@@ -140,6 +140,7 @@ def test_the_migration_releases_a_late_paid_line_from_the_payout_that_closed_wit
         stuck.refresh_from_db()
         counted.refresh_from_db()
         assert (stuck.payout_id, counted.payout_id) == (None, paid.id)
+        _migrate_to_latest()  # today's code runs on today's schema
         payouts_run()
         void.refresh_from_db()
         assert (void.status, void.payee_amount) == (Payout.Status.AWAITING_MANUAL, Decimal("18.00"))

@@ -4,7 +4,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from django.test import override_settings
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,6 +16,7 @@ from billing.fees import (
     split_fee,
 )
 from core.errors import ApplicationError
+from marketplace.terms import payee_share_rate
 
 NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
 
@@ -30,17 +30,19 @@ def test_seed_000_example_splits_a_15_dollar_fee_into_6_for_the_platform_and_9_f
     fee = performance_fee(rate_percent=Decimal("15"), cumulative_pnl=Decimal("100"), hwm_before=Decimal("0")).fee
 
     assert fee == Decimal("15.00")
-    assert split_fee(fee, program="ai") == (Decimal("9.00"), Decimal("6.00"))
+    assert split_fee(fee, payee_share=payee_share_rate("ai")) == (Decimal("9.00"), Decimal("6.00"))
 
 
 def test_seed_001_splits_marketplace_fees_80_to_the_provider_and_20_to_the_platform():
-    assert split_fee(Decimal("49.00") + Decimal("30.00"), program="marketplace") == (Decimal("63.20"), Decimal("15.80"))
+    assert split_fee(Decimal("49.00") + Decimal("30.00"), payee_share=payee_share_rate("marketplace")) == (
+        Decimal("63.20"), Decimal("15.80"),
+    )  # fmt: skip
 
 
 def test_the_split_follows_the_settings_not_a_literal(settings):
     settings.BILLING_PAYOUT_SHARES = {**settings.BILLING_PAYOUT_SHARES, "ai": {"payee": Decimal("0.70")}}
 
-    assert split_fee(Decimal("15.00"), program="ai") == (Decimal("10.50"), Decimal("4.50"))
+    assert split_fee(Decimal("15.00"), payee_share=payee_share_rate("ai")) == (Decimal("10.50"), Decimal("4.50"))
 
 
 def test_the_high_water_mark_charges_200_0_0_60_for_monthly_pnl_1000_minus_600_400_500_at_20_percent():
@@ -55,10 +57,9 @@ def test_the_high_water_mark_charges_200_0_0_60_for_monthly_pnl_1000_minus_600_4
     assert mark == Decimal("1300")
 
 
-@given(amount=cents, share=shares, program=st.sampled_from(["ai", "marketplace"]))
-def test_split_parts_always_sum_exactly_to_the_fee(amount, share, program):
-    with override_settings(BILLING_PAYOUT_SHARES={program: {"payee": share}}):
-        payee, platform = split_fee(amount, program=program)
+@given(amount=cents, share=shares)
+def test_split_parts_always_sum_exactly_to_the_fee(amount, share):
+    payee, platform = split_fee(amount, payee_share=share)
 
     assert payee + platform == amount
     assert payee >= 0 and platform >= 0

@@ -85,7 +85,7 @@ def test_trades_copies_and_positions_are_read_only(superuser, rows, model):
     assert client.post(f"/admin/copytrade/{model}/{rows[model].pk}/delete/", {"post": "yes"}).status_code == 403
 
 
-def test_staff_may_change_a_strategys_curation_flags_but_not_its_secret(superuser, rows):
+def test_staff_may_change_a_strategys_curation_flags_but_not_its_secret_nor_a_copied_strategys_fee(superuser, rows):
     strategy = rows["strategy"]
     secret = strategy.webhook_secret
     form = {
@@ -97,7 +97,8 @@ def test_staff_may_change_a_strategys_curation_flags_but_not_its_secret(superuse
 
     assert response.status_code == 302
     strategy.refresh_from_db()
-    assert (strategy.verified_badge, strategy.accepting_copies, strategy.copy_override_percent) == (True, False, Decimal("12.5"))
+    # The strategy has been copied: its override decides what the copies pay, so it stays.
+    assert (strategy.verified_badge, strategy.accepting_copies, strategy.copy_override_percent) == (True, False, Decimal("15"))
     assert strategy.webhook_secret == secret
 
 

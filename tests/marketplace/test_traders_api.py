@@ -232,10 +232,13 @@ def test_zero_amounts_on_the_trader_pages_read_as_plain_decimals_not_exponents(c
     listed = client_for(follower).get("/api/marketplace/traders").json()["results"][0]
     detail = client_for(follower).get(f"/api/marketplace/traders/{provider.pk}").json()
 
-    assert listed["metrics"]["copied_aum"] == "0.00000000"
-    assert detail["subscription_fee_monthly"] == "0.00000000"
-    assert detail["metrics"]["all"]["copied_aum"] == "0.00000000"
-    assert detail["strategies"][0]["metrics_all"]["copied_aum"] == "0.00000000"
+    # Amounts a person reads: 2 places.
+    assert listed["metrics"]["copied_aum"] == "0.00"
+    assert listed["subscription_fee_monthly"] == "0.00"
+    assert detail["subscription_fee_monthly"] == "0.00"
+    assert detail["metrics"]["all"]["copied_aum"] == "0.00"
+    assert detail["strategies"][0]["metrics_all"]["copied_aum"] == "0.00"
+    assert detail["strategies"][0]["fee_terms"]["subscription_fee_monthly"] == "0.00"
 
 
 def test_a_short_record_is_not_ranked_first_and_the_list_sorts_on_every_ratio(db, api_client, settings):

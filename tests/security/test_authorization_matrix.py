@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from billing.services import billing_period_run
 from copytrade.models import CopyRelationship, Strategy
-from marketplace.models import SignalProvider
+from marketplace.models import CopyFeeTerms, SignalProvider
 from tests.billing.factories import add_trade
 from tests.security.conftest import ROLES
 
@@ -250,6 +250,10 @@ def billed_month(world):
     relationship = CopyRelationship.objects.get(pk=world.ids["relationship"])
     started = datetime.combine(period - timedelta(days=20), time(12), tzinfo=UTC)
     CopyRelationship.objects.filter(pk=relationship.pk).update(started_at=started)
+    # The copy is billed the terms recorded when it started: as if it had started on these.
+    CopyFeeTerms.objects.filter(relationship=relationship).update(
+        effective_from=started.date().replace(day=1), rate_percent=Decimal("20"), subscription_fee_monthly=Decimal("49")
+    )
     add_trade(relationship, pnl="500", finished_at=datetime.combine(period + timedelta(days=10), time(12), tzinfo=UTC))
     billing_period_run(period=period)
     return f"{period:%Y-%m}"

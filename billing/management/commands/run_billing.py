@@ -1,5 +1,6 @@
 """Bill one past month by hand: `manage.py run_billing --period 2026-10 [--dry-run]`."""
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from tqdm import tqdm
@@ -7,7 +8,7 @@ from tqdm import tqdm
 from billing.fees import period_parse
 from billing.services import billing_period_run
 from core.errors import ApplicationError
-from core.money import quantize_money
+from core.money import format_money
 
 
 class Command(BaseCommand):
@@ -27,27 +28,49 @@ class Command(BaseCommand):
             return tqdm(total=total, desc=f"{stage:<8}", unit=" rows")
 
         summary = billing_period_run(period=month, dry_run=dry_run, progress=progress)
+        self.stdout.write("")
+        self.stdout.write(self._headline(summary))
         rows = [
             ("period", summary.period + (" (dry run: nothing stored or sent)" if dry_run else "")),
-            ("copies assessed, per follower and strategy", summary.pairs_assessed),
+            ("copies assessed now, per follower and strategy", summary.pairs_assessed),
+            ("  already assessed before", summary.pairs_already_assessed),
             ("  left for next month", summary.pairs_waiting),
-            ("performance fees", quantize_money(summary.performance_fees)),
-            ("subscriptions", quantize_money(summary.subscription_fees)),
-            ("invoices", summary.invoices),
+            ("performance fees assessed now", format_money(summary.performance_fees, settings.BILLING_CURRENCY)),
+            ("subscriptions assessed now", format_money(summary.subscription_fees, settings.BILLING_CURRENCY)),
+            ("invoices created now", summary.invoices),
+            ("  already existed", summary.invoices_already_existed),
             ("  nothing due (not sent)", summary.invoices_nothing_due),
-            ("  total invoiced", quantize_money(summary.invoiced_total)),
+            ("  total invoiced now", format_money(summary.invoiced_total, settings.BILLING_CURRENCY)),
         ]
         if not dry_run:
             stripe = "not configured: invoices stay in our ledger" if summary.ledger_only else "configured"
             rows += [
                 ("Stripe", stripe),
-                ("  sent and finalized", summary.invoices_sent),
+                ("  sent and finalized now", summary.invoices_sent),
+                ("  already sent before", summary.invoices_already_sent),
                 ("  not sent", summary.invoices_not_sent),
-                ("payouts", summary.payouts),
+                ("payouts prepared now", summary.payouts),
+                ("  already existed", summary.payouts_already_existed),
             ]
         width = max(len(label) for label, _ in rows)
-        self.stdout.write("")
         for label, value in rows:
             self.stdout.write(f"{label:<{width}}  {value}")
         for error in summary.errors:
             self.stdout.write(self.style.WARNING(error))
+
+    @staticmethod
+    def _headline(summary) -> str:
+        """One sentence: what this run did (a re-run of a billed month does nothing new)."""
+        currency = settings.BILLING_CURRENCY
+        if summary.did_nothing_new:
+            earlier = [f"{summary.pairs_already_assessed} assessments"]
+            if not summary.dry_run:
+                earlier.append(f"{summary.invoices_already_sent} invoices already sent")
+            unsent = f"; {summary.invoices_not_sent} still not sent" if summary.invoices_not_sent else ""
+            return f"nothing new: {summary.invoices_already_existed} invoices already existed ({', '.join(earlier)}){unsent}"
+        made = [f"{summary.pairs_assessed} assessments", f"{summary.invoices} invoices ({format_money(summary.invoiced_total, currency)})"]
+        if not summary.dry_run:
+            made += [f"{summary.invoices_sent} sent", f"{summary.payouts} payouts"]
+        already = f"; {summary.invoices_already_existed} invoices already existed" if summary.invoices_already_existed else ""
+        doing = "this dry run would create" if summary.dry_run else "this run created"
+        return f"{doing}: {', '.join(made)}{already}"

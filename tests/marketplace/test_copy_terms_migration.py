@@ -1,0 +1,54 @@
+"""marketplace 0009: every existing copy records the terms it is billed today."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from copytrade.models import Strategy
+from marketplace.models import CopyFeeTerms
+from tests.billing.factories import at, make_copy, make_provider, make_strategy, make_user
+
+BEFORE = [("marketplace", "0008_curator_role")]
+
+
+def _migrate(target):
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(target)
+
+
+def _migrate_to_latest():
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_existing_copies_record_the_terms_they_are_billed_today():
+    _migrate(BEFORE)
+    try:
+        # given: copies of an AI strategy, a provider's strategy and a non-provider's manual one
+        follower = make_user("ana")
+        provider_user = make_user("alice")
+        make_provider(provider_user, subscription="29.00", performance_percent="20")
+        ai = make_copy(follower, make_strategy(make_user("bot"), kind=Strategy.Kind.AI, override="12.5"), started_at=at(2026, 8, 20))
+        manual = make_copy(follower, make_strategy(provider_user, kind=Strategy.Kind.MANUAL), started_at=at(2026, 9, 3))
+        plain = make_copy(follower, make_strategy(make_user("bob"), kind=Strategy.Kind.MANUAL), started_at=at(2026, 9, 4))
+
+        # when
+        _migrate_to_latest()
+
+        # then
+        rows = {row.relationship_id: row for row in CopyFeeTerms.objects.all()}
+        as_recorded = {
+            copy_id: (row.effective_from.isoformat(), row.program, row.rate_percent, row.subscription_fee_monthly, row.payee_share)
+            for copy_id, row in rows.items()
+        }
+        assert as_recorded == {
+            ai.id: ("2026-08-01", "ai", Decimal("12.5"), Decimal("0"), Decimal("0.6")),
+            manual.id: ("2026-09-01", "marketplace", Decimal("20"), Decimal("29"), Decimal("0.8")),
+            plain.id: ("2026-09-01", "marketplace", Decimal("0"), Decimal("0"), Decimal("0.8")),
+        }
+    finally:
+        _migrate_to_latest()
