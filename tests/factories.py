@@ -81,7 +81,7 @@ class SignalProviderFactory(DjangoModelFactory):
 
 
 class CopyRelationshipFactory(DjangoModelFactory):
-    """An active copy of 10 % (1,000 of capital) on a paper account of its follower's."""
+    """An active copy of 10 % (1,000 of capital and equity) on a paper account of its follower's."""
 
     class Meta:
         model = CopyRelationship
@@ -91,6 +91,9 @@ class CopyRelationshipFactory(DjangoModelFactory):
     exchange_account = factory.LazyAttribute(lambda copy: ExchangeAccountFactory(owner=copy.follower))
     allocation_percent = Decimal("10")
     copy_capital = Decimal("1000")
+    # A copy starts with its capital as equity and peak (copy_start does the same).
+    copy_equity = factory.LazyAttribute(lambda copy: copy.copy_capital)
+    peak_equity = factory.LazyAttribute(lambda copy: copy.copy_capital)
     status = CopyRelationship.Status.ACTIVE
     started_at = datetime(2026, 1, 1, tzinfo=UTC)
 

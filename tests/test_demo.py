@@ -1,5 +1,6 @@
 """`make demo` in small: the whole story runs end to end and prints its summary."""
 
+import json
 import re
 from io import StringIO
 from pathlib import Path
@@ -11,14 +12,15 @@ from django.test import Client
 
 from billing.models import Invoice, Payout
 from copytrade.models import CopiedTrade, CopyRelationship
+from exchanges.models import ExchangeAccount
 from marketplace.models import SignalProvider
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_small_demo_tells_the_whole_story(settings, capfd):
+def test_a_small_demo_tells_the_whole_story(settings, capfd, tmp_path):
     out = StringIO()
 
-    call_command("demo", followers=5, stdout=out)
+    call_command("demo", followers=5, stdout=out, simulator_state=tmp_path / "simulator.json")
     terminal = capfd.readouterr()
 
     text = out.getvalue()
@@ -44,17 +46,23 @@ def test_a_small_demo_tells_the_whole_story(settings, capfd):
     log_file = re.search(r"the log \(warnings, worker and simulator output\): (\S+)", text).group(1)
     assert "copy stop-loss" in Path(log_file).read_text()  # execution's WARNING line for follower 1
     assert "WARNING" not in terminal.out + terminal.err and " INFO " not in terminal.out + terminal.err
+    # The accounts it made live on under `make run`: its simulator starts from this snapshot.
+    snapshot = json.loads((tmp_path / "simulator.json").read_text())
+    keys = {account["api_key"] for account in snapshot["accounts"]}
+    demo_accounts = ExchangeAccount.objects.filter(owner__username__startswith="demo-", exchange_id="binance")
+    assert demo_accounts.exists() and {account.api_key for account in demo_accounts} <= keys
+    assert "`make run` carries on from them" in text
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_demo_runs_twice_resetting_only_its_own_data(django_user_model):
+def test_the_demo_runs_twice_resetting_only_its_own_data(django_user_model, tmp_path):
     bystander = django_user_model.objects.create_user(username="not-a-demo-user")
 
     outputs = [StringIO(), StringIO()]
 
-    call_command("demo", followers=2, days=10, stdout=outputs[0])
+    call_command("demo", followers=2, days=10, stdout=outputs[0], simulator_state=tmp_path / "first.json")
     first = set(CopiedTrade.objects.values_list("pk", flat=True))
-    call_command("demo", followers=2, days=10, stdout=outputs[1])
+    call_command("demo", followers=2, days=10, stdout=outputs[1], simulator_state=tmp_path / "second.json")
 
     assert first.isdisjoint(CopiedTrade.objects.values_list("pk", flat=True))
     assert django_user_model.objects.filter(pk=bystander.pk).exists()

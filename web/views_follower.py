@@ -32,7 +32,7 @@ from exchanges.models import ExchangeAccount
 from exchanges.selectors import exchange_account_list
 from marketplace.selectors import strategy_get_leader
 from web.charts import time_series_svg
-from web.fees import fee_terms_examples, strategy_fee_terms
+from web.fees import copy_fee_terms_shown, fee_terms_examples, strategy_fee_terms
 from web.forms import CopyPreviewForm, CopyStartForm, CopyStopForm
 from web.outcomes import copied_trade_action, copied_trade_outcome, pause_reason_in_words
 from web.pages import add_service_errors, is_htmx
@@ -128,6 +128,7 @@ def _copy_card(relationship: CopyRelationship, *, marker: PositionMarker) -> dic
         "copy": relationship,
         "currency": currency,
         "leader_name": display_name(relationship.strategy.owner),
+        "fees": copy_fee_terms_shown(relationship=relationship),
         "unrealized_pnl": unrealized,
         "pause_reason": pause_reason_in_words(relationship) if relationship.status == CopyRelationship.Status.PAUSED else "",
         "drawdown_used": min(relationship.current_drawdown_percent / relationship.max_drawdown_stop * 100, Decimal(100))

@@ -39,6 +39,10 @@ class SimulatorClient:
             payload["api_secret"] = api_secret
         return self._request("POST", "accounts", json=payload)
 
+    def snapshot(self) -> dict:
+        """Accounts and price history, for `exchange_simulator --state` to carry on from."""
+        return self._request("GET", "snapshot")
+
     def account(self, *, api_key: str) -> dict:
         """{"api_key", "balances": {asset: {"free", "locked"}}} with amounts as strings."""
         return self._request("GET", f"accounts/{api_key}")

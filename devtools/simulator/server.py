@@ -243,6 +243,7 @@ ADMIN_ROUTES = (
     ("DELETE", "/_sim/accounts/{api_key}", _delete_account),
     ("POST", "/_sim/accounts/{api_key}/balances", _set_balances),
     ("GET", "/_sim/prices", lambda state, request, payload: state.prices()),
+    ("GET", "/_sim/snapshot", lambda state, request, payload: state.snapshot()),
     ("POST", "/_sim/prices", _set_prices),
     ("POST", "/_sim/markets", _add_market),
     ("GET", "/_sim/faults", lambda state, request, payload: state.faults.as_dict()),

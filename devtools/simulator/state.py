@@ -483,6 +483,32 @@ class SimulatorState:
     def prices(self) -> dict[str, str]:
         return {symbol: str(series.last) for symbol, series in self.series.items() if series.prices}
 
+    def snapshot(self) -> dict:
+        """What another simulator needs to carry on as this one: every account (keys and free
+        balances) and every market's price history. Orders and trades are not carried."""
+        return {
+            "accounts": [
+                {"api_key": a.api_key, "api_secret": a.secret, "balances": {asset: str(free) for asset, (free, _) in a.balances.items()}}
+                for a in self.accounts.values()
+            ],
+            "ticks": [
+                {"symbol": symbol, "price": str(price), "timestamp": timestamp, "volume": str(volume)}
+                for symbol, series in self.series.items()
+                for timestamp, price, volume in zip(series.times, series.prices, series.volumes)
+            ],
+            "prices": self.prices(),
+        }
+
+    def restore(self, snapshot: dict) -> None:
+        """Take over a snapshot's accounts and price history (into an empty simulator). Each
+        market's last price is the snapshot's, from now on (a fresh simulator's own opening
+        price would be newer than anything in the snapshot)."""
+        self.add_ticks(snapshot.get("ticks", []))
+        for symbol, price in snapshot.get("prices", {}).items():
+            self.add_tick(symbol=symbol, price=price)
+        for account in snapshot.get("accounts", []):
+            self.create_account(api_key=account["api_key"], api_secret=account["api_secret"], balances=account["balances"])
+
     def create_account(self, *, api_key: str | None = None, api_secret: str | None = None, balances: dict | None = None) -> Account:
         api_key = api_key or self._token(64)
         if api_key in self.accounts:

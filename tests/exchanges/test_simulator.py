@@ -1,6 +1,7 @@
 """The loopback Binance simulator, spoken to as Binance clients do: signed HTTP requests."""
 
 import hashlib
+import json
 import hmac
 import os
 import socket
@@ -502,6 +503,42 @@ def test_the_management_command_serves_the_simulator_as_a_subprocess():
         assert stats["orders_accepted"] == 0
         assert trader.order(quantity="0.0001").status_code == 200
         assert client.stats()["orders_accepted"] == 1
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_a_simulator_started_from_a_snapshot_carries_on_with_the_accounts_balances_and_prices(simulator, trader, tmp_path):
+    # what `make demo` leaves behind for `make run`'s simulator (Procfile: --state .demo/simulator.json)
+    simulator.set_price(symbol="BTCUSDT", price="61234.5")
+    trader.order(quantity="0.001")
+    before = simulator.account(api_key=trader.api_key)["balances"]
+    state = tmp_path / "simulator.json"
+    state.write_text(json.dumps(simulator.snapshot()))
+
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "exchange_simulator", "--port", str(port), "--state", str(state)],
+        cwd=settings.BASE_DIR, env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        restored = SimulatorClient(f"http://127.0.0.1:{port}", timeout=2)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                prices = restored.prices()
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "the simulator did not start"
+                time.sleep(0.05)
+        assert prices["BTCUSDT"] == "61234.5"
+        assert {asset: entry["free"] for asset, entry in restored.account(api_key=trader.api_key)["balances"].items()} == {
+            asset: entry["free"] for asset, entry in before.items()
+        }
+        # the same keys trade there: a signed order is accepted
+        again = Binance(restored.base_url, api_key=trader.api_key, api_secret=trader.api_secret)
+        assert again.order(quantity="0.0001").status_code == 200
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -114,8 +114,8 @@ def billed_month(follower, strategy, *, period: date = date(2026, 10, 1), paid: 
     assessment = FeeAssessment.objects.create(
         relationship=copy, follower=follower, strategy=strategy, payee=payee, program="marketplace", period=period,
         period_net_pnl=Decimal("199.45"), cumulative_pnl=Decimal("199.45"), hwm_before=0, hwm_after=Decimal("199.45"),
-        rate_percent=Decimal("20"), performance_fee=Decimal("39.89"), subscription_fee_monthly=Decimal("29"), live_days=31,
-        days_in_period=31, subscription_fee=Decimal("29"), total=Decimal("68.89"),
+        rate_percent=Decimal("20"), payee_share=Decimal("0.80"), performance_fee=Decimal("39.89"), subscription_fee_monthly=Decimal("29"),
+        live_days=31, days_in_period=31, subscription_fee=Decimal("29"), total=Decimal("68.89"),
     )  # fmt: skip
     invoice = Invoice.objects.create(
         follower=follower, period=period, currency="usd", total=Decimal("68.89"), status="paid" if paid else "open",

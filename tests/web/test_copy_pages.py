@@ -146,7 +146,7 @@ def test_the_sizing_chosen_needs_its_value(signed_in, leader, practice):
 def test_fees_changed_since_the_page_was_read_are_not_agreed_to(signed_in, member, leader, practice):
     response = signed_in.post(f"/leaders/{leader.pk}/copy/", _copy_form(practice, terms_rate_percent="10"))
 
-    assert response.status_code == 400 and "The fees changed while you were reading" in response.content.decode()
+    assert response.status_code == 400 and "The fee terms of &#x27;Steady Breakouts&#x27; changed: they are now 15" in response.content.decode()
     assert not CopyRelationship.objects.filter(follower=member).exists()
 
 
@@ -187,6 +187,21 @@ def test_my_copies_shows_the_figures_and_each_trade_in_words(signed_in, member, 
     assert "Filled: bought 0.0015 BTC/USDT at 60,000." in html
     assert "Skipped: your share (3.50\u00a0USDT) was below the exchange&#x27;s minimum order." in html
     assert "below_exchange_minimum" not in html
+
+
+def test_my_copies_shows_the_fees_agreed_to_and_a_change_announced_with_its_month(signed_in, member, leader, practice):
+    from marketplace.services import provider_terms_update
+
+    assert signed_in.post(f"/leaders/{leader.pk}/copy/", _copy_form(practice)).status_code == 302
+    provider_terms_update(
+        provider_id=leader.owner.signal_provider.pk, actor=leader.owner,
+        performance_fee_percent=Decimal("25"), subscription_fee_monthly=Decimal("29"),
+    )  # fmt: skip
+
+    html = signed_in.get("/copies/").content.decode()
+
+    assert "Fees you agreed to: 15 % of new profit above your high-water mark + 29.00 USD a month." in html
+    assert ", as you were told: 25 % of new profit above your high-water mark + 29.00 USD a month" in html
 
 
 def test_a_paused_copy_says_why_and_that_exits_still_follow(signed_in, member, leader):

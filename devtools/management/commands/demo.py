@@ -1,8 +1,10 @@
 """`make demo`: the main job end to end (devtools/demo.py tells the story)."""
 
 import calendar
+import json
 import tempfile
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -25,8 +27,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--followers", type=int, default=50)
         parser.add_argument("--days", type=int, default=None, help="Days of last month to replay (default: all of it).")
+        parser.add_argument(
+            "--simulator-state", type=Path, default=Path(settings.BASE_DIR) / ".demo" / "simulator.json",
+            help="Where to leave the simulator's accounts and prices for `make run` (its simulator starts from them).",
+        )  # fmt: skip
 
-    def handle(self, *args, followers: int, days: int | None, **options):
+    def handle(self, *args, followers: int, days: int | None, simulator_state: Path, **options):
         period = demo.previous_month(timezone.now().date())
         month_days = calendar.monthrange(period.year, period.month)[1]
         days = month_days if days is None else days
@@ -42,12 +48,21 @@ class Command(BaseCommand):
                     try:
                         with celery_worker_process(env=env, name="demo", log=log):
                             self.say(f"exchange simulator on {simulator_url}, Stripe stand-in on {stripe_url}, Celery worker up")
-                            demo.run(self._story(SimulatorClient(simulator_url), period=period, followers=followers, days=days))
+                            simulator = SimulatorClient(simulator_url)
+                            demo.run(self._story(simulator, period=period, followers=followers, days=days))
+                            self._leave_simulator_state(simulator, simulator_state)
                     finally:
                         stop_stripe()
             except ProcessFailed as exc:
                 raise CommandError(f"{exc} (process output: {log.name})") from exc
         self.say(f"done in {time.monotonic() - started:.0f} s; the log (warnings, worker and simulator output): {log.name}")
+
+    def _leave_simulator_state(self, simulator: SimulatorClient, path: Path) -> None:
+        """The demo's exchange accounts live on this run's simulator, which stops with it; `make
+        run` starts its simulator from this snapshot, so the same accounts go on trading there."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(simulator.snapshot()))
+        self.say(f"the simulator's accounts and prices are kept in {path}: `make run` carries on from them")
 
     def _configure(self, simulator_url: str) -> dict[str, str]:
         """This process and the worker: the simulator, fresh prices, the same database."""

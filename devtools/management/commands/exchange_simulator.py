@@ -1,4 +1,6 @@
+import json
 from decimal import Decimal
+from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
@@ -21,6 +23,10 @@ class Command(BaseCommand):
             default="open",
             help="Reject a reused newClientOrderId while its order is open (Binance) or always.",
         )
+        parser.add_argument(
+            "--state", type=Path, default=None,
+            help="Start from this snapshot if it exists (accounts and prices; `make demo` writes .demo/simulator.json).",
+        )  # fmt: skip
 
     def handle(self, *args, **options):
         state = SimulatorState(
@@ -29,4 +35,9 @@ class Command(BaseCommand):
             commission_rate=options["commission_rate"],
             duplicate_scope=options["duplicate_scope"],
         )
+        snapshot_path = options["state"]
+        if snapshot_path is not None and snapshot_path.exists():
+            snapshot = json.loads(snapshot_path.read_text())
+            state.restore(snapshot)
+            self.stdout.write(f"carrying on from {snapshot_path}: {len(snapshot.get('accounts', []))} accounts and their balances, price history")
         run_simulator(host=options["host"], port=options["port"], state=state, print_fn=self.stdout.write)
