@@ -1,3 +1,4 @@
+import ipaddress
 from decimal import Decimal
 
 from django.core.management.base import BaseCommand
@@ -16,6 +17,10 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=None, help="Seed for generated keys and random faults.")
         parser.add_argument("--commission-rate", type=Decimal, default=DEFAULT_COMMISSION_RATE)
         parser.add_argument(
+            "--control-from", action="append", default=[], metavar="CIDR", type=ipaddress.ip_network,
+            help="A private network whose clients may use the /_sim/ control API too (loopback always may).",
+        )  # fmt: skip
+        parser.add_argument(
             "--duplicate-scope",
             choices=DUPLICATE_SCOPES,
             default="open",
@@ -29,4 +34,7 @@ class Command(BaseCommand):
             commission_rate=options["commission_rate"],
             duplicate_scope=options["duplicate_scope"],
         )
-        run_simulator(host=options["host"], port=options["port"], state=state, print_fn=self.stdout.write)
+        run_simulator(
+            host=options["host"], port=options["port"], state=state, print_fn=self.stdout.write,
+            control_networks=tuple(options["control_from"]),
+        )
