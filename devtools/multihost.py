@@ -411,6 +411,7 @@ class Figures:
     statuses: dict[str, int] = field(default_factory=dict)
     orders_by_host: dict[str, int] = field(default_factory=dict)
     orders_by_host_after_kill: dict[str, int] = field(default_factory=dict)
+    egress_buckets: list[str] = field(default_factory=list)  # the per-IP rate-limit buckets in the broker's Redis
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -459,11 +460,10 @@ def run(
         web_url = stack.enter_context(
             web_process(env={**env, "ALLOWED_HOSTS": web.address}, workers=1, threads=4, host=web.address, netns=web.netns, log=log)
         )
-        workers = {}
         for name in WORKER_HOSTS:
             host = by_name[name]
             step(f"worker on {name} (EXCHANGE_EGRESS_ID={host.address})")
-            workers[name] = stack.enter_context(
+            stack.enter_context(
                 celery_worker_process(
                     env={**env, "EXCHANGE_EGRESS_ID": host.address}, queues=ALL_QUEUES, pool="threads", concurrency=concurrency,
                     name=f"multihost-{name}", netns=host.netns, log=log,
@@ -473,14 +473,14 @@ def run(
         step(f"{followers} followers on the simulator")
         population = bench.population_create(simulator=simulator, followers=followers)
         _fan_out_kill_sweep(
-            figures, web_url=web_url, simulator=simulator, population=population, killed=killed, hosts=hosts,
+            figures, web_url=web_url, simulator=simulator, population=population, killed=killed, hosts=hosts, redis_url=redis_url,
             latency_ms=latency_ms, kill_after=kill_after, stuck_after=stuck_after, timeout=timeout, step=step,
         )  # fmt: skip
     return figures
 
 
 def _fan_out_kill_sweep(
-    figures: Figures, *, web_url, simulator: SimulatorClient, population, killed: Host, hosts: list[Host], latency_ms: float,
+    figures: Figures, *, web_url, simulator: SimulatorClient, population, killed: Host, hosts: list[Host], redis_url: str, latency_ms: float,
     kill_after: float, stuck_after: float, timeout: float, step,
 ) -> None:  # fmt: skip
     from copytrade.models import CopiedTrade, Strategy
@@ -519,7 +519,7 @@ def _fan_out_kill_sweep(
     figures.open_at_kill = dict(Counter(status for _, status in open_rows))
     executing_at_kill = {pk for pk, status in open_rows if status == CopiedTrade.Status.EXECUTING}
     step(
-        f"killed {killed.name} at {figures.kill_s:.2f} s ({len(figures.killed_pids)} processes, {figures.orders_at_kill} orders "
+        f"killed {killed.name} at {figures.kill_s:.2f} s ({len(figures.killed_pids)} process(es), {figures.orders_at_kill} orders "
         f"placed, open rows {figures.open_at_kill}); sweeping every second"
     )  # fmt: skip
     swept: set[int] = set()
@@ -544,8 +544,8 @@ def _fan_out_kill_sweep(
     figures.all_final_s = round(done - sent, 2)
     figures.recovered_s = round(done - killed_at, 2)
     figures.swept = len(swept)
-    # A live host finishes its claims within the latency; those still held past the lease
-    # and swept are the killed host's.
+    # Rows executing at the kill and swept later: the killed host's claims (a live host
+    # finishes each within the exchange latency, one order per follower here).
     figures.claims_taken_back = len(executing_at_kill & swept)
     figures.statuses = dict(Counter(copied.values_list("status", flat=True)))
     orders = placed()
@@ -560,6 +560,8 @@ def _fan_out_kill_sweep(
 
     figures.orders_by_host = by_host(orders)
     figures.orders_by_host_after_kill = by_host([order for order in orders if order["id"] not in before])
+    with redis.Redis.from_url(redis_url) as client:  # one per-IP bucket per worker host's EXCHANGE_EGRESS_ID
+        figures.egress_buckets = sorted(key.decode() for key in client.scan_iter(match="*ratelimit:*:exchange*"))
 
 
 def report_lines(figures: Figures) -> list[str]:
@@ -567,14 +569,16 @@ def report_lines(figures: Figures) -> list[str]:
     return [
         f"hosts: {len(figures.hosts)} ({hosts})",
         f"followers: {figures.followers} (exchange latency {figures.latency_ms:.0f} ms)",
-        f"kill: host {figures.killed_host} SIGKILLed {figures.kill_s} s after the webhook ({len(figures.killed_pids)} processes; "
+        f"kill: host {figures.killed_host} SIGKILLed {figures.kill_s} s after the webhook ({len(figures.killed_pids)} process(es); "
         f"{figures.orders_at_kill} orders placed by then; open rows {figures.open_at_kill})",
         f"all final: {figures.all_final_s} s after the webhook, {figures.recovered_s} s after the kill "
         f"({figures.sweeps} sweeps; {figures.swept} copied trades enqueued again, {figures.claims_taken_back} of them "
-        f"claims the killed host held; an order the dead host sent but never saw answered is looked up, and placed again "
-        f"only {figures.settle_s:.0f} s after it was sent, COPYTRADE_ORDER_SETTLE_SECONDS)",
+        f"claims the killed host held)",
+        f"  (a claim the dead host left is looked up at the exchange by its client order id; one not found there is "
+        f"placed again only {figures.settle_s:.0f} s after it was sent, COPYTRADE_ORDER_SETTLE_SECONDS)",
         f"orders: {figures.orders} (by host {figures.orders_by_host}; after the kill {figures.orders_by_host_after_kill})",
         f"copied trades: {figures.statuses}",
+        f"per-IP buckets: {figures.egress_buckets}",
         f"duplicates: {figures.duplicates}",
         f"missing: {figures.missing}",
     ]

@@ -170,4 +170,6 @@ def test_a_fan_out_across_hosts_places_exactly_one_order_per_follower_when_a_wor
     # The kill fell mid-run, and the sweeper took back what the dead host left.
     assert figures.killed_pids and 0 < figures.orders_at_kill < followers
     assert figures.swept > 0 and figures.claims_taken_back > 0
+    # Each worker host took its orders' per-IP tokens from a bucket of its own egress id.
+    assert [key.rsplit(":", 1)[1] for key in figures.egress_buckets] == ["10.213.0.5", "10.213.0.6"]
     assert _our_leftovers() == []
