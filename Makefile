@@ -8,7 +8,7 @@ export DJANGO_SETTINGS_MODULE ?= config.settings.local
 DB_NAME ?= copytrade
 ENV_FILE ?= .env
 
-.PHONY: help venv assets install install-dev services db migrate env browser test demo run bench fuzz soak clean
+.PHONY: help venv assets install install-dev services db migrate env browser test demo run bench fuzz soak multihost clean
 
 # Every target carries a `## what it does` note on its line; `make help` lists them all.
 help: ## list the targets
@@ -63,6 +63,12 @@ fuzz: install-dev services ## deeper API fuzzing, FUZZ_EXAMPLES (200) examples p
 # SIGKILLed, a private Redis restarts and PostgreSQL refuses connections (tests/soak/).
 soak: install-dev services ## fault soak: workers killed, Redis restarted (SOAK_TRADES, SOAK_FOLLOWERS)
 	DJANGO_SETTINGS_MODULE=config.settings.test SOAK_TRADES=$${SOAK_TRADES:-20} SOAK_FOLLOWERS=$${SOAK_FOLLOWERS:-500} $(VENV)/bin/pytest tests/soak $(PYTEST_ARGS)
+
+# Several hosts (issue 17): db, simulator, web and two worker hosts in network namespaces
+# (10.213.0.0/24, root), a fan-out of MULTIHOST_FOLLOWERS while one worker host is SIGKILLed;
+# exactly one order per follower (devtools/multihost.py; tests/test_multihost.py runs it small).
+multihost: migrate ## fan-out across network namespaces, one worker host killed mid-run (root; MULTIHOST_FOLLOWERS, MULTIHOST_ARGS)
+	$(PY) manage.py multihost --followers $${MULTIHOST_FOLLOWERS:-300} $(MULTIHOST_ARGS)
 
 # The .env docker compose reads; an existing one holds the only key to stored credentials,
 # so it is replaced only with FORCE=1.

@@ -2,6 +2,10 @@
 
 Each is a context manager that starts the process, waits until it answers (polling with a
 deadline, never a fixed sleep) and stops it on exit, also when the caller fails.
+
+`netns` runs the process in a Linux network namespace (`ip netns exec`, which execs, so the
+Popen's pid is the process itself) and `host` is the address it listens on there: the
+multi-host run (devtools/multihost.py) places each process on a host of its own.
 """
 
 import os
@@ -62,6 +66,11 @@ def wait_until(check, *, timeout: float, what: str, process: subprocess.Popen | 
         time.sleep(interval)
 
 
+def in_netns(netns: str | None, command: list[str]) -> list[str]:
+    """`command`, run inside network namespace `netns` when one is given."""
+    return ["ip", "netns", "exec", netns, *command] if netns else list(command)
+
+
 def _answers(url: str) -> bool:
     try:
         return requests.get(url, timeout=1).status_code == 200
@@ -81,12 +90,21 @@ def _stop(process: subprocess.Popen, *, timeout: float = 15.0) -> None:
 
 
 @contextmanager
-def simulator_process(*, port: int | None = None, latency_ms: float = 0.0, log=None):
-    """The loopback Binance simulator on 127.0.0.1; yields its base URL."""
+def simulator_process(
+    *, port: int | None = None, latency_ms: float = 0.0, log=None, host: str = "127.0.0.1", netns: str | None = None,
+    control_from: str | None = None, env: dict[str, str] | None = None,
+):  # fmt: skip
+    """The Binance simulator on `host` (loopback unless told); yields its base URL.
+    `control_from`: a network whose clients may use its control API besides loopback."""
     port = port or free_port()
-    command = [PYTHON, "manage.py", "exchange_simulator", "--port", str(port), "--latency-ms", str(latency_ms)]
-    process = subprocess.Popen(command, cwd=BASE_DIR, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
+    command = [PYTHON, "manage.py", "exchange_simulator", "--host", host, "--port", str(port), "--latency-ms", str(latency_ms)]
+    if control_from:
+        command += ["--control-from", control_from]
+    process = subprocess.Popen(
+        in_netns(netns, command), cwd=BASE_DIR, env={**os.environ, **(env or {})}, stdout=log or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base_url = f"http://{host}:{port}"
     try:
         wait_until(lambda: _answers(f"{base_url}/api/v3/ping"), timeout=30, what="exchange simulator", process=process)
         yield base_url
@@ -97,7 +115,7 @@ def simulator_process(*, port: int | None = None, latency_ms: float = 0.0, log=N
 @contextmanager
 def celery_worker_process(
     *, env: dict[str, str], queues: str = ALL_QUEUES, pool: str | None = None, concurrency: int | None = None,
-    include: str | None = None, name: str = "worker", log=None,
+    include: str | None = None, name: str = "worker", log=None, netns: str | None = None,
 ):
     """A real Celery worker (`celery -A config worker`) with `env` added to this process's
     environment; yields the Popen once the worker answers a ping. Pool and concurrency
@@ -114,7 +132,7 @@ def celery_worker_process(
     if include:
         command += ["--include", include]
     process = subprocess.Popen(
-        command, cwd=BASE_DIR, env={**os.environ, **env}, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT
+        in_netns(netns, command), cwd=BASE_DIR, env={**os.environ, **env}, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT
     )
 
     def answers() -> bool:
@@ -128,17 +146,19 @@ def celery_worker_process(
 
 
 @contextmanager
-def web_process(*, env: dict[str, str], workers: int = 2, threads: int = 8, log=None):
-    """gunicorn serving `config.wsgi` on a free loopback port; yields its base URL."""
+def web_process(
+    *, env: dict[str, str], workers: int = 2, threads: int = 8, log=None, host: str = "127.0.0.1", netns: str | None = None
+):  # fmt: skip
+    """gunicorn serving `config.wsgi` on a free port of `host` (loopback unless told); yields its base URL."""
     port = free_port()
     command = [
-        str(Path(PYTHON).with_name("gunicorn")), "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
+        str(Path(PYTHON).with_name("gunicorn")), "config.wsgi:application", "--bind", f"{host}:{port}",
         "--workers", str(workers), "--threads", str(threads), "--access-logfile", "-",
     ]  # fmt: skip
     process = subprocess.Popen(
-        command, cwd=BASE_DIR, env={**os.environ, **env}, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT
+        in_netns(netns, command), cwd=BASE_DIR, env={**os.environ, **env}, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT
     )
-    base_url = f"http://127.0.0.1:{port}"
+    base_url = f"http://{host}:{port}"
     try:
         wait_until(lambda: _answers(f"{base_url}/healthz"), timeout=60, what="web server", process=process)
         yield base_url

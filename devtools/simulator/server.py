@@ -9,6 +9,7 @@ one core without a thread each.
 """
 
 import asyncio
+import contextvars
 import hashlib
 import hmac
 import ipaddress
@@ -23,6 +24,11 @@ from aiohttp import web
 from devtools.simulator.state import DEFAULT_COMMISSION_RATE, Account, BinanceError, SimulatorState, now_ms
 
 STATE = web.AppKey("state", SimulatorState)
+# Networks besides loopback whose clients may use the control API (the multi-host run's
+# private namespaces, devtools/multihost.py); empty: loopback only.
+CONTROL_NETWORKS = web.AppKey("control_networks", tuple)
+# The address of the client whose exchange API request is being handled (the order log keeps it).
+REMOTE: contextvars.ContextVar[str | None] = contextvars.ContextVar("remote", default=None)
 API_KEY_FORMAT = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 DEFAULT_RECV_WINDOW_MS = 5000
 MAX_RECV_WINDOW_MS = 60_000
@@ -111,6 +117,7 @@ async def _withhold(request: web.Request, response: web.Response, state: Simulat
 def _api(handler: Handler, *, signed: bool):
     async def endpoint(request: web.Request) -> web.StreamResponse:
         state = request.app[STATE]
+        REMOTE.set(request.remote)
         arrived_ms = now_ms()
         state.stats["requests"] += 1
         fault = state.pick_fault(request.method, request.path)
@@ -139,7 +146,7 @@ def _api(handler: Handler, *, signed: bool):
 
 
 def _create_order(state: SimulatorState, account: Account, params: dict[str, str]) -> dict:
-    order = state.place_order(account, params)
+    order = state.place_order(account, params, remote=REMOTE.get())
     return order.new_order_response(params.get("newOrderRespType") or "FULL")
 
 
@@ -162,16 +169,18 @@ API_ROUTES = (
 # --- control API ----------------------------------------------------------------------
 
 
-def _is_loopback(remote: str | None) -> bool:
+def _is_loopback(remote: str | None, networks: tuple = ()) -> bool:
+    """Loopback, or an address in one of `networks` (ip_network objects) the operator allowed."""
     try:
-        return remote is not None and ipaddress.ip_address(remote).is_loopback
+        address = ipaddress.ip_address(remote) if remote is not None else None
     except ValueError:
         return False
+    return address is not None and (address.is_loopback or any(address in network for network in networks))
 
 
 def _admin(handler: Handler):
     async def endpoint(request: web.Request) -> web.Response:
-        if not _is_loopback(request.remote):
+        if not _is_loopback(request.remote, request.app.get(CONTROL_NETWORKS, ())):
             return _json({"error": "The simulator control API answers loopback clients only."}, status=403)
         try:
             payload = await request.json() if request.body_exists else {}
@@ -254,9 +263,10 @@ ADMIN_ROUTES = (
 )
 
 
-def build_app(state: SimulatorState) -> web.Application:
+def build_app(state: SimulatorState, *, control_networks: tuple = ()) -> web.Application:
     app = web.Application()
     app[STATE] = state
+    app[CONTROL_NETWORKS] = tuple(ipaddress.ip_network(network) for network in control_networks)
     for method, path, handler, signed in API_ROUTES:
         app.router.add_route(method, path, _api(handler, signed=signed))
     for method, path, handler in ADMIN_ROUTES:
@@ -264,9 +274,11 @@ def build_app(state: SimulatorState) -> web.Application:
     return app
 
 
-def run_simulator(*, host: str, port: int, state: SimulatorState, print_fn: Callable[[str], None]) -> None:
+def run_simulator(
+    *, host: str, port: int, state: SimulatorState, print_fn: Callable[[str], None], control_networks: tuple = ()
+) -> None:
     """Serve until interrupted (the management command)."""
-    web.run_app(build_app(state), host=host, port=port, access_log=None, print=print_fn, shutdown_timeout=1.0)
+    web.run_app(build_app(state, control_networks=control_networks), host=host, port=port, access_log=None, print=print_fn, shutdown_timeout=1.0)
 
 
 def start_simulator_thread(

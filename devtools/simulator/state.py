@@ -231,6 +231,7 @@ class Order:
         "ack_time",
         "locked",
         "fills",
+        "remote",
     )
 
     def __init__(self, **values):
@@ -305,6 +306,7 @@ class Order:
             "status": self.status,
             "filled": str(self.executed_qty),
             "ack_time": self.ack_time,
+            "remote": self.remote,
         }
 
 
@@ -719,9 +721,11 @@ class SimulatorState:
             "uid": abs(hash(account.api_key)) % 10**9,
         }
 
-    def place_order(self, account: Account, params: dict[str, str]) -> Order:
+    def place_order(self, account: Account, params: dict[str, str], *, remote: str | None = None) -> Order:
+        """`remote`: the client's address, kept in the order log (which host sent each order)."""
         try:
             order = self._place_order(account, params)
+            order.remote = remote
         except BinanceError as exc:
             self.stats["orders_rejected"] += 1
             self.stats["rejected_by_code"][exc.code] += 1

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import hmac
+import ipaddress
 import os
 import socket
 import subprocess
@@ -171,6 +172,13 @@ def test_its_control_api_answers_loopback_clients_only():
     assert _is_loopback("127.0.0.1") and _is_loopback("::1")
     assert not _is_loopback("10.0.0.7")
     assert not _is_loopback(None)
+
+
+def test_its_control_api_answers_the_networks_the_operator_allowed_too():
+    # `exchange_simulator --control-from 10.213.0.0/24`: the multi-host run's namespaces.
+    allowed = (ipaddress.ip_network("10.213.0.0/24"),)
+    assert _is_loopback("10.213.0.7", allowed) and _is_loopback("127.0.0.1", allowed)
+    assert not _is_loopback("10.213.1.7", allowed) and not _is_loopback("not an address", allowed)
 
 
 # --- orders ---------------------------------------------------------------------------
@@ -366,6 +374,7 @@ def test_it_logs_every_accepted_order_for_cheap_reading(simulator, trader):
     assert before <= orders[0]["ack_time"] <= orders[1]["ack_time"] <= time.time()
     assert [o["client_order_id"] for o in after_first] == ["log-2"]
     assert simulator.orders(client_order_id="log-2")[0]["id"] == orders[1]["id"]
+    assert {o["remote"] for o in orders} == {"127.0.0.1"}  # which host sent each order
 
 
 def test_it_resets_to_default_markets_without_accounts_or_orders(simulator, trader):

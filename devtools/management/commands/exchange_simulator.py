@@ -1,3 +1,4 @@
+import ipaddress
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +18,10 @@ class Command(BaseCommand):
         parser.add_argument("--latency-ms", type=float, default=0.0, help="Delay added to every exchange API request.")
         parser.add_argument("--seed", type=int, default=None, help="Seed for generated keys and random faults.")
         parser.add_argument("--commission-rate", type=Decimal, default=DEFAULT_COMMISSION_RATE)
+        parser.add_argument(
+            "--control-from", action="append", default=[], metavar="CIDR", type=ipaddress.ip_network,
+            help="A private network whose clients may use the /_sim/ control API too (loopback always may).",
+        )  # fmt: skip
         parser.add_argument(
             "--duplicate-scope",
             choices=DUPLICATE_SCOPES,
@@ -40,4 +45,7 @@ class Command(BaseCommand):
             snapshot = json.loads(snapshot_path.read_text())
             state.restore(snapshot)
             self.stdout.write(f"carrying on from {snapshot_path}: {len(snapshot.get('accounts', []))} accounts and their balances, price history")
-        run_simulator(host=options["host"], port=options["port"], state=state, print_fn=self.stdout.write)
+        run_simulator(
+            host=options["host"], port=options["port"], state=state, print_fn=self.stdout.write,
+            control_networks=tuple(options["control_from"]),
+        )
