@@ -10,7 +10,9 @@ from marketplace.services import copy_terms_record
 
 @receiver(copying_open_requested)
 def refuse_copying_a_suspended_provider(sender, *, owner, creating: bool = False, **kwargs) -> None:
-    """Suspension closes the strategies that exist then; this keeps everything opened later
+    """Copying a provider's strategies opens with the curators' approval: a copy is started or
+    resumed only while the provider is approved (or the owner charges nothing: no provider).
+    Suspension closes the strategies that exist then; this keeps everything opened later
     closed too (a new strategy, a copy started or resumed) until curators reinstate.
 
     A copy starts or resumes under its strategy's row lock, which a suspension takes too,
@@ -22,8 +24,19 @@ def refuse_copying_a_suspended_provider(sender, *, owner, creating: bool = False
     if creating:
         providers = providers.select_for_update(no_key=True)
     provider = providers.only("status").first()
-    if provider is not None and provider.status == SignalProvider.Status.SUSPENDED:
+    if provider is None or provider.status == SignalProvider.Status.APPROVED:
+        return
+    if provider.status == SignalProvider.Status.SUSPENDED:
         raise ConflictError("This signal provider is suspended by curators; its strategies cannot be copied until it is reinstated.")
+    # A provider under review or refused builds its record (creates strategies, trades) but
+    # is not listed or copied: copying opens with the curators' approval.
+    if not creating:
+        refused = provider.status == SignalProvider.Status.REJECTED
+        raise ConflictError(
+            "This signal provider was not approved by curators; its strategies cannot be copied."
+            if refused
+            else "This signal provider is awaiting the curators' approval; its strategies can be copied once approved."
+        )
 
 
 @receiver(copy_starting)

@@ -12,6 +12,7 @@ from django.db.models import (
     Case,
     Count,
     DecimalField,
+    Exists,
     F,
     FilteredRelation,
     IntegerField,
@@ -232,6 +233,18 @@ TOP_SORTS = {
 TOP_WINDOWS = ("7d", "30d", "90d", "all")
 
 
+def strategy_list_listed() -> QuerySet[Strategy]:
+    """The public running strategies the leaderboard lists and anyone may copy: a signal
+    provider's only once curators have approved it (not while pending, nor when rejected or
+    suspended). AI strategies and leaders who charge nothing (no provider profile) are listed
+    as they are."""
+    return strategy_list_public().exclude(Exists(_unlisted_provider()))
+
+
+def _unlisted_provider() -> QuerySet[SignalProvider]:
+    return SignalProvider.objects.filter(user_id=OuterRef("owner_id")).exclude(status=SignalProvider.Status.APPROVED)
+
+
 def strategy_list_top(
     *, kind: str | None = None, min_copiers: int | None = None, verified: bool | None = None, sort: str = "copiers", window: str = "30d"
 ) -> QuerySet[Strategy]:
@@ -239,7 +252,7 @@ def strategy_list_top(
     each annotated with its audited metrics of `window` (null until first computed), their
     coverage and whether its whole record is long enough to be ranked (`ranked`). Sorted on
     a figure, ranked records come first: a record of one winning trade is not the best."""
-    strategies = _with_window_metrics(strategy_list_public().select_related("owner__profile", "owner__signal_provider"), window=window)
+    strategies = _with_window_metrics(strategy_list_listed().select_related("owner__profile", "owner__signal_provider"), window=window)
     if kind:
         strategies = strategies.filter(kind=kind)
     if min_copiers:
@@ -280,9 +293,11 @@ def _with_window_metrics(strategies: QuerySet[Strategy], *, window: str) -> Quer
 
 
 def strategy_get_leader(*, user, strategy_id: int, window: str = "30d") -> Strategy:
-    """A leader page: public strategies for everyone, a private one for its owner only."""
+    """A leader page: listed strategies for everyone (strategy_list_listed), any of its owner's
+    for its owner."""
+    listed = Q(is_public_leader=True) & ~Exists(_unlisted_provider())
     strategy = (
-        _with_window_metrics(Strategy.objects.filter(Q(is_public_leader=True) | Q(owner=user), id=strategy_id), window=window)
+        _with_window_metrics(Strategy.objects.filter(listed | Q(owner_id=getattr(user, "pk", None)), id=strategy_id), window=window)
         .select_related("owner__profile", "owner__signal_provider")
         .prefetch_related(Prefetch("trades", queryset=LeaderTrade.objects.order_by("-sequence")[:LEADER_RECENT_TRADES], to_attr="recent_trades"))
         .first()
@@ -363,7 +378,7 @@ def strategy_leaderboard(
         raise ValueError(f"unknown window {window!r}")
     annotation, descending = LEADERBOARD_SORTS[sort]
     provider = SignalProvider.objects.filter(user_id=OuterRef("owner_id"), status=SignalProvider.Status.APPROVED)
-    strategies = _with_window_metrics(strategy_list_public().select_related("owner__profile"), window=window).annotate(
+    strategies = _with_window_metrics(strategy_list_listed().select_related("owner__profile"), window=window).annotate(
         equity_series=F("window_metrics__equity_series"),
         rating=Subquery(provider.values("average_rating")[:1], output_field=DecimalField(max_digits=3, decimal_places=2)),
         ratings_count=Subquery(provider.values("ratings_count")[:1], output_field=IntegerField()),

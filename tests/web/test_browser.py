@@ -358,10 +358,13 @@ def test_a_leader_creates_a_strategy_and_sees_the_secret_once(browsing):
     browsing.look("strategies")
 
 
-def test_a_trader_applies_a_curator_approves_in_admin_and_the_trader_reads_the_reason(browsing):
-    make_member("paula", "Paula Trades")
+def test_a_trader_applies_a_curator_approves_in_admin_the_trader_reads_the_reason_and_is_listed_as_new(browsing):
+    paula = make_member("paula", "Paula Trades")
+    make_leader(paula, name="Paula's BTC Breakouts", days=6, closed_trades=3)  # a record too short to rank
     make_curator("cora")
     page = browsing.page
+    browsing.open("/")
+    assert "Paula's BTC Breakouts" in page.inner_text("main")  # no provider yet: a free leader is listed
 
     # Paula applies on the provider page.
     _log_in(browsing, "paula")
@@ -373,6 +376,8 @@ def test_a_trader_applies_a_curator_approves_in_admin_and_the_trader_reads_the_r
     page.locator(".message-success").wait_for()
     assert "Waiting for a curator" in page.inner_text("main")
     browsing.look("provider-pending")
+    browsing.open("/")
+    assert "Paula's BTC Breakouts" not in page.inner_text("main")  # under review: not listed
     provider = SignalProvider.objects.get(user__username="paula")
 
     # The curator decides on the provider's admin page, with a reason.
@@ -394,3 +399,7 @@ def test_a_trader_applies_a_curator_approves_in_admin_and_the_trader_reads_the_r
     status = page.inner_text("main")
     assert "Approved" in status and "Clear risk rules; the record matches the exchange." in status
     browsing.look("provider-approved")
+
+    # Approved, Paula's strategy is on the leaderboard again, among the new leaders (short record).
+    browsing.open("/")
+    assert "Paula's BTC Breakouts" in page.inner_text("main").split("New leaders", 1)[1]

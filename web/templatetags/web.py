@@ -15,6 +15,12 @@ NBSP = "\u00a0"
 MINUS = "\u2212"
 
 
+def _unknown(value) -> bool:
+    """No figure: None, or "" (what a template gives for an attribute of something missing,
+    such as the metrics of a strategy that has none yet)."""
+    return value is None or value == ""
+
+
 def _signed(number: float, decimals: int) -> str:
     text = f"{abs(number):,.{decimals}f}"
     if round(number, decimals) > 0:
@@ -32,7 +38,7 @@ def display_name(user) -> str:
 @register.filter
 def signed_percent(fraction) -> str:
     """A return as a fraction (0.124) -> "+12.4 %"; "—" when undefined."""
-    if fraction is None:
+    if _unknown(fraction):
         return "—"
     return f"{_signed(float(fraction) * 100, 1)}{NBSP}%"
 
@@ -40,7 +46,7 @@ def signed_percent(fraction) -> str:
 @register.filter
 def percent(value, decimals: int = 1) -> str:
     """A percentage already in percent (12.3 for a 12.3 % drawdown) -> "12.3 %"."""
-    if value is None:
+    if _unknown(value):
         return "—"
     return f"{float(value):,.{decimals}f}{NBSP}%"
 
@@ -48,7 +54,7 @@ def percent(value, decimals: int = 1) -> str:
 @register.filter
 def percent_of_fraction(fraction) -> str:
     """A share as a fraction (0.6) -> "60.0 %", no sign: a win rate, a part of a position."""
-    if fraction is None:
+    if _unknown(fraction):
         return "—"
     return f"{float(fraction) * 100:,.1f}{NBSP}%"
 
@@ -61,14 +67,14 @@ def stars(count: int) -> str:
 @register.filter
 def price(value) -> str:
     """A market price as exact as it was traded, without trailing zeros: 64,250.5 or 0.00001234."""
-    if value is None:
+    if _unknown(value):
         return "—"
     return f"{Decimal(value).normalize():,f}"
 
 
 @register.filter
 def ratio(value) -> str:
-    if value is None:
+    if _unknown(value):
         return "—"
     return f"{float(value):.2f}"
 
@@ -84,7 +90,7 @@ def profit_factor(value, infinite=False) -> str:
 @register.filter
 def money(amount, currency: str = "") -> str:
     """2 decimals, thousands separated, the currency after: "1,234.50 USDT"."""
-    if amount is None:
+    if _unknown(amount):
         return "—"
     text = f"{quantize_money(Decimal(amount)):,}"
     return f"{text}{NBSP}{currency}" if currency else text
@@ -92,7 +98,7 @@ def money(amount, currency: str = "") -> str:
 
 @register.filter
 def signed_money(amount, currency: str = "") -> str:
-    if amount is None:
+    if _unknown(amount):
         return "—"
     value = quantize_money(Decimal(amount))
     text = f"{abs(value):,}"
@@ -103,7 +109,7 @@ def signed_money(amount, currency: str = "") -> str:
 @register.filter
 def gain_class(value) -> str:
     """The colour class, gain, loss or flat: always beside a sign, never instead of one."""
-    if value is None:
+    if _unknown(value):
         return "flat"
     return "gain" if value > 0 else "loss" if value < 0 else "flat"
 
