@@ -349,7 +349,19 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
 # Redis re-delivers an unacked message after the visibility timeout. It must exceed the
 # longest countdown/eta we use and the hard time limit, or a slow task would run twice
 # (harmless thanks to the claim, but wasteful); an hour bounds recovery after a crash.
+# (A killed worker's copied trades do not wait for it: the sweeper takes them back within
+# seconds, copytrade/services/sweeper.py; billing tasks last minutes, billing/tasks.py.)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+# RabbitMQ (CELERY_BROKER_URL=amqp://..., recommended for scale-out; the worker tests and the
+# fault soak run on both brokers). Redelivery is the broker's own there, no visibility
+# timeout: a consumer's unacknowledged messages go back to the queue the moment its
+# connection closes (a killed worker: at once), or after two missed AMQP heartbeats when a
+# node vanishes without closing it: 10 s heartbeats (Celery's default is 120 s). Acks late
+# and a prefetch of one message per thread (above), as on Redis. RabbitMQ's own
+# consumer_timeout (default 30 min) closes a channel that holds a delivery unacknowledged
+# longer; our longest holds are countdowns (<= 5 min: retry_backoff_max) and billing tasks
+# (<= 16 min), below it: keep rabbitmq.conf's consumer_timeout above the longest task.
+CELERY_BROKER_HEARTBEAT = env.int("CELERY_BROKER_HEARTBEAT", default=10)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = [
