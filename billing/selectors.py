@@ -1,5 +1,6 @@
 """Reads for billing: what to bill, who earns, invoices, earnings, payout previews."""
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -34,6 +35,51 @@ def fee_pairs_billable(*, period: date) -> list[tuple[int, int]]:
     return list(
         _copies_billable(period=period).values_list("follower_id", "strategy_id").distinct().order_by("follower_id", "strategy_id")
     )
+
+
+def fee_followers_billable(*, period: date) -> list[int]:
+    """Followers with a billable pair in the period: one billing task each (billing/tasks.py)."""
+    return list(_copies_billable(period=period).values_list("follower_id", flat=True).distinct().order_by("follower_id"))
+
+
+def fee_follower_strategies_billable(*, follower_id: int, period: date) -> list[int]:
+    """The strategies of the follower's billable pairs in the period."""
+    return list(
+        _copies_billable(period=period).filter(follower_id=follower_id).values_list("strategy_id", flat=True).distinct().order_by("strategy_id")
+    )
+
+
+@dataclass(frozen=True)
+class BillingProgress:
+    period: date
+    followers: int  # with a billable pair
+    invoiced: int  # of them, with the month's invoice
+    awaiting_send: int  # invoices with something due still in draft (not sent to Stripe yet)
+
+    @property
+    def done(self) -> bool:
+        return self.invoiced >= self.followers
+
+
+def billing_period_progress(*, period: date) -> BillingProgress:
+    """How far the month's run is: the fanned-out tasks' progress, read from what they wrote."""
+    followers = _copies_billable(period=period).values("follower_id").distinct().count()
+    invoices = Invoice.objects.filter(period=period)
+    return BillingProgress(
+        period=period,
+        followers=followers,
+        invoiced=invoices.count(),
+        awaiting_send=invoices.filter(status=Invoice.Status.DRAFT, total__gt=0).count(),
+    )
+
+
+def invoice_ids_unsent() -> list[int]:
+    """Invoices with something due that never reached Stripe (drafts): the daily run sends them."""
+    return list(Invoice.objects.filter(status=Invoice.Status.DRAFT, total__gt=0).order_by("id").values_list("id", flat=True))
+
+
+def payout_ids_ready() -> list[int]:
+    return list(Payout.objects.filter(status=Payout.Status.READY).order_by("id").values_list("id", flat=True))
 
 
 def fee_pair_copies_billable(*, follower_id: int, strategy_id: int, period: date) -> list[CopyRelationship]:

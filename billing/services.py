@@ -31,7 +31,7 @@ from billing.fees import (
     split_fee,
 )
 from billing.models import AssessedTrade, BillingAccount, FeeAssessment, FeeState, Invoice, InvoiceLine, Payout, StripeEvent
-from billing.selectors import fee_pair_copies_billable, fee_pairs_billable
+from billing.selectors import fee_follower_strategies_billable, fee_pair_copies_billable, fee_pairs_billable
 from billing.stripe_gateway import stripe_gateway, to_cents
 from copytrade.models import CopiedTrade, CopyRelationship, Strategy
 from core.errors import ApplicationError, NotFoundError
@@ -406,6 +406,35 @@ def _assess_and_invoice(*, period: date, summary: BillingRunSummary, progress) -
         bar.update(1)
     bar.close()
     return invoice_ids
+
+
+@dataclass(frozen=True)
+class FollowerBillingOutcome:
+    follower_id: int
+    pairs_assessed: int
+    pairs_waiting: int
+    invoice: Invoice | None
+
+
+def billing_follower_run(*, follower_id: int, period: date) -> FollowerBillingOutcome:
+    """Bill one follower for one month: assess each of its pairs, then its invoice, then send it.
+
+    The unit the monthly run fans out to one task each (billing/tasks.py): the invoice is
+    per follower and closes the follower's assessments for the month (a pair assessed
+    after it waits for next month), so a follower's pairs and invoice go together, and
+    different followers never wait for each other. Idempotent as each step is: a re-run (a
+    redelivery, the next month's run) finds what exists and finishes what is missing.
+    """
+    assessed = waiting = 0
+    for strategy_id in fee_follower_strategies_billable(follower_id=follower_id, period=period):
+        if fee_assessment_create(follower_id=follower_id, strategy_id=strategy_id, period=period) is None:
+            waiting += 1
+        else:
+            assessed += 1
+    invoice = None
+    if FeeAssessment.objects.filter(follower_id=follower_id, period=period).exists():
+        invoice = invoice_send(invoice_id=invoice_create(follower_id=follower_id, period=period).id)
+    return FollowerBillingOutcome(follower_id=follower_id, pairs_assessed=assessed, pairs_waiting=waiting, invoice=invoice)
 
 
 # --- Stripe webhook ----------------------------------------------------------------------

@@ -16,7 +16,8 @@ def schedule() -> dict[str, dict]:
     return {
         "sweep stuck copied trades": {
             "task": "copytrade.tasks.sweep_stuck_copied_trades",
-            "every": 60.0,
+            # Every few seconds: a dead worker's rows are taken back as soon as their lease ends.
+            "every": settings.COPYTRADE_SWEEP_EVERY_SECONDS,
         },
         "copy stop-loss marks between fills": {
             "task": "copytrade.tasks.mark_copies_to_market",

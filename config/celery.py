@@ -3,7 +3,12 @@ import os
 from celery import Celery
 from celery.signals import task_postrun, task_prerun
 
+from config import broker
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+# Before the app makes its first connection: workers survive a Redis restart (config/broker.py).
+broker.install()
 
 app = Celery("copytrade")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -41,9 +41,10 @@ RETRYABLE = (
 )
 
 
-def _retry_later(task: Task, *, countdown: float, why: str) -> None:
-    """Re-send this task after `countdown` seconds keeping its retry count, and end this run."""
-    task.signature_from_request(countdown=countdown).apply_async()
+def _retry_later(task: Task, *, countdown: float, why: str, **kwargs) -> None:
+    """Re-send this task after `countdown` seconds keeping its retry count (with `kwargs`
+    changed), and end this run."""
+    task.signature_from_request(kwargs={**(task.request.kwargs or {}), **kwargs}, countdown=countdown).apply_async()
     raise Retry(f"waiting ({why})", when=countdown)
 
 
@@ -79,10 +80,12 @@ def fan_out_leader_trade(self, leader_trade_id: int) -> None:
 
 
 @shared_task(base=_ExecuteCopiedTradeTask, **ENGINE_TASK_OPTIONS)
-def execute_copied_trade(self, copied_trade_id: int) -> None:
-    outcome = copied_trade_execute(copied_trade_id=copied_trade_id)
+def execute_copied_trade(self, copied_trade_id: int, token: int | None = None) -> None:
+    # `token`: set on a message a waiting run re-sent, so that it, and no other, continues
+    # the row it holds (copytrade/services/execution.py, "Leases").
+    outcome = copied_trade_execute(copied_trade_id=copied_trade_id, token=token)
     if outcome.retry_in is not None:
-        _retry_later(self, countdown=outcome.retry_in, why=outcome.waiting_for)
+        _retry_later(self, countdown=outcome.retry_in, why=outcome.waiting_for, token=outcome.token)
 
 
 @shared_task(acks_late=True)

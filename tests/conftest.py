@@ -5,7 +5,7 @@ from rest_framework.test import APIClient
 
 from tests.factories import make_user
 
-pytest_plugins = ["tests.fixtures.stripe", "tests.fixtures.simulator", "tests.fixtures.worker"]
+pytest_plugins = ["tests.fixtures.stripe", "tests.fixtures.simulator", "tests.fixtures.worker", "tests.fixtures.rabbitmq"]
 
 
 @pytest.fixture(autouse=True)

@@ -220,9 +220,18 @@ PAPER_PRICE_SOURCE = env("PAPER_PRICE_SOURCE", default="binance")
 WEBHOOK_MAX_AGE_SECONDS = env.int("WEBHOOK_MAX_AGE_SECONDS", default=300)
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=16_384)
 EXCHANGE_SYNC_INTERVAL_SECONDS = env.float("EXCHANGE_SYNC_INTERVAL_SECONDS", default=10.0)
-# Copy engine (copytrade.services.execution). A claim's lease outlives the task's hard time limit, so
-# a live worker never loses its claim; a crashed worker's claim expires and is taken over.
-COPYTRADE_EXECUTION_LEASE_SECONDS = env.int("COPYTRADE_EXECUTION_LEASE_SECONDS", default=120)
+# Copy engine (copytrade.services.execution, "Leases"). A run's lease on its copied trade:
+# one exchange call (EXCHANGE_TIMEOUT_MS) plus a margin, renewed before each further call, so
+# a live run keeps it and a killed worker's rows are taken back within this + one sweep.
+COPYTRADE_EXECUTION_LEASE_SECONDS = env.int("COPYTRADE_EXECUTION_LEASE_SECONDS", default=15)
+# A waiting run keeps its row until its re-sent message is due plus this: how late a due
+# message may start (a busy pool) before it is presumed lost with its worker.
+COPYTRADE_WAIT_GRACE_SECONDS = env.float("COPYTRADE_WAIT_GRACE_SECONDS", default=10.0)
+# While the execution queue is empty, a copied trade enqueued this long ago that no run has
+# picked up was lost with the worker it was delivered to (copytrade/services/sweeper.py).
+COPYTRADE_UNSTARTED_AFTER_SECONDS = env.float("COPYTRADE_UNSTARTED_AFTER_SECONDS", default=10.0)
+# Beat runs the sweeper this often: a row whose lease ended is taken back at the next sweep.
+COPYTRADE_SWEEP_EVERY_SECONDS = env.float("COPYTRADE_SWEEP_EVERY_SECONDS", default=5.0)
 # An order sent but not found by its client order id may still be in flight; only after this
 # long (more than ccxt's 10 s recvWindow, after which the exchange refuses it) is it safe to
 # place it again.
@@ -236,7 +245,9 @@ COPYTRADE_EXECUTION_MAX_RETRIES = env.int("COPYTRADE_EXECUTION_MAX_RETRIES", def
 # task with a countdown. Each re-sent task is held in a worker's memory until it is due:
 # 10,000 followers paced by one exchange-wide bucket meant 10,000 of them (bench/RESULTS.md).
 COPYTRADE_RATE_LIMIT_INLINE_WAIT_SECONDS = env.float("COPYTRADE_RATE_LIMIT_INLINE_WAIT_SECONDS", default=1.0)
-# The sweeper re-enqueues pending copied trades (and unfinished fan-outs) older than this.
+# The sweeper re-enqueues copied trades nobody picked up (no lease) that were enqueued longer
+# ago than this, and unfinished fan-outs recorded longer ago: longer than a healthy queue
+# takes to drain, since a queued message and a lost one look alike (copytrade/services/sweeper.py).
 COPYTRADE_STUCK_AFTER_SECONDS = env.int("COPYTRADE_STUCK_AFTER_SECONDS", default=120)
 COPYTRADE_SWEEP_BATCH = env.int("COPYTRADE_SWEEP_BATCH", default=5000)
 
@@ -387,7 +398,19 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
 # Redis re-delivers an unacked message after the visibility timeout. It must exceed the
 # longest countdown/eta we use and the hard time limit, or a slow task would run twice
 # (harmless thanks to the claim, but wasteful); an hour bounds recovery after a crash.
+# (A killed worker's copied trades do not wait for it: the sweeper takes them back within
+# seconds, copytrade/services/sweeper.py; billing tasks last minutes, billing/tasks.py.)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+# RabbitMQ (CELERY_BROKER_URL=amqp://..., recommended for scale-out; the worker tests and the
+# fault soak run on both brokers). Redelivery is the broker's own there, no visibility
+# timeout: a consumer's unacknowledged messages go back to the queue the moment its
+# connection closes (a killed worker: at once), or after two missed AMQP heartbeats when a
+# node vanishes without closing it: 10 s heartbeats (Celery's default is 120 s). Acks late
+# and a prefetch of one message per thread (above), as on Redis. RabbitMQ's own
+# consumer_timeout (default 30 min) closes a channel that holds a delivery unacknowledged
+# longer; our longest holds are countdowns (<= 5 min: retry_backoff_max) and billing tasks
+# (<= 16 min), below it: keep rabbitmq.conf's consumer_timeout above the longest task.
+CELERY_BROKER_HEARTBEAT = env.int("CELERY_BROKER_HEARTBEAT", default=10)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = [

@@ -15,7 +15,9 @@ CACHES = {
         "KEY_PREFIX": "copytrade-test",
     }
 }
-CELERY_BROKER_URL = REDIS_URL
+# The test Redis, unless CELERY_BROKER_URL says otherwise (RabbitMQ: the worker tests and the
+# fault soak run on both brokers, issue 15).
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
     "DEFAULT_THROTTLE_RATES": {

@@ -15,6 +15,23 @@ Exactly once, per (leader trade, relationship):
 - a transient error means nothing happened at the exchange (exchanges.errors), so
   `submitted_at` is cleared and the run retried.
 
+Leases (issue 15: a dead worker's rows are final within seconds, not minutes). A run holds
+its row by `lease_expires_at`, from the moment it loads a pending row (the pick-up mark,
+written by the load statement itself, so the hot path costs no statement more) to its
+last write. The lease is short (COPYTRADE_EXECUTION_LEASE_SECONDS: one exchange call,
+EXCHANGE_TIMEOUT_MS, plus a margin) and renewed (fenced) before every further exchange
+call of a run, so a live run keeps it and a dead one loses it within seconds. A run that
+waits (ordering, rate limit, an order still settling or working) re-sends its message with
+a countdown and keeps the row: the lease then covers the wait plus
+COPYTRADE_WAIT_GRACE_SECONDS, and the message carries the row's `attempts` as its token.
+The rule every message follows: a row whose lease is live belongs to its holder, and only
+the holder's message (token == attempts) runs it; any other message leaves it alone. So
+the sweeper (copytrade/services/sweeper.py) may take back any open row the moment its lease
+has ended: its holder, or the message the holder re-sent, is gone (a killed worker takes
+its in-flight runs and the countdown messages it held with it). The sweeper bumps
+`attempts` when it takes a row back, so the old holder is fenced out and a late message of
+the old chain runs only if nobody holds the row by then: one chain per row, never two.
+
 Per-relationship order: a copied trade runs only when the relationship's copied trades of
 lower sequence are terminal, and the fan-out of a leader trade waits for the fan-out of the
 strategy's previous leader trade, so a lower sequence always exists before a higher one runs.
@@ -82,35 +99,46 @@ class ExecutionOutcome:
     retry_in: float | None = None  # run again in this many seconds
     reason: str = ""
     waiting_for: str = ""  # why it runs again: for the log
+    token: int | None = None  # what the re-sent message carries (the row's attempts)
 
 
-def copied_trade_execute(*, copied_trade_id: int) -> ExecutionOutcome:
+def copied_trade_execute(*, copied_trade_id: int, token: int | None = None) -> ExecutionOutcome:
     """Run one copied trade as far as it can go now. Safe to call any number of times.
+
+    `token`: the row's `attempts` when the run that re-sent this message (a wait) left it;
+    None for the fan-out's and the sweeper's messages. A row another run holds (live lease,
+    token not its own) is left to that run.
 
     A pending row is claimed by its first write (the submitted mark, or the outcome of a
     skip) with the same compare-and-set on `attempts` as a separate claim: one statement
     fewer per follower. A row left executing by an earlier run is claimed first.
     """
-    loaded = _load(copied_trade_id)
+    now = timezone.now()
+    loaded = _load(copied_trade_id, token=token, now=now)
     if loaded is None:
         return ExecutionOutcome(status="")
     trade, earlier_open = loaded
     if trade.status in CopiedTrade.TERMINAL:
         return ExecutionOutcome(status=trade.status, reason=trade.reason)
+    continuing = token is not None and token == trade.attempts
+    if not continuing and trade.lease_expires_at is not None and trade.lease_expires_at >= now:
+        # Another run holds it, or waits with a message of its own: a duplicate (a late
+        # message of a chain the sweeper replaced, a broker redelivery) ends here.
+        return ExecutionOutcome(status=trade.status)
+    trade._lease_written_at = time.monotonic()  # the load's pick-up mark (pending rows)
     if earlier_open:
-        # Waiting for its turn is not being stuck: the row's message is alive. Without this
-        # the sweeper took a long wait for a lost message and started one more polling chain
-        # for the row every COPYTRADE_STUCK_AFTER_SECONDS (found by the fault soak).
-        _touch_waiting(trade)
-        return ExecutionOutcome(
-            status=trade.status, retry_in=settings.COPYTRADE_ORDERING_RETRY_SECONDS, waiting_for="an earlier copied trade of this copy"
-        )
+        # Waiting for its turn is not being stuck: the row's lease covers the wait, so the
+        # sweeper leaves it alone while the re-sent message is alive (found by the fault soak:
+        # a sweeper that took long waits for lost messages started one more polling chain).
+        seconds = settings.COPYTRADE_ORDERING_RETRY_SECONDS
+        _touch_waiting(trade, seconds=seconds)
+        return ExecutionOutcome(status=trade.status, retry_in=seconds, waiting_for="an earlier copied trade of this copy", token=trade.attempts)
     # Nothing of lower sequence is open, and nothing of lower sequence can appear any more
     # (fan-outs run in order; platform closes take higher numbers): what this copy holds now
     # is what the order is sized from.
     token = None
     if trade.status == CopiedTrade.Status.EXECUTING or trade.submitted_at is not None:
-        token = _claim(trade)
+        token = _claim(trade, continuing=continuing)
         if token is None:  # another run holds a live lease; it finishes the row
             return ExecutionOutcome(status=trade.status)
     try:
@@ -125,7 +153,15 @@ def copied_trade_execute(*, copied_trade_id: int) -> ExecutionOutcome:
 def _load_sql() -> str:
     ct, rel, account, strategy, leader = CopiedTrade, CopyRelationship, ExchangeAccount, Strategy, LeaderTrade
     open_statuses = ", ".join(f"'{status}'" for status in CopiedTrade.OPEN)
+    c = functools.partial(rows.column, ct)
+    # The pick-up mark: a pending row nobody holds (no live lease, or this message is its
+    # holder's) gets a lease now, in this statement. The SELECT reads the row as it was.
+    pick_up = (
+        f"UPDATE {rows.table(ct)} SET {c('lease_expires_at')} = %s WHERE {c('id')} = %s AND {c('status')} = 'pending' "
+        f"AND ({c('lease_expires_at')} IS NULL OR {c('lease_expires_at')} < %s OR {c('attempts')} = %s)"
+    )
     return f"""
+        WITH picked_up AS ({pick_up})
         SELECT {rows.select_list(ct, "ct")}, {rows.select_list(rel, "r")}, {rows.select_list(account, "a")},
                {rows.select_list(strategy, "s")}, {rows.select_list(leader, "lt")},
                EXISTS (SELECT 1 FROM {rows.table(ct)} e WHERE e.{rows.column(ct, "relationship")} = ct.{rows.column(ct, "relationship")}
@@ -139,11 +175,13 @@ def _load_sql() -> str:
     """
 
 
-def _load(copied_trade_id: int) -> tuple[CopiedTrade, bool] | None:
+def _load(copied_trade_id: int, *, token: int | None, now) -> tuple[CopiedTrade, bool] | None:
     """(the copied trade with its copy, account, strategy and leader trade; whether a copied
-    trade of lower sequence of the same copy is still open), in one statement."""
+    trade of lower sequence of the same copy is still open), in one statement, which also
+    leaves the pick-up mark on a pending row this run may take (see the module doc)."""
+    expiry = now + timedelta(seconds=settings.COPYTRADE_EXECUTION_LEASE_SECONDS)
     with connection.cursor() as cursor:
-        cursor.execute(_load_sql(), [copied_trade_id])
+        cursor.execute(_load_sql(), [expiry, copied_trade_id, now, -1 if token is None else token, copied_trade_id])
         row = cursor.fetchone()
     if row is None:
         return None
@@ -160,32 +198,61 @@ def _load(copied_trade_id: int) -> tuple[CopiedTrade, bool] | None:
     return trade, bool(row[start])
 
 
-def _touch_waiting(trade: CopiedTrade) -> None:
+def _wait_expiry(seconds: float):
+    """A waiting run's lease: until its re-sent message is due, plus the grace a due message
+    may take to start (a busy pool); past that the message is presumed lost."""
+    return timezone.now() + timedelta(seconds=seconds + settings.COPYTRADE_WAIT_GRACE_SECONDS)
+
+
+def _touch_waiting(trade: CopiedTrade, *, seconds: float) -> None:
     trade.enqueued_at = timezone.now()
-    rows.update(trade, ["enqueued_at"], where=f"{rows.column(CopiedTrade, 'status')} = %s", params=[CopiedTrade.Status.PENDING])
+    trade.lease_expires_at = _wait_expiry(seconds)
+    c = functools.partial(rows.column, CopiedTrade)
+    rows.update(
+        trade, ["enqueued_at", "lease_expires_at"], where=f"{c('status')} = %s AND {c('attempts')} = %s",
+        params=[CopiedTrade.Status.PENDING, trade.attempts],
+    )  # fmt: skip
 
 
 def _lease_expiry():
     return timezone.now() + timedelta(seconds=settings.COPYTRADE_EXECUTION_LEASE_SECONDS)
 
 
-def _claim(trade: CopiedTrade) -> int | None:
-    """Compare-and-set on `attempts`: pending, or executing with an expired (or no) lease.
+# A lease written less than this long ago is not renewed before an exchange call: the
+# normal path (claim, then one order) writes it once (test_execution pins its 7 statements).
+LEASE_FRESH_SECONDS = 1.0
+
+
+def _lease_renew(trade: CopiedTrade, *, token: int) -> bool:
+    """Before a further exchange call: extend this run's lease (fenced). False when the row
+    was taken over (the run must neither send nor record)."""
+    if time.monotonic() - getattr(trade, "_lease_written_at", 0.0) < LEASE_FRESH_SECONDS:
+        return True
+    if not _fenced(trade, token).update(lease_expires_at=_lease_expiry()):
+        return False
+    trade._lease_written_at = time.monotonic()
+    return True
+
+
+def _claim(trade: CopiedTrade, *, continuing: bool = False) -> int | None:
+    """Compare-and-set on `attempts`: pending, or executing with an expired (or no) lease, or
+    executing and `continuing` (the message of the run that holds it, back after a wait).
     The row comes back as the claim left it: what an earlier run wrote is what this one sees."""
     c = functools.partial(rows.column, CopiedTrade)
     sql = (
         f"UPDATE {rows.table(CopiedTrade)} ct SET {c('status')} = %s, {c('attempts')} = {c('attempts')} + 1, {c('lease_expires_at')} = %s "
         f"WHERE {c('id')} = %s AND {c('attempts')} = %s AND ({c('status')} = %s OR ({c('status')} = %s AND "
-        f"({c('lease_expires_at')} IS NULL OR {c('lease_expires_at')} < %s))) "
+        f"(%s OR {c('lease_expires_at')} IS NULL OR {c('lease_expires_at')} < %s))) "
         f"RETURNING {rows.select_list(CopiedTrade, 'ct')}"
     )
     executing, pending = CopiedTrade.Status.EXECUTING, CopiedTrade.Status.PENDING
     with connection.cursor() as cursor:
-        cursor.execute(sql, [executing, _lease_expiry(), trade.pk, trade.attempts, pending, executing, timezone.now()])
+        cursor.execute(sql, [executing, _lease_expiry(), trade.pk, trade.attempts, pending, executing, continuing, timezone.now()])
         row = cursor.fetchone()
     if row is None:
         return None
     rows.refresh(trade, row)
+    trade._lease_written_at = time.monotonic()
     return trade.attempts
 
 
@@ -203,6 +270,7 @@ def _claim_and_submit(trade: CopiedTrade, *, size: sizing.OrderSize, note: str) 
         trade, ["status", "attempts", "lease_expires_at", "submitted_at", "side", "requested_amount", "follower_size_usd", "reason"],
         where=f"{c('attempts')} = %s AND {c('status')} = %s", params=[claimed_from, CopiedTrade.Status.PENDING],
     )  # fmt: skip
+    trade._lease_written_at = time.monotonic()
     return trade.attempts if changed else None
 
 
@@ -215,14 +283,17 @@ def _fenced(trade: CopiedTrade, token: int | None):
 
 
 def _release(trade: CopiedTrade, *, token: int | None) -> None:
-    if token is not None:
-        _fenced(trade, token).update(lease_expires_at=timezone.now())
+    """After an error: any message may take the row at once (Celery's retry, or the sweeper's)."""
+    _fenced(trade, token).update(lease_expires_at=timezone.now())
 
 
 def _wait(trade: CopiedTrade, *, token: int | None, seconds: float, why: str) -> ExecutionOutcome:
-    _release(trade, token=token)
+    """Keep the row over a wait: the lease runs until the re-sent message is due (plus the
+    grace), and that message carries the token that lets it in (see the module doc)."""
+    seconds = max(float(seconds), 0.05)
+    _fenced(trade, token).update(lease_expires_at=_wait_expiry(seconds))
     status = CopiedTrade.Status.EXECUTING if token is not None else trade.status
-    return ExecutionOutcome(status=status, retry_in=max(float(seconds), 0.05), waiting_for=why)
+    return ExecutionOutcome(status=status, retry_in=seconds, waiting_for=why, token=trade.attempts if token is None else token)
 
 
 def _run(trade: CopiedTrade, *, token: int | None) -> ExecutionOutcome:
@@ -332,6 +403,8 @@ def _place_or_look_up(trade: CopiedTrade, *, token: int, gateway, market: Market
     arrive (COPYTRADE_ORDER_SETTLE_SECONDS after it was sent) is it sent again, same id.
     """
     while True:
+        if not _lease_renew(trade, token=token):
+            return ExecutionOutcome(status=CopiedTrade.Status.EXECUTING)  # taken over: neither send nor record
         if look_up_first:
             try:
                 result = gateway.fetch_order_by_client_id(symbol=market.symbol, client_order_id=trade.client_order_id)
@@ -345,8 +418,9 @@ def _place_or_look_up(trade: CopiedTrade, *, token: int, gateway, market: Market
                 wait = _order_slot(trade.relationship.exchange_account)
                 if wait > 0:
                     return _wait(trade, token=token, seconds=wait, why="a rate-limit token")
-                if not _fenced(trade, token).update(submitted_at=timezone.now()):
+                if not _fenced(trade, token).update(submitted_at=timezone.now(), lease_expires_at=_lease_expiry()):
                     return ExecutionOutcome(status=CopiedTrade.Status.EXECUTING)
+                trade._lease_written_at = time.monotonic()
                 logger.info("copied trade %s: order %s never reached the exchange; placing it again", trade.pk, trade.client_order_id)
                 look_up_first = False
                 continue
@@ -515,7 +589,7 @@ def copied_trade_give_up(*, copied_trade_id: int, reason: str = EXCHANGE_UNAVAIL
             status=CopiedTrade.Status.FAILED, reason=reason, finished_at=timezone.now(), lease_expires_at=None
         )
         if changed:
-            trade, _ = _load(copied_trade_id)
+            trade, _ = _load(copied_trade_id, token=None, now=timezone.now())
             _notify_not_copied(
                 trade, status=CopiedTrade.Status.FAILED, reason=reason,
                 message="The exchange did not answer after several attempts; no order was placed.",

@@ -132,6 +132,27 @@ def copied_trades_enqueue(copied_trade_ids: list[int]) -> None:
             current_app.send_task(EXECUTE_TASK, args=(copied_trade_id,), producer=producer)
 
 
+EXECUTION_QUEUE = "execution"
+
+
+def execution_queue_length() -> int | None:
+    """Messages waiting in the broker's execution queue (not yet delivered to a worker), or
+    None when the broker cannot say (it is down). Redis and RabbitMQ both answer a passive
+    declare; Redis deletes an empty list, so "no such queue" there means 0."""
+    from kombu.exceptions import ChannelError, OperationalError
+
+    try:
+        with current_app.connection_for_write() as connection:
+            queue = current_app.amqp.queues[EXECUTION_QUEUE]
+            try:
+                _, count, _ = queue.bind(connection.default_channel).queue_declare(passive=True)
+            except ChannelError:
+                return 0
+            return int(count)
+    except (OperationalError, OSError, ConnectionError):
+        return None
+
+
 def leader_trade_fan_out_send(leader_trade_id: int) -> None:
     """The fan-out task of a leader trade, sent by name (the tasks module calls into this
     package, never the other way round)."""

@@ -21,7 +21,7 @@ from copytrade import rows
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade
 from copytrade.services import fanout
 from copytrade.services.copies import copy_pause, copy_start, copy_stop
-from copytrade.services.execution import copied_trade_execute, copied_trade_give_up
+from copytrade.services.execution import ExecutionOutcome, copied_trade_execute, copied_trade_give_up
 from copytrade.services.fanout import leader_trade_fan_out
 from copytrade.services.strategies import strategy_create
 from copytrade.services.sweeper import copied_trades_sweep
@@ -250,10 +250,13 @@ def test_an_unknown_outcome_is_looked_up_and_the_order_is_placed_again_only_once
     assert waiting.retry_in is not None and waiting.retry_in > 0
     assert (row.status, row.submitted_at is not None) == ("executing", True)
     assert sim.orders(api_key=copy.exchange_account.api_key) == []
-    assert copied_trade_execute(copied_trade_id=row_id).retry_in > 0  # still settling: not placed again
+    # the waiting run keeps the row: a message that is not its own (a duplicate) leaves it alone
+    assert copied_trade_execute(copied_trade_id=row_id) == ExecutionOutcome(status="executing")
+    again = copied_trade_execute(copied_trade_id=row_id, token=waiting.token)
+    assert again.retry_in > 0  # still settling: not placed again
 
     settings.COPYTRADE_ORDER_SETTLE_SECONDS = 0  # the order can no longer arrive
-    done = copied_trade_execute(copied_trade_id=row_id)
+    done = copied_trade_execute(copied_trade_id=row_id, token=again.token)
 
     assert done.status == "filled"
     assert sim.order_counts() == {row.client_order_id: 1}
