@@ -1,5 +1,6 @@
 """The loopback Binance simulator, spoken to as Binance clients do: signed HTTP requests."""
 
+import contextlib
 import hashlib
 import json
 import hmac
@@ -487,34 +488,40 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_the_management_command_serves_the_simulator_as_a_subprocess():
+@contextlib.contextmanager
+def _simulator_command(*arguments: str):
+    """`manage.py exchange_simulator` as a subprocess on a free port; its client once it answers."""
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "exchange_simulator", "--port", str(port), "--seed", "7"],
-        cwd=settings.BASE_DIR,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+        [sys.executable, "manage.py", "exchange_simulator", "--port", str(port), *arguments],
+        cwd=settings.BASE_DIR, env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
     try:
         client = SimulatorClient(f"http://127.0.0.1:{port}", timeout=2)
         deadline = time.monotonic() + 20
         while True:
             try:
-                stats = client.stats()
+                client.stats()
                 break
             except requests.ConnectionError:
                 assert time.monotonic() < deadline, "the simulator did not start"
-                time.sleep(0.05)
+                time.sleep(0.05)  # polling a starting process, with a deadline
+        yield client
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_the_management_command_serves_the_simulator_as_a_subprocess():
+    with _simulator_command("--seed", "7") as client:
+        stats = client.stats()
         credentials = client.create_account(balances={"USDT": "100"})
         trader = Binance(client.base_url, api_key=credentials["api_key"], api_secret=credentials["api_secret"])
 
         assert stats["orders_accepted"] == 0
         assert trader.order(quantity="0.0001").status_code == 200
         assert client.stats()["orders_accepted"] == 1
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_a_simulator_started_from_a_snapshot_carries_on_with_the_accounts_balances_and_prices(simulator, trader, tmp_path):
@@ -525,22 +532,8 @@ def test_a_simulator_started_from_a_snapshot_carries_on_with_the_accounts_balanc
     state = tmp_path / "simulator.json"
     state.write_text(json.dumps(simulator.snapshot()))
 
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "exchange_simulator", "--port", str(port), "--state", str(state)],
-        cwd=settings.BASE_DIR, env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        restored = SimulatorClient(f"http://127.0.0.1:{port}", timeout=2)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                prices = restored.prices()
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, "the simulator did not start"
-                time.sleep(0.05)
+    with _simulator_command("--state", str(state)) as restored:
+        prices = restored.prices()
         assert prices["BTCUSDT"] == "61234.5"
         assert {asset: entry["free"] for asset, entry in restored.account(api_key=trader.api_key)["balances"].items()} == {
             asset: entry["free"] for asset, entry in before.items()
@@ -548,6 +541,3 @@ def test_a_simulator_started_from_a_snapshot_carries_on_with_the_accounts_balanc
         # the same keys trade there: a signed order is accepted
         again = Binance(restored.base_url, api_key=trader.api_key, api_secret=trader.api_secret)
         assert again.order(quantity="0.0001").status_code == 200
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
