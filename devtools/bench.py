@@ -28,12 +28,15 @@ from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 
 import requests
+import urllib3
 from celery import current_app, shared_task
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
 from billing.erasure import users_delete
+from copytrade import rows as row_sql
 from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
 from devtools.processes import wait_until
 from devtools.simulator.client import SimulatorClient
@@ -392,6 +395,60 @@ def bench_floor_execute(copied_trade_id: int) -> None:
     )  # fmt: skip
 
 
+_bare_pool = threading.local()
+
+
+def _bare_claim_sql() -> str:
+    """Claim a pending row and read its account's keys in one statement."""
+    ct, rel, account = CopiedTrade, CopyRelationship, ExchangeAccount
+    col = row_sql.column
+    return (
+        f"UPDATE {row_sql.table(ct)} ct SET {col(ct, 'status')} = 'executing' FROM {row_sql.table(rel)} r, {row_sql.table(account)} a "
+        f"WHERE ct.{col(ct, 'id')} = %s AND ct.{col(ct, 'status')} = 'pending' AND r.{col(rel, 'id')} = ct.{col(ct, 'relationship')} "
+        f"AND a.{col(account, 'id')} = r.{col(rel, 'exchange_account')} "
+        f"RETURNING ct.{col(ct, 'client_order_id')}, a.{col(account, 'api_key')}, a.{col(account, 'api_secret')}"
+    )
+
+
+@shared_task(acks_late=True)
+def bench_bare_execute(copied_trade_id: int) -> None:
+    """The bare floor (issue 17): the same unavoidable I/O as the floor without the gateway:
+    claim the row (one statement, keys included), one HMAC-signed order over a pooled urllib3
+    connection, write one row. What the product's CPU per order is measured against."""
+    with connection.cursor() as cursor:
+        cursor.execute(_bare_claim_sql(), [copied_trade_id])
+        claimed = cursor.fetchone()
+    if claimed is None:
+        return
+    client_order_id, key_column, secret_column = claimed
+    fields = ExchangeAccount._meta
+    api_key = fields.get_field("api_key").from_db_value(key_column, None, connection)
+    api_secret = fields.get_field("api_secret").from_db_value(secret_column, None, connection)
+    query = (
+        f"symbol={SYMBOL.replace('/', '')}&side=BUY&type=MARKET&quantity={FLOOR_AMOUNT}&newClientOrderId={client_order_id}"
+        f"&timestamp={int(time.time() * 1000)}"
+    )
+    signature = hmac.new(api_secret.encode(), query.encode(), hashlib.sha256).hexdigest()
+    pool = getattr(_bare_pool, "pool", None)
+    if pool is None:
+        pool = _bare_pool.pool = urllib3.PoolManager(maxsize=4)
+    response = pool.request(
+        "POST", f"{settings.EXCHANGE_URL_OVERRIDES['binance']}/api/v3/order", body=f"{query}&signature={signature}",
+        headers={"X-MBX-APIKEY": api_key, "Content-Type": "application/x-www-form-urlencoded"}, timeout=10.0,
+    )  # fmt: skip
+    if response.status != 200:
+        raise RuntimeError(f"bare order refused: {response.status} {response.data[:200]!r}")
+    order = json.loads(response.data)
+    col = row_sql.column
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {row_sql.table(CopiedTrade)} SET {col(CopiedTrade, 'status')} = 'filled', "
+            f"{col(CopiedTrade, 'exchange_order_id')} = %s, {col(CopiedTrade, 'acknowledged_at')} = %s "
+            f"WHERE {col(CopiedTrade, 'id')} = %s",
+            [str(order.get("orderId", "")), timezone.now(), copied_trade_id],
+        )
+
+
 def _bare_leader_trade(*, strategy_id: int, price: Decimal, amount: Decimal, prefix: str) -> LeaderTrade:
     """A leader trade row for copied trades made here to hang on; marked fanned out, so
     nothing fans it out."""
@@ -416,8 +473,25 @@ def _floor_row(leader_trade: LeaderTrade, *, relationship_id: int, follower_id: 
 
 
 def run_floor(*, simulator: SimulatorClient, population: Population, latency_ms: int, worker_pids: list[int], timeout: float) -> RunResult:
+    return _run_one_order_path(
+        "floor", bench_floor_execute, simulator=simulator, population=population, latency_ms=latency_ms, worker_pids=worker_pids,
+        timeout=timeout,
+    )  # fmt: skip
+
+
+def run_bare(*, simulator: SimulatorClient, population: Population, latency_ms: int, worker_pids: list[int], timeout: float) -> RunResult:
+    return _run_one_order_path(
+        "bare", bench_bare_execute, simulator=simulator, population=population, latency_ms=latency_ms, worker_pids=worker_pids,
+        timeout=timeout,
+    )  # fmt: skip
+
+
+def _run_one_order_path(
+    path: str, task, *, simulator: SimulatorClient, population: Population, latency_ms: int, worker_pids: list[int], timeout: float
+) -> RunResult:  # fmt: skip
+    """One order per follower by `task` (the floor or the bare path), as the fan-out would send them."""
     price = Decimal(simulator.prices()[SYMBOL.replace("/", "")])
-    leader_trade = _bare_leader_trade(strategy_id=population.leader_strategy_id, price=price, amount=FLOOR_AMOUNT, prefix="floor")
+    leader_trade = _bare_leader_trade(strategy_id=population.leader_strategy_id, price=price, amount=FLOOR_AMOUNT, prefix=path)
     relationships = CopyRelationship.objects.filter(pk__in=population.relationship_ids).values_list("pk", "follower_id")
     rows = CopiedTrade.objects.bulk_create(
         [_floor_row(leader_trade, relationship_id=pk, follower_id=follower_id) for pk, follower_id in relationships]
@@ -429,13 +503,13 @@ def run_floor(*, simulator: SimulatorClient, population: Population, latency_ms:
         # Published as the fan-out publishes: one producer for all.
         with current_app.producer_or_acquire() as producer:
             for copied_trade_id in ids:
-                bench_floor_execute.apply_async((copied_trade_id,), queue="execution", producer=producer)
+                task.apply_async((copied_trade_id,), queue="execution", producer=producer)
         enqueue_s = time.time() - origin
         done = CopiedTrade.objects.filter(pk__in=ids, status=CopiedTrade.Status.FILLED)
-        wait_until(lambda: done.count() == len(ids), timeout=timeout, what=f"{len(ids)} floor orders", interval=0.25)
+        wait_until(lambda: done.count() == len(ids), timeout=timeout, what=f"{len(ids)} {path} orders", interval=0.25)
     acked, duplicates, missing = _acknowledged(simulator, since_id=since_id, client_ids={row.client_order_id for row in rows})
     return _result(
-        path="floor", followers=len(ids), latency_ms=latency_ms, origin=origin, acked=acked, webhook_ms=None, webhook_p99_ms=None,
+        path=path, followers=len(ids), latency_ms=latency_ms, origin=origin, acked=acked, webhook_ms=None, webhook_p99_ms=None,
         enqueue_s=enqueue_s, duplicates=duplicates, missing=missing, peak_rss_mb=rss.peak_mb,
     )  # fmt: skip
 
@@ -506,7 +580,7 @@ def queries_per_task(*, execute, copied_trade_id: int) -> int:
 
 
 def sql_statements_per_task(*, simulator: SimulatorClient, population: Population) -> dict[str, int]:
-    """SQL statements one follower's task issues, {"product": n, "floor": n}: one more order
+    """SQL statements one follower's task issues, {"product": n, "floor": n, "bare": n}: one more order
     of each kind for the first follower, run in this process (BEGIN and COMMIT count)."""
     from copytrade.services.execution import copied_trade_execute
     from copytrade.services.fanout import _mirror_row
@@ -521,12 +595,16 @@ def sql_statements_per_task(*, simulator: SimulatorClient, population: Populatio
     floor_trade = _bare_leader_trade(strategy_id=population.leader_strategy_id, price=price, amount=FLOOR_AMOUNT, prefix="sqlfloor")
     floor_row = _floor_row(floor_trade, relationship_id=relationship_id, follower_id=follower_id)
     floor_row.save()
+    bare_trade = _bare_leader_trade(strategy_id=population.leader_strategy_id, price=price, amount=FLOOR_AMOUNT, prefix="sqlbare")
+    bare_row = _floor_row(bare_trade, relationship_id=relationship_id, follower_id=follower_id)
+    bare_row.save()
     counts = {
         "product": queries_per_task(execute=lambda pk: copied_trade_execute(copied_trade_id=pk), copied_trade_id=product_row.pk),
         "floor": queries_per_task(execute=bench_floor_execute, copied_trade_id=floor_row.pk),
+        "bare": queries_per_task(execute=bench_bare_execute, copied_trade_id=bare_row.pk),
     }
-    statuses = dict(CopiedTrade.objects.filter(pk__in=[product_row.pk, floor_row.pk]).values_list("pk", "status"))
-    if statuses != {product_row.pk: CopiedTrade.Status.FILLED, floor_row.pk: CopiedTrade.Status.FILLED}:
+    statuses = dict(CopiedTrade.objects.filter(pk__in=[product_row.pk, floor_row.pk, bare_row.pk]).values_list("pk", "status"))
+    if set(statuses.values()) != {CopiedTrade.Status.FILLED}:
         raise RuntimeError(f"the SQL count's orders did not fill: {statuses}")
     return counts
 

@@ -12,7 +12,7 @@ from copytrade.models import CopiedTrade
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_benchmark_runs_the_three_paths_and_counts_every_order(tmp_path, settings):
+def test_the_benchmark_runs_the_four_paths_and_counts_every_order(tmp_path, settings):
     # The command points this process at its own simulator; the fixture restores the setting.
     settings.EXCHANGE_URL_OVERRIDES = dict(settings.EXCHANGE_URL_OVERRIDES)
     output, out = tmp_path / "latest.json", StringIO()
@@ -22,15 +22,15 @@ def test_the_benchmark_runs_the_three_paths_and_counts_every_order(tmp_path, set
     )
 
     runs = {run["path"]: run for run in json.loads(output.read_text())["runs"]}
-    assert set(runs) == {"product", "floor", "naive"}
+    assert set(runs) == {"product", "floor", "bare", "naive"}
     assert all((run["duplicates"], run["missing"]) == (0, 0) for run in runs.values()), runs
     product, floor = runs["product"], runs["floor"]
     assert (product["orders"], product["extra"]["statuses"]) == (12, {"filled": 12})
-    assert floor["orders"] == 12 and runs["naive"]["orders"] == 3
-    assert (product["sql_per_task"], floor["sql_per_task"]) == (7, 3)
+    assert floor["orders"] == 12 and runs["bare"]["orders"] == 12 and runs["naive"]["orders"] == 3
+    assert (product["sql_per_task"], floor["sql_per_task"], runs["bare"]["sql_per_task"]) == (7, 3, 2)
     assert product["webhook_ms"] > 0 and product["webhook_p99_ms"] > 0 and product["peak_rss_mb"] > 0
     assert product["first_ack_ms"] <= product["last_ack_s"] * 1000
-    assert "vs floor" in out.getvalue()
+    assert "vs floor" in out.getvalue() and "vs bare" in out.getvalue()
     # Every follower of the product path has its order; nothing is left executing.
     assert not CopiedTrade.objects.exclude(status__in=CopiedTrade.TERMINAL).exists()
 

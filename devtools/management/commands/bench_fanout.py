@@ -21,14 +21,16 @@ FIGURES = ["webhook_ms", "webhook_p99_ms", "enqueue_s", "first_ack_ms", "last_ac
 
 
 class Command(BaseCommand):
-    help = "Fan-out benchmark: product path, floor and naive baseline against the loopback simulator."
+    help = "Fan-out benchmark: product path, floor, bare floor and naive baseline against the loopback simulator."
 
     def add_arguments(self, parser):
         parser.add_argument("--followers", type=int, nargs="+", default=[1000, 10000])
         parser.add_argument("--repeat", type=int, default=3)
         parser.add_argument("--latencies", type=int, nargs="+", default=[0, 50], help="Exchange latency (ms) per run.")
         parser.add_argument("--naive-followers", type=int, default=1000)
-        parser.add_argument("--paths", nargs="+", choices=["product", "floor", "naive"], default=["product", "floor", "naive"])
+        parser.add_argument(
+            "--paths", nargs="+", choices=["product", "floor", "bare", "naive"], default=["product", "floor", "bare", "naive"]
+        )
         parser.add_argument("--workers", type=int, default=settings.CELERY_WORKER_PROCESSES, help="Worker processes.")
         parser.add_argument(
             "--fanout-worker", action=argparse.BooleanOptionalAction, default=True,
@@ -90,7 +92,7 @@ class Command(BaseCommand):
                 for latency in options["latencies"]:
                     simulator.set_faults(latency_ms=latency)
                     for repeat in range(options["repeat"]):
-                        for path in [p for p in ("product", "floor") if p in options["paths"]]:
+                        for path in [p for p in ("product", "floor", "bare") if p in options["paths"]]:
                             result = self.run_path(
                                 path, web_url=web_url, simulator=simulator, population=population, latency=latency, pids=pids,
                                 timeout=options["timeout"], probe_strategies=probe_strategies,
@@ -113,16 +115,17 @@ class Command(BaseCommand):
                 web_url=web_url, simulator=simulator, population=population, latency_ms=latency, worker_pids=pids, timeout=timeout,
                 probe_strategies=probe_strategies,
             )  # fmt: skip
-        return bench.run_floor(simulator=simulator, population=population, latency_ms=latency, worker_pids=pids, timeout=timeout)
+        run = bench.run_bare if path == "bare" else bench.run_floor
+        return run(simulator=simulator, population=population, latency_ms=latency, worker_pids=pids, timeout=timeout)
 
     def print_summary(self, summary: list[dict]) -> None:
-        headers = ["path", "N", "lat", *FIGURES, "dup", "miss", "vs floor", "vs naive"]
+        headers = ["path", "N", "lat", *FIGURES, "dup", "miss", "vs floor", "vs bare", "vs naive"]
         rows = []
         for entry in summary:
             rows.append(
                 [entry["path"], entry["followers"], entry["latency_ms"]]
                 + [_fmt(entry[name]) for name in FIGURES]
-                + [entry["duplicates"], entry["missing"], _ratio(entry.get("vs_floor")), _ratio(entry.get("vs_naive"))]
+                + [entry["duplicates"], entry["missing"], _ratio(entry.get("vs_floor")), _ratio(entry.get("vs_bare")), _ratio(entry.get("vs_naive"))]
             )
         cells = [headers] + [[str(v) for v in row] for row in rows]
         widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
@@ -190,9 +193,10 @@ def summarise(results: list[dict]) -> list[dict]:
     for entry in summary:
         if entry["path"] != "product" or not entry["orders_per_s"]:
             continue
-        floor = by_key.get(("floor", entry["followers"], entry["latency_ms"]))
-        if floor and floor["orders_per_s"]:
-            entry["vs_floor"] = entry["orders_per_s"]["median"] / floor["orders_per_s"]["median"]
+        for baseline in ("floor", "bare"):
+            other = by_key.get((baseline, entry["followers"], entry["latency_ms"]))
+            if other and other["orders_per_s"]:
+                entry[f"vs_{baseline}"] = entry["orders_per_s"]["median"] / other["orders_per_s"]["median"]
         if entry["latency_ms"] in naive and naive[entry["latency_ms"]]["orders_per_s"]:
             entry["vs_naive"] = entry["orders_per_s"]["median"] / naive[entry["latency_ms"]]["orders_per_s"]["median"]
     return summary
