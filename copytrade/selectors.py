@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import UTC, date
 from decimal import Decimal
 
-from django.conf import settings
 from django.db.models import Prefetch, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
+from copytrade.sizing import copy_capital
 from core.errors import NotFoundError
-from core.money import ZERO, to_decimal, truncate
+from core.money import ZERO, to_decimal
 from exchanges.errors import ExchangeError
 from exchanges.gateways import gateway_for_account
 from exchanges.models import ExchangeAccount
@@ -167,7 +167,7 @@ def copy_start_preview(*, follower, exchange_account_id: int, allocation_percent
     except ExchangeError as exc:
         logger.info("no equity for the copy preview of account %s: %s", account.pk, exc.reason)
         equity = None
-    capital = None if equity is None else truncate(equity * allocation_percent / HUNDRED, settings.MONEY_DECIMAL_PLACES)
+    capital = None if equity is None else copy_capital(equity=equity, sizing_mode=CopyRelationship.SizingMode.PROPORTIONAL, allocation_percent=allocation_percent)
     return CopyStartPreview(
         equity=equity, allocation_percent=allocation_percent, copy_capital=capital, used_percent=copy_allocation_used(follower=follower)
     )

@@ -17,8 +17,10 @@ is held): never a recomputed size, never more than held, never rounded up.
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
+from django.conf import settings
+
 from copytrade.models import CopyRelationship, LeaderTrade
-from core.money import ZERO, to_decimal
+from core.money import ZERO, to_decimal, truncate
 from exchanges.errors import BelowExchangeMinimumError
 from exchanges.gateways.base import MarketRules
 from exchanges.rules import apply_order_rules, clamp_to_max_amount
@@ -44,6 +46,17 @@ class OrderSize:
     amount: Decimal  # base units (contracts on swaps), on the market's step
     notional: Decimal  # amount × price × contract size, in quote
     rounded_up: bool = False
+
+
+HUNDRED = Decimal("100")
+
+
+def copy_capital(*, equity: Decimal, sizing_mode: str, allocation_percent: Decimal | None) -> Decimal:
+    """A new copy's capital: allocation % of the account's equity (proportional), else the
+    whole equity, the base its P&L and drawdown are measured against. Truncated to the money
+    columns' places, so a capital is never overstated."""
+    base = equity * allocation_percent / HUNDRED if sizing_mode == CopyRelationship.SizingMode.PROPORTIONAL else equity
+    return truncate(base, settings.MONEY_DECIMAL_PLACES)
 
 
 def is_entry(effect: str) -> bool:

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from copytrade import sizing
 from copytrade.locks import copy_lock
 from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
 from copytrade.selectors import copy_allocation_used
@@ -86,7 +87,7 @@ def copy_start(
     equity = _account_equity(account=account, quote=strategy.quote_currency)  # network: before the transaction
     if equity <= 0:
         raise ApplicationError(f"Exchange account '{account.label}' has no {strategy.quote_currency} equity to copy with.")
-    copy_capital = _money(equity * allocation_percent / HUNDRED) if sizing_mode == CopyRelationship.SizingMode.PROPORTIONAL else _money(equity)
+    copy_capital = sizing.copy_capital(equity=equity, sizing_mode=sizing_mode, allocation_percent=allocation_percent)
     if copy_capital <= 0:
         raise ApplicationError("This allocation of your equity is too small to copy with.")
     relationship = CopyRelationship(
