@@ -174,14 +174,14 @@ def copy_start_preview(*, follower, exchange_account_id: int, allocation_percent
 
 
 def copy_pnl_series(*, relationship: CopyRelationship) -> list[tuple[date, Decimal]]:
-    """The copy's realised P&L, cumulative, at the end of each UTC day it changed, from the
-    start (0) on: the points of its P&L chart."""
+    """The copy's realised P&L in its quote currency (as its realized_pnl), cumulative, at the
+    end of each UTC day it changed, from the start (0) on: the points of its P&L chart."""
     daily = (
         CopiedTrade.objects.filter(relationship=relationship, finished_at__isnull=False)
-        .exclude(pnl_usd=0)
+        .exclude(pnl_quote=0)
         .annotate(day=TruncDate("finished_at", tzinfo=UTC))
         .values("day")
-        .annotate(pnl=Sum("pnl_usd"))
+        .annotate(pnl=Sum("pnl_quote"))
         .order_by("day")
     )
     series = [(relationship.started_at.astimezone(UTC).date(), ZERO)]

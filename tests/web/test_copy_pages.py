@@ -280,7 +280,7 @@ def test_the_pnl_chart_draws_the_copys_realised_pnl_by_day(signed_in, member, le
         trade = make_trade(leader, sequence=sequence, side="sell", amount="0.1", price="60000", traded_at=datetime(2026, 1, day, tzinfo=UTC))
         CopiedTrade.objects.create(
             relationship=relationship, leader_trade=trade, sequence=sequence, follower=member, leader_user=leader.owner,
-            strategy=leader, symbol="BTC/USDT", side="sell", effect="close", status=CopiedTrade.Status.FILLED, pnl_usd=Decimal(pnl),
+            strategy=leader, symbol="BTC/USDT", side="sell", effect="close", status=CopiedTrade.Status.FILLED, pnl_quote=Decimal(pnl), pnl_usd=Decimal(pnl),
             client_order_id=f"c{sequence}", finished_at=datetime(2026, 1, day, 12, tzinfo=UTC),
         )  # fmt: skip
 
