@@ -73,6 +73,7 @@ class RunResult:
     peak_rss_mb: float | None
     extra: dict = field(default_factory=dict)
     sql_per_task: int | None = None
+    cpu_ms_per_order: dict = field(default_factory=dict)  # by process group, and "all"
 
 
 # --- Data -------------------------------------------------------------------------------
@@ -201,6 +202,67 @@ def _rss_kb(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# Who a process is, by its command line: the groups the CPU figures are reported in.
+CPU_GROUPS = ("execution workers", "fan-out worker", "web", "simulator", "postgres", "redis", "bench", "other")
+
+
+def _cpu_group(pid: int, command: str) -> str:
+    if pid == os.getpid():
+        return "bench"
+    if "exchange_simulator" in command:
+        return "simulator"
+    if "gunicorn" in command:
+        return "web"
+    if "celery" in command:
+        return "fan-out worker" if "-Q\x00fanout" in command else "execution workers"
+    if command.startswith("postgres"):
+        return "postgres"
+    if command.startswith("redis-server"):
+        return "redis"
+    return "other"
+
+
+def cpu_snapshot() -> dict[int, tuple[str, int]]:
+    """{pid: (group, CPU ticks used so far, user and system)} of every process on the machine."""
+    snapshot = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                command = cmdline.read().decode(errors="replace")
+        except OSError:
+            continue
+        snapshot[int(entry)] = (_cpu_group(int(entry), command), int(fields[11]) + int(fields[12]))
+    return snapshot
+
+
+class CpuMeter:
+    """CPU time every process on the machine used over a block, by group, in ms (a process
+    that ended inside the block is not counted; the ones here live through a run)."""
+
+    def __enter__(self):
+        self._start = cpu_snapshot()
+        return self
+
+    def __exit__(self, *exc):
+        self.ms = dict.fromkeys(CPU_GROUPS, 0.0)
+        for pid, (group, ticks) in cpu_snapshot().items():
+            before = self._start.get(pid, (group, 0))[1]
+            self.ms[group] += (ticks - before) * 1000 / _CLOCK_TICKS
+
+    def per_order(self, orders: int) -> dict[str, float]:
+        """ms of CPU per order by group, and "all" of them together."""
+        if not orders:
+            return {}
+        figures = {group: round(ms / orders, 2) for group, ms in self.ms.items()}
+        figures["all"] = round(sum(self.ms.values()) / orders, 2)
+        return figures
 
 
 def _percentile(values: list[float], q: float) -> float | None:

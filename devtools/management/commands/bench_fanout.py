@@ -93,10 +93,12 @@ class Command(BaseCommand):
                     simulator.set_faults(latency_ms=latency)
                     for repeat in range(options["repeat"]):
                         for path in [p for p in ("product", "floor", "bare") if p in options["paths"]]:
-                            result = self.run_path(
-                                path, web_url=web_url, simulator=simulator, population=population, latency=latency, pids=pids,
-                                timeout=options["timeout"], probe_strategies=probe_strategies,
-                            )  # fmt: skip
+                            with bench.CpuMeter() as cpu:
+                                result = self.run_path(
+                                    path, web_url=web_url, simulator=simulator, population=population, latency=latency, pids=pids,
+                                    timeout=options["timeout"], probe_strategies=probe_strategies,
+                                )  # fmt: skip
+                            result.cpu_ms_per_order = cpu.per_order(result.orders)
                             results.append(bench.as_dict(result))
                             self.step(_line(result, repeat))
                     if naive_ids:
@@ -213,7 +215,13 @@ def _line(result, repeat: int) -> str:
         f"{result.path:7} N={result.followers} {result.latency_ms} ms #{repeat + 1}: {result.orders} orders, "
         f"last ack {_fmt(result.last_ack_s)} s, {_fmt(result.orders_per_s)} orders/s, p99 {_fmt(result.p99_ms)} ms, "
         f"webhook {_fmt(result.webhook_ms)} ms, dup {result.duplicates}, missing {result.missing}"
+        + (f"; CPU ms per order {_cpu(result.cpu_ms_per_order)}" if result.cpu_ms_per_order else "")
     )
+
+
+def _cpu(figures: dict) -> str:
+    parts = [f"{group} {figures[group]:.2f}" for group in bench.CPU_GROUPS if figures.get(group)]
+    return f"{figures['all']:.2f} all ({', '.join(parts)})"
 
 
 def _fmt(value) -> str:
