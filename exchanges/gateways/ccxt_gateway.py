@@ -50,6 +50,7 @@ from exchanges.errors import (
     UnknownSymbolError,
 )
 from exchanges.gateways.base import AccountEquity, Balance, ExchangeGateway, MarketRules, OrderResult, Position, Trade
+from exchanges.gateways.transport import PooledSession
 from exchanges.rules import apply_order_rules
 
 T = TypeVar("T")
@@ -176,12 +177,12 @@ def _rebase(urls, base: str):
 _local = threading.local()
 
 
-def _thread_session() -> requests.Session:
-    """One HTTP session (connection pool) per thread, shared by all of its ccxt clients."""
+def _thread_session() -> PooledSession:
+    """One HTTP session (connection pool) per thread, shared by all of its ccxt clients:
+    urllib3 under ccxt without requests' per-call machinery (exchanges/gateways/transport.py)."""
     session = getattr(_local, "session", None)
     if session is None:
-        session = _local.session = requests.Session()
-        session.trust_env = ccxt.Exchange.requests_trust_env
+        session = _local.session = PooledSession()
     return session
 
 
@@ -490,6 +491,7 @@ class CcxtGateway(ExchangeGateway):
         price: Decimal | None = None,
         time_in_force: str | None = None,
         reduce_only: bool = False,
+        reference_price: Decimal | None = None,
     ) -> OrderResult:
         if side not in SIDES:
             raise OrderRejectedError(f"Order side must be one of {SIDES}, not {side!r}.")
@@ -499,7 +501,10 @@ class CcxtGateway(ExchangeGateway):
             raise OrderRejectedError("A limit order needs a price.")
         market = self.market(symbol)
         limit_price = price if type == "limit" else None
-        reference_price = limit_price if limit_price is not None else self.ticker_price(market.symbol)
+        if limit_price is not None:
+            reference_price = limit_price
+        elif reference_price is None:
+            reference_price = self.ticker_price(market.symbol)
         amount, limit_price = apply_order_rules(market, amount=amount, price=limit_price, reference_price=reference_price, side=side)
         params = {"clientOrderId": client_order_id}
         if type == "limit" and time_in_force:
