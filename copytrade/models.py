@@ -330,10 +330,16 @@ class CopiedTrade(models.Model):
         ]
         indexes = [
             # The sweeper scans non-terminal rows only.
+            # The open rows by copy and sequence: what an execution asks of every earlier row of
+            # its copy ("is one still open?"), the sweeper's scan (copy, sequence order) and the
+            # fan-out's in-flight check. Small whatever the history: a copy with thousands of
+            # fills has at most a few open rows. (It replaced an index on (status, recorded_at),
+            # which the planner combined with the per-copy lookup and which, after a burst of
+            # fills, scanned tens of thousands of dead entries per execution.)
             models.Index(
-                fields=["status", "recorded_at"],
+                fields=["relationship", "sequence"],
                 condition=Q(status__in=["pending", "executing"]),
-                name="copied_trade_open_by_age",
+                name="copied_trade_open_by_copy",
             ),
             models.Index(fields=["follower", "-recorded_at"], name="copied_trade_by_follower"),
         ]

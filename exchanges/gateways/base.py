@@ -138,11 +138,15 @@ class ExchangeGateway(ABC):
         price: Decimal | None = None,
         time_in_force: str | None = None,  # "IOC" for guarded entries
         reduce_only: bool = False,
+        reference_price: Decimal | None = None,
     ) -> OrderResult:
         """Place an order after applying the market's rules (see `exchanges.rules`).
 
         Raises BelowExchangeMinimumError before sending anything when the truncated
-        amount or its cost is under the market minimum.
+        amount or its cost is under the market minimum. `reference_price`: the price a
+        market order's cost is checked at, when the caller has just read it (the copy
+        engine sized the order with it); the last price is asked for otherwise. A gateway
+        that fills orders itself (paper) fills at its own current price either way.
         """
 
     @abstractmethod

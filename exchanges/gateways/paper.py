@@ -134,6 +134,7 @@ class PaperGateway(ExchangeGateway):
         price: Decimal | None = None,
         time_in_force: str | None = None,
         reduce_only: bool = False,  # spot has no reduce-only: a sell can never exceed holdings anyway
+        reference_price: Decimal | None = None,  # paper fills at its own current price
     ) -> OrderResult:
         _check_order_shape(side=side, type=type, price=price, time_in_force=time_in_force, client_order_id=client_order_id)
         market = self.market(symbol)
