@@ -151,7 +151,7 @@ def copied_trade_execute(*, copied_trade_id: int, token: int | None = None) -> E
 
 @functools.cache
 def _load_sql() -> str:
-    ct, rel, account, strategy, leader = CopiedTrade, CopyRelationship, ExchangeAccount, Strategy, LeaderTrade
+    ct, rel, account, strategy, leader, position = CopiedTrade, CopyRelationship, ExchangeAccount, Strategy, LeaderTrade, FollowerPosition
     open_statuses = ", ".join(f"'{status}'" for status in CopiedTrade.OPEN)
     c = functools.partial(rows.column, ct)
     # The pick-up mark: a pending row nobody holds (no live lease, or this message is its
@@ -163,7 +163,7 @@ def _load_sql() -> str:
     return f"""
         WITH picked_up AS ({pick_up})
         SELECT {rows.select_list(ct, "ct")}, {rows.select_list(rel, "r")}, {rows.select_list(account, "a")},
-               {rows.select_list(strategy, "s")}, {rows.select_list(leader, "lt")},
+               {rows.select_list(strategy, "s")}, {rows.select_list(leader, "lt")}, {rows.select_list(position, "p")},
                EXISTS (SELECT 1 FROM {rows.table(ct)} e WHERE e.{rows.column(ct, "relationship")} = ct.{rows.column(ct, "relationship")}
                        AND e.{rows.column(ct, "sequence")} < ct.{rows.column(ct, "sequence")} AND e.{rows.column(ct, "status")} IN ({open_statuses}))
         FROM {rows.table(ct)} ct
@@ -171,6 +171,8 @@ def _load_sql() -> str:
         JOIN {rows.table(account)} a ON a.{rows.column(account, "id")} = r.{rows.column(rel, "exchange_account")}
         JOIN {rows.table(strategy)} s ON s.{rows.column(strategy, "id")} = ct.{rows.column(ct, "strategy")}
         LEFT JOIN {rows.table(leader)} lt ON lt.{rows.column(leader, "id")} = ct.{rows.column(ct, "leader_trade")}
+        LEFT JOIN {rows.table(position)} p ON p.{rows.column(position, "relationship")} = ct.{rows.column(ct, "relationship")}
+             AND p.{rows.column(position, "symbol")} = ct.{rows.column(ct, "symbol")}
         WHERE ct.{rows.column(ct, "id")} = %s
     """
 
@@ -178,15 +180,20 @@ def _load_sql() -> str:
 def _load(copied_trade_id: int, *, token: int | None, now) -> tuple[CopiedTrade, bool] | None:
     """(the copied trade with its copy, account, strategy and leader trade; whether a copied
     trade of lower sequence of the same copy is still open), in one statement, which also
-    leaves the pick-up mark on a pending row this run may take (see the module doc)."""
+    leaves the pick-up mark on a pending row this run may take (see the module doc).
+
+    The copy's position in the trade's symbol comes along (`trade.loaded_position`, None
+    when it holds none yet). Only fills of this copy write positions, one copied trade at a
+    time (per-copy order), so when no earlier one is open it is the position the order is
+    sized from and its fill moves (the fill's write checks that, see `_write_fill_at_once`)."""
     expiry = now + timedelta(seconds=settings.COPYTRADE_EXECUTION_LEASE_SECONDS)
     with connection.cursor() as cursor:
-        cursor.execute(_load_sql(), [expiry, copied_trade_id, now, -1 if token is None else token, copied_trade_id])
+        rows.execute(cursor, _load_sql(), [expiry, copied_trade_id, now, -1 if token is None else token, copied_trade_id])
         row = cursor.fetchone()
     if row is None:
         return None
     parts, start = [], 0
-    for model in (CopiedTrade, CopyRelationship, ExchangeAccount, Strategy, LeaderTrade):
+    for model in (CopiedTrade, CopyRelationship, ExchangeAccount, Strategy, LeaderTrade, FollowerPosition):
         parts.append(row[start : start + rows.width(model)])
         start += rows.width(model)
     trade = rows.instance(CopiedTrade, parts[0])
@@ -195,6 +202,7 @@ def _load(copied_trade_id: int, *, token: int | None, now) -> tuple[CopiedTrade,
     trade.relationship = relationship
     trade.strategy = rows.instance(Strategy, parts[3])
     trade.leader_trade = rows.instance(LeaderTrade, parts[4]) if trade.leader_trade_id is not None else None
+    trade.loaded_position = rows.instance(FollowerPosition, parts[5]) if parts[5][0] is not None else None
     return trade, bool(row[start])
 
 
@@ -308,7 +316,8 @@ def _run(trade: CopiedTrade, *, token: int | None) -> ExecutionOutcome:
         market = gateway.market(trade.symbol)
         if trade.submitted_at is not None:
             return _place_or_look_up(trade, token=token, gateway=gateway, market=market, look_up_first=True)
-        size, note = _size(trade, gateway=gateway, market=market, price=gateway.ticker_price(market.symbol))
+        price = gateway.ticker_price(market.symbol)
+        size, note = _size(trade, gateway=gateway, market=market, price=price)
     except (sizing.SizingSkip, risk.RiskSkip) as skip:
         return _finish(trade, token=token, status=CopiedTrade.Status.SKIPPED, reason=skip.reason, message=skip.message)
     except RateLimitedError as exc:
@@ -322,7 +331,7 @@ def _run(trade: CopiedTrade, *, token: int | None) -> ExecutionOutcome:
     if token is None:
         return ExecutionOutcome(status=CopiedTrade.Status.EXECUTING)  # another run claimed it, or took the lease over
     try:
-        return _place_or_look_up(trade, token=token, gateway=gateway, market=market, look_up_first=False)
+        return _place_or_look_up(trade, token=token, gateway=gateway, market=market, look_up_first=False, price=price)
     except Exception:
         _release(trade, token=token)
         raise
@@ -347,7 +356,7 @@ def _size(trade: CopiedTrade, *, gateway, market: MarketRules, price: Decimal) -
         return size, note
     if trade.kind == CopiedTrade.Kind.MIRROR and relationship.status == CopyRelationship.Status.STOPPED:
         raise risk.RiskSkip(risk.COPY_STOPPED, "The copy is stopped; its positions are the follower's to manage.")
-    position = _position(relationship_id=relationship.pk, symbol=trade.symbol)
+    position = trade.loaded_position
     held = position.quantity if position else ZERO
     fraction = trade.leader_trade.reduce_fraction if trade.effect == LeaderTrade.Effect.REDUCE else Decimal(1)
     size = sizing.exit_size(held=held, fraction=fraction, price=price, market=market)
@@ -394,8 +403,12 @@ def _mark_submitted(trade: CopiedTrade, *, token: int | None, size: sizing.Order
     return token
 
 
-def _place_or_look_up(trade: CopiedTrade, *, token: int, gateway, market: MarketRules, look_up_first: bool) -> ExecutionOutcome:
+def _place_or_look_up(
+    trade: CopiedTrade, *, token: int, gateway, market: MarketRules, look_up_first: bool, price: Decimal | None = None
+) -> ExecutionOutcome:
     """Send the order (no transaction is open here) and record what the exchange answers.
+    `price`: the last price the order was just sized at (the gateway checks a market order's
+    cost at it instead of asking again); an order placed again later asks afresh.
 
     Whenever the order may already be at the exchange (an earlier run sent it, or this send
     timed out after leaving), the exchange's word is taken first: the order is looked up by
@@ -406,6 +419,7 @@ def _place_or_look_up(trade: CopiedTrade, *, token: int, gateway, market: Market
         if not _lease_renew(trade, token=token):
             return ExecutionOutcome(status=CopiedTrade.Status.EXECUTING)  # taken over: neither send nor record
         if look_up_first:
+            price = None  # whatever is sent after a look-up is sent later than the sizing
             try:
                 result = gateway.fetch_order_by_client_id(symbol=market.symbol, client_order_id=trade.client_order_id)
             except RateLimitedError as exc:
@@ -434,6 +448,7 @@ def _place_or_look_up(trade: CopiedTrade, *, token: int, gateway, market: Market
                 amount=trade.requested_amount,
                 client_order_id=trade.client_order_id,
                 reduce_only=market.type != "spot" and not sizing.is_entry(trade.effect),
+                reference_price=price,
             )
         except (UnknownOutcomeError, DuplicateClientOrderIdError) as exc:
             logger.warning("copied trade %s: %s; looking the order up by client order id", trade.pk, exc.reason)
@@ -452,7 +467,9 @@ def _place_or_look_up(trade: CopiedTrade, *, token: int, gateway, market: Market
 
 def _record(trade: CopiedTrade, *, token: int, result: OrderResult, market: MarketRules, gateway) -> ExecutionOutcome:
     """The fill → copied trade, position, realised P&L (and in the billing currency at the
-    quote's rate now), equity, drawdown (one transaction)."""
+    quote's rate now), equity, drawdown, all written at once: in one statement when the copy
+    and its position are as the run loaded them (`_write_fill_at_once`), else in one
+    transaction under the copy's row lock."""
     if result.status == "open" and result.filled < result.amount:
         return _wait(trade, token=token, seconds=WORKING_ORDER_RECHECK_SECONDS, why="a working order")
     if result.filled <= 0:
@@ -465,51 +482,137 @@ def _record(trade: CopiedTrade, *, token: int, result: OrderResult, market: Mark
     fee = result.fee_in_quote(market=market, price=price)
     # A buy whose fee is taken in the base currency leaves that much less in the account.
     received = result.filled - result.fee if result.side == "buy" and result.fee_currency == market.base else result.filled
+    fill = Fill(side=result.side or trade.side, amount=received, price=price, fee_quote=fee, contract_size=market.contract_size)
     now = timezone.now()
-    with transaction.atomic():
-        relationship = _lock_for_record(trade, token=token)
-        if relationship is None:  # another run took the row over or recorded it
-            status = CopiedTrade.objects.filter(pk=trade.pk).values_list("status", flat=True).first()
-            return ExecutionOutcome(status=status or "")
-        # Positions of a copy are written only under its row lock (just taken): no insert race,
-        # so no get_or_create savepoint, and a new position is one INSERT.
-        position = _position(relationship_id=relationship.pk, symbol=trade.symbol)
-        position = position or FollowerPosition(relationship=relationship, symbol=trade.symbol)
-        fill = Fill(side=result.side or trade.side, amount=received, price=price, fee_quote=fee, contract_size=market.contract_size)
-        pnl = to_money(position_apply_fill(position, fill=fill) - fee)
-        position.realized_pnl = to_money(position.realized_pnl + pnl)
-        relationship_apply_pnl(relationship, pnl=pnl, unrealised=unrealised_pnl(position, price=price, contract_size=market.contract_size))
-
-        partial = trade.requested_amount is not None and result.filled < trade.requested_amount
-        trade.status = CopiedTrade.Status.PARTIALLY_FILLED if partial else CopiedTrade.Status.FILLED
-        if partial:
-            trade.reason = f"filled {result.filled} of {trade.requested_amount}"
-        trade.filled_amount = result.filled
-        trade.average_price = to_money(price)
-        trade.fee = to_money(fee)
-        trade.quote_currency, trade.pnl_quote, trade.quote_rate = market.quote.upper(), pnl, rate
-        trade.pnl_usd = to_money(pnl * rate) if rate is not None else ZERO
-        trade.follower_size_usd = to_money(result.cost or result.filled * price * market.contract_size)
-        trade.exchange_order_id = result.exchange_order_id
-        trade.acknowledged_at = now
-        trade.finished_at = now
-        trade.lease_expires_at = None
-        # Position, copy and copied trade written by one statement: one round trip, not three.
-        rows.save(position, along_with=[
-            rows.update_statement(relationship, ["realized_pnl", "copy_equity", "peak_equity", "current_drawdown_percent", "updated_at"]),
-            rows.update_statement(trade, [
-                "status", "reason", "filled_amount", "average_price", "fee", "quote_currency", "pnl_quote", "quote_rate", "pnl_usd",
-                "follower_size_usd",
-                "exchange_order_id", "acknowledged_at", "finished_at", "lease_expires_at",
-            ]),
-        ])  # fmt: skip
-        if relationship.status == CopyRelationship.Status.ACTIVE and stop_loss_hit(relationship):
-            # After commit, under the locks in their order (copytrade/locks.py); if it fails,
-            # the next mark-to-market pass trips it (robust: the fill is recorded either way).
-            copy_id = relationship.pk
-            transaction.on_commit(lambda: copy_stop_loss_check(relationship_id=copy_id), robust=True)
-    logger.info("copied trade %s %s %s %s at %s (pnl %s)", trade.pk, trade.status, trade.side, result.filled, price, pnl)
+    written = _write_fill_at_once(trade, token=token, fill=fill, result=result, market=market, rate=rate, now=now)
+    if written is _TAKEN_OVER:
+        status = CopiedTrade.objects.filter(pk=trade.pk).values_list("status", flat=True).first()
+        return ExecutionOutcome(status=status or "")
+    if written is None:  # the copy or its position moved since the load: under the lock
+        with transaction.atomic():
+            relationship = _lock_for_record(trade, token=token)
+            if relationship is None:  # another run took the row over or recorded it
+                status = CopiedTrade.objects.filter(pk=trade.pk).values_list("status", flat=True).first()
+                return ExecutionOutcome(status=status or "")
+            # Positions of a copy are written only under its row lock (just taken): no insert
+            # race, so no get_or_create savepoint, and a new position is one INSERT.
+            position = _position(relationship_id=relationship.pk, symbol=trade.symbol)
+            position = position or FollowerPosition(relationship=relationship, symbol=trade.symbol)
+            _fill_apply(trade, relationship, position, fill=fill, result=result, market=market, rate=rate, now=now)
+            # Position, copy and copied trade written by one statement: one round trip, not three.
+            rows.save(position, along_with=[
+                rows.update_statement(relationship, _COPY_FILL_FIELDS), rows.update_statement(trade, _TRADE_FILL_FIELDS),
+            ])  # fmt: skip
+        written = relationship
+    if written.status == CopyRelationship.Status.ACTIVE and stop_loss_hit(written):
+        # After the fill is committed (at once, outside a transaction), under the locks in
+        # their order (copytrade/locks.py); if it fails, the next mark-to-market pass trips it
+        # (robust: the fill is recorded either way).
+        copy_id = written.pk
+        transaction.on_commit(lambda: copy_stop_loss_check(relationship_id=copy_id), robust=True)
+    logger.info("copied trade %s %s %s %s at %s (pnl %s)", trade.pk, trade.status, trade.side, result.filled, price, trade.pnl_quote)
     return ExecutionOutcome(status=trade.status, reason=trade.reason)
+
+
+# What a fill writes of the copy and of the copied trade.
+_COPY_FILL_FIELDS = ["realized_pnl", "copy_equity", "peak_equity", "current_drawdown_percent", "updated_at"]
+_TRADE_FILL_FIELDS = [
+    "status", "reason", "filled_amount", "average_price", "fee", "quote_currency", "pnl_quote", "quote_rate", "pnl_usd",
+    "follower_size_usd", "exchange_order_id", "acknowledged_at", "finished_at", "lease_expires_at",
+]  # fmt: skip
+_POSITION_FILL_FIELDS = ["quantity", "average_entry", "realized_pnl", "updated_at"]
+_TAKEN_OVER = object()
+
+
+def _fill_apply(
+    trade: CopiedTrade, relationship: CopyRelationship, position: FollowerPosition, *, fill: Fill, result: OrderResult,
+    market: MarketRules, rate: Decimal | None, now,
+) -> None:  # fmt: skip
+    """Move the position, the copy and the copied trade by the fill (in memory)."""
+    pnl = to_money(position_apply_fill(position, fill=fill) - fill.fee_quote)
+    position.realized_pnl = to_money(position.realized_pnl + pnl)
+    relationship_apply_pnl(relationship, pnl=pnl, unrealised=unrealised_pnl(position, price=fill.price, contract_size=market.contract_size))
+    partial = trade.requested_amount is not None and result.filled < trade.requested_amount
+    trade.status = CopiedTrade.Status.PARTIALLY_FILLED if partial else CopiedTrade.Status.FILLED
+    if partial:
+        trade.reason = f"filled {result.filled} of {trade.requested_amount}"
+    trade.filled_amount = result.filled
+    trade.average_price = to_money(fill.price)
+    trade.fee = to_money(fill.fee_quote)
+    trade.quote_currency, trade.pnl_quote, trade.quote_rate = market.quote.upper(), pnl, rate
+    trade.pnl_usd = to_money(pnl * rate) if rate is not None else ZERO
+    trade.follower_size_usd = to_money(result.cost or result.filled * fill.price * market.contract_size)
+    trade.exchange_order_id = result.exchange_order_id
+    trade.acknowledged_at = now
+    trade.finished_at = now
+    trade.lease_expires_at = None
+
+
+def _write_fill_at_once(
+    trade: CopiedTrade, *, token: int, fill: Fill, result: OrderResult, market: MarketRules, rate: Decimal | None, now
+):  # fmt: skip
+    """The fill's writes as one statement (autocommit: atomic by itself), computed from the
+    copy and position the run loaded: the copy (with `status` and `max_drawdown_stop` as the
+    write found them), `_TAKEN_OVER` when this run no longer holds the row, or None when
+    nothing was written because the copy's P&L figures or its position are no longer what
+    were loaded (mark-to-market, a change of capital; the caller then records under the lock).
+
+    The statement locks the copied trade (fenced on the run's token), then the copy only if
+    its realised P&L, capital and peak are still the loaded ones (PostgreSQL re-checks them on
+    the row's newest version), writes the position only if it is still the loaded one (or
+    inserts it, if there was none), and writes copy and copied trade only if the position
+    was written: all of it, or none of it. Same lock order as `_lock_for_record`."""
+    relationship = trade.relationship
+    position = trade.loaded_position or FollowerPosition(relationship=relationship, symbol=trade.symbol)
+    copy_was = [relationship.realized_pnl, relationship.copy_capital, relationship.peak_equity]
+    position_was = [position.quantity, position.average_entry, position.realized_pnl]
+    _fill_apply(trade, relationship, position, fill=fill, result=result, market=market, rate=rate, now=now)
+
+    ct, rel, pos = CopiedTrade, CopyRelationship, FollowerPosition
+    c, r, p = (functools.partial(rows.column, model) for model in (ct, rel, pos))
+    fence = (
+        f"SELECT 1 FROM {rows.table(ct)} WHERE {c('id')} = %s AND {c('status')} = %s AND {c('attempts')} = %s FOR UPDATE"
+    )
+    held = (
+        f"SELECT 1 FROM {rows.table(rel)} WHERE {r('id')} = %s AND {r('realized_pnl')} = %s AND {r('copy_capital')} = %s "
+        f"AND {r('peak_equity')} = %s AND EXISTS (SELECT 1 FROM fence) FOR UPDATE"
+    )
+    params = [trade.pk, CopiedTrade.Status.EXECUTING, token, relationship.pk, *copy_was]
+    if position.pk is None:
+        columns, values = rows.insert_parts(position)
+        position_sql = (
+            f"INSERT INTO {rows.table(pos)} ({', '.join(columns)}) SELECT {', '.join(['%s'] * len(values))} "
+            f"WHERE EXISTS (SELECT 1 FROM held) ON CONFLICT DO NOTHING"
+        )
+        params += values
+    else:
+        position_sql, position_params = rows.update_statement(
+            position, _POSITION_FILL_FIELDS, where=f"{p('quantity')} = %s AND {p('average_entry')} = %s AND {p('realized_pnl')} = %s "
+            "AND EXISTS (SELECT 1 FROM held)", params=position_was,
+        )  # fmt: skip
+        params += position_params
+    copy_sql, copy_params = rows.update_statement(relationship, _COPY_FILL_FIELDS, where="EXISTS (SELECT 1 FROM written_position)")
+    trade_sql, trade_params = rows.update_statement(trade, _TRADE_FILL_FIELDS, where="EXISTS (SELECT 1 FROM written_position)")
+    params += copy_params + trade_params
+    sql = (
+        f"WITH fence AS ({fence}), held AS ({held}), written_position AS ({position_sql} RETURNING {p('id')}), "
+        f"written_copy AS ({copy_sql} RETURNING {r('status')}, {r('max_drawdown_stop')}), written_trade AS ({trade_sql} RETURNING 1) "
+        f"SELECT (SELECT count(*) FROM fence), (SELECT {p('id')} FROM written_position), (SELECT count(*) FROM written_trade), "
+        f"written_copy.{r('status')}, written_copy.{r('max_drawdown_stop')} FROM (SELECT 1) AS one LEFT JOIN written_copy ON true"
+    )
+    with connection.cursor() as cursor:
+        rows.execute(cursor, sql, params)
+        fenced, position_id, trades_written, status, max_drawdown_stop = cursor.fetchone()
+    if not fenced:
+        return _TAKEN_OVER
+    if position_id is None:
+        return None
+    if trades_written != 1 or status is None:  # locked rows cannot vanish: a bug, loudly
+        raise rows.FencedWriteLost(f"copied trade {trade.pk}: the fill wrote its position but not its copy or itself")
+    position.pk = position_id
+    position._state.adding = False
+    relationship.status, relationship.max_drawdown_stop = status, max_drawdown_stop
+    return relationship
 
 
 def _lock_for_record(trade: CopiedTrade, *, token: int) -> CopyRelationship | None:

@@ -15,6 +15,7 @@ import redis
 from django.conf import settings as settings_module
 from django.core import mail
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from copytrade import rows
@@ -366,17 +367,22 @@ def test_a_wait_resends_the_task_with_a_countdown_without_using_its_retry_budget
     assert CopiedTrade.objects.get(pk=second).status == "pending"
 
 
-def test_a_follower_entry_costs_seven_sql_statements_and_matches_what_the_orm_would_write(sim, strategy, follower, django_assert_max_num_queries):
-    """The per-follower hot path (bench/RESULTS.md): load, claim with the submitted mark, and
-    one transaction for the fill (BEGIN, lock, position, one statement writing position, copy
-    and copied trade, COMMIT). Thirteen statements through the ORM cost three times the CPU;
+def test_a_follower_entry_costs_three_prepared_sql_statements_and_matches_what_the_orm_would_write(
+    sim, strategy, follower, django_assert_num_queries
+):
+    """The per-follower hot path (bench/RESULTS.md): load (with the copy's position), claim
+    with the submitted mark, and one statement writing the fill's position, copy and copied
+    trade; each prepared once per connection and then only executed. Thirteen statements
+    through the ORM cost three times the CPU, seven unprepared ones twice the database's;
     a new statement here is a choice, not an accident."""
     relationship = start_copy(sim, follower, strategy, sizing_mode="fixed", fixed_notional=Decimal("100"))
     leader_trade = submit(strategy, "t1", "buy", amount="0.1", price="65000").trades[0]
     [copied_trade_id] = leader_trade_fan_out(leader_trade_id=leader_trade.pk).copied_trade_ids
 
-    with django_assert_max_num_queries(7):
+    with django_assert_num_queries(3) as captured:
         outcome = copied_trade_execute(copied_trade_id=copied_trade_id)
+
+    assert [query["sql"].split()[0] for query in captured.captured_queries] == ["EXECUTE"] * 3
 
     assert outcome.status == CopiedTrade.Status.FILLED
     row = CopiedTrade.objects.get(pk=copied_trade_id)
@@ -436,3 +442,119 @@ def test_a_fenced_write_that_changes_no_row_rolls_the_fill_back(sim, strategy, f
         rows.save(position, along_with=[rows.update_statement(gone, ["status"])])
 
     assert not FollowerPosition.objects.filter(relationship=relationship, symbol="ETH/USDT").exists()
+
+
+def _between_load_and_fill(monkeypatch, change) -> None:
+    """Run `change()` while the order is at the exchange: after the run loaded its row, copy
+    and position, before it records the fill (what a concurrent writer could do then)."""
+    from exchanges.gateways.ccxt_gateway import CcxtGateway
+
+    place = CcxtGateway.create_order
+
+    def create_order(self, **kwargs):
+        change()
+        return place(self, **kwargs)
+
+    monkeypatch.setattr(CcxtGateway, "create_order", create_order)
+
+
+@pytest.mark.parametrize(
+    "moved",
+    [
+        {"peak_equity": Decimal("12000")},  # a mark-to-market pass raised the peak
+        {"copy_capital": Decimal("5000"), "peak_equity": Decimal("5000")},  # the follower resized the copy
+        {"realized_pnl": Decimal("7")},
+    ],
+    ids=["peak", "capital", "realised P&L"],
+)
+def test_a_fill_is_recorded_from_the_copy_as_it_is_when_the_copy_moved_after_the_load(sim, strategy, follower, monkeypatch, moved):
+    relationship = start_copy(sim, follower, strategy, sizing_mode="fixed", fixed_notional=Decimal("100"))
+    leader_trade = submit(strategy, "t1", "buy", amount="0.1", price="65000").trades[0]
+    [copied_trade_id] = leader_trade_fan_out(leader_trade_id=leader_trade.pk).copied_trade_ids
+    _between_load_and_fill(monkeypatch, lambda: CopyRelationship.objects.filter(pk=relationship.pk).update(**moved))
+
+    outcome = copied_trade_execute(copied_trade_id=copied_trade_id)
+
+    # then the fill was recorded once, computed from the copy's figures at the fill, not the load's
+    assert outcome.status == CopiedTrade.Status.FILLED
+    row = CopiedTrade.objects.get(pk=copied_trade_id)
+    relationship.refresh_from_db()
+    position = FollowerPosition.objects.get(relationship=relationship)
+    assert position.quantity == row.filled_amount and position.realized_pnl == row.pnl_quote == -row.fee
+    assert relationship.realized_pnl == moved.get("realized_pnl", Decimal(0)) + row.pnl_quote
+    unrealised = (Decimal("65000") - position.average_entry) * position.quantity
+    assert relationship.copy_equity == (relationship.copy_capital + relationship.realized_pnl + unrealised).quantize(Decimal("0.00000001"))
+    assert relationship.peak_equity == max(moved.get("peak_equity", relationship.copy_capital), relationship.copy_equity)
+
+
+def test_a_fill_moves_the_position_as_it_is_at_the_fill_if_it_changed_after_the_load(sim, strategy, follower, monkeypatch):
+    # given a copy holding 0.01 BTC (its first trade filled)
+    relationship = start_copy(sim, follower, strategy, sizing_mode="fixed", fixed_notional=Decimal("100"))
+    submit(strategy, "t1", "buy", amount="0.1", price="65000")
+    run_engine()
+    held = FollowerPosition.objects.get(relationship=relationship).quantity
+    # when its position changes while the next entry's order is at the exchange (nothing in
+    # the product does that outside a fill; the write must not lose it if anything ever does)
+    second = submit(strategy, "t2", "buy", amount="0.1", price="65000").trades[0]
+    [copied_trade_id] = leader_trade_fan_out(leader_trade_id=second.pk).copied_trade_ids
+    _between_load_and_fill(
+        monkeypatch, lambda: FollowerPosition.objects.filter(relationship=relationship).update(quantity=held + Decimal("1"))
+    )
+    copied_trade_execute(copied_trade_id=copied_trade_id)
+
+    # then the fill added to the position as it was at the fill
+    row = CopiedTrade.objects.get(pk=copied_trade_id)
+    assert row.status == CopiedTrade.Status.FILLED
+    assert FollowerPosition.objects.get(relationship=relationship).quantity == held + Decimal("1") + row.filled_amount
+
+
+def test_a_run_whose_row_was_taken_over_before_the_fill_writes_nothing(sim, strategy, follower, monkeypatch):
+    relationship = start_copy(sim, follower, strategy, sizing_mode="fixed", fixed_notional=Decimal("100"))
+    leader_trade = submit(strategy, "t1", "buy", amount="0.1", price="65000").trades[0]
+    [copied_trade_id] = leader_trade_fan_out(leader_trade_id=leader_trade.pk).copied_trade_ids
+    # the sweeper takes the row back (bumping attempts) while this run's order is out
+    _between_load_and_fill(monkeypatch, lambda: CopiedTrade.objects.filter(pk=copied_trade_id).update(attempts=F("attempts") + 1))
+    equity = relationship.copy_equity
+
+    outcome = copied_trade_execute(copied_trade_id=copied_trade_id)
+
+    assert outcome.status == CopiedTrade.Status.EXECUTING
+    row = CopiedTrade.objects.get(pk=copied_trade_id)
+    assert (row.status, row.filled_amount, row.acknowledged_at) == (CopiedTrade.Status.EXECUTING, 0, None)
+    assert not FollowerPosition.objects.filter(relationship=relationship).exists()
+    relationship.refresh_from_db()
+    assert (relationship.realized_pnl, relationship.copy_equity) == (Decimal(0), equity)
+
+
+def test_prepared_statements_are_prepared_again_on_a_new_connection_and_can_be_turned_off(
+    sim, strategy, follower, settings, django_assert_num_queries
+):
+    from django.db import connection
+
+    def prepared() -> set[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT name FROM pg_prepared_statements")
+            return {name for (name,) in cursor.fetchall()}
+
+    relationship = start_copy(sim, follower, strategy, sizing_mode="fixed", fixed_notional=Decimal("100"))
+    trades = [submit(strategy, f"t{index}", "buy", amount="0.1", price="65000").trades[0] for index in range(3)]
+    ids = [leader_trade_fan_out(leader_trade_id=trade.pk).copied_trade_ids[0] for trade in trades]
+    # a connection that has prepared nothing yet (what a reconnect is)
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    rows._prepared_on.clear()
+
+    # a first run prepares its statements on the connection; the next run only executes them
+    assert copied_trade_execute(copied_trade_id=ids[0]).status == CopiedTrade.Status.FILLED
+    names = prepared()
+    assert len(names) == 3 and all(name.startswith("ct_") for name in names)
+    assert copied_trade_execute(copied_trade_id=ids[1]).status == CopiedTrade.Status.FILLED
+    assert len(prepared()) == 4  # its fill updates the position the first one inserted: one more statement
+    # turned off, plain statements
+    settings.DATABASE_PREPARED_STATEMENTS = False
+    with django_assert_num_queries(3) as captured:
+        assert copied_trade_execute(copied_trade_id=ids[2]).status == CopiedTrade.Status.FILLED
+    assert [query["sql"].split()[0] for query in captured.captured_queries] == ["WITH", "UPDATE", "WITH"]
+    assert FollowerPosition.objects.get(relationship=relationship).quantity == sum(
+        CopiedTrade.objects.filter(pk__in=ids).values_list("filled_amount", flat=True), Decimal(0)
+    )
