@@ -271,6 +271,8 @@ class _Markets:
 
 
 _markets_memory: dict[str, _Markets] = {}
+# Last prices read from Redis or the exchange: {key: (price, until time.monotonic())}.
+_tickers_memory: dict[str, tuple[Decimal, float]] = {}
 
 
 @cache
@@ -280,8 +282,9 @@ def _redis() -> redis.Redis:
 
 
 def clear_caches() -> None:
-    """Forget this process's markets and this thread's clients (tests that reset the simulator)."""
+    """Forget this process's markets and prices and this thread's clients (tests that reset the simulator)."""
     _markets_memory.clear()
+    _tickers_memory.clear()
     _local.__dict__.pop("slots", None)
 
 
@@ -419,9 +422,18 @@ class CcxtGateway(ExchangeGateway):
         ttl_ms = int(settings.EXCHANGE_TICKER_CACHE_SECONDS * 1000)
         key = f"exchanges:ticker:{_cache_scope(self.exchange_id, self._sandbox)}:{symbol}"
         if ttl_ms > 0:
-            cached = _redis().get(key)
+            # This process keeps the shared entry until the moment Redis expires it: a price is
+            # never older than the setting allows, and a fan-out's thousands of orders of one
+            # market ask Redis once per process and window, not once per order.
+            remembered = _tickers_memory.get(key)
+            if remembered is not None and remembered[1] > time.monotonic():
+                return remembered[0]
+            cached, left_ms = _redis().pipeline().get(key).pttl(key).execute()
             if cached is not None:
-                return Decimal(cached.decode())
+                price = Decimal(cached.decode())
+                if left_ms and left_ms > 0:
+                    _tickers_memory[key] = (price, time.monotonic() + left_ms / 1000)
+                return price
         ticker = self._call(lambda client: client.fetch_ticker(symbol))
         last = ticker.get("last") or ticker.get("close")
         if last is None:
@@ -429,6 +441,7 @@ class CcxtGateway(ExchangeGateway):
         price = to_decimal(last)
         if ttl_ms > 0:
             _redis().set(key, str(price), px=ttl_ms)
+            _tickers_memory[key] = (price, time.monotonic() + ttl_ms / 1000)
         return price
 
     def fetch_ohlcv(

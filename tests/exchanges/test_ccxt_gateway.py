@@ -155,6 +155,23 @@ def test_it_reads_the_last_price_and_caches_it_briefly(simulated_binance, gatewa
     assert gateway.ticker_price("BTC/USDT") == Decimal("71000")
 
 
+def test_a_price_is_kept_in_the_process_no_longer_than_redis_keeps_it(simulated_binance, gateway, settings):
+    from devtools.processes import wait_until
+
+    settings.EXCHANGE_TICKER_CACHE_SECONDS = 2
+    shared = redis.Redis.from_url(django_settings.REDIS_URL)
+    key = f"exchanges:ticker:{ccxt_gateway._cache_scope('binance', False)}:BTC/USDT"
+    # another worker put the price in Redis, where it has 0.3 s left
+    shared.set(key, "69000", px=300)
+    simulated_binance.set_price(symbol="BTC/USDT", price="71000")
+    assert gateway.ticker_price("BTC/USDT") == Decimal("69000")
+    assert gateway.ticker_price("BTC/USDT") == Decimal("69000")  # from this process's memory now
+
+    # once Redis has let it go, so has this process: the next read asks the exchange
+    wait_until(lambda: not shared.exists(key), timeout=5, what="the shared price to expire")
+    assert gateway.ticker_price("BTC/USDT") == Decimal("71000")
+
+
 def test_it_returns_candles_as_decimals_with_utc_open_times(simulated_binance):
     start = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
     start_ms = int(start.timestamp() * 1000)
