@@ -161,9 +161,9 @@ def test_a_price_is_kept_in_the_process_no_longer_than_redis_keeps_it(simulated_
     settings.EXCHANGE_TICKER_CACHE_SECONDS = 2
     shared = redis.Redis.from_url(django_settings.REDIS_URL)
     key = f"exchanges:ticker:{ccxt_gateway._cache_scope('binance', False)}:BTC/USDT"
-    # another worker put the price in Redis, where it has 0.3 s left
-    shared.set(key, "69000", px=300)
+    # another worker put the price in Redis, where it has 1.5 s left (less than the setting)
     simulated_binance.set_price(symbol="BTC/USDT", price="71000")
+    shared.set(key, "69000", px=1500)
     assert gateway.ticker_price("BTC/USDT") == Decimal("69000")
     assert gateway.ticker_price("BTC/USDT") == Decimal("69000")  # from this process's memory now
 
