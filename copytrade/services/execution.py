@@ -486,14 +486,12 @@ def _record(trade: CopiedTrade, *, token: int, result: OrderResult, market: Mark
     now = timezone.now()
     written = _write_fill_at_once(trade, token=token, fill=fill, result=result, market=market, rate=rate, now=now)
     if written is _TAKEN_OVER:
-        status = CopiedTrade.objects.filter(pk=trade.pk).values_list("status", flat=True).first()
-        return ExecutionOutcome(status=status or "")
+        return _as_it_is_now(trade)
     if written is None:  # the copy or its position moved since the load: under the lock
         with transaction.atomic():
             relationship = _lock_for_record(trade, token=token)
-            if relationship is None:  # another run took the row over or recorded it
-                status = CopiedTrade.objects.filter(pk=trade.pk).values_list("status", flat=True).first()
-                return ExecutionOutcome(status=status or "")
+            if relationship is None:
+                return _as_it_is_now(trade)
             # Positions of a copy are written only under its row lock (just taken): no insert
             # race, so no get_or_create savepoint, and a new position is one INSERT.
             position = _position(relationship_id=relationship.pk, symbol=trade.symbol)
@@ -512,6 +510,12 @@ def _record(trade: CopiedTrade, *, token: int, result: OrderResult, market: Mark
         transaction.on_commit(lambda: copy_stop_loss_check(relationship_id=copy_id), robust=True)
     logger.info("copied trade %s %s %s %s at %s (pnl %s)", trade.pk, trade.status, trade.side, result.filled, price, trade.pnl_quote)
     return ExecutionOutcome(status=trade.status, reason=trade.reason)
+
+
+def _as_it_is_now(trade: CopiedTrade) -> ExecutionOutcome:
+    """Another run took the row over or recorded it: the row's status now ("" when gone)."""
+    status = CopiedTrade.objects.filter(pk=trade.pk).values_list("status", flat=True).first()
+    return ExecutionOutcome(status=status or "")
 
 
 # What a fill writes of the copy and of the copied trade.
