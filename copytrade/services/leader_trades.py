@@ -27,7 +27,7 @@ from django.utils.dateparse import parse_datetime
 from copytrade.client_order_ids import leader_client_order_id
 from copytrade.currency import market_conversion_check
 from copytrade.models import LeaderPosition, LeaderTrade, Strategy
-from copytrade.positions import to_money
+from copytrade.positions import Fill, position_apply_fill, to_money
 from copytrade.services.fanout import leader_trade_fan_out_send
 from core.errors import ApplicationError, ConflictError, NotFoundError, ThrottledError
 from core.json import json_loads_bounded
@@ -631,7 +631,7 @@ def _record(
     trades = []
     for index, leg in enumerate(legs, start=1):
         leg_fee = to_money(fee * leg.amount / total_amount) if index < len(legs) else fee - sum(t.fee for t in trades)
-        realised_pnl = _position_apply(position, leg=leg, price=price, contract_size=market.contract_size) - leg_fee
+        realised_pnl = position_apply_fill(position, fill=Fill(side=leg.side, amount=leg.amount, price=price, fee_quote=leg_fee, contract_size=market.contract_size)) - leg_fee
         trade = LeaderTrade(
             strategy=strategy,
             external_id=external_id + leg.external_suffix,
@@ -660,23 +660,6 @@ def _record(
     position.save()
     logger.info("strategy %s recorded %s (%s)", strategy_id, ", ".join(str(t) for t in trades), source)
     return LeaderTradeOutcome(trades=trades, created=True)
-
-
-def _position_apply(position: LeaderPosition, *, leg: _Leg, price: Decimal, contract_size: Decimal) -> Decimal:
-    """Move the position by one leg (not saved); the leg's gross realised P&L."""
-    held = position.quantity
-    realised = ZERO
-    if leg.effect == LeaderTrade.Effect.OPEN:
-        position.average_entry = price
-    elif leg.effect == LeaderTrade.Effect.INCREASE:
-        position.average_entry = to_money((abs(held) * position.average_entry + leg.amount * price) / (abs(held) + leg.amount))
-    else:
-        direction = 1 if held > 0 else -1
-        realised = (price - position.average_entry) * leg.amount * direction * contract_size
-        if leg.effect == LeaderTrade.Effect.CLOSE:
-            position.average_entry = ZERO
-    position.quantity = leg.position_after
-    return realised
 
 
 def _recorded_trades(*, strategy_id: int, external_id: str) -> list[LeaderTrade]:
