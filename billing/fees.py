@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
-
 from core.errors import ApplicationError
 from core.money import CENTS, ZERO, quantize_money, split, to_decimal
 

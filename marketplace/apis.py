@@ -34,8 +34,8 @@ from copytrade.models import Strategy
 from core.api import Pagination, StrictInputSerializer, paginated_response
 from core.errors import ApplicationError, NotFoundError
 from core.money import quantize_money
-from core.terms import FeeTerms
 from core.selectors import display_name
+from core.terms import FeeTerms
 from marketplace.metrics import WINDOWS
 from marketplace.models import MetricsWindow, PerformanceMetrics, Program, Rating, SignalProvider
 from marketplace.selectors import (

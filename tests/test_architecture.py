@@ -32,12 +32,14 @@ def add_import(root: Path, module: str, line: str) -> None:
     path.write_text(path.read_text() + f"\n{line}\n")
 
 
+@pytest.mark.slow  # `make check` runs lint-imports itself
 def test_the_import_contracts_hold():
     result = lint_imports(BASE_DIR)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("module", "line", "contract"),
     [

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from billing.models import FeeAssessment, Invoice, InvoiceLine, Payout
+from billing.models import Invoice, InvoiceLine, Payout
 from billing.services import payouts_run
 from copytrade.models import Strategy
 from tests.billing.factories import add_trade, at, make_copy, make_strategy, make_user, month

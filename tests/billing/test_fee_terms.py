@@ -2,7 +2,7 @@
 terms are recorded when a copy starts; a provider's change reaches existing copies only after
 the notice period; a strategy's kind and override cannot change once copied (issue 18 item 3)."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 import pytest

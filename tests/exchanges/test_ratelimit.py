@@ -8,6 +8,8 @@ from django.conf import settings as django_settings
 
 from exchanges.ratelimit import acquire_order_slot, reserve_order_slot
 
+pytestmark = pytest.mark.redis  # the token buckets live in the test Redis
+
 EXCHANGE = "testex"
 
 
