@@ -18,19 +18,10 @@ Definitions (billing and the API rely on them):
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from django.conf import settings
-
 from copytrade.models import CopyRelationship, FollowerPosition, LeaderPosition
-from core.money import ZERO, to_decimal
+from core.money import HUNDRED, ZERO, to_money
 
-HUNDRED = Decimal("100")
-_MONEY_STEP = Decimal(1).scaleb(-settings.MONEY_DECIMAL_PLACES)
 _PERCENT_STEP = Decimal("0.0001")
-
-
-def to_money(value: Decimal) -> Decimal:
-    """A money column's precision (8 places, half even, as leader trades are recorded)."""
-    return to_decimal(value).quantize(_MONEY_STEP, rounding=ROUND_HALF_EVEN)
 
 
 @dataclass(frozen=True)

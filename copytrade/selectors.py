@@ -18,7 +18,7 @@ from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, Le
 from copytrade.positions import unrealised_pnl
 from copytrade.sizing import copy_capital
 from core.errors import NotFoundError
-from core.money import ZERO, to_decimal
+from core.money import HUNDRED, ZERO, to_decimal
 from exchanges.errors import ExchangeError
 from exchanges.gateways import gateway_for_account
 from exchanges.models import ExchangeAccount
@@ -26,7 +26,6 @@ from exchanges.models import ExchangeAccount
 logger = logging.getLogger(__name__)
 
 COPY_RECENT_TRADES = 5
-HUNDRED = Decimal("100")
 
 
 def strategy_list_owned(*, owner) -> QuerySet[Strategy]:

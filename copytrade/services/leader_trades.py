@@ -27,12 +27,12 @@ from django.utils.dateparse import parse_datetime
 from copytrade.client_order_ids import leader_client_order_id
 from copytrade.currency import market_conversion_check
 from copytrade.models import LeaderPosition, LeaderTrade, Strategy
-from copytrade.positions import Fill, position_apply_fill, to_money
+from copytrade.positions import Fill, position_apply_fill
 from copytrade.services.fanout import leader_trade_fan_out_send
 from core.errors import ApplicationError, ConflictError, NotFoundError, ThrottledError
 from core.json import json_loads_bounded
 from core.locks import held_lock
-from core.money import MAX_MONEY, MAX_QUANTITY, ZERO, to_decimal, truncate
+from core.money import MAX_MONEY, MAX_QUANTITY, ZERO, to_decimal, to_money, truncate
 from core.ratelimit import rate_limit_take
 from exchanges.errors import (
     DuplicateClientOrderIdError,

@@ -201,3 +201,9 @@ def test_each_egress_address_has_its_own_per_ip_budget_while_accounts_stay_globa
     settings.EXCHANGE_EGRESS_ID = "203.0.113.20"  # worker host B leaves through another address
     assert acquire_order_slot(exchange_id=EXCHANGE, account_id=3) == 0.0
     assert acquire_order_slot(exchange_id=EXCHANGE, account_id=1) > 0  # account 1's limit holds on any host
+
+
+def test_every_exchange_offered_on_the_pages_has_order_limits_of_its_own():
+    from exchanges.models import ConnectableExchange
+
+    assert set(ConnectableExchange.values) <= set(django_settings.EXCHANGE_RATE_LIMITS) - {"default", "paper"}
