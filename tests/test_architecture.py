@@ -1,4 +1,4 @@
-"""The one-way stack (.importlinter, ../shared/ARCHITECTURE.md "Layout"): `make test` runs
+"""The one-way stack (.importlinter, docs/ARCHITECTURE.md "Layout"): `make test` runs
 `lint-imports` first; these tests show the contracts hold here and that they catch the
 imports they forbid."""
 

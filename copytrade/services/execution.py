@@ -227,7 +227,7 @@ def _lease_expiry():
 
 
 # A lease written less than this long ago is not renewed before an exchange call: the
-# normal path (claim, then one order) writes it once (test_execution pins its 7 statements).
+# normal path (claim, then one order) writes it once (test_execution counts its statements).
 LEASE_FRESH_SECONDS = 1.0
 
 

@@ -226,12 +226,12 @@ def _signal_number(payload: dict, name: str) -> Decimal:
 def webhook_signal_receive(*, body: bytes, signature_header: str | None, client: str) -> LeaderTradeOutcome:
     """A signed webhook body, end to end: parse, authenticate by the strategy's HMAC secret,
     throttle per strategy (signed requests only: a stranger cannot use up a leader's budget),
-    check the replay window, validate, record (and with a leader account, execute).
+    validate, check the replay window, record (and with a leader account, execute).
 
     A request that does not authenticate (malformed, unknown strategy, bad signature) is
     counted against its `client` address instead ("webhook_unsigned"); an unknown strategy
     id gets the answer of a wrong signature, so ids cannot be probed. The replay window is
-    checked before the rest of the body: a replayed old body is a 401 whatever else it holds.
+    checked after the body is validated: an old body that is also malformed is a 400.
     """
     try:
         payload = webhook_body_load(body)
