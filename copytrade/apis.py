@@ -1,5 +1,5 @@
 """REST for strategies, signals and copy trading: one view per operation, each with its
-own small input/output serializers. Errors come out in the one shape of `core.api`."""
+own small input/output serializers. Errors come out in the one shape of `core.api_conventions`."""
 
 from decimal import Decimal
 
@@ -32,7 +32,7 @@ from copytrade.services.leader_trades import (
 )
 from copytrade.services.strategies import strategy_create, strategy_update, strategy_webhook_secret_rotate
 from copytrade.sizing import SIZING_PARAMETER
-from core.api import Pagination, StrictInputSerializer, paginated_response
+from core.api_conventions import Pagination, StrictInputSerializer, paginated_response
 from core.errors import ApplicationError
 from core.money import ZERO
 from core.terms import FeeTerms

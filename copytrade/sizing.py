@@ -22,8 +22,8 @@ from django.conf import settings
 from copytrade.models import CopyRelationship, LeaderTrade
 from core.money import HUNDRED, ZERO, to_decimal, truncate
 from exchanges.errors import BelowExchangeMinimumError
-from exchanges.gateways.base import MarketRules
 from exchanges.rules import apply_order_rules, clamp_to_max_amount
+from exchanges.types import MarketRules
 
 # The copy's column each sizing mode reads: the service, the API and the copy form check and
 # pass only the chosen mode's parameter.

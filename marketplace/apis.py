@@ -31,7 +31,7 @@ from rest_framework.views import APIView
 
 from copytrade.apis import LeaderTradePublicOutputSerializer
 from copytrade.models import Strategy
-from core.api import Pagination, StrictInputSerializer, paginated_response
+from core.api_conventions import Pagination, StrictInputSerializer, paginated_response
 from core.errors import ApplicationError, NotFoundError
 from core.money import cents_text
 from core.selectors import display_name

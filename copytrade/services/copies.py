@@ -11,11 +11,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from copytrade import sizing
+from copytrade.events import copy_starting, copying_open_requested
 from copytrade.locks import copy_lock
 from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
 from copytrade.selectors import copy_allocation_used
 from copytrade.services.platform_closes import copy_close_positions
-from copytrade.signals import copy_starting, copying_open_requested
 from core.errors import ApplicationError, ConflictError, NotFoundError
 from core.locks import user_row_lock
 from core.models import Notification

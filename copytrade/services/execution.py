@@ -77,9 +77,9 @@ from exchanges.errors import (
     UnknownOutcomeError,
 )
 from exchanges.gateways import gateway_for_account
-from exchanges.gateways.base import MarketRules, OrderResult
 from exchanges.models import ExchangeAccount
 from exchanges.ratelimit import reserve_order_slot
+from exchanges.types import MarketRules, OrderResult
 
 logger = logging.getLogger(__name__)
 

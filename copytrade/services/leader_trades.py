@@ -43,9 +43,9 @@ from exchanges.errors import (
     UnknownSymbolError,
 )
 from exchanges.gateways import gateway_for_account
-from exchanges.gateways.base import MarketRules, OrderResult
 from exchanges.models import ExchangeAccount
 from exchanges.symbols import resolve_symbol
+from exchanges.types import MarketRules, OrderResult
 
 logger = logging.getLogger(__name__)
 

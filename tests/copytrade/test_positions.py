@@ -8,7 +8,7 @@ import pytest
 from copytrade.models import FollowerPosition, LeaderPosition
 from copytrade.positions import Fill, position_apply_fill, unrealised_pnl
 from copytrade.selectors import PositionMarker, copy_get
-from exchanges.gateways.base import MarketRules
+from exchanges.types import MarketRules
 from tests.factories import CopyRelationshipFactory
 
 SWAP = MarketRules(
