@@ -51,8 +51,12 @@ def test_the_import_contracts_hold():
         ("copytrade.services.execution", "from devtools.simulator.client import SimulatorClient", "copytrade is not allowed to import devtools"),
         ("marketplace.metrics", "from config.celery import app", "marketplace is not allowed to import config"),
         ("billing.services", "from billing.tasks import run_monthly_billing", "billing.services is not allowed to import billing.tasks"),
+        ("marketplace.terms", "import marketplace.services", "No cycles are allowed in marketplace"),
     ],
-    ids=["upward", "core upward", "into the pages", "devtools into the pages", "the pages into devtools", "devtools", "config", "service to its task"],
+    ids=[
+        "upward", "core upward", "into the pages", "devtools into the pages", "the pages into devtools", "devtools", "config",
+        "service to its task", "a circle inside an app",
+    ],
 )
 def test_a_forbidden_import_breaks_a_contract(tree_copy, module, line, contract):
     add_import(tree_copy, module, line)
