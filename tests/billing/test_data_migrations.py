@@ -13,6 +13,9 @@ from billing.services import payouts_run
 from copytrade.models import Strategy
 from tests.billing.factories import add_trade, at, make_copy, make_strategy, make_user, month
 
+# Migrating the test database back and forth takes seconds: `make test` only.
+pytestmark = pytest.mark.slow
+
 BEFORE = [("billing", "0001_initial")]
 PAIR_STATE = [("billing", "0002_fee_state_per_follower_strategy")]
 DERIVED = [("billing", "0003_fee_state_from_assessments")]

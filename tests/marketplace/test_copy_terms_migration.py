@@ -10,6 +10,9 @@ from copytrade.models import Strategy
 from marketplace.models import CopyFeeTerms
 from tests.billing.factories import at, make_copy, make_provider, make_strategy, make_user
 
+# Migrating the test database back and forth takes seconds: `make test` only.
+pytestmark = pytest.mark.slow
+
 BEFORE = [("marketplace", "0008_curator_role")]
 
 
