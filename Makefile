@@ -8,7 +8,7 @@ export DJANGO_SETTINGS_MODULE ?= config.settings.local
 DB_NAME ?= copytrade
 ENV_FILE ?= .env
 
-.PHONY: help venv assets install install-dev services db migrate env browser test demo run bench fuzz soak multihost clean
+.PHONY: help venv assets install install-dev services db migrate env browser check test demo run bench fuzz soak multihost clean
 
 # Every target carries a `## what it does` note on its line; `make help` lists them all.
 help: ## list the targets
@@ -50,8 +50,21 @@ migrate: db ## apply migrations and sync the beat schedule
 browser: ## install Debian's chromium for the browser tests
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
 
-test: install-dev services browser ## import contracts, then the whole suite (PYTEST_ARGS)
+# The fast lane while changing code: the same contracts and lint as `make test`, and every test
+# but those marked slow, worker or browser (pytest.ini; tests/conftest.py marks the ones using a
+# worker or the browser). `make test` is what CI runs.
+FAST_LANE := not slow and not worker and not browser
+
+check: services ## import contracts, ruff, the suite without slow/worker/browser tests (PYTEST_ARGS; after make install-dev)
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/ruff check .
+	DJANGO_SETTINGS_MODULE=config.settings.test $(VENV)/bin/pytest -m "$(FAST_LANE)" $(PYTEST_ARGS)
+
+# RabbitMQ too where it is installed: the broker tests fail without it (TESTS_WITHOUT_RABBITMQ=1 skips them).
+test: install-dev browser ## import contracts, ruff, then the whole suite (PYTEST_ARGS)
+	@ENSURE_RABBITMQ=1 bash scripts/ensure_services.sh
+	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/ruff check .
 	DJANGO_SETTINGS_MODULE=config.settings.test $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Deeper API fuzzing than `make test` runs: many random examples per (operation, role), and
@@ -82,8 +95,7 @@ run: migrate ## web, workers, fan-out worker, beat and exchange simulator (honch
 	$(VENV)/bin/honcho start -f Procfile -c worker=$${CELERY_WORKER_PROCESSES:-2}
 
 bench: migrate ## fan-out benchmark (BENCH_ARGS; bench/RESULTS.md)
-	@if $(PY) manage.py help bench_fanout >/dev/null 2>&1; then $(PY) manage.py bench_fanout $(BENCH_ARGS); \
-	else echo "make bench: the fan-out benchmark is not in this checkout yet (see bench/README.md)"; fi
+	$(PY) manage.py bench_fanout $(BENCH_ARGS)
 
 clean: ## remove .venv, test caches, node_modules and screenshots
 	rm -rf $(VENV) .pytest_cache .hypothesis node_modules screenshots

@@ -15,7 +15,7 @@ from billing.roles import PAYOUT_CREATE_PERMISSION
 from billing.selectors import earnings_summary, invoice_list, payout_calculate, signal_provider_get_for
 from billing.services import payout_prepare, stripe_event_handle
 from billing.stripe_gateway import verify_webhook
-from core.api import Pagination, StrictInputSerializer, paginated_response
+from core.api_conventions import Pagination, StrictInputSerializer, paginated_response
 from core.errors import ApplicationError
 from core.throttling import ScopedThrottle
 

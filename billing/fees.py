@@ -10,11 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
-
 from core.errors import ApplicationError
-from core.money import CENTS, ZERO, quantize_money, split, to_decimal
+from core.money import CENTS, HUNDRED, ZERO, quantize_money, split, to_decimal
 
-HUNDRED = Decimal("100")
 _PERIOD = re.compile(r"(\d{4})-(\d{2})")
 
 

@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 
 class ErrorSerializer(serializers.Serializer):
-    """The one error shape of every endpoint (core.api.exception_handler)."""
+    """The one error shape of every endpoint (core.api_conventions.exception_handler)."""
 
     message = serializers.CharField()
     extra = serializers.DictField(help_text="Details, e.g. {'fields': {name: [messages]}} for invalid input.")

@@ -1,5 +1,5 @@
 """REST for strategies, signals and copy trading: one view per operation, each with its
-own small input/output serializers. Errors come out in the one shape of `core.api`."""
+own small input/output serializers. Errors come out in the one shape of `core.api_conventions`."""
 
 from decimal import Decimal
 
@@ -31,7 +31,8 @@ from copytrade.services.leader_trades import (
     webhook_signal_receive,
 )
 from copytrade.services.strategies import strategy_create, strategy_update, strategy_webhook_secret_rotate
-from core.api import Pagination, StrictInputSerializer, paginated_response
+from copytrade.sizing import SIZING_PARAMETER
+from core.api_conventions import Pagination, StrictInputSerializer, paginated_response
 from core.errors import ApplicationError
 from core.money import ZERO
 from core.terms import FeeTerms
@@ -43,12 +44,6 @@ QUANTITY = {"max_digits": settings.QUANTITY_MAX_DIGITS, "decimal_places": settin
 # (a bare Decimal would be rendered as a JSON float).
 MARK_PRICE = serializers.DecimalField(max_digits=None, decimal_places=None, allow_null=True, read_only=True)
 UNREALIZED_PNL = serializers.DecimalField(max_digits=None, decimal_places=settings.MONEY_DECIMAL_PLACES, allow_null=True, read_only=True)
-# Sizing mode -> the request field that carries its parameter.
-SIZING_FIELDS = {
-    CopyRelationship.SizingMode.PROPORTIONAL: "allocation_percent",
-    CopyRelationship.SizingMode.MULTIPLIER: "multiplier",
-    CopyRelationship.SizingMode.FIXED: "fixed_notional_usd",
-}
 
 
 def _unbounded_decimal(**kwargs) -> serializers.DecimalField:
@@ -403,8 +398,10 @@ class CopyStartApi(APIView):
                     currency=settings.BILLING_CURRENCY,
                 )  # fmt: skip
             mode = data["sizing_mode"]
-            for field_mode, field in SIZING_FIELDS.items():
-                present = data.get(self.fields[field].source) is not None
+            field_of = {field.source: name for name, field in self.fields.items()}  # fixed_notional is fixed_notional_usd here
+            for field_mode, parameter in SIZING_PARAMETER.items():
+                field = field_of[parameter]
+                present = data.get(parameter) is not None
                 if field_mode == mode and not present:
                     raise serializers.ValidationError({field: f"{mode} sizing needs {field}."})
                 if field_mode != mode and present:

@@ -16,7 +16,7 @@ from django.conf import settings
 from core.errors import ApplicationError
 from core.money import to_decimal
 from exchanges.errors import PermanentExchangeError
-from exchanges.gateways.base import MarketRules
+from exchanges.types import MarketRules
 
 logger = logging.getLogger(__name__)
 

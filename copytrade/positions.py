@@ -1,4 +1,5 @@
-"""A copy's positions, realised P&L, equity and drawdown, moved by one fill at a time.
+"""Positions (a leader's and a copy's), realised P&L, equity and drawdown, moved by one fill
+at a time: the one place their arithmetic is written.
 
 Definitions (billing and the API rely on them):
 - `CopiedTrade.pnl_quote` = the realised P&L of that fill (quote currency: (exit price −
@@ -17,19 +18,10 @@ Definitions (billing and the API rely on them):
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from django.conf import settings
+from copytrade.models import CopyRelationship, FollowerPosition, LeaderPosition
+from core.money import HUNDRED, ZERO, to_money
 
-from copytrade.models import CopyRelationship, FollowerPosition
-from core.money import ZERO, to_decimal
-
-HUNDRED = Decimal("100")
-_MONEY_STEP = Decimal(1).scaleb(-settings.MONEY_DECIMAL_PLACES)
 _PERCENT_STEP = Decimal("0.0001")
-
-
-def to_money(value: Decimal) -> Decimal:
-    """A money column's precision (8 places, half even, as leader trades are recorded)."""
-    return to_decimal(value).quantize(_MONEY_STEP, rounding=ROUND_HALF_EVEN)
 
 
 @dataclass(frozen=True)
@@ -41,8 +33,9 @@ class Fill:
     contract_size: Decimal = Decimal(1)
 
 
-def position_apply_fill(position: FollowerPosition, *, fill: Fill) -> Decimal:
+def position_apply_fill(position: FollowerPosition | LeaderPosition, *, fill: Fill) -> Decimal:
     """Move the signed position by one fill (not saved); returns the fill's gross realised P&L.
+    A leader's trade arrives here one leg at a time (a flip is a close leg, then an open one).
 
     Same direction (or from flat): the average entry is the size-weighted mean. Opposite
     direction: the closed part realises P&L at the average entry; beyond flat the rest opens
@@ -65,6 +58,7 @@ def position_apply_fill(position: FollowerPosition, *, fill: Fill) -> Decimal:
 
 
 def unrealised_pnl(position: FollowerPosition, *, price: Decimal, contract_size: Decimal = Decimal(1)) -> Decimal:
+    """The open position's P&L marked at `price`, in the quote currency (contracts × size)."""
     if position.quantity == 0:
         return ZERO
     return (price - position.average_entry) * position.quantity * contract_size

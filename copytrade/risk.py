@@ -9,8 +9,7 @@ trade, only smaller (the copied trade's reason then says it was clamped).
 from decimal import Decimal
 
 from copytrade.models import CopyRelationship, Strategy
-
-HUNDRED = Decimal("100")
+from core.money import HUNDRED
 
 COPY_PAUSED = "copy_paused"
 COPY_STOPPED = "copy_stopped"

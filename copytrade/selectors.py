@@ -15,9 +15,10 @@ from django.db.models import Prefetch, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
+from copytrade.positions import unrealised_pnl
 from copytrade.sizing import copy_capital
 from core.errors import NotFoundError
-from core.money import ZERO, to_decimal
+from core.money import HUNDRED, ZERO, to_decimal
 from exchanges.errors import ExchangeError
 from exchanges.gateways import gateway_for_account
 from exchanges.models import ExchangeAccount
@@ -25,7 +26,6 @@ from exchanges.models import ExchangeAccount
 logger = logging.getLogger(__name__)
 
 COPY_RECENT_TRADES = 5
-HUNDRED = Decimal("100")
 
 
 def strategy_list_owned(*, owner) -> QuerySet[Strategy]:
@@ -96,19 +96,25 @@ class PositionMarker:
 
     def __init__(self):
         self._gateways = {}
-        self._prices: dict[tuple[int, str], Decimal | None] = {}
+        self._marks: dict[tuple[int, str], tuple[Decimal, Decimal] | None] = {}
 
     def price(self, *, account, symbol: str) -> Decimal | None:
-        key = (account.pk, symbol)
-        if key not in self._prices:
-            self._prices[key] = self._lookup(account=account, symbol=symbol)
-        return self._prices[key]
+        mark = self._mark(account=account, symbol=symbol)
+        return None if mark is None else mark[0]
 
-    def _lookup(self, *, account, symbol: str) -> Decimal | None:
+    def _mark(self, *, account, symbol: str) -> tuple[Decimal, Decimal] | None:
+        """(price, contract size) of the symbol on the account's exchange."""
+        key = (account.pk, symbol)
+        if key not in self._marks:
+            self._marks[key] = self._lookup(account=account, symbol=symbol)
+        return self._marks[key]
+
+    def _lookup(self, *, account, symbol: str) -> tuple[Decimal, Decimal] | None:
         try:
             if account.pk not in self._gateways:
                 self._gateways[account.pk] = gateway_for_account(account)
-            return self._gateways[account.pk].ticker_price(symbol)
+            gateway = self._gateways[account.pk]
+            return gateway.ticker_price(symbol), gateway.market(symbol).contract_size
         except ExchangeError as exc:
             logger.info("no mark price for %s on account %s: %s", symbol, account.pk, exc.reason)
             return None
@@ -116,10 +122,11 @@ class PositionMarker:
     def unrealized_pnl(self, relationship: CopyRelationship) -> Decimal | None:
         total = ZERO
         for position in relationship.open_positions:
-            price = self.price(account=relationship.exchange_account, symbol=position.symbol)
-            if price is None:
+            mark = self._mark(account=relationship.exchange_account, symbol=position.symbol)
+            if mark is None:
                 return None
-            total += (price - position.average_entry) * position.quantity
+            price, contract_size = mark
+            total += unrealised_pnl(position, price=price, contract_size=contract_size)
         return total
 
 

@@ -20,10 +20,18 @@ from decimal import ROUND_CEILING, Decimal
 from django.conf import settings
 
 from copytrade.models import CopyRelationship, LeaderTrade
-from core.money import ZERO, to_decimal, truncate
+from core.money import HUNDRED, ZERO, to_decimal, truncate
 from exchanges.errors import BelowExchangeMinimumError
-from exchanges.gateways.base import MarketRules
 from exchanges.rules import apply_order_rules, clamp_to_max_amount
+from exchanges.types import MarketRules
+
+# The copy's column each sizing mode reads: the service, the API and the copy form check and
+# pass only the chosen mode's parameter.
+SIZING_PARAMETER = {
+    CopyRelationship.SizingMode.PROPORTIONAL: "allocation_percent",
+    CopyRelationship.SizingMode.MULTIPLIER: "multiplier",
+    CopyRelationship.SizingMode.FIXED: "fixed_notional",
+}
 
 BELOW_EXCHANGE_MINIMUM = "below_exchange_minimum"
 NO_POSITION = "no_position"
@@ -48,7 +56,6 @@ class OrderSize:
     rounded_up: bool = False
 
 
-HUNDRED = Decimal("100")
 
 
 def copy_capital(*, equity: Decimal, sizing_mode: str, allocation_percent: Decimal | None) -> Decimal:

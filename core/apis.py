@@ -15,7 +15,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import Pagination, StrictInputSerializer, paginated_response
+from core.api_conventions import Pagination, StrictInputSerializer, paginated_response
 from core.errors import ApplicationError, ThrottledError
 from core.models import Notification
 from core.notifications import notification_mark_all_read, notification_mark_read

@@ -1,4 +1,4 @@
-"""Domain errors: services raise them, the API's exception handler (`core.api`) and the
+"""Domain errors: services raise them, the API's exception handler (`core.api_conventions`) and the
 pages turn them into a 4xx with the message a person can act on."""
 
 import math

@@ -1,16 +1,24 @@
-"""Money helpers: Decimal only, project-wide digits, one quantize rule.
+"""Money helpers: Decimal only, project-wide digits, and the one home of each rounding rule.
 
-Quantize only at the defined points (an invoice line, a fee, a split), never in between,
-so rounding errors cannot accumulate.
+Three rules, each for its purpose, applied only at the defined points, never in between, so
+rounding errors cannot accumulate:
+- `to_money`: what a money column stores (8 places, half even): recorded trades, positions,
+  P&L and equity;
+- `quantize_money`: cents, half up: an amount a person is charged or paid (an invoice line,
+  a fee, a split) or reads (`format_money`, `cents_text`);
+- `truncate`: toward zero, for amounts sent to an exchange or sized from a balance: never
+  more than was asked for or is held.
 """
 
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, getcontext
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, getcontext
 
 from django.conf import settings
 from django.db import models
 
 CENTS = Decimal("0.01")
 ZERO = Decimal("0")
+HUNDRED = Decimal("100")  # percent
+_MONEY_STEP = Decimal(1).scaleb(-settings.MONEY_DECIMAL_PLACES)
 
 
 def largest_storable(*, max_digits: int, decimal_places: int) -> Decimal:
@@ -48,16 +56,28 @@ def to_decimal(value) -> Decimal:
     return Decimal(value)
 
 
+def to_money(value: Decimal) -> Decimal:
+    """A money column's precision: 8 places, half even (what is stored, as leader trades are recorded)."""
+    return to_decimal(value).quantize(_MONEY_STEP, rounding=ROUND_HALF_EVEN)
+
+
 def quantize_money(amount: Decimal) -> Decimal:
-    """Cents, half up: the one rounding rule for amounts a person is charged or paid."""
+    """Cents, half up: amounts a person is charged, paid or shown."""
     return to_decimal(amount).quantize(CENTS, rounding=ROUND_HALF_UP)
 
 
-def format_money(amount: Decimal | None, currency: str) -> str:
-    """An amount as a person reads it: cents and the currency, "68.89 USD" (shown, not stored)."""
+def format_money(amount: Decimal | None, currency: str = "") -> str:
+    """An amount as a person reads it, the one way everywhere (pages, mails, admin): cents,
+    thousands separated, the currency after: "1,234.50 USD" (shown, not stored)."""
     if amount is None:
         return "–"
-    return f"{quantize_money(amount)} {currency.upper()}"
+    text = f"{quantize_money(amount):,}"
+    return f"{text} {currency.upper()}" if currency else text
+
+
+def cents_text(amount: Decimal) -> str:
+    """An amount in an API's body: a decimal string of cents, "29.00" (never the column's "0E-8")."""
+    return f"{quantize_money(amount)}"
 
 
 def format_quantity(value: Decimal | None) -> str:
@@ -77,4 +97,5 @@ def split(amount: Decimal, payee_rate: Decimal) -> tuple[Decimal, Decimal]:
 
 
 def truncate(value: Decimal, places: int) -> Decimal:
+    """Toward zero at `places`: an amount for an exchange, never more than was asked for or is held."""
     return to_decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN)

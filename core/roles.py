@@ -10,11 +10,6 @@ from django.apps import apps as django_apps
 Permissions = list[tuple[str, str, list[str]]]
 
 
-def role_permission_codenames(permissions: Permissions) -> set[tuple[str, str]]:
-    """{(app label, codename)} of a role's permissions: what a test compares the group with."""
-    return {(app_label, f"{action}_{model}") for app_label, model, actions in permissions for action in actions}
-
-
 def role_sync(*, name: str, permissions: Permissions, apps=django_apps):
     """The group `name` with exactly `permissions`, nothing more (`apps`: a migration's
     historical registry, or the live one)."""

@@ -49,7 +49,6 @@ from devtools.processes import (
     ALL_QUEUES,
     BASE_DIR,
     PYTHON,
-    ProcessFailed,
     celery_worker_process,
     database_url,
     in_netns,

@@ -5,7 +5,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import Pagination, StrictInputSerializer, paginated_response
+from core.api_conventions import Pagination, StrictInputSerializer, paginated_response
 from exchanges.models import ExchangeAccount
 from exchanges.selectors import exchange_account_get, exchange_account_list
 from exchanges.services import MAX_CREDENTIAL_LENGTH, exchange_account_create, exchange_account_delete

@@ -14,6 +14,15 @@ def validate_exchange_id(value: str) -> None:
         raise ValidationError(f"Unknown exchange '{value}'. Use 'paper' or an id from ccxt.exchanges.")
 
 
+class ConnectableExchange(models.TextChoices):
+    """The exchanges offered when connecting an account on the pages: those with order rate
+    limits of their own (settings.EXCHANGE_RATE_LIMITS). The API takes any ccxt id."""
+
+    BINANCE = "binance", "Binance"
+    BYBIT = "bybit", "Bybit"
+    OKX = "okx", "OKX"
+
+
 class ExchangeAccount(models.Model):
     """A user's account on one exchange (or a paper account priced from live markets)."""
 

@@ -25,15 +25,6 @@ def rate_limits_for(exchange_id: str) -> dict[str, tuple[int, float]]:
     return {scope: (int(limits[scope][0]), float(limits[scope][1])) for scope in ("account", "exchange")}
 
 
-def acquire_order_slot(*, exchange_id: str, account_id: int, cost: int = 1) -> float:
-    """Take `cost` tokens for one order; 0.0 when granted, else seconds to wait (nothing taken).
-
-    A wait is not a failure: retry the task with that countdown.
-    """
-    reserved, wait = reserve_order_slot(exchange_id=exchange_id, account_id=account_id, within=0.0, cost=cost)
-    return 0.0 if reserved else wait
-
-
 def reserve_order_slot(*, exchange_id: str, account_id: int, within: float, cost: int = 1) -> tuple[bool, float]:
     """(reserved, wait): with a wait of at most `within` seconds the tokens are taken now and
     the order may go after `wait` seconds (reserved; 0.0 is "at once"); with a longer wait

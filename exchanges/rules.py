@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from core.money import to_decimal
 from exchanges.errors import BelowExchangeMinimumError, OrderRejectedError
-from exchanges.gateways.base import MarketRules
+from exchanges.types import MarketRules
 
 SIDES = ("buy", "sell")
 

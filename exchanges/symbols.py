@@ -19,12 +19,9 @@ settle currencies) are ambiguous and rejected rather than guessed.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from exchanges.errors import UnknownSymbolError
-
-if TYPE_CHECKING:  # the gateways import this module
-    from exchanges.gateways.base import MarketRules
+from exchanges.types import MarketRules
 
 MAX_SYMBOL_LENGTH = 50
 # Letters and digits (`1000PEPE`), the separators we understand, and the settle colon.

@@ -31,11 +31,11 @@ from rest_framework.views import APIView
 
 from copytrade.apis import LeaderTradePublicOutputSerializer
 from copytrade.models import Strategy
-from core.api import Pagination, StrictInputSerializer, paginated_response
+from core.api_conventions import Pagination, StrictInputSerializer, paginated_response
 from core.errors import ApplicationError, NotFoundError
-from core.money import quantize_money
-from core.terms import FeeTerms
+from core.money import cents_text
 from core.selectors import display_name
+from core.terms import FeeTerms
 from marketplace.metrics import WINDOWS
 from marketplace.models import MetricsWindow, PerformanceMetrics, Program, Rating, SignalProvider
 from marketplace.selectors import (
@@ -67,11 +67,6 @@ FILTER_NUMBER = {"max_digits": 20, "decimal_places": 10, "required": False}
 # --- Output ------------------------------------------------------------------------------
 
 
-def _money(amount: Decimal) -> str:
-    """An amount as a person reads it: 2 places ("29.00"), never the column's "0E-8"."""
-    return f"{quantize_money(amount)}"
-
-
 class FeeTermsOutputSerializer(serializers.Serializer):
     """What a copy started now is billed (marketplace.terms: the same function billing charges
     with). Amounts are decimal strings with 2 places; `in_words` as the pages say it."""
@@ -86,8 +81,8 @@ class FeeTermsOutputSerializer(serializers.Serializer):
 def fee_terms_payload(terms: FeeTerms) -> dict:
     return {
         "program": terms.program,
-        "performance_fee_percent": f"{quantize_money(terms.rate_percent)}",
-        "subscription_fee_monthly": f"{quantize_money(terms.subscription_fee_monthly)}",
+        "performance_fee_percent": cents_text(terms.rate_percent),
+        "subscription_fee_monthly": cents_text(terms.subscription_fee_monthly),
         "currency": terms.currency.upper(),
         "in_words": " ".join(fee_terms_in_words(terms)),
     }
@@ -166,7 +161,7 @@ def metrics_payload(row: PerformanceMetrics | None, *, with_series: bool = False
         "profit_factor": row.profit_factor,
         "profit_factor_infinite": row.profit_factor_infinite,
         "follower_count": row.follower_count,
-        "copied_aum": _money(row.copied_aum),
+        "copied_aum": cents_text(row.copied_aum),
     }
     if with_series:
         payload["equity_series"] = [{"date": day, "equity": equity} for day, equity in row.equity_series]
@@ -223,7 +218,7 @@ class TraderListOutputSerializer(serializers.ModelSerializer):
             "max_drawdown": provider.metric_max_drawdown,
             "calmar_ratio": provider.metric_calmar_ratio,
             "closed_trades": provider.metric_closed_trades,
-            "copied_aum": _money(provider.metric_copied_aum),
+            "copied_aum": cents_text(provider.metric_copied_aum),
         }
 
 
@@ -300,8 +295,8 @@ def _trader_detail(provider: SignalProvider) -> dict:
         "description": provider.description,
         "trading_strategy": provider.trading_strategy,
         "risk_level": provider.risk_level,
-        "subscription_fee_monthly": _money(provider.subscription_fee_monthly),
-        "performance_fee_percent": _money(provider.performance_fee_percent),
+        "subscription_fee_monthly": cents_text(provider.subscription_fee_monthly),
+        "performance_fee_percent": cents_text(provider.performance_fee_percent),
         "verification_status": provider.verification_status,
         "follower_count": provider.follower_count,
         "approved_since": provider.status_changed_at.isoformat() if provider.status_changed_at else None,

@@ -39,7 +39,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import Protocol, TypeVar
 
-from core.money import ZERO
+from core.money import HUNDRED, ZERO
 
 PERIODS_PER_YEAR = 365
 
@@ -56,7 +56,6 @@ MIN_RETURNS_FOR_RATIOS = 2
 MIN_RELATIVE_VOLATILITY = 0.01
 
 TOTAL_LOSS = -1.0
-HUNDRED = Decimal("100")
 
 # (UTC day, equity at that day's close)
 EquityPoint = tuple[date, Decimal]

@@ -2,7 +2,7 @@
 
 from django.dispatch import receiver
 
-from copytrade.signals import copy_starting, copying_open_requested
+from copytrade.events import copy_starting, copying_open_requested
 from core.errors import ConflictError
 from marketplace.models import SignalProvider
 from marketplace.services import copy_terms_record

@@ -36,7 +36,7 @@ from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strateg
 from core.errors import ApplicationError, ConflictError, NotFoundError
 from core.locks import user_row_lock
 from core.models import Notification
-from core.money import format_money
+from core.money import cents_text, format_money
 from core.notifications import notification_send, notification_send_many
 from core.roles import role_sync
 from core.terms import FeeTerms
@@ -316,8 +316,8 @@ def _terms_columns(terms: FeeTerms) -> dict:
 
 def _terms_payload(terms: FeeTerms) -> dict:
     return {
-        "performance_fee_percent": f"{terms.rate_percent:.2f}",
-        "subscription_fee_monthly": f"{terms.subscription_fee_monthly:.2f}",
+        "performance_fee_percent": cents_text(terms.rate_percent),
+        "subscription_fee_monthly": cents_text(terms.subscription_fee_monthly),
         "currency": terms.currency.upper(),
     }
 

@@ -4,7 +4,7 @@ it started, or a change noticed since and now in effect).
 
 Why here: terms come from the strategy (AI: its override %) and from its owner's provider
 profile (marketplace: the provider's %, subscription), and marketplace is the lowest layer
-that knows both. copytrade, below, never imports this: it sends `copytrade.signals.
+that knows both. copytrade, below, never imports this: it sends `copytrade.events.
 copy_starting` when a copy starts, and `marketplace.receivers` records the terms (or refuses
 the copy when the terms the follower saw are no longer the offer). billing and web, above,
 read the recorded terms through `copy_fee_terms`: every endpoint, page, invoice and payout
@@ -96,17 +96,13 @@ def _row_terms(row) -> FeeTerms:
 
 def copy_fee_terms(*, relationship: CopyRelationship, period: date | None = None) -> FeeTerms:
     """What `relationship` is billed for `period` (default: this month): its recorded terms in
-    effect then. A copy never recorded (made outside `copy_start`, e.g. by hand) records the
-    current offer now, once, so it is billed one stable set of terms from then on."""
+    effect then. A read, never a write: `copy_start` records every copy's terms as it starts
+    (marketplace.receivers); a copy made without it (a bulk benchmark row) reads as the
+    current offer."""
     rows = CopyFeeTerms.objects.filter(relationship_id=relationship.pk)
     row = rows.filter(effective_from__lte=period or _today_period()).order_by("-effective_from").first()
     row = row or rows.order_by("effective_from").first()
-    if row is None:
-        # services imports this module: the one write a read may need is imported late.
-        from marketplace.services import copy_terms_record
-
-        row = copy_terms_record(relationship=relationship)
-    return _row_terms(row)
+    return fee_terms_offered(strategy=relationship.strategy) if row is None else _row_terms(row)
 
 
 def copy_fee_terms_pending(*, relationship: CopyRelationship) -> tuple[date, FeeTerms] | None:

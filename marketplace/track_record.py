@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from copytrade.models import CopyRelationship, LeaderTrade, Strategy
 from core.models import Notification
-from core.money import ZERO, quantize_money
+from core.money import HUNDRED, ZERO, quantize_money
 from core.notifications import notification_send_many
 from exchanges.errors import ExchangeError
 from exchanges.marketdata import candles_between, candles_sync, price_exchange_id
@@ -58,7 +58,6 @@ logger = logging.getLogger(__name__)
 
 DAY = timedelta(days=1)
 MINUTE = timedelta(minutes=1)
-HUNDRED = Decimal("100")
 # A trade's 1-minute candle is final (and fetchable) only once its minute has closed.
 VERIFY_SETTLE_TIME = timedelta(minutes=2)
 # Trades checked per run: each may cost one candle request, and a task has a time limit.

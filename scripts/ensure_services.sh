@@ -18,3 +18,13 @@ if [[ "$redis_url" == *"127.0.0.1"* || "$redis_url" == *"localhost"* ]]; then
     for _ in $(seq 1 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.2; done
   fi
 fi
+# RabbitMQ, for the tests that run the workers on both brokers (`make test` sets
+# ENSURE_RABBITMQ=1): started where it is installed; where it is not, those tests fail and say
+# so (or are skipped with TESTS_WITHOUT_RABBITMQ=1, tests/fixtures/rabbitmq.py).
+if [[ "${ENSURE_RABBITMQ:-0}" == "1" ]] && command -v rabbitmq-server >/dev/null 2>&1; then
+  if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
+    echo "starting RabbitMQ"
+    rabbitmq-server -detached
+    rabbitmqctl -q await_startup --timeout 120
+  fi
+fi

@@ -81,10 +81,13 @@ class SignalProviderFactory(DjangoModelFactory):
 
 
 class CopyRelationshipFactory(DjangoModelFactory):
-    """An active copy of 10 % (1,000 of capital and equity) on a paper account of its follower's."""
+    """An active copy of 10 % (1,000 of capital and equity) on a paper account of its follower's,
+    its fee terms recorded as `copy_start` records them: the strategy's offer when it is made
+    (`fee_terms=False` leaves them out)."""
 
     class Meta:
         model = CopyRelationship
+        skip_postgeneration_save = True
 
     follower = factory.SubFactory(UserFactory)
     strategy = factory.SubFactory(StrategyFactory)
@@ -96,6 +99,13 @@ class CopyRelationshipFactory(DjangoModelFactory):
     peak_equity = factory.LazyAttribute(lambda copy: copy.copy_capital)
     status = CopyRelationship.Status.ACTIVE
     started_at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    @factory.post_generation
+    def fee_terms(copy, create, extracted, **kwargs):
+        if create and extracted is not False:
+            from marketplace.services import copy_terms_record
+
+            copy_terms_record(relationship=copy)
 
 
 class LeaderTradeFactory(DjangoModelFactory):

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.mark.parametrize(
     ("amount", "currency", "shown"),
-    [(Decimal("68.885"), "usd", "68.89 USD"), (Decimal("0E-8"), "usd", "0.00 USD"), (Decimal("29.00000000"), "USDT", "29.00 USDT"), (None, "usd", "–")],
+    [(Decimal("68.885"), "usd", "68.89 USD"), (Decimal("0E-8"), "usd", "0.00 USD"), (Decimal("29.00000000"), "USDT", "29.00 USDT"), (None, "usd", "–"), (Decimal("1234.5"), "usdt", "1,234.50 USDT")],
 )
 def test_money_reads_in_cents_with_its_currency(amount, currency, shown):
     assert format_money(amount, currency) == shown

@@ -1,4 +1,4 @@
-"""The one-way stack (.importlinter, ../shared/ARCHITECTURE.md "Layout"): `make test` runs
+"""The one-way stack (.importlinter, docs/ARCHITECTURE.md "Layout"): `make test` runs
 `lint-imports` first; these tests show the contracts hold here and that they catch the
 imports they forbid."""
 
@@ -32,12 +32,14 @@ def add_import(root: Path, module: str, line: str) -> None:
     path.write_text(path.read_text() + f"\n{line}\n")
 
 
+@pytest.mark.slow  # `make check` runs lint-imports itself
 def test_the_import_contracts_hold():
     result = lint_imports(BASE_DIR)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("module", "line", "contract"),
     [
@@ -49,8 +51,12 @@ def test_the_import_contracts_hold():
         ("copytrade.services.execution", "from devtools.simulator.client import SimulatorClient", "copytrade is not allowed to import devtools"),
         ("marketplace.metrics", "from config.celery import app", "marketplace is not allowed to import config"),
         ("billing.services", "from billing.tasks import run_monthly_billing", "billing.services is not allowed to import billing.tasks"),
+        ("marketplace.terms", "import marketplace.services", "No cycles are allowed in marketplace"),
     ],
-    ids=["upward", "core upward", "into the pages", "devtools into the pages", "the pages into devtools", "devtools", "config", "service to its task"],
+    ids=[
+        "upward", "core upward", "into the pages", "devtools into the pages", "the pages into devtools", "devtools", "config",
+        "service to its task", "a circle inside an app",
+    ],
 )
 def test_a_forbidden_import_breaks_a_contract(tree_copy, module, line, contract):
     add_import(tree_copy, module, line)

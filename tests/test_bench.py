@@ -11,6 +11,7 @@ from django.core.management import call_command
 from copytrade.models import CopiedTrade
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_the_benchmark_runs_the_four_paths_and_counts_every_order(tmp_path, settings):
     # The command points this process at its own simulator; the fixture restores the setting.

@@ -16,6 +16,7 @@ from exchanges.models import ExchangeAccount
 from marketplace.models import SignalProvider
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_small_demo_tells_the_whole_story(settings, capfd, tmp_path):
     out = StringIO()
@@ -54,6 +55,7 @@ def test_a_small_demo_tells_the_whole_story(settings, capfd, tmp_path):
     assert "`make run` carries on from them" in text
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_the_demo_runs_twice_resetting_only_its_own_data(django_user_model, tmp_path):
     bystander = django_user_model.objects.create_user(username="not-a-demo-user")

@@ -57,6 +57,8 @@ from tests.marketplace.support import make_curator, make_user
 DEEP = "FUZZ_EXAMPLES" in os.environ
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "3"))
 ROLES = ("follower", "leader", "curator")
+# Every operation for every role, each against a freshly seeded world: minutes, so `make test` only.
+pytestmark = pytest.mark.slow
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

@@ -13,6 +13,7 @@ def _applied(app: str) -> set[str]:
     return {name for (label, name) in executor.loader.applied_migrations if label == app}
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_all_migrations_reverse_to_zero_and_apply_again():
     leaves = {app: sorted(_applied(app)) for app in OUR_APPS}

@@ -9,7 +9,7 @@ from django.conf import settings
 
 from billing.fees import performance_fee, prorated_subscription
 from copytrade.models import CopyRelationship, Strategy
-from core.money import ZERO
+from core.money import ZERO, format_money
 from core.terms import FeeTerms
 from marketplace.terms import copy_fee_terms, copy_fee_terms_pending, fee_terms_in_words, fee_terms_offered
 
@@ -64,7 +64,7 @@ def fee_terms_examples(*, terms: FeeTermsInWords, currency: str) -> list[str]:
     if terms.rate_percent > ZERO:
         fee = performance_fee(rate_percent=terms.rate_percent, cumulative_pnl=EXAMPLE_PROFIT, hwm_before=ZERO).fee
         examples.append(
-            f"On {EXAMPLE_PROFIT:,.2f} {currency} of new profit above your high-water mark you pay {fee:,.2f} {currency}. "
+            f"On {format_money(EXAMPLE_PROFIT, currency)} of new profit above your high-water mark you pay {format_money(fee, currency)}. "
             "After a loss you pay nothing until the copy is back above its best, and then only on the part above it."
         )
     if terms.subscription_fee_monthly > ZERO:
@@ -74,6 +74,6 @@ def fee_terms_examples(*, terms: FeeTermsInWords, currency: str) -> list[str]:
         )
         examples.append(
             f"The subscription is charged by the day you copy: {EXAMPLE_LIVE_DAYS} days of a {EXAMPLE_MONTH_DAYS}-day month "
-            f"cost {part:,.2f} {billing_currency}."
+            f"cost {format_money(part, billing_currency)}."
         )
     return examples

@@ -9,8 +9,11 @@ from django.db import transaction
 from django.http import QueryDict
 
 from copytrade.models import CopyRelationship
+from copytrade.sizing import SIZING_PARAMETER
 from core.profiles import DISPLAY_NAME_MAX_LENGTH, display_name_validate, profile_create
+from exchanges.models import ConnectableExchange
 from marketplace.metrics import WINDOWS
+from marketplace.models import SignalProvider
 from marketplace.selectors import LEADERBOARD_PROGRAMS, LEADERBOARD_SORTS
 
 # --- Accounts ------------------------------------------------------------------------------
@@ -61,7 +64,7 @@ class ApiTokenForm(forms.Form):
 # --- Exchange accounts ---------------------------------------------------------------------
 
 # The exchanges the platform has order rate limits for (settings.EXCHANGE_RATE_LIMITS).
-EXCHANGE_CHOICES = [("binance", "Binance"), ("bybit", "Bybit"), ("okx", "OKX")]
+EXCHANGE_CHOICES = ConnectableExchange.choices
 
 
 def _secret_input(autocomplete: str = "off") -> forms.PasswordInput:
@@ -173,11 +176,6 @@ SIZING_CHOICES = [
     (CopyRelationship.SizingMode.MULTIPLIER, "Multiplier: the leader's order size times a factor"),
     (CopyRelationship.SizingMode.FIXED, "Fixed: the same amount for every new position"),
 ]
-SIZING_PARAMETER = {
-    CopyRelationship.SizingMode.PROPORTIONAL: "allocation_percent",
-    CopyRelationship.SizingMode.MULTIPLIER: "multiplier",
-    CopyRelationship.SizingMode.FIXED: "fixed_notional",
-}
 
 
 class CopyStartForm(forms.Form):
@@ -330,7 +328,7 @@ class ProviderApplyForm(forms.Form):
         help_text="Markets, holding times, how you limit losses. Curators read this with your record.",
     )  # fmt: skip
     risk_level = forms.ChoiceField(
-        choices=[("low", "Low"), ("medium", "Medium"), ("high", "High")], initial="medium", label="Risk level"
+        choices=SignalProvider.RiskLevel.choices, initial=SignalProvider.RiskLevel.MEDIUM, label="Risk level"
     )
     performance_fee_percent = forms.DecimalField(
         label="Performance fee (% of new profit above each follower's high-water mark)", min_value=Decimal("0"),

@@ -33,7 +33,7 @@ def fee_states_from_assessments(apps, schema_editor):
     for (follower_id, strategy_id), assessments in groupby(rows, key=lambda row: (row[2], row[3])):
         cumulative = mark = ZERO
         period = None
-        for period, in_month in groupby(assessments, key=lambda row: row[4]):
+        for period, in_month in groupby(assessments, key=lambda row: row[4]):  # noqa: B007 (the last month is the state's period, below)
             for assessment_id, relationship_id, *_, period_net_pnl in in_month:
                 cumulative += period_net_pnl
                 links.append(CoveredCopy(feeassessment_id=assessment_id, copyrelationship_id=relationship_id))

@@ -11,15 +11,15 @@ from django.db.models import F
 from django.utils import timezone
 
 from copytrade import sizing
+from copytrade.events import copy_starting, copying_open_requested
 from copytrade.locks import copy_lock
 from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
 from copytrade.selectors import copy_allocation_used
 from copytrade.services.platform_closes import copy_close_positions
-from copytrade.signals import copy_starting, copying_open_requested
 from core.errors import ApplicationError, ConflictError, NotFoundError
 from core.locks import user_row_lock
 from core.models import Notification
-from core.money import ZERO, to_decimal, truncate
+from core.money import HUNDRED, ZERO, to_decimal, truncate
 from core.notifications import notification_send
 from core.terms import FeeTerms
 from exchanges.errors import (
@@ -32,19 +32,11 @@ from exchanges.models import ExchangeAccount
 logger = logging.getLogger(__name__)
 
 
-HUNDRED = Decimal("100")
 PAUSED_BY_FOLLOWER = "paused by follower"
 COPY_UPDATABLE_FIELDS = {
     "allocation_percent", "multiplier", "fixed_notional", "max_drawdown_stop", "max_slippage_percent",
     "max_order_notional", "round_up_to_minimum",
 }  # fmt: skip
-
-
-SIZING_PARAMETER = {
-    CopyRelationship.SizingMode.PROPORTIONAL: "allocation_percent",
-    CopyRelationship.SizingMode.MULTIPLIER: "multiplier",
-    CopyRelationship.SizingMode.FIXED: "fixed_notional",
-}
 
 
 def _money(value: Decimal) -> Decimal:
@@ -148,7 +140,7 @@ def _copy_insert(*, relationship: CopyRelationship, expected_terms: FeeTerms | N
 def _validate_sizing(*, sizing_mode: str, parameters: dict) -> None:
     if sizing_mode not in CopyRelationship.SizingMode.values:
         raise ValidationError({"sizing_mode": f"Use one of {', '.join(CopyRelationship.SizingMode.values)}."})
-    needed = SIZING_PARAMETER[sizing_mode]
+    needed = sizing.SIZING_PARAMETER[sizing_mode]
     for name, value in parameters.items():
         if name == needed and value is None:
             raise ValidationError({name: f"{sizing_mode} sizing needs {name}."})
@@ -158,7 +150,7 @@ def _validate_sizing(*, sizing_mode: str, parameters: dict) -> None:
 
 
 def _mode_of(parameter: str) -> str:
-    return next(mode for mode, name in SIZING_PARAMETER.items() if name == parameter)
+    return next(mode for mode, name in sizing.SIZING_PARAMETER.items() if name == parameter)
 
 
 def _validate_sizing_value(*, name: str, value: Decimal) -> None:
@@ -340,7 +332,7 @@ def copy_update(*, follower, relationship_id: int, data: dict) -> CopyRelationsh
     relationship = _relationship_locked(follower=follower, relationship_id=relationship_id)
     if relationship.status == CopyRelationship.Status.STOPPED:
         raise ConflictError("A stopped copy cannot be changed; start a new copy instead.")
-    needed = SIZING_PARAMETER[relationship.sizing_mode]
+    needed = sizing.SIZING_PARAMETER[relationship.sizing_mode]
     for name in ("allocation_percent", "multiplier", "fixed_notional"):
         if name not in data:
             continue

@@ -17,9 +17,9 @@ from exchanges.errors import (
     UnknownSymbolError,
 )
 from exchanges.gateways import gateway_for_account
-from exchanges.gateways.base import MarketRules
 from exchanges.models import ExchangeAccount
 from exchanges.symbols import resolve_symbol
+from exchanges.types import MarketRules
 
 logger = logging.getLogger(__name__)
 

@@ -59,11 +59,11 @@ from django.utils import timezone
 from copytrade import risk, rows, sizing
 from copytrade.currency import quote_rate_at_fill
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
-from copytrade.positions import Fill, position_apply_fill, relationship_apply_pnl, stop_loss_hit, to_money, unrealised_pnl
+from copytrade.positions import Fill, position_apply_fill, relationship_apply_pnl, stop_loss_hit, unrealised_pnl
 from copytrade.services.copies import exchange_account_invalidate
 from copytrade.services.platform_closes import copy_stop_loss_check
 from core.models import Notification
-from core.money import ZERO
+from core.money import ZERO, to_money
 from core.notifications import notification_send_grouped
 from exchanges.errors import (
     BelowExchangeMinimumError,
@@ -77,9 +77,9 @@ from exchanges.errors import (
     UnknownOutcomeError,
 )
 from exchanges.gateways import gateway_for_account
-from exchanges.gateways.base import MarketRules, OrderResult
 from exchanges.models import ExchangeAccount
 from exchanges.ratelimit import reserve_order_slot
+from exchanges.types import MarketRules, OrderResult
 
 logger = logging.getLogger(__name__)
 
@@ -227,7 +227,7 @@ def _lease_expiry():
 
 
 # A lease written less than this long ago is not renewed before an exchange call: the
-# normal path (claim, then one order) writes it once (test_execution pins its 7 statements).
+# normal path (claim, then one order) writes it once (test_execution counts its statements).
 LEASE_FRESH_SECONDS = 1.0
 
 

@@ -27,12 +27,12 @@ from django.utils.dateparse import parse_datetime
 from copytrade.client_order_ids import leader_client_order_id
 from copytrade.currency import market_conversion_check
 from copytrade.models import LeaderPosition, LeaderTrade, Strategy
-from copytrade.positions import to_money
+from copytrade.positions import Fill, position_apply_fill
 from copytrade.services.fanout import leader_trade_fan_out_send
 from core.errors import ApplicationError, ConflictError, NotFoundError, ThrottledError
 from core.json import json_loads_bounded
 from core.locks import held_lock
-from core.money import MAX_MONEY, MAX_QUANTITY, ZERO, to_decimal, truncate
+from core.money import MAX_MONEY, MAX_QUANTITY, ZERO, to_decimal, to_money, truncate
 from core.ratelimit import rate_limit_take
 from exchanges.errors import (
     DuplicateClientOrderIdError,
@@ -43,9 +43,9 @@ from exchanges.errors import (
     UnknownSymbolError,
 )
 from exchanges.gateways import gateway_for_account
-from exchanges.gateways.base import MarketRules, OrderResult
 from exchanges.models import ExchangeAccount
 from exchanges.symbols import resolve_symbol
+from exchanges.types import MarketRules, OrderResult
 
 logger = logging.getLogger(__name__)
 
@@ -226,12 +226,12 @@ def _signal_number(payload: dict, name: str) -> Decimal:
 def webhook_signal_receive(*, body: bytes, signature_header: str | None, client: str) -> LeaderTradeOutcome:
     """A signed webhook body, end to end: parse, authenticate by the strategy's HMAC secret,
     throttle per strategy (signed requests only: a stranger cannot use up a leader's budget),
-    check the replay window, validate, record (and with a leader account, execute).
+    validate, check the replay window, record (and with a leader account, execute).
 
     A request that does not authenticate (malformed, unknown strategy, bad signature) is
     counted against its `client` address instead ("webhook_unsigned"); an unknown strategy
     id gets the answer of a wrong signature, so ids cannot be probed. The replay window is
-    checked before the rest of the body: a replayed old body is a 401 whatever else it holds.
+    checked after the body is validated: an old body that is also malformed is a 400.
     """
     try:
         payload = webhook_body_load(body)
@@ -631,7 +631,7 @@ def _record(
     trades = []
     for index, leg in enumerate(legs, start=1):
         leg_fee = to_money(fee * leg.amount / total_amount) if index < len(legs) else fee - sum(t.fee for t in trades)
-        realised_pnl = _position_apply(position, leg=leg, price=price, contract_size=market.contract_size) - leg_fee
+        realised_pnl = position_apply_fill(position, fill=Fill(side=leg.side, amount=leg.amount, price=price, fee_quote=leg_fee, contract_size=market.contract_size)) - leg_fee
         trade = LeaderTrade(
             strategy=strategy,
             external_id=external_id + leg.external_suffix,
@@ -660,23 +660,6 @@ def _record(
     position.save()
     logger.info("strategy %s recorded %s (%s)", strategy_id, ", ".join(str(t) for t in trades), source)
     return LeaderTradeOutcome(trades=trades, created=True)
-
-
-def _position_apply(position: LeaderPosition, *, leg: _Leg, price: Decimal, contract_size: Decimal) -> Decimal:
-    """Move the position by one leg (not saved); the leg's gross realised P&L."""
-    held = position.quantity
-    realised = ZERO
-    if leg.effect == LeaderTrade.Effect.OPEN:
-        position.average_entry = price
-    elif leg.effect == LeaderTrade.Effect.INCREASE:
-        position.average_entry = to_money((abs(held) * position.average_entry + leg.amount * price) / (abs(held) + leg.amount))
-    else:
-        direction = 1 if held > 0 else -1
-        realised = (price - position.average_entry) * leg.amount * direction * contract_size
-        if leg.effect == LeaderTrade.Effect.CLOSE:
-            position.average_entry = ZERO
-    position.quantity = leg.position_after
-    return realised
 
 
 def _recorded_trades(*, strategy_id: int, external_id: str) -> list[LeaderTrade]:

@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from copytrade.events import copying_open_requested
 from copytrade.models import CopyRelationship, Strategy, new_webhook_secret
-from copytrade.signals import copying_open_requested
 from core.errors import ConflictError, NotFoundError
 from core.locks import user_row_lock
 from exchanges.models import ExchangeAccount

@@ -49,9 +49,10 @@ from exchanges.errors import (
     UnknownOutcomeError,
     UnknownSymbolError,
 )
-from exchanges.gateways.base import AccountEquity, Balance, ExchangeGateway, MarketRules, OrderResult, Position, Trade
+from exchanges.gateways.base import ExchangeGateway
 from exchanges.gateways.transport import PooledSession
 from exchanges.rules import apply_order_rules
+from exchanges.types import AccountEquity, Balance, MarketRules, OrderResult, Position, Trade
 
 T = TypeVar("T")
 

@@ -44,10 +44,11 @@ from exchanges.errors import (
     OrderNotFoundError,
     OrderRejectedError,
 )
-from exchanges.gateways.base import AccountEquity, Balance, ExchangeGateway, MarketRules, OrderResult, Position
+from exchanges.gateways.base import ExchangeGateway
 from exchanges.models import PAPER, ExchangeAccount, PaperBalance, PaperOrder
 from exchanges.rules import apply_order_rules
 from exchanges.symbols import resolve_symbol
+from exchanges.types import AccountEquity, Balance, MarketRules, OrderResult, Position
 
 logger = logging.getLogger(__name__)
 

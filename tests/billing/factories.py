@@ -35,11 +35,11 @@ def make_provider(user, *, subscription: str = "0", performance_percent: str = "
     )  # fmt: skip
 
 
-def make_copy(follower, strategy, *, started_at: datetime, ended_at: datetime | None = None) -> CopyRelationship:
-    """A copy of 10,000 on a paper account of its own."""
+def make_copy(follower, strategy, *, started_at: datetime, ended_at: datetime | None = None, fee_terms: bool = True) -> CopyRelationship:
+    """A copy of 10,000 on a paper account of its own (its fee terms recorded unless `fee_terms=False`)."""
     return CopyRelationshipFactory(
         follower=follower, strategy=strategy, copy_capital=Decimal("10000"), started_at=started_at, ended_at=ended_at,
-        status=CopyRelationship.Status.STOPPED if ended_at else CopyRelationship.Status.ACTIVE,
+        status=CopyRelationship.Status.STOPPED if ended_at else CopyRelationship.Status.ACTIVE, fee_terms=fee_terms,
     )  # fmt: skip
 
 

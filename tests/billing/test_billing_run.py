@@ -182,6 +182,7 @@ trade_pnls = st.lists(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 @hypothesis_settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(trades=trade_pnls, override=st.decimals(min_value=0, max_value=30, places=2), subscription=st.decimals(min_value=0, max_value=500, places=2))

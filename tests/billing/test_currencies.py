@@ -123,6 +123,7 @@ def _migrate_to_latest():
     executor.migrate(executor.loader.graph.leaf_nodes())
 
 
+@pytest.mark.slow  # migrates the test database back and forth
 @pytest.mark.django_db(transaction=True)
 def test_existing_rows_keep_a_pegged_pnl_and_stop_billing_one_in_an_unconvertible_quote(follower):
     apps = _migrate([("copytrade", "0003_copied_trade_fewer_indexes")])

@@ -8,10 +8,13 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from billing.models import FeeAssessment, Invoice, InvoiceLine, Payout
+from billing.models import Invoice, InvoiceLine, Payout
 from billing.services import payouts_run
 from copytrade.models import Strategy
 from tests.billing.factories import add_trade, at, make_copy, make_strategy, make_user, month
+
+# Migrating the test database back and forth takes seconds: `make test` only.
+pytestmark = pytest.mark.slow
 
 BEFORE = [("billing", "0001_initial")]
 PAIR_STATE = [("billing", "0002_fee_state_per_follower_strategy")]

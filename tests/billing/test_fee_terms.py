@@ -2,7 +2,7 @@
 terms are recorded when a copy starts; a provider's change reaches existing copies only after
 the notice period; a strategy's kind and override cannot change once copied (issue 18 item 3)."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -20,6 +20,7 @@ from marketplace.services import provider_terms_update
 from marketplace.terms import copy_fee_terms, fee_terms_offered
 from tests.billing.factories import add_trade, at, make_provider, make_user, month
 from tests.copytrade import paper_account, signal_only_strategy
+from tests.factories import CopyRelationshipFactory
 from web.fees import copy_fee_terms_shown, strategy_fee_terms
 
 
@@ -246,3 +247,18 @@ def test_a_fee_change_made_in_admin_gives_existing_copies_the_same_notice(admin_
     assert copy_fee_terms(relationship=existing).subscription_fee_monthly == Decimal("29")  # until the notice period ends
     assert Notification.objects.filter(user=follower, kind=Notification.Kind.FEE_TERMS).count() == 1
     assert provider.events.filter(action="terms", field="subscription_fee_monthly", from_value="29.00 USD", to_value="39.00 USD").exists()
+
+
+@pytest.mark.django_db
+def test_reading_a_copys_terms_writes_nothing_even_for_a_copy_without_recorded_terms(follower, strategies, django_assert_max_num_queries):
+    _, manual = strategies
+    unrecorded = CopyRelationshipFactory(follower=follower, strategy=manual, fee_terms=False)
+
+    terms = copy_fee_terms(relationship=unrecorded)
+
+    assert (terms.rate_percent, terms.subscription_fee_monthly) == (Decimal("20"), Decimal("29"))  # the current offer
+    assert not CopyFeeTerms.objects.filter(relationship=unrecorded).exists()
+    recorded = CopyRelationshipFactory(follower=make_user("recorded"), strategy=manual)
+    with django_assert_max_num_queries(2) as captured:  # the row in effect (else the first row): reads only
+        copy_fee_terms(relationship=recorded)
+    assert all(query["sql"].lstrip().upper().startswith("SELECT") for query in captured.captured_queries)

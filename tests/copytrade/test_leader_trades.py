@@ -10,7 +10,7 @@ from django.db import connection
 
 from copytrade.models import LeaderPosition, LeaderTrade, Strategy
 from copytrade.services.leader_trades import leader_trade_legs, leader_trade_record
-from exchanges.gateways.base import MarketRules
+from exchanges.types import MarketRules
 from tests.copytrade import record_fan_outs, signal_only_strategy, submit
 
 SPOT = MarketRules(symbol="BTC/USDT", base="BTC", quote="USDT", type="spot", amount_step=Decimal("0.00001"), price_step=Decimal("0.01"))

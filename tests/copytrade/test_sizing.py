@@ -8,7 +8,7 @@ from copytrade import risk
 from copytrade.client_order_ids import copied_trade_client_order_id, platform_close_client_order_id
 from copytrade.models import CopiedTrade
 from copytrade.sizing import BELOW_EXCHANGE_MINIMUM, NO_POSITION, SizingSkip, entry_notional, entry_size, exit_size, minimum_amount
-from exchanges.gateways.base import MarketRules
+from exchanges.types import MarketRules
 
 BTC = MarketRules(
     symbol="BTC/USDT", base="BTC", quote="USDT", type="spot", amount_step=Decimal("0.00001"), price_step=Decimal("0.01"),

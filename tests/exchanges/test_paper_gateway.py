@@ -12,9 +12,9 @@ from exchanges.errors import (
     OrderNotFoundError,
     UnknownSymbolError,
 )
-from exchanges.gateways.base import MarketRules
 from exchanges.gateways.paper import PaperGateway, paper_account_fund
 from exchanges.models import ExchangeAccount, PaperBalance, PaperOrder
+from exchanges.types import MarketRules
 
 
 def _market(symbol: str, **rules) -> MarketRules:

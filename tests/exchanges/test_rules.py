@@ -3,8 +3,8 @@ from decimal import Decimal
 import pytest
 
 from exchanges.errors import BelowExchangeMinimumError, OrderRejectedError
-from exchanges.gateways.base import MarketRules
 from exchanges.rules import apply_order_rules, clamp_to_max_amount
+from exchanges.types import MarketRules
 
 BTC_USDT = MarketRules(
     symbol="BTC/USDT",

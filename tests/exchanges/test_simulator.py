@@ -2,9 +2,9 @@
 
 import contextlib
 import hashlib
-import json
 import hmac
 import ipaddress
+import json
 import os
 import socket
 import subprocess

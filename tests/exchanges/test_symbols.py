@@ -3,8 +3,8 @@ from decimal import Decimal
 import pytest
 
 from exchanges.errors import UnknownSymbolError
-from exchanges.gateways.base import MarketRules
 from exchanges.symbols import resolve_symbol
+from exchanges.types import MarketRules
 
 
 def _market(symbol: str, *, type: str = "spot", exchange_symbol: str = "") -> MarketRules:

@@ -10,6 +10,9 @@ from copytrade.models import Strategy
 from marketplace.models import CopyFeeTerms
 from tests.billing.factories import at, make_copy, make_provider, make_strategy, make_user
 
+# Migrating the test database back and forth takes seconds: `make test` only.
+pytestmark = pytest.mark.slow
+
 BEFORE = [("marketplace", "0008_curator_role")]
 
 
@@ -28,13 +31,14 @@ def _migrate_to_latest():
 def test_existing_copies_record_the_terms_they_are_billed_today():
     _migrate(BEFORE)
     try:
-        # given: copies of an AI strategy, a provider's strategy and a non-provider's manual one
+        # given: copies of an AI strategy, a provider's strategy and a non-provider's manual one, from
+        # before copies recorded terms
         follower = make_user("ana")
         provider_user = make_user("alice")
         make_provider(provider_user, subscription="29.00", performance_percent="20")
-        ai = make_copy(follower, make_strategy(make_user("bot"), kind=Strategy.Kind.AI, override="12.5"), started_at=at(2026, 8, 20))
-        manual = make_copy(follower, make_strategy(provider_user, kind=Strategy.Kind.MANUAL), started_at=at(2026, 9, 3))
-        plain = make_copy(follower, make_strategy(make_user("bob"), kind=Strategy.Kind.MANUAL), started_at=at(2026, 9, 4))
+        ai = make_copy(follower, make_strategy(make_user("bot"), kind=Strategy.Kind.AI, override="12.5"), started_at=at(2026, 8, 20), fee_terms=False)
+        manual = make_copy(follower, make_strategy(provider_user, kind=Strategy.Kind.MANUAL), started_at=at(2026, 9, 3), fee_terms=False)
+        plain = make_copy(follower, make_strategy(make_user("bob"), kind=Strategy.Kind.MANUAL), started_at=at(2026, 9, 4), fee_terms=False)
 
         # when
         _migrate_to_latest()

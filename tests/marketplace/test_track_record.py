@@ -14,9 +14,9 @@ from marketplace.selectors import strategy_metrics_map
 from marketplace.services import provider_review_clear
 from marketplace.track_record import (
     provider_metrics_recalculate,
-    strategy_circuit_breaker_check,
     provider_record_check,
     strategies_metrics_recalculate,
+    strategy_circuit_breaker_check,
     strategy_metrics_recalculate,
     strategy_track_record_verify,
 )

@@ -158,6 +158,7 @@ def _production_env() -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow  # a Django process under production settings
 def test_check_deploy_is_clean_under_production_settings():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -196,6 +197,7 @@ print(f"secure cookies: {settings.SESSION_COOKIE_SECURE} {settings.CSRF_COOKIE_S
 """
 
 
+@pytest.mark.slow  # a web process under production settings
 def test_production_answers_https_with_hsts_and_redirects_plain_http():
     result = subprocess.run(
         [sys.executable, "-c", "import django; django.setup()\n" + PRODUCTION_REQUEST],

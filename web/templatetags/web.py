@@ -6,7 +6,7 @@ from decimal import Decimal
 from django import template
 from django.utils.html import format_html
 
-from core.money import quantize_money
+from core.money import format_money, quantize_money
 from core.selectors import display_name as core_display_name
 
 register = template.Library()
@@ -89,11 +89,10 @@ def profit_factor(value, infinite=False) -> str:
 
 @register.filter
 def money(amount, currency: str = "") -> str:
-    """2 decimals, thousands separated, the currency after: "1,234.50 USDT"."""
+    """core.money's format ("1,234.50 USDT"), kept on one line on a page."""
     if _unknown(amount):
         return "—"
-    text = f"{quantize_money(Decimal(amount)):,}"
-    return f"{text}{NBSP}{currency}" if currency else text
+    return format_money(Decimal(amount), currency).replace(" ", NBSP)
 
 
 @register.filter

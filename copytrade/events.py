@@ -1,4 +1,5 @@
-"""Signals copytrade sends to the apps above it (which it never imports)."""
+"""Django signals (events) copytrade sends to the apps above it, which it never imports; not
+the leaders' trading signals (copytrade/services/leader_trades.py)."""
 
 from django.dispatch import Signal
 

@@ -1,4 +1,6 @@
-"""One error shape for every endpoint: {"message": str, "extra": {...}}.
+"""The conventions every endpoint follows: one error shape ({"message": str, "extra": {...}}),
+limit/offset pagination and input serializers that refuse unknown fields. (core/apis.py is
+the core app's own endpoints.)
 
 Services raise `ApplicationError` (or Django's ValidationError); views never build error
 responses by hand.

@@ -1,0 +1,92 @@
+"""What the exchanges answer, as values: markets and their order rules, balances, equity,
+positions, orders and fills. The gateway interface (exchanges/gateways/base.py) and the code
+that sizes, checks and records orders all speak these."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class MarketRules:
+    symbol: str  # unified, e.g. "BTC/USDT" or "BTC/USDT:USDT"
+    base: str
+    quote: str
+    type: str  # "spot" | "swap"
+    amount_step: Decimal  # amounts are truncated to a multiple of this
+    price_step: Decimal
+    min_amount: Decimal = Decimal("0")
+    min_cost: Decimal = Decimal("0")  # minimum notional (price × amount) in quote
+    max_amount: Decimal | None = None
+    contract_size: Decimal = Decimal("1")
+    exchange_symbol: str = ""  # the exchange's own id, e.g. "BTCUSDT"
+
+
+@dataclass(frozen=True)
+class Balance:
+    currency: str
+    free: Decimal
+    used: Decimal
+    total: Decimal
+
+
+@dataclass(frozen=True)
+class AccountEquity:
+    """Equity in the quote currency (USDT): cash plus holdings marked at the last price."""
+
+    quote: str
+    equity: Decimal
+    free_quote: Decimal
+    balances: dict[str, Balance] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Position:
+    symbol: str
+    quantity: Decimal  # signed: > 0 long, < 0 short (swaps only)
+    entry_price: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class OrderResult:
+    exchange_order_id: str
+    client_order_id: str
+    symbol: str
+    side: str  # "buy" | "sell"
+    type: str  # "market" | "limit"
+    status: str  # "open" | "closed" (filled, maybe partially) | "canceled" | "expired" | "rejected"
+    amount: Decimal
+    filled: Decimal
+    average_price: Decimal | None
+    cost: Decimal  # quote spent/received
+    fee: Decimal  # in fee_currency
+    fee_currency: str
+    timestamp: datetime | None = None
+
+    @property
+    def is_fully_filled(self) -> bool:
+        return self.filled >= self.amount and self.filled > 0
+
+    def fee_in_quote(self, *, market: "MarketRules", price: Decimal) -> Decimal:
+        """The fee in the market's quote currency. A fee paid in a third currency (BNB
+        discounts) would need another price lookup and counts as zero."""
+        if self.fee_currency == market.quote:
+            return self.fee
+        if self.fee_currency == market.base:
+            return self.fee * price
+        return Decimal(0)
+
+
+@dataclass(frozen=True)
+class Trade:
+    """One fill of the account (for exchange sync)."""
+
+    trade_id: str
+    order_id: str
+    symbol: str
+    side: str
+    amount: Decimal
+    price: Decimal
+    cost: Decimal
+    fee: Decimal
+    timestamp: datetime
