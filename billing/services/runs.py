@@ -1,6 +1,7 @@
 """The monthly and the daily run, driven one follower, invoice and payout at a time."""
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -10,7 +11,12 @@ from django.db.models import Count, Sum
 
 from billing.fees import period_label
 from billing.models import FeeAssessment, Invoice, Payout
-from billing.selectors import fee_follower_strategies_billable, fee_pairs_billable
+from billing.selectors import (
+    fee_follower_strategies_billable,
+    fee_followers_billable,
+    invoice_ids_unsent,
+    payout_ids_ready,
+)
 from billing.services.assessments import fee_assessment_create
 from billing.services.invoices import invoice_create, invoice_send
 from billing.services.payouts import payout_pay, payouts_prepare_all
@@ -63,34 +69,41 @@ class BillingRunSummary:
 def billing_period_run(
     *, period: date, dry_run: bool = False, progress: Callable[[str, int], object] = _no_progress
 ) -> BillingRunSummary:
-    """Bill one month: assess every copy → one invoice per follower → send → prepare payouts.
+    """Bill one month in this process: what the monthly beat run does, one follower at a time.
 
-    Re-running it, whole or after a crash at any point, finishes what is missing and
-    changes nothing else. A dry run computes the same in a transaction it rolls back
-    and calls nobody.
+    The same unit beat's tasks run (billing_follower_run: the follower's assessments, its
+    invoice, the send), then the month's payouts prepared, with a summary of what this run
+    made. Re-running it, whole or after a crash at any point, finishes what is missing and
+    changes nothing else. A dry run computes the same in a transaction it rolls back and
+    calls nobody.
     """
     summary = BillingRunSummary(period=period_label(period), dry_run=dry_run, ledger_only=stripe_gateway() is None)
-    if dry_run:
-        with transaction.atomic():
-            _assess_and_invoice(period=period, summary=summary, progress=progress)
+    assessed_before = set(FeeAssessment.objects.filter(period=period).values_list("id", flat=True))
+    invoiced_before = set(Invoice.objects.filter(period=period).values_list("id", flat=True))
+    sent_before = set(Invoice.objects.filter(period=period).exclude(status=Invoice.Status.DRAFT).values_list("id", flat=True))
+    # A follower whose assessment exists but whose copies are no longer billable still has
+    # the month's invoice to finish (a send that failed last time).
+    assessed_followers = FeeAssessment.objects.filter(period=period).values_list("follower_id", flat=True)
+    follower_ids = sorted(set(fee_followers_billable(period=period)) | set(assessed_followers))
+    with transaction.atomic() if dry_run else nullcontext():
+        bar = progress("bill", len(follower_ids))
+        for follower_id in follower_ids:
+            outcome = billing_follower_run(follower_id=follower_id, period=period, send=not dry_run)
+            summary.pairs_waiting += outcome.pairs_waiting
+            if outcome.invoice is not None:
+                _summary_count_invoice(summary, outcome.invoice, invoiced_before=invoiced_before, sent_before=sent_before)
+            bar.update(1)
+        bar.close()
+        assessed_now = FeeAssessment.objects.filter(period=period).exclude(id__in=assessed_before).aggregate(
+            count=Count("id"), performance=Sum("performance_fee"), subscription=Sum("subscription_fee")
+        )
+        summary.pairs_assessed = assessed_now["count"]
+        summary.pairs_already_assessed = len(assessed_before)
+        summary.performance_fees = assessed_now["performance"] or ZERO
+        summary.subscription_fees = assessed_now["subscription"] or ZERO
+        if dry_run:
             transaction.set_rollback(True)
-        return summary
-    invoice_ids = _assess_and_invoice(period=period, summary=summary, progress=progress)
-    bar = progress("send", len(invoice_ids))
-    for invoice_id in invoice_ids:
-        was_draft = Invoice.objects.filter(id=invoice_id, status=Invoice.Status.DRAFT).exists()
-        invoice = invoice_send(invoice_id=invoice_id)
-        if invoice.total > ZERO:
-            if invoice.status == Invoice.Status.DRAFT:
-                summary.invoices_not_sent += 1
-                if invoice.send_error:
-                    summary.errors.append(f"invoice {invoice.id}: {invoice.send_error}")
-            elif was_draft:
-                summary.invoices_sent += 1
-            else:
-                summary.invoices_already_sent += 1
-        bar.update(1)
-    bar.close()
+            return summary
     payouts_before = set(Payout.objects.filter(period=period).values_list("id", flat=True))
     payouts = payouts_prepare_all(period=period)
     summary.payouts = sum(payout.id not in payouts_before for payout in payouts)
@@ -98,41 +111,23 @@ def billing_period_run(
     return summary
 
 
-def _assess_and_invoice(*, period: date, summary: BillingRunSummary, progress) -> list[int]:
-    assessed_before = set(FeeAssessment.objects.filter(period=period).values_list("id", flat=True))
-    pairs = fee_pairs_billable(period=period)
-    bar = progress("assess", len(pairs))
-    for follower_id, strategy_id in pairs:
-        if fee_assessment_create(follower_id=follower_id, strategy_id=strategy_id, period=period) is None:
-            summary.pairs_waiting += 1
-        bar.update(1)
-    bar.close()
-    assessed_now = FeeAssessment.objects.filter(period=period).exclude(id__in=assessed_before).aggregate(
-        count=Count("id"), performance=Sum("performance_fee"), subscription=Sum("subscription_fee")
-    )
-    summary.pairs_assessed = assessed_now["count"]
-    summary.pairs_already_assessed = len(assessed_before)
-    summary.performance_fees = assessed_now["performance"] or ZERO
-    summary.subscription_fees = assessed_now["subscription"] or ZERO
-
-    follower_ids = list(
-        FeeAssessment.objects.filter(period=period).values_list("follower_id", flat=True).distinct().order_by("follower_id")
-    )
-    invoiced_before = set(Invoice.objects.filter(period=period).values_list("id", flat=True))
-    bar = progress("invoice", len(follower_ids))
-    invoice_ids = []
-    for follower_id in follower_ids:
-        invoice = invoice_create(follower_id=follower_id, period=period)
-        invoice_ids.append(invoice.id)
-        if invoice.id in invoiced_before:
-            summary.invoices_already_existed += 1
-        else:
-            summary.invoices += 1
-            summary.invoiced_total += invoice.total
-            summary.invoices_nothing_due += invoice.total == ZERO
-        bar.update(1)
-    bar.close()
-    return invoice_ids
+def _summary_count_invoice(summary: BillingRunSummary, invoice: Invoice, *, invoiced_before: set[int], sent_before: set[int]) -> None:
+    if invoice.id in invoiced_before:
+        summary.invoices_already_existed += 1
+    else:
+        summary.invoices += 1
+        summary.invoiced_total += invoice.total
+        summary.invoices_nothing_due += invoice.total == ZERO
+    if summary.dry_run or invoice.total <= ZERO:
+        return
+    if invoice.status == Invoice.Status.DRAFT:
+        summary.invoices_not_sent += 1
+        if invoice.send_error:
+            summary.errors.append(f"invoice {invoice.id}: {invoice.send_error}")
+    elif invoice.id in sent_before:
+        summary.invoices_already_sent += 1
+    else:
+        summary.invoices_sent += 1
 
 
 @dataclass(frozen=True)
@@ -143,7 +138,7 @@ class FollowerBillingOutcome:
     invoice: Invoice | None
 
 
-def billing_follower_run(*, follower_id: int, period: date) -> FollowerBillingOutcome:
+def billing_follower_run(*, follower_id: int, period: date, send: bool = True) -> FollowerBillingOutcome:
     """Bill one follower for one month: assess each of its pairs, then its invoice, then send it.
 
     The unit the monthly run fans out to one task each (billing/tasks.py): the invoice is
@@ -151,6 +146,7 @@ def billing_follower_run(*, follower_id: int, period: date) -> FollowerBillingOu
     after it waits for next month), so a follower's pairs and invoice go together, and
     different followers never wait for each other. Idempotent as each step is: a re-run (a
     redelivery, the next month's run) finds what exists and finishes what is missing.
+    `send=False` stops before Stripe (a dry run).
     """
     assessed = waiting = 0
     for strategy_id in fee_follower_strategies_billable(follower_id=follower_id, period=period):
@@ -160,7 +156,9 @@ def billing_follower_run(*, follower_id: int, period: date) -> FollowerBillingOu
             assessed += 1
     invoice = None
     if FeeAssessment.objects.filter(follower_id=follower_id, period=period).exists():
-        invoice = invoice_send(invoice_id=invoice_create(follower_id=follower_id, period=period).id)
+        invoice = invoice_create(follower_id=follower_id, period=period)
+        if send:
+            invoice = invoice_send(invoice_id=invoice.id)
     return FollowerBillingOutcome(follower_id=follower_id, pairs_assessed=assessed, pairs_waiting=waiting, invoice=invoice)
 
 
@@ -174,12 +172,15 @@ class PayoutRunSummary:
 
 
 def payouts_run() -> PayoutRunSummary:
-    """The daily run: send invoices left unsent, settle payouts whose invoices are settled, pay ready ones."""
+    """The daily run in this process: what beat's daily run does, each step the service its task runs.
+
+    Send invoices left unsent, settle payouts whose invoices are settled, pay ready ones.
+    """
     summary = PayoutRunSummary()
-    for invoice_id in Invoice.objects.filter(status=Invoice.Status.DRAFT, total__gt=0).order_by("id").values_list("id", flat=True):
+    for invoice_id in invoice_ids_unsent():
         summary.invoices_sent += invoice_send(invoice_id=invoice_id).status != Invoice.Status.DRAFT
     payouts_prepare_all()
-    ready_ids = list(Payout.objects.filter(status=Payout.Status.READY).order_by("id").values_list("id", flat=True))
+    ready_ids = payout_ids_ready()
     summary.payouts_ready = len(ready_ids)
     for payout_id in ready_ids:
         status = payout_pay(payout_id=payout_id).status
