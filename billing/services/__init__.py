@@ -12,6 +12,15 @@ One module per step; callers import from here.
 from billing.services.assessments import fee_assessment_create
 from billing.services.invoices import invoice_create, invoice_send
 from billing.services.payouts import TX_HASH, payout_pay, payout_prepare, payout_record_manual, payouts_prepare_all
+from billing.services.reconciliation import (
+    ReconciliationSummary,
+    invoice_ids_to_reconcile,
+    invoice_reconcile,
+    payout_ids_to_reconcile,
+    payout_transfer_reconcile,
+    stripe_drafts_orphaned_delete,
+    stripe_reconcile,
+)
 from billing.services.runs import (
     BillingRunSummary,
     FollowerBillingOutcome,
@@ -20,10 +29,19 @@ from billing.services.runs import (
     billing_period_run,
     payouts_run,
 )
-from billing.services.stripe_events import stripe_event_handle, stripe_event_validate
+from billing.services.stripe_events import stripe_event_handle, stripe_event_validate, stripe_invoice_apply, stripe_transfer_apply
 
 __all__ = [
     "TX_HASH",
+    "ReconciliationSummary",
+    "invoice_ids_to_reconcile",
+    "invoice_reconcile",
+    "payout_ids_to_reconcile",
+    "payout_transfer_reconcile",
+    "stripe_drafts_orphaned_delete",
+    "stripe_reconcile",
+    "stripe_invoice_apply",
+    "stripe_transfer_apply",
     "BillingRunSummary",
     "FollowerBillingOutcome",
     "PayoutRunSummary",

@@ -124,7 +124,7 @@ def payout_pay(*, payout_id: int) -> Payout:
         )
         payout.refresh_from_db()
         if changed:
-            _notify_payout_paid(payout)
+            payout_notify_paid(payout)
     return payout
 
 
@@ -144,11 +144,11 @@ def payout_record_manual(*, payout_id: int, tx_hash: str) -> Payout:
     payout.paid_at = timezone.now()
     payout.full_clean()
     payout.save()
-    _notify_payout_paid(payout)
+    payout_notify_paid(payout)
     return payout
 
 
-def _notify_payout_paid(payout: Payout) -> None:
+def payout_notify_paid(payout: Payout) -> None:
     notification_send(
         user=payout.payee,
         kind=Notification.Kind.PAYOUT,

@@ -20,6 +20,7 @@ from billing.selectors import (
 from billing.services.assessments import fee_assessment_create
 from billing.services.invoices import invoice_create, invoice_send
 from billing.services.payouts import payout_pay, payouts_prepare_all
+from billing.services.reconciliation import ReconciliationSummary, stripe_reconcile
 from billing.stripe_gateway import stripe_gateway
 from core.money import ZERO
 
@@ -165,6 +166,7 @@ def billing_follower_run(*, follower_id: int, period: date, send: bool = True) -
 @dataclass
 class PayoutRunSummary:
     invoices_sent: int = 0
+    reconciliation: ReconciliationSummary | None = None  # None without Stripe
     payouts_ready: int = 0
     payouts_paid: int = 0
     payouts_awaiting_manual: int = 0
@@ -174,11 +176,16 @@ class PayoutRunSummary:
 def payouts_run() -> PayoutRunSummary:
     """The daily run in this process: what beat's daily run does, each step the service its task runs.
 
-    Send invoices left unsent, settle payouts whose invoices are settled, pay ready ones.
+    Send invoices left unsent, reconcile with Stripe (invoices paid, voided or written off
+    there whose webhook never came; transfers; orphan drafts), settle payouts whose invoices
+    are settled, pay ready ones.
     """
     summary = PayoutRunSummary()
     for invoice_id in invoice_ids_unsent():
         summary.invoices_sent += invoice_send(invoice_id=invoice_id).status != Invoice.Status.DRAFT
+    gateway = stripe_gateway()
+    if gateway is not None:
+        summary.reconciliation = stripe_reconcile(gateway=gateway)
     payouts_prepare_all()
     ready_ids = payout_ids_ready()
     summary.payouts_ready = len(ready_ids)

@@ -2,6 +2,7 @@
 
 import logging
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
@@ -42,6 +43,8 @@ def _stripe_event_problem(event: dict) -> str | None:
     if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
         return "data.object must be an object"
     obj = data["object"]
+    if obj.get("object") == "transfer":
+        return _stripe_transfer_problem(obj)
     if obj.get("object") != "invoice":
         return None
     if not isinstance(obj.get("id", ""), str) or len(obj.get("id", "")) > STRIPE_ID_MAX_LENGTH:
@@ -57,6 +60,15 @@ def _stripe_event_problem(event: dict) -> str | None:
     for name, stamp in (transitions or {}).items():
         if stamp is not None and (isinstance(stamp, bool) or not isinstance(stamp, int) or not 0 <= stamp <= MAX_UNIX_SECONDS):
             return f"status_transitions.{str(name)[:40]} must be unix seconds"
+    return None
+
+
+def _stripe_transfer_problem(obj: dict) -> str | None:
+    if not isinstance(obj.get("id", ""), str) or len(obj.get("id", "")) > STRIPE_ID_MAX_LENGTH:
+        return f"the transfer id must be a string of at most {STRIPE_ID_MAX_LENGTH} characters"
+    reversed_cents = obj.get("amount_reversed", 0)
+    if isinstance(reversed_cents, bool) or not isinstance(reversed_cents, int) or reversed_cents < 0:
+        return "amount_reversed must be a whole number of cents"
     return None
 
 
@@ -139,12 +151,61 @@ def _on_invoice_uncollectible(invoice: Invoice, obj: dict, now: datetime) -> Non
     invoice.save(update_fields=["status", "updated_at"])
 
 
-EVENT_HANDLERS = {
+INVOICE_EVENT_HANDLERS = {
     "invoice.paid": _on_invoice_paid,
+    # Stripe sends both for a collected invoice, in either order; whichever comes first pays it.
+    "invoice.payment_succeeded": _on_invoice_paid,
     "invoice.payment_failed": _on_invoice_payment_failed,
     "invoice.voided": _on_invoice_voided,
     "invoice.marked_uncollectible": _on_invoice_uncollectible,
 }
+# The event Stripe would have sent for an invoice in each final status: the reconciliation
+# applies what it reads through the handler of that event.
+INVOICE_STATUS_EVENTS = {"paid": "invoice.paid", "void": "invoice.voided", "uncollectible": "invoice.marked_uncollectible"}
+
+
+def stripe_invoice_apply(*, event_type: str, obj: dict) -> Invoice | None:
+    """Apply what Stripe says of one of our invoices, in the caller's transaction: the webhook's
+    and the reconciliation's one path. Each handler changes only an invoice still in a status
+    the news can move on, so news that arrives twice or late changes nothing."""
+    handler = INVOICE_EVENT_HANDLERS.get(event_type)
+    if handler is None:
+        return None
+    invoice = _invoice_for_event(obj)
+    if invoice is not None:
+        handler(invoice, obj, timezone.now())
+    return invoice
+
+
+def _on_transfer_reversed(payout: Payout, obj: dict, now: datetime) -> None:
+    """Money of a paid payout taken back from the payee's account: it is not paid out any more.
+
+    The payout fails with the amount in its reason, so the earnings show it as owed again and
+    a curator pays it by hand (payout_record_manual); nothing transfers it again by itself."""
+    reversed_cents = obj.get("amount_reversed") or 0
+    if payout.status != Payout.Status.PAID or not reversed_cents:
+        return
+    reversed_amount = Decimal(reversed_cents) / 100
+    payout.status = Payout.Status.FAILED
+    payout.failure_reason = (
+        f"Stripe transfer {payout.stripe_transfer_id} was reversed: {format_money(reversed_amount, payout.currency)} "
+        f"of {format_money(payout.payee_amount, payout.currency)} went back to the platform."
+    )
+    payout.save(update_fields=["status", "failure_reason", "updated_at"])
+    logger.warning("payout %s: %s", payout.id, payout.failure_reason)
+
+
+TRANSFER_EVENT_HANDLERS = {"transfer.reversed": _on_transfer_reversed}
+
+
+def stripe_transfer_apply(*, event_type: str, obj: dict) -> Payout | None:
+    """Apply what Stripe says of one of our transfers, in the caller's transaction (webhook and reconciliation)."""
+    handler = TRANSFER_EVENT_HANDLERS.get(event_type)
+    transfer_id = obj.get("id") or ""
+    payout = Payout.objects.select_for_update().filter(stripe_transfer_id=transfer_id).first() if transfer_id else None
+    if handler is not None and payout is not None:
+        handler(payout, obj, timezone.now())
+    return payout
 
 
 @transaction.atomic
@@ -157,13 +218,11 @@ def stripe_event_handle(*, event: dict) -> bool:
     _, created = StripeEvent.objects.get_or_create(event_id=event_id, defaults={"type": event_type})
     if not created:
         return False
-    handler = EVENT_HANDLERS.get(event_type)
     obj = event["data"]["object"]
-    if handler is None or obj.get("object") != "invoice":
-        return True
-    invoice = _invoice_for_event(obj)
-    if invoice is None:
-        logger.warning("Stripe event %s (%s) names no invoice of ours", event_id, event_type)
-        return True
-    handler(invoice, obj, timezone.now())
+    if obj.get("object") == "invoice" and event_type in INVOICE_EVENT_HANDLERS:
+        if stripe_invoice_apply(event_type=event_type, obj=obj) is None:
+            logger.warning("Stripe event %s (%s) names no invoice of ours", event_id, event_type)
+    elif obj.get("object") == "transfer" and event_type in TRANSFER_EVENT_HANDLERS:
+        if stripe_transfer_apply(event_type=event_type, obj=obj) is None:
+            logger.warning("Stripe event %s (%s) names no transfer of ours", event_id, event_type)
     return True
