@@ -60,6 +60,8 @@ class BillingRunSummary:
     ledger_only: bool = False
     payouts: int = 0
     payouts_already_existed: int = 0
+    # Invoices of the month with something due that are still not at Stripe after this run.
+    invoices_unsent: list[Invoice] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -123,6 +125,7 @@ def _summary_count_invoice(summary: BillingRunSummary, invoice: Invoice, *, invo
         return
     if invoice.status == Invoice.Status.DRAFT:
         summary.invoices_not_sent += 1
+        summary.invoices_unsent.append(invoice)
         if invoice.send_error:
             summary.errors.append(f"invoice {invoice.id}: {invoice.send_error}")
     elif invoice.id in sent_before:

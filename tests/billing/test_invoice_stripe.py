@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -230,3 +231,43 @@ def test_a_run_billing_process_killed_mid_run_then_rerun_invoices_every_follower
     assert rerun.returncode == 0, rerun.stderr
     assert "sent and finalized" in rerun.stdout
     _assert_every_follower_invoiced_once_here_and_at_stripe(followers, stripe_standin)
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_billing_with_stripe_down_exits_non_zero_naming_the_invoices_then_a_rerun_sends_them(
+    stripe_standin, stripe_standin_url
+):
+    leader = make_user("leader")
+    strategy = make_strategy(leader, kind=Strategy.Kind.AI, override="15")
+    followers = _billable_followers(strategy, 2)
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": f"postgres://{quote(db['USER'] or '')}:{quote(db['PASSWORD'] or '')}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "STRIPE_API_KEY": STANDIN_API_KEY,
+        # Nothing listens there: every call to Stripe fails to connect.
+        "STRIPE_API_BASE": f"http://127.0.0.1:{_closed_port()}",
+        "TEST_REDIS_URL": django_settings.REDIS_URL,
+    }
+    command = [sys.executable, "manage.py", "run_billing", "--period", "2026-10"]
+
+    down = subprocess.run(command, cwd=django_settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=180)
+
+    invoices = list(Invoice.objects.filter(period=OCTOBER).order_by("id"))
+    assert [invoice.status for invoice in invoices] == [Invoice.Status.DRAFT] * 2
+    assert down.returncode == 1, down.stdout + down.stderr
+    assert "2 invoice(s) of 2026-10 could not be sent to Stripe" in down.stderr
+    for invoice, follower in zip(invoices, followers, strict=True):
+        assert f"invoice {invoice.id} ({follower.username}, 15.00 USD)" in down.stderr
+
+    back = subprocess.run(command, cwd=django_settings.BASE_DIR, env={**env, "STRIPE_API_BASE": stripe_standin_url}, capture_output=True, text=True, timeout=180)
+
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert set(Invoice.objects.filter(period=OCTOBER).values_list("status", flat=True)) == {Invoice.Status.OPEN}
