@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from billing.errors import WebhookSignatureError
 from billing.fees import period_parse
-from billing.models import Invoice, InvoiceLine, Payout
+from billing.models import FeeAssessment, Invoice, InvoiceLine, Payout
 from billing.roles import PAYOUT_CREATE_PERMISSION
 from billing.selectors import earnings_summary, invoice_list, payout_calculate, signal_provider_get_for
 from billing.services import payout_prepare, stripe_event_handle
@@ -78,15 +78,36 @@ class InvoiceOutputSerializer(serializers.ModelSerializer):
             id = serializers.IntegerField()
             started_at = serializers.DateTimeField()
 
+        class BasisSerializer(serializers.ModelSerializer):
+            """What the line was computed from, as the invoices page states it."""
+
+            class Meta:
+                model = FeeAssessment
+                fields = [
+                    "period_net_pnl", "cumulative_pnl", "hwm_before", "hwm_after", "rate_percent",
+                    "subscription_fee_monthly", "live_days", "days_in_period",
+                ]  # fmt: skip
+                extra_kwargs = {
+                    "period_net_pnl": {"help_text": "net realised P&L this month of the copies this line covers"},
+                    "cumulative_pnl": {"help_text": "the follower's all-time net P&L with this strategy, after this month"},
+                    "hwm_before": {"help_text": "high-water mark before this month: fees are charged only on profit above it"},
+                    "hwm_after": {"help_text": "high-water mark after this month"},
+                    "rate_percent": {"help_text": "performance fee, percent of the new profit above the mark"},
+                    "subscription_fee_monthly": {"help_text": "subscription for a whole month"},
+                    "live_days": {"help_text": "days of the month the copies were live"},
+                    "days_in_period": {"help_text": "days in the month"},
+                }
+
         amount = serializers.DecimalField(**MONEY)
         strategy_id = serializers.IntegerField(source="assessment.strategy_id")
         copies = CopySerializer(
             source="assessment.copies.all", many=True, help_text="the follower's copies of the strategy this line covers"
         )
+        basis = BasisSerializer(source="assessment", read_only=True)
 
         class Meta:
             model = InvoiceLine
-            fields = ["id", "kind", "description", "amount", "strategy_id", "copies"]
+            fields = ["id", "kind", "description", "amount", "strategy_id", "copies", "basis"]
 
     period = MonthField()
     total = serializers.DecimalField(**MONEY)
