@@ -10,14 +10,14 @@ from rest_framework.views import APIView
 
 from billing.errors import WebhookSignatureError
 from billing.fees import period_parse
-from billing.models import Invoice, InvoiceLine, Payout
+from billing.models import FeeAssessment, Invoice, InvoiceLine, Payout
 from billing.roles import PAYOUT_CREATE_PERMISSION
 from billing.selectors import earnings_summary, invoice_list, payout_calculate, signal_provider_get_for
 from billing.services import payout_prepare, stripe_event_handle
 from billing.stripe_gateway import verify_webhook
 from core.api_conventions import Pagination, StrictInputSerializer, paginated_response
-from core.errors import ApplicationError
-from core.throttling import ScopedThrottle
+from core.errors import ApplicationError, ThrottledError
+from core.throttling import client_throttle_take
 
 MONEY = {"max_digits": 20, "decimal_places": 2}
 MAX_PERIOD_DAYS = 366
@@ -32,12 +32,17 @@ class MonthField(serializers.DateField):
 
 
 class StripeWebhookApi(APIView):
-    """Stripe's events about our invoices. The Stripe-Signature header is the authentication."""
+    """Stripe's events about our invoices and transfers. The Stripe-Signature header is the authentication.
+
+    Stripe's own limits, not a leader's: a correctly signed event is never throttled (on
+    the 1st of a month thousands of invoices' news arrives at once from a few Stripe
+    addresses, and a 429 only delays it by Stripe's backoff). The signature is checked first;
+    requests that fail it take from a bounded budget per client ("stripe_webhook_unsigned").
+    """
 
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedThrottle]
-    throttle_scope = "webhook"
+    throttle_classes = []
 
     class OutputSerializer(serializers.Serializer):
         received = serializers.BooleanField()
@@ -49,7 +54,7 @@ class StripeWebhookApi(APIView):
         responses={200: OutputSerializer},
         parameters=[OpenApiParameter("Stripe-Signature", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True)],
         auth=[],
-        description="400 when the signature is missing, wrong or older than the replay window (300 s).",
+        description="400 when the signature is missing, wrong or older than the replay window (300 s); 429 when a client sends too many such requests. Signed events are never throttled.",
     )
     def post(self, request):
         if not settings.STRIPE_WEBHOOK_SECRET:
@@ -59,6 +64,9 @@ class StripeWebhookApi(APIView):
                 payload=request.body, sig_header=request.headers.get("Stripe-Signature"), secret=settings.STRIPE_WEBHOOK_SECRET
             )
         except WebhookSignatureError as error:
+            wait = client_throttle_take(request=request, scope="stripe_webhook_unsigned")
+            if wait > 0:
+                raise ThrottledError(wait) from error
             raise ApplicationError(f"Invalid Stripe webhook: {error}") from error
         handled = stripe_event_handle(event=event)
         return Response({"received": True, "duplicate": not handled})
@@ -70,15 +78,36 @@ class InvoiceOutputSerializer(serializers.ModelSerializer):
             id = serializers.IntegerField()
             started_at = serializers.DateTimeField()
 
+        class BasisSerializer(serializers.ModelSerializer):
+            """What the line was computed from, as the invoices page states it."""
+
+            class Meta:
+                model = FeeAssessment
+                fields = [
+                    "period_net_pnl", "cumulative_pnl", "hwm_before", "hwm_after", "rate_percent",
+                    "subscription_fee_monthly", "live_days", "days_in_period",
+                ]  # fmt: skip
+                extra_kwargs = {
+                    "period_net_pnl": {"help_text": "net realised P&L this month of the copies this line covers"},
+                    "cumulative_pnl": {"help_text": "the follower's all-time net P&L with this strategy, after this month"},
+                    "hwm_before": {"help_text": "high-water mark before this month: fees are charged only on profit above it"},
+                    "hwm_after": {"help_text": "high-water mark after this month"},
+                    "rate_percent": {"help_text": "performance fee, percent of the new profit above the mark"},
+                    "subscription_fee_monthly": {"help_text": "subscription for a whole month"},
+                    "live_days": {"help_text": "days of the month the copies were live"},
+                    "days_in_period": {"help_text": "days in the month"},
+                }
+
         amount = serializers.DecimalField(**MONEY)
         strategy_id = serializers.IntegerField(source="assessment.strategy_id")
         copies = CopySerializer(
             source="assessment.copies.all", many=True, help_text="the follower's copies of the strategy this line covers"
         )
+        basis = BasisSerializer(source="assessment", read_only=True)
 
         class Meta:
             model = InvoiceLine
-            fields = ["id", "kind", "description", "amount", "strategy_id", "copies"]
+            fields = ["id", "kind", "description", "amount", "strategy_id", "copies", "basis"]
 
     period = MonthField()
     total = serializers.DecimalField(**MONEY)

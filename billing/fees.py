@@ -77,8 +77,28 @@ def performance_fee(*, rate_percent: Decimal, cumulative_pnl: Decimal, hwm_befor
     return PerformanceFee(
         cumulative_pnl=cumulative_pnl,
         hwm_after=max(hwm_before, cumulative_pnl),
-        fee=quantize_money(above_mark * to_decimal(rate_percent) / HUNDRED),
+        fee=performance_fee_on(above_mark=above_mark, rate_percent=rate_percent),
     )
+
+
+def performance_fee_on(*, above_mark: Decimal, rate_percent: Decimal) -> Decimal:
+    """rate × profit above the mark, in cents."""
+    return quantize_money(above_mark * to_decimal(rate_percent) / HUNDRED)
+
+
+def split_above_mark(above_mark: Decimal, weights: list[Decimal]) -> list[Decimal]:
+    """`above_mark` over `weights` (≥ 0, a positive sum) in proportion, at P&L precision,
+    summing exactly to it: the largest weight takes what rounding left (all of it when
+    there is one weight)."""
+    weight_sum = sum(weights, ZERO)
+    if above_mark == ZERO:
+        return [ZERO for _ in weights]
+    if weight_sum <= ZERO or any(weight < ZERO for weight in weights):
+        raise ValueError("A profit above the mark needs nonnegative weights with a positive sum")
+    largest = max(range(len(weights)), key=lambda index: (weights[index], -index))
+    shares = [ZERO if index == largest else above_mark * weight / weight_sum for index, weight in enumerate(weights)]
+    shares[largest] = above_mark - sum(shares, ZERO)
+    return shares
 
 
 # --- subscription ----------------------------------------------------------------------
@@ -99,13 +119,15 @@ def live_days(*, started_at: datetime, ended_at: datetime | None, period: date) 
     return len(live_dates(started_at=started_at, ended_at=ended_at, period=period))
 
 
-def live_days_of_copies(*, spans: list[tuple[datetime, datetime | None]], period: date) -> int:
-    """Days on which any of a follower's copies of one strategy was live: a day two copies share
-    (stopped in the morning, started again in the afternoon) is one day of subscription."""
-    days: set[date] = set()
-    for started_at, ended_at in spans:
-        days |= live_dates(started_at=started_at, ended_at=ended_at, period=period)
-    return len(days)
+def live_days_each(*, spans: list[tuple[datetime, datetime | None]], period: date) -> list[int]:
+    """Days of the period each copy is billed for, copies in order of their start: a day two
+    copies share (stopped in the morning, started again in the afternoon) is one day, the
+    later copy's (the terms the follower chose last that day)."""
+    owner: dict[date, int] = {}
+    for index, (started_at, ended_at) in enumerate(spans):
+        for day in live_dates(started_at=started_at, ended_at=ended_at, period=period):
+            owner[day] = index
+    return [sum(1 for index in owner.values() if index == copy_index) for copy_index in range(len(spans))]
 
 
 def prorated_subscription(*, monthly_fee: Decimal, live_days: int, days_in_period: int) -> Decimal:

@@ -73,10 +73,12 @@ class FeeState(models.Model):
 
 
 class FeeAssessment(models.Model):
-    """What a follower owes for one strategy for one calendar month (UTC), over all their copies
-    of it: HWM performance fee on the pair's P&L + the subscription prorated by live days."""
+    """What a follower owes for one strategy for one calendar month (UTC), over their copies of
+    it on one set of terms: HWM performance fee on their share of the pair's new profit + the
+    subscription prorated by their live days. A pair has one a month per terms its copies
+    were billed (one, unless the follower restarted on changed terms)."""
 
-    # The copy of record: the pair's latest copy in the month (`copies` lists every one covered).
+    # The copy of record: the latest of the copies covered in the month (`copies` lists every one).
     relationship = models.ForeignKey("copytrade.CopyRelationship", on_delete=models.PROTECT, related_name="fee_assessments")
     copies = models.ManyToManyField("copytrade.CopyRelationship", related_name="covering_fee_assessments")
     # The pair state this assessment advanced; null on assessments made per copy, before the
@@ -107,7 +109,6 @@ class FeeAssessment(models.Model):
         ordering = ["period", "relationship_id"]
         constraints = [
             models.UniqueConstraint(fields=["relationship", "period"], name="fee_assessment_once_per_period"),
-            models.UniqueConstraint(fields=["fee_state", "period"], name="fee_assessment_once_per_pair_period"),
             models.CheckConstraint(condition=Q(total=F("performance_fee") + F("subscription_fee")), name="fee_assessment_total_is_sum"),
             models.CheckConstraint(condition=Q(performance_fee__gte=0) & Q(subscription_fee__gte=0), name="fee_assessment_fees_nonnegative"),
             models.CheckConstraint(condition=Q(hwm_after__gte=F("hwm_before")), name="fee_assessment_hwm_never_falls"),

@@ -29,13 +29,6 @@ def _copies_billable(*, period: date) -> QuerySet[CopyRelationship]:
     )
 
 
-def fee_pairs_billable(*, period: date) -> list[tuple[int, int]]:
-    """(follower id, strategy id) of every pair with a billable copy: the mark is the pair's, so is the assessment."""
-    return list(
-        _copies_billable(period=period).values_list("follower_id", "strategy_id").distinct().order_by("follower_id", "strategy_id")
-    )
-
-
 def fee_followers_billable(*, period: date) -> list[int]:
     """Followers with a billable pair in the period: one billing task each (billing/tasks.py)."""
     return list(_copies_billable(period=period).values_list("follower_id", flat=True).distinct().order_by("follower_id"))

@@ -25,6 +25,7 @@ MAX_NETWORK_RETRIES = 2
 REQUEST_TIMEOUT_SECONDS = 15
 WEBHOOK_TOLERANCE_SECONDS = 300
 COLLECTION_METHOD = "charge_automatically"
+LIST_PAGE_SIZE = 100
 
 # (our invoice line id, amount in cents, currency, description)
 InvoiceLine = tuple[int, int, str, str]
@@ -138,10 +139,51 @@ class StripeGateway:
                     "currency": currency.lower(),
                     "destination": destination,
                     "metadata": {"payout_id": str(payout_id)},
+                    # Names the payout where Stripe can be searched for it (metadata cannot):
+                    # the reconciliation finds a transfer whose answer never reached us.
+                    "transfer_group": transfer_group(payout_id),
                 },
                 options={"idempotency_key": f"transfer-{payout_id}"},
             )
         return transfer.id
+
+
+    # --- reads for the reconciliation (billing.services.reconciliation) ---------------
+
+    def retrieve_invoice(self, *, stripe_invoice_id: str) -> dict:
+        """The invoice as Stripe has it now: the same object a webhook event carries."""
+        with _mapped_errors("retrieve invoice"):
+            return self._client.v1.invoices.retrieve(stripe_invoice_id).to_dict()
+
+    def draft_invoices(self) -> Iterator[dict]:
+        """Every draft invoice on the account, newest first, page by page."""
+        with _mapped_errors("list draft invoices"):
+            page = self._client.v1.invoices.list(params={"status": "draft", "limit": LIST_PAGE_SIZE})
+            for invoice in page.auto_paging_iter():
+                yield invoice.to_dict()
+
+    def delete_draft_invoice(self, *, stripe_invoice_id: str) -> None:
+        """Delete a draft (Stripe deletes only drafts); one already gone counts as deleted."""
+        with _mapped_errors("delete draft invoice"):
+            try:
+                self._client.v1.invoices.delete(stripe_invoice_id)
+            except stripe.InvalidRequestError as error:
+                if error.http_status != 404:
+                    raise
+
+    def retrieve_transfer(self, *, transfer_id: str) -> dict:
+        with _mapped_errors("retrieve transfer"):
+            return self._client.v1.transfers.retrieve(transfer_id).to_dict()
+
+    def find_transfer(self, *, payout_id: int) -> dict | None:
+        """The payout's transfer at Stripe, if one was made (its answer may never have reached us)."""
+        with _mapped_errors("list transfers"):
+            page = self._client.v1.transfers.list(params={"transfer_group": transfer_group(payout_id), "limit": 1})
+        return page.data[0].to_dict() if page.data else None
+
+
+def transfer_group(payout_id: int) -> str:
+    return f"payout-{payout_id}"
 
 
 def stripe_gateway() -> StripeGateway | None:

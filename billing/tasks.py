@@ -21,7 +21,18 @@ from django.utils import timezone
 
 from billing.fees import previous_period
 from billing.selectors import billing_period_progress, fee_followers_billable, invoice_ids_unsent, payout_ids_ready
-from billing.services import billing_follower_run, invoice_send, payout_pay, payouts_prepare_all
+from billing.services import (
+    billing_follower_run,
+    invoice_ids_to_reconcile,
+    invoice_reconcile,
+    invoice_send,
+    payout_ids_to_reconcile,
+    payout_pay,
+    payout_transfer_reconcile,
+    payouts_prepare_all,
+    stripe_drafts_orphaned_delete,
+)
+from billing.stripe_gateway import stripe_gateway
 
 logger = logging.getLogger(__name__)
 
@@ -76,19 +87,51 @@ def bill_follower(follower_id: int, period: str) -> None:
 
 @shared_task(acks_late=True, soft_time_limit=ENQUEUE_SOFT_TIME_LIMIT, time_limit=ENQUEUE_TIME_LIMIT)
 def run_daily_payouts() -> None:
-    """Daily: send invoices left unsent, settle payouts whose invoices are settled, pay the ready ones (one task each)."""
+    """Daily: send invoices left unsent, reconcile with Stripe, settle payouts whose invoices
+    are settled, pay the ready ones (one task each). What a reconciliation task settles
+    today is paid out by tomorrow's run (payouts_run, the inline form, does it in one go)."""
     unsent = invoice_ids_unsent()
     _send_each(send_invoice, [(invoice_id,) for invoice_id in unsent])
+    reconcile = invoice_ids_to_reconcile() if stripe_gateway() is not None else []
+    _send_each(reconcile_invoice, [(invoice_id,) for invoice_id in reconcile])
+    payouts = payout_ids_to_reconcile() if stripe_gateway() is not None else []
+    _send_each(reconcile_payout, [(payout_id,) for payout_id in payouts])
+    if stripe_gateway() is not None:
+        delete_orphan_drafts.delay()
     payouts_prepare_all()
     ready = payout_ids_ready()
     _send_each(pay_payout, [(payout_id,) for payout_id in ready])
-    logger.info("payouts: %s invoices to send, %s payouts to pay, one task each", len(unsent), len(ready))
+    logger.info(
+        "payouts: %s invoices to send, %s to reconcile, %s transfers to check, %s payouts to pay, one task each",
+        len(unsent), len(reconcile), len(payouts), len(ready),
+    )  # fmt: skip
 
 
 @shared_task(**TASK_OPTIONS)
 def send_invoice(invoice_id: int) -> None:
     invoice = invoice_send(invoice_id=invoice_id)
     logger.info("invoice %s: %s", invoice.id, invoice.status)
+
+
+@shared_task(**TASK_OPTIONS)
+def reconcile_invoice(invoice_id: int) -> None:
+    gateway = stripe_gateway()
+    if gateway is not None:
+        logger.info("invoice %s reconciled with Stripe: %s", invoice_id, "changed" if invoice_reconcile(gateway=gateway, invoice_id=invoice_id) else "as it was")
+
+
+@shared_task(**TASK_OPTIONS)
+def reconcile_payout(payout_id: int) -> None:
+    gateway = stripe_gateway()
+    if gateway is not None:
+        logger.info("payout %s reconciled with Stripe: %s", payout_id, "changed" if payout_transfer_reconcile(gateway=gateway, payout_id=payout_id) else "as it was")
+
+
+@shared_task(**TASK_OPTIONS)
+def delete_orphan_drafts() -> None:
+    gateway = stripe_gateway()
+    if gateway is not None:
+        logger.info("orphan Stripe drafts deleted: %s", stripe_drafts_orphaned_delete(gateway=gateway))
 
 
 @shared_task(**TASK_OPTIONS)

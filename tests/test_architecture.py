@@ -45,12 +45,12 @@ def test_the_import_contracts_hold():
     [
         ("exchanges.services", "from copytrade.models import Strategy", "exchanges is not allowed to import copytrade"),
         ("core.money", "import billing.models", "core is not allowed to import billing"),
-        ("billing.services", "import web.fees", "billing is not allowed to import web"),
+        ("billing.services.runs", "import web.fees", "billing is not allowed to import web"),
         ("devtools.demo", "import web.views", "devtools is not allowed to import web"),
         ("web.views", "import devtools.demo", "web is not allowed to import devtools"),
         ("copytrade.services.execution", "from devtools.simulator.client import SimulatorClient", "copytrade is not allowed to import devtools"),
         ("marketplace.metrics", "from config.celery import app", "marketplace is not allowed to import config"),
-        ("billing.services", "from billing.tasks import run_monthly_billing", "billing.services is not allowed to import billing.tasks"),
+        ("billing.services.runs", "from billing.tasks import run_monthly_billing", "billing.services is not allowed to import billing.tasks"),
         ("marketplace.terms", "import marketplace.services", "No cycles are allowed in marketplace"),
     ],
     ids=[

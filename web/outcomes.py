@@ -3,6 +3,7 @@
 "Skipped: your share was below the exchange's minimum order", not `below_exchange_minimum`.
 The codes are the ones copytrade's execution, sizing and risk checks store on the row."""
 
+from copytrade.currency import QUOTE_NOT_CONVERTIBLE
 from copytrade.models import CopiedTrade, CopyRelationship
 from copytrade.risk import (
     CLAMPED_TO_MAX_ORDER_NOTIONAL,
@@ -39,6 +40,7 @@ REASON_WORDS = {
     EXCHANGE_UNAVAILABLE: "the exchange did not answer after several attempts; no order was placed",
     ROUNDED_UP_TO_MINIMUM: "rounded up to the exchange's minimum order, as you allowed",
     CLAMPED_TO_MAX_ORDER_NOTIONAL: "made smaller to your largest-order limit",
+    QUOTE_NOT_CONVERTIBLE: "its profit and loss would be in a currency this platform cannot convert to bill it; no order was placed",
 }
 
 KIND_WORDS = {

@@ -347,6 +347,8 @@ REST_FRAMEWORK = {
         "webhook": env("THROTTLE_WEBHOOK", default="120/min"),
         # Requests to /webhook that fail authentication (unknown strategy, bad signature), per client.
         "webhook_unsigned": env("THROTTLE_WEBHOOK_UNSIGNED", default="30/min"),
+        # Requests to the Stripe webhook that fail its signature, per client (signed events are never throttled).
+        "stripe_webhook_unsigned": env("THROTTLE_STRIPE_WEBHOOK_UNSIGNED", default="30/min"),
     },
 }
 

@@ -26,6 +26,7 @@ REST_FRAMEWORK = {
         "user": "100000/min",
         "webhook": "100000/min",
         "webhook_unsigned": "100000/min",
+        "stripe_webhook_unsigned": "100000/min",
     },
 }
 

@@ -57,7 +57,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from copytrade import risk, rows, sizing
-from copytrade.currency import quote_rate_at_fill
+from copytrade.currency import QuoteNotConvertible, follower_market_conversion_check, quote_rate_at_fill
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
 from copytrade.positions import Fill, position_apply_fill, relationship_apply_pnl, stop_loss_hit, unrealised_pnl
 from copytrade.services.copies import exchange_account_invalidate
@@ -316,9 +316,10 @@ def _run(trade: CopiedTrade, *, token: int | None) -> ExecutionOutcome:
         market = gateway.market(trade.symbol)
         if trade.submitted_at is not None:
             return _place_or_look_up(trade, token=token, gateway=gateway, market=market, look_up_first=True)
+        follower_market_conversion_check(gateway=gateway, market=market)
         price = gateway.ticker_price(market.symbol)
         size, note = _size(trade, gateway=gateway, market=market, price=price)
-    except (sizing.SizingSkip, risk.RiskSkip) as skip:
+    except (sizing.SizingSkip, risk.RiskSkip, QuoteNotConvertible) as skip:
         return _finish(trade, token=token, status=CopiedTrade.Status.SKIPPED, reason=skip.reason, message=skip.message)
     except RateLimitedError as exc:
         return _wait(trade, token=token, seconds=exc.retry_after or 1.0, why="the exchange's rate limit")

@@ -64,6 +64,18 @@ class StandinClient:
         """Stored objects by kind: customers, invoices, invoiceitems, transfers."""
         return self._call("GET", "objects")
 
+    def invoice_collect(self, stripe_invoice_id: str) -> dict:
+        """Stripe collects the open invoice (the card is charged); no webhook is sent."""
+        return self._call("POST", f"invoices/{stripe_invoice_id}/collect")
+
+    def invoice_uncollectible(self, stripe_invoice_id: str) -> dict:
+        """Stripe gives up collecting the open invoice; no webhook is sent."""
+        return self._call("POST", f"invoices/{stripe_invoice_id}/uncollectible")
+
+    def transfer_reverse(self, transfer_id: str, *, amount_cents: int | None = None) -> dict:
+        """Take back (part of) a transfer from the connected account; no webhook is sent."""
+        return self._call("POST", f"transfers/{transfer_id}/reverse", {"amount": amount_cents})
+
     def counts(self) -> dict[str, int]:
         return {kind: len(stored) for kind, stored in self.objects().items()}
 

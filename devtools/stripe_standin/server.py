@@ -6,14 +6,22 @@ objects with `id` and `object`, errors shaped `{"error": {"type", "message", "co
 and Stripe's idempotency rules for POSTs carrying an `Idempotency-Key`.
 
 Endpoints: customers (create, retrieve), invoice items (create), invoices (create,
-retrieve, list, finalize, pay, void), transfers (create). `expand` is accepted and
-ignored; unknown parameters are rejected as Stripe does, which catches typos in ours.
+retrieve, list, finalize, pay, void, delete a draft), transfers (create, retrieve, list).
+`expand` is accepted and ignored; unknown parameters are rejected as Stripe does, which
+catches typos in ours. The stand-in sends no webhooks: a test that wants one builds and
+signs it (client.build_event), and one that wants none has what Stripe does when our
+endpoint is down or not subscribed.
 
 Control endpoints under `/_standin/` are unauthenticated: bind the stand-in to loopback.
     POST /_standin/reset     forget every object, key, fault and logged request
     POST /_standin/faults    JSON {count, status, path, method, after_operation, should_retry}
     GET  /_standin/requests  the API request log
     GET  /_standin/objects   every stored object, by kind
+    POST /_standin/invoices/<id>/collect    Stripe collects an open invoice (the customer's
+                                            card is charged): paid, and no webhook
+    POST /_standin/invoices/<id>/uncollectible  Stripe gives up collecting an open invoice
+    POST /_standin/transfers/<id>/reverse   JSON {amount} (cents; all by default): the
+                                            connected account's money is taken back
 """
 
 import copy
@@ -490,23 +498,13 @@ class StripeStandin:
 
     def _list_invoices(self, params: dict) -> dict:
         _reject_unknown(params, {"customer", "status", "limit", "starting_after"})
-        limit = _integer(params, "limit") if "limit" in params else 10
-        if not 1 <= limit <= MAX_LIST_LIMIT:
-            raise StripeApiError(400, f"Invalid limit: must be between 1 and {MAX_LIST_LIMIT}", param="limit")
         # Newest first, as Stripe lists.
         matching = [
             invoice
             for invoice in reversed(self.invoices.values())
             if params.get("customer") in (None, invoice["customer"]) and params.get("status") in (None, invoice["status"])
         ]
-        if params.get("starting_after"):
-            ids = [invoice["id"] for invoice in matching]
-            if params["starting_after"] not in ids:
-                raise StripeApiError(
-                    400, f"No such invoice: '{params['starting_after']}'", code="resource_missing", param="starting_after"
-                )
-            matching = matching[ids.index(params["starting_after"]) + 1 :]
-        return {"object": "list", "data": matching[:limit], "has_more": len(matching) > limit, "url": "/v1/invoices"}
+        return self._page(matching, params, kind="invoice", url="/v1/invoices")
 
     def _finalize_invoice(self, params: dict, *, object_id: str) -> dict:
         _reject_unknown(params, {"auto_advance"})
@@ -547,6 +545,47 @@ class StripeStandin:
         invoice["status_transitions"]["voided_at"] = int(time.time())
         return invoice
 
+    def _delete_invoice(self, params: dict, *, object_id: str) -> dict:
+        _reject_unknown(params, set())
+        invoice = self._find(self.invoices, "invoice", object_id)
+        if invoice["status"] != "draft":
+            raise StripeApiError(400, f"You can only delete draft invoices; {invoice['id']} is {invoice['status']}.")
+        del self.invoices[object_id]
+        for item in self.invoice_items.values():
+            if item["invoice"] == object_id:
+                item["invoice"] = None
+        return {"id": object_id, "object": "invoice", "deleted": True}
+
+    def collect_invoice(self, object_id: str) -> dict:
+        """Stripe's automatic collection succeeding on an open invoice (control endpoint)."""
+        with self._lock:
+            return copy.deepcopy(self._pay_invoice({}, object_id=object_id))
+
+    def mark_invoice_uncollectible(self, object_id: str) -> dict:
+        with self._lock:
+            invoice = self._find(self.invoices, "invoice", object_id)
+            if invoice["status"] != "open":
+                raise StripeApiError(400, f"Only an open invoice can be marked uncollectible; {object_id} is {invoice['status']}.")
+            invoice["status"] = "uncollectible"
+            invoice["status_transitions"]["marked_uncollectible_at"] = int(time.time())
+            return copy.deepcopy(invoice)
+
+    def reverse_transfer(self, object_id: str, *, amount: int | None = None) -> dict:
+        """A reversal of (part of) a transfer, as the transfer then shows it (control endpoint)."""
+        with self._lock:
+            transfer = self._find(self.transfers, "transfer", object_id)
+            left = transfer["amount"] - transfer["amount_reversed"]
+            amount = left if amount is None else amount
+            if not 0 < amount <= left:
+                raise StripeApiError(400, f"The reversal must be 1 to {left} cents.", param="amount")
+            transfer["amount_reversed"] += amount
+            transfer["reversed"] = transfer["amount_reversed"] == transfer["amount"]
+            transfer["reversals"]["data"].append(
+                {"id": _new_id("trr"), "object": "transfer_reversal", "amount": amount, "transfer": object_id, "created": int(time.time())}
+            )
+            transfer["reversals"]["total_count"] = len(transfer["reversals"]["data"])
+            return copy.deepcopy(transfer)
+
     # --- transfers -------------------------------------------------------------------
 
     def _create_transfer(self, params: dict) -> dict:
@@ -570,11 +609,40 @@ class StripeStandin:
             "metadata": _metadata(params),
             "transfer_group": _optional_string(params, "transfer_group"),
             "reversed": False,
+            "reversals": {"object": "list", "data": [], "has_more": False, "total_count": 0, "url": "/v1/transfers/reversals"},
             "created": int(time.time()),
             "livemode": False,
         }
         self.transfers[transfer["id"]] = transfer
         return transfer
+
+    def _retrieve_transfer(self, params: dict, *, object_id: str) -> dict:
+        _reject_unknown(params, set())
+        return self._find(self.transfers, "transfer", object_id)
+
+    def _list_transfers(self, params: dict) -> dict:
+        _reject_unknown(params, {"destination", "transfer_group", "limit", "starting_after"})
+        matching = [
+            transfer
+            for transfer in reversed(self.transfers.values())
+            if params.get("destination") in (None, transfer["destination"])
+            and params.get("transfer_group") in (None, transfer["transfer_group"])
+        ]
+        return self._page(matching, params, kind="transfer", url="/v1/transfers")
+
+    def _page(self, matching: list[dict], params: dict, *, kind: str, url: str) -> dict:
+        """One page of a list, newest first, as Stripe pages: `limit`, then `starting_after` an id."""
+        limit = _integer(params, "limit") if "limit" in params else 10
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise StripeApiError(400, f"Invalid limit: must be between 1 and {MAX_LIST_LIMIT}", param="limit")
+        if params.get("starting_after"):
+            ids = [found["id"] for found in matching]
+            if params["starting_after"] not in ids:
+                raise StripeApiError(
+                    400, f"No such {kind}: '{params['starting_after']}'", code="resource_missing", param="starting_after"
+                )
+            matching = matching[ids.index(params["starting_after"]) + 1 :]
+        return {"object": "list", "data": matching[:limit], "has_more": len(matching) > limit, "url": url}
 
 
 _ID = r"(?P<object_id>[A-Za-z0-9_]+)"
@@ -588,8 +656,12 @@ _ROUTES = [
     ("POST", re.compile(rf"/v1/invoices/{_ID}/finalize"), "_finalize_invoice"),
     ("POST", re.compile(rf"/v1/invoices/{_ID}/pay"), "_pay_invoice"),
     ("POST", re.compile(rf"/v1/invoices/{_ID}/void"), "_void_invoice"),
+    ("DELETE", re.compile(rf"/v1/invoices/{_ID}"), "_delete_invoice"),
     ("POST", re.compile(r"/v1/transfers"), "_create_transfer"),
+    ("GET", re.compile(r"/v1/transfers"), "_list_transfers"),
+    ("GET", re.compile(rf"/v1/transfers/{_ID}"), "_retrieve_transfer"),
 ]
+_CONTROL_ON_OBJECT = re.compile(r"(?P<kind>invoices|transfers)/(?P<object_id>[A-Za-z0-9_]+)/(?P<action>[a-z_]+)")
 
 _FAULT_FIELDS = {"count", "status", "path", "method", "after_operation", "should_retry"}
 
@@ -601,6 +673,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
         self._dispatch()
 
     def _dispatch(self) -> None:
@@ -638,7 +713,24 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, {"data": standin.request_log()}
         if (self.command, action) == ("GET", "objects"):
             return 200, standin.objects()
+        on_object = _CONTROL_ON_OBJECT.fullmatch(action)
+        if self.command == "POST" and on_object is not None:
+            return self._control_on_object(**on_object.groupdict(), body=body)
         return 404, {"error": {"type": "invalid_request_error", "message": f"No control endpoint {action}", "code": None}}
+
+    def _control_on_object(self, *, kind: str, object_id: str, action: str, body: str) -> tuple[int, dict]:
+        standin = self.server.standin
+        try:
+            if (kind, action) == ("invoices", "collect"):
+                return 200, standin.collect_invoice(object_id)
+            if (kind, action) == ("invoices", "uncollectible"):
+                return 200, standin.mark_invoice_uncollectible(object_id)
+            if (kind, action) == ("transfers", "reverse"):
+                amount = json.loads(body or "{}").get("amount")
+                return 200, standin.reverse_transfer(object_id, amount=amount)
+        except StripeApiError as error:
+            return error.status, error.body
+        return 404, {"error": {"type": "invalid_request_error", "message": f"No control {kind}/{action}", "code": None}}
 
     def _send(self, status: int, payload: dict, headers: dict[str, str]) -> None:
         data = json.dumps(payload).encode()

@@ -66,6 +66,14 @@ def test_a_follower_lists_only_their_own_invoices_with_their_lines(client_for, f
         ("performance_fee", "100.00"), ("subscription", "49.00"),
     ]  # fmt: skip
     assert "payee_amount" not in invoice["lines"][0]
+    # Each line with its basis, as the invoices page shows it: 20 % of 500 above a mark of 0,
+    # 49.00 a month for the 31 days of October.
+    for line in invoice["lines"]:
+        assert line["basis"] == {
+            "period_net_pnl": "500.00000000", "cumulative_pnl": "500.00000000",
+            "hwm_before": "0.00000000", "hwm_after": "500.00000000", "rate_percent": "20.00",
+            "subscription_fee_monthly": "49.00000000", "live_days": 31, "days_in_period": 31,
+        }  # fmt: skip
 
 
 def test_a_stranger_sees_no_invoices_and_anonymous_users_are_refused(client_for, stranger, api_client, billed_october):

@@ -13,7 +13,12 @@ from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strateg
 from copytrade.services.copies import copy_start
 from copytrade.services.leader_trades import LeaderSignal, leader_signal_submit
 from core.errors import ApplicationError
+from core.models import Notification
 from core.money import quantize_money
+from devtools.simulator.client import SimulatorClient
+from devtools.simulator.server import start_simulator_thread
+from exchanges.gateways.ccxt_gateway import clear_caches
+from exchanges.models import ExchangeAccount
 from exchanges.services import exchange_account_create
 from marketplace.models import CopyFeeTerms
 from tests.billing.factories import at, make_copy, make_strategy, make_user, month
@@ -156,3 +161,86 @@ def test_existing_rows_keep_a_pegged_pnl_and_stop_billing_one_in_an_unconvertibl
         }
     finally:
         _migrate_to_latest()
+
+
+# --- a follower's exchange that cannot price the quote -----------------------------------
+
+
+@pytest.fixture
+def second_exchange(sim, settings):
+    """The follower's exchange: a second simulator, reached as ccxt's binanceus (Binance's API),
+    listing fewer markets than the billing price source (binance, the first simulator)."""
+    base_url, stop = start_simulator_thread(port=0)
+    settings.EXCHANGE_URL_OVERRIDES = {**settings.EXCHANGE_URL_OVERRIDES, "binanceus": base_url}
+    clear_caches()
+    yield SimulatorClient(base_url)
+    stop()
+    clear_caches()
+
+
+def _market(simulator: SimulatorClient, symbol: str, price: str) -> None:
+    base, quote = symbol.split("/")
+    simulator.add_market(base=base, quote=quote, step_size="0.01", tick_size="0.0001", min_qty="0.01", max_qty="100000", min_notional="1", price=price)
+
+
+def _account_on(simulator: SimulatorClient, follower, exchange_id: str, balances: dict[str, str]) -> ExchangeAccount:
+    credentials = simulator.create_account(balances=balances)
+    return ExchangeAccount.objects.create(
+        owner=follower, exchange_id=exchange_id, label=exchange_id, api_key=credentials["api_key"], api_secret=credentials["api_secret"]
+    )
+
+
+@pytest.mark.django_db
+def test_a_followers_pnl_in_a_quote_their_exchange_cannot_price_is_converted_through_the_billing_price_source(
+    sim, second_exchange, owner, follower
+):
+    # given: SOL/FDUSD on both exchanges; only the billing price source (binance) lists FDUSD/USDT
+    for simulator in (sim, second_exchange):
+        _market(simulator, "SOL/FDUSD", "150")
+    _market(sim, "FDUSD/USDT", "0.998")
+    strategy = signal_only_strategy(owner, capital="100000", kind=Strategy.Kind.AI, copy_override_percent=Decimal("20"))
+    account = _account_on(second_exchange, follower, "binanceus", {"USDT": "10000", "FDUSD": "10000"})
+    copy = copy_start(follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, sizing_mode="multiplier", multiplier=Decimal("1"))
+
+    # when: the leader buys 10 SOL at 150 FDUSD and sells them at 160 (FDUSD then at 0.999 USDT)
+    _signal(strategy, "f1", "buy", symbol="SOL/FDUSD", price="150", amount="10")
+    run_engine()
+    for simulator in (sim, second_exchange):
+        simulator.set_prices(prices={"SOL/FDUSD": "160"})
+    sim.set_prices(prices={"FDUSD/USDT": "0.999"})
+    _signal(strategy, "f2", "close", symbol="SOL/FDUSD", price="160")
+    run_engine()
+
+    # then: the follower's fills are on their exchange, and each is converted at the price source's rate
+    entry, exit_ = CopiedTrade.objects.filter(relationship=copy).order_by("sequence")
+    assert (entry.status, exit_.status) == ("filled", "filled")
+    assert len(second_exchange.orders(api_key=account.api_key)) == 2
+    assert (entry.quote_currency, entry.quote_rate, exit_.quote_rate) == ("FDUSD", Decimal("0.998"), Decimal("0.999"))
+    for trade in (entry, exit_):
+        assert trade.pnl_usd == (trade.pnl_quote * trade.quote_rate).quantize(Decimal("0.00000001"))
+    # ~100 FDUSD of profit less fees: about 99 USD, billed, not 0
+    assert Decimal("90") < entry.pnl_usd + exit_.pnl_usd < Decimal("100")
+
+
+@pytest.mark.django_db
+def test_a_copied_trade_on_a_market_no_source_can_price_is_skipped_with_its_reason_before_any_order(
+    sim, second_exchange, settings, owner, follower
+):
+    # given: the signal was accepted while the price source (binance) listed XYZ/USDT; the
+    # operator has since made the follower's exchange the price source, and it lists no XYZ/USDT
+    for simulator in (sim, second_exchange):
+        _market(simulator, "SOL/XYZ", "150")
+    _market(sim, "XYZ/USDT", "1")
+    strategy = signal_only_strategy(owner, capital="100000")
+    account = _account_on(second_exchange, follower, "binanceus", {"USDT": "10000", "XYZ": "10000"})
+    copy = copy_start(follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, sizing_mode="multiplier", multiplier=Decimal("1"))
+    _signal(strategy, "x1", "buy", symbol="SOL/XYZ", price="150", amount="10")
+    settings.PAPER_PRICE_SOURCE = "binanceus"
+
+    run_engine()
+
+    (trade,) = CopiedTrade.objects.filter(relationship=copy)
+    assert (trade.status, trade.reason) == ("skipped", "quote_not_convertible")
+    assert second_exchange.orders(api_key=account.api_key) == []
+    (notice,) = Notification.objects.filter(user=follower, kind=Notification.Kind.COPIED_TRADE_SKIPPED)
+    assert "neither binanceus nor binanceus prices XYZ in USDT" in notice.body

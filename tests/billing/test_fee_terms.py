@@ -11,7 +11,7 @@ from django.utils import timezone
 from billing.models import Invoice
 from billing.services import billing_period_run
 from copytrade.models import Strategy
-from copytrade.services.copies import copy_start
+from copytrade.services.copies import copy_start, copy_stop
 from core.errors import ConflictError
 from core.models import Notification
 from core.money import quantize_money
@@ -262,3 +262,61 @@ def test_reading_a_copys_terms_writes_nothing_even_for_a_copy_without_recorded_t
     with django_assert_max_num_queries(2) as captured:  # the row in effect (else the first row): reads only
         copy_fee_terms(relationship=recorded)
     assert all(query["sql"].lstrip().upper().startswith("SELECT") for query in captured.captured_queries)
+
+
+def test_a_copy_restarted_after_a_price_rise_is_billed_each_copys_terms_for_its_own_days_and_profit(
+    follower, strategies, provider_user, monkeypatch
+):
+    """The restart-after-a-price-change month, worked by hand.
+
+    Copy A starts 1 August at 20 % + 29.00 a month. August: -100 (no fee; the pair's
+    cumulative P&L is -100, its mark stays 0); subscription 29.00 × 31/31 = 29.00.
+    On 5 September the provider raises to 30 % + 49.00 (A keeps its terms until November).
+    On 20 October at noon the follower stops A, and on the 21st at noon starts copy B, which
+    takes the new terms. October: A makes +300 (the 10th), B +100 (the 25th).
+
+    The pair: net +400, cumulative -100 + 400 = 300, mark 0 -> 300: 300 of new profit.
+    Each copy's share, in proportion to its October profit: A 300 × 300/400 = 225,
+    B 300 × 100/400 = 75. Performance fees: A 20 % × 225 = 45.00, B 30 % × 75 = 22.50.
+    Subscription: A live 1-20 October, 20 of 31 days: 29.00 × 20/31 = 18.709… = 18.71;
+    B live 21-31 October, 11 days: 49.00 × 11/31 = 17.387… = 17.39.
+    October's invoice: 45.00 + 18.71 + 22.50 + 17.39 = 103.60 (the whole month at B's
+    terms, as billing did before, was 30 % × 300 + 49.00 = 139.00).
+    """
+    _, manual = strategies
+    _at(at(2026, 8, 1), monkeypatch)
+    copy_a = _start(follower, manual)
+    _at(at(2026, 9, 5), monkeypatch)
+    provider_terms_update(
+        provider_id=provider_user.signal_provider.id, actor=provider_user,
+        performance_fee_percent=Decimal("30"), subscription_fee_monthly=Decimal("49.00"),
+    )  # fmt: skip
+    _at(at(2026, 10, 20), monkeypatch)
+    copy_stop(follower=follower, relationship_id=copy_a.pk)
+    _at(at(2026, 10, 21), monkeypatch)
+    account = paper_account(follower, label="Paper again", usdt="10000")
+    copy_b = copy_start(follower=follower, strategy_id=manual.pk, exchange_account_id=account.pk, allocation_percent=Decimal("25"))
+    monkeypatch.undo()
+    add_trade(copy_a, pnl="-100", finished_at=at(2026, 8, 20))
+    add_trade(copy_a, pnl="300", finished_at=at(2026, 10, 10))
+    add_trade(copy_b, pnl="100", finished_at=at(2026, 10, 25))
+
+    for month_number in (8, 9, 10):
+        billing_period_run(period=month(2026, month_number))
+
+    august = Invoice.objects.get(follower=follower, period=month(2026, 8))
+    assert [(line.kind, line.amount) for line in august.lines.order_by("id")] == [("subscription", Decimal("29.00"))]
+    october = Invoice.objects.get(follower=follower, period=month(2026, 10))
+    lines = [
+        (line.kind, line.amount, line.assessment.rate_percent, line.assessment.live_days, list(line.assessment.copies.all()))
+        for line in october.lines.order_by("id")
+    ]
+    assert lines == [
+        ("performance_fee", Decimal("45.00"), Decimal("20"), 20, [copy_a]),
+        ("subscription", Decimal("18.71"), Decimal("20"), 20, [copy_a]),
+        ("performance_fee", Decimal("22.50"), Decimal("30"), 11, [copy_b]),
+        ("subscription", Decimal("17.39"), Decimal("30"), 11, [copy_b]),
+    ]
+    assert october.total == Decimal("103.60")
+    # The pair's mark moved once, to the pair's cumulative P&L.
+    assert {(line.assessment.hwm_before, line.assessment.hwm_after) for line in october.lines.all()} == {(Decimal("0"), Decimal("300"))}

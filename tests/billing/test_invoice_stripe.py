@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -65,12 +66,13 @@ def test_billing_the_month_again_sends_nothing_more(stripe_standin, follower, ai
     relationship = make_copy(follower, ai_strategy, started_at=at(2026, 9, 1))
     add_trade(relationship, pnl="100", finished_at=at(2026, 10, 10))
     billing_period_run(period=OCTOBER)
-    requests_before = len(stripe_standin.request_log())
+    writes_before = _creating_requests(stripe_standin.request_log())
 
     billing_period_run(period=OCTOBER)
     payouts_run()
 
-    assert len(stripe_standin.request_log()) == requests_before
+    # The daily run reads the open invoice back from Stripe (reconciliation) and writes nothing.
+    assert _creating_requests(stripe_standin.request_log()) == writes_before
     assert stripe_standin.counts() == {"customers": 1, "invoices": 1, "invoiceitems": 1, "transfers": 0}
 
 
@@ -229,3 +231,43 @@ def test_a_run_billing_process_killed_mid_run_then_rerun_invoices_every_follower
     assert rerun.returncode == 0, rerun.stderr
     assert "sent and finalized" in rerun.stdout
     _assert_every_follower_invoiced_once_here_and_at_stripe(followers, stripe_standin)
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_billing_with_stripe_down_exits_non_zero_naming_the_invoices_then_a_rerun_sends_them(
+    stripe_standin, stripe_standin_url
+):
+    leader = make_user("leader")
+    strategy = make_strategy(leader, kind=Strategy.Kind.AI, override="15")
+    followers = _billable_followers(strategy, 2)
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": f"postgres://{quote(db['USER'] or '')}:{quote(db['PASSWORD'] or '')}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "STRIPE_API_KEY": STANDIN_API_KEY,
+        # Nothing listens there: every call to Stripe fails to connect.
+        "STRIPE_API_BASE": f"http://127.0.0.1:{_closed_port()}",
+        "TEST_REDIS_URL": django_settings.REDIS_URL,
+    }
+    command = [sys.executable, "manage.py", "run_billing", "--period", "2026-10"]
+
+    down = subprocess.run(command, cwd=django_settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=180)
+
+    invoices = list(Invoice.objects.filter(period=OCTOBER).order_by("id"))
+    assert [invoice.status for invoice in invoices] == [Invoice.Status.DRAFT] * 2
+    assert down.returncode == 1, down.stdout + down.stderr
+    assert "2 invoice(s) of 2026-10 could not be sent to Stripe" in down.stderr
+    for invoice, follower in zip(invoices, followers, strict=True):
+        assert f"invoice {invoice.id} ({follower.username}, 15.00 USD)" in down.stderr
+
+    back = subprocess.run(command, cwd=django_settings.BASE_DIR, env={**env, "STRIPE_API_BASE": stripe_standin_url}, capture_output=True, text=True, timeout=180)
+
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert set(Invoice.objects.filter(period=OCTOBER).values_list("status", flat=True)) == {Invoice.Status.OPEN}

@@ -240,7 +240,10 @@ def test_a_payout_is_transferred_once(gateway, stripe_standin):
         "currency": "usd",
         "destination": "acct_provider",
         "metadata": {"payout_id": "9"},
+        "transfer_group": "payout-9",
     }
+    assert gateway.find_transfer(payout_id=9)["id"] == first
+    assert gateway.find_transfer(payout_id=10) is None
 
 
 def test_a_transfer_lost_after_stripe_made_it_is_not_made_twice(gateway, stripe_standin):

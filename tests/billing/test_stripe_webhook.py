@@ -168,3 +168,51 @@ def test_without_a_webhook_secret_every_event_is_refused(api_client, open_invoic
     assert response.status_code == 400
     open_invoice.refresh_from_db()
     assert open_invoice.status == Invoice.Status.OPEN
+
+
+@pytest.fixture
+def production_rates(settings):
+    """The throttle rates production starts with (config/settings/base.py), not the test settings' 100000/min."""
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {
+            "anon": "60/min",
+            "user": "600/min",
+            "auth": "10/min",
+            "webhook": "120/min",
+            "webhook_unsigned": "30/min",
+            "stripe_webhook_unsigned": "30/min",
+        },
+    }
+
+
+def test_a_burst_of_200_signed_events_is_all_answered_2xx(api_client, open_invoice, production_rates):
+    """The 1st of a month: Stripe delivers the news of many invoices at once, from one address."""
+    bodies = [_event_body("invoice.paid", open_invoice)] + [
+        json.dumps(build_event(event_type="invoice.payment_succeeded", obj={"id": f"in_other{index}", "object": "invoice"}))
+        for index in range(199)
+    ]
+
+    statuses = [_post(api_client, body).status_code for body in bodies]
+
+    assert statuses == [200] * 200
+    assert StripeEvent.objects.count() == 200
+    open_invoice.refresh_from_db()
+    assert open_invoice.status == Invoice.Status.PAID
+
+
+def test_requests_failing_the_signature_have_their_own_bounded_budget_and_never_block_signed_events(
+    api_client, open_invoice, production_rates
+):
+    body = _event_body("invoice.paid", open_invoice)
+
+    refused = []
+    while len(refused) < 300 and 429 not in refused:
+        refused.append(_post(api_client, body, secret="whsec_guess").status_code)
+
+    # 30 a minute per client: the bucket holds 30 (a token comes back every 2 s), then 429.
+    assert refused[-1] == 429
+    assert refused.count(400) >= 30 and set(refused) == {400, 429}
+    assert _post(api_client, body).status_code == 200
+    open_invoice.refresh_from_db()
+    assert open_invoice.status == Invoice.Status.PAID

@@ -64,6 +64,27 @@ def test_the_monthly_task_bills_the_month_that_just_ended_and_the_daily_task_pay
     assert [transfer["amount"] for transfer in stripe_standin.objects()["transfers"]] == [900]
 
 
+def test_the_daily_task_reconciles_an_invoice_paid_at_stripe_without_a_webhook_and_pays_the_leader_once(
+    stripe_standin, leader, follower, ai_strategy, last_month, eager
+):
+    BillingAccount.objects.create(user=leader, stripe_connect_account_id="acct_leader")
+    relationship = make_copy(follower, ai_strategy, started_at=at(last_month.year, last_month.month, 1))
+    add_trade(relationship, pnl="100", finished_at=at(last_month.year, last_month.month, 2))
+    run_monthly_billing()
+    invoice = Invoice.objects.get(follower=follower)
+    stripe_standin.invoice_collect(invoice.stripe_invoice_id)
+
+    run_daily_payouts()
+    run_daily_payouts()
+    run_daily_payouts()
+
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.PAID
+    payout = Payout.objects.get(payee=leader, period=last_month)
+    assert (payout.status, payout.payee_amount) == (Payout.Status.PAID, Decimal("9.00"))
+    assert [transfer["amount"] for transfer in stripe_standin.objects()["transfers"]] == [900]
+
+
 def test_the_monthly_run_enqueues_one_task_per_follower_each_bills_once_and_progress_shows(
     stripe_standin, ai_strategy, last_month, capsys
 ):
@@ -104,5 +125,9 @@ def test_the_monthly_run_enqueues_one_task_per_follower_each_bills_once_and_prog
 
 def test_every_billing_task_ends_well_inside_the_visibility_timeout():
     visibility_timeout = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
-    for task in (tasks.run_monthly_billing, tasks.bill_follower, tasks.run_daily_payouts, tasks.send_invoice, tasks.pay_payout):
+    every = (
+        tasks.run_monthly_billing, tasks.bill_follower, tasks.run_daily_payouts, tasks.send_invoice, tasks.pay_payout,
+        tasks.reconcile_invoice, tasks.reconcile_payout, tasks.delete_orphan_drafts,
+    )  # fmt: skip
+    for task in every:
         assert task.acks_late and task.time_limit <= visibility_timeout / 3, task.name

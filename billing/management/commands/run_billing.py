@@ -1,4 +1,8 @@
-"""Bill one past month by hand: `manage.py run_billing --period 2026-10 [--dry-run]`."""
+"""Bill one past month by hand: `manage.py run_billing --period 2026-10 [--dry-run]`.
+
+Exits 1, naming them, when any invoice of the month with something due is still not at
+Stripe after the run (Stripe unreachable, a refusal); 0 when every one is sent (or Stripe
+is not configured, and the invoices stay in the ledger by design)."""
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -57,6 +61,16 @@ class Command(BaseCommand):
             self.stdout.write(f"{label:<{width}}  {value}")
         for error in summary.errors:
             self.stdout.write(self.style.WARNING(error))
+        if summary.invoices_unsent and not summary.ledger_only:
+            # A cron job or an operator must be able to tell: the month is not billed yet.
+            named = ", ".join(
+                f"invoice {invoice.id} ({invoice.follower.username}, {format_money(invoice.total, invoice.currency)})"
+                for invoice in summary.invoices_unsent
+            )
+            raise CommandError(
+                f"{len(summary.invoices_unsent)} invoice(s) of {summary.period} could not be sent to Stripe: {named}. "
+                "Run the command again (or let the daily run send them): nothing is created twice."
+            )
 
     @staticmethod
     def _headline(summary) -> str:
