@@ -17,6 +17,7 @@ from billing.services import payout_prepare, stripe_event_handle
 from billing.stripe_gateway import verify_webhook
 from core.api import Pagination, StrictInputSerializer, paginated_response
 from core.errors import ApplicationError
+from core.ids import IdField
 from core.throttling import ScopedThrottle
 
 MONEY = {"max_digits": 20, "decimal_places": 2}
@@ -152,7 +153,7 @@ class PayoutOutputSerializer(serializers.ModelSerializer):
 
 class PayoutCalculateApi(APIView):
     class InputSerializer(serializers.Serializer):
-        signal_provider_id = serializers.IntegerField(min_value=1)
+        signal_provider_id = IdField()
         period_days = serializers.IntegerField(min_value=1, max_value=MAX_PERIOD_DAYS, default=30)
 
     class OutputSerializer(serializers.Serializer):
@@ -194,7 +195,7 @@ class PayoutCreateApi(APIView):
     permission_classes = [CanCreatePayouts]
 
     class InputSerializer(serializers.Serializer):
-        signal_provider_id = serializers.IntegerField(min_value=1)
+        signal_provider_id = IdField()
         period = serializers.CharField(max_length=20, help_text="a past month, YYYY-MM")
 
     @extend_schema(

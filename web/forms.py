@@ -9,6 +9,7 @@ from django.db import transaction
 from django.http import QueryDict
 
 from copytrade.models import CopyRelationship
+from core.ids import IdFormField
 from core.profiles import DISPLAY_NAME_MAX_LENGTH, display_name_validate, profile_create
 from marketplace.metrics import WINDOWS
 from marketplace.selectors import LEADERBOARD_PROGRAMS, LEADERBOARD_SORTS
@@ -253,7 +254,7 @@ class CopyStartForm(forms.Form):
 
 
 class CopyPreviewForm(forms.Form):
-    exchange_account = forms.IntegerField(min_value=1)
+    exchange_account = IdFormField()
     allocation_percent = forms.DecimalField(min_value=Decimal("0.01"), max_digits=6, decimal_places=2)
 
 

@@ -363,6 +363,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "COMPONENT_SPLIT_REQUEST": True,
+    # `<id:...>` in a path (core.ids): a whole number from 1 to the largest bigint.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}},
     "ENUM_NAME_OVERRIDES": {
         "StrategyKindEnum": "copytrade.models.Strategy.Kind",
         "CopiedTradeStatusEnum": "copytrade.models.CopiedTrade.Status",
