@@ -134,10 +134,10 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="copytrade <noreply@copytrade.local>")
 
 # --- Accounts (django-allauth) -------------------------------------------------------
-AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
-]
+# One backend for every door (the web sign-in, the admin login, POST /api/auth/token/):
+# allauth's (usernames and emails, Django's permissions), checking each account's password
+# once per sign-in (equal timing) and against the account's attempt budget.
+AUTHENTICATION_BACKENDS = ["web.auth_backends.AuthenticationBackend"]
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "web:leaderboard"
 ACCOUNT_LOGOUT_REDIRECT_URL = "web:leaderboard"
@@ -344,6 +344,8 @@ REST_FRAMEWORK = {
         "anon": env("THROTTLE_ANON", default="60/min"),
         "user": env("THROTTLE_USER", default="600/min"),
         "auth": env("THROTTLE_AUTH", default="10/min"),
+        # Password attempts on one account, whichever door and client they come from.
+        "auth_account": env("THROTTLE_AUTH_ACCOUNT", default="10/min"),
         "webhook": env("THROTTLE_WEBHOOK", default="120/min"),
         # Requests to /webhook that fail authentication (unknown strategy, bad signature), per client.
         "webhook_unsigned": env("THROTTLE_WEBHOOK_UNSIGNED", default="30/min"),
