@@ -31,7 +31,7 @@ from copytrade.services.leader_trades import (
     webhook_signal_receive,
 )
 from copytrade.services.strategies import strategy_create, strategy_update, strategy_webhook_secret_rotate
-from core.api import Pagination, StrictInputSerializer, paginated_response
+from core.api import Pagination, SecretResponse, StrictInputSerializer, paginated_response
 from core.errors import ApplicationError
 from core.ids import IdField
 from core.money import ZERO
@@ -237,7 +237,7 @@ class StrategyListCreateApi(APIView):
         serializer = self.CreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         strategy = strategy_create(owner=request.user, **serializer.validated_data)
-        return Response(StrategyWithSecretOutputSerializer(strategy).data, status=status.HTTP_201_CREATED)
+        return SecretResponse(StrategyWithSecretOutputSerializer(strategy).data, status=status.HTTP_201_CREATED)
 
 
 class StrategyDetailApi(APIView):
@@ -274,7 +274,7 @@ class StrategySecretRotateApi(APIView):
     )
     def post(self, request, strategy_id: int):
         strategy = strategy_webhook_secret_rotate(owner=request.user, strategy_id=strategy_id)
-        return Response({"id": strategy.pk, "webhook_secret": strategy.webhook_secret})
+        return SecretResponse({"id": strategy.pk, "webhook_secret": strategy.webhook_secret})
 
 
 # --- Signals ---------------------------------------------------------------------------

@@ -200,6 +200,8 @@ EXCHANGE_MARKETS_CACHE_SECONDS = env.int("EXCHANGE_MARKETS_CACHE_SECONDS", defau
 EXCHANGE_TICKER_CACHE_SECONDS = env.float("EXCHANGE_TICKER_CACHE_SECONDS", default=2.0)
 # Order rate limits: (capacity, refill window seconds), per account and per exchange (IP).
 # Defaults from the exchanges' published limits; Binance spot: 50 orders / 10 s / account.
+# The exchanges an account may be connected to (ccxt ids; "paper" is always allowed).
+SUPPORTED_EXCHANGE_IDS = env.list("SUPPORTED_EXCHANGE_IDS", default=["binance", "bybit", "okx"])
 EXCHANGE_RATE_LIMITS = {
     "default": {"account": (10, 1.0), "exchange": (1200, 60.0)},
     "binance": {"account": (50, 10.0), "exchange": (6000, 60.0)},
@@ -458,6 +460,9 @@ LOGGING = {
         "django.request": {"handlers": [], "level": LOG_LEVEL, "propagate": True, "filters": ["request_refusals"]},
         # ccxt logs request headers/bodies at DEBUG: never let that reach a handler.
         "ccxt": {"level": "WARNING"},
+        # Its DEBUG lines print the whole context of a failed variable lookup: a page's CSRF
+        # token, an account mail's confirmation link. Nothing there helps an operator.
+        "django.template": {"level": "INFO"},
         "urllib3": {"level": "WARNING"},
     },
 }
@@ -465,5 +470,14 @@ LOGGING = {
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
+
+
+def _static_file_headers(headers, path, url) -> None:
+    # whitenoise answers static files before XFrameOptionsMiddleware runs; an SVG or a page
+    # among them must not be framed either.
+    headers["X-Frame-Options"] = X_FRAME_OPTIONS
+
+
+WHITENOISE_ADD_HEADERS_FUNCTION = _static_file_headers
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
