@@ -8,7 +8,7 @@ export DJANGO_SETTINGS_MODULE ?= config.settings.local
 DB_NAME ?= copytrade
 ENV_FILE ?= .env
 
-.PHONY: help venv assets install install-dev services db migrate env browser check test demo run bench fuzz soak multihost clean
+.PHONY: help venv assets install install-dev services db migrate env browser check test demo run bench bench-auth fuzz soak multihost clean
 
 # Every target carries a `## what it does` note on its line; `make help` lists them all.
 help: ## list the targets
@@ -96,6 +96,11 @@ run: migrate ## web, workers, fan-out worker, beat and exchange simulator (honch
 
 bench: migrate ## fan-out benchmark (BENCH_ARGS; bench/RESULTS.md)
 	$(PY) manage.py bench_fanout $(BENCH_ARGS)
+
+# Sign-up, web sign-in and API login timed for addresses with and without an account (issue 32):
+# fails when the medians differ by more than the tolerance (BENCH_AUTH_ARGS: --pairs, --tolerance).
+bench-auth: migrate ## sign-up and sign-in timing, existing vs new addresses (BENCH_AUTH_ARGS)
+	$(PY) manage.py bench_auth_timing $(BENCH_AUTH_ARGS)
 
 clean: ## remove .venv, test caches, node_modules and screenshots
 	rm -rf $(VENV) .pytest_cache .hypothesis node_modules screenshots

@@ -11,7 +11,7 @@ from django.utils.safestring import mark_safe
 
 from billing.models import AssessedTrade, BillingAccount, FeeAssessment, FeeState, Invoice, InvoiceLine, Payout, StripeEvent
 from billing.services import TX_HASH, payout_record_manual
-from core.admin import ReadOnlyAdmin, ReadOnlyInline, billing_currency, money_column
+from core.admin import OwnershipReadOnlyMixin, ReadOnlyAdmin, ReadOnlyInline, billing_currency, money_column
 from core.errors import ApplicationError
 from core.money import format_money
 
@@ -162,7 +162,7 @@ PAYOUT_AMOUNTS = {
 
 
 @admin.register(Payout)
-class PayoutAdmin(admin.ModelAdmin):
+class PayoutAdmin(OwnershipReadOnlyMixin, admin.ModelAdmin):
     """A payout awaiting a manual payment takes the transaction hash; everything else is read-only."""
 
     form = PayoutForm
@@ -221,7 +221,7 @@ class PayoutAdmin(admin.ModelAdmin):
 
 
 @admin.register(BillingAccount)
-class BillingAccountAdmin(admin.ModelAdmin):
+class BillingAccountAdmin(OwnershipReadOnlyMixin, admin.ModelAdmin):
     """The Stripe identities of a user: ids, not secrets. Staff set the Connect account after onboarding."""
 
     list_display = ["user", "stripe_customer_id", "stripe_connect_account_id", "updated_at"]

@@ -18,6 +18,7 @@ from billing.stripe_gateway import verify_webhook
 from core.api_conventions import Pagination, StrictInputSerializer, paginated_response
 from core.errors import ApplicationError, ThrottledError
 from core.throttling import client_throttle_take
+from core.ids import IdField
 
 MONEY = {"max_digits": 20, "decimal_places": 2}
 MAX_PERIOD_DAYS = 366
@@ -181,7 +182,7 @@ class PayoutOutputSerializer(serializers.ModelSerializer):
 
 class PayoutCalculateApi(APIView):
     class InputSerializer(serializers.Serializer):
-        signal_provider_id = serializers.IntegerField(min_value=1)
+        signal_provider_id = IdField()
         period_days = serializers.IntegerField(min_value=1, max_value=MAX_PERIOD_DAYS, default=30)
 
     class OutputSerializer(serializers.Serializer):
@@ -223,7 +224,7 @@ class PayoutCreateApi(APIView):
     permission_classes = [CanCreatePayouts]
 
     class InputSerializer(serializers.Serializer):
-        signal_provider_id = serializers.IntegerField(min_value=1)
+        signal_provider_id = IdField()
         period = serializers.CharField(max_length=20, help_text="a past month, YYYY-MM")
 
     @extend_schema(

@@ -54,4 +54,5 @@ urlpatterns = [
     path("", include("web.urls")),
 ]
 
+handler400 = "core.apis.bad_request"
 handler404 = "core.apis.not_found"

@@ -6,7 +6,7 @@ from django.contrib import admin
 
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderPosition, LeaderTrade, Strategy
 from copytrade.services.strategies import TERMS_FIELDS
-from core.admin import ReadOnlyAdmin, billing_currency, money_column, quantity_column
+from core.admin import OwnershipReadOnlyMixin, ReadOnlyAdmin, billing_currency, money_column, quantity_column
 
 
 def _quote(row) -> str:
@@ -22,7 +22,7 @@ def _relationship_quote(row) -> str:
 
 
 @admin.register(Strategy)
-class StrategyAdmin(admin.ModelAdmin):
+class StrategyAdmin(OwnershipReadOnlyMixin, admin.ModelAdmin):
     # webhook_secret is deliberately absent from every form and list.
     fields = [
         "name", "owner", "kind", "description", "leader_account", "declared_capital", "quote_currency", "source",

@@ -32,8 +32,9 @@ from copytrade.services.leader_trades import (
 )
 from copytrade.services.strategies import strategy_create, strategy_update, strategy_webhook_secret_rotate
 from copytrade.sizing import SIZING_PARAMETER
-from core.api_conventions import Pagination, StrictInputSerializer, paginated_response
+from core.api_conventions import Pagination, SecretResponse, StrictInputSerializer, paginated_response
 from core.errors import ApplicationError
+from core.ids import IdField
 from core.money import ZERO
 from core.terms import FeeTerms
 from core.throttling import client_ip
@@ -207,7 +208,7 @@ class StrategyListCreateApi(APIView):
         name = serializers.CharField(max_length=100)
         description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
         kind = serializers.ChoiceField(choices=Strategy.Kind.choices, default=Strategy.Kind.MANUAL)
-        leader_account_id = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
+        leader_account_id = IdField(required=False, allow_null=True, default=None)
         declared_capital = serializers.DecimalField(**MONEY, required=False, allow_null=True, default=None, min_value=Decimal("0.01"))
         source = serializers.ChoiceField(choices=Strategy.Source.choices, default=Strategy.Source.WEBHOOK)
         is_public_leader = serializers.BooleanField(default=False)
@@ -231,7 +232,7 @@ class StrategyListCreateApi(APIView):
         serializer = self.CreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         strategy = strategy_create(owner=request.user, **serializer.validated_data)
-        return Response(StrategyWithSecretOutputSerializer(strategy).data, status=status.HTTP_201_CREATED)
+        return SecretResponse(StrategyWithSecretOutputSerializer(strategy).data, status=status.HTTP_201_CREATED)
 
 
 class StrategyDetailApi(APIView):
@@ -268,7 +269,7 @@ class StrategySecretRotateApi(APIView):
     )
     def post(self, request, strategy_id: int):
         strategy = strategy_webhook_secret_rotate(owner=request.user, strategy_id=strategy_id)
-        return Response({"id": strategy.pk, "webhook_secret": strategy.webhook_secret})
+        return SecretResponse({"id": strategy.pk, "webhook_secret": strategy.webhook_secret})
 
 
 # --- Signals ---------------------------------------------------------------------------
@@ -294,7 +295,7 @@ class SignalInputSerializer(serializers.Serializer):
 
 
 class WebhookInputSerializer(SignalInputSerializer):
-    strategy_id = serializers.IntegerField(min_value=1)
+    strategy_id = IdField()
     timestamp = SignalTimestampField(help_text="Unix seconds or ISO-8601; must be within the replay window.")
 
 
@@ -363,8 +364,8 @@ class StrategyTradesApi(APIView):
 
 class CopyStartApi(APIView):
     class InputSerializer(StrictInputSerializer):
-        strategy_id = serializers.IntegerField(min_value=1)
-        exchange_account_id = serializers.IntegerField(min_value=1)
+        strategy_id = IdField()
+        exchange_account_id = IdField()
         sizing_mode = serializers.ChoiceField(choices=CopyRelationship.SizingMode.choices, default=CopyRelationship.SizingMode.PROPORTIONAL)
         allocation_percent = serializers.DecimalField(max_digits=6, decimal_places=2, required=False, allow_null=True, default=None)
         multiplier = serializers.DecimalField(max_digits=12, decimal_places=6, required=False, allow_null=True, default=None)
@@ -418,7 +419,7 @@ class CopyStartApi(APIView):
 
 class CopyStopApi(APIView):
     class InputSerializer(StrictInputSerializer):
-        relationship_id = serializers.IntegerField(min_value=1)
+        relationship_id = IdField()
         close_positions = serializers.BooleanField(default=False, help_text="Also close what the copy holds, at market.")
 
     @extend_schema(operation_id="copy_trading_stop", request=InputSerializer, responses=CopyOutputSerializer)
@@ -430,7 +431,7 @@ class CopyStopApi(APIView):
 
 
 class RelationshipInputSerializer(StrictInputSerializer):
-    relationship_id = serializers.IntegerField(min_value=1)
+    relationship_id = IdField()
 
 
 class CopyPauseApi(APIView):
@@ -499,7 +500,7 @@ class CopiedTradesApi(APIView):
     pagination_class = Pagination
 
     class FilterSerializer(StrictInputSerializer):
-        relationship = serializers.IntegerField(min_value=1, required=False)
+        relationship = IdField(required=False)
         limit = serializers.IntegerField(min_value=0, required=False)
         offset = serializers.IntegerField(min_value=0, required=False)
 

@@ -16,14 +16,14 @@ from copytrade.apis import (
 
 urlpatterns = [
     path("strategies/", StrategyListCreateApi.as_view(), name="strategies"),
-    path("strategies/<int:strategy_id>/", StrategyDetailApi.as_view(), name="strategy-detail"),
-    path("strategies/<int:strategy_id>/rotate-secret/", StrategySecretRotateApi.as_view(), name="strategy-rotate-secret"),
-    path("strategies/<int:strategy_id>/trades/", StrategyTradesApi.as_view(), name="strategy-trades"),
+    path("strategies/<id:strategy_id>/", StrategyDetailApi.as_view(), name="strategy-detail"),
+    path("strategies/<id:strategy_id>/rotate-secret/", StrategySecretRotateApi.as_view(), name="strategy-rotate-secret"),
+    path("strategies/<id:strategy_id>/trades/", StrategyTradesApi.as_view(), name="strategy-trades"),
     path("copy-trading/start", CopyStartApi.as_view(), name="copy-start"),
     path("copy-trading/stop", CopyStopApi.as_view(), name="copy-stop"),
     path("copy-trading/pause", CopyPauseApi.as_view(), name="copy-pause"),
     path("copy-trading/resume", CopyResumeApi.as_view(), name="copy-resume"),
-    path("copy-trading/copies/<int:relationship_id>", CopyUpdateApi.as_view(), name="copy-update"),
+    path("copy-trading/copies/<id:relationship_id>", CopyUpdateApi.as_view(), name="copy-update"),
     path("copy-trading/my-copies", MyCopiesApi.as_view(), name="my-copies"),
     path("copy-trading/copied-trades", CopiedTradesApi.as_view(), name="copied-trades"),
 ]

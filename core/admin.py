@@ -29,6 +29,20 @@ class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     pass
 
 
+class OwnershipReadOnlyMixin:
+    """Who a row belongs to is decided when it is made: on an existing row every link to
+    another row (its user, owner, follower, provider, strategy, account) is read-only in
+    admin. Reassigning one would hand a row's money or history to someone else (a billing
+    account's Stripe customer and invoices, say) with no service or event log involved."""
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is None:
+            return fields
+        links = [field.name for field in self.model._meta.concrete_fields if field.many_to_one or field.one_to_one]
+        return [*fields, *(name for name in links if name not in fields)]
+
+
 class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
     can_delete = False
@@ -74,7 +88,7 @@ class NotificationAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Profile)
-class ProfileAdmin(admin.ModelAdmin):
+class ProfileAdmin(OwnershipReadOnlyMixin, admin.ModelAdmin):
     list_display = ["display_name", "user", "created_at"]
     search_fields = ["display_name", "user__username", "user__email"]
     list_select_related = ["user"]

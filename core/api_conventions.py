@@ -58,6 +58,15 @@ def exception_handler(exc, context):
     return response
 
 
+class SecretResponse(Response):
+    """An answer that carries a secret shown once (a webhook secret, an API token): no cache,
+    the browser's included, may keep a copy."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self["Cache-Control"] = "no-store"
+
+
 class Pagination(LimitOffsetPagination):
     default_limit = 50
     max_limit = 200

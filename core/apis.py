@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.contrib.auth import authenticate
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -17,11 +18,22 @@ from rest_framework.views import APIView
 
 from core.api_conventions import Pagination, StrictInputSerializer, paginated_response
 from core.errors import ApplicationError, ThrottledError
+from core.ids import InvalidIdError
 from core.models import Notification
 from core.notifications import notification_mark_all_read, notification_mark_read
 from core.selectors import display_name, notification_list
 from core.throttling import ScopedThrottle, client_throttle_take
 from core.tokens import api_token_create, api_token_revoke, api_token_revoke_all
+
+
+def bad_request(request, exception=None):
+    """A request Django refused before any view (an id in the path that is not one, a
+    suspicious header): the API's error shape under /api/ and /webhook, a page elsewhere.
+    Only our own refusal's words are shown; others may name the site's settings."""
+    message = str(exception) if isinstance(exception, InvalidIdError) else "The request could not be understood."
+    if request.path.startswith(("/api/", "/webhook")):
+        return JsonResponse({"message": message, "extra": {}}, status=400)
+    return render(request, "400.html", {"message": message}, status=400)
 
 
 def not_found(request, exception=None):

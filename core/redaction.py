@@ -18,6 +18,12 @@ _PATTERNS = [
     (re.compile(r"((?:api_?key|secret|passphrase|password)['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+", re.I), rf"\1{MASK}"),
     # Stripe keys and webhook secrets.
     (re.compile(r"\b(sk|rk|whsec)_(live|test)?_?[0-9A-Za-z]{8,}"), MASK),
+    # The keys in account mails' links (email confirmation, password reset): each is a login
+    # or a new password for whoever reads it. A path in an access log carries one too.
+    (re.compile(r"(confirm-email/|password/reset/key/)[^/\s'\"<>]+"), rf"\1{MASK}"),
+    # CSRF tokens: the cookie, the form field, a template context's `csrf_token` (Django's
+    # template debug log prints the whole context of a failed variable lookup).
+    (re.compile(r"(?i)(csrf[\w-]*['\"]?\s*[:=]\s*(?:<SimpleLazyObject:\s*)?['\"]?)[A-Za-z0-9]+"), rf"\1{MASK}"),
 ]
 
 # SQL logged by django.db.backends (DEBUG with settings.DEBUG, or a debug cursor) carries
@@ -48,6 +54,10 @@ class RedactSecretsFilter(logging.Filter):
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            # An exception's text can hold what the message does not (a failed template
+            # lookup names every value of its context); the formatter prints exc_text as set.
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         return True
 
 

@@ -99,6 +99,13 @@ class ScopedThrottle(BucketThrottle):
         return self.get_ident(request)
 
 
+def account_password_attempt_take(*, user_id: int) -> float:
+    """One password attempt on the account, at any door (the API, the admin login, the web
+    sign-in), from any client ("auth_account"): 0.0 when allowed, else the seconds to wait.
+    A guesser with many addresses still gets this many tries per account."""
+    return rate_limit_take(key=f"auth_account:user-{user_id}", rate=rates()["auth_account"])
+
+
 def client_throttle_take(*, request, scope: str) -> float:
     """One request of `scope` for this request's client (outside a DRF view: the admin
     login, the refused webhook): 0.0 when allowed, else the seconds to wait."""

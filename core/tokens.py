@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from core.errors import NotFoundError
 from core.models import ApiToken
+from core.verification import user_email_verified_require
 
 KEY_PREFIX = "ct_"
 SHOWN_PREFIX_LENGTH = 8
@@ -30,7 +31,8 @@ def api_token_lifetime() -> timedelta:
 
 def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
     """A new token and its key, valid for API_TOKEN_LIFETIME_DAYS; the key is not stored
-    and cannot be shown again."""
+    and cannot be shown again. Refused (403) until the user's email address is verified."""
+    user_email_verified_require(user=user, to="create an API token")
     key = KEY_PREFIX + secrets.token_urlsafe(30)
     token = ApiToken(
         user=user,

@@ -5,5 +5,5 @@ from core.apis import NotificationListApi, NotificationReadAllApi, NotificationR
 urlpatterns = [
     path("", NotificationListApi.as_view(), name="notifications"),
     path("read-all", NotificationReadAllApi.as_view(), name="notifications-read-all"),
-    path("<int:notification_id>/read", NotificationReadApi.as_view(), name="notification-read"),
+    path("<id:notification_id>/read", NotificationReadApi.as_view(), name="notification-read"),
 ]

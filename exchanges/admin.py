@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from core.admin import ReadOnlyAdmin, quantity_column
+from core.admin import OwnershipReadOnlyMixin, ReadOnlyAdmin, quantity_column
 from exchanges.models import Candle, ExchangeAccount, PaperBalance, PaperOrder
 
 
@@ -18,7 +18,7 @@ class PaperBalanceInline(admin.TabularInline):
 
 
 @admin.register(ExchangeAccount)
-class ExchangeAccountAdmin(admin.ModelAdmin):
+class ExchangeAccountAdmin(OwnershipReadOnlyMixin, admin.ModelAdmin):
     # The encrypted credential fields are left out of every form and list: an admin page
     # must never render a secret, not even to staff.
     fields = [

@@ -51,7 +51,7 @@ class ExchangeAccountListCreateApi(APIView):
     pagination_class = Pagination
 
     class CreateInputSerializer(StrictInputSerializer):
-        exchange_id = serializers.CharField(max_length=32, help_text="'paper' or an id from ccxt.exchanges")
+        exchange_id = serializers.CharField(max_length=32, help_text="'paper' or a supported exchange: binance, bybit, okx (settings.SUPPORTED_EXCHANGE_IDS)")
         label = serializers.CharField(max_length=100)
         api_key = _credential_field()
         api_secret = _credential_field()

@@ -1,4 +1,3 @@
-import ccxt
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -10,8 +9,10 @@ PAPER = "paper"
 
 
 def validate_exchange_id(value: str) -> None:
-    if value != PAPER and value not in ccxt.exchanges:
-        raise ValidationError(f"Unknown exchange '{value}'. Use 'paper' or an id from ccxt.exchanges.")
+    """Only the exchanges the platform is set up for (settings.SUPPORTED_EXCHANGE_IDS), or
+    paper: any other ccxt exchange would be traded with untested rules and default limits."""
+    if value != PAPER and value not in settings.SUPPORTED_EXCHANGE_IDS:
+        raise ValidationError(f"Unsupported exchange '{value[:32]}'. Use 'paper' or one of: {', '.join(settings.SUPPORTED_EXCHANGE_IDS)}.")
 
 
 class ConnectableExchange(models.TextChoices):

@@ -15,6 +15,7 @@ from core.errors import ApplicationError, ConflictError, NotFoundError
 from core.locks import user_row_lock
 from core.money import MAX_MONEY, to_decimal
 from core.redaction import redact
+from core.verification import user_email_verified_require
 from exchanges.errors import ExchangeError, PermanentExchangeError
 from exchanges.gateways import gateway_for_account
 from exchanges.models import ExchangeAccount
@@ -47,6 +48,7 @@ def exchange_account_create(
     A real account is stored only after the exchange accepted its credentials with a
     balance call, made before any transaction opens so no row lock waits on the network.
     """
+    user_email_verified_require(user=owner, to="connect an exchange account")
     account = ExchangeAccount(
         owner=owner,
         exchange_id=exchange_id,

@@ -4,5 +4,5 @@ from exchanges.apis import ExchangeAccountDetailApi, ExchangeAccountListCreateAp
 
 urlpatterns = [
     path("", ExchangeAccountListCreateApi.as_view(), name="exchange-accounts"),
-    path("<int:account_id>/", ExchangeAccountDetailApi.as_view(), name="exchange-account-detail"),
+    path("<id:account_id>/", ExchangeAccountDetailApi.as_view(), name="exchange-account-detail"),
 ]

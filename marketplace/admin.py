@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
-from core.admin import ReadOnlyAdminMixin, billing_currency, money_column
+from core.admin import OwnershipReadOnlyMixin, ReadOnlyAdminMixin, billing_currency, money_column
 from core.errors import ApplicationError
 from core.money import quantize_money
 from exchanges.errors import ExchangeError
@@ -105,7 +105,7 @@ subscription_fee = money_column("subscription_fee_monthly", currency=billing_cur
 
 
 @admin.register(SignalProvider)
-class SignalProviderAdmin(admin.ModelAdmin):
+class SignalProviderAdmin(OwnershipReadOnlyMixin, admin.ModelAdmin):
     form = SignalProviderForm
     list_display = [
         "display_name", "user", "status", "risk_level", "verification_status", "needs_review", subscription_fee,
@@ -343,7 +343,7 @@ class ProviderEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Rating)
-class RatingAdmin(admin.ModelAdmin):
+class RatingAdmin(OwnershipReadOnlyMixin, admin.ModelAdmin):
     list_display = ["provider", "user", "stars", "comment", "updated_at"]
     list_filter = ["stars"]
     search_fields = ["provider__display_name", "user__username", "comment"]
@@ -382,7 +382,7 @@ class StrategyMetricsAdmin(MetricsAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(TradeVerification)
-class TradeVerificationAdmin(admin.ModelAdmin):
+class TradeVerificationAdmin(OwnershipReadOnlyMixin, admin.ModelAdmin):
     list_display = ["leader_trade", "strategy", "status", "price", "candle_low", "candle_high", "checked_at", "resolved_at"]
     list_filter = ["status", ("resolved_at", admin.EmptyFieldListFilter)]
     search_fields = ["strategy__name"]

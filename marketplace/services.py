@@ -40,6 +40,7 @@ from core.money import cents_text, format_money
 from core.notifications import notification_send, notification_send_many
 from core.roles import role_sync
 from core.terms import FeeTerms
+from core.verification import user_email_verified_require
 from marketplace.models import CopyFeeTerms, ProviderEvent, Rating, SignalProvider
 from marketplace.terms import copy_fee_terms, effective_period_after_notice, fee_terms_in_words, fee_terms_offered, first_period
 
@@ -123,6 +124,7 @@ def provider_apply(
     is_public: bool = True,
 ) -> SignalProvider:
     """Apply to become a provider (pending), or apply again after a rejection."""
+    user_email_verified_require(user=user, to="apply as a signal provider")
     user_row_lock(user_id=user.pk)
     profile = {
         "display_name": display_name, "description": description, "trading_strategy": trading_strategy,

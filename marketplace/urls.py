@@ -5,7 +5,7 @@ from marketplace.apis import ProviderApplyApi, TraderDetailApi, TraderListApi, T
 urlpatterns = [
     path("apply", ProviderApplyApi.as_view(), name="marketplace-apply"),
     path("traders", TraderListApi.as_view(), name="marketplace-traders"),
-    path("traders/<int:provider_id>", TraderDetailApi.as_view(), name="marketplace-trader"),
-    path("traders/<int:provider_id>/rate", TraderRateApi.as_view(), name="marketplace-trader-rate"),
-    path("traders/<int:provider_id>/update-metrics", TraderUpdateMetricsApi.as_view(), name="marketplace-trader-update-metrics"),
+    path("traders/<id:provider_id>", TraderDetailApi.as_view(), name="marketplace-trader"),
+    path("traders/<id:provider_id>/rate", TraderRateApi.as_view(), name="marketplace-trader-rate"),
+    path("traders/<id:provider_id>/update-metrics", TraderUpdateMetricsApi.as_view(), name="marketplace-trader-update-metrics"),
 ]

@@ -4,5 +4,5 @@ from marketplace.apis import CopyTopApi, LeaderDetailApi
 
 urlpatterns = [
     path("top", CopyTopApi.as_view(), name="copy-top"),
-    path("leader/<int:strategy_id>", LeaderDetailApi.as_view(), name="copy-leader"),
+    path("leader/<id:strategy_id>", LeaderDetailApi.as_view(), name="copy-leader"),
 ]

@@ -70,6 +70,17 @@ CHECKS = [
 SCHEMA = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
 
+# What no id may be (issue 32): digits of other scripts (int() reads "٣" as 3 and fails on
+# "²"), numbers past bigint up to thousands of digits, signs and zero.
+ODD_IDS = ["²", "٣", "１２", "9" * 5000, str(2**63), "-1", "0"]
+ODD_ID_DRAWS = (
+    st.sampled_from(ODD_IDS)
+    | st.text(st.characters(categories=["Nd", "No"], exclude_characters="0123456789"), min_size=1, max_size=25)
+    | st.integers(min_value=2**63, max_value=10**30).map(str)
+    | st.text(alphabet="0123456789", min_size=20, max_size=6000)
+)
+ID_OPERATIONS = [operation for operation in OPERATIONS if list(operation.path_parameters) or operation.method.upper() in ("POST", "PATCH", "PUT")]
+
 
 @dataclass
 class World:
@@ -168,6 +179,33 @@ def test_it_answers_every_operation_within_its_schema_and_never_with_a_5xx(opera
     @given(case=_cases(operation, world.path_ids[role]))
     def fuzz(case):
         case.call_and_validate(headers=world.headers[role], checks=CHECKS)
+
+    fuzz()
+
+
+def _is_id(name: str) -> bool:
+    return name.endswith("_id") or name == "relationship"
+
+
+@pytest.mark.parametrize("operation", ID_OPERATIONS, ids=lambda operation: operation.label)
+def test_an_id_that_is_not_ascii_digits_within_bigint_is_refused_in_every_path_and_body(operation, world):
+    """Every id parameter of the path (a 400 before any view) and every id field of a body,
+    set to an odd id, the rest of the request valid."""
+    path_names = [parameter.name for parameter in operation.path_parameters]
+    cases = operation.as_strategy(GenerationMode.POSITIVE, path_parameters=world.path_ids["follower"] if path_names else None)
+
+    @_fuzzing(FUZZ_EXAMPLES * 3)
+    @given(case=cases, odd=ODD_ID_DRAWS)
+    def fuzz(case, odd):
+        body_ids = [name for name in case.body if _is_id(name)] if isinstance(case.body, dict) else []
+        if not path_names and not body_ids:
+            return
+        case.path_parameters = {**(case.path_parameters or {}), **dict.fromkeys(path_names, odd)}
+        if body_ids:
+            case.body = {**case.body, **dict.fromkeys(body_ids, odd)}
+        response = case.call_and_validate(headers=world.headers["follower"], checks=CHECKS)
+        if path_names:
+            assert response.status_code == 400, (operation.label, odd[:30], response.status_code)
 
     fuzz()
 

@@ -83,6 +83,38 @@ def test_production_refuses_a_field_encryption_key_list_with_any_key_that_is_not
     assert not any(key in result.stderr for key in field_key.split(",") if len(key) > 8)
 
 
+DEV_KEY = settings.DEV_FIELD_ENCRYPTION_KEY
+# Spellings of the development key that Fernet itself accepts, and one it does not
+# (the padding left off) that a lenient decoder still reads as the same bytes.
+DEV_KEY_SPELLINGS = [
+    DEV_KEY.replace("_", "/"), DEV_KEY + "=", DEV_KEY + "==", DEV_KEY[:10] + "." + DEV_KEY[10:], DEV_KEY.rstrip("="),
+    DEV_KEY.replace("_", "/").replace("-", "+") + "=.",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("spelling", DEV_KEY_SPELLINGS)
+def test_production_refuses_the_development_key_in_any_spelling_that_decodes_to_it(spelling):
+    result = _production(SECRET_KEY=GOOD_SECRET_KEY, FIELD_ENCRYPTION_KEY=f"{Fernet.generate_key().decode()},{spelling}")
+
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEY: key 2 of 2 is the development key" in result.stderr
+
+
+def test_check_deploy_refuses_a_respelled_development_key():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=BASE_DIR, capture_output=True, text=True, timeout=120,
+        env={
+            **{k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "FIELD_ENCRYPTION_KEY", "READ_DOT_ENV", "DOT_ENV_FILE")},
+            "DJANGO_SETTINGS_MODULE": "config.settings.production", "ALLOWED_HOSTS": "example.com",
+            "SECRET_KEY": GOOD_SECRET_KEY, "FIELD_ENCRYPTION_KEY": DEV_KEY.replace("_", "/") + "=",
+        },
+    )  # fmt: skip
+
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEY: it is the development key" in result.stderr
+
+
 # --- make env ------------------------------------------------------------------------------
 
 

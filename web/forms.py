@@ -5,11 +5,13 @@ from decimal import Decimal
 from allauth.account.forms import LoginForm as AllauthLoginForm
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
+from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.http import QueryDict
 
 from copytrade.models import CopyRelationship
 from copytrade.sizing import SIZING_PARAMETER
+from core.ids import IdFormField
 from core.profiles import DISPLAY_NAME_MAX_LENGTH, display_name_validate, profile_create
 from exchanges.models import ConnectableExchange
 from marketplace.metrics import WINDOWS
@@ -31,6 +33,14 @@ class SignupForm(AllauthSignupForm):
 
     def clean_display_name(self) -> str:
         return display_name_validate(self.cleaned_data["display_name"])
+
+    def try_save(self, request):
+        # An address that has an account gets a mail saying so instead of a new account
+        # (allauth's enumeration guard); hashing the password anyway makes that answer take
+        # as long as creating the account does, whose cost is mostly this hash.
+        if self.account_already_exists:
+            make_password(self.cleaned_data["password1"])
+        return super().try_save(request)
 
     def save(self, request):
         # The user and their profile together, or neither.
@@ -251,7 +261,7 @@ class CopyStartForm(forms.Form):
 
 
 class CopyPreviewForm(forms.Form):
-    exchange_account = forms.IntegerField(min_value=1)
+    exchange_account = IdFormField()
     allocation_percent = forms.DecimalField(min_value=Decimal("0.01"), max_digits=6, decimal_places=2)
 
 

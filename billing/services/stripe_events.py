@@ -11,6 +11,7 @@ from billing.fees import period_label
 from billing.models import Invoice, Payout, StripeEvent
 from billing.services.invoices import _mark_fees_paid
 from core.errors import ApplicationError
+from core.ids import ID_RULE, id_parse
 from core.locks import user_row_lock
 from core.models import Notification
 from core.money import format_money
@@ -52,8 +53,8 @@ def _stripe_event_problem(event: dict) -> str | None:
     metadata = obj.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         return "metadata must be an object"
-    if isinstance(metadata, dict) and not isinstance(metadata.get("invoice_id", ""), str | int):
-        return "metadata.invoice_id must be a string"
+    if isinstance(metadata, dict) and metadata.get("invoice_id", "") != "" and id_parse(metadata["invoice_id"]) is None:
+        return f"metadata.invoice_id must be {ID_RULE}"
     transitions = obj.get("status_transitions")
     if transitions is not None and not isinstance(transitions, dict):
         return "status_transitions must be an object"
@@ -83,10 +84,10 @@ def _invoice_for_event(obj: dict) -> Invoice | None:
     if invoice is not None:
         return invoice
     # The answer to our create may have been lost before we stored Stripe's id.
-    our_id = (obj.get("metadata") or {}).get("invoice_id", "")
-    if not str(our_id).isdigit():
+    our_id = id_parse((obj.get("metadata") or {}).get("invoice_id", ""))
+    if our_id is None:
         return None
-    invoice = Invoice.objects.select_for_update().filter(id=int(our_id), stripe_invoice_id__in=["", stripe_invoice_id]).first()
+    invoice = Invoice.objects.select_for_update().filter(id=our_id, stripe_invoice_id__in=["", stripe_invoice_id]).first()
     if invoice is not None and not invoice.stripe_invoice_id:
         invoice.stripe_invoice_id = stripe_invoice_id
         invoice.save(update_fields=["stripe_invoice_id", "updated_at"])

@@ -134,10 +134,10 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="copytrade <noreply@copytrade.local>")
 
 # --- Accounts (django-allauth) -------------------------------------------------------
-AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
-]
+# One backend for every door (the web sign-in, the admin login, POST /api/auth/token/):
+# allauth's (usernames and emails, Django's permissions), checking each account's password
+# once per sign-in (equal timing) and against the account's attempt budget.
+AUTHENTICATION_BACKENDS = ["web.auth_backends.AuthenticationBackend"]
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "web:leaderboard"
 ACCOUNT_LOGOUT_REDIRECT_URL = "web:leaderboard"
@@ -200,6 +200,8 @@ EXCHANGE_MARKETS_CACHE_SECONDS = env.int("EXCHANGE_MARKETS_CACHE_SECONDS", defau
 EXCHANGE_TICKER_CACHE_SECONDS = env.float("EXCHANGE_TICKER_CACHE_SECONDS", default=2.0)
 # Order rate limits: (capacity, refill window seconds), per account and per exchange (IP).
 # Defaults from the exchanges' published limits; Binance spot: 50 orders / 10 s / account.
+# The exchanges an account may be connected to (ccxt ids; "paper" is always allowed).
+SUPPORTED_EXCHANGE_IDS = env.list("SUPPORTED_EXCHANGE_IDS", default=["binance", "bybit", "okx"])
 EXCHANGE_RATE_LIMITS = {
     "default": {"account": (10, 1.0), "exchange": (1200, 60.0)},
     "binance": {"account": (50, 10.0), "exchange": (6000, 60.0)},
@@ -344,6 +346,8 @@ REST_FRAMEWORK = {
         "anon": env("THROTTLE_ANON", default="60/min"),
         "user": env("THROTTLE_USER", default="600/min"),
         "auth": env("THROTTLE_AUTH", default="10/min"),
+        # Password attempts on one account, whichever door and client they come from.
+        "auth_account": env("THROTTLE_AUTH_ACCOUNT", default="10/min"),
         "webhook": env("THROTTLE_WEBHOOK", default="120/min"),
         # Requests to /webhook that fail authentication (unknown strategy, bad signature), per client.
         "webhook_unsigned": env("THROTTLE_WEBHOOK_UNSIGNED", default="30/min"),
@@ -365,6 +369,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "COMPONENT_SPLIT_REQUEST": True,
+    # `<id:...>` in a path (core.ids): a whole number from 1 to the largest bigint.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}},
     "ENUM_NAME_OVERRIDES": {
         "StrategyKindEnum": "copytrade.models.Strategy.Kind",
         "CopiedTradeStatusEnum": "copytrade.models.CopiedTrade.Status",
@@ -456,6 +462,9 @@ LOGGING = {
         "django.request": {"handlers": [], "level": LOG_LEVEL, "propagate": True, "filters": ["request_refusals"]},
         # ccxt logs request headers/bodies at DEBUG: never let that reach a handler.
         "ccxt": {"level": "WARNING"},
+        # Its DEBUG lines print the whole context of a failed variable lookup: a page's CSRF
+        # token, an account mail's confirmation link. Nothing there helps an operator.
+        "django.template": {"level": "INFO"},
         "urllib3": {"level": "WARNING"},
     },
 }
@@ -463,5 +472,14 @@ LOGGING = {
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
+
+
+def _static_file_headers(headers, path, url) -> None:
+    # whitenoise answers static files before XFrameOptionsMiddleware runs; an SVG or a page
+    # among them must not be framed either.
+    headers["X-Frame-Options"] = X_FRAME_OPTIONS
+
+
+WHITENOISE_ADD_HEADERS_FUNCTION = _static_file_headers
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -3,6 +3,10 @@
 `make env` (`manage.py make_env`) writes a `.env` with fresh values for both.
 """
 
+import base64
+import binascii
+import re
+
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
@@ -29,14 +33,26 @@ def _secret_key() -> str:
     return key
 
 
+def _key_bytes(key: str) -> bytes:
+    """The bytes a spelling of a base64 key stands for, read as leniently as any decoder
+    might: url-safe or standard alphabet, padding ignored, stray characters dropped (Fernet
+    itself accepts "/" for "_", extra "=" and a stray "."). b"" when nothing decodes."""
+    letters = re.sub(r"[^A-Za-z0-9+/_-]", "", key).translate(str.maketrans("-_", "+/"))
+    try:
+        return base64.b64decode(letters + "=" * (-len(letters) % 4))
+    except binascii.Error:
+        return b""
+
+
 def _field_encryption_key() -> str:
     """Every key of the comma-separated MultiFernet list must be a Fernet key: a bad one would
     otherwise surface as a 500 on the first credential saved, not here at start-up."""
     value = _required("FIELD_ENCRYPTION_KEY")
     keys = [key.strip() for key in value.split(",")]
+    development = _key_bytes(DEV_FIELD_ENCRYPTION_KEY)
     for position, key in enumerate(keys, start=1):
         where = f"key {position} of {len(keys)}" if len(keys) > 1 else "it"
-        if key == DEV_FIELD_ENCRYPTION_KEY:
+        if _key_bytes(key) == development:
             raise ImproperlyConfigured(f"FIELD_ENCRYPTION_KEY: {where} is the development key: {GENERATE}")
         try:
             Fernet(key.encode())

@@ -22,6 +22,7 @@ from core.models import Notification
 from core.money import HUNDRED, ZERO, to_decimal, truncate
 from core.notifications import notification_send
 from core.terms import FeeTerms
+from core.verification import user_email_verified_require
 from exchanges.errors import (
     ExchangeError,
     PermanentExchangeError,
@@ -69,6 +70,7 @@ def copy_start(
     multiplier and fixed modes size orders without it, so their capital is the account's
     whole equity at start, the base their P&L and drawdown are measured against.
     """
+    user_email_verified_require(user=follower, to="copy a leader")
     parameters = {"allocation_percent": allocation_percent, "multiplier": multiplier, "fixed_notional": fixed_notional}
     _validate_sizing(sizing_mode=sizing_mode, parameters=parameters)
     _validate_risk_settings(

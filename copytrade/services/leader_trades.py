@@ -30,6 +30,7 @@ from copytrade.models import LeaderPosition, LeaderTrade, Strategy
 from copytrade.positions import Fill, position_apply_fill
 from copytrade.services.fanout import leader_trade_fan_out_send
 from core.errors import ApplicationError, ConflictError, NotFoundError, ThrottledError
+from core.ids import ID_RULE, id_parse
 from core.json import json_loads_bounded
 from core.locks import held_lock
 from core.money import MAX_MONEY, MAX_QUANTITY, ZERO, to_decimal, to_money, truncate
@@ -283,11 +284,10 @@ def rest_signal_receive(*, strategy_id: int, payload) -> LeaderTradeOutcome:
 
 
 def _webhook_strategy(strategy_id) -> Strategy | None:
-    if isinstance(strategy_id, str) and strategy_id.isdigit():
-        strategy_id = int(strategy_id)
-    if isinstance(strategy_id, bool) or not isinstance(strategy_id, int) or not 0 < strategy_id < 2**63:
-        raise ValidationError({"strategy_id": "A positive integer is required."})
-    return Strategy.objects.filter(id=strategy_id).only("id", "webhook_secret").first()
+    parsed = id_parse(strategy_id)
+    if parsed is None:
+        raise ValidationError({"strategy_id": f"An id is required: {ID_RULE}."})
+    return Strategy.objects.filter(id=parsed).only("id", "webhook_secret").first()
 
 
 def leader_signal_submit(*, strategy_id: int, signal: LeaderSignal, source: str) -> LeaderTradeOutcome:
