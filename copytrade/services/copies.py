@@ -119,6 +119,7 @@ def _copy_insert(*, relationship: CopyRelationship, expected_terms: FeeTerms | N
     if account is None:
         raise NotFoundError("Exchange account not found.")
     _check_account_usable(account)
+    _check_account_leads_nothing(account)
     if CopyRelationship.objects.filter(follower=follower, strategy=strategy, status__in=CopyRelationship.LIVE_STATUSES).exists():
         raise ConflictError("You already copy this strategy; stop that copy before starting a new one.")
     live_copies = CopyRelationship.objects.filter(follower=follower, status__in=CopyRelationship.LIVE_STATUSES).count()
@@ -203,7 +204,21 @@ def _follower_account(*, follower, account_id: int) -> ExchangeAccount:
     if account is None:
         raise NotFoundError("Exchange account not found.")
     _check_account_usable(account)
+    _check_account_leads_nothing(account)
     return account
+
+
+def _check_account_leads_nothing(account: ExchangeAccount) -> None:
+    """An account either leads a strategy or receives copies, never both: the copies' orders
+    would become its strategy's trades and be copied on, and a copy onto any account of a
+    chain could close a loop (A copies B copies A). Copies only ever land on accounts that
+    lead nothing, so no chain of copies, and so no cycle, can form."""
+    leading = Strategy.objects.filter(leader_account=account).only("name").first()
+    if leading is not None:
+        raise ConflictError(
+            f"Exchange account '{account.label}' leads your strategy '{leading.name}': an account either leads a strategy "
+            "or receives copies, never both. Copy onto another account."
+        )
 
 
 def _check_account_usable(account: ExchangeAccount) -> None:

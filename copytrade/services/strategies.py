@@ -83,6 +83,15 @@ def _leader_account(*, owner, account_id: int) -> ExchangeAccount:
     if leading is not None:
         # Two strategies on one account would each claim the whole account's equity and fills.
         raise ConflictError(f"Exchange account '{account.label}' already leads strategy '{leading.name}'.")
+    copy = CopyRelationship.objects.filter(exchange_account=account, status__in=CopyRelationship.LIVE_STATUSES).select_related("strategy").first()
+    if copy is not None:
+        # An account leads or is copied onto, never both: its copied orders would be its
+        # strategy's trades, copied on again (a loop, issue 32). The owner's row lock, held
+        # here and by copy start, keeps the two from passing each other.
+        raise ConflictError(
+            f"Exchange account '{account.label}' copies '{copy.strategy.name}': an account either leads a strategy or "
+            "receives copies, never both. Stop that copy or link another account."
+        )
     return account
 
 
