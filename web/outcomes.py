@@ -6,6 +6,7 @@ The codes are the ones copytrade's execution, sizing and risk checks store on th
 from copytrade.models import CopiedTrade, CopyRelationship
 from copytrade.risk import (
     CLAMPED_TO_MAX_ORDER_NOTIONAL,
+    CLAMPED_TO_MULTIPLIER_CAP,
     COPY_PAUSED,
     COPY_STOPPED,
     INSUFFICIENT_MARGIN,
@@ -39,6 +40,7 @@ REASON_WORDS = {
     EXCHANGE_UNAVAILABLE: "the exchange did not answer after several attempts; no order was placed",
     ROUNDED_UP_TO_MINIMUM: "rounded up to the exchange's minimum order, as you allowed",
     CLAMPED_TO_MAX_ORDER_NOTIONAL: "made smaller to your largest-order limit",
+    CLAMPED_TO_MULTIPLIER_CAP: "made smaller to the platform's largest order for a multiplier copy",
 }
 
 KIND_WORDS = {

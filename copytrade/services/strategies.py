@@ -135,12 +135,18 @@ def strategy_update(*, owner, strategy_id: int, data: dict) -> Strategy:
     return strategy
 
 
+# What else a copy was started against: its multiplier was checked against the platform's
+# cap at the leader's capital (USER_MAX_MULTIPLIER_NOTIONAL), and proportional sizes divide by it.
+SIZING_BASE_FIELDS = ("declared_capital",)
+
+
 def _check_terms_unchanged_once_copied(*, strategy: Strategy, data: dict) -> None:
-    changing = [name for name in TERMS_FIELDS if name in data and data[name] != getattr(strategy, name)]
+    changing = [name for name in (*TERMS_FIELDS, *SIZING_BASE_FIELDS) if name in data and data[name] != getattr(strategy, name)]
     if changing and CopyRelationship.objects.filter(strategy=strategy).exists():
         raise ValidationError(
             {
-                name: f"'{strategy.name}' has been copied: its {name} decides what its copies pay and cannot change. "
+                name: f"'{strategy.name}' has been copied: its {name} decides "
+                f"{'what its copies pay' if name in TERMS_FIELDS else 'the size of its copies’ orders'} and cannot change. "
                 "Create a new strategy for other terms."
                 for name in changing
             }
