@@ -196,7 +196,7 @@ def _check_strategy_copyable(strategy: Strategy) -> None:
         raise ConflictError(f"Strategy '{strategy.name}' is paused by its leader; it cannot be copied now.")
     if not strategy.accepting_copies:
         raise ConflictError(f"Strategy '{strategy.name}' is not accepting new copies right now.")
-    copying_open_requested.send(sender=Strategy, owner=strategy.owner)
+    copying_open_requested.send(sender=Strategy, owner=strategy.owner, strategy=strategy)
 
 
 def _follower_account(*, follower, account_id: int) -> ExchangeAccount:
@@ -331,7 +331,7 @@ def copy_resume(*, follower, relationship_id: int) -> CopyRelationship:
         raise ConflictError(f"Only a paused copy can be resumed; this one is {relationship.status}.")
     if not relationship.strategy.accepting_copies:
         raise ConflictError(f"Strategy '{relationship.strategy.name}' is not accepting copies right now.")
-    copying_open_requested.send(sender=Strategy, owner=relationship.strategy.owner)
+    copying_open_requested.send(sender=Strategy, owner=relationship.strategy.owner, strategy=relationship.strategy)
     _check_account_usable(relationship.exchange_account)
     relationship.status = CopyRelationship.Status.ACTIVE
     relationship.pause_reason = ""
