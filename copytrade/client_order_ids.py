@@ -5,11 +5,14 @@ Binance allows 36 characters of `[.A-Z:/a-z0-9_-]`; ids here stay within 29 for 
 """
 
 import hashlib
+import re
 
 from copytrade.models import CopiedTrade
 
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 PLATFORM_CLOSE_PREFIX = {CopiedTrade.Kind.STOP_LOSS: "sl", CopiedTrade.Kind.CLOSE_ON_STOP: "cs"}
+# Every order the platform places on a follower's account: a mirror ("ct") or a platform close.
+_COPY_ORDER = re.compile(rf"^(ct|{'|'.join(PLATFORM_CLOSE_PREFIX.values())})[0-9a-z]+-[0-9a-z]+$")
 
 
 def _base36(number: int) -> str:
@@ -34,3 +37,8 @@ def platform_close_client_order_id(*, kind: str, relationship_id: int, sequence:
 def leader_client_order_id(*, strategy_id: int, external_id: str) -> str:
     """Deterministic per signal: a retried or duplicated signal can never place a second order."""
     return f"L{strategy_id}-{hashlib.sha1(external_id.encode()).hexdigest()[:20]}"
+
+
+def is_copy_order(client_order_id: str) -> bool:
+    """Whether the platform placed this order for a copy (a mirror or a platform close)."""
+    return bool(_COPY_ORDER.match(client_order_id))

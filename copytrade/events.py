@@ -8,6 +8,7 @@ from django.dispatch import Signal
 # when the owner may not be copied now (marketplace: a suspended provider). `creating` is
 # True when a new strategy is being created (the owner's row is locked): the receiver then
 # holds its answer until commit, as no strategy lock orders it against a suspension.
+# `strategy` is the strategy a copy is started or resumed of (None when creating).
 copying_open_requested = Signal()
 
 # Sent with `relationship` (a CopyRelationship just saved, in the copy start's transaction,

@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 
 from core.money import format_quantity, money_field, quantity_field
+from core.names import validate_printable_name
 
 PERCENT = {"max_digits": 7, "decimal_places": 4}
 
@@ -38,7 +39,7 @@ class Strategy(models.Model):
         PAUSED = "paused"
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="strategies")
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, validators=[validate_printable_name])
     description = models.TextField(blank=True, default="", max_length=5000)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.MANUAL)
     leader_account = models.ForeignKey(

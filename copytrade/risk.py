@@ -3,10 +3,14 @@ copy, a price that moved or an empty wallet never stops a reduction or a close.
 
 Each guard raises `RiskSkip(reason)`; the copied trade is then skipped with that reason.
 Max order notional clamps rather than skips: a follower who caps an order still wants the
-trade, only smaller (the copied trade's reason then says it was clamped).
+trade, only smaller (the copied trade's reason then says it was clamped). The platform's cap
+on a multiplier copy's order (USER_MAX_MULTIPLIER_NOTIONAL) clamps the same way, as the
+large exchanges cut a copy to their maximum order size rather than drop it.
 """
 
 from decimal import Decimal
+
+from django.conf import settings
 
 from copytrade.models import CopyRelationship, Strategy
 from core.money import HUNDRED
@@ -17,6 +21,7 @@ STRATEGY_NOT_ACCEPTING = "strategy_not_accepting_entries"
 SLIPPAGE_EXCEEDED = "slippage_exceeded"
 INSUFFICIENT_MARGIN = "insufficient_margin"
 CLAMPED_TO_MAX_ORDER_NOTIONAL = "clamped_to_max_order_notional"
+CLAMPED_TO_MULTIPLIER_CAP = "clamped_to_multiplier_cap"
 
 
 class RiskSkip(Exception):
@@ -55,4 +60,15 @@ def clamp_to_max_order_notional(*, notional: Decimal, max_order_notional: Decima
     """(notional, whether it was clamped)."""
     if max_order_notional is not None and notional > max_order_notional:
         return max_order_notional, True
+    return notional, False
+
+
+def clamp_to_multiplier_cap(*, notional: Decimal, sizing_mode: str) -> tuple[Decimal, bool]:
+    """(notional, whether it was clamped). A multiplier copy is checked against
+    USER_MAX_MULTIPLIER_NOTIONAL when it starts, at its leader's capital then; but one leader
+    order may be larger than that capital (a signal's size is the leader's own), so each of
+    the copy's orders is held to the cap too."""
+    limit = settings.USER_MAX_MULTIPLIER_NOTIONAL
+    if sizing_mode == CopyRelationship.SizingMode.MULTIPLIER and notional > limit:
+        return limit, True
     return notional, False

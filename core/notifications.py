@@ -23,10 +23,16 @@ def notification_send(*, user, kind: str, title: str, body: str = "", email: boo
     return notification
 
 
+def _subject(title: str) -> str:
+    """A mail subject is one line: a name stored before names were checked (core.names) may
+    carry a line break, which Django refuses as header injection, dropping the mail."""
+    return " ".join(title.split())[:200]
+
+
 def _mail_on_commit(*, notification: Notification, address: str, title: str, body: str) -> None:
     def _mail() -> None:
         try:
-            send_mail(title[:200], body or title, settings.DEFAULT_FROM_EMAIL, [address])
+            send_mail(_subject(title), body or title, settings.DEFAULT_FROM_EMAIL, [address])
         except Exception:  # mail is best effort; the notification row is the record
             logger.exception("notification email failed (notification %s)", notification.pk)
 

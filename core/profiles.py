@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from core.models import Profile
+from core.names import validate_printable_name, validate_single_script_name
 
 DISPLAY_NAME_MIN_LENGTH = 3
 DISPLAY_NAME_MAX_LENGTH = 40
@@ -16,7 +17,9 @@ _DISPLAY_NAME = re.compile(r"^[\w .'-]+$")
 
 def display_name_validate(value: str) -> str:
     """The display name as it will be stored (spaces trimmed and collapsed), or a ValidationError."""
+    validate_printable_name(value)
     name = " ".join(value.split())
+    validate_single_script_name(name)
     if not DISPLAY_NAME_MIN_LENGTH <= len(name) <= DISPLAY_NAME_MAX_LENGTH:
         raise ValidationError(f"Use {DISPLAY_NAME_MIN_LENGTH} to {DISPLAY_NAME_MAX_LENGTH} characters.")
     if not _DISPLAY_NAME.match(name):

@@ -68,12 +68,15 @@ class LeaderSpec:
     kind: str
     capital: Decimal
     symbol: str
-    provider: dict | None = None  # marketplace terms; None for the AI strategy
+    provider: dict  # the leader's provider application (the AI lab's too: its strategy charges a fee)
     public: bool = True  # on the leaderboard (a pending applicant is not yet)
 
 
 LEADERS = [
-    LeaderSpec("ai", "demo-ai-lab", "Momentum AI", Strategy.Kind.AI, Decimal("100000"), "BTC/USDT"),
+    LeaderSpec(
+        "ai", "demo-ai-lab", "Momentum AI", Strategy.Kind.AI, Decimal("100000"), "BTC/USDT",
+        provider={"display_name": "Momentum Lab", "risk_level": "medium", "subscription_fee_monthly": Decimal("0"), "performance_fee_percent": Decimal("0")},
+    ),
     LeaderSpec(
         "alice", "demo-alice", "Alice Swing", Strategy.Kind.MANUAL, Decimal("50000"), "ETH/USDT",
         provider={"display_name": "Alice", "risk_level": "medium", "subscription_fee_monthly": Decimal("29"), "performance_fee_percent": Decimal("20")},
@@ -220,22 +223,25 @@ def _cast(story: Story) -> None:
     billing.groups.add(billing_group())
     for spec in LEADERS:
         leader = User.objects.create_user(username=spec.username, email=f"{spec.key}@demo.invalid")
-        profile_create(user=leader, display_name=spec.provider["display_name"] if spec.provider else "Momentum Lab")
+        profile_create(user=leader, display_name=spec.provider["display_name"])
         story.strategies[spec.key] = strategy_create(
             owner=leader, name=spec.strategy, kind=spec.kind, declared_capital=spec.capital, is_public_leader=spec.public,
             description=f"Trades {spec.symbol}.",
         )  # fmt: skip
-        if spec.provider:
-            story.providers[spec.key] = provider_apply(user=leader, trading_strategy=f"{spec.symbol} swings", **spec.provider)
+        story.providers[spec.key] = provider_apply(user=leader, trading_strategy=f"{spec.symbol} swings", **spec.provider)
     story.providers["alice"] = provider_transition(
         provider_id=story.providers["alice"].pk, action="approve", actor=curator, reason="Track record and risk disclosure reviewed."
+    )
+    # An AI strategy that charges a fee is copied once curators approve its owner, as a provider is.
+    story.providers["ai"] = provider_transition(
+        provider_id=story.providers["ai"].pk, action="approve", actor=curator, reason="Model, record and fee reviewed."
     )
     BillingAccount.objects.create(user=User.objects.get(username="demo-ai-lab"), stripe_connect_account_id="acct_demoailab")
     story.table(
         ["leader", "strategy", "kind", "symbol", "capital", "marketplace"],
         [
             (spec.username, spec.strategy, spec.kind, spec.symbol, spec.capital,
-             story.providers[spec.key].status if spec.key in story.providers else "AI program (40/60)")
+             f"{story.providers[spec.key].status}{', AI program (40/60)' if spec.kind == Strategy.Kind.AI else ''}")
             for spec in LEADERS
         ],
     )  # fmt: skip

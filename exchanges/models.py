@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from core.money import format_quantity, quantity_field
+from core.names import validate_printable_name
 from exchanges.crypto import EncryptedTextField
 
 PAPER = "paper"
@@ -33,7 +34,7 @@ class ExchangeAccount(models.Model):
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="exchange_accounts")
     exchange_id = models.CharField(max_length=32, validators=[validate_exchange_id])
-    label = models.CharField(max_length=100)
+    label = models.CharField(max_length=100, validators=[validate_printable_name])
     api_key = EncryptedTextField(blank=True, default="")
     api_secret = EncryptedTextField(blank=True, default="")
     api_passphrase = EncryptedTextField(blank=True, default="")

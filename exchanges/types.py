@@ -90,3 +90,5 @@ class Trade:
     cost: Decimal
     fee: Decimal
     timestamp: datetime
+    # The client order id of the order this fill belongs to ("" when the exchange has none).
+    client_order_id: str = ""

@@ -1,9 +1,14 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
 from core.money import format_money, money_field
+from core.names import name_key, validate_printable_name, validate_single_script_name
+
+
+DISPLAY_NAME_TAKEN = "Another provider already uses this name, or one that reads the same; choose another."
 
 
 class Program(models.TextChoices):
@@ -39,7 +44,10 @@ class SignalProvider(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="signal_provider")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    display_name = models.CharField(max_length=100)
+    display_name = models.CharField(max_length=100, validators=[validate_printable_name, validate_single_script_name])
+    # `core.names.name_key(display_name)`, set by `clean()`: unique, so no provider can pass
+    # for another by case, width or look-alike letters.
+    display_name_key = models.CharField(max_length=400, editable=False, default="")
     description = models.TextField(blank=True, default="", max_length=5000)
     trading_strategy = models.TextField(blank=True, default="", max_length=5000)
     risk_level = models.CharField(max_length=8, choices=RiskLevel.choices, default=RiskLevel.MEDIUM)
@@ -80,6 +88,7 @@ class SignalProvider(models.Model):
             models.CheckConstraint(
                 condition=Q(average_rating__gte=0) & Q(average_rating__lte=5), name="provider_average_rating_0_5"
             ),
+            models.UniqueConstraint(fields=["display_name_key"], name="provider_display_name_unique"),
         ]
         indexes = [
             # The public traders list: approved and public providers only.
@@ -88,6 +97,12 @@ class SignalProvider(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
+
+    def clean(self) -> None:
+        # Here, not in a service: curators edit the name in admin too, whose form runs this.
+        self.display_name_key = name_key(self.display_name)
+        if SignalProvider.objects.filter(display_name_key=self.display_name_key).exclude(pk=self.pk).exists():
+            raise ValidationError({"display_name": DISPLAY_NAME_TAKEN})
 
 
 class ProviderEvent(models.Model):

@@ -5,11 +5,12 @@ from django.dispatch import receiver
 from copytrade.events import copy_starting, copying_open_requested
 from core.errors import ConflictError
 from marketplace.models import SignalProvider
+from marketplace.selectors import strategy_awaits_curation
 from marketplace.services import copy_terms_record
 
 
 @receiver(copying_open_requested)
-def refuse_copying_a_suspended_provider(sender, *, owner, creating: bool = False, **kwargs) -> None:
+def refuse_copying_a_suspended_provider(sender, *, owner, creating: bool = False, strategy=None, **kwargs) -> None:
     """Copying a provider's strategies opens with the curators' approval: a copy is started or
     resumed only while the provider is approved (or the owner charges nothing: no provider).
     Suspension closes the strategies that exist then; this keeps everything opened later
@@ -24,6 +25,12 @@ def refuse_copying_a_suspended_provider(sender, *, owner, creating: bool = False
     if creating:
         providers = providers.select_for_update(no_key=True)
     provider = providers.only("status").first()
+    if provider is None and strategy is not None and strategy_awaits_curation(strategy_id=strategy.pk):
+        # Every leader who charges a fee goes through curation: an AI strategy too.
+        raise ConflictError(
+            f"'{strategy.name}' is an AI strategy that charges a fee: it can be copied once curators approve its leader, "
+            "who applies as a signal provider."
+        )
     if provider is None or provider.status == SignalProvider.Status.APPROVED:
         return
     if provider.status == SignalProvider.Status.SUSPENDED:

@@ -236,13 +236,24 @@ TOP_WINDOWS = ("7d", "30d", "90d", "all")
 def strategy_list_listed() -> QuerySet[Strategy]:
     """The public running strategies the leaderboard lists and anyone may copy: a signal
     provider's only once curators have approved it (not while pending, nor when rejected or
-    suspended). AI strategies and leaders who charge nothing (no provider profile) are listed
-    as they are."""
-    return strategy_list_public().exclude(Exists(_unlisted_provider()))
+    suspended); so is an AI strategy that charges a fee, whose owner applies as a provider.
+    Leaders who charge nothing (no provider profile, an AI strategy at 0 %) are listed as
+    they are."""
+    return strategy_list_public().filter(_curated())
 
 
-def _unlisted_provider() -> QuerySet[SignalProvider]:
-    return SignalProvider.objects.filter(user_id=OuterRef("owner_id")).exclude(status=SignalProvider.Status.APPROVED)
+def _curated() -> Q:
+    """Every leader who charges a fee went through curation: no provider profile that is not
+    approved, and no fee-charging AI strategy without an approved one."""
+    approved = SignalProvider.objects.filter(user_id=OuterRef("owner_id"), status=SignalProvider.Status.APPROVED)
+    unapproved = SignalProvider.objects.filter(user_id=OuterRef("owner_id")).exclude(status=SignalProvider.Status.APPROVED)
+    charges_as_ai = Q(kind=Strategy.Kind.AI, copy_override_percent__gt=0)
+    return ~Exists(unapproved) & (~charges_as_ai | Exists(approved))
+
+
+def strategy_awaits_curation(*, strategy_id: int) -> bool:
+    """Whether copying this strategy waits for a curator's approval of its owner."""
+    return not Strategy.objects.filter(_curated(), id=strategy_id).exists()
 
 
 def strategy_list_top(
@@ -295,7 +306,7 @@ def _with_window_metrics(strategies: QuerySet[Strategy], *, window: str) -> Quer
 def strategy_get_leader(*, user, strategy_id: int, window: str = "30d") -> Strategy:
     """A leader page: listed strategies for everyone (strategy_list_listed), any of its owner's
     for its owner."""
-    listed = Q(is_public_leader=True) & ~Exists(_unlisted_provider())
+    listed = Q(is_public_leader=True) & _curated()
     strategy = (
         _with_window_metrics(Strategy.objects.filter(listed | Q(owner_id=getattr(user, "pk", None)), id=strategy_id), window=window)
         .select_related("owner__profile", "owner__signal_provider")

@@ -41,7 +41,7 @@ from core.notifications import notification_send, notification_send_many
 from core.roles import role_sync
 from core.terms import FeeTerms
 from core.verification import user_email_verified_require
-from marketplace.models import CopyFeeTerms, ProviderEvent, Rating, SignalProvider
+from marketplace.models import DISPLAY_NAME_TAKEN, CopyFeeTerms, ProviderEvent, Rating, SignalProvider
 from marketplace.terms import copy_fee_terms, effective_period_after_notice, fee_terms_in_words, fee_terms_offered, first_period
 
 logger = logging.getLogger(__name__)
@@ -152,6 +152,8 @@ def provider_apply(
         with transaction.atomic():
             provider.save()
     except IntegrityError as exc:
+        if "provider_display_name_unique" in str(exc):  # another applicant took the name meanwhile
+            raise ValidationError({"display_name": DISPLAY_NAME_TAKEN}) from exc
         raise ConflictError("You already have a provider profile.") from exc
     provider_event_record(provider=provider, actor=user, action=action, field="status", from_value=from_status, to_value=Status.PENDING)
     if action == Action.REAPPLY and terms_changed:

@@ -33,7 +33,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Count, Min, Sum
+from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
 from copytrade.models import CopyRelationship, LeaderTrade, Strategy
@@ -190,8 +190,12 @@ def _finite(value: float | None) -> float | None:
 
 
 def _followers(strategy_ids: list[int]) -> tuple[int, Decimal]:
+    """(followers, copied AUM). The AUM is money at real exchanges only: a paper (or an
+    exchange's test-network) copy can claim any capital, and the public figure would say
+    whatever its follower typed."""
     live = CopyRelationship.objects.filter(strategy_id__in=strategy_ids, status__in=CopyRelationship.LIVE_STATUSES)
-    totals = live.aggregate(followers=Count("follower", distinct=True), aum=Sum("copy_capital"))
+    real_money = ~Q(exchange_account__exchange_id=PAPER) & Q(exchange_account__sandbox=False)
+    totals = live.aggregate(followers=Count("follower", distinct=True), aum=Sum("copy_capital", filter=real_money))
     return totals["followers"], totals["aum"] or ZERO
 
 

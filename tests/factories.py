@@ -18,6 +18,7 @@ from django.contrib.auth import get_user_model
 from factory.django import DjangoModelFactory
 
 from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
+from core.names import name_key
 from exchanges.models import ExchangeAccount
 from marketplace.models import SignalProvider
 
@@ -77,6 +78,7 @@ class SignalProviderFactory(DjangoModelFactory):
 
     user = factory.SubFactory(UserFactory)
     display_name = factory.LazyAttribute(lambda provider: f"{provider.user.username} signals")
+    display_name_key = factory.LazyAttribute(lambda provider: name_key(provider.display_name))
     status = SignalProvider.Status.APPROVED
 
 

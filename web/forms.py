@@ -12,6 +12,7 @@ from django.http import QueryDict
 from copytrade.models import CopyRelationship
 from copytrade.sizing import SIZING_PARAMETER
 from core.ids import IdFormField
+from core.names import validate_printable_name, validate_single_script_name
 from core.profiles import DISPLAY_NAME_MAX_LENGTH, display_name_validate, profile_create
 from exchanges.models import ConnectableExchange
 from marketplace.metrics import WINDOWS
@@ -95,7 +96,9 @@ class ExchangeAccountForm(forms.Form):
         initial=KIND_EXCHANGE,
         widget=forms.RadioSelect,
     )
-    label = forms.CharField(max_length=100, help_text="Your name for this account, e.g. “Binance main”.")
+    label = forms.CharField(
+        max_length=100, validators=[validate_printable_name], help_text="Your name for this account, e.g. “Binance main”."
+    )
     exchange_id = forms.ChoiceField(label="Exchange", choices=EXCHANGE_CHOICES, required=False)
     api_key = forms.CharField(label="API key", max_length=512, required=False, strip=False, widget=_secret_input())
     api_secret = forms.CharField(label="API secret", max_length=512, required=False, strip=False, widget=_secret_input())
@@ -287,7 +290,7 @@ class StrategyCreateForm(forms.Form):
     """`copytrade.services.strategies.strategy_create` for a person: a signal strategy (signals by
     webhook or REST) that declares its capital, or one that trades on a linked account."""
 
-    name = forms.CharField(max_length=100, help_text="What followers see on the leaderboard.")
+    name = forms.CharField(max_length=100, validators=[validate_printable_name], help_text="What followers see on the leaderboard.")
     description = forms.CharField(
         max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="How you trade, in a few sentences."
     )
@@ -331,7 +334,9 @@ class StrategyCreateForm(forms.Form):
 
 
 class ProviderApplyForm(forms.Form):
-    display_name = forms.CharField(max_length=100, label="Name on the marketplace")
+    display_name = forms.CharField(
+        max_length=100, label="Name on the marketplace", validators=[validate_printable_name, validate_single_script_name]
+    )
     description = forms.CharField(max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 3}), label="About you")
     trading_strategy = forms.CharField(
         max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 3}), label="How you trade",

@@ -7,6 +7,7 @@ from copytrade.currency import QUOTE_NOT_CONVERTIBLE
 from copytrade.models import CopiedTrade, CopyRelationship
 from copytrade.risk import (
     CLAMPED_TO_MAX_ORDER_NOTIONAL,
+    CLAMPED_TO_MULTIPLIER_CAP,
     COPY_PAUSED,
     COPY_STOPPED,
     INSUFFICIENT_MARGIN,
@@ -41,6 +42,7 @@ REASON_WORDS = {
     ROUNDED_UP_TO_MINIMUM: "rounded up to the exchange's minimum order, as you allowed",
     CLAMPED_TO_MAX_ORDER_NOTIONAL: "made smaller to your largest-order limit",
     QUOTE_NOT_CONVERTIBLE: "its profit and loss would be in a currency this platform cannot convert to bill it; no order was placed",
+    CLAMPED_TO_MULTIPLIER_CAP: "made smaller to the platform's largest order for a multiplier copy",
 }
 
 KIND_WORDS = {

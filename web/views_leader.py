@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from billing.selectors import billing_account_of, earnings_summary, payout_list
+from copytrade.models import CopyRelationship
 from copytrade.selectors import leader_trade_list, strategy_list_owned
 from copytrade.services.strategies import strategy_create, strategy_webhook_secret_rotate
 from core.errors import ApplicationError
@@ -64,7 +65,12 @@ def _render_strategies(request, form, *, revealed=None, status: int = 200):
 
 
 def _strategy_form(request, data=None) -> StrategyCreateForm:
-    accounts = exchange_account_list(owner=request.user).filter(status=ExchangeAccount.Status.ACTIVE, led_strategies__isnull=True)
+    # An account leads one strategy or receives copies, never both (copytrade.services.strategies).
+    accounts = (
+        exchange_account_list(owner=request.user)
+        .filter(status=ExchangeAccount.Status.ACTIVE, led_strategies__isnull=True)
+        .exclude(copies__status__in=CopyRelationship.LIVE_STATUSES)
+    )
     return StrategyCreateForm(data, accounts=accounts)
 
 

@@ -113,6 +113,7 @@ def _copy_insert(*, relationship: CopyRelationship, expected_terms: FeeTerms | N
     if account is None:
         raise NotFoundError("Exchange account not found.")
     _check_account_usable(account)
+    _check_account_leads_nothing(account)
     if CopyRelationship.objects.filter(follower=follower, strategy=strategy, status__in=CopyRelationship.LIVE_STATUSES).exists():
         raise ConflictError("You already copy this strategy; stop that copy before starting a new one.")
     live_copies = CopyRelationship.objects.filter(follower=follower, status__in=CopyRelationship.LIVE_STATUSES).count()
@@ -189,7 +190,7 @@ def _check_strategy_copyable(strategy: Strategy) -> None:
         raise ConflictError(f"Strategy '{strategy.name}' is paused by its leader; it cannot be copied now.")
     if not strategy.accepting_copies:
         raise ConflictError(f"Strategy '{strategy.name}' is not accepting new copies right now.")
-    copying_open_requested.send(sender=Strategy, owner=strategy.owner)
+    copying_open_requested.send(sender=Strategy, owner=strategy.owner, strategy=strategy)
 
 
 def _follower_account(*, follower, account_id: int) -> ExchangeAccount:
@@ -197,7 +198,21 @@ def _follower_account(*, follower, account_id: int) -> ExchangeAccount:
     if account is None:
         raise NotFoundError("Exchange account not found.")
     _check_account_usable(account)
+    _check_account_leads_nothing(account)
     return account
+
+
+def _check_account_leads_nothing(account: ExchangeAccount) -> None:
+    """An account either leads a strategy or receives copies, never both: the copies' orders
+    would become its strategy's trades and be copied on, and a copy onto any account of a
+    chain could close a loop (A copies B copies A). Copies only ever land on accounts that
+    lead nothing, so no chain of copies, and so no cycle, can form."""
+    leading = Strategy.objects.filter(leader_account=account).only("name").first()
+    if leading is not None:
+        raise ConflictError(
+            f"Exchange account '{account.label}' leads your strategy '{leading.name}': an account either leads a strategy "
+            "or receives copies, never both. Copy onto another account."
+        )
 
 
 def _check_account_usable(account: ExchangeAccount) -> None:
@@ -310,7 +325,7 @@ def copy_resume(*, follower, relationship_id: int) -> CopyRelationship:
         raise ConflictError(f"Only a paused copy can be resumed; this one is {relationship.status}.")
     if not relationship.strategy.accepting_copies:
         raise ConflictError(f"Strategy '{relationship.strategy.name}' is not accepting copies right now.")
-    copying_open_requested.send(sender=Strategy, owner=relationship.strategy.owner)
+    copying_open_requested.send(sender=Strategy, owner=relationship.strategy.owner, strategy=relationship.strategy)
     _check_account_usable(relationship.exchange_account)
     relationship.status = CopyRelationship.Status.ACTIVE
     relationship.pause_reason = ""

@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from copytrade.client_order_ids import is_copy_order
 from copytrade.models import LeaderPosition, Strategy
 from copytrade.services.leader_trades import SELL, held_quantity, leader_trade_record
 from core.errors import ApplicationError
@@ -82,7 +83,13 @@ def _exchange_sync(*, strategy_id: int) -> int:
         if fill_ms < strategy.sync_cursor_ms:
             continue
         try:
-            recorded += _fill_record(strategy=strategy, fill=fill, markets=markets, equity=equity)
+            if is_copy_order(fill.client_order_id):
+                # The platform's own copy order on this account (old data: an account that both
+                # leads and is copied onto) is no trade of the leader's: recording it would copy
+                # the copies, and two such strategies copying each other would trade by themselves.
+                logger.warning("exchange sync of strategy %s ignored fill %s of copy order %s", strategy.pk, fill.trade_id, fill.client_order_id)
+            else:
+                recorded += _fill_record(strategy=strategy, fill=fill, markets=markets, equity=equity)
         except (ApplicationError, ValidationError, UnknownSymbolError) as exc:
             # A fill that cannot be recorded now never can be: skip it rather than stall
             # the strategy's sync on it forever.

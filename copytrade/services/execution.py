@@ -42,7 +42,7 @@ skipped: below_exchange_minimum, no_position (sizing); copy_paused, copy_stopped
 strategy_not_accepting_entries, slippage_exceeded, insufficient_margin (risk). failed:
 account_invalid, invalid_credentials, not_filled, exchange_unavailable (out of retries,
 nothing sent), or the exchange error's own reason (insufficient_funds, order_rejected...).
-A filled row may carry clamped_to_max_order_notional or rounded_up_to_minimum.
+A filled row may carry clamped_to_max_order_notional, clamped_to_multiplier_cap or rounded_up_to_minimum.
 """
 
 import functools
@@ -347,13 +347,19 @@ def _size(trade: CopiedTrade, *, gateway, market: MarketRules, price: Decimal) -
         risk.check_slippage(leader_price=leader_trade.price, current_price=price, max_slippage_percent=relationship.max_slippage_percent)
         notional = sizing.relationship_entry_notional(relationship=relationship, leader_trade=leader_trade)
         notional, clamped = risk.clamp_to_max_order_notional(notional=notional, max_order_notional=relationship.max_order_notional)
+        notional, capped = risk.clamp_to_multiplier_cap(notional=notional, sizing_mode=relationship.sizing_mode)
         size = sizing.entry_size(
             side=trade.side, notional=notional, price=price, market=market, round_up_to_minimum=relationship.round_up_to_minimum
         )
         # Margin: the exchange is the authority. Its refusal of an entry for funds is a skip
         # (insufficient_margin, in _refused); a balance read before every entry would double
         # the round trips to the exchange per follower and could be stale by the order anyway.
-        note = risk.CLAMPED_TO_MAX_ORDER_NOTIONAL if clamped else (sizing.ROUNDED_UP_TO_MINIMUM if size.rounded_up else "")
+        if capped:
+            note = risk.CLAMPED_TO_MULTIPLIER_CAP
+        elif clamped:
+            note = risk.CLAMPED_TO_MAX_ORDER_NOTIONAL
+        else:
+            note = sizing.ROUNDED_UP_TO_MINIMUM if size.rounded_up else ""
         return size, note
     if trade.kind == CopiedTrade.Kind.MIRROR and relationship.status == CopyRelationship.Status.STOPPED:
         raise risk.RiskSkip(risk.COPY_STOPPED, "The copy is stopped; its positions are the follower's to manage.")

@@ -83,6 +83,15 @@ def _leader_account(*, owner, account_id: int) -> ExchangeAccount:
     if leading is not None:
         # Two strategies on one account would each claim the whole account's equity and fills.
         raise ConflictError(f"Exchange account '{account.label}' already leads strategy '{leading.name}'.")
+    copy = CopyRelationship.objects.filter(exchange_account=account, status__in=CopyRelationship.LIVE_STATUSES).select_related("strategy").first()
+    if copy is not None:
+        # An account leads or is copied onto, never both: its copied orders would be its
+        # strategy's trades, copied on again (a loop, issue 32). The owner's row lock, held
+        # here and by copy start, keeps the two from passing each other.
+        raise ConflictError(
+            f"Exchange account '{account.label}' copies '{copy.strategy.name}': an account either leads a strategy or "
+            "receives copies, never both. Stop that copy or link another account."
+        )
     return account
 
 
@@ -126,12 +135,18 @@ def strategy_update(*, owner, strategy_id: int, data: dict) -> Strategy:
     return strategy
 
 
+# What else a copy was started against: its multiplier was checked against the platform's
+# cap at the leader's capital (USER_MAX_MULTIPLIER_NOTIONAL), and proportional sizes divide by it.
+SIZING_BASE_FIELDS = ("declared_capital",)
+
+
 def _check_terms_unchanged_once_copied(*, strategy: Strategy, data: dict) -> None:
-    changing = [name for name in TERMS_FIELDS if name in data and data[name] != getattr(strategy, name)]
+    changing = [name for name in (*TERMS_FIELDS, *SIZING_BASE_FIELDS) if name in data and data[name] != getattr(strategy, name)]
     if changing and CopyRelationship.objects.filter(strategy=strategy).exists():
         raise ValidationError(
             {
-                name: f"'{strategy.name}' has been copied: its {name} decides what its copies pay and cannot change. "
+                name: f"'{strategy.name}' has been copied: its {name} decides "
+                f"{'what its copies pay' if name in TERMS_FIELDS else 'the size of its copies’ orders'} and cannot change. "
                 "Create a new strategy for other terms."
                 for name in changing
             }

@@ -21,7 +21,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
@@ -370,6 +370,7 @@ def _fee(entries: list[dict], *, prefer: str) -> tuple[Decimal, str] | None:
 
 def _trade(trade: dict) -> Trade:
     fee = _fee([trade.get("fee")], prefer="")
+    info = trade.get("info") or {}
     return Trade(
         trade_id=str(trade["id"]),
         order_id=str(trade.get("order") or ""),
@@ -380,6 +381,8 @@ def _trade(trade: dict) -> Trade:
         cost=to_decimal(trade["cost"]) if trade.get("cost") is not None else to_decimal(trade["amount"]) * to_decimal(trade["price"]),
         fee=fee[0] if fee else ZERO,
         timestamp=_datetime(trade["timestamp"]),
+        # Bybit's fills carry their order's link id; Binance's carry none (asked for by order).
+        client_order_id=str(info.get("clientOrderId") or info.get("orderLinkId") or ""),
     )
 
 
@@ -554,7 +557,21 @@ class CcxtGateway(ExchangeGateway):
         for market_symbol in symbols:
             raw = self._call(lambda client, market_symbol=market_symbol: client.fetch_my_trades(market_symbol, since_ms))
             trades.extend(_trade(trade) for trade in raw)
-        return sorted(trades, key=lambda trade: trade.timestamp)
+        return sorted(self._with_client_order_ids(trades), key=lambda trade: trade.timestamp)
+
+    def _with_client_order_ids(self, trades: list[Trade]) -> list[Trade]:
+        """Fills whose exchange lists them without their order's client id get it from the
+        order (one query per order): exchange sync must tell the platform's own copy orders
+        from the leader's."""
+        unknown = {(trade.symbol, trade.order_id) for trade in trades if not trade.client_order_id and trade.order_id}
+        client_ids = {
+            (symbol, order_id): str(self._call(lambda client, s=symbol, o=order_id: client.fetch_order(o, s)).get("clientOrderId") or "")
+            for symbol, order_id in unknown
+        }
+        return [
+            replace(trade, client_order_id=client_ids[(trade.symbol, trade.order_id)]) if (trade.symbol, trade.order_id) in client_ids else trade
+            for trade in trades
+        ]
 
     def _order_result(self, order: dict, *, market: MarketRules, client_order_id: str) -> OrderResult:
         amount = to_decimal(order.get("amount") or 0)

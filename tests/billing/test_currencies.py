@@ -21,7 +21,7 @@ from exchanges.gateways.ccxt_gateway import clear_caches
 from exchanges.models import ExchangeAccount
 from exchanges.services import exchange_account_create
 from marketplace.models import CopyFeeTerms
-from tests.billing.factories import at, make_copy, make_strategy, make_user, month
+from tests.billing.factories import at, make_copy, make_provider, make_strategy, make_user, month
 from tests.copytrade import signal_only_strategy
 from tests.copytrade.test_execution import run_engine
 
@@ -46,6 +46,7 @@ def _signal(strategy: Strategy, external_id: str, action: str, *, symbol: str, p
 @pytest.mark.django_db
 def test_an_eth_btc_copy_is_invoiced_in_usd_at_the_rate_recorded_at_each_fill(sim, owner, follower, client_for):
     # given: an AI strategy at 20 % trading ETH/BTC; the follower copies it 1:1 on a Binance account
+    make_provider(owner)  # curators approved the owner: its AI strategy's fee may be charged
     strategy = signal_only_strategy(owner, capital="100000", kind=Strategy.Kind.AI, copy_override_percent=Decimal("20"))
     credentials = sim.create_account(balances={"USDT": "10000", "BTC": "1"})
     account = exchange_account_create(

@@ -44,6 +44,7 @@ def provider_user(db):
 
 @pytest.fixture
 def strategies(owner, provider_user, simulated_binance):
+    make_provider(owner)  # an AI strategy that charges a fee is copied once curators approve its owner
     ai = signal_only_strategy(owner, name="AI Momentum", kind=Strategy.Kind.AI, copy_override_percent=Decimal("12.5"))
     manual = signal_only_strategy(provider_user, name="Breakouts", kind=Strategy.Kind.MANUAL)
     return ai, manual

@@ -18,6 +18,7 @@ from copytrade.services.copies import copy_start
 from copytrade.services.strategies import strategy_update
 from core.selectors import display_name
 from tests.copytrade import paper_account, record_fan_outs, signal_only_strategy, simulator_account, submit
+from tests.factories import SignalProviderFactory
 
 BASE = "/api/copy-trading"
 
@@ -545,6 +546,7 @@ def test_copied_trades_lists_the_followers_own_with_status_and_reason(
 
 @pytest.mark.django_db
 def test_top_lists_public_running_strategies_with_metric_fields_null_until_measured(client_for, owner, stranger, simulated_binance):
+    SignalProviderFactory(user=owner)  # curators approved the owner: its AI strategy's fee may be charged
     best = signal_only_strategy(owner, name="Best", kind="ai")
     runner_up = signal_only_strategy(owner, name="Runner-up")
     signal_only_strategy(owner, name="Private", public=False)
@@ -566,6 +568,7 @@ def test_top_lists_public_running_strategies_with_metric_fields_null_until_measu
 
 @pytest.mark.django_db
 def test_top_filters_sorts_and_paginates(client_for, owner, stranger, simulated_binance):
+    SignalProviderFactory(user=owner)  # curators approved the owner: its AI strategies' fees may be charged
     for index, name in enumerate(["Charlie", "Alpha", "Bravo"]):
         strategy = signal_only_strategy(owner, name=name, kind="ai" if name != "Bravo" else "manual")
         Strategy.objects.filter(pk=strategy.pk).update(copiers_count=index, verified_badge=name == "Alpha")

@@ -26,9 +26,11 @@ def make_strategy(owner, *, name: str = "Trend", **fields) -> Strategy:
     return StrategyFactory(owner=owner, name=name, **fields)
 
 
-def make_copy(follower, strategy, *, status=CopyRelationship.Status.ACTIVE, copy_capital=Decimal("1000")) -> CopyRelationship:
-    """Every copy of a follower here shares one paper account."""
-    account, _ = ExchangeAccount.objects.get_or_create(owner=follower, label="paper", defaults={"exchange_id": "paper"})
+def make_copy(
+    follower, strategy, *, status=CopyRelationship.Status.ACTIVE, copy_capital=Decimal("1000"), exchange_id: str = "paper"
+) -> CopyRelationship:
+    """Every copy of a follower here shares one account per exchange (a paper one unless told)."""
+    account, _ = ExchangeAccount.objects.get_or_create(owner=follower, label=exchange_id, defaults={"exchange_id": exchange_id})
     return CopyRelationshipFactory(follower=follower, strategy=strategy, exchange_account=account, status=status, copy_capital=copy_capital)
 
 

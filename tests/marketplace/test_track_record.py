@@ -51,7 +51,7 @@ def winning_record(owner, follower):
     """Buy 1 BTC at 100 on 1 March, sell it at 120 on 3 March: one winning trade, then flat."""
     provider = make_provider(owner)
     strategy = make_strategy(owner)
-    make_copy(follower, strategy, copy_capital=Decimal("2500"))
+    make_copy(follower, strategy, copy_capital=Decimal("2500"), exchange_id="binance")
     make_trade(strategy, sequence=1, side="buy", amount="1", price="100", traded_at=datetime(2026, 3, 1, 10, tzinfo=UTC), position_after="1")
     make_trade(
         strategy, sequence=2, side="sell", amount="1", price="120", traded_at=datetime(2026, 3, 3, 10, tzinfo=UTC), effect="close"
@@ -83,6 +83,18 @@ def test_it_stores_each_windows_metrics_as_the_metrics_engine_computes_them(winn
     assert everything.equity_series[0] == ["2026-02-28", "10000.00"]
     assert everything.equity_series[-1] == ["2026-03-09", "10020.00"]
     assert strategy_metrics_map(strategy_ids=[strategy.pk], window="all") == {strategy.pk: everything}
+
+
+def test_paper_copies_do_not_count_in_the_copied_aum(winning_record, stranger):
+    """Public AUM is money at real exchanges: a paper copy of any size moves it not at all."""
+    provider, strategy = winning_record
+    make_copy(stranger, strategy, copy_capital=Decimal("100000000000"))
+
+    assert strategy_metrics_recalculate(strategy_id=strategy.pk, now=NOW, fetch_candles=False) is True
+    assert provider_metrics_recalculate(provider_id=provider.pk, now=NOW) is True
+
+    assert StrategyMetrics.objects.get(strategy=strategy, window="all").copied_aum == Decimal("2500")
+    assert ProviderMetrics.objects.get(provider=provider, window="all").copied_aum == Decimal("2500")
 
 
 def test_a_provider_is_measured_on_the_sum_of_its_strategies(winning_record, owner):

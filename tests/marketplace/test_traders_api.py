@@ -37,6 +37,7 @@ def marketplace(db):
             SignalProvider(
                 user=user,
                 display_name=f"Trader {i:04d}",
+                display_name_key=f"trader {i:04d}",
                 status="approved" if i < PROVIDERS else ["pending", "rejected", "suspended"][i % 3],
                 is_public=i < PROVIDERS or i % 2 == 0,
                 risk_level=RISK_LEVELS[i % 3],
@@ -47,7 +48,9 @@ def marketplace(db):
             for i, user in enumerate(users)
         ]
     )
-    hidden = SignalProvider.objects.create(user=make_user("hidden"), display_name="Hidden", status="approved", is_public=False)
+    hidden = SignalProvider.objects.create(
+        user=make_user("hidden"), display_name="Hidden", display_name_key="hidden", status="approved", is_public=False
+    )
     providers.append(hidden)
     ProviderMetrics.objects.bulk_create(
         [

@@ -38,6 +38,7 @@ def _leaders():
         verify(closed_trade(steady, pnl=pnl))
     rate(alice.signal_provider, make_member("erin", "Erin"), stars=4, comment="Calm, small drawdowns, does what it says.")
     quant = make_member("platform", "Platform Quant")
+    make_provider(quant, performance_percent="0", display_name="Platform Quant")  # approved: its AI strategies take a fee
     make_leader(quant, name="Momentum AI", kind="ai", total_return=-0.031, copiers=12, override="10")
     make_leader(quant, name="Fresh Scalper", kind="ai", days=4, closed_trades=2, total_return=0.02)
     return steady

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from copytrade.models import CopiedTrade, CopyRelationship
+from copytrade.services.strategies import strategy_create
 from copytrade.sizing import BELOW_EXCHANGE_MINIMUM
 from exchanges.models import ExchangeAccount
 from exchanges.services import exchange_account_create
@@ -135,6 +136,18 @@ def test_a_share_over_100_is_refused_by_the_form(signed_in, leader, practice):
     response = signed_in.post(f"/leaders/{leader.pk}/copy/", _copy_form(practice, allocation_percent="150"))
 
     assert response.status_code == 400 and "Ensure this value is less than or equal to 100." in response.content.decode()
+
+
+def test_a_copy_onto_an_account_that_leads_a_strategy_is_refused_in_words(signed_in, member, leader, practice):
+    strategy_create(owner=member, name="Mia's own", leader_account_id=practice.pk)
+
+    response = signed_in.post(f"/leaders/{leader.pk}/copy/", _copy_form(practice))
+
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "Exchange account &#x27;Practice&#x27; leads your strategy &#x27;Mia&#x27;s own&#x27;" in html
+    assert "never both" in html
+    assert not CopyRelationship.objects.filter(follower=member).exists()
 
 
 def test_the_sizing_chosen_needs_its_value(signed_in, leader, practice):

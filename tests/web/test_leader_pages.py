@@ -13,6 +13,7 @@ from django.utils import timezone
 from billing.models import BillingAccount
 from copytrade.models import CopyRelationship, LeaderTrade, Strategy
 from core.profiles import profile_create
+from exchanges.models import ExchangeAccount
 from marketplace.models import Rating, SignalProvider
 from marketplace.services import provider_transition
 from tests.billing.ledger import october_ledger
@@ -72,6 +73,19 @@ def test_a_strategy_needs_a_capital_or_an_account(signed_in, member):
 
     assert response.status_code == 400 and "declares the capital its signals size against" in response.content.decode()
     assert not Strategy.objects.filter(owner=member).exists()
+
+
+def test_only_accounts_that_receive_no_copies_are_offered_to_lead(signed_in, member):
+    followed = make_leader(make_member("alice", "Alice Trades"), name="Followed")
+    copy = make_copy(member, followed)
+    copy.exchange_account.label = "Copies Alice"
+    copy.exchange_account.save(update_fields=["label"])
+    ExchangeAccount.objects.create(owner=member, exchange_id="paper", label="Free to lead")
+
+    html = signed_in.get("/leader/strategies/").content.decode()
+
+    assert "Free to lead" in html
+    assert "Copies Alice" not in html
 
 
 def test_rotating_shows_the_new_secret_once_and_the_old_one_stops(signed_in, member):

@@ -23,7 +23,8 @@ def board(db):
     bob = make_member("bob", "Bob")
     ai_owner = make_member("platform", "Platform Quant")
     make_provider(alice, performance_percent="15", subscription="29")
-    make_provider(bob, performance_percent="20")
+    make_provider(bob, performance_percent="20", display_name="Bob's signals")
+    make_provider(ai_owner, performance_percent="0", display_name="Platform Quant")  # approved: its AI strategy takes a fee
     return {
         "steady": make_leader(alice, name="Steady", total_return=0.08, sharpe=2.1, max_drawdown=3.0, copiers=5, verified=True),
         "rocket": make_leader(bob, name="Rocket", total_return=0.30, sharpe=0.9, max_drawdown=25.0, copiers=40),
