@@ -98,15 +98,29 @@ def copy_fee_terms(*, relationship: CopyRelationship, period: date | None = None
     """What `relationship` is billed for `period` (default: this month): its recorded terms in
     effect then. A copy never recorded (made outside `copy_start`, e.g. by hand) records the
     current offer now, once, so it is billed one stable set of terms from then on."""
-    rows = CopyFeeTerms.objects.filter(relationship_id=relationship.pk)
-    row = rows.filter(effective_from__lte=period or _today_period()).order_by("-effective_from").first()
-    row = row or rows.order_by("effective_from").first()
-    if row is None:
-        # services imports this module: the one write a read may need is imported late.
-        from marketplace.services import copy_terms_record
+    return copy_fee_terms_of(relationships=[relationship], period=period)[relationship.pk]
 
-        row = copy_terms_record(relationship=relationship)
-    return _row_terms(row)
+
+def copy_fee_terms_of(*, relationships: list[CopyRelationship], period: date | None = None) -> dict[int, FeeTerms]:
+    """`copy_fee_terms` of several copies, by copy id, in one query (a page listing copies)."""
+    period = period or _today_period()
+    chosen = {}
+    # Per copy: the latest row in effect by `period`, else its earliest (a change noticed for later).
+    rows = CopyFeeTerms.objects.filter(relationship_id__in=[relationship.pk for relationship in relationships])
+    for row in rows.order_by("relationship_id", "effective_from"):
+        current = chosen.get(row.relationship_id)
+        if current is None or row.effective_from <= period:
+            chosen[row.relationship_id] = row
+    terms = {}
+    for relationship in relationships:
+        row = chosen.get(relationship.pk)
+        if row is None:
+            # services imports this module: the one write a read may need is imported late.
+            from marketplace.services import copy_terms_record
+
+            row = copy_terms_record(relationship=relationship)
+        terms[relationship.pk] = _row_terms(row)
+    return terms
 
 
 def copy_fee_terms_pending(*, relationship: CopyRelationship) -> tuple[date, FeeTerms] | None:

@@ -5,15 +5,17 @@ copy's figures, chart and trades in words; pause, resume, stop. The rules are co
 from dataclasses import replace
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from billing.selectors import invoice_list
+from billing.selectors import CopyResults, copy_results, invoice_list
 from copytrade.models import CopyRelationship
 from copytrade.selectors import (
     PositionMarker,
@@ -121,12 +123,15 @@ def _pnl_label(value: float, decimals: int) -> str:
     return signed_money(Decimal(str(round(value, decimals))))
 
 
-def _copy_card(relationship: CopyRelationship, *, marker: PositionMarker) -> dict:
+def _copy_card(relationship: CopyRelationship, *, marker: PositionMarker, results: CopyResults | None = None) -> dict:
     currency = relationship.strategy.quote_currency
     unrealized = marker.unrealized_pnl(relationship)
+    if results is None:
+        results = copy_results(relationships=[relationship], now=timezone.now())[relationship.pk]
     return {
         "copy": relationship,
         "currency": currency,
+        "results": results,
         "leader_name": display_name(relationship.strategy.owner),
         "fees": copy_fee_terms_shown(relationship=relationship),
         "unrealized_pnl": unrealized,
@@ -166,20 +171,28 @@ def _capital_in_copies(live: list[CopyRelationship]) -> Decimal:
 
 
 def _portfolio(cards: list[dict]) -> dict:
+    """Live copies' capital and open positions; realised results over every copy, stopped ones
+    too (what a stopped copy made or cost is still the follower's), net of fees in the billing
+    currency, the one currency every copy's result is also converted to."""
     live = [card for card in cards if card["copy"].status != CopyRelationship.Status.STOPPED]
     unrealized = [card["unrealized_pnl"] for card in live]
-    currencies = {card["currency"] for card in live}
-    realized = sum((card["copy"].realized_pnl for card in live), ZERO)
+    live_currencies = {card["currency"] for card in live}
+    all_currencies = {card["currency"] for card in cards}
     # Unknown when any price is unknown: a partial sum would look like a real figure.
     unrealized_total = None if any(value is None for value in unrealized) else sum(unrealized, ZERO)
+    results = [card["results"] for card in cards]
     return {
         # Sums across currencies say no currency rather than a wrong one.
-        "currency": currencies.pop() if len(currencies) == 1 else "",
+        "currency": live_currencies.pop() if len(live_currencies) == 1 else "",
+        "realized_currency": all_currencies.pop() if len(all_currencies) == 1 else "",
+        "billing_currency": settings.BILLING_CURRENCY.upper(),
         "copies": len(live),
+        "stopped": len(cards) - len(live),
         "capital": _capital_in_copies([card["copy"] for card in live]),
-        "realized_pnl": realized,
+        "realized_pnl": sum((card["copy"].realized_pnl for card in cards), ZERO),
+        "fees": sum((result.fees for result in results), ZERO),
+        "net_pnl": sum((result.net_pnl for result in results), ZERO),
         "unrealized_pnl": unrealized_total,
-        "total_pnl": None if unrealized_total is None else realized + unrealized_total,
     }
 
 
@@ -187,7 +200,9 @@ def _portfolio(cards: list[dict]) -> dict:
 @require_safe
 def show_my_copies(request):
     marker = PositionMarker()
-    cards = [_copy_card(relationship, marker=marker) for relationship in copy_list(follower=request.user, include_stopped=True)]
+    copies = list(copy_list(follower=request.user, include_stopped=True))
+    results = copy_results(relationships=copies, now=timezone.now())
+    cards = [_copy_card(relationship, marker=marker, results=results[relationship.pk]) for relationship in copies]
     return render(
         request,
         "web/my_copies.html",

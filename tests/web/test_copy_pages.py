@@ -311,6 +311,6 @@ def test_the_portfolio_counts_an_account_shared_by_whole_account_copies_once(sig
 
     html = signed_in.get("/copies/").content.decode()
 
-    stats = html[html.index('aria-label="All your live copies together"') :]
+    stats = html[html.index('aria-label="All your copies together"') :]
     assert "<dt>Capital copying</dt><dd>10,000.00\u00a0USDT</dd>" in stats
     assert "+10.00\u00a0USDT" in stats

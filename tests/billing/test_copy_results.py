@@ -1,0 +1,144 @@
+"""A follower's copies over the API net of what they pay: gross P&L, fees invoiced, this
+month's fees as if it ended now, and net, each checked against figures worked out by hand."""
+
+import calendar
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+from django.utils import timezone
+
+from billing.services import fee_assessment_create, invoice_create
+from copytrade.models import CopyRelationship
+from tests.billing.factories import make_copy, make_provider, make_strategy, make_user
+from tests.factories import CopiedTradeFactory
+
+BASE = "/api/copy-trading"
+CENT = Decimal("0.01")
+
+
+def _month_start(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _previous_month_start(moment: datetime) -> datetime:
+    return _month_start(_month_start(moment) - timedelta(days=1))
+
+
+def _subscription_so_far(monthly: Decimal, now: datetime) -> Decimal:
+    """A copy live since the 1st has been live today.day days of the month's days."""
+    days = calendar.monthrange(now.year, now.month)[1]
+    return (monthly * now.day / days).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@pytest.fixture
+def provider_strategy(db):
+    """A provider charging 20 % of new profit and 29 USD a month."""
+    provider = make_user("provider")
+    make_provider(provider, subscription="29", performance_percent="20")
+    return make_strategy(provider, kind="manual", name="Alice Swing")
+
+
+def _trade(copy: CopyRelationship, *, pnl_quote: str, rate: str, finished_at: datetime):
+    pnl_quote, rate = Decimal(pnl_quote), Decimal(rate)
+    CopyRelationship.objects.filter(pk=copy.pk).update(realized_pnl=copy.realized_pnl + pnl_quote)
+    copy.refresh_from_db()
+    return CopiedTradeFactory(
+        relationship=copy, quote_currency="USDT", pnl_quote=pnl_quote, quote_rate=rate, pnl_usd=(pnl_quote * rate).quantize(CENT),
+        finished_at=finished_at,
+    )  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_my_copies_shows_gross_fees_billed_and_accrued_and_net_in_the_billing_currency(client_for, provider_strategy):
+    # given a copy since the first of last month, whose last month was billed...
+    follower = make_user("follower")
+    now = timezone.now()
+    last_month, this_month = _previous_month_start(now), _month_start(now)
+    copy = make_copy(follower, provider_strategy, started_at=last_month)
+    _trade(copy, pnl_quote="150.00", rate="1", finished_at=last_month + timedelta(days=1))
+    fee_assessment_create(follower_id=follower.pk, strategy_id=provider_strategy.pk, period=last_month.date())
+    invoice = invoice_create(follower_id=follower.pk, period=last_month.date())
+    # 20 % of 150.00 above a mark of 0, and a whole month's subscription.
+    assert invoice.total == Decimal("30.00") + Decimal("29.00")
+    # ...and this month's trades, one converted at a rate other than 1.
+    _trade(copy, pnl_quote="80.50", rate="1", finished_at=this_month + timedelta(seconds=1))
+    _trade(copy, pnl_quote="-20.00", rate="1.0125", finished_at=this_month + timedelta(seconds=2))
+
+    # when the follower asks for their copies
+    response = client_for(follower).get(f"{BASE}/my-copies")
+    after = timezone.now()
+
+    # then every figure is the one worked out by hand
+    assert response.status_code == 200, response.json()
+    results = response.json()["results"][0]["results"]
+    gross_quote = Decimal("150.00") + Decimal("80.50") - Decimal("20.00")  # 210.50 USDT
+    gross_usd = Decimal("150.00") + Decimal("80.50") - Decimal("20.25")  # -20 USDT at 1.0125 USD
+    # The pair's mark is 150.00 after last month; cumulative now 210.25: 20 % of 60.25.
+    performance = Decimal("12.05")
+    subscription = _subscription_so_far(Decimal("29"), now)
+    assert subscription == _subscription_so_far(Decimal("29"), after), "the test crossed midnight: run it again"
+    assert results["currency"] == "USD" and results["quote_currency"] == "USDT"
+    assert Decimal(results["gross_pnl_quote"]) == gross_quote
+    assert Decimal(results["gross_pnl"]) == gross_usd
+    assert Decimal(results["fees_billed"]) == Decimal("59.00")
+    assert Decimal(results["accrued_performance_fee"]) == performance
+    assert Decimal(results["accrued_subscription_fee"]) == subscription
+    assert Decimal(results["fees"]) == Decimal("59.00") + performance + subscription
+    assert Decimal(results["net_pnl"]) == gross_usd - Decimal("59.00") - performance - subscription
+
+
+@pytest.mark.django_db
+def test_a_loss_below_the_mark_accrues_no_performance_fee_and_a_voided_invoice_charges_nothing(client_for, provider_strategy):
+    follower = make_user("follower")
+    now = timezone.now()
+    last_month, this_month = _previous_month_start(now), _month_start(now)
+    copy = make_copy(follower, provider_strategy, started_at=last_month)
+    _trade(copy, pnl_quote="100.00", rate="1", finished_at=last_month + timedelta(days=2))
+    fee_assessment_create(follower_id=follower.pk, strategy_id=provider_strategy.pk, period=last_month.date())
+    invoice = invoice_create(follower_id=follower.pk, period=last_month.date())
+    invoice.status = invoice.Status.VOID
+    invoice.save(update_fields=["status"])
+    _trade(copy, pnl_quote="-40.00", rate="1", finished_at=this_month + timedelta(seconds=1))
+
+    body = client_for(follower).get(f"{BASE}/copies/{copy.pk}").json()
+
+    results = body["results"]
+    assert Decimal(results["fees_billed"]) == Decimal("0")
+    assert Decimal(results["accrued_performance_fee"]) == Decimal("0")
+    subscription = _subscription_so_far(Decimal("29"), now)
+    assert Decimal(results["net_pnl"]) == Decimal("60.00") - subscription
+
+
+@pytest.mark.django_db
+def test_a_pairs_fees_count_once_on_its_latest_copy_and_stopped_copies_keep_their_bills(client_for, provider_strategy):
+    # given a copy stopped last month (billed) and a new copy of the same leader this month
+    follower = make_user("follower")
+    now = timezone.now()
+    last_month, this_month = _previous_month_start(now), _month_start(now)
+    old = make_copy(follower, provider_strategy, started_at=last_month, ended_at=last_month + timedelta(days=10))
+    _trade(old, pnl_quote="50.00", rate="1", finished_at=last_month + timedelta(days=3))
+    fee_assessment_create(follower_id=follower.pk, strategy_id=provider_strategy.pk, period=last_month.date())
+    invoice_create(follower_id=follower.pk, period=last_month.date())
+    new = make_copy(follower, provider_strategy, started_at=this_month)
+    _trade(new, pnl_quote="10.00", rate="1", finished_at=this_month + timedelta(seconds=1))
+
+    rows = {row["id"]: row["results"] for row in client_for(follower).get(f"{BASE}/my-copies?include_stopped=true").json()["results"]}
+
+    days_last = calendar.monthrange(last_month.year, last_month.month)[1]
+    # Live the 1st to the 10th of last month: it ended as the 11th began.
+    billed_subscription = (Decimal("29") * 10 / days_last).quantize(CENT, rounding=ROUND_HALF_UP)
+    assert Decimal(rows[old.pk]["fees_billed"]) == Decimal("10.00") + billed_subscription
+    assert Decimal(rows[old.pk]["fees_accrued"]) == Decimal("0")
+    assert Decimal(rows[new.pk]["fees_billed"]) == Decimal("0")
+    assert Decimal(rows[new.pk]["accrued_performance_fee"]) == Decimal("2.00")
+    assert Decimal(rows[new.pk]["net_pnl"]) == Decimal("10.00") - Decimal("2.00") - _subscription_so_far(Decimal("29"), now)
+
+
+@pytest.mark.django_db
+def test_another_followers_copy_is_not_found(client_for, provider_strategy):
+    copy = make_copy(make_user("follower"), provider_strategy, started_at=_month_start(timezone.now()))
+
+    response = client_for(make_user("stranger")).get(f"{BASE}/copies/{copy.pk}")
+
+    assert response.status_code == 404
