@@ -20,7 +20,7 @@ from copytrade.models import CopyRelationship
 from copytrade.selectors import (
     PositionMarker,
     copied_trade_list,
-    copy_allocation_used,
+    copy_capital_in_use,
     copy_get,
     copy_list,
     copy_pnl_series,
@@ -34,7 +34,7 @@ from exchanges.models import ExchangeAccount
 from exchanges.selectors import exchange_account_list
 from marketplace.selectors import strategy_get_leader
 from web.charts import time_series_svg
-from web.fees import copy_fee_terms_shown, fee_terms_examples, strategy_fee_terms
+from web.fees import EXAMPLE_CAPITAL, copy_fee_terms_shown, fee_terms_examples, fees_at_capital, strategy_fee_terms
 from web.forms import CopyPreviewForm, CopyStartForm, CopyStopForm
 from web.outcomes import copied_trade_action, copied_trade_outcome, pause_reason_in_words
 from web.pages import add_service_errors, is_htmx
@@ -62,9 +62,10 @@ def _copy_form_context(request, strategy, form) -> dict:
         "leader_name": display_name(strategy.owner),
         "form": form,
         "fees": terms,
-        "fee_examples": fee_terms_examples(terms=terms, currency=strategy.quote_currency),
+        "fee_examples": fee_terms_examples(terms=terms),
+        "at_capital": fees_at_capital(terms=terms, capital=EXAMPLE_CAPITAL, quote_currency=strategy.quote_currency),
+        "billing_currency": settings.BILLING_CURRENCY.upper(),
         "has_accounts": bool(form.fields["exchange_account"].choices),
-        "used_percent": copy_allocation_used(follower=request.user),
     }
 
 
@@ -113,7 +114,19 @@ def preview_copy(request, strategy_id: int):
             allocation_percent=form.cleaned_data["allocation_percent"],
             quote=strategy.quote_currency,
         )
-    return render(request, "web/partials/copy_preview.html", {"preview": preview, "strategy": strategy})
+    terms = strategy_fee_terms(strategy=strategy)
+    context = {
+        "preview": preview,
+        "strategy": strategy,
+        "fees": terms,
+        "show_fees": bool(terms.rate_percent or terms.subscription_fee_monthly),
+        "billing_currency": settings.BILLING_CURRENCY.upper(),
+        # The fee section's worked example, redrawn at the chosen capital (an htmx out-of-band swap).
+        "at_capital": None
+        if preview is None or preview.copy_capital is None
+        else fees_at_capital(terms=terms, capital=preview.copy_capital, quote_currency=strategy.quote_currency),
+    }
+    return render(request, "web/partials/copy_preview.html", context)
 
 
 # --- My Copies -------------------------------------------------------------------------------
@@ -155,21 +168,6 @@ def _copy_card(relationship: CopyRelationship, *, marker: PositionMarker, result
     }
 
 
-def _capital_in_copies(live: list[CopyRelationship]) -> Decimal:
-    """The money the copies work with, each account counted once: proportional copies take
-    disjoint shares of their account, while a multiplier or fixed copy's capital is its whole
-    account, which another copy on it shares."""
-    by_account: dict[int, list[CopyRelationship]] = {}
-    for relationship in live:
-        by_account.setdefault(relationship.exchange_account_id, []).append(relationship)
-    total = ZERO
-    for copies in by_account.values():
-        shares = sum((c.copy_capital for c in copies if c.sizing_mode == CopyRelationship.SizingMode.PROPORTIONAL), ZERO)
-        whole = max((c.copy_capital for c in copies if c.sizing_mode != CopyRelationship.SizingMode.PROPORTIONAL), default=ZERO)
-        total += max(shares, whole)
-    return total
-
-
 def _portfolio(cards: list[dict]) -> dict:
     """Live copies' capital and open positions; realised results over every copy, stopped ones
     too (what a stopped copy made or cost is still the follower's), net of fees in the billing
@@ -188,7 +186,7 @@ def _portfolio(cards: list[dict]) -> dict:
         "billing_currency": settings.BILLING_CURRENCY.upper(),
         "copies": len(live),
         "stopped": len(cards) - len(live),
-        "capital": _capital_in_copies([card["copy"] for card in live]),
+        "capital": copy_capital_in_use(copies=[card["copy"] for card in live]),
         "realized_pnl": sum((card["copy"].realized_pnl for card in cards), ZERO),
         "fees": sum((result.fees for result in results), ZERO),
         "net_pnl": sum((result.net_pnl for result in results), ZERO),
