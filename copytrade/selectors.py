@@ -80,6 +80,15 @@ def copy_get(*, follower, relationship_id: int) -> CopyRelationship:
     return relationship
 
 
+def copy_live_of_strategy(*, follower, strategy_id: int) -> CopyRelationship | None:
+    """The follower's live copy of the strategy, if any (one at most: a database constraint)."""
+    return (
+        CopyRelationship.objects.filter(follower=follower, strategy_id=strategy_id, status__in=CopyRelationship.LIVE_STATUSES)
+        .select_related("exchange_account")
+        .first()
+    )
+
+
 def copied_trade_list(*, follower, relationship_id: int | None = None) -> QuerySet[CopiedTrade]:
     trades = CopiedTrade.objects.filter(follower=follower)
     if relationship_id is not None:

@@ -23,6 +23,7 @@ from copytrade.selectors import (
     copy_capital_in_use,
     copy_get,
     copy_list,
+    copy_live_of_strategy,
     copy_pnl_series,
     copy_start_preview,
 )
@@ -76,6 +77,15 @@ def start_copy(request, strategy_id: int):
     if strategy.owner_id == request.user.pk:
         messages.info(request, "This is your own strategy: you lead it, you cannot copy it.")
         return redirect("web:leader", strategy_id=strategy.pk)
+    existing = copy_live_of_strategy(follower=request.user, strategy_id=strategy.pk)
+    if existing is not None:
+        # Said before the form is filled in: copy_start would refuse a second live copy anyway.
+        messages.info(
+            request,
+            f"You already copy this strategy: since {existing.started_at:%-d %b %Y}, on {existing.exchange_account.label}. "
+            "Here is your copy; to copy it with other settings, stop this one first.",
+        )
+        return redirect("web:copy", relationship_id=existing.pk)
     accounts = exchange_account_list(owner=request.user).filter(status=ExchangeAccount.Status.ACTIVE)
     terms = strategy_fee_terms(strategy=strategy)
     form = CopyStartForm(request.POST or None, accounts=accounts, terms=terms, quote_currency=strategy.quote_currency)
@@ -136,6 +146,26 @@ def _pnl_label(value: float, decimals: int) -> str:
     return signed_money(Decimal(str(round(value, decimals))))
 
 
+def _pnl_chart(relationship: CopyRelationship, *, currency: str):
+    series = copy_pnl_series(relationship=relationship)
+    if len(series) == 1 and series[0][1] != ZERO:
+        # Every closed trade so far fell on the copy's first day: one point, no line yet.
+        empty_text = (
+            f"Closed trades so far, all on {series[0][0]:%-d %b %Y}: {signed_money(series[0][1], currency)}. "
+            "The chart draws a line once trades close on a second day."
+        )
+    else:
+        empty_text = "No closed trade yet: the chart starts with the copy's first one."
+    return time_series_svg(
+        series,
+        name=f"Realised P&L of your copy of {relationship.strategy.name}",
+        y_title=f"Realised P&L ({currency})",
+        y_format=_pnl_label,
+        css_class="chart-pnl",
+        empty_text=empty_text,
+    )
+
+
 def _copy_card(relationship: CopyRelationship, *, marker: PositionMarker, results: CopyResults | None = None) -> dict:
     currency = relationship.strategy.quote_currency
     unrealized = marker.unrealized_pnl(relationship)
@@ -152,14 +182,7 @@ def _copy_card(relationship: CopyRelationship, *, marker: PositionMarker, result
         "drawdown_used": min(relationship.current_drawdown_percent / relationship.max_drawdown_stop * 100, Decimal(100))
         if relationship.max_drawdown_stop
         else ZERO,
-        "pnl_chart": time_series_svg(
-            copy_pnl_series(relationship=relationship),
-            name=f"Realised P&L of your copy of {relationship.strategy.name}",
-            y_title=f"Realised P&L ({currency})",
-            y_format=_pnl_label,
-            css_class="chart-pnl",
-            empty_text="The chart starts with the copy's first closed trade.",
-        ),
+        "pnl_chart": _pnl_chart(relationship, currency=currency),
         "trades": [
             {"trade": trade, "action": copied_trade_action(trade), "outcome": copied_trade_outcome(trade, currency=currency)}
             for trade in relationship.recent_copied_trades

@@ -360,4 +360,41 @@ def test_the_portfolio_counts_an_account_shared_by_whole_account_copies_once(sig
 
     stats = html[html.index('aria-label="All your copies together"') :]
     assert "<dt>Capital copying</dt><dd>10,000.00\u00a0USDT</dd>" in stats
+    # Each card says what is its own: a size per position, and the account it shares.
+    assert html.count("<dt>Size</dt><dd>400.00\u00a0USDT a position</dd>") == 2
+    assert html.count("<dt>Account at start, shared</dt><dd>10,000.00\u00a0USDT</dd>") == 2
+    assert "<dt>Capital</dt>" not in html
     assert "+10.00\u00a0USDT" in stats
+
+
+def test_a_failed_submit_lists_the_errors_at_the_top_and_takes_the_focus(signed_in, member, leader, practice):
+    response = signed_in.post(f"/leaders/{leader.pk}/copy/", _copy_form(practice, consent="", max_drawdown_stop="0"))
+
+    html = response.content.decode()
+    summary = html[html.index('<div class="error-summary"') : html.index('<div class="grid-2">')]
+    assert response.status_code == 400
+    assert 'tabindex="-1" autofocus' in summary
+    assert '<a href="#id_max_drawdown_stop">Copy stop-loss (%): Ensure this value is greater than or equal to 0.01.</a>' in summary
+    assert '<a href="#id_consent">' in summary
+
+
+def test_an_existing_copier_is_told_before_filling_the_form(signed_in, member, leader, practice):
+    copy = make_copy(member, leader)
+
+    response = signed_in.get(f"/leaders/{leader.pk}/copy/", follow=True)
+
+    assert response.redirect_chain == [(f"/copies/{copy.pk}/", 302)]
+    assert "You already copy this strategy: since" in response.content.decode()
+
+
+def test_the_chart_caption_is_true_after_one_closed_trade_on_the_first_day(signed_in, member, leader):
+    copy = make_copy(member, leader)
+    CopiedTrade.objects.create(
+        relationship=copy, sequence=1, follower=member, leader_user=leader.owner, strategy=leader, symbol="BTC/USDT", side="sell",
+        effect="close", status="filled", pnl_quote=Decimal("12.50"), client_order_id="c1", finished_at=copy.started_at,
+    )  # fmt: skip
+
+    html = signed_in.get(f"/copies/{copy.pk}/").content.decode()
+
+    assert "Closed trades so far, all on 1 Jan 2026: +12.50\u00a0USDT. The chart draws a line once trades close on a second day." in html
+    assert "starts with the copy&#x27;s first" not in html
