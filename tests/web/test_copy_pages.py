@@ -162,7 +162,7 @@ def test_starting_a_copy_with_consent_takes_25_percent_of_the_account(signed_in,
 def test_without_consent_nothing_starts_and_the_box_says_so(signed_in, member, leader, practice):
     response = signed_in.post(f"/leaders/{leader.pk}/copy/", _copy_form(practice, consent=""))
 
-    assert response.status_code == 400 and "This field is required." in response.content.decode()
+    assert response.status_code == 400 and "Tick this box to agree to the fees" in response.content.decode()
     assert not CopyRelationship.objects.filter(follower=member).exists()
 
 
