@@ -1,6 +1,7 @@
 """Reads for billing: what to bill, who earns, invoices, earnings, payout previews."""
 
 from dataclasses import dataclass
+import statistics
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -9,9 +10,19 @@ from django.contrib.auth import get_user_model
 from django.db.models import Case, DecimalField, Exists, F, OuterRef, Prefetch, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce
 
-from billing.fees import days_in, live_days_of_copies, performance_fee, period_bounds, period_start, prorated_subscription
+from billing.fees import (
+    days_in,
+    live_dates,
+    live_days_of_copies,
+    next_period,
+    performance_fee,
+    period_bounds,
+    period_start,
+    prorated_subscription,
+)
 from billing.models import BillingAccount, FeeState, Invoice, InvoiceLine, Payout
 from billing.roles import PAYOUT_VIEW_PERMISSION
+from copytrade.currency import pegged_rate
 from copytrade.models import CopiedTrade, CopyRelationship
 from core.errors import NotFoundError
 from core.money import ZERO
@@ -316,3 +327,63 @@ def copy_results(*, relationships: list[CopyRelationship], now: datetime) -> dic
             accrued_subscription_fee=ZERO if accrual is None else accrual.subscription_fee,
         )
     return results
+
+
+COPIERS_KEPT_DAYS = 30
+
+
+@dataclass(frozen=True)
+class CopiersKept:
+    """What a leader's copiers kept over the last `days`: the median of their copies' net returns."""
+
+    days: int
+    copiers: int
+    # A fraction (0.012 is +1.2 %); None when no copy counts.
+    median_net_return: Decimal | None
+
+
+def _subscription_over(*, monthly_fee: Decimal, copy: CopyRelationship, start: datetime, end: datetime) -> Decimal:
+    """The subscription for the days in [start, end) the copy was live, each month's days at that month's price per day."""
+    total, period = ZERO, period_start(start.date())
+    while period <= end.date():
+        live = live_dates(started_at=copy.started_at, ended_at=copy.ended_at or end, period=period)
+        in_window = [day for day in live if start.date() <= day <= end.date()]
+        total += prorated_subscription(monthly_fee=monthly_fee, live_days=len(in_window), days_in_period=days_in(period))
+        period = next_period(period)
+    return total
+
+
+def strategy_copiers_kept(*, strategy_id: int, now: datetime, days: int = COPIERS_KEPT_DAYS) -> CopiersKept:
+    """The median net return of the strategy's copies live in the last `days`. A copy's net return:
+    its realised P&L over the window (each fill converted as billing converts it), less the
+    performance fees on it (billed, or due this month as if it ended now) and the subscription
+    for the days copied in the window, over its capital. Copies whose quote has no peg to the
+    billing currency are left out (their capital cannot be compared)."""
+    start = now - timedelta(days=days)
+    copies = list(
+        CopyRelationship.objects.filter(strategy_id=strategy_id, started_at__lt=now)
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=start))
+        .select_related("strategy")
+    )
+    copies = [copy for copy in copies if copy.copy_capital > ZERO and pegged_rate(copy.strategy.quote_currency) is not None]
+    if not copies:
+        return CopiersKept(days=days, copiers=0, median_net_return=None)
+    in_window = {
+        row["relationship_id"]: row
+        for row in CopiedTrade.objects.filter(relationship__in=copies, finished_at__gte=start, finished_at__lt=now)
+        .values("relationship_id")
+        .annotate(pnl=Sum("pnl_usd"), fees=Sum("fee_assessment_link__fee_allocated"))
+    }
+    accrued = {
+        accrual.copy_id: accrual.performance_fee
+        for accrual in _fee_accruals(pairs={(copy.follower_id, copy.strategy_id) for copy in copies}, now=now)
+    }
+    terms = copy_fee_terms_of(relationships=copies, period=period_start(now.date()))
+    returns = []
+    for copy in copies:
+        row = in_window.get(copy.pk, {})
+        fees = (row.get("fees") or ZERO) + accrued.get(copy.pk, ZERO)
+        fees += _subscription_over(monthly_fee=terms[copy.pk].subscription_fee_monthly, copy=copy, start=start, end=now)
+        capital = copy.copy_capital * pegged_rate(copy.strategy.quote_currency)
+        returns.append(((row.get("pnl") or ZERO) - fees) / capital)
+    return CopiersKept(days=days, copiers=len(returns), median_net_return=statistics.median(returns))

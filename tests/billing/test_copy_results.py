@@ -142,3 +142,51 @@ def test_another_followers_copy_is_not_found(client_for, provider_strategy):
     response = client_for(make_user("stranger")).get(f"{BASE}/copies/{copy.pk}")
 
     assert response.status_code == 404
+
+
+@pytest.mark.django_db
+def test_what_copiers_kept_is_the_median_of_their_net_returns_over_30_days(provider_strategy):
+    from billing.selectors import strategy_copiers_kept
+    from marketplace.models import SignalProvider
+    from tests.factories import CopyRelationshipFactory
+
+    # 20 % of new profit and 31 USD a month: 1 USD a day in March, 31/28 a day in February.
+    SignalProvider.objects.filter(user=provider_strategy.owner).update(subscription_fee_monthly=Decimal("31"))
+    now = datetime(2026, 3, 15, 12, tzinfo=UTC)  # the window: 13 Feb 12:00 to now
+
+    def copy(username, *, capital, started_at, ended_at=None):
+        return CopyRelationshipFactory(
+            follower=make_user(username), strategy=provider_strategy, copy_capital=Decimal(capital), started_at=started_at,
+            ended_at=ended_at, status=CopyRelationship.Status.STOPPED if ended_at else CopyRelationship.Status.ACTIVE,
+        )  # fmt: skip
+
+    # A: +50 on 20 Feb (billed: 10.00) and +150 on 10 Mar (due: 20 % above the mark of 50, 30.00);
+    # subscription 16 days of February (17.71) and 15 of March (15.00). (200 - 72.71) / 1000.
+    a = copy("ann", capital="1000", started_at=datetime(2026, 1, 1, tzinfo=UTC))
+    _trade(a, pnl_quote="50", rate="1", finished_at=datetime(2026, 2, 20, tzinfo=UTC))
+    fee_assessment_create(follower_id=a.follower_id, strategy_id=provider_strategy.pk, period=datetime(2026, 2, 1).date())
+    _trade(a, pnl_quote="150", rate="1", finished_at=datetime(2026, 3, 10, tzinfo=UTC))
+    alone = strategy_copiers_kept(strategy_id=provider_strategy.pk, now=now)
+    # B: -40, no performance fee, 15 days of March. (-40 - 15) / 2000.
+    b = copy("ben", capital="2000", started_at=datetime(2026, 3, 1, tzinfo=UTC))
+    _trade(b, pnl_quote="-40", rate="1", finished_at=datetime(2026, 3, 5, tzinfo=UTC))
+    # D: nothing traded, 9 days of February (9.96) and 15 of March. -24.96 / 500.
+    copy("dan", capital="500", started_at=datetime(2026, 2, 20, tzinfo=UTC))
+    # C stopped before the window: not counted.
+    copy("cat", capital="900", started_at=datetime(2026, 1, 1, tzinfo=UTC), ended_at=datetime(2026, 2, 1, tzinfo=UTC))
+
+    kept = strategy_copiers_kept(strategy_id=provider_strategy.pk, now=now)
+
+    returns = sorted([(Decimal("200") - Decimal("72.71")) / 1000, Decimal("-55") / 2000, Decimal("-24.96") / 500])
+    assert (alone.copiers, alone.median_net_return) == (1, Decimal("0.12729"))
+    assert (kept.copiers, kept.days) == (3, 30)
+    assert kept.median_net_return == returns[1] == Decimal("-0.0275")
+
+
+@pytest.mark.django_db
+def test_without_copiers_nothing_is_claimed(provider_strategy):
+    from billing.selectors import strategy_copiers_kept
+
+    kept = strategy_copiers_kept(strategy_id=provider_strategy.pk, now=timezone.now())
+
+    assert (kept.copiers, kept.median_net_return) == (0, None)

@@ -472,3 +472,9 @@ def test_a_follower_sees_the_subscription_against_the_capital_and_then_gross_fee
     page.wait_for_url(f"**/copies/{relationship.pk}/")
     assert "You already copy this strategy" in page.inner_text(".messages")
     browsing.look("copy-detail-already")
+
+    # The leader's page shows what copiers kept beside the leader's own return.
+    browsing.open(f"/leaders/{steady.pk}/")
+    kept = page.inner_text("#copiers-kept")
+    assert "What copiers kept, 30 days" in kept and "median of 1 copier, after fees" in kept
+    browsing.look("leader-copiers-kept")

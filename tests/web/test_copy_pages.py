@@ -398,3 +398,15 @@ def test_the_chart_caption_is_true_after_one_closed_trade_on_the_first_day(signe
 
     assert "Closed trades so far, all on 1 Jan 2026: +12.50\u00a0USDT. The chart draws a line once trades close on a second day." in html
     assert "starts with the copy&#x27;s first" not in html
+
+
+def test_the_leader_page_shows_what_copiers_kept_beside_the_leaders_return(client, member, leader):
+    before = client.get(f"/leaders/{leader.pk}/").content.decode()
+    make_copy(member, leader)  # a copy of 1,000 USDT since 1 Jan 2026: nothing made, a subscription paid
+
+    after = client.get(f"/leaders/{leader.pk}/").content.decode()
+
+    assert "<dt>Leader's return, 30 days</dt>" in before and "+12.0\u00a0%" in before
+    assert "no copier in the last 30 days" in before
+    kept = after[after.index('id="copiers-kept"') :]
+    assert 'class="loss">\u2212' in kept[:200] and "median of 1 copier, after fees" in kept
