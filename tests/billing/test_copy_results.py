@@ -49,16 +49,22 @@ def _trade(copy: CopyRelationship, *, pnl_quote: str, rate: str, finished_at: da
     )  # fmt: skip
 
 
+def _copy_billed_last_month(follower, strategy, *, pnl: str, now: datetime):
+    """A copy since the first of last month, with one closed trade then, and last month billed."""
+    last_month = _previous_month_start(now)
+    copy = make_copy(follower, strategy, started_at=last_month)
+    _trade(copy, pnl_quote=pnl, rate="1", finished_at=last_month + timedelta(days=1))
+    fee_assessment_create(follower_id=follower.pk, strategy_id=strategy.pk, period=last_month.date())
+    return copy, invoice_create(follower_id=follower.pk, period=last_month.date())
+
+
 @pytest.mark.django_db
 def test_my_copies_shows_gross_fees_billed_and_accrued_and_net_in_the_billing_currency(client_for, provider_strategy):
     # given a copy since the first of last month, whose last month was billed...
     follower = make_user("follower")
     now = timezone.now()
-    last_month, this_month = _previous_month_start(now), _month_start(now)
-    copy = make_copy(follower, provider_strategy, started_at=last_month)
-    _trade(copy, pnl_quote="150.00", rate="1", finished_at=last_month + timedelta(days=1))
-    fee_assessment_create(follower_id=follower.pk, strategy_id=provider_strategy.pk, period=last_month.date())
-    invoice = invoice_create(follower_id=follower.pk, period=last_month.date())
+    this_month = _month_start(now)
+    copy, invoice = _copy_billed_last_month(follower, provider_strategy, pnl="150.00", now=now)
     # 20 % of 150.00 above a mark of 0, and a whole month's subscription.
     assert invoice.total == Decimal("30.00") + Decimal("29.00")
     # ...and this month's trades, one converted at a rate other than 1.
@@ -92,11 +98,8 @@ def test_my_copies_shows_gross_fees_billed_and_accrued_and_net_in_the_billing_cu
 def test_a_loss_below_the_mark_accrues_no_performance_fee_and_a_voided_invoice_charges_nothing(client_for, provider_strategy):
     follower = make_user("follower")
     now = timezone.now()
-    last_month, this_month = _previous_month_start(now), _month_start(now)
-    copy = make_copy(follower, provider_strategy, started_at=last_month)
-    _trade(copy, pnl_quote="100.00", rate="1", finished_at=last_month + timedelta(days=2))
-    fee_assessment_create(follower_id=follower.pk, strategy_id=provider_strategy.pk, period=last_month.date())
-    invoice = invoice_create(follower_id=follower.pk, period=last_month.date())
+    this_month = _month_start(now)
+    copy, invoice = _copy_billed_last_month(follower, provider_strategy, pnl="100.00", now=now)
     invoice.status = invoice.Status.VOID
     invoice.save(update_fields=["status"])
     _trade(copy, pnl_quote="-40.00", rate="1", finished_at=this_month + timedelta(seconds=1))
