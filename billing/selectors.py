@@ -1,21 +1,33 @@
 """Reads for billing: what to bill, who earns, invoices, earnings, payout previews."""
 
 from dataclasses import dataclass
+import statistics
 from datetime import date, datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Case, DecimalField, Exists, F, OuterRef, Prefetch, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce
 
-from billing.fees import period_bounds
-from billing.models import BillingAccount, Invoice, InvoiceLine, Payout
+from billing.fees import (
+    days_in,
+    live_dates,
+    live_days_of_copies,
+    next_period,
+    performance_fee,
+    period_bounds,
+    period_start,
+    prorated_subscription,
+)
+from billing.models import BillingAccount, FeeState, Invoice, InvoiceLine, Payout
 from billing.roles import PAYOUT_VIEW_PERMISSION
+from copytrade.currency import pegged_rate
 from copytrade.models import CopiedTrade, CopyRelationship
 from core.errors import NotFoundError
 from core.money import ZERO
 from core.selectors import display_name
 from marketplace.models import Program, SignalProvider
-from marketplace.terms import payee_share_rate
+from marketplace.terms import copy_fee_terms_of, payee_share_rate
 
 
 def _copies_billable(*, period: date) -> QuerySet[CopyRelationship]:
@@ -179,3 +191,191 @@ def payout_list(*, payee) -> QuerySet[Payout]:
 
 def billing_account_of(*, user) -> BillingAccount | None:
     return BillingAccount.objects.filter(user=user).first()
+
+
+# --- a follower's results net of fees --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CopyResults:
+    """One copy's realised result and what its follower pays for it.
+
+    `gross_pnl_quote` is the copy's realised P&L in its market's quote currency (USDT...);
+    `gross_pnl` the same P&L in the billing currency, each fill converted at its own rate,
+    as billing sums it. Fees and net are in the billing currency only: a quote amount is
+    never added to a billed one.
+
+    Fees are the pair's (follower and strategy): a month's fees for a strategy are billed
+    once over all of the follower's copies of it, and counted here on the copy billing
+    records them on (the pair's latest copy that month), so the copies' fees sum to the bills.
+    """
+
+    currency: str
+    quote_currency: str
+    gross_pnl_quote: Decimal
+    gross_pnl: Decimal
+    # Invoice lines of the pair's billed months (a voided invoice charged nothing).
+    fees_billed: Decimal
+    # This month so far, as billing would assess it if the month ended now.
+    accrued_performance_fee: Decimal
+    accrued_subscription_fee: Decimal
+
+    @property
+    def fees_accrued(self) -> Decimal:
+        return self.accrued_performance_fee + self.accrued_subscription_fee
+
+    @property
+    def fees(self) -> Decimal:
+        return self.fees_billed + self.fees_accrued
+
+    @property
+    def net_pnl(self) -> Decimal:
+        return self.gross_pnl - self.fees
+
+
+@dataclass(frozen=True)
+class _Accrual:
+    copy_id: int
+    performance_fee: Decimal
+    subscription_fee: Decimal
+
+
+def _fee_accruals(*, pairs: set[tuple[int, int]], now: datetime) -> list[_Accrual]:
+    """What `fee_assessment_create` would assess for each (follower, strategy) pair if the
+    month ended now: the unbilled P&L of the pair's copies against the pair's mark, at the terms
+    recorded on the copy of record, and the subscription for the days live so far. The same
+    few queries for any number of pairs."""
+    period = period_start(now.date())
+    followers, strategies = {pair[0] for pair in pairs}, {pair[1] for pair in pairs}
+    copies_of: dict[tuple[int, int], list[CopyRelationship]] = {}
+    billable = _copies_billable(period=period).filter(follower_id__in=followers, strategy_id__in=strategies)
+    for copy in billable.order_by("started_at", "id"):
+        if (copy.follower_id, copy.strategy_id) in pairs:
+            copies_of.setdefault((copy.follower_id, copy.strategy_id), []).append(copy)
+    if not copies_of:
+        return []
+    states = {
+        (state.follower_id, state.strategy_id): state
+        for state in FeeState.objects.filter(follower_id__in=followers, strategy_id__in=strategies)
+    }
+    unbilled = {
+        (row["relationship__follower_id"], row["relationship__strategy_id"]): row["total"]
+        for row in CopiedTrade.objects.filter(
+            relationship__in=[copy for copies in copies_of.values() for copy in copies],
+            finished_at__lt=now,
+            fee_assessment_link__isnull=True,
+        )
+        .values("relationship__follower_id", "relationship__strategy_id")
+        .annotate(total=Sum("pnl_usd"))
+    }
+    terms_of = copy_fee_terms_of(relationships=[copies[-1] for copies in copies_of.values()], period=period)
+    accruals = []
+    for pair, copies in copies_of.items():
+        state = states.get(pair)
+        cumulative, mark = (state.cumulative_pnl, state.high_water_mark) if state is not None else (ZERO, ZERO)
+        terms = terms_of[copies[-1].pk]
+        fee = performance_fee(
+            rate_percent=terms.rate_percent, cumulative_pnl=cumulative + unbilled.get(pair, ZERO), hwm_before=mark
+        )
+        # Days live up to today: a running copy's remaining days are not yet owed.
+        spans = [(copy.started_at, now if copy.ended_at is None else min(copy.ended_at, now)) for copy in copies]
+        subscription = prorated_subscription(
+            monthly_fee=terms.subscription_fee_monthly,
+            live_days=live_days_of_copies(spans=spans, period=period),
+            days_in_period=days_in(period),
+        )
+        accruals.append(_Accrual(copy_id=copies[-1].pk, performance_fee=fee.fee, subscription_fee=subscription))
+    return accruals
+
+
+def copy_results(*, relationships: list[CopyRelationship], now: datetime) -> dict[int, CopyResults]:
+    """Gross, fees (billed and accrued this month) and net of each of one follower's copies, by copy id."""
+    ids = [relationship.pk for relationship in relationships]
+    gross = dict(
+        CopiedTrade.objects.filter(relationship_id__in=ids)
+        .values("relationship_id")
+        .annotate(total=Sum("pnl_usd"))
+        .values_list("relationship_id", "total")
+    )
+    billed = dict(
+        InvoiceLine.objects.filter(assessment__relationship_id__in=ids)
+        .exclude(invoice__status=Invoice.Status.VOID)
+        .values("assessment__relationship_id")
+        .annotate(total=Sum("amount"))
+        .values_list("assessment__relationship_id", "total")
+    )
+    pairs = {(relationship.follower_id, relationship.strategy_id) for relationship in relationships}
+    accruals = {accrual.copy_id: accrual for accrual in _fee_accruals(pairs=pairs, now=now)}
+    results = {}
+    for relationship in relationships:
+        accrual = accruals.get(relationship.pk)
+        results[relationship.pk] = CopyResults(
+            currency=settings.BILLING_CURRENCY.upper(),
+            quote_currency=relationship.strategy.quote_currency,
+            gross_pnl_quote=relationship.realized_pnl,
+            gross_pnl=gross.get(relationship.pk) or ZERO,
+            fees_billed=billed.get(relationship.pk) or ZERO,
+            accrued_performance_fee=ZERO if accrual is None else accrual.performance_fee,
+            accrued_subscription_fee=ZERO if accrual is None else accrual.subscription_fee,
+        )
+    return results
+
+
+COPIERS_KEPT_DAYS = 30
+
+
+@dataclass(frozen=True)
+class CopiersKept:
+    """What a leader's copiers kept over the last `days`: the median of their copies' net returns."""
+
+    days: int
+    copiers: int
+    # A fraction (0.012 is +1.2 %); None when no copy counts.
+    median_net_return: Decimal | None
+
+
+def _subscription_over(*, monthly_fee: Decimal, copy: CopyRelationship, start: datetime, end: datetime) -> Decimal:
+    """The subscription for the days in [start, end) the copy was live, each month's days at that month's price per day."""
+    total, period = ZERO, period_start(start.date())
+    while period <= end.date():
+        live = live_dates(started_at=copy.started_at, ended_at=copy.ended_at or end, period=period)
+        in_window = [day for day in live if start.date() <= day <= end.date()]
+        total += prorated_subscription(monthly_fee=monthly_fee, live_days=len(in_window), days_in_period=days_in(period))
+        period = next_period(period)
+    return total
+
+
+def strategy_copiers_kept(*, strategy_id: int, now: datetime, days: int = COPIERS_KEPT_DAYS) -> CopiersKept:
+    """The median net return of the strategy's copies live in the last `days`. A copy's net return:
+    its realised P&L over the window (each fill converted as billing converts it), less the
+    performance fees on it (billed, or due this month as if it ended now) and the subscription
+    for the days copied in the window, over its capital. Copies whose quote has no peg to the
+    billing currency are left out (their capital cannot be compared)."""
+    start = now - timedelta(days=days)
+    copies = list(
+        CopyRelationship.objects.filter(strategy_id=strategy_id, started_at__lt=now)
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=start))
+        .select_related("strategy")
+    )
+    copies = [copy for copy in copies if copy.copy_capital > ZERO and pegged_rate(copy.strategy.quote_currency) is not None]
+    if not copies:
+        return CopiersKept(days=days, copiers=0, median_net_return=None)
+    in_window = {
+        row["relationship_id"]: row
+        for row in CopiedTrade.objects.filter(relationship__in=copies, finished_at__gte=start, finished_at__lt=now)
+        .values("relationship_id")
+        .annotate(pnl=Sum("pnl_usd"), fees=Sum("fee_assessment_link__fee_allocated"))
+    }
+    accrued = {
+        accrual.copy_id: accrual.performance_fee
+        for accrual in _fee_accruals(pairs={(copy.follower_id, copy.strategy_id) for copy in copies}, now=now)
+    }
+    terms = copy_fee_terms_of(relationships=copies, period=period_start(now.date()))
+    returns = []
+    for copy in copies:
+        row = in_window.get(copy.pk, {})
+        fees = (row.get("fees") or ZERO) + accrued.get(copy.pk, ZERO)
+        fees += _subscription_over(monthly_fee=terms[copy.pk].subscription_fee_monthly, copy=copy, start=start, end=now)
+        capital = copy.copy_capital * pegged_rate(copy.strategy.quote_currency)
+        returns.append(((row.get("pnl") or ZERO) - fees) / capital)
+    return CopiersKept(days=days, copiers=len(returns), median_net_return=statistics.median(returns))

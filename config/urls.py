@@ -41,6 +41,8 @@ urlpatterns = [
     ),
     path("api/exchange-accounts/", include("exchanges.urls")),
     path("webhook", WebhookApi.as_view(), name="webhook"),
+    # A follower's copies with their fees and net results are billing's (the fees are), under seed 000's prefix.
+    path("api/copy-trading/", include("billing.urls_copies")),
     path("api/", include("copytrade.urls")),
     # The leaderboard is marketplace's (it ranks on audited metrics), under seed 000's prefix.
     path("api/copy-trading/", include("marketplace.urls_leaderboard")),

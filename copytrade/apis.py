@@ -478,24 +478,6 @@ class CopyUpdateApi(APIView):
         return _copy_response(follower=request.user, relationship_id=relationship_id)
 
 
-class MyCopiesApi(APIView):
-    pagination_class = Pagination
-
-    class FilterSerializer(StrictInputSerializer):
-        include_stopped = serializers.BooleanField(default=False)
-        limit = serializers.IntegerField(min_value=0, required=False)
-        offset = serializers.IntegerField(min_value=0, required=False)
-
-    @extend_schema(operation_id="copy_trading_my_copies", parameters=[FilterSerializer], responses=CopyOutputSerializer(many=True))
-    def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params.dict())
-        filters.is_valid(raise_exception=True)
-        copies = copy_list(follower=request.user, include_stopped=filters.validated_data["include_stopped"])
-        return paginated_response(
-            request=request, view=self, queryset=copies, serializer_class=CopyOutputSerializer, context={"marker": PositionMarker()}
-        )
-
-
 class CopiedTradesApi(APIView):
     pagination_class = Pagination
 

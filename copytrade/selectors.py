@@ -80,6 +80,15 @@ def copy_get(*, follower, relationship_id: int) -> CopyRelationship:
     return relationship
 
 
+def copy_live_of_strategy(*, follower, strategy_id: int) -> CopyRelationship | None:
+    """The follower's live copy of the strategy, if any (one at most: a database constraint)."""
+    return (
+        CopyRelationship.objects.filter(follower=follower, strategy_id=strategy_id, status__in=CopyRelationship.LIVE_STATUSES)
+        .select_related("exchange_account")
+        .first()
+    )
+
+
 def copied_trade_list(*, follower, relationship_id: int | None = None) -> QuerySet[CopiedTrade]:
     trades = CopiedTrade.objects.filter(follower=follower)
     if relationship_id is not None:
@@ -130,14 +139,32 @@ class PositionMarker:
         return total
 
 
-def copy_allocation_used(*, follower, excluding_id: int | None = None) -> Decimal:
-    """The % of the follower's equity their live proportional copies take (at most 100 % in all)."""
+def copy_allocation_used(*, exchange_account_id: int, excluding_id: int | None = None) -> Decimal:
+    """The % of one exchange account its live proportional copies take: each account's copies
+    may take at most 100 % of it, whatever other accounts the follower has."""
     live = CopyRelationship.objects.filter(
-        follower=follower, status__in=CopyRelationship.LIVE_STATUSES, sizing_mode=CopyRelationship.SizingMode.PROPORTIONAL
+        exchange_account_id=exchange_account_id,
+        status__in=CopyRelationship.LIVE_STATUSES,
+        sizing_mode=CopyRelationship.SizingMode.PROPORTIONAL,
     )
     if excluding_id is not None:
         live = live.exclude(id=excluding_id)
     return live.aggregate(total=Sum("allocation_percent"))["total"] or ZERO
+
+
+def copy_capital_in_use(*, copies: list[CopyRelationship]) -> Decimal:
+    """The money `copies` work with, each account counted once: proportional copies take
+    disjoint shares of their account, while a multiplier or fixed copy's capital is its whole
+    account, which another copy on it shares."""
+    by_account: dict[int, list[CopyRelationship]] = {}
+    for relationship in copies:
+        by_account.setdefault(relationship.exchange_account_id, []).append(relationship)
+    total = ZERO
+    for on_account in by_account.values():
+        shares = sum((c.copy_capital for c in on_account if c.sizing_mode == CopyRelationship.SizingMode.PROPORTIONAL), ZERO)
+        whole = max((c.copy_capital for c in on_account if c.sizing_mode != CopyRelationship.SizingMode.PROPORTIONAL), default=ZERO)
+        total += max(shares, whole)
+    return total
 
 
 @dataclass(frozen=True)
@@ -165,7 +192,7 @@ class CopyStartPreview:
 
 def copy_start_preview(*, follower, exchange_account_id: int, allocation_percent: Decimal, quote: str) -> CopyStartPreview:
     """Copy capital as `copy_start` computes it (allocation % of the account's equity now), and
-    the share of 100 % the follower's other live copies already use."""
+    the share of the account's 100 % its other live copies already use."""
     account = ExchangeAccount.objects.filter(id=exchange_account_id, owner=follower).first()
     if account is None:
         raise NotFoundError("Exchange account not found.")
@@ -176,7 +203,7 @@ def copy_start_preview(*, follower, exchange_account_id: int, allocation_percent
         equity = None
     capital = None if equity is None else copy_capital(equity=equity, sizing_mode=CopyRelationship.SizingMode.PROPORTIONAL, allocation_percent=allocation_percent)
     return CopyStartPreview(
-        equity=equity, allocation_percent=allocation_percent, copy_capital=capital, used_percent=copy_allocation_used(follower=follower)
+        equity=equity, allocation_percent=allocation_percent, copy_capital=capital, used_percent=copy_allocation_used(exchange_account_id=account.pk)
     )
 
 

@@ -6,8 +6,6 @@ from copytrade.apis import (
     CopyResumeApi,
     CopyStartApi,
     CopyStopApi,
-    CopyUpdateApi,
-    MyCopiesApi,
     StrategyDetailApi,
     StrategyListCreateApi,
     StrategySecretRotateApi,
@@ -23,7 +21,5 @@ urlpatterns = [
     path("copy-trading/stop", CopyStopApi.as_view(), name="copy-stop"),
     path("copy-trading/pause", CopyPauseApi.as_view(), name="copy-pause"),
     path("copy-trading/resume", CopyResumeApi.as_view(), name="copy-resume"),
-    path("copy-trading/copies/<id:relationship_id>", CopyUpdateApi.as_view(), name="copy-update"),
-    path("copy-trading/my-copies", MyCopiesApi.as_view(), name="my-copies"),
     path("copy-trading/copied-trades", CopiedTradesApi.as_view(), name="copied-trades"),
 ]

@@ -99,10 +99,23 @@ def copy_fee_terms(*, relationship: CopyRelationship, period: date | None = None
     effect then. A read, never a write: `copy_start` records every copy's terms as it starts
     (marketplace.receivers); a copy made without it (a bulk benchmark row) reads as the
     current offer."""
-    rows = CopyFeeTerms.objects.filter(relationship_id=relationship.pk)
-    row = rows.filter(effective_from__lte=period or _today_period()).order_by("-effective_from").first()
-    row = row or rows.order_by("effective_from").first()
-    return fee_terms_offered(strategy=relationship.strategy) if row is None else _row_terms(row)
+    return copy_fee_terms_of(relationships=[relationship], period=period)[relationship.pk]
+
+
+def copy_fee_terms_of(*, relationships: list[CopyRelationship], period: date | None = None) -> dict[int, FeeTerms]:
+    """`copy_fee_terms` of several copies, by copy id, in one query (a page listing copies)."""
+    period = period or _today_period()
+    chosen = {}
+    # Per copy: the latest row in effect by `period`, else its earliest (a change noticed for later).
+    rows = CopyFeeTerms.objects.filter(relationship_id__in=[relationship.pk for relationship in relationships])
+    for row in rows.order_by("relationship_id", "effective_from"):
+        current = chosen.get(row.relationship_id)
+        if current is None or row.effective_from <= period:
+            chosen[row.relationship_id] = row
+    return {
+        relationship.pk: _row_terms(chosen[relationship.pk]) if relationship.pk in chosen else fee_terms_offered(strategy=relationship.strategy)
+        for relationship in relationships
+    }
 
 
 def copy_fee_terms_pending(*, relationship: CopyRelationship) -> tuple[date, FeeTerms] | None:

@@ -8,7 +8,7 @@ so nothing from the database reaches the markup unescaped.
 
 import math
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.utils.html import format_html, format_html_join
@@ -97,7 +97,8 @@ def time_series_svg(
     area: bool = False,
     empty_text: str = "Not enough history for a chart yet.",
 ) -> SafeString:
-    """A line chart of daily values with labelled axes: dates below, values to the left
+    """A line chart of daily values with labelled axes: dates below, spaced by the time between
+    them (a 13-day gap is twice as wide as a 6-day one), values to the left
     (`y_format(value, decimals)` writes them).
 
     `ceiling` fixes the top of the value axis (0 for a drawdown, drawn downward from 0);
@@ -110,44 +111,44 @@ def time_series_svg(
     low, high = ticks[0], ticks[-1]
     span = (high - low) or 1.0
     plot_width, plot_height = CHART_WIDTH - LEFT - RIGHT, CHART_HEIGHT - TOP - BOTTOM
-    step = plot_width / (len(values) - 1)
+    first_day, last_day = points[0][0], points[-1][0]
+    total_days = (last_day - first_day).days or 1
 
-    def x(index: int) -> float:
-        return LEFT + step * index
+    def x(day: date) -> float:
+        return LEFT + (day - first_day).days / total_days * plot_width
 
     def y(value: float) -> float:
         return TOP + (high - value) / span * plot_height
 
-    line = " ".join(f"{x(index):.1f},{y(value):.1f}" for index, value in enumerate(values))
+    line = " ".join(f"{x(day):.1f},{y(value):.1f}" for (day, _), value in zip(points, values, strict=True))
     grid = format_html_join(
         "",
         '<line class="grid" x1="{}" y1="{}" x2="{}" y2="{}"/><text class="tick" x="{}" y="{}" text-anchor="end">{}</text>',
         [(LEFT, _n(y(tick)), LEFT + plot_width, _n(y(tick)), LEFT - 8, _n(y(tick) + 4), y_format(tick, decimals)) for tick in ticks],
     )
-    last = len(points) - 1
-    x_indexes = sorted({round(last * part / (X_TICKS - 1)) for part in range(X_TICKS)})
-    first_day, last_day = points[0][0], points[-1][0]
+    # Date labels evenly spaced in time, the first and the last day included.
+    x_days = sorted({first_day + timedelta(days=round(total_days * part / (X_TICKS - 1))) for part in range(X_TICKS)})
     one_year = first_day.year == last_day.year
     if not one_year:
         # Dates with their years are too long for five side by side: every other one.
-        x_indexes = x_indexes[::2]
+        x_days = x_days[::2]
     x_labels = format_html_join(
         "",
         '<text class="tick{}" x="{}" y="{}" text-anchor="{}">{}</text>',
         [
             (
                 " tick-optional" if position % 2 else "",
-                _n(x(index)),
+                _n(x(day)),
                 TOP + plot_height + 22,
-                "start" if index == 0 else "end" if index == last else "middle",
-                _day(points[index][0], with_year=not one_year),
+                "start" if day == first_day else "end" if day == last_day else "middle",
+                _day(day, with_year=not one_year),
             )
-            for position, index in enumerate(x_indexes)
+            for position, day in enumerate(x_days)
         ],
     )
     x_title = f"Date ({first_day.year}, UTC)" if one_year else "Date (UTC)"
     fill = (
-        format_html('<polygon class="area" points="{},{} {} {},{}"/>', _n(x(0)), _n(y(high)), line, _n(x(last)), _n(y(high)))
+        format_html('<polygon class="area" points="{},{} {} {},{}"/>', _n(x(first_day)), _n(y(high)), line, _n(x(last_day)), _n(y(high)))
         if area
         else ""
     )

@@ -223,7 +223,10 @@ class CopyStartForm(forms.Form):
     )  # fmt: skip
     terms_rate_percent = forms.DecimalField(widget=forms.HiddenInput, max_digits=7, decimal_places=4)
     terms_subscription_fee_monthly = forms.DecimalField(widget=forms.HiddenInput, max_digits=18, decimal_places=8)
-    consent = forms.BooleanField(label="I have read the fees above and agree to pay them on this copy.")
+    consent = forms.BooleanField(
+        label="I have read the fees above and agree to pay them on this copy.",
+        error_messages={"required": "Tick this box to agree to the fees: a copy starts only with your consent."},
+    )
 
     def __init__(self, *args, accounts, terms, quote_currency: str, **kwargs):
         super().__init__(*args, **kwargs)

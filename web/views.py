@@ -11,12 +11,14 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import (
     require_http_methods,
     require_POST,
     require_safe,
 )
 
+from billing.selectors import strategy_copiers_kept
 from copytrade.selectors import copy_list, leader_trade_list
 from core.errors import ApplicationError
 from core.notifications import notification_mark_all_read, notification_mark_read
@@ -158,6 +160,8 @@ def _leader_context(request, strategy_id: int, *, rating_form: RatingForm | None
         "rating_form": rating_form,
         "rating_min_copy_days": settings.RATING_MIN_COPY_DAYS,
         "my_copy": copy_list(follower=viewer).filter(strategy=strategy).first() if viewer and not is_owner else None,
+        "leader_30d": metrics.get("30d"),
+        "copiers_kept": strategy_copiers_kept(strategy_id=strategy.pk, now=timezone.now()),
     }
 
 

@@ -5,22 +5,25 @@ copy's figures, chart and trades in words; pause, resume, stop. The rules are co
 from dataclasses import replace
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from billing.selectors import invoice_list
+from billing.selectors import CopyResults, copy_results, invoice_list
 from copytrade.models import CopyRelationship
 from copytrade.selectors import (
     PositionMarker,
     copied_trade_list,
-    copy_allocation_used,
+    copy_capital_in_use,
     copy_get,
     copy_list,
+    copy_live_of_strategy,
     copy_pnl_series,
     copy_start_preview,
 )
@@ -32,7 +35,7 @@ from exchanges.models import ExchangeAccount
 from exchanges.selectors import exchange_account_list
 from marketplace.selectors import strategy_get_leader
 from web.charts import time_series_svg
-from web.fees import copy_fee_terms_shown, fee_terms_examples, strategy_fee_terms
+from web.fees import EXAMPLE_CAPITAL, copy_fee_terms_shown, fee_terms_examples, fees_at_capital, strategy_fee_terms
 from web.forms import CopyPreviewForm, CopyStartForm, CopyStopForm
 from web.outcomes import copied_trade_action, copied_trade_outcome, pause_reason_in_words
 from web.pages import add_service_errors, is_htmx
@@ -60,9 +63,10 @@ def _copy_form_context(request, strategy, form) -> dict:
         "leader_name": display_name(strategy.owner),
         "form": form,
         "fees": terms,
-        "fee_examples": fee_terms_examples(terms=terms, currency=strategy.quote_currency),
+        "fee_examples": fee_terms_examples(terms=terms),
+        "at_capital": fees_at_capital(terms=terms, capital=EXAMPLE_CAPITAL, quote_currency=strategy.quote_currency),
+        "billing_currency": settings.BILLING_CURRENCY.upper(),
         "has_accounts": bool(form.fields["exchange_account"].choices),
-        "used_percent": copy_allocation_used(follower=request.user),
     }
 
 
@@ -73,6 +77,15 @@ def start_copy(request, strategy_id: int):
     if strategy.owner_id == request.user.pk:
         messages.info(request, "This is your own strategy: you lead it, you cannot copy it.")
         return redirect("web:leader", strategy_id=strategy.pk)
+    existing = copy_live_of_strategy(follower=request.user, strategy_id=strategy.pk)
+    if existing is not None:
+        # Said before the form is filled in: copy_start would refuse a second live copy anyway.
+        messages.info(
+            request,
+            f"You already copy this strategy: since {existing.started_at:%-d %b %Y}, on {existing.exchange_account.label}. "
+            "Here is your copy; to copy it with other settings, stop this one first.",
+        )
+        return redirect("web:copy", relationship_id=existing.pk)
     accounts = exchange_account_list(owner=request.user).filter(status=ExchangeAccount.Status.ACTIVE)
     terms = strategy_fee_terms(strategy=strategy)
     form = CopyStartForm(request.POST or None, accounts=accounts, terms=terms, quote_currency=strategy.quote_currency)
@@ -111,7 +124,19 @@ def preview_copy(request, strategy_id: int):
             allocation_percent=form.cleaned_data["allocation_percent"],
             quote=strategy.quote_currency,
         )
-    return render(request, "web/partials/copy_preview.html", {"preview": preview, "strategy": strategy})
+    terms = strategy_fee_terms(strategy=strategy)
+    context = {
+        "preview": preview,
+        "strategy": strategy,
+        "fees": terms,
+        "show_fees": bool(terms.rate_percent or terms.subscription_fee_monthly),
+        "billing_currency": settings.BILLING_CURRENCY.upper(),
+        # The fee section's worked example, redrawn at the chosen capital (an htmx out-of-band swap).
+        "at_capital": None
+        if preview is None or preview.copy_capital is None
+        else fees_at_capital(terms=terms, capital=preview.copy_capital, quote_currency=strategy.quote_currency),
+    }
+    return render(request, "web/partials/copy_preview.html", context)
 
 
 # --- My Copies -------------------------------------------------------------------------------
@@ -121,12 +146,35 @@ def _pnl_label(value: float, decimals: int) -> str:
     return signed_money(Decimal(str(round(value, decimals))))
 
 
-def _copy_card(relationship: CopyRelationship, *, marker: PositionMarker) -> dict:
+def _pnl_chart(relationship: CopyRelationship, *, currency: str):
+    series = copy_pnl_series(relationship=relationship)
+    if len(series) == 1 and series[0][1] != ZERO:
+        # Every closed trade so far fell on the copy's first day: one point, no line yet.
+        empty_text = (
+            f"Closed trades so far, all on {series[0][0]:%-d %b %Y}: {signed_money(series[0][1], currency)}. "
+            "The chart draws a line once trades close on a second day."
+        )
+    else:
+        empty_text = "No closed trade yet: the chart starts with the copy's first one."
+    return time_series_svg(
+        series,
+        name=f"Realised P&L of your copy of {relationship.strategy.name}",
+        y_title=f"Realised P&L ({currency})",
+        y_format=_pnl_label,
+        css_class="chart-pnl",
+        empty_text=empty_text,
+    )
+
+
+def _copy_card(relationship: CopyRelationship, *, marker: PositionMarker, results: CopyResults | None = None) -> dict:
     currency = relationship.strategy.quote_currency
     unrealized = marker.unrealized_pnl(relationship)
+    if results is None:
+        results = copy_results(relationships=[relationship], now=timezone.now())[relationship.pk]
     return {
         "copy": relationship,
         "currency": currency,
+        "results": results,
         "leader_name": display_name(relationship.strategy.owner),
         "fees": copy_fee_terms_shown(relationship=relationship),
         "unrealized_pnl": unrealized,
@@ -134,14 +182,7 @@ def _copy_card(relationship: CopyRelationship, *, marker: PositionMarker) -> dic
         "drawdown_used": min(relationship.current_drawdown_percent / relationship.max_drawdown_stop * 100, Decimal(100))
         if relationship.max_drawdown_stop
         else ZERO,
-        "pnl_chart": time_series_svg(
-            copy_pnl_series(relationship=relationship),
-            name=f"Realised P&L of your copy of {relationship.strategy.name}",
-            y_title=f"Realised P&L ({currency})",
-            y_format=_pnl_label,
-            css_class="chart-pnl",
-            empty_text="The chart starts with the copy's first closed trade.",
-        ),
+        "pnl_chart": _pnl_chart(relationship, currency=currency),
         "trades": [
             {"trade": trade, "action": copied_trade_action(trade), "outcome": copied_trade_outcome(trade, currency=currency)}
             for trade in relationship.recent_copied_trades
@@ -150,36 +191,29 @@ def _copy_card(relationship: CopyRelationship, *, marker: PositionMarker) -> dic
     }
 
 
-def _capital_in_copies(live: list[CopyRelationship]) -> Decimal:
-    """The money the copies work with, each account counted once: proportional copies take
-    disjoint shares of their account, while a multiplier or fixed copy's capital is its whole
-    account, which another copy on it shares."""
-    by_account: dict[int, list[CopyRelationship]] = {}
-    for relationship in live:
-        by_account.setdefault(relationship.exchange_account_id, []).append(relationship)
-    total = ZERO
-    for copies in by_account.values():
-        shares = sum((c.copy_capital for c in copies if c.sizing_mode == CopyRelationship.SizingMode.PROPORTIONAL), ZERO)
-        whole = max((c.copy_capital for c in copies if c.sizing_mode != CopyRelationship.SizingMode.PROPORTIONAL), default=ZERO)
-        total += max(shares, whole)
-    return total
-
-
 def _portfolio(cards: list[dict]) -> dict:
+    """Live copies' capital and open positions; realised results over every copy, stopped ones
+    too (what a stopped copy made or cost is still the follower's), net of fees in the billing
+    currency, the one currency every copy's result is also converted to."""
     live = [card for card in cards if card["copy"].status != CopyRelationship.Status.STOPPED]
     unrealized = [card["unrealized_pnl"] for card in live]
-    currencies = {card["currency"] for card in live}
-    realized = sum((card["copy"].realized_pnl for card in live), ZERO)
+    live_currencies = {card["currency"] for card in live}
+    all_currencies = {card["currency"] for card in cards}
     # Unknown when any price is unknown: a partial sum would look like a real figure.
     unrealized_total = None if any(value is None for value in unrealized) else sum(unrealized, ZERO)
+    results = [card["results"] for card in cards]
     return {
         # Sums across currencies say no currency rather than a wrong one.
-        "currency": currencies.pop() if len(currencies) == 1 else "",
+        "currency": live_currencies.pop() if len(live_currencies) == 1 else "",
+        "realized_currency": all_currencies.pop() if len(all_currencies) == 1 else "",
+        "billing_currency": settings.BILLING_CURRENCY.upper(),
         "copies": len(live),
-        "capital": _capital_in_copies([card["copy"] for card in live]),
-        "realized_pnl": realized,
+        "stopped": len(cards) - len(live),
+        "capital": copy_capital_in_use(copies=[card["copy"] for card in live]),
+        "realized_pnl": sum((card["copy"].realized_pnl for card in cards), ZERO),
+        "fees": sum((result.fees for result in results), ZERO),
+        "net_pnl": sum((result.net_pnl for result in results), ZERO),
         "unrealized_pnl": unrealized_total,
-        "total_pnl": None if unrealized_total is None else realized + unrealized_total,
     }
 
 
@@ -187,7 +221,9 @@ def _portfolio(cards: list[dict]) -> dict:
 @require_safe
 def show_my_copies(request):
     marker = PositionMarker()
-    cards = [_copy_card(relationship, marker=marker) for relationship in copy_list(follower=request.user, include_stopped=True)]
+    copies = list(copy_list(follower=request.user, include_stopped=True))
+    results = copy_results(relationships=copies, now=timezone.now())
+    cards = [_copy_card(relationship, marker=marker, results=results[relationship.pk]) for relationship in copies]
     return render(
         request,
         "web/my_copies.html",

@@ -375,6 +375,7 @@ SPECTACULAR_SETTINGS = {
         "StrategyKindEnum": "copytrade.models.Strategy.Kind",
         "CopiedTradeStatusEnum": "copytrade.models.CopiedTrade.Status",
         "StrategyStatusEnum": "copytrade.models.Strategy.Status",
+        "CopyStatusEnum": "copytrade.models.CopyRelationship.Status",
     },
 }
 

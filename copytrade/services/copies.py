@@ -120,7 +120,7 @@ def _copy_insert(*, relationship: CopyRelationship, expected_terms: FeeTerms | N
     if live_copies >= settings.USER_MAX_LIVE_COPIES:
         raise ConflictError(f"You have {live_copies} live copies, the most one user may have; stop one first.")
     if relationship.sizing_mode == CopyRelationship.SizingMode.PROPORTIONAL:
-        _check_allocation(follower=follower, new_percent=relationship.allocation_percent)
+        _check_allocation(account=account, new_percent=relationship.allocation_percent)
     if relationship.sizing_mode == CopyRelationship.SizingMode.MULTIPLIER:
         _check_multiplier_notional(
             follower=follower, strategy=strategy, multiplier=relationship.multiplier, copy_capital=relationship.copy_capital
@@ -235,14 +235,16 @@ def _account_equity(*, account: ExchangeAccount, quote: str) -> Decimal:
         ) from None
 
 
-def _check_allocation(*, follower, new_percent: Decimal, excluding_id: int | None = None) -> None:
-    """Call with the follower's row locked: the sum read here stays true until commit."""
-    allocated = copy_allocation_used(follower=follower, excluding_id=excluding_id)
+def _check_allocation(*, account: ExchangeAccount, new_percent: Decimal, excluding_id: int | None = None) -> None:
+    """The 100 % is per exchange account. Call with the follower's row locked: the sum read
+    here stays true until commit."""
+    allocated = copy_allocation_used(exchange_account_id=account.pk, excluding_id=excluding_id)
     if allocated + new_percent > HUNDRED:
         raise ApplicationError(
-            f"Allocation would reach {allocated + new_percent}% of your equity; your live copies already use "
-            f"{allocated}% and the total may not exceed 100%.",
-            {"allocated_percent": str(allocated), "available_percent": str(HUNDRED - allocated)},
+            f"Allocation would reach {allocated + new_percent}% of exchange account '{account.label}': its live copies "
+            f"already use {allocated}% and the copies on one account may not exceed 100% of it. Choose at most "
+            f"{HUNDRED - allocated}%, or another account.",
+            {"allocated_percent": str(allocated), "available_percent": str(HUNDRED - allocated), "exchange_account_id": account.pk},
         )
 
 
@@ -371,7 +373,7 @@ def copy_update(*, follower, relationship_id: int, data: dict) -> CopyRelationsh
         )
     if "allocation_percent" in data and data["allocation_percent"] != relationship.allocation_percent:
         new_percent = to_decimal(data["allocation_percent"])
-        _check_allocation(follower=follower, new_percent=new_percent, excluding_id=relationship.pk)
+        _check_allocation(account=relationship.exchange_account, new_percent=new_percent, excluding_id=relationship.pk)
         ratio = new_percent / relationship.allocation_percent
         relationship.copy_capital = _money(relationship.copy_capital * ratio)
         relationship.copy_equity = _money(relationship.copy_equity * ratio)

@@ -139,9 +139,7 @@ def test_a_sizing_error_names_the_field_of_the_request(client_for, follower, str
 
 
 @pytest.mark.django_db
-def test_it_refuses_an_allocation_that_would_take_the_followers_total_past_100_percent(
-    client_for, owner, follower, strategy, account
-):
+def test_it_refuses_an_allocation_that_would_take_one_accounts_copies_past_100_percent(client_for, owner, follower, strategy, account):
     other = signal_only_strategy(owner, name="Other")
     assert _start(client_for(follower), strategy, account, allocation_percent="60").status_code == 201
 
@@ -149,10 +147,52 @@ def test_it_refuses_an_allocation_that_would_take_the_followers_total_past_100_p
     accepted = _start(client_for(follower), other, account, allocation_percent="40")
 
     assert refused.status_code == 400
-    assert "100%" in refused.json()["message"]
-    assert refused.json()["extra"] == {"allocated_percent": "60.00", "available_percent": "40.00"}
+    assert refused.json()["message"] == (
+        "Allocation would reach 101.00% of exchange account 'Paper': its live copies already use 60.00% and the copies "
+        "on one account may not exceed 100% of it. Choose at most 40.00%, or another account."
+    )
+    assert refused.json()["extra"] == {"allocated_percent": "60.00", "available_percent": "40.00", "exchange_account_id": account.pk}
     assert accepted.status_code == 201
     assert CopyRelationship.objects.aggregate(total=Sum("allocation_percent"))["total"] == Decimal("100")
+
+
+@pytest.mark.django_db
+def test_a_real_and_a_paper_account_can_each_be_used_in_full(client_for, owner, follower, strategy, account, simulated_binance):
+    # given a real (simulated Binance) account beside the paper one
+    real = simulator_account(simulated_binance, follower, usdt="5000")
+    other = signal_only_strategy(owner, name="Other")
+    third = signal_only_strategy(owner, name="Third")
+    client = client_for(follower)
+
+    # when each account gets copies of 100 % of it
+    on_paper = _start(client, strategy, account, allocation_percent="100")
+    on_real = _start(client, other, real, allocation_percent="100")
+    # and a further 1 % on the real one
+    over = _start(client, third, real, allocation_percent="1")
+
+    # then both accounts are used in full, and the 101st percent of one is refused with its name
+    assert (on_paper.status_code, on_real.status_code) == (201, 201), (on_paper.json(), on_real.json())
+    assert (Decimal(on_paper.json()["copy_capital"]), Decimal(on_real.json()["copy_capital"])) == (Decimal("10000"), Decimal("5000"))
+    assert over.status_code == 400
+    assert "101.00% of exchange account 'Binance'" in over.json()["message"]
+    assert not CopyRelationship.objects.filter(strategy=third).exists()
+
+
+@pytest.mark.django_db
+def test_raising_a_copys_allocation_counts_only_the_copies_on_its_own_account(client_for, owner, follower, strategy, account):
+    second = paper_account(follower, label="Second paper")
+    mine = _copy(follower, strategy, account, allocation_percent=Decimal("50"))
+    _copy(follower, signal_only_strategy(owner, name="Beside"), account, allocation_percent=Decimal("20"))
+    _copy(follower, signal_only_strategy(owner, name="Elsewhere"), second, allocation_percent=Decimal("90"))
+    client = client_for(follower)
+
+    too_far = client.patch(f"{BASE}/copies/{mine.pk}", {"allocation_percent": "81"}, format="json")
+    raised = client.patch(f"{BASE}/copies/{mine.pk}", {"allocation_percent": "80"}, format="json")
+
+    assert too_far.status_code == 400
+    assert "its live copies already use 20.00%" in too_far.json()["message"]
+    assert raised.status_code == 200, raised.json()
+    assert Decimal(raised.json()["allocation_percent"]) == Decimal("80")
 
 
 @pytest.mark.django_db

@@ -95,6 +95,7 @@ RULES = {
     ("copy-stop", "post"): ("/api/copy-trading/stop", {"relationship_id": "{relationship}"}, only_follower(200)),
     ("copy-pause", "post"): ("/api/copy-trading/pause", {"relationship_id": "{relationship}"}, only_follower(200)),
     ("copy-resume", "post"): ("/api/copy-trading/resume", {"relationship_id": "{paused}"}, only_follower(200)),
+    ("copy-update", "get"): ("/api/copy-trading/copies/{relationship}", None, only_follower(200)),
     ("copy-update", "patch"): ("/api/copy-trading/copies/{relationship}", {"max_slippage_percent": "2"}, only_follower(200)),
     ("my-copies", "get"): ("/api/copy-trading/my-copies", None, signed_in(200)),
     ("copy-leader", "get"): ("/api/copy-trading/leader/{strategy}", None, signed_in(200)),

@@ -294,7 +294,7 @@ def test_a_new_follower_copies_with_a_quarter_of_the_account_and_sees_the_copied
     browsing.open(f"/leaders/{steady.pk}/")
     page.get_by_role("link", name="Copy Steady Breakouts").click()
     page.wait_for_url(f"**/leaders/{steady.pk}/copy/")
-    assert "On 1,000.00 USDT of new profit above your high-water mark you pay 150.00 USDT." in page.inner_text(".fee-terms")
+    assert "15 % of new profit above your high-water mark" in page.inner_text(".fee-terms")
 
     # Typing a share moves the slider and refreshes the preview...
     page.locator("#id_allocation_percent").fill("30")
@@ -305,6 +305,9 @@ def test_a_new_follower_copies_with_a_quarter_of_the_account_and_sees_the_copied
     assert page.locator("#id_allocation_percent").input_value() == "25"
     page.wait_for_function("() => (document.querySelector('#preview-capital') || {}).textContent === '1,250.00\u00a0USDT'")
     assert page.locator("#preview-remaining").inner_text() == "75.00\u00a0%"
+    # The fee section is redrawn at the chosen capital: 29 USD is 2.32 % of 1,250 USDT a month.
+    page.wait_for_function("() => document.querySelector('#fees-at-capital').textContent.includes('On 1,250.00\u00a0USDT')")
+    assert "2.32\u00a0% of this capital a month" in page.inner_text("#subscription-share")
     browsing.look("copy-start")
     page.get_by_label("I have read the fees above and agree to pay them on this copy.").check()
     page.get_by_role("button", name="Start copying").click()
@@ -404,3 +407,75 @@ def test_a_trader_applies_a_curator_approves_in_admin_the_trader_reads_the_reaso
     # Approved, Paula's strategy is on the leaderboard again, among the new leaders (short record).
     browsing.open("/")
     assert "Paula's BTC Breakouts" in page.inner_text("main").split("New leaders", 1)[1]
+
+
+def test_a_follower_sees_the_subscription_against_the_capital_and_then_gross_fees_and_net(browsing, simulated_binance):
+    import calendar
+    from decimal import ROUND_HALF_UP
+
+    from exchanges.services import exchange_account_create
+
+    steady = _leaders()  # Alice: 15 % of new profit + 29 USD a month
+    member = make_member("mia", "Mia")
+    exchange_account_create(owner=member, exchange_id="paper", label="Practice", starting_balance={"USDT": Decimal("4000")})
+    page = browsing.page
+    _log_in(browsing, "mia")
+
+    # The form states the subscription against the capital the slider chooses, worked through.
+    browsing.open(f"/leaders/{steady.pk}/copy/")
+    page.wait_for_function("() => document.querySelector('#fees-at-capital').textContent.includes('On 400.00\u00a0USDT')")
+    page.locator("#id_allocation_percent").fill("25")
+    page.wait_for_function("() => document.querySelector('#fees-at-capital').textContent.includes('On 1,000.00\u00a0USDT')")
+    fees = page.inner_text("#fees-at-capital")
+    assert "The subscription, 29.00\u00a0USD a month, is 2.90\u00a0% of this capital a month" in fees
+    worked = page.inner_text("#worked-example")
+    assert "+100.00\u00a0USD" in worked and "\u221215.00\u00a0USD" in worked and "\u221229.00\u00a0USD" in worked
+    assert "+56.00\u00a0USD" in worked
+    assert "must make 3.41\u00a0% a month" in page.inner_text("#break-even")
+    assert page.inner_text("#preview-subscription") == "2.90\u00a0% a month"
+    browsing.look("copy-start-fees")
+
+    # Without the consent nothing starts: the errors are listed at the top, and have the focus.
+    with browsing.refusal_expected():
+        page.get_by_role("button", name="Start copying").click()
+        page.locator("#error-summary").wait_for()
+    assert page.evaluate("() => document.activeElement.id") == "error-summary"
+    assert "I have read the fees above" in page.inner_text("#error-summary")
+    browsing.look("copy-start-errors")
+    page.get_by_label("I have read the fees above and agree to pay them on this copy.").check()
+    page.get_by_role("button", name="Start copying").click()
+    page.wait_for_url("**/copies/**")
+    relationship = CopyRelationship.objects.get(follower=member)
+    assert relationship.copy_capital == Decimal("1000")
+
+    # A closed trade made 80.00 USDT: 15 % of it and the days copied so far are due this month.
+    CopiedTrade.objects.create(
+        relationship=relationship, sequence=1, follower=member, leader_user=steady.owner, strategy=steady, symbol="BTC/USDT",
+        side="sell", effect="close", status="filled", filled_amount=Decimal("0.005"), average_price=Decimal("66000"),
+        pnl_quote=Decimal("80"), quote_currency="USDT", quote_rate=Decimal("1"),
+        pnl_usd=Decimal("80"), client_order_id="c-net-1", finished_at=timezone.now(),
+    )  # fmt: skip
+    CopyRelationship.objects.filter(pk=relationship.pk).update(realized_pnl=Decimal("80"))
+    today = timezone.now()
+    subscription = (Decimal("29") / calendar.monthrange(today.year, today.month)[1]).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    fees_due = Decimal("12.00") + subscription
+    browsing.open("/copies/")
+    card = page.inner_text(f"#copy-{relationship.pk}")
+    assert "+80.00\u00a0USDT" in card
+    assert f"{fees_due}\u00a0USD" in card and f"0.00\u00a0USD invoiced · {fees_due}\u00a0USD this month so far" in card
+    assert f"+{Decimal('80') - fees_due}\u00a0USD" in card
+    totals = page.inner_text(".stats")
+    assert f"Net realised, after fees\n+{Decimal('80') - fees_due}\u00a0USD" in totals
+    browsing.look("my-copies-net")
+
+    # Coming back to the form, the copier is told at once.
+    browsing.open(f"/leaders/{steady.pk}/copy/")
+    page.wait_for_url(f"**/copies/{relationship.pk}/")
+    assert "You already copy this strategy" in page.inner_text(".messages")
+    browsing.look("copy-detail-already")
+
+    # The leader's page shows what copiers kept beside the leader's own return.
+    browsing.open(f"/leaders/{steady.pk}/")
+    kept = page.inner_text("#copiers-kept")
+    assert "What copiers kept, 30 days" in kept and "median of 1 copier, after fees" in kept
+    browsing.look("leader-copiers-kept")

@@ -73,3 +73,15 @@ def test_a_bar_chart_draws_one_bar_per_month_from_zero_even_for_a_single_month()
 
 def test_a_bar_chart_without_months_says_so():
     assert "Nothing yet" in bar_chart_svg([], name="Share", y_title="USD", y_format=_label, css_class="c", empty_text="Nothing yet")
+
+
+def test_dates_are_spaced_by_the_time_between_them():
+    # A 6-day gap, then a 13-day gap.
+    points = [(date(2026, 3, 1), Decimal("0")), (date(2026, 3, 7), Decimal("5")), (date(2026, 3, 20), Decimal("-2"))]
+
+    svg = str(time_series_svg(points, name="P&L", y_title="USDT", y_format=_label, css_class="c"))
+
+    xs = [float(pair.split(",")[0]) for pair in re.search(r'<polyline class="line" points="([^"]+)"', svg).group(1).split()]
+    # 414 px of plot over 19 days, coordinates written to 0.1 px.
+    assert abs((xs[1] - xs[0]) - 414 * 6 / 19) <= 0.1 and abs((xs[2] - xs[1]) - 414 * 13 / 19) <= 0.1
+    assert ">1 Mar<" in svg and ">20 Mar<" in svg

@@ -42,6 +42,10 @@ def practice(member, simulated_binance):
     return exchange_account_create(owner=member, exchange_id="paper", label="Practice", starting_balance={"USDT": Decimal("2000")})
 
 
+# The terms of a leader who is no provider: the copy costs nothing.
+NO_FEES = {"terms_rate_percent": "0", "terms_subscription_fee_monthly": "0"}
+
+
 def _copy_form(account, **overrides) -> dict:
     data = {
         "exchange_account": account.pk, "sizing_mode": "proportional", "allocation_percent": "25", "max_drawdown_stop": "30",
@@ -70,10 +74,29 @@ def test_the_copy_form_states_the_fees_in_words_with_a_worked_example(signed_in,
     html = signed_in.get(f"/leaders/{leader.pk}/copy/").content.decode()
 
     assert "15 % of new profit above your high-water mark" in html and "+ 29.00 USD a month" in html
-    assert "On 1,000.00 USDT of new profit above your high-water mark you pay 150.00 USDT." in html
+    # Until the preview redraws it at the chosen capital: 1,000 USDT, +10 % = 100.00 USD, 15 % of it, 29 a month.
+    assert "On 1,000.00\u00a0USDT of copy capital" in html
+    assert "is <strong>2.90\u00a0% of this capital a month</strong>" in html
+    assert "<dt>Performance fee, 15.00\u00a0% of it</dt><dd>&minus;15.00\u00a0USD</dd>" in html
+    assert "<dt>What you keep</dt><dd class=\"gain\">+56.00\u00a0USD</dd>" in html
+    # r × 1,000 × 0.85 = 29: r = 3.41 %.
+    assert "must make <strong>3.41\u00a0% a month</strong>" in html
+    assert "new profit" in html and "1,000.00 USDT of new profit" not in html
     assert "10 days of a 30-day month cost 9.67 USD" in html
     assert 'type="range"' in html and "Practice (paper)" in html
     assert 'name="consent"' in html
+
+
+def test_the_preview_redraws_the_worked_example_at_the_chosen_capital(signed_in, leader, practice):
+    # 25 % of 2,000 USDT: 500 USDT; +10 % is 50.00, 15 % of it 7.50, 29.00 a month: you keep 13.50.
+    html = signed_in.get(f"/leaders/{leader.pk}/copy/preview/", {"exchange_account": practice.pk, "allocation_percent": "25"}).content.decode()
+
+    assert 'id="fees-at-capital" class="fees-at-capital" aria-live="polite" hx-swap-oob="true"' in html
+    assert "On 500.00\u00a0USDT of copy capital" in html
+    assert "<dd id=\"preview-subscription\">5.80\u00a0% a month</dd>" in html
+    assert "<dt>What you keep</dt><dd class=\"gain\">+13.50\u00a0USD</dd>" in html
+    # r × 500 × 0.85 = 29: r = 6.82 %.
+    assert "must make <strong>6.82\u00a0% a month</strong>" in html
 
 
 def test_without_an_exchange_account_the_form_sends_you_to_connect_one(signed_in, leader):
@@ -82,16 +105,40 @@ def test_without_an_exchange_account_the_form_sends_you_to_connect_one(signed_in
     assert "First, connect an exchange account" in html and 'name="consent"' not in html
 
 
-def test_the_preview_shows_the_copy_capital_and_what_remains_of_100_percent(signed_in, member, leader, practice):
+def test_the_preview_shows_the_copy_capital_and_what_remains_of_the_chosen_account(signed_in, member, leader, practice):
     other = make_leader(make_member("bob", "Bob"), name="Other")
-    make_copy(member, other).__class__.objects.filter(follower=member).update(allocation_percent=Decimal("60"))
+    elsewhere = make_leader(make_member("carl", "Carl"), name="Elsewhere")
+    CopyRelationship.objects.filter(pk=make_copy(member, other).pk).update(exchange_account=practice, allocation_percent=Decimal("60"))
+    # A copy on another account takes nothing from this one.
+    CopyRelationship.objects.filter(pk=make_copy(member, elsewhere).pk).update(allocation_percent=Decimal("90"))
 
     response = signed_in.get(f"/leaders/{leader.pk}/copy/preview/", {"exchange_account": practice.pk, "allocation_percent": "25"})
     over = signed_in.get(f"/leaders/{leader.pk}/copy/preview/", {"exchange_account": practice.pk, "allocation_percent": "50"})
 
     html = response.content.decode()
     assert "500.00\u00a0USDT" in html and "2,000.00\u00a0USDT" in html and "15.00\u00a0%" in html
-    assert "over 100 % of your account" in over.content.decode() and "Choose at most 40.00\u00a0%" in over.content.decode()
+    assert "over 100 % of it" in over.content.decode() and "Choose at most 40.00\u00a0%" in over.content.decode()
+
+
+def test_a_real_and_a_paper_account_are_each_copied_with_100_percent_and_101_is_refused_inline(
+    signed_in, member, leader, practice, simulated_binance
+):
+    credentials = simulated_binance.create_account(balances={"USDT": "4000"})
+    binance = exchange_account_create(
+        owner=member, exchange_id="binance", label="Binance main", api_key=credentials["api_key"], api_secret=credentials["api_secret"]
+    )
+    other = make_leader(make_member("bob", "Bob"), name="Other")
+    third = make_leader(make_member("carl", "Carl"), name="Third")
+
+    on_paper = signed_in.post(f"/leaders/{leader.pk}/copy/", _copy_form(practice, allocation_percent="100"))
+    on_real = signed_in.post(f"/leaders/{other.pk}/copy/", _copy_form(binance, allocation_percent="100", **NO_FEES))
+    refused = signed_in.post(f"/leaders/{third.pk}/copy/", _copy_form(binance, allocation_percent="1", **NO_FEES))
+
+    assert (on_paper.status_code, on_real.status_code) == (302, 302)
+    assert sorted(CopyRelationship.objects.filter(follower=member).values_list("copy_capital", flat=True)) == [Decimal("2000"), Decimal("4000")]
+    assert refused.status_code == 400
+    assert "Allocation would reach 101.00% of exchange account &#x27;Binance main&#x27;" in refused.content.decode()
+    assert not CopyRelationship.objects.filter(strategy=third).exists()
 
 
 def test_the_preview_of_someone_elses_account_is_not_found(signed_in, leader):
@@ -116,19 +163,19 @@ def test_starting_a_copy_with_consent_takes_25_percent_of_the_account(signed_in,
 def test_without_consent_nothing_starts_and_the_box_says_so(signed_in, member, leader, practice):
     response = signed_in.post(f"/leaders/{leader.pk}/copy/", _copy_form(practice, consent=""))
 
-    assert response.status_code == 400 and "This field is required." in response.content.decode()
+    assert response.status_code == 400 and "Tick this box to agree to the fees" in response.content.decode()
     assert not CopyRelationship.objects.filter(follower=member).exists()
 
 
-def test_over_100_percent_in_all_is_refused_inline_by_the_service(signed_in, member, leader, practice):
+def test_over_100_percent_of_one_account_is_refused_inline_by_the_service(signed_in, member, leader, practice):
     other = make_leader(make_member("bob", "Bob"), name="Other")
-    CopyRelationship.objects.filter(pk=make_copy(member, other).pk).update(allocation_percent=Decimal("90"))
+    CopyRelationship.objects.filter(pk=make_copy(member, other).pk).update(exchange_account=practice, allocation_percent=Decimal("90"))
 
     response = signed_in.post(f"/leaders/{leader.pk}/copy/", _copy_form(practice, allocation_percent="25"))
 
     html = response.content.decode()
     assert response.status_code == 400
-    assert "Allocation would reach 115.00% of your equity" in html and 'aria-invalid="true"' in html
+    assert "Allocation would reach 115.00% of exchange account &#x27;Practice&#x27;" in html and 'aria-invalid="true"' in html
     assert CopyRelationship.objects.filter(follower=member).count() == 1
 
 
@@ -324,6 +371,55 @@ def test_the_portfolio_counts_an_account_shared_by_whole_account_copies_once(sig
 
     html = signed_in.get("/copies/").content.decode()
 
-    stats = html[html.index('aria-label="All your live copies together"') :]
+    stats = html[html.index('aria-label="All your copies together"') :]
     assert "<dt>Capital copying</dt><dd>10,000.00\u00a0USDT</dd>" in stats
+    # Each card says what is its own: a size per position, and the account it shares.
+    assert html.count("<dt>Size</dt><dd>400.00\u00a0USDT a position</dd>") == 2
+    assert html.count("<dt>Account at start, shared</dt><dd>10,000.00\u00a0USDT</dd>") == 2
+    assert "<dt>Capital</dt>" not in html
     assert "+10.00\u00a0USDT" in stats
+
+
+def test_a_failed_submit_lists_the_errors_at_the_top_and_takes_the_focus(signed_in, member, leader, practice):
+    response = signed_in.post(f"/leaders/{leader.pk}/copy/", _copy_form(practice, consent="", max_drawdown_stop="0"))
+
+    html = response.content.decode()
+    summary = html[html.index('<div class="error-summary"') : html.index('<div class="grid-2">')]
+    assert response.status_code == 400
+    assert 'tabindex="-1" autofocus' in summary
+    assert '<a href="#id_max_drawdown_stop">Copy stop-loss (%): Ensure this value is greater than or equal to 0.01.</a>' in summary
+    assert '<a href="#id_consent">' in summary
+
+
+def test_an_existing_copier_is_told_before_filling_the_form(signed_in, member, leader, practice):
+    copy = make_copy(member, leader)
+
+    response = signed_in.get(f"/leaders/{leader.pk}/copy/", follow=True)
+
+    assert response.redirect_chain == [(f"/copies/{copy.pk}/", 302)]
+    assert "You already copy this strategy: since" in response.content.decode()
+
+
+def test_the_chart_caption_is_true_after_one_closed_trade_on_the_first_day(signed_in, member, leader):
+    copy = make_copy(member, leader)
+    CopiedTrade.objects.create(
+        relationship=copy, sequence=1, follower=member, leader_user=leader.owner, strategy=leader, symbol="BTC/USDT", side="sell",
+        effect="close", status="filled", pnl_quote=Decimal("12.50"), client_order_id="c1", finished_at=copy.started_at,
+    )  # fmt: skip
+
+    html = signed_in.get(f"/copies/{copy.pk}/").content.decode()
+
+    assert "Closed trades so far, all on 1 Jan 2026: +12.50\u00a0USDT. The chart draws a line once trades close on a second day." in html
+    assert "starts with the copy&#x27;s first" not in html
+
+
+def test_the_leader_page_shows_what_copiers_kept_beside_the_leaders_return(client, member, leader):
+    before = client.get(f"/leaders/{leader.pk}/").content.decode()
+    make_copy(member, leader)  # a copy of 1,000 USDT since 1 Jan 2026: nothing made, a subscription paid
+
+    after = client.get(f"/leaders/{leader.pk}/").content.decode()
+
+    assert "<dt>Leader's return, 30 days</dt>" in before and "+12.0\u00a0%" in before
+    assert "no copier in the last 30 days" in before
+    kept = after[after.index('id="copiers-kept"') :]
+    assert 'class="loss">\u2212' in kept[:200] and "median of 1 copier, after fees" in kept
