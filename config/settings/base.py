@@ -222,6 +222,9 @@ PAPER_PRICE_SOURCE = env("PAPER_PRICE_SOURCE", default="binance")
 # --- Copy trading ---------------------------------------------------------------------
 WEBHOOK_MAX_AGE_SECONDS = env.int("WEBHOOK_MAX_AGE_SECONDS", default=300)
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=16_384)
+# A signal-only strategy's trade is recorded at the market's price on arrival; a price the
+# leader sends is kept beside it, and refused when further than this (percent) from the market.
+SIGNAL_PRICE_TOLERANCE_PERCENT = Decimal(env("SIGNAL_PRICE_TOLERANCE_PERCENT", default="2"))
 EXCHANGE_SYNC_INTERVAL_SECONDS = env.float("EXCHANGE_SYNC_INTERVAL_SECONDS", default=10.0)
 # Copy engine (copytrade.services.execution, "Leases"). A run's lease on its copied trade:
 # one exchange call (EXCHANGE_TIMEOUT_MS) plus a margin, renewed before each further call, so

@@ -27,7 +27,7 @@ from django.utils.dateparse import parse_datetime
 from copytrade.client_order_ids import leader_client_order_id
 from copytrade.currency import market_conversion_check
 from copytrade.models import LeaderPosition, LeaderTrade, Strategy
-from copytrade.positions import to_money
+from copytrade.positions import HUNDRED, to_money
 from copytrade.services.fanout import leader_trade_fan_out_send
 from core.errors import ApplicationError, ConflictError, NotFoundError, ThrottledError
 from core.json import json_loads_bounded
@@ -304,21 +304,54 @@ def leader_signal_submit(*, strategy_id: int, signal: LeaderSignal, source: str)
         # Its fills arrive by sync; a signal as well would record the same trade twice.
         raise ConflictError("This strategy records its trades by exchange sync; it does not take signals.")
     if strategy.leader_account is None:
-        if signal.price is None:
-            raise ValidationError({"price": "A signal-only strategy must send the price of its trade."})
-        return leader_trade_record(
-            strategy=strategy,
-            external_id=signal.external_id,
-            symbol=signal.symbol,
-            side=signal.action,
-            amount=signal.amount,
-            position_size_usd=signal.position_size_usd,
-            fraction=signal.fraction,
-            price=signal.price,
-            traded_at=signal.sent_at or timezone.now(),
-            source=source,
-        )
+        return _signal_record_at_market(strategy=strategy, signal=signal, source=source)
     return _leader_order_place_and_record(strategy=strategy, signal=signal, source=source)
+
+
+def _signal_record_at_market(*, strategy: Strategy, signal: LeaderSignal, source: str) -> LeaderTradeOutcome:
+    """A signal-only strategy's trade, at the market's price and time when the signal arrives
+    (the price source paper accounts trade at). A leader who could date or price their own
+    trades could pad a record followers pay for; what they declared is kept beside it."""
+    gateway = _market_gateway(strategy)
+    with _exchange_call(gateway.exchange_id, "the market price lookup"):
+        markets = gateway.markets()
+        market = markets[resolve_symbol(signal.symbol, markets)]
+        market_price = to_money(to_decimal(gateway.ticker_price(market.symbol)))
+    if signal.price is not None:
+        declared_price_check(declared=signal.price, market_price=market_price, symbol=market.symbol)
+    return leader_trade_record(
+        strategy=strategy,
+        external_id=signal.external_id,
+        symbol=market.symbol,
+        side=signal.action,
+        amount=signal.amount,
+        position_size_usd=signal.position_size_usd,
+        fraction=signal.fraction,
+        price=market_price,
+        declared_price=signal.price,
+        traded_at=timezone.now(),
+        source=source,
+        market=market,
+    )
+
+
+def declared_price_check(*, declared: Decimal, market_price: Decimal, symbol: str) -> None:
+    """A price the leader sends must lie within SIGNAL_PRICE_TOLERANCE_PERCENT of the market's:
+    further off is a typo or a stale quote, and followers must not trade on it."""
+    tolerance = settings.SIGNAL_PRICE_TOLERANCE_PERCENT
+    gap_percent = abs(declared - market_price) / market_price * HUNDRED
+    if gap_percent > tolerance:
+        raise ApplicationError(
+            f"Your price {_plain(declared)} is {gap_percent.quantize(Decimal('0.01'))} % away from the market's "
+            f"{_plain(market_price)} for {symbol}; signals more than {_plain(tolerance)} % from the market are refused. "
+            "Send no price to trade at the market's.",
+            {"declared_price": _plain(declared), "market_price": _plain(market_price), "tolerance_percent": _plain(tolerance)},
+        )
+
+
+def _plain(value: Decimal) -> str:
+    """A price as its digits: no exponent, no trailing zeros."""
+    return f"{value.normalize():f}"
 
 
 def _leader_order_place_and_record(*, strategy: Strategy, signal: LeaderSignal, source: str) -> LeaderTradeOutcome:
@@ -344,9 +377,11 @@ def _leader_order_execute(*, strategy: Strategy, signal: LeaderSignal, source: s
     with _exchange_call(account.exchange_id, "the market and balance lookup"):
         market = gateway.market(signal.symbol)
         equity = to_decimal(gateway.equity(strategy.quote_currency).equity)
-        reference_price = signal.price or to_decimal(gateway.ticker_price(market.symbol))
+        reference_price = to_decimal(gateway.ticker_price(market.symbol))
         # Before the leader's order: a market whose P&L could not be billed is refused (400).
         market_conversion_check(market=market, markets=gateway.markets(), exchange_id=account.exchange_id)
+    if signal.price is not None:
+        declared_price_check(declared=signal.price, market_price=reference_price, symbol=market.symbol)
     held = held_quantity(strategy=strategy, symbol=market.symbol)
     side, amount, reducing = _order_for_signal(signal=signal, held=held, market=market, reference_price=reference_price)
     if amount * reference_price * market.contract_size > MAX_NOTIONAL:
@@ -381,6 +416,7 @@ def _leader_order_execute(*, strategy: Strategy, signal: LeaderSignal, source: s
         exchange_order_id=result.exchange_order_id,
         leader_equity=equity,
         market=market,
+        declared_price=signal.price,
     )
 
 
@@ -469,6 +505,7 @@ def leader_trade_record(
     exchange_order_id: str = "",
     leader_equity: Decimal | None = None,
     market: MarketRules | None = None,
+    declared_price: Decimal | None = None,
 ) -> LeaderTradeOutcome:
     """Record a leader fill and enqueue its fan-out on commit. Idempotent by external_id.
 
@@ -523,6 +560,7 @@ def leader_trade_record(
         amount=amount,
         fraction=to_decimal(fraction) if fraction is not None else None,
         price=price,
+        declared_price=to_money(declared_price) if declared_price is not None else None,
         fee=to_money(fee),
         traded_at=traded_at,
         source=source,
@@ -606,6 +644,7 @@ def _record(
     amount: Decimal | None,
     fraction: Decimal | None,
     price: Decimal,
+    declared_price: Decimal | None,
     fee: Decimal,
     traded_at: datetime,
     source: str,
@@ -640,6 +679,7 @@ def _record(
             side=leg.side,
             amount=leg.amount,
             price=price,
+            declared_price=declared_price,
             notional=to_money(leg.amount * price * market.contract_size),
             fee=leg_fee,
             leader_equity=to_money(leader_equity),

@@ -8,13 +8,14 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from copytrade.client_order_ids import leader_client_order_id
 from copytrade.models import LeaderTrade, Strategy
 from copytrade.services.strategies import strategy_update, strategy_webhook_secret_rotate
 from exchanges.gateways import gateway_for_account
-from tests.copytrade import paper_account, post_webhook, record_fan_outs, sign, signal_only_strategy, simulator_account, webhook_body
+from tests.copytrade import market_moves_to, paper_account, post_webhook, record_fan_outs, sign, signal_only_strategy, simulator_account, webhook_body
 
 pytestmark = pytest.mark.django_db
 
@@ -222,14 +223,41 @@ def test_it_refuses_a_signal_for_a_symbol_the_exchange_does_not_list_with_400(ap
     _assert_nothing_recorded(fan_outs)
 
 
-def test_it_refuses_a_signal_only_signal_without_a_price_with_400(api_client, strategy, fan_outs):
-    body = webhook_body(strategy, amount="0.01")
+def test_it_records_a_signal_without_a_price_at_the_markets_price_when_it_arrives(api_client, strategy, fan_outs):
+    market_moves_to("68857.12")
+    # A timestamp within the replay window but minutes old: the trade is dated on arrival.
+    body = webhook_body(strategy, amount="0.01", timestamp=int(time.time()) - 240)
+
+    response = post_webhook(api_client, body, secret=strategy.webhook_secret)
+
+    assert response.status_code == 201, response.json()
+    trade = LeaderTrade.objects.get()
+    assert (trade.price, trade.declared_price, trade.notional) == (Decimal("68857.12"), None, Decimal("688.5712"))
+    assert abs((trade.traded_at - timezone.now()).total_seconds()) < 60
+
+
+def test_it_refuses_a_price_six_percent_off_the_market_naming_both_prices(api_client, strategy, fan_outs):
+    market_moves_to("68857")
+    body = webhook_body(strategy, amount="0.01", price="64725.58")  # 6 % under the market
 
     response = post_webhook(api_client, body, secret=strategy.webhook_secret)
 
     assert response.status_code == 400
-    assert "price" in response.json()["message"]
+    message = response.json()["message"]
+    assert "64725.58" in message and "68857" in message and "2 %" in message, message
+    assert response.json()["extra"] == {"declared_price": "64725.58", "market_price": "68857", "tolerance_percent": "2"}
     _assert_nothing_recorded(fan_outs)
+
+
+def test_it_keeps_a_price_within_the_tolerance_as_the_leaders_and_records_the_markets(api_client, strategy, fan_outs):
+    market_moves_to("68857")
+    body = webhook_body(strategy, amount="0.01", price="68000")
+
+    response = post_webhook(api_client, body, secret=strategy.webhook_secret)
+
+    assert response.status_code == 201, response.json()
+    trade = LeaderTrade.objects.get()
+    assert (trade.price, trade.declared_price) == (Decimal("68857"), Decimal("68000"))
 
 
 @pytest.mark.parametrize("strategy_id", [999_999, 2**62])
@@ -312,7 +340,7 @@ def led_strategy(owner, simulated_binance):
 
 def test_it_places_the_leader_order_first_and_records_the_real_fill(api_client, led_strategy, simulated_binance, fan_outs):
     simulated_binance.set_price(symbol="BTC/USDT", price="64000")
-    body = webhook_body(led_strategy, amount="0.01", price="60000")
+    body = webhook_body(led_strategy, amount="0.01", price="63500")
 
     response = post_webhook(api_client, body, secret=led_strategy.webhook_secret)
 
@@ -321,7 +349,7 @@ def test_it_places_the_leader_order_first_and_records_the_real_fill(api_client, 
     assert len(orders) == 1
     trade = LeaderTrade.objects.get()
     assert Decimal(orders[0]["filled"]) == trade.amount == Decimal("0.01")
-    assert trade.price == Decimal("64000")
+    assert (trade.price, trade.declared_price) == (Decimal("64000"), Decimal("63500"))
     assert trade.notional == Decimal("640")
     assert trade.exchange_order_id == str(orders[0]["id"])
     assert trade.fee == Decimal("0.64")  # the simulator's 0.1 % commission, in USDT
