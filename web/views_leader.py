@@ -5,6 +5,7 @@ payouts; the provider application and its status. The rules are the apps' servic
 from datetime import date
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -55,7 +56,12 @@ def _render_strategies(request, form, *, revealed=None, status: int = 200):
     response = render(
         request,
         "web/leader/strategies.html",
-        {"form": form, "rows": _strategy_rows(request, revealed=revealed), "revealed": revealed},
+        {
+            "form": form,
+            "rows": _strategy_rows(request, revealed=revealed),
+            "revealed": revealed,
+            "price_tolerance": settings.SIGNAL_PRICE_TOLERANCE_PERCENT.normalize(),
+        },
         status=status,
     )
     # A page carrying a secret is never cached.

@@ -421,22 +421,12 @@ def _leader_order_execute(*, strategy: Strategy, signal: LeaderSignal, source: s
 
 
 def _order_for_signal(*, signal: LeaderSignal, held: Decimal, market: MarketRules, reference_price: Decimal) -> tuple[str, Decimal, bool]:
-    """(side, amount, reduces the position) of the leader's market order."""
-    if signal.action == CLOSE:
-        if held == 0:
-            raise ApplicationError(f"There is no open {market.symbol} position to close.")
-        return (SELL if held > 0 else BUY), abs(held), True
-    if signal.fraction is not None:
-        _check_fraction_reduces(held=held, side=signal.action, symbol=market.symbol)
-        return signal.action, _quantity(abs(held) * signal.fraction), True
-    if signal.position_size_usd is not None:
-        amount = _quantity(signal.position_size_usd / reference_price)
-    else:
-        amount = signal.amount
-    if market.type == "spot" and signal.action == SELL and amount > held:
-        raise ApplicationError("cannot sell more than the position on spot")
-    reducing = held != 0 and (held > 0) != (signal.action == BUY) and amount <= abs(held)
-    return signal.action, amount, reducing
+    """(side, amount, reduces the position) of the leader's market order: the legs the
+    recording will make of it, so the order and the record follow one rule."""
+    amount = _quantity(signal.position_size_usd / reference_price) if signal.position_size_usd is not None else signal.amount
+    legs = leader_trade_legs(held=held, side=signal.action, amount=amount, fraction=signal.fraction, market=market)
+    reducing = len(legs) == 1 and legs[0].effect in (LeaderTrade.Effect.REDUCE, LeaderTrade.Effect.CLOSE)
+    return legs[0].side, sum(leg.amount for leg in legs), reducing
 
 
 def _leader_order_place(*, gateway, account, market: MarketRules, side: str, amount: Decimal, client_order_id: str, reduce_only: bool) -> OrderResult:
@@ -510,25 +500,20 @@ def leader_trade_record(
     """Record a leader fill and enqueue its fan-out on commit. Idempotent by external_id.
 
     side: buy | sell | close (close: the whole position; `amount`, when given, is what
-    the close order really filled). Exactly one of amount / position_size_usd (amount =
-    usd / price) / fraction (of the current position, which the side must reduce).
+    the close order really filled). One of amount / position_size_usd (amount = usd /
+    price) / fraction (of the current position, which the side must reduce), as
+    `leader_signal_parse` lets through.
     `market` is the resolved market when the caller already has it; else `symbol` is
     resolved against the leader account's markets, or the paper price source's for a
     signal-only strategy. A buy/sell larger than the position on the other side flips it
     on a swap (two trades: `<id>` closes, `<id>:flip` opens); on spot it is refused.
     """
-    if side not in ACTIONS:
-        raise ValidationError({"side": f"Use one of {', '.join(ACTIONS)}."})
+    # The shape of a signal (one size, a fraction in (0, 1], a close without one) is
+    # `leader_signal_parse`'s rule; what is checked here is what recording adds: the numbers
+    # must survive rounding to the columns.
     price = to_money(_positive("price", price))
     if price <= 0:
         raise ValidationError({"price": "price is below the smallest recordable price."})
-    sizes = {name: value for name, value in (("amount", amount), ("position_size_usd", position_size_usd), ("fraction", fraction)) if value is not None}
-    if side != CLOSE and len(sizes) != 1:
-        raise ValidationError({"amount": "Give exactly one of amount, position_size_usd or fraction."})
-    if side == CLOSE and set(sizes) - {"amount"}:
-        raise ValidationError({"amount": "A close takes the whole position; give no position_size_usd or fraction."})
-    if fraction is not None and not 0 < to_decimal(fraction) <= 1:
-        raise ValidationError({"fraction": "fraction must be greater than 0 and at most 1."})
     if position_size_usd is not None:
         amount = _positive("position_size_usd", position_size_usd) / price
         if amount > MAX_QUANTITY:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -212,6 +213,35 @@ def test_it_refuses_an_invalid_signed_signal_with_400(api_client, strategy, fan_
     assert response.status_code == 400, response.json()
     assert set(response.json()) == {"message", "extra"}
     _assert_nothing_recorded(fan_outs)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"amount": "0.01", "ammount": "1"},
+        {"fraction": "1.5"},
+        {"amount": "0.01", "fraction": "0.5"},
+        {"action": "close", "amount": "0.01"},
+        {"action": "hold", "amount": "0.01"},
+        {"amount": "0.01", "timestamp": "yesterday"},
+        {"position_size_usd": "250", "price": "64000.5"},
+    ],
+)
+def test_the_signal_serializer_reads_a_signal_as_the_parser_does(fields):
+    from copytrade.apis import SignalInputSerializer, WebhookInputSerializer
+    from copytrade.services.leader_trades import leader_signal_parse
+
+    payload = {"external_id": "sig-1", "symbol": "BTC/USDT", "action": "buy", **fields}
+    for serializer_class, extra in ((SignalInputSerializer, {}), (WebhookInputSerializer, {"strategy_id": 7})):
+        serializer = serializer_class(data={**payload, **extra})
+        try:
+            parsed = leader_signal_parse({**payload, **extra}, extra_fields=tuple(extra))
+        except ValidationError as exc:
+            assert not serializer.is_valid()
+            assert serializer.errors == {field: [message] for field, [message] in exc.message_dict.items()}
+        else:
+            assert serializer.is_valid(), serializer.errors
+            assert serializer.validated_data == parsed
 
 
 def test_it_refuses_a_signal_for_a_symbol_the_exchange_does_not_list_with_400(api_client, strategy, fan_outs):
