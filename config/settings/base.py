@@ -308,6 +308,10 @@ MARKETPLACE_RECENT_COMMENTS = env.int("MARKETPLACE_RECENT_COMMENTS", default=10)
 # trades; a shorter record is listed apart as "new".
 LEADERBOARD_MIN_DAYS = env.int("LEADERBOARD_MIN_DAYS", default=30)
 LEADERBOARD_MIN_CLOSED_TRADES = env.int("LEADERBOARD_MIN_CLOSED_TRADES", default=10)
+# Sharpe, Sortino, Calmar and profit factor are shown for a period only from this many daily
+# returns and closed trades in it; fewer say nothing (Sharpe 14 on two trades).
+RATIOS_MIN_DAILY_RETURNS = env.int("RATIOS_MIN_DAILY_RETURNS", default=20)
+RATIOS_MIN_CLOSED_TRADES = env.int("RATIOS_MIN_CLOSED_TRADES", default=5)
 # A follower may rate a provider once one of their copied trades of its strategies has
 # closed (or reduced a position), or after this many days of copying it.
 RATING_MIN_COPY_DAYS = env.int("RATING_MIN_COPY_DAYS", default=30)
