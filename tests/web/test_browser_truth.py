@@ -52,10 +52,13 @@ def test_the_leaderboard_sorted_by_each_figure_lists_in_the_apis_order(browsing)
     page = browsing.page
     browsing.open("/")
 
+    # The board opens sorted by return; then the visitor picks each other figure in "Sort by".
+    assert page.get_by_label("Sort by").input_value() == "return"
     for sort in LEADERBOARD_SORTS:
-        # when the visitor picks the figure in the "Sort by" list (htmx swaps the board in place)
-        page.get_by_label("Sort by").select_option(sort)
-        page.wait_for_url(f"**sort={sort}**")
+        if sort != "return":
+            # (htmx swaps the board in place and puts the choice in the address)
+            page.get_by_label("Sort by").select_option(sort)
+            page.wait_for_url(f"**sort={sort}**")
         page.wait_for_function(
             "sort => document.querySelector('#leaderboard caption') && document.querySelector('#leaderboard caption')"
             ".textContent.toLowerCase().includes(sort)",
