@@ -4,6 +4,7 @@ own small input/output serializers. Errors come out in the one shape of `core.ap
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
@@ -26,7 +27,9 @@ from copytrade.services.leader_trades import (
     ACTIONS,
     MAX_EXTERNAL_ID_LENGTH,
     SIGNAL_MAX,
+    LeaderSignal,
     LeaderTradeOutcome,
+    leader_signal_parse,
     rest_signal_receive,
     webhook_signal_receive,
 )
@@ -281,20 +284,34 @@ class SignalTimestampField(serializers.Field):
 
 
 class SignalInputSerializer(serializers.Serializer):
-    """The signal's shape, for the schema; `leader_signal_parse` validates it (one rule for
-    the REST call and the webhook)."""
+    """The signal's shape. Its fields describe it in the schema; reading it is
+    `leader_signal_parse`'s, the one parser the webhook and the REST call run."""
+
+    extra_fields: tuple[str, ...] = ()
 
     external_id = serializers.CharField(max_length=MAX_EXTERNAL_ID_LENGTH, help_text="Idempotency key of this signal.")
     symbol = serializers.CharField(max_length=50)
     action = serializers.ChoiceField(choices=ACTIONS)
     amount = _unbounded_decimal(max_value=SIGNAL_MAX["amount"], help_text="Base-currency amount.")
-    position_size_usd = _unbounded_decimal(max_value=SIGNAL_MAX["position_size_usd"], help_text="Quote amount; amount = usd / price.")
+    position_size_usd = _unbounded_decimal(max_value=SIGNAL_MAX["position_size_usd"], help_text="Quote amount; amount = usd / the market's price.")
     fraction = _unbounded_decimal(max_value=SIGNAL_MAX["fraction"], help_text="Fraction of the current position to reduce (0 < f ≤ 1).")
-    price = _unbounded_decimal(max_value=SIGNAL_MAX["price"], help_text="Required for signal-only strategies.")
+    price = _unbounded_decimal(
+        max_value=SIGNAL_MAX["price"],
+        help_text="Optional. The trade is recorded at the market's price when the signal arrives; this one is kept as the "
+        "leader's price and refused when further than SIGNAL_PRICE_TOLERANCE_PERCENT from the market's.",
+    )
     timestamp = SignalTimestampField(required=False, help_text="Unix seconds or ISO-8601.")
+
+    def to_internal_value(self, data) -> LeaderSignal:
+        try:
+            return leader_signal_parse(data, extra_fields=self.extra_fields)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
 
 
 class WebhookInputSerializer(SignalInputSerializer):
+    extra_fields = ("strategy_id",)
+
     strategy_id = IdField()
     timestamp = SignalTimestampField(help_text="Unix seconds or ISO-8601; must be within the replay window.")
 

@@ -102,6 +102,9 @@ class LeaderTrade(models.Model):
     side = models.CharField(max_length=4, choices=Side.choices)
     amount = quantity_field()
     price = money_field()
+    # What a signal-only leader said the price was; `price` is the market's when the signal
+    # arrived, and only it enters P&L, metrics and verification.
+    declared_price = money_field(null=True, blank=True)
     notional = money_field()
     fee = money_field(default=0)
     leader_equity = money_field()

@@ -7,10 +7,13 @@ daily jobs (metrics, track-record verification) and the monthly billing run, a S
 payment webhook per invoice, and the payouts. A fourth leader, Carol, applies late in the
 month and is left pending: her application is the demo curator's to decide in admin.
 
-The replay: each leader trade is sent with its own time last month (the simulator records
-that price history, so candles and verification see it); followers execute now, and once
-a trade's copies are done their timestamps are moved back by the same offset, keeping
-each copy's real latency. Only users named demo-* are touched.
+The replay: before each leader trade the simulator's market moves to that moment's price
+(and records it as price history, so candles and verification see it); the signal sends
+no price, so the trade is recorded at the market's, as every signal-only trade is.
+Followers execute now, and once a trade's copies are done its time and theirs are moved
+back to the replayed moment, keeping each copy's real latency. Before the month, the AI
+strategy and Alice replay a record of their own (no followers yet), long enough for the
+leaderboard to rank them. Only users named demo-* are touched.
 """
 
 import json
@@ -26,6 +29,7 @@ from typing import TextIO
 from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.db.models import Count, F, Q, Sum
 from django.test import Client
 from django.utils import timezone
@@ -160,17 +164,46 @@ def price_path(*, period: date, days: int, seed: int = 7) -> dict[str, list[Deci
     return path
 
 
+def history_plan(*, period: date) -> tuple[date, list[tuple[int, str, str, Decimal | None]]]:
+    """The record the AI strategy and Alice built before the month: (first day, [(day
+    offset, leader, action, size)]), a buy and its close every three days, long enough in days
+    and closed trades for the leaderboard to rank them (LEADERBOARD_MIN_DAYS,
+    LEADERBOARD_MIN_CLOSED_TRADES)."""
+    closes = settings.LEADERBOARD_MIN_CLOSED_TRADES + 1
+    days = max(settings.LEADERBOARD_MIN_DAYS + 2, 3 * closes + 1)
+    plan = []
+    for index in range(closes):
+        plan += [(3 * index + 1, "ai", "buy", Decimal("20000")), (3 * index + 2, "alice", "buy", Decimal("8000"))]
+        plan += [(3 * index + 2, "ai", "close", None), (3 * index + 3, "alice", "close", None)]
+    return period - timedelta(days=days), sorted(plan, key=lambda step: step[0])
+
+
+def history_path(*, first_day: date, days: int, seed: int = 11) -> dict[str, list[Decimal]]:
+    """Daily prices per symbol from `first_day` (index 0) that arrive at `PRICES` on the
+    month's first day, deterministic."""
+    rng = random.Random(seed)
+    path = {}
+    for symbol, end in PRICES.items():
+        prices, price = [], end
+        for _ in range(days):
+            price = (price / (1 + DRIFT[symbol] / 2 + Decimal(str(round(rng.uniform(-0.015, 0.015), 5))))).quantize(Decimal("0.01"))
+            prices.append(price)
+        path[symbol] = prices[::-1]
+    return path
+
+
 def demo_reset() -> None:
     """Delete the demo-* users and everything they own."""
     users_delete(username_prefix=PREFIX)
 
 
 def _forget_replayed_candles(period: date) -> None:
-    """Candles from the replayed month on came from an earlier run's generated prices (the
+    """Candles from the replayed history on came from an earlier run's generated prices (the
     simulator is the demo's only exchange): drop them so this run's are fetched. Those after
     the month too: the metrics fetch only the days after the latest stored candle, so one
     left from last run would hide the whole month."""
-    Candle.objects.filter(exchange_id="binance", symbol__in=list(PRICES), open_time__gte=_at(period, 1, 0)).delete()
+    first_day, _ = history_plan(period=period)
+    Candle.objects.filter(exchange_id="binance", symbol__in=list(PRICES), open_time__gte=_at(first_day, first_day.day, 0)).delete()
 
 
 # --- the story ---------------------------------------------------------------------------
@@ -205,6 +238,7 @@ def run(story: Story) -> None:
     story.say(f"demo data reset; replaying {story.period:%B %Y} ({story.days} days) with {story.followers} followers")
     path = price_path(period=story.period, days=story.days)
     _cast(story)
+    _history(story)
     _followers(story, day=1)
     _replay(story, path)
     _daily_jobs(story)
@@ -302,6 +336,31 @@ def _bob_approved(story: Story, day: int) -> None:
     story.events.append(f"day {day}: curator approved Bob (pending until now); {joined} followers started copying him")
 
 
+def _history(story: Story) -> None:
+    """The AI strategy's and Alice's record before the month, at the market's prices."""
+    first_day, plan = history_plan(period=story.period)
+    days = (story.period - first_day).days
+    path = history_path(first_day=first_day, days=days)
+    symbols = {spec.key: spec.symbol for spec in LEADERS}
+    bar = story.progress(len(plan), "their record")
+    for offset in range(days):
+        day = first_day + timedelta(days=offset)
+        story.simulator.add_ticks(
+            ticks=[{"symbol": s.replace("/", ""), "price": str(path[s][offset]), "timestamp": _ms(_at(day, day.day, 23, 59))} for s in PRICES]
+        )
+        for step_day, key, action, size in plan:
+            if step_day == offset + 1:
+                symbol = symbols[key]
+                _trade(story, key=key, moment=_at(day, day.day, 14, 30), external_id=f"demo-{key}-history-{offset + 1}", symbol=symbol,
+                       action=action, size=size, price=path[symbol][offset])  # fmt: skip
+                bar.update(1)
+    bar.close()
+    story.say(
+        f"the AI strategy and Alice replayed {days} days of record before {story.period:%B} "
+        f"({len(plan) // 4} closed trades each, at the market's prices), enough for the leaderboard to rank them"
+    )
+
+
 def _replay(story: Story, path: dict[str, list[Decimal]]) -> None:
     symbols = {spec.key: spec.symbol for spec in LEADERS}
     plan = [step for step in PLAN if step[0] <= story.days]
@@ -318,23 +377,35 @@ def _replay(story: Story, path: dict[str, list[Decimal]]) -> None:
                 continue
             symbol = symbols[key]
             price = path[symbol][day - 1]
-            market_price = (price * Decimal("1.006")).quantize(Decimal("0.01")) if day == SLIPPAGE_DAY else price
-            _trade(story, key=key, day=day, symbol=symbol, action=action, size=size, price=price, market_price=market_price)
+            followers_price = (price * Decimal("1.006")).quantize(Decimal("0.01")) if day == SLIPPAGE_DAY else None
+            _trade(story, key=key, moment=_at(story.period, day, 14, 30), external_id=f"demo-{key}-{day}", symbol=symbol,
+                   action=action, size=size, price=price, followers_price=followers_price)  # fmt: skip
             bar.update(1)
     bar.close()
 
 
-def _trade(story: Story, *, key: str, day: int, symbol: str, action: str, size, price: Decimal, market_price: Decimal) -> None:
-    traded_at = _at(story.period, day, 14, 30)
+def _trade(
+    story: Story, *, key: str, moment: datetime, external_id: str, symbol: str, action: str, size, price: Decimal,
+    followers_price: Decimal | None = None,
+) -> None:
+    """One leader signal at the replayed `moment`: the market is at `price` when it arrives
+    (and moves to `followers_price`, when given, before the followers' orders)."""
+    day = moment.day
+    traded_at = moment
     exchange_symbol = symbol.replace("/", "")
     story.simulator.add_ticks(ticks=[{"symbol": exchange_symbol, "price": str(price), "timestamp": _ms(traded_at)}])
-    story.simulator.set_price(symbol=exchange_symbol, price=str(market_price))
+    story.simulator.set_price(symbol=exchange_symbol, price=str(price))
+    # No price in the signal: the record takes the market's.
     signal = LeaderSignal(
-        external_id=f"demo-{key}-{day}", symbol=symbol, action=action, price=price, sent_at=traded_at,
+        external_id=external_id, symbol=symbol, action=action,
         position_size_usd=size if action == "buy" else None, fraction=size if action == "sell" else None,
     )  # fmt: skip
     started = timezone.now()
-    outcome = leader_signal_submit(strategy_id=story.strategies[key].pk, signal=signal, source=Strategy.Source.API)
+    # The fan-out is enqueued on commit: a market that moves before then moves before every follower's order.
+    with transaction.atomic():
+        outcome = leader_signal_submit(strategy_id=story.strategies[key].pk, signal=signal, source=Strategy.Source.API)
+        if followers_price is not None:
+            story.simulator.set_price(symbol=exchange_symbol, price=str(followers_price))
     trade_ids = [trade.pk for trade in outcome.trades]
     copies = CopiedTrade.objects.filter(Q(leader_trade_id__in=trade_ids) | Q(strategy=story.strategies[key], recorded_at__gte=started))
 
@@ -343,6 +414,11 @@ def _trade(story: Story, *, key: str, day: int, symbol: str, action: str, size, 
         return done and not copies.exclude(status__in=CopiedTrade.TERMINAL).exists()
 
     wait_until(settled, timeout=120, what=f"copies of {key}'s day-{day} trade", interval=0.1)
+    # A fill that crossed a copy's stop-loss trips it just after it commits: wait for that too.
+    tripping = CopyRelationship.objects.filter(
+        strategy=story.strategies[key], status=CopyRelationship.Status.ACTIVE, current_drawdown_percent__gte=F("max_drawdown_stop")
+    )
+    wait_until(lambda: not tripping.exists(), timeout=120, what="copy stop-losses", interval=0.1)
     # Stop-loss closes of any strategy the fills triggered are part of this moment too.
     moved = CopiedTrade.objects.filter(Q(pk__in=copies.values("pk")) | Q(recorded_at__gte=started, kind=CopiedTrade.Kind.STOP_LOSS))
     wait_until(lambda: not moved.exclude(status__in=CopiedTrade.TERMINAL).exists(), timeout=120, what="stop-loss closes", interval=0.1)
@@ -354,7 +430,8 @@ def _trade(story: Story, *, key: str, day: int, symbol: str, action: str, size, 
     moved = CopiedTrade.objects.filter(pk__in=list(moved.values_list("pk", flat=True)))
     shift = timezone.now() - traded_at + timedelta(seconds=1)
     _move_back(moved, shift)
-    LeaderTrade.objects.filter(pk__in=trade_ids).update(recorded_at=F("recorded_at") - shift, fanout_enqueued_at=F("fanout_enqueued_at") - shift,
+    LeaderTrade.objects.filter(pk__in=trade_ids).update(traded_at=traded_at, recorded_at=F("recorded_at") - shift,
+                                                       fanout_enqueued_at=F("fanout_enqueued_at") - shift,
                                                        fanout_done_at=F("fanout_done_at") - shift)  # fmt: skip
 
 

@@ -250,7 +250,14 @@ class SignalProviderAdmin(OwnershipReadOnlyMixin, admin.ModelAdmin):
             + (f", {check.remaining} left for the nightly run" if check.remaining else "")
         )
         if check.metrics:
-            self.message_user(request, f"Record checked: {verified}; metrics computed.", messages.SUCCESS)
+            later = (
+                f" {check.trades_after} trade(s) of today enter them with the nightly run after the day closes: metrics are daily."
+                if check.trades_after
+                else ""
+            )
+            self.message_user(
+                request, f"Record checked: {verified}; metrics computed up to {check.metrics_as_of:%-d %b %Y}.{later}", messages.SUCCESS
+            )
         else:
             self.message_user(
                 request, f"Record checked: {verified}; metrics could not be computed yet (a daily close is missing).", messages.WARNING

@@ -40,14 +40,15 @@ from marketplace.metrics import WINDOWS
 from marketplace.models import MetricsWindow, PerformanceMetrics, Program, Rating, SignalProvider
 from marketplace.selectors import (
     DEFAULT_WINDOW,
-    TOP_SORTS,
     TOP_WINDOWS,
-    TRADER_SORTS,
+    LEADERBOARD_SORT_CHOICES,
+    LEADERBOARD_SORTS,
     provider_get_public,
     provider_list_public,
     rating_distribution,
     strategy_get_leader,
-    strategy_list_top,
+    ratios_note,
+    strategy_leaderboard,
     strategy_metrics_map,
 )
 from marketplace.services import (
@@ -346,13 +347,23 @@ class ProviderApplyApi(APIView):
         return Response(ProviderOwnOutputSerializer(provider).data, status=status.HTTP_201_CREATED)
 
 
+def _leaderboard_sort_field(*, default: str) -> serializers.ChoiceField:
+    """The leaderboard's one sort vocabulary (older names accepted as aliases)."""
+    return serializers.ChoiceField(
+        choices=list(LEADERBOARD_SORT_CHOICES),
+        default=default,
+        help_text="The leaderboard's sorts, ranked records first: " + ", ".join(LEADERBOARD_SORTS) + ". Older names are aliases.",
+        error_messages={"invalid_choice": '"{input}" is not a sort: use one of ' + ", ".join(LEADERBOARD_SORTS) + "."},
+    )
+
+
 class TraderListApi(APIView):
     permission_classes = [AllowAny]
     pagination_class = Pagination
 
     class FilterSerializer(StrictInputSerializer):
         window = serializers.ChoiceField(choices=list(WINDOWS), default=DEFAULT_WINDOW)
-        sort_by = serializers.ChoiceField(choices=list(TRADER_SORTS), default="total_return")
+        sort_by = _leaderboard_sort_field(default="return")
         min_rating = serializers.DecimalField(**FILTER_NUMBER, min_value=Decimal("0"), max_value=Decimal("5"))
         min_win_rate = serializers.DecimalField(**FILTER_NUMBER, min_value=Decimal("0"), max_value=Decimal("1"))
         min_sharpe = serializers.DecimalField(**FILTER_NUMBER)
@@ -453,7 +464,7 @@ class TraderUpdateMetricsApi(APIView):
 
 METRIC_FIELDS = (
     "as_of", "total_return", "sharpe", "sortino", "calmar", "profit_factor", "profit_factor_infinite", "win_rate",
-    "max_drawdown", "coverage", "ranked",
+    "max_drawdown", "coverage", "ratios_note", "ranked",
 )  # fmt: skip
 
 
@@ -462,7 +473,9 @@ class MetricsMixin(serializers.Serializer):
     (marketplace.StrategyMetrics; definitions in marketplace/metrics.py). Null until the
     daily metrics run has measured the strategy. total_return and win_rate are fractions,
     max_drawdown a positive percent; the ratios are null for near-constant returns or a
-    total loss. `coverage` says how many days and closed trades the figures rest on."""
+    total loss, and below RATIOS_MIN_DAILY_RETURNS daily returns or RATIOS_MIN_CLOSED_TRADES
+    closed trades in the window (`ratios_note` says so). `coverage` says how many days and
+    closed trades the figures rest on."""
 
     as_of = serializers.DateField(source="metrics_as_of", read_only=True, allow_null=True, default=None)
     total_return = serializers.FloatField(read_only=True, allow_null=True, default=None)
@@ -476,11 +489,15 @@ class MetricsMixin(serializers.Serializer):
     win_rate = serializers.FloatField(read_only=True, allow_null=True, default=None)
     max_drawdown = serializers.FloatField(read_only=True, allow_null=True, default=None)
     coverage = serializers.SerializerMethodField()
+    ratios_note = serializers.SerializerMethodField(help_text="Why the ratios are null for this window; null when they are shown.")
     ranked = serializers.BooleanField(
         read_only=True,
         help_text="False while the whole record is shorter than the minimum to be ranked (LEADERBOARD_MIN_DAYS days "
         "and LEADERBOARD_MIN_CLOSED_TRADES closed trades): listed as new, after the ranked records.",
     )
+
+    def get_ratios_note(self, strategy) -> str | None:
+        return ratios_note(days=strategy.days, closed_trades=strategy.closed_trades)
 
     @extend_schema_field(CoverageOutputSerializer)
     def get_coverage(self, strategy) -> dict:
@@ -518,13 +535,16 @@ class LeaderDetailOutputSerializer(LeaderboardOutputSerializer):
 
 
 class CopyTopApi(APIView):
+    """The leaderboard, public like its page."""
+
+    permission_classes = [AllowAny]
     pagination_class = Pagination
 
     class FilterSerializer(StrictInputSerializer):
         kind = serializers.ChoiceField(choices=Strategy.Kind.choices, required=False)
         min_copiers = serializers.IntegerField(min_value=0, required=False)
         verified = serializers.BooleanField(required=False)
-        sort = serializers.ChoiceField(choices=list(TOP_SORTS), default="copiers")
+        sort = _leaderboard_sort_field(default="followers")
         window = serializers.ChoiceField(choices=list(TOP_WINDOWS), default="30d")
         limit = serializers.IntegerField(min_value=0, required=False)
         offset = serializers.IntegerField(min_value=0, required=False)
@@ -535,7 +555,7 @@ class CopyTopApi(APIView):
         filters.is_valid(raise_exception=True)
         params = {key: value for key, value in filters.validated_data.items() if key not in ("limit", "offset")}
         return paginated_response(
-            request=request, view=self, queryset=strategy_list_top(**params), serializer_class=LeaderboardOutputSerializer
+            request=request, view=self, queryset=strategy_leaderboard(**params), serializer_class=LeaderboardOutputSerializer
         )
 
 

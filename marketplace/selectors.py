@@ -12,6 +12,7 @@ from django.db.models import (
     Case,
     Count,
     DecimalField,
+    FloatField,
     Exists,
     F,
     FilteredRelation,
@@ -38,18 +39,45 @@ LIST_METRICS = (
     "total_return", "sharpe_ratio", "sortino_ratio", "win_rate", "profit_factor", "profit_factor_infinite",
     "max_drawdown", "calmar_ratio", "closed_trades", "copied_aum", "as_of", "returns_count", "first_day", "last_day",
 )  # fmt: skip
-# sort key -> (annotation, descending). Smaller drawdown is better, so it sorts ascending.
-TRADER_SORTS = {
-    "total_return": ("metric_total_return", True),
-    "sharpe_ratio": ("metric_sharpe_ratio", True),
-    "sortino_ratio": ("metric_sortino_ratio", True),
-    "calmar_ratio": ("metric_calmar_ratio", True),
-    "profit_factor": ("metric_profit_factor", True),
-    "win_rate": ("metric_win_rate", True),
-    "follower_count": ("follower_count", True),
-    "average_rating": ("average_rating", True),
-    "max_drawdown": ("metric_max_drawdown", False),
+# The leaderboard's one sort vocabulary (the page, /api/copy-trading/top and
+# /api/marketplace/traders): key -> (a strategy's annotation, a provider's, descending).
+# Smaller drawdown is better, so it sorts ascending. Sorted on anything, records long
+# enough to be ranked come first; ties break on id so pages never overlap.
+LEADERBOARD_SORTS = {
+    "return": ("total_return", "metric_total_return", True),
+    "sharpe": ("sharpe", "metric_sharpe_ratio", True),
+    "sortino": ("sortino", "metric_sortino_ratio", True),
+    "calmar": ("calmar", "metric_calmar_ratio", True),
+    "profit_factor": ("profit_factor", "metric_profit_factor", True),
+    "win_rate": ("win_rate", "metric_win_rate", True),
+    "max_drawdown": ("max_drawdown", "metric_max_drawdown", False),
+    "followers": ("copiers_count", "follower_count", True),
+    "rating": ("rating", "average_rating", True),
 }
+# Names the APIs took before the vocabulary was one; still accepted.
+LEADERBOARD_SORT_ALIASES = {
+    "total_return": "return",
+    "sharpe_ratio": "sharpe",
+    "sortino_ratio": "sortino",
+    "calmar_ratio": "calmar",
+    "copiers": "followers",
+    "follower_count": "followers",
+    "average_rating": "rating",
+}
+LEADERBOARD_SORT_CHOICES = (*LEADERBOARD_SORTS, *LEADERBOARD_SORT_ALIASES)
+
+
+def leaderboard_sort_key(sort: str) -> str:
+    """The vocabulary's key of a sort the caller gave (a key or an older alias)."""
+    return LEADERBOARD_SORT_ALIASES.get(sort, sort)
+
+
+def _leaderboard_order(annotation: str, *, descending: bool, infinite_flag: str | None) -> list:
+    order = [F("ranked").desc(), F(annotation).desc(nulls_last=True) if descending else F(annotation).asc(nulls_last=True)]
+    if infinite_flag:
+        # An infinite profit factor (profits, no losing trade) is stored as null + a flag: it comes first.
+        order.insert(1, F(infinite_flag).desc(nulls_last=True))
+    return [*order, "id"]
 
 
 def _follower_count():
@@ -67,7 +95,7 @@ def _follower_count():
 def provider_list_public(
     *,
     window: str = DEFAULT_WINDOW,
-    sort_by: str = "total_return",
+    sort_by: str = "return",
     min_rating=None,
     min_win_rate=None,
     min_sharpe=None,
@@ -85,7 +113,8 @@ def provider_list_public(
     """
     if window not in WINDOWS:
         raise ValueError(f"unknown window {window!r}")
-    annotation, descending = TRADER_SORTS[sort_by]
+    sort_by = leaderboard_sort_key(sort_by)
+    _, annotation, descending = LEADERBOARD_SORTS[sort_by]
     providers = (
         SignalProvider.objects.filter(status=SignalProvider.Status.APPROVED, is_public=True)
         .annotate(window_metrics=FilteredRelation("metrics", condition=Q(metrics__window=window)))
@@ -113,12 +142,8 @@ def provider_list_public(
     if verified is not None:
         verified_q = Q(verification_status=SignalProvider.VerificationStatus.VERIFIED)
         providers = providers.filter(verified_q if verified else ~verified_q)
-    order = [F(annotation).desc(nulls_last=True) if descending else F(annotation).asc(nulls_last=True)]
-    if annotation.startswith("metric_"):
-        order.insert(0, F("ranked").desc())
-    if sort_by == "profit_factor":
-        order.insert(1, F("metric_profit_factor_infinite").desc(nulls_last=True))
-    return providers.order_by(*order, "id")
+    infinite_flag = "metric_profit_factor_infinite" if sort_by == "profit_factor" else None
+    return providers.order_by(*_leaderboard_order(annotation, descending=descending, infinite_flag=infinite_flag))
 
 
 def _provider_profile(providers: QuerySet[SignalProvider]) -> SignalProvider | None:
@@ -205,29 +230,7 @@ def provider_verification_summary(*, provider: SignalProvider) -> dict[str, int]
 
 # --- The leaderboard (/api/copy-trading/top, /leader/{id}) ---------------------------
 
-TOP_LIMIT = 50
-
-
 LEADER_RECENT_TRADES = 20
-
-
-TOP_SORTS = {
-    "copiers": ["-copiers_count", "id"],
-    "created": ["-created_at", "-id"],
-    "name": ["name", "id"],
-    # Metrics of the chosen window (marketplace.StrategyMetrics): ranked records first (see
-    # `_ranked`), then by the figure; strategies not yet measured last.
-    "total_return": ["-ranked", F("total_return").desc(nulls_last=True), "id"],
-    "sharpe": ["-ranked", F("sharpe").desc(nulls_last=True), "id"],
-    "sortino": ["-ranked", F("sortino").desc(nulls_last=True), "id"],
-    "calmar": ["-ranked", F("calmar").desc(nulls_last=True), "id"],
-    # An infinite profit factor (profits, no losing trade) is stored as null + a flag: it comes first.
-    "profit_factor": [
-        "-ranked", F("profit_factor_infinite").desc(nulls_last=True), F("profit_factor").desc(nulls_last=True), "id",
-    ],  # fmt: skip
-    "win_rate": ["-ranked", F("win_rate").desc(nulls_last=True), "id"],
-    "max_drawdown": ["-ranked", F("max_drawdown").asc(nulls_last=True), "id"],
-}
 
 
 TOP_WINDOWS = ("7d", "30d", "90d", "all")
@@ -256,27 +259,31 @@ def strategy_awaits_curation(*, strategy_id: int) -> bool:
     return not Strategy.objects.filter(_curated(), id=strategy_id).exists()
 
 
-def strategy_list_top(
-    *, kind: str | None = None, min_copiers: int | None = None, verified: bool | None = None, sort: str = "copiers", window: str = "30d"
-) -> QuerySet[Strategy]:
-    """The leaderboard: the top 50 public running strategies by `sort`, after the filters,
-    each annotated with its audited metrics of `window` (null until first computed), their
-    coverage and whether its whole record is long enough to be ranked (`ranked`). Sorted on
-    a figure, ranked records come first: a record of one winning trade is not the best."""
-    strategies = _with_window_metrics(strategy_list_listed().select_related("owner__profile", "owner__signal_provider"), window=window)
-    if kind:
-        strategies = strategies.filter(kind=kind)
-    if min_copiers:
-        strategies = strategies.filter(copiers_count__gte=min_copiers)
-    if verified is not None:
-        strategies = strategies.filter(verified_badge=verified)
-    return strategies.order_by(*TOP_SORTS[sort])[:TOP_LIMIT]
-
-
 def _long_enough() -> Q:
     """A record long enough to be ranked: `LEADERBOARD_MIN_DAYS` days of returns and
     `LEADERBOARD_MIN_CLOSED_TRADES` closed trades over the whole record."""
     return Q(record_days__gte=settings.LEADERBOARD_MIN_DAYS, record_closed_trades__gte=settings.LEADERBOARD_MIN_CLOSED_TRADES)
+
+
+def _ratio(name: str, *, output_field=None):
+    """A ratio of the window's metrics, null when the window holds fewer daily returns or
+    closed trades than a ratio needs to mean anything (Sharpe 14 on two trades is noise)."""
+    enough = Q(
+        window_metrics__returns_count__gte=settings.RATIOS_MIN_DAILY_RETURNS,
+        window_metrics__closed_trades__gte=settings.RATIOS_MIN_CLOSED_TRADES,
+    )
+    return Case(When(enough, then=F(f"window_metrics__{name}")), default=Value(None), output_field=output_field or FloatField())
+
+
+def ratios_note(*, days: int, closed_trades: int) -> str | None:
+    """Why a window's ratios are blank, in words; None when they are shown."""
+    needed_days, needed_trades = settings.RATIOS_MIN_DAILY_RETURNS, settings.RATIOS_MIN_CLOSED_TRADES
+    if days >= needed_days and closed_trades >= needed_trades:
+        return None
+    return (
+        f"Ratios (Sharpe, Sortino, Calmar, profit factor) are shown from {needed_days} daily returns and "
+        f"{needed_trades} closed trades; this period has {days} and {closed_trades}."
+    )
 
 
 def _with_window_metrics(strategies: QuerySet[Strategy], *, window: str) -> QuerySet[Strategy]:
@@ -286,11 +293,11 @@ def _with_window_metrics(strategies: QuerySet[Strategy], *, window: str) -> Quer
         window_metrics=FilteredRelation("marketplace_metrics", condition=Q(marketplace_metrics__window=window)),
         whole_record=FilteredRelation("marketplace_metrics", condition=Q(marketplace_metrics__window="all")),
         total_return=F("window_metrics__total_return"),
-        sharpe=F("window_metrics__sharpe_ratio"),
-        sortino=F("window_metrics__sortino_ratio"),
-        calmar=F("window_metrics__calmar_ratio"),
-        profit_factor=F("window_metrics__profit_factor"),
-        profit_factor_infinite=F("window_metrics__profit_factor_infinite"),
+        sharpe=_ratio("sharpe_ratio"),
+        sortino=_ratio("sortino_ratio"),
+        calmar=_ratio("calmar_ratio"),
+        profit_factor=_ratio("profit_factor"),
+        profit_factor_infinite=_ratio("profit_factor_infinite", output_field=BooleanField()),
         win_rate=F("window_metrics__win_rate"),
         max_drawdown=F("window_metrics__max_drawdown"),
         metrics_as_of=F("window_metrics__as_of"),
@@ -352,17 +359,6 @@ def strategy_verification_summary(*, strategy_id: int) -> dict[str, int]:
 
 # --- The leaderboard of strategies -------------------------------------------------------
 
-# sort key -> (annotation, descending). Smaller drawdown is better, so it sorts ascending.
-LEADERBOARD_SORTS = {
-    "return": ("total_return", True),
-    "sharpe": ("sharpe", True),
-    "sortino": ("sortino", True),
-    "calmar": ("calmar", True),
-    "profit_factor": ("profit_factor", True),
-    "max_drawdown": ("max_drawdown", False),
-    "followers": ("copiers_count", True),
-    "rating": ("rating", True),
-}
 # The programs of billing (AI strategies, marketplace providers) by strategy kind.
 LEADERBOARD_PROGRAMS = {"ai": Strategy.Kind.AI, "marketplace": Strategy.Kind.MANUAL}
 LEADERBOARD_LIMIT = 50
@@ -370,42 +366,62 @@ LEADERBOARD_LIMIT = 50
 
 @dataclass(frozen=True)
 class Leaderboard:
-    """`ranked`: leaders with a long enough record, in the chosen order. `new`: shorter
-    records, newest first, never ranked. Each strategy carries its window's metrics as
-    `total_return`, `sharpe`, `sortino`, `calmar`, `profit_factor` (+ `profit_factor_infinite`),
-    `win_rate`, `max_drawdown`, `days` (daily returns counted),
-    `closed_trades`, `equity_series` (None/0 before its first metrics run), the whole
-    record's `record_days` and `record_closed_trades`, and its provider's `rating` and
-    `ratings_count` (None for AI strategies)."""
+    """One order, split for the page: `ranked`, leaders with a long enough record, then
+    `new`, shorter records, never ranked; together they are what `/api/copy-trading/top`
+    lists for the same filters."""
 
     ranked: list[Strategy]
     new: list[Strategy]
 
 
 def strategy_leaderboard(
-    *, window: str = DEFAULT_WINDOW, sort: str = "return", program: str | None = None, verified: bool = False
-) -> Leaderboard:
+    *,
+    window: str = DEFAULT_WINDOW,
+    sort: str = "return",
+    kind: str | None = None,
+    min_copiers: int | None = None,
+    verified: bool | None = None,
+) -> QuerySet[Strategy]:
+    """The leaderboard, for the page and `/api/copy-trading/top`: the top public running
+    strategies by `sort` (LEADERBOARD_SORTS, or an alias), ranked records first. Each carries
+    its window's metrics as `total_return`, `sharpe`, `sortino`, `calmar`, `profit_factor`
+    (+ `profit_factor_infinite`), `win_rate`, `max_drawdown` (ratios null below the minimum,
+    see `_ratio`), `days`, `closed_trades`, `metrics_as_of`, `equity_series` (None/0 before
+    its first metrics run), the whole record's `record_days`, `record_closed_trades` and
+    `ranked`, and its provider's `rating` and `ratings_count` (None without a provider).
+
+    `verified`: only strategies with trades checked against the exchange's prices, every
+    one of which matched (False: the others)."""
     if window not in WINDOWS:
         raise ValueError(f"unknown window {window!r}")
-    annotation, descending = LEADERBOARD_SORTS[sort]
+    sort = leaderboard_sort_key(sort)
+    annotation, _, descending = LEADERBOARD_SORTS[sort]
     provider = SignalProvider.objects.filter(user_id=OuterRef("owner_id"), status=SignalProvider.Status.APPROVED)
-    strategies = _with_window_metrics(strategy_list_listed().select_related("owner__profile"), window=window).annotate(
+    strategies = _with_window_metrics(
+        strategy_list_listed().select_related("owner__profile", "owner__signal_provider"), window=window
+    ).annotate(
         equity_series=F("window_metrics__equity_series"),
         rating=Subquery(provider.values("average_rating")[:1], output_field=DecimalField(max_digits=3, decimal_places=2)),
         ratings_count=Subquery(provider.values("ratings_count")[:1], output_field=IntegerField()),
     )
-    if program:
-        strategies = strategies.filter(kind=LEADERBOARD_PROGRAMS[program])
-    if verified:
-        strategies = strategies.filter(verified_badge=True)
-    order = [F(annotation).desc(nulls_last=True) if descending else F(annotation).asc(nulls_last=True)]
-    if sort == "profit_factor":
-        # Infinite (profits, no losing trade) is stored as null + a flag: it comes first.
-        order.insert(0, F("profit_factor_infinite").desc(nulls_last=True))
-    return Leaderboard(
-        ranked=list(strategies.filter(ranked=True).order_by(*order, "id")[:LEADERBOARD_LIMIT]),
-        new=list(strategies.filter(ranked=False).order_by("-created_at", "-id")[:LEADERBOARD_LIMIT]),
-    )
+    if kind:
+        strategies = strategies.filter(kind=kind)
+    if min_copiers:
+        strategies = strategies.filter(copiers_count__gte=min_copiers)
+    if verified is not None:
+        checked = TradeVerification.objects.filter(strategy_id=OuterRef("pk"))
+        all_match = Exists(checked.filter(status=TradeVerification.Status.VERIFIED)) & ~Exists(
+            checked.filter(status=TradeVerification.Status.MISMATCH)
+        )
+        strategies = strategies.filter(all_match if verified else ~all_match)
+    infinite_flag = "profit_factor_infinite" if sort == "profit_factor" else None
+    return strategies.order_by(*_leaderboard_order(annotation, descending=descending, infinite_flag=infinite_flag))[:LEADERBOARD_LIMIT]
+
+
+def leaderboard_split(strategies) -> Leaderboard:
+    """The page's two sections of one leaderboard, each in the leaderboard's order."""
+    rows = list(strategies)
+    return Leaderboard(ranked=[row for row in rows if row.ranked], new=[row for row in rows if not row.ranked])
 
 
 def provider_get_own(*, user) -> SignalProvider | None:

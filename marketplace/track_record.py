@@ -466,6 +466,9 @@ class RecordCheck:
     remaining: int
     # False when a strategy's equity curve cannot be built yet (a daily close is missing).
     metrics: bool
+    # The metrics' last day (the last full UTC day), and the trades after it they leave out.
+    metrics_as_of: date
+    trades_after: int
 
 
 def provider_record_check(*, provider_id: int, now: datetime | None = None) -> RecordCheck:
@@ -487,9 +490,12 @@ def provider_record_check(*, provider_id: int, now: datetime | None = None) -> R
             totals["remaining"] += outcome.remaining
     metrics_built = all(strategies_metrics_recalculate(strategy_ids=strategy_ids, now=now).values())
     metrics_built = provider_metrics_recalculate(provider_id=provider_id, now=now) and metrics_built
+    as_of = last_closed_day(now)
+    trades_after = LeaderTrade.objects.filter(strategy_id__in=strategy_ids, traded_at__gte=_midnight(as_of + DAY)).count()
     return RecordCheck(
         strategies=len(strategy_ids), verified=totals["verified"], mismatches=totals["mismatches"],
-        unavailable=totals["unavailable"], remaining=totals["remaining"], metrics=metrics_built,
+        unavailable=totals["unavailable"], remaining=totals["remaining"], metrics=metrics_built, metrics_as_of=as_of,
+        trades_after=trades_after,
     )  # fmt: skip
 
 

@@ -5,11 +5,13 @@
 Screenshots of the pages (1280 px wide) go to screenshots/ (git-ignored) for a person to look at.
 """
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from billing.roles import billing_group
 from devtools.processes import database_url, procfile_web_process
@@ -135,7 +137,8 @@ def test_under_make_run_a_curator_reads_a_pending_providers_record_and_approves_
     assert header_background not in ("rgba(0, 0, 0, 0)", "transparent")
     assert trades_before == 2
     assert metrics_before.count("not computed yet") == 4
-    assert "Record checked: 2 trade(s) verified, 0 mismatch(es), 0 without a candle; metrics computed." in checked
+    yesterday = timezone.now().date() - timedelta(days=1)  # the last full day: metrics are daily
+    assert f"Record checked: 2 trade(s) verified, 0 mismatch(es), 0 without a candle; metrics computed up to {yesterday:%-d %b %Y}." in checked
     assert "not computed yet" not in metrics_after and "Verified: 2" in verification
     assert len(curve_points.split()) >= 3
     assert f"Approve: done for {provider.display_name}." in decided

@@ -150,6 +150,7 @@ SORT_LABELS = {
     "sortino": "Sortino ratio",
     "calmar": "Calmar ratio",
     "profit_factor": "Profit factor",
+    "win_rate": "Win rate",
     "max_drawdown": "Smallest drawdown",
     "followers": "Followers",
     "rating": "Rating",
@@ -180,6 +181,16 @@ class LeaderboardFilterForm(forms.Form):
         """The selector's arguments; defaults for what was not given."""
         data = {key: self.cleaned_data.get(key) or default for key, default in self.DEFAULTS.items()}
         return {**data, "program": data["program"] or None}
+
+    def leaderboard_arguments(self) -> dict:
+        """`strategy_leaderboard`'s arguments: the API's, so the page lists in the API's order."""
+        filters = self.filters()
+        return {
+            "window": filters["window"],
+            "sort": filters["sort"],
+            "kind": LEADERBOARD_PROGRAMS[filters["program"]] if filters["program"] else None,
+            "verified": True if filters["verified"] else None,
+        }
 
 
 # --- Copying -------------------------------------------------------------------------------

@@ -33,8 +33,10 @@ from exchanges.selectors import exchange_account_list
 from exchanges.services import exchange_account_create, exchange_account_delete
 from marketplace.metrics import WINDOWS, drawdown_series
 from marketplace.selectors import (
+    leaderboard_split,
     provider_get_public_of,
     rating_get_own,
+    ratios_note,
     strategy_get_leader,
     strategy_leaderboard,
     strategy_metrics_by_window,
@@ -81,6 +83,7 @@ def _leaderboard_row(strategy, *, ratio_column) -> dict:
     return {
         "strategy": strategy,
         "ratio": ratio_column[1](strategy),
+        "ratios_note": ratios_note(days=strategy.days, closed_trades=strategy.closed_trades),
         "leader_name": display_name(strategy.owner),
         "sparkline": sparkline_svg(points_from_series(strategy.equity_series), label=label),
         "fees": strategy_fee_terms(strategy=strategy),
@@ -93,8 +96,9 @@ def show_leaderboard(request):
     if not form.is_valid():
         return render(request, "web/leaderboard.html", {"form": form}, status=400)
     filters = form.filters()
-    board = strategy_leaderboard(**filters)
+    board = leaderboard_split(strategy_leaderboard(**form.leaderboard_arguments()))
     ratio_column = RATIO_COLUMNS.get(filters["sort"], SHARPE_COLUMN)
+    measured = [strategy.metrics_as_of for strategy in (*board.ranked, *board.new) if strategy.metrics_as_of]
     return render(
         request,
         "web/leaderboard.html",
@@ -106,6 +110,7 @@ def show_leaderboard(request):
             "min_days": settings.LEADERBOARD_MIN_DAYS,
             "min_trades": settings.LEADERBOARD_MIN_CLOSED_TRADES,
             "ratio_label": ratio_column[0],
+            "as_of": max(measured) if measured else None,
             "ranked": [_leaderboard_row(strategy, ratio_column=ratio_column) for strategy in board.ranked],
             "new": [_leaderboard_row(strategy, ratio_column=ratio_column) for strategy in board.new],
         },

@@ -5,6 +5,7 @@ payouts; the provider application and its status. The rules are the apps' servic
 from datetime import date
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -20,7 +21,7 @@ from core.errors import ApplicationError
 from core.selectors import display_name
 from exchanges.models import ExchangeAccount
 from exchanges.selectors import exchange_account_list
-from marketplace.selectors import provider_get_own, provider_last_decision
+from marketplace.selectors import provider_get_own, provider_last_decision, strategy_list_listed
 from marketplace.services import provider_apply
 from web.charts import bar_chart_svg
 from web.fees import strategy_fee_terms
@@ -35,8 +36,24 @@ RECENT_SIGNALS = 10
 # --- Strategies ------------------------------------------------------------------------------
 
 
+def _listing(strategy, *, listed: set[int], provider) -> tuple[str, str]:
+    """(what the strategy's pill says, its style): whether the leaderboard lists it now, and
+    if it does not though it is public, why."""
+    if strategy.pk in listed:
+        return "On the leaderboard", ""
+    if not strategy.is_public_leader:
+        return "Private", "pill-warning"
+    if strategy.status != strategy.Status.RUNNING:
+        return "Not listed while paused", "pill-warning"
+    if provider is not None and provider.status == provider.Status.PENDING:
+        return "Listed once your provider application is approved", "pill-warning"
+    return f"Not listed: your provider profile is {provider.get_status_display().lower()}", "pill-warning"
+
+
 def _strategy_rows(request, *, revealed=None) -> list[dict]:
     webhook_url = request.build_absolute_uri(reverse("webhook"))
+    listed = set(strategy_list_listed().filter(owner=request.user).values_list("id", flat=True))
+    provider = provider_get_own(user=request.user)
     rows = []
     for strategy in strategy_list_owned(owner=request.user):
         secret = revealed.webhook_secret if revealed is not None and revealed.pk == strategy.pk else None
@@ -47,6 +64,7 @@ def _strategy_rows(request, *, revealed=None) -> list[dict]:
                 "curl": webhook_curl_example(strategy=strategy, webhook_url=webhook_url, secret=secret),
                 "signals": leader_trade_list(strategy=strategy)[:RECENT_SIGNALS],
                 "fees": strategy_fee_terms(strategy=strategy),
+                "listing": _listing(strategy, listed=listed, provider=provider),
             }
         )
     return rows
@@ -56,7 +74,12 @@ def _render_strategies(request, form, *, revealed=None, status: int = 200):
     response = render(
         request,
         "web/leader/strategies.html",
-        {"form": form, "rows": _strategy_rows(request, revealed=revealed), "revealed": revealed},
+        {
+            "form": form,
+            "rows": _strategy_rows(request, revealed=revealed),
+            "revealed": revealed,
+            "price_tolerance": settings.SIGNAL_PRICE_TOLERANCE_PERCENT.normalize(),
+        },
         status=status,
     )
     # A page carrying a secret is never cached.
@@ -91,14 +114,23 @@ def manage_strategies(request):
             else:
                 return _render_strategies(request, _strategy_form(request), revealed=strategy)
         return _render_strategies(request, form, status=400)
-    return _render_strategies(request, form)
+    reveal = request.session.pop(REVEAL_SESSION_KEY, None)
+    revealed = strategy_list_owned(owner=request.user).filter(pk=reveal).first() if reveal else None
+    return _render_strategies(request, form, revealed=revealed)
+
+
+# The strategy whose new secret the next GET of the strategies page shows, once.
+REVEAL_SESSION_KEY = "web:reveal-secret-of"
 
 
 @login_required
 @require_POST
 def rotate_strategy_secret(request, strategy_id: int):
     strategy = strategy_webhook_secret_rotate(owner=request.user, strategy_id=strategy_id)
-    return _render_strategies(request, _strategy_form(request), revealed=strategy)
+    # Redirected, so a reload does not rotate again. The session holds which strategy to
+    # reveal, never the secret; the page that shows it pops the mark.
+    request.session[REVEAL_SESSION_KEY] = strategy.pk
+    return redirect(f"{reverse('web:strategies')}#strategy-{strategy.pk}")
 
 
 # --- Earnings and payouts --------------------------------------------------------------------

@@ -9,13 +9,13 @@ SECRET_PLACEHOLDER = "paste-your-webhook-secret-here"
 
 
 def webhook_curl_example(*, strategy: Strategy, webhook_url: str, secret: str | None = None) -> str:
-    """A buy of 500 USDT of BTC/USDT; signal-only strategies also send the price they traded at."""
-    price = ', "price": "64000"' if strategy.leader_account_id is None else ""
+    """A buy of 500 USDT of BTC/USDT. It sends no price: the trade is recorded (or, with a
+    leader account, placed) at the market's price when it arrives."""
     return (
         f"SECRET='{secret or SECRET_PLACEHOLDER}'\n"
         "NOW=$(date +%s)\n"
         f'BODY=\'{{"strategy_id": {strategy.pk}, "external_id": "signal-\'$NOW\'", "symbol": "BTC/USDT", '
-        f'"action": "buy", "position_size_usd": "500"{price}, "timestamp": \'$NOW\'}}\'\n'
+        '"action": "buy", "position_size_usd": "500", "timestamp": \'$NOW\'}\'\n'
         "SIGNATURE=$(printf '%s' \"$BODY\" | openssl dgst -sha256 -hmac \"$SECRET\" -r | cut -d' ' -f1)\n"
         f"curl -sS -X POST '{webhook_url}' \\\n"
         "  -H 'Content-Type: application/json' \\\n"

@@ -224,6 +224,9 @@ PAPER_PRICE_SOURCE = env("PAPER_PRICE_SOURCE", default="binance")
 # --- Copy trading ---------------------------------------------------------------------
 WEBHOOK_MAX_AGE_SECONDS = env.int("WEBHOOK_MAX_AGE_SECONDS", default=300)
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=16_384)
+# A signal-only strategy's trade is recorded at the market's price on arrival; a price the
+# leader sends is kept beside it, and refused when further than this (percent) from the market.
+SIGNAL_PRICE_TOLERANCE_PERCENT = Decimal(env("SIGNAL_PRICE_TOLERANCE_PERCENT", default="2"))
 EXCHANGE_SYNC_INTERVAL_SECONDS = env.float("EXCHANGE_SYNC_INTERVAL_SECONDS", default=10.0)
 # Copy engine (copytrade.services.execution, "Leases"). A run's lease on its copied trade:
 # one exchange call (EXCHANGE_TIMEOUT_MS) plus a margin, renewed before each further call, so
@@ -307,6 +310,10 @@ MARKETPLACE_RECENT_COMMENTS = env.int("MARKETPLACE_RECENT_COMMENTS", default=10)
 # trades; a shorter record is listed apart as "new".
 LEADERBOARD_MIN_DAYS = env.int("LEADERBOARD_MIN_DAYS", default=30)
 LEADERBOARD_MIN_CLOSED_TRADES = env.int("LEADERBOARD_MIN_CLOSED_TRADES", default=10)
+# Sharpe, Sortino, Calmar and profit factor are shown for a period only from this many daily
+# returns and closed trades in it; fewer say nothing (Sharpe 14 on two trades).
+RATIOS_MIN_DAILY_RETURNS = env.int("RATIOS_MIN_DAILY_RETURNS", default=20)
+RATIOS_MIN_CLOSED_TRADES = env.int("RATIOS_MIN_CLOSED_TRADES", default=5)
 # A follower may rate a provider once one of their copied trades of its strategies has
 # closed (or reduced a position), or after this many days of copying it.
 RATING_MIN_COPY_DAYS = env.int("RATING_MIN_COPY_DAYS", default=30)

@@ -33,7 +33,7 @@ from core.errors import ApplicationError, ConflictError, NotFoundError, Throttle
 from core.ids import ID_RULE, id_parse
 from core.json import json_loads_bounded
 from core.locks import held_lock
-from core.money import MAX_MONEY, MAX_QUANTITY, ZERO, to_decimal, to_money, truncate
+from core.money import HUNDRED, MAX_MONEY, MAX_QUANTITY, ZERO, to_decimal, to_money, truncate
 from core.ratelimit import rate_limit_take
 from exchanges.errors import (
     DuplicateClientOrderIdError,
@@ -304,21 +304,54 @@ def leader_signal_submit(*, strategy_id: int, signal: LeaderSignal, source: str)
         # Its fills arrive by sync; a signal as well would record the same trade twice.
         raise ConflictError("This strategy records its trades by exchange sync; it does not take signals.")
     if strategy.leader_account is None:
-        if signal.price is None:
-            raise ValidationError({"price": "A signal-only strategy must send the price of its trade."})
-        return leader_trade_record(
-            strategy=strategy,
-            external_id=signal.external_id,
-            symbol=signal.symbol,
-            side=signal.action,
-            amount=signal.amount,
-            position_size_usd=signal.position_size_usd,
-            fraction=signal.fraction,
-            price=signal.price,
-            traded_at=signal.sent_at or timezone.now(),
-            source=source,
-        )
+        return _signal_record_at_market(strategy=strategy, signal=signal, source=source)
     return _leader_order_place_and_record(strategy=strategy, signal=signal, source=source)
+
+
+def _signal_record_at_market(*, strategy: Strategy, signal: LeaderSignal, source: str) -> LeaderTradeOutcome:
+    """A signal-only strategy's trade, at the market's price and time when the signal arrives
+    (the price source paper accounts trade at). A leader who could date or price their own
+    trades could pad a record followers pay for; what they declared is kept beside it."""
+    gateway = _market_gateway(strategy)
+    with _exchange_call(gateway.exchange_id, "the market price lookup"):
+        markets = gateway.markets()
+        market = markets[resolve_symbol(signal.symbol, markets)]
+        market_price = to_money(to_decimal(gateway.ticker_price(market.symbol)))
+    if signal.price is not None:
+        declared_price_check(declared=signal.price, market_price=market_price, symbol=market.symbol)
+    return leader_trade_record(
+        strategy=strategy,
+        external_id=signal.external_id,
+        symbol=market.symbol,
+        side=signal.action,
+        amount=signal.amount,
+        position_size_usd=signal.position_size_usd,
+        fraction=signal.fraction,
+        price=market_price,
+        declared_price=signal.price,
+        traded_at=timezone.now(),
+        source=source,
+        market=market,
+    )
+
+
+def declared_price_check(*, declared: Decimal, market_price: Decimal, symbol: str) -> None:
+    """A price the leader sends must lie within SIGNAL_PRICE_TOLERANCE_PERCENT of the market's:
+    further off is a typo or a stale quote, and followers must not trade on it."""
+    tolerance = settings.SIGNAL_PRICE_TOLERANCE_PERCENT
+    gap_percent = abs(declared - market_price) / market_price * HUNDRED
+    if gap_percent > tolerance:
+        raise ApplicationError(
+            f"Your price {_plain(declared)} is {gap_percent.quantize(Decimal('0.01'))} % away from the market's "
+            f"{_plain(market_price)} for {symbol}; signals more than {_plain(tolerance)} % from the market are refused. "
+            "Send no price to trade at the market's.",
+            {"declared_price": _plain(declared), "market_price": _plain(market_price), "tolerance_percent": _plain(tolerance)},
+        )
+
+
+def _plain(value: Decimal) -> str:
+    """A price as its digits: no exponent, no trailing zeros."""
+    return f"{value.normalize():f}"
 
 
 def _leader_order_place_and_record(*, strategy: Strategy, signal: LeaderSignal, source: str) -> LeaderTradeOutcome:
@@ -344,9 +377,11 @@ def _leader_order_execute(*, strategy: Strategy, signal: LeaderSignal, source: s
     with _exchange_call(account.exchange_id, "the market and balance lookup"):
         market = gateway.market(signal.symbol)
         equity = to_decimal(gateway.equity(strategy.quote_currency).equity)
-        reference_price = signal.price or to_decimal(gateway.ticker_price(market.symbol))
+        reference_price = to_decimal(gateway.ticker_price(market.symbol))
         # Before the leader's order: a market whose P&L could not be billed is refused (400).
         market_conversion_check(market=market, markets=gateway.markets(), exchange_id=account.exchange_id)
+    if signal.price is not None:
+        declared_price_check(declared=signal.price, market_price=reference_price, symbol=market.symbol)
     held = held_quantity(strategy=strategy, symbol=market.symbol)
     side, amount, reducing = _order_for_signal(signal=signal, held=held, market=market, reference_price=reference_price)
     if amount * reference_price * market.contract_size > MAX_NOTIONAL:
@@ -381,26 +416,17 @@ def _leader_order_execute(*, strategy: Strategy, signal: LeaderSignal, source: s
         exchange_order_id=result.exchange_order_id,
         leader_equity=equity,
         market=market,
+        declared_price=signal.price,
     )
 
 
 def _order_for_signal(*, signal: LeaderSignal, held: Decimal, market: MarketRules, reference_price: Decimal) -> tuple[str, Decimal, bool]:
-    """(side, amount, reduces the position) of the leader's market order."""
-    if signal.action == CLOSE:
-        if held == 0:
-            raise ApplicationError(f"There is no open {market.symbol} position to close.")
-        return (SELL if held > 0 else BUY), abs(held), True
-    if signal.fraction is not None:
-        _check_fraction_reduces(held=held, side=signal.action, symbol=market.symbol)
-        return signal.action, _quantity(abs(held) * signal.fraction), True
-    if signal.position_size_usd is not None:
-        amount = _quantity(signal.position_size_usd / reference_price)
-    else:
-        amount = signal.amount
-    if market.type == "spot" and signal.action == SELL and amount > held:
-        raise ApplicationError("cannot sell more than the position on spot")
-    reducing = held != 0 and (held > 0) != (signal.action == BUY) and amount <= abs(held)
-    return signal.action, amount, reducing
+    """(side, amount, reduces the position) of the leader's market order: the legs the
+    recording will make of it, so the order and the record follow one rule."""
+    amount = _quantity(signal.position_size_usd / reference_price) if signal.position_size_usd is not None else signal.amount
+    legs = leader_trade_legs(held=held, side=signal.action, amount=amount, fraction=signal.fraction, market=market)
+    reducing = len(legs) == 1 and legs[0].effect in (LeaderTrade.Effect.REDUCE, LeaderTrade.Effect.CLOSE)
+    return legs[0].side, sum(leg.amount for leg in legs), reducing
 
 
 def _leader_order_place(*, gateway, account, market: MarketRules, side: str, amount: Decimal, client_order_id: str, reduce_only: bool) -> OrderResult:
@@ -469,29 +495,25 @@ def leader_trade_record(
     exchange_order_id: str = "",
     leader_equity: Decimal | None = None,
     market: MarketRules | None = None,
+    declared_price: Decimal | None = None,
 ) -> LeaderTradeOutcome:
     """Record a leader fill and enqueue its fan-out on commit. Idempotent by external_id.
 
     side: buy | sell | close (close: the whole position; `amount`, when given, is what
-    the close order really filled). Exactly one of amount / position_size_usd (amount =
-    usd / price) / fraction (of the current position, which the side must reduce).
+    the close order really filled). One of amount / position_size_usd (amount = usd /
+    price) / fraction (of the current position, which the side must reduce), as
+    `leader_signal_parse` lets through.
     `market` is the resolved market when the caller already has it; else `symbol` is
     resolved against the leader account's markets, or the paper price source's for a
     signal-only strategy. A buy/sell larger than the position on the other side flips it
     on a swap (two trades: `<id>` closes, `<id>:flip` opens); on spot it is refused.
     """
-    if side not in ACTIONS:
-        raise ValidationError({"side": f"Use one of {', '.join(ACTIONS)}."})
+    # The shape of a signal (one size, a fraction in (0, 1], a close without one) is
+    # `leader_signal_parse`'s rule; what is checked here is what recording adds: the numbers
+    # must survive rounding to the columns.
     price = to_money(_positive("price", price))
     if price <= 0:
         raise ValidationError({"price": "price is below the smallest recordable price."})
-    sizes = {name: value for name, value in (("amount", amount), ("position_size_usd", position_size_usd), ("fraction", fraction)) if value is not None}
-    if side != CLOSE and len(sizes) != 1:
-        raise ValidationError({"amount": "Give exactly one of amount, position_size_usd or fraction."})
-    if side == CLOSE and set(sizes) - {"amount"}:
-        raise ValidationError({"amount": "A close takes the whole position; give no position_size_usd or fraction."})
-    if fraction is not None and not 0 < to_decimal(fraction) <= 1:
-        raise ValidationError({"fraction": "fraction must be greater than 0 and at most 1."})
     if position_size_usd is not None:
         amount = _positive("position_size_usd", position_size_usd) / price
         if amount > MAX_QUANTITY:
@@ -523,6 +545,7 @@ def leader_trade_record(
         amount=amount,
         fraction=to_decimal(fraction) if fraction is not None else None,
         price=price,
+        declared_price=to_money(declared_price) if declared_price is not None else None,
         fee=to_money(fee),
         traded_at=traded_at,
         source=source,
@@ -606,6 +629,7 @@ def _record(
     amount: Decimal | None,
     fraction: Decimal | None,
     price: Decimal,
+    declared_price: Decimal | None,
     fee: Decimal,
     traded_at: datetime,
     source: str,
@@ -640,6 +664,7 @@ def _record(
             side=leg.side,
             amount=leg.amount,
             price=price,
+            declared_price=declared_price,
             notional=to_money(leg.amount * price * market.contract_size),
             fee=leg_fee,
             leader_equity=to_money(leader_equity),

@@ -6,10 +6,15 @@ import json
 import time
 from decimal import Decimal
 
+import redis
+from django.conf import settings
+
 from copytrade.models import Strategy
 from copytrade.services import leader_trades
 from copytrade.services.leader_trades import LeaderSignal, leader_signal_submit
 from copytrade.services.strategies import strategy_create
+from devtools.simulator.client import SimulatorClient
+from exchanges.gateways.ccxt_gateway import clear_caches
 from exchanges.services import exchange_account_create
 
 
@@ -55,8 +60,21 @@ def post_webhook(client, body: bytes, *, secret: str | None = None, signature: s
     return client.post("/webhook", data=body, content_type="application/json", **headers)
 
 
+def market_moves_to(price: str, *, symbol: str = "BTC/USDT") -> None:
+    """The simulated market trades at `price` from now on, and no process remembers the old one."""
+    SimulatorClient(settings.EXCHANGE_URL_OVERRIDES["binance"]).set_price(symbol=symbol, price=price)
+    clear_caches()
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in client.scan_iter("exchanges:ticker:*"):
+        client.delete(key)
+
+
 def submit(strategy: Strategy, external_id: str, action: str, *, price: str | None = "65000", **size):
-    """A leader signal through the service, as the REST call and the webhook send it."""
+    """A leader signal through the service, as the REST call and the webhook send it. With a
+    price, the market moves there first: a trade is recorded at the market's price, and the
+    leader declares that same price."""
+    if price is not None:
+        market_moves_to(price)
     signal = LeaderSignal(
         external_id=external_id,
         symbol="BTC/USDT",

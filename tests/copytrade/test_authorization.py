@@ -30,7 +30,7 @@ MATRIX = [
     ("post", "/api/strategies/{strategy}/rotate-secret/", None, _expect(200, 404, 404, 404)),
     ("get", "/api/strategies/{strategy}/trades/", None, _expect(200, 404, 404, 404)),
     ("post", "/api/strategies/{strategy}/trades/", SIGNAL, _expect(201, 404, 404, 404)),
-    ("get", "/api/copy-trading/top", None, _expect(200, 200, 200, 200)),
+    ("get", "/api/copy-trading/top", None, _expect(200, 200, 200, 200, anonymous=200)),
     ("get", "/api/copy-trading/leader/{strategy}", None, _expect(200, 200, 200, 200)),
     ("get", "/api/copy-trading/leader/{private}", None, _expect(200, 404, 404, 404)),
     # The owner may not copy their own strategy (400); the account is the follower's, so

@@ -620,12 +620,13 @@ def test_top_filters_sorts_and_paginates(client_for, owner, stranger, simulated_
         return [row["name"] for row in response.json()["results"]]
 
     assert names() == ["Bravo", "Alpha", "Charlie"]
-    assert names(sort="name") == ["Alpha", "Bravo", "Charlie"]
-    assert names(sort="created") == ["Bravo", "Alpha", "Charlie"]
+    assert names(sort="copiers") == names(sort="followers") == ["Bravo", "Alpha", "Charlie"]  # the older name, an alias
     assert names(kind="ai") == ["Alpha", "Charlie"]
-    assert names(verified="true") == ["Alpha"]
     assert names(min_copiers=1) == ["Bravo", "Alpha"]
-    assert names(sort="name", limit=1, offset=1) == ["Bravo"]
+    assert names(limit=1, offset=1) == ["Alpha"]
+    refused = client.get(f"{BASE}/top", {"sort": "name"})
+    assert refused.status_code == 400
+    assert "use one of return, sharpe, sortino" in refused.json()["message"]
 
 
 @pytest.mark.django_db
@@ -687,7 +688,7 @@ def test_top_shows_and_sorts_by_the_audited_metrics_of_the_window(client_for, ow
     ]:
         StrategyMetrics.objects.create(
             strategy=strategy, window=window, as_of=today, computed_at=timezone.now(), total_return=total_return,
-            sharpe_ratio=sharpe, max_drawdown=drawdown, win_rate=0.5,
+            sharpe_ratio=sharpe, max_drawdown=drawdown, win_rate=0.5, returns_count=30, closed_trades=10,
         )
     client = client_for(stranger)
 
@@ -742,7 +743,12 @@ def test_top_ranks_long_enough_records_first_and_each_window_says_what_it_covers
     assert [row["name"] for row in rows("calmar")] == ["Bold", "Steady", "Lucky"]
     lucky_row = rows("win_rate")[2]
     assert lucky_row["coverage"] == {"days": 1, "closed_trades": 1, "first_day": "2026-11-01", "last_day": "2026-11-01"}
-    assert (lucky_row["profit_factor"], lucky_row["profit_factor_infinite"], lucky_row["as_of"]) == (None, True, "2026-11-01")
+    # one day and one trade say nothing of its ratios: blank, with the reason
+    assert (lucky_row["profit_factor"], lucky_row["profit_factor_infinite"], lucky_row["as_of"]) == (None, None, "2026-11-01")
+    assert lucky_row["ratios_note"] == (
+        "Ratios (Sharpe, Sortino, Calmar, profit factor) are shown from 20 daily returns and 5 closed trades; this period has 1 and 1."
+    )
+    assert rows("calmar")[0]["ratios_note"] is None
     bold_row = rows("calmar")[0]
     assert (bold_row["sortino"], bold_row["calmar"], bold_row["profit_factor"], bold_row["coverage"]["days"]) == (1.1, 3.0, 2.4, 90)
     # the minimum is a setting

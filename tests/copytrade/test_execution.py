@@ -148,10 +148,10 @@ def test_the_slippage_guard_skips_an_entry_but_never_an_exit(sim, strategy, foll
     submit(strategy, "t1", "buy", amount="1", price="65000")
     run_engine()
 
-    # the follower's price is 1.5 % away from the leader's fills (the copy allows 1 %)
-    sim.set_price(symbol="BTC/USDT", price="65975")
     submit(strategy, "t2", "buy", amount="1", price="65000")
     submit(strategy, "t3", "sell", fraction="0.5", price="65000")
+    # the follower's price is 1.5 % away from the leader's fills (the copy allows 1 %)
+    sim.set_price(symbol="BTC/USDT", price="65975")
     run_engine()
 
     assert [row[1:4] for row in copied(copy)] == [
@@ -162,10 +162,10 @@ def test_the_slippage_guard_skips_an_entry_but_never_an_exit(sim, strategy, foll
 
 def test_a_skipped_entry_tells_the_follower_once_with_the_reason(sim, strategy, follower, django_capture_on_commit_callbacks):
     copy = start_copy(sim, follower, strategy, allocation_percent=Decimal("50"))
-    sim.set_price(symbol="BTC/USDT", price="65975")  # 1.5 % from the leader's fill; the copy allows 1 %
 
     with django_capture_on_commit_callbacks(execute=True):
         submit(strategy, "t1", "buy", amount="1", price="65000")
+        sim.set_price(symbol="BTC/USDT", price="65975")  # 1.5 % from the leader's fill; the copy allows 1 %
         run_engine()
         # a redelivered task finds the row done and tells nobody again
         copied_trade_execute(copied_trade_id=CopiedTrade.objects.get(relationship=copy).pk)

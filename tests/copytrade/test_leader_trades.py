@@ -7,11 +7,14 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from copytrade.models import LeaderPosition, LeaderTrade, Strategy
 from copytrade.services.leader_trades import leader_trade_legs, leader_trade_record
 from exchanges.types import MarketRules
-from tests.copytrade import record_fan_outs, signal_only_strategy, submit
+from marketplace import metrics
+from marketplace.track_record import strategy_track_record
+from tests.copytrade import market_moves_to, record_fan_outs, signal_only_strategy, submit
 
 SPOT = MarketRules(symbol="BTC/USDT", base="BTC", quote="USDT", type="spot", amount_step=Decimal("0.00001"), price_step=Decimal("0.01"))
 SWAP = MarketRules(
@@ -274,3 +277,46 @@ def test_it_hands_a_new_leader_trade_to_the_fan_out_queue_on_commit_and_stamps_w
     trade = LeaderTrade.objects.get(pk=outcome.trades[0].pk)
     assert len(callbacks) == 1
     assert trade.fanout_enqueued_at is not None and trade.fanout_enqueued_at >= trade.recorded_at
+
+
+@pytest.mark.django_db
+def test_a_record_sent_with_padded_prices_holds_the_markets_pnl(client_for, owner, strategy, fan_outs):
+    # given a leader who declares each price 1.9 % in their favour (inside the tolerance)
+    market_moves_to("65000")
+    bought = _rest_signal_with_price(client_for(owner), strategy, "t1", "buy", declared="63765", amount="0.1")
+    market_moves_to("66000")
+    sold = _rest_signal_with_price(client_for(owner), strategy, "t2", "close", declared="67254")
+
+    # then the record, its P&L and the metrics built from it hold the market's prices
+    assert (bought.price, bought.declared_price, sold.price, sold.declared_price) == (65000, 63765, 66000, 67254)
+    assert sold.realized_pnl == Decimal("100")  # (66,000 − 65,000) × 0.1, not (67,254 − 63,765) × 0.1
+    assert _position(strategy).realized_pnl == Decimal("100")
+    today = timezone.now().date()
+    record = strategy_track_record(strategy=strategy, as_of=today, fetch_candles=True)
+    assert [pnl for _, pnl in record.closed_trade_pnls] == [Decimal("100")]
+    assert metrics.compute_all(record.equity, record.closed_trade_pnls, today)["all"].total_return == pytest.approx(100 / 10000)
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_rest_signal_six_percent_off_the_market_naming_both_prices(client_for, owner, strategy, fan_outs):
+    market_moves_to("50000")
+
+    response = client_for(owner).post(
+        f"/api/strategies/{strategy.pk}/trades/",
+        {"external_id": "rest-1", "symbol": "BTC/USDT", "action": "buy", "amount": "0.01", "price": "53000"},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert "53000" in response.json()["message"] and "50000" in response.json()["message"]
+    assert LeaderTrade.objects.count() == 0 and fan_outs == []
+
+
+def _rest_signal_with_price(client, strategy, external_id: str, action: str, *, declared: str, **size) -> LeaderTrade:
+    response = client.post(
+        f"/api/strategies/{strategy.pk}/trades/",
+        {"external_id": external_id, "symbol": "BTC/USDT", "action": action, "price": declared, **size},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    return LeaderTrade.objects.get(external_id=external_id)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -15,7 +16,7 @@ from copytrade.client_order_ids import leader_client_order_id
 from copytrade.models import LeaderTrade, Strategy
 from copytrade.services.strategies import strategy_update, strategy_webhook_secret_rotate
 from exchanges.gateways import gateway_for_account
-from tests.copytrade import paper_account, post_webhook, record_fan_outs, sign, signal_only_strategy, simulator_account, webhook_body
+from tests.copytrade import market_moves_to, paper_account, post_webhook, record_fan_outs, sign, signal_only_strategy, simulator_account, webhook_body
 
 pytestmark = pytest.mark.django_db
 
@@ -218,6 +219,35 @@ def test_it_refuses_an_invalid_signed_signal_with_400(api_client, strategy, fan_
     _assert_nothing_recorded(fan_outs)
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"amount": "0.01", "ammount": "1"},
+        {"fraction": "1.5"},
+        {"amount": "0.01", "fraction": "0.5"},
+        {"action": "close", "amount": "0.01"},
+        {"action": "hold", "amount": "0.01"},
+        {"amount": "0.01", "timestamp": "yesterday"},
+        {"position_size_usd": "250", "price": "64000.5"},
+    ],
+)
+def test_the_signal_serializer_reads_a_signal_as_the_parser_does(fields):
+    from copytrade.apis import SignalInputSerializer, WebhookInputSerializer
+    from copytrade.services.leader_trades import leader_signal_parse
+
+    payload = {"external_id": "sig-1", "symbol": "BTC/USDT", "action": "buy", **fields}
+    for serializer_class, extra in ((SignalInputSerializer, {}), (WebhookInputSerializer, {"strategy_id": 7})):
+        serializer = serializer_class(data={**payload, **extra})
+        try:
+            parsed = leader_signal_parse({**payload, **extra}, extra_fields=tuple(extra))
+        except ValidationError as exc:
+            assert not serializer.is_valid()
+            assert serializer.errors == {field: [message] for field, [message] in exc.message_dict.items()}
+        else:
+            assert serializer.is_valid(), serializer.errors
+            assert serializer.validated_data == parsed
+
+
 def test_it_refuses_a_signal_for_a_symbol_the_exchange_does_not_list_with_400(api_client, strategy, fan_outs):
     body = webhook_body(strategy, amount="1", price="1", symbol="NOPE/USDT")
 
@@ -227,14 +257,41 @@ def test_it_refuses_a_signal_for_a_symbol_the_exchange_does_not_list_with_400(ap
     _assert_nothing_recorded(fan_outs)
 
 
-def test_it_refuses_a_signal_only_signal_without_a_price_with_400(api_client, strategy, fan_outs):
-    body = webhook_body(strategy, amount="0.01")
+def test_it_records_a_signal_without_a_price_at_the_markets_price_when_it_arrives(api_client, strategy, fan_outs):
+    market_moves_to("68857.12")
+    # A timestamp within the replay window but minutes old: the trade is dated on arrival.
+    body = webhook_body(strategy, amount="0.01", timestamp=int(time.time()) - 240)
+
+    response = post_webhook(api_client, body, secret=strategy.webhook_secret)
+
+    assert response.status_code == 201, response.json()
+    trade = LeaderTrade.objects.get()
+    assert (trade.price, trade.declared_price, trade.notional) == (Decimal("68857.12"), None, Decimal("688.5712"))
+    assert abs((trade.traded_at - timezone.now()).total_seconds()) < 60
+
+
+def test_it_refuses_a_price_six_percent_off_the_market_naming_both_prices(api_client, strategy, fan_outs):
+    market_moves_to("68857")
+    body = webhook_body(strategy, amount="0.01", price="64725.58")  # 6 % under the market
 
     response = post_webhook(api_client, body, secret=strategy.webhook_secret)
 
     assert response.status_code == 400
-    assert "price" in response.json()["message"]
+    message = response.json()["message"]
+    assert "64725.58" in message and "68857" in message and "2 %" in message, message
+    assert response.json()["extra"] == {"declared_price": "64725.58", "market_price": "68857", "tolerance_percent": "2"}
     _assert_nothing_recorded(fan_outs)
+
+
+def test_it_keeps_a_price_within_the_tolerance_as_the_leaders_and_records_the_markets(api_client, strategy, fan_outs):
+    market_moves_to("68857")
+    body = webhook_body(strategy, amount="0.01", price="68000")
+
+    response = post_webhook(api_client, body, secret=strategy.webhook_secret)
+
+    assert response.status_code == 201, response.json()
+    trade = LeaderTrade.objects.get()
+    assert (trade.price, trade.declared_price) == (Decimal("68857"), Decimal("68000"))
 
 
 @pytest.mark.parametrize("strategy_id", [999_999, 2**62])
@@ -317,7 +374,7 @@ def led_strategy(owner, simulated_binance):
 
 def test_it_places_the_leader_order_first_and_records_the_real_fill(api_client, led_strategy, simulated_binance, fan_outs):
     simulated_binance.set_price(symbol="BTC/USDT", price="64000")
-    body = webhook_body(led_strategy, amount="0.01", price="60000")
+    body = webhook_body(led_strategy, amount="0.01", price="63500")
 
     response = post_webhook(api_client, body, secret=led_strategy.webhook_secret)
 
@@ -326,7 +383,7 @@ def test_it_places_the_leader_order_first_and_records_the_real_fill(api_client, 
     assert len(orders) == 1
     trade = LeaderTrade.objects.get()
     assert Decimal(orders[0]["filled"]) == trade.amount == Decimal("0.01")
-    assert trade.price == Decimal("64000")
+    assert (trade.price, trade.declared_price) == (Decimal("64000"), Decimal("63500"))
     assert trade.notional == Decimal("640")
     assert trade.exchange_order_id == str(orders[0]["id"])
     assert trade.fee == Decimal("0.64")  # the simulator's 0.1 % commission, in USDT

@@ -250,7 +250,8 @@ def test_a_pending_providers_page_shows_its_trades_and_checking_the_record_compu
     assert "29.00 USD" in before and "29.00000000" not in before  # the fee, read-only to a curator
     assert before.count("not computed yet") == 4 and "not checked yet" in before
     assert 'id="check-record"' in before
-    assert "Record checked: 2 trade(s) verified, 0 mismatch(es), 0 without a candle; metrics computed." in after
+    yesterday = timezone.now().date() - timedelta(days=1)  # the last full day: metrics are daily
+    assert f"Record checked: 2 trade(s) verified, 0 mismatch(es), 0 without a candle; metrics computed up to {yesterday:%-d %b %Y}." in after
     assert "not computed yet" not in after and "not checked yet" not in after
     assert '<polyline' in after.split('id="provider-equity-curve"')[1]
     everything = ProviderMetrics.objects.get(provider=provider, window="all")
@@ -258,6 +259,18 @@ def test_a_pending_providers_page_shows_its_trades_and_checking_the_record_compu
     assert TradeVerification.objects.filter(strategy__owner=provider.user, status="verified").count() == 2
     provider.refresh_from_db()
     assert provider.status == "pending"  # checking the record decides nothing
+
+
+def test_checking_the_record_says_which_day_the_metrics_reach_and_that_todays_trades_come_tomorrow(curator_client, simulated_binance):
+    provider = pending_provider_with_record(simulated_binance)
+    strategy = provider.user.strategies.get()
+    make_trade(strategy, sequence=3, side="buy", amount="0.1", price="61000", traded_at=timezone.now() - timedelta(minutes=5))
+
+    html = curator_client.post(f"/admin/marketplace/signalprovider/{provider.pk}/check-record/", follow=True).content.decode()
+
+    yesterday = timezone.now().date() - timedelta(days=1)
+    assert f"metrics computed up to {yesterday:%-d %b %Y}. 1 trade(s) of today enter them with the nightly run after the day closes" in html
+    assert "today&#x27;s trades count from tomorrow" in html or "today's trades count from tomorrow" in html
 
 
 def test_checking_the_record_while_the_exchange_fails_says_what_is_missing_and_stores_no_metrics(curator_client, simulated_binance):

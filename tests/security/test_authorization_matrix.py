@@ -84,7 +84,7 @@ RULES = {
     ("strategy-rotate-secret", "post"): ("/api/strategies/{strategy}/rotate-secret/", None, only_leader(200)),
     ("strategy-trades", "get"): ("/api/strategies/{strategy}/trades/", None, only_leader(200)),
     ("strategy-trades", "post"): ("/api/strategies/{strategy}/trades/", SIGNAL, only_leader(201)),
-    ("copy-top", "get"): ("/api/copy-trading/top", None, signed_in(200)),
+    ("copy-top", "get"): ("/api/copy-trading/top", None, everyone(200)),  # public like the leaderboard page
     # The leader may not copy their own strategy (400); the account is the follower's, so
     # anyone else is told it does not exist.
     ("copy-start", "post"): (

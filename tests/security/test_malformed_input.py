@@ -77,10 +77,17 @@ def test_numbers_too_large_to_record_are_a_400_on_both_paths(client_for, api_cli
     assert not LeaderTrade.objects.exists()
 
 
-def test_the_largest_declared_amount_is_one_the_columns_can_hold(client_for, owner, strategy):
+def test_the_largest_declared_amount_is_one_the_columns_can_hold(client_for, owner, strategy, simulated_binance):
     from core.money import MAX_QUANTITY
+    from exchanges.gateways.ccxt_gateway import clear_caches
 
-    signal = {"external_id": "max", "symbol": "BTC/USDT", "action": "buy", "amount": str(MAX_QUANTITY), "price": "0.00000001"}
+    # A coin whose market price is the smallest recordable one: the notional still fits.
+    simulated_binance.add_market(
+        base="DUST", quote="USDT", step_size="0.00000001", tick_size="0.00000001", min_qty="0.00000001",
+        max_qty=str(MAX_QUANTITY), min_notional="0", price="0.00000001",
+    )  # fmt: skip
+    clear_caches()
+    signal = {"external_id": "max", "symbol": "DUST/USDT", "action": "buy", "amount": str(MAX_QUANTITY)}
 
     response = client_for(owner).post(f"/api/strategies/{strategy.pk}/trades/", signal, format="json")
 

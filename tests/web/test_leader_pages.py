@@ -92,10 +92,30 @@ def test_rotating_shows_the_new_secret_once_and_the_old_one_stops(signed_in, mem
     strategy = make_leader(member, name="Night Owl")
     old = strategy.webhook_secret
 
-    html = signed_in.post(f"/leader/strategies/{strategy.pk}/rotate-secret/").content.decode()
+    response = signed_in.post(f"/leader/strategies/{strategy.pk}/rotate-secret/")
 
+    # redirected (a reload does not rotate again), to a page that shows the new secret once
+    assert response.status_code == 302 and response["Location"] == f"/leader/strategies/#strategy-{strategy.pk}"
     strategy.refresh_from_db()
-    assert strategy.webhook_secret != old and _secret_on(html) == strategy.webhook_secret
+    assert strategy.webhook_secret != old
+    shown = signed_in.get("/leader/strategies/")
+    assert _secret_on(shown.content.decode()) == strategy.webhook_secret and shown["Cache-Control"] == "no-store"
+    assert strategy.webhook_secret not in str(dict(signed_in.session))
+    assert strategy.webhook_secret not in signed_in.get("/leader/strategies/").content.decode()
+
+
+def test_a_strategy_says_whether_the_leaderboard_lists_it(signed_in, member):
+    strategy = make_leader(member, name="Night Owl")
+    provider = make_provider(member)
+    SignalProvider.objects.filter(pk=provider.pk).update(status=SignalProvider.Status.PENDING)
+
+    waiting = signed_in.get("/leader/strategies/").content.decode()
+    SignalProvider.objects.filter(pk=provider.pk).update(status=SignalProvider.Status.APPROVED)
+    approved = signed_in.get("/leader/strategies/").content.decode()
+
+    assert "Listed once your provider application is approved" in waiting and "On the leaderboard" not in waiting
+    assert "On the leaderboard" in approved
+    assert signed_in.get(f"/leaders/{strategy.pk}/").status_code == 200
 
 
 def test_someone_elses_strategy_cannot_be_rotated(signed_in):

@@ -6,7 +6,8 @@ import pytest
 
 from copytrade.models import Strategy
 from marketplace.models import TradeVerification
-from tests.web.support import closed_trade, make_leader, make_member, make_provider, rate, verify
+from marketplace.selectors import LEADERBOARD_SORTS
+from tests.web.support import check_trades, closed_trade, make_leader, make_member, make_provider, rate, verify
 
 pytestmark = pytest.mark.django_db
 
@@ -73,6 +74,37 @@ def test_the_leaderboard_sorts_and_filters(client, board, query, expected):
     html = client.get(f"/?{query}").content.decode()
 
     assert _rows(html, "ranked") == expected
+
+
+@pytest.mark.parametrize("sort", list(LEADERBOARD_SORTS))
+@pytest.mark.parametrize("window", ["30d", "all"])
+def test_the_leaderboard_page_lists_in_the_apis_order_for_every_sort(client, board, sort, window):
+    rate(board["steady"].owner.signal_provider, make_member("carol", "Carol"), stars=5)
+    make_leader(board["fresh"].owner, name="Fresher", days=3, closed_trades=1, total_return=0.2, copiers=9)
+
+    html = client.get(f"/?sort={sort}&window={window}").content.decode()
+    api = client.get("/api/copy-trading/top", {"sort": sort, "window": window}).json()["results"]
+
+    assert _rows(html, "ranked") + _rows(html, "new") == [row["name"] for row in api]
+
+
+def test_a_ratio_on_too_short_a_record_is_blank_and_says_why(client, board):
+    html = client.get("/?sort=sharpe&window=7d").content.decode()
+
+    # seven daily returns are fewer than a ratio needs: "—", with the reason on hover
+    assert "2.10" not in html
+    assert 'title="Ratios (Sharpe, Sortino, Calmar, profit factor) are shown from 20 daily returns and 5 closed trades; this period has 7 and 7."' in html
+
+
+def test_the_verified_filter_keeps_leaders_whose_checked_trades_all_matched(client, board):
+    # Rocket has no badge (too short a checked record for it) but every checked trade matched;
+    # Quant AI has one that did not.
+    check_trades(board["rocket"], TradeVerification.Status.VERIFIED, TradeVerification.Status.VERIFIED, TradeVerification.Status.UNAVAILABLE)
+    check_trades(board["quant"], TradeVerification.Status.VERIFIED, TradeVerification.Status.MISMATCH)
+
+    html = client.get("/?verified=on").content.decode()
+
+    assert _rows(html, "ranked") == ["Rocket", "Steady"]
 
 
 @pytest.mark.parametrize(
