@@ -17,8 +17,8 @@ from billing.services import payout_prepare, stripe_event_handle
 from billing.stripe_gateway import verify_webhook
 from core.api_conventions import Pagination, StrictInputSerializer, paginated_response
 from core.errors import ApplicationError, ThrottledError
-from core.throttling import client_throttle_take
 from core.ids import IdField
+from core.throttling import client_throttle_take
 
 MONEY = {"max_digits": 20, "decimal_places": 2}
 MAX_PERIOD_DAYS = 366

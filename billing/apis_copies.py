@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from billing.selectors import copy_results
 from copytrade.apis import CopyOutputSerializer, CopyUpdateApi
 from copytrade.selectors import PositionMarker, copy_get, copy_list
-from core.api import Pagination, StrictInputSerializer
+from core.api_conventions import Pagination, StrictInputSerializer
 
 AMOUNT = {"max_digits": None, "decimal_places": settings.MONEY_DECIMAL_PLACES, "read_only": True}
 

@@ -1,8 +1,9 @@
 """Reads for billing: what to bill, who earns, invoices, earnings, payout previews."""
 
-from dataclasses import dataclass
 import statistics
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -12,7 +13,7 @@ from django.db.models.functions import Coalesce
 from billing.fees import (
     days_in,
     live_dates,
-    live_days_of_copies,
+    live_days_each,
     next_period,
     performance_fee,
     period_bounds,
@@ -281,7 +282,7 @@ def _fee_accruals(*, pairs: set[tuple[int, int]], now: datetime) -> list[_Accrua
         spans = [(copy.started_at, now if copy.ended_at is None else min(copy.ended_at, now)) for copy in copies]
         subscription = prorated_subscription(
             monthly_fee=terms.subscription_fee_monthly,
-            live_days=live_days_of_copies(spans=spans, period=period),
+            live_days=sum(live_days_each(spans=spans, period=period)),
             days_in_period=days_in(period),
         )
         accruals.append(_Accrual(copy_id=copies[-1].pk, performance_fee=fee.fee, subscription_fee=subscription))

@@ -17,7 +17,6 @@ from copytrade.selectors import (
     PositionMarker,
     copied_trade_list,
     copy_get,
-    copy_list,
     leader_trade_list,
     strategy_get_owned,
     strategy_list_owned,

@@ -40,14 +40,14 @@ from marketplace.metrics import WINDOWS
 from marketplace.models import MetricsWindow, PerformanceMetrics, Program, Rating, SignalProvider
 from marketplace.selectors import (
     DEFAULT_WINDOW,
-    TOP_WINDOWS,
     LEADERBOARD_SORT_CHOICES,
     LEADERBOARD_SORTS,
+    TOP_WINDOWS,
     provider_get_public,
     provider_list_public,
     rating_distribution,
-    strategy_get_leader,
     ratios_note,
+    strategy_get_leader,
     strategy_leaderboard,
     strategy_metrics_map,
 )

@@ -7,7 +7,6 @@ from django.db.models import Q
 from core.money import format_money, money_field
 from core.names import name_key, validate_printable_name, validate_single_script_name
 
-
 DISPLAY_NAME_TAKEN = "Another provider already uses this name, or one that reads the same; choose another."
 
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 from django.conf import settings
 
 from billing.fees import performance_fee, prorated_subscription
-from copytrade.models import CopyRelationship, Strategy
 from copytrade.currency import pegged_rate
+from copytrade.models import CopyRelationship, Strategy
 from core.money import HUNDRED, ZERO, format_money, quantize_money
 from core.terms import FeeTerms
 from marketplace.terms import copy_fee_terms, copy_fee_terms_pending, fee_terms_in_words, fee_terms_offered

@@ -3,9 +3,10 @@ filled for every provider; 0011 makes it unique. Where two providers' names alre
 earlier keeps the name; each later one keeps its name too, under a key made unique by its
 id, and is flagged for the curators to ask for another name."""
 
-import core.names
 from django.conf import settings
 from django.db import migrations, models
+
+import core.names
 
 
 def fill_display_name_keys(apps, schema_editor):

@@ -1,8 +1,9 @@
 """Provider display names unique once normalised, step 2 (0010 filled the keys): the name's
 rules and the key's uniqueness."""
 
-import core.names
 from django.db import migrations, models
+
+import core.names
 
 
 class Migration(migrations.Migration):

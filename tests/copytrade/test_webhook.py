@@ -16,7 +16,16 @@ from copytrade.client_order_ids import leader_client_order_id
 from copytrade.models import LeaderTrade, Strategy
 from copytrade.services.strategies import strategy_update, strategy_webhook_secret_rotate
 from exchanges.gateways import gateway_for_account
-from tests.copytrade import market_moves_to, paper_account, post_webhook, record_fan_outs, sign, signal_only_strategy, simulator_account, webhook_body
+from tests.copytrade import (
+    market_moves_to,
+    paper_account,
+    post_webhook,
+    record_fan_outs,
+    sign,
+    signal_only_strategy,
+    simulator_account,
+    webhook_body,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -2,7 +2,6 @@
 billing role moved a Stripe customer by reassigning `BillingAccount.user`."""
 
 import pytest
-from django.apps import apps
 from django.contrib import admin
 from django.test import RequestFactory
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('copytrade', '0005_copied_trade_open_by_copy'),
+        ('copytrade', '0006_strategy_name_printable'),
     ]
 
     operations = [
