@@ -19,6 +19,7 @@ from celery import current_app, shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
+from billing.errors import PaymentProviderError
 from billing.fees import previous_period
 from billing.selectors import billing_period_progress, fee_followers_billable, invoice_ids_unsent, payout_ids_ready
 from billing.services import (
@@ -115,23 +116,28 @@ def send_invoice(invoice_id: int) -> None:
 
 @shared_task(**TASK_OPTIONS)
 def reconcile_invoice(invoice_id: int) -> None:
-    gateway = stripe_gateway()
-    if gateway is not None:
-        logger.info("invoice %s reconciled with Stripe: %s", invoice_id, "changed" if invoice_reconcile(gateway=gateway, invoice_id=invoice_id) else "as it was")
+    _reconcile(f"invoice {invoice_id}", lambda gateway: invoice_reconcile(gateway=gateway, invoice_id=invoice_id))
 
 
 @shared_task(**TASK_OPTIONS)
 def reconcile_payout(payout_id: int) -> None:
-    gateway = stripe_gateway()
-    if gateway is not None:
-        logger.info("payout %s reconciled with Stripe: %s", payout_id, "changed" if payout_transfer_reconcile(gateway=gateway, payout_id=payout_id) else "as it was")
+    _reconcile(f"payout {payout_id}", lambda gateway: payout_transfer_reconcile(gateway=gateway, payout_id=payout_id))
 
 
 @shared_task(**TASK_OPTIONS)
 def delete_orphan_drafts() -> None:
+    _reconcile("orphan Stripe drafts", lambda gateway: stripe_drafts_orphaned_delete(gateway=gateway))
+
+
+def _reconcile(what: str, step) -> None:
+    """One reconciliation step; Stripe failing it is a warning: tomorrow's run asks again."""
     gateway = stripe_gateway()
-    if gateway is not None:
-        logger.info("orphan Stripe drafts deleted: %s", stripe_drafts_orphaned_delete(gateway=gateway))
+    if gateway is None:
+        return
+    try:
+        logger.info("%s reconciled with Stripe: %s changed", what, int(step(gateway)))
+    except PaymentProviderError as error:
+        logger.warning("%s not reconciled with Stripe (transient=%s): %s", what, error.transient, error.message)
 
 
 @shared_task(**TASK_OPTIONS)

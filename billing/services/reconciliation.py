@@ -14,7 +14,9 @@ the idempotency key) are deleted at Stripe.
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import timedelta
 
 from django.db import transaction
@@ -128,24 +130,26 @@ def payout_ids_to_reconcile() -> list[int]:
 
 
 def stripe_reconcile(*, gateway: StripeGateway) -> ReconciliationSummary:
-    """The whole reconciliation, in this process (the daily run's inline form; beat fans it out)."""
+    """The whole reconciliation, in this process (the daily run's inline form; beat fans it out).
+    A failing call to Stripe is noted and the rest goes on: tomorrow's run tries it again."""
     summary = ReconciliationSummary()
-    for invoice_id in invoice_ids_to_reconcile():
-        summary.invoices_checked += 1
+
+    def attempt(what: str, step: Callable[[], int]) -> int:
         try:
-            summary.invoices_changed += invoice_reconcile(gateway=gateway, invoice_id=invoice_id)
+            return step()
         except PaymentProviderError as error:
-            summary.errors.append(f"invoice {invoice_id}: {error.message}")
-    try:
-        summary.drafts_deleted = stripe_drafts_orphaned_delete(gateway=gateway)
-    except PaymentProviderError as error:
-        summary.errors.append(f"orphan drafts: {error.message}")
-    for payout_id in payout_ids_to_reconcile():
-        summary.transfers_checked += 1
-        try:
-            summary.payouts_changed += payout_transfer_reconcile(gateway=gateway, payout_id=payout_id)
-        except PaymentProviderError as error:
-            summary.errors.append(f"payout {payout_id}: {error.message}")
+            summary.errors.append(f"{what}: {error.message}")
+            return 0
+
+    invoice_ids = invoice_ids_to_reconcile()
+    summary.invoices_checked = len(invoice_ids)
+    for invoice_id in invoice_ids:
+        summary.invoices_changed += attempt(f"invoice {invoice_id}", partial(invoice_reconcile, gateway=gateway, invoice_id=invoice_id))
+    summary.drafts_deleted = attempt("orphan drafts", partial(stripe_drafts_orphaned_delete, gateway=gateway))
+    payout_ids = payout_ids_to_reconcile()
+    summary.transfers_checked = len(payout_ids)
+    for payout_id in payout_ids:
+        summary.payouts_changed += attempt(f"payout {payout_id}", partial(payout_transfer_reconcile, gateway=gateway, payout_id=payout_id))
     for error in summary.errors:
         logger.warning("reconciliation: %s", error)
     return summary

@@ -1,5 +1,6 @@
 import pytest
 
+from billing.models import BillingAccount
 from copytrade.models import Strategy
 from tests.billing.factories import make_strategy, make_user
 
@@ -12,3 +13,10 @@ def leader(db):
 @pytest.fixture
 def ai_strategy(leader) -> Strategy:
     return make_strategy(leader, kind=Strategy.Kind.AI, override="15")
+
+
+@pytest.fixture
+def connected_leader(leader):
+    """The leader, with a Stripe Connect account their payouts are transferred to."""
+    BillingAccount.objects.create(user=leader, stripe_connect_account_id="acct_leader123")
+    return leader

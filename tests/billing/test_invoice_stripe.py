@@ -192,6 +192,19 @@ def test_a_run_killed_half_way_then_run_again_invoices_every_follower_exactly_on
     _assert_every_follower_invoiced_once_here_and_at_stripe(followers, stripe_standin)
 
 
+def _command_env(*, stripe_api_base: str) -> dict[str, str]:
+    """A manage.py process on this test's database and Redis, with Stripe at `stripe_api_base`."""
+    db = connection.settings_dict
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": f"postgres://{quote(db['USER'] or '')}:{quote(db['PASSWORD'] or '')}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "STRIPE_API_KEY": STANDIN_API_KEY,
+        "STRIPE_API_BASE": stripe_api_base,
+        "TEST_REDIS_URL": django_settings.REDIS_URL,
+    }
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_run_billing_process_killed_mid_run_then_rerun_invoices_every_follower_exactly_once(stripe_standin, stripe_standin_url):
@@ -199,15 +212,7 @@ def test_a_run_billing_process_killed_mid_run_then_rerun_invoices_every_follower
     strategy = make_strategy(leader, kind=Strategy.Kind.MANUAL)
     make_provider(leader, subscription="10.00", performance_percent="20")
     followers = _billable_followers(strategy, 24)
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": f"postgres://{quote(db['USER'] or '')}:{quote(db['PASSWORD'] or '')}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "STRIPE_API_KEY": STANDIN_API_KEY,
-        "STRIPE_API_BASE": stripe_standin_url,
-        "TEST_REDIS_URL": django_settings.REDIS_URL,
-    }
+    env = _command_env(stripe_api_base=stripe_standin_url)
     command = [sys.executable, "manage.py", "run_billing", "--period", "2026-10"]
     process = subprocess.Popen(command, cwd=django_settings.BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -246,16 +251,8 @@ def test_run_billing_with_stripe_down_exits_non_zero_naming_the_invoices_then_a_
     leader = make_user("leader")
     strategy = make_strategy(leader, kind=Strategy.Kind.AI, override="15")
     followers = _billable_followers(strategy, 2)
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": f"postgres://{quote(db['USER'] or '')}:{quote(db['PASSWORD'] or '')}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "STRIPE_API_KEY": STANDIN_API_KEY,
-        # Nothing listens there: every call to Stripe fails to connect.
-        "STRIPE_API_BASE": f"http://127.0.0.1:{_closed_port()}",
-        "TEST_REDIS_URL": django_settings.REDIS_URL,
-    }
+    # Nothing listens there: every call to Stripe fails to connect.
+    env = _command_env(stripe_api_base=f"http://127.0.0.1:{_closed_port()}")
     command = [sys.executable, "manage.py", "run_billing", "--period", "2026-10"]
 
     down = subprocess.run(command, cwd=django_settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=180)

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.models import BillingAccount, Invoice, Payout
+from billing.models import Invoice, Payout
 from billing.services import billing_period_run, payouts_run
 from devtools.stripe_standin import build_event, sign_webhook_payload
 from tests.billing.factories import add_trade, at, make_copy, make_user, month
@@ -21,12 +21,6 @@ PAID_IN_NOVEMBER = int(datetime(2026, 11, 12, 9, tzinfo=UTC).timestamp())
 @pytest.fixture(autouse=True)
 def _webhook_secret(settings):
     settings.STRIPE_WEBHOOK_SECRET = SECRET
-
-
-@pytest.fixture
-def connected_leader(leader):
-    BillingAccount.objects.create(user=leader, stripe_connect_account_id="acct_leader123")
-    return leader
 
 
 def _event(event_type: str, invoice: Invoice, **fields) -> dict:

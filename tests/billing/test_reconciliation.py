@@ -10,7 +10,7 @@ import pytest
 import stripe
 from django.utils import timezone
 
-from billing.models import BillingAccount, Invoice, Payout
+from billing.models import Invoice, Payout
 from billing.services import billing_period_run, payouts_run
 from copytrade.models import CopiedTrade
 from core.models import Notification
@@ -26,12 +26,6 @@ OCTOBER = month(2026, 10)
 @pytest.fixture(autouse=True)
 def _webhook_secret(settings):
     settings.STRIPE_WEBHOOK_SECRET = SECRET
-
-
-@pytest.fixture
-def connected_leader(leader):
-    BillingAccount.objects.create(user=leader, stripe_connect_account_id="acct_leader123")
-    return leader
 
 
 @pytest.fixture

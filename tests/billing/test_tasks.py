@@ -39,13 +39,17 @@ def eager():
     app.conf.task_always_eager = False
 
 
-def test_the_monthly_task_bills_the_month_that_just_ended_and_the_daily_task_pays_the_leader(
-    stripe_standin, leader, follower, ai_strategy, last_month, eager
-):
+@pytest.fixture
+def profit_last_month(leader, follower, ai_strategy, last_month):
+    """The follower made 100 last month copying the leader's AI strategy (15 %); the leader has a Connect account."""
     BillingAccount.objects.create(user=leader, stripe_connect_account_id="acct_leader")
     relationship = make_copy(follower, ai_strategy, started_at=at(last_month.year, last_month.month, 1))
     add_trade(relationship, pnl="100", finished_at=at(last_month.year, last_month.month, 2))
 
+
+def test_the_monthly_task_bills_the_month_that_just_ended_and_the_daily_task_pays_the_leader(
+    stripe_standin, leader, follower, last_month, profit_last_month, eager
+):
     run_monthly_billing()
     run_monthly_billing()
 
@@ -65,11 +69,8 @@ def test_the_monthly_task_bills_the_month_that_just_ended_and_the_daily_task_pay
 
 
 def test_the_daily_task_reconciles_an_invoice_paid_at_stripe_without_a_webhook_and_pays_the_leader_once(
-    stripe_standin, leader, follower, ai_strategy, last_month, eager
+    stripe_standin, leader, follower, last_month, profit_last_month, eager
 ):
-    BillingAccount.objects.create(user=leader, stripe_connect_account_id="acct_leader")
-    relationship = make_copy(follower, ai_strategy, started_at=at(last_month.year, last_month.month, 1))
-    add_trade(relationship, pnl="100", finished_at=at(last_month.year, last_month.month, 2))
     run_monthly_billing()
     invoice = Invoice.objects.get(follower=follower)
     stripe_standin.invoice_collect(invoice.stripe_invoice_id)
