@@ -23,11 +23,13 @@ def wait_for(condition, *, timeout: float = DEADLINE_SECONDS) -> None:
 
 def test_a_process_that_exits_is_started_again_and_a_stop_reaches_it_and_ends_the_loop(tmp_path):
     starts, stopped = tmp_path / "starts", tmp_path / "stopped"
-    # a process that crashes at once the first time, then runs until it is told to stop
+    # a process that crashes at once the first time, then runs until it is told to stop; its
+    # trap is set before it says it started, so the stop cannot arrive before the trap does
     child = (
+        f"trap 'echo stop > {stopped}; exit 0' TERM; "
         f"echo start >> {starts}; "
         f"if [ $(wc -l < {starts}) -lt 2 ]; then exit 3; fi; "
-        f"trap 'echo stop > {stopped}; exit 0' TERM; while :; do sleep 0.05; done"
+        "while :; do sleep 0.05; done"
     )
     supervisor = subprocess.Popen([str(SCRIPT), "bash", "-c", child], stderr=subprocess.PIPE, text=True)
     try:

@@ -79,6 +79,7 @@ def _fill(value, ids):
     return value
 
 
+@pytest.mark.slow  # every endpoint × every role, each against a freshly seeded world: `make test` only
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize(("method", "path", "body", "expected"), MATRIX, ids=[f"{m.upper()} {p}" for m, p, _, _ in MATRIX])
@@ -147,6 +148,7 @@ GARBAGE = [
 ]
 
 
+@pytest.mark.slow  # every endpoint, each against a freshly seeded world: `make test` only
 @pytest.mark.django_db
 @pytest.mark.parametrize(("method", "path", "_body", "expected"), MATRIX, ids=[f"{m.upper()} {p}" for m, p, _, _ in MATRIX])
 def test_garbage_input_gets_a_4xx_never_a_500(client_for, world, method, path, _body, expected):

@@ -14,7 +14,7 @@ from tests.factories import CopyRelationshipFactory
 SWAP = MarketRules(
     symbol="BTC/USDT:USDT", base="BTC", quote="USDT", type="swap", amount_step=Decimal("1"), price_step=Decimal("0.1"),
     contract_size=Decimal("0.001"),
-)  # fmt: skip
+)
 
 
 def _fill(side: str, amount: str, price: str, contract_size: str = "1") -> Fill:

@@ -211,6 +211,7 @@ def settings_for_the_matrix(settings):
     settings.RATING_MIN_COPY_DAYS = 0
 
 
+@pytest.mark.slow  # every endpoint × every role, each against a freshly seeded world: `make test` only
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize(("route", "method"), sorted(RULES), ids=[f"{method.upper()} {name}" for name, method in sorted(RULES)])

@@ -201,6 +201,7 @@ JSON_VALUES = st.recursive(
 )  # fmt: skip
 
 
+@pytest.mark.slow  # every operation, each against a freshly seeded world: `make test` only
 @pytest.mark.django_db
 @pytest.mark.parametrize("operation", OPERATIONS, ids=str)
 def test_no_operation_answers_hostile_input_with_a_5xx(operation, world):
