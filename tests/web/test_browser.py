@@ -403,3 +403,18 @@ def test_a_trader_applies_a_curator_approves_in_admin_the_trader_reads_the_reaso
     # Approved, Paula's strategy is on the leaderboard again, among the new leaders (short record).
     browsing.open("/")
     assert "Paula's BTC Breakouts" in page.inner_text("main").split("New leaders", 1)[1]
+
+
+def test_a_member_reads_that_a_new_password_ends_the_tokens_and_an_address_with_a_bad_id_says_why(browsing):
+    make_member("theo", "Theo")
+    page = browsing.page
+    _log_in(browsing, "theo")
+
+    browsing.open("/settings/tokens/")
+    assert "Changing or resetting your password revokes every token at once." in page.inner_text("main")
+    browsing.look("api-tokens-empty")
+    with browsing.refusal_expected():
+        response = page.goto(browsing.base_url + "/leaders/%D9%A3/")  # an Arabic-Indic three
+        assert response.status == 400
+        assert "The id in this address must be a whole number from 1 to" in page.inner_text("main")
+        browsing.look("bad-id")
