@@ -48,15 +48,6 @@ class AutoSchema(SpectacularAutoSchema):
             return f"{owner}{name}"
         return name
 
-    def _resolve_path_parameters(self, variables):
-        parameters = super()._resolve_path_parameters(variables)
-        for parameter in parameters:
-            # Ids in paths go through Django's `int` converter, which matches digits only:
-            # a negative id does not reach the view at all.
-            if parameter["schema"].get("type") == "integer":
-                parameter["schema"].setdefault("minimum", 0)
-        return parameters
-
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction=direction)
         errors = {**ERROR_RESPONSES, **(BODY_ERROR_RESPONSES if self.method in BODY_METHODS else {})}

@@ -479,3 +479,18 @@ def test_a_follower_sees_the_subscription_against_the_capital_and_then_gross_fee
     kept = page.inner_text("#copiers-kept")
     assert "What copiers kept, 30 days" in kept and "median of 1 copier, after fees" in kept
     browsing.look("leader-copiers-kept")
+
+
+def test_a_member_reads_that_a_new_password_ends_the_tokens_and_an_address_with_a_bad_id_says_why(browsing):
+    make_member("theo", "Theo")
+    page = browsing.page
+    _log_in(browsing, "theo")
+
+    browsing.open("/settings/tokens/")
+    assert "Changing or resetting your password revokes every token at once." in page.inner_text("main")
+    browsing.look("api-tokens-empty")
+    with browsing.refusal_expected():
+        response = page.goto(browsing.base_url + "/leaders/%D9%A3/")  # an Arabic-Indic three
+        assert response.status == 400
+        assert "The id in this address must be a whole number from 1 to" in page.inner_text("main")
+        browsing.look("bad-id")
