@@ -2,9 +2,13 @@
 API tokens."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models.functions import Lower
 from django.utils import timezone
+
+from core.names import name_key
+
+DISPLAY_NAME_TAKEN = "This display name is taken; choose another."
 
 
 class Notification(models.Model):
@@ -61,17 +65,25 @@ class Profile(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
     display_name = models.CharField(max_length=40)
+    # `core.names.name_key(display_name)`, set by `clean()` and `core.profiles.profile_create`.
+    display_name_key = models.CharField(max_length=200, editable=False, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
-            # "Alice" and "alice" would let one person pass for another.
-            models.UniqueConstraint(Lower("display_name"), name="profile_display_name_unique_ci"),
+            # "Alice", "alice", "Ａｌｉｃｅ" or "АLICE" (Cyrillic А) would let one person pass for another.
+            models.UniqueConstraint(fields=["display_name_key"], name="profile_display_name_unique_key"),
         ]
 
     def __str__(self) -> str:
         return self.display_name
+
+    def clean(self) -> None:
+        # Staff edit display names in admin, whose form runs this.
+        self.display_name_key = name_key(self.display_name)
+        if Profile.objects.filter(display_name_key=self.display_name_key).exclude(pk=self.pk).exists():
+            raise ValidationError({"display_name": DISPLAY_NAME_TAKEN})
 
 
 class ApiToken(models.Model):

@@ -5,8 +5,8 @@ import re
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from core.models import Profile
-from core.names import validate_printable_name, validate_single_script_name
+from core.models import DISPLAY_NAME_TAKEN, Profile
+from core.names import name_key, validate_printable_name, validate_single_script_name
 
 DISPLAY_NAME_MIN_LENGTH = 3
 DISPLAY_NAME_MAX_LENGTH = 40
@@ -24,8 +24,8 @@ def display_name_validate(value: str) -> str:
         raise ValidationError(f"Use {DISPLAY_NAME_MIN_LENGTH} to {DISPLAY_NAME_MAX_LENGTH} characters.")
     if not _DISPLAY_NAME.match(name):
         raise ValidationError("Use letters, digits, spaces, dots, apostrophes, hyphens and underscores only.")
-    if Profile.objects.filter(display_name__iexact=name).exists():
-        raise ValidationError("This display name is taken; choose another.")
+    if Profile.objects.filter(display_name_key=name_key(name)).exists():
+        raise ValidationError(DISPLAY_NAME_TAKEN)
     return name
 
 
@@ -34,7 +34,7 @@ def profile_create(*, user, display_name: str) -> Profile:
     name = display_name_validate(display_name)
     try:
         with transaction.atomic():
-            return Profile.objects.create(user=user, display_name=name)
+            return Profile.objects.create(user=user, display_name=name, display_name_key=name_key(name))
     except IntegrityError:
         # Two sign-ups raced for the same name (or the user already has a profile).
-        raise ValidationError({"display_name": "This display name is taken; choose another."}) from None
+        raise ValidationError({"display_name": DISPLAY_NAME_TAKEN}) from None

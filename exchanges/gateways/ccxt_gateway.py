@@ -564,14 +564,20 @@ class CcxtGateway(ExchangeGateway):
         order (one query per order): exchange sync must tell the platform's own copy orders
         from the leader's."""
         unknown = {(trade.symbol, trade.order_id) for trade in trades if not trade.client_order_id and trade.order_id}
-        client_ids = {
-            (symbol, order_id): str(self._call(lambda client, s=symbol, o=order_id: client.fetch_order(o, s)).get("clientOrderId") or "")
-            for symbol, order_id in unknown
-        }
+        client_ids = {(symbol, order_id): self._order_client_id(symbol=symbol, order_id=order_id) for symbol, order_id in unknown}
         return [
             replace(trade, client_order_id=client_ids[(trade.symbol, trade.order_id)]) if (trade.symbol, trade.order_id) in client_ids else trade
             for trade in trades
         ]
+
+    def _order_client_id(self, *, symbol: str, order_id: str) -> str:
+        try:
+            order = self._call(lambda client: client.fetch_order(order_id, symbol))
+        except OrderNotFoundError:
+            # An order the exchange keeps no more is no order the platform placed just now;
+            # failing here would stall the sync on this fill for good.
+            return ""
+        return str(order.get("clientOrderId") or "")
 
     def _order_result(self, order: dict, *, market: MarketRules, client_order_id: str) -> OrderResult:
         amount = to_decimal(order.get("amount") or 0)

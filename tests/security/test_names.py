@@ -7,11 +7,13 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
+from django.core.exceptions import ValidationError
 
 from copytrade.models import Strategy
-from core.models import Notification
+from core.models import Notification, Profile
 from core.names import name_key
 from core.notifications import notification_send
+from core.profiles import profile_create
 from exchanges.models import ExchangeAccount
 from marketplace.models import SignalProvider
 from tests.copytrade import signal_only_strategy
@@ -121,3 +123,18 @@ def test_an_existing_provider_may_keep_its_own_name_on_reapplying(client_for):
 
     assert response.status_code == 201, response.json()
     assert SignalProvider.objects.get().performance_fee_percent == Decimal("10")
+
+
+@pytest.mark.parametrize("copycat", ["alice trades", "Ａｌｉｃｅ Ｔｒａｄｅｓ", "\u0410\u041b\u0406\u0421\u0415 \u0422\u0420\u0410D\u0415S"])
+def test_a_public_display_name_that_reads_as_a_taken_one_is_refused(copycat):
+    profile_create(user=make_user("alice"), display_name="Alice Trades")
+
+    with pytest.raises(ValidationError):
+        profile_create(user=make_user("mallory"), display_name=copycat)
+
+    assert Profile.objects.count() == 1
+
+
+def test_a_public_display_name_mixing_scripts_is_refused_in_words():
+    with pytest.raises(ValidationError, match="Write the name's letters in one script"):
+        profile_create(user=make_user("mallory"), display_name="\u0410lice Trades")
