@@ -566,7 +566,7 @@ def _where_next(story: Story, logins: list[tuple[str, str, str, str]]) -> None:
             *((who, where, f"{username} / {password}") for who, where, username, password in logins),
             ("billing: invoices, payouts, manual tx hashes", "http://127.0.0.1:8000/admin/billing/", f"demo-billing / {BILLING_PASSWORD}"),
             ("API docs (Swagger UI, Redoc)", "http://127.0.0.1:8000/api/docs/  /api/redoc/", "-"),
-            ("leaderboard", "http://127.0.0.1:8000/api/copy-trading/top", "any user's token"),
+            ("leaderboard", "http://127.0.0.1:8000/api/copy-trading/top", "public, no sign-in"),
         ],
     )  # fmt: skip
     story.say(
