@@ -470,7 +470,7 @@ def _daily_jobs(story: Story) -> None:
     )
     story.table(
         ["strategy", "leader", "copiers", "total return", "sharpe", "sortino", "win rate", "max drawdown %", "covers", "ranked"],
-        [(row["name"], row["owner"], row["copiers_count"], _pct(row["total_return"]), _num(row["sharpe"]), _num(row["sortino"]),
+        [(row["name"], row["owner"], row["copiers_count"], _num(row["total_return"]) + (" %" if row["total_return"] is not None else ""), _num(row["sharpe"]), _num(row["sortino"]),
           _pct(row["win_rate"]), _num(row["max_drawdown"]), _coverage(row["coverage"]),
           "yes" if row["ranked"] else "new")
          for row in top if row["id"] in ours],
