@@ -476,7 +476,7 @@ def _daily_jobs(story: Story) -> None:
     )
     story.table(
         ["strategy", "leader", "copiers", "total return", "sharpe", "sortino", "win rate", "max drawdown %", "covers", "ranked"],
-        [(row["name"], row["owner"], row["copiers_count"], _pct(row["total_return"]), _num(row["sharpe"]), _num(row["sortino"]),
+        [(row["name"], row["owner"], row["copiers_count"], _num(row["total_return"]) + (" %" if row["total_return"] is not None else ""), _num(row["sharpe"]), _num(row["sortino"]),
           _pct(row["win_rate"]), _num(row["max_drawdown"]), _coverage(row["coverage"]),
           "yes" if row["ranked"] else "new")
          for row in top if row["id"] in ours],
@@ -572,7 +572,7 @@ def _where_next(story: Story, logins: list[tuple[str, str, str, str]]) -> None:
             *((who, where, f"{username} / {password}") for who, where, username, password in logins),
             ("billing: invoices, payouts, manual tx hashes", "http://127.0.0.1:8000/admin/billing/", f"demo-billing / {BILLING_PASSWORD}"),
             ("API docs (Swagger UI, Redoc)", "http://127.0.0.1:8000/api/docs/  /api/redoc/", "-"),
-            ("leaderboard", "http://127.0.0.1:8000/api/copy-trading/top", "any user's token"),
+            ("leaderboard", "http://127.0.0.1:8000/api/copy-trading/top", "public, no sign-in"),
         ],
     )  # fmt: skip
     story.say(

@@ -1,8 +1,9 @@
 """REST for the signal-provider marketplace (seed 001), one view per operation.
 
-Units in every metrics object: `total_return`, `win_rate`, `cagr`, `volatility` are
-fractions (0.6 = 60 %); `max_drawdown` and `current_drawdown` are positive percentages
-(25.0 = 25 % below the peak); ratios are plain numbers; `null` means undefined (too little
+Units in every metrics object: returns and drawdowns are percentages: `total_return` and
+`cagr` (8.4 = +8.4 %), `max_drawdown` and `current_drawdown` (25.0 = 25 % below the peak);
+`win_rate` and `volatility` (the daily returns' standard deviation) are fractions (0.6 =
+60 %); ratios are plain numbers; `null` means undefined (too little
 history, no variance, no losing day...). Profit factor with profits and no losing trade is
 infinite, which JSON cannot carry: it is shown as `"profit_factor": null,
 "profit_factor_infinite": true` (see `marketplace.metrics.profit_factor_for_api`).
@@ -36,7 +37,7 @@ from core.errors import ApplicationError, NotFoundError
 from core.money import cents_text
 from core.selectors import display_name
 from core.terms import FeeTerms
-from marketplace.metrics import WINDOWS
+from marketplace.metrics import WINDOWS, return_percent
 from marketplace.models import MetricsWindow, PerformanceMetrics, Program, Rating, SignalProvider
 from marketplace.selectors import (
     DEFAULT_WINDOW,
@@ -93,6 +94,10 @@ def _ratio() -> serializers.FloatField:
     return serializers.FloatField(allow_null=True)
 
 
+def _percent() -> serializers.FloatField:
+    return serializers.FloatField(allow_null=True, help_text="A percentage: 8.4 is +8.4 %.")
+
+
 class CoverageOutputSerializer(serializers.Serializer):
     """What a window's figures cover: they are measured on these days and trades only."""
 
@@ -118,8 +123,8 @@ class MetricsOutputSerializer(serializers.Serializer):
     as_of = serializers.DateField()
     returns_count = serializers.IntegerField()
     coverage = CoverageOutputSerializer()
-    total_return = _ratio()
-    cagr = _ratio()
+    total_return = _percent()
+    cagr = _percent()
     volatility = _ratio()
     sharpe_ratio = _ratio()
     sortino_ratio = _ratio()
@@ -149,8 +154,8 @@ def metrics_payload(row: PerformanceMetrics | None, *, with_series: bool = False
         "coverage": coverage_payload(
             days=row.returns_count, closed_trades=row.closed_trades, first_day=row.first_day, last_day=row.last_day
         ),
-        "total_return": row.total_return,
-        "cagr": row.cagr,
+        "total_return": return_percent(row.total_return),
+        "cagr": return_percent(row.cagr),
         "volatility": row.volatility,
         "sharpe_ratio": row.sharpe_ratio,
         "sortino_ratio": row.sortino_ratio,
@@ -190,7 +195,8 @@ class TraderListOutputSerializer(serializers.ModelSerializer):
                 "window": serializers.ChoiceField(choices=list(WINDOWS)),
                 "as_of": serializers.DateField(),
                 "coverage": CoverageOutputSerializer(),
-                **{name: _ratio() for name in ("total_return", "sharpe_ratio", "sortino_ratio", "win_rate", "profit_factor")},
+                "total_return": _percent(),
+                **{name: _ratio() for name in ("sharpe_ratio", "sortino_ratio", "win_rate", "profit_factor")},
                 "profit_factor_infinite": serializers.BooleanField(),
                 **{name: _ratio() for name in ("max_drawdown", "calmar_ratio")},
                 "closed_trades": serializers.IntegerField(),
@@ -210,7 +216,7 @@ class TraderListOutputSerializer(serializers.ModelSerializer):
                 days=provider.metric_returns_count, closed_trades=provider.metric_closed_trades,
                 first_day=provider.metric_first_day, last_day=provider.metric_last_day,
             ),  # fmt: skip
-            "total_return": provider.metric_total_return,
+            "total_return": return_percent(provider.metric_total_return),
             "sharpe_ratio": provider.metric_sharpe_ratio,
             "sortino_ratio": provider.metric_sortino_ratio,
             "win_rate": provider.metric_win_rate,
@@ -471,14 +477,14 @@ METRIC_FIELDS = (
 class MetricsMixin(serializers.Serializer):
     """Audited performance metrics of the requested window, annotated by the selector
     (marketplace.StrategyMetrics; definitions in marketplace/metrics.py). Null until the
-    daily metrics run has measured the strategy. total_return and win_rate are fractions,
-    max_drawdown a positive percent; the ratios are null for near-constant returns or a
+    daily metrics run has measured the strategy. total_return is a percentage (8.4 = +8.4 %)
+    and max_drawdown a positive one (25.0 = 25 % below the peak), win_rate a fraction; the ratios are null for near-constant returns or a
     total loss, and below RATIOS_MIN_DAILY_RETURNS daily returns or RATIOS_MIN_CLOSED_TRADES
     closed trades in the window (`ratios_note` says so). `coverage` says how many days and
     closed trades the figures rest on."""
 
     as_of = serializers.DateField(source="metrics_as_of", read_only=True, allow_null=True, default=None)
-    total_return = serializers.FloatField(read_only=True, allow_null=True, default=None)
+    total_return = serializers.SerializerMethodField(help_text="A percentage: 8.4 is +8.4 %.")
     sharpe = serializers.FloatField(read_only=True, allow_null=True, default=None)
     sortino = serializers.FloatField(read_only=True, allow_null=True, default=None)
     calmar = serializers.FloatField(read_only=True, allow_null=True, default=None)
@@ -487,7 +493,9 @@ class MetricsMixin(serializers.Serializer):
     )
     profit_factor_infinite = serializers.BooleanField(read_only=True, allow_null=True, default=None)
     win_rate = serializers.FloatField(read_only=True, allow_null=True, default=None)
-    max_drawdown = serializers.FloatField(read_only=True, allow_null=True, default=None)
+    max_drawdown = serializers.FloatField(
+        read_only=True, allow_null=True, default=None, help_text="A positive percentage: 25.0 is 25 % below the peak."
+    )
     coverage = serializers.SerializerMethodField()
     ratios_note = serializers.SerializerMethodField(help_text="Why the ratios are null for this window; null when they are shown.")
     ranked = serializers.BooleanField(
@@ -495,6 +503,9 @@ class MetricsMixin(serializers.Serializer):
         help_text="False while the whole record is shorter than the minimum to be ranked (LEADERBOARD_MIN_DAYS days "
         "and LEADERBOARD_MIN_CLOSED_TRADES closed trades): listed as new, after the ranked records.",
     )
+
+    def get_total_return(self, strategy) -> float | None:
+        return return_percent(strategy.total_return)
 
     def get_ratios_note(self, strategy) -> str | None:
         return ratios_note(days=strategy.days, closed_trades=strategy.closed_trades)

@@ -192,6 +192,13 @@ def drawdown_percent(max_drawdown_fraction: float | None) -> float | None:
     return -max_drawdown_fraction * 100.0
 
 
+def return_percent(fraction: float | None) -> float | None:
+    """A return as a percentage, the unit the API gives returns and drawdowns in: 0.084 -> 8.4."""
+    if fraction is None:
+        return None
+    return round(fraction * 100.0, 10)
+
+
 def drawdown_series(equity_points: Sequence[EquityPoint]) -> list[tuple[date, Decimal]]:
     """Each day's distance below the highest equity so far, a positive percentage (0 at a
     new peak, at most 100: a total loss): the curve whose deepest point is the window's

@@ -338,6 +338,8 @@ def _signal_record_at_market(*, strategy: Strategy, signal: LeaderSignal, source
 def declared_price_check(*, declared: Decimal, market_price: Decimal, symbol: str) -> None:
     """A price the leader sends must lie within SIGNAL_PRICE_TOLERANCE_PERCENT of the market's:
     further off is a typo or a stale quote, and followers must not trade on it."""
+    if market_price <= 0:
+        return  # a price too small to record: the recording refuses the trade, whatever was declared
     tolerance = settings.SIGNAL_PRICE_TOLERANCE_PERCENT
     gap_percent = abs(declared - market_price) / market_price * HUNDRED
     if gap_percent > tolerance:

@@ -697,10 +697,10 @@ def test_top_shows_and_sorts_by_the_audited_metrics_of_the_window(client_for, ow
         assert response.status_code == 200, response.json()
         return [(row["name"], row["total_return"]) for row in response.json()["results"]]
 
-    assert rows(sort="total_return") == [("Volatile", 0.20), ("Steady", 0.05), ("Unmeasured", None)]
+    assert rows(sort="total_return") == [("Volatile", 20.0), ("Steady", 5.0), ("Unmeasured", None)]  # percent, like max_drawdown
     assert [name for name, _ in rows(sort="sharpe")] == ["Steady", "Volatile", "Unmeasured"]
     assert [name for name, _ in rows(sort="max_drawdown")] == ["Steady", "Volatile", "Unmeasured"]
-    assert rows(sort="total_return", window="7d") == [("Steady", 0.50), ("Volatile", None), ("Unmeasured", None)]
+    assert rows(sort="total_return", window="7d") == [("Steady", 50.0), ("Volatile", None), ("Unmeasured", None)]
     assert client.get(f"/api/copy-trading/leader/{steady.pk}").json()["sharpe"] == 2.1
     assert client.get(f"/api/copy-trading/leader/{unmeasured.pk}").json()["sharpe"] is None
 

@@ -127,7 +127,9 @@ def test_a_listed_trader_shows_the_requested_windows_metrics(marketplace, api_cl
         shown.update((row["id"], row) for row in response.data["results"])
 
     for i, provider in marketplace[:50]:
-        expected = _values(i, "all")
+        stored = _values(i, "all")
+        # the API gives returns in percent, like drawdowns
+        expected = {**stored, "total_return": pytest.approx(stored["total_return"] * 100)}
         metrics = shown[provider.pk]["metrics"]
         assert metrics["window"] == "all"
         assert {key: metrics[key] for key in expected} == expected
@@ -193,7 +195,7 @@ def test_the_trader_profile_has_metrics_per_window_equity_series_ratings_and_str
     assert body["rating"]["distribution"] == {"1": 0, "2": 0, "3": 0, "4": 1, "5": 0}
     assert [comment["comment"] for comment in body["rating"]["recent_comments"]] == ["Calm and clear."]
     assert [s["name"] for s in body["strategies"]] == ["Breakout BTC"]
-    assert body["strategies"][0]["metrics_all"]["total_return"] == 0.5
+    assert body["strategies"][0]["metrics_all"]["total_return"] == 50.0  # percent, like max_drawdown
 
 
 @pytest.mark.parametrize("status", ["pending", "rejected", "suspended"])

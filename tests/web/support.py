@@ -71,19 +71,13 @@ def make_leader(
             max_drawdown=max_drawdown, closed_trades=min(closed_trades, covered), win_rate=0.6, equity_series=series,
             computed_at=timezone.now(),
         )  # fmt: skip
-    if verified:
-        check_trades(strategy, TradeVerification.Status.VERIFIED)
     return strategy
 
 
 def check_trades(strategy: Strategy, *statuses: str) -> None:
-    """One recorded trade of the strategy per status, each checked against the exchange with that outcome."""
+    """One opening trade of the strategy per status, each checked against the exchange with that outcome."""
     for status in statuses:
-        trade = LeaderTradeFactory(strategy=strategy, sequence=LeaderTrade.objects.filter(strategy=strategy).count() + 1)
-        TradeVerification.objects.create(
-            leader_trade=trade, strategy=strategy, status=status, exchange_id="binance", price=trade.price,
-            tolerance_percent=Decimal("0.1"), checked_at=timezone.now(),
-        )  # fmt: skip
+        verify(LeaderTradeFactory(strategy=strategy, sequence=next(_sequence)), status=status)
 
 
 def make_provider(user, *, performance_percent: str = "15", subscription: str = "0", display_name: str = "Provider") -> SignalProvider:

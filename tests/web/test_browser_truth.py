@@ -20,19 +20,11 @@ from marketplace.selectors import LEADERBOARD_SORTS
 from tests.copytrade import signal_only_strategy, simulator_account
 from tests.marketplace.support import make_curator
 from tests.web.support import make_leader, make_member, make_provider, password_of, rate
+from tests.web.test_browser import _log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 FILL_DEADLINE_SECONDS = 45
-
-
-def _log_in(browsing, username: str) -> None:
-    page = browsing.page
-    browsing.open("/accounts/login/")
-    page.get_by_label("Email or username").fill(username)
-    page.locator("#id_password").fill(password_of(username))
-    page.get_by_role("button", name="Sign In").click()
-    page.wait_for_url(browsing.base_url + "/")
 
 
 def _names_on_the_page(page) -> list[str]:
