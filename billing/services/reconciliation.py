@@ -16,8 +16,8 @@ the idempotency key) are deleted at Stripe.
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from datetime import timedelta
+from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
