@@ -155,6 +155,7 @@ def test_what_copiers_kept_is_the_median_of_their_net_returns_over_30_days(provi
 
     # 20 % of new profit and 31 USD a month: 1 USD a day in March, 31/28 a day in February.
     SignalProvider.objects.filter(user=provider_strategy.owner).update(subscription_fee_monthly=Decimal("31"))
+    provider_strategy.refresh_from_db()  # each copy records the terms offered now, not the cached 29
     now = datetime(2026, 3, 15, 12, tzinfo=UTC)  # the window: 13 Feb 12:00 to now
 
     def copy(username, *, capital, started_at, ended_at=None):

@@ -199,6 +199,7 @@ def test_a_followers_pnl_in_a_quote_their_exchange_cannot_price_is_converted_thr
     for simulator in (sim, second_exchange):
         _market(simulator, "SOL/FDUSD", "150")
     _market(sim, "FDUSD/USDT", "0.998")
+    make_provider(owner)  # curators approved the owner: its AI strategy's fee may be charged
     strategy = signal_only_strategy(owner, capital="100000", kind=Strategy.Kind.AI, copy_override_percent=Decimal("20"))
     account = _account_on(second_exchange, follower, "binanceus", {"USDT": "10000", "FDUSD": "10000"})
     copy = copy_start(follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, sizing_mode="multiplier", multiplier=Decimal("1"))

@@ -80,9 +80,10 @@ def check_trades(strategy: Strategy, *statuses: str) -> None:
         verify(LeaderTradeFactory(strategy=strategy, sequence=next(_sequence)), status=status)
 
 
-def make_provider(user, *, performance_percent: str = "15", subscription: str = "0", display_name: str = "Provider") -> SignalProvider:
+def make_provider(user, *, performance_percent: str = "15", subscription: str = "0", display_name: str = "") -> SignalProvider:
+    # Display names are unique among providers: by default the user's own.
     return SignalProviderFactory(
-        user=user, display_name=display_name, performance_fee_percent=Decimal(performance_percent),
+        user=user, display_name=display_name or user.username.title(), performance_fee_percent=Decimal(performance_percent),
         subscription_fee_monthly=Decimal(subscription),
     )  # fmt: skip
 
