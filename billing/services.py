@@ -266,7 +266,7 @@ def invoice_send(*, invoice_id: int) -> Invoice:
     now = timezone.now()
     # A webhook may already have moved it on; only a draft becomes open here.
     new_status = Invoice.Status.PAID if stripe_status == "paid" else Invoice.Status.OPEN
-    Invoice.objects.filter(id=invoice.id, status=Invoice.Status.DRAFT).update(
+    issued = Invoice.objects.filter(id=invoice.id, status=Invoice.Status.DRAFT).update(
         status=new_status,
         finalized_at=now,
         paid_at=now if new_status == Invoice.Status.PAID else None,
@@ -274,9 +274,23 @@ def invoice_send(*, invoice_id: int) -> Invoice:
         updated_at=now,
     )
     invoice.refresh_from_db()
+    if issued:
+        _notify_invoice(invoice, kind=Notification.Kind.INVOICE_ISSUED)
     if invoice.status == Invoice.Status.PAID:
         _mark_fees_paid(invoice=invoice, paid_at=invoice.paid_at or now)
     return invoice
+
+
+def _notify_invoice(invoice: Invoice, *, kind: str) -> None:
+    """Issued or paid: the follower is told (as their notification preferences say)."""
+    amount, period = format_money(invoice.total, invoice.currency), period_label(invoice.period)
+    if kind == Notification.Kind.INVOICE_PAID:
+        notification_send(user=invoice.follower, kind=kind, title=f"Your {period} invoice of {amount} was paid")
+        return
+    notification_send(
+        user=invoice.follower, kind=kind, title=f"Your {period} invoice: {amount}",
+        body="Stripe collects it from your payment method. Each line and its basis are on your invoices page.",
+    )  # fmt: skip
 
 
 def _mark_fees_paid(*, invoice: Invoice, paid_at: datetime) -> None:
@@ -512,6 +526,7 @@ def _on_invoice_paid(invoice: Invoice, obj: dict, now: datetime) -> None:
     invoice.finalized_at = invoice.finalized_at or _event_time(obj, "finalized_at", now)
     invoice.save(update_fields=["status", "paid_at", "finalized_at", "updated_at"])
     _mark_fees_paid(invoice=invoice, paid_at=invoice.paid_at)
+    _notify_invoice(invoice, kind=Notification.Kind.INVOICE_PAID)
     if written_off:
         _lines_release_from_closed_payouts(invoice=invoice)
 

@@ -16,6 +16,7 @@ from drf_spectacular.generators import SchemaGenerator
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
 from copytrade.services.copies import copy_start
 from copytrade.services.strategies import strategy_update
+from core.models import Notification
 from core.selectors import display_name
 from tests.copytrade import paper_account, record_fan_outs, signal_only_strategy, simulator_account, submit
 
@@ -299,12 +300,15 @@ def test_it_asks_execution_to_close_the_positions_when_stopping_with_close_posit
 ):
     relationship = _copy(follower, strategy, account)
     calls = []
-    monkeypatch.setattr("copytrade.services.copies.copy_close_positions", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr("copytrade.services.copies.copy_close_positions", lambda **kwargs: calls.append(kwargs) or [101])
 
     response = client_for(follower).post(f"{BASE}/stop", {"relationship_id": relationship.pk, "close_positions": True}, format="json")
 
     assert response.status_code == 200, response.json()
     assert calls == [{"relationship_id": relationship.pk, "kind": CopiedTrade.Kind.CLOSE_ON_STOP}]
+    told = Notification.objects.get(user=follower, kind=Notification.Kind.COPY_CLOSED)
+    assert told.title == f"You stopped your copy of {strategy.name}; its positions are being closed"
+    assert told.body.startswith("1 position(s) are being sold or bought back at market")
 
 
 @pytest.mark.django_db
@@ -317,7 +321,8 @@ def test_it_pauses_and_resumes_a_copy(client_for, follower, strategy, account):
     resumed = client.post(f"{BASE}/resume", {"relationship_id": relationship.pk}, format="json")
     resumed_again = client.post(f"{BASE}/resume", {"relationship_id": relationship.pk}, format="json")
 
-    assert (paused.status_code, paused.json()["status"], paused.json()["pause_reason"]) == (200, "paused", "paused by follower")
+    assert (paused.status_code, paused.json()["status"], paused.json()["pause_reason"]) == (200, "paused", "follower")
+    assert paused.json()["pause_reason_text"] == "you paused it"
     assert paused_again.status_code == 409
     assert (resumed.status_code, resumed.json()["status"], resumed.json()["pause_reason"]) == (200, "active", "")
     assert resumed_again.status_code == 409

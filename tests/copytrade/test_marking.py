@@ -32,7 +32,7 @@ def test_a_price_fall_between_fills_trips_the_copy_stop_loss(sim, holding_copy, 
     holding_copy.refresh_from_db()
     assert outcome.stop_losses == [holding_copy.pk]
     assert holding_copy.status == CopyRelationship.Status.PAUSED
-    assert holding_copy.pause_reason.startswith("copy stop-loss")
+    assert holding_copy.pause_reason == CopyRelationship.PauseReason.STOP_LOSS
     assert list(CopiedTrade.objects.filter(relationship=holding_copy).values_list("kind", "status")) == [
         ("mirror", "filled"), ("stop_loss", "filled")
     ]  # fmt: skip
