@@ -41,6 +41,10 @@ def copied_trade_reason_text(trade: CopiedTrade) -> str:
     if not code:
         return ""
     Reason = CopiedTrade.Reason
+    if code == Reason.BELOW_EXCHANGE_MINIMUM and detail.get("minimum"):
+        quote = quote_of(trade.symbol)
+        share, minimum = format_money(Decimal(detail["share"]), quote), format_money(Decimal(detail["minimum"]), quote)
+        return f"your share ({share}) was below the exchange's minimum order ({minimum})"
     if code == Reason.BELOW_EXCHANGE_MINIMUM and trade.follower_size_usd:
         share = format_money(trade.follower_size_usd, quote_of(trade.symbol))
         return f"your share ({share}) was below the exchange's minimum order"

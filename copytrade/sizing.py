@@ -29,14 +29,21 @@ ENTRY_EFFECTS = (LeaderTrade.Effect.OPEN, LeaderTrade.Effect.INCREASE)
 
 
 class SizingSkip(Exception):
-    """The order cannot be sized: the copied trade is skipped with `reason` (its numbers are
-    on the row already: `detail` stays empty), `message` logged."""
+    """The order cannot be sized: the copied trade is skipped with `reason`, `detail` beside it
+    (the numbers its sentence needs), `message` logged."""
 
-    def __init__(self, reason: str, message: str):
+    def __init__(self, reason: str, message: str, *, detail: dict | None = None):
         super().__init__(message)
         self.reason = reason
         self.message = message
-        self.detail: dict = {}
+        self.detail = detail or {}
+
+
+def _below_minimum(exc: BelowExchangeMinimumError, *, share: Decimal, market: MarketRules, price: Decimal) -> SizingSkip:
+    """The skip of an order under the market's minimum, with the share and the minimum in quote."""
+    minimum = minimum_amount(market=market, price=price) * price * market.contract_size
+    detail = {"share": str(share), "minimum": str(minimum)}
+    return SizingSkip(CopiedTrade.Reason.BELOW_EXCHANGE_MINIMUM, exc.message, detail=detail)
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,7 @@ def entry_size(*, side: str, notional: Decimal, price: Decimal, market: MarketRu
         rounded_up = False
     except BelowExchangeMinimumError as exc:
         if not round_up_to_minimum:
-            raise SizingSkip(CopiedTrade.Reason.BELOW_EXCHANGE_MINIMUM, exc.message) from None
+            raise _below_minimum(exc, share=notional, market=market, price=price) from None
         amount, rounded_up = minimum_amount(market=market, price=price), True
     return OrderSize(side=side, amount=amount, notional=amount * unit, rounded_up=rounded_up)
 
@@ -127,5 +134,5 @@ def exit_size(*, held: Decimal, fraction: Decimal, price: Decimal, market: Marke
     try:
         amount, _ = apply_order_rules(market, amount=wanted, price=None, reference_price=price, side=side)
     except BelowExchangeMinimumError as exc:
-        raise SizingSkip(CopiedTrade.Reason.BELOW_EXCHANGE_MINIMUM, exc.message) from None
+        raise _below_minimum(exc, share=wanted * price * market.contract_size, market=market, price=price) from None
     return OrderSize(side=side, amount=amount, notional=amount * price * market.contract_size)

@@ -54,10 +54,11 @@ def quantize_money(amount: Decimal) -> Decimal:
 
 
 def format_money(amount: Decimal | None, currency: str) -> str:
-    """An amount as a person reads it: cents and the currency, "68.89 USD" (shown, not stored)."""
+    """An amount as a person reads it: cents, thousands grouped and the currency, "68.89 USD",
+    "1,250.00 USDT" (shown, not stored)."""
     if amount is None:
         return "–"
-    return f"{quantize_money(amount)} {currency.upper()}"
+    return f"{quantize_money(amount):,} {currency.upper()}"
 
 
 def format_quantity(value: Decimal | None) -> str:

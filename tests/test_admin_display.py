@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.mark.parametrize(
     ("amount", "currency", "shown"),
-    [(Decimal("68.885"), "usd", "68.89 USD"), (Decimal("0E-8"), "usd", "0.00 USD"), (Decimal("29.00000000"), "USDT", "29.00 USDT"), (None, "usd", "–")],
+    [(Decimal("68.885"), "usd", "68.89 USD"), (Decimal("0E-8"), "usd", "0.00 USD"), (Decimal("29.00000000"), "USDT", "29.00 USDT"), (Decimal("10250.5"), "USDT", "10,250.50 USDT"), (None, "usd", "–")],
 )
 def test_money_reads_in_cents_with_its_currency(amount, currency, shown):
     assert format_money(amount, currency) == shown

@@ -332,7 +332,7 @@ def test_it_pauses_and_resumes_a_copy(client_for, follower, strategy, account):
 def test_it_resumes_after_a_stop_loss_measuring_drawdown_from_the_current_equity(client_for, follower, strategy, account):
     relationship = _copy(follower, strategy, account)
     CopyRelationship.objects.filter(pk=relationship.pk).update(
-        status="paused", pause_reason="stop-loss", copy_equity=Decimal("1750"), current_drawdown_percent=Decimal("30")
+        status="paused", pause_reason=CopyRelationship.PauseReason.STOP_LOSS, copy_equity=Decimal("1750"), current_drawdown_percent=Decimal("30")
     )
 
     response = client_for(follower).post(f"{BASE}/resume", {"relationship_id": relationship.pk}, format="json")
@@ -453,7 +453,7 @@ def test_my_copies_shows_capital_equity_pnl_drawdown_status_and_the_latest_copie
     FollowerPosition.objects.create(relationship=relationship, symbol="ETH/USDT", quantity=Decimal("0"), average_entry=Decimal("0"))
     CopyRelationship.objects.filter(pk=relationship.pk).update(
         copy_equity=Decimal("2300"), peak_equity=Decimal("2600"), realized_pnl=Decimal("-200"), current_drawdown_percent=Decimal("11.5385"),
-        status="paused", pause_reason="provider suspended",
+        status="paused", pause_reason=CopyRelationship.PauseReason.PROVIDER_SUSPENDED,
     )  # fmt: skip
     simulated_binance.set_price(symbol="BTC/USDT", price="65000")
 
@@ -466,12 +466,14 @@ def test_my_copies_shows_capital_equity_pnl_drawdown_status_and_the_latest_copie
     assert Decimal(copy["realized_pnl"]) == Decimal("-200")
     assert Decimal(copy["unrealized_pnl"]) == Decimal("500")  # 0.1 × (65,000 − 60,000)
     assert Decimal(copy["current_drawdown_percent"]) == Decimal("11.5385")
-    assert (copy["status"], copy["pause_reason"]) == ("paused", "provider suspended")
+    assert (copy["status"], copy["pause_reason"]) == ("paused", "provider_suspended")
+    assert copy["pause_reason_text"] == "the curators suspended the leader's signal provider"
     assert [position["symbol"] for position in copy["positions"]] == ["BTC/USDT"]
     assert Decimal(copy["positions"][0]["mark_price"]) == Decimal("65000")
     latest = copy["recent_copied_trades"]
     assert [row["sequence"] for row in latest] == [99, 7, 6, 5, 4]
     assert (latest[0]["status"], latest[0]["reason"]) == ("skipped", "below_exchange_minimum")
+    assert latest[0]["reason_text"].startswith("your share") and "_" not in latest[0]["reason_text"]
 
 
 @pytest.mark.django_db
@@ -529,7 +531,7 @@ def test_copied_trades_lists_the_followers_own_with_status_and_reason(
     submit(strategy, "t1", "buy", amount="0.01")
     trade = LeaderTrade.objects.get()
     _copied_trade(first, trade, status="failed", reason="insufficient_funds")
-    _copied_trade(second, trade, status="skipped", reason="price_deviation")
+    _copied_trade(second, trade, status="skipped", reason="slippage_exceeded")
     client = client_for(follower)
 
     everything = client.get(f"{BASE}/copied-trades").json()

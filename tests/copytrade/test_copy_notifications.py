@@ -55,7 +55,7 @@ def test_start_pause_resume_and_stop_are_each_told_in_the_app_without_mail(
     assert _kinds(follower) == [K.COPY_STARTED, K.COPY_PAUSED, K.COPY_RESUMED, K.COPY_STOPPED]
     started = Notification.objects.get(user=follower, kind=K.COPY_STARTED)
     assert started.title == f"You started copying {strategy.name}"
-    assert f"On '{account.label}', with a capital of 2000.00 USDT." in started.body
+    assert f"On '{account.label}', with a capital of 2,000.00 USDT." in started.body
     assert mail.outbox == []
 
 

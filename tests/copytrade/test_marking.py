@@ -58,7 +58,7 @@ def test_a_rise_lifts_the_peak_and_a_small_dip_only_moves_the_drawdown(sim, hold
 
 
 def test_paused_copies_and_copies_holding_nothing_are_left_alone(sim, strategy, holding_copy, follower):
-    CopyRelationship.objects.filter(pk=holding_copy.pk).update(status=CopyRelationship.Status.PAUSED, pause_reason="paused by follower")
+    CopyRelationship.objects.filter(pk=holding_copy.pk).update(status=CopyRelationship.Status.PAUSED, pause_reason="follower")
     sim.set_price(symbol="BTC/USDT", price="30000")
 
     outcome = copies_mark_to_market()

@@ -57,6 +57,9 @@ def test_it_skips_orders_below_exchange_minimum():
         entry_size(side="buy", notional=Decimal("4.99"), price=Decimal("65000"), market=BTC)
 
     assert skipped.value.reason == CopiedTrade.Reason.BELOW_EXCHANGE_MINIMUM
+    # the share and the smallest order the market takes, for the follower's sentence
+    assert Decimal(skipped.value.detail["share"]) == Decimal("4.99")
+    assert Decimal(skipped.value.detail["minimum"]) == minimum_amount(market=BTC, price=Decimal("65000")) * Decimal("65000")
 
 
 def test_it_rounds_up_to_the_minimum_only_when_the_copy_opted_in():

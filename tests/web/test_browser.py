@@ -327,7 +327,8 @@ def test_a_new_follower_copies_with_a_quarter_of_the_account_and_sees_the_copied
         browsing.base_url, steady, external_id="sig-2", symbol="BTC/USDT", action="buy", position_size_usd="30", price="65000"
     ) == 201  # fmt: skip
     _wait_for_text(browsing, "/copies/", f"#copy-{relationship.pk}", "Skipped:", worker=celery_worker)
-    assert "Skipped: your share was below the exchange's minimum order." in page.inner_text(f"#copy-{relationship.pk}")
+    assert re.search(r"Skipped: your share \(\d+\.\d\d USDT\) was below the exchange's minimum order \(\d+\.\d\d USDT\)\.",
+                     page.inner_text(f"#copy-{relationship.pk}"))  # fmt: skip
     browsing.look("my-copies-skipped")
 
     # Pausing says what happens to exits, and swaps the card in place.
@@ -341,7 +342,7 @@ def test_a_new_follower_copies_with_a_quarter_of_the_account_and_sees_the_copied
     # The copy's own page: every outcome in words, the buy's fee labelled as a fee.
     browsing.open(f"/copies/{relationship.pk}/")
     trades = page.inner_text("table.cards")
-    assert "Skipped: your share was below the exchange's minimum order." in trades and "fee 0." in trades
+    assert "was below the exchange's minimum order (" in trades and "fee 0." in trades
     assert "below_exchange_minimum" not in page.content() and "P&L \u22120." not in trades
     _look_also_at_390(browsing, "copy-detail")
 
