@@ -19,22 +19,10 @@ from copytrade.services.fanout import leader_trade_fan_out
 from copytrade.services.fill_notices import leader_trade_fills_notify
 from core.models import Notification
 from core.notifications import notification_preferences_set
-from tests.copytrade import signal_only_strategy, simulator_account, submit
-from tests.copytrade.test_execution import run_engine
+from tests.copytrade import simulator_account, submit
+from tests.copytrade.test_execution import run_engine, sim, strategy  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def sim(simulated_binance, settings):
-    settings.EXCHANGE_TICKER_CACHE_SECONDS = 0
-    simulated_binance.set_price(symbol="BTC/USDT", price="65000")
-    return simulated_binance
-
-
-@pytest.fixture
-def strategy(owner, sim):
-    return signal_only_strategy(owner, capital="100000")
 
 
 def _kinds(user) -> list[str]:
