@@ -121,8 +121,9 @@ def _signal_response(outcome: LeaderTradeOutcome) -> Response:
 
 class CopiedTradeOutputSerializer(serializers.ModelSerializer):
     reason = serializers.ChoiceField(
-        choices=CopiedTrade.Reason.choices, read_only=True, help_text="Why it was skipped or failed (a code); empty when none."
-    )
+        choices=CopiedTrade.Reason.choices, allow_blank=True, read_only=True,
+        help_text="Why it was skipped or failed, or what changed its fill (a code); empty when none.",
+    )  # fmt: skip
     reason_text = serializers.SerializerMethodField(help_text="The reason as a person reads it, with its numbers.")
     # In the billing currency, as a person reads it (cents); pnl_quote keeps the quote's precision.
     pnl_usd = serializers.DecimalField(
@@ -189,7 +190,9 @@ class CopyOutputSerializer(serializers.ModelSerializer):
     positions = FollowerPositionOutputSerializer(source="open_positions", many=True)
     recent_copied_trades = CopiedTradeOutputSerializer(many=True)
     status = serializers.ChoiceField(choices=CopyRelationship.Status.choices, read_only=True, help_text=PAUSE_SEMANTICS)
-    pause_reason = serializers.ChoiceField(choices=CopyRelationship.PauseReason.choices, read_only=True)
+    pause_reason = serializers.ChoiceField(
+        choices=CopyRelationship.PauseReason.choices, allow_blank=True, read_only=True, help_text="Why it is paused (a code); empty unless it is."
+    )
     pause_reason_text = serializers.SerializerMethodField()
 
     class Meta:
