@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
+from copytrade.reasons import copied_trade_reason_text, pause_reason_text
 from copytrade.selectors import (
     PositionMarker,
     copied_trade_list,
@@ -117,6 +118,11 @@ def _signal_response(outcome: LeaderTradeOutcome) -> Response:
 
 
 class CopiedTradeOutputSerializer(serializers.ModelSerializer):
+    reason = serializers.ChoiceField(
+        choices=CopiedTrade.Reason.choices, allow_blank=True, read_only=True,
+        help_text="Why it was skipped or failed, or what changed its fill (a code); empty when none.",
+    )  # fmt: skip
+    reason_text = serializers.SerializerMethodField(help_text="The reason as a person reads it, with its numbers.")
     # In the billing currency, as a person reads it (cents); pnl_quote keeps the quote's precision.
     pnl_usd = serializers.DecimalField(
         max_digits=settings.MONEY_MAX_DIGITS, decimal_places=2, read_only=True,
@@ -128,13 +134,17 @@ class CopiedTradeOutputSerializer(serializers.ModelSerializer):
         fields = [
             "id", "relationship_id", "leader_trade_id", "strategy_id", "kind", "sequence", "symbol", "side", "effect",
             "leader_size_usd", "follower_size_usd", "requested_amount", "filled_amount", "average_price", "fee",
-            "quote_currency", "pnl_quote", "quote_rate", "pnl_usd", "status", "reason", "recorded_at", "finished_at",
+            "quote_currency", "pnl_quote", "quote_rate", "pnl_usd", "status", "reason", "reason_text", "recorded_at",
+            "finished_at",
         ]  # fmt: skip
         read_only_fields = fields
         extra_kwargs = {
-            "pnl_quote": {"help_text": "Realised net P&L of the fill in the market's quote currency (quote_currency)."},
+            "pnl_quote": {"help_text": "Realised net P&L of the fill in the market's quote currency (quote_currency), after its fee."},
             "quote_rate": {"help_text": "Billing currency per unit of the quote at the fill; null when nothing was converted."},
         }
+
+    def get_reason_text(self, trade) -> str:
+        return copied_trade_reason_text(trade)
 
 
 class FollowerPositionOutputSerializer(serializers.ModelSerializer):
@@ -178,6 +188,10 @@ class CopyOutputSerializer(serializers.ModelSerializer):
     positions = FollowerPositionOutputSerializer(source="open_positions", many=True)
     recent_copied_trades = CopiedTradeOutputSerializer(many=True)
     status = serializers.ChoiceField(choices=CopyRelationship.Status.choices, read_only=True, help_text=PAUSE_SEMANTICS)
+    pause_reason = serializers.ChoiceField(
+        choices=CopyRelationship.PauseReason.choices, allow_blank=True, read_only=True, help_text="Why it is paused (a code); empty unless it is."
+    )
+    pause_reason_text = serializers.SerializerMethodField()
 
     class Meta:
         model = CopyRelationship
@@ -185,9 +199,13 @@ class CopyOutputSerializer(serializers.ModelSerializer):
             "id", "strategy", "exchange_account", "sizing_mode", "allocation_percent", "multiplier", "fixed_notional_usd",
             "copy_capital", "copy_equity", "peak_equity", "realized_pnl", "unrealized_pnl", "current_drawdown_percent",
             "max_drawdown_stop", "max_slippage_percent", "max_order_notional_usd", "round_up_to_minimum", "status",
-            "pause_reason", "started_at", "ended_at", "positions", "recent_copied_trades",
+            "pause_reason", "pause_reason_text", "started_at", "ended_at", "positions", "recent_copied_trades",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def get_pause_reason_text(self, relationship) -> str:
+        """Why the copy is paused, in words; empty unless it is."""
+        return pause_reason_text(relationship) if relationship.status == CopyRelationship.Status.PAUSED else ""
 
     @extend_schema_field(UNREALIZED_PNL)
     def get_unrealized_pnl(self, relationship) -> str | None:

@@ -36,7 +36,7 @@ def conversion_symbol(currency: str) -> str:
     return f"{currency.upper()}/{REFERENCE}"
 
 
-QUOTE_NOT_CONVERTIBLE = "quote_not_convertible"
+QUOTE_NOT_CONVERTIBLE = "quote_not_convertible"  # CopiedTrade.Reason.QUOTE_NOT_CONVERTIBLE
 
 
 class QuoteNotConvertible(Exception):
@@ -47,6 +47,7 @@ class QuoteNotConvertible(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+        self.detail: dict = {}
 
 
 def billing_price_source() -> CcxtGateway:

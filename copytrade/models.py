@@ -175,6 +175,17 @@ class CopyRelationship(models.Model):
         PAUSED = "paused"
         STOPPED = "stopped"
 
+    class PauseReason(models.TextChoices):
+        """Why a copy is paused: the code is stored, the label is what its follower reads
+        (`copytrade.reasons.pause_reason_text` adds the numbers kept in `pause_detail`)."""
+
+        FOLLOWER = "follower", "you paused it"
+        INVALID_CREDENTIALS = "invalid_credentials", (
+            "the exchange refused the account's API key: reconnect the account with a key that may trade, then resume"
+        )
+        STOP_LOSS = "stop_loss", "its stop-loss closed its positions at market"
+        PROVIDER_SUSPENDED = "provider_suspended", "the curators suspended the leader's signal provider"
+
     LIVE_STATUSES = (Status.ACTIVE, Status.PAUSED)
 
     follower = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="copies")
@@ -192,7 +203,9 @@ class CopyRelationship(models.Model):
     # Opt-in: round an order under the exchange minimum up to the minimum instead of skipping.
     round_up_to_minimum = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
-    pause_reason = models.CharField(max_length=255, blank=True, default="")
+    pause_reason = models.CharField(max_length=255, choices=PauseReason.choices, blank=True, default="")
+    # The numbers the pause's sentence needs (stop-loss: drawdown and limit, in percent).
+    pause_detail = models.JSONField(default=dict, blank=True)
     realized_pnl = money_field(default=0)
     copy_equity = money_field(default=0)
     peak_equity = money_field(default=0)
@@ -254,9 +267,51 @@ class CopiedTrade(models.Model):
         FAILED = "failed"
 
     class Kind(models.TextChoices):
-        MIRROR = "mirror"  # mirrors a leader trade
-        STOP_LOSS = "stop_loss"  # copy stop-loss closing a position
-        CLOSE_ON_STOP = "close_on_stop"  # follower stopped the copy with close_positions
+        MIRROR = "mirror", "a copy of the leader's trade"
+        STOP_LOSS = "stop_loss", "closed by your copy stop-loss"
+        CLOSE_ON_STOP = "close_on_stop", "closed when you stopped the copy"  # stopped with close_positions
+
+    class Reason(models.TextChoices):
+        """Why a copied trade was skipped or failed, or what changed a filled one: the code
+        is stored, the label is what its follower reads (`copytrade.reasons` adds the
+        numbers kept in `reason_detail` and on the row). The exchange's codes are those of
+        `exchanges.errors`."""
+
+        # Skipped: nothing was sent.
+        COPY_PAUSED = "copy_paused", "the copy was paused, and a paused copy opens no new positions"
+        COPY_STOPPED = "copy_stopped", "the copy was stopped"
+        STRATEGY_NOT_ACCEPTING = "strategy_not_accepting_entries", "the leader's strategy was not taking new entries"
+        SLIPPAGE_EXCEEDED = "slippage_exceeded", (
+            "the price had moved further from the leader's price than your slippage limit allows"
+        )
+        INSUFFICIENT_MARGIN = "insufficient_margin", "your account did not have enough free balance for the order"
+        BELOW_EXCHANGE_MINIMUM = "below_exchange_minimum", "your share was below the exchange's minimum order"
+        NO_POSITION = "no_position", "the copy held no position to reduce or close"
+        QUOTE_NOT_CONVERTIBLE = "quote_not_convertible", (
+            "its profit and loss would be in a currency this platform cannot convert to bill it; no order was placed"
+        )
+        # Failed.
+        ACCOUNT_INVALID = "account_invalid", "the exchange account needs a new API key"
+        INVALID_CREDENTIALS = "invalid_credentials", (
+            "the exchange refused the account's API key: check key, secret and trading permission"
+        )
+        NOT_FILLED = "not_filled", "the exchange did not fill the order"
+        EXCHANGE_UNAVAILABLE = "exchange_unavailable", "the exchange did not answer after several attempts; no order was placed"
+        RATE_LIMITED = "rate_limited", "the exchange kept asking for fewer requests; no order was placed"
+        UNKNOWN_OUTCOME = "unknown_outcome", "the exchange never confirmed the order"
+        INSUFFICIENT_FUNDS = "insufficient_funds", "the exchange said the account's free balance was too low for the order"
+        ORDER_REJECTED = "order_rejected", "the exchange refused the order: its size or price was outside the market's limits"
+        DUPLICATE_ORDER = "duplicate_client_order_id", "the exchange already had this order"
+        ORDER_NOT_FOUND = "order_not_found", "the exchange had no record of the order"
+        UNKNOWN_SYMBOL = "unknown_symbol", "the exchange does not list this market"
+        UNKNOWN_EXCHANGE = "unknown_exchange", "the account's exchange is not one the platform trades on"
+        REJECTED = "rejected", "the exchange refused the order"
+        EXCHANGE_ERROR = "exchange_error", "the exchange answered with an error"
+        # A filled row's note.
+        ROUNDED_UP_TO_MINIMUM = "rounded_up_to_minimum", "rounded up to the exchange's minimum order, as you allowed"
+        CLAMPED_TO_MAX_ORDER_NOTIONAL = "clamped_to_max_order_notional", "made smaller to your largest-order limit"
+        CLAMPED_TO_MULTIPLIER_CAP = "clamped_to_multiplier_cap", "made smaller to the platform's largest order for a multiplier copy"
+        PARTIAL_FILL = "partial_fill", "the exchange filled part of the order"
 
     TERMINAL = (Status.FILLED, Status.PARTIALLY_FILLED, Status.SKIPPED, Status.FAILED)
     OPEN = (Status.PENDING, Status.EXECUTING)
@@ -294,7 +349,10 @@ class CopiedTrade(models.Model):
     override_fee_charged = money_field(default=0)
     fee_paid_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
-    reason = models.CharField(max_length=255, blank=True, default="")
+    reason = models.CharField(max_length=255, choices=Reason.choices, blank=True, default="")
+    # The numbers the reason's sentence needs beyond the row's own columns (slippage: the
+    # price gap, the price then and the copy's limit).
+    reason_detail = models.JSONField(default=dict, blank=True)
     # Deterministic from (leader trade, relationship): the same order can never be placed twice.
     # Unique by a constraint, not unique=True: that also builds a LIKE index nothing uses.
     client_order_id = models.CharField(max_length=36)

@@ -12,33 +12,28 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from copytrade.models import CopyRelationship, Strategy
+from copytrade.models import CopiedTrade, CopyRelationship, Strategy
 from core.money import HUNDRED
-
-COPY_PAUSED = "copy_paused"
-COPY_STOPPED = "copy_stopped"
-STRATEGY_NOT_ACCEPTING = "strategy_not_accepting_entries"
-SLIPPAGE_EXCEEDED = "slippage_exceeded"
-INSUFFICIENT_MARGIN = "insufficient_margin"
-CLAMPED_TO_MAX_ORDER_NOTIONAL = "clamped_to_max_order_notional"
-CLAMPED_TO_MULTIPLIER_CAP = "clamped_to_multiplier_cap"
 
 
 class RiskSkip(Exception):
-    def __init__(self, reason: str, message: str):
+    """`reason` is stored, `detail` beside it (the numbers its sentence needs), `message` logged."""
+
+    def __init__(self, reason: str, message: str, *, detail: dict | None = None):
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.detail = detail or {}
 
 
 def check_entry_allowed(*, relationship: CopyRelationship, strategy: Strategy) -> None:
     """Only an active copy of a strategy that accepts copies takes new entries."""
     if relationship.status == CopyRelationship.Status.PAUSED:
-        raise RiskSkip(COPY_PAUSED, f"The copy is paused ({relationship.pause_reason or 'no reason given'}); entries are not copied.")
+        raise RiskSkip(CopiedTrade.Reason.COPY_PAUSED, f"The copy is paused ({relationship.pause_reason or 'no reason given'}); entries are not copied.")
     if relationship.status == CopyRelationship.Status.STOPPED:
-        raise RiskSkip(COPY_STOPPED, "The copy is stopped.")
+        raise RiskSkip(CopiedTrade.Reason.COPY_STOPPED, "The copy is stopped.")
     if not strategy.accepting_copies:
-        raise RiskSkip(STRATEGY_NOT_ACCEPTING, f"Strategy '{strategy.name}' is not accepting new entries right now.")
+        raise RiskSkip(CopiedTrade.Reason.STRATEGY_NOT_ACCEPTING, f"Strategy '{strategy.name}' is not accepting new entries right now.")
 
 
 def price_deviation_percent(*, leader_price: Decimal, current_price: Decimal) -> Decimal:
@@ -50,9 +45,13 @@ def check_slippage(*, leader_price: Decimal, current_price: Decimal, max_slippag
     deviation = price_deviation_percent(leader_price=leader_price, current_price=current_price)
     if deviation > max_slippage_percent:
         raise RiskSkip(
-            SLIPPAGE_EXCEEDED,
+            CopiedTrade.Reason.SLIPPAGE_EXCEEDED,
             f"The price is {deviation:.4f}% away from the leader's fill at {leader_price} "
             f"(now {current_price}); this copy allows {max_slippage_percent}%.",
+            detail={
+                "gap_percent": str(deviation.quantize(Decimal("0.01"))), "price": str(current_price),
+                "leader_price": str(leader_price), "limit_percent": str(max_slippage_percent),
+            },
         )
 
 

@@ -19,7 +19,7 @@ from decimal import ROUND_CEILING, Decimal
 
 from django.conf import settings
 
-from copytrade.models import CopyRelationship, LeaderTrade
+from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade
 from core.money import HUNDRED, ZERO, to_decimal, truncate
 from exchanges.errors import BelowExchangeMinimumError
 from exchanges.rules import apply_order_rules, clamp_to_max_amount
@@ -33,19 +33,25 @@ SIZING_PARAMETER = {
     CopyRelationship.SizingMode.FIXED: "fixed_notional",
 }
 
-BELOW_EXCHANGE_MINIMUM = "below_exchange_minimum"
-NO_POSITION = "no_position"
-ROUNDED_UP_TO_MINIMUM = "rounded_up_to_minimum"
 ENTRY_EFFECTS = (LeaderTrade.Effect.OPEN, LeaderTrade.Effect.INCREASE)
 
 
 class SizingSkip(Exception):
-    """The order cannot be sized: the copied trade is skipped with `reason`."""
+    """The order cannot be sized: the copied trade is skipped with `reason`, `detail` beside it
+    (the numbers its sentence needs), `message` logged."""
 
-    def __init__(self, reason: str, message: str):
+    def __init__(self, reason: str, message: str, *, detail: dict | None = None):
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.detail = detail or {}
+
+
+def _below_minimum(exc: BelowExchangeMinimumError, *, share: Decimal, market: MarketRules, price: Decimal) -> SizingSkip:
+    """The skip of an order under the market's minimum, with the share and the minimum in quote."""
+    minimum = minimum_amount(market=market, price=price) * price * market.contract_size
+    detail = {"share": str(share), "minimum": str(minimum)}
+    return SizingSkip(CopiedTrade.Reason.BELOW_EXCHANGE_MINIMUM, exc.message, detail=detail)
 
 
 @dataclass(frozen=True)
@@ -113,7 +119,7 @@ def entry_size(*, side: str, notional: Decimal, price: Decimal, market: MarketRu
         rounded_up = False
     except BelowExchangeMinimumError as exc:
         if not round_up_to_minimum:
-            raise SizingSkip(BELOW_EXCHANGE_MINIMUM, exc.message) from None
+            raise _below_minimum(exc, share=notional, market=market, price=price) from None
         amount, rounded_up = minimum_amount(market=market, price=price), True
     return OrderSize(side=side, amount=amount, notional=amount * unit, rounded_up=rounded_up)
 
@@ -129,11 +135,11 @@ def minimum_amount(*, market: MarketRules, price: Decimal) -> Decimal:
 def exit_size(*, held: Decimal, fraction: Decimal, price: Decimal, market: MarketRules) -> OrderSize:
     """The order that removes `fraction` (1 = close) of the signed position `held`."""
     if held == 0:
-        raise SizingSkip(NO_POSITION, "The copy holds no position to reduce or close.")
+        raise SizingSkip(CopiedTrade.Reason.NO_POSITION, "The copy holds no position to reduce or close.")
     side = "sell" if held > 0 else "buy"
     wanted = abs(held) if fraction >= 1 else abs(held) * fraction
     try:
         amount, _ = apply_order_rules(market, amount=wanted, price=None, reference_price=price, side=side)
     except BelowExchangeMinimumError as exc:
-        raise SizingSkip(BELOW_EXCHANGE_MINIMUM, exc.message) from None
+        raise _below_minimum(exc, share=wanted * price * market.contract_size, market=market, price=price) from None
     return OrderSize(side=side, amount=amount, notional=amount * price * market.contract_size)

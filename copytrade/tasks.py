@@ -22,6 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from copytrade.services.exchange_sync import strategies_exchange_sync
 from copytrade.services.execution import copied_trade_execute, copied_trade_give_up
 from copytrade.services.fanout import leader_trade_fan_out
+from copytrade.services.fill_notices import leader_trade_fills_notify
 from copytrade.services.marking import copies_mark_to_market
 from copytrade.services.sweeper import copied_trades_sweep
 from exchanges.errors import TransientExchangeError
@@ -77,6 +78,15 @@ def fan_out_leader_trade(self, leader_trade_id: int) -> None:
     outcome = leader_trade_fan_out(leader_trade_id=leader_trade_id)
     if outcome.retry_in is not None:
         _retry_later(self, countdown=outcome.retry_in, why="the strategy's previous fan-out")
+    elif outcome.copied_trade_ids:
+        notify_leader_trade_fills.apply_async((leader_trade_id,), countdown=settings.COPYTRADE_FILL_NOTICE_SECONDS)
+
+
+# Until every copy of the trade is final (the sweeper makes a lost one final in seconds).
+@shared_task(bind=True, acks_late=True, max_retries=settings.COPYTRADE_FILL_NOTICE_MAX_RETRIES)
+def notify_leader_trade_fills(self, leader_trade_id: int) -> None:
+    if leader_trade_fills_notify(leader_trade_id=leader_trade_id):
+        raise self.retry(countdown=settings.COPYTRADE_FILL_NOTICE_SECONDS)
 
 
 @shared_task(base=_ExecuteCopiedTradeTask, **ENGINE_TASK_OPTIONS)

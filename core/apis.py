@@ -162,9 +162,11 @@ class MeApi(APIView):
 
 
 class NotificationOutputSerializer(serializers.ModelSerializer):
+    kind_text = serializers.CharField(source="get_kind_display", read_only=True, help_text="What `kind` means, in words.")
+
     class Meta:
         model = Notification
-        fields = ["id", "kind", "title", "body", "created_at", "read_at"]
+        fields = ["id", "kind", "kind_text", "title", "body", "created_at", "read_at"]
         read_only_fields = fields
 
 

@@ -18,19 +18,37 @@ class Notification(models.Model):
     """
 
     class Kind(models.TextChoices):
-        COPY_PAUSED = "copy_paused"
-        COPY_STOP_LOSS = "copy_stop_loss"
-        COPIED_TRADE_SKIPPED = "copied_trade_skipped"
-        COPIED_TRADE_FAILED = "copied_trade_failed"
-        ACCOUNT_INVALID = "account_invalid"
-        PROVIDER_APPLICATION = "provider_application"
-        PROVIDER_DECISION = "provider_decision"
-        PROVIDER_SUSPENDED = "provider_suspended"
-        CIRCUIT_BREAKER = "circuit_breaker"
-        VERIFICATION_FLAG = "verification_flag"
-        INVOICE = "invoice"
-        PAYOUT = "payout"
-        FEE_TERMS = "fee_terms"
+        """What a notification is about; the label is how the preferences page names it."""
+
+        COPY_STARTED = "copy_started", "A copy started"
+        COPIED_TRADE_FILLED = "copied_trade_filled", "A leader's trade was copied (filled)"
+        COPIED_TRADE_SKIPPED = "copied_trade_skipped", "A leader's trade was not copied (skipped)"
+        COPIED_TRADE_FAILED = "copied_trade_failed", "A copied order failed at the exchange"
+        COPY_PAUSED = "copy_paused", "You paused a copy"
+        COPY_RESUMED = "copy_resumed", "You resumed a copy"
+        COPY_STOPPED = "copy_stopped", "You stopped a copy"
+        COPY_CLOSED = "copy_closed", "A copy was stopped and its positions closed at market"
+        COPY_STOP_LOSS = "copy_stop_loss", "A copy's stop-loss paused it and closed its positions"
+        PROVIDER_SUSPENDED = "provider_suspended", "A leader was suspended and your copy paused"
+        ACCOUNT_INVALID = "account_invalid", "An exchange refused your API key and its copies paused"
+        FEE_TERMS = "fee_terms", "A leader changed the fees of a copy"
+        INVOICE_ISSUED = "invoice_issued", "An invoice was issued"
+        INVOICE_PAID = "invoice_paid", "An invoice was paid"
+        INVOICE = "invoice", "A payment failed"  # the value predates issued and paid
+        PAYOUT = "payout", "A payout was made to you"
+        PROVIDER_APPLICATION = "provider_application", "A provider applied (curators)"
+        PROVIDER_DECISION = "provider_decision", "The curators decided on a provider"
+        CIRCUIT_BREAKER = "circuit_breaker", "A strategy's circuit breaker stopped new entries"
+        VERIFICATION_FLAG = "verification_flag", "A track record failed verification (curators)"
+
+    # Mailed unless the user turns it off: what asks them to act (pay, reconnect, decide) or
+    # what the platform did to their money on its own (forced closes, pauses it made).
+    # Everything else is mailed only if they ask for it; every kind is shown in the app unless
+    # they turn it off (NotificationPreference).
+    EMAIL_BY_DEFAULT = frozenset({
+        Kind.COPY_CLOSED, Kind.COPY_STOP_LOSS, Kind.PROVIDER_SUSPENDED, Kind.ACCOUNT_INVALID, Kind.FEE_TERMS, Kind.INVOICE,
+        Kind.PROVIDER_APPLICATION, Kind.PROVIDER_DECISION, Kind.CIRCUIT_BREAKER, Kind.VERIFICATION_FLAG,
+    })  # fmt: skip
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -54,6 +72,23 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} · to {self.user} · {self.kind}"
+
+
+class NotificationPreference(models.Model):
+    """A user's choice for one kind of notification: shown in the app, sent by email. No row:
+    shown in the app, mailed if the kind is in `Notification.EMAIL_BY_DEFAULT`."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preferences")
+    kind = models.CharField(max_length=32, choices=Notification.Kind.choices)
+    in_app = models.BooleanField(default=True)
+    email = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "kind"], name="notification_preference_once_per_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.kind}: in app {self.in_app}, email {self.email}"
 
 
 class Profile(models.Model):

@@ -81,12 +81,13 @@ def cents_text(amount: Decimal) -> str:
 
 
 def format_quantity(value: Decimal | None) -> str:
-    """A quantity or price without the column's trailing zeros or an exponent: "0.015", not
-    "0.015000000000" or "1.5E-2"; every significant digit kept."""
+    """A quantity or price as the market traded it, without the column's trailing zeros or an
+    exponent, thousands grouped: "0.015", "64,250.5", not "0.015000000000", "64000.00000000"
+    or "1.5E-2"; every significant digit kept (the market's precision is what was stored)."""
     if value is None:
         return "–"
     value = to_decimal(value)
-    return f"{value.normalize():f}" if value else "0"
+    return f"{value.normalize():,f}" if value else "0"
 
 
 def split(amount: Decimal, payee_rate: Decimal) -> tuple[Decimal, Decimal]:

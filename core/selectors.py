@@ -4,7 +4,7 @@ import hashlib
 
 from django.db.models import QuerySet
 
-from core.models import ApiToken, Notification, Profile
+from core.models import ApiToken, Notification, NotificationPreference, Profile
 
 
 def notification_list(*, user, unread_only: bool = False) -> QuerySet[Notification]:
@@ -12,6 +12,15 @@ def notification_list(*, user, unread_only: bool = False) -> QuerySet[Notificati
     if unread_only:
         notifications = notifications.filter(read_at__isnull=True)
     return notifications.order_by("-created_at", "-id")
+
+
+def notification_preferences(*, user) -> list[tuple[str, str, bool, bool]]:
+    """(kind, its label, in app, by email) for every kind: the user's choice, else the default."""
+    chosen = {pref.kind: (pref.in_app, pref.email) for pref in NotificationPreference.objects.filter(user=user)}
+    return [
+        (kind, label, *chosen.get(kind, (True, kind in Notification.EMAIL_BY_DEFAULT)))
+        for kind, label in Notification.Kind.choices
+    ]
 
 
 def notification_unread_count(*, user) -> int:

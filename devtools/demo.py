@@ -39,6 +39,7 @@ from billing.models import BillingAccount, Invoice, InvoiceLine, Payout
 from billing.roles import billing_group
 from billing.services import billing_period_run, payouts_run
 from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
+from copytrade.reasons import reason_label
 from copytrade.services.copies import copy_start
 from copytrade.services.leader_trades import LeaderSignal, leader_signal_submit
 from copytrade.services.strategies import strategy_create
@@ -422,7 +423,7 @@ def _trade(
     # Stop-loss closes of any strategy the fills triggered are part of this moment too.
     moved = CopiedTrade.objects.filter(Q(pk__in=copies.values("pk")) | Q(recorded_at__gte=started, kind=CopiedTrade.Kind.STOP_LOSS))
     wait_until(lambda: not moved.exclude(status__in=CopiedTrade.TERMINAL).exists(), timeout=120, what="stop-loss closes", interval=0.1)
-    skipped = moved.filter(status=CopiedTrade.Status.SKIPPED, reason="slippage_exceeded").count()
+    skipped = moved.filter(status=CopiedTrade.Status.SKIPPED, reason=CopiedTrade.Reason.SLIPPAGE_EXCEEDED).count()
     if skipped:
         story.events.append(f"day {day}: {skipped} entry copy of {key}'s trade skipped by a follower's slippage guard")
     for username in moved.filter(kind=CopiedTrade.Kind.STOP_LOSS).values_list("follower__username", flat=True).distinct():
@@ -458,9 +459,10 @@ def _daily_jobs(story: Story) -> None:
     )
     story.say("every copied trade's outcome")
     story.table(
-        ["strategy", "kind", "status", "reason", "copied trades"],
-        [(o["strategy__name"], o["kind"], o["status"], o["reason"] or "-", o["count"]) for o in outcomes],
-    )
+        ["strategy", "what", "outcome", "why", "copied trades"],
+        [(o["strategy__name"], CopiedTrade.Kind(o["kind"]).label, CopiedTrade.Status(o["status"]).label,
+          reason_label(CopiedTrade.Reason, o["reason"]) if o["reason"] else "-", o["count"]) for o in outcomes],
+    )  # fmt: skip
     for event in story.events:
         story.say(event)
     verified = TradeVerification.objects.filter(strategy__in=story.strategies.values()).values("status").annotate(count=Count("id"))
@@ -515,8 +517,14 @@ def _billing(story: Story) -> None:
     story.table(
         ["payee", "program", "fees collected", "payee share", "platform share", "payout"],
         [(line["payee__username"], line["program"], line["gross"], line["payee"], line["platform"],
-          payouts[line["payee__username"]].status if line["payee__username"] in payouts else "-") for line in lines],
+          _payout_words(payouts[line["payee__username"]]) if line["payee__username"] in payouts else "-") for line in lines],
     )  # fmt: skip
+
+
+def _payout_words(payout: Payout) -> str:
+    if payout.status == Payout.Status.AWAITING_MANUAL:
+        return "to be paid by hand (no Stripe Connect account)"
+    return payout.get_status_display().lower()
 
 
 def _pay_invoices(story: Story, invoices) -> None:
@@ -561,7 +569,7 @@ def _where_next(story: Story, logins: list[tuple[str, str, str, str]]) -> None:
 
     notifications = Notification.objects.filter(user__username__startswith=PREFIX).values("kind").annotate(count=Count("id"))
     story.say(
-        "notifications: " + ", ".join(f"{n['count']} {n['kind']}" for n in notifications.order_by("kind"))
+        "notifications: " + ", ".join(f"{n['count']} × {Notification.Kind(n['kind']).label}" for n in notifications.order_by("kind"))
         + f"; {len(getattr(mail, 'outbox', []))} emails sent (kept in memory by the demo)"
     )
     carol = story.providers["carol"]

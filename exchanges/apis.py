@@ -1,13 +1,14 @@
 """REST for exchange accounts. Credentials are write-only: no response ever carries one."""
 
-from drf_spectacular.utils import extend_schema
+from django.conf import settings
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api_conventions import Pagination, StrictInputSerializer, paginated_response
 from exchanges.models import ExchangeAccount
-from exchanges.selectors import exchange_account_get, exchange_account_list
+from exchanges.selectors import exchange_account_get, exchange_account_list, exchange_account_reading
 from exchanges.services import MAX_CREDENTIAL_LENGTH, exchange_account_create, exchange_account_delete
 
 
@@ -18,12 +19,25 @@ def _credential_field() -> serializers.CharField:
     )
 
 
+class AccountReadingSerializer(serializers.Serializer):
+    read_at = serializers.DateTimeField()
+    quote = serializers.CharField()
+    equity = serializers.DecimalField(max_digits=settings.MONEY_MAX_DIGITS, decimal_places=2, allow_null=True)
+    free = serializers.DecimalField(max_digits=settings.MONEY_MAX_DIGITS, decimal_places=2, allow_null=True)
+    problem = serializers.CharField()
+
+
 class ExchangeAccountOutputSerializer(serializers.ModelSerializer):
     class PaperBalanceSerializer(serializers.Serializer):
         currency = serializers.CharField()
         free = serializers.DecimalField(max_digits=30, decimal_places=12)
         locked = serializers.DecimalField(max_digits=30, decimal_places=12)
 
+    status_reason_text = serializers.SerializerMethodField()
+    reading = serializers.SerializerMethodField(
+        help_text="Equity (cash plus holdings at the last price) and free cash in `quote`, when they were read "
+        "(cached for a minute), or `problem`: why the exchange could not be read, in words."
+    )
     api_key_set = serializers.SerializerMethodField()
     api_secret_set = serializers.SerializerMethodField()
     api_passphrase_set = serializers.SerializerMethodField()
@@ -32,10 +46,18 @@ class ExchangeAccountOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = ExchangeAccount
         fields = [
-            "id", "exchange_id", "label", "sandbox", "is_paper", "status", "status_reason",
-            "api_key_set", "api_secret_set", "api_passphrase_set", "paper_balances",
+            "id", "exchange_id", "label", "sandbox", "is_paper", "status", "status_reason", "status_reason_text",
+            "api_key_set", "api_secret_set", "api_passphrase_set", "paper_balances", "reading",
             "last_verified_at", "created_at",
         ]  # fmt: skip
+
+    @extend_schema_field(AccountReadingSerializer)
+    def get_reading(self, account) -> dict:
+        return AccountReadingSerializer(exchange_account_reading(account=account)).data
+
+    def get_status_reason_text(self, account) -> str:
+        """Why the account cannot trade, in words; empty when it can."""
+        return account.get_status_reason_display() if account.status_reason else ""
 
     def get_api_key_set(self, account) -> bool:
         return bool(account.api_key)

@@ -32,6 +32,13 @@ class ExchangeAccount(models.Model):
         ACTIVE = "active"
         INVALID = "invalid"
 
+    class StatusReason(models.TextChoices):
+        """Why an account is invalid: the code is stored, the label is what its owner reads."""
+
+        INVALID_CREDENTIALS = "invalid_credentials", (
+            "the exchange refused this API key: check key, secret and trading permission, then reconnect the account"
+        )
+
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="exchange_accounts")
     exchange_id = models.CharField(max_length=32, validators=[validate_exchange_id])
     label = models.CharField(max_length=100, validators=[validate_printable_name])
@@ -40,7 +47,7 @@ class ExchangeAccount(models.Model):
     api_passphrase = EncryptedTextField(blank=True, default="")
     sandbox = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
-    status_reason = models.CharField(max_length=255, blank=True, default="")
+    status_reason = models.CharField(max_length=255, choices=StatusReason.choices, blank=True, default="")
     last_verified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

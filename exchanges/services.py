@@ -14,7 +14,6 @@ from django.utils import timezone
 from core.errors import ApplicationError, ConflictError, NotFoundError
 from core.locks import user_row_lock
 from core.money import MAX_MONEY, to_decimal
-from core.redaction import redact
 from core.verification import user_email_verified_require
 from exchanges.errors import ExchangeError, PermanentExchangeError
 from exchanges.gateways import gateway_for_account
@@ -116,11 +115,9 @@ def _credentials_verify(account: ExchangeAccount) -> None:
     try:
         gateway_for_account(account).balance()
     except PermanentExchangeError as exc:
-        raise ApplicationError(
-            # An exchange may echo what it was sent: never hand a credential back.
-            f"The exchange rejected these credentials: {redact(exc.message, secrets=(account.api_key, account.api_secret, account.api_passphrase))}",
-            {"reason": exc.reason},
-        ) from None
+        # The error's message is its sentence, never the exchange's own text (which may echo
+        # what it was sent).
+        raise ApplicationError(f"{exc.message[:1].upper()}{exc.message[1:].rstrip('.')}.", {"reason": exc.reason}) from None
     except ExchangeError as exc:
         raise ApplicationError(
             f"{account.exchange_id} did not answer the credential check; nothing was saved. Try again shortly.",

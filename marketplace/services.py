@@ -48,7 +48,6 @@ logger = logging.getLogger(__name__)
 
 CURATORS_GROUP = "curators"
 CURATE_PERMISSION = "marketplace.curate_signalprovider"
-SUSPENSION_PAUSE_REASON = "provider suspended"
 PROFILE_FIELDS = (
     "display_name", "description", "trading_strategy", "risk_level", "subscription_fee_monthly",
     "performance_fee_percent", "is_public",
@@ -237,7 +236,7 @@ def _provider_strategies_close(*, provider: SignalProvider, reason: str) -> None
     paused = CopyRelationship.objects.filter(
         id__in=[pk for pk, _, copy_status in live if copy_status == CopyRelationship.Status.ACTIVE],
         status=CopyRelationship.Status.ACTIVE,
-    ).update(status=CopyRelationship.Status.PAUSED, pause_reason=SUSPENSION_PAUSE_REASON, updated_at=timezone.now())
+    ).update(status=CopyRelationship.Status.PAUSED, pause_reason=CopyRelationship.PauseReason.PROVIDER_SUSPENDED, pause_detail={}, updated_at=timezone.now())
     followers = get_user_model().objects.filter(id__in={follower_id for _, follower_id, _ in live}).order_by("id")
     notification_send_many(
         users=followers,
@@ -256,7 +255,7 @@ def _provider_strategies_reopen(*, provider: SignalProvider) -> None:
     Strategy.objects.filter(id__in=strategy_ids).update(accepting_copies=True, updated_at=timezone.now())
     follower_ids = set(
         CopyRelationship.objects.filter(
-            strategy_id__in=strategy_ids, status=CopyRelationship.Status.PAUSED, pause_reason=SUSPENSION_PAUSE_REASON
+            strategy_id__in=strategy_ids, status=CopyRelationship.Status.PAUSED, pause_reason=CopyRelationship.PauseReason.PROVIDER_SUSPENDED
         ).values_list("follower_id", flat=True)
     )
     notification_send_many(

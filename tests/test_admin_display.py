@@ -20,14 +20,14 @@ pytestmark = pytest.mark.django_db
 
 @pytest.mark.parametrize(
     ("amount", "currency", "shown"),
-    [(Decimal("68.885"), "usd", "68.89 USD"), (Decimal("0E-8"), "usd", "0.00 USD"), (Decimal("29.00000000"), "USDT", "29.00 USDT"), (None, "usd", "–"), (Decimal("1234.5"), "usdt", "1,234.50 USDT")],
+    [(Decimal("68.885"), "usd", "68.89 USD"), (Decimal("0E-8"), "usd", "0.00 USD"), (Decimal("29.00000000"), "USDT", "29.00 USDT"), (Decimal("10250.5"), "USDT", "10,250.50 USDT"), (None, "usd", "–")],
 )
 def test_money_reads_in_cents_with_its_currency(amount, currency, shown):
     assert format_money(amount, currency) == shown
 
 
 @pytest.mark.parametrize(
-    ("value", "shown"), [(Decimal("0.015000000000"), "0.015"), (Decimal("0E-12"), "0"), (Decimal("65000.00000000"), "65000"), (Decimal("1E+2"), "100")]
+    ("value", "shown"), [(Decimal("0.015000000000"), "0.015"), (Decimal("0E-12"), "0"), (Decimal("65000.00000000"), "65,000"), (Decimal("1E+2"), "100")]
 )
 def test_quantities_keep_their_digits_without_padding_or_exponents(value, shown):
     assert format_quantity(value) == shown
@@ -52,7 +52,7 @@ def test_trading_and_marketplace_rows_say_what_they_are(ledger):
     trade = make_trade(strategy, sequence=3, side="buy", amount="0.015", price="65000", traded_at=datetime(2026, 10, 2, tzinfo=UTC))
     account = ExchangeAccount.objects.get(owner=ana)
 
-    assert str(trade) == "Alice Swing #3 · buy 0.015 BTC/USDT at 65000 · open"
+    assert str(trade) == "Alice Swing #3 · buy 0.015 BTC/USDT at 65,000 · open"
     assert str(ledger["copy"]) == "ana copies Alice Swing · active"
     assert str(account) == "paper (paper) of ana"
     assert str(PaperBalance(account=account, currency="USDT", free=Decimal("100.500000000000"), locked=0)) == "100.5 USDT free, 0 locked"

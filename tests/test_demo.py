@@ -29,10 +29,14 @@ def test_a_small_demo_tells_the_whole_story(settings, capfd, tmp_path):
         assert heading in text, text
     assert "stop-loss closed its position" in text
     assert "slippage guard" in text
+    # Words, never code names: reasons, notification kinds and statuses read as sentences.
+    for code in ("slippage_exceeded", "awaiting_manual", "copied_trade_skipped", "below_exchange_minimum", "stop_loss"):
+        assert code not in text, code
+    assert "the price had moved further from the leader's price than your slippage limit allows" in text
     copies = CopiedTrade.objects.filter(follower__username__startswith="demo-")
     assert copies.count() > 0
     assert not copies.exclude(status__in=CopiedTrade.TERMINAL).exists()
-    assert CopyRelationship.objects.filter(follower__username="demo-follower-01", pause_reason__startswith="copy stop-loss").exists()
+    assert CopyRelationship.objects.filter(follower__username="demo-follower-01", pause_reason=CopyRelationship.PauseReason.STOP_LOSS).exists()
     assert Invoice.objects.filter(status=Invoice.Status.PAID).exists()
     assert set(Payout.objects.values_list("payee__username", flat=True)) >= {"demo-ai-lab", "demo-alice"}
     # The closing text sends each role where it may go (tests/test_roles.py holds them to it).

@@ -4,13 +4,16 @@ import pytest
 from django.core import mail
 
 from core.models import Notification
-from core.notifications import notification_mark_read, notification_send_grouped
+from core.notifications import notification_mark_read, notification_preferences_set, notification_send_grouped
 
 pytestmark = pytest.mark.django_db
 
 
 def test_outcomes_of_one_leader_trade_for_one_follower_make_one_notification(follower, stranger, django_capture_on_commit_callbacks):
-    # given a follower told that one copy of a leader trade was skipped, who read it
+    # given a follower told that one copy of a leader trade was skipped, who read it (both
+    # users asked for skips by email too)
+    for user in (follower, stranger):
+        notification_preferences_set(user=user, choices={Notification.Kind.COPIED_TRADE_SKIPPED: (True, True)})
     with django_capture_on_commit_callbacks(execute=True):
         first = notification_send_grouped(
             user=follower, kind=Notification.Kind.COPIED_TRADE_SKIPPED, group_key="leader-trade:7",

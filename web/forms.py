@@ -72,6 +72,25 @@ class ApiTokenForm(forms.Form):
     )
 
 
+class NotificationPreferencesForm(forms.Form):
+    """In the app and by email, per kind of notification: two checkboxes a row."""
+
+    def __init__(self, *args, preferences: list[tuple[str, str, bool, bool]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kinds = []
+        for kind, label, in_app, email in preferences:
+            self.fields[f"{kind}-in_app"] = forms.BooleanField(required=False, initial=in_app, label=f"{label}: in the app")
+            self.fields[f"{kind}-email"] = forms.BooleanField(required=False, initial=email, label=f"{label}: by email")
+            self.kinds.append(kind)
+
+    def rows(self) -> list[tuple[str, forms.BoundField, forms.BoundField]]:
+        return [(self[f"{kind}-in_app"].label.removesuffix(": in the app"), self[f"{kind}-in_app"], self[f"{kind}-email"])
+                for kind in self.kinds]  # fmt: skip
+
+    def choices(self) -> dict[str, tuple[bool, bool]]:
+        return {kind: (self.cleaned_data[f"{kind}-in_app"], self.cleaned_data[f"{kind}-email"]) for kind in self.kinds}
+
+
 # --- Exchange accounts ---------------------------------------------------------------------
 
 # The exchanges the platform has order rate limits for (settings.EXCHANGE_RATE_LIMITS).

@@ -26,6 +26,7 @@ urlpatterns = [
     path("notifications/unread-count/", views.show_unread_badge, name="notifications-unread-count"),
     path("notifications/read-all/", views.mark_all_notifications_read, name="notifications-read-all"),
     path("notifications/<id:notification_id>/read/", views.mark_notification_read, name="notification-read"),
+    path("settings/notifications/", views.manage_notification_preferences, name="notification-preferences"),
     path("settings/tokens/", views.manage_api_tokens, name="api-tokens"),
     path("settings/tokens/<id:token_id>/revoke/", views.revoke_api_token, name="api-token-revoke"),
     path("settings/tokens/revoke-all/", views.revoke_all_api_tokens, name="api-tokens-revoke-all"),

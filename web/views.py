@@ -21,15 +21,16 @@ from django.views.decorators.http import (
 from billing.selectors import strategy_copiers_kept
 from copytrade.selectors import copy_list, leader_trade_list
 from core.errors import ApplicationError
-from core.notifications import notification_mark_all_read, notification_mark_read
+from core.notifications import notification_mark_all_read, notification_mark_read, notification_preferences_set
 from core.selectors import (
     api_token_list,
     display_name,
     notification_list,
+    notification_preferences,
     notification_unread_count,
 )
 from core.tokens import api_token_create, api_token_revoke, api_token_revoke_all
-from exchanges.selectors import exchange_account_list
+from exchanges.selectors import exchange_account_list, exchange_account_reading
 from exchanges.services import exchange_account_create, exchange_account_delete
 from marketplace.metrics import WINDOWS, drawdown_series
 from marketplace.selectors import (
@@ -51,6 +52,7 @@ from web.forms import (
     ApiTokenForm,
     ExchangeAccountForm,
     LeaderboardFilterForm,
+    NotificationPreferencesForm,
     RatingForm,
 )
 from web.pages import add_service_errors, is_htmx
@@ -211,6 +213,17 @@ def show_notifications(request):
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def manage_notification_preferences(request):
+    form = NotificationPreferencesForm(request.POST or None, preferences=notification_preferences(user=request.user))
+    if request.method == "POST" and form.is_valid():
+        notification_preferences_set(user=request.user, choices=form.choices())
+        messages.success(request, "Saved: you are told as you chose from now on.")
+        return redirect("web:notification-preferences")
+    return render(request, "web/settings/notifications.html", {"form": form})
+
+
+@login_required
 @require_safe
 def show_unread_badge(request):
     return render(request, "web/partials/unread_badge.html", {"unread_notifications": notification_unread_count(user=request.user)})
@@ -308,7 +321,7 @@ def manage_exchange_accounts(request):
     return render(
         request,
         "web/settings/exchange_accounts.html",
-        {"form": form, "accounts": exchange_account_list(owner=request.user)},
+        {"form": form, "accounts": [(account, exchange_account_reading(account=account)) for account in exchange_account_list(owner=request.user)]},
         status=status,
     )
 

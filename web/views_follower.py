@@ -37,7 +37,7 @@ from marketplace.selectors import strategy_get_leader
 from web.charts import time_series_svg
 from web.fees import EXAMPLE_CAPITAL, copy_fee_terms_shown, fee_terms_examples, fees_at_capital, strategy_fee_terms
 from web.forms import CopyPreviewForm, CopyStartForm, CopyStopForm
-from web.outcomes import copied_trade_action, copied_trade_outcome, pause_reason_in_words
+from web.outcomes import copied_trade_action, copied_trade_outcome, copied_trade_pnl_before_fee, pause_reason_in_words
 from web.pages import add_service_errors, is_htmx
 from web.templatetags.web import money, signed_money
 
@@ -166,6 +166,13 @@ def _pnl_chart(relationship: CopyRelationship, *, currency: str):
     )
 
 
+def _trade_row(trade) -> dict:
+    return {
+        "trade": trade, "action": copied_trade_action(trade), "outcome": copied_trade_outcome(trade),
+        "pnl": copied_trade_pnl_before_fee(trade),
+    }  # fmt: skip
+
+
 def _copy_card(relationship: CopyRelationship, *, marker: PositionMarker, results: CopyResults | None = None) -> dict:
     currency = relationship.strategy.quote_currency
     unrealized = marker.unrealized_pnl(relationship)
@@ -183,10 +190,7 @@ def _copy_card(relationship: CopyRelationship, *, marker: PositionMarker, result
         if relationship.max_drawdown_stop
         else ZERO,
         "pnl_chart": _pnl_chart(relationship, currency=currency),
-        "trades": [
-            {"trade": trade, "action": copied_trade_action(trade), "outcome": copied_trade_outcome(trade, currency=currency)}
-            for trade in relationship.recent_copied_trades
-        ],
+        "trades": [_trade_row(trade) for trade in relationship.recent_copied_trades],
         "stop_form": CopyStopForm(auto_id=f"stop-{relationship.pk}-%s"),
     }
 
@@ -240,14 +244,10 @@ def show_my_copies(request):
 def show_copy(request, relationship_id: int):
     relationship = copy_get(follower=request.user, relationship_id=relationship_id)
     card = _copy_card(relationship, marker=PositionMarker())
-    currency = card["currency"]
     page = Paginator(copied_trade_list(follower=request.user, relationship_id=relationship.pk), COPIED_TRADES_PER_PAGE).get_page(
         request.GET.get("page")
     )
-    trades = [
-        {"trade": trade, "action": copied_trade_action(trade), "outcome": copied_trade_outcome(trade, currency=currency)}
-        for trade in page
-    ]
+    trades = [_trade_row(trade) for trade in page]
     return render(request, "web/copy_detail.html", {"card": card, "page": page, "trades": trades})
 
 

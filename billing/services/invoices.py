@@ -17,7 +17,9 @@ from billing.models import BillingAccount, FeeAssessment, Invoice, InvoiceLine
 from billing.stripe_gateway import stripe_gateway, to_cents
 from copytrade.models import CopiedTrade, CopyRelationship
 from core.locks import user_row_lock
-from core.money import ZERO
+from core.models import Notification
+from core.money import ZERO, format_money
+from core.notifications import notification_send
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +155,7 @@ def invoice_send(*, invoice_id: int) -> Invoice:
     now = timezone.now()
     # A webhook may already have moved it on; only a draft becomes open here.
     new_status = Invoice.Status.PAID if stripe_status == "paid" else Invoice.Status.OPEN
-    Invoice.objects.filter(id=invoice.id, status=Invoice.Status.DRAFT).update(
+    issued = Invoice.objects.filter(id=invoice.id, status=Invoice.Status.DRAFT).update(
         status=new_status,
         finalized_at=now,
         paid_at=now if new_status == Invoice.Status.PAID else None,
@@ -161,9 +163,23 @@ def invoice_send(*, invoice_id: int) -> Invoice:
         updated_at=now,
     )
     invoice.refresh_from_db()
+    if issued:
+        _notify_invoice(invoice, kind=Notification.Kind.INVOICE_ISSUED)
     if invoice.status == Invoice.Status.PAID:
         _mark_fees_paid(invoice=invoice, paid_at=invoice.paid_at or now)
     return invoice
+
+
+def _notify_invoice(invoice: Invoice, *, kind: str) -> None:
+    """Issued or paid: the follower is told (as their notification preferences say)."""
+    amount, period = format_money(invoice.total, invoice.currency), period_label(invoice.period)
+    if kind == Notification.Kind.INVOICE_PAID:
+        notification_send(user=invoice.follower, kind=kind, title=f"Your {period} invoice of {amount} was paid")
+        return
+    notification_send(
+        user=invoice.follower, kind=kind, title=f"Your {period} invoice: {amount}",
+        body="Stripe collects it from your payment method. Each line and its basis are on your invoices page.",
+    )  # fmt: skip
 
 
 def _mark_fees_paid(*, invoice: Invoice, paid_at: datetime) -> None:

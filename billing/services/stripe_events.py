@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from billing.fees import period_label
 from billing.models import Invoice, Payout, StripeEvent
-from billing.services.invoices import _mark_fees_paid
+from billing.services.invoices import _mark_fees_paid, _notify_invoice
 from core.errors import ApplicationError
 from core.ids import ID_RULE, id_parse
 from core.locks import user_row_lock
@@ -103,6 +103,7 @@ def _on_invoice_paid(invoice: Invoice, obj: dict, now: datetime) -> None:
     invoice.finalized_at = invoice.finalized_at or _event_time(obj, "finalized_at", now)
     invoice.save(update_fields=["status", "paid_at", "finalized_at", "updated_at"])
     _mark_fees_paid(invoice=invoice, paid_at=invoice.paid_at)
+    _notify_invoice(invoice, kind=Notification.Kind.INVOICE_PAID)
     if written_off:
         _lines_release_from_closed_payouts(invoice=invoice)
 

@@ -150,6 +150,11 @@ ACCOUNT_USER_DISPLAY = "core.selectors.display_name"
 # Its rate limits count per client by core.throttling.client_ip (NUM_PROXIES), like the API's.
 ACCOUNT_ADAPTER = "web.adapters.AccountAdapter"
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+# Following the link in the confirmation mail signs the person in (in the browser that
+# follows it): confirming is the last step of signing up, not a detour to the login form.
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+# The product's name in the mails allauth sends ("Hello from copytrade!").
+SITE_NAME = env("SITE_NAME", default="copytrade")
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[copytrade] "
 # allauth's rate limits (ACCOUNT_RATE_LIMITS: failed logins, sign-ups, password resets,
 # confirmation mails) stay on with their defaults; they count in the cache (Redis).
@@ -248,6 +253,11 @@ COPYTRADE_ORDER_SETTLE_SECONDS = env.float("COPYTRADE_ORDER_SETTLE_SECONDS", def
 # trades (per-relationship order) or the strategy's earlier fan-out.
 COPYTRADE_ORDERING_RETRY_SECONDS = env.float("COPYTRADE_ORDERING_RETRY_SECONDS", default=0.5)
 COPYTRADE_EXECUTION_MAX_RETRIES = env.int("COPYTRADE_EXECUTION_MAX_RETRIES", default=8)
+# Fill notifications (copytrade/services/fill_notices.py): one batch per leader trade this
+# long after its fan-out, again every as long while some of its copies are still open, at
+# most this many times (a copy still open after that is told on the copy's page only).
+COPYTRADE_FILL_NOTICE_SECONDS = env.float("COPYTRADE_FILL_NOTICE_SECONDS", default=5.0)
+COPYTRADE_FILL_NOTICE_MAX_RETRIES = env.int("COPYTRADE_FILL_NOTICE_MAX_RETRIES", default=120)
 # A rate-limit wait up to this long reserves the bucket's next slot and sleeps until it in
 # the worker thread (nothing is claimed or sent meanwhile); a longer one re-sends the
 # task with a countdown. Each re-sent task is held in a worker's memory until it is due:
@@ -261,6 +271,9 @@ COPYTRADE_SWEEP_BATCH = env.int("COPYTRADE_SWEEP_BATCH", default=5000)
 
 # Per-user caps: what one user may hold at once (a 409 beyond them).
 USER_MAX_EXCHANGE_ACCOUNTS = env.int("USER_MAX_EXCHANGE_ACCOUNTS", default=20)
+# An exchange account's balance and equity, as its pages and the accounts API show them, are
+# read through its gateway at most this often (exchanges.selectors.exchange_account_reading).
+EXCHANGE_ACCOUNT_READING_SECONDS = env.int("EXCHANGE_ACCOUNT_READING_SECONDS", default=60)
 USER_MAX_STRATEGIES = env.int("USER_MAX_STRATEGIES", default=20)
 USER_MAX_LIVE_COPIES = env.int("USER_MAX_LIVE_COPIES", default=50)
 # Multiplier copies skip the 100 % allocation limit (they size on the leader's notional):

@@ -14,12 +14,13 @@ from copytrade import sizing
 from copytrade.events import copy_starting, copying_open_requested
 from copytrade.locks import copy_lock
 from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
+from copytrade.reasons import sentence
 from copytrade.selectors import copy_allocation_used
 from copytrade.services.platform_closes import copy_close_positions
 from core.errors import ApplicationError, ConflictError, NotFoundError
 from core.locks import user_row_lock
 from core.models import Notification
-from core.money import HUNDRED, ZERO, to_decimal, truncate
+from core.money import HUNDRED, ZERO, format_money, to_decimal, truncate
 from core.notifications import notification_send
 from core.terms import FeeTerms
 from core.verification import user_email_verified_require
@@ -33,7 +34,6 @@ from exchanges.models import ExchangeAccount
 logger = logging.getLogger(__name__)
 
 
-PAUSED_BY_FOLLOWER = "paused by follower"
 COPY_UPDATABLE_FIELDS = {
     "allocation_percent", "multiplier", "fixed_notional", "max_drawdown_stop", "max_slippage_percent",
     "max_order_notional", "round_up_to_minimum",
@@ -136,8 +136,18 @@ def _copy_insert(*, relationship: CopyRelationship, expected_terms: FeeTerms | N
     # Under the strategy's row lock: a change of terms waits for this copy, and then sees it.
     copy_starting.send(sender=CopyRelationship, relationship=relationship, expected_terms=expected_terms)
     Strategy.objects.filter(pk=strategy.pk).update(copiers_count=F("copiers_count") + 1)
+    _copy_notify(
+        relationship, kind=Notification.Kind.COPY_STARTED, title=f"You started copying {strategy.name}",
+        body=f"On '{account.label}', with a capital of {format_money(relationship.copy_capital, strategy.quote_currency)}. "
+        "The leader's new entries are copied from now on; positions the leader already holds are not.",
+    )  # fmt: skip
     logger.info("copy %s started: user %s copies strategy %s", relationship.pk, follower.pk, strategy.pk)
     return relationship
+
+
+def _copy_notify(relationship: CopyRelationship, *, kind: str, title: str, body: str) -> None:
+    """Tell the follower what happened to their copy (as their preferences say)."""
+    notification_send(user=relationship.follower, kind=kind, title=title, body=body)
 
 
 def _validate_sizing(*, sizing_mode: str, parameters: dict) -> None:
@@ -218,7 +228,7 @@ def _check_account_leads_nothing(account: ExchangeAccount) -> None:
 def _check_account_usable(account: ExchangeAccount) -> None:
     if account.status != ExchangeAccount.Status.ACTIVE:
         raise ConflictError(
-            f"Exchange account '{account.label}' is {account.status}: {account.status_reason or 'reconnect it first'}."
+            f"Exchange account '{account.label}' is {account.status}: {account.get_status_reason_display() or 'reconnect it first'}."
         )
 
 
@@ -300,8 +310,18 @@ def copy_stop(*, follower, relationship_id: int, close_positions: bool = False) 
     relationship.ended_at = timezone.now()
     relationship.save(update_fields=["status", "ended_at", "updated_at"])
     Strategy.objects.filter(pk=relationship.strategy_id).update(copiers_count=F("copiers_count") - 1)
+    name = relationship.strategy.name
     if close_positions:
-        copy_close_positions(relationship_id=relationship.pk, kind=CopiedTrade.Kind.CLOSE_ON_STOP)
+        closes = copy_close_positions(relationship_id=relationship.pk, kind=CopiedTrade.Kind.CLOSE_ON_STOP)
+        _copy_notify(
+            relationship, kind=Notification.Kind.COPY_CLOSED, title=f"You stopped your copy of {name}; its positions are being closed",
+            body=f"{len(closes)} position(s) are being sold or bought back at market; each order's outcome is on the copy's page.",
+        )  # fmt: skip
+    else:
+        _copy_notify(
+            relationship, kind=Notification.Kind.COPY_STOPPED, title=f"You stopped your copy of {name}",
+            body="It copies nothing more and stays in your history. What it holds stays on your exchange account.",
+        )  # fmt: skip
     logger.info("copy %s stopped by its follower (close positions: %s)", relationship.pk, close_positions)
     return relationship
 
@@ -313,8 +333,12 @@ def copy_pause(*, follower, relationship_id: int) -> CopyRelationship:
     if relationship.status != CopyRelationship.Status.ACTIVE:
         raise ConflictError(f"Only an active copy can be paused; this one is {relationship.status}.")
     relationship.status = CopyRelationship.Status.PAUSED
-    relationship.pause_reason = PAUSED_BY_FOLLOWER
-    relationship.save(update_fields=["status", "pause_reason", "updated_at"])
+    relationship.pause_reason, relationship.pause_detail = CopyRelationship.PauseReason.FOLLOWER, {}
+    relationship.save(update_fields=["status", "pause_reason", "pause_detail", "updated_at"])
+    _copy_notify(
+        relationship, kind=Notification.Kind.COPY_PAUSED, title=f"You paused your copy of {relationship.strategy.name}",
+        body="It opens no new positions while paused; when the leader reduces or closes a position it holds, it still follows.",
+    )  # fmt: skip
     return relationship
 
 
@@ -330,10 +354,17 @@ def copy_resume(*, follower, relationship_id: int) -> CopyRelationship:
     copying_open_requested.send(sender=Strategy, owner=relationship.strategy.owner, strategy=relationship.strategy)
     _check_account_usable(relationship.exchange_account)
     relationship.status = CopyRelationship.Status.ACTIVE
-    relationship.pause_reason = ""
+    relationship.pause_reason, relationship.pause_detail = "", {}
     relationship.peak_equity = relationship.copy_equity
     relationship.current_drawdown_percent = ZERO
-    relationship.save(update_fields=["status", "pause_reason", "peak_equity", "current_drawdown_percent", "updated_at"])
+    relationship.save(
+        update_fields=["status", "pause_reason", "pause_detail", "peak_equity", "current_drawdown_percent", "updated_at"]
+    )
+    _copy_notify(
+        relationship, kind=Notification.Kind.COPY_RESUMED, title=f"You resumed your copy of {relationship.strategy.name}",
+        body="The leader's new entries are copied again. Its drawdown is measured from its equity now, "
+        f"{format_money(relationship.copy_equity, relationship.strategy.quote_currency)}.",
+    )  # fmt: skip
     return relationship
 
 
@@ -385,9 +416,6 @@ def copy_update(*, follower, relationship_id: int, data: dict) -> CopyRelationsh
     return relationship
 
 
-CREDENTIALS_PAUSE_REASON = "the exchange rejected the account's API key"
-
-
 @transaction.atomic
 def exchange_account_invalidate(*, account_id: int) -> None:
     """The exchange refused the account's key: mark it invalid, pause its active copies (their
@@ -396,16 +424,16 @@ def exchange_account_invalidate(*, account_id: int) -> None:
     if account is None or account.status != ExchangeAccount.Status.ACTIVE:
         return
     account.status = ExchangeAccount.Status.INVALID
-    account.status_reason = "The exchange rejected the API key; reconnect the account with a valid key."
+    account.status_reason = ExchangeAccount.StatusReason.INVALID_CREDENTIALS
     account.save(update_fields=["status", "status_reason", "updated_at"])
     paused = CopyRelationship.objects.filter(exchange_account_id=account_id, status=CopyRelationship.Status.ACTIVE).update(
-        status=CopyRelationship.Status.PAUSED, pause_reason=CREDENTIALS_PAUSE_REASON
+        status=CopyRelationship.Status.PAUSED, pause_reason=CopyRelationship.PauseReason.INVALID_CREDENTIALS, pause_detail={}
     )
     notification_send(
         user=account.owner,
         kind=Notification.Kind.ACCOUNT_INVALID,
-        title=f"Exchange account '{account.label}' needs new API keys",
-        body=f"{account.exchange_id} rejected the API key of '{account.label}'. {paused} copy(ies) on it were paused. "
-        "Reconnect the account, then resume them.",
+        title=f"Exchange account '{account.label}' needs a new API key",
+        body=f"{sentence(account.get_status_reason_display())} {paused} copy(ies) on it were paused; "
+        "reconnect the account, then resume them.",
     )
     logger.warning("exchange account %s: credentials rejected; %s copies paused", account_id, paused)

@@ -37,12 +37,14 @@ lower sequence are terminal, and the fan-out of a leader trade waits for the fan
 strategy's previous leader trade, so a lower sequence always exists before a higher one runs.
 
 Every copied trade ends filled, partially_filled, skipped(reason) or failed(reason); the
-reason column holds a short code, the log line and any notification the words:
-skipped: below_exchange_minimum, no_position (sizing); copy_paused, copy_stopped,
-strategy_not_accepting_entries, slippage_exceeded, insufficient_margin (risk). failed:
-account_invalid, invalid_credentials, not_filled, exchange_unavailable (out of retries,
-nothing sent), or the exchange error's own reason (insufficient_funds, order_rejected...).
-A filled row may carry clamped_to_max_order_notional, clamped_to_multiplier_cap or rounded_up_to_minimum.
+reason column holds a code of `CopiedTrade.Reason` (numbers its sentence needs go to
+`reason_detail`), the log line the exchange's own text, and the follower's notification
+the sentence (`copytrade.reasons`). Skipped: sizing (below the exchange minimum, no
+position) and risk (paused, stopped, strategy closed, slippage, margin). Failed: account
+invalid, key refused, not filled, exchange unavailable (out of retries, nothing sent), or
+the exchange error's own code (insufficient funds, order rejected...). A filled row may
+note that it was clamped to the largest-order limit, rounded up to the minimum, or partly
+filled, or cut to the platform's largest order for a multiplier copy.
 """
 
 import functools
@@ -60,6 +62,7 @@ from copytrade import risk, rows, sizing
 from copytrade.currency import QuoteNotConvertible, follower_market_conversion_check, quote_rate_at_fill
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
 from copytrade.positions import Fill, position_apply_fill, relationship_apply_pnl, stop_loss_hit, unrealised_pnl
+from copytrade.reasons import copied_trade_reason_text, sentence
 from copytrade.services.copies import exchange_account_invalidate
 from copytrade.services.platform_closes import copy_stop_loss_check
 from core.models import Notification
@@ -84,10 +87,7 @@ from exchanges.types import MarketRules, OrderResult
 logger = logging.getLogger(__name__)
 
 
-ACCOUNT_INVALID = "account_invalid"
-INVALID_CREDENTIALS = "invalid_credentials"
-NOT_FILLED = "not_filled"
-EXCHANGE_UNAVAILABLE = "exchange_unavailable"
+Reason = CopiedTrade.Reason
 
 # An order that is still working (rare for market orders) is looked at again this soon.
 WORKING_ORDER_RECHECK_SECONDS = 1.0
@@ -309,8 +309,8 @@ def _run(trade: CopiedTrade, *, token: int | None) -> ExecutionOutcome:
     place it (or, for an order that may already have been sent, look it up) and record it."""
     account = trade.relationship.exchange_account
     if account.status != ExchangeAccount.Status.ACTIVE:
-        return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=ACCOUNT_INVALID,
-                       message=f"Exchange account '{account.label}' is {account.status}: {account.status_reason}")  # fmt: skip
+        return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=Reason.ACCOUNT_INVALID,
+                       message=f"Exchange account '{account.label}' is {account.status}: {account.get_status_reason_display()}")  # fmt: skip
     try:
         gateway = gateway_for_account(account)
         market = gateway.market(trade.symbol)
@@ -320,7 +320,7 @@ def _run(trade: CopiedTrade, *, token: int | None) -> ExecutionOutcome:
         price = gateway.ticker_price(market.symbol)
         size, note = _size(trade, gateway=gateway, market=market, price=price)
     except (sizing.SizingSkip, risk.RiskSkip, QuoteNotConvertible) as skip:
-        return _finish(trade, token=token, status=CopiedTrade.Status.SKIPPED, reason=skip.reason, message=skip.message)
+        return _finish(trade, token=token, status=CopiedTrade.Status.SKIPPED, reason=skip.reason, message=skip.message, detail=skip.detail)
     except RateLimitedError as exc:
         return _wait(trade, token=token, seconds=exc.retry_after or 1.0, why="the exchange's rate limit")
     except PermanentExchangeError as exc:  # a refused read (bad key, unknown symbol): nothing was sent
@@ -355,20 +355,20 @@ def _size(trade: CopiedTrade, *, gateway, market: MarketRules, price: Decimal) -
         # (insufficient_margin, in _refused); a balance read before every entry would double
         # the round trips to the exchange per follower and could be stale by the order anyway.
         if capped:
-            note = risk.CLAMPED_TO_MULTIPLIER_CAP
+            note = Reason.CLAMPED_TO_MULTIPLIER_CAP
         elif clamped:
-            note = risk.CLAMPED_TO_MAX_ORDER_NOTIONAL
+            note = Reason.CLAMPED_TO_MAX_ORDER_NOTIONAL
         else:
-            note = sizing.ROUNDED_UP_TO_MINIMUM if size.rounded_up else ""
+            note = Reason.ROUNDED_UP_TO_MINIMUM if size.rounded_up else ""
         return size, note
     if trade.kind == CopiedTrade.Kind.MIRROR and relationship.status == CopyRelationship.Status.STOPPED:
-        raise risk.RiskSkip(risk.COPY_STOPPED, "The copy is stopped; its positions are the follower's to manage.")
+        raise risk.RiskSkip(Reason.COPY_STOPPED, "The copy is stopped; its positions are the follower's to manage.")
     position = trade.loaded_position
     held = position.quantity if position else ZERO
     fraction = trade.leader_trade.reduce_fraction if trade.effect == LeaderTrade.Effect.REDUCE else Decimal(1)
     size = sizing.exit_size(held=held, fraction=fraction, price=price, market=market)
     if trade.kind == CopiedTrade.Kind.MIRROR and size.side != trade.side:
-        raise sizing.SizingSkip(sizing.NO_POSITION, f"The copy holds no position on the side the leader {trade.effect}s.")
+        raise sizing.SizingSkip(Reason.NO_POSITION, f"The copy holds no position on the side the leader {trade.effect}s.")
     return size, ""
 
 
@@ -480,7 +480,7 @@ def _record(trade: CopiedTrade, *, token: int, result: OrderResult, market: Mark
     if result.status == "open" and result.filled < result.amount:
         return _wait(trade, token=token, seconds=WORKING_ORDER_RECHECK_SECONDS, why="a working order")
     if result.filled <= 0:
-        return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=NOT_FILLED,
+        return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=Reason.NOT_FILLED,
                        message=f"The exchange ended the order ({result.status}) without a fill.")  # fmt: skip
     # Network before the transaction; a pegged quote asks nobody. A transient failure here
     # retries the run, which finds this order by its client order id and records it then.
@@ -546,7 +546,7 @@ def _fill_apply(
     partial = trade.requested_amount is not None and result.filled < trade.requested_amount
     trade.status = CopiedTrade.Status.PARTIALLY_FILLED if partial else CopiedTrade.Status.FILLED
     if partial:
-        trade.reason = f"filled {result.filled} of {trade.requested_amount}"
+        trade.reason = Reason.PARTIAL_FILL
     trade.filled_amount = result.filled
     trade.average_price = to_money(fill.price)
     trade.fee = to_money(fill.fee_quote)
@@ -646,21 +646,30 @@ def _lock_for_record(trade: CopiedTrade, *, token: int) -> CopyRelationship | No
 def _refused(trade: CopiedTrade, *, token: int | None, error: PermanentExchangeError) -> ExecutionOutcome:
     entry = trade.kind == CopiedTrade.Kind.MIRROR and sizing.is_entry(trade.effect)
     if isinstance(error, BelowExchangeMinimumError):  # our own rules, before anything was sent
-        return _finish(trade, token=token, status=CopiedTrade.Status.SKIPPED, reason=sizing.BELOW_EXCHANGE_MINIMUM, message=error.message)
+        return _finish(trade, token=token, status=CopiedTrade.Status.SKIPPED, reason=Reason.BELOW_EXCHANGE_MINIMUM, message=error.detail)
     if isinstance(error, InsufficientFundsError) and entry:
-        return _finish(trade, token=token, status=CopiedTrade.Status.SKIPPED, reason=risk.INSUFFICIENT_MARGIN, message=error.message)
+        return _finish(trade, token=token, status=CopiedTrade.Status.SKIPPED, reason=Reason.INSUFFICIENT_MARGIN, message=error.detail)
     if isinstance(error, InvalidCredentialsError):
         exchange_account_invalidate(account_id=trade.relationship.exchange_account_id)
-        return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=INVALID_CREDENTIALS, message=error.message)
-    return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=error.reason, message=error.message)
+        return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=Reason.INVALID_CREDENTIALS, message=error.detail)
+    # The exchange's own code when the table knows it, else the general one.
+    reason = error.reason if error.reason in Reason.values else Reason.EXCHANGE_ERROR
+    return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=reason, message=error.detail)
 
 
-def _finish(trade: CopiedTrade, *, token: int | None, status: str, reason: str, message: str) -> ExecutionOutcome:
+def _finish(
+    trade: CopiedTrade, *, token: int | None, status: str, reason: str, message: str, detail: dict | None = None
+) -> ExecutionOutcome:
+    """Record a skip or failure: the code and the numbers its sentence needs on the row, the
+    `message` (which may be the exchange's own text) in the log only."""
     now = timezone.now()
+    trade.reason, trade.reason_detail = reason, detail or {}
     with transaction.atomic():
-        changed = _fenced(trade, token).update(status=status, reason=reason[:255], finished_at=now, lease_expires_at=None)
+        changed = _fenced(trade, token).update(
+            status=status, reason=reason, reason_detail=trade.reason_detail, finished_at=now, lease_expires_at=None
+        )
         if changed:
-            _notify_not_copied(trade, status=status, reason=reason, message=message)
+            _notify_not_copied(trade, status=status)
     if changed:
         logger.info("copied trade %s %s: %s (%s)", trade.pk, status, reason, message)
     return ExecutionOutcome(status=status if changed else CopiedTrade.Status.EXECUTING, reason=reason)
@@ -668,14 +677,14 @@ def _finish(trade: CopiedTrade, *, token: int | None, status: str, reason: str, 
 
 # Outcomes the follower already knows of, or chose: a close of a position the copy never
 # opened (its entry's skip was notified), and rows of a copy the follower stopped.
-QUIET_REASONS = frozenset({sizing.NO_POSITION, risk.COPY_STOPPED})
+QUIET_REASONS = frozenset({Reason.NO_POSITION, Reason.COPY_STOPPED})
 
 
-def _notify_not_copied(trade: CopiedTrade, *, status: str, reason: str, message: str) -> None:
+def _notify_not_copied(trade: CopiedTrade, *, status: str) -> None:
     """Tell the follower a copied trade was skipped or failed. One notification per leader
     trade per follower (their copies of it on several accounts add lines to it), so a
     follower is told once per trade, not once per row."""
-    if status not in (CopiedTrade.Status.SKIPPED, CopiedTrade.Status.FAILED) or reason in QUIET_REASONS:
+    if status not in (CopiedTrade.Status.SKIPPED, CopiedTrade.Status.FAILED) or trade.reason in QUIET_REASONS:
         return
     failed = status == CopiedTrade.Status.FAILED
     account = trade.relationship.exchange_account
@@ -684,18 +693,18 @@ def _notify_not_copied(trade: CopiedTrade, *, status: str, reason: str, message:
         what = f"its {trade.side} of {trade.symbol} (trade #{trade.sequence})"
     else:
         group_key = f"copied-trade:{trade.pk}"
-        what = f"the platform's {trade.side} of {trade.symbol} closing your copy ({trade.kind.replace('_', ' ')})"
+        what = f"the platform's {trade.side} of {trade.symbol} closing your copy ({trade.get_kind_display()})"
     notification_send_grouped(
         user=trade.relationship.follower,
         kind=Notification.Kind.COPIED_TRADE_FAILED if failed else Notification.Kind.COPIED_TRADE_SKIPPED,
         group_key=group_key,
         title=f"Not copied: {what} of '{trade.strategy.name}'",
-        line=f"{'Failed' if failed else 'Skipped'} on '{account.label}' ({reason}): {message}",
+        line=f"{'Failed' if failed else 'Skipped'} on '{account.label}': {sentence(copied_trade_reason_text(trade))}",
         replace_kind=failed,
     )
 
 
-def copied_trade_give_up(*, copied_trade_id: int, reason: str = EXCHANGE_UNAVAILABLE) -> bool:
+def copied_trade_give_up(*, copied_trade_id: int, reason: str = Reason.EXCHANGE_UNAVAILABLE) -> bool:
     """The retry budget ran out on errors that mean nothing was sent: fail the row visibly.
     A row whose order may have been sent is left for the sweeper to reconcile instead."""
     with transaction.atomic():
@@ -704,8 +713,5 @@ def copied_trade_give_up(*, copied_trade_id: int, reason: str = EXCHANGE_UNAVAIL
         )
         if changed:
             trade, _ = _load(copied_trade_id, token=None, now=timezone.now())
-            _notify_not_copied(
-                trade, status=CopiedTrade.Status.FAILED, reason=reason,
-                message="The exchange did not answer after several attempts; no order was placed.",
-            )  # fmt: skip
+            _notify_not_copied(trade, status=CopiedTrade.Status.FAILED)
     return bool(changed)

@@ -359,7 +359,7 @@ def _plain(value: Decimal) -> str:
 def _leader_order_place_and_record(*, strategy: Strategy, signal: LeaderSignal, source: str) -> LeaderTradeOutcome:
     account = strategy.leader_account
     if account.status != ExchangeAccount.Status.ACTIVE:
-        raise ConflictError(f"The leader account is {account.status}: {account.status_reason or 'reconnect it'}.")
+        raise ConflictError(f"The leader account is {account.status}: {account.get_status_reason_display() or 'reconnect it'}.")
     client_order_id = leader_client_order_id(strategy_id=strategy.pk, external_id=signal.external_id)
     # One attempt per signal at a time: two copies of a signal racing past the duplicate
     # check would each place an order, and the exchange accepts a reused client order id

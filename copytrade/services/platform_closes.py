@@ -10,6 +10,7 @@ from copytrade.client_order_ids import PLATFORM_CLOSE_PREFIX, platform_close_cli
 from copytrade.locks import copy_lock
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
 from copytrade.positions import stop_loss_hit
+from copytrade.reasons import pause_reason_text, sentence
 from copytrade.services import fanout
 from core.models import Notification
 from core.notifications import notification_send
@@ -85,16 +86,21 @@ def copy_stop_loss_check(*, relationship_id: int) -> bool:
 def stop_loss_trigger(relationship: CopyRelationship) -> None:
     """Called with the copy and its strategy locked (`copy_lock`): pause the copy, close what
     it holds, tell the follower."""
-    reason = f"copy stop-loss: drawdown {relationship.current_drawdown_percent}% reached the {relationship.max_drawdown_stop}% limit"
     relationship.status = CopyRelationship.Status.PAUSED
-    relationship.pause_reason = reason
-    relationship.save(update_fields=["status", "pause_reason", "updated_at"])
+    relationship.pause_reason = CopyRelationship.PauseReason.STOP_LOSS
+    relationship.pause_detail = {
+        "drawdown_percent": str(relationship.current_drawdown_percent), "limit_percent": str(relationship.max_drawdown_stop)
+    }
+    relationship.save(update_fields=["status", "pause_reason", "pause_detail", "updated_at"])
     closes = copy_close_positions(relationship_id=relationship.pk, kind=CopiedTrade.Kind.STOP_LOSS)
     notification_send(
         user=relationship.follower,
         kind=Notification.Kind.COPY_STOP_LOSS,
-        title="Copy stop-loss: your copy was paused and its positions closed",
-        body=f"{reason[0].upper()}{reason[1:]}. {len(closes)} position(s) are being closed at market. "
+        title=f"Your copy of {relationship.strategy.name} was paused by its stop-loss",
+        body=f"{sentence(pause_reason_text(relationship))} {len(closes)} position(s) are being closed at market. "
         "Resume the copy to copy new entries again.",
     )
-    logger.warning("copy %s paused by stop-loss (%s)", relationship.pk, reason)
+    logger.warning(
+        "copy %s paused by its copy stop-loss (drawdown %s%% past the %s%% limit)",
+        relationship.pk, relationship.current_drawdown_percent, relationship.max_drawdown_stop,
+    )  # fmt: skip

@@ -78,7 +78,7 @@ def _leader_account(*, owner, account_id: int) -> ExchangeAccount:
     if account is None:
         raise NotFoundError("Exchange account not found.")
     if account.status != ExchangeAccount.Status.ACTIVE:
-        raise ConflictError(f"Exchange account '{account.label}' is {account.status}: {account.status_reason or 'reconnect it first'}.")
+        raise ConflictError(f"Exchange account '{account.label}' is {account.status}: {account.get_status_reason_display() or 'reconnect it first'}.")
     leading = Strategy.objects.filter(leader_account=account).first()
     if leading is not None:
         # Two strategies on one account would each claim the whole account's equity and fills.

@@ -4,8 +4,9 @@
   our timeout, and every API URL rebased onto `settings.EXCHANGE_URL_OVERRIDES[exchange_id]`
   when an operator set one (the loopback simulator). Only settings can point a client at
   another URL, never a user.
-- `map_ccxt_error` is the one place ccxt exceptions become `exchanges.errors`. Messages are
-  scrubbed: ccxt puts signed URLs and request headers into messages and debug logs.
+- `map_ccxt_error` is the one place ccxt exceptions become `exchanges.errors`: the message
+  is the kind's sentence for people, the exchange's own text (scrubbed: ccxt puts signed
+  URLs and request headers into messages and debug logs) only the log's `detail`.
 - `CcxtGateway` keeps, per thread, one signing client per exchange endpoint over one HTTP
   session, and puts an account's credentials on it for each call: building a ccxt client
   costs about 5 ms of CPU (its `describe()` tree), more than placing the order, and a
@@ -123,32 +124,40 @@ def map_ccxt_error(
     so the caller must look the order up by client order id before any retry. The same
     failures on a read are plain transient errors.
     """
-    message = redact(f"{type(exc).__name__}: {exc}", secrets=secrets)
-    code_match = _EXCHANGE_CODE.search(message)
+    raw = redact(f"{type(exc).__name__}: {exc}", secrets=secrets)
+    code_match = _EXCHANGE_CODE.search(raw)
     code = code_match.group(1) if code_match else None
+    kind = _error_kind(exc, raw=raw, code=code, may_have_executed=may_have_executed)
+    # The person reads the kind's sentence; the exchange's own text (class name, JSON body,
+    # codes) is kept as `detail` for the log.
+    if kind is RateLimitedError:
+        return RateLimitedError(detail=raw, retry_after=_retry_after(response_headers))
+    return kind(detail=raw)
 
+
+def _error_kind(exc: ccxt.BaseError, *, raw: str, code: str | None, may_have_executed: bool) -> type[ExchangeError]:
     if code in _CREDENTIAL_CODES or isinstance(exc, ccxt.AuthenticationError):
-        return InvalidCredentialsError(message)
+        return InvalidCredentialsError
     if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
-        return RateLimitedError(message, retry_after=_retry_after(response_headers))
+        return RateLimitedError
     if isinstance(exc, ccxt.OnMaintenance | ccxt.InvalidNonce):
         # The exchange refused the request outright: nothing was executed.
-        return TransientExchangeError(message)
+        return TransientExchangeError
     if isinstance(exc, ccxt.NetworkError | ccxt.OperationFailed):
         if may_have_executed and not _nothing_was_sent(exc):
-            return UnknownOutcomeError(message)
-        return TransientExchangeError(message)
+            return UnknownOutcomeError
+        return TransientExchangeError
     if isinstance(exc, ccxt.InsufficientFunds):
-        return InsufficientFundsError(message)
-    if isinstance(exc, ccxt.DuplicateOrderId) or "Duplicate order sent" in message:
-        return DuplicateClientOrderIdError(message)
+        return InsufficientFundsError
+    if isinstance(exc, ccxt.DuplicateOrderId) or "Duplicate order sent" in raw:
+        return DuplicateClientOrderIdError
     if isinstance(exc, ccxt.OrderNotFound):
-        return OrderNotFoundError(message)
+        return OrderNotFoundError
     if isinstance(exc, ccxt.BadSymbol):
-        return UnknownSymbolError(message)
-    if isinstance(exc, ccxt.InvalidOrder) or "Filter failure" in message:
-        return OrderRejectedError(message)
-    return PermanentExchangeError(message)
+        return UnknownSymbolError
+    if isinstance(exc, ccxt.InvalidOrder) or "Filter failure" in raw:
+        return OrderRejectedError
+    return PermanentExchangeError
 
 
 def _guarded(client: ccxt.Exchange, operation: Callable[[ccxt.Exchange], T], *, may_have_executed: bool, secrets: tuple[str, ...]) -> T:
@@ -158,6 +167,7 @@ def _guarded(client: ccxt.Exchange, operation: Callable[[ccxt.Exchange], T], *, 
         mapped = map_ccxt_error(
             exc, may_have_executed=may_have_executed, response_headers=client.last_response_headers, secrets=secrets
         )
+        logger.info("exchange answered %s: %s", mapped.reason, mapped.detail)
         # `from None`: the ccxt exception's message and its cause carry the signed URL.
         raise mapped from None
 

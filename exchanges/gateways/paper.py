@@ -102,7 +102,8 @@ class PaperGateway(ExchangeGateway):
         A currency with no such market cannot be priced: it counts as zero and is logged.
         """
         balances = self.balance()
-        markets = self.markets()
+        # Cash alone needs no market data (nor the price source's network).
+        markets = self.markets() if any(balance.total for currency, balance in balances.items() if currency != quote) else {}
         equity = ZERO
         for currency, balance in balances.items():
             if currency == quote:

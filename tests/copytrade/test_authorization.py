@@ -61,7 +61,7 @@ def world(owner, follower, stranger, staff, simulated_binance, monkeypatch):
     relationship = copy_start(follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, allocation_percent=Decimal("20"))
     third = signal_only_strategy(owner, name="Third")
     paused = copy_start(follower=follower, strategy_id=third.pk, exchange_account_id=account.pk, allocation_percent=Decimal("20"))
-    CopyRelationship.objects.filter(pk=paused.pk).update(status="paused", pause_reason="paused by follower")
+    CopyRelationship.objects.filter(pk=paused.pk).update(status="paused", pause_reason="follower")
     ids = {
         "strategy": strategy.pk, "other": other.pk, "private": private.pk, "account": account.pk,
         "relationship": relationship.pk, "paused": paused.pk,

@@ -16,6 +16,7 @@ from drf_spectacular.generators import SchemaGenerator
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
 from copytrade.services.copies import copy_start
 from copytrade.services.strategies import strategy_update
+from core.models import Notification
 from core.selectors import display_name
 from tests.copytrade import paper_account, record_fan_outs, signal_only_strategy, simulator_account, submit
 from tests.factories import SignalProviderFactory
@@ -340,12 +341,15 @@ def test_it_asks_execution_to_close_the_positions_when_stopping_with_close_posit
 ):
     relationship = _copy(follower, strategy, account)
     calls = []
-    monkeypatch.setattr("copytrade.services.copies.copy_close_positions", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr("copytrade.services.copies.copy_close_positions", lambda **kwargs: calls.append(kwargs) or [101])
 
     response = client_for(follower).post(f"{BASE}/stop", {"relationship_id": relationship.pk, "close_positions": True}, format="json")
 
     assert response.status_code == 200, response.json()
     assert calls == [{"relationship_id": relationship.pk, "kind": CopiedTrade.Kind.CLOSE_ON_STOP}]
+    told = Notification.objects.get(user=follower, kind=Notification.Kind.COPY_CLOSED)
+    assert told.title == f"You stopped your copy of {strategy.name}; its positions are being closed"
+    assert told.body.startswith("1 position(s) are being sold or bought back at market")
 
 
 @pytest.mark.django_db
@@ -358,7 +362,8 @@ def test_it_pauses_and_resumes_a_copy(client_for, follower, strategy, account):
     resumed = client.post(f"{BASE}/resume", {"relationship_id": relationship.pk}, format="json")
     resumed_again = client.post(f"{BASE}/resume", {"relationship_id": relationship.pk}, format="json")
 
-    assert (paused.status_code, paused.json()["status"], paused.json()["pause_reason"]) == (200, "paused", "paused by follower")
+    assert (paused.status_code, paused.json()["status"], paused.json()["pause_reason"]) == (200, "paused", "follower")
+    assert paused.json()["pause_reason_text"] == "you paused it"
     assert paused_again.status_code == 409
     assert (resumed.status_code, resumed.json()["status"], resumed.json()["pause_reason"]) == (200, "active", "")
     assert resumed_again.status_code == 409
@@ -368,7 +373,7 @@ def test_it_pauses_and_resumes_a_copy(client_for, follower, strategy, account):
 def test_it_resumes_after_a_stop_loss_measuring_drawdown_from_the_current_equity(client_for, follower, strategy, account):
     relationship = _copy(follower, strategy, account)
     CopyRelationship.objects.filter(pk=relationship.pk).update(
-        status="paused", pause_reason="stop-loss", copy_equity=Decimal("1750"), current_drawdown_percent=Decimal("30")
+        status="paused", pause_reason=CopyRelationship.PauseReason.STOP_LOSS, copy_equity=Decimal("1750"), current_drawdown_percent=Decimal("30")
     )
 
     response = client_for(follower).post(f"{BASE}/resume", {"relationship_id": relationship.pk}, format="json")
@@ -489,7 +494,7 @@ def test_my_copies_shows_capital_equity_pnl_drawdown_status_and_the_latest_copie
     FollowerPosition.objects.create(relationship=relationship, symbol="ETH/USDT", quantity=Decimal("0"), average_entry=Decimal("0"))
     CopyRelationship.objects.filter(pk=relationship.pk).update(
         copy_equity=Decimal("2300"), peak_equity=Decimal("2600"), realized_pnl=Decimal("-200"), current_drawdown_percent=Decimal("11.5385"),
-        status="paused", pause_reason="provider suspended",
+        status="paused", pause_reason=CopyRelationship.PauseReason.PROVIDER_SUSPENDED,
     )  # fmt: skip
     simulated_binance.set_price(symbol="BTC/USDT", price="65000")
 
@@ -502,12 +507,14 @@ def test_my_copies_shows_capital_equity_pnl_drawdown_status_and_the_latest_copie
     assert Decimal(copy["realized_pnl"]) == Decimal("-200")
     assert Decimal(copy["unrealized_pnl"]) == Decimal("500")  # 0.1 × (65,000 − 60,000)
     assert Decimal(copy["current_drawdown_percent"]) == Decimal("11.5385")
-    assert (copy["status"], copy["pause_reason"]) == ("paused", "provider suspended")
+    assert (copy["status"], copy["pause_reason"]) == ("paused", "provider_suspended")
+    assert copy["pause_reason_text"] == "the curators suspended the leader's signal provider"
     assert [position["symbol"] for position in copy["positions"]] == ["BTC/USDT"]
     assert Decimal(copy["positions"][0]["mark_price"]) == Decimal("65000")
     latest = copy["recent_copied_trades"]
     assert [row["sequence"] for row in latest] == [99, 7, 6, 5, 4]
     assert (latest[0]["status"], latest[0]["reason"]) == ("skipped", "below_exchange_minimum")
+    assert latest[0]["reason_text"].startswith("your share") and "_" not in latest[0]["reason_text"]
 
 
 @pytest.mark.django_db
@@ -565,7 +572,7 @@ def test_copied_trades_lists_the_followers_own_with_status_and_reason(
     submit(strategy, "t1", "buy", amount="0.01")
     trade = LeaderTrade.objects.get()
     _copied_trade(first, trade, status="failed", reason="insufficient_funds")
-    _copied_trade(second, trade, status="skipped", reason="price_deviation")
+    _copied_trade(second, trade, status="skipped", reason="slippage_exceeded")
     client = client_for(follower)
 
     everything = client.get(f"{BASE}/copied-trades").json()

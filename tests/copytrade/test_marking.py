@@ -32,7 +32,7 @@ def test_a_price_fall_between_fills_trips_the_copy_stop_loss(sim, holding_copy, 
     holding_copy.refresh_from_db()
     assert outcome.stop_losses == [holding_copy.pk]
     assert holding_copy.status == CopyRelationship.Status.PAUSED
-    assert holding_copy.pause_reason.startswith("copy stop-loss")
+    assert holding_copy.pause_reason == CopyRelationship.PauseReason.STOP_LOSS
     assert list(CopiedTrade.objects.filter(relationship=holding_copy).values_list("kind", "status")) == [
         ("mirror", "filled"), ("stop_loss", "filled")
     ]  # fmt: skip
@@ -58,7 +58,7 @@ def test_a_rise_lifts_the_peak_and_a_small_dip_only_moves_the_drawdown(sim, hold
 
 
 def test_paused_copies_and_copies_holding_nothing_are_left_alone(sim, strategy, holding_copy, follower):
-    CopyRelationship.objects.filter(pk=holding_copy.pk).update(status=CopyRelationship.Status.PAUSED, pause_reason="paused by follower")
+    CopyRelationship.objects.filter(pk=holding_copy.pk).update(status=CopyRelationship.Status.PAUSED, pause_reason="follower")
     sim.set_price(symbol="BTC/USDT", price="30000")
 
     outcome = copies_mark_to_market()

@@ -7,7 +7,7 @@ import pytest
 from copytrade import risk
 from copytrade.client_order_ids import copied_trade_client_order_id, platform_close_client_order_id
 from copytrade.models import CopiedTrade
-from copytrade.sizing import BELOW_EXCHANGE_MINIMUM, NO_POSITION, SizingSkip, entry_notional, entry_size, exit_size, minimum_amount
+from copytrade.sizing import SizingSkip, entry_notional, entry_size, exit_size, minimum_amount
 from exchanges.types import MarketRules
 
 BTC = MarketRules(
@@ -56,7 +56,10 @@ def test_it_skips_orders_below_exchange_minimum():
     with pytest.raises(SizingSkip) as skipped:
         entry_size(side="buy", notional=Decimal("4.99"), price=Decimal("65000"), market=BTC)
 
-    assert skipped.value.reason == BELOW_EXCHANGE_MINIMUM
+    assert skipped.value.reason == CopiedTrade.Reason.BELOW_EXCHANGE_MINIMUM
+    # the share and the smallest order the market takes, for the follower's sentence
+    assert Decimal(skipped.value.detail["share"]) == Decimal("4.99")
+    assert Decimal(skipped.value.detail["minimum"]) == minimum_amount(market=BTC, price=Decimal("65000")) * Decimal("65000")
 
 
 def test_it_rounds_up_to_the_minimum_only_when_the_copy_opted_in():
@@ -86,8 +89,8 @@ def test_it_skips_an_exit_when_nothing_is_held_or_the_part_is_below_minimum():
     with pytest.raises(SizingSkip) as tiny:
         exit_size(held=Decimal("0.0001"), fraction=Decimal("0.4"), price=Decimal("65000"), market=BTC)
 
-    assert nothing.value.reason == NO_POSITION
-    assert tiny.value.reason == BELOW_EXCHANGE_MINIMUM
+    assert nothing.value.reason == CopiedTrade.Reason.NO_POSITION
+    assert tiny.value.reason == CopiedTrade.Reason.BELOW_EXCHANGE_MINIMUM
 
 
 def test_the_slippage_guard_and_the_max_order_notional_clamp():
@@ -95,7 +98,7 @@ def test_the_slippage_guard_and_the_max_order_notional_clamp():
     with pytest.raises(risk.RiskSkip) as slipped:
         risk.check_slippage(leader_price=Decimal("100"), current_price=Decimal("98.9"), max_slippage_percent=Decimal("1"))
 
-    assert slipped.value.reason == risk.SLIPPAGE_EXCEEDED
+    assert slipped.value.reason == CopiedTrade.Reason.SLIPPAGE_EXCEEDED
     assert risk.clamp_to_max_order_notional(notional=Decimal("500"), max_order_notional=Decimal("200")) == (Decimal("200"), True)
     assert risk.clamp_to_max_order_notional(notional=Decimal("150"), max_order_notional=Decimal("200")) == (Decimal("150"), False)
     assert risk.clamp_to_max_order_notional(notional=Decimal("150"), max_order_notional=None) == (Decimal("150"), False)

@@ -77,7 +77,8 @@ def test_it_refuses_credentials_the_exchange_rejects_with_its_reason_and_stores_
 
     assert response.status_code == 400
     assert response.json()["extra"]["reason"] == "invalid_credentials"
-    assert "rejected these credentials" in response.json()["message"]
+    assert response.json()["message"] == "The exchange refused this API key: check key, secret and trading permission."
+    assert "AuthenticationError" not in response.content.decode() and "-2015" not in response.content.decode()
     assert "nope-nope" not in response.content.decode()
     assert not ExchangeAccount.objects.exists()
 
@@ -232,3 +233,40 @@ def test_an_account_leading_a_strategy_is_not_deleted(client_for, follower, pape
 
     assert response.status_code == 409
     assert ExchangeAccount.objects.filter(id=paper_account.id).exists()
+
+
+@pytest.mark.django_db
+def test_an_account_shows_its_equity_and_free_cash_as_read_through_its_gateway_and_when(
+    client_for, follower, binance_credentials, simulated_binance
+):
+    # given a connected account holding 5,000 USDT and 0.1 BTC at 60,000
+    simulated_binance.set_price(symbol="BTC/USDT", price="60000")
+    key, secret = binance_credentials["api_key"], binance_credentials["api_secret"]
+    simulated_binance.set_balances(api_key=key, balances={"USDT": "5000", "BTC": "0.1"})
+    account_id = client_for(follower).post(
+        URL, {"exchange_id": "binance", "label": "Main", "api_key": key, "api_secret": secret}, format="json"
+    ).json()["id"]
+
+    # when the list is read twice, the BTC sold in between
+    first = client_for(follower).get(URL).json()["results"][0]["reading"]
+    simulated_binance.set_balances(api_key=key, balances={"USDT": "5000", "BTC": "0"})
+    again = client_for(follower).get(f"{URL}{account_id}/").json()["reading"]
+
+    # then equity is cash plus holdings at the last price, and the second read is the cached one, with its time
+    assert (first["quote"], first["equity"], first["free"], first["problem"]) == ("USDT", "11000.00", "5000.00", "")
+    assert again == first and first["read_at"]
+
+
+@pytest.mark.django_db
+def test_an_account_whose_key_is_refused_says_so_in_words(client_for, follower, binance_credentials, simulated_binance, settings):
+    settings.EXCHANGE_ACCOUNT_READING_SECONDS = 0  # read afresh: the key is revoked after it was connected
+    key, secret = binance_credentials["api_key"], binance_credentials["api_secret"]
+    client_for(follower).post(URL, {"exchange_id": "binance", "label": "Main", "api_key": key, "api_secret": secret}, format="json")
+    simulated_binance.delete_account(api_key=key)
+
+    reading = client_for(follower).get(URL).json()["results"][0]["reading"]
+    page = client_for(follower).get("/settings/exchange-accounts/")
+
+    assert reading["equity"] is None
+    assert reading["problem"] == "the exchange refused this API key: check key, secret and trading permission"
+    assert "AuthenticationError" not in page.content.decode() and "-2015" not in page.content.decode()

@@ -338,7 +338,7 @@ def test_it_maps_a_lot_size_filter_failure_to_order_rejected(simulated_binance, 
     with pytest.raises(OrderRejectedError) as caught:
         _buy(gateway, "lot-1", amount=Decimal("0.0012345"))
 
-    assert "LOT_SIZE" in caught.value.message
+    assert "LOT_SIZE" in caught.value.detail
     assert simulated_binance.stats()["rejected_by_code"] == {"-1013": 1}
 
 
@@ -348,7 +348,7 @@ def test_it_maps_a_notional_filter_failure_to_order_rejected(simulated_binance, 
     with pytest.raises(OrderRejectedError) as caught:
         _buy(gateway, "notional-1", amount=Decimal("0.00001"))
 
-    assert "NOTIONAL" in caught.value.message
+    assert "NOTIONAL" in caught.value.detail
     assert simulated_binance.orders() == []
 
 

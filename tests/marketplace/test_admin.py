@@ -246,7 +246,7 @@ def test_a_pending_providers_page_shows_its_trades_and_checking_the_record_compu
     checked = curator_client.post(f"/admin/marketplace/signalprovider/{provider.pk}/check-record/", follow=True)
     after = checked.content.decode()
 
-    assert before.count('<tr class="trade">') == 2 and "59700" in before and "61050" in before and "135.00 USDT" in before
+    assert before.count('<tr class="trade">') == 2 and "59,700" in before and "61,050" in before and "135.00 USDT" in before
     assert "29.00 USD" in before and "29.00000000" not in before  # the fee, read-only to a curator
     assert before.count("not computed yet") == 4 and "not checked yet" in before
     assert 'id="check-record"' in before

@@ -8,7 +8,7 @@ from copytrade.models import CopyRelationship, Strategy
 from core.errors import ApplicationError, ConflictError
 from core.models import Notification
 from marketplace.models import ProviderEvent, SignalProvider
-from marketplace.services import SUSPENSION_PAUSE_REASON, provider_transition
+from marketplace.services import provider_transition
 from tests.marketplace.support import make_copy, make_provider, make_strategy
 
 APPLICATION = {
@@ -141,7 +141,7 @@ def test_suspension_closes_strategies_pauses_active_copies_and_tells_followers(o
     assert strategy.accepting_copies is False
     assert Strategy.objects.get(id=other_strategy.pk).accepting_copies is True
     active.refresh_from_db(), stopped.refresh_from_db(), unrelated.refresh_from_db()
-    assert (active.status, active.pause_reason) == ("paused", SUSPENSION_PAUSE_REASON)
+    assert (active.status, active.pause_reason) == ("paused", CopyRelationship.PauseReason.PROVIDER_SUSPENDED)
     assert stopped.status == "stopped"
     assert unrelated.status == "active"
     told = Notification.objects.get(kind=Notification.Kind.PROVIDER_SUSPENDED)

@@ -12,6 +12,7 @@ def test_a_user_lists_only_their_own_notifications_newest_first(owner, stranger,
     assert response.status_code == 200
     assert [row["id"] for row in response.data["results"]] == [newer.pk, older.pk]
     assert response.data["results"][0]["read_at"] is None
+    assert (response.data["results"][1]["kind"], response.data["results"][1]["kind_text"]) == ("payout", "A payout was made to you")
 
 
 def test_marking_read_hides_it_from_the_unread_list(owner, client_for):

@@ -42,7 +42,7 @@ def world(db, owner, follower, staff, billing_operator, simulated_binance, monke
     spare_account = paper_account(follower, label="Spare")
     relationship = copy_start(follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, allocation_percent=Decimal("20"))
     paused = copy_start(follower=follower, strategy_id=third.pk, exchange_account_id=account.pk, allocation_percent=Decimal("20"))
-    CopyRelationship.objects.filter(pk=paused.pk).update(status="paused", pause_reason="paused by follower")
+    CopyRelationship.objects.filter(pk=paused.pk).update(status="paused", pause_reason="follower")
     other_account = paper_account(other_follower)
     copy_start(follower=other_follower, strategy_id=strategy.pk, exchange_account_id=other_account.pk, allocation_percent=Decimal("20"))
     notification = Notification.objects.create(user=follower, kind=Notification.Kind.INVOICE, title="Your invoice")

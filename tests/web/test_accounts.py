@@ -76,14 +76,33 @@ def test_a_display_name_cannot_be_too_short_or_look_like_an_email(client, name, 
     assert not Profile.objects.exists()
 
 
-def test_a_password_reset_mails_a_link(client):
+def test_a_password_reset_mails_a_link_and_names_the_email_never_a_username_they_did_not_choose(client):
     make_member("nina", "Nina Quant")
 
     response = client.post("/accounts/password/reset/", {"email": "nina@example.com"})
 
     assert response.status_code == 302
-    assert len(mail.outbox) == 1
-    assert "/accounts/password/reset/key/" in mail.outbox[0].body
+    [message] = mail.outbox
+    assert "/accounts/password/reset/key/" in message.body
+    assert "(nina@example.com)" in message.body and "You sign in with this email address" in message.body
+    assert "username" not in message.body and "nina\n" not in message.body
+
+
+def test_mails_speak_as_the_product_not_as_the_servers_address(client):
+    _sign_up(client)
+
+    [message] = mail.outbox
+    assert message.body.startswith("Hello from copytrade!")
+    assert "Hello from testserver" not in message.body and "Thank you for using copytrade!" in message.body
+
+
+def test_following_the_confirmation_link_signs_you_in(client):
+    _sign_up(client)
+
+    confirmed = client.post(_verification_link(mail.outbox[-1]))
+
+    assert confirmed.status_code == 302
+    assert client.get("/settings/tokens/").status_code == 200
 
 
 def test_every_account_page_labels_its_inputs(client):

@@ -22,6 +22,7 @@ from core.tokens import api_token_create
 from exchanges.models import ExchangeAccount
 from marketplace.models import SignalProvider
 from tests.marketplace.support import make_copy, make_curator
+from tests.web.conftest import DESKTOP, SCREENSHOTS
 from tests.web.support import billed_month, closed_trade, make_leader, make_member, make_provider, password_of, rate, verify
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -85,15 +86,11 @@ def test_a_visitor_finds_a_leader_signs_up_connects_an_exchange_and_gets_an_api_
     page.wait_for_url("**/accounts/confirm-email/")
     browsing.look("verification-sent")
 
-    # ...follows the link in the verification mail, confirms and logs in.
+    # ...follows the link in the verification mail and confirms: that signs her in.
     link = re.search(r"(/accounts/confirm-email/[^\s]+/)", mail.outbox[-1].body).group(1)
     browsing.open(link)
     browsing.look("confirm-email")
     page.get_by_role("button", name="Confirm").click()
-    page.wait_for_url("**/accounts/login/**")
-    page.get_by_label("Email or username").fill("nina@example.com")
-    page.locator("#id_password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
     page.wait_for_url(browsing.base_url + "/")
     assert page.locator(".account-menu summary").inner_text().endswith("Nina Quant")
 
@@ -242,12 +239,16 @@ def _sign_up_and_log_in(browsing, *, email: str, name: str) -> None:
     page.wait_for_url("**/accounts/confirm-email/")
     link = re.search(r"(/accounts/confirm-email/[^\s]+/)", mail.outbox[-1].body).group(1)
     browsing.open(link)
-    page.get_by_role("button", name="Confirm").click()
-    page.wait_for_url("**/accounts/login/**")
-    page.get_by_label("Email or username").fill(email)
-    page.locator("#id_password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Confirm").click()  # confirming signs in
     page.wait_for_url(browsing.base_url + "/")
+
+
+def _look_also_at_390(browsing, name: str) -> None:
+    """`look` (1280 and 375 px), and the 390 px of a current phone as well."""
+    browsing.look(name)
+    browsing.page.set_viewport_size({"width": 390, "height": 844})
+    browsing.page.screenshot(path=str(SCREENSHOTS / f"{name}-390.png"), full_page=True)
+    browsing.page.set_viewport_size(DESKTOP)
 
 
 def _send_signed_signal(base_url: str, strategy, **signal) -> int:
@@ -330,7 +331,8 @@ def test_a_new_follower_copies_with_a_quarter_of_the_account_and_sees_the_copied
         browsing.base_url, steady, external_id="sig-2", symbol="BTC/USDT", action="buy", position_size_usd="30", price="65000"
     ) == 201  # fmt: skip
     _wait_for_text(browsing, "/copies/", f"#copy-{relationship.pk}", "Skipped:", worker=celery_worker)
-    assert "Skipped: your share was below the exchange's minimum order." in page.inner_text(f"#copy-{relationship.pk}")
+    assert re.search(r"Skipped: your share \(\d+\.\d\d USDT\) was below the exchange's minimum order \(\d+\.\d\d USDT\)\.",
+                     page.inner_text(f"#copy-{relationship.pk}"))  # fmt: skip
     browsing.look("my-copies-skipped")
 
     # Pausing says what happens to exits, and swaps the card in place.
@@ -340,6 +342,32 @@ def test_a_new_follower_copies_with_a_quarter_of_the_account_and_sees_the_copied
     page.locator(f"#copy-{relationship.pk} .pill-warning", has_text="Paused").wait_for()
     assert CopyRelationship.objects.get(pk=relationship.pk).status == CopyRelationship.Status.PAUSED
     browsing.look("my-copies-paused")
+
+    # The copy's own page: every outcome in words, the buy's fee labelled as a fee.
+    browsing.open(f"/copies/{relationship.pk}/")
+    trades = page.inner_text("table.cards")
+    assert "was below the exchange's minimum order (" in trades and "fee 0." in trades
+    assert "below_exchange_minimum" not in page.content() and "P&L \u22120." not in trades
+    _look_also_at_390(browsing, "copy-detail")
+
+    # The notifications: one per copied trade (the fill's arrives once its leader trade's copies are done).
+    _wait_for_text(browsing, "/notifications/", "main", "Copied: the buy of BTC/USDT by Steady Breakouts", worker=celery_worker)
+    notices = page.inner_text("main")
+    assert notices.count("Copied: the buy of BTC/USDT by Steady Breakouts") == 1
+    assert "Not copied: its buy of BTC/USDT" in notices and "Skipped on 'Binance main': Your share" in notices
+    assert "You paused your copy of Steady Breakouts" in notices and "copied_trade" not in page.content()
+    _look_also_at_390(browsing, "notifications")
+
+    # ...and from there, what to be told and how.
+    page.get_by_role("link", name="choose what you are told, and how").click()
+    page.wait_for_url("**/settings/notifications/")
+    assert page.get_by_label("A leader's trade was copied (filled): by email").is_checked() is False
+    assert page.get_by_label("A copy's stop-loss paused it and closed its positions: by email").is_checked()
+    page.get_by_label("A leader's trade was copied (filled): in the app").uncheck()
+    page.get_by_role("button", name="Save").click()
+    page.locator(".message-success").wait_for()
+    assert page.get_by_label("A leader's trade was copied (filled): in the app").is_checked() is False
+    _look_also_at_390(browsing, "notification-settings")
 
 
 def test_a_leader_creates_a_strategy_and_sees_the_secret_once(browsing):

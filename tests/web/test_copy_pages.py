@@ -9,7 +9,6 @@ import pytest
 
 from copytrade.models import CopiedTrade, CopyRelationship
 from copytrade.services.strategies import strategy_create
-from copytrade.sizing import BELOW_EXCHANGE_MINIMUM
 from exchanges.models import ExchangeAccount
 from exchanges.services import exchange_account_create
 from tests.marketplace.support import make_copy, make_trade
@@ -229,13 +228,14 @@ def test_my_copies_shows_the_figures_and_each_trade_in_words(signed_in, member, 
     opened = make_trade(leader, sequence=1, side="buy", amount="0.1", price="60000", traded_at=datetime(2026, 1, 2, tzinfo=UTC))
     CopiedTrade.objects.create(
         relationship=relationship, leader_trade=opened, sequence=1, follower=member, leader_user=leader.owner, strategy=leader,
-        symbol="BTC/USDT", side="buy", effect="open", status=CopiedTrade.Status.FILLED, filled_amount=Decimal("0.0015"),
-        average_price=Decimal("60000"), client_order_id="c1", finished_at=datetime(2026, 1, 2, tzinfo=UTC),
+        symbol="BTC/USDT", side="buy", effect="open", status=CopiedTrade.Status.FILLED, filled_amount=Decimal("0.001500000000"),
+        average_price=Decimal("60000.00000000"), fee=Decimal("0.49"), pnl_quote=Decimal("-0.49"), client_order_id="c1",
+        finished_at=datetime(2026, 1, 2, tzinfo=UTC),
     )  # fmt: skip
     skipped = make_trade(leader, sequence=2, side="buy", amount="0.001", price="61000", traded_at=datetime(2026, 1, 3, tzinfo=UTC))
     CopiedTrade.objects.create(
         relationship=relationship, leader_trade=skipped, sequence=2, follower=member, leader_user=leader.owner, strategy=leader,
-        symbol="BTC/USDT", side="buy", effect="increase", status=CopiedTrade.Status.SKIPPED, reason=BELOW_EXCHANGE_MINIMUM,
+        symbol="BTC/USDT", side="buy", effect="increase", status=CopiedTrade.Status.SKIPPED, reason=CopiedTrade.Reason.BELOW_EXCHANGE_MINIMUM,
         follower_size_usd=Decimal("3.5"), client_order_id="c2", finished_at=datetime(2026, 1, 3, tzinfo=UTC),
     )  # fmt: skip
 
@@ -245,8 +245,10 @@ def test_my_copies_shows_the_figures_and_each_trade_in_words(signed_in, member, 
     assert "1,090.00\u00a0USDT" in html and "+90.00\u00a0USDT" in html
     assert "6.0\u00a0% of 20.0\u00a0%" in html
     assert "Filled: bought 0.0015 BTC/USDT at 60,000." in html
-    assert "Skipped: your share (3.50\u00a0USDT) was below the exchange&#x27;s minimum order." in html
+    assert "Skipped: your share (3.50 USDT) was below the exchange&#x27;s minimum order." in html
     assert "below_exchange_minimum" not in html
+    # the buy's trading fee reads as a fee, never as a loss
+    assert "fee 0.49\u00a0USDT" in html and "P&amp;L \u22120.49" not in html and "60000.00000000" not in html
 
 
 def test_my_copies_shows_the_fees_agreed_to_and_a_change_announced_with_its_month(signed_in, member, leader, practice):
@@ -267,12 +269,15 @@ def test_my_copies_shows_the_fees_agreed_to_and_a_change_announced_with_its_mont
 def test_a_paused_copy_says_why_and_that_exits_still_follow(signed_in, member, leader):
     relationship = make_copy(member, leader, status=CopyRelationship.Status.PAUSED)
     CopyRelationship.objects.filter(pk=relationship.pk).update(
-        pause_reason="copy stop-loss: drawdown 31.0000% reached the 30.00% limit"
+        pause_reason=CopyRelationship.PauseReason.STOP_LOSS, pause_detail={"drawdown_percent": "31.0000", "limit_percent": "30.00"}
     )
 
     html = signed_in.get("/copies/").content.decode()
 
-    assert "Paused by its stop-loss: drawdown 31.0000% reached the 30.00% limit." in html
+    assert (
+        "Paused: its stop-loss closed its positions at market: the copy fell 31 % below its peak, past your 30 % limit." in html
+    )
+    assert "stop_loss" not in html
     assert "the copy still follows" in html and "Resume" in html
 
 

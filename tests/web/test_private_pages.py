@@ -13,7 +13,9 @@ from tests.web.support import make_member
 
 pytestmark = pytest.mark.django_db
 
-PRIVATE_PAGES = ["/notifications/", "/notifications/unread-count/", "/settings/tokens/", "/settings/exchange-accounts/"]
+PRIVATE_PAGES = [
+    "/notifications/", "/notifications/unread-count/", "/settings/notifications/", "/settings/tokens/", "/settings/exchange-accounts/"
+]
 
 
 @pytest.fixture
@@ -50,6 +52,22 @@ def test_an_anonymous_post_changes_nothing_and_is_sent_to_log_in(client, path):
 
 
 # --- Notifications -------------------------------------------------------------------------
+
+
+def test_the_notification_settings_page_shows_the_defaults_and_saves_a_choice_that_is_then_honoured(signed_in, member):
+    html = signed_in.get("/settings/notifications/").content.decode()
+    assert "A copy&#x27;s stop-loss paused it and closed its positions" in html
+    assert 'name="copy_stop_loss-email" id="id_copy_stop_loss-email" checked' in html  # acts for them: mailed
+    assert 'name="copied_trade_filled-email" id="id_copied_trade_filled-email">' in html  # news only: not mailed
+
+    # everything stays as it was but the invoices issued: off in the app, on by email
+    kept = {name: "on" for name in ("copy_stop_loss-in_app", "copy_stop_loss-email", "invoice_issued-email")}
+    response = signed_in.post("/settings/notifications/", kept)
+
+    assert response.status_code == 302 and response["Location"] == "/settings/notifications/"
+    assert notification_send(user=member, kind=Notification.Kind.INVOICE_ISSUED, title="Your invoice") is None
+    assert notification_send(user=member, kind=Notification.Kind.COPY_STOP_LOSS, title="Stop-loss") is not None
+    assert 'name="invoice_issued-email" id="id_invoice_issued-email" checked' in signed_in.get("/settings/notifications/").content.decode()
 
 
 def test_the_notifications_page_lists_only_ones_own_with_the_unread_count(signed_in, member, other):
@@ -185,7 +203,7 @@ def test_keys_the_exchange_refuses_are_an_error_in_words_and_nothing_is_saved(si
 
     html = response.content.decode()
     assert response.status_code == 400
-    assert "The exchange rejected these credentials" in html
+    assert "The exchange refused this API key: check key, secret and trading permission." in html
     assert "wrong-secret-123" not in html and 'value="not-a-key"' not in html
     assert not ExchangeAccount.objects.exists()
 

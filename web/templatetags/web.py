@@ -6,7 +6,7 @@ from decimal import Decimal
 from django import template
 from django.utils.html import format_html
 
-from core.money import format_money, quantize_money
+from core.money import format_money, format_quantity, quantize_money
 from core.selectors import display_name as core_display_name
 
 register = template.Library()
@@ -69,7 +69,7 @@ def price(value) -> str:
     """A market price as exact as it was traded, without trailing zeros: 64,250.5 or 0.00001234."""
     if _unknown(value):
         return "—"
-    return f"{Decimal(value).normalize():,f}"
+    return format_quantity(value)
 
 
 @register.filter

@@ -1,0 +1,75 @@
+"""Every stored reason in words, with its numbers: the one place a code becomes a sentence.
+
+The codes and their plain sentences are the TextChoices on the models
+(`CopiedTrade.Reason`, `CopyRelationship.PauseReason`); a sentence that needs numbers takes
+them from the row (`follower_size_usd`, `filled_amount`) or from the detail column written
+beside the code (`reason_detail`, `pause_detail`), never from prose parsed back. Pages,
+notifications, mails, the API and the demo all read these functions.
+
+Sentences start in lower case and end without a full stop, so callers can write
+"Skipped: <sentence>." or "Paused: <sentence>.".
+"""
+
+from decimal import Decimal
+
+from copytrade.models import CopiedTrade, CopyRelationship
+from core.money import format_money, format_quantity
+
+
+def percent_text(value) -> str:
+    """A percentage already in percent, to 2 places without padding: "1.25 %", "30 %"."""
+    return f"{format_quantity(Decimal(str(value)).quantize(Decimal('0.01')))} %"
+
+
+def quote_of(symbol: str) -> str:
+    """The currency a market is priced in: "USDT" of "BTC/USDT" and of "BTC/USDT:USDT"."""
+    return symbol.partition("/")[2].partition(":")[0]
+
+
+def reason_label(choices: type, code: str) -> str:
+    """The plain sentence of a stored code; an empty code (or one no table knows: the
+    migrations turned every stored one into a code) never reads as the code itself."""
+    try:
+        return str(choices(code).label)
+    except ValueError:
+        return "no reason was recorded"
+
+
+def copied_trade_reason_text(trade: CopiedTrade) -> str:
+    """Why a copied trade was skipped or failed (or what changed a filled one), with its numbers."""
+    code, detail = trade.reason, trade.reason_detail or {}
+    if not code:
+        return ""
+    Reason = CopiedTrade.Reason
+    if code == Reason.BELOW_EXCHANGE_MINIMUM and detail.get("minimum"):
+        quote = quote_of(trade.symbol)
+        share, minimum = format_money(Decimal(detail["share"]), quote), format_money(Decimal(detail["minimum"]), quote)
+        return f"your share ({share}) was below the exchange's minimum order ({minimum})"
+    if code == Reason.BELOW_EXCHANGE_MINIMUM and trade.follower_size_usd:
+        share = format_money(trade.follower_size_usd, quote_of(trade.symbol))
+        return f"your share ({share}) was below the exchange's minimum order"
+    if code == Reason.SLIPPAGE_EXCEEDED and detail.get("price"):
+        return (
+            f"the price ({format_quantity(Decimal(detail['price']))}) had moved {percent_text(detail['gap_percent'])} from the "
+            f"leader's ({format_quantity(Decimal(detail['leader_price']))}), more than your slippage limit of "
+            f"{percent_text(detail['limit_percent'])}"
+        )
+    if code == Reason.PARTIAL_FILL and trade.requested_amount:
+        return f"the exchange filled {format_quantity(trade.filled_amount)} of the {format_quantity(trade.requested_amount)} requested"
+    return reason_label(Reason, code)
+
+
+def pause_reason_text(relationship: CopyRelationship) -> str:
+    """Why a copy is paused, with its numbers."""
+    code, detail = relationship.pause_reason, relationship.pause_detail or {}
+    if code == CopyRelationship.PauseReason.STOP_LOSS and detail.get("drawdown_percent"):
+        return (
+            f"its stop-loss closed its positions at market: the copy fell {percent_text(detail['drawdown_percent'])} "
+            f"below its peak, past your {percent_text(detail['limit_percent'])} limit"
+        )
+    return reason_label(CopyRelationship.PauseReason, code)
+
+
+def sentence(text: str) -> str:
+    """A reason as a sentence of its own: capital first, one full stop."""
+    return f"{text[:1].upper()}{text[1:].rstrip('.')}." if text else ""
