@@ -15,10 +15,11 @@ from billing.fees import (
     live_dates,
     live_days_each,
     next_period,
-    performance_fee,
+    performance_fee_on,
     period_bounds,
     period_start,
     prorated_subscription,
+    split_above_mark,
 )
 from billing.models import BillingAccount, FeeState, Invoice, InvoiceLine, Payout
 from billing.roles import PAYOUT_VIEW_PERMISSION
@@ -27,6 +28,7 @@ from copytrade.models import CopiedTrade, CopyRelationship
 from core.errors import NotFoundError
 from core.money import ZERO
 from core.selectors import display_name
+from core.terms import FeeTerms
 from marketplace.models import Program, SignalProvider
 from marketplace.terms import copy_fee_terms_of, payee_share_rate
 
@@ -92,6 +94,62 @@ def fee_pair_copies_billable(*, follower_id: int, strategy_id: int, period: date
     return list(
         _copies_billable(period=period).filter(follower_id=follower_id, strategy_id=strategy_id).order_by("started_at", "id")
     )
+
+
+@dataclass(frozen=True)
+class TermsPart:
+    """One set of terms' part of a pair's month: the copies billed on those terms (oldest
+    first; the last is the copy of record), their P&L in the month, and what they owe."""
+
+    terms: FeeTerms
+    copies: list[CopyRelationship]
+    period_net_pnl: Decimal
+    live_days: int
+    performance_fee: Decimal
+    subscription_fee: Decimal
+
+
+def pair_month_fees(
+    *,
+    copies: list[CopyRelationship],
+    pnl_by_copy: dict[int, Decimal],
+    cumulative_before: Decimal,
+    mark_before: Decimal,
+    period: date,
+    until: datetime | None = None,
+    terms_of: dict[int, FeeTerms] | None = None,
+) -> list[TermsPart]:
+    """What a follower–strategy pair owes for `period`, one part per set of terms its copies
+    were billed on (README "Billing"): each copy its own live days at its terms, and each part
+    its share of the pair's new profit above the pair's mark, in proportion to the profit its
+    copies made in the month. `until` counts the days only so far (this month's accrual);
+    billing counts the whole month. The assessment and the follower's pages both call this."""
+    terms_of = terms_of if terms_of is not None else copy_fee_terms_of(relationships=copies, period=period)
+    spans = [(copy.started_at, copy.ended_at if until is None else min(copy.ended_at or until, until)) for copy in copies]
+    days = dict(zip((copy.pk for copy in copies), live_days_each(spans=spans, period=period), strict=True))
+    groups: dict[FeeTerms, list[CopyRelationship]] = {}
+    for copy in copies:
+        groups.setdefault(terms_of[copy.pk], []).append(copy)
+    pnl_of = {terms: sum((pnl_by_copy.get(copy.pk, ZERO) for copy in group), ZERO) for terms, group in groups.items()}
+    above_mark = max(ZERO, cumulative_before + sum(pnl_of.values(), ZERO) - mark_before)
+    # A profit above the mark implies the month's net P&L, so some part's, is above zero.
+    shares = dict(zip(groups, split_above_mark(above_mark, [max(ZERO, pnl_of[terms]) for terms in groups]), strict=True))
+    parts = []
+    for terms, group in groups.items():
+        live_days = sum(days[copy.pk] for copy in group)
+        parts.append(
+            TermsPart(
+                terms=terms,
+                copies=group,
+                period_net_pnl=pnl_of[terms],
+                live_days=live_days,
+                performance_fee=performance_fee_on(above_mark=shares[terms], rate_percent=terms.rate_percent),
+                subscription_fee=prorated_subscription(
+                    monthly_fee=terms.subscription_fee_monthly, live_days=live_days, days_in_period=days_in(period)
+                ),
+            )
+        )
+    return parts
 
 
 def invoice_list(*, follower) -> QuerySet[Invoice]:
@@ -243,9 +301,8 @@ class _Accrual:
 
 def _fee_accruals(*, pairs: set[tuple[int, int]], now: datetime) -> list[_Accrual]:
     """What `fee_assessment_create` would assess for each (follower, strategy) pair if the
-    month ended now: the unbilled P&L of the pair's copies against the pair's mark, at the terms
-    recorded on the copy of record, and the subscription for the days live so far. The same
-    few queries for any number of pairs."""
+    month ended now (`pair_month_fees`, as billing computes it, with the days live so far),
+    each part on its copy of record. The same few queries for any number of pairs."""
     period = period_start(now.date())
     followers, strategies = {pair[0] for pair in pairs}, {pair[1] for pair in pairs}
     copies_of: dict[tuple[int, int], list[CopyRelationship]] = {}
@@ -259,33 +316,25 @@ def _fee_accruals(*, pairs: set[tuple[int, int]], now: datetime) -> list[_Accrua
         (state.follower_id, state.strategy_id): state
         for state in FeeState.objects.filter(follower_id__in=followers, strategy_id__in=strategies)
     }
-    unbilled = {
-        (row["relationship__follower_id"], row["relationship__strategy_id"]): row["total"]
-        for row in CopiedTrade.objects.filter(
-            relationship__in=[copy for copies in copies_of.values() for copy in copies],
-            finished_at__lt=now,
-            fee_assessment_link__isnull=True,
-        )
-        .values("relationship__follower_id", "relationship__strategy_id")
+    every_copy = [copy for copies in copies_of.values() for copy in copies]
+    unbilled = dict(
+        CopiedTrade.objects.filter(relationship__in=every_copy, finished_at__lt=now, fee_assessment_link__isnull=True)
+        .values("relationship_id")
         .annotate(total=Sum("pnl_usd"))
-    }
-    terms_of = copy_fee_terms_of(relationships=[copies[-1] for copies in copies_of.values()], period=period)
+        .values_list("relationship_id", "total")
+    )
+    terms_of = copy_fee_terms_of(relationships=every_copy, period=period)
     accruals = []
     for pair, copies in copies_of.items():
         state = states.get(pair)
         cumulative, mark = (state.cumulative_pnl, state.high_water_mark) if state is not None else (ZERO, ZERO)
-        terms = terms_of[copies[-1].pk]
-        fee = performance_fee(
-            rate_percent=terms.rate_percent, cumulative_pnl=cumulative + unbilled.get(pair, ZERO), hwm_before=mark
-        )
-        # Days live up to today: a running copy's remaining days are not yet owed.
-        spans = [(copy.started_at, now if copy.ended_at is None else min(copy.ended_at, now)) for copy in copies]
-        subscription = prorated_subscription(
-            monthly_fee=terms.subscription_fee_monthly,
-            live_days=sum(live_days_each(spans=spans, period=period)),
-            days_in_period=days_in(period),
-        )
-        accruals.append(_Accrual(copy_id=copies[-1].pk, performance_fee=fee.fee, subscription_fee=subscription))
+        for part in pair_month_fees(
+            copies=copies, pnl_by_copy=unbilled, cumulative_before=cumulative, mark_before=mark, period=period, until=now,
+            terms_of=terms_of,
+        ):  # fmt: skip
+            accruals.append(
+                _Accrual(copy_id=part.copies[-1].pk, performance_fee=part.performance_fee, subscription_fee=part.subscription_fee)
+            )
     return accruals
 
 

@@ -1,16 +1,15 @@
 """Assessments: per follower, strategy and month (one per terms the copies were billed), the fee basis an invoice bills."""
 
 from datetime import date
+from decimal import Decimal
 
 from django.db import transaction
 
-from billing.fees import allocate, days_in, live_days_each, performance_fee_on, period_bounds, prorated_subscription, split_above_mark
+from billing.fees import allocate, days_in, period_bounds
 from billing.models import AssessedTrade, FeeAssessment, FeeState, Invoice
-from billing.selectors import fee_pair_copies_billable
-from copytrade.models import CopiedTrade, CopyRelationship, Strategy
+from billing.selectors import fee_pair_copies_billable, pair_month_fees
+from copytrade.models import CopiedTrade, Strategy
 from core.money import ZERO
-from core.terms import FeeTerms
-from marketplace.terms import copy_fee_terms
 
 
 @transaction.atomic
@@ -47,30 +46,20 @@ def fee_assessment_create(*, follower_id: int, strategy_id: int, period: date) -
         .only("id", "pnl_usd", "relationship_id")
         .order_by("finished_at", "id")
     )
-    period_net_pnl = sum((trade.pnl_usd for trade in trades), ZERO)
-    cumulative_pnl = state.cumulative_pnl + period_net_pnl
+    pnl_by_copy: dict[int, Decimal] = {}
+    for trade in trades:
+        pnl_by_copy[trade.relationship_id] = pnl_by_copy.get(trade.relationship_id, ZERO) + trade.pnl_usd
+    parts = pair_month_fees(
+        copies=copies, pnl_by_copy=pnl_by_copy, cumulative_before=state.cumulative_pnl, mark_before=state.high_water_mark,
+        period=period,
+    )  # fmt: skip
+    cumulative_pnl = state.cumulative_pnl + sum((part.period_net_pnl for part in parts), ZERO)
     hwm_after = max(state.high_water_mark, cumulative_pnl)
-    above_mark = max(ZERO, cumulative_pnl - state.high_water_mark)
-
-    # Copies by the terms they are billed, in order of their first copy's start.
-    days = dict(zip((copy.id for copy in copies), live_days_each(spans=[(copy.started_at, copy.ended_at) for copy in copies], period=period), strict=True))
-    groups: dict[FeeTerms, list[CopyRelationship]] = {}
-    for copy in copies:
-        groups.setdefault(copy_fee_terms(relationship=copy, period=period), []).append(copy)
-    trades_of = {terms: [trade for trade in trades if trade.relationship_id in {copy.id for copy in group}] for terms, group in groups.items()}
-    # A copy's share of the new profit is in proportion to the profit it made this month; a
-    # profit above the mark implies the month's net P&L, so some copy's, is above zero.
-    pnl_of = {terms: sum((trade.pnl_usd for trade in trades_of[terms]), ZERO) for terms in groups}
-    shares = dict(zip(groups, split_above_mark(above_mark, [max(ZERO, pnl_of[terms]) for terms in groups]), strict=True))
 
     strategy = Strategy.objects.get(id=strategy_id)
     first = None
-    for terms, group in groups.items():
-        fee = performance_fee_on(above_mark=shares[terms], rate_percent=terms.rate_percent)
-        live_days = sum(days[copy.id] for copy in group)
-        subscription_fee = prorated_subscription(
-            monthly_fee=terms.subscription_fee_monthly, live_days=live_days, days_in_period=days_in(period)
-        )
+    for part in parts:
+        terms, group = part.terms, part.copies
         assessment = FeeAssessment(
             # The copy of record: the group's latest copy in the month.
             relationship=group[-1],
@@ -80,23 +69,24 @@ def fee_assessment_create(*, follower_id: int, strategy_id: int, period: date) -
             payee_id=strategy.owner_id,
             program=terms.program,
             period=period,
-            period_net_pnl=pnl_of[terms],
+            period_net_pnl=part.period_net_pnl,
             cumulative_pnl=cumulative_pnl,
             hwm_before=state.high_water_mark,
             hwm_after=hwm_after,
             rate_percent=terms.rate_percent,
             payee_share=terms.payee_share,
-            performance_fee=fee,
+            performance_fee=part.performance_fee,
             subscription_fee_monthly=terms.subscription_fee_monthly,
-            live_days=live_days,
+            live_days=part.live_days,
             days_in_period=days_in(period),
-            subscription_fee=subscription_fee,
-            total=fee + subscription_fee,
+            subscription_fee=part.subscription_fee,
+            total=part.performance_fee + part.subscription_fee,
         )
         assessment.full_clean()
         assessment.save()
         assessment.copies.set(group)
-        _fee_allocate(assessment=assessment, trades=trades_of[terms])
+        copy_ids = {copy.pk for copy in group}
+        _fee_allocate(assessment=assessment, trades=[trade for trade in trades if trade.relationship_id in copy_ids])
         first = first or assessment
     state.cumulative_pnl, state.high_water_mark, state.period = cumulative_pnl, hwm_after, period
     state.full_clean()

@@ -2,7 +2,7 @@
 terms are recorded when a copy starts; a provider's change reaches existing copies only after
 the notice period; a strategy's kind and override cannot change once copied (issue 18 item 3)."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -321,3 +321,42 @@ def test_a_copy_restarted_after_a_price_rise_is_billed_each_copys_terms_for_its_
     assert october.total == Decimal("103.60")
     # The pair's mark moved once, to the pair's cumulative P&L.
     assert {(line.assessment.hwm_before, line.assessment.hwm_after) for line in october.lines.all()} == {(Decimal("0"), Decimal("300"))}
+
+
+@pytest.mark.django_db
+def test_my_copies_accrues_a_restarted_pair_exactly_as_billing_then_assesses_it(follower, strategies, provider_user, monkeypatch):
+    """The month of the test above, read on 31 October at 23:00 (what My Copies shows as
+    this month's fees) and then billed: each copy's accrual is its part of the invoice."""
+    from billing.selectors import copy_results
+
+    _, manual = strategies
+    _at(at(2026, 9, 1), monkeypatch)
+    copy_a = _start(follower, manual)
+    _at(at(2026, 9, 5), monkeypatch)
+    provider_terms_update(
+        provider_id=provider_user.signal_provider.id, actor=provider_user,
+        performance_fee_percent=Decimal("30"), subscription_fee_monthly=Decimal("49.00"),
+    )  # fmt: skip
+    _at(at(2026, 10, 20), monkeypatch)
+    copy_stop(follower=follower, relationship_id=copy_a.pk)
+    _at(at(2026, 10, 21), monkeypatch)
+    account = paper_account(follower, label="Paper again", usdt="10000")
+    copy_b = copy_start(follower=follower, strategy_id=manual.pk, exchange_account_id=account.pk, allocation_percent=Decimal("25"))
+    monkeypatch.undo()
+    add_trade(copy_a, pnl="-100", finished_at=at(2026, 9, 20))
+    add_trade(copy_a, pnl="300", finished_at=at(2026, 10, 10))
+    add_trade(copy_b, pnl="100", finished_at=at(2026, 10, 25))
+    billing_period_run(period=month(2026, 9))
+    copy_a.refresh_from_db()
+    copy_b.refresh_from_db()
+
+    shown = copy_results(relationships=[copy_a, copy_b], now=datetime(2026, 10, 31, 23, tzinfo=UTC))
+    billing_period_run(period=month(2026, 10))
+
+    october = Invoice.objects.get(follower=follower, period=month(2026, 10))
+    billed = {}
+    for line in october.lines.all():
+        billed.setdefault(line.assessment.relationship_id, []).append(line.amount)
+    assert shown[copy_a.pk].accrued_performance_fee + shown[copy_a.pk].accrued_subscription_fee == sum(billed[copy_a.pk])
+    assert shown[copy_b.pk].accrued_performance_fee + shown[copy_b.pk].accrued_subscription_fee == sum(billed[copy_b.pk])
+    assert (shown[copy_a.pk].accrued_performance_fee, shown[copy_b.pk].accrued_performance_fee) == (Decimal("45.00"), Decimal("22.50"))
