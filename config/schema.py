@@ -29,6 +29,24 @@ BODY_ERROR_RESPONSES = {
 }
 BODY_METHODS = ("POST", "PUT", "PATCH")
 
+# Operations grouped as a reader looks for them, by path (the first match wins): without
+# this every operation sat under one "api" tag.
+TAGS_BY_PATH = (
+    ("/webhook", "Signals: webhook"),
+    ("/api/strategies/", "Leader: strategies and signals"),
+    ("/api/copy-trading/top", "Leaderboard"),
+    ("/api/copy-trading/leader/", "Leaderboard"),
+    ("/api/marketplace/traders", "Marketplace: providers"),
+    ("/api/marketplace/apply", "Marketplace: providers"),
+    ("/api/marketplace/payouts/", "Billing: payouts"),
+    ("/api/copy-trading/", "Follower: copies"),
+    ("/api/exchange-accounts/", "Follower: exchange accounts"),
+    ("/api/billing/stripe/", "Billing: Stripe webhook"),
+    ("/api/billing/", "Billing: invoices and earnings"),
+    ("/api/notifications/", "Notifications"),
+    ("/api/auth/", "Authentication"),
+)
+
 
 class AutoSchema(SpectacularAutoSchema):
     """Names a component after its view when the serializer is nested in one.
@@ -47,6 +65,12 @@ class AutoSchema(SpectacularAutoSchema):
                 owner = owner.removesuffix(suffix)
             return f"{owner}{name}"
         return name
+
+    def get_tags(self) -> list[str]:
+        for prefix, tag in TAGS_BY_PATH:
+            if self.path.startswith(prefix):
+                return [tag]
+        return super().get_tags()
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction=direction)

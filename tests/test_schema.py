@@ -73,3 +73,14 @@ def test_it_documents_a_body_for_every_success_response_but_204(tmp_path):
     components = schema["components"]["schemas"]
     assert set(components["NotificationReadAllOutput"]["properties"]) == {"marked_read"}
     assert set(components["TraderUpdateMetricsOutput"]["properties"]) == {"provider_id", "strategies_enqueued"}
+
+
+def test_it_groups_the_operations_under_tags_a_reader_looks_for(tmp_path):
+    schema = _schema(tmp_path)
+
+    tags = {label: operation["tags"] for label, operation in _operations(schema)}
+    assert all(len(operation_tags) == 1 and operation_tags != ["api"] for operation_tags in tags.values()), tags
+    assert tags["GET /api/copy-trading/top"] == ["Leaderboard"]
+    assert tags["GET /api/copy-trading/my-copies"] == ["Follower: copies"]
+    assert tags["POST /webhook"] == ["Signals: webhook"]
+    assert len(set(map(tuple, tags.values()))) >= 8
