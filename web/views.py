@@ -144,7 +144,15 @@ def _leader_context(request, strategy_id: int, *, rating_form: RatingForm | None
     return {
         "strategy": strategy,
         "leader_name": display_name(strategy.owner),
-        "windows": [(WINDOW_LABELS[window], metrics.get(window)) for window in WINDOWS],
+        # Each period with why its ratios are blank (too short a record), as the leaderboard says.
+        "windows": [
+            (
+                WINDOW_LABELS[window],
+                metrics.get(window),
+                ratios_note(days=metrics[window].returns_count, closed_trades=metrics[window].closed_trades) if window in metrics else None,
+            )
+            for window in WINDOWS
+        ],
         "whole_record": whole_record,
         "equity_chart": time_series_svg(
             equity, name="Equity", y_title=f"Equity ({currency})", y_format=_equity_label, css_class="chart-equity"

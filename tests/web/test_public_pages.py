@@ -145,6 +145,17 @@ def test_a_leader_profile_shows_every_ratio_per_period(client, board):
     assert "30 days, " in month  # what the figures cover
 
 
+def test_a_leader_profile_blanks_a_periods_ratios_on_too_short_a_record_and_says_why(client, board):
+    html = client.get(f"/leaders/{board['rocket'].pk}/").content.decode()
+
+    # seven daily returns are fewer than a ratio needs: "—" with the reason, as on the board
+    week = html[html.index(">7 days<") :].split("</tr>")[0]
+    assert 'data-label="Sharpe"><abbr title="Ratios (Sharpe, Sortino, Calmar, profit factor) are shown from 20 daily returns' in week
+    assert "0.90" not in week
+    month = html[html.index(">30 days<") :].split("</tr>")[0]
+    assert 'data-label="Sharpe">0.90<' in month
+
+
 def test_each_row_says_what_its_figures_cover(client, board):
     html = client.get("/?window=7d").content.decode()
 
