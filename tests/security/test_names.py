@@ -107,10 +107,11 @@ def test_a_mail_about_a_name_stored_before_the_rules_still_goes_out(owner, follo
     strategy.refresh_from_db()
 
     with django_capture_on_commit_callbacks(execute=True):
-        notification_send(user=follower, kind=Notification.Kind.COPY_PAUSED, title=f"Your copy of {strategy.name} was paused")
+        # A forced close is mailed by default (core.models.Notification.EMAIL_BY_DEFAULT).
+        notification_send(user=follower, kind=Notification.Kind.COPY_STOP_LOSS, title=f"Your copy of {strategy.name} was closed")
 
     [sent] = mail.outbox
-    assert sent.subject == "Your copy of Old Bcc: victim@example.com was paused"
+    assert sent.subject == "Your copy of Old Bcc: victim@example.com was closed"
     assert sent.to == [follower.email]
     assert sent.extra_headers == {}
 
