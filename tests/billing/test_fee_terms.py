@@ -265,6 +265,30 @@ def test_reading_a_copys_terms_writes_nothing_even_for_a_copy_without_recorded_t
     assert all(query["sql"].lstrip().upper().startswith("SELECT") for query in captured.captured_queries)
 
 
+def _restarted_after_a_price_rise(follower, strategies, provider_user, monkeypatch):
+    """Copy A from 1 August at 20 % + 29.00; the provider raises to 30 % + 49.00 on
+    5 September; A stopped on 20 October, copy B started on the 21st at the new terms.
+    Trades: A -100 on 20 August and +300 on 10 October, B +100 on 25 October."""
+    _, manual = strategies
+    _at(at(2026, 8, 1), monkeypatch)
+    copy_a = _start(follower, manual)
+    _at(at(2026, 9, 5), monkeypatch)
+    provider_terms_update(
+        provider_id=provider_user.signal_provider.id, actor=provider_user,
+        performance_fee_percent=Decimal("30"), subscription_fee_monthly=Decimal("49.00"),
+    )  # fmt: skip
+    _at(at(2026, 10, 20), monkeypatch)
+    copy_stop(follower=follower, relationship_id=copy_a.pk)
+    _at(at(2026, 10, 21), monkeypatch)
+    account = paper_account(follower, label="Paper again", usdt="10000")
+    copy_b = copy_start(follower=follower, strategy_id=manual.pk, exchange_account_id=account.pk, allocation_percent=Decimal("25"))
+    monkeypatch.undo()
+    add_trade(copy_a, pnl="-100", finished_at=at(2026, 8, 20))
+    add_trade(copy_a, pnl="300", finished_at=at(2026, 10, 10))
+    add_trade(copy_b, pnl="100", finished_at=at(2026, 10, 25))
+    return copy_a, copy_b
+
+
 def test_a_copy_restarted_after_a_price_rise_is_billed_each_copys_terms_for_its_own_days_and_profit(
     follower, strategies, provider_user, monkeypatch
 ):
@@ -284,23 +308,7 @@ def test_a_copy_restarted_after_a_price_rise_is_billed_each_copys_terms_for_its_
     October's invoice: 45.00 + 18.71 + 22.50 + 17.39 = 103.60 (the whole month at B's
     terms, as billing did before, was 30 % × 300 + 49.00 = 139.00).
     """
-    _, manual = strategies
-    _at(at(2026, 8, 1), monkeypatch)
-    copy_a = _start(follower, manual)
-    _at(at(2026, 9, 5), monkeypatch)
-    provider_terms_update(
-        provider_id=provider_user.signal_provider.id, actor=provider_user,
-        performance_fee_percent=Decimal("30"), subscription_fee_monthly=Decimal("49.00"),
-    )  # fmt: skip
-    _at(at(2026, 10, 20), monkeypatch)
-    copy_stop(follower=follower, relationship_id=copy_a.pk)
-    _at(at(2026, 10, 21), monkeypatch)
-    account = paper_account(follower, label="Paper again", usdt="10000")
-    copy_b = copy_start(follower=follower, strategy_id=manual.pk, exchange_account_id=account.pk, allocation_percent=Decimal("25"))
-    monkeypatch.undo()
-    add_trade(copy_a, pnl="-100", finished_at=at(2026, 8, 20))
-    add_trade(copy_a, pnl="300", finished_at=at(2026, 10, 10))
-    add_trade(copy_b, pnl="100", finished_at=at(2026, 10, 25))
+    copy_a, copy_b = _restarted_after_a_price_rise(follower, strategies, provider_user, monkeypatch)
 
     for month_number in (8, 9, 10):
         billing_period_run(period=month(2026, month_number))
@@ -323,29 +331,13 @@ def test_a_copy_restarted_after_a_price_rise_is_billed_each_copys_terms_for_its_
     assert {(line.assessment.hwm_before, line.assessment.hwm_after) for line in october.lines.all()} == {(Decimal("0"), Decimal("300"))}
 
 
-@pytest.mark.django_db
 def test_my_copies_accrues_a_restarted_pair_exactly_as_billing_then_assesses_it(follower, strategies, provider_user, monkeypatch):
     """The month of the test above, read on 31 October at 23:00 (what My Copies shows as
     this month's fees) and then billed: each copy's accrual is its part of the invoice."""
     from billing.selectors import copy_results
 
-    _, manual = strategies
-    _at(at(2026, 9, 1), monkeypatch)
-    copy_a = _start(follower, manual)
-    _at(at(2026, 9, 5), monkeypatch)
-    provider_terms_update(
-        provider_id=provider_user.signal_provider.id, actor=provider_user,
-        performance_fee_percent=Decimal("30"), subscription_fee_monthly=Decimal("49.00"),
-    )  # fmt: skip
-    _at(at(2026, 10, 20), monkeypatch)
-    copy_stop(follower=follower, relationship_id=copy_a.pk)
-    _at(at(2026, 10, 21), monkeypatch)
-    account = paper_account(follower, label="Paper again", usdt="10000")
-    copy_b = copy_start(follower=follower, strategy_id=manual.pk, exchange_account_id=account.pk, allocation_percent=Decimal("25"))
-    monkeypatch.undo()
-    add_trade(copy_a, pnl="-100", finished_at=at(2026, 9, 20))
-    add_trade(copy_a, pnl="300", finished_at=at(2026, 10, 10))
-    add_trade(copy_b, pnl="100", finished_at=at(2026, 10, 25))
+    copy_a, copy_b = _restarted_after_a_price_rise(follower, strategies, provider_user, monkeypatch)
+    billing_period_run(period=month(2026, 8))
     billing_period_run(period=month(2026, 9))
     copy_a.refresh_from_db()
     copy_b.refresh_from_db()
