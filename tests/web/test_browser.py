@@ -156,6 +156,15 @@ def _log_in(browsing, username: str) -> None:
     page.wait_for_url(browsing.base_url + "/")
 
 
+def _admin_log_in(browsing, username: str) -> None:
+    page = browsing.page
+    browsing.open("/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password_of(username))
+    page.click("input[type=submit]")
+    page.wait_for_url(browsing.base_url + "/admin/")
+
+
 def test_every_page_fits_a_phone_without_sideways_scrolling(browsing, simulated_binance):
     steady = _leaders()
     member = make_member("mia", "Mia")
@@ -414,11 +423,7 @@ def test_a_trader_applies_a_curator_approves_in_admin_the_trader_reads_the_reaso
 
     # The curator decides on the provider's admin page, with a reason.
     page.context.clear_cookies()
-    browsing.open("/admin/login/")
-    page.fill("#id_username", "cora")
-    page.fill("#id_password", password_of("cora"))
-    page.click("input[type=submit]")
-    page.wait_for_url(browsing.base_url + "/admin/")
+    _admin_log_in(browsing, "cora")
     browsing.open(f"/admin/marketplace/signalprovider/{provider.pk}/change/")
     page.fill("#id_decision_reason", "Clear risk rules; the record matches the exchange.")
     page.click("#decide-approve")

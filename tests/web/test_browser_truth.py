@@ -19,8 +19,8 @@ from marketplace.models import SignalProvider
 from marketplace.selectors import LEADERBOARD_SORTS
 from tests.copytrade import signal_only_strategy, simulator_account
 from tests.marketplace.support import make_curator
-from tests.web.support import make_leader, make_member, make_provider, password_of, rate
-from tests.web.test_browser import _log_in
+from tests.web.support import make_leader, make_member, make_provider, rate
+from tests.web.test_browser import _admin_log_in, _log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -141,11 +141,7 @@ def test_a_curator_decides_from_the_top_of_the_providers_page(browsing):
     make_curator("cora")
     page = browsing.page
 
-    browsing.open("/admin/login/")
-    page.fill("#id_username", "cora")
-    page.fill("#id_password", password_of("cora"))
-    page.click("input[type=submit]")
-    page.wait_for_url(browsing.base_url + "/admin/")
+    _admin_log_in(browsing, "cora")
     browsing.open(f"/admin/marketplace/signalprovider/{provider.pk}/change/")
 
     # the decision sits above the profile and the record, far from the form's own buttons
