@@ -3,8 +3,8 @@ the claim and the lease marks, and the fill's write (one statement, or under the
 
 copytrade/services/execution.py tells the story and holds the rules (its module doc: the
 fencing token, leases, exactly once); these functions only say them in SQL, one round trip
-each. Every write here is conditional on the row being as the run holds it, and says
-whether it was.
+each. Every write here changes a row only while it is as the run holds it (the fill's
+locked write: under the lock the caller took).
 """
 
 import functools
