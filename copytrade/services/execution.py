@@ -47,7 +47,6 @@ note that it was clamped to the largest-order limit, rounded up to the minimum, 
 filled, or cut to the platform's largest order for a multiplier copy.
 """
 
-import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -55,12 +54,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from copytrade import risk, rows, sizing
+from copytrade import execution_statements as statements
+from copytrade import risk, sizing
 from copytrade.currency import QuoteNotConvertible, follower_market_conversion_check, quote_rate_at_fill
-from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
+from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade
 from copytrade.positions import Fill, position_apply_fill, relationship_apply_pnl, stop_loss_hit, unrealised_pnl
 from copytrade.reasons import copied_trade_reason_text, sentence
 from copytrade.services.copies import exchange_account_invalidate
@@ -102,6 +102,17 @@ class ExecutionOutcome:
     token: int | None = None  # what the re-sent message carries (the row's attempts)
 
 
+@dataclass
+class _Run:
+    """What one run knows beyond its row: passed along the story, never stored."""
+
+    trade: CopiedTrade
+    # The copy's position in the trade's symbol as the load read it (None: it holds none yet);
+    # with no earlier copied trade open it is what the order is sized from and the fill moves.
+    position: FollowerPosition | None
+    lease_written_at: float = 0.0  # time.monotonic() of this run's last lease write
+
+
 def copied_trade_execute(*, copied_trade_id: int, token: int | None = None) -> ExecutionOutcome:
     """Run one copied trade as far as it can go now. Safe to call any number of times.
 
@@ -114,10 +125,10 @@ def copied_trade_execute(*, copied_trade_id: int, token: int | None = None) -> E
     fewer per follower. A row left executing by an earlier run is claimed first.
     """
     now = timezone.now()
-    loaded = _load(copied_trade_id, token=token, now=now)
+    loaded = statements.load(copied_trade_id, token=token, now=now, lease_expires_at=_lease_expiry(now))
     if loaded is None:
         return ExecutionOutcome(status="")
-    trade, earlier_open = loaded
+    trade, position, earlier_open = loaded
     if trade.status in CopiedTrade.TERMINAL:
         return ExecutionOutcome(status=trade.status, reason=trade.reason)
     continuing = token is not None and token == trade.attempts
@@ -125,7 +136,7 @@ def copied_trade_execute(*, copied_trade_id: int, token: int | None = None) -> E
         # Another run holds it, or waits with a message of its own: a duplicate (a late
         # message of a chain the sweeper replaced, a broker redelivery) ends here.
         return ExecutionOutcome(status=trade.status)
-    trade._lease_written_at = time.monotonic()  # the load's pick-up mark (pending rows)
+    run = _Run(trade=trade, position=position, lease_written_at=time.monotonic())  # the load's pick-up mark (pending rows)
     if earlier_open:
         # Waiting for its turn is not being stuck: the row's lease covers the wait, so the
         # sweeper leaves it alone while the re-sent message is alive (found by the fault soak:
@@ -138,72 +149,15 @@ def copied_trade_execute(*, copied_trade_id: int, token: int | None = None) -> E
     # is what the order is sized from.
     token = None
     if trade.status == CopiedTrade.Status.EXECUTING or trade.submitted_at is not None:
-        token = _claim(trade, continuing=continuing)
+        token = _claim(run, continuing=continuing)
         if token is None:  # another run holds a live lease; it finishes the row
             return ExecutionOutcome(status=trade.status)
     try:
-        return _run(trade, token=token)
+        return _run(run, token=token)
     except Exception:
         # Whatever went wrong, the next run (a retry, the sweeper) may claim it at once.
         _release(trade, token=token)
         raise
-
-
-@functools.cache
-def _load_sql() -> str:
-    ct, rel, account, strategy, leader, position = CopiedTrade, CopyRelationship, ExchangeAccount, Strategy, LeaderTrade, FollowerPosition
-    open_statuses = ", ".join(f"'{status}'" for status in CopiedTrade.OPEN)
-    c = functools.partial(rows.column, ct)
-    # The pick-up mark: a pending row nobody holds (no live lease, or this message is its
-    # holder's) gets a lease now, in this statement. The SELECT reads the row as it was.
-    pick_up = (
-        f"UPDATE {rows.table(ct)} SET {c('lease_expires_at')} = %s WHERE {c('id')} = %s AND {c('status')} = 'pending' "
-        f"AND ({c('lease_expires_at')} IS NULL OR {c('lease_expires_at')} < %s OR {c('attempts')} = %s)"
-    )
-    return f"""
-        WITH picked_up AS ({pick_up})
-        SELECT {rows.select_list(ct, "ct")}, {rows.select_list(rel, "r")}, {rows.select_list(account, "a")},
-               {rows.select_list(strategy, "s")}, {rows.select_list(leader, "lt")}, {rows.select_list(position, "p")},
-               EXISTS (SELECT 1 FROM {rows.table(ct)} e WHERE e.{rows.column(ct, "relationship")} = ct.{rows.column(ct, "relationship")}
-                       AND e.{rows.column(ct, "sequence")} < ct.{rows.column(ct, "sequence")} AND e.{rows.column(ct, "status")} IN ({open_statuses}))
-        FROM {rows.table(ct)} ct
-        JOIN {rows.table(rel)} r ON r.{rows.column(rel, "id")} = ct.{rows.column(ct, "relationship")}
-        JOIN {rows.table(account)} a ON a.{rows.column(account, "id")} = r.{rows.column(rel, "exchange_account")}
-        JOIN {rows.table(strategy)} s ON s.{rows.column(strategy, "id")} = ct.{rows.column(ct, "strategy")}
-        LEFT JOIN {rows.table(leader)} lt ON lt.{rows.column(leader, "id")} = ct.{rows.column(ct, "leader_trade")}
-        LEFT JOIN {rows.table(position)} p ON p.{rows.column(position, "relationship")} = ct.{rows.column(ct, "relationship")}
-             AND p.{rows.column(position, "symbol")} = ct.{rows.column(ct, "symbol")}
-        WHERE ct.{rows.column(ct, "id")} = %s
-    """
-
-
-def _load(copied_trade_id: int, *, token: int | None, now) -> tuple[CopiedTrade, bool] | None:
-    """(the copied trade with its copy, account, strategy and leader trade; whether a copied
-    trade of lower sequence of the same copy is still open), in one statement, which also
-    leaves the pick-up mark on a pending row this run may take (see the module doc).
-
-    The copy's position in the trade's symbol comes along (`trade.loaded_position`, None
-    when it holds none yet). Only fills of this copy write positions, one copied trade at a
-    time (per-copy order), so when no earlier one is open it is the position the order is
-    sized from and its fill moves (the fill's write checks that, see `_write_fill_at_once`)."""
-    expiry = now + timedelta(seconds=settings.COPYTRADE_EXECUTION_LEASE_SECONDS)
-    with connection.cursor() as cursor:
-        rows.execute(cursor, _load_sql(), [expiry, copied_trade_id, now, -1 if token is None else token, copied_trade_id])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    parts, start = [], 0
-    for model in (CopiedTrade, CopyRelationship, ExchangeAccount, Strategy, LeaderTrade, FollowerPosition):
-        parts.append(row[start : start + rows.width(model)])
-        start += rows.width(model)
-    trade = rows.instance(CopiedTrade, parts[0])
-    relationship = rows.instance(CopyRelationship, parts[1])
-    relationship.exchange_account = rows.instance(ExchangeAccount, parts[2])
-    trade.relationship = relationship
-    trade.strategy = rows.instance(Strategy, parts[3])
-    trade.leader_trade = rows.instance(LeaderTrade, parts[4]) if trade.leader_trade_id is not None else None
-    trade.loaded_position = rows.instance(FollowerPosition, parts[5]) if parts[5][0] is not None else None
-    return trade, bool(row[start])
 
 
 def _wait_expiry(seconds: float):
@@ -215,15 +169,11 @@ def _wait_expiry(seconds: float):
 def _touch_waiting(trade: CopiedTrade, *, seconds: float) -> None:
     trade.enqueued_at = timezone.now()
     trade.lease_expires_at = _wait_expiry(seconds)
-    c = functools.partial(rows.column, CopiedTrade)
-    rows.update(
-        trade, ["enqueued_at", "lease_expires_at"], where=f"{c('status')} = %s AND {c('attempts')} = %s",
-        params=[CopiedTrade.Status.PENDING, trade.attempts],
-    )  # fmt: skip
+    statements.waiting_mark(trade)
 
 
-def _lease_expiry():
-    return timezone.now() + timedelta(seconds=settings.COPYTRADE_EXECUTION_LEASE_SECONDS)
+def _lease_expiry(now=None):
+    return (now or timezone.now()) + timedelta(seconds=settings.COPYTRADE_EXECUTION_LEASE_SECONDS)
 
 
 # A lease written less than this long ago is not renewed before an exchange call: the
@@ -231,54 +181,39 @@ def _lease_expiry():
 LEASE_FRESH_SECONDS = 1.0
 
 
-def _lease_renew(trade: CopiedTrade, *, token: int) -> bool:
+def _lease_renew(run: _Run, *, token: int) -> bool:
     """Before a further exchange call: extend this run's lease (fenced). False when the row
     was taken over (the run must neither send nor record)."""
-    if time.monotonic() - getattr(trade, "_lease_written_at", 0.0) < LEASE_FRESH_SECONDS:
+    if time.monotonic() - run.lease_written_at < LEASE_FRESH_SECONDS:
         return True
-    if not _fenced(trade, token).update(lease_expires_at=_lease_expiry()):
+    if not _fenced(run.trade, token).update(lease_expires_at=_lease_expiry()):
         return False
-    trade._lease_written_at = time.monotonic()
+    run.lease_written_at = time.monotonic()
     return True
 
 
-def _claim(trade: CopiedTrade, *, continuing: bool = False) -> int | None:
+def _claim(run: _Run, *, continuing: bool = False) -> int | None:
     """Compare-and-set on `attempts`: pending, or executing with an expired (or no) lease, or
     executing and `continuing` (the message of the run that holds it, back after a wait).
     The row comes back as the claim left it: what an earlier run wrote is what this one sees."""
-    c = functools.partial(rows.column, CopiedTrade)
-    sql = (
-        f"UPDATE {rows.table(CopiedTrade)} ct SET {c('status')} = %s, {c('attempts')} = {c('attempts')} + 1, {c('lease_expires_at')} = %s "
-        f"WHERE {c('id')} = %s AND {c('attempts')} = %s AND ({c('status')} = %s OR ({c('status')} = %s AND "
-        f"(%s OR {c('lease_expires_at')} IS NULL OR {c('lease_expires_at')} < %s))) "
-        f"RETURNING {rows.select_list(CopiedTrade, 'ct')}"
-    )
-    executing, pending = CopiedTrade.Status.EXECUTING, CopiedTrade.Status.PENDING
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [executing, _lease_expiry(), trade.pk, trade.attempts, pending, executing, continuing, timezone.now()])
-        row = cursor.fetchone()
-    if row is None:
+    if not statements.claim(run.trade, continuing=continuing, lease_expires_at=_lease_expiry(), now=timezone.now()):
         return None
-    rows.refresh(trade, row)
-    trade._lease_written_at = time.monotonic()
-    return trade.attempts
+    run.lease_written_at = time.monotonic()
+    return run.trade.attempts
 
 
-def _claim_and_submit(trade: CopiedTrade, *, size: sizing.OrderSize, note: str) -> int | None:
+def _claim_and_submit(run: _Run, *, size: sizing.OrderSize, note: str) -> int | None:
     """A pending row still at the `attempts` it was read with: claim it and mark it submitted
     in one statement, before its order is sent. The claim's token, or None (another run won)."""
+    trade = run.trade
     trade.side, trade.requested_amount, trade.follower_size_usd, trade.reason = size.side, size.amount, to_money(size.notional), note
     trade.submitted_at = timezone.now()
     trade.lease_expires_at = _lease_expiry()
     trade.status = CopiedTrade.Status.EXECUTING
     claimed_from = trade.attempts
     trade.attempts += 1
-    c = functools.partial(rows.column, CopiedTrade)
-    changed = rows.update(
-        trade, ["status", "attempts", "lease_expires_at", "submitted_at", "side", "requested_amount", "follower_size_usd", "reason"],
-        where=f"{c('attempts')} = %s AND {c('status')} = %s", params=[claimed_from, CopiedTrade.Status.PENDING],
-    )  # fmt: skip
-    trade._lease_written_at = time.monotonic()
+    changed = statements.submitted_claim(trade, claimed_from=claimed_from)
+    run.lease_written_at = time.monotonic()
     return trade.attempts if changed else None
 
 
@@ -304,9 +239,10 @@ def _wait(trade: CopiedTrade, *, token: int | None, seconds: float, why: str) ->
     return ExecutionOutcome(status=status, retry_in=seconds, waiting_for=why, token=trade.attempts if token is None else token)
 
 
-def _run(trade: CopiedTrade, *, token: int | None) -> ExecutionOutcome:
+def _run(run: _Run, *, token: int | None) -> ExecutionOutcome:
     """Size and risk-check a fresh order, take its rate-limit token, mark it submitted, then
     place it (or, for an order that may already have been sent, look it up) and record it."""
+    trade = run.trade
     account = trade.relationship.exchange_account
     if account.status != ExchangeAccount.Status.ACTIVE:
         return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=Reason.ACCOUNT_INVALID,
@@ -315,10 +251,10 @@ def _run(trade: CopiedTrade, *, token: int | None) -> ExecutionOutcome:
         gateway = gateway_for_account(account)
         market = gateway.market(trade.symbol)
         if trade.submitted_at is not None:
-            return _place_or_look_up(trade, token=token, gateway=gateway, market=market, look_up_first=True)
+            return _place_or_look_up(run, token=token, gateway=gateway, market=market, look_up_first=True)
         follower_market_conversion_check(gateway=gateway, market=market)
         price = gateway.ticker_price(market.symbol)
-        size, note = _size(trade, gateway=gateway, market=market, price=price)
+        size, note = _size(run, gateway=gateway, market=market, price=price)
     except (sizing.SizingSkip, risk.RiskSkip, QuoteNotConvertible) as skip:
         return _finish(trade, token=token, status=CopiedTrade.Status.SKIPPED, reason=skip.reason, message=skip.message, detail=skip.detail)
     except RateLimitedError as exc:
@@ -328,18 +264,19 @@ def _run(trade: CopiedTrade, *, token: int | None) -> ExecutionOutcome:
     wait = _order_slot(account)
     if wait > 0:
         return _wait(trade, token=token, seconds=wait, why="a rate-limit token")
-    token = _mark_submitted(trade, token=token, size=size, note=note)
+    token = _mark_submitted(run, token=token, size=size, note=note)
     if token is None:
         return ExecutionOutcome(status=CopiedTrade.Status.EXECUTING)  # another run claimed it, or took the lease over
     try:
-        return _place_or_look_up(trade, token=token, gateway=gateway, market=market, look_up_first=False, price=price)
+        return _place_or_look_up(run, token=token, gateway=gateway, market=market, look_up_first=False, price=price)
     except Exception:
         _release(trade, token=token)
         raise
 
 
-def _size(trade: CopiedTrade, *, gateway, market: MarketRules, price: Decimal) -> tuple[sizing.OrderSize, str]:
+def _size(run: _Run, *, gateway, market: MarketRules, price: Decimal) -> tuple[sizing.OrderSize, str]:
     """(order size, note for the reason column). Raises SizingSkip / RiskSkip."""
+    trade = run.trade
     relationship = trade.relationship
     if trade.kind == CopiedTrade.Kind.MIRROR and sizing.is_entry(trade.effect):
         leader_trade = trade.leader_trade
@@ -363,20 +300,12 @@ def _size(trade: CopiedTrade, *, gateway, market: MarketRules, price: Decimal) -
         return size, note
     if trade.kind == CopiedTrade.Kind.MIRROR and relationship.status == CopyRelationship.Status.STOPPED:
         raise risk.RiskSkip(Reason.COPY_STOPPED, "The copy is stopped; its positions are the follower's to manage.")
-    position = trade.loaded_position
-    held = position.quantity if position else ZERO
+    held = run.position.quantity if run.position else ZERO
     fraction = trade.leader_trade.reduce_fraction if trade.effect == LeaderTrade.Effect.REDUCE else Decimal(1)
     size = sizing.exit_size(held=held, fraction=fraction, price=price, market=market)
     if trade.kind == CopiedTrade.Kind.MIRROR and size.side != trade.side:
         raise sizing.SizingSkip(Reason.NO_POSITION, f"The copy holds no position on the side the leader {trade.effect}s.")
     return size, ""
-
-
-def _position(*, relationship_id: int, symbol: str) -> FollowerPosition | None:
-    return rows.fetch_one(
-        FollowerPosition, f"t.{rows.column(FollowerPosition, 'relationship')} = %s AND t.{rows.column(FollowerPosition, 'symbol')} = %s",
-        [relationship_id, symbol],
-    )  # fmt: skip
 
 
 def _order_slot(account: ExchangeAccount) -> float:
@@ -396,11 +325,12 @@ def _order_slot(account: ExchangeAccount) -> float:
     return 0.0
 
 
-def _mark_submitted(trade: CopiedTrade, *, token: int | None, size: sizing.OrderSize, note: str) -> int | None:
+def _mark_submitted(run: _Run, *, token: int | None, size: sizing.OrderSize, note: str) -> int | None:
     """Write the order's size and the submitted mark before the order is sent (fenced); a
     pending row is claimed by this same write. The claim's token, or None."""
     if token is None:
-        return _claim_and_submit(trade, size=size, note=note)
+        return _claim_and_submit(run, size=size, note=note)
+    trade = run.trade
     changed = _fenced(trade, token).update(
         submitted_at=timezone.now(), side=size.side, requested_amount=size.amount, follower_size_usd=to_money(size.notional), reason=note
     )
@@ -411,7 +341,7 @@ def _mark_submitted(trade: CopiedTrade, *, token: int | None, size: sizing.Order
 
 
 def _place_or_look_up(
-    trade: CopiedTrade, *, token: int, gateway, market: MarketRules, look_up_first: bool, price: Decimal | None = None
+    run: _Run, *, token: int, gateway, market: MarketRules, look_up_first: bool, price: Decimal | None = None
 ) -> ExecutionOutcome:
     """Send the order (no transaction is open here) and record what the exchange answers.
     `price`: the last price the order was just sized at (the gateway checks a market order's
@@ -422,8 +352,9 @@ def _place_or_look_up(
     its client order id, and only when the exchange has no such order and it can no longer
     arrive (COPYTRADE_ORDER_SETTLE_SECONDS after it was sent) is it sent again, same id.
     """
+    trade = run.trade
     while True:
-        if not _lease_renew(trade, token=token):
+        if not _lease_renew(run, token=token):
             return ExecutionOutcome(status=CopiedTrade.Status.EXECUTING)  # taken over: neither send nor record
         if look_up_first:
             price = None  # whatever is sent after a look-up is sent later than the sizing
@@ -441,13 +372,13 @@ def _place_or_look_up(
                     return _wait(trade, token=token, seconds=wait, why="a rate-limit token")
                 if not _fenced(trade, token).update(submitted_at=timezone.now(), lease_expires_at=_lease_expiry()):
                     return ExecutionOutcome(status=CopiedTrade.Status.EXECUTING)
-                trade._lease_written_at = time.monotonic()
+                run.lease_written_at = time.monotonic()
                 logger.info("copied trade %s: order %s never reached the exchange; placing it again", trade.pk, trade.client_order_id)
                 look_up_first = False
                 continue
             except PermanentExchangeError as exc:
                 return _refused(trade, token=token, error=exc)
-            return _record(trade, token=token, result=result, market=market, gateway=gateway)
+            return _record(run, token=token, result=result, market=market, gateway=gateway)
         try:
             result = gateway.create_order(
                 symbol=market.symbol,
@@ -469,14 +400,15 @@ def _place_or_look_up(
             raise
         except PermanentExchangeError as exc:
             return _refused(trade, token=token, error=exc)
-        return _record(trade, token=token, result=result, market=market, gateway=gateway)
+        return _record(run, token=token, result=result, market=market, gateway=gateway)
 
 
-def _record(trade: CopiedTrade, *, token: int, result: OrderResult, market: MarketRules, gateway) -> ExecutionOutcome:
+def _record(run: _Run, *, token: int, result: OrderResult, market: MarketRules, gateway) -> ExecutionOutcome:
     """The fill → copied trade, position, realised P&L (and in the billing currency at the
     quote's rate now), equity, drawdown, all written at once: in one statement when the copy
     and its position are as the run loaded them (`_write_fill_at_once`), else in one
     transaction under the copy's row lock."""
+    trade = run.trade
     if result.status == "open" and result.filled < result.amount:
         return _wait(trade, token=token, seconds=WORKING_ORDER_RECHECK_SECONDS, why="a working order")
     if result.filled <= 0:
@@ -491,23 +423,20 @@ def _record(trade: CopiedTrade, *, token: int, result: OrderResult, market: Mark
     received = result.filled - result.fee if result.side == "buy" and result.fee_currency == market.base else result.filled
     fill = Fill(side=result.side or trade.side, amount=received, price=price, fee_quote=fee, contract_size=market.contract_size)
     now = timezone.now()
-    written = _write_fill_at_once(trade, token=token, fill=fill, result=result, market=market, rate=rate, now=now)
-    if written is _TAKEN_OVER:
+    written = _write_fill_at_once(run, token=token, fill=fill, result=result, market=market, rate=rate, now=now)
+    if written is statements.TAKEN_OVER:
         return _as_it_is_now(trade)
     if written is None:  # the copy or its position moved since the load: under the lock
         with transaction.atomic():
-            relationship = _lock_for_record(trade, token=token)
+            relationship = statements.lock_for_record(trade, token=token)
             if relationship is None:
                 return _as_it_is_now(trade)
             # Positions of a copy are written only under its row lock (just taken): no insert
             # race, so no get_or_create savepoint, and a new position is one INSERT.
-            position = _position(relationship_id=relationship.pk, symbol=trade.symbol)
+            position = statements.copy_position(relationship_id=relationship.pk, symbol=trade.symbol)
             position = position or FollowerPosition(relationship=relationship, symbol=trade.symbol)
             _fill_apply(trade, relationship, position, fill=fill, result=result, market=market, rate=rate, now=now)
-            # Position, copy and copied trade written by one statement: one round trip, not three.
-            rows.save(position, along_with=[
-                rows.update_statement(relationship, _COPY_FILL_FIELDS), rows.update_statement(trade, _TRADE_FILL_FIELDS),
-            ])  # fmt: skip
+            statements.fill_write_locked(trade, relationship, position)
         written = relationship
     if written.status == CopyRelationship.Status.ACTIVE and stop_loss_hit(written):
         # After the fill is committed (at once, outside a transaction), under the locks in
@@ -523,16 +452,6 @@ def _as_it_is_now(trade: CopiedTrade) -> ExecutionOutcome:
     """Another run took the row over or recorded it: the row's status now ("" when gone)."""
     status = CopiedTrade.objects.filter(pk=trade.pk).values_list("status", flat=True).first()
     return ExecutionOutcome(status=status or "")
-
-
-# What a fill writes of the copy and of the copied trade.
-_COPY_FILL_FIELDS = ["realized_pnl", "copy_equity", "peak_equity", "current_drawdown_percent", "updated_at"]
-_TRADE_FILL_FIELDS = [
-    "status", "reason", "filled_amount", "average_price", "fee", "quote_currency", "pnl_quote", "quote_rate", "pnl_usd",
-    "follower_size_usd", "exchange_order_id", "acknowledged_at", "finished_at", "lease_expires_at",
-]  # fmt: skip
-_POSITION_FILL_FIELDS = ["quantity", "average_entry", "realized_pnl", "updated_at"]
-_TAKEN_OVER = object()
 
 
 def _fill_apply(
@@ -560,87 +479,20 @@ def _fill_apply(
 
 
 def _write_fill_at_once(
-    trade: CopiedTrade, *, token: int, fill: Fill, result: OrderResult, market: MarketRules, rate: Decimal | None, now
+    run: _Run, *, token: int, fill: Fill, result: OrderResult, market: MarketRules, rate: Decimal | None, now
 ):  # fmt: skip
-    """The fill's writes as one statement (autocommit: atomic by itself), computed from the
-    copy and position the run loaded: the copy (with `status` and `max_drawdown_stop` as the
-    write found them), `_TAKEN_OVER` when this run no longer holds the row, or None when
-    nothing was written because the copy's P&L figures or its position are no longer what
-    were loaded (mark-to-market, a change of capital; the caller then records under the lock).
-
-    The statement locks the copied trade (fenced on the run's token), then the copy only if
-    its realised P&L, capital and peak are still the loaded ones (PostgreSQL re-checks them on
-    the row's newest version), writes the position only if it is still the loaded one (or
-    inserts it, if there was none), and writes copy and copied trade only if the position
-    was written: all of it, or none of it. Same lock order as `_lock_for_record`."""
+    """Apply the fill to the copy and position the run loaded and write it all as one
+    statement (`statements.fill_write_at_once`): the copy as written, `statements.TAKEN_OVER`
+    when this run no longer holds the row, or None when nothing was written because the
+    copy's P&L figures or its position are no longer what were loaded (mark-to-market, a
+    change of capital; the caller then records under the lock)."""
+    trade = run.trade
     relationship = trade.relationship
-    position = trade.loaded_position or FollowerPosition(relationship=relationship, symbol=trade.symbol)
+    position = run.position or FollowerPosition(relationship=relationship, symbol=trade.symbol)
     copy_was = [relationship.realized_pnl, relationship.copy_capital, relationship.peak_equity]
     position_was = [position.quantity, position.average_entry, position.realized_pnl]
     _fill_apply(trade, relationship, position, fill=fill, result=result, market=market, rate=rate, now=now)
-
-    ct, rel, pos = CopiedTrade, CopyRelationship, FollowerPosition
-    c, r, p = (functools.partial(rows.column, model) for model in (ct, rel, pos))
-    fence = (
-        f"SELECT 1 FROM {rows.table(ct)} WHERE {c('id')} = %s AND {c('status')} = %s AND {c('attempts')} = %s FOR UPDATE"
-    )
-    held = (
-        f"SELECT 1 FROM {rows.table(rel)} WHERE {r('id')} = %s AND {r('realized_pnl')} = %s AND {r('copy_capital')} = %s "
-        f"AND {r('peak_equity')} = %s AND EXISTS (SELECT 1 FROM fence) FOR UPDATE"
-    )
-    params = [trade.pk, CopiedTrade.Status.EXECUTING, token, relationship.pk, *copy_was]
-    if position.pk is None:
-        columns, values = rows.insert_parts(position)
-        position_sql = (
-            f"INSERT INTO {rows.table(pos)} ({', '.join(columns)}) SELECT {', '.join(['%s'] * len(values))} "
-            f"WHERE EXISTS (SELECT 1 FROM held) ON CONFLICT DO NOTHING"
-        )
-        params += values
-    else:
-        position_sql, position_params = rows.update_statement(
-            position, _POSITION_FILL_FIELDS, where=f"{p('quantity')} = %s AND {p('average_entry')} = %s AND {p('realized_pnl')} = %s "
-            "AND EXISTS (SELECT 1 FROM held)", params=position_was,
-        )  # fmt: skip
-        params += position_params
-    copy_sql, copy_params = rows.update_statement(relationship, _COPY_FILL_FIELDS, where="EXISTS (SELECT 1 FROM written_position)")
-    trade_sql, trade_params = rows.update_statement(trade, _TRADE_FILL_FIELDS, where="EXISTS (SELECT 1 FROM written_position)")
-    params += copy_params + trade_params
-    sql = (
-        f"WITH fence AS ({fence}), held AS ({held}), written_position AS ({position_sql} RETURNING {p('id')}), "
-        f"written_copy AS ({copy_sql} RETURNING {r('status')}, {r('max_drawdown_stop')}), written_trade AS ({trade_sql} RETURNING 1) "
-        f"SELECT (SELECT count(*) FROM fence), (SELECT {p('id')} FROM written_position), (SELECT count(*) FROM written_trade), "
-        f"written_copy.{r('status')}, written_copy.{r('max_drawdown_stop')} FROM (SELECT 1) AS one LEFT JOIN written_copy ON true"
-    )
-    with connection.cursor() as cursor:
-        rows.execute(cursor, sql, params)
-        fenced, position_id, trades_written, status, max_drawdown_stop = cursor.fetchone()
-    if not fenced:
-        return _TAKEN_OVER
-    if position_id is None:
-        return None
-    if trades_written != 1 or status is None:  # locked rows cannot vanish: a bug, loudly
-        raise rows.FencedWriteLost(f"copied trade {trade.pk}: the fill wrote its position but not its copy or itself")
-    position.pk = position_id
-    position._state.adding = False
-    relationship.status, relationship.max_drawdown_stop = status, max_drawdown_stop
-    return relationship
-
-
-def _lock_for_record(trade: CopiedTrade, *, token: int) -> CopyRelationship | None:
-    """Lock the copied trade and its copy (in one statement); the copy, or None when this run
-    no longer holds the claim (another run took the row over or recorded it)."""
-    ct, rel = CopiedTrade, CopyRelationship
-    sql = (
-        f"SELECT ct.{rows.column(ct, 'status')}, ct.{rows.column(ct, 'attempts')}, {rows.select_list(rel, 'r')} "
-        f"FROM {rows.table(ct)} ct JOIN {rows.table(rel)} r ON r.{rows.column(rel, 'id')} = ct.{rows.column(ct, 'relationship')} "
-        f"WHERE ct.{rows.column(ct, 'id')} = %s FOR UPDATE"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [trade.pk])
-        row = cursor.fetchone()
-    if row is None or row[0] != CopiedTrade.Status.EXECUTING or row[1] != token:
-        return None
-    return rows.instance(CopyRelationship, row[2:])
+    return statements.fill_write_at_once(trade, relationship, position, token=token, copy_was=copy_was, position_was=position_was)
 
 
 def _refused(trade: CopiedTrade, *, token: int | None, error: PermanentExchangeError) -> ExecutionOutcome:
@@ -712,6 +564,7 @@ def copied_trade_give_up(*, copied_trade_id: int, reason: str = Reason.EXCHANGE_
             status=CopiedTrade.Status.FAILED, reason=reason, finished_at=timezone.now(), lease_expires_at=None
         )
         if changed:
-            trade, _ = _load(copied_trade_id, token=None, now=timezone.now())
+            now = timezone.now()
+            trade, _, _ = statements.load(copied_trade_id, token=None, now=now, lease_expires_at=_lease_expiry(now))
             _notify_not_copied(trade, status=CopiedTrade.Status.FAILED)
     return bool(changed)

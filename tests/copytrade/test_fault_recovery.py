@@ -175,11 +175,11 @@ def test_a_run_whose_row_was_taken_over_neither_sends_again_nor_records(sim, lea
     monkeypatch.setattr(execution, "LEASE_FRESH_SECONDS", -1.0)  # renew before every further call
     renew, calls = execution._lease_renew, []
 
-    def taken_over_before_the_second_call(trade, *, token):
+    def taken_over_before_the_second_call(run, *, token):
         if calls:  # the sweeper takes the row over while the run is between two exchange calls
-            CopiedTrade.objects.filter(pk=trade.pk).update(attempts=token + 1, lease_expires_at=None)
+            CopiedTrade.objects.filter(pk=run.trade.pk).update(attempts=token + 1, lease_expires_at=None)
         calls.append(token)
-        return renew(trade, token=token)
+        return renew(run, token=token)
 
     monkeypatch.setattr(execution, "_lease_renew", taken_over_before_the_second_call)
 

@@ -1,0 +1,219 @@
+"""The fenced statements of one copied trade's execution: the load (with its pick-up mark),
+the claim and the lease marks, and the fill's write (one statement, or under the copy's lock).
+
+copytrade/services/execution.py tells the story and holds the rules (its module doc: the
+fencing token, leases, exactly once); these functions only say them in SQL, one round trip
+each. Every write here changes a row only while it is as the run holds it (the fill's
+locked write: under the lock the caller took).
+"""
+
+import functools
+
+from django.db import connection
+
+from copytrade import rows
+from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
+from exchanges.models import ExchangeAccount
+
+# What a fill writes of the copy, of the copied trade and of the position.
+COPY_FILL_FIELDS = ["realized_pnl", "copy_equity", "peak_equity", "current_drawdown_percent", "updated_at"]
+TRADE_FILL_FIELDS = [
+    "status", "reason", "filled_amount", "average_price", "fee", "quote_currency", "pnl_quote", "quote_rate", "pnl_usd",
+    "follower_size_usd", "exchange_order_id", "acknowledged_at", "finished_at", "lease_expires_at",
+]  # fmt: skip
+POSITION_FILL_FIELDS = ["quantity", "average_entry", "realized_pnl", "updated_at"]
+TAKEN_OVER = object()
+
+
+@functools.cache
+def _load_sql() -> str:
+    ct, rel, account, strategy, leader, position = CopiedTrade, CopyRelationship, ExchangeAccount, Strategy, LeaderTrade, FollowerPosition
+    open_statuses = ", ".join(f"'{status}'" for status in CopiedTrade.OPEN)
+    c = functools.partial(rows.column, ct)
+    # The pick-up mark: a pending row nobody holds (no live lease, or this message is its
+    # holder's) gets a lease now, in this statement. The SELECT reads the row as it was.
+    pick_up = (
+        f"UPDATE {rows.table(ct)} SET {c('lease_expires_at')} = %s WHERE {c('id')} = %s AND {c('status')} = 'pending' "
+        f"AND ({c('lease_expires_at')} IS NULL OR {c('lease_expires_at')} < %s OR {c('attempts')} = %s)"
+    )
+    return f"""
+        WITH picked_up AS ({pick_up})
+        SELECT {rows.select_list(ct, "ct")}, {rows.select_list(rel, "r")}, {rows.select_list(account, "a")},
+               {rows.select_list(strategy, "s")}, {rows.select_list(leader, "lt")}, {rows.select_list(position, "p")},
+               EXISTS (SELECT 1 FROM {rows.table(ct)} e WHERE e.{rows.column(ct, "relationship")} = ct.{rows.column(ct, "relationship")}
+                       AND e.{rows.column(ct, "sequence")} < ct.{rows.column(ct, "sequence")} AND e.{rows.column(ct, "status")} IN ({open_statuses}))
+        FROM {rows.table(ct)} ct
+        JOIN {rows.table(rel)} r ON r.{rows.column(rel, "id")} = ct.{rows.column(ct, "relationship")}
+        JOIN {rows.table(account)} a ON a.{rows.column(account, "id")} = r.{rows.column(rel, "exchange_account")}
+        JOIN {rows.table(strategy)} s ON s.{rows.column(strategy, "id")} = ct.{rows.column(ct, "strategy")}
+        LEFT JOIN {rows.table(leader)} lt ON lt.{rows.column(leader, "id")} = ct.{rows.column(ct, "leader_trade")}
+        LEFT JOIN {rows.table(position)} p ON p.{rows.column(position, "relationship")} = ct.{rows.column(ct, "relationship")}
+             AND p.{rows.column(position, "symbol")} = ct.{rows.column(ct, "symbol")}
+        WHERE ct.{rows.column(ct, "id")} = %s
+    """
+
+
+def load(copied_trade_id: int, *, token: int | None, now, lease_expires_at) -> tuple[CopiedTrade, FollowerPosition | None, bool] | None:
+    """(the copied trade with its copy, account, strategy and leader trade; the copy's
+    position in the trade's symbol, None when it holds none yet; whether a copied trade of
+    lower sequence of the same copy is still open), in one statement, which also leaves the
+    pick-up mark (a lease until `lease_expires_at`) on a pending row nobody holds at `now`,
+    or whose holder's `token` this is.
+
+    Only fills of this copy write positions, one copied trade at a time (per-copy order), so
+    when no earlier one is open the position is the one the order is sized from and its fill
+    moves (the fill's write checks that, see `fill_write_at_once`)."""
+    with connection.cursor() as cursor:
+        rows.execute(cursor, _load_sql(), [lease_expires_at, copied_trade_id, now, -1 if token is None else token, copied_trade_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    parts, start = [], 0
+    for model in (CopiedTrade, CopyRelationship, ExchangeAccount, Strategy, LeaderTrade, FollowerPosition):
+        parts.append(row[start : start + rows.width(model)])
+        start += rows.width(model)
+    trade = rows.instance(CopiedTrade, parts[0])
+    relationship = rows.instance(CopyRelationship, parts[1])
+    relationship.exchange_account = rows.instance(ExchangeAccount, parts[2])
+    trade.relationship = relationship
+    trade.strategy = rows.instance(Strategy, parts[3])
+    trade.leader_trade = rows.instance(LeaderTrade, parts[4]) if trade.leader_trade_id is not None else None
+    position = rows.instance(FollowerPosition, parts[5]) if parts[5][0] is not None else None
+    return trade, position, bool(row[start])
+
+
+def waiting_mark(trade: CopiedTrade) -> None:
+    """Write the trade's `enqueued_at` and `lease_expires_at` while it is still pending at the
+    `attempts` it was read with (a row waiting for its turn keeps its lease)."""
+    c = functools.partial(rows.column, CopiedTrade)
+    rows.update(
+        trade, ["enqueued_at", "lease_expires_at"], where=f"{c('status')} = %s AND {c('attempts')} = %s",
+        params=[CopiedTrade.Status.PENDING, trade.attempts],
+    )  # fmt: skip
+
+
+def claim(trade: CopiedTrade, *, continuing: bool, lease_expires_at, now) -> bool:
+    """Compare-and-set on `attempts`: executing, one attempt more, leased until
+    `lease_expires_at`, when the row is pending, or executing with a lease ended by `now` (or
+    none), or executing and `continuing`. When it was, `trade` is refreshed to the row as
+    the claim left it (what an earlier run wrote is what this one sees)."""
+    c = functools.partial(rows.column, CopiedTrade)
+    sql = (
+        f"UPDATE {rows.table(CopiedTrade)} ct SET {c('status')} = %s, {c('attempts')} = {c('attempts')} + 1, {c('lease_expires_at')} = %s "
+        f"WHERE {c('id')} = %s AND {c('attempts')} = %s AND ({c('status')} = %s OR ({c('status')} = %s AND "
+        f"(%s OR {c('lease_expires_at')} IS NULL OR {c('lease_expires_at')} < %s))) "
+        f"RETURNING {rows.select_list(CopiedTrade, 'ct')}"
+    )
+    executing, pending = CopiedTrade.Status.EXECUTING, CopiedTrade.Status.PENDING
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [executing, lease_expires_at, trade.pk, trade.attempts, pending, executing, continuing, now])
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    rows.refresh(trade, row)
+    return True
+
+
+def submitted_claim(trade: CopiedTrade, *, claimed_from: int) -> bool:
+    """Write the claim and the submitted mark as `trade` holds them (status, attempts, lease,
+    the order's size) if the row is still pending at `claimed_from` attempts. Whether it was."""
+    c = functools.partial(rows.column, CopiedTrade)
+    changed = rows.update(
+        trade, ["status", "attempts", "lease_expires_at", "submitted_at", "side", "requested_amount", "follower_size_usd", "reason"],
+        where=f"{c('attempts')} = %s AND {c('status')} = %s", params=[claimed_from, CopiedTrade.Status.PENDING],
+    )  # fmt: skip
+    return bool(changed)
+
+
+def fill_write_at_once(
+    trade: CopiedTrade, relationship: CopyRelationship, position: FollowerPosition, *, token: int, copy_was: list, position_was: list
+):  # fmt: skip
+    """Write the fill, already applied to `trade`, `relationship` and `position` (in memory),
+    as one statement (autocommit: atomic by itself): the copy (with `status` and
+    `max_drawdown_stop` as the write found them), `TAKEN_OVER` when this run no longer holds
+    the row, or None when nothing was written because the copy's realised P&L, capital and
+    peak (`copy_was`) or its position's quantity, average entry and realised P&L
+    (`position_was`) are no longer the loaded ones (mark-to-market, a change of capital).
+
+    The statement locks the copied trade (fenced on the run's token), then the copy only if
+    its figures are still `copy_was` (PostgreSQL re-checks them on the row's newest version),
+    writes the position only if it is still `position_was` (or inserts it, if it has no
+    primary key), and writes copy and copied trade only if the position was written: all of
+    it, or none of it. Same lock order as `lock_for_record`."""
+    ct, rel, pos = CopiedTrade, CopyRelationship, FollowerPosition
+    c, r, p = (functools.partial(rows.column, model) for model in (ct, rel, pos))
+    fence = f"SELECT 1 FROM {rows.table(ct)} WHERE {c('id')} = %s AND {c('status')} = %s AND {c('attempts')} = %s FOR UPDATE"
+    held = (
+        f"SELECT 1 FROM {rows.table(rel)} WHERE {r('id')} = %s AND {r('realized_pnl')} = %s AND {r('copy_capital')} = %s "
+        f"AND {r('peak_equity')} = %s AND EXISTS (SELECT 1 FROM fence) FOR UPDATE"
+    )
+    params = [trade.pk, CopiedTrade.Status.EXECUTING, token, relationship.pk, *copy_was]
+    if position.pk is None:
+        columns, values = rows.insert_parts(position)
+        position_sql = (
+            f"INSERT INTO {rows.table(pos)} ({', '.join(columns)}) SELECT {', '.join(['%s'] * len(values))} "
+            f"WHERE EXISTS (SELECT 1 FROM held) ON CONFLICT DO NOTHING"
+        )
+        params += values
+    else:
+        position_sql, position_params = rows.update_statement(
+            position, POSITION_FILL_FIELDS, where=f"{p('quantity')} = %s AND {p('average_entry')} = %s AND {p('realized_pnl')} = %s "
+            "AND EXISTS (SELECT 1 FROM held)", params=position_was,
+        )  # fmt: skip
+        params += position_params
+    copy_sql, copy_params = rows.update_statement(relationship, COPY_FILL_FIELDS, where="EXISTS (SELECT 1 FROM written_position)")
+    trade_sql, trade_params = rows.update_statement(trade, TRADE_FILL_FIELDS, where="EXISTS (SELECT 1 FROM written_position)")
+    params += copy_params + trade_params
+    sql = (
+        f"WITH fence AS ({fence}), held AS ({held}), written_position AS ({position_sql} RETURNING {p('id')}), "
+        f"written_copy AS ({copy_sql} RETURNING {r('status')}, {r('max_drawdown_stop')}), written_trade AS ({trade_sql} RETURNING 1) "
+        f"SELECT (SELECT count(*) FROM fence), (SELECT {p('id')} FROM written_position), (SELECT count(*) FROM written_trade), "
+        f"written_copy.{r('status')}, written_copy.{r('max_drawdown_stop')} FROM (SELECT 1) AS one LEFT JOIN written_copy ON true"
+    )
+    with connection.cursor() as cursor:
+        rows.execute(cursor, sql, params)
+        fenced, position_id, trades_written, status, max_drawdown_stop = cursor.fetchone()
+    if not fenced:
+        return TAKEN_OVER
+    if position_id is None:
+        return None
+    if trades_written != 1 or status is None:  # locked rows cannot vanish: a bug, loudly
+        raise rows.FencedWriteLost(f"copied trade {trade.pk}: the fill wrote its position but not its copy or itself")
+    position.pk = position_id
+    position._state.adding = False
+    relationship.status, relationship.max_drawdown_stop = status, max_drawdown_stop
+    return relationship
+
+
+def lock_for_record(trade: CopiedTrade, *, token: int) -> CopyRelationship | None:
+    """Lock the copied trade and its copy (in one statement); the copy, or None when this run
+    no longer holds the claim (another run took the row over or recorded it)."""
+    ct, rel = CopiedTrade, CopyRelationship
+    sql = (
+        f"SELECT ct.{rows.column(ct, 'status')}, ct.{rows.column(ct, 'attempts')}, {rows.select_list(rel, 'r')} "
+        f"FROM {rows.table(ct)} ct JOIN {rows.table(rel)} r ON r.{rows.column(rel, 'id')} = ct.{rows.column(ct, 'relationship')} "
+        f"WHERE ct.{rows.column(ct, 'id')} = %s FOR UPDATE"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [trade.pk])
+        row = cursor.fetchone()
+    if row is None or row[0] != CopiedTrade.Status.EXECUTING or row[1] != token:
+        return None
+    return rows.instance(CopyRelationship, row[2:])
+
+
+def copy_position(*, relationship_id: int, symbol: str) -> FollowerPosition | None:
+    """The copy's position in `symbol`, None when it holds none."""
+    return rows.fetch_one(
+        FollowerPosition, f"t.{rows.column(FollowerPosition, 'relationship')} = %s AND t.{rows.column(FollowerPosition, 'symbol')} = %s",
+        [relationship_id, symbol],
+    )  # fmt: skip
+
+
+def fill_write_locked(trade: CopiedTrade, relationship: CopyRelationship, position: FollowerPosition) -> None:
+    """Write the fill, already applied in memory, under the copy's row lock (`lock_for_record`,
+    in the caller's transaction): position, copy and copied trade by one statement, one round
+    trip, not three."""
+    rows.save(position, along_with=[
+        rows.update_statement(relationship, COPY_FILL_FIELDS), rows.update_statement(trade, TRADE_FILL_FIELDS),
+    ])  # fmt: skip
