@@ -21,7 +21,7 @@ from copytrade.currency import market_conversion_check
 from copytrade.models import Strategy
 from copytrade.services.leader_trades.leader_order import leader_order_place_and_record
 from copytrade.services.leader_trades.market import declared_price_check, exchange_call, market_gateway, signal_market_resolve
-from copytrade.services.leader_trades.record import LeaderTradeOutcome, leader_fill_record, leader_trades_recorded
+from copytrade.services.leader_trades.record import LeaderTradeOutcome, leader_trade_record, leader_trades_recorded
 from copytrade.services.leader_trades.signal import LeaderSignal, leader_signal_parse, signal_time_parse
 from core.errors import ApplicationError, ConflictError, NotFoundError, ThrottledError
 from core.ids import ID_RULE, id_parse
@@ -167,10 +167,10 @@ def _signal_record_at_market(*, strategy: Strategy, signal: LeaderSignal, source
         declared_price_check(declared=signal.price, market_price=market_price, symbol=market.symbol)
     # The only time for this signal: a market whose P&L could not be billed is refused (400).
     market_conversion_check(market=market, markets=resolved.markets, exchange_id=gateway.exchange_id)
-    return leader_fill_record(
+    return leader_trade_record(
         strategy=strategy,
-        market=market,
         external_id=signal.external_id,
+        symbol=market.symbol,
         side=signal.action,
         amount=signal.amount,
         position_size_usd=signal.position_size_usd,
@@ -179,5 +179,7 @@ def _signal_record_at_market(*, strategy: Strategy, signal: LeaderSignal, source
         declared_price=signal.price,
         traded_at=timezone.now(),
         source=source,
+        market=market,
+        market_checked=True,
     )
 

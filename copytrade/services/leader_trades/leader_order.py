@@ -15,8 +15,8 @@ from copytrade.services.leader_trades.record import (
     MAX_NOTIONAL,
     LeaderTradeOutcome,
     held_quantity,
-    leader_fill_record,
     leader_trade_legs,
+    leader_trade_record,
     quantity_truncate,
 )
 from copytrade.services.leader_trades.signal import CLOSE, LeaderSignal
@@ -85,10 +85,10 @@ def _leader_order_execute(*, strategy: Strategy, signal: LeaderSignal, source: s
         )
     price = result.average_price or result.cost / result.filled
     logger.info("strategy %s leader order %s filled %s %s at %s", strategy.pk, client_order_id, result.filled, market.symbol, price)
-    return leader_fill_record(
+    return leader_trade_record(
         strategy=strategy,
-        market=market,
         external_id=signal.external_id,
+        symbol=market.symbol,
         side=CLOSE if signal.action == CLOSE else (result.side or side),
         amount=result.filled,
         price=price,
@@ -98,6 +98,8 @@ def _leader_order_execute(*, strategy: Strategy, signal: LeaderSignal, source: s
         exchange_order_id=result.exchange_order_id,
         leader_equity=equity,
         declared_price=signal.price,
+        market=market,
+        market_checked=True,
     )
 
 

@@ -3,7 +3,7 @@ leader trade rows under the strategy's lock, and the fan-out enqueued on commit.
 
 `leader_trade_record` is the entry of a caller that has only a symbol (exchange sync, tests):
 it looks the market up and checks it can be billed. A signal's own path resolved and checked
-its market once already and hands it to `leader_fill_record`.
+its market once already and hands it over with `market_checked`.
 """
 
 import logging
@@ -48,7 +48,6 @@ class LeaderTradeOutcome:
         return "flip" if len(self.trades) > 1 else self.trades[0].effect
 
 
-
 def leader_trade_record(
     *,
     strategy: Strategy,
@@ -65,6 +64,7 @@ def leader_trade_record(
     exchange_order_id: str = "",
     leader_equity: Decimal | None = None,
     market: MarketRules | None = None,
+    market_checked: bool = False,
     declared_price: Decimal | None = None,
 ) -> LeaderTradeOutcome:
     """Record a leader fill and enqueue its fan-out on commit. Idempotent by external_id.
@@ -75,82 +75,14 @@ def leader_trade_record(
     `leader_signal_parse` lets through.
     `market` is the resolved market when the caller already has it; else `symbol` is
     resolved against the leader account's markets, or the paper price source's for a
-    signal-only strategy. A buy/sell larger than the position on the other side flips it
+    signal-only strategy, and checked for billing. A signal's own path has resolved and
+    checked its market already and passes it with `market_checked`: it is not looked up
+    again. A buy/sell larger than the position on the other side flips it
     on a swap (two trades: `<id>` closes, `<id>:flip` opens); on spot it is refused.
     """
-    price, amount = _recordable(price=price, amount=amount, position_size_usd=position_size_usd)
-    # Network first, then the transaction: no row lock is held while an exchange answers.
-    gateway = market_gateway(strategy)
-    with exchange_call(gateway.exchange_id, "the market lookup"):
-        markets = gateway.markets()
-        if market is None:
-            market = markets[resolve_symbol(symbol, markets)]
-    market_conversion_check(market=market, markets=markets, exchange_id=gateway.exchange_id)
-    if leader_equity is None and strategy.leader_account is not None:
-        with exchange_call(strategy.leader_account.exchange_id, "the leader equity lookup"):
-            leader_equity = to_decimal(gateway_for_account(strategy.leader_account).equity(strategy.quote_currency).equity)
-    return _record(
-        strategy_id=strategy.pk,
-        external_id=external_id,
-        market=market,
-        side=side,
-        amount=amount,
-        fraction=fraction,
-        price=price,
-        declared_price=declared_price,
-        fee=fee,
-        traded_at=traded_at,
-        source=source,
-        exchange_order_id=exchange_order_id,
-        leader_equity=leader_equity,
-    )
-
-
-def leader_fill_record(
-    *,
-    strategy: Strategy,
-    market: MarketRules,
-    external_id: str,
-    side: str,
-    price: Decimal,
-    traded_at: datetime,
-    source: str,
-    amount: Decimal | None = None,
-    position_size_usd: Decimal | None = None,
-    fraction: Decimal | None = None,
-    fee: Decimal = ZERO,
-    exchange_order_id: str = "",
-    leader_equity: Decimal | None = None,
-    declared_price: Decimal | None = None,
-) -> LeaderTradeOutcome:
-    """`leader_trade_record` for a signal whose market its caller resolved and checked for
-    billing already (one lookup, one check per signal). Without `leader_equity` the
-    strategy's declared capital plus its realised P&L stands in, as for a signal-only
-    strategy."""
-    price, amount = _recordable(price=price, amount=amount, position_size_usd=position_size_usd)
-    return _record(
-        strategy_id=strategy.pk,
-        external_id=external_id,
-        market=market,
-        side=side,
-        amount=amount,
-        fraction=fraction,
-        price=price,
-        declared_price=declared_price,
-        fee=fee,
-        traded_at=traded_at,
-        source=source,
-        exchange_order_id=exchange_order_id,
-        leader_equity=leader_equity,
-    )
-
-
-def _recordable(*, price, amount, position_size_usd) -> tuple[Decimal, Decimal | None]:
-    """(price, amount) as the columns hold them, or a ValidationError naming the field.
-
-    The shape of a signal (one size, a fraction in (0, 1], a close without one) is
-    `leader_signal_parse`'s rule; what is checked here is what recording adds: the numbers
-    must survive rounding to the columns."""
+    # The shape of a signal (one size, a fraction in (0, 1], a close without one) is
+    # `leader_signal_parse`'s rule; what is checked here is what recording adds: the numbers
+    # must survive rounding to the columns.
     price = to_money(_positive("price", price))
     if price <= 0:
         raise ValidationError({"price": "price is below the smallest recordable price."})
@@ -166,7 +98,33 @@ def _recordable(*, price, amount, position_size_usd) -> tuple[Decimal, Decimal |
         amount = quantity_truncate(amount)
         if amount <= 0:
             raise ValidationError({"amount": "The amount is below the smallest recordable quantity."})
-    return price, amount
+
+    # Network first, then the transaction: no row lock is held while an exchange answers.
+    if not market_checked:
+        gateway = market_gateway(strategy)
+        with exchange_call(gateway.exchange_id, "the market lookup"):
+            markets = gateway.markets()
+            if market is None:
+                market = markets[resolve_symbol(symbol, markets)]
+        market_conversion_check(market=market, markets=markets, exchange_id=gateway.exchange_id)
+    if leader_equity is None and strategy.leader_account is not None:
+        with exchange_call(strategy.leader_account.exchange_id, "the leader equity lookup"):
+            leader_equity = to_decimal(gateway_for_account(strategy.leader_account).equity(strategy.quote_currency).equity)
+    return _record(
+        strategy_id=strategy.pk,
+        external_id=external_id,
+        market=market,
+        side=side,
+        amount=amount,
+        fraction=to_decimal(fraction) if fraction is not None else None,
+        price=price,
+        declared_price=to_money(declared_price) if declared_price is not None else None,
+        fee=to_money(fee),
+        traded_at=traded_at,
+        source=source,
+        exchange_order_id=exchange_order_id,
+        leader_equity=leader_equity,
+    )
 
 
 @dataclass(frozen=True)
@@ -241,9 +199,6 @@ def _record(
     exchange_order_id: str,
     leader_equity: Decimal | None,
 ) -> LeaderTradeOutcome:
-    fraction = to_decimal(fraction) if fraction is not None else None
-    declared_price = to_money(declared_price) if declared_price is not None else None
-    fee = to_money(fee)
     # The strategy row lock serialises every recording for this strategy: sequences are
     # gap-free and ordered, and the position below cannot change under us.
     strategy = Strategy.objects.select_for_update().get(pk=strategy_id)
