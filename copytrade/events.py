@@ -1,5 +1,5 @@
 """Django signals (events) copytrade sends to the apps above it, which it never imports; not
-the leaders' trading signals (copytrade/services/leader_trades.py)."""
+the leaders' trading signals (copytrade/services/leader_trades/)."""
 
 from django.dispatch import Signal
 

@@ -21,7 +21,7 @@ from exchanges.services import exchange_account_create
 def record_fan_outs(monkeypatch) -> list[int]:
     """Replace the fan-out enqueue with a recorder: the ids of leader trades it was asked to fan out."""
     enqueued: list[int] = []
-    monkeypatch.setattr(leader_trades, "_fan_out_enqueue", enqueued.append)
+    monkeypatch.setattr(leader_trades.record, "_fan_out_enqueue", enqueued.append)
     return enqueued
 
 

@@ -539,3 +539,37 @@ def test_a_strategy_led_by_a_paper_account_trades_it_first(api_client, owner, si
     trade = LeaderTrade.objects.get()
     assert (trade.amount, trade.price) == (order.filled, order.average_price)
     assert trade.price > Decimal("65000")  # the paper fill's slippage, not the signal's or the ticker's price
+
+
+@pytest.mark.parametrize("kind", ["signal-only", "with a leader account"])
+def test_one_signal_builds_one_gateway_and_checks_its_market_for_billing_once(api_client, owner, simulated_binance, fan_outs, monkeypatch, kind):
+    # The market is resolved once on the signal's path and handed to the recording: a second
+    # lookup would be a second gateway and a second conversion check for the same market.
+    from copytrade import currency
+    from copytrade.services.strategies import strategy_create
+    from exchanges.gateways.ccxt_gateway import CcxtGateway
+
+    if kind == "signal-only":
+        strategy = signal_only_strategy(owner)
+    else:
+        account = simulator_account(simulated_binance, owner, usdt="10000")
+        strategy = strategy_create(owner=owner, name="Led", leader_account_id=account.pk)
+    gateways, checks = [], []
+    real_init, real_convertible = CcxtGateway.__init__, currency.quote_convertible
+
+    def init_spy(self, **kwargs):
+        gateways.append(kwargs["exchange_id"])
+        real_init(self, **kwargs)
+
+    def convertible_spy(**kwargs):
+        checks.append(kwargs["market"].symbol)
+        return real_convertible(**kwargs)
+
+    monkeypatch.setattr(CcxtGateway, "__init__", init_spy)
+    monkeypatch.setattr(currency, "quote_convertible", convertible_spy)
+
+    response = post_webhook(api_client, webhook_body(strategy, amount="0.01"), secret=strategy.webhook_secret)
+
+    assert response.status_code == 201, response.json()
+    assert len(gateways) == 1
+    assert checks == ["BTC/USDT"]

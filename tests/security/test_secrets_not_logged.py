@@ -124,7 +124,7 @@ def test_a_full_flow_logs_no_secret_and_answers_none(
 ):
     raw, written = everything_logged
     leader_trade_ids, execution_ids = [], []
-    monkeypatch.setattr(leader_trades, "_fan_out_enqueue", leader_trade_ids.append)
+    monkeypatch.setattr(leader_trades.record, "_fan_out_enqueue", leader_trade_ids.append)
     monkeypatch.setattr(fanout, "copied_trades_enqueue", execution_ids.extend)
     recorder = _Recorder()
     leader_api, follower_api, anonymous = recorder.client(owner, "leader"), recorder.client(follower, "follower"), recorder.client(None, "anonymous")

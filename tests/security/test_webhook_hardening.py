@@ -34,7 +34,7 @@ def compare_digest_calls(monkeypatch) -> list[tuple[bytes, bytes]]:
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(leader_trades.hmac, "compare_digest", spy)
+    monkeypatch.setattr(leader_trades.intake.hmac, "compare_digest", spy)
     return calls
 
 
