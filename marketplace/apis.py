@@ -411,8 +411,8 @@ class TraderRateApi(APIView):
     class OutputSerializer(RatingOutputSerializer):
         """The rating, and the provider's summary after it."""
 
-        average_rating = serializers.DecimalField(max_digits=3, decimal_places=2)
-        ratings_count = serializers.IntegerField()
+        average_rating = serializers.DecimalField(max_digits=3, decimal_places=2, source="provider.average_rating")
+        ratings_count = serializers.IntegerField(source="provider.ratings_count")
 
         class Meta(RatingOutputSerializer.Meta):
             fields = [*RatingOutputSerializer.Meta.fields, "average_rating", "ratings_count"]
@@ -432,31 +432,23 @@ class TraderRateApi(APIView):
         rating = rating_upsert(
             user=request.user, provider_id=provider_id, stars=serializer.validated_data["rating"], comment=serializer.validated_data["comment"]
         )
-        provider = SignalProvider.objects.only("average_rating", "ratings_count").get(id=provider_id)
-        return Response(
-            {
-                **RatingOutputSerializer(rating).data,
-                "average_rating": str(provider.average_rating),
-                "ratings_count": provider.ratings_count,
-            }
-        )
+        # The summary was recomputed in the database after the provider row was read.
+        rating.provider.refresh_from_db(fields=["average_rating", "ratings_count"])
+        return Response(self.OutputSerializer(rating).data)
+
+
+class TraderUpdateMetricsOutputSerializer(serializers.Serializer):
+    provider_id = serializers.IntegerField()
+    strategies_enqueued = serializers.IntegerField()
 
 
 class TraderUpdateMetricsApi(APIView):
-    @extend_schema(
-        operation_id="marketplace_update_metrics",
-        request=None,
-        responses={
-            202: inline_serializer(
-                "TraderUpdateMetricsOutput",
-                {"provider_id": serializers.IntegerField(), "strategies_enqueued": serializers.IntegerField()},
-            )
-        },
-    )
+    @extend_schema(operation_id="marketplace_update_metrics", request=None, responses={202: TraderUpdateMetricsOutputSerializer})
     def post(self, request, provider_id: int):
         if not is_curator(request.user):
             raise ApplicationError("Only curators can recalculate a provider's metrics.", status_code=status.HTTP_403_FORBIDDEN)
         if not SignalProvider.objects.filter(id=provider_id).exists():
             raise NotFoundError("Provider not found.")
         strategies = provider_metrics_enqueue(provider_id=provider_id)
-        return Response({"provider_id": provider_id, "strategies_enqueued": strategies}, status=status.HTTP_202_ACCEPTED)
+        output = TraderUpdateMetricsOutputSerializer({"provider_id": provider_id, "strategies_enqueued": strategies})
+        return Response(output.data, status=status.HTTP_202_ACCEPTED)
