@@ -47,7 +47,7 @@ from marketplace.services import (
     rating_delete,
 )
 from marketplace.tasks import provider_metrics_enqueue
-from marketplace.track_record import provider_record_check, trade_verification_resolve
+from marketplace.verification import provider_record_check, trade_verification_resolve
 
 TERMS_FIELDS = ("performance_fee_percent", "subscription_fee_monthly")
 FINDINGS_SHOWN = 50

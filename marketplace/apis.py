@@ -1,4 +1,6 @@
-"""REST for the signal-provider marketplace (seed 001), one view per operation.
+"""REST for the signal-provider marketplace (seed 001, `/api/marketplace/...`), one view per
+operation. The strategies' leaderboard (`/api/copy-trading/...`) is `marketplace.apis_leaderboard`,
+which shares the output pieces below (fee terms, coverage, the sort vocabulary).
 
 Units in every metrics object: returns and drawdowns are percentages: `total_return` and
 `cagr` (8.4 = +8.4 %), `max_drawdown` and `current_drawdown` (25.0 = 25 % below the peak);
@@ -30,8 +32,6 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from copytrade.apis import LeaderTradePublicOutputSerializer
-from copytrade.models import Strategy
 from core.api_conventions import Pagination, StrictInputSerializer, paginated_response
 from core.errors import ApplicationError, NotFoundError
 from core.money import cents_text
@@ -43,13 +43,9 @@ from marketplace.selectors import (
     DEFAULT_WINDOW,
     LEADERBOARD_SORT_CHOICES,
     LEADERBOARD_SORTS,
-    TOP_WINDOWS,
     provider_get_public,
     provider_list_public,
     rating_distribution,
-    ratios_note,
-    strategy_get_leader,
-    strategy_leaderboard,
     strategy_metrics_map,
 )
 from marketplace.services import (
@@ -330,6 +326,16 @@ def _trader_detail(provider: SignalProvider) -> dict:
     }
 
 
+def leaderboard_sort_field(*, default: str) -> serializers.ChoiceField:
+    """The leaderboard's one sort vocabulary (older names accepted as aliases)."""
+    return serializers.ChoiceField(
+        choices=list(LEADERBOARD_SORT_CHOICES),
+        default=default,
+        help_text="The leaderboard's sorts, ranked records first: " + ", ".join(LEADERBOARD_SORTS) + ". Older names are aliases.",
+        error_messages={"invalid_choice": '"{input}" is not a sort: use one of ' + ", ".join(LEADERBOARD_SORTS) + "."},
+    )
+
+
 # --- Views ---------------------------------------------------------------------------------
 
 
@@ -353,15 +359,6 @@ class ProviderApplyApi(APIView):
         return Response(ProviderOwnOutputSerializer(provider).data, status=status.HTTP_201_CREATED)
 
 
-def _leaderboard_sort_field(*, default: str) -> serializers.ChoiceField:
-    """The leaderboard's one sort vocabulary (older names accepted as aliases)."""
-    return serializers.ChoiceField(
-        choices=list(LEADERBOARD_SORT_CHOICES),
-        default=default,
-        help_text="The leaderboard's sorts, ranked records first: " + ", ".join(LEADERBOARD_SORTS) + ". Older names are aliases.",
-        error_messages={"invalid_choice": '"{input}" is not a sort: use one of ' + ", ".join(LEADERBOARD_SORTS) + "."},
-    )
-
 
 class TraderListApi(APIView):
     permission_classes = [AllowAny]
@@ -369,7 +366,7 @@ class TraderListApi(APIView):
 
     class FilterSerializer(StrictInputSerializer):
         window = serializers.ChoiceField(choices=list(WINDOWS), default=DEFAULT_WINDOW)
-        sort_by = _leaderboard_sort_field(default="return")
+        sort_by = leaderboard_sort_field(default="return")
         min_rating = serializers.DecimalField(**FILTER_NUMBER, min_value=Decimal("0"), max_value=Decimal("5"))
         min_win_rate = serializers.DecimalField(**FILTER_NUMBER, min_value=Decimal("0"), max_value=Decimal("1"))
         min_sharpe = serializers.DecimalField(**FILTER_NUMBER)
@@ -414,8 +411,8 @@ class TraderRateApi(APIView):
     class OutputSerializer(RatingOutputSerializer):
         """The rating, and the provider's summary after it."""
 
-        average_rating = serializers.DecimalField(max_digits=3, decimal_places=2)
-        ratings_count = serializers.IntegerField()
+        average_rating = serializers.DecimalField(max_digits=3, decimal_places=2, source="provider.average_rating")
+        ratings_count = serializers.IntegerField(source="provider.ratings_count")
 
         class Meta(RatingOutputSerializer.Meta):
             fields = [*RatingOutputSerializer.Meta.fields, "average_rating", "ratings_count"]
@@ -435,142 +432,23 @@ class TraderRateApi(APIView):
         rating = rating_upsert(
             user=request.user, provider_id=provider_id, stars=serializer.validated_data["rating"], comment=serializer.validated_data["comment"]
         )
-        provider = SignalProvider.objects.only("average_rating", "ratings_count").get(id=provider_id)
-        return Response(
-            {
-                **RatingOutputSerializer(rating).data,
-                "average_rating": str(provider.average_rating),
-                "ratings_count": provider.ratings_count,
-            }
-        )
+        # The summary was recomputed in the database after the provider row was read.
+        rating.provider.refresh_from_db(fields=["average_rating", "ratings_count"])
+        return Response(self.OutputSerializer(rating).data)
+
+
+class TraderUpdateMetricsOutputSerializer(serializers.Serializer):
+    provider_id = serializers.IntegerField()
+    strategies_enqueued = serializers.IntegerField()
 
 
 class TraderUpdateMetricsApi(APIView):
-    @extend_schema(
-        operation_id="marketplace_update_metrics",
-        request=None,
-        responses={
-            202: inline_serializer(
-                "TraderUpdateMetricsOutput",
-                {"provider_id": serializers.IntegerField(), "strategies_enqueued": serializers.IntegerField()},
-            )
-        },
-    )
+    @extend_schema(operation_id="marketplace_update_metrics", request=None, responses={202: TraderUpdateMetricsOutputSerializer})
     def post(self, request, provider_id: int):
         if not is_curator(request.user):
             raise ApplicationError("Only curators can recalculate a provider's metrics.", status_code=status.HTTP_403_FORBIDDEN)
         if not SignalProvider.objects.filter(id=provider_id).exists():
             raise NotFoundError("Provider not found.")
         strategies = provider_metrics_enqueue(provider_id=provider_id)
-        return Response({"provider_id": provider_id, "strategies_enqueued": strategies}, status=status.HTTP_202_ACCEPTED)
-
-
-# --- The leaderboard -------------------------------------------------------------------
-
-
-METRIC_FIELDS = (
-    "as_of", "total_return", "sharpe", "sortino", "calmar", "profit_factor", "profit_factor_infinite", "win_rate",
-    "max_drawdown", "coverage", "ratios_note", "ranked",
-)  # fmt: skip
-
-
-class MetricsMixin(serializers.Serializer):
-    """Audited performance metrics of the requested window, annotated by the selector
-    (marketplace.StrategyMetrics; definitions in marketplace/metrics.py). Null until the
-    daily metrics run has measured the strategy. total_return is a percentage (8.4 = +8.4 %)
-    and max_drawdown a positive one (25.0 = 25 % below the peak), win_rate a fraction; the ratios are null for near-constant returns or a
-    total loss, and below RATIOS_MIN_DAILY_RETURNS daily returns or RATIOS_MIN_CLOSED_TRADES
-    closed trades in the window (`ratios_note` says so). `coverage` says how many days and
-    closed trades the figures rest on."""
-
-    as_of = serializers.DateField(source="metrics_as_of", read_only=True, allow_null=True, default=None)
-    total_return = serializers.SerializerMethodField(help_text="A percentage: 8.4 is +8.4 %.")
-    sharpe = serializers.FloatField(read_only=True, allow_null=True, default=None)
-    sortino = serializers.FloatField(read_only=True, allow_null=True, default=None)
-    calmar = serializers.FloatField(read_only=True, allow_null=True, default=None)
-    profit_factor = serializers.FloatField(
-        read_only=True, allow_null=True, default=None, help_text="Null with profit_factor_infinite true: profits and no losing trade."
-    )
-    profit_factor_infinite = serializers.BooleanField(read_only=True, allow_null=True, default=None)
-    win_rate = serializers.FloatField(read_only=True, allow_null=True, default=None)
-    max_drawdown = serializers.FloatField(
-        read_only=True, allow_null=True, default=None, help_text="A positive percentage: 25.0 is 25 % below the peak."
-    )
-    coverage = serializers.SerializerMethodField()
-    ratios_note = serializers.SerializerMethodField(help_text="Why the ratios are null for this window; null when they are shown.")
-    ranked = serializers.BooleanField(
-        read_only=True,
-        help_text="False while the whole record is shorter than the minimum to be ranked (LEADERBOARD_MIN_DAYS days "
-        "and LEADERBOARD_MIN_CLOSED_TRADES closed trades): listed as new, after the ranked records.",
-    )
-
-    def get_total_return(self, strategy) -> float | None:
-        return return_percent(strategy.total_return)
-
-    def get_ratios_note(self, strategy) -> str | None:
-        return ratios_note(days=strategy.days, closed_trades=strategy.closed_trades)
-
-    @extend_schema_field(CoverageOutputSerializer)
-    def get_coverage(self, strategy) -> dict:
-        return coverage_payload(
-            days=strategy.days, closed_trades=strategy.closed_trades, first_day=strategy.first_day, last_day=strategy.last_day
-        )
-
-
-class LeaderboardOutputSerializer(MetricsMixin, serializers.ModelSerializer):
-    owner = serializers.SerializerMethodField(help_text="The leader's public display name (never a username).")
-    fee_terms = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Strategy
-        fields = [
-            "id", "name", "description", "kind", "owner", "verified_badge", "accepting_copies", "copiers_count",
-            "fee_terms", "created_at", *METRIC_FIELDS,
-        ]  # fmt: skip
-        read_only_fields = fields
-
-    @extend_schema_field(FeeTermsOutputSerializer)
-    def get_fee_terms(self, strategy) -> dict:
-        return fee_terms_payload(fee_terms_offered(strategy=strategy))
-
-    def get_owner(self, strategy) -> str:
-        return display_name(strategy.owner)
-
-
-class LeaderDetailOutputSerializer(LeaderboardOutputSerializer):
-    recent_trades = LeaderTradePublicOutputSerializer(many=True)
-
-    class Meta(LeaderboardOutputSerializer.Meta):
-        fields = [*LeaderboardOutputSerializer.Meta.fields, "status", "recent_trades"]
-        read_only_fields = fields
-
-
-class CopyTopApi(APIView):
-    """The leaderboard, public like its page."""
-
-    permission_classes = [AllowAny]
-    pagination_class = Pagination
-
-    class FilterSerializer(StrictInputSerializer):
-        kind = serializers.ChoiceField(choices=Strategy.Kind.choices, required=False)
-        min_copiers = serializers.IntegerField(min_value=0, required=False)
-        verified = serializers.BooleanField(required=False)
-        sort = _leaderboard_sort_field(default="followers")
-        window = serializers.ChoiceField(choices=list(TOP_WINDOWS), default="30d")
-        limit = serializers.IntegerField(min_value=0, required=False)
-        offset = serializers.IntegerField(min_value=0, required=False)
-
-    @extend_schema(operation_id="copy_trading_top", parameters=[FilterSerializer], responses=LeaderboardOutputSerializer(many=True))
-    def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params.dict())
-        filters.is_valid(raise_exception=True)
-        params = {key: value for key, value in filters.validated_data.items() if key not in ("limit", "offset")}
-        return paginated_response(
-            request=request, view=self, queryset=strategy_leaderboard(**params), serializer_class=LeaderboardOutputSerializer
-        )
-
-
-class LeaderDetailApi(APIView):
-    @extend_schema(operation_id="copy_trading_leader", responses=LeaderDetailOutputSerializer)
-    def get(self, request, strategy_id: int):
-        return Response(LeaderDetailOutputSerializer(strategy_get_leader(user=request.user, strategy_id=strategy_id)).data)
+        output = TraderUpdateMetricsOutputSerializer({"provider_id": provider_id, "strategies_enqueued": strategies})
+        return Response(output.data, status=status.HTTP_202_ACCEPTED)

@@ -211,7 +211,7 @@ class PerformanceMetrics(models.Model):
 
     @property
     def sharpe(self) -> float | None:
-        """The name `marketplace.apis.MetricsMixin` reads."""
+        """The name `marketplace.apis_leaderboard.MetricsMixin` reads."""
         return self.sharpe_ratio
 
 

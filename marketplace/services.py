@@ -1,6 +1,7 @@
 """Writes for the marketplace: applications, curation, ratings.
 
-Metrics, verification and circuit breakers live in `marketplace.track_record`.
+Metrics live in `marketplace.track_record`, verification in `marketplace.verification`, circuit
+breakers in `marketplace.breakers`.
 
 Provider lifecycle (the only legal transitions; anything else is a 409 and changes nothing):
 

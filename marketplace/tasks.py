@@ -7,13 +7,10 @@ from django.db import transaction
 
 from copytrade.models import LeaderTrade, Strategy
 from exchanges.errors import TransientExchangeError
+from marketplace.breakers import strategy_circuit_breaker_check
 from marketplace.models import SignalProvider
-from marketplace.track_record import (
-    provider_metrics_recalculate,
-    strategy_circuit_breaker_check,
-    strategy_metrics_recalculate,
-    strategy_track_record_verify,
-)
+from marketplace.track_record import provider_metrics_recalculate, strategy_metrics_recalculate
+from marketplace.verification import strategy_track_record_verify
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from marketplace.apis import CopyTopApi, LeaderDetailApi
+from marketplace.apis_leaderboard import CopyTopApi, LeaderDetailApi
 
 urlpatterns = [
     path("top", CopyTopApi.as_view(), name="copy-top"),

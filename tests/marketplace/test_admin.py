@@ -12,7 +12,7 @@ from exchanges.models import Candle
 from marketplace.charts import equity_curve_svg
 from marketplace.models import ProviderEvent, ProviderMetrics, SignalProvider, TradeVerification
 from marketplace.services import rating_upsert
-from marketplace.track_record import strategy_track_record_verify
+from marketplace.verification import strategy_track_record_verify
 from tests.marketplace.support import (
     make_copy,
     make_provider,

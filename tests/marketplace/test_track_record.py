@@ -9,17 +9,12 @@ from copytrade.models import CopyRelationship, Strategy
 from core.models import Notification
 from exchanges.models import Candle, ExchangeAccount
 from marketplace import metrics
+from marketplace.breakers import strategy_circuit_breaker_check
 from marketplace.models import ProviderEvent, ProviderMetrics, SignalProvider, StrategyMetrics, TradeVerification
 from marketplace.selectors import strategy_metrics_map
 from marketplace.services import provider_review_clear
-from marketplace.track_record import (
-    provider_metrics_recalculate,
-    provider_record_check,
-    strategies_metrics_recalculate,
-    strategy_circuit_breaker_check,
-    strategy_metrics_recalculate,
-    strategy_track_record_verify,
-)
+from marketplace.track_record import provider_metrics_recalculate, strategies_metrics_recalculate, strategy_metrics_recalculate
+from marketplace.verification import provider_record_check, strategy_track_record_verify
 from tests.marketplace.support import make_copy, make_provider, make_strategy, make_trade
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -166,7 +161,7 @@ def test_a_curators_record_check_measures_every_strategy_it_can(winning_record, 
     provider, strategy = winning_record
     broken = make_strategy(owner, name="Broken")
     make_trade(broken, sequence=1, side="buy", amount="1", price="100", traded_at=datetime(2026, 3, 1, 10, tzinfo=UTC), position_after="1")
-    monkeypatch.setattr("marketplace.track_record.strategy_track_record_verify", lambda **kwargs: None)
+    monkeypatch.setattr("marketplace.verification.strategy_track_record_verify", lambda **kwargs: None)
     monkeypatch.setattr("marketplace.track_record._daily_candles_sync", lambda **kwargs: None)
     real = metrics.equity_curve_from_trades
 
@@ -354,7 +349,7 @@ def test_a_failed_verification_trips_the_breaker(owner):
 
 
 def test_a_long_history_is_verified_in_batches(owner, monkeypatch):
-    monkeypatch.setattr("marketplace.track_record.VERIFY_BATCH_SIZE", 3)
+    monkeypatch.setattr("marketplace.verification.VERIFY_BATCH_SIZE", 3)
     strategy = make_strategy(owner)
     minute = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
     _minute_candle(minute, "100", "110")

@@ -1,0 +1,134 @@
+"""REST for the copy-trading leaderboard (`/api/copy-trading/top` and `leader/<id>`): the
+strategies a follower can copy, with the audited metrics of the requested window.
+
+Units are those of `marketplace.apis` (the marketplace's providers): returns and drawdowns are
+percentages, win rates fractions, ratios plain numbers, `null` undefined.
+"""
+
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from copytrade.apis import LeaderTradePublicOutputSerializer
+from copytrade.models import Strategy
+from core.api_conventions import Pagination, StrictInputSerializer, paginated_response
+from core.selectors import display_name
+from marketplace.apis import (
+    CoverageOutputSerializer,
+    FeeTermsOutputSerializer,
+    coverage_payload,
+    fee_terms_payload,
+    leaderboard_sort_field,
+)
+from marketplace.metrics import return_percent
+from marketplace.selectors import TOP_WINDOWS, ratios_note, strategy_get_leader, strategy_leaderboard
+from marketplace.terms import fee_terms_offered
+
+METRIC_FIELDS = (
+    "as_of", "total_return", "sharpe", "sortino", "calmar", "profit_factor", "profit_factor_infinite", "win_rate",
+    "max_drawdown", "coverage", "ratios_note", "ranked",
+)  # fmt: skip
+
+
+class MetricsMixin(serializers.Serializer):
+    """Audited performance metrics of the requested window, annotated by the selector
+    (marketplace.StrategyMetrics; definitions in marketplace/metrics.py). Null until the
+    daily metrics run has measured the strategy. total_return is a percentage (8.4 = +8.4 %)
+    and max_drawdown a positive one (25.0 = 25 % below the peak), win_rate a fraction; the ratios are null for near-constant returns or a
+    total loss, and below RATIOS_MIN_DAILY_RETURNS daily returns or RATIOS_MIN_CLOSED_TRADES
+    closed trades in the window (`ratios_note` says so). `coverage` says how many days and
+    closed trades the figures rest on."""
+
+    as_of = serializers.DateField(source="metrics_as_of", read_only=True, allow_null=True, default=None)
+    total_return = serializers.SerializerMethodField(help_text="A percentage: 8.4 is +8.4 %.")
+    sharpe = serializers.FloatField(read_only=True, allow_null=True, default=None)
+    sortino = serializers.FloatField(read_only=True, allow_null=True, default=None)
+    calmar = serializers.FloatField(read_only=True, allow_null=True, default=None)
+    profit_factor = serializers.FloatField(
+        read_only=True, allow_null=True, default=None, help_text="Null with profit_factor_infinite true: profits and no losing trade."
+    )
+    profit_factor_infinite = serializers.BooleanField(read_only=True, allow_null=True, default=None)
+    win_rate = serializers.FloatField(read_only=True, allow_null=True, default=None)
+    max_drawdown = serializers.FloatField(
+        read_only=True, allow_null=True, default=None, help_text="A positive percentage: 25.0 is 25 % below the peak."
+    )
+    coverage = serializers.SerializerMethodField()
+    ratios_note = serializers.SerializerMethodField(help_text="Why the ratios are null for this window; null when they are shown.")
+    ranked = serializers.BooleanField(
+        read_only=True,
+        help_text="False while the whole record is shorter than the minimum to be ranked (LEADERBOARD_MIN_DAYS days "
+        "and LEADERBOARD_MIN_CLOSED_TRADES closed trades): listed as new, after the ranked records.",
+    )
+
+    def get_total_return(self, strategy) -> float | None:
+        return return_percent(strategy.total_return)
+
+    def get_ratios_note(self, strategy) -> str | None:
+        return ratios_note(days=strategy.days, closed_trades=strategy.closed_trades)
+
+    @extend_schema_field(CoverageOutputSerializer)
+    def get_coverage(self, strategy) -> dict:
+        return coverage_payload(
+            days=strategy.days, closed_trades=strategy.closed_trades, first_day=strategy.first_day, last_day=strategy.last_day
+        )
+
+
+class LeaderboardOutputSerializer(MetricsMixin, serializers.ModelSerializer):
+    owner = serializers.SerializerMethodField(help_text="The leader's public display name (never a username).")
+    fee_terms = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Strategy
+        fields = [
+            "id", "name", "description", "kind", "owner", "verified_badge", "accepting_copies", "copiers_count",
+            "fee_terms", "created_at", *METRIC_FIELDS,
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    @extend_schema_field(FeeTermsOutputSerializer)
+    def get_fee_terms(self, strategy) -> dict:
+        return fee_terms_payload(fee_terms_offered(strategy=strategy))
+
+    def get_owner(self, strategy) -> str:
+        return display_name(strategy.owner)
+
+
+class LeaderDetailOutputSerializer(LeaderboardOutputSerializer):
+    recent_trades = LeaderTradePublicOutputSerializer(many=True)
+
+    class Meta(LeaderboardOutputSerializer.Meta):
+        fields = [*LeaderboardOutputSerializer.Meta.fields, "status", "recent_trades"]
+        read_only_fields = fields
+
+
+class CopyTopApi(APIView):
+    """The leaderboard, public like its page."""
+
+    permission_classes = [AllowAny]
+    pagination_class = Pagination
+
+    class FilterSerializer(StrictInputSerializer):
+        kind = serializers.ChoiceField(choices=Strategy.Kind.choices, required=False)
+        min_copiers = serializers.IntegerField(min_value=0, required=False)
+        verified = serializers.BooleanField(required=False)
+        sort = leaderboard_sort_field(default="followers")
+        window = serializers.ChoiceField(choices=list(TOP_WINDOWS), default="30d")
+        limit = serializers.IntegerField(min_value=0, required=False)
+        offset = serializers.IntegerField(min_value=0, required=False)
+
+    @extend_schema(operation_id="copy_trading_top", parameters=[FilterSerializer], responses=LeaderboardOutputSerializer(many=True))
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        params = {key: value for key, value in filters.validated_data.items() if key not in ("limit", "offset")}
+        return paginated_response(
+            request=request, view=self, queryset=strategy_leaderboard(**params), serializer_class=LeaderboardOutputSerializer
+        )
+
+
+class LeaderDetailApi(APIView):
+    @extend_schema(operation_id="copy_trading_leader", responses=LeaderDetailOutputSerializer)
+    def get(self, request, strategy_id: int):
+        return Response(LeaderDetailOutputSerializer(strategy_get_leader(user=request.user, strategy_id=strategy_id)).data)
