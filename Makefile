@@ -58,6 +58,7 @@ FAST_LANE := not slow and not worker and not browser
 check: services ## import contracts, ruff, the suite without slow/worker/browser tests (PYTEST_ARGS; after make install-dev)
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	DJANGO_SETTINGS_MODULE=config.settings.test $(VENV)/bin/pytest -m "$(FAST_LANE)" $(PYTEST_ARGS)
 
 # RabbitMQ too where it is installed: the broker tests fail without it (TESTS_WITHOUT_RABBITMQ=1 skips them).
@@ -65,6 +66,7 @@ test: install-dev browser ## import contracts, ruff, then the whole suite (PYTES
 	@ENSURE_RABBITMQ=1 bash scripts/ensure_services.sh
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	DJANGO_SETTINGS_MODULE=config.settings.test $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Deeper API fuzzing than `make test` runs: many random examples per (operation, role), and

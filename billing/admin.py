@@ -39,35 +39,65 @@ def rate(assessment) -> str:
 class AssessedTradeInline(ReadOnlyInline):
     model = AssessedTrade
     fields = [
-        "copied_trade", money_column("pnl_usd", currency=billing_currency, description="P&L"),
+        "copied_trade",
+        money_column("pnl_usd", currency=billing_currency, description="P&L"),
         money_column("fee_allocated", currency=billing_currency, description="fee allocated"),
-    ]  # fmt: skip
+    ]
     readonly_fields = fields
 
 
 FEE_AMOUNTS = {
     name: money_column(name, currency=billing_currency, description=label)
     for name, label in [
-        ("period_net_pnl", "net P&L in the month"), ("cumulative_pnl", "cumulative P&L"), ("hwm_before", "high-water mark before"),
-        ("hwm_after", "high-water mark after"), ("performance_fee", "performance fee"),
-        ("subscription_fee_monthly", "subscription per month"), ("subscription_fee", "subscription"), ("total", "total"),
+        ("period_net_pnl", "net P&L in the month"),
+        ("cumulative_pnl", "cumulative P&L"),
+        ("hwm_before", "high-water mark before"),
+        ("hwm_after", "high-water mark after"),
+        ("performance_fee", "performance fee"),
+        ("subscription_fee_monthly", "subscription per month"),
+        ("subscription_fee", "subscription"),
+        ("total", "total"),
     ]
-}  # fmt: skip
+}
 
 
 @admin.register(FeeAssessment)
 class FeeAssessmentAdmin(ReadOnlyAdmin):
     list_display = [
-        "id", month, "follower", "strategy", "program", FEE_AMOUNTS["period_net_pnl"], FEE_AMOUNTS["cumulative_pnl"],
-        FEE_AMOUNTS["hwm_before"], FEE_AMOUNTS["hwm_after"], rate, FEE_AMOUNTS["performance_fee"], FEE_AMOUNTS["subscription_fee"],
+        "id",
+        month,
+        "follower",
+        "strategy",
+        "program",
+        FEE_AMOUNTS["period_net_pnl"],
+        FEE_AMOUNTS["cumulative_pnl"],
+        FEE_AMOUNTS["hwm_before"],
+        FEE_AMOUNTS["hwm_after"],
+        rate,
+        FEE_AMOUNTS["performance_fee"],
+        FEE_AMOUNTS["subscription_fee"],
         FEE_AMOUNTS["total"],
-    ]  # fmt: skip
+    ]
     fields = [
-        "relationship", "follower", "strategy", "payee", "program", month, FEE_AMOUNTS["period_net_pnl"],
-        FEE_AMOUNTS["cumulative_pnl"], FEE_AMOUNTS["hwm_before"], FEE_AMOUNTS["hwm_after"], rate, FEE_AMOUNTS["performance_fee"],
-        FEE_AMOUNTS["subscription_fee_monthly"], "live_days", "days_in_period", FEE_AMOUNTS["subscription_fee"], FEE_AMOUNTS["total"],
+        "relationship",
+        "follower",
+        "strategy",
+        "payee",
+        "program",
+        month,
+        FEE_AMOUNTS["period_net_pnl"],
+        FEE_AMOUNTS["cumulative_pnl"],
+        FEE_AMOUNTS["hwm_before"],
+        FEE_AMOUNTS["hwm_after"],
+        rate,
+        FEE_AMOUNTS["performance_fee"],
+        FEE_AMOUNTS["subscription_fee_monthly"],
+        "live_days",
+        "days_in_period",
+        FEE_AMOUNTS["subscription_fee"],
+        FEE_AMOUNTS["total"],
         "created_at",
-    ]  # fmt: skip
+    ]
     readonly_fields = fields
     list_filter = ["period", "program"]
     search_fields = ["follower__username", "strategy__name"]
@@ -85,7 +115,15 @@ FEE_STATE_AMOUNTS = {
 class FeeStateAdmin(ReadOnlyAdmin):
     """Each follower's high-water mark with each strategy, across their copies of it."""
 
-    list_display = ["id", "follower", "strategy", FEE_STATE_AMOUNTS["cumulative_pnl"], FEE_STATE_AMOUNTS["high_water_mark"], month, "updated_at"]
+    list_display = [
+        "id",
+        "follower",
+        "strategy",
+        FEE_STATE_AMOUNTS["cumulative_pnl"],
+        FEE_STATE_AMOUNTS["high_water_mark"],
+        month,
+        "updated_at",
+    ]
     search_fields = ["follower__username", "strategy__name"]
     list_select_related = ["follower", "strategy"]
 
@@ -99,9 +137,15 @@ LINE_AMOUNTS = {
 class InvoiceLineInline(ReadOnlyInline):
     model = InvoiceLine
     fields = [
-        "kind", "description", LINE_AMOUNTS["amount"], "payee", "program", LINE_AMOUNTS["payee_amount"],
-        LINE_AMOUNTS["platform_amount"], "payout",
-    ]  # fmt: skip
+        "kind",
+        "description",
+        LINE_AMOUNTS["amount"],
+        "payee",
+        "program",
+        LINE_AMOUNTS["payee_amount"],
+        LINE_AMOUNTS["platform_amount"],
+        "payout",
+    ]
     readonly_fields = fields
 
     def get_queryset(self, request):
@@ -115,9 +159,18 @@ invoice_total = money_column("total", currency="currency")
 class InvoiceAdmin(ReadOnlyAdmin):
     list_display = ["id", month, "follower", invoice_total, "status", "stripe", "paid_at"]
     fields = [
-        "follower", month, invoice_total, "status", "stripe", "send_error", "created_at", "finalized_at", "paid_at",
-        "payment_failed_at", "voided_at",
-    ]  # fmt: skip
+        "follower",
+        month,
+        invoice_total,
+        "status",
+        "stripe",
+        "send_error",
+        "created_at",
+        "finalized_at",
+        "paid_at",
+        "payment_failed_at",
+        "voided_at",
+    ]
     readonly_fields = fields
     list_filter = ["period", "status"]
     search_fields = ["follower__username", "follower__email", "stripe_invoice_id"]
@@ -167,16 +220,35 @@ class PayoutAdmin(OwnershipReadOnlyMixin, admin.ModelAdmin):
 
     form = PayoutForm
     list_display = [
-        "id", month, "sequence", "payee", PAYOUT_AMOUNTS["gross"], PAYOUT_AMOUNTS["payee_amount"], PAYOUT_AMOUNTS["platform_amount"],
-        "status", "stripe_transfer_id", "tx_hash", "paid_at",
-    ]  # fmt: skip
+        "id",
+        month,
+        "sequence",
+        "payee",
+        PAYOUT_AMOUNTS["gross"],
+        PAYOUT_AMOUNTS["payee_amount"],
+        PAYOUT_AMOUNTS["platform_amount"],
+        "status",
+        "stripe_transfer_id",
+        "tx_hash",
+        "paid_at",
+    ]
     list_filter = ["period", "status"]
     search_fields = ["payee__username", "payee__email", "tx_hash", "stripe_transfer_id"]
     list_select_related = ["payee"]
     readonly_fields = [
-        "payee", month, "sequence", PAYOUT_AMOUNTS["gross"], PAYOUT_AMOUNTS["payee_amount"], PAYOUT_AMOUNTS["platform_amount"], "status",
-        "stripe_transfer_id", "failure_reason", "ready_at", "paid_at", "invoice_lines",
-    ]  # fmt: skip
+        "payee",
+        month,
+        "sequence",
+        PAYOUT_AMOUNTS["gross"],
+        PAYOUT_AMOUNTS["payee_amount"],
+        PAYOUT_AMOUNTS["platform_amount"],
+        "status",
+        "stripe_transfer_id",
+        "failure_reason",
+        "ready_at",
+        "paid_at",
+        "invoice_lines",
+    ]
 
     def get_fields(self, request, obj=None):
         return [*self.readonly_fields, "tx_hash"]
@@ -196,17 +268,24 @@ class PayoutAdmin(OwnershipReadOnlyMixin, admin.ModelAdmin):
     def invoice_lines(self, payout):
         # Listed, not an inline: the only thing the billing role may change here is the tx hash.
         lines = payout.lines.select_related("invoice").order_by("id")
-        return format_html_join(
-            mark_safe("<br>"),
-            "invoice {} ({}): {} — {} = {} / {}",
-            (
+        return (
+            format_html_join(
+                mark_safe("<br>"),
+                "invoice {} ({}): {} — {} = {} / {}",
                 (
-                    line.invoice_id, line.invoice.status, line.description, format_money(line.amount, payout.currency),
-                    format_money(line.payee_amount, payout.currency), format_money(line.platform_amount, payout.currency),
-                )
-                for line in lines
-            ),
-        ) or "—"  # fmt: skip
+                    (
+                        line.invoice_id,
+                        line.invoice.status,
+                        line.description,
+                        format_money(line.amount, payout.currency),
+                        format_money(line.payee_amount, payout.currency),
+                        format_money(line.platform_amount, payout.currency),
+                    )
+                    for line in lines
+                ),
+            )
+            or "—"
+        )
 
     def save_model(self, request, obj, form, change):
         # The service checks the state and the hash and marks the payout paid; the form

@@ -85,9 +85,15 @@ class InvoiceOutputSerializer(serializers.ModelSerializer):
             class Meta:
                 model = FeeAssessment
                 fields = [
-                    "period_net_pnl", "cumulative_pnl", "hwm_before", "hwm_after", "rate_percent",
-                    "subscription_fee_monthly", "live_days", "days_in_period",
-                ]  # fmt: skip
+                    "period_net_pnl",
+                    "cumulative_pnl",
+                    "hwm_before",
+                    "hwm_after",
+                    "rate_percent",
+                    "subscription_fee_monthly",
+                    "live_days",
+                    "days_in_period",
+                ]
                 extra_kwargs = {
                     "period_net_pnl": {"help_text": "net realised P&L this month of the copies this line covers"},
                     "cumulative_pnl": {"help_text": "the follower's all-time net P&L with this strategy, after this month"},
@@ -147,7 +153,9 @@ class EarningsFollowerSerializer(EarningsAmountsSerializer):
 
 class EarningsApi(APIView):
     class FilterSerializer(StrictInputSerializer):
-        limit = serializers.IntegerField(min_value=1, max_value=Pagination.max_limit, default=Pagination.default_limit, help_text="by_follower rows")
+        limit = serializers.IntegerField(
+            min_value=1, max_value=Pagination.max_limit, default=Pagination.default_limit, help_text="by_follower rows"
+        )
         offset = serializers.IntegerField(min_value=0, max_value=10**9, default=0, help_text="first by_follower row")
 
     class OutputSerializer(serializers.Serializer):
@@ -175,9 +183,19 @@ class PayoutOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Payout
         fields = [
-            "id", "payee_id", "period", "sequence", "currency", "gross", "payee_amount", "platform_amount", "status",
-            "tx_hash", "ready_at", "paid_at",
-        ]  # fmt: skip
+            "id",
+            "payee_id",
+            "period",
+            "sequence",
+            "currency",
+            "gross",
+            "payee_amount",
+            "platform_amount",
+            "status",
+            "tx_hash",
+            "ready_at",
+            "paid_at",
+        ]
 
 
 class PayoutCalculateApi(APIView):

@@ -86,9 +86,7 @@ class CopyDetailApi(CopyUpdateApi):
     def get(self, request, relationship_id: int):
         return _copy_with_results(follower=request.user, relationship_id=relationship_id)
 
-    @extend_schema(
-        operation_id="copy_trading_update", request=CopyUpdateApi.InputSerializer, responses=CopyWithResultsOutputSerializer
-    )
+    @extend_schema(operation_id="copy_trading_update", request=CopyUpdateApi.InputSerializer, responses=CopyWithResultsOutputSerializer)
     def patch(self, request, relationship_id: int):
         super().patch(request, relationship_id)
         return _copy_with_results(follower=request.user, relationship_id=relationship_id)

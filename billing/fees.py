@@ -52,9 +52,7 @@ def period_parse(value: str, *, now: datetime) -> date:
         raise ApplicationError("Unknown period: expected a month as YYYY-MM, e.g. 2026-10.", {"period": value})
     period = date(int(match.group(1)), int(match.group(2)), 1)
     if period >= period_start(now.date()):
-        raise ApplicationError(
-            "That period has not ended yet: only a past calendar month (UTC) can be billed.", {"period": value}
-        )
+        raise ApplicationError("That period has not ended yet: only a past calendar month (UTC) can be billed.", {"period": value})
     return period
 
 

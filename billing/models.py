@@ -110,7 +110,9 @@ class FeeAssessment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["relationship", "period"], name="fee_assessment_once_per_period"),
             models.CheckConstraint(condition=Q(total=F("performance_fee") + F("subscription_fee")), name="fee_assessment_total_is_sum"),
-            models.CheckConstraint(condition=Q(performance_fee__gte=0) & Q(subscription_fee__gte=0), name="fee_assessment_fees_nonnegative"),
+            models.CheckConstraint(
+                condition=Q(performance_fee__gte=0) & Q(subscription_fee__gte=0), name="fee_assessment_fees_nonnegative"
+            ),
             models.CheckConstraint(condition=Q(hwm_after__gte=F("hwm_before")), name="fee_assessment_hwm_never_falls"),
             models.CheckConstraint(condition=Q(live_days__lte=F("days_in_period")), name="fee_assessment_live_days_in_period"),
             models.CheckConstraint(condition=Q(program__in=["ai", "marketplace"]), name="fee_assessment_program_valid"),
@@ -175,9 +177,7 @@ class Invoice(models.Model):
             models.UniqueConstraint(fields=["follower", "period"], name="invoice_once_per_follower_period"),
             models.UniqueConstraint(fields=["stripe_invoice_id"], condition=~Q(stripe_invoice_id=""), name="invoice_stripe_id_unique"),
             models.CheckConstraint(condition=Q(total__gte=0), name="invoice_total_nonnegative"),
-            models.CheckConstraint(
-                condition=Q(status__in=["draft", "open", "paid", "void", "uncollectible"]), name="invoice_status_valid"
-            ),
+            models.CheckConstraint(condition=Q(status__in=["draft", "open", "paid", "void", "uncollectible"]), name="invoice_status_valid"),
         ]
 
     def __str__(self) -> str:
@@ -254,9 +254,7 @@ class Payout(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["payee", "period", "sequence"], name="payout_sequence_once_per_payee_period"),
             # Lines of a month always go to its one open payout.
-            models.UniqueConstraint(
-                fields=["payee", "period"], condition=Q(status="pending"), name="payout_one_pending_per_payee_period"
-            ),
+            models.UniqueConstraint(fields=["payee", "period"], condition=Q(status="pending"), name="payout_one_pending_per_payee_period"),
             models.CheckConstraint(condition=Q(gross=F("payee_amount") + F("platform_amount")), name="payout_split_sums"),
             models.CheckConstraint(
                 condition=Q(status__in=["pending", "ready", "awaiting_manual", "paid", "failed", "void"]), name="payout_status_valid"

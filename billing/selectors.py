@@ -36,9 +36,7 @@ from marketplace.terms import copy_fee_terms_of, payee_share_rate
 def _copies_billable(*, period: date) -> QuerySet[CopyRelationship]:
     """Copies live at some time in the period, and any copy with P&L not yet assessed up to its end."""
     start, end = period_bounds(period)
-    unassessed_trades = CopiedTrade.objects.filter(
-        relationship=OuterRef("pk"), finished_at__lt=end, fee_assessment_link__isnull=True
-    )
+    unassessed_trades = CopiedTrade.objects.filter(relationship=OuterRef("pk"), finished_at__lt=end, fee_assessment_link__isnull=True)
     return CopyRelationship.objects.filter(
         (Q(started_at__lt=end) & (Q(ended_at__isnull=True) | Q(ended_at__gt=start))) | Exists(unassessed_trades)
     )
@@ -52,7 +50,11 @@ def fee_followers_billable(*, period: date) -> list[int]:
 def fee_follower_strategies_billable(*, follower_id: int, period: date) -> list[int]:
     """The strategies of the follower's billable pairs in the period."""
     return list(
-        _copies_billable(period=period).filter(follower_id=follower_id).values_list("strategy_id", flat=True).distinct().order_by("strategy_id")
+        _copies_billable(period=period)
+        .filter(follower_id=follower_id)
+        .values_list("strategy_id", flat=True)
+        .distinct()
+        .order_by("strategy_id")
     )
 
 
@@ -91,9 +93,7 @@ def payout_ids_ready() -> list[int]:
 
 def fee_pair_copies_billable(*, follower_id: int, strategy_id: int, period: date) -> list[CopyRelationship]:
     """The pair's copies an assessment of the period covers, oldest first."""
-    return list(
-        _copies_billable(period=period).filter(follower_id=follower_id, strategy_id=strategy_id).order_by("started_at", "id")
-    )
+    return list(_copies_billable(period=period).filter(follower_id=follower_id, strategy_id=strategy_id).order_by("started_at", "id"))
 
 
 @dataclass(frozen=True)
@@ -329,9 +329,14 @@ def _fee_accruals(*, pairs: set[tuple[int, int]], now: datetime) -> list[_Accrua
         state = states.get(pair)
         cumulative, mark = (state.cumulative_pnl, state.high_water_mark) if state is not None else (ZERO, ZERO)
         for part in pair_month_fees(
-            copies=copies, pnl_by_copy=unbilled, cumulative_before=cumulative, mark_before=mark, period=period, until=now,
+            copies=copies,
+            pnl_by_copy=unbilled,
+            cumulative_before=cumulative,
+            mark_before=mark,
+            period=period,
+            until=now,
             terms_of=terms_of,
-        ):  # fmt: skip
+        ):
             accruals.append(
                 _Accrual(copy_id=part.copies[-1].pk, performance_fee=part.performance_fee, subscription_fee=part.subscription_fee)
             )

@@ -75,9 +75,7 @@ class StripeGateway:
                 raise
         return not getattr(customer, "deleted", False)
 
-    def create_invoice(
-        self, *, invoice_id: int, customer_id: str, lines: Sequence[InvoiceLine], metadata: dict[str, str]
-    ) -> str:
+    def create_invoice(self, *, invoice_id: int, customer_id: str, lines: Sequence[InvoiceLine], metadata: dict[str, str]) -> str:
         """Create the draft invoice, then its items attached to it; the Stripe invoice id.
 
         The draft comes first so that every item names its invoice: a re-run replays the
@@ -146,7 +144,6 @@ class StripeGateway:
                 options={"idempotency_key": f"transfer-{payout_id}"},
             )
         return transfer.id
-
 
     # --- reads for the reconciliation (billing.services.reconciliation) ---------------
 

@@ -80,10 +80,15 @@ def bill_follower(follower_id: int, period: str) -> None:
     invoice = outcome.invoice
     logger.info(
         "billing %s: follower %s, %s pairs assessed (%s left for next month), invoice %s; progress %s/%s followers invoiced, %s invoices unsent",
-        month.strftime("%Y-%m"), follower_id, outcome.pairs_assessed, outcome.pairs_waiting,
+        month.strftime("%Y-%m"),
+        follower_id,
+        outcome.pairs_assessed,
+        outcome.pairs_waiting,
         f"{invoice.id} {invoice.status} {invoice.total}" if invoice else "none",
-        progress.invoiced, progress.followers, progress.awaiting_send,
-    )  # fmt: skip
+        progress.invoiced,
+        progress.followers,
+        progress.awaiting_send,
+    )
 
 
 @shared_task(acks_late=True, soft_time_limit=ENQUEUE_SOFT_TIME_LIMIT, time_limit=ENQUEUE_TIME_LIMIT)
@@ -104,8 +109,11 @@ def run_daily_payouts() -> None:
     _send_each(pay_payout, [(payout_id,) for payout_id in ready])
     logger.info(
         "payouts: %s invoices to send, %s to reconcile, %s transfers to check, %s payouts to pay, one task each",
-        len(unsent), len(reconcile), len(payouts), len(ready),
-    )  # fmt: skip
+        len(unsent),
+        len(reconcile),
+        len(payouts),
+        len(ready),
+    )
 
 
 @shared_task(**TASK_OPTIONS)

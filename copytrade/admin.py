@@ -25,14 +25,37 @@ def _relationship_quote(row) -> str:
 class StrategyAdmin(OwnershipReadOnlyMixin, admin.ModelAdmin):
     # webhook_secret is deliberately absent from every form and list.
     fields = [
-        "name", "owner", "kind", "description", "leader_account", "declared_capital", "quote_currency", "source",
-        "status", "is_public_leader", "verified_badge", "accepting_copies", "copy_override_percent",
-        "copiers_count", "last_sequence", "sync_cursor_ms", "created_at", "updated_at",
-    ]  # fmt: skip
+        "name",
+        "owner",
+        "kind",
+        "description",
+        "leader_account",
+        "declared_capital",
+        "quote_currency",
+        "source",
+        "status",
+        "is_public_leader",
+        "verified_badge",
+        "accepting_copies",
+        "copy_override_percent",
+        "copiers_count",
+        "last_sequence",
+        "sync_cursor_ms",
+        "created_at",
+        "updated_at",
+    ]
     readonly_fields = [
-        "owner", "leader_account", "declared_capital", "quote_currency", "source", "copiers_count", "last_sequence",
-        "sync_cursor_ms", "created_at", "updated_at",
-    ]  # fmt: skip
+        "owner",
+        "leader_account",
+        "declared_capital",
+        "quote_currency",
+        "source",
+        "copiers_count",
+        "last_sequence",
+        "sync_cursor_ms",
+        "created_at",
+        "updated_at",
+    ]
     list_display = ["id", "name", "owner", "kind", "status", "is_public_leader", "verified_badge", "accepting_copies", "copiers_count"]
     list_filter = ["kind", "status", "source", "is_public_leader", "verified_badge", "accepting_copies"]
     search_fields = ["name", "owner__username", "owner__email"]
@@ -55,9 +78,18 @@ class StrategyAdmin(OwnershipReadOnlyMixin, admin.ModelAdmin):
 @admin.register(LeaderTrade)
 class LeaderTradeAdmin(ReadOnlyAdmin):
     list_display = [
-        "id", "strategy", "sequence", "symbol", "side", "effect", quantity_column("amount"), quantity_column("price"),
-        money_column("notional", currency=_quote), "source", "traded_at",
-    ]  # fmt: skip
+        "id",
+        "strategy",
+        "sequence",
+        "symbol",
+        "side",
+        "effect",
+        quantity_column("amount"),
+        quantity_column("price"),
+        money_column("notional", currency=_quote),
+        "source",
+        "traded_at",
+    ]
     list_filter = ["effect", "side", "source"]
     search_fields = ["external_id", "exchange_order_id", "symbol", "strategy__name"]
     list_select_related = ["strategy"]
@@ -67,9 +99,14 @@ class LeaderTradeAdmin(ReadOnlyAdmin):
 @admin.register(LeaderPosition)
 class LeaderPositionAdmin(ReadOnlyAdmin):
     list_display = [
-        "id", "strategy", "symbol", quantity_column("quantity"), quantity_column("average_entry", description="average entry"),
-        money_column("realized_pnl", currency=_quote, description="realized P&L"), "updated_at",
-    ]  # fmt: skip
+        "id",
+        "strategy",
+        "symbol",
+        quantity_column("quantity"),
+        quantity_column("average_entry", description="average entry"),
+        money_column("realized_pnl", currency=_quote, description="realized P&L"),
+        "updated_at",
+    ]
     search_fields = ["symbol", "strategy__name"]
     list_select_related = ["strategy"]
 
@@ -77,9 +114,18 @@ class LeaderPositionAdmin(ReadOnlyAdmin):
 @admin.register(CopyRelationship)
 class CopyRelationshipAdmin(ReadOnlyAdmin):
     list_display = [
-        "id", "follower", "strategy", "exchange_account", "sizing_mode", "allocation_percent", "status",
-        "pause_reason", money_column("copy_equity", currency=_quote, description="copy equity"), "current_drawdown_percent", "started_at",
-    ]  # fmt: skip
+        "id",
+        "follower",
+        "strategy",
+        "exchange_account",
+        "sizing_mode",
+        "allocation_percent",
+        "status",
+        "pause_reason",
+        money_column("copy_equity", currency=_quote, description="copy equity"),
+        "current_drawdown_percent",
+        "started_at",
+    ]
     list_filter = ["status", "sizing_mode"]
     search_fields = ["follower__username", "follower__email", "strategy__name"]
     list_select_related = ["follower", "strategy", "exchange_account__owner"]
@@ -88,11 +134,23 @@ class CopyRelationshipAdmin(ReadOnlyAdmin):
 @admin.register(CopiedTrade)
 class CopiedTradeAdmin(ReadOnlyAdmin):
     list_display = [
-        "id", "client_order_id", "follower", "strategy", "sequence", "kind", "symbol", "side", "effect",
-        quantity_column("filled_amount", description="filled"), quantity_column("average_price", description="average price"),
+        "id",
+        "client_order_id",
+        "follower",
+        "strategy",
+        "sequence",
+        "kind",
+        "symbol",
+        "side",
+        "effect",
+        quantity_column("filled_amount", description="filled"),
+        quantity_column("average_price", description="average price"),
         money_column("pnl_quote", currency=_trade_quote, description="P&L"),
-        money_column("pnl_usd", currency=billing_currency, description="P&L (billed)"), "status", "reason", "recorded_at",
-    ]  # fmt: skip
+        money_column("pnl_usd", currency=billing_currency, description="P&L (billed)"),
+        "status",
+        "reason",
+        "recorded_at",
+    ]
     list_filter = ["status", "kind", "effect"]
     search_fields = ["client_order_id", "exchange_order_id", "follower__username", "strategy__name", "reason"]
     list_select_related = ["follower", "strategy"]
@@ -102,8 +160,13 @@ class CopiedTradeAdmin(ReadOnlyAdmin):
 @admin.register(FollowerPosition)
 class FollowerPositionAdmin(ReadOnlyAdmin):
     list_display = [
-        "id", "relationship", "symbol", quantity_column("quantity"), quantity_column("average_entry", description="average entry"),
-        money_column("realized_pnl", currency=_relationship_quote, description="realized P&L"), "updated_at",
-    ]  # fmt: skip
+        "id",
+        "relationship",
+        "symbol",
+        quantity_column("quantity"),
+        quantity_column("average_entry", description="average entry"),
+        money_column("realized_pnl", currency=_relationship_quote, description="realized P&L"),
+        "updated_at",
+    ]
     search_fields = ["symbol", "relationship__follower__username"]
     list_select_related = ["relationship__follower", "relationship__strategy"]

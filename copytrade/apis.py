@@ -64,10 +64,24 @@ class StrategyOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Strategy
         fields = [
-            "id", "name", "description", "kind", "leader_account_id", "declared_capital", "quote_currency", "source",
-            "status", "is_public_leader", "copy_override_percent", "verified_badge", "accepting_copies",
-            "copiers_count", "last_sequence", "created_at", "updated_at",
-        ]  # fmt: skip
+            "id",
+            "name",
+            "description",
+            "kind",
+            "leader_account_id",
+            "declared_capital",
+            "quote_currency",
+            "source",
+            "status",
+            "is_public_leader",
+            "copy_override_percent",
+            "verified_badge",
+            "accepting_copies",
+            "copiers_count",
+            "last_sequence",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 
@@ -83,9 +97,22 @@ class LeaderTradePublicOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = LeaderTrade
         fields = [
-            "id", "sequence", "symbol", "side", "effect", "amount", "price", "notional", "fee",
-            "reduce_fraction", "position_after", "realized_pnl", "source", "traded_at", "recorded_at",
-        ]  # fmt: skip
+            "id",
+            "sequence",
+            "symbol",
+            "side",
+            "effect",
+            "amount",
+            "price",
+            "notional",
+            "fee",
+            "reduce_fraction",
+            "position_after",
+            "realized_pnl",
+            "source",
+            "traded_at",
+            "recorded_at",
+        ]
         read_only_fields = fields
 
 
@@ -119,24 +146,48 @@ def _signal_response(outcome: LeaderTradeOutcome) -> Response:
 
 class CopiedTradeOutputSerializer(serializers.ModelSerializer):
     reason = serializers.ChoiceField(
-        choices=CopiedTrade.Reason.choices, allow_blank=True, read_only=True,
+        choices=CopiedTrade.Reason.choices,
+        allow_blank=True,
+        read_only=True,
         help_text="Why it was skipped or failed, or what changed its fill (a code); empty when none.",
-    )  # fmt: skip
+    )
     reason_text = serializers.SerializerMethodField(help_text="The reason as a person reads it, with its numbers.")
     # In the billing currency, as a person reads it (cents); pnl_quote keeps the quote's precision.
     pnl_usd = serializers.DecimalField(
-        max_digits=settings.MONEY_MAX_DIGITS, decimal_places=2, read_only=True,
+        max_digits=settings.MONEY_MAX_DIGITS,
+        decimal_places=2,
+        read_only=True,
         help_text="pnl_quote × quote_rate: the P&L in the billing currency (USD), what fees are charged on.",
-    )  # fmt: skip
+    )
 
     class Meta:
         model = CopiedTrade
         fields = [
-            "id", "relationship_id", "leader_trade_id", "strategy_id", "kind", "sequence", "symbol", "side", "effect",
-            "leader_size_usd", "follower_size_usd", "requested_amount", "filled_amount", "average_price", "fee",
-            "quote_currency", "pnl_quote", "quote_rate", "pnl_usd", "status", "reason", "reason_text", "recorded_at",
+            "id",
+            "relationship_id",
+            "leader_trade_id",
+            "strategy_id",
+            "kind",
+            "sequence",
+            "symbol",
+            "side",
+            "effect",
+            "leader_size_usd",
+            "follower_size_usd",
+            "requested_amount",
+            "filled_amount",
+            "average_price",
+            "fee",
+            "quote_currency",
+            "pnl_quote",
+            "quote_rate",
+            "pnl_usd",
+            "status",
+            "reason",
+            "reason_text",
+            "recorded_at",
             "finished_at",
-        ]  # fmt: skip
+        ]
         read_only_fields = fields
         extra_kwargs = {
             "pnl_quote": {"help_text": "Realised net P&L of the fill in the market's quote currency (quote_currency), after its fee."},
@@ -189,18 +240,41 @@ class CopyOutputSerializer(serializers.ModelSerializer):
     recent_copied_trades = CopiedTradeOutputSerializer(many=True)
     status = serializers.ChoiceField(choices=CopyRelationship.Status.choices, read_only=True, help_text=PAUSE_SEMANTICS)
     pause_reason = serializers.ChoiceField(
-        choices=CopyRelationship.PauseReason.choices, allow_blank=True, read_only=True, help_text="Why it is paused (a code); empty unless it is."
+        choices=CopyRelationship.PauseReason.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Why it is paused (a code); empty unless it is.",
     )
     pause_reason_text = serializers.SerializerMethodField()
 
     class Meta:
         model = CopyRelationship
         fields = [
-            "id", "strategy", "exchange_account", "sizing_mode", "allocation_percent", "multiplier", "fixed_notional_usd",
-            "copy_capital", "copy_equity", "peak_equity", "realized_pnl", "unrealized_pnl", "current_drawdown_percent",
-            "max_drawdown_stop", "max_slippage_percent", "max_order_notional_usd", "round_up_to_minimum", "status",
-            "pause_reason", "pause_reason_text", "started_at", "ended_at", "positions", "recent_copied_trades",
-        ]  # fmt: skip
+            "id",
+            "strategy",
+            "exchange_account",
+            "sizing_mode",
+            "allocation_percent",
+            "multiplier",
+            "fixed_notional_usd",
+            "copy_capital",
+            "copy_equity",
+            "peak_equity",
+            "realized_pnl",
+            "unrealized_pnl",
+            "current_drawdown_percent",
+            "max_drawdown_stop",
+            "max_slippage_percent",
+            "max_order_notional_usd",
+            "round_up_to_minimum",
+            "status",
+            "pause_reason",
+            "pause_reason_text",
+            "started_at",
+            "ended_at",
+            "positions",
+            "recent_copied_trades",
+        ]
         read_only_fields = fields
 
     def get_pause_reason_text(self, relationship) -> str:
@@ -310,7 +384,9 @@ class SignalInputSerializer(serializers.Serializer):
     symbol = serializers.CharField(max_length=50)
     action = serializers.ChoiceField(choices=ACTIONS)
     amount = _unbounded_decimal(max_value=SIGNAL_MAX["amount"], help_text="Base-currency amount.")
-    position_size_usd = _unbounded_decimal(max_value=SIGNAL_MAX["position_size_usd"], help_text="Quote amount; amount = usd / the market's price.")
+    position_size_usd = _unbounded_decimal(
+        max_value=SIGNAL_MAX["position_size_usd"], help_text="Quote amount; amount = usd / the market's price."
+    )
     fraction = _unbounded_decimal(max_value=SIGNAL_MAX["fraction"], help_text="Fraction of the current position to reduce (0 < f ≤ 1).")
     price = _unbounded_decimal(
         max_value=SIGNAL_MAX["price"],
@@ -346,10 +422,13 @@ class WebhookApi(APIView):
         responses={201: SignalOutputSerializer, 200: SignalOutputSerializer},
         parameters=[
             OpenApiParameter(
-                "X-Signature", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True,
+                "X-Signature",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                required=True,
                 description="sha256=<hex HMAC-SHA256 of the raw body keyed by the strategy's webhook secret>",
             )
-        ],  # fmt: skip
+        ],
         auth=[],
         description="201 with the new leader trade(s), or 200 with duplicate=true for an external_id already recorded.",
     )
@@ -411,10 +490,13 @@ class CopyStartApi(APIView):
         )
         round_up_to_minimum = serializers.BooleanField(default=False)
         expected_performance_fee_percent = serializers.DecimalField(
-            max_digits=5, decimal_places=2, min_value=Decimal("0"), required=False,
+            max_digits=5,
+            decimal_places=2,
+            min_value=Decimal("0"),
+            required=False,
             help_text="The performance fee (%) you were shown, e.g. from the leader's fee_terms; with "
             "expected_subscription_fee_monthly the copy is refused (409) if the terms have changed since.",
-        )  # fmt: skip
+        )
         expected_subscription_fee_monthly = serializers.DecimalField(
             **MONEY, min_value=Decimal("0"), required=False, help_text="The monthly subscription you were shown."
         )
@@ -424,14 +506,15 @@ class CopyStartApi(APIView):
             data = super().validate(data)
             expected = [data.pop(name, None) for name in ("expected_performance_fee_percent", "expected_subscription_fee_monthly")]
             if (expected[0] is None) != (expected[1] is None):
-                raise serializers.ValidationError(
-                    {"expected_subscription_fee_monthly": "Give both expected fee terms, or neither."}
-                )
+                raise serializers.ValidationError({"expected_subscription_fee_monthly": "Give both expected fee terms, or neither."})
             if expected[0] is not None:
                 data["expected_terms"] = FeeTerms(
-                    program="", rate_percent=expected[0], subscription_fee_monthly=expected[1], payee_share=ZERO,
+                    program="",
+                    rate_percent=expected[0],
+                    subscription_fee_monthly=expected[1],
+                    payee_share=ZERO,
                     currency=settings.BILLING_CURRENCY,
-                )  # fmt: skip
+                )
             mode = data["sizing_mode"]
             field_of = {field.source: name for name, field in self.fields.items()}  # fixed_notional is fixed_notional_usd here
             for field_mode, parameter in SIZING_PARAMETER.items():
@@ -520,7 +603,9 @@ class CopiedTradesApi(APIView):
         limit = serializers.IntegerField(min_value=0, required=False)
         offset = serializers.IntegerField(min_value=0, required=False)
 
-    @extend_schema(operation_id="copy_trading_copied_trades", parameters=[FilterSerializer], responses=CopiedTradeOutputSerializer(many=True))
+    @extend_schema(
+        operation_id="copy_trading_copied_trades", parameters=[FilterSerializer], responses=CopiedTradeOutputSerializer(many=True)
+    )
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)

@@ -18,9 +18,21 @@ from exchanges.models import ExchangeAccount
 # What a fill writes of the copy, of the copied trade and of the position.
 COPY_FILL_FIELDS = ["realized_pnl", "copy_equity", "peak_equity", "current_drawdown_percent", "updated_at"]
 TRADE_FILL_FIELDS = [
-    "status", "reason", "filled_amount", "average_price", "fee", "quote_currency", "pnl_quote", "quote_rate", "pnl_usd",
-    "follower_size_usd", "exchange_order_id", "acknowledged_at", "finished_at", "lease_expires_at",
-]  # fmt: skip
+    "status",
+    "reason",
+    "filled_amount",
+    "average_price",
+    "fee",
+    "quote_currency",
+    "pnl_quote",
+    "quote_rate",
+    "pnl_usd",
+    "follower_size_usd",
+    "exchange_order_id",
+    "acknowledged_at",
+    "finished_at",
+    "lease_expires_at",
+]
 POSITION_FILL_FIELDS = ["quantity", "average_entry", "realized_pnl", "updated_at"]
 TAKEN_OVER = object()
 
@@ -87,9 +99,11 @@ def waiting_mark(trade: CopiedTrade) -> None:
     `attempts` it was read with (a row waiting for its turn keeps its lease)."""
     c = functools.partial(rows.column, CopiedTrade)
     rows.update(
-        trade, ["enqueued_at", "lease_expires_at"], where=f"{c('status')} = %s AND {c('attempts')} = %s",
+        trade,
+        ["enqueued_at", "lease_expires_at"],
+        where=f"{c('status')} = %s AND {c('attempts')} = %s",
         params=[CopiedTrade.Status.PENDING, trade.attempts],
-    )  # fmt: skip
+    )
 
 
 def claim(trade: CopiedTrade, *, continuing: bool, lease_expires_at, now) -> bool:
@@ -119,15 +133,17 @@ def submitted_claim(trade: CopiedTrade, *, claimed_from: int) -> bool:
     the order's size) if the row is still pending at `claimed_from` attempts. Whether it was."""
     c = functools.partial(rows.column, CopiedTrade)
     changed = rows.update(
-        trade, ["status", "attempts", "lease_expires_at", "submitted_at", "side", "requested_amount", "follower_size_usd", "reason"],
-        where=f"{c('attempts')} = %s AND {c('status')} = %s", params=[claimed_from, CopiedTrade.Status.PENDING],
-    )  # fmt: skip
+        trade,
+        ["status", "attempts", "lease_expires_at", "submitted_at", "side", "requested_amount", "follower_size_usd", "reason"],
+        where=f"{c('attempts')} = %s AND {c('status')} = %s",
+        params=[claimed_from, CopiedTrade.Status.PENDING],
+    )
     return bool(changed)
 
 
 def fill_write_at_once(
     trade: CopiedTrade, relationship: CopyRelationship, position: FollowerPosition, *, token: int, copy_was: list, position_was: list
-):  # fmt: skip
+):
     """Write the fill, already applied to `trade`, `relationship` and `position` (in memory),
     as one statement (autocommit: atomic by itself): the copy (with `status` and
     `max_drawdown_stop` as the write found them), `TAKEN_OVER` when this run no longer holds
@@ -157,9 +173,11 @@ def fill_write_at_once(
         params += values
     else:
         position_sql, position_params = rows.update_statement(
-            position, POSITION_FILL_FIELDS, where=f"{p('quantity')} = %s AND {p('average_entry')} = %s AND {p('realized_pnl')} = %s "
-            "AND EXISTS (SELECT 1 FROM held)", params=position_was,
-        )  # fmt: skip
+            position,
+            POSITION_FILL_FIELDS,
+            where=f"{p('quantity')} = %s AND {p('average_entry')} = %s AND {p('realized_pnl')} = %s AND EXISTS (SELECT 1 FROM held)",
+            params=position_was,
+        )
         params += position_params
     copy_sql, copy_params = rows.update_statement(relationship, COPY_FILL_FIELDS, where="EXISTS (SELECT 1 FROM written_position)")
     trade_sql, trade_params = rows.update_statement(trade, TRADE_FILL_FIELDS, where="EXISTS (SELECT 1 FROM written_position)")
@@ -205,15 +223,20 @@ def lock_for_record(trade: CopiedTrade, *, token: int) -> CopyRelationship | Non
 def copy_position(*, relationship_id: int, symbol: str) -> FollowerPosition | None:
     """The copy's position in `symbol`, None when it holds none."""
     return rows.fetch_one(
-        FollowerPosition, f"t.{rows.column(FollowerPosition, 'relationship')} = %s AND t.{rows.column(FollowerPosition, 'symbol')} = %s",
+        FollowerPosition,
+        f"t.{rows.column(FollowerPosition, 'relationship')} = %s AND t.{rows.column(FollowerPosition, 'symbol')} = %s",
         [relationship_id, symbol],
-    )  # fmt: skip
+    )
 
 
 def fill_write_locked(trade: CopiedTrade, relationship: CopyRelationship, position: FollowerPosition) -> None:
     """Write the fill, already applied in memory, under the copy's row lock (`lock_for_record`,
     in the caller's transaction): position, copy and copied trade by one statement, one round
     trip, not three."""
-    rows.save(position, along_with=[
-        rows.update_statement(relationship, COPY_FILL_FIELDS), rows.update_statement(trade, TRADE_FILL_FIELDS),
-    ])  # fmt: skip
+    rows.save(
+        position,
+        along_with=[
+            rows.update_statement(relationship, COPY_FILL_FIELDS),
+            rows.update_statement(trade, TRADE_FILL_FIELDS),
+        ],
+    )

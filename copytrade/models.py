@@ -73,7 +73,9 @@ class Strategy(models.Model):
                 condition=Q(copy_override_percent__gte=0) & Q(copy_override_percent__lte=30),
                 name="strategy_override_0_30",
             ),
-            models.CheckConstraint(condition=Q(declared_capital__isnull=True) | Q(declared_capital__gt=0), name="strategy_capital_positive"),
+            models.CheckConstraint(
+                condition=Q(declared_capital__isnull=True) | Q(declared_capital__gt=0), name="strategy_capital_positive"
+            ),
             models.CheckConstraint(condition=Q(status__in=["running", "paused"]), name="strategy_status_valid"),
             models.CheckConstraint(condition=Q(kind__in=["ai", "manual"]), name="strategy_kind_valid"),
         ]
@@ -180,8 +182,9 @@ class CopyRelationship(models.Model):
         (`copytrade.reasons.pause_reason_text` adds the numbers kept in `pause_detail`)."""
 
         FOLLOWER = "follower", "you paused it"
-        INVALID_CREDENTIALS = "invalid_credentials", (
-            "the exchange refused the account's API key: reconnect the account with a key that may trade, then resume"
+        INVALID_CREDENTIALS = (
+            "invalid_credentials",
+            ("the exchange refused the account's API key: reconnect the account with a key that may trade, then resume"),
         )
         STOP_LOSS = "stop_loss", "its stop-loss closed its positions at market"
         PROVIDER_SUSPENDED = "provider_suspended", "the curators suspended the leader's signal provider"
@@ -233,12 +236,8 @@ class CopyRelationship(models.Model):
             models.CheckConstraint(
                 condition=Q(max_order_notional__isnull=True) | Q(max_order_notional__gt=0), name="copy_max_order_positive"
             ),
-            models.CheckConstraint(
-                condition=Q(max_drawdown_stop__gt=0) & Q(max_drawdown_stop__lte=100), name="copy_drawdown_stop_0_100"
-            ),
-            models.CheckConstraint(
-                condition=Q(max_slippage_percent__gte=0) & Q(max_slippage_percent__lte=50), name="copy_slippage_0_50"
-            ),
+            models.CheckConstraint(condition=Q(max_drawdown_stop__gt=0) & Q(max_drawdown_stop__lte=100), name="copy_drawdown_stop_0_100"),
+            models.CheckConstraint(condition=Q(max_slippage_percent__gte=0) & Q(max_slippage_percent__lte=50), name="copy_slippage_0_50"),
             models.CheckConstraint(
                 condition=(Q(sizing_mode="proportional") & Q(allocation_percent__isnull=False))
                 | (Q(sizing_mode="multiplier") & Q(multiplier__isnull=False))
@@ -281,19 +280,19 @@ class CopiedTrade(models.Model):
         COPY_PAUSED = "copy_paused", "the copy was paused, and a paused copy opens no new positions"
         COPY_STOPPED = "copy_stopped", "the copy was stopped"
         STRATEGY_NOT_ACCEPTING = "strategy_not_accepting_entries", "the leader's strategy was not taking new entries"
-        SLIPPAGE_EXCEEDED = "slippage_exceeded", (
-            "the price had moved further from the leader's price than your slippage limit allows"
-        )
+        SLIPPAGE_EXCEEDED = "slippage_exceeded", ("the price had moved further from the leader's price than your slippage limit allows")
         INSUFFICIENT_MARGIN = "insufficient_margin", "your account did not have enough free balance for the order"
         BELOW_EXCHANGE_MINIMUM = "below_exchange_minimum", "your share was below the exchange's minimum order"
         NO_POSITION = "no_position", "the copy held no position to reduce or close"
-        QUOTE_NOT_CONVERTIBLE = "quote_not_convertible", (
-            "its profit and loss would be in a currency this platform cannot convert to bill it; no order was placed"
+        QUOTE_NOT_CONVERTIBLE = (
+            "quote_not_convertible",
+            ("its profit and loss would be in a currency this platform cannot convert to bill it; no order was placed"),
         )
         # Failed.
         ACCOUNT_INVALID = "account_invalid", "the exchange account needs a new API key"
-        INVALID_CREDENTIALS = "invalid_credentials", (
-            "the exchange refused the account's API key: check key, secret and trading permission"
+        INVALID_CREDENTIALS = (
+            "invalid_credentials",
+            ("the exchange refused the account's API key: check key, secret and trading permission"),
         )
         NOT_FILLED = "not_filled", "the exchange did not fill the order"
         EXCHANGE_UNAVAILABLE = "exchange_unavailable", "the exchange did not answer after several attempts; no order was placed"

@@ -29,7 +29,10 @@ class RiskSkip(Exception):
 def check_entry_allowed(*, relationship: CopyRelationship, strategy: Strategy) -> None:
     """Only an active copy of a strategy that accepts copies takes new entries."""
     if relationship.status == CopyRelationship.Status.PAUSED:
-        raise RiskSkip(CopiedTrade.Reason.COPY_PAUSED, f"The copy is paused ({relationship.pause_reason or 'no reason given'}); entries are not copied.")
+        raise RiskSkip(
+            CopiedTrade.Reason.COPY_PAUSED,
+            f"The copy is paused ({relationship.pause_reason or 'no reason given'}); entries are not copied.",
+        )
     if relationship.status == CopyRelationship.Status.STOPPED:
         raise RiskSkip(CopiedTrade.Reason.COPY_STOPPED, "The copy is stopped.")
     if not strategy.accepting_copies:
@@ -49,8 +52,10 @@ def check_slippage(*, leader_price: Decimal, current_price: Decimal, max_slippag
             f"The price is {deviation:.4f}% away from the leader's fill at {leader_price} "
             f"(now {current_price}); this copy allows {max_slippage_percent}%.",
             detail={
-                "gap_percent": str(deviation.quantize(Decimal("0.01"))), "price": str(current_price),
-                "leader_price": str(leader_price), "limit_percent": str(max_slippage_percent),
+                "gap_percent": str(deviation.quantize(Decimal("0.01"))),
+                "price": str(current_price),
+                "leader_price": str(leader_price),
+                "limit_percent": str(max_slippage_percent),
             },
         )
 

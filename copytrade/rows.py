@@ -190,7 +190,12 @@ def save(obj: Model, fields: list[str] | None = None, *, along_with: list[tuple[
     sql += f" RETURNING {column(type(obj), 'id')}"
     if along_with:
         sql += "".join(f", (SELECT count(*) FROM along_{index})" for index in range(len(along_with)))
-        sql = "WITH " + ", ".join(f"along_{index} AS ({statement} RETURNING 1)" for index, (statement, _) in enumerate(along_with)) + " " + sql
+        sql = (
+            "WITH "
+            + ", ".join(f"along_{index} AS ({statement} RETURNING 1)" for index, (statement, _) in enumerate(along_with))
+            + " "
+            + sql
+        )
         params = [param for _, statement_params in along_with for param in statement_params] + params
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

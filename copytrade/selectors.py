@@ -201,9 +201,16 @@ def copy_start_preview(*, follower, exchange_account_id: int, allocation_percent
     except ExchangeError as exc:
         logger.info("no equity for the copy preview of account %s: %s", account.pk, exc.reason)
         equity = None
-    capital = None if equity is None else copy_capital(equity=equity, sizing_mode=CopyRelationship.SizingMode.PROPORTIONAL, allocation_percent=allocation_percent)
+    capital = (
+        None
+        if equity is None
+        else copy_capital(equity=equity, sizing_mode=CopyRelationship.SizingMode.PROPORTIONAL, allocation_percent=allocation_percent)
+    )
     return CopyStartPreview(
-        equity=equity, allocation_percent=allocation_percent, copy_capital=capital, used_percent=copy_allocation_used(exchange_account_id=account.pk)
+        equity=equity,
+        allocation_percent=allocation_percent,
+        copy_capital=capital,
+        used_percent=copy_allocation_used(exchange_account_id=account.pk),
     )
 
 

@@ -62,8 +62,6 @@ class OrderSize:
     rounded_up: bool = False
 
 
-
-
 def copy_capital(*, equity: Decimal, sizing_mode: str, allocation_percent: Decimal | None) -> Decimal:
     """A new copy's capital: allocation % of the account's equity (proportional), else the
     whole equity, the base its P&L and drawdown are measured against. Truncated to the money

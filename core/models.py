@@ -45,10 +45,20 @@ class Notification(models.Model):
     # what the platform did to their money on its own (forced closes, pauses it made).
     # Everything else is mailed only if they ask for it; every kind is shown in the app unless
     # they turn it off (NotificationPreference).
-    EMAIL_BY_DEFAULT = frozenset({
-        Kind.COPY_CLOSED, Kind.COPY_STOP_LOSS, Kind.PROVIDER_SUSPENDED, Kind.ACCOUNT_INVALID, Kind.FEE_TERMS, Kind.INVOICE,
-        Kind.PROVIDER_APPLICATION, Kind.PROVIDER_DECISION, Kind.CIRCUIT_BREAKER, Kind.VERIFICATION_FLAG,
-    })  # fmt: skip
+    EMAIL_BY_DEFAULT = frozenset(
+        {
+            Kind.COPY_CLOSED,
+            Kind.COPY_STOP_LOSS,
+            Kind.PROVIDER_SUSPENDED,
+            Kind.ACCOUNT_INVALID,
+            Kind.FEE_TERMS,
+            Kind.INVOICE,
+            Kind.PROVIDER_APPLICATION,
+            Kind.PROVIDER_DECISION,
+            Kind.CIRCUIT_BREAKER,
+            Kind.VERIFICATION_FLAG,
+        }
+    )
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -65,9 +75,7 @@ class Notification(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["user", "read_at"], name="notification_unread_by_user")]
         constraints = [
-            models.UniqueConstraint(
-                fields=["user", "group_key"], condition=~models.Q(group_key=""), name="notification_group_unique"
-            )
+            models.UniqueConstraint(fields=["user", "group_key"], condition=~models.Q(group_key=""), name="notification_group_unique")
         ]
 
     def __str__(self) -> str:

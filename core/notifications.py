@@ -109,9 +109,7 @@ def notifications_send_once(*, kind: str, notices: list[Notice]) -> int:
         return 0
     wanted = notification_wanted(user_ids={notice.user.pk for notice in notices}, kind=kind)
     keys = {notice.group_key for notice in notices}
-    already = set(
-        Notification.objects.filter(user_id__in=list(wanted), group_key__in=keys).values_list("user_id", "group_key")
-    )
+    already = set(Notification.objects.filter(user_id__in=list(wanted), group_key__in=keys).values_list("user_id", "group_key"))
     new = [notice for notice in notices if (notice.user.pk, notice.group_key) not in already]
     Notification.objects.bulk_create(
         [

@@ -92,7 +92,7 @@ _PERIOD_SECONDS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 
 
 
 def parse_rate(rate: str) -> tuple[int, float]:
-    """"120/min" -> (120, 60.0): DRF's throttle rate notation, as the settings write them."""
+    """ "120/min" -> (120, 60.0): DRF's throttle rate notation, as the settings write them."""
     match = _RATE.match(rate)
     if match is None:
         raise ValueError(f"a rate is '<number>/<s|min|hour|day>', not {rate!r}")

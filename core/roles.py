@@ -29,7 +29,9 @@ def role_sync(*, name: str, permissions: Permissions, apps=django_apps):
     wanted = []
     for app_label, model, actions in permissions:
         for action in actions:
-            wanted.append(Permission.objects.get(content_type__app_label=app_label, content_type__model=model, codename=f"{action}_{model}"))
+            wanted.append(
+                Permission.objects.get(content_type__app_label=app_label, content_type__model=model, codename=f"{action}_{model}")
+            )
     group, _ = Group.objects.get_or_create(name=name)
     group.permissions.set(wanted)
     return group

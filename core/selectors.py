@@ -17,10 +17,7 @@ def notification_list(*, user, unread_only: bool = False) -> QuerySet[Notificati
 def notification_preferences(*, user) -> list[tuple[str, str, bool, bool]]:
     """(kind, its label, in app, by email) for every kind: the user's choice, else the default."""
     chosen = {pref.kind: (pref.in_app, pref.email) for pref in NotificationPreference.objects.filter(user=user)}
-    return [
-        (kind, label, *chosen.get(kind, (True, kind in Notification.EMAIL_BY_DEFAULT)))
-        for kind, label in Notification.Kind.choices
-    ]
+    return [(kind, label, *chosen.get(kind, (True, kind in Notification.EMAIL_BY_DEFAULT))) for kind, label in Notification.Kind.choices]
 
 
 def notification_unread_count(*, user) -> int:

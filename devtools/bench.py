@@ -100,9 +100,13 @@ def population_create(*, simulator: SimulatorClient, followers: int, progress=No
     User = get_user_model()
     leader = User.objects.create_user(username=f"{PREFIX}leader")
     strategy = Strategy.objects.create(
-        owner=leader, name="Bench leader", kind=Strategy.Kind.AI, declared_capital=LEADER_CAPITAL,
-        is_public_leader=True, copiers_count=followers,
-    )  # fmt: skip
+        owner=leader,
+        name="Bench leader",
+        kind=Strategy.Kind.AI,
+        declared_capital=LEADER_CAPITAL,
+        is_public_leader=True,
+        copiers_count=followers,
+    )
     users = User.objects.bulk_create([User(username=f"{PREFIX}f{i:05d}", password="!") for i in range(followers)])
     credentials = []
     for index in range(followers):
@@ -119,9 +123,15 @@ def population_create(*, simulator: SimulatorClient, followers: int, progress=No
     relationships = CopyRelationship.objects.bulk_create(
         [
             CopyRelationship(
-                follower=user, strategy=strategy, exchange_account=account, allocation_percent=Decimal("1"),
-                copy_capital=FOLLOWER_CAPITAL, copy_equity=FOLLOWER_CAPITAL, peak_equity=FOLLOWER_CAPITAL, started_at=now,
-            )  # fmt: skip
+                follower=user,
+                strategy=strategy,
+                exchange_account=account,
+                allocation_percent=Decimal("1"),
+                copy_capital=FOLLOWER_CAPITAL,
+                copy_equity=FOLLOWER_CAPITAL,
+                peak_equity=FOLLOWER_CAPITAL,
+                started_at=now,
+            )
             for user, account in zip(users, accounts)
         ]
     )
@@ -303,9 +313,14 @@ PROBE_INTERVAL = 0.15  # seconds: 80 signals a minute per probe strategy, warm-u
 
 def _signal(strategy: Strategy, *, external_id: str, price: str) -> tuple[bytes, dict]:
     payload = {
-        "strategy_id": strategy.pk, "external_id": external_id, "symbol": SYMBOL, "action": "buy", "amount": "0.001",
-        "price": price, "timestamp": int(time.time()),
-    }  # fmt: skip
+        "strategy_id": strategy.pk,
+        "external_id": external_id,
+        "symbol": SYMBOL,
+        "action": "buy",
+        "amount": "0.001",
+        "price": price,
+        "timestamp": int(time.time()),
+    }
     return signed_webhook(strategy=strategy, payload=payload)
 
 
@@ -369,19 +384,30 @@ def warm_up_workers(*, simulator: SimulatorClient, population: Population, worke
 
 
 def run_product(
-    *, web_url: str, simulator: SimulatorClient, population: Population, latency_ms: int, worker_pids: list[int], timeout: float,
+    *,
+    web_url: str,
+    simulator: SimulatorClient,
+    population: Population,
+    latency_ms: int,
+    worker_pids: list[int],
+    timeout: float,
     probe_strategies: list[Strategy] | None = None,
-) -> RunResult:  # fmt: skip
+) -> RunResult:
     strategy = Strategy.objects.get(pk=population.leader_strategy_id)
     price = Decimal(simulator.prices()[SYMBOL.replace("/", "")])
     since_id = _last_order_id(simulator)
     body, headers = signed_webhook(
         strategy=strategy,
         payload={
-            "strategy_id": strategy.pk, "external_id": f"bench-{uuid.uuid4().hex[:12]}", "symbol": SYMBOL, "action": "buy",
-            "position_size_usd": str(LEADER_POSITION_USD), "price": str(price), "timestamp": int(time.time()),
+            "strategy_id": strategy.pk,
+            "external_id": f"bench-{uuid.uuid4().hex[:12]}",
+            "symbol": SYMBOL,
+            "action": "buy",
+            "position_size_usd": str(LEADER_POSITION_USD),
+            "price": str(price),
+            "timestamp": int(time.time()),
         },
-    )  # fmt: skip
+    )
     expected = len(population.relationship_ids)
     probe = WebhookProbe(web_url=web_url, strategies=probe_strategies, price=str(price)) if probe_strategies else None
     with RssSampler(worker_pids) as rss:
@@ -395,8 +421,10 @@ def run_product(
         with probe or contextlib.nullcontext():
             wait_until(
                 lambda: copied.count() == expected and not copied.exclude(status__in=CopiedTrade.TERMINAL).exists(),
-                timeout=timeout, what=f"{expected} copied trades terminal", interval=0.25,
-            )  # fmt: skip
+                timeout=timeout,
+                what=f"{expected} copied trades terminal",
+                interval=0.25,
+            )
     webhook_samples = [webhook_ms, *(probe.latencies_ms if probe else [])]
     leader_trade = LeaderTrade.objects.get(pk=leader_trade_id)
     rows = list(copied.values("client_order_id", "status", "relationship_id"))
@@ -407,15 +435,24 @@ def run_product(
     for row in rows:
         statuses[row["status"]] = statuses.get(row["status"], 0) + 1
     return _result(
-        path="product", followers=expected, latency_ms=latency_ms, origin=leader_trade.recorded_at.timestamp(), acked=acked,
-        webhook_ms=webhook_ms, webhook_p99_ms=_percentile(webhook_samples, 99),
+        path="product",
+        followers=expected,
+        latency_ms=latency_ms,
+        origin=leader_trade.recorded_at.timestamp(),
+        acked=acked,
+        webhook_ms=webhook_ms,
+        webhook_p99_ms=_percentile(webhook_samples, 99),
         enqueue_s=(leader_trade.fanout_done_at - leader_trade.recorded_at).total_seconds(),
-        duplicates=duplicates, missing=missing, peak_rss_mb=rss.peak_mb,
+        duplicates=duplicates,
+        missing=missing,
+        peak_rss_mb=rss.peak_mb,
         extra={
-            "statuses": statuses, "webhook_samples": len(webhook_samples), "webhook_refused": probe.refused if probe else 0,
+            "statuses": statuses,
+            "webhook_samples": len(webhook_samples),
+            "webhook_refused": probe.refused if probe else 0,
             "ack_place": ack_places(acked, copy_of=copy_of),
         },
-    )  # fmt: skip
+    )
 
 
 def ack_places(acked: list[dict], *, copy_of: dict[str, int]) -> dict[int, float]:
@@ -437,9 +474,12 @@ def fairness(runs: list[dict]) -> dict | None:
         return None
     means = [statistics.fmean(values) for values in places.values()]
     return {
-        "leader_trades": len(runs), "followers": len(means), "mean_place_min": min(means), "mean_place_max": max(means),
+        "leader_trades": len(runs),
+        "followers": len(means),
+        "mean_place_min": min(means),
+        "mean_place_max": max(means),
         "mean_place_sd": statistics.pstdev(means),
-    }  # fmt: skip
+    }
 
 
 @shared_task(acks_late=True)
@@ -452,9 +492,12 @@ def bench_floor_execute(copied_trade_id: int) -> None:
         symbol=SYMBOL, side="buy", amount=FLOOR_AMOUNT, client_order_id=row.client_order_id
     )
     CopiedTrade.objects.filter(id=copied_trade_id).update(
-        status=CopiedTrade.Status.FILLED, filled_amount=result.filled, average_price=result.average_price,
-        exchange_order_id=result.exchange_order_id, acknowledged_at=timezone.now(),
-    )  # fmt: skip
+        status=CopiedTrade.Status.FILLED,
+        filled_amount=result.filled,
+        average_price=result.average_price,
+        exchange_order_id=result.exchange_order_id,
+        acknowledged_at=timezone.now(),
+    )
 
 
 _bare_pool = threading.local()
@@ -495,9 +538,12 @@ def bench_bare_execute(copied_trade_id: int) -> None:
     if pool is None:
         pool = _bare_pool.pool = urllib3.PoolManager(maxsize=4)
     response = pool.request(
-        "POST", f"{settings.EXCHANGE_URL_OVERRIDES['binance']}/api/v3/order", body=f"{query}&signature={signature}",
-        headers={"X-MBX-APIKEY": api_key, "Content-Type": "application/x-www-form-urlencoded"}, timeout=10.0,
-    )  # fmt: skip
+        "POST",
+        f"{settings.EXCHANGE_URL_OVERRIDES['binance']}/api/v3/order",
+        body=f"{query}&signature={signature}",
+        headers={"X-MBX-APIKEY": api_key, "Content-Type": "application/x-www-form-urlencoded"},
+        timeout=10.0,
+    )
     if response.status != 200:
         raise RuntimeError(f"bare order refused: {response.status} {response.data[:200]!r}")
     order = json.loads(response.data)
@@ -519,38 +565,65 @@ def _bare_leader_trade(*, strategy_id: int, price: Decimal, amount: Decimal, pre
         strategy.last_sequence += 1
         strategy.save(update_fields=["last_sequence"])
         return LeaderTrade.objects.create(
-            strategy=strategy, external_id=f"{prefix}-{uuid.uuid4().hex[:12]}", sequence=strategy.last_sequence, symbol=SYMBOL,
-            side="buy", amount=amount, price=price, notional=amount * price, leader_equity=LEADER_CAPITAL,
-            effect=LeaderTrade.Effect.INCREASE, position_after=amount, source=Strategy.Source.API, traded_at=timezone.now(),
+            strategy=strategy,
+            external_id=f"{prefix}-{uuid.uuid4().hex[:12]}",
+            sequence=strategy.last_sequence,
+            symbol=SYMBOL,
+            side="buy",
+            amount=amount,
+            price=price,
+            notional=amount * price,
+            leader_equity=LEADER_CAPITAL,
+            effect=LeaderTrade.Effect.INCREASE,
+            position_after=amount,
+            source=Strategy.Source.API,
+            traded_at=timezone.now(),
             fanout_done_at=timezone.now(),
-        )  # fmt: skip
+        )
 
 
 def _floor_row(leader_trade: LeaderTrade, *, relationship_id: int, follower_id: int) -> CopiedTrade:
     return CopiedTrade(
-        relationship_id=relationship_id, leader_trade=leader_trade, sequence=leader_trade.sequence, follower_id=follower_id,
-        leader_user_id=leader_trade.strategy.owner_id, strategy_id=leader_trade.strategy_id, symbol=SYMBOL, side="buy",
-        effect=leader_trade.effect, client_order_id=f"fl{leader_trade.pk}x{relationship_id}",
-    )  # fmt: skip
+        relationship_id=relationship_id,
+        leader_trade=leader_trade,
+        sequence=leader_trade.sequence,
+        follower_id=follower_id,
+        leader_user_id=leader_trade.strategy.owner_id,
+        strategy_id=leader_trade.strategy_id,
+        symbol=SYMBOL,
+        side="buy",
+        effect=leader_trade.effect,
+        client_order_id=f"fl{leader_trade.pk}x{relationship_id}",
+    )
 
 
 def run_floor(*, simulator: SimulatorClient, population: Population, latency_ms: int, worker_pids: list[int], timeout: float) -> RunResult:
     return _run_one_order_path(
-        "floor", bench_floor_execute, simulator=simulator, population=population, latency_ms=latency_ms, worker_pids=worker_pids,
+        "floor",
+        bench_floor_execute,
+        simulator=simulator,
+        population=population,
+        latency_ms=latency_ms,
+        worker_pids=worker_pids,
         timeout=timeout,
-    )  # fmt: skip
+    )
 
 
 def run_bare(*, simulator: SimulatorClient, population: Population, latency_ms: int, worker_pids: list[int], timeout: float) -> RunResult:
     return _run_one_order_path(
-        "bare", bench_bare_execute, simulator=simulator, population=population, latency_ms=latency_ms, worker_pids=worker_pids,
+        "bare",
+        bench_bare_execute,
+        simulator=simulator,
+        population=population,
+        latency_ms=latency_ms,
+        worker_pids=worker_pids,
         timeout=timeout,
-    )  # fmt: skip
+    )
 
 
 def _run_one_order_path(
     path: str, task, *, simulator: SimulatorClient, population: Population, latency_ms: int, worker_pids: list[int], timeout: float
-) -> RunResult:  # fmt: skip
+) -> RunResult:
     """One order per follower by `task` (the floor or the bare path), as the fan-out would send them."""
     price = Decimal(simulator.prices()[SYMBOL.replace("/", "")])
     leader_trade = _bare_leader_trade(strategy_id=population.leader_strategy_id, price=price, amount=FLOOR_AMOUNT, prefix=path)
@@ -571,9 +644,18 @@ def _run_one_order_path(
         wait_until(lambda: done.count() == len(ids), timeout=timeout, what=f"{len(ids)} {path} orders", interval=0.25)
     acked, duplicates, missing = _acknowledged(simulator, since_id=since_id, client_ids={row.client_order_id for row in rows})
     return _result(
-        path=path, followers=len(ids), latency_ms=latency_ms, origin=origin, acked=acked, webhook_ms=None, webhook_p99_ms=None,
-        enqueue_s=enqueue_s, duplicates=duplicates, missing=missing, peak_rss_mb=rss.peak_mb,
-    )  # fmt: skip
+        path=path,
+        followers=len(ids),
+        latency_ms=latency_ms,
+        origin=origin,
+        acked=acked,
+        webhook_ms=None,
+        webhook_p99_ms=None,
+        enqueue_s=enqueue_s,
+        duplicates=duplicates,
+        missing=missing,
+        peak_rss_mb=rss.peak_mb,
+    )
 
 
 def naive_population_create(*, population: Population, count: int) -> list[int]:
@@ -597,10 +679,14 @@ def run_naive(*, web_url: str, simulator: SimulatorClient, strategy_ids: list[in
         body, headers = signed_webhook(
             strategy=strategy,
             payload={
-                "strategy_id": strategy.pk, "external_id": f"naive-{uuid.uuid4().hex[:12]}", "symbol": SYMBOL,
-                "action": "buy", "amount": str(FLOOR_AMOUNT), "timestamp": int(time.time()),
+                "strategy_id": strategy.pk,
+                "external_id": f"naive-{uuid.uuid4().hex[:12]}",
+                "symbol": SYMBOL,
+                "action": "buy",
+                "amount": str(FLOOR_AMOUNT),
+                "timestamp": int(time.time()),
             },
-        )  # fmt: skip
+        )
         sent = time.time()
         response = session.post(f"{web_url}/webhook", data=body, headers=headers, timeout=60)
         if response.status_code != 201:
@@ -609,27 +695,49 @@ def run_naive(*, web_url: str, simulator: SimulatorClient, strategy_ids: list[in
     orders = simulator.orders(since_id=since_id)
     elapsed = time.time() - origin
     return RunResult(
-        path="naive", followers=len(strategies), latency_ms=latency_ms, orders=len(orders), webhook_ms=None, webhook_p99_ms=None,
+        path="naive",
+        followers=len(strategies),
+        latency_ms=latency_ms,
+        orders=len(orders),
+        webhook_ms=None,
+        webhook_p99_ms=None,
         enqueue_s=None,
-        first_ack_ms=(orders[0]["ack_time"] - origin) * 1000 if orders else None, last_ack_s=elapsed,
-        orders_per_s=len(orders) / elapsed if elapsed else None, p50_ms=_percentile(latencies, 50),
-        p95_ms=_percentile(latencies, 95), p99_ms=_percentile(latencies, 99), duplicates=max(0, len(orders) - len(strategies)),
-        missing=max(0, len(strategies) - len(orders)), peak_rss_mb=None,
-    )  # fmt: skip
+        first_ack_ms=(orders[0]["ack_time"] - origin) * 1000 if orders else None,
+        last_ack_s=elapsed,
+        orders_per_s=len(orders) / elapsed if elapsed else None,
+        p50_ms=_percentile(latencies, 50),
+        p95_ms=_percentile(latencies, 95),
+        p99_ms=_percentile(latencies, 99),
+        duplicates=max(0, len(orders) - len(strategies)),
+        missing=max(0, len(strategies) - len(orders)),
+        peak_rss_mb=None,
+    )
 
 
 def _result(
     *, path, followers, latency_ms, origin, acked, webhook_ms, webhook_p99_ms, enqueue_s, duplicates, missing, peak_rss_mb, extra=None
-) -> RunResult:  # fmt: skip
+) -> RunResult:
     delays = [(order["ack_time"] - origin) * 1000 for order in acked]
     last_s = max(delays) / 1000 if delays else None
     return RunResult(
-        path=path, followers=followers, latency_ms=latency_ms, orders=len(acked), webhook_ms=webhook_ms,
-        webhook_p99_ms=webhook_p99_ms, enqueue_s=enqueue_s,
-        first_ack_ms=min(delays) if delays else None, last_ack_s=last_s,
-        orders_per_s=len(acked) / last_s if last_s else None, p50_ms=_percentile(delays, 50), p95_ms=_percentile(delays, 95),
-        p99_ms=_percentile(delays, 99), duplicates=duplicates, missing=missing, peak_rss_mb=peak_rss_mb, extra=extra or {},
-    )  # fmt: skip
+        path=path,
+        followers=followers,
+        latency_ms=latency_ms,
+        orders=len(acked),
+        webhook_ms=webhook_ms,
+        webhook_p99_ms=webhook_p99_ms,
+        enqueue_s=enqueue_s,
+        first_ack_ms=min(delays) if delays else None,
+        last_ack_s=last_s,
+        orders_per_s=len(acked) / last_s if last_s else None,
+        p50_ms=_percentile(delays, 50),
+        p95_ms=_percentile(delays, 95),
+        p99_ms=_percentile(delays, 99),
+        duplicates=duplicates,
+        missing=missing,
+        peak_rss_mb=peak_rss_mb,
+        extra=extra or {},
+    )
 
 
 def queries_per_task(*, execute, copied_trade_id: int) -> int:

@@ -79,22 +79,63 @@ class LeaderSpec:
 
 LEADERS = [
     LeaderSpec(
-        "ai", "demo-ai-lab", "Momentum AI", Strategy.Kind.AI, Decimal("100000"), "BTC/USDT",
-        provider={"display_name": "Momentum Lab", "risk_level": "medium", "subscription_fee_monthly": Decimal("0"), "performance_fee_percent": Decimal("0")},
+        "ai",
+        "demo-ai-lab",
+        "Momentum AI",
+        Strategy.Kind.AI,
+        Decimal("100000"),
+        "BTC/USDT",
+        provider={
+            "display_name": "Momentum Lab",
+            "risk_level": "medium",
+            "subscription_fee_monthly": Decimal("0"),
+            "performance_fee_percent": Decimal("0"),
+        },
     ),
     LeaderSpec(
-        "alice", "demo-alice", "Alice Swing", Strategy.Kind.MANUAL, Decimal("50000"), "ETH/USDT",
-        provider={"display_name": "Alice", "risk_level": "medium", "subscription_fee_monthly": Decimal("29"), "performance_fee_percent": Decimal("20")},
+        "alice",
+        "demo-alice",
+        "Alice Swing",
+        Strategy.Kind.MANUAL,
+        Decimal("50000"),
+        "ETH/USDT",
+        provider={
+            "display_name": "Alice",
+            "risk_level": "medium",
+            "subscription_fee_monthly": Decimal("29"),
+            "performance_fee_percent": Decimal("20"),
+        },
     ),
     LeaderSpec(
-        "bob", "demo-bob", "Bob Breakout", Strategy.Kind.MANUAL, Decimal("50000"), "SOL/USDT",
-        provider={"display_name": "Bob", "risk_level": "high", "subscription_fee_monthly": Decimal("0"), "performance_fee_percent": Decimal("10")},
+        "bob",
+        "demo-bob",
+        "Bob Breakout",
+        Strategy.Kind.MANUAL,
+        Decimal("50000"),
+        "SOL/USDT",
+        provider={
+            "display_name": "Bob",
+            "risk_level": "high",
+            "subscription_fee_monthly": Decimal("0"),
+            "performance_fee_percent": Decimal("10"),
+        },
     ),
     LeaderSpec(
-        "carol", "demo-carol", "Carol Carry", Strategy.Kind.MANUAL, Decimal("20000"), "ETH/USDT", public=False,
-        provider={"display_name": "Carol", "risk_level": "low", "subscription_fee_monthly": Decimal("15"), "performance_fee_percent": Decimal("15")},
+        "carol",
+        "demo-carol",
+        "Carol Carry",
+        Strategy.Kind.MANUAL,
+        Decimal("20000"),
+        "ETH/USDT",
+        public=False,
+        provider={
+            "display_name": "Carol",
+            "risk_level": "low",
+            "subscription_fee_monthly": Decimal("15"),
+            "performance_fee_percent": Decimal("15"),
+        },
     ),
-]  # fmt: skip
+]
 
 # (day, leader, action, size): size is USD for buys, the fraction for sells, None for a close.
 PLAN = [
@@ -260,9 +301,13 @@ def _cast(story: Story) -> None:
         leader = User.objects.create_user(username=spec.username, email=f"{spec.key}@demo.invalid")
         profile_create(user=leader, display_name=spec.provider["display_name"])
         story.strategies[spec.key] = strategy_create(
-            owner=leader, name=spec.strategy, kind=spec.kind, declared_capital=spec.capital, is_public_leader=spec.public,
+            owner=leader,
+            name=spec.strategy,
+            kind=spec.kind,
+            declared_capital=spec.capital,
+            is_public_leader=spec.public,
             description=f"Trades {spec.symbol}.",
-        )  # fmt: skip
+        )
         story.providers[spec.key] = provider_apply(user=leader, trading_strategy=f"{spec.symbol} swings", **spec.provider)
     story.providers["alice"] = provider_transition(
         provider_id=story.providers["alice"].pk, action="approve", actor=curator, reason="Track record and risk disclosure reviewed."
@@ -275,11 +320,17 @@ def _cast(story: Story) -> None:
     story.table(
         ["leader", "strategy", "kind", "symbol", "capital", "marketplace"],
         [
-            (spec.username, spec.strategy, spec.kind, spec.symbol, spec.capital,
-             f"{story.providers[spec.key].status}{', AI program (40/60)' if spec.kind == Strategy.Kind.AI else ''}")
+            (
+                spec.username,
+                spec.strategy,
+                spec.kind,
+                spec.symbol,
+                spec.capital,
+                f"{story.providers[spec.key].status}{', AI program (40/60)' if spec.kind == Strategy.Kind.AI else ''}",
+            )
             for spec in LEADERS
         ],
-    )  # fmt: skip
+    )
 
 
 def _follower_settings(index: int) -> dict:
@@ -293,8 +344,13 @@ def _follower_settings(index: int) -> dict:
     else:
         copy_settings["fixed_notional"] = Decimal("400")
     if index == 1:
-        copy_settings.update(sizing_mode="multiplier", multiplier=Decimal("0.15"), allocation_percent=None, fixed_notional=None,
-                             max_drawdown_stop=Decimal("4"))  # fmt: skip
+        copy_settings.update(
+            sizing_mode="multiplier",
+            multiplier=Decimal("0.15"),
+            allocation_percent=None,
+            fixed_notional=None,
+            max_drawdown_stop=Decimal("4"),
+        )
     if index == 2:
         copy_settings["max_slippage_percent"] = Decimal("0.3")
     return copy_settings
@@ -316,7 +372,9 @@ def _followers(story: Story, *, day: int) -> None:
         copy_settings = _follower_settings(index)
         copy_start(follower=user, strategy_id=story.strategies["ai"].pk, exchange_account_id=account.pk, **copy_settings)
         if index % 3 != 0 and index != 1:  # follower 1 puts everything on the AI strategy
-            alice = {**copy_settings, "allocation_percent": Decimal("30")} if copy_settings["sizing_mode"] == "proportional" else copy_settings
+            alice = (
+                {**copy_settings, "allocation_percent": Decimal("30")} if copy_settings["sizing_mode"] == "proportional" else copy_settings
+            )
             copy_start(follower=user, strategy_id=story.strategies["alice"].pk, exchange_account_id=account.pk, **alice)
         story.follower_users.append((user, account))
         bar.update(1)
@@ -329,9 +387,14 @@ def _bob_approved(story: Story, day: int) -> None:
         provider_id=story.providers["bob"].pk, action="approve", actor=story.curator, reason="Verified exchange statements."
     )
     joined = 0
-    for user, account in story.follower_users[-max(2, story.followers // 5):]:
-        copy_start(follower=user, strategy_id=story.strategies["bob"].pk, exchange_account_id=account.pk, sizing_mode="fixed",
-                   fixed_notional=Decimal("300"))  # fmt: skip
+    for user, account in story.follower_users[-max(2, story.followers // 5) :]:
+        copy_start(
+            follower=user,
+            strategy_id=story.strategies["bob"].pk,
+            exchange_account_id=account.pk,
+            sizing_mode="fixed",
+            fixed_notional=Decimal("300"),
+        )
         joined += 1
     CopyRelationship.objects.filter(strategy=story.strategies["bob"]).update(started_at=_at(story.period, day, 12))
     story.events.append(f"day {day}: curator approved Bob (pending until now); {joined} followers started copying him")
@@ -347,13 +410,23 @@ def _history(story: Story) -> None:
     for offset in range(days):
         day = first_day + timedelta(days=offset)
         story.simulator.add_ticks(
-            ticks=[{"symbol": s.replace("/", ""), "price": str(path[s][offset]), "timestamp": _ms(_at(day, day.day, 23, 59))} for s in PRICES]
+            ticks=[
+                {"symbol": s.replace("/", ""), "price": str(path[s][offset]), "timestamp": _ms(_at(day, day.day, 23, 59))} for s in PRICES
+            ]
         )
         for step_day, key, action, size in plan:
             if step_day == offset + 1:
                 symbol = symbols[key]
-                _trade(story, key=key, moment=_at(day, day.day, 14, 30), external_id=f"demo-{key}-history-{offset + 1}", symbol=symbol,
-                       action=action, size=size, price=path[symbol][offset])  # fmt: skip
+                _trade(
+                    story,
+                    key=key,
+                    moment=_at(day, day.day, 14, 30),
+                    external_id=f"demo-{key}-history-{offset + 1}",
+                    symbol=symbol,
+                    action=action,
+                    size=size,
+                    price=path[symbol][offset],
+                )
                 bar.update(1)
     bar.close()
     story.say(
@@ -369,7 +442,10 @@ def _replay(story: Story, path: dict[str, list[Decimal]]) -> None:
     for day in range(1, story.days + 1):
         # The day's closes: price history the simulator serves as candles.
         story.simulator.add_ticks(
-            ticks=[{"symbol": s.replace("/", ""), "price": str(path[s][day - 1]), "timestamp": _ms(_at(story.period, day, 23, 59))} for s in PRICES]
+            ticks=[
+                {"symbol": s.replace("/", ""), "price": str(path[s][day - 1]), "timestamp": _ms(_at(story.period, day, 23, 59))}
+                for s in PRICES
+            ]
         )
         if day == BOB_APPROVED_ON:
             _bob_approved(story, day)
@@ -379,14 +455,31 @@ def _replay(story: Story, path: dict[str, list[Decimal]]) -> None:
             symbol = symbols[key]
             price = path[symbol][day - 1]
             followers_price = (price * Decimal("1.006")).quantize(Decimal("0.01")) if day == SLIPPAGE_DAY else None
-            _trade(story, key=key, moment=_at(story.period, day, 14, 30), external_id=f"demo-{key}-{day}", symbol=symbol,
-                   action=action, size=size, price=price, followers_price=followers_price)  # fmt: skip
+            _trade(
+                story,
+                key=key,
+                moment=_at(story.period, day, 14, 30),
+                external_id=f"demo-{key}-{day}",
+                symbol=symbol,
+                action=action,
+                size=size,
+                price=price,
+                followers_price=followers_price,
+            )
             bar.update(1)
     bar.close()
 
 
 def _trade(
-    story: Story, *, key: str, moment: datetime, external_id: str, symbol: str, action: str, size, price: Decimal,
+    story: Story,
+    *,
+    key: str,
+    moment: datetime,
+    external_id: str,
+    symbol: str,
+    action: str,
+    size,
+    price: Decimal,
     followers_price: Decimal | None = None,
 ) -> None:
     """One leader signal at the replayed `moment`: the market is at `price` when it arrives
@@ -398,9 +491,12 @@ def _trade(
     story.simulator.set_price(symbol=exchange_symbol, price=str(price))
     # No price in the signal: the record takes the market's.
     signal = LeaderSignal(
-        external_id=external_id, symbol=symbol, action=action,
-        position_size_usd=size if action == "buy" else None, fraction=size if action == "sell" else None,
-    )  # fmt: skip
+        external_id=external_id,
+        symbol=symbol,
+        action=action,
+        position_size_usd=size if action == "buy" else None,
+        fraction=size if action == "sell" else None,
+    )
     started = timezone.now()
     # The fan-out is enqueued on commit: a market that moves before then moves before every follower's order.
     with transaction.atomic():
@@ -431,9 +527,12 @@ def _trade(
     moved = CopiedTrade.objects.filter(pk__in=list(moved.values_list("pk", flat=True)))
     shift = timezone.now() - traded_at + timedelta(seconds=1)
     _move_back(moved, shift)
-    LeaderTrade.objects.filter(pk__in=trade_ids).update(traded_at=traded_at, recorded_at=F("recorded_at") - shift,
-                                                       fanout_enqueued_at=F("fanout_enqueued_at") - shift,
-                                                       fanout_done_at=F("fanout_done_at") - shift)  # fmt: skip
+    LeaderTrade.objects.filter(pk__in=trade_ids).update(
+        traded_at=traded_at,
+        recorded_at=F("recorded_at") - shift,
+        fanout_enqueued_at=F("fanout_enqueued_at") - shift,
+        fanout_done_at=F("fanout_done_at") - shift,
+    )
 
 
 def _move_back(copies, shift: timedelta) -> None:
@@ -460,9 +559,17 @@ def _daily_jobs(story: Story) -> None:
     story.say("every copied trade's outcome")
     story.table(
         ["strategy", "what", "outcome", "why", "copied trades"],
-        [(o["strategy__name"], CopiedTrade.Kind(o["kind"]).label, CopiedTrade.Status(o["status"]).label,
-          reason_label(CopiedTrade.Reason, o["reason"]) if o["reason"] else "-", o["count"]) for o in outcomes],
-    )  # fmt: skip
+        [
+            (
+                o["strategy__name"],
+                CopiedTrade.Kind(o["kind"]).label,
+                CopiedTrade.Status(o["status"]).label,
+                reason_label(CopiedTrade.Reason, o["reason"]) if o["reason"] else "-",
+                o["count"],
+            )
+            for o in outcomes
+        ],
+    )
     for event in story.events:
         story.say(event)
     verified = TradeVerification.objects.filter(strategy__in=story.strategies.values()).values("status").annotate(count=Count("id"))
@@ -478,11 +585,23 @@ def _daily_jobs(story: Story) -> None:
     )
     story.table(
         ["strategy", "leader", "copiers", "total return", "sharpe", "sortino", "win rate", "max drawdown %", "covers", "ranked"],
-        [(row["name"], row["owner"], row["copiers_count"], _num(row["total_return"]) + (" %" if row["total_return"] is not None else ""), _num(row["sharpe"]), _num(row["sortino"]),
-          _pct(row["win_rate"]), _num(row["max_drawdown"]), _coverage(row["coverage"]),
-          "yes" if row["ranked"] else "new")
-         for row in top if row["id"] in ours],
-    )  # fmt: skip
+        [
+            (
+                row["name"],
+                row["owner"],
+                row["copiers_count"],
+                _num(row["total_return"]) + (" %" if row["total_return"] is not None else ""),
+                _num(row["sharpe"]),
+                _num(row["sortino"]),
+                _pct(row["win_rate"]),
+                _num(row["max_drawdown"]),
+                _coverage(row["coverage"]),
+                "yes" if row["ranked"] else "new",
+            )
+            for row in top
+            if row["id"] in ours
+        ],
+    )
 
 
 def _ratings(story: Story) -> None:
@@ -491,7 +610,9 @@ def _ratings(story: Story) -> None:
     now = timezone.now()
     raters = [user for user, _ in story.follower_users if rating_allowed(copies=copies.filter(follower=user), now=now)][:6]
     for index, user in enumerate(raters):
-        rating_upsert(user=user, provider_id=story.providers["alice"].pk, stars=5 - index % 2, comment="Calm, clear exits." if index == 0 else "")
+        rating_upsert(
+            user=user, provider_id=story.providers["alice"].pk, stars=5 - index % 2, comment="Calm, clear exits." if index == 0 else ""
+        )
     provider = SignalProvider.objects.get(pk=story.providers["alice"].pk)
     story.say(f"{len(raters)} copiers rated Alice: average {provider.average_rating} from {provider.ratings_count} ratings")
 
@@ -502,8 +623,17 @@ def _billing(story: Story) -> None:
     invoices = Invoice.objects.filter(follower__username__startswith=PREFIX, period=story.period)
     story.table(
         ["invoices", "sent to Stripe", "nothing due", "performance fees", "subscriptions", "total invoiced"],
-        [(summary.invoices, summary.invoices_sent, summary.invoices_nothing_due, summary.performance_fees, summary.subscription_fees, summary.invoiced_total)],
-    )  # fmt: skip
+        [
+            (
+                summary.invoices,
+                summary.invoices_sent,
+                summary.invoices_nothing_due,
+                summary.performance_fees,
+                summary.subscription_fees,
+                summary.invoiced_total,
+            )
+        ],
+    )
     _pay_invoices(story, invoices.filter(status=Invoice.Status.OPEN))
     payouts_run()
     lines = (
@@ -512,13 +642,24 @@ def _billing(story: Story) -> None:
         .annotate(gross=Sum("amount"), payee=Sum("payee_amount"), platform=Sum("platform_amount"))
         .order_by("payee__username")
     )
-    payouts = {p.payee.username: p for p in Payout.objects.filter(payee__username__startswith=PREFIX, period=story.period).select_related("payee")}
+    payouts = {
+        p.payee.username: p for p in Payout.objects.filter(payee__username__startswith=PREFIX, period=story.period).select_related("payee")
+    }
     story.say("payouts: AI strategies 60 % leader / 40 % platform; marketplace providers 80 % / 20 %")
     story.table(
         ["payee", "program", "fees collected", "payee share", "platform share", "payout"],
-        [(line["payee__username"], line["program"], line["gross"], line["payee"], line["platform"],
-          _payout_words(payouts[line["payee__username"]]) if line["payee__username"] in payouts else "-") for line in lines],
-    )  # fmt: skip
+        [
+            (
+                line["payee__username"],
+                line["program"],
+                line["gross"],
+                line["payee"],
+                line["platform"],
+                _payout_words(payouts[line["payee__username"]]) if line["payee__username"] in payouts else "-",
+            )
+            for line in lines
+        ],
+    )
 
 
 def _payout_words(payout: Payout) -> str:
@@ -534,7 +675,9 @@ def _pay_invoices(story: Story, invoices) -> None:
         event = build_event(event_type="invoice.paid", obj={"id": invoice.stripe_invoice_id, "object": "invoice", "status": "paid"})
         payload = json.dumps(event)
         signature = sign_webhook_payload(payload=payload, secret=settings.STRIPE_WEBHOOK_SECRET, timestamp=int(time.time()))
-        response = client.post("/api/billing/stripe/webhook", data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature)
+        response = client.post(
+            "/api/billing/stripe/webhook", data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature
+        )
         if response.status_code != 200:
             raise RuntimeError(f"Stripe webhook answered {response.status_code}: {response.content[:200]!r}")
 
@@ -549,9 +692,13 @@ def _web_logins(story: Story) -> list[tuple[str, str, str, str]]:
         ("web app, follower: My copies, invoices", WEB_URL + "copies/", follower.username, WEB_PASSWORD),
         ("web app, leader (AI strategy): strategies, signals, earnings", WEB_URL + "leader/strategies/", "demo-ai-lab", WEB_PASSWORD),
         ("web app, provider (Alice): provider page, payouts, ratings", WEB_URL + "provider/", "demo-alice", WEB_PASSWORD),
-        ("curator: Carol's application waits for you", f"{WEB_URL}admin/marketplace/signalprovider/{carol.pk}/change/",
-         "demo-curator", CURATOR_PASSWORD),
-    ]  # fmt: skip
+        (
+            "curator: Carol's application waits for you",
+            f"{WEB_URL}admin/marketplace/signalprovider/{carol.pk}/change/",
+            "demo-curator",
+            CURATOR_PASSWORD,
+        ),
+    ]
     for _, _, username, password in people:
         user = User.objects.get(username=username)
         user.set_password(password)
@@ -569,7 +716,8 @@ def _where_next(story: Story, logins: list[tuple[str, str, str, str]]) -> None:
 
     notifications = Notification.objects.filter(user__username__startswith=PREFIX).values("kind").annotate(count=Count("id"))
     story.say(
-        "notifications: " + ", ".join(f"{n['count']} × {Notification.Kind(n['kind']).label}" for n in notifications.order_by("kind"))
+        "notifications: "
+        + ", ".join(f"{n['count']} × {Notification.Kind(n['kind']).label}" for n in notifications.order_by("kind"))
         + f"; {len(getattr(mail, 'outbox', []))} emails sent (kept in memory by the demo)"
     )
     carol = story.providers["carol"]
@@ -582,7 +730,7 @@ def _where_next(story: Story, logins: list[tuple[str, str, str, str]]) -> None:
             ("API docs (Swagger UI, Redoc)", "http://127.0.0.1:8000/api/docs/  /api/redoc/", "-"),
             ("leaderboard", "http://127.0.0.1:8000/api/copy-trading/top", "public, no sign-in"),
         ],
-    )  # fmt: skip
+    )
     story.say(
         f"Carol is {carol.status}: her page shows her trades, metrics and verification; approve or reject her there, with a reason. "
         "Curators see providers and their record only; invoices and payouts are the billing role's."

@@ -139,7 +139,7 @@ def setup_commands(hosts: list[Host], *, subnet: ipaddress.IPv4Network = SUBNET)
             ["ip", "-n", host.netns, "link", "set", host.veth_peer, "name", "eth0"],
             ["ip", "-n", host.netns, "addr", "add", f"{host.address}/{prefix}", "dev", "eth0"],
             ["ip", "-n", host.netns, "link", "set", "eth0", "up"],
-        ]  # fmt: skip
+        ]
     return commands
 
 
@@ -285,9 +285,22 @@ def redis_on(host: Host, *, log=None):
     """A private redis-server on the host's address: the broker of every host. Yields its URL."""
     directory = tempfile.mkdtemp(prefix="copytrade-multihost-redis-")
     command = [
-        "redis-server", "--bind", host.address, "--port", str(REDIS_PORT), "--save", "", "--appendonly", "no",
-        "--protected-mode", "no", "--dir", directory, "--loglevel", "warning",
-    ]  # fmt: skip
+        "redis-server",
+        "--bind",
+        host.address,
+        "--port",
+        str(REDIS_PORT),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "no",
+        "--dir",
+        directory,
+        "--loglevel",
+        "warning",
+    ]
     process = subprocess.Popen(in_netns(host.netns, command), stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT)
 
     def answers() -> bool:
@@ -326,9 +339,11 @@ def postgres_on(host: Host, *, log=None):
     DATABASE_URL the other hosts use."""
     command = [PYTHON, "-m", "devtools.netforward", "--listen", f"{host.address}:{POSTGRES_PORT}", "--unix", postgres_socket()]
     process = subprocess.Popen(
-        in_netns(host.netns, command), cwd=BASE_DIR, stdout=log or subprocess.DEVNULL,
+        in_netns(host.netns, command),
+        cwd=BASE_DIR,
+        stdout=log or subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    )
     url = namespaced_url(database_url(), host=host.address, port=POSTGRES_PORT)
 
     def answers() -> bool:
@@ -417,9 +432,17 @@ class Figures:
 
 
 def run(
-    *, followers: int = 300, latency_ms: float = 200.0, kill_after: float = 0.3, lease_seconds: int = 5, stuck_after: float = 2.0,
-    concurrency: int = 8, timeout: float = 120.0, log=None, step: Callable[[str], None] = lambda text: None,
-) -> Figures:  # fmt: skip
+    *,
+    followers: int = 300,
+    latency_ms: float = 200.0,
+    kill_after: float = 0.3,
+    lease_seconds: int = 5,
+    stuck_after: float = 2.0,
+    concurrency: int = 8,
+    timeout: float = 120.0,
+    log=None,
+    step: Callable[[str], None] = lambda text: None,
+) -> Figures:
     """Build the hosts, fan a leader trade out to `followers`, SIGKILL host wb once
     `kill_after` of the orders are at the simulator, sweep until all is final; the figures.
     Runs against this process's database (the test database under pytest)."""
@@ -429,9 +452,12 @@ def run(
     by_name = {host.name: host for host in hosts}
     killed = by_name[WORKER_HOSTS[-1]]
     figures = Figures(
-        hosts={host.name: host.address for host in hosts}, followers=followers, latency_ms=latency_ms, killed_host=killed.name,
+        hosts={host.name: host.address for host in hosts},
+        followers=followers,
+        latency_ms=latency_ms,
+        killed_host=killed.name,
         settle_s=settings.COPYTRADE_ORDER_SETTLE_SECONDS,
-    )  # fmt: skip
+    )
     with ExitStack() as stack:
         stack.enter_context(exit_on_signals())
         step(f"network: bridge {BRIDGE} {bridge_address()}, " + ", ".join(f"{h.name} {h.address}" for h in hosts))
@@ -449,11 +475,16 @@ def run(
             simulator_process(host=sim.address, port=SIMULATOR_PORT, netns=sim.netns, control_from=str(SUBNET), log=log)
         )
         env = {
-            "DATABASE_URL": database, "REDIS_URL": redis_url, "TEST_REDIS_URL": redis_url, "CELERY_BROKER_URL": redis_url,
-            "EXCHANGE_URL_OVERRIDES": f"binance={simulator_url}", "DEBUG": "false",
+            "DATABASE_URL": database,
+            "REDIS_URL": redis_url,
+            "TEST_REDIS_URL": redis_url,
+            "CELERY_BROKER_URL": redis_url,
+            "EXCHANGE_URL_OVERRIDES": f"binance={simulator_url}",
+            "DEBUG": "false",
             # A crashed host's claims expire soon, so the sweeper (run here every second) takes them back within the run.
-            "COPYTRADE_EXECUTION_LEASE_SECONDS": str(lease_seconds), "COPYTRADE_STUCK_AFTER_SECONDS": str(int(stuck_after)),
-        }  # fmt: skip
+            "COPYTRADE_EXECUTION_LEASE_SECONDS": str(lease_seconds),
+            "COPYTRADE_STUCK_AFTER_SECONDS": str(int(stuck_after)),
+        }
         web = by_name["web"]
         step(f"web on {web.name}, simulator on {sim.name} ({simulator_url}), PostgreSQL and Redis on {db.name}")
         web_url = stack.enter_context(
@@ -464,24 +495,50 @@ def run(
             step(f"worker on {name} (EXCHANGE_EGRESS_ID={host.address})")
             stack.enter_context(
                 celery_worker_process(
-                    env={**env, "EXCHANGE_EGRESS_ID": host.address}, queues=ALL_QUEUES, pool="threads", concurrency=concurrency,
-                    name=f"multihost-{name}", netns=host.netns, log=log,
-                )  # fmt: skip
+                    env={**env, "EXCHANGE_EGRESS_ID": host.address},
+                    queues=ALL_QUEUES,
+                    pool="threads",
+                    concurrency=concurrency,
+                    name=f"multihost-{name}",
+                    netns=host.netns,
+                    log=log,
+                )
             )
         simulator = SimulatorClient(simulator_url)
         step(f"{followers} followers on the simulator")
         population = bench.population_create(simulator=simulator, followers=followers)
         _fan_out_kill_sweep(
-            figures, web_url=web_url, simulator=simulator, population=population, killed=killed, hosts=hosts, redis_url=redis_url,
-            latency_ms=latency_ms, kill_after=kill_after, stuck_after=stuck_after, timeout=timeout, step=step,
-        )  # fmt: skip
+            figures,
+            web_url=web_url,
+            simulator=simulator,
+            population=population,
+            killed=killed,
+            hosts=hosts,
+            redis_url=redis_url,
+            latency_ms=latency_ms,
+            kill_after=kill_after,
+            stuck_after=stuck_after,
+            timeout=timeout,
+            step=step,
+        )
     return figures
 
 
 def _fan_out_kill_sweep(
-    figures: Figures, *, web_url, simulator: SimulatorClient, population, killed: Host, hosts: list[Host], redis_url: str, latency_ms: float,
-    kill_after: float, stuck_after: float, timeout: float, step,
-) -> None:  # fmt: skip
+    figures: Figures,
+    *,
+    web_url,
+    simulator: SimulatorClient,
+    population,
+    killed: Host,
+    hosts: list[Host],
+    redis_url: str,
+    latency_ms: float,
+    kill_after: float,
+    stuck_after: float,
+    timeout: float,
+    step,
+) -> None:
     from copytrade.models import CopiedTrade, Strategy
     from copytrade.services.sweeper import copied_trades_sweep
 
@@ -492,10 +549,15 @@ def _fan_out_kill_sweep(
     body, headers = bench.signed_webhook(
         strategy=strategy,
         payload={
-            "strategy_id": strategy.pk, "external_id": f"multihost-{uuid.uuid4().hex[:12]}", "symbol": bench.SYMBOL,
-            "action": "buy", "position_size_usd": str(bench.LEADER_POSITION_USD), "price": str(price), "timestamp": int(time.time()),
+            "strategy_id": strategy.pk,
+            "external_id": f"multihost-{uuid.uuid4().hex[:12]}",
+            "symbol": bench.SYMBOL,
+            "action": "buy",
+            "position_size_usd": str(bench.LEADER_POSITION_USD),
+            "price": str(price),
+            "timestamp": int(time.time()),
         },
-    )  # fmt: skip
+    )
     wanted = set(population.api_keys)
 
     def placed() -> list[dict]:
@@ -520,7 +582,7 @@ def _fan_out_kill_sweep(
     step(
         f"killed {killed.name} at {figures.kill_s:.2f} s ({len(figures.killed_pids)} process(es), {figures.orders_at_kill} orders "
         f"placed, open rows {figures.open_at_kill}); sweeping every second"
-    )  # fmt: skip
+    )
     swept: set[int] = set()
     deadline = time.monotonic() + timeout
 

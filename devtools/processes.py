@@ -91,9 +91,15 @@ def _stop(process: subprocess.Popen, *, timeout: float = 15.0) -> None:
 
 @contextmanager
 def simulator_process(
-    *, port: int | None = None, latency_ms: float = 0.0, log=None, host: str = "127.0.0.1", netns: str | None = None,
-    control_from: str | None = None, env: dict[str, str] | None = None,
-):  # fmt: skip
+    *,
+    port: int | None = None,
+    latency_ms: float = 0.0,
+    log=None,
+    host: str = "127.0.0.1",
+    netns: str | None = None,
+    control_from: str | None = None,
+    env: dict[str, str] | None = None,
+):
     """The Binance simulator on `host` (loopback unless told); yields its base URL.
     `control_from`: a network whose clients may use its control API besides loopback."""
     port = port or free_port()
@@ -101,9 +107,12 @@ def simulator_process(
     if control_from:
         command += ["--control-from", control_from]
     process = subprocess.Popen(
-        in_netns(netns, command), cwd=BASE_DIR, env={**os.environ, **(env or {})}, stdout=log or subprocess.DEVNULL,
+        in_netns(netns, command),
+        cwd=BASE_DIR,
+        env={**os.environ, **(env or {})},
+        stdout=log or subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    )
     base_url = f"http://{host}:{port}"
     try:
         wait_until(lambda: _answers(f"{base_url}/api/v3/ping"), timeout=30, what="exchange simulator", process=process)
@@ -114,8 +123,15 @@ def simulator_process(
 
 @contextmanager
 def celery_worker_process(
-    *, env: dict[str, str], queues: str = ALL_QUEUES, pool: str | None = None, concurrency: int | None = None,
-    include: str | None = None, name: str = "worker", log=None, netns: str | None = None,
+    *,
+    env: dict[str, str],
+    queues: str = ALL_QUEUES,
+    pool: str | None = None,
+    concurrency: int | None = None,
+    include: str | None = None,
+    name: str = "worker",
+    log=None,
+    netns: str | None = None,
 ):
     """A real Celery worker (`celery -A config worker`) with `env` added to this process's
     environment; yields the Popen once the worker answers a ping. Pool and concurrency
@@ -124,7 +140,20 @@ def celery_worker_process(
     from celery import current_app as app
 
     hostname = f"{name}-{os.getpid()}-{free_port()}@{socket.gethostname()}"
-    command = [CELERY, "-A", "config", "worker", "-Q", queues, "--hostname", hostname, "--loglevel", "INFO", "--without-gossip", "--without-mingle"]
+    command = [
+        CELERY,
+        "-A",
+        "config",
+        "worker",
+        "-Q",
+        queues,
+        "--hostname",
+        hostname,
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+    ]
     if pool:
         command += ["--pool", pool]
     if concurrency:
@@ -146,15 +175,21 @@ def celery_worker_process(
 
 
 @contextmanager
-def web_process(
-    *, env: dict[str, str], workers: int = 2, threads: int = 8, log=None, host: str = "127.0.0.1", netns: str | None = None
-):  # fmt: skip
+def web_process(*, env: dict[str, str], workers: int = 2, threads: int = 8, log=None, host: str = "127.0.0.1", netns: str | None = None):
     """gunicorn serving `config.wsgi` on a free port of `host` (loopback unless told); yields its base URL."""
     port = free_port()
     command = [
-        str(Path(PYTHON).with_name("gunicorn")), "config.wsgi:application", "--bind", f"{host}:{port}",
-        "--workers", str(workers), "--threads", str(threads), "--access-logfile", "-",
-    ]  # fmt: skip
+        str(Path(PYTHON).with_name("gunicorn")),
+        "config.wsgi:application",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--access-logfile",
+        "-",
+    ]
     process = subprocess.Popen(
         in_netns(netns, command), cwd=BASE_DIR, env={**os.environ, **env}, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT
     )

@@ -22,13 +22,30 @@ class ExchangeAccountAdmin(OwnershipReadOnlyMixin, admin.ModelAdmin):
     # The encrypted credential fields are left out of every form and list: an admin page
     # must never render a secret, not even to staff.
     fields = [
-        "owner", "exchange_id", "label", "sandbox", "status", "status_reason",
-        "api_key_status", "api_secret_status", "api_passphrase_status", "last_verified_at", "created_at", "updated_at",
-    ]  # fmt: skip
+        "owner",
+        "exchange_id",
+        "label",
+        "sandbox",
+        "status",
+        "status_reason",
+        "api_key_status",
+        "api_secret_status",
+        "api_passphrase_status",
+        "last_verified_at",
+        "created_at",
+        "updated_at",
+    ]
     readonly_fields = [
-        "owner", "exchange_id", "sandbox", "api_key_status", "api_secret_status", "api_passphrase_status",
-        "last_verified_at", "created_at", "updated_at",
-    ]  # fmt: skip
+        "owner",
+        "exchange_id",
+        "sandbox",
+        "api_key_status",
+        "api_secret_status",
+        "api_passphrase_status",
+        "last_verified_at",
+        "created_at",
+        "updated_at",
+    ]
     list_display = ["id", "label", "owner", "exchange_id", "sandbox", "status", "api_key_status", "last_verified_at"]
     list_filter = ["exchange_id", "status", "sandbox"]
     search_fields = ["label", "owner__username", "owner__email"]
@@ -55,9 +72,18 @@ class ExchangeAccountAdmin(OwnershipReadOnlyMixin, admin.ModelAdmin):
 @admin.register(PaperOrder)
 class PaperOrderAdmin(ReadOnlyAdmin):
     list_display = [
-        "id", "account", "client_order_id", "symbol", "side", "type", quantity_column("amount"), quantity_column("filled"),
-        quantity_column("average_price", description="average price"), "status", "created_at",
-    ]  # fmt: skip
+        "id",
+        "account",
+        "client_order_id",
+        "symbol",
+        "side",
+        "type",
+        quantity_column("amount"),
+        quantity_column("filled"),
+        quantity_column("average_price", description="average price"),
+        "status",
+        "created_at",
+    ]
     list_filter = ["status", "side", "type"]
     search_fields = ["client_order_id", "symbol"]
     list_select_related = ["account__owner"]
@@ -66,7 +92,11 @@ class PaperOrderAdmin(ReadOnlyAdmin):
 @admin.register(Candle)
 class CandleAdmin(ReadOnlyAdmin):
     list_display = [
-        "exchange_id", "symbol", "timeframe", "open_time", *(quantity_column(name) for name in ("open", "high", "low", "close", "volume")),
-    ]  # fmt: skip
+        "exchange_id",
+        "symbol",
+        "timeframe",
+        "open_time",
+        *(quantity_column(name) for name in ("open", "high", "low", "close", "volume")),
+    ]
     list_filter = ["exchange_id", "timeframe"]
     search_fields = ["symbol"]

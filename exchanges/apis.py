@@ -14,9 +14,7 @@ from exchanges.services import MAX_CREDENTIAL_LENGTH, exchange_account_create, e
 
 def _credential_field() -> serializers.CharField:
     # trim_whitespace=False: a pasted key with a stray newline is refused, not silently changed.
-    return serializers.CharField(
-        max_length=MAX_CREDENTIAL_LENGTH, required=False, allow_blank=True, trim_whitespace=False, write_only=True
-    )
+    return serializers.CharField(max_length=MAX_CREDENTIAL_LENGTH, required=False, allow_blank=True, trim_whitespace=False, write_only=True)
 
 
 class AccountReadingSerializer(serializers.Serializer):
@@ -46,10 +44,22 @@ class ExchangeAccountOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = ExchangeAccount
         fields = [
-            "id", "exchange_id", "label", "sandbox", "is_paper", "status", "status_reason", "status_reason_text",
-            "api_key_set", "api_secret_set", "api_passphrase_set", "paper_balances", "reading",
-            "last_verified_at", "created_at",
-        ]  # fmt: skip
+            "id",
+            "exchange_id",
+            "label",
+            "sandbox",
+            "is_paper",
+            "status",
+            "status_reason",
+            "status_reason_text",
+            "api_key_set",
+            "api_secret_set",
+            "api_passphrase_set",
+            "paper_balances",
+            "reading",
+            "last_verified_at",
+            "created_at",
+        ]
 
     @extend_schema_field(AccountReadingSerializer)
     def get_reading(self, account) -> dict:
@@ -73,7 +83,9 @@ class ExchangeAccountListCreateApi(APIView):
     pagination_class = Pagination
 
     class CreateInputSerializer(StrictInputSerializer):
-        exchange_id = serializers.CharField(max_length=32, help_text="'paper' or a supported exchange: binance, bybit, okx (settings.SUPPORTED_EXCHANGE_IDS)")
+        exchange_id = serializers.CharField(
+            max_length=32, help_text="'paper' or a supported exchange: binance, bybit, okx (settings.SUPPORTED_EXCHANGE_IDS)"
+        )
         label = serializers.CharField(max_length=100)
         api_key = _credential_field()
         api_secret = _credential_field()

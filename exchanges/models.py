@@ -35,8 +35,9 @@ class ExchangeAccount(models.Model):
     class StatusReason(models.TextChoices):
         """Why an account is invalid: the code is stored, the label is what its owner reads."""
 
-        INVALID_CREDENTIALS = "invalid_credentials", (
-            "the exchange refused this API key: check key, secret and trading permission, then reconnect the account"
+        INVALID_CREDENTIALS = (
+            "invalid_credentials",
+            ("the exchange refused this API key: check key, secret and trading permission, then reconnect the account"),
         )
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="exchange_accounts")
@@ -160,9 +161,7 @@ class Candle(models.Model):
         ordering = ["exchange_id", "symbol", "timeframe", "open_time"]
         constraints = [
             # Also the index for range reads: (exchange, symbol, timeframe) then open_time.
-            models.UniqueConstraint(
-                fields=["exchange_id", "symbol", "timeframe", "open_time"], name="candle_unique_open_time"
-            ),
+            models.UniqueConstraint(fields=["exchange_id", "symbol", "timeframe", "open_time"], name="candle_unique_open_time"),
             models.CheckConstraint(condition=models.Q(timeframe__in=["1m", "1h", "1d"]), name="candle_timeframe_valid"),
         ]
 

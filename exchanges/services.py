@@ -143,7 +143,7 @@ def _validate_credentials(*, api_key: str, api_secret: str, api_passphrase: str)
 
 def _validated_starting_balance(balances: dict) -> dict[str, Decimal]:
     if not isinstance(balances, dict) or not balances:
-        raise ValidationError({"starting_balance": "Give at least one currency and amount, e.g. {\"USDT\": \"10000\"}."})
+        raise ValidationError({"starting_balance": 'Give at least one currency and amount, e.g. {"USDT": "10000"}.'})
     if len(balances) > MAX_STARTING_CURRENCIES:
         raise ValidationError({"starting_balance": f"At most {MAX_STARTING_CURRENCIES} currencies."})
     validated = {}

@@ -55,8 +55,12 @@ TRADES_SHOWN = 50
 CLEAR_REVIEW = "clear_review"
 method_decorator_post = method_decorator(require_POST)
 DECISION_LABELS = {
-    "approve": "Approve", "reject": "Reject", "suspend": "Suspend", "reinstate": "Reinstate", CLEAR_REVIEW: "Clear the review flag",
-}  # fmt: skip
+    "approve": "Approve",
+    "reject": "Reject",
+    "suspend": "Suspend",
+    "reinstate": "Reinstate",
+    CLEAR_REVIEW: "Clear the review flag",
+}
 
 
 class ReasonForm(forms.Form):
@@ -108,18 +112,35 @@ subscription_fee = money_column("subscription_fee_monthly", currency=billing_cur
 class SignalProviderAdmin(OwnershipReadOnlyMixin, admin.ModelAdmin):
     form = SignalProviderForm
     list_display = [
-        "display_name", "user", "status", "risk_level", "verification_status", "needs_review", subscription_fee,
-        "performance_fee_percent", "average_rating", "ratings_count", "created_at",
-    ]  # fmt: skip
+        "display_name",
+        "user",
+        "status",
+        "risk_level",
+        "verification_status",
+        "needs_review",
+        subscription_fee,
+        "performance_fee_percent",
+        "average_rating",
+        "ratings_count",
+        "created_at",
+    ]
     list_filter = ["status", "risk_level", "verification_status", "needs_review"]
     search_fields = ["display_name", "user__username", "user__email"]
     list_select_related = ["user"]
     ordering = ["-created_at", "-id"]
     # Status and reputation change only through the actions and services, never by editing.
     readonly_fields = [
-        "user", "status", "status_changed_at", "average_rating", "ratings_count", "verification_status", "needs_review",
-        "review_reason", "created_at", "updated_at",
-    ]  # fmt: skip
+        "user",
+        "status",
+        "status_changed_at",
+        "average_rating",
+        "ratings_count",
+        "verification_status",
+        "needs_review",
+        "review_reason",
+        "created_at",
+        "updated_at",
+    ]
     fieldsets = [
         (None, {"fields": ["user", "display_name", "status", "status_changed_at", "needs_review", "review_reason"]}),
         ("Profile", {"fields": ["description", "trading_strategy", "risk_level"]}),
@@ -154,9 +175,7 @@ class SignalProviderAdmin(OwnershipReadOnlyMixin, admin.ModelAdmin):
         for name in TERMS_FIELDS:
             setattr(obj, name, getattr(stored, name))
         super().save_model(request, obj, form, change)
-        provider_terms_update(
-            provider_id=obj.pk, actor=request.user, **{name: form.cleaned_data[name] for name in TERMS_FIELDS}
-        )
+        provider_terms_update(provider_id=obj.pk, actor=request.user, **{name: form.cleaned_data[name] for name in TERMS_FIELDS})
         obj.refresh_from_db()
 
     def has_curate_permission(self, request):
@@ -232,7 +251,9 @@ class SignalProviderAdmin(OwnershipReadOnlyMixin, admin.ModelAdmin):
         else:
             told = "" if decision == CLEAR_REVIEW else " and sent to the provider"
             self.message_user(
-                request, f"{DECISION_LABELS[decision]}: done for {provider.display_name}. The reason is in the event log{told}.", messages.SUCCESS
+                request,
+                f"{DECISION_LABELS[decision]}: done for {provider.display_name}. The reason is in the event log{told}.",
+                messages.SUCCESS,
             )
         return HttpResponseRedirect(self._change_url(provider.pk))
 
@@ -245,9 +266,8 @@ class SignalProviderAdmin(OwnershipReadOnlyMixin, admin.ModelAdmin):
         except ExchangeError as exc:
             self.message_user(request, f"The exchange could not be reached for candles: {exc}. Try again later.", messages.ERROR)
             return HttpResponseRedirect(self._change_url(provider.pk))
-        verified = (
-            f"{check.verified} trade(s) verified, {check.mismatches} mismatch(es), {check.unavailable} without a candle"
-            + (f", {check.remaining} left for the nightly run" if check.remaining else "")
+        verified = f"{check.verified} trade(s) verified, {check.mismatches} mismatch(es), {check.unavailable} without a candle" + (
+            f", {check.remaining} left for the nightly run" if check.remaining else ""
         )
         if check.metrics:
             later = (
@@ -395,9 +415,19 @@ class TradeVerificationAdmin(OwnershipReadOnlyMixin, admin.ModelAdmin):
     search_fields = ["strategy__name"]
     list_select_related = ["leader_trade", "strategy"]
     readonly_fields = [
-        "leader_trade", "strategy", "status", "exchange_id", "price", "candle_low", "candle_high", "tolerance_percent",
-        "checked_at", "resolved_at", "resolved_by", "resolution_note",
-    ]  # fmt: skip
+        "leader_trade",
+        "strategy",
+        "status",
+        "exchange_id",
+        "price",
+        "candle_low",
+        "candle_high",
+        "tolerance_percent",
+        "checked_at",
+        "resolved_at",
+        "resolved_by",
+        "resolution_note",
+    ]
     actions = ["resolve"]
 
     def has_add_permission(self, request):
@@ -419,10 +449,14 @@ class CopyFeeTermsAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """What each copy is billed from which month (recorded at its start, or a noticed change)."""
 
     list_display = [
-        "relationship", "effective_from", "program", "rate_percent",
+        "relationship",
+        "effective_from",
+        "program",
+        "rate_percent",
         money_column("subscription_fee_monthly", currency="currency", description="subscription / month"),
-        "payee_share", "notified_at",
-    ]  # fmt: skip
+        "payee_share",
+        "notified_at",
+    ]
     list_filter = ["program"]
     search_fields = ["relationship__follower__username", "relationship__strategy__name"]
     list_select_related = ["relationship__follower", "relationship__strategy"]

@@ -179,9 +179,19 @@ class TraderListOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = SignalProvider
         fields = [
-            "id", "display_name", "description", "risk_level", "subscription_fee_monthly", "performance_fee_percent",
-            "average_rating", "ratings_count", "verification_status", "follower_count", "ranked", "metrics",
-        ]  # fmt: skip
+            "id",
+            "display_name",
+            "description",
+            "risk_level",
+            "subscription_fee_monthly",
+            "performance_fee_percent",
+            "average_rating",
+            "ratings_count",
+            "verification_status",
+            "follower_count",
+            "ranked",
+            "metrics",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(
@@ -209,9 +219,11 @@ class TraderListOutputSerializer(serializers.ModelSerializer):
             "window": self.context["window"],
             "as_of": provider.metric_as_of.isoformat(),
             "coverage": coverage_payload(
-                days=provider.metric_returns_count, closed_trades=provider.metric_closed_trades,
-                first_day=provider.metric_first_day, last_day=provider.metric_last_day,
-            ),  # fmt: skip
+                days=provider.metric_returns_count,
+                closed_trades=provider.metric_closed_trades,
+                first_day=provider.metric_first_day,
+                last_day=provider.metric_last_day,
+            ),
             "total_return": return_percent(provider.metric_total_return),
             "sharpe_ratio": provider.metric_sharpe_ratio,
             "sortino_ratio": provider.metric_sortino_ratio,
@@ -231,10 +243,21 @@ class ProviderOwnOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = SignalProvider
         fields = [
-            "id", "status", "display_name", "description", "trading_strategy", "risk_level", "subscription_fee_monthly",
-            "performance_fee_percent", "is_public", "average_rating", "ratings_count", "verification_status",
-            "created_at", "updated_at",
-        ]  # fmt: skip
+            "id",
+            "status",
+            "display_name",
+            "description",
+            "trading_strategy",
+            "risk_level",
+            "subscription_fee_monthly",
+            "performance_fee_percent",
+            "is_public",
+            "average_rating",
+            "ratings_count",
+            "verification_status",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 
@@ -280,9 +303,7 @@ class TraderDetailOutputSerializer(serializers.Serializer):
     verification_status = serializers.ChoiceField(choices=SignalProvider.VerificationStatus.choices)
     follower_count = serializers.IntegerField()
     approved_since = serializers.DateTimeField(allow_null=True)
-    metrics = inline_serializer(
-        "TraderDetailMetricsByWindow", {window: MetricsOutputSerializer(allow_null=True) for window in WINDOWS}
-    )
+    metrics = inline_serializer("TraderDetailMetricsByWindow", {window: MetricsOutputSerializer(allow_null=True) for window in WINDOWS})
     equity_series = EquityPointOutputSerializer(many=True)
     rating = RatingSummarySerializer()
     strategies = StrategySerializer(many=True)
@@ -316,11 +337,15 @@ def _trader_detail(provider: SignalProvider) -> dict:
         },
         "strategies": [
             {
-                "id": strategy.id, "name": strategy.name, "kind": strategy.kind, "verified_badge": strategy.verified_badge,
-                "accepting_copies": strategy.accepting_copies, "copiers_count": strategy.copiers_count,
+                "id": strategy.id,
+                "name": strategy.name,
+                "kind": strategy.kind,
+                "verified_badge": strategy.verified_badge,
+                "accepting_copies": strategy.accepting_copies,
+                "copiers_count": strategy.copiers_count,
                 "fee_terms": fee_terms_payload(fee_terms_offered(strategy=strategy)),
                 "metrics_all": metrics_payload(strategy_metrics.get(strategy.id)),
-            }  # fmt: skip
+            }
             for strategy in strategies
         ],
     }
@@ -357,7 +382,6 @@ class ProviderApplyApi(APIView):
         serializer.is_valid(raise_exception=True)
         provider = provider_apply(user=request.user, **serializer.validated_data)
         return Response(ProviderOwnOutputSerializer(provider).data, status=status.HTTP_201_CREATED)
-
 
 
 class TraderListApi(APIView):
@@ -430,7 +454,10 @@ class TraderRateApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         rating = rating_upsert(
-            user=request.user, provider_id=provider_id, stars=serializer.validated_data["rating"], comment=serializer.validated_data["comment"]
+            user=request.user,
+            provider_id=provider_id,
+            stars=serializer.validated_data["rating"],
+            comment=serializer.validated_data["comment"],
         )
         # The summary was recomputed in the database after the provider row was read.
         rating.provider.refresh_from_db(fields=["average_rating", "ratings_count"])

@@ -27,9 +27,19 @@ from marketplace.selectors import TOP_WINDOWS, ratios_note, strategy_get_leader,
 from marketplace.terms import fee_terms_offered
 
 METRIC_FIELDS = (
-    "as_of", "total_return", "sharpe", "sortino", "calmar", "profit_factor", "profit_factor_infinite", "win_rate",
-    "max_drawdown", "coverage", "ratios_note", "ranked",
-)  # fmt: skip
+    "as_of",
+    "total_return",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "profit_factor",
+    "profit_factor_infinite",
+    "win_rate",
+    "max_drawdown",
+    "coverage",
+    "ratios_note",
+    "ranked",
+)
 
 
 class MetricsMixin(serializers.Serializer):
@@ -82,9 +92,18 @@ class LeaderboardOutputSerializer(MetricsMixin, serializers.ModelSerializer):
     class Meta:
         model = Strategy
         fields = [
-            "id", "name", "description", "kind", "owner", "verified_badge", "accepting_copies", "copiers_count",
-            "fee_terms", "created_at", *METRIC_FIELDS,
-        ]  # fmt: skip
+            "id",
+            "name",
+            "description",
+            "kind",
+            "owner",
+            "verified_badge",
+            "accepting_copies",
+            "copiers_count",
+            "fee_terms",
+            "created_at",
+            *METRIC_FIELDS,
+        ]
         read_only_fields = fields
 
     @extend_schema_field(FeeTermsOutputSerializer)

@@ -70,9 +70,14 @@ def strategy_circuit_break(*, strategy_id: int, reason: str) -> bool:
         provider.review_reason = f"circuit breaker on '{strategy.name}': {reason}"[:255]
         provider.save(update_fields=["needs_review", "review_reason", "updated_at"])
         provider_event_record(
-            provider=provider, actor=None, action=ProviderEvent.Action.CIRCUIT_BREAKER, field="accepting_copies",
-            from_value="True", to_value="False", reason=f"strategy '{strategy.name}' (id {strategy.pk}): {reason}",
-        )  # fmt: skip
+            provider=provider,
+            actor=None,
+            action=ProviderEvent.Action.CIRCUIT_BREAKER,
+            field="accepting_copies",
+            from_value="True",
+            to_value="False",
+            reason=f"strategy '{strategy.name}' (id {strategy.pk}): {reason}",
+        )
     follower_ids = CopyRelationship.objects.filter(strategy=strategy, status__in=CopyRelationship.LIVE_STATUSES).values_list(
         "follower_id", flat=True
     )

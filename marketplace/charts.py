@@ -26,8 +26,7 @@ def equity_curve_svg(series: list, *, width: int = WIDTH, height: int = HEIGHT) 
     plot_width, plot_height = width - LEFT - PADDING, height - 2 * PADDING
     step = Decimal(plot_width) / (len(values) - 1)
     points = " ".join(
-        f"{LEFT + float(step * index):.1f},{PADDING + float((high - value) / span * plot_height):.1f}"
-        for index, value in enumerate(values)
+        f"{LEFT + float(step * index):.1f},{PADDING + float((high - value) / span * plot_height):.1f}" for index, value in enumerate(values)
     )
     labels = format_html_join(
         "",
@@ -44,5 +43,12 @@ def equity_curve_svg(series: list, *, width: int = WIDTH, height: int = HEIGHT) 
         'role="img" aria-label="Equity curve">'
         '<rect x="{left}" y="{p}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#ddd"/>'
         '<polyline fill="none" stroke="#2a6ebb" stroke-width="2" points="{points}"/>{labels}</svg>',
-        w=width, h=height, p=PADDING, left=LEFT, pw=plot_width, ph=plot_height, points=points, labels=labels,
-    )  # fmt: skip
+        w=width,
+        h=height,
+        p=PADDING,
+        left=LEFT,
+        pw=plot_width,
+        ph=plot_height,
+        points=points,
+        labels=labels,
+    )

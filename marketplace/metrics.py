@@ -261,9 +261,7 @@ def profit_factor_for_api(value: float | None) -> dict[str, float | bool | None]
     return {"profit_factor": value, "profit_factor_infinite": False}
 
 
-def windowed(
-    series: Sequence[DatedItem], window: str, as_of: date, *, with_opening_point: bool = False
-) -> list[DatedItem]:
+def windowed(series: Sequence[DatedItem], window: str, as_of: date, *, with_opening_point: bool = False) -> list[DatedItem]:
     """The items of a dated series that fall in a window ending on ``as_of``.
 
     ``series`` holds (UTC day, value) pairs: equity points or closed-trade P&Ls. Window
@@ -311,9 +309,7 @@ class MetricsResult:
         return drawdown_percent(self.max_drawdown)
 
 
-def compute_all(
-    equity_points: Sequence[EquityPoint], trade_pnls: Sequence[TradePnl], as_of: date
-) -> dict[str, MetricsResult]:
+def compute_all(equity_points: Sequence[EquityPoint], trade_pnls: Sequence[TradePnl], as_of: date) -> dict[str, MetricsResult]:
     """The metrics of every window in ``WINDOWS`` as of a UTC day.
 
     ``equity_points``: daily (UTC day, equity) pairs, consecutive days, oldest first.
@@ -466,9 +462,7 @@ def equity_curve_from_trades(
                 fill = next_fill[1]
                 signed_amount = _signed_amount(fill)
                 cash -= signed_amount * fill.price + fill.fee
-                pnl = positions.setdefault(fill.symbol, _Position()).fill(
-                    signed_amount=signed_amount, price=fill.price, fee=fill.fee
-                )
+                pnl = positions.setdefault(fill.symbol, _Position()).fill(signed_amount=signed_amount, price=fill.price, fee=fill.fee)
                 if pnl is not None:
                     closed_trade_pnls.append((day, pnl))
                 next_fill = next(pending, None)
@@ -485,9 +479,7 @@ def _signed_amount(fill: FillLike) -> Decimal:
     return fill.amount if fill.side == "buy" else -fill.amount
 
 
-def _marked_positions(
-    positions: Mapping[str, _Position], daily_closes: Mapping[str, Mapping[date, Decimal]], day: date
-) -> Decimal:
+def _marked_positions(positions: Mapping[str, _Position], daily_closes: Mapping[str, Mapping[date, Decimal]], day: date) -> Decimal:
     value = ZERO
     for symbol, position in positions.items():
         if position.quantity == 0:

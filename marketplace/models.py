@@ -57,9 +57,7 @@ class SignalProvider(models.Model):
     is_public = models.BooleanField(default=True)
     average_rating = models.DecimalField(max_digits=3, decimal_places=2, default=0)
     ratings_count = models.PositiveIntegerField(default=0)
-    verification_status = models.CharField(
-        max_length=16, choices=VerificationStatus.choices, default=VerificationStatus.UNVERIFIED
-    )
+    verification_status = models.CharField(max_length=16, choices=VerificationStatus.choices, default=VerificationStatus.UNVERIFIED)
     # Raised by circuit breakers and verification flags; a curator clears it after review.
     needs_review = models.BooleanField(default=False)
     review_reason = models.CharField(max_length=255, blank=True, default="")
@@ -71,9 +69,7 @@ class SignalProvider(models.Model):
         ordering = ["id"]
         permissions = [("curate_signalprovider", "Can approve, reject, suspend and reinstate signal providers")]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(status__in=["pending", "approved", "rejected", "suspended"]), name="provider_status_valid"
-            ),
+            models.CheckConstraint(condition=Q(status__in=["pending", "approved", "rejected", "suspended"]), name="provider_status_valid"),
             models.CheckConstraint(condition=Q(risk_level__in=["low", "medium", "high"]), name="provider_risk_valid"),
             models.CheckConstraint(
                 condition=Q(verification_status__in=["unverified", "verified", "flagged"]),
@@ -84,9 +80,7 @@ class SignalProvider(models.Model):
                 name="provider_performance_fee_0_50",
             ),
             models.CheckConstraint(condition=Q(subscription_fee_monthly__gte=0), name="provider_subscription_nonnegative"),
-            models.CheckConstraint(
-                condition=Q(average_rating__gte=0) & Q(average_rating__lte=5), name="provider_average_rating_0_5"
-            ),
+            models.CheckConstraint(condition=Q(average_rating__gte=0) & Q(average_rating__lte=5), name="provider_average_rating_0_5"),
             models.UniqueConstraint(fields=["display_name_key"], name="provider_display_name_unique"),
         ]
         indexes = [
@@ -122,9 +116,7 @@ class ProviderEvent(models.Model):
 
     provider = models.ForeignKey(SignalProvider, on_delete=models.PROTECT, related_name="events")
     # Null when the platform itself acted (daily checks, circuit breakers).
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="provider_events"
-    )
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="provider_events")
     action = models.CharField(max_length=32, choices=Action.choices)
     field = models.CharField(max_length=64, blank=True, default="")
     from_value = models.CharField(max_length=255, blank=True, default="")
@@ -270,17 +262,13 @@ class TradeVerification(models.Model):
     checked_at = models.DateTimeField()
     # A curator who looked at a mismatch and accepted it (e.g. an exchange-side correction).
     resolved_at = models.DateTimeField(null=True, blank=True)
-    resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     resolution_note = models.CharField(max_length=255, blank=True, default="")
 
     class Meta:
         ordering = ["-checked_at", "-id"]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(status__in=["verified", "mismatch", "unavailable"]), name="trade_verification_status_valid"
-            ),
+            models.CheckConstraint(condition=Q(status__in=["verified", "mismatch", "unavailable"]), name="trade_verification_status_valid"),
         ]
         indexes = [
             # Open flags per strategy: badges, circuit breakers and the admin page read them.
@@ -334,4 +322,6 @@ class CopyFeeTerms(models.Model):
 
     def __str__(self) -> str:
         subscription = format_money(self.subscription_fee_monthly, self.currency)
-        return f"Copy {self.relationship_id} from {self.effective_from:%Y-%m} · {self.rate_percent.normalize():f} % + {subscription} a month"
+        return (
+            f"Copy {self.relationship_id} from {self.effective_from:%Y-%m} · {self.rate_percent.normalize():f} % + {subscription} a month"
+        )

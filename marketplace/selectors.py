@@ -36,9 +36,21 @@ from marketplace.models import ProviderEvent, ProviderMetrics, Rating, SignalPro
 DEFAULT_WINDOW = "30d"
 # The metric columns the list shows for its window, read from that window's metrics row.
 LIST_METRICS = (
-    "total_return", "sharpe_ratio", "sortino_ratio", "win_rate", "profit_factor", "profit_factor_infinite",
-    "max_drawdown", "calmar_ratio", "closed_trades", "copied_aum", "as_of", "returns_count", "first_day", "last_day",
-)  # fmt: skip
+    "total_return",
+    "sharpe_ratio",
+    "sortino_ratio",
+    "win_rate",
+    "profit_factor",
+    "profit_factor_infinite",
+    "max_drawdown",
+    "calmar_ratio",
+    "closed_trades",
+    "copied_aum",
+    "as_of",
+    "returns_count",
+    "first_day",
+    "last_day",
+)
 # The leaderboard's one sort vocabulary (the page, /api/copy-trading/top and
 # /api/marketplace/traders): key -> (a strategy's annotation, a provider's, descending).
 # Smaller drawdown is better, so it sorts ascending. Sorted on anything, records long
@@ -154,9 +166,9 @@ def _provider_profile(providers: QuerySet[SignalProvider]) -> SignalProvider | N
             Prefetch("metrics", queryset=ProviderMetrics.objects.order_by("window"), to_attr="window_metrics"),
             Prefetch(
                 "ratings",
-                queryset=Rating.objects.exclude(comment="").select_related("user__profile").order_by("-updated_at", "-id")[
-                    : settings.MARKETPLACE_RECENT_COMMENTS
-                ],
+                queryset=Rating.objects.exclude(comment="")
+                .select_related("user__profile")
+                .order_by("-updated_at", "-id")[: settings.MARKETPLACE_RECENT_COMMENTS],
                 to_attr="recent_comments",
             ),
             Prefetch(
@@ -220,10 +232,7 @@ def provider_verification_findings(*, provider: SignalProvider) -> QuerySet[Trad
 
 def provider_verification_summary(*, provider: SignalProvider) -> dict[str, int]:
     counts = dict(
-        TradeVerification.objects.filter(strategy__owner_id=provider.user_id)
-        .values_list("status")
-        .annotate(count=Count("id"))
-        .order_by()
+        TradeVerification.objects.filter(strategy__owner_id=provider.user_id).values_list("status").annotate(count=Count("id")).order_by()
     )
     return {status: counts.get(status, 0) for status in TradeVerification.Status.values}
 
@@ -317,7 +326,9 @@ def strategy_get_leader(*, user, strategy_id: int, window: str = "30d") -> Strat
     strategy = (
         _with_window_metrics(Strategy.objects.filter(listed | Q(owner_id=getattr(user, "pk", None)), id=strategy_id), window=window)
         .select_related("owner__profile", "owner__signal_provider")
-        .prefetch_related(Prefetch("trades", queryset=LeaderTrade.objects.order_by("-sequence")[:LEADER_RECENT_TRADES], to_attr="recent_trades"))
+        .prefetch_related(
+            Prefetch("trades", queryset=LeaderTrade.objects.order_by("-sequence")[:LEADER_RECENT_TRADES], to_attr="recent_trades")
+        )
         .first()
     )
     if strategy is None:
@@ -347,9 +358,7 @@ def strategy_metrics_by_window(*, strategy_id: int) -> dict[str, StrategyMetrics
 def strategy_verification_summary(*, strategy_id: int) -> dict[str, int]:
     """How many of the strategy's trades were checked against exchange candles, by outcome;
     `open_flags`: mismatches no curator has resolved."""
-    counts = dict(
-        TradeVerification.objects.filter(strategy_id=strategy_id).values_list("status").annotate(count=Count("id")).order_by()
-    )
+    counts = dict(TradeVerification.objects.filter(strategy_id=strategy_id).values_list("status").annotate(count=Count("id")).order_by())
     summary = {status: counts.get(status, 0) for status in TradeVerification.Status.values}
     summary["open_flags"] = TradeVerification.objects.filter(
         strategy_id=strategy_id, status=TradeVerification.Status.MISMATCH, resolved_at__isnull=True

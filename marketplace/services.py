@@ -50,9 +50,14 @@ logger = logging.getLogger(__name__)
 CURATORS_GROUP = "curators"
 CURATE_PERMISSION = "marketplace.curate_signalprovider"
 PROFILE_FIELDS = (
-    "display_name", "description", "trading_strategy", "risk_level", "subscription_fee_monthly",
-    "performance_fee_percent", "is_public",
-)  # fmt: skip
+    "display_name",
+    "description",
+    "trading_strategy",
+    "risk_level",
+    "subscription_fee_monthly",
+    "performance_fee_percent",
+    "is_public",
+)
 
 Status = SignalProvider.Status
 Action = ProviderEvent.Action
@@ -93,9 +98,14 @@ def provider_event_record(
     *, provider: SignalProvider, actor, action: str, field: str = "", from_value: str = "", to_value: str = "", reason: str = ""
 ) -> ProviderEvent:
     event = ProviderEvent(
-        provider=provider, actor=actor, action=action, field=field,
-        from_value=str(from_value)[:255], to_value=str(to_value)[:255], reason=reason,
-    )  # fmt: skip
+        provider=provider,
+        actor=actor,
+        action=action,
+        field=field,
+        from_value=str(from_value)[:255],
+        to_value=str(to_value)[:255],
+        reason=reason,
+    )
     event.full_clean()
     event.save()
     return event
@@ -127,10 +137,14 @@ def provider_apply(
     user_email_verified_require(user=user, to="apply as a signal provider")
     user_row_lock(user_id=user.pk)
     profile = {
-        "display_name": display_name, "description": description, "trading_strategy": trading_strategy,
-        "risk_level": risk_level, "subscription_fee_monthly": subscription_fee_monthly,
-        "performance_fee_percent": performance_fee_percent, "is_public": is_public,
-    }  # fmt: skip
+        "display_name": display_name,
+        "description": description,
+        "trading_strategy": trading_strategy,
+        "risk_level": risk_level,
+        "subscription_fee_monthly": subscription_fee_monthly,
+        "performance_fee_percent": performance_fee_percent,
+        "is_public": is_public,
+    }
     now = timezone.now()
     provider = SignalProvider.objects.select_for_update().filter(user=user).first()
     if provider is None:
@@ -207,7 +221,9 @@ def provider_transition(*, provider_id: int, action: str, actor, reason: str) ->
         provider.review_reason = ""
         update_fields += ["needs_review", "review_reason"]
     provider.save(update_fields=update_fields)
-    provider_event_record(provider=provider, actor=actor, action=action, field="status", from_value=previous, to_value=target, reason=reason)
+    provider_event_record(
+        provider=provider, actor=actor, action=action, field="status", from_value=previous, to_value=target, reason=reason
+    )
 
     if action == Action.SUSPEND:
         _provider_strategies_close(provider=provider, reason=reason)
@@ -237,7 +253,12 @@ def _provider_strategies_close(*, provider: SignalProvider, reason: str) -> None
     paused = CopyRelationship.objects.filter(
         id__in=[pk for pk, _, copy_status in live if copy_status == CopyRelationship.Status.ACTIVE],
         status=CopyRelationship.Status.ACTIVE,
-    ).update(status=CopyRelationship.Status.PAUSED, pause_reason=CopyRelationship.PauseReason.PROVIDER_SUSPENDED, pause_detail={}, updated_at=timezone.now())
+    ).update(
+        status=CopyRelationship.Status.PAUSED,
+        pause_reason=CopyRelationship.PauseReason.PROVIDER_SUSPENDED,
+        pause_detail={},
+        updated_at=timezone.now(),
+    )
     followers = get_user_model().objects.filter(id__in={follower_id for _, follower_id, _ in live}).order_by("id")
     notification_send_many(
         users=followers,
@@ -256,7 +277,9 @@ def _provider_strategies_reopen(*, provider: SignalProvider) -> None:
     Strategy.objects.filter(id__in=strategy_ids).update(accepting_copies=True, updated_at=timezone.now())
     follower_ids = set(
         CopyRelationship.objects.filter(
-            strategy_id__in=strategy_ids, status=CopyRelationship.Status.PAUSED, pause_reason=CopyRelationship.PauseReason.PROVIDER_SUSPENDED
+            strategy_id__in=strategy_ids,
+            status=CopyRelationship.Status.PAUSED,
+            pause_reason=CopyRelationship.PauseReason.PROVIDER_SUSPENDED,
         ).values_list("follower_id", flat=True)
     )
     notification_send_many(
@@ -313,9 +336,12 @@ def copy_terms_record(*, relationship: CopyRelationship, expected: FeeTerms | No
 
 def _terms_columns(terms: FeeTerms) -> dict:
     return {
-        "program": terms.program, "rate_percent": terms.rate_percent, "subscription_fee_monthly": terms.subscription_fee_monthly,
-        "payee_share": terms.payee_share, "currency": terms.currency,
-    }  # fmt: skip
+        "program": terms.program,
+        "rate_percent": terms.rate_percent,
+        "subscription_fee_monthly": terms.subscription_fee_monthly,
+        "payee_share": terms.payee_share,
+        "currency": terms.currency,
+    }
 
 
 def _terms_payload(terms: FeeTerms) -> dict:
@@ -340,9 +366,13 @@ def provider_terms_update(
         return provider
     for name, value in changed.items():
         provider_event_record(
-            provider=provider, actor=actor, action=Action.TERMS, field=name,
-            from_value=_terms_value(name, getattr(provider, name)), to_value=_terms_value(name, value),
-        )  # fmt: skip
+            provider=provider,
+            actor=actor,
+            action=Action.TERMS,
+            field=name,
+            from_value=_terms_value(name, getattr(provider, name)),
+            to_value=_terms_value(name, value),
+        )
         setattr(provider, name, value)
     provider.full_clean()
     provider.save(update_fields=[*changed, "updated_at"])

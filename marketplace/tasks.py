@@ -46,9 +46,7 @@ def recalculate_provider_metrics(provider_id: int) -> None:
 
 def provider_metrics_enqueue(*, provider_id: int) -> int:
     """On demand (a curator): recalculate each strategy of the provider, then the provider."""
-    strategy_ids = list(
-        Strategy.objects.filter(owner__signal_provider__id=provider_id).order_by("id").values_list("id", flat=True)
-    )
+    strategy_ids = list(Strategy.objects.filter(owner__signal_provider__id=provider_id).order_by("id").values_list("id", flat=True))
 
     def _enqueue() -> None:
         for strategy_id in strategy_ids:

@@ -113,7 +113,9 @@ def copy_fee_terms_of(*, relationships: list[CopyRelationship], period: date | N
         if current is None or row.effective_from <= period:
             chosen[row.relationship_id] = row
     return {
-        relationship.pk: _row_terms(chosen[relationship.pk]) if relationship.pk in chosen else fee_terms_offered(strategy=relationship.strategy)
+        relationship.pk: _row_terms(chosen[relationship.pk])
+        if relationship.pk in chosen
+        else fee_terms_offered(strategy=relationship.strategy)
         for relationship in relationships
     }
 
@@ -121,9 +123,7 @@ def copy_fee_terms_of(*, relationships: list[CopyRelationship], period: date | N
 def copy_fee_terms_pending(*, relationship: CopyRelationship) -> tuple[date, FeeTerms] | None:
     """A noticed change not yet in effect: (the month it applies from, the new terms)."""
     row = (
-        CopyFeeTerms.objects.filter(relationship_id=relationship.pk, effective_from__gt=_today_period())
-        .order_by("effective_from")
-        .first()
+        CopyFeeTerms.objects.filter(relationship_id=relationship.pk, effective_from__gt=_today_period()).order_by("effective_from").first()
     )
     return None if row is None else (row.effective_from, _row_terms(row))
 

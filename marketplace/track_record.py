@@ -238,9 +238,7 @@ def provider_metrics_recalculate(*, provider_id: int, now: datetime | None = Non
             return False
         records.append(record)
     follower_count, aum = _followers([strategy.pk for strategy in strategies])
-    values = _metrics_values(
-        record=_combined(records, as_of), as_of=as_of, follower_count=follower_count, copied_aum=aum, computed_at=now
-    )
+    values = _metrics_values(record=_combined(records, as_of), as_of=as_of, follower_count=follower_count, copied_aum=aum, computed_at=now)
     with transaction.atomic():
         for window, defaults in values.items():
             ProviderMetrics.objects.update_or_create(provider=provider, window=window, defaults=defaults)

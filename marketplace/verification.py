@@ -76,7 +76,9 @@ def price_within_candle(*, price: Decimal, low: Decimal, high: Decimal, toleranc
     return low * (1 - tolerance) <= price <= high * (1 + tolerance)
 
 
-def strategy_track_record_verify(*, strategy_id: int, now: datetime | None = None, fetch_candles: bool = True) -> VerificationOutcome | None:
+def strategy_track_record_verify(
+    *, strategy_id: int, now: datetime | None = None, fetch_candles: bool = True
+) -> VerificationOutcome | None:
     """Check the strategy's unchecked trades (and those whose candle was unavailable) against
     their 1-minute candles, then award or withdraw the verified badge."""
     now = now or timezone.now()
@@ -113,10 +115,16 @@ def strategy_track_record_verify(*, strategy_id: int, now: datetime | None = Non
             TradeVerification.objects.update_or_create(
                 leader_trade=trade,
                 defaults={
-                    "strategy": strategy, "status": status, "exchange_id": exchange_id, "price": trade.price,
-                    "candle_low": low, "candle_high": high, "tolerance_percent": tolerance, "checked_at": now,
+                    "strategy": strategy,
+                    "status": status,
+                    "exchange_id": exchange_id,
+                    "price": trade.price,
+                    "candle_low": low,
+                    "candle_high": high,
+                    "tolerance_percent": tolerance,
+                    "checked_at": now,
                 },
-            )  # fmt: skip
+            )
         # Provider before strategy: the lock order of marketplace.services.
         provider = SignalProvider.objects.select_for_update().filter(user_id=strategy.owner_id).first()
         badge = _strategy_badge_update(strategy=strategy, now=now)
@@ -167,9 +175,14 @@ def _provider_flag(*, provider: SignalProvider, strategy: Strategy, new_flags: l
     provider.review_reason = reason[:255]
     provider.save(update_fields=["needs_review", "review_reason", "updated_at"])
     provider_event_record(
-        provider=provider, actor=None, action=ProviderEvent.Action.VERIFICATION_FLAG, field="trade_verification",
-        from_value="", to_value=f"{len(new_flags)} mismatch(es)", reason=reason,
-    )  # fmt: skip
+        provider=provider,
+        actor=None,
+        action=ProviderEvent.Action.VERIFICATION_FLAG,
+        field="trade_verification",
+        from_value="",
+        to_value=f"{len(new_flags)} mismatch(es)",
+        reason=reason,
+    )
     curators_notify(
         kind=Notification.Kind.VERIFICATION_FLAG,
         title=f"Verification flag: {provider.display_name} / {strategy.name}",
@@ -193,9 +206,13 @@ def provider_verification_status_refresh(*, provider: SignalProvider) -> str:
         provider.verification_status = new
         provider.save(update_fields=["verification_status", "updated_at"])
         provider_event_record(
-            provider=provider, actor=None, action=ProviderEvent.Action.VERIFICATION, field="verification_status",
-            from_value=previous, to_value=new,
-        )  # fmt: skip
+            provider=provider,
+            actor=None,
+            action=ProviderEvent.Action.VERIFICATION,
+            field="verification_status",
+            from_value=previous,
+            to_value=new,
+        )
     return new
 
 
@@ -242,9 +259,7 @@ def provider_record_check(*, provider_id: int, now: datetime | None = None) -> R
     candles and compute the metrics. Candles come from the exchange first, outside any
     transaction; an unreachable exchange raises its ExchangeError."""
     now = now or timezone.now()
-    strategy_ids = list(
-        Strategy.objects.filter(owner__signal_provider__id=provider_id).order_by("id").values_list("id", flat=True)
-    )
+    strategy_ids = list(Strategy.objects.filter(owner__signal_provider__id=provider_id).order_by("id").values_list("id", flat=True))
     totals = defaultdict(int)
     for strategy_id in strategy_ids:
         outcome = strategy_track_record_verify(strategy_id=strategy_id, now=now)
@@ -258,7 +273,12 @@ def provider_record_check(*, provider_id: int, now: datetime | None = None) -> R
     as_of = last_closed_day(now)
     trades_after = LeaderTrade.objects.filter(strategy_id__in=strategy_ids, traded_at__gte=midnight(as_of + DAY)).count()
     return RecordCheck(
-        strategies=len(strategy_ids), verified=totals["verified"], mismatches=totals["mismatches"],
-        unavailable=totals["unavailable"], remaining=totals["remaining"], metrics=metrics_built, metrics_as_of=as_of,
+        strategies=len(strategy_ids),
+        verified=totals["verified"],
+        mismatches=totals["mismatches"],
+        unavailable=totals["unavailable"],
+        remaining=totals["remaining"],
+        metrics=metrics_built,
+        metrics_as_of=as_of,
         trades_after=trades_after,
-    )  # fmt: skip
+    )

@@ -20,14 +20,21 @@ pytestmark = pytest.mark.django_db
 
 @pytest.mark.parametrize(
     ("amount", "currency", "shown"),
-    [(Decimal("68.885"), "usd", "68.89 USD"), (Decimal("0E-8"), "usd", "0.00 USD"), (Decimal("29.00000000"), "USDT", "29.00 USDT"), (Decimal("10250.5"), "USDT", "10,250.50 USDT"), (None, "usd", "–")],
+    [
+        (Decimal("68.885"), "usd", "68.89 USD"),
+        (Decimal("0E-8"), "usd", "0.00 USD"),
+        (Decimal("29.00000000"), "USDT", "29.00 USDT"),
+        (Decimal("10250.5"), "USDT", "10,250.50 USDT"),
+        (None, "usd", "–"),
+    ],
 )
 def test_money_reads_in_cents_with_its_currency(amount, currency, shown):
     assert format_money(amount, currency) == shown
 
 
 @pytest.mark.parametrize(
-    ("value", "shown"), [(Decimal("0.015000000000"), "0.015"), (Decimal("0E-12"), "0"), (Decimal("65000.00000000"), "65,000"), (Decimal("1E+2"), "100")]
+    ("value", "shown"),
+    [(Decimal("0.015000000000"), "0.015"), (Decimal("0E-12"), "0"), (Decimal("65000.00000000"), "65,000"), (Decimal("1E+2"), "100")],
 )
 def test_quantities_keep_their_digits_without_padding_or_exponents(value, shown):
     assert format_quantity(value) == shown

@@ -48,14 +48,29 @@ def test_the_import_contracts_hold():
         ("billing.services.runs", "import web.fees", "billing is not allowed to import web"),
         ("devtools.demo", "import web.views", "devtools is not allowed to import web"),
         ("web.views", "import devtools.demo", "web is not allowed to import devtools"),
-        ("copytrade.services.execution", "from devtools.simulator.client import SimulatorClient", "copytrade is not allowed to import devtools"),
+        (
+            "copytrade.services.execution",
+            "from devtools.simulator.client import SimulatorClient",
+            "copytrade is not allowed to import devtools",
+        ),
         ("marketplace.metrics", "from config.celery import app", "marketplace is not allowed to import config"),
-        ("billing.services.runs", "from billing.tasks import run_monthly_billing", "billing.services is not allowed to import billing.tasks"),
+        (
+            "billing.services.runs",
+            "from billing.tasks import run_monthly_billing",
+            "billing.services is not allowed to import billing.tasks",
+        ),
         ("marketplace.terms", "import marketplace.services", "No cycles are allowed in marketplace"),
     ],
     ids=[
-        "upward", "core upward", "into the pages", "devtools into the pages", "the pages into devtools", "devtools", "config",
-        "service to its task", "a circle inside an app",
+        "upward",
+        "core upward",
+        "into the pages",
+        "devtools into the pages",
+        "the pages into devtools",
+        "devtools",
+        "config",
+        "service to its task",
+        "a circle inside an app",
     ],
 )
 def test_a_forbidden_import_breaks_a_contract(tree_copy, module, line, contract):

@@ -18,9 +18,7 @@ def test_the_benchmark_runs_the_four_paths_and_counts_every_order(tmp_path, sett
     settings.EXCHANGE_URL_OVERRIDES = dict(settings.EXCHANGE_URL_OVERRIDES)
     output, out = tmp_path / "latest.json", StringIO()
 
-    call_command(
-        "bench_fanout", followers=[12], repeat=1, latencies=[0], naive_followers=3, timeout=120, output=str(output), stdout=out
-    )
+    call_command("bench_fanout", followers=[12], repeat=1, latencies=[0], naive_followers=3, timeout=120, output=str(output), stdout=out)
 
     runs = {run["path"]: run for run in json.loads(output.read_text())["runs"]}
     assert set(runs) == {"product", "floor", "bare", "naive"}

@@ -79,7 +79,9 @@ ODD_ID_DRAWS = (
     | st.integers(min_value=2**63, max_value=10**30).map(str)
     | st.text(alphabet="0123456789", min_size=20, max_size=6000)
 )
-ID_OPERATIONS = [operation for operation in OPERATIONS if list(operation.path_parameters) or operation.method.upper() in ("POST", "PATCH", "PUT")]
+ID_OPERATIONS = [
+    operation for operation in OPERATIONS if list(operation.path_parameters) or operation.method.upper() in ("POST", "PATCH", "PUT")
+]
 
 
 @dataclass
@@ -121,9 +123,7 @@ def world(db, simulated_binance, stripe_standin, settings, _requests_share_the_t
     assert provider_metrics_recalculate(provider_id=provider.id, now=tomorrow)
 
     account = exchange_account_create(owner=follower, exchange_id="paper", label="Paper")
-    relationship = copy_start(
-        follower=follower, strategy_id=strategy.id, exchange_account_id=account.id, allocation_percent=Decimal("20")
-    )
+    relationship = copy_start(follower=follower, strategy_id=strategy.id, exchange_account_id=account.id, allocation_percent=Decimal("20"))
 
     # Last month's bill: a copy of an AI strategy with a realised profit, invoiced in the ledger.
     last_month = (timezone.now().replace(day=1) - timedelta(days=1)).date().replace(day=1)

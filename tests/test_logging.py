@@ -15,7 +15,9 @@ def test_a_refused_admin_page_is_one_info_line_without_a_traceback(client, staff
 
     records = [record for record in caplog.records if record.name == "django.request"]
     assert response.status_code == 403
-    assert [(record.levelname, record.getMessage()) for record in records] == [("INFO", "Forbidden (Permission denied): /admin/billing/invoice/")]
+    assert [(record.levelname, record.getMessage()) for record in records] == [
+        ("INFO", "Forbidden (Permission denied): /admin/billing/invoice/")
+    ]
     assert records[0].exc_info is None
 
 
@@ -25,7 +27,9 @@ def test_other_client_errors_stay_warnings_without_a_traceback(api_client, caplo
         api_client.post("/api/auth/token/", {"username": "x"}, format="json")
 
     records = [record for record in caplog.records if record.name == "django.request"]
-    assert [(record.levelname, record.getMessage(), record.exc_info) for record in records] == [("WARNING", "Bad Request: /api/auth/token/", None)]
+    assert [(record.levelname, record.getMessage(), record.exc_info) for record in records] == [
+        ("WARNING", "Bad Request: /api/auth/token/", None)
+    ]
 
 
 def test_django_logs_through_the_one_redacting_handler_only():

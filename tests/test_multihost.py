@@ -29,8 +29,12 @@ def test_each_host_gets_a_private_address_after_the_bridge_and_short_link_names(
     hosts = multihost.plan()
 
     assert [(h.name, h.address) for h in hosts] == [
-        ("db", "10.213.0.2"), ("sim", "10.213.0.3"), ("web", "10.213.0.4"), ("wa", "10.213.0.5"), ("wb", "10.213.0.6"),
-    ]  # fmt: skip
+        ("db", "10.213.0.2"),
+        ("sim", "10.213.0.3"),
+        ("web", "10.213.0.4"),
+        ("wa", "10.213.0.5"),
+        ("wb", "10.213.0.6"),
+    ]
     assert multihost.bridge_address() == "10.213.0.1"
     assert all(ipaddress.ip_address(h.address) in multihost.SUBNET for h in hosts)
     assert all(h.netns.startswith(multihost.PREFIX) and len(h.veth_peer) <= 15 for h in hosts)
@@ -74,7 +78,10 @@ def test_processes_run_inside_a_namespace_through_ip_netns_exec():
 def test_the_hosts_reach_the_database_at_the_db_host_with_the_same_credentials_and_name():
     url = "postgres://app:s%40cret@127.0.0.1:5432/test_copytrade?sslmode=disable"
 
-    assert multihost.namespaced_url(url, host="10.213.0.2", port=5432) == "postgres://app:s%40cret@10.213.0.2:5432/test_copytrade?sslmode=disable"
+    assert (
+        multihost.namespaced_url(url, host="10.213.0.2", port=5432)
+        == "postgres://app:s%40cret@10.213.0.2:5432/test_copytrade?sslmode=disable"
+    )
     assert multihost.namespaced_url("postgres://127.0.0.1:5432/x", host="10.213.0.2", port=6543) == "postgres://10.213.0.2:6543/x"
 
 
@@ -122,7 +129,7 @@ def test_the_network_carries_a_connection_from_host_to_host_and_is_removed_even_
         forwarder = subprocess.Popen(
             in_netns(db.netns, [sys.executable, "-m", "devtools.netforward", "--listen", f"{db.address}:7001", "--unix", socket_path]),
             cwd=BASE_DIR,
-        )  # fmt: skip
+        )
 
         def echoed():
             try:

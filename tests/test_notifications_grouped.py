@@ -16,20 +16,30 @@ def test_outcomes_of_one_leader_trade_for_one_follower_make_one_notification(fol
         notification_preferences_set(user=user, choices={Notification.Kind.COPIED_TRADE_SKIPPED: (True, True)})
     with django_capture_on_commit_callbacks(execute=True):
         first = notification_send_grouped(
-            user=follower, kind=Notification.Kind.COPIED_TRADE_SKIPPED, group_key="leader-trade:7",
-            title="Not copied: its buy of BTC/USDT (trade #7) of 'Trend'", line="Skipped on 'Binance' (slippage_exceeded): ...",
-        )  # fmt: skip
+            user=follower,
+            kind=Notification.Kind.COPIED_TRADE_SKIPPED,
+            group_key="leader-trade:7",
+            title="Not copied: its buy of BTC/USDT (trade #7) of 'Trend'",
+            line="Skipped on 'Binance' (slippage_exceeded): ...",
+        )
         notification_mark_read(user=follower, notification_id=first.pk)
 
         # when another copy of the same trade fails, and another follower's is skipped
         second = notification_send_grouped(
-            user=follower, kind=Notification.Kind.COPIED_TRADE_FAILED, group_key="leader-trade:7",
-            title="Not copied: its buy of BTC/USDT (trade #7) of 'Trend'", line="Failed on 'Paper' (order_rejected): ...",
+            user=follower,
+            kind=Notification.Kind.COPIED_TRADE_FAILED,
+            group_key="leader-trade:7",
+            title="Not copied: its buy of BTC/USDT (trade #7) of 'Trend'",
+            line="Failed on 'Paper' (order_rejected): ...",
             replace_kind=True,
-        )  # fmt: skip
+        )
         notification_send_grouped(
-            user=stranger, kind=Notification.Kind.COPIED_TRADE_SKIPPED, group_key="leader-trade:7", title="Not copied", line="Skipped",
-        )  # fmt: skip
+            user=stranger,
+            kind=Notification.Kind.COPIED_TRADE_SKIPPED,
+            group_key="leader-trade:7",
+            title="Not copied",
+            line="Skipped",
+        )
 
     # then the follower has one notification, unread again, with both outcomes and the more serious kind
     assert second.pk == first.pk

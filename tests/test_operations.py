@@ -70,7 +70,10 @@ def test_production_refuses_a_missing_placeholder_or_short_secret_key(secret_key
         ("generate-with-python-c-from-cryptography.fernet-import-Fernet", "FIELD_ENCRYPTION_KEY: it is not a Fernet key"),
         ("c2hvcnQ=", "FIELD_ENCRYPTION_KEY: it is not a Fernet key"),
         (f"{Fernet.generate_key().decode()},not-a-key", "FIELD_ENCRYPTION_KEY: key 2 of 2 is not a Fernet key"),
-        (f"{Fernet.generate_key().decode()},{settings.DEV_FIELD_ENCRYPTION_KEY}", "FIELD_ENCRYPTION_KEY: key 2 of 2 is the development key"),
+        (
+            f"{Fernet.generate_key().decode()},{settings.DEV_FIELD_ENCRYPTION_KEY}",
+            "FIELD_ENCRYPTION_KEY: key 2 of 2 is the development key",
+        ),
         (f"{Fernet.generate_key().decode()},", "FIELD_ENCRYPTION_KEY: key 2 of 2 is not a Fernet key"),
     ],
 )
@@ -87,9 +90,13 @@ DEV_KEY = settings.DEV_FIELD_ENCRYPTION_KEY
 # Spellings of the development key that Fernet itself accepts, and one it does not
 # (the padding left off) that a lenient decoder still reads as the same bytes.
 DEV_KEY_SPELLINGS = [
-    DEV_KEY.replace("_", "/"), DEV_KEY + "=", DEV_KEY + "==", DEV_KEY[:10] + "." + DEV_KEY[10:], DEV_KEY.rstrip("="),
+    DEV_KEY.replace("_", "/"),
+    DEV_KEY + "=",
+    DEV_KEY + "==",
+    DEV_KEY[:10] + "." + DEV_KEY[10:],
+    DEV_KEY.rstrip("="),
     DEV_KEY.replace("_", "/").replace("-", "+") + "=.",
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("spelling", DEV_KEY_SPELLINGS)
@@ -103,13 +110,18 @@ def test_production_refuses_the_development_key_in_any_spelling_that_decodes_to_
 def test_check_deploy_refuses_a_respelled_development_key():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy"],
-        cwd=BASE_DIR, capture_output=True, text=True, timeout=120,
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={
             **{k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "FIELD_ENCRYPTION_KEY", "READ_DOT_ENV", "DOT_ENV_FILE")},
-            "DJANGO_SETTINGS_MODULE": "config.settings.production", "ALLOWED_HOSTS": "example.com",
-            "SECRET_KEY": GOOD_SECRET_KEY, "FIELD_ENCRYPTION_KEY": DEV_KEY.replace("_", "/") + "=",
+            "DJANGO_SETTINGS_MODULE": "config.settings.production",
+            "ALLOWED_HOSTS": "example.com",
+            "SECRET_KEY": GOOD_SECRET_KEY,
+            "FIELD_ENCRYPTION_KEY": DEV_KEY.replace("_", "/") + "=",
         },
-    )  # fmt: skip
+    )
 
     assert result.returncode != 0
     assert "FIELD_ENCRYPTION_KEY: it is the development key" in result.stderr
@@ -145,7 +157,6 @@ def test_make_env_writes_fresh_secrets_production_accepts_and_never_overwrites_w
     assert replaced["SECRET_KEY"] != values["SECRET_KEY"] and replaced["FIELD_ENCRYPTION_KEY"] != values["FIELD_ENCRYPTION_KEY"]
     started = _production(SECRET_KEY=replaced["SECRET_KEY"], FIELD_ENCRYPTION_KEY=replaced["FIELD_ENCRYPTION_KEY"])
     assert started.returncode == 0, started.stderr
-
 
 
 def test_make_help_lists_every_target_of_the_makefile():

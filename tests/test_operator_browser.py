@@ -21,9 +21,13 @@ from tests.marketplace.support import make_curator, make_user, pending_provider_
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--no-first-run",
-]  # fmt: skip
+]
 SCREENSHOTS = Path(settings.BASE_DIR) / "screenshots"
 WIDTH = 1280
 
@@ -101,7 +105,9 @@ def test_under_make_run_a_curator_reads_a_pending_providers_record_and_approves_
         try:
             # the admin is styled: its stylesheets answer 200 and the header is painted
             browser.log_in(web, "carol")
-            stylesheets = {response.url: response.status for response in browser.responses if response.request.resource_type == "stylesheet"}
+            stylesheets = {
+                response.url: response.status for response in browser.responses if response.request.resource_type == "stylesheet"
+            }
             header_background = page.eval_on_selector("#header", "element => getComputedStyle(element).backgroundColor")
             browser.shoot("admin-index-curator")
 
@@ -138,7 +144,9 @@ def test_under_make_run_a_curator_reads_a_pending_providers_record_and_approves_
     assert trades_before == 2
     assert metrics_before.count("not computed yet") == 4
     yesterday = timezone.now().date() - timedelta(days=1)  # the last full day: metrics are daily
-    assert f"Record checked: 2 trade(s) verified, 0 mismatch(es), 0 without a candle; metrics computed up to {yesterday:%-d %b %Y}." in checked
+    assert (
+        f"Record checked: 2 trade(s) verified, 0 mismatch(es), 0 without a candle; metrics computed up to {yesterday:%-d %b %Y}." in checked
+    )
     assert "not computed yet" not in metrics_after and "Verified: 2" in verification
     assert len(curve_points.split()) >= 3
     assert f"Approve: done for {provider.display_name}." in decided

@@ -49,13 +49,16 @@ def test_every_exchange_error_kind_has_a_sentence_for_people(error):
 def test_the_numbers_a_reason_needs_come_from_its_columns_not_from_prose():
     below = CopiedTrade(reason=CopiedTrade.Reason.BELOW_EXCHANGE_MINIMUM, symbol="ETH/USDT:USDT", follower_size_usd=Decimal("3.5"))
     slipped = CopiedTrade(
-        reason=CopiedTrade.Reason.SLIPPAGE_EXCEEDED, symbol="BTC/USDT",
+        reason=CopiedTrade.Reason.SLIPPAGE_EXCEEDED,
+        symbol="BTC/USDT",
         reason_detail={"gap_percent": "1.50", "price": "65975.00000000", "leader_price": "65000.00000000", "limit_percent": "1.00"},
-    )  # fmt: skip
+    )
     partial = CopiedTrade(
-        reason=CopiedTrade.Reason.PARTIAL_FILL, symbol="BTC/USDT", filled_amount=Decimal("0.004000000000"),
+        reason=CopiedTrade.Reason.PARTIAL_FILL,
+        symbol="BTC/USDT",
+        filled_amount=Decimal("0.004000000000"),
         requested_amount=Decimal("0.010000000000"),
-    )  # fmt: skip
+    )
     stopped = CopyRelationship(
         pause_reason=CopyRelationship.PauseReason.STOP_LOSS, pause_detail={"drawdown_percent": "25.1234", "limit_percent": "25.00"}
     )

@@ -15,33 +15,63 @@ from tests.marketplace.support import make_curator
 pytestmark = pytest.mark.django_db
 
 CURATOR_PERMISSIONS = {
-    ("marketplace", "view_signalprovider"), ("marketplace", "curate_signalprovider"),
+    ("marketplace", "view_signalprovider"),
+    ("marketplace", "curate_signalprovider"),
     ("marketplace", "view_providerevent"),
-    ("marketplace", "view_rating"), ("marketplace", "delete_rating"),
-    ("marketplace", "view_providermetrics"), ("marketplace", "view_strategymetrics"),
-    ("marketplace", "view_tradeverification"), ("marketplace", "change_tradeverification"),
-    ("copytrade", "view_strategy"), ("copytrade", "view_leadertrade"),
-}  # fmt: skip
+    ("marketplace", "view_rating"),
+    ("marketplace", "delete_rating"),
+    ("marketplace", "view_providermetrics"),
+    ("marketplace", "view_strategymetrics"),
+    ("marketplace", "view_tradeverification"),
+    ("marketplace", "change_tradeverification"),
+    ("copytrade", "view_strategy"),
+    ("copytrade", "view_leadertrade"),
+}
 BILLING_PERMISSIONS = {
-    ("billing", "view_feeassessment"), ("billing", "view_feestate"), ("billing", "view_assessedtrade"),
-    ("billing", "view_invoice"), ("billing", "view_invoiceline"),
-    ("billing", "view_payout"), ("billing", "add_payout"), ("billing", "change_payout"),
-    ("billing", "view_billingaccount"), ("billing", "change_billingaccount"),
+    ("billing", "view_feeassessment"),
+    ("billing", "view_feestate"),
+    ("billing", "view_assessedtrade"),
+    ("billing", "view_invoice"),
+    ("billing", "view_invoiceline"),
+    ("billing", "view_payout"),
+    ("billing", "add_payout"),
+    ("billing", "change_payout"),
+    ("billing", "view_billingaccount"),
+    ("billing", "change_billingaccount"),
     ("billing", "view_stripeevent"),
-}  # fmt: skip
+}
 
 # What each role's admin index should open; everything else in admin answers 403.
 CURATOR_PAGES = [
-    "marketplace/signalprovider", "marketplace/providerevent", "marketplace/rating", "marketplace/providermetrics",
-    "marketplace/strategymetrics", "marketplace/tradeverification", "copytrade/strategy", "copytrade/leadertrade",
-]  # fmt: skip
+    "marketplace/signalprovider",
+    "marketplace/providerevent",
+    "marketplace/rating",
+    "marketplace/providermetrics",
+    "marketplace/strategymetrics",
+    "marketplace/tradeverification",
+    "copytrade/strategy",
+    "copytrade/leadertrade",
+]
 BILLING_PAGES = [
-    "billing/feeassessment", "billing/feestate", "billing/invoice", "billing/payout", "billing/billingaccount", "billing/stripeevent",
-]  # fmt: skip
+    "billing/feeassessment",
+    "billing/feestate",
+    "billing/invoice",
+    "billing/payout",
+    "billing/billingaccount",
+    "billing/stripeevent",
+]
 NOBODYS_BUT_SUPERUSERS = [
-    "copytrade/copyrelationship", "copytrade/copiedtrade", "copytrade/followerposition", "copytrade/leaderposition",
-    "exchanges/exchangeaccount", "exchanges/paperorder", "exchanges/candle", "core/notification", "auth/user", "auth/group",
-]  # fmt: skip
+    "copytrade/copyrelationship",
+    "copytrade/copiedtrade",
+    "copytrade/followerposition",
+    "copytrade/leaderposition",
+    "exchanges/exchangeaccount",
+    "exchanges/paperorder",
+    "exchanges/candle",
+    "core/notification",
+    "auth/user",
+    "auth/group",
+]
 
 
 def _permissions(group: Group) -> set[tuple[str, str]]:

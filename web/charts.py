@@ -48,10 +48,15 @@ def sparkline_svg(points: Sequence[Point], *, label: str) -> SafeString:
     )
     direction = "up" if values[-1] >= values[0] else "down"
     return format_html(
-        '<svg class="spark spark-{}" width="{}" height="{}" viewBox="0 0 {} {}" role="img" aria-label="{}">'
-        '<polyline points="{}"/></svg>',
-        direction, SPARK_WIDTH, SPARK_HEIGHT, SPARK_WIDTH, SPARK_HEIGHT, label, line,
-    )  # fmt: skip
+        '<svg class="spark spark-{}" width="{}" height="{}" viewBox="0 0 {} {}" role="img" aria-label="{}"><polyline points="{}"/></svg>',
+        direction,
+        SPARK_WIDTH,
+        SPARK_HEIGHT,
+        SPARK_WIDTH,
+        SPARK_HEIGHT,
+        label,
+        line,
+    )
 
 
 def _nice_step(span: float, ticks: int) -> float:
@@ -153,8 +158,7 @@ def time_series_svg(
         else ""
     )
     summary = (
-        f"{name} from {_day(points[0][0])} to {_day(points[-1][0])}: "
-        f"{y_format(values[0], decimals)} to {y_format(values[-1], decimals)}"
+        f"{name} from {_day(points[0][0])} to {_day(points[-1][0])}: {y_format(values[0], decimals)} to {y_format(values[-1], decimals)}"
     )
     return format_html(
         '<svg class="chart {cls}" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{summary}">'
@@ -165,10 +169,24 @@ def time_series_svg(
         '<text class="axis-title" x="{xt}" y="{xty}" text-anchor="middle">{x_title}</text>'
         '<text class="axis-title axis-title-y" x="16" y="{yty}" text-anchor="middle" transform="rotate(-90 16 {yty})">{y_title}</text>'
         "</svg>",
-        cls=css_class, w=CHART_WIDTH, h=CHART_HEIGHT, summary=summary, grid=grid, left=LEFT, right=LEFT + plot_width,
-        top=TOP, bottom=TOP + plot_height, fill=fill, line=line, x_labels=x_labels, xt=_n(LEFT + plot_width / 2),
-        xty=CHART_HEIGHT - 6, x_title=x_title, yty=_n(TOP + plot_height / 2), y_title=y_title,
-    )  # fmt: skip
+        cls=css_class,
+        w=CHART_WIDTH,
+        h=CHART_HEIGHT,
+        summary=summary,
+        grid=grid,
+        left=LEFT,
+        right=LEFT + plot_width,
+        top=TOP,
+        bottom=TOP + plot_height,
+        fill=fill,
+        line=line,
+        x_labels=x_labels,
+        xt=_n(LEFT + plot_width / 2),
+        xty=CHART_HEIGHT - 6,
+        x_title=x_title,
+        yty=_n(TOP + plot_height / 2),
+        y_title=y_title,
+    )
 
 
 def bar_chart_svg(
@@ -212,13 +230,20 @@ def bar_chart_svg(
         '<text class="tick{}" x="{}" y="{}" text-anchor="middle">{}</text>',
         [
             (
-                _n(LEFT + slot * index + (slot - bar_width) / 2), _n(y(value)), _n(bar_width), _n(TOP + plot_height - y(value)),
-                label, y_format(value, 2), label_class(index),
-                _n(LEFT + slot * index + slot / 2), TOP + plot_height + 22, label if index % step == 0 else "",
+                _n(LEFT + slot * index + (slot - bar_width) / 2),
+                _n(y(value)),
+                _n(bar_width),
+                _n(TOP + plot_height - y(value)),
+                label,
+                y_format(value, 2),
+                label_class(index),
+                _n(LEFT + slot * index + slot / 2),
+                TOP + plot_height + 22,
+                label if index % step == 0 else "",
             )
             for index, (label, value) in enumerate(zip([label for label, _ in bars], values, strict=True))
         ],
-    )  # fmt: skip
+    )
     summary = f"{name}: " + ", ".join(f"{label} {y_format(value, 2)}" for (label, _), value in zip(bars, values, strict=True))
     return format_html(
         '<svg class="chart {cls}" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{summary}">'
@@ -227,6 +252,16 @@ def bar_chart_svg(
         '<line class="axis" x1="{left}" y1="{top}" x2="{left}" y2="{bottom}"/>{shapes}'
         '<text class="axis-title axis-title-y" x="16" y="{yty}" text-anchor="middle" transform="rotate(-90 16 {yty})">{y_title}</text>'
         "</svg>",
-        cls=css_class, w=CHART_WIDTH, h=CHART_HEIGHT, summary=summary, grid=grid, left=LEFT, right=LEFT + plot_width,
-        top=TOP, bottom=TOP + plot_height, shapes=shapes, yty=_n(TOP + plot_height / 2), y_title=y_title,
-    )  # fmt: skip
+        cls=css_class,
+        w=CHART_WIDTH,
+        h=CHART_HEIGHT,
+        summary=summary,
+        grid=grid,
+        left=LEFT,
+        right=LEFT + plot_width,
+        top=TOP,
+        bottom=TOP + plot_height,
+        shapes=shapes,
+        yty=_n(TOP + plot_height / 2),
+        y_title=y_title,
+    )

@@ -84,8 +84,10 @@ class NotificationPreferencesForm(forms.Form):
             self.kinds.append(kind)
 
     def rows(self) -> list[tuple[str, forms.BoundField, forms.BoundField]]:
-        return [(self[f"{kind}-in_app"].label.removesuffix(": in the app"), self[f"{kind}-in_app"], self[f"{kind}-email"])
-                for kind in self.kinds]  # fmt: skip
+        return [
+            (self[f"{kind}-in_app"].label.removesuffix(": in the app"), self[f"{kind}-in_app"], self[f"{kind}-email"])
+            for kind in self.kinds
+        ]
 
     def choices(self) -> dict[str, tuple[bool, bool]]:
         return {kind: (self.cleaned_data[f"{kind}-in_app"], self.cleaned_data[f"{kind}-email"]) for kind in self.kinds}
@@ -121,9 +123,7 @@ class ExchangeAccountForm(forms.Form):
     exchange_id = forms.ChoiceField(label="Exchange", choices=EXCHANGE_CHOICES, required=False)
     api_key = forms.CharField(label="API key", max_length=512, required=False, strip=False, widget=_secret_input())
     api_secret = forms.CharField(label="API secret", max_length=512, required=False, strip=False, widget=_secret_input())
-    api_passphrase = forms.CharField(
-        label="API passphrase (OKX only)", max_length=512, required=False, strip=False, widget=_secret_input()
-    )
+    api_passphrase = forms.CharField(label="API passphrase (OKX only)", max_length=512, required=False, strip=False, widget=_secret_input())
     starting_balance = forms.DecimalField(
         label="Paper starting balance (USDT)",
         required=False,
@@ -180,9 +180,7 @@ PROGRAM_LABELS = {"": "All leaders", "ai": "AI strategies", "marketplace": "Mark
 class LeaderboardFilterForm(forms.Form):
     window = forms.ChoiceField(label="Period", choices=[(key, WINDOW_LABELS[key]) for key in WINDOWS], required=False)
     sort = forms.ChoiceField(label="Sort by", choices=[(key, SORT_LABELS[key]) for key in LEADERBOARD_SORTS], required=False)
-    program = forms.ChoiceField(
-        label="Show", choices=[(key, PROGRAM_LABELS[key]) for key in ("", *LEADERBOARD_PROGRAMS)], required=False
-    )
+    program = forms.ChoiceField(label="Show", choices=[(key, PROGRAM_LABELS[key]) for key in ("", *LEADERBOARD_PROGRAMS)], required=False)
     verified = forms.BooleanField(label="Verified track record only", required=False)
 
     DEFAULTS = {"window": "30d", "sort": "return", "program": "", "verified": False}
@@ -230,27 +228,48 @@ class CopyStartForm(forms.Form):
         label="How to size the copied trades", choices=SIZING_CHOICES, initial=SIZING_CHOICES[0][0], widget=forms.RadioSelect
     )
     allocation_percent = forms.DecimalField(
-        label="Share of your account (%)", required=False, min_value=Decimal("0.01"), max_value=Decimal("100"),
-        max_digits=6, decimal_places=2, initial=Decimal("10"),
+        label="Share of your account (%)",
+        required=False,
+        min_value=Decimal("0.01"),
+        max_value=Decimal("100"),
+        max_digits=6,
+        decimal_places=2,
+        initial=Decimal("10"),
         widget=forms.NumberInput(attrs={"step": "0.5", "inputmode": "decimal"}),
-    )  # fmt: skip
+    )
     multiplier = forms.DecimalField(
-        label="Multiplier", required=False, min_value=Decimal("0.000001"), max_digits=12, decimal_places=6,
+        label="Multiplier",
+        required=False,
+        min_value=Decimal("0.000001"),
+        max_digits=12,
+        decimal_places=6,
         help_text="0.1 copies each order at a tenth of the leader's size. The copy's P&L and drawdown are measured against your whole account.",
-    )  # fmt: skip
+    )
     fixed_notional = forms.DecimalField(
-        label="Amount per new position", required=False, min_value=Decimal("0.01"), max_digits=18, decimal_places=2,
+        label="Amount per new position",
+        required=False,
+        min_value=Decimal("0.01"),
+        max_digits=18,
+        decimal_places=2,
         help_text="Reductions and closes follow the leader's share of the position. P&L and drawdown are measured against your whole account.",
-    )  # fmt: skip
+    )
     max_drawdown_stop = forms.DecimalField(
-        label="Copy stop-loss (%)", min_value=Decimal("0.01"), max_value=Decimal("100"), max_digits=5, decimal_places=2,
+        label="Copy stop-loss (%)",
+        min_value=Decimal("0.01"),
+        max_value=Decimal("100"),
+        max_digits=5,
+        decimal_places=2,
         initial=Decimal("30"),
         help_text="When the copy's equity falls this far below its best, its positions are closed at market and the copy pauses.",
-    )  # fmt: skip
+    )
     max_order_notional = forms.DecimalField(
-        label="Largest order (optional)", required=False, min_value=Decimal("0.01"), max_digits=18, decimal_places=2,
+        label="Largest order (optional)",
+        required=False,
+        min_value=Decimal("0.01"),
+        max_digits=18,
+        decimal_places=2,
         help_text="A copied order bigger than this is placed at this size instead.",
-    )  # fmt: skip
+    )
     terms_rate_percent = forms.DecimalField(widget=forms.HiddenInput, max_digits=7, decimal_places=4)
     terms_subscription_fee_monthly = forms.DecimalField(widget=forms.HiddenInput, max_digits=18, decimal_places=8)
     consent = forms.BooleanField(
@@ -328,17 +347,22 @@ class StrategyCreateForm(forms.Form):
         max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="How you trade, in a few sentences."
     )
     leader_account = forms.TypedChoiceField(
-        label="Trade on", coerce=int, empty_value=None, required=False,
+        label="Trade on",
+        coerce=int,
+        empty_value=None,
+        required=False,
         help_text="Signals are placed on this account first and copied at its fills. Or send signals only, with a declared capital.",
-    )  # fmt: skip
+    )
     declared_capital = forms.DecimalField(
-        label="Declared capital (USDT, signals only)", required=False, min_value=Decimal("0.01"), max_digits=18, decimal_places=2,
+        label="Declared capital (USDT, signals only)",
+        required=False,
+        min_value=Decimal("0.01"),
+        max_digits=18,
+        decimal_places=2,
         initial=Decimal("10000"),
         help_text="What your signal sizes refer to: a 1,000 USDT trade on 10,000 USDT is 10 % of a follower's copy capital.",
-    )  # fmt: skip
-    is_public_leader = forms.BooleanField(
-        label="List it on the leaderboard so others can copy it", required=False, initial=True
     )
+    is_public_leader = forms.BooleanField(label="List it on the leaderboard so others can copy it", required=False, initial=True)
 
     SIGNALS_ONLY = ""
 
@@ -372,28 +396,41 @@ class ProviderApplyForm(forms.Form):
     )
     description = forms.CharField(max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 3}), label="About you")
     trading_strategy = forms.CharField(
-        max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 3}), label="How you trade",
+        max_length=5000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="How you trade",
         help_text="Markets, holding times, how you limit losses. Curators read this with your record.",
-    )  # fmt: skip
-    risk_level = forms.ChoiceField(
-        choices=SignalProvider.RiskLevel.choices, initial=SignalProvider.RiskLevel.MEDIUM, label="Risk level"
     )
+    risk_level = forms.ChoiceField(choices=SignalProvider.RiskLevel.choices, initial=SignalProvider.RiskLevel.MEDIUM, label="Risk level")
     performance_fee_percent = forms.DecimalField(
-        label="Performance fee (% of new profit above each follower's high-water mark)", min_value=Decimal("0"),
-        max_value=Decimal("50"), max_digits=5, decimal_places=2, initial=Decimal("15"),
-    )  # fmt: skip
+        label="Performance fee (% of new profit above each follower's high-water mark)",
+        min_value=Decimal("0"),
+        max_value=Decimal("50"),
+        max_digits=5,
+        decimal_places=2,
+        initial=Decimal("15"),
+    )
     subscription_fee_monthly = forms.DecimalField(
-        label="Subscription (USD a month, charged by the day copied)", min_value=Decimal("0"), max_digits=18, decimal_places=2,
+        label="Subscription (USD a month, charged by the day copied)",
+        min_value=Decimal("0"),
+        max_digits=18,
+        decimal_places=2,
         initial=Decimal("0"),
-    )  # fmt: skip
+    )
 
 
 class RatingForm(forms.Form):
     stars = forms.TypedChoiceField(
-        label="Your rating", coerce=int, choices=[(n, f"{n} star{'s' if n > 1 else ''}") for n in range(5, 0, -1)],
+        label="Your rating",
+        coerce=int,
+        choices=[(n, f"{n} star{'s' if n > 1 else ''}") for n in range(5, 0, -1)],
         widget=forms.RadioSelect,
-    )  # fmt: skip
+    )
     comment = forms.CharField(
-        max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Comment (optional)",
+        max_length=2000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Comment (optional)",
         help_text="Shown with your display name.",
-    )  # fmt: skip
+    )

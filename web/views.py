@@ -165,7 +165,7 @@ def _leader_context(request, strategy_id: int, *, rating_form: RatingForm | None
             css_class="chart-drawdown",
             ceiling=0.0,
             area=True,
-        ),  # fmt: skip
+        ),
         "verification": strategy_verification_summary(strategy_id=strategy.pk),
         "closed_trades": leader_trade_list(strategy=strategy, closed_only=True)[:RECENT_CLOSED_TRADES],
         "provider": provider,
@@ -329,7 +329,10 @@ def manage_exchange_accounts(request):
     return render(
         request,
         "web/settings/exchange_accounts.html",
-        {"form": form, "accounts": [(account, exchange_account_reading(account=account)) for account in exchange_account_list(owner=request.user)]},
+        {
+            "form": form,
+            "accounts": [(account, exchange_account_reading(account=account)) for account in exchange_account_list(owner=request.user)],
+        },
         status=status,
     )
 

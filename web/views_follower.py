@@ -168,9 +168,11 @@ def _pnl_chart(relationship: CopyRelationship, *, currency: str):
 
 def _trade_row(trade) -> dict:
     return {
-        "trade": trade, "action": copied_trade_action(trade), "outcome": copied_trade_outcome(trade),
+        "trade": trade,
+        "action": copied_trade_action(trade),
+        "outcome": copied_trade_outcome(trade),
         "pnl": copied_trade_pnl_before_fee(trade),
-    }  # fmt: skip
+    }
 
 
 def _copy_card(relationship: CopyRelationship, *, marker: PositionMarker, results: CopyResults | None = None) -> dict:

@@ -142,7 +142,9 @@ def _money_label(value: float, decimals: int) -> str:
 
 def _earnings_chart(by_month: list[dict]):
     # Oldest first; a month's bar is the payee's share billed for it, paid or not yet.
-    bars = [(f"{date.fromisoformat(row['period'] + '-01'):%b %Y}", row["earned"] + row["awaiting_collection"]) for row in reversed(by_month)]
+    bars = [
+        (f"{date.fromisoformat(row['period'] + '-01'):%b %Y}", row["earned"] + row["awaiting_collection"]) for row in reversed(by_month)
+    ]
     return bar_chart_svg(
         bars,
         name="Your share of the fees billed, by month",

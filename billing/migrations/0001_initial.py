@@ -7,217 +7,342 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('copytrade', '0001_initial'),
+        ("copytrade", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='StripeEvent',
+            name="StripeEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event_id', models.CharField(max_length=255, unique=True)),
-                ('type', models.CharField(max_length=100)),
-                ('received_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("event_id", models.CharField(max_length=255, unique=True)),
+                ("type", models.CharField(max_length=100)),
+                ("received_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='FeeAssessment',
+            name="FeeAssessment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('program', models.CharField(choices=[('ai', 'Ai'), ('marketplace', 'Marketplace')], max_length=16)),
-                ('period', models.DateField()),
-                ('period_net_pnl', models.DecimalField(decimal_places=8, max_digits=20)),
-                ('cumulative_pnl', models.DecimalField(decimal_places=8, max_digits=20)),
-                ('hwm_before', models.DecimalField(decimal_places=8, max_digits=20)),
-                ('hwm_after', models.DecimalField(decimal_places=8, max_digits=20)),
-                ('rate_percent', models.DecimalField(decimal_places=2, max_digits=5)),
-                ('performance_fee', models.DecimalField(decimal_places=8, max_digits=20)),
-                ('subscription_fee_monthly', models.DecimalField(decimal_places=8, max_digits=20)),
-                ('live_days', models.PositiveSmallIntegerField()),
-                ('days_in_period', models.PositiveSmallIntegerField()),
-                ('subscription_fee', models.DecimalField(decimal_places=8, max_digits=20)),
-                ('total', models.DecimalField(decimal_places=8, max_digits=20)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('follower', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='fee_assessments', to=settings.AUTH_USER_MODEL)),
-                ('payee', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='earned_fee_assessments', to=settings.AUTH_USER_MODEL)),
-                ('relationship', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='fee_assessments', to='copytrade.copyrelationship')),
-                ('strategy', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='fee_assessments', to='copytrade.strategy')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("program", models.CharField(choices=[("ai", "Ai"), ("marketplace", "Marketplace")], max_length=16)),
+                ("period", models.DateField()),
+                ("period_net_pnl", models.DecimalField(decimal_places=8, max_digits=20)),
+                ("cumulative_pnl", models.DecimalField(decimal_places=8, max_digits=20)),
+                ("hwm_before", models.DecimalField(decimal_places=8, max_digits=20)),
+                ("hwm_after", models.DecimalField(decimal_places=8, max_digits=20)),
+                ("rate_percent", models.DecimalField(decimal_places=2, max_digits=5)),
+                ("performance_fee", models.DecimalField(decimal_places=8, max_digits=20)),
+                ("subscription_fee_monthly", models.DecimalField(decimal_places=8, max_digits=20)),
+                ("live_days", models.PositiveSmallIntegerField()),
+                ("days_in_period", models.PositiveSmallIntegerField()),
+                ("subscription_fee", models.DecimalField(decimal_places=8, max_digits=20)),
+                ("total", models.DecimalField(decimal_places=8, max_digits=20)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "follower",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="fee_assessments", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "payee",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="earned_fee_assessments", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "relationship",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="fee_assessments", to="copytrade.copyrelationship"
+                    ),
+                ),
+                (
+                    "strategy",
+                    models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="fee_assessments", to="copytrade.strategy"),
+                ),
             ],
             options={
-                'ordering': ['period', 'relationship_id'],
+                "ordering": ["period", "relationship_id"],
             },
         ),
         migrations.CreateModel(
-            name='AssessedTrade',
+            name="AssessedTrade",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('pnl_usd', models.DecimalField(decimal_places=8, max_digits=20)),
-                ('fee_allocated', models.DecimalField(decimal_places=8, max_digits=20)),
-                ('copied_trade', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='fee_assessment_link', to='copytrade.copiedtrade')),
-                ('assessment', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='assessed_trades', to='billing.feeassessment')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("pnl_usd", models.DecimalField(decimal_places=8, max_digits=20)),
+                ("fee_allocated", models.DecimalField(decimal_places=8, max_digits=20)),
+                (
+                    "copied_trade",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="fee_assessment_link", to="copytrade.copiedtrade"
+                    ),
+                ),
+                (
+                    "assessment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="assessed_trades", to="billing.feeassessment"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Invoice',
+            name="Invoice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('period', models.DateField()),
-                ('currency', models.CharField(max_length=3)),
-                ('total', models.DecimalField(decimal_places=8, max_digits=20)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('open', 'Open'), ('paid', 'Paid'), ('void', 'Void'), ('uncollectible', 'Uncollectible')], default='draft', max_length=16)),
-                ('stripe_invoice_id', models.CharField(blank=True, default='', max_length=255)),
-                ('send_error', models.CharField(blank=True, default='', max_length=500)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finalized_at', models.DateTimeField(blank=True, null=True)),
-                ('paid_at', models.DateTimeField(blank=True, null=True)),
-                ('payment_failed_at', models.DateTimeField(blank=True, null=True)),
-                ('voided_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('follower', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='invoices', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("period", models.DateField()),
+                ("currency", models.CharField(max_length=3)),
+                ("total", models.DecimalField(decimal_places=8, max_digits=20)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("open", "Open"),
+                            ("paid", "Paid"),
+                            ("void", "Void"),
+                            ("uncollectible", "Uncollectible"),
+                        ],
+                        default="draft",
+                        max_length=16,
+                    ),
+                ),
+                ("stripe_invoice_id", models.CharField(blank=True, default="", max_length=255)),
+                ("send_error", models.CharField(blank=True, default="", max_length=500)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finalized_at", models.DateTimeField(blank=True, null=True)),
+                ("paid_at", models.DateTimeField(blank=True, null=True)),
+                ("payment_failed_at", models.DateTimeField(blank=True, null=True)),
+                ("voided_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "follower",
+                    models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="invoices", to=settings.AUTH_USER_MODEL),
+                ),
             ],
             options={
-                'ordering': ['-period', 'id'],
+                "ordering": ["-period", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Payout',
+            name="Payout",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('period', models.DateField()),
-                ('currency', models.CharField(max_length=3)),
-                ('gross', models.DecimalField(decimal_places=8, default=0, max_digits=20)),
-                ('payee_amount', models.DecimalField(decimal_places=8, default=0, max_digits=20)),
-                ('platform_amount', models.DecimalField(decimal_places=8, default=0, max_digits=20)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('ready', 'Ready'), ('awaiting_manual', 'Awaiting Manual'), ('paid', 'Paid'), ('failed', 'Failed'), ('void', 'Void')], default='pending', max_length=20)),
-                ('stripe_transfer_id', models.CharField(blank=True, default='', max_length=255)),
-                ('tx_hash', models.CharField(blank=True, default='', max_length=200)),
-                ('failure_reason', models.CharField(blank=True, default='', max_length=500)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('ready_at', models.DateTimeField(blank=True, null=True)),
-                ('paid_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('payee', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='payouts', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("period", models.DateField()),
+                ("currency", models.CharField(max_length=3)),
+                ("gross", models.DecimalField(decimal_places=8, default=0, max_digits=20)),
+                ("payee_amount", models.DecimalField(decimal_places=8, default=0, max_digits=20)),
+                ("platform_amount", models.DecimalField(decimal_places=8, default=0, max_digits=20)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("ready", "Ready"),
+                            ("awaiting_manual", "Awaiting Manual"),
+                            ("paid", "Paid"),
+                            ("failed", "Failed"),
+                            ("void", "Void"),
+                        ],
+                        default="pending",
+                        max_length=20,
+                    ),
+                ),
+                ("stripe_transfer_id", models.CharField(blank=True, default="", max_length=255)),
+                ("tx_hash", models.CharField(blank=True, default="", max_length=200)),
+                ("failure_reason", models.CharField(blank=True, default="", max_length=500)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("ready_at", models.DateTimeField(blank=True, null=True)),
+                ("paid_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "payee",
+                    models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="payouts", to=settings.AUTH_USER_MODEL),
+                ),
             ],
             options={
-                'ordering': ['-period', 'id'],
+                "ordering": ["-period", "id"],
             },
         ),
         migrations.CreateModel(
-            name='InvoiceLine',
+            name="InvoiceLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('performance_fee', 'Performance Fee'), ('subscription', 'Subscription')], max_length=20)),
-                ('description', models.CharField(max_length=255)),
-                ('amount', models.DecimalField(decimal_places=8, max_digits=20)),
-                ('program', models.CharField(choices=[('ai', 'Ai'), ('marketplace', 'Marketplace')], max_length=16)),
-                ('payee_amount', models.DecimalField(decimal_places=8, max_digits=20)),
-                ('platform_amount', models.DecimalField(decimal_places=8, max_digits=20)),
-                ('assessment', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='invoice_lines', to='billing.feeassessment')),
-                ('invoice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='lines', to='billing.invoice')),
-                ('payee', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='earning_lines', to=settings.AUTH_USER_MODEL)),
-                ('payout', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='lines', to='billing.payout')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(choices=[("performance_fee", "Performance Fee"), ("subscription", "Subscription")], max_length=20),
+                ),
+                ("description", models.CharField(max_length=255)),
+                ("amount", models.DecimalField(decimal_places=8, max_digits=20)),
+                ("program", models.CharField(choices=[("ai", "Ai"), ("marketplace", "Marketplace")], max_length=16)),
+                ("payee_amount", models.DecimalField(decimal_places=8, max_digits=20)),
+                ("platform_amount", models.DecimalField(decimal_places=8, max_digits=20)),
+                (
+                    "assessment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="invoice_lines", to="billing.feeassessment"
+                    ),
+                ),
+                ("invoice", models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="lines", to="billing.invoice")),
+                (
+                    "payee",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="earning_lines", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "payout",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name="lines", to="billing.payout"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['invoice_id', 'id'],
+                "ordering": ["invoice_id", "id"],
             },
         ),
         migrations.CreateModel(
-            name='BillingAccount',
+            name="BillingAccount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stripe_customer_id', models.CharField(blank=True, default='', max_length=255)),
-                ('stripe_connect_account_id', models.CharField(blank=True, default='', max_length=255)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='billing_account', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("stripe_customer_id", models.CharField(blank=True, default="", max_length=255)),
+                ("stripe_connect_account_id", models.CharField(blank=True, default="", max_length=255)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="billing_account", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(('stripe_connect_account_id', ''), ('stripe_connect_account_id__startswith', 'acct_'), _connector='OR'), name='billing_connect_account_id_shape')],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("stripe_connect_account_id", ""), ("stripe_connect_account_id__startswith", "acct_"), _connector="OR"
+                        ),
+                        name="billing_connect_account_id_shape",
+                    )
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='feeassessment',
-            index=models.Index(fields=['follower', 'period'], name='fee_assessment_by_follower'),
+            model_name="feeassessment",
+            index=models.Index(fields=["follower", "period"], name="fee_assessment_by_follower"),
         ),
         migrations.AddConstraint(
-            model_name='feeassessment',
-            constraint=models.UniqueConstraint(fields=('relationship', 'period'), name='fee_assessment_once_per_period'),
+            model_name="feeassessment",
+            constraint=models.UniqueConstraint(fields=("relationship", "period"), name="fee_assessment_once_per_period"),
         ),
         migrations.AddConstraint(
-            model_name='feeassessment',
-            constraint=models.CheckConstraint(condition=models.Q(('total', django.db.models.expressions.CombinedExpression(models.F('performance_fee'), '+', models.F('subscription_fee')))), name='fee_assessment_total_is_sum'),
+            model_name="feeassessment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "total",
+                        django.db.models.expressions.CombinedExpression(models.F("performance_fee"), "+", models.F("subscription_fee")),
+                    )
+                ),
+                name="fee_assessment_total_is_sum",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='feeassessment',
-            constraint=models.CheckConstraint(condition=models.Q(('performance_fee__gte', 0), ('subscription_fee__gte', 0)), name='fee_assessment_fees_nonnegative'),
+            model_name="feeassessment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("performance_fee__gte", 0), ("subscription_fee__gte", 0)), name="fee_assessment_fees_nonnegative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='feeassessment',
-            constraint=models.CheckConstraint(condition=models.Q(('hwm_after__gte', models.F('hwm_before'))), name='fee_assessment_hwm_never_falls'),
+            model_name="feeassessment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("hwm_after__gte", models.F("hwm_before"))), name="fee_assessment_hwm_never_falls"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='feeassessment',
-            constraint=models.CheckConstraint(condition=models.Q(('live_days__lte', models.F('days_in_period'))), name='fee_assessment_live_days_in_period'),
+            model_name="feeassessment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("live_days__lte", models.F("days_in_period"))), name="fee_assessment_live_days_in_period"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='feeassessment',
-            constraint=models.CheckConstraint(condition=models.Q(('program__in', ['ai', 'marketplace'])), name='fee_assessment_program_valid'),
+            model_name="feeassessment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("program__in", ["ai", "marketplace"])), name="fee_assessment_program_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='assessedtrade',
-            constraint=models.CheckConstraint(condition=models.Q(('fee_allocated__gte', 0)), name='assessed_trade_fee_nonnegative'),
+            model_name="assessedtrade",
+            constraint=models.CheckConstraint(condition=models.Q(("fee_allocated__gte", 0)), name="assessed_trade_fee_nonnegative"),
         ),
         migrations.AddConstraint(
-            model_name='invoice',
-            constraint=models.UniqueConstraint(fields=('follower', 'period'), name='invoice_once_per_follower_period'),
+            model_name="invoice",
+            constraint=models.UniqueConstraint(fields=("follower", "period"), name="invoice_once_per_follower_period"),
         ),
         migrations.AddConstraint(
-            model_name='invoice',
-            constraint=models.UniqueConstraint(condition=models.Q(('stripe_invoice_id', ''), _negated=True), fields=('stripe_invoice_id',), name='invoice_stripe_id_unique'),
+            model_name="invoice",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("stripe_invoice_id", ""), _negated=True), fields=("stripe_invoice_id",), name="invoice_stripe_id_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='invoice',
-            constraint=models.CheckConstraint(condition=models.Q(('total__gte', 0)), name='invoice_total_nonnegative'),
+            model_name="invoice",
+            constraint=models.CheckConstraint(condition=models.Q(("total__gte", 0)), name="invoice_total_nonnegative"),
         ),
         migrations.AddConstraint(
-            model_name='invoice',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['draft', 'open', 'paid', 'void', 'uncollectible'])), name='invoice_status_valid'),
+            model_name="invoice",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["draft", "open", "paid", "void", "uncollectible"])), name="invoice_status_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='payout',
-            constraint=models.UniqueConstraint(fields=('payee', 'period'), name='payout_once_per_payee_period'),
+            model_name="payout",
+            constraint=models.UniqueConstraint(fields=("payee", "period"), name="payout_once_per_payee_period"),
         ),
         migrations.AddConstraint(
-            model_name='payout',
-            constraint=models.CheckConstraint(condition=models.Q(('gross', django.db.models.expressions.CombinedExpression(models.F('payee_amount'), '+', models.F('platform_amount')))), name='payout_split_sums'),
+            model_name="payout",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("gross", django.db.models.expressions.CombinedExpression(models.F("payee_amount"), "+", models.F("platform_amount")))
+                ),
+                name="payout_split_sums",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='payout',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'ready', 'awaiting_manual', 'paid', 'failed', 'void'])), name='payout_status_valid'),
+            model_name="payout",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["pending", "ready", "awaiting_manual", "paid", "failed", "void"])),
+                name="payout_status_valid",
+            ),
         ),
         migrations.AddIndex(
-            model_name='invoiceline',
-            index=models.Index(fields=['payee', 'payout'], name='invoice_line_by_payee'),
+            model_name="invoiceline",
+            index=models.Index(fields=["payee", "payout"], name="invoice_line_by_payee"),
         ),
         migrations.AddConstraint(
-            model_name='invoiceline',
-            constraint=models.UniqueConstraint(fields=('assessment', 'kind'), name='invoice_line_once_per_component'),
+            model_name="invoiceline",
+            constraint=models.UniqueConstraint(fields=("assessment", "kind"), name="invoice_line_once_per_component"),
         ),
         migrations.AddConstraint(
-            model_name='invoiceline',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='invoice_line_amount_positive'),
+            model_name="invoiceline",
+            constraint=models.CheckConstraint(condition=models.Q(("amount__gt", 0)), name="invoice_line_amount_positive"),
         ),
         migrations.AddConstraint(
-            model_name='invoiceline',
-            constraint=models.CheckConstraint(condition=models.Q(('amount', django.db.models.expressions.CombinedExpression(models.F('payee_amount'), '+', models.F('platform_amount')))), name='invoice_line_split_sums'),
+            model_name="invoiceline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("amount", django.db.models.expressions.CombinedExpression(models.F("payee_amount"), "+", models.F("platform_amount")))
+                ),
+                name="invoice_line_split_sums",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='invoiceline',
-            constraint=models.CheckConstraint(condition=models.Q(('payee_amount__gte', 0), ('platform_amount__gte', 0)), name='invoice_line_shares_nonnegative'),
+            model_name="invoiceline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("payee_amount__gte", 0), ("platform_amount__gte", 0)), name="invoice_line_shares_nonnegative"
+            ),
         ),
     ]

@@ -6,46 +6,56 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0001_initial'),
-        ('copytrade', '0003_copied_trade_fewer_indexes'),
+        ("billing", "0001_initial"),
+        ("copytrade", "0003_copied_trade_fewer_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='feeassessment',
-            name='copies',
-            field=models.ManyToManyField(related_name='covering_fee_assessments', to='copytrade.copyrelationship'),
+            model_name="feeassessment",
+            name="copies",
+            field=models.ManyToManyField(related_name="covering_fee_assessments", to="copytrade.copyrelationship"),
         ),
         migrations.CreateModel(
-            name='FeeState',
+            name="FeeState",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('cumulative_pnl', models.DecimalField(decimal_places=8, default=0, max_digits=20)),
-                ('high_water_mark', models.DecimalField(decimal_places=8, default=0, max_digits=20)),
-                ('period', models.DateField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('follower', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='fee_states', to=settings.AUTH_USER_MODEL)),
-                ('strategy', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='fee_states', to='copytrade.strategy')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("cumulative_pnl", models.DecimalField(decimal_places=8, default=0, max_digits=20)),
+                ("high_water_mark", models.DecimalField(decimal_places=8, default=0, max_digits=20)),
+                ("period", models.DateField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "follower",
+                    models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="fee_states", to=settings.AUTH_USER_MODEL),
+                ),
+                (
+                    "strategy",
+                    models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="fee_states", to="copytrade.strategy"),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='feeassessment',
-            name='fee_state',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='assessments', to='billing.feestate'),
+            model_name="feeassessment",
+            name="fee_state",
+            field=models.ForeignKey(
+                blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name="assessments", to="billing.feestate"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='feeassessment',
-            constraint=models.UniqueConstraint(fields=('fee_state', 'period'), name='fee_assessment_once_per_pair_period'),
+            model_name="feeassessment",
+            constraint=models.UniqueConstraint(fields=("fee_state", "period"), name="fee_assessment_once_per_pair_period"),
         ),
         migrations.AddConstraint(
-            model_name='feestate',
-            constraint=models.UniqueConstraint(fields=('follower', 'strategy'), name='fee_state_once_per_follower_strategy'),
+            model_name="feestate",
+            constraint=models.UniqueConstraint(fields=("follower", "strategy"), name="fee_state_once_per_follower_strategy"),
         ),
         migrations.AddConstraint(
-            model_name='feestate',
-            constraint=models.CheckConstraint(condition=models.Q(('high_water_mark__gte', 0), ('high_water_mark__gte', models.F('cumulative_pnl'))), name='fee_state_mark_at_or_above_pnl'),
+            model_name="feestate",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("high_water_mark__gte", 0), ("high_water_mark__gte", models.F("cumulative_pnl"))),
+                name="fee_state_mark_at_or_above_pnl",
+            ),
         ),
     ]

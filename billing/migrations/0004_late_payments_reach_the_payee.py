@@ -5,28 +5,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0003_fee_state_from_assessments'),
+        ("billing", "0003_fee_state_from_assessments"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='payout',
-            name='payout_once_per_payee_period',
+            model_name="payout",
+            name="payout_once_per_payee_period",
         ),
         migrations.AddField(
-            model_name='payout',
-            name='sequence',
+            model_name="payout",
+            name="sequence",
             field=models.PositiveSmallIntegerField(default=0),
         ),
         migrations.AddConstraint(
-            model_name='payout',
-            constraint=models.UniqueConstraint(fields=('payee', 'period', 'sequence'), name='payout_sequence_once_per_payee_period'),
+            model_name="payout",
+            constraint=models.UniqueConstraint(fields=("payee", "period", "sequence"), name="payout_sequence_once_per_payee_period"),
         ),
         migrations.AddConstraint(
-            model_name='payout',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'pending')), fields=('payee', 'period'), name='payout_one_pending_per_payee_period'),
+            model_name="payout",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "pending")), fields=("payee", "period"), name="payout_one_pending_per_payee_period"
+            ),
         ),
     ]

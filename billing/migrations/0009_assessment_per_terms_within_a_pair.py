@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0008_unconverted_pnl_not_billed'),
+        ("billing", "0008_unconverted_pnl_not_billed"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='feeassessment',
-            name='fee_assessment_once_per_pair_period',
+            model_name="feeassessment",
+            name="fee_assessment_once_per_pair_period",
         ),
     ]

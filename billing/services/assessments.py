@@ -50,9 +50,12 @@ def fee_assessment_create(*, follower_id: int, strategy_id: int, period: date) -
     for trade in trades:
         pnl_by_copy[trade.relationship_id] = pnl_by_copy.get(trade.relationship_id, ZERO) + trade.pnl_usd
     parts = pair_month_fees(
-        copies=copies, pnl_by_copy=pnl_by_copy, cumulative_before=state.cumulative_pnl, mark_before=state.high_water_mark,
+        copies=copies,
+        pnl_by_copy=pnl_by_copy,
+        cumulative_before=state.cumulative_pnl,
+        mark_before=state.high_water_mark,
         period=period,
-    )  # fmt: skip
+    )
     cumulative_pnl = state.cumulative_pnl + sum((part.period_net_pnl for part in parts), ZERO)
     hwm_after = max(state.high_water_mark, cumulative_pnl)
 

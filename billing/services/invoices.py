@@ -133,10 +133,7 @@ def invoice_send(*, invoice_id: int) -> Invoice:
             BillingAccount.objects.filter(id=account.id).update(stripe_customer_id=customer_id, updated_at=timezone.now())
         stripe_invoice_id = invoice.stripe_invoice_id
         if not stripe_invoice_id:
-            lines = [
-                (line.id, to_cents(line.amount), invoice.currency, line.description)
-                for line in invoice.lines.order_by("id")
-            ]
+            lines = [(line.id, to_cents(line.amount), invoice.currency, line.description) for line in invoice.lines.order_by("id")]
             stripe_invoice_id = gateway.create_invoice(
                 invoice_id=invoice.id,
                 customer_id=customer_id,
@@ -177,9 +174,11 @@ def _notify_invoice(invoice: Invoice, *, kind: str) -> None:
         notification_send(user=invoice.follower, kind=kind, title=f"Your {period} invoice of {amount} was paid")
         return
     notification_send(
-        user=invoice.follower, kind=kind, title=f"Your {period} invoice: {amount}",
+        user=invoice.follower,
+        kind=kind,
+        title=f"Your {period} invoice: {amount}",
         body="Stripe collects it from your payment method. Each line and its basis are on your invoices page.",
-    )  # fmt: skip
+    )
 
 
 def _mark_fees_paid(*, invoice: Invoice, paid_at: datetime) -> None:

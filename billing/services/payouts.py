@@ -101,9 +101,7 @@ def payout_pay(*, payout_id: int) -> Payout:
     gateway = stripe_gateway()
     now = timezone.now()
     if not destination or gateway is None:
-        Payout.objects.filter(id=payout.id, status=Payout.Status.READY).update(
-            status=Payout.Status.AWAITING_MANUAL, updated_at=now
-        )
+        Payout.objects.filter(id=payout.id, status=Payout.Status.READY).update(status=Payout.Status.AWAITING_MANUAL, updated_at=now)
         payout.refresh_from_db()
         return payout
     try:

@@ -69,9 +69,7 @@ class BillingRunSummary:
         return not (self.pairs_assessed or self.invoices or self.invoices_sent or self.payouts)
 
 
-def billing_period_run(
-    *, period: date, dry_run: bool = False, progress: Callable[[str, int], object] = _no_progress
-) -> BillingRunSummary:
+def billing_period_run(*, period: date, dry_run: bool = False, progress: Callable[[str, int], object] = _no_progress) -> BillingRunSummary:
     """Bill one month in this process: what the monthly beat run does, one follower at a time.
 
     The same unit beat's tasks run (billing_follower_run: the follower's assessments, its
@@ -97,8 +95,10 @@ def billing_period_run(
                 _summary_count_invoice(summary, outcome.invoice, invoiced_before=invoiced_before, sent_before=sent_before)
             bar.update(1)
         bar.close()
-        assessed_now = FeeAssessment.objects.filter(period=period).exclude(id__in=assessed_before).aggregate(
-            count=Count("id"), performance=Sum("performance_fee"), subscription=Sum("subscription_fee")
+        assessed_now = (
+            FeeAssessment.objects.filter(period=period)
+            .exclude(id__in=assessed_before)
+            .aggregate(count=Count("id"), performance=Sum("performance_fee"), subscription=Sum("subscription_fee"))
         )
         summary.pairs_assessed = assessed_now["count"]
         summary.pairs_already_assessed = len(assessed_before)

@@ -445,10 +445,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBIL
 CELERY_BROKER_HEARTBEAT = env.int("CELERY_BROKER_HEARTBEAT", default=10)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_QUEUES = [
-    Queue(name, Exchange(name), routing_key=name)
-    for name in ("default", "fanout", "execution", "metrics", "billing")
-]
+CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in ("default", "fanout", "execution", "metrics", "billing")]
 CELERY_TASK_ROUTES = {
     "copytrade.tasks.fan_out_leader_trade": {"queue": "fanout"},
     "copytrade.tasks.execute_copied_trade": {"queue": "execution"},

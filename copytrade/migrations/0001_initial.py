@@ -9,283 +9,455 @@ import copytrade.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('exchanges', '0001_initial'),
+        ("exchanges", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Strategy',
+            name="Strategy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('description', models.TextField(blank=True, default='', max_length=5000)),
-                ('kind', models.CharField(choices=[('ai', 'Ai'), ('manual', 'Manual')], default='manual', max_length=16)),
-                ('declared_capital', models.DecimalField(blank=True, decimal_places=8, max_digits=20, null=True)),
-                ('quote_currency', models.CharField(default='USDT', max_length=10)),
-                ('source', models.CharField(choices=[('webhook', 'Webhook'), ('api', 'Api'), ('exchange_sync', 'Exchange Sync')], default='webhook', max_length=16)),
-                ('status', models.CharField(choices=[('running', 'Running'), ('paused', 'Paused')], default='running', max_length=16)),
-                ('is_public_leader', models.BooleanField(default=False)),
-                ('copy_override_percent', models.DecimalField(decimal_places=2, default=15, max_digits=5, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(30)])),
-                ('verified_badge', models.BooleanField(default=False)),
-                ('accepting_copies', models.BooleanField(default=True)),
-                ('copiers_count', models.PositiveIntegerField(default=0)),
-                ('webhook_secret', models.CharField(default=copytrade.models.new_webhook_secret, max_length=64)),
-                ('sync_cursor_ms', models.BigIntegerField(blank=True, null=True)),
-                ('last_sequence', models.PositiveBigIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('leader_account', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='led_strategies', to='exchanges.exchangeaccount')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='strategies', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100)),
+                ("description", models.TextField(blank=True, default="", max_length=5000)),
+                ("kind", models.CharField(choices=[("ai", "Ai"), ("manual", "Manual")], default="manual", max_length=16)),
+                ("declared_capital", models.DecimalField(blank=True, decimal_places=8, max_digits=20, null=True)),
+                ("quote_currency", models.CharField(default="USDT", max_length=10)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("webhook", "Webhook"), ("api", "Api"), ("exchange_sync", "Exchange Sync")],
+                        default="webhook",
+                        max_length=16,
+                    ),
+                ),
+                ("status", models.CharField(choices=[("running", "Running"), ("paused", "Paused")], default="running", max_length=16)),
+                ("is_public_leader", models.BooleanField(default=False)),
+                (
+                    "copy_override_percent",
+                    models.DecimalField(
+                        decimal_places=2,
+                        default=15,
+                        max_digits=5,
+                        validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(30)],
+                    ),
+                ),
+                ("verified_badge", models.BooleanField(default=False)),
+                ("accepting_copies", models.BooleanField(default=True)),
+                ("copiers_count", models.PositiveIntegerField(default=0)),
+                ("webhook_secret", models.CharField(default=copytrade.models.new_webhook_secret, max_length=64)),
+                ("sync_cursor_ms", models.BigIntegerField(blank=True, null=True)),
+                ("last_sequence", models.PositiveBigIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "leader_account",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="led_strategies",
+                        to="exchanges.exchangeaccount",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="strategies", to=settings.AUTH_USER_MODEL),
+                ),
             ],
             options={
-                'verbose_name_plural': 'strategies',
-                'ordering': ['id'],
+                "verbose_name_plural": "strategies",
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='LeaderTrade',
+            name="LeaderTrade",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=100)),
-                ('sequence', models.PositiveBigIntegerField()),
-                ('symbol', models.CharField(max_length=50)),
-                ('side', models.CharField(choices=[('buy', 'Buy'), ('sell', 'Sell')], max_length=4)),
-                ('amount', models.DecimalField(decimal_places=12, max_digits=30)),
-                ('price', models.DecimalField(decimal_places=8, max_digits=20)),
-                ('notional', models.DecimalField(decimal_places=8, max_digits=20)),
-                ('fee', models.DecimalField(decimal_places=8, default=0, max_digits=20)),
-                ('leader_equity', models.DecimalField(decimal_places=8, max_digits=20)),
-                ('effect', models.CharField(choices=[('open', 'Open'), ('increase', 'Increase'), ('reduce', 'Reduce'), ('close', 'Close')], max_length=10)),
-                ('reduce_fraction', models.DecimalField(blank=True, decimal_places=18, max_digits=20, null=True)),
-                ('position_after', models.DecimalField(decimal_places=12, max_digits=30)),
-                ('realized_pnl', models.DecimalField(decimal_places=8, default=0, max_digits=20)),
-                ('source', models.CharField(choices=[('webhook', 'Webhook'), ('api', 'Api'), ('exchange_sync', 'Exchange Sync')], max_length=16)),
-                ('exchange_order_id', models.CharField(blank=True, default='', max_length=100)),
-                ('traded_at', models.DateTimeField()),
-                ('recorded_at', models.DateTimeField(auto_now_add=True)),
-                ('fanout_enqueued_at', models.DateTimeField(blank=True, null=True)),
-                ('fanout_done_at', models.DateTimeField(blank=True, null=True)),
-                ('strategy', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='trades', to='copytrade.strategy')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("external_id", models.CharField(max_length=100)),
+                ("sequence", models.PositiveBigIntegerField()),
+                ("symbol", models.CharField(max_length=50)),
+                ("side", models.CharField(choices=[("buy", "Buy"), ("sell", "Sell")], max_length=4)),
+                ("amount", models.DecimalField(decimal_places=12, max_digits=30)),
+                ("price", models.DecimalField(decimal_places=8, max_digits=20)),
+                ("notional", models.DecimalField(decimal_places=8, max_digits=20)),
+                ("fee", models.DecimalField(decimal_places=8, default=0, max_digits=20)),
+                ("leader_equity", models.DecimalField(decimal_places=8, max_digits=20)),
+                (
+                    "effect",
+                    models.CharField(
+                        choices=[("open", "Open"), ("increase", "Increase"), ("reduce", "Reduce"), ("close", "Close")], max_length=10
+                    ),
+                ),
+                ("reduce_fraction", models.DecimalField(blank=True, decimal_places=18, max_digits=20, null=True)),
+                ("position_after", models.DecimalField(decimal_places=12, max_digits=30)),
+                ("realized_pnl", models.DecimalField(decimal_places=8, default=0, max_digits=20)),
+                (
+                    "source",
+                    models.CharField(choices=[("webhook", "Webhook"), ("api", "Api"), ("exchange_sync", "Exchange Sync")], max_length=16),
+                ),
+                ("exchange_order_id", models.CharField(blank=True, default="", max_length=100)),
+                ("traded_at", models.DateTimeField()),
+                ("recorded_at", models.DateTimeField(auto_now_add=True)),
+                ("fanout_enqueued_at", models.DateTimeField(blank=True, null=True)),
+                ("fanout_done_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "strategy",
+                    models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="trades", to="copytrade.strategy"),
+                ),
             ],
             options={
-                'ordering': ['strategy_id', 'sequence'],
+                "ordering": ["strategy_id", "sequence"],
             },
         ),
         migrations.CreateModel(
-            name='LeaderPosition',
+            name="LeaderPosition",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('symbol', models.CharField(max_length=50)),
-                ('quantity', models.DecimalField(decimal_places=12, default=0, max_digits=30)),
-                ('average_entry', models.DecimalField(decimal_places=8, default=0, max_digits=20)),
-                ('realized_pnl', models.DecimalField(decimal_places=8, default=0, max_digits=20)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('strategy', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='positions', to='copytrade.strategy')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("symbol", models.CharField(max_length=50)),
+                ("quantity", models.DecimalField(decimal_places=12, default=0, max_digits=30)),
+                ("average_entry", models.DecimalField(decimal_places=8, default=0, max_digits=20)),
+                ("realized_pnl", models.DecimalField(decimal_places=8, default=0, max_digits=20)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "strategy",
+                    models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="positions", to="copytrade.strategy"),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='CopyRelationship',
+            name="CopyRelationship",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sizing_mode', models.CharField(choices=[('proportional', 'Proportional'), ('multiplier', 'Multiplier'), ('fixed', 'Fixed')], default='proportional', max_length=16)),
-                ('allocation_percent', models.DecimalField(blank=True, decimal_places=2, max_digits=6, null=True)),
-                ('multiplier', models.DecimalField(blank=True, decimal_places=6, max_digits=12, null=True)),
-                ('fixed_notional', models.DecimalField(blank=True, decimal_places=8, max_digits=20, null=True)),
-                ('copy_capital', models.DecimalField(decimal_places=8, default=0, max_digits=20)),
-                ('max_drawdown_stop', models.DecimalField(decimal_places=2, default=30, max_digits=5)),
-                ('max_slippage_percent', models.DecimalField(decimal_places=2, default=1, max_digits=5)),
-                ('max_order_notional', models.DecimalField(blank=True, decimal_places=8, max_digits=20, null=True)),
-                ('round_up_to_minimum', models.BooleanField(default=False)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('paused', 'Paused'), ('stopped', 'Stopped')], default='active', max_length=16)),
-                ('pause_reason', models.CharField(blank=True, default='', max_length=255)),
-                ('realized_pnl', models.DecimalField(decimal_places=8, default=0, max_digits=20)),
-                ('copy_equity', models.DecimalField(decimal_places=8, default=0, max_digits=20)),
-                ('peak_equity', models.DecimalField(decimal_places=8, default=0, max_digits=20)),
-                ('current_drawdown_percent', models.DecimalField(decimal_places=4, default=0, max_digits=7)),
-                ('started_at', models.DateTimeField()),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('exchange_account', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='copies', to='exchanges.exchangeaccount')),
-                ('follower', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='copies', to=settings.AUTH_USER_MODEL)),
-                ('strategy', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='copies', to='copytrade.strategy')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "sizing_mode",
+                    models.CharField(
+                        choices=[("proportional", "Proportional"), ("multiplier", "Multiplier"), ("fixed", "Fixed")],
+                        default="proportional",
+                        max_length=16,
+                    ),
+                ),
+                ("allocation_percent", models.DecimalField(blank=True, decimal_places=2, max_digits=6, null=True)),
+                ("multiplier", models.DecimalField(blank=True, decimal_places=6, max_digits=12, null=True)),
+                ("fixed_notional", models.DecimalField(blank=True, decimal_places=8, max_digits=20, null=True)),
+                ("copy_capital", models.DecimalField(decimal_places=8, default=0, max_digits=20)),
+                ("max_drawdown_stop", models.DecimalField(decimal_places=2, default=30, max_digits=5)),
+                ("max_slippage_percent", models.DecimalField(decimal_places=2, default=1, max_digits=5)),
+                ("max_order_notional", models.DecimalField(blank=True, decimal_places=8, max_digits=20, null=True)),
+                ("round_up_to_minimum", models.BooleanField(default=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("paused", "Paused"), ("stopped", "Stopped")], default="active", max_length=16
+                    ),
+                ),
+                ("pause_reason", models.CharField(blank=True, default="", max_length=255)),
+                ("realized_pnl", models.DecimalField(decimal_places=8, default=0, max_digits=20)),
+                ("copy_equity", models.DecimalField(decimal_places=8, default=0, max_digits=20)),
+                ("peak_equity", models.DecimalField(decimal_places=8, default=0, max_digits=20)),
+                ("current_drawdown_percent", models.DecimalField(decimal_places=4, default=0, max_digits=7)),
+                ("started_at", models.DateTimeField()),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "exchange_account",
+                    models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="copies", to="exchanges.exchangeaccount"),
+                ),
+                (
+                    "follower",
+                    models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="copies", to=settings.AUTH_USER_MODEL),
+                ),
+                (
+                    "strategy",
+                    models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="copies", to="copytrade.strategy"),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='CopiedTrade',
+            name="CopiedTrade",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('mirror', 'Mirror'), ('stop_loss', 'Stop Loss'), ('close_on_stop', 'Close On Stop')], default='mirror', max_length=16)),
-                ('sequence', models.PositiveBigIntegerField()),
-                ('symbol', models.CharField(max_length=50)),
-                ('side', models.CharField(choices=[('buy', 'Buy'), ('sell', 'Sell')], max_length=4)),
-                ('effect', models.CharField(choices=[('open', 'Open'), ('increase', 'Increase'), ('reduce', 'Reduce'), ('close', 'Close')], max_length=10)),
-                ('leader_size_usd', models.DecimalField(decimal_places=8, default=0, max_digits=20)),
-                ('follower_size_usd', models.DecimalField(decimal_places=8, default=0, max_digits=20)),
-                ('requested_amount', models.DecimalField(blank=True, decimal_places=12, max_digits=30, null=True)),
-                ('filled_amount', models.DecimalField(decimal_places=12, default=0, max_digits=30)),
-                ('average_price', models.DecimalField(blank=True, decimal_places=8, max_digits=20, null=True)),
-                ('fee', models.DecimalField(decimal_places=8, default=0, max_digits=20)),
-                ('pnl_usd', models.DecimalField(decimal_places=8, default=0, max_digits=20)),
-                ('override_fee_charged', models.DecimalField(decimal_places=8, default=0, max_digits=20)),
-                ('fee_paid_at', models.DateTimeField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('executing', 'Executing'), ('filled', 'Filled'), ('partially_filled', 'Partially Filled'), ('skipped', 'Skipped'), ('failed', 'Failed')], default='pending', max_length=20)),
-                ('reason', models.CharField(blank=True, default='', max_length=255)),
-                ('client_order_id', models.CharField(max_length=36, unique=True)),
-                ('exchange_order_id', models.CharField(blank=True, default='', max_length=100)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('recorded_at', models.DateTimeField(auto_now_add=True)),
-                ('enqueued_at', models.DateTimeField(blank=True, null=True)),
-                ('submitted_at', models.DateTimeField(blank=True, null=True)),
-                ('acknowledged_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('follower', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='copied_trades', to=settings.AUTH_USER_MODEL)),
-                ('leader_user', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='led_copied_trades', to=settings.AUTH_USER_MODEL)),
-                ('relationship', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='copied_trades', to='copytrade.copyrelationship')),
-                ('leader_trade', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='copied_trades', to='copytrade.leadertrade')),
-                ('strategy', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='copied_trades', to='copytrade.strategy')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("mirror", "Mirror"), ("stop_loss", "Stop Loss"), ("close_on_stop", "Close On Stop")],
+                        default="mirror",
+                        max_length=16,
+                    ),
+                ),
+                ("sequence", models.PositiveBigIntegerField()),
+                ("symbol", models.CharField(max_length=50)),
+                ("side", models.CharField(choices=[("buy", "Buy"), ("sell", "Sell")], max_length=4)),
+                (
+                    "effect",
+                    models.CharField(
+                        choices=[("open", "Open"), ("increase", "Increase"), ("reduce", "Reduce"), ("close", "Close")], max_length=10
+                    ),
+                ),
+                ("leader_size_usd", models.DecimalField(decimal_places=8, default=0, max_digits=20)),
+                ("follower_size_usd", models.DecimalField(decimal_places=8, default=0, max_digits=20)),
+                ("requested_amount", models.DecimalField(blank=True, decimal_places=12, max_digits=30, null=True)),
+                ("filled_amount", models.DecimalField(decimal_places=12, default=0, max_digits=30)),
+                ("average_price", models.DecimalField(blank=True, decimal_places=8, max_digits=20, null=True)),
+                ("fee", models.DecimalField(decimal_places=8, default=0, max_digits=20)),
+                ("pnl_usd", models.DecimalField(decimal_places=8, default=0, max_digits=20)),
+                ("override_fee_charged", models.DecimalField(decimal_places=8, default=0, max_digits=20)),
+                ("fee_paid_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("executing", "Executing"),
+                            ("filled", "Filled"),
+                            ("partially_filled", "Partially Filled"),
+                            ("skipped", "Skipped"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=20,
+                    ),
+                ),
+                ("reason", models.CharField(blank=True, default="", max_length=255)),
+                ("client_order_id", models.CharField(max_length=36, unique=True)),
+                ("exchange_order_id", models.CharField(blank=True, default="", max_length=100)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("recorded_at", models.DateTimeField(auto_now_add=True)),
+                ("enqueued_at", models.DateTimeField(blank=True, null=True)),
+                ("submitted_at", models.DateTimeField(blank=True, null=True)),
+                ("acknowledged_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "follower",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="copied_trades", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "leader_user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="led_copied_trades", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "relationship",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="copied_trades", to="copytrade.copyrelationship"
+                    ),
+                ),
+                (
+                    "leader_trade",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="copied_trades",
+                        to="copytrade.leadertrade",
+                    ),
+                ),
+                (
+                    "strategy",
+                    models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="copied_trades", to="copytrade.strategy"),
+                ),
             ],
             options={
-                'ordering': ['relationship_id', 'sequence'],
+                "ordering": ["relationship_id", "sequence"],
             },
         ),
         migrations.CreateModel(
-            name='FollowerPosition',
+            name="FollowerPosition",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('symbol', models.CharField(max_length=50)),
-                ('quantity', models.DecimalField(decimal_places=12, default=0, max_digits=30)),
-                ('average_entry', models.DecimalField(decimal_places=8, default=0, max_digits=20)),
-                ('realized_pnl', models.DecimalField(decimal_places=8, default=0, max_digits=20)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('relationship', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='positions', to='copytrade.copyrelationship')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("symbol", models.CharField(max_length=50)),
+                ("quantity", models.DecimalField(decimal_places=12, default=0, max_digits=30)),
+                ("average_entry", models.DecimalField(decimal_places=8, default=0, max_digits=20)),
+                ("realized_pnl", models.DecimalField(decimal_places=8, default=0, max_digits=20)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "relationship",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="positions", to="copytrade.copyrelationship"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('relationship', 'symbol'), name='follower_position_unique')],
+                "constraints": [models.UniqueConstraint(fields=("relationship", "symbol"), name="follower_position_unique")],
             },
         ),
         migrations.AddConstraint(
-            model_name='strategy',
-            constraint=models.CheckConstraint(condition=models.Q(('copy_override_percent__gte', 0), ('copy_override_percent__lte', 30)), name='strategy_override_0_30'),
+            model_name="strategy",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("copy_override_percent__gte", 0), ("copy_override_percent__lte", 30)), name="strategy_override_0_30"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='strategy',
-            constraint=models.CheckConstraint(condition=models.Q(('declared_capital__isnull', True), ('declared_capital__gt', 0), _connector='OR'), name='strategy_capital_positive'),
+            model_name="strategy",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("declared_capital__isnull", True), ("declared_capital__gt", 0), _connector="OR"),
+                name="strategy_capital_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='strategy',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['running', 'paused'])), name='strategy_status_valid'),
+            model_name="strategy",
+            constraint=models.CheckConstraint(condition=models.Q(("status__in", ["running", "paused"])), name="strategy_status_valid"),
         ),
         migrations.AddConstraint(
-            model_name='strategy',
-            constraint=models.CheckConstraint(condition=models.Q(('kind__in', ['ai', 'manual'])), name='strategy_kind_valid'),
+            model_name="strategy",
+            constraint=models.CheckConstraint(condition=models.Q(("kind__in", ["ai", "manual"])), name="strategy_kind_valid"),
         ),
         migrations.AddIndex(
-            model_name='leadertrade',
-            index=models.Index(fields=['strategy', 'traded_at'], name='leader_trade_by_time'),
+            model_name="leadertrade",
+            index=models.Index(fields=["strategy", "traded_at"], name="leader_trade_by_time"),
         ),
         migrations.AddConstraint(
-            model_name='leadertrade',
-            constraint=models.UniqueConstraint(fields=('strategy', 'external_id'), name='leader_trade_idempotent'),
+            model_name="leadertrade",
+            constraint=models.UniqueConstraint(fields=("strategy", "external_id"), name="leader_trade_idempotent"),
         ),
         migrations.AddConstraint(
-            model_name='leadertrade',
-            constraint=models.UniqueConstraint(fields=('strategy', 'sequence'), name='leader_trade_sequence_unique'),
+            model_name="leadertrade",
+            constraint=models.UniqueConstraint(fields=("strategy", "sequence"), name="leader_trade_sequence_unique"),
         ),
         migrations.AddConstraint(
-            model_name='leadertrade',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='leader_trade_amount_positive'),
+            model_name="leadertrade",
+            constraint=models.CheckConstraint(condition=models.Q(("amount__gt", 0)), name="leader_trade_amount_positive"),
         ),
         migrations.AddConstraint(
-            model_name='leadertrade',
-            constraint=models.CheckConstraint(condition=models.Q(('price__gt', 0)), name='leader_trade_price_positive'),
+            model_name="leadertrade",
+            constraint=models.CheckConstraint(condition=models.Q(("price__gt", 0)), name="leader_trade_price_positive"),
         ),
         migrations.AddConstraint(
-            model_name='leadertrade',
-            constraint=models.CheckConstraint(condition=models.Q(('side__in', ['buy', 'sell'])), name='leader_trade_side_valid'),
+            model_name="leadertrade",
+            constraint=models.CheckConstraint(condition=models.Q(("side__in", ["buy", "sell"])), name="leader_trade_side_valid"),
         ),
         migrations.AddConstraint(
-            model_name='leadertrade',
-            constraint=models.CheckConstraint(condition=models.Q(('reduce_fraction__isnull', True), models.Q(('reduce_fraction__gt', 0), ('reduce_fraction__lte', 1)), _connector='OR'), name='leader_trade_fraction_0_1'),
+            model_name="leadertrade",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("reduce_fraction__isnull", True), models.Q(("reduce_fraction__gt", 0), ("reduce_fraction__lte", 1)), _connector="OR"
+                ),
+                name="leader_trade_fraction_0_1",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='leaderposition',
-            constraint=models.UniqueConstraint(fields=('strategy', 'symbol'), name='leader_position_unique'),
+            model_name="leaderposition",
+            constraint=models.UniqueConstraint(fields=("strategy", "symbol"), name="leader_position_unique"),
         ),
         migrations.AddIndex(
-            model_name='copyrelationship',
-            index=models.Index(fields=['strategy', 'status'], name='copy_by_strategy_status'),
+            model_name="copyrelationship",
+            index=models.Index(fields=["strategy", "status"], name="copy_by_strategy_status"),
         ),
         migrations.AddConstraint(
-            model_name='copyrelationship',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['active', 'paused'])), fields=('follower', 'strategy'), name='copy_one_live_per_follower_strategy'),
+            model_name="copyrelationship",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status__in", ["active", "paused"])),
+                fields=("follower", "strategy"),
+                name="copy_one_live_per_follower_strategy",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='copyrelationship',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['active', 'paused', 'stopped'])), name='copy_status_valid'),
+            model_name="copyrelationship",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["active", "paused", "stopped"])), name="copy_status_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='copyrelationship',
-            constraint=models.CheckConstraint(condition=models.Q(('allocation_percent__isnull', True), models.Q(('allocation_percent__gt', 0), ('allocation_percent__lte', 100)), _connector='OR'), name='copy_allocation_0_100'),
+            model_name="copyrelationship",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("allocation_percent__isnull", True),
+                    models.Q(("allocation_percent__gt", 0), ("allocation_percent__lte", 100)),
+                    _connector="OR",
+                ),
+                name="copy_allocation_0_100",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='copyrelationship',
-            constraint=models.CheckConstraint(condition=models.Q(('multiplier__isnull', True), ('multiplier__gt', 0), _connector='OR'), name='copy_multiplier_positive'),
+            model_name="copyrelationship",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("multiplier__isnull", True), ("multiplier__gt", 0), _connector="OR"), name="copy_multiplier_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='copyrelationship',
-            constraint=models.CheckConstraint(condition=models.Q(('fixed_notional__isnull', True), ('fixed_notional__gt', 0), _connector='OR'), name='copy_fixed_positive'),
+            model_name="copyrelationship",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("fixed_notional__isnull", True), ("fixed_notional__gt", 0), _connector="OR"), name="copy_fixed_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='copyrelationship',
-            constraint=models.CheckConstraint(condition=models.Q(('max_order_notional__isnull', True), ('max_order_notional__gt', 0), _connector='OR'), name='copy_max_order_positive'),
+            model_name="copyrelationship",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("max_order_notional__isnull", True), ("max_order_notional__gt", 0), _connector="OR"),
+                name="copy_max_order_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='copyrelationship',
-            constraint=models.CheckConstraint(condition=models.Q(('max_drawdown_stop__gt', 0), ('max_drawdown_stop__lte', 100)), name='copy_drawdown_stop_0_100'),
+            model_name="copyrelationship",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("max_drawdown_stop__gt", 0), ("max_drawdown_stop__lte", 100)), name="copy_drawdown_stop_0_100"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='copyrelationship',
-            constraint=models.CheckConstraint(condition=models.Q(('max_slippage_percent__gte', 0), ('max_slippage_percent__lte', 50)), name='copy_slippage_0_50'),
+            model_name="copyrelationship",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("max_slippage_percent__gte", 0), ("max_slippage_percent__lte", 50)), name="copy_slippage_0_50"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='copyrelationship',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('sizing_mode', 'proportional'), ('allocation_percent__isnull', False)), models.Q(('sizing_mode', 'multiplier'), ('multiplier__isnull', False)), models.Q(('sizing_mode', 'fixed'), ('fixed_notional__isnull', False)), _connector='OR'), name='copy_sizing_parameter_present'),
+            model_name="copyrelationship",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("sizing_mode", "proportional"), ("allocation_percent__isnull", False)),
+                    models.Q(("sizing_mode", "multiplier"), ("multiplier__isnull", False)),
+                    models.Q(("sizing_mode", "fixed"), ("fixed_notional__isnull", False)),
+                    _connector="OR",
+                ),
+                name="copy_sizing_parameter_present",
+            ),
         ),
         migrations.AddIndex(
-            model_name='copiedtrade',
-            index=models.Index(condition=models.Q(('status__in', ['pending', 'executing'])), fields=['status', 'recorded_at'], name='copied_trade_open_by_age'),
+            model_name="copiedtrade",
+            index=models.Index(
+                condition=models.Q(("status__in", ["pending", "executing"])),
+                fields=["status", "recorded_at"],
+                name="copied_trade_open_by_age",
+            ),
         ),
         migrations.AddIndex(
-            model_name='copiedtrade',
-            index=models.Index(fields=['follower', '-recorded_at'], name='copied_trade_by_follower'),
+            model_name="copiedtrade",
+            index=models.Index(fields=["follower", "-recorded_at"], name="copied_trade_by_follower"),
         ),
         migrations.AddConstraint(
-            model_name='copiedtrade',
-            constraint=models.UniqueConstraint(condition=models.Q(('leader_trade__isnull', False)), fields=('relationship', 'leader_trade'), name='copied_trade_once_per_pair'),
+            model_name="copiedtrade",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("leader_trade__isnull", False)),
+                fields=("relationship", "leader_trade"),
+                name="copied_trade_once_per_pair",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='copiedtrade',
-            constraint=models.UniqueConstraint(fields=('relationship', 'sequence'), name='copied_trade_sequence_unique'),
+            model_name="copiedtrade",
+            constraint=models.UniqueConstraint(fields=("relationship", "sequence"), name="copied_trade_sequence_unique"),
         ),
         migrations.AddConstraint(
-            model_name='copiedtrade',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'executing', 'filled', 'partially_filled', 'skipped', 'failed'])), name='copied_trade_status_valid'),
+            model_name="copiedtrade",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["pending", "executing", "filled", "partially_filled", "skipped", "failed"])),
+                name="copied_trade_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='copiedtrade',
-            constraint=models.CheckConstraint(condition=models.Q(('filled_amount__gte', 0)), name='copied_trade_filled_nonnegative'),
+            model_name="copiedtrade",
+            constraint=models.CheckConstraint(condition=models.Q(("filled_amount__gte", 0)), name="copied_trade_filled_nonnegative"),
         ),
         migrations.AddConstraint(
-            model_name='copiedtrade',
-            constraint=models.CheckConstraint(condition=models.Q(('override_fee_charged__gte', 0)), name='copied_trade_fee_nonnegative'),
+            model_name="copiedtrade",
+            constraint=models.CheckConstraint(condition=models.Q(("override_fee_charged__gte", 0)), name="copied_trade_fee_nonnegative"),
         ),
     ]

@@ -5,39 +5,52 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('copytrade', '0001_initial'),
+        ("copytrade", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddConstraint(
-            model_name='copiedtrade',
-            constraint=models.CheckConstraint(condition=models.Q(('requested_amount__isnull', True), ('requested_amount__gt', 0), _connector='OR'), name='copied_trade_requested_positive'),
+            model_name="copiedtrade",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("requested_amount__isnull", True), ("requested_amount__gt", 0), _connector="OR"),
+                name="copied_trade_requested_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='copiedtrade',
-            constraint=models.CheckConstraint(condition=models.Q(('average_price__isnull', True), ('average_price__gt', 0), _connector='OR'), name='copied_trade_price_positive'),
+            model_name="copiedtrade",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("average_price__isnull", True), ("average_price__gt", 0), _connector="OR"),
+                name="copied_trade_price_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='copiedtrade',
-            constraint=models.CheckConstraint(condition=models.Q(('side__in', ['buy', 'sell'])), name='copied_trade_side_valid'),
+            model_name="copiedtrade",
+            constraint=models.CheckConstraint(condition=models.Q(("side__in", ["buy", "sell"])), name="copied_trade_side_valid"),
         ),
         migrations.AddConstraint(
-            model_name='copiedtrade',
-            constraint=models.CheckConstraint(condition=models.Q(('effect__in', ['open', 'increase', 'reduce', 'close'])), name='copied_trade_effect_valid'),
+            model_name="copiedtrade",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("effect__in", ["open", "increase", "reduce", "close"])), name="copied_trade_effect_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='copiedtrade',
-            constraint=models.CheckConstraint(condition=models.Q(('kind__in', ['mirror', 'stop_loss', 'close_on_stop'])), name='copied_trade_kind_valid'),
+            model_name="copiedtrade",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("kind__in", ["mirror", "stop_loss", "close_on_stop"])), name="copied_trade_kind_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='leadertrade',
-            constraint=models.CheckConstraint(condition=models.Q(('effect__in', ['open', 'increase', 'reduce', 'close'])), name='leader_trade_effect_valid'),
+            model_name="leadertrade",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("effect__in", ["open", "increase", "reduce", "close"])), name="leader_trade_effect_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='leadertrade',
-            constraint=models.CheckConstraint(condition=models.Q(('source__in', ['webhook', 'api', 'exchange_sync'])), name='leader_trade_source_valid'),
+            model_name="leadertrade",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("source__in", ["webhook", "api", "exchange_sync"])), name="leader_trade_source_valid"
+            ),
         ),
     ]

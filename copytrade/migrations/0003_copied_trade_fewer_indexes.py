@@ -48,7 +48,9 @@ class Migration(migrations.Migration):
                     model_name="copiedtrade",
                     name="follower",
                     field=models.ForeignKey(
-                        db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name="copied_trades",
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="copied_trades",
                         to=settings.AUTH_USER_MODEL,
                     ),
                 ),
@@ -56,7 +58,9 @@ class Migration(migrations.Migration):
                     model_name="copiedtrade",
                     name="relationship",
                     field=models.ForeignKey(
-                        db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="copied_trades",
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="copied_trades",
                         to="copytrade.copyrelationship",
                     ),
                 ),

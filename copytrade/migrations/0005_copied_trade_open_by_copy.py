@@ -17,7 +17,9 @@ class Migration(migrations.Migration):
         AddIndexConcurrently(
             model_name="copiedtrade",
             index=models.Index(
-                condition=models.Q(("status__in", ["pending", "executing"])), fields=["relationship", "sequence"], name="copied_trade_open_by_copy"
+                condition=models.Q(("status__in", ["pending", "executing"])),
+                fields=["relationship", "sequence"],
+                name="copied_trade_open_by_copy",
             ),
         ),
         RemoveIndexConcurrently(model_name="copiedtrade", name="copied_trade_open_by_age"),

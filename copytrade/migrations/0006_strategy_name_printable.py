@@ -6,15 +6,14 @@ import core.names
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('copytrade', '0005_copied_trade_open_by_copy'),
+        ("copytrade", "0005_copied_trade_open_by_copy"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='strategy',
-            name='name',
+            model_name="strategy",
+            name="name",
             field=models.CharField(max_length=100, validators=[core.names.validate_printable_name]),
         ),
     ]

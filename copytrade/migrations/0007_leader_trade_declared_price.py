@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('copytrade', '0006_strategy_name_printable'),
+        ("copytrade", "0006_strategy_name_printable"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='leadertrade',
-            name='declared_price',
+            model_name="leadertrade",
+            name="declared_price",
             field=models.DecimalField(blank=True, decimal_places=8, max_digits=20, null=True),
         ),
     ]

@@ -32,36 +32,86 @@ def reasons_to_codes(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('copytrade', '0007_leader_trade_declared_price'),
+        ("copytrade", "0007_leader_trade_declared_price"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='copiedtrade',
-            name='reason_detail',
+            model_name="copiedtrade",
+            name="reason_detail",
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.AddField(
-            model_name='copyrelationship',
-            name='pause_detail',
+            model_name="copyrelationship",
+            name="pause_detail",
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.AlterField(
-            model_name='copiedtrade',
-            name='kind',
-            field=models.CharField(choices=[('mirror', "a copy of the leader's trade"), ('stop_loss', 'closed by your copy stop-loss'), ('close_on_stop', 'closed when you stopped the copy')], default='mirror', max_length=16),
+            model_name="copiedtrade",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("mirror", "a copy of the leader's trade"),
+                    ("stop_loss", "closed by your copy stop-loss"),
+                    ("close_on_stop", "closed when you stopped the copy"),
+                ],
+                default="mirror",
+                max_length=16,
+            ),
         ),
         migrations.AlterField(
-            model_name='copiedtrade',
-            name='reason',
-            field=models.CharField(blank=True, choices=[('copy_paused', 'the copy was paused, and a paused copy opens no new positions'), ('copy_stopped', 'the copy was stopped'), ('strategy_not_accepting_entries', "the leader's strategy was not taking new entries"), ('slippage_exceeded', "the price had moved further from the leader's price than your slippage limit allows"), ('insufficient_margin', 'your account did not have enough free balance for the order'), ('below_exchange_minimum', "your share was below the exchange's minimum order"), ('no_position', 'the copy held no position to reduce or close'), ('account_invalid', 'the exchange account needs a new API key'), ('invalid_credentials', "the exchange refused the account's API key: check key, secret and trading permission"), ('not_filled', 'the exchange did not fill the order'), ('exchange_unavailable', 'the exchange did not answer after several attempts; no order was placed'), ('rate_limited', 'the exchange kept asking for fewer requests; no order was placed'), ('unknown_outcome', 'the exchange never confirmed the order'), ('insufficient_funds', "the exchange said the account's free balance was too low for the order"), ('order_rejected', "the exchange refused the order: its size or price was outside the market's limits"), ('duplicate_client_order_id', 'the exchange already had this order'), ('order_not_found', 'the exchange had no record of the order'), ('unknown_symbol', 'the exchange does not list this market'), ('unknown_exchange', "the account's exchange is not one the platform trades on"), ('rejected', 'the exchange refused the order'), ('exchange_error', 'the exchange answered with an error'), ('rounded_up_to_minimum', "rounded up to the exchange's minimum order, as you allowed"), ('clamped_to_max_order_notional', 'made smaller to your largest-order limit'), ('partial_fill', 'the exchange filled part of the order')], default='', max_length=255),
+            model_name="copiedtrade",
+            name="reason",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("copy_paused", "the copy was paused, and a paused copy opens no new positions"),
+                    ("copy_stopped", "the copy was stopped"),
+                    ("strategy_not_accepting_entries", "the leader's strategy was not taking new entries"),
+                    ("slippage_exceeded", "the price had moved further from the leader's price than your slippage limit allows"),
+                    ("insufficient_margin", "your account did not have enough free balance for the order"),
+                    ("below_exchange_minimum", "your share was below the exchange's minimum order"),
+                    ("no_position", "the copy held no position to reduce or close"),
+                    ("account_invalid", "the exchange account needs a new API key"),
+                    ("invalid_credentials", "the exchange refused the account's API key: check key, secret and trading permission"),
+                    ("not_filled", "the exchange did not fill the order"),
+                    ("exchange_unavailable", "the exchange did not answer after several attempts; no order was placed"),
+                    ("rate_limited", "the exchange kept asking for fewer requests; no order was placed"),
+                    ("unknown_outcome", "the exchange never confirmed the order"),
+                    ("insufficient_funds", "the exchange said the account's free balance was too low for the order"),
+                    ("order_rejected", "the exchange refused the order: its size or price was outside the market's limits"),
+                    ("duplicate_client_order_id", "the exchange already had this order"),
+                    ("order_not_found", "the exchange had no record of the order"),
+                    ("unknown_symbol", "the exchange does not list this market"),
+                    ("unknown_exchange", "the account's exchange is not one the platform trades on"),
+                    ("rejected", "the exchange refused the order"),
+                    ("exchange_error", "the exchange answered with an error"),
+                    ("rounded_up_to_minimum", "rounded up to the exchange's minimum order, as you allowed"),
+                    ("clamped_to_max_order_notional", "made smaller to your largest-order limit"),
+                    ("partial_fill", "the exchange filled part of the order"),
+                ],
+                default="",
+                max_length=255,
+            ),
         ),
         migrations.AlterField(
-            model_name='copyrelationship',
-            name='pause_reason',
-            field=models.CharField(blank=True, choices=[('follower', 'you paused it'), ('invalid_credentials', "the exchange refused the account's API key: reconnect the account with a key that may trade, then resume"), ('stop_loss', 'its stop-loss closed its positions at market'), ('provider_suspended', "the curators suspended the leader's signal provider")], default='', max_length=255),
+            model_name="copyrelationship",
+            name="pause_reason",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("follower", "you paused it"),
+                    (
+                        "invalid_credentials",
+                        "the exchange refused the account's API key: reconnect the account with a key that may trade, then resume",
+                    ),
+                    ("stop_loss", "its stop-loss closed its positions at market"),
+                    ("provider_suspended", "the curators suspended the leader's signal provider"),
+                ],
+                default="",
+                max_length=255,
+            ),
         ),
         migrations.RunPython(reasons_to_codes, migrations.RunPython.noop, elidable=True),
     ]

@@ -4,15 +4,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('copytrade', '0008_reasons_as_codes_with_details'),
+        ("copytrade", "0008_reasons_as_codes_with_details"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='copiedtrade',
-            name='reason',
-            field=models.CharField(blank=True, choices=[('copy_paused', 'the copy was paused, and a paused copy opens no new positions'), ('copy_stopped', 'the copy was stopped'), ('strategy_not_accepting_entries', "the leader's strategy was not taking new entries"), ('slippage_exceeded', "the price had moved further from the leader's price than your slippage limit allows"), ('insufficient_margin', 'your account did not have enough free balance for the order'), ('below_exchange_minimum', "your share was below the exchange's minimum order"), ('no_position', 'the copy held no position to reduce or close'), ('quote_not_convertible', 'its profit and loss would be in a currency this platform cannot convert to bill it; no order was placed'), ('account_invalid', 'the exchange account needs a new API key'), ('invalid_credentials', "the exchange refused the account's API key: check key, secret and trading permission"), ('not_filled', 'the exchange did not fill the order'), ('exchange_unavailable', 'the exchange did not answer after several attempts; no order was placed'), ('rate_limited', 'the exchange kept asking for fewer requests; no order was placed'), ('unknown_outcome', 'the exchange never confirmed the order'), ('insufficient_funds', "the exchange said the account's free balance was too low for the order"), ('order_rejected', "the exchange refused the order: its size or price was outside the market's limits"), ('duplicate_client_order_id', 'the exchange already had this order'), ('order_not_found', 'the exchange had no record of the order'), ('unknown_symbol', 'the exchange does not list this market'), ('unknown_exchange', "the account's exchange is not one the platform trades on"), ('rejected', 'the exchange refused the order'), ('exchange_error', 'the exchange answered with an error'), ('rounded_up_to_minimum', "rounded up to the exchange's minimum order, as you allowed"), ('clamped_to_max_order_notional', 'made smaller to your largest-order limit'), ('clamped_to_multiplier_cap', "made smaller to the platform's largest order for a multiplier copy"), ('partial_fill', 'the exchange filled part of the order')], default='', max_length=255),
+            model_name="copiedtrade",
+            name="reason",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("copy_paused", "the copy was paused, and a paused copy opens no new positions"),
+                    ("copy_stopped", "the copy was stopped"),
+                    ("strategy_not_accepting_entries", "the leader's strategy was not taking new entries"),
+                    ("slippage_exceeded", "the price had moved further from the leader's price than your slippage limit allows"),
+                    ("insufficient_margin", "your account did not have enough free balance for the order"),
+                    ("below_exchange_minimum", "your share was below the exchange's minimum order"),
+                    ("no_position", "the copy held no position to reduce or close"),
+                    (
+                        "quote_not_convertible",
+                        "its profit and loss would be in a currency this platform cannot convert to bill it; no order was placed",
+                    ),
+                    ("account_invalid", "the exchange account needs a new API key"),
+                    ("invalid_credentials", "the exchange refused the account's API key: check key, secret and trading permission"),
+                    ("not_filled", "the exchange did not fill the order"),
+                    ("exchange_unavailable", "the exchange did not answer after several attempts; no order was placed"),
+                    ("rate_limited", "the exchange kept asking for fewer requests; no order was placed"),
+                    ("unknown_outcome", "the exchange never confirmed the order"),
+                    ("insufficient_funds", "the exchange said the account's free balance was too low for the order"),
+                    ("order_rejected", "the exchange refused the order: its size or price was outside the market's limits"),
+                    ("duplicate_client_order_id", "the exchange already had this order"),
+                    ("order_not_found", "the exchange had no record of the order"),
+                    ("unknown_symbol", "the exchange does not list this market"),
+                    ("unknown_exchange", "the account's exchange is not one the platform trades on"),
+                    ("rejected", "the exchange refused the order"),
+                    ("exchange_error", "the exchange answered with an error"),
+                    ("rounded_up_to_minimum", "rounded up to the exchange's minimum order, as you allowed"),
+                    ("clamped_to_max_order_notional", "made smaller to your largest-order limit"),
+                    ("clamped_to_multiplier_cap", "made smaller to the platform's largest order for a multiplier copy"),
+                    ("partial_fill", "the exchange filled part of the order"),
+                ],
+                default="",
+                max_length=255,
+            ),
         ),
     ]

@@ -35,9 +35,14 @@ logger = logging.getLogger(__name__)
 
 
 COPY_UPDATABLE_FIELDS = {
-    "allocation_percent", "multiplier", "fixed_notional", "max_drawdown_stop", "max_slippage_percent",
-    "max_order_notional", "round_up_to_minimum",
-}  # fmt: skip
+    "allocation_percent",
+    "multiplier",
+    "fixed_notional",
+    "max_drawdown_stop",
+    "max_slippage_percent",
+    "max_order_notional",
+    "round_up_to_minimum",
+}
 
 
 def _money(value: Decimal) -> Decimal:
@@ -137,10 +142,12 @@ def _copy_insert(*, relationship: CopyRelationship, expected_terms: FeeTerms | N
     copy_starting.send(sender=CopyRelationship, relationship=relationship, expected_terms=expected_terms)
     Strategy.objects.filter(pk=strategy.pk).update(copiers_count=F("copiers_count") + 1)
     _copy_notify(
-        relationship, kind=Notification.Kind.COPY_STARTED, title=f"You started copying {strategy.name}",
+        relationship,
+        kind=Notification.Kind.COPY_STARTED,
+        title=f"You started copying {strategy.name}",
         body=f"On '{account.label}', with a capital of {format_money(relationship.copy_capital, strategy.quote_currency)}. "
         "The leader's new entries are copied from now on; positions the leader already holds are not.",
-    )  # fmt: skip
+    )
     logger.info("copy %s started: user %s copies strategy %s", relationship.pk, follower.pk, strategy.pk)
     return relationship
 
@@ -269,7 +276,9 @@ def _multiplier_notional(*, strategy: Strategy, multiplier: Decimal, copy_capita
     return to_decimal(multiplier) * capital
 
 
-def _check_multiplier_notional(*, follower, strategy: Strategy, multiplier: Decimal, copy_capital: Decimal, excluding_id: int | None = None) -> None:
+def _check_multiplier_notional(
+    *, follower, strategy: Strategy, multiplier: Decimal, copy_capital: Decimal, excluding_id: int | None = None
+) -> None:
     """Multiplier copies are not bounded by the allocation limit (they size on the leader's
     notional, not on the follower's equity): together they may reach at most
     USER_MAX_MULTIPLIER_NOTIONAL. Call with the follower's row locked."""
@@ -314,14 +323,18 @@ def copy_stop(*, follower, relationship_id: int, close_positions: bool = False) 
     if close_positions:
         closes = copy_close_positions(relationship_id=relationship.pk, kind=CopiedTrade.Kind.CLOSE_ON_STOP)
         _copy_notify(
-            relationship, kind=Notification.Kind.COPY_CLOSED, title=f"You stopped your copy of {name}; its positions are being closed",
+            relationship,
+            kind=Notification.Kind.COPY_CLOSED,
+            title=f"You stopped your copy of {name}; its positions are being closed",
             body=f"{len(closes)} position(s) are being sold or bought back at market; each order's outcome is on the copy's page.",
-        )  # fmt: skip
+        )
     else:
         _copy_notify(
-            relationship, kind=Notification.Kind.COPY_STOPPED, title=f"You stopped your copy of {name}",
+            relationship,
+            kind=Notification.Kind.COPY_STOPPED,
+            title=f"You stopped your copy of {name}",
             body="It copies nothing more and stays in your history. What it holds stays on your exchange account.",
-        )  # fmt: skip
+        )
     logger.info("copy %s stopped by its follower (close positions: %s)", relationship.pk, close_positions)
     return relationship
 
@@ -336,9 +349,11 @@ def copy_pause(*, follower, relationship_id: int) -> CopyRelationship:
     relationship.pause_reason, relationship.pause_detail = CopyRelationship.PauseReason.FOLLOWER, {}
     relationship.save(update_fields=["status", "pause_reason", "pause_detail", "updated_at"])
     _copy_notify(
-        relationship, kind=Notification.Kind.COPY_PAUSED, title=f"You paused your copy of {relationship.strategy.name}",
+        relationship,
+        kind=Notification.Kind.COPY_PAUSED,
+        title=f"You paused your copy of {relationship.strategy.name}",
         body="It opens no new positions while paused; when the leader reduces or closes a position it holds, it still follows.",
-    )  # fmt: skip
+    )
     return relationship
 
 
@@ -357,14 +372,14 @@ def copy_resume(*, follower, relationship_id: int) -> CopyRelationship:
     relationship.pause_reason, relationship.pause_detail = "", {}
     relationship.peak_equity = relationship.copy_equity
     relationship.current_drawdown_percent = ZERO
-    relationship.save(
-        update_fields=["status", "pause_reason", "pause_detail", "peak_equity", "current_drawdown_percent", "updated_at"]
-    )
+    relationship.save(update_fields=["status", "pause_reason", "pause_detail", "peak_equity", "current_drawdown_percent", "updated_at"])
     _copy_notify(
-        relationship, kind=Notification.Kind.COPY_RESUMED, title=f"You resumed your copy of {relationship.strategy.name}",
+        relationship,
+        kind=Notification.Kind.COPY_RESUMED,
+        title=f"You resumed your copy of {relationship.strategy.name}",
         body="The leader's new entries are copied again. Its drawdown is measured from its equity now, "
         f"{format_money(relationship.copy_equity, relationship.strategy.quote_currency)}.",
-    )  # fmt: skip
+    )
     return relationship
 
 

@@ -87,7 +87,9 @@ def _exchange_sync(*, strategy_id: int) -> int:
                 # The platform's own copy order on this account (old data: an account that both
                 # leads and is copied onto) is no trade of the leader's: recording it would copy
                 # the copies, and two such strategies copying each other would trade by themselves.
-                logger.info("exchange sync of strategy %s ignored fill %s of copy order %s", strategy.pk, fill.trade_id, fill.client_order_id)
+                logger.info(
+                    "exchange sync of strategy %s ignored fill %s of copy order %s", strategy.pk, fill.trade_id, fill.client_order_id
+                )
             else:
                 recorded += _fill_record(strategy=strategy, fill=fill, markets=markets, equity=equity)
         except (ApplicationError, ValidationError, UnknownSymbolError) as exc:

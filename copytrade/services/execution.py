@@ -143,7 +143,9 @@ def copied_trade_execute(*, copied_trade_id: int, token: int | None = None) -> E
         # a sweeper that took long waits for lost messages started one more polling chain).
         seconds = settings.COPYTRADE_ORDERING_RETRY_SECONDS
         _touch_waiting(trade, seconds=seconds)
-        return ExecutionOutcome(status=trade.status, retry_in=seconds, waiting_for="an earlier copied trade of this copy", token=trade.attempts)
+        return ExecutionOutcome(
+            status=trade.status, retry_in=seconds, waiting_for="an earlier copied trade of this copy", token=trade.attempts
+        )
     # Nothing of lower sequence is open, and nothing of lower sequence can appear any more
     # (fan-outs run in order; platform closes take higher numbers): what this copy holds now
     # is what the order is sized from.
@@ -245,8 +247,13 @@ def _run(run: _Run, *, token: int | None) -> ExecutionOutcome:
     trade = run.trade
     account = trade.relationship.exchange_account
     if account.status != ExchangeAccount.Status.ACTIVE:
-        return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=Reason.ACCOUNT_INVALID,
-                       message=f"Exchange account '{account.label}' is {account.status}: {account.get_status_reason_display()}")  # fmt: skip
+        return _finish(
+            trade,
+            token=token,
+            status=CopiedTrade.Status.FAILED,
+            reason=Reason.ACCOUNT_INVALID,
+            message=f"Exchange account '{account.label}' is {account.status}: {account.get_status_reason_display()}",
+        )
     try:
         gateway = gateway_for_account(account)
         market = gateway.market(trade.symbol)
@@ -412,8 +419,13 @@ def _record(run: _Run, *, token: int, result: OrderResult, market: MarketRules, 
     if result.status == "open" and result.filled < result.amount:
         return _wait(trade, token=token, seconds=WORKING_ORDER_RECHECK_SECONDS, why="a working order")
     if result.filled <= 0:
-        return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=Reason.NOT_FILLED,
-                       message=f"The exchange ended the order ({result.status}) without a fill.")  # fmt: skip
+        return _finish(
+            trade,
+            token=token,
+            status=CopiedTrade.Status.FAILED,
+            reason=Reason.NOT_FILLED,
+            message=f"The exchange ended the order ({result.status}) without a fill.",
+        )
     # Network before the transaction; a pegged quote asks nobody. A transient failure here
     # retries the run, which finds this order by its client order id and records it then.
     rate = quote_rate_at_fill(gateway=gateway, market=market)
@@ -455,9 +467,16 @@ def _as_it_is_now(trade: CopiedTrade) -> ExecutionOutcome:
 
 
 def _fill_apply(
-    trade: CopiedTrade, relationship: CopyRelationship, position: FollowerPosition, *, fill: Fill, result: OrderResult,
-    market: MarketRules, rate: Decimal | None, now,
-) -> None:  # fmt: skip
+    trade: CopiedTrade,
+    relationship: CopyRelationship,
+    position: FollowerPosition,
+    *,
+    fill: Fill,
+    result: OrderResult,
+    market: MarketRules,
+    rate: Decimal | None,
+    now,
+) -> None:
     """Move the position, the copy and the copied trade by the fill (in memory)."""
     pnl = to_money(position_apply_fill(position, fill=fill) - fill.fee_quote)
     position.realized_pnl = to_money(position.realized_pnl + pnl)
@@ -478,9 +497,7 @@ def _fill_apply(
     trade.lease_expires_at = None
 
 
-def _write_fill_at_once(
-    run: _Run, *, token: int, fill: Fill, result: OrderResult, market: MarketRules, rate: Decimal | None, now
-):  # fmt: skip
+def _write_fill_at_once(run: _Run, *, token: int, fill: Fill, result: OrderResult, market: MarketRules, rate: Decimal | None, now):
     """Apply the fill to the copy and position the run loaded and write it all as one
     statement (`statements.fill_write_at_once`): the copy as written, `statements.TAKEN_OVER`
     when this run no longer holds the row, or None when nothing was written because the

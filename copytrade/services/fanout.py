@@ -47,7 +47,9 @@ def leader_trade_fan_out(*, leader_trade_id: int) -> FanOutOutcome:
         return FanOutOutcome(copied_trade_ids=[], retry_in=settings.COPYTRADE_ORDERING_RETRY_SECONDS)
 
     now = timezone.now()
-    eligible = _fair_order(list(_eligible_relationships(leader_trade).order_by("id").values_list("id", "follower_id")), leader_trade=leader_trade)
+    eligible = _fair_order(
+        list(_eligible_relationships(leader_trade).order_by("id").values_list("id", "follower_id")), leader_trade=leader_trade
+    )
     pending = []
     # In batches, each enqueued as soon as it is inserted: the first followers' orders go
     # out while the rest are still being written. The first batches are small, so the first
@@ -60,7 +62,9 @@ def leader_trade_fan_out(*, leader_trade_id: int) -> FanOutOutcome:
         CopiedTrade.objects.bulk_create([_mirror_row(leader_trade, *pair, now=now) for pair in batch], ignore_conflicts=True)
         batch_pending = list(
             CopiedTrade.objects.filter(
-                leader_trade=leader_trade, relationship_id__in=[relationship_id for relationship_id, _ in batch], status=CopiedTrade.Status.PENDING
+                leader_trade=leader_trade,
+                relationship_id__in=[relationship_id for relationship_id, _ in batch],
+                status=CopiedTrade.Status.PENDING,
             )
             .order_by("id")
             .values_list("id", flat=True)

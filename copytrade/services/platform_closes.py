@@ -89,7 +89,8 @@ def stop_loss_trigger(relationship: CopyRelationship) -> None:
     relationship.status = CopyRelationship.Status.PAUSED
     relationship.pause_reason = CopyRelationship.PauseReason.STOP_LOSS
     relationship.pause_detail = {
-        "drawdown_percent": str(relationship.current_drawdown_percent), "limit_percent": str(relationship.max_drawdown_stop)
+        "drawdown_percent": str(relationship.current_drawdown_percent),
+        "limit_percent": str(relationship.max_drawdown_stop),
     }
     relationship.save(update_fields=["status", "pause_reason", "pause_detail", "updated_at"])
     closes = copy_close_positions(relationship_id=relationship.pk, kind=CopiedTrade.Kind.STOP_LOSS)
@@ -102,5 +103,7 @@ def stop_loss_trigger(relationship: CopyRelationship) -> None:
     )
     logger.warning(
         "copy %s paused by its copy stop-loss (drawdown %s%% past the %s%% limit)",
-        relationship.pk, relationship.current_drawdown_percent, relationship.max_drawdown_stop,
-    )  # fmt: skip
+        relationship.pk,
+        relationship.current_drawdown_percent,
+        relationship.max_drawdown_stop,
+    )

@@ -21,8 +21,15 @@ logger = logging.getLogger(__name__)
 # copied, so no request can change what existing copies pay (their terms are recorded at start).
 TERMS_FIELDS = ("kind", "copy_override_percent")
 STRATEGY_UPDATABLE_FIELDS = {
-    "name", "description", "kind", "source", "status", "is_public_leader", "copy_override_percent", "declared_capital",
-}  # fmt: skip
+    "name",
+    "description",
+    "kind",
+    "source",
+    "status",
+    "is_public_leader",
+    "copy_override_percent",
+    "declared_capital",
+}
 
 
 def _now_ms() -> int:
@@ -78,12 +85,18 @@ def _leader_account(*, owner, account_id: int) -> ExchangeAccount:
     if account is None:
         raise NotFoundError("Exchange account not found.")
     if account.status != ExchangeAccount.Status.ACTIVE:
-        raise ConflictError(f"Exchange account '{account.label}' is {account.status}: {account.get_status_reason_display() or 'reconnect it first'}.")
+        raise ConflictError(
+            f"Exchange account '{account.label}' is {account.status}: {account.get_status_reason_display() or 'reconnect it first'}."
+        )
     leading = Strategy.objects.filter(leader_account=account).first()
     if leading is not None:
         # Two strategies on one account would each claim the whole account's equity and fills.
         raise ConflictError(f"Exchange account '{account.label}' already leads strategy '{leading.name}'.")
-    copy = CopyRelationship.objects.filter(exchange_account=account, status__in=CopyRelationship.LIVE_STATUSES).select_related("strategy").first()
+    copy = (
+        CopyRelationship.objects.filter(exchange_account=account, status__in=CopyRelationship.LIVE_STATUSES)
+        .select_related("strategy")
+        .first()
+    )
     if copy is not None:
         # An account leads or is copied onto, never both: its copied orders would be its
         # strategy's trades, copied on again (a loop, issue 32). The owner's row lock, held
@@ -104,9 +117,7 @@ def _validate_source(strategy: Strategy) -> None:
 
 def _owned_strategy_locked(*, owner, strategy_id: int) -> Strategy:
     # `of=self`: the leader account is an outer join, and PostgreSQL cannot lock its nullable side.
-    strategy = (
-        Strategy.objects.select_for_update(of=("self",)).select_related("leader_account").filter(id=strategy_id, owner=owner).first()
-    )
+    strategy = Strategy.objects.select_for_update(of=("self",)).select_related("leader_account").filter(id=strategy_id, owner=owner).first()
     if strategy is None:
         raise NotFoundError("Strategy not found.")
     return strategy

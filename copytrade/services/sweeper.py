@@ -86,7 +86,9 @@ def copied_trades_sweep(*, stuck_after: timedelta | None = None) -> SweepOutcome
         taken = sorted(cursor.fetchall(), key=lambda row: (row[1], row[2]))
     copied_trade_ids = [row[0] for row in taken]
     leader_trade_ids = list(
-        LeaderTrade.objects.filter(fanout_done_at__isnull=True, recorded_at__lt=cutoff).order_by("strategy_id", "sequence").values_list("id", flat=True)
+        LeaderTrade.objects.filter(fanout_done_at__isnull=True, recorded_at__lt=cutoff)
+        .order_by("strategy_id", "sequence")
+        .values_list("id", flat=True)
     )
     if copied_trade_ids:
         fanout.copied_trades_enqueue(copied_trade_ids)

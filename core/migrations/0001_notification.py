@@ -23,7 +23,6 @@ def content_type_to_marketplace(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -39,12 +38,35 @@ class Migration(migrations.Migration):
                     name="Notification",
                     fields=[
                         ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                        ("kind", models.CharField(choices=[("copy_paused", "Copy Paused"), ("copy_stop_loss", "Copy Stop Loss"), ("copied_trade_failed", "Copied Trade Failed"), ("account_invalid", "Account Invalid"), ("provider_application", "Provider Application"), ("provider_decision", "Provider Decision"), ("provider_suspended", "Provider Suspended"), ("circuit_breaker", "Circuit Breaker"), ("verification_flag", "Verification Flag"), ("invoice", "Invoice"), ("payout", "Payout")], max_length=32)),
+                        (
+                            "kind",
+                            models.CharField(
+                                choices=[
+                                    ("copy_paused", "Copy Paused"),
+                                    ("copy_stop_loss", "Copy Stop Loss"),
+                                    ("copied_trade_failed", "Copied Trade Failed"),
+                                    ("account_invalid", "Account Invalid"),
+                                    ("provider_application", "Provider Application"),
+                                    ("provider_decision", "Provider Decision"),
+                                    ("provider_suspended", "Provider Suspended"),
+                                    ("circuit_breaker", "Circuit Breaker"),
+                                    ("verification_flag", "Verification Flag"),
+                                    ("invoice", "Invoice"),
+                                    ("payout", "Payout"),
+                                ],
+                                max_length=32,
+                            ),
+                        ),
                         ("title", models.CharField(max_length=200)),
                         ("body", models.TextField(blank=True, default="")),
                         ("created_at", models.DateTimeField(auto_now_add=True)),
                         ("read_at", models.DateTimeField(blank=True, null=True)),
-                        ("user", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="notifications", to=settings.AUTH_USER_MODEL)),
+                        (
+                            "user",
+                            models.ForeignKey(
+                                on_delete=django.db.models.deletion.CASCADE, related_name="notifications", to=settings.AUTH_USER_MODEL
+                            ),
+                        ),
                     ],
                     options={
                         "ordering": ["-created_at", "-id"],

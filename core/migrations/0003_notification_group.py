@@ -5,30 +5,47 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0002_profile_and_api_tokens'),
+        ("core", "0002_profile_and_api_tokens"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='notification',
-            name='group_key',
-            field=models.CharField(blank=True, default='', max_length=100),
+            model_name="notification",
+            name="group_key",
+            field=models.CharField(blank=True, default="", max_length=100),
         ),
         migrations.AddField(
-            model_name='notification',
-            name='grouped_count',
+            model_name="notification",
+            name="grouped_count",
             field=models.PositiveIntegerField(default=1),
         ),
         migrations.AlterField(
-            model_name='notification',
-            name='kind',
-            field=models.CharField(choices=[('copy_paused', 'Copy Paused'), ('copy_stop_loss', 'Copy Stop Loss'), ('copied_trade_skipped', 'Copied Trade Skipped'), ('copied_trade_failed', 'Copied Trade Failed'), ('account_invalid', 'Account Invalid'), ('provider_application', 'Provider Application'), ('provider_decision', 'Provider Decision'), ('provider_suspended', 'Provider Suspended'), ('circuit_breaker', 'Circuit Breaker'), ('verification_flag', 'Verification Flag'), ('invoice', 'Invoice'), ('payout', 'Payout')], max_length=32),
+            model_name="notification",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("copy_paused", "Copy Paused"),
+                    ("copy_stop_loss", "Copy Stop Loss"),
+                    ("copied_trade_skipped", "Copied Trade Skipped"),
+                    ("copied_trade_failed", "Copied Trade Failed"),
+                    ("account_invalid", "Account Invalid"),
+                    ("provider_application", "Provider Application"),
+                    ("provider_decision", "Provider Decision"),
+                    ("provider_suspended", "Provider Suspended"),
+                    ("circuit_breaker", "Circuit Breaker"),
+                    ("verification_flag", "Verification Flag"),
+                    ("invoice", "Invoice"),
+                    ("payout", "Payout"),
+                ],
+                max_length=32,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='notification',
-            constraint=models.UniqueConstraint(condition=models.Q(('group_key', ''), _negated=True), fields=('user', 'group_key'), name='notification_group_unique'),
+            model_name="notification",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("group_key", ""), _negated=True), fields=("user", "group_key"), name="notification_group_unique"
+            ),
         ),
     ]

@@ -13,7 +13,6 @@ def expire_existing_tokens(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("core", "0003_notification_group"),
     ]

@@ -4,15 +4,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0004_api_token_expiry'),
+        ("core", "0004_api_token_expiry"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='notification',
-            name='kind',
-            field=models.CharField(choices=[('copy_paused', 'Copy Paused'), ('copy_stop_loss', 'Copy Stop Loss'), ('copied_trade_skipped', 'Copied Trade Skipped'), ('copied_trade_failed', 'Copied Trade Failed'), ('account_invalid', 'Account Invalid'), ('provider_application', 'Provider Application'), ('provider_decision', 'Provider Decision'), ('provider_suspended', 'Provider Suspended'), ('circuit_breaker', 'Circuit Breaker'), ('verification_flag', 'Verification Flag'), ('invoice', 'Invoice'), ('payout', 'Payout'), ('fee_terms', 'Fee Terms')], max_length=32),
+            model_name="notification",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("copy_paused", "Copy Paused"),
+                    ("copy_stop_loss", "Copy Stop Loss"),
+                    ("copied_trade_skipped", "Copied Trade Skipped"),
+                    ("copied_trade_failed", "Copied Trade Failed"),
+                    ("account_invalid", "Account Invalid"),
+                    ("provider_application", "Provider Application"),
+                    ("provider_decision", "Provider Decision"),
+                    ("provider_suspended", "Provider Suspended"),
+                    ("circuit_breaker", "Circuit Breaker"),
+                    ("verification_flag", "Verification Flag"),
+                    ("invoice", "Invoice"),
+                    ("payout", "Payout"),
+                    ("fee_terms", "Fee Terms"),
+                ],
+                max_length=32,
+            ),
         ),
     ]

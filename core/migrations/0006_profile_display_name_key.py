@@ -17,7 +17,6 @@ def fill_display_name_keys(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("core", "0005_notification_kind_fee_terms"),
     ]

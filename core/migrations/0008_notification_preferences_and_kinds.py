@@ -6,30 +6,85 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0007_profile_display_name_unique'),
+        ("core", "0007_profile_display_name_unique"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='notification',
-            name='kind',
-            field=models.CharField(choices=[('copy_started', 'A copy started'), ('copied_trade_filled', "A leader's trade was copied (filled)"), ('copied_trade_skipped', "A leader's trade was not copied (skipped)"), ('copied_trade_failed', 'A copied order failed at the exchange'), ('copy_paused', 'You paused a copy'), ('copy_resumed', 'You resumed a copy'), ('copy_stopped', 'You stopped a copy'), ('copy_closed', 'A copy was stopped and its positions closed at market'), ('copy_stop_loss', "A copy's stop-loss paused it and closed its positions"), ('provider_suspended', 'A leader was suspended and your copy paused'), ('account_invalid', 'An exchange refused your API key and its copies paused'), ('fee_terms', 'A leader changed the fees of a copy'), ('invoice_issued', 'An invoice was issued'), ('invoice_paid', 'An invoice was paid'), ('invoice', 'A payment failed'), ('payout', 'A payout was made to you'), ('provider_application', 'A provider applied (curators)'), ('provider_decision', 'The curators decided on a provider'), ('circuit_breaker', "A strategy's circuit breaker stopped new entries"), ('verification_flag', 'A track record failed verification (curators)')], max_length=32),
+            model_name="notification",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("copy_started", "A copy started"),
+                    ("copied_trade_filled", "A leader's trade was copied (filled)"),
+                    ("copied_trade_skipped", "A leader's trade was not copied (skipped)"),
+                    ("copied_trade_failed", "A copied order failed at the exchange"),
+                    ("copy_paused", "You paused a copy"),
+                    ("copy_resumed", "You resumed a copy"),
+                    ("copy_stopped", "You stopped a copy"),
+                    ("copy_closed", "A copy was stopped and its positions closed at market"),
+                    ("copy_stop_loss", "A copy's stop-loss paused it and closed its positions"),
+                    ("provider_suspended", "A leader was suspended and your copy paused"),
+                    ("account_invalid", "An exchange refused your API key and its copies paused"),
+                    ("fee_terms", "A leader changed the fees of a copy"),
+                    ("invoice_issued", "An invoice was issued"),
+                    ("invoice_paid", "An invoice was paid"),
+                    ("invoice", "A payment failed"),
+                    ("payout", "A payout was made to you"),
+                    ("provider_application", "A provider applied (curators)"),
+                    ("provider_decision", "The curators decided on a provider"),
+                    ("circuit_breaker", "A strategy's circuit breaker stopped new entries"),
+                    ("verification_flag", "A track record failed verification (curators)"),
+                ],
+                max_length=32,
+            ),
         ),
         migrations.CreateModel(
-            name='NotificationPreference',
+            name="NotificationPreference",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('copy_started', 'A copy started'), ('copied_trade_filled', "A leader's trade was copied (filled)"), ('copied_trade_skipped', "A leader's trade was not copied (skipped)"), ('copied_trade_failed', 'A copied order failed at the exchange'), ('copy_paused', 'You paused a copy'), ('copy_resumed', 'You resumed a copy'), ('copy_stopped', 'You stopped a copy'), ('copy_closed', 'A copy was stopped and its positions closed at market'), ('copy_stop_loss', "A copy's stop-loss paused it and closed its positions"), ('provider_suspended', 'A leader was suspended and your copy paused'), ('account_invalid', 'An exchange refused your API key and its copies paused'), ('fee_terms', 'A leader changed the fees of a copy'), ('invoice_issued', 'An invoice was issued'), ('invoice_paid', 'An invoice was paid'), ('invoice', 'A payment failed'), ('payout', 'A payout was made to you'), ('provider_application', 'A provider applied (curators)'), ('provider_decision', 'The curators decided on a provider'), ('circuit_breaker', "A strategy's circuit breaker stopped new entries"), ('verification_flag', 'A track record failed verification (curators)')], max_length=32)),
-                ('in_app', models.BooleanField(default=True)),
-                ('email', models.BooleanField(default=False)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notification_preferences', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("copy_started", "A copy started"),
+                            ("copied_trade_filled", "A leader's trade was copied (filled)"),
+                            ("copied_trade_skipped", "A leader's trade was not copied (skipped)"),
+                            ("copied_trade_failed", "A copied order failed at the exchange"),
+                            ("copy_paused", "You paused a copy"),
+                            ("copy_resumed", "You resumed a copy"),
+                            ("copy_stopped", "You stopped a copy"),
+                            ("copy_closed", "A copy was stopped and its positions closed at market"),
+                            ("copy_stop_loss", "A copy's stop-loss paused it and closed its positions"),
+                            ("provider_suspended", "A leader was suspended and your copy paused"),
+                            ("account_invalid", "An exchange refused your API key and its copies paused"),
+                            ("fee_terms", "A leader changed the fees of a copy"),
+                            ("invoice_issued", "An invoice was issued"),
+                            ("invoice_paid", "An invoice was paid"),
+                            ("invoice", "A payment failed"),
+                            ("payout", "A payout was made to you"),
+                            ("provider_application", "A provider applied (curators)"),
+                            ("provider_decision", "The curators decided on a provider"),
+                            ("circuit_breaker", "A strategy's circuit breaker stopped new entries"),
+                            ("verification_flag", "A track record failed verification (curators)"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("in_app", models.BooleanField(default=True)),
+                ("email", models.BooleanField(default=False)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="notification_preferences", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('user', 'kind'), name='notification_preference_once_per_kind')],
+                "constraints": [models.UniqueConstraint(fields=("user", "kind"), name="notification_preference_once_per_kind")],
             },
         ),
     ]

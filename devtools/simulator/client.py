@@ -30,7 +30,9 @@ class SimulatorClient:
             payload["duplicate_scope"] = duplicate_scope
         return self._request("POST", "reset", json=payload)
 
-    def create_account(self, *, balances: dict[str, Decimal | str] | None = None, api_key: str | None = None, api_secret: str | None = None) -> dict:
+    def create_account(
+        self, *, balances: dict[str, Decimal | str] | None = None, api_key: str | None = None, api_secret: str | None = None
+    ) -> dict:
         """Returns {"api_key", "api_secret", "balances"}; keys are generated unless given."""
         payload = {"balances": {asset: str(amount) for asset, amount in (balances or {}).items()}}
         if api_key:
@@ -60,7 +62,9 @@ class SimulatorClient:
 
     def set_prices(self, *, prices: dict[str, Decimal | str], timestamp_ms: int | None = None) -> dict:
         """Record one tick per symbol ("BTC/USDT" or "BTCUSDT"); now unless a timestamp is given."""
-        return self._request("POST", "prices", json={"prices": {symbol: str(price) for symbol, price in prices.items()}, "timestamp": timestamp_ms})
+        return self._request(
+            "POST", "prices", json={"prices": {symbol: str(price) for symbol, price in prices.items()}, "timestamp": timestamp_ms}
+        )
 
     def add_ticks(self, *, ticks: list[dict]) -> dict:
         """Price history in one call: [{"symbol", "price", "timestamp" (ms), "volume"?}]."""
@@ -69,7 +73,9 @@ class SimulatorClient:
     def prices(self) -> dict[str, str]:
         return self._request("GET", "prices")
 
-    def add_market(self, *, base: str, quote: str, step_size: str, tick_size: str, min_qty: str, max_qty: str, min_notional: str, price: str) -> dict:
+    def add_market(
+        self, *, base: str, quote: str, step_size: str, tick_size: str, min_qty: str, max_qty: str, min_notional: str, price: str
+    ) -> dict:
         return self._request(
             "POST",
             "markets",

@@ -41,7 +41,9 @@ Handler = Callable[..., object]
 
 
 def _json(body, *, status: int = 200, headers: dict | None = None) -> web.Response:
-    return web.Response(body=json.dumps(body, separators=(",", ":")).encode(), status=status, headers=headers, content_type="application/json")
+    return web.Response(
+        body=json.dumps(body, separators=(",", ":")).encode(), status=status, headers=headers, content_type="application/json"
+    )
 
 
 def _binance_error(exc: BinanceError) -> web.Response:
@@ -78,7 +80,9 @@ def _split_signature(raw: str) -> tuple[str, str | None]:
     return "&".join(kept), signature
 
 
-def _authenticate(state: SimulatorState, request: web.Request, params: dict[str, str], payload: str, signature: str | None, arrived_ms: int) -> Account:
+def _authenticate(
+    state: SimulatorState, request: web.Request, params: dict[str, str], payload: str, signature: str | None, arrived_ms: int
+) -> Account:
     api_key = request.headers.get("X-MBX-APIKEY", "")
     if not API_KEY_FORMAT.match(api_key):
         raise BinanceError(401, -2014, "API-key format invalid.")
@@ -274,11 +278,11 @@ def build_app(state: SimulatorState, *, control_networks: tuple = ()) -> web.App
     return app
 
 
-def run_simulator(
-    *, host: str, port: int, state: SimulatorState, print_fn: Callable[[str], None], control_networks: tuple = ()
-) -> None:
+def run_simulator(*, host: str, port: int, state: SimulatorState, print_fn: Callable[[str], None], control_networks: tuple = ()) -> None:
     """Serve until interrupted (the management command)."""
-    web.run_app(build_app(state, control_networks=control_networks), host=host, port=port, access_log=None, print=print_fn, shutdown_timeout=1.0)
+    web.run_app(
+        build_app(state, control_networks=control_networks), host=host, port=port, access_log=None, print=print_fn, shutdown_timeout=1.0
+    )
 
 
 def start_simulator_thread(

@@ -102,7 +102,9 @@ def _decimal_param(params: dict[str, str], name: str, *, required: bool) -> Deci
     except InvalidOperation:
         value = None
     if value is None or not value.is_finite() or value < 0:
-        raise BinanceError(400, -1100, f"Illegal characters found in parameter '{name}'; legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'.")
+        raise BinanceError(
+            400, -1100, f"Illegal characters found in parameter '{name}'; legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'."
+        )
     return value
 
 
@@ -154,7 +156,12 @@ class Market:
             "isSpotTradingAllowed": True,
             "isMarginTradingAllowed": False,
             "filters": [
-                {"filterType": "PRICE_FILTER", "minPrice": fmt(self.min_price), "maxPrice": fmt(self.max_price), "tickSize": fmt(self.tick_size)},
+                {
+                    "filterType": "PRICE_FILTER",
+                    "minPrice": fmt(self.min_price),
+                    "maxPrice": fmt(self.max_price),
+                    "tickSize": fmt(self.tick_size),
+                },
                 {"filterType": "LOT_SIZE", "minQty": fmt(self.min_qty), "maxQty": fmt(self.max_qty), "stepSize": fmt(self.step_size)},
                 {
                     "filterType": "NOTIONAL",
@@ -429,7 +436,14 @@ class SimulatorState:
         self.stats = {"requests": 0, "orders_accepted": 0, "orders_rejected": 0, "rejected_by_code": Counter(), "faults": Counter()}
         for base, quote, step, tick, min_qty, max_qty, min_notional, price in DEFAULT_MARKETS:
             self.add_market(
-                base=base, quote=quote, step_size=step, tick_size=tick, min_qty=min_qty, max_qty=max_qty, min_notional=min_notional, price=price
+                base=base,
+                quote=quote,
+                step_size=step,
+                tick_size=tick,
+                min_qty=min_qty,
+                max_qty=max_qty,
+                min_notional=min_notional,
+                price=price,
             )
 
     # --- admin ------------------------------------------------------------------------
@@ -478,7 +492,9 @@ class SimulatorState:
             if price <= 0:
                 raise ValueError(f"Price of {market.symbol} must be positive, not {price}")
             timestamp = tick.get("timestamp")
-            parsed.append((market.symbol, price, None if timestamp is None else int(timestamp), to_decimal(tick.get("volume", "0"), name="volume")))
+            parsed.append(
+                (market.symbol, price, None if timestamp is None else int(timestamp), to_decimal(tick.get("volume", "0"), name="volume"))
+            )
         for symbol, price, timestamp, volume in parsed:
             self.add_tick(symbol=symbol, price=price, timestamp=timestamp, volume=volume)
 
@@ -688,7 +704,20 @@ class SimulatorState:
                 o = h = low = c = series.prices[lo - 1]
                 volume = ZERO
             candles.append(
-                [open_time, fmt(o), fmt(h), fmt(low), fmt(c), fmt(volume), open_time + step - 1, fmt(volume * c), hi - lo, fmt(ZERO), fmt(ZERO), "0"]
+                [
+                    open_time,
+                    fmt(o),
+                    fmt(h),
+                    fmt(low),
+                    fmt(c),
+                    fmt(volume),
+                    open_time + step - 1,
+                    fmt(volume * c),
+                    hi - lo,
+                    fmt(ZERO),
+                    fmt(ZERO),
+                    "0",
+                ]
             )
         return candles
 
@@ -766,7 +795,9 @@ class SimulatorState:
 
         client_order_id = params.get("newClientOrderId") or self._token(22)
         if not CLIENT_ORDER_ID_FORMAT.match(client_order_id):
-            raise BinanceError(400, -1100, "Illegal characters found in parameter 'newClientOrderId'; legal range is '^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.")
+            raise BinanceError(
+                400, -1100, "Illegal characters found in parameter 'newClientOrderId'; legal range is '^[\\.A-Z\\:/a-z0-9_-]{1,36}$'."
+            )
         previous = self.orders_by_client_id.get((account.api_key, market.symbol, client_order_id))
         if previous is not None and (self.duplicate_scope == "all" or previous.is_open):
             raise BinanceError(400, -2010, "Duplicate order sent.")
@@ -855,10 +886,7 @@ class SimulatorState:
     def open_orders_of(self, account: Account, params: dict[str, str]) -> list[dict]:
         symbols = [self.require_market(params).symbol] if params.get("symbol") else list(self.open_orders)
         return [
-            order.query_response()
-            for symbol in symbols
-            for order in self.open_orders[symbol].values()
-            if order.api_key == account.api_key
+            order.query_response() for symbol in symbols for order in self.open_orders[symbol].values() if order.api_key == account.api_key
         ]
 
     def my_trades(self, account: Account, params: dict[str, str]) -> list[dict]:
@@ -949,9 +977,7 @@ class SimulatorState:
         resting = self.open_orders.get(market.symbol)
         if not resting:
             return
-        crossed = [
-            order for order in resting.values() if (price <= order.price if order.side == "BUY" else price >= order.price)
-        ]
+        crossed = [order for order in resting.values() if (price <= order.price if order.side == "BUY" else price >= order.price)]
         for order in crossed:
             self._fill(self.accounts[order.api_key], market, order, price=order.price, is_maker=True)
 

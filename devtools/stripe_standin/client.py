@@ -19,9 +19,7 @@ class StandinClient:
         self._session = requests.Session()
 
     def _call(self, method: str, action: str, payload: dict | None = None) -> dict:
-        response = self._session.request(
-            method, f"{self.base_url}/_standin/{action}", json=payload, timeout=CONTROL_TIMEOUT_SECONDS
-        )
+        response = self._session.request(method, f"{self.base_url}/_standin/{action}", json=payload, timeout=CONTROL_TIMEOUT_SECONDS)
         response.raise_for_status()
         return response.json()
 

@@ -194,9 +194,7 @@ def _new_id(prefix: str) -> str:
 def _bearer_key(authorization: str | None) -> str:
     scheme, _, key = (authorization or "").partition(" ")
     if scheme != "Bearer" or not key:
-        raise StripeApiError(
-            401, "You did not provide an API key. Provide it in the Authorization header as a Bearer token."
-        )
+        raise StripeApiError(401, "You did not provide an API key. Provide it in the Authorization header as a Bearer token.")
     if not key.startswith(API_KEY_PREFIX):
         raise StripeApiError(401, f"Invalid API Key provided: {key[:8]}****")
     return key
@@ -304,9 +302,7 @@ class StripeStandin:
             )
             return status, body, headers
 
-    def _run_idempotently(
-        self, *, api_key: str, method: str, path: str, params: dict, idempotency_key: str | None
-    ) -> tuple[dict, bool]:
+    def _run_idempotently(self, *, api_key: str, method: str, path: str, params: dict, idempotency_key: str | None) -> tuple[dict, bool]:
         """(body, replayed). Keys are scoped to the API key, as Stripe scopes them to the account."""
         if method != "POST" or not idempotency_key:
             return copy.deepcopy(self._route(method=method, path=path, params=params)), False
@@ -381,9 +377,7 @@ class StripeStandin:
         if params.get("invoice"):
             invoice = self._find(self.invoices, "invoice", params["invoice"], param="invoice")
             if invoice["customer"] != customer["id"]:
-                raise StripeApiError(
-                    400, f"The invoice {invoice['id']} belongs to another customer.", param="invoice"
-                )
+                raise StripeApiError(400, f"The invoice {invoice['id']} belongs to another customer.", param="invoice")
             if invoice["status"] != "draft":
                 raise StripeApiError(
                     400,
@@ -394,8 +388,7 @@ class StripeStandin:
             if invoice["currency"] != currency:
                 raise StripeApiError(
                     400,
-                    f"The currency of the invoice item ({currency}) must match the currency of the invoice "
-                    f"({invoice['currency']}).",
+                    f"The currency of the invoice item ({currency}) must match the currency of the invoice ({invoice['currency']}).",
                     param="currency",
                 )
         item = {
@@ -459,9 +452,7 @@ class StripeStandin:
             days_until_due = _integer(params, "days_until_due")
         pending_behavior = params.get("pending_invoice_items_behavior", "exclude")
         if pending_behavior not in ("exclude", "include"):
-            raise StripeApiError(
-                400, f"Invalid pending_invoice_items_behavior: {pending_behavior}", param="pending_invoice_items_behavior"
-            )
+            raise StripeApiError(400, f"Invalid pending_invoice_items_behavior: {pending_behavior}", param="pending_invoice_items_behavior")
         invoice_id = _new_id("in")
         invoice = {
             "id": invoice_id,
@@ -638,9 +629,7 @@ class StripeStandin:
         if params.get("starting_after"):
             ids = [found["id"] for found in matching]
             if params["starting_after"] not in ids:
-                raise StripeApiError(
-                    400, f"No such {kind}: '{params['starting_after']}'", code="resource_missing", param="starting_after"
-                )
+                raise StripeApiError(400, f"No such {kind}: '{params['starting_after']}'", code="resource_missing", param="starting_after")
             matching = matching[ids.index(params["starting_after"]) + 1 :]
         return {"object": "list", "data": matching[:limit], "has_more": len(matching) > limit, "url": url}
 

@@ -30,12 +30,10 @@ class ExchangeGateway(ABC):
         """Last traded price."""
 
     @abstractmethod
-    def balance(self) -> dict[str, Balance]:
-        ...
+    def balance(self) -> dict[str, Balance]: ...
 
     @abstractmethod
-    def equity(self, quote: str = "USDT") -> AccountEquity:
-        ...
+    def equity(self, quote: str = "USDT") -> AccountEquity: ...
 
     @abstractmethod
     def positions(self) -> list[Position]:
@@ -69,8 +67,7 @@ class ExchangeGateway(ABC):
         """Raises OrderNotFoundError when the exchange has no such order."""
 
     @abstractmethod
-    def cancel_order(self, *, symbol: str, client_order_id: str) -> OrderResult:
-        ...
+    def cancel_order(self, *, symbol: str, client_order_id: str) -> OrderResult: ...
 
     def fetch_my_trades(self, *, symbol: str | None = None, since: datetime | None = None) -> list[Trade]:
         raise NotImplementedError(f"{type(self).__name__} does not support trade sync")

@@ -164,9 +164,7 @@ def _guarded(client: ccxt.Exchange, operation: Callable[[ccxt.Exchange], T], *, 
     try:
         return operation(client)
     except ccxt.BaseError as exc:
-        mapped = map_ccxt_error(
-            exc, may_have_executed=may_have_executed, response_headers=client.last_response_headers, secrets=secrets
-        )
+        mapped = map_ccxt_error(exc, may_have_executed=may_have_executed, response_headers=client.last_response_headers, secrets=secrets)
         logger.info("exchange answered %s: %s", mapped.reason, mapped.detail)
         # `from None`: the ccxt exception's message and its cause carry the signed URL.
         raise mapped from None
@@ -465,10 +463,7 @@ class CcxtGateway(ExchangeGateway):
         symbol = self.market(symbol).symbol
         since_ms = int(since.timestamp() * 1000) if since is not None else None
         rows = self._call(lambda client: client.fetch_ohlcv(symbol, timeframe, since_ms, limit))
-        return [
-            (_datetime(row[0]), *(to_decimal(value) if value is not None else ZERO for value in row[1:6]))
-            for row in rows
-        ]
+        return [(_datetime(row[0]), *(to_decimal(value) if value is not None else ZERO for value in row[1:6])) for row in rows]
 
     # --- account ----------------------------------------------------------------------
 
@@ -576,7 +571,9 @@ class CcxtGateway(ExchangeGateway):
         unknown = {(trade.symbol, trade.order_id) for trade in trades if not trade.client_order_id and trade.order_id}
         client_ids = {(symbol, order_id): self._order_client_id(symbol=symbol, order_id=order_id) for symbol, order_id in unknown}
         return [
-            replace(trade, client_order_id=client_ids[(trade.symbol, trade.order_id)]) if (trade.symbol, trade.order_id) in client_ids else trade
+            replace(trade, client_order_id=client_ids[(trade.symbol, trade.order_id)])
+            if (trade.symbol, trade.order_id) in client_ids
+            else trade
             for trade in trades
         ]
 

@@ -339,9 +339,7 @@ def _lock_balances(account: ExchangeAccount, currencies: list[str]) -> dict[str,
     Always in currency order: two orders locking BTC and USDT never deadlock.
     """
     currencies = sorted(set(currencies))
-    PaperBalance.objects.bulk_create(
-        [PaperBalance(account=account, currency=currency) for currency in currencies], ignore_conflicts=True
-    )
+    PaperBalance.objects.bulk_create([PaperBalance(account=account, currency=currency) for currency in currencies], ignore_conflicts=True)
     rows = PaperBalance.objects.select_for_update().filter(account=account, currency__in=currencies).order_by("currency")
     return {row.currency: row for row in rows}
 

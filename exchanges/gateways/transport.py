@@ -88,9 +88,17 @@ class PooledSession:
             )
         try:
             answer = self._pool.urlopen(
-                method, url, body=data, headers=headers, timeout=urllib3.Timeout(connect=timeout, read=timeout),
-                retries=_NO_RETRIES, redirect=False, assert_same_host=False, preload_content=True, decode_content=True,
-            )  # fmt: skip
+                method,
+                url,
+                body=data,
+                headers=headers,
+                timeout=urllib3.Timeout(connect=timeout, read=timeout),
+                retries=_NO_RETRIES,
+                redirect=False,
+                assert_same_host=False,
+                preload_content=True,
+                decode_content=True,
+            )
         except (ProtocolError, OSError) as err:
             raise ConnectionError(err) from err
         except MaxRetryError as err:

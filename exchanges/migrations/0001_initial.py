@@ -9,7 +9,6 @@ import exchanges.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -18,25 +17,33 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='ExchangeAccount',
+            name="ExchangeAccount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('exchange_id', models.CharField(max_length=32, validators=[exchanges.models.validate_exchange_id])),
-                ('label', models.CharField(max_length=100)),
-                ('api_key', exchanges.crypto.EncryptedTextField(blank=True, default='')),
-                ('api_secret', exchanges.crypto.EncryptedTextField(blank=True, default='')),
-                ('api_passphrase', exchanges.crypto.EncryptedTextField(blank=True, default='')),
-                ('sandbox', models.BooleanField(default=False)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('invalid', 'Invalid')], default='active', max_length=16)),
-                ('status_reason', models.CharField(blank=True, default='', max_length=255)),
-                ('last_verified_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='exchange_accounts', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("exchange_id", models.CharField(max_length=32, validators=[exchanges.models.validate_exchange_id])),
+                ("label", models.CharField(max_length=100)),
+                ("api_key", exchanges.crypto.EncryptedTextField(blank=True, default="")),
+                ("api_secret", exchanges.crypto.EncryptedTextField(blank=True, default="")),
+                ("api_passphrase", exchanges.crypto.EncryptedTextField(blank=True, default="")),
+                ("sandbox", models.BooleanField(default=False)),
+                ("status", models.CharField(choices=[("active", "Active"), ("invalid", "Invalid")], default="active", max_length=16)),
+                ("status_reason", models.CharField(blank=True, default="", max_length=255)),
+                ("last_verified_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="exchange_accounts", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('status__in', ['active', 'invalid'])), name='exchange_account_status_valid'), models.UniqueConstraint(fields=('owner', 'label'), name='exchange_account_unique_label_per_owner')],
+                "ordering": ["id"],
+                "constraints": [
+                    models.CheckConstraint(condition=models.Q(("status__in", ["active", "invalid"])), name="exchange_account_status_valid"),
+                    models.UniqueConstraint(fields=("owner", "label"), name="exchange_account_unique_label_per_owner"),
+                ],
             },
         ),
     ]

@@ -5,67 +5,94 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('exchanges', '0001_initial'),
+        ("exchanges", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Candle',
+            name="Candle",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('exchange_id', models.CharField(max_length=32)),
-                ('symbol', models.CharField(max_length=50)),
-                ('timeframe', models.CharField(choices=[('1m', 'Minute'), ('1h', 'Hour'), ('1d', 'Day')], max_length=3)),
-                ('open_time', models.DateTimeField()),
-                ('open', models.DecimalField(decimal_places=12, max_digits=30)),
-                ('high', models.DecimalField(decimal_places=12, max_digits=30)),
-                ('low', models.DecimalField(decimal_places=12, max_digits=30)),
-                ('close', models.DecimalField(decimal_places=12, max_digits=30)),
-                ('volume', models.DecimalField(decimal_places=12, max_digits=30)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("exchange_id", models.CharField(max_length=32)),
+                ("symbol", models.CharField(max_length=50)),
+                ("timeframe", models.CharField(choices=[("1m", "Minute"), ("1h", "Hour"), ("1d", "Day")], max_length=3)),
+                ("open_time", models.DateTimeField()),
+                ("open", models.DecimalField(decimal_places=12, max_digits=30)),
+                ("high", models.DecimalField(decimal_places=12, max_digits=30)),
+                ("low", models.DecimalField(decimal_places=12, max_digits=30)),
+                ("close", models.DecimalField(decimal_places=12, max_digits=30)),
+                ("volume", models.DecimalField(decimal_places=12, max_digits=30)),
             ],
             options={
-                'ordering': ['exchange_id', 'symbol', 'timeframe', 'open_time'],
-                'constraints': [models.UniqueConstraint(fields=('exchange_id', 'symbol', 'timeframe', 'open_time'), name='candle_unique_open_time'), models.CheckConstraint(condition=models.Q(('timeframe__in', ['1m', '1h', '1d'])), name='candle_timeframe_valid')],
+                "ordering": ["exchange_id", "symbol", "timeframe", "open_time"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("exchange_id", "symbol", "timeframe", "open_time"), name="candle_unique_open_time"),
+                    models.CheckConstraint(condition=models.Q(("timeframe__in", ["1m", "1h", "1d"])), name="candle_timeframe_valid"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='PaperBalance',
+            name="PaperBalance",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('currency', models.CharField(max_length=20)),
-                ('free', models.DecimalField(decimal_places=12, default=0, max_digits=30)),
-                ('locked', models.DecimalField(decimal_places=12, default=0, max_digits=30)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='paper_balances', to='exchanges.exchangeaccount')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("currency", models.CharField(max_length=20)),
+                ("free", models.DecimalField(decimal_places=12, default=0, max_digits=30)),
+                ("locked", models.DecimalField(decimal_places=12, default=0, max_digits=30)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="paper_balances", to="exchanges.exchangeaccount"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['account_id', 'currency'],
-                'constraints': [models.UniqueConstraint(fields=('account', 'currency'), name='paper_balance_unique_currency_per_account'), models.CheckConstraint(condition=models.Q(('free__gte', 0), ('locked__gte', 0)), name='paper_balance_not_negative')],
+                "ordering": ["account_id", "currency"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("account", "currency"), name="paper_balance_unique_currency_per_account"),
+                    models.CheckConstraint(condition=models.Q(("free__gte", 0), ("locked__gte", 0)), name="paper_balance_not_negative"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='PaperOrder',
+            name="PaperOrder",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('client_order_id', models.CharField(max_length=64)),
-                ('symbol', models.CharField(max_length=50)),
-                ('side', models.CharField(choices=[('buy', 'Buy'), ('sell', 'Sell')], max_length=4)),
-                ('type', models.CharField(choices=[('market', 'Market'), ('limit', 'Limit')], max_length=6)),
-                ('amount', models.DecimalField(decimal_places=12, max_digits=30)),
-                ('price', models.DecimalField(blank=True, decimal_places=12, max_digits=30, null=True)),
-                ('status', models.CharField(choices=[('open', 'Open'), ('closed', 'Closed'), ('canceled', 'Canceled'), ('expired', 'Expired')], max_length=8)),
-                ('filled', models.DecimalField(decimal_places=12, default=0, max_digits=30)),
-                ('average_price', models.DecimalField(blank=True, decimal_places=12, max_digits=30, null=True)),
-                ('cost', models.DecimalField(decimal_places=12, default=0, max_digits=30)),
-                ('fee', models.DecimalField(decimal_places=12, default=0, max_digits=30)),
-                ('fee_currency', models.CharField(max_length=20)),
-                ('created_at', models.DateTimeField()),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='paper_orders', to='exchanges.exchangeaccount')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("client_order_id", models.CharField(max_length=64)),
+                ("symbol", models.CharField(max_length=50)),
+                ("side", models.CharField(choices=[("buy", "Buy"), ("sell", "Sell")], max_length=4)),
+                ("type", models.CharField(choices=[("market", "Market"), ("limit", "Limit")], max_length=6)),
+                ("amount", models.DecimalField(decimal_places=12, max_digits=30)),
+                ("price", models.DecimalField(blank=True, decimal_places=12, max_digits=30, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("open", "Open"), ("closed", "Closed"), ("canceled", "Canceled"), ("expired", "Expired")], max_length=8
+                    ),
+                ),
+                ("filled", models.DecimalField(decimal_places=12, default=0, max_digits=30)),
+                ("average_price", models.DecimalField(blank=True, decimal_places=12, max_digits=30, null=True)),
+                ("cost", models.DecimalField(decimal_places=12, default=0, max_digits=30)),
+                ("fee", models.DecimalField(decimal_places=12, default=0, max_digits=30)),
+                ("fee_currency", models.CharField(max_length=20)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="paper_orders", to="exchanges.exchangeaccount"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
-                'constraints': [models.UniqueConstraint(fields=('account', 'client_order_id'), name='paper_order_unique_client_order_id'), models.CheckConstraint(condition=models.Q(('side__in', ['buy', 'sell'])), name='paper_order_side_valid'), models.CheckConstraint(condition=models.Q(('type__in', ['market', 'limit'])), name='paper_order_type_valid'), models.CheckConstraint(condition=models.Q(('status__in', ['open', 'closed', 'canceled', 'expired'])), name='paper_order_status_valid')],
+                "ordering": ["id"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("account", "client_order_id"), name="paper_order_unique_client_order_id"),
+                    models.CheckConstraint(condition=models.Q(("side__in", ["buy", "sell"])), name="paper_order_side_valid"),
+                    models.CheckConstraint(condition=models.Q(("type__in", ["market", "limit"])), name="paper_order_type_valid"),
+                    models.CheckConstraint(
+                        condition=models.Q(("status__in", ["open", "closed", "canceled", "expired"])), name="paper_order_status_valid"
+                    ),
+                ],
             },
         ),
     ]

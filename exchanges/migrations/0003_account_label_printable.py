@@ -6,15 +6,14 @@ import core.names
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('exchanges', '0002_candle_paperbalance_paperorder'),
+        ("exchanges", "0002_candle_paperbalance_paperorder"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='exchangeaccount',
-            name='label',
+            model_name="exchangeaccount",
+            name="label",
             field=models.CharField(max_length=100, validators=[core.names.validate_printable_name]),
         ),
     ]

@@ -11,16 +11,25 @@ def status_reason_to_code(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('exchanges', '0003_account_label_printable'),
+        ("exchanges", "0003_account_label_printable"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='exchangeaccount',
-            name='status_reason',
-            field=models.CharField(blank=True, choices=[('invalid_credentials', 'the exchange refused this API key: check key, secret and trading permission, then reconnect the account')], default='', max_length=255),
+            model_name="exchangeaccount",
+            name="status_reason",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    (
+                        "invalid_credentials",
+                        "the exchange refused this API key: check key, secret and trading permission, then reconnect the account",
+                    )
+                ],
+                default="",
+                max_length=255,
+            ),
         ),
         migrations.RunPython(status_reason_to_code, migrations.RunPython.noop, elidable=True),
     ]

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,19 +14,42 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Notification',
+            name="Notification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('copy_paused', 'Copy Paused'), ('copy_stop_loss', 'Copy Stop Loss'), ('copied_trade_failed', 'Copied Trade Failed'), ('account_invalid', 'Account Invalid'), ('provider_application', 'Provider Application'), ('provider_decision', 'Provider Decision'), ('provider_suspended', 'Provider Suspended'), ('circuit_breaker', 'Circuit Breaker'), ('verification_flag', 'Verification Flag'), ('invoice', 'Invoice'), ('payout', 'Payout')], max_length=32)),
-                ('title', models.CharField(max_length=200)),
-                ('body', models.TextField(blank=True, default='')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('read_at', models.DateTimeField(blank=True, null=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notifications', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("copy_paused", "Copy Paused"),
+                            ("copy_stop_loss", "Copy Stop Loss"),
+                            ("copied_trade_failed", "Copied Trade Failed"),
+                            ("account_invalid", "Account Invalid"),
+                            ("provider_application", "Provider Application"),
+                            ("provider_decision", "Provider Decision"),
+                            ("provider_suspended", "Provider Suspended"),
+                            ("circuit_breaker", "Circuit Breaker"),
+                            ("verification_flag", "Verification Flag"),
+                            ("invoice", "Invoice"),
+                            ("payout", "Payout"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("title", models.CharField(max_length=200)),
+                ("body", models.TextField(blank=True, default="")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("read_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="notifications", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['user', 'read_at'], name='notification_unread_by_user')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [models.Index(fields=["user", "read_at"], name="notification_unread_by_user")],
             },
         ),
     ]

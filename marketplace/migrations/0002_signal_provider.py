@@ -7,113 +7,197 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('marketplace', '0001_initial'),
+        ("marketplace", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SignalProvider',
+            name="SignalProvider",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('suspended', 'Suspended')], default='pending', max_length=16)),
-                ('display_name', models.CharField(max_length=100)),
-                ('description', models.TextField(blank=True, default='', max_length=5000)),
-                ('trading_strategy', models.TextField(blank=True, default='', max_length=5000)),
-                ('risk_level', models.CharField(choices=[('low', 'Low'), ('medium', 'Medium'), ('high', 'High')], default='medium', max_length=8)),
-                ('subscription_fee_monthly', models.DecimalField(decimal_places=8, default=0, max_digits=20)),
-                ('performance_fee_percent', models.DecimalField(decimal_places=2, default=0, max_digits=5, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(50)])),
-                ('is_public', models.BooleanField(default=True)),
-                ('average_rating', models.DecimalField(decimal_places=2, default=0, max_digits=3)),
-                ('ratings_count', models.PositiveIntegerField(default=0)),
-                ('verification_status', models.CharField(choices=[('unverified', 'Unverified'), ('verified', 'Verified'), ('flagged', 'Flagged')], default='unverified', max_length=16)),
-                ('needs_review', models.BooleanField(default=False)),
-                ('review_reason', models.CharField(blank=True, default='', max_length=255)),
-                ('status_changed_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='signal_provider', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "Pending"), ("approved", "Approved"), ("rejected", "Rejected"), ("suspended", "Suspended")],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("display_name", models.CharField(max_length=100)),
+                ("description", models.TextField(blank=True, default="", max_length=5000)),
+                ("trading_strategy", models.TextField(blank=True, default="", max_length=5000)),
+                (
+                    "risk_level",
+                    models.CharField(choices=[("low", "Low"), ("medium", "Medium"), ("high", "High")], default="medium", max_length=8),
+                ),
+                ("subscription_fee_monthly", models.DecimalField(decimal_places=8, default=0, max_digits=20)),
+                (
+                    "performance_fee_percent",
+                    models.DecimalField(
+                        decimal_places=2,
+                        default=0,
+                        max_digits=5,
+                        validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(50)],
+                    ),
+                ),
+                ("is_public", models.BooleanField(default=True)),
+                ("average_rating", models.DecimalField(decimal_places=2, default=0, max_digits=3)),
+                ("ratings_count", models.PositiveIntegerField(default=0)),
+                (
+                    "verification_status",
+                    models.CharField(
+                        choices=[("unverified", "Unverified"), ("verified", "Verified"), ("flagged", "Flagged")],
+                        default="unverified",
+                        max_length=16,
+                    ),
+                ),
+                ("needs_review", models.BooleanField(default=False)),
+                ("review_reason", models.CharField(blank=True, default="", max_length=255)),
+                ("status_changed_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="signal_provider", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='Rating',
+            name="Rating",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stars', models.PositiveSmallIntegerField(validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(5)])),
-                ('comment', models.TextField(blank=True, default='', max_length=2000)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='provider_ratings', to=settings.AUTH_USER_MODEL)),
-                ('provider', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='ratings', to='marketplace.signalprovider')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "stars",
+                    models.PositiveSmallIntegerField(
+                        validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(5)]
+                    ),
+                ),
+                ("comment", models.TextField(blank=True, default="", max_length=2000)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="provider_ratings", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "provider",
+                    models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="ratings", to="marketplace.signalprovider"),
+                ),
             ],
             options={
-                'ordering': ['-updated_at', '-id'],
+                "ordering": ["-updated_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='ProviderEvent',
+            name="ProviderEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action', models.CharField(choices=[('apply', 'Apply'), ('reapply', 'Reapply'), ('approve', 'Approve'), ('reject', 'Reject'), ('suspend', 'Suspend'), ('reinstate', 'Reinstate'), ('circuit_breaker', 'Circuit Breaker'), ('verification_flag', 'Verification Flag'), ('verification', 'Verification'), ('review_cleared', 'Review Cleared')], max_length=32)),
-                ('field', models.CharField(blank=True, default='', max_length=64)),
-                ('from_value', models.CharField(blank=True, default='', max_length=255)),
-                ('to_value', models.CharField(blank=True, default='', max_length=255)),
-                ('reason', models.TextField(blank=True, default='', max_length=2000)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='provider_events', to=settings.AUTH_USER_MODEL)),
-                ('provider', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='events', to='marketplace.signalprovider')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("apply", "Apply"),
+                            ("reapply", "Reapply"),
+                            ("approve", "Approve"),
+                            ("reject", "Reject"),
+                            ("suspend", "Suspend"),
+                            ("reinstate", "Reinstate"),
+                            ("circuit_breaker", "Circuit Breaker"),
+                            ("verification_flag", "Verification Flag"),
+                            ("verification", "Verification"),
+                            ("review_cleared", "Review Cleared"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("field", models.CharField(blank=True, default="", max_length=64)),
+                ("from_value", models.CharField(blank=True, default="", max_length=255)),
+                ("to_value", models.CharField(blank=True, default="", max_length=255)),
+                ("reason", models.TextField(blank=True, default="", max_length=2000)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="provider_events",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "provider",
+                    models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="events", to="marketplace.signalprovider"),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.AddIndex(
-            model_name='signalprovider',
-            index=models.Index(fields=['status', 'is_public'], name='provider_listable'),
+            model_name="signalprovider",
+            index=models.Index(fields=["status", "is_public"], name="provider_listable"),
         ),
         migrations.AddConstraint(
-            model_name='signalprovider',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'approved', 'rejected', 'suspended'])), name='provider_status_valid'),
+            model_name="signalprovider",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["pending", "approved", "rejected", "suspended"])), name="provider_status_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='signalprovider',
-            constraint=models.CheckConstraint(condition=models.Q(('risk_level__in', ['low', 'medium', 'high'])), name='provider_risk_valid'),
+            model_name="signalprovider",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("risk_level__in", ["low", "medium", "high"])), name="provider_risk_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='signalprovider',
-            constraint=models.CheckConstraint(condition=models.Q(('verification_status__in', ['unverified', 'verified', 'flagged'])), name='provider_verification_valid'),
+            model_name="signalprovider",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("verification_status__in", ["unverified", "verified", "flagged"])), name="provider_verification_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='signalprovider',
-            constraint=models.CheckConstraint(condition=models.Q(('performance_fee_percent__gte', 0), ('performance_fee_percent__lte', 50)), name='provider_performance_fee_0_50'),
+            model_name="signalprovider",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("performance_fee_percent__gte", 0), ("performance_fee_percent__lte", 50)),
+                name="provider_performance_fee_0_50",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='signalprovider',
-            constraint=models.CheckConstraint(condition=models.Q(('subscription_fee_monthly__gte', 0)), name='provider_subscription_nonnegative'),
+            model_name="signalprovider",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("subscription_fee_monthly__gte", 0)), name="provider_subscription_nonnegative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='signalprovider',
-            constraint=models.CheckConstraint(condition=models.Q(('average_rating__gte', 0), ('average_rating__lte', 5)), name='provider_average_rating_0_5'),
+            model_name="signalprovider",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("average_rating__gte", 0), ("average_rating__lte", 5)), name="provider_average_rating_0_5"
+            ),
         ),
         migrations.AddIndex(
-            model_name='rating',
-            index=models.Index(fields=['provider', '-updated_at'], name='rating_recent_by_provider'),
+            model_name="rating",
+            index=models.Index(fields=["provider", "-updated_at"], name="rating_recent_by_provider"),
         ),
         migrations.AddConstraint(
-            model_name='rating',
-            constraint=models.UniqueConstraint(fields=('user', 'provider'), name='rating_one_per_user_provider'),
+            model_name="rating",
+            constraint=models.UniqueConstraint(fields=("user", "provider"), name="rating_one_per_user_provider"),
         ),
         migrations.AddConstraint(
-            model_name='rating',
-            constraint=models.CheckConstraint(condition=models.Q(('stars__gte', 1), ('stars__lte', 5)), name='rating_stars_1_5'),
+            model_name="rating",
+            constraint=models.CheckConstraint(condition=models.Q(("stars__gte", 1), ("stars__lte", 5)), name="rating_stars_1_5"),
         ),
         migrations.AddIndex(
-            model_name='providerevent',
-            index=models.Index(fields=['provider', '-created_at'], name='provider_event_by_time'),
+            model_name="providerevent",
+            index=models.Index(fields=["provider", "-created_at"], name="provider_event_by_time"),
         ),
     ]

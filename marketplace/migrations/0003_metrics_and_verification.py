@@ -6,106 +6,156 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('copytrade', '0001_initial'),
-        ('marketplace', '0002_signal_provider'),
+        ("copytrade", "0001_initial"),
+        ("marketplace", "0002_signal_provider"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='signalprovider',
-            options={'ordering': ['id'], 'permissions': [('curate_signalprovider', 'Can approve, reject, suspend and reinstate signal providers')]},
-        ),
-        migrations.CreateModel(
-            name='ProviderMetrics',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('window', models.CharField(choices=[('7d', 'D7'), ('30d', 'D30'), ('90d', 'D90'), ('all', 'All')], max_length=3)),
-                ('as_of', models.DateField()),
-                ('first_day', models.DateField(blank=True, null=True)),
-                ('last_day', models.DateField(blank=True, null=True)),
-                ('returns_count', models.PositiveIntegerField(default=0)),
-                ('total_return', models.FloatField(blank=True, null=True)),
-                ('cagr', models.FloatField(blank=True, null=True)),
-                ('volatility', models.FloatField(blank=True, null=True)),
-                ('sharpe_ratio', models.FloatField(blank=True, null=True)),
-                ('sortino_ratio', models.FloatField(blank=True, null=True)),
-                ('max_drawdown', models.FloatField(blank=True, null=True)),
-                ('current_drawdown', models.FloatField(blank=True, null=True)),
-                ('calmar_ratio', models.FloatField(blank=True, null=True)),
-                ('closed_trades', models.PositiveIntegerField(default=0)),
-                ('win_rate', models.FloatField(blank=True, null=True)),
-                ('profit_factor', models.FloatField(blank=True, null=True)),
-                ('profit_factor_infinite', models.BooleanField(default=False)),
-                ('follower_count', models.PositiveIntegerField(default=0)),
-                ('copied_aum', models.DecimalField(decimal_places=8, default=0, max_digits=20)),
-                ('equity_series', models.JSONField(blank=True, default=list)),
-                ('computed_at', models.DateTimeField()),
-                ('provider', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='metrics', to='marketplace.signalprovider')),
-            ],
+            name="signalprovider",
             options={
-                'verbose_name_plural': 'provider metrics',
-                'ordering': ['provider_id', 'window'],
-                'indexes': [models.Index(fields=['window', 'provider'], name='provider_metrics_by_window')],
-                'constraints': [models.UniqueConstraint(fields=('provider', 'window'), name='provider_metrics_one_per_window'), models.CheckConstraint(condition=models.Q(('window__in', ['7d', '30d', '90d', 'all'])), name='provider_metrics_window_valid')],
+                "ordering": ["id"],
+                "permissions": [("curate_signalprovider", "Can approve, reject, suspend and reinstate signal providers")],
             },
         ),
         migrations.CreateModel(
-            name='StrategyMetrics',
+            name="ProviderMetrics",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('window', models.CharField(choices=[('7d', 'D7'), ('30d', 'D30'), ('90d', 'D90'), ('all', 'All')], max_length=3)),
-                ('as_of', models.DateField()),
-                ('first_day', models.DateField(blank=True, null=True)),
-                ('last_day', models.DateField(blank=True, null=True)),
-                ('returns_count', models.PositiveIntegerField(default=0)),
-                ('total_return', models.FloatField(blank=True, null=True)),
-                ('cagr', models.FloatField(blank=True, null=True)),
-                ('volatility', models.FloatField(blank=True, null=True)),
-                ('sharpe_ratio', models.FloatField(blank=True, null=True)),
-                ('sortino_ratio', models.FloatField(blank=True, null=True)),
-                ('max_drawdown', models.FloatField(blank=True, null=True)),
-                ('current_drawdown', models.FloatField(blank=True, null=True)),
-                ('calmar_ratio', models.FloatField(blank=True, null=True)),
-                ('closed_trades', models.PositiveIntegerField(default=0)),
-                ('win_rate', models.FloatField(blank=True, null=True)),
-                ('profit_factor', models.FloatField(blank=True, null=True)),
-                ('profit_factor_infinite', models.BooleanField(default=False)),
-                ('follower_count', models.PositiveIntegerField(default=0)),
-                ('copied_aum', models.DecimalField(decimal_places=8, default=0, max_digits=20)),
-                ('equity_series', models.JSONField(blank=True, default=list)),
-                ('computed_at', models.DateTimeField()),
-                ('strategy', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='marketplace_metrics', to='copytrade.strategy')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("window", models.CharField(choices=[("7d", "D7"), ("30d", "D30"), ("90d", "D90"), ("all", "All")], max_length=3)),
+                ("as_of", models.DateField()),
+                ("first_day", models.DateField(blank=True, null=True)),
+                ("last_day", models.DateField(blank=True, null=True)),
+                ("returns_count", models.PositiveIntegerField(default=0)),
+                ("total_return", models.FloatField(blank=True, null=True)),
+                ("cagr", models.FloatField(blank=True, null=True)),
+                ("volatility", models.FloatField(blank=True, null=True)),
+                ("sharpe_ratio", models.FloatField(blank=True, null=True)),
+                ("sortino_ratio", models.FloatField(blank=True, null=True)),
+                ("max_drawdown", models.FloatField(blank=True, null=True)),
+                ("current_drawdown", models.FloatField(blank=True, null=True)),
+                ("calmar_ratio", models.FloatField(blank=True, null=True)),
+                ("closed_trades", models.PositiveIntegerField(default=0)),
+                ("win_rate", models.FloatField(blank=True, null=True)),
+                ("profit_factor", models.FloatField(blank=True, null=True)),
+                ("profit_factor_infinite", models.BooleanField(default=False)),
+                ("follower_count", models.PositiveIntegerField(default=0)),
+                ("copied_aum", models.DecimalField(decimal_places=8, default=0, max_digits=20)),
+                ("equity_series", models.JSONField(blank=True, default=list)),
+                ("computed_at", models.DateTimeField()),
+                (
+                    "provider",
+                    models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="metrics", to="marketplace.signalprovider"),
+                ),
             ],
             options={
-                'verbose_name_plural': 'strategy metrics',
-                'ordering': ['strategy_id', 'window'],
-                'constraints': [models.UniqueConstraint(fields=('strategy', 'window'), name='strategy_metrics_one_per_window'), models.CheckConstraint(condition=models.Q(('window__in', ['7d', '30d', '90d', 'all'])), name='strategy_metrics_window_valid')],
+                "verbose_name_plural": "provider metrics",
+                "ordering": ["provider_id", "window"],
+                "indexes": [models.Index(fields=["window", "provider"], name="provider_metrics_by_window")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("provider", "window"), name="provider_metrics_one_per_window"),
+                    models.CheckConstraint(
+                        condition=models.Q(("window__in", ["7d", "30d", "90d", "all"])), name="provider_metrics_window_valid"
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='TradeVerification',
+            name="StrategyMetrics",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('verified', 'Verified'), ('mismatch', 'Mismatch'), ('unavailable', 'Unavailable')], max_length=16)),
-                ('exchange_id', models.CharField(max_length=32)),
-                ('price', models.DecimalField(decimal_places=8, max_digits=20)),
-                ('candle_low', models.DecimalField(blank=True, decimal_places=8, max_digits=20, null=True)),
-                ('candle_high', models.DecimalField(blank=True, decimal_places=8, max_digits=20, null=True)),
-                ('tolerance_percent', models.DecimalField(decimal_places=4, max_digits=7)),
-                ('checked_at', models.DateTimeField()),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('resolution_note', models.CharField(blank=True, default='', max_length=255)),
-                ('leader_trade', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='verification', to='copytrade.leadertrade')),
-                ('resolved_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('strategy', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='trade_verifications', to='copytrade.strategy')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("window", models.CharField(choices=[("7d", "D7"), ("30d", "D30"), ("90d", "D90"), ("all", "All")], max_length=3)),
+                ("as_of", models.DateField()),
+                ("first_day", models.DateField(blank=True, null=True)),
+                ("last_day", models.DateField(blank=True, null=True)),
+                ("returns_count", models.PositiveIntegerField(default=0)),
+                ("total_return", models.FloatField(blank=True, null=True)),
+                ("cagr", models.FloatField(blank=True, null=True)),
+                ("volatility", models.FloatField(blank=True, null=True)),
+                ("sharpe_ratio", models.FloatField(blank=True, null=True)),
+                ("sortino_ratio", models.FloatField(blank=True, null=True)),
+                ("max_drawdown", models.FloatField(blank=True, null=True)),
+                ("current_drawdown", models.FloatField(blank=True, null=True)),
+                ("calmar_ratio", models.FloatField(blank=True, null=True)),
+                ("closed_trades", models.PositiveIntegerField(default=0)),
+                ("win_rate", models.FloatField(blank=True, null=True)),
+                ("profit_factor", models.FloatField(blank=True, null=True)),
+                ("profit_factor_infinite", models.BooleanField(default=False)),
+                ("follower_count", models.PositiveIntegerField(default=0)),
+                ("copied_aum", models.DecimalField(decimal_places=8, default=0, max_digits=20)),
+                ("equity_series", models.JSONField(blank=True, default=list)),
+                ("computed_at", models.DateTimeField()),
+                (
+                    "strategy",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="marketplace_metrics", to="copytrade.strategy"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-checked_at', '-id'],
-                'indexes': [models.Index(condition=models.Q(('resolved_at__isnull', True), ('status', 'mismatch')), fields=['strategy'], name='trade_verification_open_flags')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('status__in', ['verified', 'mismatch', 'unavailable'])), name='trade_verification_status_valid')],
+                "verbose_name_plural": "strategy metrics",
+                "ordering": ["strategy_id", "window"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("strategy", "window"), name="strategy_metrics_one_per_window"),
+                    models.CheckConstraint(
+                        condition=models.Q(("window__in", ["7d", "30d", "90d", "all"])), name="strategy_metrics_window_valid"
+                    ),
+                ],
+            },
+        ),
+        migrations.CreateModel(
+            name="TradeVerification",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("verified", "Verified"), ("mismatch", "Mismatch"), ("unavailable", "Unavailable")], max_length=16
+                    ),
+                ),
+                ("exchange_id", models.CharField(max_length=32)),
+                ("price", models.DecimalField(decimal_places=8, max_digits=20)),
+                ("candle_low", models.DecimalField(blank=True, decimal_places=8, max_digits=20, null=True)),
+                ("candle_high", models.DecimalField(blank=True, decimal_places=8, max_digits=20, null=True)),
+                ("tolerance_percent", models.DecimalField(decimal_places=4, max_digits=7)),
+                ("checked_at", models.DateTimeField()),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                ("resolution_note", models.CharField(blank=True, default="", max_length=255)),
+                (
+                    "leader_trade",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="verification", to="copytrade.leadertrade"
+                    ),
+                ),
+                (
+                    "resolved_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "strategy",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="trade_verifications", to="copytrade.strategy"
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["-checked_at", "-id"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("resolved_at__isnull", True), ("status", "mismatch")),
+                        fields=["strategy"],
+                        name="trade_verification_open_flags",
+                    )
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("status__in", ["verified", "mismatch", "unavailable"])), name="trade_verification_status_valid"
+                    )
+                ],
             },
         ),
     ]

@@ -4,7 +4,6 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("marketplace", "0006_provider_event_purge_switch"),
         ("core", "0001_notification"),

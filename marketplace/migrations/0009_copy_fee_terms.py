@@ -39,36 +39,67 @@ def record_terms_of_existing_copies(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('copytrade', '0003_copied_trade_fewer_indexes'),
-        ('marketplace', '0008_curator_role'),
+        ("copytrade", "0003_copied_trade_fewer_indexes"),
+        ("marketplace", "0008_curator_role"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='providerevent',
-            name='action',
-            field=models.CharField(choices=[('apply', 'Apply'), ('reapply', 'Reapply'), ('approve', 'Approve'), ('reject', 'Reject'), ('suspend', 'Suspend'), ('reinstate', 'Reinstate'), ('circuit_breaker', 'Circuit Breaker'), ('verification_flag', 'Verification Flag'), ('verification', 'Verification'), ('review_cleared', 'Review Cleared'), ('terms', 'Terms')], max_length=32),
+            model_name="providerevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("apply", "Apply"),
+                    ("reapply", "Reapply"),
+                    ("approve", "Approve"),
+                    ("reject", "Reject"),
+                    ("suspend", "Suspend"),
+                    ("reinstate", "Reinstate"),
+                    ("circuit_breaker", "Circuit Breaker"),
+                    ("verification_flag", "Verification Flag"),
+                    ("verification", "Verification"),
+                    ("review_cleared", "Review Cleared"),
+                    ("terms", "Terms"),
+                ],
+                max_length=32,
+            ),
         ),
         migrations.CreateModel(
-            name='CopyFeeTerms',
+            name="CopyFeeTerms",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('effective_from', models.DateField()),
-                ('program', models.CharField(choices=[('ai', 'Ai'), ('marketplace', 'Marketplace')], max_length=16)),
-                ('rate_percent', models.DecimalField(decimal_places=2, max_digits=5)),
-                ('subscription_fee_monthly', models.DecimalField(decimal_places=8, max_digits=20)),
-                ('payee_share', models.DecimalField(decimal_places=4, max_digits=5)),
-                ('currency', models.CharField(max_length=3)),
-                ('notified_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('relationship', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='fee_terms', to='copytrade.copyrelationship')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("effective_from", models.DateField()),
+                ("program", models.CharField(choices=[("ai", "Ai"), ("marketplace", "Marketplace")], max_length=16)),
+                ("rate_percent", models.DecimalField(decimal_places=2, max_digits=5)),
+                ("subscription_fee_monthly", models.DecimalField(decimal_places=8, max_digits=20)),
+                ("payee_share", models.DecimalField(decimal_places=4, max_digits=5)),
+                ("currency", models.CharField(max_length=3)),
+                ("notified_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "relationship",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="fee_terms", to="copytrade.copyrelationship"
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'copy fee terms',
-                'ordering': ['relationship_id', 'effective_from'],
-                'constraints': [models.UniqueConstraint(fields=('relationship', 'effective_from'), name='copy_fee_terms_once_per_month'), models.CheckConstraint(condition=models.Q(('program__in', ['ai', 'marketplace'])), name='copy_fee_terms_program_valid'), models.CheckConstraint(condition=models.Q(('rate_percent__gte', 0), ('rate_percent__lte', 100)), name='copy_fee_terms_rate_0_100'), models.CheckConstraint(condition=models.Q(('subscription_fee_monthly__gte', 0)), name='copy_fee_terms_subscription_nonnegative'), models.CheckConstraint(condition=models.Q(('payee_share__gte', 0), ('payee_share__lte', 1)), name='copy_fee_terms_share_0_1')],
+                "verbose_name_plural": "copy fee terms",
+                "ordering": ["relationship_id", "effective_from"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("relationship", "effective_from"), name="copy_fee_terms_once_per_month"),
+                    models.CheckConstraint(condition=models.Q(("program__in", ["ai", "marketplace"])), name="copy_fee_terms_program_valid"),
+                    models.CheckConstraint(
+                        condition=models.Q(("rate_percent__gte", 0), ("rate_percent__lte", 100)), name="copy_fee_terms_rate_0_100"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("subscription_fee_monthly__gte", 0)), name="copy_fee_terms_subscription_nonnegative"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("payee_share__gte", 0), ("payee_share__lte", 1)), name="copy_fee_terms_share_0_1"
+                    ),
+                ],
             },
         ),
         migrations.RunPython(record_terms_of_existing_copies, migrations.RunPython.noop),

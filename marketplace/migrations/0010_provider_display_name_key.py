@@ -26,17 +26,16 @@ def fill_display_name_keys(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('marketplace', '0009_copy_fee_terms'),
+        ("marketplace", "0009_copy_fee_terms"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='signalprovider',
-            name='display_name_key',
-            field=models.CharField(default='', editable=False, max_length=400),
+            model_name="signalprovider",
+            name="display_name_key",
+            field=models.CharField(default="", editable=False, max_length=400),
         ),
         migrations.RunPython(fill_display_name_keys, migrations.RunPython.noop),
     ]

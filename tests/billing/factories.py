@@ -23,24 +23,35 @@ def month(year: int, month_number: int) -> date:
 
 def make_strategy(owner, *, kind: str = Strategy.Kind.AI, override: str = "15", name: str | None = None) -> Strategy:
     return StrategyFactory(
-        owner=owner, name=name or f"{owner.username} {kind} {next(_sequence)}", kind=kind,
-        copy_override_percent=Decimal(override), declared_capital=Decimal("100000"), is_public_leader=False,
-    )  # fmt: skip
+        owner=owner,
+        name=name or f"{owner.username} {kind} {next(_sequence)}",
+        kind=kind,
+        copy_override_percent=Decimal(override),
+        declared_capital=Decimal("100000"),
+        is_public_leader=False,
+    )
 
 
 def make_provider(user, *, subscription: str = "0", performance_percent: str = "0") -> SignalProvider:
     return SignalProviderFactory(
-        user=user, display_name=user.username, subscription_fee_monthly=Decimal(subscription),
+        user=user,
+        display_name=user.username,
+        subscription_fee_monthly=Decimal(subscription),
         performance_fee_percent=Decimal(performance_percent),
-    )  # fmt: skip
+    )
 
 
 def make_copy(follower, strategy, *, started_at: datetime, ended_at: datetime | None = None, fee_terms: bool = True) -> CopyRelationship:
     """A copy of 10,000 on a paper account of its own (its fee terms recorded unless `fee_terms=False`)."""
     return CopyRelationshipFactory(
-        follower=follower, strategy=strategy, copy_capital=Decimal("10000"), started_at=started_at, ended_at=ended_at,
-        status=CopyRelationship.Status.STOPPED if ended_at else CopyRelationship.Status.ACTIVE, fee_terms=fee_terms,
-    )  # fmt: skip
+        follower=follower,
+        strategy=strategy,
+        copy_capital=Decimal("10000"),
+        started_at=started_at,
+        ended_at=ended_at,
+        status=CopyRelationship.Status.STOPPED if ended_at else CopyRelationship.Status.ACTIVE,
+        fee_terms=fee_terms,
+    )
 
 
 def add_trade(relationship: CopyRelationship, *, pnl: str, finished_at: datetime) -> CopiedTrade:

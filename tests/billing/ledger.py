@@ -14,19 +14,45 @@ def october_ledger() -> dict:
     strategy = make_strategy(alice_user, name="Alice Swing")
     copy = make_copy(ana, strategy)
     assessment = FeeAssessment.objects.create(
-        relationship=copy, follower=ana, strategy=strategy, payee=alice_user, program="marketplace", period=date(2026, 10, 1),
-        period_net_pnl=Decimal("199.45"), cumulative_pnl=Decimal("199.45"), hwm_before=0, hwm_after=Decimal("199.45"),
-        rate_percent=Decimal("20"), payee_share=Decimal("0.80"), performance_fee=Decimal("39.89"), subscription_fee_monthly=Decimal("29"), live_days=31,
-        days_in_period=31, subscription_fee=Decimal("29"), total=Decimal("68.89"),
-    )  # fmt: skip
+        relationship=copy,
+        follower=ana,
+        strategy=strategy,
+        payee=alice_user,
+        program="marketplace",
+        period=date(2026, 10, 1),
+        period_net_pnl=Decimal("199.45"),
+        cumulative_pnl=Decimal("199.45"),
+        hwm_before=0,
+        hwm_after=Decimal("199.45"),
+        rate_percent=Decimal("20"),
+        payee_share=Decimal("0.80"),
+        performance_fee=Decimal("39.89"),
+        subscription_fee_monthly=Decimal("29"),
+        live_days=31,
+        days_in_period=31,
+        subscription_fee=Decimal("29"),
+        total=Decimal("68.89"),
+    )
     invoice = Invoice.objects.create(follower=ana, period=date(2026, 10, 1), currency="usd", total=Decimal("68.89"), status="paid")
     payout = Payout.objects.create(
-        payee=alice_user, period=date(2026, 10, 1), currency="usd", gross=Decimal("68.89"), payee_amount=Decimal("55.11"),
-        platform_amount=Decimal("13.78"), status="awaiting_manual",
-    )  # fmt: skip
+        payee=alice_user,
+        period=date(2026, 10, 1),
+        currency="usd",
+        gross=Decimal("68.89"),
+        payee_amount=Decimal("55.11"),
+        platform_amount=Decimal("13.78"),
+        status="awaiting_manual",
+    )
     InvoiceLine.objects.create(
-        invoice=invoice, assessment=assessment, kind="performance_fee", description="Performance fee, Alice Swing, 2026-10",
-        amount=Decimal("39.89"), payee=alice_user, program="marketplace", payee_amount=Decimal("31.91"), platform_amount=Decimal("7.98"),
+        invoice=invoice,
+        assessment=assessment,
+        kind="performance_fee",
+        description="Performance fee, Alice Swing, 2026-10",
+        amount=Decimal("39.89"),
+        payee=alice_user,
+        program="marketplace",
+        payee_amount=Decimal("31.91"),
+        platform_amount=Decimal("7.98"),
         payout=payout,
-    )  # fmt: skip
+    )
     return {"ana": ana, "alice": alice, "strategy": strategy, "copy": copy, "assessment": assessment, "invoice": invoice, "payout": payout}

@@ -30,7 +30,9 @@ def _ledger_only(settings):
 
 def _pay(invoice: Invoice) -> None:
     stripe_event_handle(
-        event=build_event(event_type="invoice.paid", obj={"id": f"in_{invoice.id}", "object": "invoice", "metadata": {"invoice_id": str(invoice.id)}})
+        event=build_event(
+            event_type="invoice.paid", obj={"id": f"in_{invoice.id}", "object": "invoice", "metadata": {"invoice_id": str(invoice.id)}}
+        )
     )
 
 
@@ -63,17 +65,23 @@ def test_a_follower_lists_only_their_own_invoices_with_their_lines(client_for, f
     (invoice,) = response.json()["results"]
     assert (invoice["period"], invoice["total"], invoice["status"]) == ("2026-10", "149.00", "paid")
     assert sorted((line["kind"], line["amount"]) for line in invoice["lines"]) == [
-        ("performance_fee", "100.00"), ("subscription", "49.00"),
-    ]  # fmt: skip
+        ("performance_fee", "100.00"),
+        ("subscription", "49.00"),
+    ]
     assert "payee_amount" not in invoice["lines"][0]
     # Each line with its basis, as the invoices page shows it: 20 % of 500 above a mark of 0,
     # 49.00 a month for the 31 days of October.
     for line in invoice["lines"]:
         assert line["basis"] == {
-            "period_net_pnl": "500.00000000", "cumulative_pnl": "500.00000000",
-            "hwm_before": "0.00000000", "hwm_after": "500.00000000", "rate_percent": "20.00",
-            "subscription_fee_monthly": "49.00000000", "live_days": 31, "days_in_period": 31,
-        }  # fmt: skip
+            "period_net_pnl": "500.00000000",
+            "cumulative_pnl": "500.00000000",
+            "hwm_before": "0.00000000",
+            "hwm_after": "500.00000000",
+            "rate_percent": "20.00",
+            "subscription_fee_monthly": "49.00000000",
+            "live_days": 31,
+            "days_in_period": 31,
+        }
 
 
 def test_a_stranger_sees_no_invoices_and_anonymous_users_are_refused(client_for, stranger, api_client, billed_october):
@@ -91,13 +99,18 @@ def test_a_leader_sees_earnings_by_month_by_follower_and_all_time_pending_vs_pai
     body = response.json()
     # The follower paid 149.00 (80 % = 119.20); the second follower's 69.00 is billed, unpaid.
     assert body["all_time"] == {
-        "gross": "149.00", "earned": "119.20", "paid_out": "0.00", "pending_payout": "119.20", "awaiting_collection": "55.20",
-    }  # fmt: skip
+        "gross": "149.00",
+        "earned": "119.20",
+        "paid_out": "0.00",
+        "pending_payout": "119.20",
+        "awaiting_collection": "55.20",
+    }
     assert [(row["period"], row["earned"]) for row in body["by_month"]] == [("2026-10", "119.20")]
     second = Invoice.objects.get(follower__username="second", period=OCTOBER).follower
     assert [(row["follower_name"], row["earned"], row["awaiting_collection"]) for row in body["by_follower"]] == [
-        (display_name(follower), "119.20", "0.00"), (display_name(second), "0.00", "55.20"),
-    ]  # fmt: skip
+        (display_name(follower), "119.20", "0.00"),
+        (display_name(second), "0.00", "55.20"),
+    ]
     assert not {"follower", "second"} & {str(value) for row in body["by_follower"] for value in row.values()}  # never usernames
 
     # once the payout is made, the earnings move from pending to paid
@@ -276,9 +289,13 @@ def test_the_schema_documents_invoice_and_payout_periods_as_the_months_they_are(
     # Found by the API fuzz test: the period is "YYYY-MM" but the schema promised a full date.
     components = SchemaGenerator().get_schema(request=None, public=True)["components"]["schemas"]
     invoice = client_for(follower).get("/api/billing/invoices/").json()["results"][0]
-    payout = client_for(billing_operator).post(
-        "/api/marketplace/payouts/create", {"signal_provider_id": provider_user.signal_provider.id, "period": "2026-10"}, format="json"
-    ).json()
+    payout = (
+        client_for(billing_operator)
+        .post(
+            "/api/marketplace/payouts/create", {"signal_provider_id": provider_user.signal_provider.id, "period": "2026-10"}, format="json"
+        )
+        .json()
+    )
 
     for component, body in (("InvoiceOutput", invoice), ("PayoutOutput", payout)):
         period = components[component]["properties"]["period"]

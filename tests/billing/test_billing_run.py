@@ -47,8 +47,11 @@ def test_seed_000_example_a_100_dollar_profit_at_15_percent_bills_15_and_pays_th
     (line,) = invoice.lines.all()
     assert (invoice.total, invoice.status) == (Decimal("15.00"), Invoice.Status.DRAFT)
     assert (line.amount, line.payee_id, line.payee_amount, line.platform_amount) == (
-        Decimal("15.00"), leader.id, Decimal("9.00"), Decimal("6.00"),
-    )  # fmt: skip
+        Decimal("15.00"),
+        leader.id,
+        Decimal("9.00"),
+        Decimal("6.00"),
+    )
 
     # when the follower pays, the daily run settles the leader's payout
     _pay(invoice)
@@ -93,9 +96,9 @@ def test_the_high_water_mark_bills_200_0_0_60_over_four_months_at_20_percent(lea
         billing_period_run(period=month(2026, number))
 
     rows = list(
-        FeeAssessment.objects.filter(relationship=relationship).order_by("period").values_list(
-            "period_net_pnl", "cumulative_pnl", "hwm_before", "hwm_after", "performance_fee"
-        )
+        FeeAssessment.objects.filter(relationship=relationship)
+        .order_by("period")
+        .values_list("period_net_pnl", "cumulative_pnl", "hwm_before", "hwm_after", "performance_fee")
     )
     assert rows == [
         (Decimal("1000"), Decimal("1000"), Decimal("0"), Decimal("1000"), Decimal("200.00")),
@@ -121,8 +124,10 @@ def test_the_fee_is_allocated_over_the_winning_trades_and_marked_paid_once_the_i
     for trade in (big_win, loss, small_win):
         trade.refresh_from_db()
     assert (big_win.override_fee_charged, loss.override_fee_charged, small_win.override_fee_charged) == (
-        Decimal("33.75"), Decimal("0"), Decimal("11.25"),
-    )  # fmt: skip
+        Decimal("33.75"),
+        Decimal("0"),
+        Decimal("11.25"),
+    )
     assert big_win.fee_paid_at is None
 
     _pay(Invoice.objects.get(follower=follower, period=OCTOBER))
@@ -176,7 +181,9 @@ def _ledger_snapshot() -> dict:
 
 
 trade_pnls = st.lists(
-    st.tuples(st.integers(min_value=0, max_value=1), st.integers(min_value=0, max_value=2), st.decimals(min_value=-5000, max_value=5000, places=2)),
+    st.tuples(
+        st.integers(min_value=0, max_value=1), st.integers(min_value=0, max_value=2), st.decimals(min_value=-5000, max_value=5000, places=2)
+    ),
     min_size=0,
     max_size=12,
 )
@@ -185,7 +192,11 @@ trade_pnls = st.lists(
 @pytest.mark.slow
 @pytest.mark.django_db
 @hypothesis_settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(trades=trade_pnls, override=st.decimals(min_value=0, max_value=30, places=2), subscription=st.decimals(min_value=0, max_value=500, places=2))
+@given(
+    trades=trade_pnls,
+    override=st.decimals(min_value=0, max_value=30, places=2),
+    subscription=st.decimals(min_value=0, max_value=500, places=2),
+)
 def test_billing_any_months_twice_changes_nothing_and_every_invoice_equals_its_lines(trades, override, subscription):
     with transaction.atomic():
         # given: two followers, one copying an AI strategy, one a provider's strategy

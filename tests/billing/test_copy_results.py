@@ -44,9 +44,13 @@ def _trade(copy: CopyRelationship, *, pnl_quote: str, rate: str, finished_at: da
     CopyRelationship.objects.filter(pk=copy.pk).update(realized_pnl=copy.realized_pnl + pnl_quote)
     copy.refresh_from_db()
     return CopiedTradeFactory(
-        relationship=copy, quote_currency="USDT", pnl_quote=pnl_quote, quote_rate=rate, pnl_usd=(pnl_quote * rate).quantize(CENT),
+        relationship=copy,
+        quote_currency="USDT",
+        pnl_quote=pnl_quote,
+        quote_rate=rate,
+        pnl_usd=(pnl_quote * rate).quantize(CENT),
         finished_at=finished_at,
-    )  # fmt: skip
+    )
 
 
 def _copy_billed_last_month(follower, strategy, *, pnl: str, now: datetime):
@@ -160,9 +164,13 @@ def test_what_copiers_kept_is_the_median_of_their_net_returns_over_30_days(provi
 
     def copy(username, *, capital, started_at, ended_at=None):
         return CopyRelationshipFactory(
-            follower=make_user(username), strategy=provider_strategy, copy_capital=Decimal(capital), started_at=started_at,
-            ended_at=ended_at, status=CopyRelationship.Status.STOPPED if ended_at else CopyRelationship.Status.ACTIVE,
-        )  # fmt: skip
+            follower=make_user(username),
+            strategy=provider_strategy,
+            copy_capital=Decimal(capital),
+            started_at=started_at,
+            ended_at=ended_at,
+            status=CopyRelationship.Status.STOPPED if ended_at else CopyRelationship.Status.ACTIVE,
+        )
 
     # A: +50 on 20 Feb (billed: 10.00) and +150 on 10 Mar (due: 20 % above the mark of 50, 30.00);
     # subscription 16 days of February (17.71) and 15 of March (15.00). (200 - 72.71) / 1000.

@@ -37,9 +37,12 @@ def sim(simulated_binance, settings):
 
 def _signal(strategy: Strategy, external_id: str, action: str, *, symbol: str, price: str, **size):
     signal = LeaderSignal(
-        external_id=external_id, symbol=symbol, action=action, price=Decimal(price),
+        external_id=external_id,
+        symbol=symbol,
+        action=action,
+        price=Decimal(price),
         **{name: Decimal(value) for name, value in size.items()},
-    )  # fmt: skip
+    )
     return leader_signal_submit(strategy_id=strategy.pk, signal=signal, source=Strategy.Source.API)
 
 
@@ -52,7 +55,9 @@ def test_an_eth_btc_copy_is_invoiced_in_usd_at_the_rate_recorded_at_each_fill(si
     account = exchange_account_create(
         owner=follower, exchange_id="binance", label="Binance", api_key=credentials["api_key"], api_secret=credentials["api_secret"]
     )
-    copy = copy_start(follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, sizing_mode="multiplier", multiplier=Decimal("1"))
+    copy = copy_start(
+        follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, sizing_mode="multiplier", multiplier=Decimal("1")
+    )
 
     # when: the leader buys 1 ETH at 0.05 BTC (BTC at 60,000 USDT) and sells it at 0.06 (BTC at 70,000)
     sim.set_prices(prices={"ETH/BTC": "0.05", "BTC/USDT": "60000"})
@@ -73,7 +78,11 @@ def test_an_eth_btc_copy_is_invoiced_in_usd_at_the_rate_recorded_at_each_fill(si
     assert Decimal("600") < usd < Decimal("700")  # ~0.01 BTC at 70,000, less fees: dollars, not 0.0099 "dollars"
     listed = client_for(follower).get("/api/copy-trading/copied-trades").json()
     shown = {row["id"]: row for row in (listed["results"] if isinstance(listed, dict) else listed)}[exit_.id]
-    assert (shown["quote_currency"], Decimal(shown["quote_rate"]), shown["pnl_usd"]) == ("BTC", Decimal("70000"), f"{quantize_money(exit_.pnl_usd)}")
+    assert (shown["quote_currency"], Decimal(shown["quote_rate"]), shown["pnl_usd"]) == (
+        "BTC",
+        Decimal("70000"),
+        f"{quantize_money(exit_.pnl_usd)}",
+    )
 
     # when: October is billed (the copy and its fills moved into October: billing bills past months)
     CopyRelationship.objects.filter(id=copy.id).update(started_at=at(2026, 9, 30))
@@ -97,9 +106,10 @@ def test_a_market_whose_quote_cannot_be_converted_is_refused_at_ingestion_with_a
     with pytest.raises(ApplicationError, match=r"BTC/USDT cannot be copied: its profit and loss is in USDT"):
         _signal(strategy, "x1", "buy", symbol="BTC/USDT", price="65000", amount="0.01")
     response = client_for(owner).post(
-        f"/api/strategies/{strategy.pk}/trades/", {"external_id": "x2", "symbol": "BTC/USDT", "action": "buy", "amount": "0.01", "price": "65000"},
+        f"/api/strategies/{strategy.pk}/trades/",
+        {"external_id": "x2", "symbol": "BTC/USDT", "action": "buy", "amount": "0.01", "price": "65000"},
         format="json",
-    )  # fmt: skip
+    )
     assert response.status_code == 400, response.json()
     assert "USDT/USDT" in response.json()["message"] and response.json()["extra"]["quote_currency"] == "USDT"
     assert not LeaderTrade.objects.exists()
@@ -140,11 +150,20 @@ def test_existing_rows_keep_a_pegged_pnl_and_stop_billing_one_in_an_unconvertibl
         old_trade = apps.get_model("copytrade", "CopiedTrade")
         rows = {
             symbol: old_trade.objects.create(
-                relationship_id=relationship.id, kind="mirror", sequence=sequence, follower_id=follower.id,
-                leader_user_id=relationship.strategy.owner_id, strategy_id=relationship.strategy_id, symbol=symbol,
-                side="sell", effect="close", pnl_usd=Decimal(pnl), status="filled", client_order_id=f"legacy-{sequence}",
+                relationship_id=relationship.id,
+                kind="mirror",
+                sequence=sequence,
+                follower_id=follower.id,
+                leader_user_id=relationship.strategy.owner_id,
+                strategy_id=relationship.strategy_id,
+                symbol=symbol,
+                side="sell",
+                effect="close",
+                pnl_usd=Decimal(pnl),
+                status="filled",
+                client_order_id=f"legacy-{sequence}",
                 finished_at=at(2026, 10, 5),
-            ).id  # fmt: skip
+            ).id
             for sequence, (symbol, pnl) in enumerate((("BTC/USDT", "120.5"), ("BTC/USDT:USDT", "-3"), ("ETH/BTC", "0.0099")), 1)
         }
 
@@ -153,9 +172,7 @@ def test_existing_rows_keep_a_pegged_pnl_and_stop_billing_one_in_an_unconvertibl
 
         # then
         migrated = {symbol: CopiedTrade.objects.get(id=row_id) for symbol, row_id in rows.items()}
-        as_migrated = {
-            symbol: (row.quote_currency, row.pnl_quote, row.quote_rate, row.pnl_usd) for symbol, row in migrated.items()
-        }
+        as_migrated = {symbol: (row.quote_currency, row.pnl_quote, row.quote_rate, row.pnl_usd) for symbol, row in migrated.items()}
         assert as_migrated == {
             "BTC/USDT": ("USDT", Decimal("120.5"), Decimal("1"), Decimal("120.5")),
             "BTC/USDT:USDT": ("USDT", Decimal("-3"), Decimal("1"), Decimal("-3")),
@@ -182,7 +199,9 @@ def second_exchange(sim, settings):
 
 def _market(simulator: SimulatorClient, symbol: str, price: str) -> None:
     base, quote = symbol.split("/")
-    simulator.add_market(base=base, quote=quote, step_size="0.01", tick_size="0.0001", min_qty="0.01", max_qty="100000", min_notional="1", price=price)
+    simulator.add_market(
+        base=base, quote=quote, step_size="0.01", tick_size="0.0001", min_qty="0.01", max_qty="100000", min_notional="1", price=price
+    )
 
 
 def _account_on(simulator: SimulatorClient, follower, exchange_id: str, balances: dict[str, str]) -> ExchangeAccount:
@@ -203,7 +222,9 @@ def test_a_followers_pnl_in_a_quote_their_exchange_cannot_price_is_converted_thr
     make_provider(owner)  # curators approved the owner: its AI strategy's fee may be charged
     strategy = signal_only_strategy(owner, capital="100000", kind=Strategy.Kind.AI, copy_override_percent=Decimal("20"))
     account = _account_on(second_exchange, follower, "binanceus", {"USDT": "10000", "FDUSD": "10000"})
-    copy = copy_start(follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, sizing_mode="multiplier", multiplier=Decimal("1"))
+    copy = copy_start(
+        follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, sizing_mode="multiplier", multiplier=Decimal("1")
+    )
 
     # when: the leader buys 10 SOL at 150 FDUSD and sells them at 160 (FDUSD then at 0.999 USDT)
     _signal(strategy, "f1", "buy", symbol="SOL/FDUSD", price="150", amount="10")
@@ -236,7 +257,9 @@ def test_a_copied_trade_on_a_market_no_source_can_price_is_skipped_with_its_reas
     _market(sim, "XYZ/USDT", "1")
     strategy = signal_only_strategy(owner, capital="100000")
     account = _account_on(second_exchange, follower, "binanceus", {"USDT": "10000", "XYZ": "10000"})
-    copy = copy_start(follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, sizing_mode="multiplier", multiplier=Decimal("1"))
+    copy = copy_start(
+        follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, sizing_mode="multiplier", multiplier=Decimal("1")
+    )
     _signal(strategy, "x1", "buy", symbol="SOL/XYZ", price="150", amount="10")
     settings.PAPER_PRICE_SOURCE = "binanceus"
 

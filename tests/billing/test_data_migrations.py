@@ -32,12 +32,24 @@ def _migrate(target):
 def _legacy_assessment(apps, relationship, period, net, cumulative, hwm_before, hwm_after, fee):
     """An assessment as the per-copy code made it: the copy's own cumulative P&L and mark."""
     return apps.get_model("billing", "FeeAssessment").objects.create(
-        relationship_id=relationship.id, follower_id=relationship.follower_id, strategy_id=relationship.strategy_id,
-        payee_id=relationship.strategy.owner_id, program="ai", period=period, period_net_pnl=Decimal(net),
-        cumulative_pnl=Decimal(cumulative), hwm_before=Decimal(hwm_before), hwm_after=Decimal(hwm_after),
-        rate_percent=Decimal("15"), performance_fee=Decimal(fee), subscription_fee_monthly=0, live_days=30,
-        days_in_period=30, subscription_fee=0, total=Decimal(fee),
-    )  # fmt: skip
+        relationship_id=relationship.id,
+        follower_id=relationship.follower_id,
+        strategy_id=relationship.strategy_id,
+        payee_id=relationship.strategy.owner_id,
+        program="ai",
+        period=period,
+        period_net_pnl=Decimal(net),
+        cumulative_pnl=Decimal(cumulative),
+        hwm_before=Decimal(hwm_before),
+        hwm_after=Decimal(hwm_after),
+        rate_percent=Decimal("15"),
+        performance_fee=Decimal(fee),
+        subscription_fee_monthly=0,
+        live_days=30,
+        days_in_period=30,
+        subscription_fee=0,
+        total=Decimal(fee),
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -97,9 +109,15 @@ def _migrate_to_latest():
 
 def _closed_payout(payee, *, status: str, gross: str, payee_amount: str, ready_at: datetime) -> Payout:
     return Payout.objects.create(
-        payee=payee, period=month(2026, 10), currency="usd", gross=Decimal(gross), payee_amount=Decimal(payee_amount),
-        platform_amount=Decimal(gross) - Decimal(payee_amount), status=status, ready_at=ready_at,
-    )  # fmt: skip
+        payee=payee,
+        period=month(2026, 10),
+        currency="usd",
+        gross=Decimal(gross),
+        payee_amount=Decimal(payee_amount),
+        platform_amount=Decimal(gross) - Decimal(payee_amount),
+        status=status,
+        ready_at=ready_at,
+    )
 
 
 def _paid_line(apps, payee, follower, *, payout: Payout, fee: str, paid_at: datetime) -> InvoiceLine:
@@ -108,18 +126,40 @@ def _paid_line(apps, payee, follower, *, payout: Payout, fee: str, paid_at: date
     relationship = make_copy(follower, strategy, started_at=at(2026, 9, 1))
     add_trade(relationship, pnl="100", finished_at=at(2026, 10, 5))
     assessment = apps.get_model("billing", "FeeAssessment").objects.create(
-        relationship_id=relationship.id, follower_id=follower.id, strategy_id=strategy.id, payee_id=payee.id, program="ai",
-        period=month(2026, 10), period_net_pnl=100, cumulative_pnl=100, hwm_before=0, hwm_after=100, rate_percent=15, performance_fee=Decimal(fee),
-        subscription_fee_monthly=0, live_days=31, days_in_period=31, subscription_fee=0, total=Decimal(fee),
-    )  # fmt: skip
+        relationship_id=relationship.id,
+        follower_id=follower.id,
+        strategy_id=strategy.id,
+        payee_id=payee.id,
+        program="ai",
+        period=month(2026, 10),
+        period_net_pnl=100,
+        cumulative_pnl=100,
+        hwm_before=0,
+        hwm_after=100,
+        rate_percent=15,
+        performance_fee=Decimal(fee),
+        subscription_fee_monthly=0,
+        live_days=31,
+        days_in_period=31,
+        subscription_fee=0,
+        total=Decimal(fee),
+    )
     invoice = Invoice.objects.create(
         follower=follower, period=month(2026, 10), currency="usd", total=Decimal(fee), status=Invoice.Status.PAID, paid_at=paid_at
     )
     payee_amount = Decimal(fee) * Decimal("0.6")
     return InvoiceLine.objects.create(
-        invoice=invoice, assessment_id=assessment.id, kind="performance_fee", description="fee", amount=Decimal(fee), payee=payee,
-        program="ai", payee_amount=payee_amount, platform_amount=Decimal(fee) - payee_amount, payout=payout,
-    )  # fmt: skip
+        invoice=invoice,
+        assessment_id=assessment.id,
+        kind="performance_fee",
+        description="fee",
+        amount=Decimal(fee),
+        payee=payee,
+        program="ai",
+        payee_amount=payee_amount,
+        platform_amount=Decimal(fee) - payee_amount,
+        payout=payout,
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -132,9 +172,13 @@ def test_the_migration_releases_a_late_paid_line_from_the_payout_that_closed_wit
         closed_at = datetime(2026, 11, 1, 1, tzinfo=UTC)
         stuck_leader, paid_leader = make_user("stuck-leader"), make_user("paid-leader")
         void = _closed_payout(stuck_leader, status=Payout.Status.VOID, gross="0", payee_amount="0", ready_at=closed_at)
-        stuck = _paid_line(apps, stuck_leader, make_user("late-payer"), payout=void, fee="30.00", paid_at=datetime(2026, 11, 12, tzinfo=UTC))
+        stuck = _paid_line(
+            apps, stuck_leader, make_user("late-payer"), payout=void, fee="30.00", paid_at=datetime(2026, 11, 12, tzinfo=UTC)
+        )
         paid = _closed_payout(paid_leader, status=Payout.Status.PAID, gross="15.00", payee_amount="9.00", ready_at=closed_at)
-        counted = _paid_line(apps, paid_leader, make_user("on-time-payer"), payout=paid, fee="15.00", paid_at=datetime(2026, 10, 31, tzinfo=UTC))
+        counted = _paid_line(
+            apps, paid_leader, make_user("on-time-payer"), payout=paid, fee="15.00", paid_at=datetime(2026, 10, 31, tzinfo=UTC)
+        )
 
         # when
         _migrate(LATE_LINES_RELEASED)

@@ -42,8 +42,12 @@ def test_stopping_and_restarting_a_copy_after_a_loss_pays_no_fee_on_the_recovery
     assert june.performance_fee == Decimal("150.00")
     july = FeeAssessment.objects.get(follower=follower, period=JULY)
     assert (july.period_net_pnl, july.cumulative_pnl, july.hwm_before, july.hwm_after, july.performance_fee) == (
-        Decimal("0"), Decimal("1000"), Decimal("1000"), Decimal("1000"), Decimal("0"),
-    )  # fmt: skip
+        Decimal("0"),
+        Decimal("1000"),
+        Decimal("1000"),
+        Decimal("1000"),
+        Decimal("0"),
+    )
     assert set(july.copies.all()) == {first, second}
     assert july.relationship == second
     assert _performance_fees(follower) == Decimal("150.00")
@@ -119,8 +123,7 @@ def test_a_subscription_day_shared_by_a_stopped_and_a_restarted_copy_is_billed_o
     (line,) = Invoice.objects.get(follower=follower, period=OCTOBER).lines.all()
     assert (line.kind, line.amount) == ("subscription", Decimal("31.00"))
     assert line.description == (
-        f"Subscription to {strategy.name}, 2026-10 (31/31 days); "
-        f"copies #{first.id} started 2026-09-01, #{second.id} started 2026-10-10"
+        f"Subscription to {strategy.name}, 2026-10 (31/31 days); copies #{first.id} started 2026-09-01, #{second.id} started 2026-10-10"
     )
     (listed,) = client_for(follower).get("/api/billing/invoices/").json()["results"][0]["lines"]
     assert [copy["id"] for copy in listed["copies"]] == [first.id, second.id]

@@ -124,9 +124,11 @@ def test_a_providers_new_terms_reach_an_existing_copy_only_after_the_notice_peri
     # when: on 10 July the provider raises to 30 % + 49.00 (30 days' notice: from 1 September)
     _at(at(2026, 7, 10), monkeypatch)
     provider_terms_update(
-        provider_id=provider_user.signal_provider.id, actor=provider_user,
-        performance_fee_percent=Decimal("30"), subscription_fee_monthly=Decimal("49.00"),
-    )  # fmt: skip
+        provider_id=provider_user.signal_provider.id,
+        actor=provider_user,
+        performance_fee_percent=Decimal("30"),
+        subscription_fee_monthly=Decimal("49.00"),
+    )
     # a copy started after the change takes the new terms at once
     _at(at(2026, 7, 11), monkeypatch)
     newcomer = _start(stranger, manual)
@@ -160,9 +162,11 @@ def test_a_change_while_a_follower_looks_refuses_the_copy_with_the_new_terms(cli
     _, manual = strategies
     shown = strategy_fee_terms(strategy=manual).terms
     provider_terms_update(
-        provider_id=provider_user.signal_provider.id, actor=provider_user,
-        performance_fee_percent=Decimal("25"), subscription_fee_monthly=Decimal("29.00"),
-    )  # fmt: skip
+        provider_id=provider_user.signal_provider.id,
+        actor=provider_user,
+        performance_fee_percent=Decimal("25"),
+        subscription_fee_monthly=Decimal("29.00"),
+    )
 
     # when / then: the service refuses, nothing recorded
     with pytest.raises(ConflictError, match="fee terms of 'Breakouts' changed: they are now 25 %"):
@@ -175,7 +179,11 @@ def test_a_change_while_a_follower_looks_refuses_the_copy_with_the_new_terms(cli
     stale = {"expected_performance_fee_percent": "20.00", "expected_subscription_fee_monthly": "29.00"}
     response = client_for(follower).post("/api/copy-trading/start", {**payload, **stale}, format="json")
     assert response.status_code == 409, response.json()
-    assert response.json()["extra"]["fee_terms"] == {"performance_fee_percent": "25.00", "subscription_fee_monthly": "29.00", "currency": "USD"}
+    assert response.json()["extra"]["fee_terms"] == {
+        "performance_fee_percent": "25.00",
+        "subscription_fee_monthly": "29.00",
+        "currency": "USD",
+    }
     current = {"expected_performance_fee_percent": "25", "expected_subscription_fee_monthly": "29"}
     response = client_for(follower).post("/api/copy-trading/start", {**payload, **current}, format="json")
     assert response.status_code == 201, response.json()
@@ -203,9 +211,7 @@ def test_the_recorded_terms_keep_the_payee_share_a_settings_change_would_move(se
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    "change", [{"kind": "manual"}, {"copy_override_percent": "30"}, {"kind": "manual", "copy_override_percent": "5"}]
-)
+@pytest.mark.parametrize("change", [{"kind": "manual"}, {"copy_override_percent": "30"}, {"kind": "manual", "copy_override_percent": "5"}])
 def test_a_copied_strategys_kind_and_fee_cannot_change_through_the_api(client_for, owner, follower, strategies, change):
     ai, _ = strategies
     _start(follower, ai)
@@ -235,10 +241,18 @@ def test_a_fee_change_made_in_admin_gives_existing_copies_the_same_notice(admin_
     existing = _start(follower, manual)
     provider = provider_user.signal_provider
     form = {
-        "display_name": provider.display_name, "description": "", "trading_strategy": "", "risk_level": provider.risk_level,
-        "subscription_fee_monthly": "39.00", "performance_fee_percent": "20", "is_public": "on",
-        "events-TOTAL_FORMS": "0", "events-INITIAL_FORMS": "0", "events-MIN_NUM_FORMS": "0", "events-MAX_NUM_FORMS": "1000",
-    }  # fmt: skip
+        "display_name": provider.display_name,
+        "description": "",
+        "trading_strategy": "",
+        "risk_level": provider.risk_level,
+        "subscription_fee_monthly": "39.00",
+        "performance_fee_percent": "20",
+        "is_public": "on",
+        "events-TOTAL_FORMS": "0",
+        "events-INITIAL_FORMS": "0",
+        "events-MIN_NUM_FORMS": "0",
+        "events-MAX_NUM_FORMS": "1000",
+    }
 
     response = admin_client.post(f"/admin/marketplace/signalprovider/{provider.pk}/change/", form)
 
@@ -274,9 +288,11 @@ def _restarted_after_a_price_rise(follower, strategies, provider_user, monkeypat
     copy_a = _start(follower, manual)
     _at(at(2026, 9, 5), monkeypatch)
     provider_terms_update(
-        provider_id=provider_user.signal_provider.id, actor=provider_user,
-        performance_fee_percent=Decimal("30"), subscription_fee_monthly=Decimal("49.00"),
-    )  # fmt: skip
+        provider_id=provider_user.signal_provider.id,
+        actor=provider_user,
+        performance_fee_percent=Decimal("30"),
+        subscription_fee_monthly=Decimal("49.00"),
+    )
     _at(at(2026, 10, 20), monkeypatch)
     copy_stop(follower=follower, relationship_id=copy_a.pk)
     _at(at(2026, 10, 21), monkeypatch)

@@ -35,8 +35,9 @@ def test_seed_000_example_splits_a_15_dollar_fee_into_6_for_the_platform_and_9_f
 
 def test_seed_001_splits_marketplace_fees_80_to_the_provider_and_20_to_the_platform():
     assert split_fee(Decimal("49.00") + Decimal("30.00"), payee_share=payee_share_rate("marketplace")) == (
-        Decimal("63.20"), Decimal("15.80"),
-    )  # fmt: skip
+        Decimal("63.20"),
+        Decimal("15.80"),
+    )
 
 
 def test_the_split_follows_the_settings_not_a_literal(settings):
@@ -82,7 +83,10 @@ def test_the_fee_is_the_rate_on_the_profit_above_the_mark_and_the_mark_never_fal
     assert abs(result.fee - rate / 100 * max(Decimal(0), cumulative - mark)) <= Decimal("0.005")
 
 
-@given(total=cents, weights=st.lists(st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal("100000"), places=8), min_size=1, max_size=30))
+@given(
+    total=cents,
+    weights=st.lists(st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal("100000"), places=8), min_size=1, max_size=30),
+)
 def test_a_fee_allocated_over_trades_sums_exactly_and_no_share_is_off_by_a_cent(total, weights):
     allocated = allocate(total, weights)
 
@@ -96,12 +100,8 @@ def test_a_fee_allocated_over_trades_sums_exactly_and_no_share_is_off_by_a_cent(
 def test_a_copy_live_all_month_pays_the_whole_subscription_and_a_half_month_about_half():
     october = date(2026, 10, 1)
     whole = live_days(started_at=datetime(2026, 9, 3, tzinfo=UTC), ended_at=None, period=october)
-    half = live_days(
-        started_at=datetime(2026, 10, 16, 9, tzinfo=UTC), ended_at=datetime(2026, 11, 2, tzinfo=UTC), period=october
-    )
-    ended_before = live_days(
-        started_at=datetime(2026, 8, 1, tzinfo=UTC), ended_at=datetime(2026, 10, 1, tzinfo=UTC), period=october
-    )
+    half = live_days(started_at=datetime(2026, 10, 16, 9, tzinfo=UTC), ended_at=datetime(2026, 11, 2, tzinfo=UTC), period=october)
+    ended_before = live_days(started_at=datetime(2026, 8, 1, tzinfo=UTC), ended_at=datetime(2026, 10, 1, tzinfo=UTC), period=october)
 
     assert (whole, half, ended_before) == (31, 16, 0)
     assert prorated_subscription(monthly_fee=Decimal("31.00"), live_days=whole, days_in_period=31) == Decimal("31.00")

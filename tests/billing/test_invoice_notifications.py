@@ -26,9 +26,12 @@ def test_an_invoice_is_told_when_issued_and_when_paid_and_mailed_only_when_payme
         billing_period_run(period=OCTOBER)
         invoice = Invoice.objects.get(follower=follower, period=OCTOBER)
         for event_type in ("invoice.payment_failed", "invoice.paid"):
-            stripe_event_handle(event=build_event(
-                event_type=event_type, obj={"id": invoice.stripe_invoice_id, "object": "invoice", "metadata": {"invoice_id": str(invoice.id)}},
-            ))  # fmt: skip
+            stripe_event_handle(
+                event=build_event(
+                    event_type=event_type,
+                    obj={"id": invoice.stripe_invoice_id, "object": "invoice", "metadata": {"invoice_id": str(invoice.id)}},
+                )
+            )
 
     # then three notices in that order, and one mail: the failed payment
     told = list(Notification.objects.filter(user=follower).order_by("id").values_list("kind", "title"))

@@ -127,9 +127,7 @@ def test_a_500_after_stripe_stored_the_invoice_is_retried_with_the_same_key_and_
     assert stripe_standin.counts() == {"customers": 1, "invoices": 1, "invoiceitems": 1, "transfers": 0}
 
 
-def test_when_stripe_keeps_failing_the_invoice_waits_as_a_draft_and_the_next_run_sends_it_once(
-    stripe_standin, follower, ai_strategy
-):
+def test_when_stripe_keeps_failing_the_invoice_waits_as_a_draft_and_the_next_run_sends_it_once(stripe_standin, follower, ai_strategy):
     relationship = make_copy(follower, ai_strategy, started_at=at(2026, 9, 1))
     add_trade(relationship, pnl="100", finished_at=at(2026, 10, 10))
     # Three 500s after Stripe acted: the SDK's two retries are used up too.
@@ -166,9 +164,7 @@ def _assert_every_follower_invoiced_once_here_and_at_stripe(followers, stripe_st
     assert len(at_stripe["customers"]) == len(followers)
 
 
-def test_a_run_killed_half_way_then_run_again_invoices_every_follower_exactly_once(
-    stripe_standin, ai_strategy, monkeypatch
-):
+def test_a_run_killed_half_way_then_run_again_invoices_every_follower_exactly_once(stripe_standin, ai_strategy, monkeypatch):
     followers = _billable_followers(ai_strategy, 6)
     real_finalize = StripeGateway.finalize_invoice
     finalized = []
@@ -245,9 +241,7 @@ def _closed_port() -> int:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_run_billing_with_stripe_down_exits_non_zero_naming_the_invoices_then_a_rerun_sends_them(
-    stripe_standin, stripe_standin_url
-):
+def test_run_billing_with_stripe_down_exits_non_zero_naming_the_invoices_then_a_rerun_sends_them(stripe_standin, stripe_standin_url):
     leader = make_user("leader")
     strategy = make_strategy(leader, kind=Strategy.Kind.AI, override="15")
     followers = _billable_followers(strategy, 2)
@@ -264,7 +258,14 @@ def test_run_billing_with_stripe_down_exits_non_zero_naming_the_invoices_then_a_
     for invoice, follower in zip(invoices, followers, strict=True):
         assert f"invoice {invoice.id} ({follower.username}, 15.00 USD)" in down.stderr
 
-    back = subprocess.run(command, cwd=django_settings.BASE_DIR, env={**env, "STRIPE_API_BASE": stripe_standin_url}, capture_output=True, text=True, timeout=180)
+    back = subprocess.run(
+        command,
+        cwd=django_settings.BASE_DIR,
+        env={**env, "STRIPE_API_BASE": stripe_standin_url},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
     assert back.returncode == 0, back.stdout + back.stderr
     assert set(Invoice.objects.filter(period=OCTOBER).values_list("status", flat=True)) == {Invoice.Status.OPEN}

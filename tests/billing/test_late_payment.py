@@ -92,8 +92,12 @@ def test_a_written_off_invoice_paid_late_is_paid_out_to_the_leader_once(
 
     payout.refresh_from_db()
     assert (payout.sequence, payout.status, payout.gross, payout.payee_amount, payout.platform_amount) == (
-        0, Payout.Status.PAID, Decimal("30.00"), Decimal("18.00"), Decimal("12.00"),
-    )  # fmt: skip
+        0,
+        Payout.Status.PAID,
+        Decimal("30.00"),
+        Decimal("18.00"),
+        Decimal("12.00"),
+    )
     (transfer,) = stripe_standin.objects()["transfers"]
     assert (transfer["id"], transfer["amount"], transfer["destination"]) == (payout.stripe_transfer_id, 1800, "acct_leader123")
     assert _earnings(leader_client) == ("18.00", "18.00", "0.00")

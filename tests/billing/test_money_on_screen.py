@@ -30,12 +30,18 @@ def test_a_paid_payout_and_a_failed_payment_state_their_amounts_in_cents_with_th
     add_trade(relationship, pnl="528.60", finished_at=at(2026, 10, 10))
     billing_period_run(period=OCTOBER)
     invoice = Invoice.objects.get(follower=follower)
-    stripe_event_handle(event=build_event(
-        event_type="invoice.payment_failed", obj={"id": "in_1", "object": "invoice", "metadata": {"invoice_id": str(invoice.id)}},
-    ))  # fmt: skip
-    stripe_event_handle(event=build_event(
-        event_type="invoice.paid", obj={"id": "in_1", "object": "invoice", "metadata": {"invoice_id": str(invoice.id)}},
-    ))  # fmt: skip
+    stripe_event_handle(
+        event=build_event(
+            event_type="invoice.payment_failed",
+            obj={"id": "in_1", "object": "invoice", "metadata": {"invoice_id": str(invoice.id)}},
+        )
+    )
+    stripe_event_handle(
+        event=build_event(
+            event_type="invoice.paid",
+            obj={"id": "in_1", "object": "invoice", "metadata": {"invoice_id": str(invoice.id)}},
+        )
+    )
     payouts_run()
 
     # when
@@ -65,8 +71,9 @@ def test_a_providers_application_tells_curators_the_fee_in_cents():
     curator = make_user("curator", is_staff=True)
     curators_group().user_set.add(curator)
 
-    provider_apply(user=make_user("paula"), display_name="Paula", subscription_fee_monthly=Decimal("29"), performance_fee_percent=Decimal("12.50"))
+    provider_apply(
+        user=make_user("paula"), display_name="Paula", subscription_fee_monthly=Decimal("29"), performance_fee_percent=Decimal("12.50")
+    )
 
     (told,) = Notification.objects.filter(user=curator, kind=Notification.Kind.PROVIDER_APPLICATION)
     assert "subscription 29.00 USD a month, performance fee 12.5 %" in told.body
-

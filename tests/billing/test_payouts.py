@@ -53,9 +53,7 @@ def test_a_payout_waits_while_an_invoice_is_open_and_is_ready_once_all_are_settl
     assert (payout.gross, payout.payee_amount, payout.platform_amount) == (Decimal("15.00"), Decimal("9.00"), Decimal("6.00"))
 
 
-def test_a_payee_with_a_connect_account_is_paid_by_one_transfer_however_often_the_run_repeats(
-    leader, two_paying_followers, stripe_standin
-):
+def test_a_payee_with_a_connect_account_is_paid_by_one_transfer_however_often_the_run_repeats(leader, two_paying_followers, stripe_standin):
     BillingAccount.objects.create(user=leader, stripe_connect_account_id="acct_leader123")
     for invoice in two_paying_followers:
         _settle(invoice)
@@ -68,8 +66,11 @@ def test_a_payee_with_a_connect_account_is_paid_by_one_transfer_however_often_th
     payout = Payout.objects.get(payee=leader, period=OCTOBER)
     # 15 % of 100 + 15 % of 200 = 45.00; leader 60 % = 27.00
     assert (payout.status, payout.gross, payout.payee_amount, payout.platform_amount) == (
-        Payout.Status.PAID, Decimal("45.00"), Decimal("27.00"), Decimal("18.00"),
-    )  # fmt: skip
+        Payout.Status.PAID,
+        Decimal("45.00"),
+        Decimal("27.00"),
+        Decimal("18.00"),
+    )
     (transfer,) = stripe_standin.objects()["transfers"]
     assert (transfer["id"], transfer["amount"], transfer["destination"]) == (payout.stripe_transfer_id, 2700, "acct_leader123")
     keys = [entry["idempotency_key"] for entry in stripe_standin.request_log() if entry["path"] == "/v1/transfers"]

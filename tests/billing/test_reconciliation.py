@@ -99,9 +99,7 @@ def test_invoice_payment_succeeded_alone_pays_the_invoice(api_client, stripe_sta
     assert open_invoice.status == Invoice.Status.PAID
 
 
-def test_an_invoice_written_off_at_stripe_then_collected_is_followed_here_and_paid_out_once(
-    stripe_standin, connected_leader, open_invoice
-):
+def test_an_invoice_written_off_at_stripe_then_collected_is_followed_here_and_paid_out_once(stripe_standin, connected_leader, open_invoice):
     stripe_standin.invoice_uncollectible(open_invoice.stripe_invoice_id)
 
     payouts_run()
@@ -164,7 +162,10 @@ def test_a_reversed_transfer_fails_the_payout_once_and_is_not_transferred_again(
 
     payout.refresh_from_db()
     assert payout.status == Payout.Status.FAILED
-    assert payout.failure_reason == f"Stripe transfer {payout.stripe_transfer_id} was reversed: 4.00 USD of 9.00 USD went back to the platform."
+    assert (
+        payout.failure_reason
+        == f"Stripe transfer {payout.stripe_transfer_id} was reversed: 4.00 USD of 9.00 USD went back to the platform."
+    )
     assert len(stripe_standin.objects()["transfers"]) == 1
 
 

@@ -69,8 +69,7 @@ def test_it_creates_one_customer_per_user_however_often_it_is_asked(gateway, str
 
 def test_it_keeps_a_customer_stripe_still_has(gateway, stripe_standin, customer_id):
     assert (
-        gateway.ensure_customer(user_id=7, email="follower@example.com", name="Follower", existing_customer_id=customer_id)
-        == customer_id
+        gateway.ensure_customer(user_id=7, email="follower@example.com", name="Follower", existing_customer_id=customer_id) == customer_id
     )
 
     assert stripe_standin.counts()["customers"] == 1
@@ -78,9 +77,7 @@ def test_it_keeps_a_customer_stripe_still_has(gateway, stripe_standin, customer_
 
 
 def test_it_replaces_a_customer_stripe_no_longer_has(gateway, stripe_standin, customer_id):
-    replacement = gateway.ensure_customer(
-        user_id=7, email="follower@example.com", name="Follower", existing_customer_id="cus_gone"
-    )
+    replacement = gateway.ensure_customer(user_id=7, email="follower@example.com", name="Follower", existing_customer_id="cus_gone")
 
     assert replacement != customer_id
     assert stripe_standin.counts()["customers"] == 2
@@ -135,9 +132,7 @@ def test_rerunning_an_invoice_creates_nothing_new(gateway, stripe_standin, custo
     assert all(entry["replayed"] for entry in rerun)
 
 
-def test_an_answer_lost_after_stripe_stored_the_item_is_retried_without_a_duplicate(
-    gateway, stripe_standin, customer_id
-):
+def test_an_answer_lost_after_stripe_stored_the_item_is_retried_without_a_duplicate(gateway, stripe_standin, customer_id):
     stripe_standin.fail_next(path="/v1/invoiceitems", after_operation=True)
 
     _create_march_invoice(gateway, customer_id)
@@ -216,9 +211,7 @@ def test_finalizing_opens_the_invoice_for_automatic_collection_once(gateway, str
 
     assert (first, second) == ("open", "open")
     finalizes = [entry for entry in stripe_standin.request_log() if entry["path"].endswith("/finalize")]
-    assert [(entry["idempotency_key"], entry["params"]) for entry in finalizes] == [
-        ("finalize-42", {"auto_advance": "true"})
-    ]
+    assert [(entry["idempotency_key"], entry["params"]) for entry in finalizes] == [("finalize-42", {"auto_advance": "true"})]
     (invoice,) = stripe_standin.objects()["invoices"]
     assert invoice["auto_advance"] is True
 

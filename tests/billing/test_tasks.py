@@ -57,9 +57,7 @@ def test_the_monthly_task_bills_the_month_that_just_ended_and_the_daily_task_pay
     assert (invoice.period, invoice.total, invoice.status) == (last_month, Decimal("15.00"), Invoice.Status.OPEN)
     assert stripe_standin.counts()["invoices"] == 1
 
-    stripe_event_handle(
-        event=build_event(event_type="invoice.paid", obj={"id": invoice.stripe_invoice_id, "object": "invoice"})
-    )
+    stripe_event_handle(event=build_event(event_type="invoice.paid", obj={"id": invoice.stripe_invoice_id, "object": "invoice"}))
     run_daily_payouts()
     run_daily_payouts()
 
@@ -86,14 +84,15 @@ def test_the_daily_task_reconciles_an_invoice_paid_at_stripe_without_a_webhook_a
     assert [transfer["amount"] for transfer in stripe_standin.objects()["transfers"]] == [900]
 
 
-def test_the_monthly_run_enqueues_one_task_per_follower_each_bills_once_and_progress_shows(
-    stripe_standin, ai_strategy, last_month, capsys
-):
+def test_the_monthly_run_enqueues_one_task_per_follower_each_bills_once_and_progress_shows(stripe_standin, ai_strategy, last_month, capsys):
     # given three followers with a profitable copy last month
     followers = [make_user(f"payer{index}") for index in range(3)]
     for follower in followers:
-        add_trade(make_copy(follower, ai_strategy, started_at=at(last_month.year, last_month.month, 1)), pnl="100",
-                  finished_at=at(last_month.year, last_month.month, 2))  # fmt: skip
+        add_trade(
+            make_copy(follower, ai_strategy, started_at=at(last_month.year, last_month.month, 1)),
+            pnl="100",
+            finished_at=at(last_month.year, last_month.month, 2),
+        )
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     broker.delete("billing")
 
@@ -127,8 +126,14 @@ def test_the_monthly_run_enqueues_one_task_per_follower_each_bills_once_and_prog
 def test_every_billing_task_ends_well_inside_the_visibility_timeout():
     visibility_timeout = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
     every = (
-        tasks.run_monthly_billing, tasks.bill_follower, tasks.run_daily_payouts, tasks.send_invoice, tasks.pay_payout,
-        tasks.reconcile_invoice, tasks.reconcile_payout, tasks.delete_orphan_drafts,
-    )  # fmt: skip
+        tasks.run_monthly_billing,
+        tasks.bill_follower,
+        tasks.run_daily_payouts,
+        tasks.send_invoice,
+        tasks.pay_payout,
+        tasks.reconcile_invoice,
+        tasks.reconcile_payout,
+        tasks.delete_orphan_drafts,
+    )
     for task in every:
         assert task.acks_late and task.time_limit <= visibility_timeout / 3, task.name

@@ -26,7 +26,9 @@ def record_fan_outs(monkeypatch) -> list[int]:
 
 
 def signal_only_strategy(owner, *, capital: str = "10000", public: bool = True, **extra) -> Strategy:
-    return strategy_create(owner=owner, name=extra.pop("name", "Signals"), declared_capital=Decimal(capital), is_public_leader=public, **extra)
+    return strategy_create(
+        owner=owner, name=extra.pop("name", "Signals"), declared_capital=Decimal(capital), is_public_leader=public, **extra
+    )
 
 
 def simulator_account(simulator, user, *, label: str = "Binance", usdt: str = "10000"):

@@ -63,9 +63,13 @@ def world(owner, follower, stranger, staff, simulated_binance, monkeypatch):
     paused = copy_start(follower=follower, strategy_id=third.pk, exchange_account_id=account.pk, allocation_percent=Decimal("20"))
     CopyRelationship.objects.filter(pk=paused.pk).update(status="paused", pause_reason="follower")
     ids = {
-        "strategy": strategy.pk, "other": other.pk, "private": private.pk, "account": account.pk,
-        "relationship": relationship.pk, "paused": paused.pk,
-    }  # fmt: skip
+        "strategy": strategy.pk,
+        "other": other.pk,
+        "private": private.pk,
+        "account": account.pk,
+        "relationship": relationship.pk,
+        "paused": paused.pk,
+    }
     users = {"owner": owner, "follower": follower, "stranger": stranger, "staff": staff, "anonymous": None}
     return ids, users
 
@@ -127,8 +131,14 @@ def test_ids_beyond_the_database_range_are_not_found_rather_than_errors(client_f
         client.patch(f"/api/copy-trading/copies/{huge}", {}, format="json").status_code,
         client.post("/api/copy-trading/stop", {"relationship_id": huge}, format="json").status_code,
         client.get("/api/copy-trading/copied-trades", {"relationship": huge}).status_code,
-        client.post("/api/copy-trading/start", {"strategy_id": huge, "exchange_account_id": ids["account"], "allocation_percent": "1"}, format="json").status_code,
-        client.post("/api/copy-trading/start", {"strategy_id": ids["other"], "exchange_account_id": huge, "allocation_percent": "1"}, format="json").status_code,
+        client.post(
+            "/api/copy-trading/start",
+            {"strategy_id": huge, "exchange_account_id": ids["account"], "allocation_percent": "1"},
+            format="json",
+        ).status_code,
+        client.post(
+            "/api/copy-trading/start", {"strategy_id": ids["other"], "exchange_account_id": huge, "allocation_percent": "1"}, format="json"
+        ).status_code,
     ]
 
     assert all(answer in (400, 404) for answer in answers), answers
@@ -157,7 +167,9 @@ def test_garbage_input_gets_a_4xx_never_a_500(client_for, world, method, path, _
     client = client_for(users[role])
 
     # A GET sends its garbage as query parameters.
-    bodies = GARBAGE if method != "get" else [{"limit": "9" * 30, "offset": "-0", "relationship": "1e3", "sort": "\x00", "include_stopped": ""}]
+    bodies = (
+        GARBAGE if method != "get" else [{"limit": "9" * 30, "offset": "-0", "relationship": "1e3", "sort": "\x00", "include_stopped": ""}]
+    )
     for body in bodies:
         response = getattr(client, method)(_fill(path, ids), body, format="json")
         assert response.status_code < 500, (body, response.content)

@@ -47,7 +47,9 @@ def broker(simulated_binance, transactional_db, settings):
 def test_a_worker_survives_a_redis_restart_and_copies_the_next_leader_trade(broker, simulated_binance, owner, follower):
     strategy = signal_only_strategy(owner, capital="100000")
     account = simulator_account(simulated_binance, follower)
-    copy_start(follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, sizing_mode="fixed", fixed_notional=Decimal("50"))
+    copy_start(
+        follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, sizing_mode="fixed", fixed_notional=Decimal("50")
+    )
     worker = CeleryWorker(concurrency=4).start()
     try:
         filled = CopiedTrade.objects.filter(status=CopiedTrade.Status.FILLED)

@@ -56,8 +56,11 @@ def test_it_starts_a_proportional_copy_with_its_share_of_the_followers_equity(cl
     relationship = CopyRelationship.objects.get()
     assert body["id"] == relationship.pk
     assert (body["sizing_mode"], body["status"], body["strategy"]["id"], body["exchange_account"]["id"]) == (
-        "proportional", "active", strategy.pk, account.pk,
-    )  # fmt: skip
+        "proportional",
+        "active",
+        strategy.pk,
+        account.pk,
+    )
     assert Decimal(body["copy_capital"]) == Decimal("2500") == relationship.copy_capital
     assert relationship.copy_equity == relationship.peak_equity == Decimal("2500")
     assert (relationship.max_drawdown_stop, relationship.max_slippage_percent) == (Decimal("20"), Decimal("0.5"))
@@ -336,9 +339,7 @@ def test_it_stops_a_copy_for_good_and_keeps_it_as_history(client_for, follower, 
 
 
 @pytest.mark.django_db
-def test_it_asks_execution_to_close_the_positions_when_stopping_with_close_positions(
-    client_for, follower, strategy, account, monkeypatch
-):
+def test_it_asks_execution_to_close_the_positions_when_stopping_with_close_positions(client_for, follower, strategy, account, monkeypatch):
     relationship = _copy(follower, strategy, account)
     calls = []
     monkeypatch.setattr("copytrade.services.copies.copy_close_positions", lambda **kwargs: calls.append(kwargs) or [101])
@@ -373,7 +374,10 @@ def test_it_pauses_and_resumes_a_copy(client_for, follower, strategy, account):
 def test_it_resumes_after_a_stop_loss_measuring_drawdown_from_the_current_equity(client_for, follower, strategy, account):
     relationship = _copy(follower, strategy, account)
     CopyRelationship.objects.filter(pk=relationship.pk).update(
-        status="paused", pause_reason=CopyRelationship.PauseReason.STOP_LOSS, copy_equity=Decimal("1750"), current_drawdown_percent=Decimal("30")
+        status="paused",
+        pause_reason=CopyRelationship.PauseReason.STOP_LOSS,
+        copy_equity=Decimal("1750"),
+        current_drawdown_percent=Decimal("30"),
     )
 
     response = client_for(follower).post(f"{BASE}/resume", {"relationship_id": relationship.pk}, format="json")
@@ -411,11 +415,15 @@ def test_it_changes_a_copys_settings_and_rescales_its_capital_with_the_allocatio
     assert response.status_code == 200, response.json()
     relationship.refresh_from_db()
     assert (relationship.allocation_percent, relationship.copy_capital, relationship.copy_equity) == (
-        Decimal("50"), Decimal("5000"), Decimal("5000"),
-    )  # fmt: skip
+        Decimal("50"),
+        Decimal("5000"),
+        Decimal("5000"),
+    )
     assert (relationship.max_drawdown_stop, relationship.max_slippage_percent, relationship.max_order_notional) == (
-        Decimal("15"), Decimal("2"), Decimal("500"),
-    )  # fmt: skip
+        Decimal("15"),
+        Decimal("2"),
+        Decimal("500"),
+    )
     assert Decimal(response.json()["max_order_notional_usd"]) == Decimal("500")
 
 
@@ -493,9 +501,13 @@ def test_my_copies_shows_capital_equity_pnl_drawdown_status_and_the_latest_copie
     FollowerPosition.objects.create(relationship=relationship, symbol="BTC/USDT", quantity=Decimal("0.1"), average_entry=Decimal("60000"))
     FollowerPosition.objects.create(relationship=relationship, symbol="ETH/USDT", quantity=Decimal("0"), average_entry=Decimal("0"))
     CopyRelationship.objects.filter(pk=relationship.pk).update(
-        copy_equity=Decimal("2300"), peak_equity=Decimal("2600"), realized_pnl=Decimal("-200"), current_drawdown_percent=Decimal("11.5385"),
-        status="paused", pause_reason=CopyRelationship.PauseReason.PROVIDER_SUSPENDED,
-    )  # fmt: skip
+        copy_equity=Decimal("2300"),
+        peak_equity=Decimal("2600"),
+        realized_pnl=Decimal("-200"),
+        current_drawdown_percent=Decimal("11.5385"),
+        status="paused",
+        pause_reason=CopyRelationship.PauseReason.PROVIDER_SUSPENDED,
+    )
     simulated_binance.set_price(symbol="BTC/USDT", price="65000")
 
     response = client_for(follower).get(f"{BASE}/my-copies")
@@ -536,7 +548,9 @@ def test_my_copies_refuses_a_bad_filter_with_400(client_for, follower):
 
 
 @pytest.mark.django_db
-def test_the_leader_page_shows_the_strategy_its_recent_trades_and_copier_count(client_for, follower, stranger, strategy, account, monkeypatch):
+def test_the_leader_page_shows_the_strategy_its_recent_trades_and_copier_count(
+    client_for, follower, stranger, strategy, account, monkeypatch
+):
     record_fan_outs(monkeypatch)
     _copy(follower, strategy, account)
     for index in range(25):
@@ -651,7 +665,17 @@ def test_top_shows_at_most_50(client_for, owner, stranger, simulated_binance):
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "params",
-    [{"sort": "profit"}, {"window": "1y"}, {"kind": "robot"}, {"min_copiers": "-1"}, {"min_copiers": "x"}, {"verified": "perhaps"}, {"limit": "-1"}, {"offset": "x"}, {"colour": "red"}],
+    [
+        {"sort": "profit"},
+        {"window": "1y"},
+        {"kind": "robot"},
+        {"min_copiers": "-1"},
+        {"min_copiers": "x"},
+        {"verified": "perhaps"},
+        {"limit": "-1"},
+        {"offset": "x"},
+        {"colour": "red"},
+    ],
 )
 def test_top_refuses_bad_filters_with_400(client_for, stranger, params):
     response = client_for(stranger).get(f"{BASE}/top", params)
@@ -669,7 +693,9 @@ def test_my_copies_takes_as_many_queries_for_three_copies_as_for_one(client_for,
         relationship = _copy(follower, target, account, allocation_percent=Decimal("10"))
         submit(target, f"t-{target.pk}", "buy", amount="0.01")
         _copied_trade(relationship, LeaderTrade.objects.filter(strategy=target).get())
-        FollowerPosition.objects.create(relationship=relationship, symbol="BTC/USDT", quantity=Decimal("0.01"), average_entry=Decimal("60000"))
+        FollowerPosition.objects.create(
+            relationship=relationship, symbol="BTC/USDT", quantity=Decimal("0.01"), average_entry=Decimal("60000")
+        )
 
     add_copy(strategy)
     with CaptureQueriesContext(connection) as one:
@@ -694,8 +720,16 @@ def test_top_shows_and_sorts_by_the_audited_metrics_of_the_window(client_for, ow
         (steady, "7d", 0.50, 0.1, 1.0),
     ]:
         StrategyMetrics.objects.create(
-            strategy=strategy, window=window, as_of=today, computed_at=timezone.now(), total_return=total_return,
-            sharpe_ratio=sharpe, max_drawdown=drawdown, win_rate=0.5, returns_count=30, closed_trades=10,
+            strategy=strategy,
+            window=window,
+            as_of=today,
+            computed_at=timezone.now(),
+            total_return=total_return,
+            sharpe_ratio=sharpe,
+            max_drawdown=drawdown,
+            win_rate=0.5,
+            returns_count=30,
+            closed_trades=10,
         )
     client = client_for(stranger)
 
@@ -718,9 +752,16 @@ def _measure(strategy, *, window: str, days: int, trades: int, **figures):
     as_of = date(2026, 11, 1)
     first_day = as_of - timezone.timedelta(days=days - 1) if days else None
     StrategyMetrics.objects.create(
-        strategy=strategy, window=window, as_of=as_of, computed_at=timezone.now(), returns_count=days, closed_trades=trades,
-        first_day=first_day, last_day=as_of if days else None, **figures,
-    )  # fmt: skip
+        strategy=strategy,
+        window=window,
+        as_of=as_of,
+        computed_at=timezone.now(),
+        returns_count=days,
+        closed_trades=trades,
+        first_day=first_day,
+        last_day=as_of if days else None,
+        **figures,
+    )
 
 
 @pytest.mark.django_db
@@ -733,9 +774,16 @@ def test_top_ranks_long_enough_records_first_and_each_window_says_what_it_covers
     for strategy, sortino, calmar, profit_factor, win_rate in [(steady, 2.5, 1.2, 1.8, 0.6), (bold, 1.1, 3.0, 2.4, 0.55)]:
         _measure(strategy, window="all", days=200, trades=60, win_rate=win_rate)
         _measure(
-            strategy, window="90d", days=90, trades=25, win_rate=win_rate, sortino_ratio=sortino, calmar_ratio=calmar,
-            profit_factor=profit_factor, total_return=0.1,
-        )  # fmt: skip
+            strategy,
+            window="90d",
+            days=90,
+            trades=25,
+            win_rate=win_rate,
+            sortino_ratio=sortino,
+            calmar_ratio=calmar,
+            profit_factor=profit_factor,
+            total_return=0.1,
+        )
     client = client_for(stranger)
 
     def rows(sort):

@@ -29,9 +29,7 @@ def _kinds(user) -> list[str]:
     return list(Notification.objects.filter(user=user).order_by("id").values_list("kind", flat=True))
 
 
-def test_start_pause_resume_and_stop_are_each_told_in_the_app_without_mail(
-    sim, strategy, follower, django_capture_on_commit_callbacks
-):
+def test_start_pause_resume_and_stop_are_each_told_in_the_app_without_mail(sim, strategy, follower, django_capture_on_commit_callbacks):
     account = simulator_account(sim, follower, usdt="10000")
     with django_capture_on_commit_callbacks(execute=True):
         copy = copy_start(follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, allocation_percent=Decimal("20"))
@@ -121,5 +119,6 @@ def test_a_refused_key_is_mailed_by_default_and_email_on_mails_a_kind_that_is_of
         exchange_account_invalidate(account_id=account.pk)
 
     assert [message.subject for message in mail.outbox] == [
-        f"You started copying {strategy.name}", f"Exchange account '{account.label}' needs a new API key",
-    ]  # fmt: skip
+        f"You started copying {strategy.name}",
+        f"Exchange account '{account.label}' needs a new API key",
+    ]

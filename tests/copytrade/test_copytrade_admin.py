@@ -27,14 +27,28 @@ def rows(owner, follower, simulated_binance, monkeypatch):
     )
     trade = LeaderTrade.objects.get()
     copied = CopiedTrade.objects.create(
-        relationship=relationship, leader_trade=trade, sequence=1, follower=follower, leader_user=owner, strategy=strategy,
-        symbol="BTC/USDT", side="buy", effect="open", client_order_id=uuid.uuid4().hex, status="skipped", reason="below_exchange_minimum",
-    )  # fmt: skip
+        relationship=relationship,
+        leader_trade=trade,
+        sequence=1,
+        follower=follower,
+        leader_user=owner,
+        strategy=strategy,
+        symbol="BTC/USDT",
+        side="buy",
+        effect="open",
+        client_order_id=uuid.uuid4().hex,
+        status="skipped",
+        reason="below_exchange_minimum",
+    )
     position = FollowerPosition.objects.create(relationship=relationship, symbol="BTC/USDT", quantity=Decimal("0.001"))
     return {
-        "strategy": strategy, "leadertrade": trade, "leaderposition": LeaderPosition.objects.get(), "copyrelationship": relationship,
-        "copiedtrade": copied, "followerposition": position,
-    }  # fmt: skip
+        "strategy": strategy,
+        "leadertrade": trade,
+        "leaderposition": LeaderPosition.objects.get(),
+        "copyrelationship": relationship,
+        "copiedtrade": copied,
+        "followerposition": position,
+    }
 
 
 def _admin_client(user) -> Client:
@@ -89,9 +103,15 @@ def test_staff_may_change_a_strategys_curation_flags_but_not_its_secret_nor_a_co
     strategy = rows["strategy"]
     secret = strategy.webhook_secret
     form = {
-        "name": strategy.name, "kind": strategy.kind, "description": "", "status": "running", "is_public_leader": "on",
-        "verified_badge": "on", "copy_override_percent": "12.50", "webhook_secret": "stolen",
-    }  # fmt: skip
+        "name": strategy.name,
+        "kind": strategy.kind,
+        "description": "",
+        "status": "running",
+        "is_public_leader": "on",
+        "verified_badge": "on",
+        "copy_override_percent": "12.50",
+        "webhook_secret": "stolen",
+    }
 
     response = _admin_client(superuser).post(f"/admin/copytrade/strategy/{strategy.pk}/change/", form)
 

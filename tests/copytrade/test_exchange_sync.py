@@ -59,8 +59,12 @@ def test_it_records_each_new_fill_once_however_often_the_sync_runs(
     assert trade.external_id == fills[0].trade_id
     assert trade.exchange_order_id == bought.exchange_order_id
     assert (trade.source, trade.effect, trade.side, trade.amount, trade.price) == (
-        "exchange_sync", "open", "buy", Decimal("0.02"), Decimal("64000"),
-    )  # fmt: skip
+        "exchange_sync",
+        "open",
+        "buy",
+        Decimal("0.02"),
+        Decimal("64000"),
+    )
     assert trade.fee == Decimal("1.28")
     assert fan_outs == [trade.pk]
 
@@ -80,8 +84,11 @@ def test_it_follows_the_leader_through_increase_reduce_and_close(strategy, leade
 
     effects = list(LeaderTrade.objects.order_by("sequence").values_list("effect", "amount"))
     assert effects == [
-        ("open", Decimal("0.02")), ("increase", Decimal("0.02")), ("reduce", Decimal("0.01")), ("close", Decimal("0.03")),
-    ]  # fmt: skip
+        ("open", Decimal("0.02")),
+        ("increase", Decimal("0.02")),
+        ("reduce", Decimal("0.01")),
+        ("close", Decimal("0.03")),
+    ]
     assert LeaderPosition.objects.get(strategy=strategy).quantity == 0
 
 
@@ -95,9 +102,7 @@ def test_it_ignores_fills_from_before_the_strategy_synced(owner, leader_account,
     assert LeaderTrade.objects.count() == 0
 
 
-def test_it_mirrors_only_what_the_strategy_holds_when_the_leader_sells_older_coins(
-    owner, leader_account, simulated_binance, fan_outs
-):
+def test_it_mirrors_only_what_the_strategy_holds_when_the_leader_sells_older_coins(owner, leader_account, simulated_binance, fan_outs):
     _trade_at_the_exchange(leader_account, "buy", "0.05", "history")
     strategy = _synced_strategy_after_history(owner, leader_account)
     _trade_at_the_exchange(leader_account, "buy", "0.01", "new")
@@ -107,8 +112,9 @@ def test_it_mirrors_only_what_the_strategy_holds_when_the_leader_sells_older_coi
     strategy_exchange_sync(strategy_id=strategy.pk)
 
     assert list(LeaderTrade.objects.order_by("sequence").values_list("effect", "amount")) == [
-        ("open", Decimal("0.01")), ("close", Decimal("0.01")),
-    ]  # fmt: skip
+        ("open", Decimal("0.01")),
+        ("close", Decimal("0.01")),
+    ]
 
 
 def test_the_beat_run_syncs_running_exchange_sync_strategies_only(owner, strategy, leader_account, simulated_binance, fan_outs):

@@ -56,7 +56,9 @@ def start_copy(sim, user, strategy, *, usdt: str = "10000", **options) -> CopyRe
 def run_engine(max_rounds: int = 20) -> None:
     """Fan out unfinished leader trades and execute open copied trades, in order, until none is left."""
     for _ in range(max_rounds):
-        unfanned = list(LeaderTrade.objects.filter(fanout_done_at__isnull=True).order_by("strategy_id", "sequence").values_list("id", flat=True))
+        unfanned = list(
+            LeaderTrade.objects.filter(fanout_done_at__isnull=True).order_by("strategy_id", "sequence").values_list("id", flat=True)
+        )
         for leader_trade_id in unfanned:
             leader_trade_fan_out(leader_trade_id=leader_trade_id)
         open_ids = list(CopiedTrade.objects.filter(status__in=OPEN).order_by("relationship_id", "sequence").values_list("id", flat=True))
@@ -98,8 +100,11 @@ def test_it_mirrors_a_leader_position_from_open_to_close_with_realised_pnl(sim, 
     # then: open 3250 USDT = 0.05 BTC; increase 33000 × (5000 − 3.25 fee) / 100000 at 66000
     # = 0.02498 BTC; reduce 40 % of 0.07498 = 0.02999; close the remaining 0.04499
     assert orders_of(sim, copy) == [
-        ("BUY", Decimal("0.05")), ("BUY", Decimal("0.02498")), ("SELL", Decimal("0.02999")), ("SELL", Decimal("0.04499"))
-    ]  # fmt: skip
+        ("BUY", Decimal("0.05")),
+        ("BUY", Decimal("0.02498")),
+        ("SELL", Decimal("0.02999")),
+        ("SELL", Decimal("0.04499")),
+    ]
     assert [row[2] for row in copied(copy)] == ["filled"] * 4
     assert FollowerPosition.objects.get(relationship=copy).quantity == 0
     copy.refresh_from_db()
@@ -109,9 +114,7 @@ def test_it_mirrors_a_leader_position_from_open_to_close_with_realised_pnl(sim, 
     assert copy.copy_equity == copy.copy_capital + copy.realized_pnl
 
 
-def test_it_runs_the_copy_stop_loss_closing_positions_and_pausing_the_copy(
-    sim, strategy, follower, django_capture_on_commit_callbacks
-):
+def test_it_runs_the_copy_stop_loss_closing_positions_and_pausing_the_copy(sim, strategy, follower, django_capture_on_commit_callbacks):
     copy = start_copy(sim, follower, strategy, allocation_percent=Decimal("50"), max_drawdown_stop=Decimal("20"))
     submit(strategy, "t1", "buy", amount="1", price="65000")
     run_engine()
@@ -131,8 +134,10 @@ def test_it_runs_the_copy_stop_loss_closing_positions_and_pausing_the_copy(
     assert copy.pause_detail["drawdown_percent"].startswith("25.") and copy.pause_detail["limit_percent"] == str(copy.max_drawdown_stop)
     assert copy.current_drawdown_percent >= copy.max_drawdown_stop
     assert [row[:3] for row in copied(copy)] == [
-        ("mirror", "open", "filled"), ("mirror", "increase", "filled"), ("stop_loss", "close", "filled")
-    ]  # fmt: skip
+        ("mirror", "open", "filled"),
+        ("mirror", "increase", "filled"),
+        ("stop_loss", "close", "filled"),
+    ]
     assert orders_of(sim, copy)[-1] == ("SELL", Decimal("0.09996"))
     assert FollowerPosition.objects.get(relationship=copy).quantity == 0
     assert Notification.objects.filter(user=follower, kind=Notification.Kind.COPY_STOP_LOSS).count() == 1
@@ -156,8 +161,10 @@ def test_the_slippage_guard_skips_an_entry_but_never_an_exit(sim, strategy, foll
     run_engine()
 
     assert [row[1:4] for row in copied(copy)] == [
-        ("open", "filled", ""), ("increase", "skipped", "slippage_exceeded"), ("reduce", "filled", "")
-    ]  # fmt: skip
+        ("open", "filled", ""),
+        ("increase", "skipped", "slippage_exceeded"),
+        ("reduce", "filled", ""),
+    ]
     assert orders_of(sim, copy) == [("BUY", Decimal("0.05")), ("SELL", Decimal("0.025"))]
 
 
@@ -412,7 +419,9 @@ def test_a_short_rate_limit_wait_is_slept_in_the_thread_and_a_long_one_resends_t
     other = signal_only_strategy(owner, capital="100000", name="Other")
     account = simulator_account(sim, follower, usdt="10000")
     for copied in (strategy, other):
-        copy_start(follower=follower, strategy_id=copied.pk, exchange_account_id=account.pk, sizing_mode="fixed", fixed_notional=Decimal("100"))
+        copy_start(
+            follower=follower, strategy_id=copied.pk, exchange_account_id=account.pk, sizing_mode="fixed", fixed_notional=Decimal("100")
+        )
     ids = []
     for copied in (strategy, other):
         trade = submit(copied, "t1", "buy", amount="0.1", price="65000").trades[0]

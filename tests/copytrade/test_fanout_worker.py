@@ -169,10 +169,7 @@ def test_it_copies_open_increase_reduce_and_close_to_200_followers_in_three_sizi
     mismatches = []
     for index, follower in enumerate(followers):
         copy = follower.copy
-        rows = [
-            (t.effect, t.status, t.reason)
-            for t in CopiedTrade.objects.filter(relationship=copy).order_by("sequence")
-        ]
+        rows = [(t.effect, t.status, t.reason) for t in CopiedTrade.objects.filter(relationship=copy).order_by("sequence")]
         if orders.get(copy.exchange_account.api_key, []) != follower.expected_orders or rows != follower.expected_rows:
             mismatches.append((index, follower.options, orders.get(copy.exchange_account.api_key), follower.expected_orders, rows))
     assert mismatches == []
@@ -258,7 +255,9 @@ def test_two_leader_trades_1_ms_apart_execute_in_order_for_every_follower(sim, s
     ).trades[0]
     closed = leader_signal_submit(
         strategy_id=strategy.pk,
-        signal=LeaderSignal(external_id="b", symbol="BTC/USDT", action="close", price=Decimal("65000"), sent_at=sent + timedelta(milliseconds=1)),
+        signal=LeaderSignal(
+            external_id="b", symbol="BTC/USDT", action="close", price=Decimal("65000"), sent_at=sent + timedelta(milliseconds=1)
+        ),
         source=Strategy.Source.API,
     ).trades[0]
     wait_for(lambda: all_copied(opened, closed), what="both trades copied", worker=celery_worker)

@@ -40,7 +40,9 @@ def sim(simulated_binance):
 def leader_trade(sim, owner, follower):
     strategy = signal_only_strategy(owner, capital="100000")
     account = simulator_account(sim, follower)
-    copy_start(follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, sizing_mode="fixed", fixed_notional=Decimal("50"))
+    copy_start(
+        follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, sizing_mode="fixed", fixed_notional=Decimal("50")
+    )
     return submit(strategy, "t1", "buy", amount="0.05", price="65000").trades[0]
 
 

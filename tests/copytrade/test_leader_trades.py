@@ -17,9 +17,7 @@ from marketplace.track_record import strategy_track_record
 from tests.copytrade import market_moves_to, record_fan_outs, signal_only_strategy, submit
 
 SPOT = MarketRules(symbol="BTC/USDT", base="BTC", quote="USDT", type="spot", amount_step=Decimal("0.00001"), price_step=Decimal("0.01"))
-SWAP = MarketRules(
-    symbol="BTC/USDT:USDT", base="BTC", quote="USDT", type="swap", amount_step=Decimal("0.001"), price_step=Decimal("0.1")
-)
+SWAP = MarketRules(symbol="BTC/USDT:USDT", base="BTC", quote="USDT", type="swap", amount_step=Decimal("0.001"), price_step=Decimal("0.1"))
 
 
 @pytest.fixture
@@ -165,11 +163,19 @@ def test_it_flips_a_swap_position_as_a_close_and_an_open(strategy, fan_outs, dja
     assert outcome.effect == "flip"
     close, open_ = outcome.trades
     assert (close.external_id, close.sequence, close.effect, close.amount, close.position_after) == (
-        "t2", 2, "close", Decimal("0.1"), Decimal("0"),
-    )  # fmt: skip
+        "t2",
+        2,
+        "close",
+        Decimal("0.1"),
+        Decimal("0"),
+    )
     assert (open_.external_id, open_.sequence, open_.effect, open_.amount, open_.position_after) == (
-        "t2:flip", 3, "open", Decimal("0.2"), Decimal("-0.2"),
-    )  # fmt: skip
+        "t2:flip",
+        3,
+        "open",
+        Decimal("0.2"),
+        Decimal("-0.2"),
+    )
     # The fee is shared by amount, and the two parts add up to it exactly.
     assert (close.fee, open_.fee) == (Decimal("1"), Decimal("2"))
     assert close.realized_pnl == Decimal("99")  # 0.1 × (66,000 − 65,000) − its fee share
@@ -210,7 +216,10 @@ def test_it_works_out_the_legs_of_a_trade_without_touching_the_database():
         "open"
     ]
     legs = leader_trade_legs(held=Decimal("-1"), side="buy", amount=Decimal("3"), fraction=None, market=SWAP)
-    assert [(leg.effect, leg.amount, leg.position_after) for leg in legs] == [("close", Decimal("1"), 0), ("open", Decimal("2"), Decimal("2"))]
+    assert [(leg.effect, leg.amount, leg.position_after) for leg in legs] == [
+        ("close", Decimal("1"), 0),
+        ("open", Decimal("2"), Decimal("2")),
+    ]
     legs = leader_trade_legs(held=Decimal("3"), side="sell", amount=None, fraction=Decimal("0.5"), market=SPOT)
     assert [(leg.effect, leg.amount, leg.reduce_fraction) for leg in legs] == [("reduce", Decimal("1.5"), Decimal("0.5"))]
 
@@ -268,7 +277,9 @@ def test_it_numbers_concurrent_signals_without_gaps_or_duplicates(owner, simulat
 
 
 @pytest.mark.django_db
-def test_it_hands_a_new_leader_trade_to_the_fan_out_queue_on_commit_and_stamps_when(owner, simulated_binance, django_capture_on_commit_callbacks):
+def test_it_hands_a_new_leader_trade_to_the_fan_out_queue_on_commit_and_stamps_when(
+    owner, simulated_binance, django_capture_on_commit_callbacks
+):
     strategy = signal_only_strategy(owner)
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:

@@ -132,4 +132,6 @@ def test_a_strategy_created_as_its_provider_is_suspended_is_refused_or_closed_ne
         refused = [e for e in errors if "suspended by curators" in str(e)]
         assert [e for e in errors if e not in refused] == [], f"round {round_number}"
         assert len(created) + len(refused) == 1
-        assert not Strategy.objects.filter(owner=leader, accepting_copies=True).exists(), f"round {round_number}: a strategy of a suspended provider is open"
+        assert not Strategy.objects.filter(owner=leader, accepting_copies=True).exists(), (
+            f"round {round_number}: a strategy of a suspended provider is open"
+        )

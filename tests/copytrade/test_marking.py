@@ -34,8 +34,9 @@ def test_a_price_fall_between_fills_trips_the_copy_stop_loss(sim, holding_copy, 
     assert holding_copy.status == CopyRelationship.Status.PAUSED
     assert holding_copy.pause_reason == CopyRelationship.PauseReason.STOP_LOSS
     assert list(CopiedTrade.objects.filter(relationship=holding_copy).values_list("kind", "status")) == [
-        ("mirror", "filled"), ("stop_loss", "filled")
-    ]  # fmt: skip
+        ("mirror", "filled"),
+        ("stop_loss", "filled"),
+    ]
     assert FollowerPosition.objects.get(relationship=holding_copy).quantity == 0
     assert Notification.objects.filter(user=follower, kind=Notification.Kind.COPY_STOP_LOSS).count() == 1
 

@@ -12,7 +12,12 @@ from exchanges.types import MarketRules
 from tests.factories import CopyRelationshipFactory
 
 SWAP = MarketRules(
-    symbol="BTC/USDT:USDT", base="BTC", quote="USDT", type="swap", amount_step=Decimal("1"), price_step=Decimal("0.1"),
+    symbol="BTC/USDT:USDT",
+    base="BTC",
+    quote="USDT",
+    type="swap",
+    amount_step=Decimal("1"),
+    price_step=Decimal("0.1"),
     contract_size=Decimal("0.001"),
 )
 

@@ -11,13 +11,26 @@ from copytrade.sizing import SizingSkip, entry_notional, entry_size, exit_size, 
 from exchanges.types import MarketRules
 
 BTC = MarketRules(
-    symbol="BTC/USDT", base="BTC", quote="USDT", type="spot", amount_step=Decimal("0.00001"), price_step=Decimal("0.01"),
-    min_amount=Decimal("0.00001"), min_cost=Decimal("5"), max_amount=Decimal("9000"),
-)  # fmt: skip
+    symbol="BTC/USDT",
+    base="BTC",
+    quote="USDT",
+    type="spot",
+    amount_step=Decimal("0.00001"),
+    price_step=Decimal("0.01"),
+    min_amount=Decimal("0.00001"),
+    min_cost=Decimal("5"),
+    max_amount=Decimal("9000"),
+)
 XRP = MarketRules(
-    symbol="XRP/USDT", base="XRP", quote="USDT", type="spot", amount_step=Decimal("0.1"), price_step=Decimal("0.0001"),
-    min_amount=Decimal("0.1"), min_cost=Decimal("5"),
-)  # fmt: skip
+    symbol="XRP/USDT",
+    base="XRP",
+    quote="USDT",
+    type="spot",
+    amount_step=Decimal("0.1"),
+    price_step=Decimal("0.0001"),
+    min_amount=Decimal("0.1"),
+    min_cost=Decimal("5"),
+)
 
 
 def test_it_sizes_proportionally_to_copy_capital_over_leader_equity():
@@ -30,17 +43,28 @@ def test_it_sizes_proportionally_to_copy_capital_over_leader_equity():
 
 def test_it_sizes_by_multiplier_and_by_fixed_notional():
     assert entry_notional(
-        sizing_mode="multiplier", leader_notional=Decimal("6500"), leader_equity=Decimal("1"), copy_capital=Decimal("1"), multiplier=Decimal("0.02")
+        sizing_mode="multiplier",
+        leader_notional=Decimal("6500"),
+        leader_equity=Decimal("1"),
+        copy_capital=Decimal("1"),
+        multiplier=Decimal("0.02"),
     ) == Decimal("130")
     assert entry_notional(
-        sizing_mode="fixed", leader_notional=Decimal("6500"), leader_equity=Decimal("1"), copy_capital=Decimal("1"), fixed_notional=Decimal("25")
+        sizing_mode="fixed",
+        leader_notional=Decimal("6500"),
+        leader_equity=Decimal("1"),
+        copy_capital=Decimal("1"),
+        fixed_notional=Decimal("25"),
     ) == Decimal("25")
 
 
 def test_it_sizes_nothing_when_the_copy_has_lost_its_capital():
-    assert entry_notional(
-        sizing_mode="proportional", leader_notional=Decimal("6500"), leader_equity=Decimal("100000"), copy_capital=Decimal("-1")
-    ) == 0
+    assert (
+        entry_notional(
+            sizing_mode="proportional", leader_notional=Decimal("6500"), leader_equity=Decimal("100000"), copy_capital=Decimal("-1")
+        )
+        == 0
+    )
 
 
 def test_it_truncates_an_entry_to_the_market_step_never_rounding_up():

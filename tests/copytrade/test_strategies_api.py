@@ -28,8 +28,11 @@ def test_it_creates_a_signal_only_strategy_and_shows_its_secret_once(client_for,
     assert body["webhook_secret"] == strategy.webhook_secret
     assert len(strategy.webhook_secret) >= 32
     assert (strategy.owner, strategy.kind, strategy.declared_capital, strategy.copy_override_percent) == (
-        owner, "ai", Decimal("25000"), Decimal("20"),
-    )  # fmt: skip
+        owner,
+        "ai",
+        Decimal("25000"),
+        Decimal("20"),
+    )
     assert (strategy.source, strategy.status, strategy.copiers_count) == ("webhook", "running", 0)
     listed = client.get(URL).json()
     detail = client.get(f"{URL}{strategy.pk}/").json()

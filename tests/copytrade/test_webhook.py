@@ -349,9 +349,7 @@ def test_it_refuses_a_body_over_the_size_limit_with_413(api_client, strategy, fa
     _assert_nothing_recorded(fan_outs)
 
 
-def test_it_throttles_signed_requests_per_strategy_and_does_not_count_unsigned_ones(
-    api_client, strategy, owner, fan_outs, settings
-):
+def test_it_throttles_signed_requests_per_strategy_and_does_not_count_unsigned_ones(api_client, strategy, owner, fan_outs, settings):
     rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {**rates, "webhook": "2/min"}}
     other = signal_only_strategy(owner, name="Other")
@@ -403,9 +401,7 @@ def test_it_closes_the_leader_position_at_the_exchange(api_client, led_strategy,
     post_webhook(api_client, webhook_body(led_strategy, external_id="open", amount="0.01"), secret=led_strategy.webhook_secret)
     simulated_binance.set_price(symbol="BTC/USDT", price="66000")
 
-    response = post_webhook(
-        api_client, webhook_body(led_strategy, external_id="close", action="close"), secret=led_strategy.webhook_secret
-    )
+    response = post_webhook(api_client, webhook_body(led_strategy, external_id="close", action="close"), secret=led_strategy.webhook_secret)
 
     assert response.status_code == 201, response.json()
     close = LeaderTrade.objects.get(external_id="close")
@@ -456,9 +452,7 @@ def test_it_refuses_signals_to_an_exchange_sync_strategy_with_409(api_client, ow
     _assert_nothing_recorded(fan_outs)
 
 
-def test_it_records_the_order_an_earlier_attempt_placed_instead_of_placing_another(
-    api_client, led_strategy, simulated_binance, fan_outs
-):
+def test_it_records_the_order_an_earlier_attempt_placed_instead_of_placing_another(api_client, led_strategy, simulated_binance, fan_outs):
     # given: an earlier attempt of this signal placed the leader order, then died before recording it
     gateway = gateway_for_account(led_strategy.leader_account)
     client_order_id = leader_client_order_id(strategy_id=led_strategy.pk, external_id="sig-1")
@@ -542,7 +536,9 @@ def test_a_strategy_led_by_a_paper_account_trades_it_first(api_client, owner, si
 
 
 @pytest.mark.parametrize("kind", ["signal-only", "with a leader account"])
-def test_one_signal_builds_one_gateway_and_checks_its_market_for_billing_once(api_client, owner, simulated_binance, fan_outs, monkeypatch, kind):
+def test_one_signal_builds_one_gateway_and_checks_its_market_for_billing_once(
+    api_client, owner, simulated_binance, fan_outs, monkeypatch, kind
+):
     # The market is resolved once on the signal's path and handed to the recording: a second
     # lookup would be a second gateway and a second conversion check for the same market.
     from copytrade import currency

@@ -94,7 +94,9 @@ def workers(broker, simulated_binance, transactional_db, settings):
             worker.close()
 
 
-def test_a_killed_execution_workers_rows_are_final_within_seconds_and_each_order_is_placed_once(broker, workers, simulated_binance, owner, capsys):
+def test_a_killed_execution_workers_rows_are_final_within_seconds_and_each_order_is_placed_once(
+    broker, workers, simulated_binance, owner, capsys
+):
     sim = simulated_binance
     victim, survivor = workers
     strategy = signal_only_strategy(owner, capital="100000")
@@ -107,7 +109,10 @@ def test_a_killed_execution_workers_rows_are_final_within_seconds_and_each_order
     rows = CopiedTrade.objects.filter(leader_trade=trade)
     started = time.monotonic()
     deadline = started + TIMEOUT_SECONDS
-    while trade.__class__.objects.filter(pk=trade.pk, fanout_done_at=None).exists() or rows.exclude(status__in=OPEN).count() < KILL_AT * FOLLOWERS:
+    while (
+        trade.__class__.objects.filter(pk=trade.pk, fanout_done_at=None).exists()
+        or rows.exclude(status__in=OPEN).count() < KILL_AT * FOLLOWERS
+    ):
         assert time.monotonic() < deadline, "the fan-out did not get going"
         time.sleep(0.05)  # polling with a deadline
     held_before = held_now()
@@ -127,8 +132,10 @@ def test_a_killed_execution_workers_rows_are_final_within_seconds_and_each_order
             finals[copied_trade_id] = now - killed_at
         if len(finals) == len(held) and not rows.filter(status__in=OPEN).exists():
             break
-        assert now < deadline, (f"open after {now - killed_at:.0f}s: {list(rows.filter(status__in=OPEN).values('id', 'status', 'lease_expires_at'))[:5]}"
-                                f"\n{survivor.log_text()[-3000:]}")  # fmt: skip
+        assert now < deadline, (
+            f"open after {now - killed_at:.0f}s: {list(rows.filter(status__in=OPEN).values('id', 'status', 'lease_expires_at'))[:5]}"
+            f"\n{survivor.log_text()[-3000:]}"
+        )
         time.sleep(0.1)  # polling with a deadline
     all_final = time.monotonic() - killed_at
     last_held_final = max(finals.values())

@@ -89,7 +89,12 @@ def test_it_answers_503_and_stores_nothing_when_the_exchange_is_unavailable(clie
 
     response = client_for(follower).post(
         URL,
-        {"exchange_id": "binance", "label": "Main", "api_key": binance_credentials["api_key"], "api_secret": binance_credentials["api_secret"]},
+        {
+            "exchange_id": "binance",
+            "label": "Main",
+            "api_key": binance_credentials["api_key"],
+            "api_secret": binance_credentials["api_secret"],
+        },
         format="json",
     )
 
@@ -174,7 +179,11 @@ def test_a_user_lists_and_reads_only_their_own_accounts(client_for, follower, st
 @pytest.mark.django_db
 def test_no_response_ever_carries_a_credential(client_for, follower, binance_credentials):
     account = ExchangeAccount.objects.create(
-        owner=follower, exchange_id="binance", label="Main", api_key=binance_credentials["api_key"], api_secret=binance_credentials["api_secret"]
+        owner=follower,
+        exchange_id="binance",
+        label="Main",
+        api_key=binance_credentials["api_key"],
+        api_secret=binance_credentials["api_secret"],
     )
     client = client_for(follower)
 
@@ -243,9 +252,11 @@ def test_an_account_shows_its_equity_and_free_cash_as_read_through_its_gateway_a
     simulated_binance.set_price(symbol="BTC/USDT", price="60000")
     key, secret = binance_credentials["api_key"], binance_credentials["api_secret"]
     simulated_binance.set_balances(api_key=key, balances={"USDT": "5000", "BTC": "0.1"})
-    account_id = client_for(follower).post(
-        URL, {"exchange_id": "binance", "label": "Main", "api_key": key, "api_secret": secret}, format="json"
-    ).json()["id"]
+    account_id = (
+        client_for(follower)
+        .post(URL, {"exchange_id": "binance", "label": "Main", "api_key": key, "api_secret": secret}, format="json")
+        .json()["id"]
+    )
 
     # when the list is read twice, the BTC sold in between
     first = client_for(follower).get(URL).json()["results"][0]["reading"]

@@ -47,7 +47,9 @@ def fast_timeout(settings):
 
 
 def _buy(gateway, client_order_id, **order):
-    return gateway.create_order(**{"symbol": "BTC/USDT", "side": "buy", "amount": Decimal("0.001"), "client_order_id": client_order_id, **order})
+    return gateway.create_order(
+        **{"symbol": "BTC/USDT", "side": "buy", "amount": Decimal("0.001"), "client_order_id": client_order_id, **order}
+    )
 
 
 # --- client ---------------------------------------------------------------------------
@@ -84,9 +86,12 @@ def test_it_refuses_an_exchange_ccxt_does_not_know():
 def test_accounts_share_one_client_per_thread_and_each_call_signs_as_its_own_account(simulated_binance, simulated_binance_account):
     other_credentials = simulated_binance.create_account(balances={"USDT": "777"})
     other = ExchangeAccount.objects.create(
-        owner=simulated_binance_account.owner, exchange_id="binance", label="other",
-        api_key=other_credentials["api_key"], api_secret=other_credentials["api_secret"],
-    )  # fmt: skip
+        owner=simulated_binance_account.owner,
+        exchange_id="binance",
+        label="other",
+        api_key=other_credentials["api_key"],
+        api_secret=other_credentials["api_secret"],
+    )
     first, second = CcxtGateway.for_account(simulated_binance_account), CcxtGateway.for_account(other)
 
     # interleaved: each call must carry its own account's key, whatever ran before it
@@ -472,13 +477,19 @@ def test_it_maps_a_refused_connection_to_transient_even_for_orders(simulated_bin
     assert not isinstance(caught.value, UnknownOutcomeError)
 
 
-def test_no_error_message_or_log_record_of_a_failed_signed_call_shows_credentials(simulated_binance, simulated_binance_account, gateway, caplog):
+def test_no_error_message_or_log_record_of_a_failed_signed_call_shows_credentials(
+    simulated_binance, simulated_binance_account, gateway, caplog
+):
     caplog.set_level(logging.DEBUG)
     gateway.ticker_price("BTC/USDT")
     simulated_binance.set_faults(queue=["502", "503", "429"])
     messages = []
 
-    for call in (gateway.balance, lambda: gateway.fetch_order_by_client_id(symbol="BTC/USDT", client_order_id="x"), lambda: _buy(gateway, "leak-1")):
+    for call in (
+        gateway.balance,
+        lambda: gateway.fetch_order_by_client_id(symbol="BTC/USDT", client_order_id="x"),
+        lambda: _buy(gateway, "leak-1"),
+    ):
         with pytest.raises(Exception) as caught:
             call()
         messages.append(str(caught.value))

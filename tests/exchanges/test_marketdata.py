@@ -77,7 +77,9 @@ def test_syncing_a_range_again_updates_candles_instead_of_duplicating_them(db, h
 
 
 def test_it_stores_hourly_candles_and_reads_back_only_the_asked_range(db, history, start):
-    candles_sync(exchange_id="binance", symbol="BTC/USDT", timeframe="1h", since=start - timedelta(hours=1), until=start + timedelta(hours=2))
+    candles_sync(
+        exchange_id="binance", symbol="BTC/USDT", timeframe="1h", since=start - timedelta(hours=1), until=start + timedelta(hours=2)
+    )
 
     candles = list(candles_between(exchange_id="binance", symbol="BTC/USDT", timeframe="1h", start=start, end=start + timedelta(hours=1)))
 

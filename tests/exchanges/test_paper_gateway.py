@@ -187,7 +187,13 @@ def test_it_finds_an_order_by_client_order_id_and_says_when_there_is_none(gatewa
 
 def test_an_ioc_buy_within_its_limit_fills_at_the_market_not_at_the_limit(gateway):
     order = gateway.create_order(
-        symbol="BTC/USDT", side="buy", type="limit", price=Decimal("50500"), time_in_force="IOC", amount=Decimal("0.1"), client_order_id="c1"
+        symbol="BTC/USDT",
+        side="buy",
+        type="limit",
+        price=Decimal("50500"),
+        time_in_force="IOC",
+        amount=Decimal("0.1"),
+        client_order_id="c1",
     )
 
     assert (order.status, order.filled, order.average_price) == ("closed", Decimal("0.1"), Decimal("50025"))
@@ -196,7 +202,13 @@ def test_an_ioc_buy_within_its_limit_fills_at_the_market_not_at_the_limit(gatewa
 def test_an_ioc_buy_expires_unfilled_when_the_slipped_price_is_above_its_limit(gateway, account):
     # The guard is 50 010 but slippage makes the fill 50 025: the follower does not chase.
     order = gateway.create_order(
-        symbol="BTC/USDT", side="buy", type="limit", price=Decimal("50010"), time_in_force="IOC", amount=Decimal("0.1"), client_order_id="c1"
+        symbol="BTC/USDT",
+        side="buy",
+        type="limit",
+        price=Decimal("50010"),
+        time_in_force="IOC",
+        amount=Decimal("0.1"),
+        client_order_id="c1",
     )
 
     assert (order.status, order.filled, order.cost, order.fee, order.average_price) == ("expired", 0, 0, 0, None)
@@ -208,10 +220,22 @@ def test_an_ioc_sell_expires_unfilled_when_the_slipped_price_is_below_its_limit(
     paper_account_fund(account=account, balances={"BTC": Decimal("1")})
 
     expired = gateway.create_order(
-        symbol="BTC/USDT", side="sell", type="limit", price=Decimal("49990"), time_in_force="IOC", amount=Decimal("0.1"), client_order_id="c1"
+        symbol="BTC/USDT",
+        side="sell",
+        type="limit",
+        price=Decimal("49990"),
+        time_in_force="IOC",
+        amount=Decimal("0.1"),
+        client_order_id="c1",
     )
     filled = gateway.create_order(
-        symbol="BTC/USDT", side="sell", type="limit", price=Decimal("49975"), time_in_force="IOC", amount=Decimal("0.1"), client_order_id="c2"
+        symbol="BTC/USDT",
+        side="sell",
+        type="limit",
+        price=Decimal("49975"),
+        time_in_force="IOC",
+        amount=Decimal("0.1"),
+        client_order_id="c2",
     )
 
     assert (expired.status, expired.filled) == ("expired", 0)
@@ -220,7 +244,9 @@ def test_an_ioc_sell_expires_unfilled_when_the_slipped_price_is_below_its_limit(
 
 
 def test_a_resting_limit_order_locks_its_funds_until_cancelled(gateway, account):
-    order = gateway.create_order(symbol="BTC/USDT", side="buy", type="limit", price=Decimal("40000"), amount=Decimal("0.1"), client_order_id="c1")
+    order = gateway.create_order(
+        symbol="BTC/USDT", side="buy", type="limit", price=Decimal("40000"), amount=Decimal("0.1"), client_order_id="c1"
+    )
 
     assert order.status == "open"
     assert _locked(account)["USDT"] == Decimal("4004")  # 4000 at the limit plus the 0.1 % fee

@@ -74,7 +74,9 @@ def test_it_skips_an_order_below_the_minimum_cost_at_the_reference_price():
 
 
 def test_it_checks_the_minimum_cost_of_a_limit_order_at_its_limit_price():
-    amount, price = apply_order_rules(BTC_USDT, amount=Decimal("0.0001"), price=Decimal("50000"), reference_price=Decimal("40000"), side="buy")
+    amount, price = apply_order_rules(
+        BTC_USDT, amount=Decimal("0.0001"), price=Decimal("50000"), reference_price=Decimal("40000"), side="buy"
+    )
 
     assert (amount, price) == (Decimal("0.0001"), Decimal("50000.00"))
     with pytest.raises(BelowExchangeMinimumError):
@@ -83,8 +85,14 @@ def test_it_checks_the_minimum_cost_of_a_limit_order_at_its_limit_price():
 
 def test_it_counts_the_contract_size_in_the_cost_of_a_swap():
     swap = MarketRules(
-        symbol="BTC/USDT:USDT", base="BTC", quote="USDT", type="swap", amount_step=Decimal("1"), price_step=Decimal("0.1"),
-        min_cost=Decimal("5"), contract_size=Decimal("0.001"),
+        symbol="BTC/USDT:USDT",
+        base="BTC",
+        quote="USDT",
+        type="swap",
+        amount_step=Decimal("1"),
+        price_step=Decimal("0.1"),
+        min_cost=Decimal("5"),
+        contract_size=Decimal("0.001"),
     )
 
     assert apply_order_rules(swap, amount=Decimal("1"), price=None, reference_price=PRICE) == (Decimal("1"), None)

@@ -191,7 +191,9 @@ def test_it_fills_market_orders_at_the_current_price_with_commission_in_quote(si
     body = trader.order(quantity="0.01", newClientOrderId="m-1").json()
 
     assert (body["status"], body["executedQty"], body["cummulativeQuoteQty"]) == ("FILLED", "0.01000000", "600.00000000")
-    assert body["fills"] == [{"price": "60000.00000000", "qty": "0.01000000", "commission": "0.60000000", "commissionAsset": "USDT", "tradeId": 1}]
+    assert body["fills"] == [
+        {"price": "60000.00000000", "qty": "0.01000000", "commission": "0.60000000", "commissionAsset": "USDT", "tradeId": 1}
+    ]
     assert _balances(simulator, trader) == {"USDT": (Decimal("9399.4"), 0), "BTC": (Decimal("0.01"), 0)}
 
 
@@ -404,7 +406,9 @@ def test_it_accepts_given_credentials_and_rejects_bad_control_input(simulator):
 
 
 def test_it_serves_markets_added_at_runtime(simulator, trader):
-    simulator.add_market(base="DOGE", quote="USDT", step_size="1", tick_size="0.00001", min_qty="1", max_qty="1000000", min_notional="1", price="0.1")
+    simulator.add_market(
+        base="DOGE", quote="USDT", step_size="1", tick_size="0.00001", min_qty="1", max_qty="1000000", min_notional="1", price="0.1"
+    )
 
     response = trader.order(symbol="DOGEUSDT", quantity="20")
 
@@ -494,9 +498,11 @@ def _simulator_command(*arguments: str):
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "manage.py", "exchange_simulator", "--port", str(port), *arguments],
-        cwd=settings.BASE_DIR, env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         client = SimulatorClient(f"http://127.0.0.1:{port}", timeout=2)
         deadline = time.monotonic() + 20

@@ -66,7 +66,9 @@ def test_it_resolves_the_only_swap_of_a_derivatives_only_market_list():
 
 
 def test_it_prefers_the_perpetual_over_dated_futures_with_the_same_settle_currency():
-    markets = _markets(_market("BTC/USDT:USDT", type="swap"), _market("BTC/USDT:USDT-261225", type="future", exchange_symbol="BTCUSDT_261225"))
+    markets = _markets(
+        _market("BTC/USDT:USDT", type="swap"), _market("BTC/USDT:USDT-261225", type="future", exchange_symbol="BTCUSDT_261225")
+    )
 
     assert resolve_symbol("BTC/USDT:USDT", markets) == "BTC/USDT:USDT"
     assert resolve_symbol("BTC/USDT:USDT-261225", markets) == "BTC/USDT:USDT-261225"

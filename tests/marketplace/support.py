@@ -35,13 +35,28 @@ def make_copy(
 
 
 def make_trade(
-    strategy, *, sequence: int, side: str, amount: str, price: str, traded_at: datetime, symbol: str = "BTC/USDT",
-    effect: str = LeaderTrade.Effect.OPEN, position_after: str = "0",
+    strategy,
+    *,
+    sequence: int,
+    side: str,
+    amount: str,
+    price: str,
+    traded_at: datetime,
+    symbol: str = "BTC/USDT",
+    effect: str = LeaderTrade.Effect.OPEN,
+    position_after: str = "0",
 ) -> LeaderTrade:
     return LeaderTradeFactory(
-        strategy=strategy, sequence=sequence, symbol=symbol, side=side, amount=Decimal(amount), price=Decimal(price),
-        effect=effect, position_after=Decimal(position_after), traded_at=traded_at,
-    )  # fmt: skip
+        strategy=strategy,
+        sequence=sequence,
+        symbol=symbol,
+        side=side,
+        amount=Decimal(amount),
+        price=Decimal(price),
+        effect=effect,
+        position_after=Decimal(position_after),
+        traded_at=traded_at,
+    )
 
 
 def pending_provider_with_record(simulator, *, username: str = "paula", display_name: str = "Paula's Breakouts") -> SignalProvider:
@@ -63,9 +78,13 @@ def pending_provider_with_record(simulator, *, username: str = "paula", display_
     )
     user = make_user(username)
     provider = make_provider(
-        user, status=SignalProvider.Status.PENDING, display_name=display_name, trading_strategy="BTC breakouts, one position at a time",
-        subscription_fee_monthly=Decimal("29"), performance_fee_percent=Decimal("20"),
-    )  # fmt: skip
+        user,
+        status=SignalProvider.Status.PENDING,
+        display_name=display_name,
+        trading_strategy="BTC breakouts, one position at a time",
+        subscription_fee_monthly=Decimal("29"),
+        performance_fee_percent=Decimal("20"),
+    )
     strategy = make_strategy(user, name="Breakouts", declared_capital=Decimal("10000"))
     make_trade(strategy, sequence=1, side="buy", amount="0.1", price="59700", traded_at=bought_at, position_after="0.1")
     make_trade(strategy, sequence=2, side="sell", amount="0.1", price="61050", traded_at=sold_at, effect=LeaderTrade.Effect.CLOSE)

@@ -101,19 +101,35 @@ def test_the_provider_page_shows_metrics_the_equity_curve_and_verification_findi
     strategy = make_strategy(owner)
     minute = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
     Candle.objects.create(
-        exchange_id="binance", symbol="BTC/USDT", timeframe="1m", open_time=minute,
-        open=Decimal("100"), high=Decimal("110"), low=Decimal("100"), close=Decimal("105"), volume=Decimal("1"),
-    )  # fmt: skip
+        exchange_id="binance",
+        symbol="BTC/USDT",
+        timeframe="1m",
+        open_time=minute,
+        open=Decimal("100"),
+        high=Decimal("110"),
+        low=Decimal("100"),
+        close=Decimal("105"),
+        volume=Decimal("1"),
+    )
     make_trade(strategy, sequence=1, side="buy", amount="1", price="250", traded_at=minute + timedelta(seconds=3))
     strategy_track_record_verify(strategy_id=strategy.pk, now=minute + timedelta(days=1), fetch_candles=False)
     ProviderMetrics.objects.create(
-        provider=provider, window="30d", as_of=date(2026, 3, 9), computed_at=timezone.now(), total_return=0.1234,
-        sharpe_ratio=1.5, profit_factor_infinite=True, equity_series=[["2026-03-08", "100.00"], ["2026-03-09", "110.00"]],
-    )  # fmt: skip
+        provider=provider,
+        window="30d",
+        as_of=date(2026, 3, 9),
+        computed_at=timezone.now(),
+        total_return=0.1234,
+        sharpe_ratio=1.5,
+        profit_factor_infinite=True,
+        equity_series=[["2026-03-08", "100.00"], ["2026-03-09", "110.00"]],
+    )
     ProviderMetrics.objects.create(
-        provider=provider, window="all", as_of=date(2026, 3, 9), computed_at=timezone.now(),
+        provider=provider,
+        window="all",
+        as_of=date(2026, 3, 9),
+        computed_at=timezone.now(),
         equity_series=[["2026-03-07", "90.00"], ["2026-03-08", "100.00"], ["2026-03-09", "110.00"]],
-    )  # fmt: skip
+    )
 
     response = curator_client.get(f"/admin/marketplace/signalprovider/{provider.pk}/change/")
 
@@ -251,9 +267,11 @@ def test_a_pending_providers_page_shows_its_trades_and_checking_the_record_compu
     assert before.count("not computed yet") == 4 and "not checked yet" in before
     assert 'id="check-record"' in before
     yesterday = timezone.now().date() - timedelta(days=1)  # the last full day: metrics are daily
-    assert f"Record checked: 2 trade(s) verified, 0 mismatch(es), 0 without a candle; metrics computed up to {yesterday:%-d %b %Y}." in after
+    assert (
+        f"Record checked: 2 trade(s) verified, 0 mismatch(es), 0 without a candle; metrics computed up to {yesterday:%-d %b %Y}." in after
+    )
     assert "not computed yet" not in after and "not checked yet" not in after
-    assert '<polyline' in after.split('id="provider-equity-curve"')[1]
+    assert "<polyline" in after.split('id="provider-equity-curve"')[1]
     everything = ProviderMetrics.objects.get(provider=provider, window="all")
     assert everything.closed_trades == 1 and everything.total_return > 0
     assert TradeVerification.objects.filter(strategy__owner=provider.user, status="verified").count() == 2

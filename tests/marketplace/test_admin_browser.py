@@ -12,9 +12,13 @@ from tests.marketplace.support import make_curator, make_provider, make_user
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--no-first-run",
-]  # fmt: skip
+]
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -28,9 +32,13 @@ def test_a_curator_approves_a_pending_provider_in_admin_and_it_appears_in_the_tr
     provider = make_provider(make_user("paula"), status=SignalProvider.Status.PENDING, display_name="Paula's Breakouts")
     make_provider(make_user("other"), status=SignalProvider.Status.PENDING, display_name="Someone Else")
     ProviderMetrics.objects.create(
-        provider=provider, window="all", as_of=date(2026, 3, 9), computed_at=timezone.now(), total_return=0.05,
+        provider=provider,
+        window="all",
+        as_of=date(2026, 3, 9),
+        computed_at=timezone.now(),
+        total_return=0.05,
         equity_series=[["2026-03-07", "10000.00"], ["2026-03-08", "10300.00"], ["2026-03-09", "10500.00"]],
-    )  # fmt: skip
+    )
     reason = "Audited exchange statements, 14 months of history."
 
     from playwright.sync_api import sync_playwright
@@ -77,5 +85,11 @@ def test_a_curator_approves_a_pending_provider_in_admin_and_it_appears_in_the_tr
     assert "carol" in event_log
     assert len(curve_points.split()) == 3
     event = ProviderEvent.objects.get(provider=provider)
-    assert (event.action, event.from_value, event.to_value, event.actor, event.reason) == ("approve", "pending", "approved", curator, reason)
+    assert (event.action, event.from_value, event.to_value, event.actor, event.reason) == (
+        "approve",
+        "pending",
+        "approved",
+        curator,
+        reason,
+    )
     assert SignalProvider.objects.get(pk=provider.pk).status == "approved"

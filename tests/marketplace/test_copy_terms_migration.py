@@ -38,10 +38,15 @@ def test_existing_copies_record_the_terms_they_are_billed_today():
         # The provider as the schema then had it (later migrations add columns the model has now).
         old_provider = MigrationExecutor(connection).loader.project_state(BEFORE).apps.get_model("marketplace", "SignalProvider")
         old_provider.objects.create(
-            user_id=provider_user.pk, display_name="alice", status="approved",
-            subscription_fee_monthly=Decimal("29.00"), performance_fee_percent=Decimal("20"),
-        )  # fmt: skip
-        ai = make_copy(follower, make_strategy(make_user("bot"), kind=Strategy.Kind.AI, override="12.5"), started_at=at(2026, 8, 20), fee_terms=False)
+            user_id=provider_user.pk,
+            display_name="alice",
+            status="approved",
+            subscription_fee_monthly=Decimal("29.00"),
+            performance_fee_percent=Decimal("20"),
+        )
+        ai = make_copy(
+            follower, make_strategy(make_user("bot"), kind=Strategy.Kind.AI, override="12.5"), started_at=at(2026, 8, 20), fee_terms=False
+        )
         manual = make_copy(follower, make_strategy(provider_user, kind=Strategy.Kind.MANUAL), started_at=at(2026, 9, 3), fee_terms=False)
         plain = make_copy(follower, make_strategy(make_user("bob"), kind=Strategy.Kind.MANUAL), started_at=at(2026, 9, 4), fee_terms=False)
 

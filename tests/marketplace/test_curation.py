@@ -28,7 +28,11 @@ def test_it_applies_as_a_pending_provider_and_emails_the_curators(owner, curator
     assert response.status_code == 201, response.data
     provider = SignalProvider.objects.get(user=owner)
     assert response.data["status"] == "pending"
-    assert (provider.risk_level, provider.subscription_fee_monthly, provider.performance_fee_percent) == ("high", Decimal("29"), Decimal("20"))
+    assert (provider.risk_level, provider.subscription_fee_monthly, provider.performance_fee_percent) == (
+        "high",
+        Decimal("29"),
+        Decimal("20"),
+    )
     event = provider.events.get()
     assert (event.action, event.field, event.from_value, event.to_value, event.actor) == ("apply", "status", "", "pending", owner)
     assert [message.to for message in mail.outbox] == [[curator.email]]
@@ -48,9 +52,15 @@ def test_it_refuses_a_second_application_while_one_is_pending(owner, client_for)
 
 @pytest.mark.parametrize(
     "bad",
-    [{"performance_fee_percent": "50.01"}, {"performance_fee_percent": "-1"}, {"subscription_fee_monthly": "-5"},
-     {"risk_level": "extreme"}, {"display_name": ""}, {"unknown": "x"}],
-)  # fmt: skip
+    [
+        {"performance_fee_percent": "50.01"},
+        {"performance_fee_percent": "-1"},
+        {"subscription_fee_monthly": "-5"},
+        {"risk_level": "extreme"},
+        {"display_name": ""},
+        {"unknown": "x"},
+    ],
+)
 def test_it_refuses_a_bad_application_and_creates_nothing(owner, client_for, bad):
     response = client_for(owner).post("/api/marketplace/apply", {**APPLICATION, **bad}, format="json")
 
@@ -84,8 +94,12 @@ def test_a_curator_approves_a_pending_provider_and_the_provider_is_emailed(owner
     assert provider.status == "approved"
     event = provider.events.get()
     assert (event.action, event.from_value, event.to_value, event.actor, event.reason) == (
-        "approve", "pending", "approved", curator, "Audited statements.",
-    )  # fmt: skip
+        "approve",
+        "pending",
+        "approved",
+        curator,
+        "Audited statements.",
+    )
     assert [message.to for message in mail.outbox] == [[owner.email]]
     assert "approved" in mail.outbox[0].subject
     assert "Audited statements." in mail.outbox[0].body
@@ -94,12 +108,19 @@ def test_a_curator_approves_a_pending_provider_and_the_provider_is_emailed(owner
 @pytest.mark.parametrize(
     ("status", "action"),
     [
-        ("pending", "suspend"), ("pending", "reinstate"),
-        ("approved", "approve"), ("approved", "reject"), ("approved", "reinstate"),
-        ("rejected", "approve"), ("rejected", "suspend"), ("rejected", "reinstate"),
-        ("suspended", "approve"), ("suspended", "reject"), ("suspended", "suspend"),
+        ("pending", "suspend"),
+        ("pending", "reinstate"),
+        ("approved", "approve"),
+        ("approved", "reject"),
+        ("approved", "reinstate"),
+        ("rejected", "approve"),
+        ("rejected", "suspend"),
+        ("rejected", "reinstate"),
+        ("suspended", "approve"),
+        ("suspended", "reject"),
+        ("suspended", "suspend"),
     ],
-)  # fmt: skip
+)
 def test_it_refuses_an_illegal_transition_and_changes_nothing(owner, curator, status, action):
     provider = make_provider(owner, status=status)
 
@@ -126,7 +147,9 @@ def test_it_requires_a_reason_and_a_curator(owner, curator, stranger):
     assert not provider.events.exists()
 
 
-def test_suspension_closes_strategies_pauses_active_copies_and_tells_followers(owner, follower, stranger, curator, django_capture_on_commit_callbacks):
+def test_suspension_closes_strategies_pauses_active_copies_and_tells_followers(
+    owner, follower, stranger, curator, django_capture_on_commit_callbacks
+):
     provider = make_provider(owner)
     strategy = make_strategy(owner)
     other_strategy = make_strategy(stranger, name="Unrelated")

@@ -33,7 +33,9 @@ def _listed(api_client) -> set[str]:
 @pytest.fixture
 def follower_account(simulated_binance):
     follower = make_user("fiona")
-    return follower, exchange_account_create(owner=follower, exchange_id="paper", label="Practice", starting_balance={"USDT": Decimal("5000")})
+    return follower, exchange_account_create(
+        owner=follower, exchange_id="paper", label="Practice", starting_balance={"USDT": Decimal("5000")}
+    )
 
 
 def _copy(follower_account, strategy):

@@ -286,9 +286,7 @@ def test_flat_equity_has_no_ratios_where_quantstats_has_nan_or_infinity():
 
 
 def test_a_record_without_losing_day_has_a_sharpe_but_no_sortino_or_calmar():
-    points = _equity_from_returns(
-        first_day=AS_OF - timedelta(days=3), capital=Decimal(1000), returns=[0.01, 0.02, 0.005]
-    )
+    points = _equity_from_returns(first_day=AS_OF - timedelta(days=3), capital=Decimal(1000), returns=[0.01, 0.02, 0.005])
 
     result = compute_all(points, [], AS_OF)["all"]
 

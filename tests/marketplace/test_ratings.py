@@ -69,7 +69,9 @@ def test_it_refuses_self_rating(provider, owner, client_for):
     assert not Rating.objects.exists()
 
 
-@pytest.mark.parametrize("payload", [{"rating": 0}, {"rating": 6}, {"rating": -1}, {"rating": "five"}, {"rating": 4.5}, {}, {"rating": 3, "stars": 3}])
+@pytest.mark.parametrize(
+    "payload", [{"rating": 0}, {"rating": 6}, {"rating": -1}, {"rating": "five"}, {"rating": 4.5}, {}, {"rating": 3, "stars": 3}]
+)
 def test_it_refuses_a_rating_outside_one_to_five(provider, follower, client_for, payload):
     make_copy(follower, provider.user.strategies.get())
 
@@ -134,14 +136,20 @@ def test_concurrent_ratings_keep_the_average_exact(owner):
 def _copied_close(relationship, *, status=CopiedTrade.Status.FILLED, effect=LeaderTrade.Effect.CLOSE) -> CopiedTrade:
     strategy = relationship.strategy
     sequence = strategy.trades.count() + 1
-    leader_trade = make_trade(
-        strategy, sequence=sequence, side="sell", amount="1", price="100", traded_at=timezone.now(), effect=effect
-    )
+    leader_trade = make_trade(strategy, sequence=sequence, side="sell", amount="1", price="100", traded_at=timezone.now(), effect=effect)
     return CopiedTrade.objects.create(
-        relationship=relationship, leader_trade=leader_trade, sequence=sequence, follower=relationship.follower,
-        leader_user=strategy.owner, strategy=strategy, symbol="BTC/USDT", side="sell", effect=effect, status=status,
+        relationship=relationship,
+        leader_trade=leader_trade,
+        sequence=sequence,
+        follower=relationship.follower,
+        leader_user=strategy.owner,
+        strategy=strategy,
+        symbol="BTC/USDT",
+        side="sell",
+        effect=effect,
+        status=status,
         client_order_id=f"c-{relationship.pk}-{sequence}",
-    )  # fmt: skip
+    )
 
 
 def test_a_follower_rates_only_once_a_copied_trade_has_closed(provider, follower, client_for):

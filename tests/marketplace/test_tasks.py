@@ -31,9 +31,16 @@ def test_a_strategys_metrics_task_also_refreshes_its_providers_metrics(owner, mo
     for age in range(1, 6):
         open_time = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=age)
         Candle.objects.create(
-            exchange_id="binance", symbol="BTC/USDT", timeframe="1d", open_time=open_time,
-            open=Decimal("100"), high=Decimal("100"), low=Decimal("100"), close=Decimal(110 - age), volume=Decimal("1"),
-        )  # fmt: skip
+            exchange_id="binance",
+            symbol="BTC/USDT",
+            timeframe="1d",
+            open_time=open_time,
+            open=Decimal("100"),
+            high=Decimal("100"),
+            low=Decimal("100"),
+            close=Decimal(110 - age),
+            volume=Decimal("1"),
+        )
     monkeypatch.setattr(tasks.recalculate_provider_metrics, "delay", lambda provider_id: tasks.recalculate_provider_metrics(provider_id))
 
     tasks.recalculate_strategy_metrics(strategy.pk)

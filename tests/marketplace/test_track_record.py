@@ -26,16 +26,30 @@ def _daily_candles(closes: dict[str, str], symbol: str = "BTC/USDT") -> None:
     for day, close in closes.items():
         open_time = datetime.fromisoformat(day).replace(tzinfo=UTC)
         Candle.objects.create(
-            exchange_id="binance", symbol=symbol, timeframe="1d", open_time=open_time,
-            open=Decimal(close), high=Decimal(close), low=Decimal(close), close=Decimal(close), volume=Decimal("1"),
-        )  # fmt: skip
+            exchange_id="binance",
+            symbol=symbol,
+            timeframe="1d",
+            open_time=open_time,
+            open=Decimal(close),
+            high=Decimal(close),
+            low=Decimal(close),
+            close=Decimal(close),
+            volume=Decimal("1"),
+        )
 
 
 def _minute_candle(minute: datetime, low: str, high: str, symbol: str = "BTC/USDT") -> None:
     Candle.objects.create(
-        exchange_id="binance", symbol=symbol, timeframe="1m", open_time=minute,
-        open=Decimal(low), high=Decimal(high), low=Decimal(low), close=Decimal(high), volume=Decimal("1"),
-    )  # fmt: skip
+        exchange_id="binance",
+        symbol=symbol,
+        timeframe="1m",
+        open_time=minute,
+        open=Decimal(low),
+        high=Decimal(high),
+        low=Decimal(low),
+        close=Decimal(high),
+        volume=Decimal("1"),
+    )
 
 
 # --- Metrics -------------------------------------------------------------------------------
@@ -47,10 +61,10 @@ def winning_record(owner, follower):
     provider = make_provider(owner)
     strategy = make_strategy(owner)
     make_copy(follower, strategy, copy_capital=Decimal("2500"), exchange_id="binance")
-    make_trade(strategy, sequence=1, side="buy", amount="1", price="100", traded_at=datetime(2026, 3, 1, 10, tzinfo=UTC), position_after="1")
     make_trade(
-        strategy, sequence=2, side="sell", amount="1", price="120", traded_at=datetime(2026, 3, 3, 10, tzinfo=UTC), effect="close"
+        strategy, sequence=1, side="buy", amount="1", price="100", traded_at=datetime(2026, 3, 1, 10, tzinfo=UTC), position_after="1"
     )
+    make_trade(strategy, sequence=2, side="sell", amount="1", price="120", traded_at=datetime(2026, 3, 3, 10, tzinfo=UTC), effect="close")
     _daily_candles({f"2026-03-{day:02d}": str(100 + day) for day in range(1, 10)})
     return provider, strategy
 
@@ -68,7 +82,11 @@ def test_it_stores_each_windows_metrics_as_the_metrics_engine_computes_them(winn
     expected = metrics.compute_all(record.equity, record.closed_trade_pnls, NOW.date() - DAY)
     for window, row in rows.items():
         assert row.total_return == pytest.approx(expected[window].total_return, abs=1e-12)
-        assert row.sharpe_ratio == pytest.approx(expected[window].sharpe, abs=1e-12) if expected[window].sharpe is not None else row.sharpe_ratio is None
+        assert (
+            row.sharpe_ratio == pytest.approx(expected[window].sharpe, abs=1e-12)
+            if expected[window].sharpe is not None
+            else row.sharpe_ratio is None
+        )
         assert row.returns_count == expected[window].returns_count
     everything = rows["all"]
     assert everything.total_return == pytest.approx(0.002)
@@ -109,7 +127,9 @@ def test_a_provider_is_measured_on_the_sum_of_its_strategies(winning_record, own
 
 def test_a_track_record_with_a_missing_close_is_not_stored(owner):
     strategy = make_strategy(owner)
-    make_trade(strategy, sequence=1, side="buy", amount="1", price="100", traded_at=datetime(2026, 3, 1, 10, tzinfo=UTC), position_after="1")
+    make_trade(
+        strategy, sequence=1, side="buy", amount="1", price="100", traded_at=datetime(2026, 3, 1, 10, tzinfo=UTC), position_after="1"
+    )
 
     assert strategy_metrics_recalculate(strategy_id=strategy.pk, now=NOW, fetch_candles=False) is False
     assert not StrategyMetrics.objects.exists()
@@ -119,7 +139,9 @@ def test_a_total_loss_is_stored_as_minus_100_percent_for_the_strategy_and_its_pr
     # given a short of 100 BTC at 100 on 10,000 of capital, and BTC doubling the next day
     provider = make_provider(owner)
     strategy = make_strategy(owner)
-    make_trade(strategy, sequence=1, side="sell", amount="100", price="100", traded_at=datetime(2026, 3, 1, 10, tzinfo=UTC), position_after="-100")
+    make_trade(
+        strategy, sequence=1, side="sell", amount="100", price="100", traded_at=datetime(2026, 3, 1, 10, tzinfo=UTC), position_after="-100"
+    )
     _daily_candles({"2026-03-01": "100", **{f"2026-03-{day:02d}": "200" for day in range(2, 10)}})
 
     # when
@@ -127,7 +149,10 @@ def test_a_total_loss_is_stored_as_minus_100_percent_for_the_strategy_and_its_pr
     assert provider_metrics_recalculate(provider_id=provider.pk, now=NOW) is True
 
     # then equity went to -0 and below: a total loss, no ratio
-    for row in [*StrategyMetrics.objects.filter(strategy=strategy, window__in=["30d", "all"]), ProviderMetrics.objects.get(provider=provider, window="all")]:
+    for row in [
+        *StrategyMetrics.objects.filter(strategy=strategy, window__in=["30d", "all"]),
+        ProviderMetrics.objects.get(provider=provider, window="all"),
+    ]:
         assert row.total_return == -1.0
         assert (row.sharpe_ratio, row.sortino_ratio, row.calmar_ratio) == (None, None, None)
         assert row.max_drawdown == pytest.approx(100.0)
@@ -206,7 +231,9 @@ def test_verification_flags_a_trade_whose_price_lies_outside_its_candle(
     )
     provider = make_provider(owner)
     strategy = make_strategy(owner)
-    honest = make_trade(strategy, sequence=1, side="buy", amount="1", price="104", traded_at=start + timedelta(seconds=20), position_after="1")
+    honest = make_trade(
+        strategy, sequence=1, side="buy", amount="1", price="104", traded_at=start + timedelta(seconds=20), position_after="1"
+    )
     inflated = make_trade(
         strategy, sequence=2, side="sell", amount="1", price="120", traded_at=start + timedelta(seconds=70), effect="close"
     )
@@ -248,7 +275,14 @@ def test_the_badge_is_earned_with_enough_verified_history_and_lost_when_a_flag_a
     for n in range(20):
         minute = (first + n * DAY).replace(second=0, microsecond=0)
         _minute_candle(minute, "100", "110")
-        make_trade(strategy, sequence=n + 1, side="buy" if n % 2 == 0 else "sell", amount="1", price="105", traded_at=minute + timedelta(seconds=30))
+        make_trade(
+            strategy,
+            sequence=n + 1,
+            side="buy" if n % 2 == 0 else "sell",
+            amount="1",
+            price="105",
+            traded_at=minute + timedelta(seconds=30),
+        )
 
     assert strategy_track_record_verify(strategy_id=strategy.pk, now=NOW, fetch_candles=False).badge is True
     strategy.refresh_from_db()
@@ -312,7 +346,9 @@ def test_a_drawdown_over_the_risk_limit_stops_new_copies_and_tells_followers_and
     # a new copy is refused
     account = ExchangeAccount.objects.create(owner=curator, exchange_id="paper", label="paper")
     response = client_for(curator).post(
-        "/api/copy-trading/start", {"strategy_id": strategy.pk, "exchange_account_id": account.pk, "allocation_percent": "10"}, format="json"
+        "/api/copy-trading/start",
+        {"strategy_id": strategy.pk, "exchange_account_id": account.pk, "allocation_percent": "10"},
+        format="json",
     )
     assert response.status_code == 409
     assert "not accepting new copies" in response.data["message"]
@@ -322,7 +358,9 @@ def test_a_drawdown_over_the_risk_limit_stops_new_copies_and_tells_followers_and
     assert Notification.objects.filter(kind=Notification.Kind.CIRCUIT_BREAKER).count() == 2
 
 
-@pytest.mark.parametrize(("risk_level", "drawdown", "trips"), [("low", 15.5, True), ("low", 14.9, False), ("high", 49.0, False), ("high", 50.1, True)])
+@pytest.mark.parametrize(
+    ("risk_level", "drawdown", "trips"), [("low", 15.5, True), ("low", 14.9, False), ("high", 49.0, False), ("high", 50.1, True)]
+)
 def test_each_risk_level_has_its_own_limit(owner, risk_level, drawdown, trips):
     make_provider(owner, risk_level=risk_level)
     strategy = make_strategy(owner)

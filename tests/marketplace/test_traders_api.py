@@ -97,12 +97,20 @@ def _all_pages(client, params: dict, page_size: int) -> list[int]:
         ({"sort_by": "max_drawdown"}, {"key": "max_drawdown", "descending": False}),
         ({"sort_by": "average_rating"}, {"key": "average_rating"}),
         ({"min_win_rate": "0.6", "risk_level": "high"}, {"keep": lambda i, p, m: m["win_rate"] >= 0.6 and p.risk_level == "high"}),
-        ({"min_sharpe": "-0.5", "max_drawdown": "20", "window": "all"},
-         {"window": "all", "keep": lambda i, p, m: m["sharpe_ratio"] is not None and m["sharpe_ratio"] >= -0.5 and m["max_drawdown"] <= 20}),
-        ({"min_rating": "3.5", "verified": "true"}, {"keep": lambda i, p, m: p.average_rating >= Decimal("3.5") and p.verification_status == "verified"}),
+        (
+            {"min_sharpe": "-0.5", "max_drawdown": "20", "window": "all"},
+            {
+                "window": "all",
+                "keep": lambda i, p, m: m["sharpe_ratio"] is not None and m["sharpe_ratio"] >= -0.5 and m["max_drawdown"] <= 20,
+            },
+        ),
+        (
+            {"min_rating": "3.5", "verified": "true"},
+            {"keep": lambda i, p, m: p.average_rating >= Decimal("3.5") and p.verification_status == "verified"},
+        ),
         ({"verified": "false", "sort_by": "win_rate"}, {"key": "win_rate", "keep": lambda i, p, m: p.verification_status != "verified"}),
     ],
-)  # fmt: skip
+)
 def test_the_traders_list_filters_sorts_and_pages_through_a_thousand_providers(marketplace, api_client, params, expected):
     ids = _all_pages(api_client, params, page_size=97)
 
@@ -114,7 +122,9 @@ def test_the_traders_list_filters_sorts_and_pages_through_a_thousand_providers(m
 def test_a_page_costs_the_same_number_of_queries_whatever_its_size(marketplace, api_client, django_assert_num_queries, page_size):
     # One COUNT for the paginator, one SELECT for the page (metrics joined, followers a subquery).
     with django_assert_num_queries(2):
-        response = api_client.get("/api/marketplace/traders", {"sort_by": "sharpe_ratio", "min_win_rate": "0.1", "limit": page_size, "offset": 20})
+        response = api_client.get(
+            "/api/marketplace/traders", {"sort_by": "sharpe_ratio", "min_win_rate": "0.1", "limit": page_size, "offset": 20}
+        )
 
     assert response.status_code == 200
     assert len(response.data["results"]) == page_size
@@ -147,19 +157,32 @@ def test_the_follower_count_sorts_the_list(db, api_client):
     response = api_client.get("/api/marketplace/traders", {"sort_by": "follower_count"})
 
     assert [(row["id"], row["follower_count"]) for row in response.data["results"]] == [
-        (providers[1].pk, 3), (providers[2].pk, 2), (providers[0].pk, 1),
-    ]  # fmt: skip
+        (providers[1].pk, 3),
+        (providers[2].pk, 2),
+        (providers[0].pk, 1),
+    ]
 
 
 @pytest.mark.parametrize(
     "params",
     [
-        {"sort_by": "popularity"}, {"window": "1y"}, {"window": ""}, {"min_rating": "-1"}, {"min_rating": "6"},
-        {"min_win_rate": "-0.1"}, {"min_win_rate": "1.5"}, {"max_drawdown": "-5"}, {"min_sharpe": "NaN"},
-        {"min_sharpe": "abc"}, {"risk_level": "extreme"}, {"verified": "maybe"}, {"limit": "0"}, {"offset": "-1"},
+        {"sort_by": "popularity"},
+        {"window": "1y"},
+        {"window": ""},
+        {"min_rating": "-1"},
+        {"min_rating": "6"},
+        {"min_win_rate": "-0.1"},
+        {"min_win_rate": "1.5"},
+        {"max_drawdown": "-5"},
+        {"min_sharpe": "NaN"},
+        {"min_sharpe": "abc"},
+        {"risk_level": "extreme"},
+        {"verified": "maybe"},
+        {"limit": "0"},
+        {"offset": "-1"},
         {"colour": "blue"},
     ],
-)  # fmt: skip
+)
 def test_bad_list_input_is_a_400_in_the_one_error_shape(db, api_client, params):
     response = api_client.get("/api/marketplace/traders", params)
 
@@ -175,10 +198,17 @@ def test_the_trader_profile_has_metrics_per_window_equity_series_ratings_and_str
     make_copy(follower, strategy)
     now = timezone.now()
     ProviderMetrics.objects.create(
-        provider=provider, window="all", as_of=date(2026, 3, 9), computed_at=now, total_return=0.002, win_rate=1.0,
-        closed_trades=1, profit_factor=None, profit_factor_infinite=True,
+        provider=provider,
+        window="all",
+        as_of=date(2026, 3, 9),
+        computed_at=now,
+        total_return=0.002,
+        win_rate=1.0,
+        closed_trades=1,
+        profit_factor=None,
+        profit_factor_infinite=True,
         equity_series=[["2026-03-08", "10000.00"], ["2026-03-09", "10020.00"]],
-    )  # fmt: skip
+    )
     StrategyMetrics.objects.create(strategy=strategy, window="all", as_of=date(2026, 3, 9), computed_at=now, total_return=0.5)
     Rating.objects.create(provider=provider, user=follower, stars=4, comment="Calm and clear.")
 
@@ -208,7 +238,9 @@ def test_a_trader_that_is_not_approved_is_not_found(db, owner, api_client, statu
     assert set(response.data) == {"message", "extra"}
 
 
-def test_only_curators_can_ask_for_a_metrics_update(db, owner, curator, stranger, client_for, monkeypatch, django_capture_on_commit_callbacks):
+def test_only_curators_can_ask_for_a_metrics_update(
+    db, owner, curator, stranger, client_for, monkeypatch, django_capture_on_commit_callbacks
+):
     provider = make_provider(owner)
     strategy = make_strategy(owner)
     enqueued = []
@@ -252,16 +284,29 @@ def test_a_short_record_is_not_ranked_first_and_the_list_sorts_on_every_ratio(db
     now = timezone.now()
     figures = {
         "Lucky": ({"returns_count": 1, "closed_trades": 1}, {"win_rate": 1.0, "profit_factor_infinite": True}),
-        "Steady": ({"returns_count": 200, "closed_trades": 80}, {"win_rate": 0.6, "sortino_ratio": 2.0, "calmar_ratio": 0.8, "profit_factor": 1.9}),
-        "Bold": ({"returns_count": 200, "closed_trades": 80}, {"win_rate": 0.5, "sortino_ratio": 1.0, "calmar_ratio": 2.5, "profit_factor": 2.6}),
+        "Steady": (
+            {"returns_count": 200, "closed_trades": 80},
+            {"win_rate": 0.6, "sortino_ratio": 2.0, "calmar_ratio": 0.8, "profit_factor": 1.9},
+        ),
+        "Bold": (
+            {"returns_count": 200, "closed_trades": 80},
+            {"win_rate": 0.5, "sortino_ratio": 1.0, "calmar_ratio": 2.5, "profit_factor": 2.6},
+        ),
     }
     for name, (record, window) in figures.items():
         provider = make_provider(make_user(name.lower()), display_name=name)
         ProviderMetrics.objects.create(provider=provider, window="all", as_of=date(2026, 3, 9), computed_at=now, **record, **window)
         ProviderMetrics.objects.create(
-            provider=provider, window="30d", as_of=date(2026, 3, 9), computed_at=now, returns_count=min(30, record["returns_count"]),
-            closed_trades=min(12, record["closed_trades"]), first_day=date(2026, 3, 9), last_day=date(2026, 3, 9), **window,
-        )  # fmt: skip
+            provider=provider,
+            window="30d",
+            as_of=date(2026, 3, 9),
+            computed_at=now,
+            returns_count=min(30, record["returns_count"]),
+            closed_trades=min(12, record["closed_trades"]),
+            first_day=date(2026, 3, 9),
+            last_day=date(2026, 3, 9),
+            **window,
+        )
 
     def names(sort_by):
         response = api_client.get("/api/marketplace/traders", {"sort_by": sort_by})

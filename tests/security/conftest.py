@@ -48,11 +48,22 @@ def world(db, owner, follower, staff, billing_operator, simulated_binance, monke
     notification = Notification.objects.create(user=follower, kind=Notification.Kind.INVOICE, title="Your invoice")
 
     users = {
-        "anonymous": None, "follower": follower, "other_follower": other_follower,
-        "leader": leader, "curator": curator, "billing": billing_operator, "staff": staff,
-    }  # fmt: skip
+        "anonymous": None,
+        "follower": follower,
+        "other_follower": other_follower,
+        "leader": leader,
+        "curator": curator,
+        "billing": billing_operator,
+        "staff": staff,
+    }
     ids = {
-        "strategy": strategy.pk, "other": other.pk, "account": account.pk, "spare_account": spare_account.pk,
-        "relationship": relationship.pk, "paused": paused.pk, "provider": provider.pk, "notification": notification.pk,
-    }  # fmt: skip
+        "strategy": strategy.pk,
+        "other": other.pk,
+        "account": account.pk,
+        "spare_account": spare_account.pk,
+        "relationship": relationship.pk,
+        "paused": paused.pk,
+        "provider": provider.pk,
+        "notification": notification.pk,
+    }
     return World(users=users, ids=ids)

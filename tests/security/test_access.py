@@ -162,8 +162,12 @@ def _production_env() -> dict[str, str]:
 def test_check_deploy_is_clean_under_production_settings():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=settings.BASE_DIR, env=_production_env(), capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=settings.BASE_DIR,
+        env=_production_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
@@ -201,8 +205,12 @@ print(f"secure cookies: {settings.SESSION_COOKIE_SECURE} {settings.CSRF_COOKIE_S
 def test_production_answers_https_with_hsts_and_redirects_plain_http():
     result = subprocess.run(
         [sys.executable, "-c", "import django; django.setup()\n" + PRODUCTION_REQUEST],
-        cwd=settings.BASE_DIR, env=_production_env(), capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=settings.BASE_DIR,
+        env=_production_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()

@@ -102,7 +102,9 @@ RULES = {
     ("copied-trades", "get"): ("/api/copy-trading/copied-trades", {"relationship": "{relationship}"}, only_follower(200)),
     # The provider itself, or the billing role (not curators, not staff as such).
     ("payouts-calculate", "get"): (
-        "/api/marketplace/payouts/calculate", {"signal_provider_id": "{provider}"}, _expect(401, 404, 404, 200, 404, 200, 404)
+        "/api/marketplace/payouts/calculate",
+        {"signal_provider_id": "{provider}"},
+        _expect(401, 404, 404, 200, 404, 200, 404),
     ),
     ("payouts-create", "post"): (
         "/api/marketplace/payouts/create",
@@ -114,7 +116,11 @@ RULES = {
     ("marketplace-traders", "get"): ("/api/marketplace/traders", None, everyone(200)),
     ("marketplace-trader", "get"): ("/api/marketplace/traders/{provider}", None, everyone(200)),
     # Only users who copied the provider, never the provider itself.
-    ("marketplace-trader-rate", "post"): ("/api/marketplace/traders/{provider}/rate", {"rating": 4}, _expect(401, 200, 200, 403, 403, 403, 403)),
+    ("marketplace-trader-rate", "post"): (
+        "/api/marketplace/traders/{provider}/rate",
+        {"rating": 4},
+        _expect(401, 200, 200, 403, 403, 403, 403),
+    ),
     ("marketplace-trader-update-metrics", "post"): (
         "/api/marketplace/traders/{provider}/update-metrics",
         None,
@@ -248,7 +254,9 @@ def _placeholders(path: str, body) -> set[str]:
 def billed_month(world):
     """Last month billed to the follower for the leader's (marketplace) strategy: something to pay out."""
     period = (timezone.now().date().replace(day=1) - timedelta(days=1)).replace(day=1)
-    SignalProvider.objects.filter(pk=world.ids["provider"]).update(subscription_fee_monthly=Decimal("49"), performance_fee_percent=Decimal("20"))
+    SignalProvider.objects.filter(pk=world.ids["provider"]).update(
+        subscription_fee_monthly=Decimal("49"), performance_fee_percent=Decimal("20")
+    )
     relationship = CopyRelationship.objects.get(pk=world.ids["relationship"])
     started = datetime.combine(period - timedelta(days=20), time(12), tzinfo=UTC)
     CopyRelationship.objects.filter(pk=relationship.pk).update(started_at=started)

@@ -27,16 +27,24 @@ def data(owner, follower, stranger, settings):
     relationship = make_copy(follower, strategy, started_at=at(2026, 9, 1))
     leader_trade = make_trade(strategy, sequence=1, side="buy", amount="0.01", price="65000", traded_at=at(2026, 10, 2))
     copied = add_trade(relationship, pnl="500", finished_at=at(2026, 10, 12))
-    CopiedTrade.objects.filter(pk=copied.pk).update(leader_trade=leader_trade, requested_amount=Decimal("0.01"), average_price=Decimal("65000"))
+    CopiedTrade.objects.filter(pk=copied.pk).update(
+        leader_trade=leader_trade, requested_amount=Decimal("0.01"), average_price=Decimal("65000")
+    )
     copied.refresh_from_db()
     billing_period_run(period=month(2026, 10))
     rating = Rating.objects.create(user=follower, provider=owner.signal_provider, stars=4)
     return {
-        "strategy": strategy, "relationship": relationship, "leader_trade": leader_trade, "copied": copied,
-        "assessment": FeeAssessment.objects.get(relationship=relationship), "invoice": Invoice.objects.get(follower=follower),
-        "payout": Payout.objects.get(payee=owner), "rating": rating, "account": relationship.exchange_account,
+        "strategy": strategy,
+        "relationship": relationship,
+        "leader_trade": leader_trade,
+        "copied": copied,
+        "assessment": FeeAssessment.objects.get(relationship=relationship),
+        "invoice": Invoice.objects.get(follower=follower),
+        "payout": Payout.objects.get(payee=owner),
+        "rating": rating,
+        "account": relationship.exchange_account,
         "provider": owner.signal_provider,
-    }  # fmt: skip
+    }
 
 
 def _refused(constraint: str, write) -> None:
@@ -73,7 +81,13 @@ BAD_UPDATES = [
     ("rating six stars", Rating, "rating", {"stars": 6}, "rating_stars_1_5"),
     ("rating zero stars", Rating, "rating", {"stars": 0}, "rating_stars_1_5"),
     ("fee total not the sum", FeeAssessment, "assessment", {"total": Decimal("1")}, "fee_assessment_total_is_sum"),
-    ("fee negative", FeeAssessment, "assessment", {"performance_fee": Decimal("-1"), "total": Decimal("48")}, "fee_assessment_fees_nonnegative"),
+    (
+        "fee negative",
+        FeeAssessment,
+        "assessment",
+        {"performance_fee": Decimal("-1"), "total": Decimal("48")},
+        "fee_assessment_fees_nonnegative",
+    ),
     ("invoice status", Invoice, "invoice", {"status": "forgiven"}, "invoice_status_valid"),
     ("invoice total negative", Invoice, "invoice", {"total": Decimal("-1")}, "invoice_total_nonnegative"),
     ("payout status", Payout, "payout", {"status": "lost"}, "payout_status_valid"),
@@ -97,10 +111,17 @@ def test_a_second_copied_trade_for_the_same_relationship_and_leader_trade_is_ref
     _refused(
         "copied_trade_once_per_pair",
         lambda: CopiedTrade.objects.create(
-            relationship=copied.relationship, leader_trade=copied.leader_trade, sequence=copied.sequence + 100,
-            follower=copied.follower, leader_user=copied.leader_user, strategy=copied.strategy, symbol="BTC/USDT",
-            side="buy", effect="open", client_order_id=str(uuid.uuid4()),
-        ),  # fmt: skip
+            relationship=copied.relationship,
+            leader_trade=copied.leader_trade,
+            sequence=copied.sequence + 100,
+            follower=copied.follower,
+            leader_user=copied.leader_user,
+            strategy=copied.strategy,
+            symbol="BTC/USDT",
+            side="buy",
+            effect="open",
+            client_order_id=str(uuid.uuid4()),
+        ),
     )
     assert copied.leader_trade_id is not None
     assert CopiedTrade.objects.filter(leader_trade=copied.leader_trade).count() == 1
@@ -112,19 +133,28 @@ def test_a_copied_trade_with_a_reused_client_order_id_is_refused(data):
     _refused(
         "client_order_id",
         lambda: CopiedTrade.objects.create(
-            relationship=copied.relationship, sequence=copied.sequence + 100, follower=copied.follower,
-            leader_user=copied.leader_user, strategy=copied.strategy, symbol="BTC/USDT", side="buy", effect="open",
+            relationship=copied.relationship,
+            sequence=copied.sequence + 100,
+            follower=copied.follower,
+            leader_user=copied.leader_user,
+            strategy=copied.strategy,
+            symbol="BTC/USDT",
+            side="buy",
+            effect="open",
             client_order_id=copied.client_order_id,
-        ),  # fmt: skip
+        ),
     )
 
 
 def test_a_second_live_copy_of_a_strategy_by_the_same_follower_is_refused(data):
     relationship = data["relationship"]
     fields = {
-        "follower": relationship.follower, "strategy": relationship.strategy, "exchange_account": relationship.exchange_account,
-        "allocation_percent": Decimal("10"), "started_at": datetime(2026, 10, 1, tzinfo=UTC),
-    }  # fmt: skip
+        "follower": relationship.follower,
+        "strategy": relationship.strategy,
+        "exchange_account": relationship.exchange_account,
+        "allocation_percent": Decimal("10"),
+        "started_at": datetime(2026, 10, 1, tzinfo=UTC),
+    }
 
     _refused("copy_one_live_per_follower_strategy", lambda: CopyRelationship.objects.create(**fields, status="paused"))
     stopped = CopyRelationship.objects.create(**fields, status="stopped")  # history is fine

@@ -40,10 +40,16 @@ def _synced_leader(sim, name: str):
 def _old_copy(*, follower, strategy, account) -> CopyRelationship:
     """A copy as it could be made before the refusals: straight into the table."""
     return CopyRelationship.objects.create(
-        follower=follower, strategy=strategy, exchange_account=account, sizing_mode=CopyRelationship.SizingMode.MULTIPLIER,
-        multiplier=Decimal("1"), copy_capital=Decimal("100000"), copy_equity=Decimal("100000"), peak_equity=Decimal("100000"),
+        follower=follower,
+        strategy=strategy,
+        exchange_account=account,
+        sizing_mode=CopyRelationship.SizingMode.MULTIPLIER,
+        multiplier=Decimal("1"),
+        copy_capital=Decimal("100000"),
+        copy_equity=Decimal("100000"),
+        peak_equity=Decimal("100000"),
         started_at=timezone.now(),
-    )  # fmt: skip
+    )
 
 
 def test_two_synced_strategies_copying_each_other_trade_nothing_without_new_input(sim, monkeypatch):

@@ -110,9 +110,12 @@ def world(db, owner, follower, billing_operator, simulated_binance, monkeypatch,
     relationship = copy_start(follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, allocation_percent=Decimal("10"))
     notification = Notification.objects.create(user=follower, kind=Notification.Kind.INVOICE, title="Hello")
     ids = {
-        "strategy_id": strategy.pk, "relationship_id": relationship.pk, "account_id": account.pk,
-        "provider_id": provider.pk, "notification_id": notification.pk,
-    }  # fmt: skip
+        "strategy_id": strategy.pk,
+        "relationship_id": relationship.pk,
+        "account_id": account.pk,
+        "provider_id": provider.pk,
+        "notification_id": notification.pk,
+    }
     return World(users={"leader": owner, "follower": follower, "billing": billing_operator}, ids=ids, strategy=strategy)
 
 
@@ -188,17 +191,19 @@ def _encodable(text: str) -> bool:
 
 
 def _fuzzing(max_examples: int):
-    return settings(
-        max_examples=max_examples, derandomize=not DEEP, database=None, deadline=None, suppress_health_check=list(HealthCheck)
-    )
+    return settings(max_examples=max_examples, derandomize=not DEEP, database=None, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=50)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=50)
     | st.sampled_from(VALUES),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=12,
-)  # fmt: skip
+)
 
 
 @pytest.mark.slow  # every operation, each against a freshly seeded world: `make test` only
@@ -236,7 +241,9 @@ def test_no_operation_answers_hostile_input_with_a_5xx(operation, world):
     assert sender.sent > 0
 
 
-STRIPE_TYPES = st.sampled_from(["invoice.paid", "invoice.payment_failed", "invoice.voided", "invoice.marked_uncollectible", "customer.created"])
+STRIPE_TYPES = st.sampled_from(
+    ["invoice.paid", "invoice.payment_failed", "invoice.voided", "invoice.marked_uncollectible", "customer.created"]
+)
 
 
 @st.composite

@@ -95,7 +95,10 @@ def test_an_odd_id_in_a_path_is_a_400_before_any_query(odd, django_assert_num_qu
         page = client.get(f"/leaders/{odd}/")
 
     assert response.status_code == 400
-    assert response.json() == {"message": f"The id in this address must be a whole number from 1 to {MAX_ID}, in ASCII digits.", "extra": {}}
+    assert response.json() == {
+        "message": f"The id in this address must be a whole number from 1 to {MAX_ID}, in ASCII digits.",
+        "extra": {},
+    }
     assert page.status_code == 400
     assert "The id in this address must be a whole number" in page.content.decode()
 

@@ -83,9 +83,15 @@ def test_the_largest_declared_amount_is_one_the_columns_can_hold(client_for, own
 
     # A coin whose market price is the smallest recordable one: the notional still fits.
     simulated_binance.add_market(
-        base="DUST", quote="USDT", step_size="0.00000001", tick_size="0.00000001", min_qty="0.00000001",
-        max_qty=str(MAX_QUANTITY), min_notional="0", price="0.00000001",
-    )  # fmt: skip
+        base="DUST",
+        quote="USDT",
+        step_size="0.00000001",
+        tick_size="0.00000001",
+        min_qty="0.00000001",
+        max_qty=str(MAX_QUANTITY),
+        min_notional="0",
+        price="0.00000001",
+    )
     clear_caches()
     signal = {"external_id": "max", "symbol": "DUST/USDT", "action": "buy", "amount": str(MAX_QUANTITY)}
 

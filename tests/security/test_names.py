@@ -126,7 +126,9 @@ def test_an_existing_provider_may_keep_its_own_name_on_reapplying(client_for):
     assert SignalProvider.objects.get().performance_fee_percent == Decimal("10")
 
 
-@pytest.mark.parametrize("copycat", ["alice trades", "Ａｌｉｃｅ Ｔｒａｄｅｓ", "\u0410\u041b\u0406\u0421\u0415 \u0422\u0420\u0410D\u0415S"])
+@pytest.mark.parametrize(
+    "copycat", ["alice trades", "Ａｌｉｃｅ Ｔｒａｄｅｓ", "\u0410\u041b\u0406\u0421\u0415 \u0422\u0420\u0410D\u0415S"]
+)
 def test_a_public_display_name_that_reads_as_a_taken_one_is_refused(copycat):
     profile_create(user=make_user("alice"), display_name="Alice Trades")
 

@@ -30,7 +30,9 @@ def _suspend(provider, curator):
 def test_a_suspended_provider_cannot_create_a_strategy(client_for, owner, provider, curator):
     _suspend(provider, curator)
 
-    response = client_for(owner).post("/api/strategies/", {"name": "Fresh", "declared_capital": "1000", "is_public_leader": True}, format="json")
+    response = client_for(owner).post(
+        "/api/strategies/", {"name": "Fresh", "declared_capital": "1000", "is_public_leader": True}, format="json"
+    )
 
     assert response.status_code == 409, response.content
     assert "suspended" in response.json()["message"]
@@ -45,7 +47,9 @@ def test_nothing_opens_a_suspended_providers_strategy_to_a_new_copy(client_for, 
     account = paper_account(follower)
 
     response = client_for(follower).post(
-        "/api/copy-trading/start", {"strategy_id": strategy.pk, "exchange_account_id": account.pk, "allocation_percent": "10"}, format="json"
+        "/api/copy-trading/start",
+        {"strategy_id": strategy.pk, "exchange_account_id": account.pk, "allocation_percent": "10"},
+        format="json",
     )
 
     assert response.status_code == 409, response.content
@@ -56,7 +60,9 @@ def test_a_copy_paused_by_the_suspension_resumes_only_after_reinstatement(client
     from copytrade.services.copies import copy_start
 
     strategy = signal_only_strategy(owner)
-    copy = copy_start(follower=follower, strategy_id=strategy.pk, exchange_account_id=paper_account(follower).pk, allocation_percent=Decimal("10"))
+    copy = copy_start(
+        follower=follower, strategy_id=strategy.pk, exchange_account_id=paper_account(follower).pk, allocation_percent=Decimal("10")
+    )
     _suspend(provider, curator)
     Strategy.objects.filter(pk=strategy.pk).update(accepting_copies=True)
     client = client_for(follower)
@@ -70,7 +76,9 @@ def test_a_copy_paused_by_the_suspension_resumes_only_after_reinstatement(client
 
 
 def test_an_approved_provider_still_creates_and_is_copied(client_for, owner, follower, provider):
-    created = client_for(owner).post("/api/strategies/", {"name": "Fresh", "declared_capital": "1000", "is_public_leader": True}, format="json")
+    created = client_for(owner).post(
+        "/api/strategies/", {"name": "Fresh", "declared_capital": "1000", "is_public_leader": True}, format="json"
+    )
     account = paper_account(follower)
 
     copied = client_for(follower).post(

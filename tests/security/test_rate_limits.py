@@ -82,7 +82,11 @@ def test_rest_and_webhook_signals_share_the_strategy_budget(client_for, api_clie
 
 def from_address(client, body: bytes, secret: str, address: str):
     return client.post(
-        "/webhook", data=body, content_type="application/json", HTTP_X_SIGNATURE=sign(body, secret), HTTP_X_FORWARDED_FOR=f"6.6.6.6, {address}"
+        "/webhook",
+        data=body,
+        content_type="application/json",
+        HTTP_X_SIGNATURE=sign(body, secret),
+        HTTP_X_FORWARDED_FOR=f"6.6.6.6, {address}",
     )
 
 
@@ -97,7 +101,9 @@ def test_unauthenticated_webhook_requests_are_limited_per_client(api_client, str
 
     from_one = [forged("203.0.113.7", 0), forged("203.0.113.7", 1, strategy_id=999_999), forged("203.0.113.7", 2), forged("203.0.113.7", 3)]
     from_another = forged("203.0.113.8", 4)
-    signed = from_address(api_client, webhook_body(strategy, external_id="ok", amount="0.01", price="65000"), strategy.webhook_secret, "203.0.113.7")
+    signed = from_address(
+        api_client, webhook_body(strategy, external_id="ok", amount="0.01", price="65000"), strategy.webhook_secret, "203.0.113.7"
+    )
 
     assert from_one == [401, 401, 401, 429]
     assert from_another == 401

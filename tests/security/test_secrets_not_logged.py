@@ -127,7 +127,11 @@ def test_a_full_flow_logs_no_secret_and_answers_none(
     monkeypatch.setattr(leader_trades.record, "_fan_out_enqueue", leader_trade_ids.append)
     monkeypatch.setattr(fanout, "copied_trades_enqueue", execution_ids.extend)
     recorder = _Recorder()
-    leader_api, follower_api, anonymous = recorder.client(owner, "leader"), recorder.client(follower, "follower"), recorder.client(None, "anonymous")
+    leader_api, follower_api, anonymous = (
+        recorder.client(owner, "leader"),
+        recorder.client(follower, "follower"),
+        recorder.client(None, "anonymous"),
+    )
     credentials = simulated_binance.create_account(balances={"USDT": "10000"})
     api_key, api_secret = credentials["api_key"], credentials["api_secret"]
 
@@ -136,16 +140,22 @@ def test_a_full_flow_logs_no_secret_and_answers_none(
     assert created.status_code == 201
     strategy_id, webhook_secret = created.json()["id"], created.json()["webhook_secret"]
     wrong = follower_api.post(
-        "/api/exchange-accounts/", {"exchange_id": "binance", "label": "Binance", "api_key": api_key, "api_secret": WRONG_SECRET}, format="json"
+        "/api/exchange-accounts/",
+        {"exchange_id": "binance", "label": "Binance", "api_key": api_key, "api_secret": WRONG_SECRET},
+        format="json",
     )
     assert wrong.status_code == 400
     connected = follower_api.post(
-        "/api/exchange-accounts/", {"exchange_id": "binance", "label": "Binance", "api_key": api_key, "api_secret": api_secret}, format="json"
+        "/api/exchange-accounts/",
+        {"exchange_id": "binance", "label": "Binance", "api_key": api_key, "api_secret": api_secret},
+        format="json",
     )
     assert connected.status_code == 201, connected.content
     account_id = connected.json()["id"]
     started = follower_api.post(
-        "/api/copy-trading/start", {"strategy_id": strategy_id, "exchange_account_id": account_id, "allocation_percent": "50"}, format="json"
+        "/api/copy-trading/start",
+        {"strategy_id": strategy_id, "exchange_account_id": account_id, "allocation_percent": "50"},
+        format="json",
     )
     assert started.status_code == 201, started.content
 
@@ -168,8 +178,14 @@ def test_a_full_flow_logs_no_secret_and_answers_none(
     failed = CopiedTrade.objects.get(leader_trade__external_id="sig-close")
     assert failed.status == CopiedTrade.Status.FAILED
     assert ExchangeAccount.objects.get(pk=account_id).status == ExchangeAccount.Status.INVALID
-    for path in ("/api/exchange-accounts/", f"/api/exchange-accounts/{account_id}/", "/api/copy-trading/my-copies",
-                 "/api/copy-trading/copied-trades", "/api/notifications/", "/api/auth/me/"):  # fmt: skip
+    for path in (
+        "/api/exchange-accounts/",
+        f"/api/exchange-accounts/{account_id}/",
+        "/api/copy-trading/my-copies",
+        "/api/copy-trading/copied-trades",
+        "/api/notifications/",
+        "/api/auth/me/",
+    ):
         assert follower_api.get(path).status_code == 200
     assert leader_api.get(f"/api/strategies/{strategy_id}/trades/").status_code == 200
     assert CopyRelationship.objects.get(follower=follower).status == CopyRelationship.Status.PAUSED
@@ -197,15 +213,18 @@ def test_a_full_flow_logs_no_secret_and_answers_none(
 
 def test_sql_log_lines_show_no_column_values():
     record = logging.LogRecord(
-        "django.db.backends", logging.DEBUG, __file__, 1, "(%.3f) %s; args=%s; alias=%s",
-        (0.001, "UPDATE \"copytrade_strategy\" SET \"webhook_secret\" = 's3cr3t-value' WHERE id = 1", ("s3cr3t-value", 1), "default"),
+        "django.db.backends",
+        logging.DEBUG,
+        __file__,
+        1,
+        "(%.3f) %s; args=%s; alias=%s",
+        (0.001, 'UPDATE "copytrade_strategy" SET "webhook_secret" = \'s3cr3t-value\' WHERE id = 1', ("s3cr3t-value", 1), "default"),
         None,
-    )  # fmt: skip
+    )
     record.sql, record.params, record.duration, record.alias = record.args[1], record.args[2], 0.001, "default"
 
     assert RedactSecretsFilter().filter(record)
 
     assert "s3cr3t-value" not in record.getMessage()
     assert "s3cr3t-value" not in f"{record.sql} {record.params}"
-    assert "UPDATE \"copytrade_strategy\" SET \"webhook_secret\" = '<redacted>' WHERE id = 1" in record.getMessage()
-
+    assert 'UPDATE "copytrade_strategy" SET "webhook_secret" = \'<redacted>\' WHERE id = 1' in record.getMessage()

@@ -20,7 +20,9 @@ def test_one_user_holds_at_most_the_exchange_account_cap(client_for, follower, s
     settings.USER_MAX_EXCHANGE_ACCOUNTS = 2
     client = client_for(follower)
 
-    answers = [client.post("/api/exchange-accounts/", {"exchange_id": "paper", "label": f"Paper {n}"}, format="json").status_code for n in range(3)]
+    answers = [
+        client.post("/api/exchange-accounts/", {"exchange_id": "paper", "label": f"Paper {n}"}, format="json").status_code for n in range(3)
+    ]
 
     assert answers == [201, 201, 409]
     assert ExchangeAccount.objects.filter(owner=follower).count() == 2
@@ -91,7 +93,9 @@ def test_earnings_by_follower_come_in_pages(client_for, owner, stripe_standin, s
     strategy = make_strategy(owner)
     period = (timezone.now().date().replace(day=1) - timedelta(days=1)).replace(day=1)
     for n in range(3):
-        copy = make_copy(make_user(f"f{n}"), strategy, started_at=datetime.combine(period, datetime.min.time(), tzinfo=UTC) - timedelta(days=30))
+        copy = make_copy(
+            make_user(f"f{n}"), strategy, started_at=datetime.combine(period, datetime.min.time(), tzinfo=UTC) - timedelta(days=30)
+        )
         add_trade(copy, pnl=str(100 * (n + 1)), finished_at=datetime.combine(period + timedelta(days=5), datetime.min.time(), tzinfo=UTC))
     billing_period_run(period=date(period.year, period.month, 1))
     client = client_for(owner)

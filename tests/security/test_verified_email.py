@@ -26,9 +26,7 @@ NEW_PASSWORD = "another-long-unusual-passphrase-43"
 
 
 def _sign_up(client, email="eve@example.com"):
-    response = client.post(
-        "/accounts/signup/", {"email": email, "display_name": "Eve", "password1": PASSWORD, "password2": PASSWORD}
-    )
+    response = client.post("/accounts/signup/", {"email": email, "display_name": "Eve", "password1": PASSWORD, "password2": PASSWORD})
     assert response.status_code == 302
     return get_user_model().objects.get(email=email)
 

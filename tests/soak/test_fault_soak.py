@@ -258,7 +258,9 @@ class Harness:
         return self._deck.pop()
 
     def _inject(self, kind: str) -> None:
-        if (kind == "database_outage" and self._database_back_at is not None) or (kind == "restart_redis" and self._redis_back_at is not None):
+        if (kind == "database_outage" and self._database_back_at is not None) or (
+            kind == "restart_redis" and self._redis_back_at is not None
+        ):
             return  # already down; the next draw brings another kind
         self.figures.faults[kind] += 1
         if kind == "kill_worker":
@@ -354,7 +356,11 @@ def start_followers(sim, strategy) -> list:
         account = ExchangeAccount.objects.create(
             owner=user, exchange_id="binance", label="Binance", api_key=credentials["api_key"], api_secret=credentials["api_secret"]
         )
-        copies.append(copy_start(follower=user, strategy_id=strategy.pk, exchange_account_id=account.pk, sizing_mode="fixed", fixed_notional=FIXED_NOTIONAL))
+        copies.append(
+            copy_start(
+                follower=user, strategy_id=strategy.pk, exchange_account_id=account.pk, sizing_mode="fixed", fixed_notional=FIXED_NOTIONAL
+            )
+        )
     return copies
 
 

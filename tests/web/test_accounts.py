@@ -18,9 +18,7 @@ PASSWORD = "a-long-and-unusual-passphrase-42"
 
 
 def _sign_up(client, *, email="nina@example.com", name="Nina Quant", password=PASSWORD):
-    return client.post(
-        "/accounts/signup/", {"email": email, "display_name": name, "password1": password, "password2": password}
-    )
+    return client.post("/accounts/signup/", {"email": email, "display_name": name, "password1": password, "password2": password})
 
 
 def _verification_link(message) -> str:

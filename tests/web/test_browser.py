@@ -187,11 +187,22 @@ def test_every_page_fits_a_phone_without_sideways_scrolling(browsing, simulated_
     copy = make_copy(member, steady)
     for sequence, (status, reason) in enumerate((("filled", ""), ("skipped", "below_exchange_minimum")), start=1):
         CopiedTrade.objects.create(
-            relationship=copy, sequence=sequence, follower=member, leader_user=steady.owner, strategy=steady, symbol="BTC/USDT",
-            side="buy", effect="open", status=status, reason=reason, filled_amount=Decimal("0.0015") if status == "filled" else 0,
-            average_price=Decimal("65000") if status == "filled" else None, follower_size_usd=Decimal("3.5"),
-            client_order_id=f"c-{sequence}", finished_at=timezone.now(),
-        )  # fmt: skip
+            relationship=copy,
+            sequence=sequence,
+            follower=member,
+            leader_user=steady.owner,
+            strategy=steady,
+            symbol="BTC/USDT",
+            side="buy",
+            effect="open",
+            status=status,
+            reason=reason,
+            filled_amount=Decimal("0.0015") if status == "filled" else 0,
+            average_price=Decimal("65000") if status == "filled" else None,
+            follower_size_usd=Decimal("3.5"),
+            client_order_id=f"c-{sequence}",
+            finished_at=timezone.now(),
+        )
     billed_month(member, steady)
     night_owl = make_leader(member, name="Night Owl", days=3, closed_trades=1)
     make_provider(member, display_name="Mia Signals")
@@ -327,21 +338,29 @@ def test_a_new_follower_copies_with_a_quarter_of_the_account_and_sees_the_copied
     assert relationship.allocation_percent == 25 and relationship.copy_capital == Decimal("1250")
 
     # The leader sends a signed signal; within a deadline My Copies shows the filled trade.
-    assert _send_signed_signal(
-        browsing.base_url, steady, external_id="sig-1", symbol="BTC/USDT", action="buy", position_size_usd="1000", price="65000"
-    ) == 201  # fmt: skip
+    assert (
+        _send_signed_signal(
+            browsing.base_url, steady, external_id="sig-1", symbol="BTC/USDT", action="buy", position_size_usd="1000", price="65000"
+        )
+        == 201
+    )
     _wait_for_text(browsing, "/copies/", f"#copy-{relationship.pk}", "Filled: bought", worker=celery_worker)
     card = page.inner_text(f"#copy-{relationship.pk}")
     assert "Filled: bought 0.00192 BTC/USDT at 65,000." in card
     browsing.look("my-copies")
 
     # A trade whose share is under Binance's 5 USDT minimum is skipped, and says so in words.
-    assert _send_signed_signal(
-        browsing.base_url, steady, external_id="sig-2", symbol="BTC/USDT", action="buy", position_size_usd="30", price="65000"
-    ) == 201  # fmt: skip
+    assert (
+        _send_signed_signal(
+            browsing.base_url, steady, external_id="sig-2", symbol="BTC/USDT", action="buy", position_size_usd="30", price="65000"
+        )
+        == 201
+    )
     _wait_for_text(browsing, "/copies/", f"#copy-{relationship.pk}", "Skipped:", worker=celery_worker)
-    assert re.search(r"Skipped: your share \(\d+\.\d\d USDT\) was below the exchange's minimum order \(\d+\.\d\d USDT\)\.",
-                     page.inner_text(f"#copy-{relationship.pk}"))  # fmt: skip
+    assert re.search(
+        r"Skipped: your share \(\d+\.\d\d USDT\) was below the exchange's minimum order \(\d+\.\d\d USDT\)\.",
+        page.inner_text(f"#copy-{relationship.pk}"),
+    )
     browsing.look("my-copies-skipped")
 
     # Pausing says what happens to exits, and swaps the card in place.
@@ -483,11 +502,24 @@ def test_a_follower_sees_the_subscription_against_the_capital_and_then_gross_fee
 
     # A closed trade made 80.00 USDT: 15 % of it and the days copied so far are due this month.
     CopiedTrade.objects.create(
-        relationship=relationship, sequence=1, follower=member, leader_user=steady.owner, strategy=steady, symbol="BTC/USDT",
-        side="sell", effect="close", status="filled", filled_amount=Decimal("0.005"), average_price=Decimal("66000"),
-        pnl_quote=Decimal("80"), quote_currency="USDT", quote_rate=Decimal("1"),
-        pnl_usd=Decimal("80"), client_order_id="c-net-1", finished_at=timezone.now(),
-    )  # fmt: skip
+        relationship=relationship,
+        sequence=1,
+        follower=member,
+        leader_user=steady.owner,
+        strategy=steady,
+        symbol="BTC/USDT",
+        side="sell",
+        effect="close",
+        status="filled",
+        filled_amount=Decimal("0.005"),
+        average_price=Decimal("66000"),
+        pnl_quote=Decimal("80"),
+        quote_currency="USDT",
+        quote_rate=Decimal("1"),
+        pnl_usd=Decimal("80"),
+        client_order_id="c-net-1",
+        finished_at=timezone.now(),
+    )
     CopyRelationship.objects.filter(pk=relationship.pk).update(realized_pnl=Decimal("80"))
     today = timezone.now()
     subscription = (Decimal("29") / calendar.monthrange(today.year, today.month)[1]).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)

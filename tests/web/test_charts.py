@@ -61,8 +61,11 @@ def test_a_bar_chart_draws_one_bar_per_month_from_zero_even_for_a_single_month()
     three = str(
         bar_chart_svg(
             [("Aug 2026", Decimal("10")), ("Sep 2026", Decimal("0")), ("Oct 2026", Decimal("40"))],
-            name="Share", y_title="USD", y_format=_label, css_class="c",
-        )  # fmt: skip
+            name="Share",
+            y_title="USD",
+            y_format=_label,
+            css_class="c",
+        )
     )
 
     assert one.count('<rect class="bar"') == 1 and "Oct 2026: 55.11" in one

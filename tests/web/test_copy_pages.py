@@ -47,9 +47,15 @@ NO_FEES = {"terms_rate_percent": "0", "terms_subscription_fee_monthly": "0"}
 
 def _copy_form(account, **overrides) -> dict:
     data = {
-        "exchange_account": account.pk, "sizing_mode": "proportional", "allocation_percent": "25", "max_drawdown_stop": "30",
-        "max_order_notional": "", "terms_rate_percent": "15", "terms_subscription_fee_monthly": "29", "consent": "on",
-    }  # fmt: skip
+        "exchange_account": account.pk,
+        "sizing_mode": "proportional",
+        "allocation_percent": "25",
+        "max_drawdown_stop": "30",
+        "max_order_notional": "",
+        "terms_rate_percent": "15",
+        "terms_subscription_fee_monthly": "29",
+        "consent": "on",
+    }
     return {**data, **overrides}
 
 
@@ -77,7 +83,7 @@ def test_the_copy_form_states_the_fees_in_words_with_a_worked_example(signed_in,
     assert "On 1,000.00\u00a0USDT of copy capital" in html
     assert "is <strong>2.90\u00a0% of this capital a month</strong>" in html
     assert "<dt>Performance fee, 15.00\u00a0% of it</dt><dd>&minus;15.00\u00a0USD</dd>" in html
-    assert "<dt>What you keep</dt><dd class=\"gain\">+56.00\u00a0USD</dd>" in html
+    assert '<dt>What you keep</dt><dd class="gain">+56.00\u00a0USD</dd>' in html
     # r × 1,000 × 0.85 = 29: r = 3.41 %.
     assert "must make <strong>3.41\u00a0% a month</strong>" in html
     assert "new profit" in html and "1,000.00 USDT of new profit" not in html
@@ -88,12 +94,14 @@ def test_the_copy_form_states_the_fees_in_words_with_a_worked_example(signed_in,
 
 def test_the_preview_redraws_the_worked_example_at_the_chosen_capital(signed_in, leader, practice):
     # 25 % of 2,000 USDT: 500 USDT; +10 % is 50.00, 15 % of it 7.50, 29.00 a month: you keep 13.50.
-    html = signed_in.get(f"/leaders/{leader.pk}/copy/preview/", {"exchange_account": practice.pk, "allocation_percent": "25"}).content.decode()
+    html = signed_in.get(
+        f"/leaders/{leader.pk}/copy/preview/", {"exchange_account": practice.pk, "allocation_percent": "25"}
+    ).content.decode()
 
     assert 'id="fees-at-capital" class="fees-at-capital" aria-live="polite" hx-swap-oob="true"' in html
     assert "On 500.00\u00a0USDT of copy capital" in html
-    assert "<dd id=\"preview-subscription\">5.80\u00a0% a month</dd>" in html
-    assert "<dt>What you keep</dt><dd class=\"gain\">+13.50\u00a0USD</dd>" in html
+    assert '<dd id="preview-subscription">5.80\u00a0% a month</dd>' in html
+    assert '<dt>What you keep</dt><dd class="gain">+13.50\u00a0USD</dd>' in html
     # r × 500 × 0.85 = 29: r = 6.82 %.
     assert "must make <strong>6.82\u00a0% a month</strong>" in html
 
@@ -134,7 +142,10 @@ def test_a_real_and_a_paper_account_are_each_copied_with_100_percent_and_101_is_
     refused = signed_in.post(f"/leaders/{third.pk}/copy/", _copy_form(binance, allocation_percent="1", **NO_FEES))
 
     assert (on_paper.status_code, on_real.status_code) == (302, 302)
-    assert sorted(CopyRelationship.objects.filter(follower=member).values_list("copy_capital", flat=True)) == [Decimal("2000"), Decimal("4000")]
+    assert sorted(CopyRelationship.objects.filter(follower=member).values_list("copy_capital", flat=True)) == [
+        Decimal("2000"),
+        Decimal("4000"),
+    ]
     assert refused.status_code == 400
     assert "Allocation would reach 101.00% of exchange account &#x27;Binance main&#x27;" in refused.content.decode()
     assert not CopyRelationship.objects.filter(strategy=third).exists()
@@ -205,7 +216,10 @@ def test_the_sizing_chosen_needs_its_value(signed_in, leader, practice):
 def test_fees_changed_since_the_page_was_read_are_not_agreed_to(signed_in, member, leader, practice):
     response = signed_in.post(f"/leaders/{leader.pk}/copy/", _copy_form(practice, terms_rate_percent="10"))
 
-    assert response.status_code == 400 and "The fee terms of &#x27;Steady Breakouts&#x27; changed: they are now 15" in response.content.decode()
+    assert (
+        response.status_code == 400
+        and "The fee terms of &#x27;Steady Breakouts&#x27; changed: they are now 15" in response.content.decode()
+    )
     assert not CopyRelationship.objects.filter(follower=member).exists()
 
 
@@ -227,17 +241,40 @@ def test_my_copies_shows_the_figures_and_each_trade_in_words(signed_in, member, 
     )
     opened = make_trade(leader, sequence=1, side="buy", amount="0.1", price="60000", traded_at=datetime(2026, 1, 2, tzinfo=UTC))
     CopiedTrade.objects.create(
-        relationship=relationship, leader_trade=opened, sequence=1, follower=member, leader_user=leader.owner, strategy=leader,
-        symbol="BTC/USDT", side="buy", effect="open", status=CopiedTrade.Status.FILLED, filled_amount=Decimal("0.001500000000"),
-        average_price=Decimal("60000.00000000"), fee=Decimal("0.49"), pnl_quote=Decimal("-0.49"), client_order_id="c1",
+        relationship=relationship,
+        leader_trade=opened,
+        sequence=1,
+        follower=member,
+        leader_user=leader.owner,
+        strategy=leader,
+        symbol="BTC/USDT",
+        side="buy",
+        effect="open",
+        status=CopiedTrade.Status.FILLED,
+        filled_amount=Decimal("0.001500000000"),
+        average_price=Decimal("60000.00000000"),
+        fee=Decimal("0.49"),
+        pnl_quote=Decimal("-0.49"),
+        client_order_id="c1",
         finished_at=datetime(2026, 1, 2, tzinfo=UTC),
-    )  # fmt: skip
+    )
     skipped = make_trade(leader, sequence=2, side="buy", amount="0.001", price="61000", traded_at=datetime(2026, 1, 3, tzinfo=UTC))
     CopiedTrade.objects.create(
-        relationship=relationship, leader_trade=skipped, sequence=2, follower=member, leader_user=leader.owner, strategy=leader,
-        symbol="BTC/USDT", side="buy", effect="increase", status=CopiedTrade.Status.SKIPPED, reason=CopiedTrade.Reason.BELOW_EXCHANGE_MINIMUM,
-        follower_size_usd=Decimal("3.5"), client_order_id="c2", finished_at=datetime(2026, 1, 3, tzinfo=UTC),
-    )  # fmt: skip
+        relationship=relationship,
+        leader_trade=skipped,
+        sequence=2,
+        follower=member,
+        leader_user=leader.owner,
+        strategy=leader,
+        symbol="BTC/USDT",
+        side="buy",
+        effect="increase",
+        status=CopiedTrade.Status.SKIPPED,
+        reason=CopiedTrade.Reason.BELOW_EXCHANGE_MINIMUM,
+        follower_size_usd=Decimal("3.5"),
+        client_order_id="c2",
+        finished_at=datetime(2026, 1, 3, tzinfo=UTC),
+    )
 
     html = signed_in.get("/copies/").content.decode()
 
@@ -256,9 +293,11 @@ def test_my_copies_shows_the_fees_agreed_to_and_a_change_announced_with_its_mont
 
     assert signed_in.post(f"/leaders/{leader.pk}/copy/", _copy_form(practice)).status_code == 302
     provider_terms_update(
-        provider_id=leader.owner.signal_provider.pk, actor=leader.owner,
-        performance_fee_percent=Decimal("25"), subscription_fee_monthly=Decimal("29"),
-    )  # fmt: skip
+        provider_id=leader.owner.signal_provider.pk,
+        actor=leader.owner,
+        performance_fee_percent=Decimal("25"),
+        subscription_fee_monthly=Decimal("29"),
+    )
 
     html = signed_in.get("/copies/").content.decode()
 
@@ -274,9 +313,7 @@ def test_a_paused_copy_says_why_and_that_exits_still_follow(signed_in, member, l
 
     html = signed_in.get("/copies/").content.decode()
 
-    assert (
-        "Paused: its stop-loss closed its positions at market: the copy fell 31 % below its peak, past your 30 % limit." in html
-    )
+    assert "Paused: its stop-loss closed its positions at market: the copy fell 31 % below its peak, past your 30 % limit." in html
     assert "stop_loss" not in html
     assert "the copy still follows" in html and "Resume" in html
 
@@ -342,12 +379,25 @@ def test_the_leader_page_sends_a_follower_who_copies_to_the_copy(signed_in, memb
 def test_the_pnl_chart_draws_the_copys_realised_pnl_by_day(signed_in, member, leader):
     relationship = make_copy(member, leader)
     for sequence, (day, pnl) in enumerate(((3, "40"), (3, "-10"), (5, "-50")), start=1):
-        trade = make_trade(leader, sequence=sequence, side="sell", amount="0.1", price="60000", traded_at=datetime(2026, 1, day, tzinfo=UTC))
+        trade = make_trade(
+            leader, sequence=sequence, side="sell", amount="0.1", price="60000", traded_at=datetime(2026, 1, day, tzinfo=UTC)
+        )
         CopiedTrade.objects.create(
-            relationship=relationship, leader_trade=trade, sequence=sequence, follower=member, leader_user=leader.owner,
-            strategy=leader, symbol="BTC/USDT", side="sell", effect="close", status=CopiedTrade.Status.FILLED, pnl_quote=Decimal(pnl), pnl_usd=Decimal(pnl),
-            client_order_id=f"c{sequence}", finished_at=datetime(2026, 1, day, 12, tzinfo=UTC),
-        )  # fmt: skip
+            relationship=relationship,
+            leader_trade=trade,
+            sequence=sequence,
+            follower=member,
+            leader_user=leader.owner,
+            strategy=leader,
+            symbol="BTC/USDT",
+            side="sell",
+            effect="close",
+            status=CopiedTrade.Status.FILLED,
+            pnl_quote=Decimal(pnl),
+            pnl_usd=Decimal(pnl),
+            client_order_id=f"c{sequence}",
+            finished_at=datetime(2026, 1, day, 12, tzinfo=UTC),
+        )
 
     html = signed_in.get("/copies/").content.decode()
 
@@ -408,9 +458,19 @@ def test_an_existing_copier_is_told_before_filling_the_form(signed_in, member, l
 def test_the_chart_caption_is_true_after_one_closed_trade_on_the_first_day(signed_in, member, leader):
     copy = make_copy(member, leader)
     CopiedTrade.objects.create(
-        relationship=copy, sequence=1, follower=member, leader_user=leader.owner, strategy=leader, symbol="BTC/USDT", side="sell",
-        effect="close", status="filled", pnl_quote=Decimal("12.50"), client_order_id="c1", finished_at=copy.started_at,
-    )  # fmt: skip
+        relationship=copy,
+        sequence=1,
+        follower=member,
+        leader_user=leader.owner,
+        strategy=leader,
+        symbol="BTC/USDT",
+        side="sell",
+        effect="close",
+        status="filled",
+        pnl_quote=Decimal("12.50"),
+        client_order_id="c1",
+        finished_at=copy.started_at,
+    )
 
     html = signed_in.get(f"/copies/{copy.pk}/").content.decode()
 

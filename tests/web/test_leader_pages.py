@@ -145,10 +145,20 @@ def test_the_curl_example_is_signed_as_the_webhook_checks_it(client, live_server
 def test_signals_received_are_listed(signed_in, member):
     strategy = make_leader(member, name="Night Owl")
     LeaderTrade.objects.create(
-        strategy=strategy, external_id="s1", sequence=1, symbol="ETH/USDT", side="buy", amount=Decimal("0.5"), price=Decimal("3000"),
-        notional=Decimal("1500"), leader_equity=Decimal("10000"), effect="open", position_after=Decimal("0.5"), source="webhook",
+        strategy=strategy,
+        external_id="s1",
+        sequence=1,
+        symbol="ETH/USDT",
+        side="buy",
+        amount=Decimal("0.5"),
+        price=Decimal("3000"),
+        notional=Decimal("1500"),
+        leader_equity=Decimal("10000"),
+        effect="open",
+        position_after=Decimal("0.5"),
+        source="webhook",
         traded_at="2026-03-01T10:00:00Z",
-    )  # fmt: skip
+    )
 
     html = signed_in.get("/leader/strategies/").content.decode()
 
@@ -193,7 +203,9 @@ def test_applying_as_a_provider_leaves_the_application_pending(signed_in, member
 
 
 def test_a_rejected_applicant_reads_the_curators_reason_and_may_apply_again(signed_in, member):
-    signed_in.post("/provider/", {"display_name": "Mia Signals", "risk_level": "low", "performance_fee_percent": "10", "subscription_fee_monthly": "0"})
+    signed_in.post(
+        "/provider/", {"display_name": "Mia Signals", "risk_level": "low", "performance_fee_percent": "10", "subscription_fee_monthly": "0"}
+    )
     curator = make_member("cora", "Cora", is_staff=True, is_superuser=True)
     provider_transition(provider_id=member.signal_provider.pk, action="reject", actor=curator, reason="Too few trades to judge yet.")
 

@@ -14,7 +14,11 @@ from tests.web.support import make_member
 pytestmark = pytest.mark.django_db
 
 PRIVATE_PAGES = [
-    "/notifications/", "/notifications/unread-count/", "/settings/notifications/", "/settings/tokens/", "/settings/exchange-accounts/"
+    "/notifications/",
+    "/notifications/unread-count/",
+    "/settings/notifications/",
+    "/settings/tokens/",
+    "/settings/exchange-accounts/",
 ]
 
 
@@ -79,7 +83,7 @@ def test_the_notifications_page_lists_only_ones_own_with_the_unread_count(signed
 
     assert "Your copy of Steady paused" in html and "Invoice for March" in html
     assert "Oscar's invoice" not in html
-    assert '<span id="unread-badge" class="badge"' in html and ">2<span class=\"visually-hidden\"> unread" in html
+    assert '<span id="unread-badge" class="badge"' in html and '>2<span class="visually-hidden"> unread' in html
 
 
 def test_marking_a_notification_read_by_htmx_swaps_the_row_and_refreshes_the_badge(signed_in, member):

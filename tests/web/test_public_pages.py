@@ -92,14 +92,19 @@ def test_a_ratio_on_too_short_a_record_is_blank_and_says_why(client, board):
 
     # seven daily returns are fewer than a ratio needs: "—", with the reason on hover
     assert "2.10" not in html
-    assert 'title="Ratios (Sharpe, Sortino, Calmar, profit factor) are shown from 20 daily returns and 5 closed trades; this period has 7 and 7."' in html
+    assert (
+        'title="Ratios (Sharpe, Sortino, Calmar, profit factor) are shown from 20 daily returns and 5 closed trades; this period has 7 and 7."'
+        in html
+    )
 
 
 def test_the_verified_filter_keeps_leaders_whose_checked_trades_all_matched(client, board):
     # Rocket has no badge (too short a checked record for it) but every checked trade matched;
     # Quant AI has one that did not; Fresh none checked.
     check_trades(board["steady"], TradeVerification.Status.VERIFIED)
-    check_trades(board["rocket"], TradeVerification.Status.VERIFIED, TradeVerification.Status.VERIFIED, TradeVerification.Status.UNAVAILABLE)
+    check_trades(
+        board["rocket"], TradeVerification.Status.VERIFIED, TradeVerification.Status.VERIFIED, TradeVerification.Status.UNAVAILABLE
+    )
     check_trades(board["quant"], TradeVerification.Status.VERIFIED, TradeVerification.Status.MISMATCH)
 
     html = client.get("/?verified=on").content.decode()
@@ -119,8 +124,10 @@ def test_the_leaderboard_sorts_on_sortino_calmar_and_profit_factor_and_shows_tha
     from marketplace.models import StrategyMetrics
 
     for key, sortino, calmar, profit_factor, infinite in [
-        ("steady", 2.5, 1.1, None, True), ("rocket", 0.7, 4.0, 3.2, False), ("quant", 3.1, 0.4, 1.3, False),
-    ]:  # fmt: skip
+        ("steady", 2.5, 1.1, None, True),
+        ("rocket", 0.7, 4.0, 3.2, False),
+        ("quant", 3.1, 0.4, 1.3, False),
+    ]:
         StrategyMetrics.objects.filter(strategy=board[key]).update(
             sortino_ratio=sortino, calmar_ratio=calmar, profit_factor=profit_factor, profit_factor_infinite=infinite
         )

@@ -58,16 +58,16 @@ def webhook_signature_verify(*, secret: str, body: bytes, signature_header: str 
         raise ApplicationError("Invalid webhook signature.", status_code=401)
 
 
-
 def signal_time_check(*, sent_at: datetime, now: datetime) -> None:
     """The replay window, both ways: an old signed body cannot be replayed later, and a
     body dated in the future cannot be held back and replayed then."""
     window = timedelta(seconds=settings.WEBHOOK_MAX_AGE_SECONDS)
     if sent_at < now - window:
-        raise ApplicationError(f"Stale timestamp: signals older than {settings.WEBHOOK_MAX_AGE_SECONDS} seconds are refused.", status_code=401)
+        raise ApplicationError(
+            f"Stale timestamp: signals older than {settings.WEBHOOK_MAX_AGE_SECONDS} seconds are refused.", status_code=401
+        )
     if sent_at > now + window:
         raise ApplicationError(f"Timestamp is more than {settings.WEBHOOK_MAX_AGE_SECONDS} seconds in the future.", status_code=401)
-
 
 
 def webhook_signal_receive(*, body: bytes, signature_header: str | None, client: str) -> LeaderTradeOutcome:
@@ -97,7 +97,9 @@ def webhook_signal_receive(*, body: bytes, signature_header: str | None, client:
     signal = leader_signal_parse({**payload, "timestamp": None}, extra_fields=("strategy_id",))
     sent_at = signal_time_parse(payload["timestamp"])
     signal_time_check(sent_at=sent_at, now=timezone.now())
-    return leader_signal_submit(strategy_id=strategy.pk, signal=dataclasses.replace(signal, sent_at=sent_at), source=Strategy.Source.WEBHOOK)
+    return leader_signal_submit(
+        strategy_id=strategy.pk, signal=dataclasses.replace(signal, sent_at=sent_at), source=Strategy.Source.WEBHOOK
+    )
 
 
 # An unknown strategy's signature is still computed (against this), so it takes as long to
@@ -182,4 +184,3 @@ def _signal_record_at_market(*, strategy: Strategy, signal: LeaderSignal, source
         market=market,
         market_checked=True,
     )
-

@@ -112,7 +112,9 @@ def _order_for_signal(*, signal: LeaderSignal, held: Decimal, market: MarketRule
     return legs[0].side, sum(leg.amount for leg in legs), reducing
 
 
-def _leader_order_place(*, gateway, account, market: MarketRules, side: str, amount: Decimal, client_order_id: str, reduce_only: bool) -> OrderResult:
+def _leader_order_place(
+    *, gateway, account, market: MarketRules, side: str, amount: Decimal, client_order_id: str, reduce_only: bool
+) -> OrderResult:
     with exchange_call(account.exchange_id, "the leader order"):
         try:
             # An earlier attempt of this signal may have placed the order and then lost the
@@ -134,4 +136,3 @@ def _leader_order_place(*, gateway, account, market: MarketRules, side: str, amo
                 raise UnknownOutcomeError(
                     "The exchange did not confirm the leader order; send the same signal again to retry it safely."
                 ) from exc
-

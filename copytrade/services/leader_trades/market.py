@@ -61,8 +61,7 @@ class exchange_call:
         if isinstance(exc, PermanentExchangeError):
             raise ApplicationError(f"{self.exchange_id} refused {self.doing}: {exc.message}", {"reason": exc.reason}) from None
         raise ApplicationError(
-            f"{self.exchange_id} is not answering ({exc.reason}) to {self.doing}; nothing was recorded. "
-            "Send the same signal again.",
+            f"{self.exchange_id} is not answering ({exc.reason}) to {self.doing}; nothing was recorded. Send the same signal again.",
             {"reason": exc.reason},
             status_code=503,
         ) from None

@@ -218,7 +218,12 @@ def _record(
     trades = []
     for index, leg in enumerate(legs, start=1):
         leg_fee = to_money(fee * leg.amount / total_amount) if index < len(legs) else fee - sum(t.fee for t in trades)
-        realised_pnl = position_apply_fill(position, fill=Fill(side=leg.side, amount=leg.amount, price=price, fee_quote=leg_fee, contract_size=market.contract_size)) - leg_fee
+        realised_pnl = (
+            position_apply_fill(
+                position, fill=Fill(side=leg.side, amount=leg.amount, price=price, fee_quote=leg_fee, contract_size=market.contract_size)
+            )
+            - leg_fee
+        )
         trade = LeaderTrade(
             strategy=strategy,
             external_id=external_id + leg.external_suffix,

@@ -34,7 +34,6 @@ class LeaderSignal:
     sent_at: datetime | None = None
 
 
-
 def signal_time_parse(value) -> datetime:
     """Unix seconds (a number) or ISO-8601 (UTC when no offset is given)."""
     if isinstance(value, bool):
@@ -56,7 +55,6 @@ def signal_time_parse(value) -> datetime:
             raise ValidationError({"timestamp": "Use unix seconds or an ISO-8601 date-time."})
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     raise ValidationError({"timestamp": "Use unix seconds or an ISO-8601 date-time."})
-
 
 
 # Upper bounds of what a signal may ask for (nobody trades more). An amount is a quantity
@@ -128,4 +126,3 @@ def _signal_number(payload: dict, name: str) -> Decimal:
     if number > SIGNAL_MAX[name]:
         raise ValidationError({name: f"Ensure this value is less than or equal to {SIGNAL_MAX[name]}."})
     return number
-

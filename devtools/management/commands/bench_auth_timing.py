@@ -39,12 +39,18 @@ class Command(BaseCommand):
             try:
                 existing = [self._account(f"{run}-{n}") for n in range(pairs)]
                 doors = {
-                    "web sign-up": lambda email: self._post("/accounts/signup/", {
-                        "email": email, "display_name": f"Bench {uuid.uuid4().hex[:8]}", "password1": PASSWORD, "password2": PASSWORD,
-                    }),
+                    "web sign-up": lambda email: self._post(
+                        "/accounts/signup/",
+                        {
+                            "email": email,
+                            "display_name": f"Bench {uuid.uuid4().hex[:8]}",
+                            "password1": PASSWORD,
+                            "password2": PASSWORD,
+                        },
+                    ),
                     "web sign-in": lambda email: self._post("/accounts/login/", {"login": email, "password": WRONG_PASSWORD}),
                     "API token": lambda email: self._post("/api/auth/token/", {"username": email, "password": WRONG_PASSWORD}),
-                }  # fmt: skip
+                }
                 results = {door: self._pairs(send, existing=existing, run=run) for door, send in doors.items()}
             finally:
                 get_user_model().objects.filter(email__endswith=f"@{DOMAIN}").delete()

@@ -17,7 +17,19 @@ from devtools.simulator.client import SimulatorClient
 from exchanges.gateways.ccxt_gateway import clear_caches
 
 RESULTS = Path(settings.BASE_DIR) / "bench" / "results" / "latest.json"
-FIGURES = ["webhook_ms", "webhook_p99_ms", "enqueue_s", "first_ack_ms", "last_ack_s", "orders_per_s", "p50_ms", "p95_ms", "p99_ms", "peak_rss_mb", "sql_per_task"]
+FIGURES = [
+    "webhook_ms",
+    "webhook_p99_ms",
+    "enqueue_s",
+    "first_ack_ms",
+    "last_ack_s",
+    "orders_per_s",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "peak_rss_mb",
+    "sql_per_task",
+]
 
 
 class Command(BaseCommand):
@@ -33,9 +45,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--workers", type=int, default=settings.CELERY_WORKER_PROCESSES, help="Worker processes.")
         parser.add_argument(
-            "--fanout-worker", action=argparse.BooleanOptionalAction, default=True,
+            "--fanout-worker",
+            action=argparse.BooleanOptionalAction,
+            default=True,
             help="A worker process of its own for the fanout queue, as shipped (Procfile, docker-compose).",
-        )  # fmt: skip
+        )
         parser.add_argument("--timeout", type=float, default=300.0, help="Give up on a run after this many seconds.")
         parser.add_argument("--json", action="store_true", help="Print the results as JSON too.")
         parser.add_argument("--output", default=str(RESULTS), help="Where to write the runs and the summary (JSON).")
@@ -71,22 +85,27 @@ class Command(BaseCommand):
             # The shipped processes run with DEBUG off (config.settings.production): with it on,
             # Django keeps every query of every thread in memory and formats each for the log.
             overrides = {
-                "EXCHANGE_URL_OVERRIDES": f"binance={simulator_url}", "DEBUG": "false", "DATABASE_URL": database_url(),
+                "EXCHANGE_URL_OVERRIDES": f"binance={simulator_url}",
+                "DEBUG": "false",
+                "DATABASE_URL": database_url(),
                 # Every order still takes its tokens, but the exchange-wide bucket (Binance's
                 # per-IP 6,000 orders a minute) is lifted: the loopback simulator is not
                 # Binance's IP. With it, 10,000 followers on one IP are paced at 100 orders/s
                 # after a burst of 6,000, whatever the engine does (bench/RESULTS.md).
-                "EXCHANGE_RATE_LIMITS_JSON": json.dumps({"binance": {**settings.EXCHANGE_RATE_LIMITS["binance"], "exchange": [10**9, 60.0]}}),
-            }  # fmt: skip
+                "EXCHANGE_RATE_LIMITS_JSON": json.dumps(
+                    {"binance": {**settings.EXCHANGE_RATE_LIMITS["binance"], "exchange": [10**9, 60.0]}}
+                ),
+            }
             settings.EXCHANGE_URL_OVERRIDES = {**settings.EXCHANGE_URL_OVERRIDES, "binance": simulator_url}
             clear_caches()
             simulator = SimulatorClient(simulator_url)
             self.step(f"{followers} followers: creating accounts on the simulator")
             population = bench.population_create(simulator=simulator, followers=followers)
             naive_ids = bench.naive_population_create(population=population, count=naive_followers) if naive_followers else []
-            with web_process(env=overrides, log=log) as web_url, _workers(
-                options["workers"], overrides, log, fanout_worker=options["fanout_worker"]
-            ) as pids:
+            with (
+                web_process(env=overrides, log=log) as web_url,
+                _workers(options["workers"], overrides, log, fanout_worker=options["fanout_worker"]) as pids,
+            ):
                 probe_strategies = bench.warm_up(web_url=web_url, simulator=simulator)
                 bench.warm_up_workers(simulator=simulator, population=population, worker_pids=pids, timeout=options["timeout"])
                 for latency in options["latencies"]:
@@ -95,9 +114,15 @@ class Command(BaseCommand):
                         for path in [p for p in ("product", "floor", "bare") if p in options["paths"]]:
                             with bench.CpuMeter() as cpu:
                                 result = self.run_path(
-                                    path, web_url=web_url, simulator=simulator, population=population, latency=latency, pids=pids,
-                                    timeout=options["timeout"], probe_strategies=probe_strategies,
-                                )  # fmt: skip
+                                    path,
+                                    web_url=web_url,
+                                    simulator=simulator,
+                                    population=population,
+                                    latency=latency,
+                                    pids=pids,
+                                    timeout=options["timeout"],
+                                    probe_strategies=probe_strategies,
+                                )
                             result.cpu_ms_per_order = cpu.per_order(result.orders)
                             results.append(bench.as_dict(result))
                             self.step(_line(result, repeat))
@@ -114,9 +139,14 @@ class Command(BaseCommand):
     def run_path(self, path: str, *, web_url, simulator, population, latency: int, pids: list[int], timeout: float, probe_strategies):
         if path == "product":
             return bench.run_product(
-                web_url=web_url, simulator=simulator, population=population, latency_ms=latency, worker_pids=pids, timeout=timeout,
+                web_url=web_url,
+                simulator=simulator,
+                population=population,
+                latency_ms=latency,
+                worker_pids=pids,
+                timeout=timeout,
                 probe_strategies=probe_strategies,
-            )  # fmt: skip
+            )
         run = bench.run_bare if path == "bare" else bench.run_floor
         return run(simulator=simulator, population=population, latency_ms=latency, worker_pids=pids, timeout=timeout)
 
@@ -127,7 +157,13 @@ class Command(BaseCommand):
             rows.append(
                 [entry["path"], entry["followers"], entry["latency_ms"]]
                 + [_fmt(entry[name]) for name in FIGURES]
-                + [entry["duplicates"], entry["missing"], _ratio(entry.get("vs_floor")), _ratio(entry.get("vs_bare")), _ratio(entry.get("vs_naive"))]
+                + [
+                    entry["duplicates"],
+                    entry["missing"],
+                    _ratio(entry.get("vs_floor")),
+                    _ratio(entry.get("vs_bare")),
+                    _ratio(entry.get("vs_naive")),
+                ]
             )
         cells = [headers] + [[str(v) for v in row] for row in rows]
         widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
@@ -207,7 +243,12 @@ def summarise(results: list[dict]) -> list[dict]:
 def machine() -> dict:
     import os
 
-    return {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
 
 
 def _line(result, repeat: int) -> str:

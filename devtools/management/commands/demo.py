@@ -28,9 +28,11 @@ class Command(BaseCommand):
         parser.add_argument("--followers", type=int, default=50)
         parser.add_argument("--days", type=int, default=None, help="Days of last month to replay (default: all of it).")
         parser.add_argument(
-            "--simulator-state", type=Path, default=Path(settings.BASE_DIR) / ".demo" / "simulator.json",
+            "--simulator-state",
+            type=Path,
+            default=Path(settings.BASE_DIR) / ".demo" / "simulator.json",
             help="Where to leave the simulator's accounts and prices for `make run` (its simulator starts from them).",
-        )  # fmt: skip
+        )
 
     def handle(self, *args, followers: int, days: int | None, simulator_state: Path, **options):
         period = demo.previous_month(timezone.now().date())

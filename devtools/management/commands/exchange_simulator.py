@@ -19,9 +19,13 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=None, help="Seed for generated keys and random faults.")
         parser.add_argument("--commission-rate", type=Decimal, default=DEFAULT_COMMISSION_RATE)
         parser.add_argument(
-            "--control-from", action="append", default=[], metavar="CIDR", type=ipaddress.ip_network,
+            "--control-from",
+            action="append",
+            default=[],
+            metavar="CIDR",
+            type=ipaddress.ip_network,
             help="A private network whose clients may use the /_sim/ control API too (loopback always may).",
-        )  # fmt: skip
+        )
         parser.add_argument(
             "--duplicate-scope",
             choices=DUPLICATE_SCOPES,
@@ -29,9 +33,11 @@ class Command(BaseCommand):
             help="Reject a reused newClientOrderId while its order is open (Binance) or always.",
         )
         parser.add_argument(
-            "--state", type=Path, default=None,
+            "--state",
+            type=Path,
+            default=None,
             help="Start from this snapshot if it exists (accounts and prices; `make demo` writes .demo/simulator.json).",
-        )  # fmt: skip
+        )
 
     def handle(self, *args, **options):
         state = SimulatorState(
@@ -44,8 +50,13 @@ class Command(BaseCommand):
         if snapshot_path is not None and snapshot_path.exists():
             snapshot = json.loads(snapshot_path.read_text())
             state.restore(snapshot)
-            self.stdout.write(f"carrying on from {snapshot_path}: {len(snapshot.get('accounts', []))} accounts and their balances, price history")
+            self.stdout.write(
+                f"carrying on from {snapshot_path}: {len(snapshot.get('accounts', []))} accounts and their balances, price history"
+            )
         run_simulator(
-            host=options["host"], port=options["port"], state=state, print_fn=self.stdout.write,
+            host=options["host"],
+            port=options["port"],
+            state=state,
+            print_fn=self.stdout.write,
             control_networks=tuple(options["control_from"]),
         )

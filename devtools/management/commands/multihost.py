@@ -32,10 +32,16 @@ class Command(BaseCommand):
         with tempfile.NamedTemporaryFile("w+", prefix="copytrade-multihost-", suffix=".log", delete=False) as log:
             try:
                 figures = multihost.run(
-                    followers=options["followers"], latency_ms=options["latency_ms"], kill_after=options["kill_after"],
-                    lease_seconds=options["lease_seconds"], stuck_after=options["stuck_after"],
-                    concurrency=options["concurrency"], timeout=options["timeout"], log=log, step=self.step,
-                )  # fmt: skip
+                    followers=options["followers"],
+                    latency_ms=options["latency_ms"],
+                    kill_after=options["kill_after"],
+                    lease_seconds=options["lease_seconds"],
+                    stuck_after=options["stuck_after"],
+                    concurrency=options["concurrency"],
+                    timeout=options["timeout"],
+                    log=log,
+                    step=self.step,
+                )
             except (ProcessFailed, multihost.MultihostError) as exc:
                 raise CommandError(f"{exc} (process output: {log.name})") from exc
         for line in multihost.report_lines(figures):
