@@ -27,9 +27,10 @@ def test_the_benchmark_runs_the_four_paths_and_counts_every_order(tmp_path, sett
     assert (product["orders"], product["extra"]["statuses"]) == (12, {"filled": 12})
     assert floor["orders"] == 12 and runs["bare"]["orders"] == 12 and runs["naive"]["orders"] == 3
     assert (product["sql_per_task"], floor["sql_per_task"], runs["bare"]["sql_per_task"]) == (3, 3, 2)
-    # CPU per order of every process, by group: the workers and PostgreSQL did the work
+    # CPU per order of every process, by group: the workers and PostgreSQL did the work. The
+    # simulator's share of 12 orders can be under one clock tick (10 ms) of /proc, so read 0.
     cpu = product["cpu_ms_per_order"]
-    assert cpu["execution workers"] > 0 and cpu["postgres"] > 0 and cpu["simulator"] > 0
+    assert cpu["execution workers"] > 0 and cpu["postgres"] > 0 and cpu["simulator"] >= 0
     assert cpu["all"] >= sum(value for group, value in cpu.items() if group != "all") - 0.05
     assert "CPU ms per order" in out.getvalue()
     assert product["webhook_ms"] > 0 and product["webhook_p99_ms"] > 0 and product["peak_rss_mb"] > 0
