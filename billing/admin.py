@@ -40,7 +40,7 @@ class AssessedTradeInline(ReadOnlyInline):
     model = AssessedTrade
     fields = [
         "copied_trade",
-        money_column("pnl_usd", currency=billing_currency, description="P&L"),
+        money_column("pnl_billing", currency=billing_currency, description="P&L"),
         money_column("fee_allocated", currency=billing_currency, description="fee allocated"),
     ]
     readonly_fields = fields

@@ -128,7 +128,7 @@ class AssessedTrade(models.Model):
 
     assessment = models.ForeignKey(FeeAssessment, on_delete=models.PROTECT, related_name="assessed_trades")
     copied_trade = models.OneToOneField("copytrade.CopiedTrade", on_delete=models.PROTECT, related_name="fee_assessment_link")
-    pnl_usd = money_field()
+    pnl_billing = money_field()
     fee_allocated = money_field()
 
     class Meta:
@@ -136,7 +136,7 @@ class AssessedTrade(models.Model):
 
     def __str__(self) -> str:
         return (
-            f"copied trade {self.copied_trade_id} · P&L {format_money(self.pnl_usd, settings.BILLING_CURRENCY)} · "
+            f"copied trade {self.copied_trade_id} · P&L {format_money(self.pnl_billing, settings.BILLING_CURRENCY)} · "
             f"fee {format_money(self.fee_allocated, settings.BILLING_CURRENCY)}"
         )
 

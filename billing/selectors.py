@@ -320,7 +320,7 @@ def _fee_accruals(*, pairs: set[tuple[int, int]], now: datetime) -> list[_Accrua
     unbilled = dict(
         CopiedTrade.objects.filter(relationship__in=every_copy, finished_at__lt=now, fee_assessment_link__isnull=True)
         .values("relationship_id")
-        .annotate(total=Sum("pnl_usd"))
+        .annotate(total=Sum("pnl_billing"))
         .values_list("relationship_id", "total")
     )
     terms_of = copy_fee_terms_of(relationships=every_copy, period=period)
@@ -349,7 +349,7 @@ def copy_results(*, relationships: list[CopyRelationship], now: datetime) -> dic
     gross = dict(
         CopiedTrade.objects.filter(relationship_id__in=ids)
         .values("relationship_id")
-        .annotate(total=Sum("pnl_usd"))
+        .annotate(total=Sum("pnl_billing"))
         .values_list("relationship_id", "total")
     )
     billed = dict(
@@ -419,7 +419,7 @@ def strategy_copiers_kept(*, strategy_id: int, now: datetime, days: int = COPIER
         row["relationship_id"]: row
         for row in CopiedTrade.objects.filter(relationship__in=copies, finished_at__gte=start, finished_at__lt=now)
         .values("relationship_id")
-        .annotate(pnl=Sum("pnl_usd"), fees=Sum("fee_assessment_link__fee_allocated"))
+        .annotate(pnl=Sum("pnl_billing"), fees=Sum("fee_assessment_link__fee_allocated"))
     }
     accrued = {
         accrual.copy_id: accrual.performance_fee

@@ -146,7 +146,7 @@ class CopiedTradeAdmin(ReadOnlyAdmin):
         quantity_column("filled_amount", description="filled"),
         quantity_column("average_price", description="average price"),
         money_column("pnl_quote", currency=_trade_quote, description="P&L"),
-        money_column("pnl_usd", currency=billing_currency, description="P&L (billed)"),
+        money_column("pnl_billing", currency=billing_currency, description="P&L (billed)"),
         "status",
         "reason",
         "recorded_at",

@@ -153,7 +153,7 @@ class CopiedTradeOutputSerializer(serializers.ModelSerializer):
     )
     reason_text = serializers.SerializerMethodField(help_text="The reason as a person reads it, with its numbers.")
     # In the billing currency, as a person reads it (cents); pnl_quote keeps the quote's precision.
-    pnl_usd = serializers.DecimalField(
+    pnl_billing = serializers.DecimalField(
         max_digits=settings.MONEY_MAX_DIGITS,
         decimal_places=2,
         read_only=True,
@@ -172,8 +172,8 @@ class CopiedTradeOutputSerializer(serializers.ModelSerializer):
             "symbol",
             "side",
             "effect",
-            "leader_size_usd",
-            "follower_size_usd",
+            "leader_size_quote",
+            "follower_size_quote",
             "requested_amount",
             "filled_amount",
             "average_price",
@@ -181,7 +181,7 @@ class CopiedTradeOutputSerializer(serializers.ModelSerializer):
             "quote_currency",
             "pnl_quote",
             "quote_rate",
-            "pnl_usd",
+            "pnl_billing",
             "status",
             "reason",
             "reason_text",

@@ -26,8 +26,8 @@ TRADE_FILL_FIELDS = [
     "quote_currency",
     "pnl_quote",
     "quote_rate",
-    "pnl_usd",
-    "follower_size_usd",
+    "pnl_billing",
+    "follower_size_quote",
     "exchange_order_id",
     "acknowledged_at",
     "finished_at",
@@ -134,7 +134,7 @@ def submitted_claim(trade: CopiedTrade, *, claimed_from: int) -> bool:
     c = functools.partial(rows.column, CopiedTrade)
     changed = rows.update(
         trade,
-        ["status", "attempts", "lease_expires_at", "submitted_at", "side", "requested_amount", "follower_size_usd", "reason"],
+        ["status", "attempts", "lease_expires_at", "submitted_at", "side", "requested_amount", "follower_size_quote", "reason"],
         where=f"{c('attempts')} = %s AND {c('status')} = %s",
         params=[claimed_from, CopiedTrade.Status.PENDING],
     )

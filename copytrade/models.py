@@ -331,8 +331,8 @@ class CopiedTrade(models.Model):
     symbol = models.CharField(max_length=50)
     side = models.CharField(max_length=4, choices=LeaderTrade.Side.choices)
     effect = models.CharField(max_length=10, choices=LeaderTrade.Effect.choices)
-    leader_size_usd = money_field(default=0)
-    follower_size_usd = money_field(default=0)
+    leader_size_quote = money_field(default=0)
+    follower_size_quote = money_field(default=0)
     requested_amount = quantity_field(null=True, blank=True)
     filled_amount = quantity_field(default=0)
     average_price = money_field(null=True, blank=True)
@@ -344,7 +344,7 @@ class CopiedTrade(models.Model):
     # null: nothing to convert, or the exchange could not price the quote) ...
     quote_rate = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True)
     # ... and the same P&L in the billing currency (settings.BILLING_CURRENCY): what billing sums.
-    pnl_usd = money_field(default=0)
+    pnl_billing = money_field(default=0)
     override_fee_charged = money_field(default=0)
     fee_paid_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)

@@ -5,8 +5,8 @@ Definitions (billing and the API rely on them):
 - `CopiedTrade.pnl_quote` = the realised P&L of that fill (quote currency: (exit price −
   average entry) × amount closed × direction × contract size) minus that fill's fee in the
   quote currency. An entry's pnl_quote is therefore minus its fee.
-- `CopiedTrade.pnl_usd` = pnl_quote × `quote_rate`, the billing currency per unit of the
-  quote at the fill (copytrade/currency.py). The sum of a copy's pnl_usd over a period is
+- `CopiedTrade.pnl_billing` = pnl_quote × `quote_rate`, the billing currency per unit of the
+  quote at the fill (copytrade/currency.py). The sum of a copy's pnl_billing over a period is
   its realised net P&L for the period in the billing currency: what billing charges on.
 - `FollowerPosition.realized_pnl` and `CopyRelationship.realized_pnl` (and so copy equity)
   are sums of pnl_quote: the copy's capital is in the quote currency too.

@@ -2,7 +2,7 @@
 
 The codes and their plain sentences are the TextChoices on the models
 (`CopiedTrade.Reason`, `CopyRelationship.PauseReason`); a sentence that needs numbers takes
-them from the row (`follower_size_usd`, `filled_amount`) or from the detail column written
+them from the row (`follower_size_quote`, `filled_amount`) or from the detail column written
 beside the code (`reason_detail`, `pause_detail`), never from prose parsed back. Pages,
 notifications, mails, the API and the demo all read these functions.
 
@@ -45,8 +45,8 @@ def copied_trade_reason_text(trade: CopiedTrade) -> str:
         quote = quote_of(trade.symbol)
         share, minimum = format_money(Decimal(detail["share"]), quote), format_money(Decimal(detail["minimum"]), quote)
         return f"your share ({share}) was below the exchange's minimum order ({minimum})"
-    if code == Reason.BELOW_EXCHANGE_MINIMUM and trade.follower_size_usd:
-        share = format_money(trade.follower_size_usd, quote_of(trade.symbol))
+    if code == Reason.BELOW_EXCHANGE_MINIMUM and trade.follower_size_quote:
+        share = format_money(trade.follower_size_quote, quote_of(trade.symbol))
         return f"your share ({share}) was below the exchange's minimum order"
     if code == Reason.SLIPPAGE_EXCEEDED and detail.get("price"):
         return (

@@ -132,7 +132,7 @@ class LeaderTradeFactory(DjangoModelFactory):
 
 
 class CopiedTradeFactory(DjangoModelFactory):
-    """A filled closing copied trade of its copy (set `pnl_usd` for its realised P&L)."""
+    """A filled closing copied trade of its copy (set `pnl_billing` for its realised P&L)."""
 
     class Meta:
         model = CopiedTrade
@@ -146,6 +146,6 @@ class CopiedTradeFactory(DjangoModelFactory):
     symbol = "BTC/USDT"
     side = "sell"
     effect = "close"
-    pnl_usd = Decimal("0")
+    pnl_billing = Decimal("0")
     status = CopiedTrade.Status.FILLED
     client_order_id = factory.Faker("uuid4")

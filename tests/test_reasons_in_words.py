@@ -47,7 +47,7 @@ def test_every_exchange_error_kind_has_a_sentence_for_people(error):
 
 
 def test_the_numbers_a_reason_needs_come_from_its_columns_not_from_prose():
-    below = CopiedTrade(reason=CopiedTrade.Reason.BELOW_EXCHANGE_MINIMUM, symbol="ETH/USDT:USDT", follower_size_usd=Decimal("3.5"))
+    below = CopiedTrade(reason=CopiedTrade.Reason.BELOW_EXCHANGE_MINIMUM, symbol="ETH/USDT:USDT", follower_size_quote=Decimal("3.5"))
     slipped = CopiedTrade(
         reason=CopiedTrade.Reason.SLIPPAGE_EXCEEDED,
         symbol="BTC/USDT",

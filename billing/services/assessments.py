@@ -43,12 +43,12 @@ def fee_assessment_create(*, follower_id: int, strategy_id: int, period: date) -
     _, end = period_bounds(period)
     trades = list(
         CopiedTrade.objects.filter(relationship__in=copies, finished_at__lt=end, fee_assessment_link__isnull=True)
-        .only("id", "pnl_usd", "relationship_id")
+        .only("id", "pnl_billing", "relationship_id")
         .order_by("finished_at", "id")
     )
     pnl_by_copy: dict[int, Decimal] = {}
     for trade in trades:
-        pnl_by_copy[trade.relationship_id] = pnl_by_copy.get(trade.relationship_id, ZERO) + trade.pnl_usd
+        pnl_by_copy[trade.relationship_id] = pnl_by_copy.get(trade.relationship_id, ZERO) + trade.pnl_billing
     parts = pair_month_fees(
         copies=copies,
         pnl_by_copy=pnl_by_copy,
@@ -100,9 +100,9 @@ def fee_assessment_create(*, follower_id: int, strategy_id: int, period: date) -
 def _fee_allocate(*, assessment: FeeAssessment, trades: list[CopiedTrade]) -> None:
     """The assessment's fee spread over its winning trades in proportion to their profit (a
     fee above zero implies a share of new profit, so some trade's profit, above zero)."""
-    allocations = allocate(assessment.performance_fee, [max(ZERO, trade.pnl_usd) for trade in trades]) if trades else []
+    allocations = allocate(assessment.performance_fee, [max(ZERO, trade.pnl_billing) for trade in trades]) if trades else []
     AssessedTrade.objects.bulk_create(
-        AssessedTrade(assessment=assessment, copied_trade_id=trade.id, pnl_usd=trade.pnl_usd, fee_allocated=allocated)
+        AssessedTrade(assessment=assessment, copied_trade_id=trade.id, pnl_billing=trade.pnl_billing, fee_allocated=allocated)
         for trade, allocated in zip(trades, allocations, strict=True)
     )
     for trade, allocated in zip(trades, allocations, strict=True):

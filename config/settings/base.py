@@ -288,7 +288,7 @@ BILLING_PAYOUT_SHARES = {
     "ai": {"payee": Decimal(env("BILLING_AI_PAYEE_SHARE", default="0.60"))},
     "marketplace": {"payee": Decimal(env("BILLING_MARKETPLACE_PAYEE_SHARE", default="0.80"))},
 }
-# Fees are computed on pnl_usd and invoiced in this (Stripe, lower-case) currency.
+# Fees are computed on pnl_billing and invoiced in this (Stripe, lower-case) currency.
 BILLING_CURRENCY = env("BILLING_CURRENCY", default="usd")
 # P&L is converted to the billing currency at fill time (copytrade/currency.py): a quote
 # listed here at its peg (the billing currency per unit), any other through the exchange's

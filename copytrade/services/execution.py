@@ -208,7 +208,7 @@ def _claim_and_submit(run: _Run, *, size: sizing.OrderSize, note: str) -> int | 
     """A pending row still at the `attempts` it was read with: claim it and mark it submitted
     in one statement, before its order is sent. The claim's token, or None (another run won)."""
     trade = run.trade
-    trade.side, trade.requested_amount, trade.follower_size_usd, trade.reason = size.side, size.amount, to_money(size.notional), note
+    trade.side, trade.requested_amount, trade.follower_size_quote, trade.reason = size.side, size.amount, to_money(size.notional), note
     trade.submitted_at = timezone.now()
     trade.lease_expires_at = _lease_expiry()
     trade.status = CopiedTrade.Status.EXECUTING
@@ -339,7 +339,7 @@ def _mark_submitted(run: _Run, *, token: int | None, size: sizing.OrderSize, not
         return _claim_and_submit(run, size=size, note=note)
     trade = run.trade
     changed = _fenced(trade, token).update(
-        submitted_at=timezone.now(), side=size.side, requested_amount=size.amount, follower_size_usd=to_money(size.notional), reason=note
+        submitted_at=timezone.now(), side=size.side, requested_amount=size.amount, follower_size_quote=to_money(size.notional), reason=note
     )
     if not changed:
         return None
@@ -489,8 +489,8 @@ def _fill_apply(
     trade.average_price = to_money(fill.price)
     trade.fee = to_money(fill.fee_quote)
     trade.quote_currency, trade.pnl_quote, trade.quote_rate = market.quote.upper(), pnl, rate
-    trade.pnl_usd = to_money(pnl * rate) if rate is not None else ZERO
-    trade.follower_size_usd = to_money(result.cost or result.filled * fill.price * market.contract_size)
+    trade.pnl_billing = to_money(pnl * rate) if rate is not None else ZERO
+    trade.follower_size_quote = to_money(result.cost or result.filled * fill.price * market.contract_size)
     trade.exchange_order_id = result.exchange_order_id
     trade.acknowledged_at = now
     trade.finished_at = now

@@ -111,7 +111,7 @@ def _mirror_row(leader_trade: LeaderTrade, relationship_id: int, follower_id: in
         symbol=leader_trade.symbol,
         side=leader_trade.side,
         effect=leader_trade.effect,
-        leader_size_usd=leader_trade.notional,
+        leader_size_quote=leader_trade.notional,
         client_order_id=copied_trade_client_order_id(leader_trade_id=leader_trade.pk, relationship_id=relationship_id),
         enqueued_at=now,
     )

@@ -56,4 +56,4 @@ def make_copy(follower, strategy, *, started_at: datetime, ended_at: datetime | 
 
 def add_trade(relationship: CopyRelationship, *, pnl: str, finished_at: datetime) -> CopiedTrade:
     """A filled copied trade whose realised net P&L is `pnl`."""
-    return CopiedTradeFactory(relationship=relationship, pnl_usd=Decimal(pnl), finished_at=finished_at)
+    return CopiedTradeFactory(relationship=relationship, pnl_billing=Decimal(pnl), finished_at=finished_at)

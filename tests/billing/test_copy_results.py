@@ -48,7 +48,7 @@ def _trade(copy: CopyRelationship, *, pnl_quote: str, rate: str, finished_at: da
         quote_currency="USDT",
         pnl_quote=pnl_quote,
         quote_rate=rate,
-        pnl_usd=(pnl_quote * rate).quantize(CENT),
+        pnl_billing=(pnl_quote * rate).quantize(CENT),
         finished_at=finished_at,
     )
 

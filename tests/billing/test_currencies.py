@@ -73,15 +73,15 @@ def test_an_eth_btc_copy_is_invoiced_in_usd_at_the_rate_recorded_at_each_fill(si
     assert (entry.quote_currency, entry.quote_rate, exit_.quote_rate) == ("BTC", Decimal("60000"), Decimal("70000"))
     assert entry.pnl_quote < 0 < exit_.pnl_quote  # the entry's fee; the exit's profit less its fee
     for trade in (entry, exit_):
-        assert trade.pnl_usd == (trade.pnl_quote * trade.quote_rate).quantize(Decimal("0.00000001"))
-    usd = entry.pnl_usd + exit_.pnl_usd
+        assert trade.pnl_billing == (trade.pnl_quote * trade.quote_rate).quantize(Decimal("0.00000001"))
+    usd = entry.pnl_billing + exit_.pnl_billing
     assert Decimal("600") < usd < Decimal("700")  # ~0.01 BTC at 70,000, less fees: dollars, not 0.0099 "dollars"
     listed = client_for(follower).get("/api/copy-trading/copied-trades").json()
     shown = {row["id"]: row for row in (listed["results"] if isinstance(listed, dict) else listed)}[exit_.id]
-    assert (shown["quote_currency"], Decimal(shown["quote_rate"]), shown["pnl_usd"]) == (
+    assert (shown["quote_currency"], Decimal(shown["quote_rate"]), shown["pnl_billing"]) == (
         "BTC",
         Decimal("70000"),
-        f"{quantize_money(exit_.pnl_usd)}",
+        f"{quantize_money(exit_.pnl_billing)}",
     )
 
     # when: October is billed (the copy and its fills moved into October: billing bills past months)
@@ -172,7 +172,7 @@ def test_existing_rows_keep_a_pegged_pnl_and_stop_billing_one_in_an_unconvertibl
 
         # then
         migrated = {symbol: CopiedTrade.objects.get(id=row_id) for symbol, row_id in rows.items()}
-        as_migrated = {symbol: (row.quote_currency, row.pnl_quote, row.quote_rate, row.pnl_usd) for symbol, row in migrated.items()}
+        as_migrated = {symbol: (row.quote_currency, row.pnl_quote, row.quote_rate, row.pnl_billing) for symbol, row in migrated.items()}
         assert as_migrated == {
             "BTC/USDT": ("USDT", Decimal("120.5"), Decimal("1"), Decimal("120.5")),
             "BTC/USDT:USDT": ("USDT", Decimal("-3"), Decimal("1"), Decimal("-3")),
@@ -241,9 +241,9 @@ def test_a_followers_pnl_in_a_quote_their_exchange_cannot_price_is_converted_thr
     assert len(second_exchange.orders(api_key=account.api_key)) == 2
     assert (entry.quote_currency, entry.quote_rate, exit_.quote_rate) == ("FDUSD", Decimal("0.998"), Decimal("0.999"))
     for trade in (entry, exit_):
-        assert trade.pnl_usd == (trade.pnl_quote * trade.quote_rate).quantize(Decimal("0.00000001"))
+        assert trade.pnl_billing == (trade.pnl_quote * trade.quote_rate).quantize(Decimal("0.00000001"))
     # ~100 FDUSD of profit less fees: about 99 USD, billed, not 0
-    assert Decimal("90") < entry.pnl_usd + exit_.pnl_usd < Decimal("100")
+    assert Decimal("90") < entry.pnl_billing + exit_.pnl_billing < Decimal("100")
 
 
 @pytest.mark.django_db

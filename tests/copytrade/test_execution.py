@@ -110,7 +110,7 @@ def test_it_mirrors_a_leader_position_from_open_to_close_with_realised_pnl(sim, 
     copy.refresh_from_db()
     usdt = Decimal(sim.account(api_key=copy.exchange_account.api_key)["balances"]["USDT"]["free"])
     assert abs(copy.realized_pnl - (usdt - Decimal("10000"))) < Decimal("0.0000001")
-    assert copy.realized_pnl == sum(t.pnl_usd for t in CopiedTrade.objects.filter(relationship=copy))
+    assert copy.realized_pnl == sum(t.pnl_billing for t in CopiedTrade.objects.filter(relationship=copy))
     assert copy.copy_equity == copy.copy_capital + copy.realized_pnl
 
 
@@ -405,7 +405,7 @@ def test_a_follower_entry_costs_three_prepared_sql_statements_and_matches_what_t
     position = FollowerPosition.objects.get(relationship=relationship, symbol="BTC/USDT")
     assert position.quantity == row.filled_amount and position.average_entry == row.average_price
     relationship.refresh_from_db()
-    assert relationship.realized_pnl == row.pnl_usd == -row.fee < 0
+    assert relationship.realized_pnl == row.pnl_billing == -row.fee < 0
     assert relationship.copy_equity < relationship.copy_capital and relationship.updated_at >= row.finished_at
 
 

@@ -184,7 +184,7 @@ def test_it_copies_open_increase_reduce_and_close_to_200_followers_in_three_sizi
         balances = sim.account(api_key=follower.copy.exchange_account.api_key)["balances"]
         usdt_change = Decimal(balances["USDT"]["free"]) - follower.usdt
         assert abs(copy.realized_pnl - usdt_change) < Decimal("0.0000001"), follower.options
-        assert copy.realized_pnl == sum((t.pnl_usd for t in CopiedTrade.objects.filter(relationship=copy)), Decimal(0))
+        assert copy.realized_pnl == sum((t.pnl_billing for t in CopiedTrade.objects.filter(relationship=copy)), Decimal(0))
         assert Decimal(balances.get("BTC", {"free": "0"})["free"]) == 0
 
 

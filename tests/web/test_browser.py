@@ -199,7 +199,7 @@ def test_every_page_fits_a_phone_without_sideways_scrolling(browsing, simulated_
             reason=reason,
             filled_amount=Decimal("0.0015") if status == "filled" else 0,
             average_price=Decimal("65000") if status == "filled" else None,
-            follower_size_usd=Decimal("3.5"),
+            follower_size_quote=Decimal("3.5"),
             client_order_id=f"c-{sequence}",
             finished_at=timezone.now(),
         )
@@ -516,7 +516,7 @@ def test_a_follower_sees_the_subscription_against_the_capital_and_then_gross_fee
         pnl_quote=Decimal("80"),
         quote_currency="USDT",
         quote_rate=Decimal("1"),
-        pnl_usd=Decimal("80"),
+        pnl_billing=Decimal("80"),
         client_order_id="c-net-1",
         finished_at=timezone.now(),
     )

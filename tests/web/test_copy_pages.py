@@ -271,7 +271,7 @@ def test_my_copies_shows_the_figures_and_each_trade_in_words(signed_in, member, 
         effect="increase",
         status=CopiedTrade.Status.SKIPPED,
         reason=CopiedTrade.Reason.BELOW_EXCHANGE_MINIMUM,
-        follower_size_usd=Decimal("3.5"),
+        follower_size_quote=Decimal("3.5"),
         client_order_id="c2",
         finished_at=datetime(2026, 1, 3, tzinfo=UTC),
     )
@@ -394,7 +394,7 @@ def test_the_pnl_chart_draws_the_copys_realised_pnl_by_day(signed_in, member, le
             effect="close",
             status=CopiedTrade.Status.FILLED,
             pnl_quote=Decimal(pnl),
-            pnl_usd=Decimal(pnl),
+            pnl_billing=Decimal(pnl),
             client_order_id=f"c{sequence}",
             finished_at=datetime(2026, 1, day, 12, tzinfo=UTC),
         )
