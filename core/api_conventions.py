@@ -7,7 +7,9 @@ responses by hand.
 """
 
 import logging
+from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
@@ -17,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.errors import ApplicationError, ThrottledError
+from core.money import cents_text
 
 logger = logging.getLogger(__name__)
 
@@ -89,3 +92,14 @@ def paginated_response(*, request, view, queryset, serializer_class, context: di
     paginator = view.pagination_class()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True, context=context or {}).data)
+
+
+class CentsField(serializers.DecimalField):
+    """An amount a person reads, in a body: a decimal string of cents rounded half up
+    (`core.money.cents_text`, as the pages show it), never the column's "0E-8"."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=settings.MONEY_MAX_DIGITS, decimal_places=2, **kwargs)
+
+    def to_representation(self, value: Decimal) -> str:
+        return cents_text(value)

@@ -1,6 +1,6 @@
 """REST for the signal-provider marketplace (seed 001, `/api/marketplace/...`), one view per
 operation. The strategies' leaderboard (`/api/copy-trading/...`) is `marketplace.apis_leaderboard`,
-which shares the output pieces below (fee terms, coverage, the sort vocabulary).
+which shares the output serializers below (fee terms, coverage, the sort vocabulary).
 
 Units in every metrics object: returns and drawdowns are percentages: `total_return` and
 `cagr` (8.4 = +8.4 %), `max_drawdown` and `current_drawdown` (25.0 = 25 % below the peak);
@@ -32,12 +32,12 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api_conventions import Pagination, StrictInputSerializer, paginated_response
+from copytrade.models import Strategy
+from core.api_conventions import CentsField, Pagination, StrictInputSerializer, paginated_response
 from core.errors import ApplicationError, NotFoundError
-from core.money import cents_text
 from core.selectors import display_name
 from core.terms import FeeTerms
-from marketplace.metrics import WINDOWS, return_percent
+from marketplace.metrics import WINDOWS, Coverage, return_percent
 from marketplace.models import MetricsWindow, PerformanceMetrics, Program, Rating, SignalProvider
 from marketplace.selectors import (
     DEFAULT_WINDOW,
@@ -67,35 +67,33 @@ FILTER_NUMBER = {"max_digits": 20, "decimal_places": 10, "required": False}
 
 class FeeTermsOutputSerializer(serializers.Serializer):
     """What a copy started now is billed (marketplace.terms: the same function billing charges
-    with). Amounts are decimal strings with 2 places; `in_words` as the pages say it."""
+    with), built from a `FeeTerms`. Amounts are decimal strings with 2 places; `in_words` as the
+    pages say it."""
 
     program = serializers.ChoiceField(choices=Program.choices)
-    performance_fee_percent = serializers.CharField(help_text="Percent of new profit above the follower's high-water mark.")
-    subscription_fee_monthly = serializers.CharField(help_text="Per calendar month, prorated by the days the copy is live.")
-    currency = serializers.CharField()
-    in_words = serializers.CharField()
+    performance_fee_percent = CentsField(source="rate_percent", help_text="Percent of new profit above the follower's high-water mark.")
+    subscription_fee_monthly = CentsField(help_text="Per calendar month, prorated by the days the copy is live.")
+    currency = serializers.SerializerMethodField()
+    in_words = serializers.SerializerMethodField()
+
+    def get_currency(self, terms: FeeTerms) -> str:
+        return terms.currency.upper()
+
+    def get_in_words(self, terms: FeeTerms) -> str:
+        return " ".join(fee_terms_in_words(terms))
 
 
-def fee_terms_payload(terms: FeeTerms) -> dict:
-    return {
-        "program": terms.program,
-        "performance_fee_percent": cents_text(terms.rate_percent),
-        "subscription_fee_monthly": cents_text(terms.subscription_fee_monthly),
-        "currency": terms.currency.upper(),
-        "in_words": " ".join(fee_terms_in_words(terms)),
-    }
+def _ratio(**kwargs) -> serializers.FloatField:
+    return serializers.FloatField(allow_null=True, **kwargs)
 
 
-def _ratio() -> serializers.FloatField:
-    return serializers.FloatField(allow_null=True)
-
-
-def _percent() -> serializers.FloatField:
-    return serializers.FloatField(allow_null=True, help_text="A percentage: 8.4 is +8.4 %.")
+def _percent() -> serializers.SerializerMethodField:
+    return serializers.SerializerMethodField(help_text="A percentage: 8.4 is +8.4 %.")
 
 
 class CoverageOutputSerializer(serializers.Serializer):
-    """What a window's figures cover: they are measured on these days and trades only."""
+    """What a window's figures cover (a `marketplace.metrics.Coverage`): they are measured on
+    these days and trades only."""
 
     days = serializers.IntegerField(help_text="Daily returns counted (a window of a short record covers fewer days than its name).")
     closed_trades = serializers.IntegerField(help_text="Trades closed (or reduced) within the window.")
@@ -103,17 +101,8 @@ class CoverageOutputSerializer(serializers.Serializer):
     last_day = serializers.DateField(allow_null=True)
 
 
-def coverage_payload(*, days: int, closed_trades: int, first_day, last_day) -> dict:
-    return {
-        "days": days,
-        "closed_trades": closed_trades,
-        "first_day": first_day.isoformat() if first_day else None,
-        "last_day": last_day.isoformat() if last_day else None,
-    }
-
-
 class MetricsOutputSerializer(serializers.Serializer):
-    """What `metrics_payload` returns: one window's metrics (units in PerformanceMetrics)."""
+    """One window's metrics, from its `PerformanceMetrics` row (units in the module's docstring)."""
 
     window = serializers.ChoiceField(choices=list(WINDOWS))
     as_of = serializers.DateField()
@@ -132,7 +121,13 @@ class MetricsOutputSerializer(serializers.Serializer):
     profit_factor = _ratio()
     profit_factor_infinite = serializers.BooleanField()
     follower_count = serializers.IntegerField()
-    copied_aum = serializers.DecimalField(**CENTS_FIELD)
+    copied_aum = CentsField()
+
+    def get_total_return(self, row: PerformanceMetrics) -> float | None:
+        return return_percent(row.total_return)
+
+    def get_cagr(self, row: PerformanceMetrics) -> float | None:
+        return return_percent(row.cagr)
 
 
 class EquityPointOutputSerializer(serializers.Serializer):
@@ -140,34 +135,39 @@ class EquityPointOutputSerializer(serializers.Serializer):
     equity = serializers.DecimalField(max_digits=None, decimal_places=None)
 
 
-def metrics_payload(row: PerformanceMetrics | None, *, with_series: bool = False) -> dict | None:
-    if row is None:
-        return None
-    payload = {
-        "window": row.window,
-        "as_of": row.as_of.isoformat(),
-        "returns_count": row.returns_count,
-        "coverage": coverage_payload(
-            days=row.returns_count, closed_trades=row.closed_trades, first_day=row.first_day, last_day=row.last_day
-        ),
-        "total_return": return_percent(row.total_return),
-        "cagr": return_percent(row.cagr),
-        "volatility": row.volatility,
-        "sharpe_ratio": row.sharpe_ratio,
-        "sortino_ratio": row.sortino_ratio,
-        "max_drawdown": row.max_drawdown,
-        "current_drawdown": row.current_drawdown,
-        "calmar_ratio": row.calmar_ratio,
-        "closed_trades": row.closed_trades,
-        "win_rate": row.win_rate,
-        "profit_factor": row.profit_factor,
-        "profit_factor_infinite": row.profit_factor_infinite,
-        "follower_count": row.follower_count,
-        "copied_aum": cents_text(row.copied_aum),
-    }
-    if with_series:
-        payload["equity_series"] = [{"date": day, "equity": equity} for day, equity in row.equity_series]
-    return payload
+class TraderListMetricsOutputSerializer(serializers.Serializer):
+    """The listed window's metrics of a provider, from the `metric_*` columns
+    `provider_list_public` annotates (the window is the request's, in the context)."""
+
+    window = serializers.SerializerMethodField()
+    as_of = serializers.DateField(source="metric_as_of")
+    coverage = serializers.SerializerMethodField()
+    total_return = _percent()
+    sharpe_ratio = _ratio(source="metric_sharpe_ratio")
+    sortino_ratio = _ratio(source="metric_sortino_ratio")
+    win_rate = _ratio(source="metric_win_rate")
+    profit_factor = _ratio(source="metric_profit_factor")
+    profit_factor_infinite = serializers.BooleanField(source="metric_profit_factor_infinite")
+    max_drawdown = _ratio(source="metric_max_drawdown")
+    calmar_ratio = _ratio(source="metric_calmar_ratio")
+    closed_trades = serializers.IntegerField(source="metric_closed_trades")
+    copied_aum = CentsField(source="metric_copied_aum")
+
+    def get_window(self, provider) -> str:
+        return self.context["window"]
+
+    @extend_schema_field(CoverageOutputSerializer)
+    def get_coverage(self, provider) -> dict:
+        coverage = Coverage(
+            days=provider.metric_returns_count,
+            closed_trades=provider.metric_closed_trades,
+            first_day=provider.metric_first_day,
+            last_day=provider.metric_last_day,
+        )
+        return CoverageOutputSerializer(coverage).data
+
+    def get_total_return(self, provider) -> float | None:
+        return return_percent(provider.metric_total_return)
 
 
 class TraderListOutputSerializer(serializers.ModelSerializer):
@@ -194,47 +194,12 @@ class TraderListOutputSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(
-        inline_serializer(
-            "TraderListMetrics",
-            {
-                "window": serializers.ChoiceField(choices=list(WINDOWS)),
-                "as_of": serializers.DateField(),
-                "coverage": CoverageOutputSerializer(),
-                "total_return": _percent(),
-                **{name: _ratio() for name in ("sharpe_ratio", "sortino_ratio", "win_rate", "profit_factor")},
-                "profit_factor_infinite": serializers.BooleanField(),
-                **{name: _ratio() for name in ("max_drawdown", "calmar_ratio")},
-                "closed_trades": serializers.IntegerField(),
-                "copied_aum": serializers.DecimalField(**CENTS_FIELD),
-            },
-            allow_null=True,
-        )
-    )
+    @extend_schema_field(TraderListMetricsOutputSerializer(allow_null=True))
     def get_metrics(self, provider) -> dict | None:
         """The requested window's metrics, from the columns the list selector annotated."""
         if provider.metric_as_of is None:
             return None
-        return {
-            "window": self.context["window"],
-            "as_of": provider.metric_as_of.isoformat(),
-            "coverage": coverage_payload(
-                days=provider.metric_returns_count,
-                closed_trades=provider.metric_closed_trades,
-                first_day=provider.metric_first_day,
-                last_day=provider.metric_last_day,
-            ),
-            "total_return": return_percent(provider.metric_total_return),
-            "sharpe_ratio": provider.metric_sharpe_ratio,
-            "sortino_ratio": provider.metric_sortino_ratio,
-            "win_rate": provider.metric_win_rate,
-            "profit_factor": provider.metric_profit_factor,
-            "profit_factor_infinite": provider.metric_profit_factor_infinite,
-            "max_drawdown": provider.metric_max_drawdown,
-            "calmar_ratio": provider.metric_calmar_ratio,
-            "closed_trades": provider.metric_closed_trades,
-            "copied_aum": cents_text(provider.metric_copied_aum),
-        }
+        return TraderListMetricsOutputSerializer(provider, context=self.context).data
 
 
 class ProviderOwnOutputSerializer(serializers.ModelSerializer):
@@ -274,81 +239,95 @@ class RatingOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class TraderDetailOutputSerializer(serializers.Serializer):
-    """What `_trader_detail` returns (the schema of the public provider page)."""
+class RatingSummaryOutputSerializer(serializers.Serializer):
+    """A provider's ratings: average, count, how many of each star and the latest comments."""
 
-    class StrategySerializer(serializers.Serializer):
-        id = serializers.IntegerField()
-        name = serializers.CharField()
-        kind = serializers.CharField()
-        verified_badge = serializers.BooleanField()
-        accepting_copies = serializers.BooleanField()
-        copiers_count = serializers.IntegerField()
-        fee_terms = FeeTermsOutputSerializer()
-        metrics_all = MetricsOutputSerializer(allow_null=True)
+    average = serializers.DecimalField(max_digits=3, decimal_places=2, source="average_rating")
+    count = serializers.IntegerField(source="ratings_count")
+    distribution = serializers.SerializerMethodField(help_text='{"1": n, ..., "5": n}')
+    recent_comments = RatingOutputSerializer(many=True)
 
-    class RatingSummarySerializer(serializers.Serializer):
-        average = serializers.DecimalField(max_digits=3, decimal_places=2)
-        count = serializers.IntegerField()
-        distribution = serializers.DictField(child=serializers.IntegerField(), help_text='{"1": n, ..., "5": n}')
-        recent_comments = RatingOutputSerializer(many=True)
+    def get_distribution(self, provider: SignalProvider) -> dict[str, int]:
+        return rating_distribution(provider=provider)
 
-    id = serializers.IntegerField()
-    display_name = serializers.CharField()
-    description = serializers.CharField()
-    trading_strategy = serializers.CharField()
-    risk_level = serializers.ChoiceField(choices=SignalProvider.RiskLevel.choices)
-    subscription_fee_monthly = serializers.DecimalField(**CENTS_FIELD)
-    performance_fee_percent = serializers.DecimalField(max_digits=5, decimal_places=2)
-    verification_status = serializers.ChoiceField(choices=SignalProvider.VerificationStatus.choices)
+
+class ProviderStrategyOutputSerializer(serializers.ModelSerializer):
+    """A provider's public strategy with its offer and all-time metrics (`strategy_metrics` in
+    the context: strategy id -> PerformanceMetrics)."""
+
+    copiers_count = serializers.IntegerField()
+    fee_terms = serializers.SerializerMethodField()
+    metrics_all = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Strategy
+        fields = ["id", "name", "kind", "verified_badge", "accepting_copies", "copiers_count", "fee_terms", "metrics_all"]
+        read_only_fields = fields
+
+    @extend_schema_field(FeeTermsOutputSerializer)
+    def get_fee_terms(self, strategy: Strategy) -> dict:
+        return FeeTermsOutputSerializer(fee_terms_offered(strategy=strategy)).data
+
+    @extend_schema_field(MetricsOutputSerializer(allow_null=True))
+    def get_metrics_all(self, strategy: Strategy) -> dict | None:
+        row = self.context["strategy_metrics"].get(strategy.id)
+        return MetricsOutputSerializer(row).data if row is not None else None
+
+
+class TraderDetailOutputSerializer(serializers.ModelSerializer):
+    """The public provider page: profile, metrics per window, the all-time equity series, the
+    rating summary and the public strategies (`provider_get_public` prefetches them)."""
+
     follower_count = serializers.IntegerField()
-    approved_since = serializers.DateTimeField(allow_null=True)
-    metrics = inline_serializer("TraderDetailMetricsByWindow", {window: MetricsOutputSerializer(allow_null=True) for window in WINDOWS})
-    equity_series = EquityPointOutputSerializer(many=True)
-    rating = RatingSummarySerializer()
-    strategies = StrategySerializer(many=True)
+    subscription_fee_monthly = CentsField()
+    performance_fee_percent = CentsField()
+    approved_since = serializers.DateTimeField(source="status_changed_at", allow_null=True)
+    metrics = serializers.SerializerMethodField()
+    equity_series = serializers.SerializerMethodField(help_text="The whole record's daily equity for charts; each window is its tail.")
+    rating = RatingSummaryOutputSerializer(source="*")
+    strategies = serializers.SerializerMethodField()
 
+    class Meta:
+        model = SignalProvider
+        fields = [
+            "id",
+            "display_name",
+            "description",
+            "trading_strategy",
+            "risk_level",
+            "subscription_fee_monthly",
+            "performance_fee_percent",
+            "verification_status",
+            "follower_count",
+            "approved_since",
+            "metrics",
+            "equity_series",
+            "rating",
+            "strategies",
+        ]
+        read_only_fields = fields
 
-def _trader_detail(provider: SignalProvider) -> dict:
-    by_window = {row.window: row for row in provider.window_metrics}
-    strategies = provider.user.public_strategies
-    strategy_metrics = strategy_metrics_map(strategy_ids=[strategy.id for strategy in strategies], window=MetricsWindow.ALL)
-    return {
-        "id": provider.id,
-        "display_name": provider.display_name,
-        "description": provider.description,
-        "trading_strategy": provider.trading_strategy,
-        "risk_level": provider.risk_level,
-        "subscription_fee_monthly": cents_text(provider.subscription_fee_monthly),
-        "performance_fee_percent": cents_text(provider.performance_fee_percent),
-        "verification_status": provider.verification_status,
-        "follower_count": provider.follower_count,
-        "approved_since": provider.status_changed_at.isoformat() if provider.status_changed_at else None,
-        "metrics": {window: metrics_payload(by_window.get(window)) for window in WINDOWS},
-        # The whole record's daily equity for charts; each window is its tail.
-        "equity_series": metrics_payload(by_window.get(MetricsWindow.ALL), with_series=True)["equity_series"]
-        if MetricsWindow.ALL in by_window
-        else [],
-        "rating": {
-            "average": str(provider.average_rating),
-            "count": provider.ratings_count,
-            "distribution": rating_distribution(provider=provider),
-            "recent_comments": RatingOutputSerializer(provider.recent_comments, many=True).data,
-        },
-        "strategies": [
-            {
-                "id": strategy.id,
-                "name": strategy.name,
-                "kind": strategy.kind,
-                "verified_badge": strategy.verified_badge,
-                "accepting_copies": strategy.accepting_copies,
-                "copiers_count": strategy.copiers_count,
-                "fee_terms": fee_terms_payload(fee_terms_offered(strategy=strategy)),
-                "metrics_all": metrics_payload(strategy_metrics.get(strategy.id)),
-            }
-            for strategy in strategies
-        ],
-    }
+    @staticmethod
+    def _by_window(provider: SignalProvider) -> dict:
+        return {row.window: row for row in provider.window_metrics}
+
+    @extend_schema_field(
+        inline_serializer("TraderDetailMetricsByWindow", {window: MetricsOutputSerializer(allow_null=True) for window in WINDOWS})
+    )
+    def get_metrics(self, provider: SignalProvider) -> dict:
+        by_window = self._by_window(provider)
+        return {window: MetricsOutputSerializer(by_window[window]).data if window in by_window else None for window in WINDOWS}
+
+    @extend_schema_field(EquityPointOutputSerializer(many=True))
+    def get_equity_series(self, provider: SignalProvider) -> list[dict]:
+        row = self._by_window(provider).get(MetricsWindow.ALL)
+        return [{"date": day, "equity": equity} for day, equity in row.equity_series] if row is not None else []
+
+    @extend_schema_field(ProviderStrategyOutputSerializer(many=True))
+    def get_strategies(self, provider: SignalProvider) -> list[dict]:
+        strategies = provider.user.public_strategies
+        metrics = strategy_metrics_map(strategy_ids=[strategy.id for strategy in strategies], window=MetricsWindow.ALL)
+        return ProviderStrategyOutputSerializer(strategies, many=True, context={"strategy_metrics": metrics}).data
 
 
 def leaderboard_sort_field(*, default: str) -> serializers.ChoiceField:
@@ -424,7 +403,7 @@ class TraderDetailApi(APIView):
         "recent comments, and the public strategies with their all-time metrics.",
     )
     def get(self, request, provider_id: int):
-        return Response(_trader_detail(provider_get_public(provider_id=provider_id)))
+        return Response(TraderDetailOutputSerializer(provider_get_public(provider_id=provider_id)).data)
 
 
 class TraderRateApi(APIView):

@@ -18,11 +18,9 @@ from core.selectors import display_name
 from marketplace.apis import (
     CoverageOutputSerializer,
     FeeTermsOutputSerializer,
-    coverage_payload,
-    fee_terms_payload,
     leaderboard_sort_field,
 )
-from marketplace.metrics import return_percent
+from marketplace.metrics import Coverage, return_percent
 from marketplace.selectors import TOP_WINDOWS, ratios_note, strategy_get_leader, strategy_leaderboard
 from marketplace.terms import fee_terms_offered
 
@@ -80,9 +78,9 @@ class MetricsMixin(serializers.Serializer):
 
     @extend_schema_field(CoverageOutputSerializer)
     def get_coverage(self, strategy) -> dict:
-        return coverage_payload(
-            days=strategy.days, closed_trades=strategy.closed_trades, first_day=strategy.first_day, last_day=strategy.last_day
-        )
+        return CoverageOutputSerializer(
+            Coverage(days=strategy.days, closed_trades=strategy.closed_trades, first_day=strategy.first_day, last_day=strategy.last_day)
+        ).data
 
 
 class LeaderboardOutputSerializer(MetricsMixin, serializers.ModelSerializer):
@@ -108,7 +106,7 @@ class LeaderboardOutputSerializer(MetricsMixin, serializers.ModelSerializer):
 
     @extend_schema_field(FeeTermsOutputSerializer)
     def get_fee_terms(self, strategy) -> dict:
-        return fee_terms_payload(fee_terms_offered(strategy=strategy))
+        return FeeTermsOutputSerializer(fee_terms_offered(strategy=strategy)).data
 
     def get_owner(self, strategy) -> str:
         return display_name(strategy.owner)

@@ -57,6 +57,17 @@ MIN_RELATIVE_VOLATILITY = 0.01
 
 TOTAL_LOSS = -1.0
 
+
+@dataclass(frozen=True)
+class Coverage:
+    """What a window's figures rest on: daily returns counted, trades closed, first and last day."""
+
+    days: int
+    closed_trades: int
+    first_day: date | None
+    last_day: date | None
+
+
 # (UTC day, equity at that day's close)
 EquityPoint = tuple[date, Decimal]
 # (UTC day the trade was closed, realised P&L net of fees)

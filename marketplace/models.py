@@ -6,6 +6,7 @@ from django.db.models import Q
 
 from core.money import format_money, money_field
 from core.names import name_key, validate_printable_name, validate_single_script_name
+from marketplace.metrics import Coverage
 
 DISPLAY_NAME_TAKEN = "Another provider already uses this name, or one that reads the same; choose another."
 
@@ -205,6 +206,10 @@ class PerformanceMetrics(models.Model):
     def sharpe(self) -> float | None:
         """The name `marketplace.apis_leaderboard.MetricsMixin` reads."""
         return self.sharpe_ratio
+
+    @property
+    def coverage(self) -> Coverage:
+        return Coverage(days=self.returns_count, closed_trades=self.closed_trades, first_day=self.first_day, last_day=self.last_day)
 
 
 class StrategyMetrics(PerformanceMetrics):
