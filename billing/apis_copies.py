@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from billing.selectors import copy_results
 from copytrade.apis import CopyOutputSerializer, CopyUpdateApi
 from copytrade.selectors import PositionMarker, copy_get, copy_list
-from core.api_conventions import Pagination, StrictInputSerializer
+from core.api_conventions import PageFilterSerializer, Pagination
 
 AMOUNT = {"max_digits": None, "decimal_places": settings.MONEY_DECIMAL_PLACES, "read_only": True}
 
@@ -59,10 +59,8 @@ def _copy_with_results(*, follower, relationship_id: int) -> Response:
 class MyCopiesWithResultsApi(APIView):
     pagination_class = Pagination
 
-    class FilterSerializer(StrictInputSerializer):
+    class FilterSerializer(PageFilterSerializer):
         include_stopped = serializers.BooleanField(default=False)
-        limit = serializers.IntegerField(min_value=0, required=False)
-        offset = serializers.IntegerField(min_value=0, required=False)
 
     @extend_schema(
         operation_id="copy_trading_my_copies",

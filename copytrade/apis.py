@@ -35,7 +35,7 @@ from copytrade.services.leader_trades import (
 )
 from copytrade.services.strategies import strategy_create, strategy_update, strategy_webhook_secret_rotate
 from copytrade.sizing import SIZING_PARAMETER
-from core.api_conventions import Pagination, SecretResponse, StrictInputSerializer, paginated_response
+from core.api_conventions import PageFilterSerializer, Pagination, SecretResponse, StrictInputSerializer, paginated_response
 from core.errors import ApplicationError
 from core.ids import IdField
 from core.money import ZERO
@@ -598,10 +598,8 @@ class CopyUpdateApi(APIView):
 class CopiedTradesApi(APIView):
     pagination_class = Pagination
 
-    class FilterSerializer(StrictInputSerializer):
+    class FilterSerializer(PageFilterSerializer):
         relationship = IdField(required=False)
-        limit = serializers.IntegerField(min_value=0, required=False)
-        offset = serializers.IntegerField(min_value=0, required=False)
 
     @extend_schema(
         operation_id="copy_trading_copied_trades", parameters=[FilterSerializer], responses=CopiedTradeOutputSerializer(many=True)

@@ -86,6 +86,18 @@ class StrictInputSerializer(serializers.Serializer):
         return super().validate(data)
 
 
+class PageFilterSerializer(StrictInputSerializer):
+    """A list endpoint's query: its own filters and the page (`limit`, `offset`; Pagination's
+    default and cap). `filters` is what the selector takes: the validated query less the page."""
+
+    limit = serializers.IntegerField(min_value=1, required=False, help_text=f"Rows per page, at most {Pagination.max_limit}.")
+    offset = serializers.IntegerField(min_value=0, required=False)
+
+    @property
+    def filters(self) -> dict:
+        return {key: value for key, value in self.validated_data.items() if key not in ("limit", "offset")}
+
+
 def paginated_response(*, request, view, queryset, serializer_class, context: dict | None = None) -> Response:
     """A page of `queryset` in the project's pagination shape; the view declares
     `pagination_class` so the schema documents the page too."""

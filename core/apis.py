@@ -16,7 +16,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api_conventions import Pagination, StrictInputSerializer, paginated_response
+from core.api_conventions import PageFilterSerializer, Pagination, paginated_response
 from core.errors import ApplicationError, ThrottledError
 from core.ids import InvalidIdError
 from core.models import Notification
@@ -173,10 +173,8 @@ class NotificationOutputSerializer(serializers.ModelSerializer):
 class NotificationListApi(APIView):
     pagination_class = Pagination
 
-    class FilterSerializer(StrictInputSerializer):
+    class FilterSerializer(PageFilterSerializer):
         unread = serializers.BooleanField(required=False, default=False)
-        limit = serializers.IntegerField(min_value=1, required=False)
-        offset = serializers.IntegerField(min_value=0, required=False)
 
     @extend_schema(operation_id="notifications_list", parameters=[FilterSerializer], responses=NotificationOutputSerializer(many=True))
     def get(self, request):

@@ -33,7 +33,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from copytrade.models import Strategy
-from core.api_conventions import CentsField, Pagination, StrictInputSerializer, paginated_response
+from core.api_conventions import CentsField, PageFilterSerializer, Pagination, StrictInputSerializer, paginated_response
 from core.errors import ApplicationError, NotFoundError
 from core.selectors import display_name
 from core.terms import FeeTerms
@@ -367,7 +367,7 @@ class TraderListApi(APIView):
     permission_classes = [AllowAny]
     pagination_class = Pagination
 
-    class FilterSerializer(StrictInputSerializer):
+    class FilterSerializer(PageFilterSerializer):
         window = serializers.ChoiceField(choices=list(WINDOWS), default=DEFAULT_WINDOW)
         sort_by = leaderboard_sort_field(default="return")
         min_rating = serializers.DecimalField(**FILTER_NUMBER, min_value=Decimal("0"), max_value=Decimal("5"))
@@ -376,20 +376,17 @@ class TraderListApi(APIView):
         max_drawdown = serializers.DecimalField(**FILTER_NUMBER, min_value=Decimal("0"), max_value=Decimal("100"))
         risk_level = serializers.ChoiceField(choices=SignalProvider.RiskLevel.choices, required=False)
         verified = serializers.BooleanField(required=False, allow_null=True, default=None)
-        limit = serializers.IntegerField(min_value=1, required=False)
-        offset = serializers.IntegerField(min_value=0, required=False)
 
     @extend_schema(operation_id="marketplace_traders", parameters=[FilterSerializer], responses=TraderListOutputSerializer(many=True))
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
-        params = {key: value for key, value in filters.validated_data.items() if key not in ("limit", "offset")}
         return paginated_response(
             request=request,
             view=self,
-            queryset=provider_list_public(**params),
+            queryset=provider_list_public(**filters.filters),
             serializer_class=TraderListOutputSerializer,
-            context={"window": params["window"]},
+            context={"window": filters.filters["window"]},
         )
 
 

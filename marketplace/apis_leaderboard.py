@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from copytrade.apis import LeaderTradePublicOutputSerializer
 from copytrade.models import Strategy
-from core.api_conventions import Pagination, StrictInputSerializer, paginated_response
+from core.api_conventions import PageFilterSerializer, Pagination, paginated_response
 from core.selectors import display_name
 from marketplace.apis import (
     CoverageOutputSerializer,
@@ -126,22 +126,19 @@ class CopyTopApi(APIView):
     permission_classes = [AllowAny]
     pagination_class = Pagination
 
-    class FilterSerializer(StrictInputSerializer):
+    class FilterSerializer(PageFilterSerializer):
         kind = serializers.ChoiceField(choices=Strategy.Kind.choices, required=False)
         min_copiers = serializers.IntegerField(min_value=0, required=False)
         verified = serializers.BooleanField(required=False)
         sort = leaderboard_sort_field(default="followers")
         window = serializers.ChoiceField(choices=list(TOP_WINDOWS), default="30d")
-        limit = serializers.IntegerField(min_value=0, required=False)
-        offset = serializers.IntegerField(min_value=0, required=False)
 
     @extend_schema(operation_id="copy_trading_top", parameters=[FilterSerializer], responses=LeaderboardOutputSerializer(many=True))
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
-        params = {key: value for key, value in filters.validated_data.items() if key not in ("limit", "offset")}
         return paginated_response(
-            request=request, view=self, queryset=strategy_leaderboard(**params), serializer_class=LeaderboardOutputSerializer
+            request=request, view=self, queryset=strategy_leaderboard(**filters.filters), serializer_class=LeaderboardOutputSerializer
         )
 
 
