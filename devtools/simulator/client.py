@@ -10,15 +10,24 @@ class SimulatorError(Exception):
 
 
 class SimulatorClient:
-    def __init__(self, base_url: str, *, timeout: float = 30.0):
+    def __init__(self, base_url: str, *, timeout: float = 30.0, exchange: str = "binance"):
+        """`exchange`: whose side of the simulator this client drives ("binance" or "bybit"):
+        both are served on one port, each with its own accounts, markets, orders and faults."""
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.exchange = exchange
+        self.control_path = "/_sim/" if exchange == "binance" else f"/_sim/{exchange}/"
         self.session = requests.Session()
 
+    def for_exchange(self, exchange: str) -> "SimulatorClient":
+        """A client of the same simulator for another exchange's side of it."""
+        return SimulatorClient(self.base_url, timeout=self.timeout, exchange=exchange)
+
     def _request(self, method: str, path: str, *, json=None, params=None):
-        response = self.session.request(method, f"{self.base_url}/_sim/{path}", json=json, params=params, timeout=self.timeout)
+        url = f"{self.base_url}{self.control_path}{path}"
+        response = self.session.request(method, url, json=json, params=params, timeout=self.timeout)
         if response.status_code >= 400:
-            raise SimulatorError(f"{method} /_sim/{path}: {response.status_code} {response.text}")
+            raise SimulatorError(f"{method} {self.control_path}{path}: {response.status_code} {response.text}")
         return response.json()
 
     def reset(self, *, commission_rate: Decimal | str | None = None, duplicate_scope: str | None = None) -> dict:
@@ -117,3 +126,7 @@ class SimulatorClient:
     def stats(self) -> dict:
         """requests, orders_accepted, orders_rejected, rejected_by_code, faults (by kind), orders_open."""
         return self._request("GET", "stats")
+
+    def set_order_limit(self, *, per_second: int) -> dict:
+        """Bybit's side only: order creates per second per API key before 10006 (Bybit spot: 20)."""
+        return self._request("POST", "order-limit", json={"per_second": per_second})

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from devtools.simulator.bybit import add_bybit_routes, bybit_state
 from devtools.simulator.state import DEFAULT_COMMISSION_RATE, Account, BinanceError, SimulatorState, now_ms
 
 STATE = web.AppKey("state", SimulatorState)
@@ -182,7 +183,7 @@ def _is_loopback(remote: str | None, networks: tuple = ()) -> bool:
     return address is not None and (address.is_loopback or any(address in network for network in networks))
 
 
-def _admin(handler: Handler):
+def _admin(handler: Handler, *, key: web.AppKey = STATE):
     async def endpoint(request: web.Request) -> web.Response:
         if not _is_loopback(request.remote, request.app.get(CONTROL_NETWORKS, ())):
             return _json({"error": "The simulator control API answers loopback clients only."}, status=403)
@@ -190,7 +191,7 @@ def _admin(handler: Handler):
             payload = await request.json() if request.body_exists else {}
             if not isinstance(payload, dict):
                 raise ValueError("Send a JSON object.")
-            return _json(handler(request.app[STATE], request, payload))
+            return _json(handler(request.app[key], request, payload))
         except LookupError as exc:
             return _json({"error": f"Not found: {exc}"}, status=404)
         except (ValueError, TypeError) as exc:
@@ -267,7 +268,8 @@ ADMIN_ROUTES = (
 )
 
 
-def build_app(state: SimulatorState, *, control_networks: tuple = ()) -> web.Application:
+def build_app(state: SimulatorState, *, control_networks: tuple = (), bybit: SimulatorState | None = None) -> web.Application:
+    """Binance (/api/v3, control /_sim/) and Bybit v5 (/v5, control /_sim/bybit/) on one port."""
     app = web.Application()
     app[STATE] = state
     app[CONTROL_NETWORKS] = tuple(ipaddress.ip_network(network) for network in control_networks)
@@ -275,13 +277,27 @@ def build_app(state: SimulatorState, *, control_networks: tuple = ()) -> web.App
         app.router.add_route(method, path, _api(handler, signed=signed))
     for method, path, handler in ADMIN_ROUTES:
         app.router.add_route(method, path, _admin(handler))
+    add_bybit_routes(app, bybit if bybit is not None else bybit_state(seed=state.seed), admin_routes=ADMIN_ROUTES, admin=_admin)
     return app
 
 
-def run_simulator(*, host: str, port: int, state: SimulatorState, print_fn: Callable[[str], None], control_networks: tuple = ()) -> None:
+def run_simulator(
+    *,
+    host: str,
+    port: int,
+    state: SimulatorState,
+    print_fn: Callable[[str], None],
+    control_networks: tuple = (),
+    bybit: SimulatorState | None = None,
+) -> None:
     """Serve until interrupted (the management command)."""
     web.run_app(
-        build_app(state, control_networks=control_networks), host=host, port=port, access_log=None, print=print_fn, shutdown_timeout=1.0
+        build_app(state, control_networks=control_networks, bybit=bybit),
+        host=host,
+        port=port,
+        access_log=None,
+        print=print_fn,
+        shutdown_timeout=1.0,
     )
 
 
@@ -299,6 +315,7 @@ def start_simulator_thread(
     Port 0 picks a free port. The thread owns its own event loop; talk to it over HTTP only.
     """
     state = SimulatorState(seed=seed, latency_ms=latency_ms, commission_rate=commission_rate, duplicate_scope=duplicate_scope)
+    bybit = bybit_state(seed=seed, latency_ms=latency_ms, commission_rate=commission_rate)
     loop = asyncio.new_event_loop()
     started = threading.Event()
     outcome: dict = {}
@@ -306,7 +323,7 @@ def start_simulator_thread(
     def serve() -> None:
         asyncio.set_event_loop(loop)
         # A short shutdown timeout: responses held back by a fault must not delay stop().
-        runner = web.AppRunner(build_app(state), access_log=None, shutdown_timeout=0.2)
+        runner = web.AppRunner(build_app(state, bybit=bybit), access_log=None, shutdown_timeout=0.2)
         try:
             loop.run_until_complete(runner.setup())
             site = web.TCPSite(runner, host, port)

@@ -399,8 +399,11 @@ class SimulatorState:
         commission_rate: Decimal = DEFAULT_COMMISSION_RATE,
         duplicate_scope: str = "open",
         latency_ms: float = 0.0,
+        markets: tuple = DEFAULT_MARKETS,
     ):
         self.seed = seed
+        # Another exchange's side of the simulator lists its own markets (devtools/simulator/bybit.py).
+        self.default_markets = markets
         self.default_latency_ms = _non_negative(latency_ms, name="latency_ms")
         self.reset(commission_rate=commission_rate, duplicate_scope=duplicate_scope)
 
@@ -434,7 +437,7 @@ class SimulatorState:
         self.next_trade_id = 1
         self.faults = FaultConfig(latency_ms=self.default_latency_ms)
         self.stats = {"requests": 0, "orders_accepted": 0, "orders_rejected": 0, "rejected_by_code": Counter(), "faults": Counter()}
-        for base, quote, step, tick, min_qty, max_qty, min_notional, price in DEFAULT_MARKETS:
+        for base, quote, step, tick, min_qty, max_qty, min_notional, price in self.default_markets:
             self.add_market(
                 base=base,
                 quote=quote,
