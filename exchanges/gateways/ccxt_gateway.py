@@ -63,11 +63,22 @@ ORDER_TYPES = ("market", "limit")
 SIDES = ("buy", "sell")
 # The simulator serves Binance spot only: no futures exchangeInfo, no sapi currencies.
 URL_OVERRIDE_OPTIONS = {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False}
-# Binance-style error codes inside ccxt messages: `binance {"code":-2015,"msg":"..."}`.
-_EXCHANGE_CODE = re.compile(r'"code"\s*:\s*(-?\d+)')
+# The exchange's error code inside ccxt messages: Binance `binance {"code":-2015,"msg":"..."}`,
+# Bybit v5 `bybit {"retCode":170141,"retMsg":"..."}`.
+_EXCHANGE_CODE = re.compile(r'"(?:code|retCode)"\s*:\s*"?(-?\d+)')
 # Binance answers -2015 also after a key was revoked; ccxt then reports DDoSProtection
 # (it assumes an IP ban once a key has worked), which would retry a dead key forever.
 _CREDENTIAL_CODES = {"-2014", "-2015"}
+# Codes whose ccxt class is not the kind they mean, per exchange.
+_DUPLICATE_CODES = {
+    # Bybit: "Duplicate clientOrderId" (spot), "OrderLinkedID is duplicate" (derivatives);
+    # ccxt calls both InvalidOrder, but the order with this orderLinkId exists: look it up.
+    "bybit": {"170141", "110072"},
+}
+_UNKNOWN_SYMBOL_CODES = {"bybit": {"170121"}}
+# Bybit's "System error / Internal error": the order may or may not have been taken
+# (ccxt calls it a plain ExchangeError, which would fail the copy for good).
+_SERVER_ERROR_CODES = {"bybit": {"10016"}}
 
 logger = logging.getLogger(__name__)
 
@@ -102,11 +113,19 @@ def _nothing_was_sent(exc: ccxt.BaseError) -> bool:
 
 
 def _retry_after(headers) -> float | None:
-    value = (headers or {}).get("Retry-After")
+    """Seconds to wait: Binance's `Retry-After`, or Bybit's `X-Bapi-Limit-Reset-Timestamp`
+    (the epoch milliseconds at which its per-UID window opens again)."""
+    headers = {str(name).lower(): value for name, value in (headers or {}).items()}
+    value = headers.get("retry-after")
+    reset_ms = headers.get("x-bapi-limit-reset-timestamp")
     try:
-        return float(value) if value is not None else None
+        if value is not None:
+            return float(value)
+        if reset_ms is not None:
+            return max(0.1, int(reset_ms) / 1000 - time.time())
     except ValueError:
         return None
+    return None
 
 
 def map_ccxt_error(
@@ -115,6 +134,7 @@ def map_ccxt_error(
     may_have_executed: bool = False,
     response_headers=None,
     secrets: tuple[str, ...] = (),
+    exchange_id: str = "",
 ) -> ExchangeError:
     """The one translation of ccxt exceptions into `exchanges.errors`.
 
@@ -127,7 +147,7 @@ def map_ccxt_error(
     raw = redact(f"{type(exc).__name__}: {exc}", secrets=secrets)
     code_match = _EXCHANGE_CODE.search(raw)
     code = code_match.group(1) if code_match else None
-    kind = _error_kind(exc, raw=raw, code=code, may_have_executed=may_have_executed)
+    kind = _error_kind(exc, raw=raw, code=code, may_have_executed=may_have_executed, exchange_id=exchange_id)
     # The person reads the kind's sentence; the exchange's own text (class name, JSON body,
     # codes) is kept as `detail` for the log.
     if kind is RateLimitedError:
@@ -135,9 +155,15 @@ def map_ccxt_error(
     return kind(detail=raw)
 
 
-def _error_kind(exc: ccxt.BaseError, *, raw: str, code: str | None, may_have_executed: bool) -> type[ExchangeError]:
+def _error_kind(exc: ccxt.BaseError, *, raw: str, code: str | None, may_have_executed: bool, exchange_id: str = "") -> type[ExchangeError]:
     if code in _CREDENTIAL_CODES or isinstance(exc, ccxt.AuthenticationError):
         return InvalidCredentialsError
+    if code in _DUPLICATE_CODES.get(exchange_id, ()):
+        return DuplicateClientOrderIdError
+    if code in _UNKNOWN_SYMBOL_CODES.get(exchange_id, ()):
+        return UnknownSymbolError
+    if code in _SERVER_ERROR_CODES.get(exchange_id, ()):
+        return UnknownOutcomeError if may_have_executed else TransientExchangeError
     if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
         return RateLimitedError
     if isinstance(exc, ccxt.OnMaintenance | ccxt.InvalidNonce):
@@ -164,7 +190,9 @@ def _guarded(client: ccxt.Exchange, operation: Callable[[ccxt.Exchange], T], *, 
     try:
         return operation(client)
     except ccxt.BaseError as exc:
-        mapped = map_ccxt_error(exc, may_have_executed=may_have_executed, response_headers=client.last_response_headers, secrets=secrets)
+        mapped = map_ccxt_error(
+            exc, may_have_executed=may_have_executed, response_headers=client.last_response_headers, secrets=secrets, exchange_id=client.id
+        )
         logger.info("exchange answered %s: %s", mapped.reason, mapped.detail)
         # `from None`: the ccxt exception's message and its cause carry the signed URL.
         raise mapped from None
@@ -394,6 +422,23 @@ def _trade(trade: dict) -> Trade:
     )
 
 
+def _order_by_client_id(client: ccxt.Exchange, market: MarketRules, client_order_id: str) -> dict:
+    """One order by the client order id we gave it, whatever its state.
+
+    Binance: `GET /api/v3/order?origClientOrderId=`. Bybit v5: `orderLinkId` on
+    `/v5/order/realtime` (open orders and, on a unified account, recent closed ones), then on
+    `/v5/order/history` (closed ones); ccxt's own fetchOrder there takes order ids only.
+    """
+    if client.id != "bybit":
+        return client.fetch_order(None, market.symbol, {"origClientOrderId": client_order_id})
+    request = {"category": "spot" if market.type == "spot" else "linear", "symbol": market.exchange_symbol, "orderLinkId": client_order_id}
+    for read in (client.privateGetV5OrderRealtime, client.privateGetV5OrderHistory):
+        rows = (read(request).get("result") or {}).get("list") or []
+        if rows:
+            return client.parse_order(rows[0], client.market(market.symbol))
+    raise ccxt.OrderNotFound(f"bybit has no order with orderLinkId {client_order_id}")
+
+
 class CcxtGateway(ExchangeGateway):
     def __init__(self, *, exchange_id: str, slot: _ClientSlot, sandbox: bool, credentials: tuple[str, str, str] = ("", "", "")):
         self.exchange_id = exchange_id
@@ -539,18 +584,45 @@ class CcxtGateway(ExchangeGateway):
             ),
             may_have_executed=True,
         )
+        if order.get("status") is None:
+            return self._acknowledged(market=market, side=side, type=type, amount=amount, client_order_id=client_order_id)
         return self._order_result(order, market=market, client_order_id=client_order_id)
+
+    def _acknowledged(self, *, market: MarketRules, side: str, type: str, amount: Decimal, client_order_id: str) -> OrderResult:
+        """The exchange took the order and answered with its ids only (Bybit v5): its state is
+        read back by client order id. Not listed yet: a working order, looked up again shortly.
+        The read failing: the outcome is unknown to the caller, who looks it up before anything."""
+        try:
+            return self.fetch_order_by_client_id(symbol=market.symbol, client_order_id=client_order_id)
+        except OrderNotFoundError:
+            return OrderResult(
+                exchange_order_id="",
+                client_order_id=client_order_id,
+                symbol=market.symbol,
+                side=side,
+                type=type,
+                status="open",
+                amount=amount,
+                filled=ZERO,
+                average_price=None,
+                cost=ZERO,
+                fee=ZERO,
+                fee_currency=market.quote,
+            )
+        except TransientExchangeError as exc:
+            raise UnknownOutcomeError(detail=f"the order was taken; reading it back failed: {exc.detail}") from None
 
     def fetch_order_by_client_id(self, *, symbol: str, client_order_id: str) -> OrderResult:
         market = self.market(symbol)
-        order = self._call(lambda client: client.fetch_order(None, market.symbol, {"origClientOrderId": client_order_id}))
+        order = self._call(lambda client: _order_by_client_id(client, market, client_order_id))
         return self._order_result(order, market=market, client_order_id=client_order_id)
 
     def cancel_order(self, *, symbol: str, client_order_id: str) -> OrderResult:
         market = self.market(symbol)
-        order = self._call(
-            lambda client: client.cancel_order(None, market.symbol, {"origClientOrderId": client_order_id}), may_have_executed=True
-        )
+        key = "orderLinkId" if self.exchange_id == "bybit" else "origClientOrderId"
+        order = self._call(lambda client: client.cancel_order(None, market.symbol, {key: client_order_id}), may_have_executed=True)
+        if order.get("status") is None:  # ids only (Bybit): the order as it is now
+            return self.fetch_order_by_client_id(symbol=market.symbol, client_order_id=client_order_id)
         return self._order_result(order, market=market, client_order_id=client_order_id)
 
     def fetch_my_trades(self, *, symbol: str | None = None, since: datetime | None = None) -> list[Trade]:
@@ -578,8 +650,10 @@ class CcxtGateway(ExchangeGateway):
         ]
 
     def _order_client_id(self, *, symbol: str, order_id: str) -> str:
+        # Bybit's unified account reads one order only with `acknowledged` (its last 500 orders).
+        params = {"acknowledged": True} if self.exchange_id == "bybit" else {}
         try:
-            order = self._call(lambda client: client.fetch_order(order_id, symbol))
+            order = self._call(lambda client: client.fetch_order(order_id, symbol, params))
         except OrderNotFoundError:
             # An order the exchange keeps no more is no order the platform placed just now;
             # failing here would stall the sync on this fill for good.
