@@ -280,6 +280,7 @@ class CopiedTrade(models.Model):
         COPY_PAUSED = "copy_paused", "the copy was paused, and a paused copy opens no new positions"
         COPY_STOPPED = "copy_stopped", "the copy was stopped"
         STRATEGY_NOT_ACCEPTING = "strategy_not_accepting_entries", "the leader's strategy was not taking new entries"
+        MARKET_NOT_LISTED = "market_not_listed", "your exchange does not list the leader's market"
         SLIPPAGE_EXCEEDED = "slippage_exceeded", ("the price had moved further from the leader's price than your slippage limit allows")
         INSUFFICIENT_MARGIN = "insufficient_margin", "your account did not have enough free balance for the order"
         BELOW_EXCHANGE_MINIMUM = "below_exchange_minimum", "your share was below the exchange's minimum order"

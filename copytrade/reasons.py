@@ -54,6 +54,8 @@ def copied_trade_reason_text(trade: CopiedTrade) -> str:
             f"leader's ({format_quantity(Decimal(detail['leader_price']))}), more than your slippage limit of "
             f"{percent_text(detail['limit_percent'])}"
         )
+    if code == Reason.MARKET_NOT_LISTED and detail.get("exchange"):
+        return f"{detail['exchange']} does not list {trade.symbol}, the market the leader traded, so there was nothing to copy there"
     if code == Reason.PARTIAL_FILL and trade.requested_amount:
         return f"the exchange filled {format_quantity(trade.filled_amount)} of the {format_quantity(trade.requested_amount)} requested"
     return reason_label(Reason, code)

@@ -59,6 +59,7 @@ from django.utils import timezone
 
 from copytrade import execution_statements as statements
 from copytrade import risk, sizing
+from copytrade.cross_exchange import market_not_listed
 from copytrade.currency import QuoteNotConvertible, follower_market_conversion_check, quote_rate_at_fill
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade
 from copytrade.positions import Fill, position_apply_fill, relationship_apply_pnl, stop_loss_hit, unrealised_pnl
@@ -78,6 +79,7 @@ from exchanges.errors import (
     RateLimitedError,
     TransientExchangeError,
     UnknownOutcomeError,
+    UnknownSymbolError,
 )
 from exchanges.gateways import gateway_for_account
 from exchanges.models import ExchangeAccount
@@ -266,7 +268,10 @@ def _run(run: _Run, *, token: int | None) -> ExecutionOutcome:
         return _finish(trade, token=token, status=CopiedTrade.Status.SKIPPED, reason=skip.reason, message=skip.message, detail=skip.detail)
     except RateLimitedError as exc:
         return _wait(trade, token=token, seconds=exc.retry_after or 1.0, why="the exchange's rate limit")
-    except PermanentExchangeError as exc:  # a refused read (bad key, unknown symbol): nothing was sent
+    except UnknownSymbolError as exc:  # the leader's market (unified symbol) is not on the follower's exchange
+        skip = market_not_listed(account=account, symbol=trade.symbol, error=exc)
+        return _finish(trade, token=token, status=CopiedTrade.Status.SKIPPED, reason=skip.reason, message=skip.message, detail=skip.detail)
+    except PermanentExchangeError as exc:  # a refused read (bad key): nothing was sent
         return _refused(trade, token=token, error=exc)
     wait = _order_slot(account)
     if wait > 0:
