@@ -7,7 +7,8 @@ DEBUG = env.bool("DEBUG", default=True)
 
 # A developer machine trades against the loopback simulator (`make run` starts it on 8765),
 # never against a real exchange by accident.
-EXCHANGE_URL_OVERRIDES = env.dict("EXCHANGE_URL_OVERRIDES", default={"binance": "http://127.0.0.1:8765"})
+# One simulator process answers both Binance (/api/v3) and Bybit v5 (/v5).
+EXCHANGE_URL_OVERRIDES = env.dict("EXCHANGE_URL_OVERRIDES", default={"binance": "http://127.0.0.1:8765", "bybit": "http://127.0.0.1:8765"})
 
 # The simulator, the Stripe stand-in, the demo and the benchmark (their commands).
 INSTALLED_APPS = [*INSTALLED_APPS, "devtools"]

@@ -5,12 +5,16 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
+from devtools.simulator.bybit import bybit_state
 from devtools.simulator.server import run_simulator
 from devtools.simulator.state import DEFAULT_COMMISSION_RATE, DUPLICATE_SCOPES, SimulatorState
 
 
 class Command(BaseCommand):
-    help = "Serve the loopback Binance spot simulator (set EXCHANGE_URL_OVERRIDES=binance=http://HOST:PORT)."
+    help = (
+        "Serve the loopback Binance spot and Bybit v5 spot simulator on one port "
+        "(set EXCHANGE_URL_OVERRIDES=binance=http://HOST:PORT,bybit=http://HOST:PORT)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8765)
@@ -59,4 +63,5 @@ class Command(BaseCommand):
             state=state,
             print_fn=self.stdout.write,
             control_networks=tuple(options["control_from"]),
+            bybit=bybit_state(seed=options["seed"], latency_ms=options["latency_ms"], commission_rate=options["commission_rate"]),
         )
