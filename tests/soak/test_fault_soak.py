@@ -1,7 +1,9 @@
 """Fault soak (issue 7): leader trades fanned out to many followers through real Celery
 workers while the harness, at random, SIGKILLs a worker, restarts Redis and makes
 PostgreSQL refuse connections, and the exchange simulator answers 10 % of orders with a
-429, a 5xx or a timeout after taking the order.
+429, a 5xx or a timeout after taking the order. A third of the followers trade on the
+simulator's Bybit side (issue 29: its 10006, its orderLinkId, its 0.0001 BTC lot step), the
+rest on its Binance side; the leader is on Binance.
 
 Short in `make test` (SOAK_TRADES=4, SOAK_FOLLOWERS=40); `make soak` runs 20 × 500. Both on
 Redis and on RabbitMQ (SOAK_BROKERS=redis,rabbitmq; a RabbitMQ vhost of its own).
@@ -89,6 +91,8 @@ NEXT_TRADE_MAX_GAP = 60.0
 PRICE = Decimal("65000")
 FIXED_NOTIONAL = Decimal("20")
 STEP = Decimal("0.00001")  # the simulator's BTCUSDT LOT_SIZE step
+STEPS = {"binance": STEP, "bybit": Decimal("0.0001")}  # and its Bybit side's BTCUSDT basePrecision
+ORDER_PATHS = {"binance": ["POST /api/v3/order"], "bybit": ["POST /v5/order/create"]}
 FOLLOWER_USDT = "1000"
 OPEN = (CopiedTrade.Status.PENDING, CopiedTrade.Status.EXECUTING)
 
@@ -120,19 +124,20 @@ def leader_action(index: int) -> tuple[str, dict]:
     return "close", {}
 
 
-def truncate(amount: Decimal) -> Decimal:
-    return (amount / STEP).to_integral_value(rounding=ROUND_DOWN) * STEP
+def truncate(amount: Decimal, step: Decimal = STEP) -> Decimal:
+    return (amount / step).to_integral_value(rounding=ROUND_DOWN) * step
 
 
-def expected_position() -> Decimal:
-    """Fixed 20 USDT entries at 65,000, halves and closes mirrored (ARCHITECTURE.md sizing)."""
+def expected_position(step: Decimal = STEP) -> Decimal:
+    """Fixed 20 USDT entries at 65,000, halves and closes mirrored (ARCHITECTURE.md sizing),
+    at the follower's exchange's lot step."""
     held = Decimal(0)
     for index in range(TRADES):
         action, _ = leader_action(index)
         if action == "buy":
-            held += truncate(FIXED_NOTIONAL / PRICE)
+            held += truncate(FIXED_NOTIONAL / PRICE, step)
         elif action == "sell":
-            held -= truncate(held * Decimal("0.5"))
+            held -= truncate(held * Decimal("0.5"), step)
         else:
             held = Decimal(0)
     return held
@@ -311,6 +316,7 @@ def database_proxy(transactional_db):
 @dataclass
 class Soak:
     sim: object
+    sims: dict  # exchange id -> the simulator's side for it
     redis_server: PrivateRedis
     proxy: TcpProxy
     workers: list[CeleryWorker]
@@ -322,11 +328,12 @@ def broker(request):
 
 
 @pytest.fixture
-def soak(broker, simulated_binance, transactional_db, settings, redis_server, database_proxy, request):
+def soak(broker, simulated_binance, simulated_bybit, transactional_db, settings, redis_server, database_proxy, request):
     """The simulator, this process on the private Redis, the workers on the private Redis
     and behind the database proxy. With the rabbitmq broker, the messages go through a
     RabbitMQ vhost of the test's own; Redis (still restarted) keeps the cache and buckets."""
     simulated_binance.set_price(symbol="BTC/USDT", price=str(PRICE))
+    simulated_bybit.set_price(symbol="BTC/USDT", price=str(PRICE))
     settings.EXCHANGE_TIMEOUT_MS = 2000
     settings.COPYTRADE_EXECUTION_LEASE_SECONDS = 20
     settings.COPYTRADE_STUCK_AFTER_SECONDS = STUCK_AFTER_SECONDS
@@ -341,20 +348,26 @@ def soak(broker, simulated_binance, transactional_db, settings, redis_server, da
         try:
             for worker in workers:
                 worker.start()
-            yield Soak(sim=simulated_binance, redis_server=redis_server, proxy=database_proxy, workers=workers)
+            sims = {"binance": simulated_binance, "bybit": simulated_bybit}
+            yield Soak(sim=simulated_binance, sims=sims, redis_server=redis_server, proxy=database_proxy, workers=workers)
         finally:
             for worker in workers:
                 worker.close()
 
 
-def start_followers(sim, strategy) -> list:
+def exchange_of(index: int) -> str:
+    return "bybit" if index % 3 == 2 else "binance"
+
+
+def start_followers(sims: dict, strategy) -> list:
     users = get_user_model().objects
     copies = []
     for index in range(FOLLOWERS):
         user = users.create_user(username=f"soak{index}", password="soak-pass-123", email=f"soak{index}@example.com")
-        credentials = sim.create_account(balances={"USDT": FOLLOWER_USDT})
+        exchange_id = exchange_of(index)
+        credentials = sims[exchange_id].create_account(balances={"USDT": FOLLOWER_USDT})
         account = ExchangeAccount.objects.create(
-            owner=user, exchange_id="binance", label="Binance", api_key=credentials["api_key"], api_secret=credentials["api_secret"]
+            owner=user, exchange_id=exchange_id, label=exchange_id, api_key=credentials["api_key"], api_secret=credentials["api_secret"]
         )
         copies.append(
             copy_start(
@@ -385,20 +398,31 @@ def test_every_copied_trade_reaches_the_exchange_exactly_once_through_crashes_ou
     # given followers with a fixed 20 USDT per entry, and an exchange that answers 10 % of
     # orders with a 429, a 5xx or a timeout after taking the order
     strategy = signal_only_strategy(owner, capital="100000")
-    copies = start_followers(soak.sim, strategy)
-    soak.sim.set_faults(rates=ORDER_FAULT_RATES, match=["POST /api/v3/order"], retry_after_s=1, timeout_mode="delay", timeout_delay_ms=4000)
+    copies = start_followers(soak.sims, strategy)
+    for exchange_id, sim in soak.sims.items():
+        sim.set_faults(
+            rates=ORDER_FAULT_RATES, match=ORDER_PATHS[exchange_id], retry_after_s=1, timeout_mode="delay", timeout_delay_ms=4000
+        )
     harness = Harness(redis_server=soak.redis_server, proxy=soak.proxy, workers=soak.workers, strategy=strategy, rng=random.Random(SEED))
 
     # when the leader trades while workers die, Redis restarts and PostgreSQL goes away
     harness.run()
     duration = time.monotonic() - harness.figures.started
-    soak.sim.set_faults(rates=dict.fromkeys(ORDER_FAULT_RATES, 0.0))
+    for sim in soak.sims.values():
+        sim.set_faults(rates=dict.fromkeys(ORDER_FAULT_RATES, 0.0))
 
     # then every copied trade is terminal, and filled
     rows = list(CopiedTrade.objects.filter(leader_trade__in=harness.trades).select_related("relationship__exchange_account"))
     statuses = Counter(row.status for row in rows)
-    counts = soak.sim.order_counts()
-    stats = soak.sim.stats()
+    # Both sides of the simulator: client order ids are one per copied trade, whichever exchange.
+    counts, stats = Counter(), {"orders_accepted": 0, "faults": Counter()}
+    for sim in soak.sims.values():
+        counts.update(sim.order_counts())
+        side = sim.stats()
+        stats["orders_accepted"] += side["orders_accepted"]
+        stats["faults"].update(side["faults"])
+    stats["faults"] = dict(stats["faults"])
+    accepted_by_exchange = {exchange_id: sim.stats()["orders_accepted"] for exchange_id, sim in soak.sims.items()}
     expected_ids = {row.client_order_id for row in rows if row.status == CopiedTrade.Status.FILLED}
     duplicates = sum(count - 1 for count in counts.values() if count > 1)
     missing = TRADES * FOLLOWERS - len(expected_ids & set(counts))
@@ -413,7 +437,7 @@ def test_every_copied_trade_reaches_the_exchange_exactly_once_through_crashes_ou
     with capsys.disabled():
         print(
             f"\nfault soak on {broker} (seed {figures.seed}): {TRADES} leader trades x {FOLLOWERS} followers = {TRADES * FOLLOWERS} trials, "
-            f"{len(rows)} copied trades {dict(statuses)}, {stats['orders_accepted']} orders accepted, "
+            f"{len(rows)} copied trades {dict(statuses)}, {stats['orders_accepted']} orders accepted {accepted_by_exchange}, "
             f"faults injected: {dict(figures.faults)} + order faults {stats['faults']} "
             f"({soak.proxy.connections_cut} database connections cut), {figures.worker_exits} worker exits restarted "
             f"({kombu_crashes} on a lost broker connection), {len(errors)} error records, "
@@ -436,13 +460,14 @@ def test_every_copied_trade_reaches_the_exchange_exactly_once_through_crashes_ou
     assert stats["orders_accepted"] == TRADES * FOLLOWERS
 
     # and each follower's position is its base balance at the simulator, as sizing says
-    held = expected_position()
-    assert held > 0
+    assert all(expected_position(step) > 0 for step in STEPS.values())
+    assert accepted_by_exchange["bybit"] > 0 or FOLLOWERS < 3
     positions = dict(FollowerPosition.objects.filter(relationship__in=copies, symbol="BTC/USDT").values_list("relationship_id", "quantity"))
     for copy in copies:
-        balances = soak.sim.account(api_key=copy.exchange_account.api_key)["balances"]
+        exchange_id = copy.exchange_account.exchange_id
+        balances = soak.sims[exchange_id].account(api_key=copy.exchange_account.api_key)["balances"]
         btc = balances.get("BTC", {"free": "0", "locked": "0"})
-        assert Decimal(btc["free"]) + Decimal(btc["locked"]) == positions[copy.pk] == held, copy.pk
+        assert Decimal(btc["free"]) + Decimal(btc["locked"]) == positions[copy.pk] == expected_position(STEPS[exchange_id]), copy.pk
 
     # and every fault was injected, and nothing failed without a log line that explains it
     assert all(figures.faults[kind] >= 1 for kind in HARNESS_FAULTS), figures.faults
