@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from devtools.simulator.bybit_linear import LinearBook, LinearError
 from devtools.simulator.state import ZERO, Account, BinanceError, Order, SimulatorState, now_ms
 
 # (base, quote, basePrecision (lot step), tickSize, minOrderQty, maxOrderQty, minOrderAmt, starting price)
@@ -62,7 +63,13 @@ class BybitError(Exception):
 
 def bybit_state(*, seed: int | None = None, latency_ms: float = 0.0, commission_rate=None) -> SimulatorState:
     kwargs = {"commission_rate": commission_rate} if commission_rate is not None else {}
-    return SimulatorState(seed=seed, latency_ms=latency_ms, duplicate_scope="all", markets=BYBIT_MARKETS, **kwargs)
+    state = SimulatorState(seed=seed, latency_ms=latency_ms, duplicate_scope="all", markets=BYBIT_MARKETS, **kwargs)
+    state.bybit_linear = LinearBook(state)  # USDT perpetuals beside spot (bybit_linear.py)
+    return state
+
+
+def _linear(state: SimulatorState) -> LinearBook:
+    return state.bybit_linear.current()
 
 
 def _translated(exc: BinanceError) -> BybitError:
@@ -173,7 +180,7 @@ def _api(handler, *, signed: bool):
                     response = _envelope(handler(state, account, params))
             else:
                 response = _envelope(handler(state, params))
-        except BybitError as exc:
+        except (BybitError, LinearError) as exc:
             response = _envelope({}, code=exc.code, msg=exc.msg)
         except BinanceError as exc:
             translated = _translated(exc)
@@ -196,7 +203,7 @@ def _category(params: dict[str, str]) -> str:
     category = params.get("category")
     if not category:
         raise BybitError(10001, "params error: category is required")
-    if category != "spot":
+    if category not in ("spot", "linear"):
         raise BybitError(10001, f"params error: category {category} is not served by this simulator")
     return category
 
@@ -217,6 +224,13 @@ def _num(value: Decimal) -> str:
 
 def instruments_info(state: SimulatorState, params: dict[str, str]) -> dict:
     category = _category(params)
+    if category == "linear":
+        book = _linear(state)
+        listed = [] if params.get("status") == "PreLaunch" or params.get("cursor") else list(book.markets.values())
+        if params.get("symbol"):
+            listed = [book.market(params)]
+        # No nextPageCursor: ccxt pages through linear instruments while one is given.
+        return {"category": category, "list": [market.instrument() for market in listed]}
     markets = [_market(state, params)] if params.get("symbol") else list(state.markets.values())
     rows = [
         {
@@ -243,7 +257,11 @@ def instruments_info(state: SimulatorState, params: dict[str, str]) -> dict:
 
 def tickers(state: SimulatorState, params: dict[str, str]) -> dict:
     category = _category(params)
-    markets = [_market(state, params)] if params.get("symbol") else list(state.markets.values())
+    if category == "linear":
+        book = _linear(state)
+        markets = [book.market(params)] if params.get("symbol") else list(book.markets.values())
+    else:
+        markets = [_market(state, params)] if params.get("symbol") else list(state.markets.values())
     rows = []
     for market in markets:
         day = state.ticker_24hr({"symbol": market.symbol})
@@ -261,6 +279,7 @@ def tickers(state: SimulatorState, params: dict[str, str]) -> dict:
                 "lowPrice24h": day["lowPrice"],
                 "turnover24h": day["quoteVolume"],
                 "volume24h": day["volume"],
+                **({"markPrice": day["lastPrice"], "indexPrice": day["lastPrice"], "fundingRate": "0"} if category == "linear" else {}),
             }
         )
     return {"category": category, "list": rows}
@@ -306,10 +325,18 @@ def account_info(state: SimulatorState, account: Account, params: dict[str, str]
 def wallet_balance(state: SimulatorState, account: Account, params: dict[str, str]) -> dict:
     if params.get("accountType") not in ("UNIFIED", None):
         raise BybitError(10001, "accountType only support UNIFIED.")
+    # Linear positions' margin is out of the free USDT and in totalPositionIM.
+    margin = _linear(state).margin_of(account.api_key)
     coins = [
-        {"coin": asset, "walletBalance": _num(free + locked), "locked": _num(locked), "totalOrderIM": "0", "totalPositionIM": "0"}
+        {
+            "coin": asset,
+            "walletBalance": _num(free + locked + (margin if asset == "USDT" else ZERO)),
+            "locked": _num(locked),
+            "totalOrderIM": "0",
+            "totalPositionIM": _num(margin) if asset == "USDT" else "0",
+        }
         for asset, (free, locked) in account.balances.items()
-        if free or locked
+        if free or locked or (asset == "USDT" and margin)
     ]
     return {"list": [{"accountType": "UNIFIED", "accountIMRate": "0", "totalEquity": "0", "coin": coins}]}
 
@@ -362,7 +389,9 @@ def _order_view(state: SimulatorState, order: Order) -> dict:
 
 
 def order_create(state: SimulatorState, account: Account, params: dict[str, str]) -> dict:
-    _category(params)
+    if _category(params) == "linear":
+        order = _linear(state).create(account, params)
+        return {"orderId": str(order.order_id), "orderLinkId": order.client_order_id}
     market = _market(state, params)
     side, order_type = params.get("side", ""), params.get("orderType", "")
     if side not in ("Buy", "Sell") or order_type not in ("Market", "Limit"):
@@ -390,10 +419,23 @@ def order_create(state: SimulatorState, account: Account, params: dict[str, str]
 
 
 def _find(state: SimulatorState, account: Account, params: dict[str, str]) -> list[Order]:
-    market = _market(state, params) if params.get("symbol") else None
+    """The account's orders of the request's category, by orderId, by orderLinkId, or all."""
+    linear = _category(params) == "linear"
+    book = _linear(state)
+    found = _found(state, account, params, linear=linear)
+    return [order for order in found if order is not None and (order.order_id in book.order_ids) == linear]
+
+
+def _found(state: SimulatorState, account: Account, params: dict[str, str], *, linear: bool) -> list:
+    if linear:
+        market = _linear(state).market(params) if params.get("symbol") else None
+    else:
+        market = _market(state, params) if params.get("symbol") else None
     order_id, link_id = params.get("orderId"), params.get("orderLinkId")
     if order_id:
         found = [state.orders_by_id.get(int(order_id))] if order_id.isdigit() else []
+    elif link_id and market is not None and linear:
+        found = [_linear(state).by_link.get((account.api_key, market.symbol, link_id))]
     elif link_id and market is not None:
         found = [state.orders_by_client_id.get((account.api_key, market.symbol, link_id))]
     elif link_id:
@@ -428,7 +470,8 @@ def order_history(state: SimulatorState, account: Account, params: dict[str, str
 
 
 def order_cancel(state: SimulatorState, account: Account, params: dict[str, str]) -> dict:
-    _category(params)
+    if _category(params) == "linear":
+        raise BybitError(110001, "Order does not exist.")  # linear orders fill at once here; none rests
     market = _market(state, params)
     orders = _find(state, account, {**params, "symbol": market.symbol})
     if not orders or not (params.get("orderId") or params.get("orderLinkId")):
@@ -440,11 +483,14 @@ def order_cancel(state: SimulatorState, account: Account, params: dict[str, str]
 
 def execution_list(state: SimulatorState, account: Account, params: dict[str, str]) -> dict:
     category = _category(params)
-    market = _market(state, params) if params.get("symbol") else None
+    linear_trades = _linear(state).trade_ids
+    market = (_linear(state).market(params) if category == "linear" else _market(state, params)) if params.get("symbol") else None
     order_id, link_id = params.get("orderId"), params.get("orderLinkId")
     start, end = params.get("startTime"), params.get("endTime")
     rows = []
     for trade in account.trades:
+        if (trade["id"] in linear_trades) != (category == "linear"):
+            continue
         order = state.orders_by_id.get(trade["orderId"])
         if market is not None and trade["symbol"] != market.symbol:
             continue
@@ -493,6 +539,8 @@ API_ROUTES = (
     ("GET", "/v5/order/history", order_history, True),
     ("POST", "/v5/order/cancel", order_cancel, True),
     ("GET", "/v5/execution/list", execution_list, True),
+    ("GET", "/v5/position/list", lambda state, account, params: _linear(state).position_list(account, params), True),
+    ("POST", "/v5/position/set-leverage", lambda state, account, params: _linear(state).set_leverage(account, params), True),
 )
 
 

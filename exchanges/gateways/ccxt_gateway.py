@@ -63,6 +63,8 @@ ORDER_TYPES = ("market", "limit")
 SIDES = ("buy", "sell")
 # The simulator serves Binance spot only: no futures exchangeInfo, no sapi currencies.
 URL_OVERRIDE_OPTIONS = {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False}
+# ...and Bybit v5 spot and USDT perpetuals (devtools/simulator/bybit.py, bybit_linear.py).
+URL_OVERRIDE_MARKET_TYPES = {"bybit": ["spot", "linear"]}
 # The exchange's error code inside ccxt messages: Binance `binance {"code":-2015,"msg":"..."}`,
 # Bybit v5 `bybit {"retCode":170141,"retMsg":"..."}`.
 _EXCHANGE_CODE = re.compile(r'"(?:code|retCode)"\s*:\s*"?(-?\d+)')
@@ -234,7 +236,7 @@ def build_client(exchange_id: str, *, api_key: str = "", secret: str = "", passw
             "password": password,
             "enableRateLimit": False,
             "timeout": settings.EXCHANGE_TIMEOUT_MS,
-            "options": dict(URL_OVERRIDE_OPTIONS) if override else {},
+            "options": _override_options(exchange_id) if override else {},
             "session": _thread_session(),
         }
     )
@@ -247,6 +249,11 @@ def build_client(exchange_id: str, *, api_key: str = "", secret: str = "", passw
             rebased["test"] = _rebase(client.urls["test"], override)
         client.urls = {**client.urls, **rebased}
     return client
+
+
+def _override_options(exchange_id: str) -> dict:
+    types = URL_OVERRIDE_MARKET_TYPES.get(exchange_id)
+    return {**URL_OVERRIDE_OPTIONS, "fetchMarkets": {"types": types}} if types else dict(URL_OVERRIDE_OPTIONS)
 
 
 def _endpoint(exchange_id: str, sandbox: bool) -> tuple:

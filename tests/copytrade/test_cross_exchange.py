@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from copytrade.models import CopiedTrade, Strategy
+from copytrade.models import CopiedTrade, FollowerPosition, Strategy
 from copytrade.reasons import copied_trade_reason_text
 from copytrade.services.copies import copy_start
 from copytrade.services.leader_trades import LeaderSignal, leader_signal_submit
@@ -119,3 +119,47 @@ def test_a_market_the_followers_exchange_does_not_list_is_skipped_with_a_reason_
         "Bybit does not list BNB/USDT, the market the leader traded, so there was nothing to copy there"
     )
     assert bybit.orders() == []
+
+
+def test_a_perpetual_is_copied_to_bybits_usdt_perpetual_with_reduce_only_exits_and_skipped_where_it_is_not_listed(
+    sims, owner, follower, stranger, settings
+):
+    # given a signal leader whose markets (and prices) are Bybit's, so BTC/USDT:USDT is a market
+    settings.PAPER_PRICE_SOURCE = "bybit"
+    binance, bybit = sims
+    strategy = signal_only_strategy(owner, capital="100000")
+    on_bybit = copy_start(
+        follower=follower,
+        strategy_id=strategy.pk,
+        exchange_account_id=bybit_account(bybit, follower).pk,
+        sizing_mode="fixed",
+        fixed_notional="300",
+    )
+    on_binance_spot = copy_start(
+        follower=stranger,
+        strategy_id=strategy.pk,
+        exchange_account_id=simulator_account(binance, stranger, usdt="1000").pk,
+        sizing_mode="fixed",
+        fixed_notional="100",
+    )
+
+    # when the leader opens, halves and closes the perpetual
+    for external_id, action, size in (
+        ("p1", "buy", {"amount": Decimal("0.05")}),
+        ("p2", "sell", {"fraction": Decimal("0.5")}),
+        ("p3", "close", {}),
+    ):
+        prices_move_to(sims, "65000")
+        signal = LeaderSignal(external_id=external_id, symbol="BTC/USDT:USDT", action=action, price=Decimal("65000"), **size)
+        leader_signal_submit(strategy_id=strategy.pk, signal=signal, source=Strategy.Source.API)
+        run_engine()
+
+    # then Bybit holds them at its 0.001 step (300 USDT at 65,000: 0.004), exits reduce-only
+    assert orders_of(bybit, on_bybit) == [("BUY", Decimal("0.004")), ("SELL", Decimal("0.002")), ("SELL", Decimal("0.002"))]
+    assert [row[:3] for row in rows_of(on_bybit)] == [("open", "filled", ""), ("reduce", "filled", ""), ("close", "filled", "")]
+    assert FollowerPosition.objects.get(relationship=on_bybit, symbol="BTC/USDT:USDT").quantity == 0
+    # and Binance (spot only on the simulator) does not list the perpetual: skipped, in words
+    [skipped] = CopiedTrade.objects.filter(relationship=on_binance_spot)
+    assert (skipped.status, skipped.reason) == (CopiedTrade.Status.SKIPPED, CopiedTrade.Reason.MARKET_NOT_LISTED)
+    assert copied_trade_reason_text(skipped).startswith("Binance does not list BTC/USDT:USDT")
+    assert binance.orders() == []

@@ -189,3 +189,30 @@ def test_it_maps_an_unknown_key_to_invalid_credentials(simulated_bybit_account):
 def test_bybits_codes_map_to_our_three_kinds(error, may_have_executed, kind):
     mapped = map_ccxt_error(error, may_have_executed=may_have_executed, exchange_id="bybit")
     assert type(mapped) is kind
+
+
+# --- linear perpetuals ----------------------------------------------------------------
+
+
+def test_it_resolves_bybits_perpetual_by_its_unified_symbol_with_bybits_steps(gateway):
+    perpetual = gateway.market("BTC/USDT:USDT")
+    assert (perpetual.type, perpetual.amount_step, perpetual.min_cost, perpetual.contract_size, perpetual.exchange_symbol) == (
+        "swap",
+        Decimal("0.001"),
+        Decimal("5"),
+        Decimal("1"),
+        "BTCUSDT",
+    )
+    assert gateway.market("BTCUSDT").symbol == "BTC/USDT"  # the exchange id alone still means spot
+
+
+def test_it_opens_and_reduce_only_closes_a_perpetual_and_looks_it_up_by_order_link_id(simulated_bybit, gateway):
+    opened = gateway.create_order(symbol="BTC/USDT:USDT", side="buy", amount=Decimal("0.0105"), client_order_id="lin-g1")
+    assert (opened.status, opened.filled, opened.fee) == ("closed", Decimal("0.01"), Decimal("0.65"))
+
+    closed = gateway.create_order(symbol="BTC/USDT:USDT", side="sell", amount=Decimal("0.01"), client_order_id="lin-g2", reduce_only=True)
+    assert (closed.side, closed.filled) == ("sell", Decimal("0.01"))
+    assert gateway.fetch_order_by_client_id(symbol="BTC/USDT:USDT", client_order_id="lin-g1").is_fully_filled
+    with pytest.raises(OrderNotFoundError):
+        gateway.fetch_order_by_client_id(symbol="BTC/USDT", client_order_id="lin-g1")  # a spot look-up does not see it
+    assert simulated_bybit.order_counts() == {"lin-g1": 1, "lin-g2": 1}

@@ -135,3 +135,60 @@ def test_its_side_is_separate_from_binances(simulator, bybit_simulator, account)
         simulator.account(api_key=account["api_key"])
     assert json.loads(json.dumps(bybit_simulator.account(api_key=account["api_key"])))["balances"]["USDT"]["free"] == "1000"
     assert Decimal(bybit_simulator.prices()["BTCUSDT"]) == Decimal("65000")
+
+
+# --- linear perpetuals ----------------------------------------------------------------
+
+
+@pytest.fixture
+def bybit_linear(bybit_simulator, account) -> ccxt.bybit:
+    client = ccxt.bybit(
+        {"apiKey": account["api_key"], "secret": account["api_secret"], "options": {"fetchMarkets": {"types": ["spot", "linear"]}}}
+    )
+    client.urls = {**client.urls, "api": _rebase(client.urls["api"], bybit_simulator.base_url)}
+    client.load_markets()
+    return client
+
+
+def test_it_lists_usdt_perpetuals_beside_spot_with_their_own_steps(bybit_linear):
+    perpetual = bybit_linear.markets["BTC/USDT:USDT"]
+    assert (perpetual["type"], perpetual["id"], perpetual["contractSize"]) == ("swap", "BTCUSDT", 1.0)
+    assert (perpetual["precision"]["amount"], perpetual["limits"]["cost"]["min"]) == (0.001, 5.0)
+    assert bybit_linear.fetch_ticker("BTC/USDT:USDT")["last"] == 65000.0
+
+
+def test_a_linear_market_order_opens_a_position_on_margin_and_a_reduce_only_one_closes_it_with_its_pnl(bybit_linear, bybit_simulator):
+    bybit_linear.set_leverage(5, "BTC/USDT:USDT")
+    bybit_linear.create_order("BTC/USDT:USDT", "market", "buy", 0.01, None, {"clientOrderId": "lin-1"})
+
+    # 0.01 BTC at 65,000 on 5x: 130 USDT of margin, 0.65 USDT of fee
+    assert bybit_linear.fetch_balance()["USDT"] == {"free": 869.35, "used": 130.0, "total": 999.35}
+    [position] = bybit_linear.fetch_positions(["BTC/USDT:USDT"])
+    assert (position["contracts"], position["side"], position["entryPrice"]) == (0.01, "long", 65000.0)
+
+    # a reduce-only sell larger than the position is capped at it (Bybit's rule)
+    bybit_simulator.set_price(symbol="BTC/USDT", price="66000")
+    bybit_linear.create_order("BTC/USDT:USDT", "market", "sell", 0.02, None, {"clientOrderId": "lin-2", "reduceOnly": True})
+    assert bybit_linear.fetch_balance()["USDT"]["total"] == pytest.approx(1008.69)  # +10 P&L, -0.66 fee
+    assert bybit_linear.fetch_positions(["BTC/USDT:USDT"])[0]["contracts"] == 0.0
+    assert bybit_simulator.order_counts() == {"lin-1": 1, "lin-2": 1}
+
+    with pytest.raises(ccxt.InvalidOrder, match="110017"):  # nothing left to reduce
+        bybit_linear.create_order("BTC/USDT:USDT", "market", "sell", 0.01, None, {"clientOrderId": "lin-3", "reduceOnly": True})
+    with pytest.raises(ccxt.InvalidOrder, match="110072"):  # an orderLinkId is never reused
+        bybit_linear.create_order("BTC/USDT:USDT", "market", "buy", 0.01, None, {"clientOrderId": "lin-1"})
+
+
+def test_linear_and_spot_orders_are_looked_up_in_their_own_category(bybit_linear):
+    bybit_linear.create_order("BTC/USDT:USDT", "market", "buy", 0.01, None, {"clientOrderId": "lin-4"})
+    linear = bybit_linear.privateGetV5OrderRealtime({"category": "linear", "symbol": "BTCUSDT", "orderLinkId": "lin-4"})
+    spot = bybit_linear.privateGetV5OrderRealtime({"category": "spot", "symbol": "BTCUSDT", "orderLinkId": "lin-4"})
+    assert [row["orderStatus"] for row in linear["result"]["list"]] == ["Filled"]
+    assert spot["result"]["list"] == []
+    assert bybit_linear.fetch_my_trades("BTC/USDT") == []
+    assert len(bybit_linear.fetch_my_trades("BTC/USDT:USDT")) == 1
+
+
+def test_linear_margin_beyond_the_free_balance_is_refused_with_110007(bybit_linear):
+    with pytest.raises(ccxt.InsufficientFunds, match="110007"):
+        bybit_linear.create_order("BTC/USDT:USDT", "market", "buy", 1, None, {"clientOrderId": "lin-5"})  # 6,500 USDT of margin
