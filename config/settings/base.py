@@ -205,6 +205,7 @@ EXCHANGE_MARKETS_CACHE_SECONDS = env.int("EXCHANGE_MARKETS_CACHE_SECONDS", defau
 EXCHANGE_TICKER_CACHE_SECONDS = env.float("EXCHANGE_TICKER_CACHE_SECONDS", default=2.0)
 # Order rate limits: (capacity, refill window seconds), per account and per exchange (IP).
 # Defaults from the exchanges' published limits; Binance spot: 50 orders / 10 s / account.
+# Bybit v5: order creates per UID 10 / s (linear; spot allows 20), 600 requests / 5 s per IP.
 # The exchanges an account may be connected to (ccxt ids; "paper" is always allowed).
 SUPPORTED_EXCHANGE_IDS = env.list("SUPPORTED_EXCHANGE_IDS", default=["binance", "bybit", "okx"])
 EXCHANGE_RATE_LIMITS = {
