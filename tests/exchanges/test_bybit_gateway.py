@@ -216,3 +216,17 @@ def test_it_opens_and_reduce_only_closes_a_perpetual_and_looks_it_up_by_order_li
     with pytest.raises(OrderNotFoundError):
         gateway.fetch_order_by_client_id(symbol="BTC/USDT", client_order_id="lin-g1")  # a spot look-up does not see it
     assert simulated_bybit.order_counts() == {"lin-g1": 1, "lin-g2": 1}
+
+
+def test_an_order_taken_but_not_yet_listed_reads_as_working_so_the_engine_looks_again(gateway, monkeypatch):
+    gateway.ticker_price("BTC/USDT")
+
+    def not_listed_yet(**lookup):
+        raise OrderNotFoundError()
+
+    monkeypatch.setattr(gateway, "fetch_order_by_client_id", not_listed_yet)
+    result = _buy(gateway, "by-13")
+    monkeypatch.undo()
+
+    assert (result.status, result.amount, result.filled, result.client_order_id) == ("open", Decimal("0.001"), Decimal("0"), "by-13")
+    assert gateway.fetch_order_by_client_id(symbol="BTC/USDT", client_order_id="by-13").is_fully_filled
