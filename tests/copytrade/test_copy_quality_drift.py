@@ -73,9 +73,9 @@ def _empty_rate_limit_buckets() -> None:
 
 def test_an_entry_held_past_the_limit_by_a_rate_limit_wait_is_skipped_too_late_while_the_exit_is_placed(sim, strategy, follower, settings):
     # given a copy holding what it copied of the leader's open, on an account that may place
-    # one order every 2.5 s (a wait slept in the worker), and entries copied within 1 s
-    settings.COPY_MAX_ENTRY_DELAY_SECONDS = 1.0
-    settings.EXCHANGE_RATE_LIMITS = {**settings.EXCHANGE_RATE_LIMITS, "binance": {"account": (1, 2.5), "exchange": (1000, 1.0)}}
+    # one order every 4 s (a wait slept in the worker), and entries copied within 1.5 s
+    settings.COPY_MAX_ENTRY_DELAY_SECONDS = 1.5
+    settings.EXCHANGE_RATE_LIMITS = {**settings.EXCHANGE_RATE_LIMITS, "binance": {"account": (1, 4.0), "exchange": (1000, 1.0)}}
     settings.COPYTRADE_RATE_LIMIT_INLINE_WAIT_SECONDS = 5.0
     _empty_rate_limit_buckets()
     copy = start_copy(sim, follower, strategy)
@@ -83,7 +83,7 @@ def test_an_entry_held_past_the_limit_by_a_rate_limit_wait_is_skipped_too_late_w
     run_engine()
     [opened] = CopiedTrade.objects.filter(relationship=copy).values_list("filled_amount", flat=True)
 
-    # when the leader adds to the position, then closes it, each copy waiting ~2.5 s for its token
+    # when the leader adds to the position, then closes it, each copy waiting ~4 s for its token
     submit(strategy, "t2", "buy", amount="0.5", price="65000")
     run_engine()
     submit(strategy, "t3", "close", price="65000")
@@ -97,7 +97,7 @@ def test_an_entry_held_past_the_limit_by_a_rate_limit_wait_is_skipped_too_late_w
         ("increase", "skipped", CopiedTrade.Reason.TOO_LATE),
         ("close", "filled", ""),
     ]
-    assert Decimal(rows[1].reason_detail["delay_seconds"]) > 1 and rows[1].reason_detail["limit_seconds"] == "1.0"
+    assert Decimal(rows[1].reason_detail["delay_seconds"]) > Decimal("1.5") and rows[1].reason_detail["limit_seconds"] == "1.5"
     assert rows[1].submitted_at is None
     assert orders_of(sim, copy) == [("BUY", opened), ("SELL", opened)]
     assert recorded(copy) == 0
