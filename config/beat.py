@@ -23,6 +23,10 @@ def schedule() -> dict[str, dict]:
             "task": "copytrade.tasks.mark_copies_to_market",
             "every": 60.0,
         },
+        "copy drift against the exchange accounts": {
+            "task": "copytrade.tasks.check_copies_drift",
+            "every": settings.COPY_DRIFT_CHECK_SECONDS,
+        },
         "exchange sync of leader fills": {
             "task": "copytrade.tasks.sync_exchange_strategies",
             "every": settings.EXCHANGE_SYNC_INTERVAL_SECONDS,

@@ -12,8 +12,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
-from copytrade.reasons import copied_trade_reason_text, pause_reason_text
+from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, PositionDrift, Strategy
+from copytrade.reasons import copied_trade_reason_text, drift_action_text, drift_text, pause_reason_text
 from copytrade.selectors import (
     PositionMarker,
     copied_trade_list,
@@ -213,6 +213,42 @@ class FollowerPositionOutputSerializer(serializers.ModelSerializer):
         return None if price is None else MARK_PRICE.to_representation(price)
 
 
+class PositionDriftOutputSerializer(serializers.ModelSerializer):
+    text = serializers.SerializerMethodField(help_text="What differs, in words, with its numbers.")
+    action_text = serializers.SerializerMethodField(help_text="What was done about it, in words.")
+
+    class Meta:
+        model = PositionDrift
+        fields = [
+            "symbol",
+            "recorded",
+            "actual",
+            "difference",
+            "account_recorded",
+            "account_actual",
+            "found_at",
+            "resolved_at",
+            "action",
+            "text",
+            "action_text",
+        ]
+        read_only_fields = fields
+
+    def get_text(self, drift) -> str:
+        return drift_text(drift)
+
+    def get_action_text(self, drift) -> str:
+        return drift_action_text(drift)
+
+
+# Said in the schema and on the copy's page.
+DRIFT_SEMANTICS = (
+    "What the platform does when the copy's recorded position and what its exchange account holds differ (checked every "
+    "few minutes; copies on one account share its difference): notify tells you only; resync trades the account back to "
+    "the copy's recorded position at market; adopt takes the account's figure as the copy's position."
+)
+
+
 # What pausing a copy does, said wherever a copy's status is: in the schema and on the pages.
 PAUSE_SEMANTICS = (
     "active: mirrors the leader's entries and exits. paused (by you, the copy stop-loss, an invalid exchange key or "
@@ -246,6 +282,12 @@ class CopyOutputSerializer(serializers.ModelSerializer):
         help_text="Why it is paused (a code); empty unless it is.",
     )
     pause_reason_text = serializers.SerializerMethodField()
+    drift_policy = serializers.ChoiceField(choices=CopyRelationship.DriftPolicy.choices, read_only=True, help_text=DRIFT_SEMANTICS)
+    drifts = PositionDriftOutputSerializer(
+        source="recent_drifts",
+        many=True,
+        help_text="Where the copy's recorded position and the exchange account's differ(ed): open ones first, then the latest mended ones.",
+    )
 
     class Meta:
         model = CopyRelationship
@@ -267,6 +309,7 @@ class CopyOutputSerializer(serializers.ModelSerializer):
             "max_slippage_percent",
             "max_order_notional_usd",
             "round_up_to_minimum",
+            "drift_policy",
             "status",
             "pause_reason",
             "pause_reason_text",
@@ -274,6 +317,7 @@ class CopyOutputSerializer(serializers.ModelSerializer):
             "ended_at",
             "positions",
             "recent_copied_trades",
+            "drifts",
         ]
         read_only_fields = fields
 
@@ -586,6 +630,7 @@ class CopyUpdateApi(APIView):
         max_slippage_percent = serializers.DecimalField(max_digits=5, decimal_places=2, required=False)
         max_order_notional_usd = serializers.DecimalField(**MONEY, source="max_order_notional", required=False, allow_null=True)
         round_up_to_minimum = serializers.BooleanField(required=False)
+        drift_policy = serializers.ChoiceField(choices=CopyRelationship.DriftPolicy.choices, required=False, help_text=DRIFT_SEMANTICS)
 
     @extend_schema(operation_id="copy_trading_update", request=InputSerializer, responses=CopyOutputSerializer)
     def patch(self, request, relationship_id: int):

@@ -11,8 +11,9 @@ from copytrade.models import CopiedTrade
 
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 PLATFORM_CLOSE_PREFIX = {CopiedTrade.Kind.STOP_LOSS: "sl", CopiedTrade.Kind.CLOSE_ON_STOP: "cs"}
-# Every order the platform places on a follower's account: a mirror ("ct") or a platform close.
-_COPY_ORDER = re.compile(rf"^(ct|{'|'.join(PLATFORM_CLOSE_PREFIX.values())})[0-9a-z]+-[0-9a-z]+$")
+RESYNC_PREFIX = "rs"
+# Every order the platform places on a follower's account: a mirror ("ct"), a platform close or a resync.
+_COPY_ORDER = re.compile(rf"^(ct|{RESYNC_PREFIX}|{'|'.join(PLATFORM_CLOSE_PREFIX.values())})[0-9a-z]+-[0-9a-z]+$")
 
 
 def _base36(number: int) -> str:
@@ -32,6 +33,11 @@ def copied_trade_client_order_id(*, leader_trade_id: int, relationship_id: int) 
 
 def platform_close_client_order_id(*, kind: str, relationship_id: int, sequence: int) -> str:
     return f"{PLATFORM_CLOSE_PREFIX[kind]}{_base36(relationship_id)}-{_base36(sequence)}"
+
+
+def resync_client_order_id(*, relationship_id: int, sequence: int) -> str:
+    """A drift resync's order: deterministic per (copy, sequence), like a platform close's."""
+    return f"{RESYNC_PREFIX}{_base36(relationship_id)}-{_base36(sequence)}"
 
 
 def leader_client_order_id(*, strategy_id: int, external_id: str) -> str:

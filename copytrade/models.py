@@ -189,6 +189,14 @@ class CopyRelationship(models.Model):
         STOP_LOSS = "stop_loss", "its stop-loss closed its positions at market"
         PROVIDER_SUSPENDED = "provider_suspended", "the curators suspended the leader's signal provider"
 
+    class DriftPolicy(models.TextChoices):
+        """What the periodic drift pass does when the copy's recorded position and its exchange
+        account's holding differ (copytrade/services/drift.py); the label is the follower's."""
+
+        NOTIFY = "notify", "tell me only"
+        RESYNC = "resync", "trade the account back to the copy's recorded position at market"
+        ADOPT = "adopt", "take the exchange's figure as the copy's position"
+
     LIVE_STATUSES = (Status.ACTIVE, Status.PAUSED)
 
     follower = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="copies")
@@ -205,6 +213,7 @@ class CopyRelationship(models.Model):
     max_order_notional = money_field(null=True, blank=True)
     # Opt-in: round an order under the exchange minimum up to the minimum instead of skipping.
     round_up_to_minimum = models.BooleanField(default=False)
+    drift_policy = models.CharField(max_length=16, choices=DriftPolicy.choices, default=DriftPolicy.NOTIFY)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     pause_reason = models.CharField(max_length=255, choices=PauseReason.choices, blank=True, default="")
     # The numbers the pause's sentence needs (stop-loss: drawdown and limit, in percent).
@@ -238,6 +247,7 @@ class CopyRelationship(models.Model):
             ),
             models.CheckConstraint(condition=Q(max_drawdown_stop__gt=0) & Q(max_drawdown_stop__lte=100), name="copy_drawdown_stop_0_100"),
             models.CheckConstraint(condition=Q(max_slippage_percent__gte=0) & Q(max_slippage_percent__lte=50), name="copy_slippage_0_50"),
+            models.CheckConstraint(condition=Q(drift_policy__in=["notify", "resync", "adopt"]), name="copy_drift_policy_valid"),
             models.CheckConstraint(
                 condition=(Q(sizing_mode="proportional") & Q(allocation_percent__isnull=False))
                 | (Q(sizing_mode="multiplier") & Q(multiplier__isnull=False))
@@ -269,6 +279,8 @@ class CopiedTrade(models.Model):
         MIRROR = "mirror", "a copy of the leader's trade"
         STOP_LOSS = "stop_loss", "closed by your copy stop-loss"
         CLOSE_ON_STOP = "close_on_stop", "closed when you stopped the copy"  # stopped with close_positions
+        # The drift pass trading the account back to the copy's recorded position (drift policy resync).
+        RESYNC = "resync", "traded back to your copy's recorded position"
 
     class Reason(models.TextChoices):
         """Why a copied trade was skipped or failed, or what changed a filled one: the code
@@ -285,6 +297,10 @@ class CopiedTrade(models.Model):
         INSUFFICIENT_MARGIN = "insufficient_margin", "your account did not have enough free balance for the order"
         BELOW_EXCHANGE_MINIMUM = "below_exchange_minimum", "your share was below the exchange's minimum order"
         NO_POSITION = "no_position", "the copy held no position to reduce or close"
+        TOO_LATE = (
+            "too_late",
+            "it was too late: the leader's trade was longer ago than the platform still copies an entry after",
+        )
         QUOTE_NOT_CONVERTIBLE = (
             "quote_not_convertible",
             ("its profit and loss would be in a currency this platform cannot convert to bill it; no order was placed"),
@@ -320,7 +336,7 @@ class CopiedTrade(models.Model):
     # (follower, -recorded_at) serve those lookups, and every index costs each of the two
     # status updates per copied trade (bench/RESULTS.md).
     relationship = models.ForeignKey(CopyRelationship, on_delete=models.CASCADE, related_name="copied_trades", db_index=False)
-    # Null for closes the platform itself initiates (stop-loss, stop with close_positions).
+    # Null for orders the platform itself initiates (stop-loss, stop with close_positions, resync).
     leader_trade = models.ForeignKey(LeaderTrade, null=True, blank=True, on_delete=models.PROTECT, related_name="copied_trades")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.MIRROR)
     # Per-relationship execution order: the leader trade's sequence (platform closes get the
@@ -387,7 +403,9 @@ class CopiedTrade(models.Model):
             models.CheckConstraint(condition=Q(average_price__isnull=True) | Q(average_price__gt=0), name="copied_trade_price_positive"),
             models.CheckConstraint(condition=Q(side__in=["buy", "sell"]), name="copied_trade_side_valid"),
             models.CheckConstraint(condition=Q(effect__in=["open", "increase", "reduce", "close"]), name="copied_trade_effect_valid"),
-            models.CheckConstraint(condition=Q(kind__in=["mirror", "stop_loss", "close_on_stop"]), name="copied_trade_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(kind__in=["mirror", "stop_loss", "close_on_stop", "resync"]), name="copied_trade_kind_valid"
+            ),
             models.CheckConstraint(condition=Q(override_fee_charged__gte=0), name="copied_trade_fee_nonnegative"),
         ]
         indexes = [
@@ -427,3 +445,43 @@ class FollowerPosition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.relationship} · {self.symbol} {format_quantity(self.quantity)}"
+
+
+class PositionDrift(models.Model):
+    """A copy's recorded position in a symbol found to differ from what its exchange account
+    holds (copytrade/services/drift.py). Several copies on one account share the account's
+    difference in proportion to what they record; each copy's share is its row. Open until a
+    pass finds the copy and the account agreeing again (or the policy adopted the figure)."""
+
+    class Action(models.TextChoices):
+        NOTIFIED = "notified", "you were told; nothing was traded"
+        RESYNCED = "resynced", "an order at market traded the account back to the copy's recorded position"
+        ADOPTED = "adopted", "the copy took the exchange's figure as its position"
+
+    relationship = models.ForeignKey(CopyRelationship, on_delete=models.CASCADE, related_name="drifts")
+    symbol = models.CharField(max_length=50)
+    # The copy's recorded position, its share of what the account holds, and the difference
+    # (actual − recorded: > 0 the account holds more than the copy recorded).
+    recorded = quantity_field()
+    actual = quantity_field()
+    difference = quantity_field()
+    # The whole account's figures for the market's asset (all its live copies together).
+    account_recorded = quantity_field()
+    account_actual = quantity_field()
+    found_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    # The resync's order (drift policy resync).
+    copied_trade = models.ForeignKey(CopiedTrade, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-found_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["relationship", "symbol"], condition=Q(resolved_at__isnull=True), name="position_drift_one_open_per_symbol"
+            ),
+            models.CheckConstraint(condition=Q(action__in=["notified", "resynced", "adopted"]), name="position_drift_action_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.relationship} · {self.symbol} drift {format_quantity(self.difference)}"

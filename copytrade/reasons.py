@@ -12,13 +12,18 @@ Sentences start in lower case and end without a full stop, so callers can write
 
 from decimal import Decimal
 
-from copytrade.models import CopiedTrade, CopyRelationship
+from copytrade.models import CopiedTrade, CopyRelationship, PositionDrift
 from core.money import format_money, format_quantity
 
 
 def percent_text(value) -> str:
     """A percentage already in percent, to 2 places without padding: "1.25 %", "30 %"."""
     return f"{format_quantity(Decimal(str(value)).quantize(Decimal('0.01')))} %"
+
+
+def seconds_text(value) -> str:
+    """A delay in seconds, to a tenth without padding: "75.3 s", "60 s"."""
+    return f"{format_quantity(Decimal(str(value)).quantize(Decimal('0.1')))} s"
 
 
 def quote_of(symbol: str) -> str:
@@ -56,6 +61,11 @@ def copied_trade_reason_text(trade: CopiedTrade) -> str:
         )
     if code == Reason.MARKET_NOT_LISTED and detail.get("exchange"):
         return f"{detail['exchange']} does not list {trade.symbol}, the market the leader traded, so there was nothing to copy there"
+    if code == Reason.TOO_LATE and detail.get("delay_seconds"):
+        return (
+            f"it was too late: it would have gone out {seconds_text(detail['delay_seconds'])} after the leader's trade, "
+            f"past the {seconds_text(detail['limit_seconds'])} within which an entry is copied (exits are always copied)"
+        )
     if code == Reason.PARTIAL_FILL and trade.requested_amount:
         return f"the exchange filled {format_quantity(trade.filled_amount)} of the {format_quantity(trade.requested_amount)} requested"
     return reason_label(Reason, code)
@@ -70,6 +80,31 @@ def pause_reason_text(relationship: CopyRelationship) -> str:
             f"below its peak, past your {percent_text(detail['limit_percent'])} limit"
         )
     return reason_label(CopyRelationship.PauseReason, code)
+
+
+def drift_text(drift: PositionDrift) -> str:
+    """What a copy's drift is, with its numbers: its recorded position, what the account holds
+    (its share, when copies share the account) and that the account was traded outside them."""
+    base, _, rest = drift.symbol.partition("/")
+    unit = f" contracts of {drift.symbol}" if ":" in rest else f" {base}"
+    label = drift.relationship.exchange_account.label
+    more = "more" if drift.difference > 0 else "less"
+    text = (
+        f"your copy recorded {format_quantity(drift.recorded)}{unit} in {drift.symbol}, but '{label}' holds "
+        f"{format_quantity(abs(drift.difference))}{unit} {more}"
+    )
+    if drift.account_recorded != drift.recorded:
+        text += (
+            f" as your copy's share (the account holds {format_quantity(drift.account_actual)}{unit} where its live copies "
+            f"together recorded {format_quantity(drift.account_recorded)})"
+        )
+    return text + ": the account was traded outside the copies (by hand, by another app, or a position a stopped copy left)"
+
+
+def drift_action_text(drift: PositionDrift) -> str:
+    """What was done about it, and whether it is mended."""
+    text = reason_label(PositionDrift.Action, drift.action)
+    return f"{text}; mended" if drift.resolved_at else text
 
 
 def sentence(text: str) -> str:

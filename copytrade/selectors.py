@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, date
 from decimal import Decimal
 
-from django.db.models import Prefetch, QuerySet, Sum
+from django.db.models import F, Prefetch, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
-from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
+from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, PositionDrift, Strategy
 from copytrade.positions import unrealised_pnl
 from copytrade.sizing import copy_capital
 from core.errors import NotFoundError
@@ -26,6 +26,7 @@ from exchanges.models import ExchangeAccount
 logger = logging.getLogger(__name__)
 
 COPY_RECENT_TRADES = 5
+COPY_RECENT_DRIFTS = 5
 
 
 def strategy_list_owned(*, owner) -> QuerySet[Strategy]:
@@ -67,6 +68,12 @@ def copy_list(*, follower, include_stopped: bool = False) -> QuerySet[CopyRelati
                 "copied_trades",
                 queryset=CopiedTrade.objects.order_by("-sequence")[:COPY_RECENT_TRADES],
                 to_attr="recent_copied_trades",
+            ),
+            # Open drifts first, then the latest mended ones (copytrade/services/drift.py).
+            Prefetch(
+                "drifts",
+                queryset=PositionDrift.objects.order_by(F("resolved_at").desc(nulls_first=True), "-found_at", "-id")[:COPY_RECENT_DRIFTS],
+                to_attr="recent_drifts",
             ),
         )
         .order_by("-started_at", "-id")
@@ -234,3 +241,13 @@ def copy_pnl_series(*, relationship: CopyRelationship) -> list[tuple[date, Decim
         else:
             series.append((row["day"], total))
     return series
+
+
+def exchange_accounts_traded_outside_copies(*, owner) -> set[int]:
+    """The owner's exchange accounts on which a live copy's recorded position and the account's
+    holding differ now (an open drift, copytrade/services/drift.py): used by hand, or by another app."""
+    return set(
+        PositionDrift.objects.filter(
+            relationship__follower=owner, relationship__status__in=CopyRelationship.LIVE_STATUSES, resolved_at__isnull=True
+        ).values_list("relationship__exchange_account_id", flat=True)
+    )

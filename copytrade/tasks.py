@@ -19,6 +19,7 @@ from kombu.exceptions import OperationalError as BrokerUnavailableError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from copytrade.services.drift import copies_drift_check
 from copytrade.services.exchange_sync import strategies_exchange_sync
 from copytrade.services.execution import copied_trade_execute, copied_trade_give_up
 from copytrade.services.fanout import leader_trade_fan_out
@@ -111,3 +112,8 @@ def sync_exchange_strategies() -> None:
 @shared_task(acks_late=True)
 def mark_copies_to_market() -> None:
     copies_mark_to_market()
+
+
+@shared_task(acks_late=True)
+def check_copies_drift() -> None:
+    copies_drift_check()

@@ -24,6 +24,8 @@ class Notification(models.Model):
         COPIED_TRADE_FILLED = "copied_trade_filled", "A leader's trade was copied (filled)"
         COPIED_TRADE_SKIPPED = "copied_trade_skipped", "A leader's trade was not copied (skipped)"
         COPIED_TRADE_FAILED = "copied_trade_failed", "A copied order failed at the exchange"
+        COPY_LATE = "copy_late", "A copy's entries were skipped as too late, or its orders placed late"
+        COPY_DRIFT = "copy_drift", "A copy's position differed from what its exchange account holds"
         COPY_PAUSED = "copy_paused", "You paused a copy"
         COPY_RESUMED = "copy_resumed", "You resumed a copy"
         COPY_STOPPED = "copy_stopped", "You stopped a copy"
@@ -49,6 +51,7 @@ class Notification(models.Model):
         {
             Kind.COPY_CLOSED,
             Kind.COPY_STOP_LOSS,
+            Kind.COPY_DRIFT,
             Kind.PROVIDER_SUSPENDED,
             Kind.ACCOUNT_INVALID,
             Kind.FEE_TERMS,

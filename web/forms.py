@@ -434,3 +434,15 @@ class RatingForm(forms.Form):
         label="Comment (optional)",
         help_text="Shown with your display name.",
     )
+
+
+class CopyDriftPolicyForm(forms.Form):
+    drift_policy = forms.ChoiceField(
+        label="When your account and this copy's recorded position differ",
+        choices=[
+            ("notify", "Tell me only"),
+            ("resync", "Trade my account back to the copy's position at market"),
+            ("adopt", "Take my account's figure as the copy's position"),
+        ],
+        widget=forms.RadioSelect,
+    )

@@ -51,6 +51,8 @@ def copied_trade_pnl_before_fee(trade: CopiedTrade) -> Decimal | None:
     None for an entry, which realises nothing: its row's net P&L is only its fee."""
     if trade.status not in (CopiedTrade.Status.FILLED, CopiedTrade.Status.PARTIALLY_FILLED) or is_entry(trade.effect):
         return None
+    if trade.kind == CopiedTrade.Kind.RESYNC:  # traded outside the copy's position: no P&L of the copy's
+        return None
     return trade.pnl_quote + trade.fee
 
 

@@ -17,6 +17,7 @@ urlpatterns = [
     path("copies/<id:relationship_id>/pause/", views_follower.pause_copy, name="copy-pause"),
     path("copies/<id:relationship_id>/resume/", views_follower.resume_copy, name="copy-resume"),
     path("copies/<id:relationship_id>/stop/", views_follower.stop_copy, name="copy-stop"),
+    path("copies/<id:relationship_id>/drift-policy/", views_follower.set_copy_drift_policy, name="copy-drift-policy"),
     path("invoices/", views_follower.show_invoices, name="invoices"),
     path("leader/strategies/", views_leader.manage_strategies, name="strategies"),
     path("leader/strategies/<id:strategy_id>/rotate-secret/", views_leader.rotate_strategy_secret, name="strategy-rotate-secret"),

@@ -19,7 +19,7 @@ from django.views.decorators.http import (
 )
 
 from billing.selectors import strategy_copiers_kept
-from copytrade.selectors import copy_list, leader_trade_list
+from copytrade.selectors import copy_list, exchange_accounts_traded_outside_copies, leader_trade_list
 from core.errors import ApplicationError
 from core.notifications import notification_mark_all_read, notification_mark_read, notification_preferences_set
 from core.selectors import (
@@ -332,6 +332,7 @@ def manage_exchange_accounts(request):
         {
             "form": form,
             "accounts": [(account, exchange_account_reading(account=account)) for account in exchange_account_list(owner=request.user)],
+            "traded_outside_copies": exchange_accounts_traded_outside_copies(owner=request.user),
         },
         status=status,
     )

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from billing.selectors import CopyResults, copy_results, invoice_list
 from copytrade.models import CopyRelationship
+from copytrade.reasons import drift_action_text, drift_text, sentence
 from copytrade.selectors import (
     PositionMarker,
     copied_trade_list,
@@ -27,7 +28,7 @@ from copytrade.selectors import (
     copy_pnl_series,
     copy_start_preview,
 )
-from copytrade.services.copies import copy_pause, copy_resume, copy_start, copy_stop
+from copytrade.services.copies import copy_pause, copy_resume, copy_start, copy_stop, copy_update
 from core.errors import ApplicationError
 from core.money import ZERO
 from core.selectors import display_name
@@ -36,7 +37,7 @@ from exchanges.selectors import exchange_account_list
 from marketplace.selectors import strategy_get_leader
 from web.charts import time_series_svg
 from web.fees import EXAMPLE_CAPITAL, copy_fee_terms_shown, fee_terms_examples, fees_at_capital, strategy_fee_terms
-from web.forms import CopyPreviewForm, CopyStartForm, CopyStopForm
+from web.forms import CopyDriftPolicyForm, CopyPreviewForm, CopyStartForm, CopyStopForm
 from web.outcomes import copied_trade_action, copied_trade_outcome, copied_trade_pnl_before_fee, pause_reason_in_words
 from web.pages import add_service_errors, is_htmx
 from web.templatetags.web import money, signed_money
@@ -194,6 +195,12 @@ def _copy_card(relationship: CopyRelationship, *, marker: PositionMarker, result
         "pnl_chart": _pnl_chart(relationship, currency=currency),
         "trades": [_trade_row(trade) for trade in relationship.recent_copied_trades],
         "stop_form": CopyStopForm(auto_id=f"stop-{relationship.pk}-%s"),
+        # Where the copy's recorded position and its account's holding differ(ed), open ones first.
+        "drifts": [
+            {"drift": drift, "text": sentence(drift_text(drift)), "action": sentence(drift_action_text(drift))}
+            for drift in relationship.recent_drifts
+        ],
+        "open_drifts": sum(1 for drift in relationship.recent_drifts if drift.resolved_at is None),
     }
 
 
@@ -250,7 +257,8 @@ def show_copy(request, relationship_id: int):
         request.GET.get("page")
     )
     trades = [_trade_row(trade) for trade in page]
-    return render(request, "web/copy_detail.html", {"card": card, "page": page, "trades": trades})
+    drift_form = CopyDriftPolicyForm(initial={"drift_policy": relationship.drift_policy}, auto_id="drift-%s")
+    return render(request, "web/copy_detail.html", {"card": card, "page": page, "trades": trades, "drift_form": drift_form})
 
 
 def _after_copy_action(request, relationship_id: int, message: str):
@@ -309,6 +317,24 @@ def stop_copy(request, relationship_id: int):
     what = "its open positions are being closed at market" if close_positions else "its open positions stay on your account"
     messages.success(request, f"Stopped your copy of {relationship.strategy.name}; {what}.")
     return redirect(reverse("web:my-copies") + f"#copy-{relationship.pk}")
+
+
+@login_required
+@require_POST
+def set_copy_drift_policy(request, relationship_id: int):
+    form = CopyDriftPolicyForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose what the platform does when your account and the copy differ.")
+        return redirect("web:copy", relationship_id)
+    try:
+        copy_update(follower=request.user, relationship_id=relationship_id, data={"drift_policy": form.cleaned_data["drift_policy"]})
+    except ApplicationError as exc:
+        if exc.status_code == 404:
+            raise
+        messages.error(request, exc.message)
+        return redirect("web:copy", relationship_id)
+    messages.success(request, "Saved: the next check of your account follows the new choice.")
+    return redirect("web:copy", relationship_id)
 
 
 # --- Invoices --------------------------------------------------------------------------------

@@ -269,6 +269,17 @@ COPYTRADE_RATE_LIMIT_INLINE_WAIT_SECONDS = env.float("COPYTRADE_RATE_LIMIT_INLIN
 # takes to drain, since a queued message and a lost one look alike (copytrade/services/sweeper.py).
 COPYTRADE_STUCK_AFTER_SECONDS = env.int("COPYTRADE_STUCK_AFTER_SECONDS", default=120)
 COPYTRADE_SWEEP_BATCH = env.int("COPYTRADE_SWEEP_BATCH", default=5000)
+# Copy quality (issue 27). An entry (open, increase) not yet sent this long after the leader's
+# fill (a signal-only leader: the signal's receipt) is skipped "too late"; exits are never
+# skipped for lateness (copytrade/services/lateness.py).
+COPY_MAX_ENTRY_DELAY_SECONDS = env.float("COPY_MAX_ENTRY_DELAY_SECONDS", default=60.0)
+# Drift (copytrade/services/drift.py): every COPY_DRIFT_CHECK_SECONDS each live copy's recorded
+# positions are compared with its exchange account's holdings; a difference within
+# COPY_DRIFT_TOLERANCE_PERCENT of the expected figure, or worth at most COPY_DRIFT_DUST_QUOTE in
+# the market's quote currency, is not drift.
+COPY_DRIFT_CHECK_SECONDS = env.float("COPY_DRIFT_CHECK_SECONDS", default=300.0)
+COPY_DRIFT_TOLERANCE_PERCENT = Decimal(env("COPY_DRIFT_TOLERANCE_PERCENT", default="1"))
+COPY_DRIFT_DUST_QUOTE = Decimal(env("COPY_DRIFT_DUST_QUOTE", default="1"))
 
 # Per-user caps: what one user may hold at once (a 409 beyond them).
 USER_MAX_EXCHANGE_ACCOUNTS = env.int("USER_MAX_EXCHANGE_ACCOUNTS", default=20)
@@ -397,6 +408,8 @@ SPECTACULAR_SETTINGS = {
         "CopiedTradeStatusEnum": "copytrade.models.CopiedTrade.Status",
         "StrategyStatusEnum": "copytrade.models.Strategy.Status",
         "CopyStatusEnum": "copytrade.models.CopyRelationship.Status",
+        "PositionDriftActionEnum": "copytrade.models.PositionDrift.Action",
+        "ActionEnum": "copytrade.services.leader_trades.signal.ACTIONS",
     },
 }
 

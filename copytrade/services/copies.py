@@ -42,6 +42,7 @@ COPY_UPDATABLE_FIELDS = {
     "max_slippage_percent",
     "max_order_notional",
     "round_up_to_minimum",
+    "drift_policy",
 }
 
 

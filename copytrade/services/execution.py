@@ -40,7 +40,9 @@ Every copied trade ends filled, partially_filled, skipped(reason) or failed(reas
 reason column holds a code of `CopiedTrade.Reason` (numbers its sentence needs go to
 `reason_detail`), the log line the exchange's own text, and the follower's notification
 the sentence (`copytrade.reasons`). Skipped: sizing (below the exchange minimum, no
-position) and risk (paused, stopped, strategy closed, slippage, margin). Failed: account
+position), risk (paused, stopped, strategy closed, slippage, margin) and lateness (an entry
+not sent within COPY_MAX_ENTRY_DELAY_SECONDS of the leader's trade, copytrade/lateness.py:
+asked right before the order goes out, never once it may have been sent). Failed: account
 invalid, key refused, not filled, exchange unavailable (out of retries, nothing sent), or
 the exchange error's own code (insufficient funds, order rejected...). A filled row may
 note that it was clamped to the largest-order limit, rounded up to the minimum, or partly
@@ -58,13 +60,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from copytrade import execution_statements as statements
-from copytrade import risk, sizing
+from copytrade import lateness, risk, sizing
 from copytrade.cross_exchange import market_not_listed
 from copytrade.currency import QuoteNotConvertible, follower_market_conversion_check, quote_rate_at_fill
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade
 from copytrade.positions import Fill, position_apply_fill, relationship_apply_pnl, stop_loss_hit, unrealised_pnl
 from copytrade.reasons import copied_trade_reason_text, sentence
 from copytrade.services.copies import exchange_account_invalidate
+from copytrade.services.late_notices import copied_trade_late_notify
 from copytrade.services.platform_closes import copy_stop_loss_check
 from core.models import Notification
 from core.money import ZERO, to_money
@@ -261,6 +264,8 @@ def _run(run: _Run, *, token: int | None) -> ExecutionOutcome:
         market = gateway.market(trade.symbol)
         if trade.submitted_at is not None:
             return _place_or_look_up(run, token=token, gateway=gateway, market=market, look_up_first=True)
+        if trade.relationship.status == CopyRelationship.Status.ACTIVE:  # a paused or stopped copy's entries say so instead
+            lateness.check_entry_in_time(trade, now=timezone.now())  # a stale backlog's entries cost the exchange nothing
         follower_market_conversion_check(gateway=gateway, market=market)
         price = gateway.ticker_price(market.symbol)
         size, note = _size(run, gateway=gateway, market=market, price=price)
@@ -276,6 +281,12 @@ def _run(run: _Run, *, token: int | None) -> ExecutionOutcome:
     wait = _order_slot(account)
     if wait > 0:
         return _wait(trade, token=token, seconds=wait, why="a rate-limit token")
+    try:
+        # Right before the order goes out, after any rate-limit wait (a long one re-sends the
+        # task, which comes back through here): an entry past the limit is never placed.
+        lateness.check_entry_in_time(trade, now=timezone.now())
+    except risk.RiskSkip as skip:
+        return _finish(trade, token=token, status=CopiedTrade.Status.SKIPPED, reason=skip.reason, message=skip.message, detail=skip.detail)
     token = _mark_submitted(run, token=token, size=size, note=note)
     if token is None:
         return ExecutionOutcome(status=CopiedTrade.Status.EXECUTING)  # another run claimed it, or took the lease over
@@ -290,6 +301,10 @@ def _size(run: _Run, *, gateway, market: MarketRules, price: Decimal) -> tuple[s
     """(order size, note for the reason column). Raises SizingSkip / RiskSkip."""
     trade = run.trade
     relationship = trade.relationship
+    if trade.kind == CopiedTrade.Kind.RESYNC:
+        # The drift pass chose side and amount: what takes the account back to the copy's record.
+        held = trade.requested_amount if trade.side == "sell" else -trade.requested_amount
+        return sizing.exit_size(held=held, fraction=Decimal(1), price=price, market=market), ""
     if trade.kind == CopiedTrade.Kind.MIRROR and sizing.is_entry(trade.effect):
         leader_trade = trade.leader_trade
         risk.check_entry_allowed(relationship=relationship, strategy=trade.strategy)
@@ -382,6 +397,14 @@ def _place_or_look_up(
                 wait = _order_slot(trade.relationship.exchange_account)
                 if wait > 0:
                     return _wait(trade, token=token, seconds=wait, why="a rate-limit token")
+                try:
+                    # The exchange has no such order and it can no longer arrive: sending it now
+                    # is a fresh send, and an entry past the limit is not placed.
+                    lateness.check_entry_in_time(trade, now=timezone.now())
+                except risk.RiskSkip as skip:
+                    return _finish(
+                        trade, token=token, status=CopiedTrade.Status.SKIPPED, reason=skip.reason, message=skip.message, detail=skip.detail
+                    )
                 if not _fenced(trade, token).update(submitted_at=timezone.now(), lease_expires_at=_lease_expiry()):
                     return ExecutionOutcome(status=CopiedTrade.Status.EXECUTING)
                 run.lease_written_at = time.monotonic()
@@ -440,6 +463,8 @@ def _record(run: _Run, *, token: int, result: OrderResult, market: MarketRules, 
     received = result.filled - result.fee if result.side == "buy" and result.fee_currency == market.base else result.filled
     fill = Fill(side=result.side or trade.side, amount=received, price=price, fee_quote=fee, contract_size=market.contract_size)
     now = timezone.now()
+    if trade.kind == CopiedTrade.Kind.RESYNC:
+        return _record_resync(trade, token=token, fill=fill, result=result, market=market, rate=rate, now=now)
     written = _write_fill_at_once(run, token=token, fill=fill, result=result, market=market, rate=rate, now=now)
     if written is statements.TAKEN_OVER:
         return _as_it_is_now(trade)
@@ -455,6 +480,8 @@ def _record(run: _Run, *, token: int, result: OrderResult, market: MarketRules, 
             _fill_apply(trade, relationship, position, fill=fill, result=result, market=market, rate=rate, now=now)
             statements.fill_write_locked(trade, relationship, position)
         written = relationship
+    if trade.kind == CopiedTrade.Kind.MIRROR and lateness.is_late(trade, now=now):
+        copied_trade_late_notify(trade=trade, now=now, skipped=False)
     if written.status == CopyRelationship.Status.ACTIVE and stop_loss_hit(written):
         # After the fill is committed (at once, outside a transaction), under the locks in
         # their order (copytrade/locks.py); if it fails, the next mark-to-market pass trips it
@@ -462,6 +489,20 @@ def _record(run: _Run, *, token: int, result: OrderResult, market: MarketRules, 
         copy_id = written.pk
         transaction.on_commit(lambda: copy_stop_loss_check(relationship_id=copy_id), robust=True)
     logger.info("copied trade %s %s %s %s at %s (pnl %s)", trade.pk, trade.status, trade.side, result.filled, price, trade.pnl_quote)
+    return ExecutionOutcome(status=trade.status, reason=trade.reason)
+
+
+def _record_resync(
+    trade: CopiedTrade, *, token: int, fill: Fill, result: OrderResult, market: MarketRules, rate: Decimal | None, now
+) -> ExecutionOutcome:
+    """A resync's fill moves the account to the copy's recorded position, not the record: the
+    copy's position and P&L stay as they are (what it traded was outside the copy)."""
+    position = FollowerPosition(relationship=trade.relationship, symbol=trade.symbol)
+    _fill_apply(trade, trade.relationship, position, fill=fill, result=result, market=market, rate=rate, now=now)
+    trade.pnl_quote = trade.pnl_billing = ZERO
+    if not _fenced(trade, token).update(**{name: getattr(trade, name) for name in statements.TRADE_FILL_FIELDS}):
+        return _as_it_is_now(trade)
+    logger.info("copied trade %s (resync) %s %s %s at %s", trade.pk, trade.status, trade.side, result.filled, fill.price)
     return ExecutionOutcome(status=trade.status, reason=trade.reason)
 
 
@@ -559,6 +600,9 @@ def _notify_not_copied(trade: CopiedTrade, *, status: str) -> None:
     trade per follower (their copies of it on several accounts add lines to it), so a
     follower is told once per trade, not once per row."""
     if status not in (CopiedTrade.Status.SKIPPED, CopiedTrade.Status.FAILED) or trade.reason in QUIET_REASONS:
+        return
+    if trade.reason == Reason.TOO_LATE:  # told in the copy's summary of late outcomes, not once per order
+        copied_trade_late_notify(trade=trade, now=timezone.now(), skipped=True)
         return
     failed = status == CopiedTrade.Status.FAILED
     account = trade.relationship.exchange_account

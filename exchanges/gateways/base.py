@@ -39,6 +39,19 @@ class ExchangeGateway(ABC):
     def positions(self) -> list[Position]:
         """Non-zero holdings (spot: base-currency balances; swaps: open positions)."""
 
+    def holding(self, symbol: str) -> Decimal:
+        """What the account holds in this market, as the exchange says: spot, the base asset's
+        free + used balance; a swap, the signed position in contracts (copy drift checks)."""
+        market = self.market(symbol)
+        if market.type == "spot":
+            balance = self.balance().get(market.base)
+            return balance.total if balance else Decimal(0)
+        return self.swap_position(market.symbol)
+
+    def swap_position(self, symbol: str) -> Decimal:
+        """The signed open position in a swap market, in contracts (> 0 long, < 0 short)."""
+        raise NotImplementedError(f"{type(self).__name__} has no swap positions")
+
     @abstractmethod
     def create_order(
         self,

@@ -552,6 +552,15 @@ class CcxtGateway(ExchangeGateway):
             if currency != DEFAULT_QUOTE and f"{currency}/{DEFAULT_QUOTE}" in markets
         ]
 
+    def swap_position(self, symbol: str) -> Decimal:
+        raw = self._call(lambda client: client.fetch_positions([symbol]))
+        held = ZERO
+        for position in raw:
+            if position.get("symbol") == symbol:
+                contracts = to_decimal(position.get("contracts") or 0)
+                held += -contracts if position.get("side") == "short" else contracts
+        return held
+
     # --- orders -----------------------------------------------------------------------
 
     def create_order(
