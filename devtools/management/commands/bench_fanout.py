@@ -92,6 +92,10 @@ class Command(BaseCommand):
                 # per-IP 6,000 orders a minute) is lifted: the loopback simulator is not
                 # Binance's IP. With it, 10,000 followers on one IP are paced at 100 orders/s
                 # after a burst of 6,000, whatever the engine does (bench/RESULTS.md).
+                # Every order is placed: a 10,000-follower fan-out takes about 50 s here, and
+                # entries past the 60 s default would be skipped "too late" (copytrade/lateness.py),
+                # making the product path look faster by placing fewer orders.
+                "COPY_MAX_ENTRY_DELAY_SECONDS": "3600",
                 "EXCHANGE_RATE_LIMITS_JSON": json.dumps(
                     {"binance": {**settings.EXCHANGE_RATE_LIMITS["binance"], "exchange": [10**9, 60.0]}}
                 ),
