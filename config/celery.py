@@ -1,7 +1,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_ready
 
 from config import broker
 
@@ -29,3 +29,15 @@ def _recycle_database_connections(**kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@worker_ready.connect
+def _serve_metrics(**kwargs) -> None:
+    """The worker's own `/metrics` (config/metrics.py) from its main process; with prefork,
+    the children's figures reach it through PROMETHEUS_MULTIPROC_DIR."""
+    from django.conf import settings
+
+    if settings.CELERY_METRICS_PORT:
+        from config.metrics import worker_metrics_serve
+
+        worker_metrics_serve(port=settings.CELERY_METRICS_PORT)

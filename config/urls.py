@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+from config.metrics import metrics_view
 from copytrade.apis import WebhookApi
 from core.apis import MeApi, TokenObtainApi, TokenRevokeAllApi, TokenRevokeApi, admin_login, healthz
 
@@ -23,6 +24,8 @@ def same_origin_only(view):
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # Prometheus: closed to the public (config/metrics.py), outside the API and its schema.
+    path("metrics", metrics_view, name="metrics"),
     # Before admin's own URLs: the same login view, with attempts throttled.
     path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),

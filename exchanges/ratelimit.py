@@ -17,6 +17,7 @@ Rates come from `settings.EXCHANGE_RATE_LIMITS[exchange_id]` (else `"default"`):
 
 from django.conf import settings
 
+from core import metrics
 from core.ratelimit import buckets_take
 
 
@@ -37,7 +38,10 @@ def reserve_order_slot(*, exchange_id: str, account_id: int, within: float, cost
         (f"ratelimit:{{{exchange_id}}}:account:{account_id}", *limits["account"]),
         (_egress_bucket(exchange_id), *limits["exchange"]),
     ]
-    return buckets_take(buckets=buckets, cost=cost, reserve_within=within)
+    reserved, wait = buckets_take(buckets=buckets, cost=cost, reserve_within=within)
+    if wait > 0:
+        metrics.rate_limit_waited(exchange=exchange_id, seconds=wait, inline=reserved)
+    return reserved, wait
 
 
 def _egress_bucket(exchange_id: str) -> str:

@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "csp.middleware.CSPMiddleware",
     "web.middleware.ApplicationErrorMiddleware",
+    "config.metrics.WebhookMetricsMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -473,6 +474,14 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+
+# --- Metrics (config/metrics.py) ------------------------------------------------------
+# `/metrics` (web) and each worker's port answer a request with `Authorization: Bearer
+# <METRICS_TOKEN>` or from these networks (CIDRs); anyone else gets a 404. Both empty: closed.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
+# A Celery worker serves its own `/metrics` on this port (0: none); `make run` gives each its honcho $PORT.
+CELERY_METRICS_PORT = env.int("CELERY_METRICS_PORT", default=0)
 # Everything goes to stderr through one handler (honcho and docker collect it per process);
 # README, "Operating it", says where each process's lines end up.
 LOGGING = {

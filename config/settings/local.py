@@ -10,6 +10,9 @@ DEBUG = env.bool("DEBUG", default=True)
 # One simulator process answers both Binance (/api/v3) and Bybit v5 (/v5).
 EXCHANGE_URL_OVERRIDES = env.dict("EXCHANGE_URL_OVERRIDES", default={"binance": "http://127.0.0.1:8765", "bybit": "http://127.0.0.1:8765"})
 
+# Prometheus on this machine scrapes without a token (docker compose's sets METRICS_TOKEN).
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+
 # The simulator, the Stripe stand-in, the demo and the benchmark (their commands).
 INSTALLED_APPS = [*INSTALLED_APPS, "devtools"]
 

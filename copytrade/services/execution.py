@@ -69,6 +69,7 @@ from copytrade.reasons import copied_trade_reason_text, sentence
 from copytrade.services.copies import exchange_account_invalidate
 from copytrade.services.late_notices import copied_trade_late_notify
 from copytrade.services.platform_closes import copy_stop_loss_check
+from core import metrics
 from core.models import Notification
 from core.money import ZERO, to_money
 from core.notifications import notification_send_grouped
@@ -488,6 +489,7 @@ def _record(run: _Run, *, token: int, result: OrderResult, market: MarketRules, 
         # (robust: the fill is recorded either way).
         copy_id = written.pk
         transaction.on_commit(lambda: copy_stop_loss_check(relationship_id=copy_id), robust=True)
+    metrics.copied_trade_ended(trade, status=trade.status)
     logger.info("copied trade %s %s %s %s at %s (pnl %s)", trade.pk, trade.status, trade.side, result.filled, price, trade.pnl_quote)
     return ExecutionOutcome(status=trade.status, reason=trade.reason)
 
@@ -586,6 +588,7 @@ def _finish(
         if changed:
             _notify_not_copied(trade, status=status)
     if changed:
+        metrics.copied_trade_ended(trade, status=status)
         logger.info("copied trade %s %s: %s (%s)", trade.pk, status, reason, message)
     return ExecutionOutcome(status=status if changed else CopiedTrade.Status.EXECUTING, reason=reason)
 
@@ -633,4 +636,5 @@ def copied_trade_give_up(*, copied_trade_id: int, reason: str = Reason.EXCHANGE_
             now = timezone.now()
             trade, _, _ = statements.load(copied_trade_id, token=None, now=now, lease_expires_at=_lease_expiry(now))
             _notify_not_copied(trade, status=CopiedTrade.Status.FAILED)
+            metrics.copied_trade_ended(trade, status=CopiedTrade.Status.FAILED)
     return bool(changed)

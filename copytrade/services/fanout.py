@@ -141,13 +141,19 @@ EXECUTION_QUEUE = "execution"
 
 def execution_queue_length() -> int | None:
     """Messages waiting in the broker's execution queue (not yet delivered to a worker), or
-    None when the broker cannot say (it is down). Redis and RabbitMQ both answer a passive
-    declare; Redis deletes an empty list, so "no such queue" there means 0."""
+    None when the broker cannot say (it is down)."""
+    return queue_length(EXECUTION_QUEUE)
+
+
+def queue_length(name: str) -> int | None:
+    """Messages waiting in the broker's queue `name`, or None when the broker cannot say.
+    Redis and RabbitMQ both answer a passive declare; Redis deletes an empty list, so "no
+    such queue" there means 0."""
     from kombu.exceptions import ChannelError, OperationalError
 
     try:
         with current_app.connection_for_write() as connection:
-            queue = current_app.amqp.queues[EXECUTION_QUEUE]
+            queue = current_app.amqp.queues[name]
             try:
                 _, count, _ = queue.bind(connection.default_channel).queue_declare(passive=True)
             except ChannelError:

@@ -43,6 +43,7 @@ from django.utils import timezone
 from copytrade import rows
 from copytrade.models import CopiedTrade, LeaderTrade
 from copytrade.services import fanout
+from core import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -95,5 +96,6 @@ def copied_trades_sweep(*, stuck_after: timedelta | None = None) -> SweepOutcome
     for leader_trade_id in leader_trade_ids:
         fanout.leader_trade_fan_out_send(leader_trade_id)
     if copied_trade_ids or leader_trade_ids:
+        metrics.sweeper_took_back(copied_trades=len(copied_trade_ids), fan_outs=len(leader_trade_ids))
         logger.warning("sweeper re-enqueued %s copied trade(s) and %s fan-out(s)", len(copied_trade_ids), len(leader_trade_ids))
     return SweepOutcome(copied_trade_ids=copied_trade_ids, leader_trade_ids=leader_trade_ids)
