@@ -93,7 +93,9 @@ env: install ## write .env for docker compose: fresh SECRET_KEY and FIELD_ENCRYP
 demo: migrate ## install, migrate and run the whole story end to end
 	$(PY) manage.py demo
 
+# Each process's metrics files start empty (PROMETHEUS_MULTIPROC_DIR, config/metrics.py).
 run: migrate ## web, workers, fan-out worker, beat and exchange simulator (honcho, Procfile)
+	rm -rf run/metrics
 	$(VENV)/bin/honcho start -f Procfile -c worker=$${CELERY_WORKER_PROCESSES:-2}
 
 bench: migrate ## fan-out benchmark (BENCH_ARGS; bench/RESULTS.md)

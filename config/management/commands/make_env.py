@@ -10,11 +10,14 @@ from django.core.management.base import BaseCommand, CommandError
 
 
 def generated_secrets() -> dict[str, str]:
-    """New values for the secrets `.env.example` leaves empty. Both are shell- and
+    """New values for the secrets `.env.example` leaves empty. All are shell- and
     compose-safe (url-safe base64: no `$`, quote or space for an interpolation to bite)."""
     return {
         "SECRET_KEY": secrets.token_urlsafe(50),
         "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        # Prometheus's bearer token for /metrics, and Grafana's admin password (`--profile monitoring`).
+        "METRICS_TOKEN": secrets.token_urlsafe(32),
+        "GRAFANA_ADMIN_PASSWORD": secrets.token_urlsafe(16),
     }
 
 
@@ -32,7 +35,7 @@ def env_file_text(template: str, values: dict[str, str]) -> str:
 
 
 class Command(BaseCommand):
-    help = "Write .env from .env.example with a fresh SECRET_KEY and FIELD_ENCRYPTION_KEY (never overwrites without --force)."
+    help = "Write .env from .env.example with a fresh SECRET_KEY, FIELD_ENCRYPTION_KEY, METRICS_TOKEN and Grafana password (never overwrites without --force)."
 
     def add_arguments(self, parser):
         parser.add_argument("--path", default=str(Path(settings.BASE_DIR) / ".env"), help="where to write (default: .env)")
