@@ -61,3 +61,4 @@ urlpatterns = [
 
 handler400 = "core.apis.bad_request"
 handler404 = "core.apis.not_found"
+handler500 = "core.database.server_error"

@@ -18,6 +18,8 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.database import MESSAGE as DATABASE_BUSY
+from core.database import database_unavailable, retry_after
 from core.errors import ApplicationError, ThrottledError
 from core.money import cents_text
 
@@ -35,6 +37,8 @@ def _first_message(detail) -> str:
 
 
 def exception_handler(exc, context):
+    if database_unavailable(exc):  # PostgreSQL refused the connection: come back, not a 500
+        return Response({"message": DATABASE_BUSY, "extra": {}}, status=503, headers={"Retry-After": retry_after()})
     if isinstance(exc, ApplicationError):
         response = Response({"message": exc.message, "extra": exc.extra}, status=exc.status_code)
         if isinstance(exc, ThrottledError):

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api_conventions import PageFilterSerializer, Pagination, paginated_response
+from core.database import connection_saturation
 from core.errors import ApplicationError, ThrottledError
 from core.ids import InvalidIdError
 from core.models import Notification
@@ -62,7 +63,10 @@ def healthz(request):
     except Exception as exc:
         checks["redis"] = f"down: {type(exc).__name__}"
     healthy = all(value == "ok" for value in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503)
+    body = {"status": "ok" if healthy else "unavailable", "checks": checks}
+    if checks["postgres"] == "ok":
+        body["connections"] = connection_saturation()
+    return JsonResponse(body, status=200 if healthy else 503)
 
 
 def admin_login(request, extra_context=None):

@@ -18,7 +18,9 @@ from exchanges.models import ExchangeAccount
 def test_healthz_reports_ok_when_postgres_and_redis_answer(api_client):
     response = api_client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"postgres": "ok", "redis": "ok"}}
+    body = response.json()
+    assert {key: body[key] for key in ("status", "checks")} == {"status": "ok", "checks": {"postgres": "ok", "redis": "ok"}}
+    assert set(body["connections"]) == {"in_use", "max", "saturation"}
 
 
 @pytest.mark.django_db

@@ -61,6 +61,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "web.middleware.ApplicationErrorMiddleware",
     "config.metrics.WebhookMetricsMiddleware",
+    "core.database.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -94,6 +95,9 @@ DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_
 # off behind a transaction-pooling proxy (PgBouncer in transaction mode), which drops them.
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# PostgreSQL refusing connections (too many clients, a restart): pages and API answer 503
+# with this Retry-After (core/database.py), never 500.
+DATABASE_UNAVAILABLE_RETRY_AFTER_SECONDS = env.int("DATABASE_UNAVAILABLE_RETRY_AFTER_SECONDS", default=5)
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 
