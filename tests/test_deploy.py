@@ -142,3 +142,18 @@ def test_docker_compose_parses_and_monitoring_is_a_profile_beside_the_app():
                 assert (BASE_DIR / source).exists(), (name, source)
             else:
                 assert source in compose["volumes"], (name, source)
+
+
+def test_compose_puts_pgbouncer_in_transaction_mode_between_the_app_and_postgresql():
+    compose = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())
+    pgbouncer = compose["services"]["pgbouncer"]["environment"]
+    app = compose["x-app"]["environment"]
+
+    assert pgbouncer["POOL_MODE"] == "transaction"
+    assert "@db:5432/" in pgbouncer["DATABASE_URL"]
+    assert "@pgbouncer:5432/" in app["DATABASE_URL"]
+    # what transaction pooling does not keep, the app does not use
+    assert app["DATABASE_PREPARED_STATEMENTS"] == "false"
+    assert app["DATABASE_DISABLE_SERVER_SIDE_CURSORS"] == "true"
+    # migrations hold a session: straight to PostgreSQL
+    assert "@db:5432/" in compose["services"]["migrate"]["environment"]["DATABASE_URL"]

@@ -94,6 +94,9 @@ DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_
 # The execution path's statements are prepared once per connection (copytrade/rows.py);
 # off behind a transaction-pooling proxy (PgBouncer in transaction mode), which drops them.
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
+# Behind PgBouncer in transaction mode a server-side cursor (QuerySet.iterator()) cannot
+# outlive its transaction's server connection: docker compose turns them off.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # PostgreSQL refusing connections (too many clients, a restart): pages and API answer 503
 # with this Retry-After (core/database.py), never 500.
