@@ -1,4 +1,5 @@
 import os
+import threading
 
 from celery import Celery
 from celery.signals import task_postrun, task_prerun, worker_ready
@@ -15,20 +16,52 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-@task_prerun.connect
-@task_postrun.connect
-def _recycle_database_connections(**kwargs) -> None:
-    """Around every task, as Django does around every request: close this thread's
-    connections only when broken or older than CONN_MAX_AGE (health-checked on reuse).
+# Threads of this process whose connection is kept while they wait for work (thread ids).
+_idle_holders: set[int] = set()
+_idle_holders_lock = threading.Lock()
 
-    Celery's own Django fixup would close them before and after every task (see
+
+def _eager(kwargs) -> bool:
+    return kwargs.get("task") is not None and getattr(kwargs["task"].request, "is_eager", False)
+
+
+@task_prerun.connect
+def _database_connection_before_task(**kwargs) -> None:
+    """Before every task, as Django does before every request: close this thread's
+    connection only when broken or older than CONN_MAX_AGE (health-checked on reuse).
+
+    Celery's own Django fixup would close it before and after every task (see
     CELERY_DB_REUSE_MAX in settings), a new PostgreSQL connection per follower order.
     """
-    if kwargs.get("task") is not None and getattr(kwargs["task"].request, "is_eager", False):
+    if _eager(kwargs):
         return
     from django.db import close_old_connections
 
+    with _idle_holders_lock:
+        _idle_holders.discard(threading.get_ident())
     close_old_connections()
+
+
+@task_postrun.connect
+def _database_connection_after_task(**kwargs) -> None:
+    """After every task: the thread keeps its connection for the next task only while fewer
+    than DATABASE_IDLE_CONNECTIONS_PER_WORKER threads of this process keep one idle. A burst
+    uses one connection per busy thread; once it is over, the process holds that many, not
+    one per thread of its pool (README, "Connection budget")."""
+    if _eager(kwargs):
+        return
+    from django.conf import settings
+    from django.db import close_old_connections, connection
+
+    close_old_connections()
+    if connection.connection is None:
+        return
+    with _idle_holders_lock:
+        keep = len(_idle_holders) < settings.DATABASE_IDLE_CONNECTIONS_PER_WORKER
+        if keep:
+            _idle_holders.add(threading.get_ident())
+    if not keep:
+        connection.close()
 
 
 @worker_ready.connect

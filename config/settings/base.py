@@ -440,6 +440,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # instead recycled like Django's per request, by CONN_MAX_AGE and health checks
 # (config/celery.py): one connection per worker thread, not one per task.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1_000_000)
+# ...and only this many threads per worker process keep theirs while they wait for work:
+# a burst uses one per busy thread, an idle worker holds at most this many (config/celery.py).
+DATABASE_IDLE_CONNECTIONS_PER_WORKER = env.int("DATABASE_IDLE_CONNECTIONS_PER_WORKER", default=2)
 # Execution is I/O bound (an HTTP call to the exchange per task): a thread pool keeps many
 # orders in flight per process. One place for the shipped worker configuration: `make run`,
 # docker-compose and the benchmark all start `celery worker` without pool flags.
