@@ -2,7 +2,7 @@ import os
 import threading
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun, worker_ready
+from celery.signals import before_task_publish, task_postrun, task_prerun, worker_ready
 
 from config import broker
 
@@ -37,6 +37,9 @@ def _database_connection_before_task(**kwargs) -> None:
         return
     from django.db import close_old_connections
 
+    from core import log_context
+
+    log_context.bind_from_task(kwargs["task"].request)
     with _idle_holders_lock:
         _idle_holders.discard(threading.get_ident())
     close_old_connections()
@@ -53,6 +56,9 @@ def _database_connection_after_task(**kwargs) -> None:
     from django.conf import settings
     from django.db import close_old_connections, connection
 
+    from core import log_context
+
+    log_context.clear()
     close_old_connections()
     if connection.connection is None:
         return
@@ -74,3 +80,12 @@ def _serve_metrics(**kwargs) -> None:
         from config.metrics import worker_metrics_serve
 
         worker_metrics_serve(port=settings.CELERY_METRICS_PORT)
+
+
+@before_task_publish.connect
+def _carry_log_context(headers=None, **kwargs) -> None:
+    """A message carries the request id and trade ids bound where it is sent (core/log_context.py)."""
+    if headers is not None:
+        from core import log_context
+
+        headers.update(log_context.message_headers())

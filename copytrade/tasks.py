@@ -26,6 +26,7 @@ from copytrade.services.fanout import leader_trade_fan_out
 from copytrade.services.fill_notices import leader_trade_fills_notify
 from copytrade.services.marking import copies_mark_to_market
 from copytrade.services.sweeper import copied_trades_sweep
+from core import log_context
 from exchanges.errors import TransientExchangeError
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ ENGINE_TASK_OPTIONS = {
 
 @shared_task(**ENGINE_TASK_OPTIONS)
 def fan_out_leader_trade(self, leader_trade_id: int) -> None:
+    log_context.bind(leader_trade_id=leader_trade_id)
     outcome = leader_trade_fan_out(leader_trade_id=leader_trade_id)
     if outcome.retry_in is not None:
         _retry_later(self, countdown=outcome.retry_in, why="the strategy's previous fan-out")
@@ -86,6 +88,7 @@ def fan_out_leader_trade(self, leader_trade_id: int) -> None:
 # Until every copy of the trade is final (the sweeper makes a lost one final in seconds).
 @shared_task(bind=True, acks_late=True, max_retries=settings.COPYTRADE_FILL_NOTICE_MAX_RETRIES)
 def notify_leader_trade_fills(self, leader_trade_id: int) -> None:
+    log_context.bind(leader_trade_id=leader_trade_id)
     if leader_trade_fills_notify(leader_trade_id=leader_trade_id):
         raise self.retry(countdown=settings.COPYTRADE_FILL_NOTICE_SECONDS)
 
@@ -94,6 +97,7 @@ def notify_leader_trade_fills(self, leader_trade_id: int) -> None:
 def execute_copied_trade(self, copied_trade_id: int, token: int | None = None) -> None:
     # `token`: set on a message a waiting run re-sent, so that it, and no other, continues
     # the row it holds (copytrade/services/execution.py, "Leases").
+    log_context.bind(copied_trade_id=copied_trade_id)
     outcome = copied_trade_execute(copied_trade_id=copied_trade_id, token=token)
     if outcome.retry_in is not None:
         _retry_later(self, countdown=outcome.retry_in, why=outcome.waiting_for, token=outcome.token)

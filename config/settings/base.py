@@ -48,6 +48,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: everything a request logs carries its X-Request-ID (core/log_context.py).
+    "core.log_context.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files from the app server itself in every mode (runserver, gunicorn, Docker).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -484,6 +486,10 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+# "plain" (a line of text) or "json" (a JSON object per line, for a log pipeline).
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ValueError(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
 
 # --- Metrics (config/metrics.py) ------------------------------------------------------
 # `/metrics` (web) and each worker's port answer a request with `Authorization: Bearer
@@ -501,9 +507,13 @@ LOGGING = {
         "redact_secrets": {"()": "core.redaction.RedactSecretsFilter"},
         "request_refusals": {"()": "core.logs.RequestRefusalFilter"},
     },
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        # One JSON object per line with the request id and the leader/copied trade ids (core/log_context.py).
+        "json": {"()": "core.log_context.JsonFormatter"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["redact_secrets"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
