@@ -8,18 +8,21 @@ connections" answer) and from a closed port; the shared server is never restarte
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
+import requests
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 
 from copytrade.models import CopiedTrade, LeaderTrade
 from copytrade.services.copies import copy_start
+from devtools.processes import database_url, procfile_web_process
 from exchanges.models import ExchangeAccount
-from tests.copytrade import signal_only_strategy, submit
+from tests.copytrade import market_moves_to, sign, signal_only_strategy, submit, webhook_body
 from tests.fixtures.worker import CeleryWorker
 from tests.test_metrics import free_port
 
@@ -160,3 +163,71 @@ def test_a_fan_out_through_a_worker_holds_one_connection_per_busy_thread_and_few
     assert CopiedTrade.objects.filter(leader_trade=trade, status=CopiedTrade.Status.FILLED).count() == 24
     assert 1 <= peak <= worker.concurrency
     assert kept <= settings.DATABASE_IDLE_CONNECTIONS_PER_WORKER
+
+
+# The Procfile's web line: gunicorn, 2 workers x 4 threads (README, "Connection budget").
+WEB_BUDGET = 2 * 4
+
+
+def start_copiers(simulator, strategy, count: int) -> None:
+    users = get_user_model().objects
+    for index in range(count):
+        user = users.create_user(username=f"copier{index}", password="copier-pass-123", email=f"copier{index}@example.com")
+        credentials = simulator.create_account(balances={"USDT": "1000"})
+        account = ExchangeAccount.objects.create(
+            owner=user, exchange_id="binance", label="Binance", api_key=credentials["api_key"], api_secret=credentials["api_secret"]
+        )
+        copy_start(
+            follower=user, strategy_id=strategy.pk, exchange_account_id=account.pk, sizing_mode="fixed", fixed_notional=Decimal("20")
+        )
+
+
+@pytest.mark.worker
+@pytest.mark.slow
+def test_make_run_s_web_and_a_worker_stay_within_the_budget_while_pages_are_read_during_a_fan_out(
+    simulated_binance, transactional_db, _clean_redis, owner, settings, tmp_path
+):
+    # given the web process exactly as `make run` starts it, a worker of 4 threads, 24 copiers
+    simulated_binance.set_price(symbol="BTC/USDT", price="65000")
+    strategy = signal_only_strategy(owner, capital="100000")
+    start_copiers(simulated_binance, strategy, 24)
+    market_moves_to("65000")
+    database = connection.settings_dict["NAME"]
+    env = {
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "EXCHANGE_URL_OVERRIDES": f"binance={simulated_binance.base_url}",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "web-metrics"),
+    }
+    worker = CeleryWorker(concurrency=4)
+    with open(tmp_path / "web.log", "w+") as log, procfile_web_process(env=env, log=log) as base_url:
+        try:
+            worker.start()
+            # when the leader's signal reaches the web while 16 clients read pages at once
+            body = webhook_body(strategy, amount="0.05")
+            answer = requests.post(
+                f"{base_url}/webhook",
+                data=body,
+                headers={"Content-Type": "application/json", "X-Signature": sign(body, strategy.webhook_secret)},
+                timeout=30,
+            )
+            assert answer.status_code == 201, answer.text
+            trade = LeaderTrade.objects.get(strategy=strategy)
+            peak, deadline = 0, time.monotonic() + 90
+            with ThreadPoolExecutor(16) as readers:
+                while time.monotonic() < deadline:
+                    pages = [readers.submit(requests.get, f"{base_url}{path}", timeout=30) for path in ["/", "/healthz"] * 8]
+                    peak = max(peak, connections_to(database))
+                    assert all(page.result().status_code == 200 for page in pages)
+                    peak = max(peak, connections_to(database))
+                    fanned_out = LeaderTrade.objects.filter(pk=trade.pk, fanout_done_at__isnull=False).exists()
+                    if fanned_out and not CopiedTrade.objects.filter(leader_trade=trade, status__in=OPEN).exists():
+                        break
+                else:
+                    raise AssertionError(worker.log_text()[-4000:])
+        finally:
+            worker.close()
+
+    # then every copy went out, and the two processes held at most one connection per thread
+    assert CopiedTrade.objects.filter(leader_trade=trade, status=CopiedTrade.Status.FILLED).count() == 24
+    assert 1 <= peak <= WEB_BUDGET + worker.concurrency
