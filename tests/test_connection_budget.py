@@ -24,7 +24,7 @@ from devtools.processes import database_url, procfile_web_process
 from exchanges.models import ExchangeAccount
 from tests.copytrade import market_moves_to, sign, signal_only_strategy, submit, webhook_body
 from tests.fixtures.worker import CeleryWorker
-from tests.test_metrics import free_port
+from tests.test_metrics import free_port, samples, value
 
 OPEN = (CopiedTrade.Status.PENDING, CopiedTrade.Status.EXECUTING)
 
@@ -182,6 +182,13 @@ def start_copiers(simulator, strategy, count: int) -> None:
         )
 
 
+def signals_answered(base_url: str) -> float:
+    """Signals the web answered 201, as its /metrics adds them up over its gunicorn workers
+    (the Procfile's metrics folder may hold earlier runs' figures: compare, do not count)."""
+    text = requests.get(f"{base_url}/metrics", timeout=30).text
+    return value(samples(text), "copytrade_webhook_seconds_count", webhook="signal", status="201")
+
+
 @pytest.mark.worker
 @pytest.mark.slow
 def test_make_run_s_web_and_a_worker_stay_within_the_budget_while_pages_are_read_during_a_fan_out(
@@ -197,12 +204,12 @@ def test_make_run_s_web_and_a_worker_stay_within_the_budget_while_pages_are_read
         "DATABASE_URL": database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "EXCHANGE_URL_OVERRIDES": f"binance={simulated_binance.base_url}",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "web-metrics"),
     }
     worker = CeleryWorker(concurrency=4)
     with open(tmp_path / "web.log", "w+") as log, procfile_web_process(env=env, log=log) as base_url:
         try:
             worker.start()
+            signals_before = signals_answered(base_url)
             # when the leader's signal reaches the web while 16 clients read pages at once
             body = webhook_body(strategy, amount="0.05")
             answer = requests.post(
@@ -225,9 +232,14 @@ def test_make_run_s_web_and_a_worker_stay_within_the_budget_while_pages_are_read
                         break
                 else:
                     raise AssertionError(worker.log_text()[-4000:])
+            # and the web's /metrics (local settings: loopback may read it) adds up its gunicorn workers
+            signals_after = signals_answered(base_url)
+            exposition = requests.get(f"{base_url}/metrics", timeout=30).text
         finally:
             worker.close()
 
     # then every copy went out, and the two processes held at most one connection per thread
     assert CopiedTrade.objects.filter(leader_trade=trade, status=CopiedTrade.Status.FILLED).count() == 24
     assert 1 <= peak <= WEB_BUDGET + worker.concurrency
+    assert signals_after == signals_before + 1
+    assert 'copytrade_queue_messages{queue="execution"} 0.0' in exposition
