@@ -66,6 +66,7 @@ def test_a_json_line_holds_the_message_and_the_bound_ids():
 
 
 def test_a_record_outside_any_request_or_task_has_no_ids():
+    clear()  # a task called directly by an earlier test (no worker's post-run) leaves its ids bound
     record = logging.getLogger("x").makeRecord("x", logging.INFO, __file__, 1, "quiet", (), None)
 
     assert set(json.loads(JsonFormatter().format(record))) == {"time", "level", "logger", "message"}
