@@ -4,11 +4,13 @@ accrued this month, and net. Served here, not in copytrade, because the fees are
 
 from django.conf import settings
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing.apis_quality import CopyQualityOutputSerializer, copy_quality_payload
+from billing.quality import copy_quality_report_of_copy
 from billing.selectors import copy_results
 from copytrade.apis import CopyOutputSerializer, CopyUpdateApi
 from copytrade.selectors import PositionMarker, copy_get, copy_list
@@ -40,20 +42,27 @@ class CopyResultsOutputSerializer(serializers.Serializer):
 
 class CopyWithResultsOutputSerializer(CopyOutputSerializer):
     results = serializers.SerializerMethodField()
+    copy_quality = serializers.SerializerMethodField()
 
     class Meta(CopyOutputSerializer.Meta):
-        fields = [*CopyOutputSerializer.Meta.fields, "results"]
+        fields = [*CopyOutputSerializer.Meta.fields, "results", "copy_quality"]
         read_only_fields = fields
 
     @extend_schema(responses=CopyResultsOutputSerializer)
     def get_results(self, relationship) -> dict:
         return CopyResultsOutputSerializer(self.context["results"][relationship.pk]).data
 
+    @extend_schema_field(CopyQualityOutputSerializer)
+    def get_copy_quality(self, relationship) -> dict:
+        return copy_quality_payload(copy_quality_report_of_copy(relationship=relationship, now=self.context["now"]))
+
 
 def _copy_with_results(*, follower, relationship_id: int) -> Response:
     relationship = copy_get(follower=follower, relationship_id=relationship_id)
-    results = copy_results(relationships=[relationship], now=timezone.now())
-    return Response(CopyWithResultsOutputSerializer(relationship, context={"marker": PositionMarker(), "results": results}).data)
+    now = timezone.now()
+    results = copy_results(relationships=[relationship], now=now)
+    context = {"marker": PositionMarker(), "results": results, "now": now}
+    return Response(CopyWithResultsOutputSerializer(relationship, context=context).data)
 
 
 class MyCopiesWithResultsApi(APIView):
@@ -73,7 +82,8 @@ class MyCopiesWithResultsApi(APIView):
         copies = copy_list(follower=request.user, include_stopped=filters.validated_data["include_stopped"])
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(copies, request, view=self)
-        context = {"marker": PositionMarker(), "results": copy_results(relationships=page, now=timezone.now())}
+        now = timezone.now()
+        context = {"marker": PositionMarker(), "results": copy_results(relationships=page, now=now), "now": now}
         return paginator.get_paginated_response(CopyWithResultsOutputSerializer(page, many=True, context=context).data)
 
 

@@ -412,9 +412,18 @@ def strategy_copiers_kept(*, strategy_id: int, now: datetime, days: int = COPIER
         .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=start))
         .select_related("strategy")
     )
+    returns = list(copies_net_returns(copies=copies, start=start, now=now).values())
+    if not returns:
+        return CopiersKept(days=days, copiers=0, median_net_return=None)
+    return CopiersKept(days=days, copiers=len(returns), median_net_return=statistics.median(returns))
+
+
+def copies_net_returns(*, copies: list[CopyRelationship], start: datetime, now: datetime) -> dict[int, Decimal]:
+    """Each copy's net return over [start, now) by copy id, a fraction (see
+    `strategy_copiers_kept`); copies without capital or whose quote has no peg are absent."""
     copies = [copy for copy in copies if copy.copy_capital > ZERO and pegged_rate(copy.strategy.quote_currency) is not None]
     if not copies:
-        return CopiersKept(days=days, copiers=0, median_net_return=None)
+        return {}
     in_window = {
         row["relationship_id"]: row
         for row in CopiedTrade.objects.filter(relationship__in=copies, finished_at__gte=start, finished_at__lt=now)
@@ -426,11 +435,11 @@ def strategy_copiers_kept(*, strategy_id: int, now: datetime, days: int = COPIER
         for accrual in _fee_accruals(pairs={(copy.follower_id, copy.strategy_id) for copy in copies}, now=now)
     }
     terms = copy_fee_terms_of(relationships=copies, period=period_start(now.date()))
-    returns = []
+    returns = {}
     for copy in copies:
         row = in_window.get(copy.pk, {})
         fees = (row.get("fees") or ZERO) + accrued.get(copy.pk, ZERO)
         fees += _subscription_over(monthly_fee=terms[copy.pk].subscription_fee_monthly, copy=copy, start=start, end=now)
         capital = copy.copy_capital * pegged_rate(copy.strategy.quote_currency)
-        returns.append(((row.get("pnl") or ZERO) - fees) / capital)
-    return CopiersKept(days=days, copiers=len(returns), median_net_return=statistics.median(returns))
+        returns[copy.pk] = ((row.get("pnl") or ZERO) - fees) / capital
+    return returns

@@ -32,6 +32,8 @@ TRADE_FILL_FIELDS = [
     "acknowledged_at",
     "finished_at",
     "lease_expires_at",
+    "delay_ms",
+    "price_gap_bps",
 ]
 POSITION_FILL_FIELDS = ["quantity", "average_entry", "realized_pnl", "updated_at"]
 TAKEN_OVER = object()

@@ -381,6 +381,16 @@ class CopiedTrade(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Copy quality (copytrade/quality.py), a mirror's fill only; null for platform closes and
+    # rows never filled. Delay: the leader trade's `traded_at` (its fill, or the signal's
+    # arrival for a signal-only leader) to the exchange's acknowledgement of this order (the
+    # exchange's own timestamp in its answer; the platform's clock when the answer carries
+    # none), in milliseconds. Price gap: this fill's average price against the leader's, in
+    # basis points, positive when worse for the follower (a buy higher, a sell lower).
+    delay_ms = models.BigIntegerField(null=True, blank=True)
+    price_gap_bps = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    # 1 for the first order of the leader trade's fan-out (after its fair shuffle), and so on.
+    fanout_place = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["relationship_id", "sequence"]

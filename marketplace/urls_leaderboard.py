@@ -1,8 +1,8 @@
 from django.urls import path
 
-from marketplace.apis_leaderboard import CopyTopApi, LeaderDetailApi
+from marketplace.apis_leaderboard import CopyTopApi
 
 urlpatterns = [
     path("top", CopyTopApi.as_view(), name="copy-top"),
-    path("leader/<id:strategy_id>", LeaderDetailApi.as_view(), name="copy-leader"),
+    # leader/<id> is served with its copy quality by billing.urls_copies (billing/apis_quality.py).
 ]

@@ -65,6 +65,7 @@ from copytrade.cross_exchange import market_not_listed
 from copytrade.currency import QuoteNotConvertible, follower_market_conversion_check, quote_rate_at_fill
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade
 from copytrade.positions import Fill, position_apply_fill, relationship_apply_pnl, stop_loss_hit, unrealised_pnl
+from copytrade.quality import copy_quality_of_fill
 from copytrade.reasons import copied_trade_reason_text, sentence
 from copytrade.services.copies import exchange_account_invalidate
 from copytrade.services.late_notices import copied_trade_late_notify
@@ -444,6 +445,7 @@ def _record(run: _Run, *, token: int, result: OrderResult, market: MarketRules, 
     quote's rate now), equity, drawdown, all written at once: in one statement when the copy
     and its position are as the run loaded them (`_write_fill_at_once`), else in one
     transaction under the copy's row lock."""
+    answered_at = timezone.now()  # the exchange's answer is here (before any further call)
     trade = run.trade
     if result.status == "open" and result.filled < result.amount:
         return _wait(trade, token=token, seconds=WORKING_ORDER_RECHECK_SECONDS, why="a working order")
@@ -466,7 +468,9 @@ def _record(run: _Run, *, token: int, result: OrderResult, market: MarketRules, 
     now = timezone.now()
     if trade.kind == CopiedTrade.Kind.RESYNC:
         return _record_resync(trade, token=token, fill=fill, result=result, market=market, rate=rate, now=now)
-    written = _write_fill_at_once(run, token=token, fill=fill, result=result, market=market, rate=rate, now=now)
+    written = _write_fill_at_once(
+        run, token=token, fill=fill, result=result, market=market, rate=rate, now=now, acknowledged_at=result.timestamp or answered_at
+    )
     if written is statements.TAKEN_OVER:
         return _as_it_is_now(trade)
     if written is None:  # the copy or its position moved since the load: under the lock
@@ -478,7 +482,17 @@ def _record(run: _Run, *, token: int, result: OrderResult, market: MarketRules, 
             # race, so no get_or_create savepoint, and a new position is one INSERT.
             position = statements.copy_position(relationship_id=relationship.pk, symbol=trade.symbol)
             position = position or FollowerPosition(relationship=relationship, symbol=trade.symbol)
-            _fill_apply(trade, relationship, position, fill=fill, result=result, market=market, rate=rate, now=now)
+            _fill_apply(
+                trade,
+                relationship,
+                position,
+                fill=fill,
+                result=result,
+                market=market,
+                rate=rate,
+                now=now,
+                acknowledged_at=result.timestamp or answered_at,
+            )
             statements.fill_write_locked(trade, relationship, position)
         written = relationship
     if trade.kind == CopiedTrade.Kind.MIRROR and lateness.is_late(trade, now=now):
@@ -500,7 +514,17 @@ def _record_resync(
     """A resync's fill moves the account to the copy's recorded position, not the record: the
     copy's position and P&L stay as they are (what it traded was outside the copy)."""
     position = FollowerPosition(relationship=trade.relationship, symbol=trade.symbol)
-    _fill_apply(trade, trade.relationship, position, fill=fill, result=result, market=market, rate=rate, now=now)
+    _fill_apply(
+        trade,
+        trade.relationship,
+        position,
+        fill=fill,
+        result=result,
+        market=market,
+        rate=rate,
+        now=now,
+        acknowledged_at=result.timestamp or now,
+    )
     trade.pnl_quote = trade.pnl_billing = ZERO
     if not _fenced(trade, token).update(**{name: getattr(trade, name) for name in statements.TRADE_FILL_FIELDS}):
         return _as_it_is_now(trade)
@@ -524,8 +548,10 @@ def _fill_apply(
     market: MarketRules,
     rate: Decimal | None,
     now,
+    acknowledged_at,
 ) -> None:
-    """Move the position, the copy and the copied trade by the fill (in memory)."""
+    """Move the position, the copy and the copied trade by the fill (in memory).
+    `acknowledged_at`: the exchange's timestamp of the order, or when its answer arrived."""
     pnl = to_money(position_apply_fill(position, fill=fill) - fill.fee_quote)
     position.realized_pnl = to_money(position.realized_pnl + pnl)
     relationship_apply_pnl(relationship, pnl=pnl, unrealised=unrealised_pnl(position, price=fill.price, contract_size=market.contract_size))
@@ -543,9 +569,15 @@ def _fill_apply(
     trade.acknowledged_at = now
     trade.finished_at = now
     trade.lease_expires_at = None
+    if trade.leader_trade is not None:
+        trade.delay_ms, trade.price_gap_bps = copy_quality_of_fill(
+            leader_trade=trade.leader_trade, side=trade.side, average_price=trade.average_price, acknowledged_at=acknowledged_at
+        )
 
 
-def _write_fill_at_once(run: _Run, *, token: int, fill: Fill, result: OrderResult, market: MarketRules, rate: Decimal | None, now):
+def _write_fill_at_once(
+    run: _Run, *, token: int, fill: Fill, result: OrderResult, market: MarketRules, rate: Decimal | None, now, acknowledged_at
+):
     """Apply the fill to the copy and position the run loaded and write it all as one
     statement (`statements.fill_write_at_once`): the copy as written, `statements.TAKEN_OVER`
     when this run no longer holds the row, or None when nothing was written because the
@@ -556,7 +588,7 @@ def _write_fill_at_once(run: _Run, *, token: int, fill: Fill, result: OrderResul
     position = run.position or FollowerPosition(relationship=relationship, symbol=trade.symbol)
     copy_was = [relationship.realized_pnl, relationship.copy_capital, relationship.peak_equity]
     position_was = [position.quantity, position.average_entry, position.realized_pnl]
-    _fill_apply(trade, relationship, position, fill=fill, result=result, market=market, rate=rate, now=now)
+    _fill_apply(trade, relationship, position, fill=fill, result=result, market=market, rate=rate, now=now, acknowledged_at=acknowledged_at)
     return statements.fill_write_at_once(trade, relationship, position, token=token, copy_was=copy_was, position_was=position_was)
 
 

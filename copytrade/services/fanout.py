@@ -57,9 +57,10 @@ def leader_trade_fan_out(*, leader_trade_id: int) -> FanOutOutcome:
     start = 0
     for size in _fan_out_batch_sizes(len(eligible)):
         batch = eligible[start : start + size]
-        start += size
         # Insert-or-ignore: a re-run (redelivery, sweeper) finds its rows already there.
-        CopiedTrade.objects.bulk_create([_mirror_row(leader_trade, *pair, now=now) for pair in batch], ignore_conflicts=True)
+        rows = [_mirror_row(leader_trade, *pair, now=now, place=start + offset + 1) for offset, pair in enumerate(batch)]
+        start += size
+        CopiedTrade.objects.bulk_create(rows, ignore_conflicts=True)
         batch_pending = list(
             CopiedTrade.objects.filter(
                 leader_trade=leader_trade,
@@ -99,7 +100,9 @@ def _fan_out_batch_sizes(total: int):
         size = min(size * 4, FAN_OUT_BATCH)
 
 
-def _mirror_row(leader_trade: LeaderTrade, relationship_id: int, follower_id: int, *, now) -> CopiedTrade:
+def _mirror_row(leader_trade: LeaderTrade, relationship_id: int, follower_id: int, *, now, place: int) -> CopiedTrade:
+    """`place`: 1 for the first copy in the fan-out's (shuffled) order: what copy quality's
+    capacity note compares price gaps by (copytrade/quality.py)."""
     return CopiedTrade(
         relationship_id=relationship_id,
         leader_trade_id=leader_trade.pk,
@@ -114,6 +117,7 @@ def _mirror_row(leader_trade: LeaderTrade, relationship_id: int, follower_id: in
         leader_size_quote=leader_trade.notional,
         client_order_id=copied_trade_client_order_id(leader_trade_id=leader_trade.pk, relationship_id=relationship_id),
         enqueued_at=now,
+        fanout_place=place,
     )
 
 

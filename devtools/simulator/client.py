@@ -111,7 +111,8 @@ class SimulatorClient:
 
     def orders(self, *, since_id: int = 0, api_key: str | None = None, client_order_id: str | None = None) -> list[dict]:
         """Accepted orders, oldest first: id, client_order_id, api_key, symbol, side, type,
-        time_in_force, amount, price, status, filled, ack_time (time.time())."""
+        time_in_force, amount, price, status, filled, cost (quote), created_ms (the answer's
+        transactTime), ack_time (time.time())."""
         params = {"since_id": since_id}
         if api_key:
             params["api_key"] = api_key

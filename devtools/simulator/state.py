@@ -312,6 +312,9 @@ class Order:
             "price": str(self.price) if self.price is not None else None,
             "status": self.status,
             "filled": str(self.executed_qty),
+            # What the fill cost (quote) and when the order was taken (the transactTime answered).
+            "cost": str(self.quote_qty or ZERO),
+            "created_ms": self.created_ms,
             "ack_time": self.ack_time,
             "remote": self.remote,
         }
