@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.apis_quality import CopyQualityOutputSerializer, copy_quality_payload
-from billing.quality import copy_quality_report_of_copy
+from billing.quality import copy_quality_reports_of_copies
 from billing.selectors import copy_results
 from copytrade.apis import CopyOutputSerializer, CopyUpdateApi
 from copytrade.selectors import PositionMarker, copy_get, copy_list
@@ -54,14 +54,15 @@ class CopyWithResultsOutputSerializer(CopyOutputSerializer):
 
     @extend_schema_field(CopyQualityOutputSerializer)
     def get_copy_quality(self, relationship) -> dict:
-        return copy_quality_payload(copy_quality_report_of_copy(relationship=relationship, now=self.context["now"]))
+        return copy_quality_payload(self.context["quality"][relationship.pk])
 
 
 def _copy_with_results(*, follower, relationship_id: int) -> Response:
     relationship = copy_get(follower=follower, relationship_id=relationship_id)
     now = timezone.now()
     results = copy_results(relationships=[relationship], now=now)
-    context = {"marker": PositionMarker(), "results": results, "now": now}
+    quality = copy_quality_reports_of_copies(relationships=[relationship], now=now)
+    context = {"marker": PositionMarker(), "results": results, "quality": quality}
     return Response(CopyWithResultsOutputSerializer(relationship, context=context).data)
 
 
@@ -83,7 +84,11 @@ class MyCopiesWithResultsApi(APIView):
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(copies, request, view=self)
         now = timezone.now()
-        context = {"marker": PositionMarker(), "results": copy_results(relationships=page, now=now), "now": now}
+        context = {
+            "marker": PositionMarker(),
+            "results": copy_results(relationships=page, now=now),
+            "quality": copy_quality_reports_of_copies(relationships=page, now=now),
+        }
         return paginator.get_paginated_response(CopyWithResultsOutputSerializer(page, many=True, context=context).data)
 
 

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from billing.selectors import copies_net_returns
 from copytrade.models import CopyRelationship
-from copytrade.quality import QUALITY_WINDOW_DAYS, WINDOWS, CopyQuality, copy_quality_of_copy, copy_quality_of_strategy
+from copytrade.quality import QUALITY_WINDOW_DAYS, WINDOWS, CopyQuality, copy_quality_of_copies, copy_quality_of_strategy
 from marketplace.models import MetricsWindow, StrategyMetrics
 
 
@@ -40,9 +40,12 @@ def _window_start(window: str, now: datetime) -> datetime | None:
     return now - timedelta(days=QUALITY_WINDOW_DAYS) if window == "30d" else None
 
 
-def _leader_series(strategy_id: int) -> list[tuple[date, Decimal]]:
-    row = StrategyMetrics.objects.filter(strategy_id=strategy_id, window=MetricsWindow.ALL).values_list("equity_series", flat=True).first()
-    return [(date.fromisoformat(day), Decimal(str(equity))) for day, equity in (row or [])]
+def _leader_series(strategy_ids: set[int]) -> dict[int, list[tuple[date, Decimal]]]:
+    """Each strategy's recorded daily equity (the nightly metrics' whole record), one query."""
+    rows = StrategyMetrics.objects.filter(strategy_id__in=strategy_ids, window=MetricsWindow.ALL).values_list(
+        "strategy_id", "equity_series"
+    )
+    return {strategy_id: [(date.fromisoformat(day), Decimal(str(equity))) for day, equity in series or []] for strategy_id, series in rows}
 
 
 def _leader_return_since(series: list[tuple[date, Decimal]], start: date) -> Decimal | None:
@@ -54,49 +57,69 @@ def _leader_return_since(series: list[tuple[date, Decimal]], start: date) -> Dec
     return None if base <= 0 else series[-1][1] / base - 1
 
 
-def _divergences(copies: list[CopyRelationship], *, strategy_id: int, now: datetime) -> dict[str, Divergence]:
-    series = _leader_series(strategy_id)
-    as_of = series[-1][0] if series else None
+def _compared(copies: list[CopyRelationship], *, series: dict, now: datetime) -> dict[str, dict[int, tuple[Decimal, Decimal]]]:
+    """Per window, (net return, the leader's return over the same days) by copy id, for the
+    copies that can be compared (a fixed number of queries whatever the number of copies);
+    `series`: `_leader_series` of their strategies."""
     found = {}
     for window in WINDOWS:
         window_start = _window_start(window, now)
         in_window = [copy for copy in copies if window_start is None or copy.ended_at is None or copy.ended_at > window_start]
+        found[window] = {}
         if not in_window:
-            found[window] = Divergence(window, 0, None, None, None, as_of)
             continue
         start = window_start or min(copy.started_at for copy in in_window)
         net = copies_net_returns(copies=in_window, start=start, now=now)
-        compared = []
         for copy in in_window:
-            leader = _leader_return_since(series, max(copy.started_at, start).date())
+            leader = _leader_return_since(series.get(copy.strategy_id, []), max(copy.started_at, start).date())
             if copy.pk in net and leader is not None:
-                compared.append((net[copy.pk], leader))
-        if not compared:
-            found[window] = Divergence(window, 0, None, None, None, as_of)
-            continue
-        found[window] = Divergence(
-            window=window,
-            copies=len(compared),
-            copiers_net_return=statistics.median(own for own, _ in compared),
-            leader_return=statistics.median(leader for _, leader in compared),
-            divergence=statistics.median(own - leader for own, leader in compared),
-            leader_as_of=as_of,
-        )
+                found[window][copy.pk] = (net[copy.pk], leader)
     return found
 
 
-def copy_quality_report_of_copy(*, relationship: CopyRelationship, now: datetime) -> CopyQualityReport:
-    """One copy's quality and divergence, 30 days and all time."""
-    return CopyQualityReport(
-        quality=copy_quality_of_copy(relationship_id=relationship.pk, now=now),
-        divergence=_divergences([relationship], strategy_id=relationship.strategy_id, now=now),
-    )
+def _as_of(series: list[tuple[date, Decimal]]) -> date | None:
+    return series[-1][0] if series else None
+
+
+def copy_quality_reports_of_copies(*, relationships: list[CopyRelationship], now: datetime) -> dict[int, CopyQualityReport]:
+    """Each copy's quality and divergence, 30 days and all time, by copy id (a fixed number of
+    queries whatever the number of copies: a page of My Copies)."""
+    quality = copy_quality_of_copies(relationship_ids=[copy.pk for copy in relationships], now=now)
+    series = _leader_series({copy.strategy_id for copy in relationships})
+    compared = _compared(relationships, series=series, now=now)
+    reports = {}
+    for copy in relationships:
+        divergence = {}
+        for window in WINDOWS:
+            as_of = _as_of(series.get(copy.strategy_id, []))
+            if copy.pk in compared[window]:
+                own, leader = compared[window][copy.pk]
+                divergence[window] = Divergence(window, 1, own, leader, own - leader, as_of)
+            else:
+                divergence[window] = Divergence(window, 0, None, None, None, as_of)
+        reports[copy.pk] = CopyQualityReport(quality=quality[copy.pk], divergence=divergence)
+    return reports
 
 
 def copy_quality_report_of_strategy(*, strategy_id: int, now: datetime) -> CopyQualityReport:
-    """A leader's quality over all its copiers (those live at any time, stopped ones included) and its divergence."""
+    """A leader's quality over all its copiers (stopped copies included) and its divergence:
+    the medians over its copies."""
     copies = list(CopyRelationship.objects.filter(strategy_id=strategy_id, started_at__lt=now).select_related("strategy"))
-    return CopyQualityReport(
-        quality=copy_quality_of_strategy(strategy_id=strategy_id, now=now),
-        divergence=_divergences(copies, strategy_id=strategy_id, now=now),
-    )
+    series = _leader_series({strategy_id})
+    compared = _compared(copies, series=series, now=now)
+    as_of = _as_of(series.get(strategy_id, []))
+    divergence = {}
+    for window in WINDOWS:
+        pairs = list(compared[window].values())
+        if not pairs:
+            divergence[window] = Divergence(window, 0, None, None, None, as_of)
+            continue
+        divergence[window] = Divergence(
+            window=window,
+            copies=len(pairs),
+            copiers_net_return=statistics.median(own for own, _ in pairs),
+            leader_return=statistics.median(leader for _, leader in pairs),
+            divergence=statistics.median(own - leader for own, leader in pairs),
+            leader_as_of=as_of,
+        )
+    return CopyQualityReport(quality=copy_quality_of_strategy(strategy_id=strategy_id, now=now), divergence=divergence)

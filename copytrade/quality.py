@@ -26,6 +26,12 @@ shown when at least CAPACITY_MIN_FILLS fills of CAPACITY_MIN_TRADES fan-outs wit
 CAPACITY_MIN_FANOUT copies or more give a correlation of CAPACITY_MIN_CORRELATION or more
 and a slope above zero.
 
+"Copies well" (the leaderboard's sort and filter, `with_copy_quality`): over the last 30
+days at least COPIES_WELL_MIN_ENDED copies of the leader's trades ended, at least
+COPIES_WELL_MIN_FILL_PERCENT % of them filled, and the median price gap is at most
+COPIES_WELL_MAX_GAP_BPS basis points. Sorted by it, the leaders with enough copies ended and
+filled come first, the smallest median gap first; the others after them.
+
 Copiers' net return against the leader's needs what copiers pay: billing/quality.py adds it.
 """
 
@@ -35,7 +41,23 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection
-from django.db.models import Aggregate, Avg, Count, FloatField, Q
+from django.db.models import (
+    Aggregate,
+    Avg,
+    BooleanField,
+    Case,
+    Count,
+    F,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 
 from copytrade import rows
 from copytrade.models import CopiedTrade, LeaderTrade
@@ -51,6 +73,10 @@ CAPACITY_MIN_TRADES = 5
 CAPACITY_MIN_FANOUT = 10
 CAPACITY_MIN_CORRELATION = 0.3
 
+COPIES_WELL_MIN_ENDED = 20
+COPIES_WELL_MIN_FILL_PERCENT = 95
+COPIES_WELL_MAX_GAP_BPS = 10
+
 
 def price_gap_bps(*, side: str, leader_price: Decimal, fill_price: Decimal) -> Decimal:
     """The follower's fill against the leader's price in basis points (0.01), positive when worse for the follower."""
@@ -65,7 +91,7 @@ def copy_quality_of_fill(*, leader_trade: LeaderTrade, side: str, average_price:
     return delay_ms, price_gap_bps(side=side, leader_price=leader_trade.price, fill_price=average_price)
 
 
-class _Percentile(Aggregate):
+class Percentile(Aggregate):
     """PostgreSQL's percentile_cont: the value at `fraction` of the ordered rows, interpolated."""
 
     function = "PERCENTILE_CONT"
@@ -146,8 +172,9 @@ def _to_ms(value) -> int | None:
     return None if value is None else int(Decimal(repr(value)).quantize(Decimal(1), ROUND_HALF_UP))
 
 
-def _quality(rows_filter: Q, *, now: datetime) -> dict[str, QualityFigures]:
-    """The figures of both windows over the mirrored copied trades `rows_filter` selects (two queries)."""
+def _quality(rows_filter: Q, *, group: str, now: datetime) -> dict[int, dict[str, QualityFigures]]:
+    """The figures of both windows over the mirrored copied trades `rows_filter` selects, by
+    the value of their `group` column (two queries whatever the number of groups)."""
     trades = CopiedTrade.objects.filter(rows_filter, kind=CopiedTrade.Kind.MIRROR, status__in=CopiedTrade.TERMINAL)
     since = {"30d": Q(finished_at__gte=now - timedelta(days=QUALITY_WINDOW_DAYS)), "all": Q()}
     filled = Q(status__in=[CopiedTrade.Status.FILLED, CopiedTrade.Status.PARTIALLY_FILLED])
@@ -159,50 +186,65 @@ def _quality(rows_filter: Q, *, now: datetime) -> dict[str, QualityFigures]:
             f"{window}_skipped": Count("id", filter=in_window & Q(status=CopiedTrade.Status.SKIPPED)),
             f"{window}_failed": Count("id", filter=in_window & Q(status=CopiedTrade.Status.FAILED)),
             f"{window}_measured": Count("id", filter=in_window & measured),
-            f"{window}_delay_p50": _Percentile("delay_ms", fraction=0.5, filter=in_window & measured),
-            f"{window}_delay_p95": _Percentile("delay_ms", fraction=0.95, filter=in_window & measured),
-            f"{window}_gap_median": _Percentile("price_gap_bps", fraction=0.5, filter=in_window & measured),
+            f"{window}_delay_p50": Percentile("delay_ms", fraction=0.5, filter=in_window & measured),
+            f"{window}_delay_p95": Percentile("delay_ms", fraction=0.95, filter=in_window & measured),
+            f"{window}_gap_median": Percentile("price_gap_bps", fraction=0.5, filter=in_window & measured),
             f"{window}_gap_mean": Avg("price_gap_bps", filter=in_window & measured),
         }
-    totals = trades.aggregate(**aggregates)
-    reasons = {window: {CopiedTrade.Status.SKIPPED: [], CopiedTrade.Status.FAILED: []} for window in WINDOWS}
+    totals = {row[group]: row for row in trades.order_by().values(group).annotate(**aggregates)}
+    reasons: dict = {}
     by_reason = (
         trades.filter(status__in=[CopiedTrade.Status.SKIPPED, CopiedTrade.Status.FAILED])
-        .values("status", "reason")
+        .values(group, "status", "reason")
         .annotate(all=Count("id"), recent=Count("id", filter=since["30d"]))
-        .order_by("status", "reason")
+        .order_by(group, "status", "reason")
     )
     for row in by_reason:
         label = reason_label(CopiedTrade.Reason, row["reason"])
         for window, count in (("all", row["all"]), ("30d", row["recent"])):
             if count:
-                reasons[window][row["status"]].append(ReasonCount(reason=row["reason"], label=label, count=count))
+                found = reasons.setdefault((row[group], window, row["status"]), [])
+                found.append(ReasonCount(reason=row["reason"], label=label, count=count))
     figures = {}
-    for window in WINDOWS:
-        figures[window] = QualityFigures(
-            window=window,
-            filled=totals[f"{window}_filled"],
-            skipped=totals[f"{window}_skipped"],
-            failed=totals[f"{window}_failed"],
-            measured=totals[f"{window}_measured"],
-            delay_p50_ms=_to_ms(totals[f"{window}_delay_p50"]),
-            delay_p95_ms=_to_ms(totals[f"{window}_delay_p95"]),
-            gap_mean_bps=_to_gap(totals[f"{window}_gap_mean"]),
-            gap_median_bps=_to_gap(totals[f"{window}_gap_median"]),
-            skip_reasons=sorted(reasons[window][CopiedTrade.Status.SKIPPED], key=lambda reason: -reason.count),
-            fail_reasons=sorted(reasons[window][CopiedTrade.Status.FAILED], key=lambda reason: -reason.count),
-        )
+    for key, row in totals.items():
+        figures[key] = {
+            window: QualityFigures(
+                window=window,
+                filled=row[f"{window}_filled"],
+                skipped=row[f"{window}_skipped"],
+                failed=row[f"{window}_failed"],
+                measured=row[f"{window}_measured"],
+                delay_p50_ms=_to_ms(row[f"{window}_delay_p50"]),
+                delay_p95_ms=_to_ms(row[f"{window}_delay_p95"]),
+                gap_mean_bps=_to_gap(row[f"{window}_gap_mean"]),
+                gap_median_bps=_to_gap(row[f"{window}_gap_median"]),
+                skip_reasons=sorted(reasons.get((key, window, CopiedTrade.Status.SKIPPED), []), key=lambda reason: -reason.count),
+                fail_reasons=sorted(reasons.get((key, window, CopiedTrade.Status.FAILED), []), key=lambda reason: -reason.count),
+            )
+            for window in WINDOWS
+        }
     return figures
+
+
+def _nothing_yet() -> dict[str, QualityFigures]:
+    return {window: QualityFigures(window=window) for window in WINDOWS}
+
+
+def copy_quality_of_copies(*, relationship_ids: list[int], now: datetime) -> dict[int, CopyQuality]:
+    """Each copy's quality over 30 days and all time, by copy id (two queries for any number)."""
+    found = _quality(Q(relationship_id__in=relationship_ids), group="relationship_id", now=now)
+    return {copy_id: CopyQuality(windows=found.get(copy_id) or _nothing_yet()) for copy_id in relationship_ids}
 
 
 def copy_quality_of_copy(*, relationship_id: int, now: datetime) -> CopyQuality:
     """One copy's quality over 30 days and all time."""
-    return CopyQuality(windows=_quality(Q(relationship_id=relationship_id), now=now))
+    return copy_quality_of_copies(relationship_ids=[relationship_id], now=now)[relationship_id]
 
 
 def copy_quality_of_strategy(*, strategy_id: int, now: datetime) -> CopyQuality:
     """A leader's quality over all its copiers, 30 days and all time, with its capacity note."""
-    return CopyQuality(windows=_quality(Q(strategy_id=strategy_id), now=now), capacity=capacity_note(strategy_id=strategy_id, now=now))
+    found = _quality(Q(strategy_id=strategy_id), group="strategy_id", now=now).get(strategy_id) or _nothing_yet()
+    return CopyQuality(windows=found, capacity=capacity_note(strategy_id=strategy_id, now=now))
 
 
 @functools.cache
@@ -241,3 +283,40 @@ def capacity_note(*, strategy_id: int, now: datetime) -> CapacityNote:
         and slope > 0
     )
     return CapacityNote(fills=fills, fanouts=fanouts, correlation=correlation, slope_bps_per_100=slope_per_100, shown=shown)
+
+
+def with_copy_quality(queryset: QuerySet, *, key: str, outer: str, now: datetime) -> QuerySet:
+    """`queryset` (strategies: key "strategy_id", outer "pk"; providers: "leader_user_id",
+    "user_id") with its last 30 days of copy quality: `copy_ended_30d`, `copy_filled_30d`,
+    `copy_gap_median_30d` (bps, null without fills), `copies_well` and `copy_quality_rank`
+    (the median gap when enough copies ended and filled, else null), as the module doc says."""
+    recent = (
+        CopiedTrade.objects.filter(
+            **{key: OuterRef(outer)},
+            kind=CopiedTrade.Kind.MIRROR,
+            status__in=CopiedTrade.TERMINAL,
+            finished_at__gte=now - timedelta(days=QUALITY_WINDOW_DAYS),
+        )
+        .order_by()
+        .values(key)
+    )
+    filled = recent.filter(status__in=[CopiedTrade.Status.FILLED, CopiedTrade.Status.PARTIALLY_FILLED])
+    annotated = queryset.annotate(
+        copy_ended_30d=Coalesce(Subquery(recent.annotate(n=Count("id")).values("n")[:1], output_field=IntegerField()), 0),
+        copy_filled_30d=Coalesce(Subquery(filled.annotate(n=Count("id")).values("n")[:1], output_field=IntegerField()), 0),
+        copy_gap_median_30d=Subquery(
+            filled.filter(price_gap_bps__isnull=False).annotate(median=Percentile("price_gap_bps", fraction=0.5)).values("median")[:1],
+            output_field=FloatField(),
+        ),
+    )
+    fills_enough = Q(copy_ended_30d__gte=COPIES_WELL_MIN_ENDED) & Q(
+        copy_filled_hundredfold__gte=F("copy_ended_30d") * COPIES_WELL_MIN_FILL_PERCENT
+    )
+    return annotated.alias(copy_filled_hundredfold=F("copy_filled_30d") * 100).annotate(
+        copies_well=Case(
+            When(fills_enough & Q(copy_gap_median_30d__lte=COPIES_WELL_MAX_GAP_BPS), then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        ),
+        copy_quality_rank=Case(When(fills_enough, then=F("copy_gap_median_30d")), default=None, output_field=FloatField()),
+    )

@@ -5,6 +5,8 @@ Units are those of `marketplace.apis` (the marketplace's providers): returns and
 percentages, win rates fractions, ratios plain numbers, `null` undefined.
 """
 
+from decimal import ROUND_HALF_UP, Decimal
+
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -13,6 +15,7 @@ from rest_framework.views import APIView
 
 from copytrade.apis import LeaderTradePublicOutputSerializer
 from copytrade.models import Strategy
+from copytrade.quality import COPIES_WELL_MAX_GAP_BPS, COPIES_WELL_MIN_ENDED, COPIES_WELL_MIN_FILL_PERCENT
 from core.api_conventions import PageFilterSerializer, Pagination, paginated_response
 from core.selectors import display_name
 from marketplace.apis import (
@@ -83,7 +86,30 @@ class MetricsMixin(serializers.Serializer):
         ).data
 
 
-class LeaderboardOutputSerializer(MetricsMixin, serializers.ModelSerializer):
+class CopyQualityMixin(serializers.Serializer):
+    """The last 30 days of copy quality the leaderboard sorts and filters on (copytrade/quality.py)."""
+
+    copies_well = serializers.BooleanField(
+        read_only=True,
+        help_text=f"Over the last 30 days: at least {COPIES_WELL_MIN_ENDED} copies of its trades ended, at least "
+        f"{COPIES_WELL_MIN_FILL_PERCENT} % of them filled, and a median price gap of at most {COPIES_WELL_MAX_GAP_BPS} "
+        "basis points.",
+    )
+    copy_ended_30d = serializers.IntegerField(read_only=True, help_text="Copies of its trades ended (filled, skipped or failed).")
+    copy_fill_rate_30d = serializers.SerializerMethodField(help_text="Filled / ended, a fraction; null when none ended.")
+    copy_gap_median_bps_30d = serializers.SerializerMethodField(
+        help_text="Median price gap of the fills in basis points, positive = worse for the follower; null without fills."
+    )
+
+    def get_copy_fill_rate_30d(self, strategy) -> float | None:
+        return strategy.copy_filled_30d / strategy.copy_ended_30d if strategy.copy_ended_30d else None
+
+    def get_copy_gap_median_bps_30d(self, strategy) -> str | None:
+        median = strategy.copy_gap_median_30d
+        return None if median is None else str(Decimal(repr(median)).quantize(Decimal("0.01"), ROUND_HALF_UP))
+
+
+class LeaderboardOutputSerializer(CopyQualityMixin, MetricsMixin, serializers.ModelSerializer):
     owner = serializers.SerializerMethodField(help_text="The leader's public display name (never a username).")
     fee_terms = serializers.SerializerMethodField()
 
@@ -101,6 +127,10 @@ class LeaderboardOutputSerializer(MetricsMixin, serializers.ModelSerializer):
             "fee_terms",
             "created_at",
             *METRIC_FIELDS,
+            "copies_well",
+            "copy_ended_30d",
+            "copy_fill_rate_30d",
+            "copy_gap_median_bps_30d",
         ]
         read_only_fields = fields
 
@@ -130,6 +160,9 @@ class CopyTopApi(APIView):
         kind = serializers.ChoiceField(choices=Strategy.Kind.choices, required=False)
         min_copiers = serializers.IntegerField(min_value=0, required=False)
         verified = serializers.BooleanField(required=False)
+        copies_well = serializers.BooleanField(
+            required=False, help_text="true: only leaders whose copies followed well over the last 30 days (see copies_well)."
+        )
         sort = leaderboard_sort_field(default="followers")
         window = serializers.ChoiceField(choices=list(TOP_WINDOWS), default="30d")
 

@@ -26,8 +26,10 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from copytrade.models import CopyRelationship, LeaderTrade, Strategy
+from copytrade.quality import with_copy_quality
 from copytrade.selectors import strategy_list_public
 from core.errors import NotFoundError
 from marketplace.metrics import WINDOWS
@@ -65,6 +67,8 @@ LEADERBOARD_SORTS = {
     "max_drawdown": ("max_drawdown", "metric_max_drawdown", False),
     "followers": ("copiers_count", "follower_count", True),
     "rating": ("rating", "average_rating", True),
+    # Smallest median price gap first, among leaders with enough copies ended (copytrade/quality.py).
+    "copies_well": ("copy_quality_rank", "copy_quality_rank", False),
 }
 # Names the APIs took before the vocabulary was one; still accepted.
 LEADERBOARD_SORT_ALIASES = {
@@ -154,6 +158,8 @@ def provider_list_public(
     if verified is not None:
         verified_q = Q(verification_status=SignalProvider.VerificationStatus.VERIFIED)
         providers = providers.filter(verified_q if verified else ~verified_q)
+    if sort_by == "copies_well":
+        providers = with_copy_quality(providers, key="leader_user_id", outer="user_id", now=timezone.now())
     infinite_flag = "metric_profit_factor_infinite" if sort_by == "profit_factor" else None
     return providers.order_by(*_leaderboard_order(annotation, descending=descending, infinite_flag=infinite_flag))
 
@@ -324,7 +330,12 @@ def strategy_get_leader(*, user, strategy_id: int, window: str = "30d") -> Strat
     for its owner."""
     listed = Q(is_public_leader=True) & _curated()
     strategy = (
-        _with_window_metrics(Strategy.objects.filter(listed | Q(owner_id=getattr(user, "pk", None)), id=strategy_id), window=window)
+        with_copy_quality(
+            _with_window_metrics(Strategy.objects.filter(listed | Q(owner_id=getattr(user, "pk", None)), id=strategy_id), window=window),
+            key="strategy_id",
+            outer="pk",
+            now=timezone.now(),
+        )
         .select_related("owner__profile", "owner__signal_provider")
         .prefetch_related(
             Prefetch("trades", queryset=LeaderTrade.objects.order_by("-sequence")[:LEADER_RECENT_TRADES], to_attr="recent_trades")
@@ -390,6 +401,7 @@ def strategy_leaderboard(
     kind: str | None = None,
     min_copiers: int | None = None,
     verified: bool | None = None,
+    copies_well: bool | None = None,
 ) -> QuerySet[Strategy]:
     """The leaderboard, for the page and `/api/copy-trading/top`: the top public running
     strategies by `sort` (LEADERBOARD_SORTS, or an alias), ranked records first. Each carries
@@ -400,7 +412,9 @@ def strategy_leaderboard(
     `ranked`, and its provider's `rating` and `ratings_count` (None without a provider).
 
     `verified`: only strategies with trades checked against the exchange's prices, every
-    one of which matched (False: the others)."""
+    one of which matched (False: the others). `copies_well`: only strategies whose copies
+    followed well over the last 30 days (copytrade/quality.py; False: the others); each
+    row carries those figures (`with_copy_quality`)."""
     if window not in WINDOWS:
         raise ValueError(f"unknown window {window!r}")
     sort = leaderboard_sort_key(sort)
@@ -413,6 +427,9 @@ def strategy_leaderboard(
         rating=Subquery(provider.values("average_rating")[:1], output_field=DecimalField(max_digits=3, decimal_places=2)),
         ratings_count=Subquery(provider.values("ratings_count")[:1], output_field=IntegerField()),
     )
+    strategies = with_copy_quality(strategies, key="strategy_id", outer="pk", now=timezone.now())
+    if copies_well is not None:
+        strategies = strategies.filter(copies_well=copies_well)
     if kind:
         strategies = strategies.filter(kind=kind)
     if min_copiers:

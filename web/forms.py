@@ -173,6 +173,7 @@ SORT_LABELS = {
     "max_drawdown": "Smallest drawdown",
     "followers": "Followers",
     "rating": "Rating",
+    "copies_well": "Copies well (smallest price gap)",
 }
 PROGRAM_LABELS = {"": "All leaders", "ai": "AI strategies", "marketplace": "Marketplace traders"}
 
@@ -182,8 +183,9 @@ class LeaderboardFilterForm(forms.Form):
     sort = forms.ChoiceField(label="Sort by", choices=[(key, SORT_LABELS[key]) for key in LEADERBOARD_SORTS], required=False)
     program = forms.ChoiceField(label="Show", choices=[(key, PROGRAM_LABELS[key]) for key in ("", *LEADERBOARD_PROGRAMS)], required=False)
     verified = forms.BooleanField(label="Verified track record only", required=False)
+    copies_well = forms.BooleanField(label="Copies well only (last 30 days)", required=False)
 
-    DEFAULTS = {"window": "30d", "sort": "return", "program": "", "verified": False}
+    DEFAULTS = {"window": "30d", "sort": "return", "program": "", "verified": False, "copies_well": False}
 
     @classmethod
     def with_defaults(cls, query: QueryDict) -> QueryDict:
@@ -207,6 +209,7 @@ class LeaderboardFilterForm(forms.Form):
             "sort": filters["sort"],
             "kind": LEADERBOARD_PROGRAMS[filters["program"]] if filters["program"] else None,
             "verified": True if filters["verified"] else None,
+            "copies_well": True if filters["copies_well"] else None,
         }
 
 

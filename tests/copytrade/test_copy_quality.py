@@ -16,6 +16,7 @@ from django.utils import timezone
 from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade
 from copytrade.quality import (
     CAPACITY_MIN_FANOUT,
+    COPIES_WELL_MIN_ENDED,
     capacity_note,
     copy_quality_of_copy,
     copy_quality_of_strategy,
@@ -278,3 +279,42 @@ def test_the_copy_and_leader_endpoints_give_copy_quality_with_the_divergence(db,
     assert leader.json()["copy_quality"]["capacity_note"]["shown"] is False
     listed = client_for(follower).get("/api/copy-trading/my-copies").json()
     assert listed["results"][0]["copy_quality"] == mine.json()["copy_quality"]
+
+
+def leader_with_copies(name: str, *, fills: int, gap: str, skips: int = 0):
+    strategy = StrategyFactory(name=name)
+    copy = CopyRelationshipFactory(strategy=strategy)
+    now = timezone.now()
+    for _ in range(fills):
+        CopiedTradeFactory(relationship=copy, finished_at=now, delay_ms=200, price_gap_bps=Decimal(gap))
+    for _ in range(skips):
+        CopiedTradeFactory(
+            relationship=copy, finished_at=now, status=CopiedTrade.Status.SKIPPED, reason=CopiedTrade.Reason.SLIPPAGE_EXCEEDED
+        )
+    return strategy
+
+
+def test_the_leaderboard_sorts_and_filters_on_copies_well(db, client_for, stranger):
+    leader_with_copies("Tight", fills=COPIES_WELL_MIN_ENDED, gap="2.00")
+    leader_with_copies("Loose", fills=COPIES_WELL_MIN_ENDED, gap="25.00")  # fills, but far from the leader's price
+    leader_with_copies("Often skipped", fills=COPIES_WELL_MIN_ENDED, gap="1.00", skips=COPIES_WELL_MIN_ENDED)
+    leader_with_copies("Close", fills=COPIES_WELL_MIN_ENDED, gap="6.50")
+    leader_with_copies("Too few", fills=COPIES_WELL_MIN_ENDED - 1, gap="0.50")
+    client = client_for(stranger)
+
+    def names(**params) -> list[str]:
+        response = client.get("/api/copy-trading/top", params)
+        assert response.status_code == 200
+        return [row["name"] for row in response.json()["results"]]
+
+    assert names(sort="copies_well")[:3] == ["Tight", "Close", "Loose"]
+    assert names(copies_well="true", sort="copies_well") == ["Tight", "Close"]
+    assert set(names(copies_well="false")) == {"Loose", "Often skipped", "Too few"}
+    row = next(row for row in client.get("/api/copy-trading/top").json()["results"] if row["name"] == "Often skipped")
+    assert (row["copies_well"], row["copy_ended_30d"], row["copy_fill_rate_30d"], row["copy_gap_median_bps_30d"]) == (
+        False,
+        2 * COPIES_WELL_MIN_ENDED,
+        0.5,
+        "1.00",
+    )
+    assert client.get("/api/copy-trading/top", {"copies_well": "maybe"}).status_code == 400
