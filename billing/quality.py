@@ -49,8 +49,9 @@ def _leader_series(strategy_ids: set[int]) -> dict[int, list[tuple[date, Decimal
 
 
 def _leader_return_since(series: list[tuple[date, Decimal]], start: date) -> Decimal | None:
-    """The leader's return from the end of the day before `start` (or its first recorded day) to its last recorded day."""
-    if not series:
+    """The leader's return from the end of the day before `start` (or its first recorded day) to
+    its last recorded day; None when nothing is recorded since `start` (no figure, not 0 %)."""
+    if not series or series[-1][0] < start:
         return None
     before = [equity for day, equity in series if day < start]
     base = before[-1] if before else series[0][1]

@@ -18,6 +18,7 @@ from django.views.decorators.http import (
     require_safe,
 )
 
+from billing.quality import copy_quality_report_of_strategy
 from billing.selectors import strategy_copiers_kept
 from copytrade.selectors import copy_list, exchange_accounts_traded_outside_copies, leader_trade_list
 from core.errors import ApplicationError
@@ -56,6 +57,7 @@ from web.forms import (
     RatingForm,
 )
 from web.pages import add_service_errors, is_htmx
+from web.quality import copy_quality_rows
 from web.templatetags.web import percent, profit_factor, ratio, signed_percent
 
 NOTIFICATIONS_PER_PAGE = 25
@@ -177,6 +179,17 @@ def _leader_context(request, strategy_id: int, *, rating_form: RatingForm | None
         "my_copy": copy_list(follower=viewer).filter(strategy=strategy).first() if viewer and not is_owner else None,
         "leader_30d": metrics.get("30d"),
         "copiers_kept": strategy_copiers_kept(strategy_id=strategy.pk, now=timezone.now()),
+        **_leader_quality(strategy.pk),
+    }
+
+
+def _leader_quality(strategy_id: int) -> dict:
+    report = copy_quality_report_of_strategy(strategy_id=strategy_id, now=timezone.now())
+    return {
+        "quality_id": "copy-quality",
+        "quality_title": "How faithfully copiers followed",
+        "quality_rows": copy_quality_rows(report, whose="copiers"),
+        "capacity_sentence": report.quality.capacity.sentence,
     }
 
 

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from billing.quality import CopyQualityReport, copy_quality_reports_of_copies
 from billing.selectors import CopyResults, copy_results, invoice_list
 from copytrade.models import CopyRelationship
 from copytrade.reasons import drift_action_text, drift_text, sentence
@@ -40,6 +41,7 @@ from web.fees import EXAMPLE_CAPITAL, copy_fee_terms_shown, fee_terms_examples, 
 from web.forms import CopyDriftPolicyForm, CopyPreviewForm, CopyStartForm, CopyStopForm
 from web.outcomes import copied_trade_action, copied_trade_outcome, copied_trade_pnl_before_fee, pause_reason_in_words
 from web.pages import add_service_errors, is_htmx
+from web.quality import copy_quality_rows
 from web.templatetags.web import money, signed_money
 
 COPIED_TRADES_PER_PAGE = 50
@@ -176,11 +178,19 @@ def _trade_row(trade) -> dict:
     }
 
 
-def _copy_card(relationship: CopyRelationship, *, marker: PositionMarker, results: CopyResults | None = None) -> dict:
+def _copy_card(
+    relationship: CopyRelationship,
+    *,
+    marker: PositionMarker,
+    results: CopyResults | None = None,
+    quality: CopyQualityReport | None = None,
+) -> dict:
     currency = relationship.strategy.quote_currency
     unrealized = marker.unrealized_pnl(relationship)
     if results is None:
         results = copy_results(relationships=[relationship], now=timezone.now())[relationship.pk]
+    if quality is None:
+        quality = copy_quality_reports_of_copies(relationships=[relationship], now=timezone.now())[relationship.pk]
     return {
         "copy": relationship,
         "currency": currency,
@@ -201,6 +211,8 @@ def _copy_card(relationship: CopyRelationship, *, marker: PositionMarker, result
             for drift in relationship.recent_drifts
         ],
         "open_drifts": sum(1 for drift in relationship.recent_drifts if drift.resolved_at is None),
+        "quality_id": f"copy-{relationship.pk}-quality",
+        "quality_rows": copy_quality_rows(quality, whose="your copy"),
     }
 
 
@@ -235,8 +247,13 @@ def _portfolio(cards: list[dict]) -> dict:
 def show_my_copies(request):
     marker = PositionMarker()
     copies = list(copy_list(follower=request.user, include_stopped=True))
-    results = copy_results(relationships=copies, now=timezone.now())
-    cards = [_copy_card(relationship, marker=marker, results=results[relationship.pk]) for relationship in copies]
+    now = timezone.now()
+    results = copy_results(relationships=copies, now=now)
+    quality = copy_quality_reports_of_copies(relationships=copies, now=now)
+    cards = [
+        _copy_card(relationship, marker=marker, results=results[relationship.pk], quality=quality[relationship.pk])
+        for relationship in copies
+    ]
     return render(
         request,
         "web/my_copies.html",
