@@ -392,7 +392,11 @@ def run_product(
     worker_pids: list[int],
     timeout: float,
     probe_strategies: list[Strategy] | None = None,
+    price_drift_bps: float = 0.0,
 ) -> RunResult:
+    """One leader trade through the whole product. `price_drift_bps`: the simulated market
+    moves this many basis points per second (up) from the leader's fill until the last copy
+    ends, so a slower fan-out shows up as a worse price gap."""
     strategy = Strategy.objects.get(pk=population.leader_strategy_id)
     price = Decimal(simulator.prices()[SYMBOL.replace("/", "")])
     since_id = _last_order_id(simulator)
@@ -418,7 +422,8 @@ def run_product(
             raise RuntimeError(f"webhook answered {response.status_code}: {response.text[:300]}")
         leader_trade_id = response.json()["leader_trade_id"]
         copied = CopiedTrade.objects.filter(leader_trade_id=leader_trade_id)
-        with probe or contextlib.nullcontext():
+        drift = PriceDrift(simulator=simulator, price=price, bps_per_second=price_drift_bps) if price_drift_bps else None
+        with probe or contextlib.nullcontext(), drift or contextlib.nullcontext():
             wait_until(
                 lambda: copied.count() == expected and not copied.exclude(status__in=CopiedTrade.TERMINAL).exists(),
                 timeout=timeout,
@@ -451,8 +456,56 @@ def run_product(
             "webhook_samples": len(webhook_samples),
             "webhook_refused": probe.refused if probe else 0,
             "ack_place": ack_places(acked, copy_of=copy_of),
+            "price_drift_bps_per_s": price_drift_bps,
+            "copy_quality": copy_quality_distributions(leader_trade_id=leader_trade_id),
         },
     )
+
+
+def _distribution(values: list) -> dict | None:
+    """p50/p95/p99/max (and how many) of a run's figures, None without any."""
+    if not values:
+        return None
+    return {
+        "p50": _percentile(values, 50),
+        "p95": _percentile(values, 95),
+        "p99": _percentile(values, 99),
+        "max": max(values),
+        "count": len(values),
+    }
+
+
+def copy_quality_distributions(*, leader_trade_id: int) -> dict:
+    """The delay (ms) and price gap (bps) the product recorded on each filled copy of the leader
+    trade (copytrade/quality.py): what a follower would be shown, not a bench-side timing."""
+    rows = list(
+        CopiedTrade.objects.filter(leader_trade_id=leader_trade_id, delay_ms__isnull=False, price_gap_bps__isnull=False).values_list(
+            "delay_ms", "price_gap_bps"
+        )
+    )
+    return {
+        "delay_ms": _distribution([delay for delay, _ in rows]),
+        "gap_bps": _distribution([float(gap) for _, gap in rows]),
+    }
+
+
+class PriceDrift(_Every):
+    """The simulated market's price moving `bps_per_second` from `price` while the block runs
+    (in whole ticks of 0.01); back at `price` when it ends."""
+
+    interval = 0.1
+
+    def __init__(self, *, simulator: SimulatorClient, price: Decimal, bps_per_second: float):
+        self.simulator, self.price, self.rate = simulator, price, Decimal(str(bps_per_second)) / 10000
+        self.started = time.monotonic()
+
+    def step(self) -> None:
+        elapsed = Decimal(str(time.monotonic() - self.started))
+        self.simulator.set_price(symbol=SYMBOL, price=(self.price * (1 + self.rate * elapsed)).quantize(Decimal("0.01")))
+
+    def __exit__(self, *exc):
+        super().__exit__(*exc)
+        self.simulator.set_price(symbol=SYMBOL, price=self.price)
 
 
 def ack_places(acked: list[dict], *, copy_of: dict[str, int]) -> dict[int, float]:
@@ -760,7 +813,7 @@ def sql_statements_per_task(*, simulator: SimulatorClient, population: Populatio
     follower_id = CopyRelationship.objects.values_list("follower_id", flat=True).get(pk=relationship_id)
     amount = (LEADER_POSITION_USD / price).quantize(Decimal("0.00001"))
     product_trade = _bare_leader_trade(strategy_id=population.leader_strategy_id, price=price, amount=amount, prefix="sql")
-    product_row = _mirror_row(product_trade, relationship_id, follower_id, now=timezone.now())
+    product_row = _mirror_row(product_trade, relationship_id, follower_id, now=timezone.now(), place=1)
     product_row.save()
     floor_trade = _bare_leader_trade(strategy_id=population.leader_strategy_id, price=price, amount=FLOOR_AMOUNT, prefix="sqlfloor")
     floor_row = _floor_row(floor_trade, relationship_id=relationship_id, follower_id=follower_id)

@@ -18,7 +18,17 @@ def test_the_benchmark_runs_the_four_paths_and_counts_every_order(tmp_path, sett
     settings.EXCHANGE_URL_OVERRIDES = dict(settings.EXCHANGE_URL_OVERRIDES)
     output, out = tmp_path / "latest.json", StringIO()
 
-    call_command("bench_fanout", followers=[12], repeat=1, latencies=[0], naive_followers=3, timeout=120, output=str(output), stdout=out)
+    call_command(
+        "bench_fanout",
+        followers=[12],
+        repeat=1,
+        latencies=[0],
+        naive_followers=3,
+        timeout=120,
+        output=str(output),
+        stdout=out,
+        price_drift_bps=20,
+    )
 
     runs = {run["path"]: run for run in json.loads(output.read_text())["runs"]}
     assert set(runs) == {"product", "floor", "bare", "naive"}
@@ -36,6 +46,14 @@ def test_the_benchmark_runs_the_four_paths_and_counts_every_order(tmp_path, sett
     assert product["webhook_ms"] > 0 and product["webhook_p99_ms"] > 0 and product["peak_rss_mb"] > 0
     assert product["first_ack_ms"] <= product["last_ack_s"] * 1000
     assert "vs floor" in out.getvalue() and "vs bare" in out.getvalue()
+    # Copy quality as the product recorded it on each fill (issue 27): delay and price gap per run.
+    quality = product["extra"]["copy_quality"]
+    assert quality["delay_ms"]["count"] == 12 and quality["gap_bps"]["count"] == 12
+    assert 0 <= quality["delay_ms"]["p50"] <= quality["delay_ms"]["p95"] <= quality["delay_ms"]["p99"] <= quality["delay_ms"]["max"]
+    # the market only rose from the leader's fill on (20 bps a second): no copy bought cheaper
+    assert product["extra"]["price_drift_bps_per_s"] == 20
+    assert 0 <= quality["gap_bps"]["p50"] <= quality["gap_bps"]["max"]
+    assert "delay p50/p95/p99/max" in out.getvalue() and "price gap p50/p95/p99/max" in out.getvalue()
     # Every follower of the product path has its order; nothing is left executing.
     assert not CopiedTrade.objects.exclude(status__in=CopiedTrade.TERMINAL).exists()
 

@@ -50,6 +50,13 @@ class Command(BaseCommand):
             default=True,
             help="A worker process of its own for the fanout queue, as shipped (Procfile, docker-compose).",
         )
+        parser.add_argument(
+            "--price-drift-bps",
+            type=float,
+            default=0.0,
+            help="The simulated price moves this many basis points per second during each product run (its copies' price "
+            "gaps then grow with the fan-out's time).",
+        )
         parser.add_argument("--timeout", type=float, default=300.0, help="Give up on a run after this many seconds.")
         parser.add_argument("--json", action="store_true", help="Print the results as JSON too.")
         parser.add_argument("--output", default=str(RESULTS), help="Where to write the runs and the summary (JSON).")
@@ -126,6 +133,7 @@ class Command(BaseCommand):
                                     pids=pids,
                                     timeout=options["timeout"],
                                     probe_strategies=probe_strategies,
+                                    price_drift_bps=options["price_drift_bps"],
                                 )
                             result.cpu_ms_per_order = cpu.per_order(result.orders)
                             results.append(bench.as_dict(result))
@@ -140,7 +148,9 @@ class Command(BaseCommand):
                     result["sql_per_task"] = sql.get(result["path"])
         return results
 
-    def run_path(self, path: str, *, web_url, simulator, population, latency: int, pids: list[int], timeout: float, probe_strategies):
+    def run_path(
+        self, path: str, *, web_url, simulator, population, latency: int, pids: list[int], timeout: float, probe_strategies, price_drift_bps
+    ):
         if path == "product":
             return bench.run_product(
                 web_url=web_url,
@@ -150,6 +160,7 @@ class Command(BaseCommand):
                 worker_pids=pids,
                 timeout=timeout,
                 probe_strategies=probe_strategies,
+                price_drift_bps=price_drift_bps,
             )
         run = bench.run_bare if path == "bare" else bench.run_floor
         return run(simulator=simulator, population=population, latency_ms=latency, worker_pids=pids, timeout=timeout)
@@ -175,6 +186,12 @@ class Command(BaseCommand):
             self.stdout.write("  ".join(value.rjust(width) for value, width in zip(row, widths)))
             if index == 0:
                 self.stdout.write("  ".join("-" * width for width in widths))
+        for entry in summary:
+            quality = entry.get("copy_quality")
+            if quality:
+                self.stdout.write(
+                    f"copy quality, product N={entry['followers']} {entry['latency_ms']} ms: {_quality(quality)} (median over runs)"
+                )
         for entry in summary:
             fair = entry.get("fairness")
             if fair:
@@ -229,6 +246,7 @@ def summarise(results: list[dict]) -> list[dict]:
         entry["missing"] = sum(run["missing"] for run in runs)
         if path == "product":
             entry["fairness"] = bench.fairness(runs)
+            entry["copy_quality"] = _copy_quality_summary(runs)
         summary.append(entry)
     by_key = {(e["path"], e["followers"], e["latency_ms"]): e for e in summary}
     naive = {e["latency_ms"]: e for e in summary if e["path"] == "naive"}
@@ -261,7 +279,29 @@ def _line(result, repeat: int) -> str:
         f"last ack {_fmt(result.last_ack_s)} s, {_fmt(result.orders_per_s)} orders/s, p99 {_fmt(result.p99_ms)} ms, "
         f"webhook {_fmt(result.webhook_ms)} ms, dup {result.duplicates}, missing {result.missing}"
         + (f"; CPU ms per order {_cpu(result.cpu_ms_per_order)}" if result.cpu_ms_per_order else "")
+        + (f"; {_quality(result.extra['copy_quality'])}" if result.extra.get("copy_quality") else "")
     )
+
+
+def _copy_quality_summary(runs: list[dict]) -> dict | None:
+    """The median over runs of each delay and price-gap figure (copytrade/quality.py) of the product path."""
+    found = {}
+    for figure in ("delay_ms", "gap_bps"):
+        per_run = [run["extra"]["copy_quality"][figure] for run in runs if (run["extra"].get("copy_quality") or {}).get(figure)]
+        if per_run:
+            found[figure] = {key: statistics.median(figures[key] for figures in per_run) for key in ("p50", "p95", "p99", "max", "count")}
+    return found or None
+
+
+def _quality(quality: dict) -> str:
+    """The copy-quality figures in one line: delay p50/p95/p99/max in ms, then the price gap's in bps."""
+    parts = []
+    for figure, name, unit in (("delay_ms", "delay", "ms"), ("gap_bps", "price gap", "bps")):
+        figures = quality.get(figure)
+        if figures:
+            values = "/".join(_fmt(figures[key]) for key in ("p50", "p95", "p99", "max"))
+            parts.append(f"{name} p50/p95/p99/max {values} {unit}")
+    return ", ".join(parts) or "no fill measured"
 
 
 def _cpu(figures: dict) -> str:
