@@ -27,7 +27,14 @@ from copytrade.services.execution import copied_trade_execute
 from copytrade.services.fanout import leader_trade_fan_out
 from marketplace.models import StrategyMetrics
 from tests.copytrade import market_moves_to, signal_only_strategy, simulator_account, submit
-from tests.factories import CopiedTradeFactory, CopyRelationshipFactory, LeaderTradeFactory, StrategyFactory, UserFactory
+from tests.factories import (
+    CopiedTradeFactory,
+    CopyRelationshipFactory,
+    LeaderTradeFactory,
+    SignalProviderFactory,
+    StrategyFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -318,3 +325,14 @@ def test_the_leaderboard_sorts_and_filters_on_copies_well(db, client_for, strang
         "1.00",
     )
     assert client.get("/api/copy-trading/top", {"copies_well": "maybe"}).status_code == 400
+
+
+def test_the_traders_list_sorts_providers_by_how_well_they_are_copied(db, client_for, stranger):
+    tight, loose = (leader_with_copies(name, fills=COPIES_WELL_MIN_ENDED, gap=gap) for name, gap in (("A", "1.00"), ("B", "9.00")))
+    for strategy, name in ((loose, "Loose Signals"), (tight, "Tight Signals")):
+        SignalProviderFactory(user=strategy.owner, display_name=name)
+
+    response = client_for(stranger).get("/api/marketplace/traders", {"sort_by": "copies_well"})
+
+    assert response.status_code == 200
+    assert [row["display_name"] for row in response.json()["results"]] == ["Tight Signals", "Loose Signals"]
