@@ -187,9 +187,20 @@ class CopiedTradeOutputSerializer(serializers.ModelSerializer):
             "reason_text",
             "recorded_at",
             "finished_at",
+            "delay_ms",
+            "price_gap_bps",
+            "fanout_place",
         ]
         read_only_fields = fields
         extra_kwargs = {
+            "delay_ms": {
+                "help_text": "Milliseconds from the leader's fill (a signal-only leader: the signal's arrival) to the exchange's "
+                "acknowledgement of this order (copytrade/quality.py); null unless a copy of a leader trade filled."
+            },
+            "price_gap_bps": {
+                "help_text": "The fill's average price against the leader's, in basis points, positive = worse for the follower."
+            },
+            "fanout_place": {"help_text": "This copy's place in the leader trade's fan-out (1 = first); null for platform closes."},
             "pnl_quote": {"help_text": "Realised net P&L of the fill in the market's quote currency (quote_currency), after its fee."},
             "quote_rate": {"help_text": "Billing currency per unit of the quote at the fill; null when nothing was converted."},
         }

@@ -41,7 +41,7 @@ from web.fees import EXAMPLE_CAPITAL, copy_fee_terms_shown, fee_terms_examples, 
 from web.forms import CopyDriftPolicyForm, CopyPreviewForm, CopyStartForm, CopyStopForm
 from web.outcomes import copied_trade_action, copied_trade_outcome, copied_trade_pnl_before_fee, pause_reason_in_words
 from web.pages import add_service_errors, is_htmx
-from web.quality import copy_quality_rows
+from web.quality import copy_quality_rows, delay_text, gap_text
 from web.templatetags.web import money, signed_money
 
 COPIED_TRADES_PER_PAGE = 50
@@ -175,6 +175,9 @@ def _trade_row(trade) -> dict:
         "action": copied_trade_action(trade),
         "outcome": copied_trade_outcome(trade),
         "pnl": copied_trade_pnl_before_fee(trade),
+        # How late and how far from the leader's price it filled (copy quality), when measured.
+        "delay": None if trade.delay_ms is None else delay_text(trade.delay_ms),
+        "gap": None if trade.price_gap_bps is None else gap_text(trade.price_gap_bps),
     }
 
 

@@ -79,4 +79,6 @@ def test_the_leader_page_and_my_copies_show_how_faithfully_copies_followed(brows
     assert "100.0\u00a0% · 3 of 3" in own
     assert "+2.50\u00a0bp" in own  # the median of 1.25, 2.50 and 3.75
     assert "420\u00a0ms" not in own and "460\u00a0ms" in own  # the median of 420, 460 and 500 ms
+    # and each copied trade says how late and how far from the leader's price it filled
+    assert "420\u00a0ms after the leader · price gap +1.25\u00a0bp" in page.locator(f"#copy-{mine.pk}").inner_text()
     browsing.look("my-copies-quality")
