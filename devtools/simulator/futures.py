@@ -129,6 +129,8 @@ class FuturesWallet:
     trades: list[dict] = field(default_factory=list)
     income: list[dict] = field(default_factory=list)
     dual_side: bool = False
+    # Every leverage and margin type change accepted: (endpoint, symbol, value), oldest first.
+    settings_log: list[tuple[str, str, str]] = field(default_factory=list)
 
     def position(self, symbol: str) -> PerpPosition:
         return self.positions.setdefault(symbol, PerpPosition())
@@ -322,6 +324,7 @@ class FuturesState:
                 for symbol, p in wallet.positions.items()
             },
             "income": list(wallet.income),
+            "settings_log": [list(entry) for entry in wallet.settings_log],
         }
 
     # --- public endpoints -------------------------------------------------------------
@@ -427,6 +430,7 @@ class FuturesState:
             raise BinanceError(400, -4028, f"Leverage {leverage} is not valid")
         position = self.wallet(account.api_key).position(market.symbol)
         position.leverage = leverage
+        self.wallet(account.api_key).settings_log.append(("leverage", market.symbol, str(leverage)))
         return {"leverage": leverage, "maxNotionalValue": "9000000000", "symbol": market.symbol}
 
     def set_margin_type(self, account, params: dict[str, str]) -> dict:
@@ -441,6 +445,7 @@ class FuturesState:
         if position.amount != 0:
             raise BinanceError(400, -4048, "Margin type cannot be changed if there exists position.")
         position.isolated = isolated
+        self.wallet(account.api_key).settings_log.append(("marginType", market.symbol, margin_type))
         return {"code": 200, "msg": "success"}
 
     def position_side(self, account, params: dict[str, str]) -> dict:
