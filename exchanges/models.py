@@ -97,6 +97,28 @@ class PerpetualSetting(models.Model):
         return f"{self.account} · {self.symbol} {self.leverage}× {self.margin_mode}"
 
 
+class PaperPerpetualPosition(models.Model):
+    """A paper account's perpetual position (one-way): its leverage, margin mode and the margin
+    it holds, taken from the account's quote balance (exchanges/gateways/paper_perpetuals.py)."""
+
+    account = models.ForeignKey(ExchangeAccount, on_delete=models.CASCADE, related_name="paper_perpetual_positions")
+    symbol = models.CharField(max_length=50)
+    quantity = quantity_field(default=0)  # signed contracts
+    entry_price = quantity_field(default=0)
+    leverage = models.PositiveSmallIntegerField(default=1)
+    margin_mode = models.CharField(max_length=10, choices=MarginMode.choices, default=MarginMode.ISOLATED)
+    margin = quantity_field(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "symbol"], name="paper_perpetual_position_unique"),
+            models.CheckConstraint(condition=models.Q(margin__gte=0), name="paper_perpetual_margin_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {format_quantity(self.quantity)} at {self.leverage}× {self.margin_mode}"
+
+
 class PaperBalance(models.Model):
     """One currency of a paper account. `locked` is held by resting limit orders."""
 

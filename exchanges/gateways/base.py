@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from datetime import datetime
 from decimal import Decimal
 
-from exchanges.errors import PermanentExchangeError
+from exchanges.errors import UnknownSymbolError
 from exchanges.symbols import resolve_symbol
 from exchanges.types import AccountEquity, Balance, FundingPayment, FuturesPosition, MarketRules, OrderResult, Position, Trade
 
@@ -88,8 +88,8 @@ class ExchangeGateway(ABC):
 
     # --- perpetuals (USDⓈ-M): what a gateway that trades them adds ------------------------
 
-    def _no_perpetuals(self) -> PermanentExchangeError:
-        return PermanentExchangeError(f"{type(self).__name__} does not trade perpetuals.", reason="unknown_symbol")
+    def _no_perpetuals(self) -> UnknownSymbolError:
+        return UnknownSymbolError(f"{type(self).__name__} does not trade perpetuals.")
 
     def perpetual_settings_apply(self, *, symbol: str, leverage: int, margin_mode: str) -> None:
         """One-way position mode for the account, then `margin_mode` ("isolated" | "cross")

@@ -46,4 +46,40 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        migrations.CreateModel(
+            name="PaperPerpetualPosition",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("symbol", models.CharField(max_length=50)),
+                ("quantity", models.DecimalField(decimal_places=12, default=0, max_digits=30)),
+                ("entry_price", models.DecimalField(decimal_places=12, default=0, max_digits=30)),
+                ("leverage", models.PositiveSmallIntegerField(default=1)),
+                (
+                    "margin_mode",
+                    models.CharField(
+                        choices=[
+                            ("isolated", "Isolated: each position risks only its own margin"),
+                            ("cross", "Cross: the account's whole futures balance backs every position"),
+                        ],
+                        default="isolated",
+                        max_length=10,
+                    ),
+                ),
+                ("margin", models.DecimalField(decimal_places=12, default=0, max_digits=30)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="paper_perpetual_positions",
+                        to="exchanges.exchangeaccount",
+                    ),
+                ),
+            ],
+            options={
+                "constraints": [
+                    models.UniqueConstraint(fields=("account", "symbol"), name="paper_perpetual_position_unique"),
+                    models.CheckConstraint(condition=models.Q(("margin__gte", 0)), name="paper_perpetual_margin_not_negative"),
+                ],
+            },
+        ),
     ]

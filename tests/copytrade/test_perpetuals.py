@@ -20,8 +20,8 @@ from copytrade.services.funding import funding_accounts_sync
 from copytrade.services.leader_trades import LeaderSignal, leader_signal_submit
 from exchanges.gateways import gateway_for_account
 from exchanges.gateways.ccxt_gateway import clear_caches
-from exchanges.models import PerpetualSetting
-from tests.copytrade import signal_only_strategy, simulator_account
+from exchanges.models import PaperPerpetualPosition, PerpetualSetting
+from tests.copytrade import paper_account, signal_only_strategy, simulator_account
 from tests.copytrade.test_execution import run_engine
 
 pytestmark = pytest.mark.django_db
@@ -236,3 +236,30 @@ def test_a_perpetual_position_shows_its_liquidation_price(sim, strategy, followe
     body = client_for(follower).get(f"/api/copy-trading/copies/{copy.pk}").json()
     assert body["positions"][0]["liquidation_price"] == "43507.36278447"
     assert (body["leverage_policy"], body["leverage"], body["margin_mode"]) == ("fixed", 3, "isolated")
+
+
+def test_a_paper_copy_opens_a_perpetual_at_its_leverage_and_closes_it_reduce_only(sim, strategy, follower, settings):
+    settings.PAPER_PRICE_SOURCE = "binance"  # the simulator's /fapi/ prices the paper account
+    account = paper_account(follower)
+    copy = copy_start(
+        follower=follower,
+        strategy_id=strategy.pk,
+        exchange_account_id=account.pk,
+        allocation_percent=Decimal("50"),
+        leverage_policy=Policy.FIXED,
+        leverage=3,
+        margin_mode="isolated",
+    )
+
+    leader(sim, strategy, "t1", "buy", price="65000", amount="1")
+    run_engine()
+    position = PaperPerpetualPosition.objects.get(account=account, symbol=PERP)
+    assert (position.quantity, position.leverage, position.margin_mode) == (Decimal("0.015"), 3, "isolated")
+    leader(sim, strategy, "t2", "close", price="66000")
+    run_engine()
+
+    assert [status for _, status, _ in outcomes(copy)] == ["filled", "filled"]
+    position.refresh_from_db()
+    assert position.quantity == 0 and position.margin == 0
+    copy.refresh_from_db()
+    assert copy.realized_pnl > 0  # 0.015 × 1,000 less fees and slippage
