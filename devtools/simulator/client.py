@@ -139,7 +139,8 @@ class SimulatorClient:
 
     def futures_account(self, *, api_key: str) -> dict:
         """{"wallet_balance", "available_balance", "positions": {symbol: {"amount", "entry",
-        "leverage", "margin_type", "isolated_margin"}}, "income": [Binance income rows]}."""
+        "leverage", "margin_type", "isolated_margin"}}, "income": [Binance income rows],
+        "settings_log": [[endpoint, symbol, value], ...] (each leverage / marginType change accepted)}."""
         return self._request("GET", f"futures/accounts/{api_key}")
 
     def set_futures_prices(
