@@ -27,6 +27,7 @@ from devtools.simulator.state import (
     EIGHT_PLACES,
     ZERO,
     BinanceError,
+    PriceSeries,
     SimulatorState,
     _decimal_param,
     _int_param,
@@ -213,6 +214,7 @@ class FuturesState:
         self.orders_by_id: dict[int, FuturesOrder] = {}
         self.orders_by_client_id: dict[tuple[str, str, str], FuturesOrder] = {}
         self.next_income_id = 1
+        self.series: dict[str, PriceSeries] = {}  # last prices over time: the klines
         for base, step, tick, min_qty, max_qty, min_notional, mmr, price in DEFAULT_PERPETUALS:
             self.add_market(
                 base=base,
@@ -244,6 +246,8 @@ class FuturesState:
             next_funding_ms=(now_ms() // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS,
         )
         self.markets[market.symbol] = market
+        self.series[market.symbol] = PriceSeries()
+        self.series[market.symbol].add(now_ms(), price, ZERO)
         return market
 
     def market_for(self, raw: str) -> Perpetual:
@@ -276,6 +280,8 @@ class FuturesState:
                 parsed.append((self.market_for(raw), kind, number))
         for market, kind, number in parsed:
             setattr(market, kind, number)
+            if kind == "last":
+                self.series[market.symbol].add(now_ms(), number, ZERO)
             if kind == "last" and not (marks and any(self.market_for(raw) is market for raw in marks)):
                 market.mark = number
         self._liquidate()
@@ -385,6 +391,10 @@ class FuturesState:
             }
 
         return self._one_or_all(params, render)
+
+    def klines(self, params: dict[str, str]) -> list[list]:
+        """Candles of the last prices set, as spot's `/api/v3/klines` draws them."""
+        return SimulatorState.klines(self, params)
 
     def premium_index(self, params: dict[str, str]) -> dict | list:
         return self._one_or_all(
@@ -858,6 +868,7 @@ def routes(remote) -> tuple:
         ("GET", "/fapi/v2/ticker/price", _public(FuturesState.ticker_price), False),
         ("GET", "/fapi/v1/ticker/24hr", _public(FuturesState.ticker_24hr), False),
         ("GET", "/fapi/v1/premiumIndex", _public(FuturesState.premium_index), False),
+        ("GET", "/fapi/v1/klines", _public(FuturesState.klines), False),
         ("GET", "/fapi/v1/leverageBracket", _signed(FuturesState.leverage_bracket), True),
         ("POST", "/fapi/v1/leverage", _signed(FuturesState.set_leverage), True),
         ("POST", "/fapi/v1/marginType", _signed(FuturesState.set_margin_type), True),

@@ -90,3 +90,13 @@ def test_an_order_whose_answer_is_lost_is_an_unknown_outcome_and_then_found(gate
 
     assert gateway.fetch_order_by_client_id(symbol=PERP, client_order_id="perp-lost").filled == Decimal("0.01")
     assert simulated_binance.order_counts()["perp-lost"] == 1
+
+
+def test_a_perpetuals_candles_are_drawn_from_its_last_prices(gateway, simulated_binance):
+    simulated_binance.set_futures_prices(prices={PERP: "65500"})
+    simulated_binance.set_futures_prices(prices={PERP: "64800"})
+
+    candles = gateway.fetch_ohlcv(symbol=PERP, timeframe="1m", limit=2)  # two: a minute may turn between the ticks
+
+    assert max(candle[2] for candle in candles) == Decimal(65500)
+    assert min(candle[3] for candle in candles) == Decimal(64800) == candles[-1][4]
