@@ -24,7 +24,7 @@ from billing.fees import (
 from billing.models import BillingAccount, FeeState, Invoice, InvoiceLine, Payout
 from billing.roles import PAYOUT_VIEW_PERMISSION
 from copytrade.currency import pegged_rate
-from copytrade.models import CopiedTrade, CopyRelationship
+from copytrade.models import CopiedTrade, CopyRelationship, FundingPayment
 from core.errors import NotFoundError
 from core.money import ZERO
 from core.selectors import display_name
@@ -323,6 +323,10 @@ def _fee_accruals(*, pairs: set[tuple[int, int]], now: datetime) -> list[_Accrua
         .annotate(total=Sum("pnl_billing"))
         .values_list("relationship_id", "total")
     )
+    for relationship_id, funding in _funding_by_copy(
+        FundingPayment.objects.filter(relationship__in=every_copy, paid_at__lt=now, billed_period__isnull=True)
+    ).items():
+        unbilled[relationship_id] = unbilled.get(relationship_id, ZERO) + funding
     terms_of = copy_fee_terms_of(relationships=every_copy, period=period)
     accruals = []
     for pair, copies in copies_of.items():
@@ -343,6 +347,11 @@ def _fee_accruals(*, pairs: set[tuple[int, int]], now: datetime) -> list[_Accrua
     return accruals
 
 
+def _funding_by_copy(payments) -> dict[int, Decimal]:
+    """Perpetuals' funding in the billing currency per copy: P&L like a fill's."""
+    return dict(payments.values("relationship_id").annotate(total=Sum("amount_billing")).values_list("relationship_id", "total"))
+
+
 def copy_results(*, relationships: list[CopyRelationship], now: datetime) -> dict[int, CopyResults]:
     """Gross, fees (billed and accrued this month) and net of each of one follower's copies, by copy id."""
     ids = [relationship.pk for relationship in relationships]
@@ -352,6 +361,8 @@ def copy_results(*, relationships: list[CopyRelationship], now: datetime) -> dic
         .annotate(total=Sum("pnl_billing"))
         .values_list("relationship_id", "total")
     )
+    for relationship_id, funding in _funding_by_copy(FundingPayment.objects.filter(relationship_id__in=ids)).items():
+        gross[relationship_id] = (gross.get(relationship_id) or ZERO) + funding
     billed = dict(
         InvoiceLine.objects.filter(assessment__relationship_id__in=ids)
         .exclude(invoice__status=Invoice.Status.VOID)

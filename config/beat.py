@@ -27,6 +27,11 @@ def schedule() -> dict[str, dict]:
             "task": "copytrade.tasks.check_copies_drift",
             "every": settings.COPY_DRIFT_CHECK_SECONDS,
         },
+        "funding of perpetual positions": {
+            "task": "copytrade.tasks.sync_funding_payments",
+            # Binance settles funding every 8 hours; read a few times in between.
+            "every": 15 * 60.0,
+        },
         "exchange sync of leader fills": {
             "task": "copytrade.tasks.sync_exchange_strategies",
             "every": settings.EXCHANGE_SYNC_INTERVAL_SECONDS,

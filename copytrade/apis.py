@@ -41,6 +41,7 @@ from core.ids import IdField
 from core.money import ZERO
 from core.terms import FeeTerms
 from core.throttling import client_ip
+from exchanges.models import MarginMode
 
 MONEY = {"max_digits": settings.MONEY_MAX_DIGITS, "decimal_places": settings.MONEY_DECIMAL_PLACES}
 QUANTITY = {"max_digits": settings.QUANTITY_MAX_DIGITS, "decimal_places": settings.QUANTITY_DECIMAL_PLACES}
@@ -211,11 +212,19 @@ class CopiedTradeOutputSerializer(serializers.ModelSerializer):
 
 class FollowerPositionOutputSerializer(serializers.ModelSerializer):
     mark_price = serializers.SerializerMethodField()
+    liquidation_price = serializers.SerializerMethodField()
 
     class Meta:
         model = FollowerPosition
-        fields = ["symbol", "quantity", "average_entry", "realized_pnl", "mark_price"]
+        fields = ["symbol", "quantity", "average_entry", "realized_pnl", "mark_price", "liquidation_price"]
         read_only_fields = fields
+
+    @extend_schema_field(MARK_PRICE)
+    def get_liquidation_price(self, position) -> str | None:
+        """Perpetuals: where the exchange would liquidate the position (leverage set on the
+        market, its maintenance margin rate, isolated formula); null on spot."""
+        price = self.context["marker"].liquidation_price(position)
+        return None if price is None else MARK_PRICE.to_representation(price)
 
     @extend_schema_field(MARK_PRICE)
     def get_mark_price(self, position) -> str | None:
@@ -321,6 +330,9 @@ class CopyOutputSerializer(serializers.ModelSerializer):
             "max_order_notional_usd",
             "round_up_to_minimum",
             "drift_policy",
+            "leverage_policy",
+            "leverage",
+            "margin_mode",
             "status",
             "pause_reason",
             "pause_reason_text",
@@ -448,6 +460,12 @@ class SignalInputSerializer(serializers.Serializer):
         help_text="Optional. The trade is recorded at the market's price when the signal arrives; this one is kept as the "
         "leader's price and refused when further than SIGNAL_PRICE_TOLERANCE_PERCENT from the market's.",
     )
+    leverage = serializers.IntegerField(
+        min_value=1,
+        max_value=125,
+        required=False,
+        help_text="Perpetuals: the leverage the leader trades at (none: 1×). Copies that follow the leader's leverage open at it.",
+    )
     timestamp = SignalTimestampField(required=False, help_text="Unix seconds or ISO-8601.")
 
     def to_internal_value(self, data) -> LeaderSignal:
@@ -544,6 +562,13 @@ class CopyStartApi(APIView):
             **MONEY, source="max_order_notional", required=False, allow_null=True, default=None
         )
         round_up_to_minimum = serializers.BooleanField(default=False)
+        leverage_policy = serializers.ChoiceField(
+            choices=CopyRelationship.LeveragePolicy.choices,
+            default=CopyRelationship.LeveragePolicy.FOLLOW,
+            help_text="Perpetuals: follow the leader's leverage, a fixed one, or the leader's capped at `leverage`.",
+        )
+        leverage = serializers.IntegerField(min_value=1, max_value=125, required=False, allow_null=True, default=None)
+        margin_mode = serializers.ChoiceField(choices=MarginMode.choices, default=MarginMode.CROSS)
         expected_performance_fee_percent = serializers.DecimalField(
             max_digits=5,
             decimal_places=2,
@@ -642,6 +667,9 @@ class CopyUpdateApi(APIView):
         max_order_notional_usd = serializers.DecimalField(**MONEY, source="max_order_notional", required=False, allow_null=True)
         round_up_to_minimum = serializers.BooleanField(required=False)
         drift_policy = serializers.ChoiceField(choices=CopyRelationship.DriftPolicy.choices, required=False, help_text=DRIFT_SEMANTICS)
+        leverage_policy = serializers.ChoiceField(choices=CopyRelationship.LeveragePolicy.choices, required=False)
+        leverage = serializers.IntegerField(min_value=1, max_value=125, required=False, allow_null=True)
+        margin_mode = serializers.ChoiceField(choices=MarginMode.choices, required=False)
 
     @extend_schema(operation_id="copy_trading_update", request=InputSerializer, responses=CopyOutputSerializer)
     def patch(self, request, relationship_id: int):

@@ -14,6 +14,7 @@ from django.db.models import Q
 
 from core.money import format_quantity, money_field, quantity_field
 from core.names import validate_printable_name
+from exchanges.models import MarginMode
 
 PERCENT = {"max_digits": 7, "decimal_places": 4}
 
@@ -108,6 +109,8 @@ class LeaderTrade(models.Model):
     # arrived, and only it enters P&L, metrics and verification.
     declared_price = money_field(null=True, blank=True)
     notional = money_field()
+    # Perpetuals: the leverage the leader traded at, when the signal or the exchange says.
+    leverage = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(125)])
     fee = money_field(default=0)
     leader_equity = money_field()
     effect = models.CharField(max_length=10, choices=Effect.choices)
@@ -177,6 +180,13 @@ class CopyRelationship(models.Model):
         PAUSED = "paused"
         STOPPED = "stopped"
 
+    class LeveragePolicy(models.TextChoices):
+        """Perpetuals: the leverage this copy's positions are opened at."""
+
+        FOLLOW = "follow", "Follow the leader's leverage"
+        FIXED = "fixed", "Always the leverage you set"
+        CAP = "cap", "The leader's leverage, at most the leverage you set"
+
     class PauseReason(models.TextChoices):
         """Why a copy is paused: the code is stored, the label is what its follower reads
         (`copytrade.reasons.pause_reason_text` adds the numbers kept in `pause_detail`)."""
@@ -214,6 +224,10 @@ class CopyRelationship(models.Model):
     # Opt-in: round an order under the exchange minimum up to the minimum instead of skipping.
     round_up_to_minimum = models.BooleanField(default=False)
     drift_policy = models.CharField(max_length=16, choices=DriftPolicy.choices, default=DriftPolicy.NOTIFY)
+    # Perpetuals (copytrade/perpetuals.py): the leverage policy and its N, and the margin mode.
+    leverage_policy = models.CharField(max_length=10, choices=LeveragePolicy.choices, default=LeveragePolicy.FOLLOW)
+    leverage = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(125)])
+    margin_mode = models.CharField(max_length=10, choices=MarginMode.choices, default=MarginMode.CROSS)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     pause_reason = models.CharField(max_length=255, choices=PauseReason.choices, blank=True, default="")
     # The numbers the pause's sentence needs (stop-loss: drawdown and limit, in percent).
@@ -248,6 +262,11 @@ class CopyRelationship(models.Model):
             models.CheckConstraint(condition=Q(max_drawdown_stop__gt=0) & Q(max_drawdown_stop__lte=100), name="copy_drawdown_stop_0_100"),
             models.CheckConstraint(condition=Q(max_slippage_percent__gte=0) & Q(max_slippage_percent__lte=50), name="copy_slippage_0_50"),
             models.CheckConstraint(condition=Q(drift_policy__in=["notify", "resync", "adopt"]), name="copy_drift_policy_valid"),
+            models.CheckConstraint(
+                condition=Q(leverage_policy="follow") | (Q(leverage__gte=1) & Q(leverage__lte=125)),
+                name="copy_leverage_set_for_fixed_or_cap",
+            ),
+            models.CheckConstraint(condition=Q(margin_mode__in=["isolated", "cross"]), name="copy_margin_mode_valid"),
             models.CheckConstraint(
                 condition=(Q(sizing_mode="proportional") & Q(allocation_percent__isnull=False))
                 | (Q(sizing_mode="multiplier") & Q(multiplier__isnull=False))
@@ -295,6 +314,10 @@ class CopiedTrade(models.Model):
         MARKET_NOT_LISTED = "market_not_listed", "your exchange does not list the leader's market"
         SLIPPAGE_EXCEEDED = "slippage_exceeded", ("the price had moved further from the leader's price than your slippage limit allows")
         INSUFFICIENT_MARGIN = "insufficient_margin", "your account did not have enough free balance for the order"
+        LEVERAGE_NOT_SET = (
+            "leverage_not_set",
+            "the exchange refused the copy's leverage or margin mode on this market (a position opened otherwise may be open there)",
+        )
         BELOW_EXCHANGE_MINIMUM = "below_exchange_minimum", "your share was below the exchange's minimum order"
         NO_POSITION = "no_position", "the copy held no position to reduce or close"
         TOO_LATE = (
@@ -495,3 +518,33 @@ class PositionDrift(models.Model):
 
     def __str__(self) -> str:
         return f"{self.relationship} · {self.symbol} drift {format_quantity(self.difference)}"
+
+
+class FundingPayment(models.Model):
+    """A perpetual's funding settlement on a copy's position: received (> 0) or paid (< 0).
+    Read from the exchange per account and symbol (copytrade/services/funding.py) and shared
+    among the account's copies holding the symbol by their size; it is part of the copy's
+    realised P&L, so of its fees, like a fill's."""
+
+    relationship = models.ForeignKey(CopyRelationship, on_delete=models.CASCADE, related_name="funding_payments")
+    symbol = models.CharField(max_length=50)
+    # The exchange's id of the settlement on the account: a payment is recorded once.
+    exchange_payment_id = models.CharField(max_length=100)
+    amount_quote = money_field()
+    quote_currency = models.CharField(max_length=10)
+    quote_rate = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True)
+    amount_billing = money_field(default=0)
+    paid_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    # The month whose fee assessment counted it (billing sets it): billed once.
+    billed_period = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["relationship_id", "paid_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["relationship", "symbol", "exchange_payment_id"], name="funding_payment_once"),
+        ]
+        indexes = [models.Index(fields=["relationship", "paid_at"], name="funding_by_copy_time")]
+
+    def __str__(self) -> str:
+        return f"{self.relationship} · funding {self.symbol} {self.amount_quote} {self.quote_currency}"

@@ -66,6 +66,15 @@ def copied_trade_reason_text(trade: CopiedTrade) -> str:
             f"it was too late: it would have gone out {seconds_text(detail['delay_seconds'])} after the leader's trade, "
             f"past the {seconds_text(detail['limit_seconds'])} within which an entry is copied (exits are always copied)"
         )
+    if code == Reason.INSUFFICIENT_MARGIN and detail.get("needed"):
+        quote = detail.get("quote") or quote_of(trade.symbol)
+        needed, free = format_money(Decimal(detail["needed"]), quote), format_money(Decimal(detail["free"]), quote)
+        return f"the entry needed {needed} of margin at {detail['leverage']}× and your account had {free} free"
+    if code == Reason.LEVERAGE_NOT_SET and detail.get("leverage"):
+        return (
+            f"the exchange refused {detail['leverage']}× {detail['margin_mode']} margin on this market "
+            "(a position opened otherwise may be open there); no order was placed"
+        )
     if code == Reason.PARTIAL_FILL and trade.requested_amount:
         return f"the exchange filled {format_quantity(trade.filled_amount)} of the {format_quantity(trade.requested_amount)} requested"
     return reason_label(Reason, code)

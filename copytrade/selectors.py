@@ -15,13 +15,13 @@ from django.db.models import F, Prefetch, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, PositionDrift, Strategy
-from copytrade.positions import unrealised_pnl
+from copytrade.positions import liquidation_price, unrealised_pnl
 from copytrade.sizing import copy_capital
 from core.errors import NotFoundError
-from core.money import HUNDRED, ZERO, to_decimal
+from core.money import HUNDRED, ZERO, to_decimal, to_money
 from exchanges.errors import ExchangeError
 from exchanges.gateways import gateway_for_account
-from exchanges.models import ExchangeAccount
+from exchanges.models import ExchangeAccount, PerpetualSetting
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +134,26 @@ class PositionMarker:
         except ExchangeError as exc:
             logger.info("no mark price for %s on account %s: %s", symbol, account.pk, exc.reason)
             return None
+
+    def liquidation_price(self, position: FollowerPosition) -> Decimal | None:
+        """A perpetual position's liquidation price at the leverage set on the account's
+        market and the market's maintenance margin rate (the isolated formula; under cross
+        margin the whole wallet backs the position, so the exchange's is further away).
+        None on spot, when flat, or when the exchange cannot be asked."""
+        account = position.relationship.exchange_account
+        if position.quantity == 0 or self._mark(account=account, symbol=position.symbol) is None:
+            return None
+        market = self._gateways[account.pk].market(position.symbol)
+        if not market.is_perpetual or market.maintenance_margin_rate is None:
+            return None
+        leverage = PerpetualSetting.objects.filter(account=account, symbol=position.symbol).values_list("leverage", flat=True).first()
+        price = liquidation_price(
+            quantity=position.quantity,
+            entry=position.average_entry,
+            leverage=leverage or 1,
+            maintenance_margin_rate=market.maintenance_margin_rate,
+        )
+        return None if price is None else to_money(price)
 
     def unrealized_pnl(self, relationship: CopyRelationship) -> Decimal | None:
         total = ZERO

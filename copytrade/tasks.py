@@ -24,6 +24,7 @@ from copytrade.services.exchange_sync import strategies_exchange_sync
 from copytrade.services.execution import copied_trade_execute, copied_trade_give_up
 from copytrade.services.fanout import leader_trade_fan_out
 from copytrade.services.fill_notices import leader_trade_fills_notify
+from copytrade.services.funding import funding_accounts_sync
 from copytrade.services.marking import copies_mark_to_market
 from copytrade.services.sweeper import copied_trades_sweep
 from core import log_context
@@ -121,3 +122,9 @@ def mark_copies_to_market() -> None:
 @shared_task(acks_late=True)
 def check_copies_drift() -> None:
     copies_drift_check()
+
+
+@shared_task(acks_late=True)
+def sync_funding_payments() -> None:
+    """Perpetuals' funding paid and received, read per account and symbol (recorded once)."""
+    funding_accounts_sync()

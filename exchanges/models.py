@@ -71,6 +71,54 @@ class ExchangeAccount(models.Model):
         return f"<ExchangeAccount id={self.pk} exchange={self.exchange_id} owner={self.owner_id}>"
 
 
+class MarginMode(models.TextChoices):
+    ISOLATED = "isolated", "Isolated: each position risks only its own margin"
+    CROSS = "cross", "Cross: the account's whole futures balance backs every position"
+
+
+class PerpetualSetting(models.Model):
+    """The leverage and margin mode last set on the exchange for one account's perpetual:
+    set once before the first order there, and again only when a copy asks for another."""
+
+    account = models.ForeignKey(ExchangeAccount, on_delete=models.CASCADE, related_name="perpetual_settings")
+    symbol = models.CharField(max_length=50)
+    leverage = models.PositiveSmallIntegerField()
+    margin_mode = models.CharField(max_length=10, choices=MarginMode.choices)
+    applied_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "symbol"], name="perpetual_setting_once_per_symbol"),
+            models.CheckConstraint(condition=models.Q(leverage__gte=1) & models.Q(leverage__lte=125), name="perpetual_leverage_1_125"),
+            models.CheckConstraint(condition=models.Q(margin_mode__in=["isolated", "cross"]), name="perpetual_margin_mode_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} · {self.symbol} {self.leverage}× {self.margin_mode}"
+
+
+class PaperPerpetualPosition(models.Model):
+    """A paper account's perpetual position (one-way): its leverage, margin mode and the margin
+    it holds, taken from the account's quote balance (exchanges/gateways/paper_perpetuals.py)."""
+
+    account = models.ForeignKey(ExchangeAccount, on_delete=models.CASCADE, related_name="paper_perpetual_positions")
+    symbol = models.CharField(max_length=50)
+    quantity = quantity_field(default=0)  # signed contracts
+    entry_price = quantity_field(default=0)
+    leverage = models.PositiveSmallIntegerField(default=1)
+    margin_mode = models.CharField(max_length=10, choices=MarginMode.choices, default=MarginMode.ISOLATED)
+    margin = quantity_field(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "symbol"], name="paper_perpetual_position_unique"),
+            models.CheckConstraint(condition=models.Q(margin__gte=0), name="paper_perpetual_margin_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {format_quantity(self.quantity)} at {self.leverage}× {self.margin_mode}"
+
+
 class PaperBalance(models.Model):
     """One currency of a paper account. `locked` is held by resting limit orders."""
 

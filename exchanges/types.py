@@ -20,6 +20,13 @@ class MarketRules:
     max_amount: Decimal | None = None
     contract_size: Decimal = Decimal("1")
     exchange_symbol: str = ""  # the exchange's own id, e.g. "BTCUSDT"
+    # Perpetuals: the maintenance margin rate of the first bracket (0.004 = 0.4 %), when the
+    # exchange lists it; the liquidation price is computed from it.
+    maintenance_margin_rate: Decimal | None = None
+
+    @property
+    def is_perpetual(self) -> bool:
+        return self.type == "swap"
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,31 @@ class Position:
     symbol: str
     quantity: Decimal  # signed: > 0 long, < 0 short (swaps only)
     entry_price: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class FuturesPosition:
+    """An open perpetual position as the exchange reports it (one-way mode)."""
+
+    symbol: str
+    quantity: Decimal  # signed contracts: > 0 long, < 0 short
+    entry_price: Decimal
+    mark_price: Decimal | None
+    leverage: int | None
+    margin_mode: str | None  # "isolated" | "cross"
+    liquidation_price: Decimal | None
+    unrealised_pnl: Decimal
+
+
+@dataclass(frozen=True)
+class FundingPayment:
+    """One funding settlement of a perpetual position: received (> 0) or paid (< 0)."""
+
+    payment_id: str  # the exchange's id, unique per account
+    symbol: str
+    amount: Decimal
+    currency: str
+    timestamp: datetime
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from copytrade.sizing import SIZING_PARAMETER
 from core.ids import IdFormField
 from core.names import validate_printable_name, validate_single_script_name
 from core.profiles import DISPLAY_NAME_MAX_LENGTH, display_name_validate, profile_create
-from exchanges.models import ConnectableExchange
+from exchanges.models import ConnectableExchange, MarginMode
 from marketplace.metrics import WINDOWS
 from marketplace.models import SignalProvider
 from marketplace.selectors import LEADERBOARD_PROGRAMS, LEADERBOARD_SORTS
@@ -273,6 +273,27 @@ class CopyStartForm(forms.Form):
         decimal_places=2,
         help_text="A copied order bigger than this is placed at this size instead.",
     )
+    leverage_policy = forms.ChoiceField(
+        label="Leverage on perpetual futures",
+        choices=CopyRelationship.LeveragePolicy.choices,
+        initial=CopyRelationship.LeveragePolicy.FOLLOW,
+        required=False,
+        help_text="Set on the exchange before the copy's first order on each market. Spot trades ignore it.",
+    )
+    leverage = forms.IntegerField(
+        label="Your leverage (×)",
+        required=False,
+        min_value=1,
+        max_value=125,
+        help_text="For “always” and “at most”. Your share of the leader's margin is opened at this leverage.",
+    )
+    margin_mode = forms.ChoiceField(
+        label="Margin mode",
+        choices=MarginMode.choices,
+        initial=MarginMode.CROSS,
+        required=False,
+        help_text="A new position needs its margin free on your futures wallet; exits are never held back.",
+    )
     terms_rate_percent = forms.DecimalField(widget=forms.HiddenInput, max_digits=7, decimal_places=4)
     terms_subscription_fee_monthly = forms.DecimalField(widget=forms.HiddenInput, max_digits=18, decimal_places=8)
     consent = forms.BooleanField(
@@ -298,6 +319,14 @@ class CopyStartForm(forms.Form):
         needed = SIZING_PARAMETER.get(data.get("sizing_mode"))
         if needed and data.get(needed) is None and needed not in self.errors:
             self.add_error(needed, "Enter a value for the sizing you chose.")
+        # Not sent (a form drawn before these fields existed): the defaults the page preselects.
+        data["leverage_policy"] = data.get("leverage_policy") or CopyRelationship.LeveragePolicy.FOLLOW
+        data["margin_mode"] = data.get("margin_mode") or MarginMode.CROSS
+        follows = data["leverage_policy"] == CopyRelationship.LeveragePolicy.FOLLOW
+        if not follows and data.get("leverage") is None and "leverage" not in self.errors:
+            self.add_error("leverage", "Enter the leverage for the policy you chose.")
+        if follows:
+            data["leverage"] = None  # following the leader: a number left in the box means nothing
         return data
 
     def terms_shown(self) -> tuple[Decimal, Decimal]:
@@ -315,6 +344,9 @@ class CopyStartForm(forms.Form):
             SIZING_PARAMETER[mode]: data[SIZING_PARAMETER[mode]],
             "max_drawdown_stop": data["max_drawdown_stop"],
             "max_order_notional": data["max_order_notional"],
+            "leverage_policy": data["leverage_policy"],
+            "leverage": data["leverage"],
+            "margin_mode": data["margin_mode"],
         }
 
 

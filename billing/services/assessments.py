@@ -8,7 +8,7 @@ from django.db import transaction
 from billing.fees import allocate, days_in, period_bounds
 from billing.models import AssessedTrade, FeeAssessment, FeeState, Invoice
 from billing.selectors import fee_pair_copies_billable, pair_month_fees
-from copytrade.models import CopiedTrade, Strategy
+from copytrade.models import CopiedTrade, FundingPayment, Strategy
 from core.money import ZERO
 
 
@@ -49,6 +49,10 @@ def fee_assessment_create(*, follower_id: int, strategy_id: int, period: date) -
     pnl_by_copy: dict[int, Decimal] = {}
     for trade in trades:
         pnl_by_copy[trade.relationship_id] = pnl_by_copy.get(trade.relationship_id, ZERO) + trade.pnl_billing
+    # Perpetuals' funding is the copies' P&L too, billed once like a trade's.
+    funding = FundingPayment.objects.filter(relationship__in=copies, paid_at__lt=end, billed_period__isnull=True)
+    for relationship_id, amount in funding.values_list("relationship_id", "amount_billing"):
+        pnl_by_copy[relationship_id] = pnl_by_copy.get(relationship_id, ZERO) + amount
     parts = pair_month_fees(
         copies=copies,
         pnl_by_copy=pnl_by_copy,
@@ -91,6 +95,7 @@ def fee_assessment_create(*, follower_id: int, strategy_id: int, period: date) -
         copy_ids = {copy.pk for copy in group}
         _fee_allocate(assessment=assessment, trades=[trade for trade in trades if trade.relationship_id in copy_ids])
         first = first or assessment
+    funding.update(billed_period=period)
     state.cumulative_pnl, state.high_water_mark, state.period = cumulative_pnl, hwm_after, period
     state.full_clean()
     state.save()

@@ -29,7 +29,8 @@ from exchanges.errors import (
     PermanentExchangeError,
 )
 from exchanges.gateways import gateway_for_account
-from exchanges.models import ExchangeAccount
+from exchanges.models import ExchangeAccount, MarginMode
+from exchanges.perpetuals import MAX_LEVERAGE
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ COPY_UPDATABLE_FIELDS = {
     "max_order_notional",
     "round_up_to_minimum",
     "drift_policy",
+    "leverage_policy",
+    "leverage",
+    "margin_mode",
 }
 
 
@@ -64,6 +68,9 @@ def copy_start(
     max_slippage_percent: Decimal = Decimal("1"),
     max_order_notional: Decimal | None = None,
     round_up_to_minimum: bool = False,
+    leverage_policy: str = CopyRelationship.LeveragePolicy.FOLLOW,
+    leverage: int | None = None,
+    margin_mode: str = MarginMode.CROSS,
     expected_terms: FeeTerms | None = None,
 ) -> CopyRelationship:
     """Start copying a strategy onto one of the follower's accounts.
@@ -82,6 +89,7 @@ def copy_start(
     _validate_risk_settings(
         max_drawdown_stop=max_drawdown_stop, max_slippage_percent=max_slippage_percent, max_order_notional=max_order_notional
     )
+    _validate_perpetual_settings(leverage_policy=leverage_policy, leverage=leverage, margin_mode=margin_mode)
     strategy = _copyable_strategy(follower=follower, strategy_id=strategy_id)
     account = _follower_account(follower=follower, account_id=exchange_account_id)
     equity = _account_equity(account=account, quote=strategy.quote_currency)  # network: before the transaction
@@ -103,6 +111,9 @@ def copy_start(
         max_slippage_percent=max_slippage_percent,
         max_order_notional=max_order_notional,
         round_up_to_minimum=round_up_to_minimum,
+        leverage_policy=leverage_policy,
+        leverage=leverage,
+        margin_mode=margin_mode,
     )
     return _copy_insert(relationship=relationship, expected_terms=expected_terms)
 
@@ -189,6 +200,19 @@ def _validate_risk_settings(*, max_drawdown_stop: Decimal, max_slippage_percent:
         raise ValidationError({"max_slippage_percent": "max_slippage_percent must be between 0 and 50."})
     if max_order_notional is not None and max_order_notional <= 0:
         raise ValidationError({"max_order_notional": "max_order_notional must be greater than 0."})
+
+
+def _validate_perpetual_settings(*, leverage_policy: str, leverage: int | None, margin_mode: str) -> None:
+    if leverage_policy not in CopyRelationship.LeveragePolicy.values:
+        raise ValidationError({"leverage_policy": f"Use one of {', '.join(CopyRelationship.LeveragePolicy.values)}."})
+    if leverage_policy != CopyRelationship.LeveragePolicy.FOLLOW and leverage is None:
+        raise ValidationError({"leverage": f"A {leverage_policy} leverage policy needs a leverage from 1 to {MAX_LEVERAGE}."})
+    if leverage_policy == CopyRelationship.LeveragePolicy.FOLLOW and leverage is not None:
+        raise ValidationError({"leverage": "A copy that follows the leader's leverage takes no leverage of its own."})
+    if leverage is not None and not 1 <= leverage <= MAX_LEVERAGE:
+        raise ValidationError({"leverage": f"leverage must be from 1 to {MAX_LEVERAGE}."})
+    if margin_mode not in MarginMode.values:
+        raise ValidationError({"margin_mode": f"Use one of {', '.join(MarginMode.values)}."})
 
 
 def _copyable_strategy(*, follower, strategy_id: int) -> Strategy:
@@ -409,6 +433,13 @@ def copy_update(*, follower, relationship_id: int, data: dict) -> CopyRelationsh
         max_drawdown_stop=data.get("max_drawdown_stop", relationship.max_drawdown_stop),
         max_slippage_percent=data.get("max_slippage_percent", relationship.max_slippage_percent),
         max_order_notional=data.get("max_order_notional", relationship.max_order_notional),
+    )
+    if data.get("leverage_policy") == CopyRelationship.LeveragePolicy.FOLLOW and "leverage" not in data:
+        data = {**data, "leverage": None}  # following the leader drops the copy's own N
+    _validate_perpetual_settings(
+        leverage_policy=data.get("leverage_policy", relationship.leverage_policy),
+        leverage=data.get("leverage", relationship.leverage),
+        margin_mode=data.get("margin_mode", relationship.margin_mode),
     )
     if "multiplier" in data and data["multiplier"] != relationship.multiplier:
         _check_multiplier_notional(

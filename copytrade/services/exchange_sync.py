@@ -77,6 +77,9 @@ def _exchange_sync(*, strategy_id: int) -> int:
         return 0
     markets = gateway.markets()
     equity = to_decimal(gateway.equity(strategy.quote_currency).equity)
+    # Perpetual fills carry no leverage: the leader's open positions say what it is now.
+    perpetual = any(getattr(markets.get(fill.symbol), "is_perpetual", False) for fill in fills.values())
+    leverages = {position.symbol: position.leverage for position in gateway.perpetual_positions()} if perpetual else {}
     recorded = 0
     for fill in sorted(fills.values(), key=lambda fill: (fill.timestamp, fill.trade_id)):
         fill_ms = int(fill.timestamp.timestamp() * 1000)
@@ -91,7 +94,7 @@ def _exchange_sync(*, strategy_id: int) -> int:
                     "exchange sync of strategy %s ignored fill %s of copy order %s", strategy.pk, fill.trade_id, fill.client_order_id
                 )
             else:
-                recorded += _fill_record(strategy=strategy, fill=fill, markets=markets, equity=equity)
+                recorded += _fill_record(strategy=strategy, fill=fill, markets=markets, equity=equity, leverages=leverages)
         except (ApplicationError, ValidationError, UnknownSymbolError) as exc:
             # A fill that cannot be recorded now never can be: skip it rather than stall
             # the strategy's sync on it forever.
@@ -103,7 +106,7 @@ def _exchange_sync(*, strategy_id: int) -> int:
     return recorded
 
 
-def _fill_record(*, strategy: Strategy, fill, markets: dict[str, MarketRules], equity: Decimal) -> int:
+def _fill_record(*, strategy: Strategy, fill, markets: dict[str, MarketRules], equity: Decimal, leverages: dict[str, int | None]) -> int:
     market = markets[resolve_symbol(fill.symbol, markets)]
     amount = fill.amount
     if market.type == "spot" and fill.side == SELL:
@@ -125,5 +128,6 @@ def _fill_record(*, strategy: Strategy, fill, markets: dict[str, MarketRules], e
         exchange_order_id=str(fill.order_id),
         leader_equity=equity,
         market=market,
+        leverage=leverages.get(market.symbol),
     )
     return len(outcome.trades) if outcome.created else 0

@@ -60,7 +60,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from copytrade import execution_statements as statements
-from copytrade import lateness, risk, sizing
+from copytrade import lateness, perpetuals, risk, sizing
 from copytrade.cross_exchange import market_not_listed
 from copytrade.currency import QuoteNotConvertible, follower_market_conversion_check, quote_rate_at_fill
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade
@@ -88,6 +88,7 @@ from exchanges.errors import (
 )
 from exchanges.gateways import gateway_for_account
 from exchanges.models import ExchangeAccount
+from exchanges.perpetuals import perpetual_settings_ensure
 from exchanges.ratelimit import reserve_order_slot
 from exchanges.types import MarketRules, OrderResult
 
@@ -312,14 +313,26 @@ def _size(run: _Run, *, gateway, market: MarketRules, price: Decimal) -> tuple[s
         risk.check_entry_allowed(relationship=relationship, strategy=trade.strategy)
         risk.check_slippage(leader_price=leader_trade.price, current_price=price, max_slippage_percent=relationship.max_slippage_percent)
         notional = sizing.relationship_entry_notional(relationship=relationship, leader_trade=leader_trade)
+        leverage = None
+        if market.is_perpetual:
+            leverage = perpetuals.copy_leverage(
+                policy=relationship.leverage_policy, leverage=relationship.leverage, leader_leverage=leader_trade.leverage
+            )
+            notional = perpetuals.entry_notional_on_margin(
+                sizing_mode=relationship.sizing_mode, notional=notional, leader_leverage=leader_trade.leverage, leverage=leverage
+            )
         notional, clamped = risk.clamp_to_max_order_notional(notional=notional, max_order_notional=relationship.max_order_notional)
         notional, capped = risk.clamp_to_multiplier_cap(notional=notional, sizing_mode=relationship.sizing_mode)
         size = sizing.entry_size(
             side=trade.side, notional=notional, price=price, market=market, round_up_to_minimum=relationship.round_up_to_minimum
         )
-        # Margin: the exchange is the authority. Its refusal of an entry for funds is a skip
-        # (insufficient_margin, in _refused); a balance read before every entry would double
-        # the round trips to the exchange per follower and could be stale by the order anyway.
+        # Margin on spot: the exchange is the authority. Its refusal of an entry for funds is a
+        # skip (insufficient_margin, in _refused); a balance read before every entry would
+        # double the round trips to the exchange per follower and could be stale by the order
+        # anyway. A perpetual's entry must set its leverage first, and its free margin is read
+        # then: the follower is told what the entry needed and what was free.
+        if leverage is not None:
+            _perpetual_entry_ready(relationship, gateway=gateway, market=market, leverage=leverage, notional=size.notional)
         if capped:
             note = Reason.CLAMPED_TO_MULTIPLIER_CAP
         elif clamped:
@@ -335,6 +348,36 @@ def _size(run: _Run, *, gateway, market: MarketRules, price: Decimal) -> tuple[s
     if trade.kind == CopiedTrade.Kind.MIRROR and size.side != trade.side:
         raise sizing.SizingSkip(Reason.NO_POSITION, f"The copy holds no position on the side the leader {trade.effect}s.")
     return size, ""
+
+
+def _perpetual_entry_ready(relationship: CopyRelationship, *, gateway, market: MarketRules, leverage: int, notional: Decimal) -> None:
+    """Before a perpetual entry: the account's leverage and margin mode on the market as the
+    copy asks (set once per symbol, again when they change), and free margin for the entry.
+    Raises RiskSkip (leverage_not_set, insufficient_margin); transient errors retry the run."""
+    try:
+        perpetual_settings_ensure(
+            account=relationship.exchange_account,
+            gateway=gateway,
+            symbol=market.symbol,
+            leverage=leverage,
+            margin_mode=relationship.margin_mode,
+        )
+    except (InvalidCredentialsError, UnknownSymbolError):
+        raise
+    except PermanentExchangeError as exc:
+        raise risk.RiskSkip(
+            Reason.LEVERAGE_NOT_SET,
+            f"The exchange refused {leverage}x {relationship.margin_mode} on {market.symbol}: {exc.detail}",
+            detail={"leverage": leverage, "margin_mode": relationship.margin_mode},
+        ) from None
+    free = gateway.perpetual_free_margin(market.quote)
+    needed = perpetuals.margin_needed(notional=notional, leverage=leverage)
+    if free < needed:
+        raise risk.RiskSkip(
+            Reason.INSUFFICIENT_MARGIN,
+            f"The entry needs {needed} {market.quote} of margin at {leverage}x; the account has {free} free.",
+            detail={"needed": str(to_money(needed)), "free": str(to_money(free)), "leverage": leverage, "quote": market.quote},
+        )
 
 
 def _order_slot(account: ExchangeAccount) -> float:

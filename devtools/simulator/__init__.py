@@ -1,4 +1,5 @@
-"""Loopback Binance spot simulator: ccxt's real `binance` class trades against it.
+"""Loopback Binance simulator (spot, and USDⓈ-M perpetuals in futures.py): ccxt's real
+`binance` class trades against it.
 
 Start it with `python manage.py exchange_simulator --port 8765` (a process) or
 `start_simulator_thread(port=0)` (a thread, for tests), point ccxt at it with

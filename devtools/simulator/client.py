@@ -131,3 +131,43 @@ class SimulatorClient:
     def set_order_limit(self, *, per_second: int) -> dict:
         """Bybit's side only: order creates per second per API key before 10006 (Bybit spot: 20)."""
         return self._request("POST", "order-limit", json={"per_second": per_second})
+
+    # --- USDⓈ-M perpetuals (devtools/simulator/futures.py) ------------------------------
+
+    def set_futures_wallet(self, *, api_key: str, usdt: Decimal | str) -> dict:
+        """Set the account's futures wallet balance (USDT), apart from its spot balances."""
+        return self._request("POST", f"futures/accounts/{api_key}/wallet", json={"USDT": str(usdt)})
+
+    def futures_account(self, *, api_key: str) -> dict:
+        """{"wallet_balance", "available_balance", "positions": {symbol: {"amount", "entry",
+        "leverage", "margin_type", "isolated_margin"}}, "income": [Binance income rows],
+        "settings_log": [[endpoint, symbol, value], ...] (each leverage / marginType change accepted)}."""
+        return self._request("GET", f"futures/accounts/{api_key}")
+
+    def set_futures_prices(
+        self,
+        *,
+        prices: dict[str, Decimal | str] | None = None,
+        marks: dict[str, Decimal | str] | None = None,
+        funding_rates: dict[str, Decimal | str] | None = None,
+    ) -> dict:
+        """Last prices (the mark price follows unless given), mark prices and funding rates
+        of perpetuals ("BTCUSDT" or "BTC/USDT:USDT"); isolated positions past their
+        liquidation price are liquidated."""
+        payload = {
+            "prices": {symbol: str(value) for symbol, value in (prices or {}).items()},
+            "marks": {symbol: str(value) for symbol, value in (marks or {}).items()},
+            "funding_rates": {symbol: str(value) for symbol, value in (funding_rates or {}).items()},
+        }
+        return self._request("POST", "futures/prices", json=payload)
+
+    def set_mark_price(self, *, symbol: str, price: Decimal | str) -> dict:
+        return self.set_futures_prices(marks={symbol: price})
+
+    def set_funding_rate(self, *, symbol: str, rate: Decimal | str) -> dict:
+        return self.set_futures_prices(funding_rates={symbol: rate})
+
+    def pay_funding(self, *, symbol: str | None = None) -> list[dict]:
+        """Settle one funding interval on every open position (of `symbol`, or of all
+        perpetuals): the FUNDING_FEE income rows written, each with its api_key."""
+        return self._request("POST", "futures/funding", json={"symbol": symbol} if symbol else {})

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from devtools.simulator import futures
 from devtools.simulator.bybit import add_bybit_routes, bybit_state
 from devtools.simulator.state import DEFAULT_COMMISSION_RATE, Account, BinanceError, SimulatorState, now_ms
 
@@ -168,6 +169,7 @@ API_ROUTES = (
     ("DELETE", "/api/v3/order", SimulatorState.cancel_order, True),
     ("GET", "/api/v3/openOrders", SimulatorState.open_orders_of, True),
     ("GET", "/api/v3/myTrades", SimulatorState.my_trades, True),
+    *futures.routes(REMOTE.get),
 )
 
 
@@ -265,6 +267,7 @@ ADMIN_ROUTES = (
     ("GET", "/_sim/orders", _orders),
     ("GET", "/_sim/orders/counts", lambda state, request, payload: dict(state.client_id_counts)),
     ("GET", "/_sim/stats", lambda state, request, payload: state.stats_view()),
+    *futures.ADMIN_ROUTES,
 )
 
 

@@ -439,6 +439,9 @@ class SimulatorState:
         self.next_order_id = 1
         self.next_trade_id = 1
         self.faults = FaultConfig(latency_ms=self.default_latency_ms)
+        # State of the other markets and exchanges the simulator speaks (USDⓈ-M perpetuals:
+        # devtools/simulator/futures.py), made on first use and forgotten here.
+        self.extensions: dict = {}
         self.stats = {"requests": 0, "orders_accepted": 0, "orders_rejected": 0, "rejected_by_code": Counter(), "faults": Counter()}
         for base, quote, step, tick, min_qty, max_qty, min_notional, price in self.default_markets:
             self.add_market(

@@ -10,8 +10,9 @@ from abc import ABC, abstractmethod
 from datetime import datetime
 from decimal import Decimal
 
+from exchanges.errors import UnknownSymbolError
 from exchanges.symbols import resolve_symbol
-from exchanges.types import AccountEquity, Balance, MarketRules, OrderResult, Position, Trade
+from exchanges.types import AccountEquity, Balance, FundingPayment, FuturesPosition, MarketRules, OrderResult, Position, Trade
 
 
 class ExchangeGateway(ABC):
@@ -84,3 +85,25 @@ class ExchangeGateway(ABC):
 
     def fetch_my_trades(self, *, symbol: str | None = None, since: datetime | None = None) -> list[Trade]:
         raise NotImplementedError(f"{type(self).__name__} does not support trade sync")
+
+    # --- perpetuals (USDⓈ-M): what a gateway that trades them adds ------------------------
+
+    def _no_perpetuals(self) -> UnknownSymbolError:
+        return UnknownSymbolError(f"{type(self).__name__} does not trade perpetuals.")
+
+    def perpetual_settings_apply(self, *, symbol: str, leverage: int, margin_mode: str) -> None:
+        """One-way position mode for the account, then `margin_mode` ("isolated" | "cross")
+        and `leverage` for `symbol`. Each is idempotent: a setting already in place is success."""
+        raise self._no_perpetuals()
+
+    def perpetual_free_margin(self, quote: str = "USDT") -> Decimal:
+        """What the futures wallet can still put up as margin for a new position."""
+        raise self._no_perpetuals()
+
+    def perpetual_positions(self, *, symbols: list[str] | None = None) -> list[FuturesPosition]:
+        """Open perpetual positions (of `symbols`, or all), with leverage and liquidation price."""
+        raise self._no_perpetuals()
+
+    def funding_payments(self, *, symbol: str, since: datetime | None = None) -> list[FundingPayment]:
+        """Funding paid and received on `symbol`, oldest first."""
+        raise self._no_perpetuals()

@@ -53,7 +53,7 @@ from exchanges.errors import (
 from exchanges.gateways.base import ExchangeGateway
 from exchanges.gateways.transport import PooledSession
 from exchanges.rules import apply_order_rules
-from exchanges.types import AccountEquity, Balance, MarketRules, OrderResult, Position, Trade
+from exchanges.types import AccountEquity, Balance, FundingPayment, FuturesPosition, MarketRules, OrderResult, Position, Trade
 
 T = TypeVar("T")
 
@@ -61,10 +61,10 @@ CLIENT_CACHE_SIZE = 256
 DEFAULT_QUOTE = "USDT"
 ORDER_TYPES = ("market", "limit")
 SIDES = ("buy", "sell")
-# The simulator serves Binance spot only: no futures exchangeInfo, no sapi currencies.
+# The simulator serves Binance spot and USDⓈ-M perpetuals (no COIN-M, no sapi currencies)...
 URL_OVERRIDE_OPTIONS = {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False}
 # ...and Bybit v5 spot and USDT perpetuals (devtools/simulator/bybit.py, bybit_linear.py).
-URL_OVERRIDE_MARKET_TYPES = {"bybit": ["spot", "linear"]}
+URL_OVERRIDE_MARKET_TYPES = {"binance": ["spot", "linear"], "bybit": ["spot", "linear"]}
 # The exchange's error code inside ccxt messages: Binance `binance {"code":-2015,"msg":"..."}`,
 # Bybit v5 `bybit {"retCode":170141,"retMsg":"..."}`.
 _EXCHANGE_CODE = re.compile(r'"(?:code|retCode)"\s*:\s*"?(-?\d+)')
@@ -76,7 +76,19 @@ _DUPLICATE_CODES = {
     # Bybit: "Duplicate clientOrderId" (spot), "OrderLinkedID is duplicate" (derivatives);
     # ccxt calls both InvalidOrder, but the order with this orderLinkId exists: look it up.
     "bybit": {"170141", "110072"},
+    # Binance USDⓈ-M: "ClientOrderId is duplicated."
+    "binance": {"-4116"},
 }
+# Binance USDⓈ-M codes ccxt reports as a bare ExchangeError: margin is insufficient (-2019);
+# a reduce-only order that would open (-2022), a notional under the minimum (-4164).
+_INSUFFICIENT_MARGIN_CODES = {"binance": {"-2019"}}
+_ORDER_REJECTED_CODES = {"binance": {"-2022", "-4164"}}
+# "Already so": Binance's "No need to change position side / margin type", Bybit's
+# "leverage not modified".
+_ALREADY_SET_CODES = {"-4059", "-4046", "110043"}
+# Where the platform sets one-way mode and the margin mode itself (the simulator speaks them
+# for Binance); elsewhere it sets the leverage only and trades in the account's cross margin.
+_MARGIN_MODE_EXCHANGES = {"binance"}
 _UNKNOWN_SYMBOL_CODES = {"bybit": {"170121"}}
 # Bybit's "System error / Internal error": the order may or may not have been taken
 # (ccxt calls it a plain ExchangeError, which would fail the copy for good).
@@ -166,6 +178,10 @@ def _error_kind(exc: ccxt.BaseError, *, raw: str, code: str | None, may_have_exe
         return UnknownSymbolError
     if code in _SERVER_ERROR_CODES.get(exchange_id, ()):
         return UnknownOutcomeError if may_have_executed else TransientExchangeError
+    if code in _INSUFFICIENT_MARGIN_CODES.get(exchange_id, ()):
+        return InsufficientFundsError
+    if code in _ORDER_REJECTED_CODES.get(exchange_id, ()):
+        return OrderRejectedError
     if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
         return RateLimitedError
     if isinstance(exc, ccxt.OnMaintenance | ccxt.InvalidNonce):
@@ -366,7 +382,14 @@ def _market_rules(market: dict, precision_mode: int) -> MarketRules | None:
         max_amount=_optional_decimal(amount_limits.get("max")),
         contract_size=_optional_decimal(market.get("contractSize")) or Decimal(1),
         exchange_symbol=market["id"],
+        maintenance_margin_rate=_maintenance_margin_rate(market),
     )
+
+
+def _maintenance_margin_rate(market: dict) -> Decimal | None:
+    """Binance lists it in percent on each USDⓈ-M market (`maintMarginPercent`)."""
+    percent = (market.get("info") or {}).get("maintMarginPercent")
+    return to_decimal(percent) / 100 if market.get("type") == "swap" and percent not in (None, "") else None
 
 
 def _load_markets(exchange_id: str, sandbox: bool) -> _Markets:
@@ -560,6 +583,79 @@ class CcxtGateway(ExchangeGateway):
                 contracts = to_decimal(position.get("contracts") or 0)
                 held += -contracts if position.get("side") == "short" else contracts
         return held
+
+    # --- perpetuals --------------------------------------------------------------------
+
+    def perpetual_settings_apply(self, *, symbol: str, leverage: int, margin_mode: str) -> None:
+        market = self.market(symbol)
+        if not market.is_perpetual:
+            raise UnknownSymbolError(f"{market.symbol} is not a perpetual.")
+        if margin_mode not in ("isolated", "cross"):
+            raise OrderRejectedError(f"Margin mode must be isolated or cross, not {margin_mode!r}.")
+
+        def unless_already_set(change: Callable[[ccxt.Exchange], object]) -> Callable[[ccxt.Exchange], None]:
+            def operation(client: ccxt.Exchange) -> None:
+                try:
+                    change(client)
+                except ccxt.ExchangeError as exc:
+                    code = _EXCHANGE_CODE.search(str(exc))
+                    if not isinstance(exc, ccxt.MarginModeAlreadySet) and (not code or code.group(1) not in _ALREADY_SET_CODES):
+                        raise
+
+            return operation
+
+        if self.exchange_id in _MARGIN_MODE_EXCHANGES:
+            self._call(unless_already_set(lambda client: client.set_position_mode(False, market.symbol)))
+            self._call(unless_already_set(lambda client: client.set_margin_mode(margin_mode, market.symbol)))
+        elif margin_mode != "cross":
+            raise OrderRejectedError(f"Isolated margin is set on Binance only; {self.exchange_id} trades {market.symbol} in cross margin.")
+        self._call(unless_already_set(lambda client: client.set_leverage(int(leverage), market.symbol)))
+
+    def perpetual_free_margin(self, quote: str = DEFAULT_QUOTE) -> Decimal:
+        raw = self._call(lambda client: client.fetch_balance({"type": "swap"}))
+        return to_decimal((raw.get("free") or {}).get(quote) or 0)
+
+    def perpetual_positions(self, *, symbols: list[str] | None = None) -> list[FuturesPosition]:
+        wanted = [self.market(symbol).symbol for symbol in symbols] if symbols else None
+        raw = self._call(lambda client: client.fetch_positions(wanted))
+        positions = []
+        for entry in raw:
+            contracts = to_decimal(entry.get("contracts") or 0)
+            if not contracts:
+                continue
+            sign = -1 if entry.get("side") == "short" else 1
+            leverage = entry.get("leverage")
+            positions.append(
+                FuturesPosition(
+                    symbol=entry["symbol"],
+                    quantity=sign * contracts,
+                    entry_price=to_decimal(entry.get("entryPrice") or 0),
+                    mark_price=_optional_decimal(entry.get("markPrice")),
+                    leverage=int(leverage) if leverage else None,
+                    margin_mode=entry.get("marginMode"),
+                    liquidation_price=_optional_decimal(entry.get("liquidationPrice")),
+                    unrealised_pnl=to_decimal(entry.get("unrealizedPnl") or 0),
+                )
+            )
+        return positions
+
+    def funding_payments(self, *, symbol: str, since: datetime | None = None) -> list[FundingPayment]:
+        market = self.market(symbol)
+        since_ms = int(since.timestamp() * 1000) if since is not None else None
+        raw = self._call(lambda client: client.fetch_funding_history(market.symbol, since_ms))
+        return sorted(
+            (
+                FundingPayment(
+                    payment_id=str(entry["id"]),
+                    symbol=market.symbol,
+                    amount=to_decimal(entry["amount"]),
+                    currency=entry.get("code") or market.quote,
+                    timestamp=_datetime(entry["timestamp"]),
+                )
+                for entry in raw
+            ),
+            key=lambda payment: payment.timestamp,
+        )
 
     # --- orders -----------------------------------------------------------------------
 

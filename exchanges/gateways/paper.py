@@ -1,4 +1,5 @@
-"""A virtual spot account in PostgreSQL, priced from live market data.
+"""A virtual spot account in PostgreSQL, priced from live market data (perpetuals:
+exchanges/gateways/paper_perpetuals.py).
 
 It behaves like the real exchange where the copy engine can tell: the same market rules
 (precision, minimum amount and cost, through `apply_order_rules`), the same errors
@@ -43,12 +44,14 @@ from exchanges.errors import (
     InsufficientFundsError,
     OrderNotFoundError,
     OrderRejectedError,
+    UnknownSymbolError,
 )
+from exchanges.gateways import paper_perpetuals
 from exchanges.gateways.base import ExchangeGateway
 from exchanges.models import PAPER, ExchangeAccount, PaperBalance, PaperOrder
 from exchanges.rules import apply_order_rules
 from exchanges.symbols import resolve_symbol
-from exchanges.types import AccountEquity, Balance, MarketRules, OrderResult, Position
+from exchanges.types import AccountEquity, Balance, FundingPayment, FuturesPosition, MarketRules, OrderResult, Position
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +87,8 @@ class PaperGateway(ExchangeGateway):
         self.slippage_rate = to_decimal(settings.PAPER_SLIPPAGE_RATE if slippage_rate is None else slippage_rate)
 
     def markets(self) -> dict[str, MarketRules]:
-        """The price source's spot markets: a paper account holds coins, not contracts."""
-        return {symbol: market for symbol, market in self.price_source.markets().items() if market.type == "spot"}
+        """The price source's spot markets (coins) and perpetuals (exchanges/gateways/paper_perpetuals.py)."""
+        return {symbol: market for symbol, market in self.price_source.markets().items() if market.type in ("spot", "swap")}
 
     def ticker_price(self, symbol: str) -> Decimal:
         return to_decimal(self.price_source.ticker_price(symbol))
@@ -141,6 +144,16 @@ class PaperGateway(ExchangeGateway):
         _check_order_shape(side=side, type=type, price=price, time_in_force=time_in_force, client_order_id=client_order_id)
         market = self.market(symbol)
         current_price = self.ticker_price(market.symbol)
+        if market.is_perpetual:
+            return self._perpetual_order(
+                market,
+                side=side,
+                amount=amount,
+                type=type,
+                current_price=current_price,
+                client_order_id=client_order_id,
+                reduce_only=reduce_only,
+            )
         amount, price = apply_order_rules(market, amount=amount, price=price, reference_price=current_price, side=side)
         fill_price = self._slipped(current_price, side=side)
         marketable = type == "market" or (fill_price <= price if side == "buy" else fill_price >= price)
@@ -186,6 +199,45 @@ class PaperGateway(ExchangeGateway):
             elif status == PaperOrder.Status.OPEN:
                 self._move_reserved(order, balances, market, lock=True)
         return _result(order)
+
+    def _perpetual_order(self, market: MarketRules, *, side, amount, type, current_price, client_order_id, reduce_only) -> OrderResult:
+        if type != "market":
+            raise OrderRejectedError("Paper perpetuals take market orders only.")
+        amount, _ = apply_order_rules(market, amount=amount, price=None, reference_price=current_price, side=side)
+        paper_perpetuals.liquidate_if_due(self.account, market=market, mark=current_price)
+        order = paper_perpetuals.order_fill(
+            self.account,
+            market=market,
+            side=side,
+            amount=amount,
+            fill_price=self._slipped(current_price, side=side),
+            client_order_id=client_order_id,
+            reduce_only=reduce_only,
+            fee_rate=self.fee_rate,
+            ledger=_ledger,
+        )
+        return _result(order)
+
+    # --- perpetuals (exchanges/gateways/paper_perpetuals.py) --------------------------
+
+    def perpetual_settings_apply(self, *, symbol: str, leverage: int, margin_mode: str) -> None:
+        market = self.market(symbol)
+        if not market.is_perpetual:
+            raise UnknownSymbolError(f"{market.symbol} is not a perpetual.")
+        paper_perpetuals.settings_apply(self.account, market=market, leverage=leverage, margin_mode=margin_mode)
+
+    def perpetual_free_margin(self, quote: str = QUOTE) -> Decimal:
+        balance = self.balance().get(quote)
+        return balance.free if balance is not None else ZERO
+
+    def perpetual_positions(self, *, symbols: list[str] | None = None) -> list[FuturesPosition]:
+        found = paper_perpetuals.positions(self.account, markets=self.markets(), mark_of=self.ticker_price)
+        wanted = {self.market(symbol).symbol for symbol in symbols} if symbols else None
+        return [position for position in found if wanted is None or position.symbol in wanted]
+
+    def funding_payments(self, *, symbol: str, since=None) -> list[FundingPayment]:
+        """Paper has no funding source: none is paid or received."""
+        return []
 
     def fetch_order_by_client_id(self, *, symbol: str, client_order_id: str) -> OrderResult:
         order = self._order(symbol=symbol, client_order_id=client_order_id)

@@ -121,9 +121,7 @@ def test_a_market_the_followers_exchange_does_not_list_is_skipped_with_a_reason_
     assert bybit.orders() == []
 
 
-def test_a_perpetual_is_copied_to_bybits_usdt_perpetual_with_reduce_only_exits_and_skipped_where_it_is_not_listed(
-    sims, owner, follower, stranger, settings
-):
+def test_a_perpetual_is_copied_to_bybits_and_binances_usdt_perpetuals_with_reduce_only_exits(sims, owner, follower, stranger, settings):
     # given a signal leader whose markets (and prices) are Bybit's, so BTC/USDT:USDT is a market
     settings.PAPER_PRICE_SOURCE = "bybit"
     binance, bybit = sims
@@ -135,12 +133,10 @@ def test_a_perpetual_is_copied_to_bybits_usdt_perpetual_with_reduce_only_exits_a
         sizing_mode="fixed",
         fixed_notional="300",
     )
-    on_binance_spot = copy_start(
-        follower=stranger,
-        strategy_id=strategy.pk,
-        exchange_account_id=simulator_account(binance, stranger, usdt="1000").pk,
-        sizing_mode="fixed",
-        fixed_notional="100",
+    binance_account = simulator_account(binance, stranger, usdt="1000")
+    binance.set_futures_wallet(api_key=binance_account.api_key, usdt="1000")
+    on_binance = copy_start(
+        follower=stranger, strategy_id=strategy.pk, exchange_account_id=binance_account.pk, sizing_mode="fixed", fixed_notional="400"
     )
 
     # when the leader opens, halves and closes the perpetual
@@ -158,8 +154,7 @@ def test_a_perpetual_is_copied_to_bybits_usdt_perpetual_with_reduce_only_exits_a
     assert orders_of(bybit, on_bybit) == [("BUY", Decimal("0.004")), ("SELL", Decimal("0.002")), ("SELL", Decimal("0.002"))]
     assert [row[:3] for row in rows_of(on_bybit)] == [("open", "filled", ""), ("reduce", "filled", ""), ("close", "filled", "")]
     assert FollowerPosition.objects.get(relationship=on_bybit, symbol="BTC/USDT:USDT").quantity == 0
-    # and Binance (spot only on the simulator) does not list the perpetual: skipped, in words
-    [skipped] = CopiedTrade.objects.filter(relationship=on_binance_spot)
-    assert (skipped.status, skipped.reason) == (CopiedTrade.Status.SKIPPED, CopiedTrade.Reason.MARKET_NOT_LISTED)
-    assert copied_trade_reason_text(skipped).startswith("Binance does not list BTC/USDT:USDT")
-    assert binance.orders() == []
+    # and Binance's USDⓈ-M perpetual the same (400 USDT at 65,000: 0.006 at its 0.001 step)
+    assert orders_of(binance, on_binance) == [("BUY", Decimal("0.006")), ("SELL", Decimal("0.003")), ("SELL", Decimal("0.003"))]
+    assert [row[:3] for row in rows_of(on_binance)] == [("open", "filled", ""), ("reduce", "filled", ""), ("close", "filled", "")]
+    assert [order["reduce_only"] for order in binance.orders(api_key=binance_account.api_key)] == [False, True, True]

@@ -10,7 +10,7 @@ from exchanges.errors import (
     DuplicateClientOrderIdError,
     InsufficientFundsError,
     OrderNotFoundError,
-    UnknownSymbolError,
+    OrderRejectedError,
 )
 from exchanges.gateways.paper import PaperGateway, paper_account_fund
 from exchanges.models import ExchangeAccount, PaperBalance, PaperOrder
@@ -297,12 +297,67 @@ def test_positions_are_the_non_zero_coin_balances(gateway, account):
     assert [(position.symbol, position.quantity) for position in positions] == [("BTC/USDT", Decimal("0.5"))]
 
 
-def test_a_paper_account_trades_spot_markets_only(account):
-    gateway = PaperGateway(account, price_source=PriceSource({"BTC/USDT": "50000"}))
+def _perp(account, prices: dict[str, str], *, leverage: int = 5) -> PaperGateway:
+    gateway = PaperGateway(account, price_source=PriceSource(prices))
+    gateway.perpetual_settings_apply(symbol="BTC/USDT:USDT", leverage=leverage, margin_mode="isolated")
+    return gateway
 
-    assert "BTC/USDT:USDT" not in gateway.markets()
-    with pytest.raises(UnknownSymbolError):
-        gateway.create_order(symbol="BTC/USDT:USDT", side="buy", amount=Decimal("0.01"), client_order_id="c1")
+
+def test_a_paper_perpetual_entry_takes_its_margin_and_an_exit_gives_it_back_with_the_pnl(account, settings):
+    settings.PAPER_SLIPPAGE_RATE = Decimal("0")
+    source = PriceSource({"BTC/USDT:USDT": "50000"})
+    gateway = PaperGateway(account, price_source=source)
+    gateway.perpetual_settings_apply(symbol="BTC/USDT:USDT", leverage=5, margin_mode="isolated")
+
+    gateway.create_order(symbol="BTC/USDT:USDT", side="buy", amount=Decimal("0.1"), client_order_id="open")
+
+    # 5,000 notional at 5×: 1,000 of margin and a 5 fee leave the free balance
+    assert gateway.perpetual_free_margin() == Decimal("8995")
+    [position] = gateway.perpetual_positions()
+    assert (position.quantity, position.leverage, position.margin_mode) == (Decimal("0.1"), 5, "isolated")
+    assert position.liquidation_price == (  # Binance: (margin − q × entry) / (q × rate − q)
+        (Decimal(1000) - Decimal("0.1") * 50000) / (Decimal("0.1") * Decimal("0.004") - Decimal("0.1"))
+    )
+    source.prices["BTC/USDT:USDT"] = Decimal("51000")
+    gateway.create_order(symbol="BTC/USDT:USDT", side="sell", amount=Decimal("0.1"), client_order_id="close", reduce_only=True)
+    assert gateway.perpetual_free_margin() == Decimal("8995") + 1000 + 100 - Decimal("5.1")
+    assert gateway.perpetual_positions() == []
+
+
+def test_a_paper_perpetual_refuses_an_entry_beyond_free_margin_and_a_reduce_only_that_would_open(account):
+    gateway = _perp(account, {"BTC/USDT:USDT": "50000"}, leverage=2)
+
+    with pytest.raises(InsufficientFundsError):
+        gateway.create_order(symbol="BTC/USDT:USDT", side="buy", amount=Decimal("0.5"), client_order_id="big")  # 12,500 of margin
+    with pytest.raises(OrderRejectedError):
+        gateway.create_order(symbol="BTC/USDT:USDT", side="sell", amount=Decimal("0.01"), client_order_id="ro", reduce_only=True)
+    assert not PaperOrder.objects.filter(account=account).exists()
+    assert gateway.perpetual_free_margin() == Decimal("10000")
+
+
+def test_a_paper_perpetual_is_liquidated_at_the_maintenance_margin_and_loses_its_margin(account):
+    source = PriceSource({"BTC/USDT:USDT": "50000"})
+    gateway = PaperGateway(account, price_source=source)
+    gateway.perpetual_settings_apply(symbol="BTC/USDT:USDT", leverage=10, margin_mode="isolated")
+    gateway.create_order(symbol="BTC/USDT:USDT", side="buy", amount=Decimal("0.1"), client_order_id="open")
+    free = gateway.perpetual_free_margin()
+    [position] = gateway.perpetual_positions()
+
+    source.prices["BTC/USDT:USDT"] = position.liquidation_price - 1
+
+    assert gateway.perpetual_positions() == []
+    assert gateway.perpetual_free_margin() == free  # the margin held is gone, nothing more
+    with pytest.raises(OrderRejectedError):
+        gateway.create_order(symbol="BTC/USDT:USDT", side="sell", amount=Decimal("0.1"), client_order_id="late", reduce_only=True)
+
+
+def test_a_paper_perpetuals_margin_mode_cannot_change_while_a_position_is_open(account):
+    gateway = _perp(account, {"BTC/USDT:USDT": "50000"})
+    gateway.create_order(symbol="BTC/USDT:USDT", side="buy", amount=Decimal("0.01"), client_order_id="open")
+
+    with pytest.raises(OrderRejectedError):
+        gateway.perpetual_settings_apply(symbol="BTC/USDT:USDT", leverage=5, margin_mode="cross")
+    gateway.perpetual_settings_apply(symbol="BTC/USDT:USDT", leverage=3, margin_mode="isolated")
 
 
 def test_funding_sets_the_starting_balances_and_leaves_other_currencies_alone(account):

@@ -488,3 +488,20 @@ def test_the_leader_page_shows_what_copiers_kept_beside_the_leaders_return(clien
     assert "no copier in the last 30 days" in before
     kept = after[after.index('id="copiers-kept"') :]
     assert 'class="loss">\u2212' in kept[:200] and "median of 1 copier, after fees" in kept
+
+
+def test_a_copy_started_on_the_page_takes_its_leverage_policy_and_margin_mode(signed_in, member, leader, practice):
+    form = _copy_form(practice, leverage_policy="cap", leverage="5", margin_mode="cross")
+
+    response = signed_in.post(f"/leaders/{leader.pk}/copy/", form)
+
+    relationship = CopyRelationship.objects.get(follower=member)
+    assert response.status_code == 302
+    assert (relationship.leverage_policy, relationship.leverage, relationship.margin_mode) == ("cap", 5, "cross")
+
+
+def test_a_fixed_leverage_without_a_number_is_refused_inline(signed_in, member, leader, practice):
+    response = signed_in.post(f"/leaders/{leader.pk}/copy/", _copy_form(practice, leverage_policy="fixed", leverage=""))
+
+    assert response.status_code == 400 and "Enter the leverage for the policy you chose." in response.content.decode()
+    assert not CopyRelationship.objects.filter(follower=member).exists()

@@ -179,6 +179,7 @@ def _signal_record_at_market(*, strategy: Strategy, signal: LeaderSignal, source
         fraction=signal.fraction,
         price=market_price,
         declared_price=signal.price,
+        leverage=signal.leverage,
         traded_at=timezone.now(),
         source=source,
         market=market,

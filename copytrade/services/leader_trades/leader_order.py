@@ -98,6 +98,7 @@ def _leader_order_execute(*, strategy: Strategy, signal: LeaderSignal, source: s
         exchange_order_id=result.exchange_order_id,
         leader_equity=equity,
         declared_price=signal.price,
+        leverage=signal.leverage,
         market=market,
         market_checked=True,
     )

@@ -66,6 +66,7 @@ def leader_trade_record(
     market: MarketRules | None = None,
     market_checked: bool = False,
     declared_price: Decimal | None = None,
+    leverage: int | None = None,
 ) -> LeaderTradeOutcome:
     """Record a leader fill and enqueue its fan-out on commit. Idempotent by external_id.
 
@@ -124,6 +125,7 @@ def leader_trade_record(
         source=source,
         exchange_order_id=exchange_order_id,
         leader_equity=leader_equity,
+        leverage=leverage if market.type == "swap" else None,
     )
 
 
@@ -198,6 +200,7 @@ def _record(
     source: str,
     exchange_order_id: str,
     leader_equity: Decimal | None,
+    leverage: int | None = None,
 ) -> LeaderTradeOutcome:
     # The strategy row lock serialises every recording for this strategy: sequences are
     # gap-free and ordered, and the position below cannot change under us.
@@ -234,6 +237,7 @@ def _record(
             price=price,
             declared_price=declared_price,
             notional=to_money(leg.amount * price * market.contract_size),
+            leverage=leverage,
             fee=leg_fee,
             leader_equity=to_money(leader_equity),
             effect=leg.effect,

@@ -32,6 +32,8 @@ class LeaderSignal:
     fraction: Decimal | None = None
     price: Decimal | None = None
     sent_at: datetime | None = None
+    # Perpetuals: the leverage the leader trades at (a whole number, 1 to 125); none is 1×.
+    leverage: int | None = None
 
 
 def signal_time_parse(value) -> datetime:
@@ -60,7 +62,8 @@ def signal_time_parse(value) -> datetime:
 # Upper bounds of what a signal may ask for (nobody trades more). An amount is a quantity
 # column's value: larger ones could be neither quantized nor stored.
 SIGNAL_MAX = {"amount": MAX_QUANTITY, "position_size_usd": Decimal("1e11"), "fraction": Decimal("1"), "price": Decimal("1e11")}
-SIGNAL_FIELDS = ("external_id", "symbol", "action", *SIGNAL_MAX, "timestamp")
+MAX_LEVERAGE = 125
+SIGNAL_FIELDS = ("external_id", "symbol", "action", *SIGNAL_MAX, "leverage", "timestamp")
 _EXTERNAL_ID = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces: it is a key, not prose
 
 
@@ -94,7 +97,17 @@ def leader_signal_parse(payload, *, extra_fields: tuple[str, ...] = (), timestam
         raise ValidationError({"timestamp": "This field is required."})
     else:
         sent_at = None
-    return LeaderSignal(external_id=external_id, symbol=symbol, action=action, sent_at=sent_at, **numbers)
+    leverage = _leverage(payload.get("leverage")) if payload.get("leverage") is not None else None
+    return LeaderSignal(external_id=external_id, symbol=symbol, action=action, sent_at=sent_at, leverage=leverage, **numbers)
+
+
+def _leverage(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip().isdigit():
+        raise ValidationError({"leverage": f"Send a whole number from 1 to {MAX_LEVERAGE}."})
+    leverage = int(str(value).strip())
+    if not 1 <= leverage <= MAX_LEVERAGE:
+        raise ValidationError({"leverage": f"Send a whole number from 1 to {MAX_LEVERAGE}."})
+    return leverage
 
 
 def _text(payload: dict, name: str, *, max_length: int) -> str:
