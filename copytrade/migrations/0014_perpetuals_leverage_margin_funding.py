@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("copytrade", "0012_copy_quality_late_entries_and_drift"),
+        ("copytrade", "0013_copied_trade_delay_and_price_gap"),
         ("exchanges", "0005_perpetual_settings"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
