@@ -5,11 +5,7 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-    # After billing's data migrations that read the old names (billing 0008).
-    dependencies = [
-        ("copytrade", "0009_reasons_unbillable_quote_and_multiplier_cap"),
-        ("billing", "0009_assessment_per_terms_within_a_pair"),
-    ]
+    dependencies = [("copytrade", "0009_reasons_unbillable_quote_and_multiplier_cap")]
 
     operations = [
         migrations.RenameField("copiedtrade", "leader_size_usd", "leader_size_quote"),
