@@ -344,7 +344,11 @@ def soak(broker, simulated_binance, simulated_bybit, transactional_db, settings,
         parts = urlsplit(database_url())
         credentials = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
         proxied = urlunsplit(parts._replace(netloc=f"{credentials}127.0.0.1:{database_proxy.port}"))
-        workers = [CeleryWorker(concurrency=8, extra_env={"DATABASE_URL": proxied}) for _ in range(WORKERS)]
+        # Every entry is placed, however late: the soak's outages hold entries past the 60 s
+        # after which they are skipped "too late" (copytrade/lateness.py, tested on its own), and
+        # what it counts is one order per (leader trade, follower).
+        no_lateness = {"DATABASE_URL": proxied, "COPY_MAX_ENTRY_DELAY_SECONDS": "3600"}
+        workers = [CeleryWorker(concurrency=8, extra_env=no_lateness) for _ in range(WORKERS)]
         try:
             for worker in workers:
                 worker.start()
