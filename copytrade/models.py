@@ -197,7 +197,15 @@ class CopyRelationship(models.Model):
         RESYNC = "resync", "trade the account back to the copy's recorded position at market"
         ADOPT = "adopt", "take the exchange's figure as the copy's position"
 
+    class SymbolListMode(models.TextChoices):
+        """Which of the leader's markets the copy follows (`symbol_list`: unified ccxt symbols)."""
+
+        ALL = "", "every market the leader trades"
+        ALLOW = "allow", "only the markets on your list"
+        DENY = "deny", "every market except those on your list"
+
     LIVE_STATUSES = (Status.ACTIVE, Status.PAUSED)
+    MAX_SYMBOLS = 100
 
     follower = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="copies")
     strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="copies")
@@ -214,6 +222,10 @@ class CopyRelationship(models.Model):
     # Opt-in: round an order under the exchange minimum up to the minimum instead of skipping.
     round_up_to_minimum = models.BooleanField(default=False)
     drift_policy = models.CharField(max_length=16, choices=DriftPolicy.choices, default=DriftPolicy.NOTIFY)
+    # Entries in markets the list leaves out are skipped (symbol_not_allowed); exits of what
+    # the copy holds are always mirrored, whatever the list says now.
+    symbol_list_mode = models.CharField(max_length=8, choices=SymbolListMode.choices, blank=True, default=SymbolListMode.ALL)
+    symbol_list = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     pause_reason = models.CharField(max_length=255, choices=PauseReason.choices, blank=True, default="")
     # The numbers the pause's sentence needs (stop-loss: drawdown and limit, in percent).
@@ -236,6 +248,7 @@ class CopyRelationship(models.Model):
                 name="copy_one_live_per_follower_strategy",
             ),
             models.CheckConstraint(condition=Q(status__in=["active", "paused", "stopped"]), name="copy_status_valid"),
+            models.CheckConstraint(condition=Q(symbol_list_mode__in=["", "allow", "deny"]), name="copy_symbol_list_mode_valid"),
             models.CheckConstraint(
                 condition=Q(allocation_percent__isnull=True) | (Q(allocation_percent__gt=0) & Q(allocation_percent__lte=100)),
                 name="copy_allocation_0_100",
@@ -301,6 +314,7 @@ class CopiedTrade(models.Model):
             "too_late",
             "it was too late: the leader's trade was longer ago than the platform still copies an entry after",
         )
+        SYMBOL_NOT_ALLOWED = "symbol_not_allowed", "your copy's list of markets leaves this market out"
         QUOTE_NOT_CONVERTIBLE = (
             "quote_not_convertible",
             ("its profit and loss would be in a currency this platform cannot convert to bill it; no order was placed"),

@@ -66,6 +66,13 @@ def copied_trade_reason_text(trade: CopiedTrade) -> str:
             f"it was too late: it would have gone out {seconds_text(detail['delay_seconds'])} after the leader's trade, "
             f"past the {seconds_text(detail['limit_seconds'])} within which an entry is copied (exits are always copied)"
         )
+    if code == Reason.SYMBOL_NOT_ALLOWED and detail.get("mode"):
+        listed = (
+            "is not on your copy's list of markets to copy"
+            if detail["mode"] == "allow"
+            else "is on your copy's list of markets not to copy"
+        )
+        return f"{trade.symbol} {listed}; what the copy already holds there still follows the leader's exits"
     if code == Reason.PARTIAL_FILL and trade.requested_amount:
         return f"the exchange filled {format_quantity(trade.filled_amount)} of the {format_quantity(trade.requested_amount)} requested"
     return reason_label(Reason, code)

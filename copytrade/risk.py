@@ -39,6 +39,24 @@ def check_entry_allowed(*, relationship: CopyRelationship, strategy: Strategy) -
         raise RiskSkip(CopiedTrade.Reason.STRATEGY_NOT_ACCEPTING, f"Strategy '{strategy.name}' is not accepting new entries right now.")
 
 
+def symbol_list_allows(*, relationship: CopyRelationship, symbol: str) -> bool:
+    listed = symbol in relationship.symbol_list
+    mode = relationship.symbol_list_mode
+    return mode == CopyRelationship.SymbolListMode.ALL or listed == (mode == CopyRelationship.SymbolListMode.ALLOW)
+
+
+def check_symbol_list(*, relationship: CopyRelationship, symbol: str) -> None:
+    """An entry in a market the copy's allow list leaves out, or its deny list names, is
+    skipped. Only entries come here: a list changed while the copy holds a position there
+    never keeps the copy from following the leader out of it."""
+    if not symbol_list_allows(relationship=relationship, symbol=symbol):
+        raise RiskSkip(
+            CopiedTrade.Reason.SYMBOL_NOT_ALLOWED,
+            f"{symbol} is left out by the copy's {relationship.symbol_list_mode} list.",
+            detail={"mode": relationship.symbol_list_mode},
+        )
+
+
 def price_deviation_percent(*, leader_price: Decimal, current_price: Decimal) -> Decimal:
     return abs(current_price - leader_price) / leader_price * HUNDRED
 

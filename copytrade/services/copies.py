@@ -15,7 +15,7 @@ from copytrade.events import copy_starting, copying_open_requested
 from copytrade.locks import copy_lock
 from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
 from copytrade.reasons import sentence
-from copytrade.selectors import copy_allocation_used
+from copytrade.selectors import copy_allocation_used, copy_get
 from copytrade.services.platform_closes import copy_close_positions
 from core.errors import ApplicationError, ConflictError, NotFoundError
 from core.locks import user_row_lock
@@ -27,9 +27,11 @@ from core.verification import user_email_verified_require
 from exchanges.errors import (
     ExchangeError,
     PermanentExchangeError,
+    UnknownSymbolError,
 )
 from exchanges.gateways import gateway_for_account
 from exchanges.models import ExchangeAccount
+from exchanges.symbols import resolve_symbol
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,8 @@ COPY_UPDATABLE_FIELDS = {
     "max_order_notional",
     "round_up_to_minimum",
     "drift_policy",
+    "symbol_list_mode",
+    "symbol_list",
 }
 
 
@@ -64,6 +68,8 @@ def copy_start(
     max_slippage_percent: Decimal = Decimal("1"),
     max_order_notional: Decimal | None = None,
     round_up_to_minimum: bool = False,
+    symbol_list_mode: str = CopyRelationship.SymbolListMode.ALL,
+    symbol_list: list[str] | None = None,
     expected_terms: FeeTerms | None = None,
 ) -> CopyRelationship:
     """Start copying a strategy onto one of the follower's accounts.
@@ -84,6 +90,7 @@ def copy_start(
     )
     strategy = _copyable_strategy(follower=follower, strategy_id=strategy_id)
     account = _follower_account(follower=follower, account_id=exchange_account_id)
+    symbol_list = _symbol_list_clean(mode=symbol_list_mode, symbols=symbol_list or [], account=account)  # network, as the equity
     equity = _account_equity(account=account, quote=strategy.quote_currency)  # network: before the transaction
     if equity <= 0:
         raise ApplicationError(f"Exchange account '{account.label}' has no {strategy.quote_currency} equity to copy with.")
@@ -103,6 +110,8 @@ def copy_start(
         max_slippage_percent=max_slippage_percent,
         max_order_notional=max_order_notional,
         round_up_to_minimum=round_up_to_minimum,
+        symbol_list_mode=symbol_list_mode,
+        symbol_list=symbol_list,
     )
     return _copy_insert(relationship=relationship, expected_terms=expected_terms)
 
@@ -189,6 +198,39 @@ def _validate_risk_settings(*, max_drawdown_stop: Decimal, max_slippage_percent:
         raise ValidationError({"max_slippage_percent": "max_slippage_percent must be between 0 and 50."})
     if max_order_notional is not None and max_order_notional <= 0:
         raise ValidationError({"max_order_notional": "max_order_notional must be greater than 0."})
+
+
+def _symbol_list_clean(*, mode: str, symbols: list[str], account: ExchangeAccount) -> list[str]:
+    """The list as the exchange's unified symbols (`btcusdt` is `BTC/USDT`), each one a market
+    of the account's exchange, sorted, once each. Reads the exchange's market list (network):
+    call it outside a transaction."""
+    if mode not in CopyRelationship.SymbolListMode.values:
+        raise ValidationError({"symbol_list_mode": f"Use one of {', '.join(repr(v) for v in CopyRelationship.SymbolListMode.values)}."})
+    if not isinstance(symbols, list) or not all(isinstance(symbol, str) for symbol in symbols):
+        raise ValidationError({"symbol_list": "Give the markets as a list of symbols, e.g. BTC/USDT."})
+    if mode == CopyRelationship.SymbolListMode.ALL:
+        if symbols:
+            raise ValidationError({"symbol_list": "Choose whether the list is of markets to copy (allow) or not to copy (deny)."})
+        return []
+    if not symbols:
+        raise ValidationError({"symbol_list": "List at least one market, e.g. BTC/USDT."})
+    if len(symbols) > CopyRelationship.MAX_SYMBOLS:
+        raise ValidationError({"symbol_list": f"List at most {CopyRelationship.MAX_SYMBOLS} markets."})
+    try:
+        markets = gateway_for_account(account).markets()
+    except ExchangeError as exc:
+        raise ApplicationError(
+            f"{account.exchange_id} did not give its list of markets; nothing changed. Try again shortly.",
+            {"reason": exc.reason},
+            status_code=503,
+        ) from None
+    resolved = set()
+    for symbol in symbols:
+        try:
+            resolved.add(resolve_symbol(symbol, markets))
+        except UnknownSymbolError as exc:
+            raise ValidationError({"symbol_list": f"{exc.message} ({account.label} trades on {account.exchange_id})"}) from None
+    return sorted(resolved)
 
 
 def _copyable_strategy(*, follower, strategy_id: int) -> Strategy:
@@ -384,18 +426,33 @@ def copy_resume(*, follower, relationship_id: int) -> CopyRelationship:
     return relationship
 
 
-@transaction.atomic
-def copy_update(*, follower, relationship_id: int, data: dict) -> CopyRelationship:
-    """Change a live copy's sizing parameter or risk settings.
+def copy_update_check(*, follower, relationship_id: int, data: dict) -> tuple[CopyRelationship, dict]:
+    """Every check `copy_update` makes, without changing anything: the Edit page and the API's
+    check run it to say what a change would do (or why it is refused) before the follower
+    saves. The copy as it is, and the change as `copy_update` would make it (symbols resolved)."""
+    data = _symbol_list_resolved(follower=follower, relationship_id=relationship_id, data=data)
+    relationship = copy_get(follower=follower, relationship_id=relationship_id)
+    _update_validate(follower=follower, relationship=relationship, data=data)
+    return relationship, data
 
-    A new allocation rescales copy capital, equity and peak by new/old, so the copy's
-    drawdown and P&L percentages carry over unchanged.
-    """
+
+def _symbol_list_resolved(*, follower, relationship_id: int, data: dict) -> dict:
+    """A change of the copy's list of markets, checked with the exchange (network: before any
+    transaction). Choosing "every market" clears the list."""
+    if "symbol_list_mode" not in data and "symbol_list" not in data:
+        return data
+    relationship = copy_get(follower=follower, relationship_id=relationship_id)
+    mode = data.get("symbol_list_mode", relationship.symbol_list_mode)
+    kept = [] if mode == CopyRelationship.SymbolListMode.ALL else relationship.symbol_list
+    symbols = data.get("symbol_list", kept)
+    symbols = _symbol_list_clean(mode=mode, symbols=symbols, account=relationship.exchange_account)
+    return {**data, "symbol_list_mode": mode, "symbol_list": symbols}
+
+
+def _update_validate(*, follower, relationship: CopyRelationship, data: dict) -> None:
     unknown = set(data) - COPY_UPDATABLE_FIELDS
     if unknown:
         raise ValidationError({sorted(unknown)[0]: "This field cannot be changed."})
-    user_row_lock(user_id=follower.pk)
-    relationship = _relationship_locked(follower=follower, relationship_id=relationship_id)
     if relationship.status == CopyRelationship.Status.STOPPED:
         raise ConflictError("A stopped copy cannot be changed; start a new copy instead.")
     needed = sizing.SIZING_PARAMETER[relationship.sizing_mode]
@@ -419,9 +476,30 @@ def copy_update(*, follower, relationship_id: int, data: dict) -> CopyRelationsh
             excluding_id=relationship.pk,
         )
     if "allocation_percent" in data and data["allocation_percent"] != relationship.allocation_percent:
-        new_percent = to_decimal(data["allocation_percent"])
-        _check_allocation(account=relationship.exchange_account, new_percent=new_percent, excluding_id=relationship.pk)
-        ratio = new_percent / relationship.allocation_percent
+        _check_allocation(
+            account=relationship.exchange_account, new_percent=to_decimal(data["allocation_percent"]), excluding_id=relationship.pk
+        )
+
+
+def copy_update(*, follower, relationship_id: int, data: dict) -> CopyRelationship:
+    """Change a live copy's sizing parameter, risk settings or list of markets. A change
+    applies from the copy's next trade: positions already open are never resized, and exits of
+    what it holds are mirrored whatever the list says (`copy_settings` says so).
+
+    A new allocation rescales copy capital, equity and peak by new/old, so the copy's
+    drawdown and P&L percentages carry over unchanged.
+    """
+    data = _symbol_list_resolved(follower=follower, relationship_id=relationship_id, data=data)
+    return _copy_update_locked(follower=follower, relationship_id=relationship_id, data=data)
+
+
+@transaction.atomic
+def _copy_update_locked(*, follower, relationship_id: int, data: dict) -> CopyRelationship:
+    user_row_lock(user_id=follower.pk)
+    relationship = _relationship_locked(follower=follower, relationship_id=relationship_id)
+    _update_validate(follower=follower, relationship=relationship, data=data)
+    if "allocation_percent" in data and data["allocation_percent"] != relationship.allocation_percent:
+        ratio = to_decimal(data["allocation_percent"]) / relationship.allocation_percent
         relationship.copy_capital = _money(relationship.copy_capital * ratio)
         relationship.copy_equity = _money(relationship.copy_equity * ratio)
         relationship.peak_equity = _money(relationship.peak_equity * ratio)

@@ -310,6 +310,7 @@ def _size(run: _Run, *, gateway, market: MarketRules, price: Decimal) -> tuple[s
     if trade.kind == CopiedTrade.Kind.MIRROR and sizing.is_entry(trade.effect):
         leader_trade = trade.leader_trade
         risk.check_entry_allowed(relationship=relationship, strategy=trade.strategy)
+        risk.check_symbol_list(relationship=relationship, symbol=market.symbol)
         risk.check_slippage(leader_price=leader_trade.price, current_price=price, max_slippage_percent=relationship.max_slippage_percent)
         notional = sizing.relationship_entry_notional(relationship=relationship, leader_trade=leader_trade)
         notional, clamped = risk.clamp_to_max_order_notional(notional=notional, max_order_notional=relationship.max_order_notional)
@@ -626,8 +627,9 @@ def _finish(
 
 
 # Outcomes the follower already knows of, or chose: a close of a position the copy never
-# opened (its entry's skip was notified), and rows of a copy the follower stopped.
-QUIET_REASONS = frozenset({Reason.NO_POSITION, Reason.COPY_STOPPED})
+# opened (its entry's skip was notified), rows of a copy the follower stopped, and entries
+# in markets the copy's own list leaves out.
+QUIET_REASONS = frozenset({Reason.NO_POSITION, Reason.COPY_STOPPED, Reason.SYMBOL_NOT_ALLOWED})
 
 
 def _notify_not_copied(trade: CopiedTrade, *, status: str) -> None:
