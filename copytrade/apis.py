@@ -64,6 +64,13 @@ def _symbol_list_field(**kwargs) -> serializers.ListField:
     )
 
 
+def _optional_percent(name: str, **kwargs) -> serializers.DecimalField:
+    """A percentage a copy may leave unset (null); its bounds are the service's."""
+    return serializers.DecimalField(
+        max_digits=7, decimal_places=2, required=False, allow_null=True, help_text=SETTINGS[name].help_text, **kwargs
+    )
+
+
 # --- Output serializers ----------------------------------------------------------------
 
 
@@ -332,6 +339,10 @@ class CopyOutputSerializer(serializers.ModelSerializer):
             "drift_policy",
             "symbol_list_mode",
             "symbol_list",
+            "take_profit_percent",
+            "stop_loss_percent",
+            "max_open_positions",
+            "max_exposure",
             "status",
             "pause_reason",
             "pause_reason_text",
@@ -568,6 +579,14 @@ class CopyStartApi(APIView):
             choices=CopyRelationship.SymbolListMode.choices, default=CopyRelationship.SymbolListMode.ALL, allow_blank=True
         )
         symbol_list = _symbol_list_field(required=False, default=list, help_text=SETTINGS["symbol_list"].help_text)
+        take_profit_percent = _optional_percent("take_profit_percent", default=None)
+        stop_loss_percent = _optional_percent("stop_loss_percent", default=None)
+        max_open_positions = serializers.IntegerField(
+            required=False, allow_null=True, default=None, help_text=SETTINGS["max_open_positions"].help_text
+        )
+        max_exposure = serializers.DecimalField(
+            **MONEY, required=False, allow_null=True, default=None, help_text=SETTINGS["max_exposure"].help_text
+        )
         expected_performance_fee_percent = serializers.DecimalField(
             max_digits=5,
             decimal_places=2,
@@ -668,6 +687,10 @@ class CopyUpdateApi(APIView):
         drift_policy = serializers.ChoiceField(choices=CopyRelationship.DriftPolicy.choices, required=False, help_text=DRIFT_SEMANTICS)
         symbol_list_mode = serializers.ChoiceField(choices=CopyRelationship.SymbolListMode.choices, required=False, allow_blank=True)
         symbol_list = _symbol_list_field(required=False, help_text=SETTINGS["symbol_list"].help_text)
+        take_profit_percent = _optional_percent("take_profit_percent")
+        stop_loss_percent = _optional_percent("stop_loss_percent")
+        max_open_positions = serializers.IntegerField(required=False, allow_null=True, help_text=SETTINGS["max_open_positions"].help_text)
+        max_exposure = serializers.DecimalField(**MONEY, required=False, allow_null=True, help_text=SETTINGS["max_exposure"].help_text)
 
     @extend_schema(operation_id="copy_trading_update", request=InputSerializer, responses=CopyOutputSerializer)
     def patch(self, request, relationship_id: int):

@@ -21,6 +21,9 @@ class CopySetting:
         return f"{self.does} Default: {self.default}."
 
 
+# Optional, None when unset: per position take-profit / stop-loss (%), and caps on entries.
+POSITION_LIMITS = ("take_profit_percent", "stop_loss_percent", "max_open_positions", "max_exposure")
+
 SETTINGS = {
     "allocation_percent": CopySetting(
         "Share of your account (%)",
@@ -59,6 +62,28 @@ SETTINGS = {
         "Allow: only the markets you list are copied; deny: every market except those you list. A position the copy "
         "already holds always follows the leader's exits, whatever the list says.",
     ),
+    "take_profit_percent": CopySetting(
+        "Take-profit per position (%, optional)",
+        "none",
+        "A position is closed at market once the price has moved this far in its favour from the copy's own entry "
+        "price; the copy carries on.",
+    ),
+    "stop_loss_percent": CopySetting(
+        "Stop-loss per position (%, optional)",
+        "none",
+        "A position is closed at market once the price has moved this far against it from the copy's own entry price; "
+        "the slippage limit never holds this exit back.",
+    ),
+    "max_open_positions": CopySetting(
+        "Most open positions (optional)",
+        "no limit",
+        "A new position in another market is skipped while the copy already holds this many; increases and exits still follow.",
+    ),
+    "max_exposure": CopySetting(
+        "Most in open positions (optional)",
+        "no limit",
+        "An entry is skipped when it would take the copy's open positions, at their entry prices, past this amount.",
+    ),
 }
 
 
@@ -67,6 +92,19 @@ def _positions_text(positions: list[FollowerPosition]) -> str:
         return ""
     names = ", ".join(position.symbol for position in positions)
     return f"your open {names} position{'s are' if len(positions) > 1 else ' is'} not resized"
+
+
+def _exit_level(position: FollowerPosition, *, percent: Decimal, favour: bool) -> str:
+    """ "BTC/USDT closes at 63,000" for a long entered at 60,000 and a 5 % take-profit."""
+    up = (position.quantity > 0) == favour
+    level = position.average_entry * (1 + percent / 100 if up else 1 - percent / 100)
+    return f"{position.symbol} closes at {format_quantity(level)}"
+
+
+def _held_open(text: str, held: int, limit) -> str:
+    if limit is not None and held > limit:
+        return f"{text}; the {held} it holds now stay open and follow the leader's exits"
+    return text
 
 
 def copy_change_effects(*, relationship: CopyRelationship, data: dict) -> list[str]:
@@ -124,6 +162,26 @@ def copy_change_effects(*, relationship: CopyRelationship, data: dict) -> list[s
     if "round_up_to_minimum" in changed:
         state = "placed at the exchange's minimum" if changed["round_up_to_minimum"] else "skipped"
         effects.append(f"From the next trade, an order below the exchange's minimum is {state}")
+    for name, kind in (("take_profit_percent", "take-profit"), ("stop_loss_percent", "stop-loss")):
+        if name not in changed:
+            continue
+        new = changed[name]
+        if new is None:
+            effects.append(f"No {kind} per position from now on; your open positions are no longer watched for it")
+            continue
+        text = f"A {kind} of {percent_text(new)} from the copy's own entry watches every position from the next price check"
+        levels = [_exit_level(position, percent=Decimal(new), favour=name == "take_profit_percent") for position in positions]
+        if levels:
+            text += ", your open ones too: " + ", ".join(levels)
+        effects.append(text)
+    if "max_open_positions" in changed:
+        new = changed["max_open_positions"]
+        text = "No limit on open positions" if new is None else f"At most {new} open positions"
+        effects.append(_held_open(f"{text} from the next new position", len(positions), new))
+    if "max_exposure" in changed:
+        new = changed["max_exposure"]
+        text = "No limit on the total in open positions" if new is None else f"At most {format_money(new, quote)} in open positions"
+        effects.append(f"{text} from the next entry; positions already open are not reduced to it")
     if "symbol_list_mode" in changed or "symbol_list" in changed:
         mode = data.get("symbol_list_mode", relationship.symbol_list_mode)
         symbols = ", ".join(data.get("symbol_list", relationship.symbol_list))

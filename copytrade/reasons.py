@@ -66,6 +66,14 @@ def copied_trade_reason_text(trade: CopiedTrade) -> str:
             f"it was too late: it would have gone out {seconds_text(detail['delay_seconds'])} after the leader's trade, "
             f"past the {seconds_text(detail['limit_seconds'])} within which an entry is copied (exits are always copied)"
         )
+    if code == Reason.MAX_OPEN_POSITIONS and detail.get("limit"):
+        return f"your copy already held {detail['held']} open positions, the most you allow ({detail['limit']})"
+    if code == Reason.MAX_EXPOSURE and detail.get("limit"):
+        quote = quote_of(trade.symbol)
+        return (
+            f"the order ({format_money(Decimal(detail['order']), quote)}) would have taken your copy's open positions from "
+            f"{format_money(Decimal(detail['exposure']), quote)} past the {format_money(Decimal(detail['limit']), quote)} you allow"
+        )
     if code == Reason.SYMBOL_NOT_ALLOWED and detail.get("mode"):
         listed = (
             "is not on your copy's list of markets to copy"
@@ -117,3 +125,15 @@ def drift_action_text(drift: PositionDrift) -> str:
 def sentence(text: str) -> str:
     """A reason as a sentence of its own: capital first, one full stop."""
     return f"{text[:1].upper()}{text[1:].rstrip('.')}." if text else ""
+
+
+def position_exit_text(*, kind: str, symbol: str, detail: dict) -> str:
+    """Why the platform closed one position: its take-profit or stop-loss, with its numbers."""
+    what = "take-profit" if kind == CopiedTrade.Kind.TAKE_PROFIT else "stop-loss"
+    move = Decimal(detail["move_percent"])
+    direction = "in its favour" if move >= 0 else "against it"
+    return (
+        f"your {what} of {percent_text(detail['limit_percent'])} on {symbol} was reached: the price "
+        f"({format_quantity(Decimal(detail['price']))}) had moved {percent_text(abs(move))} {direction} from the copy's entry "
+        f"({format_quantity(Decimal(detail['entry']))})"
+    )

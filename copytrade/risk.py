@@ -11,9 +11,11 @@ large exchanges cut a copy to their maximum order size rather than drop it.
 from decimal import Decimal
 
 from django.conf import settings
+from django.db.models import F
+from django.db.models.functions import Abs
 
-from copytrade.models import CopiedTrade, CopyRelationship, Strategy
-from core.money import HUNDRED
+from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, Strategy
+from core.money import HUNDRED, to_money
 
 
 class RiskSkip(Exception):
@@ -54,6 +56,35 @@ def check_symbol_list(*, relationship: CopyRelationship, symbol: str) -> None:
             CopiedTrade.Reason.SYMBOL_NOT_ALLOWED,
             f"{symbol} is left out by the copy's {relationship.symbol_list_mode} list.",
             detail={"mode": relationship.symbol_list_mode},
+        )
+
+
+def check_position_limits(*, relationship: CopyRelationship, symbol: str, notional: Decimal) -> None:
+    """The copy's own caps on new exposure: at most `max_open_positions` markets held (an
+    increase of a position it holds is not a new one), and at most `max_exposure` in open
+    positions at their entry prices, this order included. Reads the copy's positions only when
+    a cap is set."""
+    if relationship.max_open_positions is None and relationship.max_exposure is None:
+        return
+    held = dict(
+        FollowerPosition.objects.filter(relationship=relationship)
+        .exclude(quantity=0)
+        .annotate(cost=Abs(F("quantity")) * F("average_entry"))
+        .values_list("symbol", "cost")
+    )
+    limit = relationship.max_open_positions
+    if limit is not None and symbol not in held and len(held) >= limit:
+        raise RiskSkip(
+            CopiedTrade.Reason.MAX_OPEN_POSITIONS,
+            f"The copy holds {len(held)} positions; it allows {limit}.",
+            detail={"held": len(held), "limit": limit},
+        )
+    exposure = sum(held.values(), Decimal(0))
+    if relationship.max_exposure is not None and exposure + notional > relationship.max_exposure:
+        raise RiskSkip(
+            CopiedTrade.Reason.MAX_EXPOSURE,
+            f"Open positions of {exposure} plus this order of {notional} pass the copy's {relationship.max_exposure}.",
+            detail={"exposure": str(to_money(exposure)), "order": str(to_money(notional)), "limit": str(relationship.max_exposure)},
         )
 
 

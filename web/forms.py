@@ -9,7 +9,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.http import QueryDict
 
-from copytrade.copy_settings import SETTINGS
+from copytrade.copy_settings import POSITION_LIMITS, SETTINGS
 from copytrade.models import CopyRelationship
 from copytrade.sizing import SIZING_PARAMETER
 from core.ids import IdFormField
@@ -223,6 +223,18 @@ SIZING_CHOICES = [
 ]
 
 
+def _setting_decimal(name: str, **kwargs) -> forms.DecimalField:
+    """A copy setting as typed: the form only parses the number; what is allowed is the
+    service's to say (`copy_start`, `copy_update`), as for the API, and its errors land beside the field."""
+    setting = SETTINGS[name]
+    return forms.DecimalField(label=setting.label, help_text=setting.help_text, max_digits=30, decimal_places=12, **kwargs)
+
+
+def _setting_integer(name: str) -> forms.IntegerField:
+    setting = SETTINGS[name]
+    return forms.IntegerField(label=setting.label, help_text=setting.help_text, required=False)
+
+
 SYMBOL_LIST_MODE_CHOICES = [
     (CopyRelationship.SymbolListMode.ALL, "Every market the leader trades"),
     (CopyRelationship.SymbolListMode.ALLOW, "Only the markets I list"),
@@ -329,6 +341,10 @@ class CopyStartForm(forms.Form):
     )
     symbol_list_mode = _symbol_list_mode_field()
     symbol_list = SymbolListField()
+    take_profit_percent = _setting_decimal("take_profit_percent", required=False)
+    stop_loss_percent = _setting_decimal("stop_loss_percent", required=False)
+    max_open_positions = _setting_integer("max_open_positions")
+    max_exposure = _setting_decimal("max_exposure", required=False)
     terms_rate_percent = forms.DecimalField(widget=forms.HiddenInput, max_digits=7, decimal_places=4)
     terms_subscription_fee_monthly = forms.DecimalField(widget=forms.HiddenInput, max_digits=18, decimal_places=8)
     consent = forms.BooleanField(
@@ -377,6 +393,7 @@ class CopyStartForm(forms.Form):
             "max_order_notional": data["max_order_notional"],
             "round_up_to_minimum": data["round_up_to_minimum"],
             **_symbol_list_arguments(data),
+            **{name: data[name] for name in POSITION_LIMITS},
         }
 
 
@@ -393,14 +410,8 @@ SETTINGS_EDITABLE = (
     "round_up_to_minimum",
     "symbol_list_mode",
     "symbol_list",
+    *POSITION_LIMITS,
 )
-
-
-def _setting_decimal(name: str, **kwargs) -> forms.DecimalField:
-    """A copy setting as typed: the Edit form only parses the number; what is allowed is the
-    service's to say (`copy_update`), as for the API, and its errors land beside the field."""
-    setting = SETTINGS[name]
-    return forms.DecimalField(label=setting.label, help_text=setting.help_text, max_digits=30, decimal_places=12, **kwargs)
 
 
 class CopySettingsForm(forms.Form):
@@ -418,6 +429,10 @@ class CopySettingsForm(forms.Form):
     )
     symbol_list_mode = _symbol_list_mode_field()
     symbol_list = SymbolListField()
+    take_profit_percent = _setting_decimal("take_profit_percent", required=False)
+    stop_loss_percent = _setting_decimal("stop_loss_percent", required=False)
+    max_open_positions = _setting_integer("max_open_positions")
+    max_exposure = _setting_decimal("max_exposure", required=False)
 
     SIZING_FIELDS = ("allocation_percent", "multiplier", "fixed_notional")
 

@@ -11,6 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from copytrade import sizing
+from copytrade.copy_settings import POSITION_LIMITS
 from copytrade.events import copy_starting, copying_open_requested
 from copytrade.locks import copy_lock
 from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
@@ -47,6 +48,7 @@ COPY_UPDATABLE_FIELDS = {
     "drift_policy",
     "symbol_list_mode",
     "symbol_list",
+    *POSITION_LIMITS,
 }
 
 
@@ -70,6 +72,10 @@ def copy_start(
     round_up_to_minimum: bool = False,
     symbol_list_mode: str = CopyRelationship.SymbolListMode.ALL,
     symbol_list: list[str] | None = None,
+    take_profit_percent: Decimal | None = None,
+    stop_loss_percent: Decimal | None = None,
+    max_open_positions: int | None = None,
+    max_exposure: Decimal | None = None,
     expected_terms: FeeTerms | None = None,
 ) -> CopyRelationship:
     """Start copying a strategy onto one of the follower's accounts.
@@ -88,6 +94,13 @@ def copy_start(
     _validate_risk_settings(
         max_drawdown_stop=max_drawdown_stop, max_slippage_percent=max_slippage_percent, max_order_notional=max_order_notional
     )
+    limits = {
+        "take_profit_percent": take_profit_percent,
+        "stop_loss_percent": stop_loss_percent,
+        "max_open_positions": max_open_positions,
+        "max_exposure": max_exposure,
+    }
+    _validate_position_limits(limits)
     strategy = _copyable_strategy(follower=follower, strategy_id=strategy_id)
     account = _follower_account(follower=follower, account_id=exchange_account_id)
     symbol_list = _symbol_list_clean(mode=symbol_list_mode, symbols=symbol_list or [], account=account)  # network, as the equity
@@ -112,6 +125,7 @@ def copy_start(
         round_up_to_minimum=round_up_to_minimum,
         symbol_list_mode=symbol_list_mode,
         symbol_list=symbol_list,
+        **limits,
     )
     return _copy_insert(relationship=relationship, expected_terms=expected_terms)
 
@@ -231,6 +245,26 @@ def _symbol_list_clean(*, mode: str, symbols: list[str], account: ExchangeAccoun
         except UnknownSymbolError as exc:
             raise ValidationError({"symbol_list": f"{exc.message} ({account.label} trades on {account.exchange_id})"}) from None
     return sorted(resolved)
+
+
+def _validate_position_limits(limits: dict) -> None:
+    """Each optional limit: None (unset) or within its bounds."""
+    bounds = {
+        "take_profit_percent": (ZERO, Decimal("10000"), "greater than 0 and at most 10000"),
+        "stop_loss_percent": (ZERO, HUNDRED, "greater than 0 and below 100"),
+        "max_exposure": (ZERO, None, "greater than 0"),
+    }
+    for name, value in limits.items():
+        if value is None:
+            continue
+        if name == "max_open_positions":
+            if not isinstance(value, int) or not 1 <= value <= 1000:
+                raise ValidationError({name: "max_open_positions must be a whole number from 1 to 1000."})
+            continue
+        low, high, words = bounds[name]
+        value = to_decimal(value)
+        if not value.is_finite() or value <= low or (high is not None and (value >= high if name == "stop_loss_percent" else value > high)):
+            raise ValidationError({name: f"{name} must be {words}."})
 
 
 def _copyable_strategy(*, follower, strategy_id: int) -> Strategy:
@@ -467,6 +501,7 @@ def _update_validate(*, follower, relationship: CopyRelationship, data: dict) ->
         max_slippage_percent=data.get("max_slippage_percent", relationship.max_slippage_percent),
         max_order_notional=data.get("max_order_notional", relationship.max_order_notional),
     )
+    _validate_position_limits({name: data[name] for name in POSITION_LIMITS if name in data})
     if "multiplier" in data and data["multiplier"] != relationship.multiplier:
         _check_multiplier_notional(
             follower=follower,

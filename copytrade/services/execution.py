@@ -315,6 +315,7 @@ def _size(run: _Run, *, gateway, market: MarketRules, price: Decimal) -> tuple[s
         notional = sizing.relationship_entry_notional(relationship=relationship, leader_trade=leader_trade)
         notional, clamped = risk.clamp_to_max_order_notional(notional=notional, max_order_notional=relationship.max_order_notional)
         notional, capped = risk.clamp_to_multiplier_cap(notional=notional, sizing_mode=relationship.sizing_mode)
+        risk.check_position_limits(relationship=relationship, symbol=trade.symbol, notional=notional)
         size = sizing.entry_size(
             side=trade.side, notional=notional, price=price, market=market, round_up_to_minimum=relationship.round_up_to_minimum
         )

@@ -166,3 +166,12 @@ def test_a_list_of_markets_is_checked_with_the_exchange_and_said_before_saving(s
     assert "the open positions follow the leader&#x27;s exits, whatever the list says" in html
     running.refresh_from_db()
     assert (running.symbol_list_mode, running.symbol_list) == ("", [])
+
+
+def test_a_take_profit_says_where_the_open_position_would_close(signed_in, running):
+    html = signed_in.post(
+        f"/copies/{running.pk}/settings/", _settings(running, take_profit_percent="5", max_open_positions="2")
+    ).content.decode()
+
+    assert "your open ones too: BTC/USDT closes at 63,000" in html
+    assert "At most 2 open positions from the next new position" in html
