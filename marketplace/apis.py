@@ -52,6 +52,7 @@ from marketplace.services import (
     is_curator,
     provider_apply,
     rating_upsert,
+    strategy_capacity_set,
 )
 from marketplace.tasks import provider_metrics_enqueue
 from marketplace.terms import fee_terms_in_words, fee_terms_offered
@@ -455,3 +456,36 @@ class TraderUpdateMetricsApi(APIView):
         strategies = provider_metrics_enqueue(provider_id=provider_id)
         output = TraderUpdateMetricsOutputSerializer({"provider_id": provider_id, "strategies_enqueued": strategies})
         return Response(output.data, status=status.HTTP_202_ACCEPTED)
+
+
+MONEY_FIELD = {"max_digits": settings.MONEY_MAX_DIGITS, "decimal_places": settings.MONEY_DECIMAL_PLACES}
+
+
+class StrategyCapacityOutputSerializer(serializers.Serializer):
+    strategy_id = serializers.IntegerField()
+    min_copy_capital = serializers.DecimalField(**MONEY_FIELD, allow_null=True)
+    follower_slots = serializers.IntegerField(allow_null=True)
+    followers = serializers.IntegerField(help_text="Live copies now (active and paused): the slots they take.")
+
+
+class StrategyCapacityApi(APIView):
+    """A leader's limits on new copies of their strategy: a minimum copy capital (in the
+    strategy's quote currency) and a number of follower slots; null is no limit. A full
+    strategy says so on the leaderboard and refuses new copies with 409."""
+
+    class InputSerializer(StrictInputSerializer):
+        min_copy_capital = serializers.DecimalField(**MONEY_FIELD, allow_null=True)
+        follower_slots = serializers.IntegerField(allow_null=True)
+
+    @extend_schema(operation_id="strategy_capacity_set", request=InputSerializer, responses=StrategyCapacityOutputSerializer)
+    def put(self, request, strategy_id: int):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        capacity = strategy_capacity_set(owner=request.user, strategy_id=strategy_id, **serializer.validated_data)
+        data = {
+            "strategy_id": capacity.strategy_id,
+            "min_copy_capital": capacity.min_copy_capital,
+            "follower_slots": capacity.follower_slots,
+            "followers": capacity.strategy.copiers_count,
+        }
+        return Response(StrategyCapacityOutputSerializer(data).data)

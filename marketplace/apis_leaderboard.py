@@ -24,7 +24,7 @@ from marketplace.apis import (
     leaderboard_sort_field,
 )
 from marketplace.metrics import Coverage, return_percent
-from marketplace.selectors import TOP_WINDOWS, ratios_note, strategy_get_leader, strategy_leaderboard
+from marketplace.selectors import TOP_WINDOWS, ratios_note, strategy_capacity, strategy_get_leader, strategy_leaderboard
 from marketplace.terms import fee_terms_offered
 
 METRIC_FIELDS = (
@@ -112,6 +112,9 @@ class CopyQualityMixin(serializers.Serializer):
 class LeaderboardOutputSerializer(CopyQualityMixin, MetricsMixin, serializers.ModelSerializer):
     owner = serializers.SerializerMethodField(help_text="The leader's public display name (never a username).")
     fee_terms = serializers.SerializerMethodField()
+    follower_slots = serializers.SerializerMethodField(help_text="The followers its leader takes; null: no limit.")
+    slots_left = serializers.SerializerMethodField(help_text="Slots not taken; 0: full, new copies are refused (409).")
+    min_copy_capital = serializers.SerializerMethodField(help_text="The least copy capital its leader takes; null: none.")
 
     class Meta:
         model = Strategy
@@ -124,6 +127,9 @@ class LeaderboardOutputSerializer(CopyQualityMixin, MetricsMixin, serializers.Mo
             "verified_badge",
             "accepting_copies",
             "copiers_count",
+            "follower_slots",
+            "slots_left",
+            "min_copy_capital",
             "fee_terms",
             "created_at",
             *METRIC_FIELDS,
@@ -140,6 +146,19 @@ class LeaderboardOutputSerializer(CopyQualityMixin, MetricsMixin, serializers.Mo
 
     def get_owner(self, strategy) -> str:
         return display_name(strategy.owner)
+
+    def get_follower_slots(self, strategy) -> int | None:
+        capacity = strategy_capacity(strategy)
+        return None if capacity is None else capacity.follower_slots
+
+    def get_slots_left(self, strategy) -> int | None:
+        capacity = strategy_capacity(strategy)
+        return None if capacity is None else capacity.slots_left(strategy.copiers_count)
+
+    @extend_schema_field(serializers.DecimalField(max_digits=None, decimal_places=None, allow_null=True))
+    def get_min_copy_capital(self, strategy) -> str | None:
+        capacity = strategy_capacity(strategy)
+        return None if capacity is None or capacity.min_copy_capital is None else str(capacity.min_copy_capital)
 
 
 class LeaderDetailOutputSerializer(LeaderboardOutputSerializer):

@@ -330,3 +330,32 @@ class CopyFeeTerms(models.Model):
         return (
             f"Copy {self.relationship_id} from {self.effective_from:%Y-%m} · {self.rate_percent.normalize():f} % + {subscription} a month"
         )
+
+
+class StrategyCapacity(models.Model):
+    """What a leader asks of new copies of a strategy: a minimum copy capital and a number of
+    follower slots (live copies: active and paused). None is no limit. Checked when a copy
+    starts, under the strategy's row lock (marketplace.receivers); copies already live stay."""
+
+    strategy = models.OneToOneField("copytrade.Strategy", on_delete=models.CASCADE, related_name="capacity")
+    min_copy_capital = money_field(null=True, blank=True)
+    follower_slots = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "strategy capacities"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(min_copy_capital__isnull=True) | Q(min_copy_capital__gt=0), name="capacity_min_capital_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(follower_slots__isnull=True) | (Q(follower_slots__gte=1) & Q(follower_slots__lte=100000)),
+                name="capacity_slots_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.strategy} · capacity"
+
+    def slots_left(self, copiers: int) -> int | None:
+        return None if self.follower_slots is None else max(self.follower_slots - copiers, 0)

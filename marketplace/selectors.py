@@ -33,7 +33,15 @@ from copytrade.quality import with_copy_quality
 from copytrade.selectors import strategy_list_public
 from core.errors import NotFoundError
 from marketplace.metrics import WINDOWS
-from marketplace.models import ProviderEvent, ProviderMetrics, Rating, SignalProvider, StrategyMetrics, TradeVerification
+from marketplace.models import (
+    ProviderEvent,
+    ProviderMetrics,
+    Rating,
+    SignalProvider,
+    StrategyCapacity,
+    StrategyMetrics,
+    TradeVerification,
+)
 
 DEFAULT_WINDOW = "30d"
 # The metric columns the list shows for its window, read from that window's metrics row.
@@ -421,7 +429,7 @@ def strategy_leaderboard(
     annotation, _, descending = LEADERBOARD_SORTS[sort]
     provider = SignalProvider.objects.filter(user_id=OuterRef("owner_id"), status=SignalProvider.Status.APPROVED)
     strategies = _with_window_metrics(
-        strategy_list_listed().select_related("owner__profile", "owner__signal_provider"), window=window
+        strategy_list_listed().select_related("owner__profile", "owner__signal_provider", "capacity"), window=window
     ).annotate(
         equity_series=F("window_metrics__equity_series"),
         rating=Subquery(provider.values("average_rating")[:1], output_field=DecimalField(max_digits=3, decimal_places=2)),
@@ -463,3 +471,11 @@ def provider_last_decision(*, provider: SignalProvider) -> ProviderEvent | None:
 
 def rating_get_own(*, user, provider: SignalProvider) -> Rating | None:
     return Rating.objects.filter(user=user, provider=provider).first()
+
+
+def strategy_capacity(strategy: Strategy) -> StrategyCapacity | None:
+    """The leader's limits on new copies, or None (no limit); loaded with the leaderboard."""
+    try:
+        return strategy.capacity
+    except StrategyCapacity.DoesNotExist:
+        return None

@@ -1,9 +1,10 @@
 from django.urls import path
 
-from marketplace.apis import ProviderApplyApi, TraderDetailApi, TraderListApi, TraderRateApi, TraderUpdateMetricsApi
+from marketplace.apis import ProviderApplyApi, StrategyCapacityApi, TraderDetailApi, TraderListApi, TraderRateApi, TraderUpdateMetricsApi
 
 urlpatterns = [
     path("apply", ProviderApplyApi.as_view(), name="marketplace-apply"),
+    path("strategies/<id:strategy_id>/capacity", StrategyCapacityApi.as_view(), name="marketplace-strategy-capacity"),
     path("traders", TraderListApi.as_view(), name="marketplace-traders"),
     path("traders/<id:provider_id>", TraderDetailApi.as_view(), name="marketplace-trader"),
     path("traders/<id:provider_id>/rate", TraderRateApi.as_view(), name="marketplace-trader-rate"),

@@ -39,6 +39,7 @@ from marketplace.selectors import (
     provider_get_public_of,
     rating_get_own,
     ratios_note,
+    strategy_capacity,
     strategy_get_leader,
     strategy_leaderboard,
     strategy_metrics_by_window,
@@ -91,6 +92,7 @@ def _leaderboard_row(strategy, *, ratio_column) -> dict:
         "leader_name": display_name(strategy.owner),
         "sparkline": sparkline_svg(points_from_series(strategy.equity_series), label=label),
         "fees": strategy_fee_terms(strategy=strategy),
+        "capacity": strategy_capacity(strategy),
     }
 
 

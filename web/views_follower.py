@@ -37,7 +37,7 @@ from core.money import ZERO
 from core.selectors import display_name
 from exchanges.models import ExchangeAccount
 from exchanges.selectors import exchange_account_list
-from marketplace.selectors import strategy_get_leader
+from marketplace.selectors import strategy_capacity, strategy_get_leader
 from web.charts import time_series_svg
 from web.fees import EXAMPLE_CAPITAL, copy_fee_terms_shown, fee_terms_examples, fees_at_capital, strategy_fee_terms
 from web.forms import CopyDriftPolicyForm, CopyPreviewForm, CopySettingsForm, CopyStartForm, CopyStopForm
@@ -73,6 +73,7 @@ def _copy_form_context(request, strategy, form) -> dict:
         "billing_currency": settings.BILLING_CURRENCY.upper(),
         "has_accounts": bool(form.fields["exchange_account"].choices),
         "allocation_help": SETTINGS["allocation_percent"].help_text,
+        "capacity": strategy_capacity(strategy),
     }
 
 
