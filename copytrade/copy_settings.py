@@ -24,6 +24,17 @@ class CopySetting:
 # Optional, None when unset: per position take-profit / stop-loss (%), and caps on entries.
 POSITION_LIMITS = ("take_profit_percent", "stop_loss_percent", "max_open_positions", "max_exposure")
 
+# What a leader may recommend (marketplace.StrategyRecommendation): the share and the limits;
+# the sizing mode and the markets stay the follower's to choose.
+RECOMMENDABLE = (
+    "allocation_percent",
+    "max_drawdown_stop",
+    "max_slippage_percent",
+    "take_profit_percent",
+    "stop_loss_percent",
+    "max_open_positions",
+)
+
 SETTINGS = {
     "allocation_percent": CopySetting(
         "Share of your account (%)",

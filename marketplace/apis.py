@@ -53,6 +53,7 @@ from marketplace.services import (
     provider_apply,
     rating_upsert,
     strategy_capacity_set,
+    strategy_recommendation_set,
 )
 from marketplace.tasks import provider_metrics_enqueue
 from marketplace.terms import fee_terms_in_words, fee_terms_offered
@@ -489,3 +490,31 @@ class StrategyCapacityApi(APIView):
             "followers": capacity.strategy.copiers_count,
         }
         return Response(StrategyCapacityOutputSerializer(data).data)
+
+
+class StrategyRecommendationApi(APIView):
+    """The copy settings a leader recommends for their strategy: the copy form starts from them,
+    and the follower's own choice is what the copy gets. Settings left out or null are not
+    recommended; an empty body withdraws the recommendation."""
+
+    class InputSerializer(StrictInputSerializer):
+        allocation_percent = serializers.DecimalField(max_digits=6, decimal_places=2, required=False, allow_null=True)
+        max_drawdown_stop = serializers.DecimalField(max_digits=5, decimal_places=2, required=False, allow_null=True)
+        max_slippage_percent = serializers.DecimalField(max_digits=5, decimal_places=2, required=False, allow_null=True)
+        take_profit_percent = serializers.DecimalField(max_digits=7, decimal_places=2, required=False, allow_null=True)
+        stop_loss_percent = serializers.DecimalField(max_digits=5, decimal_places=2, required=False, allow_null=True)
+        max_open_positions = serializers.IntegerField(required=False, allow_null=True)
+
+    @extend_schema(
+        operation_id="strategy_recommended_settings_set",
+        request=InputSerializer,
+        responses=inline_serializer(
+            "StrategyRecommendedSettings", {"strategy_id": serializers.IntegerField(), "settings": serializers.DictField()}
+        ),
+    )
+    def put(self, request, strategy_id: int):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        settings_given = {name: value for name, value in serializer.validated_data.items() if value is not None}
+        recommendation = strategy_recommendation_set(owner=request.user, strategy_id=strategy_id, settings=settings_given)
+        return Response({"strategy_id": recommendation.strategy_id, "settings": recommendation.settings})

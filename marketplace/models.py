@@ -359,3 +359,16 @@ class StrategyCapacity(models.Model):
 
     def slots_left(self, copiers: int) -> int | None:
         return None if self.follower_slots is None else max(self.follower_slots - copiers, 0)
+
+
+class StrategyRecommendation(models.Model):
+    """The copy settings a leader recommends for their strategy, offered on the copy form as a
+    starting point; the follower's own choice is what the copy gets. `settings`: names of
+    `copytrade.copy_settings.RECOMMENDABLE` to values (strings for decimals)."""
+
+    strategy = models.OneToOneField("copytrade.Strategy", on_delete=models.CASCADE, related_name="recommendation")
+    settings = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.strategy} · recommended settings"

@@ -40,6 +40,7 @@ from marketplace.models import (
     SignalProvider,
     StrategyCapacity,
     StrategyMetrics,
+    StrategyRecommendation,
     TradeVerification,
 )
 
@@ -479,3 +480,8 @@ def strategy_capacity(strategy: Strategy) -> StrategyCapacity | None:
         return strategy.capacity
     except StrategyCapacity.DoesNotExist:
         return None
+
+
+def strategy_recommended_settings(*, strategy_id: int) -> dict:
+    """The copy settings the strategy's leader recommends ({} when none), as stored."""
+    return StrategyRecommendation.objects.filter(strategy_id=strategy_id).values_list("settings", flat=True).first() or {}

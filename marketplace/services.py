@@ -32,8 +32,10 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from rest_framework import status
 
+from copytrade.copy_settings import RECOMMENDABLE
 from copytrade.locks import strategies_and_copies_lock, strategies_lock
 from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
+from copytrade.services.copies import copy_settings_validate
 from core.errors import ApplicationError, ConflictError, NotFoundError
 from core.locks import user_row_lock
 from core.models import Notification
@@ -42,7 +44,15 @@ from core.notifications import notification_send, notification_send_many
 from core.roles import role_sync
 from core.terms import FeeTerms
 from core.verification import user_email_verified_require
-from marketplace.models import DISPLAY_NAME_TAKEN, CopyFeeTerms, ProviderEvent, Rating, SignalProvider, StrategyCapacity
+from marketplace.models import (
+    DISPLAY_NAME_TAKEN,
+    CopyFeeTerms,
+    ProviderEvent,
+    Rating,
+    SignalProvider,
+    StrategyCapacity,
+    StrategyRecommendation,
+)
 from marketplace.terms import copy_fee_terms, effective_period_after_notice, fee_terms_in_words, fee_terms_offered, first_period
 
 logger = logging.getLogger(__name__)
@@ -557,3 +567,19 @@ def copy_capacity_check(*, relationship: CopyRelationship) -> None:
             "another account.",
             {"min_copy_capital": str(capacity.min_copy_capital), "copy_capital": str(relationship.copy_capital)},
         )
+
+
+def strategy_recommendation_set(*, owner, strategy_id: int, settings: dict) -> StrategyRecommendation:
+    """The copy settings a leader recommends (RECOMMENDABLE only, each within the bounds a copy
+    is held to); an empty dict withdraws the recommendation. Shown on the copy form as a
+    starting point; what the follower submits is what the copy gets."""
+    strategy = Strategy.objects.filter(pk=strategy_id, owner=owner).first()
+    if strategy is None:
+        raise NotFoundError("Strategy not found.")
+    unknown = sorted(set(settings) - set(RECOMMENDABLE))
+    if unknown:
+        raise ValidationError({unknown[0]: f"A leader may recommend only {', '.join(RECOMMENDABLE)}."})
+    copy_settings_validate(settings=settings)
+    stored = {name: value if isinstance(value, int) else str(value) for name, value in settings.items() if value is not None}
+    recommendation, _ = StrategyRecommendation.objects.update_or_create(strategy=strategy, defaults={"settings": stored})
+    return recommendation

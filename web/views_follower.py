@@ -37,7 +37,7 @@ from core.money import ZERO
 from core.selectors import display_name
 from exchanges.models import ExchangeAccount
 from exchanges.selectors import exchange_account_list
-from marketplace.selectors import strategy_capacity, strategy_get_leader
+from marketplace.selectors import strategy_capacity, strategy_get_leader, strategy_recommended_settings
 from web.charts import time_series_svg
 from web.fees import EXAMPLE_CAPITAL, copy_fee_terms_shown, fee_terms_examples, fees_at_capital, strategy_fee_terms
 from web.forms import CopyDriftPolicyForm, CopyPreviewForm, CopySettingsForm, CopyStartForm, CopyStopForm
@@ -74,6 +74,7 @@ def _copy_form_context(request, strategy, form) -> dict:
         "has_accounts": bool(form.fields["exchange_account"].choices),
         "allocation_help": SETTINGS["allocation_percent"].help_text,
         "capacity": strategy_capacity(strategy),
+        "recommended": bool(form.initial and set(form.initial) - {"terms_rate_percent", "terms_subscription_fee_monthly"}),
     }
 
 
@@ -95,7 +96,8 @@ def start_copy(request, strategy_id: int):
         return redirect("web:copy", relationship_id=existing.pk)
     accounts = exchange_account_list(owner=request.user).filter(status=ExchangeAccount.Status.ACTIVE)
     terms = strategy_fee_terms(strategy=strategy)
-    form = CopyStartForm(request.POST or None, accounts=accounts, terms=terms, quote_currency=strategy.quote_currency)
+    recommended = strategy_recommended_settings(strategy_id=strategy.pk)
+    form = CopyStartForm(request.POST or None, accounts=accounts, terms=terms, quote_currency=strategy.quote_currency, initial=recommended)
     status = 200
     if request.method == "POST":
         if form.is_valid():

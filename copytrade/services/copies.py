@@ -267,6 +267,19 @@ def _validate_position_limits(limits: dict) -> None:
             raise ValidationError({name: f"{name} must be {words}."})
 
 
+def copy_settings_validate(*, settings: dict) -> None:
+    """The rules `copy_start` applies to these settings (a leader's recommendation is held to
+    them too): ValidationError naming the first setting out of bounds."""
+    if "allocation_percent" in settings:
+        _validate_sizing_value(name="allocation_percent", value=settings["allocation_percent"])
+    _validate_risk_settings(
+        max_drawdown_stop=to_decimal(settings.get("max_drawdown_stop", Decimal("30"))),
+        max_slippage_percent=to_decimal(settings.get("max_slippage_percent", Decimal("1"))),
+        max_order_notional=None,
+    )
+    _validate_position_limits({name: settings[name] for name in POSITION_LIMITS if name in settings})
+
+
 def _copyable_strategy(*, follower, strategy_id: int) -> Strategy:
     strategy = Strategy.objects.filter(id=strategy_id).first()
     if strategy is None or (strategy.owner_id != follower.pk and not strategy.is_public_leader):

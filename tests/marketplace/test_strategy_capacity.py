@@ -1,5 +1,6 @@
-"""A leader's capacity: follower slots (a full strategy says so on the leaderboard and
-refuses new copies with 409) and a minimum copy capital (400 below it)."""
+"""A leader's capacity and recommendation: follower slots (a full strategy says so on the leaderboard and
+refuses new copies with 409), a minimum copy capital (400 below it), and recommended copy
+settings the copy form starts from (the follower's choice wins)."""
 
 from decimal import Decimal
 
@@ -79,3 +80,44 @@ def test_the_copy_form_states_the_leaders_capacity(client, owner, follower, stra
     html = client.get(f"/leaders/{strategy.pk}/copy/").content.decode()
 
     assert "The leader takes copies of at least 500.00" in html and "3 follower slots, 0 taken." in html
+
+
+def test_a_leaders_recommended_settings_start_the_copy_form_and_the_followers_choice_wins(
+    client, client_for, owner, follower, strategy, simulated_binance
+):
+    answer = client_for(owner).put(
+        f"/api/marketplace/strategies/{strategy.pk}/recommended-settings",
+        {"allocation_percent": "15", "max_slippage_percent": "0.5", "stop_loss_percent": "8"},
+        format="json",
+    )
+    assert answer.status_code == 200, answer.json()
+    account = paper_account(follower, usdt="10000")
+    client.force_login(follower)
+
+    html = client.get(f"/leaders/{strategy.pk}/copy/").content.decode()
+
+    assert "start from the settings" in html
+    assert 'name="allocation_percent" value="15.00"' in html and 'name="max_slippage_percent" value="0.50"' in html
+    assert 'name="stop_loss_percent" value="8.00"' in html
+    form = {
+        "exchange_account": account.pk,
+        "sizing_mode": "proportional",
+        "allocation_percent": "20",
+        "max_drawdown_stop": "30",
+        "max_slippage_percent": "1",
+        "stop_loss_percent": "",
+        "terms_rate_percent": "0",
+        "terms_subscription_fee_monthly": "0",
+        "consent": "on",
+    }
+    assert client.post(f"/leaders/{strategy.pk}/copy/", form).status_code == 302
+    copy = CopyRelationship.objects.get(follower=follower)
+    assert (copy.allocation_percent, copy.max_slippage_percent, copy.stop_loss_percent) == (Decimal("20"), Decimal("1"), None)
+
+
+def test_a_recommendation_out_of_bounds_or_of_someone_elses_strategy_is_refused(client_for, owner, stranger, strategy):
+    url = f"/api/marketplace/strategies/{strategy.pk}/recommended-settings"
+
+    assert client_for(owner).put(url, {"max_slippage_percent": "70"}, format="json").status_code == 400
+    assert client_for(owner).put(url, {"sizing_mode": "fixed"}, format="json").status_code == 400
+    assert client_for(stranger).put(url, {"max_slippage_percent": "1"}, format="json").status_code == 404
