@@ -37,6 +37,7 @@ TAGS_BY_PATH = (
     ("/api/copy-trading/top", "Leaderboard"),
     ("/api/copy-trading/leader/", "Leaderboard"),
     ("/api/marketplace/strategies/", "Leader: strategies and signals"),
+    ("/api/marketplace/invitations/", "Leader: strategies and signals"),
     ("/api/marketplace/traders", "Marketplace: providers"),
     ("/api/marketplace/apply", "Marketplace: providers"),
     ("/api/marketplace/payouts/", "Billing: payouts"),

@@ -575,6 +575,9 @@ class CopyStartApi(APIView):
             help_text=SETTINGS["max_order_notional"].help_text,
         )
         round_up_to_minimum = serializers.BooleanField(default=False, help_text=SETTINGS["round_up_to_minimum"].help_text)
+        invitation = serializers.CharField(
+            max_length=64, required=False, default="", help_text="An invitation link's token, to copy a strategy that is not listed."
+        )
         symbol_list_mode = serializers.ChoiceField(
             choices=CopyRelationship.SymbolListMode.choices, default=CopyRelationship.SymbolListMode.ALL, allow_blank=True
         )

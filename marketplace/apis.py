@@ -53,6 +53,8 @@ from marketplace.services import (
     provider_apply,
     rating_upsert,
     strategy_capacity_set,
+    strategy_invitation_create,
+    strategy_invitation_revoke,
     strategy_recommendation_set,
 )
 from marketplace.tasks import provider_metrics_enqueue
@@ -518,3 +520,41 @@ class StrategyRecommendationApi(APIView):
         settings_given = {name: value for name, value in serializer.validated_data.items() if value is not None}
         recommendation = strategy_recommendation_set(owner=request.user, strategy_id=strategy_id, settings=settings_given)
         return Response({"strategy_id": recommendation.strategy_id, "settings": recommendation.settings})
+
+
+class StrategyInvitationOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    strategy_id = serializers.IntegerField()
+    token = serializers.CharField()
+    link = serializers.CharField(help_text="The leader page with the token: whoever opens it may see and copy the strategy.")
+    created_at = serializers.DateTimeField()
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+
+def _invitation_payload(invitation) -> dict:
+    return {
+        "id": invitation.pk,
+        "strategy_id": invitation.strategy_id,
+        "token": invitation.token,
+        "link": f"/leaders/{invitation.strategy_id}/?invitation={invitation.token}",
+        "created_at": invitation.created_at,
+        "revoked_at": invitation.revoked_at,
+    }
+
+
+class StrategyInvitationCreateApi(APIView):
+    """A new invitation link to one of your strategies: a strategy not listed on the
+    leaderboard is seen and copied by whoever holds a valid link (the copy start's
+    `invitation`); revoke it to let no one else in."""
+
+    @extend_schema(operation_id="strategy_invitation_create", request=None, responses={201: StrategyInvitationOutputSerializer})
+    def post(self, request, strategy_id: int):
+        invitation = strategy_invitation_create(owner=request.user, strategy_id=strategy_id)
+        return Response(StrategyInvitationOutputSerializer(_invitation_payload(invitation)).data, status=status.HTTP_201_CREATED)
+
+
+class StrategyInvitationRevokeApi(APIView):
+    @extend_schema(operation_id="strategy_invitation_revoke", request=None, responses=StrategyInvitationOutputSerializer)
+    def post(self, request, invitation_id: int):
+        invitation = strategy_invitation_revoke(owner=request.user, invitation_id=invitation_id)
+        return Response(StrategyInvitationOutputSerializer(_invitation_payload(invitation)).data)

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from copytrade.apis import LeaderTradePublicOutputSerializer
 from copytrade.models import Strategy
 from copytrade.quality import COPIES_WELL_MAX_GAP_BPS, COPIES_WELL_MIN_ENDED, COPIES_WELL_MIN_FILL_PERCENT
-from core.api_conventions import PageFilterSerializer, Pagination, paginated_response
+from core.api_conventions import PageFilterSerializer, Pagination, StrictInputSerializer, paginated_response
 from core.selectors import display_name
 from marketplace.apis import (
     CoverageOutputSerializer,
@@ -195,6 +195,14 @@ class CopyTopApi(APIView):
 
 
 class LeaderDetailApi(APIView):
-    @extend_schema(operation_id="copy_trading_leader", responses=LeaderDetailOutputSerializer)
+    class FilterSerializer(StrictInputSerializer):
+        invitation = serializers.CharField(
+            max_length=64, required=False, default="", help_text="An invitation link's token: a strategy not listed, seen by its invitees."
+        )
+
+    @extend_schema(operation_id="copy_trading_leader", parameters=[FilterSerializer], responses=LeaderDetailOutputSerializer)
     def get(self, request, strategy_id: int):
-        return Response(LeaderDetailOutputSerializer(strategy_get_leader(user=request.user, strategy_id=strategy_id)).data)
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        strategy = strategy_get_leader(user=request.user, strategy_id=strategy_id, invitation=filters.validated_data["invitation"])
+        return Response(LeaderDetailOutputSerializer(strategy).data)

@@ -1,3 +1,5 @@
+import secrets
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -372,3 +374,24 @@ class StrategyRecommendation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.strategy} · recommended settings"
+
+
+def new_invitation_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class StrategyInvitation(models.Model):
+    """A link its leader hands out to a strategy not listed on the leaderboard: whoever holds a
+    valid token may see the strategy and copy it. Revoked, it lets no one else in; copies
+    started with it stay (they are their followers')."""
+
+    strategy = models.ForeignKey("copytrade.Strategy", on_delete=models.CASCADE, related_name="invitations")
+    token = models.CharField(max_length=64, default=new_invitation_token)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["token"], name="strategy_invitation_token_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.strategy} · invitation {self.pk}{' (revoked)' if self.revoked_at else ''}"

@@ -39,6 +39,7 @@ from marketplace.models import (
     Rating,
     SignalProvider,
     StrategyCapacity,
+    StrategyInvitation,
     StrategyMetrics,
     StrategyRecommendation,
     TradeVerification,
@@ -334,10 +335,17 @@ def _with_window_metrics(strategies: QuerySet[Strategy], *, window: str) -> Quer
     ).annotate(ranked=Case(When(_long_enough(), then=Value(True)), default=Value(False), output_field=BooleanField()))
 
 
-def strategy_get_leader(*, user, strategy_id: int, window: str = "30d") -> Strategy:
+def strategy_invitation_valid(*, strategy_id: int, token: str) -> bool:
+    """Whether `token` is an invitation link to this strategy that its leader has not revoked."""
+    return bool(token) and StrategyInvitation.objects.filter(strategy_id=strategy_id, token=token, revoked_at__isnull=True).exists()
+
+
+def strategy_get_leader(*, user, strategy_id: int, window: str = "30d", invitation: str = "") -> Strategy:
     """A leader page: listed strategies for everyone (strategy_list_listed), any of its owner's
-    for its owner."""
+    for its owner, and one not listed for whoever holds a valid invitation link to it."""
     listed = Q(is_public_leader=True) & _curated()
+    if strategy_invitation_valid(strategy_id=strategy_id, token=invitation):
+        listed = Q(pk=strategy_id)
     strategy = (
         with_copy_quality(
             _with_window_metrics(Strategy.objects.filter(listed | Q(owner_id=getattr(user, "pk", None)), id=strategy_id), window=window),

@@ -51,6 +51,7 @@ from marketplace.models import (
     Rating,
     SignalProvider,
     StrategyCapacity,
+    StrategyInvitation,
     StrategyRecommendation,
 )
 from marketplace.terms import copy_fee_terms, effective_period_after_notice, fee_terms_in_words, fee_terms_offered, first_period
@@ -583,3 +584,26 @@ def strategy_recommendation_set(*, owner, strategy_id: int, settings: dict) -> S
     stored = {name: value if isinstance(value, int) else str(value) for name, value in settings.items() if value is not None}
     recommendation, _ = StrategyRecommendation.objects.update_or_create(strategy=strategy, defaults={"settings": stored})
     return recommendation
+
+
+def strategy_invitation_create(*, owner, strategy_id: int) -> StrategyInvitation:
+    """A new invitation link to one of the owner's strategies: whoever holds it may see and
+    copy the strategy while it is not listed on the leaderboard."""
+    strategy = Strategy.objects.filter(pk=strategy_id, owner=owner).first()
+    if strategy is None:
+        raise NotFoundError("Strategy not found.")
+    invitation = StrategyInvitation(strategy=strategy)
+    invitation.full_clean()
+    invitation.save()
+    return invitation
+
+
+def strategy_invitation_revoke(*, owner, invitation_id: int) -> StrategyInvitation:
+    """The link lets no one else in from now on; copies already started with it stay."""
+    invitation = StrategyInvitation.objects.filter(pk=invitation_id, strategy__owner=owner).first()
+    if invitation is None:
+        raise NotFoundError("Invitation not found.")
+    if invitation.revoked_at is None:
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+    return invitation

@@ -3,6 +3,8 @@ from django.urls import path
 from marketplace.apis import (
     ProviderApplyApi,
     StrategyCapacityApi,
+    StrategyInvitationCreateApi,
+    StrategyInvitationRevokeApi,
     StrategyRecommendationApi,
     TraderDetailApi,
     TraderListApi,
@@ -18,6 +20,8 @@ urlpatterns = [
         StrategyRecommendationApi.as_view(),
         name="marketplace-strategy-recommended-settings",
     ),
+    path("strategies/<id:strategy_id>/invitations", StrategyInvitationCreateApi.as_view(), name="marketplace-strategy-invitations"),
+    path("invitations/<id:invitation_id>/revoke", StrategyInvitationRevokeApi.as_view(), name="marketplace-invitation-revoke"),
     path("traders", TraderListApi.as_view(), name="marketplace-traders"),
     path("traders/<id:provider_id>", TraderDetailApi.as_view(), name="marketplace-trader"),
     path("traders/<id:provider_id>/rate", TraderRateApi.as_view(), name="marketplace-trader-rate"),

@@ -52,13 +52,13 @@ COPIED_TRADES_PER_PAGE = 50
 # --- Start a copy ----------------------------------------------------------------------------
 
 
-def _copy_start_as_shown(*, follower, strategy, form: CopyStartForm):
+def _copy_start_as_shown(*, follower, strategy, form: CopyStartForm, invitation: str = ""):
     """Start the copy the person agreed to: the form's settings and the fee terms the page
     showed them. The service refuses terms that changed while they read (under the
     strategy's lock, as it records the copy's terms), never silently accepting new ones."""
     rate_shown, subscription_shown = form.terms_shown()
     shown = replace(strategy_fee_terms(strategy=strategy).terms, rate_percent=rate_shown, subscription_fee_monthly=subscription_shown)
-    return copy_start(follower=follower, strategy_id=strategy.pk, expected_terms=shown, **form.service_arguments())
+    return copy_start(follower=follower, strategy_id=strategy.pk, expected_terms=shown, invitation=invitation, **form.service_arguments())
 
 
 def _copy_form_context(request, strategy, form) -> dict:
@@ -74,6 +74,7 @@ def _copy_form_context(request, strategy, form) -> dict:
         "has_accounts": bool(form.fields["exchange_account"].choices),
         "allocation_help": SETTINGS["allocation_percent"].help_text,
         "capacity": strategy_capacity(strategy),
+        "invitation": request.GET.get("invitation", "")[:64] if not strategy.is_public_leader else "",
         "recommended": bool(form.initial and set(form.initial) - {"terms_rate_percent", "terms_subscription_fee_monthly"}),
     }
 
@@ -81,7 +82,8 @@ def _copy_form_context(request, strategy, form) -> dict:
 @login_required
 @require_http_methods(["GET", "POST"])
 def start_copy(request, strategy_id: int):
-    strategy = strategy_get_leader(user=request.user, strategy_id=strategy_id)
+    invitation = request.GET.get("invitation", "")[:64]  # a strategy not listed, by its leader's link
+    strategy = strategy_get_leader(user=request.user, strategy_id=strategy_id, invitation=invitation)
     if strategy.owner_id == request.user.pk:
         messages.info(request, "This is your own strategy: you lead it, you cannot copy it.")
         return redirect("web:leader", strategy_id=strategy.pk)
@@ -102,7 +104,7 @@ def start_copy(request, strategy_id: int):
     if request.method == "POST":
         if form.is_valid():
             try:
-                relationship = _copy_start_as_shown(follower=request.user, strategy=strategy, form=form)
+                relationship = _copy_start_as_shown(follower=request.user, strategy=strategy, form=form, invitation=invitation)
             except ValidationError as exc:
                 add_service_errors(form, exc)
             except ApplicationError as exc:
@@ -123,7 +125,7 @@ def start_copy(request, strategy_id: int):
 @require_safe
 def preview_copy(request, strategy_id: int):
     """The allocation preview the copy form refreshes as the slider moves (htmx)."""
-    strategy = strategy_get_leader(user=request.user, strategy_id=strategy_id)
+    strategy = strategy_get_leader(user=request.user, strategy_id=strategy_id, invitation=request.GET.get("invitation", "")[:64])
     form = CopyPreviewForm(request.GET)
     preview = None
     if form.is_valid():

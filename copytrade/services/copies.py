@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from copytrade import sizing
 from copytrade.copy_settings import POSITION_LIMITS
-from copytrade.events import copy_starting, copying_open_requested
+from copytrade.events import copy_starting, copying_open_requested, invitation_accepts
 from copytrade.locks import copy_lock
 from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
 from copytrade.reasons import sentence
@@ -76,6 +76,7 @@ def copy_start(
     stop_loss_percent: Decimal | None = None,
     max_open_positions: int | None = None,
     max_exposure: Decimal | None = None,
+    invitation: str = "",
     expected_terms: FeeTerms | None = None,
 ) -> CopyRelationship:
     """Start copying a strategy onto one of the follower's accounts.
@@ -101,7 +102,7 @@ def copy_start(
         "max_exposure": max_exposure,
     }
     _validate_position_limits(limits)
-    strategy = _copyable_strategy(follower=follower, strategy_id=strategy_id)
+    strategy = _copyable_strategy(follower=follower, strategy_id=strategy_id, invitation=invitation)
     account = _follower_account(follower=follower, account_id=exchange_account_id)
     symbol_list = _symbol_list_clean(mode=symbol_list_mode, symbols=symbol_list or [], account=account)  # network, as the equity
     equity = _account_equity(account=account, quote=strategy.quote_currency)  # network: before the transaction
@@ -127,17 +128,17 @@ def copy_start(
         symbol_list=symbol_list,
         **limits,
     )
-    return _copy_insert(relationship=relationship, expected_terms=expected_terms)
+    return _copy_insert(relationship=relationship, expected_terms=expected_terms, invitation=invitation)
 
 
 @transaction.atomic
-def _copy_insert(*, relationship: CopyRelationship, expected_terms: FeeTerms | None) -> CopyRelationship:
+def _copy_insert(*, relationship: CopyRelationship, expected_terms: FeeTerms | None, invitation: str = "") -> CopyRelationship:
     follower = relationship.follower
     user_row_lock(user_id=follower.pk)
     # Re-checked under the locks: the strategy or the account may have changed while the
     # equity call was in flight.
     strategy = Strategy.objects.select_for_update().get(pk=relationship.strategy_id)
-    _check_strategy_copyable(strategy)
+    _check_strategy_copyable(strategy, invitation=invitation)  # a link revoked meanwhile lets no one in
     account = ExchangeAccount.objects.filter(pk=relationship.exchange_account_id).first()
     if account is None:
         raise NotFoundError("Exchange account not found.")
@@ -280,18 +281,26 @@ def copy_settings_validate(*, settings: dict) -> None:
     _validate_position_limits({name: settings[name] for name in POSITION_LIMITS if name in settings})
 
 
-def _copyable_strategy(*, follower, strategy_id: int) -> Strategy:
+def _copyable_strategy(*, follower, strategy_id: int, invitation: str = "") -> Strategy:
     strategy = Strategy.objects.filter(id=strategy_id).first()
-    if strategy is None or (strategy.owner_id != follower.pk and not strategy.is_public_leader):
+    visible = strategy is not None and (strategy.is_public_leader or strategy_invited(strategy=strategy, invitation=invitation))
+    if strategy is None or (strategy.owner_id != follower.pk and not visible):
         raise NotFoundError("Strategy not found.")
     if strategy.owner_id == follower.pk:
         raise ApplicationError("You cannot copy your own strategy.")
-    _check_strategy_copyable(strategy)
+    _check_strategy_copyable(strategy, invitation=invitation)
     return strategy
 
 
-def _check_strategy_copyable(strategy: Strategy) -> None:
-    if not strategy.is_public_leader:
+def strategy_invited(*, strategy: Strategy, invitation: str) -> bool:
+    """Whether `invitation` is a valid invitation link's token for this strategy."""
+    if not invitation:
+        return False
+    return any(answer is True for _, answer in invitation_accepts.send(sender=Strategy, strategy=strategy, token=invitation))
+
+
+def _check_strategy_copyable(strategy: Strategy, *, invitation: str = "") -> None:
+    if not strategy.is_public_leader and not strategy_invited(strategy=strategy, invitation=invitation):
         raise NotFoundError("Strategy not found.")
     if strategy.status != Strategy.Status.RUNNING:
         raise ConflictError(f"Strategy '{strategy.name}' is paused by its leader; it cannot be copied now.")
