@@ -343,6 +343,7 @@ class CopyOutputSerializer(serializers.ModelSerializer):
             "stop_loss_percent",
             "max_open_positions",
             "max_exposure",
+            "open_positions_at_start",
             "status",
             "pause_reason",
             "pause_reason_text",
@@ -578,6 +579,7 @@ class CopyStartApi(APIView):
         invitation = serializers.CharField(
             max_length=64, required=False, default="", help_text="An invitation link's token, to copy a strategy that is not listed."
         )
+        open_positions_at_start = serializers.BooleanField(default=False, help_text=SETTINGS["open_positions_at_start"].help_text)
         symbol_list_mode = serializers.ChoiceField(
             choices=CopyRelationship.SymbolListMode.choices, default=CopyRelationship.SymbolListMode.ALL, allow_blank=True
         )

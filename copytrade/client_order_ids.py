@@ -15,6 +15,7 @@ PLATFORM_CLOSE_PREFIX = {
     CopiedTrade.Kind.CLOSE_ON_STOP: "cs",
     CopiedTrade.Kind.TAKE_PROFIT: "tp",
     CopiedTrade.Kind.POSITION_STOP: "ps",
+    CopiedTrade.Kind.START_OPEN: "so",
 }
 RESYNC_PREFIX = "rs"
 # Every order the platform places on a follower's account: a mirror ("ct"), a platform close or a resync.

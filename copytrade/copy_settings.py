@@ -67,6 +67,13 @@ SETTINGS = {
         "off",
         "On: an order below the exchange's minimum is placed at the minimum; off: it is skipped, and the trade says why.",
     ),
+    "open_positions_at_start": CopySetting(
+        "Open the leader's current positions now",
+        "off",
+        "On: each position the leader holds when the copy starts is opened at market, where the price is not worse "
+        "than the leader's entry by more than your slippage limit (the others follow from the leader's next trade); "
+        "off: only the leader's new trades are copied.",
+    ),
     "symbol_list": CopySetting(
         "Markets to copy",
         "every market the leader trades",

@@ -233,6 +233,9 @@ class CopyRelationship(models.Model):
     # Entries past these are skipped (max_open_positions, max_exposure); exits never are.
     max_open_positions = models.PositiveIntegerField(null=True, blank=True)
     max_exposure = money_field(null=True, blank=True)
+    # Chosen at start: open the leader's positions already open (only where the price is not
+    # worse than the leader's entry by more than the slippage limit).
+    open_positions_at_start = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     pause_reason = models.CharField(max_length=255, choices=PauseReason.choices, blank=True, default="")
     # The numbers the pause's sentence needs (stop-loss: drawdown and limit, in percent).
@@ -313,6 +316,7 @@ class CopiedTrade(models.Model):
         CLOSE_ON_STOP = "close_on_stop", "closed when you stopped the copy"  # stopped with close_positions
         # The drift pass trading the account back to the copy's recorded position (drift policy resync).
         RESYNC = "resync", "traded back to your copy's recorded position"
+        START_OPEN = "start_open", "opened when the copy started, as the leader's position then"
         TAKE_PROFIT = "take_profit", "closed by your take-profit on this position"
         POSITION_STOP = "position_stop", "closed by your stop-loss on this position"
 
@@ -336,6 +340,11 @@ class CopiedTrade(models.Model):
             "it was too late: the leader's trade was longer ago than the platform still copies an entry after",
         )
         SYMBOL_NOT_ALLOWED = "symbol_not_allowed", "your copy's list of markets leaves this market out"
+        START_PRICE_WORSE = (
+            "start_price_worse",
+            "the price was worse than the leader's entry by more than your slippage limit; the copy follows this market "
+            "from the leader's next trade",
+        )
         MAX_OPEN_POSITIONS = "max_open_positions", "your copy already held as many open positions as you allow"
         MAX_EXPOSURE = "max_exposure", "the order would have taken your copy's open positions past the total you allow"
         QUOTE_NOT_CONVERTIBLE = (
@@ -451,7 +460,7 @@ class CopiedTrade(models.Model):
             models.CheckConstraint(condition=Q(side__in=["buy", "sell"]), name="copied_trade_side_valid"),
             models.CheckConstraint(condition=Q(effect__in=["open", "increase", "reduce", "close"]), name="copied_trade_effect_valid"),
             models.CheckConstraint(
-                condition=Q(kind__in=["mirror", "stop_loss", "close_on_stop", "resync", "take_profit", "position_stop"]),
+                condition=Q(kind__in=["mirror", "stop_loss", "close_on_stop", "resync", "take_profit", "position_stop", "start_open"]),
                 name="copied_trade_kind_valid",
             ),
             models.CheckConstraint(condition=Q(override_fee_charged__gte=0), name="copied_trade_fee_nonnegative"),

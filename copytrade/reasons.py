@@ -66,6 +66,12 @@ def copied_trade_reason_text(trade: CopiedTrade) -> str:
             f"it was too late: it would have gone out {seconds_text(detail['delay_seconds'])} after the leader's trade, "
             f"past the {seconds_text(detail['limit_seconds'])} within which an entry is copied (exits are always copied)"
         )
+    if code == Reason.START_PRICE_WORSE and detail.get("price"):
+        return (
+            f"the price ({format_quantity(Decimal(detail['price']))}) was {percent_text(detail['gap_percent'])} worse than the "
+            f"leader's entry ({format_quantity(Decimal(detail['leader_price']))}), more than your slippage limit of "
+            f"{percent_text(detail['limit_percent'])}; the copy follows {trade.symbol} from the leader's next trade"
+        )
     if code == Reason.MAX_OPEN_POSITIONS and detail.get("limit"):
         return f"your copy already held {detail['held']} open positions, the most you allow ({detail['limit']})"
     if code == Reason.MAX_EXPOSURE and detail.get("limit"):

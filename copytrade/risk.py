@@ -109,6 +109,23 @@ def check_slippage(*, leader_price: Decimal, current_price: Decimal, max_slippag
         )
 
 
+def check_not_worse_than_entry(*, side: str, entry: Decimal, price: Decimal, max_slippage_percent: Decimal) -> None:
+    """Opening a position the leader already holds: only where the price is not worse than the
+    leader's entry (higher for a buy, lower for a sell) by more than the copy's slippage limit."""
+    worse = (price - entry) / entry * HUNDRED if side == "buy" else (entry - price) / entry * HUNDRED
+    if worse > max_slippage_percent:
+        raise RiskSkip(
+            CopiedTrade.Reason.START_PRICE_WORSE,
+            f"The price {price} is {worse:.4f}% worse than the leader's entry {entry}; this copy allows {max_slippage_percent}%.",
+            detail={
+                "gap_percent": str(worse.quantize(Decimal("0.01"))),
+                "price": str(price),
+                "leader_price": str(entry),
+                "limit_percent": str(max_slippage_percent),
+            },
+        )
+
+
 def clamp_to_max_order_notional(*, notional: Decimal, max_order_notional: Decimal | None) -> tuple[Decimal, bool]:
     """(notional, whether it was clamped)."""
     if max_order_notional is not None and notional > max_order_notional:

@@ -345,6 +345,9 @@ class CopyStartForm(forms.Form):
     stop_loss_percent = _setting_decimal("stop_loss_percent", required=False)
     max_open_positions = _setting_integer("max_open_positions")
     max_exposure = _setting_decimal("max_exposure", required=False)
+    open_positions_at_start = forms.BooleanField(
+        label=SETTINGS["open_positions_at_start"].label, required=False, help_text=SETTINGS["open_positions_at_start"].help_text
+    )
     terms_rate_percent = forms.DecimalField(widget=forms.HiddenInput, max_digits=7, decimal_places=4)
     terms_subscription_fee_monthly = forms.DecimalField(widget=forms.HiddenInput, max_digits=18, decimal_places=8)
     consent = forms.BooleanField(
@@ -394,6 +397,7 @@ class CopyStartForm(forms.Form):
             "round_up_to_minimum": data["round_up_to_minimum"],
             **_symbol_list_arguments(data),
             **{name: data[name] for name in POSITION_LIMITS},
+            "open_positions_at_start": data["open_positions_at_start"],
         }
 
 

@@ -17,7 +17,7 @@ from copytrade.locks import copy_lock
 from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
 from copytrade.reasons import sentence
 from copytrade.selectors import copy_allocation_used, copy_get
-from copytrade.services.platform_closes import copy_close_positions
+from copytrade.services.platform_closes import copy_close_positions, copy_start_positions_open
 from core.errors import ApplicationError, ConflictError, NotFoundError
 from core.locks import user_row_lock
 from core.models import Notification
@@ -77,6 +77,7 @@ def copy_start(
     max_open_positions: int | None = None,
     max_exposure: Decimal | None = None,
     invitation: str = "",
+    open_positions_at_start: bool = False,
     expected_terms: FeeTerms | None = None,
 ) -> CopyRelationship:
     """Start copying a strategy onto one of the follower's accounts.
@@ -126,6 +127,7 @@ def copy_start(
         round_up_to_minimum=round_up_to_minimum,
         symbol_list_mode=symbol_list_mode,
         symbol_list=symbol_list,
+        open_positions_at_start=open_positions_at_start,
         **limits,
     )
     return _copy_insert(relationship=relationship, expected_terms=expected_terms, invitation=invitation)
@@ -166,12 +168,19 @@ def _copy_insert(*, relationship: CopyRelationship, expected_terms: FeeTerms | N
     # Under the strategy's row lock: a change of terms waits for this copy, and then sees it.
     copy_starting.send(sender=CopyRelationship, relationship=relationship, expected_terms=expected_terms)
     Strategy.objects.filter(pk=strategy.pk).update(copiers_count=F("copiers_count") + 1)
+    opening = copy_start_positions_open(relationship=relationship) if relationship.open_positions_at_start else []
     _copy_notify(
         relationship,
         kind=Notification.Kind.COPY_STARTED,
         title=f"You started copying {strategy.name}",
         body=f"On '{account.label}', with a capital of {format_money(relationship.copy_capital, strategy.quote_currency)}. "
-        "The leader's new entries are copied from now on; positions the leader already holds are not.",
+        "The leader's new entries are copied from now on; "
+        + (
+            f"the {len(opening)} position(s) the leader holds now are being opened where the price is not worse than the "
+            "leader's entry by more than your slippage limit."
+            if opening
+            else "positions the leader already holds are not."
+        ),
     )
     logger.info("copy %s started: user %s copies strategy %s", relationship.pk, follower.pk, strategy.pk)
     return relationship

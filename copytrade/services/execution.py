@@ -307,28 +307,30 @@ def _size(run: _Run, *, gateway, market: MarketRules, price: Decimal) -> tuple[s
         # The drift pass chose side and amount: what takes the account back to the copy's record.
         held = trade.requested_amount if trade.side == "sell" else -trade.requested_amount
         return sizing.exit_size(held=held, fraction=Decimal(1), price=price, market=market), ""
+    if trade.kind == CopiedTrade.Kind.START_OPEN:
+        # The leader's position when the copy started: as an entry of its size at its entry price.
+        detail = trade.reason_detail
+        risk.check_entry_allowed(relationship=relationship, strategy=trade.strategy)
+        risk.check_symbol_list(relationship=relationship, symbol=market.symbol)
+        risk.check_not_worse_than_entry(
+            side=trade.side, entry=Decimal(detail["leader_entry"]), price=price, max_slippage_percent=relationship.max_slippage_percent
+        )
+        notional = sizing.entry_notional(
+            sizing_mode=relationship.sizing_mode,
+            leader_notional=Decimal(detail["leader_notional"]),
+            leader_equity=Decimal(detail["leader_equity"]),
+            copy_capital=relationship.copy_capital + relationship.realized_pnl,
+            multiplier=relationship.multiplier,
+            fixed_notional=relationship.fixed_notional,
+        )
+        return _entry_size(trade, notional=notional, market=market, price=price)
     if trade.kind == CopiedTrade.Kind.MIRROR and sizing.is_entry(trade.effect):
         leader_trade = trade.leader_trade
         risk.check_entry_allowed(relationship=relationship, strategy=trade.strategy)
         risk.check_symbol_list(relationship=relationship, symbol=market.symbol)
         risk.check_slippage(leader_price=leader_trade.price, current_price=price, max_slippage_percent=relationship.max_slippage_percent)
         notional = sizing.relationship_entry_notional(relationship=relationship, leader_trade=leader_trade)
-        notional, clamped = risk.clamp_to_max_order_notional(notional=notional, max_order_notional=relationship.max_order_notional)
-        notional, capped = risk.clamp_to_multiplier_cap(notional=notional, sizing_mode=relationship.sizing_mode)
-        risk.check_position_limits(relationship=relationship, symbol=trade.symbol, notional=notional)
-        size = sizing.entry_size(
-            side=trade.side, notional=notional, price=price, market=market, round_up_to_minimum=relationship.round_up_to_minimum
-        )
-        # Margin: the exchange is the authority. Its refusal of an entry for funds is a skip
-        # (insufficient_margin, in _refused); a balance read before every entry would double
-        # the round trips to the exchange per follower and could be stale by the order anyway.
-        if capped:
-            note = Reason.CLAMPED_TO_MULTIPLIER_CAP
-        elif clamped:
-            note = Reason.CLAMPED_TO_MAX_ORDER_NOTIONAL
-        else:
-            note = Reason.ROUNDED_UP_TO_MINIMUM if size.rounded_up else ""
-        return size, note
+        return _entry_size(trade, notional=notional, market=market, price=price)
     if trade.kind == CopiedTrade.Kind.MIRROR and relationship.status == CopyRelationship.Status.STOPPED:
         raise risk.RiskSkip(Reason.COPY_STOPPED, "The copy is stopped; its positions are the follower's to manage.")
     held = run.position.quantity if run.position else ZERO
@@ -337,6 +339,28 @@ def _size(run: _Run, *, gateway, market: MarketRules, price: Decimal) -> tuple[s
     if trade.kind == CopiedTrade.Kind.MIRROR and size.side != trade.side:
         raise sizing.SizingSkip(Reason.NO_POSITION, f"The copy holds no position on the side the leader {trade.effect}s.")
     return size, ""
+
+
+def _entry_size(trade: CopiedTrade, *, notional: Decimal, market: MarketRules, price: Decimal) -> tuple[sizing.OrderSize, str]:
+    """An entry of `notional` through the copy's limits: largest order, the multiplier cap, its
+    caps on positions and exposure, the market's precision."""
+    relationship = trade.relationship
+    notional, clamped = risk.clamp_to_max_order_notional(notional=notional, max_order_notional=relationship.max_order_notional)
+    notional, capped = risk.clamp_to_multiplier_cap(notional=notional, sizing_mode=relationship.sizing_mode)
+    risk.check_position_limits(relationship=relationship, symbol=trade.symbol, notional=notional)
+    size = sizing.entry_size(
+        side=trade.side, notional=notional, price=price, market=market, round_up_to_minimum=relationship.round_up_to_minimum
+    )
+    # Margin: the exchange is the authority. Its refusal of an entry for funds is a skip
+    # (insufficient_margin, in _refused); a balance read before every entry would double
+    # the round trips to the exchange per follower and could be stale by the order anyway.
+    if capped:
+        note = Reason.CLAMPED_TO_MULTIPLIER_CAP
+    elif clamped:
+        note = Reason.CLAMPED_TO_MAX_ORDER_NOTIONAL
+    else:
+        note = Reason.ROUNDED_UP_TO_MINIMUM if size.rounded_up else ""
+    return size, note
 
 
 def _order_slot(account: ExchangeAccount) -> float:
@@ -595,7 +619,7 @@ def _write_fill_at_once(
 
 
 def _refused(trade: CopiedTrade, *, token: int | None, error: PermanentExchangeError) -> ExecutionOutcome:
-    entry = trade.kind == CopiedTrade.Kind.MIRROR and sizing.is_entry(trade.effect)
+    entry = trade.kind in (CopiedTrade.Kind.MIRROR, CopiedTrade.Kind.START_OPEN) and sizing.is_entry(trade.effect)
     if isinstance(error, BelowExchangeMinimumError):  # our own rules, before anything was sent
         return _finish(trade, token=token, status=CopiedTrade.Status.SKIPPED, reason=Reason.BELOW_EXCHANGE_MINIMUM, message=error.detail)
     if isinstance(error, InsufficientFundsError) and entry:
@@ -647,6 +671,9 @@ def _notify_not_copied(trade: CopiedTrade, *, status: str) -> None:
     if trade.leader_trade_id is not None:
         group_key = f"leader-trade:{trade.leader_trade_id}"
         what = f"its {trade.side} of {trade.symbol} (trade #{trade.sequence})"
+    elif trade.kind == CopiedTrade.Kind.START_OPEN:
+        group_key = f"copied-trade:{trade.pk}"
+        what = f"the leader's open {trade.symbol} position, at your copy's start"
     else:
         group_key = f"copied-trade:{trade.pk}"
         what = f"the platform's {trade.side} of {trade.symbol} closing your copy ({trade.get_kind_display()})"

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from copytrade.client_order_ids import PLATFORM_CLOSE_PREFIX, platform_close_client_order_id
 from copytrade.locks import copy_lock
-from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
+from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderPosition, LeaderTrade, Strategy
 from copytrade.positions import position_exit_hit, position_move_percent, stop_loss_hit
 from copytrade.reasons import pause_reason_text, position_exit_text, sentence
 from copytrade.services import fanout
@@ -151,3 +151,49 @@ def position_exits_trigger(relationship: CopyRelationship, *, prices: dict[str, 
     if closes:
         logger.info("copy %s: %s position(s) closed by their take-profit or stop-loss", relationship.pk, len(closes))
     return closes
+
+
+def copy_start_positions_open(*, relationship: CopyRelationship) -> list[int]:
+    """In the copy start's transaction, under the strategy's row lock: one entry per position
+    the leader holds now (kind start_open), sized when it runs as the leader's position at its
+    entry against the leader's capital, placed only where the price is not worse than the
+    leader's entry by more than the copy's slippage limit (else skipped with the reason; the
+    copy follows that market from the leader's next trade). Enqueued on commit."""
+    positions = list(LeaderPosition.objects.filter(strategy_id=relationship.strategy_id).exclude(quantity=0).order_by("symbol"))
+    if not positions:
+        return []
+    strategy = (
+        Strategy.objects.select_for_update().only("id", "owner_id", "last_sequence", "declared_capital").get(pk=relationship.strategy_id)
+    )
+    equity = strategy.declared_capital
+    if equity is None:
+        equity = LeaderTrade.objects.filter(strategy=strategy).order_by("-sequence").values_list("leader_equity", flat=True).first()
+    first = strategy.last_sequence + 1
+    Strategy.objects.filter(pk=strategy.pk).update(last_sequence=first + len(positions) - 1)
+    kind = CopiedTrade.Kind.START_OPEN
+    rows = [
+        CopiedTrade(
+            relationship_id=relationship.pk,
+            kind=kind,
+            sequence=sequence,
+            follower_id=relationship.follower_id,
+            leader_user_id=strategy.owner_id,
+            strategy_id=strategy.pk,
+            symbol=position.symbol,
+            side="buy" if position.quantity > 0 else "sell",
+            effect=LeaderTrade.Effect.OPEN,
+            leader_size_quote=abs(position.quantity) * position.average_entry,
+            reason_detail={
+                "leader_entry": str(position.average_entry),
+                "leader_notional": str(abs(position.quantity) * position.average_entry),
+                "leader_equity": str(equity or 0),
+            },
+            client_order_id=platform_close_client_order_id(kind=kind, relationship_id=relationship.pk, sequence=sequence),
+            enqueued_at=timezone.now(),
+        )
+        for sequence, position in enumerate(positions, start=first)
+    ]
+    CopiedTrade.objects.bulk_create(rows)
+    ids = [row.pk for row in rows]
+    transaction.on_commit(lambda: fanout.copied_trades_enqueue(ids))
+    return ids
