@@ -116,7 +116,12 @@ class LeaderDetailWithQualityOutputSerializer(LeaderDetailOutputSerializer):
 class LeaderDetailWithQualityApi(LeaderDetailApi):
     """The leader page's data with its copy quality (all its copiers)."""
 
-    @extend_schema(operation_id="copy_trading_leader", responses=LeaderDetailWithQualityOutputSerializer)
+    @extend_schema(
+        operation_id="copy_trading_leader", parameters=[LeaderDetailApi.FilterSerializer], responses=LeaderDetailWithQualityOutputSerializer
+    )
     def get(self, request, strategy_id: int):
-        strategy = strategy_get_leader(user=request.user, strategy_id=strategy_id)
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        # A strategy not listed is seen with a valid invitation link's token.
+        strategy = strategy_get_leader(user=request.user, strategy_id=strategy_id, invitation=filters.validated_data["invitation"])
         return Response(LeaderDetailWithQualityOutputSerializer(strategy, context={"now": timezone.now()}).data)

@@ -36,6 +36,8 @@ TAGS_BY_PATH = (
     ("/api/strategies/", "Leader: strategies and signals"),
     ("/api/copy-trading/top", "Leaderboard"),
     ("/api/copy-trading/leader/", "Leaderboard"),
+    ("/api/marketplace/strategies/", "Leader: strategies and signals"),
+    ("/api/marketplace/invitations/", "Leader: strategies and signals"),
     ("/api/marketplace/traders", "Marketplace: providers"),
     ("/api/marketplace/apply", "Marketplace: providers"),
     ("/api/marketplace/payouts/", "Billing: payouts"),

@@ -12,6 +12,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from copytrade.copy_settings import SETTINGS, copy_change_effects
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, PositionDrift, Strategy
 from copytrade.reasons import copied_trade_reason_text, drift_action_text, drift_text, pause_reason_text
 from copytrade.selectors import (
@@ -22,7 +23,7 @@ from copytrade.selectors import (
     strategy_get_owned,
     strategy_list_owned,
 )
-from copytrade.services.copies import copy_pause, copy_resume, copy_start, copy_stop, copy_update
+from copytrade.services.copies import copy_pause, copy_resume, copy_start, copy_stop, copy_update, copy_update_check
 from copytrade.services.leader_trades import (
     ACTIONS,
     MAX_EXTERNAL_ID_LENGTH,
@@ -54,6 +55,21 @@ UNREALIZED_PNL = serializers.DecimalField(max_digits=None, decimal_places=settin
 def _unbounded_decimal(**kwargs) -> serializers.DecimalField:
     """Any finite decimal; precision is the service's business (it truncates to storage)."""
     return serializers.DecimalField(max_digits=None, decimal_places=None, required=False, **kwargs)
+
+
+def _symbol_list_field(**kwargs) -> serializers.ListField:
+    """Unified ccxt symbols (`BTC/USDT`, `BTC/USDT:USDT`); the service resolves them on the
+    copy's exchange."""
+    return serializers.ListField(
+        child=serializers.CharField(max_length=50), max_length=CopyRelationship.MAX_SYMBOLS, allow_empty=True, **kwargs
+    )
+
+
+def _optional_percent(name: str, **kwargs) -> serializers.DecimalField:
+    """A percentage a copy may leave unset (null); its bounds are the service's."""
+    return serializers.DecimalField(
+        max_digits=7, decimal_places=2, required=False, allow_null=True, help_text=SETTINGS[name].help_text, **kwargs
+    )
 
 
 # --- Output serializers ----------------------------------------------------------------
@@ -333,6 +349,13 @@ class CopyOutputSerializer(serializers.ModelSerializer):
             "leverage_policy",
             "leverage",
             "margin_mode",
+            "symbol_list_mode",
+            "symbol_list",
+            "take_profit_percent",
+            "stop_loss_percent",
+            "max_open_positions",
+            "max_exposure",
+            "open_positions_at_start",
             "status",
             "pause_reason",
             "pause_reason_text",
@@ -556,12 +579,37 @@ class CopyStartApi(APIView):
         allocation_percent = serializers.DecimalField(max_digits=6, decimal_places=2, required=False, allow_null=True, default=None)
         multiplier = serializers.DecimalField(max_digits=12, decimal_places=6, required=False, allow_null=True, default=None)
         fixed_notional_usd = serializers.DecimalField(**MONEY, source="fixed_notional", required=False, allow_null=True, default=None)
-        max_drawdown_stop = serializers.DecimalField(max_digits=5, decimal_places=2, default=Decimal("30"))
-        max_slippage_percent = serializers.DecimalField(max_digits=5, decimal_places=2, default=Decimal("1"))
-        max_order_notional_usd = serializers.DecimalField(
-            **MONEY, source="max_order_notional", required=False, allow_null=True, default=None
+        max_drawdown_stop = serializers.DecimalField(
+            max_digits=5, decimal_places=2, default=Decimal("30"), help_text=SETTINGS["max_drawdown_stop"].help_text
         )
-        round_up_to_minimum = serializers.BooleanField(default=False)
+        max_slippage_percent = serializers.DecimalField(
+            max_digits=5, decimal_places=2, default=Decimal("1"), help_text=SETTINGS["max_slippage_percent"].help_text
+        )
+        max_order_notional_usd = serializers.DecimalField(
+            **MONEY,
+            source="max_order_notional",
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text=SETTINGS["max_order_notional"].help_text,
+        )
+        round_up_to_minimum = serializers.BooleanField(default=False, help_text=SETTINGS["round_up_to_minimum"].help_text)
+        invitation = serializers.CharField(
+            max_length=64, required=False, default="", help_text="An invitation link's token, to copy a strategy that is not listed."
+        )
+        open_positions_at_start = serializers.BooleanField(default=False, help_text=SETTINGS["open_positions_at_start"].help_text)
+        symbol_list_mode = serializers.ChoiceField(
+            choices=CopyRelationship.SymbolListMode.choices, default=CopyRelationship.SymbolListMode.ALL, allow_blank=True
+        )
+        symbol_list = _symbol_list_field(required=False, default=list, help_text=SETTINGS["symbol_list"].help_text)
+        take_profit_percent = _optional_percent("take_profit_percent", default=None)
+        stop_loss_percent = _optional_percent("stop_loss_percent", default=None)
+        max_open_positions = serializers.IntegerField(
+            required=False, allow_null=True, default=None, help_text=SETTINGS["max_open_positions"].help_text
+        )
+        max_exposure = serializers.DecimalField(
+            **MONEY, required=False, allow_null=True, default=None, help_text=SETTINGS["max_exposure"].help_text
+        )
         leverage_policy = serializers.ChoiceField(
             choices=CopyRelationship.LeveragePolicy.choices,
             default=CopyRelationship.LeveragePolicy.FOLLOW,
@@ -670,6 +718,12 @@ class CopyUpdateApi(APIView):
         leverage_policy = serializers.ChoiceField(choices=CopyRelationship.LeveragePolicy.choices, required=False)
         leverage = serializers.IntegerField(min_value=1, max_value=125, required=False, allow_null=True)
         margin_mode = serializers.ChoiceField(choices=MarginMode.choices, required=False)
+        symbol_list_mode = serializers.ChoiceField(choices=CopyRelationship.SymbolListMode.choices, required=False, allow_blank=True)
+        symbol_list = _symbol_list_field(required=False, help_text=SETTINGS["symbol_list"].help_text)
+        take_profit_percent = _optional_percent("take_profit_percent")
+        stop_loss_percent = _optional_percent("stop_loss_percent")
+        max_open_positions = serializers.IntegerField(required=False, allow_null=True, help_text=SETTINGS["max_open_positions"].help_text)
+        max_exposure = serializers.DecimalField(**MONEY, required=False, allow_null=True, help_text=SETTINGS["max_exposure"].help_text)
 
     @extend_schema(operation_id="copy_trading_update", request=InputSerializer, responses=CopyOutputSerializer)
     def patch(self, request, relationship_id: int):
@@ -677,6 +731,23 @@ class CopyUpdateApi(APIView):
         serializer.is_valid(raise_exception=True)
         copy_update(follower=request.user, relationship_id=relationship_id, data=serializer.validated_data)
         return _copy_response(follower=request.user, relationship_id=relationship_id)
+
+
+class CopyUpdateCheckApi(APIView):
+    """What a change of a copy's settings would do, before it is made: the PATCH's checks
+    (a refusal is the same 4xx) and a sentence per setting changed, saying what it does to
+    the positions the copy already holds. Nothing is saved."""
+
+    @extend_schema(
+        operation_id="copy_trading_update_check",
+        request=CopyUpdateApi.InputSerializer,
+        responses=inline_serializer("CopyChangeEffects", {"changes": serializers.ListField(child=serializers.CharField())}),
+    )
+    def post(self, request, relationship_id: int):
+        serializer = CopyUpdateApi.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        relationship, change = copy_update_check(follower=request.user, relationship_id=relationship_id, data=serializer.validated_data)
+        return Response({"changes": copy_change_effects(relationship=relationship, data=change)})
 
 
 class CopiedTradesApi(APIView):

@@ -10,7 +10,13 @@ import re
 from copytrade.models import CopiedTrade
 
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
-PLATFORM_CLOSE_PREFIX = {CopiedTrade.Kind.STOP_LOSS: "sl", CopiedTrade.Kind.CLOSE_ON_STOP: "cs"}
+PLATFORM_CLOSE_PREFIX = {
+    CopiedTrade.Kind.STOP_LOSS: "sl",
+    CopiedTrade.Kind.CLOSE_ON_STOP: "cs",
+    CopiedTrade.Kind.TAKE_PROFIT: "tp",
+    CopiedTrade.Kind.POSITION_STOP: "ps",
+    CopiedTrade.Kind.START_OPEN: "so",
+}
 RESYNC_PREFIX = "rs"
 # Every order the platform places on a follower's account: a mirror ("ct"), a platform close or a resync.
 _COPY_ORDER = re.compile(rf"^(ct|{RESYNC_PREFIX}|{'|'.join(PLATFORM_CLOSE_PREFIX.values())})[0-9a-z]+-[0-9a-z]+$")

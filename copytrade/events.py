@@ -16,3 +16,8 @@ copying_open_requested = Signal()
 # or None). marketplace.receivers records the copy's fee terms; a receiver raises
 # core.errors.ConflictError to refuse the copy (the transaction then rolls back).
 copy_starting = Signal()
+
+# Sent with `strategy` (not listed) and `token` (what a follower holds): a receiver returns
+# True when the token is a valid invitation to see and copy that strategy (marketplace's
+# invitation links). No receiver answering True: the strategy is not found for them.
+invitation_accepts = Signal()

@@ -207,7 +207,15 @@ class CopyRelationship(models.Model):
         RESYNC = "resync", "trade the account back to the copy's recorded position at market"
         ADOPT = "adopt", "take the exchange's figure as the copy's position"
 
+    class SymbolListMode(models.TextChoices):
+        """Which of the leader's markets the copy follows (`symbol_list`: unified ccxt symbols)."""
+
+        ALL = "", "every market the leader trades"
+        ALLOW = "allow", "only the markets on your list"
+        DENY = "deny", "every market except those on your list"
+
     LIVE_STATUSES = (Status.ACTIVE, Status.PAUSED)
+    MAX_SYMBOLS = 100
 
     follower = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="copies")
     strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="copies")
@@ -228,6 +236,20 @@ class CopyRelationship(models.Model):
     leverage_policy = models.CharField(max_length=10, choices=LeveragePolicy.choices, default=LeveragePolicy.FOLLOW)
     leverage = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(125)])
     margin_mode = models.CharField(max_length=10, choices=MarginMode.choices, default=MarginMode.CROSS)
+    # Entries in markets the list leaves out are skipped (symbol_not_allowed); exits of what
+    # the copy holds are always mirrored, whatever the list says now.
+    symbol_list_mode = models.CharField(max_length=8, choices=SymbolListMode.choices, blank=True, default=SymbolListMode.ALL)
+    symbol_list = models.JSONField(default=list, blank=True)
+    # Per position, from the copy's own average entry: the mark-to-market pass closes a
+    # position at market once its price is this far in its favour, or against it.
+    take_profit_percent = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    stop_loss_percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    # Entries past these are skipped (max_open_positions, max_exposure); exits never are.
+    max_open_positions = models.PositiveIntegerField(null=True, blank=True)
+    max_exposure = money_field(null=True, blank=True)
+    # Chosen at start: open the leader's positions already open (only where the price is not
+    # worse than the leader's entry by more than the slippage limit).
+    open_positions_at_start = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     pause_reason = models.CharField(max_length=255, choices=PauseReason.choices, blank=True, default="")
     # The numbers the pause's sentence needs (stop-loss: drawdown and limit, in percent).
@@ -250,6 +272,19 @@ class CopyRelationship(models.Model):
                 name="copy_one_live_per_follower_strategy",
             ),
             models.CheckConstraint(condition=Q(status__in=["active", "paused", "stopped"]), name="copy_status_valid"),
+            models.CheckConstraint(condition=Q(symbol_list_mode__in=["", "allow", "deny"]), name="copy_symbol_list_mode_valid"),
+            models.CheckConstraint(
+                condition=Q(take_profit_percent__isnull=True) | (Q(take_profit_percent__gt=0) & Q(take_profit_percent__lte=10000)),
+                name="copy_take_profit_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(stop_loss_percent__isnull=True) | (Q(stop_loss_percent__gt=0) & Q(stop_loss_percent__lt=100)),
+                name="copy_position_stop_loss_0_100",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_open_positions__isnull=True) | Q(max_open_positions__gte=1), name="copy_max_open_positions_positive"
+            ),
+            models.CheckConstraint(condition=Q(max_exposure__isnull=True) | Q(max_exposure__gt=0), name="copy_max_exposure_positive"),
             models.CheckConstraint(
                 condition=Q(allocation_percent__isnull=True) | (Q(allocation_percent__gt=0) & Q(allocation_percent__lte=100)),
                 name="copy_allocation_0_100",
@@ -300,6 +335,9 @@ class CopiedTrade(models.Model):
         CLOSE_ON_STOP = "close_on_stop", "closed when you stopped the copy"  # stopped with close_positions
         # The drift pass trading the account back to the copy's recorded position (drift policy resync).
         RESYNC = "resync", "traded back to your copy's recorded position"
+        START_OPEN = "start_open", "opened when the copy started, as the leader's position then"
+        TAKE_PROFIT = "take_profit", "closed by your take-profit on this position"
+        POSITION_STOP = "position_stop", "closed by your stop-loss on this position"
 
     class Reason(models.TextChoices):
         """Why a copied trade was skipped or failed, or what changed a filled one: the code
@@ -324,6 +362,14 @@ class CopiedTrade(models.Model):
             "too_late",
             "it was too late: the leader's trade was longer ago than the platform still copies an entry after",
         )
+        SYMBOL_NOT_ALLOWED = "symbol_not_allowed", "your copy's list of markets leaves this market out"
+        START_PRICE_WORSE = (
+            "start_price_worse",
+            "the price was worse than the leader's entry by more than your slippage limit; the copy follows this market "
+            "from the leader's next trade",
+        )
+        MAX_OPEN_POSITIONS = "max_open_positions", "your copy already held as many open positions as you allow"
+        MAX_EXPOSURE = "max_exposure", "the order would have taken your copy's open positions past the total you allow"
         QUOTE_NOT_CONVERTIBLE = (
             "quote_not_convertible",
             ("its profit and loss would be in a currency this platform cannot convert to bill it; no order was placed"),
@@ -437,7 +483,8 @@ class CopiedTrade(models.Model):
             models.CheckConstraint(condition=Q(side__in=["buy", "sell"]), name="copied_trade_side_valid"),
             models.CheckConstraint(condition=Q(effect__in=["open", "increase", "reduce", "close"]), name="copied_trade_effect_valid"),
             models.CheckConstraint(
-                condition=Q(kind__in=["mirror", "stop_loss", "close_on_stop", "resync"]), name="copied_trade_kind_valid"
+                condition=Q(kind__in=["mirror", "stop_loss", "close_on_stop", "resync", "take_profit", "position_stop", "start_open"]),
+                name="copied_trade_kind_valid",
             ),
             models.CheckConstraint(condition=Q(override_fee_charged__gte=0), name="copied_trade_fee_nonnegative"),
         ]

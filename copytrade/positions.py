@@ -18,7 +18,7 @@ Definitions (billing and the API rely on them):
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from copytrade.models import CopyRelationship, FollowerPosition, LeaderPosition
+from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderPosition
 from core.money import HUNDRED, ZERO, to_money
 
 _PERCENT_STEP = Decimal("0.0001")
@@ -92,3 +92,22 @@ def relationship_apply_pnl(relationship: CopyRelationship, *, pnl: Decimal, unre
 
 def stop_loss_hit(relationship: CopyRelationship) -> bool:
     return relationship.current_drawdown_percent >= relationship.max_drawdown_stop
+
+
+def position_move_percent(position: FollowerPosition, *, price: Decimal) -> Decimal:
+    """How far `price` is from the position's own average entry, in percent, positive in the
+    position's favour (up for a long, down for a short)."""
+    if position.quantity == 0 or position.average_entry <= 0:
+        return ZERO
+    change = (price - position.average_entry) / position.average_entry * HUNDRED
+    return change if position.quantity > 0 else -change
+
+
+def position_exit_hit(relationship: CopyRelationship, position: FollowerPosition, *, price: Decimal) -> str | None:
+    """The copied-trade kind that closes this position now (take_profit, position_stop), or None."""
+    move = position_move_percent(position, price=price)
+    if relationship.take_profit_percent is not None and move >= relationship.take_profit_percent:
+        return CopiedTrade.Kind.TAKE_PROFIT
+    if relationship.stop_loss_percent is not None and move <= -relationship.stop_loss_percent:
+        return CopiedTrade.Kind.POSITION_STOP
+    return None

@@ -75,6 +75,27 @@ def copied_trade_reason_text(trade: CopiedTrade) -> str:
             f"the exchange refused {detail['leverage']}× {detail['margin_mode']} margin on this market "
             "(a position opened otherwise may be open there); no order was placed"
         )
+    if code == Reason.START_PRICE_WORSE and detail.get("price"):
+        return (
+            f"the price ({format_quantity(Decimal(detail['price']))}) was {percent_text(detail['gap_percent'])} worse than the "
+            f"leader's entry ({format_quantity(Decimal(detail['leader_price']))}), more than your slippage limit of "
+            f"{percent_text(detail['limit_percent'])}; the copy follows {trade.symbol} from the leader's next trade"
+        )
+    if code == Reason.MAX_OPEN_POSITIONS and detail.get("limit"):
+        return f"your copy already held {detail['held']} open positions, the most you allow ({detail['limit']})"
+    if code == Reason.MAX_EXPOSURE and detail.get("limit"):
+        quote = quote_of(trade.symbol)
+        return (
+            f"the order ({format_money(Decimal(detail['order']), quote)}) would have taken your copy's open positions from "
+            f"{format_money(Decimal(detail['exposure']), quote)} past the {format_money(Decimal(detail['limit']), quote)} you allow"
+        )
+    if code == Reason.SYMBOL_NOT_ALLOWED and detail.get("mode"):
+        listed = (
+            "is not on your copy's list of markets to copy"
+            if detail["mode"] == "allow"
+            else "is on your copy's list of markets not to copy"
+        )
+        return f"{trade.symbol} {listed}; what the copy already holds there still follows the leader's exits"
     if code == Reason.PARTIAL_FILL and trade.requested_amount:
         return f"the exchange filled {format_quantity(trade.filled_amount)} of the {format_quantity(trade.requested_amount)} requested"
     return reason_label(Reason, code)
@@ -119,3 +140,15 @@ def drift_action_text(drift: PositionDrift) -> str:
 def sentence(text: str) -> str:
     """A reason as a sentence of its own: capital first, one full stop."""
     return f"{text[:1].upper()}{text[1:].rstrip('.')}." if text else ""
+
+
+def position_exit_text(*, kind: str, symbol: str, detail: dict) -> str:
+    """Why the platform closed one position: its take-profit or stop-loss, with its numbers."""
+    what = "take-profit" if kind == CopiedTrade.Kind.TAKE_PROFIT else "stop-loss"
+    move = Decimal(detail["move_percent"])
+    direction = "in its favour" if move >= 0 else "against it"
+    return (
+        f"your {what} of {percent_text(detail['limit_percent'])} on {symbol} was reached: the price "
+        f"({format_quantity(Decimal(detail['price']))}) had moved {percent_text(abs(move))} {direction} from the copy's entry "
+        f"({format_quantity(Decimal(detail['entry']))})"
+    )

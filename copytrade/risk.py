@@ -11,9 +11,11 @@ large exchanges cut a copy to their maximum order size rather than drop it.
 from decimal import Decimal
 
 from django.conf import settings
+from django.db.models import F
+from django.db.models.functions import Abs
 
-from copytrade.models import CopiedTrade, CopyRelationship, Strategy
-from core.money import HUNDRED
+from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, Strategy
+from core.money import HUNDRED, to_money
 
 
 class RiskSkip(Exception):
@@ -39,6 +41,53 @@ def check_entry_allowed(*, relationship: CopyRelationship, strategy: Strategy) -
         raise RiskSkip(CopiedTrade.Reason.STRATEGY_NOT_ACCEPTING, f"Strategy '{strategy.name}' is not accepting new entries right now.")
 
 
+def symbol_list_allows(*, relationship: CopyRelationship, symbol: str) -> bool:
+    listed = symbol in relationship.symbol_list
+    mode = relationship.symbol_list_mode
+    return mode == CopyRelationship.SymbolListMode.ALL or listed == (mode == CopyRelationship.SymbolListMode.ALLOW)
+
+
+def check_symbol_list(*, relationship: CopyRelationship, symbol: str) -> None:
+    """An entry in a market the copy's allow list leaves out, or its deny list names, is
+    skipped. Only entries come here: a list changed while the copy holds a position there
+    never keeps the copy from following the leader out of it."""
+    if not symbol_list_allows(relationship=relationship, symbol=symbol):
+        raise RiskSkip(
+            CopiedTrade.Reason.SYMBOL_NOT_ALLOWED,
+            f"{symbol} is left out by the copy's {relationship.symbol_list_mode} list.",
+            detail={"mode": relationship.symbol_list_mode},
+        )
+
+
+def check_position_limits(*, relationship: CopyRelationship, symbol: str, notional: Decimal) -> None:
+    """The copy's own caps on new exposure: at most `max_open_positions` markets held (an
+    increase of a position it holds is not a new one), and at most `max_exposure` in open
+    positions at their entry prices, this order included. Reads the copy's positions only when
+    a cap is set."""
+    if relationship.max_open_positions is None and relationship.max_exposure is None:
+        return
+    held = dict(
+        FollowerPosition.objects.filter(relationship=relationship)
+        .exclude(quantity=0)
+        .annotate(cost=Abs(F("quantity")) * F("average_entry"))
+        .values_list("symbol", "cost")
+    )
+    limit = relationship.max_open_positions
+    if limit is not None and symbol not in held and len(held) >= limit:
+        raise RiskSkip(
+            CopiedTrade.Reason.MAX_OPEN_POSITIONS,
+            f"The copy holds {len(held)} positions; it allows {limit}.",
+            detail={"held": len(held), "limit": limit},
+        )
+    exposure = sum(held.values(), Decimal(0))
+    if relationship.max_exposure is not None and exposure + notional > relationship.max_exposure:
+        raise RiskSkip(
+            CopiedTrade.Reason.MAX_EXPOSURE,
+            f"Open positions of {exposure} plus this order of {notional} pass the copy's {relationship.max_exposure}.",
+            detail={"exposure": str(to_money(exposure)), "order": str(to_money(notional)), "limit": str(relationship.max_exposure)},
+        )
+
+
 def price_deviation_percent(*, leader_price: Decimal, current_price: Decimal) -> Decimal:
     return abs(current_price - leader_price) / leader_price * HUNDRED
 
@@ -55,6 +104,23 @@ def check_slippage(*, leader_price: Decimal, current_price: Decimal, max_slippag
                 "gap_percent": str(deviation.quantize(Decimal("0.01"))),
                 "price": str(current_price),
                 "leader_price": str(leader_price),
+                "limit_percent": str(max_slippage_percent),
+            },
+        )
+
+
+def check_not_worse_than_entry(*, side: str, entry: Decimal, price: Decimal, max_slippage_percent: Decimal) -> None:
+    """Opening a position the leader already holds: only where the price is not worse than the
+    leader's entry (higher for a buy, lower for a sell) by more than the copy's slippage limit."""
+    worse = (price - entry) / entry * HUNDRED if side == "buy" else (entry - price) / entry * HUNDRED
+    if worse > max_slippage_percent:
+        raise RiskSkip(
+            CopiedTrade.Reason.START_PRICE_WORSE,
+            f"The price {price} is {worse:.4f}% worse than the leader's entry {entry}; this copy allows {max_slippage_percent}%.",
+            detail={
+                "gap_percent": str(worse.quantize(Decimal("0.01"))),
+                "price": str(price),
+                "leader_price": str(entry),
                 "limit_percent": str(max_slippage_percent),
             },
         )

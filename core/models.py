@@ -31,6 +31,7 @@ class Notification(models.Model):
         COPY_STOPPED = "copy_stopped", "You stopped a copy"
         COPY_CLOSED = "copy_closed", "A copy was stopped and its positions closed at market"
         COPY_STOP_LOSS = "copy_stop_loss", "A copy's stop-loss paused it and closed its positions"
+        POSITION_CLOSED = "position_closed", "A position's own take-profit or stop-loss closed it"
         PROVIDER_SUSPENDED = "provider_suspended", "A leader was suspended and your copy paused"
         ACCOUNT_INVALID = "account_invalid", "An exchange refused your API key and its copies paused"
         FEE_TERMS = "fee_terms", "A leader changed the fees of a copy"
@@ -52,6 +53,7 @@ class Notification(models.Model):
             Kind.COPY_CLOSED,
             Kind.COPY_STOP_LOSS,
             Kind.COPY_DRIFT,
+            Kind.POSITION_CLOSED,
             Kind.PROVIDER_SUSPENDED,
             Kind.ACCOUNT_INVALID,
             Kind.FEE_TERMS,

@@ -52,6 +52,10 @@ from marketplace.services import (
     is_curator,
     provider_apply,
     rating_upsert,
+    strategy_capacity_set,
+    strategy_invitation_create,
+    strategy_invitation_revoke,
+    strategy_recommendation_set,
 )
 from marketplace.tasks import provider_metrics_enqueue
 from marketplace.terms import fee_terms_in_words, fee_terms_offered
@@ -455,3 +459,102 @@ class TraderUpdateMetricsApi(APIView):
         strategies = provider_metrics_enqueue(provider_id=provider_id)
         output = TraderUpdateMetricsOutputSerializer({"provider_id": provider_id, "strategies_enqueued": strategies})
         return Response(output.data, status=status.HTTP_202_ACCEPTED)
+
+
+MONEY_FIELD = {"max_digits": settings.MONEY_MAX_DIGITS, "decimal_places": settings.MONEY_DECIMAL_PLACES}
+
+
+class StrategyCapacityOutputSerializer(serializers.Serializer):
+    strategy_id = serializers.IntegerField()
+    min_copy_capital = serializers.DecimalField(**MONEY_FIELD, allow_null=True)
+    follower_slots = serializers.IntegerField(allow_null=True)
+    followers = serializers.IntegerField(help_text="Live copies now (active and paused): the slots they take.")
+
+
+class StrategyCapacityApi(APIView):
+    """A leader's limits on new copies of their strategy: a minimum copy capital (in the
+    strategy's quote currency) and a number of follower slots; null is no limit. A full
+    strategy says so on the leaderboard and refuses new copies with 409."""
+
+    class InputSerializer(StrictInputSerializer):
+        min_copy_capital = serializers.DecimalField(**MONEY_FIELD, allow_null=True)
+        follower_slots = serializers.IntegerField(allow_null=True)
+
+    @extend_schema(operation_id="strategy_capacity_set", request=InputSerializer, responses=StrategyCapacityOutputSerializer)
+    def put(self, request, strategy_id: int):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        capacity = strategy_capacity_set(owner=request.user, strategy_id=strategy_id, **serializer.validated_data)
+        data = {
+            "strategy_id": capacity.strategy_id,
+            "min_copy_capital": capacity.min_copy_capital,
+            "follower_slots": capacity.follower_slots,
+            "followers": capacity.strategy.copiers_count,
+        }
+        return Response(StrategyCapacityOutputSerializer(data).data)
+
+
+class StrategyRecommendationApi(APIView):
+    """The copy settings a leader recommends for their strategy: the copy form starts from them,
+    and the follower's own choice is what the copy gets. Settings left out or null are not
+    recommended; an empty body withdraws the recommendation."""
+
+    class InputSerializer(StrictInputSerializer):
+        allocation_percent = serializers.DecimalField(max_digits=6, decimal_places=2, required=False, allow_null=True)
+        max_drawdown_stop = serializers.DecimalField(max_digits=5, decimal_places=2, required=False, allow_null=True)
+        max_slippage_percent = serializers.DecimalField(max_digits=5, decimal_places=2, required=False, allow_null=True)
+        take_profit_percent = serializers.DecimalField(max_digits=7, decimal_places=2, required=False, allow_null=True)
+        stop_loss_percent = serializers.DecimalField(max_digits=5, decimal_places=2, required=False, allow_null=True)
+        max_open_positions = serializers.IntegerField(required=False, allow_null=True)
+
+    @extend_schema(
+        operation_id="strategy_recommended_settings_set",
+        request=InputSerializer,
+        responses=inline_serializer(
+            "StrategyRecommendedSettings", {"strategy_id": serializers.IntegerField(), "settings": serializers.DictField()}
+        ),
+    )
+    def put(self, request, strategy_id: int):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        settings_given = {name: value for name, value in serializer.validated_data.items() if value is not None}
+        recommendation = strategy_recommendation_set(owner=request.user, strategy_id=strategy_id, settings=settings_given)
+        return Response({"strategy_id": recommendation.strategy_id, "settings": recommendation.settings})
+
+
+class StrategyInvitationOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    strategy_id = serializers.IntegerField()
+    token = serializers.CharField()
+    link = serializers.CharField(help_text="The leader page with the token: whoever opens it may see and copy the strategy.")
+    created_at = serializers.DateTimeField()
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+
+def _invitation_payload(invitation) -> dict:
+    return {
+        "id": invitation.pk,
+        "strategy_id": invitation.strategy_id,
+        "token": invitation.token,
+        "link": f"/leaders/{invitation.strategy_id}/?invitation={invitation.token}",
+        "created_at": invitation.created_at,
+        "revoked_at": invitation.revoked_at,
+    }
+
+
+class StrategyInvitationCreateApi(APIView):
+    """A new invitation link to one of your strategies: a strategy not listed on the
+    leaderboard is seen and copied by whoever holds a valid link (the copy start's
+    `invitation`); revoke it to let no one else in."""
+
+    @extend_schema(operation_id="strategy_invitation_create", request=None, responses={201: StrategyInvitationOutputSerializer})
+    def post(self, request, strategy_id: int):
+        invitation = strategy_invitation_create(owner=request.user, strategy_id=strategy_id)
+        return Response(StrategyInvitationOutputSerializer(_invitation_payload(invitation)).data, status=status.HTTP_201_CREATED)
+
+
+class StrategyInvitationRevokeApi(APIView):
+    @extend_schema(operation_id="strategy_invitation_revoke", request=None, responses=StrategyInvitationOutputSerializer)
+    def post(self, request, invitation_id: int):
+        invitation = strategy_invitation_revoke(owner=request.user, invitation_id=invitation_id)
+        return Response(StrategyInvitationOutputSerializer(_invitation_payload(invitation)).data)

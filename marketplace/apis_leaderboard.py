@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from copytrade.apis import LeaderTradePublicOutputSerializer
 from copytrade.models import Strategy
 from copytrade.quality import COPIES_WELL_MAX_GAP_BPS, COPIES_WELL_MIN_ENDED, COPIES_WELL_MIN_FILL_PERCENT
-from core.api_conventions import PageFilterSerializer, Pagination, paginated_response
+from core.api_conventions import PageFilterSerializer, Pagination, StrictInputSerializer, paginated_response
 from core.selectors import display_name
 from marketplace.apis import (
     CoverageOutputSerializer,
@@ -24,7 +24,7 @@ from marketplace.apis import (
     leaderboard_sort_field,
 )
 from marketplace.metrics import Coverage, return_percent
-from marketplace.selectors import TOP_WINDOWS, ratios_note, strategy_get_leader, strategy_leaderboard
+from marketplace.selectors import TOP_WINDOWS, ratios_note, strategy_capacity, strategy_get_leader, strategy_leaderboard
 from marketplace.terms import fee_terms_offered
 
 METRIC_FIELDS = (
@@ -112,6 +112,9 @@ class CopyQualityMixin(serializers.Serializer):
 class LeaderboardOutputSerializer(CopyQualityMixin, MetricsMixin, serializers.ModelSerializer):
     owner = serializers.SerializerMethodField(help_text="The leader's public display name (never a username).")
     fee_terms = serializers.SerializerMethodField()
+    follower_slots = serializers.SerializerMethodField(help_text="The followers its leader takes; null: no limit.")
+    slots_left = serializers.SerializerMethodField(help_text="Slots not taken; 0: full, new copies are refused (409).")
+    min_copy_capital = serializers.SerializerMethodField(help_text="The least copy capital its leader takes; null: none.")
 
     class Meta:
         model = Strategy
@@ -124,6 +127,9 @@ class LeaderboardOutputSerializer(CopyQualityMixin, MetricsMixin, serializers.Mo
             "verified_badge",
             "accepting_copies",
             "copiers_count",
+            "follower_slots",
+            "slots_left",
+            "min_copy_capital",
             "fee_terms",
             "created_at",
             *METRIC_FIELDS,
@@ -140,6 +146,19 @@ class LeaderboardOutputSerializer(CopyQualityMixin, MetricsMixin, serializers.Mo
 
     def get_owner(self, strategy) -> str:
         return display_name(strategy.owner)
+
+    def get_follower_slots(self, strategy) -> int | None:
+        capacity = strategy_capacity(strategy)
+        return None if capacity is None else capacity.follower_slots
+
+    def get_slots_left(self, strategy) -> int | None:
+        capacity = strategy_capacity(strategy)
+        return None if capacity is None else capacity.slots_left(strategy.copiers_count)
+
+    @extend_schema_field(serializers.DecimalField(max_digits=None, decimal_places=None, allow_null=True))
+    def get_min_copy_capital(self, strategy) -> str | None:
+        capacity = strategy_capacity(strategy)
+        return None if capacity is None or capacity.min_copy_capital is None else str(capacity.min_copy_capital)
 
 
 class LeaderDetailOutputSerializer(LeaderboardOutputSerializer):
@@ -176,6 +195,14 @@ class CopyTopApi(APIView):
 
 
 class LeaderDetailApi(APIView):
-    @extend_schema(operation_id="copy_trading_leader", responses=LeaderDetailOutputSerializer)
+    class FilterSerializer(StrictInputSerializer):
+        invitation = serializers.CharField(
+            max_length=64, required=False, default="", help_text="An invitation link's token: a strategy not listed, seen by its invitees."
+        )
+
+    @extend_schema(operation_id="copy_trading_leader", parameters=[FilterSerializer], responses=LeaderDetailOutputSerializer)
     def get(self, request, strategy_id: int):
-        return Response(LeaderDetailOutputSerializer(strategy_get_leader(user=request.user, strategy_id=strategy_id)).data)
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        strategy = strategy_get_leader(user=request.user, strategy_id=strategy_id, invitation=filters.validated_data["invitation"])
+        return Response(LeaderDetailOutputSerializer(strategy).data)

@@ -1,3 +1,5 @@
+import secrets
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -330,3 +332,66 @@ class CopyFeeTerms(models.Model):
         return (
             f"Copy {self.relationship_id} from {self.effective_from:%Y-%m} · {self.rate_percent.normalize():f} % + {subscription} a month"
         )
+
+
+class StrategyCapacity(models.Model):
+    """What a leader asks of new copies of a strategy: a minimum copy capital and a number of
+    follower slots (live copies: active and paused). None is no limit. Checked when a copy
+    starts, under the strategy's row lock (marketplace.receivers); copies already live stay."""
+
+    strategy = models.OneToOneField("copytrade.Strategy", on_delete=models.CASCADE, related_name="capacity")
+    min_copy_capital = money_field(null=True, blank=True)
+    follower_slots = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "strategy capacities"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(min_copy_capital__isnull=True) | Q(min_copy_capital__gt=0), name="capacity_min_capital_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(follower_slots__isnull=True) | (Q(follower_slots__gte=1) & Q(follower_slots__lte=100000)),
+                name="capacity_slots_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.strategy} · capacity"
+
+    def slots_left(self, copiers: int) -> int | None:
+        return None if self.follower_slots is None else max(self.follower_slots - copiers, 0)
+
+
+class StrategyRecommendation(models.Model):
+    """The copy settings a leader recommends for their strategy, offered on the copy form as a
+    starting point; the follower's own choice is what the copy gets. `settings`: names of
+    `copytrade.copy_settings.RECOMMENDABLE` to values (strings for decimals)."""
+
+    strategy = models.OneToOneField("copytrade.Strategy", on_delete=models.CASCADE, related_name="recommendation")
+    settings = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.strategy} · recommended settings"
+
+
+def new_invitation_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class StrategyInvitation(models.Model):
+    """A link its leader hands out to a strategy not listed on the leaderboard: whoever holds a
+    valid token may see the strategy and copy it. Revoked, it lets no one else in; copies
+    started with it stay (they are their followers')."""
+
+    strategy = models.ForeignKey("copytrade.Strategy", on_delete=models.CASCADE, related_name="invitations")
+    token = models.CharField(max_length=64, default=new_invitation_token)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["token"], name="strategy_invitation_token_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.strategy} · invitation {self.pk}{' (revoked)' if self.revoked_at else ''}"

@@ -2,11 +2,11 @@
 
 from django.dispatch import receiver
 
-from copytrade.events import copy_starting, copying_open_requested
+from copytrade.events import copy_starting, copying_open_requested, invitation_accepts
 from core.errors import ConflictError
 from marketplace.models import SignalProvider
-from marketplace.selectors import strategy_awaits_curation
-from marketplace.services import copy_terms_record
+from marketplace.selectors import strategy_awaits_curation, strategy_invitation_valid
+from marketplace.services import copy_capacity_check, copy_terms_record
 
 
 @receiver(copying_open_requested)
@@ -49,3 +49,13 @@ def refuse_copying_a_suspended_provider(sender, *, owner, creating: bool = False
 @receiver(copy_starting)
 def record_the_terms_of_a_new_copy(sender, *, relationship, expected_terms, **kwargs) -> None:
     copy_terms_record(relationship=relationship, expected=expected_terms)
+
+
+@receiver(copy_starting)
+def refuse_a_copy_past_the_leaders_capacity(sender, *, relationship, **kwargs) -> None:
+    copy_capacity_check(relationship=relationship)
+
+
+@receiver(invitation_accepts)
+def accept_a_valid_invitation_link(sender, *, strategy, token, **kwargs) -> bool:
+    return strategy_invitation_valid(strategy_id=strategy.pk, token=token)

@@ -33,7 +33,17 @@ from copytrade.quality import with_copy_quality
 from copytrade.selectors import strategy_list_public
 from core.errors import NotFoundError
 from marketplace.metrics import WINDOWS
-from marketplace.models import ProviderEvent, ProviderMetrics, Rating, SignalProvider, StrategyMetrics, TradeVerification
+from marketplace.models import (
+    ProviderEvent,
+    ProviderMetrics,
+    Rating,
+    SignalProvider,
+    StrategyCapacity,
+    StrategyInvitation,
+    StrategyMetrics,
+    StrategyRecommendation,
+    TradeVerification,
+)
 
 DEFAULT_WINDOW = "30d"
 # The metric columns the list shows for its window, read from that window's metrics row.
@@ -325,10 +335,17 @@ def _with_window_metrics(strategies: QuerySet[Strategy], *, window: str) -> Quer
     ).annotate(ranked=Case(When(_long_enough(), then=Value(True)), default=Value(False), output_field=BooleanField()))
 
 
-def strategy_get_leader(*, user, strategy_id: int, window: str = "30d") -> Strategy:
+def strategy_invitation_valid(*, strategy_id: int, token: str) -> bool:
+    """Whether `token` is an invitation link to this strategy that its leader has not revoked."""
+    return bool(token) and StrategyInvitation.objects.filter(strategy_id=strategy_id, token=token, revoked_at__isnull=True).exists()
+
+
+def strategy_get_leader(*, user, strategy_id: int, window: str = "30d", invitation: str = "") -> Strategy:
     """A leader page: listed strategies for everyone (strategy_list_listed), any of its owner's
-    for its owner."""
+    for its owner, and one not listed for whoever holds a valid invitation link to it."""
     listed = Q(is_public_leader=True) & _curated()
+    if strategy_invitation_valid(strategy_id=strategy_id, token=invitation):
+        listed = Q(pk=strategy_id)
     strategy = (
         with_copy_quality(
             _with_window_metrics(Strategy.objects.filter(listed | Q(owner_id=getattr(user, "pk", None)), id=strategy_id), window=window),
@@ -421,7 +438,7 @@ def strategy_leaderboard(
     annotation, _, descending = LEADERBOARD_SORTS[sort]
     provider = SignalProvider.objects.filter(user_id=OuterRef("owner_id"), status=SignalProvider.Status.APPROVED)
     strategies = _with_window_metrics(
-        strategy_list_listed().select_related("owner__profile", "owner__signal_provider"), window=window
+        strategy_list_listed().select_related("owner__profile", "owner__signal_provider", "capacity"), window=window
     ).annotate(
         equity_series=F("window_metrics__equity_series"),
         rating=Subquery(provider.values("average_rating")[:1], output_field=DecimalField(max_digits=3, decimal_places=2)),
@@ -463,3 +480,16 @@ def provider_last_decision(*, provider: SignalProvider) -> ProviderEvent | None:
 
 def rating_get_own(*, user, provider: SignalProvider) -> Rating | None:
     return Rating.objects.filter(user=user, provider=provider).first()
+
+
+def strategy_capacity(strategy: Strategy) -> StrategyCapacity | None:
+    """The leader's limits on new copies, or None (no limit); loaded with the leaderboard."""
+    try:
+        return strategy.capacity
+    except StrategyCapacity.DoesNotExist:
+        return None
+
+
+def strategy_recommended_settings(*, strategy_id: int) -> dict:
+    """The copy settings the strategy's leader recommends ({} when none), as stored."""
+    return StrategyRecommendation.objects.filter(strategy_id=strategy_id).values_list("settings", flat=True).first() or {}

@@ -32,8 +32,10 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from rest_framework import status
 
+from copytrade.copy_settings import RECOMMENDABLE
 from copytrade.locks import strategies_and_copies_lock, strategies_lock
 from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
+from copytrade.services.copies import copy_settings_validate
 from core.errors import ApplicationError, ConflictError, NotFoundError
 from core.locks import user_row_lock
 from core.models import Notification
@@ -42,7 +44,16 @@ from core.notifications import notification_send, notification_send_many
 from core.roles import role_sync
 from core.terms import FeeTerms
 from core.verification import user_email_verified_require
-from marketplace.models import DISPLAY_NAME_TAKEN, CopyFeeTerms, ProviderEvent, Rating, SignalProvider
+from marketplace.models import (
+    DISPLAY_NAME_TAKEN,
+    CopyFeeTerms,
+    ProviderEvent,
+    Rating,
+    SignalProvider,
+    StrategyCapacity,
+    StrategyInvitation,
+    StrategyRecommendation,
+)
 from marketplace.terms import copy_fee_terms, effective_period_after_notice, fee_terms_in_words, fee_terms_offered, first_period
 
 logger = logging.getLogger(__name__)
@@ -513,3 +524,86 @@ def provider_events_purge(*, provider_ids: list[int]) -> int:
             cursor.execute("SET LOCAL copytrade.purge_provider_events = 'on'")
         deleted, _ = ProviderEvent.objects.filter(provider_id__in=provider_ids).delete()
     return deleted
+
+
+@transaction.atomic
+def strategy_capacity_set(*, owner, strategy_id: int, min_copy_capital: Decimal | None, follower_slots: int | None) -> StrategyCapacity:
+    """A leader's minimum copy capital and follower slots for new copies of their strategy
+    (None: no limit). Copies already live stay whatever the new limits: fewer slots than
+    followers only closes the strategy to new ones until copies stop."""
+    strategy = Strategy.objects.filter(pk=strategy_id, owner=owner).first()
+    if strategy is None:
+        raise NotFoundError("Strategy not found.")
+    strategies_lock(strategy_ids=[strategy.pk])  # a copy starting now sees the old limits or the new
+    if min_copy_capital is not None and not (min_copy_capital.is_finite() and min_copy_capital > 0):
+        raise ValidationError({"min_copy_capital": "min_copy_capital must be greater than 0, or null for none."})
+    if follower_slots is not None and not 1 <= follower_slots <= 100000:
+        raise ValidationError({"follower_slots": "follower_slots must be from 1 to 100000, or null for no limit."})
+    capacity, _ = StrategyCapacity.objects.update_or_create(
+        strategy=strategy, defaults={"min_copy_capital": min_copy_capital, "follower_slots": follower_slots}
+    )
+    return capacity
+
+
+def copy_capacity_check(*, relationship: CopyRelationship) -> None:
+    """Refuse a copy (just saved, under its strategy's row lock) that its leader's capacity
+    does not take: a full strategy (409), or a copy capital under the leader's minimum (400)."""
+    capacity = StrategyCapacity.objects.filter(strategy_id=relationship.strategy_id).first()
+    if capacity is None:
+        return
+    strategy = relationship.strategy
+    if capacity.follower_slots is not None:
+        live = CopyRelationship.objects.filter(strategy_id=strategy.pk, status__in=CopyRelationship.LIVE_STATUSES).count()
+        if live > capacity.follower_slots:
+            raise ConflictError(
+                f"'{strategy.name}' is full: its leader takes {capacity.follower_slots} followers and every slot is taken. "
+                "Try again when a follower leaves.",
+                {"follower_slots": capacity.follower_slots},
+            )
+    if capacity.min_copy_capital is not None and relationship.copy_capital < capacity.min_copy_capital:
+        quote = strategy.quote_currency
+        raise ApplicationError(
+            f"The leader of '{strategy.name}' takes copies of at least {format_money(capacity.min_copy_capital, quote)} of "
+            f"capital; this copy would have {format_money(relationship.copy_capital, quote)}. Choose a larger share, or "
+            "another account.",
+            {"min_copy_capital": str(capacity.min_copy_capital), "copy_capital": str(relationship.copy_capital)},
+        )
+
+
+def strategy_recommendation_set(*, owner, strategy_id: int, settings: dict) -> StrategyRecommendation:
+    """The copy settings a leader recommends (RECOMMENDABLE only, each within the bounds a copy
+    is held to); an empty dict withdraws the recommendation. Shown on the copy form as a
+    starting point; what the follower submits is what the copy gets."""
+    strategy = Strategy.objects.filter(pk=strategy_id, owner=owner).first()
+    if strategy is None:
+        raise NotFoundError("Strategy not found.")
+    unknown = sorted(set(settings) - set(RECOMMENDABLE))
+    if unknown:
+        raise ValidationError({unknown[0]: f"A leader may recommend only {', '.join(RECOMMENDABLE)}."})
+    copy_settings_validate(settings=settings)
+    stored = {name: value if isinstance(value, int) else str(value) for name, value in settings.items() if value is not None}
+    recommendation, _ = StrategyRecommendation.objects.update_or_create(strategy=strategy, defaults={"settings": stored})
+    return recommendation
+
+
+def strategy_invitation_create(*, owner, strategy_id: int) -> StrategyInvitation:
+    """A new invitation link to one of the owner's strategies: whoever holds it may see and
+    copy the strategy while it is not listed on the leaderboard."""
+    strategy = Strategy.objects.filter(pk=strategy_id, owner=owner).first()
+    if strategy is None:
+        raise NotFoundError("Strategy not found.")
+    invitation = StrategyInvitation(strategy=strategy)
+    invitation.full_clean()
+    invitation.save()
+    return invitation
+
+
+def strategy_invitation_revoke(*, owner, invitation_id: int) -> StrategyInvitation:
+    """The link lets no one else in from now on; copies already started with it stay."""
+    invitation = StrategyInvitation.objects.filter(pk=invitation_id, strategy__owner=owner).first()
+    if invitation is None:
+        raise NotFoundError("Invitation not found.")
+    if invitation.revoked_at is None:
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+    return invitation

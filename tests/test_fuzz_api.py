@@ -44,7 +44,7 @@ from core.notifications import notification_send
 from core.tokens import api_token_create
 from exchanges.services import exchange_account_create
 from marketplace.models import SignalProvider
-from marketplace.services import provider_apply, provider_transition
+from marketplace.services import provider_apply, provider_transition, strategy_invitation_create
 from marketplace.track_record import provider_metrics_recalculate, strategy_metrics_recalculate
 from tests.billing.factories import add_trade
 from tests.billing.factories import make_copy as make_billed_copy
@@ -139,7 +139,13 @@ def world(db, simulated_binance, stripe_standin, settings, _requests_share_the_t
 
     # Every role is sent the same real ids: its own rows reach the code behind the lookup,
     # someone else's the refusal.
-    seeded = {"strategy_id": strategy.id, "provider_id": provider.id, "account_id": account.id, "relationship_id": relationship.id}
+    seeded = {
+        "strategy_id": strategy.id,
+        "provider_id": provider.id,
+        "account_id": account.id,
+        "relationship_id": relationship.id,
+        "invitation_id": strategy_invitation_create(owner=strategy.owner, strategy_id=strategy.id).id,
+    }
     users = {"follower": follower, "leader": leader, "curator": curator}
     return World(
         strategy=strategy,

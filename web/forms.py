@@ -9,6 +9,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.http import QueryDict
 
+from copytrade.copy_settings import POSITION_LIMITS, SETTINGS
 from copytrade.models import CopyRelationship
 from copytrade.sizing import SIZING_PARAMETER
 from core.ids import IdFormField
@@ -222,6 +223,56 @@ SIZING_CHOICES = [
 ]
 
 
+def _setting_decimal(name: str, **kwargs) -> forms.DecimalField:
+    """A copy setting as typed: the form only parses the number; what is allowed is the
+    service's to say (`copy_start`, `copy_update`), as for the API, and its errors land beside the field."""
+    setting = SETTINGS[name]
+    return forms.DecimalField(label=setting.label, help_text=setting.help_text, max_digits=30, decimal_places=12, **kwargs)
+
+
+def _setting_integer(name: str) -> forms.IntegerField:
+    setting = SETTINGS[name]
+    return forms.IntegerField(label=setting.label, help_text=setting.help_text, required=False)
+
+
+SYMBOL_LIST_MODE_CHOICES = [
+    (CopyRelationship.SymbolListMode.ALL, "Every market the leader trades"),
+    (CopyRelationship.SymbolListMode.ALLOW, "Only the markets I list"),
+    (CopyRelationship.SymbolListMode.DENY, "Every market except those I list"),
+]
+
+
+class SymbolListField(forms.CharField):
+    """Markets typed as one line, "BTC/USDT, ETH/USDT": a list of what was typed. Whether each
+    is a market is the service's to say (it asks the copy's exchange)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            label=SETTINGS["symbol_list"].label,
+            required=False,
+            max_length=2000,
+            help_text=f"{SETTINGS['symbol_list'].help_text} Separate markets by commas, e.g. BTC/USDT, ETH/USDT.",
+            **kwargs,
+        )
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value) -> list[str]:
+        text = super().to_python(value)
+        return [part for part in text.replace(",", " ").split() if part]
+
+
+def _symbol_list_mode_field() -> forms.ChoiceField:
+    return forms.ChoiceField(
+        label="Which markets to copy",
+        choices=SYMBOL_LIST_MODE_CHOICES,
+        required=False,
+        initial=CopyRelationship.SymbolListMode.ALL,
+        widget=forms.RadioSelect,
+    )
+
+
 class CopyStartForm(forms.Form):
     """What `copytrade.services.copies.copy_start` takes, plus the consent to the fee terms the
     page showed (hidden fields: the terms as they were when the page was drawn)."""
@@ -231,7 +282,7 @@ class CopyStartForm(forms.Form):
         label="How to size the copied trades", choices=SIZING_CHOICES, initial=SIZING_CHOICES[0][0], widget=forms.RadioSelect
     )
     allocation_percent = forms.DecimalField(
-        label="Share of your account (%)",
+        label=SETTINGS["allocation_percent"].label,
         required=False,
         min_value=Decimal("0.01"),
         max_value=Decimal("100"),
@@ -246,7 +297,8 @@ class CopyStartForm(forms.Form):
         min_value=Decimal("0.000001"),
         max_digits=12,
         decimal_places=6,
-        help_text="0.1 copies each order at a tenth of the leader's size. The copy's P&L and drawdown are measured against your whole account.",
+        help_text=f"{SETTINGS['multiplier'].help_text} 0.1 copies each order at a tenth of the leader's size. The copy's P&L and drawdown "
+        "are measured against your whole account.",
     )
     fixed_notional = forms.DecimalField(
         label="Amount per new position",
@@ -254,7 +306,8 @@ class CopyStartForm(forms.Form):
         min_value=Decimal("0.01"),
         max_digits=18,
         decimal_places=2,
-        help_text="Reductions and closes follow the leader's share of the position. P&L and drawdown are measured against your whole account.",
+        help_text=f"{SETTINGS['fixed_notional'].help_text} Reductions and closes follow the leader's share of the position. P&L and "
+        "drawdown are measured against your whole account.",
     )
     max_drawdown_stop = forms.DecimalField(
         label="Copy stop-loss (%)",
@@ -263,15 +316,37 @@ class CopyStartForm(forms.Form):
         max_digits=5,
         decimal_places=2,
         initial=Decimal("30"),
-        help_text="When the copy's equity falls this far below its best, its positions are closed at market and the copy pauses.",
+        help_text=SETTINGS["max_drawdown_stop"].help_text,
+    )
+    max_slippage_percent = forms.DecimalField(
+        label=SETTINGS["max_slippage_percent"].label,
+        required=False,
+        min_value=Decimal("0"),
+        max_value=Decimal("50"),
+        max_digits=5,
+        decimal_places=2,
+        initial=Decimal("1"),
+        help_text=SETTINGS["max_slippage_percent"].help_text,
     )
     max_order_notional = forms.DecimalField(
-        label="Largest order (optional)",
+        label=SETTINGS["max_order_notional"].label,
         required=False,
         min_value=Decimal("0.01"),
         max_digits=18,
         decimal_places=2,
-        help_text="A copied order bigger than this is placed at this size instead.",
+        help_text=SETTINGS["max_order_notional"].help_text,
+    )
+    round_up_to_minimum = forms.BooleanField(
+        label=SETTINGS["round_up_to_minimum"].label, required=False, help_text=SETTINGS["round_up_to_minimum"].help_text
+    )
+    symbol_list_mode = _symbol_list_mode_field()
+    symbol_list = SymbolListField()
+    take_profit_percent = _setting_decimal("take_profit_percent", required=False)
+    stop_loss_percent = _setting_decimal("stop_loss_percent", required=False)
+    max_open_positions = _setting_integer("max_open_positions")
+    max_exposure = _setting_decimal("max_exposure", required=False)
+    open_positions_at_start = forms.BooleanField(
+        label=SETTINGS["open_positions_at_start"].label, required=False, help_text=SETTINGS["open_positions_at_start"].help_text
     )
     leverage_policy = forms.ChoiceField(
         label="Leverage on perpetual futures",
@@ -343,11 +418,74 @@ class CopyStartForm(forms.Form):
             "sizing_mode": mode,
             SIZING_PARAMETER[mode]: data[SIZING_PARAMETER[mode]],
             "max_drawdown_stop": data["max_drawdown_stop"],
+            # Left empty: the default, as the API's.
+            "max_slippage_percent": self.fields["max_slippage_percent"].initial
+            if data["max_slippage_percent"] is None
+            else data["max_slippage_percent"],
             "max_order_notional": data["max_order_notional"],
             "leverage_policy": data["leverage_policy"],
             "leverage": data["leverage"],
             "margin_mode": data["margin_mode"],
+            "round_up_to_minimum": data["round_up_to_minimum"],
+            **_symbol_list_arguments(data),
+            **{name: data[name] for name in POSITION_LIMITS},
+            "open_positions_at_start": data["open_positions_at_start"],
         }
+
+
+def _symbol_list_arguments(data: dict) -> dict:
+    """ "Every market" leaves no list, whatever was typed in the box."""
+    mode = data.get("symbol_list_mode") or CopyRelationship.SymbolListMode.ALL
+    return {"symbol_list_mode": mode, "symbol_list": data["symbol_list"] if mode else []}
+
+
+SETTINGS_EDITABLE = (
+    "max_drawdown_stop",
+    "max_slippage_percent",
+    "max_order_notional",
+    "round_up_to_minimum",
+    "symbol_list_mode",
+    "symbol_list",
+    *POSITION_LIMITS,
+)
+
+
+class CopySettingsForm(forms.Form):
+    """A running copy's settings (`copytrade.services.copies.copy_update`): the copy's own
+    sizing parameter, its limits. The sizing mode is the copy's for good (a new copy for another)."""
+
+    allocation_percent = _setting_decimal("allocation_percent", widget=forms.NumberInput(attrs={"step": "0.5", "inputmode": "decimal"}))
+    multiplier = _setting_decimal("multiplier")
+    fixed_notional = _setting_decimal("fixed_notional")
+    max_drawdown_stop = _setting_decimal("max_drawdown_stop")
+    max_slippage_percent = _setting_decimal("max_slippage_percent")
+    max_order_notional = _setting_decimal("max_order_notional", required=False)
+    round_up_to_minimum = forms.BooleanField(
+        label=SETTINGS["round_up_to_minimum"].label, required=False, help_text=SETTINGS["round_up_to_minimum"].help_text
+    )
+    symbol_list_mode = _symbol_list_mode_field()
+    symbol_list = SymbolListField()
+    take_profit_percent = _setting_decimal("take_profit_percent", required=False)
+    stop_loss_percent = _setting_decimal("stop_loss_percent", required=False)
+    max_open_positions = _setting_integer("max_open_positions")
+    max_exposure = _setting_decimal("max_exposure", required=False)
+
+    SIZING_FIELDS = ("allocation_percent", "multiplier", "fixed_notional")
+
+    def __init__(self, *args, relationship: CopyRelationship, **kwargs):
+        quote = relationship.strategy.quote_currency
+        initial = {name: getattr(relationship, name) for name in (*self.SIZING_FIELDS, *SETTINGS_EDITABLE)}
+        super().__init__(*args, initial=initial, **kwargs)
+        for name in self.SIZING_FIELDS:
+            if name != SIZING_PARAMETER[relationship.sizing_mode]:
+                del self.fields[name]
+        if "fixed_notional" in self.fields:
+            self.fields["fixed_notional"].label = f"{SETTINGS['fixed_notional'].label} ({quote})"
+        self.fields["max_order_notional"].label = f"Largest order ({quote}, optional)"
+
+    def changes(self) -> dict:
+        """`copy_update`'s data: every field of the form (the service skips what is unchanged)."""
+        return {**self.cleaned_data, **_symbol_list_arguments(self.cleaned_data)}
 
 
 class CopyPreviewForm(forms.Form):

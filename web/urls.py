@@ -18,6 +18,7 @@ urlpatterns = [
     path("copies/<id:relationship_id>/resume/", views_follower.resume_copy, name="copy-resume"),
     path("copies/<id:relationship_id>/stop/", views_follower.stop_copy, name="copy-stop"),
     path("copies/<id:relationship_id>/drift-policy/", views_follower.set_copy_drift_policy, name="copy-drift-policy"),
+    path("copies/<id:relationship_id>/settings/", views_follower.edit_copy, name="copy-settings"),
     path("invoices/", views_follower.show_invoices, name="invoices"),
     path("leader/strategies/", views_leader.manage_strategies, name="strategies"),
     path("leader/strategies/<id:strategy_id>/rotate-secret/", views_leader.rotate_strategy_secret, name="strategy-rotate-secret"),

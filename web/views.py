@@ -39,6 +39,7 @@ from marketplace.selectors import (
     provider_get_public_of,
     rating_get_own,
     ratios_note,
+    strategy_capacity,
     strategy_get_leader,
     strategy_leaderboard,
     strategy_metrics_by_window,
@@ -91,6 +92,7 @@ def _leaderboard_row(strategy, *, ratio_column) -> dict:
         "leader_name": display_name(strategy.owner),
         "sparkline": sparkline_svg(points_from_series(strategy.equity_series), label=label),
         "fees": strategy_fee_terms(strategy=strategy),
+        "capacity": strategy_capacity(strategy),
     }
 
 
@@ -132,7 +134,8 @@ def _drawdown_label(value: float, decimals: int) -> str:
 
 def _leader_context(request, strategy_id: int, *, rating_form: RatingForm | None = None) -> dict:
     viewer = request.user if request.user.is_authenticated else None
-    strategy = strategy_get_leader(user=viewer, strategy_id=strategy_id)
+    invitation = request.GET.get("invitation", "")[:64]
+    strategy = strategy_get_leader(user=viewer, strategy_id=strategy_id, invitation=invitation)
     metrics = strategy_metrics_by_window(strategy_id=strategy.pk)
     whole_record = metrics.get("all")
     equity = points_from_series(whole_record.equity_series if whole_record else [])
@@ -144,6 +147,7 @@ def _leader_context(request, strategy_id: int, *, rating_form: RatingForm | None
     if rating_form is None and viewer and provider and not is_owner:
         rating_form = RatingForm(initial={"stars": my_rating.stars, "comment": my_rating.comment} if my_rating else None)
     return {
+        "invitation": invitation if not strategy.is_public_leader else "",
         "strategy": strategy,
         "leader_name": display_name(strategy.owner),
         # Each period with why its ratios are blank (too short a record), as the leaderboard says.

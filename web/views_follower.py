@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from billing.quality import CopyQualityReport, copy_quality_reports_of_copies
 from billing.selectors import CopyResults, copy_results, invoice_list
+from copytrade.copy_settings import SETTINGS, copy_change_effects
 from copytrade.models import CopyRelationship
 from copytrade.reasons import drift_action_text, drift_text, sentence
 from copytrade.selectors import (
@@ -29,16 +30,17 @@ from copytrade.selectors import (
     copy_pnl_series,
     copy_start_preview,
 )
-from copytrade.services.copies import copy_pause, copy_resume, copy_start, copy_stop, copy_update
+from copytrade.services.copies import copy_pause, copy_resume, copy_start, copy_stop, copy_update, copy_update_check
+from copytrade.sizing import SIZING_PARAMETER
 from core.errors import ApplicationError
 from core.money import ZERO
 from core.selectors import display_name
 from exchanges.models import ExchangeAccount
 from exchanges.selectors import exchange_account_list
-from marketplace.selectors import strategy_get_leader
+from marketplace.selectors import strategy_capacity, strategy_get_leader, strategy_recommended_settings
 from web.charts import time_series_svg
 from web.fees import EXAMPLE_CAPITAL, copy_fee_terms_shown, fee_terms_examples, fees_at_capital, strategy_fee_terms
-from web.forms import CopyDriftPolicyForm, CopyPreviewForm, CopyStartForm, CopyStopForm
+from web.forms import CopyDriftPolicyForm, CopyPreviewForm, CopySettingsForm, CopyStartForm, CopyStopForm
 from web.outcomes import copied_trade_action, copied_trade_outcome, copied_trade_pnl_before_fee, pause_reason_in_words
 from web.pages import add_service_errors, is_htmx
 from web.quality import copy_quality_rows, delay_text, gap_text
@@ -50,13 +52,13 @@ COPIED_TRADES_PER_PAGE = 50
 # --- Start a copy ----------------------------------------------------------------------------
 
 
-def _copy_start_as_shown(*, follower, strategy, form: CopyStartForm):
+def _copy_start_as_shown(*, follower, strategy, form: CopyStartForm, invitation: str = ""):
     """Start the copy the person agreed to: the form's settings and the fee terms the page
     showed them. The service refuses terms that changed while they read (under the
     strategy's lock, as it records the copy's terms), never silently accepting new ones."""
     rate_shown, subscription_shown = form.terms_shown()
     shown = replace(strategy_fee_terms(strategy=strategy).terms, rate_percent=rate_shown, subscription_fee_monthly=subscription_shown)
-    return copy_start(follower=follower, strategy_id=strategy.pk, expected_terms=shown, **form.service_arguments())
+    return copy_start(follower=follower, strategy_id=strategy.pk, expected_terms=shown, invitation=invitation, **form.service_arguments())
 
 
 def _copy_form_context(request, strategy, form) -> dict:
@@ -70,13 +72,18 @@ def _copy_form_context(request, strategy, form) -> dict:
         "at_capital": fees_at_capital(terms=terms, capital=EXAMPLE_CAPITAL, quote_currency=strategy.quote_currency),
         "billing_currency": settings.BILLING_CURRENCY.upper(),
         "has_accounts": bool(form.fields["exchange_account"].choices),
+        "allocation_help": SETTINGS["allocation_percent"].help_text,
+        "capacity": strategy_capacity(strategy),
+        "invitation": request.GET.get("invitation", "")[:64] if not strategy.is_public_leader else "",
+        "recommended": bool(form.initial and set(form.initial) - {"terms_rate_percent", "terms_subscription_fee_monthly"}),
     }
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def start_copy(request, strategy_id: int):
-    strategy = strategy_get_leader(user=request.user, strategy_id=strategy_id)
+    invitation = request.GET.get("invitation", "")[:64]  # a strategy not listed, by its leader's link
+    strategy = strategy_get_leader(user=request.user, strategy_id=strategy_id, invitation=invitation)
     if strategy.owner_id == request.user.pk:
         messages.info(request, "This is your own strategy: you lead it, you cannot copy it.")
         return redirect("web:leader", strategy_id=strategy.pk)
@@ -91,12 +98,13 @@ def start_copy(request, strategy_id: int):
         return redirect("web:copy", relationship_id=existing.pk)
     accounts = exchange_account_list(owner=request.user).filter(status=ExchangeAccount.Status.ACTIVE)
     terms = strategy_fee_terms(strategy=strategy)
-    form = CopyStartForm(request.POST or None, accounts=accounts, terms=terms, quote_currency=strategy.quote_currency)
+    recommended = strategy_recommended_settings(strategy_id=strategy.pk)
+    form = CopyStartForm(request.POST or None, accounts=accounts, terms=terms, quote_currency=strategy.quote_currency, initial=recommended)
     status = 200
     if request.method == "POST":
         if form.is_valid():
             try:
-                relationship = _copy_start_as_shown(follower=request.user, strategy=strategy, form=form)
+                relationship = _copy_start_as_shown(follower=request.user, strategy=strategy, form=form, invitation=invitation)
             except ValidationError as exc:
                 add_service_errors(form, exc)
             except ApplicationError as exc:
@@ -117,7 +125,7 @@ def start_copy(request, strategy_id: int):
 @require_safe
 def preview_copy(request, strategy_id: int):
     """The allocation preview the copy form refreshes as the slider moves (htmx)."""
-    strategy = strategy_get_leader(user=request.user, strategy_id=strategy_id)
+    strategy = strategy_get_leader(user=request.user, strategy_id=strategy_id, invitation=request.GET.get("invitation", "")[:64])
     form = CopyPreviewForm(request.GET)
     preview = None
     if form.is_valid():
@@ -355,6 +363,46 @@ def set_copy_drift_policy(request, relationship_id: int):
         return redirect("web:copy", relationship_id)
     messages.success(request, "Saved: the next check of your account follows the new choice.")
     return redirect("web:copy", relationship_id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def edit_copy(request, relationship_id: int):
+    """A running copy's settings. A first submit checks the change with the service and says
+    what it does to the positions already open; the change is saved only on the second
+    ("Save"), so nothing takes effect that the follower has not read about."""
+    relationship = copy_get(follower=request.user, relationship_id=relationship_id)
+    if relationship.status == CopyRelationship.Status.STOPPED:
+        messages.info(request, "A stopped copy cannot be changed; start a new copy instead.")
+        return redirect("web:copy", relationship_id=relationship.pk)
+    form = CopySettingsForm(request.POST or None, relationship=relationship)
+    effects, status = None, 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            data = form.changes()
+            try:
+                relationship, data = copy_update_check(follower=request.user, relationship_id=relationship.pk, data=data)
+                effects = copy_change_effects(relationship=relationship, data=data)
+                if effects and request.POST.get("confirm"):
+                    copy_update(follower=request.user, relationship_id=relationship.pk, data=data)
+                    messages.success(
+                        request,
+                        f"Saved the settings of your copy of {relationship.strategy.name}. "
+                        + " ".join(sentence(effect) for effect in effects),
+                    )
+                    return redirect("web:copy", relationship_id=relationship.pk)
+                status = 200
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            except ApplicationError as exc:
+                if exc.status_code == 404:
+                    raise
+                over_limit = "available_percent" in (exc.extra or {})
+                form.add_error("allocation_percent" if over_limit and "allocation_percent" in form.fields else None, exc.message)
+    sizing_field = form[SIZING_PARAMETER[relationship.sizing_mode]]
+    context = {"copy": relationship, "form": form, "sizing_field": sizing_field, "effects": effects}
+    return render(request, "web/copy_settings.html", context, status=status)
 
 
 # --- Invoices --------------------------------------------------------------------------------

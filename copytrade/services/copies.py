@@ -11,12 +11,13 @@ from django.db.models import F
 from django.utils import timezone
 
 from copytrade import sizing
-from copytrade.events import copy_starting, copying_open_requested
+from copytrade.copy_settings import POSITION_LIMITS
+from copytrade.events import copy_starting, copying_open_requested, invitation_accepts
 from copytrade.locks import copy_lock
 from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
 from copytrade.reasons import sentence
-from copytrade.selectors import copy_allocation_used
-from copytrade.services.platform_closes import copy_close_positions
+from copytrade.selectors import copy_allocation_used, copy_get
+from copytrade.services.platform_closes import copy_close_positions, copy_start_positions_open
 from core.errors import ApplicationError, ConflictError, NotFoundError
 from core.locks import user_row_lock
 from core.models import Notification
@@ -27,10 +28,12 @@ from core.verification import user_email_verified_require
 from exchanges.errors import (
     ExchangeError,
     PermanentExchangeError,
+    UnknownSymbolError,
 )
 from exchanges.gateways import gateway_for_account
 from exchanges.models import ExchangeAccount, MarginMode
 from exchanges.perpetuals import MAX_LEVERAGE
+from exchanges.symbols import resolve_symbol
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +50,9 @@ COPY_UPDATABLE_FIELDS = {
     "leverage_policy",
     "leverage",
     "margin_mode",
+    "symbol_list_mode",
+    "symbol_list",
+    *POSITION_LIMITS,
 }
 
 
@@ -71,6 +77,14 @@ def copy_start(
     leverage_policy: str = CopyRelationship.LeveragePolicy.FOLLOW,
     leverage: int | None = None,
     margin_mode: str = MarginMode.CROSS,
+    symbol_list_mode: str = CopyRelationship.SymbolListMode.ALL,
+    symbol_list: list[str] | None = None,
+    take_profit_percent: Decimal | None = None,
+    stop_loss_percent: Decimal | None = None,
+    max_open_positions: int | None = None,
+    max_exposure: Decimal | None = None,
+    invitation: str = "",
+    open_positions_at_start: bool = False,
     expected_terms: FeeTerms | None = None,
 ) -> CopyRelationship:
     """Start copying a strategy onto one of the follower's accounts.
@@ -90,8 +104,16 @@ def copy_start(
         max_drawdown_stop=max_drawdown_stop, max_slippage_percent=max_slippage_percent, max_order_notional=max_order_notional
     )
     _validate_perpetual_settings(leverage_policy=leverage_policy, leverage=leverage, margin_mode=margin_mode)
-    strategy = _copyable_strategy(follower=follower, strategy_id=strategy_id)
+    limits = {
+        "take_profit_percent": take_profit_percent,
+        "stop_loss_percent": stop_loss_percent,
+        "max_open_positions": max_open_positions,
+        "max_exposure": max_exposure,
+    }
+    _validate_position_limits(limits)
+    strategy = _copyable_strategy(follower=follower, strategy_id=strategy_id, invitation=invitation)
     account = _follower_account(follower=follower, account_id=exchange_account_id)
+    symbol_list = _symbol_list_clean(mode=symbol_list_mode, symbols=symbol_list or [], account=account)  # network, as the equity
     equity = _account_equity(account=account, quote=strategy.quote_currency)  # network: before the transaction
     if equity <= 0:
         raise ApplicationError(f"Exchange account '{account.label}' has no {strategy.quote_currency} equity to copy with.")
@@ -114,18 +136,22 @@ def copy_start(
         leverage_policy=leverage_policy,
         leverage=leverage,
         margin_mode=margin_mode,
+        symbol_list_mode=symbol_list_mode,
+        symbol_list=symbol_list,
+        open_positions_at_start=open_positions_at_start,
+        **limits,
     )
-    return _copy_insert(relationship=relationship, expected_terms=expected_terms)
+    return _copy_insert(relationship=relationship, expected_terms=expected_terms, invitation=invitation)
 
 
 @transaction.atomic
-def _copy_insert(*, relationship: CopyRelationship, expected_terms: FeeTerms | None) -> CopyRelationship:
+def _copy_insert(*, relationship: CopyRelationship, expected_terms: FeeTerms | None, invitation: str = "") -> CopyRelationship:
     follower = relationship.follower
     user_row_lock(user_id=follower.pk)
     # Re-checked under the locks: the strategy or the account may have changed while the
     # equity call was in flight.
     strategy = Strategy.objects.select_for_update().get(pk=relationship.strategy_id)
-    _check_strategy_copyable(strategy)
+    _check_strategy_copyable(strategy, invitation=invitation)  # a link revoked meanwhile lets no one in
     account = ExchangeAccount.objects.filter(pk=relationship.exchange_account_id).first()
     if account is None:
         raise NotFoundError("Exchange account not found.")
@@ -153,12 +179,19 @@ def _copy_insert(*, relationship: CopyRelationship, expected_terms: FeeTerms | N
     # Under the strategy's row lock: a change of terms waits for this copy, and then sees it.
     copy_starting.send(sender=CopyRelationship, relationship=relationship, expected_terms=expected_terms)
     Strategy.objects.filter(pk=strategy.pk).update(copiers_count=F("copiers_count") + 1)
+    opening = copy_start_positions_open(relationship=relationship) if relationship.open_positions_at_start else []
     _copy_notify(
         relationship,
         kind=Notification.Kind.COPY_STARTED,
         title=f"You started copying {strategy.name}",
         body=f"On '{account.label}', with a capital of {format_money(relationship.copy_capital, strategy.quote_currency)}. "
-        "The leader's new entries are copied from now on; positions the leader already holds are not.",
+        "The leader's new entries are copied from now on; "
+        + (
+            f"the {len(opening)} position(s) the leader holds now are being opened where the price is not worse than the "
+            "leader's entry by more than your slippage limit."
+            if opening
+            else "positions the leader already holds are not."
+        ),
     )
     logger.info("copy %s started: user %s copies strategy %s", relationship.pk, follower.pk, strategy.pk)
     return relationship
@@ -215,18 +248,92 @@ def _validate_perpetual_settings(*, leverage_policy: str, leverage: int | None, 
         raise ValidationError({"margin_mode": f"Use one of {', '.join(MarginMode.values)}."})
 
 
-def _copyable_strategy(*, follower, strategy_id: int) -> Strategy:
+def _symbol_list_clean(*, mode: str, symbols: list[str], account: ExchangeAccount) -> list[str]:
+    """The list as the exchange's unified symbols (`btcusdt` is `BTC/USDT`), each one a market
+    of the account's exchange, sorted, once each. Reads the exchange's market list (network):
+    call it outside a transaction."""
+    if mode not in CopyRelationship.SymbolListMode.values:
+        raise ValidationError({"symbol_list_mode": f"Use one of {', '.join(repr(v) for v in CopyRelationship.SymbolListMode.values)}."})
+    if not isinstance(symbols, list) or not all(isinstance(symbol, str) for symbol in symbols):
+        raise ValidationError({"symbol_list": "Give the markets as a list of symbols, e.g. BTC/USDT."})
+    if mode == CopyRelationship.SymbolListMode.ALL:
+        if symbols:
+            raise ValidationError({"symbol_list": "Choose whether the list is of markets to copy (allow) or not to copy (deny)."})
+        return []
+    if not symbols:
+        raise ValidationError({"symbol_list": "List at least one market, e.g. BTC/USDT."})
+    if len(symbols) > CopyRelationship.MAX_SYMBOLS:
+        raise ValidationError({"symbol_list": f"List at most {CopyRelationship.MAX_SYMBOLS} markets."})
+    try:
+        markets = gateway_for_account(account).markets()
+    except ExchangeError as exc:
+        raise ApplicationError(
+            f"{account.exchange_id} did not give its list of markets; nothing changed. Try again shortly.",
+            {"reason": exc.reason},
+            status_code=503,
+        ) from None
+    resolved = set()
+    for symbol in symbols:
+        try:
+            resolved.add(resolve_symbol(symbol, markets))
+        except UnknownSymbolError as exc:
+            raise ValidationError({"symbol_list": f"{exc.message} ({account.label} trades on {account.exchange_id})"}) from None
+    return sorted(resolved)
+
+
+def _validate_position_limits(limits: dict) -> None:
+    """Each optional limit: None (unset) or within its bounds."""
+    bounds = {
+        "take_profit_percent": (ZERO, Decimal("10000"), "greater than 0 and at most 10000"),
+        "stop_loss_percent": (ZERO, HUNDRED, "greater than 0 and below 100"),
+        "max_exposure": (ZERO, None, "greater than 0"),
+    }
+    for name, value in limits.items():
+        if value is None:
+            continue
+        if name == "max_open_positions":
+            if not isinstance(value, int) or not 1 <= value <= 1000:
+                raise ValidationError({name: "max_open_positions must be a whole number from 1 to 1000."})
+            continue
+        low, high, words = bounds[name]
+        value = to_decimal(value)
+        if not value.is_finite() or value <= low or (high is not None and (value >= high if name == "stop_loss_percent" else value > high)):
+            raise ValidationError({name: f"{name} must be {words}."})
+
+
+def copy_settings_validate(*, settings: dict) -> None:
+    """The rules `copy_start` applies to these settings (a leader's recommendation is held to
+    them too): ValidationError naming the first setting out of bounds."""
+    if "allocation_percent" in settings:
+        _validate_sizing_value(name="allocation_percent", value=settings["allocation_percent"])
+    _validate_risk_settings(
+        max_drawdown_stop=to_decimal(settings.get("max_drawdown_stop", Decimal("30"))),
+        max_slippage_percent=to_decimal(settings.get("max_slippage_percent", Decimal("1"))),
+        max_order_notional=None,
+    )
+    _validate_position_limits({name: settings[name] for name in POSITION_LIMITS if name in settings})
+
+
+def _copyable_strategy(*, follower, strategy_id: int, invitation: str = "") -> Strategy:
     strategy = Strategy.objects.filter(id=strategy_id).first()
-    if strategy is None or (strategy.owner_id != follower.pk and not strategy.is_public_leader):
+    visible = strategy is not None and (strategy.is_public_leader or strategy_invited(strategy=strategy, invitation=invitation))
+    if strategy is None or (strategy.owner_id != follower.pk and not visible):
         raise NotFoundError("Strategy not found.")
     if strategy.owner_id == follower.pk:
         raise ApplicationError("You cannot copy your own strategy.")
-    _check_strategy_copyable(strategy)
+    _check_strategy_copyable(strategy, invitation=invitation)
     return strategy
 
 
-def _check_strategy_copyable(strategy: Strategy) -> None:
-    if not strategy.is_public_leader:
+def strategy_invited(*, strategy: Strategy, invitation: str) -> bool:
+    """Whether `invitation` is a valid invitation link's token for this strategy."""
+    if not invitation:
+        return False
+    return any(answer is True for _, answer in invitation_accepts.send(sender=Strategy, strategy=strategy, token=invitation))
+
+
+def _check_strategy_copyable(strategy: Strategy, *, invitation: str = "") -> None:
+    if not strategy.is_public_leader and not strategy_invited(strategy=strategy, invitation=invitation):
         raise NotFoundError("Strategy not found.")
     if strategy.status != Strategy.Status.RUNNING:
         raise ConflictError(f"Strategy '{strategy.name}' is paused by its leader; it cannot be copied now.")
@@ -408,18 +515,33 @@ def copy_resume(*, follower, relationship_id: int) -> CopyRelationship:
     return relationship
 
 
-@transaction.atomic
-def copy_update(*, follower, relationship_id: int, data: dict) -> CopyRelationship:
-    """Change a live copy's sizing parameter or risk settings.
+def copy_update_check(*, follower, relationship_id: int, data: dict) -> tuple[CopyRelationship, dict]:
+    """Every check `copy_update` makes, without changing anything: the Edit page and the API's
+    check run it to say what a change would do (or why it is refused) before the follower
+    saves. The copy as it is, and the change as `copy_update` would make it (symbols resolved)."""
+    data = _symbol_list_resolved(follower=follower, relationship_id=relationship_id, data=data)
+    relationship = copy_get(follower=follower, relationship_id=relationship_id)
+    _update_validate(follower=follower, relationship=relationship, data=data)
+    return relationship, data
 
-    A new allocation rescales copy capital, equity and peak by new/old, so the copy's
-    drawdown and P&L percentages carry over unchanged.
-    """
+
+def _symbol_list_resolved(*, follower, relationship_id: int, data: dict) -> dict:
+    """A change of the copy's list of markets, checked with the exchange (network: before any
+    transaction). Choosing "every market" clears the list."""
+    if "symbol_list_mode" not in data and "symbol_list" not in data:
+        return data
+    relationship = copy_get(follower=follower, relationship_id=relationship_id)
+    mode = data.get("symbol_list_mode", relationship.symbol_list_mode)
+    kept = [] if mode == CopyRelationship.SymbolListMode.ALL else relationship.symbol_list
+    symbols = data.get("symbol_list", kept)
+    symbols = _symbol_list_clean(mode=mode, symbols=symbols, account=relationship.exchange_account)
+    return {**data, "symbol_list_mode": mode, "symbol_list": symbols}
+
+
+def _update_validate(*, follower, relationship: CopyRelationship, data: dict) -> None:
     unknown = set(data) - COPY_UPDATABLE_FIELDS
     if unknown:
         raise ValidationError({sorted(unknown)[0]: "This field cannot be changed."})
-    user_row_lock(user_id=follower.pk)
-    relationship = _relationship_locked(follower=follower, relationship_id=relationship_id)
     if relationship.status == CopyRelationship.Status.STOPPED:
         raise ConflictError("A stopped copy cannot be changed; start a new copy instead.")
     needed = sizing.SIZING_PARAMETER[relationship.sizing_mode]
@@ -441,6 +563,7 @@ def copy_update(*, follower, relationship_id: int, data: dict) -> CopyRelationsh
         leverage=data.get("leverage", relationship.leverage),
         margin_mode=data.get("margin_mode", relationship.margin_mode),
     )
+    _validate_position_limits({name: data[name] for name in POSITION_LIMITS if name in data})
     if "multiplier" in data and data["multiplier"] != relationship.multiplier:
         _check_multiplier_notional(
             follower=follower,
@@ -450,9 +573,30 @@ def copy_update(*, follower, relationship_id: int, data: dict) -> CopyRelationsh
             excluding_id=relationship.pk,
         )
     if "allocation_percent" in data and data["allocation_percent"] != relationship.allocation_percent:
-        new_percent = to_decimal(data["allocation_percent"])
-        _check_allocation(account=relationship.exchange_account, new_percent=new_percent, excluding_id=relationship.pk)
-        ratio = new_percent / relationship.allocation_percent
+        _check_allocation(
+            account=relationship.exchange_account, new_percent=to_decimal(data["allocation_percent"]), excluding_id=relationship.pk
+        )
+
+
+def copy_update(*, follower, relationship_id: int, data: dict) -> CopyRelationship:
+    """Change a live copy's sizing parameter, risk settings or list of markets. A change
+    applies from the copy's next trade: positions already open are never resized, and exits of
+    what it holds are mirrored whatever the list says (`copy_settings` says so).
+
+    A new allocation rescales copy capital, equity and peak by new/old, so the copy's
+    drawdown and P&L percentages carry over unchanged.
+    """
+    data = _symbol_list_resolved(follower=follower, relationship_id=relationship_id, data=data)
+    return _copy_update_locked(follower=follower, relationship_id=relationship_id, data=data)
+
+
+@transaction.atomic
+def _copy_update_locked(*, follower, relationship_id: int, data: dict) -> CopyRelationship:
+    user_row_lock(user_id=follower.pk)
+    relationship = _relationship_locked(follower=follower, relationship_id=relationship_id)
+    _update_validate(follower=follower, relationship=relationship, data=data)
+    if "allocation_percent" in data and data["allocation_percent"] != relationship.allocation_percent:
+        ratio = to_decimal(data["allocation_percent"]) / relationship.allocation_percent
         relationship.copy_capital = _money(relationship.copy_capital * ratio)
         relationship.copy_equity = _money(relationship.copy_equity * ratio)
         relationship.peak_equity = _money(relationship.peak_equity * ratio)

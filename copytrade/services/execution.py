@@ -308,9 +308,27 @@ def _size(run: _Run, *, gateway, market: MarketRules, price: Decimal) -> tuple[s
         # The drift pass chose side and amount: what takes the account back to the copy's record.
         held = trade.requested_amount if trade.side == "sell" else -trade.requested_amount
         return sizing.exit_size(held=held, fraction=Decimal(1), price=price, market=market), ""
+    if trade.kind == CopiedTrade.Kind.START_OPEN:
+        # The leader's position when the copy started: as an entry of its size at its entry price.
+        detail = trade.reason_detail
+        risk.check_entry_allowed(relationship=relationship, strategy=trade.strategy)
+        risk.check_symbol_list(relationship=relationship, symbol=market.symbol)
+        risk.check_not_worse_than_entry(
+            side=trade.side, entry=Decimal(detail["leader_entry"]), price=price, max_slippage_percent=relationship.max_slippage_percent
+        )
+        notional = sizing.entry_notional(
+            sizing_mode=relationship.sizing_mode,
+            leader_notional=Decimal(detail["leader_notional"]),
+            leader_equity=Decimal(detail["leader_equity"]),
+            copy_capital=relationship.copy_capital + relationship.realized_pnl,
+            multiplier=relationship.multiplier,
+            fixed_notional=relationship.fixed_notional,
+        )
+        return _entry_size(trade, notional=notional, market=market, price=price)
     if trade.kind == CopiedTrade.Kind.MIRROR and sizing.is_entry(trade.effect):
         leader_trade = trade.leader_trade
         risk.check_entry_allowed(relationship=relationship, strategy=trade.strategy)
+        risk.check_symbol_list(relationship=relationship, symbol=market.symbol)
         risk.check_slippage(leader_price=leader_trade.price, current_price=price, max_slippage_percent=relationship.max_slippage_percent)
         notional = sizing.relationship_entry_notional(relationship=relationship, leader_trade=leader_trade)
         leverage = None
@@ -321,24 +339,11 @@ def _size(run: _Run, *, gateway, market: MarketRules, price: Decimal) -> tuple[s
             notional = perpetuals.entry_notional_on_margin(
                 sizing_mode=relationship.sizing_mode, notional=notional, leader_leverage=leader_trade.leverage, leverage=leverage
             )
-        notional, clamped = risk.clamp_to_max_order_notional(notional=notional, max_order_notional=relationship.max_order_notional)
-        notional, capped = risk.clamp_to_multiplier_cap(notional=notional, sizing_mode=relationship.sizing_mode)
-        size = sizing.entry_size(
-            side=trade.side, notional=notional, price=price, market=market, round_up_to_minimum=relationship.round_up_to_minimum
-        )
-        # Margin on spot: the exchange is the authority. Its refusal of an entry for funds is a
-        # skip (insufficient_margin, in _refused); a balance read before every entry would
-        # double the round trips to the exchange per follower and could be stale by the order
-        # anyway. A perpetual's entry must set its leverage first, and its free margin is read
-        # then: the follower is told what the entry needed and what was free.
+        size, note = _entry_size(trade, notional=notional, market=market, price=price)
+        # A perpetual's entry must set its leverage first, and its free margin is read then:
+        # the follower is told what the entry needed and what was free.
         if leverage is not None:
             _perpetual_entry_ready(relationship, gateway=gateway, market=market, leverage=leverage, notional=size.notional)
-        if capped:
-            note = Reason.CLAMPED_TO_MULTIPLIER_CAP
-        elif clamped:
-            note = Reason.CLAMPED_TO_MAX_ORDER_NOTIONAL
-        else:
-            note = Reason.ROUNDED_UP_TO_MINIMUM if size.rounded_up else ""
         return size, note
     if trade.kind == CopiedTrade.Kind.MIRROR and relationship.status == CopyRelationship.Status.STOPPED:
         raise risk.RiskSkip(Reason.COPY_STOPPED, "The copy is stopped; its positions are the follower's to manage.")
@@ -378,6 +383,28 @@ def _perpetual_entry_ready(relationship: CopyRelationship, *, gateway, market: M
             f"The entry needs {needed} {market.quote} of margin at {leverage}x; the account has {free} free.",
             detail={"needed": str(to_money(needed)), "free": str(to_money(free)), "leverage": leverage, "quote": market.quote},
         )
+
+
+def _entry_size(trade: CopiedTrade, *, notional: Decimal, market: MarketRules, price: Decimal) -> tuple[sizing.OrderSize, str]:
+    """An entry of `notional` through the copy's limits: largest order, the multiplier cap, its
+    caps on positions and exposure, the market's precision."""
+    relationship = trade.relationship
+    notional, clamped = risk.clamp_to_max_order_notional(notional=notional, max_order_notional=relationship.max_order_notional)
+    notional, capped = risk.clamp_to_multiplier_cap(notional=notional, sizing_mode=relationship.sizing_mode)
+    risk.check_position_limits(relationship=relationship, symbol=trade.symbol, notional=notional)
+    size = sizing.entry_size(
+        side=trade.side, notional=notional, price=price, market=market, round_up_to_minimum=relationship.round_up_to_minimum
+    )
+    # Margin: the exchange is the authority. Its refusal of an entry for funds is a skip
+    # (insufficient_margin, in _refused); a balance read before every entry would double
+    # the round trips to the exchange per follower and could be stale by the order anyway.
+    if capped:
+        note = Reason.CLAMPED_TO_MULTIPLIER_CAP
+    elif clamped:
+        note = Reason.CLAMPED_TO_MAX_ORDER_NOTIONAL
+    else:
+        note = Reason.ROUNDED_UP_TO_MINIMUM if size.rounded_up else ""
+    return size, note
 
 
 def _order_slot(account: ExchangeAccount) -> float:
@@ -636,7 +663,7 @@ def _write_fill_at_once(
 
 
 def _refused(trade: CopiedTrade, *, token: int | None, error: PermanentExchangeError) -> ExecutionOutcome:
-    entry = trade.kind == CopiedTrade.Kind.MIRROR and sizing.is_entry(trade.effect)
+    entry = trade.kind in (CopiedTrade.Kind.MIRROR, CopiedTrade.Kind.START_OPEN) and sizing.is_entry(trade.effect)
     if isinstance(error, BelowExchangeMinimumError):  # our own rules, before anything was sent
         return _finish(trade, token=token, status=CopiedTrade.Status.SKIPPED, reason=Reason.BELOW_EXCHANGE_MINIMUM, message=error.detail)
     if isinstance(error, InsufficientFundsError) and entry:
@@ -669,8 +696,9 @@ def _finish(
 
 
 # Outcomes the follower already knows of, or chose: a close of a position the copy never
-# opened (its entry's skip was notified), and rows of a copy the follower stopped.
-QUIET_REASONS = frozenset({Reason.NO_POSITION, Reason.COPY_STOPPED})
+# opened (its entry's skip was notified), rows of a copy the follower stopped, and entries
+# in markets the copy's own list leaves out.
+QUIET_REASONS = frozenset({Reason.NO_POSITION, Reason.COPY_STOPPED, Reason.SYMBOL_NOT_ALLOWED})
 
 
 def _notify_not_copied(trade: CopiedTrade, *, status: str) -> None:
@@ -687,6 +715,9 @@ def _notify_not_copied(trade: CopiedTrade, *, status: str) -> None:
     if trade.leader_trade_id is not None:
         group_key = f"leader-trade:{trade.leader_trade_id}"
         what = f"its {trade.side} of {trade.symbol} (trade #{trade.sequence})"
+    elif trade.kind == CopiedTrade.Kind.START_OPEN:
+        group_key = f"copied-trade:{trade.pk}"
+        what = f"the leader's open {trade.symbol} position, at your copy's start"
     else:
         group_key = f"copied-trade:{trade.pk}"
         what = f"the platform's {trade.side} of {trade.symbol} closing your copy ({trade.get_kind_display()})"

@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Q
 
 from copytrade.locks import copy_lock
 from copytrade.models import CopyRelationship, FollowerPosition
 from copytrade.positions import relationship_apply_pnl, stop_loss_hit, unrealised_pnl
-from copytrade.services.platform_closes import stop_loss_trigger
+from copytrade.services.platform_closes import position_exits_trigger, stop_loss_trigger
 from core.money import ZERO
 from exchanges.errors import (
     ExchangeError,
@@ -25,13 +26,20 @@ class MarkOutcome:
     copies_marked: int = 0
     stop_losses: list[int] = field(default_factory=list)
     unpriced: int = 0
+    position_closes: list[int] = field(default_factory=list)  # copied trades closing one position each
 
 
 def copies_mark_to_market() -> MarkOutcome:
+    """Active copies: re-marked (equity, drawdown, the copy stop-loss) and their positions'
+    own take-profit and stop-loss watched. Paused copies with a take-profit or stop-loss: only
+    those (a paused copy still exits; its equity is left as it was when it paused)."""
     outcome = MarkOutcome()
+    watched_while_paused = Q(relationship__status=CopyRelationship.Status.PAUSED) & (
+        Q(relationship__take_profit_percent__isnull=False) | Q(relationship__stop_loss_percent__isnull=False)
+    )
     holding = (
         FollowerPosition.objects.exclude(quantity=0)
-        .filter(relationship__status=CopyRelationship.Status.ACTIVE)
+        .filter(Q(relationship__status=CopyRelationship.Status.ACTIVE) | watched_while_paused)
         .select_related("relationship__exchange_account")
         .order_by("relationship_id", "symbol")
     )
@@ -49,9 +57,11 @@ def copies_mark_to_market() -> MarkOutcome:
             outcome.unpriced += 1
             logger.warning("copy %s not marked: no price (%s)", copy_id, exc.reason)
             continue
-        if _remark(copy_id, prices=prices):
+        marked, stopped, closes = _remark(copy_id, prices=prices)
+        if stopped:
             outcome.stop_losses.append(copy_id)
-        outcome.copies_marked += 1
+        outcome.copies_marked += marked
+        outcome.position_closes += closes
     return outcome
 
 
@@ -63,12 +73,16 @@ def _mark(marks: dict, *, account, symbol: str) -> tuple[Decimal, Decimal]:
     return marks[key]
 
 
-def _remark(copy_id: int, *, prices: dict[str, tuple[Decimal, Decimal]]) -> bool:
-    """Re-mark one copy under its row lock (a fill being recorded waits, or is waited for)."""
+def _remark(copy_id: int, *, prices: dict[str, tuple[Decimal, Decimal]]) -> tuple[bool, bool, list[int]]:
+    """Re-mark one copy under its row lock (a fill being recorded waits, or is waited for):
+    (marked, its copy stop-loss tripped, the ids of positions' own closes)."""
     with transaction.atomic():
         relationship = copy_lock(relationship_id=copy_id)
-        if relationship is None or relationship.status != CopyRelationship.Status.ACTIVE:
-            return False
+        if relationship is None or relationship.status not in CopyRelationship.LIVE_STATUSES:
+            return False, False, []
+        marks = {symbol: price for symbol, (price, _) in prices.items()}
+        if relationship.status == CopyRelationship.Status.PAUSED:
+            return False, False, position_exits_trigger(relationship, prices=marks)
         unrealised = ZERO
         for position in FollowerPosition.objects.filter(relationship=relationship).exclude(quantity=0):
             if position.symbol in prices:
@@ -77,6 +91,6 @@ def _remark(copy_id: int, *, prices: dict[str, tuple[Decimal, Decimal]]) -> bool
         relationship_apply_pnl(relationship, pnl=ZERO, unrealised=unrealised)
         relationship.save(update_fields=["copy_equity", "peak_equity", "current_drawdown_percent", "updated_at"])
         if stop_loss_hit(relationship):
-            stop_loss_trigger(relationship)
-            return True
-    return False
+            stop_loss_trigger(relationship)  # closes every position: no position's own exit is needed
+            return True, True, []
+        return True, False, position_exits_trigger(relationship, prices=marks)

@@ -1,6 +1,7 @@
 """Closes the platform itself starts: the copy stop-loss, and a stop with close_positions."""
 
 import logging
+from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Max
@@ -8,9 +9,9 @@ from django.utils import timezone
 
 from copytrade.client_order_ids import PLATFORM_CLOSE_PREFIX, platform_close_client_order_id
 from copytrade.locks import copy_lock
-from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
-from copytrade.positions import stop_loss_hit
-from copytrade.reasons import pause_reason_text, sentence
+from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderPosition, LeaderTrade, Strategy
+from copytrade.positions import position_exit_hit, position_move_percent, stop_loss_hit
+from copytrade.reasons import pause_reason_text, position_exit_text, sentence
 from copytrade.services import fanout
 from core.models import Notification
 from core.notifications import notification_send
@@ -19,9 +20,11 @@ logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
-def copy_close_positions(*, relationship_id: int, kind: str) -> list[int]:
-    """Close everything a copy holds at market: one copied trade per symbol (kind stop_loss
-    or close_on_stop), sized when it runs (exactly what is held then), enqueued on commit.
+def copy_close_positions(*, relationship_id: int, kind: str, symbols: list[str] | None = None, details: dict | None = None) -> list[int]:
+    """Close everything a copy holds at market (or only `symbols`): one copied trade per
+    symbol (kind stop_loss, close_on_stop, take_profit, position_stop), sized when it runs
+    (exactly what is held then), enqueued on commit. `details`: per symbol, the numbers its
+    row's sentence needs (`reason_detail`).
 
     Symbols with a copied trade still in flight are included: that trade runs first (lower
     sequence) and may leave a position. Sequence numbers are reserved on the strategy's
@@ -30,13 +33,12 @@ def copy_close_positions(*, relationship_id: int, kind: str) -> list[int]:
     if kind not in PLATFORM_CLOSE_PREFIX:
         raise ValueError(f"kind must be one of {sorted(PLATFORM_CLOSE_PREFIX)}")
     relationship = CopyRelationship.objects.get(pk=relationship_id)
-    sides = {
-        symbol: ("sell" if quantity > 0 else "buy")
-        for symbol, quantity in FollowerPosition.objects.filter(relationship_id=relationship_id)
-        .exclude(quantity=0)
-        .values_list("symbol", "quantity")
-    }
-    for symbol in CopiedTrade.objects.filter(relationship_id=relationship_id, status__in=CopiedTrade.OPEN).values_list("symbol", flat=True):
+    held = FollowerPosition.objects.filter(relationship_id=relationship_id).exclude(quantity=0)
+    in_flight = CopiedTrade.objects.filter(relationship_id=relationship_id, status__in=CopiedTrade.OPEN)
+    if symbols is not None:
+        held, in_flight = held.filter(symbol__in=symbols), in_flight.filter(symbol__in=symbols)
+    sides = {symbol: ("sell" if quantity > 0 else "buy") for symbol, quantity in held.values_list("symbol", "quantity")}
+    for symbol in in_flight.values_list("symbol", flat=True):
         sides.setdefault(symbol, "sell")
     if not sides:
         return []
@@ -56,6 +58,7 @@ def copy_close_positions(*, relationship_id: int, kind: str) -> list[int]:
             symbol=symbol,
             side=side,
             effect=LeaderTrade.Effect.CLOSE,
+            reason_detail=(details or {}).get(symbol, {}),
             client_order_id=platform_close_client_order_id(kind=kind, relationship_id=relationship_id, sequence=sequence),
             enqueued_at=now,
         )
@@ -107,3 +110,90 @@ def stop_loss_trigger(relationship: CopyRelationship) -> None:
         relationship.current_drawdown_percent,
         relationship.max_drawdown_stop,
     )
+
+
+def position_exits_trigger(relationship: CopyRelationship, *, prices: dict[str, Decimal]) -> list[int]:
+    """Called with the copy and its strategy locked (`copy_lock`) by the mark-to-market pass:
+    close at market each position whose price reached the copy's take-profit or stop-loss,
+    measured from the copy's own average entry; tell the follower. A symbol with a copied
+    trade in flight waits for the next pass (that trade may change or close the position).
+    The ids of the closes."""
+    if relationship.take_profit_percent is None and relationship.stop_loss_percent is None:
+        return []
+    busy = set(CopiedTrade.objects.filter(relationship=relationship, status__in=CopiedTrade.OPEN).values_list("symbol", flat=True))
+    hits: dict[str, dict] = {}
+    for position in FollowerPosition.objects.filter(relationship=relationship, symbol__in=list(prices)).exclude(quantity=0):
+        if position.symbol in busy:
+            continue
+        price = prices[position.symbol]
+        kind = position_exit_hit(relationship, position, price=price)
+        if kind is None:
+            continue
+        limit = relationship.take_profit_percent if kind == CopiedTrade.Kind.TAKE_PROFIT else relationship.stop_loss_percent
+        move = position_move_percent(position, price=price)
+        hits.setdefault(kind, {})[position.symbol] = {
+            "entry": str(position.average_entry),
+            "price": str(price),
+            "move_percent": str(move.quantize(Decimal("0.01"))),
+            "limit_percent": str(limit),
+        }
+    closes = []
+    for kind, details in sorted(hits.items()):
+        closes += copy_close_positions(relationship_id=relationship.pk, kind=kind, symbols=sorted(details), details=details)
+        for symbol, detail in sorted(details.items()):
+            notification_send(
+                user=relationship.follower,
+                kind=Notification.Kind.POSITION_CLOSED,
+                title=f"Your copy of {relationship.strategy.name}: {symbol} is being closed at market",
+                body=f"{sentence(position_exit_text(kind=kind, symbol=symbol, detail=detail))} The copy carries on with the "
+                "leader's next trades.",
+            )
+    if closes:
+        logger.info("copy %s: %s position(s) closed by their take-profit or stop-loss", relationship.pk, len(closes))
+    return closes
+
+
+def copy_start_positions_open(*, relationship: CopyRelationship) -> list[int]:
+    """In the copy start's transaction, under the strategy's row lock: one entry per position
+    the leader holds now (kind start_open), sized when it runs as the leader's position at its
+    entry against the leader's capital, placed only where the price is not worse than the
+    leader's entry by more than the copy's slippage limit (else skipped with the reason; the
+    copy follows that market from the leader's next trade). Enqueued on commit."""
+    positions = list(LeaderPosition.objects.filter(strategy_id=relationship.strategy_id).exclude(quantity=0).order_by("symbol"))
+    if not positions:
+        return []
+    strategy = (
+        Strategy.objects.select_for_update().only("id", "owner_id", "last_sequence", "declared_capital").get(pk=relationship.strategy_id)
+    )
+    equity = strategy.declared_capital
+    if equity is None:
+        equity = LeaderTrade.objects.filter(strategy=strategy).order_by("-sequence").values_list("leader_equity", flat=True).first()
+    first = strategy.last_sequence + 1
+    Strategy.objects.filter(pk=strategy.pk).update(last_sequence=first + len(positions) - 1)
+    kind = CopiedTrade.Kind.START_OPEN
+    rows = [
+        CopiedTrade(
+            relationship_id=relationship.pk,
+            kind=kind,
+            sequence=sequence,
+            follower_id=relationship.follower_id,
+            leader_user_id=strategy.owner_id,
+            strategy_id=strategy.pk,
+            symbol=position.symbol,
+            side="buy" if position.quantity > 0 else "sell",
+            effect=LeaderTrade.Effect.OPEN,
+            leader_size_quote=abs(position.quantity) * position.average_entry,
+            reason_detail={
+                "leader_entry": str(position.average_entry),
+                "leader_notional": str(abs(position.quantity) * position.average_entry),
+                "leader_equity": str(equity or 0),
+            },
+            client_order_id=platform_close_client_order_id(kind=kind, relationship_id=relationship.pk, sequence=sequence),
+            enqueued_at=timezone.now(),
+        )
+        for sequence, position in enumerate(positions, start=first)
+    ]
+    CopiedTrade.objects.bulk_create(rows)
+    ids = [row.pk for row in rows]
+    transaction.on_commit(lambda: fanout.copied_trades_enqueue(ids))
+    return ids

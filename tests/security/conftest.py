@@ -15,6 +15,7 @@ from copytrade.models import CopyRelationship
 from copytrade.services.copies import copy_start
 from core.models import Notification
 from marketplace.models import SignalProvider
+from marketplace.services import strategy_invitation_create
 from tests.copytrade import paper_account, record_fan_outs, signal_only_strategy
 from tests.marketplace.support import make_curator, make_provider, make_user
 
@@ -65,5 +66,6 @@ def world(db, owner, follower, staff, billing_operator, simulated_binance, monke
         "paused": paused.pk,
         "provider": provider.pk,
         "notification": notification.pk,
+        "invitation": strategy_invitation_create(owner=leader, strategy_id=other.pk).pk,
     }
     return World(users=users, ids=ids)

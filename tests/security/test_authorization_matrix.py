@@ -101,6 +101,19 @@ RULES = {
     ("copy-update", "patch"): ("/api/copy-trading/copies/{relationship}", {"max_slippage_percent": "2"}, only_follower(200)),
     ("my-copies", "get"): ("/api/copy-trading/my-copies", None, signed_in(200)),
     ("copy-leader", "get"): ("/api/copy-trading/leader/{strategy}", None, signed_in(200)),
+    ("copy-update-check", "post"): ("/api/copy-trading/copies/{relationship}/check", {"max_slippage_percent": "2"}, only_follower(200)),
+    ("marketplace-strategy-capacity", "put"): (
+        "/api/marketplace/strategies/{strategy}/capacity",
+        {"min_copy_capital": None, "follower_slots": 50},
+        only_leader(200),
+    ),
+    ("marketplace-strategy-recommended-settings", "put"): (
+        "/api/marketplace/strategies/{strategy}/recommended-settings",
+        {"max_slippage_percent": "0.5"},
+        only_leader(200),
+    ),
+    ("marketplace-strategy-invitations", "post"): ("/api/marketplace/strategies/{strategy}/invitations", None, only_leader(201)),
+    ("marketplace-invitation-revoke", "post"): ("/api/marketplace/invitations/{invitation}/revoke", None, only_leader(200)),
     ("copied-trades", "get"): ("/api/copy-trading/copied-trades", {"relationship": "{relationship}"}, only_follower(200)),
     # The provider itself, or the billing role (not curators, not staff as such).
     ("payouts-calculate", "get"): (

@@ -29,6 +29,7 @@ from copytrade.services.copies import copy_start
 from core.models import Notification
 from devtools.stripe_standin import build_event, sign_webhook_payload
 from marketplace.models import SignalProvider
+from marketplace.services import strategy_invitation_create
 from tests.copytrade import paper_account, record_fan_outs, sign, signal_only_strategy
 from tests.marketplace.support import make_provider
 
@@ -115,13 +116,14 @@ def world(db, owner, follower, billing_operator, simulated_binance, monkeypatch,
         "account_id": account.pk,
         "provider_id": provider.pk,
         "notification_id": notification.pk,
+        "invitation_id": strategy_invitation_create(owner=owner, strategy_id=strategy.pk).pk,
     }
     return World(users={"leader": owner, "follower": follower, "billing": billing_operator}, ids=ids, strategy=strategy)
 
 
 def _caller(operation: Operation) -> str:
     """Whoever owns what the path names, so the request gets past the ownership lookup."""
-    if "strateg" in operation.path:
+    if "strateg" in operation.path or "invitation" in operation.path:
         return "leader"
     if "payouts" in operation.path:
         return "billing"
