@@ -7,7 +7,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api_conventions import Pagination, StrictInputSerializer, paginated_response
-from exchanges.models import ExchangeAccount
+from core.second_factor import second_factor_require
+from exchanges.models import PAPER, ExchangeAccount
 from exchanges.selectors import exchange_account_get, exchange_account_list, exchange_account_reading
 from exchanges.services import MAX_CREDENTIAL_LENGTH, exchange_account_create, exchange_account_delete
 
@@ -96,6 +97,12 @@ class ExchangeAccountListCreateApi(APIView):
             required=False,
             help_text='Paper accounts only: {currency: amount}, default {"USDT": "10000"}.',
         )
+        code = serializers.CharField(
+            max_length=32,
+            required=False,
+            allow_blank=True,
+            help_text="Accounts with two-factor sign-in, for an exchange key: the current code",
+        )
 
     @extend_schema(operation_id="exchange_accounts_list", responses=ExchangeAccountOutputSerializer(many=True))
     def get(self, request):
@@ -107,6 +114,9 @@ class ExchangeAccountListCreateApi(APIView):
     def post(self, request):
         serializer = self.CreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        code = serializer.validated_data.pop("code", "")
+        if serializer.validated_data["exchange_id"] != PAPER:
+            second_factor_require(user=request.user, code=code, to="connect an exchange key")
         account = exchange_account_create(owner=request.user, **serializer.validated_data)
         account = exchange_account_get(owner=request.user, account_id=account.id)
         return Response(ExchangeAccountOutputSerializer(account).data, status=status.HTTP_201_CREATED)

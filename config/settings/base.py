@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "web",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
     "csp",
     "config",
     "core",
@@ -64,6 +65,7 @@ MIDDLEWARE = [
     "web.middleware.ApplicationErrorMiddleware",
     "config.metrics.WebhookMetricsMiddleware",
     "core.database.DatabaseUnavailableMiddleware",
+    "web.middleware.StaffSecondFactorMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -168,6 +170,16 @@ SITE_NAME = env("SITE_NAME", default="copytrade")
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[copytrade] "
 # allauth's rate limits (ACCOUNT_RATE_LIMITS: failed logins, sign-ups, password resets,
 # confirmation mails) stay on with their defaults; they count in the cache (Redis).
+
+# Two-factor sign-in (allauth.mfa): an authenticator app (TOTP) with recovery codes, turned
+# on from /accounts/2fa/. Sensitive actions (a new exchange key, a new API token) ask for a
+# code again when the last one is older than ACCOUNT_REAUTHENTICATION_TIMEOUT (5 min).
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = SITE_NAME
+# One step of tolerance either side: a phone clock a few seconds off still signs in.
+MFA_TOTP_TOLERANCE = 1
+# Staff must have an authenticator before the admin opens (production turns this on).
+STAFF_REQUIRE_MFA = env.bool("STAFF_REQUIRE_MFA", default=False)
 
 # API tokens (core.ApiToken) stop working this many days after they are created; a login
 # at POST /api/auth/token/ or the tokens page gives a new one.
