@@ -60,3 +60,17 @@ def exchange_account_get(*, owner, account_id: int) -> ExchangeAccount:
     if account is None:
         raise NotFoundError("Exchange account not found.")
     return account
+
+
+def exchange_account_key_warning(*, account: ExchangeAccount) -> str:
+    """Advice for a key the exchange says works from any address: limit it to the platform's
+    (settings.EXCHANGE_EGRESS_ADDRESSES). "" when it is limited, or the exchange does not tell."""
+    if account.ip_restricted is not False:
+        return ""
+    addresses = settings.EXCHANGE_EGRESS_ADDRESSES
+    where = (
+        f"the platform's addresses: {', '.join(addresses)}"
+        if addresses
+        else "the platform's addresses (the operator has not published them yet: ask support for them)"
+    )
+    return f"This API key works from any internet address. On {account.exchange_id}, limit it to {where}; then a leaked key is useless elsewhere."

@@ -31,7 +31,7 @@ from core.selectors import (
     notification_unread_count,
 )
 from core.tokens import api_token_create, api_token_revoke, api_token_revoke_all
-from exchanges.selectors import exchange_account_list, exchange_account_reading
+from exchanges.selectors import exchange_account_key_warning, exchange_account_list, exchange_account_reading
 from exchanges.services import exchange_account_create, exchange_account_delete
 from marketplace.metrics import WINDOWS, drawdown_series
 from marketplace.selectors import (
@@ -345,6 +345,9 @@ def manage_exchange_accounts(request):
             else:
                 checked = "opened with its starting balance" if account.is_paper else "connected: the exchange accepted the key"
                 messages.success(request, f"“{account.label}” {checked}.")
+                warning = exchange_account_key_warning(account=account)
+                if warning:
+                    messages.warning(request, warning)
                 return redirect("web:exchange-accounts")
         status = 400
     return render(
@@ -352,7 +355,10 @@ def manage_exchange_accounts(request):
         "web/settings/exchange_accounts.html",
         {
             "form": form,
-            "accounts": [(account, exchange_account_reading(account=account)) for account in exchange_account_list(owner=request.user)],
+            "accounts": [
+                (account, exchange_account_reading(account=account), exchange_account_key_warning(account=account))
+                for account in exchange_account_list(owner=request.user)
+            ],
             "traded_outside_copies": exchange_accounts_traded_outside_copies(owner=request.user),
             "second_factor_url": second_factor_url(request) if due else "",
         },

@@ -242,6 +242,9 @@ RATE_LIMIT_OVERRIDE = env.json("EXCHANGE_RATE_LIMITS_JSON", default={})
 # per value, so worker hosts with their own addresses each get the full per-IP budget.
 # Empty: one per-IP bucket for the whole deployment (hosts behind one NAT address).
 EXCHANGE_EGRESS_ID = env("EXCHANGE_EGRESS_ID", default="")
+# The public addresses the platform's orders leave from: a follower limits their API key to
+# these on the exchange (a key without such a restriction is accepted with this advice).
+EXCHANGE_EGRESS_ADDRESSES = env.list("EXCHANGE_EGRESS_ADDRESSES", default=[])
 EXCHANGE_RATE_LIMITS.update(RATE_LIMIT_OVERRIDE)
 
 PAPER_FEE_RATE = Decimal(env("PAPER_FEE_RATE", default="0.001"))

@@ -170,6 +170,7 @@ API_ROUTES = (
     ("GET", "/api/v3/openOrders", SimulatorState.open_orders_of, True),
     ("GET", "/api/v3/myTrades", SimulatorState.my_trades, True),
     *futures.routes(REMOTE.get),
+    ("GET", "/sapi/v1/account/apiRestrictions", lambda state, account, params: account.api_restrictions(), True),
 )
 
 
@@ -220,6 +221,13 @@ def _set_balances(state: SimulatorState, request: web.Request, payload: dict) ->
     return state.account_view(state.set_balances(api_key=request.match_info["api_key"], balances=payload))
 
 
+def _set_restrictions(state: SimulatorState, request: web.Request, payload: dict) -> dict:
+    account = state.accounts[request.match_info["api_key"]]
+    account.enable_withdrawals = bool(payload.get("enableWithdrawals", account.enable_withdrawals))
+    account.ip_restrict = bool(payload.get("ipRestrict", account.ip_restrict))
+    return account.api_restrictions()
+
+
 def _delete_account(state: SimulatorState, request: web.Request, payload: dict) -> dict:
     state.delete_account(api_key=request.match_info["api_key"])
     return {}
@@ -258,6 +266,7 @@ ADMIN_ROUTES = (
     ("GET", "/_sim/accounts/{api_key}", _account),
     ("DELETE", "/_sim/accounts/{api_key}", _delete_account),
     ("POST", "/_sim/accounts/{api_key}/balances", _set_balances),
+    ("POST", "/_sim/accounts/{api_key}/restrictions", _set_restrictions),
     ("GET", "/_sim/prices", lambda state, request, payload: state.prices()),
     ("GET", "/_sim/snapshot", lambda state, request, payload: state.snapshot()),
     ("POST", "/_sim/prices", _set_prices),
