@@ -17,9 +17,10 @@ from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strateg
 from copytrade.reasons import sentence
 from copytrade.selectors import copy_allocation_used
 from copytrade.services.platform_closes import copy_close_positions
+from core.audit import audit_changes, audit_record
 from core.errors import ApplicationError, ConflictError, NotFoundError
 from core.locks import user_row_lock
-from core.models import Notification
+from core.models import AuditEntry, Notification
 from core.money import HUNDRED, ZERO, format_money, to_decimal, truncate
 from core.notifications import notification_send
 from core.terms import FeeTerms
@@ -457,10 +458,14 @@ def copy_update(*, follower, relationship_id: int, data: dict) -> CopyRelationsh
         relationship.copy_capital = _money(relationship.copy_capital * ratio)
         relationship.copy_equity = _money(relationship.copy_equity * ratio)
         relationship.peak_equity = _money(relationship.peak_equity * ratio)
+    settings_before = {field: getattr(relationship, field) for field in data}
     for field, value in data.items():
         setattr(relationship, field, value)
     relationship.full_clean(validate_constraints=False)
     relationship.save()
+    before, after = audit_changes(settings_before, {field: getattr(relationship, field) for field in data})
+    if after:
+        audit_record(action=AuditEntry.Action.COPY_SETTINGS_CHANGED, target=relationship, before=before, after=after, actor=follower)
     return relationship
 
 
