@@ -13,23 +13,29 @@ from django.core.serializers.json import DjangoJSONEncoder
 
 from core.models import AuditEntry
 
-_request_user = contextvars.ContextVar("audit_request_user", default=None)
+_request = contextvars.ContextVar("audit_request", default=None)
 
 
 class AuditActorMiddleware:
-    """Remembers who is signed in for the request, for changes a service records without
-    being told who made them (admin forms, receivers)."""
+    """Remembers the request being served, for changes a service records without being told
+    who made them (admin forms, receivers): its user is read when an entry is written, after
+    the API's token authentication has set it too."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        user = getattr(request, "user", None)
-        token = _request_user.set(user if user is not None and user.is_authenticated else None)
+        token = _request.set(request)
         try:
             return self.get_response(request)
         finally:
-            _request_user.reset(token)
+            _request.reset(token)
+
+
+def _request_user():
+    request = _request.get()
+    user = getattr(request, "user", None) if request is not None else None
+    return user if user is not None and user.is_authenticated else None
 
 
 def _plain(values: dict | None) -> dict:
@@ -43,7 +49,7 @@ def audit_record(*, action: str, target, before: dict | None = None, after: dict
         target_type, target_id = target
     else:
         target_type, target_id = target._meta.label_lower, target.pk
-    actor = actor if actor is not None else _request_user.get()
+    actor = actor if actor is not None else _request_user()
     return AuditEntry.objects.create(
         actor_user_id=actor.pk if actor is not None else None,
         actor_name=actor.get_username() if actor is not None else "",
