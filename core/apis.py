@@ -14,7 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -22,10 +22,10 @@ from core.api_conventions import PageFilterSerializer, Pagination, paginated_res
 from core.database import connection_saturation
 from core.errors import ApplicationError, ThrottledError
 from core.ids import InvalidIdError
-from core.models import Notification
+from core.models import AuditEntry, Notification
 from core.notifications import notification_mark_all_read, notification_mark_read
 from core.second_factor import second_factor_enabled, second_factor_require
-from core.selectors import display_name, notification_list
+from core.selectors import audit_entry_list, display_name, notification_list
 from core.throttling import ScopedThrottle, client_throttle_take
 from core.tokens import api_token_create, api_token_revoke, api_token_revoke_all
 
@@ -223,3 +223,39 @@ class NotificationReadAllApi(APIView):
     )
     def post(self, request):
         return Response({"marked_read": notification_mark_all_read(user=request.user)})
+
+
+class CanReadAuditTrail(BasePermission):
+    """The billing role and superusers (`core.view_auditentry`)."""
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.is_authenticated and request.user.has_perm("core.view_auditentry"))
+
+
+class AuditEntryOutputSerializer(serializers.ModelSerializer):
+    action_text = serializers.CharField(source="get_action_display", help_text="What happened, in words.")
+
+    class Meta:
+        model = AuditEntry
+        fields = ["id", "at", "actor_user_id", "actor_name", "action", "action_text", "target_type", "target_id", "before", "after"]
+
+
+class AuditEntryListApi(APIView):
+    """The audit trail (staff actions and changes to money), newest first: the billing role
+    and superusers only."""
+
+    permission_classes = [CanReadAuditTrail]
+    pagination_class = Pagination
+
+    class FilterSerializer(PageFilterSerializer):
+        action = serializers.ChoiceField(choices=AuditEntry.Action.choices, required=False)
+        target_type = serializers.CharField(max_length=100, required=False, help_text='e.g. "billing.payout"')
+        target_id = serializers.CharField(max_length=64, required=False)
+
+    @extend_schema(operation_id="audit_entries_list", parameters=[FilterSerializer], responses=AuditEntryOutputSerializer(many=True))
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        return paginated_response(
+            request=request, view=self, queryset=audit_entry_list(**filters.filters), serializer_class=AuditEntryOutputSerializer
+        )

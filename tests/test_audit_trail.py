@@ -160,3 +160,30 @@ def test_the_billing_role_and_superusers_read_the_trail_and_nobody_else_does(bil
     entry = AuditEntry.objects.filter(target_id=str(staff.pk)).get()
     assert client.get(f"/admin/core/auditentry/{entry.pk}/change/").status_code == 200
     assert client.post(f"/admin/core/auditentry/{entry.pk}/delete/").status_code == 403
+
+
+def test_the_api_lists_the_trail_to_the_billing_role_newest_first_and_filtered(billing_operator, follower, client_for):
+    audit_record(action=AuditEntry.Action.ROLE_CHANGED, target=follower, before={"is_staff": False}, after={"is_staff": True})
+    payout_entry = audit_record(action=AuditEntry.Action.PAYOUT_PAID, target=("billing.payout", 7), after={"status": "paid"})
+
+    everything = client_for(billing_operator).get("/api/audit/")
+    payouts = client_for(billing_operator).get("/api/audit/", {"action": "payout_paid"})
+    refused = client_for(follower).get("/api/audit/")
+
+    assert everything.status_code == 200
+    assert [row["action"] for row in everything.json()["results"]][:2] == ["payout_paid", "role_changed"]
+    assert payouts.json()["results"] == [
+        {
+            "id": payout_entry.pk,
+            "at": payouts.json()["results"][0]["at"],
+            "actor_user_id": None,
+            "actor_name": "",
+            "action": "payout_paid",
+            "action_text": "a payout was marked paid",
+            "target_type": "billing.payout",
+            "target_id": "7",
+            "before": {},
+            "after": {"status": "paid"},
+        }
+    ]
+    assert refused.status_code == 403

@@ -436,6 +436,8 @@ SPECTACULAR_SETTINGS = {
         "StrategyStatusEnum": "copytrade.models.Strategy.Status",
         "CopyStatusEnum": "copytrade.models.CopyRelationship.Status",
         "PositionDriftActionEnum": "copytrade.models.PositionDrift.Action",
+        "AuditActionEnum": "core.models.AuditEntry.Action",
+        # A signal's action keeps its name beside the audit trail's `action`.
         "ActionEnum": "copytrade.services.leader_trades.signal.ACTIONS",
     },
 }
