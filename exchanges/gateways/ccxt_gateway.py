@@ -668,8 +668,9 @@ class CcxtGateway(ExchangeGateway):
         )
 
     def key_permissions(self) -> KeyPermissions | None:
-        """Binance tells (GET /sapi/v1/account/apiRestrictions); other exchanges: None."""
-        if self.exchange_id != "binance":
+        """Binance tells (GET /sapi/v1/account/apiRestrictions); other exchanges, and Binance's
+        testnet (which has no sapi endpoints), do not: None."""
+        if self.exchange_id != "binance" or self._sandbox:
             return None
         raw = self._call(lambda client: client.sapiGetAccountApiRestrictions())
         return KeyPermissions(can_withdraw=bool(raw.get("enableWithdrawals")), ip_restricted=bool(raw.get("ipRestrict")))

@@ -139,3 +139,12 @@ def test_the_nightly_check_changes_nothing_when_the_exchange_does_not_answer(cop
 
     copy_on_binance.refresh_from_db()
     assert copy_on_binance.status == "active"
+
+
+@pytest.mark.parametrize(("exchange_id", "sandbox"), [("binance", True), ("bybit", False), ("okx", False)])
+def test_where_the_exchange_does_not_tell_a_keys_permissions_nothing_is_asked(follower, exchange_id, sandbox):
+    from exchanges.gateways import gateway_for_account
+
+    account = ExchangeAccount(owner=follower, exchange_id=exchange_id, label="x", api_key="k", api_secret="s", sandbox=sandbox)
+
+    assert gateway_for_account(account).key_permissions() is None
