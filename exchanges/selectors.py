@@ -13,7 +13,7 @@ from django.utils import timezone
 from core.errors import NotFoundError
 from exchanges.errors import ExchangeError
 from exchanges.gateways import gateway_for_account
-from exchanges.models import ExchangeAccount
+from exchanges.models import ConnectableExchange, ExchangeAccount
 
 logger = logging.getLogger(__name__)
 
@@ -73,4 +73,5 @@ def exchange_account_key_warning(*, account: ExchangeAccount) -> str:
         if addresses
         else "the platform's addresses (the operator has not published them yet: ask support for them)"
     )
-    return f"This API key works from any internet address. On {account.exchange_id}, limit it to {where}; then a leaked key is useless elsewhere."
+    exchange = dict(ConnectableExchange.choices).get(account.exchange_id, account.exchange_id)
+    return f"This API key works from any internet address. On {exchange}, limit it to {where}; then a leaked key is useless elsewhere."

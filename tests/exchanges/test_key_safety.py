@@ -61,7 +61,7 @@ def test_a_key_usable_from_any_address_is_accepted_with_the_addresses_to_limit_i
     assert response.status_code == 201
     assert response.json()["ip_restricted"] is False
     assert response.json()["key_warning"] == (
-        "This API key works from any internet address. On binance, limit it to the platform's addresses: "
+        "This API key works from any internet address. On Binance, limit it to the platform's addresses: "
         "203.0.113.10, 203.0.113.11; then a leaked key is useless elsewhere."
     )
 

@@ -8,7 +8,8 @@ import time
 import pytest
 from allauth.mfa.models import Authenticator
 
-from tests.second_factor import PERIOD, totp_code
+from tests.copytrade import simulator_account
+from tests.second_factor import PERIOD, totp_code, totp_turn_on
 from tests.web.support import make_member, password_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -75,3 +76,25 @@ def test_under_production_settings_the_admin_sends_staff_without_an_authenticato
     page.wait_for_url("**/accounts/2fa/totp/activate/")
     browsing.open("/admin/")
     page.wait_for_url("**/accounts/2fa/totp/activate/")
+
+
+def test_connecting_an_exchange_key_asks_for_the_code_again_and_the_page_advises_limiting_a_key(browsing, simulated_binance, settings):
+    settings.EXCHANGE_EGRESS_ADDRESSES = ["203.0.113.10", "203.0.113.11"]
+    member = make_member("nina", "Nina")
+    simulator_account(simulated_binance, member, label="Binance main")
+    page = browsing.page
+    _sign_in(browsing, "nina")
+    page.wait_for_url(browsing.base_url + "/")
+    secret, _ = totp_turn_on(member)  # turned on in another browser: this session gave no code yet
+
+    browsing.open("/settings/exchange-accounts/")
+    assert "limit it to the platform's addresses: 203.0.113.10, 203.0.113.11" in page.locator("table").inner_text()
+    browsing.look("exchange-accounts-confirm-first")
+    page.get_by_role("link", name="Confirm with your authenticator").click()
+    page.wait_for_url("**/accounts/2fa/reauthenticate/**")
+    page.get_by_label("Code").fill(totp_code(secret))
+    page.get_by_role("button", name="Confirm").click()
+
+    page.wait_for_url(browsing.base_url + "/settings/exchange-accounts/")
+    assert page.get_by_role("button", name="Connect").is_visible()
+    browsing.look("exchange-accounts-confirmed")
