@@ -1,7 +1,8 @@
 """HTTP side of the loopback Binance spot simulator (aiohttp).
 
 `/api/v3/...` answers ccxt's real `binance` class exactly as Binance does for the calls we
-make (markets, tickers, klines, balance, orders, trades). `/_sim/...` is the unsigned JSON
+make (markets, tickers, klines, balance, orders, trades), and `/sapi/v1/account/apiRestrictions`
+what each key may do (withdraw, IP restriction). `/_sim/...` is the unsigned JSON
 control API for tests, benchmarks and the demo; it answers loopback clients only.
 
 Async on purpose: injected latency is a sleep, so thousands of orders can be in flight on
