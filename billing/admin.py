@@ -12,7 +12,9 @@ from django.utils.safestring import mark_safe
 from billing.models import AssessedTrade, BillingAccount, FeeAssessment, FeeState, Invoice, InvoiceLine, Payout, StripeEvent
 from billing.services import TX_HASH, payout_record_manual
 from core.admin import OwnershipReadOnlyMixin, ReadOnlyAdmin, ReadOnlyInline, billing_currency, money_column
+from core.audit import audit_record
 from core.errors import ApplicationError
+from core.models import AuditEntry
 from core.money import format_money
 
 LEDGER_ONLY_NOTICE = (
@@ -310,6 +312,19 @@ class BillingAccountAdmin(OwnershipReadOnlyMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def save_model(self, request, obj, form, change):
+        # Where payouts go is a change to money: the audit trail keeps who set it, from what.
+        stored = BillingAccount.objects.filter(pk=obj.pk).values_list("stripe_connect_account_id", flat=True).first() if change else ""
+        super().save_model(request, obj, form, change)
+        if (stored or "") != obj.stripe_connect_account_id:
+            audit_record(
+                action=AuditEntry.Action.CONNECT_ACCOUNT_SET,
+                target=obj,
+                before={"stripe_connect_account_id": stored or ""},
+                after={"stripe_connect_account_id": obj.stripe_connect_account_id, "payee": obj.user_id},
+                actor=request.user,
+            )
 
 
 @admin.register(StripeEvent)

@@ -1,4 +1,4 @@
-"""The billing role (billing/migrations/0006_billing_role.py): who may see and move money."""
+"""The billing role (billing/migrations/0006_billing_role.py, and 0011: the audit trail): who may see and move money."""
 
 import importlib
 
@@ -13,5 +13,5 @@ PAYOUT_CREATE_PERMISSION = "billing.add_payout"
 def billing_group():
     """The `billing` group with exactly its permissions (the migration defines them; this puts
     the group back where a database was flushed, and is how tools like the demo find it)."""
-    role = importlib.import_module("billing.migrations.0006_billing_role")
+    role = importlib.import_module("billing.migrations.0011_billing_role_reads_audit_trail")
     return role_sync(name=BILLING_GROUP, permissions=role.PERMISSIONS)

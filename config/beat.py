@@ -36,6 +36,11 @@ def schedule() -> dict[str, dict]:
             "task": "copytrade.tasks.sync_exchange_strategies",
             "every": settings.EXCHANGE_SYNC_INTERVAL_SECONDS,
         },
+        "nightly exchange key check": {
+            # Revoked keys (and keys given withdrawal permission since) found before an order fails.
+            "task": "copytrade.tasks.verify_exchange_keys",
+            "crontab": {"minute": "30", "hour": "1"},
+        },
         "daily metrics": {
             "task": "marketplace.tasks.recalculate_all_metrics",
             "crontab": {"minute": "15", "hour": "0"},

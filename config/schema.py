@@ -47,6 +47,7 @@ TAGS_BY_PATH = (
     ("/api/billing/", "Billing: invoices and earnings"),
     ("/api/notifications/", "Notifications"),
     ("/api/auth/", "Authentication"),
+    ("/api/audit/", "Staff: audit trail"),
 )
 
 

@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from config.metrics import metrics_view
 from copytrade.apis import WebhookApi
-from core.apis import MeApi, TokenObtainApi, TokenRevokeAllApi, TokenRevokeApi, admin_login, healthz
+from core.apis import AuditEntryListApi, MeApi, TokenObtainApi, TokenRevokeAllApi, TokenRevokeApi, admin_login, healthz
 
 # The API docs load only what we serve (drf-spectacular-sidecar's files): Redoc's bundle still
 # links its logo from a CDN, and under this policy a browser never sends that request.
@@ -53,6 +53,7 @@ urlpatterns = [
     path("api/marketplace/payouts/", include("billing.urls_payouts")),
     path("api/marketplace/", include("marketplace.urls")),
     path("api/notifications/", include("core.urls")),
+    path("api/audit/", AuditEntryListApi.as_view(), name="audit-entries"),
     path("api/billing/", include("billing.urls")),
     path("accounts/", include("allauth.urls")),
     # The pages last: everything above keeps its paths.

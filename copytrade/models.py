@@ -196,6 +196,10 @@ class CopyRelationship(models.Model):
             "invalid_credentials",
             ("the exchange refused the account's API key: reconnect the account with a key that may trade, then resume"),
         )
+        KEY_CAN_WITHDRAW = (
+            "key_can_withdraw",
+            ("the exchange says the account's API key may withdraw funds: reconnect the account with a trade-only key, then resume"),
+        )
         STOP_LOSS = "stop_loss", "its stop-loss closed its positions at market"
         PROVIDER_SUSPENDED = "provider_suspended", "the curators suspended the leader's signal provider"
 

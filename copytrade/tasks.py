@@ -19,6 +19,7 @@ from kombu.exceptions import OperationalError as BrokerUnavailableError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from copytrade.services.copies import exchange_accounts_keys_verify
 from copytrade.services.drift import copies_drift_check
 from copytrade.services.exchange_sync import strategies_exchange_sync
 from copytrade.services.execution import copied_trade_execute, copied_trade_give_up
@@ -128,3 +129,9 @@ def check_copies_drift() -> None:
 def sync_funding_payments() -> None:
     """Perpetuals' funding paid and received, read per account and symbol (recorded once)."""
     funding_accounts_sync()
+
+
+@shared_task(acks_late=True)
+def verify_exchange_keys() -> dict[str, int]:
+    """Nightly: every active exchange account's key asked about again (config/beat.py)."""
+    return exchange_accounts_keys_verify()

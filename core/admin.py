@@ -7,7 +7,7 @@ from operator import attrgetter
 from django.conf import settings
 from django.contrib import admin
 
-from core.models import ApiToken, Notification, Profile
+from core.models import ApiToken, AuditEntry, Notification, Profile
 from core.money import format_money, format_quantity
 
 
@@ -104,3 +104,19 @@ class ApiTokenAdmin(ReadOnlyAdmin):
     search_fields = ["name", "prefix", "user__username"]
     list_select_related = ["user"]
     exclude = ["key_hash"]
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    """The audit trail, read-only: the billing role and superusers (view_auditentry)."""
+
+    list_display = ["at", "actor", "action", "target_type", "target_id"]
+    list_filter = ["action", "target_type"]
+    search_fields = ["actor_name", "target_type", "target_id"]
+    date_hierarchy = "at"
+    fields = ["at", "actor_user_id", "actor_name", "action", "target_type", "target_id", "before", "after"]
+    readonly_fields = fields
+
+    @admin.display(description="who", ordering="actor_name")
+    def actor(self, entry) -> str:
+        return entry.actor_name or "the platform"

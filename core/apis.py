@@ -3,16 +3,18 @@ login's throttle and the 404 of the API."""
 
 import redis
 from django.conf import settings
-from django.contrib import admin
-from django.contrib.auth import authenticate
+from django.contrib import admin, messages
+from django.contrib.auth import REDIRECT_FIELD_NAME, authenticate, logout
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -20,9 +22,10 @@ from core.api_conventions import PageFilterSerializer, Pagination, paginated_res
 from core.database import connection_saturation
 from core.errors import ApplicationError, ThrottledError
 from core.ids import InvalidIdError
-from core.models import Notification
+from core.models import AuditEntry, Notification
 from core.notifications import notification_mark_all_read, notification_mark_read
-from core.selectors import display_name, notification_list
+from core.second_factor import second_factor_enabled, second_factor_require
+from core.selectors import audit_entry_list, display_name, notification_list
 from core.throttling import ScopedThrottle, client_throttle_take
 from core.tokens import api_token_create, api_token_revoke, api_token_revoke_all
 
@@ -71,13 +74,23 @@ def healthz(request):
 
 def admin_login(request, extra_context=None):
     """Django admin's login view; password attempts (POST) share the API login's budget
-    ("auth") per client address: a guesser cannot switch doors to get more."""
+    ("auth") per client address: a guesser cannot switch doors to get more. It asks for a
+    password only: an account with two-factor sign-in is signed out again and sent to the
+    site's sign-in page, which asks for the code too."""
     if request.method == "POST":
         wait = client_throttle_take(request=request, scope="auth")
         if wait > 0:
             retry_after = ThrottledError(wait).retry_after
             return HttpResponse("Too many login attempts; try again later.", status=429, headers={"Retry-After": str(retry_after)})
-    return admin.site.login(request, extra_context)
+    response = admin.site.login(request, extra_context)
+    if request.method == "POST" and second_factor_enabled(user=request.user):
+        logout(request)
+        next_url = request.GET.get(REDIRECT_FIELD_NAME) or reverse("admin:index")
+        if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+            next_url = reverse("admin:index")
+        messages.info(request, "This account has two-factor sign-in: sign in here with your password and the code.")
+        return redirect(f"{reverse('account_login')}?{urlencode({REDIRECT_FIELD_NAME: next_url})}")
+    return response
 
 
 class TokenObtainApi(APIView):
@@ -94,6 +107,8 @@ class TokenObtainApi(APIView):
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField(max_length=150)
         password = serializers.CharField(max_length=128, trim_whitespace=False)
+        # Required for accounts with two-factor sign-in: the password alone is not enough here either.
+        code = serializers.CharField(max_length=32, required=False, allow_blank=True, help_text="Authenticator or recovery code")
 
     @extend_schema(
         request=InputSerializer,
@@ -102,9 +117,11 @@ class TokenObtainApi(APIView):
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        code = serializer.validated_data.pop("code", "")
         user = authenticate(request, **serializer.validated_data)
         if user is None or not user.is_active:
             raise ApplicationError("Unable to log in with the provided credentials.", status_code=400)
+        second_factor_require(user=user, code=code, to="sign in")
         token, key = api_token_create(user=user, name=self.TOKEN_NAME)
         return Response({"token": key, "expires_at": serializers.DateTimeField().to_representation(token.expires_at)})
 
@@ -206,3 +223,39 @@ class NotificationReadAllApi(APIView):
     )
     def post(self, request):
         return Response({"marked_read": notification_mark_all_read(user=request.user)})
+
+
+class CanReadAuditTrail(BasePermission):
+    """The billing role and superusers (`core.view_auditentry`)."""
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.is_authenticated and request.user.has_perm("core.view_auditentry"))
+
+
+class AuditEntryOutputSerializer(serializers.ModelSerializer):
+    action_text = serializers.CharField(source="get_action_display", help_text="What happened, in words.")
+
+    class Meta:
+        model = AuditEntry
+        fields = ["id", "at", "actor_user_id", "actor_name", "action", "action_text", "target_type", "target_id", "before", "after"]
+
+
+class AuditEntryListApi(APIView):
+    """The audit trail (staff actions and changes to money), newest first: the billing role
+    and superusers only."""
+
+    permission_classes = [CanReadAuditTrail]
+    pagination_class = Pagination
+
+    class FilterSerializer(PageFilterSerializer):
+        action = serializers.ChoiceField(choices=AuditEntry.Action.choices, required=False)
+        target_type = serializers.CharField(max_length=100, required=False, help_text='e.g. "billing.payout"')
+        target_id = serializers.CharField(max_length=64, required=False)
+
+    @extend_schema(operation_id="audit_entries_list", parameters=[FilterSerializer], responses=AuditEntryOutputSerializer(many=True))
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        return paginated_response(
+            request=request, view=self, queryset=audit_entry_list(**filters.filters), serializer_class=AuditEntryOutputSerializer
+        )

@@ -168,3 +168,62 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None and not self.is_expired
+
+
+class AuditEntryQuerySet(models.QuerySet):
+    """No bulk UPDATE or DELETE through the ORM (the database refuses them too: migration 0010)."""
+
+    def update(self, **kwargs):
+        raise AppendOnlyError("The audit trail is append-only: entries are never changed.")
+
+    def delete(self):
+        raise AppendOnlyError("The audit trail is append-only: entries are never deleted.")
+
+
+class AppendOnlyError(Exception):
+    pass
+
+
+class AuditEntry(models.Model):
+    """One staff action or change to money: who, when, what, before and after (`core.audit`).
+
+    Append-only: the model refuses to save an existing row or delete one, and a database
+    trigger refuses UPDATE and DELETE from anywhere. The actor is kept by id and name, not
+    as a foreign key, so erasing a user's data never needs to touch the trail."""
+
+    class Action(models.TextChoices):
+        PAYOUT_PAID = "payout_paid", "a payout was marked paid"
+        CONNECT_ACCOUNT_SET = "connect_account_set", "a payee's Stripe Connect account was set"
+        ROLE_CHANGED = "role_changed", "a user's roles or staff status changed"
+        PROVIDER_DECIDED = "provider_decided", "a curator decided on a signal provider"
+        FEE_TERMS_CHANGED = "fee_terms_changed", "a provider's fee terms changed"
+        COPY_SETTINGS_CHANGED = "copy_settings_changed", "a copy's settings changed"
+        ADMIN_CHANGE = "admin_change", "a staff member changed something in the admin"
+
+    at = models.DateTimeField(auto_now_add=True)
+    # Null: the platform itself (a scheduled task, a webhook).
+    actor_user_id = models.BigIntegerField(null=True, blank=True)
+    actor_name = models.CharField(max_length=150, blank=True, default="")
+    action = models.CharField(max_length=40, choices=Action.choices)
+    target_type = models.CharField(max_length=100)
+    target_id = models.CharField(max_length=64, blank=True, default="")
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [models.Index(fields=["target_type", "target_id", "-at"], name="audit_entry_by_target")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} · {self.actor_name or 'the platform'} · {self.get_action_display()}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("The audit trail is append-only: entries are never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("The audit trail is append-only: entries are never deleted.")

@@ -4,7 +4,7 @@ import hashlib
 
 from django.db.models import QuerySet
 
-from core.models import ApiToken, Notification, NotificationPreference, Profile
+from core.models import ApiToken, AuditEntry, Notification, NotificationPreference, Profile
 
 
 def notification_list(*, user, unread_only: bool = False) -> QuerySet[Notification]:
@@ -37,3 +37,15 @@ def display_name(user) -> str:
 
 def api_token_list(*, user) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def audit_entry_list(*, action: str = "", target_type: str = "", target_id: str = ""):
+    """The audit trail, newest first, narrowed by what is given."""
+    entries = AuditEntry.objects.all()
+    if action:
+        entries = entries.filter(action=action)
+    if target_type:
+        entries = entries.filter(target_type=target_type)
+    if target_id:
+        entries = entries.filter(target_id=target_id)
+    return entries.order_by("-at", "-id")

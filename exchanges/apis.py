@@ -7,8 +7,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api_conventions import Pagination, StrictInputSerializer, paginated_response
-from exchanges.models import ExchangeAccount
-from exchanges.selectors import exchange_account_get, exchange_account_list, exchange_account_reading
+from core.second_factor import second_factor_require
+from exchanges.models import PAPER, ExchangeAccount
+from exchanges.selectors import exchange_account_get, exchange_account_key_warning, exchange_account_list, exchange_account_reading
 from exchanges.services import MAX_CREDENTIAL_LENGTH, exchange_account_create, exchange_account_delete
 
 
@@ -36,6 +37,9 @@ class ExchangeAccountOutputSerializer(serializers.ModelSerializer):
         help_text="Equity (cash plus holdings at the last price) and free cash in `quote`, when they were read "
         "(cached for a minute), or `problem`: why the exchange could not be read, in words."
     )
+    key_warning = serializers.SerializerMethodField(
+        help_text="Advice when the exchange says the key works from any address: the platform's addresses to limit it to."
+    )
     api_key_set = serializers.SerializerMethodField()
     api_secret_set = serializers.SerializerMethodField()
     api_passphrase_set = serializers.SerializerMethodField()
@@ -58,6 +62,8 @@ class ExchangeAccountOutputSerializer(serializers.ModelSerializer):
             "paper_balances",
             "reading",
             "last_verified_at",
+            "ip_restricted",
+            "key_warning",
             "created_at",
         ]
 
@@ -68,6 +74,9 @@ class ExchangeAccountOutputSerializer(serializers.ModelSerializer):
     def get_status_reason_text(self, account) -> str:
         """Why the account cannot trade, in words; empty when it can."""
         return account.get_status_reason_display() if account.status_reason else ""
+
+    def get_key_warning(self, account) -> str:
+        return exchange_account_key_warning(account=account)
 
     def get_api_key_set(self, account) -> bool:
         return bool(account.api_key)
@@ -96,6 +105,12 @@ class ExchangeAccountListCreateApi(APIView):
             required=False,
             help_text='Paper accounts only: {currency: amount}, default {"USDT": "10000"}.',
         )
+        code = serializers.CharField(
+            max_length=32,
+            required=False,
+            allow_blank=True,
+            help_text="Accounts with two-factor sign-in, for an exchange key: the current code",
+        )
 
     @extend_schema(operation_id="exchange_accounts_list", responses=ExchangeAccountOutputSerializer(many=True))
     def get(self, request):
@@ -107,6 +122,9 @@ class ExchangeAccountListCreateApi(APIView):
     def post(self, request):
         serializer = self.CreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        code = serializer.validated_data.pop("code", "")
+        if serializer.validated_data["exchange_id"] != PAPER:
+            second_factor_require(user=request.user, code=code, to="connect an exchange key")
         account = exchange_account_create(owner=request.user, **serializer.validated_data)
         account = exchange_account_get(owner=request.user, account_id=account.id)
         return Response(ExchangeAccountOutputSerializer(account).data, status=status.HTTP_201_CREATED)

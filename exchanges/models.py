@@ -39,6 +39,13 @@ class ExchangeAccount(models.Model):
             "invalid_credentials",
             ("the exchange refused this API key: check key, secret and trading permission, then reconnect the account"),
         )
+        CAN_WITHDRAW = (
+            "can_withdraw",
+            (
+                "the exchange says this API key may withdraw funds: the platform never needs that, so it no longer trades "
+                "with it; reconnect the account with a trade-only key"
+            ),
+        )
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="exchange_accounts")
     exchange_id = models.CharField(max_length=32, validators=[validate_exchange_id])
@@ -50,6 +57,9 @@ class ExchangeAccount(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     status_reason = models.CharField(max_length=255, choices=StatusReason.choices, blank=True, default="")
     last_verified_at = models.DateTimeField(null=True, blank=True)
+    # Whether the exchange says the key works only from the addresses its owner listed (the
+    # platform's, settings.EXCHANGE_EGRESS_ADDRESSES); null where the exchange does not tell.
+    ip_restricted = models.BooleanField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

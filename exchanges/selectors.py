@@ -13,7 +13,7 @@ from django.utils import timezone
 from core.errors import NotFoundError
 from exchanges.errors import ExchangeError
 from exchanges.gateways import gateway_for_account
-from exchanges.models import ExchangeAccount
+from exchanges.models import ConnectableExchange, ExchangeAccount
 
 logger = logging.getLogger(__name__)
 
@@ -60,3 +60,18 @@ def exchange_account_get(*, owner, account_id: int) -> ExchangeAccount:
     if account is None:
         raise NotFoundError("Exchange account not found.")
     return account
+
+
+def exchange_account_key_warning(*, account: ExchangeAccount) -> str:
+    """Advice for a key the exchange says works from any address: limit it to the platform's
+    (settings.EXCHANGE_EGRESS_ADDRESSES). "" when it is limited, or the exchange does not tell."""
+    if account.ip_restricted is not False:
+        return ""
+    addresses = settings.EXCHANGE_EGRESS_ADDRESSES
+    where = (
+        f"the platform's addresses: {', '.join(addresses)}"
+        if addresses
+        else "the platform's addresses (the operator has not published them yet: ask support for them)"
+    )
+    exchange = dict(ConnectableExchange.choices).get(account.exchange_id, account.exchange_id)
+    return f"This API key works from any internet address. On {exchange}, limit it to {where}; then a leaked key is useless elsewhere."

@@ -1,4 +1,5 @@
-"""Writes for exchange accounts: connect one (credentials verified first), delete one."""
+"""Writes for exchange accounts: connect one (credentials verified first, a key that may
+withdraw refused), re-verify one's key (nightly), delete one."""
 
 import logging
 import re
@@ -15,7 +16,7 @@ from core.errors import ApplicationError, ConflictError, NotFoundError
 from core.locks import user_row_lock
 from core.money import MAX_MONEY, to_decimal
 from core.verification import user_email_verified_require
-from exchanges.errors import ExchangeError, PermanentExchangeError
+from exchanges.errors import ExchangeError, InvalidCredentialsError, PermanentExchangeError
 from exchanges.gateways import gateway_for_account
 from exchanges.models import ExchangeAccount
 from exchanges.signals import account_delete_requested
@@ -74,6 +75,7 @@ def exchange_account_create(
         return _paper_account_save(account=account, balances=balances)
 
     _credentials_verify(account)
+    _key_permissions_check(account)
     account.last_verified_at = timezone.now()
     try:
         with transaction.atomic():
@@ -110,10 +112,11 @@ def _account_cap_check(*, owner) -> None:
         raise ConflictError(f"You have {limit} exchange accounts, the most one user may have; delete one you no longer use first.")
 
 
-def _credentials_verify(account: ExchangeAccount) -> None:
-    """Ask the exchange for the balance; map its refusal into a message the user can act on."""
+def _credentials_verify(account: ExchangeAccount, *, ask=lambda gateway: gateway.balance()):
+    """Ask the exchange (the balance, unless `ask` says what); map its refusal into a message
+    the user can act on."""
     try:
-        gateway_for_account(account).balance()
+        return ask(gateway_for_account(account))
     except PermanentExchangeError as exc:
         # The error's message is its sentence, never the exchange's own text (which may echo
         # what it was sent).
@@ -124,6 +127,49 @@ def _credentials_verify(account: ExchangeAccount) -> None:
             {"reason": exc.reason},
             status_code=503,
         ) from None
+
+
+KEY_CAN_WITHDRAW_MESSAGE = (
+    "This API key may withdraw funds, and the platform never needs that: a leaked key could empty the account. "
+    "Create a key with trading permission only (withdrawals off) on the exchange, then connect that one."
+)
+
+
+def _key_permissions_check(account: ExchangeAccount) -> None:
+    """Where the exchange tells what a key may do: refuse a key that may withdraw; keep whether
+    it is limited to the platform's addresses (the pages advise limiting it when it is not)."""
+    permissions = _credentials_verify(account, ask=lambda gateway: gateway.key_permissions())
+    if permissions is None:
+        account.ip_restricted = None
+        return
+    if permissions.can_withdraw:
+        raise ApplicationError(KEY_CAN_WITHDRAW_MESSAGE, {"reason": ExchangeAccount.StatusReason.CAN_WITHDRAW.value})
+    account.ip_restricted = permissions.ip_restricted
+
+
+def exchange_account_key_verify(*, account_id: int) -> str:
+    """Ask the exchange again about an active account's key (the nightly check): "" when it
+    still trades and cannot withdraw (its IP restriction and verification time updated), else
+    the ExchangeAccount.StatusReason it fails with. An exchange that does not answer now says
+    nothing about the key: "" and nothing changed."""
+    account = ExchangeAccount.objects.filter(id=account_id, status=ExchangeAccount.Status.ACTIVE).first()
+    if account is None or account.is_paper:
+        return ""
+    try:
+        gateway = gateway_for_account(account)
+        gateway.balance()
+        permissions = gateway.key_permissions()
+    except InvalidCredentialsError:
+        return ExchangeAccount.StatusReason.INVALID_CREDENTIALS
+    except ExchangeError as exc:
+        logger.warning("exchange account %s: key check not answered (%s)", account_id, exc.reason)
+        return ""
+    if permissions is not None and permissions.can_withdraw:
+        return ExchangeAccount.StatusReason.CAN_WITHDRAW
+    ExchangeAccount.objects.filter(id=account_id).update(
+        last_verified_at=timezone.now(), ip_restricted=permissions.ip_restricted if permissions is not None else None
+    )
+    return ""
 
 
 def _validate_credentials(*, api_key: str, api_secret: str, api_passphrase: str) -> None:

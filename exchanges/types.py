@@ -124,3 +124,11 @@ class Trade:
     timestamp: datetime
     # The client order id of the order this fill belongs to ("" when the exchange has none).
     client_order_id: str = ""
+
+
+@dataclass(frozen=True)
+class KeyPermissions:
+    """What an exchange says an API key may do (Binance: GET /sapi/v1/account/apiRestrictions)."""
+
+    can_withdraw: bool
+    ip_restricted: bool

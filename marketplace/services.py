@@ -36,9 +36,10 @@ from copytrade.copy_settings import RECOMMENDABLE
 from copytrade.locks import strategies_and_copies_lock, strategies_lock
 from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
 from copytrade.services.copies import copy_settings_validate
+from core.audit import audit_record
 from core.errors import ApplicationError, ConflictError, NotFoundError
 from core.locks import user_row_lock
-from core.models import Notification
+from core.models import AuditEntry, Notification
 from core.money import cents_text, format_money
 from core.notifications import notification_send, notification_send_many
 from core.roles import role_sync
@@ -235,6 +236,13 @@ def provider_transition(*, provider_id: int, action: str, actor, reason: str) ->
     provider_event_record(
         provider=provider, actor=actor, action=action, field="status", from_value=previous, to_value=target, reason=reason
     )
+    audit_record(
+        action=AuditEntry.Action.PROVIDER_DECIDED,
+        target=provider,
+        before={"status": previous},
+        after={"status": target, "decision": action, "reason": reason},
+        actor=actor,
+    )
 
     if action == Action.SUSPEND:
         _provider_strategies_close(provider=provider, reason=reason)
@@ -375,6 +383,13 @@ def provider_terms_update(
     changed = {name: value for name, value in changes.items() if Decimal(value) != getattr(provider, name)}
     if not changed:
         return provider
+    audit_record(
+        action=AuditEntry.Action.FEE_TERMS_CHANGED,
+        target=provider,
+        before={name: getattr(provider, name) for name in changed},
+        after=changed,
+        actor=actor,
+    )
     for name, value in changed.items():
         provider_event_record(
             provider=provider,

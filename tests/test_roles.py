@@ -39,6 +39,7 @@ BILLING_PERMISSIONS = {
     ("billing", "view_billingaccount"),
     ("billing", "change_billingaccount"),
     ("billing", "view_stripeevent"),
+    ("core", "view_auditentry"),
 }
 
 # What each role's admin index should open; everything else in admin answers 403.
@@ -59,6 +60,7 @@ BILLING_PAGES = [
     "billing/payout",
     "billing/billingaccount",
     "billing/stripeevent",
+    "core/auditentry",
 ]
 NOBODYS_BUT_SUPERUSERS = [
     "copytrade/copyrelationship",

@@ -31,7 +31,7 @@ from core.selectors import (
     notification_unread_count,
 )
 from core.tokens import api_token_create, api_token_revoke, api_token_revoke_all
-from exchanges.selectors import exchange_account_list, exchange_account_reading
+from exchanges.selectors import exchange_account_key_warning, exchange_account_list, exchange_account_reading
 from exchanges.services import exchange_account_create, exchange_account_delete
 from marketplace.metrics import WINDOWS, drawdown_series
 from marketplace.selectors import (
@@ -59,6 +59,7 @@ from web.forms import (
 )
 from web.pages import add_service_errors, is_htmx
 from web.quality import copy_quality_rows
+from web.second_factor import second_factor_ask, second_factor_due, second_factor_url
 from web.templatetags.web import percent, profit_factor, ratio, signed_percent
 
 NOTIFICATIONS_PER_PAGE = 25
@@ -286,6 +287,9 @@ def manage_api_tokens(request):
     form = ApiTokenForm(request.POST or None)
     created = None
     status = 200
+    due = second_factor_due(request)
+    if request.method == "POST" and due:
+        return second_factor_ask(request, to="create an API token")
     if request.method == "POST":
         if form.is_valid():
             # The key is rendered into this one response and never stored: no redirect, so
@@ -300,6 +304,7 @@ def manage_api_tokens(request):
         "created": created,
         "tokens": api_token_list(user=request.user),
         "token_lifetime_days": settings.API_TOKEN_LIFETIME_DAYS,
+        "second_factor_url": second_factor_url(request) if due else "",
     }
     response = render(request, "web/settings/tokens.html", context, status=status)
     response["Cache-Control"] = "no-store"
@@ -330,6 +335,9 @@ def revoke_all_api_tokens(request):
 def manage_exchange_accounts(request):
     form = ExchangeAccountForm(request.POST or None)
     status = 200
+    due = second_factor_due(request)
+    if request.method == "POST" and due:
+        return second_factor_ask(request, to="connect an exchange key")
     if request.method == "POST":
         if form.is_valid():
             try:
@@ -341,6 +349,9 @@ def manage_exchange_accounts(request):
             else:
                 checked = "opened with its starting balance" if account.is_paper else "connected: the exchange accepted the key"
                 messages.success(request, f"“{account.label}” {checked}.")
+                warning = exchange_account_key_warning(account=account)
+                if warning:
+                    messages.warning(request, warning)
                 return redirect("web:exchange-accounts")
         status = 400
     return render(
@@ -348,8 +359,12 @@ def manage_exchange_accounts(request):
         "web/settings/exchange_accounts.html",
         {
             "form": form,
-            "accounts": [(account, exchange_account_reading(account=account)) for account in exchange_account_list(owner=request.user)],
+            "accounts": [
+                (account, exchange_account_reading(account=account), exchange_account_key_warning(account=account))
+                for account in exchange_account_list(owner=request.user)
+            ],
             "traded_outside_copies": exchange_accounts_traded_outside_copies(owner=request.user),
+            "second_factor_url": second_factor_url(request) if due else "",
         },
         status=status,
     )

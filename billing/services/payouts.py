@@ -13,9 +13,10 @@ from billing.errors import PaymentProviderError
 from billing.fees import period_label
 from billing.models import BillingAccount, Invoice, InvoiceLine, Payout
 from billing.stripe_gateway import stripe_gateway, to_cents
+from core.audit import audit_record
 from core.errors import ApplicationError, NotFoundError
 from core.locks import user_row_lock
-from core.models import Notification
+from core.models import AuditEntry, Notification
 from core.money import ZERO, format_money
 from core.notifications import notification_send
 
@@ -122,6 +123,17 @@ def payout_pay(*, payout_id: int) -> Payout:
         )
         payout.refresh_from_db()
         if changed:
+            audit_record(
+                action=AuditEntry.Action.PAYOUT_PAID,
+                target=payout,
+                before={"status": Payout.Status.READY},
+                after={
+                    "status": payout.status,
+                    "stripe_transfer_id": transfer_id,
+                    "amount": payout.payee_amount,
+                    "currency": payout.currency,
+                },
+            )
             payout_notify_paid(payout)
     return payout
 
@@ -137,11 +149,18 @@ def payout_record_manual(*, payout_id: int, tx_hash: str) -> Payout:
         raise ApplicationError("A transaction hash is 16 to 200 letters and digits.", {"tx_hash": tx_hash[:200]})
     if payout.status not in (Payout.Status.AWAITING_MANUAL, Payout.Status.FAILED):
         raise ApplicationError(f"Only a payout awaiting a manual payment can be recorded; this one is {payout.status}.")
+    previous = payout.status
     payout.status = Payout.Status.PAID
     payout.tx_hash = tx_hash
     payout.paid_at = timezone.now()
     payout.full_clean()
     payout.save()
+    audit_record(
+        action=AuditEntry.Action.PAYOUT_PAID,
+        target=payout,
+        before={"status": previous},
+        after={"status": payout.status, "tx_hash": tx_hash, "amount": payout.payee_amount, "currency": payout.currency},
+    )
     payout_notify_paid(payout)
     return payout
 

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "web",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
     "csp",
     "config",
     "core",
@@ -57,6 +58,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Who is signed in, for the audit trail's entries (core.audit).
+    "core.audit.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -64,6 +67,7 @@ MIDDLEWARE = [
     "web.middleware.ApplicationErrorMiddleware",
     "config.metrics.WebhookMetricsMiddleware",
     "core.database.DatabaseUnavailableMiddleware",
+    "web.middleware.StaffSecondFactorMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -169,6 +173,16 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = "[copytrade] "
 # allauth's rate limits (ACCOUNT_RATE_LIMITS: failed logins, sign-ups, password resets,
 # confirmation mails) stay on with their defaults; they count in the cache (Redis).
 
+# Two-factor sign-in (allauth.mfa): an authenticator app (TOTP) with recovery codes, turned
+# on from /accounts/2fa/. Sensitive actions (a new exchange key, a new API token) ask for a
+# code again when the last one is older than ACCOUNT_REAUTHENTICATION_TIMEOUT (5 min).
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = SITE_NAME
+# One step of tolerance either side: a phone clock a few seconds off still signs in.
+MFA_TOTP_TOLERANCE = 1
+# Staff must have an authenticator before the admin opens (production turns this on).
+STAFF_REQUIRE_MFA = env.bool("STAFF_REQUIRE_MFA", default=False)
+
 # API tokens (core.ApiToken) stop working this many days after they are created; a login
 # at POST /api/auth/token/ or the tokens page gives a new one.
 API_TOKEN_LIFETIME_DAYS = env.int("API_TOKEN_LIFETIME_DAYS", default=90)
@@ -230,6 +244,9 @@ RATE_LIMIT_OVERRIDE = env.json("EXCHANGE_RATE_LIMITS_JSON", default={})
 # per value, so worker hosts with their own addresses each get the full per-IP budget.
 # Empty: one per-IP bucket for the whole deployment (hosts behind one NAT address).
 EXCHANGE_EGRESS_ID = env("EXCHANGE_EGRESS_ID", default="")
+# The public addresses the platform's orders leave from: a follower limits their API key to
+# these on the exchange (a key without such a restriction is accepted with this advice).
+EXCHANGE_EGRESS_ADDRESSES = env.list("EXCHANGE_EGRESS_ADDRESSES", default=[])
 EXCHANGE_RATE_LIMITS.update(RATE_LIMIT_OVERRIDE)
 
 PAPER_FEE_RATE = Decimal(env("PAPER_FEE_RATE", default="0.001"))
@@ -419,6 +436,8 @@ SPECTACULAR_SETTINGS = {
         "StrategyStatusEnum": "copytrade.models.Strategy.Status",
         "CopyStatusEnum": "copytrade.models.CopyRelationship.Status",
         "PositionDriftActionEnum": "copytrade.models.PositionDrift.Action",
+        "AuditActionEnum": "core.models.AuditEntry.Action",
+        # A signal's action keeps its name beside the audit trail's `action`.
         "ActionEnum": "copytrade.services.leader_trades.signal.ACTIONS",
     },
 }

@@ -79,3 +79,5 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 # Account mails (verification, password reset) link to the public https address.
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https"
+# The admin moves money: staff without a second factor are sent to set one up first.
+STAFF_REQUIRE_MFA = env.bool("STAFF_REQUIRE_MFA", default=True)

@@ -18,9 +18,10 @@ from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strateg
 from copytrade.reasons import sentence
 from copytrade.selectors import copy_allocation_used, copy_get
 from copytrade.services.platform_closes import copy_close_positions, copy_start_positions_open
+from core.audit import audit_changes, audit_record
 from core.errors import ApplicationError, ConflictError, NotFoundError
 from core.locks import user_row_lock
-from core.models import Notification
+from core.models import AuditEntry, Notification
 from core.money import HUNDRED, ZERO, format_money, to_decimal, truncate
 from core.notifications import notification_send
 from core.terms import FeeTerms
@@ -31,8 +32,9 @@ from exchanges.errors import (
     UnknownSymbolError,
 )
 from exchanges.gateways import gateway_for_account
-from exchanges.models import ExchangeAccount, MarginMode
+from exchanges.models import PAPER, ExchangeAccount, MarginMode
 from exchanges.perpetuals import MAX_LEVERAGE
+from exchanges.services import exchange_account_key_verify
 from exchanges.symbols import resolve_symbol
 
 logger = logging.getLogger(__name__)
@@ -600,25 +602,37 @@ def _copy_update_locked(*, follower, relationship_id: int, data: dict) -> CopyRe
         relationship.copy_capital = _money(relationship.copy_capital * ratio)
         relationship.copy_equity = _money(relationship.copy_equity * ratio)
         relationship.peak_equity = _money(relationship.peak_equity * ratio)
+    settings_before = {field: getattr(relationship, field) for field in data}
     for field, value in data.items():
         setattr(relationship, field, value)
     relationship.full_clean(validate_constraints=False)
     relationship.save()
+    before, after = audit_changes(settings_before, {field: getattr(relationship, field) for field in data})
+    if after:
+        audit_record(action=AuditEntry.Action.COPY_SETTINGS_CHANGED, target=relationship, before=before, after=after, actor=follower)
     return relationship
 
 
+# Why an account stopped trading → why its copies are paused.
+PAUSE_REASON_OF_ACCOUNT = {
+    ExchangeAccount.StatusReason.INVALID_CREDENTIALS: CopyRelationship.PauseReason.INVALID_CREDENTIALS,
+    ExchangeAccount.StatusReason.CAN_WITHDRAW: CopyRelationship.PauseReason.KEY_CAN_WITHDRAW,
+}
+
+
 @transaction.atomic
-def exchange_account_invalidate(*, account_id: int) -> None:
-    """The exchange refused the account's key: mark it invalid, pause its active copies (their
-    exits still run, and fail visibly until the follower reconnects), tell the follower once."""
+def exchange_account_invalidate(*, account_id: int, reason: str = ExchangeAccount.StatusReason.INVALID_CREDENTIALS) -> None:
+    """The exchange refused the account's key (or says it may withdraw: `reason`): mark it
+    invalid, pause its active copies (their exits still run, and fail visibly until the
+    follower reconnects), tell the follower once."""
     account = ExchangeAccount.objects.select_for_update(of=("self",)).select_related("owner").filter(id=account_id).first()
     if account is None or account.status != ExchangeAccount.Status.ACTIVE:
         return
     account.status = ExchangeAccount.Status.INVALID
-    account.status_reason = ExchangeAccount.StatusReason.INVALID_CREDENTIALS
+    account.status_reason = reason
     account.save(update_fields=["status", "status_reason", "updated_at"])
     paused = CopyRelationship.objects.filter(exchange_account_id=account_id, status=CopyRelationship.Status.ACTIVE).update(
-        status=CopyRelationship.Status.PAUSED, pause_reason=CopyRelationship.PauseReason.INVALID_CREDENTIALS, pause_detail={}
+        status=CopyRelationship.Status.PAUSED, pause_reason=PAUSE_REASON_OF_ACCOUNT[reason], pause_detail={}
     )
     notification_send(
         user=account.owner,
@@ -627,4 +641,18 @@ def exchange_account_invalidate(*, account_id: int) -> None:
         body=f"{sentence(account.get_status_reason_display())} {paused} copy(ies) on it were paused; "
         "reconnect the account, then resume them.",
     )
-    logger.warning("exchange account %s: credentials rejected; %s copies paused", account_id, paused)
+    logger.warning("exchange account %s: key refused (%s); %s copies paused", account_id, reason, paused)
+
+
+def exchange_accounts_keys_verify() -> dict[str, int]:
+    """The nightly key check: every active exchange account's key asked about again; one the
+    exchange refuses (revoked, expired) or says may withdraw has its copies paused and its
+    follower told. How many were checked and how many failed."""
+    ids = list(ExchangeAccount.objects.filter(status=ExchangeAccount.Status.ACTIVE).exclude(exchange_id=PAPER).values_list("id", flat=True))
+    failed = 0
+    for account_id in ids:
+        reason = exchange_account_key_verify(account_id=account_id)
+        if reason:
+            exchange_account_invalidate(account_id=account_id, reason=reason)
+            failed += 1
+    return {"checked": len(ids), "failed": failed}

@@ -62,6 +62,15 @@ class SimulatorClient:
         """Set the free amount of each asset given; other assets stay as they are."""
         return self._request("POST", f"accounts/{api_key}/balances", json={asset: str(amount) for asset, amount in balances.items()})
 
+    def set_restrictions(self, *, api_key: str, enable_withdrawals: bool | None = None, ip_restrict: bool | None = None) -> dict:
+        """What the key may do, as GET /sapi/v1/account/apiRestrictions answers (default: trade only, any address)."""
+        payload = {}
+        if enable_withdrawals is not None:
+            payload["enableWithdrawals"] = enable_withdrawals
+        if ip_restrict is not None:
+            payload["ipRestrict"] = ip_restrict
+        return self._request("POST", f"accounts/{api_key}/restrictions", json=payload)
+
     def delete_account(self, *, api_key: str) -> None:
         """Revoke an API key: later signed calls get Binance's -2015."""
         self._request("DELETE", f"accounts/{api_key}")

@@ -1,7 +1,8 @@
 """HTTP side of the loopback Binance spot simulator (aiohttp).
 
 `/api/v3/...` answers ccxt's real `binance` class exactly as Binance does for the calls we
-make (markets, tickers, klines, balance, orders, trades). `/_sim/...` is the unsigned JSON
+make (markets, tickers, klines, balance, orders, trades), and `/sapi/v1/account/apiRestrictions`
+what each key may do (withdraw, IP restriction). `/_sim/...` is the unsigned JSON
 control API for tests, benchmarks and the demo; it answers loopback clients only.
 
 Async on purpose: injected latency is a sleep, so thousands of orders can be in flight on
@@ -170,6 +171,7 @@ API_ROUTES = (
     ("GET", "/api/v3/openOrders", SimulatorState.open_orders_of, True),
     ("GET", "/api/v3/myTrades", SimulatorState.my_trades, True),
     *futures.routes(REMOTE.get),
+    ("GET", "/sapi/v1/account/apiRestrictions", lambda state, account, params: account.api_restrictions(), True),
 )
 
 
@@ -220,6 +222,13 @@ def _set_balances(state: SimulatorState, request: web.Request, payload: dict) ->
     return state.account_view(state.set_balances(api_key=request.match_info["api_key"], balances=payload))
 
 
+def _set_restrictions(state: SimulatorState, request: web.Request, payload: dict) -> dict:
+    account = state.accounts[request.match_info["api_key"]]
+    account.enable_withdrawals = bool(payload.get("enableWithdrawals", account.enable_withdrawals))
+    account.ip_restrict = bool(payload.get("ipRestrict", account.ip_restrict))
+    return account.api_restrictions()
+
+
 def _delete_account(state: SimulatorState, request: web.Request, payload: dict) -> dict:
     state.delete_account(api_key=request.match_info["api_key"])
     return {}
@@ -258,6 +267,7 @@ ADMIN_ROUTES = (
     ("GET", "/_sim/accounts/{api_key}", _account),
     ("DELETE", "/_sim/accounts/{api_key}", _delete_account),
     ("POST", "/_sim/accounts/{api_key}/balances", _set_balances),
+    ("POST", "/_sim/accounts/{api_key}/restrictions", _set_restrictions),
     ("GET", "/_sim/prices", lambda state, request, payload: state.prices()),
     ("GET", "/_sim/snapshot", lambda state, request, payload: state.snapshot()),
     ("POST", "/_sim/prices", _set_prices),

@@ -214,9 +214,29 @@ class Account:
     # asset -> [free, locked]
     balances: dict[str, list[Decimal]] = field(default_factory=dict)
     trades: list[dict] = field(default_factory=list)
+    # What the key may do, as GET /sapi/v1/account/apiRestrictions tells (set with
+    # POST /_sim/accounts/{api_key}/restrictions): a trade-only key, usable from any address.
+    enable_withdrawals: bool = False
+    ip_restrict: bool = False
 
     def balance(self, asset: str) -> list[Decimal]:
         return self.balances.setdefault(asset, [ZERO, ZERO])
+
+    def api_restrictions(self) -> dict:
+        """Binance's answer for this key (GET /sapi/v1/account/apiRestrictions)."""
+        return {
+            "ipRestrict": self.ip_restrict,
+            "createTime": 1_700_000_000_000,
+            "enableReading": True,
+            "enableSpotAndMarginTrading": True,
+            "enableWithdrawals": self.enable_withdrawals,
+            "enableInternalTransfer": False,
+            "enableMargin": False,
+            "enableFutures": False,
+            "permitsUniversalTransfer": False,
+            "enableVanillaOptions": False,
+            "enablePortfolioMarginTrading": False,
+        }
 
 
 class Order:

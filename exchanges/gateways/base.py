@@ -12,7 +12,17 @@ from decimal import Decimal
 
 from exchanges.errors import UnknownSymbolError
 from exchanges.symbols import resolve_symbol
-from exchanges.types import AccountEquity, Balance, FundingPayment, FuturesPosition, MarketRules, OrderResult, Position, Trade
+from exchanges.types import (
+    AccountEquity,
+    Balance,
+    FundingPayment,
+    FuturesPosition,
+    KeyPermissions,
+    MarketRules,
+    OrderResult,
+    Position,
+    Trade,
+)
 
 
 class ExchangeGateway(ABC):
@@ -107,3 +117,7 @@ class ExchangeGateway(ABC):
     def funding_payments(self, *, symbol: str, since: datetime | None = None) -> list[FundingPayment]:
         """Funding paid and received on `symbol`, oldest first."""
         raise self._no_perpetuals()
+
+    def key_permissions(self) -> KeyPermissions | None:
+        """What the exchange says this account's key may do; None where it does not tell."""
+        return None

@@ -53,7 +53,17 @@ from exchanges.errors import (
 from exchanges.gateways.base import ExchangeGateway
 from exchanges.gateways.transport import PooledSession
 from exchanges.rules import apply_order_rules
-from exchanges.types import AccountEquity, Balance, FundingPayment, FuturesPosition, MarketRules, OrderResult, Position, Trade
+from exchanges.types import (
+    AccountEquity,
+    Balance,
+    FundingPayment,
+    FuturesPosition,
+    KeyPermissions,
+    MarketRules,
+    OrderResult,
+    Position,
+    Trade,
+)
 
 T = TypeVar("T")
 
@@ -656,6 +666,14 @@ class CcxtGateway(ExchangeGateway):
             ),
             key=lambda payment: payment.timestamp,
         )
+
+    def key_permissions(self) -> KeyPermissions | None:
+        """Binance tells (GET /sapi/v1/account/apiRestrictions); other exchanges, and Binance's
+        testnet (which has no sapi endpoints), do not: None."""
+        if self.exchange_id != "binance" or self._sandbox:
+            return None
+        raw = self._call(lambda client: client.sapiGetAccountApiRestrictions())
+        return KeyPermissions(can_withdraw=bool(raw.get("enableWithdrawals")), ip_restricted=bool(raw.get("ipRestrict")))
 
     # --- orders -----------------------------------------------------------------------
 

@@ -74,6 +74,7 @@ RULES = {
     ("auth-me", "get"): ("/api/auth/me/", None, signed_in(200)),
     ("auth-token-revoke", "post"): ("/api/auth/token/revoke/", None, signed_in(204)),
     ("auth-token-revoke-all", "post"): ("/api/auth/token/revoke-all/", None, signed_in(200)),
+    ("audit-entries", "get"): ("/api/audit/", None, _expect(401, 403, 403, 403, 403, 200, 403)),
     ("exchange-accounts", "get"): ("/api/exchange-accounts/", None, signed_in(200)),
     ("exchange-accounts", "post"): ("/api/exchange-accounts/", {"exchange_id": "paper", "label": "Matrix"}, signed_in(201)),
     ("exchange-account-detail", "get"): ("/api/exchange-accounts/{account}/", None, only_follower(200)),
