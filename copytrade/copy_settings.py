@@ -8,6 +8,7 @@ from decimal import Decimal
 from copytrade.models import CopyRelationship, FollowerPosition
 from copytrade.reasons import percent_text
 from core.money import format_money, format_quantity
+from exchanges.models import MarginMode
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,21 @@ SETTINGS = {
         "Most in open positions (optional)",
         "no limit",
         "An entry is skipped when it would take the copy's open positions, at their entry prices, past this amount.",
+    ),
+    "leverage_policy": CopySetting(
+        "Leverage on perpetual futures",
+        "follow the leader's",
+        "Set on the exchange before the copy's first order on each perpetual market, and again when it changes; spot trades ignore it.",
+    ),
+    "leverage": CopySetting(
+        "Your leverage (×)",
+        "none, you choose it",
+        "For “always” and “at most”: your share of the leader's margin is opened at this leverage (1 to 125).",
+    ),
+    "margin_mode": CopySetting(
+        "Margin mode",
+        "cross",
+        "A new position needs its margin free on your futures wallet; exits are never held back.",
     ),
 }
 
@@ -200,6 +216,23 @@ def copy_change_effects(*, relationship: CopyRelationship, data: dict) -> list[s
         new = changed["max_exposure"]
         text = "No limit on the total in open positions" if new is None else f"At most {format_money(new, quote)} in open positions"
         effects.append(f"{text} from the next entry; positions already open are not reduced to it")
+    if "leverage_policy" in changed or "leverage" in changed:
+        policy = data.get("leverage_policy", relationship.leverage_policy)
+        leverage = data.get("leverage", relationship.leverage)
+        Policy = CopyRelationship.LeveragePolicy
+        text = {
+            Policy.FOLLOW: "Perpetual entries follow the leader's leverage",
+            Policy.FIXED: f"Perpetual entries open at {leverage}×",
+            Policy.CAP: f"Perpetual entries follow the leader's leverage, at most {leverage}×",
+        }[policy]
+        effects.append(
+            f"{text} from the copy's next entry on each market, set on the exchange before that order; open positions keep theirs"
+        )
+    if "margin_mode" in changed:
+        effects.append(
+            f"{MarginMode(changed['margin_mode']).label.split(':')[0]} margin from the copy's next entry on each perpetual market; "
+            "where a position is open the exchange refuses the change until it closes, and an entry there is skipped with the reason"
+        )
     if "symbol_list_mode" in changed or "symbol_list" in changed:
         mode = data.get("symbol_list_mode", relationship.symbol_list_mode)
         symbols = ", ".join(data.get("symbol_list", relationship.symbol_list))

@@ -273,6 +273,29 @@ def _symbol_list_mode_field() -> forms.ChoiceField:
     )
 
 
+def _leverage_policy_field(*, required: bool = False) -> forms.ChoiceField:
+    setting = SETTINGS["leverage_policy"]
+    return forms.ChoiceField(
+        label=setting.label,
+        choices=CopyRelationship.LeveragePolicy.choices,
+        initial=CopyRelationship.LeveragePolicy.FOLLOW,
+        required=required,
+        help_text=setting.help_text,
+    )
+
+
+def _leverage_field() -> forms.IntegerField:
+    setting = SETTINGS["leverage"]
+    return forms.IntegerField(label=setting.label, required=False, min_value=1, max_value=125, help_text=setting.help_text)
+
+
+def _margin_mode_field(*, required: bool = False) -> forms.ChoiceField:
+    setting = SETTINGS["margin_mode"]
+    return forms.ChoiceField(
+        label=setting.label, choices=MarginMode.choices, initial=MarginMode.CROSS, required=required, help_text=setting.help_text
+    )
+
+
 class CopyStartForm(forms.Form):
     """What `copytrade.services.copies.copy_start` takes, plus the consent to the fee terms the
     page showed (hidden fields: the terms as they were when the page was drawn)."""
@@ -348,27 +371,9 @@ class CopyStartForm(forms.Form):
     open_positions_at_start = forms.BooleanField(
         label=SETTINGS["open_positions_at_start"].label, required=False, help_text=SETTINGS["open_positions_at_start"].help_text
     )
-    leverage_policy = forms.ChoiceField(
-        label="Leverage on perpetual futures",
-        choices=CopyRelationship.LeveragePolicy.choices,
-        initial=CopyRelationship.LeveragePolicy.FOLLOW,
-        required=False,
-        help_text="Set on the exchange before the copy's first order on each market. Spot trades ignore it.",
-    )
-    leverage = forms.IntegerField(
-        label="Your leverage (×)",
-        required=False,
-        min_value=1,
-        max_value=125,
-        help_text="For “always” and “at most”. Your share of the leader's margin is opened at this leverage.",
-    )
-    margin_mode = forms.ChoiceField(
-        label="Margin mode",
-        choices=MarginMode.choices,
-        initial=MarginMode.CROSS,
-        required=False,
-        help_text="A new position needs its margin free on your futures wallet; exits are never held back.",
-    )
+    leverage_policy = _leverage_policy_field()
+    leverage = _leverage_field()
+    margin_mode = _margin_mode_field()
     terms_rate_percent = forms.DecimalField(widget=forms.HiddenInput, max_digits=7, decimal_places=4)
     terms_subscription_fee_monthly = forms.DecimalField(widget=forms.HiddenInput, max_digits=18, decimal_places=8)
     consent = forms.BooleanField(
@@ -447,6 +452,9 @@ SETTINGS_EDITABLE = (
     "symbol_list_mode",
     "symbol_list",
     *POSITION_LIMITS,
+    "leverage_policy",
+    "leverage",
+    "margin_mode",
 )
 
 
@@ -469,6 +477,9 @@ class CopySettingsForm(forms.Form):
     stop_loss_percent = _setting_decimal("stop_loss_percent", required=False)
     max_open_positions = _setting_integer("max_open_positions")
     max_exposure = _setting_decimal("max_exposure", required=False)
+    leverage_policy = _leverage_policy_field(required=True)
+    leverage = _leverage_field()
+    margin_mode = _margin_mode_field(required=True)
 
     SIZING_FIELDS = ("allocation_percent", "multiplier", "fixed_notional")
 

@@ -45,6 +45,8 @@ def _settings(relationship, **changes) -> dict:
         "max_drawdown_stop": str(relationship.max_drawdown_stop),
         "max_slippage_percent": str(relationship.max_slippage_percent),
         "max_order_notional": "",
+        "leverage_policy": relationship.leverage_policy,
+        "margin_mode": relationship.margin_mode,
     }
     return {**data, **changes}
 
@@ -175,3 +177,32 @@ def test_a_take_profit_says_where_the_open_position_would_close(signed_in, runni
 
     assert "your open ones too: BTC/USDT closes at 63,000" in html
     assert "At most 2 open positions from the next new position" in html
+
+
+def test_a_perpetual_leverage_and_margin_change_says_when_it_applies_and_then_saves(signed_in, running):
+    # given: a copy that follows the leader's leverage on cross margin (the defaults)
+    change = _settings(running, leverage_policy="cap", leverage="5", margin_mode="isolated")
+
+    # when: the follower checks the change
+    html = signed_in.post(f"/copies/{running.pk}/settings/", change).content.decode()
+
+    # then: what it does is said before anything is saved
+    assert "Perpetual entries follow the leader&#x27;s leverage, at most 5×" in html
+    assert "set on the exchange before that order; open positions keep theirs" in html
+    assert "Isolated margin from the copy&#x27;s next entry on each perpetual market" in html
+    running.refresh_from_db()
+    assert (running.leverage_policy, running.leverage, running.margin_mode) == ("follow", None, "cross")
+
+    # and when it is saved, the copy holds it
+    signed_in.post(f"/copies/{running.pk}/settings/", {**change, "confirm": "1"})
+    running.refresh_from_db()
+    assert (running.leverage_policy, running.leverage, running.margin_mode) == ("cap", 5, "isolated")
+
+
+def test_a_fixed_leverage_without_its_number_is_refused_beside_the_field(signed_in, running):
+    response = signed_in.post(f"/copies/{running.pk}/settings/", {**_settings(running, leverage_policy="fixed"), "confirm": "1"})
+
+    assert response.status_code == 400
+    assert "A fixed leverage policy needs a leverage from 1 to 125." in response.content.decode()
+    running.refresh_from_db()
+    assert running.leverage_policy == "follow"
