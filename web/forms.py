@@ -296,7 +296,19 @@ def _margin_mode_field(*, required: bool = False) -> forms.ChoiceField:
     )
 
 
-class CopyStartForm(forms.Form):
+class _CopyPositionFields(forms.Form):
+    """The settings a copy takes at start and changes later alike: which markets, and the
+    limits on each position (their words: copytrade.copy_settings.SETTINGS)."""
+
+    symbol_list_mode = _symbol_list_mode_field()
+    symbol_list = SymbolListField()
+    take_profit_percent = _setting_decimal("take_profit_percent", required=False)
+    stop_loss_percent = _setting_decimal("stop_loss_percent", required=False)
+    max_open_positions = _setting_integer("max_open_positions")
+    max_exposure = _setting_decimal("max_exposure", required=False)
+
+
+class CopyStartForm(_CopyPositionFields):
     """What `copytrade.services.copies.copy_start` takes, plus the consent to the fee terms the
     page showed (hidden fields: the terms as they were when the page was drawn)."""
 
@@ -362,12 +374,6 @@ class CopyStartForm(forms.Form):
     round_up_to_minimum = forms.BooleanField(
         label=SETTINGS["round_up_to_minimum"].label, required=False, help_text=SETTINGS["round_up_to_minimum"].help_text
     )
-    symbol_list_mode = _symbol_list_mode_field()
-    symbol_list = SymbolListField()
-    take_profit_percent = _setting_decimal("take_profit_percent", required=False)
-    stop_loss_percent = _setting_decimal("stop_loss_percent", required=False)
-    max_open_positions = _setting_integer("max_open_positions")
-    max_exposure = _setting_decimal("max_exposure", required=False)
     open_positions_at_start = forms.BooleanField(
         label=SETTINGS["open_positions_at_start"].label, required=False, help_text=SETTINGS["open_positions_at_start"].help_text
     )
@@ -458,7 +464,7 @@ SETTINGS_EDITABLE = (
 )
 
 
-class CopySettingsForm(forms.Form):
+class CopySettingsForm(_CopyPositionFields):
     """A running copy's settings (`copytrade.services.copies.copy_update`): the copy's own
     sizing parameter, its limits. The sizing mode is the copy's for good (a new copy for another)."""
 
@@ -471,12 +477,6 @@ class CopySettingsForm(forms.Form):
     round_up_to_minimum = forms.BooleanField(
         label=SETTINGS["round_up_to_minimum"].label, required=False, help_text=SETTINGS["round_up_to_minimum"].help_text
     )
-    symbol_list_mode = _symbol_list_mode_field()
-    symbol_list = SymbolListField()
-    take_profit_percent = _setting_decimal("take_profit_percent", required=False)
-    stop_loss_percent = _setting_decimal("stop_loss_percent", required=False)
-    max_open_positions = _setting_integer("max_open_positions")
-    max_exposure = _setting_decimal("max_exposure", required=False)
     leverage_policy = _leverage_policy_field(required=True)
     leverage = _leverage_field()
     margin_mode = _margin_mode_field(required=True)
