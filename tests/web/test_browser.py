@@ -373,7 +373,7 @@ def test_a_new_follower_copies_with_a_quarter_of_the_account_and_sees_the_copied
 
     # The copy's own page: every outcome in words, the buy's fee labelled as a fee.
     browsing.open(f"/copies/{relationship.pk}/")
-    trades = page.inner_text("table.cards")
+    trades = page.inner_text("table.copied-trades")
     assert "was below the exchange's minimum order (" in trades and "fee 0." in trades
     assert "below_exchange_minimum" not in page.content() and "P&L \u22120." not in trades
     _look_also_at_390(browsing, "copy-detail")
