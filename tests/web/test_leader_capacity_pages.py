@@ -191,3 +191,15 @@ def test_someone_elses_invitation_cannot_be_revoked(signed_in, theirs):
 
     invitation.refresh_from_db()
     assert response.status_code == 404 and invitation.revoked_at is None
+
+
+def test_a_private_strategy_opens_by_a_live_link_and_not_by_a_revoked_one(client, signed_in, member, strategy):
+    signed_in.post(f"/leader/strategies/{strategy.pk}/listing/", {"is_public_leader": ""})
+    live = strategy_invitation_create(owner=member, strategy_id=strategy.pk)
+    revoked = strategy_invitation_create(owner=member, strategy_id=strategy.pk)
+    signed_in.post(f"/leader/invitations/{revoked.pk}/revoke/")
+    client.force_login(make_member("mia", "Mia"))
+
+    assert client.get(f"/leaders/{strategy.pk}/?invitation={live.token}").status_code == 200
+    assert client.get(f"/leaders/{strategy.pk}/?invitation={revoked.token}").status_code == 404
+    assert client.get(f"/leaders/{strategy.pk}/").status_code == 404
