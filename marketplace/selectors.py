@@ -496,5 +496,10 @@ def strategy_recommended_settings(*, strategy_id: int) -> dict:
 
 
 def strategy_invitation_list(*, owner) -> QuerySet[StrategyInvitation]:
-    """The invitation links to the owner's strategies, live ones first, newest first."""
-    return StrategyInvitation.objects.filter(strategy__owner=owner).order_by(F("revoked_at").desc(nulls_first=True), "-created_at", "-pk")
+    """The invitation links to the owner's strategies, live ones first, newest first, each
+    with `copies_count`: the copies started through it (stopped ones too)."""
+    return (
+        StrategyInvitation.objects.filter(strategy__owner=owner)
+        .annotate(copies_count=Count("copies_started"))
+        .order_by(F("revoked_at").desc(nulls_first=True), "-created_at", "-pk")
+    )

@@ -9,8 +9,9 @@ from html import unescape
 import pytest
 
 from copytrade.models import Strategy
-from marketplace.models import StrategyCapacity, StrategyInvitation, StrategyRecommendation
+from marketplace.models import InvitedCopy, StrategyCapacity, StrategyInvitation, StrategyRecommendation
 from marketplace.services import strategy_invitation_create
+from tests.copytrade import paper_account, signal_only_strategy
 from tests.web.support import make_leader, make_member
 
 pytestmark = pytest.mark.django_db
@@ -203,3 +204,19 @@ def test_a_private_strategy_opens_by_a_live_link_and_not_by_a_revoked_one(client
     assert client.get(f"/leaders/{strategy.pk}/?invitation={live.token}").status_code == 200
     assert client.get(f"/leaders/{strategy.pk}/?invitation={revoked.token}").status_code == 404
     assert client.get(f"/leaders/{strategy.pk}/").status_code == 404
+
+
+def test_each_invitation_link_says_how_many_copies_it_started(client, client_for, owner, follower, simulated_binance):
+    private = signal_only_strategy(owner, name="Inner Circle", public=False)
+    used = strategy_invitation_create(owner=owner, strategy_id=private.pk)
+    unused = strategy_invitation_create(owner=owner, strategy_id=private.pk)
+    account = paper_account(follower, usdt="10000")
+    body = {"strategy_id": private.pk, "exchange_account_id": account.pk, "allocation_percent": "20", "invitation": used.token}
+    assert client_for(follower).post("/api/copy-trading/start", body, format="json").status_code == 201
+
+    client.force_login(owner)
+    page = _words(_text(client.get("/leader/strategies/")))
+
+    assert InvitedCopy.objects.get().invitation == used
+    assert page.count("started 1 copy") == 1 and page.count("started 0 copies") == 1
+    assert used.copies_started.count() == 1 and unused.copies_started.count() == 0
