@@ -12,8 +12,10 @@ from exchanges.gateways.ccxt_gateway import _rebase
 from tests.exchanges.test_simulator import _simulator_command
 
 
-def _bybit(base_url: str, account: dict) -> ccxt.bybit:
-    client = ccxt.bybit({"apiKey": account["api_key"], "secret": account["api_secret"], "options": {"fetchMarkets": {"types": ["spot"]}}})
+def _bybit(base_url: str, account: dict, *, types: tuple = ("spot",)) -> ccxt.bybit:
+    client = ccxt.bybit(
+        {"apiKey": account["api_key"], "secret": account["api_secret"], "options": {"fetchMarkets": {"types": list(types)}}}
+    )
     client.urls = {**client.urls, "api": _rebase(client.urls["api"], base_url)}
     client.load_markets()
     return client
@@ -65,3 +67,26 @@ def test_a_restarted_simulator_keeps_bybit_accounts_balances_orders_and_order_li
     ]
     with _simulator_command("--state", str(state)) as restarted:
         assert restarted.for_exchange("bybit").account(api_key=later["api_key"])["balances"]["USDT"]["free"] == "250"
+
+
+def test_a_restarted_simulator_keeps_bybit_perpetual_positions_leverage_and_their_order_link_ids(bybit_simulator, tmp_path):
+    account = bybit_simulator.create_account(balances={"USDT": "1000"})
+    linear = _bybit(bybit_simulator.base_url, account, types=("spot", "linear"))
+    linear.set_leverage(5, "BTC/USDT:USDT")
+    linear.create_order("BTC/USDT:USDT", "market", "buy", 0.01, None, {"clientOrderId": "lin-kept-1"})
+    state = tmp_path / "simulator.json"
+    state.write_text(json.dumps(bybit_simulator.for_exchange("binance").snapshot()))
+
+    with _simulator_command("--state", str(state)) as restarted:
+        again = _bybit(restarted.base_url, account, types=("spot", "linear"))
+        # 0.01 BTC at 65,000 on 5x: 130 USDT of margin, 0.65 USDT of fee, as before the restart
+        assert again.fetch_balance()["USDT"] == {"free": 869.35, "used": 130.0, "total": 999.35}
+        [position] = again.fetch_positions(["BTC/USDT:USDT"])
+        assert (position["contracts"], position["side"], position["entryPrice"], position["leverage"]) == (0.01, "long", 65000.0, 5.0)
+        found = again.privateGetV5OrderRealtime({"category": "linear", "symbol": "BTCUSDT", "orderLinkId": "lin-kept-1"})
+        assert [row["orderStatus"] for row in found["result"]["list"]] == ["Filled"]
+        assert len(again.fetch_my_trades("BTC/USDT:USDT")) == 1 and again.fetch_my_trades("BTC/USDT") == []
+        with pytest.raises(ccxt.InvalidOrder, match="110072"):  # an orderLinkId is never reused, restart or not
+            again.create_order("BTC/USDT:USDT", "market", "buy", 0.01, None, {"clientOrderId": "lin-kept-1"})
+        again.create_order("BTC/USDT:USDT", "market", "sell", 0.01, None, {"clientOrderId": "lin-close-1", "reduceOnly": True})
+        assert again.fetch_positions(["BTC/USDT:USDT"])[0]["contracts"] == 0.0
