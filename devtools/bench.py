@@ -875,12 +875,16 @@ def queries_per_task(*, execute, copied_trade_id: int) -> int:
 
 def sql_statements_per_task(*, simulator: SimulatorClient, population: Population) -> dict[str, int]:
     """SQL statements one follower's task issues, {"product": n, "floor": n, "bare": n}: one more order
-    of each kind for the first follower, run in this process (BEGIN and COMMIT count)."""
+    of each kind for the first Binance follower, run in this process (BEGIN and COMMIT count);
+    nothing without a Binance follower (the floor and bare orders are Binance's)."""
     from copytrade.services.execution import copied_trade_execute
     from copytrade.services.fanout import _mirror_row
 
+    binance = population.on("binance")
+    if not binance.relationship_ids:
+        return {}
     price = Decimal(simulator.prices()[SYMBOL.replace("/", "")])
-    relationship_id = population.on("binance").relationship_ids[0]
+    relationship_id = binance.relationship_ids[0]
     follower_id = CopyRelationship.objects.values_list("follower_id", flat=True).get(pk=relationship_id)
     amount = (LEADER_POSITION_USD / price).quantize(Decimal("0.00001"))
     product_trade = _bare_leader_trade(strategy_id=population.leader_strategy_id, price=price, amount=amount, prefix="sql")

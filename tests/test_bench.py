@@ -101,6 +101,47 @@ def test_the_benchmark_puts_a_share_of_followers_on_bybit_and_reports_each_excha
     assert amounts["bybit"] % Decimal("0.0001") == 0 and amounts["binance"] % Decimal("0.00001") == 0
 
 
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_benchmark_runs_the_product_path_with_every_follower_on_bybit(tmp_path, settings):
+    settings.EXCHANGE_URL_OVERRIDES = dict(settings.EXCHANGE_URL_OVERRIDES)
+    output = tmp_path / "latest.json"
+
+    call_command(
+        "bench_fanout",
+        followers=[3],
+        repeat=1,
+        latencies=[0],
+        paths=["product"],
+        bybit_share=1,
+        timeout=120,
+        output=str(output),
+        stdout=StringIO(),
+    )
+
+    [product] = json.loads(output.read_text())["runs"]
+    assert (product["orders"], product["duplicates"], product["missing"], product["sql_per_task"]) == (3, 0, 0, None)
+    assert set(product["extra"]["by_exchange"]) == {"bybit"}
+
+
+def test_a_share_of_followers_on_bybit_is_spread_among_the_binance_ones():
+    from devtools.bench import follower_exchanges
+
+    assert follower_exchanges(followers=6, bybit_share=0.5) == ["binance", "bybit"] * 3
+    assert follower_exchanges(followers=4, bybit_share=0.25).count("bybit") == 1
+    assert set(follower_exchanges(followers=5, bybit_share=0)) == {"binance"}
+    assert set(follower_exchanges(followers=5, bybit_share=1)) == {"bybit"}
+    with pytest.raises(ValueError):
+        follower_exchanges(followers=5, bybit_share=1.5)
+
+
+def test_a_bybit_share_leaving_no_binance_follower_for_the_baselines_is_refused():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="no Binance followers"):
+        call_command("bench_fanout", followers=[3], bybit_share=1, stdout=StringIO())
+
+
 def _product_fills(product: dict) -> list[dict]:
     return list(
         CopiedTrade.objects.filter(leader_trade__external_id__startswith="bench-", status="filled")
