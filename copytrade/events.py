@@ -13,7 +13,8 @@ copying_open_requested = Signal()
 
 # Sent with `relationship` (a CopyRelationship just saved, in the copy start's transaction,
 # under the strategy's row lock) and `expected_terms` (core.terms.FeeTerms the follower saw,
-# or None). marketplace.receivers records the copy's fee terms; a receiver raises
+# or None), and `invitation` (the invitation link's token it was started with, or "").
+# marketplace.receivers records the copy's fee terms and the link it came by; a receiver raises
 # core.errors.ConflictError to refuse the copy (the transaction then rolls back).
 copy_starting = Signal()
 

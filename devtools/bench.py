@@ -12,6 +12,11 @@ Three paths, on the same machine, workers and loopback simulator:
 Latencies are taken from the database (leader trade recorded) to the simulator's own
 acknowledgement time of each order; duplicates and missing orders are counted from the
 simulator's order log by client order id.
+
+With `bybit_share`, that share of the followers trade on the simulator's Bybit v5 side (the
+same process, /v5): the product path copies the Binance leader's trade to both exchanges and
+is reported per exchange. The floor, bare and naive baselines place raw Binance spot orders
+(the bare path signs Binance's API by hand), so they run on the Binance followers only.
 """
 
 import contextlib
@@ -84,19 +89,50 @@ def bench_reset() -> None:
     users_delete(username_prefix=PREFIX)
 
 
+EXCHANGES = ("binance", "bybit")
+
+
 @dataclass
 class Population:
     leader_strategy_id: int
     relationship_ids: list[int]
     account_ids: list[int]
     api_keys: list[str]
+    exchange_ids: list[str] = field(default_factory=list)  # each follower's exchange, in the order above
+
+    def on(self, exchange_id: str) -> "Population":
+        """The followers on one exchange (the Binance-only baselines run on these)."""
+        kept = [
+            index for index, exchange in enumerate(self.exchange_ids or ["binance"] * len(self.relationship_ids)) if exchange == exchange_id
+        ]
+        return replace(
+            self,
+            relationship_ids=[self.relationship_ids[i] for i in kept],
+            account_ids=[self.account_ids[i] for i in kept],
+            api_keys=[self.api_keys[i] for i in kept],
+            exchange_ids=[exchange_id] * len(kept),
+        )
 
 
-def population_create(*, simulator: SimulatorClient, followers: int, progress=None) -> Population:
-    """A signal-only leader strategy and `followers` proportional copies on simulator accounts.
+def follower_exchanges(*, followers: int, bybit_share: float) -> list[str]:
+    """Each follower's exchange: `bybit_share` of them on Bybit, spread evenly among the
+    Binance ones (so the first followers, which warm the workers up, include both)."""
+    if not 0 <= bybit_share <= 1:
+        raise ValueError("bybit_share must be between 0 and 1")
+    on_bybit = round(followers * bybit_share)
+    return ["bybit" if (i + 1) * on_bybit // followers > i * on_bybit // followers else "binance" for i in range(followers)]
+
+
+def population_create(*, simulator: SimulatorClient, followers: int, progress=None, bybit_share: float = 0.0) -> Population:
+    """A signal-only leader strategy and `followers` proportional copies on simulator accounts
+    (`bybit_share` of them on the simulator's Bybit side, the rest on Binance's).
 
     Rows are bulk-inserted: the setup is not what is measured.
     """
+    exchange_ids = follower_exchanges(followers=followers, bybit_share=bybit_share)
+    sides = {exchange: simulator.for_exchange(exchange) for exchange in set(exchange_ids)}
+    if "bybit" in sides:  # the Bybit side starts at the Binance side's price, so copies' price gaps compare
+        sides["bybit"].set_price(symbol=SYMBOL, price=simulator.prices()[SYMBOL.replace("/", "")])
     User = get_user_model()
     leader = User.objects.create_user(username=f"{PREFIX}leader")
     strategy = Strategy.objects.create(
@@ -110,13 +146,13 @@ def population_create(*, simulator: SimulatorClient, followers: int, progress=No
     users = User.objects.bulk_create([User(username=f"{PREFIX}f{i:05d}", password="!") for i in range(followers)])
     credentials = []
     for index in range(followers):
-        credentials.append(simulator.create_account(balances={"USDT": FOLLOWER_USDT}))
+        credentials.append(sides[exchange_ids[index]].create_account(balances={"USDT": FOLLOWER_USDT}))
         if progress and index % 500 == 499:
             progress(index + 1)
     accounts = ExchangeAccount.objects.bulk_create(
         [
-            ExchangeAccount(owner=user, exchange_id="binance", label="bench", api_key=c["api_key"], api_secret=c["api_secret"])
-            for user, c in zip(users, credentials)
+            ExchangeAccount(owner=user, exchange_id=exchange, label="bench", api_key=c["api_key"], api_secret=c["api_secret"])
+            for user, c, exchange in zip(users, credentials, exchange_ids)
         ]
     )
     now = timezone.now()
@@ -140,6 +176,7 @@ def population_create(*, simulator: SimulatorClient, followers: int, progress=No
         relationship_ids=[r.pk for r in relationships],
         account_ids=[a.pk for a in accounts],
         api_keys=[c["api_key"] for c in credentials],
+        exchange_ids=exchange_ids,
     )
 
 
@@ -375,9 +412,12 @@ class WebhookProbe(_Every):
 
 def warm_up_workers(*, simulator: SimulatorClient, population: Population, worker_pids: list[int], timeout: float) -> None:
     """Every worker thread has placed an order (its database connection, ccxt client and
-    market cache exist) before anything is timed: floor tasks for a few followers."""
+    market cache exist) before anything is timed: floor tasks (through the gateway, so on either
+    exchange) for a few followers."""
     sample = replace(population, relationship_ids=population.relationship_ids[:WARM_UP_ORDERS])
-    run_floor(simulator=simulator, population=sample, latency_ms=0, worker_pids=worker_pids, timeout=timeout)
+    _run_one_order_path(
+        "floor", bench_floor_execute, simulator=simulator, population=sample, latency_ms=0, worker_pids=worker_pids, timeout=timeout
+    )
 
 
 # --- The three paths --------------------------------------------------------------------
@@ -399,7 +439,9 @@ def run_product(
     ends, so a slower fan-out shows up as a worse price gap."""
     strategy = Strategy.objects.get(pk=population.leader_strategy_id)
     price = Decimal(simulator.prices()[SYMBOL.replace("/", "")])
-    since_id = _last_order_id(simulator)
+    exchange_of = dict(zip(population.relationship_ids, population.exchange_ids or ["binance"] * len(population.relationship_ids)))
+    sides = {exchange: simulator.for_exchange(exchange) for exchange in EXCHANGES if exchange in exchange_of.values()}
+    since_ids = {exchange: _last_order_id(side) for exchange, side in sides.items()}
     body, headers = signed_webhook(
         strategy=strategy,
         payload={
@@ -422,7 +464,7 @@ def run_product(
             raise RuntimeError(f"webhook answered {response.status_code}: {response.text[:300]}")
         leader_trade_id = response.json()["leader_trade_id"]
         copied = CopiedTrade.objects.filter(leader_trade_id=leader_trade_id)
-        drift = PriceDrift(simulator=simulator, price=price, bps_per_second=price_drift_bps) if price_drift_bps else None
+        drift = PriceDrift(simulators=list(sides.values()), price=price, bps_per_second=price_drift_bps) if price_drift_bps else None
         with probe or contextlib.nullcontext(), drift or contextlib.nullcontext():
             wait_until(
                 lambda: copied.count() == expected and not copied.exclude(status__in=CopiedTrade.TERMINAL).exists(),
@@ -433,17 +475,32 @@ def run_product(
     webhook_samples = [webhook_ms, *(probe.latencies_ms if probe else [])]
     leader_trade = LeaderTrade.objects.get(pk=leader_trade_id)
     rows = list(copied.values("client_order_id", "status", "relationship_id"))
-    client_ids = {row["client_order_id"] for row in rows}
-    acked, duplicates, missing = _acknowledged(simulator, since_id=since_id, client_ids=client_ids)
+    origin = leader_trade.recorded_at.timestamp()
+    acked, duplicates, missing, by_exchange = [], 0, 0, {}
+    for exchange, side in sides.items():
+        exchange_rows = [row for row in rows if exchange_of[row["relationship_id"]] == exchange]
+        client_ids = {row["client_order_id"] for row in exchange_rows}
+        side_acked, side_duplicates, side_missing = _acknowledged(side, since_id=since_ids[exchange], client_ids=client_ids)
+        acked += side_acked
+        duplicates += side_duplicates
+        missing += side_missing
+        delays = [(order["ack_time"] - origin) * 1000 for order in side_acked]
+        by_exchange[exchange] = {
+            "followers": sum(1 for value in exchange_of.values() if value == exchange),
+            "orders": len(side_acked),
+            "duplicates": side_duplicates,
+            "missing": side_missing,
+            "p50_ms": _percentile(delays, 50),
+            "p95_ms": _percentile(delays, 95),
+            "statuses": _count(row["status"] for row in exchange_rows),
+        }
     copy_of = {row["client_order_id"]: row["relationship_id"] for row in rows}
-    statuses: dict[str, int] = {}
-    for row in rows:
-        statuses[row["status"]] = statuses.get(row["status"], 0) + 1
+    statuses = _count(row["status"] for row in rows)
     return _result(
         path="product",
         followers=expected,
         latency_ms=latency_ms,
-        origin=leader_trade.recorded_at.timestamp(),
+        origin=origin,
         acked=acked,
         webhook_ms=webhook_ms,
         webhook_p99_ms=_percentile(webhook_samples, 99),
@@ -453,6 +510,7 @@ def run_product(
         peak_rss_mb=rss.peak_mb,
         extra={
             "statuses": statuses,
+            "by_exchange": by_exchange,
             "webhook_samples": len(webhook_samples),
             "webhook_refused": probe.refused if probe else 0,
             "ack_place": ack_places(acked, copy_of=copy_of),
@@ -460,6 +518,13 @@ def run_product(
             "copy_quality": copy_quality_distributions(leader_trade_id=leader_trade_id),
         },
     )
+
+
+def _count(values) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts
 
 
 def _distribution(values: list) -> dict | None:
@@ -491,21 +556,24 @@ def copy_quality_distributions(*, leader_trade_id: int) -> dict:
 
 class PriceDrift(_Every):
     """The simulated market's price moving `bps_per_second` from `price` while the block runs
-    (in whole ticks of 0.01); back at `price` when it ends."""
+    (in whole ticks of 0.01) on each exchange's side given; back at `price` when it ends."""
 
     interval = 0.1
 
-    def __init__(self, *, simulator: SimulatorClient, price: Decimal, bps_per_second: float):
-        self.simulator, self.price, self.rate = simulator, price, Decimal(str(bps_per_second)) / 10000
+    def __init__(self, *, simulators: list[SimulatorClient], price: Decimal, bps_per_second: float):
+        self.simulators, self.price, self.rate = simulators, price, Decimal(str(bps_per_second)) / 10000
         self.started = time.monotonic()
 
     def step(self) -> None:
         elapsed = Decimal(str(time.monotonic() - self.started))
-        self.simulator.set_price(symbol=SYMBOL, price=(self.price * (1 + self.rate * elapsed)).quantize(Decimal("0.01")))
+        price = (self.price * (1 + self.rate * elapsed)).quantize(Decimal("0.01"))
+        for simulator in self.simulators:
+            simulator.set_price(symbol=SYMBOL, price=price)
 
     def __exit__(self, *exc):
         super().__exit__(*exc)
-        self.simulator.set_price(symbol=SYMBOL, price=self.price)
+        for simulator in self.simulators:
+            simulator.set_price(symbol=SYMBOL, price=self.price)
 
 
 def ack_places(acked: list[dict], *, copy_of: dict[str, int]) -> dict[int, float]:
@@ -651,11 +719,12 @@ def _floor_row(leader_trade: LeaderTrade, *, relationship_id: int, follower_id: 
 
 
 def run_floor(*, simulator: SimulatorClient, population: Population, latency_ms: int, worker_pids: list[int], timeout: float) -> RunResult:
+    """The floor on the Binance followers (a baseline of Binance spot orders)."""
     return _run_one_order_path(
         "floor",
         bench_floor_execute,
         simulator=simulator,
-        population=population,
+        population=population.on("binance"),
         latency_ms=latency_ms,
         worker_pids=worker_pids,
         timeout=timeout,
@@ -663,11 +732,12 @@ def run_floor(*, simulator: SimulatorClient, population: Population, latency_ms:
 
 
 def run_bare(*, simulator: SimulatorClient, population: Population, latency_ms: int, worker_pids: list[int], timeout: float) -> RunResult:
+    """The bare floor on the Binance followers (it signs Binance's order API by hand)."""
     return _run_one_order_path(
         "bare",
         bench_bare_execute,
         simulator=simulator,
-        population=population,
+        population=population.on("binance"),
         latency_ms=latency_ms,
         worker_pids=worker_pids,
         timeout=timeout,
@@ -677,7 +747,8 @@ def run_bare(*, simulator: SimulatorClient, population: Population, latency_ms: 
 def _run_one_order_path(
     path: str, task, *, simulator: SimulatorClient, population: Population, latency_ms: int, worker_pids: list[int], timeout: float
 ) -> RunResult:
-    """One order per follower by `task` (the floor or the bare path), as the fan-out would send them."""
+    """One order per follower by `task` (the floor or the bare path), as the fan-out would send them
+    (counted on the Binance side of the simulator)."""
     price = Decimal(simulator.prices()[SYMBOL.replace("/", "")])
     leader_trade = _bare_leader_trade(strategy_id=population.leader_strategy_id, price=price, amount=FLOOR_AMOUNT, prefix=path)
     relationships = CopyRelationship.objects.filter(pk__in=population.relationship_ids).values_list("pk", "follower_id")
@@ -714,8 +785,8 @@ def _run_one_order_path(
 def naive_population_create(*, population: Population, count: int) -> list[int]:
     """Seed 000's design: a follower's copy is a webhook call on the follower's own account.
     One strategy per follower, led by the follower's account, so the webhook places the
-    follower's order synchronously before answering."""
-    accounts = ExchangeAccount.objects.filter(pk__in=population.account_ids[:count]).order_by("pk")
+    follower's order synchronously before answering. Binance followers only."""
+    accounts = ExchangeAccount.objects.filter(pk__in=population.on("binance").account_ids[:count]).order_by("pk")
     strategies = Strategy.objects.bulk_create(
         [Strategy(owner_id=a.owner_id, name="Bench naive", kind=Strategy.Kind.MANUAL, leader_account=a) for a in accounts]
     )
@@ -804,12 +875,16 @@ def queries_per_task(*, execute, copied_trade_id: int) -> int:
 
 def sql_statements_per_task(*, simulator: SimulatorClient, population: Population) -> dict[str, int]:
     """SQL statements one follower's task issues, {"product": n, "floor": n, "bare": n}: one more order
-    of each kind for the first follower, run in this process (BEGIN and COMMIT count)."""
+    of each kind for the first Binance follower, run in this process (BEGIN and COMMIT count);
+    nothing without a Binance follower (the floor and bare orders are Binance's)."""
     from copytrade.services.execution import copied_trade_execute
     from copytrade.services.fanout import _mirror_row
 
+    binance = population.on("binance")
+    if not binance.relationship_ids:
+        return {}
     price = Decimal(simulator.prices()[SYMBOL.replace("/", "")])
-    relationship_id = population.relationship_ids[0]
+    relationship_id = binance.relationship_ids[0]
     follower_id = CopyRelationship.objects.values_list("follower_id", flat=True).get(pk=relationship_id)
     amount = (LEADER_POSITION_USD / price).quantize(Decimal("0.00001"))
     product_trade = _bare_leader_trade(strategy_id=population.leader_strategy_id, price=price, amount=amount, prefix="sql")

@@ -395,3 +395,18 @@ class StrategyInvitation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.strategy} · invitation {self.pk}{' (revoked)' if self.revoked_at else ''}"
+
+
+class InvitedCopy(models.Model):
+    """A copy started through an invitation link: how many copies each link started, for its
+    leader. Kept when the link is revoked (the copies stay)."""
+
+    relationship = models.OneToOneField("copytrade.CopyRelationship", on_delete=models.CASCADE, related_name="invited_by")
+    invitation = models.ForeignKey(StrategyInvitation, on_delete=models.CASCADE, related_name="copies_started")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "invited copies"
+
+    def __str__(self) -> str:
+        return f"{self.relationship} · by invitation {self.invitation_id}"

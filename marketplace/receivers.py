@@ -6,7 +6,7 @@ from copytrade.events import copy_starting, copying_open_requested, invitation_a
 from core.errors import ConflictError
 from marketplace.models import SignalProvider
 from marketplace.selectors import strategy_awaits_curation, strategy_invitation_valid
-from marketplace.services import copy_capacity_check, copy_terms_record
+from marketplace.services import copy_capacity_check, copy_terms_record, invited_copy_record
 
 
 @receiver(copying_open_requested)
@@ -54,6 +54,11 @@ def record_the_terms_of_a_new_copy(sender, *, relationship, expected_terms, **kw
 @receiver(copy_starting)
 def refuse_a_copy_past_the_leaders_capacity(sender, *, relationship, **kwargs) -> None:
     copy_capacity_check(relationship=relationship)
+
+
+@receiver(copy_starting)
+def record_the_invitation_a_copy_came_by(sender, *, relationship, invitation: str = "", **kwargs) -> None:
+    invited_copy_record(relationship=relationship, token=invitation)
 
 
 @receiver(invitation_accepts)

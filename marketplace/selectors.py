@@ -493,3 +493,13 @@ def strategy_capacity(strategy: Strategy) -> StrategyCapacity | None:
 def strategy_recommended_settings(*, strategy_id: int) -> dict:
     """The copy settings the strategy's leader recommends ({} when none), as stored."""
     return StrategyRecommendation.objects.filter(strategy_id=strategy_id).values_list("settings", flat=True).first() or {}
+
+
+def strategy_invitation_list(*, owner) -> QuerySet[StrategyInvitation]:
+    """The invitation links to the owner's strategies, live ones first, newest first, each
+    with `copies_count`: the copies started through it (stopped ones too)."""
+    return (
+        StrategyInvitation.objects.filter(strategy__owner=owner)
+        .annotate(copies_count=Count("copies_started"))
+        .order_by(F("revoked_at").desc(nulls_first=True), "-created_at", "-pk")
+    )

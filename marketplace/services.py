@@ -48,6 +48,7 @@ from core.verification import user_email_verified_require
 from marketplace.models import (
     DISPLAY_NAME_TAKEN,
     CopyFeeTerms,
+    InvitedCopy,
     ProviderEvent,
     Rating,
     SignalProvider,
@@ -611,6 +612,17 @@ def strategy_invitation_create(*, owner, strategy_id: int) -> StrategyInvitation
     invitation.full_clean()
     invitation.save()
     return invitation
+
+
+def invited_copy_record(*, relationship: CopyRelationship, token: str) -> InvitedCopy | None:
+    """Which invitation link a copy just started came by (None: none, or not a live link to
+    its strategy), so its leader sees how many copies each link started."""
+    if not token:
+        return None
+    invitation = StrategyInvitation.objects.filter(strategy_id=relationship.strategy_id, token=token, revoked_at__isnull=True).first()
+    if invitation is None:
+        return None
+    return InvitedCopy.objects.create(relationship=relationship, invitation=invitation)
 
 
 def strategy_invitation_revoke(*, owner, invitation_id: int) -> StrategyInvitation:

@@ -3,6 +3,7 @@ processes (simulator, web server, execution and fan-out workers) and report what
 issue asks for. The figures themselves live in bench/RESULTS.md, not in a timed test."""
 
 import json
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -56,6 +57,97 @@ def test_the_benchmark_runs_the_four_paths_and_counts_every_order(tmp_path, sett
     assert "delay p50/p95/p99/max" in out.getvalue() and "price gap p50/p95/p99/max" in out.getvalue()
     # Every follower of the product path has its order; nothing is left executing.
     assert not CopiedTrade.objects.exclude(status__in=CopiedTrade.TERMINAL).exists()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_benchmark_puts_a_share_of_followers_on_bybit_and_reports_each_exchange(tmp_path, settings):
+    settings.EXCHANGE_URL_OVERRIDES = dict(settings.EXCHANGE_URL_OVERRIDES)
+    output, out = tmp_path / "latest.json", StringIO()
+
+    call_command(
+        "bench_fanout",
+        followers=[8],
+        repeat=1,
+        latencies=[0],
+        naive_followers=2,
+        bybit_share=0.5,
+        timeout=120,
+        output=str(output),
+        stdout=out,
+    )
+
+    report = json.loads(output.read_text())
+    runs = {run["path"]: run for run in report["runs"]}
+    product = runs["product"]
+    # The Binance leader's trade reached all 8 followers, 4 on each exchange, once each.
+    assert (product["orders"], product["duplicates"], product["missing"]) == (8, 0, 0)
+    by_exchange = product["extra"]["by_exchange"]
+    assert set(by_exchange) == {"binance", "bybit"}
+    for figures in by_exchange.values():
+        assert (figures["followers"], figures["orders"], figures["duplicates"], figures["missing"]) == (4, 4, 0, 0)
+        assert figures["statuses"] == {"filled": 4}
+        assert 0 <= figures["p50_ms"] <= figures["p95_ms"]
+    # The raw-Binance baselines ran on the Binance followers only.
+    assert (runs["floor"]["orders"], runs["bare"]["orders"], runs["naive"]["orders"]) == (4, 4, 2)
+    assert all((run["duplicates"], run["missing"]) == (0, 0) for run in runs.values()), runs
+    summary = {entry["path"]: entry for entry in report["summary"]}
+    assert summary["product"]["by_exchange"]["bybit"]["orders"] == 4
+    text = out.getvalue()
+    assert "4 of them on Bybit, 4 on Binance" in text and "run on the Binance ones only" in text
+    assert "per exchange, product N=8 0 ms: binance: 4 orders of 4 followers" in text and "bybit: 4 orders of 4 followers" in text
+    # Bybit's accounts were filled at Bybit's lot size (0.0001 BTC), Binance's at 0.00001.
+    amounts = {row["relationship__exchange_account__exchange_id"]: row["filled_amount"] for row in _product_fills(product)}
+    assert amounts["bybit"] % Decimal("0.0001") == 0 and amounts["binance"] % Decimal("0.00001") == 0
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_benchmark_runs_the_product_path_with_every_follower_on_bybit(tmp_path, settings):
+    settings.EXCHANGE_URL_OVERRIDES = dict(settings.EXCHANGE_URL_OVERRIDES)
+    output = tmp_path / "latest.json"
+
+    call_command(
+        "bench_fanout",
+        followers=[3],
+        repeat=1,
+        latencies=[0],
+        paths=["product"],
+        bybit_share=1,
+        timeout=120,
+        output=str(output),
+        stdout=StringIO(),
+    )
+
+    [product] = json.loads(output.read_text())["runs"]
+    assert (product["orders"], product["duplicates"], product["missing"], product["sql_per_task"]) == (3, 0, 0, None)
+    assert set(product["extra"]["by_exchange"]) == {"bybit"}
+
+
+def test_a_share_of_followers_on_bybit_is_spread_among_the_binance_ones():
+    from devtools.bench import follower_exchanges
+
+    assert follower_exchanges(followers=6, bybit_share=0.5) == ["binance", "bybit"] * 3
+    assert follower_exchanges(followers=4, bybit_share=0.25).count("bybit") == 1
+    assert set(follower_exchanges(followers=5, bybit_share=0)) == {"binance"}
+    assert set(follower_exchanges(followers=5, bybit_share=1)) == {"bybit"}
+    with pytest.raises(ValueError):
+        follower_exchanges(followers=5, bybit_share=1.5)
+
+
+def test_a_bybit_share_leaving_no_binance_follower_for_the_baselines_is_refused():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="no Binance followers"):
+        call_command("bench_fanout", followers=[3], bybit_share=1, stdout=StringIO())
+
+
+def _product_fills(product: dict) -> list[dict]:
+    return list(
+        CopiedTrade.objects.filter(leader_trade__external_id__startswith="bench-", status="filled")
+        .exclude(client_order_id__startswith="fl")
+        .values("relationship__exchange_account__exchange_id", "filled_amount")
+    )
 
 
 def test_the_fairness_figures_tell_a_fixed_order_from_a_rotating_one():

@@ -630,3 +630,63 @@ class CopyDriftPolicyForm(forms.Form):
         ],
         widget=forms.RadioSelect,
     )
+
+
+# --- Who can copy a strategy (marketplace capacity, listing, invitations, recommendations) ----
+
+
+class StrategyCapacityForm(forms.Form):
+    """`marketplace.services.strategy_capacity_set`: empty is no limit; the bounds are the service's."""
+
+    min_copy_capital = forms.DecimalField(
+        label="Minimum copy capital (optional)",
+        required=False,
+        max_digits=30,
+        decimal_places=12,
+        help_text="A new copy whose capital is below this is refused, with the reason. Empty: no minimum.",
+    )
+    follower_slots = forms.IntegerField(
+        label="Follower slots (optional)",
+        required=False,
+        help_text="How many live copies (running or paused) it takes; once they are all taken, new copies are refused "
+        "and the leaderboard says it is full. Empty: no limit.",
+    )
+
+    def __init__(self, *args, quote_currency: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["min_copy_capital"].label = f"Minimum copy capital ({quote_currency}, optional)"
+
+
+class StrategyListingForm(forms.Form):
+    """`copytrade.services.strategies.strategy_update` of `is_public_leader` alone."""
+
+    is_public_leader = forms.TypedChoiceField(
+        label="Who finds it",
+        choices=[("on", "Listed on the leaderboard: anyone can open and copy it"), ("", "Private: only people with an invitation link")],
+        coerce=bool,
+        empty_value=False,
+        required=False,
+        widget=forms.RadioSelect,
+    )
+
+
+class StrategyRecommendationForm(forms.Form):
+    """`marketplace.services.strategy_recommendation_set`: the settings of
+    `copytrade.copy_settings.RECOMMENDABLE`, in the words of the follower's copy form; empty
+    ones are not recommended, all empty withdraws the recommendation."""
+
+    allocation_percent = _setting_decimal("allocation_percent", required=False)
+    max_drawdown_stop = _setting_decimal("max_drawdown_stop", required=False)
+    max_slippage_percent = _setting_decimal("max_slippage_percent", required=False)
+    take_profit_percent = _setting_decimal("take_profit_percent", required=False)
+    stop_loss_percent = _setting_decimal("stop_loss_percent", required=False)
+    max_open_positions = _setting_integer("max_open_positions")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            # The follower's form names its defaults; a leader leaves a field empty not to recommend it.
+            field.help_text = field.help_text.split(" Default:")[0] + " Empty: not recommended."
+
+    def service_arguments(self) -> dict:
+        return {"settings": {name: value for name, value in self.cleaned_data.items() if value is not None}}

@@ -179,7 +179,7 @@ def _copy_insert(*, relationship: CopyRelationship, expected_terms: FeeTerms | N
     except IntegrityError:
         raise ConflictError("You already copy this strategy; stop that copy before starting a new one.") from None
     # Under the strategy's row lock: a change of terms waits for this copy, and then sees it.
-    copy_starting.send(sender=CopyRelationship, relationship=relationship, expected_terms=expected_terms)
+    copy_starting.send(sender=CopyRelationship, relationship=relationship, expected_terms=expected_terms, invitation=invitation)
     Strategy.objects.filter(pk=strategy.pk).update(copiers_count=F("copiers_count") + 1)
     opening = copy_start_positions_open(relationship=relationship) if relationship.open_positions_at_start else []
     _copy_notify(

@@ -15,7 +15,9 @@ are the shared ones; this module speaks Bybit over them:
 - its own order limit per UID (`ORDER_LIMIT_PER_SECOND` creates a second, Bybit spot's),
   answered with 10006 and the `X-Bapi-Limit-*` headers, as the fault knob "429" is.
 
-The control API for this side is `/_sim/bybit/...` (the same routes as Binance's `/_sim/`).
+The control API for this side is `/_sim/bybit/...` (the same routes as Binance's `/_sim/`);
+its snapshot carries the order book too (bybit_snapshot.py), and the Binance side's `/_sim/snapshot`
+includes it under "bybit", so `exchange_simulator --state` restores both sides.
 """
 
 import asyncio
@@ -30,6 +32,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from devtools.simulator.bybit_linear import LinearBook, LinearError
+from devtools.simulator.bybit_snapshot import bybit_snapshot
 from devtools.simulator.state import ZERO, Account, BinanceError, Order, SimulatorState, now_ms
 
 # (base, quote, basePrecision (lot step), tickSize, minOrderQty, maxOrderQty, minOrderAmt, starting price)
@@ -561,5 +564,8 @@ def add_bybit_routes(app: web.Application, state: SimulatorState, *, admin_route
     for method, path, handler, signed in API_ROUTES:
         app.router.add_route(method, path, _api(handler, signed=signed))
     app.router.add_route("POST", "/_sim/bybit/order-limit", admin(_set_order_limit, key=BYBIT_STATE))
+    # This side's snapshot carries its order book too (bybit_snapshot.py).
+    app.router.add_route("GET", "/_sim/bybit/snapshot", admin(lambda state, request, payload: bybit_snapshot(state), key=BYBIT_STATE))
     for method, path, handler in admin_routes:
-        app.router.add_route(method, "/_sim/bybit/" + path.removeprefix("/_sim/"), admin(handler, key=BYBIT_STATE))
+        if path != "/_sim/snapshot":
+            app.router.add_route(method, "/_sim/bybit/" + path.removeprefix("/_sim/"), admin(handler, key=BYBIT_STATE))

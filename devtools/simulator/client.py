@@ -51,7 +51,8 @@ class SimulatorClient:
         return self._request("POST", "accounts", json=payload)
 
     def snapshot(self) -> dict:
-        """Accounts and price history, for `exchange_simulator --state` to carry on from."""
+        """Accounts and price history, for `exchange_simulator --state` to carry on from. The
+        Binance side's includes the Bybit side's under "bybit" (its order book too: bybit_snapshot.py)."""
         return self._request("GET", "snapshot")
 
     def account(self, *, api_key: str) -> dict:

@@ -23,7 +23,8 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from devtools.simulator import futures
-from devtools.simulator.bybit import add_bybit_routes, bybit_state
+from devtools.simulator.bybit import BYBIT_STATE, add_bybit_routes, bybit_state
+from devtools.simulator.bybit_snapshot import bybit_snapshot
 from devtools.simulator.state import DEFAULT_COMMISSION_RATE, Account, BinanceError, SimulatorState, now_ms
 
 STATE = web.AppKey("state", SimulatorState)
@@ -269,7 +270,7 @@ ADMIN_ROUTES = (
     ("POST", "/_sim/accounts/{api_key}/balances", _set_balances),
     ("POST", "/_sim/accounts/{api_key}/restrictions", _set_restrictions),
     ("GET", "/_sim/prices", lambda state, request, payload: state.prices()),
-    ("GET", "/_sim/snapshot", lambda state, request, payload: state.snapshot()),
+    ("GET", "/_sim/snapshot", lambda state, request, payload: {**state.snapshot(), "bybit": bybit_snapshot(request.app[BYBIT_STATE])}),
     ("POST", "/_sim/prices", _set_prices),
     ("POST", "/_sim/markets", _add_market),
     ("GET", "/_sim/faults", lambda state, request, payload: state.faults.as_dict()),
@@ -302,10 +303,19 @@ def run_simulator(
     print_fn: Callable[[str], None],
     control_networks: tuple = (),
     bybit: SimulatorState | None = None,
+    on_stop: Callable[[], None] | None = None,
 ) -> None:
-    """Serve until interrupted (the management command)."""
+    """Serve until interrupted (the management command); `on_stop` runs as the server stops
+    (SIGINT or SIGTERM)."""
+    app = build_app(state, control_networks=control_networks, bybit=bybit)
+    if on_stop is not None:
+
+        async def stopping(app: web.Application) -> None:
+            on_stop()
+
+        app.on_cleanup.append(stopping)
     web.run_app(
-        build_app(state, control_networks=control_networks, bybit=bybit),
+        app,
         host=host,
         port=port,
         access_log=None,

@@ -57,11 +57,22 @@ class Command(BaseCommand):
             help="The simulated price moves this many basis points per second during each product run (its copies' price "
             "gaps then grow with the fan-out's time).",
         )
+        parser.add_argument(
+            "--bybit-share",
+            type=float,
+            default=0.0,
+            help="This share (0..1) of the followers trade on the simulator's Bybit v5 side; the product path is reported "
+            "per exchange. The floor, bare and naive baselines place raw Binance orders: they run on the Binance followers only.",
+        )
         parser.add_argument("--timeout", type=float, default=300.0, help="Give up on a run after this many seconds.")
         parser.add_argument("--json", action="store_true", help="Print the results as JSON too.")
         parser.add_argument("--output", default=str(RESULTS), help="Where to write the runs and the summary (JSON).")
 
     def handle(self, *args, **options):
+        if not 0 <= options["bybit_share"] <= 1:
+            raise CommandError("--bybit-share must be between 0 and 1")
+        if options["bybit_share"] == 1 and set(options["paths"]) - {"product"}:
+            raise CommandError("--bybit-share 1 leaves no Binance followers for the floor, bare and naive baselines: add --paths product")
         results: list[dict] = []
         with tempfile.NamedTemporaryFile("w+", prefix="copytrade-bench-", suffix=".log", delete=False) as log:
             try:
@@ -92,7 +103,8 @@ class Command(BaseCommand):
             # The shipped processes run with DEBUG off (config.settings.production): with it on,
             # Django keeps every query of every thread in memory and formats each for the log.
             overrides = {
-                "EXCHANGE_URL_OVERRIDES": f"binance={simulator_url}",
+                # One simulator process serves both exchanges (Binance under /api, Bybit under /v5).
+                "EXCHANGE_URL_OVERRIDES": f"binance={simulator_url},bybit={simulator_url}",
                 "DEBUG": "false",
                 "DATABASE_URL": database_url(),
                 # Every order still takes its tokens, but the exchange-wide bucket (Binance's
@@ -103,15 +115,22 @@ class Command(BaseCommand):
                 # entries past the 60 s default would be skipped "too late" (copytrade/lateness.py),
                 # making the product path look faster by placing fewer orders.
                 "COPY_MAX_ENTRY_DELAY_SECONDS": "3600",
+                # Bybit's per-IP bucket is lifted for the same reason; its per-account one stays.
                 "EXCHANGE_RATE_LIMITS_JSON": json.dumps(
-                    {"binance": {**settings.EXCHANGE_RATE_LIMITS["binance"], "exchange": [10**9, 60.0]}}
+                    {exchange: {**settings.EXCHANGE_RATE_LIMITS[exchange], "exchange": [10**9, 60.0]} for exchange in ("binance", "bybit")}
                 ),
             }
-            settings.EXCHANGE_URL_OVERRIDES = {**settings.EXCHANGE_URL_OVERRIDES, "binance": simulator_url}
+            settings.EXCHANGE_URL_OVERRIDES = {**settings.EXCHANGE_URL_OVERRIDES, "binance": simulator_url, "bybit": simulator_url}
             clear_caches()
             simulator = SimulatorClient(simulator_url)
             self.step(f"{followers} followers: creating accounts on the simulator")
-            population = bench.population_create(simulator=simulator, followers=followers)
+            population = bench.population_create(simulator=simulator, followers=followers, bybit_share=options["bybit_share"])
+            if options["bybit_share"]:
+                on_bybit = population.exchange_ids.count("bybit")
+                self.step(
+                    f"{on_bybit} of them on Bybit, {followers - on_bybit} on Binance; the floor, bare and naive baselines "
+                    "run on the Binance ones only (raw Binance orders)"
+                )
             naive_ids = bench.naive_population_create(population=population, count=naive_followers) if naive_followers else []
             with (
                 web_process(env=overrides, log=log) as web_url,
@@ -187,6 +206,11 @@ class Command(BaseCommand):
             if index == 0:
                 self.stdout.write("  ".join("-" * width for width in widths))
         for entry in summary:
+            if len(entry.get("by_exchange") or {}) > 1:
+                self.stdout.write(
+                    f"per exchange, product N={entry['followers']} {entry['latency_ms']} ms: {_exchanges(entry['by_exchange'])}"
+                )
+        for entry in summary:
             quality = entry.get("copy_quality")
             if quality:
                 self.stdout.write(
@@ -244,6 +268,7 @@ def summarise(results: list[dict]) -> list[dict]:
             entry[name] = {"median": statistics.median(values), "min": min(values), "max": max(values)} if values else None
         entry["duplicates"] = sum(run["duplicates"] for run in runs)
         entry["missing"] = sum(run["missing"] for run in runs)
+        entry["by_exchange"] = _by_exchange_summary(runs)
         if path == "product":
             entry["fairness"] = bench.fairness(runs)
             entry["copy_quality"] = _copy_quality_summary(runs)
@@ -280,6 +305,40 @@ def _line(result, repeat: int) -> str:
         f"webhook {_fmt(result.webhook_ms)} ms, dup {result.duplicates}, missing {result.missing}"
         + (f"; CPU ms per order {_cpu(result.cpu_ms_per_order)}" if result.cpu_ms_per_order else "")
         + (f"; {_quality(result.extra['copy_quality'])}" if result.extra.get("copy_quality") else "")
+        + (f"; {_exchanges(result.extra['by_exchange'])}" if len(result.extra.get("by_exchange") or {}) > 1 else "")
+    )
+
+
+def _by_exchange_summary(runs: list[dict]) -> dict:
+    """Per exchange over runs: orders, duplicates and missing summed, the delay p50/p95 (ms, from
+    the leader trade recorded to the exchange's acknowledgement) as the median over runs."""
+    found: dict[str, dict] = {}
+    for run in runs:
+        for exchange, figures in (run["extra"].get("by_exchange") or {}).items():
+            entry = found.setdefault(
+                exchange, {"followers": figures["followers"], "orders": 0, "duplicates": 0, "missing": 0, "p50": [], "p95": []}
+            )
+            for name in ("orders", "duplicates", "missing"):
+                entry[name] += figures[name]
+            for name in ("p50", "p95"):
+                if figures[f"{name}_ms"] is not None:
+                    entry[name].append(figures[f"{name}_ms"])
+    return {
+        exchange: {
+            **{name: entry[name] for name in ("followers", "orders", "duplicates", "missing")},
+            "p50_ms": statistics.median(entry["p50"]) if entry["p50"] else None,
+            "p95_ms": statistics.median(entry["p95"]) if entry["p95"] else None,
+        }
+        for exchange, entry in found.items()
+    }
+
+
+def _exchanges(by_exchange: dict) -> str:
+    """The product path's figures per exchange in one line."""
+    return "; ".join(
+        f"{exchange}: {figures['orders']} orders of {figures['followers']} followers, dup {figures['duplicates']}, "
+        f"missing {figures['missing']}, delay p50/p95 {_fmt(figures['p50_ms'])}/{_fmt(figures['p95_ms'])} ms"
+        for exchange, figures in by_exchange.items()
     )
 
 

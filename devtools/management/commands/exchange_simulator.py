@@ -6,6 +6,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand
 
 from devtools.simulator.bybit import bybit_state
+from devtools.simulator.bybit_snapshot import bybit_restore, bybit_snapshot
 from devtools.simulator.server import run_simulator
 from devtools.simulator.state import DEFAULT_COMMISSION_RATE, DUPLICATE_SCOPES, SimulatorState
 
@@ -40,7 +41,8 @@ class Command(BaseCommand):
             "--state",
             type=Path,
             default=None,
-            help="Start from this snapshot if it exists (accounts and prices; `make demo` writes .demo/simulator.json).",
+            help="Start from this snapshot if it exists, and write the state back to it when stopped (Binance's accounts and "
+            "prices; Bybit's accounts, prices and order book; `make demo` writes .demo/simulator.json, `make run` carries on).",
         )
 
     def handle(self, *args, **options):
@@ -50,18 +52,31 @@ class Command(BaseCommand):
             commission_rate=options["commission_rate"],
             duplicate_scope=options["duplicate_scope"],
         )
+        bybit = bybit_state(seed=options["seed"], latency_ms=options["latency_ms"], commission_rate=options["commission_rate"])
         snapshot_path = options["state"]
         if snapshot_path is not None and snapshot_path.exists():
             snapshot = json.loads(snapshot_path.read_text())
             state.restore(snapshot)
+            bybit_restore(bybit, snapshot.get("bybit") or {})
             self.stdout.write(
-                f"carrying on from {snapshot_path}: {len(snapshot.get('accounts', []))} accounts and their balances, price history"
+                f"carrying on from {snapshot_path}: {len(snapshot.get('accounts', []))} Binance accounts and their balances, "
+                f"{len((snapshot.get('bybit') or {}).get('accounts', []))} Bybit accounts with their balances and orders, price history"
             )
+
+        def save() -> None:
+            """The state as it is now, for the next start (written whole, then renamed over the old one)."""
+            snapshot_path.parent.mkdir(parents=True, exist_ok=True)
+            written = snapshot_path.with_name(snapshot_path.name + ".tmp")
+            written.write_text(json.dumps({**state.snapshot(), "bybit": bybit_snapshot(bybit)}))
+            written.replace(snapshot_path)
+            self.stdout.write(f"the simulator's state is kept in {snapshot_path}")
+
         run_simulator(
             host=options["host"],
             port=options["port"],
             state=state,
             print_fn=self.stdout.write,
             control_networks=tuple(options["control_from"]),
-            bybit=bybit_state(seed=options["seed"], latency_ms=options["latency_ms"], commission_rate=options["commission_rate"]),
+            bybit=bybit,
+            on_stop=save if snapshot_path is not None else None,
         )
