@@ -237,8 +237,8 @@ class FollowerPositionOutputSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(MARK_PRICE)
     def get_liquidation_price(self, position) -> str | None:
-        """Perpetuals: where the exchange would liquidate the position (leverage set on the
-        market, its maintenance margin rate, isolated formula); null on spot."""
+        """Perpetuals: where the exchange says it would liquidate the account's position in this
+        market; null on spot, or when the exchange gives no figure."""
         price = self.context["marker"].liquidation_price(position)
         return None if price is None else MARK_PRICE.to_representation(price)
 

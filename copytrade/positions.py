@@ -64,20 +64,6 @@ def unrealised_pnl(position: FollowerPosition, *, price: Decimal, contract_size:
     return (price - position.average_entry) * position.quantity * contract_size
 
 
-def liquidation_price(*, quantity: Decimal, entry: Decimal, leverage: int, maintenance_margin_rate: Decimal) -> Decimal | None:
-    """An isolated one-way position's liquidation price, where its margin (|quantity| × entry /
-    leverage) less the loss leaves only the maintenance margin: Binance's one-position formula
-    LP = (margin − quantity × entry) / (|quantity| × rate − quantity), which comes to
-    entry × (1 − 1/leverage) / (1 − rate) for a long and entry × (1 + 1/leverage) / (1 + rate)
-    for a short. None when flat."""
-    if quantity == 0 or leverage <= 0:
-        return None
-    step = Decimal(1) / leverage
-    if quantity > 0:
-        return max(entry * (1 - step) / (1 - maintenance_margin_rate), ZERO)
-    return entry * (1 + step) / (1 + maintenance_margin_rate)
-
-
 def relationship_apply_pnl(relationship: CopyRelationship, *, pnl: Decimal, unrealised: Decimal) -> None:
     """Add a fill's net P&L to the copy and re-mark its equity, peak and drawdown (not saved)."""
     relationship.realized_pnl = to_money(relationship.realized_pnl + pnl)

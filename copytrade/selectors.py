@@ -15,13 +15,13 @@ from django.db.models import F, Prefetch, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, PositionDrift, Strategy
-from copytrade.positions import liquidation_price, unrealised_pnl
+from copytrade.positions import unrealised_pnl
 from copytrade.sizing import copy_capital
 from core.errors import NotFoundError
 from core.money import HUNDRED, ZERO, to_decimal, to_money
 from exchanges.errors import ExchangeError
 from exchanges.gateways import gateway_for_account
-from exchanges.models import ExchangeAccount, PerpetualSetting
+from exchanges.models import ExchangeAccount
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +113,7 @@ class PositionMarker:
     def __init__(self):
         self._gateways = {}
         self._marks: dict[tuple[int, str], tuple[Decimal, Decimal] | None] = {}
+        self._perpetuals: dict[int, dict] = {}
 
     def price(self, *, account, symbol: str) -> Decimal | None:
         mark = self._mark(account=account, symbol=symbol)
@@ -136,24 +137,26 @@ class PositionMarker:
             return None
 
     def liquidation_price(self, position: FollowerPosition) -> Decimal | None:
-        """A perpetual position's liquidation price at the leverage set on the account's
-        market and the market's maintenance margin rate (the isolated formula; under cross
-        margin the whole wallet backs the position, so the exchange's is further away).
-        None on spot, when flat, or when the exchange cannot be asked."""
+        """A perpetual position's liquidation price as the exchange states it for the account's
+        position in that market (one read of the account's positions per request): under
+        cross margin it depends on the whole wallet, and the account's position may hold other
+        copies' too, so only the exchange's figure is shown. None on spot, when flat, when the
+        exchange gives none or cannot be asked."""
         account = position.relationship.exchange_account
         if position.quantity == 0 or self._mark(account=account, symbol=position.symbol) is None:
             return None
-        market = self._gateways[account.pk].market(position.symbol)
-        if not market.is_perpetual or market.maintenance_margin_rate is None:
+        gateway = self._gateways[account.pk]
+        if not gateway.market(position.symbol).is_perpetual:
             return None
-        leverage = PerpetualSetting.objects.filter(account=account, symbol=position.symbol).values_list("leverage", flat=True).first()
-        price = liquidation_price(
-            quantity=position.quantity,
-            entry=position.average_entry,
-            leverage=leverage or 1,
-            maintenance_margin_rate=market.maintenance_margin_rate,
-        )
-        return None if price is None else to_money(price)
+        if account.pk not in self._perpetuals:
+            try:
+                self._perpetuals[account.pk] = {entry.symbol: entry for entry in gateway.perpetual_positions()}
+            except ExchangeError as exc:
+                logger.info("no perpetual positions on account %s: %s", account.pk, exc.reason)
+                self._perpetuals[account.pk] = {}
+        on_exchange = self._perpetuals[account.pk].get(gateway.market(position.symbol).symbol)
+        price = on_exchange.liquidation_price if on_exchange is not None else None
+        return to_money(price) if price else None
 
     def unrealized_pnl(self, relationship: CopyRelationship) -> Decimal | None:
         total = ZERO

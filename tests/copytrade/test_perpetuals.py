@@ -12,7 +12,6 @@ from django.utils import timezone
 from billing.selectors import copy_results
 from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, FundingPayment, LeaderTrade, Strategy
 from copytrade.perpetuals import copy_leverage, entry_notional_on_margin
-from copytrade.positions import liquidation_price
 from copytrade.reasons import copied_trade_reason_text
 from copytrade.selectors import PositionMarker
 from copytrade.services.copies import copy_start, copy_update
@@ -87,14 +86,6 @@ def test_the_leverage_policy_picks_the_leaders_a_fixed_one_or_the_leaders_capped
     # the leader's 3,250 at 10× is 325 of margin; at 3× that margin opens 975
     assert entry_notional_on_margin(sizing_mode="proportional", notional=Decimal(3250), leader_leverage=10, leverage=3) == 975
     assert entry_notional_on_margin(sizing_mode="fixed", notional=Decimal(200), leader_leverage=10, leverage=3) == 600
-
-
-def test_a_liquidation_price_leaves_only_the_maintenance_margin():
-    long = liquidation_price(quantity=Decimal(1), entry=Decimal(65000), leverage=10, maintenance_margin_rate=Decimal("0.004"))
-    short = liquidation_price(quantity=Decimal(-1), entry=Decimal(65000), leverage=10, maintenance_margin_rate=Decimal("0.004"))
-    # at the price, margin (6,500) less the loss is the maintenance margin (0.4 % of the notional)
-    assert abs((Decimal(6500) - (Decimal(65000) - long)) - long * Decimal("0.004")) < Decimal("0.000001")
-    assert abs((Decimal(6500) - (short - Decimal(65000))) - short * Decimal("0.004")) < Decimal("0.000001")
 
 
 def test_fixed_3x_isolated_and_following_the_leaders_10x_copy_an_entry_a_partial_and_a_full_exit(sim, strategy, follower, stranger):
@@ -236,6 +227,22 @@ def test_a_perpetual_position_shows_its_liquidation_price(sim, strategy, followe
     body = client_for(follower).get(f"/api/copy-trading/copies/{copy.pk}").json()
     assert body["positions"][0]["liquidation_price"] == "43507.36278447"
     assert (body["leverage_policy"], body["leverage"], body["margin_mode"]) == ("fixed", 3, "isolated")
+
+
+def test_a_cross_margin_position_shows_only_the_exchanges_liquidation_price(sim, strategy, follower):
+    # given: a cross-margin copy, whose liquidation depends on the whole futures wallet
+    copy = perp_copy(sim, follower, strategy, allocation_percent=Decimal("50"), leverage_policy=Policy.FIXED, leverage=3)
+    leader(sim, strategy, "t1", "buy", price="65000", amount="1")
+    run_engine()
+
+    # when: the position is shown
+    position = FollowerPosition.objects.select_related("relationship__exchange_account").get(relationship=copy)
+    shown = PositionMarker().liquidation_price(position)
+
+    # then: no figure of our own making: the exchange's (none here), never an isolated formula's
+    [on_exchange] = gateway_for_account(copy.exchange_account).perpetual_positions()
+    assert on_exchange.margin_mode == "cross"
+    assert shown == (on_exchange.liquidation_price or None)
 
 
 def test_a_paper_copy_opens_a_perpetual_at_its_leverage_and_closes_it_reduce_only(sim, strategy, follower, settings):
