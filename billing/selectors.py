@@ -120,7 +120,7 @@ def pair_month_fees(
     terms_of: dict[int, FeeTerms] | None = None,
 ) -> list[TermsPart]:
     """What a follower–strategy pair owes for `period`, one part per set of terms its copies
-    were billed on (README "Billing"): each copy its own live days at its terms, and each part
+    were billed on (docs/BILLING.md): each copy its own live days at its terms, and each part
     its share of the pair's new profit above the pair's mark, in proportion to the profit its
     copies made in the month. `until` counts the days only so far (this month's accrual);
     billing counts the whole month. The assessment and the follower's pages both call this."""

@@ -50,7 +50,7 @@ def _database_connection_after_task(**kwargs) -> None:
     """After every task: the thread keeps its connection for the next task only while fewer
     than DATABASE_IDLE_CONNECTIONS_PER_WORKER threads of this process keep one idle. A burst
     uses one connection per busy thread; once it is over, the process holds that many, not
-    one per thread of its pool (README, "Connection budget")."""
+    one per thread of its pool (docs/OPERATING.md, "Connection budget")."""
     if _eager(kwargs):
         return
     from django.conf import settings

@@ -1,5 +1,5 @@
 """Every setting a follower chooses for a copy, in words: its default and what it does (the
-copy form, the Edit page, the API schema and the README say the same), and what changing
+copy form, the Edit page, the API schema and docs/USING.md say the same), and what changing
 one does to the positions the copy already holds, said before the change is saved."""
 
 from dataclasses import dataclass

@@ -12,7 +12,7 @@ states or charges what this module answers.
 
 Changes (`marketplace.services.provider_terms_update`): a new offer applies to new copies at
 once; an existing copy keeps what it consented to until the first full billing month that
-starts at least `FEE_TERMS_NOTICE_DAYS` after its follower was told (README, Billing).
+starts at least `FEE_TERMS_NOTICE_DAYS` after its follower was told (docs/BILLING.md).
 """
 
 from datetime import date, datetime, timedelta

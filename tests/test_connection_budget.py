@@ -1,6 +1,6 @@
 """The PostgreSQL connection budget (issue 30): a refused connection is a 503 with Retry-After,
 never a 500; /healthz reports saturation; a fan-out through a real worker holds at most one
-connection per worker thread (README, "Connection budget").
+connection per worker thread (docs/OPERATING.md, "Connection budget").
 
 The refusals come from a role with CONNECTION LIMIT 0 (PostgreSQL's own "too many
 connections" answer) and from a closed port; the shared server is never restarted.
@@ -165,7 +165,7 @@ def test_a_fan_out_through_a_worker_holds_one_connection_per_busy_thread_and_few
     assert kept <= settings.DATABASE_IDLE_CONNECTIONS_PER_WORKER
 
 
-# The Procfile's web line: gunicorn, 2 workers x 4 threads (README, "Connection budget").
+# The Procfile's web line: gunicorn, 2 workers x 4 threads (docs/OPERATING.md, "Connection budget").
 WEB_BUDGET = 2 * 4
 
 

@@ -1,5 +1,5 @@
 """The staff roles: each group holds exactly the permissions its job needs, and admin shows
-each role its pages and refuses the rest (README, "Operating it", says the same)."""
+each role its pages and refuses the rest (docs/SECURITY.md, "Staff roles", says the same)."""
 
 from pathlib import Path
 
@@ -115,9 +115,9 @@ def test_the_billing_role_sees_the_ledger_but_curates_nothing(billing_operator):
     assert _statuses(billing_operator, refused) == dict.fromkeys(refused, 403)
 
 
-def test_the_readme_describes_the_roles_these_tests_hold():
-    readme = (Path(settings.BASE_DIR) / "README.md").read_text()
-    roles = " ".join(readme.split("## Staff roles", 1)[1].split("\n## ", 1)[0].split())
+def test_the_security_doc_describes_the_roles_these_tests_hold():
+    security = (Path(settings.BASE_DIR) / "docs" / "SECURITY.md").read_text()
+    roles = " ".join(security.split("## Staff roles", 1)[1].split("\n## ", 1)[0].split())
 
     assert "no invoices, payouts, copies, copied trades, positions, exchange accounts or notifications" in roles
     assert "creates a provider's payout" in roles and "It does not curate." in roles

@@ -23,7 +23,7 @@ def fee_assessment_create(*, follower_id: int, strategy_id: int, period: date) -
     pair's cumulative P&L above the pair's mark. Each copy is billed the terms it was
     started on (or a change noticed to its follower and in effect by this month), for its
     own days and its own share of that profit: copies on the same terms make one
-    assessment, so a pair whose terms never changed has one (README "Billing").
+    assessment, so a pair whose terms never changed has one (docs/BILLING.md).
     """
     # The pair state's row lock serialises two runs assessing the same pair.
     state, _ = FeeState.objects.select_for_update().get_or_create(follower_id=follower_id, strategy_id=strategy_id)

@@ -337,7 +337,7 @@ BILLING_CURRENCY_PEGS = {
     for currency, peg in env.dict("BILLING_CURRENCY_PEGS", default={"USD": "1", "USDT": "1", "USDC": "1", "BUSD": "1", "DAI": "1"}).items()
 }
 # A provider's change of fee terms reaches an existing copy from the first full calendar
-# month that starts at least this many days after its follower is told (README, Billing).
+# month that starts at least this many days after its follower is told (docs/BILLING.md).
 FEE_TERMS_NOTICE_DAYS = env.int("FEE_TERMS_NOTICE_DAYS", default=30)
 STRIPE_API_KEY = env("STRIPE_API_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
@@ -518,7 +518,7 @@ METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
 # A Celery worker serves its own `/metrics` on this port (0: none); `make run` gives each its honcho $PORT.
 CELERY_METRICS_PORT = env.int("CELERY_METRICS_PORT", default=0)
 # Everything goes to stderr through one handler (honcho and docker collect it per process);
-# README, "Operating it", says where each process's lines end up.
+# docs/OPERATING.md, "Logs", says where each process's lines end up.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -17,7 +17,7 @@ from exchanges.models import ExchangeAccount
 
 pytestmark = pytest.mark.django_db
 
-README = (Path(settings.BASE_DIR) / "README.md").read_text()
+SECURITY_DOC = (Path(settings.BASE_DIR) / "docs" / "SECURITY.md").read_text()
 
 
 def test_creating_a_strategy_and_rotating_its_secret_answer_no_store(client_for, owner):
@@ -38,15 +38,15 @@ def test_static_files_may_not_be_framed():
     assert response["X-Frame-Options"] == "DENY"
 
 
-def test_the_readme_names_every_content_security_policy_exception():
+def test_the_security_doc_names_every_content_security_policy_exception():
     from config import urls
 
     exceptions = settings.CONTENT_SECURITY_POLICY["EXCLUDE_URL_PREFIXES"]
 
     assert exceptions == ["/api/", "/admin/django_celery_beat/"]
-    assert all(f"`{prefix}" in README for prefix in exceptions)
-    assert "`/api/docs/`" in README and "`/api/redoc/`" in README
-    assert "'unsafe-inline'" in urls.DOCS_CONTENT_SECURITY_POLICY and "inline styles" in README
+    assert all(f"`{prefix}" in SECURITY_DOC for prefix in exceptions)
+    assert "`/api/docs/`" in SECURITY_DOC and "`/api/redoc/`" in SECURITY_DOC
+    assert "'unsafe-inline'" in urls.DOCS_CONTENT_SECURITY_POLICY and "inline styles" in SECURITY_DOC
 
 
 @pytest.mark.parametrize(
