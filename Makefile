@@ -76,8 +76,9 @@ fuzz: install-dev services ## deeper API fuzzing, FUZZ_EXAMPLES (200) examples p
 
 # Fault soak (issue 7): SOAK_TRADES leader trades x SOAK_FOLLOWERS followers while workers are
 # SIGKILLed, a private Redis restarts and PostgreSQL refuses connections (tests/soak/).
-soak: install-dev services ## fault soak: workers killed, Redis restarted (SOAK_TRADES, SOAK_FOLLOWERS)
-	DJANGO_SETTINGS_MODULE=config.settings.test SOAK_TRADES=$${SOAK_TRADES:-20} SOAK_FOLLOWERS=$${SOAK_FOLLOWERS:-500} $(VENV)/bin/pytest tests/soak $(PYTEST_ARGS)
+soak: install-dev services ## fault soak on Redis and RabbitMQ: workers killed, Redis restarted (SOAK_TRADES, SOAK_FOLLOWERS, SOAK_BROKERS)
+	@ENSURE_RABBITMQ=1 bash scripts/ensure_services.sh
+	DJANGO_SETTINGS_MODULE=config.settings.test SOAK_TRADES=$${SOAK_TRADES:-20} SOAK_FOLLOWERS=$${SOAK_FOLLOWERS:-500} SOAK_BROKERS=$${SOAK_BROKERS:-redis,rabbitmq} $(VENV)/bin/pytest tests/soak $(PYTEST_ARGS)
 
 # Several hosts (issue 17): db, simulator, web and two worker hosts in network namespaces
 # (10.213.0.0/24, root), a fan-out of MULTIHOST_FOLLOWERS while one worker host is SIGKILLed;

@@ -5,8 +5,9 @@ PostgreSQL refuse connections, and the exchange simulator answers 10 % of orders
 simulator's Bybit side (issue 29: its 10006, its orderLinkId, its 0.0001 BTC lot step), the
 rest on its Binance side; the leader is on Binance.
 
-Short in `make test` (SOAK_TRADES=4, SOAK_FOLLOWERS=40); `make soak` runs 20 × 500. Both on
-Redis and on RabbitMQ (SOAK_BROKERS=redis,rabbitmq; a RabbitMQ vhost of its own).
+Short in `make test` (SOAK_TRADES=3, SOAK_FOLLOWERS=30) on Redis, the broker whose restart is
+one of its faults (the worker tests run on RabbitMQ there too); `make soak` runs 20 × 500 on
+both (SOAK_BROKERS=redis,rabbitmq; RabbitMQ in a vhost of its own).
 SOAK_SEED replays the harness's choices (the simulator draws its own faults); SOAK_LOG=path
 keeps the workers' logs.
 
@@ -62,11 +63,11 @@ pytestmark = [
     pytest.mark.skipif(not redis_server_available(), reason="the soak restarts its own redis-server; `apt-get install redis-server`"),
 ]
 
-TRADES = int(os.environ.get("SOAK_TRADES", "4"))
-FOLLOWERS = int(os.environ.get("SOAK_FOLLOWERS", "40"))
+TRADES = int(os.environ.get("SOAK_TRADES", "3"))
+FOLLOWERS = int(os.environ.get("SOAK_FOLLOWERS", "30"))
 WORKERS = int(os.environ.get("SOAK_WORKERS", "2"))
 # The brokers it runs on (issue 15): Redis, whose restart is one of the faults, and RabbitMQ.
-BROKERS = os.environ.get("SOAK_BROKERS", "redis,rabbitmq").split(",")
+BROKERS = os.environ.get("SOAK_BROKERS", "redis").split(",")
 SEED = int(os.environ.get("SOAK_SEED") or random.SystemRandom().randrange(1_000_000))
 # The whole run must end by then, or the test fails with what is still open. A deadline,
 # not a wait: a run ends as soon as every row is final. 240 s of base: a Redis restart in
