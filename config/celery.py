@@ -1,5 +1,7 @@
 import os
 import threading
+import time
+from dataclasses import dataclass
 
 from celery import Celery
 from celery.signals import before_task_publish, task_postrun, task_prerun, worker_ready
@@ -16,9 +18,43 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-# Threads of this process whose connection is kept while they wait for work (thread ids).
-_idle_holders: set[int] = set()
-_idle_holders_lock = threading.Lock()
+# Threads of this process whose connection is kept while they wait for work: thread id ->
+# its idle connection. A janitor thread closes those idle for DATABASE_IDLE_SECONDS beyond the
+# DATABASE_IDLE_CONNECTIONS_PER_WORKER most recently used; a thread takes its entry back
+# (under the lock) before it touches its connection again, so the janitor never closes a
+# connection in use.
+@dataclass
+class _IdleConnection:
+    wrapper: object  # the thread's django.db connection
+    since: float
+    closed: bool = False
+
+
+_idle: dict[int, _IdleConnection] = {}
+_idle_lock = threading.Lock()
+_janitor: threading.Thread | None = None
+
+
+def _janitor_loop() -> None:
+    from django.conf import settings
+
+    while True:
+        time.sleep(0.5)
+        now = time.monotonic()
+        with _idle_lock:
+            open_ = sorted((entry for entry in _idle.values() if not entry.closed), key=lambda entry: entry.since, reverse=True)
+            for entry in open_[settings.DATABASE_IDLE_CONNECTIONS_PER_WORKER :]:
+                if now - entry.since >= settings.DATABASE_IDLE_SECONDS and entry.wrapper.connection is not None:
+                    entry.wrapper.connection.close()  # psycopg2's; its thread resets the wrapper
+                    entry.closed = True
+
+
+def _janitor_start() -> None:
+    global _janitor
+    with _idle_lock:
+        if _janitor is None or not _janitor.is_alive():  # once per process (prefork children too)
+            _janitor = threading.Thread(target=_janitor_loop, name="db-idle-janitor", daemon=True)
+            _janitor.start()
 
 
 def _eager(kwargs) -> bool:
@@ -35,26 +71,29 @@ def _database_connection_before_task(**kwargs) -> None:
     """
     if _eager(kwargs):
         return
-    from django.db import close_old_connections
+    from django.db import close_old_connections, connection
 
     from core import log_context
 
     log_context.bind_from_task(kwargs["task"].request)
-    with _idle_holders_lock:
-        _idle_holders.discard(threading.get_ident())
+    with _idle_lock:
+        entry = _idle.pop(threading.get_ident(), None)
+    if entry is not None and entry.closed:
+        connection.close()  # the janitor closed it while idle: the next query opens a new one
     close_old_connections()
 
 
 @task_postrun.connect
 def _database_connection_after_task(**kwargs) -> None:
-    """After every task: the thread keeps its connection for the next task only while fewer
-    than DATABASE_IDLE_CONNECTIONS_PER_WORKER threads of this process keep one idle. A burst
-    uses one connection per busy thread; once it is over, the process holds that many, not
-    one per thread of its pool (docs/OPERATING.md, "Connection budget")."""
+    """After every task the thread keeps its connection for the next one: during a fan-out
+    each busy thread reuses its own (a new PostgreSQL connection per order halved the
+    engine's throughput, bench/RESULTS.md). Once a thread has waited DATABASE_IDLE_SECONDS
+    for work, the janitor closes its connection unless it is among the
+    DATABASE_IDLE_CONNECTIONS_PER_WORKER most recently used (docs/OPERATING.md, "Connection
+    budget")."""
     if _eager(kwargs):
         return
-    from django.conf import settings
-    from django.db import close_old_connections, connection
+    from django.db import DEFAULT_DB_ALIAS, close_old_connections, connection, connections
 
     from core import log_context
 
@@ -62,12 +101,11 @@ def _database_connection_after_task(**kwargs) -> None:
     close_old_connections()
     if connection.connection is None:
         return
-    with _idle_holders_lock:
-        keep = len(_idle_holders) < settings.DATABASE_IDLE_CONNECTIONS_PER_WORKER
-        if keep:
-            _idle_holders.add(threading.get_ident())
-    if not keep:
-        connection.close()
+    # `connection` is a proxy to the calling thread's; the janitor needs this thread's own.
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    with _idle_lock:
+        _idle[threading.get_ident()] = _IdleConnection(wrapper=wrapper, since=time.monotonic())
+    _janitor_start()
 
 
 @worker_ready.connect

@@ -464,6 +464,8 @@ CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1_000_000)
 # ...and only this many threads per worker process keep theirs while they wait for work:
 # a burst uses one per busy thread, an idle worker holds at most this many (config/celery.py).
 DATABASE_IDLE_CONNECTIONS_PER_WORKER = env.int("DATABASE_IDLE_CONNECTIONS_PER_WORKER", default=2)
+# ... once their threads have waited this long for work (a fan-out keeps one per busy thread).
+DATABASE_IDLE_SECONDS = env.float("DATABASE_IDLE_SECONDS", default=5.0)
 # Execution is I/O bound (an HTTP call to the exchange per task): a thread pool keeps many
 # orders in flight per process. One place for the shipped worker configuration: `make run`,
 # docker-compose and the benchmark all start `celery worker` without pool flags.
