@@ -81,7 +81,7 @@ class FeeAssessmentAdmin(ReadOnlyAdmin):
         FEE_AMOUNTS["total"],
     ]
     fields = [
-        "relationship",
+        "copy",
         "follower",
         "strategy",
         "payee",

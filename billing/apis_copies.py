@@ -49,21 +49,21 @@ class CopyWithResultsOutputSerializer(CopyOutputSerializer):
         read_only_fields = fields
 
     @extend_schema(responses=CopyResultsOutputSerializer)
-    def get_results(self, relationship) -> dict:
-        return CopyResultsOutputSerializer(self.context["results"][relationship.pk]).data
+    def get_results(self, copy) -> dict:
+        return CopyResultsOutputSerializer(self.context["results"][copy.pk]).data
 
     @extend_schema_field(CopyQualityOutputSerializer)
-    def get_copy_quality(self, relationship) -> dict:
-        return copy_quality_payload(self.context["quality"][relationship.pk])
+    def get_copy_quality(self, copy) -> dict:
+        return copy_quality_payload(self.context["quality"][copy.pk])
 
 
-def _copy_with_results(*, follower, relationship_id: int) -> Response:
-    relationship = copy_get(follower=follower, relationship_id=relationship_id)
+def _copy_with_results(*, follower, copy_id: int) -> Response:
+    copy = copy_get(follower=follower, copy_id=copy_id)
     now = timezone.now()
-    results = copy_results(relationships=[relationship], now=now)
-    quality = copy_quality_reports_of_copies(relationships=[relationship], now=now)
+    results = copy_results(copies=[copy], now=now)
+    quality = copy_quality_reports_of_copies(copies=[copy], now=now)
     context = {"marker": PositionMarker(), "results": results, "quality": quality}
-    return Response(CopyWithResultsOutputSerializer(relationship, context=context).data)
+    return Response(CopyWithResultsOutputSerializer(copy, context=context).data)
 
 
 class MyCopiesWithResultsApi(APIView):
@@ -86,8 +86,8 @@ class MyCopiesWithResultsApi(APIView):
         now = timezone.now()
         context = {
             "marker": PositionMarker(),
-            "results": copy_results(relationships=page, now=now),
-            "quality": copy_quality_reports_of_copies(relationships=page, now=now),
+            "results": copy_results(copies=page, now=now),
+            "quality": copy_quality_reports_of_copies(copies=page, now=now),
         }
         return paginator.get_paginated_response(CopyWithResultsOutputSerializer(page, many=True, context=context).data)
 
@@ -96,10 +96,10 @@ class CopyDetailApi(CopyUpdateApi):
     """One copy with its results (GET), or a change of its settings (PATCH, copytrade's rules)."""
 
     @extend_schema(operation_id="copy_trading_copy", responses=CopyWithResultsOutputSerializer)
-    def get(self, request, relationship_id: int):
-        return _copy_with_results(follower=request.user, relationship_id=relationship_id)
+    def get(self, request, copy_id: int):
+        return _copy_with_results(follower=request.user, copy_id=copy_id)
 
     @extend_schema(operation_id="copy_trading_update", request=CopyUpdateApi.InputSerializer, responses=CopyWithResultsOutputSerializer)
-    def patch(self, request, relationship_id: int):
-        super().patch(request, relationship_id)
-        return _copy_with_results(follower=request.user, relationship_id=relationship_id)
+    def patch(self, request, copy_id: int):
+        super().patch(request, copy_id)
+        return _copy_with_results(follower=request.user, copy_id=copy_id)

@@ -79,8 +79,8 @@ class FeeAssessment(models.Model):
     were billed (one, unless the follower restarted on changed terms)."""
 
     # The copy of record: the latest of the copies covered in the month (`copies` lists every one).
-    relationship = models.ForeignKey("copytrade.CopyRelationship", on_delete=models.PROTECT, related_name="fee_assessments")
-    copies = models.ManyToManyField("copytrade.CopyRelationship", related_name="covering_fee_assessments")
+    copy = models.ForeignKey("copytrade.Copy", on_delete=models.PROTECT, related_name="fee_assessments")
+    copies = models.ManyToManyField("copytrade.Copy", related_name="covering_fee_assessments")
     # The pair state this assessment advanced; null on assessments made per copy, before the
     # mark belonged to the pair (migration 0003 derived the pair states from them).
     fee_state = models.ForeignKey(FeeState, null=True, blank=True, on_delete=models.PROTECT, related_name="assessments")
@@ -106,9 +106,9 @@ class FeeAssessment(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["period", "relationship_id"]
+        ordering = ["period", "copy_id"]
         constraints = [
-            models.UniqueConstraint(fields=["relationship", "period"], name="fee_assessment_once_per_period"),
+            models.UniqueConstraint(fields=["copy", "period"], name="fee_assessment_once_per_period"),
             models.CheckConstraint(condition=Q(total=F("performance_fee") + F("subscription_fee")), name="fee_assessment_total_is_sum"),
             models.CheckConstraint(
                 condition=Q(performance_fee__gte=0) & Q(subscription_fee__gte=0), name="fee_assessment_fees_nonnegative"

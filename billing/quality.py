@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from billing.selectors import copies_net_returns
-from copytrade.models import CopyRelationship
+from copytrade.models import Copy
 from copytrade.quality import QUALITY_WINDOW_DAYS, WINDOWS, CopyQuality, copy_quality_of_copies, copy_quality_of_strategy
 from marketplace.models import MetricsWindow, StrategyMetrics
 
@@ -58,7 +58,7 @@ def _leader_return_since(series: list[tuple[date, Decimal]], start: date) -> Dec
     return None if base <= 0 else series[-1][1] / base - 1
 
 
-def _compared(copies: list[CopyRelationship], *, series: dict, now: datetime) -> dict[str, dict[int, tuple[Decimal, Decimal]]]:
+def _compared(copies: list[Copy], *, series: dict, now: datetime) -> dict[str, dict[int, tuple[Decimal, Decimal]]]:
     """Per window, (net return, the leader's return over the same days) by copy id, for the
     copies that can be compared (a fixed number of queries whatever the number of copies);
     `series`: `_leader_series` of their strategies."""
@@ -82,14 +82,14 @@ def _as_of(series: list[tuple[date, Decimal]]) -> date | None:
     return series[-1][0] if series else None
 
 
-def copy_quality_reports_of_copies(*, relationships: list[CopyRelationship], now: datetime) -> dict[int, CopyQualityReport]:
+def copy_quality_reports_of_copies(*, copies: list[Copy], now: datetime) -> dict[int, CopyQualityReport]:
     """Each copy's quality and divergence, 30 days and all time, by copy id (a fixed number of
     queries whatever the number of copies: a page of My Copies)."""
-    quality = copy_quality_of_copies(relationship_ids=[copy.pk for copy in relationships], now=now)
-    series = _leader_series({copy.strategy_id for copy in relationships})
-    compared = _compared(relationships, series=series, now=now)
+    quality = copy_quality_of_copies(copy_ids=[copy.pk for copy in copies], now=now)
+    series = _leader_series({copy.strategy_id for copy in copies})
+    compared = _compared(copies, series=series, now=now)
     reports = {}
-    for copy in relationships:
+    for copy in copies:
         divergence = {}
         for window in WINDOWS:
             as_of = _as_of(series.get(copy.strategy_id, []))
@@ -105,7 +105,7 @@ def copy_quality_reports_of_copies(*, relationships: list[CopyRelationship], now
 def copy_quality_report_of_strategy(*, strategy_id: int, now: datetime) -> CopyQualityReport:
     """A leader's quality over all its copiers (stopped copies included) and its divergence:
     the medians over its copies."""
-    copies = list(CopyRelationship.objects.filter(strategy_id=strategy_id, started_at__lt=now).select_related("strategy"))
+    copies = list(Copy.objects.filter(strategy_id=strategy_id, started_at__lt=now).select_related("strategy"))
     series = _leader_series({strategy_id})
     compared = _compared(copies, series=series, now=now)
     as_of = _as_of(series.get(strategy_id, []))

@@ -24,7 +24,7 @@ from billing.fees import (
 from billing.models import BillingAccount, FeeState, Invoice, InvoiceLine, Payout
 from billing.roles import PAYOUT_VIEW_PERMISSION
 from copytrade.currency import pegged_rate
-from copytrade.models import CopiedTrade, CopyRelationship, FundingPayment
+from copytrade.models import CopiedTrade, Copy, FundingPayment
 from core.errors import NotFoundError
 from core.money import ZERO
 from core.selectors import display_name
@@ -33,13 +33,11 @@ from marketplace.models import Program, SignalProvider
 from marketplace.terms import copy_fee_terms_of, payee_share_rate
 
 
-def _copies_billable(*, period: date) -> QuerySet[CopyRelationship]:
+def _copies_billable(*, period: date) -> QuerySet[Copy]:
     """Copies live at some time in the period, and any copy with P&L not yet assessed up to its end."""
     start, end = period_bounds(period)
-    unassessed_trades = CopiedTrade.objects.filter(relationship=OuterRef("pk"), finished_at__lt=end, fee_assessment_link__isnull=True)
-    return CopyRelationship.objects.filter(
-        (Q(started_at__lt=end) & (Q(ended_at__isnull=True) | Q(ended_at__gt=start))) | Exists(unassessed_trades)
-    )
+    unassessed_trades = CopiedTrade.objects.filter(copy=OuterRef("pk"), finished_at__lt=end, fee_assessment_link__isnull=True)
+    return Copy.objects.filter((Q(started_at__lt=end) & (Q(ended_at__isnull=True) | Q(ended_at__gt=start))) | Exists(unassessed_trades))
 
 
 def fee_followers_billable(*, period: date) -> list[int]:
@@ -91,7 +89,7 @@ def payout_ids_ready() -> list[int]:
     return list(Payout.objects.filter(status=Payout.Status.READY).order_by("id").values_list("id", flat=True))
 
 
-def fee_pair_copies_billable(*, follower_id: int, strategy_id: int, period: date) -> list[CopyRelationship]:
+def fee_pair_copies_billable(*, follower_id: int, strategy_id: int, period: date) -> list[Copy]:
     """The pair's copies an assessment of the period covers, oldest first."""
     return list(_copies_billable(period=period).filter(follower_id=follower_id, strategy_id=strategy_id).order_by("started_at", "id"))
 
@@ -102,7 +100,7 @@ class TermsPart:
     first; the last is the copy of record), their P&L in the month, and what they owe."""
 
     terms: FeeTerms
-    copies: list[CopyRelationship]
+    copies: list[Copy]
     period_net_pnl: Decimal
     live_days: int
     performance_fee: Decimal
@@ -111,7 +109,7 @@ class TermsPart:
 
 def pair_month_fees(
     *,
-    copies: list[CopyRelationship],
+    copies: list[Copy],
     pnl_by_copy: dict[int, Decimal],
     cumulative_before: Decimal,
     mark_before: Decimal,
@@ -124,10 +122,10 @@ def pair_month_fees(
     its share of the pair's new profit above the pair's mark, in proportion to the profit its
     copies made in the month. `until` counts the days only so far (this month's accrual);
     billing counts the whole month. The assessment and the follower's pages both call this."""
-    terms_of = terms_of if terms_of is not None else copy_fee_terms_of(relationships=copies, period=period)
+    terms_of = terms_of if terms_of is not None else copy_fee_terms_of(copies=copies, period=period)
     spans = [(copy.started_at, copy.ended_at if until is None else min(copy.ended_at or until, until)) for copy in copies]
     days = dict(zip((copy.pk for copy in copies), live_days_each(spans=spans, period=period), strict=True))
-    groups: dict[FeeTerms, list[CopyRelationship]] = {}
+    groups: dict[FeeTerms, list[Copy]] = {}
     for copy in copies:
         groups.setdefault(terms_of[copy.pk], []).append(copy)
     pnl_of = {terms: sum((pnl_by_copy.get(copy.pk, ZERO) for copy in group), ZERO) for terms, group in groups.items()}
@@ -305,7 +303,7 @@ def _fee_accruals(*, pairs: set[tuple[int, int]], now: datetime) -> list[_Accrua
     each part on its copy of record. The same few queries for any number of pairs."""
     period = period_start(now.date())
     followers, strategies = {pair[0] for pair in pairs}, {pair[1] for pair in pairs}
-    copies_of: dict[tuple[int, int], list[CopyRelationship]] = {}
+    copies_of: dict[tuple[int, int], list[Copy]] = {}
     billable = _copies_billable(period=period).filter(follower_id__in=followers, strategy_id__in=strategies)
     for copy in billable.order_by("started_at", "id"):
         if (copy.follower_id, copy.strategy_id) in pairs:
@@ -318,16 +316,16 @@ def _fee_accruals(*, pairs: set[tuple[int, int]], now: datetime) -> list[_Accrua
     }
     every_copy = [copy for copies in copies_of.values() for copy in copies]
     unbilled = dict(
-        CopiedTrade.objects.filter(relationship__in=every_copy, finished_at__lt=now, fee_assessment_link__isnull=True)
-        .values("relationship_id")
+        CopiedTrade.objects.filter(copy__in=every_copy, finished_at__lt=now, fee_assessment_link__isnull=True)
+        .values("copy_id")
         .annotate(total=Sum("pnl_billing"))
-        .values_list("relationship_id", "total")
+        .values_list("copy_id", "total")
     )
-    for relationship_id, funding in _funding_by_copy(
-        FundingPayment.objects.filter(relationship__in=every_copy, paid_at__lt=now, billed_period__isnull=True)
+    for copy_id, funding in _funding_by_copy(
+        FundingPayment.objects.filter(copy__in=every_copy, paid_at__lt=now, billed_period__isnull=True)
     ).items():
-        unbilled[relationship_id] = unbilled.get(relationship_id, ZERO) + funding
-    terms_of = copy_fee_terms_of(relationships=every_copy, period=period)
+        unbilled[copy_id] = unbilled.get(copy_id, ZERO) + funding
+    terms_of = copy_fee_terms_of(copies=every_copy, period=period)
     accruals = []
     for pair, copies in copies_of.items():
         state = states.get(pair)
@@ -349,38 +347,35 @@ def _fee_accruals(*, pairs: set[tuple[int, int]], now: datetime) -> list[_Accrua
 
 def _funding_by_copy(payments) -> dict[int, Decimal]:
     """Perpetuals' funding in the billing currency per copy: P&L like a fill's."""
-    return dict(payments.values("relationship_id").annotate(total=Sum("amount_billing")).values_list("relationship_id", "total"))
+    return dict(payments.values("copy_id").annotate(total=Sum("amount_billing")).values_list("copy_id", "total"))
 
 
-def copy_results(*, relationships: list[CopyRelationship], now: datetime) -> dict[int, CopyResults]:
+def copy_results(*, copies: list[Copy], now: datetime) -> dict[int, CopyResults]:
     """Gross, fees (billed and accrued this month) and net of each of one follower's copies, by copy id."""
-    ids = [relationship.pk for relationship in relationships]
+    ids = [copy.pk for copy in copies]
     gross = dict(
-        CopiedTrade.objects.filter(relationship_id__in=ids)
-        .values("relationship_id")
-        .annotate(total=Sum("pnl_billing"))
-        .values_list("relationship_id", "total")
+        CopiedTrade.objects.filter(copy_id__in=ids).values("copy_id").annotate(total=Sum("pnl_billing")).values_list("copy_id", "total")
     )
-    for relationship_id, funding in _funding_by_copy(FundingPayment.objects.filter(relationship_id__in=ids)).items():
-        gross[relationship_id] = (gross.get(relationship_id) or ZERO) + funding
+    for copy_id, funding in _funding_by_copy(FundingPayment.objects.filter(copy_id__in=ids)).items():
+        gross[copy_id] = (gross.get(copy_id) or ZERO) + funding
     billed = dict(
-        InvoiceLine.objects.filter(assessment__relationship_id__in=ids)
+        InvoiceLine.objects.filter(assessment__copy_id__in=ids)
         .exclude(invoice__status=Invoice.Status.VOID)
-        .values("assessment__relationship_id")
+        .values("assessment__copy_id")
         .annotate(total=Sum("amount"))
-        .values_list("assessment__relationship_id", "total")
+        .values_list("assessment__copy_id", "total")
     )
-    pairs = {(relationship.follower_id, relationship.strategy_id) for relationship in relationships}
+    pairs = {(copy.follower_id, copy.strategy_id) for copy in copies}
     accruals = {accrual.copy_id: accrual for accrual in _fee_accruals(pairs=pairs, now=now)}
     results = {}
-    for relationship in relationships:
-        accrual = accruals.get(relationship.pk)
-        results[relationship.pk] = CopyResults(
+    for copy in copies:
+        accrual = accruals.get(copy.pk)
+        results[copy.pk] = CopyResults(
             currency=settings.BILLING_CURRENCY.upper(),
-            quote_currency=relationship.strategy.quote_currency,
-            gross_pnl_quote=relationship.realized_pnl,
-            gross_pnl=gross.get(relationship.pk) or ZERO,
-            fees_billed=billed.get(relationship.pk) or ZERO,
+            quote_currency=copy.strategy.quote_currency,
+            gross_pnl_quote=copy.realized_pnl,
+            gross_pnl=gross.get(copy.pk) or ZERO,
+            fees_billed=billed.get(copy.pk) or ZERO,
             accrued_performance_fee=ZERO if accrual is None else accrual.performance_fee,
             accrued_subscription_fee=ZERO if accrual is None else accrual.subscription_fee,
         )
@@ -400,7 +395,7 @@ class CopiersKept:
     median_net_return: Decimal | None
 
 
-def _subscription_over(*, monthly_fee: Decimal, copy: CopyRelationship, start: datetime, end: datetime) -> Decimal:
+def _subscription_over(*, monthly_fee: Decimal, copy: Copy, start: datetime, end: datetime) -> Decimal:
     """The subscription for the days in [start, end) the copy was live, each month's days at that month's price per day."""
     total, period = ZERO, period_start(start.date())
     while period <= end.date():
@@ -419,7 +414,7 @@ def strategy_copiers_kept(*, strategy_id: int, now: datetime, days: int = COPIER
     billing currency are left out (their capital cannot be compared)."""
     start = now - timedelta(days=days)
     copies = list(
-        CopyRelationship.objects.filter(strategy_id=strategy_id, started_at__lt=now)
+        Copy.objects.filter(strategy_id=strategy_id, started_at__lt=now)
         .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=start))
         .select_related("strategy")
     )
@@ -429,23 +424,23 @@ def strategy_copiers_kept(*, strategy_id: int, now: datetime, days: int = COPIER
     return CopiersKept(days=days, copiers=len(returns), median_net_return=statistics.median(returns))
 
 
-def copies_net_returns(*, copies: list[CopyRelationship], start: datetime, now: datetime) -> dict[int, Decimal]:
+def copies_net_returns(*, copies: list[Copy], start: datetime, now: datetime) -> dict[int, Decimal]:
     """Each copy's net return over [start, now) by copy id, a fraction (see
     `strategy_copiers_kept`); copies without capital or whose quote has no peg are absent."""
     copies = [copy for copy in copies if copy.copy_capital > ZERO and pegged_rate(copy.strategy.quote_currency) is not None]
     if not copies:
         return {}
     in_window = {
-        row["relationship_id"]: row
-        for row in CopiedTrade.objects.filter(relationship__in=copies, finished_at__gte=start, finished_at__lt=now)
-        .values("relationship_id")
+        row["copy_id"]: row
+        for row in CopiedTrade.objects.filter(copy__in=copies, finished_at__gte=start, finished_at__lt=now)
+        .values("copy_id")
         .annotate(pnl=Sum("pnl_billing"), fees=Sum("fee_assessment_link__fee_allocated"))
     }
     accrued = {
         accrual.copy_id: accrual.performance_fee
         for accrual in _fee_accruals(pairs={(copy.follower_id, copy.strategy_id) for copy in copies}, now=now)
     }
-    terms = copy_fee_terms_of(relationships=copies, period=period_start(now.date()))
+    terms = copy_fee_terms_of(copies=copies, period=period_start(now.date()))
     returns = {}
     for copy in copies:
         row = in_window.get(copy.pk, {})

@@ -4,7 +4,7 @@ read-only; on strategies staff may change curation flags, never the webhook secr
 
 from django.contrib import admin
 
-from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderPosition, LeaderTrade, Strategy
+from copytrade.models import CopiedTrade, Copy, FollowerPosition, LeaderPosition, LeaderTrade, Strategy
 from copytrade.services.strategies import TERMS_FIELDS
 from core.admin import OwnershipReadOnlyMixin, ReadOnlyAdmin, billing_currency, money_column, quantity_column
 
@@ -17,8 +17,8 @@ def _trade_quote(row) -> str:
     return row.quote_currency or row.strategy.quote_currency
 
 
-def _relationship_quote(row) -> str:
-    return row.relationship.strategy.quote_currency
+def _copy_quote(row) -> str:
+    return row.copy.strategy.quote_currency
 
 
 @admin.register(Strategy)
@@ -63,7 +63,7 @@ class StrategyAdmin(OwnershipReadOnlyMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # Once copied, what decides the copies' fee terms stays as they consented to it.
-        if obj is not None and CopyRelationship.objects.filter(strategy=obj).exists():
+        if obj is not None and Copy.objects.filter(strategy=obj).exists():
             return [*self.readonly_fields, *TERMS_FIELDS]
         return self.readonly_fields
 
@@ -111,8 +111,8 @@ class LeaderPositionAdmin(ReadOnlyAdmin):
     list_select_related = ["strategy"]
 
 
-@admin.register(CopyRelationship)
-class CopyRelationshipAdmin(ReadOnlyAdmin):
+@admin.register(Copy)
+class CopyAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
         "follower",
@@ -161,12 +161,12 @@ class CopiedTradeAdmin(ReadOnlyAdmin):
 class FollowerPositionAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
-        "relationship",
+        "copy",
         "symbol",
         quantity_column("quantity"),
         quantity_column("average_entry", description="average entry"),
-        money_column("realized_pnl", currency=_relationship_quote, description="realized P&L"),
+        money_column("realized_pnl", currency=_copy_quote, description="realized P&L"),
         "updated_at",
     ]
-    search_fields = ["symbol", "relationship__follower__username"]
-    list_select_related = ["relationship__follower", "relationship__strategy"]
+    search_fields = ["symbol", "copy__follower__username"]
+    list_select_related = ["copy__follower", "copy__strategy"]

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from copytrade.copy_settings import SETTINGS, copy_change_effects
-from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, PositionDrift, Strategy
+from copytrade.models import CopiedTrade, Copy, FollowerPosition, LeaderTrade, PositionDrift, Strategy
 from copytrade.reasons import copied_trade_reason_text, drift_action_text, drift_text, pause_reason_text
 from copytrade.selectors import (
     PositionMarker,
@@ -60,9 +60,7 @@ def _unbounded_decimal(**kwargs) -> serializers.DecimalField:
 def _symbol_list_field(**kwargs) -> serializers.ListField:
     """Unified ccxt symbols (`BTC/USDT`, `BTC/USDT:USDT`); the service resolves them on the
     copy's exchange."""
-    return serializers.ListField(
-        child=serializers.CharField(max_length=50), max_length=CopyRelationship.MAX_SYMBOLS, allow_empty=True, **kwargs
-    )
+    return serializers.ListField(child=serializers.CharField(max_length=50), max_length=Copy.MAX_SYMBOLS, allow_empty=True, **kwargs)
 
 
 def _optional_percent(name: str, **kwargs) -> serializers.DecimalField:
@@ -181,7 +179,7 @@ class CopiedTradeOutputSerializer(serializers.ModelSerializer):
         model = CopiedTrade
         fields = [
             "id",
-            "relationship_id",
+            "copy_id",
             "leader_trade_id",
             "strategy_id",
             "kind",
@@ -244,8 +242,8 @@ class FollowerPositionOutputSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(MARK_PRICE)
     def get_mark_price(self, position) -> str | None:
-        # `position.relationship` is the prefetching copy, already in memory.
-        price = self.context["marker"].price(account=position.relationship.exchange_account, symbol=position.symbol)
+        # `position.copy` is the prefetching copy, already in memory.
+        price = self.context["marker"].price(account=position.copy.exchange_account, symbol=position.symbol)
         return None if price is None else MARK_PRICE.to_representation(price)
 
 
@@ -310,15 +308,15 @@ class CopyOutputSerializer(serializers.ModelSerializer):
     unrealized_pnl = serializers.SerializerMethodField()
     positions = FollowerPositionOutputSerializer(source="open_positions", many=True)
     recent_copied_trades = CopiedTradeOutputSerializer(many=True)
-    status = serializers.ChoiceField(choices=CopyRelationship.Status.choices, read_only=True, help_text=PAUSE_SEMANTICS)
+    status = serializers.ChoiceField(choices=Copy.Status.choices, read_only=True, help_text=PAUSE_SEMANTICS)
     pause_reason = serializers.ChoiceField(
-        choices=CopyRelationship.PauseReason.choices,
+        choices=Copy.PauseReason.choices,
         allow_blank=True,
         read_only=True,
         help_text="Why it is paused (a code); empty unless it is.",
     )
     pause_reason_text = serializers.SerializerMethodField()
-    drift_policy = serializers.ChoiceField(choices=CopyRelationship.DriftPolicy.choices, read_only=True, help_text=DRIFT_SEMANTICS)
+    drift_policy = serializers.ChoiceField(choices=Copy.DriftPolicy.choices, read_only=True, help_text=DRIFT_SEMANTICS)
     drifts = PositionDriftOutputSerializer(
         source="recent_drifts",
         many=True,
@@ -326,7 +324,7 @@ class CopyOutputSerializer(serializers.ModelSerializer):
     )
 
     class Meta:
-        model = CopyRelationship
+        model = Copy
         fields = [
             "id",
             "strategy",
@@ -367,19 +365,19 @@ class CopyOutputSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def get_pause_reason_text(self, relationship) -> str:
+    def get_pause_reason_text(self, copy) -> str:
         """Why the copy is paused, in words; empty unless it is."""
-        return pause_reason_text(relationship) if relationship.status == CopyRelationship.Status.PAUSED else ""
+        return pause_reason_text(copy) if copy.status == Copy.Status.PAUSED else ""
 
     @extend_schema_field(UNREALIZED_PNL)
-    def get_unrealized_pnl(self, relationship) -> str | None:
-        pnl = self.context["marker"].unrealized_pnl(relationship)
+    def get_unrealized_pnl(self, copy) -> str | None:
+        pnl = self.context["marker"].unrealized_pnl(copy)
         return None if pnl is None else UNREALIZED_PNL.to_representation(pnl)
 
 
-def _copy_response(*, follower, relationship_id: int, status_code: int = status.HTTP_200_OK) -> Response:
-    relationship = copy_get(follower=follower, relationship_id=relationship_id)
-    return Response(CopyOutputSerializer(relationship, context={"marker": PositionMarker()}).data, status=status_code)
+def _copy_response(*, follower, copy_id: int, status_code: int = status.HTTP_200_OK) -> Response:
+    copy = copy_get(follower=follower, copy_id=copy_id)
+    return Response(CopyOutputSerializer(copy, context={"marker": PositionMarker()}).data, status=status_code)
 
 
 # --- Strategies ------------------------------------------------------------------------
@@ -575,7 +573,7 @@ class CopyStartApi(APIView):
     class InputSerializer(StrictInputSerializer):
         strategy_id = IdField()
         exchange_account_id = IdField()
-        sizing_mode = serializers.ChoiceField(choices=CopyRelationship.SizingMode.choices, default=CopyRelationship.SizingMode.PROPORTIONAL)
+        sizing_mode = serializers.ChoiceField(choices=Copy.SizingMode.choices, default=Copy.SizingMode.PROPORTIONAL)
         allocation_percent = serializers.DecimalField(max_digits=6, decimal_places=2, required=False, allow_null=True, default=None)
         multiplier = serializers.DecimalField(max_digits=12, decimal_places=6, required=False, allow_null=True, default=None)
         fixed_notional_usd = serializers.DecimalField(**MONEY, source="fixed_notional", required=False, allow_null=True, default=None)
@@ -598,9 +596,7 @@ class CopyStartApi(APIView):
             max_length=64, required=False, default="", help_text="An invitation link's token, to copy a strategy that is not listed."
         )
         open_positions_at_start = serializers.BooleanField(default=False, help_text=SETTINGS["open_positions_at_start"].help_text)
-        symbol_list_mode = serializers.ChoiceField(
-            choices=CopyRelationship.SymbolListMode.choices, default=CopyRelationship.SymbolListMode.ALL, allow_blank=True
-        )
+        symbol_list_mode = serializers.ChoiceField(choices=Copy.SymbolListMode.choices, default=Copy.SymbolListMode.ALL, allow_blank=True)
         symbol_list = _symbol_list_field(required=False, default=list, help_text=SETTINGS["symbol_list"].help_text)
         take_profit_percent = _optional_percent("take_profit_percent", default=None)
         stop_loss_percent = _optional_percent("stop_loss_percent", default=None)
@@ -611,8 +607,8 @@ class CopyStartApi(APIView):
             **MONEY, required=False, allow_null=True, default=None, help_text=SETTINGS["max_exposure"].help_text
         )
         leverage_policy = serializers.ChoiceField(
-            choices=CopyRelationship.LeveragePolicy.choices,
-            default=CopyRelationship.LeveragePolicy.FOLLOW,
+            choices=Copy.LeveragePolicy.choices,
+            default=Copy.LeveragePolicy.FOLLOW,
             help_text="Perpetuals: follow the leader's leverage, a fixed one, or the leader's capped at `leverage`.",
         )
         leverage = serializers.IntegerField(min_value=1, max_value=125, required=False, allow_null=True, default=None)
@@ -658,51 +654,51 @@ class CopyStartApi(APIView):
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        relationship = copy_start(follower=request.user, **serializer.validated_data)
-        return _copy_response(follower=request.user, relationship_id=relationship.pk, status_code=status.HTTP_201_CREATED)
+        copy = copy_start(follower=request.user, **serializer.validated_data)
+        return _copy_response(follower=request.user, copy_id=copy.pk, status_code=status.HTTP_201_CREATED)
 
 
 class CopyStopApi(APIView):
     class InputSerializer(StrictInputSerializer):
-        relationship_id = IdField()
+        copy_id = IdField()
         close_positions = serializers.BooleanField(default=False, help_text="Also close what the copy holds, at market.")
 
     @extend_schema(operation_id="copy_trading_stop", request=InputSerializer, responses=CopyOutputSerializer)
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        relationship = copy_stop(follower=request.user, **serializer.validated_data)
-        return _copy_response(follower=request.user, relationship_id=relationship.pk)
+        copy = copy_stop(follower=request.user, **serializer.validated_data)
+        return _copy_response(follower=request.user, copy_id=copy.pk)
 
 
-class RelationshipInputSerializer(StrictInputSerializer):
-    relationship_id = IdField()
+class CopyIdInputSerializer(StrictInputSerializer):
+    copy_id = IdField()
 
 
 class CopyPauseApi(APIView):
     @extend_schema(
-        operation_id="copy_trading_pause", request=RelationshipInputSerializer, responses=CopyOutputSerializer, description=PAUSE_SEMANTICS
+        operation_id="copy_trading_pause", request=CopyIdInputSerializer, responses=CopyOutputSerializer, description=PAUSE_SEMANTICS
     )
     def post(self, request):
-        serializer = RelationshipInputSerializer(data=request.data)
+        serializer = CopyIdInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        relationship = copy_pause(follower=request.user, **serializer.validated_data)
-        return _copy_response(follower=request.user, relationship_id=relationship.pk)
+        copy = copy_pause(follower=request.user, **serializer.validated_data)
+        return _copy_response(follower=request.user, copy_id=copy.pk)
 
 
 class CopyResumeApi(APIView):
     @extend_schema(
         operation_id="copy_trading_resume",
-        request=RelationshipInputSerializer,
+        request=CopyIdInputSerializer,
         responses=CopyOutputSerializer,
         description="Resume a paused copy: it takes the leader's new entries again (what it missed while paused is not "
         "replayed); drawdown is measured from the copy's current equity.",
     )
     def post(self, request):
-        serializer = RelationshipInputSerializer(data=request.data)
+        serializer = CopyIdInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        relationship = copy_resume(follower=request.user, **serializer.validated_data)
-        return _copy_response(follower=request.user, relationship_id=relationship.pk)
+        copy = copy_resume(follower=request.user, **serializer.validated_data)
+        return _copy_response(follower=request.user, copy_id=copy.pk)
 
 
 class CopyUpdateApi(APIView):
@@ -714,11 +710,11 @@ class CopyUpdateApi(APIView):
         max_slippage_percent = serializers.DecimalField(max_digits=5, decimal_places=2, required=False)
         max_order_notional_usd = serializers.DecimalField(**MONEY, source="max_order_notional", required=False, allow_null=True)
         round_up_to_minimum = serializers.BooleanField(required=False)
-        drift_policy = serializers.ChoiceField(choices=CopyRelationship.DriftPolicy.choices, required=False, help_text=DRIFT_SEMANTICS)
-        leverage_policy = serializers.ChoiceField(choices=CopyRelationship.LeveragePolicy.choices, required=False)
+        drift_policy = serializers.ChoiceField(choices=Copy.DriftPolicy.choices, required=False, help_text=DRIFT_SEMANTICS)
+        leverage_policy = serializers.ChoiceField(choices=Copy.LeveragePolicy.choices, required=False)
         leverage = serializers.IntegerField(min_value=1, max_value=125, required=False, allow_null=True)
         margin_mode = serializers.ChoiceField(choices=MarginMode.choices, required=False)
-        symbol_list_mode = serializers.ChoiceField(choices=CopyRelationship.SymbolListMode.choices, required=False, allow_blank=True)
+        symbol_list_mode = serializers.ChoiceField(choices=Copy.SymbolListMode.choices, required=False, allow_blank=True)
         symbol_list = _symbol_list_field(required=False, help_text=SETTINGS["symbol_list"].help_text)
         take_profit_percent = _optional_percent("take_profit_percent")
         stop_loss_percent = _optional_percent("stop_loss_percent")
@@ -726,11 +722,11 @@ class CopyUpdateApi(APIView):
         max_exposure = serializers.DecimalField(**MONEY, required=False, allow_null=True, help_text=SETTINGS["max_exposure"].help_text)
 
     @extend_schema(operation_id="copy_trading_update", request=InputSerializer, responses=CopyOutputSerializer)
-    def patch(self, request, relationship_id: int):
+    def patch(self, request, copy_id: int):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        copy_update(follower=request.user, relationship_id=relationship_id, data=serializer.validated_data)
-        return _copy_response(follower=request.user, relationship_id=relationship_id)
+        copy_update(follower=request.user, copy_id=copy_id, data=serializer.validated_data)
+        return _copy_response(follower=request.user, copy_id=copy_id)
 
 
 class CopyUpdateCheckApi(APIView):
@@ -743,18 +739,18 @@ class CopyUpdateCheckApi(APIView):
         request=CopyUpdateApi.InputSerializer,
         responses=inline_serializer("CopyChangeEffects", {"changes": serializers.ListField(child=serializers.CharField())}),
     )
-    def post(self, request, relationship_id: int):
+    def post(self, request, copy_id: int):
         serializer = CopyUpdateApi.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        relationship, change = copy_update_check(follower=request.user, relationship_id=relationship_id, data=serializer.validated_data)
-        return Response({"changes": copy_change_effects(relationship=relationship, data=change)})
+        copy, change = copy_update_check(follower=request.user, copy_id=copy_id, data=serializer.validated_data)
+        return Response({"changes": copy_change_effects(copy=copy, data=change)})
 
 
 class CopiedTradesApi(APIView):
     pagination_class = Pagination
 
     class FilterSerializer(PageFilterSerializer):
-        relationship = IdField(required=False)
+        copy = IdField(required=False)
 
     @extend_schema(
         operation_id="copy_trading_copied_trades", parameters=[FilterSerializer], responses=CopiedTradeOutputSerializer(many=True)
@@ -762,5 +758,5 @@ class CopiedTradesApi(APIView):
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
-        trades = copied_trade_list(follower=request.user, relationship_id=filters.validated_data.get("relationship"))
+        trades = copied_trade_list(follower=request.user, copy_id=filters.validated_data.get("copy"))
         return paginated_response(request=request, view=self, queryset=trades, serializer_class=CopiedTradeOutputSerializer)

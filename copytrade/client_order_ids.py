@@ -31,19 +31,19 @@ def _base36(number: int) -> str:
             return digits
 
 
-def copied_trade_client_order_id(*, leader_trade_id: int, relationship_id: int) -> str:
-    """Deterministic per (leader trade, relationship); at most 29 characters for 64-bit ids
+def copied_trade_client_order_id(*, leader_trade_id: int, copy_id: int) -> str:
+    """Deterministic per (leader trade, copy); at most 29 characters for 64-bit ids
     (Binance allows 36 of `[.A-Z:/a-z0-9_-]`)."""
-    return f"ct{_base36(leader_trade_id)}-{_base36(relationship_id)}"
+    return f"ct{_base36(leader_trade_id)}-{_base36(copy_id)}"
 
 
-def platform_close_client_order_id(*, kind: str, relationship_id: int, sequence: int) -> str:
-    return f"{PLATFORM_CLOSE_PREFIX[kind]}{_base36(relationship_id)}-{_base36(sequence)}"
+def platform_close_client_order_id(*, kind: str, copy_id: int, sequence: int) -> str:
+    return f"{PLATFORM_CLOSE_PREFIX[kind]}{_base36(copy_id)}-{_base36(sequence)}"
 
 
-def resync_client_order_id(*, relationship_id: int, sequence: int) -> str:
+def resync_client_order_id(*, copy_id: int, sequence: int) -> str:
     """A drift resync's order: deterministic per (copy, sequence), like a platform close's."""
-    return f"{RESYNC_PREFIX}{_base36(relationship_id)}-{_base36(sequence)}"
+    return f"{RESYNC_PREFIX}{_base36(copy_id)}-{_base36(sequence)}"
 
 
 def leader_client_order_id(*, strategy_id: int, external_id: str) -> str:

@@ -5,7 +5,7 @@ one does to the positions the copy already holds, said before the change is save
 from dataclasses import dataclass
 from decimal import Decimal
 
-from copytrade.models import CopyRelationship, FollowerPosition
+from copytrade.models import Copy, FollowerPosition
 from copytrade.reasons import percent_text
 from core.money import format_money, format_quantity
 from exchanges.models import MarginMode
@@ -141,21 +141,21 @@ def _held_open(text: str, held: int, limit) -> str:
     return text
 
 
-def copy_change_effects(*, relationship: CopyRelationship, data: dict) -> list[str]:
+def copy_change_effects(*, copy: Copy, data: dict) -> list[str]:
     """One sentence per setting `data` changes: what it does from now on, and to the positions
     already open. A setting given at its current value says nothing."""
-    positions = list(FollowerPosition.objects.filter(relationship=relationship).exclude(quantity=0).order_by("symbol"))
+    positions = list(FollowerPosition.objects.filter(copy=copy).exclude(quantity=0).order_by("symbol"))
     not_resized = _positions_text(positions)
-    quote = relationship.strategy.quote_currency
+    quote = copy.strategy.quote_currency
     effects = []
-    changed = {name: value for name, value in data.items() if getattr(relationship, name, None) != value}
+    changed = {name: value for name, value in data.items() if getattr(copy, name, None) != value}
 
     def held(text: str) -> str:
         return f"{text}; {not_resized}" if not_resized else text
 
     if "allocation_percent" in changed:
-        old, new = relationship.allocation_percent, Decimal(changed["allocation_percent"])
-        capital = relationship.copy_capital * new / old
+        old, new = copy.allocation_percent, Decimal(changed["allocation_percent"])
+        capital = copy.copy_capital * new / old
         effects.append(
             held(
                 f"A {'smaller' if new < old else 'larger'} share ({percent_text(old)} → {percent_text(new)}) applies from the "
@@ -165,28 +165,28 @@ def copy_change_effects(*, relationship: CopyRelationship, data: dict) -> list[s
     if "multiplier" in changed:
         effects.append(
             held(
-                f"The multiplier {format_quantity(relationship.multiplier)} → {format_quantity(changed['multiplier'])} applies from the next trade"
+                f"The multiplier {format_quantity(copy.multiplier)} → {format_quantity(changed['multiplier'])} applies from the next trade"
             )
         )
     if "fixed_notional" in changed:
         effects.append(
             held(
                 f"New positions open at {format_money(changed['fixed_notional'], quote)} instead of "
-                f"{format_money(relationship.fixed_notional, quote)} from the next trade"
+                f"{format_money(copy.fixed_notional, quote)} from the next trade"
             )
         )
     if "max_drawdown_stop" in changed:
         new = Decimal(changed["max_drawdown_stop"])
         text = (
-            f"The copy stop-loss moves from {percent_text(relationship.max_drawdown_stop)} to {percent_text(new)} below the "
-            f"copy's best equity (its drawdown now is {percent_text(relationship.current_drawdown_percent)})"
+            f"The copy stop-loss moves from {percent_text(copy.max_drawdown_stop)} to {percent_text(new)} below the "
+            f"copy's best equity (its drawdown now is {percent_text(copy.current_drawdown_percent)})"
         )
-        if relationship.current_drawdown_percent >= new and positions:
+        if copy.current_drawdown_percent >= new and positions:
             text += "; that is already reached, so its open positions are closed at market at the next price check and the copy pauses"
         effects.append(text)
     if "max_slippage_percent" in changed:
         effects.append(
-            f"The slippage limit {percent_text(relationship.max_slippage_percent)} → "
+            f"The slippage limit {percent_text(copy.max_slippage_percent)} → "
             f"{percent_text(changed['max_slippage_percent'])} applies to the next new position or increase; exits are never held back by it"
         )
     if "max_order_notional" in changed:
@@ -217,9 +217,9 @@ def copy_change_effects(*, relationship: CopyRelationship, data: dict) -> list[s
         text = "No limit on the total in open positions" if new is None else f"At most {format_money(new, quote)} in open positions"
         effects.append(f"{text} from the next entry; positions already open are not reduced to it")
     if "leverage_policy" in changed or "leverage" in changed:
-        policy = data.get("leverage_policy", relationship.leverage_policy)
-        leverage = data.get("leverage", relationship.leverage)
-        Policy = CopyRelationship.LeveragePolicy
+        policy = data.get("leverage_policy", copy.leverage_policy)
+        leverage = data.get("leverage", copy.leverage)
+        Policy = Copy.LeveragePolicy
         text = {
             Policy.FOLLOW: "Perpetual entries follow the leader's leverage",
             Policy.FIXED: f"Perpetual entries open at {leverage}×",
@@ -234,9 +234,9 @@ def copy_change_effects(*, relationship: CopyRelationship, data: dict) -> list[s
             "where a position is open the exchange refuses the change until it closes, and an entry there is skipped with the reason"
         )
     if "symbol_list_mode" in changed or "symbol_list" in changed:
-        mode = data.get("symbol_list_mode", relationship.symbol_list_mode)
-        symbols = ", ".join(data.get("symbol_list", relationship.symbol_list))
-        Mode = CopyRelationship.SymbolListMode
+        mode = data.get("symbol_list_mode", copy.symbol_list_mode)
+        symbols = ", ".join(data.get("symbol_list", copy.symbol_list))
+        Mode = Copy.SymbolListMode
         text = {
             Mode.ALL: "From the next trade every market the leader trades is copied",
             Mode.ALLOW: f"From the next trade only {symbols} {'is' if ',' not in symbols else 'are'} copied",

@@ -11,7 +11,7 @@ from django.dispatch import Signal
 # `strategy` is the strategy a copy is started or resumed of (None when creating).
 copying_open_requested = Signal()
 
-# Sent with `relationship` (a CopyRelationship just saved, in the copy start's transaction,
+# Sent with `copy` (a Copy just saved, in the copy start's transaction,
 # under the strategy's row lock) and `expected_terms` (core.terms.FeeTerms the follower saw,
 # or None), and `invitation` (the invitation link's token it was started with, or "").
 # marketplace.receivers records the copy's fee terms and the link it came by; a receiver raises

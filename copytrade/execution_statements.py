@@ -12,7 +12,7 @@ import functools
 from django.db import connection
 
 from copytrade import rows
-from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
+from copytrade.models import CopiedTrade, Copy, FollowerPosition, LeaderTrade, Strategy
 from exchanges.models import ExchangeAccount
 
 # What a fill writes of the copy, of the copied trade and of the position.
@@ -41,7 +41,7 @@ TAKEN_OVER = object()
 
 @functools.cache
 def _load_sql() -> str:
-    ct, rel, account, strategy, leader, position = CopiedTrade, CopyRelationship, ExchangeAccount, Strategy, LeaderTrade, FollowerPosition
+    ct, rel, account, strategy, leader, position = CopiedTrade, Copy, ExchangeAccount, Strategy, LeaderTrade, FollowerPosition
     open_statuses = ", ".join(f"'{status}'" for status in CopiedTrade.OPEN)
     c = functools.partial(rows.column, ct)
     # The pick-up mark: a pending row nobody holds (no live lease, or this message is its
@@ -54,14 +54,14 @@ def _load_sql() -> str:
         WITH picked_up AS ({pick_up})
         SELECT {rows.select_list(ct, "ct")}, {rows.select_list(rel, "r")}, {rows.select_list(account, "a")},
                {rows.select_list(strategy, "s")}, {rows.select_list(leader, "lt")}, {rows.select_list(position, "p")},
-               EXISTS (SELECT 1 FROM {rows.table(ct)} e WHERE e.{rows.column(ct, "relationship")} = ct.{rows.column(ct, "relationship")}
+               EXISTS (SELECT 1 FROM {rows.table(ct)} e WHERE e.{rows.column(ct, "copy")} = ct.{rows.column(ct, "copy")}
                        AND e.{rows.column(ct, "sequence")} < ct.{rows.column(ct, "sequence")} AND e.{rows.column(ct, "status")} IN ({open_statuses}))
         FROM {rows.table(ct)} ct
-        JOIN {rows.table(rel)} r ON r.{rows.column(rel, "id")} = ct.{rows.column(ct, "relationship")}
+        JOIN {rows.table(rel)} r ON r.{rows.column(rel, "id")} = ct.{rows.column(ct, "copy")}
         JOIN {rows.table(account)} a ON a.{rows.column(account, "id")} = r.{rows.column(rel, "exchange_account")}
         JOIN {rows.table(strategy)} s ON s.{rows.column(strategy, "id")} = ct.{rows.column(ct, "strategy")}
         LEFT JOIN {rows.table(leader)} lt ON lt.{rows.column(leader, "id")} = ct.{rows.column(ct, "leader_trade")}
-        LEFT JOIN {rows.table(position)} p ON p.{rows.column(position, "relationship")} = ct.{rows.column(ct, "relationship")}
+        LEFT JOIN {rows.table(position)} p ON p.{rows.column(position, "copy")} = ct.{rows.column(ct, "copy")}
              AND p.{rows.column(position, "symbol")} = ct.{rows.column(ct, "symbol")}
         WHERE ct.{rows.column(ct, "id")} = %s
     """
@@ -83,13 +83,13 @@ def load(copied_trade_id: int, *, token: int | None, now, lease_expires_at) -> t
     if row is None:
         return None
     parts, start = [], 0
-    for model in (CopiedTrade, CopyRelationship, ExchangeAccount, Strategy, LeaderTrade, FollowerPosition):
+    for model in (CopiedTrade, Copy, ExchangeAccount, Strategy, LeaderTrade, FollowerPosition):
         parts.append(row[start : start + rows.width(model)])
         start += rows.width(model)
     trade = rows.instance(CopiedTrade, parts[0])
-    relationship = rows.instance(CopyRelationship, parts[1])
-    relationship.exchange_account = rows.instance(ExchangeAccount, parts[2])
-    trade.relationship = relationship
+    copy = rows.instance(Copy, parts[1])
+    copy.exchange_account = rows.instance(ExchangeAccount, parts[2])
+    trade.copy = copy
     trade.strategy = rows.instance(Strategy, parts[3])
     trade.leader_trade = rows.instance(LeaderTrade, parts[4]) if trade.leader_trade_id is not None else None
     position = rows.instance(FollowerPosition, parts[5]) if parts[5][0] is not None else None
@@ -143,10 +143,8 @@ def submitted_claim(trade: CopiedTrade, *, claimed_from: int) -> bool:
     return bool(changed)
 
 
-def fill_write_at_once(
-    trade: CopiedTrade, relationship: CopyRelationship, position: FollowerPosition, *, token: int, copy_was: list, position_was: list
-):
-    """Write the fill, already applied to `trade`, `relationship` and `position` (in memory),
+def fill_write_at_once(trade: CopiedTrade, copy: Copy, position: FollowerPosition, *, token: int, copy_was: list, position_was: list):
+    """Write the fill, already applied to `trade`, `copy` and `position` (in memory),
     as one statement (autocommit: atomic by itself): the copy (with `status` and
     `max_drawdown_stop` as the write found them), `TAKEN_OVER` when this run no longer holds
     the row, or None when nothing was written because the copy's realised P&L, capital and
@@ -158,14 +156,14 @@ def fill_write_at_once(
     writes the position only if it is still `position_was` (or inserts it, if it has no
     primary key), and writes copy and copied trade only if the position was written: all of
     it, or none of it. Same lock order as `lock_for_record`."""
-    ct, rel, pos = CopiedTrade, CopyRelationship, FollowerPosition
+    ct, rel, pos = CopiedTrade, Copy, FollowerPosition
     c, r, p = (functools.partial(rows.column, model) for model in (ct, rel, pos))
     fence = f"SELECT 1 FROM {rows.table(ct)} WHERE {c('id')} = %s AND {c('status')} = %s AND {c('attempts')} = %s FOR UPDATE"
     held = (
         f"SELECT 1 FROM {rows.table(rel)} WHERE {r('id')} = %s AND {r('realized_pnl')} = %s AND {r('copy_capital')} = %s "
         f"AND {r('peak_equity')} = %s AND EXISTS (SELECT 1 FROM fence) FOR UPDATE"
     )
-    params = [trade.pk, CopiedTrade.Status.EXECUTING, token, relationship.pk, *copy_was]
+    params = [trade.pk, CopiedTrade.Status.EXECUTING, token, copy.pk, *copy_was]
     if position.pk is None:
         columns, values = rows.insert_parts(position)
         position_sql = (
@@ -181,7 +179,7 @@ def fill_write_at_once(
             params=position_was,
         )
         params += position_params
-    copy_sql, copy_params = rows.update_statement(relationship, COPY_FILL_FIELDS, where="EXISTS (SELECT 1 FROM written_position)")
+    copy_sql, copy_params = rows.update_statement(copy, COPY_FILL_FIELDS, where="EXISTS (SELECT 1 FROM written_position)")
     trade_sql, trade_params = rows.update_statement(trade, TRADE_FILL_FIELDS, where="EXISTS (SELECT 1 FROM written_position)")
     params += copy_params + trade_params
     sql = (
@@ -201,17 +199,17 @@ def fill_write_at_once(
         raise rows.FencedWriteLost(f"copied trade {trade.pk}: the fill wrote its position but not its copy or itself")
     position.pk = position_id
     position._state.adding = False
-    relationship.status, relationship.max_drawdown_stop = status, max_drawdown_stop
-    return relationship
+    copy.status, copy.max_drawdown_stop = status, max_drawdown_stop
+    return copy
 
 
-def lock_for_record(trade: CopiedTrade, *, token: int) -> CopyRelationship | None:
+def lock_for_record(trade: CopiedTrade, *, token: int) -> Copy | None:
     """Lock the copied trade and its copy (in one statement); the copy, or None when this run
     no longer holds the claim (another run took the row over or recorded it)."""
-    ct, rel = CopiedTrade, CopyRelationship
+    ct, rel = CopiedTrade, Copy
     sql = (
         f"SELECT ct.{rows.column(ct, 'status')}, ct.{rows.column(ct, 'attempts')}, {rows.select_list(rel, 'r')} "
-        f"FROM {rows.table(ct)} ct JOIN {rows.table(rel)} r ON r.{rows.column(rel, 'id')} = ct.{rows.column(ct, 'relationship')} "
+        f"FROM {rows.table(ct)} ct JOIN {rows.table(rel)} r ON r.{rows.column(rel, 'id')} = ct.{rows.column(ct, 'copy')} "
         f"WHERE ct.{rows.column(ct, 'id')} = %s FOR UPDATE"
     )
     with connection.cursor() as cursor:
@@ -219,26 +217,26 @@ def lock_for_record(trade: CopiedTrade, *, token: int) -> CopyRelationship | Non
         row = cursor.fetchone()
     if row is None or row[0] != CopiedTrade.Status.EXECUTING or row[1] != token:
         return None
-    return rows.instance(CopyRelationship, row[2:])
+    return rows.instance(Copy, row[2:])
 
 
-def copy_position(*, relationship_id: int, symbol: str) -> FollowerPosition | None:
+def copy_position(*, copy_id: int, symbol: str) -> FollowerPosition | None:
     """The copy's position in `symbol`, None when it holds none."""
     return rows.fetch_one(
         FollowerPosition,
-        f"t.{rows.column(FollowerPosition, 'relationship')} = %s AND t.{rows.column(FollowerPosition, 'symbol')} = %s",
-        [relationship_id, symbol],
+        f"t.{rows.column(FollowerPosition, 'copy')} = %s AND t.{rows.column(FollowerPosition, 'symbol')} = %s",
+        [copy_id, symbol],
     )
 
 
-def fill_write_locked(trade: CopiedTrade, relationship: CopyRelationship, position: FollowerPosition) -> None:
+def fill_write_locked(trade: CopiedTrade, copy: Copy, position: FollowerPosition) -> None:
     """Write the fill, already applied in memory, under the copy's row lock (`lock_for_record`,
     in the caller's transaction): position, copy and copied trade by one statement, one round
     trip, not three."""
     rows.save(
         position,
         along_with=[
-            rows.update_statement(relationship, COPY_FILL_FIELDS),
+            rows.update_statement(copy, COPY_FILL_FIELDS),
             rows.update_statement(trade, TRADE_FILL_FIELDS),
         ],
     )

@@ -11,13 +11,13 @@ never take the strategy afterwards in the same transaction (a stop-loss found wh
 recording a fill runs after commit, through `copy_stop_loss_check`).
 """
 
-from copytrade.models import CopyRelationship, Strategy
+from copytrade.models import Copy, Strategy
 
 
-def copy_lock(*, relationship_id: int, follower_id: int | None = None) -> CopyRelationship | None:
+def copy_lock(*, copy_id: int, follower_id: int | None = None) -> Copy | None:
     """Lock the copy's strategy, then the copy; the copy (its strategy and account loaded), or
     None when there is no such copy (of that follower)."""
-    copies = CopyRelationship.objects.filter(pk=relationship_id)
+    copies = Copy.objects.filter(pk=copy_id)
     if follower_id is not None:
         copies = copies.filter(follower_id=follower_id)
     strategy_id = copies.values_list("strategy_id", flat=True).first()  # a copy never changes strategy
@@ -40,7 +40,7 @@ def strategies_and_copies_lock(*, strategy_ids, copy_statuses) -> tuple[list[int
     strategy ids, and (copy id, follower id, status) of each copy."""
     locked = strategies_lock(strategy_ids=strategy_ids)
     copies = list(
-        CopyRelationship.objects.select_for_update()
+        Copy.objects.select_for_update()
         .filter(strategy_id__in=locked, status__in=copy_statuses)
         .order_by("id")
         .values_list("id", "follower_id", "status")

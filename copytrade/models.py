@@ -1,8 +1,8 @@
 """Copy-trading domain: strategies (leaders), leader trades, copies, copied trades, positions.
 
 Seed 000's schema (`ai_strategies`, `copy_relationships`, `copied_trades`) refined as in
-ARCHITECTURE.md: per-relationship sizing modes, signed leader positions, exactly-once
-execution state on each copied trade, and a position per (relationship, symbol).
+ARCHITECTURE.md: per-copy sizing modes, signed leader positions, exactly-once
+execution state on each copied trade, and a position per (copy, symbol).
 """
 
 import secrets
@@ -167,7 +167,7 @@ class LeaderPosition(models.Model):
         return f"{self.strategy} · {self.symbol} {format_quantity(self.quantity)}"
 
 
-class CopyRelationship(models.Model):
+class Copy(models.Model):
     """A follower copying a strategy onto one of their exchange accounts (seed `copy_relationships`)."""
 
     class SizingMode(models.TextChoices):
@@ -268,6 +268,7 @@ class CopyRelationship(models.Model):
 
     class Meta:
         ordering = ["id"]
+        verbose_name_plural = "copies"
         constraints = [
             # One live copy per (follower, strategy); stopped ones stay as history.
             models.UniqueConstraint(
@@ -320,7 +321,7 @@ class CopyRelationship(models.Model):
 
 
 class CopiedTrade(models.Model):
-    """One leader trade mirrored for one relationship (seed `copied_trades` + execution state).
+    """One leader trade mirrored for one copy (seed `copied_trades` + execution state).
 
     Every row ends filled, partially_filled, skipped(reason) or failed(reason).
     """
@@ -405,15 +406,15 @@ class CopiedTrade(models.Model):
     TERMINAL = (Status.FILLED, Status.PARTIALLY_FILLED, Status.SKIPPED, Status.FAILED)
     OPEN = (Status.PENDING, Status.EXECUTING)
 
-    # No single-column indexes on relationship and follower: (relationship, sequence) and
+    # No single-column indexes on copy and follower: (copy, sequence) and
     # (follower, -recorded_at) serve those lookups, and every index costs each of the two
     # status updates per copied trade (bench/RESULTS.md).
-    relationship = models.ForeignKey(CopyRelationship, on_delete=models.CASCADE, related_name="copied_trades", db_index=False)
+    copy = models.ForeignKey(Copy, on_delete=models.CASCADE, related_name="copied_trades", db_index=False)
     # Null for orders the platform itself initiates (stop-loss, stop with close_positions, resync).
     leader_trade = models.ForeignKey(LeaderTrade, null=True, blank=True, on_delete=models.PROTECT, related_name="copied_trades")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.MIRROR)
-    # Per-relationship execution order: the leader trade's sequence (platform closes get the
-    # next free number after the relationship's latest row).
+    # Per-copy execution order: the leader trade's sequence (platform closes get the
+    # next free number after the copy's latest row).
     sequence = models.PositiveBigIntegerField()
     follower = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="copied_trades", db_index=False)
     leader_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="led_copied_trades")
@@ -442,7 +443,7 @@ class CopiedTrade(models.Model):
     # The numbers the reason's sentence needs beyond the row's own columns (slippage: the
     # price gap, the price then and the copy's limit).
     reason_detail = models.JSONField(default=dict, blank=True)
-    # Deterministic from (leader trade, relationship): the same order can never be placed twice.
+    # Deterministic from (leader trade, copy): the same order can never be placed twice.
     # Unique by a constraint, not unique=True: that also builds a LIKE index nothing uses.
     client_order_id = models.CharField(max_length=36)
     exchange_order_id = models.CharField(max_length=100, blank=True, default="")
@@ -466,14 +467,14 @@ class CopiedTrade(models.Model):
     fanout_place = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
-        ordering = ["relationship_id", "sequence"]
+        ordering = ["copy_id", "sequence"]
         constraints = [
             models.UniqueConstraint(
-                fields=["relationship", "leader_trade"],
+                fields=["copy", "leader_trade"],
                 condition=Q(leader_trade__isnull=False),
                 name="copied_trade_once_per_pair",
             ),
-            models.UniqueConstraint(fields=["relationship", "sequence"], name="copied_trade_sequence_unique"),
+            models.UniqueConstraint(fields=["copy", "sequence"], name="copied_trade_sequence_unique"),
             models.UniqueConstraint(fields=["client_order_id"], name="copied_trade_client_order_id_unique"),
             models.CheckConstraint(
                 condition=Q(status__in=["pending", "executing", "filled", "partially_filled", "skipped", "failed"]),
@@ -501,7 +502,7 @@ class CopiedTrade(models.Model):
             # which the planner combined with the per-copy lookup and which, after a burst of
             # fills, scanned tens of thousands of dead entries per execution.)
             models.Index(
-                fields=["relationship", "sequence"],
+                fields=["copy", "sequence"],
                 condition=Q(status__in=["pending", "executing"]),
                 name="copied_trade_open_by_copy",
             ),
@@ -517,7 +518,7 @@ class CopiedTrade(models.Model):
 class FollowerPosition(models.Model):
     """What a copy holds per symbol (signed quantity), its average entry and realised P&L."""
 
-    relationship = models.ForeignKey(CopyRelationship, on_delete=models.CASCADE, related_name="positions")
+    copy = models.ForeignKey(Copy, on_delete=models.CASCADE, related_name="positions")
     symbol = models.CharField(max_length=50)
     quantity = quantity_field(default=0)
     average_entry = money_field(default=0)
@@ -525,10 +526,10 @@ class FollowerPosition(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["relationship", "symbol"], name="follower_position_unique")]
+        constraints = [models.UniqueConstraint(fields=["copy", "symbol"], name="follower_position_unique")]
 
     def __str__(self) -> str:
-        return f"{self.relationship} · {self.symbol} {format_quantity(self.quantity)}"
+        return f"{self.copy} · {self.symbol} {format_quantity(self.quantity)}"
 
 
 class PositionDrift(models.Model):
@@ -542,7 +543,7 @@ class PositionDrift(models.Model):
         RESYNCED = "resynced", "an order at market traded the account back to the copy's recorded position"
         ADOPTED = "adopted", "the copy took the exchange's figure as its position"
 
-    relationship = models.ForeignKey(CopyRelationship, on_delete=models.CASCADE, related_name="drifts")
+    copy = models.ForeignKey(Copy, on_delete=models.CASCADE, related_name="drifts")
     symbol = models.CharField(max_length=50)
     # The copy's recorded position, its share of what the account holds, and the difference
     # (actual − recorded: > 0 the account holds more than the copy recorded).
@@ -562,13 +563,13 @@ class PositionDrift(models.Model):
         ordering = ["-found_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["relationship", "symbol"], condition=Q(resolved_at__isnull=True), name="position_drift_one_open_per_symbol"
+                fields=["copy", "symbol"], condition=Q(resolved_at__isnull=True), name="position_drift_one_open_per_symbol"
             ),
             models.CheckConstraint(condition=Q(action__in=["notified", "resynced", "adopted"]), name="position_drift_action_valid"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.relationship} · {self.symbol} drift {format_quantity(self.difference)}"
+        return f"{self.copy} · {self.symbol} drift {format_quantity(self.difference)}"
 
 
 class FundingPayment(models.Model):
@@ -577,7 +578,7 @@ class FundingPayment(models.Model):
     among the account's copies holding the symbol by their size; it is part of the copy's
     realised P&L, so of its fees, like a fill's."""
 
-    relationship = models.ForeignKey(CopyRelationship, on_delete=models.CASCADE, related_name="funding_payments")
+    copy = models.ForeignKey(Copy, on_delete=models.CASCADE, related_name="funding_payments")
     symbol = models.CharField(max_length=50)
     # The exchange's id of the settlement on the account: a payment is recorded once.
     exchange_payment_id = models.CharField(max_length=100)
@@ -591,11 +592,11 @@ class FundingPayment(models.Model):
     billed_period = models.DateField(null=True, blank=True)
 
     class Meta:
-        ordering = ["relationship_id", "paid_at"]
+        ordering = ["copy_id", "paid_at"]
         constraints = [
-            models.UniqueConstraint(fields=["relationship", "symbol", "exchange_payment_id"], name="funding_payment_once"),
+            models.UniqueConstraint(fields=["copy", "symbol", "exchange_payment_id"], name="funding_payment_once"),
         ]
-        indexes = [models.Index(fields=["relationship", "paid_at"], name="funding_by_copy_time")]
+        indexes = [models.Index(fields=["copy", "paid_at"], name="funding_by_copy_time")]
 
     def __str__(self) -> str:
-        return f"{self.relationship} · funding {self.symbol} {self.amount_quote} {self.quote_currency}"
+        return f"{self.copy} · funding {self.symbol} {self.amount_quote} {self.quote_currency}"

@@ -14,9 +14,9 @@
 
 from decimal import Decimal
 
-from copytrade.models import CopyRelationship
+from copytrade.models import Copy
 
-LeveragePolicy = CopyRelationship.LeveragePolicy
+LeveragePolicy = Copy.LeveragePolicy
 
 
 def copy_leverage(*, policy: str, leverage: int | None, leader_leverage: int | None) -> int:
@@ -31,7 +31,7 @@ def copy_leverage(*, policy: str, leverage: int | None, leader_leverage: int | N
 
 def entry_notional_on_margin(*, sizing_mode: str, notional: Decimal, leader_leverage: int | None, leverage: int) -> Decimal:
     """The order notional from the sizing mode's `notional` (what it gives on spot)."""
-    margin = notional if sizing_mode == CopyRelationship.SizingMode.FIXED else notional / (leader_leverage or 1)
+    margin = notional if sizing_mode == Copy.SizingMode.FIXED else notional / (leader_leverage or 1)
     return margin * leverage
 
 

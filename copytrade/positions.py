@@ -8,7 +8,7 @@ Definitions (billing and the API rely on them):
 - `CopiedTrade.pnl_billing` = pnl_quote × `quote_rate`, the billing currency per unit of the
   quote at the fill (copytrade/currency.py). The sum of a copy's pnl_billing over a period is
   its realised net P&L for the period in the billing currency: what billing charges on.
-- `FollowerPosition.realized_pnl` and `CopyRelationship.realized_pnl` (and so copy equity)
+- `FollowerPosition.realized_pnl` and `Copy.realized_pnl` (and so copy equity)
   are sums of pnl_quote: the copy's capital is in the quote currency too.
 - Copy equity = copy capital + realised net P&L + unrealised P&L of the symbol just traded,
   marked at that fill's price (other symbols are carried at their average entry until they
@@ -18,7 +18,7 @@ Definitions (billing and the API rely on them):
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderPosition
+from copytrade.models import CopiedTrade, Copy, FollowerPosition, LeaderPosition
 from core.money import HUNDRED, ZERO, to_money
 
 _PERCENT_STEP = Decimal("0.0001")
@@ -64,20 +64,20 @@ def unrealised_pnl(position: FollowerPosition, *, price: Decimal, contract_size:
     return (price - position.average_entry) * position.quantity * contract_size
 
 
-def relationship_apply_pnl(relationship: CopyRelationship, *, pnl: Decimal, unrealised: Decimal) -> None:
+def copy_apply_pnl(copy: Copy, *, pnl: Decimal, unrealised: Decimal) -> None:
     """Add a fill's net P&L to the copy and re-mark its equity, peak and drawdown (not saved)."""
-    relationship.realized_pnl = to_money(relationship.realized_pnl + pnl)
-    relationship.copy_equity = to_money(relationship.copy_capital + relationship.realized_pnl + unrealised)
-    relationship.peak_equity = max(relationship.peak_equity, relationship.copy_equity)
-    if relationship.peak_equity > 0:
-        drawdown = (relationship.peak_equity - relationship.copy_equity) / relationship.peak_equity * HUNDRED
-        relationship.current_drawdown_percent = max(ZERO, drawdown).quantize(_PERCENT_STEP, rounding=ROUND_HALF_EVEN)
+    copy.realized_pnl = to_money(copy.realized_pnl + pnl)
+    copy.copy_equity = to_money(copy.copy_capital + copy.realized_pnl + unrealised)
+    copy.peak_equity = max(copy.peak_equity, copy.copy_equity)
+    if copy.peak_equity > 0:
+        drawdown = (copy.peak_equity - copy.copy_equity) / copy.peak_equity * HUNDRED
+        copy.current_drawdown_percent = max(ZERO, drawdown).quantize(_PERCENT_STEP, rounding=ROUND_HALF_EVEN)
     else:
-        relationship.current_drawdown_percent = ZERO
+        copy.current_drawdown_percent = ZERO
 
 
-def stop_loss_hit(relationship: CopyRelationship) -> bool:
-    return relationship.current_drawdown_percent >= relationship.max_drawdown_stop
+def stop_loss_hit(copy: Copy) -> bool:
+    return copy.current_drawdown_percent >= copy.max_drawdown_stop
 
 
 def position_move_percent(position: FollowerPosition, *, price: Decimal) -> Decimal:
@@ -89,11 +89,11 @@ def position_move_percent(position: FollowerPosition, *, price: Decimal) -> Deci
     return change if position.quantity > 0 else -change
 
 
-def position_exit_hit(relationship: CopyRelationship, position: FollowerPosition, *, price: Decimal) -> str | None:
+def position_exit_hit(copy: Copy, position: FollowerPosition, *, price: Decimal) -> str | None:
     """The copied-trade kind that closes this position now (take_profit, position_stop), or None."""
     move = position_move_percent(position, price=price)
-    if relationship.take_profit_percent is not None and move >= relationship.take_profit_percent:
+    if copy.take_profit_percent is not None and move >= copy.take_profit_percent:
         return CopiedTrade.Kind.TAKE_PROFIT
-    if relationship.stop_loss_percent is not None and move <= -relationship.stop_loss_percent:
+    if copy.stop_loss_percent is not None and move <= -copy.stop_loss_percent:
         return CopiedTrade.Kind.POSITION_STOP
     return None

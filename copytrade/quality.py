@@ -230,15 +230,15 @@ def _nothing_yet() -> dict[str, QualityFigures]:
     return {window: QualityFigures(window=window) for window in WINDOWS}
 
 
-def copy_quality_of_copies(*, relationship_ids: list[int], now: datetime) -> dict[int, CopyQuality]:
+def copy_quality_of_copies(*, copy_ids: list[int], now: datetime) -> dict[int, CopyQuality]:
     """Each copy's quality over 30 days and all time, by copy id (two queries for any number)."""
-    found = _quality(Q(relationship_id__in=relationship_ids), group="relationship_id", now=now)
-    return {copy_id: CopyQuality(windows=found.get(copy_id) or _nothing_yet()) for copy_id in relationship_ids}
+    found = _quality(Q(copy_id__in=copy_ids), group="copy_id", now=now)
+    return {copy_id: CopyQuality(windows=found.get(copy_id) or _nothing_yet()) for copy_id in copy_ids}
 
 
-def copy_quality_of_copy(*, relationship_id: int, now: datetime) -> CopyQuality:
+def copy_quality_of_copy(*, copy_id: int, now: datetime) -> CopyQuality:
     """One copy's quality over 30 days and all time."""
-    return copy_quality_of_copies(relationship_ids=[relationship_id], now=now)[relationship_id]
+    return copy_quality_of_copies(copy_ids=[copy_id], now=now)[copy_id]
 
 
 def copy_quality_of_strategy(*, strategy_id: int, now: datetime) -> CopyQuality:

@@ -1,7 +1,7 @@
 """Every stored reason in words, with its numbers: the one place a code becomes a sentence.
 
 The codes and their plain sentences are the TextChoices on the models
-(`CopiedTrade.Reason`, `CopyRelationship.PauseReason`); a sentence that needs numbers takes
+(`CopiedTrade.Reason`, `Copy.PauseReason`); a sentence that needs numbers takes
 them from the row (`follower_size_quote`, `filled_amount`) or from the detail column written
 beside the code (`reason_detail`, `pause_detail`), never from prose parsed back. Pages,
 notifications, mails, the API and the demo all read these functions.
@@ -12,7 +12,7 @@ Sentences start in lower case and end without a full stop, so callers can write
 
 from decimal import Decimal
 
-from copytrade.models import CopiedTrade, CopyRelationship, PositionDrift
+from copytrade.models import CopiedTrade, Copy, PositionDrift
 from core.money import format_money, format_quantity
 
 
@@ -101,15 +101,15 @@ def copied_trade_reason_text(trade: CopiedTrade) -> str:
     return reason_label(Reason, code)
 
 
-def pause_reason_text(relationship: CopyRelationship) -> str:
+def pause_reason_text(copy: Copy) -> str:
     """Why a copy is paused, with its numbers."""
-    code, detail = relationship.pause_reason, relationship.pause_detail or {}
-    if code == CopyRelationship.PauseReason.STOP_LOSS and detail.get("drawdown_percent"):
+    code, detail = copy.pause_reason, copy.pause_detail or {}
+    if code == Copy.PauseReason.STOP_LOSS and detail.get("drawdown_percent"):
         return (
             f"its stop-loss closed its positions at market: the copy fell {percent_text(detail['drawdown_percent'])} "
             f"below its peak, past your {percent_text(detail['limit_percent'])} limit"
         )
-    return reason_label(CopyRelationship.PauseReason, code)
+    return reason_label(Copy.PauseReason, code)
 
 
 def drift_text(drift: PositionDrift) -> str:
@@ -117,7 +117,7 @@ def drift_text(drift: PositionDrift) -> str:
     (its share, when copies share the account) and that the account was traded outside them."""
     base, _, rest = drift.symbol.partition("/")
     unit = f" contracts of {drift.symbol}" if ":" in rest else f" {base}"
-    label = drift.relationship.exchange_account.label
+    label = drift.copy.exchange_account.label
     more = "more" if drift.difference > 0 else "less"
     text = (
         f"your copy recorded {format_quantity(drift.recorded)}{unit} in {drift.symbol}, but '{label}' holds "

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db.models import F
 from django.db.models.functions import Abs
 
-from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, Strategy
+from copytrade.models import CopiedTrade, Copy, FollowerPosition, Strategy
 from core.money import HUNDRED, to_money
 
 
@@ -28,51 +28,51 @@ class RiskSkip(Exception):
         self.detail = detail or {}
 
 
-def check_entry_allowed(*, relationship: CopyRelationship, strategy: Strategy) -> None:
+def check_entry_allowed(*, copy: Copy, strategy: Strategy) -> None:
     """Only an active copy of a strategy that accepts copies takes new entries."""
-    if relationship.status == CopyRelationship.Status.PAUSED:
+    if copy.status == Copy.Status.PAUSED:
         raise RiskSkip(
             CopiedTrade.Reason.COPY_PAUSED,
-            f"The copy is paused ({relationship.pause_reason or 'no reason given'}); entries are not copied.",
+            f"The copy is paused ({copy.pause_reason or 'no reason given'}); entries are not copied.",
         )
-    if relationship.status == CopyRelationship.Status.STOPPED:
+    if copy.status == Copy.Status.STOPPED:
         raise RiskSkip(CopiedTrade.Reason.COPY_STOPPED, "The copy is stopped.")
     if not strategy.accepting_copies:
         raise RiskSkip(CopiedTrade.Reason.STRATEGY_NOT_ACCEPTING, f"Strategy '{strategy.name}' is not accepting new entries right now.")
 
 
-def symbol_list_allows(*, relationship: CopyRelationship, symbol: str) -> bool:
-    listed = symbol in relationship.symbol_list
-    mode = relationship.symbol_list_mode
-    return mode == CopyRelationship.SymbolListMode.ALL or listed == (mode == CopyRelationship.SymbolListMode.ALLOW)
+def symbol_list_allows(*, copy: Copy, symbol: str) -> bool:
+    listed = symbol in copy.symbol_list
+    mode = copy.symbol_list_mode
+    return mode == Copy.SymbolListMode.ALL or listed == (mode == Copy.SymbolListMode.ALLOW)
 
 
-def check_symbol_list(*, relationship: CopyRelationship, symbol: str) -> None:
+def check_symbol_list(*, copy: Copy, symbol: str) -> None:
     """An entry in a market the copy's allow list leaves out, or its deny list names, is
     skipped. Only entries come here: a list changed while the copy holds a position there
     never keeps the copy from following the leader out of it."""
-    if not symbol_list_allows(relationship=relationship, symbol=symbol):
+    if not symbol_list_allows(copy=copy, symbol=symbol):
         raise RiskSkip(
             CopiedTrade.Reason.SYMBOL_NOT_ALLOWED,
-            f"{symbol} is left out by the copy's {relationship.symbol_list_mode} list.",
-            detail={"mode": relationship.symbol_list_mode},
+            f"{symbol} is left out by the copy's {copy.symbol_list_mode} list.",
+            detail={"mode": copy.symbol_list_mode},
         )
 
 
-def check_position_limits(*, relationship: CopyRelationship, symbol: str, notional: Decimal) -> None:
+def check_position_limits(*, copy: Copy, symbol: str, notional: Decimal) -> None:
     """The copy's own caps on new exposure: at most `max_open_positions` markets held (an
     increase of a position it holds is not a new one), and at most `max_exposure` in open
     positions at their entry prices, this order included. Reads the copy's positions only when
     a cap is set."""
-    if relationship.max_open_positions is None and relationship.max_exposure is None:
+    if copy.max_open_positions is None and copy.max_exposure is None:
         return
     held = dict(
-        FollowerPosition.objects.filter(relationship=relationship)
+        FollowerPosition.objects.filter(copy=copy)
         .exclude(quantity=0)
         .annotate(cost=Abs(F("quantity")) * F("average_entry"))
         .values_list("symbol", "cost")
     )
-    limit = relationship.max_open_positions
+    limit = copy.max_open_positions
     if limit is not None and symbol not in held and len(held) >= limit:
         raise RiskSkip(
             CopiedTrade.Reason.MAX_OPEN_POSITIONS,
@@ -80,11 +80,11 @@ def check_position_limits(*, relationship: CopyRelationship, symbol: str, notion
             detail={"held": len(held), "limit": limit},
         )
     exposure = sum(held.values(), Decimal(0))
-    if relationship.max_exposure is not None and exposure + notional > relationship.max_exposure:
+    if copy.max_exposure is not None and exposure + notional > copy.max_exposure:
         raise RiskSkip(
             CopiedTrade.Reason.MAX_EXPOSURE,
-            f"Open positions of {exposure} plus this order of {notional} pass the copy's {relationship.max_exposure}.",
-            detail={"exposure": str(to_money(exposure)), "order": str(to_money(notional)), "limit": str(relationship.max_exposure)},
+            f"Open positions of {exposure} plus this order of {notional} pass the copy's {copy.max_exposure}.",
+            detail={"exposure": str(to_money(exposure)), "order": str(to_money(notional)), "limit": str(copy.max_exposure)},
         )
 
 
@@ -139,6 +139,6 @@ def clamp_to_multiplier_cap(*, notional: Decimal, sizing_mode: str) -> tuple[Dec
     order may be larger than that capital (a signal's size is the leader's own), so each of
     the copy's orders is held to the cap too."""
     limit = settings.USER_MAX_MULTIPLIER_NOTIONAL
-    if sizing_mode == CopyRelationship.SizingMode.MULTIPLIER and notional > limit:
+    if sizing_mode == Copy.SizingMode.MULTIPLIER and notional > limit:
         return limit, True
     return notional, False

@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.db.models import F, Prefetch, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
-from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, PositionDrift, Strategy
+from copytrade.models import CopiedTrade, Copy, FollowerPosition, LeaderTrade, PositionDrift, Strategy
 from copytrade.positions import unrealised_pnl
 from copytrade.sizing import copy_capital
 from core.errors import NotFoundError
@@ -54,11 +54,11 @@ def strategy_list_public() -> QuerySet[Strategy]:
     return Strategy.objects.filter(is_public_leader=True, status=Strategy.Status.RUNNING)
 
 
-def copy_list(*, follower, include_stopped: bool = False) -> QuerySet[CopyRelationship]:
+def copy_list(*, follower, include_stopped: bool = False) -> QuerySet[Copy]:
     """A follower's copies with everything `my-copies` shows, in a fixed number of queries."""
-    copies = CopyRelationship.objects.filter(follower=follower)
+    copies = Copy.objects.filter(follower=follower)
     if not include_stopped:
-        copies = copies.filter(status__in=CopyRelationship.LIVE_STATUSES)
+        copies = copies.filter(status__in=Copy.LIVE_STATUSES)
     return (
         copies.select_related("strategy", "exchange_account")
         .prefetch_related(
@@ -80,28 +80,28 @@ def copy_list(*, follower, include_stopped: bool = False) -> QuerySet[CopyRelati
     )
 
 
-def copy_get(*, follower, relationship_id: int) -> CopyRelationship:
-    relationship = copy_list(follower=follower, include_stopped=True).filter(id=relationship_id).first()
-    if relationship is None:
+def copy_get(*, follower, copy_id: int) -> Copy:
+    copy = copy_list(follower=follower, include_stopped=True).filter(id=copy_id).first()
+    if copy is None:
         raise NotFoundError("Copy not found.")
-    return relationship
+    return copy
 
 
-def copy_live_of_strategy(*, follower, strategy_id: int) -> CopyRelationship | None:
+def copy_live_of_strategy(*, follower, strategy_id: int) -> Copy | None:
     """The follower's live copy of the strategy, if any (one at most: a database constraint)."""
     return (
-        CopyRelationship.objects.filter(follower=follower, strategy_id=strategy_id, status__in=CopyRelationship.LIVE_STATUSES)
+        Copy.objects.filter(follower=follower, strategy_id=strategy_id, status__in=Copy.LIVE_STATUSES)
         .select_related("exchange_account")
         .first()
     )
 
 
-def copied_trade_list(*, follower, relationship_id: int | None = None) -> QuerySet[CopiedTrade]:
+def copied_trade_list(*, follower, copy_id: int | None = None) -> QuerySet[CopiedTrade]:
     trades = CopiedTrade.objects.filter(follower=follower)
-    if relationship_id is not None:
-        if not CopyRelationship.objects.filter(id=relationship_id, follower=follower).exists():
+    if copy_id is not None:
+        if not Copy.objects.filter(id=copy_id, follower=follower).exists():
             raise NotFoundError("Copy not found.")
-        trades = trades.filter(relationship_id=relationship_id)
+        trades = trades.filter(copy_id=copy_id)
     return trades.order_by("-recorded_at", "-id")
 
 
@@ -142,7 +142,7 @@ class PositionMarker:
         cross margin it depends on the whole wallet, and the account's position may hold other
         copies' too, so only the exchange's figure is shown. None on spot, when flat, when the
         exchange gives none or cannot be asked."""
-        account = position.relationship.exchange_account
+        account = position.copy.exchange_account
         if position.quantity == 0 or self._mark(account=account, symbol=position.symbol) is None:
             return None
         gateway = self._gateways[account.pk]
@@ -158,10 +158,10 @@ class PositionMarker:
         price = on_exchange.liquidation_price if on_exchange is not None else None
         return to_money(price) if price else None
 
-    def unrealized_pnl(self, relationship: CopyRelationship) -> Decimal | None:
+    def unrealized_pnl(self, copy: Copy) -> Decimal | None:
         total = ZERO
-        for position in relationship.open_positions:
-            mark = self._mark(account=relationship.exchange_account, symbol=position.symbol)
+        for position in copy.open_positions:
+            mark = self._mark(account=copy.exchange_account, symbol=position.symbol)
             if mark is None:
                 return None
             price, contract_size = mark
@@ -172,27 +172,27 @@ class PositionMarker:
 def copy_allocation_used(*, exchange_account_id: int, excluding_id: int | None = None) -> Decimal:
     """The % of one exchange account its live proportional copies take: each account's copies
     may take at most 100 % of it, whatever other accounts the follower has."""
-    live = CopyRelationship.objects.filter(
+    live = Copy.objects.filter(
         exchange_account_id=exchange_account_id,
-        status__in=CopyRelationship.LIVE_STATUSES,
-        sizing_mode=CopyRelationship.SizingMode.PROPORTIONAL,
+        status__in=Copy.LIVE_STATUSES,
+        sizing_mode=Copy.SizingMode.PROPORTIONAL,
     )
     if excluding_id is not None:
         live = live.exclude(id=excluding_id)
     return live.aggregate(total=Sum("allocation_percent"))["total"] or ZERO
 
 
-def copy_capital_in_use(*, copies: list[CopyRelationship]) -> Decimal:
+def copy_capital_in_use(*, copies: list[Copy]) -> Decimal:
     """The money `copies` work with, each account counted once: proportional copies take
     disjoint shares of their account, while a multiplier or fixed copy's capital is its whole
     account, which another copy on it shares."""
-    by_account: dict[int, list[CopyRelationship]] = {}
-    for relationship in copies:
-        by_account.setdefault(relationship.exchange_account_id, []).append(relationship)
+    by_account: dict[int, list[Copy]] = {}
+    for copy in copies:
+        by_account.setdefault(copy.exchange_account_id, []).append(copy)
     total = ZERO
     for on_account in by_account.values():
-        shares = sum((c.copy_capital for c in on_account if c.sizing_mode == CopyRelationship.SizingMode.PROPORTIONAL), ZERO)
-        whole = max((c.copy_capital for c in on_account if c.sizing_mode != CopyRelationship.SizingMode.PROPORTIONAL), default=ZERO)
+        shares = sum((c.copy_capital for c in on_account if c.sizing_mode == Copy.SizingMode.PROPORTIONAL), ZERO)
+        whole = max((c.copy_capital for c in on_account if c.sizing_mode != Copy.SizingMode.PROPORTIONAL), default=ZERO)
         total += max(shares, whole)
     return total
 
@@ -234,7 +234,7 @@ def copy_start_preview(*, follower, exchange_account_id: int, allocation_percent
     capital = (
         None
         if equity is None
-        else copy_capital(equity=equity, sizing_mode=CopyRelationship.SizingMode.PROPORTIONAL, allocation_percent=allocation_percent)
+        else copy_capital(equity=equity, sizing_mode=Copy.SizingMode.PROPORTIONAL, allocation_percent=allocation_percent)
     )
     return CopyStartPreview(
         equity=equity,
@@ -244,18 +244,18 @@ def copy_start_preview(*, follower, exchange_account_id: int, allocation_percent
     )
 
 
-def copy_pnl_series(*, relationship: CopyRelationship) -> list[tuple[date, Decimal]]:
+def copy_pnl_series(*, copy: Copy) -> list[tuple[date, Decimal]]:
     """The copy's realised P&L in its quote currency (as its realized_pnl), cumulative, at the
     end of each UTC day it changed, from the start (0) on: the points of its P&L chart."""
     daily = (
-        CopiedTrade.objects.filter(relationship=relationship, finished_at__isnull=False)
+        CopiedTrade.objects.filter(copy=copy, finished_at__isnull=False)
         .exclude(pnl_quote=0)
         .annotate(day=TruncDate("finished_at", tzinfo=UTC))
         .values("day")
         .annotate(pnl=Sum("pnl_quote"))
         .order_by("day")
     )
-    series = [(relationship.started_at.astimezone(UTC).date(), ZERO)]
+    series = [(copy.started_at.astimezone(UTC).date(), ZERO)]
     total = ZERO
     for row in daily:
         total += row["pnl"]
@@ -270,7 +270,7 @@ def exchange_accounts_traded_outside_copies(*, owner) -> set[int]:
     """The owner's exchange accounts on which a live copy's recorded position and the account's
     holding differ now (an open drift, copytrade/services/drift.py): used by hand, or by another app."""
     return set(
-        PositionDrift.objects.filter(
-            relationship__follower=owner, relationship__status__in=CopyRelationship.LIVE_STATUSES, resolved_at__isnull=True
-        ).values_list("relationship__exchange_account_id", flat=True)
+        PositionDrift.objects.filter(copy__follower=owner, copy__status__in=Copy.LIVE_STATUSES, resolved_at__isnull=True).values_list(
+            "copy__exchange_account_id", flat=True
+        )
     )

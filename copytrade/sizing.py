@@ -1,6 +1,6 @@
 """How big a follower's order is (ARCHITECTURE.md "Sizing"). Pure functions: no I/O.
 
-Entries (open / increase) are sized by the relationship's mode:
+Entries (open / increase) are sized by the copy's mode:
 - proportional: leader notional × copy capital / leader equity, where copy capital is the
   capital set at start plus the copy's realised net P&L since (it "moves with the copy's
   P&L"; unrealised P&L is left out so a size does not swing with the last tick);
@@ -19,7 +19,7 @@ from decimal import ROUND_CEILING, Decimal
 
 from django.conf import settings
 
-from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade
+from copytrade.models import CopiedTrade, Copy, LeaderTrade
 from core.money import HUNDRED, ZERO, to_decimal, truncate
 from exchanges.errors import BelowExchangeMinimumError
 from exchanges.rules import apply_order_rules, clamp_to_max_amount
@@ -28,9 +28,9 @@ from exchanges.types import MarketRules
 # The copy's column each sizing mode reads: the service, the API and the copy form check and
 # pass only the chosen mode's parameter.
 SIZING_PARAMETER = {
-    CopyRelationship.SizingMode.PROPORTIONAL: "allocation_percent",
-    CopyRelationship.SizingMode.MULTIPLIER: "multiplier",
-    CopyRelationship.SizingMode.FIXED: "fixed_notional",
+    Copy.SizingMode.PROPORTIONAL: "allocation_percent",
+    Copy.SizingMode.MULTIPLIER: "multiplier",
+    Copy.SizingMode.FIXED: "fixed_notional",
 }
 
 ENTRY_EFFECTS = (LeaderTrade.Effect.OPEN, LeaderTrade.Effect.INCREASE)
@@ -66,7 +66,7 @@ def copy_capital(*, equity: Decimal, sizing_mode: str, allocation_percent: Decim
     """A new copy's capital: allocation % of the account's equity (proportional), else the
     whole equity, the base its P&L and drawdown are measured against. Truncated to the money
     columns' places, so a capital is never overstated."""
-    base = equity * allocation_percent / HUNDRED if sizing_mode == CopyRelationship.SizingMode.PROPORTIONAL else equity
+    base = equity * allocation_percent / HUNDRED if sizing_mode == Copy.SizingMode.PROPORTIONAL else equity
     return truncate(base, settings.MONEY_DECIMAL_PLACES)
 
 
@@ -84,25 +84,25 @@ def entry_notional(
     fixed_notional: Decimal | None = None,
 ) -> Decimal:
     """The follower's notional for one leader entry, before precision and risk limits."""
-    if sizing_mode == CopyRelationship.SizingMode.PROPORTIONAL:
+    if sizing_mode == Copy.SizingMode.PROPORTIONAL:
         if leader_equity <= 0 or copy_capital <= 0:
             return ZERO
         return leader_notional * copy_capital / leader_equity
-    if sizing_mode == CopyRelationship.SizingMode.MULTIPLIER:
+    if sizing_mode == Copy.SizingMode.MULTIPLIER:
         return leader_notional * to_decimal(multiplier)
-    if sizing_mode == CopyRelationship.SizingMode.FIXED:
+    if sizing_mode == Copy.SizingMode.FIXED:
         return to_decimal(fixed_notional)
     raise ValueError(f"Unknown sizing mode {sizing_mode!r}")
 
 
-def relationship_entry_notional(*, relationship: CopyRelationship, leader_trade: LeaderTrade) -> Decimal:
+def copy_entry_notional(*, copy: Copy, leader_trade: LeaderTrade) -> Decimal:
     return entry_notional(
-        sizing_mode=relationship.sizing_mode,
+        sizing_mode=copy.sizing_mode,
         leader_notional=leader_trade.notional,
         leader_equity=leader_trade.leader_equity,
-        copy_capital=relationship.copy_capital + relationship.realized_pnl,
-        multiplier=relationship.multiplier,
-        fixed_notional=relationship.fixed_notional,
+        copy_capital=copy.copy_capital + copy.realized_pnl,
+        multiplier=copy.multiplier,
+        fixed_notional=copy.fixed_notional,
     )
 
 

@@ -4,7 +4,7 @@ Queues come from CELERY_TASK_ROUTES: `fan_out_leader_trade` → fanout,
 `execute_copied_trade` → execution, the rest → default.
 
 Retries: transient exchange errors retry with exponential backoff and jitter up to
-COPYTRADE_EXECUTION_MAX_RETRIES; a *wait* (the relationship's earlier copied trade is not
+COPYTRADE_EXECUTION_MAX_RETRIES; a *wait* (the copy's earlier copied trade is not
 done, a rate-limit bucket is empty, an order is still settling) re-sends the task with a
 countdown and the same retry count, so waiting never uses up the failure budget.
 """

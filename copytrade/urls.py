@@ -22,6 +22,6 @@ urlpatterns = [
     path("copy-trading/stop", CopyStopApi.as_view(), name="copy-stop"),
     path("copy-trading/pause", CopyPauseApi.as_view(), name="copy-pause"),
     path("copy-trading/resume", CopyResumeApi.as_view(), name="copy-resume"),
-    path("copy-trading/copies/<id:relationship_id>/check", CopyUpdateCheckApi.as_view(), name="copy-update-check"),
+    path("copy-trading/copies/<id:copy_id>/check", CopyUpdateCheckApi.as_view(), name="copy-update-check"),
     path("copy-trading/copied-trades", CopiedTradesApi.as_view(), name="copied-trades"),
 ]

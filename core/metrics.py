@@ -60,7 +60,7 @@ WEBHOOK_LATENCY = Histogram(
 def copied_trade_ended(trade, *, status: str) -> None:
     """A copied trade reached its outcome (`status`, its reason as written). A filled one
     observes its delay: the leader's trade time to the follower's order acknowledged."""
-    exchange = trade.relationship.exchange_account.exchange_id
+    exchange = trade.copy.exchange_account.exchange_id
     COPIED_TRADES.labels(exchange=exchange, status=status, reason=trade.reason or "").inc()
     leader_trade = trade.leader_trade if trade.leader_trade_id is not None else None
     if trade.acknowledged_at is not None and leader_trade is not None:

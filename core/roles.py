@@ -8,6 +8,20 @@ from django.apps import apps as django_apps
 
 # (app label, model, actions): "view", "add", "change", "delete" or a custom codename's verb.
 Permissions = list[tuple[str, str, list[str]]]
+# Models renamed since a role's migration named them, (app label, old name): new name. A role
+# names the model as its migration's day knew it; the registry in hand says which applies.
+RENAMED_MODELS = {("copytrade", "copyrelationship"): "copy"}
+
+
+def _model_name(apps, app_label: str, model: str) -> str:
+    renamed = RENAMED_MODELS.get((app_label, model))
+    if renamed is None:
+        return model
+    try:
+        apps.get_model(app_label, model)
+    except LookupError:
+        return renamed
+    return model
 
 
 def role_sync(*, name: str, permissions: Permissions, apps=django_apps):
@@ -27,7 +41,8 @@ def role_sync(*, name: str, permissions: Permissions, apps=django_apps):
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     wanted = []
-    for app_label, model, actions in permissions:
+    for app_label, named, actions in permissions:
+        model = _model_name(apps, app_label, named)
         for action in actions:
             wanted.append(
                 Permission.objects.get(content_type__app_label=app_label, content_type__model=model, codename=f"{action}_{model}")

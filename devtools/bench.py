@@ -42,7 +42,7 @@ from django.utils import timezone
 
 from billing.erasure import users_delete
 from copytrade import rows as row_sql
-from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
+from copytrade.models import CopiedTrade, Copy, LeaderTrade, Strategy
 from devtools.processes import wait_until
 from devtools.simulator.client import SimulatorClient
 from exchanges.gateways import gateway_for_account
@@ -95,19 +95,17 @@ EXCHANGES = ("binance", "bybit")
 @dataclass
 class Population:
     leader_strategy_id: int
-    relationship_ids: list[int]
+    copy_ids: list[int]
     account_ids: list[int]
     api_keys: list[str]
     exchange_ids: list[str] = field(default_factory=list)  # each follower's exchange, in the order above
 
     def on(self, exchange_id: str) -> "Population":
         """The followers on one exchange (the Binance-only baselines run on these)."""
-        kept = [
-            index for index, exchange in enumerate(self.exchange_ids or ["binance"] * len(self.relationship_ids)) if exchange == exchange_id
-        ]
+        kept = [index for index, exchange in enumerate(self.exchange_ids or ["binance"] * len(self.copy_ids)) if exchange == exchange_id]
         return replace(
             self,
-            relationship_ids=[self.relationship_ids[i] for i in kept],
+            copy_ids=[self.copy_ids[i] for i in kept],
             account_ids=[self.account_ids[i] for i in kept],
             api_keys=[self.api_keys[i] for i in kept],
             exchange_ids=[exchange_id] * len(kept),
@@ -156,9 +154,9 @@ def population_create(*, simulator: SimulatorClient, followers: int, progress=No
         ]
     )
     now = timezone.now()
-    relationships = CopyRelationship.objects.bulk_create(
+    copies = Copy.objects.bulk_create(
         [
-            CopyRelationship(
+            Copy(
                 follower=user,
                 strategy=strategy,
                 exchange_account=account,
@@ -173,7 +171,7 @@ def population_create(*, simulator: SimulatorClient, followers: int, progress=No
     )
     return Population(
         leader_strategy_id=strategy.pk,
-        relationship_ids=[r.pk for r in relationships],
+        copy_ids=[r.pk for r in copies],
         account_ids=[a.pk for a in accounts],
         api_keys=[c["api_key"] for c in credentials],
         exchange_ids=exchange_ids,
@@ -414,7 +412,7 @@ def warm_up_workers(*, simulator: SimulatorClient, population: Population, worke
     """Every worker thread has placed an order (its database connection, ccxt client and
     market cache exist) before anything is timed: floor tasks (through the gateway, so on either
     exchange) for a few followers."""
-    sample = replace(population, relationship_ids=population.relationship_ids[:WARM_UP_ORDERS])
+    sample = replace(population, copy_ids=population.copy_ids[:WARM_UP_ORDERS])
     _run_one_order_path(
         "floor", bench_floor_execute, simulator=simulator, population=sample, latency_ms=0, worker_pids=worker_pids, timeout=timeout
     )
@@ -439,7 +437,7 @@ def run_product(
     ends, so a slower fan-out shows up as a worse price gap."""
     strategy = Strategy.objects.get(pk=population.leader_strategy_id)
     price = Decimal(simulator.prices()[SYMBOL.replace("/", "")])
-    exchange_of = dict(zip(population.relationship_ids, population.exchange_ids or ["binance"] * len(population.relationship_ids)))
+    exchange_of = dict(zip(population.copy_ids, population.exchange_ids or ["binance"] * len(population.copy_ids)))
     sides = {exchange: simulator.for_exchange(exchange) for exchange in EXCHANGES if exchange in exchange_of.values()}
     since_ids = {exchange: _last_order_id(side) for exchange, side in sides.items()}
     body, headers = signed_webhook(
@@ -454,7 +452,7 @@ def run_product(
             "timestamp": int(time.time()),
         },
     )
-    expected = len(population.relationship_ids)
+    expected = len(population.copy_ids)
     probe = WebhookProbe(web_url=web_url, strategies=probe_strategies, price=str(price)) if probe_strategies else None
     with RssSampler(worker_pids) as rss:
         sent = time.perf_counter()
@@ -474,11 +472,11 @@ def run_product(
             )
     webhook_samples = [webhook_ms, *(probe.latencies_ms if probe else [])]
     leader_trade = LeaderTrade.objects.get(pk=leader_trade_id)
-    rows = list(copied.values("client_order_id", "status", "relationship_id"))
+    rows = list(copied.values("client_order_id", "status", "copy_id"))
     origin = leader_trade.recorded_at.timestamp()
     acked, duplicates, missing, by_exchange = [], 0, 0, {}
     for exchange, side in sides.items():
-        exchange_rows = [row for row in rows if exchange_of[row["relationship_id"]] == exchange]
+        exchange_rows = [row for row in rows if exchange_of[row["copy_id"]] == exchange]
         client_ids = {row["client_order_id"] for row in exchange_rows}
         side_acked, side_duplicates, side_missing = _acknowledged(side, since_id=since_ids[exchange], client_ids=client_ids)
         acked += side_acked
@@ -494,7 +492,7 @@ def run_product(
             "p95_ms": _percentile(delays, 95),
             "statuses": _count(row["status"] for row in exchange_rows),
         }
-    copy_of = {row["client_order_id"]: row["relationship_id"] for row in rows}
+    copy_of = {row["client_order_id"]: row["copy_id"] for row in rows}
     statuses = _count(row["status"] for row in rows)
     return _result(
         path="product",
@@ -608,8 +606,8 @@ def bench_floor_execute(copied_trade_id: int) -> None:
     """The floor: claim one row, one order to the exchange, write one row. Nothing else."""
     if not CopiedTrade.objects.filter(id=copied_trade_id, status=CopiedTrade.Status.PENDING).update(status=CopiedTrade.Status.EXECUTING):
         return
-    row = CopiedTrade.objects.select_related("relationship__exchange_account").get(id=copied_trade_id)
-    result = gateway_for_account(row.relationship.exchange_account).create_order(
+    row = CopiedTrade.objects.select_related("copy__exchange_account").get(id=copied_trade_id)
+    result = gateway_for_account(row.copy.exchange_account).create_order(
         symbol=SYMBOL, side="buy", amount=FLOOR_AMOUNT, client_order_id=row.client_order_id
     )
     CopiedTrade.objects.filter(id=copied_trade_id).update(
@@ -626,11 +624,11 @@ _bare_pool = threading.local()
 
 def _bare_claim_sql() -> str:
     """Claim a pending row and read its account's keys in one statement."""
-    ct, rel, account = CopiedTrade, CopyRelationship, ExchangeAccount
+    ct, rel, account = CopiedTrade, Copy, ExchangeAccount
     col = row_sql.column
     return (
         f"UPDATE {row_sql.table(ct)} ct SET {col(ct, 'status')} = 'executing' FROM {row_sql.table(rel)} r, {row_sql.table(account)} a "
-        f"WHERE ct.{col(ct, 'id')} = %s AND ct.{col(ct, 'status')} = 'pending' AND r.{col(rel, 'id')} = ct.{col(ct, 'relationship')} "
+        f"WHERE ct.{col(ct, 'id')} = %s AND ct.{col(ct, 'status')} = 'pending' AND r.{col(rel, 'id')} = ct.{col(ct, 'copy')} "
         f"AND a.{col(account, 'id')} = r.{col(rel, 'exchange_account')} "
         f"RETURNING ct.{col(ct, 'client_order_id')}, a.{col(account, 'api_key')}, a.{col(account, 'api_secret')}"
     )
@@ -703,9 +701,9 @@ def _bare_leader_trade(*, strategy_id: int, price: Decimal, amount: Decimal, pre
         )
 
 
-def _floor_row(leader_trade: LeaderTrade, *, relationship_id: int, follower_id: int) -> CopiedTrade:
+def _floor_row(leader_trade: LeaderTrade, *, copy_id: int, follower_id: int) -> CopiedTrade:
     return CopiedTrade(
-        relationship_id=relationship_id,
+        copy_id=copy_id,
         leader_trade=leader_trade,
         sequence=leader_trade.sequence,
         follower_id=follower_id,
@@ -714,7 +712,7 @@ def _floor_row(leader_trade: LeaderTrade, *, relationship_id: int, follower_id: 
         symbol=SYMBOL,
         side="buy",
         effect=leader_trade.effect,
-        client_order_id=f"fl{leader_trade.pk}x{relationship_id}",
+        client_order_id=f"fl{leader_trade.pk}x{copy_id}",
     )
 
 
@@ -751,10 +749,8 @@ def _run_one_order_path(
     (counted on the Binance side of the simulator)."""
     price = Decimal(simulator.prices()[SYMBOL.replace("/", "")])
     leader_trade = _bare_leader_trade(strategy_id=population.leader_strategy_id, price=price, amount=FLOOR_AMOUNT, prefix=path)
-    relationships = CopyRelationship.objects.filter(pk__in=population.relationship_ids).values_list("pk", "follower_id")
-    rows = CopiedTrade.objects.bulk_create(
-        [_floor_row(leader_trade, relationship_id=pk, follower_id=follower_id) for pk, follower_id in relationships]
-    )
+    copies = Copy.objects.filter(pk__in=population.copy_ids).values_list("pk", "follower_id")
+    rows = CopiedTrade.objects.bulk_create([_floor_row(leader_trade, copy_id=pk, follower_id=follower_id) for pk, follower_id in copies])
     since_id = _last_order_id(simulator)
     ids = [row.pk for row in rows]
     with RssSampler(worker_pids) as rss:
@@ -881,20 +877,20 @@ def sql_statements_per_task(*, simulator: SimulatorClient, population: Populatio
     from copytrade.services.fanout import _mirror_row
 
     binance = population.on("binance")
-    if not binance.relationship_ids:
+    if not binance.copy_ids:
         return {}
     price = Decimal(simulator.prices()[SYMBOL.replace("/", "")])
-    relationship_id = binance.relationship_ids[0]
-    follower_id = CopyRelationship.objects.values_list("follower_id", flat=True).get(pk=relationship_id)
+    copy_id = binance.copy_ids[0]
+    follower_id = Copy.objects.values_list("follower_id", flat=True).get(pk=copy_id)
     amount = (LEADER_POSITION_USD / price).quantize(Decimal("0.00001"))
     product_trade = _bare_leader_trade(strategy_id=population.leader_strategy_id, price=price, amount=amount, prefix="sql")
-    product_row = _mirror_row(product_trade, relationship_id, follower_id, now=timezone.now(), place=1)
+    product_row = _mirror_row(product_trade, copy_id, follower_id, now=timezone.now(), place=1)
     product_row.save()
     floor_trade = _bare_leader_trade(strategy_id=population.leader_strategy_id, price=price, amount=FLOOR_AMOUNT, prefix="sqlfloor")
-    floor_row = _floor_row(floor_trade, relationship_id=relationship_id, follower_id=follower_id)
+    floor_row = _floor_row(floor_trade, copy_id=copy_id, follower_id=follower_id)
     floor_row.save()
     bare_trade = _bare_leader_trade(strategy_id=population.leader_strategy_id, price=price, amount=FLOOR_AMOUNT, prefix="sqlbare")
-    bare_row = _floor_row(bare_trade, relationship_id=relationship_id, follower_id=follower_id)
+    bare_row = _floor_row(bare_trade, copy_id=copy_id, follower_id=follower_id)
     bare_row.save()
     counts = {
         "product": queries_per_task(execute=lambda pk: copied_trade_execute(copied_trade_id=pk), copied_trade_id=product_row.pk),

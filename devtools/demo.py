@@ -38,7 +38,7 @@ from billing.erasure import users_delete
 from billing.models import BillingAccount, Invoice, InvoiceLine, Payout
 from billing.roles import billing_group
 from billing.services import billing_period_run, payouts_run
-from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
+from copytrade.models import CopiedTrade, Copy, LeaderTrade, Strategy
 from copytrade.reasons import reason_label
 from copytrade.services.copies import copy_start
 from copytrade.services.leader_trades import LeaderSignal, leader_signal_submit
@@ -379,7 +379,7 @@ def _followers(story: Story, *, day: int) -> None:
         story.follower_users.append((user, account))
         bar.update(1)
     bar.close()
-    CopyRelationship.objects.filter(follower__username__startswith=PREFIX).update(started_at=_at(story.period, day, 0))
+    Copy.objects.filter(follower__username__startswith=PREFIX).update(started_at=_at(story.period, day, 0))
 
 
 def _bob_approved(story: Story, day: int) -> None:
@@ -396,7 +396,7 @@ def _bob_approved(story: Story, day: int) -> None:
             fixed_notional=Decimal("300"),
         )
         joined += 1
-    CopyRelationship.objects.filter(strategy=story.strategies["bob"]).update(started_at=_at(story.period, day, 12))
+    Copy.objects.filter(strategy=story.strategies["bob"]).update(started_at=_at(story.period, day, 12))
     story.events.append(f"day {day}: curator approved Bob (pending until now); {joined} followers started copying him")
 
 
@@ -512,8 +512,8 @@ def _trade(
 
     wait_until(settled, timeout=120, what=f"copies of {key}'s day-{day} trade", interval=0.1)
     # A fill that crossed a copy's stop-loss trips it just after it commits: wait for that too.
-    tripping = CopyRelationship.objects.filter(
-        strategy=story.strategies[key], status=CopyRelationship.Status.ACTIVE, current_drawdown_percent__gte=F("max_drawdown_stop")
+    tripping = Copy.objects.filter(
+        strategy=story.strategies[key], status=Copy.Status.ACTIVE, current_drawdown_percent__gte=F("max_drawdown_stop")
     )
     wait_until(lambda: not tripping.exists(), timeout=120, what="copy stop-losses", interval=0.1)
     # Stop-loss closes of any strategy the fills triggered are part of this moment too.
@@ -606,7 +606,7 @@ def _daily_jobs(story: Story) -> None:
 
 def _ratings(story: Story) -> None:
     """Followers who copied Alice rate her (only copiers may, once a copied trade closed)."""
-    copies = CopyRelationship.objects.filter(strategy=story.strategies["alice"])
+    copies = Copy.objects.filter(strategy=story.strategies["alice"])
     now = timezone.now()
     raters = [user for user, _ in story.follower_users if rating_allowed(copies=copies.filter(follower=user), now=now)][:6]
     for index, user in enumerate(raters):

@@ -449,7 +449,7 @@ class CopyFeeTermsAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """What each copy is billed from which month (recorded at its start, or a noticed change)."""
 
     list_display = [
-        "relationship",
+        "copy",
         "effective_from",
         "program",
         "rate_percent",
@@ -458,5 +458,5 @@ class CopyFeeTermsAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "notified_at",
     ]
     list_filter = ["program"]
-    search_fields = ["relationship__follower__username", "relationship__strategy__name"]
-    list_select_related = ["relationship__follower", "relationship__strategy"]
+    search_fields = ["copy__follower__username", "copy__strategy__name"]
+    list_select_related = ["copy__follower", "copy__strategy"]

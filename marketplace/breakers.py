@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from copytrade.models import CopyRelationship, Strategy
+from copytrade.models import Copy, Strategy
 from core.models import Notification
 from core.notifications import notification_send_many
 from marketplace.models import MetricsWindow, ProviderEvent, SignalProvider, StrategyMetrics, TradeVerification
@@ -78,9 +78,7 @@ def strategy_circuit_break(*, strategy_id: int, reason: str) -> bool:
             to_value="False",
             reason=f"strategy '{strategy.name}' (id {strategy.pk}): {reason}",
         )
-    follower_ids = CopyRelationship.objects.filter(strategy=strategy, status__in=CopyRelationship.LIVE_STATUSES).values_list(
-        "follower_id", flat=True
-    )
+    follower_ids = Copy.objects.filter(strategy=strategy, status__in=Copy.LIVE_STATUSES).values_list("follower_id", flat=True)
     notification_send_many(
         users=get_user_model().objects.filter(id__in=set(follower_ids)).order_by("id"),
         kind=Notification.Kind.CIRCUIT_BREAKER,

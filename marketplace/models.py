@@ -303,7 +303,7 @@ class CopyFeeTerms(models.Model):
     """
 
     # Part of the copy: where a copy may be deleted (nothing billed refers to it), so may its terms.
-    relationship = models.ForeignKey("copytrade.CopyRelationship", on_delete=models.CASCADE, related_name="fee_terms")
+    copy = models.ForeignKey("copytrade.Copy", on_delete=models.CASCADE, related_name="fee_terms")
     # First day of the first month these terms are billed for.
     effective_from = models.DateField()
     program = models.CharField(max_length=16, choices=Program.choices)
@@ -317,10 +317,10 @@ class CopyFeeTerms(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["relationship_id", "effective_from"]
+        ordering = ["copy_id", "effective_from"]
         verbose_name_plural = "copy fee terms"
         constraints = [
-            models.UniqueConstraint(fields=["relationship", "effective_from"], name="copy_fee_terms_once_per_month"),
+            models.UniqueConstraint(fields=["copy", "effective_from"], name="copy_fee_terms_once_per_month"),
             models.CheckConstraint(condition=Q(program__in=["ai", "marketplace"]), name="copy_fee_terms_program_valid"),
             models.CheckConstraint(condition=Q(rate_percent__gte=0) & Q(rate_percent__lte=100), name="copy_fee_terms_rate_0_100"),
             models.CheckConstraint(condition=Q(subscription_fee_monthly__gte=0), name="copy_fee_terms_subscription_nonnegative"),
@@ -329,9 +329,7 @@ class CopyFeeTerms(models.Model):
 
     def __str__(self) -> str:
         subscription = format_money(self.subscription_fee_monthly, self.currency)
-        return (
-            f"Copy {self.relationship_id} from {self.effective_from:%Y-%m} · {self.rate_percent.normalize():f} % + {subscription} a month"
-        )
+        return f"Copy {self.copy_id} from {self.effective_from:%Y-%m} · {self.rate_percent.normalize():f} % + {subscription} a month"
 
 
 class StrategyCapacity(models.Model):
@@ -401,7 +399,7 @@ class InvitedCopy(models.Model):
     """A copy started through an invitation link: how many copies each link started, for its
     leader. Kept when the link is revoked (the copies stay)."""
 
-    relationship = models.OneToOneField("copytrade.CopyRelationship", on_delete=models.CASCADE, related_name="invited_by")
+    copy = models.OneToOneField("copytrade.Copy", on_delete=models.CASCADE, related_name="invited_by")
     invitation = models.ForeignKey(StrategyInvitation, on_delete=models.CASCADE, related_name="copies_started")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -409,4 +407,4 @@ class InvitedCopy(models.Model):
         verbose_name_plural = "invited copies"
 
     def __str__(self) -> str:
-        return f"{self.relationship} · by invitation {self.invitation_id}"
+        return f"{self.copy} · by invitation {self.invitation_id}"

@@ -47,18 +47,18 @@ def refuse_copying_a_suspended_provider(sender, *, owner, creating: bool = False
 
 
 @receiver(copy_starting)
-def record_the_terms_of_a_new_copy(sender, *, relationship, expected_terms, **kwargs) -> None:
-    copy_terms_record(relationship=relationship, expected=expected_terms)
+def record_the_terms_of_a_new_copy(sender, *, copy, expected_terms, **kwargs) -> None:
+    copy_terms_record(copy=copy, expected=expected_terms)
 
 
 @receiver(copy_starting)
-def refuse_a_copy_past_the_leaders_capacity(sender, *, relationship, **kwargs) -> None:
-    copy_capacity_check(relationship=relationship)
+def refuse_a_copy_past_the_leaders_capacity(sender, *, copy, **kwargs) -> None:
+    copy_capacity_check(copy=copy)
 
 
 @receiver(copy_starting)
-def record_the_invitation_a_copy_came_by(sender, *, relationship, invitation: str = "", **kwargs) -> None:
-    invited_copy_record(relationship=relationship, token=invitation)
+def record_the_invitation_a_copy_came_by(sender, *, copy, invitation: str = "", **kwargs) -> None:
+    invited_copy_record(copy=copy, token=invitation)
 
 
 @receiver(invitation_accepts)

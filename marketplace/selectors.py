@@ -28,7 +28,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from copytrade.models import CopyRelationship, LeaderTrade, Strategy
+from copytrade.models import Copy, LeaderTrade, Strategy
 from copytrade.quality import with_copy_quality
 from copytrade.selectors import strategy_list_public
 from core.errors import NotFoundError
@@ -109,7 +109,7 @@ def _leaderboard_order(annotation: str, *, descending: bool, infinite_flag: str 
 def _follower_count():
     """Distinct followers with a live copy of any of the provider's strategies."""
     live = (
-        CopyRelationship.objects.filter(strategy__owner_id=OuterRef("user_id"), status__in=CopyRelationship.LIVE_STATUSES)
+        Copy.objects.filter(strategy__owner_id=OuterRef("user_id"), status__in=Copy.LIVE_STATUSES)
         .order_by()
         .values("strategy__owner_id")
         .annotate(count=Count("follower_id", distinct=True))

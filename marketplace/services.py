@@ -15,7 +15,7 @@ A rejected provider may apply again (a fixed profile deserves a second look); a 
 one may not go back to pending by itself: only a curator reinstates. Every transition writes
 a `ProviderEvent` (who, from, to, why) and tells the people concerned.
 
-Lock order: the user row, then the provider row, then strategies, then relationships.
+Lock order: the user row, then the provider row, then strategies, then copies.
 """
 
 import importlib
@@ -34,7 +34,7 @@ from rest_framework import status
 
 from copytrade.copy_settings import RECOMMENDABLE
 from copytrade.locks import strategies_and_copies_lock, strategies_lock
-from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
+from copytrade.models import CopiedTrade, Copy, LeaderTrade, Strategy
 from copytrade.services.copies import copy_settings_validate
 from core.audit import audit_record
 from core.errors import ApplicationError, ConflictError, NotFoundError
@@ -267,15 +267,15 @@ def _past_tense(action: str) -> str:
 def _provider_strategies_close(*, provider: SignalProvider, reason: str) -> None:
     strategy_ids, live = strategies_and_copies_lock(
         strategy_ids=Strategy.objects.filter(owner_id=provider.user_id).values_list("id", flat=True),
-        copy_statuses=CopyRelationship.LIVE_STATUSES,
+        copy_statuses=Copy.LIVE_STATUSES,
     )
     Strategy.objects.filter(id__in=strategy_ids).update(accepting_copies=False, updated_at=timezone.now())
-    paused = CopyRelationship.objects.filter(
-        id__in=[pk for pk, _, copy_status in live if copy_status == CopyRelationship.Status.ACTIVE],
-        status=CopyRelationship.Status.ACTIVE,
+    paused = Copy.objects.filter(
+        id__in=[pk for pk, _, copy_status in live if copy_status == Copy.Status.ACTIVE],
+        status=Copy.Status.ACTIVE,
     ).update(
-        status=CopyRelationship.Status.PAUSED,
-        pause_reason=CopyRelationship.PauseReason.PROVIDER_SUSPENDED,
+        status=Copy.Status.PAUSED,
+        pause_reason=Copy.PauseReason.PROVIDER_SUSPENDED,
         pause_detail={},
         updated_at=timezone.now(),
     )
@@ -296,10 +296,10 @@ def _provider_strategies_reopen(*, provider: SignalProvider) -> None:
     strategy_ids = strategies_lock(strategy_ids=Strategy.objects.filter(owner_id=provider.user_id).values_list("id", flat=True))
     Strategy.objects.filter(id__in=strategy_ids).update(accepting_copies=True, updated_at=timezone.now())
     follower_ids = set(
-        CopyRelationship.objects.filter(
+        Copy.objects.filter(
             strategy_id__in=strategy_ids,
-            status=CopyRelationship.Status.PAUSED,
-            pause_reason=CopyRelationship.PauseReason.PROVIDER_SUSPENDED,
+            status=Copy.Status.PAUSED,
+            pause_reason=Copy.PauseReason.PROVIDER_SUSPENDED,
         ).values_list("follower_id", flat=True)
     )
     notification_send_many(
@@ -338,17 +338,17 @@ def provider_review_clear(*, provider_id: int, actor, reason: str) -> SignalProv
 # --- Fee terms of copies (marketplace.terms decides them) --------------------------------
 
 
-def copy_terms_record(*, relationship: CopyRelationship, expected: FeeTerms | None = None) -> CopyFeeTerms:
+def copy_terms_record(*, copy: Copy, expected: FeeTerms | None = None) -> CopyFeeTerms:
     """Record the terms a copy starts with: the strategy's offer now. If the follower was shown
     other terms (`expected`), refuse: they did not consent to these (409, nothing recorded)."""
-    offered = fee_terms_offered(strategy=relationship.strategy)
+    offered = fee_terms_offered(strategy=copy.strategy)
     if expected is not None and not expected.charges_same_as(offered):
         raise ConflictError(
-            f"The fee terms of '{relationship.strategy.name}' changed: they are now {' '.join(fee_terms_in_words(offered))}"
+            f"The fee terms of '{copy.strategy.name}' changed: they are now {' '.join(fee_terms_in_words(offered))}"
             f" (you were shown {' '.join(fee_terms_in_words(expected))}). Review them and start the copy again.",
             {"fee_terms": _terms_payload(offered)},
         )
-    row = CopyFeeTerms(relationship=relationship, effective_from=first_period(relationship.started_at), **_terms_columns(offered))
+    row = CopyFeeTerms(copy=copy, effective_from=first_period(copy.started_at), **_terms_columns(offered))
     row.full_clean(validate_constraints=False)
     row.save()
     return row
@@ -424,24 +424,24 @@ def copies_terms_reoffer(*, owner_id: int) -> int:
     now = timezone.now()
     effective_from = effective_period_after_notice(notified_at=now)
     told = 0
-    live = CopyRelationship.objects.filter(strategy__in=strategies, status__in=CopyRelationship.LIVE_STATUSES)
-    for relationship in live.select_related("follower", "strategy__owner").order_by("id"):
-        offered = fee_terms_offered(strategy=relationship.strategy)
-        current = copy_fee_terms(relationship=relationship, period=effective_from)
+    live = Copy.objects.filter(strategy__in=strategies, status__in=Copy.LIVE_STATUSES)
+    for copy in live.select_related("follower", "strategy__owner").order_by("id"):
+        offered = fee_terms_offered(strategy=copy.strategy)
+        current = copy_fee_terms(copy=copy, period=effective_from)
         if current.charges_same_as(offered):
             continue
         # A change noticed earlier but not yet in effect is replaced from the same month on;
         # one due before it stays (its follower was told in time).
-        CopyFeeTerms.objects.filter(relationship=relationship, effective_from__gte=effective_from).delete()
-        row = CopyFeeTerms(relationship=relationship, effective_from=effective_from, notified_at=now, **_terms_columns(offered))
+        CopyFeeTerms.objects.filter(copy=copy, effective_from__gte=effective_from).delete()
+        row = CopyFeeTerms(copy=copy, effective_from=effective_from, notified_at=now, **_terms_columns(offered))
         row.full_clean(validate_constraints=False)
         row.save()
         notification_send(
-            user=relationship.follower,
+            user=copy.follower,
             kind=Notification.Kind.FEE_TERMS,
-            title=f"Fee terms of {relationship.strategy.name} change from {effective_from:%Y-%m-%d}",
+            title=f"Fee terms of {copy.strategy.name} change from {effective_from:%Y-%m-%d}",
             body=(
-                f"From {effective_from:%Y-%m-%d} your copy of '{relationship.strategy.name}' is billed "
+                f"From {effective_from:%Y-%m-%d} your copy of '{copy.strategy.name}' is billed "
                 f"{' '.join(fee_terms_in_words(offered))} (until then: {' '.join(fee_terms_in_words(current))}). "
                 "If you do not accept the new terms, stop the copy before that date."
             ),
@@ -474,7 +474,7 @@ def rating_upsert(*, user, provider_id: int, stars: int, comment: str = "") -> R
         raise NotFoundError("Provider not found.")
     if provider.user_id == user.pk:
         raise ApplicationError("You cannot rate yourself.", status_code=status.HTTP_403_FORBIDDEN)
-    copies = CopyRelationship.objects.filter(follower=user, strategy__owner_id=provider.user_id)
+    copies = Copy.objects.filter(follower=user, strategy__owner_id=provider.user_id)
     if not copies.exists():
         raise ApplicationError(
             "Only users who have copied one of this provider's strategies can rate it.", status_code=status.HTTP_403_FORBIDDEN
@@ -502,7 +502,7 @@ def rating_allowed(*, copies, now) -> bool:
     of the copies has a closed (or reduced) copied trade, or has run for
     `RATING_MIN_COPY_DAYS` days."""
     closed = CopiedTrade.objects.filter(
-        relationship__in=copies,
+        copy__in=copies,
         effect__in=[LeaderTrade.Effect.REDUCE, LeaderTrade.Effect.CLOSE],
         status__in=[CopiedTrade.Status.FILLED, CopiedTrade.Status.PARTIALLY_FILLED],
     )
@@ -561,28 +561,28 @@ def strategy_capacity_set(*, owner, strategy_id: int, min_copy_capital: Decimal 
     return capacity
 
 
-def copy_capacity_check(*, relationship: CopyRelationship) -> None:
+def copy_capacity_check(*, copy: Copy) -> None:
     """Refuse a copy (just saved, under its strategy's row lock) that its leader's capacity
     does not take: a full strategy (409), or a copy capital under the leader's minimum (400)."""
-    capacity = StrategyCapacity.objects.filter(strategy_id=relationship.strategy_id).first()
+    capacity = StrategyCapacity.objects.filter(strategy_id=copy.strategy_id).first()
     if capacity is None:
         return
-    strategy = relationship.strategy
+    strategy = copy.strategy
     if capacity.follower_slots is not None:
-        live = CopyRelationship.objects.filter(strategy_id=strategy.pk, status__in=CopyRelationship.LIVE_STATUSES).count()
+        live = Copy.objects.filter(strategy_id=strategy.pk, status__in=Copy.LIVE_STATUSES).count()
         if live > capacity.follower_slots:
             raise ConflictError(
                 f"'{strategy.name}' is full: its leader takes {capacity.follower_slots} followers and every slot is taken. "
                 "Try again when a follower leaves.",
                 {"follower_slots": capacity.follower_slots},
             )
-    if capacity.min_copy_capital is not None and relationship.copy_capital < capacity.min_copy_capital:
+    if capacity.min_copy_capital is not None and copy.copy_capital < capacity.min_copy_capital:
         quote = strategy.quote_currency
         raise ApplicationError(
             f"The leader of '{strategy.name}' takes copies of at least {format_money(capacity.min_copy_capital, quote)} of "
-            f"capital; this copy would have {format_money(relationship.copy_capital, quote)}. Choose a larger share, or "
+            f"capital; this copy would have {format_money(copy.copy_capital, quote)}. Choose a larger share, or "
             "another account.",
-            {"min_copy_capital": str(capacity.min_copy_capital), "copy_capital": str(relationship.copy_capital)},
+            {"min_copy_capital": str(capacity.min_copy_capital), "copy_capital": str(copy.copy_capital)},
         )
 
 
@@ -614,15 +614,15 @@ def strategy_invitation_create(*, owner, strategy_id: int) -> StrategyInvitation
     return invitation
 
 
-def invited_copy_record(*, relationship: CopyRelationship, token: str) -> InvitedCopy | None:
+def invited_copy_record(*, copy: Copy, token: str) -> InvitedCopy | None:
     """Which invitation link a copy just started came by (None: none, or not a live link to
     its strategy), so its leader sees how many copies each link started."""
     if not token:
         return None
-    invitation = StrategyInvitation.objects.filter(strategy_id=relationship.strategy_id, token=token, revoked_at__isnull=True).first()
+    invitation = StrategyInvitation.objects.filter(strategy_id=copy.strategy_id, token=token, revoked_at__isnull=True).first()
     if invitation is None:
         return None
-    return InvitedCopy.objects.create(relationship=relationship, invitation=invitation)
+    return InvitedCopy.objects.create(copy=copy, invitation=invitation)
 
 
 def strategy_invitation_revoke(*, owner, invitation_id: int) -> StrategyInvitation:

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
 
-from copytrade.models import CopyRelationship, Strategy
+from copytrade.models import Copy, Strategy
 from core.money import ZERO, format_money, to_decimal
 from core.terms import FeeTerms
 from marketplace.models import CopyFeeTerms, Program
@@ -94,37 +94,30 @@ def _row_terms(row) -> FeeTerms:
     )
 
 
-def copy_fee_terms(*, relationship: CopyRelationship, period: date | None = None) -> FeeTerms:
-    """What `relationship` is billed for `period` (default: this month): its recorded terms in
+def copy_fee_terms(*, copy: Copy, period: date | None = None) -> FeeTerms:
+    """What `copy` is billed for `period` (default: this month): its recorded terms in
     effect then. A read, never a write: `copy_start` records every copy's terms as it starts
     (marketplace.receivers); a copy made without it (a bulk benchmark row) reads as the
     current offer."""
-    return copy_fee_terms_of(relationships=[relationship], period=period)[relationship.pk]
+    return copy_fee_terms_of(copies=[copy], period=period)[copy.pk]
 
 
-def copy_fee_terms_of(*, relationships: list[CopyRelationship], period: date | None = None) -> dict[int, FeeTerms]:
+def copy_fee_terms_of(*, copies: list[Copy], period: date | None = None) -> dict[int, FeeTerms]:
     """`copy_fee_terms` of several copies, by copy id, in one query (a page listing copies)."""
     period = period or _today_period()
     chosen = {}
     # Per copy: the latest row in effect by `period`, else its earliest (a change noticed for later).
-    rows = CopyFeeTerms.objects.filter(relationship_id__in=[relationship.pk for relationship in relationships])
-    for row in rows.order_by("relationship_id", "effective_from"):
-        current = chosen.get(row.relationship_id)
+    rows = CopyFeeTerms.objects.filter(copy_id__in=[copy.pk for copy in copies])
+    for row in rows.order_by("copy_id", "effective_from"):
+        current = chosen.get(row.copy_id)
         if current is None or row.effective_from <= period:
-            chosen[row.relationship_id] = row
-    return {
-        relationship.pk: _row_terms(chosen[relationship.pk])
-        if relationship.pk in chosen
-        else fee_terms_offered(strategy=relationship.strategy)
-        for relationship in relationships
-    }
+            chosen[row.copy_id] = row
+    return {copy.pk: _row_terms(chosen[copy.pk]) if copy.pk in chosen else fee_terms_offered(strategy=copy.strategy) for copy in copies}
 
 
-def copy_fee_terms_pending(*, relationship: CopyRelationship) -> tuple[date, FeeTerms] | None:
+def copy_fee_terms_pending(*, copy: Copy) -> tuple[date, FeeTerms] | None:
     """A noticed change not yet in effect: (the month it applies from, the new terms)."""
-    row = (
-        CopyFeeTerms.objects.filter(relationship_id=relationship.pk, effective_from__gt=_today_period()).order_by("effective_from").first()
-    )
+    row = CopyFeeTerms.objects.filter(copy_id=copy.pk, effective_from__gt=_today_period()).order_by("effective_from").first()
     return None if row is None else (row.effective_from, _row_terms(row))
 
 

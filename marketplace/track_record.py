@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from copytrade.models import CopyRelationship, LeaderTrade, Strategy
+from copytrade.models import Copy, LeaderTrade, Strategy
 from core.money import HUNDRED, ZERO, quantize_money
 from exchanges.errors import ExchangeError
 from exchanges.marketdata import candles_between, candles_sync, price_exchange_id
@@ -160,7 +160,7 @@ def _followers(strategy_ids: list[int]) -> tuple[int, Decimal]:
     """(followers, copied AUM). The AUM is money at real exchanges only: a paper (or an
     exchange's test-network) copy can claim any capital, and the public figure would say
     whatever its follower typed."""
-    live = CopyRelationship.objects.filter(strategy_id__in=strategy_ids, status__in=CopyRelationship.LIVE_STATUSES)
+    live = Copy.objects.filter(strategy_id__in=strategy_ids, status__in=Copy.LIVE_STATUSES)
     real_money = ~Q(exchange_account__exchange_id=PAPER) & Q(exchange_account__sandbox=False)
     totals = live.aggregate(followers=Count("follower", distinct=True), aum=Sum("copy_capital", filter=real_money))
     return totals["followers"], totals["aum"] or ZERO

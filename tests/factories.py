@@ -17,7 +17,7 @@ import factory
 from django.contrib.auth import get_user_model
 from factory.django import DjangoModelFactory
 
-from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
+from copytrade.models import CopiedTrade, Copy, LeaderTrade, Strategy
 from core.names import name_key
 from exchanges.models import ExchangeAccount
 from marketplace.models import SignalProvider
@@ -82,13 +82,13 @@ class SignalProviderFactory(DjangoModelFactory):
     status = SignalProvider.Status.APPROVED
 
 
-class CopyRelationshipFactory(DjangoModelFactory):
+class CopyFactory(DjangoModelFactory):
     """An active copy of 10 % (1,000 of capital and equity) on a paper account of its follower's,
     its fee terms recorded as `copy_start` records them: the strategy's offer when it is made
     (`fee_terms=False` leaves them out)."""
 
     class Meta:
-        model = CopyRelationship
+        model = Copy
         skip_postgeneration_save = True
 
     follower = factory.SubFactory(UserFactory)
@@ -99,7 +99,7 @@ class CopyRelationshipFactory(DjangoModelFactory):
     # A copy starts with its capital as equity and peak (copy_start does the same).
     copy_equity = factory.LazyAttribute(lambda copy: copy.copy_capital)
     peak_equity = factory.LazyAttribute(lambda copy: copy.copy_capital)
-    status = CopyRelationship.Status.ACTIVE
+    status = Copy.Status.ACTIVE
     started_at = datetime(2026, 1, 1, tzinfo=UTC)
 
     @factory.post_generation
@@ -107,7 +107,7 @@ class CopyRelationshipFactory(DjangoModelFactory):
         if create and extracted is not False:
             from marketplace.services import copy_terms_record
 
-            copy_terms_record(relationship=copy)
+            copy_terms_record(copy=copy)
 
 
 class LeaderTradeFactory(DjangoModelFactory):
@@ -137,12 +137,12 @@ class CopiedTradeFactory(DjangoModelFactory):
     class Meta:
         model = CopiedTrade
 
-    relationship = factory.SubFactory(CopyRelationshipFactory)
+    copy = factory.SubFactory(CopyFactory)
     kind = CopiedTrade.Kind.MIRROR
     sequence = factory.Sequence(lambda n: n + 1)
-    follower = factory.LazyAttribute(lambda trade: trade.relationship.follower)
-    leader_user = factory.LazyAttribute(lambda trade: trade.relationship.strategy.owner)
-    strategy = factory.LazyAttribute(lambda trade: trade.relationship.strategy)
+    follower = factory.LazyAttribute(lambda trade: trade.copy.follower)
+    leader_user = factory.LazyAttribute(lambda trade: trade.copy.strategy.owner)
+    strategy = factory.LazyAttribute(lambda trade: trade.copy.strategy)
     symbol = "BTC/USDT"
     side = "sell"
     effect = "close"

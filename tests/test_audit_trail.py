@@ -137,10 +137,10 @@ def test_fee_terms_changed_are_recorded_before_and_after(owner):
 def test_copy_settings_changed_are_recorded_by_whom(follower, owner):
     copy = make_copy(follower, make_strategy(owner, name="Swing"))
 
-    copy_update(follower=follower, relationship_id=copy.pk, data={"max_slippage_percent": Decimal("2.5")})
+    copy_update(follower=follower, copy_id=copy.pk, data={"max_slippage_percent": Decimal("2.5")})
 
     entry = _last(AuditEntry.Action.COPY_SETTINGS_CHANGED)
-    assert (entry.actor_name, entry.target_type, entry.target_id) == ("follower", "copytrade.copyrelationship", str(copy.pk))
+    assert (entry.actor_name, entry.target_type, entry.target_id) == ("follower", "copytrade.copy", str(copy.pk))
     assert (entry.before, entry.after) == ({"max_slippage_percent": "1.00"}, {"max_slippage_percent": "2.5"})
 
 

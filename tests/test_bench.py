@@ -73,7 +73,7 @@ def test_the_benchmark_runs_the_four_paths_and_counts_every_order(tmp_path, sett
     assert "6 of them on Bybit, 6 on Binance" in text and "run on the Binance ones only" in text
     assert "per exchange, product N=12 0 ms: binance: 6 orders of 6 followers" in text and "bybit: 6 orders of 6 followers" in text
     # Bybit's accounts were filled at Bybit's lot size (0.0001 BTC), Binance's at 0.00001.
-    amounts = {row["relationship__exchange_account__exchange_id"]: row["filled_amount"] for row in _product_fills(product)}
+    amounts = {row["copy__exchange_account__exchange_id"]: row["filled_amount"] for row in _product_fills(product)}
     assert amounts["bybit"] % Decimal("0.0001") == 0 and amounts["binance"] % Decimal("0.00001") == 0
 
 
@@ -99,7 +99,7 @@ def _product_fills(product: dict) -> list[dict]:
     return list(
         CopiedTrade.objects.filter(leader_trade__external_id__startswith="bench-", status="filled")
         .exclude(client_order_id__startswith="fl")
-        .values("relationship__exchange_account__exchange_id", "filled_amount")
+        .values("copy__exchange_account__exchange_id", "filled_amount")
     )
 
 

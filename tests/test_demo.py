@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from billing.models import Invoice, Payout
-from copytrade.models import CopiedTrade, CopyRelationship
+from copytrade.models import CopiedTrade, Copy
 from exchanges.models import ExchangeAccount
 from marketplace.models import SignalProvider
 
@@ -36,9 +36,7 @@ def test_a_small_demo_tells_the_whole_story(settings, capfd, tmp_path):
     copies = CopiedTrade.objects.filter(follower__username__startswith="demo-")
     assert copies.count() > 0
     assert not copies.exclude(status__in=CopiedTrade.TERMINAL).exists()
-    assert CopyRelationship.objects.filter(
-        follower__username="demo-follower-01", pause_reason=CopyRelationship.PauseReason.STOP_LOSS
-    ).exists()
+    assert Copy.objects.filter(follower__username="demo-follower-01", pause_reason=Copy.PauseReason.STOP_LOSS).exists()
     assert Invoice.objects.filter(status=Invoice.Status.PAID).exists()
     assert set(Payout.objects.values_list("payee__username", flat=True)) >= {"demo-ai-lab", "demo-alice"}
     # The closing text sends each role where it may go (tests/test_roles.py holds them to it).

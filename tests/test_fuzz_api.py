@@ -123,7 +123,7 @@ def world(db, simulated_binance, stripe_standin, settings, _requests_share_the_t
     assert provider_metrics_recalculate(provider_id=provider.id, now=tomorrow)
 
     account = exchange_account_create(owner=follower, exchange_id="paper", label="Paper")
-    relationship = copy_start(follower=follower, strategy_id=strategy.id, exchange_account_id=account.id, allocation_percent=Decimal("20"))
+    copy = copy_start(follower=follower, strategy_id=strategy.id, exchange_account_id=account.id, allocation_percent=Decimal("20"))
 
     # Last month's bill: a copy of an AI strategy with a realised profit, invoiced in the ledger.
     last_month = (timezone.now().replace(day=1) - timedelta(days=1)).date().replace(day=1)
@@ -143,7 +143,7 @@ def world(db, simulated_binance, stripe_standin, settings, _requests_share_the_t
         "strategy_id": strategy.id,
         "provider_id": provider.id,
         "account_id": account.id,
-        "relationship_id": relationship.id,
+        "copy_id": copy.id,
         "invitation_id": strategy_invitation_create(owner=strategy.owner, strategy_id=strategy.id).id,
     }
     users = {"follower": follower, "leader": leader, "curator": curator}
@@ -190,7 +190,7 @@ def test_it_answers_every_operation_within_its_schema_and_never_with_a_5xx(opera
 
 
 def _is_id(name: str) -> bool:
-    return name.endswith("_id") or name == "relationship"
+    return name.endswith("_id") or name == "copy"
 
 
 @pytest.mark.parametrize("operation", ID_OPERATIONS, ids=lambda operation: operation.label)

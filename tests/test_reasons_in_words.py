@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from copytrade.models import CopiedTrade, CopyRelationship
+from copytrade.models import CopiedTrade, Copy
 from copytrade.reasons import copied_trade_reason_text, pause_reason_text, sentence
 from core.models import Notification
 from exchanges import errors
@@ -25,9 +25,9 @@ def test_every_copied_trade_reason_renders_a_sentence(code):
     _reads_as_words(copied_trade_reason_text(trade), code)
 
 
-@pytest.mark.parametrize("code", CopyRelationship.PauseReason.values)
+@pytest.mark.parametrize("code", Copy.PauseReason.values)
 def test_every_pause_reason_renders_a_sentence(code):
-    _reads_as_words(pause_reason_text(CopyRelationship(pause_reason=code)), code)
+    _reads_as_words(pause_reason_text(Copy(pause_reason=code)), code)
 
 
 @pytest.mark.parametrize(
@@ -59,9 +59,7 @@ def test_the_numbers_a_reason_needs_come_from_its_columns_not_from_prose():
         filled_amount=Decimal("0.004000000000"),
         requested_amount=Decimal("0.010000000000"),
     )
-    stopped = CopyRelationship(
-        pause_reason=CopyRelationship.PauseReason.STOP_LOSS, pause_detail={"drawdown_percent": "25.1234", "limit_percent": "25.00"}
-    )
+    stopped = Copy(pause_reason=Copy.PauseReason.STOP_LOSS, pause_detail={"drawdown_percent": "25.1234", "limit_percent": "25.00"})
 
     assert copied_trade_reason_text(below) == "your share (3.50 USDT) was below the exchange's minimum order"
     assert copied_trade_reason_text(slipped) == (

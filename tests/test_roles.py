@@ -63,7 +63,7 @@ BILLING_PAGES = [
     "core/auditentry",
 ]
 NOBODYS_BUT_SUPERUSERS = [
-    "copytrade/copyrelationship",
+    "copytrade/copy",
     "copytrade/copiedtrade",
     "copytrade/followerposition",
     "copytrade/leaderposition",

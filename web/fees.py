@@ -9,7 +9,7 @@ from django.conf import settings
 
 from billing.fees import performance_fee, prorated_subscription
 from copytrade.currency import pegged_rate
-from copytrade.models import CopyRelationship, Strategy
+from copytrade.models import Copy, Strategy
 from core.money import HUNDRED, ZERO, format_money, quantize_money
 from core.terms import FeeTerms
 from marketplace.terms import copy_fee_terms, copy_fee_terms_pending, fee_terms_in_words, fee_terms_offered
@@ -47,11 +47,11 @@ def strategy_fee_terms(*, strategy: Strategy) -> FeeTermsInWords:
     return _in_words(fee_terms_offered(strategy=strategy))
 
 
-def copy_fee_terms_shown(*, relationship: CopyRelationship) -> FeeTermsInWords:
+def copy_fee_terms_shown(*, copy: Copy) -> FeeTermsInWords:
     """What this copy is billed now (recorded when it started), and a noticed change if one is coming."""
-    pending = copy_fee_terms_pending(relationship=relationship)
+    pending = copy_fee_terms_pending(copy=copy)
     extra = {} if pending is None else {"pending_from": pending[0], "pending": fee_terms_in_words(pending[1])}
-    return _in_words(copy_fee_terms(relationship=relationship), **extra)
+    return _in_words(copy_fee_terms(copy=copy), **extra)
 
 
 EXAMPLE_CAPITAL = Decimal("1000")

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.http import QueryDict
 
 from copytrade.copy_settings import POSITION_LIMITS, SETTINGS
-from copytrade.models import CopyRelationship
+from copytrade.models import Copy
 from copytrade.sizing import SIZING_PARAMETER
 from core.ids import IdFormField
 from core.names import validate_printable_name, validate_single_script_name
@@ -217,9 +217,9 @@ class LeaderboardFilterForm(forms.Form):
 # --- Copying -------------------------------------------------------------------------------
 
 SIZING_CHOICES = [
-    (CopyRelationship.SizingMode.PROPORTIONAL, "Proportional: a share of your account, trades sized like the leader's"),
-    (CopyRelationship.SizingMode.MULTIPLIER, "Multiplier: the leader's order size times a factor"),
-    (CopyRelationship.SizingMode.FIXED, "Fixed: the same amount for every new position"),
+    (Copy.SizingMode.PROPORTIONAL, "Proportional: a share of your account, trades sized like the leader's"),
+    (Copy.SizingMode.MULTIPLIER, "Multiplier: the leader's order size times a factor"),
+    (Copy.SizingMode.FIXED, "Fixed: the same amount for every new position"),
 ]
 
 
@@ -236,9 +236,9 @@ def _setting_integer(name: str) -> forms.IntegerField:
 
 
 SYMBOL_LIST_MODE_CHOICES = [
-    (CopyRelationship.SymbolListMode.ALL, "Every market the leader trades"),
-    (CopyRelationship.SymbolListMode.ALLOW, "Only the markets I list"),
-    (CopyRelationship.SymbolListMode.DENY, "Every market except those I list"),
+    (Copy.SymbolListMode.ALL, "Every market the leader trades"),
+    (Copy.SymbolListMode.ALLOW, "Only the markets I list"),
+    (Copy.SymbolListMode.DENY, "Every market except those I list"),
 ]
 
 
@@ -268,7 +268,7 @@ def _symbol_list_mode_field() -> forms.ChoiceField:
         label="Which markets to copy",
         choices=SYMBOL_LIST_MODE_CHOICES,
         required=False,
-        initial=CopyRelationship.SymbolListMode.ALL,
+        initial=Copy.SymbolListMode.ALL,
         widget=forms.RadioSelect,
     )
 
@@ -277,8 +277,8 @@ def _leverage_policy_field(*, required: bool = False) -> forms.ChoiceField:
     setting = SETTINGS["leverage_policy"]
     return forms.ChoiceField(
         label=setting.label,
-        choices=CopyRelationship.LeveragePolicy.choices,
-        initial=CopyRelationship.LeveragePolicy.FOLLOW,
+        choices=Copy.LeveragePolicy.choices,
+        initial=Copy.LeveragePolicy.FOLLOW,
         required=required,
         help_text=setting.help_text,
     )
@@ -406,9 +406,9 @@ class CopyStartForm(_CopyPositionFields):
         if needed and data.get(needed) is None and needed not in self.errors:
             self.add_error(needed, "Enter a value for the sizing you chose.")
         # Not sent (a form drawn before these fields existed): the defaults the page preselects.
-        data["leverage_policy"] = data.get("leverage_policy") or CopyRelationship.LeveragePolicy.FOLLOW
+        data["leverage_policy"] = data.get("leverage_policy") or Copy.LeveragePolicy.FOLLOW
         data["margin_mode"] = data.get("margin_mode") or MarginMode.CROSS
-        follows = data["leverage_policy"] == CopyRelationship.LeveragePolicy.FOLLOW
+        follows = data["leverage_policy"] == Copy.LeveragePolicy.FOLLOW
         if not follows and data.get("leverage") is None and "leverage" not in self.errors:
             self.add_error("leverage", "Enter the leverage for the policy you chose.")
         if follows:
@@ -446,7 +446,7 @@ class CopyStartForm(_CopyPositionFields):
 
 def _symbol_list_arguments(data: dict) -> dict:
     """ "Every market" leaves no list, whatever was typed in the box."""
-    mode = data.get("symbol_list_mode") or CopyRelationship.SymbolListMode.ALL
+    mode = data.get("symbol_list_mode") or Copy.SymbolListMode.ALL
     return {"symbol_list_mode": mode, "symbol_list": data["symbol_list"] if mode else []}
 
 
@@ -483,12 +483,12 @@ class CopySettingsForm(_CopyPositionFields):
 
     SIZING_FIELDS = ("allocation_percent", "multiplier", "fixed_notional")
 
-    def __init__(self, *args, relationship: CopyRelationship, **kwargs):
-        quote = relationship.strategy.quote_currency
-        initial = {name: getattr(relationship, name) for name in (*self.SIZING_FIELDS, *SETTINGS_EDITABLE)}
+    def __init__(self, *args, copy: Copy, **kwargs):
+        quote = copy.strategy.quote_currency
+        initial = {name: getattr(copy, name) for name in (*self.SIZING_FIELDS, *SETTINGS_EDITABLE)}
         super().__init__(*args, initial=initial, **kwargs)
         for name in self.SIZING_FIELDS:
-            if name != SIZING_PARAMETER[relationship.sizing_mode]:
+            if name != SIZING_PARAMETER[copy.sizing_mode]:
                 del self.fields[name]
         if "fixed_notional" in self.fields:
             self.fields["fixed_notional"].label = f"{SETTINGS['fixed_notional'].label} ({quote})"

@@ -5,7 +5,7 @@ The reasons' sentences come from `copytrade.reasons`, the one table of them."""
 
 from decimal import Decimal
 
-from copytrade.models import CopiedTrade, CopyRelationship
+from copytrade.models import CopiedTrade, Copy
 from copytrade.reasons import copied_trade_reason_text, pause_reason_text, sentence
 from copytrade.sizing import is_entry
 from core.money import format_quantity
@@ -56,5 +56,5 @@ def copied_trade_pnl_before_fee(trade: CopiedTrade) -> Decimal | None:
     return trade.pnl_quote + trade.fee
 
 
-def pause_reason_in_words(relationship: CopyRelationship) -> str:
-    return f"Paused: {pause_reason_text(relationship)}."
+def pause_reason_in_words(copy: Copy) -> str:
+    return f"Paused: {pause_reason_text(copy)}."

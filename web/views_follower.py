@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from billing.quality import CopyQualityReport, copy_quality_reports_of_copies
 from billing.selectors import CopyResults, copy_results, invoice_list
 from copytrade.copy_settings import SETTINGS, copy_change_effects
-from copytrade.models import CopyRelationship
+from copytrade.models import Copy
 from copytrade.reasons import drift_action_text, drift_text, sentence
 from copytrade.selectors import (
     PositionMarker,
@@ -95,7 +95,7 @@ def start_copy(request, strategy_id: int):
             f"You already copy this strategy: since {existing.started_at:%-d %b %Y}, on {existing.exchange_account.label}. "
             "Here is your copy; to copy it with other settings, stop this one first.",
         )
-        return redirect("web:copy", relationship_id=existing.pk)
+        return redirect("web:copy", copy_id=existing.pk)
     accounts = exchange_account_list(owner=request.user).filter(status=ExchangeAccount.Status.ACTIVE)
     terms = strategy_fee_terms(strategy=strategy)
     recommended = strategy_recommended_settings(strategy_id=strategy.pk)
@@ -104,7 +104,7 @@ def start_copy(request, strategy_id: int):
     if request.method == "POST":
         if form.is_valid():
             try:
-                relationship = _copy_start_as_shown(follower=request.user, strategy=strategy, form=form, invitation=invitation)
+                copy = _copy_start_as_shown(follower=request.user, strategy=strategy, form=form, invitation=invitation)
             except ValidationError as exc:
                 add_service_errors(form, exc)
             except ApplicationError as exc:
@@ -113,10 +113,10 @@ def start_copy(request, strategy_id: int):
             else:
                 messages.success(
                     request,
-                    f"You now copy {strategy.name} with {money(relationship.copy_capital, strategy.quote_currency)} "
+                    f"You now copy {strategy.name} with {money(copy.copy_capital, strategy.quote_currency)} "
                     "of capital. Its next trade is copied onto your account.",
                 )
-                return redirect(reverse("web:my-copies") + f"#copy-{relationship.pk}")
+                return redirect(reverse("web:my-copies") + f"#copy-{copy.pk}")
         status = 400
     return render(request, "web/copy_start.html", _copy_form_context(request, strategy, form), status=status)
 
@@ -157,8 +157,8 @@ def _pnl_label(value: float, decimals: int) -> str:
     return signed_money(Decimal(str(round(value, decimals))))
 
 
-def _pnl_chart(relationship: CopyRelationship, *, currency: str):
-    series = copy_pnl_series(relationship=relationship)
+def _pnl_chart(copy: Copy, *, currency: str):
+    series = copy_pnl_series(copy=copy)
     if len(series) == 1 and series[0][1] != ZERO:
         # Every closed trade so far fell on the copy's first day: one point, no line yet.
         empty_text = (
@@ -169,7 +169,7 @@ def _pnl_chart(relationship: CopyRelationship, *, currency: str):
         empty_text = "No closed trade yet: the chart starts with the copy's first one."
     return time_series_svg(
         series,
-        name=f"Realised P&L of your copy of {relationship.strategy.name}",
+        name=f"Realised P&L of your copy of {copy.strategy.name}",
         y_title=f"Realised P&L ({currency})",
         y_format=_pnl_label,
         css_class="chart-pnl",
@@ -190,39 +190,39 @@ def _trade_row(trade) -> dict:
 
 
 def _copy_card(
-    relationship: CopyRelationship,
+    copy: Copy,
     *,
     marker: PositionMarker,
     results: CopyResults | None = None,
     quality: CopyQualityReport | None = None,
 ) -> dict:
-    currency = relationship.strategy.quote_currency
-    unrealized = marker.unrealized_pnl(relationship)
+    currency = copy.strategy.quote_currency
+    unrealized = marker.unrealized_pnl(copy)
     if results is None:
-        results = copy_results(relationships=[relationship], now=timezone.now())[relationship.pk]
+        results = copy_results(copies=[copy], now=timezone.now())[copy.pk]
     if quality is None:
-        quality = copy_quality_reports_of_copies(relationships=[relationship], now=timezone.now())[relationship.pk]
+        quality = copy_quality_reports_of_copies(copies=[copy], now=timezone.now())[copy.pk]
     return {
-        "copy": relationship,
+        "copy": copy,
         "currency": currency,
         "results": results,
-        "leader_name": display_name(relationship.strategy.owner),
-        "fees": copy_fee_terms_shown(relationship=relationship),
+        "leader_name": display_name(copy.strategy.owner),
+        "fees": copy_fee_terms_shown(copy=copy),
         "unrealized_pnl": unrealized,
-        "pause_reason": pause_reason_in_words(relationship) if relationship.status == CopyRelationship.Status.PAUSED else "",
-        "drawdown_used": min(relationship.current_drawdown_percent / relationship.max_drawdown_stop * 100, Decimal(100))
-        if relationship.max_drawdown_stop
+        "pause_reason": pause_reason_in_words(copy) if copy.status == Copy.Status.PAUSED else "",
+        "drawdown_used": min(copy.current_drawdown_percent / copy.max_drawdown_stop * 100, Decimal(100))
+        if copy.max_drawdown_stop
         else ZERO,
-        "pnl_chart": _pnl_chart(relationship, currency=currency),
-        "trades": [_trade_row(trade) for trade in relationship.recent_copied_trades],
-        "stop_form": CopyStopForm(auto_id=f"stop-{relationship.pk}-%s"),
+        "pnl_chart": _pnl_chart(copy, currency=currency),
+        "trades": [_trade_row(trade) for trade in copy.recent_copied_trades],
+        "stop_form": CopyStopForm(auto_id=f"stop-{copy.pk}-%s"),
         # Where the copy's recorded position and its account's holding differ(ed), open ones first.
         "drifts": [
             {"drift": drift, "text": sentence(drift_text(drift)), "action": sentence(drift_action_text(drift))}
-            for drift in relationship.recent_drifts
+            for drift in copy.recent_drifts
         ],
-        "open_drifts": sum(1 for drift in relationship.recent_drifts if drift.resolved_at is None),
-        "quality_id": f"copy-{relationship.pk}-quality",
+        "open_drifts": sum(1 for drift in copy.recent_drifts if drift.resolved_at is None),
+        "quality_id": f"copy-{copy.pk}-quality",
         "quality_rows": copy_quality_rows(quality, whose="your copy"),
     }
 
@@ -231,7 +231,7 @@ def _portfolio(cards: list[dict]) -> dict:
     """Live copies' capital and open positions; realised results over every copy, stopped ones
     too (what a stopped copy made or cost is still the follower's), net of fees in the billing
     currency, the one currency every copy's result is also converted to."""
-    live = [card for card in cards if card["copy"].status != CopyRelationship.Status.STOPPED]
+    live = [card for card in cards if card["copy"].status != Copy.Status.STOPPED]
     unrealized = [card["unrealized_pnl"] for card in live]
     live_currencies = {card["currency"] for card in live}
     all_currencies = {card["currency"] for card in cards}
@@ -259,18 +259,15 @@ def show_my_copies(request):
     marker = PositionMarker()
     copies = list(copy_list(follower=request.user, include_stopped=True))
     now = timezone.now()
-    results = copy_results(relationships=copies, now=now)
-    quality = copy_quality_reports_of_copies(relationships=copies, now=now)
-    cards = [
-        _copy_card(relationship, marker=marker, results=results[relationship.pk], quality=quality[relationship.pk])
-        for relationship in copies
-    ]
+    results = copy_results(copies=copies, now=now)
+    quality = copy_quality_reports_of_copies(copies=copies, now=now)
+    cards = [_copy_card(copy, marker=marker, results=results[copy.pk], quality=quality[copy.pk]) for copy in copies]
     return render(
         request,
         "web/my_copies.html",
         {
-            "live_cards": [card for card in cards if card["copy"].status != CopyRelationship.Status.STOPPED],
-            "stopped_cards": [card for card in cards if card["copy"].status == CopyRelationship.Status.STOPPED],
+            "live_cards": [card for card in cards if card["copy"].status != Copy.Status.STOPPED],
+            "stopped_cards": [card for card in cards if card["copy"].status == Copy.Status.STOPPED],
             "portfolio": _portfolio(cards),
         },
     )
@@ -278,120 +275,117 @@ def show_my_copies(request):
 
 @login_required
 @require_safe
-def show_copy(request, relationship_id: int):
-    relationship = copy_get(follower=request.user, relationship_id=relationship_id)
-    card = _copy_card(relationship, marker=PositionMarker())
-    page = Paginator(copied_trade_list(follower=request.user, relationship_id=relationship.pk), COPIED_TRADES_PER_PAGE).get_page(
-        request.GET.get("page")
-    )
+def show_copy(request, copy_id: int):
+    copy = copy_get(follower=request.user, copy_id=copy_id)
+    card = _copy_card(copy, marker=PositionMarker())
+    page = Paginator(copied_trade_list(follower=request.user, copy_id=copy.pk), COPIED_TRADES_PER_PAGE).get_page(request.GET.get("page"))
     trades = [_trade_row(trade) for trade in page]
-    drift_form = CopyDriftPolicyForm(initial={"drift_policy": relationship.drift_policy}, auto_id="drift-%s")
+    drift_form = CopyDriftPolicyForm(initial={"drift_policy": copy.drift_policy}, auto_id="drift-%s")
     return render(request, "web/copy_detail.html", {"card": card, "page": page, "trades": trades, "drift_form": drift_form})
 
 
-def _after_copy_action(request, relationship_id: int, message: str):
+def _after_copy_action(request, copy_id: int, message: str):
     if is_htmx(request):
-        relationship = copy_get(follower=request.user, relationship_id=relationship_id)
-        context = {"card": _copy_card(relationship, marker=PositionMarker()), "message": message, "detail": "detail" in request.GET}
+        copy = copy_get(follower=request.user, copy_id=copy_id)
+        context = {"card": _copy_card(copy, marker=PositionMarker()), "message": message, "detail": "detail" in request.GET}
         return render(request, "web/partials/copy_card.html", context)
     messages.success(request, message)
-    return redirect(reverse("web:my-copies") + f"#copy-{relationship_id}")
+    return redirect(reverse("web:my-copies") + f"#copy-{copy_id}")
 
 
-def _refused(request, relationship_id: int, exc: ApplicationError):
+def _refused(request, copy_id: int, exc: ApplicationError):
     if exc.status_code == 404:
         raise exc
     if is_htmx(request):
-        relationship = copy_get(follower=request.user, relationship_id=relationship_id)
-        card = _copy_card(relationship, marker=PositionMarker())
+        copy = copy_get(follower=request.user, copy_id=copy_id)
+        card = _copy_card(copy, marker=PositionMarker())
         return render(request, "web/partials/copy_card.html", {"card": card, "error": exc.message, "detail": "detail" in request.GET})
     messages.error(request, exc.message)
-    return redirect(reverse("web:my-copies") + f"#copy-{relationship_id}")
+    return redirect(reverse("web:my-copies") + f"#copy-{copy_id}")
 
 
 @login_required
 @require_POST
-def pause_copy(request, relationship_id: int):
+def pause_copy(request, copy_id: int):
     try:
-        relationship = copy_pause(follower=request.user, relationship_id=relationship_id)
+        copy = copy_pause(follower=request.user, copy_id=copy_id)
     except ApplicationError as exc:
-        return _refused(request, relationship_id, exc)
+        return _refused(request, copy_id, exc)
     return _after_copy_action(
         request,
-        relationship.pk,
-        f"Paused your copy of {relationship.strategy.name}: no new positions; exits of what it holds are still copied.",
+        copy.pk,
+        f"Paused your copy of {copy.strategy.name}: no new positions; exits of what it holds are still copied.",
     )
 
 
 @login_required
 @require_POST
-def resume_copy(request, relationship_id: int):
+def resume_copy(request, copy_id: int):
     try:
-        relationship = copy_resume(follower=request.user, relationship_id=relationship_id)
+        copy = copy_resume(follower=request.user, copy_id=copy_id)
     except ApplicationError as exc:
-        return _refused(request, relationship_id, exc)
-    return _after_copy_action(request, relationship.pk, f"Resumed your copy of {relationship.strategy.name}: new trades are copied again.")
+        return _refused(request, copy_id, exc)
+    return _after_copy_action(request, copy.pk, f"Resumed your copy of {copy.strategy.name}: new trades are copied again.")
 
 
 @login_required
 @require_POST
-def stop_copy(request, relationship_id: int):
+def stop_copy(request, copy_id: int):
     form = CopyStopForm(request.POST)
     close_positions = form.cleaned_data["close_positions"] if form.is_valid() else False
     try:
-        relationship = copy_stop(follower=request.user, relationship_id=relationship_id, close_positions=close_positions)
+        copy = copy_stop(follower=request.user, copy_id=copy_id, close_positions=close_positions)
     except ApplicationError as exc:
-        return _refused(request, relationship_id, exc)
+        return _refused(request, copy_id, exc)
     what = "its open positions are being closed at market" if close_positions else "its open positions stay on your account"
-    messages.success(request, f"Stopped your copy of {relationship.strategy.name}; {what}.")
-    return redirect(reverse("web:my-copies") + f"#copy-{relationship.pk}")
+    messages.success(request, f"Stopped your copy of {copy.strategy.name}; {what}.")
+    return redirect(reverse("web:my-copies") + f"#copy-{copy.pk}")
 
 
 @login_required
 @require_POST
-def set_copy_drift_policy(request, relationship_id: int):
+def set_copy_drift_policy(request, copy_id: int):
     form = CopyDriftPolicyForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose what the platform does when your account and the copy differ.")
-        return redirect("web:copy", relationship_id)
+        return redirect("web:copy", copy_id)
     try:
-        copy_update(follower=request.user, relationship_id=relationship_id, data={"drift_policy": form.cleaned_data["drift_policy"]})
+        copy_update(follower=request.user, copy_id=copy_id, data={"drift_policy": form.cleaned_data["drift_policy"]})
     except ApplicationError as exc:
         if exc.status_code == 404:
             raise
         messages.error(request, exc.message)
-        return redirect("web:copy", relationship_id)
+        return redirect("web:copy", copy_id)
     messages.success(request, "Saved: the next check of your account follows the new choice.")
-    return redirect("web:copy", relationship_id)
+    return redirect("web:copy", copy_id)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def edit_copy(request, relationship_id: int):
+def edit_copy(request, copy_id: int):
     """A running copy's settings. A first submit checks the change with the service and says
     what it does to the positions already open; the change is saved only on the second
     ("Save"), so nothing takes effect that the follower has not read about."""
-    relationship = copy_get(follower=request.user, relationship_id=relationship_id)
-    if relationship.status == CopyRelationship.Status.STOPPED:
+    copy = copy_get(follower=request.user, copy_id=copy_id)
+    if copy.status == Copy.Status.STOPPED:
         messages.info(request, "A stopped copy cannot be changed; start a new copy instead.")
-        return redirect("web:copy", relationship_id=relationship.pk)
-    form = CopySettingsForm(request.POST or None, relationship=relationship)
+        return redirect("web:copy", copy_id=copy.pk)
+    form = CopySettingsForm(request.POST or None, copy=copy)
     effects, status = None, 200
     if request.method == "POST":
         status = 400
         if form.is_valid():
             data = form.changes()
             try:
-                relationship, data = copy_update_check(follower=request.user, relationship_id=relationship.pk, data=data)
-                effects = copy_change_effects(relationship=relationship, data=data)
+                copy, data = copy_update_check(follower=request.user, copy_id=copy.pk, data=data)
+                effects = copy_change_effects(copy=copy, data=data)
                 if effects and request.POST.get("confirm"):
-                    copy_update(follower=request.user, relationship_id=relationship.pk, data=data)
+                    copy_update(follower=request.user, copy_id=copy.pk, data=data)
                     messages.success(
                         request,
-                        f"Saved the settings of your copy of {relationship.strategy.name}. "
-                        + " ".join(sentence(effect) for effect in effects),
+                        f"Saved the settings of your copy of {copy.strategy.name}. " + " ".join(sentence(effect) for effect in effects),
                     )
-                    return redirect("web:copy", relationship_id=relationship.pk)
+                    return redirect("web:copy", copy_id=copy.pk)
                 status = 200
             except ValidationError as exc:
                 add_service_errors(form, exc)
@@ -400,8 +394,8 @@ def edit_copy(request, relationship_id: int):
                     raise
                 over_limit = "available_percent" in (exc.extra or {})
                 form.add_error("allocation_percent" if over_limit and "allocation_percent" in form.fields else None, exc.message)
-    sizing_field = form[SIZING_PARAMETER[relationship.sizing_mode]]
-    context = {"copy": relationship, "form": form, "sizing_field": sizing_field, "effects": effects}
+    sizing_field = form[SIZING_PARAMETER[copy.sizing_mode]]
+    context = {"copy": copy, "form": form, "sizing_field": sizing_field, "effects": effects}
     return render(request, "web/copy_settings.html", context, status=status)
 
 

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from billing.selectors import billing_account_of, earnings_summary, payout_list
-from copytrade.models import CopyRelationship
+from copytrade.models import Copy
 from copytrade.selectors import leader_trade_list, strategy_list_owned
 from copytrade.services.strategies import strategy_create, strategy_update, strategy_webhook_secret_rotate
 from core.errors import ApplicationError
@@ -114,7 +114,7 @@ def _strategy_form(request, data=None) -> StrategyCreateForm:
     accounts = (
         exchange_account_list(owner=request.user)
         .filter(status=ExchangeAccount.Status.ACTIVE, led_strategies__isnull=True)
-        .exclude(copies__status__in=CopyRelationship.LIVE_STATUSES)
+        .exclude(copies__status__in=Copy.LIVE_STATUSES)
     )
     return StrategyCreateForm(data, accounts=accounts)
 

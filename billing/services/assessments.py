@@ -42,17 +42,17 @@ def fee_assessment_create(*, follower_id: int, strategy_id: int, period: date) -
 
     _, end = period_bounds(period)
     trades = list(
-        CopiedTrade.objects.filter(relationship__in=copies, finished_at__lt=end, fee_assessment_link__isnull=True)
-        .only("id", "pnl_billing", "relationship_id")
+        CopiedTrade.objects.filter(copy__in=copies, finished_at__lt=end, fee_assessment_link__isnull=True)
+        .only("id", "pnl_billing", "copy_id")
         .order_by("finished_at", "id")
     )
     pnl_by_copy: dict[int, Decimal] = {}
     for trade in trades:
-        pnl_by_copy[trade.relationship_id] = pnl_by_copy.get(trade.relationship_id, ZERO) + trade.pnl_billing
+        pnl_by_copy[trade.copy_id] = pnl_by_copy.get(trade.copy_id, ZERO) + trade.pnl_billing
     # Perpetuals' funding is the copies' P&L too, billed once like a trade's.
-    funding = FundingPayment.objects.filter(relationship__in=copies, paid_at__lt=end, billed_period__isnull=True)
-    for relationship_id, amount in funding.values_list("relationship_id", "amount_billing"):
-        pnl_by_copy[relationship_id] = pnl_by_copy.get(relationship_id, ZERO) + amount
+    funding = FundingPayment.objects.filter(copy__in=copies, paid_at__lt=end, billed_period__isnull=True)
+    for copy_id, amount in funding.values_list("copy_id", "amount_billing"):
+        pnl_by_copy[copy_id] = pnl_by_copy.get(copy_id, ZERO) + amount
     parts = pair_month_fees(
         copies=copies,
         pnl_by_copy=pnl_by_copy,
@@ -69,7 +69,7 @@ def fee_assessment_create(*, follower_id: int, strategy_id: int, period: date) -
         terms, group = part.terms, part.copies
         assessment = FeeAssessment(
             # The copy of record: the group's latest copy in the month.
-            relationship=group[-1],
+            copy=group[-1],
             fee_state=state,
             follower_id=follower_id,
             strategy=strategy,
@@ -93,7 +93,7 @@ def fee_assessment_create(*, follower_id: int, strategy_id: int, period: date) -
         assessment.save()
         assessment.copies.set(group)
         copy_ids = {copy.pk for copy in group}
-        _fee_allocate(assessment=assessment, trades=[trade for trade in trades if trade.relationship_id in copy_ids])
+        _fee_allocate(assessment=assessment, trades=[trade for trade in trades if trade.copy_id in copy_ids])
         first = first or assessment
     funding.update(billed_period=period)
     state.cumulative_pnl, state.high_water_mark, state.period = cumulative_pnl, hwm_after, period

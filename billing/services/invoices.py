@@ -15,7 +15,7 @@ from billing.errors import PaymentProviderError
 from billing.fees import period_label, split_fee
 from billing.models import BillingAccount, FeeAssessment, Invoice, InvoiceLine
 from billing.stripe_gateway import stripe_gateway, to_cents
-from copytrade.models import CopiedTrade, CopyRelationship
+from copytrade.models import CopiedTrade, Copy
 from core.locks import user_row_lock
 from core.models import Notification
 from core.money import ZERO, format_money
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 DESCRIPTION_MAX = InvoiceLine._meta.get_field("description").max_length
 
 
-def _described(text: str, copies: list[CopyRelationship]) -> str:
+def _described(text: str, copies: list[Copy]) -> str:
     """`text` followed by the copies the line covers (ids and start dates), as many as fit the line."""
     for shown in range(len(copies), 0, -1):
         listed = ", ".join(f"#{copy.id} started {copy.started_at:%Y-%m-%d}" for copy in copies[:shown])

@@ -277,8 +277,8 @@ COPYTRADE_SWEEP_EVERY_SECONDS = env.float("COPYTRADE_SWEEP_EVERY_SECONDS", defau
 # long (more than ccxt's 10 s recvWindow, after which the exchange refuses it) is it safe to
 # place it again.
 COPYTRADE_ORDER_SETTLE_SECONDS = env.float("COPYTRADE_ORDER_SETTLE_SECONDS", default=15.0)
-# How long an execution waits before looking again for the relationship's earlier copied
-# trades (per-relationship order) or the strategy's earlier fan-out.
+# How long an execution waits before looking again for the copy's earlier copied
+# trades (per-copy order) or the strategy's earlier fan-out.
 COPYTRADE_ORDERING_RETRY_SECONDS = env.float("COPYTRADE_ORDERING_RETRY_SECONDS", default=0.5)
 COPYTRADE_EXECUTION_MAX_RETRIES = env.int("COPYTRADE_EXECUTION_MAX_RETRIES", default=8)
 # Fill notifications (copytrade/services/fill_notices.py): one batch per leader trade this
@@ -434,7 +434,7 @@ SPECTACULAR_SETTINGS = {
         "StrategyKindEnum": "copytrade.models.Strategy.Kind",
         "CopiedTradeStatusEnum": "copytrade.models.CopiedTrade.Status",
         "StrategyStatusEnum": "copytrade.models.Strategy.Status",
-        "CopyStatusEnum": "copytrade.models.CopyRelationship.Status",
+        "CopyStatusEnum": "copytrade.models.Copy.Status",
         "PositionDriftActionEnum": "copytrade.models.PositionDrift.Action",
         "AuditActionEnum": "core.models.AuditEntry.Action",
         # A signal's action keeps its name beside the audit trail's `action`.

@@ -1,6 +1,6 @@
 """copytrade's writes, by concern:
 
-- `strategies`: leaders' strategies; `copies`: copy relationships (start, stop, pause...);
+- `strategies`: leaders' strategies; `copies`: copies (start, stop, pause...);
 - `leader_trades`: signals in (webhook, REST) and recording a leader trade;
   `exchange_sync`: leader fills read from the leader's exchange account;
 - `fanout`: one copied trade per eligible copy, one execution task each;

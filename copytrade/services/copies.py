@@ -1,4 +1,4 @@
-"""Writes for copy relationships: start, stop, pause, resume, change; pausing the copies of
+"""Writes for copies: start, stop, pause, resume, change; pausing the copies of
 an account whose key the exchange rejected."""
 
 import logging
@@ -14,7 +14,7 @@ from copytrade import sizing
 from copytrade.copy_settings import POSITION_LIMITS
 from copytrade.events import copy_starting, copying_open_requested, invitation_accepts
 from copytrade.locks import copy_lock
-from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
+from copytrade.models import CopiedTrade, Copy, LeaderTrade, Strategy
 from copytrade.reasons import sentence
 from copytrade.selectors import copy_allocation_used, copy_get
 from copytrade.services.platform_closes import copy_close_positions, copy_start_positions_open
@@ -68,7 +68,7 @@ def copy_start(
     follower,
     strategy_id: int,
     exchange_account_id: int,
-    sizing_mode: str = CopyRelationship.SizingMode.PROPORTIONAL,
+    sizing_mode: str = Copy.SizingMode.PROPORTIONAL,
     allocation_percent: Decimal | None = None,
     multiplier: Decimal | None = None,
     fixed_notional: Decimal | None = None,
@@ -76,10 +76,10 @@ def copy_start(
     max_slippage_percent: Decimal = Decimal("1"),
     max_order_notional: Decimal | None = None,
     round_up_to_minimum: bool = False,
-    leverage_policy: str = CopyRelationship.LeveragePolicy.FOLLOW,
+    leverage_policy: str = Copy.LeveragePolicy.FOLLOW,
     leverage: int | None = None,
     margin_mode: str = MarginMode.CROSS,
-    symbol_list_mode: str = CopyRelationship.SymbolListMode.ALL,
+    symbol_list_mode: str = Copy.SymbolListMode.ALL,
     symbol_list: list[str] | None = None,
     take_profit_percent: Decimal | None = None,
     stop_loss_percent: Decimal | None = None,
@@ -88,7 +88,7 @@ def copy_start(
     invitation: str = "",
     open_positions_at_start: bool = False,
     expected_terms: FeeTerms | None = None,
-) -> CopyRelationship:
+) -> Copy:
     """Start copying a strategy onto one of the follower's accounts.
 
     The copy's fee terms are decided and recorded by marketplace (`copy_starting`): what the
@@ -122,7 +122,7 @@ def copy_start(
     copy_capital = sizing.copy_capital(equity=equity, sizing_mode=sizing_mode, allocation_percent=allocation_percent)
     if copy_capital <= 0:
         raise ApplicationError("This allocation of your equity is too small to copy with.")
-    relationship = CopyRelationship(
+    copy = Copy(
         follower=follower,
         strategy_id=strategy.pk,
         exchange_account=account,
@@ -143,50 +143,48 @@ def copy_start(
         open_positions_at_start=open_positions_at_start,
         **limits,
     )
-    return _copy_insert(relationship=relationship, expected_terms=expected_terms, invitation=invitation)
+    return _copy_insert(copy=copy, expected_terms=expected_terms, invitation=invitation)
 
 
 @transaction.atomic
-def _copy_insert(*, relationship: CopyRelationship, expected_terms: FeeTerms | None, invitation: str = "") -> CopyRelationship:
-    follower = relationship.follower
+def _copy_insert(*, copy: Copy, expected_terms: FeeTerms | None, invitation: str = "") -> Copy:
+    follower = copy.follower
     user_row_lock(user_id=follower.pk)
     # Re-checked under the locks: the strategy or the account may have changed while the
     # equity call was in flight.
-    strategy = Strategy.objects.select_for_update().get(pk=relationship.strategy_id)
+    strategy = Strategy.objects.select_for_update().get(pk=copy.strategy_id)
     _check_strategy_copyable(strategy, invitation=invitation)  # a link revoked meanwhile lets no one in
-    account = ExchangeAccount.objects.filter(pk=relationship.exchange_account_id).first()
+    account = ExchangeAccount.objects.filter(pk=copy.exchange_account_id).first()
     if account is None:
         raise NotFoundError("Exchange account not found.")
     _check_account_usable(account)
     _check_account_leads_nothing(account)
-    if CopyRelationship.objects.filter(follower=follower, strategy=strategy, status__in=CopyRelationship.LIVE_STATUSES).exists():
+    if Copy.objects.filter(follower=follower, strategy=strategy, status__in=Copy.LIVE_STATUSES).exists():
         raise ConflictError("You already copy this strategy; stop that copy before starting a new one.")
-    live_copies = CopyRelationship.objects.filter(follower=follower, status__in=CopyRelationship.LIVE_STATUSES).count()
+    live_copies = Copy.objects.filter(follower=follower, status__in=Copy.LIVE_STATUSES).count()
     if live_copies >= settings.USER_MAX_LIVE_COPIES:
         raise ConflictError(f"You have {live_copies} live copies, the most one user may have; stop one first.")
-    if relationship.sizing_mode == CopyRelationship.SizingMode.PROPORTIONAL:
-        _check_allocation(account=account, new_percent=relationship.allocation_percent)
-    if relationship.sizing_mode == CopyRelationship.SizingMode.MULTIPLIER:
-        _check_multiplier_notional(
-            follower=follower, strategy=strategy, multiplier=relationship.multiplier, copy_capital=relationship.copy_capital
-        )
+    if copy.sizing_mode == Copy.SizingMode.PROPORTIONAL:
+        _check_allocation(account=account, new_percent=copy.allocation_percent)
+    if copy.sizing_mode == Copy.SizingMode.MULTIPLIER:
+        _check_multiplier_notional(follower=follower, strategy=strategy, multiplier=copy.multiplier, copy_capital=copy.copy_capital)
 
-    relationship.started_at = timezone.now()
-    relationship.full_clean(validate_constraints=False)  # constraints are enforced by PostgreSQL below
+    copy.started_at = timezone.now()
+    copy.full_clean(validate_constraints=False)  # constraints are enforced by PostgreSQL below
     try:
         with transaction.atomic():
-            relationship.save()
+            copy.save()
     except IntegrityError:
         raise ConflictError("You already copy this strategy; stop that copy before starting a new one.") from None
     # Under the strategy's row lock: a change of terms waits for this copy, and then sees it.
-    copy_starting.send(sender=CopyRelationship, relationship=relationship, expected_terms=expected_terms, invitation=invitation)
+    copy_starting.send(sender=Copy, copy=copy, expected_terms=expected_terms, invitation=invitation)
     Strategy.objects.filter(pk=strategy.pk).update(copiers_count=F("copiers_count") + 1)
-    opening = copy_start_positions_open(relationship=relationship) if relationship.open_positions_at_start else []
+    opening = copy_start_positions_open(copy=copy) if copy.open_positions_at_start else []
     _copy_notify(
-        relationship,
+        copy,
         kind=Notification.Kind.COPY_STARTED,
         title=f"You started copying {strategy.name}",
-        body=f"On '{account.label}', with a capital of {format_money(relationship.copy_capital, strategy.quote_currency)}. "
+        body=f"On '{account.label}', with a capital of {format_money(copy.copy_capital, strategy.quote_currency)}. "
         "The leader's new entries are copied from now on; "
         + (
             f"the {len(opening)} position(s) the leader holds now are being opened where the price is not worse than the "
@@ -195,18 +193,18 @@ def _copy_insert(*, relationship: CopyRelationship, expected_terms: FeeTerms | N
             else "positions the leader already holds are not."
         ),
     )
-    logger.info("copy %s started: user %s copies strategy %s", relationship.pk, follower.pk, strategy.pk)
-    return relationship
+    logger.info("copy %s started: user %s copies strategy %s", copy.pk, follower.pk, strategy.pk)
+    return copy
 
 
-def _copy_notify(relationship: CopyRelationship, *, kind: str, title: str, body: str) -> None:
+def _copy_notify(copy: Copy, *, kind: str, title: str, body: str) -> None:
     """Tell the follower what happened to their copy (as their preferences say)."""
-    notification_send(user=relationship.follower, kind=kind, title=title, body=body)
+    notification_send(user=copy.follower, kind=kind, title=title, body=body)
 
 
 def _validate_sizing(*, sizing_mode: str, parameters: dict) -> None:
-    if sizing_mode not in CopyRelationship.SizingMode.values:
-        raise ValidationError({"sizing_mode": f"Use one of {', '.join(CopyRelationship.SizingMode.values)}."})
+    if sizing_mode not in Copy.SizingMode.values:
+        raise ValidationError({"sizing_mode": f"Use one of {', '.join(Copy.SizingMode.values)}."})
     needed = sizing.SIZING_PARAMETER[sizing_mode]
     for name, value in parameters.items():
         if name == needed and value is None:
@@ -238,11 +236,11 @@ def _validate_risk_settings(*, max_drawdown_stop: Decimal, max_slippage_percent:
 
 
 def _validate_perpetual_settings(*, leverage_policy: str, leverage: int | None, margin_mode: str) -> None:
-    if leverage_policy not in CopyRelationship.LeveragePolicy.values:
-        raise ValidationError({"leverage_policy": f"Use one of {', '.join(CopyRelationship.LeveragePolicy.values)}."})
-    if leverage_policy != CopyRelationship.LeveragePolicy.FOLLOW and leverage is None:
+    if leverage_policy not in Copy.LeveragePolicy.values:
+        raise ValidationError({"leverage_policy": f"Use one of {', '.join(Copy.LeveragePolicy.values)}."})
+    if leverage_policy != Copy.LeveragePolicy.FOLLOW and leverage is None:
         raise ValidationError({"leverage": f"A {leverage_policy} leverage policy needs a leverage from 1 to {MAX_LEVERAGE}."})
-    if leverage_policy == CopyRelationship.LeveragePolicy.FOLLOW and leverage is not None:
+    if leverage_policy == Copy.LeveragePolicy.FOLLOW and leverage is not None:
         raise ValidationError({"leverage": "A copy that follows the leader's leverage takes no leverage of its own."})
     if leverage is not None and not 1 <= leverage <= MAX_LEVERAGE:
         raise ValidationError({"leverage": f"leverage must be from 1 to {MAX_LEVERAGE}."})
@@ -254,18 +252,18 @@ def _symbol_list_clean(*, mode: str, symbols: list[str], account: ExchangeAccoun
     """The list as the exchange's unified symbols (`btcusdt` is `BTC/USDT`), each one a market
     of the account's exchange, sorted, once each. Reads the exchange's market list (network):
     call it outside a transaction."""
-    if mode not in CopyRelationship.SymbolListMode.values:
-        raise ValidationError({"symbol_list_mode": f"Use one of {', '.join(repr(v) for v in CopyRelationship.SymbolListMode.values)}."})
+    if mode not in Copy.SymbolListMode.values:
+        raise ValidationError({"symbol_list_mode": f"Use one of {', '.join(repr(v) for v in Copy.SymbolListMode.values)}."})
     if not isinstance(symbols, list) or not all(isinstance(symbol, str) for symbol in symbols):
         raise ValidationError({"symbol_list": "Give the markets as a list of symbols, e.g. BTC/USDT."})
-    if mode == CopyRelationship.SymbolListMode.ALL:
+    if mode == Copy.SymbolListMode.ALL:
         if symbols:
             raise ValidationError({"symbol_list": "Choose whether the list is of markets to copy (allow) or not to copy (deny)."})
         return []
     if not symbols:
         raise ValidationError({"symbol_list": "List at least one market, e.g. BTC/USDT."})
-    if len(symbols) > CopyRelationship.MAX_SYMBOLS:
-        raise ValidationError({"symbol_list": f"List at most {CopyRelationship.MAX_SYMBOLS} markets."})
+    if len(symbols) > Copy.MAX_SYMBOLS:
+        raise ValidationError({"symbol_list": f"List at most {Copy.MAX_SYMBOLS} markets."})
     try:
         markets = gateway_for_account(account).markets()
     except ExchangeError as exc:
@@ -417,9 +415,7 @@ def _check_multiplier_notional(
     notional, not on the follower's equity): together they may reach at most
     USER_MAX_MULTIPLIER_NOTIONAL. Call with the follower's row locked."""
     live = (
-        CopyRelationship.objects.filter(
-            follower=follower, status__in=CopyRelationship.LIVE_STATUSES, sizing_mode=CopyRelationship.SizingMode.MULTIPLIER
-        )
+        Copy.objects.filter(follower=follower, status__in=Copy.LIVE_STATUSES, sizing_mode=Copy.SizingMode.MULTIPLIER)
         .exclude(id=excluding_id)
         .select_related("strategy")
     )
@@ -436,151 +432,149 @@ def _check_multiplier_notional(
         )
 
 
-def _relationship_locked(*, follower, relationship_id: int) -> CopyRelationship:
-    relationship = copy_lock(relationship_id=relationship_id, follower_id=follower.pk)
-    if relationship is None:
+def _copy_locked(*, follower, copy_id: int) -> Copy:
+    copy = copy_lock(copy_id=copy_id, follower_id=follower.pk)
+    if copy is None:
         raise NotFoundError("Copy not found.")
-    return relationship
+    return copy
 
 
 @transaction.atomic
-def copy_stop(*, follower, relationship_id: int, close_positions: bool = False) -> CopyRelationship:
+def copy_stop(*, follower, copy_id: int, close_positions: bool = False) -> Copy:
     """Stop a copy for good (it stays as history). `close_positions` also closes what it holds at market."""
-    relationship = _relationship_locked(follower=follower, relationship_id=relationship_id)
-    if relationship.status == CopyRelationship.Status.STOPPED:
+    copy = _copy_locked(follower=follower, copy_id=copy_id)
+    if copy.status == Copy.Status.STOPPED:
         raise ConflictError("This copy is already stopped.")
-    relationship.status = CopyRelationship.Status.STOPPED
-    relationship.ended_at = timezone.now()
-    relationship.save(update_fields=["status", "ended_at", "updated_at"])
-    Strategy.objects.filter(pk=relationship.strategy_id).update(copiers_count=F("copiers_count") - 1)
-    name = relationship.strategy.name
+    copy.status = Copy.Status.STOPPED
+    copy.ended_at = timezone.now()
+    copy.save(update_fields=["status", "ended_at", "updated_at"])
+    Strategy.objects.filter(pk=copy.strategy_id).update(copiers_count=F("copiers_count") - 1)
+    name = copy.strategy.name
     if close_positions:
-        closes = copy_close_positions(relationship_id=relationship.pk, kind=CopiedTrade.Kind.CLOSE_ON_STOP)
+        closes = copy_close_positions(copy_id=copy.pk, kind=CopiedTrade.Kind.CLOSE_ON_STOP)
         _copy_notify(
-            relationship,
+            copy,
             kind=Notification.Kind.COPY_CLOSED,
             title=f"You stopped your copy of {name}; its positions are being closed",
             body=f"{len(closes)} position(s) are being sold or bought back at market; each order's outcome is on the copy's page.",
         )
     else:
         _copy_notify(
-            relationship,
+            copy,
             kind=Notification.Kind.COPY_STOPPED,
             title=f"You stopped your copy of {name}",
             body="It copies nothing more and stays in your history. What it holds stays on your exchange account.",
         )
-    logger.info("copy %s stopped by its follower (close positions: %s)", relationship.pk, close_positions)
-    return relationship
+    logger.info("copy %s stopped by its follower (close positions: %s)", copy.pk, close_positions)
+    return copy
 
 
 @transaction.atomic
-def copy_pause(*, follower, relationship_id: int) -> CopyRelationship:
+def copy_pause(*, follower, copy_id: int) -> Copy:
     """No new entries while paused; reductions and closes of what the copy holds still mirror."""
-    relationship = _relationship_locked(follower=follower, relationship_id=relationship_id)
-    if relationship.status != CopyRelationship.Status.ACTIVE:
-        raise ConflictError(f"Only an active copy can be paused; this one is {relationship.status}.")
-    relationship.status = CopyRelationship.Status.PAUSED
-    relationship.pause_reason, relationship.pause_detail = CopyRelationship.PauseReason.FOLLOWER, {}
-    relationship.save(update_fields=["status", "pause_reason", "pause_detail", "updated_at"])
+    copy = _copy_locked(follower=follower, copy_id=copy_id)
+    if copy.status != Copy.Status.ACTIVE:
+        raise ConflictError(f"Only an active copy can be paused; this one is {copy.status}.")
+    copy.status = Copy.Status.PAUSED
+    copy.pause_reason, copy.pause_detail = Copy.PauseReason.FOLLOWER, {}
+    copy.save(update_fields=["status", "pause_reason", "pause_detail", "updated_at"])
     _copy_notify(
-        relationship,
+        copy,
         kind=Notification.Kind.COPY_PAUSED,
-        title=f"You paused your copy of {relationship.strategy.name}",
+        title=f"You paused your copy of {copy.strategy.name}",
         body="It opens no new positions while paused; when the leader reduces or closes a position it holds, it still follows.",
     )
-    return relationship
+    return copy
 
 
 @transaction.atomic
-def copy_resume(*, follower, relationship_id: int) -> CopyRelationship:
+def copy_resume(*, follower, copy_id: int) -> Copy:
     """Resume a paused copy. Its drawdown restarts from the current copy equity: resuming
     after a stop-loss accepts the loss, and the old peak would trip the stop again at once."""
-    relationship = _relationship_locked(follower=follower, relationship_id=relationship_id)
-    if relationship.status != CopyRelationship.Status.PAUSED:
-        raise ConflictError(f"Only a paused copy can be resumed; this one is {relationship.status}.")
-    if not relationship.strategy.accepting_copies:
-        raise ConflictError(f"Strategy '{relationship.strategy.name}' is not accepting copies right now.")
-    copying_open_requested.send(sender=Strategy, owner=relationship.strategy.owner, strategy=relationship.strategy)
-    _check_account_usable(relationship.exchange_account)
-    relationship.status = CopyRelationship.Status.ACTIVE
-    relationship.pause_reason, relationship.pause_detail = "", {}
-    relationship.peak_equity = relationship.copy_equity
-    relationship.current_drawdown_percent = ZERO
-    relationship.save(update_fields=["status", "pause_reason", "pause_detail", "peak_equity", "current_drawdown_percent", "updated_at"])
+    copy = _copy_locked(follower=follower, copy_id=copy_id)
+    if copy.status != Copy.Status.PAUSED:
+        raise ConflictError(f"Only a paused copy can be resumed; this one is {copy.status}.")
+    if not copy.strategy.accepting_copies:
+        raise ConflictError(f"Strategy '{copy.strategy.name}' is not accepting copies right now.")
+    copying_open_requested.send(sender=Strategy, owner=copy.strategy.owner, strategy=copy.strategy)
+    _check_account_usable(copy.exchange_account)
+    copy.status = Copy.Status.ACTIVE
+    copy.pause_reason, copy.pause_detail = "", {}
+    copy.peak_equity = copy.copy_equity
+    copy.current_drawdown_percent = ZERO
+    copy.save(update_fields=["status", "pause_reason", "pause_detail", "peak_equity", "current_drawdown_percent", "updated_at"])
     _copy_notify(
-        relationship,
+        copy,
         kind=Notification.Kind.COPY_RESUMED,
-        title=f"You resumed your copy of {relationship.strategy.name}",
+        title=f"You resumed your copy of {copy.strategy.name}",
         body="The leader's new entries are copied again. Its drawdown is measured from its equity now, "
-        f"{format_money(relationship.copy_equity, relationship.strategy.quote_currency)}.",
+        f"{format_money(copy.copy_equity, copy.strategy.quote_currency)}.",
     )
-    return relationship
+    return copy
 
 
-def copy_update_check(*, follower, relationship_id: int, data: dict) -> tuple[CopyRelationship, dict]:
+def copy_update_check(*, follower, copy_id: int, data: dict) -> tuple[Copy, dict]:
     """Every check `copy_update` makes, without changing anything: the Edit page and the API's
     check run it to say what a change would do (or why it is refused) before the follower
     saves. The copy as it is, and the change as `copy_update` would make it (symbols resolved)."""
-    data = _symbol_list_resolved(follower=follower, relationship_id=relationship_id, data=data)
-    relationship = copy_get(follower=follower, relationship_id=relationship_id)
-    _update_validate(follower=follower, relationship=relationship, data=data)
-    return relationship, data
+    data = _symbol_list_resolved(follower=follower, copy_id=copy_id, data=data)
+    copy = copy_get(follower=follower, copy_id=copy_id)
+    _update_validate(follower=follower, copy=copy, data=data)
+    return copy, data
 
 
-def _symbol_list_resolved(*, follower, relationship_id: int, data: dict) -> dict:
+def _symbol_list_resolved(*, follower, copy_id: int, data: dict) -> dict:
     """A change of the copy's list of markets, checked with the exchange (network: before any
     transaction). Choosing "every market" clears the list."""
     if "symbol_list_mode" not in data and "symbol_list" not in data:
         return data
-    relationship = copy_get(follower=follower, relationship_id=relationship_id)
-    mode = data.get("symbol_list_mode", relationship.symbol_list_mode)
-    kept = [] if mode == CopyRelationship.SymbolListMode.ALL else relationship.symbol_list
+    copy = copy_get(follower=follower, copy_id=copy_id)
+    mode = data.get("symbol_list_mode", copy.symbol_list_mode)
+    kept = [] if mode == Copy.SymbolListMode.ALL else copy.symbol_list
     symbols = data.get("symbol_list", kept)
-    symbols = _symbol_list_clean(mode=mode, symbols=symbols, account=relationship.exchange_account)
+    symbols = _symbol_list_clean(mode=mode, symbols=symbols, account=copy.exchange_account)
     return {**data, "symbol_list_mode": mode, "symbol_list": symbols}
 
 
-def _update_validate(*, follower, relationship: CopyRelationship, data: dict) -> None:
+def _update_validate(*, follower, copy: Copy, data: dict) -> None:
     unknown = set(data) - COPY_UPDATABLE_FIELDS
     if unknown:
         raise ValidationError({sorted(unknown)[0]: "This field cannot be changed."})
-    if relationship.status == CopyRelationship.Status.STOPPED:
+    if copy.status == Copy.Status.STOPPED:
         raise ConflictError("A stopped copy cannot be changed; start a new copy instead.")
-    needed = sizing.SIZING_PARAMETER[relationship.sizing_mode]
+    needed = sizing.SIZING_PARAMETER[copy.sizing_mode]
     for name in ("allocation_percent", "multiplier", "fixed_notional"):
         if name not in data:
             continue
         if name != needed:
-            raise ValidationError({name: f"This copy uses {relationship.sizing_mode} sizing; {name} does not apply."})
+            raise ValidationError({name: f"This copy uses {copy.sizing_mode} sizing; {name} does not apply."})
         _validate_sizing_value(name=name, value=data[name])
     _validate_risk_settings(
-        max_drawdown_stop=data.get("max_drawdown_stop", relationship.max_drawdown_stop),
-        max_slippage_percent=data.get("max_slippage_percent", relationship.max_slippage_percent),
-        max_order_notional=data.get("max_order_notional", relationship.max_order_notional),
+        max_drawdown_stop=data.get("max_drawdown_stop", copy.max_drawdown_stop),
+        max_slippage_percent=data.get("max_slippage_percent", copy.max_slippage_percent),
+        max_order_notional=data.get("max_order_notional", copy.max_order_notional),
     )
-    if data.get("leverage_policy") == CopyRelationship.LeveragePolicy.FOLLOW and "leverage" not in data:
+    if data.get("leverage_policy") == Copy.LeveragePolicy.FOLLOW and "leverage" not in data:
         data = {**data, "leverage": None}  # following the leader drops the copy's own N
     _validate_perpetual_settings(
-        leverage_policy=data.get("leverage_policy", relationship.leverage_policy),
-        leverage=data.get("leverage", relationship.leverage),
-        margin_mode=data.get("margin_mode", relationship.margin_mode),
+        leverage_policy=data.get("leverage_policy", copy.leverage_policy),
+        leverage=data.get("leverage", copy.leverage),
+        margin_mode=data.get("margin_mode", copy.margin_mode),
     )
     _validate_position_limits({name: data[name] for name in POSITION_LIMITS if name in data})
-    if "multiplier" in data and data["multiplier"] != relationship.multiplier:
+    if "multiplier" in data and data["multiplier"] != copy.multiplier:
         _check_multiplier_notional(
             follower=follower,
-            strategy=relationship.strategy,
+            strategy=copy.strategy,
             multiplier=data["multiplier"],
-            copy_capital=relationship.copy_capital,
-            excluding_id=relationship.pk,
+            copy_capital=copy.copy_capital,
+            excluding_id=copy.pk,
         )
-    if "allocation_percent" in data and data["allocation_percent"] != relationship.allocation_percent:
-        _check_allocation(
-            account=relationship.exchange_account, new_percent=to_decimal(data["allocation_percent"]), excluding_id=relationship.pk
-        )
+    if "allocation_percent" in data and data["allocation_percent"] != copy.allocation_percent:
+        _check_allocation(account=copy.exchange_account, new_percent=to_decimal(data["allocation_percent"]), excluding_id=copy.pk)
 
 
-def copy_update(*, follower, relationship_id: int, data: dict) -> CopyRelationship:
+def copy_update(*, follower, copy_id: int, data: dict) -> Copy:
     """Change a live copy's sizing parameter, risk settings or list of markets. A change
     applies from the copy's next trade: positions already open are never resized, and exits of
     what it holds are mirrored whatever the list says (`copy_settings` says so).
@@ -588,35 +582,35 @@ def copy_update(*, follower, relationship_id: int, data: dict) -> CopyRelationsh
     A new allocation rescales copy capital, equity and peak by new/old, so the copy's
     drawdown and P&L percentages carry over unchanged.
     """
-    data = _symbol_list_resolved(follower=follower, relationship_id=relationship_id, data=data)
-    return _copy_update_locked(follower=follower, relationship_id=relationship_id, data=data)
+    data = _symbol_list_resolved(follower=follower, copy_id=copy_id, data=data)
+    return _copy_update_locked(follower=follower, copy_id=copy_id, data=data)
 
 
 @transaction.atomic
-def _copy_update_locked(*, follower, relationship_id: int, data: dict) -> CopyRelationship:
+def _copy_update_locked(*, follower, copy_id: int, data: dict) -> Copy:
     user_row_lock(user_id=follower.pk)
-    relationship = _relationship_locked(follower=follower, relationship_id=relationship_id)
-    _update_validate(follower=follower, relationship=relationship, data=data)
-    if "allocation_percent" in data and data["allocation_percent"] != relationship.allocation_percent:
-        ratio = to_decimal(data["allocation_percent"]) / relationship.allocation_percent
-        relationship.copy_capital = _money(relationship.copy_capital * ratio)
-        relationship.copy_equity = _money(relationship.copy_equity * ratio)
-        relationship.peak_equity = _money(relationship.peak_equity * ratio)
-    settings_before = {field: getattr(relationship, field) for field in data}
+    copy = _copy_locked(follower=follower, copy_id=copy_id)
+    _update_validate(follower=follower, copy=copy, data=data)
+    if "allocation_percent" in data and data["allocation_percent"] != copy.allocation_percent:
+        ratio = to_decimal(data["allocation_percent"]) / copy.allocation_percent
+        copy.copy_capital = _money(copy.copy_capital * ratio)
+        copy.copy_equity = _money(copy.copy_equity * ratio)
+        copy.peak_equity = _money(copy.peak_equity * ratio)
+    settings_before = {field: getattr(copy, field) for field in data}
     for field, value in data.items():
-        setattr(relationship, field, value)
-    relationship.full_clean(validate_constraints=False)
-    relationship.save()
-    before, after = audit_changes(settings_before, {field: getattr(relationship, field) for field in data})
+        setattr(copy, field, value)
+    copy.full_clean(validate_constraints=False)
+    copy.save()
+    before, after = audit_changes(settings_before, {field: getattr(copy, field) for field in data})
     if after:
-        audit_record(action=AuditEntry.Action.COPY_SETTINGS_CHANGED, target=relationship, before=before, after=after, actor=follower)
-    return relationship
+        audit_record(action=AuditEntry.Action.COPY_SETTINGS_CHANGED, target=copy, before=before, after=after, actor=follower)
+    return copy
 
 
 # Why an account stopped trading → why its copies are paused.
 PAUSE_REASON_OF_ACCOUNT = {
-    ExchangeAccount.StatusReason.INVALID_CREDENTIALS: CopyRelationship.PauseReason.INVALID_CREDENTIALS,
-    ExchangeAccount.StatusReason.CAN_WITHDRAW: CopyRelationship.PauseReason.KEY_CAN_WITHDRAW,
+    ExchangeAccount.StatusReason.INVALID_CREDENTIALS: Copy.PauseReason.INVALID_CREDENTIALS,
+    ExchangeAccount.StatusReason.CAN_WITHDRAW: Copy.PauseReason.KEY_CAN_WITHDRAW,
 }
 
 
@@ -631,8 +625,8 @@ def exchange_account_invalidate(*, account_id: int, reason: str = ExchangeAccoun
     account.status = ExchangeAccount.Status.INVALID
     account.status_reason = reason
     account.save(update_fields=["status", "status_reason", "updated_at"])
-    paused = CopyRelationship.objects.filter(exchange_account_id=account_id, status=CopyRelationship.Status.ACTIVE).update(
-        status=CopyRelationship.Status.PAUSED, pause_reason=PAUSE_REASON_OF_ACCOUNT[reason], pause_detail={}
+    paused = Copy.objects.filter(exchange_account_id=account_id, status=Copy.Status.ACTIVE).update(
+        status=Copy.Status.PAUSED, pause_reason=PAUSE_REASON_OF_ACCOUNT[reason], pause_detail={}
     )
     notification_send(
         user=account.owner,

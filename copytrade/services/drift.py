@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from copytrade.client_order_ids import resync_client_order_id
 from copytrade.locks import copy_lock
-from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, PositionDrift, Strategy
+from copytrade.models import CopiedTrade, Copy, FollowerPosition, LeaderTrade, PositionDrift, Strategy
 from copytrade.reasons import drift_text, sentence
 from copytrade.services import fanout
 from core.models import Notification
@@ -69,15 +69,15 @@ def copies_drift_check() -> DriftOutcome:
     """One pass over every live copy's recorded positions (those it ever traded)."""
     outcome = DriftOutcome()
     positions = (
-        FollowerPosition.objects.filter(relationship__status__in=CopyRelationship.LIVE_STATUSES)
-        .select_related("relationship__exchange_account")
-        .order_by("relationship__exchange_account_id", "symbol", "relationship_id")
+        FollowerPosition.objects.filter(copy__status__in=Copy.LIVE_STATUSES)
+        .select_related("copy__exchange_account")
+        .order_by("copy__exchange_account_id", "symbol", "copy_id")
     )
     by_account: dict[int, list[FollowerPosition]] = defaultdict(list)
     for position in positions:
-        by_account[position.relationship.exchange_account_id].append(position)
+        by_account[position.copy.exchange_account_id].append(position)
     for positions_of_account in by_account.values():
-        account = positions_of_account[0].relationship.exchange_account
+        account = positions_of_account[0].copy.exchange_account
         if account.status != ExchangeAccount.Status.ACTIVE:
             continue
         try:
@@ -109,16 +109,16 @@ def _asset_check(gateway, *, account: ExchangeAccount, asset: str, members: list
         return
     # Recorded after the exchange was read: any fill recorded between was in flight at the first look.
     recorded = {
-        (position.relationship_id, position.symbol): position
+        (position.copy_id, position.symbol): position
         for position in FollowerPosition.objects.filter(pk__in=[member.position.pk for member in members]).select_related(
-            "relationship__strategy", "relationship__follower", "relationship__exchange_account"
+            "copy__strategy", "copy__follower", "copy__exchange_account"
         )
     }
-    members = [_Member(recorded[(m.position.relationship_id, m.position.symbol)], m.market) for m in members]
+    members = [_Member(recorded[(m.position.copy_id, m.position.symbol)], m.market) for m in members]
     expected = sum((member.position.quantity for member in members), ZERO)
     difference = actual - expected
     outcome.assets_checked += 1
-    pairs = [(member.position.relationship_id, member.position.symbol) for member in members]
+    pairs = [(member.position.copy_id, member.position.symbol) for member in members]
     price = None
     if difference != 0 and abs(difference) > abs(expected) * settings.COPY_DRIFT_TOLERANCE_PERCENT / HUNDRED:
         price = gateway.ticker_price(members[0].market.symbol)
@@ -134,9 +134,7 @@ def _asset_check(gateway, *, account: ExchangeAccount, asset: str, members: list
         if drift is not None:
             outcome.found.append(drift.pk)
         open_drift = (
-            PositionDrift.objects.filter(
-                relationship_id=member.position.relationship_id, symbol=member.position.symbol, resolved_at__isnull=True
-            )
+            PositionDrift.objects.filter(copy_id=member.position.copy_id, symbol=member.position.symbol, resolved_at__isnull=True)
             .select_related("copied_trade")
             .first()
         )
@@ -147,7 +145,7 @@ def _asset_check(gateway, *, account: ExchangeAccount, asset: str, members: list
 
 def _moving(*, account: ExchangeAccount, symbols: list[str], since) -> bool:
     """A copied trade of the account in these markets is open, or finished after `since`."""
-    rows = CopiedTrade.objects.filter(relationship__exchange_account_id=account.pk, symbol__in=symbols)
+    rows = CopiedTrade.objects.filter(copy__exchange_account_id=account.pk, symbol__in=symbols)
     return rows.filter(status__in=CopiedTrade.OPEN).exists() or rows.filter(finished_at__gte=since).exists()
 
 
@@ -165,10 +163,8 @@ def _shares(difference: Decimal, members: list[_Member]) -> list[Decimal]:
 def _resolve(pairs: list[tuple[int, str]]) -> int:
     resolved = 0
     now = timezone.now()
-    for relationship_id, symbol in pairs:
-        resolved += PositionDrift.objects.filter(relationship_id=relationship_id, symbol=symbol, resolved_at__isnull=True).update(
-            resolved_at=now
-        )
+    for copy_id, symbol in pairs:
+        resolved += PositionDrift.objects.filter(copy_id=copy_id, symbol=symbol, resolved_at__isnull=True).update(resolved_at=now)
     return resolved
 
 
@@ -185,29 +181,27 @@ def _drift_record(member: _Member, *, share: Decimal, account_recorded: Decimal,
         "account_actual": account_actual,
     }
     with transaction.atomic():
-        updated = PositionDrift.objects.filter(
-            relationship_id=position.relationship_id, symbol=position.symbol, resolved_at__isnull=True
-        ).update(**figures)
+        updated = PositionDrift.objects.filter(copy_id=position.copy_id, symbol=position.symbol, resolved_at__isnull=True).update(**figures)
         if updated:
             return None
         drift = PositionDrift.objects.create(
-            relationship=position.relationship, symbol=position.symbol, found_at=now, action=PositionDrift.Action.NOTIFIED, **figures
+            copy=position.copy, symbol=position.symbol, found_at=now, action=PositionDrift.Action.NOTIFIED, **figures
         )
-        relationship = position.relationship
+        copy = position.copy
         notification_send(
-            user=relationship.follower,
+            user=copy.follower,
             kind=Notification.Kind.COPY_DRIFT,
-            title=f"Your copy of '{relationship.strategy.name}' holds a different {position.symbol} position from your account",
-            body=f"{sentence(drift_text(drift))} {_policy_sentence(relationship)}",
+            title=f"Your copy of '{copy.strategy.name}' holds a different {position.symbol} position from your account",
+            body=f"{sentence(drift_text(drift))} {_policy_sentence(copy)}",
         )
     return drift
 
 
-def _policy_sentence(relationship: CopyRelationship) -> str:
-    policy = CopyRelationship.DriftPolicy(relationship.drift_policy)
-    if policy == CopyRelationship.DriftPolicy.RESYNC:
+def _policy_sentence(copy: Copy) -> str:
+    policy = Copy.DriftPolicy(copy.drift_policy)
+    if policy == Copy.DriftPolicy.RESYNC:
         return "As your copy's drift policy says, an order at market takes the account back to the copy's recorded position."
-    if policy == CopyRelationship.DriftPolicy.ADOPT:
+    if policy == Copy.DriftPolicy.ADOPT:
         return "As your copy's drift policy says, the copy takes the account's figure as its position."
     return "Nothing was traded (your copy's drift policy: tell me only); set the policy on the copy's page to resync or adopt."
 
@@ -224,22 +218,22 @@ def _to_mend(drift: PositionDrift) -> bool:
 def _mend(drift: PositionDrift, *, price: Decimal) -> None:
     """Apply the copy's drift policy to an open drift (`_to_mend`)."""
     with transaction.atomic():
-        relationship = copy_lock(relationship_id=drift.relationship_id)
-        if relationship is None or relationship.status not in CopyRelationship.LIVE_STATUSES:
+        copy = copy_lock(copy_id=drift.copy_id)
+        if copy is None or copy.status not in Copy.LIVE_STATUSES:
             return
-        if relationship.drift_policy == CopyRelationship.DriftPolicy.NOTIFY:
+        if copy.drift_policy == Copy.DriftPolicy.NOTIFY:
             return
         drift = PositionDrift.objects.select_for_update(of=("self",)).select_related("copied_trade").get(pk=drift.pk)
         if not _to_mend(drift):
             return
-        position = FollowerPosition.objects.filter(relationship=relationship, symbol=drift.symbol).first()
-        busy = CopiedTrade.objects.filter(relationship=relationship, symbol=drift.symbol, status__in=CopiedTrade.OPEN).exists()
+        position = FollowerPosition.objects.filter(copy=copy, symbol=drift.symbol).first()
+        busy = CopiedTrade.objects.filter(copy=copy, symbol=drift.symbol, status__in=CopiedTrade.OPEN).exists()
         if drift.resolved_at is not None or position is None or position.quantity != drift.recorded or busy:
             return  # moved since the pass read it: the next pass looks again
-        if relationship.drift_policy == CopyRelationship.DriftPolicy.ADOPT:
+        if copy.drift_policy == Copy.DriftPolicy.ADOPT:
             _adopt(drift, position=position, price=price)
         else:
-            _resync(drift, relationship=relationship)
+            _resync(drift, copy=copy)
 
 
 def _adopt(drift: PositionDrift, *, position: FollowerPosition, price: Decimal) -> None:
@@ -256,36 +250,36 @@ def _adopt(drift: PositionDrift, *, position: FollowerPosition, price: Decimal) 
     position.save(update_fields=["quantity", "average_entry", "updated_at"])
     drift.action, drift.resolved_at = PositionDrift.Action.ADOPTED, timezone.now()
     drift.save(update_fields=["action", "resolved_at"])
-    logger.info("copy %s adopted the account's %s %s (was %s)", drift.relationship_id, drift.symbol, wanted, held)
+    logger.info("copy %s adopted the account's %s %s (was %s)", drift.copy_id, drift.symbol, wanted, held)
 
 
-def _resync(drift: PositionDrift, *, relationship: CopyRelationship) -> None:
+def _resync(drift: PositionDrift, *, copy: Copy) -> None:
     """A copied trade of kind resync for the difference, on the copy's next sequence number
     (reserved on the strategy's counter, as platform closes are), enqueued on commit."""
-    strategy = relationship.strategy
-    latest = CopiedTrade.objects.filter(relationship=relationship).aggregate(latest=Max("sequence"))["latest"] or 0
+    strategy = copy.strategy
+    latest = CopiedTrade.objects.filter(copy=copy).aggregate(latest=Max("sequence"))["latest"] or 0
     last_sequence = Strategy.objects.filter(pk=strategy.pk).values_list("last_sequence", flat=True).get()
     sequence = max(last_sequence, latest) + 1
     Strategy.objects.filter(pk=strategy.pk).update(last_sequence=sequence)
     excess = drift.difference > 0  # the account holds more than the copy records: sell the excess
     trade = CopiedTrade.objects.create(
-        relationship=relationship,
+        copy=copy,
         kind=CopiedTrade.Kind.RESYNC,
         sequence=sequence,
-        follower_id=relationship.follower_id,
+        follower_id=copy.follower_id,
         leader_user_id=strategy.owner_id,
         strategy=strategy,
         symbol=drift.symbol,
         side="sell" if excess else "buy",
         effect=_resync_effect(drift),
         requested_amount=abs(drift.difference),
-        client_order_id=resync_client_order_id(relationship_id=relationship.pk, sequence=sequence),
+        client_order_id=resync_client_order_id(copy_id=copy.pk, sequence=sequence),
         enqueued_at=timezone.now(),
     )
     drift.action, drift.copied_trade = PositionDrift.Action.RESYNCED, trade
     drift.save(update_fields=["action", "copied_trade"])
     transaction.on_commit(lambda: fanout.copied_trades_enqueue([trade.pk]))
-    logger.info("copy %s: resync of %s %s placed (copied trade %s)", relationship.pk, trade.side, trade.requested_amount, trade.pk)
+    logger.info("copy %s: resync of %s %s placed (copied trade %s)", copy.pk, trade.side, trade.requested_amount, trade.pk)
 
 
 def _resync_effect(drift: PositionDrift) -> str:

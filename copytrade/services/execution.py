@@ -1,9 +1,9 @@
 """Execution of one copied trade (ARCHITECTURE.md data flow 4), top to bottom: load -> claim ->
 size -> risk -> rate-limit token -> submitted mark -> place or look up -> record.
 
-Exactly once, per (leader trade, relationship):
-- the fan-out (`fanout`) inserts one copied trade per eligible relationship under the
-  unique (relationship, leader_trade) constraint (insert-or-ignore), so a re-run adds nothing;
+Exactly once, per (leader trade, copy):
+- the fan-out (`fanout`) inserts one copied trade per eligible copy under the
+  unique (copy, leader_trade) constraint (insert-or-ignore), so a re-run adds nothing;
 - an execution claims its row with a compare-and-set on `attempts` (the fencing token) and
   takes a lease; every later write of that run is conditional on the same token, so a run
   whose lease was taken over can neither send an order nor record a fill;
@@ -32,7 +32,7 @@ its in-flight runs and the countdown messages it held with it). The sweeper bump
 `attempts` when it takes a row back, so the old holder is fenced out and a late message of
 the old chain runs only if nobody holds the row by then: one chain per row, never two.
 
-Per-relationship order: a copied trade runs only when the relationship's copied trades of
+Per-copy order: a copied trade runs only when the copy's copied trades of
 lower sequence are terminal, and the fan-out of a leader trade waits for the fan-out of the
 strategy's previous leader trade, so a lower sequence always exists before a higher one runs.
 
@@ -63,8 +63,8 @@ from copytrade import execution_statements as statements
 from copytrade import lateness, perpetuals, risk, sizing
 from copytrade.cross_exchange import market_not_listed
 from copytrade.currency import QuoteNotConvertible, follower_market_conversion_check, quote_rate_at_fill
-from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade
-from copytrade.positions import Fill, position_apply_fill, relationship_apply_pnl, stop_loss_hit, unrealised_pnl
+from copytrade.models import CopiedTrade, Copy, FollowerPosition, LeaderTrade
+from copytrade.positions import Fill, copy_apply_pnl, position_apply_fill, stop_loss_hit, unrealised_pnl
 from copytrade.quality import copy_quality_of_fill
 from copytrade.reasons import copied_trade_reason_text, sentence
 from copytrade.services.copies import exchange_account_invalidate
@@ -253,7 +253,7 @@ def _run(run: _Run, *, token: int | None) -> ExecutionOutcome:
     """Size and risk-check a fresh order, take its rate-limit token, mark it submitted, then
     place it (or, for an order that may already have been sent, look it up) and record it."""
     trade = run.trade
-    account = trade.relationship.exchange_account
+    account = trade.copy.exchange_account
     if account.status != ExchangeAccount.Status.ACTIVE:
         return _finish(
             trade,
@@ -267,7 +267,7 @@ def _run(run: _Run, *, token: int | None) -> ExecutionOutcome:
         market = gateway.market(trade.symbol)
         if trade.submitted_at is not None:
             return _place_or_look_up(run, token=token, gateway=gateway, market=market, look_up_first=True)
-        if trade.relationship.status == CopyRelationship.Status.ACTIVE:  # a paused or stopped copy's entries say so instead
+        if trade.copy.status == Copy.Status.ACTIVE:  # a paused or stopped copy's entries say so instead
             lateness.check_entry_in_time(trade, now=timezone.now())  # a stale backlog's entries cost the exchange nothing
         follower_market_conversion_check(gateway=gateway, market=market)
         price = gateway.ticker_price(market.symbol)
@@ -303,7 +303,7 @@ def _run(run: _Run, *, token: int | None) -> ExecutionOutcome:
 def _size(run: _Run, *, gateway, market: MarketRules, price: Decimal) -> tuple[sizing.OrderSize, str]:
     """(order size, note for the reason column). Raises SizingSkip / RiskSkip."""
     trade = run.trade
-    relationship = trade.relationship
+    copy = trade.copy
     if trade.kind == CopiedTrade.Kind.RESYNC:
         # The drift pass chose side and amount: what takes the account back to the copy's record.
         held = trade.requested_amount if trade.side == "sell" else -trade.requested_amount
@@ -311,41 +311,39 @@ def _size(run: _Run, *, gateway, market: MarketRules, price: Decimal) -> tuple[s
     if trade.kind == CopiedTrade.Kind.START_OPEN:
         # The leader's position when the copy started: as an entry of its size at its entry price.
         detail = trade.reason_detail
-        risk.check_entry_allowed(relationship=relationship, strategy=trade.strategy)
-        risk.check_symbol_list(relationship=relationship, symbol=market.symbol)
+        risk.check_entry_allowed(copy=copy, strategy=trade.strategy)
+        risk.check_symbol_list(copy=copy, symbol=market.symbol)
         risk.check_not_worse_than_entry(
-            side=trade.side, entry=Decimal(detail["leader_entry"]), price=price, max_slippage_percent=relationship.max_slippage_percent
+            side=trade.side, entry=Decimal(detail["leader_entry"]), price=price, max_slippage_percent=copy.max_slippage_percent
         )
         notional = sizing.entry_notional(
-            sizing_mode=relationship.sizing_mode,
+            sizing_mode=copy.sizing_mode,
             leader_notional=Decimal(detail["leader_notional"]),
             leader_equity=Decimal(detail["leader_equity"]),
-            copy_capital=relationship.copy_capital + relationship.realized_pnl,
-            multiplier=relationship.multiplier,
-            fixed_notional=relationship.fixed_notional,
+            copy_capital=copy.copy_capital + copy.realized_pnl,
+            multiplier=copy.multiplier,
+            fixed_notional=copy.fixed_notional,
         )
         return _entry_size(trade, notional=notional, market=market, price=price)
     if trade.kind == CopiedTrade.Kind.MIRROR and sizing.is_entry(trade.effect):
         leader_trade = trade.leader_trade
-        risk.check_entry_allowed(relationship=relationship, strategy=trade.strategy)
-        risk.check_symbol_list(relationship=relationship, symbol=market.symbol)
-        risk.check_slippage(leader_price=leader_trade.price, current_price=price, max_slippage_percent=relationship.max_slippage_percent)
-        notional = sizing.relationship_entry_notional(relationship=relationship, leader_trade=leader_trade)
+        risk.check_entry_allowed(copy=copy, strategy=trade.strategy)
+        risk.check_symbol_list(copy=copy, symbol=market.symbol)
+        risk.check_slippage(leader_price=leader_trade.price, current_price=price, max_slippage_percent=copy.max_slippage_percent)
+        notional = sizing.copy_entry_notional(copy=copy, leader_trade=leader_trade)
         leverage = None
         if market.is_perpetual:
-            leverage = perpetuals.copy_leverage(
-                policy=relationship.leverage_policy, leverage=relationship.leverage, leader_leverage=leader_trade.leverage
-            )
+            leverage = perpetuals.copy_leverage(policy=copy.leverage_policy, leverage=copy.leverage, leader_leverage=leader_trade.leverage)
             notional = perpetuals.entry_notional_on_margin(
-                sizing_mode=relationship.sizing_mode, notional=notional, leader_leverage=leader_trade.leverage, leverage=leverage
+                sizing_mode=copy.sizing_mode, notional=notional, leader_leverage=leader_trade.leverage, leverage=leverage
             )
         size, note = _entry_size(trade, notional=notional, market=market, price=price)
         # A perpetual's entry must set its leverage first, and its free margin is read then:
         # the follower is told what the entry needed and what was free.
         if leverage is not None:
-            _perpetual_entry_ready(relationship, gateway=gateway, market=market, leverage=leverage, notional=size.notional)
+            _perpetual_entry_ready(copy, gateway=gateway, market=market, leverage=leverage, notional=size.notional)
         return size, note
-    if trade.kind == CopiedTrade.Kind.MIRROR and relationship.status == CopyRelationship.Status.STOPPED:
+    if trade.kind == CopiedTrade.Kind.MIRROR and copy.status == Copy.Status.STOPPED:
         raise risk.RiskSkip(Reason.COPY_STOPPED, "The copy is stopped; its positions are the follower's to manage.")
     held = run.position.quantity if run.position else ZERO
     fraction = trade.leader_trade.reduce_fraction if trade.effect == LeaderTrade.Effect.REDUCE else Decimal(1)
@@ -355,25 +353,25 @@ def _size(run: _Run, *, gateway, market: MarketRules, price: Decimal) -> tuple[s
     return size, ""
 
 
-def _perpetual_entry_ready(relationship: CopyRelationship, *, gateway, market: MarketRules, leverage: int, notional: Decimal) -> None:
+def _perpetual_entry_ready(copy: Copy, *, gateway, market: MarketRules, leverage: int, notional: Decimal) -> None:
     """Before a perpetual entry: the account's leverage and margin mode on the market as the
     copy asks (set once per symbol, again when they change), and free margin for the entry.
     Raises RiskSkip (leverage_not_set, insufficient_margin); transient errors retry the run."""
     try:
         perpetual_settings_ensure(
-            account=relationship.exchange_account,
+            account=copy.exchange_account,
             gateway=gateway,
             symbol=market.symbol,
             leverage=leverage,
-            margin_mode=relationship.margin_mode,
+            margin_mode=copy.margin_mode,
         )
     except (InvalidCredentialsError, UnknownSymbolError):
         raise
     except PermanentExchangeError as exc:
         raise risk.RiskSkip(
             Reason.LEVERAGE_NOT_SET,
-            f"The exchange refused {leverage}x {relationship.margin_mode} on {market.symbol}: {exc.detail}",
-            detail={"leverage": leverage, "margin_mode": relationship.margin_mode},
+            f"The exchange refused {leverage}x {copy.margin_mode} on {market.symbol}: {exc.detail}",
+            detail={"leverage": leverage, "margin_mode": copy.margin_mode},
         ) from None
     free = gateway.perpetual_free_margin(market.quote)
     needed = perpetuals.margin_needed(notional=notional, leverage=leverage)
@@ -388,13 +386,11 @@ def _perpetual_entry_ready(relationship: CopyRelationship, *, gateway, market: M
 def _entry_size(trade: CopiedTrade, *, notional: Decimal, market: MarketRules, price: Decimal) -> tuple[sizing.OrderSize, str]:
     """An entry of `notional` through the copy's limits: largest order, the multiplier cap, its
     caps on positions and exposure, the market's precision."""
-    relationship = trade.relationship
-    notional, clamped = risk.clamp_to_max_order_notional(notional=notional, max_order_notional=relationship.max_order_notional)
-    notional, capped = risk.clamp_to_multiplier_cap(notional=notional, sizing_mode=relationship.sizing_mode)
-    risk.check_position_limits(relationship=relationship, symbol=trade.symbol, notional=notional)
-    size = sizing.entry_size(
-        side=trade.side, notional=notional, price=price, market=market, round_up_to_minimum=relationship.round_up_to_minimum
-    )
+    copy = trade.copy
+    notional, clamped = risk.clamp_to_max_order_notional(notional=notional, max_order_notional=copy.max_order_notional)
+    notional, capped = risk.clamp_to_multiplier_cap(notional=notional, sizing_mode=copy.sizing_mode)
+    risk.check_position_limits(copy=copy, symbol=trade.symbol, notional=notional)
+    size = sizing.entry_size(side=trade.side, notional=notional, price=price, market=market, round_up_to_minimum=copy.round_up_to_minimum)
     # Margin: the exchange is the authority. Its refusal of an entry for funds is a skip
     # (insufficient_margin, in _refused); a balance read before every entry would double
     # the round trips to the exchange per follower and could be stale by the order anyway.
@@ -466,7 +462,7 @@ def _place_or_look_up(
                 unsettled = settings.COPYTRADE_ORDER_SETTLE_SECONDS - (timezone.now() - submitted).total_seconds()
                 if unsettled > 0:
                     return _wait(trade, token=token, seconds=unsettled, why="an order that may still arrive")
-                wait = _order_slot(trade.relationship.exchange_account)
+                wait = _order_slot(trade.copy.exchange_account)
                 if wait > 0:
                     return _wait(trade, token=token, seconds=wait, why="a rate-limit token")
                 try:
@@ -545,16 +541,16 @@ def _record(run: _Run, *, token: int, result: OrderResult, market: MarketRules, 
         return _as_it_is_now(trade)
     if written is None:  # the copy or its position moved since the load: under the lock
         with transaction.atomic():
-            relationship = statements.lock_for_record(trade, token=token)
-            if relationship is None:
+            copy = statements.lock_for_record(trade, token=token)
+            if copy is None:
                 return _as_it_is_now(trade)
             # Positions of a copy are written only under its row lock (just taken): no insert
             # race, so no get_or_create savepoint, and a new position is one INSERT.
-            position = statements.copy_position(relationship_id=relationship.pk, symbol=trade.symbol)
-            position = position or FollowerPosition(relationship=relationship, symbol=trade.symbol)
+            position = statements.copy_position(copy_id=copy.pk, symbol=trade.symbol)
+            position = position or FollowerPosition(copy=copy, symbol=trade.symbol)
             _fill_apply(
                 trade,
-                relationship,
+                copy,
                 position,
                 fill=fill,
                 result=result,
@@ -563,16 +559,16 @@ def _record(run: _Run, *, token: int, result: OrderResult, market: MarketRules, 
                 now=now,
                 acknowledged_at=result.timestamp or answered_at,
             )
-            statements.fill_write_locked(trade, relationship, position)
-        written = relationship
+            statements.fill_write_locked(trade, copy, position)
+        written = copy
     if trade.kind == CopiedTrade.Kind.MIRROR and lateness.is_late(trade, now=now):
         copied_trade_late_notify(trade=trade, now=now, skipped=False)
-    if written.status == CopyRelationship.Status.ACTIVE and stop_loss_hit(written):
+    if written.status == Copy.Status.ACTIVE and stop_loss_hit(written):
         # After the fill is committed (at once, outside a transaction), under the locks in
         # their order (copytrade/locks.py); if it fails, the next mark-to-market pass trips it
         # (robust: the fill is recorded either way).
         copy_id = written.pk
-        transaction.on_commit(lambda: copy_stop_loss_check(relationship_id=copy_id), robust=True)
+        transaction.on_commit(lambda: copy_stop_loss_check(copy_id=copy_id), robust=True)
     metrics.copied_trade_ended(trade, status=trade.status)
     logger.info("copied trade %s %s %s %s at %s (pnl %s)", trade.pk, trade.status, trade.side, result.filled, price, trade.pnl_quote)
     return ExecutionOutcome(status=trade.status, reason=trade.reason)
@@ -583,10 +579,10 @@ def _record_resync(
 ) -> ExecutionOutcome:
     """A resync's fill moves the account to the copy's recorded position, not the record: the
     copy's position and P&L stay as they are (what it traded was outside the copy)."""
-    position = FollowerPosition(relationship=trade.relationship, symbol=trade.symbol)
+    position = FollowerPosition(copy=trade.copy, symbol=trade.symbol)
     _fill_apply(
         trade,
-        trade.relationship,
+        trade.copy,
         position,
         fill=fill,
         result=result,
@@ -610,7 +606,7 @@ def _as_it_is_now(trade: CopiedTrade) -> ExecutionOutcome:
 
 def _fill_apply(
     trade: CopiedTrade,
-    relationship: CopyRelationship,
+    copy: Copy,
     position: FollowerPosition,
     *,
     fill: Fill,
@@ -624,7 +620,7 @@ def _fill_apply(
     `acknowledged_at`: the exchange's timestamp of the order, or when its answer arrived."""
     pnl = to_money(position_apply_fill(position, fill=fill) - fill.fee_quote)
     position.realized_pnl = to_money(position.realized_pnl + pnl)
-    relationship_apply_pnl(relationship, pnl=pnl, unrealised=unrealised_pnl(position, price=fill.price, contract_size=market.contract_size))
+    copy_apply_pnl(copy, pnl=pnl, unrealised=unrealised_pnl(position, price=fill.price, contract_size=market.contract_size))
     partial = trade.requested_amount is not None and result.filled < trade.requested_amount
     trade.status = CopiedTrade.Status.PARTIALLY_FILLED if partial else CopiedTrade.Status.FILLED
     if partial:
@@ -654,12 +650,12 @@ def _write_fill_at_once(
     copy's P&L figures or its position are no longer what were loaded (mark-to-market, a
     change of capital; the caller then records under the lock)."""
     trade = run.trade
-    relationship = trade.relationship
-    position = run.position or FollowerPosition(relationship=relationship, symbol=trade.symbol)
-    copy_was = [relationship.realized_pnl, relationship.copy_capital, relationship.peak_equity]
+    copy = trade.copy
+    position = run.position or FollowerPosition(copy=copy, symbol=trade.symbol)
+    copy_was = [copy.realized_pnl, copy.copy_capital, copy.peak_equity]
     position_was = [position.quantity, position.average_entry, position.realized_pnl]
-    _fill_apply(trade, relationship, position, fill=fill, result=result, market=market, rate=rate, now=now, acknowledged_at=acknowledged_at)
-    return statements.fill_write_at_once(trade, relationship, position, token=token, copy_was=copy_was, position_was=position_was)
+    _fill_apply(trade, copy, position, fill=fill, result=result, market=market, rate=rate, now=now, acknowledged_at=acknowledged_at)
+    return statements.fill_write_at_once(trade, copy, position, token=token, copy_was=copy_was, position_was=position_was)
 
 
 def _refused(trade: CopiedTrade, *, token: int | None, error: PermanentExchangeError) -> ExecutionOutcome:
@@ -669,7 +665,7 @@ def _refused(trade: CopiedTrade, *, token: int | None, error: PermanentExchangeE
     if isinstance(error, InsufficientFundsError) and entry:
         return _finish(trade, token=token, status=CopiedTrade.Status.SKIPPED, reason=Reason.INSUFFICIENT_MARGIN, message=error.detail)
     if isinstance(error, InvalidCredentialsError):
-        exchange_account_invalidate(account_id=trade.relationship.exchange_account_id)
+        exchange_account_invalidate(account_id=trade.copy.exchange_account_id)
         return _finish(trade, token=token, status=CopiedTrade.Status.FAILED, reason=Reason.INVALID_CREDENTIALS, message=error.detail)
     # The exchange's own code when the table knows it, else the general one.
     reason = error.reason if error.reason in Reason.values else Reason.EXCHANGE_ERROR
@@ -711,7 +707,7 @@ def _notify_not_copied(trade: CopiedTrade, *, status: str) -> None:
         copied_trade_late_notify(trade=trade, now=timezone.now(), skipped=True)
         return
     failed = status == CopiedTrade.Status.FAILED
-    account = trade.relationship.exchange_account
+    account = trade.copy.exchange_account
     if trade.leader_trade_id is not None:
         group_key = f"leader-trade:{trade.leader_trade_id}"
         what = f"its {trade.side} of {trade.symbol} (trade #{trade.sequence})"
@@ -722,7 +718,7 @@ def _notify_not_copied(trade: CopiedTrade, *, status: str) -> None:
         group_key = f"copied-trade:{trade.pk}"
         what = f"the platform's {trade.side} of {trade.symbol} closing your copy ({trade.get_kind_display()})"
     notification_send_grouped(
-        user=trade.relationship.follower,
+        user=trade.copy.follower,
         kind=Notification.Kind.COPIED_TRADE_FAILED if failed else Notification.Kind.COPIED_TRADE_SKIPPED,
         group_key=group_key,
         title=f"Not copied: {what} of '{trade.strategy.name}'",

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from copytrade import sizing
 from copytrade.client_order_ids import copied_trade_client_order_id
-from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade
+from copytrade.models import CopiedTrade, Copy, FollowerPosition, LeaderTrade
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class FanOutOutcome:
 
 
 def leader_trade_fan_out(*, leader_trade_id: int) -> FanOutOutcome:
-    """One copied trade per eligible relationship, then one execution task per pending row.
+    """One copied trade per eligible copy, then one execution task per pending row.
 
     Entries go to active copies; reductions and closes to active and paused copies that hold
     the symbol or have a copied trade in it still in flight (exits are never blocked). A
@@ -47,9 +47,7 @@ def leader_trade_fan_out(*, leader_trade_id: int) -> FanOutOutcome:
         return FanOutOutcome(copied_trade_ids=[], retry_in=settings.COPYTRADE_ORDERING_RETRY_SECONDS)
 
     now = timezone.now()
-    eligible = _fair_order(
-        list(_eligible_relationships(leader_trade).order_by("id").values_list("id", "follower_id")), leader_trade=leader_trade
-    )
+    eligible = _fair_order(list(_eligible_copies(leader_trade).order_by("id").values_list("id", "follower_id")), leader_trade=leader_trade)
     pending = []
     # In batches, each enqueued as soon as it is inserted: the first followers' orders go
     # out while the rest are still being written. The first batches are small, so the first
@@ -64,7 +62,7 @@ def leader_trade_fan_out(*, leader_trade_id: int) -> FanOutOutcome:
         batch_pending = list(
             CopiedTrade.objects.filter(
                 leader_trade=leader_trade,
-                relationship_id__in=[relationship_id for relationship_id, _ in batch],
+                copy_id__in=[copy_id for copy_id, _ in batch],
                 status=CopiedTrade.Status.PENDING,
             )
             .order_by("id")
@@ -100,11 +98,11 @@ def _fan_out_batch_sizes(total: int):
         size = min(size * 4, FAN_OUT_BATCH)
 
 
-def _mirror_row(leader_trade: LeaderTrade, relationship_id: int, follower_id: int, *, now, place: int) -> CopiedTrade:
+def _mirror_row(leader_trade: LeaderTrade, copy_id: int, follower_id: int, *, now, place: int) -> CopiedTrade:
     """`place`: 1 for the first copy in the fan-out's (shuffled) order: what copy quality's
     capacity note compares price gaps by (copytrade/quality.py)."""
     return CopiedTrade(
-        relationship_id=relationship_id,
+        copy_id=copy_id,
         leader_trade_id=leader_trade.pk,
         kind=CopiedTrade.Kind.MIRROR,
         sequence=leader_trade.sequence,
@@ -115,19 +113,19 @@ def _mirror_row(leader_trade: LeaderTrade, relationship_id: int, follower_id: in
         side=leader_trade.side,
         effect=leader_trade.effect,
         leader_size_quote=leader_trade.notional,
-        client_order_id=copied_trade_client_order_id(leader_trade_id=leader_trade.pk, relationship_id=relationship_id),
+        client_order_id=copied_trade_client_order_id(leader_trade_id=leader_trade.pk, copy_id=copy_id),
         enqueued_at=now,
         fanout_place=place,
     )
 
 
-def _eligible_relationships(leader_trade: LeaderTrade):
-    copies = CopyRelationship.objects.filter(strategy_id=leader_trade.strategy_id, started_at__lte=leader_trade.recorded_at)
+def _eligible_copies(leader_trade: LeaderTrade):
+    copies = Copy.objects.filter(strategy_id=leader_trade.strategy_id, started_at__lte=leader_trade.recorded_at)
     if sizing.is_entry(leader_trade.effect):
-        return copies.filter(status=CopyRelationship.Status.ACTIVE)
-    holds = FollowerPosition.objects.filter(relationship=OuterRef("pk"), symbol=leader_trade.symbol).exclude(quantity=0)
-    in_flight = CopiedTrade.objects.filter(relationship=OuterRef("pk"), symbol=leader_trade.symbol, status__in=CopiedTrade.OPEN)
-    return copies.filter(status__in=CopyRelationship.LIVE_STATUSES).filter(Exists(holds) | Exists(in_flight))
+        return copies.filter(status=Copy.Status.ACTIVE)
+    holds = FollowerPosition.objects.filter(copy=OuterRef("pk"), symbol=leader_trade.symbol).exclude(quantity=0)
+    in_flight = CopiedTrade.objects.filter(copy=OuterRef("pk"), symbol=leader_trade.symbol, status__in=CopiedTrade.OPEN)
+    return copies.filter(status__in=Copy.LIVE_STATUSES).filter(Exists(holds) | Exists(in_flight))
 
 
 def copied_trades_enqueue(copied_trade_ids: list[int]) -> None:

@@ -22,7 +22,7 @@ def leader_trade_fills_notify(*, leader_trade_id: int) -> bool:
     if leader_trade is None:
         return False
     rows = CopiedTrade.objects.filter(leader_trade_id=leader_trade_id)
-    filled = rows.filter(status__in=FILLED).select_related("follower", "relationship__exchange_account").order_by("id")
+    filled = rows.filter(status__in=FILLED).select_related("follower", "copy__exchange_account").order_by("id")
     notifications_send_once(kind=Notification.Kind.COPIED_TRADE_FILLED, notices=[_notice(trade, leader_trade) for trade in filled])
     return rows.filter(status__in=CopiedTrade.OPEN).exists()
 
@@ -30,12 +30,12 @@ def leader_trade_fills_notify(*, leader_trade_id: int) -> bool:
 def _notice(trade: CopiedTrade, leader_trade: LeaderTrade) -> Notice:
     verb = "Bought" if trade.side == "buy" else "Sold"
     body = f"{verb} {format_quantity(trade.filled_amount)} {trade.symbol} at {format_quantity(trade.average_price)}"
-    body += f" on '{trade.relationship.exchange_account.label}'; fee {format_money(trade.fee, trade.quote_currency)}."
+    body += f" on '{trade.copy.exchange_account.label}'; fee {format_money(trade.fee, trade.quote_currency)}."
     if trade.reason:
         body += f" {sentence(copied_trade_reason_text(trade))}"
     return Notice(
         user=trade.follower,
-        group_key=f"fill:{trade.relationship_id}:{leader_trade.pk}",
+        group_key=f"fill:{trade.copy_id}:{leader_trade.pk}",
         title=f"Copied: the {trade.side} of {trade.symbol} by {leader_trade.strategy.name} (trade #{leader_trade.sequence})",
         body=body,
     )

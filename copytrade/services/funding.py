@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from copytrade.currency import quote_rate_at_fill
 from copytrade.locks import copy_lock
-from copytrade.models import CopyRelationship, FollowerPosition, FundingPayment
-from copytrade.positions import relationship_apply_pnl
+from copytrade.models import Copy, FollowerPosition, FundingPayment
+from copytrade.positions import copy_apply_pnl
 from core.money import ZERO, to_money
 from exchanges.errors import ExchangeError
 from exchanges.gateways import gateway_for_account
@@ -40,7 +40,7 @@ def funding_accounts_sync() -> int:
     account_ids = (
         FollowerPosition.objects.filter(symbol__contains=":")
         .filter(~Q(quantity=0) | Q(updated_at__gte=since))
-        .values_list("relationship__exchange_account_id", flat=True)
+        .values_list("copy__exchange_account_id", flat=True)
         .distinct()
     )
     recorded = 0
@@ -59,16 +59,16 @@ def funding_account_sync(*, account_id: int) -> int:
         return 0
     since = timezone.now() - RECENT_POSITIONS
     positions = list(
-        FollowerPosition.objects.filter(relationship__exchange_account=account, symbol__contains=":")
+        FollowerPosition.objects.filter(copy__exchange_account=account, symbol__contains=":")
         .filter(~Q(quantity=0) | Q(updated_at__gte=since))
-        .select_related("relationship")
+        .select_related("copy")
     )
     gateway = gateway_for_account(account)
     recorded = 0
     for symbol in sorted({position.symbol for position in positions}):
         holders = [p for p in positions if p.symbol == symbol]
-        last = FundingPayment.objects.filter(relationship__exchange_account=account, symbol=symbol).aggregate(at=Max("paid_at"))["at"]
-        started = min(p.relationship.started_at for p in holders)
+        last = FundingPayment.objects.filter(copy__exchange_account=account, symbol=symbol).aggregate(at=Max("paid_at"))["at"]
+        started = min(p.copy.started_at for p in holders)
         payments = gateway.funding_payments(symbol=symbol, since=last or started)
         if not payments:
             continue
@@ -84,27 +84,25 @@ def _shares(payment: ExchangeFunding, holders: list[FollowerPosition]) -> list[t
     holding = [p for p in holders if p.quantity != 0]
     if not holding:
         latest = max(holders, key=lambda p: p.updated_at)
-        return [(latest.relationship_id, payment.amount)]
+        return [(latest.copy_id, payment.amount)]
     total = sum(abs(p.quantity) for p in holding)
-    parts = [(p.relationship_id, to_money(payment.amount * abs(p.quantity) / total)) for p in holding[:-1]]
-    parts.append((holding[-1].relationship_id, payment.amount - sum(part for _, part in parts)))
+    parts = [(p.copy_id, to_money(payment.amount * abs(p.quantity) / total)) for p in holding[:-1]]
+    parts.append((holding[-1].copy_id, payment.amount - sum(part for _, part in parts)))
     return parts
 
 
 def _record(payment: ExchangeFunding, *, holders: list[FollowerPosition], rate: Decimal | None) -> int:
     recorded = 0
-    for relationship_id, amount in _shares(payment, holders):
+    for copy_id, amount in _shares(payment, holders):
         with transaction.atomic():
-            relationship = copy_lock(relationship_id=relationship_id)
-            if relationship is None:
+            copy = copy_lock(copy_id=copy_id)
+            if copy is None:
                 continue
-            if FundingPayment.objects.filter(
-                relationship=relationship, symbol=payment.symbol, exchange_payment_id=payment.payment_id
-            ).exists():
+            if FundingPayment.objects.filter(copy=copy, symbol=payment.symbol, exchange_payment_id=payment.payment_id).exists():
                 continue  # read before: recorded once
             amount = to_money(amount)
             FundingPayment.objects.create(
-                relationship=relationship,
+                copy=copy,
                 symbol=payment.symbol,
                 exchange_payment_id=payment.payment_id,
                 amount_quote=amount,
@@ -113,18 +111,18 @@ def _record(payment: ExchangeFunding, *, holders: list[FollowerPosition], rate: 
                 amount_billing=to_money(amount * rate) if rate is not None else ZERO,
                 paid_at=payment.timestamp,
             )
-            _copy_add_funding(relationship, symbol=payment.symbol, amount=amount)
+            _copy_add_funding(copy, symbol=payment.symbol, amount=amount)
             recorded += 1
     return recorded
 
 
-def _copy_add_funding(relationship: CopyRelationship, *, symbol: str, amount: Decimal) -> None:
+def _copy_add_funding(copy: Copy, *, symbol: str, amount: Decimal) -> None:
     """Funding is realised P&L of the copy and its position; the unrealised part of the copy's
     equity is kept as the last mark left it."""
-    unrealised = relationship.copy_equity - relationship.copy_capital - relationship.realized_pnl
-    relationship_apply_pnl(relationship, pnl=amount, unrealised=unrealised)
-    relationship.save(update_fields=["realized_pnl", "copy_equity", "peak_equity", "current_drawdown_percent", "updated_at"])
-    position = FollowerPosition.objects.select_for_update().filter(relationship=relationship, symbol=symbol).first()
+    unrealised = copy.copy_equity - copy.copy_capital - copy.realized_pnl
+    copy_apply_pnl(copy, pnl=amount, unrealised=unrealised)
+    copy.save(update_fields=["realized_pnl", "copy_equity", "peak_equity", "current_drawdown_percent", "updated_at"])
+    position = FollowerPosition.objects.select_for_update().filter(copy=copy, symbol=symbol).first()
     if position is not None:
         position.realized_pnl = to_money(position.realized_pnl + amount)
         position.save(update_fields=["realized_pnl", "updated_at"])

@@ -21,11 +21,11 @@ LATE_SUMMARY_MINUTES = 15
 def copied_trade_late_notify(*, trade: CopiedTrade, now: datetime, skipped: bool) -> None:
     """Add the copied trade's line to its copy's summary of late outcomes (a new summary when
     the copy has none from the last LATE_SUMMARY_MINUTES)."""
-    relationship = trade.relationship
-    prefix = f"late:{relationship.pk}:"
+    copy = trade.copy
+    prefix = f"late:{copy.pk}:"
     recent = (
         Notification.objects.filter(
-            user_id=relationship.follower_id, group_key__startswith=prefix, created_at__gte=now - timedelta(minutes=LATE_SUMMARY_MINUTES)
+            user_id=copy.follower_id, group_key__startswith=prefix, created_at__gte=now - timedelta(minutes=LATE_SUMMARY_MINUTES)
         )
         .order_by("-created_at", "-id")
         .values_list("group_key", flat=True)
@@ -41,9 +41,9 @@ def copied_trade_late_notify(*, trade: CopiedTrade, now: datetime, skipped: bool
         limit = seconds_text(lateness.limit_seconds())
         line = f"Entries not sent within {limit} of the leader's trade are skipped; exits are placed however late.\n{line}"
     notification_send_grouped(
-        user=relationship.follower,
+        user=copy.follower,
         kind=Notification.Kind.COPY_LATE,
         group_key=recent or f"{prefix}{int(now.timestamp())}",
-        title=f"Your copy of '{trade.strategy.name}' on '{relationship.exchange_account.label}' fell behind the leader",
+        title=f"Your copy of '{trade.strategy.name}' on '{copy.exchange_account.label}' fell behind the leader",
         line=line,
     )

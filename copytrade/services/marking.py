@@ -9,8 +9,8 @@ from django.db import transaction
 from django.db.models import Q
 
 from copytrade.locks import copy_lock
-from copytrade.models import CopyRelationship, FollowerPosition
-from copytrade.positions import relationship_apply_pnl, stop_loss_hit, unrealised_pnl
+from copytrade.models import Copy, FollowerPosition
+from copytrade.positions import copy_apply_pnl, stop_loss_hit, unrealised_pnl
 from copytrade.services.platform_closes import position_exits_trigger, stop_loss_trigger
 from core.money import ZERO
 from exchanges.errors import (
@@ -34,20 +34,20 @@ def copies_mark_to_market() -> MarkOutcome:
     own take-profit and stop-loss watched. Paused copies with a take-profit or stop-loss: only
     those (a paused copy still exits; its equity is left as it was when it paused)."""
     outcome = MarkOutcome()
-    watched_while_paused = Q(relationship__status=CopyRelationship.Status.PAUSED) & (
-        Q(relationship__take_profit_percent__isnull=False) | Q(relationship__stop_loss_percent__isnull=False)
+    watched_while_paused = Q(copy__status=Copy.Status.PAUSED) & (
+        Q(copy__take_profit_percent__isnull=False) | Q(copy__stop_loss_percent__isnull=False)
     )
     holding = (
         FollowerPosition.objects.exclude(quantity=0)
-        .filter(Q(relationship__status=CopyRelationship.Status.ACTIVE) | watched_while_paused)
-        .select_related("relationship__exchange_account")
-        .order_by("relationship_id", "symbol")
+        .filter(Q(copy__status=Copy.Status.ACTIVE) | watched_while_paused)
+        .select_related("copy__exchange_account")
+        .order_by("copy_id", "symbol")
     )
     symbols_by_copy: dict[int, list[str]] = defaultdict(list)
     accounts = {}
     for position in holding:
-        symbols_by_copy[position.relationship_id].append(position.symbol)
-        accounts[position.relationship_id] = position.relationship.exchange_account
+        symbols_by_copy[position.copy_id].append(position.symbol)
+        accounts[position.copy_id] = position.copy.exchange_account
     marks: dict[tuple, tuple[Decimal, Decimal]] = {}  # (price source, symbol) -> (price, contract size)
     for copy_id, symbols in symbols_by_copy.items():
         account = accounts[copy_id]
@@ -77,20 +77,20 @@ def _remark(copy_id: int, *, prices: dict[str, tuple[Decimal, Decimal]]) -> tupl
     """Re-mark one copy under its row lock (a fill being recorded waits, or is waited for):
     (marked, its copy stop-loss tripped, the ids of positions' own closes)."""
     with transaction.atomic():
-        relationship = copy_lock(relationship_id=copy_id)
-        if relationship is None or relationship.status not in CopyRelationship.LIVE_STATUSES:
+        copy = copy_lock(copy_id=copy_id)
+        if copy is None or copy.status not in Copy.LIVE_STATUSES:
             return False, False, []
         marks = {symbol: price for symbol, (price, _) in prices.items()}
-        if relationship.status == CopyRelationship.Status.PAUSED:
-            return False, False, position_exits_trigger(relationship, prices=marks)
+        if copy.status == Copy.Status.PAUSED:
+            return False, False, position_exits_trigger(copy, prices=marks)
         unrealised = ZERO
-        for position in FollowerPosition.objects.filter(relationship=relationship).exclude(quantity=0):
+        for position in FollowerPosition.objects.filter(copy=copy).exclude(quantity=0):
             if position.symbol in prices:
                 price, contract_size = prices[position.symbol]
                 unrealised += unrealised_pnl(position, price=price, contract_size=contract_size)
-        relationship_apply_pnl(relationship, pnl=ZERO, unrealised=unrealised)
-        relationship.save(update_fields=["copy_equity", "peak_equity", "current_drawdown_percent", "updated_at"])
-        if stop_loss_hit(relationship):
-            stop_loss_trigger(relationship)  # closes every position: no position's own exit is needed
+        copy_apply_pnl(copy, pnl=ZERO, unrealised=unrealised)
+        copy.save(update_fields=["copy_equity", "peak_equity", "current_drawdown_percent", "updated_at"])
+        if stop_loss_hit(copy):
+            stop_loss_trigger(copy)  # closes every position: no position's own exit is needed
             return True, True, []
-        return True, False, position_exits_trigger(relationship, prices=marks)
+        return True, False, position_exits_trigger(copy, prices=marks)

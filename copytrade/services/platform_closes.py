@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from copytrade.client_order_ids import PLATFORM_CLOSE_PREFIX, platform_close_client_order_id
 from copytrade.locks import copy_lock
-from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderPosition, LeaderTrade, Strategy
+from copytrade.models import CopiedTrade, Copy, FollowerPosition, LeaderPosition, LeaderTrade, Strategy
 from copytrade.positions import position_exit_hit, position_move_percent, stop_loss_hit
 from copytrade.reasons import pause_reason_text, position_exit_text, sentence
 from copytrade.services import fanout
@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
-def copy_close_positions(*, relationship_id: int, kind: str, symbols: list[str] | None = None, details: dict | None = None) -> list[int]:
+def copy_close_positions(*, copy_id: int, kind: str, symbols: list[str] | None = None, details: dict | None = None) -> list[int]:
     """Close everything a copy holds at market (or only `symbols`): one copied trade per
     symbol (kind stop_loss, close_on_stop, take_profit, position_stop), sized when it runs
     (exactly what is held then), enqueued on commit. `details`: per symbol, the numbers its
@@ -32,9 +32,9 @@ def copy_close_positions(*, relationship_id: int, kind: str, symbols: list[str] 
     """
     if kind not in PLATFORM_CLOSE_PREFIX:
         raise ValueError(f"kind must be one of {sorted(PLATFORM_CLOSE_PREFIX)}")
-    relationship = CopyRelationship.objects.get(pk=relationship_id)
-    held = FollowerPosition.objects.filter(relationship_id=relationship_id).exclude(quantity=0)
-    in_flight = CopiedTrade.objects.filter(relationship_id=relationship_id, status__in=CopiedTrade.OPEN)
+    copy = Copy.objects.get(pk=copy_id)
+    held = FollowerPosition.objects.filter(copy_id=copy_id).exclude(quantity=0)
+    in_flight = CopiedTrade.objects.filter(copy_id=copy_id, status__in=CopiedTrade.OPEN)
     if symbols is not None:
         held, in_flight = held.filter(symbol__in=symbols), in_flight.filter(symbol__in=symbols)
     sides = {symbol: ("sell" if quantity > 0 else "buy") for symbol, quantity in held.values_list("symbol", "quantity")}
@@ -42,24 +42,24 @@ def copy_close_positions(*, relationship_id: int, kind: str, symbols: list[str] 
         sides.setdefault(symbol, "sell")
     if not sides:
         return []
-    strategy = Strategy.objects.select_for_update().only("id", "owner_id", "last_sequence").get(pk=relationship.strategy_id)
-    latest = CopiedTrade.objects.filter(relationship_id=relationship_id).aggregate(latest=Max("sequence"))["latest"] or 0
+    strategy = Strategy.objects.select_for_update().only("id", "owner_id", "last_sequence").get(pk=copy.strategy_id)
+    latest = CopiedTrade.objects.filter(copy_id=copy_id).aggregate(latest=Max("sequence"))["latest"] or 0
     first = max(strategy.last_sequence, latest) + 1
     Strategy.objects.filter(pk=strategy.pk).update(last_sequence=first + len(sides) - 1)
     now = timezone.now()
     rows = [
         CopiedTrade(
-            relationship_id=relationship_id,
+            copy_id=copy_id,
             kind=kind,
             sequence=sequence,
-            follower_id=relationship.follower_id,
+            follower_id=copy.follower_id,
             leader_user_id=strategy.owner_id,
             strategy_id=strategy.pk,
             symbol=symbol,
             side=side,
             effect=LeaderTrade.Effect.CLOSE,
             reason_detail=(details or {}).get(symbol, {}),
-            client_order_id=platform_close_client_order_id(kind=kind, relationship_id=relationship_id, sequence=sequence),
+            client_order_id=platform_close_client_order_id(kind=kind, copy_id=copy_id, sequence=sequence),
             enqueued_at=now,
         )
         for sequence, (symbol, side) in enumerate(sorted(sides.items()), start=first)
@@ -67,69 +67,69 @@ def copy_close_positions(*, relationship_id: int, kind: str, symbols: list[str] 
     CopiedTrade.objects.bulk_create(rows)
     ids = [row.pk for row in rows]
     transaction.on_commit(lambda: fanout.copied_trades_enqueue(ids))
-    logger.info("copy %s: %s close(s) at market (%s)", relationship_id, len(ids), kind)
+    logger.info("copy %s: %s close(s) at market (%s)", copy_id, len(ids), kind)
     return ids
 
 
 @transaction.atomic
-def copy_stop_loss_check(*, relationship_id: int) -> bool:
+def copy_stop_loss_check(*, copy_id: int) -> bool:
     """Trip the copy's stop-loss if its drawdown (as last recorded) reached the limit; under
     the locks in their order (strategy, then copy). True when it tripped now.
 
     Execution calls this after committing a fill that crossed the limit: the fill's
     transaction holds the copy without its strategy and may not take the strategy after it.
     Were this never to run (a crash between), the next mark-to-market pass trips it."""
-    relationship = copy_lock(relationship_id=relationship_id)
-    if relationship is None or relationship.status != CopyRelationship.Status.ACTIVE or not stop_loss_hit(relationship):
+    copy = copy_lock(copy_id=copy_id)
+    if copy is None or copy.status != Copy.Status.ACTIVE or not stop_loss_hit(copy):
         return False
-    stop_loss_trigger(relationship)
+    stop_loss_trigger(copy)
     return True
 
 
-def stop_loss_trigger(relationship: CopyRelationship) -> None:
+def stop_loss_trigger(copy: Copy) -> None:
     """Called with the copy and its strategy locked (`copy_lock`): pause the copy, close what
     it holds, tell the follower."""
-    relationship.status = CopyRelationship.Status.PAUSED
-    relationship.pause_reason = CopyRelationship.PauseReason.STOP_LOSS
-    relationship.pause_detail = {
-        "drawdown_percent": str(relationship.current_drawdown_percent),
-        "limit_percent": str(relationship.max_drawdown_stop),
+    copy.status = Copy.Status.PAUSED
+    copy.pause_reason = Copy.PauseReason.STOP_LOSS
+    copy.pause_detail = {
+        "drawdown_percent": str(copy.current_drawdown_percent),
+        "limit_percent": str(copy.max_drawdown_stop),
     }
-    relationship.save(update_fields=["status", "pause_reason", "pause_detail", "updated_at"])
-    closes = copy_close_positions(relationship_id=relationship.pk, kind=CopiedTrade.Kind.STOP_LOSS)
+    copy.save(update_fields=["status", "pause_reason", "pause_detail", "updated_at"])
+    closes = copy_close_positions(copy_id=copy.pk, kind=CopiedTrade.Kind.STOP_LOSS)
     notification_send(
-        user=relationship.follower,
+        user=copy.follower,
         kind=Notification.Kind.COPY_STOP_LOSS,
-        title=f"Your copy of {relationship.strategy.name} was paused by its stop-loss",
-        body=f"{sentence(pause_reason_text(relationship))} {len(closes)} position(s) are being closed at market. "
+        title=f"Your copy of {copy.strategy.name} was paused by its stop-loss",
+        body=f"{sentence(pause_reason_text(copy))} {len(closes)} position(s) are being closed at market. "
         "Resume the copy to copy new entries again.",
     )
     logger.warning(
         "copy %s paused by its copy stop-loss (drawdown %s%% past the %s%% limit)",
-        relationship.pk,
-        relationship.current_drawdown_percent,
-        relationship.max_drawdown_stop,
+        copy.pk,
+        copy.current_drawdown_percent,
+        copy.max_drawdown_stop,
     )
 
 
-def position_exits_trigger(relationship: CopyRelationship, *, prices: dict[str, Decimal]) -> list[int]:
+def position_exits_trigger(copy: Copy, *, prices: dict[str, Decimal]) -> list[int]:
     """Called with the copy and its strategy locked (`copy_lock`) by the mark-to-market pass:
     close at market each position whose price reached the copy's take-profit or stop-loss,
     measured from the copy's own average entry; tell the follower. A symbol with a copied
     trade in flight waits for the next pass (that trade may change or close the position).
     The ids of the closes."""
-    if relationship.take_profit_percent is None and relationship.stop_loss_percent is None:
+    if copy.take_profit_percent is None and copy.stop_loss_percent is None:
         return []
-    busy = set(CopiedTrade.objects.filter(relationship=relationship, status__in=CopiedTrade.OPEN).values_list("symbol", flat=True))
+    busy = set(CopiedTrade.objects.filter(copy=copy, status__in=CopiedTrade.OPEN).values_list("symbol", flat=True))
     hits: dict[str, dict] = {}
-    for position in FollowerPosition.objects.filter(relationship=relationship, symbol__in=list(prices)).exclude(quantity=0):
+    for position in FollowerPosition.objects.filter(copy=copy, symbol__in=list(prices)).exclude(quantity=0):
         if position.symbol in busy:
             continue
         price = prices[position.symbol]
-        kind = position_exit_hit(relationship, position, price=price)
+        kind = position_exit_hit(copy, position, price=price)
         if kind is None:
             continue
-        limit = relationship.take_profit_percent if kind == CopiedTrade.Kind.TAKE_PROFIT else relationship.stop_loss_percent
+        limit = copy.take_profit_percent if kind == CopiedTrade.Kind.TAKE_PROFIT else copy.stop_loss_percent
         move = position_move_percent(position, price=price)
         hits.setdefault(kind, {})[position.symbol] = {
             "entry": str(position.average_entry),
@@ -139,32 +139,30 @@ def position_exits_trigger(relationship: CopyRelationship, *, prices: dict[str, 
         }
     closes = []
     for kind, details in sorted(hits.items()):
-        closes += copy_close_positions(relationship_id=relationship.pk, kind=kind, symbols=sorted(details), details=details)
+        closes += copy_close_positions(copy_id=copy.pk, kind=kind, symbols=sorted(details), details=details)
         for symbol, detail in sorted(details.items()):
             notification_send(
-                user=relationship.follower,
+                user=copy.follower,
                 kind=Notification.Kind.POSITION_CLOSED,
-                title=f"Your copy of {relationship.strategy.name}: {symbol} is being closed at market",
+                title=f"Your copy of {copy.strategy.name}: {symbol} is being closed at market",
                 body=f"{sentence(position_exit_text(kind=kind, symbol=symbol, detail=detail))} The copy carries on with the "
                 "leader's next trades.",
             )
     if closes:
-        logger.info("copy %s: %s position(s) closed by their take-profit or stop-loss", relationship.pk, len(closes))
+        logger.info("copy %s: %s position(s) closed by their take-profit or stop-loss", copy.pk, len(closes))
     return closes
 
 
-def copy_start_positions_open(*, relationship: CopyRelationship) -> list[int]:
+def copy_start_positions_open(*, copy: Copy) -> list[int]:
     """In the copy start's transaction, under the strategy's row lock: one entry per position
     the leader holds now (kind start_open), sized when it runs as the leader's position at its
     entry against the leader's capital, placed only where the price is not worse than the
     leader's entry by more than the copy's slippage limit (else skipped with the reason; the
     copy follows that market from the leader's next trade). Enqueued on commit."""
-    positions = list(LeaderPosition.objects.filter(strategy_id=relationship.strategy_id).exclude(quantity=0).order_by("symbol"))
+    positions = list(LeaderPosition.objects.filter(strategy_id=copy.strategy_id).exclude(quantity=0).order_by("symbol"))
     if not positions:
         return []
-    strategy = (
-        Strategy.objects.select_for_update().only("id", "owner_id", "last_sequence", "declared_capital").get(pk=relationship.strategy_id)
-    )
+    strategy = Strategy.objects.select_for_update().only("id", "owner_id", "last_sequence", "declared_capital").get(pk=copy.strategy_id)
     equity = strategy.declared_capital
     if equity is None:
         equity = LeaderTrade.objects.filter(strategy=strategy).order_by("-sequence").values_list("leader_equity", flat=True).first()
@@ -173,10 +171,10 @@ def copy_start_positions_open(*, relationship: CopyRelationship) -> list[int]:
     kind = CopiedTrade.Kind.START_OPEN
     rows = [
         CopiedTrade(
-            relationship_id=relationship.pk,
+            copy_id=copy.pk,
             kind=kind,
             sequence=sequence,
-            follower_id=relationship.follower_id,
+            follower_id=copy.follower_id,
             leader_user_id=strategy.owner_id,
             strategy_id=strategy.pk,
             symbol=position.symbol,
@@ -188,7 +186,7 @@ def copy_start_positions_open(*, relationship: CopyRelationship) -> list[int]:
                 "leader_notional": str(abs(position.quantity) * position.average_entry),
                 "leader_equity": str(equity or 0),
             },
-            client_order_id=platform_close_client_order_id(kind=kind, relationship_id=relationship.pk, sequence=sequence),
+            client_order_id=platform_close_client_order_id(kind=kind, copy_id=copy.pk, sequence=sequence),
             enqueued_at=timezone.now(),
         )
         for sequence, position in enumerate(positions, start=first)

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from copytrade.events import copying_open_requested
-from copytrade.models import CopyRelationship, Strategy, new_webhook_secret
+from copytrade.models import Copy, Strategy, new_webhook_secret
 from core.errors import ConflictError, NotFoundError
 from core.locks import user_row_lock
 from exchanges.models import ExchangeAccount
@@ -92,11 +92,7 @@ def _leader_account(*, owner, account_id: int) -> ExchangeAccount:
     if leading is not None:
         # Two strategies on one account would each claim the whole account's equity and fills.
         raise ConflictError(f"Exchange account '{account.label}' already leads strategy '{leading.name}'.")
-    copy = (
-        CopyRelationship.objects.filter(exchange_account=account, status__in=CopyRelationship.LIVE_STATUSES)
-        .select_related("strategy")
-        .first()
-    )
+    copy = Copy.objects.filter(exchange_account=account, status__in=Copy.LIVE_STATUSES).select_related("strategy").first()
     if copy is not None:
         # An account leads or is copied onto, never both: its copied orders would be its
         # strategy's trades, copied on again (a loop, issue 32). The owner's row lock, held
@@ -153,7 +149,7 @@ SIZING_BASE_FIELDS = ("declared_capital",)
 
 def _check_terms_unchanged_once_copied(*, strategy: Strategy, data: dict) -> None:
     changing = [name for name in (*TERMS_FIELDS, *SIZING_BASE_FIELDS) if name in data and data[name] != getattr(strategy, name)]
-    if changing and CopyRelationship.objects.filter(strategy=strategy).exists():
+    if changing and Copy.objects.filter(strategy=strategy).exists():
         raise ValidationError(
             {
                 name: f"'{strategy.name}' has been copied: its {name} decides "

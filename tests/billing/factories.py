@@ -4,9 +4,9 @@ import itertools
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from copytrade.models import CopiedTrade, CopyRelationship, Strategy
+from copytrade.models import CopiedTrade, Copy, Strategy
 from marketplace.models import SignalProvider
-from tests.factories import CopiedTradeFactory, CopyRelationshipFactory, SignalProviderFactory, StrategyFactory, make_user
+from tests.factories import CopiedTradeFactory, CopyFactory, SignalProviderFactory, StrategyFactory, make_user
 
 __all__ = ["add_trade", "at", "make_copy", "make_provider", "make_strategy", "make_user", "month"]
 
@@ -41,19 +41,19 @@ def make_provider(user, *, subscription: str = "0", performance_percent: str = "
     )
 
 
-def make_copy(follower, strategy, *, started_at: datetime, ended_at: datetime | None = None, fee_terms: bool = True) -> CopyRelationship:
+def make_copy(follower, strategy, *, started_at: datetime, ended_at: datetime | None = None, fee_terms: bool = True) -> Copy:
     """A copy of 10,000 on a paper account of its own (its fee terms recorded unless `fee_terms=False`)."""
-    return CopyRelationshipFactory(
+    return CopyFactory(
         follower=follower,
         strategy=strategy,
         copy_capital=Decimal("10000"),
         started_at=started_at,
         ended_at=ended_at,
-        status=CopyRelationship.Status.STOPPED if ended_at else CopyRelationship.Status.ACTIVE,
+        status=Copy.Status.STOPPED if ended_at else Copy.Status.ACTIVE,
         fee_terms=fee_terms,
     )
 
 
-def add_trade(relationship: CopyRelationship, *, pnl: str, finished_at: datetime) -> CopiedTrade:
+def add_trade(copy: Copy, *, pnl: str, finished_at: datetime) -> CopiedTrade:
     """A filled copied trade whose realised net P&L is `pnl`."""
-    return CopiedTradeFactory(relationship=relationship, pnl_billing=Decimal(pnl), finished_at=finished_at)
+    return CopiedTradeFactory(copy=copy, pnl_billing=Decimal(pnl), finished_at=finished_at)

@@ -14,7 +14,7 @@ def october_ledger() -> dict:
     strategy = make_strategy(alice_user, name="Alice Swing")
     copy = make_copy(ana, strategy)
     assessment = FeeAssessment.objects.create(
-        relationship=copy,
+        copy=copy,
         follower=ana,
         strategy=strategy,
         payee=alice_user,

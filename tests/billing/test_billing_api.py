@@ -48,8 +48,8 @@ def billed_october(provider_user, follower):
     """The follower copies the provider (paid) and the stranger copies it too (unpaid)."""
     strategy = make_strategy(provider_user, kind=Strategy.Kind.MANUAL)
     for user, pnl in ((follower, "500"), (make_user("second"), "100")):
-        relationship = make_copy(user, strategy, started_at=at(2026, 9, 1))
-        add_trade(relationship, pnl=pnl, finished_at=at(2026, 10, 12))
+        copy = make_copy(user, strategy, started_at=at(2026, 9, 1))
+        add_trade(copy, pnl=pnl, finished_at=at(2026, 10, 12))
     billing_period_run(period=OCTOBER)
     _pay(Invoice.objects.get(follower=follower, period=OCTOBER))
     return strategy

@@ -34,14 +34,14 @@ def _pay(invoice: Invoice) -> None:
 
 def test_seed_000_example_a_100_dollar_profit_at_15_percent_bills_15_and_pays_the_leader_9(leader, follower, ai_strategy):
     # given: seed 000 §3, follower profit $100 on a 15 % override
-    relationship = make_copy(follower, ai_strategy, started_at=at(2026, 9, 15))
-    add_trade(relationship, pnl="100", finished_at=at(2026, 10, 10))
+    copy = make_copy(follower, ai_strategy, started_at=at(2026, 9, 15))
+    add_trade(copy, pnl="100", finished_at=at(2026, 10, 10))
 
     # when
     billing_period_run(period=OCTOBER)
 
     # then
-    assessment = FeeAssessment.objects.get(relationship=relationship, period=OCTOBER)
+    assessment = FeeAssessment.objects.get(copy=copy, period=OCTOBER)
     assert (assessment.program, assessment.rate_percent, assessment.performance_fee) == ("ai", Decimal("15"), Decimal("15.00"))
     invoice = Invoice.objects.get(follower=follower, period=OCTOBER)
     (line,) = invoice.lines.all()
@@ -68,8 +68,8 @@ def test_seed_001_a_provider_gets_80_percent_of_a_subscription_plus_a_performanc
     provider_user = make_user("provider")
     make_provider(provider_user, subscription="49.00", performance_percent="20")
     strategy = make_strategy(provider_user, kind=Strategy.Kind.MANUAL)
-    relationship = make_copy(follower, strategy, started_at=at(2026, 9, 1))
-    add_trade(relationship, pnl="500", finished_at=at(2026, 10, 20))
+    copy = make_copy(follower, strategy, started_at=at(2026, 9, 1))
+    add_trade(copy, pnl="500", finished_at=at(2026, 10, 20))
 
     billing_period_run(period=OCTOBER)
     invoice = Invoice.objects.get(follower=follower, period=OCTOBER)
@@ -87,16 +87,16 @@ def test_seed_001_a_provider_gets_80_percent_of_a_subscription_plus_a_performanc
 
 def test_the_high_water_mark_bills_200_0_0_60_over_four_months_at_20_percent(leader, follower):
     strategy = make_strategy(leader, kind=Strategy.Kind.AI, override="20")
-    relationship = make_copy(follower, strategy, started_at=at(2025, 12, 20))
+    copy = make_copy(follower, strategy, started_at=at(2025, 12, 20))
     monthly_pnl = {1: "1000", 2: "-600", 3: "400", 4: "500"}
     for number, amount in monthly_pnl.items():
-        add_trade(relationship, pnl=amount, finished_at=at(2026, number, 15))
+        add_trade(copy, pnl=amount, finished_at=at(2026, number, 15))
 
     for number in monthly_pnl:
         billing_period_run(period=month(2026, number))
 
     rows = list(
-        FeeAssessment.objects.filter(relationship=relationship)
+        FeeAssessment.objects.filter(copy=copy)
         .order_by("period")
         .values_list("period_net_pnl", "cumulative_pnl", "hwm_before", "hwm_after", "performance_fee")
     )
@@ -112,10 +112,10 @@ def test_the_high_water_mark_bills_200_0_0_60_over_four_months_at_20_percent(lea
 
 
 def test_the_fee_is_allocated_over_the_winning_trades_and_marked_paid_once_the_invoice_is(leader, follower, ai_strategy):
-    relationship = make_copy(follower, ai_strategy, started_at=at(2026, 9, 1))
-    big_win = add_trade(relationship, pnl="300", finished_at=at(2026, 10, 2))
-    loss = add_trade(relationship, pnl="-100", finished_at=at(2026, 10, 3))
-    small_win = add_trade(relationship, pnl="100.01", finished_at=at(2026, 10, 4))
+    copy = make_copy(follower, ai_strategy, started_at=at(2026, 9, 1))
+    big_win = add_trade(copy, pnl="300", finished_at=at(2026, 10, 2))
+    loss = add_trade(copy, pnl="-100", finished_at=at(2026, 10, 3))
+    small_win = add_trade(copy, pnl="100.01", finished_at=at(2026, 10, 4))
 
     billing_period_run(period=OCTOBER)
 
@@ -139,20 +139,20 @@ def test_the_fee_is_allocated_over_the_winning_trades_and_marked_paid_once_the_i
 
 
 def test_a_trade_recorded_after_its_month_was_billed_is_billed_the_next_month_once(leader, follower, ai_strategy):
-    relationship = make_copy(follower, ai_strategy, started_at=at(2026, 9, 1))
-    add_trade(relationship, pnl="100", finished_at=at(2026, 10, 5))
+    copy = make_copy(follower, ai_strategy, started_at=at(2026, 9, 1))
+    add_trade(copy, pnl="100", finished_at=at(2026, 10, 5))
     billing_period_run(period=OCTOBER)
-    late = add_trade(relationship, pnl="200", finished_at=at(2026, 10, 31, hour=23))
+    late = add_trade(copy, pnl="200", finished_at=at(2026, 10, 31, hour=23))
 
     billing_period_run(period=OCTOBER)
 
-    october = FeeAssessment.objects.get(relationship=relationship, period=OCTOBER)
+    october = FeeAssessment.objects.get(copy=copy, period=OCTOBER)
     assert october.performance_fee == Decimal("15.00")
     assert not AssessedTrade.objects.filter(copied_trade=late).exists()
 
     billing_period_run(period=month(2026, 11))
 
-    november = FeeAssessment.objects.get(relationship=relationship, period=month(2026, 11))
+    november = FeeAssessment.objects.get(copy=copy, period=month(2026, 11))
     assert (november.period_net_pnl, november.performance_fee) == (Decimal("200"), Decimal("30.00"))
     assert AssessedTrade.objects.get(copied_trade=late).assessment == november
 

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from billing.services import fee_assessment_create, invoice_create
-from copytrade.models import CopyRelationship
+from copytrade.models import Copy
 from tests.billing.factories import make_copy, make_provider, make_strategy, make_user
 from tests.factories import CopiedTradeFactory
 
@@ -39,12 +39,12 @@ def provider_strategy(db):
     return make_strategy(provider, kind="manual", name="Alice Swing")
 
 
-def _trade(copy: CopyRelationship, *, pnl_quote: str, rate: str, finished_at: datetime):
+def _trade(copy: Copy, *, pnl_quote: str, rate: str, finished_at: datetime):
     pnl_quote, rate = Decimal(pnl_quote), Decimal(rate)
-    CopyRelationship.objects.filter(pk=copy.pk).update(realized_pnl=copy.realized_pnl + pnl_quote)
+    Copy.objects.filter(pk=copy.pk).update(realized_pnl=copy.realized_pnl + pnl_quote)
     copy.refresh_from_db()
     return CopiedTradeFactory(
-        relationship=copy,
+        copy=copy,
         quote_currency="USDT",
         pnl_quote=pnl_quote,
         quote_rate=rate,
@@ -155,7 +155,7 @@ def test_another_followers_copy_is_not_found(client_for, provider_strategy):
 def test_what_copiers_kept_is_the_median_of_their_net_returns_over_30_days(provider_strategy):
     from billing.selectors import strategy_copiers_kept
     from marketplace.models import SignalProvider
-    from tests.factories import CopyRelationshipFactory
+    from tests.factories import CopyFactory
 
     # 20 % of new profit and 31 USD a month: 1 USD a day in March, 31/28 a day in February.
     SignalProvider.objects.filter(user=provider_strategy.owner).update(subscription_fee_monthly=Decimal("31"))
@@ -163,13 +163,13 @@ def test_what_copiers_kept_is_the_median_of_their_net_returns_over_30_days(provi
     now = datetime(2026, 3, 15, 12, tzinfo=UTC)  # the window: 13 Feb 12:00 to now
 
     def copy(username, *, capital, started_at, ended_at=None):
-        return CopyRelationshipFactory(
+        return CopyFactory(
             follower=make_user(username),
             strategy=provider_strategy,
             copy_capital=Decimal(capital),
             started_at=started_at,
             ended_at=ended_at,
-            status=CopyRelationship.Status.STOPPED if ended_at else CopyRelationship.Status.ACTIVE,
+            status=Copy.Status.STOPPED if ended_at else Copy.Status.ACTIVE,
         )
 
     # A: +50 on 20 Feb (billed: 10.00) and +150 on 10 Mar (due: 20 % above the mark of 50, 30.00);

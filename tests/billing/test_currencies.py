@@ -9,7 +9,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 from billing.models import Invoice
 from billing.services import billing_period_run
-from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
+from copytrade.models import CopiedTrade, Copy, LeaderTrade, Strategy
 from copytrade.services.copies import copy_start
 from copytrade.services.leader_trades import LeaderSignal, leader_signal_submit
 from core.errors import ApplicationError
@@ -68,7 +68,7 @@ def test_an_eth_btc_copy_is_invoiced_in_usd_at_the_rate_recorded_at_each_fill(si
     run_engine()
 
     # then: each fill records its P&L in BTC, the BTC→USD rate at that fill, and the P&L in USD
-    entry, exit_ = CopiedTrade.objects.filter(relationship=copy).order_by("sequence")
+    entry, exit_ = CopiedTrade.objects.filter(copy=copy).order_by("sequence")
     assert (entry.status, exit_.status) == ("filled", "filled")
     assert (entry.quote_currency, entry.quote_rate, exit_.quote_rate) == ("BTC", Decimal("60000"), Decimal("70000"))
     assert entry.pnl_quote < 0 < exit_.pnl_quote  # the entry's fee; the exit's profit less its fee
@@ -85,9 +85,9 @@ def test_an_eth_btc_copy_is_invoiced_in_usd_at_the_rate_recorded_at_each_fill(si
     )
 
     # when: October is billed (the copy and its fills moved into October: billing bills past months)
-    CopyRelationship.objects.filter(id=copy.id).update(started_at=at(2026, 9, 30))
-    CopyFeeTerms.objects.filter(relationship=copy).update(effective_from=month(2026, 9))
-    CopiedTrade.objects.filter(relationship=copy).update(finished_at=at(2026, 10, 15))
+    Copy.objects.filter(id=copy.id).update(started_at=at(2026, 9, 30))
+    CopyFeeTerms.objects.filter(copy=copy).update(effective_from=month(2026, 9))
+    CopiedTrade.objects.filter(copy=copy).update(finished_at=at(2026, 10, 15))
     billing_period_run(period=OCTOBER)
 
     # then: the performance fee is 20 % of the USD P&L, invoiced in USD
@@ -143,19 +143,19 @@ def _migrate_to_latest():
 @pytest.mark.django_db(transaction=True)
 def test_existing_rows_keep_a_pegged_pnl_and_stop_billing_one_in_an_unconvertible_quote(follower):
     # (the copy made with today's columns, before the schema goes back: it outlives the migrations)
-    relationship = make_copy(follower, make_strategy(make_user("lead")), started_at=at(2026, 9, 1))
+    copy = make_copy(follower, make_strategy(make_user("lead")), started_at=at(2026, 9, 1))
     apps = _migrate([("copytrade", "0003_copied_trade_fewer_indexes")])
     try:
         # given: rows as the code before recorded them (pnl_usd held the quote currency's P&L)
         old_trade = apps.get_model("copytrade", "CopiedTrade")
         rows = {
             symbol: old_trade.objects.create(
-                relationship_id=relationship.id,
+                relationship_id=copy.id,  # the field's name before copytrade 0020
                 kind="mirror",
                 sequence=sequence,
                 follower_id=follower.id,
-                leader_user_id=relationship.strategy.owner_id,
-                strategy_id=relationship.strategy_id,
+                leader_user_id=copy.strategy.owner_id,
+                strategy_id=copy.strategy_id,
                 symbol=symbol,
                 side="sell",
                 effect="close",
@@ -236,7 +236,7 @@ def test_a_followers_pnl_in_a_quote_their_exchange_cannot_price_is_converted_thr
     run_engine()
 
     # then: the follower's fills are on their exchange, and each is converted at the price source's rate
-    entry, exit_ = CopiedTrade.objects.filter(relationship=copy).order_by("sequence")
+    entry, exit_ = CopiedTrade.objects.filter(copy=copy).order_by("sequence")
     assert (entry.status, exit_.status) == ("filled", "filled")
     assert len(second_exchange.orders(api_key=account.api_key)) == 2
     assert (entry.quote_currency, entry.quote_rate, exit_.quote_rate) == ("FDUSD", Decimal("0.998"), Decimal("0.999"))
@@ -265,7 +265,7 @@ def test_a_copied_trade_on_a_market_no_source_can_price_is_skipped_with_its_reas
 
     run_engine()
 
-    (trade,) = CopiedTrade.objects.filter(relationship=copy)
+    (trade,) = CopiedTrade.objects.filter(copy=copy)
     assert (trade.status, trade.reason) == ("skipped", "quote_not_convertible")
     assert second_exchange.orders(api_key=account.api_key) == []
     (notice,) = Notification.objects.filter(user=follower, kind=Notification.Kind.COPIED_TRADE_SKIPPED)

@@ -49,7 +49,7 @@ def test_stopping_and_restarting_a_copy_after_a_loss_pays_no_fee_on_the_recovery
         Decimal("0"),
     )
     assert set(july.copies.all()) == {first, second}
-    assert july.relationship == second
+    assert july.copy == second
     assert _performance_fees(follower) == Decimal("150.00")
     assert Invoice.objects.get(follower=follower, period=JULY).total == Decimal("0")
 

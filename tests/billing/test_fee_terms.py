@@ -20,7 +20,7 @@ from marketplace.services import provider_terms_update
 from marketplace.terms import copy_fee_terms, fee_terms_offered
 from tests.billing.factories import add_trade, at, make_provider, make_user, month
 from tests.copytrade import paper_account, signal_only_strategy
-from tests.factories import CopyRelationshipFactory
+from tests.factories import CopyFactory
 from web.fees import copy_fee_terms_shown, strategy_fee_terms
 
 
@@ -96,8 +96,8 @@ def test_the_terms_every_endpoint_shows_are_what_the_next_billing_run_charges_to
         terms = strategy_fee_terms(strategy=strategy).terms
         copies[strategy.pk] = _start(follower, strategy, expected_terms=terms)
     monkeypatch.undo()
-    for relationship in copies.values():
-        add_trade(relationship, pnl="250.37", finished_at=at(2026, 10, 15))
+    for copy in copies.values():
+        add_trade(copy, pnl="250.37", finished_at=at(2026, 10, 15))
     billing_period_run(period=month(2026, 10))
 
     # then: each copy's invoice lines are the shown rate of 250.37 and the shown subscription (live all month)
@@ -107,7 +107,7 @@ def test_the_terms_every_endpoint_shows_are_what_the_next_billing_run_charges_to
         lines = {line.kind: line.amount for line in invoice.lines.filter(assessment__strategy=strategy)}
         assert lines.get("performance_fee") == quantize_money(Decimal("250.37") * rate / 100)
         assert lines.get("subscription", Decimal("0.00")) == subscription
-        recorded = copy_fee_terms_shown(relationship=copies[strategy.pk])
+        recorded = copy_fee_terms_shown(copy=copies[strategy.pk])
         assert (recorded.rate_percent, quantize_money(recorded.subscription_fee_monthly)) == (rate, subscription)
     assert invoice.total == Decimal("31.30") + Decimal("50.07") + Decimal("29.00")
 
@@ -133,9 +133,9 @@ def test_a_providers_new_terms_reach_an_existing_copy_only_after_the_notice_peri
     _at(at(2026, 7, 11), monkeypatch)
     newcomer = _start(stranger, manual)
     monkeypatch.undo()
-    for relationship in (existing, newcomer):
+    for copy in (existing, newcomer):
         for month_number in (7, 8, 9):
-            add_trade(relationship, pnl="100", finished_at=at(2026, month_number, 20))
+            add_trade(copy, pnl="100", finished_at=at(2026, month_number, 20))
     for month_number in (7, 8, 9):
         billing_period_run(period=month(2026, month_number))
 
@@ -187,18 +187,18 @@ def test_a_change_while_a_follower_looks_refuses_the_copy_with_the_new_terms(cli
     current = {"expected_performance_fee_percent": "25", "expected_subscription_fee_monthly": "29"}
     response = client_for(follower).post("/api/copy-trading/start", {**payload, **current}, format="json")
     assert response.status_code == 201, response.json()
-    relationship_terms = copy_fee_terms(relationship=follower.copies.get())
-    assert (relationship_terms.rate_percent, relationship_terms.subscription_fee_monthly) == (Decimal("25"), Decimal("29"))
+    copy_terms = copy_fee_terms(copy=follower.copies.get())
+    assert (copy_terms.rate_percent, copy_terms.subscription_fee_monthly) == (Decimal("25"), Decimal("29"))
 
 
 @pytest.mark.django_db
 def test_the_recorded_terms_keep_the_payee_share_a_settings_change_would_move(settings, follower, strategies, monkeypatch):
     ai, _ = strategies
     _at(at(2026, 9, 30), monkeypatch)
-    relationship = _start(follower, ai)
+    copy = _start(follower, ai)
     monkeypatch.undo()
     settings.BILLING_PAYOUT_SHARES = {**settings.BILLING_PAYOUT_SHARES, "ai": {"payee": Decimal("0.50")}}
-    add_trade(relationship, pnl="100", finished_at=at(2026, 10, 2))
+    add_trade(copy, pnl="100", finished_at=at(2026, 10, 2))
 
     billing_period_run(period=month(2026, 10))
 
@@ -259,7 +259,7 @@ def test_a_fee_change_made_in_admin_gives_existing_copies_the_same_notice(admin_
     assert response.status_code == 302, response.content.decode()[:2000]
     provider.refresh_from_db()
     assert provider.subscription_fee_monthly == Decimal("39")
-    assert copy_fee_terms(relationship=existing).subscription_fee_monthly == Decimal("29")  # until the notice period ends
+    assert copy_fee_terms(copy=existing).subscription_fee_monthly == Decimal("29")  # until the notice period ends
     assert Notification.objects.filter(user=follower, kind=Notification.Kind.FEE_TERMS).count() == 1
     assert provider.events.filter(action="terms", field="subscription_fee_monthly", from_value="29.00 USD", to_value="39.00 USD").exists()
 
@@ -267,15 +267,15 @@ def test_a_fee_change_made_in_admin_gives_existing_copies_the_same_notice(admin_
 @pytest.mark.django_db
 def test_reading_a_copys_terms_writes_nothing_even_for_a_copy_without_recorded_terms(follower, strategies, django_assert_max_num_queries):
     _, manual = strategies
-    unrecorded = CopyRelationshipFactory(follower=follower, strategy=manual, fee_terms=False)
+    unrecorded = CopyFactory(follower=follower, strategy=manual, fee_terms=False)
 
-    terms = copy_fee_terms(relationship=unrecorded)
+    terms = copy_fee_terms(copy=unrecorded)
 
     assert (terms.rate_percent, terms.subscription_fee_monthly) == (Decimal("20"), Decimal("29"))  # the current offer
-    assert not CopyFeeTerms.objects.filter(relationship=unrecorded).exists()
-    recorded = CopyRelationshipFactory(follower=make_user("recorded"), strategy=manual)
+    assert not CopyFeeTerms.objects.filter(copy=unrecorded).exists()
+    recorded = CopyFactory(follower=make_user("recorded"), strategy=manual)
     with django_assert_max_num_queries(2) as captured:  # the row in effect (else the first row): reads only
-        copy_fee_terms(relationship=recorded)
+        copy_fee_terms(copy=recorded)
     assert all(query["sql"].lstrip().upper().startswith("SELECT") for query in captured.captured_queries)
 
 
@@ -294,7 +294,7 @@ def _restarted_after_a_price_rise(follower, strategies, provider_user, monkeypat
         subscription_fee_monthly=Decimal("49.00"),
     )
     _at(at(2026, 10, 20), monkeypatch)
-    copy_stop(follower=follower, relationship_id=copy_a.pk)
+    copy_stop(follower=follower, copy_id=copy_a.pk)
     _at(at(2026, 10, 21), monkeypatch)
     account = paper_account(follower, label="Paper again", usdt="10000")
     copy_b = copy_start(follower=follower, strategy_id=manual.pk, exchange_account_id=account.pk, allocation_percent=Decimal("25"))
@@ -358,13 +358,13 @@ def test_my_copies_accrues_a_restarted_pair_exactly_as_billing_then_assesses_it(
     copy_a.refresh_from_db()
     copy_b.refresh_from_db()
 
-    shown = copy_results(relationships=[copy_a, copy_b], now=datetime(2026, 10, 31, 23, tzinfo=UTC))
+    shown = copy_results(copies=[copy_a, copy_b], now=datetime(2026, 10, 31, 23, tzinfo=UTC))
     billing_period_run(period=month(2026, 10))
 
     october = Invoice.objects.get(follower=follower, period=month(2026, 10))
     billed = {}
     for line in october.lines.all():
-        billed.setdefault(line.assessment.relationship_id, []).append(line.amount)
+        billed.setdefault(line.assessment.copy_id, []).append(line.amount)
     assert shown[copy_a.pk].accrued_performance_fee + shown[copy_a.pk].accrued_subscription_fee == sum(billed[copy_a.pk])
     assert shown[copy_b.pk].accrued_performance_fee + shown[copy_b.pk].accrued_subscription_fee == sum(billed[copy_b.pk])
     assert (shown[copy_a.pk].accrued_performance_fee, shown[copy_b.pk].accrued_performance_fee) == (Decimal("45.00"), Decimal("22.50"))

@@ -18,8 +18,8 @@ def test_an_invoice_is_told_when_issued_and_when_paid_and_mailed_only_when_payme
     stripe_standin, follower, ai_strategy, django_capture_on_commit_callbacks
 ):
     # given October's profit of 100 USD, billed at 15 %
-    relationship = make_copy(follower, ai_strategy, started_at=at(2026, 9, 1))
-    add_trade(relationship, pnl="100", finished_at=at(2026, 10, 10))
+    copy = make_copy(follower, ai_strategy, started_at=at(2026, 9, 1))
+    add_trade(copy, pnl="100", finished_at=at(2026, 10, 10))
 
     # when the invoice goes to Stripe, its payment fails, and then it is paid
     with django_capture_on_commit_callbacks(execute=True):

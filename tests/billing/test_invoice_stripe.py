@@ -27,8 +27,8 @@ def _billable_followers(strategy: Strategy, count: int, *, pnl: str = "100") -> 
     followers = []
     for index in range(count):
         follower = make_user(f"payer{index}")
-        relationship = make_copy(follower, strategy, started_at=at(2026, 9, 1))
-        add_trade(relationship, pnl=pnl, finished_at=at(2026, 10, 10))
+        copy = make_copy(follower, strategy, started_at=at(2026, 9, 1))
+        add_trade(copy, pnl=pnl, finished_at=at(2026, 10, 10))
         followers.append(follower)
     return followers
 
@@ -38,8 +38,8 @@ def _creating_requests(log: list[dict]) -> list[tuple[str, str]]:
 
 
 def test_it_sends_each_invoice_with_idempotency_keys_from_our_ids(stripe_standin, follower, ai_strategy):
-    relationship = make_copy(follower, ai_strategy, started_at=at(2026, 9, 1))
-    add_trade(relationship, pnl="100", finished_at=at(2026, 10, 10))
+    copy = make_copy(follower, ai_strategy, started_at=at(2026, 9, 1))
+    add_trade(copy, pnl="100", finished_at=at(2026, 10, 10))
 
     summary = billing_period_run(period=OCTOBER)
 
@@ -63,8 +63,8 @@ def test_it_sends_each_invoice_with_idempotency_keys_from_our_ids(stripe_standin
 
 
 def test_billing_the_month_again_sends_nothing_more(stripe_standin, follower, ai_strategy):
-    relationship = make_copy(follower, ai_strategy, started_at=at(2026, 9, 1))
-    add_trade(relationship, pnl="100", finished_at=at(2026, 10, 10))
+    copy = make_copy(follower, ai_strategy, started_at=at(2026, 9, 1))
+    add_trade(copy, pnl="100", finished_at=at(2026, 10, 10))
     billing_period_run(period=OCTOBER)
     writes_before = _creating_requests(stripe_standin.request_log())
 
@@ -77,8 +77,8 @@ def test_billing_the_month_again_sends_nothing_more(stripe_standin, follower, ai
 
 
 def test_an_invoice_with_nothing_due_is_never_sent(stripe_standin, follower, ai_strategy):
-    relationship = make_copy(follower, ai_strategy, started_at=at(2026, 9, 1))
-    add_trade(relationship, pnl="-250", finished_at=at(2026, 10, 10))
+    copy = make_copy(follower, ai_strategy, started_at=at(2026, 9, 1))
+    add_trade(copy, pnl="-250", finished_at=at(2026, 10, 10))
 
     billing_period_run(period=OCTOBER)
 
@@ -89,8 +89,8 @@ def test_an_invoice_with_nothing_due_is_never_sent(stripe_standin, follower, ai_
 
 def test_without_a_stripe_key_invoices_stay_in_our_ledger(stripe_standin, settings, follower, ai_strategy):
     settings.STRIPE_API_KEY = ""
-    relationship = make_copy(follower, ai_strategy, started_at=at(2026, 9, 1))
-    add_trade(relationship, pnl="100", finished_at=at(2026, 10, 10))
+    copy = make_copy(follower, ai_strategy, started_at=at(2026, 9, 1))
+    add_trade(copy, pnl="100", finished_at=at(2026, 10, 10))
 
     summary = billing_period_run(period=OCTOBER)
 
@@ -111,8 +111,8 @@ def test_without_a_stripe_key_invoices_stay_in_our_ledger(stripe_standin, settin
 def test_a_500_after_stripe_stored_the_invoice_is_retried_with_the_same_key_and_creates_nothing_twice(
     stripe_standin, follower, ai_strategy
 ):
-    relationship = make_copy(follower, ai_strategy, started_at=at(2026, 9, 1))
-    add_trade(relationship, pnl="100", finished_at=at(2026, 10, 10))
+    copy = make_copy(follower, ai_strategy, started_at=at(2026, 9, 1))
+    add_trade(copy, pnl="100", finished_at=at(2026, 10, 10))
     stripe_standin.fail_next(path="/v1/invoices", method="POST", after_operation=True)
 
     billing_period_run(period=OCTOBER)
@@ -128,8 +128,8 @@ def test_a_500_after_stripe_stored_the_invoice_is_retried_with_the_same_key_and_
 
 
 def test_when_stripe_keeps_failing_the_invoice_waits_as_a_draft_and_the_next_run_sends_it_once(stripe_standin, follower, ai_strategy):
-    relationship = make_copy(follower, ai_strategy, started_at=at(2026, 9, 1))
-    add_trade(relationship, pnl="100", finished_at=at(2026, 10, 10))
+    copy = make_copy(follower, ai_strategy, started_at=at(2026, 9, 1))
+    add_trade(copy, pnl="100", finished_at=at(2026, 10, 10))
     # Three 500s after Stripe acted: the SDK's two retries are used up too.
     stripe_standin.fail_next(count=3, path="/v1/invoiceitems", after_operation=True)
 

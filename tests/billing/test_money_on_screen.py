@@ -26,8 +26,8 @@ def _ledger_only(settings):
 @pytest.mark.django_db
 def test_a_paid_payout_and_a_failed_payment_state_their_amounts_in_cents_with_the_currency(leader, follower, ai_strategy):
     # given: October billed (15 % of 528.60 = 79.29) and paid
-    relationship = make_copy(follower, ai_strategy, started_at=at(2026, 9, 15))
-    add_trade(relationship, pnl="528.60", finished_at=at(2026, 10, 10))
+    copy = make_copy(follower, ai_strategy, started_at=at(2026, 9, 15))
+    add_trade(copy, pnl="528.60", finished_at=at(2026, 10, 10))
     billing_period_run(period=OCTOBER)
     invoice = Invoice.objects.get(follower=follower)
     stripe_event_handle(
@@ -57,8 +57,8 @@ def test_a_paid_payout_and_a_failed_payment_state_their_amounts_in_cents_with_th
 
 @pytest.mark.django_db
 def test_ledger_and_terms_rows_read_in_cents_in_admin_titles(leader, follower, ai_strategy):
-    relationship = make_copy(follower, ai_strategy, started_at=at(2026, 9, 15))
-    add_trade(relationship, pnl="0", finished_at=at(2026, 10, 10))
+    copy = make_copy(follower, ai_strategy, started_at=at(2026, 9, 15))
+    add_trade(copy, pnl="0", finished_at=at(2026, 10, 10))
     billing_period_run(period=OCTOBER)
 
     assert str(Invoice.objects.get()) == "Invoice 2026-10 · follower follower · 0.00 USD · paid"

@@ -29,8 +29,8 @@ def _settle(invoice: Invoice, event_type: str = "invoice.paid") -> None:
 def two_paying_followers(stripe_standin, ai_strategy) -> list[Invoice]:
     """Two followers of the leader's AI strategy (15 %), billed for October at Stripe."""
     for username, pnl in (("alice", "100"), ("bob", "200")):
-        relationship = make_copy(make_user(username), ai_strategy, started_at=at(2026, 9, 1))
-        add_trade(relationship, pnl=pnl, finished_at=at(2026, 10, 10))
+        copy = make_copy(make_user(username), ai_strategy, started_at=at(2026, 9, 1))
+        add_trade(copy, pnl=pnl, finished_at=at(2026, 10, 10))
     billing_period_run(period=OCTOBER)
     return list(Invoice.objects.filter(period=OCTOBER).order_by("follower__username"))
 

@@ -54,7 +54,7 @@ def _stripe(settings) -> stripe.StripeClient:
 def _ledger(invoice: Invoice, payee) -> tuple:
     invoice.refresh_from_db()
     payouts = list(Payout.objects.filter(payee=payee).values_list("status", "payee_amount", "stripe_transfer_id"))
-    fees_paid = list(CopiedTrade.objects.filter(relationship__follower=invoice.follower).values_list("fee_paid_at", flat=True))
+    fees_paid = list(CopiedTrade.objects.filter(copy__follower=invoice.follower).values_list("fee_paid_at", flat=True))
     return invoice.status, invoice.paid_at, payouts, fees_paid
 
 
@@ -69,7 +69,7 @@ def test_an_invoice_paid_at_stripe_whose_webhook_never_came_is_paid_by_the_daily
     open_invoice.refresh_from_db()
     assert open_invoice.status == Invoice.Status.PAID
     assert int(open_invoice.paid_at.timestamp()) == paid_at_stripe["status_transitions"]["paid_at"]
-    assert CopiedTrade.objects.get(relationship__follower=open_invoice.follower).fee_paid_at == open_invoice.paid_at
+    assert CopiedTrade.objects.get(copy__follower=open_invoice.follower).fee_paid_at == open_invoice.paid_at
     payout = Payout.objects.get(payee=connected_leader, period=OCTOBER)
     # 15.00 collected, the leader's 60 % is 9.00
     assert (payout.status, payout.payee_amount) == (Payout.Status.PAID, Decimal("9.00"))

@@ -39,8 +39,8 @@ def sdk_verifications(monkeypatch) -> list:
 
 @pytest.fixture
 def open_invoice(stripe_standin, follower, ai_strategy) -> Invoice:
-    relationship = make_copy(follower, ai_strategy, started_at=at(2026, 9, 1))
-    add_trade(relationship, pnl="100", finished_at=at(2026, 10, 10))
+    copy = make_copy(follower, ai_strategy, started_at=at(2026, 9, 1))
+    add_trade(copy, pnl="100", finished_at=at(2026, 10, 10))
     billing_period_run(period=OCTOBER)
     invoice = Invoice.objects.get(follower=follower, period=OCTOBER)
     assert invoice.status == Invoice.Status.OPEN

@@ -43,8 +43,8 @@ def eager():
 def profit_last_month(leader, follower, ai_strategy, last_month):
     """The follower made 100 last month copying the leader's AI strategy (15 %); the leader has a Connect account."""
     BillingAccount.objects.create(user=leader, stripe_connect_account_id="acct_leader")
-    relationship = make_copy(follower, ai_strategy, started_at=at(last_month.year, last_month.month, 1))
-    add_trade(relationship, pnl="100", finished_at=at(last_month.year, last_month.month, 2))
+    copy = make_copy(follower, ai_strategy, started_at=at(last_month.year, last_month.month, 1))
+    add_trade(copy, pnl="100", finished_at=at(last_month.year, last_month.month, 2))
 
 
 def test_the_monthly_task_bills_the_month_that_just_ended_and_the_daily_task_pays_the_leader(

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from copytrade.models import CopyRelationship, LeaderTrade, Strategy
+from copytrade.models import Copy, LeaderTrade, Strategy
 from copytrade.services.copies import copy_start
 from tests.copytrade import paper_account, record_fan_outs, signal_only_strategy
 
@@ -41,13 +41,13 @@ MATRIX = [
         {"strategy_id": "{other}", "exchange_account_id": "{account}", "allocation_percent": "10"},
         _expect(400, 201, 404, 404),
     ),
-    ("post", "/api/copy-trading/stop", {"relationship_id": "{relationship}"}, _expect(404, 200, 404, 404)),
-    ("post", "/api/copy-trading/pause", {"relationship_id": "{relationship}"}, _expect(404, 200, 404, 404)),
-    ("post", "/api/copy-trading/resume", {"relationship_id": "{paused}"}, _expect(404, 200, 404, 404)),
-    ("patch", "/api/copy-trading/copies/{relationship}", {"max_slippage_percent": "2"}, _expect(404, 200, 404, 404)),
+    ("post", "/api/copy-trading/stop", {"copy_id": "{copy}"}, _expect(404, 200, 404, 404)),
+    ("post", "/api/copy-trading/pause", {"copy_id": "{copy}"}, _expect(404, 200, 404, 404)),
+    ("post", "/api/copy-trading/resume", {"copy_id": "{paused}"}, _expect(404, 200, 404, 404)),
+    ("patch", "/api/copy-trading/copies/{copy}", {"max_slippage_percent": "2"}, _expect(404, 200, 404, 404)),
     ("get", "/api/copy-trading/my-copies", None, _expect(200, 200, 200, 200)),
     ("get", "/api/copy-trading/copied-trades", None, _expect(200, 200, 200, 200)),
-    ("get", "/api/copy-trading/copied-trades?relationship={relationship}", None, _expect(404, 200, 404, 404)),
+    ("get", "/api/copy-trading/copied-trades?copy={copy}", None, _expect(404, 200, 404, 404)),
 ]
 
 
@@ -58,16 +58,16 @@ def world(owner, follower, stranger, staff, simulated_binance, monkeypatch):
     other = signal_only_strategy(owner, name="Other")
     private = signal_only_strategy(owner, name="Private", public=False)
     account = paper_account(follower)
-    relationship = copy_start(follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, allocation_percent=Decimal("20"))
+    copy = copy_start(follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, allocation_percent=Decimal("20"))
     third = signal_only_strategy(owner, name="Third")
     paused = copy_start(follower=follower, strategy_id=third.pk, exchange_account_id=account.pk, allocation_percent=Decimal("20"))
-    CopyRelationship.objects.filter(pk=paused.pk).update(status="paused", pause_reason="follower")
+    Copy.objects.filter(pk=paused.pk).update(status="paused", pause_reason="follower")
     ids = {
         "strategy": strategy.pk,
         "other": other.pk,
         "private": private.pk,
         "account": account.pk,
-        "relationship": relationship.pk,
+        "copy": copy.pk,
         "paused": paused.pk,
     }
     users = {"owner": owner, "follower": follower, "stranger": stranger, "staff": staff, "anonymous": None}
@@ -103,7 +103,7 @@ def test_every_endpoint_answers_each_role_as_the_matrix_says(client_for, world, 
 def _snapshot():
     return (
         list(Strategy.objects.order_by("id").values()),
-        list(CopyRelationship.objects.order_by("id").values()),
+        list(Copy.objects.order_by("id").values()),
         LeaderTrade.objects.count(),
     )
 
@@ -129,8 +129,8 @@ def test_ids_beyond_the_database_range_are_not_found_rather_than_errors(client_f
         client.get(f"/api/strategies/{huge}/").status_code,
         client.get(f"/api/copy-trading/leader/{huge}").status_code,
         client.patch(f"/api/copy-trading/copies/{huge}", {}, format="json").status_code,
-        client.post("/api/copy-trading/stop", {"relationship_id": huge}, format="json").status_code,
-        client.get("/api/copy-trading/copied-trades", {"relationship": huge}).status_code,
+        client.post("/api/copy-trading/stop", {"copy_id": huge}, format="json").status_code,
+        client.get("/api/copy-trading/copied-trades", {"copy": huge}).status_code,
         client.post(
             "/api/copy-trading/start",
             {"strategy_id": huge, "exchange_account_id": ids["account"], "allocation_percent": "1"},
@@ -149,8 +149,8 @@ GARBAGE = [
     "text",
     {"": ""},
     {"strategy_id": {"$gt": 0}},
-    {"relationship_id": [1, 2]},
-    {"relationship_id": 1.5, "close_positions": "perhaps"},
+    {"copy_id": [1, 2]},
+    {"copy_id": 1.5, "close_positions": "perhaps"},
     {"allocation_percent": "1e999999", "strategy_id": "1"},
     {"name": "\x00", "declared_capital": "1"},
     {"external_id": "\x00", "symbol": "\x00", "action": "buy", "amount": "1", "price": "1"},
@@ -167,9 +167,7 @@ def test_garbage_input_gets_a_4xx_never_a_500(client_for, world, method, path, _
     client = client_for(users[role])
 
     # A GET sends its garbage as query parameters.
-    bodies = (
-        GARBAGE if method != "get" else [{"limit": "9" * 30, "offset": "-0", "relationship": "1e3", "sort": "\x00", "include_stopped": ""}]
-    )
+    bodies = GARBAGE if method != "get" else [{"limit": "9" * 30, "offset": "-0", "copy": "1e3", "sort": "\x00", "include_stopped": ""}]
     for body in bodies:
         response = getattr(client, method)(_fill(path, ids), body, format="json")
         assert response.status_code < 500, (body, response.content)

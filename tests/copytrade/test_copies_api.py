@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
-from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
+from copytrade.models import CopiedTrade, Copy, FollowerPosition, LeaderTrade, Strategy
 from copytrade.services.copies import copy_start
 from copytrade.services.strategies import strategy_update
 from core.models import Notification
@@ -39,7 +39,7 @@ def _start(client, strategy, account, **fields):
     return client.post(f"{BASE}/start", {key: value for key, value in payload.items() if value is not None}, format="json")
 
 
-def _copy(follower, strategy, account, **fields) -> CopyRelationship:
+def _copy(follower, strategy, account, **fields) -> Copy:
     fields.setdefault("allocation_percent", Decimal("25"))
     return copy_start(follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, **fields)
 
@@ -53,18 +53,18 @@ def test_it_starts_a_proportional_copy_with_its_share_of_the_followers_equity(cl
 
     assert response.status_code == 201, response.json()
     body = response.json()
-    relationship = CopyRelationship.objects.get()
-    assert body["id"] == relationship.pk
+    copy = Copy.objects.get()
+    assert body["id"] == copy.pk
     assert (body["sizing_mode"], body["status"], body["strategy"]["id"], body["exchange_account"]["id"]) == (
         "proportional",
         "active",
         strategy.pk,
         account.pk,
     )
-    assert Decimal(body["copy_capital"]) == Decimal("2500") == relationship.copy_capital
-    assert relationship.copy_equity == relationship.peak_equity == Decimal("2500")
-    assert (relationship.max_drawdown_stop, relationship.max_slippage_percent) == (Decimal("20"), Decimal("0.5"))
-    assert relationship.started_at is not None and relationship.ended_at is None
+    assert Decimal(body["copy_capital"]) == Decimal("2500") == copy.copy_capital
+    assert copy.copy_equity == copy.peak_equity == Decimal("2500")
+    assert (copy.max_drawdown_stop, copy.max_slippage_percent) == (Decimal("20"), Decimal("0.5"))
+    assert copy.started_at is not None and copy.ended_at is None
     strategy.refresh_from_db()
     assert strategy.copiers_count == 1
 
@@ -83,11 +83,11 @@ def test_it_starts_a_multiplier_or_fixed_copy_measured_against_the_whole_equity(
     response = _start(client_for(follower), strategy, account, max_order_notional_usd="1000", **fields)
 
     assert response.status_code == 201, response.json()
-    relationship = CopyRelationship.objects.get()
-    assert getattr(relationship, column) == value
-    assert relationship.allocation_percent is None
-    assert relationship.copy_capital == Decimal("10000")
-    assert relationship.max_order_notional == Decimal("1000")
+    copy = Copy.objects.get()
+    assert getattr(copy, column) == value
+    assert copy.allocation_percent is None
+    assert copy.copy_capital == Decimal("10000")
+    assert copy.max_order_notional == Decimal("1000")
     assert Decimal(response.json()["max_order_notional_usd"]) == Decimal("1000")
 
 
@@ -127,7 +127,7 @@ def test_it_refuses_invalid_start_input_with_400_and_starts_nothing(client_for, 
 
     assert response.status_code == 400, response.json()
     assert set(response.json()) == {"message", "extra"}
-    assert CopyRelationship.objects.count() == 0
+    assert Copy.objects.count() == 0
     strategy.refresh_from_db()
     assert strategy.copiers_count == 0
 
@@ -157,7 +157,7 @@ def test_it_refuses_an_allocation_that_would_take_one_accounts_copies_past_100_p
     )
     assert refused.json()["extra"] == {"allocated_percent": "60.00", "available_percent": "40.00", "exchange_account_id": account.pk}
     assert accepted.status_code == 201
-    assert CopyRelationship.objects.aggregate(total=Sum("allocation_percent"))["total"] == Decimal("100")
+    assert Copy.objects.aggregate(total=Sum("allocation_percent"))["total"] == Decimal("100")
 
 
 @pytest.mark.django_db
@@ -179,7 +179,7 @@ def test_a_real_and_a_paper_account_can_each_be_used_in_full(client_for, owner, 
     assert (Decimal(on_paper.json()["copy_capital"]), Decimal(on_real.json()["copy_capital"])) == (Decimal("10000"), Decimal("5000"))
     assert over.status_code == 400
     assert "101.00% of exchange account 'Binance'" in over.json()["message"]
-    assert not CopyRelationship.objects.filter(strategy=third).exists()
+    assert not Copy.objects.filter(strategy=third).exists()
 
 
 @pytest.mark.django_db
@@ -203,7 +203,7 @@ def test_raising_a_copys_allocation_counts_only_the_copies_on_its_own_account(cl
 def test_it_frees_the_allocation_of_a_stopped_copy(client_for, owner, follower, strategy, account):
     other = signal_only_strategy(owner, name="Other")
     first = _copy(follower, strategy, account, allocation_percent=Decimal("80"))
-    client_for(follower).post(f"{BASE}/stop", {"relationship_id": first.pk}, format="json")
+    client_for(follower).post(f"{BASE}/stop", {"copy_id": first.pk}, format="json")
 
     assert _start(client_for(follower), other, account, allocation_percent="90").status_code == 201
 
@@ -214,12 +214,12 @@ def test_it_refuses_a_second_live_copy_of_the_same_strategy_and_allows_one_after
     first = _start(client, strategy, account).json()
 
     duplicate = _start(client, strategy, account)
-    client.post(f"{BASE}/stop", {"relationship_id": first["id"]}, format="json")
+    client.post(f"{BASE}/stop", {"copy_id": first["id"]}, format="json")
     again = _start(client, strategy, account)
 
     assert duplicate.status_code == 409
     assert again.status_code == 201
-    assert list(CopyRelationship.objects.order_by("id").values_list("status", flat=True)) == ["stopped", "active"]
+    assert list(Copy.objects.order_by("id").values_list("status", flat=True)) == ["stopped", "active"]
     strategy.refresh_from_db()
     assert strategy.copiers_count == 1
 
@@ -239,7 +239,7 @@ def test_it_refuses_to_copy_a_strategy_that_is_private_paused_closed_or_ones_own
     }
 
     assert answers == {"private": 404, "paused": 409, "closed": 409, "own": 400}
-    assert CopyRelationship.objects.count() == 0
+    assert Copy.objects.count() == 0
 
 
 @pytest.mark.django_db
@@ -249,7 +249,7 @@ def test_it_does_not_copy_onto_someone_elses_account(client_for, follower, stran
     response = _start(client_for(follower), strategy, theirs)
 
     assert response.status_code == 404
-    assert CopyRelationship.objects.count() == 0
+    assert Copy.objects.count() == 0
 
 
 @pytest.mark.django_db
@@ -286,7 +286,7 @@ def test_concurrent_starts_never_allocate_more_than_100_percent(owner, follower,
         thread.join(timeout=60)
 
     assert sorted(outcomes) == ["ApplicationError", "ApplicationError", "started", "started"]
-    live = CopyRelationship.objects.filter(follower=follower, status__in=CopyRelationship.LIVE_STATUSES)
+    live = Copy.objects.filter(follower=follower, status__in=Copy.LIVE_STATUSES)
     assert live.aggregate(total=Sum("allocation_percent"))["total"] == Decimal("80")
     assert Strategy.objects.aggregate(total=Sum("copiers_count"))["total"] == 2
 
@@ -298,22 +298,22 @@ def test_concurrent_allocation_changes_never_exceed_100_percent(client_for, owne
     barrier = threading.Barrier(len(copies))
     answers: list[int] = []
 
-    def raise_to_40(relationship):
+    def raise_to_40(copy):
         try:
             barrier.wait(timeout=10)
-            response = client_for(follower).patch(f"{BASE}/copies/{relationship.pk}", {"allocation_percent": "40"}, format="json")
+            response = client_for(follower).patch(f"{BASE}/copies/{copy.pk}", {"allocation_percent": "40"}, format="json")
             answers.append(response.status_code)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=raise_to_40, args=(relationship,)) for relationship in copies]
+    threads = [threading.Thread(target=raise_to_40, args=(copy,)) for copy in copies]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
 
     assert sorted(answers) == [200, 200, 400]  # 40 + 40 + 20 fits; a third 40 would not
-    assert CopyRelationship.objects.aggregate(total=Sum("allocation_percent"))["total"] == Decimal("100")
+    assert Copy.objects.aggregate(total=Sum("allocation_percent"))["total"] == Decimal("100")
 
 
 # --- stop, pause, resume, change -------------------------------------------------------
@@ -321,16 +321,16 @@ def test_concurrent_allocation_changes_never_exceed_100_percent(client_for, owne
 
 @pytest.mark.django_db
 def test_it_stops_a_copy_for_good_and_keeps_it_as_history(client_for, follower, strategy, account):
-    relationship = _copy(follower, strategy, account)
+    copy = _copy(follower, strategy, account)
     client = client_for(follower)
 
-    response = client.post(f"{BASE}/stop", {"relationship_id": relationship.pk}, format="json")
-    again = client.post(f"{BASE}/stop", {"relationship_id": relationship.pk}, format="json")
+    response = client.post(f"{BASE}/stop", {"copy_id": copy.pk}, format="json")
+    again = client.post(f"{BASE}/stop", {"copy_id": copy.pk}, format="json")
 
     assert response.status_code == 200, response.json()
     assert response.json()["status"] == "stopped"
-    relationship.refresh_from_db()
-    assert relationship.status == "stopped" and relationship.ended_at is not None
+    copy.refresh_from_db()
+    assert copy.status == "stopped" and copy.ended_at is not None
     strategy.refresh_from_db()
     assert strategy.copiers_count == 0
     assert again.status_code == 409
@@ -340,14 +340,14 @@ def test_it_stops_a_copy_for_good_and_keeps_it_as_history(client_for, follower, 
 
 @pytest.mark.django_db
 def test_it_asks_execution_to_close_the_positions_when_stopping_with_close_positions(client_for, follower, strategy, account, monkeypatch):
-    relationship = _copy(follower, strategy, account)
+    copy = _copy(follower, strategy, account)
     calls = []
     monkeypatch.setattr("copytrade.services.copies.copy_close_positions", lambda **kwargs: calls.append(kwargs) or [101])
 
-    response = client_for(follower).post(f"{BASE}/stop", {"relationship_id": relationship.pk, "close_positions": True}, format="json")
+    response = client_for(follower).post(f"{BASE}/stop", {"copy_id": copy.pk, "close_positions": True}, format="json")
 
     assert response.status_code == 200, response.json()
-    assert calls == [{"relationship_id": relationship.pk, "kind": CopiedTrade.Kind.CLOSE_ON_STOP}]
+    assert calls == [{"copy_id": copy.pk, "kind": CopiedTrade.Kind.CLOSE_ON_STOP}]
     told = Notification.objects.get(user=follower, kind=Notification.Kind.COPY_CLOSED)
     assert told.title == f"You stopped your copy of {strategy.name}; its positions are being closed"
     assert told.body.startswith("1 position(s) are being sold or bought back at market")
@@ -355,13 +355,13 @@ def test_it_asks_execution_to_close_the_positions_when_stopping_with_close_posit
 
 @pytest.mark.django_db
 def test_it_pauses_and_resumes_a_copy(client_for, follower, strategy, account):
-    relationship = _copy(follower, strategy, account)
+    copy = _copy(follower, strategy, account)
     client = client_for(follower)
 
-    paused = client.post(f"{BASE}/pause", {"relationship_id": relationship.pk}, format="json")
-    paused_again = client.post(f"{BASE}/pause", {"relationship_id": relationship.pk}, format="json")
-    resumed = client.post(f"{BASE}/resume", {"relationship_id": relationship.pk}, format="json")
-    resumed_again = client.post(f"{BASE}/resume", {"relationship_id": relationship.pk}, format="json")
+    paused = client.post(f"{BASE}/pause", {"copy_id": copy.pk}, format="json")
+    paused_again = client.post(f"{BASE}/pause", {"copy_id": copy.pk}, format="json")
+    resumed = client.post(f"{BASE}/resume", {"copy_id": copy.pk}, format="json")
+    resumed_again = client.post(f"{BASE}/resume", {"copy_id": copy.pk}, format="json")
 
     assert (paused.status_code, paused.json()["status"], paused.json()["pause_reason"]) == (200, "paused", "follower")
     assert paused.json()["pause_reason_text"] == "you paused it"
@@ -372,31 +372,31 @@ def test_it_pauses_and_resumes_a_copy(client_for, follower, strategy, account):
 
 @pytest.mark.django_db
 def test_it_resumes_after_a_stop_loss_measuring_drawdown_from_the_current_equity(client_for, follower, strategy, account):
-    relationship = _copy(follower, strategy, account)
-    CopyRelationship.objects.filter(pk=relationship.pk).update(
+    copy = _copy(follower, strategy, account)
+    Copy.objects.filter(pk=copy.pk).update(
         status="paused",
-        pause_reason=CopyRelationship.PauseReason.STOP_LOSS,
+        pause_reason=Copy.PauseReason.STOP_LOSS,
         copy_equity=Decimal("1750"),
         current_drawdown_percent=Decimal("30"),
     )
 
-    response = client_for(follower).post(f"{BASE}/resume", {"relationship_id": relationship.pk}, format="json")
+    response = client_for(follower).post(f"{BASE}/resume", {"copy_id": copy.pk}, format="json")
 
     assert response.status_code == 200
-    relationship.refresh_from_db()
-    assert (relationship.peak_equity, relationship.current_drawdown_percent) == (Decimal("1750"), 0)
+    copy.refresh_from_db()
+    assert (copy.peak_equity, copy.current_drawdown_percent) == (Decimal("1750"), 0)
 
 
 @pytest.mark.django_db
 def test_it_refuses_to_pause_resume_or_change_a_stopped_copy(client_for, follower, strategy, account):
-    relationship = _copy(follower, strategy, account)
+    copy = _copy(follower, strategy, account)
     client = client_for(follower)
-    client.post(f"{BASE}/stop", {"relationship_id": relationship.pk}, format="json")
+    client.post(f"{BASE}/stop", {"copy_id": copy.pk}, format="json")
 
     answers = [
-        client.post(f"{BASE}/pause", {"relationship_id": relationship.pk}, format="json").status_code,
-        client.post(f"{BASE}/resume", {"relationship_id": relationship.pk}, format="json").status_code,
-        client.patch(f"{BASE}/copies/{relationship.pk}", {"max_slippage_percent": "2"}, format="json").status_code,
+        client.post(f"{BASE}/pause", {"copy_id": copy.pk}, format="json").status_code,
+        client.post(f"{BASE}/resume", {"copy_id": copy.pk}, format="json").status_code,
+        client.patch(f"{BASE}/copies/{copy.pk}", {"max_slippage_percent": "2"}, format="json").status_code,
     ]
 
     assert answers == [409, 409, 409]
@@ -404,22 +404,22 @@ def test_it_refuses_to_pause_resume_or_change_a_stopped_copy(client_for, followe
 
 @pytest.mark.django_db
 def test_it_changes_a_copys_settings_and_rescales_its_capital_with_the_allocation(client_for, follower, strategy, account):
-    relationship = _copy(follower, strategy, account)
+    copy = _copy(follower, strategy, account)
 
     response = client_for(follower).patch(
-        f"{BASE}/copies/{relationship.pk}",
+        f"{BASE}/copies/{copy.pk}",
         {"allocation_percent": "50", "max_drawdown_stop": "15", "max_slippage_percent": "2", "max_order_notional_usd": "500"},
         format="json",
     )
 
     assert response.status_code == 200, response.json()
-    relationship.refresh_from_db()
-    assert (relationship.allocation_percent, relationship.copy_capital, relationship.copy_equity) == (
+    copy.refresh_from_db()
+    assert (copy.allocation_percent, copy.copy_capital, copy.copy_equity) == (
         Decimal("50"),
         Decimal("5000"),
         Decimal("5000"),
     )
-    assert (relationship.max_drawdown_stop, relationship.max_slippage_percent, relationship.max_order_notional) == (
+    assert (copy.max_drawdown_stop, copy.max_slippage_percent, copy.max_order_notional) == (
         Decimal("15"),
         Decimal("2"),
         Decimal("500"),
@@ -445,22 +445,22 @@ def test_it_changes_a_copys_settings_and_rescales_its_capital_with_the_allocatio
     ],
 )
 def test_it_refuses_an_invalid_change_with_400_and_changes_nothing(client_for, follower, strategy, account, fields):
-    relationship = _copy(follower, strategy, account)
-    before = CopyRelationship.objects.filter(pk=relationship.pk).values().get()
+    copy = _copy(follower, strategy, account)
+    before = Copy.objects.filter(pk=copy.pk).values().get()
 
-    response = client_for(follower).patch(f"{BASE}/copies/{relationship.pk}", fields, format="json")
+    response = client_for(follower).patch(f"{BASE}/copies/{copy.pk}", fields, format="json")
 
     assert response.status_code == 400, response.json()
-    assert CopyRelationship.objects.filter(pk=relationship.pk).values().get() == before
+    assert Copy.objects.filter(pk=copy.pk).values().get() == before
 
 
 @pytest.mark.django_db
 def test_it_refuses_to_raise_an_allocation_past_100_percent_in_total(client_for, owner, follower, strategy, account):
-    relationship = _copy(follower, strategy, account, allocation_percent=Decimal("50"))
+    copy = _copy(follower, strategy, account, allocation_percent=Decimal("50"))
     _copy(follower, signal_only_strategy(owner, name="Other"), account, allocation_percent=Decimal("40"))
 
-    refused = client_for(follower).patch(f"{BASE}/copies/{relationship.pk}", {"allocation_percent": "61"}, format="json")
-    accepted = client_for(follower).patch(f"{BASE}/copies/{relationship.pk}", {"allocation_percent": "60"}, format="json")
+    refused = client_for(follower).patch(f"{BASE}/copies/{copy.pk}", {"allocation_percent": "61"}, format="json")
+    accepted = client_for(follower).patch(f"{BASE}/copies/{copy.pk}", {"allocation_percent": "60"}, format="json")
 
     assert refused.status_code == 400
     assert accepted.status_code == 200
@@ -469,15 +469,15 @@ def test_it_refuses_to_raise_an_allocation_past_100_percent_in_total(client_for,
 # --- reads -----------------------------------------------------------------------------
 
 
-def _copied_trade(relationship, leader_trade, **fields) -> CopiedTrade:
+def _copied_trade(copy, leader_trade, **fields) -> CopiedTrade:
     """A copied trade as execution leaves it; `leader_trade=None` for a platform-initiated close."""
     defaults = {
-        "relationship": relationship,
+        "copy": copy,
         "leader_trade": leader_trade,
         "sequence": leader_trade.sequence if leader_trade else None,
-        "follower": relationship.follower,
-        "leader_user": relationship.strategy.owner,
-        "strategy": relationship.strategy,
+        "follower": copy.follower,
+        "leader_user": copy.strategy.owner,
+        "strategy": copy.strategy,
         "symbol": leader_trade.symbol if leader_trade else "BTC/USDT",
         "side": leader_trade.side if leader_trade else "sell",
         "effect": leader_trade.effect if leader_trade else "close",
@@ -492,38 +492,38 @@ def test_my_copies_shows_capital_equity_pnl_drawdown_status_and_the_latest_copie
     client_for, follower, strategy, account, simulated_binance, monkeypatch
 ):
     record_fan_outs(monkeypatch)
-    relationship = _copy(follower, strategy, account)
+    copy = _copy(follower, strategy, account)
     for index in range(7):
         submit(strategy, f"t{index}", "buy", amount="0.01")
     for trade in LeaderTrade.objects.all():
-        _copied_trade(relationship, trade, filled_amount=Decimal("0.001"), average_price=Decimal("60000"))
-    _copied_trade(relationship, None, sequence=99, kind="stop_loss", status="skipped", reason="below_exchange_minimum")
-    FollowerPosition.objects.create(relationship=relationship, symbol="BTC/USDT", quantity=Decimal("0.1"), average_entry=Decimal("60000"))
-    FollowerPosition.objects.create(relationship=relationship, symbol="ETH/USDT", quantity=Decimal("0"), average_entry=Decimal("0"))
-    CopyRelationship.objects.filter(pk=relationship.pk).update(
+        _copied_trade(copy, trade, filled_amount=Decimal("0.001"), average_price=Decimal("60000"))
+    _copied_trade(copy, None, sequence=99, kind="stop_loss", status="skipped", reason="below_exchange_minimum")
+    FollowerPosition.objects.create(copy=copy, symbol="BTC/USDT", quantity=Decimal("0.1"), average_entry=Decimal("60000"))
+    FollowerPosition.objects.create(copy=copy, symbol="ETH/USDT", quantity=Decimal("0"), average_entry=Decimal("0"))
+    Copy.objects.filter(pk=copy.pk).update(
         copy_equity=Decimal("2300"),
         peak_equity=Decimal("2600"),
         realized_pnl=Decimal("-200"),
         current_drawdown_percent=Decimal("11.5385"),
         status="paused",
-        pause_reason=CopyRelationship.PauseReason.PROVIDER_SUSPENDED,
+        pause_reason=Copy.PauseReason.PROVIDER_SUSPENDED,
     )
     simulated_binance.set_price(symbol="BTC/USDT", price="65000")
 
     response = client_for(follower).get(f"{BASE}/my-copies")
 
     assert response.status_code == 200
-    (copy,) = response.json()["results"]
-    assert Decimal(copy["copy_capital"]) == Decimal("2500")
-    assert Decimal(copy["copy_equity"]) == Decimal("2300")
-    assert Decimal(copy["realized_pnl"]) == Decimal("-200")
-    assert Decimal(copy["unrealized_pnl"]) == Decimal("500")  # 0.1 × (65,000 − 60,000)
-    assert Decimal(copy["current_drawdown_percent"]) == Decimal("11.5385")
-    assert (copy["status"], copy["pause_reason"]) == ("paused", "provider_suspended")
-    assert copy["pause_reason_text"] == "the curators suspended the leader's signal provider"
-    assert [position["symbol"] for position in copy["positions"]] == ["BTC/USDT"]
-    assert Decimal(copy["positions"][0]["mark_price"]) == Decimal("65000")
-    latest = copy["recent_copied_trades"]
+    (shown,) = response.json()["results"]
+    assert Decimal(shown["copy_capital"]) == Decimal("2500")
+    assert Decimal(shown["copy_equity"]) == Decimal("2300")
+    assert Decimal(shown["realized_pnl"]) == Decimal("-200")
+    assert Decimal(shown["unrealized_pnl"]) == Decimal("500")  # 0.1 × (65,000 − 60,000)
+    assert Decimal(shown["current_drawdown_percent"]) == Decimal("11.5385")
+    assert (shown["status"], shown["pause_reason"]) == ("paused", "provider_suspended")
+    assert shown["pause_reason_text"] == "the curators suspended the leader's signal provider"
+    assert [position["symbol"] for position in shown["positions"]] == ["BTC/USDT"]
+    assert Decimal(shown["positions"][0]["mark_price"]) == Decimal("65000")
+    latest = shown["recent_copied_trades"]
     assert [row["sequence"] for row in latest] == [99, 7, 6, 5, 4]
     assert (latest[0]["status"], latest[0]["reason"]) == ("skipped", "below_exchange_minimum")
     assert latest[0]["reason_text"].startswith("your share") and "_" not in latest[0]["reason_text"]
@@ -531,8 +531,8 @@ def test_my_copies_shows_capital_equity_pnl_drawdown_status_and_the_latest_copie
 
 @pytest.mark.django_db
 def test_my_copies_still_renders_when_no_price_can_be_had(client_for, follower, strategy, account, simulated_binance):
-    relationship = _copy(follower, strategy, account)
-    FollowerPosition.objects.create(relationship=relationship, symbol="BTC/USDT", quantity=Decimal("0.1"), average_entry=Decimal("60000"))
+    copy = _copy(follower, strategy, account)
+    FollowerPosition.objects.create(copy=copy, symbol="BTC/USDT", quantity=Decimal("0.1"), average_entry=Decimal("60000"))
     simulated_binance.set_faults(rates={"5xx": 1.0}, match=["GET /api/v3/ticker/price", "GET /api/v3/ticker/24hr"])
 
     response = client_for(follower).get(f"{BASE}/my-copies")
@@ -590,16 +590,14 @@ def test_copied_trades_lists_the_followers_own_with_status_and_reason(
     client = client_for(follower)
 
     everything = client.get(f"{BASE}/copied-trades").json()
-    filtered = client.get(f"{BASE}/copied-trades", {"relationship": first.pk}).json()
+    filtered = client.get(f"{BASE}/copied-trades", {"copy": first.pk}).json()
 
     assert everything["count"] == 2
-    assert [(row["relationship_id"], row["status"], row["reason"]) for row in filtered["results"]] == [
-        (first.pk, "failed", "insufficient_funds")
-    ]
+    assert [(row["copy_id"], row["status"], row["reason"]) for row in filtered["results"]] == [(first.pk, "failed", "insufficient_funds")]
     assert client_for(stranger).get(f"{BASE}/copied-trades").json()["count"] == 0
-    assert client_for(stranger).get(f"{BASE}/copied-trades", {"relationship": first.pk}).status_code == 404
-    assert client.get(f"{BASE}/copied-trades", {"relationship": "abc"}).status_code == 400
-    assert client.get(f"{BASE}/copied-trades", {"relationship": "0"}).status_code == 400
+    assert client_for(stranger).get(f"{BASE}/copied-trades", {"copy": first.pk}).status_code == 404
+    assert client.get(f"{BASE}/copied-trades", {"copy": "abc"}).status_code == 400
+    assert client.get(f"{BASE}/copied-trades", {"copy": "0"}).status_code == 400
 
 
 # --- leaderboard -----------------------------------------------------------------------
@@ -690,12 +688,10 @@ def test_my_copies_takes_as_many_queries_for_three_copies_as_for_one(client_for,
     client = client_for(follower)
 
     def add_copy(target):
-        relationship = _copy(follower, target, account, allocation_percent=Decimal("10"))
+        copy = _copy(follower, target, account, allocation_percent=Decimal("10"))
         submit(target, f"t-{target.pk}", "buy", amount="0.01")
-        _copied_trade(relationship, LeaderTrade.objects.filter(strategy=target).get())
-        FollowerPosition.objects.create(
-            relationship=relationship, symbol="BTC/USDT", quantity=Decimal("0.01"), average_entry=Decimal("60000")
-        )
+        _copied_trade(copy, LeaderTrade.objects.filter(strategy=target).get())
+        FollowerPosition.objects.create(copy=copy, symbol="BTC/USDT", quantity=Decimal("0.01"), average_entry=Decimal("60000"))
 
     add_copy(strategy)
     with CaptureQueriesContext(connection) as one:
@@ -829,16 +825,16 @@ def test_my_copies_gives_computed_amounts_as_decimal_strings_and_unset_limits_as
 ):
     # Found by the API fuzz test: the unset limits were null under a non-nullable schema, and
     # the request-time amounts were JSON floats (a bare Decimal) where every amount is a string.
-    relationship = _copy(follower, strategy, account)
-    FollowerPosition.objects.create(relationship=relationship, symbol="BTC/USDT", quantity=Decimal("0.1"), average_entry=Decimal("60000"))
+    copy = _copy(follower, strategy, account)
+    FollowerPosition.objects.create(copy=copy, symbol="BTC/USDT", quantity=Decimal("0.1"), average_entry=Decimal("60000"))
     simulated_binance.set_price(symbol="BTC/USDT", price="65000.5")
 
     response = client_for(follower).get(f"{BASE}/my-copies")
 
-    (copy,) = response.json()["results"]
-    assert (copy["fixed_notional_usd"], copy["max_order_notional_usd"]) == (None, None)
-    assert copy["unrealized_pnl"] == "500.05000000"
-    assert copy["positions"][0]["mark_price"] == "65000.5"
+    (shown,) = response.json()["results"]
+    assert (shown["fixed_notional_usd"], shown["max_order_notional_usd"]) == (None, None)
+    assert shown["unrealized_pnl"] == "500.05000000"
+    assert shown["positions"][0]["mark_price"] == "65000.5"
     schema = _copy_output_schema()
     assert all(schema[name]["nullable"] for name in ("fixed_notional_usd", "max_order_notional_usd", "unrealized_pnl"))
     assert schema["unrealized_pnl"]["type"] == "string"

@@ -33,9 +33,9 @@ def test_start_pause_resume_and_stop_are_each_told_in_the_app_without_mail(sim, 
     account = simulator_account(sim, follower, usdt="10000")
     with django_capture_on_commit_callbacks(execute=True):
         copy = copy_start(follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, allocation_percent=Decimal("20"))
-        copy_pause(follower=follower, relationship_id=copy.pk)
-        copy_resume(follower=follower, relationship_id=copy.pk)
-        copy_stop(follower=follower, relationship_id=copy.pk)
+        copy_pause(follower=follower, copy_id=copy.pk)
+        copy_resume(follower=follower, copy_id=copy.pk)
+        copy_stop(follower=follower, copy_id=copy.pk)
 
     K = Notification.Kind
     assert _kinds(follower) == [K.COPY_STARTED, K.COPY_PAUSED, K.COPY_RESUMED, K.COPY_STOPPED]
@@ -52,13 +52,13 @@ def test_a_stop_that_closes_the_positions_is_told_and_mailed(sim, strategy, foll
     run_engine()
 
     with django_capture_on_commit_callbacks(execute=True):
-        copy_stop(follower=follower, relationship_id=copy.pk, close_positions=True)
+        copy_stop(follower=follower, copy_id=copy.pk, close_positions=True)
     run_engine()
 
     closed = Notification.objects.get(user=follower, kind=Notification.Kind.COPY_CLOSED)
     assert closed.body.startswith("1 position(s) are being sold or bought back at market")
     assert [message.subject for message in mail.outbox] == [closed.title]
-    assert CopiedTrade.objects.get(relationship=copy, kind=CopiedTrade.Kind.CLOSE_ON_STOP).status == CopiedTrade.Status.FILLED
+    assert CopiedTrade.objects.get(copy=copy, kind=CopiedTrade.Kind.CLOSE_ON_STOP).status == CopiedTrade.Status.FILLED
 
 
 def test_fills_make_one_notification_per_copy_per_leader_trade_and_a_rerun_adds_none(sim, strategy, follower, stranger):
@@ -97,8 +97,8 @@ def test_in_app_off_writes_no_row_and_email_off_sends_no_mail(sim, strategy, fol
 
     # when they pause it, and the exchange later refuses the account's key
     with django_capture_on_commit_callbacks(execute=True):
-        copy_pause(follower=follower, relationship_id=copy.pk)
-        copy_resume(follower=follower, relationship_id=copy.pk)
+        copy_pause(follower=follower, copy_id=copy.pk)
+        copy_resume(follower=follower, copy_id=copy.pk)
         exchange_account_invalidate(account_id=account.pk)
 
     # then no pause row, the key's notice in the app only, and no mail at all

@@ -13,7 +13,7 @@ from statistics import mean, median
 import pytest
 from django.utils import timezone
 
-from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade
+from copytrade.models import CopiedTrade, Copy, LeaderTrade
 from copytrade.quality import (
     CAPACITY_MIN_FANOUT,
     COPIES_WELL_MIN_ENDED,
@@ -29,7 +29,7 @@ from marketplace.models import StrategyMetrics
 from tests.copytrade import market_moves_to, signal_only_strategy, simulator_account, submit
 from tests.factories import (
     CopiedTradeFactory,
-    CopyRelationshipFactory,
+    CopyFactory,
     LeaderTradeFactory,
     SignalProviderFactory,
     StrategyFactory,
@@ -54,7 +54,7 @@ def strategy(owner, sim):
     return signal_only_strategy(owner, capital="100000")
 
 
-def start_copies(sim, strategy, count: int) -> list[CopyRelationship]:
+def start_copies(sim, strategy, count: int) -> list[Copy]:
     copies = []
     for index in range(count):
         user = UserFactory(username=f"copier{index}")
@@ -99,7 +99,7 @@ def test_a_fan_out_while_the_price_moves_records_the_gaps_the_simulator_filled_a
     exits = fan_out_while_the_market_moves(close, step=Decimal("-21.10"))
 
     assert [row.fanout_place for row in entries] == list(range(1, COPIERS + 1))
-    assert {row.relationship_id for row in entries} == {copy.pk for copy in copies}
+    assert {row.copy_id for row in entries} == {copy.pk for copy in copies}
     for leader_trade, rows in ((entry, entries), (close, exits)):
         for row in rows:
             assert row.status == CopiedTrade.Status.FILLED
@@ -117,7 +117,7 @@ def test_the_leaders_figures_equal_a_hand_computation_from_the_rows(sim, strateg
     copies = start_copies(sim, strategy, COPIERS)
     submit(strategy, "t1", "buy", amount="1", price="65000")
     fan_out_while_the_market_moves(LeaderTrade.objects.get(external_id="t1"), step=Decimal("9.99"))
-    copy_pause(follower=copies[0].follower, relationship_id=copies[0].pk)
+    copy_pause(follower=copies[0].follower, copy_id=copies[0].pk)
     submit(strategy, "t2", "buy", amount="0.5", price="65500")
     fan_out_while_the_market_moves(LeaderTrade.objects.get(external_id="t2"), step=Decimal("-4.44"))
 
@@ -137,9 +137,9 @@ def test_the_leaders_figures_equal_a_hand_computation_from_the_rows(sim, strateg
         assert got.delay_p50_ms == whole_ms(median(delays))
         assert got.delay_p95_ms == whole_ms(interpolated(delays, Decimal("0.95")))
     # the paused copy was not sent the second entry: not in the fan-out, not a skip
-    assert not CopiedTrade.objects.filter(relationship=copies[0], sequence=2).exists()
-    mine = copy_quality_of_copy(relationship_id=copies[1].pk, now=timezone.now()).windows["all"]
-    own = sorted(row.price_gap_bps for row in fills if row.relationship_id == copies[1].pk)
+    assert not CopiedTrade.objects.filter(copy=copies[0], sequence=2).exists()
+    mine = copy_quality_of_copy(copy_id=copies[1].pk, now=timezone.now()).windows["all"]
+    own = sorted(row.price_gap_bps for row in fills if row.copy_id == copies[1].pk)
     assert mine.filled == 2
     assert mine.gap_mean_bps == mean(own).quantize(CENT, rounding=ROUND_HALF_UP)
 
@@ -157,26 +157,24 @@ def interpolated(ordered: list, fraction: Decimal) -> Decimal:
 
 
 def test_the_fill_rate_counts_skips_and_failures_by_reason(db):
-    copy = CopyRelationshipFactory()
+    copy = CopyFactory()
     now = timezone.now()
-    CopiedTradeFactory(relationship=copy, finished_at=now, delay_ms=120, price_gap_bps=Decimal("2.50"))
-    CopiedTradeFactory(relationship=copy, finished_at=now, delay_ms=80, price_gap_bps=Decimal("-1.00"))
+    CopiedTradeFactory(copy=copy, finished_at=now, delay_ms=120, price_gap_bps=Decimal("2.50"))
+    CopiedTradeFactory(copy=copy, finished_at=now, delay_ms=80, price_gap_bps=Decimal("-1.00"))
     for _ in range(2):
-        CopiedTradeFactory(
-            relationship=copy, finished_at=now, status=CopiedTrade.Status.SKIPPED, reason=CopiedTrade.Reason.SLIPPAGE_EXCEEDED
-        )
-    CopiedTradeFactory(relationship=copy, finished_at=now, status=CopiedTrade.Status.FAILED, reason=CopiedTrade.Reason.NOT_FILLED)
+        CopiedTradeFactory(copy=copy, finished_at=now, status=CopiedTrade.Status.SKIPPED, reason=CopiedTrade.Reason.SLIPPAGE_EXCEEDED)
+    CopiedTradeFactory(copy=copy, finished_at=now, status=CopiedTrade.Status.FAILED, reason=CopiedTrade.Reason.NOT_FILLED)
     # older than 30 days: counted all-time only
     CopiedTradeFactory(
-        relationship=copy,
+        copy=copy,
         finished_at=now - timedelta(days=45),
         status=CopiedTrade.Status.SKIPPED,
         reason=CopiedTrade.Reason.BELOW_EXCHANGE_MINIMUM,
     )
     # a close the platform made itself is no copy of a leader trade
-    CopiedTradeFactory(relationship=copy, finished_at=now, kind=CopiedTrade.Kind.STOP_LOSS)
+    CopiedTradeFactory(copy=copy, finished_at=now, kind=CopiedTrade.Kind.STOP_LOSS)
 
-    quality = copy_quality_of_copy(relationship_id=copy.pk, now=now)
+    quality = copy_quality_of_copy(copy_id=copy.pk, now=now)
 
     recent, whole = quality.windows["30d"], quality.windows["all"]
     assert (recent.filled, recent.skipped, recent.failed) == (2, 2, 1)
@@ -189,7 +187,7 @@ def test_the_fill_rate_counts_skips_and_failures_by_reason(db):
 
 
 def test_a_copy_with_nothing_ended_has_no_figures(db):
-    quality = copy_quality_of_copy(relationship_id=CopyRelationshipFactory().pk, now=timezone.now())
+    quality = copy_quality_of_copy(copy_id=CopyFactory().pk, now=timezone.now())
     assert quality.windows["all"].fill_rate is None
     assert quality.windows["all"].delay_p50_ms is None
 
@@ -201,13 +199,13 @@ def test_a_price_gap_is_positive_when_worse_for_the_follower():
 
 
 def fan_outs(strategy, *, trades: int, copiers: int, gap_of_place) -> None:
-    copies = [CopyRelationshipFactory(strategy=strategy) for _ in range(copiers)]
+    copies = [CopyFactory(strategy=strategy) for _ in range(copiers)]
     now = timezone.now()
     for number in range(1, trades + 1):
         leader_trade = LeaderTradeFactory(strategy=strategy, sequence=number)
         for place, copy in enumerate(copies, start=1):
             CopiedTradeFactory(
-                relationship=copy,
+                copy=copy,
                 leader_trade=leader_trade,
                 sequence=number,
                 finished_at=now,
@@ -254,10 +252,10 @@ def test_the_copy_and_leader_endpoints_give_copy_quality_with_the_divergence(db,
     # given a copy started 10 days ago with 1,000 USDT that made 20 USDT net (no fees), a
     # leader whose equity rose from 10,000 to 10,500 over those days (+5 %)
     now = timezone.now()
-    copy = CopyRelationshipFactory(follower=follower, started_at=now - timedelta(days=10), copy_capital=Decimal("1000"))
+    copy = CopyFactory(follower=follower, started_at=now - timedelta(days=10), copy_capital=Decimal("1000"))
     strategy = copy.strategy
-    CopiedTradeFactory(relationship=copy, finished_at=now, pnl_billing=Decimal("20"), delay_ms=300, price_gap_bps=Decimal("4.20"))
-    CopiedTradeFactory(relationship=copy, finished_at=now, status=CopiedTrade.Status.SKIPPED, reason=CopiedTrade.Reason.INSUFFICIENT_MARGIN)
+    CopiedTradeFactory(copy=copy, finished_at=now, pnl_billing=Decimal("20"), delay_ms=300, price_gap_bps=Decimal("4.20"))
+    CopiedTradeFactory(copy=copy, finished_at=now, status=CopiedTrade.Status.SKIPPED, reason=CopiedTrade.Reason.INSUFFICIENT_MARGIN)
     day = (now - timedelta(days=11)).date()
     series = [[(day + timedelta(days=offset)).isoformat(), equity] for offset, equity in ((0, "10000"), (5, "10200"), (11, "10500"))]
     StrategyMetrics.objects.create(strategy=strategy, window="all", as_of=now.date(), computed_at=now, equity_series=series)
@@ -290,14 +288,12 @@ def test_the_copy_and_leader_endpoints_give_copy_quality_with_the_divergence(db,
 
 def leader_with_copies(name: str, *, fills: int, gap: str, skips: int = 0):
     strategy = StrategyFactory(name=name)
-    copy = CopyRelationshipFactory(strategy=strategy)
+    copy = CopyFactory(strategy=strategy)
     now = timezone.now()
     for _ in range(fills):
-        CopiedTradeFactory(relationship=copy, finished_at=now, delay_ms=200, price_gap_bps=Decimal(gap))
+        CopiedTradeFactory(copy=copy, finished_at=now, delay_ms=200, price_gap_bps=Decimal(gap))
     for _ in range(skips):
-        CopiedTradeFactory(
-            relationship=copy, finished_at=now, status=CopiedTrade.Status.SKIPPED, reason=CopiedTrade.Reason.SLIPPAGE_EXCEEDED
-        )
+        CopiedTradeFactory(copy=copy, finished_at=now, status=CopiedTrade.Status.SKIPPED, reason=CopiedTrade.Reason.SLIPPAGE_EXCEEDED)
     return strategy
 
 

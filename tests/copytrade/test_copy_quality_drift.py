@@ -10,7 +10,7 @@ import redis
 from django.conf import settings as settings_module
 from django.db.models import F
 
-from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, PositionDrift
+from copytrade.models import CopiedTrade, Copy, FollowerPosition, LeaderTrade, PositionDrift
 from copytrade.services.copies import copy_start
 from copytrade.services.drift import copies_drift_check
 from copytrade.services.execution import copied_trade_execute
@@ -38,23 +38,23 @@ def strategy(owner, sim):
     return signal_only_strategy(owner, capital="100000")
 
 
-def start_copy(sim, user, strategy, *, account=None, **options) -> CopyRelationship:
+def start_copy(sim, user, strategy, *, account=None, **options) -> Copy:
     account = account or simulator_account(sim, user, usdt="10000")
     options.setdefault("allocation_percent", Decimal("50"))
     return copy_start(follower=user, strategy_id=strategy.pk, exchange_account_id=account.pk, **options)
 
 
-def orders_of(sim, relationship) -> list[tuple[str, Decimal]]:
-    return [(o["side"], Decimal(o["amount"])) for o in sim.orders(api_key=relationship.exchange_account.api_key)]
+def orders_of(sim, copy) -> list[tuple[str, Decimal]]:
+    return [(o["side"], Decimal(o["amount"])) for o in sim.orders(api_key=copy.exchange_account.api_key)]
 
 
-def held_btc(sim, relationship) -> Decimal:
-    balance = sim.account(api_key=relationship.exchange_account.api_key)["balances"].get("BTC") or {}
+def held_btc(sim, copy) -> Decimal:
+    balance = sim.account(api_key=copy.exchange_account.api_key)["balances"].get("BTC") or {}
     return Decimal(balance.get("free") or 0) + Decimal(balance.get("locked") or balance.get("used") or 0)
 
 
-def recorded(relationship) -> Decimal:
-    return FollowerPosition.objects.get(relationship=relationship, symbol="BTC/USDT").quantity
+def recorded(copy) -> Decimal:
+    return FollowerPosition.objects.get(copy=copy, symbol="BTC/USDT").quantity
 
 
 def _older(leader_trade_id: int, seconds: int = 120) -> None:
@@ -81,7 +81,7 @@ def test_an_entry_held_past_the_limit_by_a_rate_limit_wait_is_skipped_too_late_w
     copy = start_copy(sim, follower, strategy)
     submit(strategy, "t1", "buy", amount="1", price="65000")
     run_engine()
-    [opened] = CopiedTrade.objects.filter(relationship=copy).values_list("filled_amount", flat=True)
+    [opened] = CopiedTrade.objects.filter(copy=copy).values_list("filled_amount", flat=True)
 
     # when the leader adds to the position, then closes it, each copy waiting ~4 s for its token
     submit(strategy, "t2", "buy", amount="0.5", price="65000")
@@ -91,7 +91,7 @@ def test_an_entry_held_past_the_limit_by_a_rate_limit_wait_is_skipped_too_late_w
 
     # then the increase was never sent (too late, its delay beside the reason) and the close was,
     # selling all the copy held
-    rows = list(CopiedTrade.objects.filter(relationship=copy).order_by("sequence"))
+    rows = list(CopiedTrade.objects.filter(copy=copy).order_by("sequence"))
     assert [(row.effect, row.status, row.reason) for row in rows] == [
         ("open", "filled", ""),
         ("increase", "skipped", CopiedTrade.Reason.TOO_LATE),
@@ -198,9 +198,9 @@ def _hand_buy(copy, amount: str) -> None:
     )
 
 
-def _copy_holding(sim, user, strategy, *, drift_policy=CopyRelationship.DriftPolicy.NOTIFY) -> CopyRelationship:
+def _copy_holding(sim, user, strategy, *, drift_policy=Copy.DriftPolicy.NOTIFY) -> Copy:
     copy = start_copy(sim, user, strategy)
-    CopyRelationship.objects.filter(pk=copy.pk).update(drift_policy=drift_policy)
+    Copy.objects.filter(pk=copy.pk).update(drift_policy=drift_policy)
     submit(strategy, "t1", "buy", amount="1", price="65000")
     run_engine()
     assert recorded(copy) == held_btc(sim, copy) > 0
@@ -218,8 +218,8 @@ def test_a_pass_over_copies_that_match_their_accounts_finds_no_drift(sim, strate
 
 def test_a_hand_trade_is_found_as_drift_and_resynced_by_policy(sim, strategy, follower):
     # given a copy that resyncs, and a hand purchase on its account
-    copy = _copy_holding(sim, follower, strategy, drift_policy=CopyRelationship.DriftPolicy.RESYNC)
-    position_before, pnl_before = recorded(copy), CopyRelationship.objects.get(pk=copy.pk).realized_pnl
+    copy = _copy_holding(sim, follower, strategy, drift_policy=Copy.DriftPolicy.RESYNC)
+    position_before, pnl_before = recorded(copy), Copy.objects.get(pk=copy.pk).realized_pnl
     _hand_buy(copy, "0.02")
 
     # when the drift pass runs
@@ -244,7 +244,7 @@ def test_a_hand_trade_is_found_as_drift_and_resynced_by_policy(sim, strategy, fo
     assert (resync.status, resync.filled_amount) == (CopiedTrade.Status.FILLED, drift.difference)
     assert resync.client_order_id.startswith("rs")
     assert held_btc(sim, copy) == recorded(copy) == position_before
-    assert CopyRelationship.objects.get(pk=copy.pk).realized_pnl == pnl_before
+    assert Copy.objects.get(pk=copy.pk).realized_pnl == pnl_before
     assert again.resolved == 1
     drift.refresh_from_db()
     assert drift.resolved_at is not None
@@ -252,7 +252,7 @@ def test_a_hand_trade_is_found_as_drift_and_resynced_by_policy(sim, strategy, fo
 
 def test_a_hand_trade_after_a_filled_resync_is_resynced_again_but_a_refused_one_is_not_retried(sim, strategy, follower, settings):
     # given a resync that filled, then another hand purchase before the next pass
-    copy = _copy_holding(sim, follower, strategy, drift_policy=CopyRelationship.DriftPolicy.RESYNC)
+    copy = _copy_holding(sim, follower, strategy, drift_policy=Copy.DriftPolicy.RESYNC)
     position = recorded(copy)
     _hand_buy(copy, "0.02")
     copies_drift_check()
@@ -284,7 +284,7 @@ def test_a_hand_trade_after_a_filled_resync_is_resynced_again_but_a_refused_one_
 
 
 def test_a_hand_trade_is_adopted_as_the_copys_position_by_the_adopt_policy(sim, strategy, follower):
-    copy = _copy_holding(sim, follower, strategy, drift_policy=CopyRelationship.DriftPolicy.ADOPT)
+    copy = _copy_holding(sim, follower, strategy, drift_policy=Copy.DriftPolicy.ADOPT)
     _hand_buy(copy, "0.02")
 
     [drift_id] = copies_drift_check().found
@@ -341,7 +341,7 @@ def test_copies_sharing_an_account_share_its_difference_in_proportion(sim, owner
     copies_drift_check()
 
     # then each copy carries its share of what is missing, and they sum to the account's difference
-    drifts = {drift.relationship_id: drift for drift in PositionDrift.objects.all()}
+    drifts = {drift.copy_id: drift for drift in PositionDrift.objects.all()}
     assert drifts[big.pk].difference + drifts[small.pk].difference == Decimal("-0.03")
     assert drifts[big.pk].difference == 2 * drifts[small.pk].difference
     assert drifts[big.pk].account_actual == held_btc(sim, big) and drifts[big.pk].account_recorded == recorded(big) + recorded(small)
@@ -380,4 +380,4 @@ def test_the_copy_api_shows_the_drift_and_refuses_an_unknown_policy(sim, strateg
     assert (drift["symbol"], drift["action"], drift["resolved_at"]) == ("BTC/USDT", "notified", None)
     assert Decimal(drift["difference"]) > 0 and "traded outside the copies" in drift["text"]
     assert refused.status_code == 400 and "drift_policy" in str(refused.json())
-    assert CopyRelationship.objects.get(pk=copy.pk).drift_policy == "notify"
+    assert Copy.objects.get(pk=copy.pk).drift_policy == "notify"

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from copytrade.models import CopyRelationship, FollowerPosition
+from copytrade.models import Copy, FollowerPosition
 from copytrade.services.copies import copy_start
 from tests.copytrade import paper_account, signal_only_strategy
 
@@ -22,14 +22,14 @@ def strategy(owner, simulated_binance):
 @pytest.fixture
 def copy(follower, strategy, simulated_binance):
     account = paper_account(follower, usdt="10000")
-    relationship = copy_start(follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, allocation_percent=Decimal("20"))
-    FollowerPosition.objects.create(relationship=relationship, symbol="ETH/USDT", quantity=Decimal("-1"), average_entry=Decimal("3000"))
-    FollowerPosition.objects.create(relationship=relationship, symbol="BTC/USDT", quantity=Decimal("0.01"), average_entry=Decimal("60000"))
-    return relationship
+    copy = copy_start(follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, allocation_percent=Decimal("20"))
+    FollowerPosition.objects.create(copy=copy, symbol="ETH/USDT", quantity=Decimal("-1"), average_entry=Decimal("3000"))
+    FollowerPosition.objects.create(copy=copy, symbol="BTC/USDT", quantity=Decimal("0.01"), average_entry=Decimal("60000"))
+    return copy
 
 
 def test_the_check_says_what_a_change_does_to_the_open_positions_and_saves_nothing(client_for, follower, copy):
-    before = CopyRelationship.objects.filter(pk=copy.pk).values().get()
+    before = Copy.objects.filter(pk=copy.pk).values().get()
 
     response = client_for(follower).post(
         f"{BASE}/copies/{copy.pk}/check",
@@ -45,7 +45,7 @@ def test_the_check_says_what_a_change_does_to_the_open_positions_and_saves_nothi
         "The largest order becomes 100.00 USDT from the next order; your open BTC/USDT, ETH/USDT positions are not resized",
         "From the next trade, an order below the exchange's minimum is placed at the exchange's minimum",
     ]
-    assert CopyRelationship.objects.filter(pk=copy.pk).values().get() == before
+    assert Copy.objects.filter(pk=copy.pk).values().get() == before
 
 
 def test_the_check_refuses_what_the_patch_refuses_with_the_same_answer(client_for, follower, copy):
@@ -61,7 +61,7 @@ def test_the_check_refuses_what_the_patch_refuses_with_the_same_answer(client_fo
 
 def test_the_check_of_a_stopped_or_someone_elses_copy_is_refused(client_for, follower, stranger, copy):
     assert client_for(stranger).post(f"{BASE}/copies/{copy.pk}/check", {"max_slippage_percent": "2"}, format="json").status_code == 404
-    CopyRelationship.objects.filter(pk=copy.pk).update(status=CopyRelationship.Status.STOPPED)
+    Copy.objects.filter(pk=copy.pk).update(status=Copy.Status.STOPPED)
     assert client_for(follower).post(f"{BASE}/copies/{copy.pk}/check", {"max_slippage_percent": "2"}, format="json").status_code == 409
 
 
@@ -81,4 +81,4 @@ def test_a_patch_changes_every_setting_from_the_next_trade(client_for, follower,
         True,
     )
     # open positions are left as they are
-    assert FollowerPosition.objects.get(relationship=copy, symbol="BTC/USDT").quantity == Decimal("0.01")
+    assert FollowerPosition.objects.get(copy=copy, symbol="BTC/USDT").quantity == Decimal("0.01")

@@ -14,7 +14,7 @@ from tests.copytrade import paper_account, record_fan_outs, signal_only_strategy
 
 pytestmark = pytest.mark.django_db
 
-MODELS = ["strategy", "leadertrade", "leaderposition", "copyrelationship", "copiedtrade", "followerposition"]
+MODELS = ["strategy", "leadertrade", "leaderposition", "copy", "copiedtrade", "followerposition"]
 
 
 @pytest.fixture
@@ -22,12 +22,12 @@ def rows(owner, follower, simulated_binance, monkeypatch):
     record_fan_outs(monkeypatch)
     strategy = signal_only_strategy(owner)
     submit(strategy, "t1", "buy", amount="0.01")
-    relationship = copy_start(
+    copy = copy_start(
         follower=follower, strategy_id=strategy.pk, exchange_account_id=paper_account(follower).pk, allocation_percent=Decimal("10")
     )
     trade = LeaderTrade.objects.get()
     copied = CopiedTrade.objects.create(
-        relationship=relationship,
+        copy=copy,
         leader_trade=trade,
         sequence=1,
         follower=follower,
@@ -40,12 +40,12 @@ def rows(owner, follower, simulated_binance, monkeypatch):
         status="skipped",
         reason="below_exchange_minimum",
     )
-    position = FollowerPosition.objects.create(relationship=relationship, symbol="BTC/USDT", quantity=Decimal("0.001"))
+    position = FollowerPosition.objects.create(copy=copy, symbol="BTC/USDT", quantity=Decimal("0.001"))
     return {
         "strategy": strategy,
         "leadertrade": trade,
         "leaderposition": LeaderPosition.objects.get(),
-        "copyrelationship": relationship,
+        "copy": copy,
         "copiedtrade": copied,
         "followerposition": position,
     }
@@ -136,7 +136,7 @@ def test_a_curator_views_strategies_and_leader_trades_but_not_followers_copies(c
     assert client.get("/admin/copytrade/strategy/").status_code == 200
     assert client.get(f"/admin/copytrade/strategy/{rows['strategy'].pk}/change/").status_code == 200
     assert client.get("/admin/copytrade/leadertrade/").status_code == 200
-    assert client.get("/admin/copytrade/copyrelationship/").status_code == 403
+    assert client.get("/admin/copytrade/copy/").status_code == 403
     assert client.get("/admin/copytrade/copiedtrade/").status_code == 403
 
 

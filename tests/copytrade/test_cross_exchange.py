@@ -37,14 +37,12 @@ def bybit_account(bybit, user, *, usdt: str = "1000"):
     )
 
 
-def orders_of(sim, relationship) -> list[tuple[str, Decimal]]:
-    return [(o["side"], Decimal(o["amount"])) for o in sim.orders(api_key=relationship.exchange_account.api_key)]
+def orders_of(sim, copy) -> list[tuple[str, Decimal]]:
+    return [(o["side"], Decimal(o["amount"])) for o in sim.orders(api_key=copy.exchange_account.api_key)]
 
 
-def rows_of(relationship) -> list[tuple]:
-    return [
-        (t.effect, t.status, t.reason, t.filled_amount) for t in CopiedTrade.objects.filter(relationship=relationship).order_by("sequence")
-    ]
+def rows_of(copy) -> list[tuple]:
+    return [(t.effect, t.status, t.reason, t.filled_amount) for t in CopiedTrade.objects.filter(copy=copy).order_by("sequence")]
 
 
 def test_a_binance_leaders_entry_partial_exit_and_close_are_copied_on_both_exchanges_at_each_ones_precision(
@@ -84,7 +82,7 @@ def test_a_binance_leaders_entry_partial_exit_and_close_are_copied_on_both_excha
     assert Decimal(bybit.account(api_key=on_bybit.exchange_account.api_key)["balances"]["BTC"]["free"]) == 0
     # one order per follower per leader trade, on each exchange, under the copy's own client order ids
     assert set(bybit.order_counts().values()) == {1} and set(binance.order_counts().values()) == {1}
-    assert set(bybit.order_counts()) == set(CopiedTrade.objects.filter(relationship=on_bybit).values_list("client_order_id", flat=True))
+    assert set(bybit.order_counts()) == set(CopiedTrade.objects.filter(copy=on_bybit).values_list("client_order_id", flat=True))
 
 
 def test_a_market_the_followers_exchange_does_not_list_is_skipped_with_a_reason_in_words(sims, owner, follower, stranger):
@@ -113,7 +111,7 @@ def test_a_market_the_followers_exchange_does_not_list_is_skipped_with_a_reason_
 
     # then the Binance follower has it, and the Bybit follower's copy says why it has not
     assert orders_of(binance, on_binance) == [("BUY", Decimal("0.083"))]
-    [skipped] = CopiedTrade.objects.filter(relationship=on_bybit)
+    [skipped] = CopiedTrade.objects.filter(copy=on_bybit)
     assert (skipped.status, skipped.reason) == (CopiedTrade.Status.SKIPPED, CopiedTrade.Reason.MARKET_NOT_LISTED)
     assert copied_trade_reason_text(skipped) == (
         "Bybit does not list BNB/USDT, the market the leader traded, so there was nothing to copy there"
@@ -153,7 +151,7 @@ def test_a_perpetual_is_copied_to_bybits_and_binances_usdt_perpetuals_with_reduc
     # then Bybit holds them at its 0.001 step (300 USDT at 65,000: 0.004), exits reduce-only
     assert orders_of(bybit, on_bybit) == [("BUY", Decimal("0.004")), ("SELL", Decimal("0.002")), ("SELL", Decimal("0.002"))]
     assert [row[:3] for row in rows_of(on_bybit)] == [("open", "filled", ""), ("reduce", "filled", ""), ("close", "filled", "")]
-    assert FollowerPosition.objects.get(relationship=on_bybit, symbol="BTC/USDT:USDT").quantity == 0
+    assert FollowerPosition.objects.get(copy=on_bybit, symbol="BTC/USDT:USDT").quantity == 0
     # and Binance's USDⓈ-M perpetual the same (400 USDT at 65,000: 0.006 at its 0.001 step)
     assert orders_of(binance, on_binance) == [("BUY", Decimal("0.006")), ("SELL", Decimal("0.003")), ("SELL", Decimal("0.003"))]
     assert [row[:3] for row in rows_of(on_binance)] == [("open", "filled", ""), ("reduce", "filled", ""), ("close", "filled", "")]

@@ -144,11 +144,11 @@ def test_a_binance_leaders_trades_reach_each_follower_once_on_binance_and_on_byb
     elapsed = time.monotonic() - started
 
     # then every row is filled, and each exchange holds exactly one order per row
-    rows = CopiedTrade.objects.filter(leader_trade__in=trades).select_related("relationship__exchange_account")
+    rows = CopiedTrade.objects.filter(leader_trade__in=trades).select_related("copy__exchange_account")
     statuses = dict(rows.values_list("status").annotate(n=Count("id")))
     report = []
     for exchange_id, sim in sims.items():
-        mine = [row for row in rows if row.relationship.exchange_account.exchange_id == exchange_id]
+        mine = [row for row in rows if row.copy.exchange_account.exchange_id == exchange_id]
         counts = sim.order_counts()
         ids = {row.client_order_id for row in mine}
         duplicates = sum(n - 1 for n in counts.values() if n > 1)

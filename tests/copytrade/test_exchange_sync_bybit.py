@@ -106,7 +106,7 @@ def test_a_copy_order_on_the_bybit_leaders_account_is_told_apart_by_its_order_li
     strategy, bybit_leader_account, simulated_bybit, fan_outs
 ):
     # ccxt parses a Bybit fill without its order's orderLinkId: the gateway reads it from the order.
-    _trade_at_bybit(bybit_leader_account, "buy", "0.01", copied_trade_client_order_id(leader_trade_id=7, relationship_id=3))
+    _trade_at_bybit(bybit_leader_account, "buy", "0.01", copied_trade_client_order_id(leader_trade_id=7, copy_id=3))
     _trade_at_bybit(bybit_leader_account, "buy", "0.02", "own-1")
 
     assert strategy_exchange_sync(strategy_id=strategy.pk) == 1

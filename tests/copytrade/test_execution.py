@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from copytrade import rows
-from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade
+from copytrade.models import CopiedTrade, Copy, FollowerPosition, LeaderTrade
 from copytrade.services import fanout
 from copytrade.services.copies import copy_pause, copy_start, copy_stop
 from copytrade.services.execution import ExecutionOutcome, copied_trade_execute, copied_trade_give_up
@@ -48,7 +48,7 @@ def strategy(owner, sim):
     return signal_only_strategy(owner, capital="100000")
 
 
-def start_copy(sim, user, strategy, *, usdt: str = "10000", **options) -> CopyRelationship:
+def start_copy(sim, user, strategy, *, usdt: str = "10000", **options) -> Copy:
     account = simulator_account(sim, user, usdt=usdt)
     return copy_start(follower=user, strategy_id=strategy.pk, exchange_account_id=account.pk, **options)
 
@@ -61,7 +61,7 @@ def run_engine(max_rounds: int = 20) -> None:
         )
         for leader_trade_id in unfanned:
             leader_trade_fan_out(leader_trade_id=leader_trade_id)
-        open_ids = list(CopiedTrade.objects.filter(status__in=OPEN).order_by("relationship_id", "sequence").values_list("id", flat=True))
+        open_ids = list(CopiedTrade.objects.filter(status__in=OPEN).order_by("copy_id", "sequence").values_list("id", flat=True))
         if not unfanned and not open_ids:
             return
         for copied_trade_id in open_ids:
@@ -69,15 +69,12 @@ def run_engine(max_rounds: int = 20) -> None:
     raise AssertionError(f"the engine did not settle: {list(CopiedTrade.objects.filter(status__in=OPEN).values('id', 'status'))}")
 
 
-def orders_of(sim, relationship) -> list[tuple[str, Decimal]]:
-    return [(o["side"], Decimal(o["amount"])) for o in sim.orders(api_key=relationship.exchange_account.api_key)]
+def orders_of(sim, copy) -> list[tuple[str, Decimal]]:
+    return [(o["side"], Decimal(o["amount"])) for o in sim.orders(api_key=copy.exchange_account.api_key)]
 
 
-def copied(relationship) -> list[tuple]:
-    return [
-        (t.kind, t.effect, t.status, t.reason, t.filled_amount)
-        for t in CopiedTrade.objects.filter(relationship=relationship).order_by("sequence")
-    ]
+def copied(copy) -> list[tuple]:
+    return [(t.kind, t.effect, t.status, t.reason, t.filled_amount) for t in CopiedTrade.objects.filter(copy=copy).order_by("sequence")]
 
 
 def test_it_mirrors_a_leader_position_from_open_to_close_with_realised_pnl(sim, strategy, follower):
@@ -106,11 +103,11 @@ def test_it_mirrors_a_leader_position_from_open_to_close_with_realised_pnl(sim, 
         ("SELL", Decimal("0.04499")),
     ]
     assert [row[2] for row in copied(copy)] == ["filled"] * 4
-    assert FollowerPosition.objects.get(relationship=copy).quantity == 0
+    assert FollowerPosition.objects.get(copy=copy).quantity == 0
     copy.refresh_from_db()
     usdt = Decimal(sim.account(api_key=copy.exchange_account.api_key)["balances"]["USDT"]["free"])
     assert abs(copy.realized_pnl - (usdt - Decimal("10000"))) < Decimal("0.0000001")
-    assert copy.realized_pnl == sum(t.pnl_billing for t in CopiedTrade.objects.filter(relationship=copy))
+    assert copy.realized_pnl == sum(t.pnl_billing for t in CopiedTrade.objects.filter(copy=copy))
     assert copy.copy_equity == copy.copy_capital + copy.realized_pnl
 
 
@@ -129,8 +126,8 @@ def test_it_runs_the_copy_stop_loss_closing_positions_and_pausing_the_copy(sim, 
 
     # then the copy is ~25 % down from its peak: it is paused and everything it held is sold
     copy.refresh_from_db()
-    assert copy.status == CopyRelationship.Status.PAUSED
-    assert copy.pause_reason == CopyRelationship.PauseReason.STOP_LOSS
+    assert copy.status == Copy.Status.PAUSED
+    assert copy.pause_reason == Copy.PauseReason.STOP_LOSS
     assert copy.pause_detail["drawdown_percent"].startswith("25.") and copy.pause_detail["limit_percent"] == str(copy.max_drawdown_stop)
     assert copy.current_drawdown_percent >= copy.max_drawdown_stop
     assert [row[:3] for row in copied(copy)] == [
@@ -139,14 +136,14 @@ def test_it_runs_the_copy_stop_loss_closing_positions_and_pausing_the_copy(sim, 
         ("stop_loss", "close", "filled"),
     ]
     assert orders_of(sim, copy)[-1] == ("SELL", Decimal("0.09996"))
-    assert FollowerPosition.objects.get(relationship=copy).quantity == 0
+    assert FollowerPosition.objects.get(copy=copy).quantity == 0
     assert Notification.objects.filter(user=follower, kind=Notification.Kind.COPY_STOP_LOSS).count() == 1
     assert [m.to for m in mail.outbox] == [[follower.email]]
 
     # and a paused copy takes no new entries
     submit(strategy, "t3", "buy", amount="1", price="40000")
     run_engine()
-    assert CopiedTrade.objects.filter(relationship=copy).count() == 3
+    assert CopiedTrade.objects.filter(copy=copy).count() == 3
 
 
 def test_the_slippage_guard_skips_an_entry_but_never_an_exit(sim, strategy, follower):
@@ -176,7 +173,7 @@ def test_a_skipped_entry_tells_the_follower_once_with_the_reason(sim, strategy, 
         sim.set_price(symbol="BTC/USDT", price="65975")  # 1.5 % from the leader's fill; the copy allows 1 %
         run_engine()
         # a redelivered task finds the row done and tells nobody again
-        copied_trade_execute(copied_trade_id=CopiedTrade.objects.get(relationship=copy).pk)
+        copied_trade_execute(copied_trade_id=CopiedTrade.objects.get(copy=copy).pk)
 
     [notification] = Notification.objects.filter(user=follower).exclude(kind=Notification.Kind.COPY_STARTED)
     assert notification.kind == Notification.Kind.COPIED_TRADE_SKIPPED
@@ -209,7 +206,7 @@ def test_a_paused_copy_still_mirrors_exits_but_no_entries(sim, strategy, followe
     copy = start_copy(sim, follower, strategy, allocation_percent=Decimal("50"))
     submit(strategy, "t1", "buy", amount="1", price="65000")
     run_engine()
-    copy_pause(follower=follower, relationship_id=copy.pk)
+    copy_pause(follower=follower, copy_id=copy.pk)
 
     submit(strategy, "t2", "buy", amount="1", price="65000")
     submit(strategy, "t3", "sell", fraction="0.4", price="65000")
@@ -218,7 +215,7 @@ def test_a_paused_copy_still_mirrors_exits_but_no_entries(sim, strategy, followe
 
     assert [row[1:3] for row in copied(copy)] == [("open", "filled"), ("reduce", "filled"), ("close", "filled")]
     assert orders_of(sim, copy) == [("BUY", Decimal("0.05")), ("SELL", Decimal("0.02")), ("SELL", Decimal("0.03"))]
-    assert FollowerPosition.objects.get(relationship=copy).quantity == 0
+    assert FollowerPosition.objects.get(copy=copy).quantity == 0
 
 
 def test_stopping_a_copy_with_close_positions_sells_what_it_holds(sim, strategy, follower):
@@ -226,7 +223,7 @@ def test_stopping_a_copy_with_close_positions_sells_what_it_holds(sim, strategy,
     submit(strategy, "t1", "buy", amount="1", price="65000")
     run_engine()
 
-    copy_stop(follower=follower, relationship_id=copy.pk, close_positions=True)
+    copy_stop(follower=follower, copy_id=copy.pk, close_positions=True)
     run_engine()
     submit(strategy, "t2", "buy", amount="1", price="65000")  # a stopped copy mirrors nothing more
     run_engine()
@@ -300,7 +297,7 @@ def test_rejected_credentials_fail_the_trade_invalidate_the_account_and_pause_it
     account = ExchangeAccount.objects.get(pk=copy.exchange_account_id)
     assert [row[2:4] for row in copied(copy)] == [("failed", "invalid_credentials")]
     assert account.status == ExchangeAccount.Status.INVALID
-    assert (copy.status, copy.pause_reason) == ("paused", CopyRelationship.PauseReason.INVALID_CREDENTIALS)
+    assert (copy.status, copy.pause_reason) == ("paused", Copy.PauseReason.INVALID_CREDENTIALS)
     assert Notification.objects.filter(user=follower, kind=Notification.Kind.ACCOUNT_INVALID).count() == 1
 
 
@@ -387,7 +384,7 @@ def test_a_follower_entry_costs_three_prepared_sql_statements_and_matches_what_t
     trade; each prepared once per connection and then only executed. Thirteen statements
     through the ORM cost three times the CPU, seven unprepared ones twice the database's;
     a new statement here is a choice, not an accident."""
-    relationship = start_copy(sim, follower, strategy, sizing_mode="fixed", fixed_notional=Decimal("100"))
+    copy = start_copy(sim, follower, strategy, sizing_mode="fixed", fixed_notional=Decimal("100"))
     leader_trade = submit(strategy, "t1", "buy", amount="0.1", price="65000").trades[0]
     [copied_trade_id] = leader_trade_fan_out(leader_trade_id=leader_trade.pk).copied_trade_ids
 
@@ -398,15 +395,15 @@ def test_a_follower_entry_costs_three_prepared_sql_statements_and_matches_what_t
 
     assert outcome.status == CopiedTrade.Status.FILLED
     row = CopiedTrade.objects.get(pk=copied_trade_id)
-    [order] = sim.orders(api_key=relationship.exchange_account.api_key)
+    [order] = sim.orders(api_key=copy.exchange_account.api_key)
     assert (row.attempts, row.side, row.client_order_id, row.exchange_order_id) == (1, "buy", order["client_order_id"], str(order["id"]))
     assert row.requested_amount == row.filled_amount == Decimal(order["amount"])
     assert row.submitted_at <= row.acknowledged_at == row.finished_at and row.lease_expires_at is None
-    position = FollowerPosition.objects.get(relationship=relationship, symbol="BTC/USDT")
+    position = FollowerPosition.objects.get(copy=copy, symbol="BTC/USDT")
     assert position.quantity == row.filled_amount and position.average_entry == row.average_price
-    relationship.refresh_from_db()
-    assert relationship.realized_pnl == row.pnl_billing == -row.fee < 0
-    assert relationship.copy_equity < relationship.copy_capital and relationship.updated_at >= row.finished_at
+    copy.refresh_from_db()
+    assert copy.realized_pnl == row.pnl_billing == -row.fee < 0
+    assert copy.copy_equity < copy.copy_capital and copy.updated_at >= row.finished_at
 
 
 @pytest.mark.parametrize("inline_wait, expect_wait", [(1.0, False), (0.0, True)], ids=["slept in the thread", "re-sent later"])
@@ -448,14 +445,14 @@ def test_a_short_rate_limit_wait_is_slept_in_the_thread_and_a_long_one_resends_t
 def test_a_fenced_write_that_changes_no_row_rolls_the_fill_back(sim, strategy, follower):
     """The fill writes position, copy and copied trade in one statement; each of its writes
     must change exactly one row, or nothing of it stays."""
-    relationship = start_copy(sim, follower, strategy, sizing_mode="fixed", fixed_notional=Decimal("100"))
-    position = FollowerPosition(relationship=relationship, symbol="ETH/USDT", quantity=Decimal("1"), average_entry=Decimal("3000"))
+    copy = start_copy(sim, follower, strategy, sizing_mode="fixed", fixed_notional=Decimal("100"))
+    position = FollowerPosition(copy=copy, symbol="ETH/USDT", quantity=Decimal("1"), average_entry=Decimal("3000"))
     gone = CopiedTrade(pk=10**12, status=CopiedTrade.Status.FILLED)
 
     with pytest.raises(rows.FencedWriteLost), transaction.atomic():
         rows.save(position, along_with=[rows.update_statement(gone, ["status"])])
 
-    assert not FollowerPosition.objects.filter(relationship=relationship, symbol="ETH/USDT").exists()
+    assert not FollowerPosition.objects.filter(copy=copy, symbol="ETH/USDT").exists()
 
 
 def _between_load_and_fill(monkeypatch, change) -> None:
@@ -482,62 +479,60 @@ def _between_load_and_fill(monkeypatch, change) -> None:
     ids=["peak", "capital", "realised P&L"],
 )
 def test_a_fill_is_recorded_from_the_copy_as_it_is_when_the_copy_moved_after_the_load(sim, strategy, follower, monkeypatch, moved):
-    relationship = start_copy(sim, follower, strategy, sizing_mode="fixed", fixed_notional=Decimal("100"))
+    copy = start_copy(sim, follower, strategy, sizing_mode="fixed", fixed_notional=Decimal("100"))
     leader_trade = submit(strategy, "t1", "buy", amount="0.1", price="65000").trades[0]
     [copied_trade_id] = leader_trade_fan_out(leader_trade_id=leader_trade.pk).copied_trade_ids
-    _between_load_and_fill(monkeypatch, lambda: CopyRelationship.objects.filter(pk=relationship.pk).update(**moved))
+    _between_load_and_fill(monkeypatch, lambda: Copy.objects.filter(pk=copy.pk).update(**moved))
 
     outcome = copied_trade_execute(copied_trade_id=copied_trade_id)
 
     # then the fill was recorded once, computed from the copy's figures at the fill, not the load's
     assert outcome.status == CopiedTrade.Status.FILLED
     row = CopiedTrade.objects.get(pk=copied_trade_id)
-    relationship.refresh_from_db()
-    position = FollowerPosition.objects.get(relationship=relationship)
+    copy.refresh_from_db()
+    position = FollowerPosition.objects.get(copy=copy)
     assert position.quantity == row.filled_amount and position.realized_pnl == row.pnl_quote == -row.fee
-    assert relationship.realized_pnl == moved.get("realized_pnl", Decimal(0)) + row.pnl_quote
+    assert copy.realized_pnl == moved.get("realized_pnl", Decimal(0)) + row.pnl_quote
     unrealised = (Decimal("65000") - position.average_entry) * position.quantity
-    assert relationship.copy_equity == (relationship.copy_capital + relationship.realized_pnl + unrealised).quantize(Decimal("0.00000001"))
-    assert relationship.peak_equity == max(moved.get("peak_equity", relationship.copy_capital), relationship.copy_equity)
+    assert copy.copy_equity == (copy.copy_capital + copy.realized_pnl + unrealised).quantize(Decimal("0.00000001"))
+    assert copy.peak_equity == max(moved.get("peak_equity", copy.copy_capital), copy.copy_equity)
 
 
 def test_a_fill_moves_the_position_as_it_is_at_the_fill_if_it_changed_after_the_load(sim, strategy, follower, monkeypatch):
     # given a copy holding 0.01 BTC (its first trade filled)
-    relationship = start_copy(sim, follower, strategy, sizing_mode="fixed", fixed_notional=Decimal("100"))
+    copy = start_copy(sim, follower, strategy, sizing_mode="fixed", fixed_notional=Decimal("100"))
     submit(strategy, "t1", "buy", amount="0.1", price="65000")
     run_engine()
-    held = FollowerPosition.objects.get(relationship=relationship).quantity
+    held = FollowerPosition.objects.get(copy=copy).quantity
     # when its position changes while the next entry's order is at the exchange (nothing in
     # the product does that outside a fill; the write must not lose it if anything ever does)
     second = submit(strategy, "t2", "buy", amount="0.1", price="65000").trades[0]
     [copied_trade_id] = leader_trade_fan_out(leader_trade_id=second.pk).copied_trade_ids
-    _between_load_and_fill(
-        monkeypatch, lambda: FollowerPosition.objects.filter(relationship=relationship).update(quantity=held + Decimal("1"))
-    )
+    _between_load_and_fill(monkeypatch, lambda: FollowerPosition.objects.filter(copy=copy).update(quantity=held + Decimal("1")))
     copied_trade_execute(copied_trade_id=copied_trade_id)
 
     # then the fill added to the position as it was at the fill
     row = CopiedTrade.objects.get(pk=copied_trade_id)
     assert row.status == CopiedTrade.Status.FILLED
-    assert FollowerPosition.objects.get(relationship=relationship).quantity == held + Decimal("1") + row.filled_amount
+    assert FollowerPosition.objects.get(copy=copy).quantity == held + Decimal("1") + row.filled_amount
 
 
 def test_a_run_whose_row_was_taken_over_before_the_fill_writes_nothing(sim, strategy, follower, monkeypatch):
-    relationship = start_copy(sim, follower, strategy, sizing_mode="fixed", fixed_notional=Decimal("100"))
+    copy = start_copy(sim, follower, strategy, sizing_mode="fixed", fixed_notional=Decimal("100"))
     leader_trade = submit(strategy, "t1", "buy", amount="0.1", price="65000").trades[0]
     [copied_trade_id] = leader_trade_fan_out(leader_trade_id=leader_trade.pk).copied_trade_ids
     # the sweeper takes the row back (bumping attempts) while this run's order is out
     _between_load_and_fill(monkeypatch, lambda: CopiedTrade.objects.filter(pk=copied_trade_id).update(attempts=F("attempts") + 1))
-    equity = relationship.copy_equity
+    equity = copy.copy_equity
 
     outcome = copied_trade_execute(copied_trade_id=copied_trade_id)
 
     assert outcome.status == CopiedTrade.Status.EXECUTING
     row = CopiedTrade.objects.get(pk=copied_trade_id)
     assert (row.status, row.filled_amount, row.acknowledged_at) == (CopiedTrade.Status.EXECUTING, 0, None)
-    assert not FollowerPosition.objects.filter(relationship=relationship).exists()
-    relationship.refresh_from_db()
-    assert (relationship.realized_pnl, relationship.copy_equity) == (Decimal(0), equity)
+    assert not FollowerPosition.objects.filter(copy=copy).exists()
+    copy.refresh_from_db()
+    assert (copy.realized_pnl, copy.copy_equity) == (Decimal(0), equity)
 
 
 def test_prepared_statements_are_prepared_again_on_a_new_connection_and_can_be_turned_off(
@@ -550,7 +545,7 @@ def test_prepared_statements_are_prepared_again_on_a_new_connection_and_can_be_t
             cursor.execute("SELECT name FROM pg_prepared_statements")
             return {name for (name,) in cursor.fetchall()}
 
-    relationship = start_copy(sim, follower, strategy, sizing_mode="fixed", fixed_notional=Decimal("100"))
+    copy = start_copy(sim, follower, strategy, sizing_mode="fixed", fixed_notional=Decimal("100"))
     trades = [submit(strategy, f"t{index}", "buy", amount="0.1", price="65000").trades[0] for index in range(3)]
     ids = [leader_trade_fan_out(leader_trade_id=trade.pk).copied_trade_ids[0] for trade in trades]
     # a connection that has prepared nothing yet (what a reconnect is)
@@ -569,6 +564,6 @@ def test_prepared_statements_are_prepared_again_on_a_new_connection_and_can_be_t
     with django_assert_num_queries(3) as captured:
         assert copied_trade_execute(copied_trade_id=ids[2]).status == CopiedTrade.Status.FILLED
     assert [query["sql"].split()[0] for query in captured.captured_queries] == ["WITH", "UPDATE", "WITH"]
-    assert FollowerPosition.objects.get(relationship=relationship).quantity == sum(
+    assert FollowerPosition.objects.get(copy=copy).quantity == sum(
         CopiedTrade.objects.filter(pk__in=ids).values_list("filled_amount", flat=True), Decimal(0)
     )

@@ -4,7 +4,7 @@ from statistics import mean
 
 from copytrade.models import CopiedTrade
 from copytrade.services.fanout import leader_trade_fan_out
-from tests.factories import CopyRelationshipFactory, LeaderTradeFactory, StrategyFactory
+from tests.factories import CopyFactory, LeaderTradeFactory, StrategyFactory
 
 FOLLOWERS = 40
 TRADES = 10
@@ -12,13 +12,13 @@ TRADES = 10
 
 def _ranks(leader_trade) -> dict[int, int]:
     """Each copy's place in the order its copied trade was enqueued (ids are given in that order)."""
-    ids = CopiedTrade.objects.filter(leader_trade=leader_trade).order_by("id").values_list("relationship_id", flat=True)
-    return {relationship_id: rank for rank, relationship_id in enumerate(ids)}
+    ids = CopiedTrade.objects.filter(leader_trade=leader_trade).order_by("id").values_list("copy_id", flat=True)
+    return {copy_id: rank for rank, copy_id in enumerate(ids)}
 
 
 def test_each_leader_trade_sends_its_followers_in_a_new_order_that_favours_nobody(db):
     strategy = StrategyFactory()
-    copies = [CopyRelationshipFactory(strategy=strategy) for _ in range(FOLLOWERS)]
+    copies = [CopyFactory(strategy=strategy) for _ in range(FOLLOWERS)]
     trades = [LeaderTradeFactory(strategy=strategy, sequence=number) for number in range(1, TRADES + 1)]
 
     ranks = []
@@ -36,7 +36,7 @@ def test_each_leader_trade_sends_its_followers_in_a_new_order_that_favours_nobod
 def test_a_fan_out_run_again_sends_in_the_same_order(db):
     strategy = StrategyFactory()
     for _ in range(12):
-        CopyRelationshipFactory(strategy=strategy)
+        CopyFactory(strategy=strategy)
     trade = LeaderTradeFactory(strategy=strategy, sequence=1)
 
     leader_trade_fan_out(leader_trade_id=trade.pk)

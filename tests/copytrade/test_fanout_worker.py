@@ -12,7 +12,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 import pytest
 from django.contrib.auth import get_user_model
 
-from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, LeaderTrade, Strategy
+from copytrade.models import CopiedTrade, Copy, FollowerPosition, LeaderTrade, Strategy
 from copytrade.services.copies import copy_start
 from copytrade.services.leader_trades import LeaderSignal, leader_signal_submit
 from copytrade.services.sweeper import copied_trades_sweep
@@ -45,7 +45,7 @@ def strategy(sim, transactional_db, owner):
 class Follower:
     usdt: Decimal
     options: dict
-    copy: CopyRelationship | None = None
+    copy: Copy | None = None
     expected_orders: list = field(default_factory=list)
     expected_rows: list = field(default_factory=list)
 
@@ -169,7 +169,7 @@ def test_it_copies_open_increase_reduce_and_close_to_200_followers_in_three_sizi
     mismatches = []
     for index, follower in enumerate(followers):
         copy = follower.copy
-        rows = [(t.effect, t.status, t.reason) for t in CopiedTrade.objects.filter(relationship=copy).order_by("sequence")]
+        rows = [(t.effect, t.status, t.reason) for t in CopiedTrade.objects.filter(copy=copy).order_by("sequence")]
         if orders.get(copy.exchange_account.api_key, []) != follower.expected_orders or rows != follower.expected_rows:
             mismatches.append((index, follower.options, orders.get(copy.exchange_account.api_key), follower.expected_orders, rows))
     assert mismatches == []
@@ -180,11 +180,11 @@ def test_it_copies_open_increase_reduce_and_close_to_200_followers_in_three_sizi
     # positions end at zero, and the realised P&L is what the simulator's fills paid out
     assert not FollowerPosition.objects.exclude(quantity=0).exists()
     for follower in followers:
-        copy = CopyRelationship.objects.get(pk=follower.copy.pk)
+        copy = Copy.objects.get(pk=follower.copy.pk)
         balances = sim.account(api_key=follower.copy.exchange_account.api_key)["balances"]
         usdt_change = Decimal(balances["USDT"]["free"]) - follower.usdt
         assert abs(copy.realized_pnl - usdt_change) < Decimal("0.0000001"), follower.options
-        assert copy.realized_pnl == sum((t.pnl_billing for t in CopiedTrade.objects.filter(relationship=copy)), Decimal(0))
+        assert copy.realized_pnl == sum((t.pnl_billing for t in CopiedTrade.objects.filter(copy=copy)), Decimal(0))
         assert Decimal(balances.get("BTC", {"free": "0"})["free"]) == 0
 
 
@@ -264,7 +264,7 @@ def test_two_leader_trades_1_ms_apart_execute_in_order_for_every_follower(sim, s
 
     for follower in followers:
         orders = sim.orders(api_key=follower.copy.exchange_account.api_key)
-        rows = list(CopiedTrade.objects.filter(relationship=follower.copy).order_by("sequence"))
+        rows = list(CopiedTrade.objects.filter(copy=follower.copy).order_by("sequence"))
         assert [(o["side"], o["amount"]) for o in orders] == [("BUY", "0.00076"), ("SELL", "0.00076")]
         assert [(r.effect, r.status) for r in rows] == [("open", "filled"), ("close", "filled")]
         assert rows[0].acknowledged_at <= rows[1].submitted_at

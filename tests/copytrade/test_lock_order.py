@@ -11,22 +11,22 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, Strategy
+from copytrade.models import CopiedTrade, Copy, FollowerPosition, Strategy
 from copytrade.services.copies import copy_pause, copy_stop
 from copytrade.services.platform_closes import copy_stop_loss_check
 from core.locks import held_lock
 from marketplace.models import SignalProvider
 from marketplace.services import provider_transition
-from tests.factories import CopyRelationshipFactory, ExchangeAccountFactory, StrategyFactory, make_user
+from tests.factories import CopyFactory, ExchangeAccountFactory, StrategyFactory, make_user
 from tests.marketplace.support import make_curator, make_provider
 
 ROUNDS = 12
 
 
-def _holding_copy(follower, strategy, **fields) -> CopyRelationship:
-    copy = CopyRelationshipFactory(follower=follower, strategy=strategy, exchange_account=ExchangeAccountFactory(owner=follower), **fields)
+def _holding_copy(follower, strategy, **fields) -> Copy:
+    copy = CopyFactory(follower=follower, strategy=strategy, exchange_account=ExchangeAccountFactory(owner=follower), **fields)
     for symbol in ("BTC/USDT", "ETH/USDT"):
-        FollowerPosition.objects.create(relationship=copy, symbol=symbol, quantity=Decimal("0.1"), average_entry=Decimal("100"))
+        FollowerPosition.objects.create(copy=copy, symbol=symbol, quantity=Decimal("0.1"), average_entry=Decimal("100"))
     return copy
 
 
@@ -67,9 +67,9 @@ def test_stop_stop_loss_pause_and_suspension_racing_on_one_strategy_never_deadlo
         paused_copy = _holding_copy(pauser, strategy)
 
         errors = _race(
-            lambda: copy_stop(follower=stopper, relationship_id=stopped_copy.pk, close_positions=True),
-            lambda: copy_stop_loss_check(relationship_id=tripped_copy.pk),
-            lambda: copy_pause(follower=pauser, relationship_id=paused_copy.pk),
+            lambda: copy_stop(follower=stopper, copy_id=stopped_copy.pk, close_positions=True),
+            lambda: copy_stop_loss_check(copy_id=tripped_copy.pk),
+            lambda: copy_pause(follower=pauser, copy_id=paused_copy.pk),
             lambda: provider_transition(provider_id=provider.pk, action="suspend", actor=curator, reason="race test"),
         )
         # A pause that lost to the suspension is refused in words (the copy is paused already).
@@ -79,20 +79,20 @@ def test_stop_stop_loss_pause_and_suspension_racing_on_one_strategy_never_deadlo
         provider.refresh_from_db()
         assert provider.status == SignalProvider.Status.SUSPENDED
         assert not Strategy.objects.get(pk=strategy.pk).accepting_copies
-        statuses = dict(CopyRelationship.objects.filter(strategy=strategy).values_list("id", "status"))
+        statuses = dict(Copy.objects.filter(strategy=strategy).values_list("id", "status"))
         assert statuses == {
-            stopped_copy.pk: CopyRelationship.Status.STOPPED,
-            tripped_copy.pk: CopyRelationship.Status.PAUSED,
-            paused_copy.pk: CopyRelationship.Status.PAUSED,
+            stopped_copy.pk: Copy.Status.STOPPED,
+            tripped_copy.pk: Copy.Status.PAUSED,
+            paused_copy.pk: Copy.Status.PAUSED,
         }
-        closes = CopiedTrade.objects.filter(strategy=strategy).values_list("relationship_id", "kind", "symbol")
+        closes = CopiedTrade.objects.filter(strategy=strategy).values_list("copy_id", "kind", "symbol")
         on_stop = sorted(symbol for copy_id, kind, symbol in closes if copy_id == stopped_copy.pk)
         assert on_stop == ["BTC/USDT", "ETH/USDT"]
         assert {kind for copy_id, kind, _ in closes if copy_id == stopped_copy.pk} == {CopiedTrade.Kind.CLOSE_ON_STOP}
         # The stop-loss trips once (both symbols closed), unless the suspension paused the copy first.
         stop_loss = sorted(symbol for copy_id, kind, symbol in closes if copy_id == tripped_copy.pk)
         assert stop_loss in ([], ["BTC/USDT", "ETH/USDT"])
-        sequences = list(CopiedTrade.objects.filter(strategy=strategy).values_list("relationship_id", "sequence"))
+        sequences = list(CopiedTrade.objects.filter(strategy=strategy).values_list("copy_id", "sequence"))
         assert len(sequences) == len(set(sequences))
 
 

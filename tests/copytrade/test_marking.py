@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition
+from copytrade.models import CopiedTrade, Copy, FollowerPosition
 from copytrade.services.marking import copies_mark_to_market
 from core.models import Notification
 from tests.copytrade import submit
@@ -31,13 +31,13 @@ def test_a_price_fall_between_fills_trips_the_copy_stop_loss(sim, holding_copy, 
     # then the copy is marked down past its 10 % stop, closed at market and paused
     holding_copy.refresh_from_db()
     assert outcome.stop_losses == [holding_copy.pk]
-    assert holding_copy.status == CopyRelationship.Status.PAUSED
-    assert holding_copy.pause_reason == CopyRelationship.PauseReason.STOP_LOSS
-    assert list(CopiedTrade.objects.filter(relationship=holding_copy).values_list("kind", "status")) == [
+    assert holding_copy.status == Copy.Status.PAUSED
+    assert holding_copy.pause_reason == Copy.PauseReason.STOP_LOSS
+    assert list(CopiedTrade.objects.filter(copy=holding_copy).values_list("kind", "status")) == [
         ("mirror", "filled"),
         ("stop_loss", "filled"),
     ]
-    assert FollowerPosition.objects.get(relationship=holding_copy).quantity == 0
+    assert FollowerPosition.objects.get(copy=holding_copy).quantity == 0
     assert Notification.objects.filter(user=follower, kind=Notification.Kind.COPY_STOP_LOSS).count() == 1
 
 
@@ -53,16 +53,16 @@ def test_a_rise_lifts_the_peak_and_a_small_dip_only_moves_the_drawdown(sim, hold
 
     holding_copy.refresh_from_db()
     assert outcome.stop_losses == [] and outcome.copies_marked == 1
-    assert holding_copy.status == CopyRelationship.Status.ACTIVE
+    assert holding_copy.status == Copy.Status.ACTIVE
     assert holding_copy.peak_equity == peak
     assert Decimal("0") < holding_copy.current_drawdown_percent < Decimal("10")
 
 
 def test_paused_copies_and_copies_holding_nothing_are_left_alone(sim, strategy, holding_copy, follower):
-    CopyRelationship.objects.filter(pk=holding_copy.pk).update(status=CopyRelationship.Status.PAUSED, pause_reason="follower")
+    Copy.objects.filter(pk=holding_copy.pk).update(status=Copy.Status.PAUSED, pause_reason="follower")
     sim.set_price(symbol="BTC/USDT", price="30000")
 
     outcome = copies_mark_to_market()
 
     assert outcome.copies_marked == 0 and outcome.stop_losses == []
-    assert CopiedTrade.objects.filter(relationship=holding_copy).count() == 1
+    assert CopiedTrade.objects.filter(copy=holding_copy).count() == 1

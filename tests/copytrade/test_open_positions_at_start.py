@@ -24,7 +24,7 @@ def _eth_buy(strategy: Strategy, external_id: str, amount: str, price: str):
 
 
 def _rows(copy) -> list[tuple[str, str, str, str]]:
-    return [(t.symbol, t.kind, t.status, t.reason) for t in CopiedTrade.objects.filter(relationship=copy).order_by("sequence")]
+    return [(t.symbol, t.kind, t.status, t.reason) for t in CopiedTrade.objects.filter(copy=copy).order_by("sequence")]
 
 
 def test_one_position_is_opened_at_start_and_one_worse_than_the_leaders_entry_is_skipped(sim, strategy, follower):
@@ -47,7 +47,7 @@ def test_one_position_is_opened_at_start_and_one_worse_than_the_leaders_entry_is
     assert [(o["side"], o["symbol"], Decimal(o["amount"])) for o in sim.orders(api_key=copy.exchange_account.api_key)] == [
         ("BUY", "BTCUSDT", Decimal("0.04992"))
     ]
-    skipped = CopiedTrade.objects.get(relationship=copy, symbol="ETH/USDT")
+    skipped = CopiedTrade.objects.get(copy=copy, symbol="ETH/USDT")
     assert copied_trade_reason_text(skipped) == (
         "the price (3,600) was 2.86 % worse than the leader's entry (3,500), more than your slippage limit of 1 %; "
         "the copy follows ETH/USDT from the leader's next trade"
@@ -58,8 +58,8 @@ def test_one_position_is_opened_at_start_and_one_worse_than_the_leaders_entry_is
     submit(strategy, "b2", "close", price="65100")
     run_engine()
     assert _rows(copy)[-1] == ("BTC/USDT", "mirror", "filled", "")
-    assert FollowerPosition.objects.get(relationship=copy, symbol="BTC/USDT").quantity == 0
-    assert not FollowerPosition.objects.filter(relationship=unchosen).exclude(quantity=0).exists()
+    assert FollowerPosition.objects.get(copy=copy, symbol="BTC/USDT").quantity == 0
+    assert not FollowerPosition.objects.filter(copy=unchosen).exclude(quantity=0).exists()
 
 
 def test_the_api_starts_a_copy_that_opens_the_leaders_positions(client_for, sim, strategy, follower):
@@ -77,4 +77,4 @@ def test_the_api_starts_a_copy_that_opens_the_leaders_positions(client_for, sim,
 
     assert started.status_code == 201, started.json()
     assert started.json()["open_positions_at_start"] is True
-    assert CopiedTrade.objects.filter(relationship_id=started.json()["id"], kind="start_open", symbol="BTC/USDT").count() == 1
+    assert CopiedTrade.objects.filter(copy_id=started.json()["id"], kind="start_open", symbol="BTC/USDT").count() == 1

@@ -10,7 +10,7 @@ from django.conf import settings as settings_module
 from django.utils import timezone
 
 from billing.selectors import copy_results
-from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, FundingPayment, LeaderTrade, Strategy
+from copytrade.models import CopiedTrade, Copy, FollowerPosition, FundingPayment, LeaderTrade, Strategy
 from copytrade.perpetuals import copy_leverage, entry_notional_on_margin
 from copytrade.reasons import copied_trade_reason_text
 from copytrade.selectors import PositionMarker
@@ -26,7 +26,7 @@ from tests.copytrade.test_execution import run_engine
 pytestmark = pytest.mark.django_db
 
 PERP = "BTC/USDT:USDT"
-Policy = CopyRelationship.LeveragePolicy
+Policy = Copy.LeveragePolicy
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def strategy(owner, sim):
     return signal_only_strategy(owner, capital="100000")
 
 
-def perp_copy(sim, user, strategy, *, wallet: str = "10000", label: str = "Binance", **options) -> CopyRelationship:
+def perp_copy(sim, user, strategy, *, wallet: str = "10000", label: str = "Binance", **options) -> Copy:
     """A copy on an account with 10,000 USDT of spot equity (its copy capital's base) and
     `wallet` USDT in its futures wallet (the margin)."""
     account = simulator_account(sim, user, label=label)
@@ -74,7 +74,7 @@ def orders_of(sim, copy) -> list[tuple[str, Decimal, bool]]:
 
 
 def outcomes(copy) -> list[tuple]:
-    return [(t.effect, t.status, t.reason) for t in CopiedTrade.objects.filter(relationship=copy).order_by("sequence")]
+    return [(t.effect, t.status, t.reason) for t in CopiedTrade.objects.filter(copy=copy).order_by("sequence")]
 
 
 def test_the_leverage_policy_picks_the_leaders_a_fixed_one_or_the_leaders_capped():
@@ -129,7 +129,7 @@ def test_fixed_3x_isolated_and_following_the_leaders_10x_copy_an_entry_a_partial
     assert sim.futures_account(api_key=following.exchange_account.api_key)["settings_log"] == [["leverage", "BTCUSDT", "10"]]
     assert list(PerpetualSetting.objects.order_by("account_id").values_list("leverage", "margin_mode")) == [(3, "isolated"), (10, "cross")]
     for copy in (fixed, following):
-        assert FollowerPosition.objects.get(relationship=copy).quantity == 0
+        assert FollowerPosition.objects.get(copy=copy).quantity == 0
         position = sim.futures_account(api_key=copy.exchange_account.api_key)["positions"]["BTCUSDT"]
         assert Decimal(position["amount"]) == 0
         copy.refresh_from_db()
@@ -144,7 +144,7 @@ def test_a_changed_leverage_is_set_again_before_the_next_entry(sim, strategy, fo
     leader(sim, strategy, "t1", "buy", price="65000", amount="1")
     run_engine()
 
-    copy_update(follower=follower, relationship_id=copy.pk, data={"leverage_policy": Policy.CAP, "leverage": 5})
+    copy_update(follower=follower, copy_id=copy.pk, data={"leverage_policy": Policy.CAP, "leverage": 5})
     leader(sim, strategy, "t2", "buy", price="65000", amount="1")
     run_engine()
 
@@ -177,7 +177,7 @@ def test_an_entry_beyond_free_margin_is_refused_with_its_reason_and_exits_are_ne
         ("increase", "skipped", "insufficient_margin"),
     ]  # (a copy holding nothing is not asked to reduce)
     assert outcomes(drained) == [("open", "filled", ""), ("increase", "skipped", "insufficient_margin"), ("reduce", "filled", "")]
-    skipped = CopiedTrade.objects.filter(relationship=short_of_margin).first()
+    skipped = CopiedTrade.objects.filter(copy=short_of_margin).first()
     assert copied_trade_reason_text(skipped) == "the entry needed 325.00 USDT of margin at 10× and your account had 100.00 USDT free"
     assert orders_of(sim, short_of_margin) == []
     assert orders_of(sim, drained)[-1] == ("SELL", Decimal("0.007"), True)
@@ -202,12 +202,12 @@ def test_funding_is_recorded_once_per_payment_and_is_in_the_copys_pnl_and_fees(s
     assert funding_accounts_sync() == 0
 
     # then: 0.015 BTC × 65,500 × 0.01 % paid, then × 0.02 % received
-    payments = list(FundingPayment.objects.filter(relationship=copy).order_by("paid_at").values_list("amount_quote", flat=True))
+    payments = list(FundingPayment.objects.filter(copy=copy).order_by("paid_at").values_list("amount_quote", flat=True))
     assert payments == [Decimal("-0.09825"), Decimal("0.1965")]
     copy.refresh_from_db()
     assert copy.realized_pnl == pnl_after_entry + sum(payments)
-    trades_pnl = sum(t.pnl_billing for t in CopiedTrade.objects.filter(relationship=copy))
-    assert copy_results(relationships=[copy], now=timezone.now())[copy.pk].gross_pnl == trades_pnl + sum(payments)
+    trades_pnl = sum(t.pnl_billing for t in CopiedTrade.objects.filter(copy=copy))
+    assert copy_results(copies=[copy], now=timezone.now())[copy.pk].gross_pnl == trades_pnl + sum(payments)
 
 
 def test_a_perpetual_position_shows_its_liquidation_price(sim, strategy, follower, client_for):
@@ -217,7 +217,7 @@ def test_a_perpetual_position_shows_its_liquidation_price(sim, strategy, followe
     leader(sim, strategy, "t1", "buy", price="65000", amount="1")
     run_engine()
 
-    position = FollowerPosition.objects.select_related("relationship__exchange_account").get(relationship=copy)
+    position = FollowerPosition.objects.select_related("copy__exchange_account").get(copy=copy)
     shown = PositionMarker().liquidation_price(position)
     # entry × (1 − 1/3) / (1 − 0.4 %), as the exchange computes it (to its margin's rounding)
     assert shown == Decimal("43507.36278447")
@@ -236,7 +236,7 @@ def test_a_cross_margin_position_shows_only_the_exchanges_liquidation_price(sim,
     run_engine()
 
     # when: the position is shown
-    position = FollowerPosition.objects.select_related("relationship__exchange_account").get(relationship=copy)
+    position = FollowerPosition.objects.select_related("copy__exchange_account").get(copy=copy)
     shown = PositionMarker().liquidation_price(position)
 
     # then: no figure of our own making: the exchange's (none here), never an isolated formula's

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from copytrade.models import CopiedTrade, CopyRelationship, FollowerPosition, Strategy
+from copytrade.models import CopiedTrade, Copy, FollowerPosition, Strategy
 from copytrade.reasons import copied_trade_reason_text, position_exit_text
 from copytrade.services.leader_trades import LeaderSignal, leader_signal_submit
 from copytrade.services.marking import copies_mark_to_market
@@ -20,7 +20,7 @@ BASE = "/api/copy-trading"
 
 
 def _kinds(copy) -> list[tuple[str, str, str, str]]:
-    return [(t.symbol, t.kind, t.status, t.reason) for t in CopiedTrade.objects.filter(relationship=copy).order_by("sequence")]
+    return [(t.symbol, t.kind, t.status, t.reason) for t in CopiedTrade.objects.filter(copy=copy).order_by("sequence")]
 
 
 def _mark(capture) -> None:
@@ -45,10 +45,10 @@ def test_a_position_reaching_its_take_profit_is_closed_at_market_and_the_copy_ca
 
     assert _kinds(copy) == [("BTC/USDT", "mirror", "filled", ""), ("BTC/USDT", "take_profit", "filled", "")]
     assert [order["side"] for order in sim.orders(api_key=copy.exchange_account.api_key)] == ["BUY", "SELL"]
-    assert FollowerPosition.objects.get(relationship=copy).quantity == 0
+    assert FollowerPosition.objects.get(copy=copy).quantity == 0
     copy.refresh_from_db()
-    assert copy.status == CopyRelationship.Status.ACTIVE and copy.realized_pnl > 0
-    close = CopiedTrade.objects.get(relationship=copy, kind="take_profit")
+    assert copy.status == Copy.Status.ACTIVE and copy.realized_pnl > 0
+    close = CopiedTrade.objects.get(copy=copy, kind="take_profit")
     assert position_exit_text(kind=close.kind, symbol=close.symbol, detail=close.reason_detail) == (
         "your take-profit of 5 % on BTC/USDT was reached: the price (68,300) had moved 5.08 % in its favour from the copy's entry (65,000)"
     )
@@ -69,14 +69,14 @@ def test_a_stop_loss_per_position_is_an_exit_the_slippage_limit_never_holds_back
     _mark(django_capture_on_commit_callbacks)
 
     assert _kinds(copy)[-1] == ("BTC/USDT", "position_stop", "filled", "")
-    assert FollowerPosition.objects.get(relationship=copy).quantity == 0
+    assert FollowerPosition.objects.get(copy=copy).quantity == 0
 
 
 def test_a_paused_copy_still_closes_a_position_at_its_stop_loss_and_only_once(sim, strategy, follower, django_capture_on_commit_callbacks):
     copy = start_copy(sim, follower, strategy, allocation_percent=Decimal("50"), stop_loss_percent=Decimal("5"))
     submit(strategy, "t1", "buy", amount="1", price="65000")
     run_engine()
-    CopyRelationship.objects.filter(pk=copy.pk).update(status=CopyRelationship.Status.PAUSED, pause_reason="follower")
+    Copy.objects.filter(pk=copy.pk).update(status=Copy.Status.PAUSED, pause_reason="follower")
 
     sim.set_price(symbol="BTC/USDT", price="60000")
     with django_capture_on_commit_callbacks(execute=False):
@@ -85,7 +85,7 @@ def test_a_paused_copy_still_closes_a_position_at_its_stop_loss_and_only_once(si
     run_engine()
 
     assert [kind for _, kind, _, _ in _kinds(copy)] == ["mirror", "position_stop"]
-    assert FollowerPosition.objects.get(relationship=copy).quantity == 0
+    assert FollowerPosition.objects.get(copy=copy).quantity == 0
 
 
 def _eth_buy(strategy: Strategy, external_id: str, amount: str):
@@ -108,7 +108,7 @@ def test_past_the_most_open_positions_a_new_market_is_skipped_and_increases_stil
         ("ETH/USDT", "mirror", "skipped", "max_open_positions"),
         ("BTC/USDT", "mirror", "filled", ""),
     ]
-    skipped = CopiedTrade.objects.get(relationship=copy, symbol="ETH/USDT")
+    skipped = CopiedTrade.objects.get(copy=copy, symbol="ETH/USDT")
     assert copied_trade_reason_text(skipped) == "your copy already held 1 open positions, the most you allow (1)"
 
 
@@ -125,10 +125,10 @@ def test_an_entry_past_the_total_exposure_is_skipped_and_the_close_still_follows
         ("skipped", "max_exposure"),
         ("filled", ""),
     ]
-    skipped = CopiedTrade.objects.filter(relationship=copy).order_by("sequence")[1]
+    skipped = CopiedTrade.objects.filter(copy=copy).order_by("sequence")[1]
     assert copied_trade_reason_text(skipped).startswith("the order (")
     assert "past the 4,000.00 USDT you allow" in copied_trade_reason_text(skipped)
-    assert FollowerPosition.objects.get(relationship=copy).quantity == 0
+    assert FollowerPosition.objects.get(copy=copy).quantity == 0
 
 
 @pytest.mark.parametrize(
@@ -143,13 +143,13 @@ def test_an_entry_past_the_total_exposure_is_skipped_and_the_close_still_follows
 )
 def test_limits_out_of_bounds_are_refused_with_400_and_nothing_changes(client_for, sim, strategy, follower, fields):
     copy = start_copy(sim, follower, strategy, allocation_percent=Decimal("20"))
-    before = CopyRelationship.objects.filter(pk=copy.pk).values().get()
+    before = Copy.objects.filter(pk=copy.pk).values().get()
 
     response = client_for(follower).patch(f"{BASE}/copies/{copy.pk}", fields, format="json")
 
     assert response.status_code == 400, response.json()
     assert list(fields)[0] in str(response.json())
-    assert CopyRelationship.objects.filter(pk=copy.pk).values().get() == before
+    assert Copy.objects.filter(pk=copy.pk).values().get() == before
 
 
 def test_the_check_says_where_each_open_position_would_close(client_for, sim, strategy, follower):

@@ -9,7 +9,7 @@ from copytrade.models import FollowerPosition, LeaderPosition
 from copytrade.positions import Fill, position_apply_fill, unrealised_pnl
 from copytrade.selectors import PositionMarker, copy_get
 from exchanges.types import MarketRules
-from tests.factories import CopyRelationshipFactory
+from tests.factories import CopyFactory
 
 SWAP = MarketRules(
     symbol="BTC/USDT:USDT",
@@ -66,10 +66,10 @@ class _SwapExchange:
 
 @pytest.mark.django_db
 def test_my_copies_marks_a_swap_position_with_its_contract_size(monkeypatch):
-    copy = CopyRelationshipFactory()
-    FollowerPosition.objects.create(relationship=copy, symbol=SWAP.symbol, quantity=Decimal("-30"), average_entry=Decimal("60000"))
+    copy = CopyFactory()
+    FollowerPosition.objects.create(copy=copy, symbol=SWAP.symbol, quantity=Decimal("-30"), average_entry=Decimal("60000"))
     monkeypatch.setattr("copytrade.selectors.gateway_for_account", lambda account: _SwapExchange("59000"))
 
-    unrealised = PositionMarker().unrealized_pnl(copy_get(follower=copy.follower, relationship_id=copy.pk))
+    unrealised = PositionMarker().unrealized_pnl(copy_get(follower=copy.follower, copy_id=copy.pk))
 
     assert unrealised == Decimal("30")  # not 30,000: 30 contracts of 0.001 BTC, not 30 BTC

@@ -130,9 +130,9 @@ def test_the_slippage_guard_and_the_max_order_notional_clamp():
 
 def test_client_order_ids_are_deterministic_and_fit_binance():
     biggest = 2**63 - 1
-    first = copied_trade_client_order_id(leader_trade_id=12, relationship_id=34)
+    first = copied_trade_client_order_id(leader_trade_id=12, copy_id=34)
 
-    assert first == copied_trade_client_order_id(leader_trade_id=12, relationship_id=34)
-    assert first != copied_trade_client_order_id(leader_trade_id=1, relationship_id=234)
-    assert len(copied_trade_client_order_id(leader_trade_id=biggest, relationship_id=biggest)) <= 36
-    assert len(platform_close_client_order_id(kind=CopiedTrade.Kind.STOP_LOSS, relationship_id=biggest, sequence=biggest)) <= 36
+    assert first == copied_trade_client_order_id(leader_trade_id=12, copy_id=34)
+    assert first != copied_trade_client_order_id(leader_trade_id=1, copy_id=234)
+    assert len(copied_trade_client_order_id(leader_trade_id=biggest, copy_id=biggest)) <= 36
+    assert len(platform_close_client_order_id(kind=CopiedTrade.Kind.STOP_LOSS, copy_id=biggest, sequence=biggest)) <= 36

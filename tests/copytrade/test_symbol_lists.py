@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from copytrade.models import CopiedTrade, CopyRelationship, Strategy
+from copytrade.models import CopiedTrade, Copy, Strategy
 from copytrade.reasons import copied_trade_reason_text
 from copytrade.services.copies import copy_start, copy_update
 from copytrade.services.leader_trades import LeaderSignal, leader_signal_submit
@@ -40,7 +40,7 @@ def _eth(strategy: Strategy, external_id: str, action: str, **size):
     return leader_signal_submit(strategy_id=strategy.pk, signal=signal, source=Strategy.Source.API)
 
 
-def _start(sim, follower, strategy, **options) -> CopyRelationship:
+def _start(sim, follower, strategy, **options) -> Copy:
     account = simulator_account(sim, follower, usdt="10000")
     return copy_start(
         follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, allocation_percent=Decimal("50"), **options
@@ -48,7 +48,7 @@ def _start(sim, follower, strategy, **options) -> CopyRelationship:
 
 
 def _outcomes(copy) -> list[tuple[str, str, str]]:
-    return [(t.symbol, t.status, t.reason) for t in CopiedTrade.objects.filter(relationship=copy).order_by("sequence")]
+    return [(t.symbol, t.status, t.reason) for t in CopiedTrade.objects.filter(copy=copy).order_by("sequence")]
 
 
 def test_an_allow_list_copies_only_its_markets_and_skips_the_rest_with_the_reason(sim, strategy, follower):
@@ -61,7 +61,7 @@ def test_an_allow_list_copies_only_its_markets_and_skips_the_rest_with_the_reaso
 
     assert _outcomes(copy) == [("BTC/USDT", "skipped", "symbol_not_allowed"), ("ETH/USDT", "filled", "")]
     assert [order["symbol"] for order in sim.orders(api_key=copy.exchange_account.api_key)] == ["ETHUSDT"]
-    skipped = CopiedTrade.objects.get(relationship=copy, symbol="BTC/USDT")
+    skipped = CopiedTrade.objects.get(copy=copy, symbol="BTC/USDT")
     assert copied_trade_reason_text(skipped) == (
         "BTC/USDT is not on your copy's list of markets to copy; what the copy already holds there still follows the leader's exits"
     )
@@ -74,7 +74,7 @@ def test_a_market_denied_while_the_copy_holds_it_still_follows_the_leaders_exits
     submit(strategy, "b1", "buy", amount="1", price="65000")
     run_engine()
 
-    copy_update(follower=follower, relationship_id=copy.pk, data={"symbol_list_mode": "deny", "symbol_list": ["BTC/USDT"]})
+    copy_update(follower=follower, copy_id=copy.pk, data={"symbol_list_mode": "deny", "symbol_list": ["BTC/USDT"]})
     submit(strategy, "b2", "buy", amount="1", price="65000")
     submit(strategy, "b3", "sell", fraction="0.5", price="65000")
     submit(strategy, "b4", "close", price="65000")
@@ -92,7 +92,7 @@ def test_a_market_denied_while_the_copy_holds_it_still_follows_the_leaders_exits
 
 def test_a_market_the_exchange_does_not_list_is_refused_with_400_and_nothing_changes(client_for, sim, strategy, follower):
     copy = _start(sim, follower, strategy)
-    before = CopyRelationship.objects.filter(pk=copy.pk).values().get()
+    before = Copy.objects.filter(pk=copy.pk).values().get()
     client = client_for(follower)
 
     patched = client.patch(f"{BASE}/copies/{copy.pk}", {"symbol_list_mode": "allow", "symbol_list": ["NOPE/USDT"]}, format="json")
@@ -103,7 +103,7 @@ def test_a_market_the_exchange_does_not_list_is_refused_with_400_and_nothing_cha
     assert (patched.status_code, checked.status_code, no_mode.status_code, empty.status_code) == (400, 400, 400, 400)
     assert "NOPE/USDT" in str(patched.json()) and patched.json() == checked.json()
     assert "allow" in str(no_mode.json()) and "at least one market" in str(empty.json())
-    assert CopyRelationship.objects.filter(pk=copy.pk).values().get() == before
+    assert Copy.objects.filter(pk=copy.pk).values().get() == before
 
 
 def test_the_api_starts_a_copy_with_a_deny_list_and_the_check_says_what_a_change_does(client_for, sim, strategy, follower):

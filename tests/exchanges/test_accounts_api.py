@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from copytrade.models import CopyRelationship, Strategy
+from copytrade.models import Copy, Strategy
 from exchanges.models import ExchangeAccount, PaperBalance
 
 URL = "/api/exchange-accounts/"
@@ -223,7 +223,7 @@ def test_an_unused_account_is_deleted(client_for, follower, paper_account):
 @pytest.mark.django_db
 def test_an_account_a_live_copy_uses_is_not_deleted(client_for, follower, owner, paper_account):
     strategy = Strategy.objects.create(owner=owner, name="S", declared_capital=1000, is_public_leader=True)
-    CopyRelationship.objects.create(
+    Copy.objects.create(
         follower=follower, strategy=strategy, exchange_account=paper_account, allocation_percent=10, started_at="2026-01-01T00:00:00Z"
     )
 

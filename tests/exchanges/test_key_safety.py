@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from copytrade.models import CopyRelationship
+from copytrade.models import Copy
 from copytrade.services.copies import copy_start
 from copytrade.tasks import verify_exchange_keys
 from core.models import Notification
@@ -101,7 +101,7 @@ def test_the_nightly_check_pauses_the_copies_on_a_revoked_key_and_tells_the_foll
     copy_on_binance.refresh_from_db()
     account.refresh_from_db()
     assert (account.status, account.status_reason) == ("invalid", ExchangeAccount.StatusReason.INVALID_CREDENTIALS)
-    assert (copy_on_binance.status, copy_on_binance.pause_reason) == ("paused", CopyRelationship.PauseReason.INVALID_CREDENTIALS)
+    assert (copy_on_binance.status, copy_on_binance.pause_reason) == ("paused", Copy.PauseReason.INVALID_CREDENTIALS)
     notice = Notification.objects.get(user=follower, kind=Notification.Kind.ACCOUNT_INVALID)
     assert "1 copy(ies) on it were paused" in notice.body
 
@@ -115,7 +115,7 @@ def test_the_nightly_check_pauses_the_copies_on_a_key_given_withdrawal_permissio
     copy_on_binance.refresh_from_db()
     account.refresh_from_db()
     assert account.status_reason == ExchangeAccount.StatusReason.CAN_WITHDRAW
-    assert copy_on_binance.pause_reason == CopyRelationship.PauseReason.KEY_CAN_WITHDRAW
+    assert copy_on_binance.pause_reason == Copy.PauseReason.KEY_CAN_WITHDRAW
     assert copy_on_binance.get_pause_reason_display().startswith("the exchange says the account's API key may withdraw funds")
 
 

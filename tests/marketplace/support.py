@@ -3,11 +3,11 @@
 from datetime import datetime
 from decimal import Decimal
 
-from copytrade.models import CopyRelationship, LeaderTrade, Strategy
+from copytrade.models import Copy, LeaderTrade, Strategy
 from exchanges.models import ExchangeAccount
 from marketplace.models import SignalProvider
 from marketplace.services import curators_group
-from tests.factories import CopyRelationshipFactory, LeaderTradeFactory, SignalProviderFactory, StrategyFactory, make_user
+from tests.factories import CopyFactory, LeaderTradeFactory, SignalProviderFactory, StrategyFactory, make_user
 
 __all__ = ["make_copy", "make_curator", "make_provider", "make_strategy", "make_trade", "make_user", "pending_provider_with_record"]
 
@@ -26,12 +26,10 @@ def make_strategy(owner, *, name: str = "Trend", **fields) -> Strategy:
     return StrategyFactory(owner=owner, name=name, **fields)
 
 
-def make_copy(
-    follower, strategy, *, status=CopyRelationship.Status.ACTIVE, copy_capital=Decimal("1000"), exchange_id: str = "paper"
-) -> CopyRelationship:
+def make_copy(follower, strategy, *, status=Copy.Status.ACTIVE, copy_capital=Decimal("1000"), exchange_id: str = "paper") -> Copy:
     """Every copy of a follower here shares one account per exchange (a paper one unless told)."""
     account, _ = ExchangeAccount.objects.get_or_create(owner=follower, label=exchange_id, defaults={"exchange_id": exchange_id})
-    return CopyRelationshipFactory(follower=follower, strategy=strategy, exchange_account=account, status=status, copy_capital=copy_capital)
+    return CopyFactory(follower=follower, strategy=strategy, exchange_account=account, status=status, copy_capital=copy_capital)
 
 
 def make_trade(

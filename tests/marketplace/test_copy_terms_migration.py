@@ -29,12 +29,18 @@ def _migrate_to_latest():
 
 @pytest.mark.django_db(transaction=True)
 def test_existing_copies_record_the_terms_they_are_billed_today():
+    # given: copies of an AI strategy, a provider's strategy and a non-provider's manual one, from
+    # before copies recorded terms (made with today's schema before it goes back: going back to
+    # marketplace 0008 takes copytrade 0020 back too, and the copies outlive the migrations)
+    follower = make_user("ana")
+    provider_user = make_user("alice")
+    ai = make_copy(
+        follower, make_strategy(make_user("bot"), kind=Strategy.Kind.AI, override="12.5"), started_at=at(2026, 8, 20), fee_terms=False
+    )
+    manual = make_copy(follower, make_strategy(provider_user, kind=Strategy.Kind.MANUAL), started_at=at(2026, 9, 3), fee_terms=False)
+    plain = make_copy(follower, make_strategy(make_user("bob"), kind=Strategy.Kind.MANUAL), started_at=at(2026, 9, 4), fee_terms=False)
     _migrate(BEFORE)
     try:
-        # given: copies of an AI strategy, a provider's strategy and a non-provider's manual one, from
-        # before copies recorded terms
-        follower = make_user("ana")
-        provider_user = make_user("alice")
         # The provider as the schema then had it (later migrations add columns the model has now).
         old_provider = MigrationExecutor(connection).loader.project_state(BEFORE).apps.get_model("marketplace", "SignalProvider")
         old_provider.objects.create(
@@ -44,17 +50,12 @@ def test_existing_copies_record_the_terms_they_are_billed_today():
             subscription_fee_monthly=Decimal("29.00"),
             performance_fee_percent=Decimal("20"),
         )
-        ai = make_copy(
-            follower, make_strategy(make_user("bot"), kind=Strategy.Kind.AI, override="12.5"), started_at=at(2026, 8, 20), fee_terms=False
-        )
-        manual = make_copy(follower, make_strategy(provider_user, kind=Strategy.Kind.MANUAL), started_at=at(2026, 9, 3), fee_terms=False)
-        plain = make_copy(follower, make_strategy(make_user("bob"), kind=Strategy.Kind.MANUAL), started_at=at(2026, 9, 4), fee_terms=False)
 
         # when
         _migrate_to_latest()
 
         # then
-        rows = {row.relationship_id: row for row in CopyFeeTerms.objects.all()}
+        rows = {row.copy_id: row for row in CopyFeeTerms.objects.all()}
         as_recorded = {
             copy_id: (row.effective_from.isoformat(), row.program, row.rate_percent, row.subscription_fee_monthly, row.payee_share)
             for copy_id, row in rows.items()

@@ -4,7 +4,7 @@ import pytest
 from django.core import mail
 from django.db import transaction
 
-from copytrade.models import CopyRelationship, Strategy
+from copytrade.models import Copy, Strategy
 from core.errors import ApplicationError, ConflictError
 from core.models import Notification
 from marketplace.models import ProviderEvent, SignalProvider
@@ -154,7 +154,7 @@ def test_suspension_closes_strategies_pauses_active_copies_and_tells_followers(
     strategy = make_strategy(owner)
     other_strategy = make_strategy(stranger, name="Unrelated")
     active = make_copy(follower, strategy)
-    stopped = make_copy(stranger, strategy, status=CopyRelationship.Status.STOPPED)
+    stopped = make_copy(stranger, strategy, status=Copy.Status.STOPPED)
     unrelated = make_copy(follower, other_strategy)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -164,7 +164,7 @@ def test_suspension_closes_strategies_pauses_active_copies_and_tells_followers(
     assert strategy.accepting_copies is False
     assert Strategy.objects.get(id=other_strategy.pk).accepting_copies is True
     active.refresh_from_db(), stopped.refresh_from_db(), unrelated.refresh_from_db()
-    assert (active.status, active.pause_reason) == ("paused", CopyRelationship.PauseReason.PROVIDER_SUSPENDED)
+    assert (active.status, active.pause_reason) == ("paused", Copy.PauseReason.PROVIDER_SUSPENDED)
     assert stopped.status == "stopped"
     assert unrelated.status == "active"
     told = Notification.objects.get(kind=Notification.Kind.PROVIDER_SUSPENDED)

@@ -3,7 +3,7 @@ lets a follower see and copy it; the leader revokes a link and it lets no one el
 
 import pytest
 
-from copytrade.models import CopyRelationship
+from copytrade.models import Copy
 from tests.copytrade import paper_account, signal_only_strategy
 from tests.factories import make_user
 
@@ -57,7 +57,7 @@ def test_a_revoked_link_lets_no_one_else_in_and_the_copies_it_started_stay(clien
     assert revoked.status_code == 200 and revoked.json()["revoked_at"]
     assert client_for(late).get(f"/api/copy-trading/leader/{private.pk}", {"invitation": invitation["token"]}).status_code == 404
     assert _start(client_for(late), late, private, invitation=invitation["token"]).status_code == 404
-    assert CopyRelationship.objects.get(follower=follower).status == CopyRelationship.Status.ACTIVE
+    assert Copy.objects.get(follower=follower).status == Copy.Status.ACTIVE
 
 
 def test_only_the_leader_makes_and_revokes_links_and_a_link_opens_only_its_own_strategy(client_for, owner, stranger, follower, private):

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade
+from copytrade.models import CopiedTrade, Copy, LeaderTrade
 from core.models import Profile
 from core.selectors import display_name
 from marketplace.models import Rating, SignalProvider
@@ -28,7 +28,7 @@ def _rate(client, provider, payload):
 def test_a_follower_who_copied_rates_and_the_average_follows(provider, follower, stranger, client_for):
     strategy = provider.user.strategies.get()
     make_copy(follower, strategy)
-    make_copy(stranger, strategy, status=CopyRelationship.Status.STOPPED)  # a past copy counts too
+    make_copy(stranger, strategy, status=Copy.Status.STOPPED)  # a past copy counts too
 
     first = _rate(client_for(follower), provider, {"rating": 5, "comment": "Steady."})
     second = _rate(client_for(stranger), provider, {"rating": 2})
@@ -133,31 +133,31 @@ def test_concurrent_ratings_keep_the_average_exact(owner):
     assert provider.average_rating == (Decimal(sum(stars)) / len(stars)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-def _copied_close(relationship, *, status=CopiedTrade.Status.FILLED, effect=LeaderTrade.Effect.CLOSE) -> CopiedTrade:
-    strategy = relationship.strategy
+def _copied_close(copy, *, status=CopiedTrade.Status.FILLED, effect=LeaderTrade.Effect.CLOSE) -> CopiedTrade:
+    strategy = copy.strategy
     sequence = strategy.trades.count() + 1
     leader_trade = make_trade(strategy, sequence=sequence, side="sell", amount="1", price="100", traded_at=timezone.now(), effect=effect)
     return CopiedTrade.objects.create(
-        relationship=relationship,
+        copy=copy,
         leader_trade=leader_trade,
         sequence=sequence,
-        follower=relationship.follower,
+        follower=copy.follower,
         leader_user=strategy.owner,
         strategy=strategy,
         symbol="BTC/USDT",
         side="sell",
         effect=effect,
         status=status,
-        client_order_id=f"c-{relationship.pk}-{sequence}",
+        client_order_id=f"c-{copy.pk}-{sequence}",
     )
 
 
 def test_a_follower_rates_only_once_a_copied_trade_has_closed(provider, follower, client_for):
     # given a copy started a minute ago, whose only copied trades are an entry and a skipped close
-    relationship = make_copy(follower, provider.user.strategies.get())
-    CopyRelationship.objects.filter(pk=relationship.pk).update(started_at=timezone.now() - timedelta(minutes=1))
-    _copied_close(relationship, effect=LeaderTrade.Effect.OPEN)
-    _copied_close(relationship, status=CopiedTrade.Status.SKIPPED)
+    copy = make_copy(follower, provider.user.strategies.get())
+    Copy.objects.filter(pk=copy.pk).update(started_at=timezone.now() - timedelta(minutes=1))
+    _copied_close(copy, effect=LeaderTrade.Effect.OPEN)
+    _copied_close(copy, status=CopiedTrade.Status.SKIPPED)
 
     # when / then: refused, with the reason
     refused = _rate(client_for(follower), provider, {"rating": 5})
@@ -168,18 +168,18 @@ def test_a_follower_rates_only_once_a_copied_trade_has_closed(provider, follower
     assert not Rating.objects.exists()
 
     # and once a copied close is filled, accepted
-    _copied_close(relationship)
+    _copied_close(copy)
     assert _rate(client_for(follower), provider, {"rating": 5}).status_code == 200
 
 
 def test_a_follower_may_rate_after_the_configured_days_of_copying(provider, follower, client_for, settings):
     settings.RATING_MIN_COPY_DAYS = 7
-    relationship = make_copy(follower, provider.user.strategies.get())
-    CopyRelationship.objects.filter(pk=relationship.pk).update(started_at=timezone.now() - timedelta(days=6))
+    copy = make_copy(follower, provider.user.strategies.get())
+    Copy.objects.filter(pk=copy.pk).update(started_at=timezone.now() - timedelta(days=6))
 
     assert _rate(client_for(follower), provider, {"rating": 4}).status_code == 403
 
-    CopyRelationship.objects.filter(pk=relationship.pk).update(started_at=timezone.now() - timedelta(days=7, minutes=1))
+    Copy.objects.filter(pk=copy.pk).update(started_at=timezone.now() - timedelta(days=7, minutes=1))
     assert _rate(client_for(follower), provider, {"rating": 4}).status_code == 200
 
 

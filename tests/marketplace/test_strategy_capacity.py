@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from copytrade.models import CopyRelationship
+from copytrade.models import Copy
 from tests.copytrade import paper_account, signal_only_strategy
 from tests.factories import make_user
 
@@ -43,13 +43,13 @@ def test_a_full_strategy_says_so_and_refuses_new_copies_with_409_until_a_followe
     assert first.status_code == 201, first.json()
     assert refused.status_code == 409
     assert "'Capped' is full: its leader takes 1 followers and every slot is taken." in refused.json()["message"]
-    assert not CopyRelationship.objects.filter(follower=second).exists()
+    assert not Copy.objects.filter(follower=second).exists()
     row = _top_row(client_for(second), strategy)
     assert (row["follower_slots"], row["slots_left"]) == (1, 0)
     html = client_for(second).get("/").content.decode()
     assert "Full: 1 of 1 slots taken" in html
 
-    client_for(follower).post("/api/copy-trading/stop", {"relationship_id": first.json()["id"]}, format="json")
+    client_for(follower).post("/api/copy-trading/stop", {"copy_id": first.json()["id"]}, format="json")
     assert _start(client_for(second), second, strategy).status_code == 201
 
 
@@ -60,7 +60,7 @@ def test_a_copy_under_the_leaders_minimum_capital_is_refused_with_400(client_for
 
     assert small.status_code == 400
     assert "takes copies of at least 3,000.00 USDT of capital; this copy would have 2,000.00 USDT" in small.json()["message"]
-    assert not CopyRelationship.objects.filter(follower=follower).exists()
+    assert not Copy.objects.filter(follower=follower).exists()
     assert _top_row(client_for(follower), strategy)["min_copy_capital"] == "3000.00000000"
 
 
@@ -111,7 +111,7 @@ def test_a_leaders_recommended_settings_start_the_copy_form_and_the_followers_ch
         "consent": "on",
     }
     assert client.post(f"/leaders/{strategy.pk}/copy/", form).status_code == 302
-    copy = CopyRelationship.objects.get(follower=follower)
+    copy = Copy.objects.get(follower=follower)
     assert (copy.allocation_percent, copy.max_slippage_percent, copy.stop_loss_percent) == (Decimal("20"), Decimal("1"), None)
 
 

@@ -5,7 +5,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from copytrade.models import CopyRelationship, Strategy
+from copytrade.models import Copy, Strategy
 from core.models import Notification
 from exchanges.models import Candle, ExchangeAccount
 from marketplace import metrics
@@ -341,7 +341,7 @@ def test_a_drawdown_over_the_risk_limit_stops_new_copies_and_tells_followers_and
     assert Notification.objects.filter(user=curator, kind=Notification.Kind.CIRCUIT_BREAKER).count() == 1
     assert {address for message in mail.outbox for address in message.to} == {follower.email, curator.email}
     copy.refresh_from_db()
-    assert copy.status == CopyRelationship.Status.ACTIVE  # existing copies keep mirroring exits
+    assert copy.status == Copy.Status.ACTIVE  # existing copies keep mirroring exits
 
     # a new copy is refused
     account = ExchangeAccount.objects.create(owner=curator, exchange_id="paper", label="paper")

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from copytrade.models import CopyRelationship
+from copytrade.models import Copy
 from copytrade.services.copies import copy_start
 from core.models import Notification
 from marketplace.models import SignalProvider
@@ -41,9 +41,9 @@ def world(db, owner, follower, staff, billing_operator, simulated_binance, monke
     third = signal_only_strategy(leader, name="Third")
     account = paper_account(follower)
     spare_account = paper_account(follower, label="Spare")
-    relationship = copy_start(follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, allocation_percent=Decimal("20"))
+    copy = copy_start(follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, allocation_percent=Decimal("20"))
     paused = copy_start(follower=follower, strategy_id=third.pk, exchange_account_id=account.pk, allocation_percent=Decimal("20"))
-    CopyRelationship.objects.filter(pk=paused.pk).update(status="paused", pause_reason="follower")
+    Copy.objects.filter(pk=paused.pk).update(status="paused", pause_reason="follower")
     other_account = paper_account(other_follower)
     copy_start(follower=other_follower, strategy_id=strategy.pk, exchange_account_id=other_account.pk, allocation_percent=Decimal("20"))
     notification = Notification.objects.create(user=follower, kind=Notification.Kind.INVOICE, title="Your invoice")
@@ -62,7 +62,7 @@ def world(db, owner, follower, staff, billing_operator, simulated_binance, monke
         "other": other.pk,
         "account": account.pk,
         "spare_account": spare_account.pk,
-        "relationship": relationship.pk,
+        "copy": copy.pk,
         "paused": paused.pk,
         "provider": provider.pk,
         "notification": notification.pk,

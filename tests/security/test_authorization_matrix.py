@@ -25,7 +25,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from billing.services import billing_period_run
-from copytrade.models import CopyRelationship, Strategy
+from copytrade.models import Copy, Strategy
 from marketplace.models import CopyFeeTerms, SignalProvider
 from tests.billing.factories import add_trade
 from tests.security.conftest import ROLES
@@ -95,14 +95,14 @@ RULES = {
         {"strategy_id": "{other}", "exchange_account_id": "{account}", "allocation_percent": "10"},
         _expect(401, 201, 404, 400, 404, 404, 404),
     ),
-    ("copy-stop", "post"): ("/api/copy-trading/stop", {"relationship_id": "{relationship}"}, only_follower(200)),
-    ("copy-pause", "post"): ("/api/copy-trading/pause", {"relationship_id": "{relationship}"}, only_follower(200)),
-    ("copy-resume", "post"): ("/api/copy-trading/resume", {"relationship_id": "{paused}"}, only_follower(200)),
-    ("copy-update", "get"): ("/api/copy-trading/copies/{relationship}", None, only_follower(200)),
-    ("copy-update", "patch"): ("/api/copy-trading/copies/{relationship}", {"max_slippage_percent": "2"}, only_follower(200)),
+    ("copy-stop", "post"): ("/api/copy-trading/stop", {"copy_id": "{copy}"}, only_follower(200)),
+    ("copy-pause", "post"): ("/api/copy-trading/pause", {"copy_id": "{copy}"}, only_follower(200)),
+    ("copy-resume", "post"): ("/api/copy-trading/resume", {"copy_id": "{paused}"}, only_follower(200)),
+    ("copy-update", "get"): ("/api/copy-trading/copies/{copy}", None, only_follower(200)),
+    ("copy-update", "patch"): ("/api/copy-trading/copies/{copy}", {"max_slippage_percent": "2"}, only_follower(200)),
     ("my-copies", "get"): ("/api/copy-trading/my-copies", None, signed_in(200)),
     ("copy-leader", "get"): ("/api/copy-trading/leader/{strategy}", None, signed_in(200)),
-    ("copy-update-check", "post"): ("/api/copy-trading/copies/{relationship}/check", {"max_slippage_percent": "2"}, only_follower(200)),
+    ("copy-update-check", "post"): ("/api/copy-trading/copies/{copy}/check", {"max_slippage_percent": "2"}, only_follower(200)),
     ("marketplace-strategy-capacity", "put"): (
         "/api/marketplace/strategies/{strategy}/capacity",
         {"min_copy_capital": None, "follower_slots": 50},
@@ -115,7 +115,7 @@ RULES = {
     ),
     ("marketplace-strategy-invitations", "post"): ("/api/marketplace/strategies/{strategy}/invitations", None, only_leader(201)),
     ("marketplace-invitation-revoke", "post"): ("/api/marketplace/invitations/{invitation}/revoke", None, only_leader(200)),
-    ("copied-trades", "get"): ("/api/copy-trading/copied-trades", {"relationship": "{relationship}"}, only_follower(200)),
+    ("copied-trades", "get"): ("/api/copy-trading/copied-trades", {"copy": "{copy}"}, only_follower(200)),
     # The provider itself, or the billing role (not curators, not staff as such).
     ("payouts-calculate", "get"): (
         "/api/marketplace/payouts/calculate",
@@ -213,7 +213,7 @@ def _counts() -> dict:
         for model in apps.get_app_config(app).get_models()
     }
     counts["strategies"] = list(Strategy.objects.order_by("id").values())
-    counts["copies"] = list(CopyRelationship.objects.order_by("id").values())
+    counts["copies"] = list(Copy.objects.order_by("id").values())
     return counts
 
 
@@ -273,13 +273,13 @@ def billed_month(world):
     SignalProvider.objects.filter(pk=world.ids["provider"]).update(
         subscription_fee_monthly=Decimal("49"), performance_fee_percent=Decimal("20")
     )
-    relationship = CopyRelationship.objects.get(pk=world.ids["relationship"])
+    copy = Copy.objects.get(pk=world.ids["copy"])
     started = datetime.combine(period - timedelta(days=20), time(12), tzinfo=UTC)
-    CopyRelationship.objects.filter(pk=relationship.pk).update(started_at=started)
+    Copy.objects.filter(pk=copy.pk).update(started_at=started)
     # The copy is billed the terms recorded when it started: as if it had started on these.
-    CopyFeeTerms.objects.filter(relationship=relationship).update(
+    CopyFeeTerms.objects.filter(copy=copy).update(
         effective_from=started.date().replace(day=1), rate_percent=Decimal("20"), subscription_fee_monthly=Decimal("49")
     )
-    add_trade(relationship, pnl="500", finished_at=datetime.combine(period + timedelta(days=10), time(12), tzinfo=UTC))
+    add_trade(copy, pnl="500", finished_at=datetime.combine(period + timedelta(days=10), time(12), tzinfo=UTC))
     billing_period_run(period=period)
     return f"{period:%Y-%m}"

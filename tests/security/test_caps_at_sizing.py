@@ -62,7 +62,7 @@ def test_a_million_dollar_signal_on_a_x4_copy_is_cut_to_the_cap(copied_strategy,
     submit(strategy, "huge", "buy", amount="15.38")  # 999,700 USDT at 65,000: four times the leader's capital
     run_engine()
 
-    trade = CopiedTrade.objects.get(relationship=copy)
+    trade = CopiedTrade.objects.get(copy=copy)
     assert trade.status == CopiedTrade.Status.FILLED
     assert trade.reason == "clamped_to_multiplier_cap"
     assert trade.filled_amount * trade.average_price <= Decimal("1000000")

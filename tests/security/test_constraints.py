@@ -10,7 +10,7 @@ from django.db import IntegrityError, connection, transaction
 
 from billing.models import FeeAssessment, Invoice, Payout
 from billing.services import billing_period_run
-from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
+from copytrade.models import CopiedTrade, Copy, LeaderTrade, Strategy
 from exchanges.models import ExchangeAccount
 from marketplace.models import Rating, SignalProvider
 from tests.billing.factories import add_trade, at, make_copy, make_provider, make_strategy, month
@@ -24,9 +24,9 @@ def data(owner, follower, stranger, settings):
     settings.STRIPE_API_KEY = ""  # the ledger only: no Stripe call
     make_provider(owner, subscription="49", performance_percent="20")
     strategy = make_strategy(owner, kind=Strategy.Kind.MANUAL)
-    relationship = make_copy(follower, strategy, started_at=at(2026, 9, 1))
+    copy = make_copy(follower, strategy, started_at=at(2026, 9, 1))
     leader_trade = make_trade(strategy, sequence=1, side="buy", amount="0.01", price="65000", traded_at=at(2026, 10, 2))
-    copied = add_trade(relationship, pnl="500", finished_at=at(2026, 10, 12))
+    copied = add_trade(copy, pnl="500", finished_at=at(2026, 10, 12))
     CopiedTrade.objects.filter(pk=copied.pk).update(
         leader_trade=leader_trade, requested_amount=Decimal("0.01"), average_price=Decimal("65000")
     )
@@ -35,14 +35,14 @@ def data(owner, follower, stranger, settings):
     rating = Rating.objects.create(user=follower, provider=owner.signal_provider, stars=4)
     return {
         "strategy": strategy,
-        "relationship": relationship,
+        "copy": copy,
         "leader_trade": leader_trade,
         "copied": copied,
-        "assessment": FeeAssessment.objects.get(relationship=relationship),
+        "assessment": FeeAssessment.objects.get(copy=copy),
         "invoice": Invoice.objects.get(follower=follower),
         "payout": Payout.objects.get(payee=owner),
         "rating": rating,
-        "account": relationship.exchange_account,
+        "account": copy.exchange_account,
         "provider": owner.signal_provider,
     }
 
@@ -69,11 +69,11 @@ BAD_UPDATES = [
     ("copied trade side", CopiedTrade, "copied", {"side": "both"}, "copied_trade_side_valid"),
     ("copied trade effect", CopiedTrade, "copied", {"effect": "flip"}, "copied_trade_effect_valid"),
     ("copied trade kind", CopiedTrade, "copied", {"kind": "manual"}, "copied_trade_kind_valid"),
-    ("allocation zero", CopyRelationship, "relationship", {"allocation_percent": 0}, "copy_allocation_0_100"),
-    ("allocation negative", CopyRelationship, "relationship", {"allocation_percent": Decimal("-5")}, "copy_allocation_0_100"),
-    ("allocation over 100", CopyRelationship, "relationship", {"allocation_percent": Decimal("100.01")}, "copy_allocation_0_100"),
-    ("copy status", CopyRelationship, "relationship", {"status": "deleted"}, "copy_status_valid"),
-    ("copy sizing without its parameter", CopyRelationship, "relationship", {"sizing_mode": "fixed"}, "copy_sizing_parameter_present"),
+    ("allocation zero", Copy, "copy", {"allocation_percent": 0}, "copy_allocation_0_100"),
+    ("allocation negative", Copy, "copy", {"allocation_percent": Decimal("-5")}, "copy_allocation_0_100"),
+    ("allocation over 100", Copy, "copy", {"allocation_percent": Decimal("100.01")}, "copy_allocation_0_100"),
+    ("copy status", Copy, "copy", {"status": "deleted"}, "copy_status_valid"),
+    ("copy sizing without its parameter", Copy, "copy", {"sizing_mode": "fixed"}, "copy_sizing_parameter_present"),
     ("strategy status", Strategy, "strategy", {"status": "deleted"}, "strategy_status_valid"),
     ("strategy capital", Strategy, "strategy", {"declared_capital": 0}, "strategy_capital_positive"),
     ("account status", ExchangeAccount, "account", {"status": "hacked"}, "exchange_account_status_valid"),
@@ -105,13 +105,13 @@ def test_a_bad_update_that_skips_the_services_is_refused_by_the_database(data, _
     assert model.objects.filter(pk=row.pk).values().get() == before
 
 
-def test_a_second_copied_trade_for_the_same_relationship_and_leader_trade_is_refused(data):
+def test_a_second_copied_trade_for_the_same_copy_and_leader_trade_is_refused(data):
     copied = data["copied"]
 
     _refused(
         "copied_trade_once_per_pair",
         lambda: CopiedTrade.objects.create(
-            relationship=copied.relationship,
+            copy=copied.copy,
             leader_trade=copied.leader_trade,
             sequence=copied.sequence + 100,
             follower=copied.follower,
@@ -133,7 +133,7 @@ def test_a_copied_trade_with_a_reused_client_order_id_is_refused(data):
     _refused(
         "client_order_id",
         lambda: CopiedTrade.objects.create(
-            relationship=copied.relationship,
+            copy=copied.copy,
             sequence=copied.sequence + 100,
             follower=copied.follower,
             leader_user=copied.leader_user,
@@ -147,27 +147,27 @@ def test_a_copied_trade_with_a_reused_client_order_id_is_refused(data):
 
 
 def test_a_second_live_copy_of_a_strategy_by_the_same_follower_is_refused(data):
-    relationship = data["relationship"]
+    copy = data["copy"]
     fields = {
-        "follower": relationship.follower,
-        "strategy": relationship.strategy,
-        "exchange_account": relationship.exchange_account,
+        "follower": copy.follower,
+        "strategy": copy.strategy,
+        "exchange_account": copy.exchange_account,
         "allocation_percent": Decimal("10"),
         "started_at": datetime(2026, 10, 1, tzinfo=UTC),
     }
 
-    _refused("copy_one_live_per_follower_strategy", lambda: CopyRelationship.objects.create(**fields, status="paused"))
-    stopped = CopyRelationship.objects.create(**fields, status="stopped")  # history is fine
-    _refused("copy_one_live_per_follower_strategy", lambda: CopyRelationship.objects.filter(pk=stopped.pk).update(status="active"))
+    _refused("copy_one_live_per_follower_strategy", lambda: Copy.objects.create(**fields, status="paused"))
+    stopped = Copy.objects.create(**fields, status="stopped")  # history is fine
+    _refused("copy_one_live_per_follower_strategy", lambda: Copy.objects.filter(pk=stopped.pk).update(status="active"))
 
 
-def test_a_second_fee_assessment_for_the_same_relationship_and_month_is_refused(data):
+def test_a_second_fee_assessment_for_the_same_copy_and_month_is_refused(data):
     assessment = data["assessment"]
     values = FeeAssessment.objects.filter(pk=assessment.pk).values().get()
     del values["id"], values["created_at"]
 
     _refused("fee_assessment_once_per_period", lambda: FeeAssessment.objects.create(**values))
-    assert FeeAssessment.objects.filter(relationship=assessment.relationship).count() == 1
+    assert FeeAssessment.objects.filter(copy=assessment.copy).count() == 1
 
 
 def test_a_duplicate_leader_trade_inserted_by_raw_sql_is_refused(data):

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from copytrade.models import CopiedTrade, CopyRelationship, LeaderTrade, Strategy
+from copytrade.models import CopiedTrade, Copy, LeaderTrade, Strategy
 from copytrade.services.copies import copy_start
 from copytrade.services.exchange_sync import strategies_exchange_sync
 from copytrade.services.strategies import strategy_create
@@ -37,13 +37,13 @@ def _synced_leader(sim, name: str):
     return user, account, strategy
 
 
-def _old_copy(*, follower, strategy, account) -> CopyRelationship:
+def _old_copy(*, follower, strategy, account) -> Copy:
     """A copy as it could be made before the refusals: straight into the table."""
-    return CopyRelationship.objects.create(
+    return Copy.objects.create(
         follower=follower,
         strategy=strategy,
         exchange_account=account,
-        sizing_mode=CopyRelationship.SizingMode.MULTIPLIER,
+        sizing_mode=Copy.SizingMode.MULTIPLIER,
         multiplier=Decimal("1"),
         copy_capital=Decimal("100000"),
         copy_equity=Decimal("100000"),
@@ -70,8 +70,8 @@ def test_two_synced_strategies_copying_each_other_trade_nothing_without_new_inpu
     # strategy recorded nothing (that fill was the platform's copy order), so nothing
     # came back to Alice
     assert list(LeaderTrade.objects.values_list("strategy_id", "amount")) == [(alice_strategy.pk, Decimal("0.01000000"))]
-    assert list(CopiedTrade.objects.values_list("relationship_id", "status")) == [(bob_copies_alice.pk, CopiedTrade.Status.FILLED)]
-    assert not CopiedTrade.objects.filter(relationship=alice_copies_bob).exists()
+    assert list(CopiedTrade.objects.values_list("copy_id", "status")) == [(bob_copies_alice.pk, CopiedTrade.Status.FILLED)]
+    assert not CopiedTrade.objects.filter(copy=alice_copies_bob).exists()
     assert len(sim.orders(api_key=alice_account.api_key)) == 1
 
 
@@ -102,4 +102,4 @@ def test_a_copy_cannot_start_on_an_account_that_leads_a_strategy(sim, owner, fol
 
     assert response.status_code == 409
     assert "leads your strategy 'My lead'" in response.json()["message"]
-    assert not CopyRelationship.objects.exists()
+    assert not Copy.objects.exists()

@@ -108,11 +108,11 @@ def world(db, owner, follower, billing_operator, simulated_binance, monkeypatch,
     provider = make_provider(owner, status=SignalProvider.Status.APPROVED)
     strategy = signal_only_strategy(owner)
     account = paper_account(follower)
-    relationship = copy_start(follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, allocation_percent=Decimal("10"))
+    copy = copy_start(follower=follower, strategy_id=strategy.pk, exchange_account_id=account.pk, allocation_percent=Decimal("10"))
     notification = Notification.objects.create(user=follower, kind=Notification.Kind.INVOICE, title="Hello")
     ids = {
         "strategy_id": strategy.pk,
-        "relationship_id": relationship.pk,
+        "copy_id": copy.pk,
         "account_id": account.pk,
         "provider_id": provider.pk,
         "notification_id": notification.pk,

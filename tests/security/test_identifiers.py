@@ -78,12 +78,12 @@ def test_an_odd_id_in_a_body_or_a_query_is_a_400_naming_the_field(client_for, fo
 
     body = api.post("/api/copy-trading/start", {"strategy_id": odd, "exchange_account_id": account.pk}, format="json")
     other = api.post("/api/copy-trading/start", {"strategy_id": strategy.pk, "exchange_account_id": odd}, format="json")
-    query = api.get("/api/copy-trading/copied-trades", {"relationship": odd})
+    query = api.get("/api/copy-trading/copied-trades", {"copy": odd})
 
     assert [body.status_code, other.status_code, query.status_code] == [400, 400, 400]
     assert body.json()["message"].startswith("Invalid input. strategy_id: An id is required")
     assert other.json()["message"].startswith("Invalid input. exchange_account_id: An id is required")
-    assert query.json()["message"].startswith("Invalid input. relationship: An id is required")
+    assert query.json()["message"].startswith("Invalid input. copy: An id is required")
 
 
 @pytest.mark.parametrize("odd", ["²", "٣", "9" * 5000, "-1", str(2**63)])

@@ -114,8 +114,8 @@ def stripe_secret(settings):
 def invoice(stripe_secret, owner, follower) -> Invoice:
     period = (timezone.now().date().replace(day=1) - timedelta(days=1)).replace(day=1)
     started = timezone.now() - timedelta(days=90)
-    relationship = make_copy(follower, make_strategy(owner), started_at=started)
-    add_trade(relationship, pnl="250", finished_at=timezone.now().replace(year=period.year, month=period.month, day=10))
+    copy = make_copy(follower, make_strategy(owner), started_at=started)
+    add_trade(copy, pnl="250", finished_at=timezone.now().replace(year=period.year, month=period.month, day=10))
     billing_period_run(period=date(period.year, period.month, 1))
     return Invoice.objects.get(follower=follower)
 

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from copytrade.models import CopyRelationship, Strategy
+from copytrade.models import Copy, Strategy
 from marketplace.models import SignalProvider
 from marketplace.services import provider_transition
 from tests.copytrade import paper_account, signal_only_strategy
@@ -53,7 +53,7 @@ def test_nothing_opens_a_suspended_providers_strategy_to_a_new_copy(client_for, 
     )
 
     assert response.status_code == 409, response.content
-    assert not CopyRelationship.objects.exists()
+    assert not Copy.objects.exists()
 
 
 def test_a_copy_paused_by_the_suspension_resumes_only_after_reinstatement(client_for, owner, follower, provider, curator):
@@ -67,9 +67,9 @@ def test_a_copy_paused_by_the_suspension_resumes_only_after_reinstatement(client
     Strategy.objects.filter(pk=strategy.pk).update(accepting_copies=True)
     client = client_for(follower)
 
-    while_suspended = client.post("/api/copy-trading/resume", {"relationship_id": copy.pk}, format="json")
+    while_suspended = client.post("/api/copy-trading/resume", {"copy_id": copy.pk}, format="json")
     provider_transition(provider_id=provider.pk, action="reinstate", actor=curator, reason="checked")
-    after_reinstatement = client.post("/api/copy-trading/resume", {"relationship_id": copy.pk}, format="json")
+    after_reinstatement = client.post("/api/copy-trading/resume", {"copy_id": copy.pk}, format="json")
 
     assert while_suspended.status_code == 409, while_suspended.content
     assert after_reinstatement.status_code == 200, after_reinstatement.content

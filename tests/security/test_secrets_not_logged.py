@@ -22,7 +22,7 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from copytrade.models import CopiedTrade, CopyRelationship
+from copytrade.models import CopiedTrade, Copy
 from copytrade.services import fanout, leader_trades
 from copytrade.tasks import execute_copied_trade, fan_out_leader_trade
 from core.redaction import RedactSecretsFilter
@@ -188,7 +188,7 @@ def test_a_full_flow_logs_no_secret_and_answers_none(
     ):
         assert follower_api.get(path).status_code == 200
     assert leader_api.get(f"/api/strategies/{strategy_id}/trades/").status_code == 200
-    assert CopyRelationship.objects.get(follower=follower).status == CopyRelationship.Status.PAUSED
+    assert Copy.objects.get(follower=follower).status == Copy.Status.PAUSED
 
     # then: the flow was logged...
     secrets = {"api key": api_key, "api secret": api_secret, "wrong secret": WRONG_SECRET, "webhook secret": webhook_secret}

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from billing.services import billing_period_run
-from copytrade.models import CopyRelationship, Strategy
+from copytrade.models import Copy, Strategy
 from exchanges.models import ExchangeAccount
 from tests.billing.factories import add_trade, make_copy, make_strategy
 from tests.copytrade import paper_account, signal_only_strategy
@@ -61,7 +61,7 @@ def test_one_user_holds_at_most_the_live_copies_cap(client_for, owner, follower,
     client = client_for(follower)
 
     answers = [_start(client, strategy, account).status_code for strategy in strategies[:2]]
-    client.post("/api/copy-trading/stop", {"relationship_id": CopyRelationship.objects.first().pk}, format="json")
+    client.post("/api/copy-trading/stop", {"copy_id": Copy.objects.first().pk}, format="json")
     after_a_stop = _start(client, strategies[2], account).status_code
     over = _start(client, strategies[0], account).status_code
 
@@ -78,14 +78,14 @@ def test_multiplier_copies_count_against_the_notional_cap(client_for, owner, fol
     multiplier = {"sizing_mode": "multiplier", "multiplier": "1"}
 
     answers = [_start(client, strategy, account, **multiplier).status_code for strategy in strategies]
-    copy = CopyRelationship.objects.order_by("id").first()
+    copy = Copy.objects.order_by("id").first()
     raised = client.patch(f"/api/copy-trading/copies/{copy.pk}", {"multiplier": "2"}, format="json")
     lowered = client.patch(f"/api/copy-trading/copies/{copy.pk}", {"multiplier": "1.5"}, format="json")
 
     assert answers == [201, 201, 400]  # 10,000 + 10,000 + 10,000 > 25,000
     assert raised.status_code == 400  # 20,000 + 10,000
     assert lowered.status_code == 200  # 15,000 + 10,000
-    assert CopyRelationship.objects.count() == 2
+    assert Copy.objects.count() == 2
 
 
 def test_earnings_by_follower_come_in_pages(client_for, owner, stripe_standin, settings):
@@ -107,7 +107,7 @@ def test_earnings_by_follower_come_in_pages(client_for, owner, stripe_standin, s
     assert first["by_follower_count"] == rest["by_follower_count"] == 3
     assert len(first["by_follower"]) == 2 and len(rest["by_follower"]) == 1
     assert {row["follower_id"] for row in first["by_follower"] + rest["by_follower"]} == set(
-        CopyRelationship.objects.values_list("follower_id", flat=True)
+        Copy.objects.values_list("follower_id", flat=True)
     )
     assert too_many.status_code == 400
 

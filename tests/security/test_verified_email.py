@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 from rest_framework.test import APIClient
 
-from copytrade.models import CopyRelationship
+from copytrade.models import Copy
 from core.models import ApiToken
 from core.tokens import api_token_create
 from exchanges.models import ExchangeAccount
@@ -96,7 +96,7 @@ def test_an_unverified_account_cannot_connect_an_exchange_account_apply_or_copy(
     assert "before you copy a leader" in copy.json()["message"]
     assert ExchangeAccount.objects.filter(owner=follower).count() == 1
     assert not SignalProvider.objects.filter(user=follower).exists()
-    assert not CopyRelationship.objects.filter(follower=follower).exists()
+    assert not Copy.objects.filter(follower=follower).exists()
 
 
 def test_a_verified_address_among_others_is_enough(client_for, follower, owner, simulated_binance, monkeypatch):

@@ -417,7 +417,7 @@ def test_every_copied_trade_reaches_the_exchange_exactly_once_through_crashes_ou
         sim.set_faults(rates=dict.fromkeys(ORDER_FAULT_RATES, 0.0))
 
     # then every copied trade is terminal, and filled
-    rows = list(CopiedTrade.objects.filter(leader_trade__in=harness.trades).select_related("relationship__exchange_account"))
+    rows = list(CopiedTrade.objects.filter(leader_trade__in=harness.trades).select_related("copy__exchange_account"))
     statuses = Counter(row.status for row in rows)
     # Both sides of the simulator: client order ids are one per copied trade, whichever exchange.
     counts, stats = Counter(), {"orders_accepted": 0, "faults": Counter()}
@@ -467,7 +467,7 @@ def test_every_copied_trade_reaches_the_exchange_exactly_once_through_crashes_ou
     # and each follower's position is its base balance at the simulator, as sizing says
     assert all(expected_position(step) > 0 for step in STEPS.values())
     assert accepted_by_exchange["bybit"] > 0 or FOLLOWERS < 3
-    positions = dict(FollowerPosition.objects.filter(relationship__in=copies, symbol="BTC/USDT").values_list("relationship_id", "quantity"))
+    positions = dict(FollowerPosition.objects.filter(copy__in=copies, symbol="BTC/USDT").values_list("copy_id", "quantity"))
     for copy in copies:
         exchange_id = copy.exchange_account.exchange_id
         balances = soak.sims[exchange_id].account(api_key=copy.exchange_account.api_key)["balances"]

@@ -9,7 +9,7 @@ from allauth.account.models import EmailAddress
 from django.utils import timezone
 
 from billing.models import FeeAssessment, Invoice, InvoiceLine, Payout
-from copytrade.models import CopyRelationship, LeaderTrade, Strategy
+from copytrade.models import Copy, LeaderTrade, Strategy
 from core.profiles import profile_create
 from marketplace.models import Rating, SignalProvider, StrategyMetrics, TradeVerification
 from tests.factories import LeaderTradeFactory, SignalProviderFactory, StrategyFactory, make_user, password_of
@@ -150,10 +150,10 @@ def verify(trade: LeaderTrade, *, status: str = TradeVerification.Status.VERIFIE
 def billed_month(follower, strategy, *, period: date = date(2026, 10, 1), paid: bool = True) -> Invoice:
     """`follower` was billed for copying `strategy` in `period`: a performance fee and a
     subscription line, paid or awaiting payment; the strategy's owner awaits a manual payout."""
-    copy = CopyRelationship.objects.filter(follower=follower, strategy=strategy).first() or make_copy(follower, strategy)
+    copy = Copy.objects.filter(follower=follower, strategy=strategy).first() or make_copy(follower, strategy)
     payee = strategy.owner
     assessment = FeeAssessment.objects.create(
-        relationship=copy,
+        copy=copy,
         follower=follower,
         strategy=strategy,
         payee=payee,

@@ -15,7 +15,7 @@ from django.core import mail
 from django.db.models import Max
 from django.utils import timezone
 
-from copytrade.models import CopiedTrade, CopyRelationship, Strategy
+from copytrade.models import CopiedTrade, Copy, Strategy
 from core.models import ApiToken, Notification
 from core.notifications import notification_send
 from core.tokens import api_token_create
@@ -187,7 +187,7 @@ def test_every_page_fits_a_phone_without_sideways_scrolling(browsing, simulated_
     copy = make_copy(member, steady)
     for sequence, (status, reason) in enumerate((("filled", ""), ("skipped", "below_exchange_minimum")), start=1):
         CopiedTrade.objects.create(
-            relationship=copy,
+            copy=copy,
             sequence=sequence,
             follower=member,
             leader_user=steady.owner,
@@ -334,8 +334,8 @@ def test_a_new_follower_copies_with_a_quarter_of_the_account_and_sees_the_copied
     page.get_by_role("button", name="Start copying").click()
     page.wait_for_url("**/copies/**")
     assert "You now copy Steady Breakouts with 1,250.00\u00a0USDT" in page.inner_text(".messages")
-    relationship = CopyRelationship.objects.get(follower__email="fred@example.com")
-    assert relationship.allocation_percent == 25 and relationship.copy_capital == Decimal("1250")
+    copy = Copy.objects.get(follower__email="fred@example.com")
+    assert copy.allocation_percent == 25 and copy.copy_capital == Decimal("1250")
 
     # The leader sends a signed signal; within a deadline My Copies shows the filled trade.
     assert (
@@ -344,8 +344,8 @@ def test_a_new_follower_copies_with_a_quarter_of_the_account_and_sees_the_copied
         )
         == 201
     )
-    _wait_for_text(browsing, "/copies/", f"#copy-{relationship.pk}", "Filled: bought", worker=celery_worker)
-    card = page.inner_text(f"#copy-{relationship.pk}")
+    _wait_for_text(browsing, "/copies/", f"#copy-{copy.pk}", "Filled: bought", worker=celery_worker)
+    card = page.inner_text(f"#copy-{copy.pk}")
     assert "Filled: bought 0.00192 BTC/USDT at 65,000." in card
     browsing.look("my-copies")
 
@@ -356,23 +356,23 @@ def test_a_new_follower_copies_with_a_quarter_of_the_account_and_sees_the_copied
         )
         == 201
     )
-    _wait_for_text(browsing, "/copies/", f"#copy-{relationship.pk}", "Skipped:", worker=celery_worker)
+    _wait_for_text(browsing, "/copies/", f"#copy-{copy.pk}", "Skipped:", worker=celery_worker)
     assert re.search(
         r"Skipped: your share \(\d+\.\d\d USDT\) was below the exchange's minimum order \(\d+\.\d\d USDT\)\.",
-        page.inner_text(f"#copy-{relationship.pk}"),
+        page.inner_text(f"#copy-{copy.pk}"),
     )
     browsing.look("my-copies-skipped")
 
     # Pausing says what happens to exits, and swaps the card in place.
-    page.locator(f"#copy-{relationship.pk} summary", has_text="Pause").click()
-    assert "the copy still follows" in page.inner_text(f"#copy-{relationship.pk} .confirm-body")
+    page.locator(f"#copy-{copy.pk} summary", has_text="Pause").click()
+    assert "the copy still follows" in page.inner_text(f"#copy-{copy.pk} .confirm-body")
     page.get_by_role("button", name="Pause this copy").click()
-    page.locator(f"#copy-{relationship.pk} .pill-warning", has_text="Paused").wait_for()
-    assert CopyRelationship.objects.get(pk=relationship.pk).status == CopyRelationship.Status.PAUSED
+    page.locator(f"#copy-{copy.pk} .pill-warning", has_text="Paused").wait_for()
+    assert Copy.objects.get(pk=copy.pk).status == Copy.Status.PAUSED
     browsing.look("my-copies-paused")
 
     # The copy's own page: every outcome in words, the buy's fee labelled as a fee.
-    browsing.open(f"/copies/{relationship.pk}/")
+    browsing.open(f"/copies/{copy.pk}/")
     trades = page.inner_text("table.copied-trades")
     assert "was below the exchange's minimum order (" in trades and "fee 0." in trades
     assert "below_exchange_minimum" not in page.content() and "P&L \u22120." not in trades
@@ -497,12 +497,12 @@ def test_a_follower_sees_the_subscription_against_the_capital_and_then_gross_fee
     page.get_by_label("I have read the fees above and agree to pay them on this copy.").check()
     page.get_by_role("button", name="Start copying").click()
     page.wait_for_url("**/copies/**")
-    relationship = CopyRelationship.objects.get(follower=member)
-    assert relationship.copy_capital == Decimal("1000")
+    copy = Copy.objects.get(follower=member)
+    assert copy.copy_capital == Decimal("1000")
 
     # A closed trade made 80.00 USDT: 15 % of it and the days copied so far are due this month.
     CopiedTrade.objects.create(
-        relationship=relationship,
+        copy=copy,
         sequence=1,
         follower=member,
         leader_user=steady.owner,
@@ -520,12 +520,12 @@ def test_a_follower_sees_the_subscription_against_the_capital_and_then_gross_fee
         client_order_id="c-net-1",
         finished_at=timezone.now(),
     )
-    CopyRelationship.objects.filter(pk=relationship.pk).update(realized_pnl=Decimal("80"))
+    Copy.objects.filter(pk=copy.pk).update(realized_pnl=Decimal("80"))
     today = timezone.now()
     subscription = (Decimal("29") / calendar.monthrange(today.year, today.month)[1]).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     fees_due = Decimal("12.00") + subscription
     browsing.open("/copies/")
-    card = page.inner_text(f"#copy-{relationship.pk}")
+    card = page.inner_text(f"#copy-{copy.pk}")
     assert "+80.00\u00a0USDT" in card
     assert f"{fees_due}\u00a0USD" in card and f"0.00\u00a0USD invoiced · {fees_due}\u00a0USD this month so far" in card
     assert f"+{Decimal('80') - fees_due}\u00a0USD" in card
@@ -535,7 +535,7 @@ def test_a_follower_sees_the_subscription_against_the_capital_and_then_gross_fee
 
     # Coming back to the form, the copier is told at once.
     browsing.open(f"/leaders/{steady.pk}/copy/")
-    page.wait_for_url(f"**/copies/{relationship.pk}/")
+    page.wait_for_url(f"**/copies/{copy.pk}/")
     assert "You already copy this strategy" in page.inner_text(".messages")
     browsing.look("copy-detail-already")
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from copytrade.models import CopyRelationship, FollowerPosition
+from copytrade.models import Copy, FollowerPosition
 from exchanges.services import exchange_account_create
 from tests.marketplace.support import make_copy
 from tests.web.conftest import DESKTOP, SCREENSHOTS
@@ -39,8 +39,8 @@ def test_a_follower_edits_a_running_copy_and_reads_what_the_change_does_before_s
     exchange_account_create(owner=mia, exchange_id="paper", label="Practice", starting_balance={"USDT": Decimal("2000")})
     other = make_leader(make_member("bob", "Bob Swings"), name="Swing Desk", copiers=0)
     copy = make_copy(mia, leader)
-    CopyRelationship.objects.filter(pk=copy.pk).update(allocation_percent=Decimal("20"))
-    FollowerPosition.objects.create(relationship=copy, symbol="BTC/USDT", quantity=Decimal("0.01"), average_entry=Decimal("60000"))
+    Copy.objects.filter(pk=copy.pk).update(allocation_percent=Decimal("20"))
+    FollowerPosition.objects.create(copy=copy, symbol="BTC/USDT", quantity=Decimal("0.01"), average_entry=Decimal("60000"))
     page = browsing.page
     _sign_in(browsing, mia)
 

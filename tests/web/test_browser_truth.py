@@ -109,7 +109,7 @@ def test_a_signal_only_leaders_price_six_percent_off_is_refused_and_one_without_
     assert status == 201, recorded
     assert LeaderTrade.objects.get().price == Decimal("68857")
     deadline = time.monotonic() + FILL_DEADLINE_SECONDS
-    while not CopiedTrade.objects.filter(relationship=copy, status=CopiedTrade.Status.FILLED).exists():
+    while not CopiedTrade.objects.filter(copy=copy, status=CopiedTrade.Status.FILLED).exists():
         assert time.monotonic() < deadline, f"no fill within {FILL_DEADLINE_SECONDS}s; worker: {celery_worker.log_text()[-4000:]}"
         time.sleep(0.2)
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from copytrade.models import CopyRelationship, PositionDrift
+from copytrade.models import Copy, PositionDrift
 from tests.marketplace.support import make_copy
 from tests.web.support import make_leader, make_member, make_provider, password_of
 
@@ -25,10 +25,10 @@ def leader(db):
     return make_leader(alice, name="Steady Breakouts", copiers=1)
 
 
-def _drifted(member, leader) -> CopyRelationship:
-    relationship = make_copy(member, leader)
+def _drifted(member, leader) -> Copy:
+    copy = make_copy(member, leader)
     PositionDrift.objects.create(
-        relationship=relationship,
+        copy=copy,
         symbol="BTC/USDT",
         recorded=Decimal("0.05"),
         actual=Decimal("0.07"),
@@ -38,21 +38,21 @@ def _drifted(member, leader) -> CopyRelationship:
         found_at=datetime(2026, 12, 7, 9, 30, tzinfo=UTC),
         action=PositionDrift.Action.NOTIFIED,
     )
-    return relationship
+    return copy
 
 
 def test_the_copy_page_says_what_differs_and_what_was_done(client, member, leader):
-    relationship = _drifted(member, leader)
+    copy = _drifted(member, leader)
     client.force_login(member)
 
-    detail = client.get(f"/copies/{relationship.pk}/").content.decode()
+    detail = client.get(f"/copies/{copy.pk}/").content.decode()
     cards = client.get("/copies/").content.decode()
 
     assert "Your copy recorded 0.05 BTC in BTC/USDT, but &#x27;" in detail and "holds 0.02 BTC more" in detail
     assert "the account was traded outside the copies" in detail
     assert "You were told; nothing was traded." in detail
     assert 'name="drift_policy" value="notify"' in detail and "checked" in detail
-    assert "holds a different position from what this copy recorded" in cards and f"/copies/{relationship.pk}/#drift" in cards
+    assert "holds a different position from what this copy recorded" in cards and f"/copies/{copy.pk}/#drift" in cards
 
 
 def test_the_exchange_accounts_page_says_an_account_was_traded_outside_its_copies(client, member, leader):
@@ -65,15 +65,15 @@ def test_the_exchange_accounts_page_says_an_account_was_traded_outside_its_copie
 
 
 def test_the_drift_policy_is_chosen_on_the_copy_page(client, member, leader):
-    relationship = _drifted(member, leader)
+    copy = _drifted(member, leader)
     client.force_login(member)
 
-    saved = client.post(f"/copies/{relationship.pk}/drift-policy/", {"drift_policy": "resync"}, follow=True)
-    refused = client.post(f"/copies/{relationship.pk}/drift-policy/", {"drift_policy": "ignore"}, follow=True)
+    saved = client.post(f"/copies/{copy.pk}/drift-policy/", {"drift_policy": "resync"}, follow=True)
+    refused = client.post(f"/copies/{copy.pk}/drift-policy/", {"drift_policy": "ignore"}, follow=True)
 
     assert "the next check of your account follows the new choice" in saved.content.decode()
     assert "Choose what the platform does" in refused.content.decode()
-    assert CopyRelationship.objects.get(pk=relationship.pk).drift_policy == CopyRelationship.DriftPolicy.RESYNC
+    assert Copy.objects.get(pk=copy.pk).drift_policy == Copy.DriftPolicy.RESYNC
 
 
 def test_someone_elses_drift_policy_is_not_found(client, member, leader):
@@ -83,14 +83,14 @@ def test_someone_elses_drift_policy_is_not_found(client, member, leader):
     response = client.post(f"/copies/{theirs.pk}/drift-policy/", {"drift_policy": "adopt"})
 
     assert response.status_code == 404
-    assert CopyRelationship.objects.get(pk=theirs.pk).drift_policy == CopyRelationship.DriftPolicy.NOTIFY
+    assert Copy.objects.get(pk=theirs.pk).drift_policy == Copy.DriftPolicy.NOTIFY
 
 
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_the_copy_page_with_a_drift_at_both_widths(browsing, member, leader):
-    relationship = _drifted(member, leader)
+    copy = _drifted(member, leader)
     page = browsing.page
     browsing.open("/accounts/login/")
     page.get_by_label("Email or username").fill("mia")
@@ -98,11 +98,11 @@ def test_the_copy_page_with_a_drift_at_both_widths(browsing, member, leader):
     page.get_by_role("button", name="Sign In").click()
     page.wait_for_url(browsing.base_url + "/")
 
-    browsing.open(f"/copies/{relationship.pk}/")
+    browsing.open(f"/copies/{copy.pk}/")
     assert "traded outside the copies" in page.inner_text("#drift")
     browsing.look("copy-drift")
 
     page.get_by_label("Take my account's figure as the copy's position").check()
     page.locator("#drift").get_by_role("button", name="Save").click()
-    page.wait_for_url(f"**/copies/{relationship.pk}/")
-    assert CopyRelationship.objects.get(pk=relationship.pk).drift_policy == CopyRelationship.DriftPolicy.ADOPT
+    page.wait_for_url(f"**/copies/{copy.pk}/")
+    assert Copy.objects.get(pk=copy.pk).drift_policy == Copy.DriftPolicy.ADOPT

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from copytrade.models import CopiedTrade, CopyRelationship
+from copytrade.models import CopiedTrade, Copy
 from copytrade.services.strategies import strategy_create
 from exchanges.models import ExchangeAccount
 from exchanges.services import exchange_account_create
@@ -115,9 +115,9 @@ def test_without_an_exchange_account_the_form_sends_you_to_connect_one(signed_in
 def test_the_preview_shows_the_copy_capital_and_what_remains_of_the_chosen_account(signed_in, member, leader, practice):
     other = make_leader(make_member("bob", "Bob"), name="Other")
     elsewhere = make_leader(make_member("carl", "Carl"), name="Elsewhere")
-    CopyRelationship.objects.filter(pk=make_copy(member, other).pk).update(exchange_account=practice, allocation_percent=Decimal("60"))
+    Copy.objects.filter(pk=make_copy(member, other).pk).update(exchange_account=practice, allocation_percent=Decimal("60"))
     # A copy on another account takes nothing from this one.
-    CopyRelationship.objects.filter(pk=make_copy(member, elsewhere).pk).update(allocation_percent=Decimal("90"))
+    Copy.objects.filter(pk=make_copy(member, elsewhere).pk).update(allocation_percent=Decimal("90"))
 
     response = signed_in.get(f"/leaders/{leader.pk}/copy/preview/", {"exchange_account": practice.pk, "allocation_percent": "25"})
     over = signed_in.get(f"/leaders/{leader.pk}/copy/preview/", {"exchange_account": practice.pk, "allocation_percent": "50"})
@@ -142,13 +142,13 @@ def test_a_real_and_a_paper_account_are_each_copied_with_100_percent_and_101_is_
     refused = signed_in.post(f"/leaders/{third.pk}/copy/", _copy_form(binance, allocation_percent="1", **NO_FEES))
 
     assert (on_paper.status_code, on_real.status_code) == (302, 302)
-    assert sorted(CopyRelationship.objects.filter(follower=member).values_list("copy_capital", flat=True)) == [
+    assert sorted(Copy.objects.filter(follower=member).values_list("copy_capital", flat=True)) == [
         Decimal("2000"),
         Decimal("4000"),
     ]
     assert refused.status_code == 400
     assert "Allocation would reach 101.00% of exchange account &#x27;Binance main&#x27;" in refused.content.decode()
-    assert not CopyRelationship.objects.filter(strategy=third).exists()
+    assert not Copy.objects.filter(strategy=third).exists()
 
 
 def test_the_preview_of_someone_elses_account_is_not_found(signed_in, leader):
@@ -164,29 +164,29 @@ def test_the_preview_of_someone_elses_account_is_not_found(signed_in, leader):
 def test_starting_a_copy_with_consent_takes_25_percent_of_the_account(signed_in, member, leader, practice):
     response = signed_in.post(f"/leaders/{leader.pk}/copy/", _copy_form(practice))
 
-    relationship = CopyRelationship.objects.get(follower=member)
-    assert response.status_code == 302 and response["Location"] == f"/copies/#copy-{relationship.pk}"
-    assert relationship.allocation_percent == 25 and relationship.copy_capital == Decimal("500")
-    assert relationship.max_drawdown_stop == 30 and relationship.strategy == leader
+    copy = Copy.objects.get(follower=member)
+    assert response.status_code == 302 and response["Location"] == f"/copies/#copy-{copy.pk}"
+    assert copy.allocation_percent == 25 and copy.copy_capital == Decimal("500")
+    assert copy.max_drawdown_stop == 30 and copy.strategy == leader
 
 
 def test_without_consent_nothing_starts_and_the_box_says_so(signed_in, member, leader, practice):
     response = signed_in.post(f"/leaders/{leader.pk}/copy/", _copy_form(practice, consent=""))
 
     assert response.status_code == 400 and "Tick this box to agree to the fees" in response.content.decode()
-    assert not CopyRelationship.objects.filter(follower=member).exists()
+    assert not Copy.objects.filter(follower=member).exists()
 
 
 def test_over_100_percent_of_one_account_is_refused_inline_by_the_service(signed_in, member, leader, practice):
     other = make_leader(make_member("bob", "Bob"), name="Other")
-    CopyRelationship.objects.filter(pk=make_copy(member, other).pk).update(exchange_account=practice, allocation_percent=Decimal("90"))
+    Copy.objects.filter(pk=make_copy(member, other).pk).update(exchange_account=practice, allocation_percent=Decimal("90"))
 
     response = signed_in.post(f"/leaders/{leader.pk}/copy/", _copy_form(practice, allocation_percent="25"))
 
     html = response.content.decode()
     assert response.status_code == 400
     assert "Allocation would reach 115.00% of exchange account &#x27;Practice&#x27;" in html and 'aria-invalid="true"' in html
-    assert CopyRelationship.objects.filter(follower=member).count() == 1
+    assert Copy.objects.filter(follower=member).count() == 1
 
 
 def test_a_share_over_100_is_refused_by_the_form(signed_in, leader, practice):
@@ -204,7 +204,7 @@ def test_a_copy_onto_an_account_that_leads_a_strategy_is_refused_in_words(signed
     assert response.status_code == 400
     assert "Exchange account &#x27;Practice&#x27; leads your strategy &#x27;Mia&#x27;s own&#x27;" in html
     assert "never both" in html
-    assert not CopyRelationship.objects.filter(follower=member).exists()
+    assert not Copy.objects.filter(follower=member).exists()
 
 
 def test_the_sizing_chosen_needs_its_value(signed_in, leader, practice):
@@ -220,7 +220,7 @@ def test_fees_changed_since_the_page_was_read_are_not_agreed_to(signed_in, membe
         response.status_code == 400
         and "The fee terms of &#x27;Steady Breakouts&#x27; changed: they are now 15" in response.content.decode()
     )
-    assert not CopyRelationship.objects.filter(follower=member).exists()
+    assert not Copy.objects.filter(follower=member).exists()
 
 
 def test_the_leader_cannot_copy_their_own_strategy(client, leader):
@@ -235,13 +235,13 @@ def test_the_leader_cannot_copy_their_own_strategy(client, leader):
 
 
 def test_my_copies_shows_the_figures_and_each_trade_in_words(signed_in, member, leader):
-    relationship = make_copy(member, leader)
-    CopyRelationship.objects.filter(pk=relationship.pk).update(
+    copy = make_copy(member, leader)
+    Copy.objects.filter(pk=copy.pk).update(
         copy_equity=Decimal("1090"), realized_pnl=Decimal("90"), current_drawdown_percent=Decimal("6"), max_drawdown_stop=Decimal("20")
     )
     opened = make_trade(leader, sequence=1, side="buy", amount="0.1", price="60000", traded_at=datetime(2026, 1, 2, tzinfo=UTC))
     CopiedTrade.objects.create(
-        relationship=relationship,
+        copy=copy,
         leader_trade=opened,
         sequence=1,
         follower=member,
@@ -260,7 +260,7 @@ def test_my_copies_shows_the_figures_and_each_trade_in_words(signed_in, member, 
     )
     skipped = make_trade(leader, sequence=2, side="buy", amount="0.001", price="61000", traded_at=datetime(2026, 1, 3, tzinfo=UTC))
     CopiedTrade.objects.create(
-        relationship=relationship,
+        copy=copy,
         leader_trade=skipped,
         sequence=2,
         follower=member,
@@ -306,9 +306,9 @@ def test_my_copies_shows_the_fees_agreed_to_and_a_change_announced_with_its_mont
 
 
 def test_a_paused_copy_says_why_and_that_exits_still_follow(signed_in, member, leader):
-    relationship = make_copy(member, leader, status=CopyRelationship.Status.PAUSED)
-    CopyRelationship.objects.filter(pk=relationship.pk).update(
-        pause_reason=CopyRelationship.PauseReason.STOP_LOSS, pause_detail={"drawdown_percent": "31.0000", "limit_percent": "30.00"}
+    copy = make_copy(member, leader, status=Copy.Status.PAUSED)
+    Copy.objects.filter(pk=copy.pk).update(
+        pause_reason=Copy.PauseReason.STOP_LOSS, pause_detail={"drawdown_percent": "31.0000", "limit_percent": "30.00"}
     )
 
     html = signed_in.get("/copies/").content.decode()
@@ -319,31 +319,31 @@ def test_a_paused_copy_says_why_and_that_exits_still_follow(signed_in, member, l
 
 
 def test_pause_by_htmx_swaps_the_card(signed_in, member, leader):
-    relationship = make_copy(member, leader)
+    copy = make_copy(member, leader)
 
-    response = signed_in.post(f"/copies/{relationship.pk}/pause/", headers={"HX-Request": "true"})
+    response = signed_in.post(f"/copies/{copy.pk}/pause/", headers={"HX-Request": "true"})
 
     html = response.content.decode()
-    assert response.status_code == 200 and f'id="copy-{relationship.pk}"' in html and "<html" not in html
+    assert response.status_code == 200 and f'id="copy-{copy.pk}"' in html and "<html" not in html
     assert "exits of what it holds are still copied" in html
-    assert CopyRelationship.objects.get(pk=relationship.pk).status == CopyRelationship.Status.PAUSED
+    assert Copy.objects.get(pk=copy.pk).status == Copy.Status.PAUSED
 
 
 def test_resume_of_an_active_copy_shows_the_services_refusal(signed_in, member, leader):
-    relationship = make_copy(member, leader)
+    copy = make_copy(member, leader)
 
-    response = signed_in.post(f"/copies/{relationship.pk}/resume/", follow=True)
+    response = signed_in.post(f"/copies/{copy.pk}/resume/", follow=True)
 
     assert "Only a paused copy can be resumed; this one is active." in response.content.decode()
 
 
 def test_stopping_and_keeping_the_positions(signed_in, member, leader):
-    relationship = make_copy(member, leader)
+    copy = make_copy(member, leader)
 
-    response = signed_in.post(f"/copies/{relationship.pk}/stop/", {"close_positions": ""}, follow=True)
+    response = signed_in.post(f"/copies/{copy.pk}/stop/", {"close_positions": ""}, follow=True)
 
     assert "its open positions stay on your account" in response.content.decode()
-    assert CopyRelationship.objects.get(pk=relationship.pk).status == CopyRelationship.Status.STOPPED
+    assert Copy.objects.get(pk=copy.pk).status == Copy.Status.STOPPED
 
 
 def test_someone_elses_copy_is_not_found_and_stays_as_it_was(signed_in, leader):
@@ -356,34 +356,34 @@ def test_someone_elses_copy_is_not_found_and_stays_as_it_was(signed_in, leader):
     ]
 
     assert [response.status_code for response in responses] == [404, 404, 404]
-    assert CopyRelationship.objects.get(pk=theirs.pk).status == CopyRelationship.Status.ACTIVE
+    assert Copy.objects.get(pk=theirs.pk).status == Copy.Status.ACTIVE
 
 
 def test_one_copy_lists_every_trade(signed_in, member, leader):
-    relationship = make_copy(member, leader)
+    copy = make_copy(member, leader)
 
-    response = signed_in.get(f"/copies/{relationship.pk}/")
+    response = signed_in.get(f"/copies/{copy.pk}/")
 
     assert response.status_code == 200 and "Every copied trade" in response.content.decode()
 
 
 def test_the_leader_page_sends_a_follower_who_copies_to_the_copy(signed_in, member, leader):
-    relationship = make_copy(member, leader)
+    copy = make_copy(member, leader)
 
     html = signed_in.get(f"/leaders/{leader.pk}/").content.decode()
 
-    assert "You copy this leader" in html and f'href="/copies/#copy-{relationship.pk}"' in html
+    assert "You copy this leader" in html and f'href="/copies/#copy-{copy.pk}"' in html
     assert f'href="/leaders/{leader.pk}/copy/"' not in html
 
 
 def test_the_pnl_chart_draws_the_copys_realised_pnl_by_day(signed_in, member, leader):
-    relationship = make_copy(member, leader)
+    copy = make_copy(member, leader)
     for sequence, (day, pnl) in enumerate(((3, "40"), (3, "-10"), (5, "-50")), start=1):
         trade = make_trade(
             leader, sequence=sequence, side="sell", amount="0.1", price="60000", traded_at=datetime(2026, 1, day, tzinfo=UTC)
         )
         CopiedTrade.objects.create(
-            relationship=relationship,
+            copy=copy,
             leader_trade=trade,
             sequence=sequence,
             follower=member,
@@ -413,14 +413,14 @@ def test_an_account_without_funds_is_refused_inline_by_the_service(signed_in, me
 
     assert response.status_code == 400
     assert "Exchange account &#x27;Empty&#x27; has no USDT equity to copy with." in response.content.decode()
-    assert not CopyRelationship.objects.filter(follower=member).exists()
+    assert not Copy.objects.filter(follower=member).exists()
 
 
 def test_the_portfolio_counts_an_account_shared_by_whole_account_copies_once(signed_in, member, leader):
     other = make_leader(make_member("bob", "Bob"), name="Other")
     for strategy, pnl in ((leader, "12.50"), (other, "-2.50")):
-        relationship = make_copy(member, strategy, copy_capital=Decimal("10000"))
-        CopyRelationship.objects.filter(pk=relationship.pk).update(
+        copy = make_copy(member, strategy, copy_capital=Decimal("10000"))
+        Copy.objects.filter(pk=copy.pk).update(
             sizing_mode="fixed", allocation_percent=None, fixed_notional=Decimal("400"), realized_pnl=Decimal(pnl)
         )
 
@@ -458,7 +458,7 @@ def test_an_existing_copier_is_told_before_filling_the_form(signed_in, member, l
 def test_the_chart_caption_is_true_after_one_closed_trade_on_the_first_day(signed_in, member, leader):
     copy = make_copy(member, leader)
     CopiedTrade.objects.create(
-        relationship=copy,
+        copy=copy,
         sequence=1,
         follower=member,
         leader_user=leader.owner,
@@ -495,13 +495,13 @@ def test_a_copy_started_on_the_page_takes_its_leverage_policy_and_margin_mode(si
 
     response = signed_in.post(f"/leaders/{leader.pk}/copy/", form)
 
-    relationship = CopyRelationship.objects.get(follower=member)
+    copy = Copy.objects.get(follower=member)
     assert response.status_code == 302
-    assert (relationship.leverage_policy, relationship.leverage, relationship.margin_mode) == ("cap", 5, "cross")
+    assert (copy.leverage_policy, copy.leverage, copy.margin_mode) == ("cap", 5, "cross")
 
 
 def test_a_fixed_leverage_without_a_number_is_refused_inline(signed_in, member, leader, practice):
     response = signed_in.post(f"/leaders/{leader.pk}/copy/", _copy_form(practice, leverage_policy="fixed", leverage=""))
 
     assert response.status_code == 400 and "Enter the leverage for the policy you chose." in response.content.decode()
-    assert not CopyRelationship.objects.filter(follower=member).exists()
+    assert not Copy.objects.filter(follower=member).exists()

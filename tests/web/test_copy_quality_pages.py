@@ -26,7 +26,7 @@ def _log_in(browsing, username: str) -> None:
 
 def _copied(copy, leader_trade, *, gap: str | None, delay_ms: int | None, place: int, **extra) -> CopiedTrade:
     return CopiedTradeFactory(
-        relationship=copy,
+        copy=copy,
         leader_trade=leader_trade,
         sequence=leader_trade.sequence,
         side=leader_trade.side,

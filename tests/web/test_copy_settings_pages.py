@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from copytrade.copy_settings import SETTINGS
-from copytrade.models import CopyRelationship, FollowerPosition
+from copytrade.models import Copy, FollowerPosition
 from tests.marketplace.support import make_copy
 from tests.web.support import make_leader, make_member
 
@@ -32,21 +32,21 @@ def signed_in(client, member):
 
 @pytest.fixture
 def running(member, leader):
-    relationship = make_copy(member, leader)
-    CopyRelationship.objects.filter(pk=relationship.pk).update(allocation_percent=Decimal("20"), copy_equity=Decimal("1000"))
-    FollowerPosition.objects.create(relationship=relationship, symbol="BTC/USDT", quantity=Decimal("0.01"), average_entry=Decimal("60000"))
-    relationship.refresh_from_db()
-    return relationship
+    copy = make_copy(member, leader)
+    Copy.objects.filter(pk=copy.pk).update(allocation_percent=Decimal("20"), copy_equity=Decimal("1000"))
+    FollowerPosition.objects.create(copy=copy, symbol="BTC/USDT", quantity=Decimal("0.01"), average_entry=Decimal("60000"))
+    copy.refresh_from_db()
+    return copy
 
 
-def _settings(relationship, **changes) -> dict:
+def _settings(copy, **changes) -> dict:
     data = {
-        "allocation_percent": str(relationship.allocation_percent),
-        "max_drawdown_stop": str(relationship.max_drawdown_stop),
-        "max_slippage_percent": str(relationship.max_slippage_percent),
+        "allocation_percent": str(copy.allocation_percent),
+        "max_drawdown_stop": str(copy.max_drawdown_stop),
+        "max_slippage_percent": str(copy.max_slippage_percent),
         "max_order_notional": "",
-        "leverage_policy": relationship.leverage_policy,
-        "margin_mode": relationship.margin_mode,
+        "leverage_policy": copy.leverage_policy,
+        "margin_mode": copy.margin_mode,
     }
     return {**data, **changes}
 
@@ -83,7 +83,7 @@ def test_a_slippage_limit_chosen_on_the_copy_form_is_the_copys(signed_in, leader
 
     assert signed_in.post(f"/leaders/{leader.pk}/copy/", form).status_code == 302
 
-    copy = CopyRelationship.objects.get(follower=member)
+    copy = Copy.objects.get(follower=member)
     assert (copy.max_slippage_percent, copy.round_up_to_minimum) == (Decimal("0.3"), True)
 
 
@@ -124,7 +124,7 @@ def test_saving_applies_the_change_and_says_so(signed_in, running):
 
 
 def test_a_change_the_service_refuses_is_shown_beside_its_field_and_changes_nothing(signed_in, running):
-    before = CopyRelationship.objects.filter(pk=running.pk).values().get()
+    before = Copy.objects.filter(pk=running.pk).values().get()
 
     response = signed_in.post(f"/copies/{running.pk}/settings/", {**_settings(running, max_slippage_percent="60"), "confirm": "1"})
 
@@ -132,11 +132,11 @@ def test_a_change_the_service_refuses_is_shown_beside_its_field_and_changes_noth
     assert response.status_code == 400
     assert "max_slippage_percent must be between 0 and 50." in html
     assert "Save these changes" not in html
-    assert CopyRelationship.objects.filter(pk=running.pk).values().get() == before
+    assert Copy.objects.filter(pk=running.pk).values().get() == before
 
 
 def test_a_stop_loss_already_reached_says_the_positions_close(signed_in, running):
-    CopyRelationship.objects.filter(pk=running.pk).update(current_drawdown_percent=Decimal("12"))
+    Copy.objects.filter(pk=running.pk).update(current_drawdown_percent=Decimal("12"))
 
     html = signed_in.post(f"/copies/{running.pk}/settings/", _settings(running, max_drawdown_stop="10")).content.decode()
 

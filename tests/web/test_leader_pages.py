@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from billing.models import BillingAccount
-from copytrade.models import CopyRelationship, LeaderTrade, Strategy
+from copytrade.models import Copy, LeaderTrade, Strategy
 from core.profiles import profile_create
 from exchanges.models import ExchangeAccount
 from marketplace.models import Rating, SignalProvider
@@ -267,7 +267,7 @@ def test_the_services_refusal_to_rate_is_shown_inline(signed_in, member, provide
 
 
 def test_a_copy_too_fresh_to_rate_gets_the_services_reason_inline(signed_in, member, provider_strategy):
-    CopyRelationship.objects.filter(pk=make_copy(member, provider_strategy).pk).update(started_at=timezone.now())
+    Copy.objects.filter(pk=make_copy(member, provider_strategy).pk).update(started_at=timezone.now())
 
     response = signed_in.post(f"/leaders/{provider_strategy.pk}/rate/", {"stars": "5"})
 
