@@ -173,6 +173,7 @@ def test_make_help_lists_every_target_of_the_makefile():
 # --- .env only when asked --------------------------------------------------------------------
 
 
+@pytest.mark.slow  # starts processes: make test, not the fast lane
 def test_local_settings_read_a_dot_env_file_only_when_asked(tmp_path):
     dot_env = tmp_path / ".env"
     dot_env.write_text(f"SECRET_KEY={GOOD_SECRET_KEY}\nFIELD_ENCRYPTION_KEY={Fernet.generate_key().decode()}\n")

@@ -240,6 +240,7 @@ def _closed_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow  # starts processes: make test, not the fast lane
 @pytest.mark.django_db(transaction=True)
 def test_run_billing_with_stripe_down_exits_non_zero_naming_the_invoices_then_a_rerun_sends_them(stripe_standin, stripe_standin_url):
     leader = make_user("leader")

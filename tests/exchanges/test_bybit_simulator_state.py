@@ -26,6 +26,7 @@ def _by_link(client: ccxt.bybit, link_id: str) -> dict:
     return client.parse_order(found[0], client.market("BTC/USDT"))
 
 
+@pytest.mark.slow  # starts processes: make test, not the fast lane
 def test_a_restarted_simulator_keeps_bybit_accounts_balances_orders_and_order_link_ids(bybit_simulator, tmp_path):
     account = bybit_simulator.create_account(balances={"USDT": "1000"})
     bybit = _bybit(bybit_simulator.base_url, account)
@@ -69,6 +70,7 @@ def test_a_restarted_simulator_keeps_bybit_accounts_balances_orders_and_order_li
         assert restarted.for_exchange("bybit").account(api_key=later["api_key"])["balances"]["USDT"]["free"] == "250"
 
 
+@pytest.mark.slow  # starts processes: make test, not the fast lane
 def test_a_restarted_simulator_keeps_bybit_perpetual_positions_leverage_and_their_order_link_ids(bybit_simulator, tmp_path):
     account = bybit_simulator.create_account(balances={"USDT": "1000"})
     linear = _bybit(bybit_simulator.base_url, account, types=("spot", "linear"))

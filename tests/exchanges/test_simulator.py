@@ -519,6 +519,7 @@ def _simulator_command(*arguments: str):
         process.wait(timeout=10)
 
 
+@pytest.mark.slow  # starts processes: make test, not the fast lane
 def test_the_management_command_serves_the_simulator_as_a_subprocess():
     with _simulator_command("--seed", "7") as client:
         stats = client.stats()
@@ -530,6 +531,7 @@ def test_the_management_command_serves_the_simulator_as_a_subprocess():
         assert client.stats()["orders_accepted"] == 1
 
 
+@pytest.mark.slow  # starts processes: make test, not the fast lane
 def test_a_simulator_started_from_a_snapshot_carries_on_with_the_accounts_balances_and_prices(simulator, trader, tmp_path):
     # what `make demo` leaves behind for `make run`'s simulator (Procfile: --state .demo/simulator.json)
     simulator.set_price(symbol="BTCUSDT", price="61234.5")
