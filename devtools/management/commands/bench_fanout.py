@@ -144,7 +144,7 @@ class Command(BaseCommand):
             if options["bybit_share"]:
                 on_bybit = population.exchange_ids.count("bybit")
                 self.step(
-                    f"{on_bybit} of them on Bybit, {followers - on_bybit} on Binance; the floor, bare and naive baselines "
+                    f"{on_bybit} of them on Bybit, {len(population.exchange_ids) - on_bybit} on Binance; the floor, bare and naive baselines "
                     "run on the Binance ones only (raw Binance orders)"
                 )
             naive_ids = bench.naive_population_create(population=population, count=naive_followers) if naive_followers else []
