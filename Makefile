@@ -8,7 +8,7 @@ export DJANGO_SETTINGS_MODULE ?= config.settings.local
 DB_NAME ?= copytrade
 ENV_FILE ?= .env
 
-.PHONY: help venv assets install install-dev services db migrate env browser check test demo run bench bench-auth fuzz soak multihost clean
+.PHONY: help venv assets install install-dev services db migrate env browser check test demo run bench bench-pair bench-delay bench-auth fuzz soak multihost clean
 
 # Every target carries a `## what it does` note on its line; `make help` lists them all.
 help: ## list the targets
@@ -101,6 +101,19 @@ run: migrate ## web, workers, fan-out worker, beat and exchange simulator (honch
 
 bench: migrate ## fan-out benchmark (BENCH_ARGS; bench/RESULTS.md)
 	$(PY) manage.py bench_fanout $(BENCH_ARGS)
+
+# Issue 31's pair: the product against the bare floor, 3,000 followers, 0 and 50 ms, 3 runs each:
+# orders/s medians (min–max), product/bare of the medians and run by run, CPU ms per order.
+# BENCH_ARGS come last and win (e.g. BENCH_ARGS="--repeat 5").
+bench-pair: migrate ## product vs bare floor, 3,000 followers, 0 and 50 ms, 3 runs; the table RESULTS.md takes (BENCH_ARGS)
+	$(PY) manage.py bench_fanout --followers 3000 --latencies 0 50 --repeat 3 --paths product bare --timeout 600 --output bench/results/pair.json $(BENCH_ARGS)
+
+# A follower's delay from the leader trade's recording to the exchange's acknowledgement, with peak
+# RSS per process and PostgreSQL connections: 1,000, 3,000 and 10,000 followers at 0 and 50 ms, then
+# 10 leaders x 1,000 followers each, their trades sent at once (per-leader delays and fairness).
+bench-delay: migrate ## follower delay p50/p95/p99/max at 1k/3k/10k x 0/50 ms, then 10 leaders x 1k at once (BENCH_ARGS)
+	$(PY) manage.py bench_fanout --followers 1000 3000 10000 --latencies 0 50 --repeat 1 --paths product --timeout 900 --output bench/results/delay.json $(BENCH_ARGS)
+	$(PY) manage.py bench_fanout --followers 1000 --leaders 10 --latencies 0 50 --repeat 1 --paths product --timeout 900 --output bench/results/delay-10x1000.json $(BENCH_ARGS)
 
 # Sign-up, web sign-in and API login timed for addresses with and without an account (issue 32):
 # fails when the medians differ by more than the tolerance (BENCH_AUTH_ARGS: --pairs, --tolerance).

@@ -79,6 +79,9 @@ class RunResult:
     extra: dict = field(default_factory=dict)
     sql_per_task: int | None = None
     cpu_ms_per_order: dict = field(default_factory=dict)  # by process group, and "all"
+    resources: dict = field(default_factory=dict)  # ResourceMeter.figures(): peak RSS by process, PostgreSQL connections
+    leaders: int = 1  # leader trades sent at once (`followers` counts all their copies)
+    setup_s: float | None = None  # the population's setup time (simulator accounts and rows)
 
 
 # --- Data -------------------------------------------------------------------------------
@@ -99,6 +102,11 @@ class Population:
     account_ids: list[int]
     api_keys: list[str]
     exchange_ids: list[str] = field(default_factory=list)  # each follower's exchange, in the order above
+    # With several leaders (`population_create(leaders=...)`): every leader strategy, the first
+    # being `leader_strategy_id`, and each follower's leader (an index into it), in the order above.
+    leader_strategy_ids: list[int] = field(default_factory=list)
+    leader_of: list[int] = field(default_factory=list)
+    setup_s: float | None = None  # seconds the population took to create (simulator accounts and rows)
 
     def on(self, exchange_id: str) -> "Population":
         """The followers on one exchange (the Binance-only baselines run on these)."""
@@ -109,6 +117,7 @@ class Population:
             account_ids=[self.account_ids[i] for i in kept],
             api_keys=[self.api_keys[i] for i in kept],
             exchange_ids=[exchange_id] * len(kept),
+            leader_of=[self.leader_of[i] for i in kept] if self.leader_of else [],
         )
 
 
@@ -121,44 +130,70 @@ def follower_exchanges(*, followers: int, bybit_share: float) -> list[str]:
     return ["bybit" if (i + 1) * on_bybit // followers > i * on_bybit // followers else "binance" for i in range(followers)]
 
 
-def population_create(*, simulator: SimulatorClient, followers: int, progress=None, bybit_share: float = 0.0) -> Population:
-    """A signal-only leader strategy and `followers` proportional copies on simulator accounts
-    (`bybit_share` of them on the simulator's Bybit side, the rest on Binance's).
+SETUP_CONNECTIONS = 8  # simulator accounts created over this many connections at once
 
-    Rows are bulk-inserted: the setup is not what is measured.
+
+def population_create(
+    *, simulator: SimulatorClient, followers: int, progress=None, bybit_share: float = 0.0, leaders: int = 1
+) -> Population:
+    """`leaders` signal-only leader strategies, each with `followers` proportional copies of its
+    own (leaders x followers simulator accounts; `bybit_share` of them on the simulator's Bybit
+    side, the rest on Binance's). With one leader, as before: one strategy, `followers` copies.
+
+    Rows are bulk-inserted and the simulator's accounts created over SETUP_CONNECTIONS
+    connections: the setup is not what is measured (its time is kept, `setup_s`).
     """
-    exchange_ids = follower_exchanges(followers=followers, bybit_share=bybit_share)
+    started = time.monotonic()
+    total = followers * leaders
+    exchange_ids = follower_exchanges(followers=total, bybit_share=bybit_share)
     sides = {exchange: simulator.for_exchange(exchange) for exchange in set(exchange_ids)}
     if "bybit" in sides:  # the Bybit side starts at the Binance side's price, so copies' price gaps compare
         sides["bybit"].set_price(symbol=SYMBOL, price=simulator.prices()[SYMBOL.replace("/", "")])
     User = get_user_model()
-    leader = User.objects.create_user(username=f"{PREFIX}leader")
-    strategy = Strategy.objects.create(
-        owner=leader,
-        name="Bench leader",
-        kind=Strategy.Kind.AI,
-        declared_capital=LEADER_CAPITAL,
-        is_public_leader=True,
-        copiers_count=followers,
-    )
-    users = User.objects.bulk_create([User(username=f"{PREFIX}f{i:05d}", password="!") for i in range(followers)])
-    credentials = []
-    for index in range(followers):
-        credentials.append(sides[exchange_ids[index]].create_account(balances={"USDT": FOLLOWER_USDT}))
-        if progress and index % 500 == 499:
-            progress(index + 1)
+    strategies = []
+    for index in range(leaders):
+        leader = User.objects.create_user(username=f"{PREFIX}leader" if index == 0 else f"{PREFIX}leader{index:02d}")
+        strategies.append(
+            Strategy.objects.create(
+                owner=leader,
+                name="Bench leader" if index == 0 else f"Bench leader {index}",
+                kind=Strategy.Kind.AI,
+                declared_capital=LEADER_CAPITAL,
+                is_public_leader=True,
+                copiers_count=followers,
+            )
+        )
+    leader_of = [index // followers for index in range(total)]
+    users = User.objects.bulk_create([User(username=f"{PREFIX}f{i:05d}", password="!") for i in range(total)], batch_size=2000)
+    local = threading.local()
+    done = [0]
+
+    def create(exchange: str) -> dict:
+        client = getattr(local, exchange, None)
+        if client is None:
+            client = simulator.for_exchange(exchange)
+            setattr(local, exchange, client)
+        account = client.create_account(balances={"USDT": FOLLOWER_USDT})
+        done[0] += 1
+        if progress and done[0] % 500 == 0:
+            progress(done[0])
+        return account
+
+    with ThreadPoolExecutor(max_workers=SETUP_CONNECTIONS) as pool:
+        credentials = list(pool.map(create, exchange_ids))
     accounts = ExchangeAccount.objects.bulk_create(
         [
             ExchangeAccount(owner=user, exchange_id=exchange, label="bench", api_key=c["api_key"], api_secret=c["api_secret"])
             for user, c, exchange in zip(users, credentials, exchange_ids)
-        ]
+        ],
+        batch_size=2000,
     )
     now = timezone.now()
     copies = Copy.objects.bulk_create(
         [
             Copy(
                 follower=user,
-                strategy=strategy,
+                strategy=strategies[leader],
                 exchange_account=account,
                 allocation_percent=Decimal("1"),
                 copy_capital=FOLLOWER_CAPITAL,
@@ -166,15 +201,19 @@ def population_create(*, simulator: SimulatorClient, followers: int, progress=No
                 peak_equity=FOLLOWER_CAPITAL,
                 started_at=now,
             )
-            for user, account in zip(users, accounts)
-        ]
+            for user, account, leader in zip(users, accounts, leader_of)
+        ],
+        batch_size=2000,
     )
     return Population(
-        leader_strategy_id=strategy.pk,
+        leader_strategy_id=strategies[0].pk,
         copy_ids=[r.pk for r in copies],
         account_ids=[a.pk for a in accounts],
         api_keys=[c["api_key"] for c in credentials],
         exchange_ids=exchange_ids,
+        leader_strategy_ids=[strategy.pk for strategy in strategies],
+        leader_of=leader_of,
+        setup_s=round(time.monotonic() - started, 1),
     )
 
 
@@ -218,6 +257,88 @@ class RssSampler(_Every):
 
     def step(self) -> None:
         self.peak_kb = max(self.peak_kb, sum(_rss_kb(pid) for pid in _tree(self.pids)))
+
+
+class ResourceMeter(_Every):
+    """While a run lasts: the peak resident memory of each process given, by role (a role's
+    process and its children together: gunicorn's master and workers are "web"), and the peak
+    number of PostgreSQL connections to the bench's database, all of them and those not idle
+    (pg_stat_activity, this sampler's own connection left out). Sampled every `interval` s."""
+
+    interval = 0.1
+
+    def __init__(self, roles: dict[str, list[int]], *, alone: tuple[str, ...] = ("bench",)):
+        """`alone`: roles counted without their children (the bench process starts all the others)."""
+        self.roles, self.alone = roles, alone
+        self.peak_kb = dict.fromkeys(roles, 0)
+        self.peak_total_kb = 0
+        self.connections = {"peak": 0, "peak_active": 0, "samples": 0}
+        self._trees: dict[str, set[int]] = {}
+        self._ticks = 0
+
+    def step(self) -> None:
+        if self._ticks % 20 == 0:  # children (gunicorn's workers) are looked up every 2 s, not every sample
+            self._trees = {role: set(pids) if role in self.alone else _tree(pids) for role, pids in self.roles.items()}
+        self._ticks += 1
+        total = 0
+        for role, pids in self._trees.items():
+            kb = sum(_rss_kb(pid) for pid in pids)
+            self.peak_kb[role] = max(self.peak_kb[role], kb)
+            total += kb
+        self.peak_total_kb = max(self.peak_total_kb, total)
+        if self._ticks % 2 == 1:  # PostgreSQL every 0.2 s
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*), count(*) FILTER (WHERE state <> 'idle') FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                every, active = cursor.fetchone()
+            self.connections["peak"] = max(self.connections["peak"], every)
+            self.connections["peak_active"] = max(self.connections["peak_active"], active)
+            self.connections["samples"] += 1
+
+    def _run(self) -> None:
+        try:
+            super()._run()
+        finally:
+            connection.close()  # this thread's own connection
+
+    def figures(self) -> dict:
+        """{"rss_mb": {role: peak MB}, "rss_total_mb": peak of all roles together (MB),
+        "pg_connections": {"peak", "peak_active", "samples"}}"""
+        return {
+            "rss_mb": {role: round(kb / 1024, 1) for role, kb in self.peak_kb.items()},
+            "rss_total_mb": round(self.peak_total_kb / 1024, 1),
+            "pg_connections": dict(self.connections),
+        }
+
+
+def pids_listening(url: str, marker: str) -> list[int]:
+    """The processes whose command line holds `marker` and the port of `url` (the web server's
+    and the simulator's, which devtools.processes starts by URL)."""
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                command = cmdline.read().decode(errors="replace").split("\x00")
+        except OSError:
+            continue
+        if any(marker in part for part in command) and any(part == port or part.endswith(f":{port}") for part in command):
+            found.append(int(entry))
+    # the roots only: a process whose parent is also found is counted through its parent
+    parents = {pid: _parent(pid) for pid in found}
+    return [pid for pid in found if parents[pid] not in found]
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None
 
 
 def _tree(roots: list[int]) -> set[int]:
@@ -432,36 +553,57 @@ def run_product(
     probe_strategies: list[Strategy] | None = None,
     price_drift_bps: float = 0.0,
 ) -> RunResult:
-    """One leader trade through the whole product. `price_drift_bps`: the simulated market
-    moves this many basis points per second (up) from the leader's fill until the last copy
-    ends, so a slower fan-out shows up as a worse price gap."""
-    strategy = Strategy.objects.get(pk=population.leader_strategy_id)
+    """One leader trade through the whole product: one signed webhook per leader of the
+    population, all sent at once (one thread each) when there are several. `price_drift_bps`:
+    the simulated market moves this many basis points per second (up) from the leaders' fills
+    until the last copy ends, so a slower fan-out shows up as a worse price gap.
+
+    A follower's delay is taken from times the system recorded: its leader trade's row
+    creation (`recorded_at`, the web process's clock as it inserts the row) to the simulator's
+    acknowledgement of the follower's order (its clock when it took the order, after the
+    injected latency). Both clocks are this machine's."""
+    strategy_ids = population.leader_strategy_ids or [population.leader_strategy_id]
+    by_id = Strategy.objects.in_bulk(strategy_ids)
+    strategies = [by_id[pk] for pk in strategy_ids]
     price = Decimal(simulator.prices()[SYMBOL.replace("/", "")])
     exchange_of = dict(zip(population.copy_ids, population.exchange_ids or ["binance"] * len(population.copy_ids)))
     sides = {exchange: simulator.for_exchange(exchange) for exchange in EXCHANGES if exchange in exchange_of.values()}
     since_ids = {exchange: _last_order_id(side) for exchange, side in sides.items()}
-    body, headers = signed_webhook(
-        strategy=strategy,
-        payload={
-            "strategy_id": strategy.pk,
-            "external_id": f"bench-{uuid.uuid4().hex[:12]}",
-            "symbol": SYMBOL,
-            "action": "buy",
-            "position_size_usd": str(LEADER_POSITION_USD),
-            "price": str(price),
-            "timestamp": int(time.time()),
-        },
-    )
+    signals = [
+        signed_webhook(
+            strategy=strategy,
+            payload={
+                "strategy_id": strategy.pk,
+                "external_id": f"bench-{uuid.uuid4().hex[:12]}",
+                "symbol": SYMBOL,
+                "action": "buy",
+                "position_size_usd": str(LEADER_POSITION_USD),
+                "price": str(price),
+                "timestamp": int(time.time()),
+            },
+        )
+        for strategy in strategies
+    ]
     expected = len(population.copy_ids)
     probe = WebhookProbe(web_url=web_url, strategies=probe_strategies, price=str(price)) if probe_strategies else None
-    with RssSampler(worker_pids) as rss:
+
+    def send(signal: tuple[bytes, dict]) -> tuple[float, requests.Response]:
+        body, headers = signal
         sent = time.perf_counter()
         response = requests.post(f"{web_url}/webhook", data=body, headers=headers, timeout=30)
-        webhook_ms = (time.perf_counter() - sent) * 1000
-        if response.status_code != 201:
-            raise RuntimeError(f"webhook answered {response.status_code}: {response.text[:300]}")
-        leader_trade_id = response.json()["leader_trade_id"]
-        copied = CopiedTrade.objects.filter(leader_trade_id=leader_trade_id)
+        return (time.perf_counter() - sent) * 1000, response
+
+    with RssSampler(worker_pids) as rss:
+        if len(signals) == 1:
+            answers = [send(signals[0])]
+        else:
+            with ThreadPoolExecutor(max_workers=len(signals)) as pool:
+                answers = list(pool.map(send, signals))
+        for _, response in answers:
+            if response.status_code != 201:
+                raise RuntimeError(f"webhook answered {response.status_code}: {response.text[:300]}")
+        leader_trade_ids = [response.json()["leader_trade_id"] for _, response in answers]
+        copied = CopiedTrade.objects.filter(leader_trade_id__in=leader_trade_ids)
         drift = PriceDrift(simulators=list(sides.values()), price=price, bps_per_second=price_drift_bps) if price_drift_bps else None
         with probe or contextlib.nullcontext(), drift or contextlib.nullcontext():
             wait_until(
@@ -470,10 +612,12 @@ def run_product(
                 what=f"{expected} copied trades terminal",
                 interval=0.25,
             )
-    webhook_samples = [webhook_ms, *(probe.latencies_ms if probe else [])]
-    leader_trade = LeaderTrade.objects.get(pk=leader_trade_id)
-    rows = list(copied.values("client_order_id", "status", "copy_id"))
-    origin = leader_trade.recorded_at.timestamp()
+    webhooks_ms = [ms for ms, _ in answers]
+    webhook_samples = [*webhooks_ms, *(probe.latencies_ms if probe else [])]
+    leader_trades = LeaderTrade.objects.in_bulk(leader_trade_ids)
+    rows = list(copied.values("client_order_id", "status", "copy_id", "leader_trade_id"))
+    origin_of = {row["client_order_id"]: leader_trades[row["leader_trade_id"]].recorded_at.timestamp() for row in rows}
+    origin = min(trade.recorded_at for trade in leader_trades.values()).timestamp()
     acked, duplicates, missing, by_exchange = [], 0, 0, {}
     for exchange, side in sides.items():
         exchange_rows = [row for row in rows if exchange_of[row["copy_id"]] == exchange]
@@ -482,7 +626,7 @@ def run_product(
         acked += side_acked
         duplicates += side_duplicates
         missing += side_missing
-        delays = [(order["ack_time"] - origin) * 1000 for order in side_acked]
+        delays = [(order["ack_time"] - origin_of[order["client_order_id"]]) * 1000 for order in side_acked]
         by_exchange[exchange] = {
             "followers": sum(1 for value in exchange_of.values() if value == exchange),
             "orders": len(side_acked),
@@ -494,15 +638,37 @@ def run_product(
         }
     copy_of = {row["client_order_id"]: row["copy_id"] for row in rows}
     statuses = _count(row["status"] for row in rows)
+    places = ack_places(acked, copy_of=copy_of)
+    leader_of_row = {row["client_order_id"]: row["leader_trade_id"] for row in rows}
+    per_leader = []
+    for index, (leader_trade_id, webhook) in enumerate(zip(leader_trade_ids, webhooks_ms)):
+        trade = leader_trades[leader_trade_id]
+        own = [order for order in acked if leader_of_row[order["client_order_id"]] == leader_trade_id]
+        per_leader.append(
+            {
+                "leader": index,
+                "leader_trade_id": leader_trade_id,
+                "webhook_ms": round(webhook, 1),
+                # the leader trade's time (`traded_at`, what the product's delay_ms counts from) to its row's creation
+                "recorded_after_traded_ms": round((trade.recorded_at - trade.traded_at).total_seconds() * 1000, 1),
+                "recorded_after_first_s": round(trade.recorded_at.timestamp() - origin, 3),
+                "fanout_s": round((trade.fanout_done_at - trade.recorded_at).total_seconds(), 3) if trade.fanout_done_at else None,
+                "delay_ms": _distribution([(order["ack_time"] - trade.recorded_at.timestamp()) * 1000 for order in own]),
+                # where this leader's followers were served among all the run's orders (0 first, 1 last)
+                "mean_place": statistics.fmean(places[copy_of[order["client_order_id"]]] for order in own) if own else None,
+            }
+        )
+    fanouts_done = [trade.fanout_done_at for trade in leader_trades.values() if trade.fanout_done_at]
     return _result(
         path="product",
         followers=expected,
         latency_ms=latency_ms,
         origin=origin,
+        origin_of=origin_of,
         acked=acked,
-        webhook_ms=webhook_ms,
+        webhook_ms=max(webhooks_ms),
         webhook_p99_ms=_percentile(webhook_samples, 99),
-        enqueue_s=(leader_trade.fanout_done_at - leader_trade.recorded_at).total_seconds(),
+        enqueue_s=(max(fanouts_done).timestamp() - origin) if len(fanouts_done) == len(leader_trades) else None,
         duplicates=duplicates,
         missing=missing,
         peak_rss_mb=rss.peak_mb,
@@ -511,11 +677,35 @@ def run_product(
             "by_exchange": by_exchange,
             "webhook_samples": len(webhook_samples),
             "webhook_refused": probe.refused if probe else 0,
-            "ack_place": ack_places(acked, copy_of=copy_of),
+            "ack_place": places,
             "price_drift_bps_per_s": price_drift_bps,
-            "copy_quality": copy_quality_distributions(leader_trade_id=leader_trade_id),
+            "copy_quality": copy_quality_distributions(leader_trade_ids=leader_trade_ids),
+            "leaders": per_leader,
+            "leader_fairness": leader_fairness(per_leader),
         },
     )
+
+
+def leader_fairness(per_leader: list[dict]) -> dict | None:
+    """Several leader trades fanned out at once: how evenly their followers were served. The
+    spread (max - min) of the leaders' delay p50s and p99s, and the range of each leader's
+    followers' mean place among all the run's orders (0.5 each when they are interleaved
+    evenly; a leader served wholly before the others has about 0.05 of 10)."""
+    measured = [leader for leader in per_leader if leader["delay_ms"]]
+    if len(measured) < 2:
+        return None
+    p50s = [leader["delay_ms"]["p50"] for leader in measured]
+    p99s = [leader["delay_ms"]["p99"] for leader in measured]
+    places = [leader["mean_place"] for leader in measured]
+    return {
+        "leaders": len(measured),
+        "p50_min_ms": min(p50s),
+        "p50_max_ms": max(p50s),
+        "p50_spread_ms": max(p50s) - min(p50s),
+        "p99_spread_ms": max(p99s) - min(p99s),
+        "mean_place_min": min(places),
+        "mean_place_max": max(places),
+    }
 
 
 def _count(values) -> dict[str, int]:
@@ -538,11 +728,13 @@ def _distribution(values: list) -> dict | None:
     }
 
 
-def copy_quality_distributions(*, leader_trade_id: int) -> dict:
+def copy_quality_distributions(*, leader_trade_ids: list[int]) -> dict:
     """The delay (ms) and price gap (bps) the product recorded on each filled copy of the leader
-    trade (copytrade/quality.py): what a follower would be shown, not a bench-side timing."""
+    trades (copytrade/quality.py): what a follower would be shown, not a bench-side timing. The
+    delay counts from the leader trade's `traded_at`: for the bench's signal-only leaders, the
+    web process's clock when the signal was priced, a few ms before its row was created."""
     rows = list(
-        CopiedTrade.objects.filter(leader_trade_id=leader_trade_id, delay_ms__isnull=False, price_gap_bps__isnull=False).values_list(
+        CopiedTrade.objects.filter(leader_trade_id__in=leader_trade_ids, delay_ms__isnull=False, price_gap_bps__isnull=False).values_list(
             "delay_ms", "price_gap_bps"
         )
     )
@@ -572,6 +764,25 @@ class PriceDrift(_Every):
         super().__exit__(*exc)
         for simulator in self.simulators:
             simulator.set_price(symbol=SYMBOL, price=self.price)
+        ticker_cache_wait_out()
+
+
+def ticker_cache_wait_out(timeout: float | None = None) -> None:
+    """Wait until no process can price anything from a ticker read before now: the gateway
+    keeps a last price in Redis for EXCHANGE_TICKER_CACHE_SECONDS and each process keeps it
+    until the moment Redis expires it (exchanges/gateways/ccxt_gateway.py), so once the keys
+    are gone from Redis no process holds one. After a drifting run the price is set back; a
+    leader trade recorded inside that window was priced at the drifted price of the run before
+    while its copies filled at the reset one: the negative price gaps of bench/RESULTS.md."""
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    wait_until(
+        lambda: next(client.scan_iter(match="exchanges:ticker:*", count=1000), None) is None,
+        timeout=timeout if timeout is not None else settings.EXCHANGE_TICKER_CACHE_SECONDS + 10,
+        what="the ticker cache to expire",
+        interval=0.05,
+    )
 
 
 def ack_places(acked: list[dict], *, copy_of: dict[str, int]) -> dict[int, float]:
@@ -748,9 +959,15 @@ def _run_one_order_path(
     """One order per follower by `task` (the floor or the bare path), as the fan-out would send them
     (counted on the Binance side of the simulator)."""
     price = Decimal(simulator.prices()[SYMBOL.replace("/", "")])
-    leader_trade = _bare_leader_trade(strategy_id=population.leader_strategy_id, price=price, amount=FLOOR_AMOUNT, prefix=path)
-    copies = Copy.objects.filter(pk__in=population.copy_ids).values_list("pk", "follower_id")
-    rows = CopiedTrade.objects.bulk_create([_floor_row(leader_trade, copy_id=pk, follower_id=follower_id) for pk, follower_id in copies])
+    copies = list(Copy.objects.filter(pk__in=population.copy_ids).values_list("pk", "follower_id", "strategy_id"))
+    # One leader trade per leader (with several, each copy's rows stay in its own strategy's sequence).
+    leader_trades = {
+        strategy_id: _bare_leader_trade(strategy_id=strategy_id, price=price, amount=FLOOR_AMOUNT, prefix=path)
+        for strategy_id in sorted({strategy_id for _, _, strategy_id in copies})
+    }
+    rows = CopiedTrade.objects.bulk_create(
+        [_floor_row(leader_trades[strategy_id], copy_id=pk, follower_id=follower_id) for pk, follower_id, strategy_id in copies]
+    )
     since_id = _last_order_id(simulator)
     ids = [row.pk for row in rows]
     with RssSampler(worker_pids) as rss:
@@ -835,10 +1052,27 @@ def run_naive(*, web_url: str, simulator: SimulatorClient, strategy_ids: list[in
 
 
 def _result(
-    *, path, followers, latency_ms, origin, acked, webhook_ms, webhook_p99_ms, enqueue_s, duplicates, missing, peak_rss_mb, extra=None
+    *,
+    path,
+    followers,
+    latency_ms,
+    origin,
+    acked,
+    webhook_ms,
+    webhook_p99_ms,
+    enqueue_s,
+    duplicates,
+    missing,
+    peak_rss_mb,
+    extra=None,
+    origin_of: dict[str, float] | None = None,
 ) -> RunResult:
-    delays = [(order["ack_time"] - origin) * 1000 for order in acked]
-    last_s = max(delays) / 1000 if delays else None
+    """`origin`: when the run's (first) leader trade was recorded; `origin_of`: each order's own
+    leader trade's recording, by client order id, when several leader trades ran at once. The
+    delays (p50/p95/p99, and their max in `extra["delay_ms"]`) count from the order's own leader
+    trade; the last acknowledgement and the orders per second from `origin`."""
+    delays = [(order["ack_time"] - (origin_of[order["client_order_id"]] if origin_of else origin)) * 1000 for order in acked]
+    last_s = max((order["ack_time"] - origin for order in acked), default=None)
     return RunResult(
         path=path,
         followers=followers,
@@ -856,7 +1090,7 @@ def _result(
         duplicates=duplicates,
         missing=missing,
         peak_rss_mb=peak_rss_mb,
-        extra=extra or {},
+        extra={**(extra or {}), "delay_ms": _distribution(delays)},
     )
 
 

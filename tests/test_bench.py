@@ -21,7 +21,8 @@ def test_the_benchmark_runs_the_four_paths_and_counts_every_order(tmp_path, sett
 
     call_command(
         "bench_fanout",
-        followers=[12],
+        followers=[6],
+        leaders=2,  # two leader trades at once, 6 copies each (issue 31)
         repeat=1,
         latencies=[0],
         naive_followers=3,
@@ -58,6 +59,27 @@ def test_the_benchmark_runs_the_four_paths_and_counts_every_order(tmp_path, sett
     assert product["extra"]["price_drift_bps_per_s"] == 20
     assert 0 <= quality["gap_bps"]["p50"] <= quality["gap_bps"]["max"]
     assert "delay p50/p95/p99/max" in out.getvalue() and "price gap p50/p95/p99/max" in out.getvalue()
+    # A follower's delay from its leader trade's recording (issue 31), over both leaders' copies,
+    # and per leader: each leader trade's 6 copies, how evenly the two were served.
+    delay = product["extra"]["delay_ms"]
+    assert delay["count"] == 12 and 0 < delay["p50"] <= delay["p95"] <= delay["p99"] <= delay["max"] <= product["last_ack_s"] * 1000
+    leaders = product["extra"]["leaders"]
+    assert product["leaders"] == 2 and [leader["delay_ms"]["count"] for leader in leaders] == [6, 6]
+    # the product's own delay counts from the leader trade's traded_at, which precedes its row's creation
+    assert all(leader["recorded_after_traded_ms"] >= 0 for leader in leaders)
+    assert quality["delay_ms"]["max"] >= delay["max"] - 1
+    fair = product["extra"]["leader_fairness"]
+    assert fair["p50_spread_ms"] == fair["p50_max_ms"] - fair["p50_min_ms"] >= 0
+    assert 0 <= fair["mean_place_min"] <= fair["mean_place_max"] <= 1
+    assert product["setup_s"] is not None
+    # Peak memory of each process and PostgreSQL connections in use, per run.
+    resources = product["resources"]
+    assert {"execution worker 1", "fan-out worker", "web", "simulator", "bench"} <= set(resources["rss_mb"])
+    assert all(mb > 0 for mb in resources["rss_mb"].values()), resources
+    assert resources["rss_total_mb"] >= max(resources["rss_mb"].values())
+    assert resources["pg_connections"]["peak"] >= resources["pg_connections"]["peak_active"] >= 1
+    assert "follower delay, ms" in out.getvalue() and "2 leaders at once, N=12 0 ms" in out.getvalue()
+    assert "peak RSS MB per process" in out.getvalue()
     # Every follower of the product path has its order; nothing is left executing.
     assert not CopiedTrade.objects.exclude(status__in=CopiedTrade.TERMINAL).exists()
     # The Binance leader's trade reached all 12 followers, 6 on each exchange (issue 29), once each.
@@ -69,6 +91,7 @@ def test_the_benchmark_runs_the_four_paths_and_counts_every_order(tmp_path, sett
         assert 0 <= figures["p50_ms"] <= figures["p95_ms"]
     summary = {entry["path"]: entry for entry in report["summary"]}
     assert summary["product"]["by_exchange"]["bybit"]["orders"] == 6
+    assert summary["product"]["resources"]["pg_connections"]["max"] >= 1
     text = out.getvalue()
     assert "6 of them on Bybit, 6 on Binance" in text and "run on the Binance ones only" in text
     assert "per exchange, product N=12 0 ms: binance: 6 orders of 6 followers" in text and "bybit: 6 orders of 6 followers" in text
@@ -116,3 +139,85 @@ def test_the_fairness_figures_tell_a_fixed_order_from_a_rotating_one():
     assert rotating["mean_place_max"] - rotating["mean_place_min"] < 0.5
     assert rotating["mean_place_sd"] < fixed["mean_place_sd"]
     assert fairness([run([1, 2, 3])]) is None  # one leader trade says nothing about fairness
+
+
+def test_leader_fairness_tells_leaders_served_in_turn_from_interleaved_ones():
+    from devtools.bench import leader_fairness
+
+    def leader(p50: float, place: float) -> dict:
+        return {"delay_ms": {"p50": p50, "p99": p50 * 2}, "mean_place": place}
+
+    in_turn = leader_fairness([leader(100, 0.25), leader(300, 0.75)])
+    interleaved = leader_fairness([leader(200, 0.49), leader(210, 0.51)])
+    assert (in_turn["p50_spread_ms"], in_turn["mean_place_min"], in_turn["mean_place_max"]) == (200, 0.25, 0.75)
+    assert interleaved["p50_spread_ms"] == 10 and interleaved["p99_spread_ms"] == 20
+    assert leader_fairness([leader(100, 0.5)]) is None  # one leader: nothing to compare
+
+
+def test_the_bench_waits_out_the_ticker_cache_before_the_next_run(settings):
+    """A drifting run's last cached price must not price the next run's leader trade (the
+    negative price gaps of bench/RESULTS.md): the wait ends when Redis has expired the entry."""
+    import time
+
+    import redis
+
+    from devtools.bench import ticker_cache_wait_out
+    from devtools.processes import ProcessFailed
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    key = "exchanges:ticker:binance:bench-test:BTC/USDT"
+    client.set(key, "65133.48", px=300)
+    started = time.monotonic()
+    ticker_cache_wait_out(timeout=5)
+    assert client.get(key) is None and time.monotonic() - started >= 0.2
+    client.set(key, "65133.48")  # never expires: the wait gives up
+    try:
+        with pytest.raises(ProcessFailed, match="ticker cache"):
+            ticker_cache_wait_out(timeout=0.3)
+    finally:
+        client.delete(key)
+
+
+def test_the_pair_table_gives_medians_with_their_spread_and_the_ratio_run_by_run():
+    """`make bench-pair`'s table (what bench/RESULTS.md takes): product and bare orders/s as median
+    (min–max), product/bare of the medians and of each repeat's pair, CPU per order."""
+    from devtools.management.commands.bench_fanout import FIGURES, Command, summarise
+
+    def run(path: str, orders_per_s: float, cpu: float) -> dict:
+        figures = dict.fromkeys(FIGURES)
+        figures["orders_per_s"] = orders_per_s
+        return {
+            **figures,
+            "path": path,
+            "followers": 3000,
+            "latency_ms": 50,
+            "duplicates": 0,
+            "missing": 0,
+            "extra": {"delay_ms": {"p50": 10.0, "p95": 20.0, "p99": 30.0, "max": 40.0, "count": 3000}},
+            "cpu_ms_per_order": {"all": cpu, "postgres": cpu / 4},
+            "resources": {"rss_mb": {"web": 300.0}, "rss_total_mb": 300.0, "pg_connections": {"peak": 40, "peak_active": 9, "samples": 5}},
+        }
+
+    # repeats in the order the bench runs them: product then bare, three times
+    runs = [
+        run("product", 200, 7),
+        run("bare", 400, 4),
+        run("product", 300, 6),
+        run("bare", 300, 4),
+        run("product", 250, 8),
+        run("bare", 500, 5),
+    ]
+    summary = summarise(runs)
+    product = next(entry for entry in summary if entry["path"] == "product")
+    assert product["orders_per_s"] == {"median": 250, "min": 200, "max": 300}
+    assert product["vs_bare"] == 250 / 400
+    assert product["vs_bare_runs"] == {"median": 0.5, "min": 0.5, "max": 1.0}
+    assert product["cpu_ms_per_order"]["all"] == 7 and product["resources"]["pg_connections"]["max"] == 40
+    assert product["delay_ms"]["max"] == {"median": 40.0, "min": 40.0, "max": 40.0}
+    out = StringIO()
+    command = Command(stdout=out)
+    command.print_pairs(summary)
+    command.print_delays(summary)
+    text = out.getvalue()
+    assert "| 3,000 | 50 ms | 3 | 250 (200–300) | 400 (300–500) | **0.62** | 0.50–1.00 | 7.00 | 4.00 |" in text, text
+    assert "| product | 3,000 | 50 ms | 7.00 |" in text

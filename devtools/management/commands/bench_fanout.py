@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import tempfile
@@ -36,7 +37,15 @@ class Command(BaseCommand):
     help = "Fan-out benchmark: product path, floor, bare floor and naive baseline against the loopback simulator."
 
     def add_arguments(self, parser):
-        parser.add_argument("--followers", type=int, nargs="+", default=[1000, 10000])
+        parser.add_argument("--followers", type=int, nargs="+", default=[1000, 10000], help="Followers per leader, one population each.")
+        parser.add_argument(
+            "--leaders",
+            type=int,
+            default=1,
+            help="Leader strategies, each with --followers copies of its own, their trades sent at once: delays per leader and "
+            "overall, and how evenly the leaders' followers were served. The floor and bare baselines send one order to every "
+            "follower of them all as one batch.",
+        )
         parser.add_argument("--repeat", type=int, default=3)
         parser.add_argument("--latencies", type=int, nargs="+", default=[0, 50], help="Exchange latency (ms) per run.")
         parser.add_argument("--naive-followers", type=int, default=1000)
@@ -69,6 +78,8 @@ class Command(BaseCommand):
         parser.add_argument("--output", default=str(RESULTS), help="Where to write the runs and the summary (JSON).")
 
     def handle(self, *args, **options):
+        if options["leaders"] < 1:
+            raise CommandError("--leaders must be 1 or more")
         if not 0 <= options["bybit_share"] <= 1:
             raise CommandError("--bybit-share must be between 0 and 1")
         if options["bybit_share"] == 1 and set(options["paths"]) - {"product"}:
@@ -123,12 +134,17 @@ class Command(BaseCommand):
             settings.EXCHANGE_URL_OVERRIDES = {**settings.EXCHANGE_URL_OVERRIDES, "binance": simulator_url, "bybit": simulator_url}
             clear_caches()
             simulator = SimulatorClient(simulator_url)
-            self.step(f"{followers} followers: creating accounts on the simulator")
-            population = bench.population_create(simulator=simulator, followers=followers, bybit_share=options["bybit_share"])
+            leaders = options["leaders"]
+            shape = f"{leaders} leaders x {followers} followers" if leaders > 1 else f"{followers} followers"
+            self.step(f"{shape}: creating accounts on the simulator")
+            population = bench.population_create(
+                simulator=simulator, followers=followers, bybit_share=options["bybit_share"], leaders=leaders
+            )
+            self.step(f"{shape}: set up in {population.setup_s} s (simulator accounts and rows)")
             if options["bybit_share"]:
                 on_bybit = population.exchange_ids.count("bybit")
                 self.step(
-                    f"{on_bybit} of them on Bybit, {followers - on_bybit} on Binance; the floor, bare and naive baselines "
+                    f"{on_bybit} of them on Bybit, {len(population.exchange_ids) - on_bybit} on Binance; the floor, bare and naive baselines "
                     "run on the Binance ones only (raw Binance orders)"
                 )
             naive_ids = bench.naive_population_create(population=population, count=naive_followers) if naive_followers else []
@@ -136,13 +152,14 @@ class Command(BaseCommand):
                 web_process(env=overrides, log=log) as web_url,
                 _workers(options["workers"], overrides, log, fanout_worker=options["fanout_worker"]) as pids,
             ):
+                roles = _roles(pids, fanout_worker=options["fanout_worker"], web_url=web_url, simulator_url=simulator_url)
                 probe_strategies = bench.warm_up(web_url=web_url, simulator=simulator)
                 bench.warm_up_workers(simulator=simulator, population=population, worker_pids=pids, timeout=options["timeout"])
                 for latency in options["latencies"]:
                     simulator.set_faults(latency_ms=latency)
                     for repeat in range(options["repeat"]):
                         for path in [p for p in ("product", "floor", "bare") if p in options["paths"]]:
-                            with bench.CpuMeter() as cpu:
+                            with bench.CpuMeter() as cpu, bench.ResourceMeter(roles) as resources:
                                 result = self.run_path(
                                     path,
                                     web_url=web_url,
@@ -155,6 +172,9 @@ class Command(BaseCommand):
                                     price_drift_bps=options["price_drift_bps"],
                                 )
                             result.cpu_ms_per_order = cpu.per_order(result.orders)
+                            result.resources = resources.figures()
+                            result.leaders = leaders
+                            result.setup_s = population.setup_s
                             results.append(bench.as_dict(result))
                             self.step(_line(result, repeat))
                     if naive_ids:
@@ -224,6 +244,105 @@ class Command(BaseCommand):
                     f"follower's mean place in the exchange's order is {fair['mean_place_min']:.2f} to {fair['mean_place_max']:.2f} "
                     f"(0 first, 1 last; sd {fair['mean_place_sd']:.3f})"
                 )
+        self.print_delays(summary)
+        self.print_resources(summary)
+        self.print_pairs(summary)
+
+    def print_delays(self, summary: list[dict]) -> None:
+        """A follower's delay, from the leader trade's row created to the exchange's acknowledgement."""
+        entries = [entry for entry in summary if entry.get("delay_ms") and entry["path"] == "product"]
+        if not entries:
+            return
+        self.stdout.write(
+            "\nfollower delay, ms: leader trade recorded (its row's created_at) -> the exchange's acknowledgement of the "
+            "follower's order (the simulator's clock); median (min–max) over the runs"
+        )
+        self._table(
+            ["path", "leaders", "followers", "lat", "runs", "p50", "p95", "p99", "max", "setup s"],
+            [
+                [entry["path"], entry["leaders"], entry["followers"], entry["latency_ms"], entry["repeats"]]
+                + [_fmt(entry["delay_ms"][key]) for key in ("p50", "p95", "p99", "max")]
+                + [_fmt(entry["setup_s"])]
+                for entry in entries
+            ],
+        )
+        for entry in entries:
+            fair = entry.get("leader_fairness")
+            if fair:
+                self.stdout.write(
+                    f"{entry['leaders']} leaders at once, N={entry['followers']} {entry['latency_ms']} ms: the leaders' delay p50s "
+                    f"{fair['p50_min_ms']:.0f} to {fair['p50_max_ms']:.0f} ms (spread {fair['p50_spread_ms']:.0f}, p99 spread "
+                    f"{fair['p99_spread_ms']:.0f}); each leader's followers' mean place among all orders {fair['mean_place_min']:.2f} "
+                    f"to {fair['mean_place_max']:.2f} (0.5 each when interleaved evenly); medians over runs"
+                )
+                for leader in entry.get("per_leader") or []:
+                    delays = leader["delay_ms"] or {}
+                    self.stdout.write(
+                        f"  leader {leader['leader'] + 1}: recorded {_fmt(leader['recorded_after_first_s'])} s after the first, "
+                        f"delay p50/p95/p99/max {'/'.join(_fmt(delays.get(key)) for key in ('p50', 'p95', 'p99', 'max'))} ms, "
+                        f"mean place {_fmt(leader['mean_place'])}"
+                    )
+
+    def print_resources(self, summary: list[dict]) -> None:
+        """Peak RSS per process and PostgreSQL connections, per (path, N, latency)."""
+        entries = [entry for entry in summary if entry.get("resources")]
+        if not entries:
+            return
+        roles = list(dict.fromkeys(role for entry in entries for role in entry["resources"]["rss_mb"]))
+        self.stdout.write(
+            "\npeak RSS MB per process (with its children) and peak PostgreSQL connections (all / not idle); median (min–max)"
+        )
+        self._table(
+            ["path", "N", "lat", *roles, "all", "PG conns", "PG active"],
+            [
+                [entry["path"], entry["followers"], entry["latency_ms"]]
+                + [_fmt(entry["resources"]["rss_mb"].get(role)) for role in roles]
+                + [_fmt(entry["resources"][name]) for name in ("rss_total_mb", "pg_connections", "pg_connections_active")]
+                for entry in entries
+            ],
+        )
+
+    def print_pairs(self, summary: list[dict]) -> None:
+        """The product against the bare floor (issue 31's target: product >= 0.75 x bare), as RESULTS.md tabulates it."""
+        entries = [entry for entry in summary if entry["path"] == "product" and entry.get("vs_bare") is not None]
+        if not entries:
+            return
+        bare = {(e["followers"], e["latency_ms"]): e for e in summary if e["path"] == "bare"}
+        self.stdout.write(
+            "\nproduct / bare, orders per second: median (min–max) of the runs; the ratio of the medians, then the ratio "
+            "run by run (each product run and the bare run after it); CPU ms per order of every process (median)\n"
+        )
+        self.stdout.write(
+            "| N | exchange latency | runs | product orders/s | bare orders/s | product/bare | per run | CPU ms/order product | bare |"
+        )
+        self.stdout.write("|---|---|---|---|---|---|---|---|---|")
+        for entry in entries:
+            other = bare[(entry["followers"], entry["latency_ms"])]
+            runs = entry.get("vs_bare_runs")
+            per_run = f"{runs['min']:.2f}–{runs['max']:.2f}" if runs else "-"
+            self.stdout.write(
+                f"| {entry['followers']:,} | {entry['latency_ms']} ms | {entry['repeats']} | {_fmt(entry['orders_per_s'])} | "
+                f"{_fmt(other['orders_per_s'])} | **{entry['vs_bare']:.2f}** | {per_run} | {_cpu_all(entry)} | {_cpu_all(other)} |"
+            )
+        groups = list(bench.CPU_GROUPS)
+        self.stdout.write("\nCPU ms per order by process group (median of the runs)\n")
+        self.stdout.write("| path | N | exchange latency | all | " + " | ".join(groups) + " |")
+        self.stdout.write("|---" * (4 + len(groups)) + "|")
+        for entry in [e for e in summary if e.get("cpu_ms_per_order")]:
+            cpu = entry["cpu_ms_per_order"]
+            self.stdout.write(
+                f"| {entry['path']} | {entry['followers']:,} | {entry['latency_ms']} ms | {cpu.get('all', 0):.2f} | "
+                + " | ".join(f"{cpu.get(group, 0):.2f}" for group in groups)
+                + " |"
+            )
+
+    def _table(self, headers: list[str], rows: list[list]) -> None:
+        cells = [headers] + [[str(value) for value in row] for row in rows]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+        for index, row in enumerate(cells):
+            self.stdout.write("  ".join(value.rjust(width) for value, width in zip(row, widths)))
+            if index == 0:
+                self.stdout.write("  ".join("-" * width for width in widths))
 
 
 class _workers:
@@ -254,6 +373,18 @@ class _workers:
             self.managers.pop().__exit__(None, None, None)
 
 
+def _roles(pids: list[int], *, fanout_worker: bool, web_url: str, simulator_url: str) -> dict[str, list[int]]:
+    """The processes whose peak memory a run reports, by role (each with its children)."""
+    execution = pids[:-1] if fanout_worker else pids
+    roles = {f"execution worker {index + 1}": [pid] for index, pid in enumerate(execution)}
+    if fanout_worker:
+        roles["fan-out worker"] = [pids[-1]]
+    roles["web"] = bench.pids_listening(web_url, "gunicorn")
+    roles["simulator"] = bench.pids_listening(simulator_url, "exchange_simulator")
+    roles["bench"] = [os.getpid()]  # counted alone: the processes above are its children
+    return roles
+
+
 def summarise(results: list[dict]) -> list[dict]:
     """Median (min–max) of each figure per (path, followers, latency), with the ratios of
     orders per second: product / floor and product / naive (same latency)."""
@@ -269,9 +400,18 @@ def summarise(results: list[dict]) -> list[dict]:
         entry["duplicates"] = sum(run["duplicates"] for run in runs)
         entry["missing"] = sum(run["missing"] for run in runs)
         entry["by_exchange"] = _by_exchange_summary(runs)
+        entry["leaders"] = runs[0].get("leaders", 1)
+        entry["setup_s"] = runs[0].get("setup_s")
+        entry["delay_ms"] = _delay_summary(runs)
+        entry["cpu_ms_per_order"] = _median_by_key([run.get("cpu_ms_per_order") or {} for run in runs])
+        entry["resources"] = _resources_summary(runs)
         if path == "product":
             entry["fairness"] = bench.fairness(runs)
             entry["copy_quality"] = _copy_quality_summary(runs)
+            entry["leader_fairness"] = _median_by_key(
+                [run["extra"]["leader_fairness"] for run in runs if run["extra"].get("leader_fairness")]
+            )
+            entry["per_leader"] = _per_leader_summary(runs)
         summary.append(entry)
     by_key = {(e["path"], e["followers"], e["latency_ms"]): e for e in summary}
     naive = {e["latency_ms"]: e for e in summary if e["path"] == "naive"}
@@ -282,6 +422,18 @@ def summarise(results: list[dict]) -> list[dict]:
             other = by_key.get((baseline, entry["followers"], entry["latency_ms"]))
             if other and other["orders_per_s"]:
                 entry[f"vs_{baseline}"] = entry["orders_per_s"]["median"] / other["orders_per_s"]["median"]
+                # the same ratio run by run (product and baseline of one repeat run back to back)
+                pairs = zip(
+                    groups[("product", entry["followers"], entry["latency_ms"])],
+                    groups[(baseline, entry["followers"], entry["latency_ms"])],
+                )
+                ratios = [
+                    mine["orders_per_s"] / theirs["orders_per_s"]
+                    for mine, theirs in pairs
+                    if mine["orders_per_s"] and theirs["orders_per_s"]
+                ]
+                if ratios:
+                    entry[f"vs_{baseline}_runs"] = {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
         if entry["latency_ms"] in naive and naive[entry["latency_ms"]]["orders_per_s"]:
             entry["vs_naive"] = entry["orders_per_s"]["median"] / naive[entry["latency_ms"]]["orders_per_s"]["median"]
     return summary
@@ -304,8 +456,79 @@ def _line(result, repeat: int) -> str:
         f"last ack {_fmt(result.last_ack_s)} s, {_fmt(result.orders_per_s)} orders/s, p99 {_fmt(result.p99_ms)} ms, "
         f"webhook {_fmt(result.webhook_ms)} ms, dup {result.duplicates}, missing {result.missing}"
         + (f"; CPU ms per order {_cpu(result.cpu_ms_per_order)}" if result.cpu_ms_per_order else "")
+        + (f"; {_delay(result.extra['delay_ms'])}" if result.extra.get("delay_ms") else "")
+        + (f"; {_memory(result.resources)}" if result.resources else "")
         + (f"; {_quality(result.extra['copy_quality'])}" if result.extra.get("copy_quality") else "")
         + (f"; {_exchanges(result.extra['by_exchange'])}" if len(result.extra.get("by_exchange") or {}) > 1 else "")
+    )
+
+
+def _median_by_key(dicts: list[dict]) -> dict | None:
+    """The median over runs of each numeric figure of a flat dict."""
+    keys = {key for figures in dicts for key, value in figures.items() if isinstance(value, int | float)}
+    found = {key: statistics.median(figures[key] for figures in dicts if figures.get(key) is not None) for key in sorted(keys)}
+    return found or None
+
+
+def _spread(values: list) -> dict | None:
+    values = [value for value in values if value is not None]
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)} if values else None
+
+
+def _delay_summary(runs: list[dict]) -> dict | None:
+    """A follower's delay from its leader trade's recording to the exchange's acknowledgement
+    (ms): each of p50/p95/p99/max as median (min–max) over the runs."""
+    per_run = [run["extra"]["delay_ms"] for run in runs if run["extra"].get("delay_ms")]
+    if not per_run:
+        return None
+    return {key: _spread([figures[key] for figures in per_run]) for key in ("p50", "p95", "p99", "max")}
+
+
+def _resources_summary(runs: list[dict]) -> dict | None:
+    """Peak RSS (MB) per process role and PostgreSQL connections: the median (min–max) over runs."""
+    per_run = [run.get("resources") for run in runs if run.get("resources")]
+    if not per_run:
+        return None
+    roles = list(dict.fromkeys(role for figures in per_run for role in figures["rss_mb"]))
+    return {
+        "rss_mb": {role: _spread([figures["rss_mb"].get(role) for figures in per_run]) for role in roles},
+        "rss_total_mb": _spread([figures["rss_total_mb"] for figures in per_run]),
+        "pg_connections": _spread([figures["pg_connections"]["peak"] for figures in per_run]),
+        "pg_connections_active": _spread([figures["pg_connections"]["peak_active"] for figures in per_run]),
+    }
+
+
+def _per_leader_summary(runs: list[dict]) -> list[dict] | None:
+    """With several leaders: each leader's delay p50/p95/p99/max and mean place, medians over runs."""
+    per_run = [run["extra"].get("leaders") or [] for run in runs]
+    if not per_run or len(per_run[0]) < 2:
+        return None
+    found = []
+    for index in range(len(per_run[0])):
+        leaders = [leaders[index] for leaders in per_run if len(leaders) > index and leaders[index]["delay_ms"]]
+        found.append(
+            {
+                "leader": index,
+                "delay_ms": {key: statistics.median(leader["delay_ms"][key] for leader in leaders) for key in ("p50", "p95", "p99", "max")}
+                if leaders
+                else None,
+                "mean_place": statistics.median(leader["mean_place"] for leader in leaders) if leaders else None,
+                "recorded_after_first_s": statistics.median(leader["recorded_after_first_s"] for leader in leaders) if leaders else None,
+            }
+        )
+    return found
+
+
+def _delay(figures: dict) -> str:
+    return "delay from recording p50/p95/p99/max " + "/".join(_fmt(figures[key]) for key in ("p50", "p95", "p99", "max")) + " ms"
+
+
+def _memory(resources: dict) -> str:
+    connections = resources["pg_connections"]
+    return (
+        f"peak RSS MB {resources['rss_total_mb']:.0f} all ("
+        + ", ".join(f"{role} {mb:.0f}" for role, mb in resources["rss_mb"].items())
+        + f"), PostgreSQL connections peak {connections['peak']} ({connections['peak_active']} not idle)"
     )
 
 
@@ -363,6 +586,11 @@ def _quality(quality: dict) -> str:
     return ", ".join(parts) or "no fill measured"
 
 
+def _cpu_all(entry: dict) -> str:
+    cpu = entry.get("cpu_ms_per_order") or {}
+    return f"{cpu['all']:.2f}" if cpu.get("all") is not None else "-"
+
+
 def _cpu(figures: dict) -> str:
     parts = [f"{group} {figures[group]:.2f}" for group in bench.CPU_GROUPS if figures.get(group)]
     return f"{figures['all']:.2f} all ({', '.join(parts)})"
@@ -372,8 +600,13 @@ def _fmt(value) -> str:
     if value is None:
         return "-"
     if isinstance(value, dict):
-        return f"{value['median']:.4g} ({value['min']:.3g}–{value['max']:.3g})"
-    return f"{value:.4g}"
+        return f"{_num(value['median'])} ({_num(value['min'])}–{_num(value['max'])})"
+    return _num(value)
+
+
+def _num(value: float) -> str:
+    """A figure as a reader takes it: whole above 100 (ms, MB), otherwise 4 significant digits."""
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.4g}"
 
 
 def _ratio(value) -> str:
