@@ -188,7 +188,7 @@ def one_trade_traced(
     trace = CallTrace()
 
     def filled() -> CopiedTrade | None:
-        return CopiedTrade.objects.filter(relationship=copy, status=CopiedTrade.Status.FILLED).first()
+        return CopiedTrade.objects.filter(copy=copy, status=CopiedTrade.Status.FILLED).first()
 
     trace.start()
     try:
