@@ -18,6 +18,13 @@ as it does for any lost connection. The messages it could not restore were in fl
 stay in Redis's unacked set, which kombu restores after the visibility timeout; the copied
 trades they carried are the sweeper's, within seconds (copytrade/services/sweeper.py).
 
+Also: one synchronous Redis client per channel instead of one per operation. kombu builds a
+`redis.Redis` (on the channel's shared connection pool) for every publish, every delivery's
+unacked-set entry and every acknowledgement, and building one costs about 100 us of CPU
+(its response-callback table): two per follower order in an execution worker, one per order
+in the fan-out worker (bench/RESULTS.md, "Performance III"). A client is thread-safe and
+holds no connection of its own, so the channel keeps one for as long as its pool lives.
+
 Installed for the `redis://` and `rediss://` schemes by config/celery.py (kombu's transport
 aliases), so a RabbitMQ broker URL is untouched.
 """
@@ -31,6 +38,15 @@ class RedisChannel(kombu_redis.Channel):
         if self.connection is None or self.connection.client is None:
             raise RedisConnectionError("the broker connection was closed; this channel cannot reconnect")
         return super()._connparams(asynchronous=asynchronous)
+
+    def _create_client(self, asynchronous=False):
+        if asynchronous:
+            return super()._create_client(asynchronous=True)
+        pool = self.pool  # a closed channel's pool is gone: a new one is a new client
+        client = self.__dict__.get("_sync_client")
+        if client is None or client.connection_pool is not pool:
+            client = self._sync_client = super()._create_client()
+        return client
 
 
 class RedisTransport(kombu_redis.Transport):

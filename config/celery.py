@@ -34,6 +34,13 @@ _idle: dict[int, _IdleConnection] = {}
 _idle_lock = threading.Lock()
 _janitor: threading.Thread | None = None
 
+# A connection this thread's previous task ended with less than this long ago is not
+# health-checked again (CONN_HEALTH_CHECKS: Django's `SELECT 1` on first use): during a
+# fan-out each thread runs an order every few milliseconds, and the check was a round trip
+# more per order (bench/RESULTS.md, "Performance III"). A connection idle for longer, or one
+# that saw an error (closed by close_old_connections), is checked as before.
+HEALTH_CHECKED_WITHIN_SECONDS = 1.0
+
 
 def _janitor_loop() -> None:
     from django.conf import settings
@@ -81,6 +88,8 @@ def _database_connection_before_task(**kwargs) -> None:
     if entry is not None and entry.closed:
         connection.close()  # the janitor closed it while idle: the next query opens a new one
     close_old_connections()
+    if entry is not None and not entry.closed and time.monotonic() - entry.since < HEALTH_CHECKED_WITHIN_SECONDS:
+        entry.wrapper.health_check_done = True  # it answered its last task a moment ago
 
 
 @task_postrun.connect

@@ -95,3 +95,43 @@ def test_an_exchange_the_platform_does_not_support_is_a_400(client_for, follower
     assert response.status_code == 400
     assert f"Unsupported exchange '{exchange_id}'. Use 'paper' or one of: binance, bybit, okx." in response.json()["message"]
     assert not ExchangeAccount.objects.filter(owner=follower).exists()
+
+
+def _redact_by_every_pattern(text: str) -> str:
+    from core import redaction
+
+    for pattern, replacement in redaction._PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def test_the_redactor_s_shortcut_for_lines_without_a_trigger_word_changes_no_line():
+    # redact() skips its patterns when none of their words is in the text: every text a
+    # pattern changes must still be changed, built from each pattern's own words in any case.
+    import itertools
+
+    pieces = [
+        "https://api.binance.com/api/v3/order?symbol=BTCUSDT&signature=abc123",
+        "Signature=abc123def",
+        "API-KEY=k3y",
+        "{'X-MBX-APIKEY': 'k3yvalue'}",
+        '"Authorization": "Bearer t0ken"',
+        "Stripe-Signature: t=1,v1=abc",
+        "passphrase: hunter22",
+        "PASSWORD=hunter22",
+        "sk_live_abcdefgh1234",
+        "whsec_abcdefgh1234",
+        "RK_TEST_ABCDEFGH1234",
+        "/accounts/confirm-email/MjQ:abc/",
+        "/accounts/password/reset/key/2j-abc/",
+        "CSRFTOKEN=abcdef123",
+        "'Token': 'abc'",
+        "secret=s3cr3t",
+        "copied trade 12 filled buy 0.0015 at 65000.0 (pnl -0.09)",
+        "Task copytrade.tasks.execute_copied_trade[2c8b7c36] succeeded in 0.0123s: None",
+    ]
+    texts = [*pieces, *(" ".join(pair) for pair in itertools.permutations(pieces, 2))]
+    texts += [text.upper() for text in texts] + [text.lower() for text in texts]
+
+    for text in texts:
+        assert redact(text) == _redact_by_every_pattern(text), text
