@@ -37,8 +37,9 @@ class ExchangeGateway(ABC):
         return markets[resolve_symbol(symbol, markets)]
 
     @abstractmethod
-    def ticker_price(self, symbol: str) -> Decimal:
-        """Last traded price."""
+    def ticker_price(self, symbol: str, *, fresh: bool = False) -> Decimal:
+        """Last traded price; `fresh`: asked of the exchange now, never a cached one (what a
+        leader's record is priced at)."""
 
     @abstractmethod
     def balance(self) -> dict[str, Balance]: ...

@@ -514,11 +514,11 @@ class CcxtGateway(ExchangeGateway):
     def markets(self) -> dict[str, MarketRules]:
         return _load_markets(self.exchange_id, self._sandbox).rules
 
-    def ticker_price(self, symbol: str) -> Decimal:
+    def ticker_price(self, symbol: str, *, fresh: bool = False) -> Decimal:
         symbol = self.market(symbol).symbol
         ttl_ms = int(settings.EXCHANGE_TICKER_CACHE_SECONDS * 1000)
         key = f"exchanges:ticker:{_cache_scope(self.exchange_id, self._sandbox)}:{symbol}"
-        if ttl_ms > 0:
+        if ttl_ms > 0 and not fresh:
             # This process keeps the shared entry until the moment Redis expires it: a price is
             # never older than the setting allows, and a fan-out's thousands of orders of one
             # market ask Redis once per process and window, not once per order.

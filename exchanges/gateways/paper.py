@@ -90,8 +90,8 @@ class PaperGateway(ExchangeGateway):
         """The price source's spot markets (coins) and perpetuals (exchanges/gateways/paper_perpetuals.py)."""
         return {symbol: market for symbol, market in self.price_source.markets().items() if market.type in ("spot", "swap")}
 
-    def ticker_price(self, symbol: str) -> Decimal:
-        return to_decimal(self.price_source.ticker_price(symbol))
+    def ticker_price(self, symbol: str, *, fresh: bool = False) -> Decimal:
+        return to_decimal(self.price_source.ticker_price(symbol, fresh=fresh))
 
     def balance(self) -> dict[str, Balance]:
         return {

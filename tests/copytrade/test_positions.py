@@ -57,7 +57,7 @@ class _SwapExchange:
     def __init__(self, price: str):
         self.price = Decimal(price)
 
-    def ticker_price(self, symbol: str) -> Decimal:
+    def ticker_price(self, symbol: str, *, fresh: bool = False) -> Decimal:
         return self.price
 
     def market(self, symbol: str) -> MarketRules:

@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 from copytrade.client_order_ids import leader_client_order_id
 from copytrade.models import LeaderTrade, Strategy
 from copytrade.services.strategies import strategy_update, strategy_webhook_secret_rotate
+from devtools.simulator.client import SimulatorClient
 from exchanges.gateways import gateway_for_account
 from tests.copytrade import (
     market_moves_to,
@@ -277,6 +278,27 @@ def test_it_records_a_signal_without_a_price_at_the_markets_price_when_it_arrive
     trade = LeaderTrade.objects.get()
     assert (trade.price, trade.declared_price, trade.notional) == (Decimal("68857.12"), None, Decimal("688.5712"))
     assert abs((trade.traded_at - timezone.now()).total_seconds()) < 60
+
+
+def test_a_signal_is_recorded_at_the_price_the_exchange_gives_now_not_the_cached_one_copies_size_from(
+    api_client, strategy, fan_outs, settings
+):
+    # given: the copies' ticker cache holds the price of a moment ago, and the market has moved
+    settings.EXCHANGE_TICKER_CACHE_SECONDS = 30
+    market_moves_to("68857.12")
+    from exchanges.gateways.ccxt_gateway import CcxtGateway
+
+    price_source = CcxtGateway.public(settings.PAPER_PRICE_SOURCE)
+    assert price_source.ticker_price("BTC/USDT") == Decimal("68857.12")  # now cached
+    SimulatorClient(settings.EXCHANGE_URL_OVERRIDES["binance"]).set_price(symbol="BTC/USDT", price="69000.5")
+    assert price_source.ticker_price("BTC/USDT") == Decimal("68857.12")  # what a copy would size from
+
+    # when
+    response = post_webhook(api_client, webhook_body(strategy, amount="0.01"), secret=strategy.webhook_secret)
+
+    # then: the record holds the market's price at the time it is dated
+    assert response.status_code == 201, response.json()
+    assert LeaderTrade.objects.get().price == Decimal("69000.5")
 
 
 def test_it_refuses_a_price_six_percent_off_the_market_naming_both_prices(api_client, strategy, fan_outs):

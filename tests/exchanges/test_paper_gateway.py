@@ -43,7 +43,7 @@ class PriceSource:
     def markets(self) -> dict[str, MarketRules]:
         return MARKETS
 
-    def ticker_price(self, symbol: str) -> Decimal:
+    def ticker_price(self, symbol: str, *, fresh: bool = False) -> Decimal:
         if self.barrier is not None:
             self.barrier.wait(timeout=10)
         return self.prices[symbol]

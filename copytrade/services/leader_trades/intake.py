@@ -164,7 +164,9 @@ def _signal_record_at_market(*, strategy: Strategy, signal: LeaderSignal, source
     with exchange_call(gateway.exchange_id, "the market price lookup"):
         resolved = signal_market_resolve(gateway=gateway, symbol=signal.symbol)
         market = resolved.market
-        market_price = to_money(to_decimal(gateway.ticker_price(market.symbol)))
+        # Asked of the exchange now, not the ticker cache the copies size from: the record is
+        # dated now, so its price is now's too (a cached one can be EXCHANGE_TICKER_CACHE_SECONDS old).
+        market_price = to_money(to_decimal(gateway.ticker_price(market.symbol, fresh=True)))
     if signal.price is not None:
         declared_price_check(declared=signal.price, market_price=market_price, symbol=market.symbol)
     # The only time for this signal: a market whose P&L could not be billed is refused (400).
