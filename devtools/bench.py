@@ -605,7 +605,9 @@ def run_product(
         leader_trade_ids = [response.json()["leader_trade_id"] for _, response in answers]
         copied = CopiedTrade.objects.filter(leader_trade_id__in=leader_trade_ids)
         drift = PriceDrift(simulators=list(sides.values()), price=price, bps_per_second=price_drift_bps) if price_drift_bps else None
-        with probe or contextlib.nullcontext(), drift or contextlib.nullcontext():
+        # The probe stops before the drift's end waits the ticker cache out: each of its signals
+        # asks the exchange for the price now, and writes it to that cache.
+        with drift or contextlib.nullcontext(), probe or contextlib.nullcontext():
             wait_until(
                 lambda: copied.count() == expected and not copied.exclude(status__in=CopiedTrade.TERMINAL).exists(),
                 timeout=timeout,

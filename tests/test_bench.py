@@ -77,7 +77,8 @@ def test_the_benchmark_runs_the_four_paths_and_counts_every_order(tmp_path, sett
     assert {"execution worker 1", "fan-out worker", "web", "simulator", "bench"} <= set(resources["rss_mb"])
     assert all(mb > 0 for mb in resources["rss_mb"].values()), resources
     assert resources["rss_total_mb"] >= max(resources["rss_mb"].values())
-    assert resources["pg_connections"]["peak"] >= resources["pg_connections"]["peak_active"] >= 1
+    # (12 orders may run between two samples: none seen working is possible, none open is not)
+    assert resources["pg_connections"]["peak"] >= max(resources["pg_connections"]["peak_active"], 1)
     assert "follower delay, ms" in out.getvalue() and "2 leaders at once, N=12 0 ms" in out.getvalue()
     assert "peak RSS MB per process" in out.getvalue()
     # Every follower of the product path has its order; nothing is left executing.
