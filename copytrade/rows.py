@@ -32,46 +32,63 @@ def column(model: type[Model], name: str) -> str:
     return connection.ops.quote_name(model._meta.get_field(name).column)
 
 
-@functools.cache
-def select_list(model: type[Model], alias: str) -> str:
-    """`alias."col", ...` for every concrete field, in `instance()` order."""
-    return ", ".join(f"{alias}.{connection.ops.quote_name(field.column)}" for field in model._meta.concrete_fields)
-
-
-def width(model: type[Model]) -> int:
-    return len(model._meta.concrete_fields)
-
-
-@functools.cache
-def _attnames(model: type[Model]) -> list[str]:
-    return [field.attname for field in model._meta.concrete_fields]
+def _concrete(model: type[Model], names: tuple[str, ...] | None) -> list:
+    """The concrete fields named (field names, in the model's order), or all of them."""
+    fields = model._meta.concrete_fields
+    if names is None:
+        return list(fields)
+    unknown = set(names) - {field.name for field in fields}
+    if unknown:
+        raise ValueError(f"{model.__name__} has no concrete fields {sorted(unknown)}")
+    return [field for field in fields if field.name in names]
 
 
 @functools.cache
-def _converted(model: type[Model]) -> list[tuple[int, object]]:
-    """(index, column expression) of the fields whose database values need converting."""
+def select_list(model: type[Model], alias: str, names: tuple[str, ...] | None = None) -> str:
+    """`alias."col", ...` for every concrete field (or those `names`), in `instance()` order."""
+    return ", ".join(f"{alias}.{connection.ops.quote_name(field.column)}" for field in _concrete(model, names))
+
+
+@functools.cache
+def width(model: type[Model], names: tuple[str, ...] | None = None) -> int:
+    return len(_concrete(model, names))
+
+
+@functools.cache
+def _attnames(model: type[Model], names: tuple[str, ...] | None = None) -> list[str]:
+    return [field.attname for field in _concrete(model, names)]
+
+
+@functools.cache
+def _converted(model: type[Model], names: tuple[str, ...] | None = None) -> list[tuple[int, object, list]]:
+    """(index, column expression, converters) of the fields whose database values need
+    converting (the converters depend only on the field and the backend: found once)."""
     found = []
-    for index, field in enumerate(model._meta.concrete_fields):
+    db = connections[DEFAULT_DB_ALIAS]
+    for index, field in enumerate(_concrete(model, names)):
         col = field.get_col(model._meta.db_table)
-        if connection.ops.get_db_converters(col) or col.get_db_converters(connection):
-            found.append((index, col))
+        converters = db.ops.get_db_converters(col) + col.get_db_converters(db)
+        if converters:
+            found.append((index, col, converters))
     return found
 
 
-def _convert(model: type[Model], values) -> list:
+def _convert(model: type[Model], values, names: tuple[str, ...] | None = None) -> list:
     values = list(values)
-    converted = _converted(model)
+    converted = _converted(model, names)
     if converted:
         db = connections[DEFAULT_DB_ALIAS]
-        for index, col in converted:
-            for converter in db.ops.get_db_converters(col) + col.get_db_converters(db):
+        for index, col, converters in converted:
+            for converter in converters:
                 values[index] = converter(values[index], col, db)
     return values
 
 
-def instance(model: type[Model], values):
-    """A model instance from the values of `select_list(model, ...)`, as the ORM builds it."""
-    return model.from_db(DEFAULT_DB_ALIAS, _attnames(model), _convert(model, values))
+def instance(model: type[Model], values, names: tuple[str, ...] | None = None):
+    """A model instance from the values of `select_list(model, ..., names)`, as the ORM builds
+    it (`Model.from_db`); with `names`, the other fields are deferred: reading one costs a
+    query, so a caller selects every field its path reads."""
+    return model.from_db(DEFAULT_DB_ALIAS, _attnames(model, names), _convert(model, values, names))
 
 
 def refresh(obj: Model, values) -> None:
