@@ -9,14 +9,16 @@ decrypt, JSON parses) and values go out through the fields' own `pre_save` and
 `get_db_prep_save` (auto_now, decimal rounding), so the values are the ORM's.
 """
 
+import datetime
+import decimal
 import functools
 import hashlib
 import threading
 import weakref
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections
-from django.db.models import Model
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.models import DEFERRED, Model
 from django.db.models.base import ModelState
 from django.db.models.signals import post_init, pre_init
 
@@ -162,17 +164,47 @@ def fetch_one(model: type[Model], where: str, params: list):
     return instance(model, row) if row else None
 
 
+def _as_is(field) -> tuple[type, object] | None:
+    """(type, check) of the values this field writes unchanged, or None. On PostgreSQL a
+    plain DecimalField's `pre_save` and `get_db_prep_save` return a finite Decimal as it is
+    (`to_python` makes a Decimal of it; the adapter passes it on), a DateTimeField without
+    auto_now an aware datetime, a CharField or TextField a str, an IntegerField an int. The
+    hot path's writes are mostly these: their preparation was most of the fill's write.
+    Exact types only (a subclass, a choices enum, bool, goes the ORM's way)."""
+    kind = type(field)
+    if connection.vendor != "postgresql":
+        return None
+    if kind is models.DecimalField:
+        return decimal.Decimal, decimal.Decimal.is_finite
+    if kind is models.DateTimeField and not (field.auto_now or field.auto_now_add):
+        return datetime.datetime, lambda value: value.tzinfo is not None
+    if kind in (models.CharField, models.TextField):
+        return str, None
+    if kind in (models.IntegerField, models.BigIntegerField, models.PositiveIntegerField, models.SmallIntegerField):
+        return int, None
+    return None
+
+
 @functools.cache
-def _fields(model: type[Model], names: tuple[str, ...]) -> tuple[list, list[str]]:
-    """(the fields, their quoted columns) of `names`."""
+def _fields(model: type[Model], names: tuple[str, ...]) -> tuple[list, list[str], list]:
+    """(the fields, their quoted columns, what each writes as it is: `_as_is`) of `names`."""
     fields = [model._meta.get_field(name) for name in names]
-    return fields, [connection.ops.quote_name(field.column) for field in fields]
+    return fields, [connection.ops.quote_name(field.column) for field in fields], [_as_is(field) for field in fields]
 
 
 def _prepared(obj: Model, names, *, add: bool) -> tuple[list[str], list]:
-    fields, columns = _fields(type(obj), tuple(names))
+    fields, columns, as_is = _fields(type(obj), tuple(names))
     db = connections[DEFAULT_DB_ALIAS]
-    return columns, [field.get_db_prep_save(field.pre_save(obj, add), connection=db) for field in fields]
+    values = []
+    for field, plain in zip(fields, as_is):
+        if plain is not None:
+            value = obj.__dict__.get(field.attname, DEFERRED)
+            kind, check = plain
+            if type(value) is kind and (check is None or check(value)):
+                values.append(value)
+                continue
+        values.append(field.get_db_prep_save(field.pre_save(obj, add), connection=db))
+    return columns, values
 
 
 def update_statement(obj: Model, fields: list[str], *, where: str = "", params: list = ()) -> tuple[str, list]:
