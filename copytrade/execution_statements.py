@@ -38,12 +38,42 @@ TRADE_FILL_FIELDS = [
 POSITION_FILL_FIELDS = ["quantity", "average_entry", "realized_pnl", "updated_at"]
 TAKEN_OVER = object()
 
+# What the load selects of each model: the fields an execution reads (its checks, sizing,
+# the order, the fill and its write, the log line, metrics and notifications), so that no
+# field is fetched lazily per order (tests/copytrade/test_execution.py counts the
+# statements). The rest (descriptions, webhook secrets, timestamps nobody reads here) was
+# two thirds of the columns PostgreSQL sent and psycopg2 decoded per follower. A field
+# added to a path of the execution is added here too; one missed costs a query, not a
+# wrong value. The position is loaded whole (it is written whole when new).
+LOAD_FIELDS = {
+    CopiedTrade: tuple(
+        """id copy leader_trade kind sequence follower strategy symbol side effect follower_size_quote
+        requested_amount status reason reason_detail client_order_id attempts lease_expires_at recorded_at
+        enqueued_at submitted_at acknowledged_at delay_ms price_gap_bps""".split()
+    ),
+    Copy: tuple(
+        """id follower strategy exchange_account sizing_mode allocation_percent multiplier fixed_notional
+        copy_capital max_drawdown_stop max_slippage_percent max_order_notional round_up_to_minimum
+        leverage_policy leverage margin_mode symbol_list_mode symbol_list take_profit_percent
+        stop_loss_percent max_open_positions max_exposure status pause_reason realized_pnl copy_equity
+        peak_equity current_drawdown_percent""".split()
+    ),
+    ExchangeAccount: tuple("id owner exchange_id label api_key api_secret api_passphrase sandbox status status_reason".split()),
+    Strategy: tuple("id owner name kind status accepting_copies quote_currency".split()),
+    LeaderTrade: tuple(
+        """id strategy sequence symbol side amount price notional leverage leader_equity effect reduce_fraction
+        traded_at recorded_at""".split()
+    ),
+    FollowerPosition: None,
+}
+
 
 @functools.cache
 def _load_sql() -> str:
     ct, rel, account, strategy, leader, position = CopiedTrade, Copy, ExchangeAccount, Strategy, LeaderTrade, FollowerPosition
     open_statuses = ", ".join(f"'{status}'" for status in CopiedTrade.OPEN)
     c = functools.partial(rows.column, ct)
+    aliases = [(ct, "ct"), (rel, "r"), (account, "a"), (strategy, "s"), (leader, "lt"), (position, "p")]
     # The pick-up mark: a pending row nobody holds (no live lease, or this message is its
     # holder's) gets a lease now, in this statement. The SELECT reads the row as it was.
     pick_up = (
@@ -52,8 +82,7 @@ def _load_sql() -> str:
     )
     return f"""
         WITH picked_up AS ({pick_up})
-        SELECT {rows.select_list(ct, "ct")}, {rows.select_list(rel, "r")}, {rows.select_list(account, "a")},
-               {rows.select_list(strategy, "s")}, {rows.select_list(leader, "lt")}, {rows.select_list(position, "p")},
+        SELECT {", ".join(rows.select_list(model, alias, LOAD_FIELDS[model]) for model, alias in aliases)},
                EXISTS (SELECT 1 FROM {rows.table(ct)} e WHERE e.{rows.column(ct, "copy")} = ct.{rows.column(ct, "copy")}
                        AND e.{rows.column(ct, "sequence")} < ct.{rows.column(ct, "sequence")} AND e.{rows.column(ct, "status")} IN ({open_statuses}))
         FROM {rows.table(ct)} ct
@@ -83,15 +112,15 @@ def load(copied_trade_id: int, *, token: int | None, now, lease_expires_at) -> t
     if row is None:
         return None
     parts, start = [], 0
-    for model in (CopiedTrade, Copy, ExchangeAccount, Strategy, LeaderTrade, FollowerPosition):
-        parts.append(row[start : start + rows.width(model)])
-        start += rows.width(model)
-    trade = rows.instance(CopiedTrade, parts[0])
-    copy = rows.instance(Copy, parts[1])
-    copy.exchange_account = rows.instance(ExchangeAccount, parts[2])
+    for model, names in LOAD_FIELDS.items():
+        parts.append(row[start : start + rows.width(model, names)])
+        start += rows.width(model, names)
+    trade = rows.instance(CopiedTrade, parts[0], LOAD_FIELDS[CopiedTrade])
+    copy = rows.instance(Copy, parts[1], LOAD_FIELDS[Copy])
+    copy.exchange_account = rows.instance(ExchangeAccount, parts[2], LOAD_FIELDS[ExchangeAccount])
     trade.copy = copy
-    trade.strategy = rows.instance(Strategy, parts[3])
-    trade.leader_trade = rows.instance(LeaderTrade, parts[4]) if trade.leader_trade_id is not None else None
+    trade.strategy = rows.instance(Strategy, parts[3], LOAD_FIELDS[Strategy])
+    trade.leader_trade = rows.instance(LeaderTrade, parts[4], LOAD_FIELDS[LeaderTrade]) if trade.leader_trade_id is not None else None
     position = rows.instance(FollowerPosition, parts[5]) if parts[5][0] is not None else None
     return trade, position, bool(row[start])
 

@@ -9,14 +9,18 @@ decrypt, JSON parses) and values go out through the fields' own `pre_save` and
 `get_db_prep_save` (auto_now, decimal rounding), so the values are the ORM's.
 """
 
+import datetime
+import decimal
 import functools
 import hashlib
 import threading
 import weakref
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections
-from django.db.models import Model
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.models import DEFERRED, Model
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
 
 # Names are quoted once: `connection` is a proxy that looks the thread's connection up on
 # every attribute read (an asgiref Local), which the per-follower path paid per column.
@@ -32,46 +36,75 @@ def column(model: type[Model], name: str) -> str:
     return connection.ops.quote_name(model._meta.get_field(name).column)
 
 
-@functools.cache
-def select_list(model: type[Model], alias: str) -> str:
-    """`alias."col", ...` for every concrete field, in `instance()` order."""
-    return ", ".join(f"{alias}.{connection.ops.quote_name(field.column)}" for field in model._meta.concrete_fields)
-
-
-def width(model: type[Model]) -> int:
-    return len(model._meta.concrete_fields)
-
-
-@functools.cache
-def _attnames(model: type[Model]) -> list[str]:
-    return [field.attname for field in model._meta.concrete_fields]
+def _concrete(model: type[Model], names: tuple[str, ...] | None) -> list:
+    """The concrete fields named (field names, in the model's order), or all of them."""
+    fields = model._meta.concrete_fields
+    if names is None:
+        return list(fields)
+    unknown = set(names) - {field.name for field in fields}
+    if unknown:
+        raise ValueError(f"{model.__name__} has no concrete fields {sorted(unknown)}")
+    return [field for field in fields if field.name in names]
 
 
 @functools.cache
-def _converted(model: type[Model]) -> list[tuple[int, object]]:
-    """(index, column expression) of the fields whose database values need converting."""
+def select_list(model: type[Model], alias: str, names: tuple[str, ...] | None = None) -> str:
+    """`alias."col", ...` for every concrete field (or those `names`), in `instance()` order."""
+    return ", ".join(f"{alias}.{connection.ops.quote_name(field.column)}" for field in _concrete(model, names))
+
+
+@functools.cache
+def width(model: type[Model], names: tuple[str, ...] | None = None) -> int:
+    return len(_concrete(model, names))
+
+
+@functools.cache
+def _attnames(model: type[Model], names: tuple[str, ...] | None = None) -> list[str]:
+    return [field.attname for field in _concrete(model, names)]
+
+
+@functools.cache
+def _converted(model: type[Model], names: tuple[str, ...] | None = None) -> list[tuple[int, object, list]]:
+    """(index, column expression, converters) of the fields whose database values need
+    converting (the converters depend only on the field and the backend: found once)."""
     found = []
-    for index, field in enumerate(model._meta.concrete_fields):
+    db = connections[DEFAULT_DB_ALIAS]
+    for index, field in enumerate(_concrete(model, names)):
         col = field.get_col(model._meta.db_table)
-        if connection.ops.get_db_converters(col) or col.get_db_converters(connection):
-            found.append((index, col))
+        converters = db.ops.get_db_converters(col) + col.get_db_converters(db)
+        if converters:
+            found.append((index, col, converters))
     return found
 
 
-def _convert(model: type[Model], values) -> list:
+def _convert(model: type[Model], values, names: tuple[str, ...] | None = None) -> list:
     values = list(values)
-    converted = _converted(model)
+    converted = _converted(model, names)
     if converted:
         db = connections[DEFAULT_DB_ALIAS]
-        for index, col in converted:
-            for converter in db.ops.get_db_converters(col) + col.get_db_converters(db):
+        for index, col, converters in converted:
+            for converter in converters:
                 values[index] = converter(values[index], col, db)
     return values
 
 
-def instance(model: type[Model], values):
-    """A model instance from the values of `select_list(model, ...)`, as the ORM builds it."""
-    return model.from_db(DEFAULT_DB_ALIAS, _attnames(model), _convert(model, values))
+def instance(model: type[Model], values, names: tuple[str, ...] | None = None):
+    """A model instance from the values of `select_list(model, ..., names)`, as the ORM's
+    `Model.from_db` builds it; with `names`, the other fields are deferred: reading one costs
+    a query, so a caller selects every field its path reads.
+
+    Built as `from_db` leaves it (values in the instance's dict, state not adding, the
+    database's alias) without `Model.__init__`'s walk over every field and its argument
+    handling: that was half the load's CPU. A model with pre_init/post_init receivers (none
+    here today) goes through `from_db` itself, so they still run."""
+    attnames, values = _attnames(model, names), _convert(model, values, names)
+    if pre_init.has_listeners(model) or post_init.has_listeners(model):
+        return model.from_db(DEFAULT_DB_ALIAS, attnames, values)
+    obj = model.__new__(model)
+    state = obj._state = ModelState()
+    state.adding, state.db = False, DEFAULT_DB_ALIAS
+    obj.__dict__.update(zip(attnames, values))
+    return obj
 
 
 def refresh(obj: Model, values) -> None:
@@ -131,17 +164,47 @@ def fetch_one(model: type[Model], where: str, params: list):
     return instance(model, row) if row else None
 
 
+def _as_is(field) -> tuple[type, object] | None:
+    """(type, check) of the values this field writes unchanged, or None. On PostgreSQL a
+    plain DecimalField's `pre_save` and `get_db_prep_save` return a finite Decimal as it is
+    (`to_python` makes a Decimal of it; the adapter passes it on), a DateTimeField without
+    auto_now an aware datetime, a CharField or TextField a str, an IntegerField an int. The
+    hot path's writes are mostly these: their preparation was most of the fill's write.
+    Exact types only (a subclass, a choices enum, bool, goes the ORM's way)."""
+    kind = type(field)
+    if connection.vendor != "postgresql":
+        return None
+    if kind is models.DecimalField:
+        return decimal.Decimal, decimal.Decimal.is_finite
+    if kind is models.DateTimeField and not (field.auto_now or field.auto_now_add):
+        return datetime.datetime, lambda value: value.tzinfo is not None
+    if kind in (models.CharField, models.TextField):
+        return str, None
+    if kind in (models.IntegerField, models.BigIntegerField, models.PositiveIntegerField, models.SmallIntegerField):
+        return int, None
+    return None
+
+
 @functools.cache
-def _fields(model: type[Model], names: tuple[str, ...]) -> tuple[list, list[str]]:
-    """(the fields, their quoted columns) of `names`."""
+def _fields(model: type[Model], names: tuple[str, ...]) -> tuple[list, list[str], list]:
+    """(the fields, their quoted columns, what each writes as it is: `_as_is`) of `names`."""
     fields = [model._meta.get_field(name) for name in names]
-    return fields, [connection.ops.quote_name(field.column) for field in fields]
+    return fields, [connection.ops.quote_name(field.column) for field in fields], [_as_is(field) for field in fields]
 
 
 def _prepared(obj: Model, names, *, add: bool) -> tuple[list[str], list]:
-    fields, columns = _fields(type(obj), tuple(names))
+    fields, columns, as_is = _fields(type(obj), tuple(names))
     db = connections[DEFAULT_DB_ALIAS]
-    return columns, [field.get_db_prep_save(field.pre_save(obj, add), connection=db) for field in fields]
+    values = []
+    for field, plain in zip(fields, as_is):
+        if plain is not None:
+            value = obj.__dict__.get(field.attname, DEFERRED)
+            kind, check = plain
+            if type(value) is kind and (check is None or check(value)):
+                values.append(value)
+                continue
+        values.append(field.get_db_prep_save(field.pre_save(obj, add), connection=db))
+    return columns, values
 
 
 def update_statement(obj: Model, fields: list[str], *, where: str = "", params: list = ()) -> tuple[str, list]:

@@ -29,10 +29,12 @@ _ALLOWED = re.compile(r"^[A-Za-z0-9/_:\-]+$")
 _SEPARATORS = re.compile(r"[/_\-]")
 
 
-def resolve_symbol(raw: str, markets: dict[str, MarketRules]) -> str:
+def resolve_symbol(raw: str, markets: dict[str, MarketRules], *, by_upper_symbol: dict[str, str] | None = None) -> str:
+    """`by_upper_symbol`: `symbols_by_upper(markets)`, when the caller keeps it with them."""
     text = _validated(raw)
     upper = text.upper()
-    by_upper_symbol = {symbol.upper(): symbol for symbol in markets}
+    if by_upper_symbol is None:
+        by_upper_symbol = symbols_by_upper(markets)
     if upper in by_upper_symbol:
         return by_upper_symbol[upper]
 
@@ -52,6 +54,11 @@ def resolve_symbol(raw: str, markets: dict[str, MarketRules]) -> str:
     else:
         raise UnknownSymbolError(f"Malformed symbol '{raw}': expected BASE/QUOTE or BASE/QUOTE:SETTLE.")
     return _pick(raw, candidates, settle=settle or None)
+
+
+def symbols_by_upper(markets: dict[str, MarketRules]) -> dict[str, str]:
+    """The markets' symbols by their upper case (the last one of a case-insensitive clash)."""
+    return {symbol.upper(): symbol for symbol in markets}
 
 
 def _validated(raw: str) -> str:

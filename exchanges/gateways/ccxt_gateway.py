@@ -22,10 +22,10 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -53,6 +53,7 @@ from exchanges.errors import (
 from exchanges.gateways.base import ExchangeGateway
 from exchanges.gateways.transport import PooledSession
 from exchanges.rules import apply_order_rules
+from exchanges.symbols import resolve_symbol, symbols_by_upper
 from exchanges.types import (
     AccountEquity,
     Balance,
@@ -287,6 +288,7 @@ def _endpoint(exchange_id: str, sandbox: bool) -> tuple:
     return (exchange_id, sandbox, settings.EXCHANGE_URL_OVERRIDES.get(exchange_id, ""), settings.EXCHANGE_TIMEOUT_MS)
 
 
+@lru_cache(maxsize=64)  # a sha256 per call, five times per order
 def _fingerprint(*parts) -> str:
     return hashlib.sha256("\x00".join(str(part) for part in parts).encode()).hexdigest()[:16]
 
@@ -338,6 +340,9 @@ class _Markets:
     raw: list[dict]
     rules: dict[str, MarketRules]
     expires_at: float  # time.monotonic()
+    # resolve_symbol's index, built once per load: per call it was a dict of every market
+    # (thousands on a real exchange), two or three times per order.
+    by_upper_symbol: dict[str, str] = field(default_factory=dict)
 
 
 _markets_memory: dict[str, _Markets] = {}
@@ -423,7 +428,9 @@ def _load_markets(exchange_id: str, sandbox: bool) -> _Markets:
         market_rules = _market_rules(market, public.precisionMode)
         if market_rules is not None:
             rules[market_rules.symbol] = market_rules
-    entry = _markets_memory[key] = _Markets(raw=raw, rules=rules, expires_at=time.monotonic() + ttl)
+    entry = _markets_memory[key] = _Markets(
+        raw=raw, rules=rules, expires_at=time.monotonic() + ttl, by_upper_symbol=symbols_by_upper(rules)
+    )
     return entry
 
 
@@ -513,6 +520,10 @@ class CcxtGateway(ExchangeGateway):
 
     def markets(self) -> dict[str, MarketRules]:
         return _load_markets(self.exchange_id, self._sandbox).rules
+
+    def market(self, symbol: str) -> MarketRules:
+        entry = _load_markets(self.exchange_id, self._sandbox)
+        return entry.rules[resolve_symbol(symbol, entry.rules, by_upper_symbol=entry.by_upper_symbol)]
 
     def ticker_price(self, symbol: str, *, fresh: bool = False) -> Decimal:
         symbol = self.market(symbol).symbol

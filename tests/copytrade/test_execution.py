@@ -406,6 +406,29 @@ def test_a_follower_entry_costs_three_prepared_sql_statements_and_matches_what_t
     assert copy.copy_equity < copy.copy_capital and copy.updated_at >= row.finished_at
 
 
+def test_a_follower_exit_also_costs_three_statements_no_field_the_load_leaves_out_is_read(
+    sim, strategy, follower, django_assert_num_queries
+):
+    """The load selects only the fields an execution reads (execution_statements.LOAD_FIELDS):
+    one it left out would be fetched by a query of its own, per order. An exit reads the
+    position, the leader trade's reduce fraction and the copy's stop-loss figures."""
+    copy = start_copy(sim, follower, strategy, sizing_mode="fixed", fixed_notional=Decimal("100"), stop_loss_percent=Decimal("50"))
+    submit(strategy, "t1", "buy", amount="0.1", price="65000")
+    run_engine()
+    sim.set_price(symbol="BTC/USDT", price="66000")
+    leader_trade = submit(strategy, "t2", "sell", amount="0.05", price="66000").trades[0]
+    [copied_trade_id] = leader_trade_fan_out(leader_trade_id=leader_trade.pk).copied_trade_ids
+
+    with django_assert_num_queries(3):
+        outcome = copied_trade_execute(copied_trade_id=copied_trade_id)
+
+    assert outcome.status == CopiedTrade.Status.FILLED
+    row = CopiedTrade.objects.get(pk=copied_trade_id)
+    assert (row.side, row.effect, row.delay_ms is not None) == ("sell", LeaderTrade.Effect.REDUCE, True)
+    position = FollowerPosition.objects.get(copy=copy, symbol="BTC/USDT")
+    assert Decimal(0) < position.quantity < row.filled_amount * 2 and position.realized_pnl != 0
+
+
 @pytest.mark.parametrize("inline_wait, expect_wait", [(1.0, False), (0.0, True)], ids=["slept in the thread", "re-sent later"])
 def test_a_short_rate_limit_wait_is_slept_in_the_thread_and_a_long_one_resends_the_task(
     sim, strategy, owner, follower, settings, inline_wait, expect_wait

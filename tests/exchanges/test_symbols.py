@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 
 from exchanges.errors import UnknownSymbolError
-from exchanges.symbols import resolve_symbol
+from exchanges.symbols import resolve_symbol, symbols_by_upper
 from exchanges.types import MarketRules
 
 
@@ -32,6 +32,12 @@ SPOT_AND_SWAP = _markets(_market("BTC/USDT"), _market("BTC/USDT:USDT", type="swa
 @pytest.mark.parametrize("raw", ["BTCUSDT", "BTC-USDT", "btc/usdt", "BTC/USDT", "BTC_USDT", " btcusdt "])
 def test_it_resolves_every_common_spelling_of_a_spot_pair(raw):
     assert resolve_symbol(raw, SPOT) == "BTC/USDT"
+
+
+@pytest.mark.parametrize("raw", ["BTCUSDT", "btc/usdt", "BTC/USDT:USDT", "btc/usdt:usdt", "BTCUSDT:USDT"])
+def test_an_index_kept_with_the_markets_resolves_as_one_built_per_call(raw):
+    # CcxtGateway keeps the index with its loaded markets (built once per load, not per order)
+    assert resolve_symbol(raw, SPOT_AND_SWAP, by_upper_symbol=symbols_by_upper(SPOT_AND_SWAP)) == resolve_symbol(raw, SPOT_AND_SWAP)
 
 
 def test_it_resolves_a_pair_whose_base_starts_with_digits():
