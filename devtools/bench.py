@@ -453,7 +453,7 @@ class CpuMeter(_Every):
 
     def __exit__(self, *exc):
         super().__exit__(*exc)
-        self._sample()
+        self._sample(last=True)
         self.ms = dict.fromkeys(CPU_GROUPS, 0.0)
         for key, ticks in self._last.items():
             self.ms[self._group[key]] += (ticks - self._first[key]) * 1000 / _CLOCK_TICKS
@@ -472,8 +472,8 @@ class CpuMeter(_Every):
     def step(self) -> None:
         self._sample()
 
-    def _sample(self, *, first: bool = False) -> None:
-        if self._ticks % 8 == 0:  # the process tree every 2 s: the bench's processes live through a run
+    def _sample(self, *, first: bool = False, last: bool = False) -> None:
+        if self._ticks % 4 == 0 or last:  # the process tree every 1 s: the bench's processes live through a run
             self._tree = _tree([self.root])
         self._ticks += 1
         with connection.cursor() as cursor:

@@ -220,6 +220,7 @@ def test_the_pair_table_gives_medians_with_their_spread_and_the_ratio_run_by_run
     out = StringIO()
     command = Command(stdout=out)
     command.print_pairs(summary)
+    command.print_cpu(summary)
     command.print_delays(summary)
     text = out.getvalue()
     assert "| 3,000 | 50 ms | 3 | 250 (200–300) | 400 (300–500) | **0.62** | 0.50–1.00 | 7.00 | 4.00 |" in text, text

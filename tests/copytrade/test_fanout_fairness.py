@@ -61,9 +61,23 @@ FOLLOWERS_EACH = 40
 CHUNK = 5
 
 
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker(request, settings):
+    """The test Redis, or a RabbitMQ vhost of the test's own: plain FIFO queues on both."""
+    if request.param == "redis":
+        yield request.param
+        return
+    from tests.fixtures.rabbitmq import broker_pointed_at
+
+    with broker_pointed_at(request.getfixturevalue("rabbitmq_url"), settings):
+        yield request.param
+
+
 @pytest.mark.worker
 @pytest.mark.slow
-def test_leader_trades_fanned_out_at_once_take_turns_in_the_execution_queue(simulated_binance, transactional_db, _clean_redis, settings):
+def test_leader_trades_fanned_out_at_once_take_turns_in_the_execution_queue(
+    broker, simulated_binance, transactional_db, _clean_redis, settings
+):
     """Issue 31: 10 leaders x 1,000 followers fanned out at once were served leader after
     leader (each fan-out put all its orders in the one FIFO execution queue), per-leader p50
     delays from 14 s to 186 s. Now each fan-out enqueues a chunk and goes to the back of the

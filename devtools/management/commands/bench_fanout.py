@@ -247,6 +247,7 @@ class Command(BaseCommand):
         self.print_delays(summary)
         self.print_resources(summary)
         self.print_pairs(summary)
+        self.print_cpu(summary)
 
     def print_delays(self, summary: list[dict]) -> None:
         """A follower's delay, from the leader trade's row created to the exchange's acknowledgement."""
@@ -325,11 +326,17 @@ class Command(BaseCommand):
                 f"| {entry['followers']:,} | {entry['latency_ms']} ms | {entry['repeats']} | {_fmt(entry['orders_per_s'])} | "
                 f"{_fmt(other['orders_per_s'])} | **{entry['vs_bare']:.2f}** | {per_run} | {_cpu_all(entry)} | {_cpu_all(other)} |"
             )
+
+    def print_cpu(self, summary: list[dict]) -> None:
+        """CPU ms per order by process group, every path (CpuMeter: what is counted)."""
+        entries = [entry for entry in summary if entry.get("cpu_ms_per_order")]
+        if not entries:
+            return
         groups = [*bench.CPU_GROUPS, bench.REDIS_SHARED]
         self.stdout.write(f"\nCPU ms per order by process group (median of the runs). {bench.CPU_COUNTED}\n")
         self.stdout.write("| path | N | exchange latency | all | " + " | ".join(groups) + " |")
         self.stdout.write("|---" * (4 + len(groups)) + "|")
-        for entry in [e for e in summary if e.get("cpu_ms_per_order")]:
+        for entry in entries:
             cpu = entry["cpu_ms_per_order"]
             self.stdout.write(
                 f"| {entry['path']} | {entry['followers']:,} | {entry['latency_ms']} ms | {cpu.get('all', 0):.2f} | "
