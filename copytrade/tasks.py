@@ -78,9 +78,12 @@ ENGINE_TASK_OPTIONS = {
 
 
 @shared_task(**ENGINE_TASK_OPTIONS)
-def fan_out_leader_trade(self, leader_trade_id: int) -> None:
+def fan_out_leader_trade(self, leader_trade_id: int, after: int | None = None) -> None:
+    # `after`: a later chunk of the fan-out (copytrade/services/fanout.py, "Fair across leaders")
     log_context.bind(leader_trade_id=leader_trade_id)
-    outcome = leader_trade_fan_out(leader_trade_id=leader_trade_id)
+    outcome = leader_trade_fan_out(leader_trade_id=leader_trade_id, after=after)
+    if after is not None:
+        return
     if outcome.retry_in is not None:
         _retry_later(self, countdown=outcome.retry_in, why="the strategy's previous fan-out")
     elif outcome.copied_trade_ids:

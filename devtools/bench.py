@@ -371,8 +371,17 @@ def _rss_kb(pid: int) -> int:
 
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-# Who a process is, by its command line: the groups the CPU figures are reported in.
-CPU_GROUPS = ("execution workers", "fan-out worker", "web", "simulator", "postgres", "redis", "bench", "other")
+# Who a process is, by its command line: the groups the CPU figures are reported in. Only
+# the bench's own processes and its database's PostgreSQL backends are counted (CpuMeter);
+# "redis (shared)" is reported beside them and left out of "all".
+CPU_GROUPS = ("execution workers", "fan-out worker", "web", "simulator", "postgres", "bench", "other")
+REDIS_SHARED = "redis (shared)"
+CPU_COUNTED = (
+    "CPU counted: the bench process (the CPU meter's own sampling thread left out) and every process it started (workers, web, "
+    "simulator), and the PostgreSQL backends serving its database (pg_stat_activity.datname), sampled every "
+    "0.25 s; not PostgreSQL's shared background processes (WAL writer, checkpointer), not other sessions' processes. "
+    "Redis serves every session's databases from one process: its CPU is shown as 'redis (shared)' and left out of 'all'."
+)
 
 
 def _cpu_group(pid: int, command: str) -> str:
@@ -387,48 +396,119 @@ def _cpu_group(pid: int, command: str) -> str:
     if command.startswith("postgres"):
         return "postgres"
     if command.startswith("redis-server"):
-        return "redis"
+        return REDIS_SHARED
     return "other"
 
 
-def cpu_snapshot() -> dict[int, tuple[str, int]]:
-    """{pid: (group, CPU ticks used so far, user and system)} of every process on the machine."""
-    snapshot = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                command = cmdline.read().decode(errors="replace")
-        except OSError:
-            continue
-        snapshot[int(entry)] = (_cpu_group(int(entry), command), int(fields[11]) + int(fields[12]))
-    return snapshot
+def _stat(pid: int, task: int | None = None) -> tuple[int, int] | None:
+    """(start time, CPU ticks used so far, user and system) of a process (or of one of its
+    threads), None once it is gone. The start time tells a reused pid from the process seen before."""
+    path = f"/proc/{pid}/task/{task}/stat" if task else f"/proc/{pid}/stat"
+    try:
+        with open(path) as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[19]), int(fields[11]) + int(fields[12])
 
 
-class CpuMeter:
-    """CPU time every process on the machine used over a block, by group, in ms (a process
-    that ended inside the block is not counted; the ones here live through a run)."""
+def _command(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return cmdline.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+class CpuMeter(_Every):
+    """CPU time, by group in ms, over a block, of what the bench can call its own: its process
+    and every process it started (workers, web, simulator), and the PostgreSQL backends
+    serving its database, whatever else runs on the machine (CPU_COUNTED).
+
+    Backends come and go (a worker thread's connection opens on its first task), so they are
+    looked up every `interval` s in pg_stat_activity and each one's CPU is counted from when
+    it was first seen, or from 0 when it started inside the block; what one used between its
+    last sample and its exit is lost (at most `interval` s of one backend). Redis serves every
+    session's databases from one process and cannot be split by database: its CPU over the
+    block is kept as "redis (shared)", beside "all" and not in it."""
+
+    interval = 0.25
+
+    def __init__(self, *, root: int | None = None):
+        self.root = root or os.getpid()
+        self._first: dict[tuple[int, int], int] = {}  # (pid, start time) -> ticks when first seen
+        self._last: dict[tuple[int, int], int] = {}
+        self._group: dict[tuple[int, int], str] = {}
+        self._tree: set[int] = set()
+        self._ticks = 0
+        self._redis: list[int] = []
+        self._meter_thread: tuple[int, int] | None = None
 
     def __enter__(self):
-        self._start = cpu_snapshot()
-        return self
+        self._since = _boot_ticks()  # a process started after this was started inside the block
+        self._redis = [pid for pid in _tree_all() if _command(pid).startswith("redis-server")]
+        self._redis_start = sum(stat[1] for stat in map(_stat, self._redis) if stat)
+        self._sample(first=True)
+        return super().__enter__()
 
     def __exit__(self, *exc):
+        super().__exit__(*exc)
+        self._sample(last=True)
         self.ms = dict.fromkeys(CPU_GROUPS, 0.0)
-        for pid, (group, ticks) in cpu_snapshot().items():
-            before = self._start.get(pid, (group, 0))[1]
-            self.ms[group] += (ticks - before) * 1000 / _CLOCK_TICKS
+        for key, ticks in self._last.items():
+            self.ms[self._group[key]] += (ticks - self._first[key]) * 1000 / _CLOCK_TICKS
+        if self._meter_thread is not None:  # the meter's own sampling is not the bench's work
+            self.ms["bench"] -= self._meter_thread[1] * 1000 / _CLOCK_TICKS
+        self.redis_ms = (sum(stat[1] for stat in map(_stat, self._redis) if stat) - self._redis_start) * 1000 / _CLOCK_TICKS
+
+    def _run(self) -> None:
+        native = threading.get_native_id()
+        try:
+            super()._run()
+        finally:
+            self._meter_thread = (native, (_stat(os.getpid(), native) or (0, 0))[1])
+            connection.close()  # this thread's own connection
+
+    def step(self) -> None:
+        self._sample()
+
+    def _sample(self, *, first: bool = False, last: bool = False) -> None:
+        if self._ticks % 4 == 0 or last:  # the process tree every 1 s: the bench's processes live through a run
+            self._tree = _tree([self.root])
+        self._ticks += 1
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            backends = {pid for (pid,) in cursor.fetchall()}
+        for pid in self._tree | backends:
+            stat = _stat(pid)
+            if stat is None:
+                continue
+            key = (pid, stat[0])
+            if key not in self._first:
+                # seen at the start: counted from here; started since: counted from 0
+                new = not first and stat[0] >= self._since
+                self._first[key] = 0 if new else stat[1]
+                self._group[key] = "postgres" if pid in backends else _cpu_group(pid, _command(pid))
+            self._last[key] = stat[1]
 
     def per_order(self, orders: int) -> dict[str, float]:
-        """ms of CPU per order by group, and "all" of them together."""
+        """ms of CPU per order by group, "all" of them together, and "redis (shared)" apart."""
         if not orders:
             return {}
         figures = {group: round(ms / orders, 2) for group, ms in self.ms.items()}
         figures["all"] = round(sum(self.ms.values()) / orders, 2)
+        figures[REDIS_SHARED] = round(self.redis_ms / orders, 2)
         return figures
+
+
+def _boot_ticks() -> int:
+    """Now, in clock ticks since boot (what /proc/<pid>/stat's start time counts in)."""
+    with open("/proc/uptime") as uptime:
+        return int(float(uptime.read().split()[0]) * _CLOCK_TICKS)
+
+
+def _tree_all() -> list[int]:
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
 
 
 def _percentile(values: list[float], q: float) -> float | None:

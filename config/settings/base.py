@@ -280,6 +280,9 @@ COPYTRADE_ORDER_SETTLE_SECONDS = env.float("COPYTRADE_ORDER_SETTLE_SECONDS", def
 # How long an execution waits before looking again for the copy's earlier copied
 # trades (per-copy order) or the strategy's earlier fan-out.
 COPYTRADE_ORDERING_RETRY_SECONDS = env.float("COPYTRADE_ORDERING_RETRY_SECONDS", default=0.5)
+# A fan-out enqueues this many orders, then goes to the back of the fan-out queue for the
+# rest, so leader trades fanned out at once take turns (copytrade/services/fanout.py).
+COPYTRADE_FANOUT_CHUNK = env.int("COPYTRADE_FANOUT_CHUNK", default=50)
 COPYTRADE_EXECUTION_MAX_RETRIES = env.int("COPYTRADE_EXECUTION_MAX_RETRIES", default=8)
 # Fill notifications (copytrade/services/fill_notices.py): one batch per leader trade this
 # long after its fan-out, again every as long while some of its copies are still open, at

@@ -27,13 +27,20 @@ class FanOutOutcome:
     retry_in: float | None = None  # the strategy's previous fan-out is not done yet
 
 
-def leader_trade_fan_out(*, leader_trade_id: int) -> FanOutOutcome:
+def leader_trade_fan_out(*, leader_trade_id: int, after: int | None = None) -> FanOutOutcome:
     """One copied trade per eligible copy, then one execution task per pending row.
 
     Entries go to active copies; reductions and closes to active and paused copies that hold
     the symbol or have a copied trade in it still in flight (exits are never blocked). A
     copy started after the leader trade was recorded does not mirror it.
+
+    Every row is inserted by the first run, but only the first COPYTRADE_FANOUT_CHUNK places are
+    enqueued by it; the rest follow in chunks, each run of this task (`after`: the last place
+    enqueued) enqueuing one and sending the next to the back of the fan-out queue
+    ("Fair across leaders" below).
     """
+    if after is not None:
+        return _fan_out_chunk(leader_trade_id=leader_trade_id, after=after)
     leader_trade = LeaderTrade.objects.select_related("strategy").filter(id=leader_trade_id).first()
     if leader_trade is None or leader_trade.fanout_done_at is not None:
         return FanOutOutcome(copied_trade_ids=[])
@@ -48,16 +55,16 @@ def leader_trade_fan_out(*, leader_trade_id: int) -> FanOutOutcome:
 
     now = timezone.now()
     eligible = _fair_order(list(_eligible_copies(leader_trade).order_by("id").values_list("id", "follower_id")), leader_trade=leader_trade)
+    chunk = settings.COPYTRADE_FANOUT_CHUNK
     pending = []
-    # In batches, each enqueued as soon as it is inserted: the first followers' orders go
-    # out while the rest are still being written. The first batches are small, so the first
-    # order leaves within milliseconds of the fan-out starting, whatever the follower count.
+    # In batches, the first chunk's enqueued as soon as they are inserted: the first
+    # followers' orders go out while the rest are still being written. The first batches are
+    # small, so the first order leaves within milliseconds of the fan-out starting.
     start = 0
     for size in _fan_out_batch_sizes(len(eligible)):
         batch = eligible[start : start + size]
         # Insert-or-ignore: a re-run (redelivery, sweeper) finds its rows already there.
         rows = [_mirror_row(leader_trade, *pair, now=now, place=start + offset + 1) for offset, pair in enumerate(batch)]
-        start += size
         CopiedTrade.objects.bulk_create(rows, ignore_conflicts=True)
         batch_pending = list(
             CopiedTrade.objects.filter(
@@ -65,16 +72,58 @@ def leader_trade_fan_out(*, leader_trade_id: int) -> FanOutOutcome:
                 copy_id__in=[copy_id for copy_id, _ in batch],
                 status=CopiedTrade.Status.PENDING,
             )
-            .order_by("id")
-            .values_list("id", flat=True)
+            .order_by("fanout_place", "id")
+            .values_list("id", "fanout_place")
         )
-        copied_trades_enqueue(batch_pending)
-        pending.extend(batch_pending)
-    # Only now: the next leader trade's fan-out waits for this mark, so its rows can never
-    # exist before this trade's rows do.
-    LeaderTrade.objects.filter(pk=leader_trade.pk).update(fanout_done_at=timezone.now())
+        copied_trades_enqueue([row_id for row_id, place in batch_pending if place is None or place <= chunk])
+        pending.extend(row_id for row_id, _ in batch_pending)
+        start += size
+    if len(eligible) > chunk:
+        leader_trade_fan_out_send(leader_trade.pk, after=chunk)
+    else:
+        _fan_out_done(leader_trade.pk)
     logger.info("leader trade %s fanned out to %s copies (%s rows pending)", leader_trade.pk, len(eligible), len(pending))
     return FanOutOutcome(copied_trade_ids=pending)
+
+
+# Fair across leaders (docs/ENGINE.md). The execution queue is one FIFO: a fan-out that
+# enqueued all its followers at once put every one of them ahead of the next leader trade's
+# (10 leaders x 1,000 followers fanned out at once were served in blocks, two leaders at a
+# time as the fan-out worker has two threads: per-leader p50 delays from 14 s to 186 s,
+# bench/RESULTS.md). So a fan-out enqueues COPYTRADE_FANOUT_CHUNK orders per run of its task
+# and sends itself to the back of the fan-out queue for the rest: leader trades fanned out at
+# once take turns, chunk by chunk, and a lone one goes on at once. It works the same on
+# Redis and RabbitMQ (plain FIFO queues, no priorities). A lost or killed link leaves its
+# rows pending with their enqueue time and the leader trade without `fanout_done_at`: the
+# sweeper re-enqueues both (copytrade/services/sweeper.py); a link run twice enqueues its
+# chunk twice, and the claim runs each row once.
+def _fan_out_chunk(*, leader_trade_id: int, after: int) -> FanOutOutcome:
+    """The places after `after` (up to COPYTRADE_FANOUT_CHUNK of them) enqueued, and the next chunk sent;
+    or, none left, the fan-out marked done."""
+    chunk = settings.COPYTRADE_FANOUT_CHUNK
+    last = after + chunk
+    rows = CopiedTrade.objects.filter(leader_trade_id=leader_trade_id)
+    ids = list(
+        rows.filter(fanout_place__gt=after, fanout_place__lte=last, status=CopiedTrade.Status.PENDING)
+        .order_by("fanout_place", "id")
+        .values_list("id", flat=True)
+    )
+    if ids:
+        # Enqueued now, not at insertion: the sweeper tells a lost message by this time.
+        CopiedTrade.objects.filter(id__in=ids, status=CopiedTrade.Status.PENDING).update(enqueued_at=timezone.now())
+        copied_trades_enqueue(ids)
+    # Places are 1 to N, but a re-run after a copy stopped can leave a gap: any place beyond.
+    if rows.filter(fanout_place__gt=last).exists():
+        leader_trade_fan_out_send(leader_trade_id, after=last)
+    else:
+        _fan_out_done(leader_trade_id)
+    return FanOutOutcome(copied_trade_ids=ids)
+
+
+def _fan_out_done(leader_trade_id: int) -> None:
+    # Only once every row is enqueued: the next leader trade's fan-out waits for this mark,
+    # so its rows can never exist, nor be enqueued, before this trade's rows are.
+    LeaderTrade.objects.filter(pk=leader_trade_id, fanout_done_at__isnull=True).update(fanout_done_at=timezone.now())
 
 
 def _fair_order(eligible: list[tuple[int, int]], *, leader_trade: LeaderTrade) -> list[tuple[int, int]]:
@@ -173,7 +222,7 @@ def queue_length(name: str) -> int | None:
         return None
 
 
-def leader_trade_fan_out_send(leader_trade_id: int) -> None:
-    """The fan-out task of a leader trade, sent by name (the tasks module calls into this
-    package, never the other way round)."""
-    current_app.send_task(FAN_OUT_TASK, args=(leader_trade_id,))
+def leader_trade_fan_out_send(leader_trade_id: int, *, after: int | None = None) -> None:
+    """The fan-out task of a leader trade (with `after`, its next chunk), sent by name (the
+    tasks module calls into this package, never the other way round)."""
+    current_app.send_task(FAN_OUT_TASK, args=(leader_trade_id,), kwargs={"after": after} if after is not None else {})
