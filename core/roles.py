@@ -10,7 +10,7 @@ from django.apps import apps as django_apps
 Permissions = list[tuple[str, str, list[str]]]
 # Models renamed since a role's migration named them, (app label, old name): new name. A role
 # names the model as its migration's day knew it; the registry in hand says which applies.
-RENAMED_MODELS = {("copytrade", "copy"): "copy"}
+RENAMED_MODELS = {("copytrade", "copyrelationship"): "copy"}
 
 
 def _model_name(apps, app_label: str, model: str) -> str:

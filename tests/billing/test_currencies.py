@@ -150,7 +150,7 @@ def test_existing_rows_keep_a_pegged_pnl_and_stop_billing_one_in_an_unconvertibl
         old_trade = apps.get_model("copytrade", "CopiedTrade")
         rows = {
             symbol: old_trade.objects.create(
-                copy_id=copy.id,  # the field's name before copytrade 0020
+                relationship_id=copy.id,  # the field's name before copytrade 0020
                 kind="mirror",
                 sequence=sequence,
                 follower_id=follower.id,

@@ -32,7 +32,7 @@ def _migrate(target):
 def _legacy_assessment(apps, copy, period, net, cumulative, hwm_before, hwm_after, fee):
     """An assessment as the per-copy code made it: the copy's own cumulative P&L and mark."""
     return apps.get_model("billing", "FeeAssessment").objects.create(
-        copy_id=copy.id,  # the field's name before billing 0012
+        relationship_id=copy.id,  # the field's name before billing 0012
         follower_id=copy.follower_id,
         strategy_id=copy.strategy_id,
         payee_id=copy.strategy.owner_id,
@@ -88,7 +88,7 @@ def test_the_migration_gives_each_pair_the_mark_its_copies_history_earns_and_rev
         }
         FeeAssessment = new_apps.get_model("billing", "FeeAssessment")
         covered = {row.id: list(row.copies.values_list("id", flat=True)) for row in FeeAssessment.objects.all()}
-        assert covered == {row.id: [row.copy_id] for row in legacy}
+        assert covered == {row.id: [row.relationship_id] for row in legacy}
         # what was billed stays as billed
         assert sorted(FeeAssessment.objects.values_list("performance_fee", flat=True)) == sorted(
             Decimal(row.performance_fee) for row in legacy
@@ -129,7 +129,7 @@ def _paid_line(apps, payee, follower, *, payout: Payout, fee: str, paid_at: date
     copy = make_copy(follower, strategy, started_at=at(2026, 9, 1))
     add_trade(copy, pnl="100", finished_at=at(2026, 10, 5))
     assessment = apps.get_model("billing", "FeeAssessment").objects.create(
-        copy_id=copy.id,  # the field's name before billing 0012
+        relationship_id=copy.id,  # the field's name before billing 0012
         follower_id=follower.id,
         strategy_id=strategy.id,
         payee_id=payee.id,
