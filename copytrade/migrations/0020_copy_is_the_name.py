@@ -15,8 +15,9 @@ OLD, NEW = "copyrelationship", "copy"
 def _rename_permissions(apps, old: str, new: str, old_label: str, new_label: str):
     Permission = apps.get_model("auth", "Permission")
     ContentType = apps.get_model("contenttypes", "ContentType")
-    content_type = ContentType.objects.filter(app_label="copytrade", model__in=[old, new]).order_by("-model" if new == NEW else "model")
-    content_type = content_type.filter(model=new).first() or content_type.first()
+    # Django renamed the content type with the model; the old name where it did not run.
+    types = ContentType.objects.filter(app_label="copytrade")
+    content_type = types.filter(model=new).first() or types.filter(model=old).first()
     if content_type is None:
         return  # a fresh database: post_migrate creates the permissions with today's names
     for permission in Permission.objects.filter(content_type=content_type, codename__endswith=f"_{old}"):
