@@ -59,6 +59,7 @@ def test_a_small_demo_tells_the_whole_story(settings, capfd, tmp_path):
     assert "`make run` carries on from them" in text
 
 
+@pytest.mark.deep
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_the_demo_runs_twice_resetting_only_its_own_data(django_user_model, tmp_path):

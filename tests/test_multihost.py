@@ -160,6 +160,7 @@ def test_leftovers_of_a_run_killed_outright_are_removed_before_the_next_and_two_
 
 
 @needs_namespaces
+@pytest.mark.deep
 @pytest.mark.slow
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)

@@ -7,7 +7,9 @@ test_worker_kill.py: the test process plays beat and runs the sweeper; a fresh w
 the dead one's place before the next trade).
 
 Shown: one order per follower per leader trade on each exchange (0 duplicates, 0 missing,
-every row filled), each exchange's order at its own lot step.
+every row filled), each exchange's order at its own lot step. Marked deep: `make soak` runs it,
+`make test` leaves it out (one exchange's orders under the same faults and a kill are in
+test_fanout_worker.py and test_worker_kill.py; Bybit's orders in tests/exchanges).
     CROSS_FOLLOWERS=100 (the default) pytest tests/copytrade/test_cross_exchange_worker.py
 """
 
@@ -27,7 +29,7 @@ from exchanges.models import ExchangeAccount
 from tests.copytrade import signal_only_strategy, submit
 from tests.fixtures.worker import CeleryWorker
 
-pytestmark = [pytest.mark.worker, pytest.mark.slow]
+pytestmark = [pytest.mark.deep, pytest.mark.worker, pytest.mark.slow]
 
 FOLLOWERS = int(os.environ.get("CROSS_FOLLOWERS", "100"))
 KILL_AT = 0.3  # the share of a trade's rows final when a worker dies
