@@ -105,10 +105,12 @@ bench: migrate ## fan-out benchmark (BENCH_ARGS; bench/RESULTS.md)
 	$(PY) manage.py bench_fanout $(BENCH_ARGS)
 
 # Issue 31's pair: the product against the bare floor, 3,000 followers, 0 and 50 ms, 3 runs each:
-# orders/s medians (min–max), product/bare of the medians and run by run, CPU ms per order.
+# orders/s medians (min–max), product/bare of the medians and run by run, CPU ms per order. Without
+# the webhook probe (its signals' CPU is not the orders'; `--probe` puts it back). Tables are
+# vacuumed before every run (this machine's PostgreSQL has autovacuum off).
 # BENCH_ARGS come last and win (e.g. BENCH_ARGS="--repeat 5").
 bench-pair: migrate ## product vs bare floor, 3,000 followers, 0 and 50 ms, 3 runs; the table RESULTS.md takes (BENCH_ARGS)
-	$(PY) manage.py bench_fanout --followers 3000 --latencies 0 50 --repeat 3 --paths product bare --timeout 600 --output bench/results/pair.json $(BENCH_ARGS)
+	$(PY) manage.py bench_fanout --followers 3000 --latencies 0 50 --repeat 3 --paths product bare --timeout 600 --no-probe --output bench/results/pair.json $(BENCH_ARGS)
 
 # A follower's delay from the leader trade's recording to the exchange's acknowledgement, with peak
 # RSS per process and PostgreSQL connections: 1,000, 3,000 and 10,000 followers at 0 and 50 ms, then

@@ -42,7 +42,8 @@ from django.utils import timezone
 
 from billing.erasure import users_delete
 from copytrade import rows as row_sql
-from copytrade.models import CopiedTrade, Copy, LeaderTrade, Strategy
+from copytrade.models import CopiedTrade, Copy, FollowerPosition, LeaderTrade, Strategy
+from core.models import Notification
 from devtools.processes import wait_until
 from devtools.simulator.client import SimulatorClient
 from exchanges.gateways import gateway_for_account
@@ -90,6 +91,17 @@ class RunResult:
 def bench_reset() -> None:
     """Delete everything earlier benchmark runs made (users named bench-*)."""
     users_delete(username_prefix=PREFIX)
+
+
+def tables_vacuum() -> None:
+    """VACUUM (ANALYZE) the tables a run writes, before each run and outside its timing: what
+    autovacuum does between bursts in production. This machine's PostgreSQL runs with
+    autovacuum off, so without it every run would walk the dead row versions of all the runs
+    before it (about four per copied trade), and a path's figures would depend on its place
+    in the sequence."""
+    tables = [model._meta.db_table for model in (CopiedTrade, Copy, FollowerPosition, LeaderTrade, Notification)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM (ANALYZE) {', '.join(connection.ops.quote_name(table) for table in tables)}")
 
 
 EXCHANGES = ("binance", "bybit")

@@ -280,3 +280,28 @@ def test_the_cpu_meter_counts_the_bench_s_processes_and_its_database_s_backends_
     figures = cpu.per_order(1)
     assert REDIS_SHARED in figures and REDIS_SHARED not in cpu.ms  # beside "all", not in it
     assert figures["all"] == pytest.approx(sum(figures[group] for group in cpu.ms), abs=0.05)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_run_starts_from_vacuumed_tables_as_autovacuum_would_leave_them():
+    """This machine's PostgreSQL runs with autovacuum off: without a vacuum between runs, each
+    run walked every earlier run's dead row versions, and a path's figures depended on its
+    place in the sequence."""
+    from django.db import connection
+
+    from devtools.bench import tables_vacuum
+    from devtools.processes import wait_until
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_reset_single_table_counters('copytrade_copiedtrade'::regclass)")
+    tables_vacuum()
+
+    def vacuumed() -> bool:
+        with connection.cursor() as cursor:
+            # the statistics collector reports with a lag: polled, with a deadline
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute("SELECT vacuum_count, analyze_count FROM pg_stat_user_tables WHERE relname = 'copytrade_copiedtrade'")
+            vacuum_count, analyze_count = cursor.fetchone()
+        return vacuum_count >= 1 and analyze_count >= 1
+
+    wait_until(vacuumed, timeout=20, what="the copied trades' table vacuumed and analysed")

@@ -73,6 +73,14 @@ class Command(BaseCommand):
             help="This share (0..1) of the followers trade on the simulator's Bybit v5 side; the product path is reported "
             "per exchange. The floor, bare and naive baselines place raw Binance orders: they run on the Binance followers only.",
         )
+        parser.add_argument(
+            "--probe",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="During each product run, a signal every 0.15 s for strategies nobody copies: the webhook's p99 under load. "
+            "Its requests cost the web, the fan-out worker and PostgreSQL CPU that is not the run's orders' (about 0.5 ms per "
+            "order at 3,000 followers), so `make bench-pair` leaves it out: both paths then carry only their orders.",
+        )
         parser.add_argument("--timeout", type=float, default=300.0, help="Give up on a run after this many seconds.")
         parser.add_argument("--json", action="store_true", help="Print the results as JSON too.")
         parser.add_argument("--output", default=str(RESULTS), help="Where to write the runs and the summary (JSON).")
@@ -154,11 +162,14 @@ class Command(BaseCommand):
             ):
                 roles = _roles(pids, fanout_worker=options["fanout_worker"], web_url=web_url, simulator_url=simulator_url)
                 probe_strategies = bench.warm_up(web_url=web_url, simulator=simulator)
+                if not options["probe"]:
+                    probe_strategies = None
                 bench.warm_up_workers(simulator=simulator, population=population, worker_pids=pids, timeout=options["timeout"])
                 for latency in options["latencies"]:
                     simulator.set_faults(latency_ms=latency)
                     for repeat in range(options["repeat"]):
                         for path in [p for p in ("product", "floor", "bare") if p in options["paths"]]:
+                            bench.tables_vacuum()
                             with bench.CpuMeter() as cpu, bench.ResourceMeter(roles) as resources:
                                 result = self.run_path(
                                     path,
