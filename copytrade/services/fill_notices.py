@@ -60,8 +60,8 @@ def leader_trade_fills_notify(*, leader_trade_id: int) -> bool:
         .order_by("id")
         .values(*NOTICE_FIELDS)
     )
-    title = f"by {leader_trade['strategy__name']} (trade #{leader_trade['sequence']})"
-    notices = [_notice(trade, leader_trade_id=leader_trade_id, title=title) for trade in untold]
+    whose = f"by {leader_trade['strategy__name']} (trade #{leader_trade['sequence']})"
+    notices = [_notice(trade, leader_trade_id=leader_trade_id, whose=whose) for trade in untold]
     notifications_send_once(kind=Notification.Kind.COPIED_TRADE_FILLED, notices=notices)
     return rows.filter(status__in=CopiedTrade.OPEN).exists()
 
@@ -71,8 +71,9 @@ def _told(leader_trade_id: int):
     SQL), or null.
 
     A scalar subquery, not NOT EXISTS: PostgreSQL turns NOT EXISTS into an anti join, and once
-    the tables are analysed it planned that as a hash of every fill notification ever written
-    (a sequential scan of the table) until the table outgrows its cost estimate. A scalar
+    the tables were analysed it planned that as a hash of every grouped notification ever
+    written (a sequential scan of the table), the cheaper plan by its estimate until the table
+    holds some hundreds of thousands of rows. A scalar
     subquery stays a probe of the (user, group_key) unique index per filled row of this leader
     trade, whatever the table's size; the `group_key <> ''` is that partial index's predicate,
     without which the planner may not use it."""
@@ -82,7 +83,7 @@ def _told(leader_trade_id: int):
     )
 
 
-def _notice(trade: dict, *, leader_trade_id: int, title: str) -> Notice:
+def _notice(trade: dict, *, leader_trade_id: int, whose: str) -> Notice:
     verb = "Bought" if trade["side"] == "buy" else "Sold"
     body = f"{verb} {format_quantity(trade['filled_amount'])} {trade['symbol']} at {format_quantity(trade['average_price'])}"
     body += f" on '{trade['copy__exchange_account__label']}'; fee {format_money(trade['fee'], trade['quote_currency'])}."
@@ -94,6 +95,6 @@ def _notice(trade: dict, *, leader_trade_id: int, title: str) -> Notice:
         user_id=trade["follower_id"],
         email=trade["follower__email"],
         group_key=fill_group_key(copy_id=trade["copy_id"], leader_trade_id=leader_trade_id),
-        title=f"Copied: the {trade['side']} of {trade['symbol']} {title}",
+        title=f"Copied: the {trade['side']} of {trade['symbol']} {whose}",
         body=body,
     )
