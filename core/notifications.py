@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
@@ -93,9 +93,11 @@ def notification_send_grouped(
 
 @dataclass(frozen=True)
 class Notice:
-    """One user's notification of a batch: `group_key` makes it once per user, whatever the reruns."""
+    """One user's notification of a batch: `group_key` makes it once per user, whatever the reruns.
+    The user by id and address, not as a model instance: a batch reads only those columns."""
 
-    user: object
+    user_id: int
+    email: str
     group_key: str
     title: str
     body: str
@@ -104,25 +106,50 @@ class Notice:
 def notifications_send_once(*, kind: str, notices: list[Notice]) -> int:
     """A batch of notifications of one kind, each at most once per (user, group_key): a rerun
     of the batch adds nothing and mails nobody again. Preferences are read in one statement
-    and the rows written in one. How many were new."""
+    and the rows written in one. How many were new.
+
+    New is what the insert itself reports (ON CONFLICT DO NOTHING ... RETURNING, on the
+    (user, group_key) constraint): two batches that overlap both try every row, and only the
+    one whose insert wrote a row mails it. A user who turned the kind off in the app has no
+    row to meet on, so their notice is new every time (the caller leaves out what it told)."""
     if not notices:
         return 0
-    wanted = notification_wanted(user_ids={notice.user.pk for notice in notices}, kind=kind)
-    keys = {notice.group_key for notice in notices}
-    already = set(Notification.objects.filter(user_id__in=list(wanted), group_key__in=keys).values_list("user_id", "group_key"))
-    new = [notice for notice in notices if (notice.user.pk, notice.group_key) not in already]
-    Notification.objects.bulk_create(
-        [
-            Notification(user=notice.user, kind=kind, title=notice.title[:200], body=notice.body, group_key=notice.group_key)
-            for notice in new
-            if wanted[notice.user.pk][0]
-        ],
-        ignore_conflicts=True,
-    )
+    wanted = notification_wanted(user_ids={notice.user_id for notice in notices}, kind=kind)
+    shown = [notice for notice in notices if wanted[notice.user_id][0]]
+    inserted = _insert_once(kind=kind, notices=shown)
+    new = [notice for notice in notices if not wanted[notice.user_id][0] or (notice.user_id, notice.group_key) in inserted]
     for notice in new:
-        if wanted[notice.user.pk][1] and notice.user.email:
-            _mail_on_commit(address=notice.user.email, title=notice.title, body=notice.body, kind=kind)
+        if wanted[notice.user_id][1] and notice.email:
+            _mail_on_commit(address=notice.email, title=notice.title, body=notice.body, kind=kind)
     return len(new)
+
+
+def _insert_once(*, kind: str, notices: list[Notice]) -> set[tuple[int, str]]:
+    """Insert the notices' rows in one statement, none whose (user, group_key) exists; the
+    (user_id, group_key) of those it wrote. The conflict target names the partial unique
+    index `notification_group_unique` by its columns and predicate."""
+    if not notices:
+        return set()
+    table = Notification._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table} (user_id, kind, title, body, group_key, grouped_count, created_at)
+            SELECT n.user_id, %s, n.title, n.body, n.group_key, 1, %s
+            FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[]) AS n(user_id, title, body, group_key)
+            ON CONFLICT (user_id, group_key) WHERE NOT (group_key = '') DO NOTHING
+            RETURNING user_id, group_key
+            """,
+            [
+                kind,
+                timezone.now(),
+                [notice.user_id for notice in notices],
+                [notice.title[:200] for notice in notices],
+                [notice.body for notice in notices],
+                [notice.group_key for notice in notices],
+            ],
+        )
+        return set(cursor.fetchall())
 
 
 def notification_send_many(*, users, kind: str, title: str, body: str = "", email: bool = True) -> int:
