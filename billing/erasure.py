@@ -11,7 +11,7 @@ def users_delete(*, username_prefix: str) -> int:
     billing, marketplace, copies and the copies of their strategies, trades, accounts."""
     from billing.models import AssessedTrade, BillingAccount, FeeAssessment, FeeState, Invoice, InvoiceLine, Payout
     from copytrade.models import CopiedTrade, Copy, FollowerPosition, LeaderPosition, LeaderTrade, Strategy
-    from core.models import Notification
+    from core.models import GroupedMail, Notification
     from exchanges.models import ExchangeAccount
     from marketplace.models import CopyFeeTerms, ProviderMetrics, Rating, SignalProvider, StrategyMetrics, TradeVerification
     from marketplace.services import provider_events_purge
@@ -45,5 +45,6 @@ def users_delete(*, username_prefix: str) -> int:
         strategies.delete()
         ExchangeAccount.objects.filter(owner__in=users).delete()
         Notification.objects.filter(user__in=users).delete()
+        GroupedMail.objects.filter(user__in=users).delete()
         deleted, _ = users.delete()
     return deleted

@@ -87,6 +87,24 @@ class Notification(models.Model):
         return f"{self.title} · to {self.user} · {self.kind}"
 
 
+class GroupedMail(models.Model):
+    """A grouped notice (`core.notifications.notifications_send_once`) whose mail is settled:
+    sent, or wanted neither by email nor in the app. Its insert (ON CONFLICT DO NOTHING on
+    (user, group_key)) is what decides to mail, so a notice is mailed at most once whatever
+    the reruns, and a user who turned the app off, who has no Notification row to meet on,
+    is still told once. The row says only that; the mail's text is not kept."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    group_key = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "group_key"], name="grouped_mail_once")]
+
+    def __str__(self) -> str:
+        return f"{self.group_key} · to {self.user}"
+
+
 class NotificationPreference(models.Model):
     """A user's choice for one kind of notification: shown in the app, sent by email. No row:
     shown in the app, mailed if the kind is in `Notification.EMAIL_BY_DEFAULT`."""

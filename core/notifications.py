@@ -5,6 +5,7 @@ the mail off whatever they chose."""
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -14,7 +15,7 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 
 from core.errors import ApplicationError, NotFoundError
-from core.models import Notification, NotificationPreference
+from core.models import GroupedMail, Notification, NotificationPreference
 
 logger = logging.getLogger(__name__)
 
@@ -103,33 +104,51 @@ class Notice:
     body: str
 
 
+@transaction.atomic
 def notifications_send_once(*, kind: str, notices: list[Notice]) -> int:
-    """A batch of notifications of one kind, each at most once per (user, group_key): a rerun
-    of the batch adds nothing and mails nobody again. Preferences are read in one statement
-    and the rows written in one. How many were new.
+    """A batch of notifications of one kind, each at most once per (user, group_key) and
+    channel: a rerun of the batch adds nothing and mails nobody again. Preferences are read
+    in one statement and each channel's rows written in one. How many were new (shown or
+    settled for the first time).
 
-    New is what the insert itself reports (ON CONFLICT DO NOTHING ... RETURNING, on the
-    (user, group_key) constraint): two batches that overlap both try every row, and only the
-    one whose insert wrote a row mails it. A user who turned the kind off in the app has no
-    row to meet on, so their notice is new every time (the caller leaves out what it told)."""
+    Each channel has its own row, and new is what that row's insert itself reports (ON
+    CONFLICT DO NOTHING ... RETURNING, on its (user, group_key) constraint): the Notification
+    row for the app, a GroupedMail row for the mail. Two batches that overlap both try every
+    row, and only the one whose insert wrote it shows or mails it, whatever either read of
+    the preferences. A notice shown nowhere gets a GroupedMail row too (settled, not mailed),
+    so that the caller, which leaves out the notices with either row, does not read it again.
+    One transaction: the mails go once both rows are committed."""
     if not notices:
         return 0
+    # A notice twice in one batch would otherwise be mailed twice: both its copies would match the one row written.
+    notices = list({(notice.user_id, notice.group_key): notice for notice in notices}.values())
     wanted = notification_wanted(user_ids={notice.user_id for notice in notices}, kind=kind)
-    shown = [notice for notice in notices if wanted[notice.user_id][0]]
-    inserted = _insert_once(kind=kind, notices=shown)
-    new = [notice for notice in notices if not wanted[notice.user_id][0] or (notice.user_id, notice.group_key) in inserted]
-    for notice in new:
-        if wanted[notice.user_id][1] and notice.email:
+
+    def mailed(notice: Notice) -> bool:
+        return wanted[notice.user_id][1] and bool(notice.email)
+
+    now = timezone.now()
+    shown = _insert_once(kind=kind, notices=[notice for notice in notices if wanted[notice.user_id][0]], now=now)
+    settled = _settle_mail_once(notices=[notice for notice in notices if mailed(notice) or not wanted[notice.user_id][0]], now=now)
+    for notice in notices:
+        if (notice.user_id, notice.group_key) in settled and mailed(notice):
             _mail_on_commit(address=notice.email, title=notice.title, body=notice.body, kind=kind)
-    return len(new)
+    return len({*shown, *settled})
 
 
-def _insert_once(*, kind: str, notices: list[Notice]) -> set[tuple[int, str]]:
+def _in_lock_order(notices: list[Notice]) -> list[Notice]:
+    """Rows are inserted, hence locked until commit, in one order whatever the batch, so two
+    overlapping batches wait for each other instead of deadlocking."""
+    return sorted(notices, key=lambda notice: (notice.user_id, notice.group_key))
+
+
+def _insert_once(*, kind: str, notices: list[Notice], now: datetime) -> set[tuple[int, str]]:
     """Insert the notices' rows in one statement, none whose (user, group_key) exists; the
     (user_id, group_key) of those it wrote. The conflict target names the partial unique
     index `notification_group_unique` by its columns and predicate."""
     if not notices:
         return set()
+    notices = _in_lock_order(notices)
     table = Notification._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -142,12 +161,33 @@ def _insert_once(*, kind: str, notices: list[Notice]) -> set[tuple[int, str]]:
             """,
             [
                 kind,
-                timezone.now(),
+                now,
                 [notice.user_id for notice in notices],
                 [notice.title[:200] for notice in notices],
                 [notice.body for notice in notices],
                 [notice.group_key for notice in notices],
             ],
+        )
+        return set(cursor.fetchall())
+
+
+def _settle_mail_once(*, notices: list[Notice], now: datetime) -> set[tuple[int, str]]:
+    """Write the notices' GroupedMail rows in one statement, none whose (user, group_key)
+    exists; the (user_id, group_key) of those it wrote, which are the ones to mail."""
+    if not notices:
+        return set()
+    notices = _in_lock_order(notices)
+    table = GroupedMail._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table} (user_id, group_key, created_at)
+            SELECT n.user_id, n.group_key, %s
+            FROM unnest(%s::bigint[], %s::text[]) AS n(user_id, group_key)
+            ON CONFLICT (user_id, group_key) DO NOTHING
+            RETURNING user_id, group_key
+            """,
+            [now, [notice.user_id for notice in notices], [notice.group_key for notice in notices]],
         )
         return set(cursor.fetchall())
 

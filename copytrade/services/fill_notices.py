@@ -6,17 +6,18 @@ Skips and failures are told as they happen (copytrade/services/execution.py); a 
 good news that can wait a few seconds for its neighbours.
 
 A pass runs every few seconds while the fan-out is open, so it costs what is left to tell,
-not what was told: the copies already told are left out in SQL (their notification exists),
+not what was told: the copies already told are left out in SQL (their notification exists,
+or their GroupedMail row when the follower does not want fills in the app),
 and only the columns a notice needs are read, as values (no model instances, no exchange
 account keys to decrypt).
 """
 
 from django.db.models import CharField, OuterRef, Subquery, Value
-from django.db.models.functions import Cast, Concat
+from django.db.models.functions import Cast, Coalesce, Concat
 
 from copytrade.models import CopiedTrade, LeaderTrade
 from copytrade.reasons import copied_trade_reason_text, sentence
-from core.models import Notification
+from core.models import GroupedMail, Notification
 from core.money import format_money, format_quantity
 from core.notifications import Notice, notifications_send_once
 
@@ -54,11 +55,7 @@ def leader_trade_fills_notify(*, leader_trade_id: int) -> bool:
         return False
     rows = CopiedTrade.objects.filter(leader_trade_id=leader_trade_id)
     untold = (
-        rows.filter(status__in=FILLED)
-        .annotate(told=Subquery(_told(leader_trade_id)))
-        .filter(told__isnull=True)
-        .order_by("id")
-        .values(*NOTICE_FIELDS)
+        rows.filter(status__in=FILLED).annotate(told=_told(leader_trade_id)).filter(told__isnull=True).order_by("id").values(*NOTICE_FIELDS)
     )
     whose = f"by {leader_trade['strategy__name']} (trade #{leader_trade['sequence']})"
     notices = [_notice(trade, leader_trade_id=leader_trade_id, whose=whose) for trade in untold]
@@ -67,20 +64,24 @@ def leader_trade_fills_notify(*, leader_trade_id: int) -> bool:
 
 
 def _told(leader_trade_id: int):
-    """The id of the copied trade's notification (by the group key `fill_group_key` builds, in
-    SQL), or null.
+    """The id of the copied trade's notification, else of its GroupedMail row (by the group key
+    `fill_group_key` builds, in SQL), or null: a follower who turned fills off in the app has
+    no notification, and is told (mailed, or nothing) once all the same.
 
-    A scalar subquery, not NOT EXISTS: PostgreSQL turns NOT EXISTS into an anti join, and once
+    Scalar subqueries, not NOT EXISTS: PostgreSQL turns NOT EXISTS into an anti join, and once
     the tables were analysed it planned that as a hash of every grouped notification ever
     written (a sequential scan of the table), the cheaper plan by its estimate until the table
-    holds some hundreds of thousands of rows. A scalar
-    subquery stays a probe of the (user, group_key) unique index per filled row of this leader
-    trade, whatever the table's size; the `group_key <> ''` is that partial index's predicate,
-    without which the planner may not use it."""
+    holds some hundreds of thousands of rows. A scalar subquery stays a probe of the
+    (user, group_key) unique index per filled row of this leader trade, whatever the table's
+    size, and COALESCE probes GroupedMail only when the notification is not there (a copy not
+    told yet, or told outside the app). The `group_key <> ''` is the notification's partial
+    index's predicate, without which the planner may not use it."""
     group_key = Concat(Value("fill:"), Cast(OuterRef("copy_id"), CharField()), Value(f":{leader_trade_id}"), output_field=CharField())
-    return (
+    shown = (
         Notification.objects.filter(user_id=OuterRef("follower_id"), group_key=group_key).exclude(group_key="").order_by().values("id")[:1]
     )
+    settled = GroupedMail.objects.filter(user_id=OuterRef("follower_id"), group_key=group_key).order_by().values("id")[:1]
+    return Coalesce(Subquery(shown), Subquery(settled))
 
 
 def _notice(trade: dict, *, leader_trade_id: int, whose: str) -> Notice:
