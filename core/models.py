@@ -88,11 +88,12 @@ class Notification(models.Model):
 
 
 class GroupedMail(models.Model):
-    """A grouped notice (`core.notifications.notifications_send_once`) whose mail is settled:
-    sent, or wanted neither by email nor in the app. Its insert (ON CONFLICT DO NOTHING on
+    """A grouped notice whose mail is settled: sent, or (`core.notifications.notifications_send_once`)
+    wanted neither by email nor in the app. Its insert (ON CONFLICT DO NOTHING on
     (user, group_key)) is what decides to mail, so a notice is mailed at most once whatever
     the reruns, and a user who turned the app off, who has no Notification row to meet on,
-    is still told once. The row says only that; the mail's text is not kept."""
+    is still told once (`notification_send_grouped` mails such a user a group's first outcome
+    only). The row says only that; the mail's text is not kept."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     group_key = models.CharField(max_length=100)

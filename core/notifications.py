@@ -71,8 +71,11 @@ def notification_send_grouped(
     """
     in_app, mailed = notification_wanted(user_ids=[user.pk], kind=kind)[user.pk]
     if not in_app:
+        # No row to meet on: the group's GroupedMail row says whether it was mailed already.
         if email and mailed and user.email:
-            _mail_on_commit(address=user.email, title=title, body=line, kind=kind)
+            notice = Notice(user_id=user.pk, email=user.email, group_key=group_key, title=title, body=line)
+            if _settle_mail_once(notices=[notice], now=timezone.now()):
+                _mail_on_commit(address=user.email, title=title, body=line, kind=kind)
         return None
     try:
         with transaction.atomic():

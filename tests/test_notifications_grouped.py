@@ -49,3 +49,16 @@ def test_outcomes_of_one_leader_trade_for_one_follower_make_one_notification(fol
     assert Notification.objects.filter(user=stranger).count() == 1
     # one email per notification, not per outcome
     assert sorted(message.to[0] for message in mail.outbox) == sorted([follower.email, stranger.email])
+
+
+def test_a_follower_who_turned_the_app_off_is_mailed_the_first_outcome_of_a_group_only(follower, django_capture_on_commit_callbacks):
+    notification_preferences_set(user=follower, choices={Notification.Kind.COPIED_TRADE_SKIPPED: (False, True)})
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for line in ("Skipped on 'Binance' (slippage_exceeded): ...", "Skipped on 'Paper' (below_minimum): ..."):
+            notification_send_grouped(
+                user=follower, kind=Notification.Kind.COPIED_TRADE_SKIPPED, group_key="leader-trade:7", title="Not copied", line=line
+            )
+
+    assert [(message.to, message.body) for message in mail.outbox] == [([follower.email], "Skipped on 'Binance' (slippage_exceeded): ...")]
+    assert not Notification.objects.filter(user=follower).exists()
