@@ -78,10 +78,11 @@ ENGINE_TASK_OPTIONS = {
 
 
 @shared_task(**ENGINE_TASK_OPTIONS)
-def fan_out_leader_trade(self, leader_trade_id: int, after: int | None = None) -> None:
-    # `after`: a later chunk of the fan-out (copytrade/services/fanout.py, "Fair across leaders")
+def fan_out_leader_trade(self, leader_trade_id: int, after: int | None = None, until: int | None = None) -> None:
+    # `after`: a later chunk of the fan-out, `until` its last place (copytrade/services/fanout.py,
+    # "Fair across leaders"); a link sent before `until` existed has none.
     log_context.bind(leader_trade_id=leader_trade_id)
-    outcome = leader_trade_fan_out(leader_trade_id=leader_trade_id, after=after)
+    outcome = leader_trade_fan_out(leader_trade_id=leader_trade_id, after=after, until=until)
     if after is not None:
         return
     if outcome.retry_in is not None:

@@ -1,15 +1,17 @@
 """Fan-out: one copied trade per eligible copy of a leader trade, one execution task each."""
 
+import functools
 import logging
 import random
 from dataclasses import dataclass
 
 from celery import current_app
 from django.conf import settings
-from django.db.models import Exists, OuterRef
+from django.db import connection
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
-from copytrade import sizing
+from copytrade import rows, sizing
 from copytrade.client_order_ids import copied_trade_client_order_id
 from copytrade.models import CopiedTrade, Copy, FollowerPosition, LeaderTrade
 
@@ -27,7 +29,7 @@ class FanOutOutcome:
     retry_in: float | None = None  # the strategy's previous fan-out is not done yet
 
 
-def leader_trade_fan_out(*, leader_trade_id: int, after: int | None = None) -> FanOutOutcome:
+def leader_trade_fan_out(*, leader_trade_id: int, after: int | None = None, until: int | None = None) -> FanOutOutcome:
     """One copied trade per eligible copy, then one execution task per pending row.
 
     Entries go to active copies; reductions and closes to active and paused copies that hold
@@ -36,11 +38,11 @@ def leader_trade_fan_out(*, leader_trade_id: int, after: int | None = None) -> F
 
     Every row is inserted by the first run, but only the first COPYTRADE_FANOUT_CHUNK places are
     enqueued by it; the rest follow in chunks, each run of this task (`after`: the last place
-    enqueued) enqueuing one and sending the next to the back of the fan-out queue
-    ("Fair across leaders" below).
+    enqueued; `until`: the fan-out's last place) enqueuing one and sending the next to the back
+    of the fan-out queue ("Fair across leaders" below).
     """
     if after is not None:
-        return _fan_out_chunk(leader_trade_id=leader_trade_id, after=after)
+        return _fan_out_chunk(leader_trade_id=leader_trade_id, after=after, until=until)
     leader_trade = LeaderTrade.objects.select_related("strategy").filter(id=leader_trade_id).first()
     if leader_trade is None or leader_trade.fanout_done_at is not None:
         return FanOutOutcome(copied_trade_ids=[])
@@ -79,7 +81,10 @@ def leader_trade_fan_out(*, leader_trade_id: int, after: int | None = None) -> F
         pending.extend(row_id for row_id, _ in batch_pending)
         start += size
     if len(eligible) > chunk:
-        leader_trade_fan_out_send(leader_trade.pk, after=chunk)
+        # The last place of any row of the trade, not len(eligible): a re-run after a copy
+        # stopped leaves the stopped copy's row at its place, and a gap below it.
+        until = CopiedTrade.objects.filter(leader_trade_id=leader_trade.pk).aggregate(last=Max("fanout_place"))["last"]
+        leader_trade_fan_out_send(leader_trade.pk, after=chunk, until=until)
     else:
         _fan_out_done(leader_trade.pk)
     logger.info("leader trade %s fanned out to %s copies (%s rows pending)", leader_trade.pk, len(eligible), len(pending))
@@ -97,27 +102,38 @@ def leader_trade_fan_out(*, leader_trade_id: int, after: int | None = None) -> F
 # rows pending with their enqueue time and the leader trade without `fanout_done_at`: the
 # sweeper re-enqueues both (copytrade/services/sweeper.py); a link run twice enqueues its
 # chunk twice, and the claim runs each row once.
-def _fan_out_chunk(*, leader_trade_id: int, after: int) -> FanOutOutcome:
-    """The places after `after` (up to COPYTRADE_FANOUT_CHUNK of them) enqueued, and the next chunk sent;
-    or, none left, the fan-out marked done."""
-    chunk = settings.COPYTRADE_FANOUT_CHUNK
-    last = after + chunk
-    rows = CopiedTrade.objects.filter(leader_trade_id=leader_trade_id)
-    ids = list(
-        rows.filter(fanout_place__gt=after, fanout_place__lte=last, status=CopiedTrade.Status.PENDING)
-        .order_by("fanout_place", "id")
-        .values_list("id", flat=True)
-    )
-    if ids:
-        # Enqueued now, not at insertion: the sweeper tells a lost message by this time.
-        CopiedTrade.objects.filter(id__in=ids, status=CopiedTrade.Status.PENDING).update(enqueued_at=timezone.now())
-        copied_trades_enqueue(ids)
-    # Places are 1 to N, but a re-run after a copy stopped can leave a gap: any place beyond.
-    if rows.filter(fanout_place__gt=last).exists():
-        leader_trade_fan_out_send(leader_trade_id, after=last)
+def _fan_out_chunk(*, leader_trade_id: int, after: int, until: int | None) -> FanOutOutcome:
+    """The places after `after` (up to COPYTRADE_FANOUT_CHUNK of them) enqueued, and the next chunk sent
+    while places up to `until` remain; or, none left, the fan-out marked done."""
+    last = after + settings.COPYTRADE_FANOUT_CHUNK
+    # One statement: the pending rows of the chunk, marked enqueued now, not at insertion (the
+    # sweeper tells a lost message by this time). Three ORM statements per chunk were 60% of
+    # the fan-out's statements, each with its compile cost.
+    with connection.cursor() as cursor:
+        rows.execute(cursor, _chunk_sql(), [timezone.now(), leader_trade_id, after, last])
+        enqueued = sorted(cursor.fetchall(), key=lambda row: (row[1], row[0]))
+    ids = [row_id for row_id, _ in enqueued]
+    copied_trades_enqueue(ids)
+    if until is None:
+        # A link sent before links carried `until` (in the broker over a deploy): asked. Places
+        # are 1 to N, but a re-run after a copy stopped can leave a gap: any place beyond.
+        more = CopiedTrade.objects.filter(leader_trade_id=leader_trade_id, fanout_place__gt=last).exists()
+    else:
+        more = until > last
+    if more:
+        leader_trade_fan_out_send(leader_trade_id, after=last, until=until)
     else:
         _fan_out_done(leader_trade_id)
     return FanOutOutcome(copied_trade_ids=ids)
+
+
+@functools.cache
+def _chunk_sql() -> str:
+    c = functools.partial(rows.column, CopiedTrade)
+    return (
+        f"UPDATE {rows.table(CopiedTrade)} SET {c('enqueued_at')} = %s WHERE {c('leader_trade')} = %s AND {c('fanout_place')} > %s "
+        f"AND {c('fanout_place')} <= %s AND {c('status')} = 'pending' RETURNING {c('id')}, {c('fanout_place')}"
+    )
 
 
 def _fan_out_done(leader_trade_id: int) -> None:
@@ -222,7 +238,7 @@ def queue_length(name: str) -> int | None:
         return None
 
 
-def leader_trade_fan_out_send(leader_trade_id: int, *, after: int | None = None) -> None:
-    """The fan-out task of a leader trade (with `after`, its next chunk), sent by name (the
-    tasks module calls into this package, never the other way round)."""
-    current_app.send_task(FAN_OUT_TASK, args=(leader_trade_id,), kwargs={"after": after} if after is not None else {})
+def leader_trade_fan_out_send(leader_trade_id: int, *, after: int | None = None, until: int | None = None) -> None:
+    """The fan-out task of a leader trade (with `after`, its next chunk, up to the place
+    `until`), sent by name (the tasks module calls into this package, never the other way round)."""
+    current_app.send_task(FAN_OUT_TASK, args=(leader_trade_id,), kwargs={"after": after, "until": until} if after is not None else {})

@@ -582,6 +582,11 @@ def test_prepared_statements_are_prepared_again_on_a_new_connection_and_can_be_t
     assert len(names) == 3 and all(name.startswith("ct_") for name in names)
     assert copied_trade_execute(copied_trade_id=ids[1]).status == CopiedTrade.Status.FILLED
     assert len(prepared()) == 4  # its fill updates the position the first one inserted: one more statement
+    # planned once for any values, not per execution (plan_cache_mode, config/settings/base.py)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sum(custom_plans), sum(generic_plans) FROM pg_prepared_statements WHERE name LIKE 'ct%%'")
+        custom, generic = cursor.fetchone()
+    assert custom == 0 and generic >= 6, (custom, generic)
     # turned off, plain statements
     settings.DATABASE_PREPARED_STATEMENTS = False
     with django_assert_num_queries(3) as captured:
