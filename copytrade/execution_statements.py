@@ -76,8 +76,9 @@ def _load_sql() -> str:
     aliases = [(ct, "ct"), (rel, "r"), (account, "a"), (strategy, "s"), (leader, "lt"), (position, "p")]
     # The pick-up mark: a pending row nobody holds (no live lease, or this message is its
     # holder's) gets a lease now, in this statement. The SELECT reads the row as it was.
+    pending = rows.unindexed(f"{c('status')} = 'pending'")
     pick_up = (
-        f"UPDATE {rows.table(ct)} SET {c('lease_expires_at')} = %s WHERE {c('id')} = %s AND {c('status')} = 'pending' "
+        f"UPDATE {rows.table(ct)} SET {c('lease_expires_at')} = %s WHERE {c('id')} = %s AND {pending} "
         f"AND ({c('lease_expires_at')} IS NULL OR {c('lease_expires_at')} < %s OR {c('attempts')} = %s)"
     )
     return f"""
@@ -132,7 +133,7 @@ def waiting_mark(trade: CopiedTrade) -> None:
     rows.update(
         trade,
         ["enqueued_at", "lease_expires_at"],
-        where=f"{c('status')} = %s AND {c('attempts')} = %s",
+        where=f"{rows.unindexed(c('status') + ' = %s')} AND {c('attempts')} = %s",
         params=[CopiedTrade.Status.PENDING, trade.attempts],
     )
 
@@ -145,8 +146,11 @@ def claim(trade: CopiedTrade, *, continuing: bool, lease_expires_at, now) -> boo
     c = functools.partial(rows.column, CopiedTrade)
     sql = (
         f"UPDATE {rows.table(CopiedTrade)} ct SET {c('status')} = %s, {c('attempts')} = {c('attempts')} + 1, {c('lease_expires_at')} = %s "
-        f"WHERE {c('id')} = %s AND {c('attempts')} = %s AND ({c('status')} = %s OR ({c('status')} = %s AND "
-        f"(%s OR {c('lease_expires_at')} IS NULL OR {c('lease_expires_at')} < %s))) "
+        f"WHERE {c('id')} = %s AND {c('attempts')} = %s AND "
+        + rows.unindexed(
+            f"{c('status')} = %s OR ({c('status')} = %s AND (%s OR {c('lease_expires_at')} IS NULL OR {c('lease_expires_at')} < %s))"
+        )
+        + " "
         f"RETURNING {rows.select_list(CopiedTrade, 'ct')}"
     )
     executing, pending = CopiedTrade.Status.EXECUTING, CopiedTrade.Status.PENDING
@@ -166,7 +170,7 @@ def submitted_claim(trade: CopiedTrade, *, claimed_from: int) -> bool:
     changed = rows.update(
         trade,
         ["status", "attempts", "lease_expires_at", "submitted_at", "side", "requested_amount", "follower_size_quote", "reason"],
-        where=f"{c('attempts')} = %s AND {c('status')} = %s",
+        where=f"{c('attempts')} = %s AND {rows.unindexed(c('status') + ' = %s')}",
         params=[claimed_from, CopiedTrade.Status.PENDING],
     )
     return bool(changed)
@@ -187,7 +191,7 @@ def fill_write_at_once(trade: CopiedTrade, copy: Copy, position: FollowerPositio
     it, or none of it. Same lock order as `lock_for_record`."""
     ct, rel, pos = CopiedTrade, Copy, FollowerPosition
     c, r, p = (functools.partial(rows.column, model) for model in (ct, rel, pos))
-    fence = f"SELECT 1 FROM {rows.table(ct)} WHERE {c('id')} = %s AND {c('status')} = %s AND {c('attempts')} = %s FOR UPDATE"
+    fence = f"SELECT 1 FROM {rows.table(ct)} WHERE {c('id')} = %s AND {rows.unindexed(c('status') + ' = %s')} AND {c('attempts')} = %s FOR UPDATE"
     held = (
         f"SELECT 1 FROM {rows.table(rel)} WHERE {r('id')} = %s AND {r('realized_pnl')} = %s AND {r('copy_capital')} = %s "
         f"AND {r('peak_equity')} = %s AND EXISTS (SELECT 1 FROM fence) FOR UPDATE"

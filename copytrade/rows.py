@@ -47,6 +47,24 @@ def _concrete(model: type[Model], names: tuple[str, ...] | None) -> list:
     return [field for field in fields if field.name in names]
 
 
+def unindexed(condition: str) -> str:
+    """`condition` (on a status, in a statement that finds its rows by another index: the
+    primary key, the fan-out's places) written so that PostgreSQL cannot use it to pick an
+    index: `(condition) IS TRUE`, the same test.
+
+    The copied trades' partial index of open rows (`copied_trade_open_by_copy`, status pending
+    or executing) looks empty to the planner whenever the table was last analysed between
+    fan-outs, which is nearly always; a statement saying `id = X AND status = 'pending'`
+    qualifies for it, and PostgreSQL chose it over the primary key at the same estimated cost,
+    then read every open row's entry to find one id. During a fan-out of N followers each
+    pick-up read up to N entries: bench/RESULTS.md measured 900 to 1,800 index entries read per
+    scan at 3,000 to 10,000 followers, PostgreSQL's CPU per order rising with N. A condition
+    under IS TRUE implies nothing the planner can match with the index's predicate, so the
+    primary key is the only way in. (Prepared statements' generic plans cannot use the index
+    either, their status being a parameter; these are written so whatever plans them.)"""
+    return f"({condition}) IS TRUE"
+
+
 @functools.cache
 def select_list(model: type[Model], alias: str, names: tuple[str, ...] | None = None) -> str:
     """`alias."col", ...` for every concrete field (or those `names`), in `instance()` order."""

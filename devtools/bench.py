@@ -931,9 +931,10 @@ def _bare_claim_sql() -> str:
     """Claim a pending row and read its account's keys in one statement."""
     ct, rel, account = CopiedTrade, Copy, ExchangeAccount
     col = row_sql.column
+    pending = row_sql.unindexed(f"ct.{col(ct, 'status')} = 'pending'")  # by primary key, as the product's claims
     return (
         f"UPDATE {row_sql.table(ct)} ct SET {col(ct, 'status')} = 'executing' FROM {row_sql.table(rel)} r, {row_sql.table(account)} a "
-        f"WHERE ct.{col(ct, 'id')} = %s AND ct.{col(ct, 'status')} = 'pending' AND r.{col(rel, 'id')} = ct.{col(ct, 'copy')} "
+        f"WHERE ct.{col(ct, 'id')} = %s AND {pending} AND r.{col(rel, 'id')} = ct.{col(ct, 'copy')} "
         f"AND a.{col(account, 'id')} = r.{col(rel, 'exchange_account')} "
         f"RETURNING ct.{col(ct, 'client_order_id')}, a.{col(account, 'api_key')}, a.{col(account, 'api_secret')}"
     )

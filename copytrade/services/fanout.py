@@ -130,9 +130,11 @@ def _fan_out_chunk(*, leader_trade_id: int, after: int, until: int | None) -> Fa
 @functools.cache
 def _chunk_sql() -> str:
     c = functools.partial(rows.column, CopiedTrade)
+    # Found by leader trade and place (their index), never by the open rows' partial index (rows.unindexed).
+    pending = rows.unindexed(f"{c('status')} = 'pending'")
     return (
         f"UPDATE {rows.table(CopiedTrade)} SET {c('enqueued_at')} = %s WHERE {c('leader_trade')} = %s AND {c('fanout_place')} > %s "
-        f"AND {c('fanout_place')} <= %s AND {c('status')} = 'pending' RETURNING {c('id')}, {c('fanout_place')}"
+        f"AND {c('fanout_place')} <= %s AND {pending} RETURNING {c('id')}, {c('fanout_place')}"
     )
 
 
