@@ -491,7 +491,9 @@ def test_a_follower_sees_the_subscription_against_the_capital_and_then_gross_fee
     with browsing.refusal_expected():
         page.get_by_role("button", name="Start copying").click()
         page.locator("#error-summary").wait_for()
-    assert page.evaluate("() => document.activeElement.id") == "error-summary"
+    # `autofocus` is applied by the browser at its next rendering step after the page loads,
+    # not as the element appears: polled (a deadline), as a reader's focus would arrive.
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'error-summary'", timeout=10_000)
     assert "I have read the fees above" in page.inner_text("#error-summary")
     browsing.look("copy-start-errors")
     page.get_by_label("I have read the fees above and agree to pay them on this copy.").check()
