@@ -30,8 +30,9 @@ def history(db):
 
 
 def _history(count: int = 3000) -> None:
-    """`count` filled copied trades (their foreign keys are checked at commit, which a test
-    never reaches): a table of some size whose open rows are none, as between fan-outs."""
+    """`count` filled copied trades pointing at no copy or leader trade (foreign keys are
+    deferred: the fixture deletes them before the test's end checks): a table of some size
+    whose open rows are none, as between fan-outs."""
     CopiedTrade.objects.bulk_create(
         CopiedTrade(
             copy_id=index,
