@@ -138,6 +138,72 @@ def waiting_mark(trade: CopiedTrade) -> None:
     )
 
 
+def _fence(trade: CopiedTrade, token: int | None) -> tuple[str, list]:
+    """(condition, params) of a write this run may still make: it holds the claim `token`
+    (executing at `attempts` == token), or, `token` None (before its first write), the row is
+    still pending at the `attempts` it was read with."""
+    c = functools.partial(rows.column, CopiedTrade)
+    attempts, status = (trade.attempts, CopiedTrade.Status.PENDING) if token is None else (token, CopiedTrade.Status.EXECUTING)
+    return f"{c('attempts')} = %s AND {rows.unindexed(c('status') + ' = %s')}", [attempts, status]
+
+
+def _fenced_write(trade: CopiedTrade, fields: list[str], *, token: int | None) -> bool:
+    """Write `fields` as `trade` holds them, fenced (`_fence`). Whether the row changed."""
+    where, params = _fence(trade, token)
+    return bool(rows.update(trade, fields, where=where, params=params))
+
+
+def lease_write(trade: CopiedTrade, *, token: int | None) -> bool:
+    """Write the trade's `lease_expires_at`, fenced: a renewal before an exchange call, a
+    wait's lease, a release after an error (see execution.py, "Leases")."""
+    return _fenced_write(trade, ["lease_expires_at"], token=token)
+
+
+def submitted_mark(trade: CopiedTrade, *, token: int) -> bool:
+    """Write the submitted mark and the order's size as `trade` holds them, fenced on the
+    run's claim (a run that claimed the row before sizing it: the pending one's is
+    `submitted_claim`)."""
+    return _fenced_write(trade, ["submitted_at", "side", "requested_amount", "follower_size_quote", "reason"], token=token)
+
+
+def resubmitted_mark(trade: CopiedTrade, *, token: int) -> bool:
+    """Write `submitted_at` and `lease_expires_at`, fenced: the order is sent again."""
+    return _fenced_write(trade, ["submitted_at", "lease_expires_at"], token=token)
+
+
+def submitted_clear(trade: CopiedTrade, *, token: int) -> bool:
+    """Write `submitted_at` (None: nothing reached the exchange), fenced."""
+    return _fenced_write(trade, ["submitted_at"], token=token)
+
+
+OUTCOME_FIELDS = ["status", "reason", "reason_detail", "finished_at", "lease_expires_at"]
+
+
+def outcome_write(trade: CopiedTrade, *, token: int | None) -> bool:
+    """Write a skip's or failure's outcome (`OUTCOME_FIELDS`) as `trade` holds it, fenced."""
+    return _fenced_write(trade, OUTCOME_FIELDS, token=token)
+
+
+def resync_fill_write(trade: CopiedTrade, *, token: int) -> bool:
+    """Write a resync's fill (`TRADE_FILL_FIELDS`, already applied to `trade`), fenced: a
+    resync moves neither the copy nor its position."""
+    return _fenced_write(trade, TRADE_FILL_FIELDS, token=token)
+
+
+def give_up(copied_trade_id: int, *, reason: str, now) -> bool:
+    """Fail an open row whose order was never submitted (the retry budget ran out on errors
+    that mean nothing was sent), with `reason`, finished `now`. Whether it was."""
+    c = functools.partial(rows.column, CopiedTrade)
+    sql = (
+        f"UPDATE {rows.table(CopiedTrade)} SET {c('status')} = %s, {c('reason')} = %s, {c('finished_at')} = %s, "
+        f"{c('lease_expires_at')} = NULL WHERE {c('id')} = %s AND {rows.unindexed(c('status') + ' IN (%s, %s)')} "
+        f"AND {c('submitted_at')} IS NULL"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [CopiedTrade.Status.FAILED, reason, now, copied_trade_id, *CopiedTrade.OPEN])
+        return cursor.rowcount == 1
+
+
 def claim(trade: CopiedTrade, *, continuing: bool, lease_expires_at, now) -> bool:
     """Compare-and-set on `attempts`: executing, one attempt more, leased until
     `lease_expires_at`, when the row is pending, or executing with a lease ended by `now` (or

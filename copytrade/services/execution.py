@@ -196,7 +196,8 @@ def _lease_renew(run: _Run, *, token: int) -> bool:
     was taken over (the run must neither send nor record)."""
     if time.monotonic() - run.lease_written_at < LEASE_FRESH_SECONDS:
         return True
-    if not _fenced(run.trade, token).update(lease_expires_at=_lease_expiry()):
+    run.trade.lease_expires_at = _lease_expiry()
+    if not statements.lease_write(run.trade, token=token):
         return False
     run.lease_written_at = time.monotonic()
     return True
@@ -227,24 +228,18 @@ def _claim_and_submit(run: _Run, *, size: sizing.OrderSize, note: str) -> int | 
     return trade.attempts if changed else None
 
 
-def _fenced(trade: CopiedTrade, token: int | None):
-    """The row, if this run may still write it: it holds the claim `token`, or (token None,
-    before its first write) the row is still pending at the `attempts` it was read with."""
-    if token is None:
-        return CopiedTrade.objects.filter(pk=trade.pk, attempts=trade.attempts, status=CopiedTrade.Status.PENDING)
-    return CopiedTrade.objects.filter(pk=trade.pk, attempts=token, status=CopiedTrade.Status.EXECUTING)
-
-
 def _release(trade: CopiedTrade, *, token: int | None) -> None:
     """After an error: any message may take the row at once (Celery's retry, or the sweeper's)."""
-    _fenced(trade, token).update(lease_expires_at=timezone.now())
+    trade.lease_expires_at = timezone.now()
+    statements.lease_write(trade, token=token)
 
 
 def _wait(trade: CopiedTrade, *, token: int | None, seconds: float, why: str) -> ExecutionOutcome:
     """Keep the row over a wait: the lease runs until the re-sent message is due (plus the
     grace), and that message carries the token that lets it in (see the module doc)."""
     seconds = max(float(seconds), 0.05)
-    _fenced(trade, token).update(lease_expires_at=_wait_expiry(seconds))
+    trade.lease_expires_at = _wait_expiry(seconds)
+    statements.lease_write(trade, token=token)
     status = CopiedTrade.Status.EXECUTING if token is not None else trade.status
     return ExecutionOutcome(status=status, retry_in=seconds, waiting_for=why, token=trade.attempts if token is None else token)
 
@@ -426,12 +421,10 @@ def _mark_submitted(run: _Run, *, token: int | None, size: sizing.OrderSize, not
     if token is None:
         return _claim_and_submit(run, size=size, note=note)
     trade = run.trade
-    changed = _fenced(trade, token).update(
-        submitted_at=timezone.now(), side=size.side, requested_amount=size.amount, follower_size_quote=to_money(size.notional), reason=note
-    )
-    if not changed:
+    trade.submitted_at, trade.side, trade.requested_amount = timezone.now(), size.side, size.amount
+    trade.follower_size_quote, trade.reason = to_money(size.notional), note
+    if not statements.submitted_mark(trade, token=token):
         return None
-    trade.side, trade.requested_amount, trade.reason = size.side, size.amount, note
     return token
 
 
@@ -473,7 +466,8 @@ def _place_or_look_up(
                     return _finish(
                         trade, token=token, status=CopiedTrade.Status.SKIPPED, reason=skip.reason, message=skip.message, detail=skip.detail
                     )
-                if not _fenced(trade, token).update(submitted_at=timezone.now(), lease_expires_at=_lease_expiry()):
+                trade.submitted_at, trade.lease_expires_at = timezone.now(), _lease_expiry()
+                if not statements.resubmitted_mark(trade, token=token):
                     return ExecutionOutcome(status=CopiedTrade.Status.EXECUTING)
                 run.lease_written_at = time.monotonic()
                 logger.info("copied trade %s: order %s never reached the exchange; placing it again", trade.pk, trade.client_order_id)
@@ -497,7 +491,8 @@ def _place_or_look_up(
             continue
         except TransientExchangeError as exc:
             # Nothing happened at the exchange: the next run places the order afresh.
-            _fenced(trade, token).update(submitted_at=None)
+            trade.submitted_at = None
+            statements.submitted_clear(trade, token=token)
             if isinstance(exc, RateLimitedError):
                 return _wait(trade, token=token, seconds=exc.retry_after or 1.0, why="the exchange's rate limit")
             raise
@@ -592,7 +587,7 @@ def _record_resync(
         acknowledged_at=result.timestamp or now,
     )
     trade.pnl_quote = trade.pnl_billing = ZERO
-    if not _fenced(trade, token).update(**{name: getattr(trade, name) for name in statements.TRADE_FILL_FIELDS}):
+    if not statements.resync_fill_write(trade, token=token):
         return _as_it_is_now(trade)
     logger.info("copied trade %s (resync) %s %s %s at %s", trade.pk, trade.status, trade.side, result.filled, fill.price)
     return ExecutionOutcome(status=trade.status, reason=trade.reason)
@@ -678,11 +673,9 @@ def _finish(
     """Record a skip or failure: the code and the numbers its sentence needs on the row, the
     `message` (which may be the exchange's own text) in the log only."""
     now = timezone.now()
-    trade.reason, trade.reason_detail = reason, detail or {}
+    trade.status, trade.reason, trade.reason_detail, trade.finished_at, trade.lease_expires_at = status, reason, detail or {}, now, None
     with transaction.atomic():
-        changed = _fenced(trade, token).update(
-            status=status, reason=reason, reason_detail=trade.reason_detail, finished_at=now, lease_expires_at=None
-        )
+        changed = statements.outcome_write(trade, token=token)
         if changed:
             _notify_not_copied(trade, status=status)
     if changed:
@@ -731,9 +724,7 @@ def copied_trade_give_up(*, copied_trade_id: int, reason: str = Reason.EXCHANGE_
     """The retry budget ran out on errors that mean nothing was sent: fail the row visibly.
     A row whose order may have been sent is left for the sweeper to reconcile instead."""
     with transaction.atomic():
-        changed = CopiedTrade.objects.filter(id=copied_trade_id, status__in=CopiedTrade.OPEN, submitted_at__isnull=True).update(
-            status=CopiedTrade.Status.FAILED, reason=reason, finished_at=timezone.now(), lease_expires_at=None
-        )
+        changed = statements.give_up(copied_trade_id, reason=reason, now=timezone.now())
         if changed:
             now = timezone.now()
             trade, _, _ = statements.load(copied_trade_id, token=None, now=now, lease_expires_at=_lease_expiry(now))
