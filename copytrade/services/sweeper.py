@@ -65,7 +65,7 @@ def _take_back_sql() -> str:
     return (
         f"UPDATE {rows.table(ct)} SET {c('attempts')} = {c('attempts')} + 1, {c('lease_expires_at')} = NULL, {c('enqueued_at')} = %(now)s "
         f"WHERE {c('id')} IN (SELECT {c('id')} FROM {rows.table(ct)} WHERE {lost} ORDER BY {c('copy')}, {c('sequence')} "
-        f"LIMIT %(batch)s FOR UPDATE SKIP LOCKED) AND {lost} "
+        f"LIMIT %(batch)s FOR UPDATE SKIP LOCKED) AND {rows.unindexed(lost)} "
         f"RETURNING {c('id')}, {c('copy')}, {c('sequence')}"
     )
 
