@@ -1,5 +1,5 @@
-"""The execution's statements find their copied trade by primary key (or the fan-out's by
-leader trade and place), never through the partial index of open rows
+"""The execution's statements find their copied trade by primary key (the fan-out's by
+leader trade and place, the sweeper's take-back by the open rows it chose), never through the partial index of open rows
 (`copied_trade_open_by_copy`), whatever the planner believes of it.
 
 That index looks empty to the planner whenever the table was last analysed between fan-outs
@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 
 from copytrade import execution_statements, rows
 from copytrade.models import CopiedTrade
-from copytrade.services import fanout
+from copytrade.services import fanout, sweeper
 
 OPEN_INDEX = "copied_trade_open_by_copy"
 
@@ -52,7 +52,7 @@ def _history(count: int = 3000) -> None:
     )
 
 
-def _plan(sql: str, params: list) -> str:
+def _plan(sql: str, params: list | dict) -> str:
     """EXPLAIN of `sql` with its values written in (as an unprepared statement is planned:
     a custom plan for these values), the table analysed while no row is open."""
     with connection.cursor() as cursor:
@@ -94,6 +94,36 @@ def test_the_claims_find_their_row_by_primary_key_also_when_statements_are_not_p
     for sql in statements:
         plan = _plan(sql.replace("%", "%%"), [])
         assert OPEN_INDEX not in plan and "copytrade_copiedtrade_pkey" in plan, (sql, plan)
+
+
+@pytest.mark.django_db
+def test_the_fenced_writes_find_their_row_by_primary_key_also_when_statements_are_not_prepared(settings):
+    """Lease renewals, waits and releases, the submitted marks, an outcome, a resync's fill and
+    a give-up: each of a run's writes that says which status the row must be in."""
+    settings.DATABASE_PREPARED_STATEMENTS = False
+    trade = CopiedTrade(pk=10**9, attempts=0, status=CopiedTrade.Status.SKIPPED, submitted_at=NOW, lease_expires_at=NOW)
+    with CaptureQueriesContext(connection) as queries:
+        for token in (None, 1):
+            execution_statements.lease_write(trade, token=token)
+            execution_statements.outcome_write(trade, token=token)
+        execution_statements.submitted_mark(trade, token=1)
+        execution_statements.resubmitted_mark(trade, token=1)
+        execution_statements.submitted_clear(trade, token=1)
+        execution_statements.resync_fill_write(trade, token=1)
+        execution_statements.give_up(trade.pk, reason=CopiedTrade.Reason.EXCHANGE_UNAVAILABLE, now=NOW)
+    statements = [query["sql"] for query in queries.captured_queries if query["sql"].startswith("UPDATE")]
+    assert len(statements) == 9
+    for sql in statements:
+        plan = _plan(sql.replace("%", "%%"), [])
+        assert OPEN_INDEX not in plan and "copytrade_copiedtrade_pkey" in plan, (sql, plan)
+
+
+@pytest.mark.django_db
+def test_the_sweeper_takes_back_the_open_rows_it_chose_by_primary_key():
+    """The open rows' index chooses them (what it is for); the update then finds each by its id,
+    not by reading every open row again per row chosen."""
+    plan = _plan(sweeper._take_back_sql(), {"now": NOW, "cutoff": NOW, "batch": 500})
+    assert plan.count(OPEN_INDEX) == 1 and "copytrade_copiedtrade_pkey" in plan, plan
 
 
 @pytest.mark.django_db
