@@ -57,4 +57,9 @@ def schedule() -> dict[str, dict]:
             "task": "billing.tasks.run_daily_payouts",
             "crontab": {"minute": "0", "hour": "2"},
         },
+        "daily prune of notifications and other operational rows": {
+            # Quiet hours, after the nightly runs (core/retention.py).
+            "task": "core.tasks.prune_operational_rows",
+            "crontab": {"minute": "30", "hour": "3"},
+        },
     }

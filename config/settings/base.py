@@ -198,6 +198,19 @@ STAFF_REQUIRE_MFA = env.bool("STAFF_REQUIRE_MFA", default=False)
 # at POST /api/auth/token/ or the tokens page gives a new one.
 API_TOKEN_LIFETIME_DAYS = env.int("API_TOKEN_LIFETIME_DAYS", default=90)
 
+# Retention (core/retention.py, daily: config/beat.py): notifications, read or not, are
+# deleted this many days after they were written; GroupedMail rows (a group of notices was
+# mailed to a follower who shows them nowhere in the app) after this many, long past any
+# group that can still gain a line (at least 7 days each: a shorter one is refused).
+NOTIFICATION_RETENTION_DAYS = env.int("NOTIFICATION_RETENTION_DAYS", default=90)
+GROUPED_MAIL_RETENTION_DAYS = env.int("GROUPED_MAIL_RETENTION_DAYS", default=30)
+# Deleted this many rows per statement (one short transaction each), at most this many
+# statements per task (well inside CELERY_TASK_SOFT_TIME_LIMIT); a task that leaves old rows
+# sends itself again after this pause, so the web and workers get the database in between.
+RETENTION_PRUNE_BATCH_SIZE = env.int("RETENTION_PRUNE_BATCH_SIZE", default=5000)
+RETENTION_PRUNE_BATCHES_PER_RUN = env.int("RETENTION_PRUNE_BATCHES_PER_RUN", default=20)
+RETENTION_PRUNE_PAUSE_SECONDS = env.float("RETENTION_PRUNE_PAUSE_SECONDS", default=5.0)
+
 # --- Content-Security-Policy (django-csp) --------------------------------------------
 # The pages load scripts, styles and images from this origin only: no inline script, no
 # inline style, nothing from a CDN. Left out: the JSON API with its developer pages (the
