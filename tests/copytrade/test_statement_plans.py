@@ -79,6 +79,14 @@ def test_the_load_s_pick_up_mark_finds_its_row_by_primary_key():
     assert OPEN_INDEX in plan
 
 
+def _assert_updates_find_their_row_by_primary_key(queries, *, count: int) -> None:
+    statements = [query["sql"] for query in queries.captured_queries if query["sql"].startswith("UPDATE")]
+    assert len(statements) == count
+    for sql in statements:
+        plan = _plan(sql.replace("%", "%%"), [])
+        assert OPEN_INDEX not in plan and "copytrade_copiedtrade_pkey" in plan, (sql, plan)
+
+
 @pytest.mark.django_db
 def test_the_claims_find_their_row_by_primary_key_also_when_statements_are_not_prepared(settings):
     """Behind PgBouncer (DATABASE_PREPARED_STATEMENTS off) every statement is planned for its
@@ -89,11 +97,7 @@ def test_the_claims_find_their_row_by_primary_key_also_when_statements_are_not_p
         execution_statements.claim(trade, continuing=False, lease_expires_at=NOW, now=NOW)
         execution_statements.submitted_claim(trade, claimed_from=0)
         execution_statements.waiting_mark(trade)
-    statements = [query["sql"] for query in queries.captured_queries if query["sql"].startswith("UPDATE")]
-    assert len(statements) == 3
-    for sql in statements:
-        plan = _plan(sql.replace("%", "%%"), [])
-        assert OPEN_INDEX not in plan and "copytrade_copiedtrade_pkey" in plan, (sql, plan)
+    _assert_updates_find_their_row_by_primary_key(queries, count=3)
 
 
 @pytest.mark.django_db
@@ -111,11 +115,7 @@ def test_the_fenced_writes_find_their_row_by_primary_key_also_when_statements_ar
         execution_statements.submitted_clear(trade, token=1)
         execution_statements.resync_fill_write(trade, token=1)
         execution_statements.give_up(trade.pk, reason=CopiedTrade.Reason.EXCHANGE_UNAVAILABLE, now=NOW)
-    statements = [query["sql"] for query in queries.captured_queries if query["sql"].startswith("UPDATE")]
-    assert len(statements) == 9
-    for sql in statements:
-        plan = _plan(sql.replace("%", "%%"), [])
-        assert OPEN_INDEX not in plan and "copytrade_copiedtrade_pkey" in plan, (sql, plan)
+    _assert_updates_find_their_row_by_primary_key(queries, count=9)
 
 
 @pytest.mark.django_db
