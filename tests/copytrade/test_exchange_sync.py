@@ -7,7 +7,6 @@ import pytest
 from copytrade.models import LeaderPosition, LeaderTrade, Strategy
 from copytrade.services.exchange_sync import strategies_exchange_sync, strategy_exchange_sync
 from copytrade.services.strategies import strategy_create, strategy_update
-from exchanges.fees import fee_in_quote
 from exchanges.gateways import gateway_for_account
 from exchanges.gateways.ccxt_gateway import clear_caches
 from tests.copytrade import record_fan_outs, simulator_account
@@ -202,38 +201,8 @@ def test_a_fee_paid_in_bnb_is_recorded_in_the_quote_at_the_exchanges_bnb_price(o
     strategy_exchange_sync(strategy_id=strategy.pk)
 
     # 0.1 % of 1,280 USDT = 1.28 USDT = 0.002 BNB at 640: recorded as 0.002 × 640
+    fill = gateway_for_account(account).fetch_my_trades(symbol="BTC/USDT")[-1]
+    assert (fill.fee, fill.fee_currency) == (Decimal("0.002"), "BNB")
     trade = LeaderTrade.objects.get()
     assert (trade.amount, trade.fee, trade.position_after) == (Decimal("0.02"), Decimal("1.28"), Decimal("0.02"))
     assert LeaderPosition.objects.get(strategy=strategy).quantity == Decimal("0.02")
-
-
-def test_a_fee_in_a_coin_the_exchange_cannot_price_is_recorded_as_zero_with_a_warning(owner, simulated_binance, fan_outs, caplog):
-    account, strategy = _leader_paying_fees_in(simulated_binance, owner, "bnb", bnb="1")
-    # the exchange delists BNB/USDT: nothing prices the fee coin in the quote any more
-    gateway = gateway_for_account(account)
-    markets = {symbol: market for symbol, market in gateway.markets().items() if symbol != "BNB/USDT"}
-    _trade_at_the_exchange(account, "buy", "0.02", "bnb-fee-buy")
-    fill = gateway.fetch_my_trades(symbol="BTC/USDT")[-1]
-
-    with caplog.at_level("WARNING", logger="exchanges.fees"):
-        fee = fee_in_quote(
-            gateway=_ListingOnly(gateway, markets),
-            market=markets["BTC/USDT"],
-            fee=fill.fee,
-            fee_currency=fill.fee_currency,
-            price=fill.price,
-            fill_id=fill.trade_id,
-        )
-
-    assert (fill.fee_currency, fee) == ("BNB", 0)
-    assert f"fill {fill.trade_id} on BTC/USDT" in caplog.text
-
-
-class _ListingOnly:
-    """A gateway whose exchange lists only `markets`."""
-
-    def __init__(self, gateway, markets):
-        self.exchange_id, self._markets = gateway.exchange_id, markets
-
-    def markets(self):
-        return self._markets
