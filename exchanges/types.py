@@ -91,22 +91,13 @@ class OrderResult:
     filled: Decimal
     average_price: Decimal | None
     cost: Decimal  # quote spent/received
-    fee: Decimal  # in fee_currency
+    fee: Decimal  # in fee_currency; in the quote: exchanges.fees.fee_in_quote
     fee_currency: str
     timestamp: datetime | None = None
 
     @property
     def is_fully_filled(self) -> bool:
         return self.filled >= self.amount and self.filled > 0
-
-    def fee_in_quote(self, *, market: "MarketRules", price: Decimal) -> Decimal:
-        """The fee in the market's quote currency. A fee paid in a third currency (BNB
-        discounts) would need another price lookup and counts as zero."""
-        if self.fee_currency == market.quote:
-            return self.fee
-        if self.fee_currency == market.base:
-            return self.fee * price
-        return Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -120,8 +111,10 @@ class Trade:
     amount: Decimal
     price: Decimal
     cost: Decimal
-    fee: Decimal
+    fee: Decimal  # in fee_currency; in the quote: exchanges.fees.fee_in_quote
     timestamp: datetime
+    # The currency the exchange charged the fee in ("" when it said none: the quote).
+    fee_currency: str = ""
     # The client order id of the order this fill belongs to ("" when the exchange has none).
     client_order_id: str = ""
 

@@ -1,4 +1,13 @@
-"""Leader trades in by exchange sync: a beat task reads the leader account's new fills."""
+"""Leader trades in by exchange sync: a beat task reads the leader account's new fills.
+
+Fees: a fill's fee is recorded in the market's quote (exchanges/fees.py): as it is when the
+exchange charged the quote, × the fill's price when it charged the base coin, at the
+exchange's price of the coin when it charged a third one (BNB); a fee in a coin the exchange
+cannot price in the quote is recorded as zero, with a warning naming the fill. A buy whose
+fee was taken in the base coin (Binance spot's default) is recorded with the amount the
+exchange filled, which is what followers mirror, while the leader's position grows only by
+what reached the account (filled − fee): a later sale of all of it closes the position.
+"""
 
 import logging
 from datetime import UTC, datetime
@@ -17,10 +26,11 @@ from exchanges.errors import (
     ExchangeError,
     UnknownSymbolError,
 )
+from exchanges.fees import fee_in_quote, fee_kept_from_amount
 from exchanges.gateways import gateway_for_account
 from exchanges.models import ExchangeAccount
 from exchanges.symbols import resolve_symbol
-from exchanges.types import MarketRules
+from exchanges.types import MarketRules, Trade
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +104,7 @@ def _exchange_sync(*, strategy_id: int) -> int:
                     "exchange sync of strategy %s ignored fill %s of copy order %s", strategy.pk, fill.trade_id, fill.client_order_id
                 )
             else:
-                recorded += _fill_record(strategy=strategy, fill=fill, markets=markets, equity=equity, leverages=leverages)
+                recorded += _fill_record(strategy=strategy, fill=fill, gateway=gateway, markets=markets, equity=equity, leverages=leverages)
         except (ApplicationError, ValidationError, UnknownSymbolError) as exc:
             # A fill that cannot be recorded now never can be: skip it rather than stall
             # the strategy's sync on it forever.
@@ -106,7 +116,9 @@ def _exchange_sync(*, strategy_id: int) -> int:
     return recorded
 
 
-def _fill_record(*, strategy: Strategy, fill, markets: dict[str, MarketRules], equity: Decimal, leverages: dict[str, int | None]) -> int:
+def _fill_record(
+    *, strategy: Strategy, fill: Trade, gateway, markets: dict[str, MarketRules], equity: Decimal, leverages: dict[str, int | None]
+) -> int:
     market = markets[resolve_symbol(fill.symbol, markets)]
     amount = fill.amount
     if market.type == "spot" and fill.side == SELL:
@@ -115,6 +127,16 @@ def _fill_record(*, strategy: Strategy, fill, markets: dict[str, MarketRules], e
         amount = min(amount, held_quantity(strategy=strategy, symbol=market.symbol))
     if amount <= 0:
         return 0
+    # Network before the recording's transaction (a fee in BNB is priced on the exchange).
+    fee = fee_in_quote(
+        gateway=gateway,
+        market=market,
+        fee=fill.fee,
+        fee_currency=fill.fee_currency,
+        price=fill.price,
+        filled_at=fill.timestamp,
+        fill_id=f"trade {fill.trade_id} (strategy {strategy.pk})",
+    )
     outcome = leader_trade_record(
         strategy=strategy,
         external_id=str(fill.trade_id),
@@ -124,7 +146,8 @@ def _fill_record(*, strategy: Strategy, fill, markets: dict[str, MarketRules], e
         price=fill.price,
         traded_at=fill.timestamp,
         source=Strategy.Source.EXCHANGE_SYNC,
-        fee=fill.fee,
+        fee=fee,
+        fee_in_base=fee_kept_from_amount(market=market, side=fill.side, fee=fill.fee, fee_currency=fill.fee_currency),
         exchange_order_id=str(fill.order_id),
         leader_equity=equity,
         market=market,

@@ -86,6 +86,7 @@ from exchanges.errors import (
     UnknownOutcomeError,
     UnknownSymbolError,
 )
+from exchanges.fees import fee_in_quote, fee_kept_from_amount
 from exchanges.gateways import gateway_for_account
 from exchanges.models import ExchangeAccount
 from exchanges.perpetuals import perpetual_settings_ensure
@@ -522,9 +523,19 @@ def _record(run: _Run, *, token: int, result: OrderResult, market: MarketRules, 
     # retries the run, which finds this order by its client order id and records it then.
     rate = quote_rate_at_fill(gateway=gateway, market=market)
     price = result.average_price or result.cost / result.filled
-    fee = result.fee_in_quote(market=market, price=price)
+    # A fee in a third currency (BNB) is priced on the follower's exchange: a network call,
+    # so before the transaction too; a fee in the quote or the base asks nobody.
+    fee = fee_in_quote(
+        gateway=gateway,
+        market=market,
+        fee=result.fee,
+        fee_currency=result.fee_currency,
+        price=price,
+        filled_at=result.timestamp,
+        fill_id=f"order {result.exchange_order_id} (copied trade {trade.pk})",
+    )
     # A buy whose fee is taken in the base currency leaves that much less in the account.
-    received = result.filled - result.fee if result.side == "buy" and result.fee_currency == market.base else result.filled
+    received = result.filled - fee_kept_from_amount(market=market, side=result.side, fee=result.fee, fee_currency=result.fee_currency)
     fill = Fill(side=result.side or trade.side, amount=received, price=price, fee_quote=fee, contract_size=market.contract_size)
     now = timezone.now()
     if trade.kind == CopiedTrade.Kind.RESYNC:

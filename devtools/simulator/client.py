@@ -30,9 +30,15 @@ class SimulatorClient:
             raise SimulatorError(f"{method} {self.control_path}{path}: {response.status_code} {response.text}")
         return response.json()
 
-    def reset(self, *, commission_rate: Decimal | str | None = None, duplicate_scope: str | None = None) -> dict:
-        """Forget accounts, orders, faults and price history (default markets and prices return)."""
+    def reset(
+        self, *, commission_rate: Decimal | str | None = None, duplicate_scope: str | None = None, commission_asset: str | None = None
+    ) -> dict:
+        """Forget accounts, orders, faults and price history (default markets and prices return).
+        `commission_asset`: "quote" (the default), "received" (a buy pays in the base coin, as
+        on Binance) or "bnb" (BNB at the BNB/<quote> price); kept until reset again."""
         payload = {}
+        if commission_asset is not None:
+            payload["commission_asset"] = commission_asset
         if commission_rate is not None:
             payload["commission_rate"] = str(commission_rate)
         if duplicate_scope is not None:

@@ -206,8 +206,16 @@ def _admin(handler: Handler, *, key: web.AppKey = STATE):
 
 
 def _reset(state: SimulatorState, request: web.Request, payload: dict) -> dict:
-    state.reset(commission_rate=payload.get("commission_rate"), duplicate_scope=payload.get("duplicate_scope"))
-    return {"commission_rate": str(state.commission_rate), "duplicate_scope": state.duplicate_scope}
+    state.reset(
+        commission_rate=payload.get("commission_rate"),
+        duplicate_scope=payload.get("duplicate_scope"),
+        commission_asset=payload.get("commission_asset"),
+    )
+    return {
+        "commission_rate": str(state.commission_rate),
+        "duplicate_scope": state.duplicate_scope,
+        "commission_asset": state.commission_asset,
+    }
 
 
 def _create_account(state: SimulatorState, request: web.Request, payload: dict) -> dict:

@@ -18,6 +18,12 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 EIGHT_PLACES = Decimal("0.00000001")
 ZERO = Decimal("0")
 DEFAULT_COMMISSION_RATE = Decimal("0.001")
+# What a fill's commission is paid in. "quote": the market's quote (the simulator's default);
+# "received": the asset the fill brings in (a buy pays in the base coin, a sell in the quote:
+# real Binance's default); "bnb": BNB at the BNB/<quote> price (Binance's "pay fees with BNB"),
+# the quote when the account holds too little BNB or no BNB/<quote> market is listed.
+COMMISSION_ASSETS = ("quote", "received", "bnb")
+FEE_COIN = "BNB"
 DUPLICATE_SCOPES = ("open", "all")
 OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")
 TIMES_IN_FORCE = ("GTC", "IOC", "FOK")
@@ -428,14 +434,22 @@ class SimulatorState:
         # Another exchange's side of the simulator lists its own markets (devtools/simulator/bybit.py).
         self.default_markets = markets
         self.default_latency_ms = _non_negative(latency_ms, name="latency_ms")
+        self.commission_asset = "quote"
         self.reset(commission_rate=commission_rate, duplicate_scope=duplicate_scope)
 
-    def reset(self, *, commission_rate: Decimal | None = None, duplicate_scope: str | None = None) -> None:
+    def reset(
+        self, *, commission_rate: Decimal | None = None, duplicate_scope: str | None = None, commission_asset: str | None = None
+    ) -> None:
         """Forget accounts, orders, faults and price history; keep or replace the run settings.
 
-        Run settings: the commission rate, the duplicate client order id scope and the
-        latency given at start (faults start from it again).
+        Run settings: the commission rate, the asset commissions are paid in
+        (COMMISSION_ASSETS), the duplicate client order id scope and the latency given at
+        start (faults start from it again).
         """
+        if commission_asset is not None:
+            if commission_asset not in COMMISSION_ASSETS:
+                raise ValueError(f"commission_asset must be one of {COMMISSION_ASSETS}, not {commission_asset!r}")
+            self.commission_asset = commission_asset
         if commission_rate is not None:
             commission_rate = to_decimal(commission_rate, name="commission_rate")
             if not ZERO <= commission_rate < 1:
@@ -835,6 +849,7 @@ class SimulatorState:
         rests = order_type == "LIMIT" and time_in_force == "GTC" and not marketable
         reserve_price = price if order_type == "LIMIT" else current
         if side == "BUY":
+            # Reserved as if the commission were paid in the quote (the most it can take of it).
             needed_asset, needed = market.quote, self._cost(quantity, reserve_price) + self._commission(self._cost(quantity, reserve_price))
         else:
             needed_asset, needed = market.base, quantity
@@ -952,23 +967,30 @@ class SimulatorState:
         return (cost * self.commission_rate).quantize(EIGHT_PLACES, rounding=ROUND_HALF_UP)
 
     def _fill(self, account: Account, market: Market, order: Order, *, price: Decimal, is_maker: bool) -> None:
-        """Fill the whole order at `price`; the commission is charged in the quote asset."""
+        """Fill the whole order at `price`; the commission is paid as `commission_asset` says."""
         quantity = order.quantity
         cost = self._cost(quantity, price)
-        commission = self._commission(cost)
+        commission_asset, commission = self._commission_of(account, market, side=order.side, quantity=quantity, cost=cost)
         base, quote = account.balance(market.base), account.balance(market.quote)
         self._release(account, market, order)
         if order.side == "BUY":
-            quote[0] -= cost + commission
+            quote[0] -= cost
             base[0] += quantity
         else:
             base[0] -= quantity
-            quote[0] += cost - commission
+            quote[0] += cost
+        account.balance(commission_asset)[0] -= commission
         timestamp = now_ms()
         trade_id = self.next_trade_id
         self.next_trade_id += 1
         order.fills.append(
-            {"price": fmt(price), "qty": fmt(quantity), "commission": fmt(commission), "commissionAsset": market.quote, "tradeId": trade_id}
+            {
+                "price": fmt(price),
+                "qty": fmt(quantity),
+                "commission": fmt(commission),
+                "commissionAsset": commission_asset,
+                "tradeId": trade_id,
+            }
         )
         account.trades.append(
             {
@@ -980,7 +1002,7 @@ class SimulatorState:
                 "qty": fmt(quantity),
                 "quoteQty": fmt(cost),
                 "commission": fmt(commission),
-                "commissionAsset": market.quote,
+                "commissionAsset": commission_asset,
                 "time": timestamp,
                 "isBuyer": order.side == "BUY",
                 "isMaker": is_maker,
@@ -991,6 +1013,19 @@ class SimulatorState:
         order.quote_qty = cost
         order.status = "FILLED"
         order.updated_ms = timestamp
+
+    def _commission_of(self, account: Account, market: Market, *, side: str, quantity: Decimal, cost: Decimal) -> tuple[str, Decimal]:
+        """(asset, amount) of a fill's commission: the rate of what the fill is worth, in the
+        asset `commission_asset` names."""
+        in_quote = self._commission(cost)
+        if self.commission_asset == "received" and side == "BUY":
+            return market.base, self._commission(quantity)
+        fee_market = self.markets.get(f"{FEE_COIN}{market.quote}")
+        if self.commission_asset == "bnb" and fee_market is not None:
+            in_bnb = (in_quote / self.series[fee_market.symbol].last).quantize(EIGHT_PLACES, rounding=ROUND_HALF_UP)
+            if account.balance(FEE_COIN)[0] >= in_bnb:
+                return FEE_COIN, in_bnb
+        return market.quote, in_quote
 
     def _release(self, account: Account, market: Market, order: Order) -> None:
         """Give back what a resting order had locked."""

@@ -463,6 +463,7 @@ def _trade(trade: dict) -> Trade:
         price=to_decimal(trade["price"]),
         cost=to_decimal(trade["cost"]) if trade.get("cost") is not None else to_decimal(trade["amount"]) * to_decimal(trade["price"]),
         fee=fee[0] if fee else ZERO,
+        fee_currency=fee[1] if fee else "",
         timestamp=_datetime(trade["timestamp"]),
         # Bybit's fills carry their order's link id; Binance's carry none (asked for by order).
         client_order_id=str(info.get("clientOrderId") or info.get("orderLinkId") or ""),

@@ -8,6 +8,7 @@ from copytrade.models import LeaderPosition, LeaderTrade, Strategy
 from copytrade.services.exchange_sync import strategies_exchange_sync, strategy_exchange_sync
 from copytrade.services.strategies import strategy_create, strategy_update
 from exchanges.gateways import gateway_for_account
+from exchanges.gateways.ccxt_gateway import clear_caches
 from tests.copytrade import record_fan_outs, simulator_account
 
 pytestmark = pytest.mark.django_db
@@ -145,3 +146,63 @@ def test_it_skips_a_sync_already_running_for_the_strategy(strategy, leader_accou
         assert held
         assert strategy_exchange_sync(strategy_id=strategy.pk) == 0
     assert strategy_exchange_sync(strategy_id=strategy.pk) == 1
+
+
+def _leader_paying_fees_in(simulated_binance, owner, commission_asset: str, *, bnb: str = "0"):
+    """A leader account on a simulated Binance that charges fees in `commission_asset`."""
+    simulated_binance.reset(commission_asset=commission_asset)
+    clear_caches()
+    account = simulator_account(simulated_binance, owner, usdt="10000")
+    simulated_binance.set_balances(api_key=account.api_key, balances={"BNB": bnb})
+    strategy = strategy_create(owner=owner, name="Synced", leader_account_id=account.pk, source=Strategy.Source.EXCHANGE_SYNC)
+    return account, strategy
+
+
+def test_a_buy_whose_fee_is_taken_in_the_base_coin_records_that_fee_in_the_quote_and_holds_only_what_was_received(
+    owner, simulated_binance, fan_outs
+):
+    # given Binance's default: a buy pays its fee in the coin bought
+    account, strategy = _leader_paying_fees_in(simulated_binance, owner, "received")
+    simulated_binance.set_price(symbol="BTC/USDT", price="64000")
+    _trade_at_the_exchange(account, "buy", "0.02", "base-fee-buy")
+
+    strategy_exchange_sync(strategy_id=strategy.pk)
+
+    # then the fee (0.1 % of 0.02 BTC = 0.00002 BTC) is recorded at the fill's price, the
+    # trade keeps the filled amount (what followers mirror) and the position what arrived
+    trade = LeaderTrade.objects.get()
+    assert (trade.amount, trade.fee, trade.position_after) == (Decimal("0.02"), Decimal("1.28"), Decimal("0.01998"))
+    position = LeaderPosition.objects.get(strategy=strategy)
+    assert position.quantity == Decimal("0.01998") == gateway_for_account(account).holding("BTC/USDT")
+    assert position.realized_pnl == Decimal("-1.28")
+
+
+def test_selling_all_a_base_fee_buy_left_closes_the_leaders_position(owner, simulated_binance, fan_outs):
+    account, strategy = _leader_paying_fees_in(simulated_binance, owner, "received")
+    _trade_at_the_exchange(account, "buy", "0.02", "base-fee-buy")
+    strategy_exchange_sync(strategy_id=strategy.pk)
+
+    _trade_at_the_exchange(account, "sell", "0.01998", "sell-all")
+    strategy_exchange_sync(strategy_id=strategy.pk)
+
+    assert list(LeaderTrade.objects.order_by("sequence").values_list("effect", "amount")) == [
+        ("open", Decimal("0.02")),
+        ("close", Decimal("0.01998")),
+    ]
+    assert LeaderPosition.objects.get(strategy=strategy).quantity == 0
+
+
+def test_a_fee_paid_in_bnb_is_recorded_in_the_quote_at_the_exchanges_bnb_price(owner, simulated_binance, fan_outs):
+    account, strategy = _leader_paying_fees_in(simulated_binance, owner, "bnb", bnb="1")
+    simulated_binance.set_price(symbol="BTC/USDT", price="64000")
+    simulated_binance.set_price(symbol="BNB/USDT", price="640")
+    _trade_at_the_exchange(account, "buy", "0.02", "bnb-fee-buy")
+
+    strategy_exchange_sync(strategy_id=strategy.pk)
+
+    # 0.1 % of 1,280 USDT = 1.28 USDT = 0.002 BNB at 640: recorded as 0.002 × 640
+    fill = gateway_for_account(account).fetch_my_trades(symbol="BTC/USDT")[-1]
+    assert (fill.fee, fill.fee_currency) == (Decimal("0.002"), "BNB")
+    trade = LeaderTrade.objects.get()
+    assert (trade.amount, trade.fee, trade.position_after) == (Decimal("0.02"), Decimal("1.28"), Decimal("0.02"))
+    assert LeaderPosition.objects.get(strategy=strategy).quantity == Decimal("0.02")

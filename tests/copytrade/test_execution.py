@@ -28,6 +28,7 @@ from copytrade.services.strategies import strategy_create
 from copytrade.services.sweeper import copied_trades_sweep
 from copytrade.tasks import execute_copied_trade
 from core.models import Notification
+from exchanges.gateways.ccxt_gateway import clear_caches
 from exchanges.models import ExchangeAccount
 from tests.copytrade import signal_only_strategy, simulator_account, submit
 
@@ -595,3 +596,64 @@ def test_prepared_statements_are_prepared_again_on_a_new_connection_and_can_be_t
     assert FollowerPosition.objects.get(copy=copy).quantity == sum(
         CopiedTrade.objects.filter(pk__in=ids).values_list("filled_amount", flat=True), Decimal(0)
     )
+
+
+def _copy_paying_fees_in(sim, follower, strategy, commission_asset: str, *, bnb: str = "0") -> Copy:
+    sim.reset(commission_asset=commission_asset)
+    clear_caches()
+    sim.set_price(symbol="BTC/USDT", price="65000")
+    copy = start_copy(sim, follower, strategy, allocation_percent=Decimal("50"))
+    sim.set_balances(api_key=copy.exchange_account.api_key, balances={"BNB": bnb})
+    return copy
+
+
+def _balance(sim, copy, asset: str) -> Decimal:
+    return Decimal(sim.account(api_key=copy.exchange_account.api_key)["balances"].get(asset, {"free": "0"})["free"])
+
+
+def test_a_copy_whose_buy_pays_its_fee_in_the_base_coin_holds_what_it_received_and_shows_pnl_net_of_that_fee(sim, strategy, follower):
+    # given Binance's default: a buy pays its fee in the coin bought
+    copy = _copy_paying_fees_in(sim, follower, strategy, "received")
+
+    submit(strategy, "t1", "buy", amount="1", price="65000")
+    run_engine()
+    position = FollowerPosition.objects.get(copy=copy)
+    entry = CopiedTrade.objects.get(copy=copy)
+
+    # then the copy holds 0.05 BTC less the 0.00005 BTC fee, and that fee (at 65,000) is its P&L so far
+    assert position.quantity == Decimal("0.04995") == _balance(sim, copy, "BTC")
+    assert (entry.fee, entry.pnl_quote) == (Decimal("3.25"), Decimal("-3.25"))
+
+    # when the leader closes, the copy sells exactly what it holds
+    sim.set_price(symbol="BTC/USDT", price="66000")
+    submit(strategy, "t2", "close", price="66000")
+    run_engine()
+
+    assert orders_of(sim, copy) == [("BUY", Decimal("0.05")), ("SELL", Decimal("0.04995"))]
+    assert FollowerPosition.objects.get(copy=copy).quantity == 0 == _balance(sim, copy, "BTC")
+    copy.refresh_from_db()
+    assert copy.realized_pnl == _balance(sim, copy, "USDT") - Decimal("10000")
+
+
+def test_a_copy_paying_its_fees_in_bnb_shows_pnl_net_of_them_at_the_bnb_price(sim, strategy, follower):
+    # given a follower account that pays fees in BNB, at 650 USDT a BNB
+    copy = _copy_paying_fees_in(sim, follower, strategy, "bnb", bnb="1")
+    sim.set_price(symbol="BNB/USDT", price="650")
+
+    submit(strategy, "t1", "buy", amount="1", price="65000")
+    run_engine()
+    sim.set_price(symbol="BTC/USDT", price="66000")
+    submit(strategy, "t2", "close", price="66000")
+    run_engine()
+
+    # then each fill's fee is its BNB at 650: 3.25 USDT for the buy (0.005 BNB); the sale's
+    # 3.30 USDT was charged as 0.00507692 BNB (8 places), so 3.299998
+    assert list(CopiedTrade.objects.filter(copy=copy).order_by("sequence").values_list("fee", flat=True)) == [
+        Decimal("3.25"),
+        Decimal("3.299998"),
+    ]
+    bnb_spent = Decimal("1") - _balance(sim, copy, "BNB")
+    assert bnb_spent == Decimal("0.005") + Decimal("0.00507692")
+    copy.refresh_from_db()
+    # and the P&L shown is what the account gained in USDT less the BNB it paid, at 650
+    assert copy.realized_pnl == _balance(sim, copy, "USDT") - Decimal("10000") - bnb_spent * Decimal("650")

@@ -14,9 +14,10 @@ from rest_framework.test import APIClient
 
 from copytrade.client_order_ids import leader_client_order_id
 from copytrade.models import LeaderTrade, Strategy
-from copytrade.services.strategies import strategy_update, strategy_webhook_secret_rotate
+from copytrade.services.strategies import strategy_create, strategy_update, strategy_webhook_secret_rotate
 from devtools.simulator.client import SimulatorClient
 from exchanges.gateways import gateway_for_account
+from exchanges.gateways.ccxt_gateway import clear_caches
 from tests.copytrade import (
     market_moves_to,
     paper_account,
@@ -430,6 +431,27 @@ def test_it_closes_the_leader_position_at_the_exchange(api_client, led_strategy,
     assert (close.effect, close.side, close.amount, close.price) == ("close", "sell", Decimal("0.01"), Decimal("66000"))
     assert close.position_after == 0
     balances = simulated_binance.account(api_key=led_strategy.leader_account.api_key)["balances"]
+    assert Decimal(balances["BTC"]["free"]) == 0
+
+
+def test_a_leader_whose_buy_paid_its_fee_in_the_base_coin_closes_with_exactly_what_it_holds(api_client, owner, simulated_binance, fan_outs):
+    # given a leader account at a Binance that takes a buy's fee in the coin bought
+    simulated_binance.reset(commission_asset="received")
+    clear_caches()
+    simulated_binance.set_price(symbol="BTC/USDT", price="64000")
+    account = simulator_account(simulated_binance, owner, usdt="10000")
+    strategy = strategy_create(owner=owner, name="Led", leader_account_id=account.pk, is_public_leader=True)
+    post_webhook(api_client, webhook_body(strategy, external_id="open", amount="0.01"), secret=strategy.webhook_secret)
+    opened = LeaderTrade.objects.get(external_id="open")
+
+    response = post_webhook(api_client, webhook_body(strategy, external_id="close", action="close"), secret=strategy.webhook_secret)
+
+    # then the open kept its filled amount and its 0.00001 BTC fee at 64,000, the position what arrived
+    assert (opened.amount, opened.fee, opened.position_after) == (Decimal("0.01"), Decimal("0.64"), Decimal("0.00999"))
+    assert response.status_code == 201, response.json()
+    close = LeaderTrade.objects.get(external_id="close")
+    assert (close.effect, close.amount, close.position_after) == ("close", Decimal("0.00999"), 0)
+    balances = simulated_binance.account(api_key=strategy.leader_account.api_key)["balances"]
     assert Decimal(balances["BTC"]["free"]) == 0
 
 

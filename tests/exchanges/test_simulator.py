@@ -206,6 +206,51 @@ def test_it_sells_into_the_quote_minus_commission(simulator, trader):
     assert _balances(simulator, trader) == {"USDT": (Decimal("10999"), 0), "BTC": (0, 0)}
 
 
+def test_with_commission_in_the_received_asset_a_buy_pays_in_the_base_coin_and_a_sell_in_the_quote(simulator):
+    simulator.reset(commission_asset="received")
+    credentials = simulator.create_account(balances={"USDT": "1000"})
+    trader = Binance(simulator.base_url, api_key=credentials["api_key"], api_secret=credentials["api_secret"])
+    simulator.set_price(symbol="BTC/USDT", price="50000")
+
+    bought = trader.order(quantity="0.01").json()
+    trader.order(side="SELL", quantity="0.005")
+
+    assert (bought["fills"][0]["commission"], bought["fills"][0]["commissionAsset"]) == ("0.00001000", "BTC")
+    assert _balances(simulator, trader) == {"USDT": (Decimal("500") + Decimal("250") - Decimal("0.25"), 0), "BTC": (Decimal("0.00499"), 0)}
+    trades = trader.signed("GET", "/api/v3/myTrades", symbol="BTCUSDT").json()
+    assert [(t["commission"], t["commissionAsset"]) for t in trades] == [("0.00001000", "BTC"), ("0.25000000", "USDT")]
+
+
+def test_with_commission_in_bnb_a_fill_pays_its_fee_in_bnb_at_the_bnb_price(simulator):
+    simulator.reset(commission_asset="bnb")
+    credentials = simulator.create_account(balances={"USDT": "1000", "BNB": "1"})
+    trader = Binance(simulator.base_url, api_key=credentials["api_key"], api_secret=credentials["api_secret"])
+    simulator.set_price(symbol="BTC/USDT", price="50000")
+    simulator.set_price(symbol="BNB/USDT", price="500")
+
+    bought = trader.order(quantity="0.01").json()
+
+    # 0.1 % of 500 USDT = 0.5 USDT = 0.001 BNB at 500.
+    assert (bought["fills"][0]["commission"], bought["fills"][0]["commissionAsset"]) == ("0.00100000", "BNB")
+    assert _balances(simulator, trader) == {"USDT": (Decimal("500"), 0), "BTC": (Decimal("0.01"), 0), "BNB": (Decimal("0.999"), 0)}
+
+
+def test_with_commission_in_bnb_an_account_without_enough_bnb_pays_in_the_quote(simulator):
+    simulator.reset(commission_asset="bnb")
+    credentials = simulator.create_account(balances={"USDT": "1000"})
+    trader = Binance(simulator.base_url, api_key=credentials["api_key"], api_secret=credentials["api_secret"])
+    simulator.set_price(symbol="BTC/USDT", price="50000")
+
+    bought = trader.order(quantity="0.01").json()
+
+    assert (bought["fills"][0]["commission"], bought["fills"][0]["commissionAsset"]) == ("0.50000000", "USDT")
+
+
+def test_it_refuses_an_unknown_commission_asset(simulator):
+    with pytest.raises(SimulatorError):
+        simulator.reset(commission_asset="gold")
+
+
 def test_it_buys_by_quote_amount_truncated_to_the_lot_step(simulator, trader):
     simulator.set_price(symbol="BTC/USDT", price="60000")
 

@@ -7,7 +7,7 @@ its market once already and hands it over with `market_checked`.
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -61,6 +61,7 @@ def leader_trade_record(
     position_size_usd: Decimal | None = None,
     fraction: Decimal | None = None,
     fee: Decimal = ZERO,
+    fee_in_base: Decimal = ZERO,
     exchange_order_id: str = "",
     leader_equity: Decimal | None = None,
     market: MarketRules | None = None,
@@ -80,6 +81,11 @@ def leader_trade_record(
     checked its market already and passes it with `market_checked`: it is not looked up
     again. A buy/sell larger than the position on the other side flips it
     on a swap (two trades: `<id>` closes, `<id>:flip` opens); on spot it is refused.
+    `fee` is in the quote currency. `fee_in_base`: what of a spot buy's filled amount the
+    exchange kept as its fee (Binance charges a buy in the base coin). The trade keeps the
+    filled amount, which is what the leader ordered and what followers mirror (each pays its
+    own exchange's fee); the leader's position grows only by what reached the account, so
+    selling all of it later closes the position rather than leaving a sliver open.
     """
     # The shape of a signal (one size, a fraction in (0, 1], a close without one) is
     # `leader_signal_parse`'s rule; what is checked here is what recording adds: the numbers
@@ -121,6 +127,7 @@ def leader_trade_record(
         price=price,
         declared_price=to_money(declared_price) if declared_price is not None else None,
         fee=to_money(fee),
+        fee_in_base=fee_in_base,
         traded_at=traded_at,
         source=source,
         exchange_order_id=exchange_order_id,
@@ -137,6 +144,7 @@ class _Leg:
     reduce_fraction: Decimal | None
     position_after: Decimal
     external_suffix: str = ""
+    kept_as_fee: Decimal = ZERO  # of `amount`, taken by the exchange as its fee (not held)
 
 
 def leader_trade_legs(*, held: Decimal, side: str, amount: Decimal | None, fraction: Decimal | None, market: MarketRules) -> list[_Leg]:
@@ -200,6 +208,7 @@ def _record(
     source: str,
     exchange_order_id: str,
     leader_equity: Decimal | None,
+    fee_in_base: Decimal = ZERO,
     leverage: int | None = None,
 ) -> LeaderTradeOutcome:
     # The strategy row lock serialises every recording for this strategy: sequences are
@@ -213,6 +222,9 @@ def _record(
         realised = LeaderPosition.objects.filter(strategy=strategy).aggregate(total=Sum("realized_pnl"))["total"] or ZERO
         leader_equity = strategy.declared_capital + realised
     legs = leader_trade_legs(held=position.quantity, side=side, amount=amount, fraction=fraction, market=market)
+    if fee_in_base > 0 and market.type == "spot" and len(legs) == 1 and legs[0].side == BUY and fee_in_base < legs[0].amount:
+        # The base coin the exchange kept never reached the account: the position does not hold it.
+        legs = [replace(legs[0], position_after=legs[0].position_after - fee_in_base, kept_as_fee=fee_in_base)]
     if any(leg.amount * price * market.contract_size > MAX_NOTIONAL or abs(leg.position_after) > MAX_QUANTITY for leg in legs):
         raise ApplicationError("This trade is larger than the platform can record.")
 
@@ -223,7 +235,10 @@ def _record(
         leg_fee = to_money(fee * leg.amount / total_amount) if index < len(legs) else fee - sum(t.fee for t in trades)
         realised_pnl = (
             position_apply_fill(
-                position, fill=Fill(side=leg.side, amount=leg.amount, price=price, fee_quote=leg_fee, contract_size=market.contract_size)
+                position,
+                fill=Fill(
+                    side=leg.side, amount=leg.amount - leg.kept_as_fee, price=price, fee_quote=leg_fee, contract_size=market.contract_size
+                ),
             )
             - leg_fee
         )
