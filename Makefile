@@ -76,8 +76,8 @@ fuzz: install-dev services ## deeper API fuzzing, FUZZ_EXAMPLES (200) examples p
 
 # Fault soak (issue 7): SOAK_TRADES leader trades x SOAK_FOLLOWERS followers while workers are
 # SIGKILLed, a private Redis restarts and PostgreSQL refuses connections (tests/soak/); then the
-# other long fault runs `make test` leaves out (marked deep: several hosts, cross-exchange under
-# faults, the demo twice), at their own sizes.
+# other long runs `make test` leaves out (marked deep: several hosts, cross-exchange under
+# faults, the demo twice, at their own sizes; the shipped data migrations back and forth).
 soak: install-dev services ## fault soak on Redis and RabbitMQ: workers killed, Redis restarted (SOAK_TRADES, SOAK_FOLLOWERS, SOAK_BROKERS)
 	@ENSURE_RABBITMQ=1 bash scripts/ensure_services.sh
 	DJANGO_SETTINGS_MODULE=config.settings.test SOAK_TRADES=$${SOAK_TRADES:-20} SOAK_FOLLOWERS=$${SOAK_FOLLOWERS:-500} SOAK_BROKERS=$${SOAK_BROKERS:-redis,rabbitmq} $(VENV)/bin/pytest -m deep $(PYTEST_ARGS)

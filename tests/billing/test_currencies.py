@@ -140,6 +140,7 @@ def _migrate_to_latest():
 
 
 @pytest.mark.slow  # migrates the test database back and forth
+@pytest.mark.deep  # a data migration's test: make soak
 @pytest.mark.django_db(transaction=True)
 def test_existing_rows_keep_a_pegged_pnl_and_stop_billing_one_in_an_unconvertible_quote(follower):
     # (the copy made with today's columns, before the schema goes back: it outlives the migrations)

@@ -52,6 +52,7 @@ def _legacy_assessment(apps, copy, period, net, cumulative, hwm_before, hwm_afte
     )
 
 
+@pytest.mark.deep  # a data migration's test: make soak
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_gives_each_pair_the_mark_its_copies_history_earns_and_reverses():
     # given: the data of issue 19 as the per-copy code billed it, and a pair with one copy
@@ -165,6 +166,7 @@ def _paid_line(apps, payee, follower, *, payout: Payout, fee: str, paid_at: date
     )
 
 
+@pytest.mark.deep  # a data migration's test: make soak
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_releases_a_late_paid_line_from_the_payout_that_closed_without_it(settings):
     # given: as the code before 0004 left them, one leader's payout closed void before a

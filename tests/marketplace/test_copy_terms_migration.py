@@ -27,6 +27,7 @@ def _migrate_to_latest():
     executor.migrate(executor.loader.graph.leaf_nodes())
 
 
+@pytest.mark.deep  # a data migration's test: make soak
 @pytest.mark.django_db(transaction=True)
 def test_existing_copies_record_the_terms_they_are_billed_today():
     # given: copies of an AI strategy, a provider's strategy and a non-provider's manual one, from
