@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from core.money import ZERO, to_decimal
 from exchanges.errors import PermanentExchangeError
-from exchanges.types import MarketRules
+from exchanges.types import MarketRules, OrderResult
 
 logger = logging.getLogger(__name__)
 
@@ -41,29 +41,26 @@ def fee_in_quote(
     symbol = f"{currency}/{market.quote.upper()}"
     try:
         if symbol not in gateway.markets():
-            logger.warning(
-                "fill %s on %s: fee of %s %s not convertible (%s lists no %s); counted as zero",
-                fill_id,
-                market.symbol,
-                fee,
-                currency,
-                gateway.exchange_id,
-                symbol,
-            )
-            return ZERO
-        return fee * _fee_coin_price(gateway=gateway, symbol=symbol, filled_at=filled_at)
+            why = f"{gateway.exchange_id} lists no {symbol}"
+        else:
+            return fee * _fee_coin_price(gateway=gateway, symbol=symbol, filled_at=filled_at)
     except PermanentExchangeError as exc:
-        logger.warning(
-            "fill %s on %s: fee of %s %s not convertible (%s cannot price %s: %s); counted as zero",
-            fill_id,
-            market.symbol,
-            fee,
-            currency,
-            gateway.exchange_id,
-            symbol,
-            exc,
-        )
-        return ZERO
+        why = f"{gateway.exchange_id} cannot price {symbol}: {exc}"
+    logger.warning("fill %s on %s: fee of %s %s not convertible (%s); counted as zero", fill_id, market.symbol, fee, currency, why)
+    return ZERO
+
+
+def order_fee_in_quote(*, gateway, market: MarketRules, result: OrderResult, price: Decimal, fill_id: str) -> Decimal:
+    """An order's fee (`fee_in_quote`), as the exchange answered it, at the order's fill `price`."""
+    return fee_in_quote(
+        gateway=gateway,
+        market=market,
+        fee=result.fee,
+        fee_currency=result.fee_currency,
+        price=price,
+        filled_at=result.timestamp,
+        fill_id=fill_id,
+    )
 
 
 def _fee_coin_price(*, gateway, symbol: str, filled_at: datetime | None) -> Decimal:

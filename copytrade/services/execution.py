@@ -86,7 +86,7 @@ from exchanges.errors import (
     UnknownOutcomeError,
     UnknownSymbolError,
 )
-from exchanges.fees import fee_in_quote, fee_kept_from_amount
+from exchanges.fees import fee_kept_from_amount, order_fee_in_quote
 from exchanges.gateways import gateway_for_account
 from exchanges.models import ExchangeAccount
 from exchanges.perpetuals import perpetual_settings_ensure
@@ -525,14 +525,8 @@ def _record(run: _Run, *, token: int, result: OrderResult, market: MarketRules, 
     price = result.average_price or result.cost / result.filled
     # A fee in a third currency (BNB) is priced on the follower's exchange: a network call,
     # so before the transaction too; a fee in the quote or the base asks nobody.
-    fee = fee_in_quote(
-        gateway=gateway,
-        market=market,
-        fee=result.fee,
-        fee_currency=result.fee_currency,
-        price=price,
-        filled_at=result.timestamp,
-        fill_id=f"order {result.exchange_order_id} (copied trade {trade.pk})",
+    fee = order_fee_in_quote(
+        gateway=gateway, market=market, result=result, price=price, fill_id=f"order {result.exchange_order_id} (copied trade {trade.pk})"
     )
     # A buy whose fee is taken in the base currency leaves that much less in the account.
     received = result.filled - fee_kept_from_amount(market=market, side=result.side, fee=result.fee, fee_currency=result.fee_currency)

@@ -24,7 +24,7 @@ from core.errors import ApplicationError, ConflictError
 from core.locks import held_lock
 from core.money import to_decimal
 from exchanges.errors import DuplicateClientOrderIdError, OrderNotFoundError, UnknownOutcomeError
-from exchanges.fees import fee_in_quote, fee_kept_from_amount
+from exchanges.fees import fee_kept_from_amount, order_fee_in_quote
 from exchanges.gateways import gateway_for_account
 from exchanges.models import ExchangeAccount
 from exchanges.types import MarketRules, OrderResult
@@ -95,14 +95,8 @@ def _leader_order_execute(*, strategy: Strategy, signal: LeaderSignal, source: s
         price=price,
         traded_at=result.timestamp or timezone.now(),
         source=source,
-        fee=fee_in_quote(
-            gateway=gateway,
-            market=market,
-            fee=result.fee,
-            fee_currency=result.fee_currency,
-            price=price,
-            filled_at=result.timestamp,
-            fill_id=f"leader order {result.exchange_order_id}",
+        fee=order_fee_in_quote(
+            gateway=gateway, market=market, result=result, price=price, fill_id=f"leader order {result.exchange_order_id}"
         ),
         fee_in_base=fee_kept_from_amount(market=market, side=result.side or side, fee=result.fee, fee_currency=result.fee_currency),
         exchange_order_id=result.exchange_order_id,
