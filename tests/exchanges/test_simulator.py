@@ -55,7 +55,12 @@ class Binance:
 
 @pytest.fixture
 def trader(simulator) -> Binance:
-    credentials = simulator.create_account(balances={"USDT": "10000"})
+    return _trader(simulator, balances={"USDT": "10000"})
+
+
+def _trader(simulator, *, balances: dict[str, str]) -> Binance:
+    """A new account holding `balances`, and a client signing as it."""
+    credentials = simulator.create_account(balances=balances)
     return Binance(simulator.base_url, api_key=credentials["api_key"], api_secret=credentials["api_secret"])
 
 
@@ -208,8 +213,7 @@ def test_it_sells_into_the_quote_minus_commission(simulator, trader):
 
 def test_with_commission_in_the_received_asset_a_buy_pays_in_the_base_coin_and_a_sell_in_the_quote(simulator):
     simulator.reset(commission_asset="received")
-    credentials = simulator.create_account(balances={"USDT": "1000"})
-    trader = Binance(simulator.base_url, api_key=credentials["api_key"], api_secret=credentials["api_secret"])
+    trader = _trader(simulator, balances={"USDT": "1000"})
     simulator.set_price(symbol="BTC/USDT", price="50000")
 
     bought = trader.order(quantity="0.01").json()
@@ -223,8 +227,7 @@ def test_with_commission_in_the_received_asset_a_buy_pays_in_the_base_coin_and_a
 
 def test_with_commission_in_bnb_a_fill_pays_its_fee_in_bnb_at_the_bnb_price(simulator):
     simulator.reset(commission_asset="bnb")
-    credentials = simulator.create_account(balances={"USDT": "1000", "BNB": "1"})
-    trader = Binance(simulator.base_url, api_key=credentials["api_key"], api_secret=credentials["api_secret"])
+    trader = _trader(simulator, balances={"USDT": "1000", "BNB": "1"})
     simulator.set_price(symbol="BTC/USDT", price="50000")
     simulator.set_price(symbol="BNB/USDT", price="500")
 
@@ -237,8 +240,7 @@ def test_with_commission_in_bnb_a_fill_pays_its_fee_in_bnb_at_the_bnb_price(simu
 
 def test_with_commission_in_bnb_an_account_without_enough_bnb_pays_in_the_quote(simulator):
     simulator.reset(commission_asset="bnb")
-    credentials = simulator.create_account(balances={"USDT": "1000"})
-    trader = Binance(simulator.base_url, api_key=credentials["api_key"], api_secret=credentials["api_secret"])
+    trader = _trader(simulator, balances={"USDT": "1000"})
     simulator.set_price(symbol="BTC/USDT", price="50000")
 
     bought = trader.order(quantity="0.01").json()
@@ -350,8 +352,7 @@ def test_it_accepts_reuse_of_a_closed_orders_client_id_like_binance_and_counts_b
 
 def test_it_rejects_any_reuse_of_a_client_id_when_the_scope_is_all(simulator):
     simulator.reset(duplicate_scope="all")
-    credentials = simulator.create_account(balances={"USDT": "100"})
-    trader = Binance(simulator.base_url, api_key=credentials["api_key"], api_secret=credentials["api_secret"])
+    trader = _trader(simulator, balances={"USDT": "100"})
     trader.order(quantity="0.0001", newClientOrderId="once-1")
 
     response = trader.order(quantity="0.0001", newClientOrderId="once-1")
